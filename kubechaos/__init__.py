@@ -1,0 +1,3 @@
+"""kubechaos: a deterministic, virtual-time model of a whole Kubernetes cluster on Trio."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""API types: objects, quantities, selectors, validation and errors. Imports nothing above it."""

@@ -1,0 +1,91 @@
+"""Kubernetes resource quantities: ``100m``, ``1.5``, ``128Mi``, ``1Gi``, ``2e3``.
+
+CPU is kept as integer millicores and memory as integer bytes, as the scheduler compares them.
+The grammar follows apimachinery's ``resource.Quantity``: a signed decimal number, then an
+optional binary suffix (Ki Mi Gi Ti Pi Ei), decimal suffix (n u m k M G T P E) or exponent.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
+_QUANTITY = re.compile(
+    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
+)
+
+
+class QuantityError(ValueError):
+    """A string that is not a Kubernetes quantity."""
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """The exact value of a quantity (``"128Mi"`` -> ``134217728``)."""
+    if isinstance(value, bool):
+        raise QuantityError(f"{value!r} is not a quantity")
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    text = str(value).strip()
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise QuantityError(f"{value!r} is not a quantity (expected e.g. 100m, 1.5, 128Mi, 1Gi)")
+    try:
+        number = Decimal(match["num"])
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
+        raise QuantityError(f"{value!r} is not a quantity") from exc
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * _DECIMAL[suffix]
+    return number * (Decimal(10) ** int(suffix[1:]))
+
+
+def parse_cpu_millis(value: str | int | float) -> int:
+    """CPU in millicores, rounded up as the API server does (``"1.5"`` -> ``1500``)."""
+    millis = parse_quantity(value) * 1000
+    rounded = int(millis.to_integral_value(rounding="ROUND_CEILING"))
+    if rounded < 0:
+        raise QuantityError(f"{value!r} must not be negative")
+    return rounded
+
+
+def parse_bytes(value: str | int | float) -> int:
+    """Memory (or any byte count) in bytes, rounded up."""
+    rounded = int(parse_quantity(value).to_integral_value(rounding="ROUND_CEILING"))
+    if rounded < 0:
+        raise QuantityError(f"{value!r} must not be negative")
+    return rounded
+
+
+def parse_count(value: str | int | float) -> int:
+    """A whole, non-negative count such as ``pods: 110``."""
+    number = parse_quantity(value)
+    if number != number.to_integral_value() or number < 0:
+        raise QuantityError(f"{value!r} must be a whole, non-negative number")
+    return int(number)
+
+
+def format_cpu(millis: int) -> str:
+    return f"{millis // 1000}" if millis % 1000 == 0 else f"{millis}m"
+
+
+def format_bytes(count: int) -> str:
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
+        unit = _BINARY[suffix]
+        if count and count % unit == 0:
+            return f"{count // unit}{suffix}"
+    return str(count)

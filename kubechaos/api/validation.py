@@ -1,0 +1,241 @@
+"""Validation as the API server does it: each function returns a list of causes (empty = valid).
+
+Causes read like upstream's field errors: ``spec.replicas: Invalid value: -1: must be greater
+than or equal to 0``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from kubechaos.api.objects import (
+    APIObject,
+    Container,
+    Deployment,
+    Endpoints,
+    Lease,
+    Namespace,
+    Node,
+    ObjectMeta,
+    Pod,
+    PodSpec,
+    Probe,
+    ReplicaSet,
+    Service,
+)
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def is_dns1123_label(name: str) -> bool:
+    return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
+
+
+def is_dns1123_subdomain(name: str) -> bool:
+    return len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
+
+
+def is_dns1035_label(name: str) -> bool:
+    return len(name) <= 63 and bool(_DNS1035_LABEL.match(name))
+
+
+def _name_causes(name: str, rule: str) -> list[str]:
+    if not name:
+        return ["metadata.name: Required value: name or generateName is required"]
+    checks = {
+        "subdomain": (is_dns1123_subdomain, "a lowercase RFC 1123 subdomain"),
+        "label": (is_dns1123_label, "a lowercase RFC 1123 label"),
+        "dns1035": (is_dns1035_label, "a DNS-1035 label (start with a letter)"),
+    }
+    ok, what = checks[rule]
+    if not ok(name):
+        return [f"metadata.name: Invalid value: {name!r}: must be {what}"]
+    return []
+
+
+def validate_label_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if prefix and not is_dns1123_subdomain(prefix):
+        return False
+    return len(name) <= 63 and bool(_LABEL_NAME.match(name))
+
+
+def _labels_causes(field: str, labels: Mapping[str, str]) -> list[str]:
+    causes = []
+    for key, value in labels.items():
+        if not validate_label_key(key):
+            causes.append(f"{field}: Invalid value: {key!r}: not a valid label key")
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            causes.append(f"{field}: Invalid value: {value!r}: not a valid label value")
+    return causes
+
+
+def validate_meta(meta: ObjectMeta, namespaced: bool, name_rule: str = "subdomain") -> list[str]:
+    causes = _name_causes(meta.name, name_rule)
+    if namespaced and not meta.namespace:
+        causes.append("metadata.namespace: Required value")
+    if meta.namespace and not is_dns1123_label(meta.namespace):
+        causes.append(f"metadata.namespace: Invalid value: {meta.namespace!r}")
+    causes += _labels_causes("metadata.labels", meta.labels)
+    return causes
+
+
+def _probe_causes(field: str, probe: Probe | None) -> list[str]:
+    if probe is None:
+        return []
+    causes = []
+    for name, minimum in (
+        ("initial_delay_seconds", 0),
+        ("period_seconds", 1),
+        ("timeout_seconds", 1),
+        ("success_threshold", 1),
+        ("failure_threshold", 1),
+    ):
+        value = getattr(probe, name)
+        if value < minimum:
+            camel = _camel(name)
+            causes.append(
+                f"{field}.{camel}: Invalid value: {value}: must be greater than or equal to {minimum}"
+            )
+    return causes
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+def _container_causes(field: str, container: Container) -> list[str]:
+    causes = []
+    if not is_dns1123_label(container.name):
+        causes.append(f"{field}.name: Invalid value: {container.name!r}: must be a DNS-1123 label")
+    if not container.image:
+        causes.append(f"{field}.image: Required value")
+    for limit_name in ("cpu_millis", "memory_bytes"):
+        limit = getattr(container.limits, limit_name)
+        request = getattr(container.requests, limit_name)
+        if limit and request > limit:
+            causes.append(
+                f"{field}.resources.requests: Invalid value: must be less than or equal to "
+                f"{'cpu' if limit_name == 'cpu_millis' else 'memory'} limit"
+            )
+    causes += _probe_causes(f"{field}.livenessProbe", container.liveness_probe)
+    causes += _probe_causes(f"{field}.readinessProbe", container.readiness_probe)
+    causes += _probe_causes(f"{field}.startupProbe", container.startup_probe)
+    if container.liveness_probe and container.liveness_probe.success_threshold != 1:
+        causes.append(f"{field}.livenessProbe.successThreshold: Invalid value: must be 1")
+    return causes
+
+
+def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
+    causes = []
+    if not spec.containers:
+        causes.append(f"{field}.containers: Required value")
+    seen: set[str] = set()
+    for i, container in enumerate(spec.containers):
+        causes += _container_causes(f"{field}.containers[{i}]", container)
+        if container.name in seen:
+            causes.append(f"{field}.containers[{i}].name: Duplicate value: {container.name!r}")
+        seen.add(container.name)
+    if spec.restart_policy not in ("Always", "OnFailure", "Never"):
+        causes.append(
+            f"{field}.restartPolicy: Unsupported value: {spec.restart_policy!r}: "
+            'supported values: "Always", "OnFailure", "Never"'
+        )
+    if spec.termination_grace_period_seconds < 0:
+        causes.append(f"{field}.terminationGracePeriodSeconds: must be non-negative")
+    for i, tol in enumerate(spec.tolerations):
+        if tol.operator not in ("Equal", "Exists"):
+            causes.append(f"{field}.tolerations[{i}].operator: Unsupported value: {tol.operator!r}")
+        if tol.operator == "Exists" and tol.value:
+            causes.append(f"{field}.tolerations[{i}].value: must be empty when operator is Exists")
+        if tol.effect not in ("", "NoSchedule", "PreferNoSchedule", "NoExecute"):
+            causes.append(f"{field}.tolerations[{i}].effect: Unsupported value: {tol.effect!r}")
+    return causes
+
+
+def _replicas_causes(replicas: int) -> list[str]:
+    if replicas < 0:
+        return [f"spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"]
+    return []
+
+
+def _selector_causes(obj: Deployment | ReplicaSet) -> list[str]:
+    causes = []
+    if obj.spec.selector.is_empty():
+        causes.append("spec.selector: Required value")
+    elif not obj.spec.selector.matches(obj.spec.template.metadata.labels):
+        causes.append(
+            "spec.template.metadata.labels: Invalid value: selector does not match template labels"
+        )
+    causes += _labels_causes("spec.template.metadata.labels", obj.spec.template.metadata.labels)
+    return causes
+
+
+def _percent_or_int_causes(field: str, value: int | str) -> list[str]:
+    if isinstance(value, int):
+        return [] if value >= 0 else [f"{field}: Invalid value: {value}: must be non-negative"]
+    if re.fullmatch(r"\d+%", value):
+        return []
+    return [f"{field}: Invalid value: {value!r}: must be an integer or percentage (e.g. '25%')"]
+
+
+def validate(obj: APIObject) -> list[str]:
+    """Every cause that makes ``obj`` invalid."""
+    if isinstance(obj, Pod):
+        return validate_meta(obj.metadata, True) + validate_pod_spec("spec", obj.spec)
+    if isinstance(obj, ReplicaSet):
+        return (
+            validate_meta(obj.metadata, True)
+            + _replicas_causes(obj.spec.replicas)
+            + _selector_causes(obj)
+            + validate_pod_spec("spec.template.spec", obj.spec.template.spec)
+        )
+    if isinstance(obj, Deployment):
+        strategy = obj.spec.strategy
+        causes = (
+            validate_meta(obj.metadata, True)
+            + _replicas_causes(obj.spec.replicas)
+            + _selector_causes(obj)
+            + validate_pod_spec("spec.template.spec", obj.spec.template.spec)
+        )
+        if strategy.type not in ("RollingUpdate", "Recreate"):
+            causes.append(
+                f"spec.strategy.type: Unsupported value: {strategy.type!r}: "
+                'supported values: "Recreate", "RollingUpdate"'
+            )
+        if strategy.type == "RollingUpdate":
+            causes += _percent_or_int_causes(
+                "spec.strategy.rollingUpdate.maxSurge", strategy.max_surge
+            )
+            causes += _percent_or_int_causes(
+                "spec.strategy.rollingUpdate.maxUnavailable", strategy.max_unavailable
+            )
+            if strategy.max_surge in (0, "0%") and strategy.max_unavailable in (0, "0%"):
+                causes.append(
+                    "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "
+                    "may not be 0 when maxSurge is 0"
+                )
+        return causes
+    if isinstance(obj, Service):
+        causes = validate_meta(obj.metadata, True, "dns1035")
+        for i, port in enumerate(obj.spec.ports):
+            if not 1 <= port.port <= 65535:
+                causes.append(f"spec.ports[{i}].port: Invalid value: {port.port}: must be 1-65535")
+        if obj.spec.type not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+            causes.append(f"spec.type: Unsupported value: {obj.spec.type!r}")
+        return causes
+    if isinstance(obj, Namespace):
+        return validate_meta(obj.metadata, False, "label")
+    if isinstance(obj, Node):
+        return validate_meta(obj.metadata, False)
+    if isinstance(obj, Endpoints | Lease):
+        return validate_meta(obj.metadata, True)
+    raise TypeError(f"no validation for {type(obj).__name__}")  # pragma: no cover

@@ -1,0 +1,616 @@
+"""The API server: the only door to cluster state.
+
+Every component reads and writes through it, as upstream. A request goes through the same stages
+as kube-apiserver's handler chain, compressed: defaulting, admission (namespace lifecycle,
+DefaultTolerationSeconds, ClusterIP allocation), validation (422 with field causes), then an
+optimistic-concurrency write to etcd (compare-and-swap on the key's mod revision; 409 Conflict if
+the client's resourceVersion is stale). Objects live in etcd under
+``/registry/<resource>/<namespace>/<name>``; lists and watches are served from one
+:class:`~kubechaos.control.watchcache.WatchCache` per resource.
+
+``resourceVersion`` is not stored in the object: like upstream, it is stamped on decode from the
+etcd key's ``mod_revision``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import trio
+
+from kubechaos.api import errors
+from kubechaos.api.objects import (
+    APIObject,
+    Deployment,
+    Endpoints,
+    Lease,
+    Namespace,
+    Node,
+    ObjectMeta,
+    Pod,
+    PodCondition,
+    ReplicaSet,
+    Service,
+    Toleration,
+)
+from kubechaos.api.selectors import FieldSelector, LabelSelector
+from kubechaos.api.validation import validate
+from kubechaos.control.etcd import Compare, Delete, Etcd, NoLeader, Put
+from kubechaos.control.watchcache import Watch, WatchCache
+from kubechaos.defaults import SERVICE_CIDR, TAINT_NOT_READY, TAINT_UNREACHABLE, Settings
+from kubechaos.sim.clock import now
+from kubechaos.sim.events import EventLog
+from kubechaos.sim.rand import Rng, jitter
+
+T = TypeVar("T", bound=APIObject)
+
+
+@attrs.frozen
+class ResourceType:
+    name: str  # plural, as in URLs and etcd keys
+    cls: type
+    namespaced: bool
+    has_status: bool  # whether spec and status are written through separate verbs
+    bumps_generation: bool
+
+
+RESOURCES: dict[str, ResourceType] = {
+    r.name: r
+    for r in (
+        ResourceType("namespaces", Namespace, False, True, False),
+        ResourceType("nodes", Node, False, True, False),
+        ResourceType("pods", Pod, True, True, False),
+        ResourceType("replicasets", ReplicaSet, True, True, True),
+        ResourceType("deployments", Deployment, True, True, True),
+        ResourceType("services", Service, True, False, False),
+        ResourceType("endpoints", Endpoints, True, False, False),
+        ResourceType("leases", Lease, True, False, False),
+    )
+}
+RESOURCE_OF_KIND: dict[str, str] = {r.cls.__name__: r.name for r in RESOURCES.values()}
+
+# apiserver_request_duration_seconds buckets (upstream, trimmed)
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 60.0)
+
+
+@attrs.define
+class RequestStats:
+    """What ``apiserver_request_total`` and ``apiserver_request_duration_seconds`` read."""
+
+    total: dict[tuple[str, str, int], int] = attrs.field(factory=lambda: defaultdict(int))
+    duration_sum: dict[tuple[str, str], float] = attrs.field(factory=lambda: defaultdict(float))
+    duration_buckets: dict[tuple[str, str], list[int]] = attrs.field(
+        factory=lambda: defaultdict(lambda: [0] * (len(DURATION_BUCKETS) + 1))
+    )
+
+    def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
+        self.total[(verb, resource, code)] += 1
+        self.duration_sum[(verb, resource)] += seconds
+        buckets = self.duration_buckets[(verb, resource)]
+        for i, bound in enumerate(DURATION_BUCKETS):
+            if seconds <= bound:
+                buckets[i] += 1
+                break
+        else:
+            buckets[-1] += 1
+
+
+def resource_of(obj: APIObject) -> str:
+    return RESOURCE_OF_KIND[type(obj).__name__]
+
+
+class APIServer:
+    def __init__(self, etcd: Etcd, settings: Settings, rng: Rng, events: EventLog) -> None:
+        self.etcd = etcd
+        self.settings = settings
+        self.events = events
+        self._latency_rng = rng.stream("apiserver-latency")
+        self._uid_rng = rng.stream("apiserver-uid")
+        self._ip_rng = rng.stream("apiserver-clusterip")
+        self._rng = rng
+        self.stats = RequestStats()
+        self._caches: dict[str, WatchCache] = {}
+        self._service_net = ipaddress.ip_network(SERVICE_CIDR)
+        self._allocated_ips: set[str] = set()
+        for resource in RESOURCES.values():
+            cache = WatchCache(resource.name, self._decoder(), settings.watch_cache_size)
+            items = etcd.store.range(self._prefix(resource.name))
+            cache.replace(
+                [(kv.key, self._decode(kv.value, kv.mod_revision)) for kv in items],
+                etcd.store.revision,
+            )
+            etcd.store.watch(
+                self._prefix(resource.name), etcd.store.revision + 1, cache.on_etcd_events
+            )
+            self._caches[resource.name] = cache
+
+    # ------------------------------------------------------------------ plumbing
+    @staticmethod
+    def _prefix(resource: str, namespace: str | None = None) -> str:
+        return f"/registry/{resource}/" + (f"{namespace}/" if namespace else "")
+
+    def _key(self, resource: str, namespace: str, name: str) -> str:
+        if RESOURCES[resource].namespaced:
+            return f"/registry/{resource}/{namespace}/{name}"
+        return f"/registry/{resource}/{name}"
+
+    def _decoder(self) -> Callable[[Any, int], APIObject]:
+        return self._decode
+
+    @staticmethod
+    def _decode(value: APIObject, revision: int) -> APIObject:
+        rv = str(revision)
+        if value.metadata.resource_version == rv:
+            return value
+        return attrs.evolve(value, metadata=attrs.evolve(value.metadata, resource_version=rv))
+
+    def _resource(self, resource: str) -> ResourceType:
+        try:
+            return RESOURCES[resource]
+        except KeyError:
+            raise errors.NotFound(
+                f'the server could not find the requested resource "{resource}"'
+            ) from None
+
+    async def _enter(self) -> float:
+        start = now()
+        await trio.sleep(jitter(self._latency_rng, self.settings.apiserver_latency))
+        return start
+
+    def _finish(self, verb: str, resource: str, start: float, code: int) -> None:
+        self.stats.observe(verb, resource, code, now() - start)
+
+    async def _call(self, verb: str, resource: str, fn: Callable[[], Any]) -> Any:
+        start = await self._enter()
+        try:
+            result = await fn()
+        except errors.APIError as exc:
+            self._finish(verb, resource, start, exc.code)
+            raise
+        except NoLeader as exc:
+            self._finish(verb, resource, start, 500)
+            raise errors.InternalError(f"etcdserver: {exc}") from exc
+        self._finish(verb, resource, start, 201 if verb == "create" else 200)
+        return result
+
+    def cache(self, resource: str) -> WatchCache:
+        return self._caches[resource]
+
+    # ------------------------------------------------------------------ reads
+    async def get(self, resource: str, namespace: str, name: str) -> Any:
+        self._resource(resource)
+
+        async def do() -> APIObject:
+            kv = await self.etcd.get(self._key(resource, namespace, name))
+            if kv is None:
+                raise errors.NotFound(f'{resource} "{name}" not found')
+            return self._decode(kv.value, kv.mod_revision)
+
+        return await self._call("get", resource, do)
+
+    async def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+    ) -> tuple[list[Any], int]:
+        """Items and the list's resourceVersion, served from the watch cache."""
+        self._resource(resource)
+
+        async def do() -> tuple[list[APIObject], int]:
+            cache = self._caches[resource]
+            return cache.list(namespace, label_selector, field_selector), cache.revision
+
+        return await self._call("list", resource, do)
+
+    async def watch(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+        resource_version: int = 0,
+        client: str = "",
+    ) -> Watch:
+        """Events after ``resource_version``; raises :class:`~errors.Gone` if it is too old."""
+        self._resource(resource)
+
+        async def do() -> Watch:
+            return self._caches[resource].watch(
+                namespace, label_selector, field_selector, resource_version, client
+            )
+
+        return await self._call("watch", resource, do)
+
+    # ------------------------------------------------------------------ writes
+    async def create(self, obj: T) -> T:
+        resource = resource_of(obj)
+
+        async def do() -> APIObject:
+            prepared = self._prepare_create(obj)
+            meta = prepared.metadata
+            key = self._key(resource, meta.namespace, meta.name)
+            result = await self.etcd.txn([Compare(key, "create", "=", 0)], [Put(key, prepared)])
+            if not result.succeeded:
+                raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
+            if isinstance(prepared, Service) and prepared.spec.cluster_ip:
+                self._allocated_ips.add(prepared.spec.cluster_ip)
+            return self._decode(prepared, result.revision)
+
+        return await self._call("create", resource, do)  # type: ignore[no-any-return]
+
+    def _prepare_create(self, obj: APIObject) -> APIObject:
+        rtype = RESOURCES[resource_of(obj)]
+        meta = obj.metadata
+        if not meta.name and meta.generate_name:
+            meta = attrs.evolve(
+                meta, name=meta.generate_name + self._rng.name_suffix("generate-name")
+            )
+        if rtype.namespaced and not meta.namespace:
+            meta = attrs.evolve(meta, namespace="default")
+        if rtype.namespaced and meta.namespace:
+            ns_cache = self._caches["namespaces"]
+            if ns_cache.get(self._key("namespaces", "", meta.namespace)) is None:
+                raise errors.NotFound(f'namespaces "{meta.namespace}" not found')
+        meta = attrs.evolve(
+            meta,
+            uid=str(uuid.UUID(int=self._uid_rng.getrandbits(128), version=4)),
+            resource_version="",
+            creation_timestamp=now(),
+            deletion_timestamp=None,
+            deletion_grace_period_seconds=None,
+            generation=1 if rtype.bumps_generation else 0,
+        )
+        obj = attrs.evolve(obj, metadata=meta)
+        obj = self._admit(obj)
+        causes = validate(obj)
+        if causes:
+            raise errors.Invalid(type(obj).__name__, meta.name, causes)
+        return obj
+
+    def _admit(self, obj: APIObject) -> APIObject:
+        """Defaulting and mutating admission for a new object."""
+        if isinstance(obj, Pod):
+            obj = attrs.evolve(
+                obj, spec=attrs.evolve(obj.spec, tolerations=self._default_tolerations(obj))
+            )
+            obj = attrs.evolve(obj, status=type(obj.status)())
+            if obj.spec.node_name:
+                obj = _with_scheduled_condition(obj)
+        elif isinstance(obj, ReplicaSet | Deployment):
+            obj = attrs.evolve(obj, status=type(obj.status)())
+        elif isinstance(obj, Service) and obj.spec.type != "ExternalName":
+            if not obj.spec.cluster_ip:
+                obj = attrs.evolve(obj, spec=attrs.evolve(obj.spec, cluster_ip=self._allocate_ip()))
+            elif obj.spec.cluster_ip != "None":
+                self._check_cluster_ip(obj)
+        return obj
+
+    def _default_tolerations(self, pod: Pod) -> tuple[Toleration, ...]:
+        """DefaultTolerationSeconds: tolerate not-ready/unreachable NoExecute for 300 s."""
+        tolerations = list(pod.spec.tolerations)
+        for key, seconds in (
+            (TAINT_NOT_READY, self.settings.default_not_ready_toleration_seconds),
+            (TAINT_UNREACHABLE, self.settings.default_unreachable_toleration_seconds),
+        ):
+            if not any(
+                t.effect in ("", "NoExecute")
+                and (t.key == key or (not t.key and t.operator == "Exists"))
+                for t in tolerations
+            ):
+                tolerations.append(Toleration(key, "Exists", "", "NoExecute", seconds))
+        return tuple(tolerations)
+
+    def _allocate_ip(self) -> str:
+        net = self._service_net
+        size = net.num_addresses - 2
+        for _ in range(1000):
+            ip = str(net.network_address + 1 + self._ip_rng.randrange(size))
+            if ip not in self._allocated_ips:
+                return ip
+        raise errors.InternalError("failed to allocate a ClusterIP: range is full")
+
+    def _check_cluster_ip(self, svc: Service) -> None:
+        try:
+            ip = ipaddress.ip_address(svc.spec.cluster_ip)
+        except ValueError:
+            raise errors.Invalid(
+                "Service",
+                svc.metadata.name,
+                [f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}"],
+            ) from None
+        if ip not in self._service_net:
+            raise errors.Invalid(
+                "Service",
+                svc.metadata.name,
+                [
+                    f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}: not in the service CIDR {SERVICE_CIDR}"
+                ],
+            )
+        if svc.spec.cluster_ip in self._allocated_ips:
+            raise errors.Invalid(
+                "Service",
+                svc.metadata.name,
+                [
+                    f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}: provided IP is already allocated"
+                ],
+            )
+
+    async def update(self, obj: T) -> T:
+        """Replace spec and metadata; status is kept for resources with a status subresource."""
+        return await self._update(obj, "update")
+
+    async def update_status(self, obj: T) -> T:
+        """Replace status only (the ``/status`` subresource)."""
+        return await self._update(obj, "update_status")
+
+    async def _update(self, obj: T, verb: str) -> T:
+        resource = resource_of(obj)
+        rtype = RESOURCES[resource]
+
+        async def do() -> APIObject:
+            meta = obj.metadata
+            key = self._key(resource, meta.namespace, meta.name)
+            kv = await self.etcd.get(key)
+            if kv is None:
+                raise errors.NotFound(f'{resource} "{meta.name}" not found')
+            old: APIObject = kv.value
+            if meta.resource_version and meta.resource_version != str(kv.mod_revision):
+                raise errors.Conflict(
+                    f'Operation cannot be fulfilled on {resource} "{meta.name}": the object has '
+                    "been modified; please apply your changes to the latest version and try again"
+                )
+            if meta.uid and meta.uid != old.metadata.uid:
+                raise errors.Conflict(f'{resource} "{meta.name}": UID precondition failed')
+            new = self._merge_update(rtype, old, obj, verb)
+            if new == old:
+                return self._decode(old, kv.mod_revision)
+            if verb == "update":
+                causes = validate(new)
+                if causes:
+                    raise errors.Invalid(type(obj).__name__, meta.name, causes)
+            finished = (
+                new.metadata.deletion_timestamp is not None
+                and not new.metadata.finalizers
+                and not isinstance(new, Pod)
+            )
+            op: Put | Delete = Delete(key) if finished else Put(key, new)
+            result = await self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [op])
+            if not result.succeeded:
+                raise errors.Conflict(
+                    f'Operation cannot be fulfilled on {resource} "{meta.name}": the object has '
+                    "been modified; please apply your changes to the latest version and try again"
+                )
+            return self._decode(new, result.revision)
+
+        return await self._call(verb, resource, do)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _merge_update(rtype: ResourceType, old: APIObject, new: APIObject, verb: str) -> APIObject:
+        old_meta = old.metadata
+        if verb == "update_status":
+            if not rtype.has_status:
+                raise errors.NotFound(f"{rtype.name} has no status subresource")
+            return attrs.evolve(old, status=new.status)  # type: ignore[misc, attr-defined]
+        meta = attrs.evolve(
+            new.metadata,
+            name=old_meta.name,
+            namespace=old_meta.namespace,
+            uid=old_meta.uid,
+            resource_version="",
+            creation_timestamp=old_meta.creation_timestamp,
+            deletion_timestamp=old_meta.deletion_timestamp,
+            deletion_grace_period_seconds=old_meta.deletion_grace_period_seconds,
+            generation=old_meta.generation,
+            generate_name=old_meta.generate_name,
+        )
+        merged = attrs.evolve(new, metadata=meta)
+        if rtype.has_status:
+            merged = attrs.evolve(merged, status=old.status)  # type: ignore[misc, attr-defined]
+        if isinstance(old, Pod) and isinstance(merged, Pod):
+            if (
+                attrs.evolve(
+                    merged.spec, containers=old.spec.containers, tolerations=old.spec.tolerations
+                )
+                != old.spec
+            ):
+                raise errors.Invalid(
+                    "Pod",
+                    old_meta.name,
+                    [
+                        "spec: Forbidden: pod updates may not change fields other than "
+                        "spec.containers[*].image and spec.tolerations (additions)"
+                    ],
+                )
+        if (
+            isinstance(old, Service)
+            and isinstance(merged, Service)
+            and merged.spec.cluster_ip != old.spec.cluster_ip
+        ):
+            if merged.spec.cluster_ip:
+                raise errors.Invalid(
+                    "Service", old_meta.name, ["spec.clusterIP: Invalid value: field is immutable"]
+                )
+            merged = attrs.evolve(
+                merged, spec=attrs.evolve(merged.spec, cluster_ip=old.spec.cluster_ip)
+            )
+        if rtype.bumps_generation and getattr(merged, "spec", None) != getattr(old, "spec", None):
+            merged = attrs.evolve(
+                merged, metadata=attrs.evolve(merged.metadata, generation=old_meta.generation + 1)
+            )
+        return merged
+
+    async def patch(
+        self, resource: str, namespace: str, name: str, mutate: Callable[[Any], Any]
+    ) -> Any:
+        """Apply ``mutate`` to the current object server-side, retrying on write conflicts.
+
+        This is what a merge patch of labels, annotations or finalizers does upstream: the client
+        states a change, not a whole object, so it never conflicts with unrelated writers.
+        """
+        rtype = self._resource(resource)
+
+        async def do() -> APIObject:
+            key = self._key(resource, namespace, name)
+            while True:
+                kv = await self.etcd.get(key)
+                if kv is None:
+                    raise errors.NotFound(f'{resource} "{name}" not found')
+                old = self._decode(kv.value, kv.mod_revision)
+                wanted = mutate(old)
+                new = self._merge_update(
+                    rtype,
+                    old,
+                    attrs.evolve(
+                        wanted, metadata=attrs.evolve(wanted.metadata, resource_version="")
+                    ),
+                    "update",
+                )
+                if new == kv.value:
+                    return old
+                causes = validate(new)
+                if causes:
+                    raise errors.Invalid(type(new).__name__, name, causes)
+                finished = (
+                    new.metadata.deletion_timestamp is not None
+                    and not new.metadata.finalizers
+                    and not isinstance(new, Pod)
+                )
+                op: Put | Delete = Delete(key) if finished else Put(key, new)
+                result = await self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [op])
+                if result.succeeded:
+                    return self._decode(new, result.revision)
+
+        return await self._call("patch", resource, do)
+
+    async def bind(self, namespace: str, name: str, node_name: str) -> Pod:
+        """The ``pods/binding`` subresource: set ``spec.nodeName`` once (409 if already bound)."""
+
+        async def do() -> Pod:
+            key = self._key("pods", namespace, name)
+            kv = await self.etcd.get(key)
+            if kv is None:
+                raise errors.NotFound(f'pods "{name}" not found')
+            pod: Pod = kv.value
+            if pod.spec.node_name:
+                raise errors.Conflict(
+                    f'pod {name} is already assigned to node "{pod.spec.node_name}"'
+                )
+            if pod.metadata.deletion_timestamp is not None:
+                raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
+            bound = _with_scheduled_condition(
+                attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
+            )
+            result = await self.etcd.txn(
+                [Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)]
+            )
+            if not result.succeeded:
+                raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
+            return self._decode(bound, result.revision)  # type: ignore[return-value]
+
+        return await self._call("create", "pods/binding", do)  # type: ignore[no-any-return]
+
+    async def delete(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        grace_period_seconds: int | None = None,
+        uid: str | None = None,
+    ) -> Any:
+        """Delete; pods bound to a node get a graceful deletion the kubelet completes.
+
+        Returns the object as it is after the request: with ``deletionTimestamp`` set while a
+        graceful deletion or finalizers are pending, else as it was when removed.
+        """
+        self._resource(resource)
+
+        async def do() -> APIObject:
+            key = self._key(resource, namespace, name)
+            kv = await self.etcd.get(key)
+            if kv is None:
+                raise errors.NotFound(f'{resource} "{name}" not found')
+            obj: APIObject = kv.value
+            if uid is not None and obj.metadata.uid != uid:
+                raise errors.Conflict(f'{resource} "{name}": UID precondition failed')
+            meta = obj.metadata
+            grace = 0
+            if isinstance(obj, Pod):
+                grace = (
+                    obj.spec.termination_grace_period_seconds
+                    if grace_period_seconds is None
+                    else grace_period_seconds
+                )
+                if not obj.spec.node_name or obj.is_terminal():
+                    grace = 0
+            if grace == 0 and not meta.finalizers:
+                result = await self.etcd.txn(
+                    [Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)]
+                )
+                if not result.succeeded:
+                    raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
+                if isinstance(obj, Service):
+                    self._allocated_ips.discard(obj.spec.cluster_ip)
+                return self._decode(obj, result.revision)
+            if meta.deletion_timestamp is not None:
+                pending = meta.deletion_grace_period_seconds or 0
+                if grace >= pending:
+                    return self._decode(obj, kv.mod_revision)
+            marked = attrs.evolve(
+                obj,
+                metadata=attrs.evolve(
+                    meta,
+                    deletion_timestamp=now() + grace,
+                    deletion_grace_period_seconds=grace,
+                    generation=meta.generation + 1 if meta.generation else 0,
+                ),
+            )
+            result = await self.etcd.txn(
+                [Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)]
+            )
+            if not result.succeeded:
+                raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
+            return self._decode(marked, result.revision)
+
+        return await self._call("delete", resource, do)
+
+    # ------------------------------------------------------------------ housekeeping
+    async def run_compaction(self) -> None:
+        """Compact etcd every interval, keeping one interval of history (as upstream)."""
+        previous = self.etcd.store.revision
+        while True:
+            await trio.sleep(self.settings.etcd_compaction_interval)
+            current = self.etcd.store.revision
+            if not self.etcd.has_leader:
+                continue
+            self.etcd.store.compact(previous)
+            for cache in self._caches.values():
+                cache.expire_window_before(previous)
+            self.events.record(
+                "kube-apiserver", "etcd", "", "Compacted", f"compacted to revision {previous}"
+            )
+            previous = current
+
+
+def _with_scheduled_condition(pod: Pod) -> Pod:
+    if pod.status.condition("PodScheduled") is not None:
+        conditions = tuple(
+            PodCondition("PodScheduled", "True", now()) if c.type == "PodScheduled" else c
+            for c in pod.status.conditions
+        )
+    else:
+        conditions = (*pod.status.conditions, PodCondition("PodScheduled", "True", now()))
+    return attrs.evolve(pod, status=attrs.evolve(pod.status, conditions=conditions))
+
+
+def new_meta(name: str, namespace: str = "", **kwargs: Any) -> ObjectMeta:
+    return ObjectMeta(name=name, namespace=namespace, **kwargs)
+
+
+__all__ = ["RESOURCES", "APIServer", "RequestStats", "ResourceType", "new_meta", "resource_of"]

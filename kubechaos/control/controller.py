@@ -1,0 +1,56 @@
+"""The one pattern every controller follows: informers feed keys into a rate-limited work queue,
+workers pop keys and reconcile the object's whole desired state (level-triggered), and a failed
+reconcile is retried with the queue's rate limiter.
+
+A subclass names itself, registers informer handlers that call :meth:`Controller.enqueue`, and
+implements :meth:`Controller.sync`. It never assumes the event that woke it is the only change.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from kubechaos.api import errors
+from kubechaos.control.context import Context
+from kubechaos.control.workqueue import WorkQueue
+
+
+class Controller:
+    name = "controller"
+    workers = 1
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.api = ctx.api
+        self.events = ctx.events
+        self.queue = WorkQueue(self.name, ctx.settings)
+
+    def enqueue(self, key: str) -> None:
+        self.queue.add(key)
+
+    async def sync(self, key: str) -> None:
+        """Bring the object called ``key`` to its desired state; raise to be retried."""
+        raise NotImplementedError
+
+    async def wait_synced(self) -> None:
+        """Wait for this controller's informers to have listed once (override)."""
+
+    async def run(self) -> None:
+        await self.wait_synced()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.queue.run_delays)
+            for _ in range(self.workers):
+                nursery.start_soon(self._worker)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self.sync(key)
+            except errors.APIError as exc:
+                self.events.record(self.name, "Controller", key, "SyncError", str(exc))
+                self.queue.add_rate_limited(key)
+            else:
+                self.queue.forget(key)
+            finally:
+                self.queue.done(key)

@@ -1,0 +1,372 @@
+"""etcd: a multi-version key-value store with revisions, watches, compaction and leases.
+
+:class:`EtcdStore` is the pure state machine (what one committed raft log applies), with etcd's
+semantics: one global revision that every write transaction bumps once; per key a
+``create_revision``, ``mod_revision`` and ``version``; transactions that compare a key's revisions
+and then apply puts and deletes atomically; watches that replay history from a revision and then
+follow live writes in revision order; compaction that forgets history, after which watching from
+an older revision fails with :class:`Compacted`; leases whose expiry deletes their keys.
+
+:class:`Etcd` is the server in front of it: every request costs a modelled latency (reads and
+writes differ, writes pay for the raft commit), and it has a leader or it does not.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+import trio
+
+from kubechaos.defaults import Settings
+from kubechaos.sim.clock import now
+from kubechaos.sim.rand import jitter
+
+
+class EtcdError(Exception):
+    """Base of etcd's own errors (the API server maps them to HTTP codes)."""
+
+
+class Compacted(EtcdError):
+    """The requested revision has been compacted (etcd's ErrCompacted; the API server's 410)."""
+
+
+class NoLeader(EtcdError):
+    """The cluster has no leader: every request fails (etcd's ErrNoLeader)."""
+
+
+class LeaseNotFound(EtcdError):
+    pass
+
+
+@attrs.frozen(slots=True)
+class KeyValue:
+    key: str
+    value: Any
+    create_revision: int
+    mod_revision: int
+    version: int
+    lease: int = 0
+
+
+@attrs.frozen(slots=True)
+class WatchEvent:
+    type: str  # "PUT" | "DELETE"
+    kv: KeyValue  # for DELETE: the tombstone (value None, mod_revision = the delete's revision)
+    prev_kv: KeyValue | None
+
+    @property
+    def revision(self) -> int:
+        return self.kv.mod_revision
+
+
+@attrs.frozen(slots=True)
+class Compare:
+    """``target`` of ``key`` compared with ``value``: ``mod`` / ``create`` / ``version``.
+
+    A missing key has all three equal to 0, as in etcd.
+    """
+
+    key: str
+    target: str
+    op: str  # "=" | "!=" | "<" | ">"
+    value: int
+
+    def holds(self, kv: KeyValue | None) -> bool:
+        actual = 0
+        if kv is not None:
+            actual = {"mod": kv.mod_revision, "create": kv.create_revision, "version": kv.version}[
+                self.target
+            ]
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        if self.op == "<":
+            return actual < self.value
+        return actual > self.value
+
+
+@attrs.frozen(slots=True)
+class Put:
+    key: str
+    value: Any
+    lease: int = 0
+
+
+@attrs.frozen(slots=True)
+class Delete:
+    key: str
+
+
+@attrs.frozen(slots=True)
+class TxnResult:
+    succeeded: bool
+    revision: int
+    results: tuple[KeyValue | None, ...]  # per op: the new kv for Put, the previous kv for Delete
+
+
+WatchCallback = Callable[[list[WatchEvent]], None]
+
+
+class WatchHandle:
+    def __init__(self, store: EtcdStore, prefix: str, callback: WatchCallback) -> None:
+        self._store = store
+        self.prefix = prefix
+        self.callback = callback
+
+    def cancel(self) -> None:
+        self._store._watchers = [w for w in self._store._watchers if w is not self]
+
+
+def _parent(key: str) -> str:
+    return key[: key.rfind("/") + 1]
+
+
+@attrs.define
+class _Lease:
+    id: int
+    ttl: float
+    expires_at: float
+    keys: dict[str, None] = attrs.field(factory=dict)
+
+
+class EtcdStore:
+    """The replicated state machine of etcd: deterministic, synchronous, no time of its own."""
+
+    def __init__(self) -> None:
+        self.revision = 1  # etcd starts at revision 1 with an empty keyspace
+        self.compact_revision = 0
+        # key -> kv, grouped by parent "directory" so a prefix range touches only its dirs
+        self._dirs: dict[str, dict[str, KeyValue]] = {}
+        self._history: list[WatchEvent] = []
+        self._watchers: list[WatchHandle] = []
+        self._leases: dict[int, _Lease] = {}
+        self._next_lease_id = 1
+        self.puts_total = 0
+
+    # ------------------------------------------------------------------ reads
+    def get(self, key: str) -> KeyValue | None:
+        return self._dirs.get(_parent(key), {}).get(key)
+
+    def range(self, prefix: str) -> list[KeyValue]:
+        """Every live key starting with ``prefix``, in key order."""
+        found: list[KeyValue] = []
+        for parent, entries in self._dirs.items():
+            if parent.startswith(prefix):
+                found.extend(entries.values())
+            elif prefix.startswith(parent):
+                found.extend(kv for k, kv in entries.items() if k.startswith(prefix))
+        found.sort(key=lambda kv: kv.key)
+        return found
+
+    def count(self, prefix: str) -> int:
+        return sum(len(e) for p, e in self._dirs.items() if p.startswith(prefix))
+
+    # ------------------------------------------------------------------ writes
+    def put(self, key: str, value: Any, lease: int = 0) -> KeyValue:
+        result = self.txn((), (Put(key, value, lease),), ())
+        kv = result.results[0]
+        assert kv is not None
+        return kv
+
+    def delete(self, key: str) -> KeyValue | None:
+        """Delete ``key``; returns its last value, or None if it did not exist (no revision)."""
+        if self.get(key) is None:
+            return None
+        return self.txn((), (Delete(key),), ()).results[0]
+
+    def txn(
+        self,
+        compares: Iterable[Compare],
+        success: Iterable[Put | Delete],
+        failure: Iterable[Put | Delete],
+    ) -> TxnResult:
+        """If every compare holds apply ``success`` else ``failure``, atomically, at one revision."""
+        succeeded = all(c.holds(self.get(c.key)) for c in compares)
+        ops = list(success if succeeded else failure)
+        writes = [op for op in ops if isinstance(op, Put) or self.get(op.key) is not None]
+        if not writes:
+            return TxnResult(succeeded, self.revision, tuple(self.get(op.key) for op in ops))
+        self.revision += 1
+        rev = self.revision
+        events: list[WatchEvent] = []
+        results: list[KeyValue | None] = []
+        for op in ops:
+            prev = self.get(op.key)
+            if isinstance(op, Put):
+                if op.lease and op.lease not in self._leases:
+                    raise LeaseNotFound(f"lease {op.lease} not found")
+                kv = KeyValue(
+                    op.key,
+                    op.value,
+                    prev.create_revision if prev else rev,
+                    rev,
+                    prev.version + 1 if prev else 1,
+                    op.lease,
+                )
+                self._dirs.setdefault(_parent(op.key), {})[op.key] = kv
+                if prev is not None and prev.lease and prev.lease != op.lease:
+                    self._detach(prev)
+                if op.lease:
+                    self._leases[op.lease].keys[op.key] = None
+                self.puts_total += 1
+                events.append(WatchEvent("PUT", kv, prev))
+                results.append(kv)
+            elif prev is not None:
+                del self._dirs[_parent(op.key)][op.key]
+                self._detach(prev)
+                tombstone = KeyValue(op.key, None, 0, rev, 0, 0)
+                events.append(WatchEvent("DELETE", tombstone, prev))
+                results.append(prev)
+            else:
+                results.append(None)
+        self._history.extend(events)
+        self._notify(events)
+        return TxnResult(succeeded, rev, tuple(results))
+
+    def _detach(self, kv: KeyValue) -> None:
+        lease = self._leases.get(kv.lease)
+        if lease is not None:
+            lease.keys.pop(kv.key, None)
+
+    # ------------------------------------------------------------------ watch
+    def watch(self, prefix: str, start_revision: int, callback: WatchCallback) -> WatchHandle:
+        """Deliver every event on keys under ``prefix`` from ``start_revision`` on.
+
+        History since ``start_revision`` is delivered at once (synchronously, before this returns),
+        then each later commit as it happens. Raises :class:`Compacted` if that history is gone.
+        """
+        if start_revision <= self.compact_revision:
+            raise Compacted(
+                f"required revision {start_revision} has been compacted "
+                f"(compacted to {self.compact_revision})"
+            )
+        handle = WatchHandle(self, prefix, callback)
+        backlog = [
+            e
+            for e in self._history[self._history_index(start_revision) :]
+            if e.kv.key.startswith(prefix)
+        ]
+        if backlog:
+            callback(backlog)
+        self._watchers.append(handle)
+        return handle
+
+    def _history_index(self, revision: int) -> int:
+        lo, hi = 0, len(self._history)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._history[mid].revision < revision:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _notify(self, events: list[WatchEvent]) -> None:
+        for watcher in list(self._watchers):
+            matching = [e for e in events if e.kv.key.startswith(watcher.prefix)]
+            if matching:
+                watcher.callback(matching)
+
+    def compact(self, revision: int) -> None:
+        """Forget history up to and including ``revision``."""
+        revision = min(revision, self.revision)
+        if revision <= self.compact_revision:
+            return
+        self.compact_revision = revision
+        del self._history[: self._history_index(revision + 1)]
+
+    # ------------------------------------------------------------------ leases
+    def lease_grant(self, ttl: float, at: float) -> int:
+        lease_id = self._next_lease_id
+        self._next_lease_id += 1
+        self._leases[lease_id] = _Lease(lease_id, ttl, at + ttl)
+        return lease_id
+
+    def lease_keepalive(self, lease_id: int, at: float) -> None:
+        lease = self._leases.get(lease_id)
+        if lease is None:
+            raise LeaseNotFound(f"lease {lease_id} not found")
+        lease.expires_at = at + lease.ttl
+
+    def lease_revoke(self, lease_id: int) -> None:
+        lease = self._leases.pop(lease_id, None)
+        if lease is None:
+            raise LeaseNotFound(f"lease {lease_id} not found")
+        keys = list(lease.keys)
+        if keys:
+            self.txn((), [Delete(k) for k in keys], ())
+
+    def expire_leases(self, at: float) -> list[int]:
+        """Revoke every lease whose TTL ran out by ``at``; returns their ids."""
+        expired = [lid for lid, lease in self._leases.items() if lease.expires_at <= at]
+        for lease_id in expired:
+            self.lease_revoke(lease_id)
+        return expired
+
+    def next_lease_expiry(self) -> float | None:
+        return min((lease.expires_at for lease in self._leases.values()), default=None)
+
+
+class Etcd:
+    """The etcd server: :class:`EtcdStore` behind a latency model and a leader."""
+
+    def __init__(self, settings: Settings, rng: random.Random) -> None:
+        self.store = EtcdStore()
+        self.settings = settings
+        self._rng = rng
+        self.has_leader = True
+        self.proposals_failed_total = 0
+        self._lease_wakeup = trio.Event()
+
+    async def _pay(self, mean: float) -> None:
+        await trio.sleep(jitter(self._rng, mean))
+        if not self.has_leader:
+            raise NoLeader("etcdserver: no leader")
+
+    async def get(self, key: str) -> KeyValue | None:
+        await self._pay(self.settings.etcd_read_latency)
+        return self.store.get(key)
+
+    async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
+        await self._pay(self.settings.etcd_read_latency)
+        return self.store.range(prefix), self.store.revision
+
+    async def txn(
+        self,
+        compares: Iterable[Compare],
+        success: Iterable[Put | Delete],
+        failure: Iterable[Put | Delete] = (),
+    ) -> TxnResult:
+        try:
+            await self._pay(self.settings.etcd_write_latency)
+        except NoLeader:
+            self.proposals_failed_total += 1
+            raise
+        return self.store.txn(compares, success, failure)
+
+    async def lease_grant(self, ttl: float) -> int:
+        await self._pay(self.settings.etcd_write_latency)
+        lease_id = self.store.lease_grant(ttl, now())
+        self._lease_wakeup.set()
+        return lease_id
+
+    async def lease_keepalive(self, lease_id: int) -> None:
+        await self._pay(self.settings.etcd_write_latency)
+        self.store.lease_keepalive(lease_id, now())
+
+    async def run_lease_expiry(self) -> None:
+        """Revoke leases as their TTLs run out (the leader's lessor loop)."""
+        while True:
+            next_expiry = self.store.next_lease_expiry()
+            self._lease_wakeup = trio.Event()
+            if next_expiry is None:
+                await self._lease_wakeup.wait()
+                continue
+            with trio.move_on_at(next_expiry):
+                await self._lease_wakeup.wait()
+            if self.has_leader:
+                self.store.expire_leases(now())

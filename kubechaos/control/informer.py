@@ -1,0 +1,154 @@
+"""Informers: list, then watch, keep a local cache, tell handlers what changed.
+
+This is client-go's reflector + indexer + shared informer in one: the informer lists a resource,
+watches from the list's resourceVersion, and on 410 Gone (the watch cache or etcd compacted past
+it) lists again and reports the difference, so handlers never miss a final state. On other API
+errors it backs off like the reflector (800 ms doubling to 30 s) and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import attrs
+import trio
+
+from kubechaos.api import errors
+from kubechaos.api.objects import APIObject, key_of
+from kubechaos.api.selectors import FieldSelector, LabelSelector
+from kubechaos.control.apiserver import APIServer
+from kubechaos.control.watchcache import ADDED, DELETED, Watch
+from kubechaos.sim.events import EventLog
+
+T = TypeVar("T", bound=APIObject)
+
+RELIST_BACKOFF_INITIAL = 0.8  # client-go reflector backoff
+RELIST_BACKOFF_MAX = 30.0
+
+
+@attrs.define
+class Handler:
+    on_add: Callable[[Any], None] | None = None
+    on_update: Callable[[Any, Any], None] | None = None
+    on_delete: Callable[[Any], None] | None = None
+
+
+class Informer(Generic[T]):
+    def __init__(
+        self,
+        api: APIServer,
+        resource: str,
+        *,
+        component: str,
+        events: EventLog,
+        namespace: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+    ) -> None:
+        self.api = api
+        self.resource = resource
+        self.component = component
+        self._events = events
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.store: dict[str, T] = {}
+        self._handlers: list[Handler] = []
+        self.synced = trio.Event()
+        self.watch: Watch | None = None
+        self.relists = 0
+
+    def add_handler(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    def get(self, key: str) -> T | None:
+        return self.store.get(key)
+
+    def list(self) -> list[T]:
+        return list(self.store.values())
+
+    async def run(self) -> None:
+        backoff = RELIST_BACKOFF_INITIAL
+        while True:
+            try:
+                await self._list_and_watch()
+            except errors.Gone as exc:
+                self.relists += 1
+                self._events.record(
+                    self.component, "Informer", self.resource, "Relist", f"watch expired: {exc.message}"
+                )
+                backoff = RELIST_BACKOFF_INITIAL
+            except errors.APIError as exc:
+                self._events.record(
+                    self.component, "Informer", self.resource, "ListWatchFailed", str(exc)
+                )
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, RELIST_BACKOFF_MAX)
+
+    async def _list_and_watch(self) -> None:
+        items, revision = await self.api.list(
+            self.resource, self.namespace, self.label_selector, self.field_selector
+        )
+        self._replace(items)
+        self.synced.set()
+        while True:
+            watch = await self.api.watch(
+                self.resource,
+                self.namespace,
+                self.label_selector,
+                self.field_selector,
+                revision,
+                client=self.component,
+            )
+            self.watch = watch
+            with watch:
+                try:
+                    while True:
+                        for event in await watch.next_batch():
+                            revision = event.resource_version
+                            self._apply(event.type, event.object)
+                except trio.EndOfChannel:
+                    pass  # the server closed the watch: watch again from where we were
+
+    def _replace(self, items: list[T]) -> None:
+        fresh = {key_of(obj): obj for obj in items}
+        for key, old in list(self.store.items()):
+            if key not in fresh:
+                del self.store[key]
+                self._notify_delete(old)
+        for key, obj in fresh.items():
+            old_obj = self.store.get(key)
+            self.store[key] = obj
+            if old_obj is None:
+                self._notify_add(obj)
+            elif old_obj.metadata.resource_version != obj.metadata.resource_version:
+                self._notify_update(old_obj, obj)
+
+    def _apply(self, type_: str, obj: T) -> None:
+        key = key_of(obj)
+        if type_ == DELETED:
+            old = self.store.pop(key, None)
+            self._notify_delete(obj if old is None else obj)
+            return
+        old = self.store.get(key)
+        self.store[key] = obj
+        if old is None or type_ == ADDED:
+            self._notify_add(obj)
+        else:
+            self._notify_update(old, obj)
+
+    def _notify_add(self, obj: T) -> None:
+        for h in self._handlers:
+            if h.on_add is not None:
+                h.on_add(obj)
+
+    def _notify_update(self, old: T, new: T) -> None:
+        for h in self._handlers:
+            if h.on_update is not None:
+                h.on_update(old, new)
+
+    def _notify_delete(self, obj: T) -> None:
+        for h in self._handlers:
+            if h.on_delete is not None:
+                h.on_delete(obj)

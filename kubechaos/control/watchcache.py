@@ -1,0 +1,268 @@
+"""The API server's watch cache: one etcd watch per resource, fanned out to every client watch.
+
+Upstream's cacher keeps the current objects and a window of recent events per resource in memory,
+so thousands of kubelets, proxies and controllers never each read etcd. Watchers are indexed by
+namespace and, for pods, by ``spec.nodeName``, so an event costs work only for the watchers that
+can see it. A watch from a resourceVersion older than the window gets 410 Gone and the client
+relists, exactly as upstream.
+
+Delivery is synchronous into each watcher's buffer; the watcher's task is woken once per batch,
+so a component that falls behind drains many events in one wakeup.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+import trio
+
+from kubechaos.api.errors import Gone
+from kubechaos.api.objects import APIObject, Pod
+from kubechaos.api.selectors import FieldSelector, LabelSelector
+from kubechaos.control.etcd import WatchEvent
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+
+@attrs.frozen(slots=True)
+class ObjectEvent:
+    type: str  # ADDED | MODIFIED | DELETED
+    object: APIObject
+    resource_version: int
+
+
+@attrs.frozen(slots=True)
+class _CachedEvent:
+    revision: int
+    type: str
+    object: APIObject
+    prev: APIObject | None
+
+
+def _node_name(obj: APIObject | None) -> str | None:
+    return obj.spec.node_name if isinstance(obj, Pod) else None
+
+
+class Watch:
+    """A client's watch: an async stream of batches of :class:`ObjectEvent`."""
+
+    def __init__(
+        self,
+        cache: WatchCache,
+        namespace: str | None,
+        label_selector: LabelSelector | None,
+        node_name: str | None,
+        name: str,
+    ) -> None:
+        self._cache = cache
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.node_name = node_name
+        self.name = name
+        self._pending: list[ObjectEvent] = []
+        self._wakeup: trio.Event | None = None
+        self.closed = False
+        # A hook for later fault injection (watch-drop/delay); None costs nothing.
+        self.interceptor: Callable[[ObjectEvent], ObjectEvent | None] | None = None
+
+    def _visible(self, obj: APIObject | None) -> bool:
+        if obj is None:
+            return False
+        if self.label_selector is not None and not self.label_selector.matches(obj.metadata.labels):
+            return False
+        return self.node_name is None or _node_name(obj) == self.node_name
+
+    def _offer(self, event: _CachedEvent) -> None:
+        now_visible = event.type != DELETED and self._visible(event.object)
+        was_visible = event.prev is not None and self._visible(event.prev)
+        if now_visible:
+            kind = MODIFIED if was_visible else ADDED
+        elif was_visible:
+            kind = DELETED
+        else:
+            return
+        out = ObjectEvent(kind, event.object, event.revision)
+        if self.interceptor is not None:
+            intercepted = self.interceptor(out)
+            if intercepted is None:
+                return
+            out = intercepted
+        self._pending.append(out)
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def next_batch(self) -> list[ObjectEvent]:
+        """Wait for events and return all that are pending (at least one)."""
+        while not self._pending:
+            if self.closed:
+                raise trio.EndOfChannel
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+            self._wakeup = None
+        batch, self._pending = self._pending, []
+        return batch
+
+    def stop(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._cache._remove(self)
+            if self._wakeup is not None:
+                self._wakeup.set()
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class WatchCache:
+    """Current objects and a window of recent events for one resource."""
+
+    def __init__(self, resource: str, decode: Callable[[Any, int], APIObject], size: int) -> None:
+        self.resource = resource
+        self._decode = decode
+        self.revision = 0
+        self._objects: dict[str, APIObject] = {}  # etcd key -> object
+        self._by_namespace: dict[str, dict[str, APIObject]] = {}
+        self._by_node: dict[str, dict[str, APIObject]] = {}
+        self._window: deque[_CachedEvent] = deque()
+        self._window_size = size
+        # Every event of this resource after this revision is in the window.
+        self._window_start = 0
+        self._watch_all: list[Watch] = []
+        self._watch_ns: dict[str, list[Watch]] = {}
+        self._watch_node: dict[str, list[Watch]] = {}
+
+    # ------------------------------------------------------------------ feed from etcd
+    def replace(self, items: list[tuple[str, APIObject]], revision: int) -> None:
+        """Initial fill from an etcd range at ``revision``."""
+        for key, obj in items:
+            self._store(key, obj)
+        self.revision = revision
+        self._window_start = revision
+
+    def on_etcd_events(self, events: list[WatchEvent]) -> None:
+        for event in events:
+            key = event.kv.key
+            prev = self._objects.get(key)
+            if event.type == "PUT":
+                obj = self._decode(event.kv.value, event.kv.mod_revision)
+                self._store(key, obj, prev)
+                cached = _CachedEvent(
+                    event.revision, ADDED if prev is None else MODIFIED, obj, prev
+                )
+            else:
+                if prev is None:  # pragma: no cover - etcd never deletes what it never had
+                    continue
+                self._unstore(key, prev)
+                obj = self._decode(prev, event.revision)
+                cached = _CachedEvent(event.revision, DELETED, obj, prev)
+            self.revision = event.revision
+            self._window.append(cached)
+            if len(self._window) > self._window_size:
+                self._window_start = self._window.popleft().revision
+            self._dispatch(cached)
+
+    def _store(self, key: str, obj: APIObject, prev: APIObject | None = None) -> None:
+        self._objects[key] = obj
+        self._by_namespace.setdefault(obj.metadata.namespace, {})[key] = obj
+        node = _node_name(obj)
+        old_node = _node_name(prev)
+        if old_node and old_node != node:
+            self._by_node.get(old_node, {}).pop(key, None)
+        if node:
+            self._by_node.setdefault(node, {})[key] = obj
+
+    def _unstore(self, key: str, obj: APIObject) -> None:
+        del self._objects[key]
+        self._by_namespace.get(obj.metadata.namespace, {}).pop(key, None)
+        node = _node_name(obj)
+        if node:
+            self._by_node.get(node, {}).pop(key, None)
+
+    def _dispatch(self, event: _CachedEvent) -> None:
+        for watch in self._watch_all:
+            watch._offer(event)
+        namespace = event.object.metadata.namespace
+        for watch in self._watch_ns.get(namespace, ()):
+            watch._offer(event)
+        if self._watch_node:
+            node = _node_name(event.object)
+            old_node = _node_name(event.prev)
+            for watch in self._watch_node.get(node or "", ()):
+                watch._offer(event)
+            if old_node and old_node != node:
+                for watch in self._watch_node.get(old_node, ()):
+                    watch._offer(event)
+
+    # ------------------------------------------------------------------ serve clients
+    def get(self, key: str) -> APIObject | None:
+        return self._objects.get(key)
+
+    def list(
+        self,
+        namespace: str | None = None,
+        label_selector: LabelSelector | None = None,
+        field_selector: FieldSelector | None = None,
+    ) -> list[APIObject]:
+        source: Iterator[APIObject]
+        if field_selector is not None and field_selector.node_name is not None:
+            source = iter(self._by_node.get(field_selector.node_name, {}).values())
+            if namespace is not None:
+                source = (o for o in source if o.metadata.namespace == namespace)
+        elif namespace is not None:
+            source = iter(self._by_namespace.get(namespace, {}).values())
+        else:
+            source = iter(self._objects.values())
+        if label_selector is not None and not label_selector.is_empty():
+            return [o for o in source if label_selector.matches(o.metadata.labels)]
+        return list(source)
+
+    def watch(
+        self,
+        namespace: str | None,
+        label_selector: LabelSelector | None,
+        field_selector: FieldSelector | None,
+        resource_version: int,
+        name: str,
+    ) -> Watch:
+        node_name = field_selector.node_name if field_selector is not None else None
+        watch = Watch(self, namespace, label_selector, node_name, name)
+        if resource_version < self.revision:
+            if resource_version < self._window_start:
+                raise Gone(f"too old resource version: {resource_version} ({self._window_start})")
+            for event in self._window:
+                if event.revision > resource_version and (
+                    namespace is None or event.object.metadata.namespace == namespace
+                ):
+                    watch._offer(event)
+        if node_name is not None:
+            self._watch_node.setdefault(node_name, []).append(watch)
+        elif namespace is not None:
+            self._watch_ns.setdefault(namespace, []).append(watch)
+        else:
+            self._watch_all.append(watch)
+        return watch
+
+    def _remove(self, watch: Watch) -> None:
+        if watch.node_name is not None:
+            bucket = self._watch_node.get(watch.node_name, [])
+        elif watch.namespace is not None:
+            bucket = self._watch_ns.get(watch.namespace, [])
+        else:
+            bucket = self._watch_all
+        if watch in bucket:
+            bucket.remove(watch)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def expire_window_before(self, revision: int) -> None:
+        """Drop cached events at or before ``revision`` (after etcd compaction)."""
+        while self._window and self._window[0].revision <= revision:
+            self._window.popleft()
+        self._window_start = max(self._window_start, revision)

@@ -1,0 +1,164 @@
+"""Upstream Kubernetes defaults the model runs with, each with where it comes from.
+
+The model targets **Kubernetes v1.32**. Every timing that shapes recovery lives here and nowhere
+else; a scenario overrides any of them by its camelCase name under ``spec.cluster.settings``
+(see :meth:`Settings.with_overrides`). Values are seconds unless the name says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+TARGET_RELEASE = "v1.32"
+
+
+def _setting(default: Any, source: str) -> Any:
+    return attrs.field(default=default, metadata={"source": source})
+
+
+@attrs.frozen
+class Settings:
+    """The tunable timings and sizes of one modelled cluster."""
+
+    # --- node lifecycle controller (kube-controller-manager) ---
+    node_monitor_period: float = _setting(
+        5.0, "kube-controller-manager --node-monitor-period (pkg/controller/nodelifecycle)"
+    )
+    node_monitor_grace_period: float = _setting(
+        50.0,
+        "kube-controller-manager --node-monitor-grace-period: 40s before v1.32, 50s from v1.32",
+    )
+    node_startup_grace_period: float = _setting(
+        60.0, "kube-controller-manager --node-startup-grace-period"
+    )
+    # --- API server admission ---
+    default_not_ready_toleration_seconds: int = _setting(
+        300, "kube-apiserver --default-not-ready-toleration-seconds (DefaultTolerationSeconds)"
+    )
+    default_unreachable_toleration_seconds: int = _setting(
+        300, "kube-apiserver --default-unreachable-toleration-seconds (DefaultTolerationSeconds)"
+    )
+    etcd_compaction_interval: float = _setting(300.0, "kube-apiserver --etcd-compaction-interval")
+    watch_cache_size: int = _setting(
+        10_000, "events the API server's watch cache keeps per resource before a watch gets 410"
+    )
+    # --- kubelet ---
+    node_status_update_frequency: float = _setting(
+        10.0, "KubeletConfiguration.nodeStatusUpdateFrequency"
+    )
+    node_status_report_frequency: float = _setting(
+        300.0, "KubeletConfiguration.nodeStatusReportFrequency"
+    )
+    node_lease_duration_seconds: int = _setting(
+        40, "KubeletConfiguration.nodeLeaseDurationSeconds (renewed every 1/4 of it)"
+    )
+    crash_loop_backoff_initial: float = _setting(
+        10.0, "kubelet container restart backoff: initial (pkg/kubelet/kubelet.go backOffPeriod)"
+    )
+    crash_loop_backoff_max: float = _setting(
+        300.0, "kubelet container restart backoff: cap (MaxContainerBackOff)"
+    )
+    crash_loop_backoff_reset: float = _setting(
+        600.0, "kubelet backoff entry expires after 2 x the cap of clean running (flowcontrol)"
+    )
+    probe_timeout_seconds: int = _setting(1, "Probe.timeoutSeconds default")
+    probe_period_seconds: int = _setting(10, "Probe.periodSeconds default")
+    probe_success_threshold: int = _setting(1, "Probe.successThreshold default")
+    probe_failure_threshold: int = _setting(3, "Probe.failureThreshold default")
+    probe_initial_delay_seconds: int = _setting(0, "Probe.initialDelaySeconds default")
+    termination_grace_period_seconds: int = _setting(
+        30, "PodSpec.terminationGracePeriodSeconds default"
+    )
+    max_pods: int = _setting(110, "KubeletConfiguration.maxPods")
+    # --- kube-proxy (iptables mode) ---
+    proxy_sync_period: float = _setting(30.0, "kube-proxy --iptables-sync-period")
+    proxy_min_sync_period: float = _setting(1.0, "kube-proxy --iptables-min-sync-period")
+    # --- kube-controller-manager workloads ---
+    deployment_max_unavailable: str = _setting("25%", "RollingUpdateDeployment.maxUnavailable")
+    deployment_max_surge: str = _setting("25%", "RollingUpdateDeployment.maxSurge")
+    deployment_revision_history_limit: int = _setting(10, "DeploymentSpec.revisionHistoryLimit")
+    deployment_progress_deadline_seconds: int = _setting(
+        600, "DeploymentSpec.progressDeadlineSeconds"
+    )
+    workqueue_base_delay: float = _setting(
+        0.005, "client-go DefaultControllerRateLimiter: per-item exponential base (5ms)"
+    )
+    workqueue_max_delay: float = _setting(
+        1000.0, "client-go DefaultControllerRateLimiter: per-item exponential cap (1000s)"
+    )
+    workqueue_qps: float = _setting(10.0, "client-go DefaultControllerRateLimiter: bucket qps")
+    workqueue_burst: int = _setting(100, "client-go DefaultControllerRateLimiter: bucket burst")
+    concurrent_deployment_syncs: int = _setting(5, "--concurrent-deployment-syncs")
+    concurrent_replicaset_syncs: int = _setting(5, "--concurrent-replicaset-syncs")
+    concurrent_endpoint_syncs: int = _setting(5, "--concurrent-endpoint-syncs")
+    # --- kube-scheduler ---
+    pod_initial_backoff: float = _setting(
+        1.0, "KubeSchedulerConfiguration podInitialBackoffSeconds"
+    )
+    pod_max_backoff: float = _setting(10.0, "KubeSchedulerConfiguration podMaxBackoffSeconds")
+    pod_max_in_unschedulable: float = _setting(
+        300.0, "scheduler podMaxInUnschedulablePodsDuration (flush of unschedulable pods)"
+    )
+    percentage_of_nodes_to_score: int = _setting(
+        0,
+        "KubeSchedulerConfiguration.percentageOfNodesToScore (0 = adaptive 50 - nodes/125, >= 5%)",
+    )
+    # --- etcd ---
+    etcd_heartbeat_interval: float = _setting(0.1, "etcd --heartbeat-interval (100ms)")
+    etcd_election_timeout: float = _setting(1.0, "etcd --election-timeout (1000ms)")
+    # --- latency model of the modelled machines (not upstream settings; measured-order values) ---
+    etcd_read_latency: float = _setting(0.001, "model: etcd read, seconds (mean)")
+    etcd_write_latency: float = _setting(0.004, "model: etcd write incl. raft commit (mean)")
+    apiserver_latency: float = _setting(0.001, "model: API server handling, seconds (mean)")
+    image_pull_seconds: float = _setting(2.0, "model: first pull of an image on a node (mean)")
+    container_create_seconds: float = _setting(0.1, "model: CRI CreateContainer (mean)")
+    container_start_seconds: float = _setting(0.2, "model: CRI StartContainer (mean)")
+    sandbox_create_seconds: float = _setting(0.5, "model: CRI RunPodSandbox incl. CNI (mean)")
+    request_latency_seconds: float = _setting(0.002, "model: one service request's network RTT")
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Settings:
+        """Return a copy with ``overrides`` (camelCase names, as in scenario files) applied.
+
+        Raises ``KeyError`` naming the first unknown setting.
+        """
+        by_camel = {to_camel(f.name): f for f in attrs.fields(Settings)}
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            field = by_camel.get(key)
+            if field is None:
+                raise KeyError(key)
+            changes[field.name] = value
+        return attrs.evolve(self, **changes)
+
+    @staticmethod
+    def names() -> dict[str, str]:
+        """camelCase setting name -> upstream source, for docs and error messages."""
+        return {to_camel(f.name): f.metadata["source"] for f in attrs.fields(Settings)}
+
+    @staticmethod
+    def field_type(camel_name: str) -> type:
+        for f in attrs.fields(Settings):
+            if to_camel(f.name) == camel_name:
+                return type(f.default)
+        raise KeyError(camel_name)
+
+
+def to_camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+DEFAULT_SETTINGS = Settings()
+
+# Well-known names used across components.
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+TAINT_NOT_READY = "node.kubernetes.io/not-ready"
+TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
+TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
+DEPLOYMENT_REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+BEHAVIOUR_ANNOTATION = "kubechaos.io/behaviour"
+SERVICE_CIDR = "10.96.0.0/12"
+CLUSTER_CIDR = "10.128.0.0/9"  # room for a /24 per node at 5,000+ nodes

@@ -1,0 +1,97 @@
+"""The pod network's data plane: which IP is held by which container, and can it answer.
+
+The kubelet (through its container runtime) is the only writer: it assigns an IP when a pod's
+sandbox starts, marks the serving state of the pod as containers start, stop and pass or fail
+readiness, and releases the IP when the sandbox goes. Traffic reads it to decide whether a
+request that kube-proxy routed to an IP reaches a running, ready container on an up node. This is
+not API state: it is what the packets see, which is exactly what can disagree with the API
+(stale routes, dead nodes whose pods still look Running).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import attrs
+
+
+@attrs.define
+class Endpoint:
+    """What answers at one pod IP."""
+
+    ip: str
+    node: str
+    pod: str  # namespace/name
+    running: bool = False  # every container of the pod is running
+    ready: bool = False  # the kubelet's own readiness verdict (probes), not the API's
+
+
+class PodNetwork:
+    def __init__(self) -> None:
+        self._by_ip: dict[str, Endpoint] = {}
+        self._node_up: dict[str, bool] = {}
+
+    def set_node_up(self, node: str, up: bool) -> None:
+        self._node_up[node] = up
+
+    def node_up(self, node: str) -> bool:
+        return self._node_up.get(node, False)
+
+    def attach(self, ip: str, node: str, pod: str) -> Endpoint:
+        if ip in self._by_ip:
+            raise ValueError(f"IP {ip} is already held by {self._by_ip[ip].pod}")
+        endpoint = Endpoint(ip, node, pod)
+        self._by_ip[ip] = endpoint
+        return endpoint
+
+    def detach(self, ip: str) -> None:
+        self._by_ip.pop(ip, None)
+
+    def lookup(self, ip: str) -> Endpoint | None:
+        return self._by_ip.get(ip)
+
+    def serving(self, ip: str) -> bool:
+        """Would a request to ``ip`` be answered right now?"""
+        endpoint = self._by_ip.get(ip)
+        return (
+            endpoint is not None
+            and endpoint.running
+            and endpoint.ready
+            and self._node_up.get(endpoint.node, False)
+        )
+
+    def __len__(self) -> int:
+        return len(self._by_ip)
+
+
+class NodeIPAM:
+    """host-local IPAM for one node's pod CIDR: hands out the next free address after the last one
+    given, so a replacement pod gets a new IP (as upstream's host-local plugin does)."""
+
+    def __init__(self, cidr: str) -> None:
+        net = ipaddress.ip_network(cidr)
+        self._first = int(net.network_address) + 2  # .1 is the node's bridge/gateway
+        self._size = net.num_addresses - 3
+        self._cursor = 0
+        self._used: set[int] = set()
+
+    def allocate(self) -> str:
+        for _ in range(self._size):
+            offset = self._cursor
+            self._cursor = (self._cursor + 1) % self._size
+            if offset not in self._used:
+                self._used.add(offset)
+                return str(ipaddress.ip_address(self._first + offset))
+        raise RuntimeError("pod CIDR exhausted")
+
+    def release(self, ip: str) -> None:
+        self._used.discard(int(ipaddress.ip_address(ip)) - self._first)
+
+
+def node_pod_cidr(cluster_cidr: str, index: int) -> str:
+    """The ``index``-th /24 of the cluster CIDR, as the node IPAM controller assigns them."""
+    net = ipaddress.ip_network(cluster_cidr)
+    subnets = 2 ** (24 - net.prefixlen)
+    if index >= subnets:
+        raise ValueError(f"cluster CIDR {cluster_cidr} has room for {subnets} nodes")
+    return str(ipaddress.ip_network((int(net.network_address) + index * 256, 24)))

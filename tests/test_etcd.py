@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+
+from kubechaos.control.etcd import Compacted, Compare, Delete, EtcdStore, Put
+
+
+def test_revisions_and_versions() -> None:
+    store = EtcdStore()
+    a1 = store.put("/a", 1)
+    a2 = store.put("/a", 2)
+    b1 = store.put("/b", 3)
+    assert (a1.create_revision, a1.mod_revision, a1.version) == (2, 2, 1)
+    assert (a2.create_revision, a2.mod_revision, a2.version) == (2, 3, 2)
+    assert b1.mod_revision == 4 and store.revision == 4
+    assert store.delete("/a") is not None
+    assert store.get("/a") is None and store.revision == 5
+    assert store.delete("/missing") is None and store.revision == 5  # no-op writes no revision
+
+
+def test_range_by_prefix_in_key_order() -> None:
+    store = EtcdStore()
+    for key in ("/registry/pods/ns2/b", "/registry/pods/ns1/z", "/registry/pods/ns1/a", "/registry/nodes/n"):
+        store.put(key, key)
+    assert [kv.key for kv in store.range("/registry/pods/")] == [
+        "/registry/pods/ns1/a",
+        "/registry/pods/ns1/z",
+        "/registry/pods/ns2/b",
+    ]
+    assert [kv.key for kv in store.range("/registry/pods/ns1/")] == ["/registry/pods/ns1/a", "/registry/pods/ns1/z"]
+    assert [kv.key for kv in store.range("/registry/pods/ns1/a")] == ["/registry/pods/ns1/a"]
+
+
+def test_txn_compare_and_swap_on_mod_revision() -> None:
+    store = EtcdStore()
+    kv = store.put("/k", "v1")
+    ok = store.txn([Compare("/k", "mod", "=", kv.mod_revision)], [Put("/k", "v2")], [])
+    assert ok.succeeded and store.get("/k").value == "v2"  # type: ignore[union-attr]
+    stale = store.txn([Compare("/k", "mod", "=", kv.mod_revision)], [Put("/k", "v3")], [])
+    assert not stale.succeeded and store.get("/k").value == "v2"  # type: ignore[union-attr]
+    create_only = store.txn([Compare("/new", "create", "=", 0)], [Put("/new", 1), Delete("/k")], [])
+    assert create_only.succeeded and create_only.revision == store.revision
+    assert store.get("/k") is None
+    # both writes of one transaction share one revision
+    assert store.get("/new").mod_revision == create_only.revision  # type: ignore[union-attr]
+
+
+def test_watch_replays_history_then_follows_live_writes_in_order() -> None:
+    store = EtcdStore()
+    store.put("/p/a", 1)
+    start = store.revision
+    store.put("/p/b", 2)
+    store.put("/q/x", 0)
+    seen: list[tuple[str, str, int]] = []
+    store.watch("/p/", start + 1, lambda evs: seen.extend((e.type, e.kv.key, e.revision) for e in evs))
+    assert seen == [("PUT", "/p/b", start + 1)]
+    store.delete("/p/a")
+    store.put("/q/y", 0)
+    assert seen[-1] == ("DELETE", "/p/a", store.revision - 1)
+    assert [r for _, _, r in seen] == sorted(r for _, _, r in seen)
+
+
+def test_watch_from_compacted_revision_fails() -> None:
+    store = EtcdStore()
+    for i in range(5):
+        store.put("/k", i)
+    store.compact(4)
+    with pytest.raises(Compacted):
+        store.watch("/", 3, lambda evs: None)
+    seen: list[int] = []
+    store.watch("/", 5, lambda evs: seen.extend(e.revision for e in evs))
+    assert seen == [5, 6]
+
+
+def test_lease_expiry_deletes_attached_keys() -> None:
+    store = EtcdStore()
+    lease = store.lease_grant(10, at=0)
+    store.put("/leased", 1, lease=lease)
+    store.put("/plain", 2)
+    assert store.expire_leases(5) == []
+    store.lease_keepalive(lease, at=5)
+    assert store.expire_leases(14) == []
+    assert store.expire_leases(15) == [lease]
+    assert store.get("/leased") is None and store.get("/plain") is not None

@@ -135,3 +135,8 @@ async def test_requests_cost_virtual_time_and_are_counted() -> None:
     await ctx.api.create(pod("p"))
     assert trio.current_time() > before
     assert ctx.api.stats.total[("create", "pods", 201)] == 1
+
+
+async def test_tests_run_on_virtual_time() -> None:
+    await trio.sleep(3600)
+    assert trio.current_time() >= 3600

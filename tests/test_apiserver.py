@@ -39,7 +39,7 @@ async def test_validation_rejects_bad_objects_with_422() -> None:
         await ctx.api.create(pod("Bad_Name"))
     assert exc.value.code == 422 and "metadata.name" in str(exc.value)
     bad = deployment("web", replicas=-1)
-    with pytest.raises(errors.Invalid, match="spec.replicas"):
+    with pytest.raises(errors.Invalid, match=r"spec\.replicas"):
         await ctx.api.create(bad)
     with pytest.raises(errors.NotFound, match="namespaces"):
         await ctx.api.create(pod("x", namespace="missing"))
@@ -49,7 +49,10 @@ async def test_default_toleration_seconds_admission() -> None:
     _, ctx = await started()
     created = await ctx.api.create(pod("p"))
     tolerations = {(t.key, t.effect): t.toleration_seconds for t in created.spec.tolerations}
-    assert tolerations == {(TAINT_NOT_READY, "NoExecute"): 300, (TAINT_UNREACHABLE, "NoExecute"): 300}
+    assert tolerations == {
+        (TAINT_NOT_READY, "NoExecute"): 300,
+        (TAINT_UNREACHABLE, "NoExecute"): 300,
+    }
 
 
 async def test_optimistic_concurrency_conflict() -> None:
@@ -66,10 +69,16 @@ async def test_update_status_keeps_spec_and_update_keeps_status() -> None:
     _, ctx = await started()
     created = await ctx.api.create(deployment("web"))
     with_status = await ctx.api.update_status(
-        attrs.evolve(created, spec=attrs.evolve(created.spec, replicas=9), status=attrs.evolve(created.status, replicas=3))
+        attrs.evolve(
+            created,
+            spec=attrs.evolve(created.spec, replicas=9),
+            status=attrs.evolve(created.status, replicas=3),
+        )
     )
     assert with_status.spec.replicas == 3 and with_status.status.replicas == 3
-    updated = await ctx.api.update(attrs.evolve(with_status, status=attrs.evolve(with_status.status, replicas=0)))
+    updated = await ctx.api.update(
+        attrs.evolve(with_status, status=attrs.evolve(with_status.status, replicas=0))
+    )
     assert updated.status.replicas == 3
 
 
@@ -86,7 +95,10 @@ async def test_graceful_pod_deletion_and_force_delete() -> None:
     assert gone.metadata.name == "unbound"  # unscheduled pods go at once
     await ctx.api.create(pod("bound", node_name="n1"))
     marked = await ctx.api.delete("pods", "default", "bound")
-    assert marked.metadata.deletion_timestamp is not None and marked.metadata.deletion_grace_period_seconds == 30
+    assert (
+        marked.metadata.deletion_timestamp is not None
+        and marked.metadata.deletion_grace_period_seconds == 30
+    )
     assert await ctx.api.get("pods", "default", "bound")
     await ctx.api.delete("pods", "default", "bound", grace_period_seconds=0)
     with pytest.raises(errors.NotFound):
@@ -104,12 +116,17 @@ async def test_bind_sets_node_name_once() -> None:
 
 async def test_watch_with_label_and_field_selectors() -> None:
     _, ctx = await started()
-    items, rv = await ctx.api.list("pods")
+    _, rv = await ctx.api.list("pods")
     by_label = await ctx.api.watch("pods", "default", LabelSelector({"app": "web"}), None, rv)
     by_node = await ctx.api.watch("pods", None, None, FieldSelector("n1"), rv)
     await ctx.api.create(pod("a", labels={"app": "web"}))
     await ctx.api.create(pod("b", labels={"app": "db"}, node_name="n1"))
-    relabeled = await ctx.api.patch("pods", "default", "a", lambda p: attrs.evolve(p, metadata=attrs.evolve(p.metadata, labels={"app": "other"})))
+    relabeled = await ctx.api.patch(
+        "pods",
+        "default",
+        "a",
+        lambda p: attrs.evolve(p, metadata=attrs.evolve(p.metadata, labels={"app": "other"})),
+    )
     assert relabeled.metadata.labels == {"app": "other"}
     label_events = [(e.type, e.object.metadata.name) for e in await by_label.next_batch()]
     assert label_events == [("ADDED", "a"), ("DELETED", "a")]

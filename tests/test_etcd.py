@@ -20,14 +20,22 @@ def test_revisions_and_versions() -> None:
 
 def test_range_by_prefix_in_key_order() -> None:
     store = EtcdStore()
-    for key in ("/registry/pods/ns2/b", "/registry/pods/ns1/z", "/registry/pods/ns1/a", "/registry/nodes/n"):
+    for key in (
+        "/registry/pods/ns2/b",
+        "/registry/pods/ns1/z",
+        "/registry/pods/ns1/a",
+        "/registry/nodes/n",
+    ):
         store.put(key, key)
     assert [kv.key for kv in store.range("/registry/pods/")] == [
         "/registry/pods/ns1/a",
         "/registry/pods/ns1/z",
         "/registry/pods/ns2/b",
     ]
-    assert [kv.key for kv in store.range("/registry/pods/ns1/")] == ["/registry/pods/ns1/a", "/registry/pods/ns1/z"]
+    assert [kv.key for kv in store.range("/registry/pods/ns1/")] == [
+        "/registry/pods/ns1/a",
+        "/registry/pods/ns1/z",
+    ]
     assert [kv.key for kv in store.range("/registry/pods/ns1/a")] == ["/registry/pods/ns1/a"]
 
 
@@ -52,7 +60,9 @@ def test_watch_replays_history_then_follows_live_writes_in_order() -> None:
     store.put("/p/b", 2)
     store.put("/q/x", 0)
     seen: list[tuple[str, str, int]] = []
-    store.watch("/p/", start + 1, lambda evs: seen.extend((e.type, e.kv.key, e.revision) for e in evs))
+    store.watch(
+        "/p/", start + 1, lambda evs: seen.extend((e.type, e.kv.key, e.revision) for e in evs)
+    )
     assert seen == [("PUT", "/p/b", start + 1)]
     store.delete("/p/a")
     store.put("/q/y", 0)

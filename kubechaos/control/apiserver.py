@@ -413,21 +413,20 @@ class APIServer:
         merged = attrs.evolve(new, metadata=meta)
         if rtype.has_status:
             merged = attrs.evolve(merged, status=old.status)  # type: ignore[misc, attr-defined]
-        if isinstance(old, Pod) and isinstance(merged, Pod):
-            if (
-                attrs.evolve(
-                    merged.spec, containers=old.spec.containers, tolerations=old.spec.tolerations
-                )
-                != old.spec
-            ):
-                raise errors.Invalid(
-                    "Pod",
-                    old_meta.name,
-                    [
-                        "spec: Forbidden: pod updates may not change fields other than "
-                        "spec.containers[*].image and spec.tolerations (additions)"
-                    ],
-                )
+        if isinstance(old, Pod) and isinstance(merged, Pod) and (
+            attrs.evolve(
+                merged.spec, containers=old.spec.containers, tolerations=old.spec.tolerations
+            )
+            != old.spec
+        ):
+            raise errors.Invalid(
+                "Pod",
+                old_meta.name,
+                [
+                    "spec: Forbidden: pod updates may not change fields other than "
+                    "spec.containers[*].image and spec.tolerations (additions)"
+                ],
+            )
         if (
             isinstance(old, Service)
             and isinstance(merged, Service)

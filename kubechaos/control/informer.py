@@ -76,7 +76,11 @@ class Informer(Generic[T]):
             except errors.Gone as exc:
                 self.relists += 1
                 self._events.record(
-                    self.component, "Informer", self.resource, "Relist", f"watch expired: {exc.message}"
+                    self.component,
+                    "Informer",
+                    self.resource,
+                    "Relist",
+                    f"watch expired: {exc.message}",
                 )
                 backoff = RELIST_BACKOFF_INITIAL
             except errors.APIError as exc:
@@ -128,8 +132,8 @@ class Informer(Generic[T]):
     def _apply(self, type_: str, obj: T) -> None:
         key = key_of(obj)
         if type_ == DELETED:
-            old = self.store.pop(key, None)
-            self._notify_delete(obj if old is None else obj)
+            self.store.pop(key, None)
+            self._notify_delete(obj)
             return
         old = self.store.get(key)
         self.store[key] = obj

@@ -1,0 +1,212 @@
+"""The ``kubechaos`` command line: the edge where files, terminals and the wall clock live.
+
+Exit codes: 0 the run completed; 2 invalid input (scenario, manifest, flags), with one line per
+problem naming file, line, column and field; 3 the run itself failed (an internal error), with
+the event log still written if ``--events`` was given.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kubechaos import __version__
+from kubechaos.api.duration import format_duration
+from kubechaos.defaults import TARGET_RELEASE
+from kubechaos.scenario.loader import ScenarioError, load_scenario
+from kubechaos.scenario.runner import Run
+from kubechaos.sim.events import Event
+
+EXIT_OK, EXIT_INVALID, EXIT_RUN_FAILED = 0, 2, 3
+
+# What the default timeline shows: how the cluster converged and what went wrong on the way.
+NOTABLE_REASONS = frozenset(
+    {
+        "Booting",
+        "Applied",
+        "Warning",
+        "ScalingReplicaSet",
+        "DeploymentAvailable",
+        "DeploymentDegraded",
+        "Converged",
+        "Diverged",
+        "NodeNotReady",
+        "NodeReady",
+        "TaintManagerEviction",
+        "FailedScheduling",
+        "BackOff",
+        "Unhealthy",
+        "Killing",
+        "Relist",
+        "Finished",
+    }
+)
+MAX_REPEATS = 3  # per (reason, kind) in a row before the timeline folds the rest into a count
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kubechaos")
+def main() -> None:
+    (
+        """kubechaos: a deterministic, virtual-time Kubernetes for chaos testing.
+
+    Models a whole cluster (etcd, API server, scheduler, controllers, kubelets, kube-proxy) on
+    virtual time with upstream Kubernetes """
+        + TARGET_RELEASE
+        + """ defaults.
+    """
+    )
+
+
+@main.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), help="Override the scenario's seed.")
+@click.option(
+    "--events",
+    "events_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the event log as JSON lines to this file.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show every event in the timeline.")
+def run(scenario_file: Path, seed: int | None, events_file: Path | None, verbose: bool) -> None:
+    """Run SCENARIO_FILE and print the timeline of convergence.
+
+    Exit codes: 0 completed, 2 invalid input, 3 the run failed.
+    """
+    console = Console(highlight=False)
+    scenario = _load_or_exit(scenario_file)
+    the_run = Run(scenario, seed)
+    console.print(
+        f"[bold]{scenario.name}[/]  seed {the_run.seed}  {format_duration(scenario.duration)} virtual"
+        f"  {scenario.cluster.node_count()} nodes  {len(scenario.workloads)} objects"
+    )
+    for warning in scenario.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    started = time.perf_counter()
+    status = EXIT_OK
+    try:
+        the_run.run()
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: writing what the run produced so far")
+        status = 130
+    except Exception as exc:  # the edge turns any model failure into exit 3
+        console.print(f"[red]run failed:[/] {type(exc).__name__}: {exc}")
+        status = EXIT_RUN_FAILED
+    wall = time.perf_counter() - started
+    if events_file is not None:
+        _write_events(the_run, events_file, console)
+    if status == EXIT_OK:
+        _print_timeline(console, list(the_run.events), verbose)
+        _print_summary(console, the_run, wall)
+    sys.exit(status)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check scenario FILES; print every problem; exit 2 if any file is invalid."""
+    bad = 0
+    for file in files:
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            bad += 1
+            for error in exc.errors:
+                click.echo(str(error), err=True)
+            continue
+        for warning in scenario.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"{file}: ok ({scenario.name})")
+    sys.exit(EXIT_INVALID if bad else EXIT_OK)
+
+
+def _load_or_exit(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        for error in exc.errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_INVALID)
+
+
+def _write_events(the_run: Run, path: Path, console: Console) -> None:
+    try:
+        with path.open("w", encoding="utf-8") as out:
+            the_run.events.write_jsonl(out)
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot write {path}: {exc.strerror or exc}")
+        sys.exit(EXIT_INVALID)
+    console.print(f"event log: {path} ({len(the_run.events)} events)")
+
+
+def _print_timeline(console: Console, events: list[Event], verbose: bool) -> None:
+    table = Table(title="Timeline", show_edge=False, pad_edge=False, box=None)
+    table.add_column("time", justify="right", style="cyan")
+    table.add_column("component", style="dim")
+    table.add_column("reason", style="bold")
+    table.add_column("object")
+    table.add_column("message", overflow="fold")
+    shown: Counter[tuple[str, str]] = Counter()
+    folded: Counter[str] = Counter()
+    for event in events:
+        if not verbose and event.reason not in NOTABLE_REASONS:
+            continue
+        group = (event.reason, event.kind)
+        shown[group] += 1
+        if (
+            not verbose
+            and shown[group] > MAX_REPEATS
+            and event.reason not in ("Converged", "Finished")
+        ):
+            folded[event.reason] += 1
+            continue
+        obj = f"{event.kind}/{event.object}" if event.object else event.kind
+        table.add_row(f"{event.time:10.3f}s", event.component, event.reason, obj, event.message)
+    console.print(table)
+    if folded:
+        console.print(
+            "[dim]also: "
+            + ", ".join(f"{n} more {r}" for r, n in sorted(folded.items()))
+            + " (see --verbose)[/]"
+        )
+
+
+def _print_summary(console: Console, the_run: Run, wall: float) -> None:
+    cluster = the_run.cluster
+    deployments = Table(title="Deployments", show_edge=False, box=None)
+    for column in ("deployment", "desired", "available", "updated"):
+        deployments.add_column(column, justify="right" if column != "deployment" else "left")
+    for d in cluster.ctx.api.cache("deployments").list():
+        deployments.add_row(
+            f"{d.metadata.namespace}/{d.metadata.name}",
+            str(d.spec.replicas),
+            str(d.status.available_replicas),
+            str(d.status.updated_replicas),
+        )
+    console.print(deployments)
+    totals = the_run.traffic.stats.totals_by_service()
+    if totals:
+        traffic = Table(title="Traffic", show_edge=False, box=None)
+        for column in ("service", "requests", "succeeded", "success rate"):
+            traffic.add_column(column, justify="right" if column != "service" else "left")
+        for service, (total, ok) in totals.items():
+            rate = f"{100.0 * ok / total:.2f}%" if total else "-"
+            traffic.add_row(service, str(total), str(ok), rate)
+        console.print(traffic)
+    converged = the_run.convergence.first_converged_at
+    virtual = the_run.finished_at or 0.0
+    console.print(
+        f"converged at {format_duration(converged) if converged is not None else 'never'}"
+        f" · {len(the_run.events)} events · {format_duration(virtual)} virtual in {wall:.2f}s wall"
+        f" ({virtual / wall if wall > 0 else float('inf'):.0f}x real time)"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

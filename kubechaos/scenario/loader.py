@@ -1,0 +1,444 @@
+"""Scenario files: read, check every field, and report all problems at once with file and line.
+
+The format (``apiVersion: kubechaos/v1``, ``kind: Scenario``) is documented in the README. An error
+reads ``scenarios/web.yaml:14:9: spec.cluster.nodeGroups[0].count: expected a whole number >= 1,
+got -2``; unknown keys get a "did you mean" suggestion. Manifests are read by
+:mod:`kubechaos.api.manifest` and checked like the API server would; manifests of kinds the model
+does not serve become warnings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path as FsPath
+from typing import Any
+
+import attrs
+
+from kubechaos.api.duration import DurationError, parse_duration
+from kubechaos.api.manifest import ManifestError, UnsupportedKind, format_path, read_manifest
+from kubechaos.api.objects import APIObject, Resources, Taint
+from kubechaos.api.quantity import QuantityError, parse_bytes, parse_count, parse_cpu_millis
+from kubechaos.api.validation import is_dns1123_label
+from kubechaos.cluster import ClusterSpec, NodeGroupSpec
+from kubechaos.defaults import Settings
+from kubechaos.scenario.yamlfile import MarkedDict, YAMLSyntaxError, load_all, locate
+from kubechaos.traffic import TrafficSpec
+
+API_VERSION = "kubechaos/v1"
+KIND = "Scenario"
+DEFAULT_DURATION = 600.0
+
+Path = tuple[str | int, ...]
+
+_TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
+_META_KEYS = ("name", "description")
+_SPEC_KEYS = ("seed", "duration", "cluster", "workloads", "traffic", "faults", "slo")
+_CLUSTER_KEYS = ("nodeGroups", "settings")
+_GROUP_KEYS = ("name", "count", "capacity", "labels", "taints")
+_CAPACITY_KEYS = ("cpu", "memory", "pods")
+_TAINT_KEYS = ("key", "value", "effect")
+_WORKLOAD_KEYS = ("path", "manifest")
+_TRAFFIC_KEYS = ("service", "namespace", "rate", "from")
+_FROM_KEYS = ("nodeGroup", "nodes")
+
+
+@attrs.frozen
+class LocatedError:
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[LocatedError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@attrs.frozen
+class Scenario:
+    name: str
+    description: str
+    seed: int | None
+    duration: float
+    cluster: ClusterSpec
+    workloads: tuple[APIObject, ...]
+    traffic: tuple[TrafficSpec, ...]
+    source: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+class _Check:
+    """Collects located errors for one YAML document."""
+
+    def __init__(self, file: str, root: Any) -> None:
+        self.file = file
+        self.root = root
+        self.errors: list[LocatedError] = []
+
+    def error(self, path: Path, message: str, root: Any = None, file: str | None = None) -> None:
+        line, column = locate(self.root if root is None else root, path)
+        self.errors.append(
+            LocatedError(file or self.file, line, column, format_path(path), message)
+        )
+
+    def mapping(self, value: Any, path: Path, keys: Sequence[str]) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.error(path, f"expected a mapping, got {type(value).__name__}")
+            return {}
+        for key in value:
+            if key not in keys:
+                hint = difflib.get_close_matches(str(key), keys, n=1)
+                suggestion = (
+                    f'; did you mean "{hint[0]}"?'
+                    if hint
+                    else f"; expected one of: {', '.join(keys)}"
+                )
+                self.error((*path, key), f'unknown field "{key}"{suggestion}')
+        return value
+
+    def sequence(self, value: Any, path: Path) -> Sequence[Any]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.error(path, f"expected a list, got {type(value).__name__}")
+            return ()
+        return value
+
+    def string(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        path: Path,
+        required: bool = False,
+        default: str = "",
+    ) -> str:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.error((*path, key), "required field is missing")
+            return default
+        if not isinstance(value, str):
+            self.error((*path, key), f"expected a string, got {value!r}")
+            return default
+        return value
+
+    def duration(self, data: Mapping[str, Any], key: str, path: Path, default: float) -> float:
+        value = data.get(key)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except DurationError as exc:
+            self.error((*path, key), str(exc))
+            return default
+
+
+def load_scenario(path: str | FsPath) -> Scenario:
+    """Read and check a scenario file. Raises :class:`ScenarioError` listing every problem."""
+    file = FsPath(path)
+    name = str(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(
+            [LocatedError(name, 1, 1, "", f"cannot read file: {exc.strerror or exc}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([LocatedError(name, 1, 1, "", "not a UTF-8 text file")]) from None
+    return parse_scenario(text, name, base_dir=file.parent)
+
+
+def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None = None) -> Scenario:
+    try:
+        docs = load_all(text)
+    except YAMLSyntaxError as exc:
+        raise ScenarioError(
+            [LocatedError(name, exc.line, exc.column, "", f"invalid YAML: {exc}")]
+        ) from None
+    if len(docs) != 1:
+        raise ScenarioError(
+            [LocatedError(name, 1, 1, "", f"expected exactly one YAML document, found {len(docs)}")]
+        )
+    root = docs[0]
+    check = _Check(name, root)
+    top = check.mapping(root, (), _TOP_KEYS)
+    if not isinstance(root, Mapping):
+        raise ScenarioError(check.errors)
+    if top.get("apiVersion") != API_VERSION:
+        check.error(("apiVersion",), f'expected "{API_VERSION}", got {top.get("apiVersion")!r}')
+    if top.get("kind") != KIND:
+        check.error(("kind",), f'expected "{KIND}", got {top.get("kind")!r}')
+    meta = check.mapping(top.get("metadata"), ("metadata",), _META_KEYS)
+    scenario_name = check.string(meta, "name", ("metadata",), required=True)
+    description = check.string(meta, "description", ("metadata",))
+    if "spec" not in top:
+        check.error(("spec",), "required field is missing")
+    spec = check.mapping(top.get("spec"), ("spec",), _SPEC_KEYS)
+
+    seed = spec.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        check.error(("spec", "seed"), f"expected a whole number >= 0, got {seed!r}")
+        seed = None
+    duration = check.duration(spec, "duration", ("spec",), DEFAULT_DURATION)
+    if duration <= 0:
+        check.error(("spec", "duration"), "must be longer than 0s")
+
+    cluster = _cluster(check, spec.get("cluster"))
+    warnings: list[str] = []
+    workloads = _workloads(check, spec.get("workloads"), base_dir or FsPath("."), warnings)
+    traffic = _traffic(check, spec.get("traffic"), cluster)
+    services = {
+        (o.metadata.namespace, o.metadata.name) for o in workloads if type(o).__name__ == "Service"
+    }
+    for i, entry in enumerate(traffic):
+        if entry.service and (entry.namespace, entry.service) not in services:
+            check.error(
+                ("spec", "traffic", i, "service"),
+                f"no Service {entry.namespace}/{entry.service} among the workloads",
+            )
+    for later in ("faults", "slo"):
+        if spec.get(later):
+            check.error(
+                ("spec", later), f"{later} are not supported by this version of kubechaos yet"
+            )
+    if check.errors:
+        raise ScenarioError(check.errors)
+    return Scenario(
+        scenario_name,
+        description,
+        seed,
+        duration,
+        cluster,
+        tuple(workloads),
+        tuple(traffic),
+        name,
+        tuple(warnings),
+    )
+
+
+def _cluster(check: _Check, value: Any) -> ClusterSpec:
+    path: Path = ("spec", "cluster")
+    if value is None:
+        check.error(path, "required field is missing")
+        return ClusterSpec(())
+    cluster = check.mapping(value, path, _CLUSTER_KEYS)
+    groups: list[NodeGroupSpec] = []
+    seen: set[str] = set()
+    raw_groups = check.sequence(cluster.get("nodeGroups"), (*path, "nodeGroups"))
+    if not raw_groups:
+        check.error((*path, "nodeGroups"), "at least one node group is required")
+    for i, raw in enumerate(raw_groups):
+        gp: Path = (*path, "nodeGroups", i)
+        group = check.mapping(raw, gp, _GROUP_KEYS)
+        name = check.string(group, "name", gp, required=True)
+        if name and not is_dns1123_label(name):
+            check.error(
+                (*gp, "name"), f"{name!r} must be a lowercase RFC 1123 label (a-z, 0-9, '-')"
+            )
+        if name in seen:
+            check.error((*gp, "name"), f"duplicate node group name {name!r}")
+        seen.add(name)
+        count = group.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            check.error((*gp, "count"), f"expected a whole number >= 1, got {count!r}")
+            count = 1
+        capacity = _capacity(check, group.get("capacity"), (*gp, "capacity"))
+        labels = {}
+        for key, label in check.mapping(
+            group.get("labels"), (*gp, "labels"), list(group.get("labels") or {})
+        ).items():
+            if not isinstance(label, str):
+                check.error(
+                    (*gp, "labels", key), f"expected a string value, got {label!r} (quote it)"
+                )
+            else:
+                labels[str(key)] = label
+        taints = []
+        for j, raw_taint in enumerate(check.sequence(group.get("taints"), (*gp, "taints"))):
+            tp: Path = (*gp, "taints", j)
+            taint = check.mapping(raw_taint, tp, _TAINT_KEYS)
+            effect = check.string(taint, "effect", tp, required=True)
+            if effect and effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+                check.error(
+                    (*tp, "effect"),
+                    f"expected NoSchedule, PreferNoSchedule or NoExecute, got {effect!r}",
+                )
+            taints.append(
+                Taint(
+                    check.string(taint, "key", tp, required=True),
+                    effect,
+                    check.string(taint, "value", tp),
+                )
+            )
+        groups.append(NodeGroupSpec(name, count, capacity, labels, tuple(taints)))
+    settings = _settings(check, cluster.get("settings"), (*path, "settings"))
+    return ClusterSpec(tuple(groups), settings)
+
+
+def _capacity(check: _Check, value: Any, path: Path) -> Resources:
+    raw = check.mapping(value, path, _CAPACITY_KEYS)
+    parsed: dict[str, int] = {}
+    defaults = {"cpu": "4", "memory": "16Gi", "pods": 110}
+    parsers = {"cpu": parse_cpu_millis, "memory": parse_bytes, "pods": parse_count}
+    for key, parse in parsers.items():
+        try:
+            parsed[key] = parse(raw.get(key, defaults[key]))
+        except QuantityError as exc:
+            check.error((*path, key), str(exc))
+            parsed[key] = parse(defaults[key])
+    return Resources(parsed["cpu"], parsed["memory"], parsed["pods"])
+
+
+def _settings(check: _Check, value: Any, path: Path) -> Settings:
+    names = Settings.names()
+    raw = check.mapping(value, path, list(names))
+    overrides: dict[str, Any] = {}
+    for key, item in raw.items():
+        if key not in names:
+            continue
+        kind = Settings.field_type(key)
+        if kind is float:
+            try:
+                overrides[key] = parse_duration(item)
+            except DurationError as exc:
+                check.error((*path, key), str(exc))
+        elif kind is int:
+            if isinstance(item, str):
+                with contextlib.suppress(DurationError):
+                    item = int(parse_duration(item))
+            if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+                check.error((*path, key), f"expected a whole number >= 0, got {item!r}")
+            else:
+                overrides[key] = item
+        elif not isinstance(item, str):
+            check.error((*path, key), f"expected a string, got {item!r}")
+        else:
+            overrides[key] = item
+    return Settings().with_overrides(overrides)
+
+
+def _workloads(check: _Check, value: Any, base_dir: FsPath, warnings: list[str]) -> list[APIObject]:
+    objects: list[APIObject] = []
+    for i, raw in enumerate(check.sequence(value, ("spec", "workloads"))):
+        wp: Path = ("spec", "workloads", i)
+        entry = check.mapping(raw, wp, _WORKLOAD_KEYS)
+        if ("path" in entry) == ("manifest" in entry):
+            check.error(wp, 'each workload needs exactly one of "path" or "manifest"')
+            continue
+        if "manifest" in entry:
+            objects += _manifests(
+                check,
+                [entry["manifest"]],
+                (*wp, "manifest"),
+                check.root,
+                check.file,
+                warnings,
+                per_doc_path=False,
+            )
+            continue
+        rel = check.string(entry, "path", wp, required=True)
+        if not rel:
+            continue
+        file = base_dir / rel
+        try:
+            docs = load_all(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            check.error((*wp, "path"), f"cannot read {file}: {exc.strerror or exc}")
+            continue
+        except YAMLSyntaxError as exc:
+            check.errors.append(
+                LocatedError(str(file), exc.line, exc.column, "", f"invalid YAML: {exc}")
+            )
+            continue
+        objects += _manifests(check, docs, (), docs, str(file), warnings, per_doc_path=True)
+    return objects
+
+
+def _manifests(
+    check: _Check,
+    docs: Sequence[Any],
+    base: Path,
+    root: Any,
+    file: str,
+    warnings: list[str],
+    per_doc_path: bool,
+) -> list[APIObject]:
+    objects = []
+    for index, doc in enumerate(docs):
+        doc_root = doc if per_doc_path else root
+        try:
+            objects.append(read_manifest(doc, base=base))
+        except UnsupportedKind as exc:
+            line, _ = locate(doc_root, base) if not per_doc_path else getattr(doc, "mark", (1, 1))
+            warnings.append(f"{file}:{line}: {exc}")
+        except ManifestError as exc:
+            for err in exc.errors:
+                prefix = f"document {index + 1}: " if per_doc_path and len(docs) > 1 else ""
+                line, column = locate(doc_root, err.path)
+                check.errors.append(
+                    LocatedError(file, line, column, err.dotted(), prefix + err.message)
+                )
+    return objects
+
+
+def _traffic(check: _Check, value: Any, cluster: ClusterSpec) -> list[TrafficSpec]:
+    specs = []
+    groups = {g.name: g for g in cluster.node_groups}
+    all_nodes = {n for g in cluster.node_groups for n in g.node_names()}
+    for i, raw in enumerate(check.sequence(value, ("spec", "traffic"))):
+        tp: Path = ("spec", "traffic", i)
+        entry = check.mapping(raw, tp, _TRAFFIC_KEYS)
+        service = check.string(entry, "service", tp, required=True)
+        namespace = check.string(entry, "namespace", tp, default="default")
+        rate = entry.get("rate")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+            check.error((*tp, "rate"), f"expected requests per second > 0, got {rate!r}")
+            rate = 1.0
+        source = check.mapping(entry.get("from"), (*tp, "from"), _FROM_KEYS)
+        nodes: tuple[str, ...] = ()
+        if "nodeGroup" in source and "nodes" in source:
+            check.error((*tp, "from"), 'give either "nodeGroup" or "nodes", not both')
+        elif "nodeGroup" in source:
+            group = source["nodeGroup"]
+            if group not in groups:
+                hint = difflib.get_close_matches(str(group), list(groups), n=1)
+                check.error(
+                    (*tp, "from", "nodeGroup"),
+                    f"no node group {group!r}" + (f'; did you mean "{hint[0]}"?' if hint else ""),
+                )
+            else:
+                nodes = groups[group].node_names()
+        elif "nodes" in source:
+            names = check.sequence(source["nodes"], (*tp, "from", "nodes"))
+            for j, node in enumerate(names):
+                if node not in all_nodes:
+                    check.error((*tp, "from", "nodes", j), f"no node named {node!r}")
+            nodes = tuple(str(n) for n in names)
+        specs.append(
+            TrafficSpec(service=service, namespace=namespace, rate=float(rate), source_nodes=nodes)
+        )
+    return specs
+
+
+__all__ = [
+    "LocatedError",
+    "MarkedDict",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_scenario",
+]

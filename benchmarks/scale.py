@@ -22,7 +22,6 @@ import sys
 import time
 
 import trio
-from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
 from kubechaos.api.objects import (
     Container,
@@ -40,6 +39,7 @@ from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
 from kubechaos.observe.convergence import ConvergenceWatch
 from kubechaos.sim.clock import run_virtual
+from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
 PODS_PER_DEPLOYMENT = 30
 STEADY_SECONDS = 600.0

@@ -19,7 +19,7 @@ from rich.table import Table
 from kubechaos import __version__
 from kubechaos.api.duration import format_duration
 from kubechaos.defaults import TARGET_RELEASE
-from kubechaos.scenario.loader import ScenarioError, load_scenario
+from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.events import Event
 
@@ -30,6 +30,9 @@ NOTABLE_REASONS = frozenset(
     {
         "Booting",
         "Applied",
+        "SuccessfulCreate",
+        "Scheduled",
+        "Started",
         "Warning",
         "ScalingReplicaSet",
         "DeploymentAvailable",
@@ -126,7 +129,7 @@ def validate(files: tuple[Path, ...]) -> None:
     sys.exit(EXIT_INVALID if bad else EXIT_OK)
 
 
-def _load_or_exit(path: Path):  # type: ignore[no-untyped-def]
+def _load_or_exit(path: Path) -> Scenario:
     try:
         return load_scenario(path)
     except ScenarioError as exc:
@@ -146,12 +149,7 @@ def _write_events(the_run: Run, path: Path, console: Console) -> None:
 
 
 def _print_timeline(console: Console, events: list[Event], verbose: bool) -> None:
-    table = Table(title="Timeline", show_edge=False, pad_edge=False, box=None)
-    table.add_column("time", justify="right", style="cyan")
-    table.add_column("component", style="dim")
-    table.add_column("reason", style="bold")
-    table.add_column("object")
-    table.add_column("message", overflow="fold")
+    console.print("[bold]Timeline[/] (virtual time)")
     shown: Counter[tuple[str, str]] = Counter()
     folded: Counter[str] = Counter()
     for event in events:
@@ -167,14 +165,14 @@ def _print_timeline(console: Console, events: list[Event], verbose: bool) -> Non
             folded[event.reason] += 1
             continue
         obj = f"{event.kind}/{event.object}" if event.object else event.kind
-        table.add_row(f"{event.time:10.3f}s", event.component, event.reason, obj, event.message)
-    console.print(table)
-    if folded:
         console.print(
-            "[dim]also: "
-            + ", ".join(f"{n} more {r}" for r, n in sorted(folded.items()))
-            + " (see --verbose)[/]"
+            f"[cyan]{event.time:10.3f}s[/]  [dim]{event.component:<24}[/] [bold]{event.reason:<20}[/]"
+            f" {obj:<36} {event.message}",
+            soft_wrap=True,
         )
+    if folded:
+        more = ", ".join(f"{n} more {r}" for r, n in sorted(folded.items()))
+        console.print(f"[dim]also: {more} (see --verbose)[/]")
 
 
 def _print_summary(console: Console, the_run: Run, wall: float) -> None:
@@ -190,14 +188,19 @@ def _print_summary(console: Console, the_run: Run, wall: float) -> None:
             str(d.status.updated_replicas),
         )
     console.print(deployments)
-    totals = the_run.traffic.stats.totals_by_service()
-    if totals:
+    by_service: dict[str, Counter[str]] = {}
+    for (namespace, service, _, outcome), n in sorted(the_run.traffic.stats.requests.items()):
+        by_service.setdefault(f"{namespace}/{service}", Counter())[outcome] += n
+    if by_service:
+        failures = sorted({o for c in by_service.values() for o in c if o != "success"})
         traffic = Table(title="Traffic", show_edge=False, box=None)
-        for column in ("service", "requests", "succeeded", "success rate"):
-            traffic.add_column(column, justify="right" if column != "service" else "left")
-        for service, (total, ok) in totals.items():
-            rate = f"{100.0 * ok / total:.2f}%" if total else "-"
-            traffic.add_row(service, str(total), str(ok), rate)
+        traffic.add_column("service")
+        for column in ("requests", "success rate", *failures):
+            traffic.add_column(column, justify="right")
+        for service, outcomes in by_service.items():
+            total = sum(outcomes.values())
+            rate = f"{100.0 * outcomes['success'] / total:.2f}%" if total else "-"
+            traffic.add_row(service, str(total), rate, *(str(outcomes[o]) for o in failures))
         console.print(traffic)
     converged = the_run.convergence.first_converged_at
     virtual = the_run.finished_at or 0.0

@@ -26,7 +26,7 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import APIObject, Namespace, ObjectMeta, Resources, Taint
-from kubechaos.control.apiserver import resource_of
+from kubechaos.control.apiserver import APIServer, resource_of
 from kubechaos.control.context import Context, bootstrap, new_control_plane
 from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.control.etcd import Etcd
@@ -36,6 +36,7 @@ from kubechaos.node.kubelet import Kubelet, NodeConfig
 from kubechaos.node.network import PodNetwork, node_pod_cidr
 from kubechaos.node.proxy import ProxyFleet
 from kubechaos.node.runtime import ContainerRuntime
+from kubechaos.sim.events import EventLog
 
 NODE_NETWORK = ipaddress.ip_network("172.16.0.0/12")
 
@@ -151,11 +152,11 @@ class Cluster:
         self._nursery: trio.Nursery | None = None
 
     @property
-    def api(self):  # type: ignore[no-untyped-def]
+    def api(self) -> APIServer:
         return self.ctx.api
 
     @property
-    def events(self):  # type: ignore[no-untyped-def]
+    def events(self) -> EventLog:
         return self.ctx.events
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -75,6 +75,27 @@ class Settings:
     # --- kube-proxy (iptables mode) ---
     proxy_sync_period: float = _setting(30.0, "kube-proxy --iptables-sync-period")
     proxy_min_sync_period: float = _setting(1.0, "kube-proxy --iptables-min-sync-period")
+    proxy_burst_syncs: int = _setting(
+        2,
+        "kube-proxy iptables proxier burstSyncs (pkg/proxy/iptables/proxier.go): syncs that may "
+        "run back to back before minSyncPeriod spaces them",
+    )
+    proxy_full_sync_period: float = _setting(
+        3600.0,
+        "kube-proxy proxyutil.FullSyncPeriod (1h); in between only changed services' chains are "
+        "rewritten (MinimizeIPTablesRestore, on by default since v1.27)",
+    )
+    proxy_sync_base_seconds: float = _setting(
+        0.05,
+        "model: fixed cost of one iptables sync (iptables-save + iptables-restore); a sync of a "
+        "small table took ~60ms in kubernetes#34006",
+    )
+    proxy_sync_seconds_per_rule: float = _setting(
+        3e-5,
+        "model: cost per rule written (one per service in KUBE-SERVICES, one per endpoint); puts "
+        "a full sync of 5,000 services x 30 endpoints at ~4.7 s, the 4-5 s iptables-restore "
+        "runs reported for large clusters in kubernetes#92836",
+    )
     # --- kube-controller-manager workloads ---
     deployment_max_unavailable: str = _setting("25%", "RollingUpdateDeployment.maxUnavailable")
     deployment_max_surge: str = _setting("25%", "RollingUpdateDeployment.maxSurge")
@@ -93,6 +114,7 @@ class Settings:
     concurrent_deployment_syncs: int = _setting(5, "--concurrent-deployment-syncs")
     concurrent_replicaset_syncs: int = _setting(5, "--concurrent-replicaset-syncs")
     concurrent_endpoint_syncs: int = _setting(5, "--concurrent-endpoint-syncs")
+    concurrent_gc_syncs: int = _setting(20, "--concurrent-gc-syncs")
     # --- kube-scheduler ---
     pod_initial_backoff: float = _setting(
         1.0, "KubeSchedulerConfiguration podInitialBackoffSeconds"
@@ -117,6 +139,16 @@ class Settings:
     container_start_seconds: float = _setting(0.2, "model: CRI StartContainer (mean)")
     sandbox_create_seconds: float = _setting(0.5, "model: CRI RunPodSandbox incl. CNI (mean)")
     request_latency_seconds: float = _setting(0.002, "model: one service request's network RTT")
+    request_timeout_seconds: float = _setting(
+        1.0,
+        "model: what a request to a dead node costs its client: Linux retransmits an unanswered "
+        "SYN after 1 s (TCP_TIMEOUT_INIT), a common client connect timeout",
+    )
+    traffic_tick_seconds: float = _setting(
+        0.1,
+        "model: traffic is generated in batches this far apart; fractions of a request carry "
+        "over, so long-run rates are exact",
+    )
 
     def with_overrides(self, overrides: dict[str, Any]) -> Settings:
         """Return a copy with ``overrides`` (camelCase names, as in scenario files) applied.
@@ -162,3 +194,55 @@ DEPLOYMENT_REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 BEHAVIOUR_ANNOTATION = "kubechaos.io/behaviour"
 SERVICE_CIDR = "10.96.0.0/12"
 CLUSTER_CIDR = "10.128.0.0/9"  # room for a /24 per node at 5,000+ nodes
+
+# Fixed sizes of the node lifecycle controller (not flags upstream).
+# nodeUpdateWorkerSize, pkg/controller/nodelifecycle/node_lifecycle_controller.go: workers that
+# update node health and taints in parallel (also tainteviction.UpdateWorkerSize).
+NODE_UPDATE_WORKER_SIZE = 8
+# nodeStatusUpdateRetry, same file: attempts to write a node's Unknown status before giving up
+# until the next monitor pass.
+NODE_STATUS_UPDATE_RETRY = 5
+
+# kube-scheduler constants (not settings: fixed in the upstream source, v1.32).
+DEFAULT_SCHEDULER_NAME = "default-scheduler"  # v1.DefaultSchedulerName
+# pkg/scheduler/schedule_one.go: however small percentageOfNodesToScore is, the filter pass looks
+# for at least this many feasible nodes, and never for fewer than this percentage of the nodes.
+SCHEDULER_MIN_FEASIBLE_NODES_TO_FIND = 100  # minFeasibleNodesToFind
+SCHEDULER_MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5  # minFeasibleNodesPercentageToFind
+SCHEDULER_MAX_NODE_SCORE = 100  # pkg/scheduler/framework MaxNodeScore
+# pkg/scheduler/util/pod_resources.go: scoring counts a container without a request as this much,
+# so pods that request nothing still spread (filtering uses the real requests).
+SCHEDULER_DEFAULT_MILLI_CPU_REQUEST = 100  # DefaultMilliCPURequest (0.1 core)
+SCHEDULER_DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # DefaultMemoryRequest (200 MiB)
+# pkg/scheduler/apis/config/v1/default_plugins.go score weights: NodeResourcesFit 1,
+# PodTopologySpread 2 (the model's owner-spreading score stands in for PodTopologySpread's
+# system-default hostname constraint).
+SCHEDULER_WEIGHT_NODE_RESOURCES_FIT = 1
+SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD = 2
+
+# kube-controller-manager workload controller constants (fixed in the upstream source, v1.32).
+# pkg/controller/deployment/util/deployment_util.go: annotations a Deployment keeps on its
+# ReplicaSets so a later sync can tell a scaling event from a rollout and scale proportionally.
+DEPLOYMENT_DESIRED_REPLICAS_ANNOTATION = "deployment.kubernetes.io/desired-replicas"
+DEPLOYMENT_MAX_REPLICAS_ANNOTATION = "deployment.kubernetes.io/max-replicas"
+# The annotation kubectl apply keeps; never copied from a Deployment to its ReplicaSets.
+KUBECTL_LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+# Pods with a lower cost are scaled down first (PodDeletionCost, beta and on by default).
+POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
+REPLICASET_BURST_REPLICAS = 500  # pkg/controller/replicaset BurstReplicas: creates/deletes per sync
+SLOW_START_INITIAL_BATCH_SIZE = 1  # pkg/controller/controller_utils.go SlowStartInitialBatchSize
+CONTROLLER_EXPECTATIONS_TIMEOUT = 300.0  # controller_utils.go ExpectationsTimeout (5 min)
+
+# Kubelet internals that are constants upstream (not KubeletConfiguration fields).
+NODE_LEASE_RENEW_INTERVAL_FRACTION = 0.25  # pkg/kubelet/kubelet.go nodeLeaseRenewIntervalFraction
+NODE_LEASE_UPDATE_RETRIES = 5  # k8s.io/component-helpers/apimachinery/lease: maxUpdateRetries
+NODE_LEASE_BACKOFF_INITIAL = 0.2  # lease controller backoffEnsureLease: 100ms, doubled first
+NODE_LEASE_BACKOFF_MAX = 7.0  # lease controller maxBackoff
+KUBELET_NODE_STATUS_UPDATE_RETRY = 5  # pkg/kubelet/kubelet.go nodeStatusUpdateRetry
+NODE_REGISTRATION_BACKOFF_INITIAL = 0.1  # kubelet_node_status.go registerWithAPIServer: 100ms
+NODE_REGISTRATION_BACKOFF_MAX = 7.0  # ... doubling, capped at 7s
+POD_STATUS_SYNC_PERIOD = 10.0  # pkg/kubelet/status/status_manager.go syncPeriod (retries)
+POD_STATUS_CONFLICT_RETRIES = 5  # model: re-reads after a Conflict before waiting a syncPeriod
+LABEL_HOSTNAME = "kubernetes.io/hostname"
+LABEL_OS = "kubernetes.io/os"
+LABEL_ARCH = "kubernetes.io/arch"

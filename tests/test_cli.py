@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,13 +29,18 @@ def test_run_quickstart_prints_a_timeline_and_exits_0(tmp_path: Path) -> None:
     assert "Timeline" in out and "Converged" in out and "default/web" in out
     assert "100.00%" not in out or "Traffic" in out
     records = [json.loads(line) for line in events.read_text().splitlines()]
-    assert records and all({"time", "component", "kind", "object", "reason", "message"} <= r.keys() for r in records)
+    assert records and all(
+        {"time", "component", "kind", "object", "reason", "message"} <= r.keys() for r in records
+    )
     assert [r["time"] for r in records] == sorted(r["time"] for r in records)
 
 
 def test_invalid_scenario_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
+    shutil.copytree(QUICKSTART.parent / "manifests", tmp_path / "manifests")
     bad = tmp_path / "bad.yaml"
-    bad.write_text(QUICKSTART.read_text().replace("count: 3", "count: zero").replace("rate: 20", "rate: fast"))
+    bad.write_text(
+        QUICKSTART.read_text().replace("count: 3", "count: zero").replace("rate: 20", "rate: fast")
+    )
     code, out, err = run_cli("run", str(bad))
     assert code == 2
     lines = err.strip().splitlines()
@@ -62,7 +68,17 @@ def _events_in_subprocess(tmp_path: Path, seed: int, hash_seed: str) -> bytes:
     out = tmp_path / f"events-{seed}-{hash_seed}.jsonl"
     env = dict(os.environ, PYTHONHASHSEED=hash_seed)
     subprocess.run(
-        [sys.executable, "-m", "kubechaos.cli", "run", str(QUICKSTART), "--seed", str(seed), "--events", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "kubechaos.cli",
+            "run",
+            str(QUICKSTART),
+            "--seed",
+            str(seed),
+            "--events",
+            str(out),
+        ],
         check=True,
         env=env,
         capture_output=True,

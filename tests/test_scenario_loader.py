@@ -67,7 +67,7 @@ def test_settings_overrides_and_inline_manifests() -> None:
 def test_errors_name_file_line_column_and_field() -> None:
     text = GOOD.replace("count: 2", "count: -2")
     assert errors_of(text) == [
-        "s.yaml:9:9: spec.cluster.nodeGroups[0].count: expected a whole number >= 1, got -2"
+        "s.yaml:10:9: spec.cluster.nodeGroups[0].count: expected a whole number >= 1, got -2"
     ]
 
 
@@ -123,7 +123,7 @@ def test_unsupported_kinds_are_warnings(tmp_path: Path) -> None:
     [
         ("a: [1,\n", "s.yaml:2:1: invalid YAML"),
         ("- 1\n", "s.yaml:1:1: expected a mapping"),
-        (GOOD.replace("kubechaos/v1", "v2"), 's.yaml:1:13: apiVersion: expected "kubechaos/v1"'),
+        (GOOD.replace("kubechaos/v1", "v2"), 's.yaml:1:1: apiVersion: expected "kubechaos/v1"'),
         (
             GOOD.replace("service: web", "service: api"),
             "spec.traffic[0].service: no Service default/api",

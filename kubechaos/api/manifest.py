@@ -202,9 +202,7 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _meta(
-    r: _Reader, data: Mapping[str, Any], path: Path, default_namespace: str = ""
-) -> ObjectMeta:
+def _meta(r: _Reader, data: Any, path: Path, default_namespace: str = "") -> ObjectMeta:
     meta = r.map(data, path)
     return ObjectMeta(
         name=r.str_(meta, "name", path),
@@ -215,7 +213,7 @@ def _meta(
     )
 
 
-def _resources(r: _Reader, data: Mapping[str, Any], path: Path) -> Resources:
+def _resources(r: _Reader, data: Any, path: Path) -> Resources:
     raw = r.map(data, path)
     return Resources(
         cpu_millis=r.quantity(parse_cpu_millis, raw, "cpu", path),

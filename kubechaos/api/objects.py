@@ -9,7 +9,7 @@ Only the fields the model acts on exist; the manifest reader rejects nothing els
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import attrs
 
@@ -448,5 +448,5 @@ def key_of(obj: APIObject) -> str:
     return f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
 
 
-def with_meta(obj: APIObject, **changes: object) -> APIObject:
-    return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, **changes))  # type: ignore[misc]
+def with_meta(obj: APIObject, **changes: Any) -> APIObject:
+    return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, **changes))

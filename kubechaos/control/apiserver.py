@@ -27,6 +27,7 @@ from kubechaos.api import errors
 from kubechaos.api.objects import (
     APIObject,
     Deployment,
+    DeploymentStatus,
     Endpoints,
     Lease,
     Namespace,
@@ -35,6 +36,7 @@ from kubechaos.api.objects import (
     Pod,
     PodCondition,
     ReplicaSet,
+    ReplicaSetStatus,
     Service,
     Toleration,
 )
@@ -243,7 +245,7 @@ class APIServer:
                 self._allocated_ips.add(prepared.spec.cluster_ip)
             return self._decode(prepared, result.revision)
 
-        return await self._call("create", resource, do)  # type: ignore[no-any-return]
+        return await self._call("create", resource, do)
 
     def _prepare_create(self, obj: APIObject) -> APIObject:
         rtype = RESOURCES[resource_of(obj)]
@@ -283,8 +285,10 @@ class APIServer:
             obj = attrs.evolve(obj, status=type(obj.status)())
             if obj.spec.node_name:
                 obj = _with_scheduled_condition(obj)
-        elif isinstance(obj, ReplicaSet | Deployment):
-            obj = attrs.evolve(obj, status=type(obj.status)())
+        elif isinstance(obj, ReplicaSet):
+            obj = attrs.evolve(obj, status=ReplicaSetStatus())
+        elif isinstance(obj, Deployment):
+            obj = attrs.evolve(obj, status=DeploymentStatus())
         elif isinstance(obj, Service) and obj.spec.type != "ExternalName":
             if not obj.spec.cluster_ip:
                 obj = attrs.evolve(obj, spec=attrs.evolve(obj.spec, cluster_ip=self._allocate_ip()))
@@ -389,15 +393,15 @@ class APIServer:
                 )
             return self._decode(new, result.revision)
 
-        return await self._call(verb, resource, do)  # type: ignore[no-any-return]
+        return await self._call(verb, resource, do)
 
     @staticmethod
-    def _merge_update(rtype: ResourceType, old: APIObject, new: APIObject, verb: str) -> APIObject:
+    def _merge_update(rtype: ResourceType, old: Any, new: Any, verb: str) -> Any:
         old_meta = old.metadata
         if verb == "update_status":
             if not rtype.has_status:
                 raise errors.NotFound(f"{rtype.name} has no status subresource")
-            return attrs.evolve(old, status=new.status)  # type: ignore[misc, attr-defined]
+            return attrs.evolve(old, status=new.status)
         meta = attrs.evolve(
             new.metadata,
             name=old_meta.name,
@@ -412,12 +416,16 @@ class APIServer:
         )
         merged = attrs.evolve(new, metadata=meta)
         if rtype.has_status:
-            merged = attrs.evolve(merged, status=old.status)  # type: ignore[misc, attr-defined]
-        if isinstance(old, Pod) and isinstance(merged, Pod) and (
-            attrs.evolve(
-                merged.spec, containers=old.spec.containers, tolerations=old.spec.tolerations
+            merged = attrs.evolve(merged, status=old.status)
+        if (
+            isinstance(old, Pod)
+            and isinstance(merged, Pod)
+            and (
+                attrs.evolve(
+                    merged.spec, containers=old.spec.containers, tolerations=old.spec.tolerations
+                )
+                != old.spec
             )
-            != old.spec
         ):
             raise errors.Invalid(
                 "Pod",
@@ -513,7 +521,7 @@ class APIServer:
                 raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
             return self._decode(bound, result.revision)  # type: ignore[return-value]
 
-        return await self._call("create", "pods/binding", do)  # type: ignore[no-any-return]
+        return await self._call("create", "pods/binding", do)
 
     async def delete(
         self,

@@ -8,6 +8,7 @@ errors it backs off like the reflector (800 ms doubling to 30 s) and retries.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -65,7 +66,7 @@ class Informer(Generic[T]):
     def get(self, key: str) -> T | None:
         return self.store.get(key)
 
-    def list(self) -> list[T]:
+    def list(self) -> builtins.list[T]:
         return list(self.store.values())
 
     async def run(self) -> None:
@@ -115,7 +116,7 @@ class Informer(Generic[T]):
                 except trio.EndOfChannel:
                     pass  # the server closed the watch: watch again from where we were
 
-    def _replace(self, items: list[T]) -> None:
+    def _replace(self, items: builtins.list[T]) -> None:
         fresh = {key_of(obj): obj for obj in items}
         for key, old in list(self.store.items()):
             if key not in fresh:

@@ -30,7 +30,7 @@ ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 @attrs.frozen(slots=True)
 class ObjectEvent:
     type: str  # ADDED | MODIFIED | DELETED
-    object: APIObject
+    object: Any  # the resource's class; Any so typed informers need no casts
     resource_version: int
 
 
@@ -200,7 +200,7 @@ class WatchCache:
                     watch._offer(event)
 
     # ------------------------------------------------------------------ serve clients
-    def get(self, key: str) -> APIObject | None:
+    def get(self, key: str) -> Any:
         return self._objects.get(key)
 
     def list(
@@ -208,7 +208,7 @@ class WatchCache:
         namespace: str | None = None,
         label_selector: LabelSelector | None = None,
         field_selector: FieldSelector | None = None,
-    ) -> list[APIObject]:
+    ) -> list[Any]:
         source: Iterator[APIObject]
         if field_selector is not None and field_selector.node_name is not None:
             source = iter(self._by_node.get(field_selector.node_name, {}).values())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -198,14 +198,17 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
         check.error(("spec", "duration"), "must be longer than 0s")
 
     cluster = _cluster(check, spec.get("cluster"))
+    cluster_ok = not check.errors  # else node names may be wrong: don't report follow-on errors
     warnings: list[str] = []
+    before_workloads = len(check.errors)
     workloads = _workloads(check, spec.get("workloads"), base_dir or FsPath("."), warnings)
-    traffic = _traffic(check, spec.get("traffic"), cluster)
+    workloads_ok = len(check.errors) == before_workloads
+    traffic = _traffic(check, spec.get("traffic"), cluster, cluster_ok)
     services = {
         (o.metadata.namespace, o.metadata.name) for o in workloads if type(o).__name__ == "Service"
     }
     for i, entry in enumerate(traffic):
-        if entry.service and (entry.namespace, entry.service) not in services:
+        if workloads_ok and entry.service and (entry.namespace, entry.service) not in services:
             check.error(
                 ("spec", "traffic", i, "service"),
                 f"no Service {entry.namespace}/{entry.service} among the workloads",
@@ -293,7 +296,11 @@ def _capacity(check: _Check, value: Any, path: Path) -> Resources:
     raw = check.mapping(value, path, _CAPACITY_KEYS)
     parsed: dict[str, int] = {}
     defaults = {"cpu": "4", "memory": "16Gi", "pods": 110}
-    parsers = {"cpu": parse_cpu_millis, "memory": parse_bytes, "pods": parse_count}
+    parsers: dict[str, Callable[[Any], int]] = {
+        "cpu": parse_cpu_millis,
+        "memory": parse_bytes,
+        "pods": parse_count,
+    }
     for key, parse in parsers.items():
         try:
             parsed[key] = parse(raw.get(key, defaults[key]))
@@ -395,7 +402,9 @@ def _manifests(
     return objects
 
 
-def _traffic(check: _Check, value: Any, cluster: ClusterSpec) -> list[TrafficSpec]:
+def _traffic(
+    check: _Check, value: Any, cluster: ClusterSpec, check_nodes: bool
+) -> list[TrafficSpec]:
     specs = []
     groups = {g.name: g for g in cluster.node_groups}
     all_nodes = {n for g in cluster.node_groups for n in g.node_names()}
@@ -425,7 +434,7 @@ def _traffic(check: _Check, value: Any, cluster: ClusterSpec) -> list[TrafficSpe
         elif "nodes" in source:
             names = check.sequence(source["nodes"], (*tp, "from", "nodes"))
             for j, node in enumerate(names):
-                if node not in all_nodes:
+                if check_nodes and node not in all_nodes:
                     check.error((*tp, "from", "nodes", j), f"no node named {node!r}")
             nodes = tuple(str(n) for n in names)
         specs.append(

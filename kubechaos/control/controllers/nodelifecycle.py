@@ -1,0 +1,615 @@
+"""The node lifecycle controller (pkg/controller/nodelifecycle) and taint-based eviction
+(pkg/controller/tainteviction): how a dead node's pods come to be replaced.
+
+Node health. A kubelet proves it is alive two ways: renewing its Lease in ``kube-node-lease``
+(every 10 s) and posting node status (the Ready condition's ``lastHeartbeatTime``). The controller
+never compares those timestamps with its clock (they are written by other machines); like
+upstream's ``probeTimestamp`` it notes *when it observed* either of them change. Every
+``node_monitor_period`` it looks at each node: if nothing was observed for longer than
+``node_monitor_grace_period`` (``node_startup_grace_period`` for a node never seen Ready), it sets
+the node's conditions to ``Unknown`` ("Kubelet stopped posting node status.") and, if the node was
+Ready, marks the node's pods not ready so the Endpoints controller takes them out of Services.
+
+Taints. From the Ready condition (TaintNodesByCondition and taint-based eviction): ``Unknown``
+gives ``node.kubernetes.io/unreachable``, ``False`` gives ``node.kubernetes.io/not-ready``, each
+with effects NoSchedule and NoExecute; ``True`` removes both; ``spec.unschedulable`` gives
+``node.kubernetes.io/unschedulable:NoSchedule``. Taints are written with a server-side patch, so
+they never conflict with the kubelet's status writes. Zone-disruption rate limiting of NoExecute
+tainting (``--node-eviction-rate``, ``--unhealthy-zone-threshold``) is not modelled: every node is
+tainted as soon as its condition says so, as upstream does in a healthy zone of a large cluster.
+
+Eviction (the taint-eviction-controller, split from node lifecycle since v1.29). A pod on a node
+with NoExecute taints is deleted at once if some taint is not tolerated, else when the shortest
+``tolerationSeconds`` among the matching tolerations has run out since the taint was added
+(``timeAdded``, so a restarted controller keeps the same deadline); a toleration without seconds
+tolerates forever. The DefaultTolerationSeconds admission plugin gives every pod 300 s for
+not-ready and unreachable, which is why a dead node's pods go after about grace period + 300 s.
+All deadlines live in one heap served by one timer task; removing the taint cancels them.
+Deletion is graceful: on a dead node nobody completes it, so the pod stays with a
+``deletionTimestamp`` while its controller creates a replacement, as upstream.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+
+import attrs
+import trio
+
+from kubechaos.api import errors
+from kubechaos.api.objects import Lease, Node, NodeCondition, Pod, Taint, key_of
+from kubechaos.control.context import Context
+from kubechaos.control.controller import Controller
+from kubechaos.control.informer import Handler, Informer
+from kubechaos.defaults import (
+    NODE_LEASE_NAMESPACE,
+    NODE_STATUS_UPDATE_RETRY,
+    NODE_UPDATE_WORKER_SIZE,
+    TAINT_NOT_READY,
+    TAINT_UNREACHABLE,
+    TAINT_UNSCHEDULABLE,
+)
+from kubechaos.sim.clock import now
+
+NO_SCHEDULE = "NoSchedule"
+NO_EXECUTE = "NoExecute"
+# The conditions the controller sets Unknown (upstream leaves NetworkUnavailable alone: it is
+# managed by the network plugin, not the kubelet).
+CONDITIONS_SET_UNKNOWN = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
+# Taints this controller owns: any other taint on a node is left as it is.
+MANAGED_TAINTS = frozenset(
+    {
+        (TAINT_NOT_READY, NO_SCHEDULE),
+        (TAINT_NOT_READY, NO_EXECUTE),
+        (TAINT_UNREACHABLE, NO_SCHEDULE),
+        (TAINT_UNREACHABLE, NO_EXECUTE),
+        (TAINT_UNSCHEDULABLE, NO_SCHEDULE),
+    }
+)
+
+
+def ready_status(node: Node) -> str | None:
+    cond = node.status.condition("Ready")
+    return None if cond is None else cond.status
+
+
+def wanted_taints(node: Node) -> list[tuple[str, str]]:
+    """(key, effect) of the taints the node's conditions and spec call for."""
+    wanted = []
+    status = ready_status(node)
+    if status == "False":
+        wanted += [(TAINT_NOT_READY, NO_SCHEDULE), (TAINT_NOT_READY, NO_EXECUTE)]
+    elif status == "Unknown":
+        wanted += [(TAINT_UNREACHABLE, NO_SCHEDULE), (TAINT_UNREACHABLE, NO_EXECUTE)]
+    if node.spec.unschedulable:
+        wanted.append((TAINT_UNSCHEDULABLE, NO_SCHEDULE))
+    return wanted
+
+
+def desired_taints(node: Node, at: float) -> tuple[Taint, ...]:
+    """The node's taints with the managed ones made to match its state.
+
+    Taints that stay keep their ``time_added`` (eviction deadlines count from it); new NoExecute
+    taints get ``at`` (upstream writes TimeAdded only for NoExecute).
+    """
+    wanted = wanted_taints(node)
+    kept = [
+        t
+        for t in node.spec.taints
+        if (t.key, t.effect) not in MANAGED_TAINTS or (t.key, t.effect) in wanted
+    ]
+    have = {(t.key, t.effect) for t in kept}
+    added = [
+        Taint(key, effect, time_added=at if effect == NO_EXECUTE else None)
+        for key, effect in wanted
+        if (key, effect) not in have
+    ]
+    return (*kept, *added)
+
+
+def taints_in_sync(node: Node) -> bool:
+    if (
+        not node.spec.taints
+        and not node.spec.unschedulable
+        and ready_status(node) in (None, "True")
+    ):
+        return True  # a healthy node: the monitor asks this of every node every period
+    wanted = wanted_taints(node)
+    managed = [(t.key, t.effect) for t in node.spec.taints if (t.key, t.effect) in MANAGED_TAINTS]
+    return sorted(managed) == sorted(wanted)
+
+
+def with_conditions_unknown(node: Node, at: float) -> Node:
+    """The node as the controller writes it when its kubelet has gone quiet."""
+    conditions = list(node.status.conditions)
+    for type_ in CONDITIONS_SET_UNKNOWN:
+        index = next((i for i, c in enumerate(conditions) if c.type == type_), None)
+        if index is None:
+            conditions.append(
+                NodeCondition(
+                    type_,
+                    "Unknown",
+                    last_heartbeat_time=node.metadata.creation_timestamp or 0.0,
+                    last_transition_time=at,
+                    reason="NodeStatusNeverUpdated",
+                    message="Kubelet never posted node status.",
+                )
+            )
+        elif conditions[index].status != "Unknown":
+            conditions[index] = attrs.evolve(
+                conditions[index],
+                status="Unknown",
+                reason="NodeStatusUnknown",
+                message="Kubelet stopped posting node status.",
+                last_transition_time=at,
+            )
+    return attrs.evolve(node, status=attrs.evolve(node.status, conditions=tuple(conditions)))
+
+
+def _needs_unknown(node: Node) -> bool:
+    for type_ in CONDITIONS_SET_UNKNOWN:
+        cond = node.status.condition(type_)
+        if cond is None or cond.status != "Unknown":
+            return True
+    return False
+
+
+def _ready_not_false(pod: Pod) -> bool:
+    """MarkPodsNotReady only rewrites an existing Ready condition that is not already False."""
+    cond = pod.status.condition("Ready")
+    return cond is not None and cond.status != "False"
+
+
+class PodsByNode:
+    """The pod informer's store indexed by ``spec.nodeName`` (register before other handlers)."""
+
+    def __init__(self, pods: Informer[Pod]) -> None:
+        self._pods = pods
+        self._by_node: dict[str, dict[str, None]] = {}
+        pods.add_handler(Handler(self._add, self._update, self._delete))
+
+    def pods(self, node_name: str) -> list[Pod]:
+        found = []
+        for key in list(self._by_node.get(node_name, ())):
+            pod = self._pods.get(key)
+            if pod is not None:
+                found.append(pod)
+        return found
+
+    def _add(self, pod: Pod) -> None:
+        if pod.spec.node_name:
+            self._by_node.setdefault(pod.spec.node_name, {})[key_of(pod)] = None
+
+    def _delete(self, pod: Pod) -> None:
+        bucket = self._by_node.get(pod.spec.node_name)
+        if bucket is not None:
+            bucket.pop(key_of(pod), None)
+            if not bucket:
+                del self._by_node[pod.spec.node_name]
+
+    def _update(self, old: Pod, new: Pod) -> None:
+        if old.spec.node_name != new.spec.node_name:
+            self._delete(old)
+            self._add(new)
+
+
+@attrs.define
+class NodeHealth:
+    """What the controller has observed of one node's kubelet (upstream's nodeHealthData)."""
+
+    probe_timestamp: float  # when we last saw the kubelet prove it is alive
+    heartbeat: float | None = None  # the Ready condition's lastHeartbeatTime we last saw
+    renew_time: float | None = None  # the Lease's renewTime we last saw
+    node_seen: bool = False
+    ever_ready: bool = False
+
+
+class NodeLifecycleController(Controller):
+    """Node health monitor and condition taints; owns the taint eviction controller.
+
+    Its work queue holds node names; a sync writes the Unknown status when a node is overdue,
+    marks its pods not ready and reconciles its taints. The monitor loop only decides which nodes
+    need a sync, so the per-period cost of a healthy cluster is one pass over the node cache.
+    """
+
+    name = "node-lifecycle-controller"
+    workers = NODE_UPDATE_WORKER_SIZE
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.nodes: Informer[Node] = Informer(
+            ctx.api, "nodes", component=self.name, events=ctx.events
+        )
+        self.leases: Informer[Lease] = Informer(
+            ctx.api,
+            "leases",
+            component=self.name,
+            events=ctx.events,
+            namespace=NODE_LEASE_NAMESPACE,
+        )
+        self.pods: Informer[Pod] = Informer(ctx.api, "pods", component=self.name, events=ctx.events)
+        self.pods_by_node = PodsByNode(self.pods)
+        self.health: dict[str, NodeHealth] = {}
+        self._mark_pending: dict[str, None] = {}  # nodes whose pods must be marked not ready
+        self.nodes.add_handler(
+            Handler(self._on_node_add, self._on_node_update, self._on_node_delete)
+        )
+        self.leases.add_handler(Handler(self._on_lease, lambda old, new: self._on_lease(new)))
+        self.pods.add_handler(Handler(self._on_pod, lambda old, new: self._on_pod(new)))
+        self.taint_eviction = TaintEvictionController(ctx, self.nodes, self.pods, self.pods_by_node)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def wait_synced(self) -> None:
+        for informer in (self.nodes, self.leases, self.pods):
+            await informer.synced.wait()
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for informer in (self.nodes, self.leases, self.pods):
+                nursery.start_soon(informer.run)
+            await self.wait_synced()
+            nursery.start_soon(self.taint_eviction.run)
+            nursery.start_soon(self._monitor)
+            await super().run()
+
+    async def _monitor(self) -> None:
+        """Every node_monitor_period, queue the nodes that need the controller's attention."""
+        period = self.ctx.settings.node_monitor_period
+        tick = now()
+        while True:
+            at = now()
+            for name, node in self.nodes.store.items():
+                if (
+                    (self._overdue(name, node, at) and _needs_unknown(node))
+                    or name in self._mark_pending
+                    or not taints_in_sync(node)
+                ):
+                    self.enqueue(name)
+            tick += period
+            await trio.sleep_until(tick)
+
+    # ------------------------------------------------------------------ observing heartbeats
+    def _grace_period(self, name: str, node: Node) -> float:
+        """Startup grace for a node not yet seen Ready. A restarted controller has seen nothing,
+        so a node that is not Ready when it starts gets the startup grace (60 s, not 50 s)."""
+        settings = self.ctx.settings
+        health = self.health.get(name)
+        never_ready = health is None or not health.ever_ready
+        if node.status.condition("Ready") is None or never_ready:
+            return settings.node_startup_grace_period
+        return settings.node_monitor_grace_period
+
+    def _overdue(self, name: str, node: Node, at: float) -> bool:
+        health = self.health.get(name)
+        return health is not None and at > health.probe_timestamp + self._grace_period(name, node)
+
+    def _observe_node(self, node: Node) -> None:
+        """Note a change of the Ready heartbeat (upstream: a new LastHeartbeatTime)."""
+        name = node.metadata.name
+        ready = node.status.condition("Ready")
+        heartbeat = None if ready is None else ready.last_heartbeat_time
+        health = self.health.get(name)
+        if health is None:
+            # A node first seen without a Ready condition counts from its creation (upstream).
+            first = now() if ready is not None else (node.metadata.creation_timestamp or now())
+            health = self.health[name] = NodeHealth(first, heartbeat, node_seen=True)
+        elif not health.node_seen:
+            health.node_seen = True
+            health.heartbeat = heartbeat
+        elif heartbeat is not None and heartbeat != health.heartbeat:
+            health.heartbeat = heartbeat
+            health.probe_timestamp = now()
+        if ready is not None and ready.status == "True":
+            health.ever_ready = True
+
+    def _on_lease(self, lease: Lease) -> None:
+        renew = lease.spec.renew_time
+        if renew is None:
+            return
+        health = self.health.get(lease.metadata.name)
+        if health is None:
+            self.health[lease.metadata.name] = NodeHealth(now(), renew_time=renew)
+        elif health.renew_time is None or renew > health.renew_time:
+            health.renew_time = renew
+            health.probe_timestamp = now()
+
+    def _on_node_add(self, node: Node) -> None:
+        self._observe_node(node)
+        if not taints_in_sync(node):
+            self.enqueue(node.metadata.name)
+
+    def _on_node_update(self, old: Node, new: Node) -> None:
+        self._observe_node(new)
+        name = new.metadata.name
+        before, after = ready_status(old), ready_status(new)
+        if before == "True" and after != "True":
+            self.events.record(
+                self.name, "Node", name, "NodeNotReady", f"Node {name} status is now: NodeNotReady"
+            )
+        elif before != "True" and after == "True":
+            self.events.record(
+                self.name, "Node", name, "NodeReady", f"Node {name} status is now: NodeReady"
+            )
+        if not taints_in_sync(new):
+            self.enqueue(name)
+
+    def _on_node_delete(self, node: Node) -> None:
+        self.health.pop(node.metadata.name, None)
+        self._mark_pending.pop(node.metadata.name, None)
+
+    def _on_pod(self, pod: Pod) -> None:
+        """A ready pod on a node that is not Ready is marked not ready (upstream processPod)."""
+        node_name = pod.spec.node_name
+        if not node_name or not pod.is_ready():
+            return
+        node = self.nodes.get(node_name)
+        if node is None or ready_status(node) in (None, "True"):
+            return
+        if node_name not in self._mark_pending:
+            self._mark_pending[node_name] = None
+            self.enqueue(node_name)
+
+    # ------------------------------------------------------------------ reconcile one node
+    async def sync(self, key: str) -> None:
+        node = self.nodes.get(key)
+        if node is None:
+            return
+        updated = await self._update_health(node)
+        if updated is None:
+            return  # deleted meanwhile
+        node = updated
+        if key in self._mark_pending:
+            if ready_status(node) == "True":
+                self._mark_pending.pop(key, None)
+            else:
+                await self._mark_pods_not_ready(key)
+        if not taints_in_sync(node):
+            await self.api.patch("nodes", "", key, _retaint)
+
+    async def _update_health(self, node: Node) -> Node | None:
+        """Write the Unknown status if the node is overdue (re-reading it on conflicts)."""
+        name = node.metadata.name
+        for _ in range(NODE_STATUS_UPDATE_RETRY):
+            at = now()
+            if not (self._overdue(name, node, at) and _needs_unknown(node)):
+                return node
+            was_ready = ready_status(node) == "True"
+            try:
+                written = await self.api.update_status(with_conditions_unknown(node, at))
+            except errors.Conflict:
+                try:
+                    node = await self.api.get("nodes", "", name)
+                except errors.NotFound:
+                    return None
+                self._observe_node(node)
+                continue
+            except errors.NotFound:
+                return None
+            if was_ready:
+                self._mark_pending[name] = None
+            return written
+        return node
+
+    async def _mark_pods_not_ready(self, node_name: str) -> None:
+        """Upstream MarkPodsNotReady: the node cannot report on its pods, so nobody may trust
+        them to serve. Raises (and keeps the node pending) if some pod could not be written."""
+        failure: errors.APIError | None = None
+        for pod in self.pods_by_node.pods(node_name):
+            if not _ready_not_false(pod):
+                continue
+            try:
+                await self._mark_pod_not_ready(pod)
+            except errors.APIError as exc:
+                failure = exc
+        if failure is not None:
+            raise failure
+        self._mark_pending.pop(node_name, None)
+
+    async def _mark_pod_not_ready(self, pod: Pod) -> None:
+        key = key_of(pod)
+        for attempt in range(2):
+            at = now()
+            conditions = tuple(
+                attrs.evolve(c, status="False", last_transition_time=at) if c.type == "Ready" else c
+                for c in pod.status.conditions
+            )
+            try:
+                await self.api.update_status(
+                    attrs.evolve(pod, status=attrs.evolve(pod.status, conditions=conditions))
+                )
+            except errors.NotFound:
+                return
+            except errors.Conflict:
+                if attempt:
+                    raise
+                try:
+                    pod = await self.api.get("pods", pod.metadata.namespace, pod.metadata.name)
+                except errors.NotFound:
+                    return
+                if not _ready_not_false(pod):
+                    return
+                continue
+            self.events.record(self.name, "Pod", key, "NodeNotReady", "Node is not ready")
+            return
+
+
+def _retaint(node: Node) -> Node:
+    """The server-side half of the taint patch: applied to the node as it is in etcd."""
+    return attrs.evolve(node, spec=attrs.evolve(node.spec, taints=desired_taints(node, now())))
+
+
+# ---------------------------------------------------------------------------- taint eviction
+
+
+@attrs.define
+class ScheduledEviction:
+    start: float  # when the pod's node got its (earliest) NoExecute taint
+    fire_at: float
+    seq: int
+
+
+def eviction_delay(taints: tuple[Taint, ...], pod: Pod) -> float | None:
+    """Seconds a pod may stay after its node got ``taints`` (NoExecute); None = forever.
+
+    Upstream GetMatchingTolerations + getMinTolerationTime: each taint is matched by the first
+    toleration that tolerates it; an untolerated taint means 0; the delay is the smallest
+    ``tolerationSeconds`` among the matched tolerations that have one.
+    """
+    delay: float | None = None
+    for taint in taints:
+        toleration = next((t for t in pod.spec.tolerations if t.tolerates(taint)), None)
+        if toleration is None:
+            return 0.0
+        if toleration.toleration_seconds is not None:
+            seconds = max(0.0, float(toleration.toleration_seconds))
+            delay = seconds if delay is None else min(delay, seconds)
+    return delay
+
+
+class TaintEvictionController(Controller):
+    """Deletes pods from nodes with NoExecute taints they do not tolerate (long enough).
+
+    It shares the node lifecycle controller's informers. Its work queue holds pod keys whose
+    eviction deadline has come; one timer task moves them there from a heap of deadlines, so a
+    thousand pods waiting out their 300 s cost no task each.
+    """
+
+    name = "taint-eviction-controller"
+    workers = NODE_UPDATE_WORKER_SIZE
+
+    def __init__(
+        self, ctx: Context, nodes: Informer[Node], pods: Informer[Pod], pods_by_node: PodsByNode
+    ) -> None:
+        super().__init__(ctx)
+        self.nodes = nodes
+        self.pods = pods
+        self.pods_by_node = pods_by_node
+        self.no_execute: dict[str, tuple[Taint, ...]] = {}  # node -> its NoExecute taints
+        self.pending: dict[str, ScheduledEviction] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._wakeup = trio.Event()
+        nodes.add_handler(Handler(self._on_node, lambda old, new: self._on_node(new), self._gone))
+        pods.add_handler(
+            Handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_gone)
+        )
+
+    async def run(self) -> None:
+        """Serve evictions (the informers are started by the node lifecycle controller)."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._timer)
+            await super().run()
+
+    # ------------------------------------------------------------------ events
+    def _on_node(self, node: Node) -> None:
+        name = node.metadata.name
+        previous = self.no_execute.get(name, ())
+        taints = []
+        for taint in node.spec.taints:
+            if taint.effect != NO_EXECUTE:
+                continue
+            if taint.time_added is None:
+                # No TimeAdded (written by hand): count from when we first saw it.
+                seen = next(
+                    (t for t in previous if (t.key, t.value) == (taint.key, taint.value)), None
+                )
+                taint = attrs.evolve(taint, time_added=seen.time_added if seen else now())
+            taints.append(taint)
+        current = tuple(taints)
+        if current == previous:
+            return
+        if current:
+            self.no_execute[name] = current
+        else:
+            del self.no_execute[name]
+        for pod in self.pods_by_node.pods(name):
+            self._process(pod)
+
+    def _gone(self, node: Node) -> None:
+        if self.no_execute.pop(node.metadata.name, None) is not None:
+            for pod in self.pods_by_node.pods(node.metadata.name):
+                self._process(pod)
+
+    def _on_pod(self, pod: Pod) -> None:
+        if pod.spec.node_name in self.no_execute or key_of(pod) in self.pending:
+            self._process(pod)
+
+    def _on_pod_gone(self, pod: Pod) -> None:
+        self._cancel(key_of(pod), announce=True)
+
+    # ------------------------------------------------------------------ scheduling
+    def _process(self, pod: Pod) -> None:
+        """Schedule, move or cancel ``pod``'s eviction (upstream processPodOnNode)."""
+        key = key_of(pod)
+        if pod.metadata.deletion_timestamp is not None:
+            self._cancel(key, announce=False)  # already being deleted: nothing left to do
+            return
+        taints = self.no_execute.get(pod.spec.node_name, ())
+        delay = eviction_delay(taints, pod) if taints else None
+        if delay is None:
+            self._cancel(key, announce=True)
+            return
+        start = min(t.time_added if t.time_added is not None else now() for t in taints)
+        existing = self.pending.get(key)
+        if existing is not None:
+            start = min(start, existing.start)
+        fire_at = start + delay if delay > 0 else -math.inf
+        if existing is not None and existing.fire_at == fire_at:
+            return
+        seq = next(self._seq)
+        self.pending[key] = ScheduledEviction(start, fire_at, seq)
+        heapq.heappush(self._heap, (fire_at, seq, key))
+        self._wakeup.set()
+
+    def _cancel(self, key: str, announce: bool) -> None:
+        # The heap entry stays and is skipped when it comes up (its seq no longer matches).
+        if self.pending.pop(key, None) is not None and announce:
+            self.events.record(
+                self.name, "Pod", key, "TaintManagerEviction", f"Cancelling deletion of Pod {key}"
+            )
+
+    async def _timer(self) -> None:
+        """The one task that waits for deadlines and hands due pods to the workers."""
+        while True:
+            self._wakeup = trio.Event()
+            at = now()
+            while self._heap and self._heap[0][0] <= at:
+                _, seq, key = heapq.heappop(self._heap)
+                scheduled = self.pending.get(key)
+                if scheduled is not None and scheduled.seq == seq:
+                    del self.pending[key]
+                    self.enqueue(key)
+            if self._heap:
+                with trio.move_on_at(self._heap[0][0]):
+                    await self._wakeup.wait()
+            else:
+                await self._wakeup.wait()
+
+    # ------------------------------------------------------------------ evict
+    async def sync(self, key: str) -> None:
+        pod = self.pods.get(key)
+        if pod is None or pod.metadata.deletion_timestamp is not None:
+            return
+        taints = self.no_execute.get(pod.spec.node_name, ())
+        if not taints or eviction_delay(taints, pod) is None or key in self.pending:
+            return  # tolerated after all, or rescheduled since the deadline fired
+        namespace, name = pod.metadata.namespace, pod.metadata.name
+        try:
+            await self.api.delete("pods", namespace, name, uid=pod.metadata.uid)
+        except (errors.NotFound, errors.Conflict):
+            return  # gone already, or a different pod of the same name
+        self.events.record(
+            self.name, "Pod", key, "TaintManagerEviction", f"Marking for deletion Pod {key}"
+        )
+
+
+__all__ = [
+    "NodeLifecycleController",
+    "PodsByNode",
+    "TaintEvictionController",
+    "desired_taints",
+    "eviction_delay",
+    "with_conditions_unknown",
+]

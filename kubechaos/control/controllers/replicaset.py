@@ -1,0 +1,727 @@
+"""The ReplicaSet controller: keep ``spec.replicas`` live pods of a template, no more, no fewer.
+
+A model of kube-controller-manager's pkg/controller/replicaset (v1.32). One sync of a ReplicaSet:
+
+1. **Claim** its pods (upstream's ControllerRefManager): pods whose controller owner reference
+   names this ReplicaSet are its own; an orphan pod its selector matches is adopted (owner
+   reference patched in); an owned pod whose labels no longer match is released.
+2. **Manage replicas**, unless expectations say an earlier sync's creates or deletes have not
+   been seen yet: create missing pods in slow-start batches (1, 2, 4, ...), or delete the surplus
+   in upstream's order of cheapest-to-lose first.
+3. **Write status** (replicas, fullyLabeled, ready, available, observedGeneration) and, when
+   ``minReadySeconds`` is set, come back when the next ready pod turns available.
+
+Why expectations: the informer's cache lags the API server. A sync that created three pods and
+runs again before the informer has seen them would count zero pods and create three more.
+Upstream's ControllerExpectations record "I am waiting for N creates / these M deletes"; the pod
+handlers tick them off as the informer observes them, and the ReplicaSet is not managed again until
+they are all seen (or five minutes have passed, in case an event was lost).
+
+Everything the controller knows lives in this object and its informers, so a fresh controller after
+a crash rebuilds it all by listing. Pods are indexed by their controller's UID and ReplicaSets by
+one label of their selector, so no event or sync scans every pod or ReplicaSet.
+
+The ownership helpers here (:class:`OwnedIndex`, :class:`SelectorIndex`, :func:`claim`) are shared
+with the Deployment controller, which owns ReplicaSets the way a ReplicaSet owns pods.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+import trio
+
+from kubechaos.api import errors
+from kubechaos.api.objects import (
+    APIObject,
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    ReplicaSet,
+    ReplicaSetStatus,
+    key_of,
+    with_meta,
+)
+from kubechaos.api.selectors import LabelSelector
+from kubechaos.control.context import Context
+from kubechaos.control.controller import Controller
+from kubechaos.control.informer import Handler, Informer
+from kubechaos.defaults import (
+    CONTROLLER_EXPECTATIONS_TIMEOUT,
+    POD_DELETION_COST_ANNOTATION,
+    REPLICASET_BURST_REPLICAS,
+    SLOW_START_INITIAL_BATCH_SIZE,
+)
+from kubechaos.sim.clock import now
+
+T = TypeVar("T", bound=APIObject)
+Owner = Any  # a ReplicaSet or a Deployment: anything with metadata and spec.selector
+
+# ---------------------------------------------------------------------------- ownership
+
+
+class OwnedIndex(Generic[T]):
+    """Objects grouped by their controller owner's UID; orphans grouped by namespace.
+
+    What upstream keeps as the ``controllerUID`` indexer: a sync asks "which pods does this
+    ReplicaSet own" in time proportional to the answer, not to the cluster.
+    """
+
+    def __init__(self) -> None:
+        self._owned: dict[str, dict[str, T]] = {}
+        self._orphans: dict[str, dict[str, T]] = {}
+        self._bucket: dict[str, dict[str, T]] = {}  # object key -> the bucket it sits in
+
+    def put(self, obj: T) -> None:
+        key = key_of(obj)
+        ref = obj.metadata.controller_ref()
+        if ref is not None:
+            bucket = self._owned.setdefault(ref.uid, {})
+        else:
+            bucket = self._orphans.setdefault(obj.metadata.namespace, {})
+        old = self._bucket.get(key)
+        if old is not None and old is not bucket:
+            del old[key]
+        bucket[key] = obj
+        self._bucket[key] = bucket
+
+    def discard(self, obj: T) -> None:
+        key = key_of(obj)
+        bucket = self._bucket.pop(key, None)
+        if bucket is not None:
+            del bucket[key]
+
+    def owned_by(self, uid: str) -> list[T]:
+        return list(self._owned.get(uid, {}).values())
+
+    def orphans(self, namespace: str) -> list[T]:
+        return list(self._orphans.get(namespace, {}).values())
+
+
+class SelectorIndex:
+    """Owners (by key) indexed by one ``matchLabels`` pair of their selector.
+
+    Answers "which owners might select an object with these labels" for orphan adoption without
+    scanning every owner; candidates are then checked against their full selector.
+    """
+
+    def __init__(self) -> None:
+        self._by_pair: dict[tuple[str, str, str], dict[str, None]] = {}
+        self._unindexed: dict[str, dict[str, None]] = {}  # selectors with no matchLabels
+        self._selectors: dict[str, tuple[str, LabelSelector]] = {}
+
+    def _slot(self, namespace: str, selector: LabelSelector) -> dict[str, None]:
+        pair = selector.index_key()
+        if pair is None:
+            return self._unindexed.setdefault(namespace, {})
+        return self._by_pair.setdefault((namespace, *pair), {})
+
+    def put(self, key: str, namespace: str, selector: LabelSelector) -> None:
+        self.discard(key)
+        self._slot(namespace, selector)[key] = None
+        self._selectors[key] = (namespace, selector)
+
+    def discard(self, key: str) -> None:
+        known = self._selectors.pop(key, None)
+        if known is not None:
+            self._slot(*known).pop(key, None)
+
+    def matching(self, namespace: str, labels: Mapping[str, str]) -> list[str]:
+        found: dict[str, None] = {}
+        for pair in labels.items():
+            found.update(self._by_pair.get((namespace, *pair), {}))
+        found.update(self._unindexed.get(namespace, {}))
+        return [key for key in found if self._selectors[key][1].matches(labels)]
+
+
+async def claim(
+    api: Any,
+    resource: str,
+    owner: Owner,
+    candidates: Iterable[T],
+    recheck_owner: Callable[[], Awaitable[None]],
+) -> list[T]:
+    """Upstream's ClaimObject over ``candidates``: keep, adopt or release each; return the kept.
+
+    Adoption is preceded, once, by ``recheck_owner`` (a fresh read of the owner from the API
+    server), because the cached owner may already be deleted and an adopted object would then be
+    orphaned again at once. Errors other than NotFound are raised after the pass so the owner is
+    synced again; NotFound means the object is gone, which needs no retry.
+    """
+    uid = owner.metadata.uid
+    deleting = owner.metadata.deletion_timestamp is not None
+    selector: LabelSelector = owner.spec.selector
+    claimed: list[T] = []
+    failures: list[errors.APIError] = []
+    rechecked = False
+    for obj in candidates:
+        meta = obj.metadata
+        ref = meta.controller_ref()
+        try:
+            if ref is not None:
+                if ref.uid != uid:
+                    continue  # someone else's
+                if selector.matches(meta.labels):
+                    claimed.append(obj)
+                elif not deleting:
+                    await api.patch(
+                        resource, meta.namespace, meta.name, _release_mutation(meta.uid, uid)
+                    )
+                continue
+            if deleting or not selector.matches(meta.labels) or meta.deletion_timestamp:
+                continue
+            if not rechecked:
+                await recheck_owner()
+                rechecked = True
+            ref = OwnerReference(type(owner).KIND, owner.metadata.name, uid, True)
+            adopted = await api.patch(
+                resource, meta.namespace, meta.name, _adopt_mutation(meta.uid, ref)
+            )
+            claimed.append(adopted)
+        except errors.NotFound:
+            continue
+        except errors.APIError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    return claimed
+
+
+def _adopt_mutation(obj_uid: str, ref: OwnerReference) -> Callable[[Any], Any]:
+    def adopt(current: Any) -> Any:
+        meta: ObjectMeta = current.metadata
+        if meta.uid != obj_uid:
+            raise errors.Conflict(f"{meta.name}: UID precondition failed")
+        if meta.controller_ref() is not None:
+            raise errors.Invalid(
+                type(current).__name__,
+                meta.name,
+                ["metadata.ownerReferences: Only one reference can have Controller set to true"],
+            )
+        return with_meta(current, owner_references=(*meta.owner_references, ref))
+
+    return adopt
+
+
+def _release_mutation(obj_uid: str, owner_uid: str) -> Callable[[Any], Any]:
+    def release(current: Any) -> Any:
+        meta: ObjectMeta = current.metadata
+        if meta.uid != obj_uid:
+            raise errors.Conflict(f"{meta.name}: UID precondition failed")
+        refs = tuple(r for r in meta.owner_references if r.uid != owner_uid)
+        return with_meta(current, owner_references=refs)
+
+    return release
+
+
+def recheck_deletion(api: Any, resource: str, owner: Owner) -> Callable[[], Awaitable[None]]:
+    """Upstream's RecheckDeletionTimestamp: refuse to adopt for an owner that is gone or going."""
+
+    async def recheck() -> None:
+        meta = owner.metadata
+        fresh = await api.get(resource, meta.namespace, meta.name)
+        if fresh.metadata.uid != meta.uid:
+            raise errors.Conflict(
+                f"original {meta.namespace}/{meta.name} is gone: got uid {fresh.metadata.uid}, "
+                f"wanted {meta.uid}"
+            )
+        if fresh.metadata.deletion_timestamp is not None:
+            raise errors.Conflict(f"{meta.namespace}/{meta.name} has just been deleted")
+
+    return recheck
+
+
+# ---------------------------------------------------------------------------- expectations
+
+
+@attrs.define
+class _Expectation:
+    add: int
+    delete: int
+    timestamp: float
+    deleting: dict[str, None]  # pod keys whose deletion is awaited (each counted once)
+
+
+class Expectations:
+    """ControllerExpectations with UID-tracked deletions, as the ReplicaSet controller uses them.
+
+    Deletions are tracked by pod key because one deletion is observed twice for a pod with a
+    grace period (deletionTimestamp set, then the object removed) and must count once.
+    """
+
+    def __init__(self, timeout: float = CONTROLLER_EXPECTATIONS_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._records: dict[str, _Expectation] = {}
+
+    def satisfied(self, key: str) -> bool:
+        """True when nothing is awaited, everything was observed, or the wait has expired."""
+        record = self._records.get(key)
+        if record is None or (record.add <= 0 and record.delete <= 0):
+            return True
+        return now() - record.timestamp > self.timeout
+
+    def expires_in(self, key: str) -> float:
+        record = self._records.get(key)
+        return 0.0 if record is None else max(0.0, record.timestamp + self.timeout - now())
+
+    def expect_creations(self, key: str, count: int) -> None:
+        self._records[key] = _Expectation(count, 0, now(), {})
+
+    def expect_deletions(self, key: str, pod_keys: Iterable[str]) -> None:
+        awaited = dict.fromkeys(pod_keys)
+        self._records[key] = _Expectation(0, len(awaited), now(), awaited)
+
+    def creation_observed(self, key: str) -> None:
+        record = self._records.get(key)
+        if record is not None:
+            record.add -= 1
+
+    def deletion_observed(self, key: str, pod_key: str) -> None:
+        record = self._records.get(key)
+        if record is not None and pod_key in record.deleting:
+            del record.deleting[pod_key]
+            record.delete -= 1
+
+    def forget(self, key: str) -> None:
+        self._records.pop(key, None)
+
+
+# ---------------------------------------------------------------------------- pod arithmetic
+
+
+def is_pod_available(pod: Pod, min_ready_seconds: int, at: float) -> bool:
+    """Ready, and for at least ``min_ready_seconds`` (upstream's IsPodAvailable).
+
+    Upstream requires the ready time plus minReadySeconds to be strictly before now; here it may
+    equal now, so a requeue scheduled for exactly that moment sees the pod available instead of
+    spinning at the same virtual instant.
+    """
+    since = pod.ready_since()
+    if since is None:
+        return False
+    return min_ready_seconds == 0 or since + min_ready_seconds <= at
+
+
+_PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
+
+
+def _deletion_cost(pod: Pod) -> int:
+    try:
+        return int(pod.metadata.annotations.get(POD_DELETION_COST_ANNOTATION, "0"))
+    except ValueError:
+        return 0
+
+
+def _max_restarts(pod: Pod) -> int:
+    return max((c.restart_count for c in pod.status.container_statuses), default=0)
+
+
+def _log_age(t: float, at: float) -> int:
+    """floor(log2(age in nanoseconds)), -1 for no age: LogarithmicScaleDown's time buckets."""
+    age_ns = (at - t) * 1e9
+    return int(math.log2(age_ns)) if age_ns > 0 else -1
+
+
+def _earlier_deleted(a: Pod, rank_a: int, b: Pod, rank_b: int, at: float) -> bool:
+    """Upstream's ActivePodsWithRanks.Less (v1.32, LogarithmicScaleDown and PodDeletionCost on)."""
+    node_a, node_b = a.spec.node_name, b.spec.node_name
+    if node_a != node_b and (not node_a or not node_b):
+        return not node_a  # 1. unscheduled before scheduled
+    phase_a = _PHASE_ORDINAL.get(a.status.phase, 0)
+    phase_b = _PHASE_ORDINAL.get(b.status.phase, 0)
+    if phase_a != phase_b:
+        return phase_a < phase_b  # 2. Pending < Unknown < Running
+    ready_a, ready_b = a.is_ready(), b.is_ready()
+    if ready_a != ready_b:
+        return not ready_a  # 3. not ready before ready
+    cost_a, cost_b = _deletion_cost(a), _deletion_cost(b)
+    if cost_a != cost_b:
+        return cost_a < cost_b  # 4. lower pod-deletion-cost first
+    if rank_a != rank_b:
+        return rank_a > rank_b  # 5. more related pods on the same node first
+    if ready_a and ready_b:  # 6. ready for less time first (in log2 buckets of age)
+        since_a, since_b = a.ready_since(), b.ready_since()
+        if since_a != since_b and since_a is not None and since_b is not None:
+            diff = _log_age(since_a, at) - _log_age(since_b, at)
+            return a.metadata.uid < b.metadata.uid if diff == 0 else diff < 0
+    restarts_a, restarts_b = _max_restarts(a), _max_restarts(b)
+    if restarts_a != restarts_b:
+        return restarts_a > restarts_b  # 7. more restarts first
+    created_a, created_b = a.metadata.creation_timestamp, b.metadata.creation_timestamp
+    if created_a != created_b:  # 8. newer first (no timestamp counts as newest)
+        if created_a is None or created_b is None:
+            return created_a is None
+        diff = _log_age(created_a, at) - _log_age(created_b, at)
+        return a.metadata.uid < b.metadata.uid if diff == 0 else diff < 0
+    return False
+
+
+def pods_to_delete(pods: list[Pod], related: Iterable[Pod], count: int, at: float) -> list[Pod]:
+    """The ``count`` pods whose loss hurts least, as upstream's getPodsToDelete picks them.
+
+    ``related`` are the pods of every ReplicaSet with the same controller (the Deployment's other
+    revisions): a pod sharing its node with many of them is the better one to lose.
+    """
+    if count >= len(pods):
+        return list(pods)
+    per_node: dict[str, int] = {}
+    for pod in related:
+        if pod.is_active():
+            per_node[pod.spec.node_name] = per_node.get(pod.spec.node_name, 0) + 1
+    ranked = [(pod, per_node.get(pod.spec.node_name, 0)) for pod in pods]
+
+    def compare(x: tuple[Pod, int], y: tuple[Pod, int]) -> int:
+        if _earlier_deleted(x[0], x[1], y[0], y[1], at):
+            return -1
+        return 1 if _earlier_deleted(y[0], y[1], x[0], x[1], at) else 0
+
+    ranked.sort(key=functools.cmp_to_key(compare))
+    return [pod for pod, _ in ranked[:count]]
+
+
+async def slow_start_batch(
+    count: int, initial: int, create: Callable[[], Awaitable[None]]
+) -> tuple[int, errors.APIError | None]:
+    """Run ``create`` ``count`` times in concurrent batches of 1, 2, 4, ... (upstream's slowStartBatch).
+
+    A batch with a failure stops the run: if the first pod is refused (quota, admission, a
+    terminating namespace) the rest would be too, and trying them all only spams the API server.
+    Returns the number of successes and the first failure.
+    """
+    successes = 0
+    remaining = count
+    batch = min(remaining, initial)
+    while batch > 0:
+        failures: list[errors.APIError] = []
+        async with trio.open_nursery() as nursery:
+            for _ in range(batch):
+                nursery.start_soon(_collect_failure, create, failures)
+        successes += batch - len(failures)
+        if failures:
+            return successes, failures[0]
+        remaining -= batch
+        batch = min(2 * batch, remaining)
+    return successes, None
+
+
+async def _collect_failure(
+    call: Callable[[], Awaitable[None]], failures: list[errors.APIError]
+) -> None:
+    try:
+        await call()
+    except errors.APIError as exc:
+        failures.append(exc)
+
+
+# ---------------------------------------------------------------------------- the controller
+
+
+class ReplicaSetController(Controller):
+    name = "replicaset-controller"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.workers = ctx.settings.concurrent_replicaset_syncs
+        self.expectations = Expectations()
+        self.replicasets: Informer[ReplicaSet] = Informer(
+            ctx.api, "replicasets", component=self.name, events=ctx.events
+        )
+        self.pods: Informer[Pod] = Informer(ctx.api, "pods", component=self.name, events=ctx.events)
+        self._pods_by_owner: OwnedIndex[Pod] = OwnedIndex()
+        self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
+        self._rs_selectors = SelectorIndex()
+        self.replicasets.add_handler(
+            Handler(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
+        )
+        self.pods.add_handler(Handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete))
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.replicasets.run)
+            nursery.start_soon(self.pods.run)
+            await super().run()
+
+    async def wait_synced(self) -> None:
+        await self.replicasets.synced.wait()
+        await self.pods.synced.wait()
+
+    # ------------------------------------------------------------------ event handlers
+    def _on_rs_add(self, rs: ReplicaSet) -> None:
+        self._index_rs(rs)
+        self.enqueue(key_of(rs))
+
+    def _on_rs_update(self, old: ReplicaSet, rs: ReplicaSet) -> None:
+        if old.metadata.uid != rs.metadata.uid:
+            # Deleted and re-created while a relist was pending: two objects, not one.
+            self._on_rs_delete(old)
+            self._on_rs_add(rs)
+            return
+        self._index_rs(rs)
+        self.enqueue(key_of(rs))
+
+    def _on_rs_delete(self, rs: ReplicaSet) -> None:
+        key = key_of(rs)
+        self._rs_by_owner.discard(rs)
+        self._rs_selectors.discard(key)
+        self.expectations.forget(key)
+        self.enqueue(key)
+
+    def _index_rs(self, rs: ReplicaSet) -> None:
+        self._rs_by_owner.put(rs)
+        self._rs_selectors.put(key_of(rs), rs.metadata.namespace, rs.spec.selector)
+
+    def _owner_of(self, pod: Pod, ref: OwnerReference | None) -> ReplicaSet | None:
+        """The cached ReplicaSet ``ref`` names, if it is still the same object (UID)."""
+        if ref is None or ref.kind != ReplicaSet.KIND:
+            return None
+        rs = self.replicasets.get(f"{pod.metadata.namespace}/{ref.name}")
+        return rs if rs is not None and rs.metadata.uid == ref.uid else None
+
+    def _enqueue_adopters(self, pod: Pod) -> None:
+        for key in self._rs_selectors.matching(pod.metadata.namespace, pod.metadata.labels):
+            self.enqueue(key)
+
+    def _on_pod_add(self, pod: Pod) -> None:
+        self._pods_by_owner.put(pod)
+        if pod.metadata.deletion_timestamp is not None:
+            # Seen for the first time already terminating (e.g. after a relist): that is no
+            # creation anyone waits for.
+            self._pod_gone(pod)
+            return
+        ref = pod.metadata.controller_ref()
+        if ref is None:
+            self._enqueue_adopters(pod)
+            return
+        rs = self._owner_of(pod, ref)
+        if rs is not None:
+            key = key_of(rs)
+            self.expectations.creation_observed(key)
+            self.enqueue(key)
+
+    def _on_pod_update(self, old: Pod, pod: Pod) -> None:
+        if old.metadata.uid != pod.metadata.uid:  # re-created behind a relist
+            self._on_pod_delete(old)
+            self._on_pod_add(pod)
+            return
+        self._pods_by_owner.put(pod)
+        if old.metadata.resource_version == pod.metadata.resource_version:
+            return
+        labels_changed = old.metadata.labels != pod.metadata.labels
+        if pod.metadata.deletion_timestamp is not None:
+            # A graceful deletion has begun: replace the pod now, not when the kubelet is done.
+            self._pod_gone(pod)
+            if labels_changed:
+                self._pod_gone(old)
+            return
+        ref, old_ref = pod.metadata.controller_ref(), old.metadata.controller_ref()
+        if ref != old_ref and old_ref is not None:
+            previous = self._owner_of(old, old_ref)
+            if previous is not None:
+                self.enqueue(key_of(previous))
+        if ref is not None:
+            rs = self._owner_of(pod, ref)
+            if rs is not None:
+                self.enqueue(key_of(rs))
+        elif labels_changed or ref != old_ref:
+            self._enqueue_adopters(pod)
+
+    def _on_pod_delete(self, pod: Pod) -> None:
+        self._pods_by_owner.discard(pod)
+        self._pod_gone(pod)
+
+    def _pod_gone(self, pod: Pod) -> None:
+        rs = self._owner_of(pod, pod.metadata.controller_ref())
+        if rs is not None:
+            key = key_of(rs)
+            self.expectations.deletion_observed(key, key_of(pod))
+            self.enqueue(key)
+
+    # ------------------------------------------------------------------ sync
+    async def sync(self, key: str) -> None:
+        rs = self.replicasets.get(key)
+        if rs is None:
+            self.expectations.forget(key)
+            return
+        needs_sync = self.expectations.satisfied(key)
+        namespace = rs.metadata.namespace
+        candidates = [
+            pod
+            for pod in (
+                *self._pods_by_owner.owned_by(rs.metadata.uid),
+                *self._pods_by_owner.orphans(namespace),
+            )
+            if pod.is_active()
+        ]
+        pods = await claim(
+            self.api, "pods", rs, candidates, recheck_deletion(self.api, "replicasets", rs)
+        )
+        manage_error: errors.APIError | None = None
+        if not needs_sync:
+            # Come back when the wait expires, should the awaited events never arrive.
+            self.queue.add_after(key, self.expectations.expires_in(key) + 1.0)
+        elif rs.metadata.deletion_timestamp is None:
+            try:
+                await self._manage_replicas(key, rs, pods)
+            except errors.APIError as exc:
+                manage_error = exc
+        updated = await self._update_status(rs, self._calculate_status(rs, pods))
+        if manage_error is not None:
+            raise manage_error
+        if updated is not None and updated.spec.min_ready_seconds > 0:
+            self._requeue_for_availability(key, updated, pods)
+
+    async def _manage_replicas(self, key: str, rs: ReplicaSet, pods: list[Pod]) -> None:
+        diff = len(pods) - rs.spec.replicas
+        if diff < 0:
+            count = min(-diff, REPLICASET_BURST_REPLICAS)
+            self.expectations.expect_creations(key, count)
+            created, failure = await slow_start_batch(
+                count, SLOW_START_INITIAL_BATCH_SIZE, functools.partial(self._create_pod, rs)
+            )
+            for _ in range(count - created):
+                # never attempted or refused: the informer will not see these
+                self.expectations.creation_observed(key)
+            if failure is not None:
+                raise failure
+        elif diff > 0:
+            count = min(diff, REPLICASET_BURST_REPLICAS)
+            victims = pods_to_delete(pods, self._related_pods(rs), count, now())
+            self.expectations.expect_deletions(key, [key_of(p) for p in victims])
+            failures: list[errors.APIError] = []
+            async with trio.open_nursery() as nursery:
+                for pod in victims:
+                    nursery.start_soon(self._delete_pod, key, rs, pod, failures)
+            if failures:
+                raise failures[0]
+
+    def _related_pods(self, rs: ReplicaSet) -> list[Pod]:
+        """Pods of every ReplicaSet sharing this one's controller (none if it has none)."""
+        ref = rs.metadata.controller_ref()
+        if ref is None:
+            return []
+        return [
+            pod
+            for sibling in self._rs_by_owner.owned_by(ref.uid)
+            for pod in self._pods_by_owner.owned_by(sibling.metadata.uid)
+        ]
+
+    async def _create_pod(self, rs: ReplicaSet) -> None:
+        template = rs.spec.template
+        meta = rs.metadata
+        pod = Pod(
+            ObjectMeta(
+                generate_name=f"{meta.name}-",
+                namespace=meta.namespace,
+                labels=dict(template.metadata.labels),
+                annotations=dict(template.metadata.annotations),
+                finalizers=template.metadata.finalizers,
+                owner_references=(OwnerReference(ReplicaSet.KIND, meta.name, meta.uid, True),),
+            ),
+            template.spec,
+        )
+        try:
+            created = await self.api.create(pod)
+        except errors.APIError as exc:
+            self.events.record(
+                self.name, ReplicaSet.KIND, key_of(rs), "FailedCreate", f"Error creating: {exc}"
+            )
+            raise
+        self.events.record(
+            self.name,
+            ReplicaSet.KIND,
+            key_of(rs),
+            "SuccessfulCreate",
+            f"Created pod: {created.metadata.name}",
+        )
+
+    async def _delete_pod(
+        self, key: str, rs: ReplicaSet, pod: Pod, failures: list[errors.APIError]
+    ) -> None:
+        meta = pod.metadata
+        try:
+            await self.api.delete("pods", meta.namespace, meta.name)
+        except errors.APIError as exc:
+            # The informer will not see a deletion that did not happen.
+            self.expectations.deletion_observed(key, key_of(pod))
+            if not isinstance(exc, errors.NotFound):
+                self.events.record(
+                    self.name, ReplicaSet.KIND, key, "FailedDelete", f"Error deleting: {exc}"
+                )
+                failures.append(exc)
+            return
+        self.events.record(
+            self.name, ReplicaSet.KIND, key, "SuccessfulDelete", f"Deleted pod: {meta.name}"
+        )
+
+    # ------------------------------------------------------------------ status
+    @staticmethod
+    def _calculate_status(rs: ReplicaSet, pods: list[Pod]) -> ReplicaSetStatus:
+        template_labels = rs.spec.template.metadata.labels
+        at = now()
+        fully_labeled = ready = available = 0
+        for pod in pods:
+            labels = pod.metadata.labels
+            if all(labels.get(k) == v for k, v in template_labels.items()):
+                fully_labeled += 1
+            if pod.is_ready():
+                ready += 1
+                if is_pod_available(pod, rs.spec.min_ready_seconds, at):
+                    available += 1
+        return ReplicaSetStatus(
+            replicas=len(pods),
+            fully_labeled_replicas=fully_labeled,
+            ready_replicas=ready,
+            available_replicas=available,
+            observed_generation=rs.metadata.generation,
+        )
+
+    async def _update_status(self, rs: ReplicaSet, status: ReplicaSetStatus) -> ReplicaSet | None:
+        """Write ``status`` unless it is already there; one retry on a fresh read, as upstream."""
+        if rs.status == status:
+            return rs
+        for attempt in range(2):
+            try:
+                return await self.api.update_status(attrs.evolve(rs, status=status))
+            except errors.NotFound:
+                return None
+            except errors.APIError:
+                if attempt == 1:
+                    raise
+                try:
+                    rs = await self.api.get("replicasets", rs.metadata.namespace, rs.metadata.name)
+                except errors.NotFound:
+                    return None
+        return None  # pragma: no cover - the loop returns or raises
+
+    def _requeue_for_availability(self, key: str, rs: ReplicaSet, pods: list[Pod]) -> None:
+        """Sync again when the next ready pod has been ready for minReadySeconds.
+
+        No event marks that moment (the pod does not change), so without this the available count
+        would wait for an unrelated event.
+        """
+        at = now()
+        due = [
+            since + rs.spec.min_ready_seconds
+            for pod in pods
+            if (since := pod.ready_since()) is not None
+            and not is_pod_available(pod, rs.spec.min_ready_seconds, at)
+        ]
+        if due:
+            self.queue.add_after(key, min(due) - at)
+
+
+__all__ = [
+    "Expectations",
+    "OwnedIndex",
+    "ReplicaSetController",
+    "SelectorIndex",
+    "claim",
+    "is_pod_available",
+    "pods_to_delete",
+    "recheck_deletion",
+    "slow_start_batch",
+]

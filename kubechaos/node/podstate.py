@@ -1,0 +1,357 @@
+"""The kubelet's own truth about its pods, and how that truth is written into ``Pod.status``.
+
+:class:`PodState` and :class:`ContainerRun` are mutable, per-node bookkeeping (the kubelet's pod
+workers, prober results and runtime view rolled into one); they never leave the kubelet.
+:func:`build_status` turns them into the immutable :class:`~kubechaos.api.objects.PodStatus` the
+status manager posts, following upstream's ``generateAPIPodStatus`` and ``getPhase``.
+:class:`Backoff` is client-go's ``flowcontrol.Backoff`` as the kubelet configures it (no jitter),
+which is what gives CrashLoopBackOff its exact 10 s, 20 s, 40 s ... 300 s waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import attrs
+
+from kubechaos.api.objects import (
+    Container,
+    ContainerStatus,
+    Pod,
+    PodCondition,
+    PodStatus,
+    Resources,
+)
+from kubechaos.node.behaviour import Behaviour
+from kubechaos.node.network import Endpoint
+
+WAITING, RUNNING, TERMINATED = "waiting", "running", "terminated"
+# sandbox lifecycle of a pod
+NO_SANDBOX, SANDBOX_CREATING, SANDBOX_READY, SANDBOX_GONE = "none", "creating", "ready", "gone"
+# The pod conditions the kubelet owns; the others (PodScheduled, DisruptionTarget) are kept.
+KUBELET_CONDITIONS = ("Initialized", "ContainersReady", "Ready")
+
+
+# ---------------------------------------------------------------------------- backoff
+
+_TOLERANCE = 1e-6
+
+
+@attrs.define(slots=True)
+class _BackoffEntry:
+    backoff: float
+    last_update: float
+
+
+class Backoff:
+    """client-go ``util/flowcontrol.Backoff`` with ``maxJitterFactor`` 0, as the kubelet uses it.
+
+    ``Next(id, eventTime)`` starts an entry at ``initial`` or doubles it (capped at ``cap``);
+    ``IsInBackOffSince(id, eventTime)`` is true while less than the entry's backoff has passed
+    since ``eventTime``. An entry whose last update is more than ``expiry`` (2 x cap upstream)
+    before ``eventTime`` has expired: the container ran cleanly long enough to start over.
+    """
+
+    def __init__(self, initial: float, cap: float, expiry: float) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.expiry = expiry
+        self._entries: dict[Hashable, _BackoffEntry] = {}
+
+    def _expired(self, event_time: float, entry: _BackoffEntry) -> bool:
+        return event_time - entry.last_update > self.expiry
+
+    def next(self, key: Hashable, event_time: float, now: float) -> None:
+        entry = self._entries.get(key)
+        if entry is None or self._expired(event_time, entry):
+            self._entries[key] = _BackoffEntry(self.initial, now)
+        else:
+            entry.backoff = min(entry.backoff * 2, self.cap)
+            entry.last_update = now
+
+    def is_in_backoff_since(self, key: Hashable, event_time: float, now: float) -> bool:
+        entry = self._entries.get(key)
+        if entry is None or self._expired(event_time, entry):
+            return False
+        # the tolerance keeps a timer set for exactly event_time + backoff from landing a
+        # rounding error short of it
+        return now - event_time < entry.backoff - _TOLERANCE
+
+    def get(self, key: Hashable) -> float:
+        entry = self._entries.get(key)
+        return 0.0 if entry is None else entry.backoff
+
+    def forget(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# ---------------------------------------------------------------------------- state
+
+
+class ContainerRun:
+    """One container of a pod across its restarts, as the kubelet sees it.
+
+    ``token`` is bumped whenever what is in flight for the container changes (a new start, an
+    exit, a cancellation); timers carry the token they were set with and are ignored when it no
+    longer matches, so nothing ever has to be removed from the node's timer heap.
+    """
+
+    __slots__ = (
+        "behaviour",
+        "container_id",
+        "ever_ran",
+        "exit_code",
+        "finished_at",
+        "index",
+        "kill_restart",
+        "name",
+        "pending_restart",
+        "pod",
+        "prev_term_reason",
+        "ready",
+        "reason",
+        "restart_count",
+        "spec",
+        "started",
+        "started_at",
+        "state",
+        "stop_at",
+        "term_reason",
+        "token",
+    )
+
+    def __init__(
+        self, pod: PodState, index: int, spec: Container, behaviour: Behaviour | None
+    ) -> None:
+        self.pod = pod
+        self.index = index
+        self.spec = spec
+        self.name = spec.name
+        self.behaviour = behaviour  # None: the annotation did not parse
+        self.state = WAITING
+        self.reason = "ContainerCreating"  # why it is waiting (while waiting)
+        self.restart_count = 0
+        self.ever_ran = False  # a container of this name has run before (restarts count)
+        self.started_at: float | None = None
+        self.finished_at: float | None = None  # of the current or last termination
+        self.exit_code: int | None = None  # of the current or last termination
+        self.term_reason = ""  # Completed | Error | ContainerStatusUnknown, of the last exit
+        self.prev_term_reason = ""  # ... and of the exit before that
+        self.started = False  # startup probe passed (or none) while running
+        self.ready = False  # readiness verdict while running
+        self.stop_at: float | None = None  # SIGTERM sent; the process is gone by then
+        self.kill_restart = False  # killed by a failed liveness/startup probe
+        self.pending_restart = False  # terminated, but will be started again
+        self.container_id = ""
+        self.token = 0
+
+    def done(self) -> bool:
+        """Terminated for good under the pod's restart policy."""
+        return self.state == TERMINATED and not self.pending_restart
+
+    def has_terminated(self) -> bool:
+        return self.exit_code is not None
+
+    def record_exit(self, code: int, reason: str, at: float) -> None:
+        self.state = TERMINATED
+        self.prev_term_reason = self.term_reason
+        self.term_reason = reason
+        self.exit_code, self.finished_at = code, at
+        self.ready = self.started = False
+        self.stop_at = None
+
+    def status(self) -> ContainerStatus:
+        if self.state == RUNNING:
+            return ContainerStatus(
+                self.name,
+                RUNNING,
+                "",
+                self.ready,
+                self.started,
+                self.restart_count,
+                None,
+                self.started_at,
+                None,
+                self.term_reason,
+            )
+        if self.state == TERMINATED:
+            return ContainerStatus(
+                self.name,
+                TERMINATED,
+                self.term_reason,
+                False,
+                False,
+                self.restart_count,
+                self.exit_code,
+                self.started_at,
+                self.finished_at,
+                self.prev_term_reason,
+            )
+        # waiting after a termination keeps the last exit's code and time (upstream lastState)
+        return ContainerStatus(
+            self.name,
+            WAITING,
+            self.reason,
+            False,
+            False,
+            self.restart_count,
+            self.exit_code,
+            self.started_at,
+            self.finished_at,
+            self.term_reason,
+        )
+
+
+class PodState:
+    """Everything the kubelet tracks for one pod (keyed by UID: names are reused)."""
+
+    __slots__ = (
+        "counted",
+        "delete_sent",
+        "endpoint",
+        "finished",
+        "force_sync",
+        "ip",
+        "key",
+        "last_posted",
+        "last_posted_rv",
+        "pod",
+        "ready_since",
+        "ready_status",
+        "rejected",
+        "requests",
+        "runs",
+        "sandbox",
+        "start_queue",
+        "start_recorded",
+        "start_time",
+        "starting",
+        "terminal",
+        "terminating",
+        "token",
+        "uid",
+    )
+
+    def __init__(self, pod: Pod) -> None:
+        self.pod = pod
+        self.uid = pod.metadata.uid
+        self.key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        self.runs: list[ContainerRun] = []
+        self.requests: Resources = pod.spec.requests()
+        self.counted = False  # its requests are in the node's admitted total
+        self.sandbox = NO_SANDBOX
+        self.ip = pod.status.pod_ip
+        self.endpoint: Endpoint | None = None
+        self.start_queue: list[int] = []  # container indices waiting to be started, in order
+        self.starting: int | None = None  # the container whose start is in flight
+        self.terminating = False  # deletionTimestamp seen: SIGTERM sent, no more starts
+        self.finished = False  # graceful deletion complete: post final status, then delete
+        self.terminal = False  # Succeeded/Failed: nothing will run again
+        self.rejected: tuple[str, str] | None = None  # admission failure (reason, message)
+        self.start_time: float | None = pod.status.start_time
+        self.ready_status = "False"
+        self.ready_since = 0.0
+        self.start_recorded = False
+        self.last_posted: PodStatus | None = None
+        self.last_posted_rv = 0
+        self.force_sync = False
+        self.delete_sent = False
+        self.token = 0
+
+    def all_running(self) -> bool:
+        return all(run.state == RUNNING for run in self.runs)
+
+    def all_ready(self) -> bool:
+        return all(run.state == RUNNING and run.ready for run in self.runs)
+
+    def all_done(self) -> bool:
+        return all(run.done() for run in self.runs)
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def pod_phase(ps: PodState) -> str:
+    """Upstream ``getPhase`` (pkg/kubelet/kubelet_pods.go) for a pod without init containers."""
+    if ps.rejected is not None:
+        return "Failed"
+    policy = ps.pod.spec.restart_policy
+    waiting = running = stopped = succeeded = 0
+    for run in ps.runs:
+        if run.state == RUNNING:
+            running += 1
+        elif run.state == TERMINATED:
+            stopped += 1
+            if run.exit_code == 0:
+                succeeded += 1
+        elif run.has_terminated():
+            stopped += 1
+        else:
+            waiting += 1
+    is_terminal = ps.terminal or ps.finished
+    if waiting > 0 and not is_terminal:
+        return "Pending"
+    if running > 0:
+        return "Running"
+    if stopped > 0 and waiting == 0:
+        if is_terminal:
+            return "Succeeded" if stopped == succeeded else "Failed"
+        if policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if policy == "Never":
+            return "Failed"
+        return "Running"
+    # terminal with containers that never ran (deleted before they started): upstream sets
+    # the phase of a terminal pod to Failed when getPhase did not give a terminal one.
+    return "Failed" if is_terminal else "Pending"
+
+
+def build_status(ps: PodState, host_ip: str) -> PodStatus:
+    """The status the kubelet posts for ``ps``: its own conditions merged into the current ones."""
+    current = ps.pod.status
+    if ps.rejected is not None:
+        reason, message = ps.rejected
+        return attrs.evolve(current, phase="Failed", reason=reason, message=message)
+    start = ps.start_time if ps.start_time is not None else 0.0
+    not_ready = "" if ps.ready_status == "True" else "ContainersNotReady"
+    if ps.terminal or ps.finished:
+        not_ready = "PodCompleted"
+    mine = {
+        "Initialized": PodCondition("Initialized", "True", start),
+        "ContainersReady": PodCondition(
+            "ContainersReady", ps.ready_status, ps.ready_since, not_ready
+        ),
+        "Ready": PodCondition("Ready", ps.ready_status, ps.ready_since, not_ready),
+    }
+    conditions: list[PodCondition] = []
+    for cond in current.conditions:
+        conditions.append(mine.pop(cond.type, cond))
+    conditions.extend(mine.values())
+    return PodStatus(
+        phase=pod_phase(ps),
+        conditions=tuple(conditions),
+        container_statuses=tuple(run.status() for run in ps.runs),
+        pod_ip=ps.ip,
+        host_ip=host_ip,
+        start_time=ps.start_time,
+        reason="",
+        message="",
+    )
+
+
+__all__ = [
+    "KUBELET_CONDITIONS",
+    "RUNNING",
+    "TERMINATED",
+    "WAITING",
+    "Backoff",
+    "ContainerRun",
+    "PodState",
+    "build_status",
+    "pod_phase",
+]

@@ -1,0 +1,358 @@
+"""Service traffic: clients on chosen nodes call a Service at a steady rate, and every request is
+counted with its outcome and latency.
+
+A request follows the packet's path. The client's node must be up to send it at all; the node's
+kube-proxy picks an endpoint IP from the rules it has synced (which may be stale); the pod
+network then decides what answers at that IP. So a request can fail even when the API says all
+is well (a frozen proxy still routing to a deleted pod), and succeed only when it reaches a
+running, ready container on an up node.
+
+Outcomes (the ``outcome`` label of ``kubechaos_service_requests_total``):
+
+``success``
+    routed to an IP held by a running, ready container on an up node.
+``no_endpoints``
+    the source node's kube-proxy has no endpoint for the Service: the Service has no ready
+    endpoints (upstream's REJECT rule), does not exist, or the proxy has no rules yet (a node
+    that just rebooted). The client is refused at once.
+``connection_refused``
+    routed to an IP no pod holds any more (a stale route to a deleted pod), or to a pod whose
+    containers are not running: nothing listens, the client gets a RST.
+``timeout``
+    routed to a pod on a node that is down: nothing answers; the client gives up after
+    ``request_timeout_seconds``.
+``not_ready``
+    routed to a running container that is not ready (readiness probe failing). Kubernetes
+    counts on such a pod being out of the Service; if a stale route still reaches it, the
+    request is counted as failed.
+
+A request whose source node is down (or has no kube-proxy) is never sent: a dead node's clients
+send nothing. It is not an outcome; it is counted in :attr:`TrafficStats.unsent` so the load a
+scenario asked for is still accounted for. A dead node's share of the rate is not moved to
+other nodes.
+
+Requests are generated in batches every ``traffic_tick_seconds`` (virtual), each batch at the
+start of its tick; the fraction of a request a tick does not send carries over, so the long-run
+rate is exact. A batch is judged at the instant it is sent, and a request is counted in the
+second it was sent, whatever its latency. Latency: one network round trip with jitter (``request_latency_seconds``) for every
+outcome but ``timeout``, which costs the client ``request_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable
+
+import attrs
+import trio
+
+from kubechaos.control.context import Context
+from kubechaos.node.network import PodNetwork
+from kubechaos.node.proxy import ProxyFleet
+from kubechaos.sim.clock import now
+
+SUCCESS = "success"
+NO_ENDPOINTS = "no_endpoints"
+CONNECTION_REFUSED = "connection_refused"
+TIMEOUT = "timeout"
+NOT_READY = "not_ready"
+OUTCOMES = (SUCCESS, NO_ENDPOINTS, CONNECTION_REFUSED, TIMEOUT, NOT_READY)
+
+# kubechaos_service_request_duration_seconds buckets: Prometheus' defaults plus two below 5 ms,
+# where healthy in-cluster requests land.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+ServiceId = tuple[str, str]  # (namespace, service)
+
+
+def _node_tuple(nodes: Iterable[str]) -> tuple[str, ...]:
+    return tuple(nodes)
+
+
+@attrs.frozen
+class TrafficSpec:
+    """Clients calling ``namespace/service`` at ``rate`` requests per second in all, from
+    ``source_nodes`` in turn (empty: every node with a kube-proxy)."""
+
+    service: str
+    namespace: str = "default"
+    rate: float = 1.0
+    source_nodes: tuple[str, ...] = attrs.field(default=(), converter=_node_tuple)
+
+
+class TrafficStats:
+    """Counters of every request, as plain dicts of ints for the Prometheus exporter.
+
+    ``requests[(namespace, service, source_node, outcome)]`` counts requests sent;
+    ``unsent[(namespace, service, source_node)]`` counts requests a down node did not send;
+    ``latency_buckets[(namespace, service)]`` counts sent requests per latency bucket
+    (non-cumulative; the last entry is above the largest bound), with ``latency_sum`` and
+    ``latency_count``. A per-second timeline of successes and failures per service tells when
+    traffic broke and recovered.
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.unsent: dict[tuple[str, str, str], int] = {}
+        self.latency_buckets: dict[ServiceId, list[int]] = {}
+        self.latency_sum: dict[ServiceId, float] = {}
+        self.latency_count: dict[ServiceId, int] = {}
+        self._ok: dict[ServiceId, array[int]] = {}
+        self._failed: dict[ServiceId, array[int]] = {}
+
+    def count(
+        self,
+        namespace: str,
+        service: str,
+        outcome: str | None = None,
+        source: str | None = None,
+    ) -> int:
+        """Requests sent to one Service, optionally of one outcome and/or from one node."""
+        return sum(
+            n
+            for (ns, svc, src, out), n in self.requests.items()
+            if ns == namespace
+            and svc == service
+            and (outcome is None or out == outcome)
+            and (source is None or src == source)
+        )
+
+    def count_unsent(self, namespace: str, service: str, source: str | None = None) -> int:
+        return sum(
+            n
+            for (ns, svc, src), n in self.unsent.items()
+            if ns == namespace and svc == service and (source is None or src == source)
+        )
+
+    def totals_by_service(self) -> dict[str, tuple[int, int]]:
+        """``namespace/service`` -> (requests sent, successes), sorted by name."""
+        totals: dict[str, tuple[int, int]] = {}
+        for (ns, svc, _, outcome), n in self.requests.items():
+            key = f"{ns}/{svc}"
+            total, ok = totals.get(key, (0, 0))
+            totals[key] = (total + n, ok + (n if outcome == SUCCESS else 0))
+        return dict(sorted(totals.items()))
+
+    def timeline(self, namespace: str, service: str) -> list[tuple[int, int, int]]:
+        """``(second, successes, failures)`` for every second (of virtual time since the run
+        began) in which requests were sent."""
+        ok = self._ok.get((namespace, service))
+        failed = self._failed.get((namespace, service))
+        if ok is None or failed is None:
+            return []
+        return [(s, ok[s], failed[s]) for s in range(len(ok)) if ok[s] or failed[s]]
+
+    def last_failure(self, namespace: str, service: str) -> int | None:
+        """The last second with a failed request (traffic had recovered by the next)."""
+        failed = self._failed.get((namespace, service))
+        if failed is not None:
+            for second in range(len(failed) - 1, -1, -1):
+                if failed[second]:
+                    return second
+        return None
+
+    def first_failure(self, namespace: str, service: str) -> int | None:
+        failed = self._failed.get((namespace, service))
+        if failed is not None:
+            for second, n in enumerate(failed):
+                if n:
+                    return second
+        return None
+
+    def _timeline_arrays(self, sid: ServiceId, second: int) -> tuple[array[int], array[int]]:
+        ok = self._ok.get(sid)
+        if ok is None:
+            ok = self._ok[sid] = array("I")
+            self._failed[sid] = array("I")
+        failed = self._failed[sid]
+        if len(ok) <= second:
+            grow = max(second + 1 - len(ok), 64)  # a minute at a time, not a second
+            ok.extend([0] * grow)
+            failed.extend([0] * grow)
+        return ok, failed
+
+
+@attrs.define
+class _Flow:
+    spec: TrafficSpec
+    key: str  # "namespace/service", as kube-proxy keys its table
+    first_tick: int  # the generator tick this flow started counting from
+    per_tick: float  # requests per tick
+    due_sent: int = 0  # requests generated so far
+    cursor: int = 0  # round-robin position over the source nodes
+    # the Service's counters in TrafficStats, looked up once
+    buckets: list[int] = attrs.field(factory=list)
+    ok_line: array[int] = attrs.field(factory=lambda: array("I"))
+    failed_line: array[int] = attrs.field(factory=lambda: array("I"))
+
+    def due(self, tick: int) -> int:
+        """Requests due by the end of ``tick``; computed from the start, so nothing drifts."""
+        return math.floor(self.per_tick * (tick - self.first_tick) + 1e-9)
+
+    def next_tick(self, after: int) -> int:
+        """The first tick after ``after`` at which at least one more request is due."""
+        wanted = (self.due_sent + 1) / self.per_tick - 1e-9
+        return max(after + 1, self.first_tick + math.ceil(wanted))
+
+
+class TrafficGenerator:
+    """Sends every spec's requests in one batch per tick (one task for all traffic).
+
+    Flows wait in a calendar keyed by the next tick at which they owe a request, so a tick costs
+    work only for the flows that send in it (5,000 services at 1 request/s each cost 500 flow
+    visits a tick, not 5,000).
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        fleet: ProxyFleet,
+        network: PodNetwork,
+        specs: Iterable[TrafficSpec] = (),
+    ) -> None:
+        self.ctx = ctx
+        self.fleet = fleet
+        self.network = network
+        self.stats = TrafficStats()
+        self._rng = ctx.stream("traffic")
+        self._lb_rng = ctx.stream("kube-proxy-lb")
+        self._tick_seconds = ctx.settings.traffic_tick_seconds
+        self._ticks = 0  # ticks done
+        self._calendar: dict[int, list[_Flow]] = {}
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: TrafficSpec) -> None:
+        """Start sending ``spec``'s traffic from the next tick on."""
+        if spec.rate <= 0:
+            return
+        flow = _Flow(
+            spec,
+            f"{spec.namespace}/{spec.service}",
+            self._ticks,
+            spec.rate * self._tick_seconds,
+        )
+        sid = (spec.namespace, spec.service)
+        stats = self.stats
+        buckets = stats.latency_buckets.get(sid)
+        if buckets is None:
+            buckets = stats.latency_buckets[sid] = [0] * (len(LATENCY_BUCKETS) + 1)
+            stats.latency_sum[sid] = 0.0
+            stats.latency_count[sid] = 0
+        flow.buckets = buckets
+        flow.ok_line, flow.failed_line = stats._timeline_arrays(sid, 0)
+        self._calendar.setdefault(flow.next_tick(self._ticks), []).append(flow)
+
+    async def run(self) -> None:
+        """Send a batch at once, then one every tick: tick ``k`` sends the requests due in
+        ``[k - 1, k)`` ticks after the start, at its beginning, so running for ``T`` seconds
+        sends ``rate * T`` requests."""
+        start = now()
+        while True:
+            self._ticks += 1
+            flows = self._calendar.pop(self._ticks, None)
+            if flows:
+                self._tick(flows)
+            # rounded, so that ticks land on whole tenths: 600 * 0.1 is 60.00000000000001
+            await trio.sleep_until(start + round(self._ticks * self._tick_seconds, 9))
+
+    def _tick(self, flows: list[_Flow]) -> None:
+        tick = self._ticks
+        second = int(now())
+        stats = self.stats
+        requests, unsent = stats.requests, stats.unsent
+        latency_sum, latency_count = stats.latency_sum, stats.latency_count
+        node_up = self.network.node_up
+        proxy_of = self.fleet.get
+        all_nodes = self.fleet.node_names
+        rtt = self.ctx.settings.request_latency_seconds
+        rtt_low, rtt_span = rtt * 0.5, rtt  # jitter(): uniform in rtt * [0.5, 1.5]
+        timeout = self.ctx.settings.request_timeout_seconds
+        random = self._rng.random
+        lb_random = self._lb_rng.random
+        lookup = self.network.lookup
+        calendar = self._calendar
+        for flow in flows:
+            due = flow.due(tick)
+            n, flow.due_sent = due - flow.due_sent, due
+            calendar.setdefault(flow.next_tick(tick), []).append(flow)
+            spec = flow.spec
+            ns, svc, key = spec.namespace, spec.service, flow.key
+            sources = spec.source_nodes or all_nodes
+            if not sources:
+                lost = (ns, svc, "")
+                unsent[lost] = unsent.get(lost, 0) + n
+                continue
+            buckets = flow.buckets
+            spent = 0.0
+            sent = ok = 0
+            cursor = flow.cursor
+            for _ in range(n):
+                source = sources[cursor % len(sources)]
+                cursor += 1
+                proxy = proxy_of(source)
+                if proxy is None or not node_up(source):
+                    lost = (ns, svc, source)
+                    unsent[lost] = unsent.get(lost, 0) + 1
+                    continue
+                # proxy.route(), inlined: a uniform pick among the endpoints it has synced
+                ips = proxy.endpoints(key)
+                if not ips:
+                    outcome = NO_ENDPOINTS
+                else:
+                    ip = ips[int(lb_random() * len(ips))] if len(ips) > 1 else ips[0]
+                    endpoint = lookup(ip)
+                    if (
+                        endpoint is not None
+                        and endpoint.running
+                        and endpoint.ready
+                        and node_up(endpoint.node)
+                    ):
+                        outcome = SUCCESS
+                    else:
+                        outcome = self._classify(ip)
+                if outcome == TIMEOUT:
+                    latency = timeout
+                else:
+                    latency = rtt_low + rtt_span * random()
+                    if outcome == SUCCESS:
+                        ok += 1
+                buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
+                spent += latency
+                sent += 1
+                counted = (ns, svc, source, outcome)
+                requests[counted] = requests.get(counted, 0) + 1
+            flow.cursor = cursor
+            if sent:
+                sid = (ns, svc)
+                latency_sum[sid] += spent
+                latency_count[sid] += sent
+                ok_line, failed_line = flow.ok_line, flow.failed_line
+                if len(ok_line) <= second:
+                    stats._timeline_arrays(sid, second)
+                ok_line[second] += ok
+                failed_line[second] += sent - ok
+
+    def _classify(self, ip: str) -> str:
+        network = self.network
+        if network.serving(ip):
+            return SUCCESS
+        endpoint = network.lookup(ip)
+        if endpoint is None:
+            return CONNECTION_REFUSED
+        if not network.node_up(endpoint.node):
+            return TIMEOUT
+        if not endpoint.running:
+            return CONNECTION_REFUSED
+        return NOT_READY
+
+
+__all__ = [
+    "LATENCY_BUCKETS",
+    "OUTCOMES",
+    "TrafficGenerator",
+    "TrafficSpec",
+    "TrafficStats",
+]

@@ -322,31 +322,43 @@ class Etcd:
         self.proposals_failed_total = 0
         self._lease_wakeup = trio.Event()
 
-    async def _pay(self, mean: float) -> None:
-        await trio.sleep(jitter(self._rng, mean))
+    def latency(self, reads: int = 0, writes: int = 0) -> float:
+        """How long ``reads`` reads and ``writes`` writes (each a raft commit) take to answer."""
+        total = 0.0
+        for _ in range(reads):
+            total += jitter(self._rng, self.settings.etcd_read_latency)
+        for _ in range(writes):
+            total += jitter(self._rng, self.settings.etcd_write_latency)
+        return total
+
+    def _check_leader(self) -> None:
         if not self.has_leader:
             raise NoLeader("etcdserver: no leader")
 
-    async def get(self, key: str) -> KeyValue | None:
-        await self._pay(self.settings.etcd_read_latency)
+    def get(self, key: str) -> KeyValue | None:
+        """A linearizable read (its latency is paid by the caller, see :meth:`latency`)."""
+        self._check_leader()
         return self.store.get(key)
 
-    async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
-        await self._pay(self.settings.etcd_read_latency)
+    def range(self, prefix: str) -> tuple[list[KeyValue], int]:
+        self._check_leader()
         return self.store.range(prefix), self.store.revision
 
-    async def txn(
+    def txn(
         self,
         compares: Iterable[Compare],
         success: Iterable[Put | Delete],
         failure: Iterable[Put | Delete] = (),
     ) -> TxnResult:
-        try:
-            await self._pay(self.settings.etcd_write_latency)
-        except NoLeader:
+        """A write transaction: fails without a leader (counted as a failed proposal)."""
+        if not self.has_leader:
             self.proposals_failed_total += 1
-            raise
+            raise NoLeader("etcdserver: no leader")
         return self.store.txn(compares, success, failure)
+
+    async def _pay(self, mean: float) -> None:
+        await trio.sleep(jitter(self._rng, mean))
+        self._check_leader()
 
     async def lease_grant(self, ttl: float) -> int:
         await self._pay(self.settings.etcd_write_latency)

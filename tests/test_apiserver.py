@@ -157,3 +157,38 @@ async def test_requests_cost_virtual_time_and_are_counted() -> None:
 async def test_tests_run_on_virtual_time() -> None:
     await trio.sleep(3600)
     assert trio.current_time() >= 3600
+
+
+async def test_get_with_resource_version_zero_is_served_from_the_watch_cache() -> None:
+    etcd, ctx = await started()
+    await ctx.api.create(pod("p"))
+    cached = await ctx.api.get("pods", "default", "p", resource_version="0")
+    assert cached == await ctx.api.get("pods", "default", "p")
+    etcd.has_leader = False  # a cache read does not need etcd
+    assert await ctx.api.get("pods", "default", "p", resource_version="0") == cached
+    with pytest.raises(errors.InternalError):
+        await ctx.api.get("pods", "default", "p")
+
+
+async def test_shared_informers_use_one_watch_per_resource() -> None:
+    from kubechaos.control.informer import Handler
+
+    _, ctx = await started()
+    shared = ctx.sharing_informers("kube-controller-manager")
+    first, second = shared.informer("pods", "a"), shared.informer("pods", "b")
+    assert first is second and ctx.informer("pods", "a") is not first
+    seen: list[str] = []
+    first.add_handler(Handler(on_add=lambda p: seen.append("a:" + p.metadata.name)))
+    second.add_handler(Handler(on_add=lambda p: seen.append("b:" + p.metadata.name)))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first.run)
+        nursery.start_soon(second.run)  # joins the running informer, opens no second watch
+        await first.synced.wait()
+        await ctx.api.create(pod("p"))
+        await trio.sleep(1)
+        assert seen == ["a:p", "b:p"]
+        assert len(ctx.api.cache("pods")._watch_all) == 1
+        late: list[str] = []
+        first.add_handler(Handler(on_add=lambda p: late.append(p.metadata.name)))
+        assert late == ["p"]  # a handler that joins late hears of what is already there
+        nursery.cancel_scope.cancel()

@@ -190,16 +190,29 @@ class APIServer:
         return self._caches[resource]
 
     # ------------------------------------------------------------------ reads
-    async def get(self, resource: str, namespace: str, name: str) -> Any:
+    async def get(
+        self, resource: str, namespace: str, name: str, resource_version: str = ""
+    ) -> Any:
+        """Read one object: from etcd (a quorum read), or with ``resource_version="0"`` from the
+        watch cache, as upstream serves "any version is fine" reads (the kubelet's node GET)."""
         self._resource(resource)
+        key = self._key(resource, namespace, name)
 
-        def do() -> APIObject:
-            kv = self.etcd.get(self._key(resource, namespace, name))
+        def from_cache() -> APIObject:
+            obj = self._caches[resource].get(key)
+            if obj is None:
+                raise errors.NotFound(f'{resource} "{name}" not found')
+            return obj
+
+        def from_etcd() -> APIObject:
+            kv = self.etcd.get(key)
             if kv is None:
                 raise errors.NotFound(f'{resource} "{name}" not found')
             return self._decode(kv.value, kv.mod_revision)
 
-        return await self._call("get", resource, do, reads=1)
+        if resource_version == "0":
+            return await self._call("get", resource, from_cache)
+        return await self._call("get", resource, from_etcd, reads=1)
 
     async def list(
         self,
@@ -520,9 +533,7 @@ class APIServer:
             bound = _with_scheduled_condition(
                 attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
             )
-            result = self.etcd.txn(
-                [Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)]
-            )
+            result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)])
             if not result.succeeded:
                 raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
             return self._decode(bound, result.revision)  # type: ignore[return-value]
@@ -563,9 +574,7 @@ class APIServer:
                 if not obj.spec.node_name or obj.is_terminal():
                     grace = 0
             if grace == 0 and not meta.finalizers:
-                result = self.etcd.txn(
-                    [Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)]
-                )
+                result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
                 if not result.succeeded:
                     raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
                 if isinstance(obj, Service):
@@ -584,9 +593,7 @@ class APIServer:
                     generation=meta.generation + 1 if meta.generation else 0,
                 ),
             )
-            result = self.etcd.txn(
-                [Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)]
-            )
+            result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)])
             if not result.succeeded:
                 raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
             return self._decode(marked, result.revision)

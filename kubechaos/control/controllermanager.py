@@ -1,9 +1,9 @@
 """kube-controller-manager: the controllers of the model, run together as one process.
 
-Like upstream, they share nothing but the process: each controller runs its own informers and
-work queue (upstream shares informers between controllers to save memory; the model's watch
-cache already shares objects, so separate informers cost little). Cancelling :meth:`run` is the
-process dying: in-memory state is lost and a new ControllerManager relists from scratch.
+Like upstream, the controllers share the process and its informers (one watch per resource, see
+:class:`~kubechaos.control.informer.InformerFactory`), each with its own work queue. Cancelling
+:meth:`run` is the process dying: in-memory state is lost and a new ControllerManager relists
+from scratch.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from kubechaos.control.controllers.replicaset import ReplicaSetController
 
 class ControllerManager:
     def __init__(self, ctx: Context) -> None:
+        ctx = ctx.sharing_informers("kube-controller-manager")
         self.ctx = ctx
         self.deployment = DeploymentController(ctx)
         self.replicaset = ReplicaSetController(ctx)

@@ -59,9 +59,15 @@ class Informer(Generic[T]):
         self.synced = trio.Event()
         self.watch: Watch | None = None
         self.relists = 0
+        self._running = False
 
     def add_handler(self, handler: Handler) -> None:
+        """Register ``handler``; if the informer already holds objects, it hears of each as added
+        (client-go replays the store to a handler that joins late)."""
         self._handlers.append(handler)
+        if handler.on_add is not None:
+            for obj in list(self.store.values()):
+                handler.on_add(obj)
 
     def get(self, key: str) -> T | None:
         return self.store.get(key)
@@ -70,6 +76,11 @@ class Informer(Generic[T]):
         return list(self.store.values())
 
     async def run(self) -> None:
+        """List and watch until cancelled. A shared informer is run by whoever asks first; later
+        callers just wait with it (one watch, many handlers)."""
+        if self._running:
+            await trio.sleep_forever()
+        self._running = True
         backoff = RELIST_BACKOFF_INITIAL
         while True:
             try:
@@ -157,3 +168,33 @@ class Informer(Generic[T]):
         for h in self._handlers:
             if h.on_delete is not None:
                 h.on_delete(obj)
+
+
+class InformerFactory:
+    """client-go's SharedInformerFactory: one informer, so one watch, per resource and namespace
+    in a process, however many of the process's controllers use it.
+
+    The controller manager shares one: a pod event then wakes one informer task that calls the
+    handlers of the ReplicaSet, Deployment, Endpoints, node lifecycle and GC controllers, instead
+    of waking five. A new process (after a crash) gets a new factory and lists afresh.
+    """
+
+    def __init__(self, api: APIServer, events: EventLog, component: str) -> None:
+        self.api = api
+        self.events = events
+        self.component = component
+        self._informers: dict[tuple[str, str | None], Informer[Any]] = {}
+
+    def informer(self, resource: str, namespace: str | None = None) -> Informer[Any]:
+        key = (resource, namespace)
+        informer = self._informers.get(key)
+        if informer is None:
+            informer = Informer(
+                self.api,
+                resource,
+                component=self.component,
+                events=self.events,
+                namespace=namespace,
+            )
+            self._informers[key] = informer
+        return informer

@@ -962,7 +962,7 @@ class Kubelet:
         """tryUpdateNodeStatus: GET the node, post status if changed or the report is due."""
         for _ in range(KUBELET_NODE_STATUS_UPDATE_RETRY):
             try:
-                node: Node = await self.api.get("nodes", "", self.name)
+                node: Node = await self.api.get("nodes", "", self.name, resource_version="0")
             except errors.NotFound:
                 await self._register()  # deleted from the API: register again
                 return

@@ -13,6 +13,7 @@ interleaving of tasks woken at the same instant is a function of the seed alone.
 
 from __future__ import annotations
 
+import gc
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -39,8 +40,30 @@ def _scheduler_seed(seed: int) -> int:
     return random.Random(f"trio-scheduler:{seed}").getrandbits(64)
 
 
+# How often (virtual seconds) the objects that survived so far are moved out of the cyclic GC's
+# reach. A large cluster keeps millions of long-lived, acyclic objects (API objects, informer
+# stores); letting every full collection rescan them costs a third of a 1,000-node run.
+GC_FREEZE_INTERVAL = 60.0
+
+
 def run_virtual(fn: Callable[..., Awaitable[T]], *args: Any, seed: int = 0) -> T:
     """Run ``fn(*args)`` on virtual time with Trio's scheduler seeded from ``seed``."""
     seed_trio_scheduler(seed)
     clock = trio.testing.MockClock(autojump_threshold=0)
-    return trio.run(fn, *args, clock=clock, strict_exception_groups=True)
+    try:
+        return trio.run(_with_gc_freezing, fn, args, clock=clock, strict_exception_groups=True)
+    finally:
+        gc.unfreeze()  # what the run left behind is ordinary garbage again
+
+
+async def _with_gc_freezing(fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+    async def freeze_periodically() -> None:
+        while True:
+            await trio.sleep(GC_FREEZE_INTERVAL)
+            gc.freeze()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(freeze_periodically, name="gc-freeze")
+        result = await fn(*args)
+        nursery.cancel_scope.cancel()
+    return result

@@ -833,13 +833,9 @@ class DeploymentController(Controller):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.workers = ctx.settings.concurrent_deployment_syncs
-        self.deployments: Informer[Deployment] = Informer(
-            ctx.api, "deployments", component=self.name, events=ctx.events
-        )
-        self.replicasets: Informer[ReplicaSet] = Informer(
-            ctx.api, "replicasets", component=self.name, events=ctx.events
-        )
-        self.pods: Informer[Pod] = Informer(ctx.api, "pods", component=self.name, events=ctx.events)
+        self.deployments: Informer[Deployment] = ctx.informer("deployments", self.name)
+        self.replicasets: Informer[ReplicaSet] = ctx.informer("replicasets", self.name)
+        self.pods: Informer[Pod] = ctx.informer("pods", self.name)
         self._selectors = SelectorIndex()
         self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
         self._pods_by_owner: OwnedIndex[Pod] = OwnedIndex()

@@ -72,13 +72,9 @@ class EndpointsController(Controller):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.workers = ctx.settings.concurrent_endpoint_syncs
-        self.services: Informer[Service] = Informer(
-            ctx.api, "services", component=self.name, events=ctx.events
-        )
-        self.pods: Informer[Pod] = Informer(ctx.api, "pods", component=self.name, events=ctx.events)
-        self.endpoints: Informer[Endpoints] = Informer(
-            ctx.api, "endpoints", component=self.name, events=ctx.events
-        )
+        self.services: Informer[Service] = ctx.informer("services", self.name)
+        self.pods: Informer[Pod] = ctx.informer("pods", self.name)
+        self.endpoints: Informer[Endpoints] = ctx.informer("endpoints", self.name)
         self._services_by_label: dict[IndexKey, dict[str, None]] = {}
         self._service_index_key: dict[str, IndexKey] = {}
         self._pods_by_label: dict[IndexKey, dict[str, None]] = {}

@@ -49,9 +49,7 @@ class GarbageCollector(Controller):
         self.dependents: dict[str, dict[str, None]] = {}  # owner uid -> work keys of dependents
         self._synced = False
         for resource in GC_RESOURCES:
-            informer: Informer[APIObject] = Informer(
-                ctx.api, resource, component=self.name, events=ctx.events
-            )
+            informer: Informer[APIObject] = ctx.informer(resource, self.name)
             informer.add_handler(
                 Handler(
                     self._on_add_handler(resource),

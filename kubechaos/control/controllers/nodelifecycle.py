@@ -219,17 +219,11 @@ class NodeLifecycleController(Controller):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.nodes: Informer[Node] = Informer(
-            ctx.api, "nodes", component=self.name, events=ctx.events
+        self.nodes: Informer[Node] = ctx.informer("nodes", self.name)
+        self.leases: Informer[Lease] = ctx.informer(
+            "leases", self.name, namespace=NODE_LEASE_NAMESPACE
         )
-        self.leases: Informer[Lease] = Informer(
-            ctx.api,
-            "leases",
-            component=self.name,
-            events=ctx.events,
-            namespace=NODE_LEASE_NAMESPACE,
-        )
-        self.pods: Informer[Pod] = Informer(ctx.api, "pods", component=self.name, events=ctx.events)
+        self.pods: Informer[Pod] = ctx.informer("pods", self.name)
         self.pods_by_node = PodsByNode(self.pods)
         self.health: dict[str, NodeHealth] = {}
         self._mark_pending: dict[str, None] = {}  # nodes whose pods must be marked not ready

@@ -427,10 +427,8 @@ class ReplicaSetController(Controller):
         super().__init__(ctx)
         self.workers = ctx.settings.concurrent_replicaset_syncs
         self.expectations = Expectations()
-        self.replicasets: Informer[ReplicaSet] = Informer(
-            ctx.api, "replicasets", component=self.name, events=ctx.events
-        )
-        self.pods: Informer[Pod] = Informer(ctx.api, "pods", component=self.name, events=ctx.events)
+        self.replicasets: Informer[ReplicaSet] = ctx.informer("replicasets", self.name)
+        self.pods: Informer[Pod] = ctx.informer("pods", self.name)
         self._pods_by_owner: OwnedIndex[Pod] = OwnedIndex()
         self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
         self._rs_selectors = SelectorIndex()

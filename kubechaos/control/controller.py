@@ -48,7 +48,9 @@ class Controller:
             try:
                 await self.sync(key)
             except errors.APIError as exc:
-                self.events.record(self.name, "Controller", key, "SyncError", str(exc))
+                # A conflict only means the informer was behind: upstream logs it, no Event.
+                if not isinstance(exc, errors.Conflict):
+                    self.events.record(self.name, "Controller", key, "SyncError", str(exc))
                 self.queue.add_rate_limited(key)
             else:
                 self.queue.forget(key)

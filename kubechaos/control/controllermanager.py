@@ -40,7 +40,8 @@ class ControllerManager:
 
     def queues(self) -> list[Controller]:
         """The controllers with work queues (for workqueue_* metrics)."""
-        return [c for c in self.controllers() if isinstance(c, Controller)]
+        queued = [c for c in self.controllers() if isinstance(c, Controller)]
+        return [*queued, self.node_lifecycle.taint_eviction]
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-_NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet
+SAFE_ENCODE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet
 
 
 class Rng:
@@ -31,7 +31,7 @@ class Rng:
     def name_suffix(self, stream: str, length: int = 5) -> str:
         """A random suffix like the API server's ``generateName`` (``web-7d9f8-x2k4q``)."""
         r = self.stream(stream)
-        return "".join(r.choice(_NAME_SUFFIX_ALPHABET) for _ in range(length))
+        return "".join(r.choice(SAFE_ENCODE_ALPHABET) for _ in range(length))
 
 
 def jitter(r: random.Random, mean: float, spread: float = 0.5) -> float:
@@ -41,4 +41,4 @@ def jitter(r: random.Random, mean: float, spread: float = 0.5) -> float:
     return mean * (1.0 - spread + 2.0 * spread * r.random())
 
 
-__all__ = ["Rng", "jitter"]
+__all__ = ["SAFE_ENCODE_ALPHABET", "Rng", "jitter"]

@@ -66,7 +66,7 @@ from kubechaos.defaults import (
     POD_TEMPLATE_HASH_LABEL,
 )
 from kubechaos.sim.clock import now
-from kubechaos.sim.rand import _NAME_SUFFIX_ALPHABET as SAFE_ENCODE_ALPHABET
+from kubechaos.sim.rand import SAFE_ENCODE_ALPHABET
 
 # Condition types and reasons (pkg/controller/deployment/util/deployment_util.go).
 AVAILABLE = "Available"

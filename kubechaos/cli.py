@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TextIO
 
 import click
 from rich.console import Console
@@ -54,17 +55,17 @@ MAX_REPEATS = 3  # per (reason, kind) in a row before the timeline folds the res
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kubechaos")
+@click.version_option(
+    __version__,
+    prog_name="kubechaos",
+    message=f"%(prog)s %(version)s (models Kubernetes {TARGET_RELEASE})",
+)
 def main() -> None:
-    (
-        """kubechaos: a deterministic, virtual-time Kubernetes for chaos testing.
+    """kubechaos: a deterministic, virtual-time Kubernetes for chaos testing.
 
     Models a whole cluster (etcd, API server, scheduler, controllers, kubelets, kube-proxy) on
-    virtual time with upstream Kubernetes """
-        + TARGET_RELEASE
-        + """ defaults.
+    virtual time, with upstream Kubernetes defaults (`kubechaos --version` names the release).
     """
-    )
 
 
 @main.command()
@@ -84,6 +85,7 @@ def run(scenario_file: Path, seed: int | None, events_file: Path | None, verbose
     """
     console = Console(highlight=False)
     scenario = _load_or_exit(scenario_file)
+    events_out = _open_for_writing(events_file)
     the_run = Run(scenario, seed)
     console.print(
         f"[bold]{scenario.name}[/]  seed {the_run.seed}  {format_duration(scenario.duration)} virtual"
@@ -99,11 +101,14 @@ def run(scenario_file: Path, seed: int | None, events_file: Path | None, verbose
         console.print("[yellow]interrupted[/]: writing what the run produced so far")
         status = 130
     except Exception as exc:  # the edge turns any model failure into exit 3
-        console.print(f"[red]run failed:[/] {type(exc).__name__}: {exc}")
+        cause = _innermost(exc)
+        console.print(f"[red]run failed:[/] {type(cause).__name__}: {cause}")
         status = EXIT_RUN_FAILED
     wall = time.perf_counter() - started
-    if events_file is not None:
-        _write_events(the_run, events_file, console)
+    if events_out is not None:
+        with events_out:
+            the_run.events.write_jsonl(events_out)
+        console.print(f"event log: {events_file} ({len(the_run.events)} events)")
     if status == EXIT_OK:
         _print_timeline(console, list(the_run.events), verbose)
         _print_summary(console, the_run, wall)
@@ -138,14 +143,21 @@ def _load_or_exit(path: Path) -> Scenario:
         sys.exit(EXIT_INVALID)
 
 
-def _write_events(the_run: Run, path: Path, console: Console) -> None:
+def _innermost(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _open_for_writing(path: Path | None) -> TextIO | None:
+    """Open an output file before the run, so a bad path fails at once, not after the run."""
+    if path is None:
+        return None
     try:
-        with path.open("w", encoding="utf-8") as out:
-            the_run.events.write_jsonl(out)
+        return path.open("w", encoding="utf-8")
     except OSError as exc:
-        console.print(f"[red]error:[/] cannot write {path}: {exc.strerror or exc}")
+        click.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_INVALID)
-    console.print(f"event log: {path} ({len(the_run.events)} events)")
 
 
 def _print_timeline(console: Console, events: list[Event], verbose: bool) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kubechaos.cli import main
@@ -94,3 +97,52 @@ def test_same_seed_gives_byte_identical_event_logs_across_processes(tmp_path: Pa
     assert first == second
     other = _events_in_subprocess(tmp_path, 6, "1")
     assert other != first
+
+
+def test_unwritable_event_log_fails_before_the_run(tmp_path: Path) -> None:
+    code, out, err = run_cli(
+        "run", str(QUICKSTART), "--events", str(tmp_path / "missing" / "ev.jsonl")
+    )
+    assert code == 2 and "cannot write" in err
+    assert "Timeline" not in out
+
+
+def test_interrupted_run_still_writes_its_event_log(tmp_path: Path) -> None:
+    long_run = tmp_path / "long.yaml"
+    long_run.write_text(
+        QUICKSTART.read_text()
+        .replace("duration: 5m", "duration: 1000h")
+        .replace(
+            "path: manifests/web.yaml", f"path: {QUICKSTART.parent / 'manifests' / 'web.yaml'}"
+        )
+    )
+    events = tmp_path / "events.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubechaos.cli", "run", str(long_run), "--events", str(events)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert b"interrupted" in out
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    assert any(r["reason"] == "Converged" for r in records)
+
+
+def test_a_failing_run_exits_3_and_keeps_its_event_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubechaos.scenario import runner
+
+    def broken(self: runner.Run) -> runner.Run:
+        raise ExceptionGroup("nursery", [RuntimeError("model invariant broke")])
+
+    monkeypatch.setattr(runner.Run, "run", broken)
+    events = tmp_path / "events.jsonl"
+    code, out, _ = run_cli("run", str(QUICKSTART), "--events", str(events))
+    assert code == 3
+    assert "run failed: RuntimeError: model invariant broke" in out
+    assert events.exists()

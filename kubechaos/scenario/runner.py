@@ -56,7 +56,14 @@ class Run:
 
     def run(self) -> Run:
         """Run on a fresh virtual clock with Trio's scheduler seeded from the run's seed."""
-        run_virtual(self.execute, seed=self.seed)
+        try:
+            run_virtual(self.execute, seed=self.seed)
+        except BaseExceptionGroup as group:
+            # Trio wraps what escapes its tasks; a Ctrl-C should still read as one.
+            interrupted, rest = group.split(KeyboardInterrupt)
+            if interrupted is not None and rest is None:
+                raise KeyboardInterrupt from None
+            raise
         return self
 
 

@@ -92,3 +92,42 @@ def test_lease_expiry_deletes_attached_keys() -> None:
     assert store.expire_leases(14) == []
     assert store.expire_leases(15) == [lease]
     assert store.get("/leased") is None and store.get("/plain") is not None
+
+
+async def test_server_without_leader_fails_every_request_and_counts_failed_proposals() -> None:
+    from kubechaos.control.etcd import Etcd, NoLeader
+    from kubechaos.defaults import Settings
+    from kubechaos.sim.rand import Rng
+
+    etcd = Etcd(Settings(), Rng(1).stream("etcd"))
+    etcd.txn([], [Put("/k", 1)])
+    assert etcd.latency(reads=1, writes=1) > 0
+    etcd.has_leader = False
+    with pytest.raises(NoLeader):
+        etcd.get("/k")
+    with pytest.raises(NoLeader):
+        etcd.txn([], [Put("/k", 2)])
+    assert etcd.proposals_failed_total == 1
+    etcd.has_leader = True
+    assert etcd.get("/k").value == 1  # type: ignore[union-attr]
+
+
+async def test_server_expires_leases_on_virtual_time() -> None:
+    import trio
+
+    from kubechaos.control.etcd import Etcd
+    from kubechaos.defaults import Settings
+    from kubechaos.sim.rand import Rng
+
+    etcd = Etcd(Settings(), Rng(1).stream("etcd"))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(etcd.run_lease_expiry)
+        lease = etcd.lease_grant(40)
+        etcd.txn([], [Put("/registry/leased", "x", lease=lease)])
+        await trio.sleep(30)
+        etcd.lease_keepalive(lease)
+        await trio.sleep(39)
+        assert etcd.get("/registry/leased") is not None
+        await trio.sleep(2)
+        assert etcd.get("/registry/leased") is None
+        nursery.cancel_scope.cancel()

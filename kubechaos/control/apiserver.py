@@ -42,7 +42,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.api.validation import validate
-from kubechaos.control.etcd import Compare, Delete, Etcd, NoLeader, Put
+from kubechaos.control.etcd import Compare, Delete, Etcd, KeyValue, NoLeader, Put
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.defaults import SERVICE_CIDR, TAINT_NOT_READY, TAINT_UNREACHABLE, Settings
 from kubechaos.sim.clock import now
@@ -392,27 +392,35 @@ class APIServer:
             if meta.uid and meta.uid != old.metadata.uid:
                 raise errors.Conflict(f'{resource} "{meta.name}": UID precondition failed')
             new = self._merge_update(rtype, old, obj, verb)
-            if new == old:
-                return self._decode(old, kv.mod_revision)
-            if verb == "update":
-                causes = validate(new)
-                if causes:
-                    raise errors.Invalid(type(obj).__name__, meta.name, causes)
-            finished = (
-                new.metadata.deletion_timestamp is not None
-                and not new.metadata.finalizers
-                and not isinstance(new, Pod)
-            )
-            op: Put | Delete = Delete(key) if finished else Put(key, new)
-            result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [op])
-            if not result.succeeded:
-                raise errors.Conflict(
-                    f'Operation cannot be fulfilled on {resource} "{meta.name}": the object has '
-                    "been modified; please apply your changes to the latest version and try again"
-                )
-            return self._decode(new, result.revision)
+            return self._commit_update(resource, kv, new, validating=verb == "update")
 
         return await self._call(verb, resource, do, reads=1, writes=1)
+
+    def _commit_update(self, resource: str, kv: KeyValue, new: Any, validating: bool) -> Any:
+        """Write ``new`` over ``kv`` if nothing wrote it meanwhile (CAS on its mod revision).
+
+        An object being deleted whose last finalizer goes is removed instead (pods are removed by
+        their kubelet's final delete, not here). An unchanged object is not written at all.
+        """
+        if new == kv.value:
+            return self._decode(kv.value, kv.mod_revision)
+        if validating:
+            causes = validate(new)
+            if causes:
+                raise errors.Invalid(type(new).__name__, new.metadata.name, causes)
+        finished = (
+            new.metadata.deletion_timestamp is not None
+            and not new.metadata.finalizers
+            and not isinstance(new, Pod)
+        )
+        op: Put | Delete = Delete(kv.key) if finished else Put(kv.key, new)
+        result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [op])
+        if not result.succeeded:
+            raise errors.Conflict(
+                f'Operation cannot be fulfilled on {resource} "{new.metadata.name}": the object '
+                "has been modified; please apply your changes to the latest version and try again"
+            )
+        return self._decode(new, result.revision)
 
     @staticmethod
     def _merge_update(rtype: ResourceType, old: Any, new: Any, verb: str) -> Any:
@@ -475,43 +483,25 @@ class APIServer:
     async def patch(
         self, resource: str, namespace: str, name: str, mutate: Callable[[Any], Any]
     ) -> Any:
-        """Apply ``mutate`` to the current object server-side, retrying on write conflicts.
+        """Apply ``mutate`` to the current object server-side.
 
         This is what a merge patch of labels, annotations or finalizers does upstream: the client
-        states a change, not a whole object, so it never conflicts with unrelated writers.
+        states a change, not a whole object, so it never conflicts with unrelated writers (the
+        read and the write happen in one step here, so there is nothing to retry).
         """
         rtype = self._resource(resource)
 
         def do() -> APIObject:
-            key = self._key(resource, namespace, name)
-            while True:
-                kv = self.etcd.get(key)
-                if kv is None:
-                    raise errors.NotFound(f'{resource} "{name}" not found')
-                old = self._decode(kv.value, kv.mod_revision)
-                wanted = mutate(old)
-                new = self._merge_update(
-                    rtype,
-                    old,
-                    attrs.evolve(
-                        wanted, metadata=attrs.evolve(wanted.metadata, resource_version="")
-                    ),
-                    "update",
-                )
-                if new == kv.value:
-                    return old
-                causes = validate(new)
-                if causes:
-                    raise errors.Invalid(type(new).__name__, name, causes)
-                finished = (
-                    new.metadata.deletion_timestamp is not None
-                    and not new.metadata.finalizers
-                    and not isinstance(new, Pod)
-                )
-                op: Put | Delete = Delete(key) if finished else Put(key, new)
-                result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [op])
-                if result.succeeded:
-                    return self._decode(new, result.revision)
+            kv = self.etcd.get(self._key(resource, namespace, name))
+            if kv is None:
+                raise errors.NotFound(f'{resource} "{name}" not found')
+            old = self._decode(kv.value, kv.mod_revision)
+            wanted = mutate(old)
+            unversioned = attrs.evolve(
+                wanted, metadata=attrs.evolve(wanted.metadata, resource_version="")
+            )
+            new = self._merge_update(rtype, old, unversioned, "update")
+            return self._commit_update(resource, kv, new, validating=True)
 
         return await self._call("patch", resource, do, reads=1, writes=1)
 

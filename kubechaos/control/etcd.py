@@ -356,18 +356,14 @@ class Etcd:
             raise NoLeader("etcdserver: no leader")
         return self.store.txn(compares, success, failure)
 
-    async def _pay(self, mean: float) -> None:
-        await trio.sleep(jitter(self._rng, mean))
+    def lease_grant(self, ttl: float) -> int:
         self._check_leader()
-
-    async def lease_grant(self, ttl: float) -> int:
-        await self._pay(self.settings.etcd_write_latency)
         lease_id = self.store.lease_grant(ttl, now())
         self._lease_wakeup.set()
         return lease_id
 
-    async def lease_keepalive(self, lease_id: int) -> None:
-        await self._pay(self.settings.etcd_write_latency)
+    def lease_keepalive(self, lease_id: int) -> None:
+        self._check_leader()
         self.store.lease_keepalive(lease_id, now())
 
     async def run_lease_expiry(self) -> None:

@@ -41,6 +41,8 @@ from typing import Literal
 
 import attrs
 
+from kubechaos.api.duration import DurationError
+from kubechaos.api.duration import parse_duration as go_duration
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
 
 ProbeKind = Literal["startup", "liveness", "readiness"]
@@ -48,9 +50,7 @@ PROBE_KINDS: tuple[ProbeKind, ...] = ("startup", "liveness", "readiness")
 
 Interval = tuple[float, float]  # [start, end), seconds after process start; end may be inf
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|h|m|s)")
 _BARE_NUMBER = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 _DURATION_CLAUSES = (
     "startup",
@@ -73,15 +73,12 @@ def parse_duration(text: str) -> float:
     text = text.strip()
     if _BARE_NUMBER.match(text):
         return float(text)
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"invalid duration {text!r} (use e.g. 30s, 1.5m, 500ms, 1h, 1m30s)")
-    return total
+    try:
+        return go_duration(text)
+    except DurationError:
+        raise ValueError(
+            f"invalid duration {text!r} (use e.g. 30s, 1.5m, 500ms, 1h, 1m30s)"
+        ) from None
 
 
 @attrs.frozen(slots=True)

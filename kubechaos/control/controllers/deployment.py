@@ -51,7 +51,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.control.context import Context
 from kubechaos.control.controller import Controller
-from kubechaos.control.controllers.replicaset import (
+from kubechaos.control.controllers.ownership import (
     OwnedIndex,
     SelectorIndex,
     claim,

@@ -1,0 +1,198 @@
+"""Controller references: which controller owns which object, and adopting or releasing objects
+whose labels come to match, or stop matching, an owner's selector (upstream's
+ControllerRefManager). Shared by the ReplicaSet and Deployment controllers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+from kubechaos.api import errors
+from kubechaos.api.objects import (
+    APIObject,
+    ObjectMeta,
+    OwnerReference,
+    key_of,
+    with_meta,
+)
+from kubechaos.api.selectors import LabelSelector
+
+T = TypeVar("T", bound=APIObject)
+Owner = Any  # a ReplicaSet or a Deployment: anything with metadata and spec.selector
+
+# ---------------------------------------------------------------------------- ownership
+
+
+class OwnedIndex(Generic[T]):
+    """Objects grouped by their controller owner's UID; orphans grouped by namespace.
+
+    What upstream keeps as the ``controllerUID`` indexer: a sync asks "which pods does this
+    ReplicaSet own" in time proportional to the answer, not to the cluster.
+    """
+
+    def __init__(self) -> None:
+        self._owned: dict[str, dict[str, T]] = {}
+        self._orphans: dict[str, dict[str, T]] = {}
+        self._bucket: dict[str, dict[str, T]] = {}  # object key -> the bucket it sits in
+
+    def put(self, obj: T) -> None:
+        key = key_of(obj)
+        ref = obj.metadata.controller_ref()
+        if ref is not None:
+            bucket = self._owned.setdefault(ref.uid, {})
+        else:
+            bucket = self._orphans.setdefault(obj.metadata.namespace, {})
+        old = self._bucket.get(key)
+        if old is not None and old is not bucket:
+            del old[key]
+        bucket[key] = obj
+        self._bucket[key] = bucket
+
+    def discard(self, obj: T) -> None:
+        key = key_of(obj)
+        bucket = self._bucket.pop(key, None)
+        if bucket is not None:
+            del bucket[key]
+
+    def owned_by(self, uid: str) -> list[T]:
+        return list(self._owned.get(uid, {}).values())
+
+    def orphans(self, namespace: str) -> list[T]:
+        return list(self._orphans.get(namespace, {}).values())
+
+
+class SelectorIndex:
+    """Owners (by key) indexed by one ``matchLabels`` pair of their selector.
+
+    Answers "which owners might select an object with these labels" for orphan adoption without
+    scanning every owner; candidates are then checked against their full selector.
+    """
+
+    def __init__(self) -> None:
+        self._by_pair: dict[tuple[str, str, str], dict[str, None]] = {}
+        self._unindexed: dict[str, dict[str, None]] = {}  # selectors with no matchLabels
+        self._selectors: dict[str, tuple[str, LabelSelector]] = {}
+
+    def _slot(self, namespace: str, selector: LabelSelector) -> dict[str, None]:
+        pair = selector.index_key()
+        if pair is None:
+            return self._unindexed.setdefault(namespace, {})
+        return self._by_pair.setdefault((namespace, *pair), {})
+
+    def put(self, key: str, namespace: str, selector: LabelSelector) -> None:
+        self.discard(key)
+        self._slot(namespace, selector)[key] = None
+        self._selectors[key] = (namespace, selector)
+
+    def discard(self, key: str) -> None:
+        known = self._selectors.pop(key, None)
+        if known is not None:
+            self._slot(*known).pop(key, None)
+
+    def matching(self, namespace: str, labels: Mapping[str, str]) -> list[str]:
+        found: dict[str, None] = {}
+        for pair in labels.items():
+            found.update(self._by_pair.get((namespace, *pair), {}))
+        found.update(self._unindexed.get(namespace, {}))
+        return [key for key in found if self._selectors[key][1].matches(labels)]
+
+
+async def claim(
+    api: Any,
+    resource: str,
+    owner: Owner,
+    candidates: Iterable[T],
+    recheck_owner: Callable[[], Awaitable[None]],
+) -> list[T]:
+    """Upstream's ClaimObject over ``candidates``: keep, adopt or release each; return the kept.
+
+    Adoption is preceded, once, by ``recheck_owner`` (a fresh read of the owner from the API
+    server), because the cached owner may already be deleted and an adopted object would then be
+    orphaned again at once. Errors other than NotFound are raised after the pass so the owner is
+    synced again; NotFound means the object is gone, which needs no retry.
+    """
+    uid = owner.metadata.uid
+    deleting = owner.metadata.deletion_timestamp is not None
+    selector: LabelSelector = owner.spec.selector
+    claimed: list[T] = []
+    failures: list[errors.APIError] = []
+    rechecked = False
+    for obj in candidates:
+        meta = obj.metadata
+        ref = meta.controller_ref()
+        try:
+            if ref is not None:
+                if ref.uid != uid:
+                    continue  # someone else's
+                if selector.matches(meta.labels):
+                    claimed.append(obj)
+                elif not deleting:
+                    await api.patch(
+                        resource, meta.namespace, meta.name, _release_mutation(meta.uid, uid)
+                    )
+                continue
+            if deleting or not selector.matches(meta.labels) or meta.deletion_timestamp:
+                continue
+            if not rechecked:
+                await recheck_owner()
+                rechecked = True
+            ref = OwnerReference(type(owner).KIND, owner.metadata.name, uid, True)
+            adopted = await api.patch(
+                resource, meta.namespace, meta.name, _adopt_mutation(meta.uid, ref)
+            )
+            claimed.append(adopted)
+        except errors.NotFound:
+            continue
+        except errors.APIError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    return claimed
+
+
+def _adopt_mutation(obj_uid: str, ref: OwnerReference) -> Callable[[Any], Any]:
+    def adopt(current: Any) -> Any:
+        meta: ObjectMeta = current.metadata
+        if meta.uid != obj_uid:
+            raise errors.Conflict(f"{meta.name}: UID precondition failed")
+        if meta.controller_ref() is not None:
+            raise errors.Invalid(
+                type(current).__name__,
+                meta.name,
+                ["metadata.ownerReferences: Only one reference can have Controller set to true"],
+            )
+        return with_meta(current, owner_references=(*meta.owner_references, ref))
+
+    return adopt
+
+
+def _release_mutation(obj_uid: str, owner_uid: str) -> Callable[[Any], Any]:
+    def release(current: Any) -> Any:
+        meta: ObjectMeta = current.metadata
+        if meta.uid != obj_uid:
+            raise errors.Conflict(f"{meta.name}: UID precondition failed")
+        refs = tuple(r for r in meta.owner_references if r.uid != owner_uid)
+        return with_meta(current, owner_references=refs)
+
+    return release
+
+
+def recheck_deletion(api: Any, resource: str, owner: Owner) -> Callable[[], Awaitable[None]]:
+    """Upstream's RecheckDeletionTimestamp: refuse to adopt for an owner that is gone or going."""
+
+    async def recheck() -> None:
+        meta = owner.metadata
+        fresh = await api.get(resource, meta.namespace, meta.name)
+        if fresh.metadata.uid != meta.uid:
+            raise errors.Conflict(
+                f"original {meta.namespace}/{meta.name} is gone: got uid {fresh.metadata.uid}, "
+                f"wanted {meta.uid}"
+            )
+        if fresh.metadata.deletion_timestamp is not None:
+            raise errors.Conflict(f"{meta.namespace}/{meta.name} has just been deleted")
+
+    return recheck
+
+
+# ---------------------------------------------------------------------------- expectations

@@ -21,8 +21,8 @@ Everything the controller knows lives in this object and its informers, so a fre
 a crash rebuilds it all by listing. Pods are indexed by their controller's UID and ReplicaSets by
 one label of their selector, so no event or sync scans every pod or ReplicaSet.
 
-The ownership helpers here (:class:`OwnedIndex`, :class:`SelectorIndex`, :func:`claim`) are shared
-with the Deployment controller, which owns ReplicaSets the way a ReplicaSet owns pods.
+The ownership helpers (:mod:`kubechaos.control.controllers.ownership`) are shared with the
+Deployment controller, which owns ReplicaSets the way a ReplicaSet owns pods.
 """
 
 from __future__ import annotations

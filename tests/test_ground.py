@@ -144,3 +144,30 @@ def test_settings_overrides_by_camel_case_name() -> None:
     assert "nodeMonitorGracePeriod" in Settings.names()
     # every default names where it comes from
     assert all(source for source in Settings.names().values())
+
+
+def test_virtual_clock_jumps_to_each_deadline_in_one_pass() -> None:
+    import trio
+
+    from kubechaos.sim.clock import run_virtual
+
+    passes = []
+
+    class Passes(trio.abc.Instrument):
+        def before_io_wait(self, timeout: float) -> None:
+            passes.append(timeout)
+
+    async def main() -> list[float]:
+        seen = []
+        for delay in (0.5, 30, 3600):
+            await trio.sleep(delay)
+            seen.append(trio.current_time())
+        return seen
+
+    assert run_virtual(main) == [0.5, 30.5, 3630.5]
+    from kubechaos.sim.clock import VirtualClock
+
+    passes.clear()
+    trio.run(main, clock=VirtualClock(), instruments=[Passes()])
+    # one run-loop pass per sleep (plus start-up and shut-down), where MockClock takes two
+    assert passes.count(0) <= 8

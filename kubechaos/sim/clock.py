@@ -1,9 +1,9 @@
 """Virtual time.
 
-The model runs under Trio's :class:`trio.testing.MockClock` with ``autojump_threshold=0``: when
-every task is blocked, the clock jumps straight to the next deadline, so an hour of cluster time
-passes in however long the work in it takes. Nothing in the model reads the wall clock; it calls
-:func:`now`, which is ``trio.current_time()`` under that clock (seconds since the run began).
+The model runs under :class:`VirtualClock`: when every task is blocked, the clock jumps straight
+to the next deadline, so an hour of cluster time passes in however long the work in it takes.
+Nothing in the model reads the wall clock; it calls :func:`now`, which is ``trio.current_time()``
+under that clock (seconds since the run began).
 
 Determinism: Trio shuffles each batch of runnable tasks with a module-level ``random.Random``.
 Its Hypothesis integration makes that shuffle reproducible by sorting the batch by task creation
@@ -14,15 +14,46 @@ interleaving of tasks woken at the same instant is a function of the seed alone.
 from __future__ import annotations
 
 import gc
+import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import trio
-import trio.testing
 from trio._core import _run as _trio_run
 
 T = TypeVar("T")
+
+
+class VirtualClock(trio.abc.Clock):
+    """Virtual time that jumps to the next deadline the moment no task can run.
+
+    Trio asks the clock how long to sleep only when nothing is runnable; this clock answers by
+    moving time to that deadline and saying "not at all", so the task whose deadline it is runs in
+    the same pass of the run loop. :class:`trio.testing.MockClock` with ``autojump_threshold=0``
+    gives the same times, but jumps one idle pass later: every sleep costs the run loop two passes
+    instead of one, which at 1,000 nodes is a fifth of the whole run.
+
+    Trio's ``wait_all_tasks_blocked`` is not supported (time moves before such waiters would wake);
+    the model does not use it.
+    """
+
+    def __init__(self) -> None:
+        self._now = 0.0
+
+    def start_clock(self) -> None:
+        pass
+
+    def current_time(self) -> float:
+        return self._now
+
+    def deadline_to_sleep_time(self, deadline: float) -> float:
+        if deadline == math.inf:
+            # nothing will ever wake: a deadlock shows as a hang, as under MockClock
+            return math.inf
+        if deadline > self._now:
+            self._now = deadline
+        return 0.0
 
 
 def now() -> float:
@@ -52,7 +83,7 @@ GC_THRESHOLDS = (20_000, 20, 50)
 def run_virtual(fn: Callable[..., Awaitable[T]], *args: Any, seed: int = 0) -> T:
     """Run ``fn(*args)`` on virtual time with Trio's scheduler seeded from ``seed``."""
     seed_trio_scheduler(seed)
-    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock = VirtualClock()
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:

@@ -101,12 +101,13 @@ def measure(nodes: int, traffic_rate: float) -> dict[str, float]:
             marks["converged_wall"] = time.perf_counter()
             marks["events_at_convergence"] = len(cluster.ctx.events)
             await trio.sleep(STEADY_SECONDS)
+            marks["steady_end_wall"] = time.perf_counter()
             nursery.cancel_scope.cancel()
 
     start = time.perf_counter()
     run_virtual(main, seed=1)
     end = time.perf_counter()
-    steady_wall = end - marks["converged_wall"]
+    steady_wall = marks["steady_end_wall"] - marks["converged_wall"]  # teardown excluded
     return {
         "nodes": nodes,
         "pods": nodes * PODS_PER_DEPLOYMENT // 1,

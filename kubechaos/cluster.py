@@ -25,7 +25,7 @@ import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.objects import APIObject, Namespace, ObjectMeta, Resources, Taint
+from kubechaos.api.objects import APIObject, Namespace, ObjectMeta, Resources, Taint, key_of
 from kubechaos.control.apiserver import APIServer, resource_of
 from kubechaos.control.context import Context, bootstrap, new_control_plane
 from kubechaos.control.controllermanager import ControllerManager
@@ -189,22 +189,19 @@ class Cluster:
         Namespaces the objects live in are created first when missing.
         """
         created = []
+        ensured: dict[str, None] = {}  # namespaces this call made sure of: one request each
         for obj in objects:
             namespace = obj.metadata.namespace
-            if namespace and not isinstance(obj, Namespace):
+            if namespace and not isinstance(obj, Namespace) and namespace not in ensured:
                 with contextlib.suppress(errors.AlreadyExists):
                     await self.ctx.api.create(Namespace(ObjectMeta(name=namespace)))
+                ensured[namespace] = None
             try:
                 created.append(await self.ctx.api.create(obj))
             except errors.AlreadyExists:
                 if not isinstance(obj, Namespace):
                     raise
             self.ctx.events.record(
-                "kubectl", type(obj).__name__, _key(obj), "Applied", f"{resource_of(obj)} created"
+                "kubectl", type(obj).__name__, key_of(obj), "Applied", f"{resource_of(obj)} created"
             )
         return created
-
-
-def _key(obj: APIObject) -> str:
-    meta = obj.metadata
-    return f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name

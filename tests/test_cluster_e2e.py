@@ -262,3 +262,26 @@ async def test_pod_that_fits_nowhere_waits_until_a_node_frees_up() -> None:
             120,
             "big running",
         )
+
+
+async def test_apply_creates_a_missing_namespace_once() -> None:
+    async with running(nodes=1) as cluster:
+        await cluster.apply(
+            [
+                pod("a", namespace="shop"),
+                pod("b", namespace="shop"),
+                service("web", namespace="shop"),
+            ]
+        )
+        attempts = sum(
+            n
+            for (verb, resource, _), n in cluster.api.stats.total.items()
+            if (verb, resource) == ("create", "namespaces")
+        )
+        assert attempts == 4 + 1  # the cluster's own namespaces, then "shop" once
+        assert cluster.api.cache("namespaces").get("/registry/namespaces/shop") is not None
+        assert [e.object for e in cluster.events.find(reason="Applied")] == [
+            "shop/a",
+            "shop/b",
+            "shop/web",
+        ]

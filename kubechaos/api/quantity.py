@@ -77,15 +77,3 @@ def parse_count(value: str | int | float) -> int:
     if number != number.to_integral_value() or number < 0:
         raise QuantityError(f"{value!r} must be a whole, non-negative number")
     return int(number)
-
-
-def format_cpu(millis: int) -> str:
-    return f"{millis // 1000}" if millis % 1000 == 0 else f"{millis}m"
-
-
-def format_bytes(count: int) -> str:
-    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
-        unit = _BINARY[suffix]
-        if count and count % unit == 0:
-            return f"{count // unit}{suffix}"
-    return str(count)

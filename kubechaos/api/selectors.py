@@ -58,18 +58,6 @@ class LabelSelector:
             return key, self.match_labels[key]
         return None
 
-    def to_string(self) -> str:
-        parts = [f"{k}={v}" for k, v in sorted(self.match_labels.items())]
-        for req in self.match_expressions:
-            if req.operator == "Exists":
-                parts.append(req.key)
-            elif req.operator == "DoesNotExist":
-                parts.append(f"!{req.key}")
-            else:
-                op = "in" if req.operator == "In" else "notin"
-                parts.append(f"{req.key} {op} ({','.join(req.values)})")
-        return ",".join(parts)
-
 
 def selector_from_labels(labels: Mapping[str, str]) -> LabelSelector:
     return LabelSelector(match_labels=dict(labels))

@@ -32,7 +32,6 @@ from kubechaos.api.objects import (
     Lease,
     Namespace,
     Node,
-    ObjectMeta,
     Pod,
     PodCondition,
     ReplicaSet,
@@ -120,7 +119,7 @@ class APIServer:
         self._service_net = ipaddress.ip_network(SERVICE_CIDR)
         self._allocated_ips: set[str] = set()
         for resource in RESOURCES.values():
-            cache = WatchCache(resource.name, self._decoder(), settings.watch_cache_size)
+            cache = WatchCache(resource.name, self._decode, settings.watch_cache_size)
             items = etcd.store.range(self._prefix(resource.name))
             cache.replace(
                 [(kv.key, self._decode(kv.value, kv.mod_revision)) for kv in items],
@@ -140,9 +139,6 @@ class APIServer:
         if RESOURCES[resource].namespaced:
             return f"/registry/{resource}/{namespace}/{name}"
         return f"/registry/{resource}/{name}"
-
-    def _decoder(self) -> Callable[[Any, int], APIObject]:
-        return self._decode
 
     @staticmethod
     def _decode(value: APIObject, revision: int) -> APIObject:
@@ -619,8 +615,4 @@ def _with_scheduled_condition(pod: Pod) -> Pod:
     return attrs.evolve(pod, status=attrs.evolve(pod.status, conditions=conditions))
 
 
-def new_meta(name: str, namespace: str = "", **kwargs: Any) -> ObjectMeta:
-    return ObjectMeta(name=name, namespace=namespace, **kwargs)
-
-
-__all__ = ["RESOURCES", "APIServer", "RequestStats", "ResourceType", "new_meta", "resource_of"]
+__all__ = ["RESOURCES", "APIServer", "RequestStats", "ResourceType", "resource_of"]

@@ -340,10 +340,6 @@ class Etcd:
         self._check_leader()
         return self.store.get(key)
 
-    def range(self, prefix: str) -> tuple[list[KeyValue], int]:
-        self._check_leader()
-        return self.store.range(prefix), self.store.revision
-
     def txn(
         self,
         compares: Iterable[Compare],

@@ -26,7 +26,7 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import APIObject, Namespace, ObjectMeta, Resources, Taint, key_of
-from kubechaos.control.apiserver import APIServer, resource_of
+from kubechaos.control.apiserver import APIServer, resource_of, set_client
 from kubechaos.control.context import Context, bootstrap, new_control_plane
 from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.control.etcd import Etcd
@@ -84,6 +84,7 @@ class Process:
         self.instance = getattr(run, "__self__", None)
 
         async def main() -> None:
+            set_client(self.name)
             with scope:
                 await run()
 
@@ -171,11 +172,15 @@ class Cluster:
             )
             self.scheduler.start(nursery)
             self.controller_manager.start(nursery)
-            nursery.start_soon(self.proxies.run, name="kube-proxy")
+            nursery.start_soon(self._run_proxies, name="kube-proxy")
             for name, agent in self.nodes.items():
                 self.proxies.register(name)
                 agent.process.start(nursery)
             task_status.started()
+
+    async def _run_proxies(self) -> None:
+        set_client("kube-proxy")
+        await self.proxies.run()
 
     @property
     def nursery(self) -> trio.Nursery:

@@ -14,6 +14,7 @@ etcd key's ``mod_revision``.
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import uuid
 from collections import defaultdict
@@ -105,6 +106,38 @@ def resource_of(obj: APIObject) -> str:
     return RESOURCE_OF_KIND[type(obj).__name__]
 
 
+_CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("kubechaos_client", default="")
+
+
+def set_client(name: str) -> None:
+    """Name the client of every request made by this task and the tasks it starts from now on.
+
+    Upstream tells clients apart by their credentials and user agent; here each process sets its
+    name once (``kube-scheduler``, ``kube-controller-manager``, ``kubelet/<node>``,
+    ``kube-proxy``) and Trio's context inheritance carries it to the tasks it spawns, so request
+    faults can pick their victims without every call site passing a name.
+    """
+    _CLIENT.set(name)
+
+
+def current_client() -> str:
+    return _CLIENT.get()
+
+
+@attrs.frozen
+class Request:
+    """What a request hook sees of a request."""
+
+    verb: str
+    resource: str
+    client: str
+
+
+RequestHook = Callable[[Request], float]
+"""Called for every request while attached: returns latency to add (seconds), or raises an
+:class:`~kubechaos.api.errors.APIError`, which the client receives after the latency."""
+
+
 class APIServer:
     def __init__(self, etcd: Etcd, settings: Settings, rng: Rng, events: EventLog) -> None:
         self.etcd = etcd
@@ -115,6 +148,9 @@ class APIServer:
         self._ip_rng = rng.stream("apiserver-clusterip")
         self._rng = rng
         self.stats = RequestStats()
+        # Seams for fault injection: empty lists cost one truth test per request / watch.
+        self.request_hooks: list[RequestHook] = []
+        self.watch_hooks: list[Callable[[Watch], None]] = []
         self._caches: dict[str, WatchCache] = {}
         self._service_net = ipaddress.ip_network(SERVICE_CIDR)
         self._allocated_ips: set[str] = set()
@@ -167,8 +203,18 @@ class APIServer:
         start = now()
         latency = jitter(self._latency_rng, self.settings.apiserver_latency)
         latency += self.etcd.latency(reads, writes)
+        refused: errors.APIError | None = None
+        if self.request_hooks:
+            request = Request(verb, resource, _CLIENT.get())
+            for hook in list(self.request_hooks):
+                try:
+                    latency += hook(request)
+                except errors.APIError as exc:
+                    refused = refused or exc
         await trio.sleep(latency)
         try:
+            if refused is not None:
+                raise refused
             result = fn()
         except errors.APIError as exc:
             self._finish(verb, resource, start, exc.code)
@@ -238,9 +284,16 @@ class APIServer:
         """Events after ``resource_version``; raises :class:`~errors.Gone` if it is too old."""
         self._resource(resource)
 
+        client = _CLIENT.get() or client
+
         def do() -> Watch:
             return self._caches[resource].watch(
-                namespace, label_selector, field_selector, resource_version, client
+                namespace,
+                label_selector,
+                field_selector,
+                resource_version,
+                client,
+                self.watch_hooks,
             )
 
         return await self._call("watch", resource, do)

@@ -12,8 +12,9 @@ so a component that falls behind drains many events in one wakeup.
 
 from __future__ import annotations
 
+import builtins
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -65,8 +66,9 @@ class Watch:
         self._pending: list[ObjectEvent] = []
         self._wakeup: trio.Event | None = None
         self.closed = False
-        # A hook for later fault injection (watch-drop/delay); None costs nothing.
-        self.interceptor: Callable[[ObjectEvent], ObjectEvent | None] | None = None
+        # Fault injection's seam (watch-drop/delay): each may pass, change or withhold an event
+        # (returning None); an empty list costs one truth test per event.
+        self.interceptors: list[Callable[[ObjectEvent], ObjectEvent | None]] = []
 
     def _visible(self, obj: APIObject | None) -> bool:
         if obj is None:
@@ -84,13 +86,18 @@ class Watch:
             kind = DELETED
         else:
             return
-        out = ObjectEvent(kind, event.object, event.revision)
-        if self.interceptor is not None:
-            intercepted = self.interceptor(out)
-            if intercepted is None:
+        out: ObjectEvent | None = ObjectEvent(kind, event.object, event.revision)
+        for interceptor in self.interceptors:
+            out = interceptor(out)  # type: ignore[arg-type]
+            if out is None:
                 return
-            out = intercepted
-        self._pending.append(out)
+        self.deliver(out)  # type: ignore[arg-type]
+
+    def deliver(self, event: ObjectEvent) -> None:
+        """Hand ``event`` to the client, past the interceptors (a delayed event arriving)."""
+        if self.closed:
+            return
+        self._pending.append(event)
         if self._wakeup is not None:
             self._wakeup.set()
 
@@ -229,9 +236,13 @@ class WatchCache:
         field_selector: FieldSelector | None,
         resource_version: int,
         name: str,
+        hooks: Iterable[Callable[[Watch], None]] = (),
     ) -> Watch:
+        """A new watch; each of ``hooks`` sees it before any event (fault injection's seam)."""
         node_name = field_selector.node_name if field_selector is not None else None
         watch = Watch(self, namespace, label_selector, node_name, name)
+        for hook in hooks:
+            hook(watch)
         if resource_version < self.revision:
             if resource_version < self._window_start:
                 raise Gone(f"too old resource version: {resource_version} ({self._window_start})")
@@ -257,6 +268,13 @@ class WatchCache:
             bucket = self._watch_all
         if watch in bucket:
             bucket.remove(watch)
+
+    def open_watches(self) -> builtins.list[Watch]:
+        """Every watch currently open on this resource (a fault reaches them all)."""
+        found = list(self._watch_all)
+        for bucket in (*self._watch_ns.values(), *self._watch_node.values()):
+            found += bucket
+        return found
 
     def __len__(self) -> int:
         return len(self._objects)

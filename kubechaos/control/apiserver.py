@@ -14,11 +14,12 @@ etcd key's ``mod_revision``.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ipaddress
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import attrs
@@ -122,6 +123,16 @@ def set_client(name: str) -> None:
 
 def current_client() -> str:
     return _CLIENT.get()
+
+
+@contextlib.contextmanager
+def as_client(name: str) -> Iterator[None]:
+    """Make this task's requests as ``name`` for the duration of the block."""
+    token = _CLIENT.set(name)
+    try:
+        yield
+    finally:
+        _CLIENT.reset(token)
 
 
 @attrs.frozen

@@ -7,6 +7,7 @@ the event log still written if ``--events`` was given.
 
 from __future__ import annotations
 
+import difflib
 import sys
 import time
 from collections import Counter
@@ -15,11 +16,13 @@ from typing import TextIO
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kubechaos import __version__
 from kubechaos.api.duration import format_duration
 from kubechaos.defaults import TARGET_RELEASE
+from kubechaos.faults import CATALOGUE
 from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.events import Event
@@ -48,9 +51,20 @@ NOTABLE_REASONS = frozenset(
         "Unhealthy",
         "Killing",
         "Relist",
+        "FaultInjected",
+        "FaultReverted",
+        "FaultFailed",
         "Finished",
     }
 )
+ALWAYS_SHOWN = frozenset(
+    {"Converged", "Diverged", "Finished", "FaultInjected", "FaultReverted", "FaultFailed"}
+)
+TARGET_FIELDS = {
+    "pods": "namespace, labelSelector, names, mode, value",
+    "nodes": "nodes, nodeGroup, labelSelector, mode, value",
+    "none": "(none: acts on the control plane)",
+}
 MAX_REPEATS = 3  # per (reason, kind) in a row before the timeline folds the rest into a count
 
 
@@ -79,7 +93,8 @@ def main() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show every event in the timeline.")
 def run(scenario_file: Path, seed: int | None, events_file: Path | None, verbose: bool) -> None:
-    """Run SCENARIO_FILE and print the timeline of convergence.
+    """Run SCENARIO_FILE: inject its faults on schedule and print the timeline of injections,
+    reverts and convergence.
 
     Exit codes: 0 completed, 2 invalid input, 3 the run failed.
     """
@@ -134,6 +149,44 @@ def validate(files: tuple[Path, ...]) -> None:
     sys.exit(EXIT_INVALID if bad else EXIT_OK)
 
 
+@main.command()
+@click.argument("fault_type", required=False)
+def faults(fault_type: str | None) -> None:
+    """List the fault catalogue: each type, what it targets, and its params.
+
+    With FAULT_TYPE, show that type alone.
+    """
+    console = Console(highlight=False)
+    names = sorted(CATALOGUE)
+    if fault_type is not None:
+        if fault_type not in CATALOGUE:
+            hint = difflib.get_close_matches(fault_type, names, n=1)
+            click.echo(
+                f"error: unknown fault type {fault_type!r}"
+                + (f'; did you mean "{hint[0]}"?' if hint else "; run `kubechaos faults`"),
+                err=True,
+            )
+            sys.exit(EXIT_INVALID)
+        names = [fault_type]
+    for name in names:
+        cls = CATALOGUE[name]
+        timing = (
+            "lasting (duration: until reverted; omitted: until the end)"
+            if cls.lasting
+            else "instantaneous"
+        )
+        console.print(f"[bold]{name}[/]  {escape(cls.summary)}")
+        console.print(f"    target: {TARGET_FIELDS[cls.target_kind]}")
+        console.print(f"    timing: {timing}")
+        for p in cls.params():
+            kind = f"{p.kind} {'|'.join(p.choices)}" if p.choices else p.kind
+            console.print(
+                f"    [cyan]{p.name}[/] ({kind}, default {escape(p.show_default())}): {escape(p.help)}",
+                soft_wrap=True,
+            )
+        console.print()
+
+
 def _load_or_exit(path: Path) -> Scenario:
     try:
         return load_scenario(path)
@@ -169,17 +222,14 @@ def _print_timeline(console: Console, events: list[Event], verbose: bool) -> Non
             continue
         group = (event.reason, event.kind)
         shown[group] += 1
-        if (
-            not verbose
-            and shown[group] > MAX_REPEATS
-            and event.reason not in ("Converged", "Finished")
-        ):
+        if not verbose and shown[group] > MAX_REPEATS and event.reason not in ALWAYS_SHOWN:
             folded[event.reason] += 1
             continue
         obj = f"{event.kind}/{event.object}" if event.object else event.kind
+        style = "bold magenta" if event.reason.startswith("Fault") else "bold"
         console.print(
-            f"[cyan]{event.time:10.3f}s[/]  [dim]{event.component:<24}[/] [bold]{event.reason:<20}[/]"
-            f" {obj:<36} {event.message}",
+            f"[cyan]{event.time:10.3f}s[/]  [dim]{event.component:<24}[/] [{style}]{event.reason:<20}[/]"
+            f" {obj:<36} {escape(event.message)}",
             soft_wrap=True,
         )
     if folded:
@@ -187,8 +237,52 @@ def _print_timeline(console: Console, events: list[Event], verbose: bool) -> Non
         console.print(f"[dim]also: {more} (see --verbose)[/]")
 
 
+def _print_faults(console: Console, the_run: Run) -> None:
+    """Each injection, its revert, and when the workloads were all available again after it."""
+    if not the_run.chaos.injections and not the_run.events.find(reason="FaultFailed"):
+        return
+    converged = [e.time for e in the_run.events.find(reason="Converged")]
+    table = Table(title="Faults", show_edge=False, box=None)
+    for column in ("fault", "type", "injected", "reverted", "converged again", "targets"):
+        table.add_column(column, justify="right" if column in ("injected", "reverted") else "left")
+    for injection in the_run.chaos.injections:
+        after = next((t for t in converged if t >= injection.injected_at), None)
+        again = (
+            f"+{format_duration(round(after - injection.injected_at, 3))}"
+            if after is not None
+            else "[red]not within the run[/]"
+        )
+        reverted = (
+            format_duration(round(injection.reverted_at, 3))
+            if injection.reverted_at is not None
+            else ("-" if not injection.fault.lasting else "until the end")
+        )
+        targets = ", ".join(injection.targets[:4]) + (
+            f" (+{len(injection.targets) - 4})" if len(injection.targets) > 4 else ""
+        )
+        table.add_row(
+            injection.fault.name,
+            injection.fault.type,
+            format_duration(round(injection.injected_at, 3)),
+            reverted,
+            again,
+            escape(targets or "nothing matched"),
+        )
+    for failed in the_run.events.find(reason="FaultFailed"):
+        table.add_row(
+            failed.object,
+            str((failed.fields or {}).get("type", "")),
+            format_duration(round(failed.time, 3)),
+            "-",
+            "[red]failed to inject[/]",
+            escape(failed.message),
+        )
+    console.print(table)
+
+
 def _print_summary(console: Console, the_run: Run, wall: float) -> None:
     cluster = the_run.cluster
+    _print_faults(console, the_run)
     deployments = Table(title="Deployments", show_edge=False, box=None)
     for column in ("deployment", "desired", "available", "updated"):
         deployments.add_column(column, justify="right" if column != "deployment" else "left")

@@ -17,13 +17,15 @@ from typing import Any
 
 import attrs
 
-from kubechaos.api.duration import DurationError, parse_duration
+from kubechaos.api.duration import DurationError, format_duration, parse_duration
 from kubechaos.api.manifest import ManifestError, UnsupportedKind, format_path, read_manifest
 from kubechaos.api.objects import APIObject, Resources, Taint
 from kubechaos.api.quantity import QuantityError, parse_bytes, parse_count, parse_cpu_millis
 from kubechaos.api.validation import is_dns1123_label
 from kubechaos.cluster import ClusterSpec, NodeGroupSpec
 from kubechaos.defaults import Settings
+from kubechaos.faults import CATALOGUE, MODES, ScheduledFault, Target
+from kubechaos.faults.base import Fault
 from kubechaos.scenario.yamlfile import MarkedDict, YAMLSyntaxError, load_all, locate
 from kubechaos.traffic import TrafficSpec
 
@@ -43,6 +45,9 @@ _TAINT_KEYS = ("key", "value", "effect")
 _WORKLOAD_KEYS = ("path", "manifest")
 _TRAFFIC_KEYS = ("service", "namespace", "rate", "from")
 _FROM_KEYS = ("nodeGroup", "nodes")
+_FAULT_KEYS = ("name", "type", "at", "duration", "target", "params", "every")
+_POD_TARGET_KEYS = ("namespace", "labelSelector", "names", "mode", "value")
+_NODE_TARGET_KEYS = ("nodes", "nodeGroup", "labelSelector", "mode", "value")
 
 
 @attrs.frozen
@@ -77,6 +82,7 @@ class Scenario:
     traffic: tuple[TrafficSpec, ...]
     source: str = ""
     warnings: tuple[str, ...] = ()
+    faults: tuple[ScheduledFault, ...] = ()
 
 
 class _Check:
@@ -213,11 +219,9 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
                 ("spec", "traffic", i, "service"),
                 f"no Service {entry.namespace}/{entry.service} among the workloads",
             )
-    for later in ("faults", "slo"):
-        if spec.get(later):
-            check.error(
-                ("spec", later), f"{later} are not supported by this version of kubechaos yet"
-            )
+    faults = _faults(check, spec.get("faults"), cluster, duration)
+    if spec.get("slo"):
+        check.error(("spec", "slo"), "slo are not supported by this version of kubechaos yet")
     if check.errors:
         raise ScenarioError(check.errors)
     return Scenario(
@@ -230,6 +234,7 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
         tuple(traffic),
         name,
         tuple(warnings),
+        tuple(faults),
     )
 
 
@@ -441,6 +446,159 @@ def _traffic(
             TrafficSpec(service=service, namespace=namespace, rate=float(rate), source_nodes=nodes)
         )
     return specs
+
+
+def _did_you_mean(value: str, choices: Sequence[str]) -> str:
+    hint = difflib.get_close_matches(value, list(choices), n=1)
+    return f'; did you mean "{hint[0]}"?' if hint else ""
+
+
+def _faults(check: _Check, value: Any, cluster: ClusterSpec, end: float) -> list[ScheduledFault]:
+    scheduled: list[ScheduledFault] = []
+    names: dict[str, int] = {}
+    for i, raw in enumerate(check.sequence(value, ("spec", "faults"))):
+        fp: Path = ("spec", "faults", i)
+        entry = check.mapping(raw, fp, _FAULT_KEYS)
+        if not isinstance(raw, Mapping):
+            continue
+        type_name = check.string(entry, "type", fp, required=True)
+        cls = CATALOGUE.get(type_name)
+        if type_name and cls is None:
+            check.error(
+                (*fp, "type"),
+                f"unknown fault type {type_name!r}"
+                + (_did_you_mean(type_name, list(CATALOGUE)) or "; see `kubechaos faults`"),
+            )
+        name = check.string(entry, "name", fp, default=f"{type_name}-{i}")
+        if name in names:
+            check.error(
+                (*fp, "name"), f"duplicate fault name {name!r} (also spec.faults[{names[name]}])"
+            )
+        names.setdefault(name, i)
+        at = check.duration(entry, "at", fp, 0.0)
+        if at >= end:
+            check.error(
+                (*fp, "at"),
+                f"{format_duration(at)} is not before the end of the scenario ({format_duration(end)})",
+            )
+        every = check.duration(entry, "every", fp, 0.0) or None
+        if "every" in entry and every is None:
+            check.error((*fp, "every"), "must be longer than 0s")
+        duration = check.duration(entry, "duration", fp, 0.0) or None
+        if "duration" in entry and duration is None:
+            check.error((*fp, "duration"), "must be longer than 0s (omit it to last until the end)")
+        if cls is None:
+            continue
+        if duration is not None and not cls.lasting:
+            check.error(
+                (*fp, "duration"),
+                f"{type_name} acts once at its injection time; a duration means nothing for it",
+            )
+        if duration is None and cls.needs_duration:
+            check.error(fp, f"{type_name} needs a duration")
+        target = _fault_target(check, entry.get("target"), (*fp, "target"), cls, cluster)
+        params = _fault_params(check, entry.get("params"), (*fp, "params"), cls)
+        try:
+            fault: Fault = cls(name=name, target=target, **params)
+        except (TypeError, ValueError) as exc:
+            check.error(fp, str(exc))
+            continue
+        scheduled.append(ScheduledFault(fault, at, duration, every))
+    return scheduled
+
+
+def _fault_target(
+    check: _Check, value: Any, path: Path, cls: type[Fault], cluster: ClusterSpec
+) -> Target:
+    kind = cls.target_kind
+    if kind == "none":
+        if value:
+            check.error(path, f"{cls.type} acts on the control plane and takes no target")
+        return Target()
+    keys = _POD_TARGET_KEYS if kind == "pods" else _NODE_TARGET_KEYS
+    raw = check.mapping(value, path, keys)
+    mode = check.string(raw, "mode", path, default="all")
+    if mode not in MODES:
+        check.error(
+            (*path, "mode"),
+            f"expected one of {', '.join(MODES)}, got {mode!r}" + _did_you_mean(mode, MODES),
+        )
+        mode = "all"
+    amount = raw.get("value", 0)
+    if mode in ("fixed", "fixed-percent", "random-max-percent"):
+        limit = "a whole number >= 1" if mode == "fixed" else "a percentage 0-100"
+        if "value" not in raw:
+            check.error(path, f'mode {mode} needs a "value" ({limit})')
+        elif (
+            isinstance(amount, bool)
+            or not isinstance(amount, int | float)
+            or (mode == "fixed" and (not isinstance(amount, int) or amount < 1))
+            or (mode != "fixed" and not 0 <= amount <= 100)
+        ):
+            check.error((*path, "value"), f"expected {limit}, got {amount!r}")
+            amount = 0
+    elif "value" in raw:
+        check.error((*path, "value"), f"mode {mode} takes no value")
+    labels = _string_map(check, raw.get("labelSelector"), (*path, "labelSelector"))
+    if kind == "pods":
+        names = check.sequence(raw.get("names"), (*path, "names"))
+        for j, n in enumerate(names):
+            if not isinstance(n, str):
+                check.error((*path, "names", j), f"expected a pod name, got {n!r}")
+        return Target(
+            namespace=check.string(raw, "namespace", path) or None,
+            label_selector=labels,
+            names=tuple(str(n) for n in names),
+            mode=mode,
+            value=float(amount),
+        )
+    groups = [g.name for g in cluster.node_groups]
+    all_nodes = [n for g in cluster.node_groups for n in g.node_names()]
+    group = check.string(raw, "nodeGroup", path) or None
+    if group is not None and group not in groups:
+        check.error((*path, "nodeGroup"), f"no node group {group!r}" + _did_you_mean(group, groups))
+    nodes = check.sequence(raw.get("nodes"), (*path, "nodes"))
+    for j, n in enumerate(nodes):
+        if n not in all_nodes:
+            check.error(
+                (*path, "nodes", j), f"no node named {n!r}" + _did_you_mean(str(n), all_nodes)
+            )
+    return Target(
+        nodes=tuple(str(n) for n in nodes),
+        node_group=group,
+        label_selector=labels,
+        mode=mode,
+        value=float(amount),
+    )
+
+
+def _string_map(check: _Check, value: Any, path: Path) -> dict[str, str]:
+    raw = check.mapping(value, path, list(value) if isinstance(value, Mapping) else [])
+    result = {}
+    for key, item in raw.items():
+        if not isinstance(item, str):
+            check.error((*path, key), f"expected a string value, got {item!r} (quote it)")
+        else:
+            result[str(key)] = item
+    return result
+
+
+def _fault_params(check: _Check, value: Any, path: Path, cls: type[Fault]) -> dict[str, Any]:
+    declared = {p.name: p for p in cls.params()}
+    if value and not declared:
+        check.error(path, f"{cls.type} takes no params")
+        return {}
+    raw = check.mapping(value, path, list(declared))
+    parsed: dict[str, Any] = {}
+    for key, item in raw.items():
+        p = declared.get(key)
+        if p is None:
+            continue
+        try:
+            parsed[p.field] = p.parse(item)
+        except ValueError as exc:
+            check.error((*path, key), str(exc))
+    return parsed
 
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""Drive one simulation of a scenario: boot the cluster, apply the workloads, send traffic, and
-let virtual time run to the scenario's duration.
+"""Drive one simulation of a scenario: boot the cluster, apply the workloads, send traffic, inject
+the fault schedule, and let virtual time run to the scenario's duration.
 
 A :class:`Run` is built outside Trio and holds everything the run produces (cluster, event log,
 traffic counts), so an interrupted run still has its event log to write.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import trio
 
 from kubechaos.cluster import Cluster
+from kubechaos.faults import Chaos, run_schedule
 from kubechaos.observe.convergence import ConvergenceWatch
 from kubechaos.scenario.loader import Scenario
 from kubechaos.sim.clock import run_virtual
@@ -28,6 +29,7 @@ class Run:
         self.traffic = TrafficGenerator(
             self.cluster.ctx, self.cluster.proxies, self.cluster.network, list(scenario.traffic)
         )
+        self.chaos = Chaos(self.cluster)
         self.finished_at: float | None = None
 
     @property
@@ -43,6 +45,10 @@ class Run:
                 self.events.record("kubechaos", "Scenario", self.scenario.name, "Warning", warning)
             await self.cluster.apply(self.scenario.workloads)
             nursery.start_soon(self.traffic.run, name="traffic")
+            if self.scenario.faults:
+                nursery.start_soon(
+                    run_schedule, self.chaos, self.scenario.faults, self.scenario.duration
+                )
             await trio.sleep_until(self.scenario.duration)
             self.finished_at = trio.current_time()
             self.events.record(

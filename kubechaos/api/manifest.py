@@ -10,6 +10,8 @@ a manifest that reads fine but the API server would refuse is refused here with 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -77,13 +79,25 @@ class UnsupportedKind(ValueError):
 
 
 def format_path(path: Path) -> str:
+    """``spec.faults[1].target``; a key that is not a plain word is quoted (``labels["a b"]``)
+    so the path stays on one line and reads unambiguously."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
             out += ("." if out else "") + part
+        else:
+            out += f"[{show_key(part)}]"
     return out
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_./$-]*")
+
+
+def show_key(key: object) -> str:
+    """A mapping key as an error message shows it: in double quotes, escaped if need be."""
+    return json.dumps(key) if isinstance(key, str) else repr(key)
 
 
 class _Reader:

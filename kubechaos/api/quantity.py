@@ -28,6 +28,9 @@ _QUANTITY = re.compile(
 )
 
 
+_LIMIT = Decimal(2**63 - 1)  # apimachinery keeps quantities in int64
+
+
 class QuantityError(ValueError):
     """A string that is not a Kubernetes quantity."""
 
@@ -37,7 +40,10 @@ def parse_quantity(value: str | int | float) -> Decimal:
     if isinstance(value, bool):
         raise QuantityError(f"{value!r} is not a quantity")
     if isinstance(value, int | float):
-        return Decimal(str(value))
+        number = Decimal(str(value))
+        if not number.is_finite() or abs(number) > _LIMIT:
+            raise QuantityError(f"{value!r} is not a quantity (too large or not a number)")
+        return number
     text = str(value).strip()
     match = _QUANTITY.match(text)
     if match is None:
@@ -48,10 +54,17 @@ def parse_quantity(value: str | int | float) -> Decimal:
         raise QuantityError(f"{value!r} is not a quantity") from exc
     suffix = match["suffix"] or ""
     if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * _DECIMAL[suffix]
-    return number * (Decimal(10) ** int(suffix[1:]))
+        result = number * _BINARY[suffix]
+    elif suffix in _DECIMAL:
+        result = number * _DECIMAL[suffix]
+    else:
+        exponent = int(suffix[1:])
+        if abs(exponent) > 30:
+            raise QuantityError(f"{value!r} is out of range")
+        result = number * (Decimal(10) ** exponent)
+    if abs(result) > _LIMIT:
+        raise QuantityError(f"{value!r} is out of range (at most 2^63-1)")
+    return result
 
 
 def parse_cpu_millis(value: str | int | float) -> int:

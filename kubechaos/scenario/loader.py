@@ -18,7 +18,13 @@ from typing import Any
 import attrs
 
 from kubechaos.api.duration import DurationError, format_duration, parse_duration
-from kubechaos.api.manifest import ManifestError, UnsupportedKind, format_path, read_manifest
+from kubechaos.api.manifest import (
+    ManifestError,
+    UnsupportedKind,
+    format_path,
+    read_manifest,
+    show_key,
+)
 from kubechaos.api.objects import APIObject, Resources, Taint
 from kubechaos.api.quantity import QuantityError, parse_bytes, parse_count, parse_cpu_millis
 from kubechaos.api.validation import is_dns1123_label
@@ -113,7 +119,7 @@ class _Check:
                     if hint
                     else f"; expected one of: {', '.join(keys)}"
                 )
-                self.error((*path, key), f'unknown field "{key}"{suggestion}')
+                self.error((*path, key), f"unknown field {show_key(key)}{suggestion}")
         return value
 
     def sequence(self, value: Any, path: Path) -> Sequence[Any]:
@@ -265,16 +271,7 @@ def _cluster(check: _Check, value: Any) -> ClusterSpec:
             check.error((*gp, "count"), f"expected a whole number >= 1, got {count!r}")
             count = 1
         capacity = _capacity(check, group.get("capacity"), (*gp, "capacity"))
-        labels = {}
-        for key, label in check.mapping(
-            group.get("labels"), (*gp, "labels"), list(group.get("labels") or {})
-        ).items():
-            if not isinstance(label, str):
-                check.error(
-                    (*gp, "labels", key), f"expected a string value, got {label!r} (quote it)"
-                )
-            else:
-                labels[str(key)] = label
+        labels = _string_map(check, group.get("labels"), (*gp, "labels"))
         taints = []
         for j, raw_taint in enumerate(check.sequence(group.get("taints"), (*gp, "taints"))):
             tp: Path = (*gp, "taints", j)
@@ -427,8 +424,10 @@ def _traffic(
         if "nodeGroup" in source and "nodes" in source:
             check.error((*tp, "from"), 'give either "nodeGroup" or "nodes", not both')
         elif "nodeGroup" in source:
-            group = source["nodeGroup"]
-            if group not in groups:
+            group = check.string(source, "nodeGroup", (*tp, "from"), required=True)
+            if not group:
+                pass
+            elif group not in groups:
                 hint = difflib.get_close_matches(str(group), list(groups), n=1)
                 check.error(
                     (*tp, "from", "nodeGroup"),
@@ -439,7 +438,9 @@ def _traffic(
         elif "nodes" in source:
             names = check.sequence(source["nodes"], (*tp, "from", "nodes"))
             for j, node in enumerate(names):
-                if check_nodes and node not in all_nodes:
+                if not isinstance(node, str):
+                    check.error((*tp, "from", "nodes", j), f"expected a node name, got {node!r}")
+                elif check_nodes and node not in all_nodes:
                     check.error((*tp, "from", "nodes", j), f"no node named {node!r}")
             nodes = tuple(str(n) for n in names)
         specs.append(

@@ -32,6 +32,8 @@ from kubechaos.cluster import ClusterSpec, NodeGroupSpec
 from kubechaos.defaults import Settings
 from kubechaos.faults import CATALOGUE, MODES, ScheduledFault, Target
 from kubechaos.faults.base import Fault
+from kubechaos.observe.metrics import FAMILIES, family_of
+from kubechaos.observe.slo import DURING, KINDS, SLO, default_name
 from kubechaos.scenario.yamlfile import MarkedDict, YAMLSyntaxError, load_all, locate
 from kubechaos.traffic import TrafficSpec
 
@@ -52,6 +54,12 @@ _WORKLOAD_KEYS = ("path", "manifest")
 _TRAFFIC_KEYS = ("service", "namespace", "rate", "from")
 _FROM_KEYS = ("nodeGroup", "nodes")
 _FAULT_KEYS = ("name", "type", "at", "duration", "target", "params", "every")
+_SLO_KEYS: dict[str, tuple[str, ...]] = {
+    "recoveryWithin": ("fault", "within", "from"),
+    "availability": ("service", "namespace", "atLeast"),
+    "maxErrors": ("service", "namespace", "count"),
+    "threshold": ("metric", "labels", "atLeast", "atMost", "during"),
+}
 _POD_TARGET_KEYS = ("namespace", "labelSelector", "names", "mode", "value")
 _NODE_TARGET_KEYS = ("nodes", "nodeGroup", "labelSelector", "mode", "value")
 
@@ -89,6 +97,7 @@ class Scenario:
     source: str = ""
     warnings: tuple[str, ...] = ()
     faults: tuple[ScheduledFault, ...] = ()
+    slos: tuple[SLO, ...] = ()
 
 
 class _Check:
@@ -226,8 +235,7 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
                 f"no Service {entry.namespace}/{entry.service} among the workloads",
             )
     faults = _faults(check, spec.get("faults"), cluster, duration)
-    if spec.get("slo"):
-        check.error(("spec", "slo"), "slo are not supported by this version of kubechaos yet")
+    slos = _slos(check, spec.get("slo"), faults, services if workloads_ok else None)
     if check.errors:
         raise ScenarioError(check.errors)
     return Scenario(
@@ -241,6 +249,7 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
         name,
         tuple(warnings),
         tuple(faults),
+        tuple(slos),
     )
 
 
@@ -506,6 +515,110 @@ def _faults(check: _Check, value: Any, cluster: ClusterSpec, end: float) -> list
             continue
         scheduled.append(ScheduledFault(fault, at, duration, every))
     return scheduled
+
+
+def _slos(
+    check: _Check,
+    value: Any,
+    faults: Sequence[ScheduledFault],
+    services: set[tuple[str, str]] | None,
+) -> list[SLO]:
+    slos: list[SLO] = []
+    fault_names = [s.fault.name for s in faults]
+    names: dict[str, int] = {}
+    for i, raw in enumerate(check.sequence(value, ("spec", "slo"))):
+        sp: Path = ("spec", "slo", i)
+        entry = check.mapping(raw, sp, [*KINDS, "name"])
+        kinds = [k for k in entry if k in KINDS]
+        if not isinstance(raw, Mapping):
+            continue
+        if len(kinds) != 1:
+            check.error(sp, f"each SLO needs exactly one of: {', '.join(KINDS)}")
+            continue
+        kind = kinds[0]
+        kp: Path = (*sp, kind)
+        body = check.mapping(entry[kind], kp, _SLO_KEYS[kind])
+        slo = SLO(kind=kind, name="")
+        if kind == "recoveryWithin":
+            fault = check.string(body, "fault", kp, required=True)
+            if fault and fault not in fault_names:
+                check.error(
+                    (*kp, "fault"),
+                    f"no fault named {fault!r} in spec.faults" + _did_you_mean(fault, fault_names),
+                )
+            within = check.duration(body, "within", kp, 0.0)
+            if "within" not in body:
+                check.error((*kp, "within"), "required field is missing")
+            reference = check.string(body, "from", kp, default="injection")
+            if reference not in ("injection", "revert"):
+                check.error((*kp, "from"), f"expected injection or revert, got {reference!r}")
+            slo = attrs.evolve(slo, fault=fault, within=within, reference=reference)
+        elif kind in ("availability", "maxErrors"):
+            service = check.string(body, "service", kp, required=True)
+            namespace = check.string(body, "namespace", kp, default="default")
+            if services is not None and service and (namespace, service) not in services:
+                check.error(
+                    (*kp, "service"), f"no Service {namespace}/{service} among the workloads"
+                )
+            slo = attrs.evolve(slo, service=service, namespace=namespace)
+            if kind == "availability":
+                slo = attrs.evolve(slo, at_least=_ratio(check, body, "atLeast", kp))
+            else:
+                count = body.get("count")
+                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                    check.error((*kp, "count"), f"expected a whole number >= 0, got {count!r}")
+                    count = 0
+                slo = attrs.evolve(slo, count=count)
+        else:
+            metric = check.string(body, "metric", kp, required=True)
+            if metric and family_of(metric) is None:
+                check.error(
+                    (*kp, "metric"),
+                    f"{metric!r} is not a series kubechaos exposes"
+                    + (_did_you_mean(metric, list(FAMILIES)) or "; see the README's metrics list"),
+                )
+            labels = _string_map(check, body.get("labels"), (*kp, "labels"))
+            bounds = {}
+            for key in ("atLeast", "atMost"):
+                if key in body:
+                    item = body[key]
+                    if isinstance(item, bool) or not isinstance(item, int | float) or item != item:
+                        check.error((*kp, key), f"expected a number, got {item!r}")
+                    else:
+                        bounds[key] = float(item)
+            if len([k for k in ("atLeast", "atMost") if k in body]) != 1:
+                check.error(kp, 'give exactly one of "atLeast" or "atMost"')
+            during = check.string(body, "during", kp, default="whole")
+            if during not in DURING:
+                check.error((*kp, "during"), f"expected one of {', '.join(DURING)}, got {during!r}")
+            slo = attrs.evolve(
+                slo, metric=metric, labels=labels, at_least=bounds.get("atLeast"),
+                at_most=bounds.get("atMost"), during=during,
+            )  # fmt: skip
+        name = check.string(entry, "name", sp) or default_name(slo)
+        if name in names:
+            check.error(sp, f'two SLOs are named {name!r}; give one a "name"')
+        names.setdefault(name, i)
+        slos.append(attrs.evolve(slo, name=name))
+    return slos
+
+
+def _ratio(check: _Check, body: Mapping[str, Any], key: str, path: Path) -> float:
+    """A share written as "99.5%" or 0.995."""
+    raw = body.get(key)
+    if raw is None:
+        check.error((*path, key), 'required field is missing (e.g. "99.5%")')
+        return 0.0
+    value: Any = raw
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        try:
+            value = float(raw.strip()[:-1]) / 100
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        check.error((*path, key), f'expected a share like "99.5%" or 0.995, got {raw!r}')
+        return 0.0
+    return float(value)
 
 
 def _fault_target(

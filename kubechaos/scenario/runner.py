@@ -7,11 +7,16 @@ traffic counts), so an interrupted run still has its event log to write.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import trio
 
 from kubechaos.cluster import Cluster
 from kubechaos.faults import Chaos, run_schedule
 from kubechaos.observe.convergence import ConvergenceWatch
+from kubechaos.observe.metrics import ClusterCollector, new_registry
+from kubechaos.observe.slo import SLOMonitor, SLOResult
+from kubechaos.observe.steady import SteadyStateMonitor
 from kubechaos.scenario.loader import Scenario
 from kubechaos.sim.clock import run_virtual
 from kubechaos.sim.events import EventLog
@@ -30,7 +35,16 @@ class Run:
             self.cluster.ctx, self.cluster.proxies, self.cluster.network, list(scenario.traffic)
         )
         self.chaos = Chaos(self.cluster)
+        self.collector = ClusterCollector(self.cluster, self.traffic.stats)
+        self.registry = new_registry(self.collector)
+        self.steady = SteadyStateMonitor(self.collector, self.events, scenario.name)
+        self.slo = SLOMonitor(scenario.slos, self.collector, self.steady)
+        # Tasks the edges add (a recorder, a live exporter): started with the run, given its
+        # virtual time, cancelled at its end; ``on_finish`` callbacks run after the last sample.
+        self.tasks: list[Callable[[], Awaitable[None]]] = []
+        self.on_finish: list[Callable[[], None]] = []
         self.finished_at: float | None = None
+        self.results: list[SLOResult] = []
 
     @property
     def events(self) -> EventLog:
@@ -41,9 +55,14 @@ class Run:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.cluster.run)
             nursery.start_soon(self.convergence.run, name="convergence-watch")
+            nursery.start_soon(self.steady.run, name="steady-state")
+            nursery.start_soon(self.slo.run, name="slo")
+            for task in self.tasks:
+                nursery.start_soon(task)
             for warning in self.scenario.warnings:
                 self.events.record("kubechaos", "Scenario", self.scenario.name, "Warning", warning)
             await self.cluster.apply(self.scenario.workloads)
+            self.steady.arm(trio.current_time())
             nursery.start_soon(self.traffic.run, name="traffic")
             if self.scenario.faults:
                 nursery.start_soon(
@@ -51,6 +70,10 @@ class Run:
                 )
             await trio.sleep_until(self.scenario.duration)
             self.finished_at = trio.current_time()
+            self.steady.finish(self.finished_at)
+            self.results = self.slo.results(final=True)
+            for callback in self.on_finish:
+                callback()
             self.events.record(
                 "kubechaos",
                 "Scenario",
@@ -59,6 +82,10 @@ class Run:
                 f"ran {self.scenario.duration:g}s of virtual time",
             )
             nursery.cancel_scope.cancel()
+
+    @property
+    def slo_ok(self) -> bool:
+        return all(r.ok for r in self.results)
 
     def run(self) -> Run:
         """Run on a fresh virtual clock with Trio's scheduler seeded from the run's seed."""

@@ -1,0 +1,221 @@
+"""Service level objectives of a scenario, judged from the run's metric series.
+
+Four kinds, as a scenario's ``spec.slo`` writes them:
+
+``recoveryWithin: {fault, within, from: injection|revert}``
+    every injection of the fault recovered (see :mod:`kubechaos.observe.steady`) within
+    ``within``, measured from the injection (default) or from the fault's revert;
+``availability: {service, namespace, atLeast}``
+    successful requests / requests sent to the Service over the run
+    (``kubechaos_service_requests_total``) is at least ``atLeast``;
+``maxErrors: {service, namespace, count}``
+    at most ``count`` requests to the Service failed;
+``threshold: {metric, labels, atLeast | atMost, during}``
+    every sample of an exposed series (summed over series matching ``labels``) stays at least /
+    at most the bound, ``during`` the ``whole`` run (sampled every second from the moment the
+    workloads first reached steady state, so the initial rollout does not count), or at its
+    ``end``.
+
+``kubechaos_slo_ok{slo}`` is 1 while an objective holds so far and 0 once it is broken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import attrs
+import trio
+from prometheus_client.metrics_core import Metric
+
+from kubechaos.observe.metrics import ClusterCollector, add, family
+from kubechaos.observe.steady import SteadyStateMonitor
+
+KINDS = ("recoveryWithin", "availability", "maxErrors", "threshold")
+DURING = ("whole", "end")
+
+
+@attrs.frozen
+class SLO:
+    """One objective; ``name`` labels ``kubechaos_slo_ok`` (derived when not given)."""
+
+    kind: str
+    name: str
+    fault: str = ""
+    within: float = 0.0
+    reference: str = "injection"  # injection | revert
+    service: str = ""
+    namespace: str = "default"
+    at_least: float | None = None
+    at_most: float | None = None
+    count: int = 0
+    metric: str = ""
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    during: str = "whole"
+
+
+@attrs.frozen
+class SLOResult:
+    slo: SLO
+    ok: bool
+    measured: str  # what was measured, formatted for a person
+    threshold: str  # what it had to be
+    detail: str = ""
+
+
+def default_name(slo: SLO) -> str:
+    if slo.kind == "recoveryWithin":
+        return f"recovery-{slo.fault}"
+    if slo.kind in ("availability", "maxErrors"):
+        suffix = "availability" if slo.kind == "availability" else "errors"
+        return f"{slo.namespace}-{slo.service}-{suffix}"
+    return f"{slo.metric}-{'min' if slo.at_least is not None else 'max'}"
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.3f}%".replace(".000%", "%")
+
+
+class SLOMonitor:
+    """Tracks every objective over the run; :meth:`results` judges them at the end."""
+
+    def __init__(
+        self,
+        slos: Iterable[SLO],
+        collector: ClusterCollector,
+        steady: SteadyStateMonitor,
+        interval: float = 1.0,
+    ) -> None:
+        self.slos = list(slos)
+        self.collector = collector
+        self.steady = steady
+        self.interval = interval
+        self._broken: dict[str, str] = {}  # threshold SLOs: first violation seen
+        self._last: dict[str, float | None] = {}
+        collector.add_source(self.families)
+
+    def _series_value(self, slo: SLO) -> float | None:
+        total, found = 0.0, False
+        for metric in self.collector.families_named(slo.metric):
+            for s in metric.samples:
+                if s.name == slo.metric and all(
+                    s.labels.get(k) == v for k, v in slo.labels.items()
+                ):
+                    total += s.value
+                    found = True
+        return total if found else None
+
+    def _check_threshold(self, slo: SLO, at: float) -> None:
+        value = self._series_value(slo)
+        self._last[slo.name] = value
+        if slo.name in self._broken or value is None:
+            return
+        if slo.at_least is not None and value < slo.at_least:
+            self._broken[slo.name] = f"{value:g} < {slo.at_least:g} at {at:.1f}s"
+        if slo.at_most is not None and value > slo.at_most:
+            self._broken[slo.name] = f"{value:g} > {slo.at_most:g} at {at:.1f}s"
+
+    async def run(self) -> None:
+        watched = [s for s in self.slos if s.kind == "threshold" and s.during == "whole"]
+        if not watched:
+            return
+        while True:
+            # "whole" starts once the workloads first reached steady state: the initial
+            # rollout is not a violation.
+            if self.steady.first_steady_at is not None:
+                for slo in watched:
+                    self._check_threshold(slo, trio.current_time())
+            await trio.sleep(self.interval)
+
+    def _requests(self, slo: SLO) -> tuple[float, float]:
+        total = ok = 0.0
+        for s in self.collector.service_request_family().samples:
+            if s.labels["namespace"] == slo.namespace and s.labels["service"] == slo.service:
+                total += s.value
+                if s.labels["outcome"] == "success":
+                    ok += s.value
+        return total, ok
+
+    def judge(self, slo: SLO, final: bool) -> SLOResult:
+        if slo.kind == "recoveryWithin":
+            recs = [r for r in self.steady.recoveries if r.fault == slo.fault]
+            worst: float | None = 0.0
+            failed = 0
+            pending = 0
+            now = self.steady.times[-1] if self.steady.times else 0.0
+            for rec in recs:
+                reference = rec.reverted_at if slo.reference == "revert" else rec.injected_at
+                if reference is None:  # never reverted: no revert to measure from
+                    seconds: float | bool | None = None if final else False
+                elif slo.reference == "injection" and rec.known:
+                    seconds = rec.seconds
+                else:
+                    seconds = self.steady.recovery_from(rec, reference, final)
+                if seconds is False:
+                    pending += 1
+                    if reference is not None and now - reference > slo.within:
+                        failed += 1  # still not recovered, already later than allowed
+                elif seconds is None:
+                    failed += 1
+                else:
+                    worst = max(worst or 0.0, float(seconds))
+            threshold = f"<= {slo.within:g}s from {slo.reference}"
+            if not recs:
+                if not final:
+                    return SLOResult(slo, True, "not injected yet", threshold)
+                return SLOResult(
+                    slo, False, "never injected", threshold, "the fault was not injected"
+                )
+            if failed:
+                return SLOResult(slo, False, f"not recovered ({failed} of {len(recs)})", threshold)
+            measured = f"{worst:.3f}s (worst of {len(recs)})"
+            ok = worst is not None and worst <= slo.within
+            return SLOResult(slo, ok, measured, threshold)
+        if slo.kind in ("availability", "maxErrors"):
+            total, good = self._requests(slo)
+            if slo.kind == "availability":
+                assert slo.at_least is not None
+                ratio = good / total if total else 1.0
+                return SLOResult(
+                    slo, ratio >= slo.at_least,
+                    f"{_percent(ratio)} of {int(total)} requests", f">= {_percent(slo.at_least)}",
+                )  # fmt: skip
+            errors = int(total - good)
+            return SLOResult(slo, errors <= slo.count, f"{errors} errors", f"<= {slo.count}")
+        # threshold
+        bound = (
+            f">= {slo.at_least:g}" if slo.at_least is not None else f"<= {slo.at_most:g}"
+        ) + f" ({slo.during})"
+        if slo.during == "end" or final:
+            value = self._series_value(slo)
+            if slo.during == "end":
+                if value is None:
+                    return SLOResult(slo, False, "no such series", bound)
+                ok = (slo.at_least is None or value >= slo.at_least) and (
+                    slo.at_most is None or value <= slo.at_most
+                )
+                return SLOResult(slo, ok, f"{value:g} at the end", bound)
+        broken = self._broken.get(slo.name)
+        if broken is not None:
+            return SLOResult(slo, False, broken, bound)
+        last = self._last.get(slo.name)
+        if last is None and final:
+            return SLOResult(slo, False, "no such series", bound)
+        return SLOResult(
+            slo, True, "held" + (f" (last {last:g})" if last is not None else ""), bound
+        )
+
+    def results(self, final: bool = True) -> list[SLOResult]:
+        return [self.judge(slo, final) for slo in self.slos]
+
+    def families(self) -> list[Metric]:
+        metric = family(
+            "kubechaos_slo_ok",
+            "1 while the scenario's SLO holds so far, 0 once it is violated.",
+            "gauge",
+        )
+        for result in self.results(final=False):
+            add(metric, "kubechaos_slo_ok", {"slo": result.slo.name}, 1.0 if result.ok else 0.0)
+        return [metric]
+
+
+__all__ = ["DURING", "KINDS", "SLO", "SLOMonitor", "SLOResult", "default_name"]

@@ -1,0 +1,266 @@
+"""Steady state and recovery, computed from the run's own metric series.
+
+**Steady state** holds at a sample when every Deployment has its desired replicas available
+(``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``) and no Service
+with traffic answered a request with an error since the previous sample (no increase of
+``kubechaos_service_requests_total{outcome!="success"}``). A node that stays dead does not block
+it: its pods must come back elsewhere, and a dead node sends no requests (they count as unsent,
+not as errors). Samples are taken every ``interval`` seconds of virtual time (default 1 s) and
+exposed as ``kubechaos_steady_state{scenario}``.
+
+**Recovery** of a fault injected at ``t_i`` is measured from a reference time ``r`` (``t_i``, or
+the fault's revert when asked for): find the fault's first *disturbance* ``d`` — the first
+non-steady sample at or after ``t_i`` and before the next fault's injection. Recovery ends at
+the start ``s`` of the first steady run that begins at or after ``max(d, r)`` and lasts at least
+the stability window (default 10 s); the recovery time is ``max(0, s - r)``. It runs to the
+moment steady state began, not to the end of the window. A fault that disturbs nothing before
+the next injection recovers in 0 s. A fault after which no such steady run starts within the run
+has *failed* to recover: it has no number.
+
+Each recovery, once known (a window after it happened), is a ``Recovered`` event and an
+observation of ``kubechaos_recovery_seconds{fault,type}``; the run's end records
+``NotRecovered`` for the rest.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+import attrs
+import trio
+from prometheus_client.metrics_core import Metric
+
+from kubechaos.observe.metrics import (
+    ClusterCollector,
+    FaultLedger,
+    add,
+    bucketed,
+    family,
+    histogram,
+)
+from kubechaos.sim.events import EventLog
+
+DEFAULT_INTERVAL = 1.0
+DEFAULT_WINDOW = 10.0
+# kubechaos_recovery_seconds buckets: from a pod restart to a node eviction and beyond
+RECOVERY_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 360, 420, 600, 900, 1800, 3600)
+
+COMPONENT = "observer"
+
+
+@attrs.define
+class FaultRecovery:
+    """One injection's recovery: seconds (from injection), or None if it never recovered."""
+
+    fault: str
+    type: str
+    injected_at: float
+    reverted_at: float | None = None
+    disturbed_at: float | None = None
+    recovered_at: float | None = None  # start of the steady run that ended it
+    known: bool = False  # the window has passed (or the run ended)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.recovered_at is None:
+            return None
+        return max(0.0, self.recovered_at - self.injected_at)
+
+
+class SteadyStateMonitor:
+    """Samples steady state from the collector's series; computes every fault's recovery."""
+
+    def __init__(
+        self,
+        collector: ClusterCollector,
+        events: EventLog,
+        scenario: str = "",
+        interval: float = DEFAULT_INTERVAL,
+        window: float = DEFAULT_WINDOW,
+    ) -> None:
+        self.collector = collector
+        self.events = events
+        self.scenario = scenario
+        self.interval = interval
+        self.window = window
+        self.times: list[float] = []
+        self.steady: list[bool] = []
+        self._errors: dict[tuple[str, str], float] = {}
+        self.recoveries: list[FaultRecovery] = []
+        self._ledger: FaultLedger = collector.faults
+        self._seen_fault_events = 0
+        # Steady state counts from the moment the workloads exist (before, it holds vacuously).
+        self.armed_at: float | None = None
+        self.first_steady_at: float | None = None
+        collector.add_source(self.families)
+
+    def arm(self, at: float) -> None:
+        """The workloads were applied at ``at``: from now on steady state means something."""
+        self.armed_at = at
+
+    # ------------------------------------------------------------------ sampling
+    def is_steady_now(self) -> bool:
+        """One sample of steady state, from the exposed families."""
+        available: dict[tuple[str, str], float] = {}
+        desired: dict[tuple[str, str], float] = {}
+        for metric in self.collector.deployment_families():
+            if metric.name == "kube_deployment_spec_replicas":
+                target = desired
+            elif metric.name == "kube_deployment_status_replicas_available":
+                target = available
+            else:
+                continue
+            for s in metric.samples:
+                target[(s.labels["namespace"], s.labels["deployment"])] = s.value
+        steady = all(available.get(k, 0) >= v for k, v in desired.items())
+        errors: dict[tuple[str, str], float] = {}
+        for s in self.collector.service_request_family().samples:
+            key = (s.labels["namespace"], s.labels["service"])
+            errors[key] = errors.get(key, 0.0) + (
+                0.0 if s.labels["outcome"] == "success" else s.value
+            )
+        if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
+            steady = False
+        self._errors = errors
+        return steady
+
+    def sample(self, at: float) -> None:
+        steady = self.is_steady_now()
+        self.times.append(at)
+        self.steady.append(steady)
+        if steady and self.first_steady_at is None and self.armed_at is not None:
+            self.first_steady_at = at
+        self._track_faults()
+        self._settle(at, final=False)
+
+    async def run(self) -> None:
+        while True:
+            self.sample(trio.current_time())
+            await trio.sleep(self.interval)
+
+    def finish(self, at: float) -> None:
+        """The run ended at ``at``: settle every recovery still open."""
+        if not self.times or self.times[-1] < at:
+            self.sample(at)
+        self._settle(at, final=True)
+
+    # ------------------------------------------------------------------ recovery
+    def _track_faults(self) -> None:
+        new = self._ledger.times[self._seen_fault_events :]
+        self._seen_fault_events = len(self._ledger.times)
+        for event in new:
+            fault_type = str((event.fields or {}).get("type", ""))
+            if event.reason == "FaultInjected":
+                self.recoveries.append(FaultRecovery(event.object, fault_type, event.time))
+            else:
+                for rec in self.recoveries:
+                    if rec.fault == event.object and rec.reverted_at is None:
+                        rec.reverted_at = event.time
+                        break
+
+    def _next_injection(self, rec: FaultRecovery) -> float:
+        later = [r.injected_at for r in self.recoveries if r.injected_at > rec.injected_at]
+        return min(later) if later else float("inf")
+
+    def disturbance(self, rec: FaultRecovery) -> float | None:
+        start = bisect.bisect_left(self.times, rec.injected_at)
+        limit = self._next_injection(rec)
+        for i in range(start, len(self.times)):
+            if self.times[i] >= limit:
+                return None
+            if not self.steady[i]:
+                return self.times[i]
+        return None
+
+    def settled_from(self, start: float, end: float, final: bool) -> float | bool | None:
+        """The start of the first steady run (>= window) in progress at or beginning after
+        ``start``. False: not known yet; None: none before the end (only when ``final``)."""
+        i = bisect.bisect_left(self.times, start)
+        n = len(self.times)
+        while i < n:
+            if not self.steady[i]:
+                i += 1
+                continue
+            run_start_index = i
+            while run_start_index > 0 and self.steady[run_start_index - 1]:
+                run_start_index -= 1
+            run_start = self.times[run_start_index]
+            j = i
+            while j < n and self.steady[j]:
+                j += 1
+            run_end = self.times[j] if j < n else self.times[-1]
+            if run_end - run_start >= self.window:
+                return run_start
+            if j >= n:
+                return None if final else False
+            i = j
+        return None if final else False
+
+    def recovery_from(
+        self, rec: FaultRecovery, reference: float, final: bool
+    ) -> float | bool | None:
+        """Seconds from ``reference`` to recovery; False if not yet known, None if failed."""
+        disturbed = self.disturbance(rec)
+        end = self.times[-1] if self.times else reference
+        if disturbed is None:
+            if not final and end < min(self._next_injection(rec), reference + self.window):
+                return False
+            settled = self.settled_from(reference, end, final)
+        else:
+            settled = self.settled_from(max(disturbed, reference), end, final)
+        if settled is False or settled is None:
+            return settled
+        return max(0.0, float(settled) - reference)
+
+    def _settle(self, at: float, final: bool) -> None:
+        for rec in self.recoveries:
+            if rec.known:
+                continue
+            seconds = self.recovery_from(rec, rec.injected_at, final)
+            if seconds is False:
+                continue
+            rec.known = True
+            rec.disturbed_at = self.disturbance(rec)
+            if seconds is None:
+                self.events.record(
+                    COMPONENT, "Fault", rec.fault, "NotRecovered",
+                    f"steady state did not return for {self.window:g}s before the end of the run",
+                    type=rec.type,
+                )  # fmt: skip
+                continue
+            assert isinstance(seconds, float)
+            rec.recovered_at = rec.injected_at + seconds
+            self.events.record(
+                COMPONENT, "Fault", rec.fault, "Recovered",
+                f"steady state again {seconds:.3f}s after injection (at {rec.recovered_at:.3f}s)",
+                type=rec.type, seconds=round(seconds, 6),
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ metrics
+    def families(self) -> Iterable[Metric]:
+        steady = family(
+            "kubechaos_steady_state",
+            "1 while the workloads are in steady state (every Deployment available, no Service errors), else 0.",
+            "gauge",
+        )
+        add(steady, "kubechaos_steady_state", {"scenario": self.scenario},
+            1.0 if (self.steady and self.steady[-1]) else 0.0)  # fmt: skip
+        by_fault: dict[tuple[str, str], list[float]] = {}
+        for rec in self.recoveries:
+            key = (rec.fault, rec.type)
+            by_fault.setdefault(key, [])
+            if rec.known and rec.seconds is not None:
+                by_fault[key].append(rec.seconds)
+        series = []
+        for key, values in sorted(by_fault.items()):
+            counts, total = bucketed(values, RECOVERY_BUCKETS)
+            series.append((key, RECOVERY_BUCKETS, counts, total))
+        recovery = histogram(
+            "kubechaos_recovery_seconds",
+            "Time from a fault's injection until steady state returned (and held for the stability window); failed recoveries are not observed.",
+            "seconds",
+            ("fault", "type"),
+            series,
+        )
+        return [steady, recovery]

@@ -1,18 +1,22 @@
 """The ``kubechaos`` command line: the edge where files, terminals and the wall clock live.
 
-Exit codes: 0 the run completed; 2 invalid input (scenario, manifest, flags), with one line per
-problem naming file, line, column and field; 3 the run itself failed (an internal error), with
-the event log still written if ``--events`` was given.
+Exit codes: 0 the run completed and every SLO held; 1 an SLO was violated; 2 invalid input
+(scenario, manifest, flags), with one line per problem naming file, line, column and field; 3
+the run itself failed (an internal error), with the event log still written if ``--events`` was
+given; 130 interrupted by Ctrl-C (what was asked for is still written).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import difflib
+import math
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import click
 from rich.console import Console
@@ -20,14 +24,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from kubechaos import __version__
-from kubechaos.api.duration import format_duration
+from kubechaos.api.duration import DurationError, format_duration, parse_duration
 from kubechaos.defaults import TARGET_RELEASE
+from kubechaos.export.live import LiveExporter, ServeError
+from kubechaos.export.openmetrics import OpenMetricsRecorder
 from kubechaos.faults import CATALOGUE
 from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.events import Event
 
-EXIT_OK, EXIT_INVALID, EXIT_RUN_FAILED = 0, 2, 3
+EXIT_OK, EXIT_SLO_VIOLATED, EXIT_INVALID, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # What the default timeline shows: how the cluster converged and what went wrong on the way.
 NOTABLE_REASONS = frozenset(
@@ -54,11 +60,22 @@ NOTABLE_REASONS = frozenset(
         "FaultInjected",
         "FaultReverted",
         "FaultFailed",
+        "Recovered",
+        "NotRecovered",
         "Finished",
     }
 )
 ALWAYS_SHOWN = frozenset(
-    {"Converged", "Diverged", "Finished", "FaultInjected", "FaultReverted", "FaultFailed"}
+    {
+        "Converged",
+        "Diverged",
+        "Finished",
+        "FaultInjected",
+        "FaultReverted",
+        "FaultFailed",
+        "Recovered",
+        "NotRecovered",
+    }
 )
 TARGET_FIELDS = {
     "pods": "namespace, labelSelector, names, mode, value",
@@ -82,6 +99,67 @@ def main() -> None:
     """
 
 
+class _Address(click.ParamType):
+    """HOST:PORT for --serve (IPv6 hosts in brackets); a bare PORT binds to loopback."""
+
+    name = "HOST:PORT"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        text = str(value)
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            host, port = "127.0.0.1", text
+        host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            self.fail(f"expected HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}", param, ctx)
+        return host, int(port)
+
+
+class _Speed(click.ParamType):
+    name = "FACTOR|max"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | None:
+        if value is None or value == "max":
+            return None
+        try:
+            speed = float(str(value))
+        except ValueError:
+            self.fail(f'expected a number > 0 or "max", got {value!r}', param, ctx)
+        if not speed > 0 or math.isinf(speed):
+            self.fail(f'expected a number > 0 or "max", got {value!r}', param, ctx)
+        return speed
+
+
+def _parse_start(text: str | None, duration: float) -> float:
+    """Wall-clock seconds that virtual time zero maps to in recorded metrics."""
+    if text is None:
+        # The run ends "now": after backfilling, Prometheus' and Grafana's default "last hour"
+        # (or "last N hours") views show it at once.
+        return float(math.floor(time.time() - duration))
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        click.echo(
+            f"error: --start-time: expected unix seconds or an ISO 8601 time "
+            f"(2026-01-01T00:00:00Z), got {text!r}",
+            err=True,
+        )
+        sys.exit(EXIT_INVALID)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.UTC)
+    return stamp.timestamp()
+
+
 @main.command()
 @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--seed", type=click.IntRange(min=0), help="Override the scenario's seed.")
@@ -92,29 +170,110 @@ def main() -> None:
     help="Write the event log as JSON lines to this file.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show every event in the timeline.")
-def run(scenario_file: Path, seed: int | None, events_file: Path | None, verbose: bool) -> None:
-    """Run SCENARIO_FILE: inject its faults on schedule and print the timeline of injections,
-    reverts and convergence.
+@click.option(
+    "--serve",
+    "serve",
+    type=_Address(),
+    help="Serve live Prometheus metrics at http://HOST:PORT/metrics during the run "
+    "(a bare PORT binds to 127.0.0.1).",
+)
+@click.option(
+    "--speed",
+    type=_Speed(),
+    default="max",
+    show_default=True,
+    help="Pace virtual time to this multiple of the wall clock (1 = real time); "
+    '"max" runs as fast as possible. The result is the same either way.',
+)
+@click.option(
+    "--linger", is_flag=True, help="With --serve: keep serving after the run until Ctrl-C."
+)
+@click.option(
+    "--openmetrics",
+    "openmetrics_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Record every series, sampled on virtual time, as an OpenMetrics file for "
+    "`promtool tsdb create-blocks-from openmetrics`.",
+)
+@click.option(
+    "--scrape-interval",
+    default="15s",
+    show_default=True,
+    help="Virtual time between samples in the --openmetrics recording.",
+)
+@click.option(
+    "--start-time",
+    help="Wall-clock time that virtual time zero maps to in the recording (unix seconds or "
+    "ISO 8601). Default: so that the run ends now.",
+)
+def run(
+    scenario_file: Path,
+    seed: int | None,
+    events_file: Path | None,
+    verbose: bool,
+    serve: tuple[str, int] | None,
+    speed: float | None,
+    linger: bool,
+    openmetrics_file: Path | None,
+    scrape_interval: str,
+    start_time: str | None,
+) -> None:
+    """Run SCENARIO_FILE: inject its faults on schedule, measure recovery and judge its SLOs.
 
-    Exit codes: 0 completed, 2 invalid input, 3 the run failed.
+    Prints the timeline of injections, reverts and recoveries, then the faults, SLOs and
+    traffic. Exit codes: 0 every SLO held; 1 an SLO was violated; 2 invalid input (scenario,
+    manifest, flags); 3 the run itself failed; 130 interrupted (reports still written).
     """
     console = Console(highlight=False)
     scenario = _load_or_exit(scenario_file)
+    try:
+        interval = parse_duration(scrape_interval)
+    except DurationError as exc:
+        _invalid(f"--scrape-interval: {exc}")
+    if interval <= 0:
+        _invalid("--scrape-interval: must be longer than 0s")
+    if linger and serve is None:
+        _invalid("--linger needs --serve")
     events_out = _open_for_writing(events_file)
     the_run = Run(scenario, seed)
+    recorder = None
+    if openmetrics_file is not None:
+        probe = _open_for_writing(openmetrics_file)  # fail now on a bad path, not after the run
+        if probe is not None:
+            probe.close()
+        recorder = OpenMetricsRecorder(
+            the_run.collector,
+            openmetrics_file,
+            _parse_start(start_time, scenario.duration),
+            interval,
+        )
+        the_run.tasks.append(recorder.run)
+    exporter = None
+    if serve is not None:
+        exporter = LiveExporter(the_run.collector, the_run.registry, serve[0], serve[1], speed)
+        try:
+            exporter.start()
+        except ServeError as exc:
+            _invalid(f"--serve: {exc}")
+        the_run.tasks.append(exporter.run)
+        the_run.on_finish.append(exporter.refresh)
     console.print(
         f"[bold]{scenario.name}[/]  seed {the_run.seed}  {format_duration(scenario.duration)} virtual"
         f"  {scenario.cluster.node_count()} nodes  {len(scenario.workloads)} objects"
+        f"  {len(scenario.faults)} faults  {len(scenario.slos)} SLOs"
     )
+    if exporter is not None:
+        pace = "as fast as possible" if speed is None else f"{speed:g}x real time"
+        console.print(f"serving metrics at {exporter.url} ({pace})")
     for warning in scenario.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     started = time.perf_counter()
     status = EXIT_OK
     try:
-        the_run.run()
+        the_run.run(speed=speed)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: writing what the run produced so far")
-        status = 130
+        status = EXIT_INTERRUPTED
     except Exception as exc:  # the edge turns any model failure into exit 3
         cause = _innermost(exc)
         console.print(f"[red]run failed:[/] {type(cause).__name__}: {cause}")
@@ -124,9 +283,24 @@ def run(scenario_file: Path, seed: int | None, events_file: Path | None, verbose
         with events_out:
             the_run.events.write_jsonl(events_out)
         console.print(f"event log: {events_file} ({len(the_run.events)} events)")
+    if recorder is not None:
+        recorder.close(the_run.finished_at)
+        console.print(
+            f"metrics: {openmetrics_file} ({recorder.samples_written} samples at "
+            f"{format_duration(interval)} intervals)"
+        )
     if status == EXIT_OK:
         _print_timeline(console, list(the_run.events), verbose)
         _print_summary(console, the_run, wall)
+        if not the_run.slo_ok:
+            status = EXIT_SLO_VIOLATED
+    if exporter is not None:
+        if linger and status in (EXIT_OK, EXIT_SLO_VIOLATED):
+            console.print(f"still serving {exporter.url}; Ctrl-C to stop")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
+        exporter.stop()
     sys.exit(status)
 
 
@@ -187,6 +361,11 @@ def faults(fault_type: str | None) -> None:
         console.print()
 
 
+def _invalid(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_INVALID)
+
+
 def _load_or_exit(path: Path) -> Scenario:
     try:
         return load_scenario(path)
@@ -238,44 +417,56 @@ def _print_timeline(console: Console, events: list[Event], verbose: bool) -> Non
 
 
 def _print_faults(console: Console, the_run: Run) -> None:
-    """Each injection, its revert, and when the workloads were all available again after it."""
-    if not the_run.chaos.injections and not the_run.events.find(reason="FaultFailed"):
+    """Each injection, its revert, and its recovery (see kubechaos.observe.steady)."""
+    recoveries = the_run.steady.recoveries
+    failed_events = the_run.events.find(reason="FaultFailed")
+    if not recoveries and not failed_events:
         return
-    converged = [e.time for e in the_run.events.find(reason="Converged")]
+    targets_of = {(i.fault.name, round(i.injected_at, 9)): i for i in the_run.chaos.injections}
     table = Table(title="Faults", show_edge=False, box=None)
-    for column in ("fault", "type", "injected", "reverted", "converged again", "targets"):
-        table.add_column(column, justify="right" if column in ("injected", "reverted") else "left")
-    for injection in the_run.chaos.injections:
-        after = next((t for t in converged if t >= injection.injected_at), None)
-        again = (
-            f"+{format_duration(round(after - injection.injected_at, 3))}"
-            if after is not None
-            else "[red]not within the run[/]"
+    for column in ("fault", "type", "injected", "reverted", "recovery", "targets"):
+        table.add_column(
+            column, justify="right" if column in ("injected", "reverted", "recovery") else "left"
         )
-        reverted = (
-            format_duration(round(injection.reverted_at, 3))
-            if injection.reverted_at is not None
-            else ("-" if not injection.fault.lasting else "until the end")
-        )
-        targets = ", ".join(injection.targets[:4]) + (
-            f" (+{len(injection.targets) - 4})" if len(injection.targets) > 4 else ""
-        )
+    for rec in recoveries:
+        injection = targets_of.get((rec.fault, round(rec.injected_at, 9)))
+        if rec.known and rec.seconds is not None:
+            recovery = f"{rec.seconds:.3f}s"
+        elif rec.known:
+            recovery = "[red]not recovered[/]"
+        else:
+            recovery = "-"
+        if rec.reverted_at is not None:
+            back = format_duration(round(rec.reverted_at, 3))
+        elif injection is not None and not injection.fault.lasting:
+            back = "-"
+        else:
+            back = "until the end"
+        targets = injection.targets if injection is not None else []
+        shown = ", ".join(targets[:3]) + (f" (+{len(targets) - 3})" if len(targets) > 3 else "")
         table.add_row(
-            injection.fault.name,
-            injection.fault.type,
-            format_duration(round(injection.injected_at, 3)),
-            reverted,
-            again,
-            escape(targets or "nothing matched"),
-        )
-    for failed in the_run.events.find(reason="FaultFailed"):
+            rec.fault, rec.type, format_duration(round(rec.injected_at, 3)), back, recovery,
+            escape(shown or "nothing matched"),
+        )  # fmt: skip
+    for failed in failed_events:
         table.add_row(
-            failed.object,
-            str((failed.fields or {}).get("type", "")),
-            format_duration(round(failed.time, 3)),
-            "-",
-            "[red]failed to inject[/]",
+            failed.object, str((failed.fields or {}).get("type", "")),
+            format_duration(round(failed.time, 3)), "-", "[red]failed to inject[/]",
             escape(failed.message),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _print_slos(console: Console, the_run: Run) -> None:
+    if not the_run.results:
+        return
+    table = Table(title="SLOs", show_edge=False, box=None)
+    for column in ("slo", "measured", "threshold", "verdict"):
+        table.add_column(column)
+    for result in the_run.results:
+        verdict = "[green]ok[/]" if result.ok else "[bold red]VIOLATED[/]"
+        table.add_row(
+            escape(result.slo.name), escape(result.measured), escape(result.threshold), verdict
         )
     console.print(table)
 
@@ -283,6 +474,7 @@ def _print_faults(console: Console, the_run: Run) -> None:
 def _print_summary(console: Console, the_run: Run, wall: float) -> None:
     cluster = the_run.cluster
     _print_faults(console, the_run)
+    _print_slos(console, the_run)
     deployments = Table(title="Deployments", show_edge=False, box=None)
     for column in ("deployment", "desired", "available", "updated"):
         deployments.add_column(column, justify="right" if column != "deployment" else "left")

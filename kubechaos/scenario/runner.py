@@ -87,10 +87,11 @@ class Run:
     def slo_ok(self) -> bool:
         return all(r.ok for r in self.results)
 
-    def run(self) -> Run:
-        """Run on a fresh virtual clock with Trio's scheduler seeded from the run's seed."""
+    def run(self, speed: float | None = None) -> Run:
+        """Run on a fresh virtual clock with Trio's scheduler seeded from the run's seed; with
+        ``speed``, virtual time is paced to that multiple of the wall clock."""
         try:
-            run_virtual(self.execute, seed=self.seed)
+            run_virtual(self.execute, seed=self.seed, speed=speed)
         except BaseExceptionGroup as group:
             # Trio wraps what escapes its tasks; a Ctrl-C should still read as one.
             interrupted, rest = group.split(KeyboardInterrupt)

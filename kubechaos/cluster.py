@@ -97,13 +97,37 @@ class Process:
 
 
 class NodeAgent:
-    """One node's agents: its kubelet process and container runtime; its proxy is in the fleet."""
+    """One node's agents: its kubelet process and container runtime; its proxy is in the fleet.
+
+    The machine can fail in two ways, each held by a count so overlapping faults stack (the
+    node comes back when the last one lets go):
+
+    * :meth:`crash` / :meth:`boot` -- the whole machine. A crash kills the kubelet, every
+      container (the runtime forgets its workloads: a rebooted node's runtime is empty, its
+      images stay on disk) and kube-proxy; the node's pod IPs stop answering. A boot starts
+      kube-proxy (with empty rules until its first sync) and a fresh kubelet, which registers
+      again and restarts the pods still bound to the node.
+    * :meth:`stop_kubelet` / :meth:`start_kubelet` -- the kubelet process only. Containers keep
+      running and serving; no heartbeats, no status, no reaction to pod changes. The kubelet
+      started afterwards adopts the running containers.
+
+    The kubelet runs only while neither is held. A machine that boots while its kubelet is held
+    stopped stays dark (nothing answers at its pod IPs) until the kubelet starts.
+
+    :attr:`cordon_holds` counts node drains in force and :attr:`cordoned_by_fault` says whether
+    they cordoned it (it was schedulable before): the last drain to end uncordons only then.
+    """
 
     def __init__(self, cluster: Cluster, config: NodeConfig) -> None:
         self.config = config
         self._cluster = cluster
         self.runtime = self._new_runtime()
         self.process = Process(f"kubelet/{config.name}", self._new_kubelet)
+        self.crash_holds = 0
+        self.kubelet_stop_holds = 0
+        self.cordon_holds = 0
+        self.cordoned_by_fault = False
+        self._fresh_boot = True  # the machine booted since the last kubelet started
 
     def _new_runtime(self) -> ContainerRuntime:
         ctx = self._cluster.ctx
@@ -113,8 +137,63 @@ class NodeAgent:
 
     def _new_kubelet(self) -> Callable[[], Awaitable[None]]:
         ctx = self._cluster.ctx
-        kubelet = Kubelet(ctx, self.config, self._cluster.network, self.runtime)
+        kubelet = Kubelet(
+            ctx, self.config, self._cluster.network, self.runtime, fresh_boot=self._fresh_boot
+        )
+        self._fresh_boot = False
         return kubelet.run
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def up(self) -> bool:
+        """The machine is running (it may still have its kubelet stopped)."""
+        return self.crash_holds == 0
+
+    def crash(self) -> None:
+        """The machine dies (or stays dead one more hold): kubelet, containers, kube-proxy."""
+        self.crash_holds += 1
+        if self.crash_holds > 1:
+            return
+        cluster = self._cluster
+        self.process.stop()
+        self.runtime.forget_workloads()
+        cluster.network.set_node_up(self.name, False)
+        proxy = cluster.proxies.get(self.name)
+        if proxy is not None:
+            proxy.stop()
+
+    def boot(self, nursery: trio.Nursery | None = None) -> None:
+        """Let go of one :meth:`crash`; the last one boots the machine."""
+        if self.crash_holds == 0:
+            return
+        self.crash_holds -= 1
+        if self.crash_holds:
+            return
+        cluster = self._cluster
+        self._fresh_boot = True
+        proxy = cluster.proxies.get(self.name)
+        if proxy is not None:
+            proxy.start(kernel_rules_kept=False)
+        if self.kubelet_stop_holds == 0:
+            self.process.start(nursery or cluster.nursery)
+
+    def stop_kubelet(self) -> None:
+        """The kubelet process dies (or stays dead one more hold); containers keep running."""
+        self.kubelet_stop_holds += 1
+        if self.kubelet_stop_holds == 1:
+            self.process.stop()
+
+    def start_kubelet(self, nursery: trio.Nursery | None = None) -> None:
+        """Let go of one :meth:`stop_kubelet`; the last one starts a kubelet (if the machine is
+        up), which adopts the containers that kept running."""
+        if self.kubelet_stop_holds == 0:
+            return
+        self.kubelet_stop_holds -= 1
+        if self.kubelet_stop_holds == 0 and self.crash_holds == 0:
+            self.process.start(nursery or self._cluster.nursery)
 
     @property
     def kubelet(self) -> Kubelet | None:

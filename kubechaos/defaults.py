@@ -44,6 +44,14 @@ class Settings:
     watch_cache_size: int = _setting(
         10_000, "events the API server's watch cache keeps per resource before a watch gets 410"
     )
+    # --- API clients ---
+    client_connect_timeout_seconds: float = _setting(
+        30.0,
+        "client-go transport/cache.go: net.Dialer{Timeout: 30s}; what a request to an API "
+        "server it cannot reach costs a client without a shorter timeout (the kubelet's "
+        "heartbeat client has one: min(nodeStatusUpdateFrequency, nodeLeaseDurationSeconds), "
+        "cmd/kubelet/app/server.go buildKubeletClientConfig)",
+    )
     # --- kubelet ---
     node_status_update_frequency: float = _setting(
         10.0, "KubeletConfiguration.nodeStatusUpdateFrequency"

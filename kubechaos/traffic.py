@@ -19,7 +19,8 @@ Outcomes (the ``outcome`` label of ``kubechaos_service_requests_total``):
     routed to an IP no pod holds any more (a stale route to a deleted pod), or to a pod whose
     containers are not running: nothing listens, the client gets a RST.
 ``timeout``
-    routed to a pod on a node that is down: nothing answers; the client gives up after
+    routed to a pod on a node that is down, or lost on the way (a network fault dropped it or
+    delayed it past the timeout): nothing answers; the client gives up after
     ``request_timeout_seconds``.
 ``not_ready``
     routed to a running container that is not ready (readiness probe failing). Kubernetes
@@ -36,6 +37,11 @@ start of its tick; the fraction of a request a tick does not send carries over, 
 rate is exact. A batch is judged at the instant it is sent, and a request is counted in the
 second it was sent, whatever its latency. Latency: one network round trip with jitter (``request_latency_seconds``) for every
 outcome but ``timeout``, which costs the client ``request_timeout_seconds``.
+
+Network faults act through the pod network's ``path_hooks`` (see :mod:`kubechaos.node.network`):
+while any is attached, each request that leaves its node is shown to them with its source node
+and the node of the pod it reached; their delays add to its latency and a drop makes it a
+timeout. With none attached the batch loop pays one truth test per request.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ import attrs
 import trio
 
 from kubechaos.control.context import Context
-from kubechaos.node.network import PodNetwork
+from kubechaos.node.network import Endpoint, PathHook, PodNetwork
 from kubechaos.node.proxy import ProxyFleet
 from kubechaos.sim.clock import now
 
@@ -273,6 +279,7 @@ class TrafficGenerator:
         random = self._rng.random
         lb_random = self._lb_rng.random
         lookup = self.network.lookup
+        path_hooks = self.network.path_hooks
         calendar = self._calendar
         for flow in flows:
             due = flow.due(tick)
@@ -317,6 +324,10 @@ class TrafficGenerator:
                     latency = timeout
                 else:
                     latency = rtt_low + rtt_span * random()
+                    if path_hooks and ips:  # only under a network fault; REJECT stays local
+                        outcome, latency = self._cross(
+                            path_hooks, source, endpoint, outcome, latency
+                        )
                     if outcome == SUCCESS:
                         ok += 1
                 buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
@@ -334,6 +345,24 @@ class TrafficGenerator:
                     stats._timeline_arrays(sid, second)
                 ok_line[second] += ok
                 failed_line[second] += sent - ok
+
+    def _cross(
+        self,
+        hooks: list[PathHook],
+        source: str,
+        endpoint: Endpoint | None,
+        outcome: str,
+        latency: float,
+    ) -> tuple[str, float]:
+        """The way across a faulted network: every path hook adds its delay (or drops the
+        request), and a request slower than the client's timeout is a timeout."""
+        destination = endpoint.node if endpoint is not None else None
+        for hook in hooks:
+            latency += hook(source, destination)
+        timeout = self.ctx.settings.request_timeout_seconds
+        if latency > timeout:
+            return TIMEOUT, timeout
+        return outcome, latency
 
     def _classify(self, ip: str) -> str:
         network = self.network

@@ -137,7 +137,7 @@ def test_a_failing_run_exits_3_and_keeps_its_event_log(
 ) -> None:
     from kubechaos.scenario import runner
 
-    def broken(self: runner.Run) -> runner.Run:
+    def broken(self: runner.Run, speed: float | None = None) -> runner.Run:
         raise ExceptionGroup("nursery", [RuntimeError("model invariant broke")])
 
     monkeypatch.setattr(runner.Run, "run", broken)

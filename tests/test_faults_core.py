@@ -90,7 +90,11 @@ async def test_pod_kill_deletes_one_matching_pod_and_the_deployment_replaces_it(
         assert available(cluster) == 3
         injected = cluster.events.find(reason="FaultInjected")
         assert injected and injected[0].object == "kill-web"
-        assert injected[0].fields == {"type": "pod-kill", "targets": [f"default/{victim}"]}
+        assert injected[0].fields == {
+            "type": "pod-kill",
+            "targets": [f"default/{victim}"],
+            "lasting": False,
+        }
         # The deletion went through the API server as the chaos tool's client.
         assert cluster.api.stats.total[("delete", "pods", 200)] == 1
 

@@ -10,6 +10,11 @@ the client's resourceVersion is stale). Objects live in etcd under
 
 ``resourceVersion`` is not stored in the object: like upstream, it is stamped on decode from the
 etcd key's ``mod_revision``.
+
+Fault injection enters through two plain lists (empty: one truth test per request or watch):
+``request_hooks`` see each request (verb, resource, client) and may add latency or refuse it with
+an API error; ``watch_hooks`` see each new watch before its first event. An etcd failure (no
+leader, a proposal that timed out) reaches the client as a 500 carrying etcd's message.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.api.validation import validate
-from kubechaos.control.etcd import Compare, Delete, Etcd, KeyValue, NoLeader, Put
+from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.defaults import SERVICE_CIDR, TAINT_NOT_READY, TAINT_UNREACHABLE, Settings
 from kubechaos.sim.clock import now
@@ -230,9 +235,9 @@ class APIServer:
         except errors.APIError as exc:
             self._finish(verb, resource, start, exc.code)
             raise
-        except NoLeader as exc:
+        except EtcdError as exc:  # no leader, a timed-out proposal: etcd's own message, as a 500
             self._finish(verb, resource, start, 500)
-            raise errors.InternalError(f"etcdserver: {exc}") from exc
+            raise errors.InternalError(str(exc)) from exc
         self._finish(verb, resource, start, 201 if verb == "create" else 200)
         return result
 
@@ -274,10 +279,17 @@ class APIServer:
         label_selector: LabelSelector | None = None,
         field_selector: FieldSelector | None = None,
     ) -> tuple[list[Any], int]:
-        """Items and the list's resourceVersion, served from the watch cache."""
+        """Items and the list's resourceVersion, served from the watch cache.
+
+        A list is a consistent read: upstream (ConsistentListFromCache) the cache first asks etcd
+        for its current revision, a quorum read, so without an etcd leader the list fails (500)
+        though the objects are in memory. The round trip's latency is not modelled.
+        """
         self._resource(resource)
 
         def do() -> tuple[list[APIObject], int]:
+            if not self.etcd.has_leader:
+                self.etcd.check_leader()
             cache = self._caches[resource]
             return cache.list(namespace, label_selector, field_selector), cache.revision
 

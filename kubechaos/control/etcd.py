@@ -9,6 +9,16 @@ an older revision fails with :class:`Compacted`; leases whose expiry deletes the
 
 :class:`Etcd` is the server in front of it: every request costs a modelled latency (reads and
 writes differ, writes pay for the raft commit), and it has a leader or it does not.
+
+Fault injection enters the server, never the state machine, through plain attributes (an empty list
+or a zero count costs one truth test per request):
+
+- :attr:`Etcd.write_hooks` sees every key a transaction is about to write and may fail the whole
+  proposal (the client gets ``etcdserver: request timed out``) or acknowledge the write and lose
+  it; see :meth:`Etcd.txn` for how a lost write still consumes a revision;
+- :attr:`Etcd.latency_hooks` add latency to every request;
+- :meth:`Etcd.lose_leader` / :meth:`Etcd.regain_leader` count holders, so overlapping outages end
+  only when the last one does (``has_leader`` stays a plain readable flag).
 """
 
 from __future__ import annotations
@@ -39,6 +49,11 @@ class NoLeader(EtcdError):
 
 class LeaseNotFound(EtcdError):
     pass
+
+
+class RequestTimedOut(EtcdError):
+    """A proposal that never committed (etcd's ErrTimeout): the client cannot tell whether the
+    write happened, and here it did not."""
 
 
 @attrs.frozen(slots=True)
@@ -110,6 +125,11 @@ class TxnResult:
 
 WatchCallback = Callable[[list[WatchEvent]], None]
 
+WriteHook = Callable[[str], "str | None"]
+"""Fault injection's seam on the write path: called with each key a transaction writes; returns
+None to let the write through, ``"error"`` to fail the transaction, ``"silent"`` to lose the
+write but acknowledge it (see :meth:`Etcd.txn`)."""
+
 
 class WatchHandle:
     def __init__(self, store: EtcdStore, prefix: str, callback: WatchCallback) -> None:
@@ -161,6 +181,22 @@ class EtcdStore:
                 found.extend(kv for k, kv in entries.items() if k.startswith(prefix))
         found.sort(key=lambda kv: kv.key)
         return found
+
+    def skip_revision(self) -> int:
+        """Consume a revision that no key and no event will ever carry, and return it.
+
+        What an acknowledged-then-lost write leaves behind: the client holds a resourceVersion
+        that matches nothing, so a compare-and-swap on it conflicts and nothing stored can ever
+        be mistaken for the lost object; revisions still only go forward.
+        """
+        self.revision += 1
+        return self.revision
+
+    def promote_leases(self, at: float) -> None:
+        """A new leader renews every lease (etcd's lessor Promote): keys do not die for an
+        outage their owners could not renew through."""
+        for lease in self._leases.values():
+            lease.expires_at = max(lease.expires_at, at + lease.ttl)
 
     def count(self, prefix: str) -> int:
         return sum(len(e) for p, e in self._dirs.items() if p.startswith(prefix))
@@ -321,6 +357,12 @@ class Etcd:
         self.has_leader = True
         self.proposals_failed_total = 0
         self._lease_wakeup = trio.Event()
+        # Seams for fault injection (see the module docstring).
+        self.write_hooks: list[WriteHook] = []
+        self.latency_hooks: list[Callable[[], float]] = []
+        self._leaderless_holders = 0
+        # kubechaos_etcd_writes_dropped_total{mode}: writes lost to write_hooks, by verdict
+        self.writes_dropped_total: dict[str, int] = {"error": 0, "silent": 0}
 
     def latency(self, reads: int = 0, writes: int = 0) -> float:
         """How long ``reads`` reads and ``writes`` writes (each a raft commit) take to answer."""
@@ -329,15 +371,33 @@ class Etcd:
             total += jitter(self._rng, self.settings.etcd_read_latency)
         for _ in range(writes):
             total += jitter(self._rng, self.settings.etcd_write_latency)
+        if self.latency_hooks:
+            for _ in range(reads + writes):
+                for hook in list(self.latency_hooks):
+                    total += hook()
         return total
 
-    def _check_leader(self) -> None:
+    def lose_leader(self) -> None:
+        """One more reason for the cluster to have no leader (an outage that overlaps others)."""
+        self._leaderless_holders += 1
+        self.has_leader = False
+
+    def regain_leader(self) -> None:
+        """One reason fewer; the leader is back when none is left, and renews every lease."""
+        self._leaderless_holders = max(0, self._leaderless_holders - 1)
+        if self._leaderless_holders == 0 and not self.has_leader:
+            self.has_leader = True
+            self.store.promote_leases(now())
+            self._lease_wakeup.set()
+
+    def check_leader(self) -> None:
+        """Raise :class:`NoLeader` unless there is a leader (what a quorum read needs)."""
         if not self.has_leader:
             raise NoLeader("etcdserver: no leader")
 
     def get(self, key: str) -> KeyValue | None:
         """A linearizable read (its latency is paid by the caller, see :meth:`latency`)."""
-        self._check_leader()
+        self.check_leader()
         return self.store.get(key)
 
     def txn(
@@ -346,20 +406,82 @@ class Etcd:
         success: Iterable[Put | Delete],
         failure: Iterable[Put | Delete] = (),
     ) -> TxnResult:
-        """A write transaction: fails without a leader (counted as a failed proposal)."""
+        """A write transaction: fails without a leader (counted as a failed proposal).
+
+        With :attr:`write_hooks` attached, each key the chosen branch writes is put to them. An
+        ``"error"`` verdict fails the whole transaction with :class:`RequestTimedOut` (nothing is
+        applied: a transaction is atomic). ``"silent"`` drops that write and acknowledges it: the
+        other writes of the transaction apply as usual, and the result reports the lost key at the
+        transaction's revision as if written. When every write is lost a revision is consumed
+        anyway (:meth:`EtcdStore.skip_revision`), so the acknowledged resourceVersion is never
+        reused for another object and never goes backwards; no watch ever sees it.
+        """
         if not self.has_leader:
             self.proposals_failed_total += 1
             raise NoLeader("etcdserver: no leader")
+        if self.write_hooks:
+            return self._txn_through_hooks(tuple(compares), tuple(success), tuple(failure))
         return self.store.txn(compares, success, failure)
 
+    def _txn_through_hooks(
+        self,
+        compares: tuple[Compare, ...],
+        success: tuple[Put | Delete, ...],
+        failure: tuple[Put | Delete, ...],
+    ) -> TxnResult:
+        store = self.store
+        succeeded = all(c.holds(store.get(c.key)) for c in compares)
+        ops = success if succeeded else failure
+        verdicts: list[str | None] = []
+        for op in ops:
+            verdict = None
+            # a delete of a missing key writes nothing, so there is nothing to lose
+            if isinstance(op, Put) or store.get(op.key) is not None:
+                for hook in list(self.write_hooks):
+                    verdict = hook(op.key)
+                    if verdict is not None:
+                        break
+            verdicts.append(verdict)
+        if "error" in verdicts:
+            self.writes_dropped_total["error"] += verdicts.count("error")
+            self.proposals_failed_total += 1
+            raise RequestTimedOut("etcdserver: request timed out")
+        if "silent" not in verdicts:
+            return store.txn(compares, success, failure)
+        self.writes_dropped_total["silent"] += verdicts.count("silent")
+        kept = [op for op, verdict in zip(ops, verdicts, strict=True) if verdict is None]
+        prevs = [store.get(op.key) for op in ops]
+        before = store.revision
+        applied = store.txn((), kept, ()) if kept else None  # the compares held a moment ago
+        revision = store.revision if store.revision > before else store.skip_revision()
+        results: list[KeyValue | None] = []
+        applied_results = iter(applied.results if applied is not None else ())
+        for op, verdict, prev in zip(ops, verdicts, prevs, strict=True):
+            if verdict is None:
+                results.append(next(applied_results))
+            elif isinstance(op, Put):
+                results.append(
+                    KeyValue(
+                        op.key,
+                        op.value,
+                        prev.create_revision if prev else revision,
+                        revision,
+                        prev.version + 1 if prev else 1,
+                        op.lease,
+                    )
+                )
+            else:
+                results.append(prev)
+        return TxnResult(succeeded, revision, tuple(results))
+
     def lease_grant(self, ttl: float) -> int:
-        self._check_leader()
+        self.check_leader()
         lease_id = self.store.lease_grant(ttl, now())
         self._lease_wakeup.set()
         return lease_id
 
     def lease_keepalive(self, lease_id: int) -> None:
-        self._check_leader()
+        self.check_leader()
         self.store.lease_keepalive(lease_id, now())
 
     async def run_lease_expiry(self) -> None:

@@ -8,6 +8,11 @@ relists, exactly as upstream.
 
 Delivery is synchronous into each watcher's buffer; the watcher's task is woken once per batch,
 so a component that falls behind drains many events in one wakeup.
+
+Fault injection's seam is :attr:`Watch.interceptors`: each may pass, change or withhold an event
+on its way to the client; one that withholds an event may hand it on later with
+:meth:`Watch.resume` (through the interceptors after it, so a delay and a drop stack) or straight
+to the client with :meth:`Watch.deliver`.
 """
 
 from __future__ import annotations
@@ -70,6 +75,10 @@ class Watch:
         # (returning None); an empty list costs one truth test per event.
         self.interceptors: list[Callable[[ObjectEvent], ObjectEvent | None]] = []
 
+    @property
+    def resource(self) -> str:
+        return self._cache.resource
+
     def _visible(self, obj: APIObject | None) -> bool:
         if obj is None:
             return False
@@ -91,6 +100,20 @@ class Watch:
             out = interceptor(out)  # type: ignore[arg-type]
             if out is None:
                 return
+        self.deliver(out)  # type: ignore[arg-type]
+
+    def resume(
+        self, event: ObjectEvent, after: Callable[[ObjectEvent], ObjectEvent | None]
+    ) -> None:
+        """Send ``event`` on from interceptor ``after``: through the interceptors behind it, then
+        to the client (straight to the client if ``after`` is no longer attached)."""
+        interceptors = self.interceptors
+        out: ObjectEvent | None = event
+        if after in interceptors:
+            for interceptor in interceptors[interceptors.index(after) + 1 :]:
+                out = interceptor(out)  # type: ignore[arg-type]
+                if out is None:
+                    return
         self.deliver(out)  # type: ignore[arg-type]
 
     def deliver(self, event: ObjectEvent) -> None:

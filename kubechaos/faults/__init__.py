@@ -11,9 +11,31 @@ Scenario files name the same types (``CATALOGUE``) and run them on a schedule
 (:func:`run_schedule`). Importing this package registers every type.
 """
 
-from kubechaos.faults import pods  # registers its fault types
+from kubechaos.faults import controlplane, pods  # registers their fault types
 from kubechaos.faults.base import CATALOGUE, Fault, FaultEnv, FaultError, Param, fault_type, param
 from kubechaos.faults.chaos import Chaos, Injection, matching_nodes, select_nodes, select_pods
+from kubechaos.faults.controlplane import (
+    APIServerLatency,
+    APIServerThrottle,
+    APIServerUnavailable,
+    ControllerManagerCrash,
+    EtcdLatency,
+    EtcdUnavailable,
+    EtcdWriteDrop,
+    SchedulerCrash,
+    WatchDelay,
+    WatchDrop,
+)
+from kubechaos.faults.network import NetworkDelay, NetworkLoss, NetworkPartition, ProxyPartition
+from kubechaos.faults.node import (
+    ContainerKill,
+    ImagePullFailure,
+    KubeletStop,
+    NodeCrash,
+    NodeDrain,
+    PodFailure,
+    RuntimeSlow,
+)
 from kubechaos.faults.pods import PodKill
 from kubechaos.faults.schedule import ScheduledFault, run_schedule
 from kubechaos.faults.targets import MODES, Target, pick
@@ -21,15 +43,37 @@ from kubechaos.faults.targets import MODES, Target, pick
 __all__ = [
     "CATALOGUE",
     "MODES",
+    "APIServerLatency",
+    "APIServerThrottle",
+    "APIServerUnavailable",
     "Chaos",
+    "ContainerKill",
+    "ControllerManagerCrash",
+    "EtcdLatency",
+    "EtcdUnavailable",
+    "EtcdWriteDrop",
     "Fault",
     "FaultEnv",
     "FaultError",
+    "ImagePullFailure",
     "Injection",
+    "KubeletStop",
+    "NetworkDelay",
+    "NetworkLoss",
+    "NetworkPartition",
+    "NodeCrash",
+    "NodeDrain",
     "Param",
+    "PodFailure",
     "PodKill",
+    "ProxyPartition",
+    "RuntimeSlow",
     "ScheduledFault",
+    "SchedulerCrash",
     "Target",
+    "WatchDelay",
+    "WatchDrop",
+    "controlplane",
     "fault_type",
     "matching_nodes",
     "param",

@@ -218,7 +218,10 @@ class FaultError(Exception):
 class FaultEnv:
     """What a fault acts on: the cluster (and through it every seam), the fault's own random
     stream, and a nursery for faults that need a task while active (a delayed watch delivers
-    its events later)."""
+    its events later).
+
+    One object per injection: ``revert`` receives the very object its ``inject`` got, so a fault
+    may key what it must undo on it (or on its ``rng``)."""
 
     cluster: Any  # kubechaos.cluster.Cluster; typed loosely so the catalogue imports stay light
     rng: random.Random

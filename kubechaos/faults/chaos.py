@@ -35,6 +35,7 @@ class Injection:
     targets: list[str]
     occurrence: int = 0
     reverted_at: float | None = None
+    env: FaultEnv | None = None  # what inject was given; revert gets the very same object
 
     @property
     def active(self) -> bool:
@@ -68,7 +69,7 @@ class Chaos:
         except (FaultError, errors.APIError) as exc:
             self._record(fault, "FaultFailed", f"{fault.type} could not be injected: {exc}")
             return None
-        injection = Injection(fault, trio.current_time(), targets, occurrence)
+        injection = Injection(fault, trio.current_time(), targets, occurrence, env=env)
         self.injections.append(injection)
         hit = ", ".join(targets) if targets else "nothing matched"
         self._record(
@@ -76,6 +77,7 @@ class Chaos:
             "FaultInjected",
             f"{fault.type} ({hit})" + (f" {p}" if (p := fault.describe_params()) else ""),
             targets=list(targets),
+            lasting=fault.lasting,
         )
         return injection
 
@@ -86,7 +88,7 @@ class Chaos:
         fault = injection.fault
         injection.reverted_at = trio.current_time()
         with as_client(COMPONENT):
-            await fault.revert(self._env(fault, injection.occurrence))
+            await fault.revert(injection.env or self._env(fault, injection.occurrence))
         self._record(fault, "FaultReverted", f"{fault.type} reverted")
 
     async def revert_all(self) -> None:

@@ -19,9 +19,21 @@ machinery. Four tasks per node:
 * the **heartbeat** registers the Node, renews its Lease every ``nodeLeaseDurationSeconds / 4``
   and posts node status when it changed, else every ``nodeStatusReportFrequency``.
 
-Cancelling :meth:`Kubelet.run` is the node dying. Running a new ``Kubelet`` for the same node is a
-reboot: it treats the runtime as empty, re-registers, re-lists its pods and starts them again,
-continuing their restart counts as upstream does after a reboot (see :meth:`Kubelet._restore`).
+Cancelling :meth:`Kubelet.run` stops the kubelet process; what happens to the containers is the
+runtime's business. A new ``Kubelet`` for the same node starts from what the runtime holds:
+
+* after a **reboot** the runtime is empty (the node agent calls
+  :meth:`~kubechaos.node.runtime.ContainerRuntime.forget_workloads`): the kubelet re-registers,
+  re-lists its pods and starts them again, continuing their restart counts as upstream does
+  (see :meth:`Kubelet._restore`);
+* after a **kubelet restart** the containers kept running: the kubelet *adopts* every pod whose
+  sandbox it finds (see :meth:`Kubelet._adopt`), without restarting anything, and removes the
+  sandboxes of pods that left the API meanwhile (upstream's housekeeping of orphaned pods).
+
+A container killed behind the kubelet's back (:meth:`ContainerRuntime.kill
+<kubechaos.node.runtime.ContainerRuntime.kill>`) reaches the node loop through the runtime's
+``unseen_exits`` and ``listener``: the loop is woken and handles the exit like any other (restart
+per policy, CrashLoopBackOff). Upstream's PLEG notices within its 1 s relist; here it is at once.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import (
+    ContainerStatus,
     Lease,
     LeaseSpec,
     Node,
@@ -85,7 +98,13 @@ from kubechaos.node.podstate import (
     build_status,
 )
 from kubechaos.node.probes import failure_message, next_flip
-from kubechaos.node.runtime import ContainerRuntime, PullTicket
+from kubechaos.node.runtime import (
+    FAILED_START_EXIT_CODE,
+    KILLED_EXIT_CODE,
+    ContainerRuntime,
+    PullTicket,
+    RuntimeContainer,
+)
 from kubechaos.sim.clock import now
 
 COMPONENT = "kubelet"
@@ -126,8 +145,12 @@ class Kubelet:
         config: NodeConfig,
         network: PodNetwork,
         runtime: ContainerRuntime,
+        fresh_boot: bool = True,
     ) -> None:
+        """``fresh_boot`` False: the machine did not reboot since the last kubelet ran (a kubelet
+        restart), so re-registering is no ``Rebooted`` event."""
         self.ctx = ctx
+        self.fresh_boot = fresh_boot
         self.api = ctx.api
         self.settings = ctx.settings
         self.config = config
@@ -159,6 +182,8 @@ class Kubelet:
         self._status_wake = trio.Event()
         self._used = Resources()  # requests of the admitted, non-terminal pods
         self._sandboxes = 0
+        # sandboxes a previous kubelet left running, by pod UID: (IP, containers), until adopted
+        self._adoptable: dict[str, tuple[str, list[RuntimeContainer]]] = {}
         self.node: Node | None = None
         self.lease: Lease | None = None
         self.registered = trio.Event()
@@ -174,8 +199,14 @@ class Kubelet:
         return self._sandboxes
 
     async def run(self) -> None:
-        """Run the node until cancelled (cancellation is the node going down)."""
-        self.runtime.forget_workloads()
+        """Run the kubelet until cancelled (cancellation is the process dying).
+
+        It starts from what the runtime holds: nothing after a reboot, running pods to adopt
+        after a kubelet restart (see the module docstring).
+        """
+        self._adoptable = self._survivors()
+        self.runtime.unseen_exits.clear()  # adoption reads the containers' states directly
+        self.runtime.listener = self._poke
         self._clear_stale_endpoints()
         self.network.set_node_up(self.name, True)
         self._event("Node", self.name, "Starting", "Starting kubelet.")
@@ -184,6 +215,8 @@ class Kubelet:
             nursery.start_soon(self.informer.run)
             nursery.start_soon(self._node_loop)
             nursery.start_soon(self._status_manager)
+            if self._adoptable:
+                nursery.start_soon(self._wake_when_listed)
 
     # ================================================================== helpers
     def _event(self, kind: str, obj: str, reason: str, message: str) -> None:
@@ -201,10 +234,48 @@ class Kubelet:
         self._dirty[ps.uid] = None
         self._status_wake.set()
 
+    def _poke(self) -> None:
+        """The runtime has news (a container killed from outside): wake the node loop."""
+        self._wake.set()
+
+    def _survivors(self) -> dict[str, tuple[str, list[RuntimeContainer]]]:
+        """The sandboxes (and their containers) a previous kubelet left in the runtime."""
+        if not self.runtime.sandboxes:
+            return {}
+        found: dict[str, tuple[str, list[RuntimeContainer]]] = {
+            uid: (ip, []) for uid, ip in self.runtime.sandboxes.items()
+        }
+        for container in self.runtime.containers.values():
+            entry = found.get(container.pod_uid)
+            if entry is not None:
+                entry[1].append(container)
+        return found
+
+    async def _wake_when_listed(self) -> None:
+        """Once the first pod list is in, the node loop removes what nobody adopted."""
+        await self.informer.synced.wait()
+        self._wake.set()
+
+    def _remove_orphans(self) -> None:
+        """Sandboxes of pods that left the API while no kubelet ran: kill and remove them
+        (upstream's HandlePodCleanups)."""
+        orphans, self._adoptable = self._adoptable, {}
+        for uid, (ip, containers) in orphans.items():
+            for container in containers:
+                self.runtime.remove_container(container.container_id)
+            self.runtime.remove_pod_sandbox(uid)
+            endpoint = self.network.lookup(ip)
+            if endpoint is not None and endpoint.node == self.name:
+                self.network.detach(ip)
+
     def _clear_stale_endpoints(self) -> None:
-        """A previous incarnation's endpoints died with it: nothing answers at their IPs."""
+        """A previous incarnation's endpoints died with it: nothing answers at their IPs.
+
+        Endpoints of sandboxes still in the runtime (a kubelet restart) are kept for adoption.
+        """
         if not self.config.pod_cidr or not len(self.network):
             return
+        kept = {ip for ip, _ in self._adoptable.values()}
         net = ipaddress.ip_network(self.config.pod_cidr)
         if net.version != 4:
             candidates = [str(a) for a in net.hosts()]
@@ -216,7 +287,7 @@ class Kubelet:
             ]
         for ip in candidates:
             endpoint = self.network.lookup(ip)
-            if endpoint is not None and endpoint.node == self.name:
+            if endpoint is not None and endpoint.node == self.name and ip not in kept:
                 self.network.detach(ip)
 
     # ================================================================== informer handlers
@@ -259,7 +330,11 @@ class Kubelet:
     async def _node_loop(self) -> None:
         while True:
             self.loop_wakeups += 1
+            if self.runtime.unseen_exits:
+                self._runtime_exits()
             self._run_due()
+            if self._adoptable and self.informer.synced.is_set():
+                self._remove_orphans()  # every listed pod has been added (and adopted) by now
             deadline = self._heap[0][0] if self._heap else math.inf
             self._wake = trio.Event()
             with trio.move_on_at(deadline):
@@ -295,6 +370,21 @@ class Kubelet:
         for pod in fresh:
             self._add_pod(pod)
 
+    def _runtime_exits(self) -> None:
+        """PLEG: containers the runtime saw die outside the kubelet's own doing."""
+        ids, self.runtime.unseen_exits = self.runtime.unseen_exits, []
+        for container_id in ids:
+            container = self.runtime.containers.get(container_id)
+            if container is None:
+                continue
+            ps = self.pods.get(container.pod_uid)
+            if ps is None:
+                continue
+            for run in ps.runs:
+                if run.container_id == container_id and run.state == RUNNING:
+                    code = container.exit_code
+                    self._exited(run, KILLED_EXIT_CODE if code is None else code)
+
     def _dispatch(self, kind: int, target: Any, token: int, arg: Any) -> None:
         if kind == _SANDBOX:
             if target.token == token and target.uid in self.pods:
@@ -320,12 +410,20 @@ class Kubelet:
                 self._pod_event(ps, "FailedBehaviour", str(exc))
             ps.runs.append(ContainerRun(ps, index, container, behaviour))
         ps.ready_since = now()
+        survivor = self._adoptable.pop(ps.uid, None) if self._adoptable else None
         if pod.metadata.deletion_timestamp is not None:
+            if survivor is not None:
+                # deleted while the kubelet was down, still running: stop it gracefully now
+                self._adopt(ps, *survivor)
+                self._terminate(ps)
+                self._refresh(ps)
+                return
             # deleted while this node was down: nothing runs, finish the deletion
             ps.terminating = ps.finished = True
             self._mark_dirty(ps)
             return
-        rejection = self._admission_failure(ps)
+        # a pod the previous kubelet admitted and left running is not admitted again
+        rejection = None if survivor is not None else self._admission_failure(ps)
         if rejection is not None:
             ps.rejected = rejection
             ps.terminal = True
@@ -339,6 +437,12 @@ class Kubelet:
         ps.start_recorded = ps.start_time is not None
         if ps.start_time is None:
             ps.start_time = now()
+        if survivor is not None:
+            self._adopt(ps, *survivor)
+            if ps.all_done():
+                self._completed(ps)
+            self._refresh(ps)
+            return
         self._restore(ps)
         if ps.all_done():
             self._completed(ps)
@@ -389,28 +493,129 @@ class Kubelet:
         """
         old_statuses = {s.name: s for s in ps.pod.status.container_statuses}
         for run in ps.runs:
+            self._restore_run(ps, run, old_statuses.get(run.name))
+
+    def _restore_run(self, ps: PodState, run: ContainerRun, old: ContainerStatus | None) -> None:
+        """:meth:`_restore` for one container (also used for one the runtime does not have)."""
+        if old is not None:
+            run.restart_count = old.restart_count
+            run.ever_ran = (
+                old.state != WAITING or old.started_at is not None or old.restart_count > 0
+            )
+            run.started_at = old.started_at
+            if old.state == RUNNING:  # it vanished with the reboot
+                run.term_reason = old.last_termination_reason
+                run.record_exit(KILLED_EXIT_CODE, "ContainerStatusUnknown", now())
+            elif old.state == TERMINATED:
+                run.state = TERMINATED
+                run.exit_code, run.finished_at = old.exit_code, old.finished_at
+                run.term_reason, run.prev_term_reason = old.reason, old.last_termination_reason
+            elif old.exit_code is not None:  # waiting after an exit (CrashLoopBackOff)
+                run.exit_code, run.finished_at = old.exit_code, old.finished_at
+                run.term_reason = old.last_termination_reason
+        if run.state == TERMINATED:
+            if not self._should_restart(ps, run):
+                return
+            run.pending_restart = True
+        ps.start_queue.append(run.index)
+
+    def _adopt(self, ps: PodState, ip: str, containers: list[RuntimeContainer]) -> None:
+        """Take over a pod whose sandbox survived the previous kubelet (a kubelet restart).
+
+        Upstream a restarted kubelet lists the runtime and carries on: running containers are
+        not touched. The runtime here keeps each container's ID, attempt, state, start time and
+        exit, so the kubelet recovers all of that; what only the old kubelet knew comes from the
+        pod's posted status (readiness, whether the startup probe had passed, the reason of the
+        previous termination). Limits, from the runtime not running scripts by itself: a
+        scripted exit due while no kubelet ran is recorded at adoption, and probe results due
+        meanwhile are caught up only from now on. CrashLoopBackOff starts afresh, as upstream
+        keeps its backoff in memory.
+        """
+        self.ipam.reserve(ip)
+        endpoint = self.network.lookup(ip)
+        if endpoint is None or endpoint.node != self.name or endpoint.pod != ps.key:
+            if endpoint is not None:
+                self.network.detach(ip)
+            endpoint = self.network.attach(ip, self.name, ps.key)
+        ps.endpoint, ps.ip, ps.sandbox = endpoint, ip, SANDBOX_READY
+        self._sandboxes += 1
+        latest: dict[str, RuntimeContainer] = {}
+        for candidate in containers:
+            seen = latest.get(candidate.name)
+            if seen is None or candidate.attempt >= seen.attempt:
+                latest[candidate.name] = candidate
+        old_statuses = {s.name: s for s in ps.pod.status.container_statuses}
+        restart: list[ContainerRun] = []
+        t = now()
+        for run in ps.runs:
             old = old_statuses.get(run.name)
-            if old is not None:
-                run.restart_count = old.restart_count
-                run.ever_ran = (
-                    old.state != WAITING or old.started_at is not None or old.restart_count > 0
+            container = latest.get(run.name)
+            if container is None or container.state == "created" or run.behaviour is None:
+                # never created, or its start was in flight: start it (again)
+                if container is not None:
+                    run.container_id = container.container_id
+                self._restore_run(ps, run, old)
+                continue
+            run.container_id = container.container_id
+            run.restart_count = container.attempt
+            run.ever_ran = True
+            run.started_at = container.started_at
+            if container.state == "running":
+                self._adopt_running(run, old, t)
+                continue
+            code = KILLED_EXIT_CODE if container.exit_code is None else container.exit_code
+            finished = container.finished_at if container.finished_at is not None else t
+            if old is not None and old.state != RUNNING and old.finished_at == finished:
+                # an exit the previous kubelet had already reported
+                run.state = TERMINATED
+                run.exit_code, run.finished_at = code, finished
+                if old.state == TERMINATED:
+                    run.term_reason = old.reason
+                    run.prev_term_reason = old.last_termination_reason
+                else:
+                    run.term_reason = old.last_termination_reason
+            else:  # it exited while no kubelet was watching
+                run.term_reason = old.last_termination_reason if old is not None else ""
+                run.record_exit(code, "Completed" if code == 0 else "Error", finished)
+                self._event(
+                    "Pod", ps.key, "ContainerDied", f"Container {run.name} exited with code {code}"
                 )
-                run.started_at = old.started_at
-                if old.state == RUNNING:  # it vanished with the reboot
-                    run.term_reason = old.last_termination_reason
-                    run.record_exit(137, "ContainerStatusUnknown", now())
-                elif old.state == TERMINATED:
-                    run.state = TERMINATED
-                    run.exit_code, run.finished_at = old.exit_code, old.finished_at
-                    run.term_reason, run.prev_term_reason = old.reason, old.last_termination_reason
-                elif old.exit_code is not None:  # waiting after an exit (CrashLoopBackOff)
-                    run.exit_code, run.finished_at = old.exit_code, old.finished_at
-                    run.term_reason = old.last_termination_reason
-            if run.state == TERMINATED:
-                if not self._should_restart(ps, run):
-                    continue
-                run.pending_restart = True
-            ps.start_queue.append(run.index)
+            if self._should_restart(ps, run):
+                restart.append(run)
+        if ps.pod.metadata.deletion_timestamp is not None:
+            return  # the caller terminates it: nothing starts again
+        for run in restart:
+            self._restart(run)
+        self._advance_start(ps)
+
+    def _adopt_running(self, run: ContainerRun, old: ContainerStatus | None, t: float) -> None:
+        """A container found running: pick up its script and probes where they are."""
+        assert run.behaviour is not None and run.started_at is not None
+        run.state, run.reason = RUNNING, ""
+        run.term_reason = old.last_termination_reason if old is not None else ""
+        run.pending_restart = run.kill_restart = False
+        run.stop_at = None
+        exits = run.behaviour.exits()
+        if exits is not None:
+            self._at(max(t, run.started_at + exits[0]), _EXITED, run, run.token, exits[1])
+        at = t - run.started_at
+        startup = run.spec.startup_probe
+        if startup is not None and not (old is not None and old.started):
+            run.started = False
+            self._schedule_probe(run, "startup", startup, None, at)
+            return
+        run.started = True
+        readiness = run.spec.readiness_probe
+        if readiness is None:
+            run.ready = True
+        else:
+            # the prober's first run after a restart gives today's answer; the posted status
+            # holds the verdict the old kubelet had reached
+            run.ready = old is not None and old.ready
+            self._schedule_probe(run, "readiness", readiness, run.ready, at)
+        liveness = run.spec.liveness_probe
+        if liveness is not None:
+            self._schedule_probe(run, "liveness", liveness, True, at)
 
     def _create_sandbox(self, ps: PodState) -> None:
         ps.sandbox = SANDBOX_CREATING
@@ -616,7 +821,10 @@ class Kubelet:
         self._pod_event(ps, "Started", f"Started container {run.name}")
         ps.starting = None
         assert run.behaviour is not None
-        exits = run.behaviour.exits()
+        if self.runtime.failing and self.runtime.fails_on_start(ps.uid):
+            exits: tuple[float, int] | None = (0.0, FAILED_START_EXIT_CODE)  # a pod-failure fault
+        else:
+            exits = run.behaviour.exits()
         if exits is not None:
             self._at(t + exits[0], _EXITED, run, run.token, exits[1])
         startup = run.spec.startup_probe
@@ -743,8 +951,31 @@ class Kubelet:
 
     # ================================================================== status manager
     async def _status_manager(self) -> None:
+        """Post the statuses of dirty pods; retry failed posts a syncPeriod later.
+
+        Upstream also reconciles every syncPeriod: a pod whose status in the API differs from the
+        one last posted is posted again, which repairs a write etcd acknowledged and then lost.
+        Another writer's change already forces a sync (``_on_update``), so only a post whose echo
+        never came back can leave such a difference: each post is re-checked once, half to one
+        syncPeriod later, and posted again if the informer's copy is still older than the
+        acknowledged resourceVersion. A node whose pods' statuses do not change sets no timer.
+        """
         retry: dict[str, None] = {}
+        posted: dict[str, float] = {}  # UID -> when its status was posted, oldest first
         while True:
+            settled = now() - POD_STATUS_SYNC_PERIOD / 2
+            while posted:
+                uid, at = next(iter(posted.items()))
+                if at > settled:
+                    break
+                del posted[uid]
+                ps = self.pods.get(uid)
+                if (
+                    ps is not None
+                    and int(ps.pod.metadata.resource_version or 0) < ps.last_posted_rv
+                ):
+                    ps.force_sync = True  # acknowledged, never seen: lost
+                    self._dirty[uid] = None
             if not self._dirty:
                 self._status_wake = trio.Event()
                 if retry:
@@ -753,14 +984,22 @@ class Kubelet:
                     self._dirty.update(retry)
                     retry.clear()
                 else:
-                    await self._status_wake.wait()
+                    check_at = next(iter(posted.values()), math.inf) + POD_STATUS_SYNC_PERIOD
+                    with trio.move_on_at(check_at):
+                        await self._status_wake.wait()
                 continue
             batch = list(self._dirty)
             self._dirty.clear()
             for uid in batch:
                 ps = self.pods.get(uid)
-                if ps is not None and not await self._sync_status(ps):
+                if ps is None:
+                    continue
+                writes = self.status_writes
+                if not await self._sync_status(ps):
                     retry[uid] = None
+                if self.status_writes != writes:
+                    posted.pop(uid, None)
+                    posted[uid] = now()
 
     async def _sync_status(self, ps: PodState) -> bool:
         """Post ``ps``'s status if it changed; delete it once terminated. False: retry later."""
@@ -876,7 +1115,8 @@ class Kubelet:
             attrs.evolve(existing, status=self._node_status(existing.status))
         )
         self._last_status_report = now()
-        self._event("Node", self.name, "Rebooted", f"Node {self.name} has been rebooted")
+        if self.fresh_boot:
+            self._event("Node", self.name, "Rebooted", f"Node {self.name} has been rebooted")
         if not was_ready:
             self._event(
                 "Node", self.name, "NodeReady", f"Node {self.name} status is now: NodeReady"

@@ -6,13 +6,28 @@ readiness, and releases the IP when the sandbox goes. Traffic reads it to decide
 request that kube-proxy routed to an IP reaches a running, ready container on an up node. This is
 not API state: it is what the packets see, which is exactly what can disagree with the API
 (stale routes, dead nodes whose pods still look Running).
+
+The path between nodes is a seam for faults (partitions, delay, loss): ``PodNetwork.path_hooks``
+is a list of :data:`PathHook`. Traffic consults them, for each request that crosses the network,
+only while the list is not empty, so a healthy network costs one truth test per request. Hooks
+stack: their extra latencies add up, and any hook returning :data:`DROP` drops the request.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
+from collections.abc import Callable
 
 import attrs
+
+PathHook = Callable[[str, "str | None"], float]
+"""Called with a request's source node and the node of the pod it reached (None when no pod holds
+the IP it was routed to); returns extra seconds the request takes, :data:`DROP` to lose it (the
+client times out). A request refused by its own node's kube-proxy (no endpoints) never reaches
+the network and is not shown to hooks."""
+
+DROP = math.inf
 
 
 @attrs.define
@@ -30,6 +45,8 @@ class PodNetwork:
     def __init__(self) -> None:
         self._by_ip: dict[str, Endpoint] = {}
         self._node_up: dict[str, bool] = {}
+        # Fault injection's seam on the path between nodes (see the module docstring).
+        self.path_hooks: list[PathHook] = []
 
     def set_node_up(self, node: str, up: bool) -> None:
         self._node_up[node] = up
@@ -83,6 +100,12 @@ class NodeIPAM:
                 self._used.add(offset)
                 return str(ipaddress.ip_address(self._first + offset))
         raise RuntimeError("pod CIDR exhausted")
+
+    def reserve(self, ip: str) -> None:
+        """Mark ``ip`` as taken: a restarted kubelet adopting a sandbox that kept its address."""
+        offset = int(ipaddress.ip_address(ip)) - self._first
+        if 0 <= offset < self._size:
+            self._used.add(offset)
 
     def release(self, ip: str) -> None:
         self._used.discard(int(ipaddress.ip_address(ip)) - self._first)

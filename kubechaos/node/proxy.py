@@ -80,6 +80,7 @@ class KubeProxy:
 
     __slots__ = (
         "_fleet",
+        "_freeze_holds",
         "_generation",
         "_own_sync_duration",
         "_own_sync_time",
@@ -95,6 +96,7 @@ class KubeProxy:
         self.node = node
         self.running = True
         self.frozen = False
+        self._freeze_holds = 0  # faults holding it frozen; it thaws when the last lets go
         # None: follows the fleet's syncs; an int: the revision its rules are stuck at.
         self._pinned: int | None = None
         self._generation = 0  # bumps cancel a full sync in flight
@@ -144,7 +146,12 @@ class KubeProxy:
 
     # ------------------------------------------------------------------ faults and lifecycle
     def freeze(self) -> None:
-        """Stop receiving updates (its API connection is cut): routes stay as last synced."""
+        """Stop receiving updates (its API connection is cut): routes stay as last synced.
+
+        Freezes nest: each call holds the proxy frozen until a matching :meth:`unfreeze`, so two
+        overlapping faults that cut it off leave it cut off until both are over.
+        """
+        self._freeze_holds += 1
         if self.frozen:
             return
         self.frozen = True
@@ -153,8 +160,11 @@ class KubeProxy:
         self._fleet._rejoin.pop(self.node, None)
 
     def unfreeze(self) -> None:
-        """Updates flow again: the proxy resyncs with the fleet's next sync."""
-        if not self.frozen:
+        """Let go of one :meth:`freeze`; when none is left, updates flow again and the proxy
+        resyncs with the fleet's next sync."""
+        if self._freeze_holds > 0:
+            self._freeze_holds -= 1
+        if self._freeze_holds or not self.frozen:
             return
         self.frozen = False
         if self.running and self._pinned is not None:
@@ -226,6 +236,7 @@ class ProxyFleet:
         self.last_sync_duration = 0.0
         self.syncs_total = 0
         self.sync_duration_buckets = [0] * (len(SYNC_DURATION_BUCKETS) + 1)
+        self.sync_duration_sum = 0.0
         self.synced = trio.Event()
 
     # ------------------------------------------------------------------ proxies
@@ -469,6 +480,7 @@ class ProxyFleet:
         self._prune()
 
     def _observe(self, duration: float) -> None:
+        self.sync_duration_sum += duration
         for i, bound in enumerate(SYNC_DURATION_BUCKETS):
             if duration <= bound:
                 self.sync_duration_buckets[i] += 1

@@ -9,19 +9,46 @@ once, then cached), the sandboxes and containers that exist, and the serial imag
 (``serializeImagePulls: true``, the kubelet default: one pull at a time per node; a second
 request for an image already being pulled waits for that pull).
 
-Fault hooks for later: :attr:`ContainerRuntime.slow_factor` stretches every latency (a loaded
-or throttled node) and :attr:`ContainerRuntime.image_pull_fails` makes pulls fail (a registry
-outage).
+The runtime outlives its kubelet: when the kubelet process stops, containers keep running, and
+a new kubelet adopts what it finds here (see :meth:`Kubelet._adopt
+<kubechaos.node.kubelet.Kubelet._adopt>`). A node reboot is :meth:`forget_workloads`: sandboxes,
+containers and pulls in flight are gone, images on disk stay.
+
+Seams for faults (plain attributes; each costs one truth test when no fault is active):
+
+* :attr:`ContainerRuntime.slow_factors` -- factors stretching every operation's latency (a loaded
+  or throttled node). Add and remove them with :meth:`add_slow_factor` /
+  :meth:`remove_slow_factor`; :attr:`slow_factor` is their product, recomputed from the list so
+  removing one factor restores exactly the product of the others.
+* :attr:`ContainerRuntime.pull_failures` -- one entry per active registry outage: a tuple of
+  images (empty: every image). A pull fails when any entry covers its image, decided when the
+  pull is requested (a pull already under way finishes as it started).
+  :attr:`image_pull_fails` is a plain switch failing every pull (for direct use in tests).
+* :meth:`ContainerRuntime.kill` -- something outside the kubelet kills containers (a chaos
+  tool, ``kill -9``, the OOM killer). The process is gone at once; its container ID is queued in
+  :attr:`unseen_exits` and :attr:`listener` (the running kubelet's wake-up) is called, so the
+  kubelet learns of the exit the way PLEG tells it of any exit, without a task per container.
+* :attr:`ContainerRuntime.failing` -- pod UID -> holds: every container of such a pod crashes
+  as soon as it starts (exit code :data:`FAILED_START_EXIT_CODE`); :meth:`fail_pods` also kills
+  the ones running, :meth:`heal_pods` lets go of one hold.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable, Collection, Iterable
 
 import attrs
 
 from kubechaos.defaults import Settings
 from kubechaos.sim.rand import jitter
+
+# What a container's process exits with when a fault makes it fail on start (pod-failure): a
+# generic application error, as Chaos Mesh's pod-failure leaves containers that cannot run.
+FAILED_START_EXIT_CODE = 1
+# SIGKILL: 128 + 9, what a container killed from outside shows as its exit code.
+KILLED_EXIT_CODE = 137
 
 
 @attrs.frozen(slots=True)
@@ -54,8 +81,13 @@ class ContainerRuntime:
         self.settings = settings
         self.node_name = node_name
         self._rng = rng_stream
-        self.slow_factor = 1.0
+        self.slow_factor = 1.0  # the product of slow_factors
+        self.slow_factors: list[float] = []
         self.image_pull_fails = False
+        self.pull_failures: list[tuple[str, ...]] = []
+        self.failing: dict[str, int] = {}  # pod UID -> faults holding its containers failing
+        self.unseen_exits: list[str] = []  # container IDs killed behind the kubelet's back
+        self.listener: Callable[[], None] | None = None  # the kubelet's wake-up
         self._images: dict[str, float] = {}  # image -> when it landed on disk
         self._pulling: dict[str, PullTicket] = {}
         self._puller_free_at = 0.0
@@ -67,6 +99,17 @@ class ContainerRuntime:
     # ------------------------------------------------------------------ latencies
     def _draw(self, mean: float) -> float:
         return jitter(self._rng, mean) * self.slow_factor
+
+    def add_slow_factor(self, factor: float) -> None:
+        """A fault slows every operation by ``factor`` (on top of the others in force)."""
+        self.slow_factors.append(factor)
+        self.slow_factor = math.prod(self.slow_factors)
+
+    def remove_slow_factor(self, factor: float) -> None:
+        """Take back one :meth:`add_slow_factor` of ``factor``."""
+        if factor in self.slow_factors:
+            self.slow_factors.remove(factor)
+        self.slow_factor = math.prod(self.slow_factors)
 
     def sandbox_duration(self) -> float:
         """RunPodSandbox, CNI ADD included."""
@@ -102,10 +145,17 @@ class ContainerRuntime:
         seconds = self.pull_duration(image)
         done = max(at, self._puller_free_at) + seconds
         self._puller_free_at = done
-        ticket = PullTicket(done, not self.image_pull_fails, True, seconds)
+        ticket = PullTicket(done, not self._pull_blocked(image), True, seconds)
         self._pulling[image] = ticket
         self.pulls_total += 1
         return ticket
+
+    def _pull_blocked(self, image: str) -> bool:
+        if self.image_pull_fails:
+            return True
+        return bool(self.pull_failures) and any(
+            not images or image in images for images in self.pull_failures
+        )
 
     def finish_pull(self, image: str, at: float) -> bool:
         """The pull of ``image`` has come due at ``at``; is the image on the node now?"""
@@ -159,12 +209,67 @@ class ContainerRuntime:
     def running_containers(self) -> int:
         return sum(1 for c in self.containers.values() if c.state == "running")
 
+    def kill(
+        self,
+        pod_uids: Collection[str],
+        at: float,
+        container: str | None = None,
+        exit_code: int = KILLED_EXIT_CODE,
+    ) -> list[RuntimeContainer]:
+        """Kill the running containers of ``pod_uids`` (only those named ``container`` if given)
+        from outside the kubelet; the kubelet hears of each exit through :attr:`unseen_exits`.
+
+        One pass over the node's containers, however many pods are named.
+        """
+        killed = []
+        for c in self.containers.values():
+            if c.state == "running" and c.pod_uid in pod_uids:
+                if container is not None and c.name != container:
+                    continue
+                self.container_exited(c.container_id, at, exit_code)
+                self.unseen_exits.append(c.container_id)
+                killed.append(c)
+        if killed and self.listener is not None:
+            self.listener()
+        return killed
+
+    def fail_pods(self, pod_uids: Iterable[str], at: float) -> list[RuntimeContainer]:
+        """Hold the containers of ``pod_uids`` failing: the running ones die now, every start
+        crashes until :meth:`heal_pods`."""
+        uids = list(pod_uids)
+        for uid in uids:
+            self.failing[uid] = self.failing.get(uid, 0) + 1
+        return self.kill(set(uids), at, exit_code=FAILED_START_EXIT_CODE)
+
+    def heal_pods(self, pod_uids: Iterable[str]) -> None:
+        """Let go of one :meth:`fail_pods` hold on each of ``pod_uids``."""
+        for uid in pod_uids:
+            held = self.failing.get(uid, 0) - 1
+            if held > 0:
+                self.failing[uid] = held
+            else:
+                self.failing.pop(uid, None)
+
+    def fails_on_start(self, pod_uid: str) -> bool:
+        return bool(self.failing) and pod_uid in self.failing
+
     def forget_workloads(self) -> None:
-        """Drop every sandbox and container: what a node reboot leaves (images stay on disk)."""
+        """Drop every sandbox and container: what a node reboot leaves (images stay on disk).
+
+        Fault seams stay: they describe the node's surroundings (a slow disk, a registry
+        outage, a failing pod), which a reboot does not change.
+        """
         self.sandboxes.clear()
         self.containers.clear()
+        self.unseen_exits.clear()
         self._pulling.clear()
         self._puller_free_at = 0.0
 
 
-__all__ = ["ContainerRuntime", "PullTicket", "RuntimeContainer"]
+__all__ = [
+    "FAILED_START_EXIT_CODE",
+    "KILLED_EXIT_CODE",
+    "ContainerRuntime",
+    "PullTicket",
+    "RuntimeContainer",
+]

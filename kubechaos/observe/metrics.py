@@ -177,9 +177,12 @@ class FaultLedger:
     def _on_event(self, event: Event) -> None:
         if event.kind != "Fault" or event.reason not in ("FaultInjected", "FaultReverted"):
             return
-        key = (event.object, str((event.fields or {}).get("type", "")))
+        fields = event.fields or {}
+        key = (event.object, str(fields.get("type", "")))
         if event.reason == "FaultInjected":
             self.injections[key] += 1
+            if fields.get("lasting") is False:
+                self.reverts[key] += 1  # an instantaneous fault is over as soon as it acted
         else:
             self.reverts[key] += 1
         self.times.append(event)

@@ -70,6 +70,7 @@ class Run:
                 )
             await trio.sleep_until(self.scenario.duration)
             self.finished_at = trio.current_time()
+            self.collector.last_time = self.finished_at
             self.steady.finish(self.finished_at)
             self.results = self.slo.results(final=True)
             for callback in self.on_finish:

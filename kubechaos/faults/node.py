@@ -1,0 +1,348 @@
+"""Faults of the machines: containers killed or failing, nodes crashing, kubelets stopping,
+drains, and a container engine that is slow or cannot pull.
+
+Pod faults (``container-kill``, ``pod-failure``) pick their pods through the API server, as a
+chaos tool does, then act on the runtime of each pod's node, behind the kubelet's back: the
+kubelet learns of the damage the way it learns of any container exit. Node faults act on the
+:class:`~kubechaos.cluster.NodeAgent` (crash/boot, kubelet stop/start) or on its
+:class:`~kubechaos.node.runtime.ContainerRuntime` seams; ``node-drain`` is the one that goes
+through the API server, as ``kubectl drain`` does.
+
+Every seam counts holders, so faults overlap: two crashes of a node keep it down until both are
+reverted, two ``runtime-slow`` factors multiply, two pull outages both have to end. A fault
+object may be injected again while an earlier occurrence is still active (``every`` shorter than
+``duration``), so what one occurrence did is remembered per occurrence (see
+:class:`_PerOccurrence`), and its revert undoes exactly that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import trio
+
+from kubechaos.api import errors
+from kubechaos.api.objects import Node, Pod
+from kubechaos.api.selectors import FieldSelector
+from kubechaos.cluster import Cluster, NodeAgent
+from kubechaos.faults.base import Fault, FaultEnv, FaultError, fault_type, param
+from kubechaos.faults.chaos import pod_key, select_nodes, select_pods
+from kubechaos.node.runtime import KILLED_EXIT_CODE
+
+
+@attrs.define(kw_only=True)
+class _PerOccurrence(Fault):
+    """A fault that remembers, per occurrence, what its injection did, so that the revert of
+    that occurrence undoes exactly that.
+
+    The injector builds the revert's :class:`FaultEnv` with the same named random stream as the
+    injection's, and named streams are shared objects, so the stream identifies the occurrence.
+    Should it not be found, the oldest record is used (occurrences of one fault are reverted in
+    the order they were injected when they share a duration).
+    """
+
+    _held: list[tuple[random.Random, Any]] = attrs.field(
+        factory=list, init=False, repr=False, eq=False
+    )
+
+    def _remember(self, env: FaultEnv, record: Any) -> None:
+        self._held.append((env.rng, record))
+
+    def _recall(self, env: FaultEnv) -> Any:
+        for i, (rng, record) in enumerate(self._held):
+            if rng is env.rng:
+                del self._held[i]
+                return record
+        return self._held.pop(0)[1] if self._held else None
+
+
+def _by_node(pods: Iterable[Pod]) -> dict[str, list[Pod]]:
+    """Pods grouped by the node they are bound to, in the order given."""
+    grouped: dict[str, list[Pod]] = {}
+    for pod in pods:
+        grouped.setdefault(pod.spec.node_name, []).append(pod)
+    return grouped
+
+
+def _agents(cluster: Cluster, names: Iterable[str]) -> list[NodeAgent]:
+    return [cluster.nodes[name] for name in names if name in cluster.nodes]
+
+
+# ============================================================================ pods
+
+
+@fault_type(
+    "container-kill",
+    target="pods",
+    lasting=False,
+    summary="the runtime kills the container; the kubelet restarts it per restartPolicy "
+    "(restart count rises)",
+)
+@attrs.define(kw_only=True)
+class ContainerKill(Fault):
+    """Kill the running containers of the matching pods in their node's runtime (Chaos Mesh's
+    container-kill). The kubelet sees the exit, records it (``lastState``) and restarts the
+    container as its restart policy says, with CrashLoopBackOff as for any exit. Pods whose node
+    is down or whose containers are not running are not hit."""
+
+    container: str | None = param(
+        None, "container", "string", "the container to kill; default: every container of the pod"
+    )
+    exit_code: int = param(
+        KILLED_EXIT_CODE,
+        "exitCode",
+        "count",
+        "the exit code the killed process shows (137: SIGKILL)",
+    )
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        if not 0 <= self.exit_code <= 255:
+            raise FaultError(f"exitCode must be 0-255, got {self.exit_code}")
+        cluster: Cluster = env.cluster
+        pods = await select_pods(env, self.target)
+        hit: list[str] = []
+        for node, group in _by_node(pods).items():
+            agent = cluster.nodes.get(node)
+            if agent is None:
+                continue
+            uids = {p.metadata.uid: p for p in group}
+            killed = agent.runtime.kill(uids, trio.current_time(), self.container, self.exit_code)
+            killed_uids = {c.pod_uid: None for c in killed}
+            hit.extend(pod_key(p) for p in group if p.metadata.uid in killed_uids)
+        return hit
+
+
+@fault_type(
+    "pod-failure",
+    target="pods",
+    summary="matching pods' containers fail (crash on start) for the duration, then behave again",
+)
+@attrs.define(kw_only=True)
+class PodFailure(_PerOccurrence):
+    """The matching pods' containers fail (Chaos Mesh's pod-failure): at injection the running
+    ones die with exit code 1, and every start during the fault crashes at once with the same
+    code, so the kubelet's CrashLoopBackOff grows (10 s, 20 s, 40 s ...). After the revert the
+    next restart, when the backoff in force lets it happen, runs normally. The pods are those
+    matching at injection; a replacement created meanwhile is not affected."""
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        cluster: Cluster = env.cluster
+        pods = await select_pods(env, self.target)
+        record: list[tuple[str, list[str]]] = []
+        for node, group in _by_node(pods).items():
+            agent = cluster.nodes.get(node)
+            if agent is None:
+                continue
+            uids = [p.metadata.uid for p in group]
+            agent.runtime.fail_pods(uids, trio.current_time())
+            record.append((node, uids))
+        self._remember(env, record)
+        return [pod_key(p) for p in pods if p.spec.node_name in cluster.nodes]
+
+    async def revert(self, env: FaultEnv) -> None:
+        cluster: Cluster = env.cluster
+        for node, uids in self._recall(env) or ():
+            cluster.nodes[node].runtime.heal_pods(uids)
+
+
+# ============================================================================ nodes
+
+
+@fault_type(
+    "node-crash",
+    target="nodes",
+    summary="the node's kubelet, runtime and containers stop; with a duration the node boots "
+    "again after it (empty runtime, pods re-synced)",
+)
+@attrs.define(kw_only=True)
+class NodeCrash(_PerOccurrence):
+    """The machine dies: kubelet, containers and kube-proxy stop, its pod IPs stop answering,
+    no more heartbeats. The node lifecycle controller marks it Ready=Unknown after
+    ``nodeMonitorGracePeriod`` and the taint eviction deletes its pods after the default 300 s
+    toleration, as upstream. The revert boots it (see :meth:`NodeAgent.boot
+    <kubechaos.cluster.NodeAgent.boot>`): an empty runtime with the images still on disk, a
+    fresh kubelet that registers again and restarts the pods still bound to it (their restart
+    counts rise), kube-proxy with empty rules until its first sync."""
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        nodes = select_nodes(env, self.target)
+        for agent in _agents(env.cluster, nodes):
+            agent.crash()
+        self._remember(env, nodes)
+        return nodes
+
+    async def revert(self, env: FaultEnv) -> None:
+        for agent in _agents(env.cluster, self._recall(env) or ()):
+            agent.boot()
+
+
+@fault_type(
+    "kubelet-stop",
+    target="nodes",
+    summary="the kubelet stops (no heartbeats, no status) while containers keep running",
+)
+@attrs.define(kw_only=True)
+class KubeletStop(_PerOccurrence):
+    """The kubelet process stops: no heartbeats (the node goes Ready=Unknown after the grace
+    period), no pod status, no reaction to pod changes, while containers keep running and
+    serving traffic. The revert starts a fresh kubelet that adopts the running containers
+    without restarting them, as an upstream kubelet restart does (see :meth:`Kubelet._adopt
+    <kubechaos.node.kubelet.Kubelet._adopt>` for what the runtime lets it recover)."""
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        nodes = select_nodes(env, self.target)
+        for agent in _agents(env.cluster, nodes):
+            agent.stop_kubelet()
+        self._remember(env, nodes)
+        return nodes
+
+    async def revert(self, env: FaultEnv) -> None:
+        for agent in _agents(env.cluster, self._recall(env) or ()):
+            agent.start_kubelet()
+
+
+def _set_unschedulable(value: bool, changed: list[bool]) -> Any:
+    def mutate(node: Node) -> Node:
+        changed.append(node.spec.unschedulable != value)
+        return attrs.evolve(node, spec=attrs.evolve(node.spec, unschedulable=value))
+
+    return mutate
+
+
+@fault_type(
+    "node-drain",
+    target="nodes",
+    summary="cordon and evict, as `kubectl drain` does",
+)
+@attrs.define(kw_only=True)
+class NodeDrain(_PerOccurrence):
+    """``kubectl drain --force``: cordon the node (``spec.unschedulable``) and delete every pod
+    bound to it with its grace period; controllers recreate theirs elsewhere, pods without a
+    controller are gone. Unlike kubectl the fault does not wait for the pods to finish, and
+    deletes rather than evicts (no PodDisruptionBudgets in the model). The revert uncordons
+    the node, unless it was cordoned before the first drain in force or another drain still
+    holds it."""
+
+    grace_period: float | None = param(
+        None,
+        "gracePeriod",
+        "duration",
+        "how long each pod gets to stop (kubectl drain --grace-period); default: the pod's own "
+        "terminationGracePeriodSeconds",
+    )
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        cluster: Cluster = env.cluster
+        nodes = select_nodes(env, self.target)
+        held: list[NodeAgent] = []
+        try:
+            for agent in _agents(cluster, nodes):
+                agent.cordon_holds += 1
+                held.append(agent)
+                if agent.cordon_holds == 1:
+                    changed: list[bool] = []
+                    await cluster.api.patch(
+                        "nodes", "", agent.name, _set_unschedulable(True, changed)
+                    )
+                    agent.cordoned_by_fault = any(changed)
+                await self._evict(cluster, agent.name)
+        except errors.APIError:
+            for agent in held:  # the injection failed: it holds nothing (a cordon may stay)
+                agent.cordon_holds -= 1
+            raise
+        self._remember(env, [a.name for a in held])
+        return [a.name for a in held]
+
+    async def _evict(self, cluster: Cluster, node: str) -> None:
+        grace = None if self.grace_period is None else int(self.grace_period)
+        pods, _ = await cluster.api.list("pods", None, None, FieldSelector(node))
+        for pod in sorted(pods, key=pod_key):
+            if pod.metadata.deletion_timestamp is not None:
+                continue
+            with contextlib.suppress(errors.NotFound):
+                await cluster.api.delete(
+                    "pods",
+                    pod.metadata.namespace,
+                    pod.metadata.name,
+                    grace_period_seconds=grace,
+                    uid=pod.metadata.uid,
+                )
+
+    async def revert(self, env: FaultEnv) -> None:
+        cluster: Cluster = env.cluster
+        for agent in _agents(cluster, self._recall(env) or ()):
+            agent.cordon_holds = max(agent.cordon_holds - 1, 0)
+            if agent.cordon_holds == 0 and agent.cordoned_by_fault:
+                agent.cordoned_by_fault = False
+                with contextlib.suppress(errors.NotFound):
+                    await cluster.api.patch("nodes", "", agent.name, _set_unschedulable(False, []))
+
+
+@fault_type(
+    "runtime-slow",
+    target="nodes",
+    summary="container engine operations slowed by a factor",
+)
+@attrs.define(kw_only=True)
+class RuntimeSlow(_PerOccurrence):
+    """Every container engine operation on the matching nodes (sandbox creation, image pulls,
+    container create and start) takes ``factor`` times as long, priced when the operation
+    begins. Overlapping faults multiply; a revert divides out exactly its own factor."""
+
+    factor: float = param(10.0, "factor", "factor", "how many times slower every operation is")
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        nodes = select_nodes(env, self.target)
+        for agent in _agents(env.cluster, nodes):
+            agent.runtime.add_slow_factor(self.factor)
+        self._remember(env, nodes)
+        return nodes
+
+    async def revert(self, env: FaultEnv) -> None:
+        for agent in _agents(env.cluster, self._recall(env) or ()):
+            agent.runtime.remove_slow_factor(self.factor)
+
+
+@fault_type(
+    "image-pull-failure",
+    target="nodes",
+    summary="image pulls fail on matching nodes",
+)
+@attrs.define(kw_only=True)
+class ImagePullFailure(_PerOccurrence):
+    """Image pulls on the matching nodes fail (a registry outage): a pod whose image is not on
+    its node yet goes ``ImagePullBackOff`` and the kubelet retries after 10 s, 20 s, ... up to
+    300 s; the first retry after the revert succeeds. Images already on a node are unaffected,
+    and a pull is judged when it is requested (one already under way finishes as it started)."""
+
+    images: tuple[str, ...] = param(
+        (), "images", "strings", "the images whose pulls fail; default: every image"
+    )
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        nodes = select_nodes(env, self.target)
+        for agent in _agents(env.cluster, nodes):
+            agent.runtime.pull_failures.append(tuple(self.images))
+        self._remember(env, nodes)
+        return nodes
+
+    async def revert(self, env: FaultEnv) -> None:
+        images = tuple(self.images)
+        for agent in _agents(env.cluster, self._recall(env) or ()):
+            with contextlib.suppress(ValueError):
+                agent.runtime.pull_failures.remove(images)
+
+
+__all__ = [
+    "ContainerKill",
+    "ImagePullFailure",
+    "KubeletStop",
+    "NodeCrash",
+    "NodeDrain",
+    "PodFailure",
+    "RuntimeSlow",
+]

@@ -238,15 +238,11 @@ def run(
     the_run = Run(scenario, seed)
     recorder = None
     if openmetrics_file is not None:
+        start = _parse_start(start_time, scenario.duration)
         probe = _open_for_writing(openmetrics_file)  # fail now on a bad path, not after the run
         if probe is not None:
             probe.close()
-        recorder = OpenMetricsRecorder(
-            the_run.collector,
-            openmetrics_file,
-            _parse_start(start_time, scenario.duration),
-            interval,
-        )
+        recorder = OpenMetricsRecorder(the_run.collector, openmetrics_file, start, interval)
         the_run.tasks.append(recorder.run)
     exporter = None
     if serve is not None:

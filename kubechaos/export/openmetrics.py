@@ -1,42 +1,96 @@
 """Record every series of a run, sampled on virtual time, as one OpenMetrics file.
 
 Every ``interval`` virtual seconds (default 15 s, Prometheus' default scrape interval) the
-recorder collects the run's registry and appends each sample with a timestamp: virtual time plus
-``start`` (the wall-clock instant virtual time zero maps to). The file holds each metric family
-once — ``# TYPE``, ``# UNIT``, ``# HELP``, then all its samples in time order — and ends with
-``# EOF``, so ``promtool tsdb create-blocks-from openmetrics FILE DIR`` backfills it and Prometheus
-and Grafana show the run on its own timeline.
+recorder takes a sample of every series the run exposes, stamped with virtual time plus ``start``
+(the wall-clock instant virtual time zero maps to). :meth:`OpenMetricsRecorder.close` writes the
+file as the OpenMetrics format wants it — each metric family once (``# TYPE``, ``# UNIT``,
+``# HELP``), each series' points together and in time order — ending with ``# EOF``, so
+``promtool tsdb create-blocks-from openmetrics FILE DIR`` backfills it and Prometheus and Grafana
+show the run on its own timeline. An interrupted run still gets its file, up to its last sample.
 
-Samples are spooled to one temporary file per family while the run goes, so a long or large run
-does not hold its history in memory; :meth:`OpenMetricsRecorder.close` writes the final file (an
-interrupted run still gets one, up to its last sample).
+Recording must stay cheap next to the simulation, so a sample costs what *changed*, not what
+exists:
+
+- kube-state-metrics series are a function of one API object: per object the recorder keeps
+  *segments* (one per resourceVersion, with its rendered lines and the ticks it was seen), so an
+  unchanged object costs one lookup per tick;
+- every other series keeps *runs* of equal values (first tick, last tick, value); a tick extends
+  the current run in place.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import trio
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-from kubechaos.observe.metrics import ClusterCollector
+from kubechaos.observe.metrics import OBJECT_FAMILIES, ClusterCollector, ObjectSample
 
 DEFAULT_INTERVAL = 15.0
+SERVICE_REQUESTS = "kubechaos_service_requests"
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _labels(labels: dict[str, str]) -> str:
+def render_key(name: str, labels: dict[str, str]) -> str:
     if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+        return name
+    return name + "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+
+
+class _Segment:
+    """One version of one object: its rendered series and the ticks it was seen at."""
+
+    __slots__ = ("lines", "ticks")
+
+    def __init__(self, samples: list[ObjectSample]) -> None:
+        self.lines: dict[str, list[tuple[str, str]]] = {}
+        for family_name, s in samples:
+            self.lines.setdefault(family_name, []).append(
+                (render_key(s.name, s.labels), floatToGoString(s.value))
+            )
+        self.ticks = array("I")
+
+
+class _Object:
+    __slots__ = ("rv", "segments")
+
+    def __init__(self) -> None:
+        self.rv = ""
+        self.segments: list[_Segment] = []
+
+
+class _Series:
+    """A series outside the object families: runs of equal values ``[first, last, value]``."""
+
+    __slots__ = ("group", "key", "runs")
+
+    def __init__(self, key: str, group: object = None) -> None:
+        self.key = key
+        self.group = group  # histograms: the labels without ``le`` (one OpenMetrics group)
+        self.runs: list[list[int | float]] = []
+
+    def points(self, stamps: list[str]) -> Iterator[tuple[int, str]]:
+        for first, last, value in self.runs:
+            text = floatToGoString(value)
+            for tick in range(int(first), int(last) + 1):
+                yield tick, f"{self.key} {text} {stamps[tick]}\n"
+
+    def observe(self, tick: int, value: float) -> None:
+        runs = self.runs
+        if runs:
+            last = runs[-1]
+            if last[1] == tick - 1 and last[2] == value:
+                last[1] = tick
+                return
+        runs.append([tick, tick, value])
 
 
 class OpenMetricsRecorder:
@@ -54,10 +108,18 @@ class OpenMetricsRecorder:
         self.start = start
         self.interval = interval
         self.samples_written = 0
-        self.ticks = 0
-        self._spool = tempfile.TemporaryDirectory(prefix="kubechaos-om-")
-        self._families: dict[str, tuple[Metric, IO[str]]] = {}
+        self._stamps: list[str] = []
+        self._meta: dict[str, Metric] = {}  # family name -> a Metric carrying HELP/TYPE/UNIT
+        self._objects: dict[str, dict[str, _Object]] = {r: {} for r in OBJECT_FAMILIES}
+        self._series: dict[str, dict[object, _Series]] = {}
         self._last_at: float | None = None
+        for families in OBJECT_FAMILIES.values():
+            for name, help, typ in families:
+                self._meta[name] = Metric(name, help, typ)
+
+    @property
+    def ticks(self) -> int:
+        return len(self._stamps)
 
     async def run(self) -> None:
         """Sample at every multiple of the interval (0, 15 s, 30 s ...) until cancelled."""
@@ -68,36 +130,102 @@ class OpenMetricsRecorder:
 
     def sample(self, at: float) -> None:
         if self._last_at is not None and at <= self._last_at:
-            return  # one sample per instant: timestamps must strictly increase per series
+            return  # one point per instant: a series' timestamps must strictly increase
         self._last_at = at
-        self.ticks += 1
-        stamp = f" {self.start + at:.3f}"
-        for metric in self.collector.families():
-            entry = self._families.get(metric.name)
-            if entry is None:
-                spool = Path(self._spool.name) / f"{len(self._families)}.om"
-                entry = (metric, spool.open("w", encoding="utf-8"))
-                self._families[metric.name] = entry
-            out = entry[1]
-            lines = [
-                f"{s.name}{_labels(s.labels)} {floatToGoString(s.value)}{stamp}\n"
-                for s in metric.samples
-            ]
-            out.writelines(lines)
-            self.samples_written += len(lines)
+        tick = len(self._stamps)
+        self._stamps.append(f"{self.start + at:.3f}")
+        collector = self.collector
+        for resource, objects in self._objects.items():
+            for uid, rv, samples in collector.object_samples(resource):
+                obj = objects.get(uid)
+                if obj is None:
+                    obj = objects[uid] = _Object()
+                if obj.rv != rv or not obj.segments:
+                    obj.rv = rv
+                    obj.segments.append(_Segment(samples))
+                obj.segments[-1].ticks.append(tick)
+        self._sample_service_requests(tick)
+        for metric in collector.other_families(exclude=(SERVICE_REQUESTS,)):
+            self._meta.setdefault(metric.name, metric)
+            series = self._series.setdefault(metric.name, {})
+            histogram = metric.type == "histogram"
+            for s in metric.samples:
+                key = (s.name, *s.labels.values())
+                one = series.get(key)
+                if one is None:
+                    group = (
+                        tuple((k, v) for k, v in s.labels.items() if k != "le")
+                        if histogram
+                        else None
+                    )
+                    one = series[key] = _Series(render_key(s.name, s.labels), group)
+                one.observe(tick, s.value)
+
+    def _sample_service_requests(self, tick: int) -> None:
+        # The busiest family (one series per service, source node and outcome): read as the
+        # collector's raw counts, keyed by their label tuple, rendered once per series.
+        self._meta.setdefault(SERVICE_REQUESTS, self.collector.service_request_family())
+        series = self._series.setdefault(SERVICE_REQUESTS, {})
+        for key, n in self.collector.service_request_counts():
+            one = series.get(key)
+            if one is None:
+                labels = dict(
+                    zip(("namespace", "service", "source_node", "outcome"), key, strict=True)
+                )
+                one = series[key] = _Series(render_key(SERVICE_REQUESTS + "_total", labels))
+            one.observe(tick, n)
 
     def close(self, at: float | None = None) -> None:
         """Take a last sample at ``at`` (the run's end) and write the file."""
         if at is not None:
             self.sample(at)
+        stamps = self._stamps
         with self.path.open("w", encoding="utf-8") as out:
-            for name, (metric, spool) in self._families.items():
-                spool.close()
+            for name, metric in self._meta.items():
                 out.write(f"# TYPE {name} {metric.type}\n")
                 if metric.unit:
                     out.write(f"# UNIT {name} {metric.unit}\n")
                 out.write(f"# HELP {name} {_escape(metric.documentation)}\n")
-                with open(spool.name, encoding="utf-8") as lines:
-                    shutil.copyfileobj(lines, out)
+                for lines in self._family_lines(name, stamps):
+                    out.writelines(lines)
             out.write("# EOF\n")
-        self._spool.cleanup()
+
+    def _family_lines(self, name: str, stamps: list[str]) -> Iterator[list[str]]:
+        for resource, families in OBJECT_FAMILIES.items():
+            if any(f[0] == name for f in families):
+                for obj in self._objects[resource].values():
+                    yield self._object_lines(obj, name, stamps)
+                return
+        all_series = self._series.get(name, {}).values()
+        if self._meta[name].type != "histogram":
+            for series in all_series:
+                lines = [line for _, line in series.points(stamps)]
+                self.samples_written += len(lines)
+                yield lines
+            return
+        # A histogram's buckets, count and sum form one group whose points go tick by tick.
+        groups: dict[object, list[_Series]] = {}
+        for series in all_series:
+            groups.setdefault(series.group, []).append(series)
+        for members in groups.values():
+            by_tick: dict[int, list[str]] = {}
+            for series in members:
+                for tick, line in series.points(stamps):
+                    by_tick.setdefault(tick, []).append(line)
+            lines = [line for tick in sorted(by_tick) for line in by_tick[tick]]
+            self.samples_written += len(lines)
+            yield lines
+
+    def _object_lines(self, obj: _Object, family_name: str, stamps: list[str]) -> list[str]:
+        """One object's points for one family, grouped by series, each in time order."""
+        points: dict[str, list[str]] = {}
+        for segment in obj.segments:
+            for key, value in segment.lines.get(family_name, ()):
+                mine = points.setdefault(key, [])
+                mine.extend(f"{key} {value} {stamps[tick]}\n" for tick in segment.ticks)
+        lines = [line for series in points.values() for line in series]
+        self.samples_written += len(lines)
+        return lines
+
+
+__all__ = ["DEFAULT_INTERVAL", "OpenMetricsRecorder", "render_key"]

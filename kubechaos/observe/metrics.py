@@ -21,6 +21,7 @@ import contextlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import trio
 from prometheus_client import CollectorRegistry
@@ -93,7 +94,7 @@ FAMILIES: dict[str, str] = {
         "component_families",
     ),
     "kubechaos_service_requests": "service_request_family",
-    "kubechaos_service_request_duration_seconds": "traffic_families",
+    "kubechaos_service_request_duration_seconds": "latency_family",
     **dict.fromkeys(("kubechaos_fault_injections", "kubechaos_fault_active"), "fault_families"),
     "kubechaos_virtual_time_seconds": "virtual_time_family",
     **dict.fromkeys(
@@ -162,6 +163,133 @@ def bucketed(values: Iterable[float], bounds: Sequence[float]) -> tuple[list[int
     return counts, total
 
 
+ObjectSample = tuple[str, Sample]  # (family name, sample)
+
+
+def _sample(name: str, labels: dict[str, str], value: float) -> Sample:
+    return Sample(name, labels, value, None, None)
+
+
+def pod_samples(pod: Pod) -> list[ObjectSample]:
+    meta = pod.metadata
+    base = {"namespace": meta.namespace, "pod": meta.name}
+    out: list[ObjectSample] = []
+    phase = pod.status.phase
+    for name in POD_PHASES:
+        out.append(("kube_pod_status_phase", _sample(
+            "kube_pod_status_phase", {**base, "phase": name}, 1.0 if phase == name else 0.0
+        )))  # fmt: skip
+    cond = pod.status.condition("Ready")
+    status = cond.status.lower() if cond is not None else "unknown"
+    for name in CONDITION_STATUSES:
+        out.append(("kube_pod_status_ready", _sample(
+            "kube_pod_status_ready", {**base, "condition": name}, 1.0 if status == name else 0.0
+        )))  # fmt: skip
+    ref = meta.controller_ref()
+    kind, owner = (ref.kind, ref.name) if ref else ("<none>", "<none>")
+    out.append(("kube_pod_info", _sample("kube_pod_info", {
+        **base, "uid": meta.uid, "node": pod.spec.node_name, "pod_ip": pod.status.pod_ip,
+        "host_ip": pod.status.host_ip, "created_by_kind": kind, "created_by_name": owner,
+    }, 1.0)))  # fmt: skip
+    out.append(("kube_pod_owner", _sample("kube_pod_owner", {
+        **base, "owner_kind": kind, "owner_name": owner,
+        "owner_is_controller": "true" if ref else "<none>",
+    }, 1.0)))  # fmt: skip
+    for cs in pod.status.container_statuses:
+        labels = {**base, "container": cs.name}
+        out.append(("kube_pod_container_status_restarts", _sample(
+            "kube_pod_container_status_restarts_total", labels, cs.restart_count
+        )))  # fmt: skip
+        if cs.state == "waiting":
+            out.append(("kube_pod_container_status_waiting_reason", _sample(
+                "kube_pod_container_status_waiting_reason", {**labels, "reason": cs.reason}, 1.0
+            )))  # fmt: skip
+    return out
+
+
+def deployment_samples(d: Deployment) -> list[ObjectSample]:
+    labels = {"namespace": d.metadata.namespace, "deployment": d.metadata.name}
+    values = (
+        ("kube_deployment_spec_replicas", d.spec.replicas),
+        ("kube_deployment_status_replicas_available", d.status.available_replicas),
+        ("kube_deployment_status_replicas_updated", d.status.updated_replicas),
+        ("kube_deployment_status_observed_generation", d.status.observed_generation),
+        ("kube_deployment_metadata_generation", d.metadata.generation),
+    )
+    return [(name, _sample(name, labels, value)) for name, value in values]
+
+
+def node_samples(node: Node) -> list[ObjectSample]:
+    name = node.metadata.name
+    out: list[ObjectSample] = []
+    for cond in node.status.conditions:
+        status = cond.status.lower()
+        for s in CONDITION_STATUSES:
+            out.append(("kube_node_status_condition", _sample(
+                "kube_node_status_condition",
+                {"node": name, "condition": cond.type, "status": s},
+                1.0 if status == s else 0.0,
+            )))  # fmt: skip
+    for t in node.spec.taints:
+        out.append(("kube_node_spec_taint", _sample(
+            "kube_node_spec_taint",
+            {"node": name, "key": t.key, "value": t.value, "effect": t.effect},
+            1.0,
+        )))  # fmt: skip
+    return out
+
+
+def endpoint_samples(ep: Endpoints) -> list[ObjectSample]:
+    base = {"namespace": ep.metadata.namespace, "endpoint": ep.metadata.name}
+    out: list[ObjectSample] = []
+    for subset in ep.subsets:
+        for ready, addresses in (("true", subset.addresses), ("false", subset.not_ready_addresses)):
+            for a in addresses:
+                out.append(("kube_endpoint_address", _sample(
+                    "kube_endpoint_address", {**base, "ip": a.ip, "ready": ready}, 1.0
+                )))  # fmt: skip
+    return out
+
+
+OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
+    "pods": pod_samples,
+    "deployments": deployment_samples,
+    "nodes": node_samples,
+    "endpoints": endpoint_samples,
+}
+# (family, HELP, type) per resource, in exposition order (kube-state-metrics' own HELP texts)
+OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "pods": (
+        ("kube_pod_status_phase", "The pods current phase.", "gauge"),
+        ("kube_pod_status_ready", "Describes whether the pod is ready to serve requests.", "gauge"),
+        ("kube_pod_info", "Information about pod.", "gauge"),
+        ("kube_pod_owner", "Information about the Pod's owner.", "gauge"),
+        ("kube_pod_container_status_restarts", "The number of container restarts per container.", "counter"),
+        ("kube_pod_container_status_waiting_reason",
+         "Describes the reason the container is currently in waiting state.", "gauge"),
+    ),
+    "deployments": (
+        ("kube_deployment_spec_replicas", "Number of desired pods for a deployment.", "gauge"),
+        ("kube_deployment_status_replicas_available",
+         "The number of available replicas per deployment.", "gauge"),
+        ("kube_deployment_status_replicas_updated",
+         "The number of updated replicas per deployment.", "gauge"),
+        ("kube_deployment_status_observed_generation",
+         "The generation observed by the deployment controller.", "gauge"),
+        ("kube_deployment_metadata_generation",
+         "Sequence number representing a specific generation of the desired state.", "gauge"),
+    ),
+    "nodes": (
+        ("kube_node_status_condition", "The condition of a cluster node.", "gauge"),
+        ("kube_node_spec_taint", "The taint of a cluster node.", "gauge"),
+    ),
+    "endpoints": (
+        ("kube_endpoint_address",
+         "Information about Endpoint available and non available addresses.", "gauge"),
+    ),
+}  # fmt: skip
+
+
 class FaultLedger:
     """Fault injections and reverts as counted from the event log (``FaultInjected`` /
     ``FaultReverted``), so metrics need nothing from the fault machinery itself."""
@@ -202,6 +330,7 @@ class ClusterCollector:
         self._owner = threading.get_ident()
         self._snapshot: list[Metric] = []
         self.last_time = 0.0
+        self._object_cache: dict[str, dict[str, tuple[str, list[ObjectSample]]]] = {}
 
     def add_source(self, source: Source) -> None:
         """Add families computed elsewhere (steady state, recovery, SLOs)."""
@@ -231,6 +360,21 @@ class ClusterCollector:
         built = getattr(self, builder)()
         return built if isinstance(built, list) else [built]
 
+    def other_families(self, exclude: Sequence[str] = ()) -> list[Metric]:
+        """Every family not built from single API objects (and not in ``exclude``)."""
+        metrics = self.component_families()
+        if "kubechaos_service_requests" not in exclude:
+            metrics.append(self.service_request_family())
+        metrics += [self.latency_family(), *self.fault_families(), self.virtual_time_family()]
+        for source in self._sources:
+            metrics.extend(source())
+        return [m for m in metrics if m.name not in exclude]
+
+    def service_request_counts(self) -> Iterable[tuple[tuple[str, str, str, str], int]]:
+        """``kubechaos_service_requests_total`` as ``((namespace, service, source_node,
+        outcome), count)``, without building samples (the recorder's fast path)."""
+        return self.traffic.requests.items() if self.traffic is not None else ()
+
     def families(self) -> list[Metric]:
         metrics = [
             *self.pod_families(),
@@ -247,154 +391,45 @@ class ClusterCollector:
         return metrics
 
     # -------------------------------------------------------------- kube-state-metrics
+    def object_samples(self, resource: str) -> list[tuple[str, str, list[ObjectSample]]]:
+        """``(uid, resourceVersion, samples)`` for every object of ``resource``.
+
+        An object's kube-state-metrics samples depend on the object alone, so they are built
+        once per resourceVersion and reused: in a steady cluster a collection costs a lookup
+        per object, not a rebuild of every series.
+        """
+        render = OBJECT_RENDERERS[resource]
+        cache = self._object_cache.setdefault(resource, {})
+        fresh: dict[str, tuple[str, list[ObjectSample]]] = {}
+        out = []
+        for obj in self.cluster.api.cache(resource).list():
+            meta = obj.metadata
+            hit = cache.get(meta.uid)
+            if hit is None or hit[0] != meta.resource_version:
+                hit = (meta.resource_version, render(obj))
+            fresh[meta.uid] = hit
+            out.append((meta.uid, hit[0], hit[1]))
+        self._object_cache[resource] = fresh
+        return out
+
+    def _object_families(self, resource: str) -> list[Metric]:
+        metrics = {name: family(name, help, typ) for name, help, typ in OBJECT_FAMILIES[resource]}
+        for _, _, object_samples in self.object_samples(resource):
+            for family_name, sample in object_samples:
+                metrics[family_name].samples.append(sample)
+        return list(metrics.values())
+
     def pod_families(self) -> list[Metric]:
-        phase = family("kube_pod_status_phase", "The pods current phase.", "gauge")
-        ready = family(
-            "kube_pod_status_ready",
-            "Describes whether the pod is ready to serve requests.",
-            "gauge",
-        )
-        info = family("kube_pod_info", "Information about pod.", "gauge")
-        owner = family("kube_pod_owner", "Information about the Pod's owner.", "gauge")
-        restarts = family(
-            "kube_pod_container_status_restarts",
-            "The number of container restarts per container.",
-            "counter",
-        )
-        waiting = family(
-            "kube_pod_container_status_waiting_reason",
-            "Describes the reason the container is currently in waiting state.",
-            "gauge",
-        )
-        pods: list[Pod] = self.cluster.api.cache("pods").list()
-        for pod in pods:
-            meta = pod.metadata
-            base = {"namespace": meta.namespace, "pod": meta.name}
-            p = pod.status.phase
-            for name in POD_PHASES:
-                add(
-                    phase,
-                    "kube_pod_status_phase",
-                    {**base, "phase": name},
-                    1.0 if p == name else 0.0,
-                )
-            cond = pod.status.condition("Ready")
-            status = cond.status.lower() if cond is not None else "unknown"
-            for name in CONDITION_STATUSES:
-                add(
-                    ready,
-                    "kube_pod_status_ready",
-                    {**base, "condition": name},
-                    1.0 if status == name else 0.0,
-                )
-            ref = meta.controller_ref()
-            add(
-                info,
-                "kube_pod_info",
-                {
-                    **base,
-                    "uid": meta.uid,
-                    "node": pod.spec.node_name,
-                    "pod_ip": pod.status.pod_ip,
-                    "host_ip": pod.status.host_ip,
-                    "created_by_kind": ref.kind if ref else "<none>",
-                    "created_by_name": ref.name if ref else "<none>",
-                },
-                1.0,
-            )
-            add(
-                owner,
-                "kube_pod_owner",
-                {
-                    **base,
-                    "owner_kind": ref.kind if ref else "<none>",
-                    "owner_name": ref.name if ref else "<none>",
-                    "owner_is_controller": "true" if ref else "<none>",
-                },
-                1.0,
-            )
-            for cs in pod.status.container_statuses:
-                labels = {**base, "container": cs.name}
-                add(restarts, "kube_pod_container_status_restarts_total", labels, cs.restart_count)
-                if cs.state == "waiting":
-                    add(
-                        waiting,
-                        "kube_pod_container_status_waiting_reason",
-                        {**labels, "reason": cs.reason},
-                        1.0,
-                    )
-        return [phase, ready, info, owner, restarts, waiting]
+        return self._object_families("pods")
 
     def deployment_families(self) -> list[Metric]:
-        specs = (
-            ("kube_deployment_spec_replicas", "Number of desired pods for a deployment.",
-             lambda d: d.spec.replicas),
-            ("kube_deployment_status_replicas_available",
-             "The number of available replicas per deployment.",
-             lambda d: d.status.available_replicas),
-            ("kube_deployment_status_replicas_updated",
-             "The number of updated replicas per deployment.",
-             lambda d: d.status.updated_replicas),
-            ("kube_deployment_status_observed_generation",
-             "The generation observed by the deployment controller.",
-             lambda d: d.status.observed_generation),
-            ("kube_deployment_metadata_generation",
-             "Sequence number representing a specific generation of the desired state.",
-             lambda d: d.metadata.generation),
-        )  # fmt: skip
-        deployments: list[Deployment] = self.cluster.api.cache("deployments").list()
-        families = []
-        for name, help, value in specs:
-            metric = family(name, help, "gauge")
-            for d in deployments:
-                labels = {"namespace": d.metadata.namespace, "deployment": d.metadata.name}
-                add(metric, name, labels, value(d))
-            families.append(metric)
-        return families
+        return self._object_families("deployments")
 
     def node_families(self) -> list[Metric]:
-        condition = family(
-            "kube_node_status_condition", "The condition of a cluster node.", "gauge"
-        )
-        taint = family("kube_node_spec_taint", "The taint of a cluster node.", "gauge")
-        nodes: list[Node] = self.cluster.api.cache("nodes").list()
-        for node in nodes:
-            name = node.metadata.name
-            for cond in node.status.conditions:
-                status = cond.status.lower()
-                for s in CONDITION_STATUSES:
-                    add(
-                        condition,
-                        "kube_node_status_condition",
-                        {"node": name, "condition": cond.type, "status": s},
-                        1.0 if status == s else 0.0,
-                    )
-            for t in node.spec.taints:
-                add(
-                    taint,
-                    "kube_node_spec_taint",
-                    {"node": name, "key": t.key, "value": t.value, "effect": t.effect},
-                    1.0,
-                )
-        return [condition, taint]
+        return self._object_families("nodes")
 
     def endpoint_family(self) -> Metric:
-        metric = family(
-            "kube_endpoint_address",
-            "Information about Endpoint available and non available addresses.",
-            "gauge",
-        )
-        endpoints: list[Endpoints] = self.cluster.api.cache("endpoints").list()
-        for ep in endpoints:
-            base = {"namespace": ep.metadata.namespace, "endpoint": ep.metadata.name}
-            for subset in ep.subsets:
-                for a in subset.addresses:
-                    add(metric, "kube_endpoint_address", {**base, "ip": a.ip, "ready": "true"}, 1.0)
-                for a in subset.not_ready_addresses:
-                    add(
-                        metric, "kube_endpoint_address", {**base, "ip": a.ip, "ready": "false"}, 1.0
-                    )
-        return metric
+        return self._object_families("endpoints")[0]
 
     # -------------------------------------------------------------- components
     def component_families(self) -> list[Metric]:
@@ -541,7 +576,7 @@ class ClusterCollector:
                 )
         return metric
 
-    def traffic_families(self) -> list[Metric]:
+    def latency_family(self) -> Metric:
         stats = self.traffic
         series: list[tuple[Sequence[str], Sequence[float], Sequence[int], float]] = []
         if stats is not None:
@@ -554,7 +589,10 @@ class ClusterCollector:
             ("namespace", "service"),
             series,
         )
-        return [self.service_request_family(), latency]
+        return latency
+
+    def traffic_families(self) -> list[Metric]:
+        return [self.service_request_family(), self.latency_family()]
 
     def fault_families(self) -> list[Metric]:
         injections = family(

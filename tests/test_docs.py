@@ -1,0 +1,28 @@
+"""The README stays true to the code: every fault type, param and metric family is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubechaos.faults import CATALOGUE
+from kubechaos.observe.metrics import FAMILIES
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_fault_type_and_param_is_in_the_readme() -> None:
+    for name, cls in CATALOGUE.items():
+        row = next((line for line in README.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"README fault table lacks {name}"
+        for p in cls.params():
+            assert f"`{p.name}`" in row, f"README row for {name} lacks param {p.name}"
+
+
+def test_every_metric_family_is_in_the_readme() -> None:
+    for family in FAMILIES:
+        assert family in README, f"README does not mention {family}"
+
+
+def test_exit_codes_are_documented() -> None:
+    for code in ("`0`", "`1`", "`2`", "`3`", "`130`"):
+        assert code in README

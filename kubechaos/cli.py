@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import difflib
+import json
 import math
 import sys
 import time
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 import click
+import trio
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kubechaos import __version__
@@ -29,6 +32,8 @@ from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.export.live import LiveExporter, ServeError
 from kubechaos.export.openmetrics import OpenMetricsRecorder
 from kubechaos.faults import CATALOGUE
+from kubechaos.report.junit import write_junit
+from kubechaos.report.result import replay_command, result_of, schema, write_json
 from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.events import Event
@@ -136,6 +141,42 @@ class _Speed(click.ParamType):
         return speed
 
 
+class ProgressBar:
+    """A bar over virtual time, drawn only once a run has taken more than a moment."""
+
+    DELAY = 0.5  # wall seconds before a bar appears: short runs finish without one
+
+    def __init__(self, console: Console, duration: float) -> None:
+        self.console = console
+        self.duration = duration
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._started = time.monotonic()
+
+    async def run(self) -> None:
+        step = max(self.duration / 1000, 0.1)
+        while True:
+            now = trio.current_time()
+            if self._progress is None and time.monotonic() - self._started > self.DELAY:
+                self._progress = Progress(
+                    TextColumn("[bold]virtual time"),
+                    BarColumn(),
+                    TextColumn("{task.completed:.0f}/{task.total:.0f}s"),
+                    TimeElapsedColumn(),
+                    console=self.console,
+                    transient=True,
+                )
+                self._task = self._progress.add_task("run", total=self.duration)
+                self._progress.start()
+            if self._progress is not None and self._task is not None:
+                self._progress.update(self._task, completed=now)
+            await trio.sleep(step)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
 def _parse_start(text: str | None, duration: float) -> float:
     """Wall-clock seconds that virtual time zero maps to in recorded metrics."""
     if text is None:
@@ -206,6 +247,24 @@ def _parse_start(text: str | None, duration: float) -> float:
     help="Wall-clock time that virtual time zero maps to in the recording (unix seconds or "
     "ISO 8601). Default: so that the run ends now.",
 )
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the whole result as JSON (schema kubechaos/result/v1, see `kubechaos schema`).",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write JUnit XML: a test suite for the run, a test case per SLO.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar over virtual time (default: on a terminal, for runs longer "
+    "than a moment).",
+)
 def run(
     scenario_file: Path,
     seed: int | None,
@@ -217,6 +276,9 @@ def run(
     openmetrics_file: Path | None,
     scrape_interval: str,
     start_time: str | None,
+    json_file: Path | None,
+    junit_file: Path | None,
+    progress: bool | None,
 ) -> None:
     """Run SCENARIO_FILE: inject its faults on schedule, measure recovery and judge its SLOs.
 
@@ -235,6 +297,15 @@ def run(
     if linger and serve is None:
         _invalid("--linger needs --serve")
     events_out = _open_for_writing(events_file)
+    reports = {
+        path: kind
+        for path, kind in ((json_file, "json"), (junit_file, "junit"))
+        if path is not None
+    }
+    for path in reports:
+        probe = _open_for_writing(path)  # a bad path fails now, not after the run
+        if probe is not None:
+            probe.close()
     the_run = Run(scenario, seed)
     recorder = None
     if openmetrics_file is not None:
@@ -265,15 +336,26 @@ def run(
         console.print(f"[yellow]warning:[/] {warning}")
     started = time.perf_counter()
     status = EXIT_OK
+    error: str | None = None
+    show_progress = console.is_terminal if progress is None else progress
+    bar = ProgressBar(console, scenario.duration) if show_progress else None
+    if bar is not None:
+        the_run.tasks.append(bar.run)
     try:
         the_run.run(speed=speed)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: writing what the run produced so far")
         status = EXIT_INTERRUPTED
     except Exception as exc:  # the edge turns any model failure into exit 3
         cause = _innermost(exc)
-        console.print(f"[red]run failed:[/] {type(cause).__name__}: {cause}")
+        error = f"{type(cause).__name__}: {cause}"
         status = EXIT_RUN_FAILED
+    finally:
+        if bar is not None:
+            bar.stop()
+    if status == EXIT_INTERRUPTED:
+        console.print("[yellow]interrupted[/]: writing what the run produced so far")
+    elif error is not None:
+        console.print(f"[red]run failed:[/] {escape(error)}")
     wall = time.perf_counter() - started
     if events_out is not None:
         with events_out:
@@ -285,11 +367,26 @@ def run(
             f"metrics: {openmetrics_file} ({recorder.samples_written} samples at "
             f"{format_duration(interval)} intervals)"
         )
+    if reports:
+        result = result_of(
+            the_run,
+            interrupted=status == EXIT_INTERRUPTED,
+            error=error,
+            wall_seconds=wall,
+        )
+        for path, kind in reports.items():
+            if kind == "json":
+                write_json(result, path)
+            else:
+                write_junit([result], path)
+            note = "" if result["complete"] else " (incomplete)"
+            console.print(f"{kind} report: {path}{note}")
     if status == EXIT_OK:
         _print_timeline(console, list(the_run.events), verbose)
         _print_summary(console, the_run, wall)
         if not the_run.slo_ok:
             status = EXIT_SLO_VIOLATED
+            console.print(f"replay: {replay_command(scenario.source, the_run.seed)}")
     if exporter is not None:
         if linger and status in (EXIT_OK, EXIT_SLO_VIOLATED):
             console.print(f"still serving {exporter.url}; Ctrl-C to stop")
@@ -317,6 +414,12 @@ def validate(files: tuple[Path, ...]) -> None:
             click.echo(f"warning: {warning}", err=True)
         click.echo(f"{file}: ok ({scenario.name})")
     sys.exit(EXIT_INVALID if bad else EXIT_OK)
+
+
+@main.command(name="schema")
+def schema_command() -> None:
+    """Print the JSON Schema of `kubechaos run --json` results (kubechaos/result/v1)."""
+    click.echo(json.dumps(schema(), indent=2))
 
 
 @main.command()

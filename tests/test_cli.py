@@ -117,12 +117,17 @@ def test_interrupted_run_still_writes_its_event_log(tmp_path: Path) -> None:
         )
     )
     events = tmp_path / "events.jsonl"
+    reports = {name: tmp_path / name for name in ("r.json", "r.xml", "r.om")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kubechaos.cli", "run", str(long_run), "--events", str(events)],
+        [
+            sys.executable, "-m", "kubechaos.cli", "run", str(long_run), "--events", str(events),
+            "--json", str(reports["r.json"]), "--junit", str(reports["r.xml"]),
+            "--openmetrics", str(reports["r.om"]),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
-    )
+    )  # fmt: skip
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
@@ -130,6 +135,11 @@ def test_interrupted_run_still_writes_its_event_log(tmp_path: Path) -> None:
     assert b"interrupted" in out
     records = [json.loads(line) for line in events.read_text().splitlines()]
     assert any(r["reason"] == "Converged" for r in records)
+    result = json.loads(reports["r.json"].read_text())
+    assert result["verdict"] == "interrupted" and result["complete"] is False
+    assert 0 < result["virtualSeconds"] < 1000 * 3600
+    assert "<skipped" in reports["r.xml"].read_text()
+    assert reports["r.om"].read_text().endswith("# EOF\n")
 
 
 def test_a_failing_run_exits_3_and_keeps_its_event_log(

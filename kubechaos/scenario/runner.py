@@ -14,6 +14,7 @@ import trio
 from kubechaos.cluster import Cluster
 from kubechaos.faults import Chaos, run_schedule
 from kubechaos.observe.convergence import ConvergenceWatch
+from kubechaos.observe.history import History
 from kubechaos.observe.metrics import ClusterCollector, new_registry
 from kubechaos.observe.slo import SLOMonitor, SLOResult
 from kubechaos.observe.steady import SteadyStateMonitor
@@ -39,6 +40,7 @@ class Run:
         self.registry = new_registry(self.collector)
         self.steady = SteadyStateMonitor(self.collector, self.events, scenario.name)
         self.slo = SLOMonitor(scenario.slos, self.collector, self.steady)
+        self.history = History(self.collector)
         # Tasks the edges add (a recorder, a live exporter): started with the run, given its
         # virtual time, cancelled at its end; ``on_finish`` callbacks run after the last sample.
         self.tasks: list[Callable[[], Awaitable[None]]] = []
@@ -57,6 +59,7 @@ class Run:
             nursery.start_soon(self.convergence.run, name="convergence-watch")
             nursery.start_soon(self.steady.run, name="steady-state")
             nursery.start_soon(self.slo.run, name="slo")
+            nursery.start_soon(self.history.run, name="history")
             for task in self.tasks:
                 nursery.start_soon(task)
             for warning in self.scenario.warnings:
@@ -72,6 +75,7 @@ class Run:
             self.finished_at = trio.current_time()
             self.collector.last_time = self.finished_at
             self.steady.finish(self.finished_at)
+            self.history.sample(self.finished_at)
             self.results = self.slo.results(final=True)
             for callback in self.on_finish:
                 callback()

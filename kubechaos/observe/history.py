@@ -1,0 +1,79 @@
+"""What a report plots: a few series of the run kept over time, read from the exposed families.
+
+Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from the same series
+``/metrics`` exposes: each Deployment's desired and available replicas (only when they change),
+each Service's request latency percentiles over the interval (from the
+``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
+successes and failures come from the traffic counters. Reports read it; the model never does.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from kubechaos.observe.metrics import ClusterCollector
+from kubechaos.traffic import LATENCY_BUCKETS
+
+DEFAULT_INTERVAL = 5.0
+PERCENTILES = (0.5, 0.95, 0.99)
+
+
+def quantile(q: float, bounds: tuple[float, ...], counts: list[int]) -> float | None:
+    """Prometheus' histogram_quantile on non-cumulative ``counts`` (one more than ``bounds``)."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    lower = 0.0
+    for bound, count in zip(bounds, counts, strict=False):
+        if seen + count >= rank and count:
+            return lower + (bound - lower) * (rank - seen) / count
+        seen += count
+        lower = bound
+    return bounds[-1]  # in the +Inf bucket: the highest finite bound, as Prometheus answers
+
+
+class History:
+    def __init__(self, collector: ClusterCollector, interval: float = DEFAULT_INTERVAL) -> None:
+        self.collector = collector
+        self.interval = interval
+        # "namespace/name" -> [(time, desired, available)], a point per change
+        self.replicas: dict[str, list[tuple[float, float, float]]] = {}
+        # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
+        self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
+        self._last_buckets: dict[tuple[str, str], list[int]] = {}
+
+    async def run(self) -> None:
+        while True:
+            self.sample(trio.current_time())
+            await trio.sleep(self.interval)
+
+    def sample(self, at: float) -> None:
+        desired: dict[str, float] = {}
+        available: dict[str, float] = {}
+        for metric in self.collector.deployment_families():
+            into = {
+                "kube_deployment_spec_replicas": desired,
+                "kube_deployment_status_replicas_available": available,
+            }.get(metric.name)
+            if into is None:
+                continue
+            for s in metric.samples:
+                into[f"{s.labels['namespace']}/{s.labels['deployment']}"] = s.value
+        for key, want in desired.items():
+            points = self.replicas.setdefault(key, [])
+            point = (at, want, available.get(key, 0.0))
+            if not points or points[-1][1:] != point[1:]:
+                points.append(point)
+        stats = self.collector.traffic
+        if stats is None:
+            return
+        for sid, counts in stats.latency_buckets.items():
+            before = self._last_buckets.get(sid, [0] * len(counts))
+            window = [now - then for now, then in zip(counts, before, strict=True)]
+            self._last_buckets[sid] = list(counts)
+            if sum(window):
+                self.latency.setdefault(f"{sid[0]}/{sid[1]}", []).append(
+                    (at, *(quantile(q, LATENCY_BUCKETS, window) for q in PERCENTILES))  # type: ignore[arg-type]
+                )

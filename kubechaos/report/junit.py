@@ -1,0 +1,85 @@
+"""JUnit XML, the format every CI system renders: a run is a test suite, each SLO a test case.
+
+One ``<testsuite>`` per scenario run (its seed, duration, verdict and replay command as
+properties); one ``<testcase>`` per SLO, with a ``<failure>`` that says what was measured, what
+the threshold was, and how to replay the run. A run without SLOs is one test case that passes
+when the run completes. A run that failed internally gets an ``<error>``; an interrupted run
+marks its test cases ``<skipped>`` with the reason, so a half-finished run never reads as green.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def _suite(result: dict[str, Any]) -> ET.Element:
+    scenario = result["scenario"]
+    name = scenario["name"]
+    suite = ET.Element("testsuite", name=f"{name} (seed {result['seed']})")
+    props = ET.SubElement(suite, "properties")
+    for key, value in (
+        ("scenario", name),
+        ("file", scenario["file"]),
+        ("seed", result["seed"]),
+        ("duration", f"{scenario['duration']:g}s"),
+        ("virtualSeconds", result["virtualSeconds"]),
+        ("verdict", result["verdict"]),
+        ("complete", str(result["complete"]).lower()),
+        ("replay", result["replay"]),
+    ):
+        ET.SubElement(props, "property", name=key, value=str(value))
+    cases = result["slos"] or [
+        {"name": "run completes", "ok": True, "measured": "", "threshold": "", "kind": "run"}
+    ]
+    failures = errors = skipped = 0
+    for slo in cases:
+        case = ET.SubElement(suite, "testcase", classname=f"kubechaos.{name}", name=slo["name"])
+        case.set("time", "0")
+        if result["verdict"] == "error":
+            errors += 1
+            error = ET.SubElement(case, "error", message=str(result["error"]), type="RunError")
+            error.text = f"the run itself failed: {result['error']}\nreplay: {result['replay']}"
+        elif not result["complete"]:
+            skipped += 1
+            ET.SubElement(
+                case,
+                "skipped",
+                message=f"run interrupted at {result['virtualSeconds']}s of "
+                f"{scenario['duration']:g}s; measured so far: {slo['measured'] or '-'}",
+            )
+        elif not slo["ok"]:
+            failures += 1
+            message = f"{slo['kind']} SLO violated: measured {slo['measured']}, threshold {slo['threshold']}"
+            failure = ET.SubElement(case, "failure", message=message, type="SLOViolation")
+            failure.text = f"{message}\nreplay: {result['replay']}"
+        elif slo["measured"]:
+            out = ET.SubElement(case, "system-out")
+            out.text = f"measured {slo['measured']} (threshold {slo['threshold']})"
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", str(skipped))
+    suite.set("time", f"{result['wallSeconds'] or 0:.3f}")
+    return suite
+
+
+def junit_xml(results: Iterable[dict[str, Any]]) -> bytes:
+    """A ``<testsuites>`` document for one or more run results."""
+    root = ET.Element("testsuites", name="kubechaos")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for result in results:
+        suite = _suite(result)
+        root.append(suite)
+        for key in totals:
+            totals[key] += int(suite.get(key, "0"))
+    for key, value in totals.items():
+        root.set(key, str(value))
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def write_junit(results: Iterable[dict[str, Any]], path: Path) -> None:
+    path.write_bytes(junit_xml(results))

@@ -363,6 +363,12 @@ class Etcd:
         self._leaderless_holders = 0
         # kubechaos_etcd_writes_dropped_total{mode}: writes lost to write_hooks, by verdict
         self.writes_dropped_total: dict[str, int] = {"error": 0, "silent": 0}
+        # (key, revision) of every write acknowledged but silently lost, for the invariant
+        # checker: such a write may be missing; any other acknowledged write may not.
+        self.silent_drops: set[tuple[str, int]] = set()
+        # Observers of every committed transaction (the invariant checker): called with the
+        # result and the operations of the branch that ran; an empty list costs a truth test.
+        self.txn_observers: list[Callable[[TxnResult, tuple[Put | Delete, ...]], None]] = []
 
     def latency(self, reads: int = 0, writes: int = 0) -> float:
         """How long ``reads`` reads and ``writes`` writes (each a raft commit) take to answer."""
@@ -419,9 +425,17 @@ class Etcd:
         if not self.has_leader:
             self.proposals_failed_total += 1
             raise NoLeader("etcdserver: no leader")
+        if self.txn_observers:
+            compares, success, failure = tuple(compares), tuple(success), tuple(failure)
         if self.write_hooks:
-            return self._txn_through_hooks(tuple(compares), tuple(success), tuple(failure))
-        return self.store.txn(compares, success, failure)
+            result = self._txn_through_hooks(tuple(compares), tuple(success), tuple(failure))
+        else:
+            result = self.store.txn(compares, success, failure)
+        if self.txn_observers:
+            ops = tuple(success if result.succeeded else failure)
+            for observe in self.txn_observers:
+                observe(result, ops)
+        return result
 
     def _txn_through_hooks(
         self,
@@ -460,6 +474,7 @@ class Etcd:
             if verdict is None:
                 results.append(next(applied_results))
             elif isinstance(op, Put):
+                self.silent_drops.add((op.key, revision))
                 results.append(
                     KeyValue(
                         op.key,

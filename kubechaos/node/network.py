@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import attrs
 
+from kubechaos.sim.invariants import InvariantViolation
+
 PathHook = Callable[[str, "str | None"], float]
 """Called with a request's source node and the node of the pod it reached (None when no pod holds
 the IP it was routed to); returns extra seconds the request takes, :data:`DROP` to lose it (the
@@ -56,7 +58,9 @@ class PodNetwork:
 
     def attach(self, ip: str, node: str, pod: str) -> Endpoint:
         if ip in self._by_ip:
-            raise ValueError(f"IP {ip} is already held by {self._by_ip[ip].pod}")
+            raise InvariantViolation(
+                "pod-ip-unique", f"IP {ip} given to {pod} is already held by {self._by_ip[ip].pod}"
+            )
         endpoint = Endpoint(ip, node, pod)
         self._by_ip[ip] = endpoint
         return endpoint

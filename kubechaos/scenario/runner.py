@@ -15,6 +15,7 @@ from kubechaos.cluster import Cluster
 from kubechaos.faults import Chaos, run_schedule
 from kubechaos.observe.convergence import ConvergenceWatch
 from kubechaos.observe.history import History
+from kubechaos.observe.invariants import InvariantChecker
 from kubechaos.observe.metrics import ClusterCollector, new_registry
 from kubechaos.observe.slo import SLOMonitor, SLOResult
 from kubechaos.observe.steady import SteadyStateMonitor
@@ -41,6 +42,7 @@ class Run:
         self.steady = SteadyStateMonitor(self.collector, self.events, scenario.name)
         self.slo = SLOMonitor(scenario.slos, self.collector, self.steady)
         self.history = History(self.collector)
+        self.invariants = InvariantChecker(self.cluster)
         # Tasks the edges add (a recorder, a live exporter): started with the run, given its
         # virtual time, cancelled at its end; ``on_finish`` callbacks run after the last sample.
         self.tasks: list[Callable[[], Awaitable[None]]] = []
@@ -55,22 +57,7 @@ class Run:
     async def execute(self) -> None:
         """Run the scenario to its end (call inside Trio on virtual time)."""
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.cluster.run)
-            nursery.start_soon(self.convergence.run, name="convergence-watch")
-            nursery.start_soon(self.steady.run, name="steady-state")
-            nursery.start_soon(self.slo.run, name="slo")
-            nursery.start_soon(self.history.run, name="history")
-            for task in self.tasks:
-                nursery.start_soon(task)
-            for warning in self.scenario.warnings:
-                self.events.record("kubechaos", "Scenario", self.scenario.name, "Warning", warning)
-            await self.cluster.apply(self.scenario.workloads)
-            self.steady.arm(trio.current_time())
-            nursery.start_soon(self.traffic.run, name="traffic")
-            if self.scenario.faults:
-                nursery.start_soon(
-                    run_schedule, self.chaos, self.scenario.faults, self.scenario.duration
-                )
+            await self.start(nursery)
             await trio.sleep_until(self.scenario.duration)
             self.finished_at = trio.current_time()
             self.collector.last_time = self.finished_at
@@ -87,6 +74,31 @@ class Run:
                 f"ran {self.scenario.duration:g}s of virtual time",
             )
             nursery.cancel_scope.cancel()
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Boot the cluster and start, in ``nursery``, everything the scenario runs: observers,
+        the edges' tasks, traffic and the fault schedule (its times count from virtual time 0).
+        Returns once the workloads are applied; the run then goes on until ``nursery`` is
+        cancelled. :meth:`execute` is this plus the end of the run; the pytest plugin calls it
+        to run a scenario inside a test.
+        """
+        await nursery.start(self.cluster.run)
+        nursery.start_soon(self.convergence.run, name="convergence-watch")
+        nursery.start_soon(self.steady.run, name="steady-state")
+        nursery.start_soon(self.slo.run, name="slo")
+        nursery.start_soon(self.history.run, name="history")
+        nursery.start_soon(self.invariants.run, name="invariants")
+        for task in self.tasks:
+            nursery.start_soon(task)
+        for warning in self.scenario.warnings:
+            self.events.record("kubechaos", "Scenario", self.scenario.name, "Warning", warning)
+        await self.cluster.apply(self.scenario.workloads)
+        self.steady.arm(trio.current_time())
+        nursery.start_soon(self.traffic.run, name="traffic")
+        if self.scenario.faults:
+            nursery.start_soon(
+                run_schedule, self.chaos, self.scenario.faults, self.scenario.duration
+            )
 
     @property
     def slo_ok(self) -> bool:

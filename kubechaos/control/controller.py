@@ -16,14 +16,15 @@ from kubechaos.control.workqueue import WorkQueue
 
 
 class Controller:
-    name = "controller"
+    name = "controller"  # the component that records its events
+    queue_name = ""  # the work queue's name in workqueue_* metrics (upstream's); default: name
     workers = 1
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.api = ctx.api
         self.events = ctx.events
-        self.queue = WorkQueue(self.name, ctx.settings)
+        self.queue = WorkQueue(self.queue_name or self.name, ctx.settings)
 
     def enqueue(self, key: str) -> None:
         self.queue.add(key)

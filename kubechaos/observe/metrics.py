@@ -98,7 +98,11 @@ FAMILIES: dict[str, str] = {
     **dict.fromkeys(("kubechaos_fault_injections", "kubechaos_fault_active"), "fault_families"),
     "kubechaos_virtual_time_seconds": "virtual_time_family",
     **dict.fromkeys(
-        ("kubechaos_steady_state", "kubechaos_recovery_seconds", "kubechaos_slo_ok"), "sources"
+        (
+            "kubechaos_steady_state", "kubechaos_recovery_seconds", "kubechaos_recovery_failures",
+            "kubechaos_slo_ok",
+        ),
+        "sources",
     ),
 }  # fmt: skip
 _SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
@@ -290,6 +294,16 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
 }  # fmt: skip
 
 
+def upstream_request_labels(verb: str, resource: str) -> tuple[str, str, str]:
+    """The API server's own verb/resource/subresource labels for one of the model's request
+    kinds: a status update is ``UPDATE`` on subresource ``status``, a binding is ``CREATE`` on
+    ``pods`` subresource ``binding``."""
+    if verb == "update_status":
+        return "UPDATE", resource, "status"
+    base, _, subresource = resource.partition("/")
+    return verb.upper(), base, subresource
+
+
 class FaultLedger:
     """Fault injections and reverts as counted from the event log (``FaultInjected`` /
     ``FaultReverted``), so metrics need nothing from the fault machinery itself."""
@@ -315,6 +329,11 @@ class FaultLedger:
             self.reverts[key] += 1
         self.times.append(event)
 
+    def declare(self, name: str, fault_type: str) -> None:
+        """A fault the run will inject: its series exist (at 0) from the start, so a rate or
+        an annotation sees its first injection."""
+        self.injections.setdefault((name, fault_type), 0)
+
     def active(self, key: tuple[str, str]) -> int:
         return self.injections[key] - self.reverts.get(key, 0)
 
@@ -330,6 +349,10 @@ class ClusterCollector:
         self._owner = threading.get_ident()
         self._snapshot: list[Metric] = []
         self.last_time = 0.0
+        # Wall-clock seconds that virtual time zero maps to, for metrics whose value is a
+        # timestamp (kube-proxy's last sync): 0 in-process; the CLI sets the recording's start
+        # or the live run's start so they line up with sample timestamps.
+        self.epoch = 0.0
         self._object_cache: dict[str, dict[str, tuple[str, list[ObjectSample]]]] = {}
 
     def add_source(self, source: Source) -> None:
@@ -441,20 +464,17 @@ class ClusterCollector:
             "counter",
         )
         for (verb, resource, code), n in sorted(api.stats.total.items()):
-            add(
-                requests,
-                "apiserver_request_total",
-                {"verb": verb.upper(), "resource": resource, "code": str(code)},
-                n,
-            )
+            verb_label, resource_label, subresource = upstream_request_labels(verb, resource)
+            labels = {"verb": verb_label, "resource": resource_label, "subresource": subresource}
+            add(requests, "apiserver_request_total", {**labels, "code": str(code)}, n)
         durations = histogram(
             "apiserver_request_duration_seconds",
-            "Response latency distribution in seconds for each verb and resource.",
+            "Response latency distribution in seconds for each verb, resource and subresource.",
             "seconds",
-            ("verb", "resource"),
+            ("verb", "resource", "subresource"),
             (
                 (
-                    (verb.upper(), resource),
+                    upstream_request_labels(verb, resource),
                     DURATION_BUCKETS,
                     counts,
                     api.stats.duration_sum[(verb, resource)],
@@ -554,7 +574,7 @@ class ClusterCollector:
                     last,
                     "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
                     {"node": name},
-                    proxy.last_sync_time,
+                    self.epoch + proxy.last_sync_time,
                 )
         return [requests, durations, has_leader, failed, puts, dropped, attempts, pending,
                 depth, adds, retries, running, pod_start, sync, last]  # fmt: skip

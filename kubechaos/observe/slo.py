@@ -6,17 +6,18 @@ Four kinds, as a scenario's ``spec.slo`` writes them:
     every injection of the fault recovered (see :mod:`kubechaos.observe.steady`) within
     ``within``, measured from the injection (default) or from the fault's revert;
 ``availability: {service, namespace, atLeast}``
-    successful requests / requests sent to the Service over the run
-    (``kubechaos_service_requests_total``) is at least ``atLeast``;
+    successful requests / requests sent to the Service (``kubechaos_service_requests_total``)
+    is at least ``atLeast``, counted from the moment the workloads first reached steady state
+    (the initial rollout, before any pod is ready, is not an outage);
 ``maxErrors: {service, namespace, count}``
-    at most ``count`` requests to the Service failed;
+    at most ``count`` requests to the Service failed, counted from the same moment;
 ``threshold: {metric, labels, atLeast | atMost, during}``
     every sample of an exposed series (summed over series matching ``labels``) stays at least /
     at most the bound, ``during`` the ``whole`` run (sampled every second from the moment the
     workloads first reached steady state, so the initial rollout does not count), or at its
     ``end``.
 
-``kubechaos_slo_ok{slo}`` is 1 while an objective holds so far and 0 once it is broken.
+``kubechaos_slo_ok{slo}`` is 1 while an objective holds on the run so far, else 0.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class SLOMonitor:
         self.steady = steady
         self.interval = interval
         self._broken: dict[str, str] = {}  # threshold SLOs: first violation seen
+        # request totals when the workloads first reached steady state: availability and
+        # error budgets count from there, so the initial rollout is not an outage
+        self._baseline: dict[tuple[str, str], tuple[float, float]] | None = None
         self._last: dict[str, float | None] = {}
         collector.add_source(self.families)
 
@@ -116,9 +120,12 @@ class SLOMonitor:
 
     async def run(self) -> None:
         watched = [s for s in self.slos if s.kind == "threshold" and s.during == "whole"]
-        if not watched:
+        counted = any(s.kind in ("availability", "maxErrors") for s in self.slos)
+        if not watched and not counted:
             return
         while True:
+            if self._baseline is None and self.steady.first_steady_at is not None:
+                self._baseline = self._totals()
             # "whole" starts once the workloads first reached steady state: the initial
             # rollout is not a violation.
             if self.steady.first_steady_at is not None:
@@ -126,18 +133,35 @@ class SLOMonitor:
                     self._check_threshold(slo, trio.current_time())
             await trio.sleep(self.interval)
 
-    def _requests(self, slo: SLO) -> tuple[float, float]:
-        total = ok = 0.0
+    def _totals(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """(requests, successes) per (namespace, service), from the exposed counter."""
+        totals: dict[tuple[str, str], tuple[float, float]] = {}
         for s in self.collector.service_request_family().samples:
-            if s.labels["namespace"] == slo.namespace and s.labels["service"] == slo.service:
-                total += s.value
-                if s.labels["outcome"] == "success":
-                    ok += s.value
-        return total, ok
+            key = (s.labels["namespace"], s.labels["service"])
+            total, ok = totals.get(key, (0.0, 0.0))
+            totals[key] = (
+                total + s.value,
+                ok + (s.value if s.labels["outcome"] == "success" else 0),
+            )
+        return totals
+
+    def _requests(self, slo: SLO) -> tuple[float, float]:
+        """Requests and successes since the workloads first reached steady state."""
+        if self.steady.first_steady_at is None:
+            return 0.0, 0.0
+        key = (slo.namespace, slo.service)
+        total, ok = self._totals().get(key, (0.0, 0.0))
+        before_total, before_ok = (self._baseline or {}).get(key, (0.0, 0.0))
+        return total - before_total, ok - before_ok
 
     def judge(self, slo: SLO, final: bool) -> SLOResult:
         if slo.kind == "recoveryWithin":
-            recs = [r for r in self.steady.recoveries if r.fault == slo.fault]
+            # a template name of spec.explore covers every fault drawn from it ("<name>#<k>")
+            recs = [
+                r
+                for r in self.steady.recoveries
+                if r.fault == slo.fault or r.fault.startswith(slo.fault + "#")
+            ]
             worst: float | None = 0.0
             failed = 0
             pending = 0
@@ -210,7 +234,7 @@ class SLOMonitor:
     def families(self) -> list[Metric]:
         metric = family(
             "kubechaos_slo_ok",
-            "1 while the scenario's SLO holds so far, 0 once it is violated.",
+            "1 while the scenario's SLO holds on the run so far, else 0.",
             "gauge",
         )
         for result in self.results(final=False):

@@ -19,7 +19,7 @@ has *failed* to recover: it has no number.
 
 Each recovery, once known (a window after it happened), is a ``Recovered`` event and an
 observation of ``kubechaos_recovery_seconds{fault,type}``; the run's end records
-``NotRecovered`` for the rest.
+``NotRecovered`` for the rest and counts them in ``kubechaos_recovery_failures_total``.
 """
 
 from __future__ import annotations
@@ -252,6 +252,22 @@ class SteadyStateMonitor:
             by_fault.setdefault(key, [])
             if rec.known and rec.seconds is not None:
                 by_fault[key].append(rec.seconds)
+        failures = family(
+            "kubechaos_recovery_failures",
+            "Injections after which steady state did not return (for a stability window) before the run ended.",
+            "counter",
+        )
+        failed: dict[tuple[str, str], int] = {}
+        for rec in self.recoveries:
+            key = (rec.fault, rec.type)
+            failed[key] = failed.get(key, 0) + (1 if rec.known and rec.seconds is None else 0)
+        for (fault, fault_type), n in sorted(failed.items()):
+            add(
+                failures,
+                "kubechaos_recovery_failures_total",
+                {"fault": fault, "type": fault_type},
+                n,
+            )
         series = []
         for key, values in sorted(by_fault.items()):
             counts, total = bucketed(values, RECOVERY_BUCKETS)
@@ -263,4 +279,4 @@ class SteadyStateMonitor:
             ("fault", "type"),
             series,
         )
-        return [steady, recovery]
+        return [steady, recovery, failures]

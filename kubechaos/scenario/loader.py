@@ -31,9 +31,10 @@ from kubechaos.api.validation import is_dns1123_label
 from kubechaos.cluster import ClusterSpec, NodeGroupSpec
 from kubechaos.defaults import Settings
 from kubechaos.faults import CATALOGUE, MODES, ScheduledFault, Target
-from kubechaos.faults.base import Fault
+from kubechaos.faults.base import Fault, Param
 from kubechaos.observe.metrics import FAMILIES, family_of
 from kubechaos.observe.slo import DURING, KINDS, SLO, default_name
+from kubechaos.scenario.explore import Choice, ExploreSpec, FaultTemplate, Range
 from kubechaos.scenario.yamlfile import MarkedDict, YAMLSyntaxError, load_all, locate
 from kubechaos.traffic import TrafficSpec
 
@@ -45,7 +46,7 @@ Path = tuple[str | int, ...]
 
 _TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _META_KEYS = ("name", "description")
-_SPEC_KEYS = ("seed", "duration", "cluster", "workloads", "traffic", "faults", "slo")
+_SPEC_KEYS = ("seed", "duration", "cluster", "workloads", "traffic", "faults", "slo", "explore")
 _CLUSTER_KEYS = ("nodeGroups", "settings")
 _GROUP_KEYS = ("name", "count", "capacity", "labels", "taints")
 _CAPACITY_KEYS = ("cpu", "memory", "pods")
@@ -54,6 +55,9 @@ _WORKLOAD_KEYS = ("path", "manifest")
 _TRAFFIC_KEYS = ("service", "namespace", "rate", "from")
 _FROM_KEYS = ("nodeGroup", "nodes")
 _FAULT_KEYS = ("name", "type", "at", "duration", "target", "params", "every")
+_EXPLORE_KEYS = ("faults", "count", "window")
+_TEMPLATE_KEYS = ("name", "type", "target", "params", "duration")
+_WINDOW_KEYS = ("from", "to")
 _SLO_KEYS: dict[str, tuple[str, ...]] = {
     "recoveryWithin": ("fault", "within", "from"),
     "availability": ("service", "namespace", "atLeast"),
@@ -98,6 +102,7 @@ class Scenario:
     warnings: tuple[str, ...] = ()
     faults: tuple[ScheduledFault, ...] = ()
     slos: tuple[SLO, ...] = ()
+    explore: ExploreSpec | None = None
 
 
 class _Check:
@@ -235,7 +240,16 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
                 f"no Service {entry.namespace}/{entry.service} among the workloads",
             )
     faults = _faults(check, spec.get("faults"), cluster, duration)
-    slos = _slos(check, spec.get("slo"), faults, services if workloads_ok else None)
+    explore = _explore(check, spec.get("explore"), cluster, duration) if "explore" in spec else None
+    slos = _slos(
+        check,
+        spec.get("slo"),
+        [
+            *(s.fault.name for s in faults),
+            *(t.name for t in (explore.templates if explore else ())),
+        ],
+        services if workloads_ok else None,
+    )
     if check.errors:
         raise ScenarioError(check.errors)
     return Scenario(
@@ -250,6 +264,7 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
         tuple(warnings),
         tuple(faults),
         tuple(slos),
+        explore,
     )
 
 
@@ -520,11 +535,10 @@ def _faults(check: _Check, value: Any, cluster: ClusterSpec, end: float) -> list
 def _slos(
     check: _Check,
     value: Any,
-    faults: Sequence[ScheduledFault],
+    fault_names: list[str],
     services: set[tuple[str, str]] | None,
 ) -> list[SLO]:
     slos: list[SLO] = []
-    fault_names = [s.fault.name for s in faults]
     names: dict[str, int] = {}
     for i, raw in enumerate(check.sequence(value, ("spec", "slo"))):
         sp: Path = ("spec", "slo", i)
@@ -541,10 +555,15 @@ def _slos(
         slo = SLO(kind=kind, name="")
         if kind == "recoveryWithin":
             fault = check.string(body, "fault", kp, required=True)
-            if fault and fault not in fault_names:
+            if (
+                fault
+                and fault not in fault_names
+                and fault not in {n.split("#")[0] for n in fault_names}
+            ):
                 check.error(
                     (*kp, "fault"),
-                    f"no fault named {fault!r} in spec.faults" + _did_you_mean(fault, fault_names),
+                    f"no fault named {fault!r} in spec.faults or spec.explore.faults"
+                    + _did_you_mean(fault, fault_names),
                 )
             within = check.duration(body, "within", kp, 0.0)
             if "within" not in body:
@@ -619,6 +638,104 @@ def _ratio(check: _Check, body: Mapping[str, Any], key: str, path: Path) -> floa
         check.error((*path, key), f'expected a share like "99.5%" or 0.995, got {raw!r}')
         return 0.0
     return float(value)
+
+
+def _explore(check: _Check, value: Any, cluster: ClusterSpec, end: float) -> ExploreSpec | None:
+    path: Path = ("spec", "explore")
+    raw = check.mapping(value, path, _EXPLORE_KEYS)
+    templates: list[FaultTemplate] = []
+    names: dict[str, int] = {}
+    entries = check.sequence(raw.get("faults"), (*path, "faults"))
+    if not entries:
+        check.error((*path, "faults"), "list at least one fault template to explore")
+    for i, item in enumerate(entries):
+        tp: Path = (*path, "faults", i)
+        entry = check.mapping(item, tp, _TEMPLATE_KEYS)
+        if not isinstance(item, Mapping):
+            continue
+        type_name = check.string(entry, "type", tp, required=True)
+        cls = CATALOGUE.get(type_name)
+        if type_name and cls is None:
+            check.error(
+                (*tp, "type"),
+                f"unknown fault type {type_name!r}"
+                + (_did_you_mean(type_name, list(CATALOGUE)) or "; see `kubechaos faults`"),
+            )
+        name = check.string(entry, "name", tp, default=f"{type_name}-{i}")
+        if name in names or "#" in name:
+            check.error((*tp, "name"), f"template names must be unique and without '#': {name!r}")
+        names.setdefault(name, i)
+        if cls is None:
+            continue
+        target = _fault_target(check, entry.get("target"), (*tp, "target"), cls, cluster)
+        params = _param_space(check, entry.get("params"), (*tp, "params"), cls)
+        duration: Any = None
+        if "duration" in entry:
+            if not cls.lasting:
+                check.error((*tp, "duration"), f"{type_name} acts once; a duration means nothing")
+            duration = _space(check, entry["duration"], (*tp, "duration"), _duration_param())
+        elif cls.needs_duration:
+            check.error(tp, f"{type_name} needs a duration")
+        templates.append(FaultTemplate(name, cls, target, params, duration))
+    count: Any = 1
+    if "count" in raw:
+        count = _space(
+            check, raw["count"], (*path, "count"), Param("count", "count", "count", 1, "")
+        )
+        low = count.low if isinstance(count, Range) else count
+        if isinstance(count, Choice) or not isinstance(low, int | float) or low < 1:
+            check.error((*path, "count"), "expected a whole number >= 1 or {min, max}")
+            count = 1
+    window = check.mapping(raw.get("window"), (*path, "window"), _WINDOW_KEYS)
+    start = check.duration(window, "from", (*path, "window"), 0.0)
+    stop = check.duration(window, "to", (*path, "window"), end)
+    if not 0 <= start < stop <= end:
+        check.error(
+            (*path, "window"), f"expected 0 <= from < to <= the duration ({format_duration(end)})"
+        )
+    return ExploreSpec(tuple(templates), count, (start, stop))
+
+
+def _duration_param() -> Param:
+    return Param("duration", "duration", "duration", None, "")
+
+
+def _space(check: _Check, raw: Any, path: Path, p: Param) -> Any:
+    """A value, a list of values to choose from, or a {min, max} range, parsed as ``p``."""
+    try:
+        if (isinstance(raw, list) and p.kind != "strings") or (
+            p.kind == "strings" and isinstance(raw, list) and raw and isinstance(raw[0], list)
+        ):
+            if not raw:
+                raise ValueError("expected at least one value to choose from")
+            return Choice(tuple(p.parse(v) for v in raw))
+        if isinstance(raw, Mapping) and p.kind != "nodes":
+            unknown = [k for k in raw if k not in ("min", "max")]
+            if unknown or "min" not in raw or "max" not in raw:
+                raise ValueError("expected a value, a list to choose from, or {min, max}")
+            if p.kind not in ("duration", "number", "factor", "fraction", "count"):
+                raise ValueError(f"a {p.kind} cannot be a range; list the values to choose from")
+            low, high = p.parse(raw["min"]), p.parse(raw["max"])
+            if low > high:
+                raise ValueError(f"min ({raw['min']}) is above max ({raw['max']})")
+            return Range(float(low), float(high), whole=p.kind == "count")
+        return p.parse(raw)
+    except ValueError as exc:
+        check.error(path, str(exc))
+        return p.default
+
+
+def _param_space(check: _Check, value: Any, path: Path, cls: type[Fault]) -> dict[str, Any]:
+    declared = {p.name: p for p in cls.params()}
+    if value and not declared:
+        check.error(path, f"{cls.type} takes no params")
+        return {}
+    raw = check.mapping(value, path, list(declared))
+    return {
+        declared[key].field: _space(check, item, (*path, key), declared[key])
+        for key, item in raw.items()
+        if key in declared
+    }
 
 
 def _fault_target(

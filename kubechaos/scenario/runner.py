@@ -42,6 +42,8 @@ class Run:
         self.steady = SteadyStateMonitor(self.collector, self.events, scenario.name)
         self.slo = SLOMonitor(scenario.slos, self.collector, self.steady)
         self.history = History(self.collector)
+        for scheduled in scenario.faults:
+            self.collector.faults.declare(scheduled.fault.name, scheduled.fault.type)
         self.invariants = InvariantChecker(self.cluster)
         # Tasks the edges add (a recorder, a live exporter): started with the run, given its
         # virtual time, cancelled at its end; ``on_finish`` callbacks run after the last sample.

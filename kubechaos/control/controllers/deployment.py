@@ -829,6 +829,7 @@ def _round_half_away(x: float) -> int:
 
 class DeploymentController(Controller):
     name = "deployment-controller"
+    queue_name = "deployment"  # upstream's workqueue name
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

@@ -68,6 +68,7 @@ def _sort_key(address: EndpointAddress) -> tuple[str, str]:
 
 class EndpointsController(Controller):
     name = "endpoint-controller"
+    queue_name = "endpoint"  # upstream's workqueue name
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

@@ -40,6 +40,7 @@ class GarbageCollector(Controller):
     """Work queue keys are ``<resource>/<namespace>/<name>`` of dependents to examine."""
 
     name = "garbage-collector-controller"
+    queue_name = "garbage_collector_attempt_to_delete"  # upstream's workqueue name
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

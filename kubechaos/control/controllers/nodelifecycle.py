@@ -215,6 +215,7 @@ class NodeLifecycleController(Controller):
     """
 
     name = "node-lifecycle-controller"
+    queue_name = "node_lifecycle_controller"  # upstream's workqueue name
     workers = NODE_UPDATE_WORKER_SIZE
 
     def __init__(self, ctx: Context) -> None:
@@ -471,6 +472,7 @@ class TaintEvictionController(Controller):
     """
 
     name = "taint-eviction-controller"
+    queue_name = "taint_eviction_controller"
     workers = NODE_UPDATE_WORKER_SIZE
 
     def __init__(

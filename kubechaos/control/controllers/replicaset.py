@@ -245,6 +245,7 @@ async def _collect_failure(
 
 class ReplicaSetController(Controller):
     name = "replicaset-controller"
+    queue_name = "replicaset"  # upstream's workqueue name
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

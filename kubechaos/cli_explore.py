@@ -1,0 +1,226 @@
+"""``kubechaos explore`` and ``kubechaos replay``: search a fault space, shrink what breaks, and
+reproduce any run exactly. (Registered on the main command group in :mod:`kubechaos.cli`.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import attrs
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kubechaos.report.result import replay_command, result_of, write_json
+from kubechaos.scenario.explore import (
+    ExploreOutcome,
+    explore_one,
+    explored,
+    failure_signature,
+    shrink,
+)
+from kubechaos.scenario.loader import ScenarioError, load_scenario
+from kubechaos.scenario.runner import Run
+from kubechaos.scenario.writer import scenario_yaml
+
+EXIT_OK, EXIT_SLO_VIOLATED, EXIT_INVALID, EXIT_RUN_FAILED = 0, 1, 2, 3
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+@click.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="How many schedules to draw and run.")  # fmt: skip
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Base seed: run i draws its schedule and runs with seed + i.")  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: one per core).")  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Where to write the shrunk failing scenario "
+              "(default: <scenario>.shrunk.yaml in the current directory).")  # fmt: skip
+@click.option("--no-shrink", is_flag=True, help="Report failures without shrinking them.")
+@click.option("--max-shrink-runs", type=click.IntRange(min=1), default=150, show_default=True,
+              help="At most this many runs while shrinking.")  # fmt: skip
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the exploration (every run, the shrunk failure) as JSON.")  # fmt: skip
+def explore(
+    scenario_file: Path,
+    runs: int,
+    seed: int,
+    workers: int | None,
+    out: Path | None,
+    no_shrink: bool,
+    max_shrink_runs: int,
+    json_file: Path | None,
+) -> None:
+    """Draw RUNS fault schedules from SCENARIO_FILE's spec.explore, run each, and shrink the
+    first failure to its smallest cause.
+
+    Exit codes: 0 no run failed; 1 a run violated an SLO; 2 invalid input; 3 a run broke a
+    model invariant or failed internally.
+    """
+    console = Console(highlight=False)
+    try:
+        scenario = load_scenario(scenario_file)
+    except ScenarioError as exc:
+        for error in exc.errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_INVALID)
+    if scenario.explore is None:
+        _fail(f"{scenario_file}: no spec.explore: nothing to explore (see the README)")
+    workers = workers or os.cpu_count() or 1
+    console.print(
+        f"[bold]exploring {scenario.name}[/]: {runs} runs from seed {seed}, "
+        f"{min(workers, runs)} workers"
+    )
+    outcomes = _explore_all(str(scenario_file), runs, seed, workers)
+    failures = [o for o in outcomes if o.signature]
+    table = Table(title="Failing runs" if failures else None, show_edge=False, box=None)
+    for column in ("run", "seed", "failure", "schedule"):
+        table.add_column(column)
+    for o in failures:
+        table.add_row(str(o.index), str(o.seed), escape(", ".join(o.signature)),
+                      escape("; ".join(o.schedule)))  # fmt: skip
+    if failures:
+        console.print(table)
+    console.print(f"{len(failures)} of {runs} runs failed")
+    report: dict[str, object] = {
+        "schema": "kubechaos/explore/v1",
+        "scenario": str(scenario_file),
+        "baseSeed": seed,
+        "runs": [attrs.asdict(o) for o in outcomes],
+        "shrunk": None,
+    }
+    status = EXIT_OK
+    if failures:
+        first = failures[0]
+        status = (
+            EXIT_RUN_FAILED
+            if first.signature[0].startswith(("invariant:", "error"))
+            else EXIT_SLO_VIOLATED
+        )
+        if any(o.signature[0].startswith(("invariant:", "error")) for o in failures):
+            status = EXIT_RUN_FAILED
+        if not no_shrink and first.error is None:
+            target = out or Path(f"{scenario_file.stem}.shrunk.yaml")
+            report["shrunk"] = _shrink_and_write(
+                console, scenario_file, first, target, max_shrink_runs
+            )
+    if json_file is not None:
+        json_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        console.print(f"json report: {json_file}")
+    sys.exit(status)
+
+
+def _explore_all(path: str, runs: int, seed: int, workers: int) -> list[ExploreOutcome]:
+    if workers <= 1 or runs == 1:
+        return [explore_one(path, i, seed) for i in range(runs)]
+    with ProcessPoolExecutor(
+        max_workers=min(workers, runs), mp_context=get_context("spawn")
+    ) as pool:
+        futures = [pool.submit(explore_one, path, i, seed) for i in range(runs)]
+        return [f.result() for f in futures]  # in run order, whatever order they finished in
+
+
+def _shrink_and_write(
+    console: Console, scenario_file: Path, failing: ExploreOutcome, out: Path, max_runs: int
+) -> dict[str, object]:
+    original = explored(load_scenario(scenario_file), failing.seed)
+    fixed = attrs.evolve(original, explore=None)
+
+    def check(candidate: object) -> tuple[str, ...]:
+        return failure_signature(candidate, failing.seed)[0]  # type: ignore[arg-type]
+
+    console.print(
+        f"shrinking run {failing.index} (seed {failing.seed}): {', '.join(failing.signature)}"
+    )
+    result = shrink(fixed, failing.signature, check, max_runs=max_runs)
+    comment = (
+        f"Shrunk by `kubechaos explore` from {scenario_file} run {failing.index} (seed "
+        f"{failing.seed}) in {result.runs} runs.\nFails with: {', '.join(result.signature)}.\n"
+        f"Steps: {'; '.join(result.steps) or 'none'}."
+    )
+    out.write_text(scenario_yaml(result.scenario, out, comment), encoding="utf-8")
+    replay = replay_command(str(out), failing.seed)
+    console.print(f"[bold]shrunk[/] to {len(result.scenario.faults)} faults in {result.runs} runs:")
+    for scheduled in result.scenario.faults:
+        span = f" for {scheduled.duration:g}s" if scheduled.duration else ""
+        console.print(
+            f"  {escape(scheduled.fault.name)} {scheduled.fault.type} at {scheduled.at:g}s{span}"
+        )
+    console.print(f"written to {out}; replay: {replay}")
+    return {
+        "file": str(out),
+        "seed": failing.seed,
+        "signature": list(result.signature),
+        "runs": result.runs,
+        "steps": result.steps,
+        "replay": replay,
+    }
+
+
+@click.command()
+@click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--events", "events_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the replayed run's event log as JSON lines.")  # fmt: skip
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the replayed run's result as JSON.")  # fmt: skip
+def replay(result_file: Path, events_file: Path | None, json_file: Path | None) -> None:
+    """Reproduce the run recorded in RESULT_FILE (from `run --json` or `explore --json`) exactly:
+    the same scenario, seed and fault schedule, so the same event log byte for byte.
+
+    Exit codes as for `kubechaos run`.
+    """
+    try:
+        data = json.loads(result_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(f"{result_file}: not a kubechaos result: {exc}")
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema == "kubechaos/result/v1":
+        path, seed, is_explored = (
+            data["scenario"]["file"],
+            data["seed"],
+            data.get("explored", False),
+        )
+    elif schema == "kubechaos/explore/v1":
+        failing = [r for r in data["runs"] if r["signature"]]
+        if not failing:
+            _fail(f"{result_file}: no failing run to replay")
+        path, seed, is_explored = data["scenario"], failing[0]["seed"], True
+    else:
+        _fail(f"{result_file}: not a kubechaos run or explore result (schema {schema!r})")
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as exc:
+        for problem in exc.errors:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_INVALID)
+    if is_explored:
+        scenario = explored(scenario, seed)
+    run = Run(scenario, seed)
+    error = None
+    try:
+        run.run()
+    except Exception as exc:
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+            cause = cause.exceptions[0]
+        error = f"{type(cause).__name__}: {cause}"
+    if events_file is not None:
+        with events_file.open("w", encoding="utf-8") as out:
+            run.events.write_jsonl(out)
+    result = result_of(run, error=error)
+    result["explored"] = is_explored
+    if json_file is not None:
+        write_json(result, json_file)
+    click.echo(f"replayed {scenario.name} seed {seed}: {result['verdict']}")
+    sys.exit(result["exitCode"])

@@ -1,0 +1,97 @@
+"""Write a scenario back out as a plain scenario file (what ``explore --out`` leaves behind).
+
+The cluster, workloads and SLOs are copied from the original file as written (workload paths
+rewritten relative to the new file), ``spec.explore`` is dropped, and ``spec.faults`` and
+``spec.traffic`` are written from the scenario given: a fixed schedule that runs on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubechaos.api.duration import format_duration
+from kubechaos.faults import ScheduledFault, Target
+from kubechaos.scenario.loader import Scenario
+
+
+def _target(target: Target, kind: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if kind == "pods":
+        if target.namespace:
+            out["namespace"] = target.namespace
+        if target.names:
+            out["names"] = list(target.names)
+    else:
+        if target.nodes:
+            out["nodes"] = list(target.nodes)
+        if target.node_group:
+            out["nodeGroup"] = target.node_group
+    if target.label_selector:
+        out["labelSelector"] = dict(target.label_selector)
+    out["mode"] = target.mode
+    if target.mode in ("fixed", "fixed-percent", "random-max-percent"):
+        out["value"] = int(target.value) if target.value == int(target.value) else target.value
+    return out
+
+
+def _param_value(kind: str, value: Any) -> Any:
+    if kind == "duration":
+        return format_duration(value)
+    if kind == "strings":
+        return list(value)
+    if kind == "nodes":
+        return _target(value, "nodes") | {"mode": "all"} if isinstance(value, Target) else value
+    return value
+
+
+def fault_entry(scheduled: ScheduledFault) -> dict[str, Any]:
+    fault = scheduled.fault
+    entry: dict[str, Any] = {
+        "name": fault.name,
+        "type": fault.type,
+        "at": format_duration(scheduled.at),
+    }
+    if scheduled.duration is not None:
+        entry["duration"] = format_duration(scheduled.duration)
+    if scheduled.every is not None:
+        entry["every"] = format_duration(scheduled.every)
+    if fault.target_kind != "none":
+        entry["target"] = _target(fault.target, fault.target_kind)
+    params = {}
+    for p in fault.params():
+        value = getattr(fault, p.field)
+        if value != p.default and value is not None:
+            params[p.name] = _param_value(p.kind, value)
+    if params:
+        entry["params"] = params
+    return entry
+
+
+def scenario_yaml(scenario: Scenario, out: Path, comment: str = "") -> str:
+    """The text of a scenario file at ``out`` that runs ``scenario``'s schedule on its own."""
+    source = Path(scenario.source)
+    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    spec = raw.setdefault("spec", {})
+    spec.pop("explore", None)
+    if scenario.seed is not None:
+        spec["seed"] = scenario.seed
+    for workload in spec.get("workloads") or []:
+        if isinstance(workload, dict) and "path" in workload:
+            absolute = (source.parent / workload["path"]).resolve()
+            workload["path"] = os.path.relpath(absolute, out.resolve().parent)
+    if scenario.faults:
+        spec["faults"] = [fault_entry(s) for s in scenario.faults]
+    else:
+        spec.pop("faults", None)
+    rates = {(t.namespace, t.service): t.rate for t in scenario.traffic}
+    for entry in spec.get("traffic") or []:
+        key = (entry.get("namespace", "default"), entry.get("service"))
+        if key in rates:
+            rate = rates[key]
+            entry["rate"] = int(rate) if rate == int(rate) else rate
+    header = "".join(f"# {line}\n" if line else "#\n" for line in comment.splitlines())
+    return header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=100)

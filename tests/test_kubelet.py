@@ -11,7 +11,12 @@ import trio
 from kubechaos.api import errors
 from kubechaos.api.objects import Pod, Probe, Resources, Taint
 from kubechaos.control.context import Context, bootstrap, new_control_plane
-from kubechaos.defaults import BEHAVIOUR_ANNOTATION, NODE_LEASE_NAMESPACE, Settings
+from kubechaos.defaults import (
+    BEHAVIOUR_ANNOTATION,
+    NODE_LEASE_NAMESPACE,
+    POD_STATUS_SYNC_PERIOD,
+    Settings,
+)
 from kubechaos.node.kubelet import Kubelet, NodeConfig
 from kubechaos.node.network import PodNetwork
 from kubechaos.node.podstate import Backoff
@@ -629,7 +634,9 @@ async def test_api_errors_are_retried_not_fatal() -> None:
 
 
 async def test_foreign_pod_status_write_is_reasserted() -> None:
-    """Like the node lifecycle controller marking pods not ready: the live kubelet fixes it."""
+    """Like the node lifecycle controller marking pods not ready: the live kubelet fixes it at its
+    next reconcile (upstream syncBatch, every syncPeriod), not at once, so that it does not fight
+    a writer that answers its writes in a tight loop."""
     ctx, net = await plane()
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
@@ -643,6 +650,8 @@ async def test_foreign_pod_status_write_is_reasserted() -> None:
             attrs.evolve(p, status=attrs.evolve(p.status, conditions=conditions))
         )
         await trio.sleep(0.5)
+        assert not ready(ctx, "web")
+        await trio.sleep(POD_STATUS_SYNC_PERIOD)
         assert ready(ctx, "web")
         nursery.cancel_scope.cancel()
 

@@ -58,6 +58,20 @@ def test_a_disturbance_after_the_next_fault_is_not_this_faults() -> None:
     assert recovery(m, injected=2) == 0
 
 
+def test_a_lasting_fault_that_disturbs_late_is_not_recovered_before_it_shows() -> None:
+    #                 0         1         2
+    #                 0123456789012345678901234567
+    m = monitor("ssssssssssss.......ssssssssss", window=3)
+    m.recoveries.append(FaultRecovery("other", "pod-kill", 5))  # injected meanwhile
+    rec = FaultRecovery("stop", "kubelet-stop", 1, reverted_at=25, lasting=True)
+    m.recoveries.append(rec)
+    m.times, m.steady = m.times[:10], m.steady[:10]
+    assert m.recovery_from(rec, 1, final=False) is False, "still in force: not known yet"
+    m.times = [float(t) for t in range(29)]
+    m.steady = [c == "s" for c in "ssssssssssss.......ssssssssss"]
+    assert m.recovery_from(rec, 1, final=True) == 19 - 1
+
+
 def test_recovery_from_revert_is_measured_from_the_revert() -> None:
     m = monitor("ss.........ssss")
     rec = FaultRecovery("f", "network-partition", 1.5, reverted_at=6)

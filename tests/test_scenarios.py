@@ -1,30 +1,267 @@
-"""Every ready-made scenario under scenarios/ is valid and runs to its end."""
+"""Every ready-made scenario under scenarios/ is valid, runs to its end, ends with the SLO verdicts
+its comment promises, and shows the behaviour it was written to teach.
+
+Each scenario is run once per test session (``run_of`` caches the runs), so the behaviour tests
+below cost nothing beyond the parametrized run of the whole library.
+"""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 
-from kubechaos.scenario.loader import load_scenario
-from kubechaos.scenario.runner import run_scenario
+from kubechaos.api.objects import Pod
+from kubechaos.defaults import CONTROLLER_EXPECTATIONS_TIMEOUT, NODE_LEASE_RENEW_INTERVAL_FRACTION
+from kubechaos.faults import CATALOGUE
+from kubechaos.scenario.loader import Scenario, load_scenario
+from kubechaos.scenario.runner import Run, run_scenario
+from kubechaos.sim.events import Event
 
-SCENARIOS = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = sorted(SCENARIO_DIR.glob("*.yaml"))
+
+# scenario -> do all its SLOs hold? Only a scenario whose point is a violation may say False, and
+# its top comment must say so (at most two of them).
+EXPECTED_SLO_OK = {
+    "apiserver-brownout": True,
+    "container-failures": True,
+    "controller-manager-crash": True,
+    "crashloop": True,
+    "degraded-network": True,
+    "drain-during-registry-outage": True,
+    "etcd-outage": True,
+    "etcd-silent-write-drop": True,
+    "kubelet-stop": True,
+    "node-crash": True,
+    "node-reboot": True,
+    "pod-kill": True,
+    "proxy-partition": False,  # a 99% availability objective broken by a stale route
+    "quickstart": True,
+    "scheduler-crash": True,
+    "stale-informers": True,
+    "zone-partition": True,
+}
+
+
+@functools.cache
+def scenario_of(stem: str) -> Scenario:
+    return load_scenario(SCENARIO_DIR / f"{stem}.yaml")
+
+
+@functools.cache
+def run_of(stem: str) -> Run:
+    return run_scenario(scenario_of(stem))
+
+
+def fault_events(run: Run, fault: str, reason: str) -> list[Event]:
+    return [e for e in run.events.find(reason=reason, kind="Fault") if e.object == fault]
+
+
+def injected_at(run: Run, fault: str) -> float:
+    (event,) = fault_events(run, fault, "FaultInjected")
+    return event.time
+
+
+def reverted_at(run: Run, fault: str) -> float:
+    (event,) = fault_events(run, fault, "FaultReverted")
+    return event.time
+
+
+def times(run: Run, reason: str, after: float = 0.0, before: float = float("inf")) -> list[float]:
+    return [e.time for e in run.events.find(reason=reason) if after <= e.time < before]
+
+
+def default_pods(run: Run) -> list[Pod]:
+    return list(run.cluster.api.cache("pods").list("default"))
+
+
+def ready_since(pod: Pod) -> float | None:
+    for condition in pod.status.conditions:
+        if condition.type == "Ready" and condition.status == "True":
+            return condition.last_transition_time
+    return None
+
+
+def restarts(run: Run) -> int:
+    return sum(cs.restart_count for p in default_pods(run) for cs in p.status.container_statuses)
+
+
+# ---------------------------------------------------------------------- the whole library
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_runs(path: Path) -> None:
+    scenario = scenario_of(path.stem)
+    assert scenario.description, "every scenario says what it shows"
+    assert scenario.slos, "every scenario states what it teaches as SLOs"
+    run = run_of(path.stem)
+    assert run.finished_at == scenario.duration
+    assert run.traffic.stats.totals_by_service() or not scenario.traffic
+    assert not run.events.find(reason="FaultFailed"), "every fault of a scenario takes effect"
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_scenario_runs(path: Path) -> None:
-    scenario = load_scenario(path)
-    assert scenario.description, "every scenario says what it shows"
-    run = run_scenario(scenario)
-    assert run.finished_at == scenario.duration
-    assert run.traffic.stats.totals_by_service() or not scenario.traffic
+def test_scenario_slo_verdicts_are_as_documented(path: Path) -> None:
+    assert path.stem in EXPECTED_SLO_OK, "add the scenario to EXPECTED_SLO_OK"
+    run = run_of(path.stem)
+    violated = [r.slo.name for r in run.results if not r.ok]
+    assert run.slo_ok is EXPECTED_SLO_OK[path.stem], violated
+    header = path.read_text(encoding="utf-8").split("apiVersion:")[0]
+    assert ("INTENTIONALLY FAILS" in header) is (not EXPECTED_SLO_OK[path.stem])
 
 
+def test_the_library_is_complete() -> None:
+    assert {p.stem for p in SCENARIOS} == set(EXPECTED_SLO_OK)
+    assert len(SCENARIOS) >= 12
+    assert sum(not ok for ok in EXPECTED_SLO_OK.values()) <= 2
+
+
+def test_every_catalogue_type_is_used_by_a_scenario() -> None:
+    used = {s.fault.type for p in SCENARIOS for s in scenario_of(p.stem).faults}
+    assert used == set(CATALOGUE), f"unused: {sorted(set(CATALOGUE) - used)}"
+
+
+# ---------------------------------------------------------------------- what each one teaches
 def test_crashloop_backs_off() -> None:
-    run = run_scenario(
-        load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "crashloop.yaml")
-    )
+    run = run_of("crashloop")
     assert run.events.find(reason="BackOff")
     pods = run.cluster.api.cache("pods").list("default")
     assert all(p.status.container_statuses[0].restart_count >= 4 for p in pods)
+
+
+def test_node_crash_replacement_after_grace_period_plus_toleration() -> None:
+    run = run_of("node-crash")
+    s = run.cluster.ctx.settings
+    crash = injected_at(run, "crash-worker-1")
+    # The node's last Lease renewal may predate the crash by up to one renew interval; the node
+    # lifecycle controller notices the silence at its next monitor pass.
+    renew = s.node_lease_duration_seconds * NODE_LEASE_RENEW_INTERVAL_FRACTION
+    grace = s.node_monitor_grace_period
+    (not_ready,) = [e.time for e in run.events.find(reason="NodeNotReady", obj="worker-1")]
+    assert grace - renew <= not_ready - crash <= grace + s.node_monitor_period
+    toleration = s.default_unreachable_toleration_seconds
+    (eviction,) = times(run, "TaintManagerEviction", after=crash)
+    assert toleration <= eviction - not_ready <= toleration + 1
+    replacements = [p for p in default_pods(run) if p.metadata.creation_timestamp > crash]
+    assert len(replacements) == 1 and replacements[0].spec.node_name != "worker-1"
+    ready = ready_since(replacements[0])
+    assert ready is not None
+    assert grace - renew + toleration <= ready - crash <= grace + toleration + 60
+    (recovery,) = run.steady.recoveries
+    assert recovery.seconds is not None and recovery.seconds > grace + toleration - renew
+
+
+def test_proxy_partition_strands_the_partitioned_node_on_a_stale_route() -> None:
+    run = run_of("proxy-partition")
+    stats = run.traffic.stats
+    refused = {n: stats.count("default", "web", "connection_refused", n) for n in run.cluster.nodes}
+    # worker-0 (a third of the 20 rps) sends a third of its requests to the dead IP from the
+    # kill until the partition heals
+    stale = reverted_at(run, "stale-proxy-worker-0") - injected_at(run, "kill-one-web-pod")
+    expected = 20 / 3 * stale / 3
+    assert 0.8 * expected <= refused["worker-0"] <= 1.2 * expected
+    # the other nodes' proxies dropped the dead IP within their min-sync period
+    assert refused["worker-1"] + refused["worker-2"] <= 3
+    for node in ("worker-1", "worker-2"):
+        assert stats.count("default", "web", "success", node) > 0
+    (availability,) = [r for r in run.results if r.slo.kind == "availability"]
+    assert not availability.ok and all(r.ok for r in run.results if r is not availability)
+
+
+def test_controller_manager_crash_defers_the_replacement_until_the_restart() -> None:
+    run = run_of("controller-manager-crash")
+    kill, restart = injected_at(run, "kill-one-web-pod"), reverted_at(run, "kcm-down")
+    assert not times(run, "SuccessfulCreate", after=kill, before=restart)
+    (created,) = times(run, "SuccessfulCreate", after=kill)
+    assert created - restart < 1.0
+    # Endpoints were not updated either: every node routed to the dead IP meanwhile
+    stats = run.traffic.stats
+    assert all(
+        stats.count("default", "web", "connection_refused", n) > 50 for n in run.cluster.nodes
+    )
+
+
+def test_scheduler_crash_leaves_the_replacement_pending_until_the_restart() -> None:
+    run = run_of("scheduler-crash")
+    kill, restart = injected_at(run, "kill-one-web-pod"), reverted_at(run, "scheduler-down")
+    (created,) = times(run, "SuccessfulCreate", after=kill)
+    assert created - kill < 1.0
+    (scheduled,) = times(run, "Scheduled", after=kill)
+    assert restart <= scheduled < restart + 5
+
+
+def test_etcd_silent_drops_stall_the_replicaset_for_its_expectations_timeout() -> None:
+    run = run_of("etcd-silent-write-drop")
+    assert run.cluster.etcd.writes_dropped_total["silent"] >= 2
+    restart = reverted_at(run, "kcm-upgrade")
+    lost, again = [e for e in run.events.find(reason="SuccessfulCreate") if e.time > restart]
+    assert lost.time - restart < 1.0
+    # acknowledged, never stored: the pod the restarted controller created does not exist
+    existing = {p.metadata.name for p in default_pods(run)}
+    assert lost.message.split()[-1] not in existing and again.message.split()[-1] in existing
+    delay = again.time - lost.time
+    assert CONTROLLER_EXPECTATIONS_TIMEOUT <= delay <= CONTROLLER_EXPECTATIONS_TIMEOUT + 5
+    # the kubelet re-posted the status writes etcd lost: the API shows the OOM kill's restart
+    assert restarts(run) == 1
+
+
+def test_etcd_outage_only_the_long_one_marks_nodes_not_ready() -> None:
+    run = run_of("etcd-outage")
+    node_not_ready = [e for e in run.events.find(reason="NodeNotReady") if e.kind == "Node"]
+    long_end = reverted_at(run, "long-quorum-loss")
+    assert node_not_ready and all(long_end <= e.time < long_end + 1 for e in node_not_ready)
+    # the kubelets re-assert their pods' Ready at their status sync, not in a tight loop with
+    # the node lifecycle controller (one mark per pod, not hundreds)
+    pod_marks = [e for e in run.events.find(reason="NodeNotReady") if e.kind == "Pod"]
+    assert len(pod_marks) <= 2 * len(default_pods(run))
+
+
+def test_kubelet_stop_takes_healthy_pods_out_of_the_service_without_a_restart() -> None:
+    run = run_of("kubelet-stop")
+    assert run.events.find(reason="NodeNotReady", obj="worker-1")
+    assert not [e for e in run.events.find(reason="TaintManagerEviction") if "Marking" in e.message]
+    assert restarts(run) == 0
+    assert run.traffic.stats.count("default", "web", "timeout") == 0
+
+
+def test_node_reboot_under_the_grace_period_is_invisible_to_the_control_plane() -> None:
+    run = run_of("node-reboot")
+    assert not run.events.find(reason="NodeNotReady")
+    assert len(default_pods(run)) == 3 and restarts(run) == 1
+    assert run.traffic.stats.count("default", "web", "timeout") > 100
+
+
+def test_zone_partition_evicts_the_cut_zone_after_grace_period_plus_toleration() -> None:
+    run = run_of("zone-partition")
+    s = run.cluster.ctx.settings
+    cut = injected_at(run, "cut-zone-a")
+    evictions = [
+        e.time for e in run.events.find(reason="TaintManagerEviction") if "Marking" in e.message
+    ]
+    assert len(evictions) == 2
+    for at in evictions:
+        assert (
+            s.node_monitor_grace_period + s.default_unreachable_toleration_seconds - 10
+            <= (at - cut)
+            <= s.node_monitor_grace_period + s.default_unreachable_toleration_seconds + 10
+        )
+    late = [p for p in default_pods(run) if p.metadata.creation_timestamp > cut]
+    assert len(late) == 2 and all(not p.spec.node_name.startswith("zone-a") for p in late)
+
+
+def test_stale_informers_a_dropped_deletion_waits_for_a_relist() -> None:
+    run = run_of("stale-informers")
+    kill, restart = injected_at(run, "kill-during-drop"), injected_at(run, "restart-kcm")
+    assert not times(run, "SuccessfulCreate", after=kill, before=restart)
+    assert times(run, "SuccessfulCreate", after=restart)
+
+
+def test_drain_during_registry_outage_waits_for_the_pull_back_off() -> None:
+    run = run_of("drain-during-registry-outage")
+    drain, registry_back = injected_at(run, "drain-worker-0"), reverted_at(run, "registry-down")
+    (replacement,) = [p for p in default_pods(run) if p.metadata.creation_timestamp > drain]
+    assert replacement.spec.node_name == "spare-0"
+    key = f"default/{replacement.metadata.name}"
+    assert run.events.find(reason="Failed", obj=key)
+    (pulled,) = [e.time for e in run.events.find(reason="Pulled", obj=key)]
+    assert pulled > registry_back

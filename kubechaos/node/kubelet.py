@@ -179,6 +179,8 @@ class Kubelet:
         self._pending: dict[str, Pod | None] = {}  # informer changes for the loop, by UID
         self._wake = trio.Event()
         self._dirty: dict[str, None] = {}  # UIDs whose status must be posted
+        # UIDs whose status another writer changed -> when seen; re-asserted at the next reconcile
+        self._reconcile: dict[str, float] = {}
         self._status_wake = trio.Event()
         self._used = Resources()  # requests of the admitted, non-terminal pods
         self._sandboxes = 0
@@ -320,11 +322,15 @@ class Kubelet:
             ps.last_posted is not None
             and int(new.metadata.resource_version or 0) > ps.last_posted_rv
             and new.status != ps.last_posted
+            and uid not in self._reconcile
         ):
             # someone else wrote this pod's status (e.g. the node lifecycle controller marking
-            # it not ready): the status manager re-asserts the kubelet's view
-            ps.force_sync = True
-            self._mark_dirty(ps)
+            # it not ready): the status manager re-asserts the kubelet's view at its next
+            # reconcile, as upstream's syncBatch does every syncPeriod. Not at once: a writer
+            # that answers the kubelet's write (the node lifecycle controller while the node is
+            # not Ready) would otherwise fight it in a tight loop.
+            self._reconcile[uid] = now()
+            self._status_wake.set()
 
     # ================================================================== node loop
     async def _node_loop(self) -> None:
@@ -634,8 +640,11 @@ class Kubelet:
             ps.token += 1
             self._at(now() + self.settings.crash_loop_backoff_initial, _SANDBOX, ps, ps.token)
             return
-        if self.network.lookup(ip) is not None:
-            self.network.detach(ip)  # a stale endpoint left by a previous incarnation
+        stale = self.network.lookup(ip)
+        if stale is not None and stale.node == self.name:
+            # left by this node's previous incarnation (its containers died with it); an IP
+            # held on another node is a real conflict, which the network refuses
+            self.network.detach(ip)
         ps.endpoint = self.network.attach(ip, self.name, ps.key)
         ps.ip = ip
         ps.sandbox = SANDBOX_READY
@@ -707,6 +716,7 @@ class Kubelet:
         self._teardown_sandbox(ps)
         del self.pods[ps.uid]
         self._dirty.pop(ps.uid, None)
+        self._reconcile.pop(ps.uid, None)
 
     def _refresh(self, ps: PodState) -> None:
         """Derive pod-level truth after a container change: network flags, Ready, dirty."""
@@ -954,10 +964,10 @@ class Kubelet:
         """Post the statuses of dirty pods; retry failed posts a syncPeriod later.
 
         Upstream also reconciles every syncPeriod: a pod whose status in the API differs from the
-        one last posted is posted again, which repairs a write etcd acknowledged and then lost.
-        Another writer's change already forces a sync (``_on_update``), so only a post whose echo
-        never came back can leave such a difference: each post is re-checked once, half to one
-        syncPeriod later, and posted again if the informer's copy is still older than the
+        one last posted is posted again. Two things leave such a difference. Another writer's
+        change (``_on_update`` notes it): re-posted half to one syncPeriod later, if it still
+        differs. A write etcd acknowledged and then lost: each post is re-checked once, half to
+        one syncPeriod later, and posted again if the informer's copy is still older than the
         acknowledged resourceVersion. A node whose pods' statuses do not change sets no timer.
         """
         retry: dict[str, None] = {}
@@ -976,6 +986,15 @@ class Kubelet:
                 ):
                     ps.force_sync = True  # acknowledged, never seen: lost
                     self._dirty[uid] = None
+            while self._reconcile:
+                uid, at = next(iter(self._reconcile.items()))
+                if at > settled:
+                    break
+                del self._reconcile[uid]
+                ps = self.pods.get(uid)
+                if ps is not None and ps.pod.status != ps.last_posted:
+                    ps.force_sync = True  # another writer's status: re-assert the kubelet's
+                    self._dirty[uid] = None
             if not self._dirty:
                 self._status_wake = trio.Event()
                 if retry:
@@ -984,7 +1003,13 @@ class Kubelet:
                     self._dirty.update(retry)
                     retry.clear()
                 else:
-                    check_at = next(iter(posted.values()), math.inf) + POD_STATUS_SYNC_PERIOD
+                    check_at = (
+                        min(
+                            next(iter(posted.values()), math.inf),
+                            next(iter(self._reconcile.values()), math.inf),
+                        )
+                        + POD_STATUS_SYNC_PERIOD
+                    )
                     with trio.move_on_at(check_at):
                         await self._status_wake.wait()
                 continue
@@ -1167,8 +1192,8 @@ class Kubelet:
             except (errors.Conflict, errors.NotFound):
                 self.lease = None
             except errors.APIError:
-                self.lease = None
-                return False
+                # upstream retryUpdateLease retries at once on any error, not only a Conflict
+                continue
         return False
 
     async def _ensure_lease(self, t: float) -> Lease:

@@ -10,11 +10,12 @@ exposed as ``kubechaos_steady_state{scenario}``.
 
 **Recovery** of a fault injected at ``t_i`` is measured from a reference time ``r`` (``t_i``, or
 the fault's revert when asked for): find the fault's first *disturbance* ``d`` — the first
-non-steady sample at or after ``t_i`` and before the next fault's injection. Recovery ends at
+non-steady sample at or after ``t_i`` and before the next fault's injection (for a lasting fault:
+or before its revert, if that is later — a stopped kubelet shows only after the grace period). Recovery ends at
 the start ``s`` of the first steady run that begins at or after ``max(d, r)`` and lasts at least
 the stability window (default 10 s); the recovery time is ``max(0, s - r)``. It runs to the
-moment steady state began, not to the end of the window. A fault that disturbs nothing before
-the next injection recovers in 0 s. A fault after which no such steady run starts within the run
+moment steady state began, not to the end of the window. A fault that disturbs nothing in that span
+recovers in 0 s. A fault after which no such steady run starts within the run
 has *failed* to recover: it has no number.
 
 Each recovery, once known (a window after it happened), is a ``Recovered`` event and an
@@ -25,6 +26,7 @@ observation of ``kubechaos_recovery_seconds{fault,type}``; the run's end records
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable
 
 import attrs
@@ -57,6 +59,7 @@ class FaultRecovery:
     type: str
     injected_at: float
     reverted_at: float | None = None
+    lasting: bool = False  # in force until reverted (or the end), not a one-off action
     disturbed_at: float | None = None
     recovered_at: float | None = None  # start of the steady run that ended it
     known: bool = False  # the window has passed (or the run ended)
@@ -152,7 +155,10 @@ class SteadyStateMonitor:
         for event in new:
             fault_type = str((event.fields or {}).get("type", ""))
             if event.reason == "FaultInjected":
-                self.recoveries.append(FaultRecovery(event.object, fault_type, event.time))
+                lasting = bool((event.fields or {}).get("lasting", True))
+                self.recoveries.append(
+                    FaultRecovery(event.object, fault_type, event.time, lasting=lasting)
+                )
             else:
                 for rec in self.recoveries:
                     if rec.fault == event.object and rec.reverted_at is None:
@@ -163,9 +169,18 @@ class SteadyStateMonitor:
         later = [r.injected_at for r in self.recoveries if r.injected_at > rec.injected_at]
         return min(later) if later else float("inf")
 
+    def _search_limit(self, rec: FaultRecovery) -> float:
+        """Until when a disturbance counts as this fault's: the next fault's injection, or for a
+        lasting fault its revert if that is later (its effect may take time to show: a
+        stopped kubelet is noticed only after the node-monitor grace period)."""
+        limit = self._next_injection(rec)
+        if rec.lasting:
+            limit = max(limit, rec.reverted_at if rec.reverted_at is not None else math.inf)
+        return limit
+
     def disturbance(self, rec: FaultRecovery) -> float | None:
         start = bisect.bisect_left(self.times, rec.injected_at)
-        limit = self._next_injection(rec)
+        limit = self._search_limit(rec)
         for i in range(start, len(self.times)):
             if self.times[i] >= limit:
                 return None
@@ -204,8 +219,15 @@ class SteadyStateMonitor:
         disturbed = self.disturbance(rec)
         end = self.times[-1] if self.times else reference
         if disturbed is None:
-            if not final and end < min(self._next_injection(rec), reference + self.window):
-                return False
+            if not final:
+                # undisturbed so far: known only once nothing can disturb it any more
+                quiet_until = (
+                    self._search_limit(rec) + self.window
+                    if rec.lasting
+                    else min(self._next_injection(rec), reference + self.window)
+                )
+                if end < quiet_until:
+                    return False
             settled = self.settled_from(reference, end, final)
         else:
             settled = self.settled_from(max(disturbed, reference), end, final)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import trio
@@ -349,10 +349,6 @@ class ClusterCollector:
         self._owner = threading.get_ident()
         self._snapshot: list[Metric] = []
         self.last_time = 0.0
-        # Wall-clock seconds that virtual time zero maps to, for metrics whose value is a
-        # timestamp (kube-proxy's last sync): 0 in-process; the CLI sets the recording's start
-        # or the live run's start so they line up with sample timestamps.
-        self.epoch = 0.0
         self._object_cache: dict[str, dict[str, tuple[str, list[ObjectSample]]]] = {}
 
     def add_source(self, source: Source) -> None:
@@ -393,7 +389,7 @@ class ClusterCollector:
             metrics.extend(source())
         return [m for m in metrics if m.name not in exclude]
 
-    def service_request_counts(self) -> Iterable[tuple[tuple[str, str, str, str], int]]:
+    def service_request_counts(self) -> Collection[tuple[tuple[str, str, str, str], int]]:
         """``kubechaos_service_requests_total`` as ``((namespace, service, source_node,
         outcome), count)``, without building samples (the recorder's fast path)."""
         return self.traffic.requests.items() if self.traffic is not None else ()
@@ -574,7 +570,7 @@ class ClusterCollector:
                     last,
                     "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
                     {"node": name},
-                    self.epoch + proxy.last_sync_time,
+                    proxy.last_sync_time,
                 )
         return [requests, durations, has_leader, failed, puts, dropped, attempts, pending,
                 depth, adds, retries, running, pod_start, sync, last]  # fmt: skip

@@ -117,12 +117,12 @@ def test_interrupted_run_still_writes_its_event_log(tmp_path: Path) -> None:
         )
     )
     events = tmp_path / "events.jsonl"
-    reports = {name: tmp_path / name for name in ("r.json", "r.xml", "r.om")}
+    reports = {name: tmp_path / name for name in ("r.json", "r.xml", "r.om", "r.html")}
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "kubechaos.cli", "run", str(long_run), "--events", str(events),
             "--json", str(reports["r.json"]), "--junit", str(reports["r.xml"]),
-            "--openmetrics", str(reports["r.om"]),
+            "--openmetrics", str(reports["r.om"]), "--html", str(reports["r.html"]),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -140,6 +140,7 @@ def test_interrupted_run_still_writes_its_event_log(tmp_path: Path) -> None:
     assert 0 < result["virtualSeconds"] < 1000 * 3600
     assert "<skipped" in reports["r.xml"].read_text()
     assert reports["r.om"].read_text().endswith("# EOF\n")
+    assert "incomplete" in reports["r.html"].read_text().lower()
 
 
 def test_a_failing_run_exits_3_and_keeps_its_event_log(

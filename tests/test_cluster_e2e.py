@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import attrs
+import pytest
 import trio
 
 from kubechaos.api.objects import Deployment, DeploymentStrategy, Pod, Probe, Resources
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
+from kubechaos.pytest_plugin import Harness
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
 from .factories import deployment, pod, service
@@ -80,32 +82,34 @@ async def test_deployment_converges_spread_over_nodes_and_traffic_succeeds() -> 
         assert total == 3000 and ok == total
 
 
-async def test_deleted_pod_is_replaced_with_a_new_ip_and_traffic_recovers() -> None:
-    async with running() as cluster:
-        await cluster.apply([deployment("web", 3, readiness=READINESS), service("web")])
-        await wait_until(lambda: available(cluster) == 3, 60, "3 available replicas")
-        traffic = TrafficGenerator(
-            cluster.ctx, cluster.proxies, cluster.network, [TrafficSpec("web", rate=20)]
-        )
-        cluster.nursery.start_soon(traffic.run)
-        await trio.sleep(10)
-        victim = ready_pods(cluster)[0]
-        await cluster.api.delete("pods", "default", victim.metadata.name)
-        await wait_until(
-            lambda: (
-                len(ready_pods(cluster)) == 3
-                and victim.metadata.name not in {p.metadata.name for p in pods(cluster)}
-            ),
-            120,
-            "a ready replacement and the victim gone",
-        )
-        replacement_ips = {p.status.pod_ip for p in ready_pods(cluster)}
-        assert victim.status.pod_ip not in replacement_ips
-        await trio.sleep(30)
-        last = traffic.stats.last_failure("default", "web")
-        assert last is None or last < trio.current_time() - 20, "traffic recovered"
-        total, ok = traffic.stats.totals_by_service()["default/web"]
-        assert ok / total > 0.9
+@pytest.mark.kubechaos(seed=1)
+async def test_deleted_pod_is_replaced_with_a_new_ip_and_traffic_recovers(
+    kubechaos: Harness,
+) -> None:
+    cluster = await kubechaos.boot(nodes=3)
+    await kubechaos.apply([deployment("web", 3, readiness=READINESS), service("web")])
+    await kubechaos.wait_for(lambda: available(cluster) == 3, what="3 available replicas")
+    kubechaos.traffic("web", rate=20)
+    await kubechaos.advance(10)
+    victim = ready_pods(cluster)[0]
+    await kubechaos.api.delete("pods", "default", victim.metadata.name)
+    await kubechaos.wait_for(
+        lambda: (
+            len(ready_pods(cluster)) == 3
+            and victim.metadata.name not in {p.metadata.name for p in pods(cluster)}
+        ),
+        timeout=120,
+        what="a ready replacement and the victim gone",
+    )
+    replacement_ips = {p.status.pod_ip for p in ready_pods(cluster)}
+    assert victim.status.pod_ip not in replacement_ips
+    await kubechaos.advance(30)
+    stats = kubechaos.run.traffic.stats
+    last = stats.last_failure("default", "web")
+    assert last is None or last < kubechaos.now - 20, "traffic recovered"
+    total, ok = stats.totals_by_service()["default/web"]
+    assert ok / total > 0.9
+    assert kubechaos.metric("kubechaos_service_requests_total", service="web") == total
 
 
 async def test_crashing_container_enters_crash_loop_backoff_with_upstream_delays() -> None:

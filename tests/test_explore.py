@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kubechaos.cli_explore import explore, replay
+from kubechaos.cli.explore import explore, replay
 from kubechaos.faults.controlplane import EtcdLatency
 from kubechaos.scenario.explore import draw_schedule, explore_one
 from kubechaos.scenario.loader import ScenarioError, load_scenario, parse_scenario
@@ -68,7 +68,7 @@ def test_runs_are_deterministic_by_seed_in_any_worker(tmp_path: Path) -> None:
         s.fault.name for s in draw_schedule(spec, 7)
     ]
     assert explore_one(str(scenario), 3, 10) == explore_one(str(scenario), 3, 10)
-    from kubechaos.cli_explore import _explore_all
+    from kubechaos.cli.explore import _explore_all
 
     assert _explore_all(str(scenario), 4, 20, workers=2) == _explore_all(
         str(scenario), 4, 20, workers=1

@@ -9,9 +9,10 @@ import trio
 
 from kubechaos.faults import CATALOGUE, Chaos, PodKill, ScheduledFault, Target, pick, run_schedule
 from kubechaos.faults.base import Param
+from kubechaos.pytest_plugin import Harness
 
 from .factories import deployment, service
-from .harness import available, pods, ready_pods, running, wait_until
+from .harness import available, pods, ready_pods, running
 
 CATALOGUE_TYPES = {
     "pod-kill", "container-kill", "pod-failure", "node-crash", "kubelet-stop", "node-drain",
@@ -70,33 +71,40 @@ def test_schedule_times_repeat_until_the_end() -> None:
     assert ScheduledFault(PodKill(), at=200).times(100) == []
 
 
-async def test_pod_kill_deletes_one_matching_pod_and_the_deployment_replaces_it() -> None:
-    async with running() as cluster:
-        await cluster.apply([deployment("web", 3), service("web")])
-        await wait_until(lambda: len(ready_pods(cluster)) == 3, 60, "3 ready pods")
-        before = {p.metadata.name for p in pods(cluster)}
-        chaos = Chaos(cluster)
-        kill = PodKill(
-            name="kill-web",
-            target=Target(namespace="default", label_selector={"app": "web"}, mode="one"),
-            grace_period=0,
-        )
-        injection = await chaos.inject(kill)
-        assert injection is not None and len(injection.targets) == 1
-        victim = injection.targets[0].split("/")[1]
-        assert victim in before
-        await wait_until(lambda: victim not in {p.metadata.name for p in pods(cluster)}, 5, "gone")
-        await wait_until(lambda: len(ready_pods(cluster)) == 3, 60, "a replacement")
-        assert available(cluster) == 3
-        injected = cluster.events.find(reason="FaultInjected")
-        assert injected and injected[0].object == "kill-web"
-        assert injected[0].fields == {
-            "type": "pod-kill",
-            "targets": [f"default/{victim}"],
-            "lasting": False,
-        }
-        # The deletion went through the API server as the chaos tool's client.
-        assert cluster.api.stats.total[("delete", "pods", 200)] == 1
+@pytest.mark.kubechaos(seed=1)
+async def test_pod_kill_deletes_one_matching_pod_and_the_deployment_replaces_it(
+    kubechaos: Harness,
+) -> None:
+    cluster = await kubechaos.boot(nodes=3)
+    await kubechaos.apply([deployment("web", 3), service("web")])
+    await kubechaos.wait_for(lambda: len(ready_pods(cluster)) == 3, timeout=60, what="3 ready pods")
+    before = {p.metadata.name for p in pods(cluster)}
+    kill = PodKill(
+        name="kill-web",
+        target=Target(namespace="default", label_selector={"app": "web"}, mode="one"),
+        grace_period=0,
+    )
+    injection = await kubechaos.inject(kill)
+    assert len(injection.targets) == 1
+    victim = injection.targets[0].split("/")[1]
+    assert victim in before
+    await kubechaos.wait_for(
+        lambda: victim not in {p.metadata.name for p in pods(cluster)}, timeout=5, what="gone"
+    )
+    await kubechaos.wait_for(
+        lambda: len(ready_pods(cluster)) == 3, timeout=60, what="a replacement"
+    )
+    assert available(cluster) == 3
+    injected = kubechaos.events(reason="FaultInjected")
+    assert injected and injected[0].object == "kill-web"
+    assert injected[0].fields == {
+        "type": "pod-kill",
+        "targets": [f"default/{victim}"],
+        "lasting": False,
+    }
+    # The deletion went through the API server as the chaos tool's client.
+    assert kubechaos.api.stats.total[("delete", "pods", 200)] == 1
+    assert await kubechaos.recovery("kill-web") < 30
 
 
 async def test_a_fault_that_matches_nothing_still_records_its_injection() -> None:

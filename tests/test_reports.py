@@ -103,9 +103,13 @@ def test_cli_writes_both_reports_and_exit_codes_follow_the_verdict(tmp_path: Pat
         scenario = tmp_path / "s.yaml"
         scenario.write_text(SCENARIO.replace("WITHIN", within))
         out_json, out_xml = tmp_path / f"{within}.json", tmp_path / f"{within}.xml"
+        out_html = tmp_path / f"{within}.html"
         result = CliRunner().invoke(
-            main, ["run", str(scenario), "--json", str(out_json), "--junit", str(out_xml)]
-        )
+            main,
+            ["run", str(scenario), "--json", str(out_json), "--junit", str(out_xml),
+             "--html", str(out_html)],
+        )  # fmt: skip
+        assert "<svg" in out_html.read_text()
         assert result.exit_code == code, result.stdout
         data = json.loads(out_json.read_text())
         jsonschema.validate(data, schema())

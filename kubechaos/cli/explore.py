@@ -1,5 +1,5 @@
 """``kubechaos explore`` and ``kubechaos replay``: search a fault space, shrink what breaks, and
-reproduce any run exactly. (Registered on the main command group in :mod:`kubechaos.cli`.)"""
+reproduce any run exactly."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kubechaos.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_SLO_VIOLATED,
+    invalid,
+)
 from kubechaos.report.result import replay_command, result_of, write_json
 from kubechaos.scenario.explore import (
     ExploreOutcome,
@@ -27,13 +34,6 @@ from kubechaos.scenario.explore import (
 from kubechaos.scenario.loader import ScenarioError, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.scenario.writer import scenario_yaml
-
-EXIT_OK, EXIT_SLO_VIOLATED, EXIT_INVALID, EXIT_RUN_FAILED = 0, 1, 2, 3
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_INVALID)
 
 
 @click.command()
@@ -76,7 +76,7 @@ def explore(
             click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_INVALID)
     if scenario.explore is None:
-        _fail(f"{scenario_file}: no spec.explore: nothing to explore (see the README)")
+        invalid(f"{scenario_file}: no spec.explore: nothing to explore (see the README)")
     workers = workers or os.cpu_count() or 1
     console.print(
         f"[bold]exploring {scenario.name}[/]: {runs} runs from seed {seed}, "
@@ -183,7 +183,7 @@ def replay(result_file: Path, events_file: Path | None, json_file: Path | None) 
     try:
         data = json.loads(result_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        _fail(f"{result_file}: not a kubechaos result: {exc}")
+        invalid(f"{result_file}: not a kubechaos result: {exc}")
     schema = data.get("schema") if isinstance(data, dict) else None
     if schema == "kubechaos/result/v1":
         path, seed, is_explored = (
@@ -194,10 +194,10 @@ def replay(result_file: Path, events_file: Path | None, json_file: Path | None) 
     elif schema == "kubechaos/explore/v1":
         failing = [r for r in data["runs"] if r["signature"]]
         if not failing:
-            _fail(f"{result_file}: no failing run to replay")
+            invalid(f"{result_file}: no failing run to replay")
         path, seed, is_explored = data["scenario"], failing[0]["seed"], True
     else:
-        _fail(f"{result_file}: not a kubechaos run or explore result (schema {schema!r})")
+        invalid(f"{result_file}: not a kubechaos run or explore result (schema {schema!r})")
     try:
         scenario = load_scenario(path)
     except ScenarioError as exc:

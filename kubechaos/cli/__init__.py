@@ -17,28 +17,43 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import NoReturn, TextIO
 
 import click
 import trio
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from kubechaos import __version__
 from kubechaos.api.duration import DurationError, format_duration, parse_duration
+from kubechaos.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_SLO_VIOLATED,
+    innermost,
+    invalid,
+    load_or_exit,
+    open_for_writing,
+)
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.export.live import LiveExporter, ServeError
 from kubechaos.export.openmetrics import OpenMetricsRecorder
 from kubechaos.faults import CATALOGUE
+from kubechaos.report.html import write_html
 from kubechaos.report.junit import write_junit
 from kubechaos.report.result import replay_command, result_of, schema, write_json
-from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
+from kubechaos.scenario.loader import ScenarioError, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.events import Event
-
-EXIT_OK, EXIT_SLO_VIOLATED, EXIT_INVALID, EXIT_RUN_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # What the default timeline shows: how the cluster converged and what went wrong on the way.
 NOTABLE_REASONS = frozenset(
@@ -260,6 +275,13 @@ def _parse_start(text: str | None, duration: float) -> float:
     help="Write JUnit XML: a test suite for the run, a test case per SLO.",
 )
 @click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write a self-contained HTML report: fault timeline, replicas, traffic, SLOs and a "
+    "causal timeline linking each fault to what it caused.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar over virtual time (default: on a terminal, for runs longer "
@@ -278,6 +300,7 @@ def run(
     start_time: str | None,
     json_file: Path | None,
     junit_file: Path | None,
+    html_file: Path | None,
     progress: bool | None,
 ) -> None:
     """Run SCENARIO_FILE: inject its faults on schedule, measure recovery and judge its SLOs.
@@ -287,30 +310,30 @@ def run(
     manifest, flags); 3 the run itself failed; 130 interrupted (reports still written).
     """
     console = Console(highlight=False)
-    scenario = _load_or_exit(scenario_file)
+    scenario = load_or_exit(scenario_file)
     try:
         interval = parse_duration(scrape_interval)
     except DurationError as exc:
-        _invalid(f"--scrape-interval: {exc}")
+        invalid(f"--scrape-interval: {exc}")
     if interval <= 0:
-        _invalid("--scrape-interval: must be longer than 0s")
+        invalid("--scrape-interval: must be longer than 0s")
     if linger and serve is None:
-        _invalid("--linger needs --serve")
-    events_out = _open_for_writing(events_file)
+        invalid("--linger needs --serve")
+    events_out = open_for_writing(events_file)
     reports = {
         path: kind
-        for path, kind in ((json_file, "json"), (junit_file, "junit"))
+        for path, kind in ((json_file, "json"), (junit_file, "junit"), (html_file, "html"))
         if path is not None
     }
     for path in reports:
-        probe = _open_for_writing(path)  # a bad path fails now, not after the run
+        probe = open_for_writing(path)  # a bad path fails now, not after the run
         if probe is not None:
             probe.close()
     the_run = Run(scenario, seed)
     recorder = None
     if openmetrics_file is not None:
         start = _parse_start(start_time, scenario.duration)
-        probe = _open_for_writing(openmetrics_file)  # fail now on a bad path, not after the run
+        probe = open_for_writing(openmetrics_file)  # fail now on a bad path, not after the run
         if probe is not None:
             probe.close()
         recorder = OpenMetricsRecorder(the_run.collector, openmetrics_file, start, interval)
@@ -321,7 +344,7 @@ def run(
         try:
             exporter.start()
         except ServeError as exc:
-            _invalid(f"--serve: {exc}")
+            invalid(f"--serve: {exc}")
         the_run.tasks.append(exporter.run)
         the_run.on_finish.append(exporter.refresh)
     console.print(
@@ -346,7 +369,7 @@ def run(
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     except Exception as exc:  # the edge turns any model failure into exit 3
-        cause = _innermost(exc)
+        cause = innermost(exc)
         error = f"{type(cause).__name__}: {cause}"
         status = EXIT_RUN_FAILED
     finally:
@@ -377,8 +400,10 @@ def run(
         for path, kind in reports.items():
             if kind == "json":
                 write_json(result, path)
-            else:
+            elif kind == "junit":
                 write_junit([result], path)
+            else:
+                write_html(result, the_run.events, path)
             note = "" if result["complete"] else " (incomplete)"
             console.print(f"{kind} report: {path}{note}")
     if status == EXIT_OK:
@@ -458,37 +483,6 @@ def faults(fault_type: str | None) -> None:
                 soft_wrap=True,
             )
         console.print()
-
-
-def _invalid(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_INVALID)
-
-
-def _load_or_exit(path: Path) -> Scenario:
-    try:
-        return load_scenario(path)
-    except ScenarioError as exc:
-        for error in exc.errors:
-            click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_INVALID)
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _open_for_writing(path: Path | None) -> TextIO | None:
-    """Open an output file before the run, so a bad path fails at once, not after the run."""
-    if path is None:
-        return None
-    try:
-        return path.open("w", encoding="utf-8")
-    except OSError as exc:
-        click.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_INVALID)
 
 
 def _print_timeline(console: Console, events: list[Event], verbose: bool) -> None:
@@ -608,5 +602,11 @@ def _print_summary(console: Console, the_run: Run, wall: float) -> None:
     )
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+# The other commands live beside this module; imported last, as they import its package.
+from kubechaos.cli.explore import explore, replay  # noqa: E402
+from kubechaos.cli.sweep import compare_command, sweep_command, sweep_merge_command  # noqa: E402
+
+for command in (sweep_command, sweep_merge_command, compare_command, explore, replay):
+    main.add_command(command)
+
+__all__ = ["main"]

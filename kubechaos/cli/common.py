@@ -1,0 +1,49 @@
+"""What every ``kubechaos`` command shares: exit codes and the one-line handling of bad input."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+import click
+
+from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
+
+# Exit codes, the same for every command that runs scenarios.
+EXIT_OK = 0  # every SLO held
+EXIT_SLO_VIOLATED = 1  # an SLO was violated
+EXIT_INVALID = 2  # invalid input: scenario, manifest or flags
+EXIT_RUN_FAILED = 3  # the run itself failed: a model invariant broke or an internal error
+EXIT_INTERRUPTED = 130  # Ctrl-C (what was asked for is still written, marked incomplete)
+
+
+def invalid(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_INVALID)
+
+
+def load_or_exit(path: Path) -> Scenario:
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        for error in exc.errors:
+            click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_INVALID)
+
+
+def innermost(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def open_for_writing(path: Path | None) -> TextIO | None:
+    """Open an output file before the run, so a bad path fails at once, not after the run."""
+    if path is None:
+        return None
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_INVALID)

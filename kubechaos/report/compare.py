@@ -1,0 +1,264 @@
+"""A/B comparison: did a change (more replicas, other probe settings) make a workload more
+resilient, not just lucky once?
+
+Two variants of a scenario run under the same seeds. A seed fixes everything the model draws at
+random (which pod a fault picks, when a request arrives), so the run of A and the run of B with
+one seed face the same bad luck, and their difference measures the change itself. Per fault
+name that is the recovery time (B minus A: negative is better), per service the availability
+(the run's request success rate, B minus A: positive is better), per SLO whether it held. Each
+comparison says how many seeds B did better, worse or the same, with the mean and median of the
+paired differences: a median says what to expect from a typical seed, better/worse counts say
+how consistent the change is.
+
+An injection that never recovered has no recovery time: it counts as worse than any recovery
+(and two such as equal), but stays out of the mean and median. When a fault is injected more
+than once in a run, the run's value is its slowest recovery, as ``recoveryWithin`` judges it.
+Seeds whose run failed internally in either variant are left out of every pairing. A fault,
+service or SLO present in one variant only is reported as such, with that variant's figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+from kubechaos import __version__
+from kubechaos.defaults import TARGET_RELEASE
+from kubechaos.report.result import ERROR
+from kubechaos.report.sweep import (
+    OnResult,
+    parse_seeds,
+    run_jobs,
+    scenario_info,
+    sweep_of,
+)
+from kubechaos.scenario.loader import Scenario
+
+SCHEMA_ID = "kubechaos/compare/v1"
+
+NOT_RECOVERED = math.inf  # for ordering only: never enters a mean or median
+BETTER, WORSE, SAME = "better", "worse", "same"
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a comparison (draft 2020-12)."""
+    text = resources.files("kubechaos.report").joinpath("compare-schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def run_compare(
+    a: Scenario,
+    b: Scenario,
+    seeds: str,
+    workers: int | None = None,
+    on_result: OnResult | None = None,
+) -> dict[str, Any]:
+    """Run both variants under the seeds of spec ``seeds`` (in one pool of workers); the
+    comparison, with each variant's sweep summary."""
+    every = parse_seeds(seeds)
+    scenarios = {a.source: a, b.source: b}
+    jobs = [(a.source, s) for s in every] + [(b.source, s) for s in every]
+    started = time.perf_counter()
+    results, interrupted = run_jobs(scenarios, jobs, workers, on_result)
+    if interrupted:
+        raise KeyboardInterrupt
+    wall = time.perf_counter() - started
+    done = [r for r in results if r is not None]
+    a_sweep = sweep_of(scenario_info(a), seeds, None, done[: len(every)], None)
+    b_sweep = sweep_of(scenario_info(b), seeds, None, done[len(every) :], None)
+    return compare(a_sweep, b_sweep, wall_seconds=wall)
+
+
+def compare(
+    a: Mapping[str, Any], b: Mapping[str, Any], wall_seconds: float | None = None
+) -> dict[str, Any]:
+    """The paired comparison of two sweeps over the same seeds (``kubechaos/compare/v1``)."""
+    if a["seeds"] != b["seeds"]:
+        raise ValueError(f"the variants ran different seeds ({a['seeds']} and {b['seeds']})")
+    a_by_seed = {r["seed"]: r for r in a["results"]}
+    b_by_seed = {r["seed"]: r for r in b["results"]}
+    paired = [
+        s
+        for s in parse_seeds(a["seeds"])
+        if s in a_by_seed
+        and s in b_by_seed
+        and a_by_seed[s]["verdict"] != ERROR
+        and b_by_seed[s]["verdict"] != ERROR
+    ]
+    pairs = [(s, a_by_seed[s], b_by_seed[s]) for s in paired]
+    return {
+        "schema": SCHEMA_ID,
+        "kubechaosVersion": __version__,
+        "kubernetesVersion": TARGET_RELEASE,
+        "seeds": a["seeds"],
+        "seedCount": a["seedCount"],
+        "pairedSeeds": len(paired),
+        "a": _variant(a),
+        "b": _variant(b),
+        "slos": _slos(pairs),
+        "faults": _measures(pairs, _recoveries, lower_is_better=True),
+        "availability": _measures(pairs, _availabilities, lower_is_better=False),
+        "wallSeconds": None if wall_seconds is None else round(wall_seconds, 3),
+    }
+
+
+def _variant(sweep: Mapping[str, Any]) -> dict[str, Any]:
+    summary = sweep["summary"]
+    return {
+        "scenario": sweep["scenario"],
+        "runs": summary["runs"],
+        "passed": summary["passed"],
+        "errors": summary["errors"],
+        "passRate": summary["passRate"],
+    }
+
+
+def _present(in_a: bool, in_b: bool) -> str:
+    return "both" if in_a and in_b else ("a" if in_a else "b")
+
+
+def _verdict(better: int, worse: int) -> str:
+    return BETTER if better > worse else WORSE if worse > better else SAME
+
+
+def _slos(pairs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per SLO: each variant's pass rate over the paired seeds, and the seeds where it held in
+    one variant only."""
+    names: dict[str, str] = {}
+    for _, ra, rb in pairs:
+        for slo in (*ra["slos"], *rb["slos"]):
+            names.setdefault(slo["name"], slo["kind"])
+    rows = []
+    for name, kind in names.items():
+        ok_a = {s: _slo_ok(ra, name) for s, ra, _ in pairs}
+        ok_b = {s: _slo_ok(rb, name) for s, _, rb in pairs}
+        in_a = any(v is not None for v in ok_a.values())
+        in_b = any(v is not None for v in ok_b.values())
+        row: dict[str, Any] = {"name": name, "kind": kind, "presentIn": _present(in_a, in_b)}
+        for label, oks in (("a", ok_a), ("b", ok_b)):
+            judged = [v for v in oks.values() if v is not None]
+            passed = sum(judged)
+            row[label] = (
+                {"runs": len(judged), "passed": passed, "passRate": round(passed / len(judged), 6)}
+                if judged
+                else None
+            )
+        both = [(ok_a[s], ok_b[s]) for s, _, _ in pairs]
+        both = [(x, y) for x, y in both if x is not None and y is not None]
+        row["better"] = sum(1 for x, y in both if y and not x)
+        row["worse"] = sum(1 for x, y in both if x and not y)
+        row["same"] = sum(1 for x, y in both if x == y)
+        row["verdict"] = (
+            _verdict(row["better"], row["worse"]) if row["presentIn"] == "both" else None
+        )
+        rows.append(row)
+    return rows
+
+
+def _slo_ok(result: Mapping[str, Any], name: str) -> bool | None:
+    return next((s["ok"] for s in result["slos"] if s["name"] == name), None)
+
+
+def _recoveries(result: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
+    """Per fault name: (type, the run's slowest recovery; inf if any injection never did).
+
+    Pending recoveries (an unfinished run) are no measurement and are left out."""
+    out: dict[str, tuple[str, float]] = {}
+    for fault in result["faults"]:
+        recovery = fault["recovery"]
+        if recovery["status"] == "recovered":
+            value = recovery["seconds"]
+        elif recovery["status"] == "not-recovered":
+            value = NOT_RECOVERED
+        else:
+            continue
+        _, before = out.get(fault["name"], ("", -math.inf))
+        out[fault["name"]] = (fault["type"], max(before, value))
+    return out
+
+
+def _availabilities(result: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
+    """Per service ``namespace/name``: ("service", the run's request success rate)."""
+    return {
+        f"{t['namespace']}/{t['service']}": ("service", t["successRate"])
+        for t in result["traffic"]
+        if t["successRate"] is not None
+    }
+
+
+def _measures(
+    pairs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
+    measure: Callable[[Mapping[str, Any]], dict[str, tuple[str, float]]],
+    lower_is_better: bool,
+) -> list[dict[str, Any]]:
+    """Paired differences (B minus A) of one measure, per name, over the paired seeds."""
+    values_a = {s: measure(ra) for s, ra, _ in pairs}
+    values_b = {s: measure(rb) for s, _, rb in pairs}
+    names: dict[str, str] = {}
+    for s, _, _ in pairs:
+        for name, (kind, _) in (*values_a[s].items(), *values_b[s].items()):
+            names.setdefault(name, kind)
+    rows = []
+    for name, kind in names.items():
+        per_seed = [
+            (s, values_a[s].get(name, (kind, None))[1], values_b[s].get(name, (kind, None))[1])
+            for s, _, _ in pairs
+        ]
+        in_a = any(x is not None for _, x, _ in per_seed)
+        in_b = any(y is not None for _, _, y in per_seed)
+        both = [(s, x, y) for s, x, y in per_seed if x is not None and y is not None]
+        diffs = [y - x for _, x, y in both if math.isfinite(x) and math.isfinite(y)]
+        better = worse = same = 0
+        for _, x, y in both:
+            if x == y:
+                same += 1
+            elif (y < x) == lower_is_better:
+                better += 1
+            else:
+                worse += 1
+        row: dict[str, Any] = {"name": name, "presentIn": _present(in_a, in_b)}
+        if kind != "service":
+            row["type"] = kind
+        row.update(
+            {
+                "a": _typical([x for _, x, _ in per_seed if x is not None]),
+                "b": _typical([y for _, _, y in per_seed if y is not None]),
+                "paired": len(both),
+                "meanDifference": round(math.fsum(diffs) / len(diffs), 6) if diffs else None,
+                "medianDifference": round(statistics.median(diffs), 6) if diffs else None,
+                "better": better,
+                "worse": worse,
+                "same": same,
+                "verdict": _verdict(better, worse) if in_a and in_b else None,
+                "perSeed": [[s, _json_value(x), _json_value(y)] for s, x, y in per_seed],
+            }
+        )
+        rows.append(row)
+    return rows
+
+
+def _json_value(x: float | None) -> float | str | None:
+    """A measured value for JSON: "not-recovered" where there is no recovery time."""
+    if x is None or math.isfinite(x):
+        return x
+    return "not-recovered"
+
+
+def _typical(values: Sequence[float]) -> dict[str, Any] | None:
+    """One variant's values of a measure: median and mean of the finite ones, and how many
+    were not measurable (never recovered)."""
+    if not values:
+        return None
+    finite = [v for v in values if math.isfinite(v)]
+    return {
+        "runs": len(values),
+        "median": round(statistics.median(finite), 6) if finite else None,
+        "mean": round(math.fsum(finite) / len(finite), 6) if finite else None,
+        "notRecovered": len(values) - len(finite),
+    }

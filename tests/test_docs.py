@@ -26,3 +26,12 @@ def test_every_metric_family_is_in_the_readme() -> None:
 def test_exit_codes_are_documented() -> None:
     for code in ("`0`", "`1`", "`2`", "`3`", "`130`"):
         assert code in README
+
+
+def test_readme_shows_the_tested_plugin_example_and_the_ci_examples_verbatim() -> None:
+    from .test_pytest_plugin import README_EXAMPLE
+
+    root = Path(__file__).resolve().parent.parent
+    assert README_EXAMPLE.rstrip() in README
+    for example in ("examples/ci/sweep-workflow.yml", "examples/k8s/sweep-indexed-job.yaml"):
+        assert (root / example).read_text(encoding="utf-8").rstrip() in README, example

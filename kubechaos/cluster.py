@@ -25,7 +25,15 @@ import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.objects import APIObject, Namespace, ObjectMeta, Resources, Taint, key_of
+from kubechaos.api.objects import (
+    APIObject,
+    Namespace,
+    ObjectMeta,
+    Resources,
+    Service,
+    Taint,
+    key_of,
+)
 from kubechaos.control.apiserver import APIServer, resource_of, set_client
 from kubechaos.control.context import Context, bootstrap, new_control_plane
 from kubechaos.control.controllermanager import ControllerManager
@@ -39,6 +47,7 @@ from kubechaos.node.runtime import ContainerRuntime
 from kubechaos.sim.events import EventLog
 
 NODE_NETWORK = ipaddress.ip_network("172.16.0.0/12")
+APPLY_CONFLICT_RETRIES = 5
 
 
 @attrs.frozen
@@ -268,11 +277,13 @@ class Cluster:
         return self._nursery
 
     async def apply(self, objects: Iterable[APIObject]) -> list[APIObject]:
-        """Create ``objects`` through the API server, as ``kubectl apply`` would for new objects.
+        """Create ``objects`` through the API server, or update those that exist, as
+        ``kubectl apply`` does: an existing object gets the manifest's spec, labels and
+        annotations (a new Deployment template starts a rollout).
 
         Namespaces the objects live in are created first when missing.
         """
-        created = []
+        applied = []
         ensured: dict[str, None] = {}  # namespaces this call made sure of: one request each
         for obj in objects:
             namespace = obj.metadata.namespace
@@ -280,12 +291,32 @@ class Cluster:
                 with contextlib.suppress(errors.AlreadyExists):
                     await self.ctx.api.create(Namespace(ObjectMeta(name=namespace)))
                 ensured[namespace] = None
+            verb = "created"
             try:
-                created.append(await self.ctx.api.create(obj))
+                applied.append(await self.ctx.api.create(obj))
             except errors.AlreadyExists:
-                if not isinstance(obj, Namespace):
-                    raise
+                if isinstance(obj, Namespace):
+                    continue
+                applied.append(await self._update(obj))
+                verb = "configured"
             self.ctx.events.record(
-                "kubectl", type(obj).__name__, key_of(obj), "Applied", f"{resource_of(obj)} created"
+                "kubectl", type(obj).__name__, key_of(obj), "Applied", f"{resource_of(obj)} {verb}"
             )
-        return created
+        return applied
+
+    async def _update(self, obj: APIObject) -> APIObject:
+        resource = resource_of(obj)
+        for _ in range(APPLY_CONFLICT_RETRIES):
+            current = await self.ctx.api.get(resource, obj.metadata.namespace, obj.metadata.name)
+            meta = attrs.evolve(
+                current.metadata, labels=obj.metadata.labels, annotations=obj.metadata.annotations
+            )
+            spec = getattr(obj, "spec", None)
+            if isinstance(obj, Service) and not obj.spec.cluster_ip:
+                spec = attrs.evolve(obj.spec, cluster_ip=current.spec.cluster_ip)  # allocated
+            updated = attrs.evolve(current, metadata=meta, **({"spec": spec} if spec else {}))
+            try:
+                return await self.ctx.api.update(updated)
+            except errors.Conflict:
+                continue  # someone wrote it meanwhile: read again, as kubectl retries
+        raise errors.Conflict(f"{resource} {key_of(obj)} kept changing while being applied")

@@ -39,6 +39,7 @@ EXPECTED_SLO_OK = {
     "pod-kill": True,
     "proxy-partition": False,  # a 99% availability objective broken by a stale route
     "quickstart": True,
+    "rollout-silent-drops": True,
     "scheduler-crash": True,
     "stale-informers": True,
     "zone-partition": True,
@@ -265,3 +266,17 @@ def test_drain_during_registry_outage_waits_for_the_pull_back_off() -> None:
     assert run.events.find(reason="Failed", obj=key)
     (pulled,) = [e.time for e in run.events.find(reason="Pulled", obj=key)]
     assert pulled > registry_back
+
+
+def test_a_lost_binding_wedges_the_rollout_until_the_scheduler_restarts() -> None:
+    run = run_of("rollout-silent-drops")
+    restart = next(
+        e.time for e in run.events.find(reason="FaultReverted") if e.object == "scheduler-restart"
+    )
+    scaled = [e.time for e in run.events.find(reason="ScalingReplicaSet")]
+    stalled = [t for t in scaled if 181 < t < restart]
+    assert stalled == [], "nothing moves while the assumed pod waits"
+    assert any(restart < t < restart + 60 for t in scaled), "the rollout resumes after the restart"
+    (web,) = run.cluster.api.cache("deployments").list()
+    assert web.status.updated_replicas == 3 and web.status.available_replicas == 3
+    assert run.cluster.etcd.writes_dropped_total["silent"] >= 1

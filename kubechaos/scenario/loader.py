@@ -51,7 +51,7 @@ _CLUSTER_KEYS = ("nodeGroups", "settings")
 _GROUP_KEYS = ("name", "count", "capacity", "labels", "taints")
 _CAPACITY_KEYS = ("cpu", "memory", "pods")
 _TAINT_KEYS = ("key", "value", "effect")
-_WORKLOAD_KEYS = ("path", "manifest")
+_WORKLOAD_KEYS = ("path", "manifest", "at")
 _TRAFFIC_KEYS = ("service", "namespace", "rate", "from")
 _FROM_KEYS = ("nodeGroup", "nodes")
 _FAULT_KEYS = ("name", "type", "at", "duration", "target", "params", "every")
@@ -103,6 +103,7 @@ class Scenario:
     faults: tuple[ScheduledFault, ...] = ()
     slos: tuple[SLO, ...] = ()
     explore: ExploreSpec | None = None
+    updates: tuple[tuple[float, tuple[APIObject, ...]], ...] = ()  # (at, objects) applied later
 
 
 class _Check:
@@ -227,11 +228,16 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
     cluster_ok = not check.errors  # else node names may be wrong: don't report follow-on errors
     warnings: list[str] = []
     before_workloads = len(check.errors)
-    workloads = _workloads(check, spec.get("workloads"), base_dir or FsPath("."), warnings)
+    later: list[tuple[float, tuple[APIObject, ...]]] = []
+    workloads = _workloads(
+        check, spec.get("workloads"), base_dir or FsPath("."), warnings, duration, later
+    )
     workloads_ok = len(check.errors) == before_workloads
     traffic = _traffic(check, spec.get("traffic"), cluster, cluster_ok)
     services = {
-        (o.metadata.namespace, o.metadata.name) for o in workloads if type(o).__name__ == "Service"
+        (o.metadata.namespace, o.metadata.name)
+        for o in (*workloads, *(obj for _, objs in later for obj in objs))
+        if type(o).__name__ == "Service"
     }
     for i, entry in enumerate(traffic):
         if workloads_ok and entry.service and (entry.namespace, entry.service) not in services:
@@ -265,6 +271,7 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
         tuple(faults),
         tuple(slos),
         explore,
+        tuple(sorted(later, key=lambda u: u[0])),
     )
 
 
@@ -364,11 +371,28 @@ def _settings(check: _Check, value: Any, path: Path) -> Settings:
     return Settings().with_overrides(overrides)
 
 
-def _workloads(check: _Check, value: Any, base_dir: FsPath, warnings: list[str]) -> list[APIObject]:
+def _workloads(
+    check: _Check,
+    value: Any,
+    base_dir: FsPath,
+    warnings: list[str],
+    end: float,
+    later: list[tuple[float, tuple[APIObject, ...]]],
+) -> list[APIObject]:
+    """The objects applied at the start; those with ``at`` go to ``later`` (an update applied
+    mid-run, such as a new version of a Deployment: a rollout)."""
     objects: list[APIObject] = []
     for i, raw in enumerate(check.sequence(value, ("spec", "workloads"))):
         wp: Path = ("spec", "workloads", i)
         entry = check.mapping(raw, wp, _WORKLOAD_KEYS)
+        at = check.duration(entry, "at", wp, 0.0)
+        if at >= end:
+            check.error((*wp, "at"), f"{format_duration(at)} is not before the end of the scenario")
+        if at > 0:
+            found = _workloads(check, [{k: v for k, v in entry.items() if k != "at"}], base_dir,
+                               warnings, end, later)  # fmt: skip
+            later.append((at, tuple(found)))
+            continue
         if ("path" in entry) == ("manifest" in entry):
             check.error(wp, 'each workload needs exactly one of "path" or "manifest"')
             continue

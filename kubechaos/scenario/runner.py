@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from kubechaos.api.errors import APIError
 from kubechaos.cluster import Cluster
 from kubechaos.faults import Chaos, run_schedule
 from kubechaos.observe.convergence import ConvergenceWatch
@@ -101,6 +102,19 @@ class Run:
             nursery.start_soon(
                 run_schedule, self.chaos, self.scenario.faults, self.scenario.duration
             )
+        if self.scenario.updates:
+            nursery.start_soon(self._apply_updates, name="kubectl-apply")
+
+    async def _apply_updates(self) -> None:
+        """Workloads with an ``at``: applied on time, as ``kubectl apply`` of a new version."""
+        for at, objects in self.scenario.updates:
+            await trio.sleep_until(at)
+            try:
+                await self.cluster.apply(objects)
+            except APIError as exc:  # the API server may be down: say so, as kubectl would
+                self.events.record(
+                    "kubectl", "Scenario", self.scenario.name, "ApplyFailed", str(exc)
+                )
 
     @property
     def slo_ok(self) -> bool:

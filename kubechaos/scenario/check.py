@@ -1,0 +1,121 @@
+"""Checking a YAML document field by field: every problem collected with its file, line, column and
+field path, so a scenario file's errors are all reported at once, one line each."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from kubechaos.api.duration import DurationError, parse_duration
+from kubechaos.api.manifest import format_path, show_key
+from kubechaos.scenario.yamlfile import locate
+
+Path = tuple[str | int, ...]
+
+
+@attrs.frozen
+class LocatedError:
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[LocatedError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+class Check:
+    """Collects located errors for one YAML document."""
+
+    def __init__(self, file: str, root: Any) -> None:
+        self.file = file
+        self.root = root
+        self.errors: list[LocatedError] = []
+
+    def error(self, path: Path, message: str, root: Any = None, file: str | None = None) -> None:
+        line, column = locate(self.root if root is None else root, path)
+        self.errors.append(
+            LocatedError(file or self.file, line, column, format_path(path), message)
+        )
+
+    def mapping(self, value: Any, path: Path, keys: Sequence[str]) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.error(path, f"expected a mapping, got {type(value).__name__}")
+            return {}
+        for key in value:
+            if key not in keys:
+                hint = difflib.get_close_matches(str(key), keys, n=1)
+                suggestion = (
+                    f'; did you mean "{hint[0]}"?'
+                    if hint
+                    else f"; expected one of: {', '.join(keys)}"
+                )
+                self.error((*path, key), f"unknown field {show_key(key)}{suggestion}")
+        return value
+
+    def sequence(self, value: Any, path: Path) -> Sequence[Any]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.error(path, f"expected a list, got {type(value).__name__}")
+            return ()
+        return value
+
+    def string(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        path: Path,
+        required: bool = False,
+        default: str = "",
+    ) -> str:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.error((*path, key), "required field is missing")
+            return default
+        if not isinstance(value, str):
+            self.error((*path, key), f"expected a string, got {value!r}")
+            return default
+        return value
+
+    def duration(self, data: Mapping[str, Any], key: str, path: Path, default: float) -> float:
+        value = data.get(key)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except DurationError as exc:
+            self.error((*path, key), str(exc))
+            return default
+
+
+def did_you_mean(value: str, choices: Sequence[str]) -> str:
+    hint = difflib.get_close_matches(value, list(choices), n=1)
+    return f'; did you mean "{hint[0]}"?' if hint else ""
+
+
+def string_map(check: Check, value: Any, path: Path) -> dict[str, str]:
+    raw = check.mapping(value, path, list(value) if isinstance(value, Mapping) else [])
+    result = {}
+    for key, item in raw.items():
+        if not isinstance(item, str):
+            check.error((*path, key), f"expected a string value, got {item!r} (quote it)")
+        else:
+            result[str(key)] = item
+    return result

@@ -1,0 +1,128 @@
+"""The ``spec.slo`` section: objectives checked against the faults, Services and metric series
+the scenario has."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from kubechaos.observe.metrics import FAMILIES, family_of
+from kubechaos.observe.slo import DURING, KINDS, SLO, default_name
+from kubechaos.scenario.check import Check, Path, did_you_mean, string_map
+
+_SLO_KEYS: dict[str, tuple[str, ...]] = {
+    "recoveryWithin": ("fault", "within", "from"),
+    "availability": ("service", "namespace", "atLeast"),
+    "maxErrors": ("service", "namespace", "count"),
+    "threshold": ("metric", "labels", "atLeast", "atMost", "during"),
+}
+
+
+def read_slos(
+    check: Check,
+    value: Any,
+    fault_names: list[str],
+    services: set[tuple[str, str]] | None,
+) -> list[SLO]:
+    slos: list[SLO] = []
+    names: dict[str, int] = {}
+    for i, raw in enumerate(check.sequence(value, ("spec", "slo"))):
+        sp: Path = ("spec", "slo", i)
+        entry = check.mapping(raw, sp, [*KINDS, "name"])
+        kinds = [k for k in entry if k in KINDS]
+        if not isinstance(raw, Mapping):
+            continue
+        if len(kinds) != 1:
+            check.error(sp, f"each SLO needs exactly one of: {', '.join(KINDS)}")
+            continue
+        kind = kinds[0]
+        kp: Path = (*sp, kind)
+        body = check.mapping(entry[kind], kp, _SLO_KEYS[kind])
+        slo = SLO(kind=kind, name="")
+        if kind == "recoveryWithin":
+            fault = check.string(body, "fault", kp, required=True)
+            if (
+                fault
+                and fault not in fault_names
+                and fault not in {n.split("#")[0] for n in fault_names}
+            ):
+                check.error(
+                    (*kp, "fault"),
+                    f"no fault named {fault!r} in spec.faults or spec.explore.faults"
+                    + did_you_mean(fault, fault_names),
+                )
+            within = check.duration(body, "within", kp, 0.0)
+            if "within" not in body:
+                check.error((*kp, "within"), "required field is missing")
+            reference = check.string(body, "from", kp, default="injection")
+            if reference not in ("injection", "revert"):
+                check.error((*kp, "from"), f"expected injection or revert, got {reference!r}")
+            slo = attrs.evolve(slo, fault=fault, within=within, reference=reference)
+        elif kind in ("availability", "maxErrors"):
+            service = check.string(body, "service", kp, required=True)
+            namespace = check.string(body, "namespace", kp, default="default")
+            if services is not None and service and (namespace, service) not in services:
+                check.error(
+                    (*kp, "service"), f"no Service {namespace}/{service} among the workloads"
+                )
+            slo = attrs.evolve(slo, service=service, namespace=namespace)
+            if kind == "availability":
+                slo = attrs.evolve(slo, at_least=_ratio(check, body, "atLeast", kp))
+            else:
+                count = body.get("count")
+                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                    check.error((*kp, "count"), f"expected a whole number >= 0, got {count!r}")
+                    count = 0
+                slo = attrs.evolve(slo, count=count)
+        else:
+            metric = check.string(body, "metric", kp, required=True)
+            if metric and family_of(metric) is None:
+                check.error(
+                    (*kp, "metric"),
+                    f"{metric!r} is not a series kubechaos exposes"
+                    + (did_you_mean(metric, list(FAMILIES)) or "; see the README's metrics list"),
+                )
+            labels = string_map(check, body.get("labels"), (*kp, "labels"))
+            bounds = {}
+            for key in ("atLeast", "atMost"):
+                if key in body:
+                    item = body[key]
+                    if isinstance(item, bool) or not isinstance(item, int | float) or item != item:
+                        check.error((*kp, key), f"expected a number, got {item!r}")
+                    else:
+                        bounds[key] = float(item)
+            if len([k for k in ("atLeast", "atMost") if k in body]) != 1:
+                check.error(kp, 'give exactly one of "atLeast" or "atMost"')
+            during = check.string(body, "during", kp, default="whole")
+            if during not in DURING:
+                check.error((*kp, "during"), f"expected one of {', '.join(DURING)}, got {during!r}")
+            slo = attrs.evolve(
+                slo, metric=metric, labels=labels, at_least=bounds.get("atLeast"),
+                at_most=bounds.get("atMost"), during=during,
+            )  # fmt: skip
+        name = check.string(entry, "name", sp) or default_name(slo)
+        if name in names:
+            check.error(sp, f'two SLOs are named {name!r}; give one a "name"')
+        names.setdefault(name, i)
+        slos.append(attrs.evolve(slo, name=name))
+    return slos
+
+
+def _ratio(check: Check, body: Mapping[str, Any], key: str, path: Path) -> float:
+    """A share written as "99.5%" or 0.995."""
+    raw = body.get(key)
+    if raw is None:
+        check.error((*path, key), 'required field is missing (e.g. "99.5%")')
+        return 0.0
+    value: Any = raw
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        try:
+            value = float(raw.strip()[:-1]) / 100
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        check.error((*path, key), f'expected a share like "99.5%" or 0.995, got {raw!r}')
+        return 0.0
+    return float(value)

@@ -7,9 +7,19 @@ events per wall second, and peak RSS of the process (each size runs in its own p
 peaks do not mix).
 
     python benchmarks/scale.py --nodes 100 1000 5000
+    python benchmarks/scale.py --nodes 1000 --openmetrics   # also with --openmetrics recording
+
+With ``--openmetrics`` each size runs twice: as above, then the same run recording every series
+every 15 virtual seconds to an OpenMetrics file (an OpenMetricsRecorder task, as ``kubechaos run
+--openmetrics`` adds one; the file goes to a temporary directory and is deleted). The second row
+includes the recording's whole cost, the final file write too; a line under it compares its wall
+time with the plain run's and shows the time spent sampling and writing, the samples written and
+the file's size. (The recorder's task shifts Trio's seeded tie-breaks, so the two runs are not
+event-for-event identical; they do the same work.)
 
 Targets (issue 2): 1,000 nodes / 30,000 pods at >= 50x real time; 5,000 nodes / 150,000 pods
-faster than real time and under 4 GiB.
+faster than real time and under 4 GiB. Issue 4: recording at 15 s costs at most 25% more wall
+time at 1,000 nodes.
 """
 
 from __future__ import annotations
@@ -19,7 +29,9 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import trio
 
@@ -37,7 +49,9 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
+from kubechaos.export.openmetrics import DEFAULT_INTERVAL, OpenMetricsRecorder
 from kubechaos.observe.convergence import ConvergenceWatch
+from kubechaos.observe.metrics import ClusterCollector
 from kubechaos.sim.clock import run_virtual
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
@@ -72,7 +86,20 @@ def workloads(count: int) -> list[Deployment | Service]:
     return objects
 
 
-def measure(nodes: int, traffic_rate: float) -> dict[str, float]:
+class TimedRecorder(OpenMetricsRecorder):
+    """An OpenMetricsRecorder that also adds up the wall time its samples take."""
+
+    sample_wall = 0.0
+
+    def sample(self, at: float) -> None:
+        started = time.perf_counter()
+        super().sample(at)
+        self.sample_wall += time.perf_counter() - started
+
+
+def measure(
+    nodes: int, traffic_rate: float, record: bool = False, record_dir: str | None = None
+) -> dict[str, float]:
     spec = ClusterSpec((NodeGroupSpec("node", nodes),))
     cluster = Cluster(spec, seed=1)
     watch = ConvergenceWatch(cluster.ctx)
@@ -88,11 +115,20 @@ def measure(nodes: int, traffic_rate: float) -> dict[str, float]:
         ],
     )
     marks: dict[str, float] = {}
+    spool = tempfile.TemporaryDirectory(prefix="kubechaos-bench-", dir=record_dir)
+    recorder = None
+    if record:
+        collector = ClusterCollector(cluster, traffic.stats)
+        recorder = TimedRecorder(
+            collector, Path(spool.name) / "run.om", time.time(), DEFAULT_INTERVAL
+        )
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(cluster.run)
             nursery.start_soon(watch.run)
+            if recorder is not None:
+                nursery.start_soon(recorder.run)  # where Run starts the tasks the CLI adds
             await cluster.apply(objects)
             nursery.start_soon(traffic.run)
             while not watch.converged and trio.current_time() < CONVERGENCE_LIMIT:
@@ -102,10 +138,23 @@ def measure(nodes: int, traffic_rate: float) -> dict[str, float]:
             marks["events_at_convergence"] = len(cluster.ctx.events)
             await trio.sleep(STEADY_SECONDS)
             marks["steady_end_wall"] = time.perf_counter()
+            marks["end_virtual"] = trio.current_time()
             nursery.cancel_scope.cancel()
 
     start = time.perf_counter()
     run_virtual(main, seed=1)
+    recording: dict[str, float] = {}
+    if recorder is not None:
+        closing = time.perf_counter()
+        recorder.close(marks["end_virtual"])  # as the CLI does after the run
+        recording = {
+            "record_sample_wall_s": recorder.sample_wall,
+            "record_close_wall_s": time.perf_counter() - closing,
+            "record_samples": recorder.samples_written,
+            "record_ticks": recorder.ticks,
+            "record_file_mib": recorder.path.stat().st_size / 2**20,
+        }
+    spool.cleanup()
     end = time.perf_counter()
     steady_wall = marks["steady_end_wall"] - marks["converged_wall"]  # teardown excluded
     return {
@@ -119,7 +168,38 @@ def measure(nodes: int, traffic_rate: float) -> dict[str, float]:
         "events_per_wall_s": len(cluster.ctx.events) / (end - start),
         "events": len(cluster.ctx.events),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "wall_s": end - start,
+        **recording,
     }
+
+
+def run_one(
+    nodes: int, rate: float, record: bool, record_dir: str | None = None
+) -> dict[str, float] | None:
+    """Measure one size in a fresh process (so the peak RSS is that size's own)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", str(nodes), "--rate", str(rate)]
+        + (["--record"] if record else [])
+        + (["--record-dir", record_dir] if record_dir else []),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        print(f"{nodes:>6} failed:\n{out.stderr}")
+        return None
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def print_row(r: dict[str, float], note: str = "") -> None:
+    flag = "" if r["converged"] else "  (did not converge)"
+    print(
+        f"{r['nodes']:>6} {r['pods']:>7} {r['converge_virtual_s']:>13.0f}s {r['converge_wall_s']:>13.1f}s"
+        f" {r['steady_speed_x']:>8.1f}x {r['overall_speed_x']:>8.1f}x {r['events_per_wall_s']:>9.0f}"
+        f" {r['peak_rss_mib']:>8.0f} {r['wall_s']:>7.1f}s{note}{flag}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -128,29 +208,39 @@ def main() -> None:
     )
     parser.add_argument("--nodes", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--rate", type=float, default=1.0, help="requests/s per Service")
+    parser.add_argument(
+        "--openmetrics",
+        action="store_true",
+        help="also run each size recording every series every 15 s, and compare the wall times",
+    )
+    parser.add_argument(
+        "--record-dir",
+        help="where --openmetrics writes its (temporary) file; default: the system temp dir",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # run one size in this process
+    parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # with --one
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.rate)))
+        print(json.dumps(measure(args.one, args.rate, args.record, args.record_dir)))
         return
-    header = f"{'nodes':>6} {'pods':>7} {'converge(virt)':>14} {'converge(wall)':>14} {'steady x':>9} {'overall x':>9} {'events/s':>9} {'RSS MiB':>8}"
+    header = f"{'nodes':>6} {'pods':>7} {'converge(virt)':>14} {'converge(wall)':>14} {'steady x':>9} {'overall x':>9} {'events/s':>9} {'RSS MiB':>8} {'wall':>8}"
     print(header)
     for nodes in args.nodes:
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(nodes), "--rate", str(args.rate)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if out.returncode != 0:
-            print(f"{nodes:>6} failed:\n{out.stderr}")
+        plain = run_one(nodes, args.rate, record=False)
+        if plain is not None:
+            print_row(plain)
+        if not args.openmetrics:
             continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        flag = "" if r["converged"] else "  (did not converge)"
+        recorded = run_one(nodes, args.rate, record=True, record_dir=args.record_dir)
+        if recorded is None:
+            continue
+        print_row(recorded, "  +openmetrics")
+        extra = f"{recorded['wall_s'] / plain['wall_s'] - 1:+.1%} wall; " if plain else ""
         print(
-            f"{r['nodes']:>6} {r['pods']:>7} {r['converge_virtual_s']:>13.0f}s {r['converge_wall_s']:>13.1f}s"
-            f" {r['steady_speed_x']:>8.1f}x {r['overall_speed_x']:>8.1f}x {r['events_per_wall_s']:>9.0f}"
-            f" {r['peak_rss_mib']:>8.0f}{flag}",
+            f"{'':>6} recording: {extra}sampling {recorded['record_sample_wall_s']:.1f}s"
+            f" ({recorded['record_ticks']:.0f} samples), writing the file"
+            f" {recorded['record_close_wall_s']:.1f}s; {recorded['record_samples']:.0f} series"
+            f" samples, {recorded['record_file_mib']:.0f} MiB",
             flush=True,
         )
 

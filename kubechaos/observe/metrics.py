@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -389,10 +389,11 @@ class ClusterCollector:
             metrics.extend(source())
         return [m for m in metrics if m.name not in exclude]
 
-    def service_request_counts(self) -> Collection[tuple[tuple[str, str, str, str], int]]:
-        """``kubechaos_service_requests_total`` as ``((namespace, service, source_node,
-        outcome), count)``, without building samples (the recorder's fast path)."""
-        return self.traffic.requests.items() if self.traffic is not None else ()
+    def service_request_counts(self) -> Mapping[tuple[str, str, str, str], int]:
+        """``kubechaos_service_requests_total`` as ``{(namespace, service, source_node,
+        outcome): count}``, without building samples (the recorder's fast path). Counts only
+        ever grow and keys are only ever added, so a key keeps its position in the mapping."""
+        return self.traffic.requests if self.traffic is not None else {}
 
     def families(self) -> list[Metric]:
         metrics = [

@@ -105,6 +105,9 @@ class TrafficStats:
         self.latency_buckets: dict[ServiceId, list[int]] = {}
         self.latency_sum: dict[ServiceId, float] = {}
         self.latency_count: dict[ServiceId, int] = {}
+        # successful requests per Service: with latency_count (all requests sent) the sum of
+        # kubechaos_service_requests_total over source nodes, kept as the requests are counted
+        self.success_count: dict[ServiceId, int] = {}
         self._ok: dict[ServiceId, array[int]] = {}
         self._failed: dict[ServiceId, array[int]] = {}
 
@@ -247,6 +250,7 @@ class TrafficGenerator:
             buckets = stats.latency_buckets[sid] = [0] * (len(LATENCY_BUCKETS) + 1)
             stats.latency_sum[sid] = 0.0
             stats.latency_count[sid] = 0
+            stats.success_count[sid] = 0
         flow.buckets = buckets
         flow.ok_line, flow.failed_line = stats._timeline_arrays(sid, 0)
         self._calendar.setdefault(flow.next_tick(self._ticks), []).append(flow)
@@ -270,6 +274,7 @@ class TrafficGenerator:
         stats = self.stats
         requests, unsent = stats.requests, stats.unsent
         latency_sum, latency_count = stats.latency_sum, stats.latency_count
+        success_count = stats.success_count
         node_up = self.network.node_up
         proxy_of = self.fleet.get
         all_nodes = self.fleet.node_names
@@ -340,6 +345,7 @@ class TrafficGenerator:
                 sid = (ns, svc)
                 latency_sum[sid] += spent
                 latency_count[sid] += sent
+                success_count[sid] += ok
                 ok_line, failed_line = flow.ok_line, flow.failed_line
                 if len(ok_line) <= second:
                     stats._timeline_arrays(sid, second)

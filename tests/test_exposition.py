@@ -54,7 +54,7 @@ def test_openmetrics_recording_is_valid_time_ordered_and_complete(tmp_path: Path
     run = Run(parse_scenario(SCENARIO))
     out = tmp_path / "run.om"
     recorder = OpenMetricsRecorder(run.collector, out, start=1_700_000_000, interval=15)
-    run.tasks.append(recorder.run)
+    run.ticker.every(15, recorder.sample)
     run.run()
     recorder.close(run.finished_at)
     text = out.read_text()
@@ -142,12 +142,24 @@ def test_pacing_slows_the_run_but_never_changes_it() -> None:
     assert [e.to_json() for e in paced.events] == [e.to_json() for e in fast.events]
 
 
+def test_watching_a_run_never_changes_it(tmp_path: Path) -> None:
+    plain = Run(parse_scenario(SCENARIO)).run()
+    watched = Run(parse_scenario(SCENARIO))
+    recorder = OpenMetricsRecorder(watched.collector, tmp_path / "m.om", start=0, interval=15)
+    exporter = LiveExporter(watched.collector, watched.registry, "127.0.0.1", 0, speed=7)
+    watched.ticker.every(15, recorder.sample)
+    watched.ticker.every(exporter.refresh_every(), exporter.refresh)
+    watched.run()
+    assert [e.to_json() for e in watched.events] == [e.to_json() for e in plain.events]
+    assert watched.traffic.stats.requests == plain.traffic.stats.requests
+
+
 def test_live_endpoint_serves_text_and_openmetrics_during_the_run() -> None:
     text = SCENARIO.replace("duration: 2m", "duration: 30s").replace("at: 1m", "at: 10s")
     run = Run(parse_scenario(text))
     exporter = LiveExporter(run.collector, run.registry, "127.0.0.1", 0, speed=20)
     exporter.start()
-    run.tasks.append(exporter.run)
+    run.ticker.every(exporter.refresh_every(), exporter.refresh)
     bodies: dict[str, str] = {}
 
     def scrape() -> None:

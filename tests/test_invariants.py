@@ -17,7 +17,8 @@ from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.faults import Chaos
 from kubechaos.faults.controlplane import EtcdWriteDrop
 from kubechaos.node.network import NodeIPAM, PodNetwork
-from kubechaos.observe.invariants import INVARIANTS, InvariantChecker
+from kubechaos.observe.invariants import INVARIANTS, SURGE_CHECK_INTERVAL, InvariantChecker
+from kubechaos.observe.ticker import Ticker
 from kubechaos.sim.invariants import InvariantViolation
 
 from .factories import deployment, pod_spec
@@ -131,7 +132,9 @@ async def test_a_replicaset_that_never_trims_its_surplus_is_caught(
             )
             await cluster.api.create(extra)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(checker._check_surge_periodically)
+            ticker = Ticker()
+            ticker.every(SURGE_CHECK_INTERVAL, checker.check_surge)
+            nursery.start_soon(ticker.run)
             await wait_until(lambda: bool(checker.violations), 120, "the surge to be caught")
             nursery.cancel_scope.cancel()
         assert caught(checker) == ["replicaset-surge-bounded"]
@@ -157,7 +160,9 @@ async def test_a_short_surge_within_a_reconcile_is_fine() -> None:
                 attrs.evolve(extra, metadata=attrs.evolve(extra.metadata, name=f"extra-{i}"))
             )
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(checker._check_surge_periodically)
+            ticker = Ticker()
+            ticker.every(SURGE_CHECK_INTERVAL, checker.check_surge)
+            nursery.start_soon(ticker.run)
             await trio.sleep(90)
             nursery.cancel_scope.cancel()
         assert checker.violations == []

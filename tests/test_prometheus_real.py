@@ -48,17 +48,15 @@ RUN_TIMEOUT = 60.0
 def reference_run(serve_speed: float | None = None, recording: Path | None = None) -> Run:
     """The same scenario in process, flat out, observed the way the CLI observes it (``--serve``
     at ``serve_speed``; ``--openmetrics recording``): what the run under test must report.
-    Pacing never changes a run, but an observer's Trio task does: it joins batches of tasks woken
-    at the same instant and so shifts the seeded scheduler's tie-breaks. The reference therefore
-    runs the same observers, with the same cadence."""
+    Neither pacing nor observers change a run (observers hang on the run's one ticker)."""
     run = Run(load_scenario(SCENARIO))
     recorder = None
     if recording is not None:
         recorder = OpenMetricsRecorder(run.collector, recording, start_time(), DEFAULT_INTERVAL)
-        run.tasks.append(recorder.run)
+        run.ticker.every(DEFAULT_INTERVAL, recorder.sample)
     if serve_speed is not None:
         exporter = LiveExporter(run.collector, run.registry, "127.0.0.1", 0, serve_speed)
-        run.tasks.append(exporter.run)  # never started: it snapshots, it serves nothing
+        run.ticker.every(exporter.refresh_every(), exporter.refresh)  # never started: no server
         run.on_finish.append(exporter.refresh)
     run.run()
     if recorder is not None:

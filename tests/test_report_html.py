@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from kubechaos.report.html import (
     FULL_PER_FAULT,
@@ -152,11 +151,11 @@ def interrupted() -> Report:
     scenario = parse_scenario(PROBE, "report-probe.yaml", base_dir=SCENARIOS)
     run = Run(scenario)
 
-    async def ctrl_c() -> None:
-        await trio.sleep_until(100)
-        raise KeyboardInterrupt
+    def ctrl_c(now: float) -> None:
+        if now >= 100:
+            raise KeyboardInterrupt
 
-    run.tasks.append(ctrl_c)
+    run.ticker.every(1, ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         run.run()
     return _report_of(run, interrupted=True)
@@ -225,7 +224,7 @@ def test_pod_kill_causal_timeline_reads_in_order(pod_kill: Report) -> None:
         "default-scheduler Scheduled",
         "kubelet Started",
         "observer DeploymentAvailable",
-        "observer Recovered 6.010s",
+        "observer Recovered 5.991s",
     ]
     positions = [chain.index(text) for text in expected]
     assert positions == sorted(positions), chain

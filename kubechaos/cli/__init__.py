@@ -19,7 +19,6 @@ from collections import Counter
 from pathlib import Path
 
 import click
-import trio
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -168,24 +167,21 @@ class ProgressBar:
         self._task: TaskID | None = None
         self._started = time.monotonic()
 
-    async def run(self) -> None:
-        step = max(self.duration / 1000, 0.1)
-        while True:
-            now = trio.current_time()
-            if self._progress is None and time.monotonic() - self._started > self.DELAY:
-                self._progress = Progress(
-                    TextColumn("[bold]virtual time"),
-                    BarColumn(),
-                    TextColumn("{task.completed:.0f}/{task.total:.0f}s"),
-                    TimeElapsedColumn(),
-                    console=self.console,
-                    transient=True,
-                )
-                self._task = self._progress.add_task("run", total=self.duration)
-                self._progress.start()
-            if self._progress is not None and self._task is not None:
-                self._progress.update(self._task, completed=now)
-            await trio.sleep(step)
+    def update(self, now: float) -> None:
+        """Advance the bar (a hook on the run's observer ticker)."""
+        if self._progress is None and time.monotonic() - self._started > self.DELAY:
+            self._progress = Progress(
+                TextColumn("[bold]virtual time"),
+                BarColumn(),
+                TextColumn("{task.completed:.0f}/{task.total:.0f}s"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._task = self._progress.add_task("run", total=self.duration)
+            self._progress.start()
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=now)
 
     def stop(self) -> None:
         if self._progress is not None:
@@ -315,8 +311,8 @@ def run(
         interval = parse_duration(scrape_interval)
     except DurationError as exc:
         invalid(f"--scrape-interval: {exc}")
-    if interval <= 0:
-        invalid("--scrape-interval: must be longer than 0s")
+    if interval <= 0 or interval != int(interval):
+        invalid("--scrape-interval: must be a whole number of seconds (e.g. 15s)")
     if linger and serve is None:
         invalid("--linger needs --serve")
     events_out = open_for_writing(events_file)
@@ -337,7 +333,7 @@ def run(
         if probe is not None:
             probe.close()
         recorder = OpenMetricsRecorder(the_run.collector, openmetrics_file, start, interval)
-        the_run.tasks.append(recorder.run)
+        the_run.ticker.every(interval, recorder.sample)
     exporter = None
     if serve is not None:
         exporter = LiveExporter(the_run.collector, the_run.registry, serve[0], serve[1], speed)
@@ -345,7 +341,7 @@ def run(
             exporter.start()
         except ServeError as exc:
             invalid(f"--serve: {exc}")
-        the_run.tasks.append(exporter.run)
+        the_run.ticker.every(exporter.refresh_every(), exporter.refresh)
         the_run.on_finish.append(exporter.refresh)
     console.print(
         f"[bold]{scenario.name}[/]  seed {the_run.seed}  {format_duration(scenario.duration)} virtual"
@@ -363,7 +359,7 @@ def run(
     show_progress = console.is_terminal if progress is None else progress
     bar = ProgressBar(console, scenario.duration) if show_progress else None
     if bar is not None:
-        the_run.tasks.append(bar.run)
+        the_run.ticker.every(the_run.ticker.interval, bar.update)
     try:
         the_run.run(speed=speed)
     except KeyboardInterrupt:

@@ -2,8 +2,9 @@
 
 prometheus-client's HTTP server runs in a thread and negotiates the format (Prometheus text, or
 OpenMetrics for ``Accept: application/openmetrics-text``). The model lives on the Trio thread, so
-the server never collects it directly: :meth:`LiveExporter.run` refreshes a snapshot on the Trio
-thread a few times per wall-clock second, and the collector hands that snapshot to the server.
+the server never collects it directly: :meth:`LiveExporter.refresh`, attached to the run's
+observer ticker, takes a snapshot on the Trio thread a few times per wall-clock second, and the
+collector hands that snapshot to the server.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import trio
 from prometheus_client import CollectorRegistry, start_http_server
 
 from kubechaos.observe.metrics import ClusterCollector
@@ -58,19 +58,15 @@ class LiveExporter:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/metrics"
 
-    async def run(self) -> None:
-        """Refresh the served snapshot on virtual time, about REFRESH_PER_SECOND times per wall
-        second at the run's speed (every 15 virtual seconds when running flat out)."""
-        step = (
-            15.0
-            if self.speed is None or math.isinf(self.speed)
-            else self.speed / REFRESH_PER_SECOND
-        )
-        while True:
-            self.collector.snapshot()
-            await trio.sleep(step)
+    def refresh_every(self) -> float:
+        """Virtual seconds between snapshots: about REFRESH_PER_SECOND per wall second at the
+        run's speed (every 15 virtual seconds when running flat out), in whole observer ticks."""
+        if self.speed is None or math.isinf(self.speed):
+            return 15.0
+        return float(max(1, round(self.speed / REFRESH_PER_SECOND)))
 
-    def refresh(self) -> None:
+    def refresh(self, at: float = 0.0) -> None:
+        """Take a snapshot for the server (on the Trio thread; a hook on the run's ticker)."""
         self.collector.snapshot()
 
     def stop(self) -> None:

@@ -141,7 +141,9 @@ class OpenMetricsRecorder:
         return len(self._stamps)
 
     async def run(self) -> None:
-        """Sample at every multiple of the interval (0, 15 s, 30 s ...) until cancelled."""
+        """Sample at every multiple of the interval (0, 15 s, 30 s ...) until cancelled, as a
+        task of its own (the benchmark's way). Within a :class:`~kubechaos.scenario.runner.Run`
+        attach :meth:`sample` to its ticker instead, so recording cannot change the run."""
         while True:
             now = trio.current_time()
             self.sample(now)

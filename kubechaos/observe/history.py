@@ -9,8 +9,6 @@ successes and failures come from the traffic counters. Reports read it; the mode
 
 from __future__ import annotations
 
-import trio
-
 from kubechaos.observe.metrics import ClusterCollector
 from kubechaos.traffic import LATENCY_BUCKETS
 
@@ -43,11 +41,6 @@ class History:
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
         self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
-
-    async def run(self) -> None:
-        while True:
-            self.sample(trio.current_time())
-            await trio.sleep(self.interval)
 
     def sample(self, at: float) -> None:
         desired: dict[str, float] = {}

@@ -93,11 +93,10 @@ class InvariantChecker:
         self._broken.set()
 
     async def run(self) -> None:
-        """Check what needs time, and raise the first violation into the run."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._check_surge_periodically)
-            await self._broken.wait()
-            raise self.violations[0]
+        """Raise the first violation into the run (checks run in callbacks: etcd's commits,
+        its watch, and :meth:`check_surge` on the run's ticker every SURGE_CHECK_INTERVAL)."""
+        await self._broken.wait()
+        raise self.violations[0]
 
     # ------------------------------------------------------------------ etcd
     def _on_txn(self, result: TxnResult, ops: tuple[object, ...]) -> None:
@@ -178,11 +177,6 @@ class InvariantChecker:
             self._control_quiet_since = now
             return False
         return now - self._control_quiet_since >= self.grace
-
-    async def _check_surge_periodically(self) -> None:
-        while True:
-            await trio.sleep(SURGE_CHECK_INTERVAL)
-            self.check_surge(trio.current_time())
 
     def check_surge(self, now: float) -> None:
         if not self._controllers_trusted(now):

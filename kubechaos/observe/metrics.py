@@ -389,6 +389,15 @@ class ClusterCollector:
             metrics.extend(source())
         return [m for m in metrics if m.name not in exclude]
 
+    def service_totals(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """``(requests, successes)`` per ``(namespace, service)``: ``kubechaos_service_requests_
+        total`` summed over source nodes (and over outcomes, or for ``outcome="success"``), as the
+        traffic counts it — O(services), however many series the family has."""
+        stats = self.traffic
+        if stats is None:
+            return {}
+        return {sid: (n, stats.success_count.get(sid, 0)) for sid, n in stats.latency_count.items()}
+
     def service_request_counts(self) -> Mapping[tuple[str, str, str, str], int]:
         """``kubechaos_service_requests_total`` as ``{(namespace, service, source_node,
         outcome): count}``, without building samples (the recorder's fast path). Counts only

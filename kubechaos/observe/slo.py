@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import attrs
-import trio
 from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.metrics import ClusterCollector, add, family
@@ -94,6 +93,7 @@ class SLOMonitor:
         # request totals when the workloads first reached steady state: availability and
         # error budgets count from there, so the initial rollout is not an outage
         self._baseline: dict[tuple[str, str], tuple[float, float]] | None = None
+        self._watched = [s for s in self.slos if s.kind == "threshold" and s.during == "whole"]
         self._last: dict[str, float | None] = {}
         collector.add_source(self.families)
 
@@ -118,32 +118,20 @@ class SLOMonitor:
         if slo.at_most is not None and value > slo.at_most:
             self._broken[slo.name] = f"{value:g} > {slo.at_most:g} at {at:.1f}s"
 
-    async def run(self) -> None:
-        watched = [s for s in self.slos if s.kind == "threshold" and s.during == "whole"]
-        counted = any(s.kind in ("availability", "maxErrors") for s in self.slos)
-        if not watched and not counted:
-            return
-        while True:
-            if self._baseline is None and self.steady.first_steady_at is not None:
-                self._baseline = self._totals()
-            # "whole" starts once the workloads first reached steady state: the initial
-            # rollout is not a violation.
-            if self.steady.first_steady_at is not None:
-                for slo in watched:
-                    self._check_threshold(slo, trio.current_time())
-            await trio.sleep(self.interval)
+    def tick(self, now: float) -> None:
+        """One sample (called by the run's ticker every ``interval``): the request baseline
+        once the workloads first reach steady state, then the ``during: whole`` thresholds."""
+        if self._baseline is None and self.steady.first_steady_at is not None:
+            self._baseline = self._totals()
+        # "whole" starts once the workloads first reached steady state: the initial
+        # rollout is not a violation.
+        if self.steady.first_steady_at is not None:
+            for slo in self._watched:
+                self._check_threshold(slo, now)
 
     def _totals(self) -> dict[tuple[str, str], tuple[float, float]]:
         """(requests, successes) per (namespace, service), from the exposed counter."""
-        totals: dict[tuple[str, str], tuple[float, float]] = {}
-        for s in self.collector.service_request_family().samples:
-            key = (s.labels["namespace"], s.labels["service"])
-            total, ok = totals.get(key, (0.0, 0.0))
-            totals[key] = (
-                total + s.value,
-                ok + (s.value if s.labels["outcome"] == "success" else 0),
-            )
-        return totals
+        return {k: (float(t), float(ok)) for k, (t, ok) in self.collector.service_totals().items()}
 
     def _requests(self, slo: SLO) -> tuple[float, float]:
         """Requests and successes since the workloads first reached steady state."""

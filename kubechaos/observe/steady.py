@@ -30,7 +30,6 @@ import math
 from collections.abc import Iterable
 
 import attrs
-import trio
 from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.metrics import (
@@ -117,12 +116,9 @@ class SteadyStateMonitor:
             for s in metric.samples:
                 target[(s.labels["namespace"], s.labels["deployment"])] = s.value
         steady = all(available.get(k, 0) >= v for k, v in desired.items())
-        errors: dict[tuple[str, str], float] = {}
-        for s in self.collector.service_request_family().samples:
-            key = (s.labels["namespace"], s.labels["service"])
-            errors[key] = errors.get(key, 0.0) + (
-                0.0 if s.labels["outcome"] == "success" else s.value
-            )
+        errors = {
+            key: float(total - ok) for key, (total, ok) in self.collector.service_totals().items()
+        }
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
             steady = False
         self._errors = errors
@@ -136,11 +132,6 @@ class SteadyStateMonitor:
             self.first_steady_at = at
         self._track_faults()
         self._settle(at, final=False)
-
-    async def run(self) -> None:
-        while True:
-            self.sample(trio.current_time())
-            await trio.sleep(self.interval)
 
     def finish(self, at: float) -> None:
         """The run ended at ``at``: settle every recovery still open."""

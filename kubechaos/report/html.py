@@ -372,7 +372,9 @@ def causal_timeline(result: dict[str, Any], events: Iterable[Event]) -> list[Fau
                 )
             )
         order = {"event": 0, "background": 0, "metric": 1, "recovery": 2}
-        steps.sort(key=lambda s: (s.time, order[s.kind]))
+        # times to the microsecond, as the result and the event log file keep them: a report
+        # rendered later from those files tells the same story in the same order
+        steps.sort(key=lambda s: (round(s.time, 6), order[s.kind]))
         stories.append(FaultStory(number, fault, start, end, why, steps, window))
     return stories
 

@@ -7,7 +7,7 @@ traffic counts), so an interrupted run still has its event log to write.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import trio
 
@@ -16,10 +16,11 @@ from kubechaos.cluster import Cluster
 from kubechaos.faults import Chaos, run_schedule
 from kubechaos.observe.convergence import ConvergenceWatch
 from kubechaos.observe.history import History
-from kubechaos.observe.invariants import InvariantChecker
+from kubechaos.observe.invariants import SURGE_CHECK_INTERVAL, InvariantChecker
 from kubechaos.observe.metrics import ClusterCollector, new_registry
 from kubechaos.observe.slo import SLOMonitor, SLOResult
 from kubechaos.observe.steady import SteadyStateMonitor
+from kubechaos.observe.ticker import Ticker
 from kubechaos.scenario.loader import Scenario
 from kubechaos.sim.clock import run_virtual
 from kubechaos.sim.events import EventLog
@@ -46,9 +47,14 @@ class Run:
         for scheduled in scenario.faults:
             self.collector.faults.declare(scheduled.fault.name, scheduled.fault.type)
         self.invariants = InvariantChecker(self.cluster)
-        # Tasks the edges add (a recorder, a live exporter): started with the run, given its
-        # virtual time, cancelled at its end; ``on_finish`` callbacks run after the last sample.
-        self.tasks: list[Callable[[], Awaitable[None]]] = []
+        # Every observer samples on one ticker (see kubechaos.observe.ticker): the edges attach
+        # theirs (a recorder, a live exporter, a progress bar) with ``ticker.every``, so what
+        # watches a run never changes it. ``on_finish`` callbacks run after the last sample.
+        self.ticker = Ticker()
+        self.ticker.every(self.steady.interval, self.steady.sample)
+        self.ticker.every(self.slo.interval, self.slo.tick)
+        self.ticker.every(self.history.interval, self.history.sample)
+        self.ticker.every(SURGE_CHECK_INTERVAL, self.invariants.check_surge)
         self.on_finish: list[Callable[[], None]] = []
         self.finished_at: float | None = None
         self.results: list[SLOResult] = []
@@ -80,19 +86,15 @@ class Run:
 
     async def start(self, nursery: trio.Nursery) -> None:
         """Boot the cluster and start, in ``nursery``, everything the scenario runs: observers,
-        the edges' tasks, traffic and the fault schedule (its times count from virtual time 0).
+        traffic and the fault schedule (its times count from virtual time 0).
         Returns once the workloads are applied; the run then goes on until ``nursery`` is
         cancelled. :meth:`execute` is this plus the end of the run; the pytest plugin calls it
         to run a scenario inside a test.
         """
         await nursery.start(self.cluster.run)
         nursery.start_soon(self.convergence.run, name="convergence-watch")
-        nursery.start_soon(self.steady.run, name="steady-state")
-        nursery.start_soon(self.slo.run, name="slo")
-        nursery.start_soon(self.history.run, name="history")
+        nursery.start_soon(self.ticker.run, name="observers")
         nursery.start_soon(self.invariants.run, name="invariants")
-        for task in self.tasks:
-            nursery.start_soon(task)
         for warning in self.scenario.warnings:
             self.events.record("kubechaos", "Scenario", self.scenario.name, "Warning", warning)
         await self.cluster.apply(self.scenario.workloads)

@@ -7,43 +7,21 @@ runtimes, kube-proxy) and checks what an operator would see.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 
 import attrs
 import pytest
 import trio
 
 from kubechaos.api.objects import Deployment, DeploymentStrategy, Pod, Probe, Resources
-from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
+from kubechaos.cluster import Cluster
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
 from kubechaos.pytest_plugin import Harness
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
 from .factories import deployment, pod, service
+from .harness import running, wait_until
 
 READINESS = Probe(period_seconds=1, failure_threshold=1)
-
-
-@asynccontextmanager
-async def running(nodes: int = 3, seed: int = 1, **group: object) -> AsyncIterator[Cluster]:
-    cluster = Cluster(ClusterSpec((NodeGroupSpec("worker", nodes, **group),)), seed=seed)  # type: ignore[arg-type]
-    async with trio.open_nursery() as nursery:
-        await nursery.start(cluster.run)
-        yield cluster
-        nursery.cancel_scope.cancel()
-
-
-async def wait_until(
-    predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.5
-) -> float:
-    """Poll ``predicate`` on virtual time; return the time it first held."""
-    deadline = trio.current_time() + timeout
-    while not predicate():
-        if trio.current_time() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await trio.sleep(step)
-    return trio.current_time()
 
 
 def pods(cluster: Cluster, app: str = "web") -> list[Pod]:

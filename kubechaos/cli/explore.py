@@ -17,11 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from kubechaos.cli.common import (
-    EXIT_INVALID,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SLO_VIOLATED,
     invalid,
+    load_or_exit,
 )
 from kubechaos.report.result import replay_command, result_of, write_json
 from kubechaos.scenario.explore import (
@@ -31,7 +31,7 @@ from kubechaos.scenario.explore import (
     failure_signature,
     shrink,
 )
-from kubechaos.scenario.loader import ScenarioError, load_scenario
+from kubechaos.scenario.loader import load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.scenario.writer import scenario_yaml
 
@@ -69,12 +69,7 @@ def explore(
     model invariant or failed internally.
     """
     console = Console(highlight=False)
-    try:
-        scenario = load_scenario(scenario_file)
-    except ScenarioError as exc:
-        for error in exc.errors:
-            click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_INVALID)
+    scenario = load_or_exit(scenario_file)
     if scenario.explore is None:
         invalid(f"{scenario_file}: no spec.explore: nothing to explore (see the README)")
     workers = workers or os.cpu_count() or 1
@@ -198,12 +193,7 @@ def replay(result_file: Path, events_file: Path | None, json_file: Path | None) 
         path, seed, is_explored = data["scenario"], failing[0]["seed"], True
     else:
         invalid(f"{result_file}: not a kubechaos run or explore result (schema {schema!r})")
-    try:
-        scenario = load_scenario(path)
-    except ScenarioError as exc:
-        for problem in exc.errors:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(EXIT_INVALID)
+    scenario = load_or_exit(Path(path))
     if is_explored:
         scenario = explored(scenario, seed)
     run = Run(scenario, seed)

@@ -21,6 +21,21 @@ _POD_TARGET_KEYS = ("namespace", "labelSelector", "names", "mode", "value")
 _NODE_TARGET_KEYS = ("nodes", "nodeGroup", "labelSelector", "mode", "value")
 
 
+def _fault_type(
+    check: Check, entry: Mapping[str, Any], path: Path
+) -> tuple[str, type[Fault] | None]:
+    """The entry's ``type`` and its catalogue class (None, with an error, if it has none)."""
+    type_name = check.string(entry, "type", path, required=True)
+    cls = CATALOGUE.get(type_name)
+    if type_name and cls is None:
+        check.error(
+            (*path, "type"),
+            f"unknown fault type {type_name!r}"
+            + (did_you_mean(type_name, list(CATALOGUE)) or "; see `kubechaos faults`"),
+        )
+    return type_name, cls
+
+
 def read_faults(check: Check, value: Any, cluster: ClusterSpec, end: float) -> list[ScheduledFault]:
     scheduled: list[ScheduledFault] = []
     names: dict[str, int] = {}
@@ -29,14 +44,7 @@ def read_faults(check: Check, value: Any, cluster: ClusterSpec, end: float) -> l
         entry = check.mapping(raw, fp, _FAULT_KEYS)
         if not isinstance(raw, Mapping):
             continue
-        type_name = check.string(entry, "type", fp, required=True)
-        cls = CATALOGUE.get(type_name)
-        if type_name and cls is None:
-            check.error(
-                (*fp, "type"),
-                f"unknown fault type {type_name!r}"
-                + (did_you_mean(type_name, list(CATALOGUE)) or "; see `kubechaos faults`"),
-            )
+        type_name, cls = _fault_type(check, entry, fp)
         name = check.string(entry, "name", fp, default=f"{type_name}-{i}")
         if name in names:
             check.error(
@@ -88,14 +96,7 @@ def read_explore(check: Check, value: Any, cluster: ClusterSpec, end: float) -> 
         entry = check.mapping(item, tp, _TEMPLATE_KEYS)
         if not isinstance(item, Mapping):
             continue
-        type_name = check.string(entry, "type", tp, required=True)
-        cls = CATALOGUE.get(type_name)
-        if type_name and cls is None:
-            check.error(
-                (*tp, "type"),
-                f"unknown fault type {type_name!r}"
-                + (did_you_mean(type_name, list(CATALOGUE)) or "; see `kubechaos faults`"),
-            )
+        type_name, cls = _fault_type(check, entry, tp)
         name = check.string(entry, "name", tp, default=f"{type_name}-{i}")
         if name in names or "#" in name:
             check.error((*tp, "name"), f"template names must be unique and without '#': {name!r}")

@@ -221,11 +221,14 @@ class FaultEnv:
     its events later).
 
     One object per injection: ``revert`` receives the very object its ``inject`` got, so a fault
-    may key what it must undo on it (or on its ``rng``)."""
+    keeps what it must undo in :attr:`memory`."""
 
     cluster: Any  # kubechaos.cluster.Cluster; typed loosely so the catalogue imports stay light
     rng: random.Random
     nursery: Any  # trio.Nursery
+    # What this injection did, for its revert to undo: overlapping injections of one fault
+    # (``every`` shorter than ``duration``) each keep their own here, not in the fault's fields.
+    memory: Any = None
 
 
 F = TypeVar("F", bound=type[Fault])

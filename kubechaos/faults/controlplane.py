@@ -70,17 +70,15 @@ def _jittered(rng: random.Random, latency: float, jitter: float) -> float:
 
 @attrs.define(kw_only=True)
 class ControlPlaneFault(Fault):
-    """Keeps what each injection attached, so its revert detaches exactly that."""
-
-    _injections: dict[random.Random, Any] = attrs.field(
-        factory=dict, init=False, repr=False, eq=False
-    )
+    """Keeps what each injection attached (in its env's memory), so its revert detaches exactly
+    that."""
 
     def _keep(self, env: FaultEnv, state: Any) -> None:
-        self._injections[env.rng] = state
+        env.memory = state
 
     def _take(self, env: FaultEnv) -> Any:
-        return self._injections.pop(env.rng, None)
+        state, env.memory = env.memory, None
+        return state
 
 
 def _detach(hooks: list[Any], hook: Any) -> None:

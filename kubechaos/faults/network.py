@@ -39,24 +39,14 @@ _DIRECTION_HELP = (
 
 @attrs.define(kw_only=True)
 class _NetworkFault(Fault):
-    """A lasting fault that remembers, per injection, how to undo it.
-
-    Repeats of one fault may overlap (``every`` shorter than ``duration``), so what an injection
-    did cannot live in plain fields. :class:`~kubechaos.faults.chaos.Chaos` hands the inject and
-    the revert of one occurrence the same random stream, which keys the undo list.
-    """
-
-    _undo: dict[random.Random, list[Callable[[], None]]] = attrs.field(
-        factory=dict, init=False, repr=False, eq=False
-    )
+    """A lasting fault that remembers, per injection (in its env's memory), how to undo it:
+    repeats of one fault may overlap (``every`` shorter than ``duration``)."""
 
     def _remember(self, env: FaultEnv, undo: list[Callable[[], None]]) -> None:
-        self._undo[env.rng] = undo
+        env.memory = undo
 
     async def revert(self, env: FaultEnv) -> None:
-        undo = self._undo.pop(env.rng, None)
-        if undo is None and self._undo:  # not keyed as expected: undo the oldest injection
-            undo = self._undo.pop(next(iter(self._undo)))
+        undo, env.memory = env.memory, None
         for step in reversed(undo or ()):
             step()
 

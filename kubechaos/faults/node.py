@@ -18,7 +18,6 @@ object may be injected again while an earlier occurrence is still active (``ever
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,28 +35,15 @@ from kubechaos.node.runtime import KILLED_EXIT_CODE
 
 @attrs.define(kw_only=True)
 class _PerOccurrence(Fault):
-    """A fault that remembers, per occurrence, what its injection did, so that the revert of
-    that occurrence undoes exactly that.
-
-    The injector builds the revert's :class:`FaultEnv` with the same named random stream as the
-    injection's, and named streams are shared objects, so the stream identifies the occurrence.
-    Should it not be found, the oldest record is used (occurrences of one fault are reverted in
-    the order they were injected when they share a duration).
-    """
-
-    _held: list[tuple[random.Random, Any]] = attrs.field(
-        factory=list, init=False, repr=False, eq=False
-    )
+    """A fault that remembers, per occurrence, what its injection did (in the occurrence's
+    :attr:`FaultEnv.memory`), so that the revert of that occurrence undoes exactly that."""
 
     def _remember(self, env: FaultEnv, record: Any) -> None:
-        self._held.append((env.rng, record))
+        env.memory = record
 
     def _recall(self, env: FaultEnv) -> Any:
-        for i, (rng, record) in enumerate(self._held):
-            if rng is env.rng:
-                del self._held[i]
-                return record
-        return self._held.pop(0)[1] if self._held else None
+        record, env.memory = env.memory, None
+        return record
 
 
 def _by_node(pods: Iterable[Pod]) -> dict[str, list[Pod]]:

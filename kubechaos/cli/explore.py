@@ -98,13 +98,8 @@ def explore(
     status = EXIT_OK
     if failures:
         first = failures[0]
-        status = (
-            EXIT_RUN_FAILED
-            if first.signature[0].startswith(("invariant:", "error"))
-            else EXIT_SLO_VIOLATED
-        )
-        if any(o.signature[0].startswith(("invariant:", "error")) for o in failures):
-            status = EXIT_RUN_FAILED
+        broken = any(o.signature[0].startswith(("invariant:", "error")) for o in failures)
+        status = EXIT_RUN_FAILED if broken else EXIT_SLO_VIOLATED
         if not no_shrink and first.error is None:
             target = out or Path(f"{scenario_file.stem}.shrunk.yaml")
             report["shrunk"] = _shrink_and_write(

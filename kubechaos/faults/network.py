@@ -51,6 +51,22 @@ class _NetworkFault(Fault):
             step()
 
 
+@attrs.define(kw_only=True)
+class _PathFault(_NetworkFault):
+    """A fault on the service-traffic path of the target nodes: one path hook per injection."""
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        nodes = select_nodes(env, self.target)
+        undo: list[Callable[[], None]] = []
+        if nodes:
+            _attach(env, self._hook(frozenset(nodes), env.rng), undo)
+        self._remember(env, undo)
+        return nodes
+
+    def _hook(self, nodes: frozenset[str], rng: random.Random) -> PathHook:
+        raise NotImplementedError
+
+
 def _freeze_proxies(env: FaultEnv, nodes: list[str], undo: list[Callable[[], None]]) -> None:
     for node in nodes:
         proxy = env.cluster.proxies.get(node)
@@ -171,7 +187,7 @@ def _check_direction(direction: str) -> None:
     summary="latency (with jitter) on service traffic from or to matching nodes",
 )
 @attrs.define(kw_only=True)
-class NetworkDelay(_NetworkFault):
+class NetworkDelay(_PathFault):
     """Each matching request takes ``latency`` longer, give or take up to ``jitter`` (uniform,
     as ``tc netem delay LATENCY JITTER`` draws by default); a request slowed past the client's
     timeout times out. Overlapping delays add up."""
@@ -189,14 +205,6 @@ class NetworkDelay(_NetworkFault):
         if self.latency is None:
             raise ValueError("network-delay needs params.latency (a duration such as 100ms)")
         _check_direction(self.direction)
-
-    async def inject(self, env: FaultEnv) -> list[str]:
-        nodes = select_nodes(env, self.target)
-        undo: list[Callable[[], None]] = []
-        if nodes:
-            _attach(env, self._hook(frozenset(nodes), env.rng), undo)
-        self._remember(env, undo)
-        return nodes
 
     def _hook(self, nodes: frozenset[str], rng: random.Random) -> PathHook:
         matches = _matcher(nodes, self.direction)
@@ -218,7 +226,7 @@ class NetworkDelay(_NetworkFault):
     summary="loss probability on service traffic from or to matching nodes",
 )
 @attrs.define(kw_only=True)
-class NetworkLoss(_NetworkFault):
+class NetworkLoss(_PathFault):
     """Each matching request is lost with ``probability`` (the client times out), drawn from the
     fault's own seeded stream. Overlapping losses compound (any loss loses the request)."""
 
@@ -232,14 +240,6 @@ class NetworkLoss(_NetworkFault):
         if self.probability is None or not 0.0 <= self.probability <= 1.0:
             raise ValueError("network-loss needs params.probability between 0 and 1 (or 0%-100%)")
         _check_direction(self.direction)
-
-    async def inject(self, env: FaultEnv) -> list[str]:
-        nodes = select_nodes(env, self.target)
-        undo: list[Callable[[], None]] = []
-        if nodes:
-            _attach(env, self._hook(frozenset(nodes), env.rng), undo)
-        self._remember(env, undo)
-        return nodes
 
     def _hook(self, nodes: frozenset[str], rng: random.Random) -> PathHook:
         matches = _matcher(nodes, self.direction)

@@ -10,7 +10,7 @@
                                                          kube-proxy (one fleet, a view per node)
                                   pod network (data plane: which IP answers) ── traffic
 
-Every component gets a :class:`~kubechaos.control.context.Context` and talks only to the API
+Every component gets a :class:`~kubechaos.client.context.Context` and talks only to the API
 server. Processes run in their own cancel scopes so a later fault can kill one (losing its memory)
 and start a fresh one, which must recover by relisting, as upstream processes do.
 """
@@ -34,8 +34,10 @@ from kubechaos.api.objects import (
     Taint,
     key_of,
 )
-from kubechaos.control.apiserver import APIServer, resource_of, set_client
-from kubechaos.control.context import Context, bootstrap, new_control_plane
+from kubechaos.client.context import Context
+from kubechaos.client.identity import set_client
+from kubechaos.control.apiserver import APIServer, resource_of
+from kubechaos.control.bootstrap import bootstrap, control_plane
 from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.control.etcd import Etcd
 from kubechaos.control.scheduler import Scheduler
@@ -214,8 +216,9 @@ class Cluster:
         self.spec = spec
         self.seed = seed
         self.etcd: Etcd
+        self.api: APIServer
         self.ctx: Context
-        self.etcd, self.ctx = new_control_plane(seed, spec.settings)
+        self.etcd, self.api, self.ctx = control_plane(seed, spec.settings)
         self.network = PodNetwork()
         self.proxies = ProxyFleet(self.ctx)
         self.scheduler = Process("kube-scheduler", lambda: Scheduler(self.ctx).run)
@@ -241,10 +244,6 @@ class Cluster:
         self._nursery: trio.Nursery | None = None
 
     @property
-    def api(self) -> APIServer:
-        return self.ctx.api
-
-    @property
     def events(self) -> EventLog:
         return self.ctx.events
 
@@ -253,7 +252,7 @@ class Cluster:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self.etcd.run_lease_expiry, name="etcd-lessor")
-            nursery.start_soon(self.ctx.api.run_compaction, name="apiserver-compaction")
+            nursery.start_soon(self.api.run_compaction, name="apiserver-compaction")
             await bootstrap(self.ctx)
             self.ctx.events.record(
                 "cluster", "Cluster", "", "Booting", f"{len(self.nodes)} nodes, seed {self.seed}"

@@ -54,7 +54,7 @@ from collections.abc import Iterable
 import attrs
 import trio
 
-from kubechaos.control.context import Context
+from kubechaos.client.context import Context
 from kubechaos.node.network import Endpoint, PathHook, PodNetwork
 from kubechaos.node.proxy import ProxyFleet
 from kubechaos.sim.clock import now

@@ -6,7 +6,7 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.selectors import FieldSelector, LabelSelector
-from kubechaos.control.context import bootstrap, new_control_plane
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.defaults import TAINT_NOT_READY, TAINT_UNREACHABLE
 
 from .factories import deployment, pod, service
@@ -171,7 +171,7 @@ async def test_get_with_resource_version_zero_is_served_from_the_watch_cache() -
 
 
 async def test_shared_informers_use_one_watch_per_resource() -> None:
-    from kubechaos.control.informer import Handler
+    from kubechaos.client.informer import Handler
 
     _, ctx = await started()
     shared = ctx.sharing_informers("kube-controller-manager")

@@ -9,7 +9,8 @@ import attrs
 import trio
 
 from kubechaos.api.objects import Deployment, DeploymentStrategy, Pod, ReplicaSet, key_of
-from kubechaos.control.context import Context, bootstrap, new_control_plane
+from kubechaos.client.context import Context
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.controllers.deployment import (
     DeploymentController,
     fnv32a,

@@ -12,8 +12,9 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Endpoints, Probe
+from kubechaos.client.identity import as_client
 from kubechaos.cluster import Cluster
-from kubechaos.control.apiserver import Request, as_client
+from kubechaos.control.apiserver import Request
 from kubechaos.faults import (
     APIServerLatency,
     APIServerThrottle,

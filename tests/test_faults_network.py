@@ -9,8 +9,8 @@ import pytest
 import trio
 
 from kubechaos.api.objects import Pod, Probe
+from kubechaos.client.identity import as_client
 from kubechaos.cluster import Cluster
-from kubechaos.control.apiserver import as_client
 from kubechaos.faults import (
     Chaos,
     Injection,

@@ -10,7 +10,8 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Endpoints, ObjectMeta, OwnerReference, Pod
-from kubechaos.control.context import Context, bootstrap, new_control_plane
+from kubechaos.client.context import Context
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
 
 from .factories import deployment, pod, replicaset, service

@@ -19,7 +19,8 @@ from kubechaos.api.objects import (
     Taint,
     Toleration,
 )
-from kubechaos.control.context import Context, bootstrap, new_control_plane
+from kubechaos.client.context import Context
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.controllers.nodelifecycle import (
     NodeLifecycleController,
     desired_taints,

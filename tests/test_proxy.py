@@ -8,7 +8,8 @@ import attrs
 import trio
 
 from kubechaos.api.objects import EndpointAddress, Endpoints, EndpointSubset, ObjectMeta
-from kubechaos.control.context import Context, bootstrap, new_control_plane
+from kubechaos.client.context import Context
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.defaults import Settings
 from kubechaos.node.proxy import ProxyFleet
 

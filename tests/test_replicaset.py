@@ -12,7 +12,8 @@ from kubechaos.api.objects import (
     PodStatus,
     ReplicaSet,
 )
-from kubechaos.control.context import Context, bootstrap, new_control_plane
+from kubechaos.client.context import Context
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.controllers.replicaset import (
     Expectations,
     ReplicaSetController,

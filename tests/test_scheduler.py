@@ -10,7 +10,8 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import OwnerReference, Pod, PodStatus, Taint, Toleration
-from kubechaos.control.context import Context, bootstrap, new_control_plane
+from kubechaos.client.context import Context
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.scheduler import (
     Scheduler,
     backoff_duration,

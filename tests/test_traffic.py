@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import trio
 
-from kubechaos.control.context import Context, bootstrap, new_control_plane
+from kubechaos.client.context import Context
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.node.network import PodNetwork
 from kubechaos.node.proxy import ProxyFleet
 from kubechaos.traffic import LATENCY_BUCKETS, TrafficGenerator, TrafficSpec, TrafficStats

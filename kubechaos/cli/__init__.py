@@ -567,7 +567,7 @@ def _print_summary(console: Console, the_run: Run, wall: float) -> None:
     deployments = Table(title="Deployments", show_edge=False, box=None)
     for column in ("deployment", "desired", "available", "updated"):
         deployments.add_column(column, justify="right" if column != "deployment" else "left")
-    for d in cluster.ctx.api.cache("deployments").list():
+    for d in cluster.api.cache("deployments").list():
         deployments.add_row(
             f"{d.metadata.namespace}/{d.metadata.name}",
             str(d.spec.replicas),

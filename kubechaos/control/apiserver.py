@@ -19,12 +19,10 @@ leader, a proposal that timed out) reaches the client as a 500 carrying etcd's m
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import ipaddress
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -48,6 +46,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.api.validation import validate
+from kubechaos.client.identity import current_client
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.defaults import SERVICE_CIDR, TAINT_NOT_READY, TAINT_UNREACHABLE, Settings
@@ -110,34 +109,6 @@ class RequestStats:
 
 def resource_of(obj: APIObject) -> str:
     return RESOURCE_OF_KIND[type(obj).__name__]
-
-
-_CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("kubechaos_client", default="")
-
-
-def set_client(name: str) -> None:
-    """Name the client of every request made by this task and the tasks it starts from now on.
-
-    Upstream tells clients apart by their credentials and user agent; here each process sets its
-    name once (``kube-scheduler``, ``kube-controller-manager``, ``kubelet/<node>``,
-    ``kube-proxy``) and Trio's context inheritance carries it to the tasks it spawns, so request
-    faults can pick their victims without every call site passing a name.
-    """
-    _CLIENT.set(name)
-
-
-def current_client() -> str:
-    return _CLIENT.get()
-
-
-@contextlib.contextmanager
-def as_client(name: str) -> Iterator[None]:
-    """Make this task's requests as ``name`` for the duration of the block."""
-    token = _CLIENT.set(name)
-    try:
-        yield
-    finally:
-        _CLIENT.reset(token)
 
 
 @attrs.frozen
@@ -221,7 +192,7 @@ class APIServer:
         latency += self.etcd.latency(reads, writes)
         refused: errors.APIError | None = None
         if self.request_hooks:
-            request = Request(verb, resource, _CLIENT.get())
+            request = Request(verb, resource, current_client())
             for hook in list(self.request_hooks):
                 try:
                     latency += hook(request)
@@ -307,7 +278,7 @@ class APIServer:
         """Events after ``resource_version``; raises :class:`~errors.Gone` if it is too old."""
         self._resource(resource)
 
-        client = _CLIENT.get() or client
+        client = current_client() or client
 
         def do() -> Watch:
             return self._caches[resource].watch(

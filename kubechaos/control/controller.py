@@ -11,8 +11,8 @@ from __future__ import annotations
 import trio
 
 from kubechaos.api import errors
-from kubechaos.control.context import Context
-from kubechaos.control.workqueue import WorkQueue
+from kubechaos.client.context import Context
+from kubechaos.client.workqueue import WorkQueue
 
 
 class Controller:

@@ -1,7 +1,7 @@
 """kube-controller-manager: the controllers of the model, run together as one process.
 
 Like upstream, the controllers share the process and its informers (one watch per resource, see
-:class:`~kubechaos.control.informer.InformerFactory`), each with its own work queue. Cancelling
+:class:`~kubechaos.client.informer.InformerFactory`), each with its own work queue. Cancelling
 :meth:`run` is the process dying: in-memory state is lost and a new ControllerManager relists
 from scratch.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import trio
 
-from kubechaos.control.context import Context
+from kubechaos.client.context import Context
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.deployment import DeploymentController
 from kubechaos.control.controllers.endpoints import EndpointsController

@@ -39,8 +39,8 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Node, Pod, Taint, Toleration
-from kubechaos.control.context import Context
-from kubechaos.control.informer import Handler, Informer
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.defaults import (
     DEFAULT_SCHEDULER_NAME,
     SCHEDULER_DEFAULT_MEMORY_REQUEST,

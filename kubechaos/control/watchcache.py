@@ -28,16 +28,8 @@ import trio
 from kubechaos.api.errors import Gone
 from kubechaos.api.objects import APIObject, Pod
 from kubechaos.api.selectors import FieldSelector, LabelSelector
+from kubechaos.api.watch import ADDED, DELETED, MODIFIED, ObjectEvent
 from kubechaos.control.etcd import WatchEvent
-
-ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
-
-
-@attrs.frozen(slots=True)
-class ObjectEvent:
-    type: str  # ADDED | MODIFIED | DELETED
-    object: Any  # the resource's class; Any so typed informers need no casts
-    resource_version: int
 
 
 @attrs.frozen(slots=True)

@@ -17,8 +17,8 @@ import trio
 from kubechaos.api import errors
 from kubechaos.api.objects import Pod
 from kubechaos.api.selectors import selector_from_labels
+from kubechaos.client.identity import as_client
 from kubechaos.cluster import Cluster
-from kubechaos.control.apiserver import as_client
 from kubechaos.faults.base import Fault, FaultEnv, FaultError
 from kubechaos.faults.targets import Target, pick
 

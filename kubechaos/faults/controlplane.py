@@ -30,9 +30,10 @@ import attrs
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.watch import ObjectEvent
 from kubechaos.cluster import Cluster, Process
 from kubechaos.control.apiserver import RESOURCES, Request
-from kubechaos.control.watchcache import ObjectEvent, Watch
+from kubechaos.control.watchcache import Watch
 from kubechaos.faults.base import Fault, FaultEnv, fault_type, param
 from kubechaos.sim.clock import now
 

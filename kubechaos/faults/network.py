@@ -23,8 +23,9 @@ from collections.abc import Callable, Collection
 import attrs
 
 from kubechaos.api import errors
+from kubechaos.api.watch import ObjectEvent
 from kubechaos.control.apiserver import RESOURCES, APIServer, Request
-from kubechaos.control.watchcache import ObjectEvent, Watch
+from kubechaos.control.watchcache import Watch
 from kubechaos.defaults import Settings
 from kubechaos.faults.base import Fault, FaultEnv, fault_type, param
 from kubechaos.faults.chaos import matching_nodes, select_nodes

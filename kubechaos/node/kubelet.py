@@ -65,8 +65,8 @@ from kubechaos.api.objects import (
     Taint,
 )
 from kubechaos.api.selectors import FieldSelector
-from kubechaos.control.context import Context
-from kubechaos.control.informer import Handler, Informer
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.defaults import (
     KUBELET_NODE_STATUS_UPDATE_RETRY,
     LABEL_ARCH,

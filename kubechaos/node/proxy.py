@@ -45,8 +45,8 @@ from collections import deque
 import trio
 
 from kubechaos.api.objects import Endpoints, Service, key_of
-from kubechaos.control.context import Context
-from kubechaos.control.informer import Handler, Informer
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.sim.clock import now
 
 COMPONENT = "kube-proxy"

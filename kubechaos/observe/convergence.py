@@ -9,8 +9,8 @@ timeline reads as convergence, not as a flood of pod events.
 from __future__ import annotations
 
 from kubechaos.api.objects import Deployment, key_of
-from kubechaos.control.context import Context
-from kubechaos.control.informer import Handler, Informer
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.sim.clock import now
 
 

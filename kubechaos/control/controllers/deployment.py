@@ -49,7 +49,8 @@ from kubechaos.api.objects import (
     ReplicaSetSpec,
     key_of,
 )
-from kubechaos.control.context import Context
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.ownership import (
     OwnedIndex,
@@ -57,7 +58,6 @@ from kubechaos.control.controllers.ownership import (
     claim,
     recheck_deletion,
 )
-from kubechaos.control.informer import Handler, Informer
 from kubechaos.defaults import (
     DEPLOYMENT_DESIRED_REPLICAS_ANNOTATION,
     DEPLOYMENT_MAX_REPLICAS_ANNOTATION,

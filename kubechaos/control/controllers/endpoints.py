@@ -38,9 +38,9 @@ from kubechaos.api.objects import (
     key_of,
 )
 from kubechaos.api.selectors import selector_from_labels
-from kubechaos.control.context import Context
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
-from kubechaos.control.informer import Handler, Informer
 
 IndexKey = tuple[str, str, str]  # (namespace, label key, label value)
 

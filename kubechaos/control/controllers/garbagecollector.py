@@ -27,10 +27,10 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import APIObject, OwnerReference, key_of
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.apiserver import RESOURCE_OF_KIND, RESOURCES
-from kubechaos.control.context import Context
 from kubechaos.control.controller import Controller
-from kubechaos.control.informer import Handler, Informer
 
 # Resources whose objects the collector watches, both as owners and as dependents.
 GC_RESOURCES = ("deployments", "replicasets", "pods", "endpoints", "services")

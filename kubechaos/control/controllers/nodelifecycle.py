@@ -40,9 +40,9 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Lease, Node, NodeCondition, Pod, Taint, key_of
-from kubechaos.control.context import Context
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
-from kubechaos.control.informer import Handler, Informer
 from kubechaos.defaults import (
     NODE_LEASE_NAMESPACE,
     NODE_STATUS_UPDATE_RETRY,

@@ -43,7 +43,8 @@ from kubechaos.api.objects import (
     ReplicaSetStatus,
     key_of,
 )
-from kubechaos.control.context import Context
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.ownership import (
     OwnedIndex,
@@ -51,7 +52,6 @@ from kubechaos.control.controllers.ownership import (
     claim,
     recheck_deletion,
 )
-from kubechaos.control.informer import Handler, Informer
 from kubechaos.defaults import (
     CONTROLLER_EXPECTATIONS_TIMEOUT,
     POD_DELETION_COST_ANNOTATION,

@@ -18,8 +18,8 @@ import trio
 from kubechaos.api import errors
 from kubechaos.api.objects import APIObject, key_of
 from kubechaos.api.selectors import FieldSelector, LabelSelector
-from kubechaos.control.apiserver import APIServer
-from kubechaos.control.watchcache import ADDED, DELETED, Watch
+from kubechaos.api.watch import ADDED, DELETED, WatchStream
+from kubechaos.client.interface import APIClient
 from kubechaos.sim.events import EventLog
 
 T = TypeVar("T", bound=APIObject)
@@ -38,7 +38,7 @@ class Handler:
 class Informer(Generic[T]):
     def __init__(
         self,
-        api: APIServer,
+        api: APIClient,
         resource: str,
         *,
         component: str,
@@ -57,7 +57,7 @@ class Informer(Generic[T]):
         self.store: dict[str, T] = {}
         self._handlers: list[Handler] = []
         self.synced = trio.Event()
-        self.watch: Watch | None = None
+        self.watch: WatchStream | None = None
         self.relists = 0
         self._running = False
 
@@ -179,7 +179,7 @@ class InformerFactory:
     of waking five. A new process (after a crash) gets a new factory and lists afresh.
     """
 
-    def __init__(self, api: APIServer, events: EventLog, component: str) -> None:
+    def __init__(self, api: APIClient, events: EventLog, component: str) -> None:
         self.api = api
         self.events = events
         self.component = component

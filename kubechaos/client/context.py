@@ -1,4 +1,4 @@
-"""What every component is given: the API server to talk through, settings, seed, event log."""
+"""What every component is given: a client of the API server, settings, seed, event log."""
 
 from __future__ import annotations
 
@@ -7,20 +7,16 @@ from typing import Any
 
 import attrs
 
-from kubechaos.api.objects import Namespace, ObjectMeta
-from kubechaos.control.apiserver import APIServer
-from kubechaos.control.etcd import Etcd
-from kubechaos.control.informer import Informer, InformerFactory
-from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
+from kubechaos.client.informer import Informer, InformerFactory
+from kubechaos.client.interface import APIClient
+from kubechaos.defaults import Settings
 from kubechaos.sim.events import EventLog
 from kubechaos.sim.rand import Rng
-
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", NODE_LEASE_NAMESPACE)
 
 
 @attrs.frozen
 class Context:
-    api: APIServer
+    api: APIClient
     settings: Settings
     rng: Rng
     events: EventLog
@@ -42,19 +38,3 @@ class Context:
     def sharing_informers(self, process: str) -> Context:
         """This context for one process whose components share informers."""
         return attrs.evolve(self, informers=InformerFactory(self.api, self.events, process))
-
-
-def new_control_plane(seed: int = 0, settings: Settings | None = None) -> tuple[Etcd, Context]:
-    """A fresh etcd and API server (no tasks started; call :func:`bootstrap` inside a run)."""
-    settings = settings or Settings()
-    rng = Rng(seed)
-    events = EventLog()
-    etcd = Etcd(settings, rng.stream("etcd"))
-    api = APIServer(etcd, settings, rng, events)
-    return etcd, Context(api, settings, rng, events)
-
-
-async def bootstrap(ctx: Context) -> None:
-    """Create the namespaces every cluster has."""
-    for name in SYSTEM_NAMESPACES:
-        await ctx.api.create(Namespace(ObjectMeta(name=name)))

@@ -1,0 +1,36 @@
+"""A fresh control plane: etcd, the API server in front of it, and the namespaces every cluster
+has."""
+
+from __future__ import annotations
+
+from kubechaos.api.objects import Namespace, ObjectMeta
+from kubechaos.client.context import Context
+from kubechaos.control.apiserver import APIServer
+from kubechaos.control.etcd import Etcd
+from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
+from kubechaos.sim.events import EventLog
+from kubechaos.sim.rand import Rng
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", NODE_LEASE_NAMESPACE)
+
+
+def control_plane(seed: int, settings: Settings) -> tuple[Etcd, APIServer, Context]:
+    """A fresh etcd and API server, and the context components reach the API server through
+    (no tasks started; call :func:`bootstrap` inside a run)."""
+    rng = Rng(seed)
+    events = EventLog()
+    etcd = Etcd(settings, rng.stream("etcd"))
+    api = APIServer(etcd, settings, rng, events)
+    return etcd, api, Context(api, settings, rng, events)
+
+
+def new_control_plane(seed: int = 0, settings: Settings | None = None) -> tuple[Etcd, Context]:
+    """:func:`control_plane` for tests of one component: etcd and the component's context."""
+    etcd, _, ctx = control_plane(seed, settings or Settings())
+    return etcd, ctx
+
+
+async def bootstrap(ctx: Context) -> None:
+    """Create the namespaces every cluster has."""
+    for name in SYSTEM_NAMESPACES:
+        await ctx.api.create(Namespace(ObjectMeta(name=name)))

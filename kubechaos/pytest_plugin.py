@@ -63,6 +63,7 @@ from kubechaos.scenario.runner import Run
 from kubechaos.scenario.yamlfile import YAMLSyntaxError, load_all, locate
 from kubechaos.sim.clock import VirtualClock, seed_trio_scheduler
 from kubechaos.sim.events import Event
+from kubechaos.sim.failures import leaves
 from kubechaos.traffic import TrafficSpec
 
 MARKER = "kubechaos"
@@ -214,17 +215,10 @@ def run_on_virtual_time(
     except BaseExceptionGroup as group:
         # Trio wraps what escapes its tasks in groups; a lone failure is raised as itself, so
         # pytest reports a failed assertion as it reports any other.
-        leaves = _leaves(group)
-        if len(leaves) != 1:
+        failures = leaves(group)
+        if len(failures) != 1:
             raise
-        raise leaves[0] from None
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        found += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
-    return found
+        raise failures[0] from None
 
 
 @pytest.fixture

@@ -71,13 +71,6 @@ class Resources:
             self.pods - other.pods,
         )
 
-    def fits_in(self, other: Resources) -> bool:
-        return (
-            self.cpu_millis <= other.cpu_millis
-            and self.memory_bytes <= other.memory_bytes
-            and self.pods <= other.pods
-        )
-
 
 # ---------------------------------------------------------------------------- Namespace
 

@@ -38,7 +38,6 @@ from kubechaos.cli.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SLO_VIOLATED,
-    innermost,
     invalid,
     load_or_exit,
     open_for_writing,
@@ -53,6 +52,7 @@ from kubechaos.report.result import replay_command, result_of, schema, write_jso
 from kubechaos.scenario.loader import ScenarioError, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.events import Event
+from kubechaos.sim.failures import describe_failure
 
 # What the default timeline shows: how the cluster converged and what went wrong on the way.
 NOTABLE_REASONS = frozenset(
@@ -365,8 +365,7 @@ def run(
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     except Exception as exc:  # the edge turns any model failure into exit 3
-        cause = innermost(exc)
-        error = f"{type(cause).__name__}: {cause}"
+        error = describe_failure(exc)
         status = EXIT_RUN_FAILED
     finally:
         if bar is not None:

@@ -32,12 +32,6 @@ def load_or_exit(path: Path) -> Scenario:
         sys.exit(EXIT_INVALID)
 
 
-def innermost(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
 def open_for_writing(path: Path | None) -> TextIO | None:
     """Open an output file before the run, so a bad path fails at once, not after the run."""
     if path is None:

@@ -34,6 +34,7 @@ from kubechaos.scenario.explore import (
 from kubechaos.scenario.loader import load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.scenario.writer import scenario_yaml
+from kubechaos.sim.failures import describe_failure
 
 
 @click.command()
@@ -196,10 +197,7 @@ def replay(result_file: Path, events_file: Path | None, json_file: Path | None) 
     try:
         run.run()
     except Exception as exc:
-        cause: BaseException = exc
-        while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-            cause = cause.exceptions[0]
-        error = f"{type(cause).__name__}: {cause}"
+        error = describe_failure(exc)
     if events_file is not None:
         with events_file.open("w", encoding="utf-8") as out:
             run.events.write_jsonl(out)

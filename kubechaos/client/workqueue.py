@@ -65,9 +65,6 @@ class ControllerRateLimiter:
     def forget(self, key: str) -> None:
         self.failures.pop(key, None)
 
-    def num_requeues(self, key: str) -> int:
-        return self.failures.get(key, 0)
-
 
 class WorkQueue:
     def __init__(self, name: str, settings: Settings) -> None:

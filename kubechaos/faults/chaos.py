@@ -91,10 +91,6 @@ class Chaos:
             await fault.revert(injection.env or self._env(fault, injection.occurrence))
         self._record(fault, "FaultReverted", f"{fault.type} reverted")
 
-    async def revert_all(self) -> None:
-        for injection in reversed(self.active):
-            await self.revert(injection)
-
     def _record(self, fault: Fault, reason: str, message: str, **fields: object) -> None:
         self.cluster.events.record(
             COMPONENT, "Fault", fault.name, reason, message, type=fault.type, **fields

@@ -171,10 +171,6 @@ class ContainerRuntime:
                 if ticket.ok:
                     self._images[image] = ticket.done_at
 
-    def remove_image(self, image: str) -> None:
-        """Image garbage collection (or a fault wiping the disk)."""
-        self._images.pop(image, None)
-
     # ------------------------------------------------------------------ sandboxes & containers
     def run_pod_sandbox(self, pod_uid: str, ip: str) -> None:
         self.sandboxes[pod_uid] = ip

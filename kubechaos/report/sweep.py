@@ -54,6 +54,7 @@ from kubechaos.report.result import (
 )
 from kubechaos.scenario.loader import Scenario, load_scenario
 from kubechaos.scenario.runner import Run
+from kubechaos.sim.failures import describe_failure
 
 SCHEMA_ID = "kubechaos/sweep/v1"
 MAX_SEEDS = 1_000_000  # a typo such as "1-10000000" should fail at once, not fill the memory
@@ -210,12 +211,6 @@ def error_result(scenario: Mapping[str, Any], seed: int, error: str) -> dict[str
     }
 
 
-def _describe(exc: BaseException) -> str:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return f"{type(exc).__name__}: {exc}"
-
-
 def run_one(scenario: Scenario, seed: int) -> dict[str, Any]:
     """Run ``scenario`` under ``seed``; the compact result, with an internal failure recorded
     as the result's error (Ctrl-C propagates: the sweep decides what to keep)."""
@@ -225,7 +220,7 @@ def run_one(scenario: Scenario, seed: int) -> dict[str, Any]:
     try:
         the_run.run()
     except Exception as exc:  # the run failed: say so in its result, keep the sweep going
-        error = _describe(exc)
+        error = describe_failure(exc)
     return compact(result_of(the_run, error=error, wall_seconds=time.perf_counter() - started))
 
 
@@ -293,7 +288,7 @@ def run_jobs(
                 result = future.result()
             except Exception as exc:  # a worker died or could not load the scenario
                 source, seed = jobs[i]
-                result = error_result(scenario_info(scenarios[source]), seed, _describe(exc))
+                result = error_result(scenario_info(scenarios[source]), seed, describe_failure(exc))
             results[i] = result
             if on_result is not None:
                 on_result(result)

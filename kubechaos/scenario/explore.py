@@ -28,6 +28,7 @@ import attrs
 
 from kubechaos.faults import ScheduledFault, Target
 from kubechaos.faults.base import Fault
+from kubechaos.sim.failures import describe_failure, innermost
 
 if TYPE_CHECKING:
     from kubechaos.scenario.loader import Scenario
@@ -244,12 +245,10 @@ def failure_signature(scenario: Scenario, seed: int) -> tuple[Signature, str | N
     except BaseException as exc:  # an invariant (or the model) broke: exit 3 territory
         if run.invariants.violations:
             return signature_of((), run.invariants.violations[0].invariant), None
-        cause: BaseException = exc
-        while isinstance(cause, BaseExceptionGroup) and cause.exceptions:
-            cause = cause.exceptions[0]
+        cause = innermost(exc)
         if isinstance(cause, InvariantViolation):
             return signature_of((), cause.invariant), None
-        return ("error",), f"{type(cause).__name__}: {cause}"
+        return ("error",), describe_failure(cause)
     return signature_of([r.slo.name for r in run.results if not r.ok], None), None
 
 

@@ -18,6 +18,10 @@ Four kinds, as a scenario's ``spec.slo`` writes them:
     ``end``.
 
 ``kubechaos_slo_ok{slo}`` is 1 while an objective holds on the run so far, else 0.
+
+A verdict never passes on nothing: at the end of a run, a request objective (availability,
+maxErrors) or a ``during: whole`` threshold fails as *not evaluated* when the workloads never
+reached steady state, and a request objective fails when no request was counted after it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ from kubechaos.observe.metrics import ClusterCollector, add, family
 from kubechaos.observe.steady import SteadyStateMonitor
 
 KINDS = ("recoveryWithin", "availability", "maxErrors", "threshold")
+NOT_EVALUATED = "not evaluated"
+NEVER_STEADY = (
+    "the workloads never reached steady state (every Deployment available, no failing "
+    "requests), so nothing was measured from it"
+)
 DURING = ("whole", "end")
 
 
@@ -184,6 +193,8 @@ class SLOMonitor:
             return SLOResult(slo, ok, measured, threshold)
         if slo.kind in ("availability", "maxErrors"):
             total, good = self._requests(slo)
+            if final and (unmeasured := self._unmeasured(slo, total)) is not None:
+                return unmeasured
             if slo.kind == "availability":
                 assert slo.at_least is not None
                 ratio = good / total if total else 1.0
@@ -211,10 +222,30 @@ class SLOMonitor:
             return SLOResult(slo, False, broken, bound)
         last = self._last.get(slo.name)
         if last is None and final:
+            if self.steady.first_steady_at is None and self._series_value(slo) is not None:
+                return SLOResult(slo, False, NOT_EVALUATED, bound, NEVER_STEADY)
             return SLOResult(slo, False, "no such series", bound)
         return SLOResult(
             slo, True, "held" + (f" (last {last:g})" if last is not None else ""), bound
         )
+
+    def _unmeasured(self, slo: SLO, requests: float) -> SLOResult | None:
+        """The failed result of a request SLO that measured nothing (None if it measured):
+        a budget of errors or a success ratio over no requests would pass vacuously."""
+        threshold = (
+            f">= {_percent(slo.at_least)}" if slo.at_least is not None else f"<= {slo.count}"
+        )
+        if self.steady.first_steady_at is None:
+            total, good = self._totals().get((slo.namespace, slo.service), (0.0, 0.0))
+            whole_run = f"; over the whole run {int(good)} of {int(total)} requests succeeded"
+            return SLOResult(slo, False, NOT_EVALUATED, threshold, NEVER_STEADY + whole_run)
+        if requests == 0:
+            detail = (
+                f"no request to {slo.namespace}/{slo.service} was sent after the workloads "
+                "reached steady state: is there traffic for this Service?"
+            )
+            return SLOResult(slo, False, "0 requests", threshold, detail)
+        return None
 
     def results(self, final: bool = True) -> list[SLOResult]:
         return [self.judge(slo, final) for slo in self.slos]
@@ -230,4 +261,13 @@ class SLOMonitor:
         return [metric]
 
 
-__all__ = ["DURING", "KINDS", "SLO", "SLOMonitor", "SLOResult", "default_name"]
+__all__ = [
+    "DURING",
+    "KINDS",
+    "NEVER_STEADY",
+    "NOT_EVALUATED",
+    "SLO",
+    "SLOMonitor",
+    "SLOResult",
+    "default_name",
+]

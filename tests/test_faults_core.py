@@ -7,7 +7,17 @@ import random
 import pytest
 import trio
 
-from kubechaos.faults import CATALOGUE, Chaos, PodKill, ScheduledFault, Target, pick, run_schedule
+from kubechaos.faults import (
+    CATALOGUE,
+    Chaos,
+    NetworkDelay,
+    NodeCrash,
+    PodKill,
+    ScheduledFault,
+    Target,
+    pick,
+    run_schedule,
+)
 from kubechaos.faults.base import Param
 from kubechaos.pytest_plugin import Harness
 
@@ -107,17 +117,27 @@ async def test_pod_kill_deletes_one_matching_pod_and_the_deployment_replaces_it(
     assert await kubechaos.recovery("kill-web") < 30
 
 
-async def test_a_fault_that_matches_nothing_still_records_its_injection() -> None:
+async def test_a_fault_whose_target_matches_nothing_fails_to_inject() -> None:
+    """Chaos Mesh refuses a selector that matches no pod ("cannot generate pods from empty
+    list", pkg/selector/pod/selector.go); an injection that hit nothing measures nothing, so it
+    is a FaultFailed event, never a recovery of 0 s."""
     async with running(nodes=1) as cluster:
-        injection = await Chaos(cluster).inject(PodKill(target=Target(names=("nope",))))
-        assert injection is not None and injection.targets == []
-        assert "nothing matched" in cluster.events.find(reason="FaultInjected")[0].message
+        chaos = Chaos(cluster)
+        assert await chaos.inject(PodKill(target=Target(names=("nope",)))) is None
+        assert await chaos.inject(NodeCrash(target=Target(label_selector={"app": "web"}))) is None
+        assert not cluster.events.find(reason="FaultInjected")
+        failed = [e.message for e in cluster.events.find(reason="FaultFailed")]
+        assert failed == [
+            "pod-kill could not be injected: its target matched no pod (names=nope all)",
+            "node-crash could not be injected: its target matched no node (app=web all)",
+        ]
+        assert chaos.injections == []
 
 
 async def test_schedule_injects_on_time_and_reverts_after_the_duration() -> None:
     async with running(nodes=1) as cluster:
         chaos = Chaos(cluster)
-        schedule = [ScheduledFault(PodKill(name="k"), at=5, every=10)]
+        schedule = [ScheduledFault(NetworkDelay(name="k", latency=0.1), at=5, every=10)]
         with trio.move_on_after(30):
             await run_schedule(chaos, schedule, end=30)
         times = [round(e.time) for e in cluster.events.find(reason="FaultInjected")]

@@ -71,7 +71,7 @@ class Chaos:
             return None
         injection = Injection(fault, trio.current_time(), targets, occurrence, env=env)
         self.injections.append(injection)
-        hit = ", ".join(targets) if targets else "nothing matched"
+        hit = ", ".join(targets) if targets else "none picked"
         self._record(
             fault,
             "FaultInjected",
@@ -100,7 +100,9 @@ class Chaos:
 # ---------------------------------------------------------------------- target resolution
 async def select_pods(env: FaultEnv, target: Target) -> list[Pod]:
     """The pods ``target`` picks, listed through the API server (as a chaos tool would):
-    bound, not already terminating."""
+    bound, not already terminating. A target that matches nothing is a failed injection, as
+    Chaos Mesh's selector refuses an empty list; a mode that picks none of the matches (a
+    ``random-max-percent`` draw of 0) is an injection that hit nothing."""
     cluster: Cluster = env.cluster
     selector = selector_from_labels(dict(target.label_selector)) if target.label_selector else None
     pods, _ = await cluster.api.list("pods", target.namespace, selector)
@@ -115,6 +117,8 @@ async def select_pods(env: FaultEnv, target: Target) -> list[Pod]:
         ),
         key=lambda p: (p.metadata.namespace, p.metadata.name),
     )
+    if not matches:
+        raise FaultError(f"its target matched no pod ({target.describe()})")
     return pick(matches, target.mode, target.value, env.rng)
 
 
@@ -136,7 +140,10 @@ def matching_nodes(cluster: Cluster, target: Target) -> list[str]:
 
 def select_nodes(env: FaultEnv, target: Target) -> list[str]:
     """The nodes ``target`` picks (node faults act on the machines, not through the API)."""
-    return pick(matching_nodes(env.cluster, target), target.mode, target.value, env.rng)
+    matches = matching_nodes(env.cluster, target)
+    if not matches:
+        raise FaultError(f"its target matched no node ({target.describe()})")
+    return pick(matches, target.mode, target.value, env.rng)
 
 
 def pod_key(pod: Pod) -> str:

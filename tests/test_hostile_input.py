@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kubechaos.scenario.loader import ScenarioError, parse_scenario
 from kubechaos.scenario.yamlfile import (
     MAX_ALIASES,
     MAX_DEPTH,
@@ -80,3 +81,14 @@ def test_only_regular_files_of_a_bounded_size_are_read(tmp_path: Path) -> None:
     with pytest.raises(FileRefused, match="not UTF-8 text"):
         read_text(binary)
     assert read_text(big) == "x" * 2048
+
+
+def test_errors_name_types_in_a_users_words_not_the_loaders_classes() -> None:
+    """The loader reads YAML into its own marked list and mapping classes; an error says "a
+    list", never `MarkedList`."""
+    text = "apiVersion: kubechaos/v1\nkind: Scenario\nmetadata: {name: x}\nspec:\n  duration: 1m\n  cluster: [1]\n"
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text, "s.yaml")
+    shown = [str(error) for error in caught.value.errors]
+    assert "s.yaml:6:3: spec.cluster: expected a mapping, got a list" in shown
+    assert not any("Marked" in line for line in shown)

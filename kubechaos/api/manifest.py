@@ -114,7 +114,7 @@ class _Reader:
         if data is None:
             return {}
         if not isinstance(data, Mapping):
-            self.error(path, f"expected a mapping, got {_type_name(data)}")
+            self.error(path, f"expected a mapping, got {type_name(data)}")
             return {}
         return data
 
@@ -122,7 +122,7 @@ class _Reader:
         if data is None:
             return ()
         if not isinstance(data, list):
-            self.error(path, f"expected a list, got {_type_name(data)}")
+            self.error(path, f"expected a list, got {type_name(data)}")
             return ()
         return data
 
@@ -140,7 +140,7 @@ class _Reader:
                 self.error((*path, key), "Required value")
             return default
         if not isinstance(value, str):
-            self.error((*path, key), f"expected a string, got {_type_name(value)}")
+            self.error((*path, key), f"expected a string, got {type_name(value)}")
             return default
         return value
 
@@ -149,7 +149,7 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            self.error((*path, key), f"expected an integer, got {_type_name(value)}")
+            self.error((*path, key), f"expected an integer, got {type_name(value)}")
             return default
         return value
 
@@ -158,7 +158,7 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, bool):
-            self.error((*path, key), f"expected true or false, got {_type_name(value)}")
+            self.error((*path, key), f"expected true or false, got {type_name(value)}")
             return default
         return value
 
@@ -168,7 +168,7 @@ class _Reader:
         for k, v in raw.items():
             if not isinstance(v, str):
                 self.error(
-                    (*path, key, str(k)), f"expected a string value, got {_type_name(v)} (quote it)"
+                    (*path, key, str(k)), f"expected a string value, got {type_name(v)} (quote it)"
                 )
                 continue
             out[str(k)] = v
@@ -182,7 +182,7 @@ class _Reader:
             return default
         if isinstance(value, bool) or not isinstance(value, int | str):
             self.error(
-                (*path, key), f"expected an integer or a percentage, got {_type_name(value)}"
+                (*path, key), f"expected an integer or a percentage, got {type_name(value)}"
             )
             return default
         return value
@@ -200,7 +200,8 @@ class _Reader:
             return 0
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """What ``value`` is, in a user's words ("a list", not the loader's ``MarkedList``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -213,7 +214,7 @@ def _type_name(value: Any) -> str:
         return "a list"
     if isinstance(value, Mapping):
         return "a mapping"
-    return type(value).__name__
+    return "a " + type(value).__name__.lower()  # a date or a timestamp YAML read as such
 
 
 def _meta(r: _Reader, data: Any, path: Path, default_namespace: str = "") -> ObjectMeta:
@@ -292,7 +293,7 @@ def _pod_spec(r: _Reader, data: Any, path: Path) -> PodSpec:
         tr = r.map(tol, tp)
         seconds = tr.get("tolerationSeconds")
         if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int)):
-            r.error((*tp, "tolerationSeconds"), f"expected an integer, got {_type_name(seconds)}")
+            r.error((*tp, "tolerationSeconds"), f"expected an integer, got {type_name(seconds)}")
             seconds = None
         tolerations.append(
             Toleration(
@@ -367,7 +368,7 @@ def _read(kind: str, r: _Reader, doc: Mapping[str, Any], namespace: str) -> APIO
             target = pr.get("targetPort", 0)
             if isinstance(target, bool) or not isinstance(target, int | str):
                 r.error(
-                    (*pp, "targetPort"), f"expected a port number or name, got {_type_name(target)}"
+                    (*pp, "targetPort"), f"expected a port number or name, got {type_name(target)}"
                 )
                 target = 0
             ports.append(
@@ -432,7 +433,7 @@ def read_manifest(doc: Any, namespace: str = "default", base: Path = ()) -> APIO
     """
     r = _Reader(base)
     if not isinstance(doc, Mapping):
-        r.error((), f"a manifest must be a mapping, got {_type_name(doc)}")
+        r.error((), f"a manifest must be a mapping, got {type_name(doc)}")
         raise ManifestError(r.errors)
     kind = r.str_(doc, "kind", (), required=True)
     api_version = r.str_(doc, "apiVersion", (), required=True)

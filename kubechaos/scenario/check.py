@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from kubechaos.api.duration import DurationError, parse_duration
-from kubechaos.api.manifest import format_path, show_key
+from kubechaos.api.manifest import format_path, show_key, type_name
 from kubechaos.scenario.yamlfile import locate
 
 Path = tuple[str | int, ...]
@@ -55,7 +55,7 @@ class Check:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.error(path, f"expected a mapping, got {type(value).__name__}")
+            self.error(path, f"expected a mapping, got {type_name(value)}")
             return {}
         for key in value:
             if key not in keys:
@@ -72,7 +72,7 @@ class Check:
         if value is None:
             return ()
         if not isinstance(value, list):
-            self.error(path, f"expected a list, got {type(value).__name__}")
+            self.error(path, f"expected a list, got {type_name(value)}")
             return ()
         return value
 

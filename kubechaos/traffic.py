@@ -56,7 +56,7 @@ import trio
 
 from kubechaos.client.context import Context
 from kubechaos.node.network import Endpoint, PathHook, PodNetwork
-from kubechaos.node.proxy import ProxyFleet
+from kubechaos.node.proxy import KubeProxy, ProxyFleet
 from kubechaos.sim.clock import now
 
 SUCCESS = "success"
@@ -269,88 +269,108 @@ class TrafficGenerator:
             await trio.sleep_until(start + round(self._ticks * self._tick_seconds, 9))
 
     def _tick(self, flows: list[_Flow]) -> None:
+        """Send every request ``flows`` owe by this tick, and put each flow back in the calendar
+        at the next tick it owes one."""
         tick = self._ticks
         second = int(now())
-        stats = self.stats
-        requests, unsent = stats.requests, stats.unsent
-        latency_sum, latency_count = stats.latency_sum, stats.latency_count
-        success_count = stats.success_count
-        node_up = self.network.node_up
-        proxy_of = self.fleet.get
-        all_nodes = self.fleet.node_names
-        rtt = self.ctx.settings.request_latency_seconds
-        rtt_low, rtt_span = rtt * 0.5, rtt  # jitter(): uniform in rtt * [0.5, 1.5]
-        timeout = self.ctx.settings.request_timeout_seconds
-        random = self._rng.random
-        lb_random = self._lb_rng.random
-        lookup = self.network.lookup
-        path_hooks = self.network.path_hooks
         calendar = self._calendar
         for flow in flows:
             due = flow.due(tick)
             n, flow.due_sent = due - flow.due_sent, due
             calendar.setdefault(flow.next_tick(tick), []).append(flow)
-            spec = flow.spec
-            ns, svc, key = spec.namespace, spec.service, flow.key
-            sources = spec.source_nodes or all_nodes
-            if not sources:
-                lost = (ns, svc, "")
-                unsent[lost] = unsent.get(lost, 0) + n
+            self._send_batch(flow, n, second)
+
+    def _send_batch(self, flow: _Flow, n: int, second: int) -> None:
+        """Send ``n`` of ``flow``'s requests, from its source nodes in turn, counting each as it
+        is judged. The loop stays in one function because it runs once per request: it only
+        chooses the source and counts; :meth:`_send` routes and judges."""
+        spec = flow.spec
+        ns, svc, key = spec.namespace, spec.service, flow.key
+        unsent = self.stats.unsent
+        sources = spec.source_nodes or self.fleet.node_names
+        if not sources:
+            lost = (ns, svc, "")
+            unsent[lost] = unsent.get(lost, 0) + n
+            return
+        requests = self.stats.requests
+        buckets = flow.buckets
+        proxy_of = self.fleet.get
+        node_up = self.network.node_up
+        send = self._send
+        spent = 0.0
+        sent = ok = 0
+        cursor = flow.cursor
+        for _ in range(n):
+            # choose the source: the next node in turn; a down node's clients send nothing
+            source = sources[cursor % len(sources)]
+            cursor += 1
+            proxy = proxy_of(source)
+            if proxy is None or not node_up(source):
+                lost = (ns, svc, source)
+                unsent[lost] = unsent.get(lost, 0) + 1
                 continue
-            buckets = flow.buckets
-            spent = 0.0
-            sent = ok = 0
-            cursor = flow.cursor
-            for _ in range(n):
-                source = sources[cursor % len(sources)]
-                cursor += 1
-                proxy = proxy_of(source)
-                if proxy is None or not node_up(source):
-                    lost = (ns, svc, source)
-                    unsent[lost] = unsent.get(lost, 0) + 1
-                    continue
-                # proxy.route(), inlined: a uniform pick among the endpoints it has synced
-                ips = proxy.endpoints(key)
-                if not ips:
-                    outcome = NO_ENDPOINTS
-                else:
-                    ip = ips[int(lb_random() * len(ips))] if len(ips) > 1 else ips[0]
-                    endpoint = lookup(ip)
-                    if (
-                        endpoint is not None
-                        and endpoint.running
-                        and endpoint.ready
-                        and node_up(endpoint.node)
-                    ):
-                        outcome = SUCCESS
-                    else:
-                        outcome = self._classify(ip)
-                if outcome == TIMEOUT:
-                    latency = timeout
-                else:
-                    latency = rtt_low + rtt_span * random()
-                    if path_hooks and ips:  # only under a network fault; REJECT stays local
-                        outcome, latency = self._cross(
-                            path_hooks, source, endpoint, outcome, latency
-                        )
-                    if outcome == SUCCESS:
-                        ok += 1
-                buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
-                spent += latency
-                sent += 1
-                counted = (ns, svc, source, outcome)
-                requests[counted] = requests.get(counted, 0) + 1
-            flow.cursor = cursor
-            if sent:
-                sid = (ns, svc)
-                latency_sum[sid] += spent
-                latency_count[sid] += sent
-                success_count[sid] += ok
-                ok_line, failed_line = flow.ok_line, flow.failed_line
-                if len(ok_line) <= second:
-                    stats._timeline_arrays(sid, second)
-                ok_line[second] += ok
-                failed_line[second] += sent - ok
+            outcome, latency = send(proxy, source, key)
+            # count it: latency bucket, time spent, outcome
+            buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
+            spent += latency
+            sent += 1
+            if outcome == SUCCESS:
+                ok += 1
+            counted = (ns, svc, source, outcome)
+            requests[counted] = requests.get(counted, 0) + 1
+        flow.cursor = cursor
+        if sent:
+            self._count_batch(flow, sent, ok, spent, second)
+
+    def _send(self, proxy: KubeProxy, source: str, key: str) -> tuple[str, float]:
+        """One request from ``source`` to Service ``key``: routed by the node's kube-proxy,
+        judged by what answers at the endpoint it picked, with the latency the client sees.
+
+        Random draws, in this order: the load-balancing pick (only among two or more
+        endpoints), then the round trip's jitter (not for a timeout).
+        """
+        # proxy.route(), inlined: a uniform pick among the endpoints it has synced
+        ips = proxy.endpoints(key)
+        endpoint: Endpoint | None = None
+        if not ips:
+            outcome = NO_ENDPOINTS
+        else:
+            ip = ips[int(self._lb_rng.random() * len(ips))] if len(ips) > 1 else ips[0]
+            # judged by what answers there; the common case (a running, ready container on an
+            # up node) is tested here, everything else by _classify()
+            network = self.network
+            endpoint = network.lookup(ip)
+            if (
+                endpoint is not None
+                and endpoint.running
+                and endpoint.ready
+                and network.node_up(endpoint.node)
+            ):
+                outcome = SUCCESS
+            else:
+                outcome = self._classify(ip)
+        settings = self.ctx.settings
+        if outcome == TIMEOUT:
+            return outcome, settings.request_timeout_seconds
+        rtt = settings.request_latency_seconds
+        latency = rtt * 0.5 + rtt * self._rng.random()  # jitter(): uniform in rtt * [0.5, 1.5]
+        path_hooks = self.network.path_hooks
+        if path_hooks and ips:  # only under a network fault; REJECT stays local
+            return self._cross(path_hooks, source, endpoint, outcome, latency)
+        return outcome, latency
+
+    def _count_batch(self, flow: _Flow, sent: int, ok: int, spent: float, second: int) -> None:
+        """Add a batch's totals to its Service's counters and to the second it was sent in."""
+        sid = (flow.spec.namespace, flow.spec.service)
+        stats = self.stats
+        stats.latency_sum[sid] += spent
+        stats.latency_count[sid] += sent
+        stats.success_count[sid] += ok
+        ok_line, failed_line = flow.ok_line, flow.failed_line
+        if len(ok_line) <= second:
+            stats._timeline_arrays(sid, second)
+        ok_line[second] += ok
+        failed_line[second] += sent - ok
 
     def _cross(
         self,

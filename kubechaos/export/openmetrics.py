@@ -31,7 +31,8 @@ import trio
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-from kubechaos.observe.metrics import OBJECT_FAMILIES, ClusterCollector, ObjectSample
+from kubechaos.observe.metrics import ClusterCollector
+from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, ObjectSample
 
 DEFAULT_INTERVAL = 15.0
 WRITE_BUFFER = 1 << 20

@@ -42,7 +42,7 @@ from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, P
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
 from kubechaos.control.registry.resources import RESOURCES, resource_of
-from kubechaos.control.registry.strategy import ResourceType, Strategy, StrategyOptions
+from kubechaos.control.registry.strategy import Strategy, StrategyOptions
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.defaults import Settings
 from kubechaos.sim.clock import now
@@ -141,9 +141,10 @@ class APIServer:
             self._caches[resource.name] = cache
 
     # ------------------------------------------------------------------ plumbing
-    def _resource(self, resource: str) -> ResourceType:
+    def _strategy(self, resource: str) -> Strategy[Any]:
+        """The strategy of a resource a client named (404 for one the server does not serve)."""
         try:
-            return RESOURCES[resource]
+            return self._strategies[resource]
         except KeyError:
             raise errors.NotFound(
                 f'the server could not find the requested resource "{resource}"'
@@ -195,7 +196,7 @@ class APIServer:
     ) -> Any:
         """Read one object: from etcd (a quorum read), or with ``resource_version="0"`` from the
         watch cache, as upstream serves "any version is fine" reads (the kubelet's node GET)."""
-        self._resource(resource)
+        self._strategy(resource)
         key = _etcd_key(resource, namespace, name)
 
         def from_cache() -> APIObject:
@@ -227,7 +228,7 @@ class APIServer:
         for its current revision, a quorum read, so without an etcd leader the list fails (500)
         though the objects are in memory. The round trip's latency is not modelled.
         """
-        self._resource(resource)
+        self._strategy(resource)
 
         def list_from_cache() -> tuple[list[APIObject], int]:
             if not self.etcd.has_leader:
@@ -247,7 +248,7 @@ class APIServer:
         client: str = "",
     ) -> Watch:
         """Events after ``resource_version``; raises :class:`~errors.Gone` if it is too old."""
-        self._resource(resource)
+        self._strategy(resource)
 
         client = current_client() or client
 
@@ -384,8 +385,7 @@ class APIServer:
         states a change, not a whole object, so it never conflicts with unrelated writers (the
         read and the write happen in one step here, so there is nothing to retry).
         """
-        self._resource(resource)
-        strategy = self._strategies[resource]
+        strategy = self._strategy(resource)
 
         def patch_in_etcd() -> APIObject:
             kv = self.etcd.get(_etcd_key(resource, namespace, name))
@@ -439,8 +439,7 @@ class APIServer:
         Returns the object as it is after the request: with ``deletionTimestamp`` set while a
         graceful deletion or finalizers are pending, else as it was when removed.
         """
-        self._resource(resource)
-        strategy = self._strategies[resource]
+        strategy = self._strategy(resource)
 
         def delete_in_etcd() -> APIObject:
             key = _etcd_key(resource, namespace, name)

@@ -36,10 +36,11 @@ from kubechaos.api.objects import (
 )
 from kubechaos.client.context import Context
 from kubechaos.client.identity import set_client
-from kubechaos.control.apiserver import APIServer, resource_of
+from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, control_plane
 from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.control.etcd import Etcd
+from kubechaos.control.registry.resources import resource_of
 from kubechaos.control.scheduler import Scheduler
 from kubechaos.defaults import CLUSTER_CIDR, Settings
 from kubechaos.node.kubelet import Kubelet, NodeConfig

@@ -12,11 +12,9 @@ from kubechaos.api import errors
 from kubechaos.api.objects import OwnerReference, Pod, PodStatus, Taint, Toleration
 from kubechaos.client.context import Context
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
-from kubechaos.control.scheduler import (
-    Scheduler,
-    backoff_duration,
-    num_feasible_nodes_to_find,
-)
+from kubechaos.control.scheduler import Scheduler
+from kubechaos.control.scheduler.queue import backoff_duration
+from kubechaos.control.scheduler.scheduler import num_feasible_nodes_to_find
 from kubechaos.defaults import TAINT_UNSCHEDULABLE
 
 from .factories import pod, ready_node

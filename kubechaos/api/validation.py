@@ -1,5 +1,10 @@
 """Validation as the API server does it: each function returns a list of causes (empty = valid).
 
+One ``validate_<kind>`` per kind (upstream's pkg/apis/core/validation and pkg/apis/apps/validation),
+called by that kind's registry strategy (:mod:`kubechaos.control.registry`); it lives here, below
+the control plane, because the manifest loader checks objects with the same rules before any API
+server sees them.
+
 Causes read like upstream's field errors: ``spec.replicas: Invalid value: -1: must be greater
 than or equal to 0``.
 """
@@ -7,7 +12,8 @@ than or equal to 0``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from kubechaos.api.objects import (
     APIObject,
@@ -187,55 +193,88 @@ def _percent_or_int_causes(field: str, value: int | str) -> list[str]:
     return [f"{field}: Invalid value: {value!r}: must be an integer or percentage (e.g. '25%')"]
 
 
+def validate_pod(obj: Pod) -> list[str]:
+    return validate_meta(obj.metadata, True) + validate_pod_spec("spec", obj.spec)
+
+
+def validate_replicaset(obj: ReplicaSet) -> list[str]:
+    return (
+        validate_meta(obj.metadata, True)
+        + _replicas_causes(obj.spec.replicas)
+        + _selector_causes(obj)
+        + validate_pod_spec("spec.template.spec", obj.spec.template.spec)
+    )
+
+
+def validate_deployment(obj: Deployment) -> list[str]:
+    strategy = obj.spec.strategy
+    causes = (
+        validate_meta(obj.metadata, True)
+        + _replicas_causes(obj.spec.replicas)
+        + _selector_causes(obj)
+        + validate_pod_spec("spec.template.spec", obj.spec.template.spec)
+    )
+    if strategy.type not in ("RollingUpdate", "Recreate"):
+        causes.append(
+            f"spec.strategy.type: Unsupported value: {strategy.type!r}: "
+            'supported values: "Recreate", "RollingUpdate"'
+        )
+    if strategy.type == "RollingUpdate":
+        causes += _percent_or_int_causes("spec.strategy.rollingUpdate.maxSurge", strategy.max_surge)
+        causes += _percent_or_int_causes(
+            "spec.strategy.rollingUpdate.maxUnavailable", strategy.max_unavailable
+        )
+        if strategy.max_surge in (0, "0%") and strategy.max_unavailable in (0, "0%"):
+            causes.append(
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "
+                "may not be 0 when maxSurge is 0"
+            )
+    return causes
+
+
+def validate_service(obj: Service) -> list[str]:
+    causes = validate_meta(obj.metadata, True, "dns1035")
+    for i, port in enumerate(obj.spec.ports):
+        if not 1 <= port.port <= 65535:
+            causes.append(f"spec.ports[{i}].port: Invalid value: {port.port}: must be 1-65535")
+    if obj.spec.type not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        causes.append(f"spec.type: Unsupported value: {obj.spec.type!r}")
+    return causes
+
+
+def validate_namespace(obj: Namespace) -> list[str]:
+    return validate_meta(obj.metadata, False, "label")
+
+
+def validate_node(obj: Node) -> list[str]:
+    return validate_meta(obj.metadata, False)
+
+
+def validate_endpoints(obj: Endpoints) -> list[str]:
+    return validate_meta(obj.metadata, True)
+
+
+def validate_lease(obj: Lease) -> list[str]:
+    return validate_meta(obj.metadata, True)
+
+
+# One validator per kind. The API server's registry strategies call theirs directly; this table
+# serves callers that hold an object of any kind (the manifest loader checks what it parsed).
+_VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
+    Pod: validate_pod,
+    ReplicaSet: validate_replicaset,
+    Deployment: validate_deployment,
+    Service: validate_service,
+    Namespace: validate_namespace,
+    Node: validate_node,
+    Endpoints: validate_endpoints,
+    Lease: validate_lease,
+}
+
+
 def validate(obj: APIObject) -> list[str]:
     """Every cause that makes ``obj`` invalid."""
-    if isinstance(obj, Pod):
-        return validate_meta(obj.metadata, True) + validate_pod_spec("spec", obj.spec)
-    if isinstance(obj, ReplicaSet):
-        return (
-            validate_meta(obj.metadata, True)
-            + _replicas_causes(obj.spec.replicas)
-            + _selector_causes(obj)
-            + validate_pod_spec("spec.template.spec", obj.spec.template.spec)
-        )
-    if isinstance(obj, Deployment):
-        strategy = obj.spec.strategy
-        causes = (
-            validate_meta(obj.metadata, True)
-            + _replicas_causes(obj.spec.replicas)
-            + _selector_causes(obj)
-            + validate_pod_spec("spec.template.spec", obj.spec.template.spec)
-        )
-        if strategy.type not in ("RollingUpdate", "Recreate"):
-            causes.append(
-                f"spec.strategy.type: Unsupported value: {strategy.type!r}: "
-                'supported values: "Recreate", "RollingUpdate"'
-            )
-        if strategy.type == "RollingUpdate":
-            causes += _percent_or_int_causes(
-                "spec.strategy.rollingUpdate.maxSurge", strategy.max_surge
-            )
-            causes += _percent_or_int_causes(
-                "spec.strategy.rollingUpdate.maxUnavailable", strategy.max_unavailable
-            )
-            if strategy.max_surge in (0, "0%") and strategy.max_unavailable in (0, "0%"):
-                causes.append(
-                    "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "
-                    "may not be 0 when maxSurge is 0"
-                )
-        return causes
-    if isinstance(obj, Service):
-        causes = validate_meta(obj.metadata, True, "dns1035")
-        for i, port in enumerate(obj.spec.ports):
-            if not 1 <= port.port <= 65535:
-                causes.append(f"spec.ports[{i}].port: Invalid value: {port.port}: must be 1-65535")
-        if obj.spec.type not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-            causes.append(f"spec.type: Unsupported value: {obj.spec.type!r}")
-        return causes
-    if isinstance(obj, Namespace):
-        return validate_meta(obj.metadata, False, "label")
-    if isinstance(obj, Node):
-        return validate_meta(obj.metadata, False)
-    if isinstance(obj, Endpoints | Lease):
-        return validate_meta(obj.metadata, True)
-    raise TypeError(f"no validation for {type(obj).__name__}")  # pragma: no cover
+    validator = _VALIDATORS.get(type(obj))
+    if validator is None:  # pragma: no cover
+        raise TypeError(f"no validation for {type(obj).__name__}")
+    return validator(obj)

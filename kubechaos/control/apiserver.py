@@ -1,10 +1,17 @@
 """The API server: the only door to cluster state.
 
 Every component reads and writes through it, as upstream. A request goes through the same stages
-as kube-apiserver's handler chain, compressed: defaulting, admission (namespace lifecycle,
-DefaultTolerationSeconds, ClusterIP allocation), validation (422 with field causes), then an
+as kube-apiserver's handler chain, compressed: defaulting, admission (namespace lifecycle here;
+what is particular to a kind, such as DefaultTolerationSeconds for pods or ClusterIP allocation
+for services, in that kind's strategy), validation (422 with field causes), then an
 optimistic-concurrency write to etcd (compare-and-swap on the key's mod revision; 409 Conflict if
-the client's resourceVersion is stale). Objects live in etcd under
+the client's resourceVersion is stale).
+
+This module is only the generic request path, as upstream's generic store
+(staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go): it looks the resource up in
+:data:`~kubechaos.control.registry.resources.RESOURCES` and calls the kind's
+:class:`~kubechaos.control.registry.strategy.Strategy` at each step; no kind is named here except
+in ``bind``, the pods/binding subresource. Objects live in etcd under
 ``/registry/<resource>/<namespace>/<name>``; lists and watches are served from one
 :class:`~kubechaos.control.watchcache.WatchCache` per resource.
 
@@ -19,7 +26,6 @@ leader, a proposal that timed out) reaches the client as a 500 carrying etcd's m
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -29,57 +35,21 @@ import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.objects import (
-    APIObject,
-    Deployment,
-    DeploymentStatus,
-    Endpoints,
-    Lease,
-    Namespace,
-    Node,
-    Pod,
-    PodCondition,
-    ReplicaSet,
-    ReplicaSetStatus,
-    Service,
-    Toleration,
-)
+from kubechaos.api.objects import APIObject, Pod
 from kubechaos.api.selectors import FieldSelector, LabelSelector
-from kubechaos.api.validation import validate
 from kubechaos.client.identity import current_client
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
+from kubechaos.control.registry.ipallocator import ClusterIPAllocator
+from kubechaos.control.registry.pod import with_scheduled_condition
+from kubechaos.control.registry.resources import RESOURCES, resource_of
+from kubechaos.control.registry.strategy import Strategy, StrategyOptions
 from kubechaos.control.watchcache import Watch, WatchCache
-from kubechaos.defaults import SERVICE_CIDR, TAINT_NOT_READY, TAINT_UNREACHABLE, Settings
+from kubechaos.defaults import Settings
 from kubechaos.sim.clock import now
 from kubechaos.sim.events import EventLog
 from kubechaos.sim.rand import Rng, jitter
 
 T = TypeVar("T", bound=APIObject)
-
-
-@attrs.frozen
-class ResourceType:
-    name: str  # plural, as in URLs and etcd keys
-    cls: type
-    namespaced: bool
-    has_status: bool  # whether spec and status are written through separate verbs
-    bumps_generation: bool
-
-
-RESOURCES: dict[str, ResourceType] = {
-    r.name: r
-    for r in (
-        ResourceType("namespaces", Namespace, False, True, False),
-        ResourceType("nodes", Node, False, True, False),
-        ResourceType("pods", Pod, True, True, False),
-        ResourceType("replicasets", ReplicaSet, True, True, True),
-        ResourceType("deployments", Deployment, True, True, True),
-        ResourceType("services", Service, True, False, False),
-        ResourceType("endpoints", Endpoints, True, False, False),
-        ResourceType("leases", Lease, True, False, False),
-    )
-}
-RESOURCE_OF_KIND: dict[str, str] = {r.cls.__name__: r.name for r in RESOURCES.values()}
 
 # apiserver_request_duration_seconds buckets (upstream, trimmed)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 60.0)
@@ -107,10 +77,6 @@ class RequestStats:
             buckets[-1] += 1
 
 
-def resource_of(obj: APIObject) -> str:
-    return RESOURCE_OF_KIND[type(obj).__name__]
-
-
 @attrs.frozen
 class Request:
     """What a request hook sees of a request."""
@@ -123,6 +89,25 @@ class Request:
 RequestHook = Callable[[Request], float]
 """Called for every request while attached: returns latency to add (seconds), or raises an
 :class:`~kubechaos.api.errors.APIError`, which the client receives after the latency."""
+
+
+def _etcd_prefix(resource: str) -> str:
+    return f"/registry/{resource}/"
+
+
+def _etcd_key(resource: str, namespace: str, name: str) -> str:
+    """Where an object lives in etcd (upstream's generic store keys them the same way)."""
+    if RESOURCES[resource].namespaced:
+        return f"/registry/{resource}/{namespace}/{name}"
+    return f"/registry/{resource}/{name}"
+
+
+def _decode(value: APIObject, revision: int) -> APIObject:
+    """The stored object with its ``resourceVersion``: the etcd key's mod revision."""
+    rv = str(revision)
+    if value.metadata.resource_version == rv:
+        return value
+    return attrs.evolve(value, metadata=attrs.evolve(value.metadata, resource_version=rv))
 
 
 class APIServer:
@@ -139,40 +124,27 @@ class APIServer:
         self.request_hooks: list[RequestHook] = []
         self.watch_hooks: list[Callable[[Watch], None]] = []
         self._caches: dict[str, WatchCache] = {}
-        self._service_net = ipaddress.ip_network(SERVICE_CIDR)
-        self._allocated_ips: set[str] = set()
+        options = StrategyOptions(settings, ClusterIPAllocator(self._ip_rng))
+        self._strategies: dict[str, Strategy[Any]] = {
+            r.name: r.strategy(r, options) for r in RESOURCES.values()
+        }
         for resource in RESOURCES.values():
-            cache = WatchCache(resource.name, self._decode, settings.watch_cache_size)
-            items = etcd.store.range(self._prefix(resource.name))
+            cache = WatchCache(resource.name, _decode, settings.watch_cache_size)
+            items = etcd.store.range(_etcd_prefix(resource.name))
             cache.replace(
-                [(kv.key, self._decode(kv.value, kv.mod_revision)) for kv in items],
+                [(kv.key, _decode(kv.value, kv.mod_revision)) for kv in items],
                 etcd.store.revision,
             )
             etcd.store.watch(
-                self._prefix(resource.name), etcd.store.revision + 1, cache.on_etcd_events
+                _etcd_prefix(resource.name), etcd.store.revision + 1, cache.on_etcd_events
             )
             self._caches[resource.name] = cache
 
     # ------------------------------------------------------------------ plumbing
-    @staticmethod
-    def _prefix(resource: str, namespace: str | None = None) -> str:
-        return f"/registry/{resource}/" + (f"{namespace}/" if namespace else "")
-
-    def _key(self, resource: str, namespace: str, name: str) -> str:
-        if RESOURCES[resource].namespaced:
-            return f"/registry/{resource}/{namespace}/{name}"
-        return f"/registry/{resource}/{name}"
-
-    @staticmethod
-    def _decode(value: APIObject, revision: int) -> APIObject:
-        rv = str(revision)
-        if value.metadata.resource_version == rv:
-            return value
-        return attrs.evolve(value, metadata=attrs.evolve(value.metadata, resource_version=rv))
-
-    def _resource(self, resource: str) -> ResourceType:
+    def _strategy(self, resource: str) -> Strategy[Any]:
+        """The strategy of a resource a client named (404 for one the server does not serve)."""
         try:
-            return RESOURCES[resource]
+            return self._strategies[resource]
         except KeyError:
             raise errors.NotFound(
                 f'the server could not find the requested resource "{resource}"'
@@ -224,8 +196,8 @@ class APIServer:
     ) -> Any:
         """Read one object: from etcd (a quorum read), or with ``resource_version="0"`` from the
         watch cache, as upstream serves "any version is fine" reads (the kubelet's node GET)."""
-        self._resource(resource)
-        key = self._key(resource, namespace, name)
+        self._strategy(resource)
+        key = _etcd_key(resource, namespace, name)
 
         def from_cache() -> APIObject:
             obj = self._caches[resource].get(key)
@@ -237,7 +209,7 @@ class APIServer:
             kv = self.etcd.get(key)
             if kv is None:
                 raise errors.NotFound(f'{resource} "{name}" not found')
-            return self._decode(kv.value, kv.mod_revision)
+            return _decode(kv.value, kv.mod_revision)
 
         if resource_version == "0":
             return await self._call("get", resource, from_cache)
@@ -256,15 +228,15 @@ class APIServer:
         for its current revision, a quorum read, so without an etcd leader the list fails (500)
         though the objects are in memory. The round trip's latency is not modelled.
         """
-        self._resource(resource)
+        self._strategy(resource)
 
-        def do() -> tuple[list[APIObject], int]:
+        def list_from_cache() -> tuple[list[APIObject], int]:
             if not self.etcd.has_leader:
                 self.etcd.check_leader()
             cache = self._caches[resource]
             return cache.list(namespace, label_selector, field_selector), cache.revision
 
-        return await self._call("list", resource, do)
+        return await self._call("list", resource, list_from_cache)
 
     async def watch(
         self,
@@ -276,11 +248,11 @@ class APIServer:
         client: str = "",
     ) -> Watch:
         """Events after ``resource_version``; raises :class:`~errors.Gone` if it is too old."""
-        self._resource(resource)
+        self._strategy(resource)
 
         client = current_client() or client
 
-        def do() -> Watch:
+        def open_watch() -> Watch:
             return self._caches[resource].watch(
                 namespace,
                 label_selector,
@@ -290,27 +262,29 @@ class APIServer:
                 self.watch_hooks,
             )
 
-        return await self._call("watch", resource, do)
+        return await self._call("watch", resource, open_watch)
 
     # ------------------------------------------------------------------ writes
     async def create(self, obj: T) -> T:
         resource = resource_of(obj)
+        strategy = self._strategies[resource]
 
-        def do() -> APIObject:
-            prepared = self._prepare_create(obj)
+        def create_in_etcd() -> APIObject:
+            prepared = self._prepare_create(strategy, obj)
             meta = prepared.metadata
-            key = self._key(resource, meta.namespace, meta.name)
+            key = _etcd_key(resource, meta.namespace, meta.name)
             result = self.etcd.txn([Compare(key, "create", "=", 0)], [Put(key, prepared)])
             if not result.succeeded:
                 raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
-            if isinstance(prepared, Service) and prepared.spec.cluster_ip:
-                self._allocated_ips.add(prepared.spec.cluster_ip)
-            return self._decode(prepared, result.revision)
+            strategy.after_create(prepared)
+            return _decode(prepared, result.revision)
 
-        return await self._call("create", resource, do, writes=1)
+        return await self._call("create", resource, create_in_etcd, writes=1)
 
-    def _prepare_create(self, obj: APIObject) -> APIObject:
-        rtype = RESOURCES[resource_of(obj)]
+    def _prepare_create(self, strategy: Strategy[Any], obj: APIObject) -> APIObject:
+        """Defaulting, namespace lifecycle, the server-set metadata, then the kind's own
+        preparation and admission, then validation (upstream's rest.BeforeCreate)."""
+        rtype = strategy.resource
         meta = obj.metadata
         if not meta.name and meta.generate_name:
             meta = attrs.evolve(
@@ -320,7 +294,7 @@ class APIServer:
             meta = attrs.evolve(meta, namespace="default")
         if rtype.namespaced and meta.namespace:
             ns_cache = self._caches["namespaces"]
-            if ns_cache.get(self._key("namespaces", "", meta.namespace)) is None:
+            if ns_cache.get(_etcd_key("namespaces", "", meta.namespace)) is None:
                 raise errors.NotFound(f'namespaces "{meta.namespace}" not found')
         meta = attrs.evolve(
             meta,
@@ -332,81 +306,11 @@ class APIServer:
             generation=1 if rtype.bumps_generation else 0,
         )
         obj = attrs.evolve(obj, metadata=meta)
-        obj = self._admit(obj)
-        causes = validate(obj)
+        obj = strategy.admit(strategy.prepare_for_create(obj))
+        causes = strategy.validate(obj)
         if causes:
             raise errors.Invalid(type(obj).__name__, meta.name, causes)
         return obj
-
-    def _admit(self, obj: APIObject) -> APIObject:
-        """Defaulting and mutating admission for a new object."""
-        if isinstance(obj, Pod):
-            obj = attrs.evolve(
-                obj, spec=attrs.evolve(obj.spec, tolerations=self._default_tolerations(obj))
-            )
-            obj = attrs.evolve(obj, status=type(obj.status)())
-            if obj.spec.node_name:
-                obj = _with_scheduled_condition(obj)
-        elif isinstance(obj, ReplicaSet):
-            obj = attrs.evolve(obj, status=ReplicaSetStatus())
-        elif isinstance(obj, Deployment):
-            obj = attrs.evolve(obj, status=DeploymentStatus())
-        elif isinstance(obj, Service) and obj.spec.type != "ExternalName":
-            if not obj.spec.cluster_ip:
-                obj = attrs.evolve(obj, spec=attrs.evolve(obj.spec, cluster_ip=self._allocate_ip()))
-            elif obj.spec.cluster_ip != "None":
-                self._check_cluster_ip(obj)
-        return obj
-
-    def _default_tolerations(self, pod: Pod) -> tuple[Toleration, ...]:
-        """DefaultTolerationSeconds: tolerate not-ready/unreachable NoExecute for 300 s."""
-        tolerations = list(pod.spec.tolerations)
-        for key, seconds in (
-            (TAINT_NOT_READY, self.settings.default_not_ready_toleration_seconds),
-            (TAINT_UNREACHABLE, self.settings.default_unreachable_toleration_seconds),
-        ):
-            if not any(
-                t.effect in ("", "NoExecute")
-                and (t.key == key or (not t.key and t.operator == "Exists"))
-                for t in tolerations
-            ):
-                tolerations.append(Toleration(key, "Exists", "", "NoExecute", seconds))
-        return tuple(tolerations)
-
-    def _allocate_ip(self) -> str:
-        net = self._service_net
-        size = net.num_addresses - 2
-        for _ in range(1000):
-            ip = str(net.network_address + 1 + self._ip_rng.randrange(size))
-            if ip not in self._allocated_ips:
-                return ip
-        raise errors.InternalError("failed to allocate a ClusterIP: range is full")
-
-    def _check_cluster_ip(self, svc: Service) -> None:
-        try:
-            ip = ipaddress.ip_address(svc.spec.cluster_ip)
-        except ValueError:
-            raise errors.Invalid(
-                "Service",
-                svc.metadata.name,
-                [f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}"],
-            ) from None
-        if ip not in self._service_net:
-            raise errors.Invalid(
-                "Service",
-                svc.metadata.name,
-                [
-                    f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}: not in the service CIDR {SERVICE_CIDR}"
-                ],
-            )
-        if svc.spec.cluster_ip in self._allocated_ips:
-            raise errors.Invalid(
-                "Service",
-                svc.metadata.name,
-                [
-                    f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}: provided IP is already allocated"
-                ],
-            )
 
     async def update(self, obj: T) -> T:
         """Replace spec and metadata; status is kept for resources with a status subresource."""
@@ -418,11 +322,11 @@ class APIServer:
 
     async def _update(self, obj: T, verb: str) -> T:
         resource = resource_of(obj)
-        rtype = RESOURCES[resource]
+        strategy = self._strategies[resource]
 
-        def do() -> APIObject:
+        def update_in_etcd() -> APIObject:
             meta = obj.metadata
-            key = self._key(resource, meta.namespace, meta.name)
+            key = _etcd_key(resource, meta.namespace, meta.name)
             kv = self.etcd.get(key)
             if kv is None:
                 raise errors.NotFound(f'{resource} "{meta.name}" not found')
@@ -434,94 +338,43 @@ class APIServer:
                 )
             if meta.uid and meta.uid != old.metadata.uid:
                 raise errors.Conflict(f'{resource} "{meta.name}": UID precondition failed')
-            new = self._merge_update(rtype, old, obj, verb)
-            return self._commit_update(resource, kv, new, validating=verb == "update")
+            if verb == "update_status":
+                new = strategy.update_status(old, obj)
+            else:
+                new = strategy.update(old, obj)
+            return self._commit_update(strategy, kv, new, validating=verb == "update")
 
-        return await self._call(verb, resource, do, reads=1, writes=1)
+        return await self._call(verb, resource, update_in_etcd, reads=1, writes=1)
 
-    def _commit_update(self, resource: str, kv: KeyValue, new: Any, validating: bool) -> Any:
+    def _commit_update(
+        self, strategy: Strategy[Any], kv: KeyValue, new: Any, validating: bool
+    ) -> Any:
         """Write ``new`` over ``kv`` if nothing wrote it meanwhile (CAS on its mod revision).
 
-        An object being deleted whose last finalizer goes is removed instead (pods are removed by
-        their kubelet's final delete, not here). An unchanged object is not written at all.
+        An object being deleted whose last finalizer goes is removed instead (unless its kind
+        leaves that to someone else: pods are removed by their kubelet's final delete). An
+        unchanged object is not written at all.
         """
         if new == kv.value:
-            return self._decode(kv.value, kv.mod_revision)
+            return _decode(kv.value, kv.mod_revision)
         if validating:
-            causes = validate(new)
+            causes = strategy.validate(new)
             if causes:
                 raise errors.Invalid(type(new).__name__, new.metadata.name, causes)
         finished = (
             new.metadata.deletion_timestamp is not None
             and not new.metadata.finalizers
-            and not isinstance(new, Pod)
+            and strategy.delete_when_finalized
         )
         op: Put | Delete = Delete(kv.key) if finished else Put(kv.key, new)
         result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [op])
         if not result.succeeded:
             raise errors.Conflict(
-                f'Operation cannot be fulfilled on {resource} "{new.metadata.name}": the object '
-                "has been modified; please apply your changes to the latest version and try again"
+                f'Operation cannot be fulfilled on {strategy.resource.name} "{new.metadata.name}": '
+                "the object has been modified; please apply your changes to the latest version "
+                "and try again"
             )
-        return self._decode(new, result.revision)
-
-    @staticmethod
-    def _merge_update(rtype: ResourceType, old: Any, new: Any, verb: str) -> Any:
-        old_meta = old.metadata
-        if verb == "update_status":
-            if not rtype.has_status:
-                raise errors.NotFound(f"{rtype.name} has no status subresource")
-            return attrs.evolve(old, status=new.status)
-        meta = attrs.evolve(
-            new.metadata,
-            name=old_meta.name,
-            namespace=old_meta.namespace,
-            uid=old_meta.uid,
-            resource_version="",
-            creation_timestamp=old_meta.creation_timestamp,
-            deletion_timestamp=old_meta.deletion_timestamp,
-            deletion_grace_period_seconds=old_meta.deletion_grace_period_seconds,
-            generation=old_meta.generation,
-            generate_name=old_meta.generate_name,
-        )
-        merged = attrs.evolve(new, metadata=meta)
-        if rtype.has_status:
-            merged = attrs.evolve(merged, status=old.status)
-        if (
-            isinstance(old, Pod)
-            and isinstance(merged, Pod)
-            and (
-                attrs.evolve(
-                    merged.spec, containers=old.spec.containers, tolerations=old.spec.tolerations
-                )
-                != old.spec
-            )
-        ):
-            raise errors.Invalid(
-                "Pod",
-                old_meta.name,
-                [
-                    "spec: Forbidden: pod updates may not change fields other than "
-                    "spec.containers[*].image and spec.tolerations (additions)"
-                ],
-            )
-        if (
-            isinstance(old, Service)
-            and isinstance(merged, Service)
-            and merged.spec.cluster_ip != old.spec.cluster_ip
-        ):
-            if merged.spec.cluster_ip:
-                raise errors.Invalid(
-                    "Service", old_meta.name, ["spec.clusterIP: Invalid value: field is immutable"]
-                )
-            merged = attrs.evolve(
-                merged, spec=attrs.evolve(merged.spec, cluster_ip=old.spec.cluster_ip)
-            )
-        if rtype.bumps_generation and getattr(merged, "spec", None) != getattr(old, "spec", None):
-            merged = attrs.evolve(
-                merged, metadata=attrs.evolve(merged.metadata, generation=old_meta.generation + 1)
-            )
-        return merged
+        return _decode(new, result.revision)
 
     async def patch(
         self, resource: str, namespace: str, name: str, mutate: Callable[[Any], Any]
@@ -532,27 +385,27 @@ class APIServer:
         states a change, not a whole object, so it never conflicts with unrelated writers (the
         read and the write happen in one step here, so there is nothing to retry).
         """
-        rtype = self._resource(resource)
+        strategy = self._strategy(resource)
 
-        def do() -> APIObject:
-            kv = self.etcd.get(self._key(resource, namespace, name))
+        def patch_in_etcd() -> APIObject:
+            kv = self.etcd.get(_etcd_key(resource, namespace, name))
             if kv is None:
                 raise errors.NotFound(f'{resource} "{name}" not found')
-            old = self._decode(kv.value, kv.mod_revision)
+            old = _decode(kv.value, kv.mod_revision)
             wanted = mutate(old)
             unversioned = attrs.evolve(
                 wanted, metadata=attrs.evolve(wanted.metadata, resource_version="")
             )
-            new = self._merge_update(rtype, old, unversioned, "update")
-            return self._commit_update(resource, kv, new, validating=True)
+            new = strategy.update(old, unversioned)
+            return self._commit_update(strategy, kv, new, validating=True)
 
-        return await self._call("patch", resource, do, reads=1, writes=1)
+        return await self._call("patch", resource, patch_in_etcd, reads=1, writes=1)
 
     async def bind(self, namespace: str, name: str, node_name: str) -> Pod:
         """The ``pods/binding`` subresource: set ``spec.nodeName`` once (409 if already bound)."""
 
-        def do() -> Pod:
-            key = self._key("pods", namespace, name)
+        def bind_in_etcd() -> Pod:
+            key = _etcd_key("pods", namespace, name)
             kv = self.etcd.get(key)
             if kv is None:
                 raise errors.NotFound(f'pods "{name}" not found')
@@ -563,15 +416,15 @@ class APIServer:
                 )
             if pod.metadata.deletion_timestamp is not None:
                 raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
-            bound = _with_scheduled_condition(
+            bound = with_scheduled_condition(
                 attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
             )
             result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)])
             if not result.succeeded:
                 raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
-            return self._decode(bound, result.revision)  # type: ignore[return-value]
+            return _decode(bound, result.revision)  # type: ignore[return-value]
 
-        return await self._call("create", "pods/binding", do, reads=1, writes=1)
+        return await self._call("create", "pods/binding", bind_in_etcd, reads=1, writes=1)
 
     async def delete(
         self,
@@ -586,52 +439,51 @@ class APIServer:
         Returns the object as it is after the request: with ``deletionTimestamp`` set while a
         graceful deletion or finalizers are pending, else as it was when removed.
         """
-        self._resource(resource)
+        strategy = self._strategy(resource)
 
-        def do() -> APIObject:
-            key = self._key(resource, namespace, name)
+        def delete_in_etcd() -> APIObject:
+            key = _etcd_key(resource, namespace, name)
             kv = self.etcd.get(key)
             if kv is None:
                 raise errors.NotFound(f'{resource} "{name}" not found')
             obj: APIObject = kv.value
             if uid is not None and obj.metadata.uid != uid:
                 raise errors.Conflict(f'{resource} "{name}": UID precondition failed')
-            meta = obj.metadata
-            grace = 0
-            if isinstance(obj, Pod):
-                grace = (
-                    obj.spec.termination_grace_period_seconds
-                    if grace_period_seconds is None
-                    else grace_period_seconds
-                )
-                if not obj.spec.node_name or obj.is_terminal():
-                    grace = 0
-            if grace == 0 and not meta.finalizers:
+            grace = strategy.deletion_grace(obj, grace_period_seconds)
+            if grace == 0 and not obj.metadata.finalizers:
                 result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
                 if not result.succeeded:
                     raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
-                if isinstance(obj, Service):
-                    self._allocated_ips.discard(obj.spec.cluster_ip)
-                return self._decode(obj, result.revision)
-            if meta.deletion_timestamp is not None:
-                pending = meta.deletion_grace_period_seconds or 0
-                if grace >= pending:
-                    return self._decode(obj, kv.mod_revision)
-            marked = attrs.evolve(
-                obj,
-                metadata=attrs.evolve(
-                    meta,
-                    deletion_timestamp=now() + grace,
-                    deletion_grace_period_seconds=grace,
-                    generation=meta.generation + 1 if meta.generation else 0,
-                ),
-            )
-            result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)])
-            if not result.succeeded:
-                raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
-            return self._decode(marked, result.revision)
+                strategy.after_delete(obj)
+                return _decode(obj, result.revision)
+            return self._mark_deleting(resource, kv, grace)
 
-        return await self._call("delete", resource, do, reads=1, writes=1)
+        return await self._call("delete", resource, delete_in_etcd, reads=1, writes=1)
+
+    def _mark_deleting(self, resource: str, kv: KeyValue, grace: int) -> APIObject:
+        """Set ``deletionTimestamp`` (a graceful deletion, or finalizers to run), unless a
+        deletion already pending would end no later than this one."""
+        obj: APIObject = kv.value
+        meta = obj.metadata
+        if meta.deletion_timestamp is not None:
+            pending = meta.deletion_grace_period_seconds or 0
+            if grace >= pending:
+                return _decode(obj, kv.mod_revision)
+        marked = attrs.evolve(
+            obj,
+            metadata=attrs.evolve(
+                meta,
+                deletion_timestamp=now() + grace,
+                deletion_grace_period_seconds=grace,
+                generation=meta.generation + 1 if meta.generation else 0,
+            ),
+        )
+        result = self.etcd.txn(
+            [Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)]
+        )
+        if not result.succeeded:
+            raise errors.Conflict(f'{resource} "{meta.name}" was modified during deletion')
+        return _decode(marked, result.revision)
 
     # ------------------------------------------------------------------ housekeeping
     async def run_compaction(self) -> None:
@@ -651,15 +503,4 @@ class APIServer:
             previous = current
 
 
-def _with_scheduled_condition(pod: Pod) -> Pod:
-    if pod.status.condition("PodScheduled") is not None:
-        conditions = tuple(
-            PodCondition("PodScheduled", "True", now()) if c.type == "PodScheduled" else c
-            for c in pod.status.conditions
-        )
-    else:
-        conditions = (*pod.status.conditions, PodCondition("PodScheduled", "True", now()))
-    return attrs.evolve(pod, status=attrs.evolve(pod.status, conditions=conditions))
-
-
-__all__ = ["RESOURCES", "APIServer", "RequestStats", "ResourceType", "resource_of"]
+__all__ = ["DURATION_BUCKETS", "APIServer", "Request", "RequestHook", "RequestStats"]

@@ -32,7 +32,8 @@ import trio
 from kubechaos.api import errors
 from kubechaos.api.watch import ObjectEvent
 from kubechaos.cluster import Cluster, Process
-from kubechaos.control.apiserver import RESOURCES, Request
+from kubechaos.control.apiserver import Request
+from kubechaos.control.registry.resources import RESOURCES
 from kubechaos.control.watchcache import Watch
 from kubechaos.faults.base import Fault, FaultEnv, fault_type, param
 from kubechaos.sim.clock import now

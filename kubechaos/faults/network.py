@@ -24,7 +24,8 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.watch import ObjectEvent
-from kubechaos.control.apiserver import RESOURCES, APIServer, Request
+from kubechaos.control.apiserver import APIServer, Request
+from kubechaos.control.registry.resources import RESOURCES
 from kubechaos.control.watchcache import Watch
 from kubechaos.defaults import Settings
 from kubechaos.faults.base import Fault, FaultEnv, fault_type, param

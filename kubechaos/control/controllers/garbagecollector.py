@@ -29,8 +29,8 @@ from kubechaos.api import errors
 from kubechaos.api.objects import APIObject, OwnerReference, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
-from kubechaos.control.apiserver import RESOURCE_OF_KIND, RESOURCES
 from kubechaos.control.controller import Controller
+from kubechaos.control.registry.resources import RESOURCE_OF_KIND, RESOURCES
 
 # Resources whose objects the collector watches, both as owners and as dependents.
 GC_RESOURCES = ("deployments", "replicasets", "pods", "endpoints", "services")

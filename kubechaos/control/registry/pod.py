@@ -1,0 +1,89 @@
+"""Pods: DefaultTolerationSeconds on create, a nearly immutable spec, graceful deletion.
+
+Upstream's pkg/registry/core/pod/strategy.go, plus the DefaultTolerationSeconds admission plugin
+(plugin/pkg/admission/defaulttolerationseconds) and the PodScheduled condition the binding
+subresource sets (pkg/registry/core/pod/storage).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from kubechaos.api import errors
+from kubechaos.api.objects import Pod, PodCondition, Toleration
+from kubechaos.api.validation import validate_pod
+from kubechaos.control.registry.strategy import ResourceType, Strategy
+from kubechaos.defaults import TAINT_NOT_READY, TAINT_UNREACHABLE
+from kubechaos.sim.clock import now
+
+
+class PodStrategy(Strategy[Pod]):
+    delete_when_finalized = False  # the kubelet's final delete removes a pod
+
+    def prepare_for_create(self, obj: Pod) -> Pod:
+        obj = attrs.evolve(obj, status=type(obj.status)())
+        if obj.spec.node_name:
+            obj = with_scheduled_condition(obj)
+        return obj
+
+    def admit(self, obj: Pod) -> Pod:
+        return attrs.evolve(obj, spec=attrs.evolve(obj.spec, tolerations=self._tolerations(obj)))
+
+    def _tolerations(self, pod: Pod) -> tuple[Toleration, ...]:
+        """DefaultTolerationSeconds: tolerate not-ready/unreachable NoExecute for 300 s."""
+        settings = self.options.settings
+        tolerations = list(pod.spec.tolerations)
+        for key, seconds in (
+            (TAINT_NOT_READY, settings.default_not_ready_toleration_seconds),
+            (TAINT_UNREACHABLE, settings.default_unreachable_toleration_seconds),
+        ):
+            if not any(
+                t.effect in ("", "NoExecute")
+                and (t.key == key or (not t.key and t.operator == "Exists"))
+                for t in tolerations
+            ):
+                tolerations.append(Toleration(key, "Exists", "", "NoExecute", seconds))
+        return tuple(tolerations)
+
+    def validate(self, obj: Pod) -> list[str]:
+        return validate_pod(obj)
+
+    def prepare_for_update(self, old: Pod, new: Pod) -> Pod:
+        """Only container images and tolerations may change."""
+        unchanged = attrs.evolve(
+            new.spec, containers=old.spec.containers, tolerations=old.spec.tolerations
+        )
+        if unchanged != old.spec:
+            raise errors.Invalid(
+                "Pod",
+                old.metadata.name,
+                [
+                    "spec: Forbidden: pod updates may not change fields other than "
+                    "spec.containers[*].image and spec.tolerations (additions)"
+                ],
+            )
+        return new
+
+    def deletion_grace(self, obj: Pod, requested: int | None) -> int:
+        """A pod bound to a node and still running gets its grace period (or the one the
+        request asks for); its kubelet stops it and then completes the deletion."""
+        if not obj.spec.node_name or obj.is_terminal():
+            return 0
+        if requested is None:
+            return obj.spec.termination_grace_period_seconds
+        return requested
+
+
+def with_scheduled_condition(pod: Pod) -> Pod:
+    """``pod`` with its PodScheduled condition True as of now (replaced if present)."""
+    if pod.status.condition("PodScheduled") is not None:
+        conditions = tuple(
+            PodCondition("PodScheduled", "True", now()) if c.type == "PodScheduled" else c
+            for c in pod.status.conditions
+        )
+    else:
+        conditions = (*pod.status.conditions, PodCondition("PodScheduled", "True", now()))
+    return attrs.evolve(pod, status=attrs.evolve(pod.status, conditions=conditions))
+
+
+PODS = ResourceType("pods", Pod, True, True, False, PodStrategy)

@@ -1,0 +1,30 @@
+"""The resource table: every kind the API server serves, in the order it sets them up.
+
+Upstream assembles the same table from each API group's REST storage providers
+(pkg/controlplane/apis/*/rest); here it is one tuple. Kept out of the API server so components
+that only need a kind's facts (is it namespaced? what is its plural?) do not depend on it.
+"""
+
+from __future__ import annotations
+
+from kubechaos.api.objects import APIObject
+from kubechaos.control.registry.deployment import DEPLOYMENTS
+from kubechaos.control.registry.endpoints import ENDPOINTS
+from kubechaos.control.registry.lease import LEASES
+from kubechaos.control.registry.namespace import NAMESPACES
+from kubechaos.control.registry.node import NODES
+from kubechaos.control.registry.pod import PODS
+from kubechaos.control.registry.replicaset import REPLICASETS
+from kubechaos.control.registry.service import SERVICES
+from kubechaos.control.registry.strategy import ResourceType
+
+# The order is the order the API server builds its watch caches and subscribes them to etcd.
+RESOURCES: dict[str, ResourceType] = {
+    r.name: r
+    for r in (NAMESPACES, NODES, PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, LEASES)
+}
+RESOURCE_OF_KIND: dict[str, str] = {r.cls.__name__: r.name for r in RESOURCES.values()}
+
+
+def resource_of(obj: APIObject) -> str:
+    return RESOURCE_OF_KIND[type(obj).__name__]

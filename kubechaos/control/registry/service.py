@@ -1,0 +1,81 @@
+"""Services: a ClusterIP allocated on create (or the requested one checked), immutable after.
+
+Upstream's pkg/registry/core/service/strategy.go, with the allocation its REST storage does
+(pkg/registry/core/service/storage/alloc.go); the allocator's state is the
+:class:`~kubechaos.control.registry.ipallocator.ClusterIPAllocator` this strategy is given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import attrs
+
+from kubechaos.api import errors
+from kubechaos.api.objects import Service
+from kubechaos.api.validation import validate_service
+from kubechaos.control.registry.strategy import ResourceType, Strategy
+from kubechaos.defaults import SERVICE_CIDR
+
+
+class ServiceStrategy(Strategy[Service]):
+    def admit(self, obj: Service) -> Service:
+        if obj.spec.type != "ExternalName":
+            if not obj.spec.cluster_ip:
+                ip = self.options.cluster_ips.allocate()
+                obj = attrs.evolve(obj, spec=attrs.evolve(obj.spec, cluster_ip=ip))
+            elif obj.spec.cluster_ip != "None":
+                self._check_requested_ip(obj)
+        return obj
+
+    def _check_requested_ip(self, svc: Service) -> None:
+        cluster_ips = self.options.cluster_ips
+        try:
+            ip = ipaddress.ip_address(svc.spec.cluster_ip)
+        except ValueError:
+            raise errors.Invalid(
+                "Service",
+                svc.metadata.name,
+                [f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}"],
+            ) from None
+        if ip not in cluster_ips.network:
+            raise errors.Invalid(
+                "Service",
+                svc.metadata.name,
+                [
+                    f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}: not in the service CIDR {SERVICE_CIDR}"
+                ],
+            )
+        if svc.spec.cluster_ip in cluster_ips:
+            raise errors.Invalid(
+                "Service",
+                svc.metadata.name,
+                [
+                    f"spec.clusterIP: Invalid value: {svc.spec.cluster_ip!r}: provided IP is already allocated"
+                ],
+            )
+
+    def validate(self, obj: Service) -> list[str]:
+        return validate_service(obj)
+
+    def after_create(self, obj: Service) -> None:
+        if obj.spec.cluster_ip:
+            self.options.cluster_ips.mark_taken(obj.spec.cluster_ip)
+
+    def prepare_for_update(self, old: Service, new: Service) -> Service:
+        """spec.clusterIP is immutable; an update that leaves it empty keeps the old one."""
+        if new.spec.cluster_ip != old.spec.cluster_ip:
+            if new.spec.cluster_ip:
+                raise errors.Invalid(
+                    "Service",
+                    old.metadata.name,
+                    ["spec.clusterIP: Invalid value: field is immutable"],
+                )
+            new = attrs.evolve(new, spec=attrs.evolve(new.spec, cluster_ip=old.spec.cluster_ip))
+        return new
+
+    def after_delete(self, obj: Service) -> None:
+        self.options.cluster_ips.release(obj.spec.cluster_ip)
+
+
+SERVICES = ResourceType("services", Service, True, False, False, ServiceStrategy)

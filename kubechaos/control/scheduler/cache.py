@@ -1,0 +1,132 @@
+"""The scheduler's cache: one NodeInfo per node, and where each pod is charged.
+
+Upstream's pkg/scheduler/internal/cache (cache.go): the informers' nodes and pods folded into
+per-node aggregates (summed requests, pod count, pods per controller owner), adjusted in O(1) per
+event so a scheduling cycle never rescans pods, plus the *assumed* pods: charged to a node as soon
+as a cycle chooses it, before the binding is confirmed. Separate from the scheduler because it is
+bookkeeping with its own invariants; the scheduler decides what happens, this records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kubechaos.api.objects import Node, Pod
+from kubechaos.control.scheduler.framework import NodeInfo, pod_requests
+
+
+class Placement:
+    """A pod charged to a node: bound (seen with ``spec.nodeName``) or assumed by us."""
+
+    __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "owner")
+
+    def __init__(self, node: str, pod: Pod, assumed: bool) -> None:
+        self.node = node
+        self.cpu, self.memory, self.nz_cpu, self.nz_memory = pod_requests(pod)
+        ref = pod.metadata.controller_ref()
+        # Terminating pods do not count for spreading (upstream skips them), but still hold
+        # their resources until they are gone.
+        self.owner = (
+            ref.uid if ref is not None and pod.metadata.deletion_timestamp is None else None
+        )
+        self.assumed = assumed
+
+
+class SchedulerCache:
+    """Node aggregates and pod placements. ``on_node_event(name)`` is told of every change on a
+    node that could let a parked pod fit there (a node changed, a pod left it)."""
+
+    def __init__(self, on_node_event: Callable[[str], None]) -> None:
+        self._on_node_event = on_node_event
+        self._infos: dict[str, NodeInfo] = {}
+        self._node_list: list[NodeInfo] | None = None  # nodes on offer, in order; None = rebuild
+        self._placed: dict[str, Placement] = {}  # pod key -> where it is charged
+
+    # ------------------------------------------------------------------ nodes
+    def _info(self, name: str) -> NodeInfo:
+        info = self._infos.get(name)
+        if info is None:
+            info = self._infos[name] = NodeInfo(name)
+        return info
+
+    def offered_node(self, name: str) -> NodeInfo | None:
+        """The node's NodeInfo if the node exists (not only pods still charged to it)."""
+        info = self._infos.get(name)
+        return info if info is not None and info.node is not None else None
+
+    def node_changed(self, node: Node) -> None:
+        info = self._info(node.metadata.name)
+        if info.node is None:
+            self._node_list = None
+        if info.set_node(node):
+            self._on_node_event(info.name)
+
+    def node_deleted(self, node: Node) -> None:
+        info = self._infos.get(node.metadata.name)
+        if info is None:
+            return
+        info.node = None
+        self._node_list = None
+        if info.pods == 0:
+            del self._infos[info.name]
+
+    def offered_nodes(self) -> list[NodeInfo]:
+        if self._node_list is None:
+            self._node_list = [info for info in self._infos.values() if info.node is not None]
+        return self._node_list
+
+    # ------------------------------------------------------------------ pods
+    def placement(self, key: str) -> Placement | None:
+        return self._placed.get(key)
+
+    def place(self, key: str, pod: Pod, node_name: str, assumed: bool) -> None:
+        placed = Placement(node_name, pod, assumed)
+        self._placed[key] = placed
+        info = self._info(node_name)
+        info.cpu += placed.cpu
+        info.memory += placed.memory
+        info.nz_cpu += placed.nz_cpu
+        info.nz_memory += placed.nz_memory
+        info.pods += 1
+        if placed.owner is not None:
+            self._count_owner(info, placed.owner, 1)
+
+    def unplace(self, key: str, placed: Placement) -> None:
+        del self._placed[key]
+        info = self._infos[placed.node]
+        info.cpu -= placed.cpu
+        info.memory -= placed.memory
+        info.nz_cpu -= placed.nz_cpu
+        info.nz_memory -= placed.nz_memory
+        info.pods -= 1
+        if placed.owner is not None:
+            self._count_owner(info, placed.owner, -1)
+        if info.node is None and info.pods == 0:
+            del self._infos[info.name]
+        else:
+            self._on_node_event(info.name)
+
+    def confirm(self, placed: Placement, terminating: bool) -> None:
+        """The informer saw the pod bound where it is charged: no longer an assumption. A
+        terminating pod stops counting for spreading."""
+        placed.assumed = False
+        if placed.owner is not None and terminating:
+            self._count_owner(self._info(placed.node), placed.owner, -1)
+            placed.owner = None
+
+    def forget(self, key: str, node_name: str) -> None:
+        """Undo an assumption whose binding failed."""
+        placed = self._placed.get(key)
+        if placed is not None and placed.assumed and placed.node == node_name:
+            self.unplace(key, placed)
+
+    @staticmethod
+    def _count_owner(info: NodeInfo, owner: str, delta: int) -> None:
+        count = info.owners.get(owner, 0) + delta
+        if count:
+            info.owners[owner] = count
+        else:
+            del info.owners[owner]
+
+
+__all__ = ["Placement", "SchedulerCache"]

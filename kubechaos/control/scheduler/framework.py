@@ -1,0 +1,134 @@
+"""What a scheduling cycle works on: a pending pod's view and a node's aggregates.
+
+Upstream's pkg/scheduler/framework/types.go (PodInfo, NodeInfo), compressed to the fields the
+model's plugins read. Separate because the queue, the cache, the plugins and the loop all share
+these types and none of them owns them.
+"""
+
+from __future__ import annotations
+
+from kubechaos.api.objects import Node, Pod, Taint, Toleration
+from kubechaos.defaults import (
+    SCHEDULER_DEFAULT_MEMORY_REQUEST,
+    SCHEDULER_DEFAULT_MILLI_CPU_REQUEST,
+    TAINT_NOT_READY,
+    TAINT_UNREACHABLE,
+    TAINT_UNSCHEDULABLE,
+)
+
+_NO_SCHEDULE_EFFECTS = ("NoSchedule", "NoExecute")
+_UNSCHEDULABLE_TAINT = Taint(TAINT_UNSCHEDULABLE, "NoSchedule")
+
+
+def pod_requests(pod: Pod) -> tuple[int, int, int, int]:
+    """(cpu, memory) the pod requests, then the same with upstream's scoring defaults applied to
+    containers that request nothing (a container without a CPU request scores as 100m)."""
+    cpu = memory = nz_cpu = nz_memory = 0
+    for container in pod.spec.containers:
+        req = container.requests
+        cpu += req.cpu_millis
+        memory += req.memory_bytes
+        nz_cpu += req.cpu_millis or SCHEDULER_DEFAULT_MILLI_CPU_REQUEST
+        nz_memory += req.memory_bytes or SCHEDULER_DEFAULT_MEMORY_REQUEST
+    return cpu, memory, nz_cpu, nz_memory
+
+
+def tolerated(tolerations: tuple[Toleration, ...], taint: Taint) -> bool:
+    return any(t.tolerates(taint) for t in tolerations)
+
+
+class PodView:
+    """What a scheduling cycle needs of a pending pod, computed once per pod version."""
+
+    __slots__ = (
+        "cpu",
+        "key",
+        "memory",
+        "nz_cpu",
+        "nz_memory",
+        "owner",
+        "pod",
+        "selector",
+        "tolerates_unschedulable",
+        "tolerations",
+    )
+
+    def __init__(self, key: str, pod: Pod) -> None:
+        self.key = key
+        self.pod = pod
+        self.cpu, self.memory, self.nz_cpu, self.nz_memory = pod_requests(pod)
+        self.tolerations = pod.spec.tolerations
+        self.tolerates_unschedulable = tolerated(self.tolerations, _UNSCHEDULABLE_TAINT)
+        self.selector = tuple(pod.spec.node_selector.items())
+        ref = pod.metadata.controller_ref()
+        self.owner = ref.uid if ref is not None else None
+
+
+class NodeInfo:
+    """The scheduler's view of one node: its schedulable properties and what is placed on it.
+
+    A NodeInfo can outlive its Node (``node is None``): pods still bound to a deleted node keep
+    being accounted until they go, as upstream's cache does, but such a node is never offered.
+    """
+
+    __slots__ = (
+        "alloc_cpu",
+        "alloc_memory",
+        "alloc_pods",
+        "cpu",
+        "hard_taints",
+        "labels",
+        "memory",
+        "name",
+        "node",
+        "nz_cpu",
+        "nz_memory",
+        "owners",
+        "pods",
+        "unschedulable",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.node: Node | None = None
+        self.cpu = self.memory = self.pods = self.nz_cpu = self.nz_memory = 0
+        self.owners: dict[str, int] = {}  # controller uid -> pods of it here (not terminating)
+        self.alloc_cpu = self.alloc_memory = self.alloc_pods = 0
+        self.labels: dict[str, str] = {}
+        self.hard_taints: tuple[Taint, ...] = ()
+        self.unschedulable = False
+
+    def set_node(self, node: Node) -> bool:
+        """Take a new version of the Node; True if anything a filter looks at changed."""
+        alloc = node.status.allocatable
+        taints = tuple(t for t in node.spec.taints if t.effect in _NO_SCHEDULE_EFFECTS)
+        ready = node.status.condition("Ready")
+        if ready is None or ready.status != "True":
+            # The taint the node lifecycle controller puts on such a node; modelled here too
+            # because the controller may not have tainted it yet.
+            unknown = ready is not None and ready.status == "Unknown"
+            key = TAINT_UNREACHABLE if unknown else TAINT_NOT_READY
+            if not any(t.key == key and t.effect == "NoSchedule" for t in taints):
+                taints = (*taints, Taint(key, "NoSchedule"))
+        labels = dict(node.metadata.labels)
+        changed = (
+            self.node is None
+            or (alloc.cpu_millis, alloc.memory_bytes, alloc.pods)
+            != (self.alloc_cpu, self.alloc_memory, self.alloc_pods)
+            or taints != self.hard_taints
+            or labels != self.labels
+            or node.spec.unschedulable != self.unschedulable
+        )
+        self.node = node
+        self.alloc_cpu, self.alloc_memory, self.alloc_pods = (
+            alloc.cpu_millis,
+            alloc.memory_bytes,
+            alloc.pods,
+        )
+        self.hard_taints = taints
+        self.labels = labels
+        self.unschedulable = node.spec.unschedulable
+        return changed
+
+
+__all__ = ["NodeInfo", "PodView", "pod_requests", "tolerated"]

@@ -1,0 +1,141 @@
+"""The filter and score plugins of the default profile, and the FailedScheduling message.
+
+Upstream's pkg/scheduler/framework/plugins (NodeUnschedulable, TaintToleration, NodeAffinity,
+NodeResourcesFit, spreading) and framework.FitError, as plain functions: the model has one fixed
+profile, so there is no plugin registry to configure. Separate from the scheduling loop because
+these are pure verdicts on (pod, node), testable without a queue, a cache or a clock.
+"""
+
+from __future__ import annotations
+
+from kubechaos.control.scheduler.framework import NodeInfo, PodView, tolerated
+from kubechaos.defaults import (
+    SCHEDULER_MAX_NODE_SCORE,
+    SCHEDULER_WEIGHT_NODE_RESOURCES_FIT,
+    SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD,
+)
+
+# Upstream filter failure reasons (pkg/scheduler/framework/plugins/...).
+REASON_UNSCHEDULABLE = "node(s) were unschedulable"
+REASON_NODE_SELECTOR = "node(s) didn't match Pod's node affinity/selector"
+REASON_TOO_MANY_PODS = "Too many pods"
+REASON_INSUFFICIENT_CPU = "Insufficient cpu"
+REASON_INSUFFICIENT_MEMORY = "Insufficient memory"
+# What DefaultPreemption's dry run says per node. The model has no PriorityClasses, so every pod
+# has priority 0 and preemption never finds a lower-priority victim.
+PREEMPTION_NOT_HELPFUL = "Preemption is not helpful for scheduling"
+PREEMPTION_NO_VICTIMS = "No preemption victims found for incoming pod"
+NO_NODES_MESSAGE = "no nodes available to schedule pods"  # ErrNoNodesAvailable
+
+# A node's verdict on a pod: the reasons it does not fit, and whether evicting pods from the node
+# could change that (only resource shortages can; a taint or a selector mismatch cannot).
+Rejection = tuple[tuple[str, ...], bool]
+_REJECT_UNSCHEDULABLE: Rejection = ((REASON_UNSCHEDULABLE,), False)
+_REJECT_SELECTOR: Rejection = ((REASON_NODE_SELECTOR,), False)
+
+
+def filter_node(view: PodView, info: NodeInfo) -> Rejection | None:
+    """The filter plugins in upstream's order; the first that rejects decides."""
+    # NodeUnschedulable
+    if info.unschedulable and not view.tolerates_unschedulable:
+        return _REJECT_UNSCHEDULABLE
+    # TaintToleration (NoSchedule and NoExecute; the first untolerated taint is reported)
+    for taint in info.hard_taints:
+        if not tolerated(view.tolerations, taint):
+            return ((f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}",), False)
+    # NodeAffinity (spec.nodeSelector)
+    if view.selector:
+        labels = info.labels
+        for label, value in view.selector:
+            if labels.get(label) != value:
+                return _REJECT_SELECTOR
+    # NodeResourcesFit
+    reasons: tuple[str, ...] = ()
+    if info.pods + 1 > info.alloc_pods:
+        reasons = (REASON_TOO_MANY_PODS,)
+    if view.cpu and view.cpu > info.alloc_cpu - info.cpu:
+        reasons = (*reasons, REASON_INSUFFICIENT_CPU)
+    if view.memory and view.memory > info.alloc_memory - info.memory:
+        reasons = (*reasons, REASON_INSUFFICIENT_MEMORY)
+    return (reasons, True) if reasons else None
+
+
+def best_nodes(view: PodView, feasible: list[NodeInfo]) -> list[NodeInfo]:
+    """Score the feasible nodes: the ones with the best score, in the order given (the caller
+    breaks a tie).
+
+    The scores are NodeResourcesFit's LeastAllocated (the free share of cpu and memory after
+    placing the pod, 0..100, counting request-less containers at the scoring defaults) and
+    the owner-spreading score, weighted as upstream's default profile weighs its plugins.
+    The arithmetic is inlined: at 5,000 nodes this loop runs over 500 nodes per pod.
+    """
+    if len(feasible) == 1:
+        return feasible
+    owner = view.owner
+    counts = [info.owners.get(owner, 0) for info in feasible] if owner is not None else None
+    max_count = max(counts) if counts else 0
+    spread_of_count: dict[int, int] = {}
+    pod_cpu, pod_memory = view.nz_cpu, view.nz_memory
+    top = SCHEDULER_MAX_NODE_SCORE
+    best = -1
+    winners: list[NodeInfo] = []
+    for i, info in enumerate(feasible):
+        fit = weights = 0
+        allocatable = info.alloc_cpu
+        if allocatable:
+            weights = 1
+            requested = info.nz_cpu + pod_cpu
+            if requested <= allocatable:
+                fit = (allocatable - requested) * top // allocatable
+        allocatable = info.alloc_memory
+        if allocatable:
+            weights += 1
+            requested = info.nz_memory + pod_memory
+            if requested <= allocatable:
+                fit += (allocatable - requested) * top // allocatable
+        if weights == 2:
+            fit //= 2
+        score = SCHEDULER_WEIGHT_NODE_RESOURCES_FIT * fit
+        if counts is not None:
+            count = counts[i]
+            spread = spread_of_count.get(count)
+            if spread is None:
+                spread = spread_of_count[count] = _spread_score(count, max_count)
+            score += SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD * spread
+        if score > best:
+            best = score
+            winners = [info]
+        elif score == best:
+            winners.append(info)
+    return winners
+
+
+def _spread_score(count: int, max_count: int) -> int:
+    """Fewer pods of the same owner scores higher (SelectorSpread's normalisation), 0..100."""
+    if max_count == 0:
+        return SCHEDULER_MAX_NODE_SCORE
+    return int(SCHEDULER_MAX_NODE_SCORE * ((max_count - count) / max_count))
+
+
+def fit_error(total: int, rejections: list[Rejection]) -> str:
+    """The FailedScheduling message of a pod no node fits, worded and ordered as upstream's.
+
+    Each node contributes its reasons to a histogram (``3 Insufficient cpu``), sorted as strings;
+    then the DefaultPreemption post-filter's verdict in the same form.
+    """
+    reasons: dict[str, int] = {}
+    preemption: dict[str, int] = {}
+    for node_reasons, resolvable in rejections:
+        for reason in node_reasons:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        verdict = PREEMPTION_NO_VICTIMS if resolvable else PREEMPTION_NOT_HELPFUL
+        preemption[verdict] = preemption.get(verdict, 0) + 1
+    head = f"0/{total} nodes are available"
+    return f"{head}: {_histogram(reasons)}. preemption: {head}: {_histogram(preemption)}."
+
+
+def _histogram(counts: dict[str, int]) -> str:
+    return ", ".join(sorted(f"{n} {reason}" for reason, n in counts.items()))
+
+
+__all__ = ["NO_NODES_MESSAGE", "Rejection", "best_nodes", "filter_node", "fit_error"]

@@ -1,0 +1,262 @@
+"""kube-scheduler itself: informers feeding the cache and queue, and the scheduling loop.
+
+Upstream's pkg/scheduler/scheduler.go (the object and its Run), eventhandlers.go (what each
+informer event does to the cache and the queue) and schedule_one.go (one cycle: filter from a
+rotating start until enough nodes are feasible, score, pick, assume, bind). The parts it drives
+live beside it: :mod:`.queue`, :mod:`.cache`, :mod:`.plugins`, and the shared types in
+:mod:`.framework`.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import trio
+
+from kubechaos.api import errors
+from kubechaos.api.objects import Node, Pod
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
+from kubechaos.control.scheduler.cache import SchedulerCache
+from kubechaos.control.scheduler.framework import NodeInfo, PodView
+from kubechaos.control.scheduler.plugins import (
+    NO_NODES_MESSAGE,
+    Rejection,
+    best_nodes,
+    filter_node,
+    fit_error,
+)
+from kubechaos.control.scheduler.queue import QueuedPod, SchedulingQueue
+from kubechaos.defaults import (
+    DEFAULT_SCHEDULER_NAME,
+    SCHEDULER_MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND,
+    SCHEDULER_MIN_FEASIBLE_NODES_TO_FIND,
+)
+
+COMPONENT = "default-scheduler"  # the events' source, as `kubectl get events` shows it
+
+
+def num_feasible_nodes_to_find(percentage_of_nodes_to_score: int, num_all_nodes: int) -> int:
+    """How many feasible nodes a cycle looks for before it stops filtering (upstream's function).
+
+    At 5,000 nodes the adaptive percentage is 50 - 5000/125 = 10 %, so a cycle filters until it
+    has 500 feasible nodes instead of checking all 5,000: placement quality for throughput.
+    """
+    if num_all_nodes < SCHEDULER_MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all_nodes
+    percentage = percentage_of_nodes_to_score
+    if percentage == 0:
+        percentage = 50 - num_all_nodes // 125
+        percentage = max(percentage, SCHEDULER_MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
+    if percentage >= 100:
+        return num_all_nodes
+    return max(num_all_nodes * percentage // 100, SCHEDULER_MIN_FEASIBLE_NODES_TO_FIND)
+
+
+class Scheduler:
+    """The default scheduler. All state lives in this object, rebuilt from informers on start."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.api = ctx.api
+        self.settings = ctx.settings
+        self.events = ctx.events
+        self._rng = ctx.stream("scheduler")
+        self.queue = SchedulingQueue(ctx.settings)
+        self.cache = SchedulerCache(on_node_event=self._mark_dirty)
+        self.nodes: Informer[Node] = Informer(
+            ctx.api, "nodes", component="kube-scheduler", events=ctx.events
+        )
+        self.pods: Informer[Pod] = Informer(
+            ctx.api, "pods", component="kube-scheduler", events=ctx.events
+        )
+        self.nodes.add_handler(
+            Handler(
+                on_add=self.cache.node_changed,
+                on_update=lambda _old, new: self.cache.node_changed(new),
+                on_delete=self.cache.node_deleted,
+            )
+        )
+        self.pods.add_handler(
+            Handler(
+                on_add=self._pod_changed,
+                on_update=lambda _old, new: self._pod_changed(new),
+                on_delete=self._pod_deleted,
+            )
+        )
+        self._next_start = 0  # where the next cycle starts filtering (upstream's rotating index)
+        self._dirty: dict[str, None] = {}  # nodes with events that may unpark pods
+        # scheduler_schedule_attempts_total{result}
+        self.schedule_attempts: dict[str, int] = {"scheduled": 0, "unschedulable": 0, "error": 0}
+
+    def pending_pods(self) -> dict[str, int]:
+        """scheduler_pending_pods{queue}: pods in each part of the queue."""
+        return self.queue.counts()
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.nodes.run)
+            nursery.start_soon(self.pods.run)
+            await self.nodes.synced.wait()
+            await self.pods.synced.wait()
+            nursery.start_soon(self.queue.run_timers)
+            await self._scheduling_loop()
+
+    # ------------------------------------------------------------------ informer event handlers
+    def _pod_changed(self, pod: Pod) -> None:
+        """Charge a bound pod to its node, queue a pending one of ours, drop anything else."""
+        meta = pod.metadata
+        key = f"{meta.namespace}/{meta.name}"
+        placed = self.cache.placement(key)
+        node_name = pod.spec.node_name
+        if node_name:
+            self.queue.delete(key)
+            if pod.is_terminal():
+                if placed is not None:
+                    self.cache.unplace(key, placed)
+            elif placed is None:
+                self.cache.place(key, pod, node_name, assumed=False)
+            elif placed.node != node_name:
+                self.cache.unplace(key, placed)
+                self.cache.place(key, pod, node_name, assumed=False)
+            else:
+                self.cache.confirm(placed, terminating=meta.deletion_timestamp is not None)
+            return
+        if placed is not None:
+            if placed.assumed:
+                return  # ours, between assume and the informer's confirmation
+            self.cache.unplace(key, placed)  # pragma: no cover - a bound pod never unbinds
+        if (
+            pod.spec.scheduler_name == DEFAULT_SCHEDULER_NAME
+            and meta.deletion_timestamp is None
+            and not pod.is_terminal()
+        ):
+            self.queue.add_or_update(PodView(key, pod))
+        else:
+            self.queue.delete(key)
+
+    def _pod_deleted(self, pod: Pod) -> None:
+        key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        self.queue.delete(key)
+        placed = self.cache.placement(key)
+        if placed is not None:
+            self.cache.unplace(key, placed)
+
+    def _mark_dirty(self, node_name: str) -> None:
+        """Remember a node where something changed, if any parked pod could care."""
+        if self.queue.unschedulable_count:
+            self._dirty[node_name] = None
+            self.queue.kick()
+
+    def _apply_cluster_events(self) -> None:
+        """Unpark pods that now pass every filter on a node where something changed."""
+        dirty, self._dirty = self._dirty, {}
+        if not self.queue.unschedulable_count:
+            return
+        infos = [i for n in dirty if (i := self.cache.offered_node(n)) is not None]
+        if infos:
+            self.queue.move_unschedulable(
+                lambda view: any(filter_node(view, info) is None for info in infos)
+            )
+
+    # ------------------------------------------------------------------ the scheduling loop
+    async def _scheduling_loop(self) -> None:
+        while True:
+            if self._dirty:
+                self._apply_cluster_events()
+            qp = self.queue.pop()
+            if qp is None:
+                await self.queue.wait()
+                continue
+            if await self._schedule_one(qp):
+                continue
+            # A failed cycle did no I/O: let informers and timers in before the next one, as the
+            # real scheduler's cycles take time.
+            await trio.lowlevel.checkpoint()
+
+    async def _schedule_one(self, qp: QueuedPod) -> bool:
+        """One scheduling cycle and, if a node was found, its binding; True if the pod was bound."""
+        view = qp.view
+        nodes = self.cache.offered_nodes()
+        if not nodes:
+            self._failed(qp, "unschedulable", NO_NODES_MESSAGE, parked=False)
+            return False
+        feasible, rejections = self._find_feasible(view, nodes)
+        if not feasible:
+            message = fit_error(len(nodes), rejections)
+            self._failed(qp, "unschedulable", message, parked=True)
+            return False
+        info = self._select(view, feasible)
+        self.cache.place(view.key, view.pod, info.name, assumed=True)
+        meta = view.pod.metadata
+        try:
+            await self.api.bind(meta.namespace, meta.name, info.name)
+        except errors.APIError as exc:
+            self.cache.forget(view.key, info.name)
+            self._failed(
+                qp, "error", f'running Bind plugin "DefaultBinder": {exc.message}', parked=False
+            )
+            return False
+        self.schedule_attempts["scheduled"] += 1
+        self.events.record(
+            COMPONENT,
+            "Pod",
+            view.key,
+            "Scheduled",
+            f"Successfully assigned {view.key} to {info.name}",
+        )
+        self.queue.done(qp)
+        return True
+
+    def _failed(self, qp: QueuedPod, result: str, message: str, parked: bool) -> None:
+        self.schedule_attempts[result] += 1
+        self.events.record(COMPONENT, "Pod", qp.key, "FailedScheduling", message)
+        self.queue.requeue(qp, unschedulable=parked)
+
+    # ------------------------------------------------------------------ filtering
+    def _find_feasible(
+        self, view: PodView, nodes: list[NodeInfo]
+    ) -> tuple[list[NodeInfo], list[Rejection]]:
+        """Filter from the rotating start until enough feasible nodes are found."""
+        total = len(nodes)
+        wanted = num_feasible_nodes_to_find(self.settings.percentage_of_nodes_to_score, total)
+        start = self._next_start % total
+        feasible: list[NodeInfo] = []
+        rejections: list[Rejection] = []
+        processed = 0
+        cpu, memory, simple = view.cpu, view.memory, not view.selector
+        for info in itertools.chain(
+            itertools.islice(nodes, start, None), itertools.islice(nodes, start)
+        ):
+            processed += 1
+            # Fast accept for the common case (an untainted, open node with room); anything
+            # else gets the full verdict of filter_node, which also words the rejection.
+            if (
+                simple
+                and not info.hard_taints
+                and not info.unschedulable
+                and info.pods < info.alloc_pods
+                and cpu <= info.alloc_cpu - info.cpu
+                and memory <= info.alloc_memory - info.memory
+            ):
+                rejection = None
+            else:
+                rejection = filter_node(view, info)
+            if rejection is None:
+                feasible.append(info)
+                if len(feasible) >= wanted:
+                    break
+            else:
+                rejections.append(rejection)
+        self._next_start = (start + processed) % total
+        return feasible, rejections
+
+    def _select(self, view: PodView, feasible: list[NodeInfo]) -> NodeInfo:
+        """The best-scoring feasible node; a tie is broken by one seeded draw (selectHost)."""
+        winners = best_nodes(view, feasible)
+        if len(winners) == 1:
+            return winners[0]
+        return winners[self._rng.randrange(len(winners))]
+
+
+__all__ = ["Scheduler", "num_feasible_nodes_to_find"]

@@ -38,6 +38,8 @@ NO_EXECUTE = "NoExecute"  # the taint effect that evicts (core/v1 TaintEffectNoE
 
 @attrs.define
 class ScheduledEviction:
+    """A pod's pending eviction; ``seq`` tells its live heap entry from superseded ones."""
+
     start: float  # when the pod's node got its (earliest) NoExecute taint
     fire_at: float
     seq: int
@@ -64,10 +66,10 @@ def eviction_delay(taints: tuple[Taint, ...], pod: Pod) -> float | None:
 class TaintEvictionController(Controller):
     """Deletes pods from nodes with NoExecute taints they do not tolerate (long enough).
 
-    It shares the node lifecycle controller's informers and pods-by-node index, and is started by
-    that controller once they have synced (see the controller manager). Its work queue holds pod keys whose
-    eviction deadline has come; one timer task moves them there from a heap of deadlines, so a
-    thousand pods waiting out their 300 s cost no task each.
+    It shares the node lifecycle controller's informers and pods-by-node index, and that controller
+    starts it once they have synced (see the controller manager). Its work queue holds pod keys
+    whose eviction deadline has come; one timer task moves them there from a heap of deadlines, so
+    a thousand pods waiting out their 300 s cost no task each.
     """
 
     name = "taint-eviction-controller"

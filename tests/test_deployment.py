@@ -9,17 +9,11 @@ import attrs
 import trio
 
 from kubechaos.api.objects import Deployment, DeploymentStrategy, Pod, ReplicaSet, key_of
+from kubechaos.api.rollout import max_surge, max_unavailable, resolve_fenceposts
 from kubechaos.client.context import Context
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
-from kubechaos.control.controllers.deployment import (
-    DeploymentController,
-    fnv32a,
-    max_surge,
-    max_unavailable,
-    pod_template_hash,
-    resolve_fenceposts,
-    safe_encode,
-)
+from kubechaos.control.controllers.deployment import DeploymentController
+from kubechaos.control.controllers.deployment.util import fnv32a, pod_template_hash, safe_encode
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.defaults import DEPLOYMENT_REVISION_ANNOTATION, POD_TEMPLATE_HASH_LABEL
 
@@ -155,7 +149,7 @@ def test_template_hash_is_fnv32a_in_the_safe_alphabet() -> None:
 def test_template_hash_is_the_same_in_another_process() -> None:
     code = (
         "from tests.factories import deployment;"
-        "from kubechaos.control.controllers.deployment import pod_template_hash;"
+        "from kubechaos.control.controllers.deployment.util import pod_template_hash;"
         "print(pod_template_hash(deployment('web').spec.template))"
     )
     out = subprocess.run(

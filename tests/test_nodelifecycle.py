@@ -21,11 +21,9 @@ from kubechaos.api.objects import (
 )
 from kubechaos.client.context import Context
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
-from kubechaos.control.controllers.nodelifecycle import (
-    NodeLifecycleController,
-    desired_taints,
-    eviction_delay,
-)
+from kubechaos.control.controllermanager import node_lifecycle_controllers
+from kubechaos.control.controllers.nodelifecycle import desired_taints
+from kubechaos.control.controllers.tainteviction import eviction_delay
 from kubechaos.defaults import (
     NODE_LEASE_NAMESPACE,
     TAINT_NOT_READY,
@@ -141,7 +139,7 @@ async def cluster(
         for kubelet in kubelets.values():
             await kubelet.register()
             nursery.start_soon(kubelet.run)
-        nursery.start_soon(NodeLifecycleController(ctx).run)
+        nursery.start_soon(node_lifecycle_controllers(ctx)[0].run)
         yield ctx, kubelets
         nursery.cancel_scope.cancel()
 
@@ -328,7 +326,7 @@ async def test_a_node_that_never_posted_status_gets_the_startup_grace_period() -
     _, ctx = new_control_plane(2)
     await bootstrap(ctx)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(NodeLifecycleController(ctx).run)
+        nursery.start_soon(node_lifecycle_controllers(ctx)[0].run)
         await trio.sleep(1)
         created = (await ctx.api.create(node("silent"))).metadata.creation_timestamp
         await trio.sleep(S.node_startup_grace_period - 2)
@@ -351,13 +349,13 @@ async def test_a_restarted_controller_keeps_the_eviction_deadline() -> None:
         outer.start_soon(kubelet.run)
         await running_pod(ctx, "web", "n1")
         async with trio.open_nursery() as first:
-            first.start_soon(NodeLifecycleController(ctx).run)
+            first.start_soon(node_lifecycle_controllers(ctx)[0].run)
             tainted_at = await kill_and_wait_for_taint(ctx, kubelet)
             await trio.sleep(100)
             first.cancel_scope.cancel()  # the controller manager crashes
         await trio.sleep(20)
         async with trio.open_nursery() as second:
-            second.start_soon(NodeLifecycleController(ctx).run)
+            second.start_soon(node_lifecycle_controllers(ctx)[0].run)
             await trio.sleep(tainted_at + 310 - trio.current_time())
             evicted = deleted_at(await get_pod(ctx, "web"))
             assert evicted is not None and tainted_at + 300 <= evicted < tainted_at + 300.5

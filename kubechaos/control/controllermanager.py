@@ -17,6 +17,25 @@ from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
+from kubechaos.control.controllers.tainteviction import TaintEvictionController
+
+
+def node_lifecycle_controllers(
+    ctx: Context,
+) -> tuple[NodeLifecycleController, TaintEvictionController]:
+    """The node lifecycle controller and the taint eviction controller on its caches.
+
+    Upstream (v1.29+) starts them as two controllers over shared informers. Here the taint
+    eviction controller reads the node lifecycle controller's node and pod informers and its
+    pods-by-node index, and the node lifecycle controller starts it once those have synced: run
+    the first, and the second runs with it.
+    """
+    node_lifecycle = NodeLifecycleController(ctx)
+    taint_eviction = TaintEvictionController(
+        ctx, node_lifecycle.nodes, node_lifecycle.pods, node_lifecycle.pods_by_node
+    )
+    node_lifecycle.start_once_synced(taint_eviction)
+    return node_lifecycle, taint_eviction
 
 
 class ControllerManager:
@@ -26,7 +45,7 @@ class ControllerManager:
         self.deployment = DeploymentController(ctx)
         self.replicaset = ReplicaSetController(ctx)
         self.endpoints = EndpointsController(ctx)
-        self.node_lifecycle = NodeLifecycleController(ctx)
+        self.node_lifecycle, self.taint_eviction = node_lifecycle_controllers(ctx)
         self.garbage_collector = GarbageCollector(ctx)
 
     def controllers(self) -> list[object]:
@@ -41,7 +60,7 @@ class ControllerManager:
     def queues(self) -> list[Controller]:
         """The controllers with work queues (for workqueue_* metrics)."""
         queued = [c for c in self.controllers() if isinstance(c, Controller)]
-        return [*queued, self.node_lifecycle.taint_eviction]
+        return [*queued, self.taint_eviction]
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:

@@ -33,8 +33,8 @@ from __future__ import annotations
 import trio
 
 from kubechaos.api.objects import Deployment, Pod, ReplicaSet
+from kubechaos.api.rollout import max_surge
 from kubechaos.cluster import Cluster
-from kubechaos.control.controllers.deployment import max_surge
 from kubechaos.control.etcd import KeyValue, Put, TxnResult, WatchEvent
 from kubechaos.sim.events import Event
 from kubechaos.sim.invariants import InvariantViolation

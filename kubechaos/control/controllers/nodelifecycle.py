@@ -1,5 +1,5 @@
-"""The node lifecycle controller (pkg/controller/nodelifecycle) and taint-based eviction
-(pkg/controller/tainteviction): how a dead node's pods come to be replaced.
+"""The node lifecycle controller (pkg/controller/nodelifecycle): watching nodes' health and
+tainting the nodes that lose it.
 
 Node health. A kubelet proves it is alive two ways: renewing its Lease in ``kube-node-lease``
 (every 10 s) and posting node status (the Ready condition's ``lastHeartbeatTime``). The controller
@@ -18,22 +18,13 @@ they never conflict with the kubelet's status writes. Zone-disruption rate limit
 tainting (``--node-eviction-rate``, ``--unhealthy-zone-threshold``) is not modelled: every node is
 tainted as soon as its condition says so, as upstream does in a healthy zone of a large cluster.
 
-Eviction (the taint-eviction-controller, split from node lifecycle since v1.29). A pod on a node
-with NoExecute taints is deleted at once if some taint is not tolerated, else when the shortest
-``tolerationSeconds`` among the matching tolerations has run out since the taint was added
-(``timeAdded``, so a restarted controller keeps the same deadline); a toleration without seconds
-tolerates forever. The DefaultTolerationSeconds admission plugin gives every pod 300 s for
-not-ready and unreachable, which is why a dead node's pods go after about grace period + 300 s.
-All deadlines live in one heap served by one timer task; removing the taint cancels them.
-Deletion is graceful: on a dead node nobody completes it, so the pod stays with a
-``deletionTimestamp`` while its controller creates a replacement, as upstream.
+Eviction of the pods on a NoExecute-tainted node is another controller's work
+(:mod:`kubechaos.control.controllers.tainteviction`, as upstream since v1.29). It reads this
+controller's caches, and this controller starts it once they have synced
+(:meth:`NodeLifecycleController.start_once_synced`); the controller manager wires the two.
 """
 
 from __future__ import annotations
-
-import heapq
-import itertools
-import math
 
 import attrs
 import trio
@@ -43,6 +34,7 @@ from kubechaos.api.objects import Lease, Node, NodeCondition, Pod, Taint, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.podsbynode import PodsByNode
 from kubechaos.defaults import (
     NODE_LEASE_NAMESPACE,
     NODE_STATUS_UPDATE_RETRY,
@@ -162,39 +154,6 @@ def _ready_not_false(pod: Pod) -> bool:
     return cond is not None and cond.status != "False"
 
 
-class PodsByNode:
-    """The pod informer's store indexed by ``spec.nodeName`` (register before other handlers)."""
-
-    def __init__(self, pods: Informer[Pod]) -> None:
-        self._pods = pods
-        self._by_node: dict[str, dict[str, None]] = {}
-        pods.add_handler(Handler(self._add, self._update, self._delete))
-
-    def pods(self, node_name: str) -> list[Pod]:
-        found = []
-        for key in list(self._by_node.get(node_name, ())):
-            pod = self._pods.get(key)
-            if pod is not None:
-                found.append(pod)
-        return found
-
-    def _add(self, pod: Pod) -> None:
-        if pod.spec.node_name:
-            self._by_node.setdefault(pod.spec.node_name, {})[key_of(pod)] = None
-
-    def _delete(self, pod: Pod) -> None:
-        bucket = self._by_node.get(pod.spec.node_name)
-        if bucket is not None:
-            bucket.pop(key_of(pod), None)
-            if not bucket:
-                del self._by_node[pod.spec.node_name]
-
-    def _update(self, old: Pod, new: Pod) -> None:
-        if old.spec.node_name != new.spec.node_name:
-            self._delete(old)
-            self._add(new)
-
-
 @attrs.define
 class NodeHealth:
     """What the controller has observed of one node's kubelet (upstream's nodeHealthData)."""
@@ -207,7 +166,7 @@ class NodeHealth:
 
 
 class NodeLifecycleController(Controller):
-    """Node health monitor and condition taints; owns the taint eviction controller.
+    """Node health monitor and condition taints.
 
     Its work queue holds node names; a sync writes the Unknown status when a node is overdue,
     marks its pods not ready and reconciles its taints. The monitor loop only decides which nodes
@@ -233,7 +192,15 @@ class NodeLifecycleController(Controller):
         )
         self.leases.add_handler(Handler(self._on_lease, lambda old, new: self._on_lease(new)))
         self.pods.add_handler(Handler(self._on_pod, lambda old, new: self._on_pod(new)))
-        self.taint_eviction = TaintEvictionController(ctx, self.nodes, self.pods, self.pods_by_node)
+        self._started_once_synced: list[Controller] = []
+
+    def start_once_synced(self, controller: Controller) -> None:
+        """Run ``controller`` inside this one, started once this one's informers have synced.
+
+        For the taint eviction controller, which reads these informers (and runs none of its
+        own): register it before :meth:`run`.
+        """
+        self._started_once_synced.append(controller)
 
     # ------------------------------------------------------------------ lifecycle
     async def wait_synced(self) -> None:
@@ -245,7 +212,8 @@ class NodeLifecycleController(Controller):
             for informer in (self.nodes, self.leases, self.pods):
                 nursery.start_soon(informer.run)
             await self.wait_synced()
-            nursery.start_soon(self.taint_eviction.run)
+            for controller in self._started_once_synced:
+                nursery.start_soon(controller.run)
             nursery.start_soon(self._monitor)
             await super().run()
 
@@ -435,177 +403,8 @@ def _retaint(node: Node) -> Node:
     return attrs.evolve(node, spec=attrs.evolve(node.spec, taints=desired_taints(node, now())))
 
 
-# ---------------------------------------------------------------------------- taint eviction
-
-
-@attrs.define
-class ScheduledEviction:
-    start: float  # when the pod's node got its (earliest) NoExecute taint
-    fire_at: float
-    seq: int
-
-
-def eviction_delay(taints: tuple[Taint, ...], pod: Pod) -> float | None:
-    """Seconds a pod may stay after its node got ``taints`` (NoExecute); None = forever.
-
-    Upstream GetMatchingTolerations + getMinTolerationTime: each taint is matched by the first
-    toleration that tolerates it; an untolerated taint means 0; the delay is the smallest
-    ``tolerationSeconds`` among the matched tolerations that have one.
-    """
-    delay: float | None = None
-    for taint in taints:
-        toleration = next((t for t in pod.spec.tolerations if t.tolerates(taint)), None)
-        if toleration is None:
-            return 0.0
-        if toleration.toleration_seconds is not None:
-            seconds = max(0.0, float(toleration.toleration_seconds))
-            delay = seconds if delay is None else min(delay, seconds)
-    return delay
-
-
-class TaintEvictionController(Controller):
-    """Deletes pods from nodes with NoExecute taints they do not tolerate (long enough).
-
-    It shares the node lifecycle controller's informers. Its work queue holds pod keys whose
-    eviction deadline has come; one timer task moves them there from a heap of deadlines, so a
-    thousand pods waiting out their 300 s cost no task each.
-    """
-
-    name = "taint-eviction-controller"
-    queue_name = "taint_eviction_controller"
-    workers = NODE_UPDATE_WORKER_SIZE
-
-    def __init__(
-        self, ctx: Context, nodes: Informer[Node], pods: Informer[Pod], pods_by_node: PodsByNode
-    ) -> None:
-        super().__init__(ctx)
-        self.nodes = nodes
-        self.pods = pods
-        self.pods_by_node = pods_by_node
-        self.no_execute: dict[str, tuple[Taint, ...]] = {}  # node -> its NoExecute taints
-        self.pending: dict[str, ScheduledEviction] = {}
-        self._heap: list[tuple[float, int, str]] = []
-        self._seq = itertools.count()
-        self._wakeup = trio.Event()
-        nodes.add_handler(Handler(self._on_node, lambda old, new: self._on_node(new), self._gone))
-        pods.add_handler(
-            Handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_gone)
-        )
-
-    async def run(self) -> None:
-        """Serve evictions (the informers are started by the node lifecycle controller)."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._timer)
-            await super().run()
-
-    # ------------------------------------------------------------------ events
-    def _on_node(self, node: Node) -> None:
-        name = node.metadata.name
-        previous = self.no_execute.get(name, ())
-        taints = []
-        for taint in node.spec.taints:
-            if taint.effect != NO_EXECUTE:
-                continue
-            if taint.time_added is None:
-                # No TimeAdded (written by hand): count from when we first saw it.
-                seen = next(
-                    (t for t in previous if (t.key, t.value) == (taint.key, taint.value)), None
-                )
-                taint = attrs.evolve(taint, time_added=seen.time_added if seen else now())
-            taints.append(taint)
-        current = tuple(taints)
-        if current == previous:
-            return
-        if current:
-            self.no_execute[name] = current
-        else:
-            del self.no_execute[name]
-        for pod in self.pods_by_node.pods(name):
-            self._process(pod)
-
-    def _gone(self, node: Node) -> None:
-        if self.no_execute.pop(node.metadata.name, None) is not None:
-            for pod in self.pods_by_node.pods(node.metadata.name):
-                self._process(pod)
-
-    def _on_pod(self, pod: Pod) -> None:
-        if pod.spec.node_name in self.no_execute or key_of(pod) in self.pending:
-            self._process(pod)
-
-    def _on_pod_gone(self, pod: Pod) -> None:
-        self._cancel(key_of(pod), announce=True)
-
-    # ------------------------------------------------------------------ scheduling
-    def _process(self, pod: Pod) -> None:
-        """Schedule, move or cancel ``pod``'s eviction (upstream processPodOnNode)."""
-        key = key_of(pod)
-        if pod.metadata.deletion_timestamp is not None:
-            self._cancel(key, announce=False)  # already being deleted: nothing left to do
-            return
-        taints = self.no_execute.get(pod.spec.node_name, ())
-        delay = eviction_delay(taints, pod) if taints else None
-        if delay is None:
-            self._cancel(key, announce=True)
-            return
-        start = min(t.time_added if t.time_added is not None else now() for t in taints)
-        existing = self.pending.get(key)
-        if existing is not None:
-            start = min(start, existing.start)
-        fire_at = start + delay if delay > 0 else -math.inf
-        if existing is not None and existing.fire_at == fire_at:
-            return
-        seq = next(self._seq)
-        self.pending[key] = ScheduledEviction(start, fire_at, seq)
-        heapq.heappush(self._heap, (fire_at, seq, key))
-        self._wakeup.set()
-
-    def _cancel(self, key: str, announce: bool) -> None:
-        # The heap entry stays and is skipped when it comes up (its seq no longer matches).
-        if self.pending.pop(key, None) is not None and announce:
-            self.events.record(
-                self.name, "Pod", key, "TaintManagerEviction", f"Cancelling deletion of Pod {key}"
-            )
-
-    async def _timer(self) -> None:
-        """The one task that waits for deadlines and hands due pods to the workers."""
-        while True:
-            self._wakeup = trio.Event()
-            at = now()
-            while self._heap and self._heap[0][0] <= at:
-                _, seq, key = heapq.heappop(self._heap)
-                scheduled = self.pending.get(key)
-                if scheduled is not None and scheduled.seq == seq:
-                    del self.pending[key]
-                    self.enqueue(key)
-            if self._heap:
-                with trio.move_on_at(self._heap[0][0]):
-                    await self._wakeup.wait()
-            else:
-                await self._wakeup.wait()
-
-    # ------------------------------------------------------------------ evict
-    async def sync(self, key: str) -> None:
-        pod = self.pods.get(key)
-        if pod is None or pod.metadata.deletion_timestamp is not None:
-            return
-        taints = self.no_execute.get(pod.spec.node_name, ())
-        if not taints or eviction_delay(taints, pod) is None or key in self.pending:
-            return  # tolerated after all, or rescheduled since the deadline fired
-        namespace, name = pod.metadata.namespace, pod.metadata.name
-        try:
-            await self.api.delete("pods", namespace, name, uid=pod.metadata.uid)
-        except (errors.NotFound, errors.Conflict):
-            return  # gone already, or a different pod of the same name
-        self.events.record(
-            self.name, "Pod", key, "TaintManagerEviction", f"Marking for deletion Pod {key}"
-        )
-
-
 __all__ = [
     "NodeLifecycleController",
-    "PodsByNode",
-    "TaintEvictionController",
     "desired_taints",
-    "eviction_delay",
     "with_conditions_unknown",
 ]

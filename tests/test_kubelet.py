@@ -18,7 +18,8 @@ from kubechaos.defaults import (
     POD_STATUS_SYNC_PERIOD,
     Settings,
 )
-from kubechaos.node.kubelet import Kubelet, NodeConfig
+from kubechaos.node.kubelet import Kubelet
+from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.network import PodNetwork
 from kubechaos.node.podstate import Backoff
 from kubechaos.node.runtime import ContainerRuntime

@@ -44,13 +44,13 @@ class ContainerLifecycle:
         settings: Settings,
         runtime: ContainerRuntime,
         timers: TimerQueue,
-        pods: PodLifecycle,
+        pod_lifecycle: PodLifecycle,
         status: PodStatusManager,
         events: KubeletEvents,
     ) -> None:
         self.runtime = runtime
         self.timers = timers
-        self.pods = pods
+        self.pod_lifecycle = pod_lifecycle
         self.status = status
         self.events = events
         s = settings
@@ -187,7 +187,7 @@ class ContainerLifecycle:
             self.schedule_probe(run, "startup", startup, None, 0.0)
         else:
             self._container_started(run, 0.0)
-        self.pods.refresh(ps)
+        self.pod_lifecycle.refresh(ps)
         self.advance_start(ps)
 
     # ------------------------------------------------------------------ probes
@@ -224,13 +224,13 @@ class ContainerLifecycle:
             if not value:
                 self.events.pod(ps, "Unhealthy", failure_message(kind, probe))
             self.schedule_probe(run, kind, probe, value, when + probe.period_seconds)
-            self.pods.refresh(ps)
+            self.pod_lifecycle.refresh(ps)
             return
         if ps.terminating or run.stop_at is not None:
             return  # upstream stops liveness and startup probes of a terminating pod
         if kind == "startup" and value:
             self._container_started(run, when)
-            self.pods.refresh(ps)
+            self.pod_lifecycle.refresh(ps)
             return
         self.events.pod(ps, "Unhealthy", failure_message(kind, probe))
         self.events.pod(
@@ -259,13 +259,13 @@ class ContainerLifecycle:
         self.runtime.container_exited(run.container_id, t, code)
         self.events.pod(ps, "ContainerDied", f"Container {run.name} exited with code {code}")
         if ps.terminating:
-            self.pods.check_terminated(ps)
+            self.pod_lifecycle.check_terminated(ps)
         elif self.should_restart(ps, run):
             self.restart(run)
         elif ps.all_done():
-            self.pods.completed(ps)
+            self.pod_lifecycle.completed(ps)
         run.kill_restart = False
-        self.pods.refresh(ps)
+        self.pod_lifecycle.refresh(ps)
 
     def kill_all(self, ps: PodState) -> None:
         """The pod is gone from the API: kill its containers at once and forget their backoffs."""

@@ -50,7 +50,7 @@ class Restorer:
         network: PodNetwork,
         runtime: ContainerRuntime,
         timers: TimerQueue,
-        pods: PodLifecycle,
+        pod_lifecycle: PodLifecycle,
         containers: ContainerLifecycle,
         events: KubeletEvents,
     ) -> None:
@@ -59,7 +59,7 @@ class Restorer:
         self.network = network
         self.runtime = runtime
         self.timers = timers
-        self.pods = pods
+        self.pod_lifecycle = pod_lifecycle
         self.containers = containers
         self.events = events
         # sandboxes a previous kubelet left running, by pod UID, until adopted
@@ -167,7 +167,7 @@ class Restorer:
         meanwhile are caught up only from now on. CrashLoopBackOff starts afresh, as upstream
         keeps its backoff in memory.
         """
-        self.pods.adopt_sandbox(ps, survivor.ip)
+        self.pod_lifecycle.adopt_sandbox(ps, survivor.ip)
         latest: dict[str, RuntimeContainer] = {}
         for candidate in survivor.containers:
             seen = latest.get(candidate.name)

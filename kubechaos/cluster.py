@@ -43,7 +43,8 @@ from kubechaos.control.etcd import Etcd
 from kubechaos.control.registry.resources import resource_of
 from kubechaos.control.scheduler import Scheduler
 from kubechaos.defaults import CLUSTER_CIDR, Settings
-from kubechaos.node.kubelet import Kubelet, NodeConfig
+from kubechaos.node.kubelet import Kubelet
+from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.network import PodNetwork, node_pod_cidr
 from kubechaos.node.proxy import ProxyFleet
 from kubechaos.node.runtime import ContainerRuntime

@@ -18,9 +18,11 @@ from kubechaos.defaults import (
     POD_STATUS_SYNC_PERIOD,
     Settings,
 )
-from kubechaos.node.kubelet import Kubelet, NodeConfig
+from kubechaos.node.kubelet import Kubelet
+from kubechaos.node.kubelet.config import NodeConfig
+from kubechaos.node.kubelet.timers import TimerKind, TimerQueue
 from kubechaos.node.network import PodNetwork
-from kubechaos.node.podstate import Backoff
+from kubechaos.node.podstate import Backoff, PodState
 from kubechaos.node.runtime import ContainerRuntime
 from kubechaos.sim.clock import now, run_virtual
 from kubechaos.sim.events import Event
@@ -714,3 +716,18 @@ def test_settings_drive_the_kubelet() -> None:
     assert waits[:3] == [0, 2, 4]
     distinct = sorted(set(renewals))
     assert all(b - a == pytest.approx(5.0) for a, b in itertools.pairwise(distinct))
+
+
+def test_timers_come_due_by_time_then_in_the_order_they_were_set() -> None:
+    """The node loop's order, on which the event log depends: (when, order of setting)."""
+    queue = TimerQueue()
+    target = PodState(pod("web", node_name="n1"))
+    for when, label in ((2.0, "c"), (1.0, "a"), (2.0, "d"), (1.0, "b"), (3.0, "e")):
+        queue.at(when, TimerKind.SANDBOX, target, 0, label)
+    assert queue.deadline() == 1.0
+    assert queue.pop_due(0.5) is None
+    due = []
+    while (timer := queue.pop_due(2.0)) is not None:
+        due.append(timer.arg)
+    assert due == ["a", "b", "c", "d"]
+    assert queue.deadline() == 3.0

@@ -176,8 +176,8 @@ class KubeletStop(_PerOccurrence):
     """The kubelet process stops: no heartbeats (the node goes Ready=Unknown after the grace
     period), no pod status, no reaction to pod changes, while containers keep running and
     serving traffic. The revert starts a fresh kubelet that adopts the running containers
-    without restarting them, as an upstream kubelet restart does (see :meth:`Kubelet._adopt
-    <kubechaos.node.kubelet.Kubelet._adopt>` for what the runtime lets it recover)."""
+    without restarting them, as an upstream kubelet restart does (see :meth:`Restorer.adopt
+    <kubechaos.node.kubelet.restore.Restorer.adopt>` for what the runtime lets it recover)."""
 
     async def inject(self, env: FaultEnv) -> list[str]:
         nodes = select_nodes(env, self.target)

@@ -10,8 +10,8 @@ once, then cached), the sandboxes and containers that exist, and the serial imag
 request for an image already being pulled waits for that pull).
 
 The runtime outlives its kubelet: when the kubelet process stops, containers keep running, and
-a new kubelet adopts what it finds here (see :meth:`Kubelet._adopt
-<kubechaos.node.kubelet.Kubelet._adopt>`). A node reboot is :meth:`forget_workloads`: sandboxes,
+a new kubelet adopts what it finds here (see :meth:`Restorer.adopt
+<kubechaos.node.kubelet.restore.Restorer.adopt>`). A node reboot is :meth:`forget_workloads`: sandboxes,
 containers and pulls in flight are gone, images on disk stay.
 
 Seams for faults (plain attributes; each costs one truth test when no fault is active):

@@ -1,0 +1,174 @@
+"""The node heartbeat: register the Node, renew its Lease, post its status.
+
+Mirrors upstream's ``pkg/kubelet/kubelet_node_status.go`` (``registerWithAPIServer``,
+``tryUpdateNodeStatus``) together with the loops of ``kubelet.go`` and the node lease controller
+that drive it. One task does it all: register (retrying with backoff until it works), then renew
+the Lease every ``nodeLeaseDurationSeconds / 4`` and, every ``nodeStatusUpdateFrequency``, post
+node status if it changed or ``nodeStatusReportFrequency`` has passed since the last report.
+
+It is separate from the pods' side of the kubelet because nothing in it depends on pods: a node
+whose pods are all broken still heartbeats, and one whose API server is unreachable still runs
+its pods. How the Lease is written is :mod:`kubechaos.node.kubelet.nodelease`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import trio
+
+from kubechaos.api import errors
+from kubechaos.api.objects import Node, NodeCondition, NodeSpec, NodeStatus, ObjectMeta
+from kubechaos.client.interface import APIClient
+from kubechaos.defaults import (
+    KUBELET_NODE_STATUS_UPDATE_RETRY,
+    NODE_LEASE_BACKOFF_INITIAL,
+    NODE_LEASE_BACKOFF_MAX,
+    NODE_LEASE_RENEW_INTERVAL_FRACTION,
+    NODE_REGISTRATION_BACKOFF_INITIAL,
+    NODE_REGISTRATION_BACKOFF_MAX,
+    Settings,
+)
+from kubechaos.node.kubelet.config import KubeletEvents, NodeConfig
+from kubechaos.node.kubelet.nodelease import NodeLease
+from kubechaos.sim.clock import now
+
+# The node conditions the kubelet posts: (type, status, reason, message). No pressure is modelled.
+_NODE_CONDITIONS = (
+    (
+        "MemoryPressure",
+        "False",
+        "KubeletHasSufficientMemory",
+        "kubelet has sufficient memory available",
+    ),
+    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+)
+
+
+class NodeHeartbeat:
+    """Registers the node, then keeps its Lease and status fresh."""
+
+    def __init__(
+        self,
+        api: APIClient,
+        settings: Settings,
+        config: NodeConfig,
+        events: KubeletEvents,
+        fresh_boot: bool,
+    ) -> None:
+        """``fresh_boot`` False: the machine did not reboot since the last kubelet ran (a kubelet
+        restart), so re-registering is no ``Rebooted`` event."""
+        self.api = api
+        self.settings = settings
+        self.config = config
+        self.name = config.name
+        self.events = events
+        self.fresh_boot = fresh_boot
+        self.lease = NodeLease(api, settings, config.name)
+        self.node: Node | None = None  # as last read or written
+        self.registered = trio.Event()
+        self._last_status_report = -math.inf
+
+    async def run(self) -> None:
+        await self._register()
+        renew_every = self.settings.node_lease_duration_seconds * NODE_LEASE_RENEW_INTERVAL_FRACTION
+        status_every = self.settings.node_status_update_frequency
+        next_lease = now()
+        next_status = now() + status_every
+        lease_backoff = NODE_LEASE_BACKOFF_INITIAL
+        while True:
+            if now() >= next_lease:
+                if await self.lease.renew(self.node):
+                    lease_backoff = NODE_LEASE_BACKOFF_INITIAL
+                    while next_lease <= now():
+                        next_lease += renew_every
+                else:
+                    next_lease = now() + lease_backoff
+                    lease_backoff = min(lease_backoff * 2, NODE_LEASE_BACKOFF_MAX)
+            if now() >= next_status:
+                await self._sync_node_status()
+                while next_status <= now():
+                    next_status += status_every
+            await trio.sleep_until(min(next_lease, next_status))
+
+    def _node_status(self, old: NodeStatus | None) -> NodeStatus:
+        t = now()
+        conditions = []
+        for type_, status, reason, message in _NODE_CONDITIONS:
+            previous = old.condition(type_) if old is not None else None
+            since = t
+            if previous is not None and previous.status == status:
+                since = previous.last_transition_time
+            conditions.append(NodeCondition(type_, status, t, since, reason, message))
+        capacity = self.config.capacity
+        return NodeStatus(capacity, capacity, tuple(conditions), self.config.address)
+
+    @staticmethod
+    def _significant(status: NodeStatus) -> tuple[Any, ...]:
+        """What counts as a change (heartbeat times do not)."""
+        conditions = tuple((c.type, c.status, c.reason) for c in status.conditions)
+        return conditions, status.capacity, status.allocatable, status.address
+
+    async def _register(self) -> None:
+        """Create the Node, or take over the existing one (a reboot); retry until it works."""
+        backoff = NODE_REGISTRATION_BACKOFF_INITIAL
+        while True:
+            try:
+                await self._try_register()
+                self.registered.set()
+                return
+            except errors.APIError as exc:
+                self.events.node(self.name, "RegistrationFailed", str(exc))
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, NODE_REGISTRATION_BACKOFF_MAX)
+
+    async def _try_register(self) -> None:
+        node = Node(
+            ObjectMeta(name=self.name, labels=self.config.node_labels()),
+            NodeSpec(pod_cidr=self.config.pod_cidr, taints=self.config.taints),
+            self._node_status(None),
+        )
+        try:
+            self.node = await self.api.create(node)
+            self._last_status_report = now()
+            self.events.node(self.name, "NodeReady", f"Node {self.name} status is now: NodeReady")
+            return
+        except errors.AlreadyExists:
+            pass
+        existing = await self.api.get("nodes", "", self.name)
+        was_ready = existing.is_ready()
+        self.node = await self.api.update_status(
+            attrs.evolve(existing, status=self._node_status(existing.status))
+        )
+        self._last_status_report = now()
+        if self.fresh_boot:
+            self.events.node(self.name, "Rebooted", f"Node {self.name} has been rebooted")
+        if not was_ready:
+            self.events.node(self.name, "NodeReady", f"Node {self.name} status is now: NodeReady")
+
+    async def _sync_node_status(self) -> None:
+        """tryUpdateNodeStatus: GET the node, post status if changed or the report is due."""
+        for _ in range(KUBELET_NODE_STATUS_UPDATE_RETRY):
+            try:
+                node: Node = await self.api.get("nodes", "", self.name, resource_version="0")
+            except errors.NotFound:
+                await self._register()  # deleted from the API: register again
+                return
+            except errors.APIError:
+                continue
+            desired = self._node_status(node.status)
+            changed = self._significant(desired) != self._significant(node.status)
+            due = now() - self._last_status_report >= self.settings.node_status_report_frequency
+            if not changed and not due:
+                self.node = node
+                return
+            try:
+                self.node = await self.api.update_status(attrs.evolve(node, status=desired))
+            except errors.APIError:
+                continue
+            self._last_status_report = now()
+            return

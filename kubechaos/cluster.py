@@ -25,6 +25,7 @@ import attrs
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import (
     APIObject,
     Namespace,
@@ -40,7 +41,6 @@ from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, control_plane
 from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.control.etcd import Etcd
-from kubechaos.control.registry.resources import resource_of
 from kubechaos.control.scheduler import Scheduler
 from kubechaos.defaults import CLUSTER_CIDR, Settings
 from kubechaos.node.kubelet import Kubelet

@@ -181,9 +181,7 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | str):
-            self.error(
-                (*path, key), f"expected an integer or a percentage, got {type_name(value)}"
-            )
+            self.error((*path, key), f"expected an integer or a percentage, got {type_name(value)}")
             return default
         return value
 

@@ -35,13 +35,14 @@ import attrs
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import APIObject, Pod
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
-from kubechaos.control.registry.resources import RESOURCES, resource_of
+from kubechaos.control.registry.resources import RESOURCES
 from kubechaos.control.registry.strategy import Strategy, StrategyOptions
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.defaults import Settings

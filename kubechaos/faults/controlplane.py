@@ -30,10 +30,10 @@ import attrs
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.discovery import API_RESOURCES
 from kubechaos.api.watch import ObjectEvent
 from kubechaos.cluster import Cluster, Process
 from kubechaos.control.apiserver import Request
-from kubechaos.control.registry.resources import RESOURCES
 from kubechaos.control.watchcache import Watch
 from kubechaos.faults.base import Fault, FaultEnv, fault_type, param
 from kubechaos.sim.clock import now
@@ -57,9 +57,9 @@ def name_matches(name: str, wanted: Iterable[str], separator: str = "/") -> bool
 
 def _check_resources(resources: Sequence[str]) -> None:
     for resource in resources:
-        if resource.partition("/")[0] not in RESOURCES:
+        if resource.partition("/")[0] not in API_RESOURCES:
             raise ValueError(
-                f"unknown resource {resource!r}; expected one of {', '.join(RESOURCES)}"
+                f"unknown resource {resource!r}; expected one of {', '.join(API_RESOURCES)}"
             )
 
 
@@ -360,7 +360,7 @@ class WatchFault(ControlPlaneFault):
         """Intercept the component's open watches and every new one until released."""
         api = env.cluster.api
         tap = _Tap(self.selects, make)
-        for resource in self.resources or RESOURCES:
+        for resource in self.resources or API_RESOURCES:
             for watch in api.cache(resource).open_watches():
                 tap.on_watch(watch)
         api.watch_hooks.append(tap.on_watch)

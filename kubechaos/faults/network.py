@@ -23,9 +23,9 @@ from collections.abc import Callable, Collection
 import attrs
 
 from kubechaos.api import errors
+from kubechaos.api.discovery import API_RESOURCES
 from kubechaos.api.watch import ObjectEvent
 from kubechaos.control.apiserver import APIServer, Request
-from kubechaos.control.registry.resources import RESOURCES
 from kubechaos.control.watchcache import Watch
 from kubechaos.defaults import Settings
 from kubechaos.faults.base import Fault, FaultEnv, fault_type, param
@@ -345,7 +345,7 @@ class _ControlPlaneCut:
             _CUTS.pop(self.api, None)
 
     def _open_watches(self) -> list[Watch]:
-        return [w for r in RESOURCES for w in self.api.cache(r).open_watches() if not w.closed]
+        return [w for r in API_RESOURCES for w in self.api.cache(r).open_watches() if not w.closed]
 
     def _mute(self, watch: Watch) -> None:
         if watch in self._muted:

@@ -26,11 +26,11 @@ import attrs
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.discovery import API_RESOURCES, RESOURCE_OF_KIND
 from kubechaos.api.objects import APIObject, OwnerReference, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
-from kubechaos.control.registry.resources import RESOURCE_OF_KIND, RESOURCES
 
 # Resources whose objects the collector watches, both as owners and as dependents.
 GC_RESOURCES = ("deployments", "replicasets", "pods", "endpoints", "services")
@@ -176,7 +176,7 @@ class GarbageCollector(Controller):
         resource = RESOURCE_OF_KIND.get(ref.kind)
         if resource is None:
             return True  # a kind the model does not serve: we cannot tell, so keep the dependent
-        namespace = dependent.metadata.namespace if RESOURCES[resource].namespaced else ""
+        namespace = dependent.metadata.namespace if API_RESOURCES[resource].namespaced else ""
         try:
             owner = await self.api.get(resource, namespace, ref.name)
         except errors.NotFound:

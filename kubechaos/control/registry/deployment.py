@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import attrs
 
+from kubechaos.api import discovery
 from kubechaos.api.objects import Deployment, DeploymentStatus
 from kubechaos.api.validation import validate_deployment
 from kubechaos.control.registry.strategy import ResourceType, Strategy
@@ -20,4 +21,4 @@ class DeploymentStrategy(Strategy[Deployment]):
         return validate_deployment(obj)
 
 
-DEPLOYMENTS = ResourceType("deployments", Deployment, True, True, True, DeploymentStrategy)
+DEPLOYMENTS = ResourceType(discovery.DEPLOYMENTS, Deployment, True, True, DeploymentStrategy)

@@ -5,6 +5,7 @@ Upstream's pkg/registry/core/endpoint/strategy.go.
 
 from __future__ import annotations
 
+from kubechaos.api import discovery
 from kubechaos.api.objects import Endpoints
 from kubechaos.api.validation import validate_endpoints
 from kubechaos.control.registry.strategy import ResourceType, Strategy
@@ -15,4 +16,4 @@ class EndpointsStrategy(Strategy[Endpoints]):
         return validate_endpoints(obj)
 
 
-ENDPOINTS = ResourceType("endpoints", Endpoints, True, False, False, EndpointsStrategy)
+ENDPOINTS = ResourceType(discovery.ENDPOINTS, Endpoints, False, False, EndpointsStrategy)

@@ -5,6 +5,7 @@ Upstream's pkg/registry/coordination/lease/strategy.go.
 
 from __future__ import annotations
 
+from kubechaos.api import discovery
 from kubechaos.api.objects import Lease
 from kubechaos.api.validation import validate_lease
 from kubechaos.control.registry.strategy import ResourceType, Strategy
@@ -15,4 +16,4 @@ class LeaseStrategy(Strategy[Lease]):
         return validate_lease(obj)
 
 
-LEASES = ResourceType("leases", Lease, True, False, False, LeaseStrategy)
+LEASES = ResourceType(discovery.LEASES, Lease, False, False, LeaseStrategy)

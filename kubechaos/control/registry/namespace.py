@@ -5,6 +5,7 @@ Upstream's pkg/registry/core/namespace/strategy.go (its finalization is not mode
 
 from __future__ import annotations
 
+from kubechaos.api import discovery
 from kubechaos.api.objects import Namespace
 from kubechaos.api.validation import validate_namespace
 from kubechaos.control.registry.strategy import ResourceType, Strategy
@@ -15,4 +16,4 @@ class NamespaceStrategy(Strategy[Namespace]):
         return validate_namespace(obj)
 
 
-NAMESPACES = ResourceType("namespaces", Namespace, False, True, False, NamespaceStrategy)
+NAMESPACES = ResourceType(discovery.NAMESPACES, Namespace, True, False, NamespaceStrategy)

@@ -5,6 +5,7 @@ Upstream's pkg/registry/core/node/strategy.go.
 
 from __future__ import annotations
 
+from kubechaos.api import discovery
 from kubechaos.api.objects import Node
 from kubechaos.api.validation import validate_node
 from kubechaos.control.registry.strategy import ResourceType, Strategy
@@ -15,4 +16,4 @@ class NodeStrategy(Strategy[Node]):
         return validate_node(obj)
 
 
-NODES = ResourceType("nodes", Node, False, True, False, NodeStrategy)
+NODES = ResourceType(discovery.NODES, Node, True, False, NodeStrategy)

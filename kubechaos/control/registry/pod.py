@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from kubechaos.api import errors
+from kubechaos.api import discovery, errors
 from kubechaos.api.objects import Pod, PodCondition, Toleration
 from kubechaos.api.validation import validate_pod
 from kubechaos.control.registry.strategy import ResourceType, Strategy
@@ -86,4 +86,4 @@ def with_scheduled_condition(pod: Pod) -> Pod:
     return attrs.evolve(pod, status=attrs.evolve(pod.status, conditions=conditions))
 
 
-PODS = ResourceType("pods", Pod, True, True, False, PodStrategy)
+PODS = ResourceType(discovery.PODS, Pod, True, False, PodStrategy)

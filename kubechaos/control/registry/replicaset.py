@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import attrs
 
+from kubechaos.api import discovery
 from kubechaos.api.objects import ReplicaSet, ReplicaSetStatus
 from kubechaos.api.validation import validate_replicaset
 from kubechaos.control.registry.strategy import ResourceType, Strategy
@@ -20,4 +21,4 @@ class ReplicaSetStrategy(Strategy[ReplicaSet]):
         return validate_replicaset(obj)
 
 
-REPLICASETS = ResourceType("replicasets", ReplicaSet, True, True, True, ReplicaSetStrategy)
+REPLICASETS = ResourceType(discovery.REPLICASETS, ReplicaSet, True, True, ReplicaSetStrategy)

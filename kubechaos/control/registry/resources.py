@@ -1,13 +1,13 @@
 """The resource table: every kind the API server serves, in the order it sets them up.
 
 Upstream assembles the same table from each API group's REST storage providers
-(pkg/controlplane/apis/*/rest); here it is one tuple. Kept out of the API server so components
-that only need a kind's facts (is it namespaced? what is its plural?) do not depend on it.
+(pkg/controlplane/apis/*/rest); here it is one tuple. Components that only need a kind's facts (is it
+namespaced? what is its plural?) read them from :mod:`kubechaos.api.discovery` instead.
 """
 
 from __future__ import annotations
 
-from kubechaos.api.objects import APIObject
+from kubechaos.api.discovery import API_RESOURCES
 from kubechaos.control.registry.deployment import DEPLOYMENTS
 from kubechaos.control.registry.endpoints import ENDPOINTS
 from kubechaos.control.registry.lease import LEASES
@@ -23,8 +23,4 @@ RESOURCES: dict[str, ResourceType] = {
     r.name: r
     for r in (NAMESPACES, NODES, PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, LEASES)
 }
-RESOURCE_OF_KIND: dict[str, str] = {r.cls.__name__: r.name for r in RESOURCES.values()}
-
-
-def resource_of(obj: APIObject) -> str:
-    return RESOURCE_OF_KIND[type(obj).__name__]
+assert list(RESOURCES) == list(API_RESOURCES), "the registry serves what discovery lists"

@@ -11,7 +11,7 @@ import ipaddress
 
 import attrs
 
-from kubechaos.api import errors
+from kubechaos.api import discovery, errors
 from kubechaos.api.objects import Service
 from kubechaos.api.validation import validate_service
 from kubechaos.control.registry.strategy import ResourceType, Strategy
@@ -78,4 +78,4 @@ class ServiceStrategy(Strategy[Service]):
         self.options.cluster_ips.release(obj.spec.cluster_ip)
 
 
-SERVICES = ResourceType("services", Service, True, False, False, ServiceStrategy)
+SERVICES = ResourceType(discovery.SERVICES, Service, False, False, ServiceStrategy)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import attrs
 
 from kubechaos.api import errors
+from kubechaos.api.discovery import APIResource
 from kubechaos.api.objects import APIObject
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.defaults import Settings
@@ -23,14 +24,22 @@ ObjT = TypeVar("ObjT", bound=APIObject)
 
 @attrs.frozen
 class ResourceType:
-    """One row of the resource table: a kind's static facts and the strategy that handles it."""
+    """One row of the resource table: a kind as discovery shows it, the class that holds it,
+    and the strategy that handles it."""
 
-    name: str  # plural, as in URLs and etcd keys
+    api: APIResource
     cls: type
-    namespaced: bool
     has_status: bool  # whether spec and status are written through separate verbs
     bumps_generation: bool
     strategy: type[Strategy[Any]]
+
+    @property
+    def name(self) -> str:
+        return self.api.name
+
+    @property
+    def namespaced(self) -> bool:
+        return self.api.namespaced
 
 
 @attrs.frozen

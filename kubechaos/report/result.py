@@ -27,6 +27,7 @@ from kubechaos.report.types import (
     FaultRecord,
     RecoveryRecord,
     RecoveryStatus,
+    RunOutcome,
     RunResult,
     SloRecord,
     SteadyRow,
@@ -226,6 +227,12 @@ def _steady_state(run: Run) -> list[SteadyRow]:
         if not changes or changes[-1][1] != int(ok):
             changes.append([round(t, 3), int(ok)])
     return changes
+
+
+def reached_seconds(result: RunOutcome) -> float:
+    """The virtual time a result's run reached (the scenario's duration if it does not say)."""
+    reached = result.get("virtualSeconds")
+    return float(reached) if reached is not None else float(result["scenario"]["duration"])
 
 
 def write_json(result: Mapping[str, Any], path: Path) -> None:

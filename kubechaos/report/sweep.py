@@ -52,7 +52,6 @@ from kubechaos.report.result import (
 from kubechaos.report.result import (
     SCHEMA_ID as RESULT_SCHEMA_ID,
 )
-from kubechaos.report.types import RunResult
 from kubechaos.scenario.loader import Scenario, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.failures import describe_failure
@@ -173,7 +172,7 @@ def scenario_info(scenario: Scenario) -> dict[str, Any]:
     }
 
 
-def compact(result: RunResult) -> dict[str, Any]:
+def compact(result: Mapping[str, Any]) -> dict[str, Any]:
     """A run result without its per-second series (traffic per second and latency, replica
     history): what a sweep keeps per seed. Everything a summary or JUnit reads stays."""
     slim = dict(result)

@@ -58,6 +58,7 @@ def replay_command(source: str, seed: int) -> str:
     return f"kubechaos run {shlex.quote(source)} --seed {seed}"
 
 
+# rounded for the JSON; the overloads tell mypy a time stays a float and a missing one None
 @overload
 def _round(x: float, digits: int = 6) -> float: ...
 @overload

@@ -127,14 +127,16 @@ def _fault_mark(
         x1 = max(frame.x(frame.fault_end(fault)), x0 + 2)
         still = " open" if fault["revertedAt"] is None else ""
         parts.append(
-            f'<rect class="fault-band{still}" x="{coord(x0)}" y="{coord(y)}" width="{coord(x1 - x0)}" '
+            f'<rect class="fault-band{still}" x="{coord(x0)}" y="{coord(y)}"'
+            f' width="{coord(x1 - x0)}" '
             f'height="{coord(h)}" rx="2" fill="{colour}" fill-opacity="0.6" stroke="{colour}"'
             f"{' stroke-dasharray=&quot;4 2&quot;' if still else ''}>{tip}</rect>"
         )
     else:
         parts.append(
             f'<path class="fault-marker" d="M{coord(x0)} {coord(y)} L{coord(x0 + 6)} {coord(mid)} '
-            f'L{coord(x0)} {coord(y + h)} L{coord(x0 - 6)} {coord(mid)} Z" fill="{colour}">{tip}</path>'
+            f"L{coord(x0)} {coord(y + h)}"
+            f' L{coord(x0 - 6)} {coord(mid)} Z" fill="{colour}">{tip}</path>'
         )
     if recovery["status"] == "recovered" and recovery["recoveredAt"] is not None:
         xr = frame.x(recovery["recoveredAt"])
@@ -143,12 +145,14 @@ def _fault_mark(
             f'y2="{coord(mid)}" stroke="{RECOVERY}" stroke-width="1.5"/>'
             f'<circle class="recovery-marker" cx="{coord(xr)}" cy="{coord(mid)}" r="4.5" '
             f'fill="{RECOVERY}" stroke="#fff"><title>'
-            f"#{number} recovered: steady state at {escape(seconds_text(recovery['recoveredAt']))}, "
+            f"#{number} recovered: steady state at"
+            f" {escape(seconds_text(recovery['recoveredAt']))}, "
             f"{recovery['seconds']:.3f}s after injection</title></circle>"
         )
     elif recovery["status"] == "not-recovered":
         parts.append(
-            f'<g class="not-recovered-marker">{cross(frame.x(frame.reached) - 6, mid, NOT_RECOVERED)}'
+            '<g class="not-recovered-marker">'
+            f"{cross(frame.x(frame.reached) - 6, mid, NOT_RECOVERED)}"
             f"<title>#{number} not recovered by the end of the run</title></g>"
         )
     parts.append("</a>")
@@ -166,7 +170,8 @@ def _steady_strip(frame: Frame, changes: Sequence[SteadyRow], y: float, h: float
         out.append(
             f'<rect class="steady-{"ok" if ok else "lost"}" x="{coord(x0)}" y="{coord(y)}" '
             f'width="{coord(x1 - x0)}" height="{coord(h)}" fill="{STEADY if ok else UNSTEADY}">'
-            f"<title>{state} from {escape(seconds_text(t))} to {escape(seconds_text(end))}</title></rect>"
+            f"<title>{state} from {escape(seconds_text(t))}"
+            f" to {escape(seconds_text(end))}</title></rect>"
         )
     return out
 

@@ -144,7 +144,8 @@ def _summary(result: RunResult) -> str:
     for title, value, sub, mood in cards:
         out.append(
             f'<div class="card {mood}"><div class="card-title">{escape(title)}</div>'
-            f'<div class="card-value">{escape(value)}</div><div class="muted">{escape(sub)}</div></div>'
+            f'<div class="card-value">{escape(value)}</div>'
+            f'<div class="muted">{escape(sub)}</div></div>'
         )
     out.append("</div>")
     return "".join(out)
@@ -303,7 +304,8 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
         parts.append('<p class="muted">No faults were injected.</p>')
     parts.append(
         f"<footer>kubechaos {escape(result['kubechaosVersion'])} · result schema "
-        f"{escape(result['schema'])} · {escape(result['events'])} events · all times are virtual</footer>"
+        f"{escape(result['schema'])}"
+        f" · {escape(result['events'])} events · all times are virtual</footer>"
         "</body></html>\n"
     )
     return "\n".join(parts)

@@ -106,7 +106,8 @@ class Frame:
             if fault["lasting"]:
                 x1 = max(self.x(self.fault_end(fault)), x0 + 1)
                 out.append(
-                    f'<rect class="fault-shade" x="{coord(x0)}" y="{coord(top)}" width="{coord(x1 - x0)}" '
+                    f'<rect class="fault-shade" x="{coord(x0)}" y="{coord(top)}"'
+                    f' width="{coord(x1 - x0)}" '
                     f'height="{coord(bottom - top)}" fill="{colour}"/>'
                 )
             else:
@@ -122,13 +123,15 @@ class Frame:
             ):
                 xr = self.x(recovered)
                 out.append(
-                    f'<line class="recovery-line" x1="{coord(xr)}" x2="{coord(xr)}" y1="{coord(top)}" '
+                    f'<line class="recovery-line" x1="{coord(xr)}" x2="{coord(xr)}"'
+                    f' y1="{coord(top)}" '
                     f'y2="{coord(bottom)}"/>'
                 )
         if self.reached < self.span:
             x0 = self.x(self.reached)
             out.append(
-                f'<rect class="not-run" x="{coord(x0)}" y="{coord(top)}" width="{coord(LEFT + PLOT - x0)}" '
+                f'<rect class="not-run" x="{coord(x0)}" y="{coord(top)}"'
+                f' width="{coord(LEFT + PLOT - x0)}" '
                 f'height="{coord(bottom - top)}" fill="#8c959f" fill-opacity="0.18">'
                 "<title>not run: the run stopped here</title></rect>"
                 f'<text x="{coord(x0 + 6)}" y="{coord(top + 14)}" class="muted">not run</text>'
@@ -142,9 +145,12 @@ class Frame:
         for t in time_ticks(self.span):
             x = self.x(t)
             out.append(
-                f'<line class="grid" x1="{coord(x)}" x2="{coord(x)}" y1="{coord(top)}" y2="{coord(y)}"/>'
-                f'<line class="axis" x1="{coord(x)}" x2="{coord(x)}" y1="{coord(y)}" y2="{coord(y + 4)}"/>'
-                f'<text x="{coord(x)}" y="{coord(y + 16)}" text-anchor="middle">{tick_label(t)}</text>'
+                f'<line class="grid" x1="{coord(x)}" x2="{coord(x)}"'
+                f' y1="{coord(top)}" y2="{coord(y)}"/>'
+                f'<line class="axis" x1="{coord(x)}" x2="{coord(x)}"'
+                f' y1="{coord(y)}" y2="{coord(y + 4)}"/>'
+                f'<text x="{coord(x)}" y="{coord(y + 16)}" text-anchor="middle"'
+                f">{tick_label(t)}</text>"
             )
         out.append(
             f'<text x="{LEFT + PLOT / 2:.0f}" y="{coord(y + 32)}" text-anchor="middle" '
@@ -209,7 +215,8 @@ def y_axis(
 
 def cross(x: float, y: float, colour: str) -> str:
     return (
-        f'<path d="M{coord(x - 4)} {coord(y - 4)} L{coord(x + 4)} {coord(y + 4)} M{coord(x - 4)} {coord(y + 4)} '
+        f'<path d="M{coord(x - 4)} {coord(y - 4)} L{coord(x + 4)} {coord(y + 4)}'
+        f" M{coord(x - 4)} {coord(y + 4)} "
         f'L{coord(x + 4)} {coord(y - 4)}" stroke="{colour}" stroke-width="2.5"/>'
     )
 

@@ -23,14 +23,10 @@ from typing import Any
 
 import pytest
 
-from kubechaos.report.html import (
-    FULL_PER_FAULT,
-    MAX_POINTS,
-    causal_timeline,
-    read_events_jsonl,
-    render_html,
-    write_html,
-)
+from kubechaos.report.html.causal import causal_timeline
+from kubechaos.report.html.charts import MAX_POINTS
+from kubechaos.report.html.page import read_events_jsonl, render_html, write_html
+from kubechaos.report.html.stories import FULL_PER_FAULT
 from kubechaos.report.result import result_of, schema
 from kubechaos.scenario.loader import load_scenario, parse_scenario
 from kubechaos.scenario.runner import Run, run_scenario

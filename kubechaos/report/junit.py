@@ -12,10 +12,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+from kubechaos.report.types import RunOutcome, SloRecord
 
 
-def _suite(result: dict[str, Any]) -> ET.Element:
+def _suite(result: RunOutcome) -> ET.Element:
     scenario = result["scenario"]
     name = scenario["name"]
     suite = ET.Element("testsuite", name=f"{name} (seed {result['seed']})")
@@ -31,9 +32,15 @@ def _suite(result: dict[str, Any]) -> ET.Element:
         ("replay", result["replay"]),
     ):
         ET.SubElement(props, "property", name=key, value=str(value))
-    cases = result["slos"] or [
-        {"name": "run completes", "ok": True, "measured": "", "threshold": "", "kind": "run"}
-    ]
+    run_completes: SloRecord = {
+        "name": "run completes",
+        "kind": "run",
+        "ok": True,
+        "measured": "",
+        "threshold": "",
+        "detail": "",
+    }
+    cases = result["slos"] or [run_completes]
     failures = errors = skipped = 0
     for slo in cases:
         case = ET.SubElement(suite, "testcase", classname=f"kubechaos.{name}", name=slo["name"])
@@ -66,7 +73,7 @@ def _suite(result: dict[str, Any]) -> ET.Element:
     return suite
 
 
-def junit_xml(results: Iterable[dict[str, Any]]) -> bytes:
+def junit_xml(results: Iterable[RunOutcome]) -> bytes:
     """A ``<testsuites>`` document for one or more run results."""
     root = ET.Element("testsuites", name="kubechaos")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -81,5 +88,5 @@ def junit_xml(results: Iterable[dict[str, Any]]) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def write_junit(results: Iterable[dict[str, Any]], path: Path) -> None:
+def write_junit(results: Iterable[RunOutcome], path: Path) -> None:
     path.write_bytes(junit_xml(results))

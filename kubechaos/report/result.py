@@ -1,27 +1,49 @@
 """The result of one run as plain data: what JSON, JUnit, HTML, sweeps and comparisons read.
 
 :func:`result_of` turns a finished (or interrupted) :class:`~kubechaos.scenario.runner.Run` into
-a dict that follows ``result-schema.json`` (``"schema": "kubechaos/result/v1"``). The schema is
-versioned: fields are only ever added within v1; a change in meaning gets a new version.
+a dict that follows ``result-schema.json`` (``"schema": "kubechaos/result/v1"``), typed as
+:class:`~kubechaos.report.types.RunResult`. The schema is versioned: fields are only ever added
+within v1; a change in meaning gets a new version. Each section of the result is built by its
+own function below, in the order the result lists them.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from kubechaos import __version__
 from kubechaos.defaults import TARGET_RELEASE
+from kubechaos.faults.chaos import Injection
+from kubechaos.observe.slo import SLOResult
+from kubechaos.observe.steady import FaultRecovery
+from kubechaos.report.types import (
+    DeploymentRecord,
+    FailedInjectionRecord,
+    FaultRecord,
+    RecoveryRecord,
+    RecoveryStatus,
+    RunOutcome,
+    RunResult,
+    SloRecord,
+    SteadyRow,
+    TrafficRecord,
+    Verdict,
+)
 from kubechaos.scenario.runner import Run
 from kubechaos.traffic import SUCCESS
 
 SCHEMA_ID = "kubechaos/result/v1"
 
 # verdicts, and the exit code each gives `kubechaos run`
-PASSED, FAILED, ERROR, INTERRUPTED = "passed", "failed", "error", "interrupted"
+PASSED: Verdict = "passed"
+FAILED: Verdict = "failed"
+ERROR: Verdict = "error"
+INTERRUPTED: Verdict = "interrupted"
 EXIT_CODES = {PASSED: 0, FAILED: 1, ERROR: 3, INTERRUPTED: 130}
 
 
@@ -36,6 +58,11 @@ def replay_command(source: str, seed: int) -> str:
     return f"kubechaos run {shlex.quote(source)} --seed {seed}"
 
 
+# rounded for the JSON; the overloads tell mypy a time stays a float and a missing one None
+@overload
+def _round(x: float, digits: int = 6) -> float: ...
+@overload
+def _round(x: float | None, digits: int = 6) -> float | None: ...
 def _round(x: float | None, digits: int = 6) -> float | None:
     return None if x is None else round(x, digits)
 
@@ -46,7 +73,7 @@ def result_of(
     interrupted: bool = False,
     error: str | None = None,
     wall_seconds: float | None = None,
-) -> dict[str, Any]:
+) -> RunResult:
     """The whole result of ``run`` (finished, failed or interrupted)."""
     scenario = run.scenario
     complete = run.finished_at is not None and not interrupted and error is None
@@ -54,98 +81,7 @@ def result_of(
     if run.steady.times:
         reached = max(reached, run.steady.times[-1])
     slo_results = run.results if complete else run.slo.results(final=False)
-    if error is not None:
-        verdict = ERROR
-    elif interrupted:
-        verdict = INTERRUPTED
-    else:
-        verdict = PASSED if all(r.ok for r in slo_results) else FAILED
-    injections = {(i.fault.name, round(i.injected_at, 9)): i for i in run.chaos.injections}
-    faults = []
-    for rec in run.steady.recoveries:
-        injection = injections.get((rec.fault, round(rec.injected_at, 9)))
-        if rec.known and rec.seconds is not None:
-            status = "recovered"
-        elif rec.known:
-            status = "not-recovered"
-        else:
-            status = "pending"
-        faults.append(
-            {
-                "name": rec.fault,
-                "type": rec.type,
-                "injectedAt": _round(rec.injected_at),
-                "revertedAt": _round(rec.reverted_at),
-                "lasting": injection.fault.lasting if injection else True,
-                "targets": list(injection.targets) if injection else [],
-                "params": injection.fault.describe_params() if injection else "",
-                "recovery": {
-                    "status": status,
-                    "seconds": _round(rec.seconds) if status == "recovered" else None,
-                    "disturbedAt": _round(rec.disturbed_at),
-                    "recoveredAt": _round(rec.recovered_at),
-                },
-            }
-        )
-    failed_injections = [
-        {"name": e.object, "type": (e.fields or {}).get("type", ""), "at": _round(e.time),
-         "message": e.message}
-        for e in run.events.find(reason="FaultFailed")
-    ]  # fmt: skip
-    slos = [
-        {
-            "name": r.slo.name,
-            "kind": r.slo.kind,
-            "ok": r.ok,
-            "measured": r.measured,
-            "threshold": r.threshold,
-            "detail": r.detail,
-        }
-        for r in slo_results
-    ]
-    stats = run.traffic.stats
-    services: dict[tuple[str, str], dict[str, int]] = {}
-    for (ns, svc, _src, outcome), n in stats.requests.items():
-        outcomes = services.setdefault((ns, svc), {})
-        outcomes[outcome] = outcomes.get(outcome, 0) + n
-    traffic = []
-    for (ns, svc), outcomes in sorted(services.items()):
-        total = sum(outcomes.values())
-        traffic.append(
-            {
-                "namespace": ns,
-                "service": svc,
-                "requests": total,
-                "outcomes": dict(sorted(outcomes.items())),
-                "successRate": round(outcomes.get(SUCCESS, 0) / total, 6) if total else None,
-                "unsent": stats.count_unsent(ns, svc),
-                "perSecond": [list(p) for p in stats.timeline(ns, svc)],
-                "latency": [
-                    [_round(t, 3), *(_round(q) for q in qs)]
-                    for t, *qs in run.history.latency.get(f"{ns}/{svc}", [])
-                ],
-            }
-        )
-    deployments = [
-        {
-            "namespace": d.metadata.namespace,
-            "name": d.metadata.name,
-            "desired": d.spec.replicas,
-            "available": d.status.available_replicas,
-            "updated": d.status.updated_replicas,
-            "history": [
-                [_round(t, 3), int(want), int(have)]
-                for t, want, have in run.history.replicas.get(
-                    f"{d.metadata.namespace}/{d.metadata.name}", []
-                )
-            ],
-        }
-        for d in run.cluster.api.cache("deployments").list()
-    ]
-    steady_changes: list[list[float | int]] = []
-    for t, ok in zip(run.steady.times, run.steady.steady, strict=True):
-        if not steady_changes or steady_changes[-1][1] != int(ok):
-            steady_changes.append([round(t, 3), int(ok)])
+    verdict = _verdict(slo_results, interrupted, error)
     return {
         "schema": SCHEMA_ID,
         "kubechaosVersion": __version__,
@@ -164,15 +100,141 @@ def result_of(
         "virtualSeconds": _round(reached, 3),
         "wallSeconds": _round(wall_seconds, 3),
         "replay": replay_command(scenario.source, run.seed),
-        "faults": faults,
-        "failedInjections": failed_injections,
-        "slos": slos,
-        "traffic": traffic,
-        "deployments": deployments,
-        "steadyState": steady_changes,
+        "faults": _faults(run),
+        "failedInjections": _failed_injections(run),
+        "slos": [_slo(r) for r in slo_results],
+        "traffic": _traffic(run),
+        "deployments": _deployments(run),
+        "steadyState": _steady_state(run),
         "events": len(run.events),
     }
 
 
-def write_json(result: dict[str, Any], path: Path) -> None:
+def _verdict(slo_results: list[SLOResult], interrupted: bool, error: str | None) -> Verdict:
+    if error is not None:
+        return ERROR
+    if interrupted:
+        return INTERRUPTED
+    return PASSED if all(r.ok for r in slo_results) else FAILED
+
+
+def _faults(run: Run) -> list[FaultRecord]:
+    """One record per injection, in the order the steady-state monitor saw them."""
+    injections = {(i.fault.name, round(i.injected_at, 9)): i for i in run.chaos.injections}
+    return [
+        _fault(rec, injections.get((rec.fault, round(rec.injected_at, 9))))
+        for rec in run.steady.recoveries
+    ]
+
+
+def _fault(rec: FaultRecovery, injection: Injection | None) -> FaultRecord:
+    return {
+        "name": rec.fault,
+        "type": rec.type,
+        "injectedAt": _round(rec.injected_at),
+        "revertedAt": _round(rec.reverted_at),
+        "lasting": injection.fault.lasting if injection else True,
+        "targets": list(injection.targets) if injection else [],
+        "params": injection.fault.describe_params() if injection else "",
+        "recovery": _recovery(rec),
+    }
+
+
+def _recovery(rec: FaultRecovery) -> RecoveryRecord:
+    status: RecoveryStatus
+    if rec.known and rec.seconds is not None:
+        status = "recovered"
+    elif rec.known:
+        status = "not-recovered"
+    else:
+        status = "pending"
+    return {
+        "status": status,
+        "seconds": _round(rec.seconds) if status == "recovered" else None,
+        "disturbedAt": _round(rec.disturbed_at),
+        "recoveredAt": _round(rec.recovered_at),
+    }
+
+
+def _failed_injections(run: Run) -> list[FailedInjectionRecord]:
+    return [
+        {"name": e.object, "type": (e.fields or {}).get("type", ""), "at": _round(e.time),
+         "message": e.message}
+        for e in run.events.find(reason="FaultFailed")
+    ]  # fmt: skip
+
+
+def _slo(r: SLOResult) -> SloRecord:
+    return {
+        "name": r.slo.name,
+        "kind": r.slo.kind,
+        "ok": r.ok,
+        "measured": r.measured,
+        "threshold": r.threshold,
+        "detail": r.detail,
+    }
+
+
+def _traffic(run: Run) -> list[TrafficRecord]:
+    """One record per Service that was sent requests, sorted by namespace and name."""
+    services: dict[tuple[str, str], dict[str, int]] = {}
+    for (ns, svc, _src, outcome), n in run.traffic.stats.requests.items():
+        outcomes = services.setdefault((ns, svc), {})
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
+    return [_service(run, ns, svc, outcomes) for (ns, svc), outcomes in sorted(services.items())]
+
+
+def _service(run: Run, ns: str, svc: str, outcomes: Mapping[str, int]) -> TrafficRecord:
+    stats = run.traffic.stats
+    total = sum(outcomes.values())
+    return {
+        "namespace": ns,
+        "service": svc,
+        "requests": total,
+        "outcomes": dict(sorted(outcomes.items())),
+        "successRate": round(outcomes.get(SUCCESS, 0) / total, 6) if total else None,
+        "unsent": stats.count_unsent(ns, svc),
+        "perSecond": [list(p) for p in stats.timeline(ns, svc)],
+        "latency": [
+            [_round(t, 3), *(_round(q) for q in qs)]
+            for t, *qs in run.history.latency.get(f"{ns}/{svc}", [])
+        ],
+    }
+
+
+def _deployments(run: Run) -> list[DeploymentRecord]:
+    return [
+        {
+            "namespace": d.metadata.namespace,
+            "name": d.metadata.name,
+            "desired": d.spec.replicas,
+            "available": d.status.available_replicas,
+            "updated": d.status.updated_replicas,
+            "history": [
+                [_round(t, 3), int(want), int(have)]
+                for t, want, have in run.history.replicas.get(
+                    f"{d.metadata.namespace}/{d.metadata.name}", []
+                )
+            ],
+        }
+        for d in run.cluster.api.cache("deployments").list()
+    ]
+
+
+def _steady_state(run: Run) -> list[SteadyRow]:
+    """Steady state at every change: [time, 1] when it (re)gained, [time, 0] when lost."""
+    changes: list[SteadyRow] = []
+    for t, ok in zip(run.steady.times, run.steady.steady, strict=True):
+        if not changes or changes[-1][1] != int(ok):
+            changes.append([round(t, 3), int(ok)])
+    return changes
+
+
+def reached_seconds(result: RunOutcome) -> float:
+    """The virtual time a result's run reached (the scenario's duration if it does not say)."""
+    reached = result.get("virtualSeconds")
+    return float(reached) if reached is not None else float(result["scenario"]["duration"])
+
+
+def write_json(result: Mapping[str, Any], path: Path) -> None:
     path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -172,7 +172,7 @@ def scenario_info(scenario: Scenario) -> dict[str, Any]:
     }
 
 
-def compact(result: dict[str, Any]) -> dict[str, Any]:
+def compact(result: Mapping[str, Any]) -> dict[str, Any]:
     """A run result without its per-second series (traffic per second and latency, replica
     history): what a sweep keeps per seed. Everything a summary or JUnit reads stays."""
     slim = dict(result)

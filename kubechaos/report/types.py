@@ -1,0 +1,124 @@
+"""The run result's shape as types: one TypedDict per record of ``result-schema.json``.
+
+:func:`~kubechaos.report.result.result_of` builds a :class:`RunResult`; the JSON, JUnit and HTML
+reports read one. The result stays a plain dict at run time (it is written as JSON and read back
+from JSON files to render a report later), so these are TypedDicts, not classes: they cost
+nothing when running and let mypy check every key a report looks up against the schema.
+
+Keep them in step with ``result-schema.json``: the schema is the contract for readers outside
+Python, these are the same contract for the code. Series are lists (as JSON has them), each row a
+list whose positions the alias names.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+Verdict = Literal["passed", "failed", "error", "interrupted"]
+RecoveryStatus = Literal["recovered", "not-recovered", "pending"]
+
+# series rows, positional as in the schema
+PerSecondRow = list[int]  # [second, successes, failures], for each second with requests
+LatencyRow = list[float | None]  # [time, p50, p95, p99] in seconds; only quantiles may be null
+ReplicaRow = list[float]  # [time, desired, available] at every change (counts are whole)
+SteadyRow = list[float]  # [time, 1 | 0] at every change of steady state
+
+
+class ScenarioRecord(TypedDict):
+    name: str
+    description: str
+    file: str
+    duration: float  # virtual seconds the scenario asks for
+
+
+class RecoveryRecord(TypedDict):
+    status: RecoveryStatus
+    seconds: float | None  # from injection to steady state; None unless recovered
+    disturbedAt: float | None
+    recoveredAt: float | None
+
+
+class FaultRecord(TypedDict):
+    """One injection."""
+
+    name: str
+    type: str
+    injectedAt: float
+    revertedAt: float | None
+    lasting: bool  # False: an instantaneous fault (a pod kill), drawn as a marker, not a band
+    targets: list[str]
+    params: str
+    recovery: RecoveryRecord
+
+
+class FailedInjectionRecord(TypedDict):
+    name: str
+    type: str
+    at: float
+    message: str
+
+
+class SloRecord(TypedDict):
+    name: str
+    kind: str  # recoveryWithin, availability, maxErrors or threshold
+    ok: bool
+    measured: str
+    threshold: str
+    detail: str
+
+
+class TrafficRecord(TypedDict):
+    """The requests sent to one Service."""
+
+    namespace: str
+    service: str
+    requests: int
+    outcomes: dict[str, int]
+    successRate: float | None
+    unsent: int
+    perSecond: list[PerSecondRow]
+    latency: list[LatencyRow]
+
+
+class DeploymentRecord(TypedDict):
+    namespace: str
+    name: str
+    desired: int
+    available: int
+    updated: int
+    history: list[ReplicaRow]
+
+
+class RunOutcome(TypedDict):
+    """What every result holds, whole or compacted by a sweep (which drops the series): who
+    ran, how it ended, and its SLOs. This is all JUnit reads."""
+
+    schema: str
+    kubechaosVersion: str
+    kubernetesVersion: str  # the Kubernetes release whose defaults the model follows
+    scenario: ScenarioRecord
+    seed: int
+    verdict: Verdict
+    exitCode: int
+    complete: bool  # False: the run did not reach its end, the figures cover it so far
+    error: str | None
+    virtualSeconds: float | None  # virtual time the run reached
+    wallSeconds: float | None
+    replay: str  # the command that replays this run exactly
+    slos: list[SloRecord]
+
+
+class RunResult(RunOutcome):
+    """The whole result of one run (``"schema": "kubechaos/result/v1"``): the outcome and what
+    was measured. The JSON keeps the schema's key order (``result_of`` builds it in that order),
+    not this class's."""
+
+    faults: list[FaultRecord]
+    failedInjections: list[FailedInjectionRecord]
+    traffic: list[TrafficRecord]
+    deployments: list[DeploymentRecord]
+    steadyState: list[SteadyRow]
+    events: int  # how many events the run logged
+    # added by `kubechaos replay` (True when it replayed an explored schedule); the schema
+    # allows fields beyond its own
+    explored: NotRequired[bool]

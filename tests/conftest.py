@@ -1,7 +1,7 @@
 """Every async test runs on virtual time with Trio's scheduler seeded.
 
 pytest-trio runs a test on the wall clock unless the test asks for a clock fixture; the model must
-never see the wall clock. kubechaos' own pytest plugin (:mod:`kubechaos.pytest_plugin`) runs tests
+never see the wall clock. kubechaos' own pytest plugin (:mod:`kubechaos.testing.plugin`) runs tests
 under the model's :class:`~kubechaos.sim.clock.VirtualClock` (time jumps to the next deadline
 whenever all tasks are blocked) with a seeded scheduler, exactly as ``kubechaos run`` does; the ini
 setting ``kubechaos_all_async_tests = true`` in pyproject.toml extends that from the tests that use

@@ -15,7 +15,7 @@ import trio
 from kubechaos.api.objects import Deployment, DeploymentStrategy, Pod, Probe, Resources
 from kubechaos.cluster import Cluster
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
-from kubechaos.pytest_plugin import Harness
+from kubechaos.testing.harness import Harness
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
 from .factories import deployment, pod, service

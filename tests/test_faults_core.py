@@ -19,7 +19,7 @@ from kubechaos.faults import (
     run_schedule,
 )
 from kubechaos.faults.base import Param
-from kubechaos.pytest_plugin import Harness
+from kubechaos.testing.harness import Harness
 
 from .factories import deployment, service
 from .harness import available, pods, ready_pods, running

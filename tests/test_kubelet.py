@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from collections.abc import Callable
 
 import attrs
 import pytest
@@ -28,6 +27,7 @@ from kubechaos.sim.clock import now, run_virtual
 from kubechaos.sim.events import Event
 
 from .factories import pod
+from .harness import wait_until
 
 CIDR = "10.128.3.0/24"
 ADDRESS = "172.16.0.5"
@@ -96,11 +96,10 @@ def times(ctx: Context, reason: str, name: str, contains: str = "") -> list[floa
     return [e.time for e in events(ctx, reason, name) if contains in e.message]
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 600.0) -> None:
-    deadline = now() + timeout
-    while not predicate():
-        assert now() < deadline, "condition not reached in time"
-        await trio.sleep(0.05)
+# How long a wait here may take (virtual seconds), and how often it checks: every 50 ms, as this
+# file always has, since what a test reads after a wait depends on when it resumes.
+WAIT_TIMEOUT = 600.0
+WAIT_STEP = 0.05
 
 
 def behaving(name: str, behaviour: str, **kwargs: object) -> Pod:
@@ -115,7 +114,7 @@ async def test_pod_becomes_running_and_ready_with_an_ip_from_the_node_cidr() -> 
     async with trio.open_nursery() as nursery:
         kubelet, _ = start(nursery, ctx, net)
         await ctx.api.create(pod("web", node_name="n1"))
-        await wait_for(lambda: ready(ctx, "web"))
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
         p = must(ctx, "web")
         assert p.status.phase == "Running"
         assert ipaddress.ip_address(p.status.pod_ip) in ipaddress.ip_network(CIDR)
@@ -151,9 +150,9 @@ async def test_images_are_pulled_once_per_node() -> None:
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
         await ctx.api.create(pod("a", node_name="n1"))
-        await wait_for(lambda: ready(ctx, "a"))
+        await wait_until(lambda: ready(ctx, "a"), WAIT_TIMEOUT, "a ready", WAIT_STEP)
         await ctx.api.create(pod("b", node_name="n1"))
-        await wait_for(lambda: ready(ctx, "b"))
+        await wait_until(lambda: ready(ctx, "b"), WAIT_TIMEOUT, "b ready", WAIT_STEP)
         assert len(events(ctx, "Pulling")) == 1
         assert times(ctx, "Pulled", "b", "already present on machine")
         nursery.cancel_scope.cancel()
@@ -244,7 +243,12 @@ async def test_crash_loop_backoff_waits_exactly_0_10_20_40_80_160_300_300() -> N
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
         await ctx.api.create(behaving("web", "crash-after=30s"))
-        await wait_for(lambda: len(events(ctx, "ContainerDied", "web")) >= 3)
+        await wait_until(
+            lambda: len(events(ctx, "ContainerDied", "web")) >= 3,
+            WAIT_TIMEOUT,
+            "3 deaths of web",
+            WAIT_STEP,
+        )
         await trio.sleep(1)
         p = must(ctx, "web")
         (cs,) = p.status.container_statuses
@@ -334,7 +338,9 @@ async def test_liveness_failure_restarts_after_failure_threshold_periods() -> No
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
         await ctx.api.create(behaving("web", "liveness-fail-after=60s", liveness=probe))
-        await wait_for(lambda: bool(times(ctx, "Started", "web")))
+        await wait_until(
+            lambda: bool(times(ctx, "Started", "web")), WAIT_TIMEOUT, "web started", WAIT_STEP
+        )
         started = times(ctx, "Started", "web")[0]
         await trio.sleep(started + 100 - now())
         # ticks at +5, +15, ...; failing from +60: +65, +75, +85 -> killed at +85
@@ -357,7 +363,9 @@ async def test_readiness_failure_flips_ready_and_serving_while_running_and_back(
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
         await ctx.api.create(behaving("web", behaviour, readiness=probe))
-        await wait_for(lambda: bool(times(ctx, "Started", "web")))
+        await wait_until(
+            lambda: bool(times(ctx, "Started", "web")), WAIT_TIMEOUT, "web started", WAIT_STEP
+        )
         s = times(ctx, "Started", "web")[0]
         await trio.sleep(s + 4.9 - now())
         ip = must(ctx, "web").status.pod_ip
@@ -416,7 +424,9 @@ async def test_startup_probe_delays_readiness_or_kills_a_container_that_never_st
         )
         await ctx.api.create(slow)
         await ctx.api.create(stuck)
-        await wait_for(lambda: bool(times(ctx, "Started", "slow")))
+        await wait_until(
+            lambda: bool(times(ctx, "Started", "slow")), WAIT_TIMEOUT, "slow started", WAIT_STEP
+        )
         s = times(ctx, "Started", "slow")[0]
         await trio.sleep(s + 29 - now())
         (cs,) = must(ctx, "slow").status.container_statuses
@@ -442,7 +452,12 @@ async def test_graceful_deletion_takes_min_of_shutdown_and_grace_then_frees_the_
         kubelet, _ = start(nursery, ctx, net)
         await ctx.api.create(behaving("quick", "shutdown=5s"))
         await ctx.api.create(behaving("stubborn", "shutdown=60s"))
-        await wait_for(lambda: ready(ctx, "quick") and ready(ctx, "stubborn"))
+        await wait_until(
+            lambda: ready(ctx, "quick") and ready(ctx, "stubborn"),
+            WAIT_TIMEOUT,
+            "quick and stubborn ready",
+            WAIT_STEP,
+        )
         ips = {name: must(ctx, name).status.pod_ip for name in ("quick", "stubborn")}
         t = now()
         await ctx.api.delete("pods", "default", "quick")
@@ -461,7 +476,7 @@ async def test_graceful_deletion_takes_min_of_shutdown_and_grace_then_frees_the_
         assert kubelet.running_pods() == 0 and not kubelet.pods
         # a replacement pod with the same name gets a new IP
         await ctx.api.create(behaving("quick", "serve"))
-        await wait_for(lambda: ready(ctx, "quick"))
+        await wait_until(lambda: ready(ctx, "quick"), WAIT_TIMEOUT, "quick ready", WAIT_STEP)
         assert must(ctx, "quick").status.pod_ip not in ips.values()
         nursery.cancel_scope.cancel()
 
@@ -472,7 +487,9 @@ async def test_shorter_grace_on_second_delete_and_force_delete() -> None:
         start(nursery, ctx, net)
         await ctx.api.create(behaving("a", "shutdown=60s"))
         await ctx.api.create(behaving("b", "shutdown=60s"))
-        await wait_for(lambda: ready(ctx, "a") and ready(ctx, "b"))
+        await wait_until(
+            lambda: ready(ctx, "a") and ready(ctx, "b"), WAIT_TIMEOUT, "a and b ready", WAIT_STEP
+        )
         ip_b = must(ctx, "b").status.pod_ip
         t = now()
         await ctx.api.delete("pods", "default", "a")
@@ -498,13 +515,16 @@ async def test_rebooted_kubelet_resyncs_its_pods_from_an_empty_runtime() -> None
         await ctx.api.create(pod("once", node_name="n1", restart_policy="Never"))
         await ctx.api.create(behaving("job", "exit-after=5s", restart_policy="Never"))
         await ctx.api.create(behaving("doomed", "shutdown=10s"))
-        await wait_for(
+        await wait_until(
             lambda: (
                 ready(ctx, "web")
                 and ready(ctx, "once")
                 and ready(ctx, "doomed")
                 and must(ctx, "job").status.phase == "Succeeded"
-            )
+            ),
+            WAIT_TIMEOUT,
+            "web, once and doomed ready and job succeeded",
+            WAIT_STEP,
         )
         stale = [must(ctx, name).status.pod_ip for name in ("once", "doomed")]
         job_starts = len(times(ctx, "Started", "job"))
@@ -516,7 +536,12 @@ async def test_rebooted_kubelet_resyncs_its_pods_from_an_empty_runtime() -> None
         reboot = now()
         runtime = ContainerRuntime(ctx.settings, ctx.stream("runtime-2"), "n1")
         second, _ = start(nursery, ctx, net, runtime=runtime)
-        await wait_for(lambda: ready(ctx, "web") and must(ctx, "once").status.phase == "Failed")
+        await wait_until(
+            lambda: ready(ctx, "web") and must(ctx, "once").status.phase == "Failed",
+            WAIT_TIMEOUT,
+            "web ready and once failed",
+            WAIT_STEP,
+        )
         web = must(ctx, "web")
         (cs,) = web.status.container_statuses
         assert cs.state == "running" and cs.restart_count == 1 and cs.started_at > reboot
@@ -608,7 +633,7 @@ async def test_image_pull_failures_back_off_and_recover() -> None:
         assert (cs.state, cs.reason) == ("waiting", "ImagePullBackOff")
         assert events(ctx, "Failed", "web") and events(ctx, "BackOff", "web")
         runtime.image_pull_fails = False
-        await wait_for(lambda: ready(ctx, "web"))
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
         pulls = times(ctx, "Pulling", "web")
         fails = times(ctx, "Failed", "web")
         # retries wait 10 s, 20 s, ... after each failure
@@ -631,7 +656,7 @@ async def test_api_errors_are_retried_not_fatal() -> None:
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
         await ctx.api.create(pod("web", node_name="n1"))
-        await wait_for(lambda: ready(ctx, "web"), timeout=60)
+        await wait_until(lambda: ready(ctx, "web"), 60, "web ready", WAIT_STEP)
         assert failures["left"] == 0
         nursery.cancel_scope.cancel()
 
@@ -644,7 +669,7 @@ async def test_foreign_pod_status_write_is_reasserted() -> None:
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
         await ctx.api.create(pod("web", node_name="n1"))
-        await wait_for(lambda: ready(ctx, "web"))
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
         p = must(ctx, "web")
         conditions = tuple(
             attrs.evolve(c, status="False") if c.type == "Ready" else c for c in p.status.conditions

@@ -15,8 +15,9 @@ import trio
 
 from kubechaos.cluster import NodeGroupSpec
 from kubechaos.faults import ContainerKill, PodFailure, PodKill, SchedulerCrash, Target
-from kubechaos.pytest_plugin import Harness, HarnessError
 from kubechaos.sim.clock import VirtualClock
+from kubechaos.testing import HarnessError
+from kubechaos.testing.harness import Harness
 
 from .factories import deployment, service
 

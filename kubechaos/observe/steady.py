@@ -103,7 +103,35 @@ class SteadyStateMonitor:
 
     # ------------------------------------------------------------------ sampling
     def is_steady_now(self) -> bool:
-        """One sample of steady state, from the exposed families."""
+        """One sample of steady state, from the exposed families: no Deployment short of
+        available replicas, and no Service's error count grown since the previous sample."""
+        steady = not self._short_deployments()
+        errors = self._service_errors()
+        if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
+            steady = False
+        self._errors = errors  # the next sample counts errors from here
+        return steady
+
+    def unsteady_reasons(self, now: float) -> list[str]:
+        """Why the workloads are not in steady state at ``now``, one reason each (empty when
+        they are): each Deployment short of its available replicas, and each Service that
+        failed a request within the last stability window (a break that keeps a recovery from
+        being known yet). Read from the series :meth:`is_steady_now` samples; takes no sample."""
+        reasons = [
+            f"Deployment {namespace}/{name} has {available:g}/{desired:g} available"
+            for (namespace, name), (available, desired) in self._short_deployments().items()
+        ]
+        stats = self.collector.traffic
+        errored = [key for key, n in self._service_errors().items() if n > 0]
+        for namespace, service in sorted(errored, key="/".join):
+            last = stats.last_failure(namespace, service) if stats is not None else None
+            if last is not None and last >= now - self.window:
+                reasons.append(f"Service {namespace}/{service} failed requests in second {last}")
+        return reasons
+
+    def _short_deployments(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """``(available, desired)`` replicas of each Deployment with fewer available than
+        desired, keyed ``(namespace, name)``, from kube-state-metrics' two series."""
         available: dict[tuple[str, str], float] = {}
         desired: dict[tuple[str, str], float] = {}
         for metric in self.collector.deployment_families():
@@ -115,14 +143,17 @@ class SteadyStateMonitor:
                 continue
             for s in metric.samples:
                 target[(s.labels["namespace"], s.labels["deployment"])] = s.value
-        steady = all(available.get(k, 0) >= v for k, v in desired.items())
-        errors = {
+        return {
+            key: (available.get(key, 0), want)
+            for key, want in desired.items()
+            if not available.get(key, 0) >= want
+        }
+
+    def _service_errors(self) -> dict[tuple[str, str], float]:
+        """Requests answered with an error so far, per ``(namespace, service)`` with traffic."""
+        return {
             key: float(total - ok) for key, (total, ok) in self.collector.service_totals().items()
         }
-        if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
-            steady = False
-        self._errors = errors
-        return steady
 
     def sample(self, at: float) -> None:
         steady = self.is_steady_now()

@@ -3,26 +3,21 @@
 The format (``apiVersion: kubechaos/v1``, ``kind: Scenario``) is documented in the README. An error
 reads ``scenarios/web.yaml:14:9: spec.cluster.nodeGroups[0].count: expected a whole number >= 1,
 got -2``; unknown keys get a "did you mean" suggestion. Manifests are read by
-:mod:`kubechaos.api.manifest` and checked like the API server would; manifests of kinds the model
-does not serve become warnings.
+:mod:`kubechaos.scenario.workloads` (as a test's ``kubechaos.apply`` reads them) and checked like
+the API server would; manifests of kinds the model does not serve become warnings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
 import attrs
 
 from kubechaos.api.duration import DurationError, format_duration, parse_duration
-from kubechaos.api.manifest import (
-    ManifestError,
-    UnsupportedKind,
-    read_manifest,
-)
 from kubechaos.api.objects import APIObject, Resources, Taint
 from kubechaos.api.quantity import QuantityError, parse_bytes, parse_count, parse_cpu_millis
 from kubechaos.api.validation import is_dns1123_label
@@ -40,7 +35,8 @@ from kubechaos.scenario.check import (
 from kubechaos.scenario.explore import ExploreSpec
 from kubechaos.scenario.faultspec import read_explore, read_faults
 from kubechaos.scenario.slospec import read_slos
-from kubechaos.scenario.yamlfile import MarkedDict, YAMLSyntaxError, load_all, locate
+from kubechaos.scenario.workloads import WorkloadReading, read_workloads
+from kubechaos.scenario.yamlfile import MarkedDict, YAMLSyntaxError, load_all
 from kubechaos.traffic import TrafficSpec
 
 API_VERSION = "kubechaos/v1"
@@ -108,13 +104,7 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
     top = check.mapping(root, (), _TOP_KEYS)
     if not isinstance(root, Mapping):
         raise ScenarioError(check.errors)
-    if top.get("apiVersion") != API_VERSION:
-        check.error(("apiVersion",), f'expected "{API_VERSION}", got {top.get("apiVersion")!r}')
-    if top.get("kind") != KIND:
-        check.error(("kind",), f'expected "{KIND}", got {top.get("kind")!r}')
-    meta = check.mapping(top.get("metadata"), ("metadata",), _META_KEYS)
-    scenario_name = check.string(meta, "name", ("metadata",), required=True)
-    description = check.string(meta, "description", ("metadata",))
+    scenario_name, description = _header(check, top)
     if "spec" not in top:
         check.error(("spec",), "required field is missing")
     spec = check.mapping(top.get("spec"), ("spec",), _SPEC_KEYS)
@@ -137,17 +127,9 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
     )
     workloads_ok = len(check.errors) == before_workloads
     traffic = _traffic(check, spec.get("traffic"), cluster, cluster_ok)
-    services = {
-        (o.metadata.namespace, o.metadata.name)
-        for o in (*workloads, *(obj for _, objs in later for obj in objs))
-        if type(o).__name__ == "Service"
-    }
-    for i, entry in enumerate(traffic):
-        if workloads_ok and entry.service and (entry.namespace, entry.service) not in services:
-            check.error(
-                ("spec", "traffic", i, "service"),
-                f"no Service {entry.namespace}/{entry.service} among the workloads",
-            )
+    services = _services(workloads, later)
+    if workloads_ok:
+        _check_traffic_targets(check, traffic, services)
     faults = read_faults(check, spec.get("faults"), cluster, duration)
     explore = (
         read_explore(check, spec.get("explore"), cluster, duration) if "explore" in spec else None
@@ -178,6 +160,39 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
         explore,
         tuple(sorted(later, key=lambda u: u[0])),
     )
+
+
+def _header(check: Check, top: Mapping[str, Any]) -> tuple[str, str]:
+    """Check ``apiVersion`` and ``kind``; the scenario's name and description."""
+    if top.get("apiVersion") != API_VERSION:
+        check.error(("apiVersion",), f'expected "{API_VERSION}", got {top.get("apiVersion")!r}')
+    if top.get("kind") != KIND:
+        check.error(("kind",), f'expected "{KIND}", got {top.get("kind")!r}')
+    meta = check.mapping(top.get("metadata"), ("metadata",), _META_KEYS)
+    name = check.string(meta, "name", ("metadata",), required=True)
+    return name, check.string(meta, "description", ("metadata",))
+
+
+def _services(
+    workloads: list[APIObject], later: list[tuple[float, tuple[APIObject, ...]]]
+) -> set[tuple[str, str]]:
+    """``(namespace, name)`` of every Service the scenario creates, at the start or later."""
+    return {
+        (o.metadata.namespace, o.metadata.name)
+        for o in (*workloads, *(obj for _, objs in later for obj in objs))
+        if type(o).__name__ == "Service"
+    }
+
+
+def _check_traffic_targets(
+    check: Check, traffic: list[TrafficSpec], services: set[tuple[str, str]]
+) -> None:
+    for i, entry in enumerate(traffic):
+        if entry.service and (entry.namespace, entry.service) not in services:
+            check.error(
+                ("spec", "traffic", i, "service"),
+                f"no Service {entry.namespace}/{entry.service} among the workloads",
+            )
 
 
 def _cluster(check: Check, value: Any) -> ClusterSpec:
@@ -302,15 +317,10 @@ def _workloads(
             check.error(wp, 'each workload needs exactly one of "path" or "manifest"')
             continue
         if "manifest" in entry:
-            objects += _manifests(
-                check,
-                [entry["manifest"]],
-                (*wp, "manifest"),
-                check.root,
-                check.file,
-                warnings,
-                per_doc_path=False,
+            reading = read_workloads(
+                [entry["manifest"]], check.file, base=(*wp, "manifest"), root=check.root
             )
+            objects += _taken(check, reading, check.file, warnings)
             continue
         rel = check.string(entry, "path", wp, required=True)
         if not rel:
@@ -326,35 +336,17 @@ def _workloads(
                 LocatedError(str(file), exc.line, exc.column, "", f"invalid YAML: {exc}")
             )
             continue
-        objects += _manifests(check, docs, (), docs, str(file), warnings, per_doc_path=True)
+        objects += _taken(check, read_workloads(docs, str(file)), str(file), warnings)
     return objects
 
 
-def _manifests(
-    check: Check,
-    docs: Sequence[Any],
-    base: Path,
-    root: Any,
-    file: str,
-    warnings: list[str],
-    per_doc_path: bool,
-) -> list[APIObject]:
-    objects = []
-    for index, doc in enumerate(docs):
-        doc_root = doc if per_doc_path else root
-        try:
-            objects.append(read_manifest(doc, base=base))
-        except UnsupportedKind as exc:
-            line, _ = locate(doc_root, base) if not per_doc_path else getattr(doc, "mark", (1, 1))
-            warnings.append(f"{file}:{line}: {exc}")
-        except ManifestError as exc:
-            for err in exc.errors:
-                prefix = f"document {index + 1}: " if per_doc_path and len(docs) > 1 else ""
-                line, column = locate(doc_root, err.path)
-                check.errors.append(
-                    LocatedError(file, line, column, err.dotted(), prefix + err.message)
-                )
-    return objects
+def _taken(
+    check: Check, reading: WorkloadReading, source: str, warnings: list[str]
+) -> tuple[APIObject, ...]:
+    """The objects read; their problems become the scenario's errors, skipped kinds warnings."""
+    check.errors += [problem.located(source) for problem in reading.problems]
+    warnings += reading.not_modelled
+    return reading.objects
 
 
 def _traffic(

@@ -42,72 +42,88 @@ def read_slos(
         body = check.mapping(entry[kind], kp, _SLO_KEYS[kind])
         slo = SLO(kind=kind, name="")
         if kind == "recoveryWithin":
-            fault = check.string(body, "fault", kp, required=True)
-            if (
-                fault
-                and fault not in fault_names
-                and fault not in {n.split("#")[0] for n in fault_names}
-            ):
-                check.error(
-                    (*kp, "fault"),
-                    f"no fault named {fault!r} in spec.faults or spec.explore.faults"
-                    + did_you_mean(fault, fault_names),
-                )
-            within = check.duration(body, "within", kp, 0.0)
-            if "within" not in body:
-                check.error((*kp, "within"), "required field is missing")
-            reference = check.string(body, "from", kp, default="injection")
-            if reference not in ("injection", "revert"):
-                check.error((*kp, "from"), f"expected injection or revert, got {reference!r}")
-            slo = attrs.evolve(slo, fault=fault, within=within, reference=reference)
+            slo = _recovery(check, body, kp, slo, fault_names)
         elif kind in ("availability", "maxErrors"):
-            service = check.string(body, "service", kp, required=True)
-            namespace = check.string(body, "namespace", kp, default="default")
-            if services is not None and service and (namespace, service) not in services:
-                check.error(
-                    (*kp, "service"), f"no Service {namespace}/{service} among the workloads"
-                )
-            slo = attrs.evolve(slo, service=service, namespace=namespace)
-            if kind == "availability":
-                slo = attrs.evolve(slo, at_least=_ratio(check, body, "atLeast", kp))
-            else:
-                count = body.get("count")
-                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                    check.error((*kp, "count"), f"expected a whole number >= 0, got {count!r}")
-                    count = 0
-                slo = attrs.evolve(slo, count=count)
+            slo = _service(check, body, kp, slo, services)
         else:
-            metric = check.string(body, "metric", kp, required=True)
-            if metric and family_of(metric) is None:
-                check.error(
-                    (*kp, "metric"),
-                    f"{metric!r} is not a series kubechaos exposes"
-                    + (did_you_mean(metric, list(FAMILIES)) or "; see the README's metrics list"),
-                )
-            labels = string_map(check, body.get("labels"), (*kp, "labels"))
-            bounds = {}
-            for key in ("atLeast", "atMost"):
-                if key in body:
-                    item = body[key]
-                    if isinstance(item, bool) or not isinstance(item, int | float) or item != item:
-                        check.error((*kp, key), f"expected a number, got {item!r}")
-                    else:
-                        bounds[key] = float(item)
-            if len([k for k in ("atLeast", "atMost") if k in body]) != 1:
-                check.error(kp, 'give exactly one of "atLeast" or "atMost"')
-            during = check.string(body, "during", kp, default="whole")
-            if during not in DURING:
-                check.error((*kp, "during"), f"expected one of {', '.join(DURING)}, got {during!r}")
-            slo = attrs.evolve(
-                slo, metric=metric, labels=labels, at_least=bounds.get("atLeast"),
-                at_most=bounds.get("atMost"), during=during,
-            )  # fmt: skip
+            slo = _threshold(check, body, kp, slo)
         name = check.string(entry, "name", sp) or default_name(slo)
         if name in names:
             check.error(sp, f'two SLOs are named {name!r}; give one a "name"')
         names.setdefault(name, i)
         slos.append(attrs.evolve(slo, name=name))
     return slos
+
+
+def _recovery(
+    check: Check, body: Mapping[str, Any], kp: Path, slo: SLO, fault_names: list[str]
+) -> SLO:
+    """``recoveryWithin``: a fault of the scenario (or an explored template), a time, a start."""
+    fault = check.string(body, "fault", kp, required=True)
+    if fault and fault not in fault_names and fault not in {n.split("#")[0] for n in fault_names}:
+        check.error(
+            (*kp, "fault"),
+            f"no fault named {fault!r} in spec.faults or spec.explore.faults"
+            + did_you_mean(fault, fault_names),
+        )
+    within = check.duration(body, "within", kp, 0.0)
+    if "within" not in body:
+        check.error((*kp, "within"), "required field is missing")
+    reference = check.string(body, "from", kp, default="injection")
+    if reference not in ("injection", "revert"):
+        check.error((*kp, "from"), f"expected injection or revert, got {reference!r}")
+    return attrs.evolve(slo, fault=fault, within=within, reference=reference)
+
+
+def _service(
+    check: Check,
+    body: Mapping[str, Any],
+    kp: Path,
+    slo: SLO,
+    services: set[tuple[str, str]] | None,
+) -> SLO:
+    """``availability`` or ``maxErrors``: a Service among the workloads and its bound."""
+    service = check.string(body, "service", kp, required=True)
+    namespace = check.string(body, "namespace", kp, default="default")
+    if services is not None and service and (namespace, service) not in services:
+        check.error((*kp, "service"), f"no Service {namespace}/{service} among the workloads")
+    slo = attrs.evolve(slo, service=service, namespace=namespace)
+    if slo.kind == "availability":
+        return attrs.evolve(slo, at_least=_ratio(check, body, "atLeast", kp))
+    count = body.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        check.error((*kp, "count"), f"expected a whole number >= 0, got {count!r}")
+        count = 0
+    return attrs.evolve(slo, count=count)
+
+
+def _threshold(check: Check, body: Mapping[str, Any], kp: Path, slo: SLO) -> SLO:
+    """``threshold``: a series kubechaos exposes, its labels, one bound and when it applies."""
+    metric = check.string(body, "metric", kp, required=True)
+    if metric and family_of(metric) is None:
+        check.error(
+            (*kp, "metric"),
+            f"{metric!r} is not a series kubechaos exposes"
+            + (did_you_mean(metric, list(FAMILIES)) or "; see the README's metrics list"),
+        )
+    labels = string_map(check, body.get("labels"), (*kp, "labels"))
+    bounds = {}
+    for key in ("atLeast", "atMost"):
+        if key in body:
+            item = body[key]
+            if isinstance(item, bool) or not isinstance(item, int | float) or item != item:
+                check.error((*kp, key), f"expected a number, got {item!r}")
+            else:
+                bounds[key] = float(item)
+    if len([k for k in ("atLeast", "atMost") if k in body]) != 1:
+        check.error(kp, 'give exactly one of "atLeast" or "atMost"')
+    during = check.string(body, "during", kp, default="whole")
+    if during not in DURING:
+        check.error((*kp, "during"), f"expected one of {', '.join(DURING)}, got {during!r}")
+    return attrs.evolve(
+        slo, metric=metric, labels=labels, at_least=bounds.get("atLeast"),
+        at_most=bounds.get("atMost"), during=during,
+    )  # fmt: skip
 
 
 def _ratio(check: Check, body: Mapping[str, Any], key: str, path: Path) -> float:

@@ -1,56 +1,32 @@
-"""The pytest plugin: resilience tests written in Python, on the model's virtual time.
+"""The ``kubechaos`` fixture's object: one cluster per test, and the means to break and measure it.
 
-Installed with the package (entry point ``pytest11``) and built on pytest-trio. A test that asks
-for the ``kubechaos`` fixture is an ``async def`` that runs under kubechaos'
-:class:`~kubechaos.sim.clock.VirtualClock` with Trio's scheduler seeded, exactly as
-``kubechaos run`` runs a scenario: ``await kubechaos.advance(600)`` passes ten minutes of cluster
-time in however long the work in them takes, and the same seed gives the same test, event for
-event::
+A :class:`Harness` boots a cluster from code or from a scenario file, applies manifests, starts
+traffic, injects and reverts faults, lets virtual time pass, and answers what a test asserts on:
+recovery times, metric series, events, SLOs. It measures with exactly what ``kubechaos run``
+uses (the run's :class:`~kubechaos.scenario.runner.Run`, its metrics registry, its
+:class:`~kubechaos.observe.steady.SteadyStateMonitor`), so a number a test checks is the number a
+report would show. It needs a Trio nursery on virtual time and nothing of pytest:
+:mod:`kubechaos.testing.plugin` hands one to each test, and any Trio program can make its own.
 
-    @pytest.mark.kubechaos(seed=7)
-    async def test_web_survives_a_pod_kill(kubechaos):
-        await kubechaos.boot(nodes=3)
-        await kubechaos.apply("manifests/web.yaml")  # relative to the test file
-        kubechaos.traffic("web", rate=20)
-        await kubechaos.advance(60)
-        await kubechaos.inject(
-            PodKill(name="kill-web", target=Target(label_selector={"app": "web"}, mode="one"))
-        )
-        assert await kubechaos.recovery("kill-web") < 30
-
-The fixture is a :class:`Harness`; its docstrings are the reference. A scenario file runs in a
-test too (``await kubechaos.boot_scenario("pod-kill.yaml")``), with its schedule and SLOs.
-
-The seed comes from the test's ``@pytest.mark.kubechaos(seed=N)``, else ``--kubechaos-seed N``,
-else the ``kubechaos_seed`` ini setting, else 0. It seeds both the cluster's random streams and
-Trio's tie-breaking among tasks woken at the same instant. A failing test's report gets a
-``kubechaos`` section: its seed, how to replay it, and the last events of its cluster.
-
-Only tests that use the fixture or the ``kubechaos`` marker run on virtual time: installing
-kubechaos must not change anyone's other async tests (a test doing real network I/O would see its
-timeouts jump). A suite made only of model tests sets the ini setting
-``kubechaos_all_async_tests = true`` to run every async test that way (kubechaos' own suite does).
+It plays the part of the Kubernetes e2e framework (``test/e2e/framework``: a per-test
+``Framework`` with its clients, and waits such as ``e2epod.WaitForPodCondition``), on a model
+cluster instead of a real one.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
-import functools
-import importlib.util
 import inspect
 import math
 import os
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import attrs
-import pytest
 import trio
 
-from kubechaos.api.manifest import ManifestError, UnsupportedKind, read_manifest
 from kubechaos.api.objects import APIObject
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
 from kubechaos.control.apiserver import APIServer
@@ -60,193 +36,15 @@ from kubechaos.observe.metrics import FAMILIES, family_of
 from kubechaos.observe.slo import SLOResult
 from kubechaos.scenario.loader import Scenario, load_scenario
 from kubechaos.scenario.runner import Run
-from kubechaos.scenario.yamlfile import YAMLSyntaxError, load_all, locate
-from kubechaos.sim.clock import VirtualClock, seed_trio_scheduler
+from kubechaos.sim.clock import seed_trio_scheduler
 from kubechaos.sim.events import Event
-from kubechaos.sim.failures import leaves
+from kubechaos.testing import HarnessError
+from kubechaos.testing.manifests import ManifestSource, objects_of, resolve_file
 from kubechaos.traffic import TrafficSpec
 
-MARKER = "kubechaos"
-FIXTURE = "kubechaos"
 DEFAULT_SEED = 0
 # How many of a failing test's last events its report shows.
 REPORT_EVENTS = 30
-
-_HARNESS = pytest.StashKey["Harness"]()
-_SEED = pytest.StashKey["tuple[int, bool] | str"]()  # (seed, explicit) or what is wrong with it
-
-
-class HarnessError(RuntimeError):
-    """The ``kubechaos`` fixture was used in a way that cannot work; the message says how to."""
-
-
-# ---------------------------------------------------------------------------------- hooks
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("kubechaos", "kubechaos resilience tests")
-    group.addoption(
-        "--kubechaos-seed",
-        type=int,
-        default=None,
-        dest="kubechaos_seed",
-        metavar="N",
-        help="seed for kubechaos tests without @pytest.mark.kubechaos(seed=...) (default: the "
-        "kubechaos_seed ini setting, else 0)",
-    )
-    parser.addini(
-        "kubechaos_seed", "seed for kubechaos tests without a marker seed (default 0)", default=""
-    )
-    parser.addini(
-        "kubechaos_all_async_tests",
-        "run every async test on kubechaos' virtual clock with a seeded scheduler, not only "
-        "those that use the kubechaos fixture or marker",
-        type="bool",
-        default=False,
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "kubechaos(seed=N): run this async test on kubechaos' virtual clock; N seeds its cluster "
-        "and Trio's scheduler (default: --kubechaos-seed, the kubechaos_seed ini setting, else 0)",
-    )
-
-
-def _seed_of(item: pytest.Item) -> tuple[int, bool] | str:
-    """The test's seed and whether it was chosen (not the default), or what is wrong with it."""
-    marker = item.get_closest_marker(MARKER)
-    if marker is not None and (marker.args or marker.kwargs):
-        unknown = [k for k in marker.kwargs if k != "seed"]
-        if unknown or len(marker.args) > 1 or (marker.args and "seed" in marker.kwargs):
-            return f"@pytest.mark.kubechaos takes one argument, seed=N; got {_call(marker)}"
-        seed = marker.kwargs["seed"] if "seed" in marker.kwargs else marker.args[0]
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            return f"@pytest.mark.kubechaos(seed=...) must be a whole number >= 0, got {seed!r}"
-        return seed, True
-    option = item.config.getoption("kubechaos_seed")
-    if option is not None:
-        return (option, True) if option >= 0 else f"--kubechaos-seed must be >= 0, got {option}"
-    ini = str(item.config.getini("kubechaos_seed")).strip()
-    if ini:
-        if not ini.isdigit():
-            return f"the kubechaos_seed ini setting must be a whole number >= 0, got {ini!r}"
-        return int(ini), True
-    return DEFAULT_SEED, False
-
-
-def _call(marker: pytest.Mark) -> str:
-    args = [repr(a) for a in marker.args] + [f"{k}={v!r}" for k, v in marker.kwargs.items()]
-    return f"kubechaos({', '.join(args)})"
-
-
-def _test_function(item: pytest.Item) -> Any:
-    obj = getattr(item, "obj", None)
-    hypothesis = getattr(obj, "hypothesis", None)
-    return hypothesis.inner_test if hypothesis is not None else obj
-
-
-def _wants_virtual_time(item: pytest.Item, everything: bool) -> bool:
-    return (
-        everything
-        or FIXTURE in getattr(item, "fixturenames", ())
-        or item.get_closest_marker(MARKER) is not None
-    )
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-trio's trio_mode marks tests to run on trio.run
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    everything = bool(config.getini("kubechaos_all_async_tests"))
-    for item in items:
-        if not _wants_virtual_time(item, everything):
-            continue
-        seed = _seed_of(item)
-        item.stash[_SEED] = seed
-        if isinstance(seed, str) or not inspect.iscoroutinefunction(_test_function(item)):
-            continue  # pytest_runtest_setup fails it with the reason
-        if any(m.kwargs.get("run") is not None for m in item.iter_markers("trio")):
-            continue  # the test chose its own Trio runner
-        item.add_marker(pytest.mark.trio(run=functools.partial(run_on_virtual_time, seed[0])))
-
-
-@pytest.hookimpl(tryfirst=True)  # before the fixtures are set up
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    seed = item.stash.get(_SEED, None)
-    if seed is None:
-        return
-    if isinstance(seed, str):
-        pytest.fail(seed, pytrace=False)
-    uses_fixture = FIXTURE in getattr(item, "fixturenames", ())
-    if uses_fixture and not inspect.iscoroutinefunction(_test_function(item)):
-        pytest.fail(
-            "the kubechaos fixture runs the cluster on Trio: write the test as `async def`",
-            pytrace=False,
-        )
-    if uses_fixture and importlib.util.find_spec("pytest_trio") is None:
-        pytest.fail(
-            "the kubechaos fixture runs async tests through pytest-trio, which is not "
-            "installed: pip install pytest-trio",
-            pytrace=False,
-        )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report: pytest.TestReport = yield
-    if call.when == "call":
-        harness = item.stash.get(_HARNESS, None)
-        if harness is not None:
-            del item.stash[_HARNESS]  # a finished test's cluster is garbage from here on
-            if report.failed:
-                report.sections.append(("kubechaos", harness.describe(item.nodeid)))
-    return report
-
-
-def run_on_virtual_time(
-    seed: int, fn: Callable[..., Awaitable[Any]], *args: Any, clock: Any = None, **kwargs: Any
-) -> Any:
-    """``trio.run`` for pytest-trio: the model's virtual clock (unless the test asked for a clock
-    fixture of its own) and Trio's scheduler seeded, as ``kubechaos run`` does."""
-    __tracebackhide__ = True
-    seed_trio_scheduler(seed)
-    try:
-        return trio.run(fn, *args, clock=clock or VirtualClock(), **kwargs)
-    except BaseExceptionGroup as group:
-        # Trio wraps what escapes its tasks in groups; a lone failure is raised as itself, so
-        # pytest reports a failed assertion as it reports any other.
-        failures = leaves(group)
-        if len(failures) != 1:
-            raise
-        raise failures[0] from None
-
-
-@pytest.fixture
-async def kubechaos(
-    request: pytest.FixtureRequest, nursery: trio.Nursery
-) -> AsyncIterator[Harness]:
-    """A :class:`Harness`: boot a cluster (from code or a scenario file), break it, measure it.
-
-    The cluster runs in the test's nursery and stops when the test ends.
-    """
-    seed = request.node.stash.get(_SEED, (DEFAULT_SEED, False))
-    assert not isinstance(seed, str)  # pytest_runtest_setup failed the test
-    harness = Harness(
-        nursery,
-        seed=seed[0],
-        seed_chosen=seed[1],
-        base_dir=Path(request.path).parent,
-        name=request.node.name,
-    )
-    request.node.stash[_HARNESS] = harness
-    try:
-        yield harness
-    finally:
-        harness._close()
-
-
-# ---------------------------------------------------------------------------------- harness
-ManifestSource = str | os.PathLike[str] | APIObject | Mapping[str, Any] | Iterable[Any]
 
 
 class Harness:
@@ -321,7 +119,9 @@ class Harness:
         (marker, ``--kubechaos-seed``, ini), else the scenario's ``spec.seed``.
         """
         __tracebackhide__ = True
-        scenario = load_scenario(self._file(path))  # ScenarioError lists every problem
+        scenario = load_scenario(
+            resolve_file(self._base_dir, path)
+        )  # ScenarioError lists every problem
         if not faults:
             scenario = attrs.evolve(scenario, faults=())
         if not slos:
@@ -391,8 +191,8 @@ class Harness:
         with a warning, as in scenario files. Missing namespaces are created.
         """
         __tracebackhide__ = True
-        cluster = self.run.cluster
-        return await cluster.apply(self._objects(manifests))
+        run = self.run
+        return await run.cluster.apply(objects_of(manifests, self._base_dir, run.events))
 
     async def inject(self, fault: Fault, *, duration: float | None = None) -> Injection:
         """Inject ``fault`` now (see :mod:`kubechaos.faults`) and return the injection.
@@ -521,7 +321,7 @@ class Harness:
                 raise AssertionError(
                     f"fault {name!r} (injected at {injection.injected_at:.1f}s) did not recover "
                     f"within {timeout:g}s: steady state needs {run.steady.window:g}s without "
-                    f"a break; now {trio.current_time():.1f}s, {self._unsteady()}"
+                    f"a break; now {trio.current_time():.1f}s, {_unsteady(run)}"
                 )
             await trio.sleep(min(run.steady.interval, max(deadline - trio.current_time(), 0)))
 
@@ -536,31 +336,6 @@ class Harness:
                 + (f"injected: {', '.join(injected)}" if injected else "nothing was injected")
             )
         return found[-1]
-
-    def _unsteady(self) -> str:
-        run = self.run
-        desired: dict[str, float] = {}
-        available: dict[str, float] = {}
-        for family in run.collector.deployment_families():
-            target = {
-                "kube_deployment_spec_replicas": desired,
-                "kube_deployment_status_replicas_available": available,
-            }.get(family.name)
-            if target is not None:
-                for s in family.samples:
-                    target[f"{s.labels['namespace']}/{s.labels['deployment']}"] = s.value
-        short = [
-            f"Deployment {key} has {available.get(key, 0):g}/{want:g} available"
-            for key, want in desired.items()
-            if available.get(key, 0) < want
-        ]
-        stats = run.traffic.stats
-        for key in stats.totals_by_service():
-            namespace, service = key.split("/", 1)
-            last = stats.last_failure(namespace, service)
-            if last is not None and last >= trio.current_time() - run.steady.window:
-                short.append(f"Service {key} failed requests in second {last}")
-        return "; ".join(short) if short else "steady right now"
 
     # ------------------------------------------------------------------ measuring
     def metric(self, name: str, **labels: str) -> float:
@@ -624,74 +399,6 @@ class Harness:
         """The test is over: helpers refuse from now on (the nursery stops the cluster)."""
         self._closed_at = trio.current_time()
 
-    def _file(self, path: str | os.PathLike[str]) -> Path:
-        __tracebackhide__ = True
-        file = Path(path)
-        if not file.is_absolute():
-            file = self._base_dir / file
-        if not file.is_file():
-            raise HarnessError(
-                f"no file {file} (relative paths are read from the test's directory)"
-            )
-        return file
-
-    def _objects(self, manifests: ManifestSource) -> list[APIObject]:
-        __tracebackhide__ = True
-        if isinstance(manifests, os.PathLike) or (
-            isinstance(manifests, str) and "\n" not in manifests
-        ):
-            file = self._file(manifests)
-            return self._parse(file.read_text(encoding="utf-8"), str(file))
-        if isinstance(manifests, str):
-            return self._parse(manifests, "<manifest text>")
-        items: Iterable[Any] = (
-            [manifests]
-            if isinstance(manifests, Mapping) or _is_api_object(manifests)
-            else cast(Iterable[Any], manifests)
-        )
-        objects: list[APIObject] = []
-        for i, item in enumerate(items):
-            if _is_api_object(item):
-                objects.append(item)
-            elif isinstance(item, Mapping):
-                objects += self._read([item], f"<manifest {i}>")
-            else:
-                raise HarnessError(
-                    f"apply takes API objects or manifest mappings in a list, got {item!r}"
-                )
-        return objects
-
-    def _parse(self, text: str, source: str) -> list[APIObject]:
-        __tracebackhide__ = True
-        try:
-            docs = load_all(text)
-        except YAMLSyntaxError as exc:
-            raise HarnessError(f"{source}:{exc.line}:{exc.column}: invalid YAML: {exc}") from None
-        return self._read(docs, source)
-
-    def _read(self, docs: list[Any], source: str) -> list[APIObject]:
-        __tracebackhide__ = True
-        objects: list[APIObject] = []
-        problems: list[str] = []
-        for index, doc in enumerate(docs):
-            try:
-                objects.append(read_manifest(doc))
-            except UnsupportedKind as exc:
-                line = getattr(doc, "mark", (1, 1))[0]
-                message = f"{source}:{line}: {exc}"
-                warnings.warn(message, stacklevel=4)
-                self.run.events.record("kubechaos", "Manifest", source, "Warning", message)
-            except ManifestError as exc:
-                where = f"document {index + 1}: " if len(docs) > 1 else ""
-                for err in exc.errors:
-                    line, column = locate(doc, err.path)
-                    problems.append(
-                        f"{source}:{line}:{column}: {where}{err.dotted()}: {err.message}"
-                    )
-        if problems:
-            raise HarnessError("invalid manifest:\n" + "\n".join(problems))
-        return objects
-
     def describe(self, nodeid: str = "") -> str:
         """For a failing test's report: seed, time, how to replay, the last events."""
         if self._run is None:
@@ -708,8 +415,9 @@ class Harness:
         return "\n".join(lines)
 
 
-def _is_api_object(value: object) -> bool:
-    return attrs.has(type(value)) and hasattr(value, "metadata")
+def _unsteady(run: Run) -> str:
+    """Why the run's workloads are not in steady state now, for a recovery that timed out."""
+    return "; ".join(run.steady.unsteady_reasons(trio.current_time())) or "steady right now"
 
 
 def _similarity(a: str, b: str) -> float:
@@ -738,4 +446,4 @@ def _describe(predicate: Callable[[], Any]) -> str:
     return name
 
 
-__all__ = ["Harness", "HarnessError", "run_on_virtual_time"]
+__all__ = ["DEFAULT_SEED", "Harness"]

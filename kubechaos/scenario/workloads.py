@@ -1,0 +1,82 @@
+"""Manifest documents read into the API objects a cluster is given, each problem with its line.
+
+Two places take Kubernetes manifests from people: a scenario file's ``spec.workloads`` (a file
+of manifests or one written inline) and a test's ``await kubechaos.apply(...)``. Both must accept
+and refuse exactly the same documents, point at the same line and column, and skip the same kinds
+the model does not serve, so both call :func:`read_workloads`; each then words the outcome in its
+own way (a scenario lists :class:`~kubechaos.scenario.check.LocatedError` lines, a test fails with
+one message). The field checks themselves are :func:`kubechaos.api.manifest.read_manifest`'s, as
+the API server's validation is; this module adds what needs the YAML source (lines, columns,
+document numbers), which is why it sits with the scenario's YAML reading rather than in ``api``.
+It plays the part of kubectl's resource builder (``k8s.io/cli-runtime/pkg/resource``): documents
+in, objects and per-document errors out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from kubechaos.api.manifest import ManifestError, UnsupportedKind, read_manifest
+from kubechaos.api.objects import APIObject
+from kubechaos.scenario.check import LocatedError, Path
+from kubechaos.scenario.yamlfile import locate
+
+
+@attrs.frozen
+class ManifestProblem:
+    """One reason a manifest cannot be applied, located in its YAML source."""
+
+    line: int
+    column: int
+    path: str  # the field, dotted (``spec.template.spec.containers[0].image``)
+    message: str
+    document: int | None  # 1-based, when the source holds more than one document
+
+    def located(self, source: str) -> LocatedError:
+        """As a scenario file's error line: ``file:line:column: path: document N: message``."""
+        where = f"document {self.document}: " if self.document is not None else ""
+        return LocatedError(source, self.line, self.column, self.path, where + self.message)
+
+
+@attrs.frozen
+class WorkloadReading:
+    """What :func:`read_workloads` made of some manifest documents."""
+
+    objects: tuple[APIObject, ...]
+    problems: tuple[ManifestProblem, ...]
+    # "source:line: Kind 'name' is not modelled; skipped", one per document of such a kind
+    not_modelled: tuple[str, ...]
+
+
+def read_workloads(
+    docs: Sequence[Any], source: str, *, base: Path = (), root: Any = None
+) -> WorkloadReading:
+    """Read each of ``docs`` (from :func:`~kubechaos.scenario.yamlfile.load_all`) as a manifest.
+
+    ``source`` names where the documents came from in warnings. A manifest written inside a
+    larger document (a scenario's ``spec.workloads[i].manifest``) is one document at ``base``
+    within ``root``: its problems are located, and its field paths spelled, from ``root``.
+    Otherwise each document is its own root.
+    """
+    objects: list[APIObject] = []
+    problems: list[ManifestProblem] = []
+    not_modelled: list[str] = []
+    for index, doc in enumerate(docs):
+        doc_root = doc if root is None else root
+        try:
+            objects.append(read_manifest(doc, base=base))
+        except UnsupportedKind as exc:
+            line, _ = locate(doc_root, base)
+            not_modelled.append(f"{source}:{line}: {exc}")
+        except ManifestError as exc:
+            document = index + 1 if len(docs) > 1 else None
+            for err in exc.errors:
+                line, column = locate(doc_root, err.path)
+                problems.append(ManifestProblem(line, column, err.dotted(), err.message, document))
+    return WorkloadReading(tuple(objects), tuple(problems), tuple(not_modelled))
+
+
+__all__ = ["ManifestProblem", "WorkloadReading", "read_workloads"]

@@ -1,5 +1,10 @@
 """``kubechaos explore`` and ``kubechaos replay``: search a fault space, shrink what breaks, and
-reproduce any run exactly."""
+reproduce any run exactly.
+
+The runs (the worker pool over drawn schedules, and the shrink's runs) are
+``kubechaos/batch/explore.py``'s; this module reads the flags, prints the failing runs and the
+shrunk schedule, and writes the shrunk scenario file and the ``kubechaos/explore/v1`` JSON.
+"""
 
 from __future__ import annotations
 

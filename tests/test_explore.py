@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kubechaos.batch.explore import explore_all, explore_one
 from kubechaos.cli.explore import explore, replay
 from kubechaos.faults.controlplane import EtcdLatency
-from kubechaos.scenario.explore import draw_schedule, explore_one
+from kubechaos.scenario.explorespec import draw_schedule
 from kubechaos.scenario.loader import ScenarioError, load_scenario, parse_scenario
 
 DATA = Path(__file__).parent / "data"
@@ -68,9 +69,7 @@ def test_runs_are_deterministic_by_seed_in_any_worker(tmp_path: Path) -> None:
         s.fault.name for s in draw_schedule(spec, 7)
     ]
     assert explore_one(str(scenario), 3, 10) == explore_one(str(scenario), 3, 10)
-    from kubechaos.cli.explore import _explore_all
-
-    assert _explore_all(str(scenario), 4, 20, workers=2) == _explore_all(
+    assert explore_all(str(scenario), 4, 20, workers=2) == explore_all(
         str(scenario), 4, 20, workers=1
     )
 

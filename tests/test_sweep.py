@@ -18,22 +18,14 @@ import xmlschema
 import yaml
 from click.testing import CliRunner
 
+from kubechaos.batch.sweep import merge, run_sweep
 from kubechaos.cli import main
 from kubechaos.report.compare import compare
 from kubechaos.report.compare import schema as compare_schema
-from kubechaos.report.sweep import (
-    Shard,
-    SweepError,
-    format_seeds,
-    merge,
-    normalised,
-    parse_seeds,
-    parse_shard,
-    run_sweep,
-    schema,
-)
+from kubechaos.report.sweep import SweepError, normalised, schema
 from kubechaos.scenario.loader import load_scenario
 from kubechaos.scenario.runner import Run
+from kubechaos.scenario.seeds import Shard, format_seeds, parse_seeds, parse_shard
 
 ROOT = Path(__file__).resolve().parent.parent
 JUNIT_XSD = xmlschema.XMLSchema(Path(__file__).parent / "data" / "junit.xsd")

@@ -1,4 +1,5 @@
-"""What every ``kubechaos`` command shares: exit codes and the one-line handling of bad input."""
+"""What every ``kubechaos`` command shares: exit codes, the one-line handling of bad input, output
+files checked before a run, and how tables show seconds and rates."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import NoReturn, TextIO
 import click
 
 from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
+from kubechaos.scenario.seeds import parse_seeds
 
 # Exit codes, the same for every command that runs scenarios.
 EXIT_OK = 0  # every SLO held
@@ -41,3 +43,27 @@ def open_for_writing(path: Path | None) -> TextIO | None:
     except OSError as exc:
         click.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_INVALID)
+
+
+def probe_writable(*paths: Path | None) -> None:
+    """Check that each report path can be written (exit 2 if not), leaving it empty: a bad path
+    fails at once, not after a run of minutes."""
+    for path in paths:
+        probe = open_for_writing(path)
+        if probe is not None:
+            probe.close()
+
+
+def parse_seeds_or_exit(spec: str) -> list[int]:
+    try:
+        return parse_seeds(spec)
+    except ValueError as exc:
+        invalid(f"--seeds: {exc}")
+
+
+def seconds(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}s"
+
+
+def percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"

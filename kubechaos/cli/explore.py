@@ -1,13 +1,16 @@
 """``kubechaos explore`` and ``kubechaos replay``: search a fault space, shrink what breaks, and
-reproduce any run exactly."""
+reproduce any run exactly.
+
+The runs (the worker pool over drawn schedules, and the shrink's runs) are
+``kubechaos/batch/explore.py``'s; this module reads the flags, prints the failing runs and the
+shrunk schedule, and writes the shrunk scenario file and the ``kubechaos/explore/v1`` JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import attrs
@@ -16,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kubechaos.batch.explore import ExploreOutcome, explore_all, shrink_failure
 from kubechaos.cli.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -24,14 +28,7 @@ from kubechaos.cli.common import (
     load_or_exit,
 )
 from kubechaos.report.result import replay_command, result_of, write_json
-from kubechaos.scenario.explore import (
-    ExploreOutcome,
-    explore_one,
-    explored,
-    failure_signature,
-    shrink,
-)
-from kubechaos.scenario.loader import load_scenario
+from kubechaos.scenario.explore import explored
 from kubechaos.scenario.runner import Run
 from kubechaos.scenario.writer import scenario_yaml
 from kubechaos.sim.failures import describe_failure
@@ -78,7 +75,7 @@ def explore(
         f"[bold]exploring {scenario.name}[/]: {runs} runs from seed {seed}, "
         f"{min(workers, runs)} workers"
     )
-    outcomes = _explore_all(str(scenario_file), runs, seed, workers)
+    outcomes = explore_all(str(scenario_file), runs, seed, workers)
     failures = [o for o in outcomes if o.signature]
     table = Table(title="Failing runs" if failures else None, show_edge=False, box=None)
     for column in ("run", "seed", "failure", "schedule"):
@@ -112,29 +109,13 @@ def explore(
     sys.exit(status)
 
 
-def _explore_all(path: str, runs: int, seed: int, workers: int) -> list[ExploreOutcome]:
-    if workers <= 1 or runs == 1:
-        return [explore_one(path, i, seed) for i in range(runs)]
-    with ProcessPoolExecutor(
-        max_workers=min(workers, runs), mp_context=get_context("spawn")
-    ) as pool:
-        futures = [pool.submit(explore_one, path, i, seed) for i in range(runs)]
-        return [f.result() for f in futures]  # in run order, whatever order they finished in
-
-
 def _shrink_and_write(
     console: Console, scenario_file: Path, failing: ExploreOutcome, out: Path, max_runs: int
 ) -> dict[str, object]:
-    original = explored(load_scenario(scenario_file), failing.seed)
-    fixed = attrs.evolve(original, explore=None)
-
-    def check(candidate: object) -> tuple[str, ...]:
-        return failure_signature(candidate, failing.seed)[0]  # type: ignore[arg-type]
-
     console.print(
         f"shrinking run {failing.index} (seed {failing.seed}): {', '.join(failing.signature)}"
     )
-    result = shrink(fixed, failing.signature, check, max_runs=max_runs)
+    result = shrink_failure(scenario_file, failing, max_runs)
     comment = (
         f"Shrunk by `kubechaos explore` from {scenario_file} run {failing.index} (seed "
         f"{failing.seed}) in {result.runs} runs.\nFails with: {', '.join(result.signature)}.\n"

@@ -15,6 +15,9 @@ An injection that never recovered has no recovery time: it counts as worse than 
 than once in a run, the run's value is its slowest recovery, as ``recoveryWithin`` judges it.
 Seeds whose run failed internally in either variant are left out of every pairing. A fault,
 service or SLO present in one variant only is reported as such, with that variant's figures.
+
+This module computes the comparison from the two variants' sweeps (``kubechaos/compare/v1``);
+running them is ``kubechaos/batch/compare.py``'s.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
@@ -30,14 +32,7 @@ from typing import Any
 from kubechaos import __version__
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.report.result import ERROR
-from kubechaos.report.sweep import (
-    OnResult,
-    parse_seeds,
-    run_jobs,
-    scenario_info,
-    sweep_of,
-)
-from kubechaos.scenario.loader import Scenario
+from kubechaos.scenario.seeds import parse_seeds
 
 SCHEMA_ID = "kubechaos/compare/v1"
 
@@ -50,29 +45,6 @@ def schema() -> dict[str, Any]:
     text = resources.files("kubechaos.report").joinpath("compare-schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
-
-
-def run_compare(
-    a: Scenario,
-    b: Scenario,
-    seeds: str,
-    workers: int | None = None,
-    on_result: OnResult | None = None,
-) -> dict[str, Any]:
-    """Run both variants under the seeds of spec ``seeds`` (in one pool of workers); the
-    comparison, with each variant's sweep summary."""
-    every = parse_seeds(seeds)
-    scenarios = {a.source: a, b.source: b}
-    jobs = [(a.source, s) for s in every] + [(b.source, s) for s in every]
-    started = time.perf_counter()
-    results, interrupted = run_jobs(scenarios, jobs, workers, on_result)
-    if interrupted:
-        raise KeyboardInterrupt
-    wall = time.perf_counter() - started
-    done = [r for r in results if r is not None]
-    a_sweep = sweep_of(scenario_info(a), seeds, None, done[: len(every)], None)
-    b_sweep = sweep_of(scenario_info(b), seeds, None, done[len(every) :], None)
-    return compare(a_sweep, b_sweep, wall_seconds=wall)
 
 
 def compare(

@@ -1,97 +1,27 @@
-"""Explore a fault space, and shrink a failure to its smallest cause.
+"""What an exploration does to a scenario: draw a schedule into it, and shrink a failure.
 
-A scenario's ``spec.explore`` declares a *space* of fault schedules: fault templates (a type, a
-target, and for each param or the duration either a value, a list to choose from or a
-``{min, max}`` range), how many faults a schedule holds, and the window their injections fall in.
-:func:`draw_schedule` draws one schedule from a seed; run ``index`` of an exploration with base
-seed ``S`` uses seed ``S + index`` both for drawing and for the run, so every run is independent
-and replays exactly.
+:func:`explored` adds the schedule drawn for a seed from the scenario's ``spec.explore`` (see
+``explorespec.py``) to its fixed faults. :func:`shrink` takes a failing scenario and makes it
+smaller while it keeps failing *the same way* (the same SLOs violated, or the same invariant
+broken): it removes faults, shortens durations, narrows targets to one victim, moves injections
+later, and lowers traffic, keeping each change only if the failure stays the same. It is
+deterministic (the same seed throughout) and bounded in runs; it runs nothing itself but asks a
+``check`` (``kubechaos/batch/explore.py`` supplies one that runs the candidate).
 
-Drawn faults are named ``<template>#<k>``; an SLO ``recoveryWithin: {fault: <template>}`` judges
-every fault drawn from that template.
-
-:func:`shrink` takes a failing scenario and makes it smaller while it keeps failing *the same
-way* (the same SLOs violated, or the same invariant broken): it removes faults, shortens
-durations, narrows targets to one victim, moves injections later, and lowers traffic, keeping
-each change only if the failure stays the same. It is deterministic (the same seed throughout)
-and bounded in runs.
+This module works on loaded scenarios, so it sits above the loader; the loader reads
+``spec.explore`` into the types of ``explorespec.py``, which need nothing from here.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kubechaos.faults import ScheduledFault, Target
-from kubechaos.faults.base import Fault
-from kubechaos.sim.failures import describe_failure, innermost
-
-if TYPE_CHECKING:
-    from kubechaos.scenario.loader import Scenario
-
-
-@attrs.frozen
-class Choice:
-    values: tuple[Any, ...]
-
-    def draw(self, rng: random.Random) -> Any:
-        return self.values[rng.randrange(len(self.values))]
-
-
-@attrs.frozen
-class Range:
-    low: float
-    high: float
-    whole: bool = False  # draw whole numbers (counts)
-
-    def draw(self, rng: random.Random) -> Any:
-        if self.whole:
-            return rng.randint(int(self.low), int(self.high))
-        return round(rng.uniform(self.low, self.high), 3)
-
-
-Space = Choice | Range
-
-
-def draw(value: Any, rng: random.Random) -> Any:
-    return value.draw(rng) if isinstance(value, Choice | Range) else value
-
-
-@attrs.frozen
-class FaultTemplate:
-    name: str
-    cls: type[Fault]
-    target: Target
-    params: dict[str, Any]  # field -> value, Choice or Range
-    duration: Any = None  # seconds, Choice, Range or None
-
-
-@attrs.frozen
-class ExploreSpec:
-    templates: tuple[FaultTemplate, ...]
-    count: Any  # int or Range(whole=True)
-    window: tuple[float, float]
-
-
-def draw_schedule(spec: ExploreSpec, seed: int) -> list[ScheduledFault]:
-    """One schedule from the space, a function of ``seed`` alone."""
-    rng = random.Random(f"kubechaos-explore:{seed}")
-    count = int(draw(spec.count, rng))
-    start, end = spec.window
-    schedule = []
-    for k in range(count):
-        template = spec.templates[rng.randrange(len(spec.templates))]
-        params = {name: draw(value, rng) for name, value in template.params.items()}
-        at = round(rng.uniform(start, end), 3)
-        duration = draw(template.duration, rng) if template.cls.lasting else None
-        fault = template.cls(name=f"{template.name}#{k + 1}", target=template.target, **params)
-        schedule.append(ScheduledFault(fault, at, duration or None))
-    schedule.sort(key=lambda s: (s.at, s.fault.name))
-    return schedule
+from kubechaos.faults import ScheduledFault
+from kubechaos.scenario.explorespec import draw_schedule
+from kubechaos.scenario.loader import Scenario
 
 
 def explored(scenario: Scenario, seed: int) -> Scenario:
@@ -105,7 +35,7 @@ def explored(scenario: Scenario, seed: int) -> Scenario:
 Signature = tuple[str, ...]
 """How a run failed: the sorted names of the violated SLOs, or ``("invariant:<name>",)``."""
 
-Check = Callable[["Scenario"], Signature]
+Check = Callable[[Scenario], Signature]
 """Runs a scenario and returns its failure signature (empty when it passes)."""
 
 
@@ -211,18 +141,6 @@ def signature_of(violated_slos: Sequence[str], invariant: str | None) -> Signatu
     return tuple(sorted(violated_slos))
 
 
-# ---------------------------------------------------------------------- running
-@attrs.frozen
-class ExploreOutcome:
-    """One exploration run, small enough to send back from a worker process."""
-
-    index: int
-    seed: int
-    signature: Signature
-    schedule: tuple[str, ...]  # one line per drawn fault
-    error: str | None = None
-
-
 def describe(scheduled: ScheduledFault) -> str:
     fault = scheduled.fault
     span = f" for {scheduled.duration:g}s" if scheduled.duration else ""
@@ -230,34 +148,3 @@ def describe(scheduled: ScheduledFault) -> str:
     return f"{fault.name} {fault.type} at {scheduled.at:g}s{span}" + (
         f" {params}" if params else ""
     )
-
-
-def failure_signature(scenario: Scenario, seed: int) -> tuple[Signature, str | None]:
-    """Run ``scenario`` with ``seed``: how it failed (empty if it passed), and any error."""
-    from kubechaos.scenario.runner import Run
-    from kubechaos.sim.invariants import InvariantViolation
-
-    run = Run(scenario, seed)
-    try:
-        run.run()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # an invariant (or the model) broke: exit 3 territory
-        if run.invariants.violations:
-            return signature_of((), run.invariants.violations[0].invariant), None
-        cause = innermost(exc)
-        if isinstance(cause, InvariantViolation):
-            return signature_of((), cause.invariant), None
-        return ("error",), describe_failure(cause)
-    return signature_of([r.slo.name for r in run.results if not r.ok], None), None
-
-
-def explore_one(path: str, index: int, base_seed: int) -> ExploreOutcome:
-    """Run ``index`` of an exploration of the scenario file at ``path`` (worker-safe)."""
-    from kubechaos.scenario.loader import load_scenario
-
-    seed = base_seed + index
-    scenario = explored(load_scenario(path), seed)
-    signature, error = failure_signature(scenario, seed)
-    drawn = tuple(describe(s) for s in scenario.faults if "#" in s.fault.name)
-    return ExploreOutcome(index, seed, signature, drawn, error)

@@ -11,7 +11,7 @@ from kubechaos.cluster import ClusterSpec
 from kubechaos.faults import CATALOGUE, MODES, ScheduledFault, Target
 from kubechaos.faults.base import Fault, Param
 from kubechaos.scenario.check import Check, Path, did_you_mean, string_map
-from kubechaos.scenario.explore import Choice, ExploreSpec, FaultTemplate, Range
+from kubechaos.scenario.explorespec import Choice, ExploreSpec, FaultTemplate, Range
 
 _FAULT_KEYS = ("name", "type", "at", "duration", "target", "params", "every")
 _EXPLORE_KEYS = ("faults", "count", "window")

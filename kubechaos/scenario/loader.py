@@ -32,7 +32,7 @@ from kubechaos.scenario.check import (
     ScenarioError,
     string_map,
 )
-from kubechaos.scenario.explore import ExploreSpec
+from kubechaos.scenario.explorespec import ExploreSpec
 from kubechaos.scenario.faultspec import read_explore, read_faults
 from kubechaos.scenario.slospec import read_slos
 from kubechaos.scenario.workloads import WorkloadReading, read_workloads

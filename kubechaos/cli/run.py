@@ -1,0 +1,408 @@
+"""``kubechaos run``: one scenario, one seed, with its outputs on the side.
+
+The command opens every output first (event log, JSON, JUnit and HTML reports, an OpenMetrics
+recording), so a bad path fails before a run of minutes; hooks the live ``/metrics`` exporter,
+the recording and the progress bar onto the run's observer ticker; runs; writes what was asked
+for even if the run failed or was interrupted; and prints the outcome (``runprint.py``). Each
+step is one function below, in that order.
+
+Exit codes: 0 the run completed and every SLO held; 1 an SLO was violated; 2 invalid input
+(scenario, manifest, flags); 3 the run itself failed (an internal error), with the event log
+still written if ``--events`` was given; 130 interrupted by Ctrl-C (what was asked for is still
+written).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from kubechaos.api.duration import DurationError, format_duration, parse_duration
+from kubechaos.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_SLO_VIOLATED,
+    invalid,
+    load_or_exit,
+    open_for_writing,
+    probe_writable,
+)
+from kubechaos.cli.progress import ProgressBar
+from kubechaos.cli.runprint import print_summary, print_timeline
+from kubechaos.export.live import LiveExporter, ServeError
+from kubechaos.export.openmetrics import OpenMetricsRecorder
+from kubechaos.report.html import write_html
+from kubechaos.report.junit import write_junit
+from kubechaos.report.result import replay_command, result_of, write_json
+from kubechaos.scenario.runner import Run
+from kubechaos.sim.failures import describe_failure
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class _Address(click.ParamType):
+    """HOST:PORT for --serve (IPv6 hosts in brackets); a bare PORT binds to loopback."""
+
+    name = "HOST:PORT"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        text = str(value)
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            host, port = "127.0.0.1", text
+        host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            self.fail(f"expected HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}", param, ctx)
+        return host, int(port)
+
+
+class _Speed(click.ParamType):
+    name = "FACTOR|max"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | None:
+        if value is None or value == "max":
+            return None
+        try:
+            speed = float(str(value))
+        except ValueError:
+            self.fail(f'expected a number > 0 or "max", got {value!r}', param, ctx)
+        if not speed > 0 or math.isinf(speed):
+            self.fail(f'expected a number > 0 or "max", got {value!r}', param, ctx)
+        return speed
+
+
+def _options(*decorators: Decorator) -> Decorator:
+    """Several click options as one decorator, listed in --help in the order given."""
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+_live_metrics_options = _options(
+    click.option(
+        "--serve",
+        "serve",
+        type=_Address(),
+        help="Serve live Prometheus metrics at http://HOST:PORT/metrics during the run "
+        "(a bare PORT binds to 127.0.0.1).",
+    ),
+    click.option(
+        "--speed",
+        type=_Speed(),
+        default="max",
+        show_default=True,
+        help="Pace virtual time to this multiple of the wall clock (1 = real time); "
+        '"max" runs as fast as possible. The result is the same either way.',
+    ),
+    click.option(
+        "--linger", is_flag=True, help="With --serve: keep serving after the run until Ctrl-C."
+    ),
+)
+
+_recording_options = _options(
+    click.option(
+        "--openmetrics",
+        "openmetrics_file",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        help="Record every series, sampled on virtual time, as an OpenMetrics file for "
+        "`promtool tsdb create-blocks-from openmetrics`.",
+    ),
+    click.option(
+        "--scrape-interval",
+        default="15s",
+        show_default=True,
+        help="Virtual time between samples in the --openmetrics recording.",
+    ),
+    click.option(
+        "--start-time",
+        help="Wall-clock time that virtual time zero maps to in the recording (unix seconds or "
+        "ISO 8601). Default: so that the run ends now.",
+    ),
+)
+
+_report_options = _options(
+    click.option(
+        "--json",
+        "json_file",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        help="Write the whole result as JSON (schema kubechaos/result/v1, see `kubechaos schema`).",
+    ),
+    click.option(
+        "--junit",
+        "junit_file",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        help="Write JUnit XML: a test suite for the run, a test case per SLO.",
+    ),
+    click.option(
+        "--html",
+        "html_file",
+        type=click.Path(dir_okay=False, writable=True, path_type=Path),
+        help="Write a self-contained HTML report: fault timeline, replicas, traffic, SLOs and a "
+        "causal timeline linking each fault to what it caused.",
+    ),
+)
+
+
+@click.command()
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), help="Override the scenario's seed.")
+@click.option(
+    "--events",
+    "events_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the event log as JSON lines to this file.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show every event in the timeline.")
+@_live_metrics_options
+@_recording_options
+@_report_options
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar over virtual time (default: on a terminal, for runs longer "
+    "than a moment).",
+)
+def run(
+    scenario_file: Path,
+    seed: int | None,
+    events_file: Path | None,
+    verbose: bool,
+    serve: tuple[str, int] | None,
+    speed: float | None,
+    linger: bool,
+    openmetrics_file: Path | None,
+    scrape_interval: str,
+    start_time: str | None,
+    json_file: Path | None,
+    junit_file: Path | None,
+    html_file: Path | None,
+    progress: bool | None,
+) -> None:
+    """Run SCENARIO_FILE: inject its faults on schedule, measure recovery and judge its SLOs.
+
+    Prints the timeline of injections, reverts and recoveries, then the faults, SLOs and
+    traffic. Exit codes: 0 every SLO held; 1 an SLO was violated; 2 invalid input (scenario,
+    manifest, flags); 3 the run itself failed; 130 interrupted (reports still written).
+    """
+    console = Console(highlight=False)
+    scenario = load_or_exit(scenario_file)
+    interval = _scrape_interval(scrape_interval)
+    if linger and serve is None:
+        invalid("--linger needs --serve")
+    events_out = open_for_writing(events_file)
+    reports = {
+        path: kind
+        for path, kind in ((json_file, "json"), (junit_file, "junit"), (html_file, "html"))
+        if path is not None
+    }
+    probe_writable(*reports)
+    the_run = Run(scenario, seed)
+    recorder = _attach_recorder(the_run, openmetrics_file, start_time, interval)
+    exporter = _attach_exporter(the_run, serve, speed)
+    _print_header(console, the_run, exporter, speed)
+    show_progress = console.is_terminal if progress is None else progress
+    status, error, wall = _execute(console, the_run, speed, show_progress)
+    if events_out is not None:
+        _write_event_log(console, the_run, events_out, events_file)
+    if recorder is not None:
+        _close_recording(console, the_run, recorder, openmetrics_file, interval)
+    if reports:
+        _write_reports(console, the_run, reports, status, error, wall)
+    if status == EXIT_OK:
+        status = _print_outcome(console, the_run, verbose, wall)
+    if exporter is not None:
+        _linger_and_stop(console, exporter, linger and status in (EXIT_OK, EXIT_SLO_VIOLATED))
+    sys.exit(status)
+
+
+def _scrape_interval(text: str) -> float:
+    try:
+        interval = parse_duration(text)
+    except DurationError as exc:
+        invalid(f"--scrape-interval: {exc}")
+    if interval <= 0 or interval != int(interval):
+        invalid("--scrape-interval: must be a whole number of seconds (e.g. 15s)")
+    return interval
+
+
+def _parse_start(text: str | None, duration: float) -> float:
+    """Wall-clock seconds that virtual time zero maps to in recorded metrics."""
+    if text is None:
+        # The run ends "now": after backfilling, Prometheus' and Grafana's default "last hour"
+        # (or "last N hours") views show it at once.
+        return float(math.floor(time.time() - duration))
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        click.echo(
+            f"error: --start-time: expected unix seconds or an ISO 8601 time "
+            f"(2026-01-01T00:00:00Z), got {text!r}",
+            err=True,
+        )
+        sys.exit(EXIT_INVALID)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.UTC)
+    return stamp.timestamp()
+
+
+def _attach_recorder(
+    the_run: Run, openmetrics_file: Path | None, start_time: str | None, interval: float
+) -> OpenMetricsRecorder | None:
+    """The --openmetrics recording, sampling on the run's ticker every ``interval``."""
+    if openmetrics_file is None:
+        return None
+    start = _parse_start(start_time, the_run.scenario.duration)
+    probe_writable(openmetrics_file)
+    recorder = OpenMetricsRecorder(the_run.collector, openmetrics_file, start, interval)
+    the_run.ticker.every(interval, recorder.sample)
+    return recorder
+
+
+def _attach_exporter(
+    the_run: Run, serve: tuple[str, int] | None, speed: float | None
+) -> LiveExporter | None:
+    """The --serve endpoint, started now and refreshed on the run's ticker and at its end."""
+    if serve is None:
+        return None
+    exporter = LiveExporter(the_run.collector, the_run.registry, serve[0], serve[1], speed)
+    try:
+        exporter.start()
+    except ServeError as exc:
+        invalid(f"--serve: {exc}")
+    the_run.ticker.every(exporter.refresh_every(), exporter.refresh)
+    the_run.on_finish.append(exporter.refresh)
+    return exporter
+
+
+def _print_header(
+    console: Console, the_run: Run, exporter: LiveExporter | None, speed: float | None
+) -> None:
+    scenario = the_run.scenario
+    console.print(
+        f"[bold]{scenario.name}[/]  seed {the_run.seed}  {format_duration(scenario.duration)} virtual"
+        f"  {scenario.cluster.node_count()} nodes  {len(scenario.workloads)} objects"
+        f"  {len(scenario.faults)} faults  {len(scenario.slos)} SLOs"
+    )
+    if exporter is not None:
+        pace = "as fast as possible" if speed is None else f"{speed:g}x real time"
+        console.print(f"serving metrics at {exporter.url} ({pace})")
+    for warning in scenario.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _execute(
+    console: Console, the_run: Run, speed: float | None, show_progress: bool
+) -> tuple[int, str | None, float]:
+    """Run it: the exit status so far (0, 3 or 130), the failure if any, and the wall seconds."""
+    started = time.perf_counter()
+    status = EXIT_OK
+    error: str | None = None
+    bar = ProgressBar(console, the_run.scenario.duration) if show_progress else None
+    if bar is not None:
+        the_run.ticker.every(the_run.ticker.interval, bar.update)
+    try:
+        the_run.run(speed=speed)
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    except Exception as exc:  # the edge turns any model failure into exit 3
+        error = describe_failure(exc)
+        status = EXIT_RUN_FAILED
+    finally:
+        if bar is not None:
+            bar.stop()
+    if status == EXIT_INTERRUPTED:
+        console.print("[yellow]interrupted[/]: writing what the run produced so far")
+    elif error is not None:
+        console.print(f"[red]run failed:[/] {escape(error)}")
+    return status, error, time.perf_counter() - started
+
+
+def _write_event_log(
+    console: Console, the_run: Run, events_out: TextIO, events_file: Path | None
+) -> None:
+    with events_out:
+        the_run.events.write_jsonl(events_out)
+    console.print(f"event log: {events_file} ({len(the_run.events)} events)")
+
+
+def _close_recording(
+    console: Console,
+    the_run: Run,
+    recorder: OpenMetricsRecorder,
+    openmetrics_file: Path | None,
+    interval: float,
+) -> None:
+    recorder.close(the_run.finished_at)
+    console.print(
+        f"metrics: {openmetrics_file} ({recorder.samples_written} samples at "
+        f"{format_duration(interval)} intervals)"
+    )
+
+
+def _write_reports(
+    console: Console,
+    the_run: Run,
+    reports: dict[Path, str],
+    status: int,
+    error: str | None,
+    wall: float,
+) -> None:
+    """Each of --json, --junit and --html, marked incomplete if the run did not finish."""
+    result = result_of(
+        the_run, interrupted=status == EXIT_INTERRUPTED, error=error, wall_seconds=wall
+    )
+    for path, kind in reports.items():
+        if kind == "json":
+            write_json(result, path)
+        elif kind == "junit":
+            write_junit([result], path)
+        else:
+            write_html(result, the_run.events, path)
+        note = "" if result["complete"] else " (incomplete)"
+        console.print(f"{kind} report: {path}{note}")
+
+
+def _print_outcome(console: Console, the_run: Run, verbose: bool, wall: float) -> int:
+    """The timeline and summary of a completed run; its exit status (0, or 1 on a violated SLO,
+    with the command that replays it)."""
+    print_timeline(console, list(the_run.events), verbose)
+    print_summary(console, the_run, wall)
+    if the_run.slo_ok:
+        return EXIT_OK
+    console.print(f"replay: {replay_command(the_run.scenario.source, the_run.seed)}")
+    return EXIT_SLO_VIOLATED
+
+
+def _linger_and_stop(console: Console, exporter: LiveExporter, linger: bool) -> None:
+    if linger:
+        console.print(f"still serving {exporter.url}; Ctrl-C to stop")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    exporter.stop()

@@ -1,3 +1,104 @@
-"""kubechaos: a deterministic, virtual-time model of a whole Kubernetes cluster on Trio."""
+"""kubechaos: a deterministic, virtual-time model of a whole Kubernetes cluster on Trio.
 
-__version__ = "0.1.0"
+The supported Python surface is what this module exports (``__all__``), as trio exports its
+own: load and run scenarios (:func:`load_scenario`, :class:`Run`), read what a run measured
+(:func:`result_of`, :class:`SLOResult`, :class:`FaultRecovery`), build clusters from code
+(:class:`Cluster`, :class:`ClusterSpec`, :class:`Settings`), inject faults (:data:`CATALOGUE`,
+:class:`Chaos`, :class:`Target` and every fault type) and write resilience tests
+(:class:`Harness`, which the pytest plugin's ``kubechaos`` fixture hands a test). Everything
+else is internal and may move between releases.
+"""
+
+__version__ = "0.1.0"  # before the imports: the CLI and reports read it while this loads
+
+from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
+from kubechaos.defaults import Settings
+from kubechaos.faults import (
+    CATALOGUE,
+    APIServerLatency,
+    APIServerThrottle,
+    APIServerUnavailable,
+    Chaos,
+    ContainerKill,
+    ControllerManagerCrash,
+    EtcdLatency,
+    EtcdUnavailable,
+    EtcdWriteDrop,
+    Fault,
+    FaultError,
+    ImagePullFailure,
+    Injection,
+    KubeletStop,
+    NetworkDelay,
+    NetworkLoss,
+    NetworkPartition,
+    NodeCrash,
+    NodeDrain,
+    PodFailure,
+    PodKill,
+    ProxyPartition,
+    RuntimeSlow,
+    ScheduledFault,
+    SchedulerCrash,
+    Target,
+    WatchDelay,
+    WatchDrop,
+)
+from kubechaos.observe.slo import SLO, SLOResult
+from kubechaos.observe.steady import FaultRecovery
+from kubechaos.report.result import result_of
+from kubechaos.report.types import RunResult
+from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario, parse_scenario
+from kubechaos.scenario.runner import Run, run_scenario
+from kubechaos.testing import HarnessError
+from kubechaos.testing.harness import Harness
+
+__all__ = [
+    "CATALOGUE",
+    "SLO",
+    "APIServerLatency",
+    "APIServerThrottle",
+    "APIServerUnavailable",
+    "Chaos",
+    "Cluster",
+    "ClusterSpec",
+    "ContainerKill",
+    "ControllerManagerCrash",
+    "EtcdLatency",
+    "EtcdUnavailable",
+    "EtcdWriteDrop",
+    "Fault",
+    "FaultError",
+    "FaultRecovery",
+    "Harness",
+    "HarnessError",
+    "ImagePullFailure",
+    "Injection",
+    "KubeletStop",
+    "NetworkDelay",
+    "NetworkLoss",
+    "NetworkPartition",
+    "NodeCrash",
+    "NodeDrain",
+    "NodeGroupSpec",
+    "PodFailure",
+    "PodKill",
+    "ProxyPartition",
+    "Run",
+    "RunResult",
+    "RuntimeSlow",
+    "SLOResult",
+    "Scenario",
+    "ScenarioError",
+    "ScheduledFault",
+    "SchedulerCrash",
+    "Settings",
+    "Target",
+    "WatchDelay",
+    "WatchDrop",
+    "__version__",
+    "load_scenario",
+    "parse_scenario",
+    "result_of",
+    "run_scenario",
+]

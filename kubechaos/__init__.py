@@ -9,8 +9,6 @@ own: load and run scenarios (:func:`load_scenario`, :class:`Run`), read what a r
 else is internal and may move between releases.
 """
 
-__version__ = "0.1.0"  # before the imports: the CLI and reports read it while this loads
-
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
 from kubechaos.defaults import Settings
 from kubechaos.faults import (
@@ -52,6 +50,7 @@ from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario, pa
 from kubechaos.scenario.runner import Run, run_scenario
 from kubechaos.testing import HarnessError
 from kubechaos.testing.harness import Harness
+from kubechaos.version import __version__
 
 __all__ = [
     "CATALOGUE",

@@ -24,7 +24,6 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from kubechaos import __version__
 from kubechaos.cli.common import EXIT_INVALID, EXIT_OK
 from kubechaos.cli.compare import compare_command
 from kubechaos.cli.explore import explore, replay
@@ -34,6 +33,7 @@ from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults import CATALOGUE
 from kubechaos.report.result import schema
 from kubechaos.scenario.loader import ScenarioError, load_scenario
+from kubechaos.version import __version__
 
 TARGET_FIELDS = {
     "pods": "namespace, labelSelector, names, mode, value",

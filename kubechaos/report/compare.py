@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from kubechaos import __version__
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.report.result import ERROR
 from kubechaos.scenario.seeds import parse_seeds
+from kubechaos.version import __version__
 
 SCHEMA_ID = "kubechaos/compare/v1"
 

@@ -16,7 +16,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, overload
 
-from kubechaos import __version__
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults.chaos import Injection
 from kubechaos.observe.slo import SLOResult
@@ -36,6 +35,7 @@ from kubechaos.report.types import (
 )
 from kubechaos.scenario.runner import Run
 from kubechaos.traffic import SUCCESS
+from kubechaos.version import __version__
 
 SCHEMA_ID = "kubechaos/result/v1"
 

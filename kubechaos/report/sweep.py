@@ -27,7 +27,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kubechaos import __version__
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.report.result import (
     ERROR,
@@ -42,6 +41,7 @@ from kubechaos.report.result import (
 )
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.seeds import Shard, format_seeds, parse_seeds
+from kubechaos.version import __version__
 
 SCHEMA_ID = "kubechaos/sweep/v1"
 PERCENTILES = (50, 95, 99)

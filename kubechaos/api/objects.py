@@ -85,10 +85,15 @@ class Namespace:
 # ---------------------------------------------------------------------------- Node
 
 
+# Taint effects (core/v1 TaintEffect*).
+NO_SCHEDULE, PREFER_NO_SCHEDULE, NO_EXECUTE = "NoSchedule", "PreferNoSchedule", "NoExecute"
+TAINT_EFFECTS = (NO_SCHEDULE, PREFER_NO_SCHEDULE, NO_EXECUTE)
+
+
 @attrs.frozen(slots=True)
 class Taint:
     key: str
-    effect: str  # NoSchedule | PreferNoSchedule | NoExecute
+    effect: str  # NO_SCHEDULE | PREFER_NO_SCHEDULE | NO_EXECUTE
     value: str = ""
     time_added: float | None = None
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubechaos.api.objects import (
+    TAINT_EFFECTS,
     APIObject,
     Container,
     Deployment,
@@ -162,7 +163,7 @@ def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
             causes.append(f"{field}.tolerations[{i}].operator: Unsupported value: {tol.operator!r}")
         if tol.operator == "Exists" and tol.value:
             causes.append(f"{field}.tolerations[{i}].value: must be empty when operator is Exists")
-        if tol.effect not in ("", "NoSchedule", "PreferNoSchedule", "NoExecute"):
+        if tol.effect not in ("", *TAINT_EFFECTS):
             causes.append(f"{field}.tolerations[{i}].effect: Unsupported value: {tol.effect!r}")
     return causes
 

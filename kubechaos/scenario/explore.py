@@ -35,7 +35,7 @@ def explored(scenario: Scenario, seed: int) -> Scenario:
 Signature = tuple[str, ...]
 """How a run failed: the sorted names of the violated SLOs, or ``("invariant:<name>",)``."""
 
-Check = Callable[[Scenario], Signature]
+RunAndSign = Callable[[Scenario], Signature]  # runs a candidate, says how it failed
 """Runs a scenario and returns its failure signature (empty when it passes)."""
 
 
@@ -48,7 +48,7 @@ class ShrinkResult:
 
 
 def shrink(
-    scenario: Scenario, signature: Signature, check: Check, max_runs: int = 200
+    scenario: Scenario, signature: Signature, check: RunAndSign, max_runs: int = 200
 ) -> ShrinkResult:
     """Make ``scenario`` smaller while ``check`` keeps returning ``signature``."""
     assert signature, "only a failing scenario can be shrunk"

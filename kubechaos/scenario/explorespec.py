@@ -45,9 +45,6 @@ class Range:
         return round(rng.uniform(self.low, self.high), 3)
 
 
-Space = Choice | Range
-
-
 def draw(value: Any, rng: random.Random) -> Any:
     return value.draw(rng) if isinstance(value, Choice | Range) else value
 

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from kubechaos.api.duration import DurationError, format_duration, parse_duration
-from kubechaos.api.objects import APIObject, Resources, Taint
+from kubechaos.api.objects import TAINT_EFFECTS, APIObject, Resources, Taint
 from kubechaos.api.quantity import QuantityError, parse_bytes, parse_count, parse_cpu_millis
 from kubechaos.api.validation import is_dns1123_label
 from kubechaos.cluster import ClusterSpec, NodeGroupSpec
@@ -228,7 +228,7 @@ def _cluster(check: Check, value: Any) -> ClusterSpec:
             tp: Path = (*gp, "taints", j)
             taint = check.mapping(raw_taint, tp, _TAINT_KEYS)
             effect = check.string(taint, "effect", tp, required=True)
-            if effect and effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            if effect and effect not in TAINT_EFFECTS:
                 check.error(
                     (*tp, "effect"),
                     f"expected NoSchedule, PreferNoSchedule or NoExecute, got {effect!r}",

@@ -30,7 +30,16 @@ import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.objects import Lease, Node, NodeCondition, Pod, Taint, key_of
+from kubechaos.api.objects import (
+    NO_EXECUTE,
+    NO_SCHEDULE,
+    Lease,
+    Node,
+    NodeCondition,
+    Pod,
+    Taint,
+    key_of,
+)
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
@@ -45,8 +54,6 @@ from kubechaos.defaults import (
 )
 from kubechaos.sim.clock import now
 
-NO_SCHEDULE = "NoSchedule"
-NO_EXECUTE = "NoExecute"
 # The conditions the controller sets Unknown (upstream leaves NetworkUnavailable alone: it is
 # managed by the network plugin, not the kubelet).
 CONDITIONS_SET_UNKNOWN = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")

@@ -25,15 +25,13 @@ import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.objects import Node, Pod, Taint, key_of
+from kubechaos.api.objects import NO_EXECUTE, Node, Pod, Taint, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.podsbynode import PodsByNode
 from kubechaos.defaults import NODE_UPDATE_WORKER_SIZE
 from kubechaos.sim.clock import now
-
-NO_EXECUTE = "NoExecute"  # the taint effect that evicts (core/v1 TaintEffectNoExecute)
 
 
 @attrs.define

@@ -4,13 +4,16 @@ files checked before a run, and how tables show seconds and rates."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import NoReturn, TextIO, TypeVar
 
 import click
 
 from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.seeds import parse_seeds
+
+FC = TypeVar("FC", bound=Callable[..., object])
 
 # Exit codes, the same for every command that runs scenarios.
 EXIT_OK = 0  # every SLO held
@@ -18,6 +21,19 @@ EXIT_SLO_VIOLATED = 1  # an SLO was violated
 EXIT_INVALID = 2  # invalid input: scenario, manifest or flags
 EXIT_RUN_FAILED = 3  # the run itself failed: a model invariant broke or an internal error
 EXIT_INTERRUPTED = 130  # Ctrl-C (what was asked for is still written, marked incomplete)
+
+
+def workers_option(unit: str) -> Callable[[FC], FC]:
+    """``--workers``, shared by the commands that run many scenarios; ``unit`` names what one
+    worker runs ("seed", "run")."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        envvar="KUBECHAOS_WORKERS",
+        show_envvar=True,
+        help="Worker processes (default: one per CPU core this process may use); 1 runs every "
+        f"{unit} in this process.",
+    )
 
 
 def invalid(message: str) -> NoReturn:

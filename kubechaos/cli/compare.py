@@ -28,6 +28,7 @@ from kubechaos.cli.common import (
     percent,
     probe_writable,
     seconds,
+    workers_option,
 )
 from kubechaos.cli.progress import runs_progress
 from kubechaos.report.result import write_json
@@ -142,14 +143,7 @@ def _print_comparison(console: Console, comparison: dict[str, Any]) -> None:
     metavar="SPEC",
     help='The seeds to run both variants under: "1-50", "1,5,9" or "1-10,20-30".',
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    envvar="KUBECHAOS_WORKERS",
-    show_envvar=True,
-    help="Worker processes (default: one per CPU core this process may use); 1 runs every "
-    "run in this process.",
-)
+@workers_option("run")
 @click.option(
     "--json",
     "json_file",

@@ -27,6 +27,7 @@ from kubechaos.cli.common import (
     percent,
     probe_writable,
     seconds,
+    workers_option,
 )
 from kubechaos.cli.progress import runs_progress
 from kubechaos.report.junit import write_junit
@@ -171,14 +172,7 @@ def _print_sweep_header(
     metavar="SPEC",
     help='The seeds to run: "1-200", "1,5,9" or "1-10,20-30".',
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    envvar="KUBECHAOS_WORKERS",
-    show_envvar=True,
-    help="Worker processes (default: one per CPU core this process may use); 1 runs every "
-    "seed in this process.",
-)
+@workers_option("seed")
 @click.option(
     "--shard",
     "shard_text",

@@ -1,5 +1,7 @@
 """A verdict never passes without having measured something.
 
+A fault that could not be injected measured nothing either: the run fails (exit 1).
+
 Request objectives (availability, maxErrors) count from the moment the workloads first reach
 steady state, so the initial rollout is not an outage. A run that never gets there measured
 nothing from that point: the objective is *not evaluated* and fails, with the whole-run figures
@@ -9,6 +11,12 @@ a series that exists when the workloads never settled.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kubechaos.cli import main
 from kubechaos.observe.slo import NOT_EVALUATED
 from kubechaos.scenario.loader import parse_scenario
 from kubechaos.scenario.runner import run_scenario
@@ -99,3 +107,40 @@ def test_no_request_after_steady_state_is_nothing_measured() -> None:
     assert "is there traffic for this Service?" in availability.detail
     assert not errors.ok and errors.measured == "0 requests"
     assert threshold.ok
+
+
+def test_a_fault_that_could_not_be_injected_fails_the_run(tmp_path: Path) -> None:
+    """A pod-kill whose selector matches no pod (the label is a node label: only the run can
+    tell, as pods come and go) could not act: the run exits 1 with the failed injection named,
+    the JSON verdict is "failed" and JUnit has a failing case for it. Before, it logged
+    "nothing matched", read "recovered 0.000s" and passed."""
+    scenario = tmp_path / "s.yaml"
+    text = SCENARIO.format(
+        behaviour="startup=1s", selector="web", traffic="{service: web, rate: 10}"
+    )
+    text = text.replace(
+        "  slo:\n",
+        "  faults:\n"
+        "    - {name: kill-db, type: pod-kill, at: 30s, target: {labelSelector: {app: db}}}\n"
+        "  slo:\n",
+    )
+    scenario.write_text(text)
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(scenario),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--junit",
+            str(tmp_path / "r.xml"),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "could not be injected: its target matched no pod (app=db all)" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["verdict"] == "failed" and report["exitCode"] == 1
+    assert [f["name"] for f in report["failedInjections"]] == ["kill-db"]
+    assert all(slo["ok"] for slo in report["slos"])  # every SLO held: the fault is why it failed
+    junit = (tmp_path / "r.xml").read_text()
+    assert 'name="fault kill-db injected"' in junit and 'type="FaultNotInjected"' in junit

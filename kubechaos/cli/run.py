@@ -389,11 +389,11 @@ def _write_reports(
 
 
 def _print_outcome(console: Console, the_run: Run, verbose: bool, wall: float) -> int:
-    """The timeline and summary of a completed run; its exit status (0, or 1 on a violated SLO,
-    with the command that replays it)."""
+    """The timeline and summary of a completed run; its exit status (0, or 1 on a violated SLO
+    or a fault that could not be injected, with the command that replays it)."""
     print_timeline(console, list(the_run.events), verbose)
     print_summary(console, the_run, wall)
-    if the_run.slo_ok:
+    if the_run.passed:
         return EXIT_OK
     console.print(f"replay: {replay_command(the_run.scenario.source, the_run.seed)}")
     return EXIT_SLO_VIOLATED

@@ -1,7 +1,7 @@
 """JUnit XML, the format every CI system renders: a run is a test suite, each SLO a test case.
 
 One ``<testsuite>`` per scenario run (its seed, duration, verdict and replay command as
-properties); one ``<testcase>`` per SLO, with a ``<failure>`` that says what was measured, what
+properties); one ``<testcase>`` per SLO (and a failing one per fault that could not be injected), with a ``<failure>`` that says what was measured, what
 the threshold was, and how to replay the run. A run without SLOs is one test case that passes
 when the run completes. A run that failed internally gets an ``<error>``; an interrupted run
 marks its test cases ``<skipped>`` with the reason, so a half-finished run never reads as green.
@@ -40,7 +40,18 @@ def _suite(result: RunOutcome) -> ET.Element:
         "threshold": "",
         "detail": "",
     }
-    cases = result["slos"] or [run_completes]
+    injected: list[SloRecord] = [
+        {
+            "name": f"fault {failed['name']} injected",
+            "kind": "injection",
+            "ok": False,
+            "measured": "not injected",
+            "threshold": "injected",
+            "detail": failed["message"],
+        }
+        for failed in result["failedInjections"]
+    ]
+    cases = [*injected, *result["slos"]] or [run_completes]
     failures = errors = skipped = 0
     for slo in cases:
         case = ET.SubElement(suite, "testcase", classname=f"kubechaos.{name}", name=slo["name"])
@@ -59,8 +70,12 @@ def _suite(result: RunOutcome) -> ET.Element:
             )
         elif not slo["ok"]:
             failures += 1
-            message = f"{slo['kind']} SLO violated: measured {slo['measured']}, threshold {slo['threshold']}"
-            failure = ET.SubElement(case, "failure", message=message, type="SLOViolation")
+            if slo["kind"] == "injection":
+                message, kind = slo["detail"], "FaultNotInjected"
+            else:
+                message = f"{slo['kind']} SLO violated: measured {slo['measured']}, threshold {slo['threshold']}"
+                kind = "SLOViolation"
+            failure = ET.SubElement(case, "failure", message=message, type=kind)
             failure.text = f"{message}\nreplay: {result['replay']}"
         elif slo["measured"]:
             out = ET.SubElement(case, "system-out")

@@ -81,7 +81,7 @@ def result_of(
     if run.steady.times:
         reached = max(reached, run.steady.times[-1])
     slo_results = run.results if complete else run.slo.results(final=False)
-    verdict = _verdict(slo_results, interrupted, error)
+    verdict = _verdict(slo_results, bool(run.failed_injections), interrupted, error)
     return {
         "schema": SCHEMA_ID,
         "kubechaosVersion": __version__,
@@ -110,12 +110,14 @@ def result_of(
     }
 
 
-def _verdict(slo_results: list[SLOResult], interrupted: bool, error: str | None) -> Verdict:
+def _verdict(
+    slo_results: list[SLOResult], failed_injection: bool, interrupted: bool, error: str | None
+) -> Verdict:
     if error is not None:
         return ERROR
     if interrupted:
         return INTERRUPTED
-    return PASSED if all(r.ok for r in slo_results) else FAILED
+    return PASSED if all(r.ok for r in slo_results) and not failed_injection else FAILED
 
 
 def _faults(run: Run) -> list[FaultRecord]:

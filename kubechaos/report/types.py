@@ -91,7 +91,7 @@ class DeploymentRecord(TypedDict):
 
 class RunOutcome(TypedDict):
     """What every result holds, whole or compacted by a sweep (which drops the series): who
-    ran, how it ended, and its SLOs. This is all JUnit reads."""
+    ran, how it ended, its failed injections and its SLOs. This is all JUnit reads."""
 
     schema: str
     kubechaosVersion: str
@@ -105,6 +105,7 @@ class RunOutcome(TypedDict):
     virtualSeconds: float | None  # virtual time the run reached
     wallSeconds: float | None
     replay: str  # the command that replays this run exactly
+    failedInjections: list[FailedInjectionRecord]  # each fails the run: it measured nothing
     slos: list[SloRecord]
 
 
@@ -114,7 +115,6 @@ class RunResult(RunOutcome):
     not this class's."""
 
     faults: list[FaultRecord]
-    failedInjections: list[FailedInjectionRecord]
     traffic: list[TrafficRecord]
     deployments: list[DeploymentRecord]
     steadyState: list[SteadyRow]

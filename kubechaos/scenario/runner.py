@@ -23,7 +23,7 @@ from kubechaos.observe.steady import SteadyStateMonitor
 from kubechaos.observe.ticker import Ticker
 from kubechaos.scenario.loader import Scenario
 from kubechaos.sim.clock import run_virtual
-from kubechaos.sim.events import EventLog
+from kubechaos.sim.events import Event, EventLog
 from kubechaos.traffic import TrafficGenerator
 
 
@@ -121,6 +121,18 @@ class Run:
     @property
     def slo_ok(self) -> bool:
         return all(r.ok for r in self.results)
+
+    @property
+    def failed_injections(self) -> list[Event]:
+        """Faults the schedule could not inject (FaultFailed events): each measured nothing."""
+        return self.events.find(reason="FaultFailed")
+
+    @property
+    def passed(self) -> bool:
+        """The run's verdict: every SLO held and every scheduled fault was injected. A fault
+        that could not act (its target matched nothing, the API server refused it) measured
+        nothing, so a run with one never passes, SLOs or not."""
+        return self.slo_ok and not self.failed_injections
 
     def run(self, speed: float | None = None) -> Run:
         """Run on a fresh virtual clock with Trio's scheduler seeded from the run's seed; with

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from click.testing import CliRunner
+from prometheus_client.metrics_core import Metric
 
 from kubechaos.cli import main
-from kubechaos.observe.slo import NOT_EVALUATED
+from kubechaos.observe.slo import NOT_EVALUATED, SLO, SLOMonitor
 from kubechaos.scenario.loader import parse_scenario
 from kubechaos.scenario.runner import run_scenario
 
@@ -144,3 +146,40 @@ def test_a_fault_that_could_not_be_injected_fails_the_run(tmp_path: Path) -> Non
     assert all(slo["ok"] for slo in report["slos"])  # every SLO held: the fault is why it failed
     junit = (tmp_path / "r.xml").read_text()
     assert 'name="fault kill-db injected"' in junit and 'type="FaultNotInjected"' in junit
+
+
+class _Series:
+    """A collector stub whose one series exists only while ``value`` is not None."""
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+
+    def add_source(self, source: object) -> None:
+        pass
+
+    def service_totals(self) -> dict[tuple[str, str], tuple[int, int]]:
+        return {}
+
+    def families_named(self, name: str) -> list[Metric]:
+        metric = Metric(name, "", "gauge")
+        if self.value is not None:
+            metric.add_sample(name, {"pod": "web-1"}, self.value)
+        return [metric]
+
+
+def test_a_whole_run_threshold_judges_the_samples_its_series_had() -> None:
+    """A series that existed while the run was sampled and is gone at the end (a pod's series
+    goes with the pod) was measured: the threshold held on what it saw, not "no such series"."""
+    series = _Series()
+    steady = SimpleNamespace(first_steady_at=1.0)
+    slo = SLO("threshold", "restarts", metric="restarts", at_most=2)
+    monitor = SLOMonitor([slo], series, steady)  # type: ignore[arg-type]
+    for at, value in enumerate([0.0, 1.0, 2.0, None, None]):
+        series.value = value
+        monitor.tick(float(at))
+    [result] = monitor.results(final=True)
+    assert result.ok and result.measured == "held (last 2)"
+    never = SLOMonitor([SLO("threshold", "x", metric="nope", at_most=1)], _Series(), steady)  # type: ignore[arg-type]
+    never.tick(1.0)
+    [missing] = never.results(final=True)
+    assert not missing.ok and missing.measured == "no such series"

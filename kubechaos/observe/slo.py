@@ -103,7 +103,7 @@ class SLOMonitor:
         # error budgets count from there, so the initial rollout is not an outage
         self._baseline: dict[tuple[str, str], tuple[float, float]] | None = None
         self._watched = [s for s in self.slos if s.kind == "threshold" and s.during == "whole"]
-        self._last: dict[str, float | None] = {}
+        self._last: dict[str, float] = {}  # threshold SLOs: the last sample their series had
         collector.add_source(self.families)
 
     def _series_value(self, slo: SLO) -> float | None:
@@ -119,8 +119,10 @@ class SLOMonitor:
 
     def _check_threshold(self, slo: SLO, at: float) -> None:
         value = self._series_value(slo)
+        if value is None:  # absent at this sample (a pod's series goes with the pod)
+            return
         self._last[slo.name] = value
-        if slo.name in self._broken or value is None:
+        if slo.name in self._broken:
             return
         if slo.at_least is not None and value < slo.at_least:
             self._broken[slo.name] = f"{value:g} < {slo.at_least:g} at {at:.1f}s"

@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from kubechaos.batch.compare import run_compare
@@ -31,6 +30,7 @@ from kubechaos.cli.common import (
     workers_option,
 )
 from kubechaos.cli.progress import runs_progress
+from kubechaos.cli.terminal import new_console, print_table, shown
 from kubechaos.report.result import write_json
 from kubechaos.scenario.seeds import format_seeds
 
@@ -70,7 +70,7 @@ def _recovery_table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         a, b = row["a"] or {}, row["b"] or {}
         table.add_row(
-            escape(row["name"]),
+            shown(row["name"]),
             seconds(a.get("median")) + (f" ({a['notRecovered']} n/r)" if a.get("notRecovered") else ""),
             seconds(b.get("median")) + (f" ({b['notRecovered']} n/r)" if b.get("notRecovered") else ""),
             _signed(row["meanDifference"], 1, "s"),
@@ -90,7 +90,7 @@ def _availability_table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         a, b = row["a"] or {}, row["b"] or {}
         table.add_row(
-            escape(row["name"]),
+            shown(row["name"]),
             percent(a.get("mean")),
             percent(b.get("mean")),
             _signed(row["meanDifference"], 100, "pp"),
@@ -109,7 +109,7 @@ def _slo_table(rows: list[dict[str, Any]]) -> Table:
     )
     for row in rows:
         table.add_row(
-            escape(row["name"]),
+            shown(row["name"]),
             percent((row["a"] or {}).get("passRate")),
             percent((row["b"] or {}).get("passRate")),
             *_counts(row),
@@ -120,11 +120,11 @@ def _slo_table(rows: list[dict[str, Any]]) -> Table:
 
 def _print_comparison(console: Console, comparison: dict[str, Any]) -> None:
     if comparison["faults"]:
-        console.print(_recovery_table(comparison["faults"]))
+        print_table(console, _recovery_table(comparison["faults"]))
     if comparison["availability"]:
-        console.print(_availability_table(comparison["availability"]))
+        print_table(console, _availability_table(comparison["availability"]))
     if comparison["slos"]:
-        console.print(_slo_table(comparison["slos"]))
+        print_table(console, _slo_table(comparison["slos"]))
     a, b = comparison["a"], comparison["b"]
     console.print(
         f"A passed {a['passed']}/{a['runs']} runs, B passed {b['passed']}/{b['runs']}; "
@@ -172,7 +172,7 @@ def compare_command(
     the same. Exit codes: 0 compared; 2 invalid input; 3 a run failed internally (its seed is
     left out of the pairing); 130 interrupted.
     """
-    console = Console(highlight=False)
+    console = new_console()
     seeds = parse_seeds_or_exit(seeds_spec)
     a = load_or_exit(a_file)
     b = load_or_exit(b_file)
@@ -181,8 +181,8 @@ def compare_command(
     probe_writable(json_file)
     workers = min(workers or default_workers(), 2 * len(seeds))
     console.print(
-        f"A: [bold]{escape(a.name)}[/] ({escape(a.source)})  B: [bold]{escape(b.name)}[/] "
-        f"({escape(b.source)})  seeds {format_seeds(seeds)} ({len(seeds)})  {workers} worker"
+        f"A: [bold]{shown(a.name)}[/] ({shown(a.source)})  B: [bold]{shown(b.name)}[/] "
+        f"({shown(b.source)})  seeds {format_seeds(seeds)} ({len(seeds)})  {workers} worker"
         f"{'s' if workers > 1 else ''}"
     )
     show = console.is_terminal if progress is None else progress
@@ -194,7 +194,7 @@ def compare_command(
         sys.exit(EXIT_INTERRUPTED)
     if json_file is not None:
         write_json(comparison, json_file)
-        console.print(f"json report: {json_file}")
+        console.print(f"json report: {shown(json_file)}")
     _print_comparison(console, comparison)
     errors = comparison["a"]["errors"] + comparison["b"]["errors"]
     if errors:

@@ -122,7 +122,8 @@ def print_warnings(console: Console, events: list[Event]) -> None:
     for (reason, kind, message), group in groups.items():
         first = group[0]
         obj = f"{kind}/{first.object}" if first.object else kind
-        others = f" (and {len(group) - 1} more {shown(kind)})" if len(group) > 1 else ""
+        more = len(group) - 1
+        others = f" (and {more} more {shown(kind)}{'s' if more > 1 else ''})" if more else ""
         console.print(
             f"  [yellow]{shown(reason)}[/] {shown(obj)} at {first.time:.3f}s: {shown(message)}"
             f"{others} [dim]({RESULT_WARNINGS[reason]})[/]",

@@ -5,7 +5,7 @@ This module is the ``kubechaos`` group and its small commands (``validate``, ``s
 ``runprint.py`` for what it prints), ``sweep.py`` (many seeds, and merging shards),
 ``compare.py`` (two variants) and ``explore.py`` (a fault space, and ``replay``). What they
 share (exit codes, checking input and output paths, progress bars) is in ``common.py`` and
-``progress.py``.
+``progress.py``; how user text and tables reach a terminal or a pipe, in ``terminal.py``.
 
 Exit codes: 0 the run completed and every SLO held; 1 an SLO was violated; 2 invalid input
 (scenario, manifest, flags), with one line per problem naming file, line, column and field; 3

@@ -10,6 +10,7 @@ from typing import NoReturn, TextIO, TypeVar
 
 import click
 
+from kubechaos.cli.terminal import shown
 from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.seeds import parse_seeds
 
@@ -46,7 +47,7 @@ def load_or_exit(path: Path) -> Scenario:
         return load_scenario(path)
     except ScenarioError as exc:
         for error in exc.errors:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {shown(error, markup=False)}", err=True)
         sys.exit(EXIT_INVALID)
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from kubechaos.batch.compare import run_compare
@@ -34,6 +33,7 @@ from kubechaos.cli.common import (
     workers_option,
 )
 from kubechaos.cli.progress import runs_progress
+from kubechaos.cli.terminal import new_console, print_table, shown
 from kubechaos.report.compare_stats import DEFAULT_ALPHA
 from kubechaos.report.result import write_json
 from kubechaos.scenario.loader import Scenario
@@ -113,7 +113,7 @@ def _recovery_table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         a, b = row["a"] or {}, row["b"] or {}
         table.add_row(
-            escape(row["name"]),
+            shown(row["name"]),
             seconds(a.get("median")) + (f" ({a['notRecovered']} n/r)" if a.get("notRecovered") else ""),
             seconds(b.get("median")) + (f" ({b['notRecovered']} n/r)" if b.get("notRecovered") else ""),
             _signed(row["meanDifference"], 1, "s"),
@@ -135,7 +135,7 @@ def _availability_table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         a, b = row["a"] or {}, row["b"] or {}
         table.add_row(
-            escape(row["name"]),
+            shown(row["name"]),
             percent(a.get("mean")),
             percent(b.get("mean")),
             _signed(row["meanDifference"], 100, "pp"),
@@ -155,7 +155,7 @@ def _slo_table(rows: list[dict[str, Any]]) -> Table:
     )
     for row in rows:
         table.add_row(
-            escape(row["name"]),
+            shown(row["name"]),
             _failed(row["a"]),
             _failed(row["b"]),
             *_counts(row),
@@ -166,13 +166,13 @@ def _slo_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def _print_comparison(console: Console, comparison: dict[str, Any]) -> None:
-    console.print(_runs_table(comparison["runs"]))
+    print_table(console, _runs_table(comparison["runs"]))
     if comparison["faults"]:
-        console.print(_recovery_table(comparison["faults"]))
+        print_table(console, _recovery_table(comparison["faults"]))
     if comparison["availability"]:
-        console.print(_availability_table(comparison["availability"]))
+        print_table(console, _availability_table(comparison["availability"]))
     if comparison["slos"]:
-        console.print(_slo_table(comparison["slos"]))
+        print_table(console, _slo_table(comparison["slos"]))
     console.print("+/-/=: seeds where B was better / worse / the same as A with the same seed")
     a, b = comparison["a"], comparison["b"]
     console.print(
@@ -199,7 +199,7 @@ def _print_conclusion(console: Console, comparison: dict[str, Any]) -> None:
         )
     if comparison["bWorse"]:
         what = ", ".join(
-            f"{_SHOWN_KIND[w['kind']]}{' ' + escape(w['name']) if w['name'] else ''} "
+            f"{_SHOWN_KIND[w['kind']]}{' ' + shown(w['name']) if w['name'] else ''} "
             f"(p={w['pValue']:.3g})"
             for w in comparison["worseOn"]
         )
@@ -279,7 +279,7 @@ def compare_command(
       3    a run failed internally (its seed is left out of the pairing); wins over 1
       130  interrupted
     """
-    console = Console(highlight=False)
+    console = new_console()
     seeds = parse_seeds_or_exit(seeds_spec)
     alpha = _alpha_or_exit(alpha_text)
     a, b = _variants_or_exit(a_file, b_file)
@@ -295,7 +295,7 @@ def compare_command(
         sys.exit(EXIT_INTERRUPTED)
     if json_file is not None:
         write_json(comparison, json_file)
-        console.print(f"json report: {json_file}")
+        console.print(f"json report: {shown(json_file)}")
     _print_comparison(console, comparison)
     sys.exit(_exit_code(console, comparison))
 
@@ -312,8 +312,8 @@ def _print_header(
     console: Console, a: Scenario, b: Scenario, seeds: list[int], workers: int, alpha: float
 ) -> None:
     console.print(
-        f"A: [bold]{escape(a.name)}[/] ({escape(a.source)})  B: [bold]{escape(b.name)}[/] "
-        f"({escape(b.source)})  seeds {format_seeds(seeds)} ({len(seeds)})  {workers} worker"
+        f"A: [bold]{shown(a.name)}[/] ({shown(a.source)})  B: [bold]{shown(b.name)}[/] "
+        f"({shown(b.source)})  seeds {format_seeds(seeds)} ({len(seeds)})  {workers} worker"
         f"{'s' if workers > 1 else ''}  alpha {alpha:g}"
     )
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import attrs
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from kubechaos.batch.explore import ExploreOutcome, explore_all, shrink_failure
@@ -27,6 +26,7 @@ from kubechaos.cli.common import (
     invalid,
     load_or_exit,
 )
+from kubechaos.cli.terminal import new_console, print_table, shown
 from kubechaos.report.result import replay_command, result_of, write_json
 from kubechaos.scenario.explore import explored
 from kubechaos.scenario.runner import Run
@@ -66,13 +66,13 @@ def explore(
     Exit codes: 0 no run failed; 1 a run violated an SLO; 2 invalid input; 3 a run broke a
     model invariant or failed internally.
     """
-    console = Console(highlight=False)
+    console = new_console()
     scenario = load_or_exit(scenario_file)
     if scenario.explore is None:
         invalid(f"{scenario_file}: no spec.explore: nothing to explore (see the README)")
     workers = workers or os.cpu_count() or 1
     console.print(
-        f"[bold]exploring {scenario.name}[/]: {runs} runs from seed {seed}, "
+        f"[bold]exploring {shown(scenario.name)}[/]: {runs} runs from seed {seed}, "
         f"{min(workers, runs)} workers"
     )
     outcomes = explore_all(str(scenario_file), runs, seed, workers)
@@ -81,10 +81,10 @@ def explore(
     for column in ("run", "seed", "failure", "schedule"):
         table.add_column(column)
     for o in failures:
-        table.add_row(str(o.index), str(o.seed), escape(", ".join(o.signature)),
-                      escape("; ".join(o.schedule)))  # fmt: skip
+        table.add_row(str(o.index), str(o.seed), shown(", ".join(o.signature)),
+                      shown("; ".join(o.schedule)))  # fmt: skip
     if failures:
-        console.print(table)
+        print_table(console, table, names=3)
     console.print(f"{len(failures)} of {runs} runs failed")
     report: dict[str, object] = {
         "schema": "kubechaos/explore/v1",
@@ -105,7 +105,7 @@ def explore(
             )
     if json_file is not None:
         json_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        console.print(f"json report: {json_file}")
+        console.print(f"json report: {shown(json_file)}")
     sys.exit(status)
 
 
@@ -113,7 +113,7 @@ def _shrink_and_write(
     console: Console, scenario_file: Path, failing: ExploreOutcome, out: Path, max_runs: int
 ) -> dict[str, object]:
     console.print(
-        f"shrinking run {failing.index} (seed {failing.seed}): {', '.join(failing.signature)}"
+        f"shrinking run {failing.index} (seed {failing.seed}): {shown(', '.join(failing.signature))}"
     )
     result = shrink_failure(scenario_file, failing, max_runs)
     comment = (
@@ -127,9 +127,9 @@ def _shrink_and_write(
     for scheduled in result.scenario.faults:
         span = f" for {scheduled.duration:g}s" if scheduled.duration else ""
         console.print(
-            f"  {escape(scheduled.fault.name)} {scheduled.fault.type} at {scheduled.at:g}s{span}"
+            f"  {shown(scheduled.fault.name)} {shown(scheduled.fault.type)} at {scheduled.at:g}s{span}"
         )
-    console.print(f"written to {out}; replay: {replay}")
+    console.print(f"written to {shown(out)}; replay: {shown(replay)}", soft_wrap=True)
     return {
         "file": str(out),
         "seed": failing.seed,
@@ -186,5 +186,5 @@ def replay(result_file: Path, events_file: Path | None, json_file: Path | None) 
     result["explored"] = is_explored
     if json_file is not None:
         write_json(result, json_file)
-    click.echo(f"replayed {scenario.name} seed {seed}: {result['verdict']}")
+    click.echo(f"replayed {shown(scenario.name, markup=False)} seed {seed}: {result['verdict']}")
     sys.exit(result["exitCode"])

@@ -146,9 +146,15 @@ class SLOMonitor:
 
     def _requests(self, slo: SLO) -> tuple[float, float]:
         """Requests and successes since the workloads first reached steady state."""
+        return self.since_steady(slo.namespace, slo.service) or (0.0, 0.0)
+
+    def since_steady(self, namespace: str, service: str) -> tuple[float, float] | None:
+        """Requests to ``namespace/service`` and their successes since the workloads first
+        reached steady state, as availability and maxErrors count them (None if they never
+        did): what ``kubechaos run`` shows beside the whole run's figure."""
         if self.steady.first_steady_at is None:
-            return 0.0, 0.0
-        key = (slo.namespace, slo.service)
+            return None
+        key = (namespace, service)
         total, ok = self._totals().get(key, (0.0, 0.0))
         before_total, before_ok = (self._baseline or {}).get(key, (0.0, 0.0))
         return total - before_total, ok - before_ok

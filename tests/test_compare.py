@@ -303,17 +303,19 @@ def test_compare_exits_0_when_b_is_equal_or_better(
     assert code == 0 and "B better" in out and "significantly worse than A at" not in out, out
 
 
-def test_compare_with_too_few_seeds_says_they_cannot_show_a_difference(
+def test_compare_with_too_few_seeds_is_refused_before_it_runs(
     variants: tuple[Path, Path],
 ) -> None:
-    """3 seeds: B fails every one A passes, yet p = 0.1 is the best 3 seeds can give."""
+    """3 seeds: even B failing every one A passes gives p = 0.1, the best 3 seeds can give, so
+    the gate could never fail: invalid input (exit 2), one line, nothing run."""
     three, one = variants
-    code, out, _ = run_cli("compare", str(three), str(one), "--seeds", "1-3", "--workers", "1")
-    assert code == 0, out
-    out = " ".join(out.split())  # as one line, however the terminal wrapped it
-    assert "3 seeds cannot show a difference at alpha 0.05" in out
-    assert "the least p-value 3 seeds can give is 0.1" in out and "run at least 4 seeds" in out
-    assert "too few seeds" in out and "B worse" not in out
+    code, out, err = run_cli("compare", str(three), str(one), "--seeds", "1-3", "--workers", "1")
+    assert code == 2, out
+    assert err.strip() == (
+        "error: --seeds: 3 seeds cannot show a difference at alpha 0.05 (the least p-value 3 "
+        "seeds can give is 0.1); run at least 4 seeds"
+    )
+    assert "A passed" not in out
 
 
 def test_compare_flags_and_internal_failures(

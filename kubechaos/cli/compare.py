@@ -34,7 +34,7 @@ from kubechaos.cli.common import (
 )
 from kubechaos.cli.progress import runs_progress
 from kubechaos.cli.terminal import new_console, print_table, shown
-from kubechaos.report.compare_stats import DEFAULT_ALPHA
+from kubechaos.report.compare_stats import DEFAULT_ALPHA, seeds_needed
 from kubechaos.report.result import write_json
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.seeds import format_seeds
@@ -208,6 +208,18 @@ def _print_conclusion(console: Console, comparison: dict[str, Any]) -> None:
         console.print(f"B is not significantly worse than A on anything at alpha {alpha:g}")
 
 
+def _enough_seeds_or_exit(count: int, alpha: float) -> None:
+    """Refuse a comparison that could never find B worse: with ``count`` seeds even the most
+    lopsided outcome has a p-value above ``alpha``."""
+    needed = seeds_needed(alpha)
+    if count < needed:
+        least = 2 / math.comb(2 * count, count)
+        invalid(
+            f"--seeds: {count} seeds cannot show a difference at alpha {alpha:g} (the least "
+            f"p-value {count} seeds can give is {least:.3g}); run at least {needed} seeds"
+        )
+
+
 def _alpha_or_exit(text: str) -> float:
     try:
         alpha = float(text)
@@ -268,7 +280,8 @@ def compare_command(
     same, and a two-sided test: Fisher's exact test on failed runs and violated SLOs,
     Mann-Whitney U on recovery times (a fault that never recovered counts as slower than any
     recovery) and availabilities. B is "worse" or "better" only where the test's p-value is at
-    most --alpha; with too few seeds to ever get there (fewer than 4 at 0.05) it says so.
+    most --alpha. Too few seeds to ever get there (fewer than 4 at 0.05) is invalid input: a
+    gate that cannot fail would pass every change.
 
     \b
     Exit codes:
@@ -282,6 +295,7 @@ def compare_command(
     console = new_console()
     seeds = parse_seeds_or_exit(seeds_spec)
     alpha = _alpha_or_exit(alpha_text)
+    _enough_seeds_or_exit(len(seeds), alpha)
     a, b = _variants_or_exit(a_file, b_file)
     probe_writable(json_file)
     workers = min(workers or default_workers(), 2 * len(seeds))

@@ -38,8 +38,11 @@ class RecoveryRecord(TypedDict):
     disturbedAt: float | None
     recoveredAt: float | None
     # measured on the objects it disturbed or on the cluster's steady state; None while pending
-    attribution: Attribution | None
-    objects: list[str]  # per-object: the pods it was measured on (disturbed, then replacements)
+    # (written by every run; NotRequired: results written before they existed lack them)
+    attribution: NotRequired[Attribution | None]
+    objects: NotRequired[
+        list[str]
+    ]  # per-object: the pods it was measured on (disturbed, then replacements)
 
 
 class OverlapRecord(TypedDict):
@@ -59,7 +62,7 @@ class FaultRecord(TypedDict):
     lasting: bool  # False: an instantaneous fault (a pod kill), drawn as a marker, not a band
     targets: list[str]
     params: str
-    overlaps: list[OverlapRecord]
+    overlaps: NotRequired[list[OverlapRecord]]  # absent in results written before it existed
     recovery: RecoveryRecord
 
 

@@ -65,6 +65,7 @@ NOTABLE_REASONS = frozenset(
         "FaultFailed",
         "Recovered",
         "NotRecovered",
+        "NotObservable",
         "Finished",
     }
 )
@@ -78,6 +79,7 @@ ALWAYS_SHOWN = frozenset(
         "FaultFailed",
         "Recovered",
         "NotRecovered",
+        "NotObservable",
     }
 )
 MAX_REPEATS = 3  # per (reason, kind) in a row before the timeline folds the rest into a count
@@ -139,7 +141,8 @@ def _print_faults(console: Console, the_run: Run) -> None:
         return
     targets_of = {(i.fault.name, round(i.injected_at, 9)): i for i in the_run.chaos.injections}
     table = Table(title="Faults", show_edge=False, box=None)
-    for column in ("fault", "type", "injected", "reverted", "recovery", "targets"):
+    # overlap: measured per object or cluster-wide because another injection overlapped it
+    for column in ("fault", "type", "injected", "reverted", "recovery", "overlap", "targets"):
         table.add_column(
             column, justify="right" if column in ("injected", "reverted", "recovery") else "left"
         )
@@ -148,9 +151,10 @@ def _print_faults(console: Console, the_run: Run) -> None:
         if rec.known and rec.seconds is not None:
             recovery = f"{rec.seconds:.3f}s"
         elif rec.known:
-            recovery = "[red]not recovered[/]"
+            recovery = "[red]not recovered[/]" if rec.observable else "[yellow]not observable[/]"
         else:
             recovery = "-"
+        overlap = (rec.attribution or "pending") if rec.overlaps else "-"
         if rec.reverted_at is not None:
             back = format_duration(round(rec.reverted_at, 3))
         elif injection is not None and not injection.fault.lasting:
@@ -161,12 +165,12 @@ def _print_faults(console: Console, the_run: Run) -> None:
         listed = ", ".join(targets[:3]) + (f" (+{len(targets) - 3})" if len(targets) > 3 else "")
         table.add_row(
             shown(rec.fault), shown(rec.type), format_duration(round(rec.injected_at, 3)), back,
-            recovery, shown(listed or "nothing matched"),
+            recovery, overlap, shown(listed or "none picked"),
         )  # fmt: skip
     for failed in failed_events:
         table.add_row(
             shown(failed.object), shown((failed.fields or {}).get("type", "")),
-            format_duration(round(failed.time, 3)), "-", "[red]failed to inject[/]",
+            format_duration(round(failed.time, 3)), "-", "[red]failed to inject[/]", "-",
             shown(failed.message),
         )  # fmt: skip
     print_table(console, table)

@@ -19,8 +19,9 @@ from typing import Any, overload
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults.chaos import Injection
 from kubechaos.observe.slo import SLOResult
-from kubechaos.observe.steady import FaultRecovery
+from kubechaos.observe.steady import CLUSTER_WIDE, PER_OBJECT, FaultRecovery
 from kubechaos.report.types import (
+    Attribution,
     DeploymentRecord,
     FailedInjectionRecord,
     FaultRecord,
@@ -138,6 +139,7 @@ def _fault(rec: FaultRecovery, injection: Injection | None) -> FaultRecord:
         "lasting": injection.fault.lasting if injection else True,
         "targets": list(injection.targets) if injection else [],
         "params": injection.fault.describe_params() if injection else "",
+        "overlaps": [{"name": o.fault, "injectedAt": _round(o.injected_at)} for o in rec.overlaps],
         "recovery": _recovery(rec),
     }
 
@@ -147,14 +149,22 @@ def _recovery(rec: FaultRecovery) -> RecoveryRecord:
     if rec.known and rec.seconds is not None:
         status = "recovered"
     elif rec.known:
-        status = "not-recovered"
+        status = "not-recovered" if rec.observable else "not-observable"
     else:
         status = "pending"
+    attribution: Attribution | None = None
+    if rec.attribution == PER_OBJECT:
+        attribution = "per-object"
+    elif rec.attribution == CLUSTER_WIDE:
+        attribution = "cluster-wide"
+    per_object = attribution == "per-object" and rec.scope is not None
     return {
         "status": status,
         "seconds": _round(rec.seconds) if status == "recovered" else None,
         "disturbedAt": _round(rec.disturbed_at),
         "recoveredAt": _round(rec.recovered_at),
+        "attribution": attribution,
+        "objects": rec.scope.objects() if per_object and rec.scope is not None else [],
     }
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 Verdict = Literal["passed", "failed", "error", "interrupted"]
-RecoveryStatus = Literal["recovered", "not-recovered", "pending"]
+RecoveryStatus = Literal["recovered", "not-recovered", "not-observable", "pending"]
+Attribution = Literal["per-object", "cluster-wide"]
 
 # series rows, positional as in the schema
 PerSecondRow = list[int]  # [second, successes, failures], for each second with requests
@@ -36,6 +37,19 @@ class RecoveryRecord(TypedDict):
     seconds: float | None  # from injection to steady state; None unless recovered
     disturbedAt: float | None
     recoveredAt: float | None
+    # measured on the objects it disturbed or on the cluster's steady state; None while pending
+    # (written by every run; NotRequired: results written before they existed lack them)
+    attribution: NotRequired[Attribution | None]
+    objects: NotRequired[
+        list[str]
+    ]  # per-object: the pods it was measured on (disturbed, then replacements)
+
+
+class OverlapRecord(TypedDict):
+    """Another injection in force or not yet recovered at the same time as this one."""
+
+    name: str
+    injectedAt: float
 
 
 class FaultRecord(TypedDict):
@@ -48,6 +62,7 @@ class FaultRecord(TypedDict):
     lasting: bool  # False: an instantaneous fault (a pod kill), drawn as a marker, not a band
     targets: list[str]
     params: str
+    overlaps: NotRequired[list[OverlapRecord]]  # absent in results written before it existed
     recovery: RecoveryRecord
 
 

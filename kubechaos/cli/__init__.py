@@ -3,9 +3,10 @@
 This module is the ``kubechaos`` group and its small commands (``validate``, ``schema``,
 ``faults``); each larger command has a module beside it: ``run.py`` (one run, with
 ``runprint.py`` for what it prints), ``sweep.py`` (many seeds, and merging shards),
-``compare.py`` (two variants) and ``explore.py`` (a fault space, and ``replay``). What they
-share (exit codes, checking input and output paths, progress bars) is in ``common.py`` and
-``progress.py``; how user text and tables reach a terminal or a pipe, in ``terminal.py``.
+``compare.py`` (two variants), ``explore.py`` (a fault space) and ``replay.py`` (a recorded
+run again). What they share (exit codes, checking input and output paths, progress bars) is in
+``common.py`` and ``progress.py``; how user text and tables reach a terminal or a pipe, in
+``terminal.py``.
 
 Exit codes: 0 the run completed and every SLO held; 1 an SLO was violated; 2 invalid input
 (scenario, manifest, flags), with one line per problem naming file, line, column and field; 3
@@ -24,7 +25,8 @@ import click
 
 from kubechaos.cli.common import EXIT_INVALID, EXIT_OK
 from kubechaos.cli.compare import compare_command
-from kubechaos.cli.explore import explore, replay
+from kubechaos.cli.explore import explore
+from kubechaos.cli.replay import replay
 from kubechaos.cli.run import run
 from kubechaos.cli.sweep import sweep_command, sweep_merge_command
 from kubechaos.cli.terminal import new_console, shown

@@ -28,8 +28,12 @@ SteadyRow = list[float]  # [time, 1 | 0] at every change of steady state
 class ScenarioRecord(TypedDict):
     name: str
     description: str
-    file: str
+    file: str  # in a JSON file: relative to that file's directory (or absolute)
     duration: float  # virtual seconds the scenario asks for
+    # SHA-256 of the scenario file and of each manifest file it reads (by path as written);
+    # absent when the scenario was not read from a file
+    sha256: NotRequired[str]
+    manifests: NotRequired[dict[str, str]]
 
 
 class RecoveryRecord(TypedDict):
@@ -137,3 +141,4 @@ class RunResult(RunOutcome):
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema
     # allows fields beyond its own
     explored: NotRequired[bool]
+    notDrawn: NotRequired[list[str]]  # replayed explore run: SLOs left out, nothing drawn

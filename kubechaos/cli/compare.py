@@ -208,16 +208,19 @@ def _print_conclusion(console: Console, comparison: dict[str, Any]) -> None:
         console.print(f"B is not significantly worse than A on anything at alpha {alpha:g}")
 
 
-def _enough_seeds_or_exit(count: int, alpha: float) -> None:
-    """Refuse a comparison that could never find B worse: with ``count`` seeds even the most
-    lopsided outcome has a p-value above ``alpha``."""
-    needed = seeds_needed(alpha)
+def _seeds_and_alpha_or_exit(seeds_spec: str, alpha_text: str) -> tuple[list[int], float]:
+    """The seeds and alpha; refused if they could never find B worse: with that few seeds even
+    the most lopsided outcome has a p-value above alpha."""
+    seeds = parse_seeds_or_exit(seeds_spec)
+    alpha = _alpha_or_exit(alpha_text)
+    count, needed = len(seeds), seeds_needed(alpha)
     if count < needed:
         least = 2 / math.comb(2 * count, count)
         invalid(
             f"--seeds: {count} seeds cannot show a difference at alpha {alpha:g} (the least "
             f"p-value {count} seeds can give is {least:.3g}); run at least {needed} seeds"
         )
+    return seeds, alpha
 
 
 def _alpha_or_exit(text: str) -> float:
@@ -293,9 +296,7 @@ def compare_command(
       130  interrupted
     """
     console = new_console()
-    seeds = parse_seeds_or_exit(seeds_spec)
-    alpha = _alpha_or_exit(alpha_text)
-    _enough_seeds_or_exit(len(seeds), alpha)
+    seeds, alpha = _seeds_and_alpha_or_exit(seeds_spec, alpha_text)
     a, b = _variants_or_exit(a_file, b_file)
     probe_writable(json_file)
     workers = min(workers or default_workers(), 2 * len(seeds))

@@ -22,6 +22,7 @@ from kubechaos.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
+    check_outputs,
     invalid,
     load_or_exit,
     parse_seeds_or_exit,
@@ -29,8 +30,10 @@ from kubechaos.cli.common import (
     probe_writable,
     seconds,
     workers_option,
+    write_or_report,
 )
 from kubechaos.cli.progress import runs_progress
+from kubechaos.cli.signals import exit_status, stops_on_signals
 from kubechaos.report.result import write_json
 from kubechaos.scenario.seeds import format_seeds
 
@@ -155,6 +158,7 @@ def _print_comparison(console: Console, comparison: dict[str, Any]) -> None:
     default=None,
     help="Show a progress bar over completed runs (default: on a terminal).",
 )
+@stops_on_signals
 def compare_command(
     a_file: Path,
     b_file: Path,
@@ -170,7 +174,8 @@ def compare_command(
     service: in availability (request success rate); for each SLO: the pass rates. Each shows
     the mean and median difference (B minus A) and on how many seeds B was better, worse or
     the same. Exit codes: 0 compared; 2 invalid input; 3 a run failed internally (its seed is
-    left out of the pairing); 130 interrupted.
+    left out of the pairing) or the report could not be written; 130 interrupted by Ctrl-C,
+    143 by SIGTERM, 129 by SIGHUP (no comparison: it needs every seed of both).
     """
     console = Console(highlight=False)
     seeds = parse_seeds_or_exit(seeds_spec)
@@ -178,6 +183,13 @@ def compare_command(
     b = load_or_exit(b_file)
     if a.source == b.source:
         invalid("A and B are the same file; compare two variants of a scenario")
+    check_outputs(
+        {"--json": json_file},
+        {
+            "one of the compared scenario files": [a.source, b.source],
+            "a manifest a compared scenario reads": [*a.manifest_files, *b.manifest_files],
+        },
+    )
     probe_writable(json_file)
     workers = min(workers or default_workers(), 2 * len(seeds))
     console.print(
@@ -191,12 +203,14 @@ def compare_command(
             comparison = run_compare(a, b, seeds_spec, workers, on_result)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: no comparison (it needs every seed of both)")
-        sys.exit(EXIT_INTERRUPTED)
-    if json_file is not None:
-        write_json(comparison, json_file)
+        sys.exit(exit_status(EXIT_INTERRUPTED))
+    written = json_file is None or write_or_report(
+        json_file, lambda path: write_json(comparison, path)
+    )
+    if json_file is not None and written:
         console.print(f"json report: {json_file}")
     _print_comparison(console, comparison)
     errors = comparison["a"]["errors"] + comparison["b"]["errors"]
     if errors:
         console.print(f"[bold red]{errors} runs failed internally[/]; their seeds are left out")
-    sys.exit(EXIT_RUN_FAILED if errors else EXIT_OK)
+    sys.exit(EXIT_RUN_FAILED if errors or not written else EXIT_OK)

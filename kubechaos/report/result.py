@@ -20,6 +20,7 @@ from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults.chaos import Injection
 from kubechaos.observe.slo import SLOResult
 from kubechaos.observe.steady import FaultRecovery
+from kubechaos.report.files import write_text
 from kubechaos.report.types import (
     DeploymentRecord,
     FailedInjectionRecord,
@@ -239,4 +240,5 @@ def reached_seconds(result: RunOutcome) -> float:
 
 
 def write_json(result: Mapping[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """Replace ``path`` with ``result`` as JSON, atomically (OutputError if it cannot)."""
+    write_text(path, json.dumps(result, indent=2, sort_keys=False) + "\n")

@@ -37,7 +37,13 @@ OLD = '{"old": "report"}\n'
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for the process tree")
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+def _ignore_sigint_and_sighup() -> None:
+    """As `nohup kubechaos ... &` in a script starts it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def _start(args: list[str], cwd: Path, background: bool = False) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "kubechaos.cli", *args],
         stdout=subprocess.PIPE,
@@ -45,6 +51,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
         text=True,
         cwd=cwd,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_ignore_sigint_and_sighup if background else None,
     )
 
 
@@ -170,6 +177,27 @@ def test_a_signal_stops_a_run_and_every_report_is_written_incomplete(
     _assert_incomplete_run_reports(tmp_path)
     _no_temporary_files(tmp_path)
     _assert_all_gone(children)
+
+
+def test_a_background_run_keeps_sighup_ignored_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """Started as `nohup kubechaos run ... &` (SIGINT and SIGHUP ignored): SIGHUP stays
+    ignored, and SIGTERM still stops the run cleanly through Trio (before: SIGTERM killed it
+    with no report; and with SIGINT ignored Trio does not take SIGINT over, so a SIGTERM merely
+    turned into KeyboardInterrupt would hit Trio's own machinery and spill pages of "guest run
+    got abandoned" errors: the command makes SIGINT Python's default first)."""
+    proc = _start(_run_args(tmp_path), tmp_path, background=True)
+    reaper.append(proc)
+    _wait_for_line(proc, "seed 42")
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert proc.poll() is None  # nohup meant it
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = _finish(proc)
+    assert code == 143, err
+    assert "interrupted (SIGTERM)" in out and err == "", err
+    _assert_incomplete_run_reports(tmp_path)
 
 
 def test_a_second_sigint_while_reports_are_written_leaves_no_truncated_file(

@@ -108,9 +108,10 @@ def _assert_all_gone(pids: set[int], within: float = 10) -> None:
         if not left:
             return
         time.sleep(0.1)
+    shown = {pid: _cmdline(pid) for pid in left}
     for pid in left:  # do not leave them to the next test
         os.kill(pid, signal.SIGKILL)
-    raise AssertionError(f"processes left alive after the command ended: {sorted(left)}")
+    raise AssertionError(f"processes left alive after the command ended: {shown}")
 
 
 def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
@@ -271,16 +272,18 @@ def test_a_signal_before_the_run_starts_leaves_the_previous_reports(
     _no_temporary_files(tmp_path)
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""  # it has ended meanwhile
+
+
 def _workers_started(pid: int, count: int, timeout: float = 30) -> set[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = _descendants(pid)
-        spawned = {
-            p
-            for p in found
-            if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")
-        }
-        if len(spawned) >= count:
+        if sum("spawn_main" in _cmdline(p) for p in found) >= count:
             return found
         time.sleep(0.1)
     raise AssertionError("the sweep's workers never started")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubechaos.cli import common, signals
 from kubechaos.faults import CATALOGUE
 from kubechaos.observe.metrics import FAMILIES
 
@@ -24,8 +25,11 @@ def test_every_metric_family_is_in_the_readme() -> None:
 
 
 def test_exit_codes_are_documented() -> None:
-    for code in ("`0`", "`1`", "`2`", "`3`", "`130`"):
-        assert code in README
+    defined = {v for k, v in vars(common).items() if k.startswith("EXIT_")}
+    defined |= {v for k, v in vars(signals).items() if k.startswith("EXIT_")}
+    assert defined >= {0, 1, 2, 3, 129, 130, 143}
+    for code in sorted(defined):
+        assert f"`{code}`" in README, f"README does not list exit code {code}"
 
 
 def test_readme_shows_the_tested_plugin_example_and_the_ci_examples_verbatim() -> None:

@@ -5,16 +5,21 @@ that has run Trio (or holds threads) is not safe to use, and a spawned one behav
 every platform. Each worker loads the scenario file itself (once per process) and sends back a
 compact result (the run's result without its per-second series, see ``report/sweep.py``) so the
 traffic between processes stays small. Results come back in job order, whatever order they
-finished in; Ctrl-C ends the workers rather than waiting hours of virtual time for them.
+finished in; Ctrl-C (or SIGTERM, SIGHUP: the CLI makes them one) ends the workers rather than
+waiting hours of virtual time for them, and a worker dies with its parent however that ends,
+so no run outlives its sweep.
 
 Sweeps (``sweep.py``) and comparisons (``compare.py``) both run their seeds through this pool.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -53,9 +58,27 @@ def _worker_run(source: str, seed: int) -> dict[str, Any]:
     return run_one(scenario, seed)
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the parent's to handle: it stops the workers itself, so they print nothing.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def worker_init(parent: int) -> None:
+    """Set up a worker process of the parent ``parent`` (a pool's ``initializer``).
+
+    Stopping is the parent's to decide: Ctrl-C, a closed terminal or a ``kill`` of the process
+    group reaches the workers too, and a worker dying by itself would read as a failed run, so
+    they ignore SIGINT, SIGHUP and SIGTERM and the parent ends them (SIGKILL) when it stops.
+    And they die with their parent: on Linux the kernel sends SIGKILL to a worker when its
+    parent exits, however it exits (``prctl(PR_SET_PDEATHSIG)``); a worker whose parent is
+    already gone by then exits at once.
+    """
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
 
 
 def default_workers() -> int:
@@ -93,9 +116,10 @@ def run_jobs(
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_init,
+        initializer=worker_init,
+        initargs=(os.getpid(),),
     )
-    interrupted = False
+    interrupted = finished = False
     try:
         futures: dict[Future[dict[str, Any]], int] = {
             pool.submit(_worker_run, source, seed): i for i, (source, seed) in enumerate(jobs)
@@ -110,14 +134,24 @@ def run_jobs(
             results[i] = result
             if on_result is not None:
                 on_result(result)
+        finished = True
     except KeyboardInterrupt:
         interrupted = True
-        # The executor has no public way to stop a run in progress; a run can be hours of
-        # virtual time, so end the workers rather than wait for them.
-        workers_running = list((pool._processes or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers_running:
-            process.terminate()
     finally:
+        if not finished:  # interrupted, or anything else went wrong: no waiting for runs
+            _kill_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
     return results, interrupted
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now (they ignore the stop signals, see :func:`worker_init`).
+
+    The executor has no public way to stop a run in progress; a run can be hours of virtual
+    time, so end the workers rather than wait for them.
+    """
+    workers_running = list((pool._processes or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers_running:
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()

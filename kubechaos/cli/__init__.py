@@ -4,14 +4,15 @@ This module is the ``kubechaos`` group and its small commands (``validate``, ``s
 ``faults``); each larger command has a module beside it: ``run.py`` (one run, with
 ``runprint.py`` for what it prints), ``sweep.py`` (many seeds, and merging shards),
 ``compare.py`` (two variants), ``explore.py`` (a fault space) and ``replay.py`` (a recorded
-run again). What they share (exit codes, checking input and output paths, progress bars) is in
-``common.py`` and ``progress.py``; how user text and tables reach a terminal or a pipe, in
-``terminal.py``.
+run again). What they share (exit codes, checking input and output paths, progress bars,
+stopping on signals) is in ``common.py``, ``progress.py`` and ``signals.py``; how user text and
+tables reach a terminal or a pipe, in ``terminal.py``.
 
 Exit codes: 0 the run completed and every SLO held; 1 an SLO was violated; 2 invalid input
 (scenario, manifest, flags), with one line per problem naming file, line, column and field; 3
 the run itself failed (an internal error), with the event log still written if ``--events`` was
-given; 130 interrupted by Ctrl-C (what was asked for is still written).
+given, or a report could not be written; 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by
+SIGHUP (what was asked for is still written).
 """
 
 from __future__ import annotations

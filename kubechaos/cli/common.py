@@ -1,16 +1,19 @@
 """What every ``kubechaos`` command shares: exit codes, the one-line handling of bad input, output
-files checked before a run, and how tables show seconds and rates."""
+files checked before a run (writable, none of them an input or another output) and written after
+it, and how tables show seconds and rates."""
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import NoReturn, TextIO, TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 
 from kubechaos.cli.terminal import shown
+from kubechaos.report.files import OutputError, check_writable
 from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.seeds import parse_seeds
 
@@ -21,7 +24,8 @@ EXIT_OK = 0  # every SLO held
 EXIT_SLO_VIOLATED = 1  # an SLO was violated
 EXIT_INVALID = 2  # invalid input: scenario, manifest or flags
 EXIT_RUN_FAILED = 3  # the run itself failed: a model invariant broke or an internal error
-EXIT_INTERRUPTED = 130  # Ctrl-C (what was asked for is still written, marked incomplete)
+EXIT_INTERRUPTED = 130  # Ctrl-C (what was asked for is still written, marked incomplete);
+# SIGTERM and SIGHUP stop a run the same way and exit 128 + signum (143, 129): see signals.py
 
 
 def workers_option(unit: str) -> Callable[[FC], FC]:
@@ -51,24 +55,52 @@ def load_or_exit(path: Path) -> Scenario:
         sys.exit(EXIT_INVALID)
 
 
-def open_for_writing(path: Path | None) -> TextIO | None:
-    """Open an output file before the run, so a bad path fails at once, not after the run."""
-    if path is None:
-        return None
-    try:
-        return path.open("w", encoding="utf-8")
-    except OSError as exc:
-        click.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_INVALID)
-
-
 def probe_writable(*paths: Path | None) -> None:
-    """Check that each report path can be written (exit 2 if not), leaving it empty: a bad path
-    fails at once, not after a run of minutes."""
+    """Check that each output path can be written (exit 2 if not) without creating, opening or
+    truncating it: a bad path fails at once, not after a run of minutes, and a run that never
+    starts leaves the previous report as it was."""
     for path in paths:
-        probe = open_for_writing(path)
-        if probe is not None:
-            probe.close()
+        if path is None:
+            continue
+        try:
+            check_writable(path)
+        except OutputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_INVALID)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # a hard link, or another spelling of one file
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: Mapping[str, Path | None], inputs: Mapping[str, Iterable[str]]) -> None:
+    """Exit 2, before anything runs, if two output flags name one file, or an output flag names
+    one of the inputs (``inputs``: what each group of files is, e.g. "the scenario file" →
+    paths): writing the report would destroy what the run reads, or one report the other."""
+    given = [(flag, path) for flag, path in outputs.items() if path is not None]
+    for i, (flag, path) in enumerate(given):
+        for other_flag, other in given[:i]:
+            if _same_file(path, other):
+                invalid(f"{other_flag} and {flag} name the same file ({path}); give each its own")
+        for what, files in inputs.items():
+            if any(_same_file(path, Path(file)) for file in files):
+                invalid(f"{flag} {path} is {what}; writing the report would overwrite it")
+
+
+def write_or_report(path: Path, write: Callable[[Path], object]) -> bool:
+    """``write(path)``; on a write error print one line and return False (the caller exits 3
+    once everything else is written)."""
+    try:
+        write(path)
+    except OutputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return False
+    return True
 
 
 def parse_seeds_or_exit(spec: str) -> list[int]:

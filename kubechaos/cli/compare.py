@@ -24,6 +24,7 @@ from kubechaos.cli.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SLO_VIOLATED,
+    check_outputs,
     invalid,
     load_or_exit,
     parse_seeds_or_exit,
@@ -31,8 +32,10 @@ from kubechaos.cli.common import (
     probe_writable,
     seconds,
     workers_option,
+    write_or_report,
 )
 from kubechaos.cli.progress import runs_progress
+from kubechaos.cli.signals import exit_status, stops_on_signals
 from kubechaos.cli.terminal import new_console, print_table, shown
 from kubechaos.report.compare_stats import DEFAULT_ALPHA, seeds_needed
 from kubechaos.report.result import write_json
@@ -265,6 +268,7 @@ def _alpha_or_exit(text: str) -> float:
     default=None,
     help="Show a progress bar over completed runs (default: on a terminal).",
 )
+@stops_on_signals
 def compare_command(
     a_file: Path,
     b_file: Path,
@@ -292,13 +296,14 @@ def compare_command(
       1    B is significantly worse than A on something (verdicts, an SLO, a recovery,
            an availability)
       2    invalid input
-      3    a run failed internally (its seed is left out of the pairing); wins over 1
-      130  interrupted
+      3    a run failed internally (its seed is left out of the pairing), or the report could
+           not be written; wins over 1
+      130  interrupted by Ctrl-C (143 by SIGTERM, 129 by SIGHUP): no comparison, it needs
+           every seed of both
     """
     console = new_console()
     seeds, alpha = _seeds_and_alpha_or_exit(seeds_spec, alpha_text)
-    a, b = _variants_or_exit(a_file, b_file)
-    probe_writable(json_file)
+    a, b = _variants_or_exit(a_file, b_file, json_file)
     workers = min(workers or default_workers(), 2 * len(seeds))
     _print_header(console, a, b, seeds, workers, alpha)
     show = console.is_terminal if progress is None else progress
@@ -307,20 +312,40 @@ def compare_command(
             comparison = run_compare(a, b, seeds_spec, workers, on_result, alpha)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: no comparison (it needs every seed of both)")
-        sys.exit(EXIT_INTERRUPTED)
-    if json_file is not None:
-        write_json(comparison, json_file)
-        console.print(f"json report: {shown(json_file)}")
+        sys.exit(exit_status(EXIT_INTERRUPTED))
+    written = _write_report(console, comparison, json_file)
     _print_comparison(console, comparison)
-    sys.exit(_exit_code(console, comparison))
+    sys.exit(_exit_code(console, comparison, written))
 
 
-def _variants_or_exit(a_file: Path, b_file: Path) -> tuple[Scenario, Scenario]:
+def _variants_or_exit(
+    a_file: Path, b_file: Path, json_file: Path | None
+) -> tuple[Scenario, Scenario]:
+    """Both variants, loaded; exit 2 if they are one file, or the report would overwrite one of
+    them (or a manifest they read), or cannot be written."""
     a = load_or_exit(a_file)
     b = load_or_exit(b_file)
     if a.source == b.source:
         invalid("A and B are the same file; compare two variants of a scenario")
+    check_outputs(
+        {"--json": json_file},
+        {
+            "one of the compared scenario files": [a.source, b.source],
+            "a manifest a compared scenario reads": [*a.manifest_files, *b.manifest_files],
+        },
+    )
+    probe_writable(json_file)
     return a, b
+
+
+def _write_report(console: Console, comparison: dict[str, Any], json_file: Path | None) -> bool:
+    """Write the comparison's JSON if asked; False if it could not be written."""
+    if json_file is None:
+        return True
+    if not write_or_report(json_file, lambda path: write_json(comparison, path)):
+        return False
+    console.print(f"json report: {shown(json_file)}")
+    return True
 
 
 def _print_header(
@@ -333,10 +358,12 @@ def _print_header(
     )
 
 
-def _exit_code(console: Console, comparison: dict[str, Any]) -> int:
-    """3 if runs failed internally (the comparison lacks their seeds), else 1 if B is
-    significantly worse, else 0."""
+def _exit_code(console: Console, comparison: dict[str, Any], written: bool) -> int:
+    """3 if runs failed internally (the comparison lacks their seeds) or the report could not be
+    written, else 1 if B is significantly worse, else 0."""
     errors = comparison["a"]["errors"] + comparison["b"]["errors"]
+    if not written:
+        return EXIT_RUN_FAILED
     if errors:
         console.print(f"[bold red]{errors} runs failed internally[/]; their seeds are left out")
         return EXIT_RUN_FAILED

@@ -1,15 +1,17 @@
 """``kubechaos run``: one scenario, one seed, with its outputs on the side.
 
-The command opens every output first (event log, JSON, JUnit and HTML reports, an OpenMetrics
-recording), so a bad path fails before a run of minutes; hooks the live ``/metrics`` exporter,
-the recording and the progress bar onto the run's observer ticker; runs; writes what was asked
-for even if the run failed or was interrupted; and prints the outcome (``runprint.py``). Each
-step is one function below, in that order.
+The command checks every output first (event log, JSON, JUnit and HTML reports, an OpenMetrics
+recording: each writable, none the scenario, one of its manifests or another output) without
+touching the files, so a bad path fails before a run of minutes; hooks the live ``/metrics``
+exporter, the recording and the progress bar onto the run's observer ticker; runs; writes what
+was asked for even if the run failed or was interrupted (each file whole, then renamed over the
+old one: ``report/files.py``); and prints the outcome (``runprint.py``). Each step is one
+function below, in that order.
 
 Exit codes: 0 the run completed and every SLO held; 1 an SLO was violated; 2 invalid input
 (scenario, manifest, flags); 3 the run itself failed (an internal error), with the event log
-still written if ``--events`` was given; 130 interrupted by Ctrl-C (what was asked for is still
-written).
+still written if ``--events`` was given, or a report could not be written; 130 interrupted by
+Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (what was asked for is still written: ``signals.py``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
+import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 from rich.console import Console
@@ -33,19 +36,23 @@ from kubechaos.cli.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SLO_VIOLATED,
+    check_outputs,
     invalid,
     load_or_exit,
-    open_for_writing,
     probe_writable,
+    write_or_report,
 )
 from kubechaos.cli.progress import ProgressBar
 from kubechaos.cli.runprint import print_summary, print_timeline, print_warnings
+from kubechaos.cli.signals import exit_status, stop_signal, stops_on_signals
 from kubechaos.cli.terminal import new_console, shown
 from kubechaos.export.live import LiveExporter, ServeError
-from kubechaos.export.openmetrics import OpenMetricsRecorder
+from kubechaos.export.openmetrics import WRITE_BUFFER, OpenMetricsRecorder
+from kubechaos.report.files import atomic_output
 from kubechaos.report.html import write_html
 from kubechaos.report.junit import write_junit
 from kubechaos.report.result import replay_command, result_of, write_json
+from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.failures import describe_failure
 
@@ -184,6 +191,7 @@ _report_options = _options(
     help="Show a progress bar over virtual time (default: on a terminal, for runs longer "
     "than a moment).",
 )
+@stops_on_signals
 def run(
     scenario_file: Path,
     seed: int | None,
@@ -204,37 +212,54 @@ def run(
 
     Prints the timeline of injections, reverts and recoveries, then the faults, SLOs and
     traffic. Exit codes: 0 every SLO held; 1 an SLO was violated; 2 invalid input (scenario,
-    manifest, flags); 3 the run itself failed; 130 interrupted (reports still written).
+    manifest, flags); 3 the run itself failed or a report could not be written; 130
+    interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (reports still written, incomplete).
     """
     console = new_console()
     scenario = load_or_exit(scenario_file)
     interval = _scrape_interval(scrape_interval)
     if linger and serve is None:
         invalid("--linger needs --serve")
-    events_out = open_for_writing(events_file)
+    _check_output_paths(scenario, events_file, openmetrics_file, json_file, junit_file, html_file)
     reports = {
         path: kind
         for path, kind in ((json_file, "json"), (junit_file, "junit"), (html_file, "html"))
         if path is not None
     }
-    probe_writable(*reports)
+    probe_writable(events_file, *reports)
     the_run = Run(scenario, seed)
     recorder = _attach_recorder(the_run, openmetrics_file, start_time, interval)
     exporter = _attach_exporter(the_run, serve, speed)
     _print_header(console, the_run, exporter, speed)
     show_progress = console.is_terminal if progress is None else progress
     status, error, wall = _execute(console, the_run, speed, show_progress)
-    if events_out is not None:
-        _write_event_log(console, the_run, events_out, events_file)
-    if recorder is not None:
-        _close_recording(console, the_run, recorder, openmetrics_file, interval)
+    written = True
+    if events_file is not None:
+        written &= _write_event_log(console, the_run, events_file)
+    if recorder is not None and openmetrics_file is not None:
+        written &= _close_recording(console, the_run, recorder, openmetrics_file, interval)
     if reports:
-        _write_reports(console, the_run, reports, status, error, wall)
+        written &= _write_reports(console, the_run, reports, status, error, wall)
     if status == EXIT_OK:
         status = _print_outcome(console, the_run, verbose, wall)
+    if not written and status in (EXIT_OK, EXIT_SLO_VIOLATED):
+        status = EXIT_RUN_FAILED  # the verdict is printed, but CI would miss its report
     if exporter is not None:
         _linger_and_stop(console, exporter, linger and status in (EXIT_OK, EXIT_SLO_VIOLATED))
-    sys.exit(status)
+    sys.exit(exit_status(status))
+
+
+def _check_output_paths(scenario: Scenario, *paths: Path | None) -> None:
+    """Exit 2 if two outputs are one file, or an output is the scenario or one of its
+    manifests (``paths`` in the order of the flags named below)."""
+    flags = ("--events", "--openmetrics", "--json", "--junit", "--html")
+    check_outputs(
+        dict(zip(flags, paths, strict=True)),
+        {
+            "the scenario file": [scenario.source],
+            "a manifest the scenario reads": scenario.manifest_files,
+        },
+    )
 
 
 def _scrape_interval(text: str) -> float:
@@ -278,7 +303,7 @@ def _attach_recorder(
     if openmetrics_file is None:
         return None
     start = _parse_start(start_time, the_run.scenario.duration)
-    probe_writable(openmetrics_file)
+    probe_writable(openmetrics_file)  # before --serve binds: a bad path fails first
     recorder = OpenMetricsRecorder(the_run.collector, openmetrics_file, start, interval)
     the_run.ticker.every(interval, recorder.sample)
     return recorder
@@ -337,32 +362,45 @@ def _execute(
         if bar is not None:
             bar.stop()
     if status == EXIT_INTERRUPTED:
-        console.print("[yellow]interrupted[/]: writing what the run produced so far")
+        name = signal.Signals(stop_signal()).name  # the first signal: it decides the exit code
+        console.print(f"[yellow]interrupted[/] ({name}): writing what the run produced so far")
     elif error is not None:
         console.print(f"[red]run failed:[/] {shown(error)}", soft_wrap=True)
     return status, error, time.perf_counter() - started
 
 
-def _write_event_log(
-    console: Console, the_run: Run, events_out: TextIO, events_file: Path | None
-) -> None:
-    with events_out:
-        the_run.events.write_jsonl(events_out)
+def _write_event_log(console: Console, the_run: Run, events_file: Path) -> bool:
+    def write(path: Path) -> None:
+        with atomic_output(path) as out:
+            the_run.events.write_jsonl(out)
+
+    if not write_or_report(events_file, write):
+        return False
     console.print(f"event log: {shown(events_file)} ({len(the_run.events)} events)")
+    return True
 
 
 def _close_recording(
     console: Console,
     the_run: Run,
     recorder: OpenMetricsRecorder,
-    openmetrics_file: Path | None,
+    openmetrics_file: Path,
     interval: float,
-) -> None:
-    recorder.close(the_run.finished_at)
+) -> bool:
+    recorder.finish(the_run.finished_at)
+
+    def write(path: Path) -> None:
+        # Gigabytes at a thousand nodes: a large buffer saves most of the write calls.
+        with atomic_output(path, buffering=WRITE_BUFFER) as out:
+            recorder.write(out)
+
+    if not write_or_report(openmetrics_file, write):
+        return False
     console.print(
         f"metrics: {shown(openmetrics_file)} ({recorder.samples_written} samples at "
         f"{format_duration(interval)} intervals)"
     )
+    return True
 
 
 def _write_reports(
@@ -372,20 +410,25 @@ def _write_reports(
     status: int,
     error: str | None,
     wall: float,
-) -> None:
-    """Each of --json, --junit and --html, marked incomplete if the run did not finish."""
+) -> bool:
+    """Each of --json, --junit and --html, marked incomplete if the run did not finish;
+    whether every one was written (a write error is one line, and the others still go)."""
     result = result_of(
         the_run, interrupted=status == EXIT_INTERRUPTED, error=error, wall_seconds=wall
     )
+    writers: dict[str, Callable[[Path], None]] = {
+        "json": lambda path: write_json(result, path),
+        "junit": lambda path: write_junit([result], path),
+        "html": lambda path: write_html(result, the_run.events, path),
+    }
+    written = True
     for path, kind in reports.items():
-        if kind == "json":
-            write_json(result, path)
-        elif kind == "junit":
-            write_junit([result], path)
-        else:
-            write_html(result, the_run.events, path)
+        ok = write_or_report(path, writers[kind])
+        written &= ok
         note = "" if result["complete"] else " (incomplete)"
-        console.print(f"{kind} report: {shown(path)}{note}", soft_wrap=True)
+        if ok:
+            console.print(f"{kind} report: {shown(path)}{note}", soft_wrap=True)
+    return written
 
 
 def _print_outcome(console: Console, the_run: Run, verbose: bool, wall: float) -> int:

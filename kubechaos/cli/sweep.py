@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -20,6 +20,10 @@ from kubechaos.batch.pool import default_workers
 from kubechaos.batch.sweep import merge as merge_sweeps
 from kubechaos.batch.sweep import run_sweep
 from kubechaos.cli.common import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_SLO_VIOLATED,
+    check_outputs,
     invalid,
     load_or_exit,
     parse_seeds_or_exit,
@@ -27,26 +31,46 @@ from kubechaos.cli.common import (
     probe_writable,
     seconds,
     workers_option,
+    write_or_report,
 )
 from kubechaos.cli.progress import runs_progress
+from kubechaos.cli.signals import exit_status, stops_on_signals
 from kubechaos.cli.terminal import new_console, print_table, shown
 from kubechaos.report.junit import write_junit
 from kubechaos.report.result import write_json
-from kubechaos.report.sweep import SweepError, read_sweep
+from kubechaos.report.sweep import SweepError, junit_results, read_sweep
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.seeds import Shard, format_seeds, parse_shard
 
 
 def _write_sweep_reports(
     console: Console, sweep: dict[str, Any], json_file: Path | None, junit_file: Path | None
-) -> None:
+) -> bool:
+    """The --json and --junit reports (each whole, or the old file left as it was); whether
+    both were written (a write error is one line)."""
     note = "" if sweep["complete"] else " (incomplete)"
+    written = True
     if json_file is not None:
-        write_json(sweep, json_file)
-        console.print(f"json report: {shown(json_file)}{note}")
+        if write_or_report(json_file, lambda path: write_json(sweep, path)):
+            console.print(f"json report: {shown(json_file)}{note}")
+        else:
+            written = False
     if junit_file is not None:
-        write_junit(sweep["results"], junit_file)  # one test suite per seed
-        console.print(f"junit report: {shown(junit_file)}{note}")
+        # one test suite per seed; a seed an interrupted sweep did not run is a skipped one
+        if write_or_report(junit_file, lambda path: write_junit(junit_results(sweep), path)):
+            console.print(f"junit report: {shown(junit_file)}{note}")
+        else:
+            written = False
+    return written
+
+
+def _exit(sweep: dict[str, Any], written: bool) -> NoReturn:
+    """Exit with the sweep's code, 3 if a report could not be written (an interrupted sweep
+    keeps the stopping signal's code, see ``signals.py``)."""
+    code = sweep["exitCode"]
+    if not written and code in (EXIT_OK, EXIT_SLO_VIOLATED):
+        code = EXIT_RUN_FAILED
+    sys.exit(exit_status(code))
 
 
 def _print_sweep(console: Console, sweep: dict[str, Any]) -> None:
@@ -197,6 +221,7 @@ def _print_sweep_header(
     default=None,
     help="Show a progress bar over completed runs (default: on a terminal).",
 )
+@stops_on_signals
 def sweep_command(
     scenario_file: Path,
     seeds_spec: str,
@@ -211,12 +236,20 @@ def sweep_command(
     Shows each fault's recovery time distribution (min/p50/p95/p99/max over the runs), each
     SLO's pass rate, and every seed that did not pass with the command that replays it. Exit
     codes: 0 every run passed; 1 some run violated an SLO; 2 invalid input; 3 some run failed
-    internally; 130 interrupted (reports still written, marked incomplete).
+    internally (or a report could not be written); 130 interrupted by Ctrl-C, 143 by SIGTERM,
+    129 by SIGHUP (reports still written, marked incomplete; no worker outlives the sweep).
     """
     console = new_console()
     seeds = parse_seeds_or_exit(seeds_spec)
     shard = _parse_shard_or_exit(shard_text)
     scenario = load_or_exit(scenario_file)
+    check_outputs(
+        {"--json": json_file, "--junit": junit_file},
+        {
+            "the scenario file": [scenario.source],
+            "a manifest the scenario reads": scenario.manifest_files,
+        },
+    )
     probe_writable(json_file, junit_file)
     chosen = shard.select(seeds) if shard is not None else seeds
     workers = min(workers or default_workers(), max(len(chosen), 1))
@@ -224,9 +257,9 @@ def sweep_command(
     show = console.is_terminal if progress is None else progress
     with runs_progress(console, len(chosen), show) as on_result:
         result = run_sweep(scenario, seeds_spec, shard, workers, on_result)
-    _write_sweep_reports(console, result, json_file, junit_file)
+    written = _write_sweep_reports(console, result, json_file, junit_file)
     _print_sweep(console, result)
-    sys.exit(result["exitCode"])
+    _exit(result, written)
 
 
 @click.command(name="sweep-merge")
@@ -245,6 +278,7 @@ def sweep_command(
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write JUnit XML: a test suite per seed, a test case per SLO.",
 )
+@stops_on_signals
 def sweep_merge_command(
     shard_files: tuple[Path, ...], json_file: Path | None, junit_file: Path | None
 ) -> None:
@@ -252,9 +286,14 @@ def sweep_merge_command(
 
     The shards must be of the same scenario file and seeds, each given once, all present and
     complete. Exit codes as for `kubechaos sweep`: 0 every run passed; 1 some run violated an
-    SLO; 2 invalid input (unreadable or mismatched shards); 3 some run failed internally.
+    SLO; 2 invalid input (unreadable or mismatched shards, or an output that is one of them);
+    3 some run failed internally (or a report could not be written).
     """
     console = new_console()
+    check_outputs(
+        {"--json": json_file, "--junit": junit_file},
+        {"one of the shard files": [str(f) for f in shard_files]},
+    )
     try:
         merged = merge_sweeps([read_sweep(f) for f in shard_files], [str(f) for f in shard_files])
     except SweepError as exc:
@@ -265,6 +304,6 @@ def sweep_merge_command(
         f"({merged['seedCount']}) merged from {len(shard_files)} "
         f"shard{'s' if len(shard_files) > 1 else ''}"
     )
-    _write_sweep_reports(console, merged, json_file, junit_file)
+    written = _write_sweep_reports(console, merged, json_file, junit_file)
     _print_sweep(console, merged)
-    sys.exit(merged["exitCode"])
+    _exit(merged, written)

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from itertools import compress
 from operator import ne
 from pathlib import Path
+from typing import TextIO
 
 import trio
 from prometheus_client.metrics_core import Metric
@@ -229,19 +230,28 @@ class OpenMetricsRecorder:
 
     def close(self, at: float | None = None) -> None:
         """Take a last sample at ``at`` (the run's end) and write the file."""
+        self.finish(at)
+        # Gigabytes at a thousand nodes: a large buffer saves most of the write calls.
+        with self.path.open("w", encoding="utf-8", buffering=WRITE_BUFFER) as out:
+            self.write(out)
+
+    def finish(self, at: float | None = None) -> None:
+        """Take a last sample at ``at`` (the run's end): the recording is then ready to write
+        (:meth:`write`; the CLI writes it to a temporary file renamed over the target)."""
         if at is not None:
             self.sample(at)
         self._close_request_runs()
-        # Gigabytes at a thousand nodes: a large buffer saves most of the write calls.
-        with self.path.open("w", encoding="utf-8", buffering=WRITE_BUFFER) as out:
-            for name, metric in self._meta.items():
-                out.write(f"# TYPE {name} {metric.type}\n")
-                if metric.unit:
-                    out.write(f"# UNIT {name} {metric.unit}\n")
-                out.write(f"# HELP {name} {_escape(metric.documentation)}\n")
-                for lines in self._family_lines(name, self._stamps):
-                    out.writelines(lines)
-            out.write("# EOF\n")
+
+    def write(self, out: TextIO) -> None:
+        """The recording as an OpenMetrics document (after :meth:`finish`)."""
+        for name, metric in self._meta.items():
+            out.write(f"# TYPE {name} {metric.type}\n")
+            if metric.unit:
+                out.write(f"# UNIT {name} {metric.unit}\n")
+            out.write(f"# HELP {name} {_escape(metric.documentation)}\n")
+            for lines in self._family_lines(name, self._stamps):
+                out.writelines(lines)
+        out.write("# EOF\n")
 
     def _family_lines(self, name: str, stamps: list[str]) -> Iterator[list[str]]:
         """The family's points as text (whole lines, possibly many per string)."""

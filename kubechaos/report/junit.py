@@ -4,7 +4,8 @@ One ``<testsuite>`` per scenario run (its seed, duration, verdict and replay com
 properties); one ``<testcase>`` per SLO (and a failing one per fault that could not be injected), with a ``<failure>`` that says what was measured, what
 the threshold was, and how to replay the run. A run without SLOs is one test case that passes
 when the run completes. A run that failed internally gets an ``<error>``; an interrupted run
-marks its test cases ``<skipped>`` with the reason, so a half-finished run never reads as green.
+marks its test cases ``<skipped>`` with the reason, so a half-finished run never reads as green
+(and so does a seed an interrupted sweep did not finish, see ``report/sweep.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
+from kubechaos.report.files import write_bytes
 from kubechaos.report.types import RunOutcome, SloRecord
 
 
@@ -62,12 +64,7 @@ def _suite(result: RunOutcome) -> ET.Element:
             error.text = f"the run itself failed: {result['error']}\nreplay: {result['replay']}"
         elif not result["complete"]:
             skipped += 1
-            ET.SubElement(
-                case,
-                "skipped",
-                message=f"run interrupted at {result['virtualSeconds']}s of "
-                f"{scenario['duration']:g}s; measured so far: {slo['measured'] or '-'}",
-            )
+            ET.SubElement(case, "skipped", message=_why_skipped(result, slo))
         elif not slo["ok"]:
             failures += 1
             if slo["kind"] == "injection":
@@ -88,6 +85,15 @@ def _suite(result: RunOutcome) -> ET.Element:
     return suite
 
 
+def _why_skipped(result: RunOutcome, slo: SloRecord) -> str:
+    if result["virtualSeconds"] is None:  # a seed an interrupted sweep did not get to run
+        return f"not run: interrupted before seed {result['seed']} finished"
+    return (
+        f"run interrupted at {result['virtualSeconds']}s of "
+        f"{result['scenario']['duration']:g}s; measured so far: {slo['measured'] or '-'}"
+    )
+
+
 def junit_xml(results: Iterable[RunOutcome]) -> bytes:
     """A ``<testsuites>`` document for one or more run results."""
     root = ET.Element("testsuites", name="kubechaos")
@@ -104,4 +110,4 @@ def junit_xml(results: Iterable[RunOutcome]) -> bytes:
 
 
 def write_junit(results: Iterable[RunOutcome], path: Path) -> None:
-    path.write_bytes(junit_xml(results))
+    write_bytes(path, junit_xml(results))

@@ -22,6 +22,7 @@ from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults.chaos import Injection
 from kubechaos.observe.slo import SLOResult
 from kubechaos.observe.steady import CLUSTER_WIDE, PER_OBJECT, FaultRecovery
+from kubechaos.report.files import write_text
 from kubechaos.report.types import (
     Attribution,
     DeploymentRecord,
@@ -264,13 +265,13 @@ def reached_seconds(result: RunOutcome) -> float:
 
 
 def write_json(result: Mapping[str, Any], path: Path) -> None:
-    """Write a document as JSON; a run result's scenario file is written relative to the JSON
+    """Replace ``path`` with a document as JSON, atomically (OutputError if it cannot); a run result's scenario file is written relative to the JSON
     file's directory (as a scenario names its manifests), so ``replay`` finds it from anywhere."""
     scenario = result.get("scenario")
     if result.get("schema") == SCHEMA_ID and isinstance(scenario, Mapping) and scenario["file"]:
         file = relative_to(scenario["file"], path.parent)
         result = {**result, "scenario": {**scenario, "file": file}}
-    path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(result, indent=2, sort_keys=False) + "\n")
 
 
 def relative_to(file: str, directory: Path) -> str:

@@ -25,7 +25,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.report.result import (
@@ -39,6 +39,7 @@ from kubechaos.report.result import (
 from kubechaos.report.result import (
     SCHEMA_ID as RESULT_SCHEMA_ID,
 )
+from kubechaos.report.types import RunOutcome
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.seeds import Shard, format_seeds, parse_seeds
 from kubechaos.version import __version__
@@ -107,6 +108,44 @@ def error_result(scenario: Mapping[str, Any], seed: int, error: str) -> dict[str
         "steadyState": [],
         "events": 0,
     }
+
+
+def not_run_result(
+    scenario: Mapping[str, Any], seed: int, slos: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The stand-in for a seed an interrupted sweep never ran (or whose run it cut short): an
+    interrupted run that reached no virtual time, with the sweep's SLOs unmeasured, so its
+    JUnit test cases read as skipped rather than missing."""
+    result = error_result(scenario, seed, "")
+    result.update(
+        verdict=INTERRUPTED,
+        exitCode=EXIT_CODES[INTERRUPTED],
+        error=None,
+        slos=[
+            {"name": s["name"], "kind": s["kind"], "ok": False, "measured": "",
+             "threshold": s["threshold"], "detail": ""}
+            for s in slos
+        ],
+    )  # fmt: skip
+    return result
+
+
+def junit_results(sweep: Mapping[str, Any]) -> list[RunOutcome]:
+    """The results a sweep's JUnit shows, in seed order: every seed's, and for an interrupted
+    sweep a :func:`not_run_result` for each seed of its shard that did not finish, so an
+    interrupted sweep reads as incomplete (skipped cases), never as a smaller green one."""
+    results: list[dict[str, Any]] = list(sweep["results"])
+    if not sweep["complete"]:
+        results += _not_run(sweep, results)
+    return cast(list[RunOutcome], sorted(results, key=lambda r: r["seed"]))
+
+
+def _not_run(sweep: Mapping[str, Any], results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    every = parse_seeds(sweep["seeds"])
+    chosen = Shard(**sweep["shard"]).select(every) if sweep["shard"] is not None else every
+    ran = {r["seed"] for r in results}
+    slos: list[dict[str, Any]] = next((r["slos"] for r in results if r["slos"]), [])
+    return [not_run_result(sweep["scenario"], s, slos) for s in chosen if s not in ran]
 
 
 # --- the sweep as data ----------------------------------------------------------------------

@@ -71,6 +71,7 @@ class Scenario:
     slos: tuple[SLO, ...] = ()
     explore: ExploreSpec | None = None
     updates: tuple[tuple[float, tuple[APIObject, ...]], ...] = ()  # (at, objects) applied later
+    manifest_files: tuple[str, ...] = ()  # the workload files it read (spec.workloads[*].path)
 
 
 def load_scenario(path: str | FsPath) -> Scenario:
@@ -122,8 +123,9 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
     warnings: list[str] = []
     before_workloads = len(check.errors)
     later: list[tuple[float, tuple[APIObject, ...]]] = []
+    files: list[str] = []
     workloads = _workloads(
-        check, spec.get("workloads"), base_dir or FsPath("."), warnings, duration, later
+        check, spec.get("workloads"), base_dir or FsPath("."), warnings, duration, later, files
     )
     workloads_ok = len(check.errors) == before_workloads
     traffic = _traffic(check, spec.get("traffic"), cluster, cluster_ok)
@@ -159,6 +161,7 @@ def parse_scenario(text: str, name: str = "<scenario>", base_dir: FsPath | None 
         tuple(slos),
         explore,
         tuple(sorted(later, key=lambda u: u[0])),
+        tuple(files),
     )
 
 
@@ -298,6 +301,7 @@ def _workloads(
     warnings: list[str],
     end: float,
     later: list[tuple[float, tuple[APIObject, ...]]],
+    files: list[str],
 ) -> list[APIObject]:
     """The objects applied at the start; those with ``at`` go to ``later`` (an update applied
     mid-run, such as a new version of a Deployment: a rollout)."""
@@ -310,7 +314,7 @@ def _workloads(
             check.error((*wp, "at"), f"{format_duration(at)} is not before the end of the scenario")
         if at > 0:
             found = _workloads(check, [{k: v for k, v in entry.items() if k != "at"}], base_dir,
-                               warnings, end, later)  # fmt: skip
+                               warnings, end, later, files)  # fmt: skip
             later.append((at, tuple(found)))
             continue
         if ("path" in entry) == ("manifest" in entry):
@@ -326,6 +330,7 @@ def _workloads(
         if not rel:
             continue
         file = base_dir / rel
+        files.append(str(file))
         try:
             docs = load_all(file.read_text(encoding="utf-8"))
         except OSError as exc:

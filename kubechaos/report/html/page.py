@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
+from kubechaos.report.files import write_text
 from kubechaos.report.html.causal import MAX_STORIES, causal_timeline
 from kubechaos.report.html.charts import (
     deployment_chart,
@@ -345,7 +346,7 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
 
 
 def write_html(result: RunResult, events: Iterable[Event], path: str | Path) -> None:
-    Path(path).write_text(render_html(result, events), encoding="utf-8")
+    write_text(Path(path), render_html(result, events))
 
 
 def read_events_jsonl(path: str | Path) -> list[Event]:

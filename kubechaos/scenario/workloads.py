@@ -14,13 +14,14 @@ in, objects and per-document errors out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from kubechaos.api.manifest import ManifestError, UnsupportedKind, read_manifest
+from kubechaos.api.manifest import FieldError, ManifestError, UnsupportedKind, read_manifest
 from kubechaos.api.objects import APIObject
+from kubechaos.api.schema import schema_errors
 from kubechaos.scenario.check import LocatedError, Path
 from kubechaos.scenario.yamlfile import locate
 
@@ -66,16 +67,32 @@ def read_workloads(
     not_modelled: list[str] = []
     for index, doc in enumerate(docs):
         doc_root = doc if root is None else root
+        document = index + 1 if len(docs) > 1 else None
+        # structure and types against upstream's strict schema, as kubectl --validate=strict
+        errors = [
+            FieldError((*base, *e.path), e.message)
+            for e in (schema_errors(doc) if isinstance(doc, Mapping) else ())
+        ]
         try:
-            objects.append(read_manifest(doc, base=base))
+            obj = read_manifest(doc, base=base)
         except UnsupportedKind as exc:
-            line, _ = locate(doc_root, base)
-            not_modelled.append(f"{source}:{line}: {exc}")
+            if not errors:
+                line, _ = locate(doc_root, base)
+                not_modelled.append(f"{source}:{line}: {exc}")
+                continue
         except ManifestError as exc:
-            document = index + 1 if len(docs) > 1 else None
-            for err in exc.errors:
-                line, column = locate(doc_root, err.path)
-                problems.append(ManifestProblem(line, column, err.dotted(), err.message, document))
+            # the model's own words win where both speak of one field
+            seen = {e.path for e in exc.errors}
+            errors = [*exc.errors, *(e for e in errors if e.path not in seen)]
+        else:
+            if not errors:
+                objects.append(obj)
+                continue
+        found = []
+        for err in errors:
+            line, column = locate(doc_root, err.path)
+            found.append(ManifestProblem(line, column, err.dotted(), err.message, document))
+        problems += sorted(found, key=lambda p: (p.line, p.column))
     return WorkloadReading(tuple(objects), tuple(problems), tuple(not_modelled))
 
 

@@ -16,6 +16,7 @@ import yaml
 from kubechaos.api.duration import format_duration
 from kubechaos.faults import ScheduledFault, Target
 from kubechaos.scenario.loader import Scenario
+from kubechaos.scenario.yamlfile import read_text
 
 
 def _target(target: Target, kind: str) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def fault_entry(scheduled: ScheduledFault) -> dict[str, Any]:
 def scenario_yaml(scenario: Scenario, out: Path, comment: str = "") -> str:
     """The text of a scenario file at ``out`` that runs ``scenario``'s schedule on its own."""
     source = Path(scenario.source)
-    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(read_text(source))
     spec = raw.setdefault("spec", {})
     spec.pop("explore", None)
     if scenario.seed is not None:

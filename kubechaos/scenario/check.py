@@ -122,12 +122,12 @@ def unprintable(text: str, multiline: bool = False) -> str | None:
 
 
 def printable(check: Check, text: str, path: Path, multiline: bool = False) -> str:
-    """``text`` if it can be printed to a terminal as it is; else an error at ``path`` and ""."""
+    """``text``, with an error at ``path`` if it cannot be printed to a terminal as it is (kept,
+    so what refers to it by name finds it: the one error is the name's)."""
     problem = unprintable(text, multiline)
-    if problem is None:
-        return text
-    check.error(path, problem)
-    return ""
+    if problem is not None:
+        check.error(path, problem)
+    return text
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:

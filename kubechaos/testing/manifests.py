@@ -36,7 +36,7 @@ def resolve_file(base_dir: Path, path: str | os.PathLike[str]) -> Path:
     file = Path(path)
     if not file.is_absolute():
         file = base_dir / file
-    if not file.is_file():
+    if not file.exists() or file.is_dir():
         raise HarnessError(f"no file {file} (relative paths are read from the test's directory)")
     return file
 

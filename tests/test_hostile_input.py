@@ -203,6 +203,10 @@ ROWS = [
          "    count: {min: 1, max: 1000000000}\n  faults:\n")),
     row("a fault param of .inf", "spec.faults[0].params.factor: expected a finite number, got inf",
         ("    - {name: kill, type: pod-kill,", "    - {name: slow, type: runtime-slow, params: {factor: .inf}}\n    - {name: kill, type: pod-kill,")),
+    row("a loop period of 0 (ran forever at one instant)", "spec.cluster.settings.nodeMonitorPeriod: a period must be at least 1ms",
+        ("  workloads:\n", "    settings: {nodeMonitorPeriod: 0s}\n  workloads:\n")),
+    row("a lease of 0 seconds (ran forever)", "spec.cluster.settings.nodeLeaseDurationSeconds: expected a whole number >= 1, got 0",
+        ("  workloads:\n", "    settings: {nodeLeaseDurationSeconds: 0}\n  workloads:\n")),
     # empty targets known before the run
     row("a pod fault in a namespace without workloads", "spec.faults[0].target.namespace: no workload makes pods in namespace 'nope' (pods are made in: default)",
         ("target: {labelSelector", "target: {namespace: nope, labelSelector")),

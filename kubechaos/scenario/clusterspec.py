@@ -9,6 +9,7 @@ together are bounded by :attr:`~kubechaos.scenario.limits.Limits.nodes`.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,12 @@ _CLUSTER_KEYS = ("nodeGroups", "settings")
 _GROUP_KEYS = ("name", "count", "capacity", "labels", "taints")
 _CAPACITY_KEYS = ("cpu", "memory", "pods")
 _TAINT_KEYS = ("key", "value", "effect")
+# Settings that are the period of a loop (or a lease renewed at a fraction of it): at 0 the loop
+# would run forever at one instant of virtual time. A grace period of 0 is only impatient.
+_PERIODIC = re.compile(
+    r"(?<!Grace)(Period|PeriodSeconds|Interval|Frequency|TickSeconds)$|LeaseDurationSeconds$"
+)
+SHORTEST_PERIOD = 0.001
 
 
 def read_cluster(check: Check, value: Any, limits: Limits) -> ClusterSpec:
@@ -145,12 +152,16 @@ def _settings(check: Check, value: Any, path: Path) -> Settings:
                 overrides[key] = parse_duration(item)
             except DurationError as exc:
                 check.error((*path, key), str(exc))
+                continue
+            if _PERIODIC.search(key) and overrides[key] < SHORTEST_PERIOD:
+                check.error((*path, key), "a period must be at least 1ms")
         elif kind is int:
             if isinstance(item, str):
                 with contextlib.suppress(DurationError):
                     item = int(parse_duration(item))
-            if isinstance(item, bool) or not isinstance(item, int) or item < 0:
-                check.error((*path, key), f"expected a whole number >= 0, got {item!r}")
+            least = 1 if _PERIODIC.search(key) else 0
+            if isinstance(item, bool) or not isinstance(item, int) or item < least:
+                check.error((*path, key), f"expected a whole number >= {least}, got {item!r}")
             else:
                 overrides[key] = item
         elif not isinstance(item, str):

@@ -5,8 +5,11 @@ of manifests or one written inline) and a test's ``await kubechaos.apply(...)``.
 and refuse exactly the same documents, point at the same line and column, and skip the same kinds
 the model does not serve, so both call :func:`read_workloads`; each then words the outcome in its
 own way (a scenario lists :class:`~kubechaos.scenario.check.LocatedError` lines, a test fails with
-one message). The field checks themselves are :func:`kubechaos.api.manifest.read_manifest`'s, as
-the API server's validation is; this module adds what needs the YAML source (lines, columns,
+one message). Each document is first checked against upstream's strict v1.32 schema of its kind
+(:func:`kubechaos.api.schema.schema_errors`, as ``kubectl apply --validate=strict``: unknown
+fields, wrong types, missing required fields), then read by
+:func:`kubechaos.api.manifest.read_manifest`, whose checks are the API server's validation (its
+words win where both report one field); this module adds what needs the YAML source (lines, columns,
 document numbers), which is why it sits with the scenario's YAML reading rather than in ``api``.
 It plays the part of kubectl's resource builder (``k8s.io/cli-runtime/pkg/resource``): documents
 in, objects and per-document errors out.

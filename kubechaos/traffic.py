@@ -108,6 +108,9 @@ class TrafficStats:
         # successful requests per Service: with latency_count (all requests sent) the sum of
         # kubechaos_service_requests_total over source nodes, kept as the requests are counted
         self.success_count: dict[ServiceId, int] = {}
+        # failed requests per destination pod IP (those that reached one: not no_endpoints),
+        # so a failure can be traced to the pod it was routed to
+        self.failed_by_ip: dict[str, int] = {}
         self._ok: dict[ServiceId, array[int]] = {}
         self._failed: dict[ServiceId, array[int]] = {}
 
@@ -332,6 +335,7 @@ class TrafficGenerator:
         # proxy.route(), inlined: a uniform pick among the endpoints it has synced
         ips = proxy.endpoints(key)
         endpoint: Endpoint | None = None
+        ip = ""
         if not ips:
             outcome = NO_ENDPOINTS
         else:
@@ -351,13 +355,22 @@ class TrafficGenerator:
                 outcome = self._classify(ip)
         settings = self.ctx.settings
         if outcome == TIMEOUT:
+            self._failed_at(ip)
             return outcome, settings.request_timeout_seconds
         rtt = settings.request_latency_seconds
         latency = rtt * 0.5 + rtt * self._rng.random()  # jitter(): uniform in rtt * [0.5, 1.5]
         path_hooks = self.network.path_hooks
         if path_hooks and ips:  # only under a network fault; REJECT stays local
-            return self._cross(path_hooks, source, endpoint, outcome, latency)
+            outcome, latency = self._cross(path_hooks, source, endpoint, outcome, latency)
+        if outcome != SUCCESS:
+            self._failed_at(ip)
         return outcome, latency
+
+    def _failed_at(self, ip: str) -> None:
+        """A request routed to ``ip`` failed (kept per IP: recovery traces it to its pod)."""
+        if ip:
+            failed = self.stats.failed_by_ip
+            failed[ip] = failed.get(ip, 0) + 1
 
     def _count_batch(self, flow: _Flow, sent: int, ok: int, spent: float, second: int) -> None:
         """Add a batch's totals to its Service's counters and to the second it was sent in."""

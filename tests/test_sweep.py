@@ -336,7 +336,7 @@ def test_compare_more_replicas_is_more_resilient(tmp_path: Path) -> None:
     assert code == 0, out
     result = json.loads(out_json.read_text())
     jsonschema.validate(result, compare_schema())
-    assert result["schema"] == "kubechaos/compare/v1" and result["pairedSeeds"] == 8
+    assert result["schema"] == "kubechaos/compare/v2" and result["pairedSeeds"] == 8
     (recovery,) = result["faults"]
     assert recovery["presentIn"] == "both" and recovery["verdict"] == "better"
     assert recovery["meanDifference"] < 0 and recovery["better"] > recovery["worse"]
@@ -369,7 +369,11 @@ def test_compare_reports_what_only_one_variant_has(serial: dict[str, Any]) -> No
     slos = {s["name"]: s for s in comparison["slos"]}
     assert slos["default-web-availability"]["presentIn"] == "a"
     assert slos["recovery-kill"]["presentIn"] == "both"
-    assert slos["recovery-kill"]["same"] == 20 and slos["recovery-kill"]["verdict"] == "same"
+    # v2: the verdict is a test's, so no difference reads "not-significant" (p = 1), not "same"
+    assert slos["recovery-kill"]["same"] == 20
+    assert slos["recovery-kill"]["verdict"] == "not-significant"
+    assert slos["recovery-kill"]["test"]["pValue"] == 1
+    assert faults["kill"]["test"] is None and slos["default-web-availability"]["test"] is None
     assert compare(serial, serial) == compare(serial, serial)  # deterministic
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubechaos.batch.pool import OnResult, run_jobs
 from kubechaos.report.compare import compare
+from kubechaos.report.compare_stats import DEFAULT_ALPHA
 from kubechaos.report.sweep import scenario_info, sweep_of
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.seeds import parse_seeds
@@ -24,9 +25,10 @@ def run_compare(
     seeds: str,
     workers: int | None = None,
     on_result: OnResult | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> dict[str, Any]:
     """Run both variants under the seeds of spec ``seeds`` (in one pool of workers); the
-    comparison, with each variant's sweep summary."""
+    comparison, with each variant's sweep summary, its differences tested at level ``alpha``."""
     every = parse_seeds(seeds)
     scenarios = {a.source: a, b.source: b}
     jobs = [(a.source, s) for s in every] + [(b.source, s) for s in every]
@@ -38,4 +40,4 @@ def run_compare(
     done = [r for r in results if r is not None]
     a_sweep = sweep_of(scenario_info(a), seeds, None, done[: len(every)], None)
     b_sweep = sweep_of(scenario_info(b), seeds, None, done[len(every) :], None)
-    return compare(a_sweep, b_sweep, wall_seconds=wall)
+    return compare(a_sweep, b_sweep, wall_seconds=wall, alpha=alpha)

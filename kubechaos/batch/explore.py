@@ -6,12 +6,26 @@ Run ``index`` of an exploration with base seed ``S`` draws its schedule from the
 its outcome. :func:`explore_all` runs them in spawned worker processes (see ``pool.py`` for why
 spawned), each sending back an :class:`ExploreOutcome` small enough to pickle cheaply, in run
 order. :func:`shrink_failure` gives ``scenario/explore.py``'s :func:`shrink` its check: run the
-candidate with the failing seed and say how it failed.
+candidate with the failing seed and say how it failed; :func:`reproduces` checks that a written
+scenario file loads and fails the same way on its own.
+
+Ctrl-C (and SIGTERM or SIGHUP, which ``kubechaos explore`` turns into it) stops the exploration
+at once: the workers are ended rather than waited for, and :func:`explore_all` returns the runs
+that finished. Workers ignore Ctrl-C, SIGTERM and SIGHUP (the parent handles them) and die with
+their parent however it ends: on Linux the kernel kills them when it exits
+(``PR_SET_PDEATHSIG``), elsewhere a thread in each watches for the parent to go.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -25,7 +39,7 @@ from kubechaos.scenario.explore import (
     shrink,
     signature_of,
 )
-from kubechaos.scenario.loader import Scenario, load_scenario
+from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.failures import describe_failure, innermost
 from kubechaos.sim.invariants import InvariantViolation
@@ -40,6 +54,8 @@ class ExploreOutcome:
     signature: Signature
     schedule: tuple[str, ...]  # one line per drawn fault
     error: str | None = None
+    # recoveryWithin SLOs left out of this run: nothing they judge was drawn
+    not_drawn: tuple[str, ...] = ()
 
 
 def failure_signature(scenario: Scenario, seed: int) -> tuple[Signature, str | None]:
@@ -62,30 +78,116 @@ def failure_signature(scenario: Scenario, seed: int) -> tuple[Signature, str | N
 def explore_one(path: str, index: int, base_seed: int) -> ExploreOutcome:
     """Run ``index`` of an exploration of the scenario file at ``path`` (worker-safe)."""
     seed = base_seed + index
-    scenario = explored(load_scenario(path), seed)
+    whole = load_scenario(path)
+    scenario = explored(whole, seed)
     signature, error = failure_signature(scenario, seed)
     drawn = tuple(describe(s) for s in scenario.faults if "#" in s.fault.name)
-    return ExploreOutcome(index, seed, signature, drawn, error)
+    left_out = tuple(s.name for s in whole.slos if s not in scenario.slos)
+    return ExploreOutcome(index, seed, signature, drawn, error, left_out)
 
 
-def explore_all(path: str, runs: int, seed: int, workers: int) -> list[ExploreOutcome]:
+def _die_with_parent() -> None:
+    """A worker's start: leave Ctrl-C, SIGTERM and SIGHUP to the parent (sent to the whole
+    process group, as a terminal or a CI timeout does, they would otherwise kill runs the parent
+    still counts on), and never outlive it."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    parent = os.getppid()
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent went before the request was made
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def explore_all(
+    path: str,
+    runs: int,
+    seed: int,
+    workers: int,
+    on_outcome: Callable[[ExploreOutcome], None] | None = None,
+) -> tuple[list[ExploreOutcome], bool]:
     """Runs ``0 .. runs - 1`` of an exploration from base ``seed``, on up to ``workers``
-    processes (in this one when there is one worker or one run); outcomes in run order."""
+    processes (in this one when there is one worker or one run): the outcomes in run order, and
+    whether Ctrl-C cut it short (then only the runs that finished are there). ``on_outcome``
+    sees each outcome as it arrives."""
+    done: dict[int, ExploreOutcome] = {}
+    interrupted = False
     if workers <= 1 or runs == 1:
-        return [explore_one(path, i, seed) for i in range(runs)]
-    with ProcessPoolExecutor(
-        max_workers=min(workers, runs), mp_context=get_context("spawn")
-    ) as pool:
-        futures = [pool.submit(explore_one, path, i, seed) for i in range(runs)]
-        return [f.result() for f in futures]  # in run order, whatever order they finished in
+        try:
+            for i in range(runs):
+                done[i] = explore_one(path, i, seed)
+                if on_outcome is not None:
+                    on_outcome(done[i])
+        except KeyboardInterrupt:
+            interrupted = True
+        return [done[i] for i in sorted(done)], interrupted
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, runs),
+        mp_context=get_context("spawn"),
+        initializer=_die_with_parent,
+    )
+    try:
+        futures: dict[Future[ExploreOutcome], int] = {
+            pool.submit(explore_one, path, i, seed): i for i in range(runs)
+        }
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                done[i] = future.result()
+            except Exception as exc:  # a worker died, or could not load the scenario
+                done[i] = ExploreOutcome(i, seed + i, ("error",), (), describe_failure(exc))
+            if on_outcome is not None:
+                on_outcome(done[i])
+    except KeyboardInterrupt:
+        interrupted = True
+        # A run can be long; end the workers rather than wait for them.
+        running = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in running:
+            process.kill()
+        for process in running:
+            process.join(5)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [done[i] for i in sorted(done)], interrupted
+
+
+def failing_scenario(scenario_file: Path, failing: ExploreOutcome) -> Scenario:
+    """The failing run ``failing`` of an exploration of ``scenario_file`` as a fixed
+    scenario: its drawn schedule, no ``spec.explore``."""
+    return attrs.evolve(explored(load_scenario(scenario_file), failing.seed), explore=None)
 
 
 def shrink_failure(scenario_file: Path, failing: ExploreOutcome, max_runs: int) -> ShrinkResult:
     """Shrink the failing run ``failing`` of an exploration of ``scenario_file``: its drawn
     schedule made fixed, then made smaller while it fails the same way under its seed."""
-    fixed = attrs.evolve(explored(load_scenario(scenario_file), failing.seed), explore=None)
 
     def check(candidate: Scenario) -> Signature:
         return failure_signature(candidate, failing.seed)[0]
 
+    fixed = failing_scenario(scenario_file, failing)
     return shrink(fixed, failing.signature, check, max_runs=max_runs)
+
+
+def reproduces(written: Path, signature: Signature) -> str | None:
+    """Whether the scenario file ``written`` loads and, run with its own seed, fails with
+    ``signature``: None if so, else what went wrong (one line)."""
+    try:
+        scenario = load_scenario(written)
+    except ScenarioError as exc:
+        return f"it does not load: {exc.errors[0]}" if exc.errors else "it does not load"
+    got, error = failure_signature(scenario, scenario.seed or 0)
+    if got != signature:
+        shown = ", ".join(got) or "nothing (it passes)"
+        return f"it fails with {shown}" + (f" ({error})" if error else "")
+    return None

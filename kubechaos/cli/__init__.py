@@ -3,9 +3,10 @@
 This module is the ``kubechaos`` group and its small commands (``validate``, ``schema``,
 ``faults``); each larger command has a module beside it: ``run.py`` (one run, with
 ``runprint.py`` for what it prints), ``sweep.py`` (many seeds, and merging shards),
-``compare.py`` (two variants) and ``explore.py`` (a fault space, and ``replay``). What they
-share (exit codes, checking input and output paths, progress bars) is in ``common.py`` and
-``progress.py``.
+``compare.py`` (two variants), ``explore.py`` (a fault space) and ``replay.py`` (a recorded
+run again). What they share (exit codes, checking input and output paths, progress bars) is in
+``common.py`` and ``progress.py``; how user text and tables reach a terminal or a pipe, in
+``terminal.py``.
 
 Exit codes: 0 the run completed and every SLO held; 1 an SLO was violated; 2 invalid input
 (scenario, manifest, flags), with one line per problem naming file, line, column and field; 3
@@ -22,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from kubechaos.cli.common import EXIT_INVALID, EXIT_OK, limit_options
 from kubechaos.cli.compare import compare_command
-from kubechaos.cli.explore import explore, replay
+from kubechaos.cli.explore import explore
+from kubechaos.cli.replay import replay
 from kubechaos.cli.run import run
 from kubechaos.cli.sweep import sweep_command, sweep_merge_command
+from kubechaos.cli.terminal import new_console, shown
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults import CATALOGUE
 from kubechaos.report.result import schema
@@ -108,11 +109,11 @@ def validate(files: tuple[Path, ...], limits: Limits) -> None:
         except ScenarioError as exc:
             bad += 1
             for error in exc.errors:
-                click.echo(str(error), err=True)
+                click.echo(shown(error, markup=False), err=True)
             continue
         for warning in scenario.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        click.echo(f"{file}: ok ({scenario.name})")
+            click.echo(f"warning: {shown(warning, markup=False)}", err=True)
+        click.echo(f"{shown(file, markup=False)}: ok ({shown(scenario.name, markup=False)})")
     sys.exit(EXIT_INVALID if bad else EXIT_OK)
 
 
@@ -129,7 +130,7 @@ def faults(fault_type: str | None) -> None:
 
     With FAULT_TYPE, show that type alone.
     """
-    console = Console(highlight=False)
+    console = new_console()
     names = sorted(CATALOGUE)
     if fault_type is not None:
         if fault_type not in CATALOGUE:
@@ -148,13 +149,13 @@ def faults(fault_type: str | None) -> None:
             if cls.lasting
             else "instantaneous"
         )
-        console.print(f"[bold]{name}[/]  {escape(cls.summary)}")
+        console.print(f"[bold]{name}[/]  {shown(cls.summary)}")
         console.print(f"    target: {TARGET_FIELDS[cls.target_kind]}")
         console.print(f"    timing: {timing}")
         for p in cls.params():
             kind = f"{p.kind} {'|'.join(p.choices)}" if p.choices else p.kind
             console.print(
-                f"    [cyan]{p.name}[/] ({kind}, default {escape(p.show_default())}): {escape(p.help)}",
+                f"    [cyan]{p.name}[/] ({kind}, default {shown(p.show_default())}): {shown(p.help)}",
                 soft_wrap=True,
             )
         console.print()

@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TextIO, TypeVar
 import click
 
 from kubechaos.api.duration import DurationError, parse_duration
+from kubechaos.cli.terminal import shown
 from kubechaos.scenario.limits import FLAGS, Limits, show
 from kubechaos.scenario.loader import DEFAULT_LIMITS, Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.seeds import parse_seeds
@@ -102,7 +103,7 @@ def load_or_exit(path: Path, limits: Limits = DEFAULT_LIMITS) -> Scenario:
         return load_scenario(path, limits)
     except ScenarioError as exc:
         for error in exc.errors:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {shown(error, markup=False)}", err=True)
         sys.exit(EXIT_INVALID)
 
 

@@ -4,22 +4,37 @@ reproduce any run exactly.
 The runs (the worker pool over drawn schedules, and the shrink's runs) are
 ``kubechaos/batch/explore.py``'s; this module reads the flags, prints the failing runs and the
 shrunk schedule, and writes the shrunk scenario file and the ``kubechaos/explore/v1`` JSON.
+
+Trust rules kept here: the shrunk file is run on its own before its replay command is printed
+(a file that does not fail the same way is reported loudly, exit 3); an SLO that judged nothing
+in any run is "not evaluated", not passed; Ctrl-C, SIGTERM and SIGHUP stop the exploration at
+once (exit 130, 143, 129) and still write what was found, marked incomplete; files are written
+whole or not at all (temporary file, then rename). ``replay`` (``replay.py``) refuses a scenario
+or manifest that changed since the run it replays.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
-import attrs
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from kubechaos.batch.explore import ExploreOutcome, explore_all, shrink_failure
+from kubechaos.batch.explore import (
+    ExploreOutcome,
+    explore_all,
+    failing_scenario,
+    reproduces,
+    shrink_failure,
+)
+from kubechaos.batch.pool import default_workers
 from kubechaos.cli.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -27,11 +42,69 @@ from kubechaos.cli.common import (
     invalid,
     load_or_exit,
 )
-from kubechaos.report.result import replay_command, result_of, write_json
-from kubechaos.scenario.explore import explored
-from kubechaos.scenario.runner import Run
+from kubechaos.cli.replay import replay
+from kubechaos.cli.terminal import new_console, print_table, shown
+from kubechaos.report.result import relative_to, replay_command
+from kubechaos.scenario.explore import ShrinkResult
+from kubechaos.scenario.sources import source_digests
 from kubechaos.scenario.writer import scenario_yaml
-from kubechaos.sim.failures import describe_failure
+
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Signals:
+    """SIGTERM and SIGHUP stop an exploration as Ctrl-C does: they are delivered again as
+    SIGINT, so whatever handles Ctrl-C at that moment (Trio's handler inside a run, Python's
+    elsewhere) raises ``KeyboardInterrupt`` where it is safe to. The first signal names the
+    exit code (128 + its number, as shells report it); once it is handled, :meth:`quiet`
+    ignores the rest, so writing what was found is not cut short."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Signals:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self._previous[sig] = signal.signal(sig, self._redeliver)
+        self._previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+        return self
+
+    def _redeliver(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            return
+        self.signum = signum
+        if callable(signal.getsignal(signal.SIGINT)):
+            signal.raise_signal(signal.SIGINT)
+        else:  # Ctrl-C is ignored here (a background job): stop all the same
+            raise KeyboardInterrupt
+
+    def quiet(self) -> None:
+        if self.signum is None:
+            self.signum = signal.SIGINT
+        for sig in STOPPING:
+            signal.signal(sig, signal.SIG_IGN)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a reader (or a second
+    signal) never sees half a file, and the previous file stays until the new one is whole. A
+    write error is one line and exit 3."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        click.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_RUN_FAILED)
 
 
 @click.command()
@@ -63,128 +136,213 @@ def explore(
     """Draw RUNS fault schedules from SCENARIO_FILE's spec.explore, run each, and shrink the
     first failure to its smallest cause.
 
-    Exit codes: 0 no run failed; 1 a run violated an SLO; 2 invalid input; 3 a run broke a
-    model invariant or failed internally.
+    Exit codes: 0 no run failed; 1 a run violated an SLO (or an SLO judged nothing in any
+    run); 2 invalid input; 3 a run broke a model invariant or failed internally, or the shrunk
+    file does not reproduce the failure; 130, 143, 129 stopped by SIGINT (Ctrl-C), SIGTERM,
+    SIGHUP (what was found so far is still written, marked incomplete).
     """
-    console = Console(highlight=False)
+    console = new_console()
     scenario = load_or_exit(scenario_file)
     if scenario.explore is None:
         invalid(f"{scenario_file}: no spec.explore: nothing to explore (see the README)")
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     console.print(
-        f"[bold]exploring {scenario.name}[/]: {runs} runs from seed {seed}, "
+        f"[bold]exploring {shown(scenario.name)}[/]: {runs} runs from seed {seed}, "
         f"{min(workers, runs)} workers"
     )
-    outcomes = explore_all(str(scenario_file), runs, seed, workers)
+    report: dict[str, Any] = {"schema": "kubechaos/explore/v1", "baseSeed": seed, "runs": []}
+    target = out or Path(f"{scenario_file.stem}.shrunk.yaml")
+    with Signals() as signals:
+        status = _explore(console, signals, scenario_file, runs, seed, workers, report,
+                          None if no_shrink else (target, max_shrink_runs))  # fmt: skip
+        if json_file is not None:
+            _write_report(console, scenario_file, report, json_file)
+    sys.exit(status)
+
+
+def _explore(
+    console: Console,
+    signals: Signals,
+    scenario_file: Path,
+    runs: int,
+    seed: int,
+    workers: int,
+    report: dict[str, Any],
+    shrinking: tuple[Path, int] | None,
+) -> int:
+    """The exploration, filling ``report``; its exit status."""
+    interrupted = False
+    outcomes: list[ExploreOutcome] = []
+    first: list[ExploreOutcome] = []
+
+    def on_outcome(outcome: ExploreOutcome) -> None:
+        if outcome.signature and not first:
+            first.append(outcome)
+            console.print(
+                f"run {outcome.index} (seed {outcome.seed}) failed: "
+                f"{shown(', '.join(outcome.signature))}; running the others"
+            )
+
+    try:
+        outcomes, interrupted = explore_all(str(scenario_file), runs, seed, workers, on_outcome)
+    except KeyboardInterrupt:
+        interrupted = True
+    if interrupted:
+        signals.quiet()
+        console.print(f"[yellow]interrupted[/] after {len(outcomes)} of {runs} runs")
+    report["runs"] = [_outcome_record(o) for o in outcomes]
     failures = [o for o in outcomes if o.signature]
+    _print_failures(console, failures, len(outcomes))
+    status = EXIT_OK
+    if failures:
+        broken = any(o.signature[0].startswith(("invariant:", "error")) for o in failures)
+        status = EXIT_RUN_FAILED if broken else EXIT_SLO_VIOLATED
+    if _never_judged(console, outcomes) and not interrupted:
+        status = max(status, EXIT_SLO_VIOLATED)
+    report["shrunk"] = None
+    if failures and shrinking is not None and failures[0].error is None:
+        target, max_runs = shrinking
+        shrunk = _shrink_and_write(
+            console, signals, scenario_file, failures[0], target, max_runs, interrupted
+        )
+        report["shrunk"] = shrunk
+        interrupted = interrupted or not shrunk["complete"]
+        if shrunk["reproduces"] is False:
+            status = EXIT_RUN_FAILED
+    report["complete"] = not interrupted
+    status = signals.exit_code if interrupted else status
+    report["exitCode"] = status
+    return status
+
+
+def _outcome_record(o: ExploreOutcome) -> dict[str, Any]:
+    return {"index": o.index, "seed": o.seed, "signature": list(o.signature),
+            "schedule": list(o.schedule), "error": o.error, "notDrawn": list(o.not_drawn)}  # fmt: skip
+
+
+def _print_failures(console: Console, failures: list[ExploreOutcome], ran: int) -> None:
     table = Table(title="Failing runs" if failures else None, show_edge=False, box=None)
     for column in ("run", "seed", "failure", "schedule"):
         table.add_column(column)
     for o in failures:
-        table.add_row(str(o.index), str(o.seed), escape(", ".join(o.signature)),
-                      escape("; ".join(o.schedule)))  # fmt: skip
+        table.add_row(str(o.index), str(o.seed), shown(", ".join(o.signature)),
+                      shown("; ".join(o.schedule)))  # fmt: skip
     if failures:
-        console.print(table)
-    console.print(f"{len(failures)} of {runs} runs failed")
-    report: dict[str, object] = {
-        "schema": "kubechaos/explore/v1",
-        "scenario": str(scenario_file),
-        "baseSeed": seed,
-        "runs": [attrs.asdict(o) for o in outcomes],
-        "shrunk": None,
-    }
-    status = EXIT_OK
-    if failures:
-        first = failures[0]
-        broken = any(o.signature[0].startswith(("invariant:", "error")) for o in failures)
-        status = EXIT_RUN_FAILED if broken else EXIT_SLO_VIOLATED
-        if not no_shrink and first.error is None:
-            target = out or Path(f"{scenario_file.stem}.shrunk.yaml")
-            report["shrunk"] = _shrink_and_write(
-                console, scenario_file, first, target, max_shrink_runs
+        print_table(console, table)
+    console.print(f"{len(failures)} of {ran} runs failed")
+
+
+def _never_judged(console: Console, outcomes: list[ExploreOutcome]) -> bool:
+    """Say which recoveryWithin SLOs were left out of runs that drew nothing they judge; True
+    when one judged nothing in any run (not evaluated: the exploration measured nothing for
+    it, so it cannot pass)."""
+    left_out: dict[str, int] = {}
+    for o in outcomes:
+        for name in o.not_drawn:
+            left_out[name] = left_out.get(name, 0) + 1
+    never = False
+    for name, count in sorted(left_out.items()):
+        if count == len(outcomes):
+            never = True
+            console.print(
+                f"[red]not evaluated[/]: SLO {shown(name)} judged none of {count} runs: no run "
+                "drew a fault it judges (more --runs, or fewer templates?)"
             )
-    if json_file is not None:
-        json_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        console.print(f"json report: {json_file}")
-    sys.exit(status)
+        else:
+            console.print(
+                f"SLO {shown(name)} judged {len(outcomes) - count} of {len(outcomes)} runs "
+                f"(left out of {count}: nothing it judges was drawn)"
+            )
+    return never
 
 
 def _shrink_and_write(
-    console: Console, scenario_file: Path, failing: ExploreOutcome, out: Path, max_runs: int
-) -> dict[str, object]:
-    console.print(
-        f"shrinking run {failing.index} (seed {failing.seed}): {', '.join(failing.signature)}"
-    )
-    result = shrink_failure(scenario_file, failing, max_runs)
+    console: Console,
+    signals: Signals,
+    scenario_file: Path,
+    failing: ExploreOutcome,
+    out: Path,
+    max_runs: int,
+    interrupted: bool,
+) -> dict[str, Any]:
+    """Shrink ``failing`` (or, when the exploration was interrupted, take its schedule as
+    drawn), write it to ``out`` and check that the file fails the same way on its own."""
+    if interrupted:
+        result = ShrinkResult(failing_scenario(scenario_file, failing), failing.signature, 0)
+        result.interrupted = True
+    else:
+        console.print(
+            f"shrinking run {failing.index} (seed {failing.seed}): {', '.join(failing.signature)}"
+        )
+        result = shrink_failure(scenario_file, failing, max_runs)
+        if result.interrupted:
+            signals.quiet()
+            console.print(f"[yellow]interrupted[/] while shrinking, after {result.runs} runs")
+    state = "interrupted: smallest so far" if result.interrupted else f"in {result.runs} runs"
     comment = (
         f"Shrunk by `kubechaos explore` from {scenario_file} run {failing.index} (seed "
-        f"{failing.seed}) in {result.runs} runs.\nFails with: {', '.join(result.signature)}.\n"
+        f"{failing.seed}) {state}.\nFails with: {', '.join(result.signature)}.\n"
         f"Steps: {'; '.join(result.steps) or 'none'}."
     )
-    out.write_text(scenario_yaml(result.scenario, out, comment), encoding="utf-8")
-    replay = replay_command(str(out), failing.seed)
-    console.print(f"[bold]shrunk[/] to {len(result.scenario.faults)} faults in {result.runs} runs:")
+    write_whole(out, scenario_yaml(result.scenario, out, comment))
+    problem = _check_reproduces(signals, out, result)
+    console.print(f"[bold]shrunk[/] to {len(result.scenario.faults)} faults ({state}):")
     for scheduled in result.scenario.faults:
         span = f" for {scheduled.duration:g}s" if scheduled.duration else ""
         console.print(
-            f"  {escape(scheduled.fault.name)} {scheduled.fault.type} at {scheduled.at:g}s{span}"
+            f"  {shown(scheduled.fault.name)} {scheduled.fault.type} at {scheduled.at:g}s{span}"
         )
-    console.print(f"written to {out}; replay: {replay}")
-    return {
-        "file": str(out),
-        "seed": failing.seed,
-        "signature": list(result.signature),
-        "runs": result.runs,
-        "steps": result.steps,
-        "replay": replay,
-    }
-
-
-@click.command()
-@click.argument("result_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--events", "events_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write the replayed run's event log as JSON lines.")  # fmt: skip
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write the replayed run's result as JSON.")  # fmt: skip
-def replay(result_file: Path, events_file: Path | None, json_file: Path | None) -> None:
-    """Reproduce the run recorded in RESULT_FILE (from `run --json` or `explore --json`) exactly:
-    the same scenario, seed and fault schedule, so the same event log byte for byte.
-
-    Exit codes as for `kubechaos run`.
-    """
-    try:
-        data = json.loads(result_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        invalid(f"{result_file}: not a kubechaos result: {exc}")
-    schema = data.get("schema") if isinstance(data, dict) else None
-    if schema == "kubechaos/result/v1":
-        path, seed, is_explored = (
-            data["scenario"]["file"],
-            data["seed"],
-            data.get("explored", False),
+    replay = replay_command(str(out), failing.seed)
+    if problem is None:
+        console.print(
+            f"written to {shown(out)}; it fails the same way on its own; replay: {shown(replay)}"
         )
-    elif schema == "kubechaos/explore/v1":
-        failing = [r for r in data["runs"] if r["signature"]]
-        if not failing:
-            invalid(f"{result_file}: no failing run to replay")
-        path, seed, is_explored = data["scenario"], failing[0]["seed"], True
+    elif result.interrupted:
+        console.print(
+            f"written to {shown(out)} (not run on its own: {shown(problem)}); replay: {shown(replay)}"
+        )
     else:
-        invalid(f"{result_file}: not a kubechaos run or explore result (schema {schema!r})")
-    scenario = load_or_exit(Path(path))
-    if is_explored:
-        scenario = explored(scenario, seed)
-    run = Run(scenario, seed)
-    error = None
+        console.print(
+            f"[bold red]error: the shrunk file {shown(str(out))} does not reproduce the "
+            f"failure[/]: {shown(problem)}. This is a kubechaos bug; the failing run is "
+            f"run {failing.index} of the exploration (seed {failing.seed})."
+        )
+    reproduced = None if result.interrupted else problem is None
+    return {
+        "file": str(out), "seed": failing.seed, "signature": list(result.signature),
+        "runs": result.runs, "steps": result.steps, "complete": not result.interrupted,
+        "reproduces": reproduced, "problem": problem,
+        "replay": replay if reproduced is not False else None,
+    }  # fmt: skip
+
+
+def _check_reproduces(signals: Signals, out: Path, result: ShrinkResult) -> str | None:
+    """Run the written file on its own (unless the shrink was interrupted): None when it fails
+    the same way, else what it did instead."""
+    if result.interrupted:
+        return "interrupted"
     try:
-        run.run()
-    except Exception as exc:
-        error = describe_failure(exc)
-    if events_file is not None:
-        with events_file.open("w", encoding="utf-8") as out:
-            run.events.write_jsonl(out)
-    result = result_of(run, error=error)
-    result["explored"] = is_explored
-    if json_file is not None:
-        write_json(result, json_file)
-    click.echo(f"replayed {scenario.name} seed {seed}: {result['verdict']}")
-    sys.exit(result["exitCode"])
+        return reproduces(out, result.signature)
+    except KeyboardInterrupt:
+        signals.quiet()
+        result.interrupted = True
+        return "interrupted"
+
+
+def _write_report(
+    console: Console, scenario_file: Path, report: dict[str, Any], json_file: Path
+) -> None:
+    """The exploration's JSON, naming the scenario relative to the JSON's directory with the
+    digests of its files, so ``replay`` finds it from anywhere and refuses it if it changed."""
+    head: dict[str, Any] = {"schema": report.pop("schema"),
+                            "scenario": relative_to(str(scenario_file), json_file.parent)}  # fmt: skip
+    try:
+        head["sha256"], head["manifests"] = source_digests(scenario_file)
+    except OSError:
+        head["sha256"], head["manifests"] = None, {}
+    write_whole(json_file, json.dumps(head | report, indent=2) + "\n")
+    note = "" if report.get("complete") else " (incomplete)"
+    console.print(f"json report: {json_file}{note}")
+
+
+__all__ = ["Signals", "explore", "replay", "write_whole"]

@@ -25,7 +25,6 @@ from typing import Any, TextIO
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from kubechaos.api.duration import DurationError, format_duration, parse_duration
 from kubechaos.cli.common import (
@@ -40,7 +39,8 @@ from kubechaos.cli.common import (
     probe_writable,
 )
 from kubechaos.cli.progress import ProgressBar
-from kubechaos.cli.runprint import print_summary, print_timeline
+from kubechaos.cli.runprint import print_summary, print_timeline, print_warnings
+from kubechaos.cli.terminal import new_console, shown
 from kubechaos.export.live import LiveExporter, ServeError
 from kubechaos.export.openmetrics import OpenMetricsRecorder
 from kubechaos.report.html import write_html
@@ -248,7 +248,7 @@ def run(
     traffic. Exit codes: 0 every SLO held; 1 an SLO was violated; 2 invalid input (scenario,
     manifest, flags); 3 the run itself failed; 130 interrupted (reports still written).
     """
-    console = Console(highlight=False)
+    console = new_console()
     scenario = load_or_exit(scenario_file, limits)
     interval = _scrape_interval(scrape_interval)
     if linger and serve is None:
@@ -332,15 +332,15 @@ def _print_header(
 ) -> None:
     scenario = the_run.scenario
     console.print(
-        f"[bold]{scenario.name}[/]  seed {the_run.seed}  {format_duration(scenario.duration)} virtual"
+        f"[bold]{shown(scenario.name)}[/]  seed {the_run.seed}  {format_duration(scenario.duration)} virtual"
         f"  {scenario.cluster.node_count()} nodes  {len(scenario.workloads)} objects"
         f"  {len(scenario.faults)} faults  {len(scenario.slos)} SLOs"
     )
     if exporter is not None:
         pace = "as fast as possible" if speed is None else f"{speed:g}x real time"
-        console.print(f"serving metrics at {exporter.url} ({pace})")
+        console.print(f"serving metrics at {shown(exporter.url)} ({pace})")
     for warning in scenario.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {shown(warning)}", soft_wrap=True)
 
 
 def _execute(
@@ -366,7 +366,7 @@ def _execute(
     if status == EXIT_INTERRUPTED:
         console.print("[yellow]interrupted[/]: writing what the run produced so far")
     elif error is not None:
-        console.print(f"[red]run failed:[/] {escape(error)}")
+        console.print(f"[red]run failed:[/] {shown(error)}", soft_wrap=True)
     return status, error, time.perf_counter() - started
 
 
@@ -375,7 +375,7 @@ def _write_event_log(
 ) -> None:
     with events_out:
         the_run.events.write_jsonl(events_out)
-    console.print(f"event log: {events_file} ({len(the_run.events)} events)")
+    console.print(f"event log: {shown(events_file)} ({len(the_run.events)} events)")
 
 
 def _close_recording(
@@ -387,7 +387,7 @@ def _close_recording(
 ) -> None:
     recorder.close(the_run.finished_at)
     console.print(
-        f"metrics: {openmetrics_file} ({recorder.samples_written} samples at "
+        f"metrics: {shown(openmetrics_file)} ({recorder.samples_written} samples at "
         f"{format_duration(interval)} intervals)"
     )
 
@@ -412,17 +412,21 @@ def _write_reports(
         else:
             write_html(result, the_run.events, path)
         note = "" if result["complete"] else " (incomplete)"
-        console.print(f"{kind} report: {path}{note}")
+        console.print(f"{kind} report: {shown(path)}{note}", soft_wrap=True)
 
 
 def _print_outcome(console: Console, the_run: Run, verbose: bool, wall: float) -> int:
     """The timeline and summary of a completed run; its exit status (0, or 1 on a violated SLO
     or a fault that could not be injected, with the command that replays it)."""
-    print_timeline(console, list(the_run.events), verbose)
-    print_summary(console, the_run, wall)
+    events = list(the_run.events)
+    print_timeline(console, events, verbose)
+    print_warnings(console, events)
+    print_summary(console, the_run, wall, verbose)
     if the_run.passed:
         return EXIT_OK
-    console.print(f"replay: {replay_command(the_run.scenario.source, the_run.seed)}")
+    console.print(
+        f"replay: {shown(replay_command(the_run.scenario.source, the_run.seed))}", soft_wrap=True
+    )
     return EXIT_SLO_VIOLATED
 
 

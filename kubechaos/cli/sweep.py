@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from kubechaos.api.duration import format_duration
@@ -30,6 +29,7 @@ from kubechaos.cli.common import (
     workers_option,
 )
 from kubechaos.cli.progress import runs_progress
+from kubechaos.cli.terminal import new_console, print_table, shown
 from kubechaos.report.junit import write_junit
 from kubechaos.report.result import write_json
 from kubechaos.report.sweep import SweepError, read_sweep
@@ -43,20 +43,20 @@ def _write_sweep_reports(
     note = "" if sweep["complete"] else " (incomplete)"
     if json_file is not None:
         write_json(sweep, json_file)
-        console.print(f"json report: {json_file}{note}")
+        console.print(f"json report: {shown(json_file)}{note}")
     if junit_file is not None:
         write_junit(sweep["results"], junit_file)  # one test suite per seed
-        console.print(f"junit report: {junit_file}{note}")
+        console.print(f"junit report: {shown(junit_file)}{note}")
 
 
 def _print_sweep(console: Console, sweep: dict[str, Any]) -> None:
     summary = sweep["summary"]
     if summary["faults"]:
-        console.print(_recovery_table(summary["faults"]))
+        print_table(console, _recovery_table(summary["faults"]))
     if summary["slos"]:
-        console.print(_slo_table(summary["slos"]))
+        print_table(console, _slo_table(summary["slos"]))
     if summary["traffic"]:
-        console.print(_traffic_table(summary["traffic"]))
+        print_table(console, _traffic_table(summary["traffic"]))
     if summary["failing"]:
         _print_failing(console, summary["failing"])
     _print_totals(console, sweep)
@@ -71,7 +71,7 @@ def _recovery_table(faults: list[dict[str, Any]]) -> Table:
         dist = fault["recoverySeconds"] or {}
         missing = fault["notRecovered"] + fault["pending"]
         table.add_row(
-            escape(fault["name"]),
+            shown(fault["name"]),
             str(fault["injections"]),
             f"[red]{missing}[/]" if missing else "0",
             *(seconds(dist.get(k)) for k in ("min", "p50", "p95", "p99", "max")),
@@ -86,8 +86,8 @@ def _slo_table(slos: list[dict[str, Any]]) -> Table:
     for slo in slos:
         rate = percent(slo["passRate"])
         table.add_row(
-            escape(slo["name"]),
-            slo["kind"],
+            shown(slo["name"]),
+            shown(slo["kind"]),
             f"{slo['passed']}/{slo['runs']}",
             rate if slo["passed"] == slo["runs"] else f"[bold red]{rate}[/]",
         )
@@ -102,7 +102,7 @@ def _traffic_table(services: list[dict[str, Any]]) -> Table:
     for t in services:
         dist = t["successRate"] or {}
         table.add_row(
-            f"{t['namespace']}/{t['service']}",
+            shown(f"{t['namespace']}/{t['service']}"),
             str(t["requests"]),
             *(percent(dist.get(k)) for k in ("min", "p50", "mean")),
         )
@@ -116,7 +116,7 @@ def _print_failing(console: Console, failing_seeds: list[dict[str, Any]]) -> Non
     for failing in failing_seeds:
         why = ", ".join(failing["violated"]) or failing["error"] or failing["verdict"]
         console.print(
-            f"  {failing['seed']:>{width}}  [red]{escape(why)}[/]  {escape(failing['replay'])}",
+            f"  {failing['seed']:>{width}}  [red]{shown(why)}[/]  {shown(failing['replay'])}",
             soft_wrap=True,
         )
 
@@ -155,12 +155,12 @@ def _print_sweep_header(
 ) -> None:
     where = f"  shard {shard}: {chosen} of them" if shard is not None else ""
     console.print(
-        f"[bold]{escape(scenario.name)}[/]  seeds {format_seeds(seeds)} ({len(seeds)}){where}"
+        f"[bold]{shown(scenario.name)}[/]  seeds {format_seeds(seeds)} ({len(seeds)}){where}"
         f"  {format_duration(scenario.duration)} virtual each  {workers} worker"
         f"{'s' if workers > 1 else ''}"
     )
     for warning in scenario.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {shown(warning)}", soft_wrap=True)
 
 
 @click.command(name="sweep")
@@ -213,7 +213,7 @@ def sweep_command(
     codes: 0 every run passed; 1 some run violated an SLO; 2 invalid input; 3 some run failed
     internally; 130 interrupted (reports still written, marked incomplete).
     """
-    console = Console(highlight=False)
+    console = new_console()
     seeds = parse_seeds_or_exit(seeds_spec)
     shard = _parse_shard_or_exit(shard_text)
     scenario = load_or_exit(scenario_file)
@@ -254,14 +254,14 @@ def sweep_merge_command(
     complete. Exit codes as for `kubechaos sweep`: 0 every run passed; 1 some run violated an
     SLO; 2 invalid input (unreadable or mismatched shards); 3 some run failed internally.
     """
-    console = Console(highlight=False)
+    console = new_console()
     try:
         merged = merge_sweeps([read_sweep(f) for f in shard_files], [str(f) for f in shard_files])
     except SweepError as exc:
         invalid(str(exc))
     probe_writable(json_file, junit_file)
     console.print(
-        f"[bold]{escape(merged['scenario']['name'])}[/]  seeds {merged['seeds']} "
+        f"[bold]{shown(merged['scenario']['name'])}[/]  seeds {merged['seeds']} "
         f"({merged['seedCount']}) merged from {len(shard_files)} "
         f"shard{'s' if len(shard_files) > 1 else ''}"
     )

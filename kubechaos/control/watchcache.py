@@ -294,6 +294,18 @@ class WatchCache:
     def __len__(self) -> int:
         return len(self._objects)
 
+    def deleted_since(self, revision: int) -> builtins.list[APIObject]:
+        """Objects deleted after ``revision`` that the event window still holds, oldest first
+        (an observer looking up what a fault just deleted: a force-deleted pod is gone at once)."""
+        found: builtins.list[APIObject] = []
+        for event in reversed(self._window):
+            if event.revision <= revision:
+                break
+            if event.type == DELETED:
+                found.append(event.object)
+        found.reverse()
+        return found
+
     def expire_window_before(self, revision: int) -> None:
         """Drop cached events at or before ``revision`` (after etcd compaction)."""
         while self._window and self._window[0].revision <= revision:

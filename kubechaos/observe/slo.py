@@ -4,7 +4,11 @@ Four kinds, as a scenario's ``spec.slo`` writes them:
 
 ``recoveryWithin: {fault, within, from: injection|revert}``
     every injection of the fault recovered (see :mod:`kubechaos.observe.steady`) within
-    ``within``, measured from the injection (default) or from the fault's revert;
+    ``within``, measured from the injection (default) or from the fault's revert. An injection
+    not recovered when the run ended less than ``within`` (or the stability window, if longer)
+    after it is *not observable*: counted apart, not as a violation (unless steady state was
+    out for longer than ``within`` already); if every injection is, the SLO fails as *not
+    evaluated*;
 ``availability: {service, namespace, atLeast}``
     successful requests / requests sent to the Service (``kubechaos_service_requests_total``)
     is at least ``atLeast``, counted from the moment the workloads first reached steady state
@@ -32,7 +36,7 @@ import attrs
 from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.metrics import ClusterCollector, add, family
-from kubechaos.observe.steady import SteadyStateMonitor
+from kubechaos.observe.steady import SteadyStateMonitor, covers
 
 KINDS = ("recoveryWithin", "availability", "maxErrors", "threshold")
 NOT_EVALUATED = "not evaluated"
@@ -104,6 +108,9 @@ class SLOMonitor:
         self._baseline: dict[tuple[str, str], tuple[float, float]] | None = None
         self._watched = [s for s in self.slos if s.kind == "threshold" and s.during == "whole"]
         self._last: dict[str, float] = {}  # threshold SLOs: the last sample their series had
+        for slo in self.slos:
+            if slo.kind == "recoveryWithin" and slo.reference == "injection":
+                steady.expect_within(slo.fault, slo.within)
         collector.add_source(self.families)
 
     def _series_value(self, slo: SLO) -> float | None:
@@ -146,53 +153,22 @@ class SLOMonitor:
 
     def _requests(self, slo: SLO) -> tuple[float, float]:
         """Requests and successes since the workloads first reached steady state."""
+        return self.since_steady(slo.namespace, slo.service) or (0.0, 0.0)
+
+    def since_steady(self, namespace: str, service: str) -> tuple[float, float] | None:
+        """Requests to ``namespace/service`` and their successes since the workloads first
+        reached steady state, as availability and maxErrors count them (None if they never
+        did): what ``kubechaos run`` shows beside the whole run's figure."""
         if self.steady.first_steady_at is None:
-            return 0.0, 0.0
-        key = (slo.namespace, slo.service)
+            return None
+        key = (namespace, service)
         total, ok = self._totals().get(key, (0.0, 0.0))
         before_total, before_ok = (self._baseline or {}).get(key, (0.0, 0.0))
         return total - before_total, ok - before_ok
 
     def judge(self, slo: SLO, final: bool) -> SLOResult:
         if slo.kind == "recoveryWithin":
-            # a template name of spec.explore covers every fault drawn from it ("<name>#<k>")
-            recs = [
-                r
-                for r in self.steady.recoveries
-                if r.fault == slo.fault or r.fault.startswith(slo.fault + "#")
-            ]
-            worst: float | None = 0.0
-            failed = 0
-            pending = 0
-            now = self.steady.times[-1] if self.steady.times else 0.0
-            for rec in recs:
-                reference = rec.reverted_at if slo.reference == "revert" else rec.injected_at
-                if reference is None:  # never reverted: no revert to measure from
-                    seconds: float | bool | None = None if final else False
-                elif slo.reference == "injection" and rec.known:
-                    seconds = rec.seconds
-                else:
-                    seconds = self.steady.recovery_from(rec, reference, final)
-                if seconds is False:
-                    pending += 1
-                    if reference is not None and now - reference > slo.within:
-                        failed += 1  # still not recovered, already later than allowed
-                elif seconds is None:
-                    failed += 1
-                else:
-                    worst = max(worst or 0.0, float(seconds))
-            threshold = f"<= {slo.within:g}s from {slo.reference}"
-            if not recs:
-                if not final:
-                    return SLOResult(slo, True, "not injected yet", threshold)
-                return SLOResult(
-                    slo, False, "never injected", threshold, "the fault was not injected"
-                )
-            if failed:
-                return SLOResult(slo, False, f"not recovered ({failed} of {len(recs)})", threshold)
-            measured = f"{worst:.3f}s (worst of {len(recs)})"
-            ok = worst is not None and worst <= slo.within
-            return SLOResult(slo, ok, measured, threshold)
+            return self._judge_recovery(slo, final)
         if slo.kind in ("availability", "maxErrors"):
             total, good = self._requests(slo)
             if final and (unmeasured := self._unmeasured(slo, total)) is not None:
@@ -230,6 +206,54 @@ class SLOMonitor:
         return SLOResult(
             slo, True, "held" + (f" (last {last:g})" if last is not None else ""), bound
         )
+
+    def _judge_recovery(self, slo: SLO, final: bool) -> SLOResult:
+        """Every injection of the fault recovered within ``within``. One whose recovery could
+        not be observed (too close to the end) is counted apart, not as a violation; when every
+        one is, the SLO measured nothing and fails as not evaluated."""
+        recs = [r for r in self.steady.recoveries if covers(slo.fault, r.fault)]
+        threshold = f"<= {slo.within:g}s from {slo.reference}"
+        if not recs:
+            if not final:
+                return SLOResult(slo, True, "not injected yet", threshold)
+            return SLOResult(slo, False, "never injected", threshold, "the fault was not injected")
+        worst, failed, unobservable = 0.0, 0, 0
+        now = self.steady.times[-1] if self.steady.times else 0.0
+        for rec in recs:
+            reference = rec.reverted_at if slo.reference == "revert" else rec.injected_at
+            if reference is None:  # never reverted: no revert to measure from
+                if final:
+                    unobservable += 1  # its revert would have come after the end
+                continue
+            seconds = (
+                rec.seconds
+                if slo.reference == "injection" and rec.known
+                else self.steady.recovery_from(rec, reference, final)
+            )
+            if seconds is False:
+                if now - reference > slo.within:
+                    failed += 1  # still not recovered, already later than allowed
+            elif seconds is None:
+                if self.steady.unobservable(rec, reference, slo.within):
+                    unobservable += 1
+                else:
+                    failed += 1
+            else:
+                worst = max(worst, float(seconds))
+        apart = f"; {unobservable} not observable" if unobservable else ""
+        if failed:
+            return SLOResult(
+                slo, False, f"not recovered ({failed} of {len(recs)}{apart})", threshold
+            )
+        if unobservable == len(recs):
+            detail = (
+                f"every injection of {slo.fault} ({len(recs)}) came too close to the end of the "
+                f"run (less than {max(slo.within, self.steady.window):g}s before it, or never "
+                "reverted for from: revert) and had not recovered: nothing was measured"
+            )
+            return SLOResult(slo, False, NOT_EVALUATED, threshold, detail)
+        measured = f"{worst:.3f}s (worst of {len(recs) - unobservable}{apart})"
+        return SLOResult(slo, worst <= slo.within, measured, threshold)
 
     def _unmeasured(self, slo: SLO, requests: float) -> SLOResult | None:
         """The failed result of a request SLO that measured nothing (None if it measured):

@@ -9,18 +9,38 @@ not as errors). Samples are taken every ``interval`` seconds of virtual time (de
 exposed as ``kubechaos_steady_state{scenario}``.
 
 **Recovery** of a fault injected at ``t_i`` is measured from a reference time ``r`` (``t_i``, or
-the fault's revert when asked for): find the fault's first *disturbance* ``d`` — the first
-non-steady sample at or after ``t_i`` and before the next fault's injection (for a lasting fault:
-or before its revert, if that is later — a stopped kubelet shows only after the grace period). Recovery ends at
-the start ``s`` of the first steady run that begins at or after ``max(d, r)`` and lasts at least
-the stability window (default 10 s); the recovery time is ``max(0, s - r)``. It runs to the
-moment steady state began, not to the end of the window. A fault that disturbs nothing in that span
-recovers in 0 s. A fault after which no such steady run starts within the run
-has *failed* to recover: it has no number.
+the fault's revert when asked for) on a series of samples: find the fault's first *disturbance*
+``d`` — the first non-steady sample at or after ``t_i`` (before the next fault's injection, for
+the cluster-wide series: for a lasting fault, or before its revert if that is later — a stopped
+kubelet shows only after the grace period). Recovery ends at the start ``s`` of the first steady
+run that begins at or after ``max(d, r)`` and lasts at least the stability window (default 10 s);
+the recovery time is ``max(0, s - r)``. It runs to the moment steady state began, not to the end
+of the window. A fault that disturbs nothing in that span recovers in 0 s.
+
+**Attribution**: which series. Alone, a fault is measured on the cluster-wide steady state above
+(``cluster-wide``). Two injections *overlap* when one is injected while the other is in force or
+its recovery is not yet known; a fault that overlapped another would share its recovery (a pod
+kill during a node crash would wait for the node's pods too), so it is measured on the objects it
+disturbed (``per-object``), followed along the causal chain by
+:mod:`kubechaos.observe.attribution`: the pods it hit, each followed to the replacement its
+ReplicaSet creates, whole again when those are Ready and no request routed to them (nor a
+``no_endpoints`` answer of the Services they back) failed. It keeps the cluster-wide series when
+its disturbance cannot be separated: its type has no object scope (control plane, etcd, network,
+runtime, image faults), a pod it hit has no ReplicaSet, or an overlapping injection disturbed one
+of the same pods. Another fault that delays the repair of a fault's own objects (a controller
+manager that is down, a stale kube-proxy still routing to the deleted pod) delays its recovery:
+the objects it disturbed were not whole.
+
+**Not recovered, not observable**: when no such steady run is confirmed by the end, the fault has
+*failed* to recover, unless the run ended less than the stability window (or the ``within`` of a
+``recoveryWithin`` SLO on the fault, if longer; see :meth:`SteadyStateMonitor.expect_within`)
+after its injection: then its recovery could not be observed (``not observable``), which is not a
+failure. Neither has a number.
 
 Each recovery, once known (a window after it happened), is a ``Recovered`` event and an
 observation of ``kubechaos_recovery_seconds{fault,type}``; the run's end records
-``NotRecovered`` for the rest and counts them in ``kubechaos_recovery_failures_total``.
+``NotRecovered`` (counted in ``kubechaos_recovery_failures_total``) or ``NotObservable`` for the
+rest.
 """
 
 from __future__ import annotations
@@ -32,6 +52,7 @@ from collections.abc import Iterable
 import attrs
 from prometheus_client.metrics_core import Metric
 
+from kubechaos.observe.attribution import ObjectTracker, Scope
 from kubechaos.observe.metrics import (
     ClusterCollector,
     FaultLedger,
@@ -40,7 +61,7 @@ from kubechaos.observe.metrics import (
     family,
     histogram,
 )
-from kubechaos.sim.events import EventLog
+from kubechaos.sim.events import Event, EventLog
 
 DEFAULT_INTERVAL = 1.0
 DEFAULT_WINDOW = 10.0
@@ -48,9 +69,11 @@ DEFAULT_WINDOW = 10.0
 RECOVERY_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 360, 420, 600, 900, 1800, 3600)
 
 COMPONENT = "observer"
+PER_OBJECT = "per-object"
+CLUSTER_WIDE = "cluster-wide"
 
 
-@attrs.define
+@attrs.define(eq=False)
 class FaultRecovery:
     """One injection's recovery: seconds (from injection), or None if it never recovered."""
 
@@ -62,12 +85,52 @@ class FaultRecovery:
     disturbed_at: float | None = None
     recovered_at: float | None = None  # start of the steady run that ended it
     known: bool = False  # the window has passed (or the run ended)
+    targets: list[str] = attrs.field(factory=list)
+    scope: Scope | None = attrs.field(default=None, repr=False)  # what it disturbed, if known
+    # other injections in force or not yet recovered while this one was (and it while they were)
+    overlaps: list[FaultRecovery] = attrs.field(factory=list, repr=False)
+    attribution: str | None = None  # PER_OBJECT or CLUSTER_WIDE, once known
+    observable: bool = True  # False: the run ended too soon after it to observe its recovery
 
     @property
     def seconds(self) -> float | None:
         if self.recovered_at is None:
             return None
         return max(0.0, self.recovered_at - self.injected_at)
+
+
+def covers(name: str, fault: str) -> bool:
+    """Whether ``name`` names ``fault``: the same, or a spec.explore template covering each
+    fault drawn from it (``<name>#<k>``)."""
+    return fault == name or fault.startswith(name + "#")
+
+
+def settled(
+    times: list[float], steady: list[bool], start: float, window: float, final: bool
+) -> float | bool | None:
+    """The start of the first steady run (lasting >= ``window``) of a series in progress at or
+    beginning after ``start``. False: not known yet; None: none before the end (only when
+    ``final``)."""
+    i = bisect.bisect_left(times, start)
+    n = len(times)
+    while i < n:
+        if not steady[i]:
+            i += 1
+            continue
+        run_start_index = i
+        while run_start_index > 0 and steady[run_start_index - 1]:
+            run_start_index -= 1
+        run_start = times[run_start_index]
+        j = i
+        while j < n and steady[j]:
+            j += 1
+        run_end = times[j] if j < n else times[-1]
+        if run_end - run_start >= window:
+            return run_start
+        if j >= n:
+            return None if final else False
+        i = j
+    return None if final else False
 
 
 class SteadyStateMonitor:
@@ -95,7 +158,37 @@ class SteadyStateMonitor:
         # Steady state counts from the moment the workloads exist (before, it holds vacuously).
         self.armed_at: float | None = None
         self.first_steady_at: float | None = None
+        # the longest `within` of a recoveryWithin SLO per fault name (see expect_within)
+        self.horizons: dict[str, float] = {}
+        self.tracker = ObjectTracker(collector.cluster, collector.traffic)
+        self._scopes: dict[tuple[str, float], Scope | None] = {}
+        events.subscribe(self._on_event)
         collector.add_source(self.families)
+
+    def expect_within(self, fault: str, within: float) -> None:
+        """A recoveryWithin SLO allows ``fault`` (a name, or a template name covering
+        ``name#k``) ``within`` seconds: an injection later than that before the end, not
+        recovered, is not observable rather than not recovered."""
+        self.horizons[fault] = max(within, self.horizons.get(fault, 0.0))
+
+    def horizon(self, rec: FaultRecovery) -> float:
+        """How long before the end ``rec`` must have been injected for its recovery to be
+        observable: the stability window, or a longer ``within`` of an SLO on it."""
+        return max(
+            [self.window] + [w for name, w in self.horizons.items() if covers(name, rec.fault)]
+        )
+
+    def _on_event(self, event: Event) -> None:
+        """Each injection's scope is found the moment it is injected (a force-deleted pod is
+        gone at once), and its chains follow the ReplicaSets' replacements as they happen."""
+        if event.reason == "FaultInjected" and event.kind == "Fault":
+            fields = event.fields or {}
+            targets = [str(t) for t in fields.get("targets", ())]
+            self._scopes[(event.object, event.time)] = self.tracker.scope_for(
+                str(fields.get("type", "")), targets, event.time
+            )
+        else:
+            self.tracker.on_event(event)
 
     def arm(self, at: float) -> None:
         """The workloads were applied at ``at``: from now on steady state means something."""
@@ -161,6 +254,7 @@ class SteadyStateMonitor:
         self.steady.append(steady)
         if steady and self.first_steady_at is None and self.armed_at is not None:
             self.first_steady_at = at
+        self.tracker.sample(at)
         self._track_faults()
         self._settle(at, final=False)
 
@@ -177,15 +271,37 @@ class SteadyStateMonitor:
         for event in new:
             fault_type = str((event.fields or {}).get("type", ""))
             if event.reason == "FaultInjected":
-                lasting = bool((event.fields or {}).get("lasting", True))
-                self.recoveries.append(
-                    FaultRecovery(event.object, fault_type, event.time, lasting=lasting)
-                )
+                fields = event.fields or {}
+                rec = FaultRecovery(
+                    event.object, fault_type, event.time,
+                    lasting=bool(fields.get("lasting", True)),
+                    targets=[str(t) for t in fields.get("targets", ())],
+                    scope=self._scopes.pop((event.object, event.time), None),
+                )  # fmt: skip
+                for other in self.recoveries:
+                    if not other.known:  # in force, or its recovery not known yet
+                        other.overlaps.append(rec)
+                        rec.overlaps.append(other)
+                self.recoveries.append(rec)
             else:
                 for rec in self.recoveries:
                     if rec.fault == event.object and rec.reverted_at is None:
                         rec.reverted_at = event.time
                         break
+
+    def attributed(self, rec: FaultRecovery) -> bool:
+        """Measured on its own objects: it overlapped another injection, its scope is known,
+        and no overlapping injection disturbed one of the same pods (see module)."""
+        if rec.scope is None or not rec.overlaps:
+            return False
+        mine = rec.scope.pods
+        return all(o.scope is None or not (mine & o.scope.pods) for o in rec.overlaps)
+
+    def series(self, rec: FaultRecovery) -> tuple[list[float], list[bool]]:
+        """The samples ``rec`` is measured on: its scope's, or the cluster's steady state."""
+        if rec.scope is not None and self.attributed(rec):
+            return rec.scope.times, rec.scope.steady
+        return self.times, self.steady
 
     def _next_injection(self, rec: FaultRecovery) -> float:
         later = [r.injected_at for r in self.recoveries if r.injected_at > rec.injected_at]
@@ -194,68 +310,78 @@ class SteadyStateMonitor:
     def _search_limit(self, rec: FaultRecovery) -> float:
         """Until when a disturbance counts as this fault's: the next fault's injection, or for a
         lasting fault its revert if that is later (its effect may take time to show: a
-        stopped kubelet is noticed only after the node-monitor grace period)."""
+        stopped kubelet is noticed only after the node-monitor grace period). On its own
+        objects, every disturbance is its own."""
+        if self.attributed(rec):
+            return math.inf
         limit = self._next_injection(rec)
         if rec.lasting:
             limit = max(limit, rec.reverted_at if rec.reverted_at is not None else math.inf)
         return limit
 
+    def _quiet_until(self, rec: FaultRecovery, reference: float) -> float:
+        """When an undisturbed fault is known to have disturbed nothing."""
+        if not rec.lasting:
+            if self.attributed(rec):
+                return reference + self.window
+            return min(self._next_injection(rec), reference + self.window)
+        if self.attributed(rec):
+            return (rec.reverted_at if rec.reverted_at is not None else math.inf) + self.window
+        return self._search_limit(rec) + self.window
+
     def disturbance(self, rec: FaultRecovery) -> float | None:
-        start = bisect.bisect_left(self.times, rec.injected_at)
+        times, steady = self.series(rec)
+        start = bisect.bisect_left(times, rec.injected_at)
         limit = self._search_limit(rec)
-        for i in range(start, len(self.times)):
-            if self.times[i] >= limit:
+        for i in range(start, len(times)):
+            if times[i] >= limit:
                 return None
-            if not self.steady[i]:
-                return self.times[i]
+            if not steady[i]:
+                return times[i]
         return None
 
     def settled_from(self, start: float, end: float, final: bool) -> float | bool | None:
-        """The start of the first steady run (>= window) in progress at or beginning after
-        ``start``. False: not known yet; None: none before the end (only when ``final``)."""
-        i = bisect.bisect_left(self.times, start)
-        n = len(self.times)
-        while i < n:
-            if not self.steady[i]:
-                i += 1
-                continue
-            run_start_index = i
-            while run_start_index > 0 and self.steady[run_start_index - 1]:
-                run_start_index -= 1
-            run_start = self.times[run_start_index]
-            j = i
-            while j < n and self.steady[j]:
-                j += 1
-            run_end = self.times[j] if j < n else self.times[-1]
-            if run_end - run_start >= self.window:
-                return run_start
-            if j >= n:
-                return None if final else False
-            i = j
-        return None if final else False
+        """The start of the first cluster-wide steady run (>= window) in progress at or
+        beginning after ``start``. False: not known yet; None: none before the end (only when
+        ``final``)."""
+        return settled(self.times, self.steady, start, self.window, final)
 
     def recovery_from(
         self, rec: FaultRecovery, reference: float, final: bool
     ) -> float | bool | None:
         """Seconds from ``reference`` to recovery; False if not yet known, None if failed."""
+        times, steady = self.series(rec)
         disturbed = self.disturbance(rec)
         end = self.times[-1] if self.times else reference
         if disturbed is None:
-            if not final:
-                # undisturbed so far: known only once nothing can disturb it any more
-                quiet_until = (
-                    self._search_limit(rec) + self.window
-                    if rec.lasting
-                    else min(self._next_injection(rec), reference + self.window)
-                )
-                if end < quiet_until:
-                    return False
-            settled = self.settled_from(reference, end, final)
+            # undisturbed so far: known only once nothing can disturb it any more
+            if not final and end < self._quiet_until(rec, reference):
+                return False
+            found = settled(times, steady, reference, self.window, final)
         else:
-            settled = self.settled_from(max(disturbed, reference), end, final)
-        if settled is False or settled is None:
-            return settled
-        return max(0.0, float(settled) - reference)
+            found = settled(times, steady, max(disturbed, reference), self.window, final)
+        if found is False or found is None:
+            return found
+        return max(0.0, float(found) - reference)
+
+    def unobservable(self, rec: FaultRecovery, reference: float, within: float) -> bool:
+        """At the end, ``rec`` (not recovered) could not be observed to recover within
+        ``within`` of ``reference``: the run ended less than that (or the stability window)
+        after it, and steady state either was still out or came back in time but had held
+        less than the window."""
+        end = self.times[-1] if self.times else reference
+        left = end - reference
+        if left >= max(within, self.window):
+            return False
+        if left <= within:
+            return True
+        times, steady = self.series(rec)
+        if not steady or not steady[-1]:
+            return False  # out of steady state past `within`: that much is known
+        i = len(steady) - 1
+        while i > 0 and steady[i - 1]:
+            i -= 1
+        return max(times[i], reference) - reference <= within
 
     def _settle(self, at: float, final: bool) -> None:
         for rec in self.recoveries:
@@ -265,21 +391,50 @@ class SteadyStateMonitor:
             if seconds is False:
                 continue
             rec.known = True
+            rec.attribution = PER_OBJECT if self.attributed(rec) else CLUSTER_WIDE
             rec.disturbed_at = self.disturbance(rec)
+            if rec.scope is not None:
+                self.tracker.close(rec.scope)
             if seconds is None:
-                self.events.record(
-                    COMPONENT, "Fault", rec.fault, "NotRecovered",
-                    f"steady state did not return for {self.window:g}s before the end of the run",
-                    type=rec.type,
-                )  # fmt: skip
+                self._unrecovered(rec, at)
                 continue
             assert isinstance(seconds, float)
             rec.recovered_at = rec.injected_at + seconds
+            self._recovered(rec, seconds)
+
+    def _recovered(self, rec: FaultRecovery, seconds: float) -> None:
+        if rec.attribution == PER_OBJECT and rec.scope is not None:
+            pods = rec.scope.objects()
+            shown = ", ".join(pods[:4]) + (f" (+{len(pods) - 4})" if len(pods) > 4 else "")
             self.events.record(
                 COMPONENT, "Fault", rec.fault, "Recovered",
-                f"steady state again {seconds:.3f}s after injection (at {rec.recovered_at:.3f}s)",
-                type=rec.type, seconds=round(seconds, 6),
+                f"its pods whole again {seconds:.3f}s after injection (at "
+                f"{rec.recovered_at:.3f}s), measured per object: {shown or 'none'}",
+                type=rec.type, seconds=round(seconds, 6), attribution=PER_OBJECT,
             )  # fmt: skip
+            return
+        self.events.record(
+            COMPONENT, "Fault", rec.fault, "Recovered",
+            f"steady state again {seconds:.3f}s after injection (at {rec.recovered_at:.3f}s)",
+            type=rec.type, seconds=round(seconds, 6),
+        )  # fmt: skip
+
+    def _unrecovered(self, rec: FaultRecovery, at: float) -> None:
+        horizon = self.horizon(rec)
+        if self.unobservable(rec, rec.injected_at, horizon):
+            rec.observable = False
+            self.events.record(
+                COMPONENT, "Fault", rec.fault, "NotObservable",
+                f"injected {at - rec.injected_at:.3f}s before the end of the run, less than "
+                f"the {horizon:g}s needed to observe its recovery; not recovered by then",
+                type=rec.type,
+            )  # fmt: skip
+            return
+        self.events.record(
+            COMPONENT, "Fault", rec.fault, "NotRecovered",
+            f"steady state did not return for {self.window:g}s before the end of the run",
+            type=rec.type,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ metrics
     def families(self) -> Iterable[Metric]:
@@ -304,7 +459,8 @@ class SteadyStateMonitor:
         failed: dict[tuple[str, str], int] = {}
         for rec in self.recoveries:
             key = (rec.fault, rec.type)
-            failed[key] = failed.get(key, 0) + (1 if rec.known and rec.seconds is None else 0)
+            lost = rec.known and rec.seconds is None and rec.observable
+            failed[key] = failed.get(key, 0) + (1 if lost else 0)
         for (fault, fault_type), n in sorted(failed.items()):
             add(
                 failures,

@@ -3,20 +3,25 @@ resilient, not just lucky once?
 
 Two variants of a scenario run under the same seeds. A seed fixes everything the model draws at
 random (which pod a fault picks, when a request arrives), so the run of A and the run of B with
-one seed face the same bad luck, and their difference measures the change itself. Per fault
-name that is the recovery time (B minus A: negative is better), per service the availability
-(the run's request success rate, B minus A: positive is better), per SLO whether it held. Each
-comparison says how many seeds B did better, worse or the same, with the mean and median of the
-paired differences: a median says what to expect from a typical seed, better/worse counts say
-how consistent the change is.
+one seed face the same bad luck, and their difference measures the change itself. Compared are
+each run's verdict (failed or passed), per SLO whether it held, per fault name the recovery time
+and per service the availability (the run's request success rate). Each comparison carries the
+paired differences (B minus A, seed by seed: mean and median, on how many seeds B was better,
+worse or the same) and a statistical test (``compare_stats.py``: Fisher's exact test on
+failures, Mann-Whitney U on recovery times and availabilities) whose result is the verdict: B
+"worse" or "better" only when the difference is significant at ``alpha``, else
+"not-significant", or "too-few-seeds" when the seeds could not show a difference at ``alpha``
+whatever happened. ``bWorse`` (what ``kubechaos compare``'s exit code 1 gates on) is whether B is
+significantly worse on anything; ``worseOn`` lists what.
 
-An injection that never recovered has no recovery time: it counts as worse than any recovery
-(and two such as equal), but stays out of the mean and median. When a fault is injected more
-than once in a run, the run's value is its slowest recovery, as ``recoveryWithin`` judges it.
-Seeds whose run failed internally in either variant are left out of every pairing. A fault,
-service or SLO present in one variant only is reported as such, with that variant's figures.
+An injection that never recovered has no recovery time: it counts as slower than any recovery
+(and two such as equal) in the counts and the test, but stays out of the mean and median
+difference. When a fault is injected more than once in a run, the run's value is its slowest
+recovery, as ``recoveryWithin`` judges it. Seeds whose run failed internally in either variant
+are left out of every pairing and every test. A fault, service or SLO present in one variant
+only is reported as such, with that variant's figures, and is not tested.
 
-This module computes the comparison from the two variants' sweeps (``kubechaos/compare/v1``);
+This module computes the comparison from the two variants' sweeps (``kubechaos/compare/v2``);
 running them is ``kubechaos/batch/compare.py``'s.
 """
 
@@ -30,14 +35,21 @@ from importlib import resources
 from typing import Any
 
 from kubechaos.defaults import TARGET_RELEASE
-from kubechaos.report.result import ERROR
+from kubechaos.report.compare_stats import (
+    DEFAULT_ALPHA,
+    WORSE,
+    failures_test,
+    ranks_test,
+    seeds_needed,
+)
+from kubechaos.report.result import ERROR, PASSED
 from kubechaos.scenario.seeds import parse_seeds
 from kubechaos.version import __version__
 
-SCHEMA_ID = "kubechaos/compare/v1"
+SCHEMA_ID = "kubechaos/compare/v2"
 
 NOT_RECOVERED = math.inf  # for ordering only: never enters a mean or median
-BETTER, WORSE, SAME = "better", "worse", "same"
+Pairs = Sequence[tuple[int, dict[str, Any], dict[str, Any]]]
 
 
 def schema() -> dict[str, Any]:
@@ -48,9 +60,15 @@ def schema() -> dict[str, Any]:
 
 
 def compare(
-    a: Mapping[str, Any], b: Mapping[str, Any], wall_seconds: float | None = None
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    wall_seconds: float | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> dict[str, Any]:
-    """The paired comparison of two sweeps over the same seeds (``kubechaos/compare/v1``)."""
+    """The paired comparison of two sweeps over the same seeds (``kubechaos/compare/v2``),
+    each difference tested at significance level ``alpha``."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (exclusive), not {alpha}")
     if a["seeds"] != b["seeds"]:
         raise ValueError(f"the variants ran different seeds ({a['seeds']} and {b['seeds']})")
     a_by_seed = {r["seed"]: r for r in a["results"]}
@@ -64,19 +82,59 @@ def compare(
         and b_by_seed[s]["verdict"] != ERROR
     ]
     pairs = [(s, a_by_seed[s], b_by_seed[s]) for s in paired]
-    return {
+    comparison = {
         "schema": SCHEMA_ID,
         "kubechaosVersion": __version__,
         "kubernetesVersion": TARGET_RELEASE,
         "seeds": a["seeds"],
         "seedCount": a["seedCount"],
         "pairedSeeds": len(paired),
+        "alpha": alpha,
+        "seedsNeeded": seeds_needed(alpha),
         "a": _variant(a),
         "b": _variant(b),
-        "slos": _slos(pairs),
-        "faults": _measures(pairs, _recoveries, lower_is_better=True),
-        "availability": _measures(pairs, _availabilities, lower_is_better=False),
+        "runs": _runs(pairs, alpha),
+        "slos": _slos(pairs, alpha),
+        "faults": _measures(pairs, _recoveries, lower_is_better=True, alpha=alpha),
+        "availability": _measures(pairs, _availabilities, lower_is_better=False, alpha=alpha),
         "wallSeconds": None if wall_seconds is None else round(wall_seconds, 3),
+    }
+    worse = _worse_on(comparison)
+    comparison.update({"bWorse": bool(worse), "worseOn": worse})
+    return comparison
+
+
+def _worse_on(comparison: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Everything on which B is significantly worse than A, with the test's p-value."""
+    worse = []
+    if comparison["runs"]["verdict"] == WORSE:
+        worse.append(
+            {"kind": "verdict", "name": None, "pValue": comparison["runs"]["test"]["pValue"]}
+        )
+    for kind, rows in (("slo", "slos"), ("recovery", "faults"), ("availability", "availability")):
+        worse.extend(
+            {"kind": kind, "name": row["name"], "pValue": row["test"]["pValue"]}
+            for row in comparison[rows]
+            if row["verdict"] == WORSE
+        )
+    return worse
+
+
+def _runs(pairs: Pairs, alpha: float) -> dict[str, Any]:
+    """The runs' verdicts over the paired seeds: how many failed (an SLO violated, a fault not
+    injected) in each variant, tested with Fisher's exact test."""
+    failed_a = [ra["verdict"] != PASSED for _, ra, _ in pairs]
+    failed_b = [rb["verdict"] != PASSED for _, _, rb in pairs]
+    n = len(pairs)
+    test = failures_test(sum(failed_a), n, sum(failed_b), n, alpha)
+    return {
+        "a": {"runs": n, "failed": sum(failed_a)},
+        "b": {"runs": n, "failed": sum(failed_b)},
+        "better": sum(1 for x, y in zip(failed_a, failed_b, strict=True) if x and not y),
+        "worse": sum(1 for x, y in zip(failed_a, failed_b, strict=True) if y and not x),
+        "same": sum(1 for x, y in zip(failed_a, failed_b, strict=True) if x == y),
+        "test": test,
+        "verdict": test["result"],
     }
 
 
@@ -95,13 +153,9 @@ def _present(in_a: bool, in_b: bool) -> str:
     return "both" if in_a and in_b else ("a" if in_a else "b")
 
 
-def _verdict(better: int, worse: int) -> str:
-    return BETTER if better > worse else WORSE if worse > better else SAME
-
-
-def _slos(pairs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Per SLO: each variant's pass rate over the paired seeds, and the seeds where it held in
-    one variant only."""
+def _slos(pairs: Pairs, alpha: float) -> list[dict[str, Any]]:
+    """Per SLO: each variant's pass rate over the paired seeds, the seeds where it held in one
+    variant only, and Fisher's exact test on the seeds where both judged it."""
     names: dict[str, str] = {}
     for _, ra, rb in pairs:
         for slo in (*ra["slos"], *rb["slos"]):
@@ -126,9 +180,10 @@ def _slos(pairs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]]) -> list[d
         row["better"] = sum(1 for x, y in both if y and not x)
         row["worse"] = sum(1 for x, y in both if x and not y)
         row["same"] = sum(1 for x, y in both if x == y)
-        row["verdict"] = (
-            _verdict(row["better"], row["worse"]) if row["presentIn"] == "both" else None
-        )
+        failed_a, failed_b = sum(1 for x, _ in both if not x), sum(1 for _, y in both if not y)
+        test = failures_test(failed_a, len(both), failed_b, len(both), alpha)
+        row["test"] = test if row["presentIn"] == "both" else None
+        row["verdict"] = test["result"] if row["presentIn"] == "both" else None
         rows.append(row)
     return rows
 
@@ -165,11 +220,13 @@ def _availabilities(result: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
 
 
 def _measures(
-    pairs: Sequence[tuple[int, dict[str, Any], dict[str, Any]]],
+    pairs: Pairs,
     measure: Callable[[Mapping[str, Any]], dict[str, tuple[str, float]]],
     lower_is_better: bool,
+    alpha: float,
 ) -> list[dict[str, Any]]:
-    """Paired differences (B minus A) of one measure, per name, over the paired seeds."""
+    """Paired differences (B minus A) of one measure, per name, over the paired seeds, and the
+    Mann-Whitney U test on the values of the seeds where both variants measured it."""
     values_a = {s: measure(ra) for s, ra, _ in pairs}
     values_b = {s: measure(rb) for s, _, rb in pairs}
     names: dict[str, str] = {}
@@ -195,6 +252,7 @@ def _measures(
             else:
                 worse += 1
         row: dict[str, Any] = {"name": name, "presentIn": _present(in_a, in_b)}
+        test = ranks_test([x for _, x, _ in both], [y for _, _, y in both], lower_is_better, alpha)
         if kind != "service":
             row["type"] = kind
         row.update(
@@ -207,7 +265,8 @@ def _measures(
                 "better": better,
                 "worse": worse,
                 "same": same,
-                "verdict": _verdict(better, worse) if in_a and in_b else None,
+                "test": test if in_a and in_b else None,
+                "verdict": test["result"] if in_a and in_b else None,
                 "perSeed": [[s, _json_value(x), _json_value(y)] for s, x, y in per_seed],
             }
         )

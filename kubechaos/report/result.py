@@ -9,7 +9,9 @@ own function below, in the order the result lists them.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
 from collections.abc import Mapping
 from importlib import resources
@@ -19,8 +21,9 @@ from typing import Any, overload
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults.chaos import Injection
 from kubechaos.observe.slo import SLOResult
-from kubechaos.observe.steady import FaultRecovery
+from kubechaos.observe.steady import CLUSTER_WIDE, PER_OBJECT, FaultRecovery
 from kubechaos.report.types import (
+    Attribution,
     DeploymentRecord,
     FailedInjectionRecord,
     FaultRecord,
@@ -28,12 +31,14 @@ from kubechaos.report.types import (
     RecoveryStatus,
     RunOutcome,
     RunResult,
+    ScenarioRecord,
     SloRecord,
     SteadyRow,
     TrafficRecord,
     Verdict,
 )
 from kubechaos.scenario.runner import Run
+from kubechaos.scenario.sources import source_digests
 from kubechaos.traffic import SUCCESS
 from kubechaos.version import __version__
 
@@ -86,12 +91,7 @@ def result_of(
         "schema": SCHEMA_ID,
         "kubechaosVersion": __version__,
         "kubernetesVersion": TARGET_RELEASE,
-        "scenario": {
-            "name": scenario.name,
-            "description": scenario.description,
-            "file": scenario.source,
-            "duration": scenario.duration,
-        },
+        "scenario": _scenario(run),
         "seed": run.seed,
         "verdict": verdict,
         "exitCode": EXIT_CODES[verdict],
@@ -108,6 +108,22 @@ def result_of(
         "steadyState": _steady_state(run),
         "events": len(run.events),
     }
+
+
+def _scenario(run: Run) -> ScenarioRecord:
+    """Who ran; with the SHA-256 of the scenario file and of each manifest file it reads
+    (``replay`` refuses files that changed), when it was read from a file."""
+    scenario = run.scenario
+    record: ScenarioRecord = {
+        "name": scenario.name,
+        "description": scenario.description,
+        "file": scenario.source,
+        "duration": scenario.duration,
+    }
+    # built in code (no file), or gone since: nothing to record
+    with contextlib.suppress(OSError, ValueError):
+        record["sha256"], record["manifests"] = source_digests(Path(scenario.source))
+    return record
 
 
 def _verdict(
@@ -138,6 +154,7 @@ def _fault(rec: FaultRecovery, injection: Injection | None) -> FaultRecord:
         "lasting": injection.fault.lasting if injection else True,
         "targets": list(injection.targets) if injection else [],
         "params": injection.fault.describe_params() if injection else "",
+        "overlaps": [{"name": o.fault, "injectedAt": _round(o.injected_at)} for o in rec.overlaps],
         "recovery": _recovery(rec),
     }
 
@@ -147,14 +164,22 @@ def _recovery(rec: FaultRecovery) -> RecoveryRecord:
     if rec.known and rec.seconds is not None:
         status = "recovered"
     elif rec.known:
-        status = "not-recovered"
+        status = "not-recovered" if rec.observable else "not-observable"
     else:
         status = "pending"
+    attribution: Attribution | None = None
+    if rec.attribution == PER_OBJECT:
+        attribution = "per-object"
+    elif rec.attribution == CLUSTER_WIDE:
+        attribution = "cluster-wide"
+    per_object = attribution == "per-object" and rec.scope is not None
     return {
         "status": status,
         "seconds": _round(rec.seconds) if status == "recovered" else None,
         "disturbedAt": _round(rec.disturbed_at),
         "recoveredAt": _round(rec.recovered_at),
+        "attribution": attribution,
+        "objects": rec.scope.objects() if per_object and rec.scope is not None else [],
     }
 
 
@@ -239,4 +264,18 @@ def reached_seconds(result: RunOutcome) -> float:
 
 
 def write_json(result: Mapping[str, Any], path: Path) -> None:
+    """Write a document as JSON; a run result's scenario file is written relative to the JSON
+    file's directory (as a scenario names its manifests), so ``replay`` finds it from anywhere."""
+    scenario = result.get("scenario")
+    if result.get("schema") == SCHEMA_ID and isinstance(scenario, Mapping) and scenario["file"]:
+        file = relative_to(scenario["file"], path.parent)
+        result = {**result, "scenario": {**scenario, "file": file}}
     path.write_text(json.dumps(result, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def relative_to(file: str, directory: Path) -> str:
+    """``file`` (relative to the current directory, or absolute) as ``directory`` reaches it;
+    an absolute path stays absolute."""
+    if os.path.isabs(file):
+        return file
+    return os.path.relpath(os.path.abspath(file), os.path.abspath(directory))

@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 Verdict = Literal["passed", "failed", "error", "interrupted"]
-RecoveryStatus = Literal["recovered", "not-recovered", "pending"]
+RecoveryStatus = Literal["recovered", "not-recovered", "not-observable", "pending"]
+Attribution = Literal["per-object", "cluster-wide"]
 
 # series rows, positional as in the schema
 PerSecondRow = list[int]  # [second, successes, failures], for each second with requests
@@ -27,8 +28,12 @@ SteadyRow = list[float]  # [time, 1 | 0] at every change of steady state
 class ScenarioRecord(TypedDict):
     name: str
     description: str
-    file: str
+    file: str  # in a JSON file: relative to that file's directory (or absolute)
     duration: float  # virtual seconds the scenario asks for
+    # SHA-256 of the scenario file and of each manifest file it reads (by path as written);
+    # absent when the scenario was not read from a file
+    sha256: NotRequired[str]
+    manifests: NotRequired[dict[str, str]]
 
 
 class RecoveryRecord(TypedDict):
@@ -36,6 +41,19 @@ class RecoveryRecord(TypedDict):
     seconds: float | None  # from injection to steady state; None unless recovered
     disturbedAt: float | None
     recoveredAt: float | None
+    # measured on the objects it disturbed or on the cluster's steady state; None while pending
+    # (written by every run; NotRequired: results written before they existed lack them)
+    attribution: NotRequired[Attribution | None]
+    objects: NotRequired[
+        list[str]
+    ]  # per-object: the pods it was measured on (disturbed, then replacements)
+
+
+class OverlapRecord(TypedDict):
+    """Another injection in force or not yet recovered at the same time as this one."""
+
+    name: str
+    injectedAt: float
 
 
 class FaultRecord(TypedDict):
@@ -48,6 +66,7 @@ class FaultRecord(TypedDict):
     lasting: bool  # False: an instantaneous fault (a pod kill), drawn as a marker, not a band
     targets: list[str]
     params: str
+    overlaps: NotRequired[list[OverlapRecord]]  # absent in results written before it existed
     recovery: RecoveryRecord
 
 
@@ -122,3 +141,4 @@ class RunResult(RunOutcome):
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema
     # allows fields beyond its own
     explored: NotRequired[bool]
+    notDrawn: NotRequired[list[str]]  # replayed explore run: SLOs left out, nothing drawn

@@ -8,6 +8,16 @@ later, and lowers traffic, keeping each change only if the failure stays the sam
 deterministic (the same seed throughout) and bounded in runs; it runs nothing itself but asks a
 ``check`` (``kubechaos/batch/explore.py`` supplies one that runs the candidate).
 
+A ``recoveryWithin`` SLO judges the faults it names (or that were drawn from the template it
+names); a schedule with none of them has nothing for it to judge, so :func:`judged` leaves it out
+of that run (it would otherwise fail as "never injected": a violation of nothing). Both a drawn
+schedule and every shrink candidate go through it, so a shrink cannot "keep" a failure by
+removing the faults an SLO was about, and the written file never names a fault it lacks.
+
+A fault is never moved so late that its recovery could not be seen before the end: it keeps at
+least its SLO's ``within`` (the stability window when no SLO judges it) after its revert. A
+fault "not recovered" because the run ended is a different failure, not a smaller one.
+
 This module works on loaded scenarios, so it sits above the loader; the loader reads
 ``spec.explore`` into the types of ``explorespec.py``, which need nothing from here.
 """
@@ -20,15 +30,51 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from kubechaos.faults import ScheduledFault
-from kubechaos.scenario.explorespec import draw_schedule
+from kubechaos.observe.slo import SLO
+from kubechaos.observe.steady import DEFAULT_WINDOW
+from kubechaos.scenario.explorespec import covers, draw_schedule
 from kubechaos.scenario.loader import Scenario
 
 
 def explored(scenario: Scenario, seed: int) -> Scenario:
-    """``scenario`` with its fixed faults plus a schedule drawn for ``seed``."""
+    """``scenario`` with its fixed faults plus a schedule drawn for ``seed``, judged by the SLOs
+    that have something to judge in it (see :func:`judged`)."""
     assert scenario.explore is not None
     drawn = draw_schedule(scenario.explore, seed)
-    return attrs.evolve(scenario, faults=(*scenario.faults, *drawn), seed=seed)
+    return judged(attrs.evolve(scenario, faults=(*scenario.faults, *drawn), seed=seed))
+
+
+def unjudged(scenario: Scenario) -> tuple[SLO, ...]:
+    """The ``recoveryWithin`` SLOs of ``scenario`` that judge none of its faults (a template of
+    which nothing was drawn, or whose faults a shrink removed)."""
+    names = [s.fault.name for s in scenario.faults]
+    return tuple(
+        slo
+        for slo in scenario.slos
+        if slo.kind == "recoveryWithin" and not any(covers(slo.fault, n) for n in names)
+    )
+
+
+def judged(scenario: Scenario) -> Scenario:
+    """``scenario`` without its :func:`unjudged` SLOs: nothing to judge is not a violation."""
+    left_out = unjudged(scenario)
+    if not left_out:
+        return scenario
+    return attrs.evolve(scenario, slos=tuple(s for s in scenario.slos if s not in left_out))
+
+
+def latest_injection(scenario: Scenario, scheduled: ScheduledFault) -> float:
+    """The latest a fault may be injected and its recovery still be judged before the end:
+    its duration plus the longest ``within`` of the SLOs on it (the stability window if none)."""
+    margin = max(
+        (
+            slo.within
+            for slo in scenario.slos
+            if slo.kind == "recoveryWithin" and covers(slo.fault, scheduled.fault.name)
+        ),
+        default=DEFAULT_WINDOW,
+    )
+    return scenario.duration - (scheduled.duration or 0) - max(margin, DEFAULT_WINDOW)
 
 
 # ---------------------------------------------------------------------- shrinking
@@ -45,12 +91,15 @@ class ShrinkResult:
     signature: Signature
     runs: int
     steps: list[str] = attrs.field(factory=list)
+    interrupted: bool = False  # Ctrl-C (or SIGTERM/SIGHUP) stopped it: the smallest so far
 
 
 def shrink(
     scenario: Scenario, signature: Signature, check: RunAndSign, max_runs: int = 200
 ) -> ShrinkResult:
-    """Make ``scenario`` smaller while ``check`` keeps returning ``signature``."""
+    """Make ``scenario`` smaller while ``check`` keeps returning ``signature``. A
+    ``KeyboardInterrupt`` in a check stops it with the smallest failing scenario so far
+    (``interrupted`` set)."""
     assert signature, "only a failing scenario can be shrunk"
     result = ShrinkResult(scenario, signature, 0)
 
@@ -58,12 +107,23 @@ def shrink(
         if result.runs >= max_runs:
             return False
         result.runs += 1
+        candidate = judged(candidate)
         if check(candidate) == signature:
             result.scenario = candidate
             result.steps.append(step)
             return True
         return False
 
+    try:
+        _shrink_steps(result, attempt, max_runs)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    return result
+
+
+def _shrink_steps(
+    result: ShrinkResult, attempt: Callable[[Scenario, str], bool], max_runs: int
+) -> None:
     progress = True
     while progress and result.runs < max_runs:
         progress = False
@@ -101,13 +161,14 @@ def shrink(
                 _replace(result.scenario, i, narrow), f"narrowed {current.fault.name} to one target"
             ):
                 progress = True
-        # 4. move injections later (halfway to the latest time the fault still fits)
+        # 4. move injections later (halfway to the latest time its recovery can still be
+        # judged before the end: never into the last seconds, where it could not recover)
         for i in range(len(result.scenario.faults)):
             for _ in range(3):
                 current = result.scenario.faults[i]
-                latest = result.scenario.duration - (current.duration or 0) - 1
-                later_at = round(current.at + (latest - current.at) / 2)
-                if later_at <= current.at + 1:
+                latest = latest_injection(result.scenario, current)
+                later_at = math.floor(current.at + (latest - current.at) / 2)
+                if later_at <= current.at + 1 or later_at > latest:
                     break
                 if not attempt(
                     _replace(result.scenario, i, attrs.evolve(current, at=float(later_at))),
@@ -126,7 +187,6 @@ def shrink(
                 f"lowered traffic to {spec.service} to {lower.rate:g}/s",
             ):
                 progress = True
-    return result
 
 
 def _replace(scenario: Scenario, index: int, fault: ScheduledFault) -> Scenario:

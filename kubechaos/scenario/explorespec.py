@@ -65,6 +65,12 @@ class ExploreSpec:
     window: tuple[float, float]
 
 
+def covers(slo_fault: str, fault_name: str) -> bool:
+    """Whether a ``recoveryWithin`` SLO on ``slo_fault`` judges the fault named ``fault_name``:
+    the fault itself, or a fault drawn from the template of that name (``<template>#<k>``)."""
+    return fault_name == slo_fault or fault_name.startswith(slo_fault + "#")
+
+
 def draw_schedule(spec: ExploreSpec, seed: int) -> list[ScheduledFault]:
     """One schedule from the space, a function of ``seed`` alone."""
     rng = random.Random(f"kubechaos-explore:{seed}")

@@ -3,20 +3,34 @@
 The cluster, workloads and SLOs are copied from the original file as written (workload paths
 rewritten relative to the new file), ``spec.explore`` is dropped, and ``spec.faults`` and
 ``spec.traffic`` are written from the scenario given: a fixed schedule that runs on its own.
+A ``recoveryWithin`` SLO on a fault the schedule no longer has is dropped (the scenario given
+left it out of its runs too), and times are written exactly (``3m28.897s``, never rounded), so
+the file runs the same schedule the shrink ran: ``kubechaos explore`` checks that it does.
 """
 
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kubechaos.api.duration import format_duration
+from kubechaos.api.duration import format_duration, parse_duration
 from kubechaos.faults import ScheduledFault, Target
+from kubechaos.scenario.explorespec import covers
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.yamlfile import read_text
+
+
+def exact_duration(seconds: float) -> str:
+    """``seconds`` as a duration that reads back as exactly the same number: the short form
+    (``5m``, ``250ms``) where that is exact, else seconds in full (``208.897s``)."""
+    short = format_duration(seconds)
+    if parse_duration(short) == seconds:
+        return short
+    return f"{Decimal(repr(float(seconds))):f}s"
 
 
 def _target(target: Target, kind: str) -> dict[str, Any]:
@@ -41,7 +55,7 @@ def _target(target: Target, kind: str) -> dict[str, Any]:
 
 def _param_value(kind: str, value: Any) -> Any:
     if kind == "duration":
-        return format_duration(value)
+        return exact_duration(value)
     if kind == "strings":
         return list(value)
     if kind == "nodes":
@@ -54,12 +68,12 @@ def fault_entry(scheduled: ScheduledFault) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": fault.name,
         "type": fault.type,
-        "at": format_duration(scheduled.at),
+        "at": exact_duration(scheduled.at),
     }
     if scheduled.duration is not None:
-        entry["duration"] = format_duration(scheduled.duration)
+        entry["duration"] = exact_duration(scheduled.duration)
     if scheduled.every is not None:
-        entry["every"] = format_duration(scheduled.every)
+        entry["every"] = exact_duration(scheduled.every)
     if fault.target_kind != "none":
         entry["target"] = _target(fault.target, fault.target_kind)
     params = {}
@@ -70,6 +84,14 @@ def fault_entry(scheduled: ScheduledFault) -> dict[str, Any]:
     if params:
         entry["params"] = params
     return entry
+
+
+def _judges_something(entry: Any, scenario: Scenario) -> bool:
+    """Whether an SLO entry as written still has something to judge in ``scenario``."""
+    body = entry.get("recoveryWithin") if isinstance(entry, dict) else None
+    if not isinstance(body, dict):
+        return True
+    return any(covers(str(body.get("fault")), s.fault.name) for s in scenario.faults)
 
 
 def scenario_yaml(scenario: Scenario, out: Path, comment: str = "") -> str:
@@ -88,6 +110,8 @@ def scenario_yaml(scenario: Scenario, out: Path, comment: str = "") -> str:
         spec["faults"] = [fault_entry(s) for s in scenario.faults]
     else:
         spec.pop("faults", None)
+    if isinstance(spec.get("slo"), list):
+        spec["slo"] = [e for e in spec["slo"] if _judges_something(e, scenario)]
     rates = {(t.namespace, t.service): t.rate for t in scenario.traffic}
     for entry in spec.get("traffic") or []:
         key = (entry.get("namespace", "default"), entry.get("service"))

@@ -3,10 +3,18 @@
 It reads a run's result and its event log. For each injection it takes the window from the
 injection to its recovery (or to its revert, if that came later; if it never recovered, to the
 next injection or the end) and lists, in time order, the first occurrence of each component's
-reaction (``kubelet Killing``, ``replicaset-controller SuccessfulCreate`` ...) with counts,
-interleaved with the metric changes in the same window (a Deployment's availability dipping and
-returning, steady state lost, requests failing). Events in the window are not all *caused* by
-the fault, but with faults apart in time they nearly always are, and the order tells the story.
+reaction (``kubelet Killing``, ``replicaset-controller SuccessfulCreate``, ``observer
+DeploymentDegraded`` ...) with counts, ending with the observer's verdict (``Recovered``,
+``NotRecovered`` or ``NotObservable``). Events in the window are not all *caused* by the fault,
+but with faults apart in time they nearly always are, and the order tells the story.
+
+The event log is the one source of the steps and their times: every step is at the time of an
+event in the log (a Deployment losing availability is the observer's ``DeploymentDegraded``, at
+the instant it happened). The sampled series (replica history every 5 s, requests per second)
+are for the charts; from them a story only adds untimed notes of what was measured in its
+window (requests that failed, a Deployment already degraded at the injection). Deriving steps
+from the samples put them up to a sampling interval late: availability "dropped" at +4.99 s in
+the report while the log had ``DeploymentDegraded`` at +0.02 s.
 
 Kept apart from the page so the analysis can be tested (and reused) without reading HTML;
 :mod:`kubechaos.report.html.stories` draws what it finds.
@@ -20,7 +28,6 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from kubechaos.observe.history import DEFAULT_INTERVAL as HISTORY_INTERVAL
 from kubechaos.observe.steady import DEFAULT_WINDOW as STABILITY_WINDOW
 from kubechaos.report.html.text import plural
 from kubechaos.report.result import reached_seconds
@@ -33,16 +40,24 @@ ROUNDING = 1e-6  # the result's times are rounded to this; the event log's are e
 
 # events that happen on their own schedule, whatever the fault: listed, but kept out of a chain
 BACKGROUND = frozenset({("kube-apiserver", "Compacted")})
+# the observer's verdict on a recovery, by the result's recovery status
+VERDICT_OF = {
+    "recovered": "Recovered",
+    "not-recovered": "NotRecovered",
+    "not-observable": "NotObservable",
+}
+VERDICTS = frozenset(VERDICT_OF.values())
 
 
 @attrs.frozen
 class Step:
-    """One line of a fault's causal timeline: a component's reaction or a metric change."""
+    """One line of a fault's causal timeline: an event of the log (a component's reaction, or
+    the observer's verdict on the recovery), at its time."""
 
     time: float
-    who: str  # a component, a Deployment, a Service, or "steady state"
-    what: str  # an event reason, or what changed
-    kind: str  # "event", "background", "metric" or "recovery"
+    who: str  # the component that logged the event
+    what: str  # its reason
+    kind: str  # "event", "background" or "recovery"
     count: int = 1
     last: float | None = None
     detail: str = ""
@@ -57,8 +72,9 @@ class FaultStory:
     start: float
     end: float
     why_end: str  # "recovery", "revert", "next injection", "end of run"
-    steps: list[Step]
+    steps: list[Step]  # each at the time of an event in the log
     events: list[Event]  # every event in the window (uncapped)
+    measured: list[str] = attrs.field(factory=list)  # from the sampled series, not timed steps
 
 
 def _window_end(
@@ -86,7 +102,7 @@ def _event_steps(window: Sequence[Event], fault: FaultRecord) -> list[Step]:
     for event in window:
         if event.object == fault["name"] and (
             (event.reason == "FaultInjected" and abs(event.time - fault["injectedAt"]) <= ROUNDING)
-            or event.reason in ("Recovered", "NotRecovered")
+            or event.reason in VERDICTS
         ):
             continue  # the story's own header and ending
         groups.setdefault((event.component, event.reason), []).append(event)
@@ -109,90 +125,24 @@ def _event_steps(window: Sequence[Event], fault: FaultRecord) -> list[Step]:
     return steps
 
 
-def _replica_steps(result: RunResult, start: float, end: float) -> list[Step]:
-    """Availability dips that began in the window, and when each came back. History is sampled
-    every few seconds, so a change is looked for up to one sampling interval past the window."""
-    steps = []
-    horizon = end + HISTORY_INTERVAL
+def _already_degraded(result: RunResult, start: float) -> list[str]:
+    """Deployments short of replicas when the fault was injected (from the sampled history)."""
+    notes = []
     for deployment in result["deployments"]:
-        name = f"{deployment['namespace']}/{deployment['name']}"
         history = deployment["history"]
-        times = [p[0] for p in history]
-        i = bisect.bisect_right(times, start)
+        i = bisect.bisect_right([p[0] for p in history], start)
         before = history[i - 1] if i > 0 else None
         if before is not None and before[2] < before[1]:
-            steps.append(
-                Step(
-                    start,
-                    name,
-                    "already degraded",
-                    "metric",
-                    detail=f"{int(before[2])}/{int(before[1])} available at injection",
-                )
+            notes.append(
+                f"{deployment['namespace']}/{deployment['name']} was already degraded: "
+                f"{int(before[2])}/{int(before[1])} available at the injection"
             )
-        degraded_since: float | None = None
-        low = None
-        for t, desired, available in history[i:]:
-            if degraded_since is None:
-                if t > horizon:
-                    break
-                if available < desired:
-                    degraded_since, low = t, available
-                    was = f"{int(before[2])}" if before is not None else "?"
-                    steps.append(
-                        Step(
-                            t,
-                            name,
-                            "available replicas dropped",
-                            "metric",
-                            detail=f"{was} → {int(available)} of {int(desired)} desired",
-                        )
-                    )
-            elif available >= desired:
-                steps.append(
-                    Step(
-                        t,
-                        name,
-                        "available replicas back",
-                        "metric",
-                        detail=f"{int(available)}/{int(desired)} after {t - degraded_since:.0f}s "
-                        f"(lowest {int(low or 0)})",
-                    )
-                )
-                degraded_since = None
-                if t > horizon:
-                    break
-            else:
-                low = min(low if low is not None else available, available)
-    return steps
+    return notes
 
 
-def _steady_steps(
-    result: RunResult, start: float, end: float, recovered: float | None
-) -> list[Step]:
-    """Steady state lost and regained in the window, each grouped (it may flap many times);
-    the regain that was the recovery is left to the recovery step."""
-    lost: list[float] = []
-    regained: list[float] = []
-    for t, ok in result["steadyState"]:
-        if start - 1e-3 <= t <= end + 1e-3:  # changes are rounded to the millisecond
-            if ok and not (recovered is not None and abs(t - recovered) < 1e-3):
-                regained.append(t)
-            elif not ok:
-                lost.append(t)
-    steps = []
-    if lost:
-        detail = "a Deployment short of replicas, or a Service answered with an error"
-        steps.append(Step(lost[0], "steady state", "lost", "metric", len(lost), lost[-1], detail))
-    if regained:
-        steps.append(
-            Step(regained[0], "steady state", "regained", "metric", len(regained), regained[-1])
-        )
-    return steps
-
-
-def _traffic_steps(result: RunResult, start: float, end: float) -> list[Step]:
-    steps = []
+def _traffic_notes(result: RunResult, start: float, end: float) -> list[str]:
+    """Requests that failed in the window, per Service (from the per-second counters)."""
+    notes = []
     first_second = math.floor(start)
     for service in result["traffic"]:
         name = f"{service['namespace']}/{service['service']}"
@@ -210,25 +160,20 @@ def _traffic_steps(result: RunResult, start: float, end: float) -> list[Step]:
             continue
         lost = sum(f for _, _, f in failing)
         worst = max(failing, key=lambda p: p[2] / (p[1] + p[2]))
-        steps.append(
-            Step(
-                time=max(start, float(failing[0][0])),
-                who=name,
-                what="requests failing",
-                kind="metric",
-                count=lost,
-                last=float(failing[-1][0]),
-                detail=f"{lost} of {total} requests failed in {plural(len(failing), 'second')} "
-                f"(worst: {worst[2]}/{worst[1] + worst[2]} at {worst[0]}s)",
-            )
+        notes.append(
+            f"{name}: requests failing, {lost} of {total} requests failed in "
+            f"{plural(len(failing), 'second')} from second {failing[0][0]} to {failing[-1][0]} "
+            f"(worst: {worst[2]}/{worst[1] + worst[2]} in second {worst[0]})"
         )
-    return steps
+    return notes
 
 
 def causal_timeline(result: RunResult, events: Iterable[Event]) -> list[FaultStory]:
-    """For each injection in ``result``: the reactions and metric changes in its window."""
+    """For each injection in ``result``: the events in its window, each step at the time the
+    event log has for it, and what the sampled series measured in the window."""
     log = sorted(events, key=lambda e: e.time)  # already in order; sorted is stable and cheap
     times = [e.time for e in log]
+    verdicts = [e for e in log if e.kind == "Fault" and e.reason in VERDICTS]
     faults = result["faults"]
     reached = reached_seconds(result)
     injections = sorted(f["injectedAt"] for f in faults)
@@ -245,48 +190,55 @@ def causal_timeline(result: RunResult, events: Iterable[Event]) -> list[FaultSto
         )
         window = log[first:last]
         steps = _event_steps(window, fault)
-        steps += _replica_steps(result, start, end)
-        recovery = fault["recovery"]
-        steps += _steady_steps(result, start, end, recovery["recoveredAt"])
-        steps += _traffic_steps(result, start, end)
-        steps.append(_recovery_step(recovery, reached))
-        order = {"event": 0, "background": 0, "metric": 1, "recovery": 2}
+        verdict = _verdict_event(fault, verdicts)
+        if verdict is not None:
+            steps.append(_recovery_step(fault["recovery"], verdict))
+        order = {"event": 0, "background": 0, "recovery": 1}
         # times to the microsecond, as the result and the event log file keep them: a report
         # rendered later from those files tells the same story in the same order
         steps.sort(key=lambda s: (round(s.time, 6), order[s.kind]))
-        stories.append(FaultStory(number, fault, start, end, why, steps, window))
+        measured = _already_degraded(result, start) + _traffic_notes(result, start, end)
+        stories.append(FaultStory(number, fault, start, end, why, steps, window, measured))
     return stories
 
 
-def _recovery_step(recovery: RecoveryRecord, reached: float) -> Step:
-    """The story's last line: how the observer judged the recovery."""
-    if recovery["status"] == "recovered":
-        recovered_at = recovery["recoveredAt"]
-        assert recovered_at is not None  # a recovered fault always has its recovery time
-        return Step(
-            recovered_at,
-            "observer",
-            "Recovered",
-            "recovery",
-            detail=(
-                f"steady state returned {recovery['seconds']:.3f}s after injection "
-                f"and held {STABILITY_WINDOW:g}s"
-                if recovery["disturbedAt"] is not None
-                else "steady state was never disturbed before the next injection: recovery 0s"
-            ),
+def _verdict_event(fault: FaultRecord, verdicts: Sequence[Event]) -> Event | None:
+    """The observer's event that judged this injection's recovery (None while pending): its
+    ``Recovered`` with the same number of seconds, or its ``NotRecovered`` / ``NotObservable``
+    at the end of the run."""
+    recovery = fault["recovery"]
+    reason = VERDICT_OF.get(recovery["status"])
+    for event in verdicts:
+        if event.object != fault["name"] or event.reason != reason:
+            continue
+        if event.time < fault["injectedAt"] - ROUNDING:
+            continue
+        if reason == "Recovered":
+            seconds = (event.fields or {}).get("seconds")
+            if seconds is None or recovery["seconds"] is None:
+                continue
+            if abs(float(seconds) - recovery["seconds"]) > 2 * ROUNDING:
+                continue
+        return event
+    return None
+
+
+def _recovery_step(recovery: RecoveryRecord, event: Event) -> Step:
+    """The story's last line: the observer's verdict on the recovery, when it logged it."""
+    if event.reason == "Recovered":
+        how = (
+            "the objects it disturbed were whole again"
+            if recovery.get("attribution") == "per-object"
+            else "steady state returned"
         )
-    if recovery["status"] == "not-recovered":
-        return Step(
-            reached,
-            "observer",
-            "NotRecovered",
-            "recovery",
-            detail="steady state did not return (for the stability window) by the end",
+        detail = (
+            f"{how} {recovery['seconds']:.3f}s after injection (at "
+            f"{recovery['recoveredAt']:.3f}s); confirmed once it had held {STABILITY_WINDOW:g}s"
+            if recovery["disturbedAt"] is not None
+            else "steady state was never disturbed before the next injection: recovery 0s"
         )
-    return Step(
-        reached,
-        "observer",
-        "recovery unknown",
-        "recovery",
-        detail="the run stopped before recovery could be judged",
-    )
+    elif event.reason == "NotRecovered":
+        detail = "steady state did not return (for the stability window) by the end"
+    else:
+        detail = "injected too close to the end of the run for its recovery to be observed"
+    return Step(event.time, event.component, event.reason, "recovery", detail=detail)

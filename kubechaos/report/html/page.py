@@ -117,7 +117,9 @@ def _summary(result: RunResult) -> str:
     pending = sum(1 for f in faults if f["recovery"]["status"] == "pending")
     notes = [f"worst {worst:.3f} s" if worst is not None else ""]
     notes += [f"{pending} pending" if pending else ""]
-    not_recovered = len(faults) - len(recovered) - pending
+    unobservable = sum(1 for f in faults if f["recovery"]["status"] == "not-observable")
+    notes += [f"{unobservable} not observable" if unobservable else ""]
+    not_recovered = len(faults) - len(recovered) - pending - unobservable
     notes += [f"{not_recovered} not recovered" if not_recovered else ""]
     so_far = "" if result["complete"] else " so far"
     cards = [
@@ -180,13 +182,32 @@ def _recovery_cell(fault: FaultRecord) -> str:
         return f'<span class="pill ok">{recovery["seconds"]:.3f} s</span>'
     if recovery["status"] == "not-recovered":
         return '<span class="pill bad">not recovered</span>'
+    if recovery["status"] == "not-observable":
+        return '<span class="pill pending">not observable</span>'
     return '<span class="pill pending">pending</span>'
+
+
+def _overlap_cell(fault: FaultRecord, numbers: dict[tuple[str, float], int]) -> str:
+    """The injections that overlapped this one (linked to their stories), and how its
+    recovery was therefore measured: per object, or cluster-wide."""
+    overlaps = fault.get("overlaps") or []
+    if not overlaps:
+        return ""
+    links = []
+    for o in overlaps:
+        n = numbers.get((o["name"], o["injectedAt"]))
+        label = escape(o["name"]) + (f" #{n}" if n is not None else "")
+        links.append(f'<a href="#cause-{n}">{label}</a>' if n is not None else label)
+    attribution = fault["recovery"].get("attribution")
+    how = f' <span class="muted">({escape(attribution)})</span>' if attribution else ""
+    return ", ".join(links) + how
 
 
 def _fault_table(result: RunResult, colours: dict[str, str]) -> str:
     if not result["faults"]:
         return '<p class="muted">No faults were injected.</p>'
     rows = []
+    numbers = {(f["name"], f["injectedAt"]): n for n, f in enumerate(result["faults"], start=1)}
     for number, f in enumerate(result["faults"], start=1):
         reverted = seconds_text(f["revertedAt"]) if f["lasting"] else "instantaneous"
         rows.append(
@@ -199,11 +220,22 @@ def _fault_table(result: RunResult, colours: dict[str, str]) -> str:
                 escape(seconds_text(f["injectedAt"])),
                 escape(reverted),
                 _recovery_cell(f),
+                _overlap_cell(f, numbers),
                 escape(capped(f["targets"], MAX_TARGETS)),
             )
         )
     table = html_table(
-        ("#", "fault", "type", "params", "injected", "reverted", "recovery", "targets"),
+        (
+            "#",
+            "fault",
+            "type",
+            "params",
+            "injected",
+            "reverted",
+            "recovery",
+            "overlapped by",
+            "targets",
+        ),
         rows,
         "faults",
     )
@@ -293,8 +325,9 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
         '<h2 id="causal">Causal timeline</h2>',
         '<p class="muted">For each injection, what happened from the injection until steady '
         "state returned (or, if it never did, until the next injection or the end): each "
-        "component's first reaction of each kind with its count, and the metric changes, in "
-        "time order; offsets are from the injection.</p>",
+        "component's first reaction of each kind with its count, in time order, each at the "
+        "time the event log has for it (offsets are from the injection), then what the sampled "
+        "series measured in the window.</p>",
     ]
     full = in_full(stories)
     parts += [story_html(story, story.number in full) for story in stories]

@@ -62,7 +62,7 @@ def story_html(story: FaultStory, full: bool = True) -> str:
             "recovery and any that did not recover.</p></section>"
         )
         return "".join(out)
-    out += [_components(story), _steps(story), _events(story), "</section>"]
+    out += [_components(story), _steps(story), _measured(story), _events(story), "</section>"]
     return "".join(out)
 
 
@@ -74,6 +74,8 @@ def _heading(story: FaultStory) -> str:
         mood = "ok"
     elif recovery["status"] == "not-recovered":
         outcome, mood = "not recovered", "bad"
+    elif recovery["status"] == "not-observable":
+        outcome, mood = "not observable", "pending"
     else:
         outcome, mood = "recovery pending", "pending"
     return (
@@ -109,6 +111,14 @@ def _meta(story: FaultStory) -> str:
         meta.append("targets: " + capped(fault["targets"], MAX_TARGETS))
     if fault["params"]:
         meta.append("params: " + fault["params"])
+    overlaps = fault.get("overlaps") or []
+    if overlaps:
+        names = capped([f"{o['name']} at {o['injectedAt']:.3f} s" for o in overlaps], MAX_TARGETS)
+        how = fault["recovery"].get("attribution") or "pending"
+        meta.append(f"overlapped by {names}: recovery measured {how}")
+        objects = fault["recovery"].get("objects") or []
+        if objects:
+            meta.append("measured on " + capped(objects, MAX_TARGETS))
     if fault["lasting"]:
         meta.append(
             f"reverted at {fault['revertedAt']:.3f} s"
@@ -154,6 +164,15 @@ def _steps(story: FaultStory) -> str:
         out.append(f'<li class="more">and {len(story.steps) - MAX_STEPS} more</li>')
     out.append("</ol>")
     return "".join(out)
+
+
+def _measured(story: FaultStory) -> str:
+    """What the sampled series measured in the window (empty if nothing stood out): notes,
+    not steps, since the series are sampled and the steps keep the event log's times."""
+    if not story.measured:
+        return ""
+    items = "".join(f"<li>{escape(note)}</li>" for note in story.measured)
+    return f'<p class="muted">Measured in the window (sampled series):</p><ul class="measured">{items}</ul>'
 
 
 def _events(story: FaultStory) -> str:

@@ -65,6 +65,11 @@ class NodeGroupSpec:
     def node_names(self) -> tuple[str, ...]:
         return tuple(f"{self.name}-{i}" for i in range(self.count))
 
+    def node_labels(self, node: str) -> dict[str, str]:
+        """The labels node ``node`` of this group carries: its hostname, its group, and the
+        group's own labels."""
+        return {"kubernetes.io/hostname": node, "kubechaos.io/node-group": self.name, **self.labels}
+
 
 @attrs.frozen
 class ClusterSpec:
@@ -231,8 +236,7 @@ class Cluster:
         index = 0
         for group in spec.node_groups:
             for name in group.node_names():
-                labels = {"kubernetes.io/hostname": name, "kubechaos.io/node-group": group.name}
-                labels.update(group.labels)
+                labels = group.node_labels(name)
                 config = NodeConfig(
                     name=name,
                     capacity=group.capacity,

@@ -111,7 +111,7 @@ def test_interrupted_run_still_writes_its_event_log(tmp_path: Path) -> None:
     long_run = tmp_path / "long.yaml"
     long_run.write_text(
         QUICKSTART.read_text()
-        .replace("duration: 5m", "duration: 1000h")
+        .replace("duration: 5m", "duration: 700h")
         .replace(
             "path: manifests/web.yaml", f"path: {QUICKSTART.parent / 'manifests' / 'web.yaml'}"
         )

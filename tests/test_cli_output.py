@@ -330,7 +330,9 @@ def test_a_hostile_fault_name_is_printed_escaped(
     terminal, and markup in it was interpreted."""
     scenario = _hostile_scenario(tmp_path)
     # kubechaos.cli.run the attribute is the command; the module is in sys.modules
-    monkeypatch.setattr(sys.modules["kubechaos.cli.run"], "load_or_exit", lambda path: scenario)
+    monkeypatch.setattr(
+        sys.modules["kubechaos.cli.run"], "load_or_exit", lambda path, *limits: scenario
+    )
     result = CliRunner().invoke(main, ["run", "hostile.yaml", "-v"])
     out = result.stdout
     assert result.exit_code in (0, 1), out

@@ -21,8 +21,20 @@ spec:
 """
 
 
+WEB_PODS = """\
+  workloads:
+    - manifest:
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web, labels: {app: web}}
+        spec: {containers: [{name: web, image: nginx}]}
+"""
+
+
 def load(faults: str):  # type: ignore[no-untyped-def]
-    return parse_scenario(HEAD + faults, "s.yaml")
+    """The scenario with ``faults``, and a web pod for pod faults to act on (a pod fault where
+    no workload makes pods is an error of its own)."""
+    return parse_scenario(HEAD + faults + WEB_PODS, "s.yaml")
 
 
 def errors_of(faults: str) -> list[str]:

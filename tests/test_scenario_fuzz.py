@@ -1,6 +1,7 @@
 """Property: whatever a scenario file holds, loading it gives a valid scenario or a clean,
-located error — never a crash. Hypothesis mutates the ready-made scenarios and invents documents
-from the format's own vocabulary."""
+located error — never a crash. Hypothesis mutates the ready-made scenarios and the manifests
+inside their workloads, invents documents from the format's own vocabulary, and hands
+`kubechaos run` random flag values."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kubechaos.cli import main
 from kubechaos.faults import CATALOGUE
 from kubechaos.scenario.loader import Scenario, ScenarioError, parse_scenario
 
@@ -113,3 +116,130 @@ def test_garbled_text_loads_or_fails_cleanly(base: Path, data: st.DataObject) ->
     junk = data.draw(st.text(alphabet=":{}[]-'\"\t #&*!|>%@`\n ", max_size=5))
     cut = data.draw(st.integers(min_value=0, max_value=5))
     _check(text[:at] + junk + text[at + cut :])
+
+
+# ------------------------------------------------------------------ manifests inside workloads
+MANIFEST_FILES = sorted((SCENARIO_DIR / "manifests").glob("*.yaml"))
+MANIFESTS = [doc for p in MANIFEST_FILES for doc in yaml.safe_load_all(p.read_text()) if doc]
+MANIFEST_WORDS = [
+    "replicas", "selector", "matchLabels", "template", "spec", "containers", "image", "ports",
+    "containerPort", "readinessProbe", "livenessProbe", "httpGet", "port", "targetPort",
+    "resources", "requests", "limits", "cpu", "memory", "labels", "annotations", "namespace",
+    "strategy", "rollingUpdate", "maxSurge", "maxUnavailable", "restartPolicy", "tolerations",
+    "nodeSelector", "terminationGracePeriodSeconds", "env", "name", "value", "apiVersion",
+    "kind", "Deployment", "Pod", "ReplicaSet", "Service", "Namespace", "StatefulSet",
+    "replcias", "readinesProbe", "namepsace", "kubechaos.io/behaviour",
+]  # fmt: skip
+manifest_values = st.recursive(
+    st.one_of(
+        scalars,
+        st.sampled_from(MANIFEST_WORDS),
+        st.sampled_from(["25%", "100m", "128Mi", "http", "startup=5s", "Always", "-1", "1e400"]),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from(MANIFEST_WORDS), children, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def _with_manifests(manifests: list[Any]) -> str:
+    """The quickstart scenario with ``manifests`` written inline as its workloads."""
+    doc = copy.deepcopy(next(s for s in SEEDS if s["metadata"]["name"] == "quickstart"))
+    doc["spec"]["workloads"] = [{"manifest": m} for m in manifests]
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), value=manifest_values)
+def test_mutated_manifests_load_or_fail_cleanly(data: st.DataObject, value: Any) -> None:
+    """Random fields and values anywhere inside the workloads' manifests: checked against the
+    upstream schema and the model, the scenario loads or every error is one located line."""
+    manifests = copy.deepcopy(MANIFESTS)
+    index = data.draw(st.integers(0, len(manifests) - 1))
+    path = data.draw(st.sampled_from(_paths(manifests[index])))
+    action = data.draw(st.sampled_from(["replace", "delete", "rename", "add"]))
+    parent: Any = manifests[index]
+    for step in path[:-1]:
+        parent = parent[step]
+    if action == "replace" or not path:
+        manifests[index] = _set(manifests[index], path, value)
+    elif action == "delete":
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        key = data.draw(st.sampled_from(MANIFEST_WORDS))
+        if action == "rename":
+            parent[key] = parent.pop(path[-1])
+        else:
+            parent[key] = value
+    _check(_with_manifests(manifests))
+
+
+# ------------------------------------------------------------------ command-line flags
+TINY = """\
+apiVersion: kubechaos/v1
+kind: Scenario
+metadata: {name: tiny}
+spec:
+  duration: 3s
+  cluster: {nodeGroups: [{name: worker, count: 1}]}
+"""
+numbers = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", " ", "0", "-0", "1e309", "nan", "inf", "-inf", "0x10", "1_000", "max"]),
+    st.text(max_size=10),
+)
+durations = st.one_of(
+    numbers, st.sampled_from(["15s", "1ms", "0s", "1h", "-5s", "9" * 400 + "s", "1.5s", "5m"])
+)
+times = st.one_of(
+    numbers,
+    st.sampled_from(
+        ["2026-01-01T00:00:00Z", "0001-01-01", "9999-12-31T23:59:59+14:00", "1970-01-01", "Z"]
+    ),
+)
+speeds = st.one_of(
+    st.floats(min_value=50, max_value=1e300).map(repr),  # fast enough to finish at once
+    st.floats(max_value=0, allow_infinity=True).map(repr),
+    st.sampled_from(["max", "nan", "inf", "-1", "0", "fast", ""]),
+)
+FLAGS = {
+    "--seed": numbers,
+    "--scrape-interval": durations,
+    "--start-time": times,
+    "--speed": speeds,
+    "--max-nodes": numbers,
+    "--max-rate": numbers,
+    "--max-duration": durations,
+    "--max-injections": numbers,
+    "--sed": numbers,  # not a flag: a usage error
+}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    flags=st.dictionaries(
+        st.sampled_from(sorted(FLAGS)), st.just(None), min_size=1, max_size=4
+    ).flatmap(lambda keys: st.fixed_dictionaries({k: FLAGS[k] for k in keys}))
+)
+def test_random_flags_never_crash(tmp_path_factory: Any, flags: dict[str, str]) -> None:
+    """Random values for `kubechaos run`'s flags (recording on, so --scrape-interval and
+    --start-time are used): exit 0, 1 or 2, never a traceback; a refused flag is one line."""
+    tmp = tmp_path_factory.mktemp("flags")
+    scenario = tmp / "tiny.yaml"
+    scenario.write_text(TINY)
+    args = ["run", str(scenario), "--no-progress", "--openmetrics", str(tmp / "r.om")]
+    for flag, value in flags.items():
+        args += [flag, value]
+    result = CliRunner().invoke(main, args, prog_name="kubechaos")
+    assert result.exit_code in (0, 1, 2), (args, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        args,
+        result.exception,
+    )
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        errors = result.stderr.splitlines()
+        assert len(errors) == 1 and errors[0].startswith("error: "), (args, errors)

@@ -112,8 +112,9 @@ def test_no_request_after_steady_state_is_nothing_measured() -> None:
 
 
 def test_a_fault_that_could_not_be_injected_fails_the_run(tmp_path: Path) -> None:
-    """A pod-kill whose selector matches no pod (the label is a node label: only the run can
-    tell, as pods come and go) could not act: the run exits 1 with the failed injection named,
+    """A pod-kill whose target matches no pod (a pod name: only the run can tell, as a
+    Deployment's pods get generated names; a selector no workload's pods can match is a
+    validation error instead) could not act: the run exits 1 with the failed injection named,
     the JSON verdict is "failed" and JUnit has a failing case for it. Before, it logged
     "nothing matched", read "recovered 0.000s" and passed."""
     scenario = tmp_path / "s.yaml"
@@ -123,7 +124,7 @@ def test_a_fault_that_could_not_be_injected_fails_the_run(tmp_path: Path) -> Non
     text = text.replace(
         "  slo:\n",
         "  faults:\n"
-        "    - {name: kill-db, type: pod-kill, at: 30s, target: {labelSelector: {app: db}}}\n"
+        "    - {name: kill-db, type: pod-kill, at: 30s, target: {names: [db-0]}}\n"
         "  slo:\n",
     )
     scenario.write_text(text)
@@ -139,7 +140,7 @@ def test_a_fault_that_could_not_be_injected_fails_the_run(tmp_path: Path) -> Non
         ],
     )
     assert result.exit_code == 1, result.output
-    assert "could not be injected: its target matched no pod (app=db all)" in result.output
+    assert "could not be injected: its target matched no pod (names=db-0 all)" in result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["verdict"] == "failed" and report["exitCode"] == 1
     assert [f["name"] for f in report["failedInjections"]] == ["kill-db"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -17,6 +18,8 @@ def parse_duration(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise DurationError(f"{value!r} is not a duration")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise DurationError(f"{value!r} is not a duration")
         if value < 0:
             raise DurationError(f"{value!r} must not be negative")
         return float(value)
@@ -34,6 +37,8 @@ def parse_duration(value: str | int | float) -> float:
         pos = match.end()
     if not text:
         raise DurationError("empty duration")
+    if not math.isfinite(total):
+        raise DurationError(f"{value!r} is too long a duration")
     return total
 
 

@@ -140,5 +140,5 @@ def _shown(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    text = json.dumps(value)
+    text = json.dumps(value, default=str)  # a YAML date or timestamp shows as written
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

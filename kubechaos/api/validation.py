@@ -42,15 +42,15 @@ _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 
 def is_dns1123_label(name: str) -> bool:
-    return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
+    return len(name) <= 63 and bool(_DNS1123_LABEL.fullmatch(name))
 
 
 def is_dns1123_subdomain(name: str) -> bool:
-    return len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
+    return len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.fullmatch(name))
 
 
 def is_dns1035_label(name: str) -> bool:
-    return len(name) <= 63 and bool(_DNS1035_LABEL.match(name))
+    return len(name) <= 63 and bool(_DNS1035_LABEL.fullmatch(name))
 
 
 def _name_causes(name: str, rule: str) -> list[str]:
@@ -71,7 +71,21 @@ def validate_label_key(key: str) -> bool:
     prefix, _, name = key.rpartition("/")
     if prefix and not is_dns1123_subdomain(prefix):
         return False
-    return len(name) <= 63 and bool(_LABEL_NAME.match(name))
+    return len(name) <= 63 and bool(_LABEL_NAME.fullmatch(name))
+
+
+def validate_label_value(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 63 and bool(_LABEL_VALUE.fullmatch(value))
+
+
+LABEL_KEY_RULE = (
+    'an optional DNS subdomain prefix and "/", then at most 63 of a-z, A-Z, 0-9, "-", "_", "." '
+    "beginning and ending with a letter or digit"
+)
+LABEL_VALUE_RULE = (
+    'at most 63 of a-z, A-Z, 0-9, "-", "_", "." beginning and ending with a letter or digit, '
+    "or empty"
+)
 
 
 def _labels_causes(field: str, labels: Mapping[str, str]) -> list[str]:
@@ -79,7 +93,7 @@ def _labels_causes(field: str, labels: Mapping[str, str]) -> list[str]:
     for key, value in labels.items():
         if not validate_label_key(key):
             causes.append(f"{field}: Invalid value: {key!r}: not a valid label key")
-        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+        if not validate_label_value(value):
             causes.append(f"{field}: Invalid value: {value!r}: not a valid label value")
     return causes
 

@@ -21,10 +21,11 @@ import difflib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from kubechaos.cli.common import EXIT_INVALID, EXIT_OK
+from kubechaos.cli.common import EXIT_INVALID, EXIT_OK, limit_options
 from kubechaos.cli.compare import compare_command
 from kubechaos.cli.explore import explore
 from kubechaos.cli.replay import replay
@@ -34,6 +35,7 @@ from kubechaos.cli.terminal import new_console, shown
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults import CATALOGUE
 from kubechaos.report.result import schema
+from kubechaos.scenario.limits import Limits
 from kubechaos.scenario.loader import ScenarioError, load_scenario
 from kubechaos.version import __version__
 
@@ -44,7 +46,42 @@ TARGET_FIELDS = {
 }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The ``kubechaos`` group: a usage error (an unknown option, a bad flag value, a missing
+    argument) is one ``error:`` line with a hint and exit 2, like every other error, instead of
+    click's usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            outcome = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except _NO_ARGS as exc:  # bare `kubechaos`: the help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {_one_line(exc)}", err=True)
+            sys.exit(EXIT_INVALID)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(outcome if isinstance(outcome, int) else EXIT_OK)
+
+
+_NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+
+
+def _one_line(exc: click.ClickException) -> str:
+    """The exception's message on one line, with where to read the usage for a usage error."""
+    message = " ".join(exc.format_message().split())
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        if not message.endswith((".", "?", "!", ")")):
+            message += "."
+        message += f" Run '{exc.ctx.command_path} --help' for usage."
+    return message
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
     __version__,
     prog_name="kubechaos",
@@ -60,12 +97,16 @@ def main() -> None:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
-    """Check scenario FILES; print every problem; exit 2 if any file is invalid."""
+@limit_options
+def validate(files: tuple[Path, ...], limits: Limits) -> None:
+    """Check scenario FILES; print every problem; exit 2 if any file is invalid.
+
+    The --max-* limits are those of `kubechaos run`: a file valid here runs with the same flags.
+    """
     bad = 0
     for file in files:
         try:
-            scenario = load_scenario(file)
+            scenario = load_scenario(file, limits)
         except ScenarioError as exc:
             bad += 1
             for error in exc.errors:

@@ -4,17 +4,21 @@ it, and how tables show seconds and rates."""
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
+from kubechaos.api.duration import DurationError, parse_duration
 from kubechaos.cli.terminal import shown
 from kubechaos.report.files import OutputError, check_writable
-from kubechaos.scenario.loader import Scenario, ScenarioError, load_scenario
+from kubechaos.scenario.limits import FLAGS, Limits, show
+from kubechaos.scenario.loader import DEFAULT_LIMITS, Scenario, ScenarioError, load_scenario
 from kubechaos.scenario.seeds import parse_seeds
 
 FC = TypeVar("FC", bound=Callable[..., object])
@@ -46,9 +50,61 @@ def invalid(message: str) -> NoReturn:
     sys.exit(EXIT_INVALID)
 
 
-def load_or_exit(path: Path) -> Scenario:
+class _LimitValue(click.ParamType):
+    """A limit's new value: a whole number, a rate, or a duration (``1440h``); finite, > 0."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = {"count": "N", "rate": "PER_SECOND", "duration": "DURATION"}[kind]
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | int:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        try:
+            if self.kind == "duration":
+                number: float | int = parse_duration(text)
+            elif self.kind == "count":
+                number = int(text)
+            else:
+                number = float(text)
+        except (ValueError, DurationError):
+            number = math.nan
+        if not (math.isfinite(number) and number > 0):
+            what = {"count": "a whole number", "rate": "a number", "duration": "a duration"}
+            self.fail(f"expected {what[self.kind]} > 0, got {text!r}", param, ctx)
+        return number
+
+
+def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--max-*`` options (:data:`kubechaos.scenario.limits.FLAGS`) on ``command``, which is
+    called with ``limits`` (the defaults with whatever the flags raised) instead of them."""
+
+    @functools.wraps(command)
+    def with_limits(*args: Any, **kwargs: Any) -> Any:
+        given = {flag.field: kwargs.pop(_param_name(flag.flag)) for flag in FLAGS}
+        return command(*args, limits=DEFAULT_LIMITS.with_overrides(given), **kwargs)
+
+    decorated: Callable[..., Any] = with_limits
+    for flag in reversed(FLAGS):
+        default = show(flag.field, getattr(Limits(), flag.field))
+        decorated = click.option(
+            flag.flag,
+            type=_LimitValue(flag.kind),
+            help=f"{flag.help} (default {default}).",
+        )(decorated)
+    return decorated
+
+
+def _param_name(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def load_or_exit(path: Path, limits: Limits = DEFAULT_LIMITS) -> Scenario:
     try:
-        return load_scenario(path)
+        return load_scenario(path, limits)
     except ScenarioError as exc:
         for error in exc.errors:
             click.echo(f"error: {shown(error, markup=False)}", err=True)

@@ -32,12 +32,12 @@ from rich.console import Console
 from kubechaos.api.duration import DurationError, format_duration, parse_duration
 from kubechaos.cli.common import (
     EXIT_INTERRUPTED,
-    EXIT_INVALID,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SLO_VIOLATED,
     check_outputs,
     invalid,
+    limit_options,
     load_or_exit,
     probe_writable,
     write_or_report,
@@ -52,6 +52,7 @@ from kubechaos.report.files import atomic_output
 from kubechaos.report.html import write_html
 from kubechaos.report.junit import write_junit
 from kubechaos.report.result import replay_command, result_of, write_json
+from kubechaos.scenario.limits import Limits
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.failures import describe_failure
@@ -94,6 +95,44 @@ class _Speed(click.ParamType):
         if not speed > 0 or math.isinf(speed):
             self.fail(f'expected a number > 0 or "max", got {value!r}', param, ctx)
         return speed
+
+
+EARLIEST_START = 0.0  # 1970-01-01T00:00:00Z
+LATEST_START = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant ISO 8601 can write
+
+
+class _StartTime(click.ParamType):
+    """Unix seconds or an ISO 8601 time (UTC unless it says otherwise), from 1970 to 9999."""
+
+    name = "TIME"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        try:
+            start = float(text)
+        except ValueError:
+            try:
+                stamp = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                self.fail(
+                    "expected unix seconds or an ISO 8601 time (2026-01-01T00:00:00Z), "
+                    f"got {text!r}",
+                    param,
+                    ctx,
+                )
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=datetime.UTC)
+            try:
+                start = stamp.timestamp()
+            except (OverflowError, ValueError):  # 9999-12-31T23:59-01:00 is past year 9999
+                start = math.inf
+        if not EARLIEST_START <= start <= LATEST_START:
+            self.fail(f"expected a time from 1970 to 9999, got {text!r}", param, ctx)
+        return start
 
 
 def _options(*decorators: Decorator) -> Decorator:
@@ -144,8 +183,9 @@ _recording_options = _options(
     ),
     click.option(
         "--start-time",
+        type=_StartTime(),
         help="Wall-clock time that virtual time zero maps to in the recording (unix seconds or "
-        "ISO 8601). Default: so that the run ends now.",
+        "ISO 8601, from 1970 to 9999). Default: so that the run ends now.",
     ),
 )
 
@@ -191,6 +231,7 @@ _report_options = _options(
     help="Show a progress bar over virtual time (default: on a terminal, for runs longer "
     "than a moment).",
 )
+@limit_options
 @stops_on_signals
 def run(
     scenario_file: Path,
@@ -202,11 +243,12 @@ def run(
     linger: bool,
     openmetrics_file: Path | None,
     scrape_interval: str,
-    start_time: str | None,
+    start_time: float | None,
     json_file: Path | None,
     junit_file: Path | None,
     html_file: Path | None,
     progress: bool | None,
+    limits: Limits,
 ) -> None:
     """Run SCENARIO_FILE: inject its faults on schedule, measure recovery and judge its SLOs.
 
@@ -216,7 +258,7 @@ def run(
     interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (reports still written, incomplete).
     """
     console = new_console()
-    scenario = load_or_exit(scenario_file)
+    scenario = load_or_exit(scenario_file, limits)
     interval = _scrape_interval(scrape_interval)
     if linger and serve is None:
         invalid("--linger needs --serve")
@@ -272,32 +314,17 @@ def _scrape_interval(text: str) -> float:
     return interval
 
 
-def _parse_start(text: str | None, duration: float) -> float:
+def _parse_start(start: float | None, duration: float) -> float:
     """Wall-clock seconds that virtual time zero maps to in recorded metrics."""
-    if text is None:
+    if start is None:
         # The run ends "now": after backfilling, Prometheus' and Grafana's default "last hour"
         # (or "last N hours") views show it at once.
         return float(math.floor(time.time() - duration))
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        stamp = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        click.echo(
-            f"error: --start-time: expected unix seconds or an ISO 8601 time "
-            f"(2026-01-01T00:00:00Z), got {text!r}",
-            err=True,
-        )
-        sys.exit(EXIT_INVALID)
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=datetime.UTC)
-    return stamp.timestamp()
+    return start
 
 
 def _attach_recorder(
-    the_run: Run, openmetrics_file: Path | None, start_time: str | None, interval: float
+    the_run: Run, openmetrics_file: Path | None, start_time: float | None, interval: float
 ) -> OpenMetricsRecorder | None:
     """The --openmetrics recording, sampling on the run's ticker every ``interval``."""
     if openmetrics_file is None:

@@ -13,6 +13,7 @@ so two faults on one seam stack, and reverting one leaves the other in force.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -68,6 +69,8 @@ class Param:
                     ) from None
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"expected a number, got {raw!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {raw!r}")
             if kind == "fraction" and not 0 <= value <= 1:
                 raise ValueError(
                     f'expected a fraction between 0 and 1 (or "0%"-"100%"), got {raw!r}'

@@ -4,6 +4,7 @@ field path, so a scenario file's errors are all reported at once, one line each.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,6 +104,30 @@ class Check:
         except DurationError as exc:
             self.error((*path, key), str(exc))
             return default
+
+
+# C0 and C1 controls, DEL (an ANSI escape starts with ESC or CSI) and the bidirectional overrides
+# that reorder what a terminal shows: none belongs in a name printed to a terminal or a CI log.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def unprintable(text: str, multiline: bool = False) -> str | None:
+    """Why ``text`` may not be printed as it is (a control character, named by its code point),
+    or None. ``multiline`` allows newlines and tabs (a description written with ``|``)."""
+    found = (_UNPRINTABLE_MULTILINE if multiline else _UNPRINTABLE).search(text)
+    if found is None:
+        return None
+    return f"must not contain control characters (found U+{ord(found.group()):04X})"
+
+
+def printable(check: Check, text: str, path: Path, multiline: bool = False) -> str:
+    """``text``, with an error at ``path`` if it cannot be printed to a terminal as it is (kept,
+    so what refers to it by name finds it: the one error is the name's)."""
+    problem = unprintable(text, multiline)
+    if problem is not None:
+        check.error(path, problem)
+    return text
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:

@@ -10,8 +10,10 @@ from kubechaos.api.duration import format_duration
 from kubechaos.cluster import ClusterSpec
 from kubechaos.faults import CATALOGUE, MODES, ScheduledFault, Target
 from kubechaos.faults.base import Fault, Param
-from kubechaos.scenario.check import Check, Path, did_you_mean, string_map
+from kubechaos.scenario.check import Check, Path, did_you_mean, printable, string_map
 from kubechaos.scenario.explorespec import Choice, ExploreSpec, FaultTemplate, Range
+from kubechaos.scenario.limits import Limits, flag_of, show
+from kubechaos.scenario.reach import PodLabels, check_node_target, check_pod_target
 
 _FAULT_KEYS = ("name", "type", "at", "duration", "target", "params", "every")
 _EXPLORE_KEYS = ("faults", "count", "window")
@@ -36,30 +38,40 @@ def _fault_type(
     return type_name, cls
 
 
-def read_faults(check: Check, value: Any, cluster: ClusterSpec, end: float) -> list[ScheduledFault]:
+def read_faults(
+    check: Check,
+    value: Any,
+    cluster: ClusterSpec,
+    end: float,
+    limits: Limits,
+    pods: PodLabels | None,
+) -> list[ScheduledFault]:
+    """The fixed schedule; ``pods`` (None when the workloads have errors) are the pods the
+    workloads can make, for telling a target that matches none."""
     scheduled: list[ScheduledFault] = []
     names: dict[str, int] = {}
+    injections = 0
     for i, raw in enumerate(check.sequence(value, ("spec", "faults"))):
         fp: Path = ("spec", "faults", i)
         entry = check.mapping(raw, fp, _FAULT_KEYS)
         if not isinstance(raw, Mapping):
             continue
         type_name, cls = _fault_type(check, entry, fp)
-        name = check.string(entry, "name", fp, default=f"{type_name}-{i}")
+        name = printable(check, check.string(entry, "name", fp, default=f"{type_name}-{i}"),
+                         (*fp, "name"))  # fmt: skip
         if name in names:
             check.error(
                 (*fp, "name"), f"duplicate fault name {name!r} (also spec.faults[{names[name]}])"
             )
         names.setdefault(name, i)
-        at = check.duration(entry, "at", fp, 0.0)
-        if at >= end:
+        at, every = _timing(check, entry, fp, end, limits)
+        before, injections = injections, injections + _occurrences(at, every, end)
+        if injections > limits.injections >= before:
             check.error(
-                (*fp, "at"),
-                f"{format_duration(at)} is not before the end of the scenario ({format_duration(end)})",
+                (*fp, "every" if every else "at"),
+                f"{injections:,} injections in all, more than the limit of "
+                f"{show('injections', limits.injections)}" + flag_of("injections"),
             )
-        every = check.duration(entry, "every", fp, 0.0) or None
-        if "every" in entry and every is None:
-            check.error((*fp, "every"), "must be longer than 0s")
         duration = check.duration(entry, "duration", fp, 0.0) or None
         if "duration" in entry and duration is None:
             check.error((*fp, "duration"), "must be longer than 0s (omit it to last until the end)")
@@ -72,7 +84,7 @@ def read_faults(check: Check, value: Any, cluster: ClusterSpec, end: float) -> l
             )
         if duration is None and cls.needs_duration:
             check.error(fp, f"{type_name} needs a duration")
-        target = _fault_target(check, entry.get("target"), (*fp, "target"), cls, cluster)
+        target = _fault_target(check, entry.get("target"), (*fp, "target"), cls, cluster, pods)
         params = _fault_params(check, entry.get("params"), (*fp, "params"), cls)
         try:
             fault: Fault = cls(name=name, target=target, **params)
@@ -83,7 +95,44 @@ def read_faults(check: Check, value: Any, cluster: ClusterSpec, end: float) -> l
     return scheduled
 
 
-def read_explore(check: Check, value: Any, cluster: ClusterSpec, end: float) -> ExploreSpec | None:
+def _timing(
+    check: Check, entry: Mapping[str, Any], fp: Path, end: float, limits: Limits
+) -> tuple[float, float | None]:
+    """A fault entry's ``at`` (before the end) and ``every`` (at least the shortest allowed)."""
+    at = check.duration(entry, "at", fp, 0.0)
+    if at >= end:
+        check.error(
+            (*fp, "at"),
+            f"{format_duration(at)} is not before the end of the scenario ({format_duration(end)})",
+        )
+    every = check.duration(entry, "every", fp, 0.0) or None
+    if "every" in entry and every is None:
+        check.error((*fp, "every"), "must be longer than 0s")
+    elif every is not None and every < limits.every:
+        check.error(
+            (*fp, "every"),
+            f"{format_duration(every)} is shorter than the shortest interval, "
+            f"{show('every', limits.every)}",
+        )
+        every = None
+    return at, every
+
+
+def _occurrences(at: float, every: float | None, end: float) -> int:
+    """How many times a fault is injected (as :meth:`ScheduledFault.times` counts them)."""
+    if at >= end:
+        return 0
+    return int((end - at) // every) + 1 if every else 1
+
+
+def read_explore(
+    check: Check,
+    value: Any,
+    cluster: ClusterSpec,
+    end: float,
+    limits: Limits,
+    pods: PodLabels | None,
+) -> ExploreSpec | None:
     path: Path = ("spec", "explore")
     raw = check.mapping(value, path, _EXPLORE_KEYS)
     templates: list[FaultTemplate] = []
@@ -97,13 +146,14 @@ def read_explore(check: Check, value: Any, cluster: ClusterSpec, end: float) -> 
         if not isinstance(item, Mapping):
             continue
         type_name, cls = _fault_type(check, entry, tp)
-        name = check.string(entry, "name", tp, default=f"{type_name}-{i}")
+        name = printable(check, check.string(entry, "name", tp, default=f"{type_name}-{i}"),
+                         (*tp, "name"))  # fmt: skip
         if name in names or "#" in name:
             check.error((*tp, "name"), f"template names must be unique and without '#': {name!r}")
         names.setdefault(name, i)
         if cls is None:
             continue
-        target = _fault_target(check, entry.get("target"), (*tp, "target"), cls, cluster)
+        target = _fault_target(check, entry.get("target"), (*tp, "target"), cls, cluster, pods)
         params = _param_space(check, entry.get("params"), (*tp, "params"), cls)
         duration: Any = None
         if "duration" in entry:
@@ -119,8 +169,15 @@ def read_explore(check: Check, value: Any, cluster: ClusterSpec, end: float) -> 
             check, raw["count"], (*path, "count"), Param("count", "count", "count", 1, "")
         )
         low = count.low if isinstance(count, Range) else count
+        high = count.high if isinstance(count, Range) else count
         if isinstance(count, Choice) or not isinstance(low, int | float) or low < 1:
             check.error((*path, "count"), "expected a whole number >= 1 or {min, max}")
+            count = 1
+        elif high > limits.explore_faults:
+            check.error(
+                (*path, "count"),
+                f"{high:g} faults in one schedule, more than the limit of {limits.explore_faults}",
+            )
             count = 1
     window = check.mapping(raw.get("window"), (*path, "window"), _WINDOW_KEYS)
     start = check.duration(window, "from", (*path, "window"), 0.0)
@@ -175,6 +232,24 @@ def _param_space(check: Check, value: Any, path: Path, cls: type[Fault]) -> dict
 
 
 def _fault_target(
+    check: Check,
+    value: Any,
+    path: Path,
+    cls: type[Fault],
+    cluster: ClusterSpec,
+    pods: PodLabels | None,
+) -> Target:
+    """The target of a fault of type ``cls``; an error where it can match nothing."""
+    errors = len(check.errors)
+    target = _read_target(check, value, path, cls, cluster)
+    if len(check.errors) == errors and cls.target_kind == "pods":
+        check_pod_target(check, target, path, pods)
+    elif len(check.errors) == errors and cls.target_kind == "nodes":
+        check_node_target(check, target, path, cluster)
+    return target
+
+
+def _read_target(
     check: Check, value: Any, path: Path, cls: type[Fault], cluster: ClusterSpec
 ) -> Target:
     kind = cls.target_kind

@@ -10,7 +10,7 @@ import attrs
 
 from kubechaos.observe.metrics import FAMILIES, family_of
 from kubechaos.observe.slo import DURING, KINDS, SLO, default_name
-from kubechaos.scenario.check import Check, Path, did_you_mean, string_map
+from kubechaos.scenario.check import Check, Path, did_you_mean, printable, string_map
 
 _SLO_KEYS: dict[str, tuple[str, ...]] = {
     "recoveryWithin": ("fault", "within", "from"),
@@ -47,7 +47,7 @@ def read_slos(
             slo = _service(check, body, kp, slo, services)
         else:
             slo = _threshold(check, body, kp, slo)
-        name = check.string(entry, "name", sp) or default_name(slo)
+        name = printable(check, check.string(entry, "name", sp), (*sp, "name")) or default_name(slo)
         if name in names:
             check.error(sp, f'two SLOs are named {name!r}; give one a "name"')
         names.setdefault(name, i)

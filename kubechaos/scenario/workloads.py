@@ -5,8 +5,11 @@ of manifests or one written inline) and a test's ``await kubechaos.apply(...)``.
 and refuse exactly the same documents, point at the same line and column, and skip the same kinds
 the model does not serve, so both call :func:`read_workloads`; each then words the outcome in its
 own way (a scenario lists :class:`~kubechaos.scenario.check.LocatedError` lines, a test fails with
-one message). The field checks themselves are :func:`kubechaos.api.manifest.read_manifest`'s, as
-the API server's validation is; this module adds what needs the YAML source (lines, columns,
+one message). Each document is first checked against upstream's strict v1.32 schema of its kind
+(:func:`kubechaos.api.schema.schema_errors`, as ``kubectl apply --validate=strict``: unknown
+fields, wrong types, missing required fields), then read by
+:func:`kubechaos.api.manifest.read_manifest`, whose checks are the API server's validation (its
+words win where both report one field); this module adds what needs the YAML source (lines, columns,
 document numbers), which is why it sits with the scenario's YAML reading rather than in ``api``.
 It plays the part of kubectl's resource builder (``k8s.io/cli-runtime/pkg/resource``): documents
 in, objects and per-document errors out.
@@ -14,13 +17,14 @@ in, objects and per-document errors out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from kubechaos.api.manifest import ManifestError, UnsupportedKind, read_manifest
+from kubechaos.api.manifest import FieldError, ManifestError, UnsupportedKind, read_manifest
 from kubechaos.api.objects import APIObject
+from kubechaos.api.schema import schema_errors
 from kubechaos.scenario.check import LocatedError, Path
 from kubechaos.scenario.yamlfile import locate
 
@@ -66,16 +70,32 @@ def read_workloads(
     not_modelled: list[str] = []
     for index, doc in enumerate(docs):
         doc_root = doc if root is None else root
+        document = index + 1 if len(docs) > 1 else None
+        # structure and types against upstream's strict schema, as kubectl --validate=strict
+        errors = [
+            FieldError((*base, *e.path), e.message)
+            for e in (schema_errors(doc) if isinstance(doc, Mapping) else ())
+        ]
         try:
-            objects.append(read_manifest(doc, base=base))
+            obj = read_manifest(doc, base=base)
         except UnsupportedKind as exc:
-            line, _ = locate(doc_root, base)
-            not_modelled.append(f"{source}:{line}: {exc}")
+            if not errors:
+                line, _ = locate(doc_root, base)
+                not_modelled.append(f"{source}:{line}: {exc}")
+                continue
         except ManifestError as exc:
-            document = index + 1 if len(docs) > 1 else None
-            for err in exc.errors:
-                line, column = locate(doc_root, err.path)
-                problems.append(ManifestProblem(line, column, err.dotted(), err.message, document))
+            # the model's own words win where both speak of one field
+            seen = {e.path for e in exc.errors}
+            errors = [*exc.errors, *(e for e in errors if e.path not in seen)]
+        else:
+            if not errors:
+                objects.append(obj)
+                continue
+        found = []
+        for err in errors:
+            line, column = locate(doc_root, err.path)
+            found.append(ManifestProblem(line, column, err.dotted(), err.message, document))
+        problems += sorted(found, key=lambda p: (p.line, p.column))
     return WorkloadReading(tuple(objects), tuple(problems), tuple(not_modelled))
 
 

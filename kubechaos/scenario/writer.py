@@ -21,6 +21,7 @@ from kubechaos.api.duration import format_duration, parse_duration
 from kubechaos.faults import ScheduledFault, Target
 from kubechaos.scenario.explorespec import covers
 from kubechaos.scenario.loader import Scenario
+from kubechaos.scenario.yamlfile import read_text
 
 
 def exact_duration(seconds: float) -> str:
@@ -96,7 +97,7 @@ def _judges_something(entry: Any, scenario: Scenario) -> bool:
 def scenario_yaml(scenario: Scenario, out: Path, comment: str = "") -> str:
     """The text of a scenario file at ``out`` that runs ``scenario``'s schedule on its own."""
     source = Path(scenario.source)
-    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(read_text(source))
     spec = raw.setdefault("spec", {})
     spec.pop("explore", None)
     if scenario.seed is not None:

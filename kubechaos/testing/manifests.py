@@ -23,7 +23,7 @@ import attrs
 
 from kubechaos.api.objects import APIObject
 from kubechaos.scenario.workloads import read_workloads
-from kubechaos.scenario.yamlfile import YAMLSyntaxError, load_all
+from kubechaos.scenario.yamlfile import YAMLSyntaxError, load_all, read_text
 from kubechaos.sim.events import EventLog
 from kubechaos.testing import HarnessError
 
@@ -36,7 +36,7 @@ def resolve_file(base_dir: Path, path: str | os.PathLike[str]) -> Path:
     file = Path(path)
     if not file.is_absolute():
         file = base_dir / file
-    if not file.is_file():
+    if not file.exists() or file.is_dir():
         raise HarnessError(f"no file {file} (relative paths are read from the test's directory)")
     return file
 
@@ -47,7 +47,11 @@ def objects_of(manifests: ManifestSource, base_dir: Path, events: EventLog) -> l
     __tracebackhide__ = True
     if isinstance(manifests, os.PathLike) or (isinstance(manifests, str) and "\n" not in manifests):
         file = resolve_file(base_dir, manifests)
-        return _parse(file.read_text(encoding="utf-8"), str(file), events)
+        try:
+            text = read_text(file)
+        except OSError as exc:  # not a regular file, too large, not UTF-8, unreadable
+            raise HarnessError(f"cannot read {file}: {exc}") from None
+        return _parse(text, str(file), events)
     if isinstance(manifests, str):
         return _parse(manifests, "<manifest text>", events)
     items: Iterable[Any] = (

@@ -45,14 +45,17 @@ SCRAPE_INTERVAL = "250ms"
 RUN_TIMEOUT = 60.0
 
 
-def reference_run(serve_speed: float | None = None, recording: Path | None = None) -> Run:
+def reference_run(
+    serve_speed: float | None = None, recording: Path | None = None, start: float | None = None
+) -> Run:
     """The same scenario in process, flat out, observed the way the CLI observes it (``--serve``
     at ``serve_speed``; ``--openmetrics recording``): what the run under test must report.
     Neither pacing nor observers change a run (observers hang on the run's one ticker)."""
     run = Run(load_scenario(SCENARIO))
     recorder = None
     if recording is not None:
-        recorder = OpenMetricsRecorder(run.collector, recording, start_time(), DEFAULT_INTERVAL)
+        at = start_time() if start is None else start  # the caller's: an hour may turn meanwhile
+        recorder = OpenMetricsRecorder(run.collector, recording, at, DEFAULT_INTERVAL)
         run.ticker.every(DEFAULT_INTERVAL, recorder.sample)
     if serve_speed is not None:
         exporter = LiveExporter(run.collector, run.registry, "127.0.0.1", 0, serve_speed)
@@ -189,7 +192,7 @@ def test_backfilled_recording_answers_range_queries(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = recording.read_text()
     assert text.endswith("# EOF\n")
-    expected = reference_run(recording=tmp_path / "reference.om")
+    expected = reference_run(recording=tmp_path / "reference.om", start=start)
     assert (tmp_path / "reference.om").read_text() == text  # same seed, same observers
     duration = load_scenario(SCENARIO).duration
     end = start + duration

@@ -342,3 +342,36 @@ def test_a_killed_sweep_takes_its_workers_with_it(
     proc.send_signal(signal.SIGKILL)
     _finish(proc)
     _assert_all_gone(tree)
+
+
+def test_a_second_sigint_on_a_sweep_leaves_whole_reports_and_no_worker(
+    tmp_path: Path, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """Two Ctrl-C on a sweep, the second while it stops and writes: exit 130, no worker left,
+    and each report either the earlier file untouched or the new one whole, never cut off."""
+    (tmp_path / "s.json").write_text(OLD)
+    (tmp_path / "s.xml").write_text(OLD)
+    proc = _start(
+        [
+            "sweep", str(POD_KILL), "--seeds", "1-200", "--workers", "2", "--no-progress",
+            "--json", str(tmp_path / "s.json"), "--junit", str(tmp_path / "s.xml"),
+        ],
+        tmp_path,
+    )  # fmt: skip
+    reaper.append(proc)
+    _wait_for_line(proc, "2 workers")
+    tree = _workers_started(proc.pid, 2)
+    time.sleep(1.0)
+    tree |= _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    code, _, err = _finish(proc)
+    assert code == 130, err
+    assert "Traceback" not in err, err
+    _assert_all_gone(tree)
+    sweep = (tmp_path / "s.json").read_text()
+    assert sweep == OLD or json.loads(sweep)["complete"] is False
+    junit = (tmp_path / "s.xml").read_text()
+    assert junit == OLD or ET.fromstring(junit).tag == "testsuites"
+    _no_temporary_files(tmp_path)

@@ -61,8 +61,19 @@ def stop_signal() -> int:
 
 def exit_status(status: int) -> int:
     """``status``, with "interrupted" (130) made the shell's ``128 + signum`` of the signal that
-    stopped the command."""
-    return 128 + stop_signal() if status == EXIT_INTERRUPTED else status
+    stopped the command. An interrupted command is exiting: from now on it ignores the stop
+    signals, so a second Ctrl-C while Python shuts down (joining threads, ending workers) does
+    not kill it by the signal's default action (Python resets its own handlers to that at
+    shutdown) and change how it ended."""
+    if status != EXIT_INTERRUPTED:
+        return status
+    _ignore_stop_signals()
+    return 128 + stop_signal()
+
+
+def _ignore_stop_signals() -> None:
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -97,8 +108,7 @@ def stops_on_signals(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
-            for signum in STOP_SIGNALS:  # exiting now: a third signal changes nothing
-                signal.signal(signum, signal.SIG_IGN)
+            _ignore_stop_signals()  # exiting now: a third signal changes nothing
             name = signal.Signals(stop_signal()).name
             click.echo(
                 f"interrupted ({name}): stopped; a report not written keeps its previous content",
@@ -106,9 +116,10 @@ def stops_on_signals(command: F) -> F:
             )
             sys.exit(128 + stop_signal())
         finally:
-            for signum, handler in previous.items():
-                if handler is not None:
-                    signal.signal(signum, handler)
+            if _received.stopped_by is None:  # not stopped: hand the handlers back
+                for signum, handler in previous.items():
+                    if handler is not None:
+                        signal.signal(signum, handler)
 
     return wrapped  # type: ignore[return-value]
 

@@ -16,11 +16,8 @@ or manifest that changed since the run it replays.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -36,75 +33,22 @@ from kubechaos.batch.explore import (
 )
 from kubechaos.batch.pool import default_workers
 from kubechaos.cli.common import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SLO_VIOLATED,
     invalid,
     load_or_exit,
+    write_or_report,
 )
 from kubechaos.cli.replay import replay
+from kubechaos.cli.signals import exit_status, quiet, stops_on_signals
 from kubechaos.cli.terminal import new_console, print_table, shown
+from kubechaos.report.files import write_text
 from kubechaos.report.result import relative_to, replay_command
 from kubechaos.scenario.explore import ShrinkResult
 from kubechaos.scenario.sources import source_digests
 from kubechaos.scenario.writer import scenario_yaml
-
-STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class Signals:
-    """SIGTERM and SIGHUP stop an exploration as Ctrl-C does: they are delivered again as
-    SIGINT, so whatever handles Ctrl-C at that moment (Trio's handler inside a run, Python's
-    elsewhere) raises ``KeyboardInterrupt`` where it is safe to. The first signal names the
-    exit code (128 + its number, as shells report it); once it is handled, :meth:`quiet`
-    ignores the rest, so writing what was found is not cut short."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> Signals:
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            self._previous[sig] = signal.signal(sig, self._redeliver)
-        self._previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
-        return self
-
-    def _redeliver(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:
-            return
-        self.signum = signum
-        if callable(signal.getsignal(signal.SIGINT)):
-            signal.raise_signal(signal.SIGINT)
-        else:  # Ctrl-C is ignored here (a background job): stop all the same
-            raise KeyboardInterrupt
-
-    def quiet(self) -> None:
-        if self.signum is None:
-            self.signum = signal.SIGINT
-        for sig in STOPPING:
-            signal.signal(sig, signal.SIG_IGN)
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.signum or signal.SIGINT)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: a reader (or a second
-    signal) never sees half a file, and the previous file stays until the new one is whole. A
-    write error is one line and exit 3."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        click.echo(f"error: cannot write {path}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_RUN_FAILED)
 
 
 @click.command()
@@ -123,6 +67,7 @@ def write_whole(path: Path, text: str) -> None:
               help="At most this many runs while shrinking.")  # fmt: skip
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write the exploration (every run, the shrunk failure) as JSON.")  # fmt: skip
+@stops_on_signals
 def explore(
     scenario_file: Path,
     runs: int,
@@ -152,17 +97,15 @@ def explore(
     )
     report: dict[str, Any] = {"schema": "kubechaos/explore/v1", "baseSeed": seed, "runs": []}
     target = out or Path(f"{scenario_file.stem}.shrunk.yaml")
-    with Signals() as signals:
-        status = _explore(console, signals, scenario_file, runs, seed, workers, report,
-                          None if no_shrink else (target, max_shrink_runs))  # fmt: skip
-        if json_file is not None:
-            _write_report(console, scenario_file, report, json_file)
+    status = _explore(console, scenario_file, runs, seed, workers, report,
+                      None if no_shrink else (target, max_shrink_runs))  # fmt: skip
+    if json_file is not None:
+        _write_report(console, scenario_file, report, json_file)
     sys.exit(status)
 
 
 def _explore(
     console: Console,
-    signals: Signals,
     scenario_file: Path,
     runs: int,
     seed: int,
@@ -188,7 +131,7 @@ def _explore(
     except KeyboardInterrupt:
         interrupted = True
     if interrupted:
-        signals.quiet()
+        quiet()
         console.print(f"[yellow]interrupted[/] after {len(outcomes)} of {runs} runs")
     report["runs"] = [_outcome_record(o) for o in outcomes]
     failures = [o for o in outcomes if o.signature]
@@ -203,14 +146,14 @@ def _explore(
     if failures and shrinking is not None and failures[0].error is None:
         target, max_runs = shrinking
         shrunk = _shrink_and_write(
-            console, signals, scenario_file, failures[0], target, max_runs, interrupted
+            console, scenario_file, failures[0], target, max_runs, interrupted
         )
         report["shrunk"] = shrunk
         interrupted = interrupted or not shrunk["complete"]
         if shrunk["reproduces"] is False:
             status = EXIT_RUN_FAILED
     report["complete"] = not interrupted
-    status = signals.exit_code if interrupted else status
+    status = exit_status(EXIT_INTERRUPTED) if interrupted else status
     report["exitCode"] = status
     return status
 
@@ -258,7 +201,6 @@ def _never_judged(console: Console, outcomes: list[ExploreOutcome]) -> bool:
 
 def _shrink_and_write(
     console: Console,
-    signals: Signals,
     scenario_file: Path,
     failing: ExploreOutcome,
     out: Path,
@@ -276,7 +218,7 @@ def _shrink_and_write(
         )
         result = shrink_failure(scenario_file, failing, max_runs)
         if result.interrupted:
-            signals.quiet()
+            quiet()
             console.print(f"[yellow]interrupted[/] while shrinking, after {result.runs} runs")
     state = "interrupted: smallest so far" if result.interrupted else f"in {result.runs} runs"
     comment = (
@@ -284,8 +226,8 @@ def _shrink_and_write(
         f"{failing.seed}) {state}.\nFails with: {', '.join(result.signature)}.\n"
         f"Steps: {'; '.join(result.steps) or 'none'}."
     )
-    write_whole(out, scenario_yaml(result.scenario, out, comment))
-    problem = _check_reproduces(signals, out, result)
+    _write_or_exit(out, scenario_yaml(result.scenario, out, comment))
+    problem = _check_reproduces(out, result)
     console.print(f"[bold]shrunk[/] to {len(result.scenario.faults)} faults ({state}):")
     for scheduled in result.scenario.faults:
         span = f" for {scheduled.duration:g}s" if scheduled.duration else ""
@@ -316,7 +258,7 @@ def _shrink_and_write(
     }  # fmt: skip
 
 
-def _check_reproduces(signals: Signals, out: Path, result: ShrinkResult) -> str | None:
+def _check_reproduces(out: Path, result: ShrinkResult) -> str | None:
     """Run the written file on its own (unless the shrink was interrupted): None when it fails
     the same way, else what it did instead."""
     if result.interrupted:
@@ -324,7 +266,7 @@ def _check_reproduces(signals: Signals, out: Path, result: ShrinkResult) -> str 
     try:
         return reproduces(out, result.signature)
     except KeyboardInterrupt:
-        signals.quiet()
+        quiet()
         result.interrupted = True
         return "interrupted"
 
@@ -340,9 +282,16 @@ def _write_report(
         head["sha256"], head["manifests"] = source_digests(scenario_file)
     except OSError:
         head["sha256"], head["manifests"] = None, {}
-    write_whole(json_file, json.dumps(head | report, indent=2) + "\n")
+    _write_or_exit(json_file, json.dumps(head | report, indent=2) + "\n")
     note = "" if report.get("complete") else " (incomplete)"
     console.print(f"json report: {json_file}{note}")
 
 
-__all__ = ["Signals", "explore", "replay", "write_whole"]
+def _write_or_exit(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically (a reader, or a second signal, never sees half
+    a file); a write error is one line and exit 3."""
+    if not write_or_report(path, lambda target: write_text(target, text)):
+        sys.exit(EXIT_RUN_FAILED)
+
+
+__all__ = ["explore", "replay"]

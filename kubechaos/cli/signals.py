@@ -67,11 +67,15 @@ def exit_status(status: int) -> int:
     shutdown) and change how it ended."""
     if status != EXIT_INTERRUPTED:
         return status
-    _ignore_stop_signals()
+    quiet()
     return 128 + stop_signal()
 
 
-def _ignore_stop_signals() -> None:
+def quiet() -> None:
+    """The command was stopped and is finishing up (writing what it found): the signal that
+    stopped it is settled and further stop signals are ignored, so they neither cut the writing
+    short nor change the exit code."""
+    stop_signal()
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
 
@@ -108,7 +112,7 @@ def stops_on_signals(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
-            _ignore_stop_signals()  # exiting now: a third signal changes nothing
+            quiet()  # exiting now: a third signal changes nothing
             name = signal.Signals(stop_signal()).name
             click.echo(
                 f"interrupted ({name}): stopped; a report not written keeps its previous content",
@@ -129,6 +133,7 @@ __all__ = [
     "EXIT_SIGTERM",
     "STOP_SIGNALS",
     "exit_status",
+    "quiet",
     "stop_signal",
     "stops_on_signals",
 ]

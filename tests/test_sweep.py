@@ -22,7 +22,7 @@ from kubechaos.batch.sweep import merge, run_sweep
 from kubechaos.cli import main
 from kubechaos.report.compare import compare
 from kubechaos.report.compare import schema as compare_schema
-from kubechaos.report.sweep import SweepError, normalised, schema
+from kubechaos.report.sweep import SweepError, _fault_summaries, normalised, schema
 from kubechaos.scenario.loader import load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.scenario.seeds import Shard, format_seeds, parse_seeds, parse_shard
@@ -490,3 +490,22 @@ def test_the_indexed_job_example_shards_and_merges(tiny: Path, tmp_path: Path) -
     whole = run_sweep(load_scenario(str(tiny)), "1-6", workers=1)
     assert code == whole["exitCode"] == 1
     assert as_json(json.loads((tmp_path / "sweep.json").read_text())) == as_json(whole)
+
+
+def test_a_sweep_counts_injections_too_late_to_observe_apart_from_unrecovered_ones() -> None:
+    """An injection whose recovery the run ended too soon to see (status not-observable) is no
+    measurement: a sweep counts it apart, not as "pending" nor as a failure to recover."""
+    def fault(status: str, seconds: float | None = None) -> dict[str, object]:
+        return {
+            "name": "kill",
+            "type": "pod-kill",
+            "recovery": {"status": status, "seconds": seconds},
+        }
+
+    results = [
+        {"faults": [fault("recovered", 5.0), fault("not-observable")]},
+        {"faults": [fault("not-recovered"), fault("pending")]},
+    ]
+    [summary] = _fault_summaries(results)
+    assert (summary["injections"], summary["recovered"], summary["notRecovered"]) == (4, 1, 1)
+    assert (summary["notObservable"], summary["pending"]) == (1, 1)

@@ -89,7 +89,7 @@ def _print_sweep(console: Console, sweep: dict[str, Any]) -> None:
 def _recovery_table(faults: list[dict[str, Any]]) -> Table:
     table = Table(title="Recovery times over all runs", show_edge=False, box=None)
     table.add_column("fault")
-    for column in ("injected", "unrecovered", "min", "p50", "p95", "p99", "max"):
+    for column in ("injected", "unrecovered", "unobservable", "min", "p50", "p95", "p99", "max"):
         table.add_column(column, justify="right", no_wrap=True)
     for fault in faults:
         dist = fault["recoverySeconds"] or {}
@@ -98,6 +98,7 @@ def _recovery_table(faults: list[dict[str, Any]]) -> Table:
             shown(fault["name"]),
             str(fault["injections"]),
             f"[red]{missing}[/]" if missing else "0",
+            str(fault.get("notObservable", 0)),
             *(seconds(dist.get(k)) for k in ("min", "p50", "p95", "p99", "max")),
         )
     return table

@@ -195,7 +195,8 @@ def _slo_ok(result: Mapping[str, Any], name: str) -> bool | None:
 def _recoveries(result: Mapping[str, Any]) -> dict[str, tuple[str, float]]:
     """Per fault name: (type, the run's slowest recovery; inf if any injection never did).
 
-    Pending recoveries (an unfinished run) are no measurement and are left out."""
+    Pending recoveries (an unfinished run) and injections too close to the end for their
+    recovery to be seen (not observable) are no measurement and are left out."""
     out: dict[str, tuple[str, float]] = {}
     for fault in result["faults"]:
         recovery = fault["recovery"]

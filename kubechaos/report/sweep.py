@@ -238,6 +238,7 @@ def _fault_summaries(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     "injections": 0,
                     "recovered": 0,
                     "notRecovered": 0,
+                    "notObservable": 0,
                     "pending": 0,
                 },
             )
@@ -248,6 +249,8 @@ def _fault_summaries(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 recovery_times.setdefault(fault["name"], []).append(fault["recovery"]["seconds"])
             elif status == "not-recovered":
                 entry["notRecovered"] += 1
+            elif status == "not-observable":  # too close to the end to see: no measurement
+                entry["notObservable"] += 1
             else:
                 entry["pending"] += 1
     for name, entry in faults.items():

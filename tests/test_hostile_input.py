@@ -240,12 +240,20 @@ ROWS = [
         args=("--start-time", "1969-12-31T23:59:59Z")),
     row("an unknown option (a usage block)", "No such option '--sed'. (Did you mean one of: '--seed', '--serve', '--speed'?) Run 'kubechaos run --help' for usage.",
         args=("--sed", "1")),
+    row("a --speed so slow the run would never end", "Invalid value for '--speed': expected a number >= 0.01 (slow motion) or \"max\", got '1e-9'",
+        args=("--speed", "1e-9")),
     row("a negative --seed", "Invalid value for '--seed': -1 is not in the range x>=0.", args=("--seed", "-1")),
     row("a --scrape-interval that overflows", "--scrape-interval: '" + "9" * 400 + "s' is too long a duration",
         args=("--scrape-interval", "9" * 400 + "s")),
     row("--max-nodes 0", "Invalid value for '--max-nodes': expected a whole number > 0, got '0'.", args=("--max-nodes", "0")),
 ]  # fmt: skip
-CLI_ONLY = {"--start-time", "--sed", "--seed", "--scrape-interval"}  # `validate` has no such flag
+CLI_ONLY = {
+    "--start-time",
+    "--sed",
+    "--seed",
+    "--scrape-interval",
+    "--speed",
+}  # `validate` has no such flag
 
 
 def _scenario(tmp_path: Path, edits: tuple[tuple[str, str], ...]) -> Path:

@@ -80,6 +80,11 @@ class _Address(click.ParamType):
         return host, int(port)
 
 
+# Slowest pacing: 100x slower than real time. Slower would pace even a short scenario for days
+# (--speed 1e-9 never ends), which no one watching a run wants.
+MIN_SPEED = 0.01
+
+
 class _Speed(click.ParamType):
     name = "FACTOR|max"
 
@@ -92,8 +97,12 @@ class _Speed(click.ParamType):
             speed = float(str(value))
         except ValueError:
             self.fail(f'expected a number > 0 or "max", got {value!r}', param, ctx)
-        if not speed > 0 or math.isinf(speed):
-            self.fail(f'expected a number > 0 or "max", got {value!r}', param, ctx)
+        if not MIN_SPEED <= speed < math.inf:
+            self.fail(
+                f'expected a number >= {MIN_SPEED:g} (slow motion) or "max", got {value!r}',
+                param,
+                ctx,
+            )
         return speed
 
 

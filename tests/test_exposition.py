@@ -219,7 +219,7 @@ def clock_start(lines: list[str]) -> float:
     ("args", "message"),
     [
         (["--serve", "localhost:notaport"], "expected HOST:PORT"),
-        (["--speed", "0"], 'expected a number > 0 or "max"'),
+        (["--speed", "0"], 'expected a number >= 0.01 (slow motion) or "max"'),
         (["--linger"], "--linger needs --serve"),
         (["--scrape-interval", "soon"], "--scrape-interval"),
         (["--start-time", "yesterday", "--openmetrics", "{tmp}/x.om"], "--start-time"),

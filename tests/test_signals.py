@@ -28,6 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from kubechaos.cli import main
+from kubechaos.cli.signals import exit_quietly_when_stopped
+from kubechaos.scenario.runner import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 POD_KILL = ROOT / "scenarios" / "pod-kill.yaml"  # 15 virtual minutes: 9 s wall at --speed 100
@@ -375,3 +380,38 @@ def test_a_second_sigint_on_a_sweep_leaves_whole_reports_and_no_worker(
     junit = (tmp_path / "s.xml").read_text()
     assert junit == OLD or ET.fromstring(junit).tag == "testsuites"
     _no_temporary_files(tmp_path)
+
+
+def test_an_interrupted_command_in_process_hands_the_signal_handlers_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command run inside a longer-lived process (a test through CliRunner) and interrupted
+    leaves that process's signal handlers as they were. Before, it left SIGTERM and SIGHUP
+    ignored, and every process the test run started afterwards inherited that: a SIGTERM no
+    longer stopped them."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def interrupted(self: Run, speed: float | None = None) -> Run:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "run", interrupted)
+    result = CliRunner().invoke(main, ["run", str(POD_KILL), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 130, result.output
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_the_program_ignores_stop_signals_once_stopped() -> None:
+    """The process entry point, stopped by a signal, leaves the stop signals ignored while
+    Python shuts down (a second Ctrl-C there would otherwise kill it by the signal's default
+    action, exit -2); a command that ends normally changes nothing."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(SystemExit):
+            exit_quietly_when_stopped(lambda: sys.exit(0))
+        assert {s: signal.getsignal(s) for s in before} == before
+        with pytest.raises(SystemExit):
+            exit_quietly_when_stopped(lambda: sys.exit(143))
+        assert all(signal.getsignal(s) == signal.SIG_IGN for s in before)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)

@@ -495,6 +495,7 @@ def test_the_indexed_job_example_shards_and_merges(tiny: Path, tmp_path: Path) -
 def test_a_sweep_counts_injections_too_late_to_observe_apart_from_unrecovered_ones() -> None:
     """An injection whose recovery the run ended too soon to see (status not-observable) is no
     measurement: a sweep counts it apart, not as "pending" nor as a failure to recover."""
+
     def fault(status: str, seconds: float | None = None) -> dict[str, object]:
         return {
             "name": "kill",

@@ -30,6 +30,7 @@ from kubechaos.cli.compare import compare_command
 from kubechaos.cli.explore import explore
 from kubechaos.cli.replay import replay
 from kubechaos.cli.run import run
+from kubechaos.cli.signals import exit_quietly_when_stopped
 from kubechaos.cli.sweep import sweep_command, sweep_merge_command
 from kubechaos.cli.terminal import new_console, shown
 from kubechaos.defaults import TARGET_RELEASE
@@ -175,4 +176,11 @@ for command in (
 ):
     main.add_command(command)
 
-__all__ = ["main"]
+
+def program() -> None:
+    """The ``kubechaos`` program as a process (the console script, ``python -m kubechaos.cli``);
+    in-process callers (tests, CliRunner) use :func:`main`."""
+    exit_quietly_when_stopped(main)
+
+
+__all__ = ["main", "program"]

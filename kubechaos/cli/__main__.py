@@ -1,5 +1,5 @@
 """``python -m kubechaos.cli``: the same as the ``kubechaos`` command."""
 
-from kubechaos.cli import main
+from kubechaos.cli import program
 
-main()
+program()

@@ -61,14 +61,22 @@ def stop_signal() -> int:
 
 def exit_status(status: int) -> int:
     """``status``, with "interrupted" (130) made the shell's ``128 + signum`` of the signal that
-    stopped the command. An interrupted command is exiting: from now on it ignores the stop
-    signals, so a second Ctrl-C while Python shuts down (joining threads, ending workers) does
-    not kill it by the signal's default action (Python resets its own handlers to that at
-    shutdown) and change how it ended."""
-    if status != EXIT_INTERRUPTED:
-        return status
-    quiet()
-    return 128 + stop_signal()
+    stopped the command."""
+    return 128 + stop_signal() if status == EXIT_INTERRUPTED else status
+
+
+def exit_quietly_when_stopped(program: Callable[[], object]) -> None:
+    """Run ``program`` as the whole process: when it ends stopped by a signal, the stop
+    signals stay ignored while Python shuts down. Python resets its own handlers to the
+    default action at shutdown, so a second Ctrl-C there (joining threads, ending workers)
+    would kill the process by the signal and change how it ended."""
+    try:
+        program()
+    except SystemExit as done:
+        if done.code in (EXIT_INTERRUPTED, EXIT_SIGTERM, EXIT_SIGHUP):
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+        raise
 
 
 def quiet() -> None:
@@ -119,11 +127,10 @@ def stops_on_signals(command: F) -> F:
                 err=True,
             )
             sys.exit(128 + stop_signal())
-        finally:
-            if _received.stopped_by is None:  # not stopped: hand the handlers back
-                for signum, handler in previous.items():
-                    if handler is not None:
-                        signal.signal(signum, handler)
+        finally:  # the command may run in a longer-lived process (a test): hand them back
+            for signum, handler in previous.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
 
     return wrapped  # type: ignore[return-value]
 
@@ -132,6 +139,7 @@ __all__ = [
     "EXIT_SIGHUP",
     "EXIT_SIGTERM",
     "STOP_SIGNALS",
+    "exit_quietly_when_stopped",
     "exit_status",
     "quiet",
     "stop_signal",

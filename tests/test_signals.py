@@ -294,16 +294,11 @@ def _workers_started(pid: int, count: int, timeout: float = 30) -> set[int]:
     raise AssertionError("the sweep's workers never started")
 
 
-@pytest.mark.parametrize(
-    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
-)
-def test_a_signal_stops_a_sweep_its_workers_and_writes_an_incomplete_sweep(
-    tmp_path: Path, signum: signal.Signals, reaper: list[subprocess.Popen[str]]
-) -> None:
-    """A signal to a sweep on 2 workers: the workers are gone at once (before: SIGTERM left
-    them running for minutes), the JSON says complete=false with the runs so far, and the JUnit
-    has a skipped suite for every seed that did not finish."""
-    (tmp_path / "s.json").write_text(OLD)
+def _sweep_under_way(
+    tmp_path: Path, reaper: list[subprocess.Popen[str]]
+) -> tuple[subprocess.Popen[str], set[int]]:
+    """A 200-seed sweep on 2 workers writing s.json and s.xml, a second into its runs: the
+    process and every process it started."""
     proc = _start(
         [
             "sweep", str(POD_KILL), "--seeds", "1-200", "--workers", "2", "--no-progress",
@@ -315,7 +310,20 @@ def test_a_signal_stops_a_sweep_its_workers_and_writes_an_incomplete_sweep(
     _wait_for_line(proc, "2 workers")
     tree = _workers_started(proc.pid, 2)
     time.sleep(1.0)
-    tree |= _descendants(proc.pid)
+    return proc, tree | _descendants(proc.pid)
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_a_signal_stops_a_sweep_its_workers_and_writes_an_incomplete_sweep(
+    tmp_path: Path, signum: signal.Signals, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """A signal to a sweep on 2 workers: the workers are gone at once (before: SIGTERM left
+    them running for minutes), the JSON says complete=false with the runs so far, and the JUnit
+    has a skipped suite for every seed that did not finish."""
+    (tmp_path / "s.json").write_text(OLD)
+    proc, tree = _sweep_under_way(tmp_path, reaper)
     proc.send_signal(signum)
     code, out, err = _finish(proc)
     assert code == EXPECTED[signum], err
@@ -356,18 +364,7 @@ def test_a_second_sigint_on_a_sweep_leaves_whole_reports_and_no_worker(
     and each report either the earlier file untouched or the new one whole, never cut off."""
     (tmp_path / "s.json").write_text(OLD)
     (tmp_path / "s.xml").write_text(OLD)
-    proc = _start(
-        [
-            "sweep", str(POD_KILL), "--seeds", "1-200", "--workers", "2", "--no-progress",
-            "--json", str(tmp_path / "s.json"), "--junit", str(tmp_path / "s.xml"),
-        ],
-        tmp_path,
-    )  # fmt: skip
-    reaper.append(proc)
-    _wait_for_line(proc, "2 workers")
-    tree = _workers_started(proc.pid, 2)
-    time.sleep(1.0)
-    tree |= _descendants(proc.pid)
+    proc, tree = _sweep_under_way(tmp_path, reaper)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

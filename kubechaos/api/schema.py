@@ -43,8 +43,27 @@ def _read(name: str) -> Any:
 
 
 @functools.cache
+def _definitions() -> Any:
+    return _read("_definitions.json")
+
+
+@functools.cache
 def _registry() -> Registry:
-    return Resource.from_contents(_read("_definitions.json")) @ Registry()
+    return Resource.from_contents(_definitions()) @ Registry()
+
+
+def definition_properties(name: str) -> dict[str, tuple[str | None, bool]]:
+    """The fields upstream's v1.32 schema gives the object ``name``
+    (``io.k8s.api.core.v1.PodSpec``), each with the definition it holds when that is an object
+    with fields of its own (else None) and whether the field is a list of them."""
+    found: dict[str, tuple[str | None, bool]] = {}
+    for field, schema in _definitions()["$defs"][name].get("properties", {}).items():
+        is_list = "items" in schema
+        ref = (schema["items"] if is_list else schema).get("$ref", "")
+        held = ref.rpartition("/")[2] or None
+        has_fields = held is not None and "properties" in _definitions()["$defs"].get(held, {})
+        found[field] = (held if has_fields else None, is_list)
+    return found
 
 
 def _schema_file(kind: str, api_version: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from kubechaos.cli.common import EXIT_INVALID, EXIT_OK, limit_options
+from kubechaos.cli.common import EXIT_INVALID, EXIT_OK, STRICT_HELP, limit_options
 from kubechaos.cli.compare import compare_command
 from kubechaos.cli.explore import explore
 from kubechaos.cli.replay import replay
@@ -98,16 +98,19 @@ def main() -> None:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
 @limit_options
-def validate(files: tuple[Path, ...], limits: Limits) -> None:
+def validate(files: tuple[Path, ...], strict: bool, limits: Limits) -> None:
     """Check scenario FILES; print every problem; exit 2 if any file is invalid.
 
-    The --max-* limits are those of `kubechaos run`: a file valid here runs with the same flags.
+    Warns, as `kubechaos run` does, about every manifest kind and field the model does not
+    serve (--strict: they are errors). The --max-* limits are those of `kubechaos run`: a file
+    valid here runs with the same flags.
     """
     bad = 0
     for file in files:
         try:
-            scenario = load_scenario(file, limits)
+            scenario = load_scenario(file, limits, strict=strict)
         except ScenarioError as exc:
             bad += 1
             for error in exc.errors:

@@ -98,13 +98,19 @@ def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return decorated
 
 
+STRICT_HELP = (
+    "Refuse (exit 2) manifests of kinds, and manifest fields, the model does not serve, "
+    "instead of warning about them."
+)
+
+
 def _param_name(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
-def load_or_exit(path: Path, limits: Limits = DEFAULT_LIMITS) -> Scenario:
+def load_or_exit(path: Path, limits: Limits = DEFAULT_LIMITS, strict: bool = False) -> Scenario:
     try:
-        return load_scenario(path, limits)
+        return load_scenario(path, limits, strict=strict)
     except ScenarioError as exc:
         for error in exc.errors:
             click.echo(f"error: {shown(error, markup=False)}", err=True)

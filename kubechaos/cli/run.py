@@ -35,6 +35,7 @@ from kubechaos.cli.common import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SLO_VIOLATED,
+    STRICT_HELP,
     check_outputs,
     invalid,
     limit_options,
@@ -240,6 +241,7 @@ _report_options = _options(
     help="Show a progress bar over virtual time (default: on a terminal, for runs longer "
     "than a moment).",
 )
+@click.option("--strict", is_flag=True, help=STRICT_HELP)
 @limit_options
 @stops_on_signals
 def run(
@@ -257,6 +259,7 @@ def run(
     junit_file: Path | None,
     html_file: Path | None,
     progress: bool | None,
+    strict: bool,
     limits: Limits,
 ) -> None:
     """Run SCENARIO_FILE: inject its faults on schedule, measure recovery and judge its SLOs.
@@ -267,7 +270,7 @@ def run(
     interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (reports still written, incomplete).
     """
     console = new_console()
-    scenario = load_or_exit(scenario_file, limits)
+    scenario = load_or_exit(scenario_file, limits, strict)
     interval = _scrape_interval(scrape_interval)
     if linger and serve is None:
         invalid("--linger needs --serve")

@@ -76,8 +76,11 @@ class Scenario:
     manifest_files: tuple[str, ...] = ()  # the workload files it read (spec.workloads[*].path)
 
 
-def load_scenario(path: str | FsPath, limits: Limits = DEFAULT_LIMITS) -> Scenario:
-    """Read and check a scenario file. Raises :class:`ScenarioError` listing every problem."""
+def load_scenario(
+    path: str | FsPath, limits: Limits = DEFAULT_LIMITS, *, strict: bool = False
+) -> Scenario:
+    """Read and check a scenario file. Raises :class:`ScenarioError` listing every problem;
+    with ``strict``, a kind or field the model does not serve is one too (else a warning)."""
     file = FsPath(path)
     name = str(path)
     try:
@@ -88,7 +91,7 @@ def load_scenario(path: str | FsPath, limits: Limits = DEFAULT_LIMITS) -> Scenar
         raise ScenarioError(
             [LocatedError(name, 1, 1, "", f"cannot read file: {exc.strerror or exc}")]
         ) from None
-    return parse_scenario(text, name, base_dir=file.parent, limits=limits)
+    return parse_scenario(text, name, base_dir=file.parent, limits=limits, strict=strict)
 
 
 def parse_scenario(
@@ -96,9 +99,12 @@ def parse_scenario(
     name: str = "<scenario>",
     base_dir: FsPath | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    *,
+    strict: bool = False,
 ) -> Scenario:
     """Check the scenario in ``text`` (named ``name`` in errors; workload paths relative to
-    ``base_dir``) within ``limits``. Raises :class:`ScenarioError` listing every problem."""
+    ``base_dir``) within ``limits``. Raises :class:`ScenarioError` listing every problem
+    (with ``strict``, every kind and field the model does not serve among them)."""
     try:
         docs = load_all(text)
     except YAMLSyntaxError as exc:
@@ -132,14 +138,19 @@ def parse_scenario(
             f"{show('duration', limits.duration)}" + flag_of("duration"),
         )
         duration = DEFAULT_DURATION
-    scenario = _spec(check, spec, base_dir or FsPath("."), duration, limits)
+    scenario = _spec(check, spec, base_dir or FsPath("."), duration, limits, strict)
     if check.errors:
         raise ScenarioError(check.errors)
     return attrs.evolve(scenario, name=scenario_name, description=description, seed=seed)
 
 
 def _spec(
-    check: Check, spec: Mapping[str, Any], base_dir: FsPath, duration: float, limits: Limits
+    check: Check,
+    spec: Mapping[str, Any],
+    base_dir: FsPath,
+    duration: float,
+    limits: Limits,
+    strict: bool,
 ) -> Scenario:
     """Everything under ``spec`` but its seed and duration, checked; errors go to ``check``."""
     cluster = read_cluster(check, spec.get("cluster"), limits)
@@ -147,7 +158,7 @@ def _spec(
     warnings: list[str] = []
     before_workloads = len(check.errors)
     later: list[tuple[float, tuple[APIObject, ...]]] = []
-    reading = Reading(base_dir, warnings, duration, later, limits)
+    reading = Reading(base_dir, warnings, duration, later, limits, strict)
     workloads = _workloads(check, spec.get("workloads"), reading)
     workloads_ok = len(check.errors) == before_workloads
     traffic = _traffic(check, spec.get("traffic"), cluster, cluster_ok, limits)
@@ -225,10 +236,11 @@ class Reading:
     """What reading ``spec.workloads`` needs and gathers besides the objects applied at once."""
 
     base_dir: FsPath  # workload paths are relative to it
-    warnings: list[str]  # kinds the model does not serve
+    warnings: list[str]  # kinds and fields the model does not serve
     end: float  # the scenario's duration: an update is applied before it
     later: list[tuple[float, tuple[APIObject, ...]]]  # (at, objects) applied mid-run
     limits: Limits
+    strict: bool  # kinds and fields the model does not serve are errors, not warnings
     weight: int = 0  # objects read so far, counting the pods their replicas ask for
     files: list[str] = attrs.field(factory=list)  # the workload files read, in order
 
@@ -270,7 +282,7 @@ def _workload(
         inline = read_workloads(
             [entry["manifest"]], check.file, base=(*wp, "manifest"), root=check.root
         )
-        return _taken(check, inline, check.file, reading.warnings)
+        return _taken(check, inline, check.file, reading)
     rel = check.string(entry, "path", wp, required=True)
     if not rel:
         return ()
@@ -289,16 +301,23 @@ def _workload(
             LocatedError(str(file), exc.line, exc.column, "", f"invalid YAML: {exc}")
         )
         return ()
-    return _taken(check, read_workloads(docs, str(file)), str(file), reading.warnings)
+    return _taken(check, read_workloads(docs, str(file)), str(file), reading)
 
 
 def _taken(
-    check: Check, reading: WorkloadReading, source: str, warnings: list[str]
+    check: Check, workloads: WorkloadReading, source: str, reading: Reading
 ) -> tuple[APIObject, ...]:
-    """The objects read; their problems become the scenario's errors, skipped kinds warnings."""
-    check.errors += [problem.located(source) for problem in reading.problems]
-    warnings += reading.not_modelled
-    return reading.objects
+    """The objects read; their problems become the scenario's errors, the kinds and fields the
+    model does not serve warnings (errors too with ``--strict``)."""
+    check.errors += [problem.located(source) for problem in workloads.problems]
+    if reading.strict:
+        check.errors += [
+            attrs.evolve(p, message=f"{p.message} (an error with --strict)").located(source)
+            for p in workloads.unmodelled
+        ]
+    else:
+        reading.warnings += workloads.not_modelled
+    return workloads.objects
 
 
 def _traffic(

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from kubechaos.api.manifest import FieldError, ManifestError, UnsupportedKind, read_manifest
+from kubechaos.api.modelled import NOT_MODELLED, unmodelled_fields
 from kubechaos.api.objects import APIObject
 from kubechaos.api.schema import schema_errors
 from kubechaos.scenario.check import LocatedError, Path
@@ -31,7 +32,8 @@ from kubechaos.scenario.yamlfile import locate
 
 @attrs.frozen
 class ManifestProblem:
-    """One reason a manifest cannot be applied, located in its YAML source."""
+    """One reason a manifest cannot be applied, or one part of it the model leaves out, located
+    in its YAML source."""
 
     line: int
     column: int
@@ -44,6 +46,10 @@ class ManifestProblem:
         where = f"document {self.document}: " if self.document is not None else ""
         return LocatedError(source, self.line, self.column, self.path, where + self.message)
 
+    def warning(self, source: str) -> str:
+        """As a warning: ``file:line: path: message`` (the path left out when empty)."""
+        return f"{source}:{self.line}: " + (f"{self.path}: " if self.path else "") + self.message
+
 
 @attrs.frozen
 class WorkloadReading:
@@ -51,8 +57,16 @@ class WorkloadReading:
 
     objects: tuple[APIObject, ...]
     problems: tuple[ManifestProblem, ...]
-    # "source:line: Kind 'name' is not modelled; skipped", one per document of such a kind
-    not_modelled: tuple[str, ...]
+    # what the model leaves out, in document order: each document of a kind it does not serve
+    # ("Kind 'name' is not modelled; skipped", with an empty path) and each field it does not
+    # read (kubechaos.api.modelled) of a document it does serve
+    unmodelled: tuple[ManifestProblem, ...]
+    source: str = ""
+
+    @property
+    def not_modelled(self) -> tuple[str, ...]:
+        """:attr:`unmodelled` as warnings, ``source:line: ...``."""
+        return tuple(p.warning(self.source) for p in self.unmodelled)
 
 
 def read_workloads(
@@ -67,7 +81,7 @@ def read_workloads(
     """
     objects: list[APIObject] = []
     problems: list[ManifestProblem] = []
-    not_modelled: list[str] = []
+    unmodelled: list[ManifestProblem] = []
     for index, doc in enumerate(docs):
         doc_root = doc if root is None else root
         document = index + 1 if len(docs) > 1 else None
@@ -80,8 +94,8 @@ def read_workloads(
             obj = read_manifest(doc, base=base)
         except UnsupportedKind as exc:
             if not errors:
-                line, _ = locate(doc_root, base)
-                not_modelled.append(f"{source}:{line}: {exc}")
+                line, column = locate(doc_root, base)
+                unmodelled.append(ManifestProblem(line, column, "", str(exc), document))
                 continue
         except ManifestError as exc:
             # the model's own words win where both speak of one field
@@ -90,13 +104,26 @@ def read_workloads(
         else:
             if not errors:
                 objects.append(obj)
+                unmodelled += _ignored(doc, doc_root, base, document)
                 continue
         found = []
         for err in errors:
             line, column = locate(doc_root, err.path)
             found.append(ManifestProblem(line, column, err.dotted(), err.message, document))
         problems += sorted(found, key=lambda p: (p.line, p.column))
-    return WorkloadReading(tuple(objects), tuple(problems), tuple(not_modelled))
+    return WorkloadReading(tuple(objects), tuple(problems), tuple(unmodelled), source)
+
+
+def _ignored(
+    doc: Mapping[str, Any], root: Any, base: Path, document: int | None
+) -> list[ManifestProblem]:
+    """A warning for each field of ``doc`` the model does not read (kubechaos.api.modelled)."""
+    found = []
+    for path in unmodelled_fields(doc):
+        line, column = locate(root, (*base, *path))
+        dotted = FieldError((*base, *path), "").dotted()
+        found.append(ManifestProblem(line, column, dotted, NOT_MODELLED, document))
+    return sorted(found, key=lambda p: (p.line, p.column))
 
 
 __all__ = ["ManifestProblem", "WorkloadReading", "read_workloads"]

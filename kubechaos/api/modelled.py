@@ -1,0 +1,309 @@
+"""Which fields of a manifest the model acts on, kind by kind: the one list of them.
+
+:mod:`kubechaos.api.manifest` reads a manifest of a served kind into an API object and drops
+every field it does not read. A dropped field is a difference from a real cluster the user
+cannot see (an ``initContainer`` that takes a minute, a ``preStop`` hook, a topology spread
+that keeps a zone's pods apart), so each one that is present gets a warning:
+:func:`unmodelled_fields` lists their paths, and the scenario loader words them as
+``web.yaml:23: spec.template.spec.initContainers: not modelled (ignored); recovery times may
+differ from a real cluster``. A field this module calls read must be read by the reader: the
+trees below follow ``manifest.py`` line for line (keep them in step when the reader changes).
+
+A tree maps each field name to what the model does with it:
+
+- ``READ``: the reader reads it, and everything beneath it (a probe's ``httpGet`` is read as
+  "an HTTP probe": its outcome is the container behaviour's, not the path's or the port's);
+- a tree: the reader reads some fields beneath it; the rest are looked at one by one;
+- ``SILENT``: not read, and deliberately not warned about, because it cannot change what the
+  modelled cluster does or how fast it recovers;
+- :class:`Default`: not read, silent while it holds upstream's default (what an exported
+  manifest carries), warned about otherwise;
+- a field not in the tree: not read, and warned about.
+
+Deliberately silent, and why:
+
+- ``status``, and metadata the API server sets itself (``uid``, ``resourceVersion``,
+  ``generation``, ``creationTimestamp``, ``managedFields``, ``selfLink``,
+  ``deletionTimestamp``, ``deletionGracePeriodSeconds``): the API server ignores them on
+  create, as the model does. Labels and annotations are read (selectors, the
+  ``kubechaos.io/behaviour`` annotation, ``controller.kubernetes.io/pod-deletion-cost``); other
+  annotations are notes to people and tools.
+- What a container's process is (``command``, ``args``, ``workingDir``, ``env`` values,
+  ``stdin``, ``stdinOnce``, ``tty``, ``terminationMessagePath``, ``terminationMessagePolicy``):
+  the ``kubechaos.io/behaviour`` annotation stands for what the process does. An ``env``
+  entry's ``valueFrom`` is warned about (a missing reference stops a real container).
+- A pod's names (``hostname``, ``subdomain``, ``setHostnameAsFQDN``), and a Service's address
+  families (``clusterIPs``, ``ipFamilies``, ``ipFamilyPolicy``) and ``ports[].appProtocol``:
+  the model's traffic reaches pods through Services by IP, so these change nothing it measures.
+- An empty value (``securityContext: {}``, ``initContainers: []``, ``null``, ``""``): it asks
+  for nothing.
+
+Kinds the reader does not serve at all are skipped with their own warning
+(:class:`kubechaos.api.manifest.UnsupportedKind`); :func:`coverage_markdown` renders all of
+this for the README, whose copy a test keeps equal to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from kubechaos.api.schema import definition_properties
+
+
+class _Mark:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+READ = _Mark("READ")
+SILENT = _Mark("SILENT")
+
+
+@attrs.frozen
+class Default:
+    """Not read; silent while the field holds upstream's default ``value``."""
+
+    value: Any
+
+
+Tree = Mapping[str, Any]  # field name -> READ | SILENT | Default | Tree
+
+_META: Tree = {
+    "name": READ,
+    "generateName": READ,
+    "namespace": READ,
+    "labels": READ,
+    "annotations": READ,
+    **{
+        field: SILENT
+        for field in (
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "managedFields",
+            "selfLink",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        )
+    },
+}  # ownerReferences and finalizers change deletion and adoption: warned about
+_PROBE: Tree = {
+    **{handler: READ for handler in ("httpGet", "tcpSocket", "exec", "grpc")},
+    **{
+        field: READ
+        for field in (
+            "initialDelaySeconds",
+            "periodSeconds",
+            "timeoutSeconds",
+            "successThreshold",
+            "failureThreshold",
+        )
+    },
+}
+_QUANTITIES: Tree = {"cpu": READ, "memory": READ}
+_CONTAINER: Tree = {
+    "name": READ,
+    "image": READ,
+    "imagePullPolicy": READ,
+    "ports": {"containerPort": READ, "name": READ, "protocol": READ},
+    "resources": {"requests": _QUANTITIES, "limits": _QUANTITIES},
+    "livenessProbe": _PROBE,
+    "readinessProbe": _PROBE,
+    "startupProbe": _PROBE,
+    "env": {"name": SILENT, "value": SILENT},
+    **{
+        field: SILENT
+        for field in (
+            "command",
+            "args",
+            "workingDir",
+            "stdin",
+            "stdinOnce",
+            "tty",
+            "terminationMessagePath",
+            "terminationMessagePolicy",
+        )
+    },
+}
+_POD_SPEC: Tree = {
+    "containers": _CONTAINER,
+    "nodeName": READ,
+    "nodeSelector": READ,
+    "tolerations": READ,
+    "restartPolicy": READ,
+    "terminationGracePeriodSeconds": READ,
+    "schedulerName": READ,
+    "hostname": SILENT,
+    "subdomain": SILENT,
+    "setHostnameAsFQDN": SILENT,
+    "dnsPolicy": Default("ClusterFirst"),
+    "enableServiceLinks": Default(True),
+    "hostNetwork": Default(False),
+    "hostPID": Default(False),
+    "hostIPC": Default(False),
+    "shareProcessNamespace": Default(False),
+    "automountServiceAccountToken": Default(True),
+    "serviceAccountName": Default("default"),
+    "serviceAccount": Default("default"),
+    "priority": Default(0),
+    "preemptionPolicy": Default("PreemptLowerPriority"),
+}
+_TEMPLATE: Tree = {"metadata": _META, "spec": _POD_SPEC}
+_SERVICE_SPEC: Tree = {
+    "selector": READ,
+    "ports": {
+        "port": READ,
+        "targetPort": READ,
+        "name": READ,
+        "protocol": READ,
+        "appProtocol": SILENT,
+    },
+    "clusterIP": READ,
+    "type": READ,
+    "publishNotReadyAddresses": READ,
+    "clusterIPs": SILENT,
+    "ipFamilies": SILENT,
+    "ipFamilyPolicy": SILENT,
+    "sessionAffinity": Default("None"),
+    "internalTrafficPolicy": Default("Cluster"),
+}
+_TOP: Tree = {"apiVersion": READ, "kind": READ, "metadata": _META, "status": SILENT}
+
+MODELLED_FIELDS: dict[str, Tree] = {
+    "Namespace": {**_TOP, "spec": {"finalizers": Default(["kubernetes"])}},
+    "Pod": {**_TOP, "spec": _POD_SPEC},
+    "Service": {**_TOP, "spec": _SERVICE_SPEC},
+    "ReplicaSet": {
+        **_TOP,
+        "spec": {
+            "selector": READ,
+            "template": _TEMPLATE,
+            "replicas": READ,
+            "minReadySeconds": READ,
+        },
+    },
+    "Deployment": {
+        **_TOP,
+        "spec": {
+            "selector": READ,
+            "template": _TEMPLATE,
+            "replicas": READ,
+            "strategy": READ,
+            "minReadySeconds": READ,
+            "revisionHistoryLimit": READ,
+            "progressDeadlineSeconds": READ,
+            "paused": READ,
+        },
+    },
+}
+NOT_MODELLED = "not modelled (ignored); recovery times may differ from a real cluster"
+
+
+def unmodelled_fields(doc: Mapping[str, Any]) -> list[tuple[str | int, ...]]:
+    """The path of every field of ``doc`` (a manifest of a served kind) that the model does not
+    read and that may change what a real cluster does, in document order; the shallowest one
+    of each branch only (``spec.template.spec.initContainers``, not what it holds)."""
+    tree = MODELLED_FIELDS.get(str(doc.get("kind")))
+    found: list[tuple[str | int, ...]] = []
+    if tree is not None:
+        _walk(doc, tree, (), found)
+    return found
+
+
+def _walk(value: Any, tree: Tree, path: tuple[str | int, ...], found: list[Any]) -> None:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(item, tree, (*path, i), found)
+        return
+    if not isinstance(value, Mapping):
+        return
+    for key, child in value.items():
+        what = tree.get(key)
+        if what is READ or what is SILENT or _empty(child):
+            continue
+        if isinstance(what, Mapping):
+            _walk(child, what, (*path, key), found)
+        elif not (isinstance(what, Default) and child == what.value):
+            found.append((*path, key))
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | Mapping) and not value)
+
+
+# The README's table: for the pod spec, its containers and a Service's spec, every upstream field
+# by what the model does with it.
+_SECTIONS = {
+    "io.k8s.api.core.v1.PodSpec": ("Pod spec (`spec`, `spec.template.spec`)", _POD_SPEC),
+    "io.k8s.api.core.v1.Container": ("Container (`containers[]`)", _CONTAINER),
+    "io.k8s.api.core.v1.Probe": (
+        "Probe (`livenessProbe`, `readinessProbe`, `startupProbe`)",
+        _PROBE,
+    ),
+    "io.k8s.api.core.v1.ServiceSpec": ("Service `spec`", _SERVICE_SPEC),
+}
+
+
+def coverage_markdown() -> str:
+    """The README's list of the fields the model reads, ignores silently and warns about."""
+    lines = []
+    for definition, (title, tree) in _SECTIONS.items():
+        columns: dict[str, list[str]] = {"read": [], "silent": [], "warned": []}
+        _classify(definition, tree, "", columns)
+        lines.append(f"- **{title}**")
+        for column, words in _COLUMNS.items():
+            lines.append(f"  - {words}: {', '.join(columns[column]) or '(none)'}")
+    return "\n".join(lines)
+
+
+_COLUMNS = {
+    "read": "read",
+    "silent": "ignored silently",
+    "warned": "ignored with a warning when set",
+}
+
+
+def _classify(definition: str, tree: Tree, prefix: str, columns: dict[str, list[str]]) -> None:
+    for field, (held, is_list) in sorted(definition_properties(definition).items()):
+        what, name = tree.get(field), prefix + field
+        if what is SILENT:
+            columns["silent"].append(f"`{name}`")
+        elif isinstance(what, Default):
+            columns["silent"].append(f"`{name}` (if {_shown(what.value)})")
+        elif what is None:
+            columns["warned"].append(f"`{name}`")
+        elif held in _SECTIONS:
+            columns["read"].append(f"`{name}` (below)")
+        elif isinstance(what, Mapping) and held is None:  # a map: only these keys are read
+            columns["read"].append(f"`{name}` ({', '.join(what)}; others warned)")
+        elif isinstance(what, Mapping) and held is not None:
+            columns["read"].append(f"`{name}` (partly)")
+            _classify(held, what, name + ("[]." if is_list else "."), columns)
+        else:
+            columns["read"].append(f"`{name}`")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+__all__ = [
+    "MODELLED_FIELDS",
+    "NOT_MODELLED",
+    "READ",
+    "SILENT",
+    "Default",
+    "coverage_markdown",
+    "unmodelled_fields",
+]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubechaos.api.manifest import SUPPORTED_KINDS
+from kubechaos.api.modelled import MODELLED_FIELDS, coverage_markdown
 from kubechaos.cli import common, signals
 from kubechaos.faults import CATALOGUE
 from kubechaos.observe.metrics import FAMILIES
@@ -39,3 +41,12 @@ def test_readme_shows_the_tested_plugin_example_and_the_ci_examples_verbatim() -
     assert README_EXAMPLE.rstrip() in README
     for example in ("examples/ci/sweep-workflow.yml", "examples/k8s/sweep-indexed-job.yaml"):
         assert (root / example).read_text(encoding="utf-8").rstrip() in README, example
+
+
+def test_the_readme_lists_what_the_model_reads_from_a_manifest_as_the_code_does() -> None:
+    """The kinds served and, field by field, what the model reads, ignores silently and warns
+    about: the README's copy is the one kubechaos/api/modelled.py renders."""
+    assert coverage_markdown() in README, "README's field list differs: paste coverage_markdown()"
+    kinds = ", ".join(f"{kind} (`{version}`)" for kind, version in SUPPORTED_KINDS.items())
+    assert f"served for these kinds:\n{kinds}." in README
+    assert set(MODELLED_FIELDS) == set(SUPPORTED_KINDS)

@@ -358,6 +358,12 @@ async def test_apply_reads_files_text_objects_and_mappings(kubechaos: Harness) -
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
         )
     assert kubechaos.api.cache("namespaces").get("/registry/namespaces/shop") is not None
+    # a field the model does not read warns as in a scenario (it used to be dropped silently)
+    with pytest.warns(UserWarning, match=r"<manifest text>:5: spec.activeDeadlineSeconds: not mod"):
+        await kubechaos.apply(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: solo}\nspec:\n"
+            "  activeDeadlineSeconds: 60\n  containers: [{name: c, image: busybox}]\n"
+        )
     with pytest.raises(
         HarnessError, match=r"invalid manifest:\n<manifest text>:4:1: spec.selector: Required value"
     ):

@@ -1,10 +1,10 @@
 """Real Kubernetes manifests (as parsed YAML) into API objects.
 
 The reader accepts what ``kubectl apply`` accepts for the kinds the model serves (Namespace, Pod,
-ReplicaSet, Deployment, Service), drops fields the model does not act on (which of them are
-warned about is :mod:`kubechaos.api.modelled`'s list: keep it in step with this reader), and reports every
-problem it finds at once as :class:`FieldError` s with a path (``spec.template.spec.containers[0]
-.image``) so the caller can point at the file and line. Semantic validation (names, selectors,
+ReplicaSet, Deployment, Service), drops fields the model does not act on (which ones, and which
+of those are warned about, is :mod:`kubechaos.api.modelled`'s list: keep it in step with this
+reader), and reports every problem it finds at once as :class:`FieldError` s with a path
+(``spec.template.spec.containers[0].image``) so the caller can point at the file and line. Semantic validation (names, selectors,
 ranges) is the API server's: :func:`kubechaos.api.validation.validate` runs on the result too, so
 a manifest that reads fine but the API server would refuse is refused here with the same words.
 """

@@ -106,8 +106,11 @@ def test_api_server_validation_applies() -> None:
 def test_wrong_api_version_and_unsupported_kind() -> None:
     with pytest.raises(ManifestError, match="served as 'apps/v1'"):
         read_manifest(dict(DEPLOYMENT, apiVersion="extensions/v1beta1"))
+    # ConfigMap was the example of an unserved kind until issue 13 point 6 modelled it
     with pytest.raises(UnsupportedKind):
-        read_manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+        read_manifest(
+            {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "x"}}
+        )
 
 
 def test_service_and_pod() -> None:

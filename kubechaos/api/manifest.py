@@ -20,6 +20,8 @@ import attrs
 
 from kubechaos.api.objects import (
     APIObject,
+    ConfigMap,
+    ConfigRef,
     Container,
     ContainerPort,
     Deployment,
@@ -30,11 +32,14 @@ from kubechaos.api.objects import (
     Pod,
     PodSpec,
     PodTemplate,
+    PriorityClass,
     Probe,
     ReplicaSet,
     ReplicaSetSpec,
     Resources,
+    Secret,
     Service,
+    ServiceAccount,
     ServicePort,
     ServiceSpec,
     Toleration,
@@ -52,7 +57,12 @@ SUPPORTED_KINDS = {
     "Service": "v1",
     "ReplicaSet": "apps/v1",
     "Deployment": "apps/v1",
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "ServiceAccount": "v1",
+    "PriorityClass": "scheduling.k8s.io/v1",
 }
+_CLUSTER_SCOPED = ("Namespace", "PriorityClass")
 
 
 @attrs.frozen
@@ -275,7 +285,67 @@ def _container(r: _Reader, data: Any, path: Path) -> Container:
         readiness_probe=_probe(r, raw.get("readinessProbe"), (*path, "readinessProbe")),
         startup_probe=_probe(r, raw.get("startupProbe"), (*path, "startupProbe")),
         image_pull_policy=r.str_(raw, "imagePullPolicy", path, "IfNotPresent"),
+        config_refs=_env_refs(r, raw, path),
     )
+
+
+_REF_KINDS = {"configMapKeyRef": "ConfigMap", "secretKeyRef": "Secret"}
+_FROM_KINDS = {"configMapRef": "ConfigMap", "secretRef": "Secret"}
+_VOLUME_KINDS = {"configMap": ("ConfigMap", "name"), "secret": ("Secret", "secretName")}
+
+
+def _env_refs(r: _Reader, raw: Mapping[str, Any], path: Path) -> tuple[ConfigRef, ...]:
+    """``env[].valueFrom.{configMapKeyRef,secretKeyRef}`` and ``envFrom[].{configMapRef,
+    secretRef}``: what the kubelet must find before it starts the container."""
+    refs = []
+    for i, env in enumerate(r.seq(raw.get("env"), (*path, "env"))):
+        ep = (*path, "env", i, "valueFrom")
+        value_from = r.map(r.map(env, (*path, "env", i)).get("valueFrom"), ep)
+        for field, kind in _REF_KINDS.items():
+            if field in value_from:
+                ref = r.map(value_from[field], (*ep, field))
+                refs.append(
+                    ConfigRef(
+                        kind,
+                        r.str_(ref, "name", (*ep, field), required=True),
+                        r.str_(ref, "key", (*ep, field), required=True),
+                        r.bool_(ref, "optional", (*ep, field), False),
+                    )
+                )
+    for i, source in enumerate(r.seq(raw.get("envFrom"), (*path, "envFrom"))):
+        fp = (*path, "envFrom", i)
+        source_raw = r.map(source, fp)
+        for field, kind in _FROM_KINDS.items():
+            if field in source_raw:
+                ref = r.map(source_raw[field], (*fp, field))
+                refs.append(
+                    ConfigRef(
+                        kind,
+                        r.str_(ref, "name", (*fp, field), required=True),
+                        optional=r.bool_(ref, "optional", (*fp, field), False),
+                    )
+                )
+    return tuple(refs)
+
+
+def _volume_refs(r: _Reader, raw: Mapping[str, Any], path: Path) -> tuple[ConfigRef, ...]:
+    """configMap and secret volumes (other volume types are warned about, not read)."""
+    refs = []
+    for i, volume in enumerate(r.seq(raw.get("volumes"), (*path, "volumes"))):
+        vp = (*path, "volumes", i)
+        volume_raw = r.map(volume, vp)
+        for field, (kind, name_field) in _VOLUME_KINDS.items():
+            if field in volume_raw:
+                source = r.map(volume_raw[field], (*vp, field))
+                refs.append(
+                    ConfigRef(
+                        kind,
+                        r.str_(source, name_field, (*vp, field), required=True),
+                        optional=r.bool_(source, "optional", (*vp, field), False),
+                        volume=r.str_(volume_raw, "name", vp, required=True),
+                    )
+                )
+    return tuple(refs)
 
 
 def _pod_spec(r: _Reader, data: Any, path: Path) -> PodSpec:
@@ -311,6 +381,7 @@ def _pod_spec(r: _Reader, data: Any, path: Path) -> PodSpec:
         restart_policy=r.str_(raw, "restartPolicy", path, "Always"),
         termination_grace_period_seconds=r.int_(raw, "terminationGracePeriodSeconds", path, 30),
         scheduler_name=r.str_(raw, "schedulerName", path, "default-scheduler"),
+        volume_refs=_volume_refs(r, raw, path),
     )
 
 
@@ -349,9 +420,42 @@ def _workload_common(r: _Reader, spec: Mapping[str, Any]) -> tuple[LabelSelector
     )
 
 
+def _read_config(kind: str, r: _Reader, doc: Mapping[str, Any], meta: ObjectMeta) -> APIObject:
+    if kind == "ConfigMap":
+        return ConfigMap(
+            meta,
+            r.labels(doc, "data", ()),
+            r.labels(doc, "binaryData", ()),
+            r.bool_(doc, "immutable", (), False),
+        )
+    if kind == "Secret":
+        return Secret(
+            meta,
+            r.labels(doc, "data", ()),
+            r.labels(doc, "stringData", ()),
+            r.str_(doc, "type", (), "Opaque"),
+            r.bool_(doc, "immutable", (), False),
+        )
+    if kind == "ServiceAccount":
+        automount = doc.get("automountServiceAccountToken")
+        return ServiceAccount(
+            meta,
+            None if automount is None else r.bool_(doc, "automountServiceAccountToken", (), True),
+        )
+    return PriorityClass(
+        meta,
+        r.int_(doc, "value", (), 0),
+        r.bool_(doc, "globalDefault", (), False),
+        r.str_(doc, "preemptionPolicy", (), "PreemptLowerPriority"),
+        r.str_(doc, "description", ()),
+    )
+
+
 def _read(kind: str, r: _Reader, doc: Mapping[str, Any], namespace: str) -> APIObject:
-    namespaced = kind != "Namespace"
+    namespaced = kind not in _CLUSTER_SCOPED
     meta = _meta(r, doc.get("metadata"), ("metadata",), namespace if namespaced else "")
+    if kind in ("ConfigMap", "Secret", "ServiceAccount", "PriorityClass"):
+        return _read_config(kind, r, doc, meta)
     spec = r.map(doc.get("spec"), ("spec",))
     if kind == "Namespace":
         return Namespace(meta)

@@ -117,7 +117,12 @@ _CONTAINER: Tree = {
     "livenessProbe": _PROBE,
     "readinessProbe": _PROBE,
     "startupProbe": _PROBE,
-    "env": {"name": SILENT, "value": SILENT},
+    "env": {
+        "name": SILENT,
+        "value": SILENT,
+        "valueFrom": {"configMapKeyRef": READ, "secretKeyRef": READ},
+    },
+    "envFrom": {"configMapRef": READ, "secretRef": READ, "prefix": SILENT},
     **{
         field: SILENT
         for field in (
@@ -140,6 +145,7 @@ _POD_SPEC: Tree = {
     "restartPolicy": READ,
     "terminationGracePeriodSeconds": READ,
     "schedulerName": READ,
+    "volumes": {"name": READ, "configMap": READ, "secret": READ, "emptyDir": SILENT},
     "hostname": SILENT,
     "subdomain": SILENT,
     "setHostnameAsFQDN": SILENT,
@@ -177,6 +183,13 @@ _SERVICE_SPEC: Tree = {
 _TOP: Tree = {"apiVersion": READ, "kind": READ, "metadata": _META, "status": SILENT}
 
 MODELLED_FIELDS: dict[str, Tree] = {
+    "ConfigMap": {**_TOP, "data": READ, "binaryData": READ, "immutable": READ},
+    "Secret": {**_TOP, "data": READ, "stringData": READ, "type": READ, "immutable": READ},
+    "ServiceAccount": {**_TOP, "automountServiceAccountToken": READ, "secrets": SILENT},
+    "PriorityClass": {
+        **_TOP,
+        **{f: READ for f in ("value", "globalDefault", "preemptionPolicy", "description")},
+    },
     "Namespace": {**_TOP, "spec": {"finalizers": Default(["kubernetes"])}},
     "Pod": {**_TOP, "spec": _POD_SPEC},
     "Service": {**_TOP, "spec": _SERVICE_SPEC},

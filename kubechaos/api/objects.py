@@ -174,6 +174,20 @@ class Container:
     readiness_probe: Probe | None = None
     startup_probe: Probe | None = None
     image_pull_policy: str = "IfNotPresent"
+    # env valueFrom and envFrom references (omitempty: see the deployment's template hash)
+    config_refs: tuple[ConfigRef, ...] = attrs.field(default=(), metadata={"omitempty": True})
+
+
+@attrs.frozen(slots=True)
+class ConfigRef:
+    """A reference to a ConfigMap or Secret (``key`` empty: the whole object, as envFrom or a
+    volume); a volume's reference is held by the pod spec."""
+
+    kind: str  # ConfigMap | Secret
+    name: str
+    key: str = ""
+    optional: bool = False
+    volume: str = ""  # the volume's name, for a volume source
 
 
 @attrs.frozen(slots=True)
@@ -203,6 +217,7 @@ class PodSpec:
     restart_policy: str = "Always"  # Always | OnFailure | Never
     termination_grace_period_seconds: int = 30
     scheduler_name: str = "default-scheduler"
+    volume_refs: tuple[ConfigRef, ...] = attrs.field(default=(), metadata={"omitempty": True})
 
     def requests(self) -> Resources:
         total = Resources(pods=1)
@@ -435,8 +450,58 @@ class Lease:
     spec: LeaseSpec = LeaseSpec()
 
 
+# ---------------------------------------------------------------------------- config
+
+
+@attrs.frozen(slots=True)
+class ConfigMap:
+    KIND: ClassVar[str] = "ConfigMap"
+    metadata: ObjectMeta
+    data: Labels = attrs.field(factory=dict)
+    binary_data: Labels = attrs.field(factory=dict)  # base64 text, as the manifest has it
+    immutable: bool = False
+
+
+@attrs.frozen(slots=True)
+class Secret:
+    KIND: ClassVar[str] = "Secret"
+    metadata: ObjectMeta
+    data: Labels = attrs.field(factory=dict)  # base64 text, as the manifest has it
+    string_data: Labels = attrs.field(factory=dict)
+    type: str = "Opaque"
+    immutable: bool = False
+
+
+@attrs.frozen(slots=True)
+class ServiceAccount:
+    KIND: ClassVar[str] = "ServiceAccount"
+    metadata: ObjectMeta
+    automount_service_account_token: bool | None = None
+
+
+@attrs.frozen(slots=True)
+class PriorityClass:
+    KIND: ClassVar[str] = "PriorityClass"
+    metadata: ObjectMeta
+    value: int = 0
+    global_default: bool = False
+    preemption_policy: str = "PreemptLowerPriority"
+    description: str = ""
+
+
 APIObject: TypeAlias = (
-    Namespace | Node | Pod | ReplicaSet | Deployment | Service | Endpoints | Lease
+    Namespace
+    | Node
+    | Pod
+    | ReplicaSet
+    | Deployment
+    | Service
+    | Endpoints
+    | Lease
+    | ConfigMap
+    | Secret
+    | ServiceAccount
+    | PriorityClass
 )
 
 

@@ -11,6 +11,8 @@ than or equal to 0``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 from kubechaos.api.objects import (
     TAINT_EFFECTS,
     APIObject,
+    ConfigMap,
     Container,
     Deployment,
     Endpoints,
@@ -27,9 +30,12 @@ from kubechaos.api.objects import (
     ObjectMeta,
     Pod,
     PodSpec,
+    PriorityClass,
     Probe,
     ReplicaSet,
+    Secret,
     Service,
+    ServiceAccount,
 )
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -273,6 +279,103 @@ def validate_lease(obj: Lease) -> list[str]:
     return validate_meta(obj.metadata, True)
 
 
+# ---------------------------------------------------------------------------- config kinds
+# pkg/apis/core/validation (ValidateConfigMap, ValidateSecret) and pkg/apis/scheduling/validation.
+
+_CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+CONFIG_KEY_RULE = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+    "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+    "'[-._a-zA-Z0-9]+')"
+)
+HIGHEST_USER_PRIORITY = 1_000_000_000  # scheduling.HighestUserDefinablePriority
+SYSTEM_PRIORITY_CLASSES = {
+    "system-cluster-critical": 2_000_000_000,
+    "system-node-critical": 2_000_001_000,
+}
+
+
+def _config_key_causes(field: str, keys: Mapping[str, str]) -> list[str]:
+    causes = []
+    for key in keys:
+        if len(key) > 253 or not _CONFIG_KEY.fullmatch(key):
+            causes.append(f"{field}[{key}]: Invalid value: {key!r}: {CONFIG_KEY_RULE}")
+        elif key in (".", "..") or key.startswith(".."):
+            causes.append(f"{field}[{key}]: Invalid value: {key!r}: must not start with '..'")
+    return causes
+
+
+def validate_configmap(obj: ConfigMap) -> list[str]:
+    causes = validate_meta(obj.metadata, True)
+    causes += _config_key_causes("data", obj.data)
+    causes += _config_key_causes("binaryData", obj.binary_data)
+    causes += _base64_causes("binaryData", obj.binary_data)
+    for key in obj.data:
+        if key in obj.binary_data:
+            causes.append(
+                f"data[{key}]: Invalid value: {key!r}: duplicate of key present in binaryData"
+            )
+    return causes
+
+
+def _base64_causes(field: str, data: Mapping[str, str]) -> list[str]:
+    causes = []
+    for key, value in data.items():
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            causes.append(f"{field}[{key}]: Invalid value: illegal base64 data ({exc})")
+    return causes
+
+
+def validate_secret(obj: Secret) -> list[str]:
+    causes = validate_meta(obj.metadata, True)
+    causes += _config_key_causes("data", obj.data)
+    causes += _config_key_causes("stringData", obj.string_data)
+    causes += _base64_causes("data", obj.data)
+    if not obj.type:
+        causes.append("type: Required value")
+    return causes
+
+
+def validate_serviceaccount(obj: ServiceAccount) -> list[str]:
+    return validate_meta(obj.metadata, True)
+
+
+def validate_priorityclass(obj: PriorityClass) -> list[str]:
+    causes = validate_meta(obj.metadata, False)
+    name = obj.metadata.name
+    if name.startswith("system-"):
+        if SYSTEM_PRIORITY_CLASSES.get(name) != obj.value:
+            causes.append(
+                f"metadata.name: Invalid value: {name!r}: "
+                "priority class names with 'system-' prefix are reserved"
+            )
+    elif obj.value > HIGHEST_USER_PRIORITY:
+        causes.append(
+            f"value: Forbidden: maximum allowed value of a user defined priority is "
+            f"{HIGHEST_USER_PRIORITY}"
+        )
+    if obj.preemption_policy not in ("PreemptLowerPriority", "Never"):
+        causes.append(
+            f"preemptionPolicy: Unsupported value: {obj.preemption_policy!r}: "
+            'supported values: "Never", "PreemptLowerPriority"'
+        )
+    return causes
+
+
+def immutable_data_causes(old: Any, new: Any, fields: tuple[str, ...]) -> list[str]:
+    """An immutable ConfigMap or Secret keeps its data and stays immutable."""
+    if not old.immutable:
+        return []
+    causes = []
+    if not new.immutable:
+        causes.append("immutable: Forbidden: field is immutable when `immutable` is set")
+    if any(getattr(old, f) != getattr(new, f) for f in fields):
+        causes.append("data: Forbidden: field is immutable when `immutable` is set")
+    return causes
+
+
 # One validator per kind. The API server's registry strategies call theirs directly; this table
 # serves callers that hold an object of any kind (the manifest loader checks what it parsed).
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
@@ -284,6 +387,10 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     Node: validate_node,
     Endpoints: validate_endpoints,
     Lease: validate_lease,
+    ConfigMap: validate_configmap,
+    Secret: validate_secret,
+    ServiceAccount: validate_serviceaccount,
+    PriorityClass: validate_priorityclass,
 }
 
 

@@ -103,6 +103,10 @@ def _etcd_key(resource: str, namespace: str, name: str) -> str:
     return f"/registry/{resource}/{name}"
 
 
+def _create_if_absent(key: str, obj: APIObject) -> tuple[list[Compare], list[Put]]:
+    return [Compare(key, "create", "=", 0)], [Put(key, obj)]
+
+
 def _decode(value: APIObject, revision: int) -> APIObject:
     """The stored object with its ``resourceVersion``: the etcd key's mod revision."""
     rv = str(revision)
@@ -119,6 +123,7 @@ class APIServer:
         self._latency_rng = rng.stream("apiserver-latency")
         self._uid_rng = rng.stream("apiserver-uid")
         self._ip_rng = rng.stream("apiserver-clusterip")
+        self._hook_uid_rng = rng.stream("apiserver-poststarthook-uid")
         self._rng = rng
         self.stats = RequestStats()
         # Seams for fault injection: empty lists cost one truth test per request / watch.
@@ -282,7 +287,13 @@ class APIServer:
 
         return await self._call("create", resource, create_in_etcd, writes=1)
 
-    def _prepare_create(self, strategy: Strategy[Any], obj: APIObject) -> APIObject:
+    def create_at_start(self, obj: T) -> None:
+        """A post-start hook's create of a cluster-scoped object: at once, own UIDs."""
+        res = resource_of(obj)
+        ready = self._prepare_create(self._strategies[res], obj, self._hook_uid_rng)
+        self.etcd.txn(*_create_if_absent(_etcd_key(res, "", ready.metadata.name), ready))
+
+    def _prepare_create(self, strategy: Strategy[Any], obj: APIObject, uid_rng: Any = None) -> Any:
         """Defaulting, namespace lifecycle, the server-set metadata, then the kind's own
         preparation and admission, then validation (upstream's rest.BeforeCreate)."""
         rtype = strategy.resource
@@ -299,7 +310,7 @@ class APIServer:
                 raise errors.NotFound(f'namespaces "{meta.namespace}" not found')
         meta = attrs.evolve(
             meta,
-            uid=str(uuid.UUID(int=self._uid_rng.getrandbits(128), version=4)),
+            uid=str(uuid.UUID(int=(uid_rng or self._uid_rng).getrandbits(128), version=4)),
             resource_version="",
             creation_timestamp=now(),
             deletion_timestamp=None,

@@ -8,6 +8,7 @@ namespaced? what is its plural?) read them from :mod:`kubechaos.api.discovery` i
 from __future__ import annotations
 
 from kubechaos.api.discovery import API_RESOURCES
+from kubechaos.control.registry.config import CONFIG
 from kubechaos.control.registry.deployment import DEPLOYMENTS
 from kubechaos.control.registry.endpoints import ENDPOINTS
 from kubechaos.control.registry.lease import LEASES
@@ -21,6 +22,16 @@ from kubechaos.control.registry.strategy import ResourceType
 # The order is the order the API server builds its watch caches and subscribes them to etcd.
 RESOURCES: dict[str, ResourceType] = {
     r.name: r
-    for r in (NAMESPACES, NODES, PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, LEASES)
+    for r in (
+        NAMESPACES,
+        NODES,
+        PODS,
+        REPLICASETS,
+        DEPLOYMENTS,
+        SERVICES,
+        ENDPOINTS,
+        LEASES,
+        *CONFIG,
+    )
 }
 assert list(RESOURCES) == list(API_RESOURCES), "the registry serves what discovery lists"

@@ -132,3 +132,9 @@ class Strategy(Generic[ObjT]):
 
     def after_delete(self, obj: ObjT) -> None:
         """The object is gone: release whatever it held."""
+
+
+def refuse(obj: Any, causes: list[str]) -> None:
+    """Raise 422 Invalid for ``obj`` if there are ``causes``."""
+    if causes:
+        raise errors.Invalid(type(obj).__name__, obj.metadata.name, causes)

@@ -82,8 +82,14 @@ def safe_encode(text: str) -> str:
 
 
 def _canonical(value: Any) -> Any:
+    """A field marked ``omitempty`` in its metadata is left out while empty, so a field added to
+    the pod spec does not change the hash of every template that does not use it."""
     if attrs.has(type(value)):
-        return {f.name: _canonical(getattr(value, f.name)) for f in attrs.fields(type(value))}
+        return {
+            f.name: _canonical(getattr(value, f.name))
+            for f in attrs.fields(type(value))
+            if not (f.metadata.get("omitempty") and not getattr(value, f.name))
+        }
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

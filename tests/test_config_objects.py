@@ -1,0 +1,119 @@
+"""Config objects are modelled objects (issue 13, point 6): ConfigMap, Secret, ServiceAccount and
+PriorityClass are stored and served; they used to be skipped with a "not modelled" warning."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubechaos.api import errors
+from kubechaos.api.manifest import ManifestError, read_manifest
+from kubechaos.api.objects import ConfigMap, ObjectMeta, PriorityClass, Secret, ServiceAccount
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
+
+
+async def started():
+    _, ctx = new_control_plane(seed=1)
+    await bootstrap(ctx)
+    return ctx
+
+
+async def test_config_objects_are_served_and_listed() -> None:
+    """Upstream serves configmaps, secrets, serviceaccounts (core/v1) and priorityclasses
+    (scheduling.k8s.io/v1, cluster-scoped); kubechaos answered 404 for all four."""
+    ctx = await started()
+    await ctx.api.create(ConfigMap(ObjectMeta(name="cfg", namespace="default"), {"a.b": "1"}))
+    await ctx.api.create(Secret(ObjectMeta(name="s", namespace="default"), {"k": "dmFsdWU="}))
+    await ctx.api.create(ServiceAccount(ObjectMeta(name="sa", namespace="default")))
+    await ctx.api.create(PriorityClass(ObjectMeta(name="high"), 1000))
+    got = await ctx.api.get("configmaps", "default", "cfg")
+    assert got.data == {"a.b": "1"}
+    assert [s.metadata.name for s in (await ctx.api.list("secrets"))[0]] == ["s"]
+    assert [s.metadata.name for s in (await ctx.api.list("serviceaccounts"))[0]] == ["sa"]
+    pc = await ctx.api.get("priorityclasses", "", "high")
+    assert pc.value == 1000 and pc.metadata.namespace == ""
+
+
+async def test_builtin_priority_classes_exist_in_every_cluster() -> None:
+    """Upstream's post-start hook scheduling/bootstrap-system-priority-classes
+    (pkg/registry/scheduling/rest/storage_scheduling.go) creates system-cluster-critical
+    (2000000000) and system-node-critical (2000001000); kubechaos had no PriorityClass."""
+    ctx = await started()
+    classes = {p.metadata.name: p.value for p in (await ctx.api.list("priorityclasses"))[0]}
+    assert classes == {"system-cluster-critical": 2000000000, "system-node-critical": 2000001000}
+
+
+@pytest.mark.parametrize(
+    ("obj", "needle"),
+    [
+        (ConfigMap(ObjectMeta(name="c", namespace="default"), {"bad key": "x"}), "config key"),
+        (Secret(ObjectMeta(name="s", namespace="default"), {"k": "not base64!"}), "base64"),
+        (PriorityClass(ObjectMeta(name="huge"), 2_000_000_000), "maximum allowed value"),
+        (PriorityClass(ObjectMeta(name="system-mine"), 5), "reserved"),
+        (PriorityClass(ObjectMeta(name="p"), 5, preemption_policy="Sometimes"), "Unsupported"),
+    ],
+)
+async def test_validation_as_upstream(obj, needle) -> None:
+    """pkg/apis/core/validation ValidateConfigMap/ValidateSecret (keys match [-._a-zA-Z0-9]+,
+    data is base64) and pkg/apis/scheduling/validation ValidatePriorityClass."""
+    ctx = await started()
+    with pytest.raises(errors.Invalid) as exc:
+        await ctx.api.create(obj)
+    assert exc.value.code == 422 and needle in str(exc.value)
+
+
+async def test_immutable_configmap_refuses_data_changes() -> None:
+    """ValidateConfigMapUpdate: an immutable ConfigMap's data never changes."""
+    ctx = await started()
+    created = await ctx.api.create(
+        ConfigMap(ObjectMeta(name="c", namespace="default"), {"a": "1"}, immutable=True)
+    )
+    with pytest.raises(errors.Invalid, match="immutable"):
+        await ctx.api.update(ConfigMap(created.metadata, {"a": "2"}, immutable=True))
+
+
+def test_manifests_read_with_one_line_errors_for_bad_keys() -> None:
+    """A ConfigMap manifest used to be skipped; now it is read, and a bad data key is an
+    error naming the field."""
+    doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+    assert read_manifest(doc).data == {"a": "1"}
+    with pytest.raises(ManifestError, match=r"data\[\"bad key\"\]"):
+        read_manifest({**doc, "data": {"bad key": "1"}})
+    pc = read_manifest(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "high"},
+            "value": 1000,
+            "globalDefault": False,
+        }
+    )
+    assert isinstance(pc, PriorityClass) and pc.metadata.namespace == ""
+
+
+def test_pod_references_are_read() -> None:
+    """env valueFrom / envFrom / configMap and secret volumes are read into the pod spec."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "i",
+                    "env": [
+                        {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}
+                    ],
+                    "envFrom": [{"secretRef": {"name": "s", "optional": True}}],
+                }
+            ],
+            "volumes": [{"name": "v", "configMap": {"name": "cm2"}}],
+        },
+    }
+    pod = read_manifest(doc)
+    refs = pod.spec.containers[0].config_refs
+    assert [(r.kind, r.name, r.key, r.optional) for r in refs] == [
+        ("ConfigMap", "cm", "k", False),
+        ("Secret", "s", "", True),
+    ]
+    assert [(r.kind, r.name, r.volume) for r in pod.spec.volume_refs] == [("ConfigMap", "cm2", "v")]

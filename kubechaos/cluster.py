@@ -319,9 +319,16 @@ class Cluster:
             spec = getattr(obj, "spec", None)
             if isinstance(obj, Service) and not obj.spec.cluster_ip:
                 spec = attrs.evolve(obj.spec, cluster_ip=current.spec.cluster_ip)  # allocated
-            updated = attrs.evolve(current, metadata=meta, **({"spec": spec} if spec else {}))
+            # objects without a spec (ConfigMap, Secret, ...) get the manifest's other fields
+            fields = {"spec": spec} if spec else _content(obj)
+            updated = attrs.evolve(current, metadata=meta, **fields)
             try:
                 return await self.ctx.api.update(updated)
             except errors.Conflict:
                 continue  # someone wrote it meanwhile: read again, as kubectl retries
         raise errors.Conflict(f"{resource} {key_of(obj)} kept changing while being applied")
+
+
+def _content(obj: APIObject) -> dict[str, object]:
+    """The fields of a spec-less object besides its metadata, as the manifest has them."""
+    return {f.name: getattr(obj, f.name) for f in attrs.fields(type(obj)) if f.name != "metadata"}

@@ -238,6 +238,7 @@ class ContainerStatus:
     started_at: float | None = None
     finished_at: float | None = None
     last_termination_reason: str = ""
+    message: str = attrs.field(default="", metadata={"omitempty": True})  # of the waiting state
 
 
 @attrs.frozen(slots=True)

@@ -107,6 +107,7 @@ class ContainerRun:
         "finished_at",
         "index",
         "kill_restart",
+        "message",
         "name",
         "pending_restart",
         "pod",
@@ -133,6 +134,7 @@ class ContainerRun:
         self.behaviour = behaviour  # None: the annotation did not parse
         self.state = WAITING
         self.reason = "ContainerCreating"  # why it is waiting (while waiting)
+        self.message = ""  # ... and the waiting state's message (CreateContainerConfigError)
         self.restart_count = 0
         self.ever_ran = False  # a container of this name has run before (restarts count)
         self.started_at: float | None = None
@@ -202,6 +204,7 @@ class ContainerRun:
             self.started_at,
             self.finished_at,
             self.term_reason,
+            self.message,
         )
 
 

@@ -20,6 +20,7 @@ from kubechaos.api.objects import Probe
 from kubechaos.defaults import Settings
 from kubechaos.node.behaviour import ProbeKind
 from kubechaos.node.kubelet.config import KubeletEvents
+from kubechaos.node.kubelet.configrefs import CONFIG_RETRY_SECONDS, ConfigSource
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.status_manager import PodStatusManager
 from kubechaos.node.kubelet.timers import Timer, TimerKind, TimerQueue
@@ -47,8 +48,10 @@ class ContainerLifecycle:
         pod_lifecycle: PodLifecycle,
         status: PodStatusManager,
         events: KubeletEvents,
+        config: ConfigSource | None = None,
     ) -> None:
         self.runtime = runtime
+        self.config = config
         self.timers = timers
         self.pod_lifecycle = pod_lifecycle
         self.status = status
@@ -70,6 +73,7 @@ class ContainerLifecycle:
             TimerKind.PROBE: self._probe,
             TimerKind.RESTART: self.restart,
             TimerKind.PULL_RETRY: self._pull_retry,
+            TimerKind.CONFIG_RETRY: self._pull_retry,
         }
 
     def handle(self, timer: Timer, run: ContainerRun) -> None:
@@ -87,6 +91,9 @@ class ContainerLifecycle:
                 run.state, run.reason = WAITING, "CreateContainerConfigError"
                 self.status.mark_dirty(ps)
                 continue
+            if run.spec.config_refs and not self._config_ready(run):
+                continue
+            run.message = ""
             image = run.spec.image
             run.token += 1
             # imagePullPolicy Always is treated as IfNotPresent: its registry round trip for a
@@ -113,6 +120,33 @@ class ContainerLifecycle:
                 self.timers.at(ticket.done_at, TimerKind.PULLED, run, run.token, (ticket, now()))
             ps.starting = run.index
             return
+
+    def _config_ready(self, run: ContainerRun) -> bool:
+        """upstream ``generateContainerConfig`` → ``makeEnvironmentVariables``: a missing
+        ConfigMap/Secret (or key, unless optional) fails the start with
+        CreateContainerConfigError and a ``Failed`` event (``startContainer``: "Error: ..."); the
+        pod workers sync the pod again after their back-off (see :mod:`.configrefs`)."""
+        if self.config is None:
+            return True
+        ps = run.pod
+        run.token += 1
+        token = run.token
+        error = self.config.error(
+            ps.pod.metadata.namespace, run.spec.config_refs, lambda: self._retry_now(run, token)
+        )
+        if error is None:
+            return True
+        if error:
+            run.state, run.reason, run.message = WAITING, "CreateContainerConfigError", error
+            self.events.pod(ps, "Failed", f"Error: {error}")
+            self.timers.at(now() + CONFIG_RETRY_SECONDS, TimerKind.CONFIG_RETRY, run, run.token)
+            self.status.mark_dirty(ps)
+        return False
+
+    def _retry_now(self, run: ContainerRun, token: int) -> None:
+        self.timers.at(now(), TimerKind.CONFIG_RETRY, run, token)
+        if self.config is not None:
+            self.config.poke()
 
     def _pulled(self, run: ContainerRun, arg: tuple[PullTicket, float]) -> None:
         ps = run.pod

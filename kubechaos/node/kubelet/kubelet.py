@@ -14,6 +14,7 @@ import trio
 from kubechaos.client.context import Context
 from kubechaos.node.kubelet.admission import Admission
 from kubechaos.node.kubelet.config import KubeletEvents, NodeConfig
+from kubechaos.node.kubelet.configrefs import ConfigSource
 from kubechaos.node.kubelet.containers import ContainerLifecycle
 from kubechaos.node.kubelet.node_status import NodeHeartbeat
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
@@ -49,6 +50,7 @@ class Kubelet:
         self.heartbeat = NodeHeartbeat(ctx.api, ctx.settings, config, self.events, fresh_boot)
         self.status = PodStatusManager(ctx.api, self.pods, config.address)
         self.admission = Admission(config)
+        self.config_source = ConfigSource(ctx)
         self.lifecycle = PodLifecycle(
             config.name,
             config.pod_cidr,
@@ -59,9 +61,16 @@ class Kubelet:
             self.admission,
             self.status,
             self.events,
+            self.config_source,
         )
         self.containers = ContainerLifecycle(
-            ctx.settings, runtime, timers, self.lifecycle, self.status, self.events
+            ctx.settings,
+            runtime,
+            timers,
+            self.lifecycle,
+            self.status,
+            self.events,
+            self.config_source,
         )
         self.restorer = Restorer(
             config, network, runtime, timers, self.lifecycle, self.containers, self.events
@@ -112,6 +121,8 @@ class Kubelet:
         self.network.set_node_up(self.name, True)
         self.events.node(self.name, "Starting", "Starting kubelet.")
         async with trio.open_nursery() as nursery:
+            self.config_source.bind(nursery)
+            self.config_source.poke = self.pod_workers.poke
             nursery.start_soon(self.heartbeat.run)
             nursery.start_soon(self.pod_workers.informer.run)
             nursery.start_soon(self.pod_workers.run)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from kubechaos.defaults import Settings
 from kubechaos.node.kubelet.admission import Admission
 from kubechaos.node.kubelet.config import KubeletEvents
+from kubechaos.node.kubelet.configrefs import CONFIG_RETRY_SECONDS, ConfigSource
 from kubechaos.node.kubelet.status_manager import PodStatusManager
 from kubechaos.node.kubelet.timers import TimerKind, TimerQueue
 from kubechaos.node.network import NodeIPAM, PodNetwork
@@ -45,8 +46,10 @@ class PodLifecycle:
         admission: Admission,
         status: PodStatusManager,
         events: KubeletEvents,
+        config: ConfigSource | None = None,
     ) -> None:
         self.name = node_name
+        self.config = config
         self.settings = settings
         self.network = network
         self.runtime = runtime
@@ -60,10 +63,44 @@ class PodLifecycle:
 
     # ------------------------------------------------------------------ sandbox
     def create_sandbox(self, ps: PodState) -> None:
-        """Ask the runtime for a sandbox: it is ready (:meth:`sandbox_ready`) when its timer is."""
+        """Ask the runtime for a sandbox: it is ready (:meth:`sandbox_ready`) when its timer is.
+
+        Its configMap and secret volumes come first, as upstream's ``SyncPod`` waits in
+        ``volumeManager.WaitForAttachAndMount`` before the sandbox: while one is missing the pod
+        stays ContainerCreating with a ``FailedMount`` event, tried again after the pod
+        workers' back-off (see :mod:`.configrefs`)."""
+        if ps.terminating:
+            return
+        if ps.pod.spec.volume_refs and not self._volumes_ready(ps):
+            return
         ps.sandbox = SANDBOX_CREATING
         ps.token += 1
         self.timers.at(now() + self.runtime.sandbox_duration(), TimerKind.SANDBOX, ps, ps.token)
+
+    def _volumes_ready(self, ps: PodState) -> bool:
+        if self.config is None:
+            return True
+        token = ps.token = ps.token + 1
+        for ref in ps.pod.spec.volume_refs:
+            error = self.config.error(
+                ps.pod.metadata.namespace, (ref,), lambda: self._retry_mount(ps, token)
+            )
+            if error == "":
+                return False  # the cache is being listed: tried again once it is
+            if error is not None:
+                self.events.pod(
+                    ps,
+                    "FailedMount",
+                    f'MountVolume.SetUp failed for volume "{ref.volume}" : {error}',
+                )
+                self.timers.at(now() + CONFIG_RETRY_SECONDS, TimerKind.MOUNT_RETRY, ps, ps.token)
+                return False
+        return True
+
+    def _retry_mount(self, ps: PodState, token: int) -> None:
+        self.timers.at(now(), TimerKind.MOUNT_RETRY, ps, token)
+        if self.config is not None:
+            self.config.poke()
 
     def sandbox_ready(self, ps: PodState) -> bool:
         """The sandbox is created: give it an IP. False: none free, try again after a backoff."""

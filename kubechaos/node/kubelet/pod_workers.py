@@ -186,6 +186,11 @@ class PodWorkers:
             if ps.token == timer.token and ps.uid in self.pods and self.lifecycle.sandbox_ready(ps):
                 self.containers.advance_start(ps)
             return
+        if timer.kind is TimerKind.MOUNT_RETRY:
+            ps = cast(PodState, timer.target)
+            if ps.token == timer.token and ps.uid in self.pods:
+                self.lifecycle.create_sandbox(ps)
+            return
         run = cast(ContainerRun, timer.target)
         if run.token != timer.token or run.pod.uid not in self.pods:
             return

@@ -39,6 +39,8 @@ class TimerKind(enum.Enum):
     PROBE = enum.auto()  # a probe's result flips (arg: kind, new result, when, the Probe)
     RESTART = enum.auto()  # a CrashLoopBackOff is over
     PULL_RETRY = enum.auto()  # an ImagePullBackOff is over
+    CONFIG_RETRY = enum.auto()  # try a container's ConfigMap/Secret references again
+    MOUNT_RETRY = enum.auto()  # try a pod's configMap/secret volumes again (target: PodState)
 
 
 @attrs.define(slots=True, eq=False)

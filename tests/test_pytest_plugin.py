@@ -353,9 +353,10 @@ async def test_apply_reads_files_text_objects_and_mappings(kubechaos: Harness) -
     await kubechaos.apply([deployment("api", 1), {"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "api"}, "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]}}])  # fmt: skip
     await kubechaos.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
-    with pytest.warns(UserWarning, match="ConfigMap 'settings' is not modelled"):
+    with pytest.warns(UserWarning, match="PersistentVolumeClaim 'data' is not modelled"):
         await kubechaos.apply(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\n"
+            "spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n"
         )
     assert kubechaos.api.cache("namespaces").get("/registry/namespaces/shop") is not None
     # a field the model does not read warns as in a scenario (it used to be dropped silently)

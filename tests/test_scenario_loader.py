@@ -109,13 +109,18 @@ def test_manifest_file_errors_name_the_manifest_file(tmp_path: Path) -> None:
 
 
 def test_unsupported_kinds_are_warnings(tmp_path: Path) -> None:
-    (tmp_path / "m.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n")
+    (tmp_path / "m.yaml").write_text(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\n"
+        "spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n"
+    )
     (tmp_path / "s.yaml").write_text(
         GOOD.replace("    - manifest:", "    - path: m.yaml\n    - manifest:")
     )
     scenario = load_scenario(tmp_path / "s.yaml")
     assert len(scenario.workloads) == 1
-    assert scenario.warnings and "ConfigMap 'cfg' is not modelled" in scenario.warnings[0]
+    assert (
+        scenario.warnings and "PersistentVolumeClaim 'data' is not modelled" in scenario.warnings[0]
+    )
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import attrs
 
 from kubechaos.api.objects import ConfigMap, ConfigRef, ObjectMeta, Pod, Secret
+from kubechaos.observe.metrics import ClusterCollector, new_registry, samples
 
 from .factories import deployment
 from .harness import running, wait_until
@@ -54,6 +55,14 @@ async def test_missing_configmap_key_waits_then_starts_once_applied() -> None:
         )
         cs = _pods(cluster)[0].status.container_statuses[0]
         assert cs.message == 'configmap "app-config" not found'
+        # kube-state-metrics shows the waiting reason, as dashboards and alerts read it
+        registry = new_registry(ClusterCollector(cluster))
+        waiting = samples(
+            registry,
+            "kube_pod_container_status_waiting_reason",
+            reason="CreateContainerConfigError",
+        )
+        assert [value for _, value in waiting] == [1.0]
         assert any(
             e.message == 'Error: configmap "app-config" not found'
             for e in cluster.events.find(reason="Failed")

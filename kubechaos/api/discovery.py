@@ -30,11 +30,22 @@ DEPLOYMENTS = APIResource("deployments", "Deployment", "apps/v1", True)
 SERVICES = APIResource("services", "Service", "v1", True)
 ENDPOINTS = APIResource("endpoints", "Endpoints", "v1", True)
 LEASES = APIResource("leases", "Lease", "coordination.k8s.io/v1", True)
+PODDISRUPTIONBUDGETS = APIResource("poddisruptionbudgets", "PodDisruptionBudget", "policy/v1", True)
 
 # In the order the API server sets them up (its watch caches subscribe to etcd in this order).
 API_RESOURCES: dict[str, APIResource] = {
     r.name: r
-    for r in (NAMESPACES, NODES, PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, LEASES)
+    for r in (
+        NAMESPACES,
+        NODES,
+        PODS,
+        REPLICASETS,
+        DEPLOYMENTS,
+        SERVICES,
+        ENDPOINTS,
+        LEASES,
+        PODDISRUPTIONBUDGETS,
+    )
 }
 RESOURCE_OF_KIND: dict[str, str] = {r.kind: r.name for r in API_RESOURCES.values()}
 

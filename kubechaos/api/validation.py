@@ -26,6 +26,7 @@ from kubechaos.api.objects import (
     Node,
     ObjectMeta,
     Pod,
+    PodDisruptionBudget,
     PodSpec,
     Probe,
     ReplicaSet,
@@ -273,6 +274,33 @@ def validate_lease(obj: Lease) -> list[str]:
     return validate_meta(obj.metadata, True)
 
 
+def validate_pdb(obj: PodDisruptionBudget) -> list[str]:
+    """pkg/apis/policy/validation ValidatePodDisruptionBudgetSpec: minAvailable and
+    maxUnavailable are exclusive, each a non-negative int or a percentage of at most 100%;
+    the unhealthy pod eviction policy is one of two."""
+    spec = obj.spec
+    causes = validate_meta(obj.metadata, True)
+    if spec.min_available is not None and spec.max_unavailable is not None:
+        causes.append("spec: Invalid value: minAvailable and maxUnavailable cannot be both set")
+    for field, value in (
+        ("minAvailable", spec.min_available),
+        ("maxUnavailable", spec.max_unavailable),
+    ):
+        if value is None:
+            continue
+        found = _percent_or_int_causes(f"spec.{field}", value)
+        if not found and isinstance(value, str) and int(value.rstrip("%")) > 100:
+            found = [f"spec.{field}: Invalid value: {value!r}: must not be greater than 100%"]
+        causes += found
+    if spec.unhealthy_pod_eviction_policy not in ("IfHealthyBudget", "AlwaysAllow"):
+        causes.append(
+            "spec.unhealthyPodEvictionPolicy: Unsupported value: "
+            f'{spec.unhealthy_pod_eviction_policy!r}: supported values: "AlwaysAllow", '
+            '"IfHealthyBudget"'
+        )
+    return causes
+
+
 # One validator per kind. The API server's registry strategies call theirs directly; this table
 # serves callers that hold an object of any kind (the manifest loader checks what it parsed).
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
@@ -284,6 +312,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     Node: validate_node,
     Endpoints: validate_endpoints,
     Lease: validate_lease,
+    PodDisruptionBudget: validate_pdb,
 }
 
 

@@ -14,6 +14,7 @@ from kubechaos.control.registry.lease import LEASES
 from kubechaos.control.registry.namespace import NAMESPACES
 from kubechaos.control.registry.node import NODES
 from kubechaos.control.registry.pod import PODS
+from kubechaos.control.registry.poddisruptionbudget import PODDISRUPTIONBUDGETS
 from kubechaos.control.registry.replicaset import REPLICASETS
 from kubechaos.control.registry.service import SERVICES
 from kubechaos.control.registry.strategy import ResourceType
@@ -21,6 +22,16 @@ from kubechaos.control.registry.strategy import ResourceType
 # The order is the order the API server builds its watch caches and subscribes them to etcd.
 RESOURCES: dict[str, ResourceType] = {
     r.name: r
-    for r in (NAMESPACES, NODES, PODS, REPLICASETS, DEPLOYMENTS, SERVICES, ENDPOINTS, LEASES)
+    for r in (
+        NAMESPACES,
+        NODES,
+        PODS,
+        REPLICASETS,
+        DEPLOYMENTS,
+        SERVICES,
+        ENDPOINTS,
+        LEASES,
+        PODDISRUPTIONBUDGETS,
+    )
 }
 assert list(RESOURCES) == list(API_RESOURCES), "the registry serves what discovery lists"

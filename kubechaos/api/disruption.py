@@ -5,11 +5,10 @@ the disruption controller and the Eviction API (upstream's pkg/apis/policy/util 
 from __future__ import annotations
 
 from kubechaos.api.objects import DeploymentCondition
-from kubechaos.sim.clock import now
 
 
 def disruption_allowed_condition(
-    conditions: tuple[DeploymentCondition, ...], allowed: bool, generation: int
+    conditions: tuple[DeploymentCondition, ...], allowed: bool, at: float
 ) -> tuple[DeploymentCondition, ...]:
     """pdb/util UpdateDisruptionAllowedCondition: ``DisruptionAllowed`` True with reason
     SufficientPods, or False with reason InsufficientPods."""
@@ -19,4 +18,4 @@ def disruption_allowed_condition(
     old = next((c for c in conditions if c.type == "DisruptionAllowed"), None)
     if old is not None and old.status == status and old.reason == reason:
         return conditions
-    return (*kept, DeploymentCondition("DisruptionAllowed", status, reason, "", now(), now()))
+    return (*kept, DeploymentCondition("DisruptionAllowed", status, reason, "", at, at))

@@ -152,9 +152,7 @@ class DisruptionController(Controller):
             disruptions_allowed=allowed,
             disrupted_pods=disrupted,
             observed_generation=pdb.metadata.generation,
-            conditions=disruption_allowed_condition(
-                pdb.status.conditions, allowed > 0, pdb.metadata.generation
-            ),
+            conditions=disruption_allowed_condition(pdb.status.conditions, allowed > 0, t),
         )
 
     def _expected_pod_count(self, pdb: PodDisruptionBudget, pods: list[Pod]) -> tuple[int, int]:

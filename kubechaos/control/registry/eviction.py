@@ -69,7 +69,7 @@ def decide(pod: Pod, budget: PodDisruptionBudget) -> PodDisruptionBudget | None:
     allowed = status.disruptions_allowed - 1
     conditions = status.conditions
     if allowed == 0:
-        conditions = disruption_allowed_condition(conditions, False, budget.metadata.generation)
+        conditions = disruption_allowed_condition(conditions, False, now())
     return attrs.evolve(
         budget,
         status=attrs.evolve(

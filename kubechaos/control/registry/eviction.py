@@ -51,9 +51,8 @@ def decide(pod: Pod, budget: PodDisruptionBudget) -> PodDisruptionBudget | None:
         if status.current_healthy >= status.desired_healthy > 0:
             return None
     if status.observed_generation < budget.metadata.generation:
-        raise errors.TooManyRequests(
-            f"{VIOLATES_BUDGET} The disruption budget {budget.metadata.name} is still being "
-            "processed by the server."
+        raise _too_many(
+            f"The disruption budget {budget.metadata.name} is still being processed by the server."
         )
     if status.disruptions_allowed < 0:
         raise errors.APIError(f"{budget.metadata.name}: pdb disruptions allowed is negative")
@@ -62,8 +61,8 @@ def decide(pod: Pod, budget: PodDisruptionBudget) -> PodDisruptionBudget | None:
             "DisruptedPods map too big - too many evictions not confirmed by PDB controller"
         )
     if status.disruptions_allowed == 0:
-        raise errors.TooManyRequests(
-            f"{VIOLATES_BUDGET} The disruption budget {budget.metadata.name} needs "
+        raise _too_many(
+            f"The disruption budget {budget.metadata.name} needs "
             f"{status.desired_healthy} healthy pods and has {status.current_healthy} currently"
         )
     allowed = status.disruptions_allowed - 1
@@ -79,6 +78,14 @@ def decide(pod: Pod, budget: PodDisruptionBudget) -> PodDisruptionBudget | None:
             conditions=conditions,
         ),
     )
+
+
+def _too_many(cause: str) -> errors.TooManyRequests:
+    """429 with upstream's message; the budget's numbers go in the status causes
+    (``DisruptionBudget``), as upstream, not in the message kubectl prints."""
+    exc = errors.TooManyRequests(VIOLATES_BUDGET)
+    exc.causes = [cause]  # type: ignore[attr-defined]
+    return exc
 
 
 def with_disruption_target(pod: Pod) -> Pod:

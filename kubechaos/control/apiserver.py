@@ -112,6 +112,51 @@ def _decode(value: APIObject, revision: int) -> APIObject:
     return attrs.evolve(value, metadata=attrs.evolve(value.metadata, resource_version=rv))
 
 
+def _mark_deleting(etcd: Etcd, resource: str, kv: KeyValue, grace: int) -> APIObject:
+    """Set ``deletionTimestamp`` (a graceful deletion, or finalizers to run), unless a
+    deletion already pending would end no later than this one."""
+    obj: APIObject = kv.value
+    meta = obj.metadata
+    if meta.deletion_timestamp is not None:
+        pending = meta.deletion_grace_period_seconds or 0
+        if grace >= pending:
+            return _decode(obj, kv.mod_revision)
+    marked = attrs.evolve(
+        obj,
+        metadata=attrs.evolve(
+            meta,
+            deletion_timestamp=now() + grace,
+            deletion_grace_period_seconds=grace,
+            generation=meta.generation + 1 if meta.generation else 0,
+        ),
+    )
+    result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)])
+    if not result.succeeded:
+        raise errors.Conflict(f'{resource} "{meta.name}" was modified during deletion')
+    return _decode(marked, result.revision)
+
+
+def _spend_budget(etcd: Etcd, pod: Pod) -> None:
+    """Check the pod's budget and write it decremented (429 if at 0; 500 if several)."""
+    prefix = _etcd_prefix("poddisruptionbudgets") + pod.metadata.namespace + "/"
+    kvs = {kv.value.metadata.name: kv for kv in etcd.store.range(prefix)}
+    budgets = eviction.matching_budgets(pod, [kv.value for kv in kvs.values()])
+    if len(budgets) > 1:
+        raise errors.InternalError(
+            "This pod has more than one PodDisruptionBudget, which the eviction "
+            "subresource does not support."
+        )
+    if not budgets:
+        return
+    spent = eviction.decide(pod, budgets[0])
+    if spent is None:
+        return
+    kv = kvs[spent.metadata.name]
+    result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, spent)])
+    if not result.succeeded:  # pragma: no cover - nothing runs between read and write
+        raise errors.Conflict("the PodDisruptionBudget was modified during eviction")
+
+
 class APIServer:
     def __init__(self, etcd: Etcd, settings: Settings, rng: Rng, events: EventLog) -> None:
         self.etcd = etcd
@@ -458,34 +503,9 @@ class APIServer:
                     raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
                 strategy.after_delete(obj)
                 return _decode(obj, result.revision)
-            return self._mark_deleting(resource, kv, grace)
+            return _mark_deleting(self.etcd, resource, kv, grace)
 
         return await self._call("delete", resource, delete_in_etcd, reads=1, writes=1)
-
-    def _mark_deleting(self, resource: str, kv: KeyValue, grace: int) -> APIObject:
-        """Set ``deletionTimestamp`` (a graceful deletion, or finalizers to run), unless a
-        deletion already pending would end no later than this one."""
-        obj: APIObject = kv.value
-        meta = obj.metadata
-        if meta.deletion_timestamp is not None:
-            pending = meta.deletion_grace_period_seconds or 0
-            if grace >= pending:
-                return _decode(obj, kv.mod_revision)
-        marked = attrs.evolve(
-            obj,
-            metadata=attrs.evolve(
-                meta,
-                deletion_timestamp=now() + grace,
-                deletion_grace_period_seconds=grace,
-                generation=meta.generation + 1 if meta.generation else 0,
-            ),
-        )
-        result = self.etcd.txn(
-            [Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)]
-        )
-        if not result.succeeded:
-            raise errors.Conflict(f'{resource} "{meta.name}" was modified during deletion')
-        return _decode(marked, result.revision)
 
     async def evict(
         self, namespace: str, name: str, grace_period_seconds: int | None = None
@@ -503,7 +523,7 @@ class APIServer:
                 raise errors.NotFound(f'pods "{name}" not found')
             pod: Pod = kv.value
             if not eviction.can_ignore_pdb(pod):
-                self._spend_budget(pod)
+                _spend_budget(self.etcd, pod)
             marked = eviction.with_disruption_target(pod)
             result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)])
             if not result.succeeded:  # pragma: no cover - nothing runs between the two
@@ -514,29 +534,9 @@ class APIServer:
             if grace == 0 and not marked.metadata.finalizers:
                 self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
                 return marked
-            return self._mark_deleting("pods", kv, grace)  # type: ignore[return-value]
+            return _mark_deleting(self.etcd, "pods", kv, grace)  # type: ignore[return-value]
 
         return await self._call("create", "pods/eviction", evict_in_etcd, reads=2, writes=3)
-
-    def _spend_budget(self, pod: Pod) -> None:
-        """Check the pod's budget and write it decremented (429 if at 0; 500 if several)."""
-        prefix = _etcd_prefix("poddisruptionbudgets") + pod.metadata.namespace + "/"
-        kvs = {kv.value.metadata.name: kv for kv in self.etcd.store.range(prefix)}
-        budgets = eviction.matching_budgets(pod, [kv.value for kv in kvs.values()])
-        if len(budgets) > 1:
-            raise errors.InternalError(
-                "This pod has more than one PodDisruptionBudget, which the eviction "
-                "subresource does not support."
-            )
-        if not budgets:
-            return
-        spent = eviction.decide(pod, budgets[0])
-        if spent is None:
-            return
-        kv = kvs[spent.metadata.name]
-        result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, spent)])
-        if not result.succeeded:  # pragma: no cover - nothing runs between read and write
-            raise errors.Conflict("the PodDisruptionBudget was modified during eviction")
 
     # ------------------------------------------------------------------ housekeeping
     async def run_compaction(self) -> None:

@@ -20,7 +20,10 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster
+from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.faults import Chaos, NodeDrain, PodEvict, Target
+from kubechaos.observe.metrics.collector import ClusterCollector
+from kubechaos.observe.metrics.kubestate import KubeStateMetrics
 from kubechaos.sim.events import Event
 
 from .factories import deployment, pod
@@ -276,3 +279,37 @@ async def test_pod_evict_respects_budgets_where_pod_kill_does_not() -> None:
         assert len(ready_pods(cluster)) == 3
         assert len(_refusals(cluster)) == 3
         assert all("will retry" not in e.message for e in _refusals(cluster))
+
+
+async def test_no_budget_no_disruption_controller_and_no_pdb_families() -> None:
+    """A run without budgets pays nothing for the kind: the disruption controller does not run
+    (no request for poddisruptionbudgets), and no kube_poddisruptionbudget_* family is exposed
+    (used to: the kind did not exist)."""
+    async with running(nodes=1) as cluster:
+        await cluster.apply([deployment("web", 1, readiness=READINESS)])
+        await wait_until(lambda: len(ready_pods(cluster)) == 1, 60, "ready")
+        manager = cluster.controller_manager.instance
+        assert isinstance(manager, ControllerManager) and manager.disruption is None
+        assert not [k for k in cluster.api.stats.total if k[1] == "poddisruptionbudgets"]
+        assert ClusterCollector(cluster).pdb_families() == []
+        await cluster.apply([budget(min_available=1)])
+        assert manager.disruption is not None
+
+
+async def test_kube_state_metrics_pdb_families() -> None:
+    """kube-state-metrics internal/store/poddisruptionbudget.go: the status gauges with labels
+    namespace and poddisruptionbudget."""
+    async with running(nodes=3) as cluster:
+        await web_with_budget(cluster, 3, budget(min_available=2))
+        got = {
+            s.name: (s.labels, s.value)
+            for m in KubeStateMetrics(cluster).families("poddisruptionbudgets")
+            for s in m.samples
+        }
+        labels = {"namespace": "default", "poddisruptionbudget": "web"}
+        assert got["kube_poddisruptionbudget_status_current_healthy"] == (labels, 3)
+        assert got["kube_poddisruptionbudget_status_desired_healthy"] == (labels, 2)
+        assert got["kube_poddisruptionbudget_status_pod_disruptions_allowed"] == (labels, 1)
+        assert got["kube_poddisruptionbudget_status_expected_pods"] == (labels, 3)
+        assert got["kube_poddisruptionbudget_status_observed_generation"] == (labels, 1)
+        assert "kube_poddisruptionbudget_created" in got

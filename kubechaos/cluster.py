@@ -30,6 +30,7 @@ from kubechaos.api.objects import (
     APIObject,
     Namespace,
     ObjectMeta,
+    PodDisruptionBudget,
     Resources,
     Service,
     Taint,
@@ -230,8 +231,10 @@ class Cluster:
         self.proxies = ProxyFleet(self.ctx)
         self.scheduler = Process("kube-scheduler", lambda: Scheduler(self.ctx).run)
         self.controller_manager = Process(
-            "kube-controller-manager", lambda: ControllerManager(self.ctx).run
+            "kube-controller-manager",
+            lambda: ControllerManager(self.ctx, disruption=self.has_budgets).run,
         )
+        self.has_budgets = False  # a PodDisruptionBudget was applied: run the disruption ctrl
         self.nodes: dict[str, NodeAgent] = {}
         index = 0
         for group in spec.node_groups:
@@ -291,6 +294,11 @@ class Cluster:
         applied = []
         ensured: dict[str, None] = {}  # namespaces this call made sure of: one request each
         for obj in objects:
+            if isinstance(obj, PodDisruptionBudget) and not self.has_budgets:
+                self.has_budgets = True
+                manager = self.controller_manager.instance
+                if self.controller_manager.running and isinstance(manager, ControllerManager):
+                    manager.enable_disruption()
             namespace = obj.metadata.namespace
             if namespace and not isinstance(obj, Namespace) and namespace not in ensured:
                 with contextlib.suppress(errors.AlreadyExists):

@@ -123,6 +123,12 @@ class Settings:
     concurrent_replicaset_syncs: int = _setting(5, "--concurrent-replicaset-syncs")
     concurrent_endpoint_syncs: int = _setting(5, "--concurrent-endpoint-syncs")
     concurrent_gc_syncs: int = _setting(20, "--concurrent-gc-syncs")
+    pdb_deletion_timeout: float = _setting(
+        120.0, "pkg/controller/disruption/disruption.go DeletionTimeout (2 min)"
+    )
+    drain_evict_retry_seconds: float = _setting(
+        5.0, "staging/src/k8s.io/kubectl/pkg/drain/drain.go: a refused eviction retried every 5 s"
+    )
     # --- kube-scheduler ---
     pod_initial_backoff: float = _setting(
         1.0, "KubeSchedulerConfiguration podInitialBackoffSeconds"

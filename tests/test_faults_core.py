@@ -25,7 +25,7 @@ from .factories import deployment, service
 from .harness import available, pods, ready_pods, running
 
 CATALOGUE_TYPES = {
-    "pod-kill", "container-kill", "pod-failure", "node-crash", "kubelet-stop", "node-drain",
+    "pod-kill", "pod-evict", "container-kill", "pod-failure", "node-crash", "kubelet-stop", "node-drain",
     "proxy-partition", "network-partition", "network-delay", "network-loss", "etcd-write-drop",
     "etcd-latency", "etcd-unavailable", "apiserver-unavailable", "apiserver-throttle",
     "apiserver-latency", "watch-drop", "watch-delay", "scheduler-crash",

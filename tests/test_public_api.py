@@ -20,7 +20,7 @@ PUBLIC = {
     "APIServerLatency", "APIServerThrottle", "APIServerUnavailable", "ContainerKill",
     "ControllerManagerCrash", "EtcdLatency", "EtcdUnavailable", "EtcdWriteDrop",
     "ImagePullFailure", "KubeletStop", "NetworkDelay", "NetworkLoss", "NetworkPartition",
-    "NodeCrash", "NodeDrain", "PodFailure", "PodKill", "ProxyPartition", "RuntimeSlow",
+    "NodeCrash", "NodeDrain", "PodEvict", "PodFailure", "PodKill", "ProxyPartition", "RuntimeSlow",
     "SchedulerCrash", "WatchDelay", "WatchDrop",
     # resilience tests
     "Harness", "HarnessError",

@@ -8,6 +8,7 @@ below cost nothing beyond the parametrized run of the whole library.
 from __future__ import annotations
 
 import functools
+import itertools
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ EXPECTED_SLO_OK = {
     "controller-manager-crash": True,
     "crashloop": True,
     "degraded-network": True,
+    "drain-blocked-by-pdb": True,
     "drain-during-registry-outage": True,
     "etcd-outage": True,
     "etcd-silent-write-drop": True,
@@ -266,6 +268,21 @@ def test_drain_during_registry_outage_waits_for_the_pull_back_off() -> None:
     assert run.events.find(reason="Failed", obj=key)
     (pulled,) = [e.time for e in run.events.find(reason="Pulled", obj=key)]
     assert pulled > registry_back
+
+
+def test_drain_blocked_by_pdb_evicts_nothing_until_a_fourth_replica_is_ready() -> None:
+    """eviction.go refuses (429) while the budget allows no disruption; drain.go retries every
+    5 s; the disruption controller allows one once the scaled-up replica is Ready elsewhere."""
+    run = run_of("drain-blocked-by-pdb")
+    drain = injected_at(run, "drain-worker-0")
+    assert len(times(run, "EvictionRefused", before=drain)) == 1  # pod-evict: tried once
+    refused = times(run, "EvictionRefused", after=drain)
+    assert refused and refused[0] < drain + 1
+    assert all(4.9 < b - a < 5.2 for a, b in itertools.pairwise(refused))
+    (evicted,) = [e.time for e in run.events.find(reason="Evicted")]
+    assert evicted > 180 + 2  # only after the fourth replica (applied at 3m) is Ready
+    assert not [t for t in times(run, "Killing") if t < evicted]
+    assert run.events.find(reason="Drained")
 
 
 def test_a_lost_binding_wedges_the_rollout_until_the_scheduler_restarts() -> None:

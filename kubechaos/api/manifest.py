@@ -30,6 +30,8 @@ from kubechaos.api.objects import (
     Namespace,
     ObjectMeta,
     Pod,
+    PodDisruptionBudget,
+    PodDisruptionBudgetSpec,
     PodSpec,
     PodTemplate,
     PriorityClass,
@@ -61,6 +63,7 @@ SUPPORTED_KINDS = {
     "Secret": "v1",
     "ServiceAccount": "v1",
     "PriorityClass": "scheduling.k8s.io/v1",
+    "PodDisruptionBudget": "policy/v1",
 }
 _CLUSTER_SCOPED = ("Namespace", "PriorityClass")
 
@@ -451,6 +454,23 @@ def _read_config(kind: str, r: _Reader, doc: Mapping[str, Any], meta: ObjectMeta
     )
 
 
+def _pdb_spec(r: _Reader, spec: Mapping[str, Any]) -> PodDisruptionBudgetSpec:
+    path: Path = ("spec",)
+    selector = _selector(r, spec["selector"], (*path, "selector")) if "selector" in spec else None
+    bounds = [
+        r.int_or_percent(spec, key, path, 0) if key in spec else None
+        for key in ("minAvailable", "maxUnavailable")
+    ]
+    return PodDisruptionBudgetSpec(
+        selector=selector,
+        min_available=bounds[0],
+        max_unavailable=bounds[1],
+        unhealthy_pod_eviction_policy=r.str_(
+            spec, "unhealthyPodEvictionPolicy", path, "IfHealthyBudget"
+        ),
+    )
+
+
 def _read(kind: str, r: _Reader, doc: Mapping[str, Any], namespace: str) -> APIObject:
     namespaced = kind not in _CLUSTER_SCOPED
     meta = _meta(r, doc.get("metadata"), ("metadata",), namespace if namespaced else "")
@@ -494,6 +514,8 @@ def _read(kind: str, r: _Reader, doc: Mapping[str, Any], namespace: str) -> APIO
                 ),
             ),
         )
+    if kind == "PodDisruptionBudget":
+        return PodDisruptionBudget(meta, _pdb_spec(r, spec))
     selector, template = _workload_common(r, spec)
     if kind == "ReplicaSet":
         return ReplicaSet(

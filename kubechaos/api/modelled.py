@@ -215,6 +215,15 @@ MODELLED_FIELDS: dict[str, Tree] = {
             "paused": READ,
         },
     },
+    "PodDisruptionBudget": {
+        **_TOP,
+        "spec": {
+            "selector": READ,
+            "minAvailable": READ,
+            "maxUnavailable": READ,
+            "unhealthyPodEvictionPolicy": READ,
+        },
+    },
 }
 NOT_MODELLED = "not modelled (ignored); recovery times may differ from a real cluster"
 

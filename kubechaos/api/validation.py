@@ -29,6 +29,7 @@ from kubechaos.api.objects import (
     Node,
     ObjectMeta,
     Pod,
+    PodDisruptionBudget,
     PodSpec,
     PriorityClass,
     Probe,
@@ -364,6 +365,33 @@ def validate_priorityclass(obj: PriorityClass) -> list[str]:
     return causes
 
 
+def validate_pdb(obj: PodDisruptionBudget) -> list[str]:
+    """pkg/apis/policy/validation ValidatePodDisruptionBudgetSpec: minAvailable and
+    maxUnavailable are exclusive, each a non-negative int or a percentage of at most 100%;
+    the unhealthy pod eviction policy is one of two."""
+    spec = obj.spec
+    causes = validate_meta(obj.metadata, True)
+    if spec.min_available is not None and spec.max_unavailable is not None:
+        causes.append("spec: Invalid value: minAvailable and maxUnavailable cannot be both set")
+    for field, value in (
+        ("minAvailable", spec.min_available),
+        ("maxUnavailable", spec.max_unavailable),
+    ):
+        if value is None:
+            continue
+        found = _percent_or_int_causes(f"spec.{field}", value)
+        if not found and isinstance(value, str) and int(value.rstrip("%")) > 100:
+            found = [f"spec.{field}: Invalid value: {value!r}: must not be greater than 100%"]
+        causes += found
+    if spec.unhealthy_pod_eviction_policy not in ("IfHealthyBudget", "AlwaysAllow"):
+        causes.append(
+            "spec.unhealthyPodEvictionPolicy: Unsupported value: "
+            f'{spec.unhealthy_pod_eviction_policy!r}: supported values: "AlwaysAllow", '
+            '"IfHealthyBudget"'
+        )
+    return causes
+
+
 def immutable_data_causes(old: Any, new: Any, fields: tuple[str, ...]) -> list[str]:
     """An immutable ConfigMap or Secret keeps its data and stays immutable."""
     if not old.immutable:
@@ -391,6 +419,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     Secret: validate_secret,
     ServiceAccount: validate_serviceaccount,
     PriorityClass: validate_priorityclass,
+    PodDisruptionBudget: validate_pdb,
 }
 
 

@@ -53,6 +53,10 @@ class APIClient(Protocol):
 
     async def bind(self, namespace: str, name: str, node_name: str) -> Pod: ...
 
+    async def evict(
+        self, namespace: str, name: str, grace_period_seconds: int | None = None
+    ) -> Pod: ...
+
     async def delete(
         self,
         resource: str,

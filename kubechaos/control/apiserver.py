@@ -40,6 +40,7 @@ from kubechaos.api.objects import APIObject, Pod
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
+from kubechaos.control.registry import eviction
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
 from kubechaos.control.registry.resources import RESOURCES
@@ -113,6 +114,51 @@ def _decode(value: APIObject, revision: int) -> APIObject:
     if value.metadata.resource_version == rv:
         return value
     return attrs.evolve(value, metadata=attrs.evolve(value.metadata, resource_version=rv))
+
+
+def _mark_deleting(etcd: Etcd, resource: str, kv: KeyValue, grace: int) -> APIObject:
+    """Set ``deletionTimestamp`` (a graceful deletion, or finalizers to run), unless a
+    deletion already pending would end no later than this one."""
+    obj: APIObject = kv.value
+    meta = obj.metadata
+    if meta.deletion_timestamp is not None:
+        pending = meta.deletion_grace_period_seconds or 0
+        if grace >= pending:
+            return _decode(obj, kv.mod_revision)
+    marked = attrs.evolve(
+        obj,
+        metadata=attrs.evolve(
+            meta,
+            deletion_timestamp=now() + grace,
+            deletion_grace_period_seconds=grace,
+            generation=meta.generation + 1 if meta.generation else 0,
+        ),
+    )
+    result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)])
+    if not result.succeeded:
+        raise errors.Conflict(f'{resource} "{meta.name}" was modified during deletion')
+    return _decode(marked, result.revision)
+
+
+def _spend_budget(etcd: Etcd, pod: Pod) -> None:
+    """Check the pod's budget and write it decremented (429 if at 0; 500 if several)."""
+    prefix = _etcd_prefix("poddisruptionbudgets") + pod.metadata.namespace + "/"
+    kvs = {kv.value.metadata.name: kv for kv in etcd.store.range(prefix)}
+    budgets = eviction.matching_budgets(pod, [kv.value for kv in kvs.values()])
+    if len(budgets) > 1:
+        raise errors.InternalError(
+            "This pod has more than one PodDisruptionBudget, which the eviction "
+            "subresource does not support."
+        )
+    if not budgets:
+        return
+    spent = eviction.decide(pod, budgets[0])
+    if spent is None:
+        return
+    kv = kvs[spent.metadata.name]
+    result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, spent)])
+    if not result.succeeded:  # pragma: no cover - nothing runs between read and write
+        raise errors.Conflict("the PodDisruptionBudget was modified during eviction")
 
 
 class APIServer:
@@ -468,34 +514,40 @@ class APIServer:
                     raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
                 strategy.after_delete(obj)
                 return _decode(obj, result.revision)
-            return self._mark_deleting(resource, kv, grace)
+            return _mark_deleting(self.etcd, resource, kv, grace)
 
         return await self._call("delete", resource, delete_in_etcd, reads=1, writes=1)
 
-    def _mark_deleting(self, resource: str, kv: KeyValue, grace: int) -> APIObject:
-        """Set ``deletionTimestamp`` (a graceful deletion, or finalizers to run), unless a
-        deletion already pending would end no later than this one."""
-        obj: APIObject = kv.value
-        meta = obj.metadata
-        if meta.deletion_timestamp is not None:
-            pending = meta.deletion_grace_period_seconds or 0
-            if grace >= pending:
-                return _decode(obj, kv.mod_revision)
-        marked = attrs.evolve(
-            obj,
-            metadata=attrs.evolve(
-                meta,
-                deletion_timestamp=now() + grace,
-                deletion_grace_period_seconds=grace,
-                generation=meta.generation + 1 if meta.generation else 0,
-            ),
-        )
-        result = self.etcd.txn(
-            [Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)]
-        )
-        if not result.succeeded:
-            raise errors.Conflict(f'{resource} "{meta.name}" was modified during deletion')
-        return _decode(marked, result.revision)
+    async def evict(
+        self, namespace: str, name: str, grace_period_seconds: int | None = None
+    ) -> Pod:
+        """The ``pods/eviction`` subresource (eviction.go): delete the pod gracefully unless
+        that would violate its PodDisruptionBudget (429). The budget's ``disruptionsAllowed``
+        is decremented with a CAS on its revision, the pod gets ``DisruptionTarget``, then it
+        is deleted, all in this one request."""
+        pods = self._strategies["pods"]
+
+        def evict_in_etcd() -> Pod:
+            key = _etcd_key("pods", namespace, name)
+            kv = self.etcd.get(key)
+            if kv is None:
+                raise errors.NotFound(f'pods "{name}" not found')
+            pod: Pod = kv.value
+            if not eviction.can_ignore_pdb(pod):
+                _spend_budget(self.etcd, pod)
+            marked = eviction.with_disruption_target(pod)
+            result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)])
+            if not result.succeeded:  # pragma: no cover - nothing runs between the two
+                raise errors.Conflict(f'pods "{name}" was modified during eviction')
+            kv = self.etcd.get(key)
+            assert kv is not None
+            grace = pods.deletion_grace(marked, grace_period_seconds)
+            if grace == 0 and not marked.metadata.finalizers:
+                self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
+                return marked
+            return _mark_deleting(self.etcd, "pods", kv, grace)  # type: ignore[return-value]
+
+        return await self._call("create", "pods/eviction", evict_in_etcd, reads=2, writes=3)
 
     # ------------------------------------------------------------------ housekeeping
     async def run_compaction(self) -> None:

@@ -13,6 +13,7 @@ import trio
 from kubechaos.client.context import Context
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.deployment import DeploymentController
+from kubechaos.control.controllers.disruption import DisruptionController
 from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
@@ -39,7 +40,15 @@ def node_lifecycle_controllers(
 
 
 class ControllerManager:
-    def __init__(self, ctx: Context) -> None:
+    """The controllers; the disruption controller only once a budget exists.
+
+    Upstream runs the disruption controller always; here it starts with the first
+    PodDisruptionBudget applied (``disruption=True``, or :meth:`enable_disruption` while running),
+    as if ``--controllers`` named it then, so a run without budgets makes no request for it and
+    pays nothing per pod event.
+    """
+
+    def __init__(self, ctx: Context, disruption: bool = False) -> None:
         ctx = ctx.sharing_informers("kube-controller-manager")
         self.ctx = ctx
         self.deployment = DeploymentController(ctx)
@@ -47,14 +56,27 @@ class ControllerManager:
         self.endpoints = EndpointsController(ctx)
         self.node_lifecycle, self.taint_eviction = node_lifecycle_controllers(ctx)
         self.garbage_collector = GarbageCollector(ctx)
+        self.disruption: DisruptionController | None = None
+        self._nursery: trio.Nursery | None = None
+        if disruption:
+            self.enable_disruption()
+
+    def enable_disruption(self) -> None:
+        """Run the disruption controller from now on (idempotent)."""
+        if self.disruption is None:
+            self.disruption = DisruptionController(self.ctx)
+            if self._nursery is not None:
+                self._nursery.start_soon(self.disruption.run)
 
     def controllers(self) -> list[object]:
+        optional = [self.disruption] if self.disruption is not None else []
         return [
             self.deployment,
             self.replicaset,
             self.endpoints,
             self.node_lifecycle,
             self.garbage_collector,
+            *optional,
         ]
 
     def queues(self) -> list[Controller]:
@@ -63,6 +85,10 @@ class ControllerManager:
         return [*queued, self.taint_eviction]
 
     async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            for controller in self.controllers():
-                nursery.start_soon(controller.run)  # type: ignore[attr-defined]
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                for controller in self.controllers():
+                    nursery.start_soon(controller.run)  # type: ignore[attr-defined]
+        finally:
+            self._nursery = None

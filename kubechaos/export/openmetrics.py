@@ -245,6 +245,8 @@ class OpenMetricsRecorder:
     def write(self, out: TextIO) -> None:
         """The recording as an OpenMetrics document (after :meth:`finish`)."""
         for name, metric in self._meta.items():
+            if name in self._absent_optional():
+                continue  # a kind the run never had (no budgets): as before the kind existed
             out.write(f"# TYPE {name} {metric.type}\n")
             if metric.unit:
                 out.write(f"# UNIT {name} {metric.unit}\n")
@@ -252,6 +254,12 @@ class OpenMetricsRecorder:
             for lines in self._family_lines(name, self._stamps):
                 out.writelines(lines)
         out.write("# EOF\n")
+
+    def _absent_optional(self) -> set[str]:
+        """Families of optional kinds (PodDisruptionBudgets) of which the run had no object."""
+        if self._objects["poddisruptionbudgets"]:
+            return set()
+        return {name for name, _, _ in OBJECT_FAMILIES["poddisruptionbudgets"]}
 
     def _family_lines(self, name: str, stamps: list[str]) -> Iterator[list[str]]:
         """The family's points as text (whole lines, possibly many per string)."""

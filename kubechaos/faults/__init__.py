@@ -36,7 +36,7 @@ from kubechaos.faults.node import (
     PodFailure,
     RuntimeSlow,
 )
-from kubechaos.faults.pods import PodKill
+from kubechaos.faults.pods import PodEvict, PodKill
 from kubechaos.faults.schedule import ScheduledFault, run_schedule
 from kubechaos.faults.targets import MODES, Target, pick
 
@@ -64,6 +64,7 @@ __all__ = [
     "NodeCrash",
     "NodeDrain",
     "Param",
+    "PodEvict",
     "PodFailure",
     "PodKill",
     "ProxyPartition",

@@ -18,6 +18,7 @@ object may be injected again while an earlier occurrence is still active (``ever
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,7 @@ from kubechaos.api.selectors import FieldSelector
 from kubechaos.cluster import Cluster, NodeAgent
 from kubechaos.faults.base import Fault, FaultEnv, FaultError, fault_type, param
 from kubechaos.faults.chaos import pod_key, select_nodes, select_pods
+from kubechaos.faults.evict import DrainFilter, evict_with_retry
 from kubechaos.node.runtime import KILLED_EXIT_CODE
 
 
@@ -202,16 +204,19 @@ def _set_unschedulable(value: bool, changed: list[bool]) -> Any:
 @fault_type(
     "node-drain",
     target="nodes",
-    summary="cordon and evict, as `kubectl drain` does",
+    summary="cordon, then evict every pod through the Eviction API, as `kubectl drain` does "
+    "(budgets respected, a refused eviction retried every 5 s)",
 )
 @attrs.define(kw_only=True)
 class NodeDrain(_PerOccurrence):
-    """``kubectl drain --force``: cordon the node (``spec.unschedulable``) and delete every pod
-    bound to it with its grace period; controllers recreate theirs elsewhere, pods without a
-    controller are gone. Unlike kubectl the fault does not wait for the pods to finish, and
-    deletes rather than evicts (no PodDisruptionBudgets in the model). The revert uncordons
-    the node, unless it was cordoned before the first drain in force or another drain still
-    holds it."""
+    """``kubectl drain --ignore-daemonsets``: cordon the node (``spec.unschedulable``), then
+    evict each pod bound to it through the Eviction API (``pods/eviction``), so
+    PodDisruptionBudgets hold: a refused eviction (429) is retried every 5 s
+    (drain.go) until it passes, ``timeout`` ends, or the fault's duration ends. DaemonSet pods
+    are skipped; a pod no controller owns stops the whole drain (nothing is evicted) unless
+    ``force``. Each pod stops with its own grace period unless ``gracePeriod`` says otherwise.
+    The revert stops the evictions still retrying and uncordons the node, unless it was
+    cordoned before the first drain in force or another drain still holds it."""
 
     grace_period: float | None = param(
         None,
@@ -219,6 +224,20 @@ class NodeDrain(_PerOccurrence):
         "duration",
         "how long each pod gets to stop (kubectl drain --grace-period); default: the pod's own "
         "terminationGracePeriodSeconds",
+    )
+    timeout: float | None = param(
+        None,
+        "timeout",
+        "duration",
+        "give up retrying refused evictions after this long (kubectl drain --timeout); "
+        "default: until the fault's duration ends",
+    )
+    force: bool = param(
+        False,
+        "force",
+        "bool",
+        "also evict pods no controller owns (kubectl drain --force); without it such a pod "
+        "stops the drain",
     )
 
     async def inject(self, env: FaultEnv) -> list[str]:
@@ -235,32 +254,50 @@ class NodeDrain(_PerOccurrence):
                         "nodes", "", agent.name, _set_unschedulable(True, changed)
                     )
                     agent.cordoned_by_fault = any(changed)
-                await self._evict(cluster, agent.name)
         except errors.APIError:
             for agent in held:  # the injection failed: it holds nothing (a cordon may stay)
                 agent.cordon_holds -= 1
             raise
-        self._remember(env, [a.name for a in held])
+        scopes = [trio.CancelScope() for _ in held]  # a scope is entered once: one per node
+        for agent, scope in zip(held, scopes, strict=True):
+            env.nursery.start_soon(self._drain, cluster, agent.name, scope)
+        self._remember(env, ([a.name for a in held], scopes))
         return [a.name for a in held]
 
-    async def _evict(self, cluster: Cluster, node: str) -> None:
-        grace = None if self.grace_period is None else int(self.grace_period)
-        pods, _ = await cluster.api.list("pods", None, None, FieldSelector(node))
-        for pod in sorted(pods, key=pod_key):
-            if pod.metadata.deletion_timestamp is not None:
-                continue
-            with contextlib.suppress(errors.NotFound):
-                await cluster.api.delete(
-                    "pods",
-                    pod.metadata.namespace,
-                    pod.metadata.name,
-                    grace_period_seconds=grace,
-                    uid=pod.metadata.uid,
+    async def _drain(self, cluster: Cluster, node: str, scope: trio.CancelScope) -> None:
+        with scope, trio.move_on_after(math.inf if self.timeout is None else self.timeout):
+            grace = None if self.grace_period is None else int(self.grace_period)
+            try:
+                pods, _ = await cluster.api.list("pods", None, None, FieldSelector(node))
+            except errors.APIError as exc:
+                cluster.events.record(
+                    "kubectl", "Node", node, "DrainFailed", f"error: unable to drain node: {exc}"
                 )
+                return
+            evict, bare = DrainFilter(self.force).split(sorted(pods, key=pod_key))
+            if bare:
+                cluster.events.record(
+                    "kubectl",
+                    "Node",
+                    node,
+                    "DrainFailed",
+                    f'error: unable to drain node "{node}" due to error: cannot delete Pods '
+                    "that declare no controller (use --force to override): "
+                    + ", ".join(pod_key(p) for p in bare),
+                )
+                return
+            retry = cluster.ctx.settings.drain_evict_retry_seconds
+            async with trio.open_nursery() as nursery:
+                for pod in evict:
+                    nursery.start_soon(evict_with_retry, cluster, pod, grace, retry)
+            cluster.events.record("kubectl", "Node", node, "Drained", f"node/{node} drained")
 
     async def revert(self, env: FaultEnv) -> None:
         cluster: Cluster = env.cluster
-        for agent in _agents(cluster, self._recall(env) or ()):
+        names, scopes = self._recall(env) or ((), ())
+        for scope in scopes:
+            scope.cancel()
+        for agent in _agents(cluster, names):
             agent.cordon_holds = max(agent.cordon_holds - 1, 0)
             if agent.cordon_holds == 0 and agent.cordoned_by_fault:
                 agent.cordoned_by_fault = False

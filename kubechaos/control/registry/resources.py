@@ -15,6 +15,7 @@ from kubechaos.control.registry.lease import LEASES
 from kubechaos.control.registry.namespace import NAMESPACES
 from kubechaos.control.registry.node import NODES
 from kubechaos.control.registry.pod import PODS
+from kubechaos.control.registry.poddisruptionbudget import PODDISRUPTIONBUDGETS
 from kubechaos.control.registry.replicaset import REPLICASETS
 from kubechaos.control.registry.service import SERVICES
 from kubechaos.control.registry.strategy import ResourceType
@@ -32,6 +33,7 @@ RESOURCES: dict[str, ResourceType] = {
         ENDPOINTS,
         LEASES,
         *CONFIG,
+        PODDISRUPTIONBUDGETS,
     )
 }
 assert list(RESOURCES) == list(API_RESOURCES), "the registry serves what discovery lists"

@@ -56,6 +56,17 @@ FAMILIES: dict[str, str] = {
     "kube_endpoint_address": "endpoint_family",
     **dict.fromkeys(
         (
+            "kube_poddisruptionbudget_created",
+            "kube_poddisruptionbudget_status_current_healthy",
+            "kube_poddisruptionbudget_status_desired_healthy",
+            "kube_poddisruptionbudget_status_pod_disruptions_allowed",
+            "kube_poddisruptionbudget_status_expected_pods",
+            "kube_poddisruptionbudget_status_observed_generation",
+        ),
+        "pdb_families",
+    ),
+    **dict.fromkeys(
+        (
             "apiserver_request", "apiserver_request_duration_seconds", "etcd_server_has_leader",
             "etcd_server_proposals_failed", "etcd_mvcc_put", "kubechaos_etcd_writes_dropped",
             "scheduler_schedule_attempts", "scheduler_pending_pods", "workqueue_depth",
@@ -162,6 +173,7 @@ class ClusterCollector:
             *self.deployment_families(),
             *self.node_families(),
             self.endpoint_family(),
+            *self.pdb_families(),
             *self.component_families(),
             *self.traffic_families(),
             *self.fault_families(),
@@ -188,6 +200,13 @@ class ClusterCollector:
 
     def endpoint_family(self) -> Metric:
         return self.kube_state.families("endpoints")[0]
+
+    def pdb_families(self) -> list[Metric]:
+        """Empty (no families at all) while the cluster has no budget: runs without budgets
+        expose and record exactly what they did before the kind existed."""
+        if not self.cluster.api.cache("poddisruptionbudgets").list():
+            return []
+        return self.kube_state.families("poddisruptionbudgets")
 
     # -------------------------------------------------------------- components
     def component_families(self) -> list[Metric]:

@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from kubechaos.api.objects import Deployment, Endpoints, Node, Pod
+from kubechaos.api.objects import Deployment, Endpoints, Node, Pod, PodDisruptionBudget
 from kubechaos.cluster import Cluster
 from kubechaos.observe.metrics.builders import family
 
@@ -115,11 +115,29 @@ def endpoint_samples(ep: Endpoints) -> list[ObjectSample]:
     return out
 
 
+def pdb_samples(pdb: PodDisruptionBudget) -> list[ObjectSample]:
+    """kube-state-metrics internal/store/poddisruptionbudget.go."""
+    labels = {"namespace": pdb.metadata.namespace, "poddisruptionbudget": pdb.metadata.name}
+    st = pdb.status
+    values: list[tuple[str, float]] = []
+    if pdb.metadata.creation_timestamp is not None:
+        values.append(("kube_poddisruptionbudget_created", pdb.metadata.creation_timestamp))
+    values += [
+        ("kube_poddisruptionbudget_status_current_healthy", st.current_healthy),
+        ("kube_poddisruptionbudget_status_desired_healthy", st.desired_healthy),
+        ("kube_poddisruptionbudget_status_pod_disruptions_allowed", st.disruptions_allowed),
+        ("kube_poddisruptionbudget_status_expected_pods", st.expected_pods),
+        ("kube_poddisruptionbudget_status_observed_generation", st.observed_generation),
+    ]
+    return [(name, _sample(name, labels, value)) for name, value in values]
+
+
 OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "pods": pod_samples,
     "deployments": deployment_samples,
     "nodes": node_samples,
     "endpoints": endpoint_samples,
+    "poddisruptionbudgets": pdb_samples,
 }
 # (family, HELP, type) per resource, in exposition order (kube-state-metrics' own HELP texts)
 OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -150,6 +168,18 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
     "endpoints": (
         ("kube_endpoint_address",
          "Information about Endpoint available and non available addresses.", "gauge"),
+    ),
+    "poddisruptionbudgets": (
+        ("kube_poddisruptionbudget_created", "Unix creation timestamp", "gauge"),
+        ("kube_poddisruptionbudget_status_current_healthy", "Current number of healthy pods", "gauge"),
+        ("kube_poddisruptionbudget_status_desired_healthy",
+         "Minimum desired number of healthy pods", "gauge"),
+        ("kube_poddisruptionbudget_status_pod_disruptions_allowed",
+         "Number of pod disruptions that are currently allowed", "gauge"),
+        ("kube_poddisruptionbudget_status_expected_pods",
+         "Total number of pods counted by this disruption budget", "gauge"),
+        ("kube_poddisruptionbudget_status_observed_generation",
+         "Most recent generation observed when updating this PDB status", "gauge"),
     ),
 }  # fmt: skip
 

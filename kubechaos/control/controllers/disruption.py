@@ -1,0 +1,212 @@
+"""The disruption controller (pkg/controller/disruption/disruption.go, v1.32): each
+PodDisruptionBudget's status from the pods it selects.
+
+``currentHealthy`` counts the selected pods that are Ready, not being deleted and not evicted
+within the last ``DeletionTimeout`` (``disruptedPods``, written by the Eviction API and dropped
+here once the pod is gone or being deleted). ``desiredHealthy`` and ``expectedPods`` follow
+``getExpectedPodCount``: an integer ``minAvailable`` needs only the pod count; a percentage, or
+any ``maxUnavailable``, needs the scale of the pods' controllers (a ReplicaSet's replicas, or its
+Deployment's). ``disruptionsAllowed`` is ``currentHealthy - desiredHealthy``, never below 0 and 0
+when no pods are expected. A pod with no controller makes the expected scale unknowable: the
+budget fails safe (``disruptionsAllowed`` 0, condition reason ``SyncFailed``), as upstream.
+
+A pod event costs one dict truth test while no budget exists: a cluster without budgets pays
+nothing for this controller beyond its informer's watch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+
+from kubechaos.api.disruption import disruption_allowed_condition
+from kubechaos.api.objects import (
+    DeploymentCondition,
+    Pod,
+    PodDisruptionBudget,
+    ReplicaSet,
+    key_of,
+)
+from kubechaos.api.rollout import scaled_value
+from kubechaos.client.context import Context
+from kubechaos.client.informer import Handler, Informer
+from kubechaos.control.controller import Controller
+from kubechaos.sim.clock import now
+
+
+class _NoController(Exception):
+    pass
+
+
+class DisruptionController(Controller):
+    name = "disruption-controller"
+    queue_name = "disruption"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.budgets: Informer[PodDisruptionBudget] = ctx.informer(
+            "poddisruptionbudgets", self.name
+        )
+        self.pods: Informer[Pod] = ctx.informer("pods", self.name)
+        self.replicasets: Informer[ReplicaSet] = ctx.informer("replicasets", self.name)
+        self.deployments: Informer[Any] = ctx.informer("deployments", self.name)
+        self._by_namespace: dict[str, dict[str, None]] = {}  # namespace -> budget keys
+        self.budgets.add_handler(Handler(self._budget_add, self._budget_update, self._budget_del))
+        self.pods.add_handler(Handler(self._pod_event, self._pod_update, self._pod_event))
+
+    async def wait_synced(self) -> None:
+        for informer in (self.budgets, self.pods, self.replicasets, self.deployments):
+            await informer.synced.wait()
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for informer in (self.budgets, self.pods, self.replicasets, self.deployments):
+                nursery.start_soon(informer.run)
+            await super().run()
+
+    # ------------------------------------------------------------------ handlers
+    def _budget_add(self, pdb: PodDisruptionBudget) -> None:
+        self._by_namespace.setdefault(pdb.metadata.namespace, {})[key_of(pdb)] = None
+        self.enqueue(key_of(pdb))
+
+    def _budget_update(self, old: PodDisruptionBudget, new: PodDisruptionBudget) -> None:
+        self.enqueue(key_of(new))
+
+    def _budget_del(self, pdb: PodDisruptionBudget) -> None:
+        bucket = self._by_namespace.get(pdb.metadata.namespace, {})
+        bucket.pop(key_of(pdb), None)
+        if not bucket:
+            self._by_namespace.pop(pdb.metadata.namespace, None)
+
+    def _pod_update(self, old: Pod, new: Pod) -> None:
+        if self._by_namespace:
+            self._pod_event(new)
+            if old.metadata.labels != new.metadata.labels:
+                self._pod_event(old)
+
+    def _pod_event(self, pod: Pod) -> None:
+        if not self._by_namespace:
+            return
+        for key in self._by_namespace.get(pod.metadata.namespace, ()):
+            pdb = self.budgets.get(key)
+            if pdb is not None and _selects(pdb, pod):
+                self.enqueue(key)
+
+    # ------------------------------------------------------------------ sync
+    async def sync(self, key: str) -> None:
+        pdb = self.budgets.get(key)
+        if pdb is None:
+            return
+        pods = [
+            p
+            for p in self.pods.list()
+            if p.metadata.namespace == pdb.metadata.namespace and _selects(pdb, p)
+        ]
+        try:
+            expected, desired = self._expected_pod_count(pdb, pods)
+        except _NoController:
+            status = attrs.evolve(
+                pdb.status,
+                disruptions_allowed=0,
+                observed_generation=pdb.metadata.generation,
+                conditions=_sync_failed(pdb.status.conditions),
+            )
+        else:
+            status = self._status(pdb, pods, expected, desired)
+        if status != pdb.status:
+            await self.api.update_status(attrs.evolve(pdb, status=status))
+
+    def _status(
+        self, pdb: PodDisruptionBudget, pods: list[Pod], expected: int, desired: int
+    ) -> Any:
+        t = now()
+        timeout = self.ctx.settings.pdb_deletion_timeout
+        disrupted: dict[str, float] = {}
+        recheck: float | None = None
+        for pod in pods:  # buildDisruptedPodMap
+            since = pdb.status.disrupted_pods.get(pod.metadata.name)
+            if pod.metadata.deletion_timestamp is not None or since is None:
+                continue
+            if since + timeout > t:
+                disrupted[pod.metadata.name] = since
+                recheck = min(recheck or since + timeout, since + timeout)
+        healthy = sum(  # countHealthyPods
+            1
+            for p in pods
+            if p.metadata.deletion_timestamp is None
+            and p.metadata.name not in disrupted
+            and p.is_ready()
+        )
+        if recheck is not None:
+            self.queue.add_after(key_of(pdb), recheck - t)
+        allowed = healthy - desired
+        if expected <= 0 or allowed <= 0:
+            allowed = 0
+        return attrs.evolve(
+            pdb.status,
+            current_healthy=healthy,
+            desired_healthy=desired,
+            expected_pods=expected,
+            disruptions_allowed=allowed,
+            disrupted_pods=disrupted,
+            observed_generation=pdb.metadata.generation,
+            conditions=disruption_allowed_condition(pdb.status.conditions, allowed > 0, t),
+        )
+
+    def _expected_pod_count(self, pdb: PodDisruptionBudget, pods: list[Pod]) -> tuple[int, int]:
+        """getExpectedPodCount: (expectedCount, desiredHealthy)."""
+        spec = pdb.spec
+        if spec.max_unavailable is not None:
+            expected = self._expected_scale(pods)
+            unavailable = scaled_value(spec.max_unavailable, expected, True)
+            return expected, max(expected - unavailable, 0)
+        if isinstance(spec.min_available, int):
+            return len(pods), spec.min_available
+        if isinstance(spec.min_available, str):
+            expected = self._expected_scale(pods)
+            return expected, scaled_value(spec.min_available, expected, True)
+        return len(pods), 0
+
+    def _expected_scale(self, pods: list[Pod]) -> int:
+        """getExpectedScale: the sum of the scale of every distinct controller of the pods."""
+        scales: dict[str, int] = {}
+        for pod in pods:
+            ref = pod.metadata.controller_ref()
+            if ref is None:
+                raise _NoController(pod.metadata.name)
+            if ref.uid in scales:
+                continue
+            rs = self.replicasets.get(f"{pod.metadata.namespace}/{ref.name}")
+            if ref.kind != "ReplicaSet" or rs is None or rs.metadata.uid != ref.uid:
+                raise _NoController(pod.metadata.name)
+            owner = rs.metadata.controller_ref()
+            if owner is not None and owner.kind == "Deployment":
+                dep = self.deployments.get(f"{pod.metadata.namespace}/{owner.name}")
+                if dep is not None and dep.metadata.uid == owner.uid:
+                    scales[owner.uid] = dep.spec.replicas
+                    scales[ref.uid] = 0
+                    continue
+            scales[ref.uid] = rs.spec.replicas
+        return sum(scales.values())
+
+
+def _selects(pdb: PodDisruptionBudget, pod: Pod) -> bool:
+    """getPodsForPdb: a nil or empty selector selects nothing."""
+    selector = pdb.spec.selector
+    return (
+        selector is not None and not selector.is_empty() and selector.matches(pod.metadata.labels)
+    )
+
+
+def _sync_failed(
+    conditions: tuple[DeploymentCondition, ...],
+) -> tuple[DeploymentCondition, ...]:
+    """failSafe: ``DisruptionAllowed`` False with reason SyncFailed."""
+    kept = tuple(c for c in conditions if c.type != "DisruptionAllowed")
+    t = now()
+    return (*kept, DeploymentCondition("DisruptionAllowed", "False", "SyncFailed", "", t, t))
+
+
+__all__ = ["DisruptionController"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from kubechaos.api import errors
-from kubechaos.api.manifest import ManifestError, read_manifest
+from kubechaos.api.fieldreader import ManifestError
+from kubechaos.api.manifest import read_manifest
 from kubechaos.api.objects import ConfigMap, ObjectMeta, PriorityClass, Secret, ServiceAccount
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubechaos.api.manifest import ManifestError, UnsupportedKind, read_manifest
+from kubechaos.api.fieldreader import ManifestError
+from kubechaos.api.manifest import UnsupportedKind, read_manifest
 from kubechaos.api.objects import Deployment, Pod, Service
 
 DEPLOYMENT = {

@@ -11,13 +11,12 @@ a manifest that reads fine but the API server would refuse is refused here with 
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
+from kubechaos.api.fieldreader import FieldReader, ManifestError, Path, type_name
 from kubechaos.api.objects import (
     APIObject,
     ConfigMap,
@@ -46,12 +45,9 @@ from kubechaos.api.objects import (
     ServiceSpec,
     Toleration,
 )
-from kubechaos.api.quantity import QuantityError, parse_bytes, parse_cpu_millis
+from kubechaos.api.quantity import parse_bytes, parse_cpu_millis
 from kubechaos.api.selectors import OPERATORS, LabelSelector, Requirement
 from kubechaos.api.validation import validate
-
-Path = tuple[str | int, ...]
-T = TypeVar("T")
 
 SUPPORTED_KINDS = {
     "Namespace": "v1",
@@ -68,21 +64,6 @@ SUPPORTED_KINDS = {
 _CLUSTER_SCOPED = ("Namespace", "PriorityClass")
 
 
-@attrs.frozen
-class FieldError:
-    path: Path
-    message: str
-
-    def dotted(self) -> str:
-        return format_path(self.path)
-
-
-class ManifestError(ValueError):
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.dotted()}: {e.message}" for e in errors))
-        self.errors = errors
-
-
 class UnsupportedKind(ValueError):
     """A valid manifest of a kind the model does not serve (a warning, not an error)."""
 
@@ -92,144 +73,7 @@ class UnsupportedKind(ValueError):
         self.name = name
 
 
-def format_path(path: Path) -> str:
-    """``spec.faults[1].target``; a key that is not a plain word is quoted (``labels["a b"]``)
-    so the path stays on one line and reads unambiguously."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
-            out += ("." if out else "") + part
-        else:
-            out += f"[{show_key(part)}]"
-    return out
-
-
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_./$-]*")
-
-
-def show_key(key: object) -> str:
-    """A mapping key as an error message shows it: in double quotes, escaped if need be."""
-    return json.dumps(key) if isinstance(key, str) else repr(key)
-
-
-class _Reader:
-    """Typed field access that records errors instead of raising, so all are reported at once."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.errors: list[FieldError] = []
-
-    def error(self, path: Path, message: str) -> None:
-        self.errors.append(FieldError(self.base + path, message))
-
-    def map(self, data: Any, path: Path) -> Mapping[str, Any]:
-        if data is None:
-            return {}
-        if not isinstance(data, Mapping):
-            self.error(path, f"expected a mapping, got {type_name(data)}")
-            return {}
-        return data
-
-    def seq(self, data: Any, path: Path) -> Sequence[Any]:
-        if data is None:
-            return ()
-        if not isinstance(data, list):
-            self.error(path, f"expected a list, got {type_name(data)}")
-            return ()
-        return data
-
-    def str_(
-        self,
-        data: Mapping[str, Any],
-        key: str,
-        path: Path,
-        default: str = "",
-        required: bool = False,
-    ) -> str:
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.error((*path, key), "Required value")
-            return default
-        if not isinstance(value, str):
-            self.error((*path, key), f"expected a string, got {type_name(value)}")
-            return default
-        return value
-
-    def int_(self, data: Mapping[str, Any], key: str, path: Path, default: int) -> int:
-        value = data.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error((*path, key), f"expected an integer, got {type_name(value)}")
-            return default
-        return value
-
-    def bool_(self, data: Mapping[str, Any], key: str, path: Path, default: bool) -> bool:
-        value = data.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.error((*path, key), f"expected true or false, got {type_name(value)}")
-            return default
-        return value
-
-    def labels(self, data: Mapping[str, Any], key: str, path: Path) -> dict[str, str]:
-        raw = self.map(data.get(key), (*path, key))
-        out: dict[str, str] = {}
-        for k, v in raw.items():
-            if not isinstance(v, str):
-                self.error(
-                    (*path, key, str(k)), f"expected a string value, got {type_name(v)} (quote it)"
-                )
-                continue
-            out[str(k)] = v
-        return out
-
-    def int_or_percent(
-        self, data: Mapping[str, Any], key: str, path: Path, default: int | str
-    ) -> int | str:
-        value = data.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            self.error((*path, key), f"expected an integer or a percentage, got {type_name(value)}")
-            return default
-        return value
-
-    def quantity(
-        self, parse: Callable[[Any], int], data: Mapping[str, Any], key: str, path: Path
-    ) -> int:
-        value = data.get(key)
-        if value is None:
-            return 0
-        try:
-            return parse(value)
-        except QuantityError as exc:
-            self.error((*path, key), str(exc))
-            return 0
-
-
-def type_name(value: Any) -> str:
-    """What ``value`` is, in a user's words ("a list", not the loader's ``MarkedList``)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return "a " + type(value).__name__.lower()  # a date or a timestamp YAML read as such
-
-
-def _meta(r: _Reader, data: Any, path: Path, default_namespace: str = "") -> ObjectMeta:
+def _meta(r: FieldReader, data: Any, path: Path, default_namespace: str = "") -> ObjectMeta:
     meta = r.map(data, path)
     return ObjectMeta(
         name=r.str_(meta, "name", path),
@@ -240,7 +84,7 @@ def _meta(r: _Reader, data: Any, path: Path, default_namespace: str = "") -> Obj
     )
 
 
-def _resources(r: _Reader, data: Any, path: Path) -> Resources:
+def _resources(r: FieldReader, data: Any, path: Path) -> Resources:
     raw = r.map(data, path)
     return Resources(
         cpu_millis=r.quantity(parse_cpu_millis, raw, "cpu", path),
@@ -248,7 +92,7 @@ def _resources(r: _Reader, data: Any, path: Path) -> Resources:
     )
 
 
-def _probe(r: _Reader, data: Any, path: Path) -> Probe | None:
+def _probe(r: FieldReader, data: Any, path: Path) -> Probe | None:
     if data is None:
         return None
     raw = r.map(data, path)
@@ -265,7 +109,7 @@ def _probe(r: _Reader, data: Any, path: Path) -> Probe | None:
     )
 
 
-def _container(r: _Reader, data: Any, path: Path) -> Container:
+def _container(r: FieldReader, data: Any, path: Path) -> Container:
     raw = r.map(data, path)
     resources = r.map(raw.get("resources"), (*path, "resources"))
     ports = []
@@ -297,7 +141,7 @@ _FROM_KINDS = {"configMapRef": "ConfigMap", "secretRef": "Secret"}
 _VOLUME_KINDS = {"configMap": ("ConfigMap", "name"), "secret": ("Secret", "secretName")}
 
 
-def _env_refs(r: _Reader, raw: Mapping[str, Any], path: Path) -> tuple[ConfigRef, ...]:
+def _env_refs(r: FieldReader, raw: Mapping[str, Any], path: Path) -> tuple[ConfigRef, ...]:
     """``env[].valueFrom.{configMapKeyRef,secretKeyRef}`` and ``envFrom[].{configMapRef,
     secretRef}``: what the kubelet must find before it starts the container."""
     refs = []
@@ -331,7 +175,7 @@ def _env_refs(r: _Reader, raw: Mapping[str, Any], path: Path) -> tuple[ConfigRef
     return tuple(refs)
 
 
-def _volume_refs(r: _Reader, raw: Mapping[str, Any], path: Path) -> tuple[ConfigRef, ...]:
+def _volume_refs(r: FieldReader, raw: Mapping[str, Any], path: Path) -> tuple[ConfigRef, ...]:
     """configMap and secret volumes (other volume types are warned about, not read)."""
     refs = []
     for i, volume in enumerate(r.seq(raw.get("volumes"), (*path, "volumes"))):
@@ -351,7 +195,7 @@ def _volume_refs(r: _Reader, raw: Mapping[str, Any], path: Path) -> tuple[Config
     return tuple(refs)
 
 
-def _pod_spec(r: _Reader, data: Any, path: Path) -> PodSpec:
+def _pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
     raw = r.map(data, path)
     if "containers" not in raw:
         r.error((*path, "containers"), "Required value")
@@ -388,7 +232,7 @@ def _pod_spec(r: _Reader, data: Any, path: Path) -> PodSpec:
     )
 
 
-def _template(r: _Reader, data: Any, path: Path) -> PodTemplate:
+def _template(r: FieldReader, data: Any, path: Path) -> PodTemplate:
     raw = r.map(data, path)
     if "spec" not in raw:
         r.error((*path, "spec"), "Required value")
@@ -398,7 +242,7 @@ def _template(r: _Reader, data: Any, path: Path) -> PodTemplate:
     )
 
 
-def _selector(r: _Reader, data: Any, path: Path) -> LabelSelector:
+def _selector(r: FieldReader, data: Any, path: Path) -> LabelSelector:
     raw = r.map(data, path)
     expressions = []
     for i, expr in enumerate(r.seq(raw.get("matchExpressions"), (*path, "matchExpressions"))):
@@ -412,7 +256,7 @@ def _selector(r: _Reader, data: Any, path: Path) -> LabelSelector:
     return LabelSelector(r.labels(raw, "matchLabels", path), tuple(expressions))
 
 
-def _workload_common(r: _Reader, spec: Mapping[str, Any]) -> tuple[LabelSelector, PodTemplate]:
+def _workload_common(r: FieldReader, spec: Mapping[str, Any]) -> tuple[LabelSelector, PodTemplate]:
     path: Path = ("spec",)
     if "selector" not in spec:
         r.error((*path, "selector"), "Required value")
@@ -423,7 +267,7 @@ def _workload_common(r: _Reader, spec: Mapping[str, Any]) -> tuple[LabelSelector
     )
 
 
-def _read_config(kind: str, r: _Reader, doc: Mapping[str, Any], meta: ObjectMeta) -> APIObject:
+def _read_config(kind: str, r: FieldReader, doc: Mapping[str, Any], meta: ObjectMeta) -> APIObject:
     if kind == "ConfigMap":
         return ConfigMap(
             meta,
@@ -454,7 +298,7 @@ def _read_config(kind: str, r: _Reader, doc: Mapping[str, Any], meta: ObjectMeta
     )
 
 
-def _pdb_spec(r: _Reader, spec: Mapping[str, Any]) -> PodDisruptionBudgetSpec:
+def _pdb_spec(r: FieldReader, spec: Mapping[str, Any]) -> PodDisruptionBudgetSpec:
     path: Path = ("spec",)
     selector = _selector(r, spec["selector"], (*path, "selector")) if "selector" in spec else None
     bounds = [
@@ -471,7 +315,7 @@ def _pdb_spec(r: _Reader, spec: Mapping[str, Any]) -> PodDisruptionBudgetSpec:
     )
 
 
-def _read(kind: str, r: _Reader, doc: Mapping[str, Any], namespace: str) -> APIObject:
+def _read(kind: str, r: FieldReader, doc: Mapping[str, Any], namespace: str) -> APIObject:
     namespaced = kind not in _CLUSTER_SCOPED
     meta = _meta(r, doc.get("metadata"), ("metadata",), namespace if namespaced else "")
     if kind in ("ConfigMap", "Secret", "ServiceAccount", "PriorityClass"):
@@ -556,7 +400,7 @@ def read_manifest(doc: Any, namespace: str = "default", base: Path = ()) -> APIO
     Raises :class:`ManifestError` listing every problem (paths prefixed with ``base``), or
     :class:`UnsupportedKind` for well-formed manifests of kinds the model does not serve.
     """
-    r = _Reader(base)
+    r = FieldReader(base)
     if not isinstance(doc, Mapping):
         r.error((), f"a manifest must be a mapping, got {type_name(doc)}")
         raise ManifestError(r.errors)

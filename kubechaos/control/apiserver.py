@@ -528,24 +528,7 @@ class APIServer:
         pods = self._strategies["pods"]
 
         def evict_in_etcd() -> Pod:
-            key = _etcd_key("pods", namespace, name)
-            kv = self.etcd.get(key)
-            if kv is None:
-                raise errors.NotFound(f'pods "{name}" not found')
-            pod: Pod = kv.value
-            if not eviction.can_ignore_pdb(pod):
-                _spend_budget(self.etcd, pod)
-            marked = eviction.with_disruption_target(pod)
-            result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)])
-            if not result.succeeded:  # pragma: no cover - nothing runs between the two
-                raise errors.Conflict(f'pods "{name}" was modified during eviction')
-            kv = self.etcd.get(key)
-            assert kv is not None
-            grace = pods.deletion_grace(marked, grace_period_seconds)
-            if grace == 0 and not marked.metadata.finalizers:
-                self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
-                return marked
-            return _mark_deleting(self.etcd, "pods", kv, grace)  # type: ignore[return-value]
+            return _evict(self.etcd, pods, namespace, name, grace_period_seconds)
 
         return await self._call("create", "pods/eviction", evict_in_etcd, reads=2, writes=3)
 
@@ -565,6 +548,31 @@ class APIServer:
                 "kube-apiserver", "etcd", "", "Compacted", f"compacted to revision {previous}"
             )
             previous = current
+
+
+def _evict(
+    etcd: Etcd, pods: Strategy[Any], namespace: str, name: str, grace_period_seconds: int | None
+) -> Pod:
+    """One eviction in etcd: spend the pod's budget (429 if it has none to spend), mark the pod
+    ``DisruptionTarget``, then delete it gracefully (eviction.go's order)."""
+    key = _etcd_key("pods", namespace, name)
+    kv = etcd.get(key)
+    if kv is None:
+        raise errors.NotFound(f'pods "{name}" not found')
+    pod: Pod = kv.value
+    if not eviction.can_ignore_pdb(pod):
+        _spend_budget(etcd, pod)
+    marked = eviction.with_disruption_target(pod)
+    result = etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)])
+    if not result.succeeded:  # pragma: no cover - nothing runs between the two
+        raise errors.Conflict(f'pods "{name}" was modified during eviction')
+    kv = etcd.get(key)
+    assert kv is not None
+    grace = pods.deletion_grace(marked, grace_period_seconds)
+    if grace == 0 and not marked.metadata.finalizers:
+        etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
+        return marked
+    return _mark_deleting(etcd, "pods", kv, grace)  # type: ignore[return-value]
 
 
 __all__ = ["DURATION_BUCKETS", "APIServer", "Request", "RequestHook", "RequestStats"]

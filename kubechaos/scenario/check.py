@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from kubechaos.api.duration import DurationError, parse_duration
-from kubechaos.api.manifest import format_path, show_key, type_name
+from kubechaos.api.fieldreader import format_path, show_key, type_name
 from kubechaos.scenario.yamlfile import locate
 
 Path = tuple[str | int, ...]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from kubechaos.api.duration import format_duration
-from kubechaos.api.manifest import format_path
+from kubechaos.api.fieldreader import format_path
 from kubechaos.api.objects import APIObject, Deployment, Pod, ReplicaSet
 from kubechaos.cluster import ClusterSpec
 from kubechaos.faults import ScheduledFault, Target

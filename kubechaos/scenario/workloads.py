@@ -22,7 +22,8 @@ from typing import Any
 
 import attrs
 
-from kubechaos.api.manifest import FieldError, ManifestError, UnsupportedKind, read_manifest
+from kubechaos.api.fieldreader import FieldError, ManifestError
+from kubechaos.api.manifest import UnsupportedKind, read_manifest
 from kubechaos.api.modelled import NOT_MODELLED, unmodelled_fields
 from kubechaos.api.objects import APIObject
 from kubechaos.api.schema import schema_errors

@@ -18,12 +18,7 @@ their parent however it ends: on Linux the kernel kills them when it exits
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -31,6 +26,7 @@ from pathlib import Path
 
 import attrs
 
+from kubechaos.batch.pool import worker_init
 from kubechaos.scenario.explore import (
     ShrinkResult,
     Signature,
@@ -86,29 +82,6 @@ def explore_one(path: str, index: int, base_seed: int) -> ExploreOutcome:
     return ExploreOutcome(index, seed, signature, drawn, error, left_out)
 
 
-def _die_with_parent() -> None:
-    """A worker's start: leave Ctrl-C, SIGTERM and SIGHUP to the parent (sent to the whole
-    process group, as a terminal or a CI timeout does, they would otherwise kill runs the parent
-    still counts on), and never outlive it."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    parent = os.getppid()
-    if sys.platform == "linux":
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0:
-            if os.getppid() != parent:  # the parent went before the request was made
-                os._exit(1)
-            return
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def explore_all(
     path: str,
     runs: int,
@@ -134,7 +107,8 @@ def explore_all(
     pool = ProcessPoolExecutor(
         max_workers=min(workers, runs),
         mp_context=get_context("spawn"),
-        initializer=_die_with_parent,
+        initializer=worker_init,
+        initargs=(os.getpid(),),
     )
     try:
         futures: dict[Future[ExploreOutcome], int] = {

@@ -30,7 +30,6 @@ from kubechaos.api.objects import (
     APIObject,
     Namespace,
     ObjectMeta,
-    PodDisruptionBudget,
     Resources,
     Service,
     Taint,
@@ -232,9 +231,10 @@ class Cluster:
         self.scheduler = Process("kube-scheduler", lambda: Scheduler(self.ctx).run)
         self.controller_manager = Process(
             "kube-controller-manager",
-            lambda: ControllerManager(self.ctx, disruption=self.has_budgets).run,
+            lambda: ControllerManager(self.ctx, self.kinds_in_use).run,
         )
-        self.has_budgets = False  # a PodDisruptionBudget was applied: run the disruption ctrl
+        # kinds applied so far: their on-demand controllers run (see controllermanager)
+        self.kinds_in_use: set[str] = set()
         self.nodes: dict[str, NodeAgent] = {}
         index = 0
         for group in spec.node_groups:
@@ -294,11 +294,12 @@ class Cluster:
         applied = []
         ensured: dict[str, None] = {}  # namespaces this call made sure of: one request each
         for obj in objects:
-            if isinstance(obj, PodDisruptionBudget) and not self.has_budgets:
-                self.has_budgets = True
+            kind = type(obj).__name__
+            if kind not in self.kinds_in_use:
+                self.kinds_in_use.add(kind)
                 manager = self.controller_manager.instance
                 if self.controller_manager.running and isinstance(manager, ControllerManager):
-                    manager.enable_disruption()
+                    manager.enable(kind)
             namespace = obj.metadata.namespace
             if namespace and not isinstance(obj, Namespace) and namespace not in ensured:
                 with contextlib.suppress(errors.AlreadyExists):

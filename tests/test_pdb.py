@@ -289,11 +289,12 @@ async def test_no_budget_no_disruption_controller_and_no_pdb_families() -> None:
         await cluster.apply([deployment("web", 1, readiness=READINESS)])
         await wait_until(lambda: len(ready_pods(cluster)) == 1, 60, "ready")
         manager = cluster.controller_manager.instance
-        assert isinstance(manager, ControllerManager) and manager.disruption is None
+        assert isinstance(manager, ControllerManager)
+        assert manager.controller_for("PodDisruptionBudget") is None
         assert not [k for k in cluster.api.stats.total if k[1] == "poddisruptionbudgets"]
         assert ClusterCollector(cluster).pdb_families() == []
         await cluster.apply([budget(min_available=1)])
-        assert manager.disruption is not None
+        assert manager.controller_for("PodDisruptionBudget") is not None
 
 
 async def test_kube_state_metrics_pdb_families() -> None:

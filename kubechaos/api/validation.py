@@ -14,12 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from kubechaos.api.objects import (
     TAINT_EFFECTS,
-    APIObject,
     ConfigMap,
     Container,
     Deployment,
@@ -402,30 +401,3 @@ def immutable_data_causes(old: Any, new: Any, fields: tuple[str, ...]) -> list[s
     if any(getattr(old, f) != getattr(new, f) for f in fields):
         causes.append("data: Forbidden: field is immutable when `immutable` is set")
     return causes
-
-
-# One validator per kind. The API server's registry strategies call theirs directly; this table
-# serves callers that hold an object of any kind (the manifest loader checks what it parsed).
-_VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
-    Pod: validate_pod,
-    ReplicaSet: validate_replicaset,
-    Deployment: validate_deployment,
-    Service: validate_service,
-    Namespace: validate_namespace,
-    Node: validate_node,
-    Endpoints: validate_endpoints,
-    Lease: validate_lease,
-    ConfigMap: validate_configmap,
-    Secret: validate_secret,
-    ServiceAccount: validate_serviceaccount,
-    PriorityClass: validate_priorityclass,
-    PodDisruptionBudget: validate_pdb,
-}
-
-
-def validate(obj: APIObject) -> list[str]:
-    """Every cause that makes ``obj`` invalid."""
-    validator = _VALIDATORS.get(type(obj))
-    if validator is None:  # pragma: no cover
-        raise TypeError(f"no validation for {type(obj).__name__}")
-    return validator(obj)

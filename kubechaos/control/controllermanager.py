@@ -8,6 +8,8 @@ from scratch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import trio
 
 from kubechaos.client.context import Context
@@ -39,16 +41,21 @@ def node_lifecycle_controllers(
     return node_lifecycle, taint_eviction
 
 
+# Controllers that start with the first object of their kind, by kind. Upstream runs every
+# controller from the start; here one whose kind the scenario never uses does not run, so a run
+# pays nothing for kinds it does not use (no list, no watch, no handler per pod event) and its
+# event log is the same as before the kind existed (same seed, same run). Once its kind appears
+# (``ControllerManager(kinds_in_use=...)`` or :meth:`ControllerManager.enable` while running)
+# it runs as upstream's would, having listed and synced what exists.
+ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
+    "PodDisruptionBudget": DisruptionController,
+}
+
+
 class ControllerManager:
-    """The controllers; the disruption controller only once a budget exists.
+    """The controllers; those in :data:`ON_FIRST_OBJECT` once an object of their kind exists."""
 
-    Upstream runs the disruption controller always; here it starts with the first
-    PodDisruptionBudget applied (``disruption=True``, or :meth:`enable_disruption` while running),
-    as if ``--controllers`` named it then, so a run without budgets makes no request for it and
-    pays nothing per pod event.
-    """
-
-    def __init__(self, ctx: Context, disruption: bool = False) -> None:
+    def __init__(self, ctx: Context, kinds_in_use: Iterable[str] = ()) -> None:
         ctx = ctx.sharing_informers("kube-controller-manager")
         self.ctx = ctx
         self.deployment = DeploymentController(ctx)
@@ -56,27 +63,33 @@ class ControllerManager:
         self.endpoints = EndpointsController(ctx)
         self.node_lifecycle, self.taint_eviction = node_lifecycle_controllers(ctx)
         self.garbage_collector = GarbageCollector(ctx)
-        self.disruption: DisruptionController | None = None
+        self.on_demand: dict[str, Controller] = {}  # kind -> its controller, once started
         self._nursery: trio.Nursery | None = None
-        if disruption:
-            self.enable_disruption()
+        for kind in kinds_in_use:
+            self.enable(kind)
 
-    def enable_disruption(self) -> None:
-        """Run the disruption controller from now on (idempotent)."""
-        if self.disruption is None:
-            self.disruption = DisruptionController(self.ctx)
-            if self._nursery is not None:
-                self._nursery.start_soon(self.disruption.run)
+    def enable(self, kind: str) -> None:
+        """Run the controller of ``kind`` from now on, if it has one that starts on demand
+        (idempotent)."""
+        factory = ON_FIRST_OBJECT.get(kind)
+        if factory is None or kind in self.on_demand:
+            return
+        controller = self.on_demand[kind] = factory(self.ctx)
+        if self._nursery is not None:
+            self._nursery.start_soon(controller.run)
+
+    def controller_for(self, kind: str) -> Controller | None:
+        """The running on-demand controller of ``kind``, if it started."""
+        return self.on_demand.get(kind)
 
     def controllers(self) -> list[object]:
-        optional = [self.disruption] if self.disruption is not None else []
         return [
             self.deployment,
             self.replicaset,
             self.endpoints,
             self.node_lifecycle,
             self.garbage_collector,
-            *optional,
+            *self.on_demand.values(),
         ]
 
     def queues(self) -> list[Controller]:

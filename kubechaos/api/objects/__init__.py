@@ -1,0 +1,161 @@
+"""The API objects the model serves, as immutable attrs classes, one module per API group.
+
+Objects are frozen: the API server stores them, the watch cache hands the same instance to every
+watcher, and a component that wants to change one builds a new one with :func:`attrs.evolve`
+(see the ``with_*`` helpers). Field names are the snake_case of the upstream camelCase names.
+Only the fields the model acts on exist; :mod:`kubechaos.api.modelled` says which manifest fields
+are read, which are accepted silently and which are warned about.
+
+Each API group's kinds live in their own module (``core``, ``apps``, ``policy``, ...), as upstream
+keeps ``k8s.io/api/<group>/<version>/types.go``; this package re-exports them all, so callers
+import from :mod:`kubechaos.api.objects` and a new kind is one module plus a line in
+:data:`APIObject`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import attrs
+
+from kubechaos.api.objects.apps import (
+    Deployment,
+    DeploymentCondition,
+    DeploymentSpec,
+    DeploymentStatus,
+    DeploymentStrategy,
+    PodTemplate,
+    ReplicaSet,
+    ReplicaSetSpec,
+    ReplicaSetStatus,
+)
+from kubechaos.api.objects.config import (
+    ConfigMap,
+    PriorityClass,
+    Secret,
+    ServiceAccount,
+)
+from kubechaos.api.objects.coordination import (
+    Lease,
+    LeaseSpec,
+)
+from kubechaos.api.objects.core import (
+    NO_EXECUTE,
+    NO_SCHEDULE,
+    PREFER_NO_SCHEDULE,
+    TAINT_EFFECTS,
+    ConfigRef,
+    Container,
+    ContainerPort,
+    ContainerStatus,
+    EndpointAddress,
+    Endpoints,
+    EndpointSubset,
+    Namespace,
+    Node,
+    NodeCondition,
+    NodeSpec,
+    NodeStatus,
+    Pod,
+    PodCondition,
+    PodSpec,
+    PodStatus,
+    Probe,
+    Service,
+    ServicePort,
+    ServiceSpec,
+    Taint,
+    Toleration,
+)
+from kubechaos.api.objects.meta import (
+    Labels,
+    ObjectMeta,
+    OwnerReference,
+    Resources,
+)
+from kubechaos.api.objects.policy import (
+    PodDisruptionBudget,
+    PodDisruptionBudgetSpec,
+    PodDisruptionBudgetStatus,
+)
+
+APIObject: TypeAlias = (
+    Namespace
+    | Node
+    | Pod
+    | ReplicaSet
+    | Deployment
+    | Service
+    | Endpoints
+    | Lease
+    | ConfigMap
+    | Secret
+    | ServiceAccount
+    | PriorityClass
+    | PodDisruptionBudget
+)
+
+
+def key_of(obj: APIObject) -> str:
+    """``namespace/name`` (or ``name`` for cluster-scoped objects), as client-go keys objects."""
+    meta = obj.metadata
+    return f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
+
+
+def with_meta(obj: APIObject, **changes: Any) -> APIObject:
+    return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, **changes))
+
+
+__all__ = [
+    "NO_EXECUTE",
+    "NO_SCHEDULE",
+    "PREFER_NO_SCHEDULE",
+    "TAINT_EFFECTS",
+    "APIObject",
+    "ConfigMap",
+    "ConfigRef",
+    "Container",
+    "ContainerPort",
+    "ContainerStatus",
+    "Deployment",
+    "DeploymentCondition",
+    "DeploymentSpec",
+    "DeploymentStatus",
+    "DeploymentStrategy",
+    "EndpointAddress",
+    "EndpointSubset",
+    "Endpoints",
+    "Labels",
+    "Lease",
+    "LeaseSpec",
+    "Namespace",
+    "Node",
+    "NodeCondition",
+    "NodeSpec",
+    "NodeStatus",
+    "ObjectMeta",
+    "OwnerReference",
+    "Pod",
+    "PodCondition",
+    "PodDisruptionBudget",
+    "PodDisruptionBudgetSpec",
+    "PodDisruptionBudgetStatus",
+    "PodSpec",
+    "PodStatus",
+    "PodTemplate",
+    "PriorityClass",
+    "Probe",
+    "ReplicaSet",
+    "ReplicaSetSpec",
+    "ReplicaSetStatus",
+    "Resources",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "ServicePort",
+    "ServiceSpec",
+    "Taint",
+    "Toleration",
+    "key_of",
+    "with_meta",
+]

@@ -1,0 +1,26 @@
+"""coordination.k8s.io/v1 Lease: node heartbeats and (later) leader election."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from kubechaos.api.objects.meta import ObjectMeta
+
+# ---------------------------------------------------------------------------- coordination
+
+
+@attrs.frozen(slots=True)
+class LeaseSpec:
+    holder_identity: str = ""
+    lease_duration_seconds: int = 40
+    acquire_time: float | None = None
+    renew_time: float | None = None
+
+
+@attrs.frozen(slots=True)
+class Lease:
+    KIND: ClassVar[str] = "Lease"
+    metadata: ObjectMeta
+    spec: LeaseSpec = LeaseSpec()

@@ -292,7 +292,7 @@ async def test_no_budget_no_disruption_controller_and_no_pdb_families() -> None:
         assert isinstance(manager, ControllerManager)
         assert manager.controller_for("PodDisruptionBudget") is None
         assert not [k for k in cluster.api.stats.total if k[1] == "poddisruptionbudgets"]
-        assert ClusterCollector(cluster).pdb_families() == []
+        assert ClusterCollector(cluster).optional_families() == []
         await cluster.apply([budget(min_available=1)])
         assert manager.controller_for("PodDisruptionBudget") is not None
 

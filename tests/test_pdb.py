@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 
+import attrs
 import pytest
 import trio
 
@@ -14,13 +15,18 @@ from kubechaos.api import errors
 from kubechaos.api.objects import (
     ObjectMeta,
     Pod,
+    PodCondition,
     PodDisruptionBudget,
     PodDisruptionBudgetSpec,
+    PodDisruptionBudgetStatus,
+    PodStatus,
     Probe,
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster
 from kubechaos.control.controllermanager import ControllerManager
+from kubechaos.control.registry import eviction
+from kubechaos.control.registry.eviction import MAX_DISRUPTED_POD_SIZE
 from kubechaos.faults import Chaos, NodeDrain, PodEvict, Target
 from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.observe.metrics.kubestate import KubeStateMetrics
@@ -314,3 +320,39 @@ async def test_kube_state_metrics_pdb_families() -> None:
         assert got["kube_poddisruptionbudget_status_expected_pods"] == (labels, 3)
         assert got["kube_poddisruptionbudget_status_observed_generation"] == (labels, 1)
         assert "kube_poddisruptionbudget_created" in got
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        (PodDisruptionBudgetStatus(disruptions_allowed=-1), "pdb disruptions allowed is negative"),
+        (
+            PodDisruptionBudgetStatus(
+                disruptions_allowed=5,
+                disrupted_pods={f"p{i}": 0.0 for i in range(MAX_DISRUPTED_POD_SIZE + 1)},
+            ),
+            "DisruptedPods map too big - too many evictions not confirmed by PDB controller",
+        ),
+    ],
+)
+async def test_a_budget_in_a_state_the_controller_never_leaves_forbids_eviction(status, why) -> None:
+    """eviction.go checkAndDecrement: a negative disruptionsAllowed, or more than
+    MaxDisruptedPodSize (2000) evictions the disruption controller has not confirmed, answer 403
+    Forbidden (``errors.NewForbidden(policy.Resource("poddisruptionbudget"), name, ...)``);
+    kubechaos answered 500, which kubectl drain reports differently."""
+    ready = attrs.evolve(
+        pod("p", labels={"app": "web"}),
+        status=PodStatus(phase="Running", conditions=(PodCondition("Ready", "True", 0.0),)),
+    )
+    pdb = attrs.evolve(budget(min_available=1), status=status)
+    with pytest.raises(errors.Forbidden) as refused:
+        eviction.decide(ready, pdb)
+    assert refused.value.code == 403
+    assert refused.value.message == f'poddisruptionbudget.policy "web" is forbidden: {why}'
+    # exactly MaxDisruptedPodSize unconfirmed evictions still pass ("> MaxDisruptedPodSize")
+    if status.disrupted_pods:
+        at_limit = dict(list(status.disrupted_pods.items())[:MAX_DISRUPTED_POD_SIZE])
+        spent = eviction.decide(
+            ready, attrs.evolve(pdb, status=attrs.evolve(status, disrupted_pods=at_limit))
+        )
+        assert spent is not None and spent.status.disruptions_allowed == 4

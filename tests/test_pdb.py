@@ -335,7 +335,9 @@ async def test_kube_state_metrics_pdb_families() -> None:
         ),
     ],
 )
-async def test_a_budget_in_a_state_the_controller_never_leaves_forbids_eviction(status, why) -> None:
+async def test_a_budget_in_a_state_the_controller_never_leaves_forbids_eviction(
+    status, why
+) -> None:
     """eviction.go checkAndDecrement: a negative disruptionsAllowed, or more than
     MaxDisruptedPodSize (2000) evictions the disruption controller has not confirmed, answer 403
     Forbidden (``errors.NewForbidden(policy.Resource("poddisruptionbudget"), name, ...)``);
@@ -356,3 +358,32 @@ async def test_a_budget_in_a_state_the_controller_never_leaves_forbids_eviction(
             ready, attrs.evolve(pdb, status=attrs.evolve(status, disrupted_pods=at_limit))
         )
         assert spent is not None and spent.status.disruptions_allowed == 4
+
+
+async def test_drain_reports_a_pod_evicted_once_it_is_gone_and_the_node_drained_after_all() -> None:
+    """drain.go evictPods → waitForDelete: after an accepted eviction kubectl polls the pod
+    (wait.PollImmediate, every 1 s) until it is NotFound or has another UID, and only then
+    prints "pod/<name> evicted"; "node/<name> drained" follows the last of them. kubechaos used
+    to report both the moment the Eviction API answered, while the pods were still stopping."""
+    async with running(nodes=2) as cluster:
+        slow = {"kubechaos.io/behaviour": "shutdown=4s"}
+        await cluster.apply([deployment("web", 2, annotations=slow, readiness=READINESS)])
+        await wait_until(lambda: len(ready_pods(cluster)) == 2, 60, "ready")
+        node = "worker-0"
+        on_node = {p.metadata.name for p in pods(cluster) if p.spec.node_name == node}
+        assert on_node
+        gone_at: dict[str, float] = {}
+        await Chaos(cluster).inject(NodeDrain(name="drain", target=Target(nodes=(node,))))
+        while not cluster.events.find("Drained"):
+            present = {p.metadata.name for p in pods(cluster)}
+            for name in on_node - present:
+                gone_at.setdefault(name, trio.current_time())
+            await trio.sleep(0.05)
+        evicted = {e.object.split("/")[1]: e.time for e in cluster.events.find("Evicted")}
+        assert set(evicted) == on_node
+        for name, at in evicted.items():
+            assert gone_at[name] - 0.05 <= at <= gone_at[name] + 1.0 + 0.1, (name, at, gone_at)
+        first_eviction = min(e.time for e in cluster.events.find("Evicting"))
+        assert min(evicted.values()) - first_eviction >= 3.9  # each pod needs 4 s to stop
+        (drained,) = cluster.events.find("Drained")
+        assert drained.time == max(evicted.values())

@@ -14,6 +14,7 @@ import trio
 
 from kubechaos.client.context import Context
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.daemon import DaemonSetController
 from kubechaos.control.controllers.deployment import DeploymentController
 from kubechaos.control.controllers.disruption import DisruptionController
 from kubechaos.control.controllers.endpoints import EndpointsController
@@ -49,6 +50,7 @@ def node_lifecycle_controllers(
 # it runs as upstream's would, having listed and synced what exists.
 ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "PodDisruptionBudget": DisruptionController,
+    "DaemonSet": DaemonSetController,
 }
 
 

@@ -67,6 +67,21 @@ FAMILIES: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
+            "kube_daemonset_created",
+            "kube_daemonset_status_current_number_scheduled",
+            "kube_daemonset_status_desired_number_scheduled",
+            "kube_daemonset_status_number_available",
+            "kube_daemonset_status_number_misscheduled",
+            "kube_daemonset_status_number_ready",
+            "kube_daemonset_status_number_unavailable",
+            "kube_daemonset_status_observed_generation",
+            "kube_daemonset_status_updated_number_scheduled",
+            "kube_daemonset_metadata_generation",
+        ),
+        "daemonset_families",
+    ),
+    **dict.fromkeys(
+        (
             "apiserver_request", "apiserver_request_duration_seconds", "etcd_server_has_leader",
             "etcd_server_proposals_failed", "etcd_mvcc_put", "kubechaos_etcd_writes_dropped",
             "scheduler_schedule_attempts", "scheduler_pending_pods", "workqueue_depth",
@@ -174,6 +189,7 @@ class ClusterCollector:
             *self.node_families(),
             self.endpoint_family(),
             *self.pdb_families(),
+            *self.daemonset_families(),
             *self.component_families(),
             *self.traffic_families(),
             *self.fault_families(),
@@ -207,6 +223,12 @@ class ClusterCollector:
         if not self.cluster.api.cache("poddisruptionbudgets").list():
             return []
         return self.kube_state.families("poddisruptionbudgets")
+
+    def daemonset_families(self) -> list[Metric]:
+        """Empty while the cluster has no DaemonSet (as :meth:`pdb_families`)."""
+        if not self.cluster.api.cache("daemonsets").list():
+            return []
+        return self.kube_state.families("daemonsets")
 
     # -------------------------------------------------------------- components
     def component_families(self) -> list[Metric]:

@@ -10,7 +10,12 @@ from .factories import template
 from .harness import pods, running, wait_until
 
 
-def daemonset(name: str = "agent", strategy: DaemonSetUpdateStrategy | None = None, min_ready: int = 0, **spec_kwargs: object) -> DaemonSet:
+def daemonset(
+    name: str = "agent",
+    strategy: DaemonSetUpdateStrategy | None = None,
+    min_ready: int = 0,
+    **spec_kwargs: object,
+) -> DaemonSet:
     labels = {"app": name}
     return DaemonSet(
         ObjectMeta(name=name, namespace="default"),
@@ -30,7 +35,9 @@ def get_ds(cluster: Cluster, name: str = "agent") -> DaemonSet:
 async def test_smoke() -> None:
     async with running(nodes=3) as cluster:
         await cluster.apply([daemonset()])
-        await wait_until(lambda: len([p for p in pods(cluster, "agent") if p.is_ready()]) == 3, 60, "3")
+        await wait_until(
+            lambda: len([p for p in pods(cluster, "agent") if p.is_ready()]) == 3, 60, "3"
+        )
         await wait_until(lambda: get_ds(cluster).status.number_available == 3, 30, "status")
         print(get_ds(cluster).status)
         print(sorted(p.spec.node_name for p in pods(cluster, "agent")))

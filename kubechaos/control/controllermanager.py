@@ -52,6 +52,8 @@ ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "PodDisruptionBudget": DisruptionController,
     "DaemonSet": DaemonSetController,
 }
+# Kinds of those that own pods: the garbage collector watches them from then on.
+OWNER_RESOURCES: dict[str, str] = {"DaemonSet": "daemonsets"}
 
 
 class ControllerManager:
@@ -77,6 +79,8 @@ class ControllerManager:
         if factory is None or kind in self.on_demand:
             return
         controller = self.on_demand[kind] = factory(self.ctx)
+        if kind in OWNER_RESOURCES:
+            self.garbage_collector.watch_owners(OWNER_RESOURCES[kind])
         if self._nursery is not None:
             self._nursery.start_soon(controller.run)
 

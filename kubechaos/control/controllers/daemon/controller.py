@@ -167,9 +167,16 @@ class DaemonSetController(Controller):
                 self.enqueue(key)
 
     def _pod_delete(self, pod: Pod) -> None:
+        """deletePod. A pod seen terminating was counted as deleted then (upstream counts it
+        again here; the model counts each deletion once), but the DaemonSet syncs again: the
+        node's status may change now that the pod is gone."""
         self.index.discard(pod)
         if pod.metadata.deletion_timestamp is None:
             self._pod_gone(pod)
+            return
+        ds = self._owner(pod)
+        if ds is not None:
+            self.enqueue(key_of(ds))
 
     def _pod_gone(self, pod: Pod) -> None:
         ds = self._owner(pod)

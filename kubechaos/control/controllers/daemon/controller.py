@@ -33,11 +33,11 @@ from kubechaos.api import errors
 from kubechaos.api.objects import DaemonSet, DaemonSetStatus, Node, Pod, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
+from kubechaos.client.interface import APIClient
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.daemon.index import DaemonPods, Expectations, FailedBackoff
-from kubechaos.control.controllers.daemon.update import rolling_update, surge_excess
+from kubechaos.control.controllers.daemon.update import pods_should_be_on_node, rolling_update
 from kubechaos.control.controllers.daemon.util import (
-    by_creation,
     daemon_status,
     daemon_tolerations,
     is_pod_updated,
@@ -69,7 +69,10 @@ class DaemonSetController(Controller):
         self.index = DaemonPods()
         self.expectations = Expectations()
         self.backoff = FailedBackoff()
-        self._tolerations: dict[str, tuple[str, tuple]] = {}  # ds key -> (rv, tolerations)
+        # ds key -> (uid, generation, the daemon pod's tolerations, node name -> (labels,
+        # spec, NodeShouldRunDaemonPod)): a node's eligibility is recomputed only when its
+        # labels or spec, or the DaemonSet's spec, change (not on every heartbeat)
+        self._eligibility: dict[str, tuple[str, int, tuple, dict[str, tuple]]] = {}
         self.daemonsets.add_handler(Handler(self._ds_event, self._ds_update, self._ds_delete))
         self.pods.add_handler(Handler(self._pod_add, self._pod_update, self._pod_delete))
         self.nodes.add_handler(Handler(self._node_add, self._node_update, None))
@@ -84,19 +87,27 @@ class DaemonSetController(Controller):
                 nursery.start_soon(informer.run)
             await super().run()
 
+    def _cached(self, ds: DaemonSet) -> tuple[str, int, tuple, dict[str, tuple]]:
+        key, meta = key_of(ds), ds.metadata
+        entry = self._eligibility.get(key)
+        if entry is None or entry[:2] != (meta.uid, meta.generation):
+            tolerations = daemon_tolerations(ds.spec.template.spec.tolerations)
+            entry = self._eligibility[key] = (meta.uid, meta.generation, tolerations, {})
+        return entry
+
     def daemon_tolerations_of(self, ds: DaemonSet) -> tuple:
-        key = key_of(ds)
-        cached = self._tolerations.get(key)
-        if cached is None or cached[0] != ds.metadata.resource_version:
-            cached = (
-                ds.metadata.resource_version,
-                daemon_tolerations(ds.spec.template.spec.tolerations),
-            )
-            self._tolerations[key] = cached
-        return cached[1]
+        return self._cached(ds)[2]
 
     def should_run(self, node: Node, ds: DaemonSet) -> tuple[bool, bool]:
-        return node_should_run(node, ds, self.daemon_tolerations_of(ds))
+        """NodeShouldRunDaemonPod, remembered per node until its labels or spec change."""
+        _, _, tolerations, per_node = self._cached(ds)
+        name, labels, spec = node.metadata.name, node.metadata.labels, node.spec
+        hit = per_node.get(name)
+        if hit is not None and hit[1] == spec and hit[0] == labels:
+            return hit[2]
+        result = node_should_run(node, ds, tolerations)
+        per_node[name] = (labels, spec, result)
+        return result
 
     # ------------------------------------------------------------------ DaemonSet events
     def _ds_event(self, ds: DaemonSet) -> None:
@@ -112,7 +123,7 @@ class DaemonSetController(Controller):
         key = key_of(ds)
         self.index.forget_selector(key)
         self.expectations.forget(key)
-        self._tolerations.pop(key, None)
+        self._eligibility.pop(key, None)
         self.enqueue(key)
 
     def _owner(self, pod: Pod) -> DaemonSet | None:
@@ -215,19 +226,26 @@ class DaemonSetController(Controller):
         if ds.metadata.deletion_timestamp is not None:
             return
         nodes = sorted(self.nodes.store.values(), key=lambda n: n.metadata.name)
+        # NodeShouldRunDaemonPod of every node, once per sync
+        verdicts = {n.metadata.name: self.should_run(n, ds) for n in nodes}
         hash_ = revision_hash(ds)
+        node_to_pods = await self._node_to_pods(ds)
         if not self.expectations.satisfied(key):
             self.queue.add_after(key, self.expectations.expires_in(key) + 1.0)
-            await self._update_status(ds, nodes, await self._node_to_pods(ds), hash_, False)
+            await self._update_status(ds, nodes, node_to_pods, hash_, verdicts, False)
             return
         failure: errors.APIError | None = None
+        acted = True
         try:
-            await self._manage(key, ds, nodes, hash_)
-            if self.expectations.satisfied(key) and ds.spec.update_strategy.type == "RollingUpdate":
-                await self._rolling_update(key, ds, nodes, hash_)
+            acted = await self._manage(key, ds, nodes, hash_, node_to_pods, verdicts)
+            # the rolling update runs once expectations are satisfied: when manage did nothing
+            if not acted and ds.spec.update_strategy.type == "RollingUpdate":
+                acted = await self._rolling_update(key, ds, nodes, hash_, node_to_pods, verdicts)
         except errors.APIError as exc:
             failure = exc
-        await self._update_status(ds, nodes, await self._node_to_pods(ds), hash_, True)
+        if acted:  # the status counts what the informer holds after the creates and deletes
+            node_to_pods = await self._node_to_pods(ds)
+        await self._update_status(ds, nodes, node_to_pods, hash_, verdicts, True)
         if failure is not None:
             raise failure
 
@@ -247,61 +265,56 @@ class DaemonSetController(Controller):
                 grouped.setdefault(node, []).append(pod)
         return grouped
 
-    async def _manage(self, key: str, ds: DaemonSet, nodes: list[Node], hash_: str) -> None:
-        node_to_pods = await self._node_to_pods(ds)
+    async def _manage(
+        self,
+        key: str,
+        ds: DaemonSet,
+        nodes: list[Node],
+        hash_: str,
+        node_to_pods: dict[str, list[Pod]],
+        verdicts: dict[str, tuple[bool, bool]],
+    ) -> bool:
         creates: list[str] = []
         deletes: list[Pod] = []
         for node in nodes:
-            need, delete = self._pods_should_be_on_node(key, node, node_to_pods, ds, hash_)
+            need, delete = self._pods_should_be_on_node(
+                key, node, node_to_pods, ds, hash_, verdicts[node.metadata.name]
+            )
             creates += need
             deletes += delete
         existing = {n.metadata.name for n in nodes}
         for node_name, pods in node_to_pods.items():  # getUnscheduledPodsWithoutNode
             if node_name not in existing:
                 deletes += [p for p in pods if not p.spec.node_name]
-        await self._sync_nodes(key, ds, deletes, creates, hash_)
+        return await self._sync_nodes(key, ds, deletes, creates, hash_)
 
     def _pods_should_be_on_node(
-        self, key: str, node: Node, node_to_pods: dict[str, list[Pod]], ds: DaemonSet, hash_: str
+        self,
+        key: str,
+        node: Node,
+        node_to_pods: dict[str, list[Pod]],
+        ds: DaemonSet,
+        hash_: str,
+        verdict: tuple[bool, bool],
     ) -> tuple[list[str], list[Pod]]:
-        """podsShouldBeOnNode: (nodes needing a daemon pod, pods to delete) for one node."""
-        should_run, should_continue = self.should_run(node, ds)
         name = node.metadata.name
-        pods = node_to_pods.get(name)
-        if should_run and not pods:
-            return [name], []
-        if not pods:
-            return [], []
-        if not should_continue:
-            return [], [p for p in pods if p.metadata.deletion_timestamp is None]
-        deletes: list[Pod] = []
-        running: list[Pod] = []
-        for pod in pods:
-            if pod.metadata.deletion_timestamp is not None:
-                continue
-            if pod.status.phase == "Failed":
-                if self._failed_pod_backoff(ds, name, pod):
-                    deletes.append(pod)
-            elif pod.status.phase == "Succeeded":
-                self.events.record(
-                    self.name,
-                    DaemonSet.KIND,
-                    key,
-                    "SucceededDaemonPod",
-                    f"Found succeeded daemon pod {key_of(pod)} on node {name}, will try to delete it",
-                )
-                deletes.append(pod)
-            else:
-                running.append(pod)
-        running.sort(key=by_creation)
-        if ds.spec.update_strategy.type != "RollingUpdate" or ds.spec.update_strategy.max_surge in (
-            0,
-            "0%",
-        ):
-            return [], deletes + running[1:]
-        if not running:
-            return ([name] if should_run else []), deletes
-        return [], deletes + surge_excess(ds, running, hash_, now())
+
+        def succeeded(pod: Pod) -> None:
+            message = (
+                f"Found succeeded daemon pod {key_of(pod)} on node {name}, will try to delete it"
+            )
+            self.events.record(self.name, DaemonSet.KIND, key, "SucceededDaemonPod", message)
+
+        return pods_should_be_on_node(
+            ds,
+            name,
+            node_to_pods.get(name),
+            verdict,
+            hash_,
+            lambda pod: self._failed_pod_backoff(ds, name, pod),
+            succeeded,
+            now(),
+        )
 
     def _failed_pod_backoff(self, ds: DaemonSet, node: str, pod: Pod) -> bool:
         """True if the failed pod may be deleted now; else come back when the back-off ends."""
@@ -321,30 +334,37 @@ class DaemonSetController(Controller):
         )
         return True
 
-    async def _rolling_update(self, key: str, ds: DaemonSet, nodes: list[Node], hash_: str) -> None:
-        node_to_pods = await self._node_to_pods(ds)
+    async def _rolling_update(
+        self,
+        key: str,
+        ds: DaemonSet,
+        nodes: list[Node],
+        hash_: str,
+        node_to_pods: dict[str, list[Pod]],
+        verdicts: dict[str, tuple[bool, bool]],
+    ) -> bool:
         by_name = {n.metadata.name: n for n in nodes}
-        desired = sum(1 for n in nodes if self.should_run(n, ds)[0])
+        desired = sum(1 for run, _ in verdicts.values() if run)
         generation = template_generation(ds)
 
         def is_new(pod: Pod) -> bool:
             return is_pod_updated(pod, hash_, generation)
 
         def runs(node: str) -> bool:
-            found = by_name.get(node)
-            return found is not None and self.should_run(found, ds)[0]
+            return node in by_name and verdicts[node][0]
 
         deletes, creates = rolling_update(ds, node_to_pods, desired, is_new, runs, now())
-        await self._sync_nodes(key, ds, deletes, creates, hash_)
+        return await self._sync_nodes(key, ds, deletes, creates, hash_)
 
     async def _sync_nodes(
         self, key: str, ds: DaemonSet, deletes: list[Pod], creates: list[str], hash_: str
-    ) -> None:
-        """syncNodes: set expectations, create in slow-start batches, delete in parallel."""
+    ) -> bool:
+        """syncNodes: set expectations, create in slow-start batches, delete in parallel; False
+        if there was nothing to do."""
         creates = creates[:DAEMONSET_BURST_REPLICAS]
         deletes = deletes[:DAEMONSET_BURST_REPLICAS]
         if not creates and not deletes:
-            return
+            return False
         self.expectations.expect(key, len(creates), len(deletes))
         failures: list[errors.APIError] = []
         tolerations = self.daemon_tolerations_of(ds)
@@ -365,6 +385,7 @@ class DaemonSetController(Controller):
                 nursery.start_soon(self._delete, key, pod, failures)
         if failures:
             raise failures[0]
+        return True
 
     async def _create(
         self,
@@ -415,32 +436,34 @@ class DaemonSetController(Controller):
         nodes: list[Node],
         node_to_pods: dict[str, list[Pod]],
         hash_: str,
+        verdicts: dict[str, tuple[bool, bool]],
         observe_generation: bool,
     ) -> None:
         """updateDaemonSetStatus, and a resync after minReadySeconds while ready pods wait to
         count as available."""
         status = daemon_status(
-            ds, nodes, node_to_pods, hash_, lambda n: self.should_run(n, ds)[0], now()
+            ds, nodes, node_to_pods, hash_, lambda n: verdicts[n.metadata.name][0], now()
         )
         if not observe_generation:
             status = attrs.evolve(status, observed_generation=ds.status.observed_generation)
         if status != ds.status:
-            await self._store_status(ds, status)
+            await store_status(self.api, ds, status)
         if ds.spec.min_ready_seconds > 0 and status.number_ready != status.number_available:
             self.queue.add_after(key_of(ds), float(ds.spec.min_ready_seconds))
 
-    async def _store_status(self, ds: DaemonSet, status: DaemonSetStatus) -> None:
-        """storeDaemonSetStatus: one retry on a fresh read."""
-        for attempt in range(2):
-            try:
-                await self.api.update_status(attrs.evolve(ds, status=status))
-                return
-            except errors.NotFound:
-                return
-            except errors.APIError:
-                if attempt == 1:
-                    raise
-                ds = await self.api.get("daemonsets", ds.metadata.namespace, ds.metadata.name)
+
+async def store_status(api: APIClient, ds: DaemonSet, status: DaemonSetStatus) -> None:
+    """storeDaemonSetStatus: one retry on a fresh read."""
+    for attempt in range(2):
+        try:
+            await api.update_status(attrs.evolve(ds, status=status))
+            return
+        except errors.NotFound:
+            return
+        except errors.APIError:
+            if attempt == 1:
+                raise
+            ds = await api.get("daemonsets", ds.metadata.namespace, ds.metadata.name)
 
 
 __all__ = ["DaemonSetController"]

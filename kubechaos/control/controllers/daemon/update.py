@@ -18,6 +18,7 @@ from collections.abc import Callable
 from kubechaos.api.objects import DaemonSet, Node, Pod
 from kubechaos.api.rollout import scaled_value
 from kubechaos.control.controllers.daemon.util import (
+    by_creation,
     is_pod_available,
     is_pod_updated,
     template_generation,
@@ -148,9 +149,61 @@ def surge_excess(ds: DaemonSet, running: list[Pod], hash_: str, at: float) -> li
     return excess
 
 
+def allows_surge(ds: DaemonSet) -> bool:
+    """util.AllowsSurge: maxSurge scaled against 1, rounded down, is not 0 (so a percentage
+    below 100% surges in the rolling update but not here, as upstream)."""
+    strategy = ds.spec.update_strategy
+    return strategy.type == "RollingUpdate" and scaled_value(strategy.max_surge, 1, False) != 0
+
+
+def pods_should_be_on_node(
+    ds: DaemonSet,
+    name: str,
+    pods: list[Pod] | None,
+    verdict: tuple[bool, bool],
+    hash_: str,
+    may_delete_failed: Callable[[Pod], bool],
+    succeeded: Callable[[Pod], None],
+    at: float,
+) -> tuple[list[str], list[Pod]]:
+    """podsShouldBeOnNode: (nodes needing a daemon pod, pods to delete) for one node. A node
+    that should run the pod and has none needs one; where it may continue, failed pods go
+    (when their back-off allows) and succeeded ones, and of the running ones all but the
+    oldest (with surge: see :func:`surge_excess`); where it may not continue, all go."""
+    should_run, should_continue = verdict
+    if should_run and not pods:
+        return [name], []
+    if not pods:
+        return [], []
+    if not should_continue:
+        return [], [p for p in pods if p.metadata.deletion_timestamp is None]
+    deletes: list[Pod] = []
+    running: list[Pod] = []
+    for pod in pods:
+        if pod.metadata.deletion_timestamp is not None:
+            continue
+        if pod.status.phase == "Failed":
+            if may_delete_failed(pod):
+                deletes.append(pod)
+        elif pod.status.phase == "Succeeded":
+            succeeded(pod)
+            deletes.append(pod)
+        else:
+            running.append(pod)
+    if len(running) > 1:
+        running.sort(key=by_creation)
+    if not allows_surge(ds):
+        return [], deletes + running[1:]
+    if not running:
+        return ([name] if should_run else []), deletes
+    return [], deletes + surge_excess(ds, running, hash_, at)
+
+
 __all__ = [
+    "allows_surge",
     "find_updated_pods_on_node",
     "max_surge_and_unavailable",
+    "pods_should_be_on_node",
     "rolling_update",
     "surge_excess",
 ]

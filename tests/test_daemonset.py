@@ -15,6 +15,8 @@ from typing import Any
 import attrs
 import trio
 
+from kubechaos.api.fieldreader import ManifestError
+from kubechaos.api.manifest import read_manifest
 from kubechaos.api.nodeaffinity import matches_node, required_node_names, term_matches
 from kubechaos.api.objects import (
     DaemonSet,
@@ -569,3 +571,70 @@ async def test_a_node_event_costs_daemonsets_not_pods(monkeypatch: Any) -> None:
         ds = get_ds(cluster, "a")
         assert len(controller.index.owned(ds.metadata.uid)) == 3
         assert len(controller.index.on_node(ds.metadata.uid, "worker-0")) == 1
+
+
+def test_validation_of_the_update_strategy_and_node_affinity() -> None:
+    """pkg/apis/apps/validation ValidateDaemonSetSpec / ValidateRollingUpdateDaemonSet (exactly
+    one of maxUnavailable and maxSurge non-zero; restartPolicy Always) and core validation's
+    ValidateNodeSelector (operators, value counts, matchFields on metadata.name only), as
+    located manifest errors."""
+
+    def errors_of(spec_patch: dict[str, Any], pod_patch: dict[str, Any] | None = None) -> list[str]:
+        doc: dict[str, Any] = {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "agent"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": {
+                    "metadata": {"labels": {"app": "agent"}},
+                    "spec": {"containers": [{"name": "a", "image": "a:1"}], **(pod_patch or {})},
+                },
+                **spec_patch,
+            },
+        }
+        try:
+            read_manifest(doc)
+        except ManifestError as exc:
+            return [f"{e.dotted()}: {e.message}" for e in exc.errors]
+        return []
+
+    assert errors_of({}) == []
+    both = {"updateStrategy": {"rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1}}}
+    assert errors_of(both) == [
+        "spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 1: may not be set when "
+        "maxUnavailable is non-zero"
+    ]
+    none = {"updateStrategy": {"rollingUpdate": {"maxUnavailable": 0}}}
+    assert errors_of(none) == [
+        "spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 when "
+        "maxSurge is 0"
+    ]
+    assert errors_of({}, {"restartPolicy": "Never"})[0].startswith(
+        "spec.template.spec.restartPolicy: Unsupported value"
+    )
+    bad = {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [{"key": "gen", "operator": "Gt", "values": ["x"]}],
+                            "matchFields": [
+                                {"key": "metadata.uid", "operator": "In", "values": ["u"]}
+                            ],
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    required = (
+        "spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+    )
+    assert errors_of({}, bad) == [
+        f"{required}.nodeSelectorTerms[0].matchExpressions[0].values[0]: Invalid value: 'x': "
+        "must be an integer",
+        f"{required}.nodeSelectorTerms[0].matchFields[0].key: Invalid value: 'metadata.uid': "
+        "not a valid field selector key",
+    ]

@@ -15,8 +15,9 @@ from kubechaos.api.validation import (
 
 def validate_daemonset(obj: DaemonSet) -> list[str]:
     """The selector matches the template; the template restarts Always; the update strategy is
-    RollingUpdate or OnDelete, and a rolling update may not have both maxUnavailable and
-    maxSurge at 0 (each a non-negative integer or a percentage of at most 100%)."""
+    RollingUpdate or OnDelete; a rolling update has exactly one of maxUnavailable and maxSurge
+    non-zero (each a non-negative integer or a percentage of at most 100%), as
+    ValidateRollingUpdateDaemonSet: surge needs ``maxUnavailable: 0``."""
     spec = obj.spec
     causes = (
         validate_meta(obj.metadata, True)
@@ -42,11 +43,16 @@ def validate_daemonset(obj: DaemonSet) -> list[str]:
     if strategy.type == "RollingUpdate":
         causes += _bound_causes("maxUnavailable", strategy.max_unavailable)
         causes += _bound_causes("maxSurge", strategy.max_surge)
-        if _is_zero(strategy.max_unavailable) and _is_zero(strategy.max_surge):
+        field = "spec.updateStrategy.rollingUpdate"
+        has_unavailable = not _is_zero(strategy.max_unavailable)
+        has_surge = not _is_zero(strategy.max_surge)
+        if has_unavailable and has_surge:
             causes.append(
-                "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: 0: "
-                "may not be 0 when `maxSurge` is 0"
+                f"{field}.maxSurge: Invalid value: {strategy.max_surge!r}: "
+                "may not be set when maxUnavailable is non-zero"
             )
+        elif not has_unavailable and not has_surge:
+            causes.append(f"{field}.maxUnavailable: Required value: cannot be 0 when maxSurge is 0")
     return causes
 
 

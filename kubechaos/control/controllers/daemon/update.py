@@ -150,10 +150,9 @@ def surge_excess(ds: DaemonSet, running: list[Pod], hash_: str, at: float) -> li
 
 
 def allows_surge(ds: DaemonSet) -> bool:
-    """util.AllowsSurge: maxSurge scaled against 1, rounded down, is not 0 (so a percentage
-    below 100% surges in the rolling update but not here, as upstream)."""
+    """util.AllowsSurge: maxSurge scaled against one node (rounded up) is not 0."""
     strategy = ds.spec.update_strategy
-    return strategy.type == "RollingUpdate" and scaled_value(strategy.max_surge, 1, False) != 0
+    return strategy.type == "RollingUpdate" and scaled_value(strategy.max_surge, 1, True) != 0
 
 
 def pods_should_be_on_node(

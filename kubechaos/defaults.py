@@ -129,6 +129,11 @@ class Settings:
     drain_evict_retry_seconds: float = _setting(
         5.0, "staging/src/k8s.io/kubectl/pkg/drain/drain.go: a refused eviction retried every 5 s"
     )
+    drain_wait_for_delete_interval: float = _setting(
+        1.0,
+        "staging/src/k8s.io/kubectl/pkg/drain/drain.go waitForDelete: after an eviction, kubectl "
+        "polls the pod every 1 s until it is gone (or replaced by a new UID)",
+    )
     # --- kube-scheduler ---
     pod_initial_backoff: float = _setting(
         1.0, "KubeSchedulerConfiguration podInitialBackoffSeconds"

@@ -14,6 +14,7 @@ from typing import Any
 from kubechaos.api.objects import (
     APIObject,
     ConfigMap,
+    DaemonSet,
     Deployment,
     Endpoints,
     Lease,
@@ -42,6 +43,7 @@ from kubechaos.api.validation import (
     validate_service,
     validate_serviceaccount,
 )
+from kubechaos.api.validation_daemonset import validate_daemonset
 
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     Pod: validate_pod,
@@ -57,6 +59,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     ServiceAccount: validate_serviceaccount,
     PriorityClass: validate_priorityclass,
     PodDisruptionBudget: validate_pdb,
+    DaemonSet: validate_daemonset,
 }
 
 

@@ -1,7 +1,10 @@
 """Steady state and recovery, computed from the run's own metric series.
 
 **Steady state** holds at a sample when every Deployment has its desired replicas available
-(``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``) and no Service
+(``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``), every
+DaemonSet has an available pod on each node that should run one
+(``kube_daemonset_status_number_available == kube_daemonset_status_desired_number_scheduled``;
+a crashed node, once tainted, no longer counts as one) and no Service
 with traffic answered a request with an error since the previous sample (no increase of
 ``kubechaos_service_requests_total{outcome!="success"}``). A node that stays dead does not block
 it: its pods must come back elsewhere, and a dead node sends no requests (they count as unsent,
@@ -198,7 +201,7 @@ class SteadyStateMonitor:
     def is_steady_now(self) -> bool:
         """One sample of steady state, from the exposed families: no Deployment short of
         available replicas, and no Service's error count grown since the previous sample."""
-        steady = not self._short_deployments()
+        steady = not self._short_deployments() and not self._short_daemonsets()
         errors = self._service_errors()
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
             steady = False
@@ -213,6 +216,10 @@ class SteadyStateMonitor:
         reasons = [
             f"Deployment {namespace}/{name} has {available:g}/{desired:g} available"
             for (namespace, name), (available, desired) in self._short_deployments().items()
+        ]
+        reasons += [
+            f"DaemonSet {namespace}/{name} has {available:g}/{desired:g} available"
+            for (namespace, name), (available, desired) in self._short_daemonsets().items()
         ]
         stats = self.collector.traffic
         errored = [key for key, n in self._service_errors().items() if n > 0]
@@ -236,6 +243,26 @@ class SteadyStateMonitor:
                 continue
             for s in metric.samples:
                 target[(s.labels["namespace"], s.labels["deployment"])] = s.value
+        return {
+            key: (available.get(key, 0), want)
+            for key, want in desired.items()
+            if not available.get(key, 0) >= want
+        }
+
+    def _short_daemonsets(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """``(available, desired)`` of each DaemonSet with fewer nodes running an available
+        pod than nodes that should (none while the cluster has no DaemonSet)."""
+        available: dict[tuple[str, str], float] = {}
+        desired: dict[tuple[str, str], float] = {}
+        for metric in self.collector.daemonset_families():
+            if metric.name == "kube_daemonset_status_desired_number_scheduled":
+                target = desired
+            elif metric.name == "kube_daemonset_status_number_available":
+                target = available
+            else:
+                continue
+            for s in metric.samples:
+                target[(s.labels["namespace"], s.labels["daemonset"])] = s.value
         return {
             key: (available.get(key, 0), want)
             for key, want in desired.items()

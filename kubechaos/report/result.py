@@ -88,7 +88,7 @@ def result_of(
         reached = max(reached, run.steady.times[-1])
     slo_results = run.results if complete else run.slo.results(final=False)
     verdict = _verdict(slo_results, bool(run.failed_injections), interrupted, error)
-    return {
+    result: RunResult = {
         "schema": SCHEMA_ID,
         "kubechaosVersion": __version__,
         "kubernetesVersion": TARGET_RELEASE,
@@ -109,6 +109,10 @@ def result_of(
         "steadyState": _steady_state(run),
         "events": len(run.events),
     }
+    daemonsets = _daemonsets(run)
+    if daemonsets:  # only in runs that had one: other results are as before the kind existed
+        result["daemonsets"] = daemonsets
+    return result
 
 
 def _scenario(run: Run) -> ScenarioRecord:
@@ -246,6 +250,26 @@ def _deployments(run: Run) -> list[DeploymentRecord]:
             ],
         }
         for d in run.cluster.api.cache("deployments").list()
+    ]
+
+
+def _daemonsets(run: Run) -> list[DeploymentRecord]:
+    """Each DaemonSet's desired and available nodes, updated pods and their history."""
+    return [
+        {
+            "namespace": ds.metadata.namespace,
+            "name": ds.metadata.name,
+            "desired": ds.status.desired_number_scheduled,
+            "available": ds.status.number_available,
+            "updated": ds.status.updated_number_scheduled,
+            "history": [
+                [_round(t, 3), int(want), int(have)]
+                for t, want, have in run.history.daemonsets.get(
+                    f"{ds.metadata.namespace}/{ds.metadata.name}", []
+                )
+            ],
+        }
+        for ds in run.cluster.api.cache("daemonsets").list()
     ]
 
 

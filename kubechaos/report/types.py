@@ -136,6 +136,9 @@ class RunResult(RunOutcome):
     faults: list[FaultRecord]
     traffic: list[TrafficRecord]
     deployments: list[DeploymentRecord]
+    # DaemonSets as the same record (desired and available nodes, updated pods); only in
+    # results of runs that had a DaemonSet
+    daemonsets: NotRequired[list[DeploymentRecord]]
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema

@@ -54,6 +54,8 @@ from kubechaos.api.objects.core import (
     Namespace,
     Node,
     NodeCondition,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
     NodeSpec,
     NodeStatus,
     Pod,
@@ -66,6 +68,12 @@ from kubechaos.api.objects.core import (
     ServiceSpec,
     Taint,
     Toleration,
+)
+from kubechaos.api.objects.daemonset import (
+    DaemonSet,
+    DaemonSetSpec,
+    DaemonSetStatus,
+    DaemonSetUpdateStrategy,
 )
 from kubechaos.api.objects.meta import (
     Labels,
@@ -93,6 +101,7 @@ APIObject: TypeAlias = (
     | ServiceAccount
     | PriorityClass
     | PodDisruptionBudget
+    | DaemonSet
 )
 
 
@@ -117,6 +126,10 @@ __all__ = [
     "Container",
     "ContainerPort",
     "ContainerStatus",
+    "DaemonSet",
+    "DaemonSetSpec",
+    "DaemonSetStatus",
+    "DaemonSetUpdateStrategy",
     "Deployment",
     "DeploymentCondition",
     "DeploymentSpec",
@@ -131,6 +144,8 @@ __all__ = [
     "Namespace",
     "Node",
     "NodeCondition",
+    "NodeSelectorRequirement",
+    "NodeSelectorTerm",
     "NodeSpec",
     "NodeStatus",
     "ObjectMeta",

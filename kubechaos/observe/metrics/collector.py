@@ -211,6 +211,13 @@ class ClusterCollector:
                 out.extend(self.kube_state.families(resource))
         return out
 
+    def daemonset_families(self) -> list[Metric]:
+        """The DaemonSet families alone (steady state and report history read them); empty
+        while the cluster has no DaemonSet."""
+        if not self.cluster.api.cache("daemonsets").list():
+            return []
+        return self.kube_state.families("daemonsets")
+
     # -------------------------------------------------------------- components
     def component_families(self) -> list[Metric]:
         return components.component_families(self.cluster)

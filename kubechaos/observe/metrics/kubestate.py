@@ -20,6 +20,7 @@ from prometheus_client.samples import Sample
 
 from kubechaos.api.objects import (
     ConfigMap,
+    DaemonSet,
     Deployment,
     Endpoints,
     Node,
@@ -139,6 +140,27 @@ def pdb_samples(pdb: PodDisruptionBudget) -> list[ObjectSample]:
     return [(name, _sample(name, labels, value)) for name, value in values]
 
 
+def daemonset_samples(ds: DaemonSet) -> list[ObjectSample]:
+    """kube-state-metrics internal/store/daemonset.go (v2 names)."""
+    labels = {"namespace": ds.metadata.namespace, "daemonset": ds.metadata.name}
+    st = ds.status
+    values: list[tuple[str, float]] = []
+    if ds.metadata.creation_timestamp is not None:
+        values.append(("kube_daemonset_created", ds.metadata.creation_timestamp))
+    values += [
+        ("kube_daemonset_status_current_number_scheduled", st.current_number_scheduled),
+        ("kube_daemonset_status_desired_number_scheduled", st.desired_number_scheduled),
+        ("kube_daemonset_status_number_available", st.number_available),
+        ("kube_daemonset_status_number_misscheduled", st.number_misscheduled),
+        ("kube_daemonset_status_number_ready", st.number_ready),
+        ("kube_daemonset_status_number_unavailable", st.number_unavailable),
+        ("kube_daemonset_status_observed_generation", st.observed_generation),
+        ("kube_daemonset_status_updated_number_scheduled", st.updated_number_scheduled),
+        ("kube_daemonset_metadata_generation", ds.metadata.generation),
+    ]
+    return [(name, _sample(name, labels, value)) for name, value in values]
+
+
 def _info_and_created(
     obj: ConfigMap | Secret, prefix: str, labels: dict[str, str]
 ) -> list[ObjectSample]:
@@ -174,6 +196,7 @@ OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "poddisruptionbudgets": pdb_samples,
     "configmaps": configmap_samples,
     "secrets": secret_samples,
+    "daemonsets": daemonset_samples,
 }
 # (family, HELP, type) per resource, in exposition order (kube-state-metrics' own HELP texts)
 OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -226,11 +249,40 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("kube_secret_type", "Type about secret.", "gauge"),
         ("kube_secret_created", "Unix creation timestamp", "gauge"),
     ),
+    "daemonsets": (
+        ("kube_daemonset_created", "Unix creation timestamp", "gauge"),
+        ("kube_daemonset_status_current_number_scheduled",
+         "The number of nodes running at least one daemon pod and are supposed to.", "gauge"),
+        ("kube_daemonset_status_desired_number_scheduled",
+         "The number of nodes that should be running the daemon pod.", "gauge"),
+        ("kube_daemonset_status_number_available",
+         "The number of nodes that should be running the daemon pod and have one or more of the "
+         "daemon pod running and available", "gauge"),
+        ("kube_daemonset_status_number_misscheduled",
+         "The number of nodes running a daemon pod but are not supposed to.", "gauge"),
+        ("kube_daemonset_status_number_ready",
+         "The number of nodes that should be running the daemon pod and have one or more of the "
+         "daemon pod running and ready.", "gauge"),
+        ("kube_daemonset_status_number_unavailable",
+         "The number of nodes that should be running the daemon pod and have none of the daemon "
+         "pod running and available", "gauge"),
+        ("kube_daemonset_status_observed_generation",
+         "The most recent generation observed by the daemon set controller.", "gauge"),
+        ("kube_daemonset_status_updated_number_scheduled",
+         "The total number of nodes that are running updated daemon pod", "gauge"),
+        ("kube_daemonset_metadata_generation",
+         "Sequence number representing a specific generation of the desired state.", "gauge"),
+    ),
 }  # fmt: skip
 # Resources whose families exist only while the cluster has an object of theirs: kinds a run
 # may never use, so a run without them exposes and records exactly what it did before the kind
 # was modelled (in this order, after the endpoints family).
-OPTIONAL_RESOURCES: tuple[str, ...] = ("poddisruptionbudgets", "configmaps", "secrets")
+OPTIONAL_RESOURCES: tuple[str, ...] = (
+    "poddisruptionbudgets",
+    "configmaps",
+    "secrets",
+    "daemonsets",
+)
 
 
 class KubeStateMetrics:

@@ -176,7 +176,7 @@ def _steady_strip(frame: Frame, changes: Sequence[SteadyRow], y: float, h: float
     return out
 
 
-def deployment_chart(frame: Frame, deployment: DeploymentRecord) -> str:
+def deployment_chart(frame: Frame, deployment: DeploymentRecord, kind: str = "Deployment") -> str:
     history = deployment["history"]
     top, bottom = 34, 164
     peak = max(
@@ -208,7 +208,7 @@ def deployment_chart(frame: Frame, deployment: DeploymentRecord) -> str:
     ]
     if not history:
         body.append(f'<text x="{LEFT + 8}" y="{top + 20}" class="muted">no samples</text>')
-    return svg_chart(bottom + 40, f"Deployment {name}: desired vs available replicas", body)
+    return svg_chart(bottom + 40, f"{kind} {name}: desired vs available replicas", body)
 
 
 def dipped(deployment: DeploymentRecord) -> bool:

@@ -364,6 +364,8 @@ class TrafficGenerator:
             outcome, latency = self._cross(path_hooks, source, endpoint, outcome, latency)
         if outcome != SUCCESS:
             self._failed_at(ip)
+        elif endpoint is not None:
+            endpoint.served += 1  # the load model: the pod that answered spends CPU on it
         return outcome, latency
 
     def _failed_at(self, ip: str) -> None:

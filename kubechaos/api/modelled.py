@@ -224,6 +224,22 @@ MODELLED_FIELDS: dict[str, Tree] = {
             "unhealthyPodEvictionPolicy": READ,
         },
     },
+    "HorizontalPodAutoscaler": {
+        **_TOP,
+        "spec": {
+            "scaleTargetRef": READ,
+            "minReplicas": READ,
+            "maxReplicas": READ,
+            # Resource metrics of cpu are computed; any other source (pods, object, external,
+            # containerResource) or resource (memory) is warned about here and reported by the
+            # controller as a metric it cannot get (ScalingActive False)
+            "metrics": {
+                "type": READ,
+                "resource": {"name": Default("cpu"), "target": READ},
+            },
+            "behavior": READ,
+        },
+    },
 }
 NOT_MODELLED = "not modelled (ignored); recovery times may differ from a real cluster"
 

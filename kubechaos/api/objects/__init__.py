@@ -29,6 +29,19 @@ from kubechaos.api.objects.apps import (
     ReplicaSetSpec,
     ReplicaSetStatus,
 )
+from kubechaos.api.objects.autoscaling import (
+    CrossVersionObjectReference,
+    HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerBehavior,
+    HorizontalPodAutoscalerCondition,
+    HorizontalPodAutoscalerSpec,
+    HorizontalPodAutoscalerStatus,
+    HPAScalingPolicy,
+    HPAScalingRules,
+    MetricSpec,
+    MetricStatus,
+    MetricTarget,
+)
 from kubechaos.api.objects.config import (
     ConfigMap,
     PriorityClass,
@@ -93,6 +106,7 @@ APIObject: TypeAlias = (
     | ServiceAccount
     | PriorityClass
     | PodDisruptionBudget
+    | HorizontalPodAutoscaler
 )
 
 
@@ -117,6 +131,7 @@ __all__ = [
     "Container",
     "ContainerPort",
     "ContainerStatus",
+    "CrossVersionObjectReference",
     "Deployment",
     "DeploymentCondition",
     "DeploymentSpec",
@@ -125,9 +140,19 @@ __all__ = [
     "EndpointAddress",
     "EndpointSubset",
     "Endpoints",
+    "HPAScalingPolicy",
+    "HPAScalingRules",
+    "HorizontalPodAutoscaler",
+    "HorizontalPodAutoscalerBehavior",
+    "HorizontalPodAutoscalerCondition",
+    "HorizontalPodAutoscalerSpec",
+    "HorizontalPodAutoscalerStatus",
     "Labels",
     "Lease",
     "LeaseSpec",
+    "MetricSpec",
+    "MetricStatus",
+    "MetricTarget",
     "Namespace",
     "Node",
     "NodeCondition",

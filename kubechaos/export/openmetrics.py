@@ -35,6 +35,8 @@ from prometheus_client.utils import floatToGoString
 from kubechaos.observe.metrics import ClusterCollector
 from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, ObjectSample
 
+# Resources whose families a recording has only if the run had an object of the kind.
+OPTIONAL_KINDS = ("poddisruptionbudgets", "horizontalpodautoscalers")
 DEFAULT_INTERVAL = 15.0
 WRITE_BUFFER = 1 << 20
 SERVICE_REQUESTS = "kubechaos_service_requests"
@@ -256,10 +258,14 @@ class OpenMetricsRecorder:
         out.write("# EOF\n")
 
     def _absent_optional(self) -> set[str]:
-        """Families of optional kinds (PodDisruptionBudgets) of which the run had no object."""
-        if self._objects["poddisruptionbudgets"]:
-            return set()
-        return {name for name, _, _ in OBJECT_FAMILIES["poddisruptionbudgets"]}
+        """Families of optional kinds (PodDisruptionBudgets, HorizontalPodAutoscalers) of which
+        the run had no object."""
+        return {
+            name
+            for resource in OPTIONAL_KINDS
+            if not self._objects[resource]
+            for name, _, _ in OBJECT_FAMILIES[resource]
+        }
 
     def _family_lines(self, name: str, stamps: list[str]) -> Iterator[list[str]]:
         """The family's points as text (whole lines, possibly many per string)."""

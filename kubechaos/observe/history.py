@@ -2,6 +2,7 @@
 
 Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from the same series
 ``/metrics`` exposes: each Deployment's desired and available replicas (only when they change),
+each HorizontalPodAutoscaler's current and desired replicas (likewise; none while there is none),
 each Service's request latency percentiles over the interval (from the
 ``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
 successes and failures come from the traffic counters. Reports read it; the model never does.
@@ -32,12 +33,20 @@ def quantile(q: float, bounds: tuple[float, ...], counts: list[int]) -> float | 
     return bounds[-1]  # in the +Inf bucket: the highest finite bound, as Prometheus answers
 
 
+def _keep(points: list[tuple[float, float, float]], point: tuple[float, float, float]) -> None:
+    """Append ``point`` if its values differ from the last one's."""
+    if not points or points[-1][1:] != point[1:]:
+        points.append(point)
+
+
 class History:
     def __init__(self, collector: ClusterCollector, interval: float = DEFAULT_INTERVAL) -> None:
         self.collector = collector
         self.interval = interval
         # "namespace/name" -> [(time, desired, available)], a point per change
         self.replicas: dict[str, list[tuple[float, float, float]]] = {}
+        # "namespace/name" of each HPA -> [(time, current, desired)], a point per change
+        self.autoscalers: dict[str, list[tuple[float, float, float]]] = {}
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
         self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
@@ -55,10 +64,8 @@ class History:
             for s in metric.samples:
                 into[f"{s.labels['namespace']}/{s.labels['deployment']}"] = s.value
         for key, want in desired.items():
-            points = self.replicas.setdefault(key, [])
-            point = (at, want, available.get(key, 0.0))
-            if not points or points[-1][1:] != point[1:]:
-                points.append(point)
+            _keep(self.replicas.setdefault(key, []), (at, want, available.get(key, 0.0)))
+        self._sample_autoscalers(at)
         stats = self.collector.traffic
         if stats is None:
             return
@@ -70,3 +77,18 @@ class History:
                 self.latency.setdefault(f"{sid[0]}/{sid[1]}", []).append(
                     (at, *(quantile(q, LATENCY_BUCKETS, window) for q in PERCENTILES))  # type: ignore[arg-type]
                 )
+
+    def _sample_autoscalers(self, at: float) -> None:
+        current: dict[str, float] = {}
+        desired: dict[str, float] = {}
+        for metric in self.collector.hpa_families():
+            into = {
+                "kube_horizontalpodautoscaler_status_current_replicas": current,
+                "kube_horizontalpodautoscaler_status_desired_replicas": desired,
+            }.get(metric.name)
+            if into is None:
+                continue
+            for s in metric.samples:
+                into[f"{s.labels['namespace']}/{s.labels['horizontalpodautoscaler']}"] = s.value
+        for key, want in desired.items():
+            _keep(self.autoscalers.setdefault(key, []), (at, current.get(key, 0.0), want))

@@ -25,6 +25,7 @@ from kubechaos.observe.steady import CLUSTER_WIDE, PER_OBJECT, FaultRecovery
 from kubechaos.report.files import write_text
 from kubechaos.report.types import (
     Attribution,
+    AutoscalerRecord,
     DeploymentRecord,
     FailedInjectionRecord,
     FaultRecord,
@@ -88,7 +89,7 @@ def result_of(
         reached = max(reached, run.steady.times[-1])
     slo_results = run.results if complete else run.slo.results(final=False)
     verdict = _verdict(slo_results, bool(run.failed_injections), interrupted, error)
-    return {
+    result: RunResult = {
         "schema": SCHEMA_ID,
         "kubechaosVersion": __version__,
         "kubernetesVersion": TARGET_RELEASE,
@@ -109,6 +110,10 @@ def result_of(
         "steadyState": _steady_state(run),
         "events": len(run.events),
     }
+    autoscalers = _autoscalers(run)
+    if autoscalers:  # only runs with an HPA have the key: other results stay as they were
+        result["autoscalers"] = autoscalers
+    return result
 
 
 def _scenario(run: Run) -> ScenarioRecord:
@@ -246,6 +251,26 @@ def _deployments(run: Run) -> list[DeploymentRecord]:
             ],
         }
         for d in run.cluster.api.cache("deployments").list()
+    ]
+
+
+def _autoscalers(run: Run) -> list[AutoscalerRecord]:
+    return [
+        {
+            "namespace": h.metadata.namespace,
+            "name": h.metadata.name,
+            "targetKind": h.spec.scale_target_ref.kind,
+            "targetName": h.spec.scale_target_ref.name,
+            "minReplicas": h.spec.min_replicas,
+            "maxReplicas": h.spec.max_replicas,
+            "history": [
+                [_round(t, 3), int(current), int(desired)]
+                for t, current, desired in run.history.autoscalers.get(
+                    f"{h.metadata.namespace}/{h.metadata.name}", []
+                )
+            ],
+        }
+        for h in run.cluster.api.cache("horizontalpodautoscalers").list()
     ]
 
 

@@ -67,6 +67,19 @@ FAMILIES: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
+            "kube_horizontalpodautoscaler_info",
+            "kube_horizontalpodautoscaler_metadata_generation",
+            "kube_horizontalpodautoscaler_spec_max_replicas",
+            "kube_horizontalpodautoscaler_spec_min_replicas",
+            "kube_horizontalpodautoscaler_spec_target_metric",
+            "kube_horizontalpodautoscaler_status_current_replicas",
+            "kube_horizontalpodautoscaler_status_desired_replicas",
+            "kube_horizontalpodautoscaler_status_condition",
+        ),
+        "hpa_families",
+    ),
+    **dict.fromkeys(
+        (
             "apiserver_request", "apiserver_request_duration_seconds", "etcd_server_has_leader",
             "etcd_server_proposals_failed", "etcd_mvcc_put", "kubechaos_etcd_writes_dropped",
             "scheduler_schedule_attempts", "scheduler_pending_pods", "workqueue_depth",
@@ -174,6 +187,7 @@ class ClusterCollector:
             *self.node_families(),
             self.endpoint_family(),
             *self.pdb_families(),
+            *self.hpa_families(),
             *self.component_families(),
             *self.traffic_families(),
             *self.fault_families(),
@@ -207,6 +221,12 @@ class ClusterCollector:
         if not self.cluster.api.cache("poddisruptionbudgets").list():
             return []
         return self.kube_state.families("poddisruptionbudgets")
+
+    def hpa_families(self) -> list[Metric]:
+        """Empty while the cluster has no HorizontalPodAutoscaler (as :meth:`pdb_families`)."""
+        if not self.cluster.api.cache("horizontalpodautoscalers").list():
+            return []
+        return self.kube_state.families("horizontalpodautoscalers")
 
     # -------------------------------------------------------------- components
     def component_families(self) -> list[Metric]:

@@ -9,6 +9,8 @@
                                           └── per node: kubelet ── container runtime
                                                          kube-proxy (one fleet, a view per node)
                                   pod network (data plane: which IP answers) ── traffic
+                                       └── metrics-server (with the first HPA: each pod's CPU
+                                           from the requests it served, every 15 s)
 
 Every component gets a :class:`~kubechaos.client.context.Context` and talks only to the API
 server. Processes run in their own cancel scopes so a later fault can kill one (losing its memory)

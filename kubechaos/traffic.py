@@ -7,6 +7,10 @@ network then decides what answers at that IP. So a request can fail even when th
 is well (a frozen proxy still routing to a deleted pod), and succeed only when it reaches a
 running, ready container on an up node.
 
+A request that succeeds bumps the ``served`` counter of the pod that answered (the load model:
+:mod:`kubechaos.node.metricsserver` turns it into the pod's CPU usage): one attribute increment
+per request, nothing else.
+
 Outcomes (the ``outcome`` label of ``kubechaos_service_requests_total``):
 
 ``success``

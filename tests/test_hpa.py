@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import attrs
 import pytest
 import trio
 
@@ -25,16 +26,21 @@ from kubechaos.api.objects import (
     MetricSpec,
     MetricTarget,
     ObjectMeta,
+    Pod,
+    PodCondition,
+    PodStatus,
     Probe,
 )
 from kubechaos.api.objects.autoscaling import default_scale_down, default_scale_up
+from kubechaos.client.metrics import PodMetrics
 from kubechaos.cluster import Cluster
+from kubechaos.control.controllers.podautoscaler.replicas import Timing, resource_replicas
 from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.observe.steady import SteadyStateMonitor
 from kubechaos.sim.events import Event
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
-from .factories import deployment, service
+from .factories import deployment, pod_spec, service
 from .harness import deployment_of, ready_pods, running, wait_until
 
 READINESS = Probe(period_seconds=1, failure_threshold=1)
@@ -503,3 +509,90 @@ async def test_hpa_driven_scale_out_returns_to_steady_state() -> None:
             await trio.sleep(1)
             monitor = SteadyStateMonitor(collector, cluster.events, "t")
             assert monitor.is_steady_now()
+
+
+async def test_an_average_value_target() -> None:
+    """computeStatusForResourceMetricGeneric with an AverageValue target
+    (GetRawResourceReplicas): desired = ceil(pods x average usage / target), the metric named
+    "cpu resource"; 150m per pod against 100m asks for ceil(2 x 1.5) = 3."""
+    average = MetricSpec("Resource", "cpu", MetricTarget("AverageValue", average_value=100))
+    async with running(nodes=3) as cluster:
+        await web(cluster, 2, cpu=500)
+        with load(cluster) as traffic:
+            traffic.set(29.8)  # 298m + 2m idle: 150m per pod
+            await cluster.apply([autoscaler(metrics=(average,))])
+            await wait_until(lambda: bool(rescales(cluster)), 60, "a rescale")
+            (event,) = rescales(cluster)
+            assert event.message == "New size: 3; reason: cpu resource above target"
+            (metric,) = get_hpa(cluster).status.current_metrics
+            assert metric.average_utilization is None
+            assert metric.average_value == pytest.approx(150, abs=5)
+
+
+async def test_a_missing_target_fails_get_scale() -> None:
+    """reconcileAutoscaler: a scale target that cannot be read sets AbleToScale False with
+    FailedGetScale (and a FailedGetScale event); nothing else happens."""
+    async with running(nodes=1) as cluster:
+        await cluster.apply([autoscaler()])
+        await trio.sleep(16)
+        assert condition(cluster, "AbleToScale") == ("False", "FailedGetScale")
+        assert any(e.reason == "FailedGetScale" for e in cluster.events)
+
+
+def _pod(name: str, phase: str, ready: str | None, start: float, ready_since: float) -> Pod:
+    conditions = () if ready is None else (PodCondition("Ready", ready, ready_since),)
+    return Pod(
+        ObjectMeta(name=name, namespace="default"),
+        pod_spec(cpu=100),
+        PodStatus(phase=phase, conditions=conditions, start_time=start),
+    )
+
+
+def _metrics(values: dict[str, float], at: float) -> dict[str, PodMetrics]:
+    return {n: PodMetrics("default", n, at, 15.0, {"app": v}) for n, v in values.items()}
+
+
+TIMING = Timing(0.1, 300.0, 30.0)
+
+
+def test_the_replica_calculator_groups_pods_as_upstream() -> None:
+    """replica_calculator.go groupPods and GetResourceReplicas, case by case (target 50%):
+    a Pending pod is unready and counts 0% on a scale-up; a pod within the 5 min cpu
+    initialization period whose metrics window began before it turned Ready is unready; after
+    the period, a not-Ready pod that was never Ready within the 30 s readiness delay is unready,
+    one that was Ready and failed later counts; a pod without metrics counts 100% of its request
+    on a scale-down, 0% on a scale-up; a deleted pod is ignored; a change of direction after
+    the adjustment keeps the current scale."""
+    t = 1000.0
+    ready = [_pod(f"r{i}", "Running", "True", 0.0, 1.0) for i in range(2)]
+    pending = _pod("p", "Pending", None, t - 5, 0.0)
+    hot = _metrics({"r0": 100, "r1": 100}, t)  # 100% each: ratio 2
+    # a scale-up with an unready (Pending) pod: 2 x 100 + 0 over 3 x 100 = 67%: ceil(1.33 x 3)
+    p = resource_replicas(3, [*ready, pending], hot, 50, None, TIMING, t)
+    assert p.replicas == 4 and p.utilization == 100
+    # a fresh pod Ready at t - 10, its metrics window began at t - 15: unready, counts 0
+    fresh = _pod("f", "Running", "True", t - 60, t - 10)
+    metrics = {**hot, **_metrics({"f": 100}, t)}
+    assert resource_replicas(3, [*ready, fresh], metrics, 50, None, TIMING, t).replicas == 4
+    # after the initialization period, never Ready within 30 s of start: unready
+    never = _pod("n", "Running", "False", t - 400, t - 400 + 10)
+    metrics = {**hot, **_metrics({"n": 100}, t)}
+    assert resource_replicas(3, [*ready, never], metrics, 50, None, TIMING, t).replicas == 4
+    # ... but Ready once, failing later (its last transition after the delay): it counts
+    failed_later = _pod("n", "Running", "False", t - 400, t - 100)
+    assert resource_replicas(3, [*ready, failed_later], metrics, 50, None, TIMING, t).replicas == 6
+    # a scale-down with a pod missing metrics: it counts as using its whole request (100%),
+    # 2 x 10 + 100 over 300 = 40%: ratio 0.8, ceil(0.8 x 3) = 3, no change
+    cold = _metrics({"r0": 10, "r1": 10}, t)
+    missing = _pod("m", "Running", "True", 0.0, 1.0)
+    assert resource_replicas(3, [*ready, missing], cold, 50, None, TIMING, t).replicas == 3
+    # without the missing pod the same two would go to ceil(0.2 x 2) = 1
+    assert resource_replicas(2, ready, cold, 50, None, TIMING, t).replicas == 1
+    # a deleted pod is ignored altogether
+    gone = attrs.evolve(missing, metadata=attrs.evolve(missing.metadata, deletion_timestamp=t))
+    assert resource_replicas(2, [*ready, gone], cold, 50, None, TIMING, t).replicas == 1
+    # a scale-up whose adjustment would reverse direction keeps the current scale: 60% of 50%
+    # is 1.2, but with two unready pods at 0% it is 30%: below 1, so stay
+    warm = _metrics({"r0": 60, "r1": 60}, t)
+    two_pending = [pending, attrs.evolve(pending, metadata=ObjectMeta(name="q"))]
+    assert resource_replicas(4, [*ready, *two_pending], warm, 50, None, TIMING, t).replicas == 4

@@ -26,7 +26,8 @@ Deliberately silent, and why:
   ``generation``, ``creationTimestamp``, ``managedFields``, ``selfLink``,
   ``deletionTimestamp``, ``deletionGracePeriodSeconds``): the API server ignores them on
   create, as the model does. Labels and annotations are read (selectors, the
-  ``kubechaos.io/behaviour`` annotation, ``controller.kubernetes.io/pod-deletion-cost``); other
+  ``kubechaos.io/behaviour`` annotation, the load model's ``kubechaos.io/cpu-per-request`` and
+  ``kubechaos.io/cpu-idle``, ``controller.kubernetes.io/pod-deletion-cost``); other
   annotations are notes to people and tools.
 - What a container's process is (``command``, ``args``, ``workingDir``, ``env`` values,
   ``stdin``, ``stdinOnce``, ``tty``, ``terminationMessagePath``, ``terminationMessagePolicy``):

@@ -596,3 +596,37 @@ def test_the_replica_calculator_groups_pods_as_upstream() -> None:
     warm = _metrics({"r0": 60, "r1": 60}, t)
     two_pending = [pending, attrs.evolve(pending, metadata=ObjectMeta(name="q"))]
     assert resource_replicas(4, [*ready, *two_pending], warm, 50, None, TIMING, t).replicas == 4
+
+
+async def test_a_restarted_controller_manager_relists_and_keeps_autoscaling() -> None:
+    """A controller manager that starts (or restarts) lists the HPAs that exist and syncs each
+    after the resync period (horizontal.go Run + enqueueHPA); recommendations start afresh."""
+    async with running(nodes=3) as cluster:
+        await web(cluster, 2)
+        await cluster.apply([autoscaler(min_replicas=2)])
+        await trio.sleep(30)
+        cluster.controller_manager.stop()
+        with load(cluster) as traffic:
+            traffic.set(13.8)  # 70%: 3 replicas
+            await trio.sleep(30)
+            assert rescales(cluster) == [], "no controller, no scaling"
+            restarted = trio.current_time()
+            cluster.controller_manager.start(cluster.nursery)
+            await wait_until(lambda: bool(rescales(cluster)), 60, "a rescale")
+            assert rescales(cluster)[0].time == pytest.approx(restarted + 15, abs=1)
+            assert replicas(cluster) == 3
+
+
+async def test_metrics_server_runs_only_with_an_hpa_and_reports_bad_annotations() -> None:
+    """metrics-server starts with the first HorizontalPodAutoscaler (a run without one scrapes
+    nothing); an unparsable load annotation is reported once and the default used."""
+    async with running(nodes=2) as cluster:
+        await web(cluster, 1, annotations={"kubechaos.io/cpu-per-request": "lots"})
+        assert not cluster.addons["metrics-server"].running
+        assert cluster.ctx.metrics.scrapes == 0
+        await cluster.apply([autoscaler()])
+        assert cluster.addons["metrics-server"].running
+        await trio.sleep(31)
+        assert cluster.ctx.metrics.scrapes == 3
+        (warning,) = [e for e in cluster.events if e.reason == "InvalidLoadAnnotation"]
+        assert "kubechaos.io/cpu-per-request: 'lots'" in warning.message

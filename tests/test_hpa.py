@@ -630,3 +630,14 @@ async def test_metrics_server_runs_only_with_an_hpa_and_reports_bad_annotations(
         assert cluster.ctx.metrics.scrapes == 3
         (warning,) = [e for e in cluster.events if e.reason == "InvalidLoadAnnotation"]
         assert "kubechaos.io/cpu-per-request: 'lots'" in warning.message
+
+
+async def test_a_target_scaled_to_zero_disables_autoscaling() -> None:
+    """reconcileAutoscaler: a target with 0 replicas (and minReplicas > 0) is not scaled:
+    ScalingActive False, ScalingDisabled, desiredReplicas 0."""
+    async with running(nodes=2) as cluster:
+        await web(cluster, 0)
+        await cluster.apply([autoscaler(min_replicas=2)])
+        await trio.sleep(31)
+        assert condition(cluster, "ScalingActive") == ("False", "ScalingDisabled")
+        assert get_hpa(cluster).status.desired_replicas == 0 and replicas(cluster) == 0

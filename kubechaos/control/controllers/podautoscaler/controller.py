@@ -64,7 +64,7 @@ class _Sync:
     hpa: HorizontalPodAutoscaler
     conditions: dict[str, HorizontalPodAutoscalerCondition]
     t: float
-    metrics: tuple[MetricStatus, ...] = ()
+    metrics: tuple[MetricStatus, ...] | None = None  # None: currentMetrics left as they were
 
     def set(self, type_: str, status: str, reason: str, message: str) -> None:
         """setCondition: the transition time moves only when the status changes."""
@@ -150,7 +150,7 @@ class HorizontalController(Controller):
         spec = hpa.spec
         desired, reason, rescale = current, "", True
         if current == 0 and spec.min_replicas != 0:
-            desired, rescale = 0, False
+            desired, rescale, s.metrics = 0, False, ()
             s.set(
                 "ScalingActive",
                 "False",
@@ -325,7 +325,7 @@ class HorizontalController(Controller):
             observed_generation=hpa.metadata.generation,
             current_replicas=current,
             desired_replicas=old.desired_replicas if desired is None else desired,
-            current_metrics=s.metrics,
+            current_metrics=old.current_metrics if s.metrics is None else s.metrics,
             last_scale_time=s.t if rescaled else old.last_scale_time,
             conditions=tuple(s.conditions[t] for t in _ORDER if t in s.conditions),
         )

@@ -9,6 +9,8 @@
                                           └── per node: kubelet ── container runtime
                                                          kube-proxy (one fleet, a view per node)
                                   pod network (data plane: which IP answers) ── traffic
+                                       └── metrics-server (with the first HPA: each pod's CPU
+                                           from the requests it served, every 15 s)
 
 Every component gets a :class:`~kubechaos.client.context.Context` and talks only to the API
 server. Processes run in their own cancel scopes so a later fault can kill one (losing its memory)
@@ -45,6 +47,7 @@ from kubechaos.control.scheduler import Scheduler
 from kubechaos.defaults import CLUSTER_CIDR, Settings
 from kubechaos.node.kubelet import Kubelet
 from kubechaos.node.kubelet.config import NodeConfig
+from kubechaos.node.metricsserver import MetricsServer
 from kubechaos.node.network import PodNetwork, node_pod_cidr
 from kubechaos.node.proxy import ProxyFleet
 from kubechaos.node.runtime import ContainerRuntime
@@ -52,6 +55,9 @@ from kubechaos.sim.events import EventLog
 
 NODE_NETWORK = ipaddress.ip_network("172.16.0.0/12")
 APPLY_CONFLICT_RETRIES = 5
+# Add-ons that start with the first object of a kind that needs them (as the controllers of
+# ON_FIRST_OBJECT do): a run without an HPA runs no metrics-server and scrapes nothing.
+ADDONS_ON_FIRST_OBJECT = {"HorizontalPodAutoscaler": "metrics-server"}
 
 
 @attrs.frozen
@@ -235,6 +241,12 @@ class Cluster:
         )
         # kinds applied so far: their on-demand controllers run (see controllermanager)
         self.kinds_in_use: set[str] = set()
+        self.addons = {
+            "metrics-server": Process(
+                "metrics-server",
+                lambda: MetricsServer(self.ctx, self.network, self._kubelet_answers).run,
+            )
+        }
         self.nodes: dict[str, NodeAgent] = {}
         index = 0
         for group in spec.node_groups:
@@ -272,7 +284,19 @@ class Cluster:
             for name, agent in self.nodes.items():
                 self.proxies.register(name)
                 agent.process.start(nursery)
+            for kind in self.kinds_in_use:
+                self._start_addon(kind)
             task_status.started()
+
+    def _start_addon(self, kind: str) -> None:
+        addon = ADDONS_ON_FIRST_OBJECT.get(kind)
+        if addon is not None and self._nursery is not None:
+            self.addons[addon].start(self._nursery)
+
+    def _kubelet_answers(self, node: str) -> bool:
+        """Whether ``node``'s kubelet answers (a metrics scrape, for one)."""
+        agent = self.nodes.get(node)
+        return agent is not None and agent.up and agent.kubelet_stop_holds == 0
 
     async def _run_proxies(self) -> None:
         set_client("kube-proxy")
@@ -300,6 +324,7 @@ class Cluster:
                 manager = self.controller_manager.instance
                 if self.controller_manager.running and isinstance(manager, ControllerManager):
                     manager.enable(kind)
+                self._start_addon(kind)
             namespace = obj.metadata.namespace
             if namespace and not isinstance(obj, Namespace) and namespace not in ensured:
                 with contextlib.suppress(errors.AlreadyExists):

@@ -134,6 +134,36 @@ class Settings:
         "staging/src/k8s.io/kubectl/pkg/drain/drain.go waitForDelete: after an eviction, kubectl "
         "polls the pod every 1 s until it is gone (or replaced by a new UID)",
     )
+    # --- horizontal pod autoscaler (kube-controller-manager) and metrics-server ---
+    hpa_sync_period: float = _setting(
+        15.0, "kube-controller-manager --horizontal-pod-autoscaler-sync-period"
+    )
+    hpa_tolerance: float = _setting(
+        0.1, "kube-controller-manager --horizontal-pod-autoscaler-tolerance"
+    )
+    hpa_downscale_stabilization: float = _setting(
+        300.0, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization"
+    )
+    hpa_cpu_initialization_period: float = _setting(
+        300.0, "kube-controller-manager --horizontal-pod-autoscaler-cpu-initialization-period"
+    )
+    hpa_initial_readiness_delay: float = _setting(
+        30.0, "kube-controller-manager --horizontal-pod-autoscaler-initial-readiness-delay"
+    )
+    metrics_resolution: float = _setting(
+        15.0, "metrics-server --metric-resolution (a scrape of every kubelet every 15 s)"
+    )
+    cpu_per_request_millis: float = _setting(
+        10.0,
+        "model: CPU one served Service request costs its pod's first container, in "
+        "millicore-seconds (10 ms of one core); per pod: the kubechaos.io/cpu-per-request "
+        "annotation",
+    )
+    cpu_idle_millis: float = _setting(
+        1.0,
+        "model: CPU every running container uses with no traffic, in millicores; per pod: the "
+        "kubechaos.io/cpu-idle annotation",
+    )
     # --- kube-scheduler ---
     pod_initial_backoff: float = _setting(
         1.0, "KubeSchedulerConfiguration podInitialBackoffSeconds"
@@ -211,6 +241,11 @@ TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 DEPLOYMENT_REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 BEHAVIOUR_ANNOTATION = "kubechaos.io/behaviour"
+# The load model (kubechaos.node.metricsserver): CPU a served request costs (a CPU quantity read
+# as core-seconds, e.g. "20m" = 20 ms of one core), on the pod's first container or, with the
+# ".<container>" suffix, on the container named; and a container's idle CPU (a CPU quantity).
+CPU_PER_REQUEST_ANNOTATION = "kubechaos.io/cpu-per-request"
+CPU_IDLE_ANNOTATION = "kubechaos.io/cpu-idle"
 SERVICE_CIDR = "10.96.0.0/12"
 CLUSTER_CIDR = "10.128.0.0/9"  # room for a /24 per node at 5,000+ nodes
 

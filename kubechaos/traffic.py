@@ -7,6 +7,10 @@ network then decides what answers at that IP. So a request can fail even when th
 is well (a frozen proxy still routing to a deleted pod), and succeed only when it reaches a
 running, ready container on an up node.
 
+A request that succeeds bumps the ``served`` counter of the pod that answered (the load model:
+:mod:`kubechaos.node.metricsserver` turns it into the pod's CPU usage): one attribute increment
+per request, nothing else.
+
 Outcomes (the ``outcome`` label of ``kubechaos_service_requests_total``):
 
 ``success``
@@ -80,12 +84,14 @@ def _node_tuple(nodes: Iterable[str]) -> tuple[str, ...]:
 @attrs.frozen
 class TrafficSpec:
     """Clients calling ``namespace/service`` at ``rate`` requests per second in all, from
-    ``source_nodes`` in turn (empty: every node with a kube-proxy)."""
+    ``source_nodes`` in turn (empty: every node with a kube-proxy), from ``start`` seconds
+    after the traffic began on (a scenario's ``at``: a surge joining the steady traffic)."""
 
     service: str
     namespace: str = "default"
     rate: float = 1.0
     source_nodes: tuple[str, ...] = attrs.field(default=(), converter=_node_tuple)
+    start: float = 0.0
 
 
 class TrafficStats:
@@ -240,10 +246,11 @@ class TrafficGenerator:
         """Start sending ``spec``'s traffic from the next tick on."""
         if spec.rate <= 0:
             return
+        first_tick = max(self._ticks, math.ceil(spec.start / self._tick_seconds - 1e-9))
         flow = _Flow(
             spec,
             f"{spec.namespace}/{spec.service}",
-            self._ticks,
+            first_tick,
             spec.rate * self._tick_seconds,
         )
         sid = (spec.namespace, spec.service)
@@ -256,7 +263,7 @@ class TrafficGenerator:
             stats.success_count[sid] = 0
         flow.buckets = buckets
         flow.ok_line, flow.failed_line = stats._timeline_arrays(sid, 0)
-        self._calendar.setdefault(flow.next_tick(self._ticks), []).append(flow)
+        self._calendar.setdefault(flow.next_tick(first_tick), []).append(flow)
 
     async def run(self) -> None:
         """Send a batch at once, then one every tick: tick ``k`` sends the requests due in
@@ -364,6 +371,8 @@ class TrafficGenerator:
             outcome, latency = self._cross(path_hooks, source, endpoint, outcome, latency)
         if outcome != SUCCESS:
             self._failed_at(ip)
+        elif endpoint is not None:
+            endpoint.served += 1  # the load model: the pod that answered spends CPU on it
         return outcome, latency
 
     def _failed_at(self, ip: str) -> None:

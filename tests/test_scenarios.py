@@ -36,6 +36,7 @@ EXPECTED_SLO_OK = {
     "drain-during-registry-outage": True,
     "etcd-outage": True,
     "etcd-silent-write-drop": True,
+    "hpa-node-loss": True,
     "kubelet-stop": True,
     "node-crash": True,
     "node-reboot": True,
@@ -317,6 +318,25 @@ def test_drain_blocked_by_pdb_evicts_nothing_until_a_fourth_replica_is_ready() -
     assert killed and all(t > refused[-1] for t in killed), "nothing dies while refused"
     assert killed[0] < evicted <= killed[0] + 1 + 1  # gone, then seen within a 1 s poll
     assert run.events.find(reason="Drained")
+
+
+def test_hpa_node_loss_holds_for_the_crash_and_scales_out_for_the_surge() -> None:
+    """pkg/controller/podautoscaler/replica_calculator.go: the dead node's pod has no metrics and
+    counts as 0% on a scale-up, so the crash alone changes nothing (within the 0.1 tolerance);
+    the surge at 3m puts the whole load over target and the next 15 s sync scales out, long
+    before taint eviction replaces the dead pod (node-monitor grace 50 s + 300 s)."""
+    run = run_of("hpa-node-loss")
+    crash = injected_at(run, "crash-worker-1")
+    rescales = run.events.find(reason="SuccessfulRescale")
+    assert [e.message for e in rescales] == [
+        "New size: 5; reason: cpu resource utilization (percentage of request) above target"
+    ]
+    (scaled,) = [e.time for e in rescales]
+    assert 180 < scaled <= 180 + 15 + 1, "the first sync after the surge"
+    (evicted,) = times(run, "TaintManagerEviction")
+    assert evicted > crash + 40 + 300 > scaled  # grace 50 s from the last heartbeat (<= 10 s)
+    hpa = run.cluster.api.cache("horizontalpodautoscalers").list()[0]
+    assert (hpa.status.current_replicas, hpa.status.desired_replicas) == (5, 5)
 
 
 def test_a_lost_binding_wedges_the_rollout_until_the_scheduler_restarts() -> None:

@@ -37,6 +37,9 @@ PRIORITYCLASSES = APIResource("priorityclasses", "PriorityClass", "scheduling.k8
 CONFIG = (CONFIGMAPS, SECRETS, SERVICEACCOUNTS, PRIORITYCLASSES)
 PODDISRUPTIONBUDGETS = APIResource("poddisruptionbudgets", "PodDisruptionBudget", "policy/v1", True)
 DAEMONSETS = APIResource("daemonsets", "DaemonSet", "apps/v1", True)
+HORIZONTALPODAUTOSCALERS = APIResource(
+    "horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling/v2", True
+)
 
 # In the order the API server sets them up (its watch caches subscribe to etcd in this order).
 API_RESOURCES: dict[str, APIResource] = {
@@ -53,6 +56,7 @@ API_RESOURCES: dict[str, APIResource] = {
         *CONFIG,
         PODDISRUPTIONBUDGETS,
         DAEMONSETS,
+        HORIZONTALPODAUTOSCALERS,
     )
 }
 RESOURCE_OF_KIND: dict[str, str] = {r.kind: r.name for r in API_RESOURCES.values()}

@@ -20,6 +20,7 @@ import attrs
 from kubechaos.api.fieldreader import FieldReader, ManifestError, Path, type_name
 from kubechaos.api.objects import APIObject, ObjectMeta
 from kubechaos.api.readers.apps import read_deployment, read_replicaset
+from kubechaos.api.readers.autoscaling import read_hpa
 from kubechaos.api.readers.config import (
     read_configmap,
     read_priorityclass,
@@ -44,6 +45,7 @@ SUPPORTED_KINDS = {
     "PriorityClass": "scheduling.k8s.io/v1",
     "PodDisruptionBudget": "policy/v1",
     "DaemonSet": "apps/v1",
+    "HorizontalPodAutoscaler": "autoscaling/v2",
 }
 _CLUSTER_SCOPED = ("Namespace", "PriorityClass")
 
@@ -72,6 +74,7 @@ _READERS: dict[str, Reader] = {
     "PriorityClass": read_priorityclass,
     "PodDisruptionBudget": read_pdb,
     "DaemonSet": read_daemonset,
+    "HorizontalPodAutoscaler": read_hpa,
 }
 assert set(_READERS) == set(SUPPORTED_KINDS), "a reader for every supported kind"
 

@@ -26,7 +26,8 @@ Deliberately silent, and why:
   ``generation``, ``creationTimestamp``, ``managedFields``, ``selfLink``,
   ``deletionTimestamp``, ``deletionGracePeriodSeconds``): the API server ignores them on
   create, as the model does. Labels and annotations are read (selectors, the
-  ``kubechaos.io/behaviour`` annotation, ``controller.kubernetes.io/pod-deletion-cost``); other
+  ``kubechaos.io/behaviour`` annotation, the load model's ``kubechaos.io/cpu-per-request`` and
+  ``kubechaos.io/cpu-idle``, ``controller.kubernetes.io/pod-deletion-cost``); other
   annotations are notes to people and tools.
 - What a container's process is (``command``, ``args``, ``workingDir``, ``env`` values,
   ``stdin``, ``stdinOnce``, ``tty``, ``terminationMessagePath``, ``terminationMessagePolicy``):
@@ -234,6 +235,22 @@ MODELLED_FIELDS: dict[str, Tree] = {
             "minAvailable": READ,
             "maxUnavailable": READ,
             "unhealthyPodEvictionPolicy": READ,
+        },
+    },
+    "HorizontalPodAutoscaler": {
+        **_TOP,
+        "spec": {
+            "scaleTargetRef": READ,
+            "minReplicas": READ,
+            "maxReplicas": READ,
+            # Resource metrics of cpu are computed; any other source (pods, object, external,
+            # containerResource) or resource (memory) is warned about here and reported by the
+            # controller as a metric it cannot get (ScalingActive False)
+            "metrics": {
+                "type": READ,
+                "resource": {"name": Default("cpu"), "target": READ},
+            },
+            "behavior": READ,
         },
     },
 }

@@ -17,6 +17,7 @@ from kubechaos.api.objects import (
     DaemonSet,
     Deployment,
     Endpoints,
+    HorizontalPodAutoscaler,
     Lease,
     Namespace,
     Node,
@@ -44,6 +45,7 @@ from kubechaos.api.validation import (
     validate_serviceaccount,
 )
 from kubechaos.api.validation_daemonset import validate_daemonset
+from kubechaos.api.validation_hpa import validate_hpa
 
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     Pod: validate_pod,
@@ -60,6 +62,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     PriorityClass: validate_priorityclass,
     PodDisruptionBudget: validate_pdb,
     DaemonSet: validate_daemonset,
+    HorizontalPodAutoscaler: validate_hpa,
 }
 
 

@@ -48,6 +48,8 @@ NOTABLE_REASONS = frozenset(
         "Scheduled",
         "Started",
         "ScalingReplicaSet",
+        "SuccessfulRescale",
+        "FailedRescale",
         "DeploymentAvailable",
         "DeploymentDegraded",
         "Converged",

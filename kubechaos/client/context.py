@@ -9,6 +9,7 @@ import attrs
 
 from kubechaos.client.informer import Informer, InformerFactory
 from kubechaos.client.interface import APIClient
+from kubechaos.client.metrics import MetricsAPI
 from kubechaos.defaults import Settings
 from kubechaos.sim.events import EventLog
 from kubechaos.sim.rand import Rng
@@ -21,6 +22,8 @@ class Context:
     rng: Rng
     events: EventLog
     informers: InformerFactory | None = None  # the process's shared informers, if it has some
+    # metrics.k8s.io as metrics-server serves it (see kubechaos.client.metrics)
+    metrics: MetricsAPI = attrs.field(factory=MetricsAPI)
 
     def stream(self, name: str) -> random.Random:
         return self.rng.stream(name)

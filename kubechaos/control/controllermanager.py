@@ -20,6 +20,7 @@ from kubechaos.control.controllers.disruption import DisruptionController
 from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
+from kubechaos.control.controllers.podautoscaler import HorizontalController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.control.controllers.tainteviction import TaintEvictionController
 
@@ -51,6 +52,7 @@ def node_lifecycle_controllers(
 ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "PodDisruptionBudget": DisruptionController,
     "DaemonSet": DaemonSetController,
+    "HorizontalPodAutoscaler": HorizontalController,
 }
 # Kinds of those that own pods: the garbage collector watches them from then on.
 OWNER_RESOURCES: dict[str, str] = {"DaemonSet": "daemonsets"}

@@ -35,6 +35,7 @@ from prometheus_client.utils import floatToGoString
 from kubechaos.observe.metrics import ClusterCollector
 from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, OPTIONAL_RESOURCES, ObjectSample
 
+# Resources whose families a recording has only if the run had an object of the kind.
 DEFAULT_INTERVAL = 15.0
 WRITE_BUFFER = 1 << 20
 SERVICE_REQUESTS = "kubechaos_service_requests"

@@ -41,6 +41,8 @@ class Endpoint:
     pod: str  # namespace/name
     running: bool = False  # every container of the pod is running
     ready: bool = False  # the kubelet's own readiness verdict (probes), not the API's
+    # requests this pod has served (the load model: metrics-server turns the count into CPU)
+    served: int = 0
 
 
 class PodNetwork:
@@ -70,6 +72,10 @@ class PodNetwork:
 
     def lookup(self, ip: str) -> Endpoint | None:
         return self._by_ip.get(ip)
+
+    def endpoints(self) -> list[Endpoint]:
+        """Every IP held, in the order they were given (what a metrics scrape walks)."""
+        return list(self._by_ip.values())
 
     def serving(self, ip: str) -> bool:
         """Would a request to ``ip`` be answered right now?"""

@@ -1,8 +1,8 @@
 """What a report plots: a few series of the run kept over time, read from the exposed families.
 
 Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from the same series
-``/metrics`` exposes: each Deployment's desired and available replicas (only when they change), each DaemonSet's
-desired and available nodes (likewise),
+``/metrics`` exposes: each Deployment's desired and available replicas (only when they change),
+each DaemonSet's desired and available nodes (likewise), each HorizontalPodAutoscaler's current and desired replicas (likewise; none while there is none),
 each Service's request latency percentiles over the interval (from the
 ``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
 successes and failures come from the traffic counters. Reports read it; the model never does.
@@ -43,6 +43,8 @@ class History:
         self.replicas: dict[str, list[tuple[float, float, float]]] = {}
         # "namespace/name" -> [(time, desired, available)] of each DaemonSet, a point per change
         self.daemonsets: dict[str, list[tuple[float, float, float]]] = {}
+        # "namespace/name" of each HPA -> [(time, current, desired)], a point per change
+        self.autoscalers: dict[str, list[tuple[float, float, float]]] = {}
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
         self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
@@ -57,13 +59,23 @@ class History:
         )
         _changes(
             at,
-            self.collector.daemonset_families(),
+            self.collector.kind_families("daemonsets"),
             (
                 "kube_daemonset_status_desired_number_scheduled",
                 "kube_daemonset_status_number_available",
             ),
             "daemonset",
             self.daemonsets,
+        )
+        _changes(
+            at,
+            self.collector.kind_families("horizontalpodautoscalers"),
+            (
+                "kube_horizontalpodautoscaler_status_current_replicas",
+                "kube_horizontalpodautoscaler_status_desired_replicas",
+            ),
+            "horizontalpodautoscaler",
+            self.autoscalers,
         )
         stats = self.collector.traffic
         if stats is None:

@@ -9,7 +9,11 @@ with traffic answered a request with an error since the previous sample (no incr
 ``kubechaos_service_requests_total{outcome!="success"}``). A node that stays dead does not block
 it: its pods must come back elsewhere, and a dead node sends no requests (they count as unsent,
 not as errors). Samples are taken every ``interval`` seconds of virtual time (default 1 s) and
-exposed as ``kubechaos_steady_state{scenario}``.
+exposed as ``kubechaos_steady_state{scenario}``. A Deployment a HorizontalPodAutoscaler scales is
+held to the replicas the HPA last set (its ``spec.replicas``): a scale-out is unsteady only until
+the new pods are available, a scale-down is steady at once, and the HPA's own state (load above
+target, ScalingLimited at ``maxReplicas``) never counts, so autoscaling cannot keep a run out of
+steady state for longer than its pods take to start.
 
 **Recovery** of a fault injected at ``t_i`` is measured from a reference time ``r`` (``t_i``, or
 the fault's revert when asked for) on a series of samples: find the fault's first *disturbance*
@@ -254,7 +258,7 @@ class SteadyStateMonitor:
         pod than nodes that should (none while the cluster has no DaemonSet)."""
         available: dict[tuple[str, str], float] = {}
         desired: dict[tuple[str, str], float] = {}
-        for metric in self.collector.daemonset_families():
+        for metric in self.collector.kind_families("daemonsets"):
             if metric.name == "kube_daemonset_status_desired_number_scheduled":
                 target = desired
             elif metric.name == "kube_daemonset_status_number_available":

@@ -25,6 +25,7 @@ from kubechaos.observe.steady import CLUSTER_WIDE, PER_OBJECT, FaultRecovery
 from kubechaos.report.files import write_text
 from kubechaos.report.types import (
     Attribution,
+    AutoscalerRecord,
     DeploymentRecord,
     FailedInjectionRecord,
     FaultRecord,
@@ -112,6 +113,9 @@ def result_of(
     daemonsets = _daemonsets(run)
     if daemonsets:  # only in runs that had one: other results are as before the kind existed
         result["daemonsets"] = daemonsets
+    autoscalers = _autoscalers(run)
+    if autoscalers:  # only runs with an HPA have the key: other results stay as they were
+        result["autoscalers"] = autoscalers
     return result
 
 
@@ -270,6 +274,26 @@ def _daemonsets(run: Run) -> list[DeploymentRecord]:
             ],
         }
         for ds in run.cluster.api.cache("daemonsets").list()
+    ]
+
+
+def _autoscalers(run: Run) -> list[AutoscalerRecord]:
+    return [
+        {
+            "namespace": h.metadata.namespace,
+            "name": h.metadata.name,
+            "targetKind": h.spec.scale_target_ref.kind,
+            "targetName": h.spec.scale_target_ref.name,
+            "minReplicas": h.spec.min_replicas,
+            "maxReplicas": h.spec.max_replicas,
+            "history": [
+                [_round(t, 3), int(current), int(desired)]
+                for t, current, desired in run.history.autoscalers.get(
+                    f"{h.metadata.namespace}/{h.metadata.name}", []
+                )
+            ],
+        }
+        for h in run.cluster.api.cache("horizontalpodautoscalers").list()
     ]
 
 

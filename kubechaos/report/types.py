@@ -108,6 +108,18 @@ class DeploymentRecord(TypedDict):
     history: list[ReplicaRow]
 
 
+class AutoscalerRecord(TypedDict):
+    """A HorizontalPodAutoscaler (only in results of runs that had one)."""
+
+    namespace: str
+    name: str
+    targetKind: str
+    targetName: str
+    minReplicas: int
+    maxReplicas: int
+    history: list[ReplicaRow]  # [time, current, desired] at every change
+
+
 class RunOutcome(TypedDict):
     """What every result holds, whole or compacted by a sweep (which drops the series): who
     ran, how it ended, its failed injections and its SLOs. This is all JUnit reads."""
@@ -143,5 +155,6 @@ class RunResult(RunOutcome):
     events: int  # how many events the run logged
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema
     # allows fields beyond its own
+    autoscalers: NotRequired[list[AutoscalerRecord]]  # only when the run had an HPA
     explored: NotRequired[bool]
     notDrawn: NotRequired[list[str]]  # replayed explore run: SLOs left out, nothing drawn

@@ -54,7 +54,7 @@ _TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _META_KEYS = ("name", "description")
 _SPEC_KEYS = ("seed", "duration", "cluster", "workloads", "traffic", "faults", "slo", "explore")
 _WORKLOAD_KEYS = ("path", "manifest", "at")
-_TRAFFIC_KEYS = ("service", "namespace", "rate", "from")
+_TRAFFIC_KEYS = ("service", "namespace", "rate", "from", "at")
 _FROM_KEYS = ("nodeGroup", "nodes")
 
 
@@ -351,8 +351,11 @@ def _traffic(
         total += rate
         source = check.mapping(entry.get("from"), (*tp, "from"), _FROM_KEYS)
         nodes = _sources(check, source, (*tp, "from"), cluster, check_nodes)
+        start = check.duration(entry, "at", tp, 0.0)
         specs.append(
-            TrafficSpec(service=service, namespace=namespace, rate=rate, source_nodes=nodes)
+            TrafficSpec(
+                service=service, namespace=namespace, rate=rate, source_nodes=nodes, start=start
+            )
         )
     return specs
 

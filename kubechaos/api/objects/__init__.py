@@ -29,6 +29,19 @@ from kubechaos.api.objects.apps import (
     ReplicaSetSpec,
     ReplicaSetStatus,
 )
+from kubechaos.api.objects.autoscaling import (
+    CrossVersionObjectReference,
+    HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerBehavior,
+    HorizontalPodAutoscalerCondition,
+    HorizontalPodAutoscalerSpec,
+    HorizontalPodAutoscalerStatus,
+    HPAScalingPolicy,
+    HPAScalingRules,
+    MetricSpec,
+    MetricStatus,
+    MetricTarget,
+)
 from kubechaos.api.objects.config import (
     ConfigMap,
     PriorityClass,
@@ -102,6 +115,7 @@ APIObject: TypeAlias = (
     | PriorityClass
     | PodDisruptionBudget
     | DaemonSet
+    | HorizontalPodAutoscaler
 )
 
 
@@ -130,6 +144,7 @@ __all__ = [
     "DaemonSetSpec",
     "DaemonSetStatus",
     "DaemonSetUpdateStrategy",
+    "CrossVersionObjectReference",
     "Deployment",
     "DeploymentCondition",
     "DeploymentSpec",
@@ -138,9 +153,19 @@ __all__ = [
     "EndpointAddress",
     "EndpointSubset",
     "Endpoints",
+    "HPAScalingPolicy",
+    "HPAScalingRules",
+    "HorizontalPodAutoscaler",
+    "HorizontalPodAutoscalerBehavior",
+    "HorizontalPodAutoscalerCondition",
+    "HorizontalPodAutoscalerSpec",
+    "HorizontalPodAutoscalerStatus",
     "Labels",
     "Lease",
     "LeaseSpec",
+    "MetricSpec",
+    "MetricStatus",
+    "MetricTarget",
     "Namespace",
     "Node",
     "NodeCondition",

@@ -12,6 +12,7 @@ from kubechaos.control.registry.config import CONFIG
 from kubechaos.control.registry.daemonset import DAEMONSETS
 from kubechaos.control.registry.deployment import DEPLOYMENTS
 from kubechaos.control.registry.endpoints import ENDPOINTS
+from kubechaos.control.registry.horizontalpodautoscaler import HORIZONTALPODAUTOSCALERS
 from kubechaos.control.registry.lease import LEASES
 from kubechaos.control.registry.namespace import NAMESPACES
 from kubechaos.control.registry.node import NODES
@@ -35,6 +36,7 @@ _HANDLED: dict[str, ResourceType] = {
         *CONFIG,
         PODDISRUPTIONBUDGETS,
         DAEMONSETS,
+        HORIZONTALPODAUTOSCALERS,
     )
 }
 assert set(_HANDLED) == set(API_RESOURCES), "the registry serves exactly what discovery lists"

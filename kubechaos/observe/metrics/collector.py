@@ -211,12 +211,12 @@ class ClusterCollector:
                 out.extend(self.kube_state.families(resource))
         return out
 
-    def daemonset_families(self) -> list[Metric]:
-        """The DaemonSet families alone (steady state and report history read them); empty
-        while the cluster has no DaemonSet."""
-        if not self.cluster.api.cache("daemonsets").list():
+    def kind_families(self, resource: str) -> list[Metric]:
+        """The families of one optional kind alone (steady state and the report's history read
+        them); empty while the cluster has no object of it."""
+        if not self.cluster.api.cache(resource).list():
             return []
-        return self.kube_state.families("daemonsets")
+        return self.kube_state.families(resource)
 
     # -------------------------------------------------------------- components
     def component_families(self) -> list[Metric]:

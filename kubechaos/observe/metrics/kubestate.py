@@ -21,6 +21,7 @@ from prometheus_client.samples import Sample
 from kubechaos.api.objects import (
     ConfigMap,
     DaemonSet,
+    HorizontalPodAutoscaler,
     Deployment,
     Endpoints,
     Node,
@@ -188,6 +189,55 @@ def secret_samples(secret: Secret) -> list[ObjectSample]:
     return out
 
 
+def hpa_samples(hpa: HorizontalPodAutoscaler) -> list[ObjectSample]:
+    """kube-state-metrics internal/store/hpa.go."""
+    base = {"namespace": hpa.metadata.namespace, "horizontalpodautoscaler": hpa.metadata.name}
+    spec, st = hpa.spec, hpa.status
+    ref = spec.scale_target_ref
+    out: list[ObjectSample] = [("kube_horizontalpodautoscaler_info", _sample(
+        "kube_horizontalpodautoscaler_info",
+        {**base, "scaletargetref_api_version": ref.api_version,
+         "scaletargetref_kind": ref.kind, "scaletargetref_name": ref.name},
+        1.0,
+    ))]  # fmt: skip
+    for name, value in (
+        ("kube_horizontalpodautoscaler_metadata_generation", hpa.metadata.generation),
+        ("kube_horizontalpodautoscaler_spec_max_replicas", spec.max_replicas),
+        ("kube_horizontalpodautoscaler_spec_min_replicas", spec.min_replicas),
+    ):
+        out.append((name, _sample(name, base, value)))
+    for metric in spec.metrics:
+        target = metric.target
+        if target is None or not metric.resource_name:
+            continue  # hpa.go names pods/object/external metrics by their metric name: not kept
+        targets: tuple[tuple[str, float | None], ...] = (
+            ("value", None if target.value is None else target.value / 1000),
+            ("average", None if target.average_value is None else target.average_value / 1000),
+            ("utilization", target.average_utilization),
+        )
+        for kind, target_value in targets:
+            if target_value is not None:
+                out.append(("kube_horizontalpodautoscaler_spec_target_metric", _sample(
+                    "kube_horizontalpodautoscaler_spec_target_metric",
+                    {**base, "metric_name": metric.resource_name, "metric_target_type": kind},
+                    target_value,
+                )))  # fmt: skip
+    for name, value in (
+        ("kube_horizontalpodautoscaler_status_current_replicas", st.current_replicas),
+        ("kube_horizontalpodautoscaler_status_desired_replicas", st.desired_replicas),
+    ):
+        out.append((name, _sample(name, base, value)))
+    for cond in st.conditions:
+        status = cond.status.lower()
+        for s in CONDITION_STATUSES:
+            out.append(("kube_horizontalpodautoscaler_status_condition", _sample(
+                "kube_horizontalpodautoscaler_status_condition",
+                {**base, "condition": cond.type, "status": s},
+                1.0 if status == s else 0.0,
+            )))  # fmt: skip
+    return out
+
+
 OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "pods": pod_samples,
     "deployments": deployment_samples,
@@ -197,6 +247,7 @@ OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "configmaps": configmap_samples,
     "secrets": secret_samples,
     "daemonsets": daemonset_samples,
+    "horizontalpodautoscalers": hpa_samples,
 }
 # (family, HELP, type) per resource, in exposition order (kube-state-metrics' own HELP texts)
 OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -273,6 +324,26 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("kube_daemonset_metadata_generation",
          "Sequence number representing a specific generation of the desired state.", "gauge"),
     ),
+    "horizontalpodautoscalers": (
+        ("kube_horizontalpodautoscaler_info", "Information about this autoscaler.", "gauge"),
+        ("kube_horizontalpodautoscaler_metadata_generation",
+         "The generation observed by the HorizontalPodAutoscaler controller.", "gauge"),
+        ("kube_horizontalpodautoscaler_spec_max_replicas",
+         "Upper limit for the number of pods that can be set by the autoscaler; cannot be "
+         "smaller than MinReplicas.", "gauge"),
+        ("kube_horizontalpodautoscaler_spec_min_replicas",
+         "Lower limit for the number of pods that can be set by the autoscaler, default 1.",
+         "gauge"),
+        ("kube_horizontalpodautoscaler_spec_target_metric",
+         "The metric specifications used by this autoscaler when calculating the desired "
+         "replica count.", "gauge"),
+        ("kube_horizontalpodautoscaler_status_current_replicas",
+         "Current number of replicas of pods managed by this autoscaler.", "gauge"),
+        ("kube_horizontalpodautoscaler_status_desired_replicas",
+         "Desired number of replicas of pods managed by this autoscaler.", "gauge"),
+        ("kube_horizontalpodautoscaler_status_condition",
+         "The condition of this autoscaler.", "gauge"),
+    ),
 }  # fmt: skip
 # Resources whose families exist only while the cluster has an object of theirs: kinds a run
 # may never use, so a run without them exposes and records exactly what it did before the kind
@@ -282,6 +353,7 @@ OPTIONAL_RESOURCES: tuple[str, ...] = (
     "configmaps",
     "secrets",
     "daemonsets",
+    "horizontalpodautoscalers",
 )
 
 

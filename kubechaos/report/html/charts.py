@@ -29,6 +29,7 @@ from kubechaos.report.html.svg import (
 )
 from kubechaos.report.html.text import MAX_TARGETS, capped, escape, seconds_text
 from kubechaos.report.types import (
+    AutoscalerRecord,
     DeploymentRecord,
     FaultRecord,
     LatencyRow,
@@ -42,6 +43,7 @@ MAX_POINTS = 900  # traffic and latency buckets across the axis: about one per p
 
 STEADY, UNSTEADY, RECOVERY, NOT_RECOVERED = "#2da44e", "#cf222e", "#1a7f37", "#cf222e"
 DESIRED, AVAILABLE = "#8c959f", "#0969da"
+AUTOSCALER = "#bf8700"  # the HPA's desired replicas
 P50, P95, P99 = "#0969da", "#bf8700", "#cf222e"
 
 
@@ -176,11 +178,24 @@ def _steady_strip(frame: Frame, changes: Sequence[SteadyRow], y: float, h: float
     return out
 
 
-def deployment_chart(frame: Frame, deployment: DeploymentRecord, kind: str = "Deployment") -> str:
+def deployment_chart(
+    frame: Frame,
+    deployment: DeploymentRecord,
+    autoscaler: AutoscalerRecord | None = None,
+    kind: str = "Deployment",
+) -> str:
+    """Desired and available replicas; with the HPA that scales the Deployment, its desired
+    replicas too (a dotted line: where the autoscaler wants the Deployment)."""
     history = deployment["history"]
+    hpa_history = autoscaler["history"] if autoscaler is not None else []
     top, bottom = 34, 164
     peak = max(
-        [deployment["desired"], deployment["available"], *(max(p[1], p[2]) for p in history)]
+        [
+            deployment["desired"],
+            deployment["available"],
+            *(max(p[1], p[2]) for p in history),
+            *(p[2] for p in hpa_history),
+        ]
     )
     y_top = max(1.0, float(peak) * 1.15)
 
@@ -203,9 +218,19 @@ def deployment_chart(frame: Frame, deployment: DeploymentRecord, kind: str = "De
         'stroke-width="2"/>',
         f'<text x="{LEFT}" y="18" class="chart-title">{escape(name)}</text>',
         *legend_row(
-            [(line_swatch(DESIRED, "6 4"), "desired"), (line_swatch(AVAILABLE), "available")], 10
+            [(line_swatch(DESIRED, "6 4"), "desired"), (line_swatch(AVAILABLE), "available")]
+            + ([(line_swatch(AUTOSCALER, "2 3"), "HPA desired")] if autoscaler else []),
+            10,
         ),
     ]
+    if autoscaler is not None:
+        wanted = step_path([(frame.x(t), y_of(d)) for t, _, d in hpa_history], end_x)
+        body.append(
+            f'<path class="series hpa-desired" d="{wanted}" fill="none" stroke="{AUTOSCALER}" '
+            'stroke-width="2" stroke-dasharray="2 3"><title>'
+            f"HorizontalPodAutoscaler {escape(autoscaler['name'])}: desired replicas "
+            f"(min {autoscaler['minReplicas']}, max {autoscaler['maxReplicas']})</title></path>"
+        )
     if not history:
         body.append(f'<text x="{LEFT + 8}" y="{top + 20}" class="muted">no samples</text>')
     return svg_chart(bottom + 40, f"{kind} {name}: desired vs available replicas", body)

@@ -304,13 +304,19 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
         fault_timeline(frame, result),
         '<h2 id="replicas">Desired vs available replicas</h2>',
     ]
+    scalers = {
+        (a["namespace"], a["targetName"]): a
+        for a in result.get("autoscalers", [])
+        if a["targetKind"] == "Deployment"
+    }
     for deployment in deployments[:MAX_CHARTS]:
-        parts.append(deployment_chart(frame, deployment))
+        scaler = scalers.get((deployment["namespace"], deployment["name"]))
+        parts.append(deployment_chart(frame, deployment, scaler))
     if len(deployments) > MAX_CHARTS:
         rest = [f"{d['namespace']}/{d['name']}" for d in deployments[MAX_CHARTS:]]
         parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
     for daemonset in result.get("daemonsets", [])[:MAX_CHARTS]:
-        parts.append(deployment_chart(frame, daemonset, "DaemonSet"))
+        parts.append(deployment_chart(frame, daemonset, kind="DaemonSet"))
     if not deployments and not result.get("daemonsets"):
         parts.append('<p class="muted">No Deployments.</p>')
     parts.append('<h2 id="traffic">Requests</h2>')

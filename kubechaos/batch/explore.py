@@ -10,8 +10,10 @@ candidate with the failing seed and say how it failed; :func:`reproduces` checks
 scenario file loads and fails the same way on its own.
 
 Ctrl-C (and SIGTERM or SIGHUP, which ``kubechaos explore`` turns into it) stops the exploration
-at once: the workers are ended rather than waited for, and :func:`explore_all` returns the runs
-that finished. Workers ignore Ctrl-C, SIGTERM and SIGHUP (the parent handles them) and die with
+at once: the workers are ended rather than waited for (``pool.py``'s :func:`end_workers`, which a
+second signal cannot cut short), and :func:`explore_all` returns the runs that finished (a
+caller that must keep them even when a second signal interrupts it there collects them through
+``on_outcome``). Workers ignore Ctrl-C, SIGTERM and SIGHUP (the parent handles them) and die with
 their parent however it ends: on Linux the kernel kills them when it exits
 (``PR_SET_PDEATHSIG``), elsewhere a thread in each watches for the parent to go.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import attrs
 
-from kubechaos.batch.pool import worker_init
+from kubechaos.batch.pool import end_workers, worker_init
 from kubechaos.scenario.explore import (
     ShrinkResult,
     Signature,
@@ -110,6 +112,7 @@ def explore_all(
         initializer=worker_init,
         initargs=(os.getpid(),),
     )
+    finished = False
     try:
         futures: dict[Future[ExploreOutcome], int] = {
             pool.submit(explore_one, path, i, seed): i for i in range(runs)
@@ -122,16 +125,12 @@ def explore_all(
                 done[i] = ExploreOutcome(i, seed + i, ("error",), (), describe_failure(exc))
             if on_outcome is not None:
                 on_outcome(done[i])
+        finished = True
     except KeyboardInterrupt:
         interrupted = True
-        # A run can be long; end the workers rather than wait for them.
-        running = list((pool._processes or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in running:
-            process.kill()
-        for process in running:
-            process.join(5)
     finally:
+        if not finished:  # a run can be long: end the workers rather than wait for them
+            end_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
     return [done[i] for i in sorted(done)], interrupted
 

@@ -139,19 +139,34 @@ def run_jobs(
         interrupted = True
     finally:
         if not finished:  # interrupted, or anything else went wrong: no waiting for runs
-            _kill_workers(pool)
+            end_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
     return results, interrupted
 
 
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    """End the pool's workers now (they ignore the stop signals, see :func:`worker_init`).
+def end_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now and drop its queued jobs (the workers ignore the stop
+    signals, see :func:`worker_init`).
 
     The executor has no public way to stop a run in progress; a run can be hours of virtual
-    time, so end the workers rather than wait for them.
+    time, so end the workers rather than wait for them. This runs while the command stops, so
+    a second Ctrl-C (a ``KeyboardInterrupt`` anywhere in here) must not cut it short: a worker
+    left running, or the queued jobs left queued, would be waited for when Python exits (the
+    executor's thread runs every queued job first). So each step is retried until done, and no
+    worker is waited for in this thread: the executor's thread reaps them. (A
+    ``Process.join`` here, interrupted between reaping a worker and noting it, left the worker
+    looking alive for ever, and that thread spinning: the exit hung.)
     """
-    workers_running = list((pool._processes or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in workers_running:
-        with contextlib.suppress(OSError, ValueError):
-            process.kill()
+    workers: list[Any] | None = None
+    while True:
+        try:
+            if workers is None:  # before shutdown(), which forgets them
+                workers = list((pool._processes or {}).values())
+            while workers:
+                with contextlib.suppress(OSError, ValueError):
+                    workers[-1].kill()
+                workers.pop()
+            pool.shutdown(wait=False, cancel_futures=True)
+            return
+        except KeyboardInterrupt:  # already stopping: a second signal changes nothing
+            continue

@@ -30,7 +30,7 @@ from kubechaos.cli.compare import compare_command
 from kubechaos.cli.explore import explore
 from kubechaos.cli.replay import replay
 from kubechaos.cli.run import run
-from kubechaos.cli.signals import exit_quietly_when_stopped
+from kubechaos.cli.signals import exit_quietly_when_stopped, stopped
 from kubechaos.cli.sweep import sweep_command, sweep_merge_command
 from kubechaos.cli.terminal import new_console, shown
 from kubechaos.defaults import TARGET_RELEASE
@@ -63,7 +63,9 @@ class _Main(click.Group):
         except click.ClickException as exc:
             click.echo(f"error: {_one_line(exc)}", err=True)
             sys.exit(EXIT_INVALID)
-        except click.Abort:
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # click's word for a Ctrl-C
+                stopped()
             click.echo("aborted", err=True)
             sys.exit(1)
         sys.exit(outcome if isinstance(outcome, int) else EXIT_OK)

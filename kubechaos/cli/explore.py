@@ -115,10 +115,11 @@ def _explore(
 ) -> int:
     """The exploration, filling ``report``; its exit status."""
     interrupted = False
-    outcomes: list[ExploreOutcome] = []
-    first: list[ExploreOutcome] = []
+    arrived: dict[int, ExploreOutcome] = {}  # kept here: a second signal may cut explore_all
+    first: list[ExploreOutcome] = []  # short while it ends its workers, before it returns them
 
     def on_outcome(outcome: ExploreOutcome) -> None:
+        arrived[outcome.index] = outcome
         if outcome.signature and not first:
             first.append(outcome)
             console.print(
@@ -127,9 +128,10 @@ def _explore(
             )
 
     try:
-        outcomes, interrupted = explore_all(str(scenario_file), runs, seed, workers, on_outcome)
-    except KeyboardInterrupt:
+        _, interrupted = explore_all(str(scenario_file), runs, seed, workers, on_outcome)
+    except KeyboardInterrupt:  # a second signal while the first stopped it
         interrupted = True
+    outcomes = [arrived[i] for i in sorted(arrived)]
     if interrupted:
         quiet()
         console.print(f"[yellow]interrupted[/] after {len(outcomes)} of {runs} runs")

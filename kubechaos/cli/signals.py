@@ -12,6 +12,12 @@ The command exits as a shell reports a process stopped by a signal, ``128 + sign
 for SIGINT, ``143`` for SIGTERM, ``129`` for SIGHUP (:func:`exit_status`). A second signal
 while the reports are written stops the writing; a report not yet written keeps its previous
 content (every report is written to a temporary file and renamed, see ``report/files.py``).
+
+A second signal never changes the exit code. When the command is the whole process
+(:func:`exit_quietly_when_stopped`) and a signal stopped it, the stop signals stay ignored from
+the moment it ends: handing Python's handler back there let a second Ctrl-C land in click's
+unwinding, which click turned into "Aborted!" and exit 1. A ``KeyboardInterrupt`` that reaches
+click anyway (a signal before the command started) is still a stop, exit ``128 + signum``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -52,6 +58,7 @@ class _Received:
 
 
 _received = _Received()
+_whole_process = False  # set by exit_quietly_when_stopped: no caller gets the handlers back
 
 
 def stop_signal() -> int:
@@ -70,22 +77,45 @@ def exit_quietly_when_stopped(program: Callable[[], object]) -> None:
     signals stay ignored while Python shuts down. Python resets its own handlers to the
     default action at shutdown, so a second Ctrl-C there (joining threads, ending workers)
     would kill the process by the signal and change how it ended."""
+    global _whole_process
+    _whole_process = True
     try:
-        program()
+        try:
+            program()
+        except KeyboardInterrupt:  # escaped every command and click: still a stop, one line
+            stopped()
     except SystemExit as done:
         if done.code in (EXIT_INTERRUPTED, EXIT_SIGTERM, EXIT_SIGHUP):
-            for signum in STOP_SIGNALS:
-                signal.signal(signum, signal.SIG_IGN)
+            quiet()
         raise
+    finally:
+        _whole_process = False
+
+
+def stopped() -> NoReturn:
+    """A ``KeyboardInterrupt`` ended the command: say which signal, exit ``128 + signum``."""
+    if _whole_process:
+        quiet()  # exiting now: a further signal changes nothing
+    stop_signal()
+    name = signal.Signals(stop_signal()).name
+    click.echo(
+        f"interrupted ({name}): stopped; a report not written keeps its previous content", err=True
+    )
+    sys.exit(128 + stop_signal())
 
 
 def quiet() -> None:
     """The command was stopped and is finishing up (writing what it found): the signal that
     stopped it is settled and further stop signals are ignored, so they neither cut the writing
     short nor change the exit code."""
-    stop_signal()
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
+    while True:
+        try:
+            stop_signal()
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:  # one arrived before they were ignored (signal.signal() runs
+            continue  # the pending handlers): it changes nothing, so ignore them all the same
 
 
 def _as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -120,19 +150,24 @@ def stops_on_signals(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
-            quiet()  # exiting now: a third signal changes nothing
-            name = signal.Signals(stop_signal()).name
-            click.echo(
-                f"interrupted ({name}): stopped; a report not written keeps its previous content",
-                err=True,
-            )
-            sys.exit(128 + stop_signal())
-        finally:  # the command may run in a longer-lived process (a test): hand them back
-            for signum, handler in previous.items():
-                if handler is not None:
-                    signal.signal(signum, handler)
+            quiet()  # handed back below unless the process ends here
+            stopped()
+        finally:
+            _hand_back(previous)
 
     return wrapped  # type: ignore[return-value]
+
+
+def _hand_back(previous: dict[signal.Signals, Any]) -> None:
+    """The command ended: give the handlers back to a longer-lived process (a test) that ran it;
+    but a process that ends now, stopped by a signal, keeps ignoring the stop signals (given
+    back, Python's handler would raise a second Ctrl-C in click, which exits 1)."""
+    if _whole_process and _received.stopped_by is not None:
+        quiet()
+        return
+    for signum, handler in previous.items():
+        if handler is not None:
+            signal.signal(signum, handler)
 
 
 __all__ = [
@@ -143,5 +178,6 @@ __all__ = [
     "exit_status",
     "quiet",
     "stop_signal",
+    "stopped",
     "stops_on_signals",
 ]

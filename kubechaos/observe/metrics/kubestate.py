@@ -21,9 +21,9 @@ from prometheus_client.samples import Sample
 from kubechaos.api.objects import (
     ConfigMap,
     DaemonSet,
-    HorizontalPodAutoscaler,
     Deployment,
     Endpoints,
+    HorizontalPodAutoscaler,
     Node,
     Pod,
     PodDisruptionBudget,

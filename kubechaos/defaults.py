@@ -122,6 +122,7 @@ class Settings:
     concurrent_deployment_syncs: int = _setting(5, "--concurrent-deployment-syncs")
     concurrent_replicaset_syncs: int = _setting(5, "--concurrent-replicaset-syncs")
     concurrent_endpoint_syncs: int = _setting(5, "--concurrent-endpoint-syncs")
+    concurrent_statefulset_syncs: int = _setting(5, "--concurrent-statefulset-syncs")
     concurrent_gc_syncs: int = _setting(20, "--concurrent-gc-syncs")
     pdb_deletion_timeout: float = _setting(
         120.0, "pkg/controller/disruption/disruption.go DeletionTimeout (2 min)"
@@ -246,6 +247,14 @@ POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
 REPLICASET_BURST_REPLICAS = 500  # pkg/controller/replicaset BurstReplicas: creates/deletes per sync
 SLOW_START_INITIAL_BATCH_SIZE = 1  # pkg/controller/controller_utils.go SlowStartInitialBatchSize
 CONTROLLER_EXPECTATIONS_TIMEOUT = 300.0  # controller_utils.go ExpectationsTimeout (5 min)
+# StatefulSet pod identity labels (k8s.io/api/apps/v1/types.go: StatefulSetPodNameLabel,
+# PodIndexLabel (PodIndexLabel gate, beta and on since v1.28), ControllerRevisionHashLabelKey).
+STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+STATEFULSET_POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"
+# pkg/controller/statefulset/stateful_set_control.go MaxBatchSize: the cap of a Parallel
+# StatefulSet's slow-start batches.
+STATEFULSET_MAX_BATCH_SIZE = 500
 
 # Kubelet internals that are constants upstream (not KubeletConfiguration fields).
 NODE_LEASE_RENEW_INTERVAL_FRACTION = 0.25  # pkg/kubelet/kubelet.go nodeLeaseRenewIntervalFraction

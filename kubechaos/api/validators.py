@@ -26,6 +26,7 @@ from kubechaos.api.objects import (
     Secret,
     Service,
     ServiceAccount,
+    StatefulSet,
 )
 from kubechaos.api.validation import (
     validate_configmap,
@@ -42,6 +43,7 @@ from kubechaos.api.validation import (
     validate_service,
     validate_serviceaccount,
 )
+from kubechaos.api.validation_statefulset import validate_statefulset
 
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     Pod: validate_pod,
@@ -57,6 +59,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     ServiceAccount: validate_serviceaccount,
     PriorityClass: validate_priorityclass,
     PodDisruptionBudget: validate_pdb,
+    StatefulSet: validate_statefulset,
 }
 
 

@@ -20,6 +20,7 @@ from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
+from kubechaos.control.controllers.statefulset import StatefulSetController
 from kubechaos.control.controllers.tainteviction import TaintEvictionController
 
 
@@ -49,6 +50,7 @@ def node_lifecycle_controllers(
 # it runs as upstream's would, having listed and synced what exists.
 ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "PodDisruptionBudget": DisruptionController,
+    "StatefulSet": StatefulSetController,
 }
 
 

@@ -78,6 +78,12 @@ from kubechaos.api.objects.policy import (
     PodDisruptionBudgetSpec,
     PodDisruptionBudgetStatus,
 )
+from kubechaos.api.objects.statefulset import (
+    StatefulSet,
+    StatefulSetSpec,
+    StatefulSetStatus,
+    StatefulSetUpdateStrategy,
+)
 
 APIObject: TypeAlias = (
     Namespace
@@ -93,6 +99,7 @@ APIObject: TypeAlias = (
     | ServiceAccount
     | PriorityClass
     | PodDisruptionBudget
+    | StatefulSet
 )
 
 
@@ -154,6 +161,10 @@ __all__ = [
     "ServiceAccount",
     "ServicePort",
     "ServiceSpec",
+    "StatefulSet",
+    "StatefulSetSpec",
+    "StatefulSetStatus",
+    "StatefulSetUpdateStrategy",
     "Taint",
     "Toleration",
     "key_of",

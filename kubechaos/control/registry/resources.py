@@ -18,6 +18,7 @@ from kubechaos.control.registry.pod import PODS
 from kubechaos.control.registry.poddisruptionbudget import PODDISRUPTIONBUDGETS
 from kubechaos.control.registry.replicaset import REPLICASETS
 from kubechaos.control.registry.service import SERVICES
+from kubechaos.control.registry.statefulset import STATEFULSETS
 from kubechaos.control.registry.strategy import ResourceType
 
 _HANDLED: dict[str, ResourceType] = {
@@ -33,6 +34,7 @@ _HANDLED: dict[str, ResourceType] = {
         LEASES,
         *CONFIG,
         PODDISRUPTIONBUDGETS,
+        STATEFULSETS,
     )
 }
 assert set(_HANDLED) == set(API_RESOURCES), "the registry serves exactly what discovery lists"

@@ -7,19 +7,21 @@ force-deleted."""
 
 from __future__ import annotations
 
-import attrs
 import trio
 
 from kubechaos.api.objects import (
     ObjectMeta,
     Pod,
     Probe,
+    Service,
+    ServiceSpec,
     StatefulSet,
     StatefulSetSpec,
     StatefulSetUpdateStrategy,
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster
+from kubechaos.faults import Chaos, PodKill, Target
 
 from .factories import template
 from .harness import running, wait_until
@@ -196,3 +198,235 @@ async def test_deleted_pod_is_recreated_with_the_same_name_only_after_it_is_gone
         assert recreated[0] >= gone_at - 0.001
         assert not set_events(cluster, "FailedCreate")
         await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 60, "3 ready again")
+
+
+async def crash_node_of(cluster: Cluster, name: str) -> tuple[str, float]:
+    pod = get_pod(cluster, name)
+    assert pod is not None
+    node = pod.spec.node_name
+    cluster.nodes[node].crash()
+    return node, trio.current_time()
+
+
+async def test_pod_on_crashed_node_stays_terminating_and_is_never_replaced() -> None:
+    """The chaos fact. pkg/controller/tainteviction/taint_eviction.go deletes the pods of an
+    unreachable node after their 300 s ``node.kubernetes.io/unreachable`` toleration
+    (DefaultTolerationSeconds), but only the pod's kubelet completes a graceful deletion: with the
+    node down the pod stays Terminating. stateful_set_control.go processReplica then waits on it
+    (``isTerminating``) and, the name being taken, never creates its replacement: the set stays
+    one replica short (readyReplicas 2) for as long as the node is down. OrderedReady blocks
+    there too: nothing else changes."""
+    async with running(nodes=4) as cluster:
+        await cluster.apply([statefulset()])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        _, crashed_at = await crash_node_of(cluster, "db-1")
+
+        def terminating() -> bool:
+            pod = get_pod(cluster, "db-1")
+            return pod is not None and pod.metadata.deletion_timestamp is not None
+
+        marked_at = await wait_until(terminating, 600, "db-1 marked for deletion")
+        assert marked_at - crashed_at >= 300  # the unreachable toleration
+        await trio.sleep(1200)  # 20 more minutes
+        pod = get_pod(cluster, "db-1")
+        assert pod is not None and pod.metadata.deletion_timestamp is not None
+        assert [m for _, m in set_events(cluster, "SuccessfulCreate")] == [
+            f"create Pod db-{i} in StatefulSet db successful" for i in range(3)
+        ]
+        status = get_set(cluster).status
+        assert (status.replicas, status.ready_replicas, status.available_replicas) == (3, 2, 2)
+
+
+async def test_force_delete_of_the_terminating_pod_replaces_it_at_once() -> None:
+    """A ``pod-kill`` with ``gracePeriod: 0s`` is ``kubectl delete --force --grace-period=0``:
+    the API server removes the object at once (pkg/registry/core/pod/strategy.go CheckGracefulDelete
+    with a zero grace period), even while it is Terminating; the StatefulSet controller then
+    creates ``db-1`` again on a live node (stateful_set_control.go processReplica), and the set is
+    whole once it is Ready."""
+    async with running(nodes=4) as cluster:
+        await cluster.apply([statefulset()])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        node, _ = await crash_node_of(cluster, "db-1")
+        old = get_pod(cluster, "db-1")
+        assert old is not None
+
+        def terminating() -> bool:
+            pod = get_pod(cluster, "db-1")
+            return pod is not None and pod.metadata.deletion_timestamp is not None
+
+        await wait_until(terminating, 600, "db-1 marked for deletion")
+        await trio.sleep(60)
+        chaos = Chaos(cluster)
+        killed_at = trio.current_time()
+        await chaos.inject(PodKill(target=Target(names=("db-1",)), grace_period=0))
+        await wait_until(
+            lambda: (
+                (p := get_pod(cluster, "db-1")) is not None and p.metadata.uid != old.metadata.uid
+            ),
+            5,
+            "db-1 recreated",
+            step=0.01,
+        )
+        recreated_at = set_events(cluster, "SuccessfulCreate")[-1][0]
+        assert recreated_at - killed_at < 1.0
+        ready = await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3")
+        new = get_pod(cluster, "db-1")
+        assert new is not None and new.spec.node_name != node
+        assert ready - killed_at < 60
+
+
+def revision_of(cluster: Cluster, name: str) -> str:
+    pod = get_pod(cluster, name)
+    return "" if pod is None else pod.metadata.labels["controller-revision-hash"]
+
+
+V2 = {"kubechaos.io/behaviour": "serve", "version": "2"}
+
+
+async def test_rolling_update_in_reverse_ordinal_order_honours_the_partition() -> None:
+    """stateful_set_control.go updateStatefulSet (MaxUnavailableStatefulSet off, its default in
+    v1.32: the gate is alpha until v1.35): the pod with the highest ordinal at or above
+    ``partition`` not at the update revision is deleted, one at a time, each replacement Ready
+    before the next deletion; pods below the partition stay at the current revision, and
+    ``currentRevision`` becomes the update revision only when every replica is updated and ready
+    (completeRollingUpdate)."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply([statefulset()])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        old_revision = get_set(cluster).status.current_revision
+        partitioned = StatefulSetUpdateStrategy(partition=1)
+        await cluster.apply([statefulset(annotations=V2, strategy=partitioned)])
+
+        def updated(n: int) -> bool:
+            status = get_set(cluster).status
+            return status.updated_replicas == n and status.ready_replicas == 3
+
+        await wait_until(lambda: updated(2), 300, "db-2 and db-1 updated")
+        await trio.sleep(30)
+        sts = get_set(cluster)
+        new_revision = sts.status.update_revision
+        assert new_revision != old_revision and sts.status.current_revision == old_revision
+        deleted = set_events(cluster, "SuccessfulDelete")
+        assert [m for _, m in deleted] == [
+            f"delete Pod db-{i} in StatefulSet db successful" for i in (2, 1)
+        ]
+        assert deleted[1][0] >= (ready_at(cluster, "db-2") or 1e9)  # waited for db-2
+        assert [revision_of(cluster, f"db-{i}") for i in range(3)] == [
+            old_revision,
+            new_revision,
+            new_revision,
+        ]
+        assert (sts.status.current_replicas, sts.status.updated_replicas) == (1, 2)
+        await cluster.apply([statefulset(annotations=V2)])  # partition 0
+        await wait_until(lambda: updated(3), 300, "all updated")
+        await wait_until(
+            lambda: get_set(cluster).status.current_revision == new_revision, 30, "completed"
+        )
+        assert get_set(cluster).status.current_replicas == 3
+
+
+async def test_replica_below_the_partition_comes_back_at_the_current_revision() -> None:
+    """stateful_set_utils.go newVersionedStatefulSetPod: a missing replica whose ordinal is
+    below the partition is recreated from the current revision's template, not the update's."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply([statefulset()])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        old_revision = get_set(cluster).status.current_revision
+        partitioned = StatefulSetUpdateStrategy(partition=2)
+        await cluster.apply([statefulset(annotations=V2, strategy=partitioned)])
+        await wait_until(lambda: get_set(cluster).status.updated_replicas == 1, 120, "db-2")
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        old = get_pod(cluster, "db-0")
+        assert old is not None
+        await cluster.api.delete("pods", "default", "db-0")
+        await wait_until(
+            lambda: (
+                (p := get_pod(cluster, "db-0")) is not None and p.metadata.uid != old.metadata.uid
+            ),
+            60,
+            "db-0 back",
+        )
+        new = get_pod(cluster, "db-0")
+        assert new is not None and revision_of(cluster, "db-0") == old_revision
+        assert "version" not in new.metadata.annotations
+
+
+async def test_on_delete_changes_no_pod_until_one_is_deleted() -> None:
+    """stateful_set_control.go: with OnDelete the update stops after creation and scaling; a
+    changed template only sets ``updateRevision``, and a pod someone deletes comes back at it."""
+    async with running(nodes=3) as cluster:
+        on_delete = StatefulSetUpdateStrategy(type="OnDelete")
+        await cluster.apply([statefulset(strategy=on_delete)])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        old_revision = get_set(cluster).status.current_revision
+        await cluster.apply([statefulset(annotations=V2, strategy=on_delete)])
+        await wait_until(
+            lambda: get_set(cluster).status.update_revision != old_revision, 30, "new revision"
+        )
+        await trio.sleep(120)
+        assert not set_events(cluster, "SuccessfulDelete")
+        status = get_set(cluster).status
+        assert (status.current_replicas, status.updated_replicas) == (3, 0)
+        await cluster.api.delete("pods", "default", "db-1")
+        await wait_until(lambda: get_set(cluster).status.updated_replicas == 1, 120, "db-1")
+        assert revision_of(cluster, "db-1") == status.update_revision
+        assert revision_of(cluster, "db-0") == old_revision
+
+
+async def test_min_ready_seconds_delays_the_next_ordinal_and_availability() -> None:
+    """stateful_set_control.go processReplica: with OrderedReady each pod must also be
+    available (Ready for ``minReadySeconds``, isRunningAndAvailable) before the next is created;
+    ``availableReplicas`` counts only those (computeReplicaStatus)."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply([statefulset(min_ready_seconds=20)])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas >= 1, 60, "db-0 ready")
+        status = get_set(cluster).status
+        assert status.available_replicas == 0
+        await wait_until(lambda: get_set(cluster).status.available_replicas == 3, 300, "3")
+        created = set_events(cluster, "SuccessfulCreate")
+        for i in (1, 2):
+            previous = ready_at(cluster, f"db-{i - 1}")
+            assert previous is not None and created[i][0] >= previous + 20
+
+
+async def test_ordinals_start_names_the_pods_from_it() -> None:
+    """``spec.ordinals.start`` (StatefulSetStartOrdinal, GA in v1.31): replicas are numbered
+    from ``start`` (getStartOrdinal / getEndOrdinal); the ``pod-index`` label says so."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply([statefulset(ordinals_start=5)])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        names = sorted(
+            p.metadata.name
+            for p in cluster.api.cache("pods").list("default")
+            if p.metadata.labels.get("app") == "db"
+        )
+        assert names == ["db-5", "db-6", "db-7"]
+        pod = get_pod(cluster, "db-6")
+        assert pod is not None and pod.metadata.labels["apps.kubernetes.io/pod-index"] == "6"
+
+
+async def test_headless_service_gets_endpoints_and_no_proxy_rules() -> None:
+    """A headless Service (``clusterIP: None``, the StatefulSet's ``serviceName``): the API
+    server allocates it no ClusterIP (pkg/registry/core/service/storage/alloc.go skips
+    ``None``), the endpoints controller still lists its pods (pkg/controller/endpoint), and
+    kube-proxy programs nothing for it (pkg/proxy/util/utils.go ShouldSkipService: no ClusterIP
+    set): its clients resolve the pods through DNS."""
+    async with running(nodes=3) as cluster:
+        headless = Service(
+            ObjectMeta(name="db", namespace="default"),
+            ServiceSpec(selector={"app": "db"}, cluster_ip="None"),
+        )
+        await cluster.apply([headless, statefulset()])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        svc = cluster.api.cache("services").get("/registry/services/default/db")
+        assert svc.spec.cluster_ip == "None"
+
+        def addresses() -> list[str]:
+            eps = cluster.api.cache("endpoints").get("/registry/endpoints/default/db")
+            return [] if eps is None else [a.target_pod for a in eps.ready_addresses()]
+
+        await wait_until(lambda: len(addresses()) == 3, 30, "3 endpoint addresses")
+        assert sorted(addresses()) == [f"default/db-{i}" for i in range(3)]
+        await trio.sleep(10)
+        assert cluster.proxies.history("default/db") == []
+        assert cluster.proxies.proxy("worker-0").endpoints("default/db") == ()

@@ -35,11 +35,13 @@ IGNORED = [
     (77, f"{T}.containers[0].lifecycle"),
     (80, f"{T}.containers[0].securityContext"),
     (82, f"{T}.containers[0].volumeMounts"),
+    # the StatefulSet is served since issue 13 point 1; its volumes are not modelled
+    (127, "spec.volumeClaimTemplates"),
 ]
 # The ConfigMap (line 102) and the configMap volume (line 85) are modelled since issue 13
 # point 6: they used to be skipped and warned about.
 SKIPPED = [
-    (110, "StatefulSet 'db'"),
+    # StatefulSet 'db' (line 110) is served and read since the StatefulSet work: no warning
     # PodDisruptionBudget 'shop' (line 134) is served and read since the PDB work: no warning
     (144, "HorizontalPodAutoscaler 'shop'"),
 ]
@@ -65,6 +67,7 @@ def test_the_loader_warns_exactly_the_kinds_skipped_and_the_fields_ignored() -> 
         "Service",
         "ConfigMap",
         "PodDisruptionBudget",
+        "StatefulSet",
     }
 
 
@@ -84,7 +87,7 @@ def test_strict_makes_each_one_an_error_and_exits_2(command: str) -> None:
     prefix = "error: " if command == "run" else ""
     for line, (at, path) in zip(lines, IGNORED, strict=False):
         assert re.fullmatch(
-            rf"{re.escape(prefix + PROD)}:{at}:\d+: {re.escape(path)}: document 1: "
+            rf"{re.escape(prefix + PROD)}:{at}:\d+: {re.escape(path)}: document \d: "
             rf"{re.escape(NOT_MODELLED)} \(an error with --strict\)",
             line,
         ), line
@@ -122,7 +125,7 @@ def test_an_inline_manifest_is_warned_about_at_its_own_path(tmp_path: Path) -> N
     (tmp_path / "s.yaml").write_text(text)
     warnings = load_scenario(tmp_path / "s.yaml").warnings
     assert warnings[0] == (
-        f"{tmp_path / 's.yaml'}:21: spec.workloads[0].manifest.spec.activeDeadlineSeconds: "
+        f"{tmp_path / 's.yaml'}:25: spec.workloads[0].manifest.spec.activeDeadlineSeconds: "
         f"{NOT_MODELLED}"
     )
 

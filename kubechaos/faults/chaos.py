@@ -98,9 +98,7 @@ class Chaos:
 
 
 # ---------------------------------------------------------------------- target resolution
-async def select_pods(
-    env: FaultEnv, target: Target, *, terminating: bool = False
-) -> list[Pod]:
+async def select_pods(env: FaultEnv, target: Target, *, terminating: bool = False) -> list[Pod]:
     """The pods ``target`` picks, listed through the API server (as a chaos tool would):
     bound, not already terminating (unless ``terminating``: a force delete takes a pod stuck
     Terminating, as ``kubectl delete --force --grace-period=0`` does). A target that matches nothing is a failed injection, as

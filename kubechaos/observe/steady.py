@@ -1,7 +1,9 @@
 """Steady state and recovery, computed from the run's own metric series.
 
 **Steady state** holds at a sample when every Deployment has its desired replicas available
-(``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``) and no Service
+(``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``), every
+StatefulSet too (``kube_statefulset_status_replicas_available == kube_statefulset_replicas``:
+ready, and for ``minReadySeconds``; a pod stuck Terminating keeps its set short) and no Service
 with traffic answered a request with an error since the previous sample (no increase of
 ``kubechaos_service_requests_total{outcome!="success"}``). A node that stays dead does not block
 it: its pods must come back elsewhere, and a dead node sends no requests (they count as unsent,
@@ -198,7 +200,7 @@ class SteadyStateMonitor:
     def is_steady_now(self) -> bool:
         """One sample of steady state, from the exposed families: no Deployment short of
         available replicas, and no Service's error count grown since the previous sample."""
-        steady = not self._short_deployments()
+        steady = not self._short_deployments() and not self._short_statefulsets()
         errors = self._service_errors()
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
             steady = False
@@ -213,6 +215,9 @@ class SteadyStateMonitor:
         reasons = [
             f"Deployment {namespace}/{name} has {available:g}/{desired:g} available"
             for (namespace, name), (available, desired) in self._short_deployments().items()
+        ] + [
+            f"StatefulSet {namespace}/{name} has {available:g}/{desired:g} available"
+            for (namespace, name), (available, desired) in self._short_statefulsets().items()
         ]
         stats = self.collector.traffic
         errored = [key for key, n in self._service_errors().items() if n > 0]
@@ -225,22 +230,21 @@ class SteadyStateMonitor:
     def _short_deployments(self) -> dict[tuple[str, str], tuple[float, float]]:
         """``(available, desired)`` replicas of each Deployment with fewer available than
         desired, keyed ``(namespace, name)``, from kube-state-metrics' two series."""
-        available: dict[tuple[str, str], float] = {}
-        desired: dict[tuple[str, str], float] = {}
-        for metric in self.collector.deployment_families():
-            if metric.name == "kube_deployment_spec_replicas":
-                target = desired
-            elif metric.name == "kube_deployment_status_replicas_available":
-                target = available
-            else:
-                continue
-            for s in metric.samples:
-                target[(s.labels["namespace"], s.labels["deployment"])] = s.value
-        return {
-            key: (available.get(key, 0), want)
-            for key, want in desired.items()
-            if not available.get(key, 0) >= want
-        }
+        return _short(
+            self.collector.deployment_families(),
+            "deployment",
+            "kube_deployment_spec_replicas",
+            "kube_deployment_status_replicas_available",
+        )
+
+    def _short_statefulsets(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """The same for StatefulSets (no series at all while the cluster has none)."""
+        return _short(
+            self.collector.statefulset_families(),
+            "statefulset",
+            "kube_statefulset_replicas",
+            "kube_statefulset_status_replicas_available",
+        )
 
     def _service_errors(self) -> dict[tuple[str, str], float]:
         """Requests answered with an error so far, per ``(namespace, service)`` with traffic."""
@@ -480,3 +484,26 @@ class SteadyStateMonitor:
             series,
         )
         return [steady, recovery, failures]
+
+
+def _short(
+    families: list[Metric], label: str, desired_name: str, available_name: str
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """``(available, desired)`` of each workload with fewer available than desired, keyed
+    ``(namespace, name)``, from its two kube-state-metrics series."""
+    available: dict[tuple[str, str], float] = {}
+    desired: dict[tuple[str, str], float] = {}
+    for metric in families:
+        if metric.name == desired_name:
+            target = desired
+        elif metric.name == available_name:
+            target = available
+        else:
+            continue
+        for s in metric.samples:
+            target[(s.labels["namespace"], s.labels[label])] = s.value
+    return {
+        key: (available.get(key, 0), want)
+        for key, want in desired.items()
+        if not available.get(key, 0) >= want
+    }

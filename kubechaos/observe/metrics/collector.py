@@ -67,6 +67,19 @@ FAMILIES: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
+            "kube_statefulset_created", "kube_statefulset_status_replicas",
+            "kube_statefulset_status_replicas_available",
+            "kube_statefulset_status_replicas_current", "kube_statefulset_status_replicas_ready",
+            "kube_statefulset_status_replicas_updated",
+            "kube_statefulset_status_observed_generation", "kube_statefulset_replicas",
+            "kube_statefulset_ordinals_start", "kube_statefulset_metadata_generation",
+            "kube_statefulset_persistentvolumeclaim_retention_policy",
+            "kube_statefulset_status_current_revision", "kube_statefulset_status_update_revision",
+        ),
+        "statefulset_families",
+    ),
+    **dict.fromkeys(
+        (
             "apiserver_request", "apiserver_request_duration_seconds", "etcd_server_has_leader",
             "etcd_server_proposals_failed", "etcd_mvcc_put", "kubechaos_etcd_writes_dropped",
             "scheduler_schedule_attempts", "scheduler_pending_pods", "workqueue_depth",
@@ -174,6 +187,7 @@ class ClusterCollector:
             *self.node_families(),
             self.endpoint_family(),
             *self.pdb_families(),
+            *self.statefulset_families(),
             *self.component_families(),
             *self.traffic_families(),
             *self.fault_families(),
@@ -207,6 +221,12 @@ class ClusterCollector:
         if not self.cluster.api.cache("poddisruptionbudgets").list():
             return []
         return self.kube_state.families("poddisruptionbudgets")
+
+    def statefulset_families(self) -> list[Metric]:
+        """Empty while the cluster has no StatefulSet (as :meth:`pdb_families`)."""
+        if not self.cluster.api.cache("statefulsets").list():
+            return []
+        return self.kube_state.families("statefulsets")
 
     # -------------------------------------------------------------- components
     def component_families(self) -> list[Metric]:

@@ -22,6 +22,7 @@ from kubechaos.api.objects import (
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster
 from kubechaos.faults import Chaos, PodKill, Target
+from kubechaos.observe.metrics.collector import ClusterCollector
 
 from .factories import template
 from .harness import running, wait_until
@@ -430,3 +431,44 @@ async def test_headless_service_gets_endpoints_and_no_proxy_rules() -> None:
         await trio.sleep(10)
         assert cluster.proxies.history("default/db") == []
         assert cluster.proxies.proxy("worker-0").endpoints("default/db") == ()
+
+
+async def test_kube_state_metrics_statefulset_families() -> None:
+    """kube-state-metrics internal/store/statefulset.go: the ``kube_statefulset_*`` families
+    with labels ``namespace`` and ``statefulset`` (and ``revision``, ``when_deleted`` /
+    ``when_scaled`` where upstream has them), values from the set's spec and status; none at all
+    while the cluster has no StatefulSet."""
+    async with running(nodes=3) as cluster:
+        collector = ClusterCollector(cluster)
+        assert collector.statefulset_families() == []
+        await cluster.apply([statefulset(ordinals_start=2)])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        await trio.sleep(1)
+        sts = get_set(cluster)
+        found = {
+            m.name: [(s.labels, s.value) for s in m.samples]
+            for m in collector.statefulset_families()
+        }
+        base = {"namespace": "default", "statefulset": "db"}
+        for name, value in (
+            ("kube_statefulset_replicas", 3),
+            ("kube_statefulset_status_replicas", 3),
+            ("kube_statefulset_status_replicas_ready", 3),
+            ("kube_statefulset_status_replicas_available", 3),
+            ("kube_statefulset_status_replicas_current", 3),
+            ("kube_statefulset_status_replicas_updated", 3),
+            ("kube_statefulset_status_observed_generation", 1),
+            ("kube_statefulset_metadata_generation", 1),
+            ("kube_statefulset_ordinals_start", 2),
+            ("kube_statefulset_created", sts.metadata.creation_timestamp),
+        ):
+            assert found[name] == [(base, value)], name
+        assert found["kube_statefulset_status_current_revision"] == [
+            ({**base, "revision": sts.status.current_revision}, 1.0)
+        ]
+        assert found["kube_statefulset_status_update_revision"] == [
+            ({**base, "revision": sts.status.update_revision}, 1.0)
+        ]
+        assert found["kube_statefulset_persistentvolumeclaim_retention_policy"] == [
+            ({**base, "when_deleted": "Retain", "when_scaled": "Retain"}, 1.0)
+        ]

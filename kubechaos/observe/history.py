@@ -1,13 +1,16 @@
 """What a report plots: a few series of the run kept over time, read from the exposed families.
 
 Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from the same series
-``/metrics`` exposes: each Deployment's desired and available replicas (only when they change),
+``/metrics`` exposes: each Deployment's and StatefulSet's desired and available replicas (only
+when they change),
 each Service's request latency percentiles over the interval (from the
 ``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
 successes and failures come from the traffic counters. Reports read it; the model never does.
 """
 
 from __future__ import annotations
+
+from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.metrics import ClusterCollector
 from kubechaos.traffic import LATENCY_BUCKETS
@@ -38,27 +41,27 @@ class History:
         self.interval = interval
         # "namespace/name" -> [(time, desired, available)], a point per change
         self.replicas: dict[str, list[tuple[float, float, float]]] = {}
+        # the same for StatefulSets (apart: a StatefulSet may share a Deployment's name)
+        self.statefulset_replicas: dict[str, list[tuple[float, float, float]]] = {}
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
         self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
 
     def sample(self, at: float) -> None:
-        desired: dict[str, float] = {}
-        available: dict[str, float] = {}
-        for metric in self.collector.deployment_families():
-            into = {
-                "kube_deployment_spec_replicas": desired,
-                "kube_deployment_status_replicas_available": available,
-            }.get(metric.name)
-            if into is None:
-                continue
-            for s in metric.samples:
-                into[f"{s.labels['namespace']}/{s.labels['deployment']}"] = s.value
-        for key, want in desired.items():
-            points = self.replicas.setdefault(key, [])
-            point = (at, want, available.get(key, 0.0))
-            if not points or points[-1][1:] != point[1:]:
-                points.append(point)
+        _sample_replicas(
+            self.replicas,
+            at,
+            self.collector.deployment_families(),
+            "deployment",
+            ("kube_deployment_spec_replicas", "kube_deployment_status_replicas_available"),
+        )
+        _sample_replicas(
+            self.statefulset_replicas,
+            at,
+            self.collector.statefulset_families(),
+            "statefulset",
+            ("kube_statefulset_replicas", "kube_statefulset_status_replicas_available"),
+        )
         stats = self.collector.traffic
         if stats is None:
             return
@@ -70,3 +73,26 @@ class History:
                 self.latency.setdefault(f"{sid[0]}/{sid[1]}", []).append(
                     (at, *(quantile(q, LATENCY_BUCKETS, window) for q in PERCENTILES))  # type: ignore[arg-type]
                 )
+
+
+def _sample_replicas(
+    into: dict[str, list[tuple[float, float, float]]],
+    at: float,
+    families: list[Metric],
+    label: str,
+    names: tuple[str, str],
+) -> None:
+    """Append ``(at, desired, available)`` for each workload whose counts changed."""
+    desired: dict[str, float] = {}
+    available: dict[str, float] = {}
+    for metric in families:
+        target = {names[0]: desired, names[1]: available}.get(metric.name)
+        if target is None:
+            continue
+        for s in metric.samples:
+            target[f"{s.labels['namespace']}/{s.labels[label]}"] = s.value
+    for key, want in desired.items():
+        points = into.setdefault(key, [])
+        point = (at, want, available.get(key, 0.0))
+        if not points or points[-1][1:] != point[1:]:
+            points.append(point)

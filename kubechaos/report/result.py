@@ -34,6 +34,7 @@ from kubechaos.report.types import (
     RunResult,
     ScenarioRecord,
     SloRecord,
+    StatefulSetRecord,
     SteadyRow,
     TrafficRecord,
     Verdict,
@@ -106,6 +107,8 @@ def result_of(
         "slos": [_slo(r) for r in slo_results],
         "traffic": _traffic(run),
         "deployments": _deployments(run),
+        # only in runs with StatefulSets, so results of runs without them are as they were
+        **({"statefulsets": sets} if (sets := _statefulsets(run)) else {}),  # type: ignore[typeddict-item]
         "steadyState": _steady_state(run),
         "events": len(run.events),
     }
@@ -246,6 +249,26 @@ def _deployments(run: Run) -> list[DeploymentRecord]:
             ],
         }
         for d in run.cluster.api.cache("deployments").list()
+    ]
+
+
+def _statefulsets(run: Run) -> list[StatefulSetRecord]:
+    return [
+        {
+            "namespace": s.metadata.namespace,
+            "name": s.metadata.name,
+            "desired": s.spec.replicas,
+            "ready": s.status.ready_replicas,
+            "available": s.status.available_replicas,
+            "updated": s.status.updated_replicas,
+            "history": [
+                [_round(t, 3), int(want), int(have)]
+                for t, want, have in run.history.statefulset_replicas.get(
+                    f"{s.metadata.namespace}/{s.metadata.name}", []
+                )
+            ],
+        }
+        for s in run.cluster.api.cache("statefulsets").list()
     ]
 
 

@@ -108,6 +108,16 @@ class DeploymentRecord(TypedDict):
     history: list[ReplicaRow]
 
 
+class StatefulSetRecord(TypedDict):
+    namespace: str
+    name: str
+    desired: int
+    ready: int
+    available: int
+    updated: int
+    history: list[ReplicaRow]
+
+
 class RunOutcome(TypedDict):
     """What every result holds, whole or compacted by a sweep (which drops the series): who
     ran, how it ended, its failed injections and its SLOs. This is all JUnit reads."""
@@ -136,6 +146,7 @@ class RunResult(RunOutcome):
     faults: list[FaultRecord]
     traffic: list[TrafficRecord]
     deployments: list[DeploymentRecord]
+    statefulsets: NotRequired[list[StatefulSetRecord]]  # only in runs that have StatefulSets
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema

@@ -34,6 +34,7 @@ from kubechaos.report.types import (
     LatencyRow,
     PerSecondRow,
     RunResult,
+    StatefulSetRecord,
     SteadyRow,
     TrafficRecord,
 )
@@ -176,7 +177,10 @@ def _steady_strip(frame: Frame, changes: Sequence[SteadyRow], y: float, h: float
     return out
 
 
-def deployment_chart(frame: Frame, deployment: DeploymentRecord) -> str:
+def deployment_chart(
+    frame: Frame, deployment: DeploymentRecord | StatefulSetRecord, kind: str = "Deployment"
+) -> str:
+    """Desired vs available replicas of a Deployment (or of a StatefulSet, ``kind``)."""
     history = deployment["history"]
     top, bottom = 34, 164
     peak = max(
@@ -208,10 +212,10 @@ def deployment_chart(frame: Frame, deployment: DeploymentRecord) -> str:
     ]
     if not history:
         body.append(f'<text x="{LEFT + 8}" y="{top + 20}" class="muted">no samples</text>')
-    return svg_chart(bottom + 40, f"Deployment {name}: desired vs available replicas", body)
+    return svg_chart(bottom + 40, f"{kind} {name}: desired vs available replicas", body)
 
 
-def dipped(deployment: DeploymentRecord) -> bool:
+def dipped(deployment: DeploymentRecord | StatefulSetRecord) -> bool:
     history = deployment["history"]
     full = next((i for i, p in enumerate(history) if p[2] >= p[1]), None)
     return full is not None and any(p[2] < p[1] for p in history[full:])

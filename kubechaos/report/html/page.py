@@ -309,7 +309,13 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
     if len(deployments) > MAX_CHARTS:
         rest = [f"{d['namespace']}/{d['name']}" for d in deployments[MAX_CHARTS:]]
         parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
-    if not deployments:
+    statefulsets = sorted(result.get("statefulsets", []), key=lambda s: not dipped(s))
+    for sts in statefulsets[:MAX_CHARTS]:
+        parts.append(deployment_chart(frame, sts, "StatefulSet"))
+    if len(statefulsets) > MAX_CHARTS:
+        rest = [f"{s['namespace']}/{s['name']}" for s in statefulsets[MAX_CHARTS:]]
+        parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
+    if not deployments and not statefulsets:
         parts.append('<p class="muted">No Deployments.</p>')
     parts.append('<h2 id="traffic">Requests</h2>')
     for service in services[:MAX_CHARTS]:

@@ -23,6 +23,7 @@ from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster
 from kubechaos.faults import Chaos, PodKill, Target
 from kubechaos.observe.metrics.collector import ClusterCollector
+from kubechaos.observe.steady import SteadyStateMonitor
 
 from .factories import template
 from .harness import running, wait_until
@@ -472,3 +473,22 @@ async def test_kube_state_metrics_statefulset_families() -> None:
         assert found["kube_statefulset_persistentvolumeclaim_retention_policy"] == [
             ({**base, "when_deleted": "Retain", "when_scaled": "Retain"}, 1.0)
         ]
+
+
+async def test_a_statefulset_short_of_available_replicas_is_not_steady() -> None:
+    """Steady state (kubechaos/observe/steady.py) reads kube-state-metrics as an operator would:
+    ``kube_statefulset_status_replicas_available < kube_statefulset_replicas`` is not steady. A
+    pod stuck Terminating on a dead node keeps it so for good, which is why the crash of its
+    node never recovers (scenarios/statefulset-node-crash.yaml)."""
+    async with running(nodes=4) as cluster:
+        steady = SteadyStateMonitor(ClusterCollector(cluster), cluster.events)
+        await cluster.apply([statefulset()])
+        await wait_until(lambda: get_set(cluster).status.available_replicas == 3, 120, "3")
+        assert steady.is_steady_now() and steady.unsteady_reasons(trio.current_time()) == []
+        await crash_node_of(cluster, "db-1")
+        await wait_until(lambda: not steady.is_steady_now(), 120, "not steady")
+        assert steady.unsteady_reasons(trio.current_time()) == [
+            "StatefulSet default/db has 2/3 available"
+        ]
+        await trio.sleep(900)
+        assert not steady.is_steady_now()

@@ -50,6 +50,8 @@ NOTABLE_REASONS = frozenset(
         "ScalingReplicaSet",
         "DeploymentAvailable",
         "DeploymentDegraded",
+        "StatefulSetAvailable",
+        "StatefulSetDegraded",
         "Converged",
         "Diverged",
         "NodeNotReady",

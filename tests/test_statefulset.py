@@ -7,8 +7,12 @@ force-deleted."""
 
 from __future__ import annotations
 
+import pytest
 import trio
 
+from kubechaos.api.fieldreader import ManifestError
+from kubechaos.api.manifest import read_manifest
+from kubechaos.api.modelled import unmodelled_fields
 from kubechaos.api.objects import (
     ObjectMeta,
     Pod,
@@ -21,11 +25,12 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster
-from kubechaos.faults import Chaos, PodKill, Target
+from kubechaos.control.controllermanager import ControllerManager
+from kubechaos.faults import Chaos, ControllerManagerCrash, PodKill, Target
 from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.observe.steady import SteadyStateMonitor
 
-from .factories import template
+from .factories import deployment, template
 from .harness import running, wait_until
 
 READINESS = Probe(period_seconds=1, failure_threshold=1)
@@ -492,3 +497,149 @@ async def test_a_statefulset_short_of_available_replicas_is_not_steady() -> None
         ]
         await trio.sleep(900)
         assert not steady.is_steady_now()
+
+
+DB_MANIFEST = {
+    "apiVersion": "apps/v1",
+    "kind": "StatefulSet",
+    "metadata": {"name": "db"},
+    "spec": {
+        "serviceName": "db",
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": "db"}},
+        "template": {
+            "metadata": {"labels": {"app": "db"}},
+            "spec": {"containers": [{"name": "postgres", "image": "postgres:16"}]},
+        },
+    },
+}
+
+
+def with_spec(**spec: object) -> dict[str, object]:
+    return {**DB_MANIFEST, "spec": {**DB_MANIFEST["spec"], **spec}}  # type: ignore[dict-item]
+
+
+def test_manifest_defaults_as_the_api_server_sets_them() -> None:
+    """pkg/apis/apps/v1/defaults.go SetDefaults_StatefulSet: OrderedReady, RollingUpdate with
+    partition 0, revisionHistoryLimit 10, retention Retain/Retain, ordinals from 0."""
+    sts = read_manifest(DB_MANIFEST)
+    assert isinstance(sts, StatefulSet)
+    spec = sts.spec
+    assert (spec.pod_management_policy, spec.update_strategy) == (
+        "OrderedReady",
+        StatefulSetUpdateStrategy("RollingUpdate", 0),
+    )
+    assert (spec.revision_history_limit, spec.pvc_retention, spec.ordinals_start) == (
+        10,
+        ("Retain", "Retain"),
+        0,
+    )
+    assert unmodelled_fields(DB_MANIFEST) == []
+
+
+def test_unmodelled_statefulset_fields_are_warned_about() -> None:
+    """api/modelled.py: volumeClaimTemplates (volumes are not modelled), rollingUpdate
+    maxUnavailable (the MaxUnavailableStatefulSet gate is alpha and off by default in v1.32, so
+    the API server drops it: pkg/registry/apps/statefulset/strategy.go
+    dropStatefulSetDisabledFields) and a retention policy
+    other than Retain are warned about; ``revisionHistoryLimit`` is silent (no ControllerRevision
+    objects to prune); ``ordinals`` and ``partition`` are read."""
+    doc = with_spec(
+        volumeClaimTemplates=[{"metadata": {"name": "data"}}],
+        updateStrategy={"rollingUpdate": {"partition": 1, "maxUnavailable": 2}},
+        persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete", "whenScaled": "Retain"},
+        revisionHistoryLimit=3,
+        ordinals={"start": 1},
+    )
+    assert unmodelled_fields(doc) == [
+        ("spec", "volumeClaimTemplates"),
+        ("spec", "updateStrategy", "rollingUpdate", "maxUnavailable"),
+        ("spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted"),
+    ]
+    sts = read_manifest(doc)
+    assert isinstance(sts, StatefulSet)
+    assert (sts.spec.update_strategy.partition, sts.spec.ordinals_start) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("doc", "path", "words"),
+    [
+        (with_spec(podManagementPolicy="Sequential"), "spec.podManagementPolicy", "Unsupported"),
+        (
+            with_spec(updateStrategy={"type": "OnDelete", "rollingUpdate": {"partition": 1}}),
+            "spec.updateStrategy.rollingUpdate",
+            "only allowed for updateStrategy 'RollingUpdate'",
+        ),
+        (
+            with_spec(updateStrategy={"rollingUpdate": {"partition": -1}}),
+            "spec.updateStrategy.rollingUpdate.partition",
+            "greater than or equal to 0",
+        ),
+        (with_spec(ordinals={"start": -2}), "spec.ordinals.start", "greater than or equal to 0"),
+        (
+            with_spec(selector={"matchLabels": {"app": "other"}}),
+            "spec.template.metadata.labels",
+            "selector does not match template labels",
+        ),
+        (
+            with_spec(
+                template={
+                    "metadata": {"labels": {"app": "db"}},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "postgres", "image": "postgres:16"}],
+                    },
+                }
+            ),
+            "spec.template.spec.restartPolicy",
+            'supported values: "Always"',
+        ),
+        ({**DB_MANIFEST, "metadata": {"name": "db.primary"}}, "metadata.name", "RFC 1123 label"),
+    ],
+)
+def test_invalid_statefulsets_are_refused_at_the_field(doc: dict, path: str, words: str) -> None:
+    """pkg/apis/apps/validation/validation.go ValidateStatefulSet / ValidateStatefulSetSpec:
+    each problem is one located error (the name must be a DNS-1123 label, as
+    ValidateStatefulSetName requires)."""
+    with pytest.raises(ManifestError) as exc:
+        read_manifest(doc)
+    errors = {e.dotted(): e.message for e in exc.value.errors}
+    assert path in errors and words in errors[path], errors
+
+
+async def test_no_statefulset_no_controller_and_no_requests() -> None:
+    """A run without StatefulSets pays nothing for the kind: the StatefulSet controller is not
+    running (no request for statefulsets) until the first one is applied, and it then lists what
+    exists and syncs it (control/controllermanager.py ON_FIRST_OBJECT)."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply([deployment("web", 1)])
+        await trio.sleep(10)
+        manager = cluster.controller_manager.instance
+        assert isinstance(manager, ControllerManager)
+        assert manager.controller_for("StatefulSet") is None
+        assert not [k for k in cluster.api.stats.total if k[1] == "statefulsets"]
+        await cluster.apply([statefulset(replicas=2)])
+        assert manager.controller_for("StatefulSet") is not None
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 2, 120, "2 ready")
+
+
+async def test_controller_manager_restart_relists_and_makes_no_duplicate() -> None:
+    """After kube-controller-manager restarts (a fresh StatefulSet controller relists, as
+    upstream's informers do), the set is synced from what exists: no pod is created twice, and a
+    replica deleted while it was down comes back under its name."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply([statefulset()])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        chaos = Chaos(cluster)
+        crash = await chaos.inject(ControllerManagerCrash())
+        await cluster.api.delete("pods", "default", "db-2")
+        await trio.sleep(60)
+        assert get_pod(cluster, "db-2") is None  # nothing recreates it while the manager is down
+        await chaos.revert(crash)
+        await wait_until(
+            lambda: (p := get_pod(cluster, "db-2")) is not None and p.is_ready(), 120, "db-2 back"
+        )
+        await trio.sleep(10)
+        created = [m for _, m in set_events(cluster, "SuccessfulCreate")]
+        assert created == [f"create Pod db-{i} in StatefulSet db successful" for i in (0, 1, 2, 2)]
+        assert not set_events(cluster, "FailedCreate")

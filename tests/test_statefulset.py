@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import trio
 
+from kubechaos.api import errors
 from kubechaos.api.fieldreader import ManifestError
 from kubechaos.api.manifest import read_manifest
 from kubechaos.api.modelled import unmodelled_fields
@@ -643,3 +644,16 @@ async def test_controller_manager_restart_relists_and_makes_no_duplicate() -> No
         created = [m for _, m in set_events(cluster, "SuccessfulCreate")]
         assert created == [f"create Pod db-{i} in StatefulSet db successful" for i in (0, 1, 2, 2)]
         assert not set_events(cluster, "FailedCreate")
+
+
+async def test_only_some_spec_fields_may_change() -> None:
+    """pkg/apis/apps/validation/validation.go ValidateStatefulSetUpdate: replicas, ordinals,
+    template, updateStrategy, persistentVolumeClaimRetentionPolicy and minReadySeconds may
+    change (and revisionHistoryLimit); any other spec change, such as podManagementPolicy or
+    serviceName, is refused with 422."""
+    async with running(nodes=1) as cluster:
+        await cluster.apply([statefulset(replicas=1)])
+        await cluster.apply([statefulset(replicas=2, min_ready_seconds=5)])
+        assert get_set(cluster).spec.replicas == 2
+        with pytest.raises(errors.Invalid, match="updates to statefulset spec for fields other"):
+            await cluster.apply([statefulset(replicas=2, min_ready_seconds=5, policy="Parallel")])

@@ -101,9 +101,10 @@ class Chaos:
 async def select_pods(env: FaultEnv, target: Target, *, terminating: bool = False) -> list[Pod]:
     """The pods ``target`` picks, listed through the API server (as a chaos tool would):
     bound, not already terminating (unless ``terminating``: a force delete takes a pod stuck
-    Terminating, as ``kubectl delete --force --grace-period=0`` does). A target that matches nothing is a failed injection, as
-    Chaos Mesh's selector refuses an empty list; a mode that picks none of the matches (a
-    ``random-max-percent`` draw of 0) is an injection that hit nothing."""
+    Terminating, as ``kubectl delete --force --grace-period=0`` does). A target that matches
+    nothing is a failed injection, as Chaos Mesh's selector refuses an empty list; a mode that
+    picks none of the matches (a ``random-max-percent`` draw of 0) is an injection that hit
+    nothing."""
     cluster: Cluster = env.cluster
     selector = selector_from_labels(dict(target.label_selector)) if target.label_selector else None
     pods, _ = await cluster.api.list("pods", target.namespace, selector)

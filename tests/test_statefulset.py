@@ -30,6 +30,7 @@ from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.faults import Chaos, ControllerManagerCrash, PodKill, Target
 from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.observe.steady import SteadyStateMonitor
+from kubechaos.scenario.loader import ScenarioError, parse_scenario
 
 from .factories import deployment, template
 from .harness import running, wait_until
@@ -657,3 +658,35 @@ async def test_only_some_spec_fields_may_change() -> None:
         assert get_set(cluster).spec.replicas == 2
         with pytest.raises(errors.Invalid, match="updates to statefulset spec for fields other"):
             await cluster.apply([statefulset(replicas=2, min_ready_seconds=5, policy="Parallel")])
+
+
+HEADLESS_TRAFFIC = """\
+apiVersion: kubechaos/v1
+kind: Scenario
+metadata: {name: headless}
+spec:
+  duration: 1m
+  cluster:
+    nodeGroups: [{name: worker, count: 1}]
+  workloads:
+    - manifest:
+        apiVersion: v1
+        kind: Service
+        metadata: {name: db}
+        spec: {clusterIP: None, selector: {app: db}, ports: [{port: 5432}]}
+  traffic:
+    - service: db
+      rate: 5
+"""
+
+
+def test_traffic_to_a_headless_service_is_refused_at_load() -> None:
+    """kube-proxy programs no rule for a headless Service (pkg/proxy/util/utils.go
+    ShouldSkipService) and its clients resolve the pods' IPs through DNS, which the model does
+    not carry: traffic aimed at one would fail every request as ``no_endpoints``, a result no
+    real client sees, so the scenario is refused with one located error instead."""
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(HEADLESS_TRAFFIC, "s.yaml")
+    (line,) = [str(e) for e in exc.value.errors]
+    assert line.startswith("s.yaml:15:7:") and "spec.traffic[0].service" in line
+    assert "is headless (clusterIP: None)" in line

@@ -176,5 +176,6 @@ class StatefulSetController(Controller):
                 return
         if failure is not None:
             raise failure
-        if sts.spec.min_ready_seconds > 0 and status.ready_replicas != status.available_replicas:
+        if sts.spec.min_ready_seconds > 0 and status.available_replicas != sts.spec.replicas:
+            # one more sync once minReadySeconds have passed (stateful_set.go syncStatefulSet)
             self.queue.add_after(key, float(sts.spec.min_ready_seconds))

@@ -32,7 +32,7 @@ from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.observe.steady import SteadyStateMonitor
 from kubechaos.scenario.loader import ScenarioError, parse_scenario
 
-from .factories import deployment, template
+from .factories import deployment, pod, template
 from .harness import running, wait_until
 
 READINESS = Probe(period_seconds=1, failure_threshold=1)
@@ -690,3 +690,48 @@ def test_traffic_to_a_headless_service_is_refused_at_load() -> None:
     (line,) = [str(e) for e in exc.value.errors]
     assert line.startswith("s.yaml:15:7:") and "spec.traffic[0].service" in line
     assert "is headless (clusterIP: None)" in line
+
+
+async def test_orphan_pod_with_a_member_name_is_adopted_then_updated() -> None:
+    """stateful_set.go getPodsForStatefulSet: orphans the selector matches and whose name is
+    ``<set>-<ordinal>`` (isMemberOf) are adopted (ControllerRefManager): a pre-existing ``db-0``
+    becomes replica 0, so the set creates ``db-1`` first; a matching pod with another name is
+    left alone. The adopted pod carries no ``controller-revision-hash``, so once every replica is
+    Running and Ready the rolling update (stateful_set_control.go) replaces it like any pod not
+    at the update revision."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply(
+            [
+                pod("db-0", labels={"app": "db"}, readiness=READINESS),
+                pod("stray", labels={"app": "db"}, readiness=READINESS),
+            ]
+        )
+        await wait_until(
+            lambda: (p := get_pod(cluster, "db-0")) is not None and p.is_ready(), 60, "db-0"
+        )
+        original = get_pod(cluster, "db-0")
+        assert original is not None
+        await cluster.apply([statefulset()])
+        await wait_until(lambda: len(set_events(cluster, "SuccessfulCreate")) == 1, 30, "db-1")
+        adopted = get_pod(cluster, "db-0")
+        assert adopted is not None and adopted.metadata.uid == original.metadata.uid
+        ref = adopted.metadata.controller_ref()
+        assert ref is not None and ref.kind == "StatefulSet" and ref.name == "db"
+        await wait_until(lambda: get_set(cluster).status.updated_replicas == 3, 120, "updated")
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        events = [
+            (r, m)
+            for _, r, m in sorted(
+                (t, r, m)
+                for r in ("SuccessfulCreate", "SuccessfulDelete")
+                for t, m in set_events(cluster, r)
+            )
+        ]
+        assert [m for _, m in events] == [
+            "create Pod db-1 in StatefulSet db successful",
+            "create Pod db-2 in StatefulSet db successful",
+            "delete Pod db-0 in StatefulSet db successful",
+            "create Pod db-0 in StatefulSet db successful",
+        ]
+        stray = get_pod(cluster, "stray")
+        assert stray is not None and stray.metadata.controller_ref() is None

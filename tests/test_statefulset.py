@@ -17,6 +17,9 @@ from kubechaos.api.modelled import unmodelled_fields
 from kubechaos.api.objects import (
     ObjectMeta,
     Pod,
+    PodDisruptionBudget,
+    PodDisruptionBudgetSpec,
+    PodDisruptionBudgetStatus,
     Probe,
     Service,
     ServiceSpec,
@@ -733,3 +736,28 @@ async def test_orphan_pod_with_a_member_name_is_adopted_then_updated() -> None:
         ]
         stray = get_pod(cluster, "stray")
         assert stray is not None and stray.metadata.controller_ref() is None
+
+
+async def test_budget_with_max_unavailable_over_a_statefulset() -> None:
+    """pkg/controller/disruption/disruption.go getExpectedScale: a pod a StatefulSet controls
+    counts at its set's ``spec.replicas`` (getPodStatefulSet); so ``maxUnavailable: 1`` over a
+    3-replica set expects 3, desires 2 healthy and allows one disruption (it used to fail safe
+    with SyncFailed, as for a pod with no known controller)."""
+    async with running(nodes=3) as cluster:
+        pdb = PodDisruptionBudget(
+            ObjectMeta(name="db", namespace="default"),
+            PodDisruptionBudgetSpec(LabelSelector({"app": "db"}), max_unavailable=1),
+        )
+        await cluster.apply([statefulset(), pdb])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+
+        def status() -> PodDisruptionBudgetStatus:
+            got = cluster.api.cache("poddisruptionbudgets").get(
+                "/registry/poddisruptionbudgets/default/db"
+            )
+            return got.status
+
+        await wait_until(lambda: status().current_healthy == 3, 30, "budget status")
+        s = status()
+        assert (s.expected_pods, s.desired_healthy, s.disruptions_allowed) == (3, 2, 1)
+        assert s.condition("DisruptionAllowed").status == "True"

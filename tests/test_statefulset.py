@@ -761,3 +761,20 @@ async def test_budget_with_max_unavailable_over_a_statefulset() -> None:
         s = status()
         assert (s.expected_pods, s.desired_healthy, s.disruptions_allowed) == (3, 2, 1)
         assert s.condition("DisruptionAllowed").status == "True"
+
+
+async def test_deleting_the_statefulset_collects_its_pods() -> None:
+    """pkg/controller/garbagecollector (background propagation): deleting a StatefulSet deletes
+    the pods it controls; the collector watches StatefulSets from the first one applied, so it
+    needs no lookup per pod to know their owner exists."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply([statefulset()])
+        await wait_until(lambda: get_set(cluster).status.ready_replicas == 3, 120, "3 ready")
+        gets = [k for k in cluster.api.stats.total if k[0] == "get" and k[1] == "statefulsets"]
+        await cluster.api.delete("statefulsets", "default", "db")
+        await wait_until(
+            lambda: all(get_pod(cluster, f"db-{i}") is None for i in range(3)), 120, "pods gone"
+        )
+        collected = [e.object for e in cluster.events if e.reason == "GarbageCollected"]
+        assert sorted(collected) == [f"default/db-{i}" for i in range(3)]
+        assert not gets

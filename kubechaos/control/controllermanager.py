@@ -54,6 +54,11 @@ ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
 }
 
 
+# Owner kinds the garbage collector starts watching with their first object (the rest it
+# watches from the start: control/controllers/garbagecollector.py GC_RESOURCES).
+GC_OWNERS_ON_FIRST_OBJECT: dict[str, str] = {"StatefulSet": "statefulsets"}
+
+
 class ControllerManager:
     """The controllers; those in :data:`ON_FIRST_OBJECT` once an object of their kind exists."""
 
@@ -73,6 +78,9 @@ class ControllerManager:
     def enable(self, kind: str) -> None:
         """Run the controller of ``kind`` from now on, if it has one that starts on demand
         (idempotent)."""
+        owners = GC_OWNERS_ON_FIRST_OBJECT.get(kind)
+        if owners is not None:
+            self.garbage_collector.watch_owners(owners)
         factory = ON_FIRST_OBJECT.get(kind)
         if factory is None or kind in self.on_demand:
             return

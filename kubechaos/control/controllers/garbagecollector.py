@@ -15,6 +15,7 @@ references are removed from it (upstream does the same with a patch).
 
 Not modelled: foreground deletion and orphaning (``propagationPolicy``), the ``foregroundDeletion``
 and ``orphan`` finalizers, and owners of kinds the model does not serve (their dependents are kept).
+StatefulSets join the watched owners with the first one applied (:meth:`watch_owners`).
 """
 
 from __future__ import annotations
@@ -49,25 +50,41 @@ class GarbageCollector(Controller):
         self.live: dict[str, str] = {}  # uid -> work key of every object the informers hold
         self.dependents: dict[str, dict[str, None]] = {}  # owner uid -> work keys of dependents
         self._synced = False
+        self._nursery: trio.Nursery | None = None
         for resource in GC_RESOURCES:
-            informer: Informer[APIObject] = ctx.informer(resource, self.name)
-            informer.add_handler(
-                Handler(
-                    self._on_add_handler(resource),
-                    self._on_update_handler(resource),
-                    self._on_delete_handler(resource),
-                )
+            self._watch(resource)
+
+    def _watch(self, resource: str) -> Informer[APIObject]:
+        informer: Informer[APIObject] = self.ctx.informer(resource, self.name)
+        informer.add_handler(
+            Handler(
+                self._on_add_handler(resource),
+                self._on_update_handler(resource),
+                self._on_delete_handler(resource),
             )
-            self.informers[resource] = informer
+        )
+        self.informers[resource] = informer
+        return informer
+
+    def watch_owners(self, resource: str) -> None:
+        """Watch ``resource`` too, from now on (idempotent): a kind whose controller starts with
+        its first object (a StatefulSet) joins the graph then, so its dependents are collected
+        when it goes and runs without it make no extra request."""
+        if resource in self.informers:
+            return
+        informer = self._watch(resource)
+        if self._nursery is not None:
+            self._nursery.start_soon(informer.run)
 
     # ------------------------------------------------------------------ lifecycle
     async def wait_synced(self) -> None:
-        for informer in self.informers.values():
+        for informer in list(self.informers.values()):
             await informer.synced.wait()
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            for informer in self.informers.values():
+            self._nursery = nursery
+            for informer in list(self.informers.values()):
                 nursery.start_soon(informer.run)
             await self.wait_synced()
             self._synced = True

@@ -7,6 +7,9 @@ force-deleted."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import jsonschema
 import pytest
 import trio
 
@@ -33,11 +36,16 @@ from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.faults import Chaos, ControllerManagerCrash, PodKill, Target
 from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.observe.steady import SteadyStateMonitor
-from kubechaos.scenario.loader import ScenarioError, parse_scenario
+from kubechaos.report.html.page import render_html
+from kubechaos.report.result import result_of
+from kubechaos.report.result import schema as result_schema
+from kubechaos.scenario.loader import ScenarioError, load_scenario, parse_scenario
+from kubechaos.scenario.runner import run_scenario
 
 from .factories import deployment, pod, template
 from .harness import running, wait_until
 
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 READINESS = Probe(period_seconds=1, failure_threshold=1)
 SLOW_STOP = {"kubechaos.io/behaviour": "serve,shutdown=20s"}  # 20 s to exit after SIGTERM
 
@@ -778,3 +786,24 @@ async def test_deleting_the_statefulset_collects_its_pods() -> None:
         collected = [e.object for e in cluster.events if e.reason == "GarbageCollected"]
         assert sorted(collected) == [f"default/db-{i}" for i in range(3)]
         assert not gets
+
+
+def test_the_report_shows_statefulset_replicas() -> None:
+    """The JSON result lists each StatefulSet (desired, ready, available, updated, and the
+    desired/available history; the key is absent from runs without StatefulSets, so their
+    results are as before) and the HTML report charts its replicas beside the Deployments'."""
+    run = run_scenario(load_scenario(SCENARIOS / "statefulset-node-crash.yaml"))
+    result = result_of(run)
+    jsonschema.validate(result, result_schema())
+    (record,) = result["statefulsets"]
+    assert (record["name"], record["desired"], record["ready"], record["available"]) == (
+        "db",
+        3,
+        2,
+        2,
+    )
+    assert record["history"][-1][1:] == [3, 2]
+    html = render_html(result, list(run.events))
+    assert "StatefulSet default/db: desired vs available replicas" in html
+    quickstart = result_of(run_scenario(load_scenario(SCENARIOS / "quickstart.yaml")))
+    assert "statefulsets" not in quickstart

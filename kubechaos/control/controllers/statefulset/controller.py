@@ -53,6 +53,7 @@ class StatefulSetController(Controller):
         self._pods: OwnedIndex[Pod] = OwnedIndex()
         self._selectors = SelectorIndex()
         self._templates: dict[str, dict[str, PodTemplate]] = {}  # set UID -> revision -> template
+        self._latest: dict[str, tuple[PodTemplate, str]] = {}  # set UID -> its template, revision
         self.sets.add_handler(Handler(self._on_set, self._on_set_update, self._on_set_delete))
         self.pods.add_handler(Handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete))
 
@@ -70,9 +71,20 @@ class StatefulSetController(Controller):
     def _on_set(self, sts: StatefulSet) -> None:
         key = key_of(sts)
         self._selectors.put(key, sts.metadata.namespace, sts.spec.selector)
-        revisions = self._templates.setdefault(sts.metadata.uid, {})
-        revisions.setdefault(revision_name(sts, sts.spec.template), sts.spec.template)
+        self._update_revision(sts)
         self.enqueue(key)
+
+    def _update_revision(self, sts: StatefulSet) -> str:
+        """The revision of the set's template (hashed once per template, not per event), kept
+        with its template."""
+        uid, template = sts.metadata.uid, sts.spec.template
+        latest = self._latest.get(uid)
+        if latest is not None and latest[0] == template:
+            return latest[1]
+        name = revision_name(sts, template)
+        self._latest[uid] = (template, name)
+        self._templates.setdefault(uid, {}).setdefault(name, template)
+        return name
 
     def _on_set_update(self, old: StatefulSet, sts: StatefulSet) -> None:
         if old.metadata.uid != sts.metadata.uid:
@@ -82,6 +94,7 @@ class StatefulSetController(Controller):
     def _on_set_delete(self, sts: StatefulSet) -> None:
         self._selectors.discard(key_of(sts))
         self._templates.pop(sts.metadata.uid, None)
+        self._latest.pop(sts.metadata.uid, None)
         self.enqueue(key_of(sts))
 
     # ------------------------------------------------------------------ pod handlers
@@ -155,9 +168,8 @@ class StatefulSetController(Controller):
         pods = await claim(
             self.api, "pods", sts, candidates, recheck_deletion(self.api, "statefulsets", sts)
         )
-        update_name = revision_name(sts, sts.spec.template)
-        revisions = self._templates.setdefault(sts.metadata.uid, {})
-        revisions.setdefault(update_name, sts.spec.template)
+        update_name = self._update_revision(sts)
+        revisions = self._templates[sts.metadata.uid]
         current_name = sts.status.current_revision or update_name
         current = (current_name, revisions.get(current_name, sts.spec.template))
         try:

@@ -14,6 +14,7 @@ import trio
 
 from kubechaos.client.context import Context
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.daemon import DaemonSetController
 from kubechaos.control.controllers.deployment import DeploymentController
 from kubechaos.control.controllers.disruption import DisruptionController
 from kubechaos.control.controllers.endpoints import EndpointsController
@@ -50,13 +51,11 @@ def node_lifecycle_controllers(
 # it runs as upstream's would, having listed and synced what exists.
 ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "PodDisruptionBudget": DisruptionController,
+    "DaemonSet": DaemonSetController,
     "StatefulSet": StatefulSetController,
 }
-
-
-# Owner kinds the garbage collector starts watching with their first object (the rest it
-# watches from the start: control/controllers/garbagecollector.py GC_RESOURCES).
-GC_OWNERS_ON_FIRST_OBJECT: dict[str, str] = {"StatefulSet": "statefulsets"}
+# Kinds of those that own pods: the garbage collector watches them from then on.
+OWNER_RESOURCES: dict[str, str] = {"DaemonSet": "daemonsets", "StatefulSet": "statefulsets"}
 
 
 class ControllerManager:
@@ -78,13 +77,12 @@ class ControllerManager:
     def enable(self, kind: str) -> None:
         """Run the controller of ``kind`` from now on, if it has one that starts on demand
         (idempotent)."""
-        owners = GC_OWNERS_ON_FIRST_OBJECT.get(kind)
-        if owners is not None:
-            self.garbage_collector.watch_owners(owners)
         factory = ON_FIRST_OBJECT.get(kind)
         if factory is None or kind in self.on_demand:
             return
         controller = self.on_demand[kind] = factory(self.ctx)
+        if kind in OWNER_RESOURCES:
+            self.garbage_collector.watch_owners(OWNER_RESOURCES[kind])
         if self._nursery is not None:
             self._nursery.start_soon(controller.run)
 

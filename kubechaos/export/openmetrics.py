@@ -33,7 +33,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
 from kubechaos.observe.metrics import ClusterCollector
-from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, ObjectSample
+from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, OPTIONAL_RESOURCES, ObjectSample
 
 DEFAULT_INTERVAL = 15.0
 WRITE_BUFFER = 1 << 20
@@ -256,10 +256,14 @@ class OpenMetricsRecorder:
         out.write("# EOF\n")
 
     def _absent_optional(self) -> set[str]:
-        """Families of optional kinds (PodDisruptionBudgets) of which the run had no object."""
-        if self._objects["poddisruptionbudgets"]:
-            return set()
-        return {name for name, _, _ in OBJECT_FAMILIES["poddisruptionbudgets"]}
+        """Families of optional kinds (:data:`OPTIONAL_RESOURCES`) of which the run had no
+        object."""
+        return {
+            name
+            for resource in OPTIONAL_RESOURCES
+            if not self._objects[resource]
+            for name, _, _ in OBJECT_FAMILIES[resource]
+        }
 
     def _family_lines(self, name: str, stamps: list[str]) -> Iterator[list[str]]:
         """The family's points as text (whole lines, possibly many per string)."""

@@ -1,8 +1,9 @@
 """What a report plots: a few series of the run kept over time, read from the exposed families.
 
 Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from the same series
-``/metrics`` exposes: each Deployment's and StatefulSet's desired and available replicas (only
-when they change),
+``/metrics`` exposes: each Deployment's desired and available replicas (only when they change), each DaemonSet's
+desired and available nodes (likewise), each StatefulSet's desired and available replicas
+(likewise),
 each Service's request latency percentiles over the interval (from the
 ``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
 successes and failures come from the traffic counters. Reports read it; the model never does.
@@ -41,26 +42,38 @@ class History:
         self.interval = interval
         # "namespace/name" -> [(time, desired, available)], a point per change
         self.replicas: dict[str, list[tuple[float, float, float]]] = {}
-        # the same for StatefulSets (apart: a StatefulSet may share a Deployment's name)
-        self.statefulset_replicas: dict[str, list[tuple[float, float, float]]] = {}
+        # "namespace/name" -> [(time, desired, available)] of each DaemonSet, a point per change
+        self.daemonsets: dict[str, list[tuple[float, float, float]]] = {}
+        # "namespace/name" -> [(time, desired, available)] of each StatefulSet, likewise
+        self.statefulsets: dict[str, list[tuple[float, float, float]]] = {}
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
         self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
 
     def sample(self, at: float) -> None:
-        _sample_replicas(
-            self.replicas,
+        _changes(
             at,
             self.collector.deployment_families(),
-            "deployment",
             ("kube_deployment_spec_replicas", "kube_deployment_status_replicas_available"),
+            "deployment",
+            self.replicas,
         )
-        _sample_replicas(
-            self.statefulset_replicas,
+        _changes(
+            at,
+            self.collector.daemonset_families(),
+            (
+                "kube_daemonset_status_desired_number_scheduled",
+                "kube_daemonset_status_number_available",
+            ),
+            "daemonset",
+            self.daemonsets,
+        )
+        _changes(
             at,
             self.collector.statefulset_families(),
-            "statefulset",
             ("kube_statefulset_replicas", "kube_statefulset_status_replicas_available"),
+            "statefulset",
+            self.statefulsets,
         )
         stats = self.collector.traffic
         if stats is None:
@@ -75,18 +88,20 @@ class History:
                 )
 
 
-def _sample_replicas(
-    into: dict[str, list[tuple[float, float, float]]],
+def _changes(
     at: float,
     families: list[Metric],
-    label: str,
     names: tuple[str, str],
+    label: str,
+    into: dict[str, list[tuple[float, float, float]]],
 ) -> None:
-    """Append ``(at, desired, available)`` for each workload whose counts changed."""
+    """Append ``(at, desired, available)`` for each object whose pair changed."""
     desired: dict[str, float] = {}
     available: dict[str, float] = {}
     for metric in families:
-        target = {names[0]: desired, names[1]: available}.get(metric.name)
+        target = (
+            desired if metric.name == names[0] else available if metric.name == names[1] else None
+        )
         if target is None:
             continue
         for s in metric.samples:

@@ -3,7 +3,10 @@
 **Steady state** holds at a sample when every Deployment has its desired replicas available
 (``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``), every
 StatefulSet too (``kube_statefulset_status_replicas_available == kube_statefulset_replicas``:
-ready, and for ``minReadySeconds``; a pod stuck Terminating keeps its set short) and no Service
+ready, and for ``minReadySeconds``; a pod stuck Terminating keeps its set short), every
+DaemonSet has an available pod on each node that should run one
+(``kube_daemonset_status_number_available == kube_daemonset_status_desired_number_scheduled``;
+a crashed node, once tainted, no longer counts as one) and no Service
 with traffic answered a request with an error since the previous sample (no increase of
 ``kubechaos_service_requests_total{outcome!="success"}``). A node that stays dead does not block
 it: its pods must come back elsewhere, and a dead node sends no requests (they count as unsent,
@@ -200,7 +203,11 @@ class SteadyStateMonitor:
     def is_steady_now(self) -> bool:
         """One sample of steady state, from the exposed families: no Deployment short of
         available replicas, and no Service's error count grown since the previous sample."""
-        steady = not self._short_deployments() and not self._short_statefulsets()
+        steady = (
+            not self._short_deployments()
+            and not self._short_statefulsets()
+            and not self._short_daemonsets()
+        )
         errors = self._service_errors()
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
             steady = False
@@ -218,6 +225,10 @@ class SteadyStateMonitor:
         ] + [
             f"StatefulSet {namespace}/{name} has {available:g}/{desired:g} available"
             for (namespace, name), (available, desired) in self._short_statefulsets().items()
+        ]
+        reasons += [
+            f"DaemonSet {namespace}/{name} has {available:g}/{desired:g} available"
+            for (namespace, name), (available, desired) in self._short_daemonsets().items()
         ]
         stats = self.collector.traffic
         errored = [key for key, n in self._service_errors().items() if n > 0]
@@ -244,6 +255,16 @@ class SteadyStateMonitor:
             "statefulset",
             "kube_statefulset_replicas",
             "kube_statefulset_status_replicas_available",
+        )
+
+    def _short_daemonsets(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """``(available, desired)`` of each DaemonSet with fewer nodes running an available
+        pod than nodes that should (none while the cluster has no DaemonSet)."""
+        return _short(
+            self.collector.daemonset_families(),
+            "daemonset",
+            "kube_daemonset_status_desired_number_scheduled",
+            "kube_daemonset_status_number_available",
         )
 
     def _service_errors(self) -> dict[tuple[str, str], float]:

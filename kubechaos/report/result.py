@@ -89,7 +89,7 @@ def result_of(
         reached = max(reached, run.steady.times[-1])
     slo_results = run.results if complete else run.slo.results(final=False)
     verdict = _verdict(slo_results, bool(run.failed_injections), interrupted, error)
-    return {
+    result: RunResult = {
         "schema": SCHEMA_ID,
         "kubechaosVersion": __version__,
         "kubernetesVersion": TARGET_RELEASE,
@@ -107,11 +107,16 @@ def result_of(
         "slos": [_slo(r) for r in slo_results],
         "traffic": _traffic(run),
         "deployments": _deployments(run),
-        # only in runs with StatefulSets, so results of runs without them are as they were
-        **({"statefulsets": sets} if (sets := _statefulsets(run)) else {}),  # type: ignore[typeddict-item]
         "steadyState": _steady_state(run),
         "events": len(run.events),
     }
+    daemonsets = _daemonsets(run)
+    if daemonsets:  # only in runs that had one: other results are as before the kind existed
+        result["daemonsets"] = daemonsets
+    statefulsets = _statefulsets(run)
+    if statefulsets:  # likewise
+        result["statefulsets"] = statefulsets
+    return result
 
 
 def _scenario(run: Run) -> ScenarioRecord:
@@ -253,6 +258,7 @@ def _deployments(run: Run) -> list[DeploymentRecord]:
 
 
 def _statefulsets(run: Run) -> list[StatefulSetRecord]:
+    """Each StatefulSet's desired, ready, available and updated replicas and their history."""
     return [
         {
             "namespace": s.metadata.namespace,
@@ -263,12 +269,32 @@ def _statefulsets(run: Run) -> list[StatefulSetRecord]:
             "updated": s.status.updated_replicas,
             "history": [
                 [_round(t, 3), int(want), int(have)]
-                for t, want, have in run.history.statefulset_replicas.get(
+                for t, want, have in run.history.statefulsets.get(
                     f"{s.metadata.namespace}/{s.metadata.name}", []
                 )
             ],
         }
         for s in run.cluster.api.cache("statefulsets").list()
+    ]
+
+
+def _daemonsets(run: Run) -> list[DeploymentRecord]:
+    """Each DaemonSet's desired and available nodes, updated pods and their history."""
+    return [
+        {
+            "namespace": ds.metadata.namespace,
+            "name": ds.metadata.name,
+            "desired": ds.status.desired_number_scheduled,
+            "available": ds.status.number_available,
+            "updated": ds.status.updated_number_scheduled,
+            "history": [
+                [_round(t, 3), int(want), int(have)]
+                for t, want, have in run.history.daemonsets.get(
+                    f"{ds.metadata.namespace}/{ds.metadata.name}", []
+                )
+            ],
+        }
+        for ds in run.cluster.api.cache("daemonsets").list()
     ]
 
 

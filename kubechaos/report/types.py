@@ -146,6 +146,9 @@ class RunResult(RunOutcome):
     faults: list[FaultRecord]
     traffic: list[TrafficRecord]
     deployments: list[DeploymentRecord]
+    # DaemonSets as the same record (desired and available nodes, updated pods); only in
+    # results of runs that had a DaemonSet
+    daemonsets: NotRequired[list[DeploymentRecord]]
     statefulsets: NotRequired[list[StatefulSetRecord]]  # only in runs that have StatefulSets
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged

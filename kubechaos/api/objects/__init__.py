@@ -54,6 +54,8 @@ from kubechaos.api.objects.core import (
     Namespace,
     Node,
     NodeCondition,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
     NodeSpec,
     NodeStatus,
     Pod,
@@ -66,6 +68,12 @@ from kubechaos.api.objects.core import (
     ServiceSpec,
     Taint,
     Toleration,
+)
+from kubechaos.api.objects.daemonset import (
+    DaemonSet,
+    DaemonSetSpec,
+    DaemonSetStatus,
+    DaemonSetUpdateStrategy,
 )
 from kubechaos.api.objects.meta import (
     Labels,
@@ -99,6 +107,7 @@ APIObject: TypeAlias = (
     | ServiceAccount
     | PriorityClass
     | PodDisruptionBudget
+    | DaemonSet
     | StatefulSet
 )
 
@@ -124,6 +133,10 @@ __all__ = [
     "Container",
     "ContainerPort",
     "ContainerStatus",
+    "DaemonSet",
+    "DaemonSetSpec",
+    "DaemonSetStatus",
+    "DaemonSetUpdateStrategy",
     "Deployment",
     "DeploymentCondition",
     "DeploymentSpec",
@@ -138,6 +151,8 @@ __all__ = [
     "Namespace",
     "Node",
     "NodeCondition",
+    "NodeSelectorRequirement",
+    "NodeSelectorTerm",
     "NodeSpec",
     "NodeStatus",
     "ObjectMeta",

@@ -15,7 +15,6 @@ references are removed from it (upstream does the same with a patch).
 
 Not modelled: foreground deletion and orphaning (``propagationPolicy``), the ``foregroundDeletion``
 and ``orphan`` finalizers, and owners of kinds the model does not serve (their dependents are kept).
-StatefulSets join the watched owners with the first one applied (:meth:`watch_owners`).
 """
 
 from __future__ import annotations
@@ -52,9 +51,14 @@ class GarbageCollector(Controller):
         self._synced = False
         self._nursery: trio.Nursery | None = None
         for resource in GC_RESOURCES:
-            self._watch(resource)
+            self.watch_owners(resource)
 
-    def _watch(self, resource: str) -> Informer[APIObject]:
+    def watch_owners(self, resource: str) -> None:
+        """Hold the objects of ``resource`` too, as owners and dependents (idempotent): the
+        controller manager calls it for a kind whose controller starts with its first object
+        (DaemonSets), so deleting such an owner collects its pods as upstream's graph does."""
+        if resource in self.informers:
+            return
         informer: Informer[APIObject] = self.ctx.informer(resource, self.name)
         informer.add_handler(
             Handler(
@@ -64,15 +68,6 @@ class GarbageCollector(Controller):
             )
         )
         self.informers[resource] = informer
-        return informer
-
-    def watch_owners(self, resource: str) -> None:
-        """Watch ``resource`` too, from now on (idempotent): a kind whose controller starts with
-        its first object (a StatefulSet) joins the graph then, so its dependents are collected
-        when it goes and runs without it make no extra request."""
-        if resource in self.informers:
-            return
-        informer = self._watch(resource)
         if self._nursery is not None:
             self._nursery.start_soon(informer.run)
 
@@ -90,7 +85,7 @@ class GarbageCollector(Controller):
             self._synced = True
             # Now that every owner is known, look once for dependents whose owners went while no
             # collector ran (events during the initial lists were only indexed).
-            for resource, informer in self.informers.items():
+            for resource, informer in list(self.informers.items()):
                 for obj in informer.store.values():
                     self._check(f"{resource}/{key_of(obj)}", obj)
             await super().run()

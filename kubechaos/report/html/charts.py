@@ -180,7 +180,8 @@ def _steady_strip(frame: Frame, changes: Sequence[SteadyRow], y: float, h: float
 def deployment_chart(
     frame: Frame, deployment: DeploymentRecord | StatefulSetRecord, kind: str = "Deployment"
 ) -> str:
-    """Desired vs available replicas of a Deployment (or of a StatefulSet, ``kind``)."""
+    """Desired vs available replicas of a Deployment (or of a DaemonSet's nodes, or a
+    StatefulSet's replicas: ``kind``)."""
     history = deployment["history"]
     top, bottom = 34, 164
     peak = max(

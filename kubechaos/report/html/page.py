@@ -309,13 +309,15 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
     if len(deployments) > MAX_CHARTS:
         rest = [f"{d['namespace']}/{d['name']}" for d in deployments[MAX_CHARTS:]]
         parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
+    for daemonset in result.get("daemonsets", [])[:MAX_CHARTS]:
+        parts.append(deployment_chart(frame, daemonset, "DaemonSet"))
     statefulsets = sorted(result.get("statefulsets", []), key=lambda s: not dipped(s))
     for sts in statefulsets[:MAX_CHARTS]:
         parts.append(deployment_chart(frame, sts, "StatefulSet"))
     if len(statefulsets) > MAX_CHARTS:
         rest = [f"{s['namespace']}/{s['name']}" for s in statefulsets[MAX_CHARTS:]]
         parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
-    if not deployments and not statefulsets:
+    if not deployments and not result.get("daemonsets") and not statefulsets:
         parts.append('<p class="muted">No Deployments.</p>')
     parts.append('<h2 id="traffic">Requests</h2>')
     for service in services[:MAX_CHARTS]:

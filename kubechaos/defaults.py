@@ -122,6 +122,7 @@ class Settings:
     concurrent_deployment_syncs: int = _setting(5, "--concurrent-deployment-syncs")
     concurrent_replicaset_syncs: int = _setting(5, "--concurrent-replicaset-syncs")
     concurrent_endpoint_syncs: int = _setting(5, "--concurrent-endpoint-syncs")
+    concurrent_statefulset_syncs: int = _setting(5, "--concurrent-statefulset-syncs")
     concurrent_gc_syncs: int = _setting(20, "--concurrent-gc-syncs")
     pdb_deletion_timeout: float = _setting(
         120.0, "pkg/controller/disruption/disruption.go DeletionTimeout (2 min)"
@@ -301,6 +302,14 @@ TAINT_DISK_PRESSURE = "node.kubernetes.io/disk-pressure"
 TAINT_MEMORY_PRESSURE = "node.kubernetes.io/memory-pressure"
 TAINT_PID_PRESSURE = "node.kubernetes.io/pid-pressure"
 TAINT_NETWORK_UNAVAILABLE = "node.kubernetes.io/network-unavailable"
+# StatefulSet pod identity labels (k8s.io/api/apps/v1/types.go: StatefulSetPodNameLabel,
+# PodIndexLabel (PodIndexLabel gate, beta and on since v1.28); the controller-revision-hash
+# label is CONTROLLER_REVISION_HASH_LABEL above).
+STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+STATEFULSET_POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+# pkg/controller/statefulset/stateful_set_control.go MaxBatchSize: the cap of a Parallel
+# StatefulSet's slow-start batches.
+STATEFULSET_MAX_BATCH_SIZE = 500
 
 # Kubelet internals that are constants upstream (not KubeletConfiguration fields).
 NODE_LEASE_RENEW_INTERVAL_FRACTION = 0.25  # pkg/kubelet/kubelet.go nodeLeaseRenewIntervalFraction

@@ -46,6 +46,8 @@ EXPECTED_SLO_OK = {
     "rollout-silent-drops": True,
     "scheduler-crash": True,
     "stale-informers": True,
+    "statefulset-force-delete": True,
+    "statefulset-node-crash": True,
     "zone-partition": True,
 }
 
@@ -351,3 +353,40 @@ def test_a_lost_binding_wedges_the_rollout_until_the_scheduler_restarts() -> Non
     (web,) = run.cluster.api.cache("deployments").list()
     assert web.status.updated_replicas == 3 and web.status.available_replicas == 3
     assert run.cluster.etcd.writes_dropped_total["silent"] >= 1
+
+
+def _db_1_creations(run: Run) -> list[float]:
+    return [
+        e.time
+        for e in run.events.find(reason="SuccessfulCreate")
+        if e.message == "create Pod db-1 in StatefulSet db successful"
+    ]
+
+
+def test_statefulset_pod_on_a_dead_node_is_never_replaced() -> None:
+    """statefulset-node-crash: taint eviction marks db-1 for deletion 300 s after the node is
+    unreachable, nothing completes the deletion, and the StatefulSet controller never creates a
+    second db-1: the crash is NotRecovered and the set ends 2/3 ready."""
+    run = run_of("statefulset-node-crash")
+    crash = injected_at(run, "crash-db-1-node")
+    (evicted,) = [e for e in run.events.find(reason="TaintManagerEviction")]
+    assert evicted.object == "default/db-1" and evicted.time - crash >= 300
+    assert len(_db_1_creations(run)) == 1
+    pod = run.cluster.api.cache("pods").get("/registry/pods/default/db-1")
+    assert pod is not None and pod.metadata.deletion_timestamp is not None
+    assert run.events.find(reason="NotRecovered")
+    sts = run.cluster.api.cache("statefulsets").get("/registry/statefulsets/default/db")
+    assert (sts.status.replicas, sts.status.ready_replicas) == (3, 2)
+
+
+def test_statefulset_force_delete_replaces_the_terminating_pod_at_once() -> None:
+    """statefulset-force-delete: the pod-kill with gracePeriod 0s removes the Terminating db-1,
+    and the StatefulSet controller creates db-1 again within a second, on a live node."""
+    run = run_of("statefulset-force-delete")
+    kill = injected_at(run, "force-delete-db-1")
+    first, again = _db_1_creations(run)
+    assert first < injected_at(run, "crash-db-1-node") and 0 <= again - kill < 1.0
+    pod = run.cluster.api.cache("pods").get("/registry/pods/default/db-1")
+    assert pod is not None and pod.is_ready() and pod.spec.node_name != "worker-3"
+    recovery = [e for e in run.events.find(reason="Recovered") if e.object == "force-delete-db-1"]
+    assert recovery

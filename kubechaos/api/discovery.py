@@ -40,6 +40,7 @@ DAEMONSETS = APIResource("daemonsets", "DaemonSet", "apps/v1", True)
 HORIZONTALPODAUTOSCALERS = APIResource(
     "horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling/v2", True
 )
+STATEFULSETS = APIResource("statefulsets", "StatefulSet", "apps/v1", True)
 
 # In the order the API server sets them up (its watch caches subscribe to etcd in this order).
 API_RESOURCES: dict[str, APIResource] = {
@@ -57,6 +58,7 @@ API_RESOURCES: dict[str, APIResource] = {
         PODDISRUPTIONBUDGETS,
         DAEMONSETS,
         HORIZONTALPODAUTOSCALERS,
+        STATEFULSETS,
     )
 }
 RESOURCE_OF_KIND: dict[str, str] = {r.kind: r.name for r in API_RESOURCES.values()}

@@ -31,6 +31,7 @@ from kubechaos.api.readers.core import read_namespace, read_pod, read_service
 from kubechaos.api.readers.daemonset import read_daemonset
 from kubechaos.api.readers.pods import read_meta
 from kubechaos.api.readers.policy import read_pdb
+from kubechaos.api.readers.statefulset import read_statefulset
 from kubechaos.api.validators import validate
 
 SUPPORTED_KINDS = {
@@ -46,6 +47,7 @@ SUPPORTED_KINDS = {
     "PodDisruptionBudget": "policy/v1",
     "DaemonSet": "apps/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2",
+    "StatefulSet": "apps/v1",
 }
 _CLUSTER_SCOPED = ("Namespace", "PriorityClass")
 
@@ -75,6 +77,7 @@ _READERS: dict[str, Reader] = {
     "PodDisruptionBudget": read_pdb,
     "DaemonSet": read_daemonset,
     "HorizontalPodAutoscaler": read_hpa,
+    "StatefulSet": read_statefulset,
 }
 assert set(_READERS) == set(SUPPORTED_KINDS), "a reader for every supported kind"
 

@@ -253,6 +253,30 @@ MODELLED_FIELDS: dict[str, Tree] = {
             "behavior": READ,
         },
     },
+    "StatefulSet": {
+        **_TOP,
+        "spec": {
+            "selector": READ,
+            "template": _TEMPLATE,
+            "replicas": READ,
+            "serviceName": READ,
+            "podManagementPolicy": READ,
+            # rollingUpdate.maxUnavailable: the MaxUnavailableStatefulSet gate is alpha and off
+            # in v1.32, so the API server drops it: warned (the update goes one pod at a time)
+            "updateStrategy": {"type": READ, "rollingUpdate": {"partition": READ}},
+            "minReadySeconds": READ,
+            "ordinals": READ,
+            # no ControllerRevision objects are kept (revisions are template hashes), so there
+            # is no history to prune
+            "revisionHistoryLimit": SILENT,
+            # volumes are not modelled: volumeClaimTemplates is warned about, and a retention
+            # policy other than Retain (which would delete claims) too
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": Default("Retain"),
+                "whenScaled": Default("Retain"),
+            },
+        },
+    },
 }
 NOT_MODELLED = "not modelled (ignored); recovery times may differ from a real cluster"
 

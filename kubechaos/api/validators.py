@@ -28,6 +28,7 @@ from kubechaos.api.objects import (
     Secret,
     Service,
     ServiceAccount,
+    StatefulSet,
 )
 from kubechaos.api.validation import (
     validate_configmap,
@@ -46,6 +47,7 @@ from kubechaos.api.validation import (
 )
 from kubechaos.api.validation_daemonset import validate_daemonset
 from kubechaos.api.validation_hpa import validate_hpa
+from kubechaos.api.validation_statefulset import validate_statefulset
 
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     Pod: validate_pod,
@@ -63,6 +65,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     PodDisruptionBudget: validate_pdb,
     DaemonSet: validate_daemonset,
     HorizontalPodAutoscaler: validate_hpa,
+    StatefulSet: validate_statefulset,
 }
 
 

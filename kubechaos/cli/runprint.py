@@ -52,6 +52,8 @@ NOTABLE_REASONS = frozenset(
         "FailedRescale",
         "DeploymentAvailable",
         "DeploymentDegraded",
+        "StatefulSetAvailable",
+        "StatefulSetDegraded",
         "Converged",
         "Diverged",
         "NodeNotReady",

@@ -22,6 +22,7 @@ from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.podautoscaler import HorizontalController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
+from kubechaos.control.controllers.statefulset import StatefulSetController
 from kubechaos.control.controllers.tainteviction import TaintEvictionController
 
 
@@ -53,9 +54,10 @@ ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "PodDisruptionBudget": DisruptionController,
     "DaemonSet": DaemonSetController,
     "HorizontalPodAutoscaler": HorizontalController,
+    "StatefulSet": StatefulSetController,
 }
 # Kinds of those that own pods: the garbage collector watches them from then on.
-OWNER_RESOURCES: dict[str, str] = {"DaemonSet": "daemonsets"}
+OWNER_RESOURCES: dict[str, str] = {"DaemonSet": "daemonsets", "StatefulSet": "statefulsets"}
 
 
 class ControllerManager:

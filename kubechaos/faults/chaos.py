@@ -98,11 +98,13 @@ class Chaos:
 
 
 # ---------------------------------------------------------------------- target resolution
-async def select_pods(env: FaultEnv, target: Target) -> list[Pod]:
+async def select_pods(env: FaultEnv, target: Target, *, terminating: bool = False) -> list[Pod]:
     """The pods ``target`` picks, listed through the API server (as a chaos tool would):
-    bound, not already terminating. A target that matches nothing is a failed injection, as
-    Chaos Mesh's selector refuses an empty list; a mode that picks none of the matches (a
-    ``random-max-percent`` draw of 0) is an injection that hit nothing."""
+    bound, not already terminating (unless ``terminating``: a force delete takes a pod stuck
+    Terminating, as ``kubectl delete --force --grace-period=0`` does). A target that matches
+    nothing is a failed injection, as Chaos Mesh's selector refuses an empty list; a mode that
+    picks none of the matches (a ``random-max-percent`` draw of 0) is an injection that hit
+    nothing."""
     cluster: Cluster = env.cluster
     selector = selector_from_labels(dict(target.label_selector)) if target.label_selector else None
     pods, _ = await cluster.api.list("pods", target.namespace, selector)
@@ -111,7 +113,7 @@ async def select_pods(env: FaultEnv, target: Target) -> list[Pod]:
         (
             p
             for p in pods
-            if p.metadata.deletion_timestamp is None
+            if (terminating or p.metadata.deletion_timestamp is None)
             and p.spec.node_name
             and (not names or p.metadata.name in names)
         ),

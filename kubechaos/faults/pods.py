@@ -26,13 +26,15 @@ class PodKill(Fault):
         None,
         "gracePeriod",
         "duration",
-        "how long the pods get to stop; 0 deletes at once (--force); default: the pod's own "
-        "terminationGracePeriodSeconds",
+        "how long the pods get to stop; 0 deletes at once (--force), pods already Terminating "
+        "included; default: the pod's own terminationGracePeriodSeconds",
     )
 
     async def inject(self, env: FaultEnv) -> list[str]:
-        pods = await select_pods(env, self.target)
         grace = None if self.grace_period is None else int(self.grace_period)
+        # A force delete (0) also takes pods already Terminating: it is what removes a pod whose
+        # node is gone (no kubelet will ever confirm its graceful deletion).
+        pods = await select_pods(env, self.target, terminating=grace == 0)
         for pod in pods:
             # A pod that went away since the list is not a failure: it is already gone.
             with contextlib.suppress(errors.NotFound):

@@ -2,7 +2,9 @@
 
 Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from the same series
 ``/metrics`` exposes: each Deployment's desired and available replicas (only when they change),
-each DaemonSet's desired and available nodes (likewise), each HorizontalPodAutoscaler's current and desired replicas (likewise; none while there is none),
+each DaemonSet's desired and available nodes (likewise), each StatefulSet's desired and
+available replicas (likewise), each HorizontalPodAutoscaler's current and desired replicas
+(likewise; none while there is none),
 each Service's request latency percentiles over the interval (from the
 ``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
 successes and failures come from the traffic counters. Reports read it; the model never does.
@@ -45,6 +47,8 @@ class History:
         self.daemonsets: dict[str, list[tuple[float, float, float]]] = {}
         # "namespace/name" of each HPA -> [(time, current, desired)], a point per change
         self.autoscalers: dict[str, list[tuple[float, float, float]]] = {}
+        # "namespace/name" -> [(time, desired, available)] of each StatefulSet, likewise
+        self.statefulsets: dict[str, list[tuple[float, float, float]]] = {}
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
         self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
@@ -76,6 +80,13 @@ class History:
             ),
             "horizontalpodautoscaler",
             self.autoscalers,
+        )
+        _changes(
+            at,
+            self.collector.kind_families("statefulsets"),
+            ("kube_statefulset_replicas", "kube_statefulset_status_replicas_available"),
+            "statefulset",
+            self.statefulsets,
         )
         stats = self.collector.traffic
         if stats is None:

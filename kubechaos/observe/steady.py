@@ -2,6 +2,8 @@
 
 **Steady state** holds at a sample when every Deployment has its desired replicas available
 (``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``), every
+StatefulSet too (``kube_statefulset_status_replicas_available == kube_statefulset_replicas``:
+ready, and for ``minReadySeconds``; a pod stuck Terminating keeps its set short), every
 DaemonSet has an available pod on each node that should run one
 (``kube_daemonset_status_number_available == kube_daemonset_status_desired_number_scheduled``;
 a crashed node, once tainted, no longer counts as one) and no Service
@@ -205,7 +207,11 @@ class SteadyStateMonitor:
     def is_steady_now(self) -> bool:
         """One sample of steady state, from the exposed families: no Deployment short of
         available replicas, and no Service's error count grown since the previous sample."""
-        steady = not self._short_deployments() and not self._short_daemonsets()
+        steady = (
+            not self._short_deployments()
+            and not self._short_statefulsets()
+            and not self._short_daemonsets()
+        )
         errors = self._service_errors()
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
             steady = False
@@ -220,6 +226,9 @@ class SteadyStateMonitor:
         reasons = [
             f"Deployment {namespace}/{name} has {available:g}/{desired:g} available"
             for (namespace, name), (available, desired) in self._short_deployments().items()
+        ] + [
+            f"StatefulSet {namespace}/{name} has {available:g}/{desired:g} available"
+            for (namespace, name), (available, desired) in self._short_statefulsets().items()
         ]
         reasons += [
             f"DaemonSet {namespace}/{name} has {available:g}/{desired:g} available"
@@ -236,42 +245,31 @@ class SteadyStateMonitor:
     def _short_deployments(self) -> dict[tuple[str, str], tuple[float, float]]:
         """``(available, desired)`` replicas of each Deployment with fewer available than
         desired, keyed ``(namespace, name)``, from kube-state-metrics' two series."""
-        available: dict[tuple[str, str], float] = {}
-        desired: dict[tuple[str, str], float] = {}
-        for metric in self.collector.deployment_families():
-            if metric.name == "kube_deployment_spec_replicas":
-                target = desired
-            elif metric.name == "kube_deployment_status_replicas_available":
-                target = available
-            else:
-                continue
-            for s in metric.samples:
-                target[(s.labels["namespace"], s.labels["deployment"])] = s.value
-        return {
-            key: (available.get(key, 0), want)
-            for key, want in desired.items()
-            if not available.get(key, 0) >= want
-        }
+        return _short(
+            self.collector.deployment_families(),
+            "deployment",
+            "kube_deployment_spec_replicas",
+            "kube_deployment_status_replicas_available",
+        )
+
+    def _short_statefulsets(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """The same for StatefulSets (no series at all while the cluster has none)."""
+        return _short(
+            self.collector.kind_families("statefulsets"),
+            "statefulset",
+            "kube_statefulset_replicas",
+            "kube_statefulset_status_replicas_available",
+        )
 
     def _short_daemonsets(self) -> dict[tuple[str, str], tuple[float, float]]:
         """``(available, desired)`` of each DaemonSet with fewer nodes running an available
         pod than nodes that should (none while the cluster has no DaemonSet)."""
-        available: dict[tuple[str, str], float] = {}
-        desired: dict[tuple[str, str], float] = {}
-        for metric in self.collector.kind_families("daemonsets"):
-            if metric.name == "kube_daemonset_status_desired_number_scheduled":
-                target = desired
-            elif metric.name == "kube_daemonset_status_number_available":
-                target = available
-            else:
-                continue
-            for s in metric.samples:
-                target[(s.labels["namespace"], s.labels["daemonset"])] = s.value
-        return {
-            key: (available.get(key, 0), want)
-            for key, want in desired.items()
-            if not available.get(key, 0) >= want
-        }
+        return _short(
+            self.collector.kind_families("daemonsets"),
+            "daemonset",
+            "kube_daemonset_status_desired_number_scheduled",
+            "kube_daemonset_status_number_available",
+        )
 
     def _service_errors(self) -> dict[tuple[str, str], float]:
         """Requests answered with an error so far, per ``(namespace, service)`` with traffic."""
@@ -511,3 +509,26 @@ class SteadyStateMonitor:
             series,
         )
         return [steady, recovery, failures]
+
+
+def _short(
+    families: list[Metric], label: str, desired_name: str, available_name: str
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """``(available, desired)`` of each workload with fewer available than desired, keyed
+    ``(namespace, name)``, from its two kube-state-metrics series."""
+    available: dict[tuple[str, str], float] = {}
+    desired: dict[tuple[str, str], float] = {}
+    for metric in families:
+        if metric.name == desired_name:
+            target = desired
+        elif metric.name == available_name:
+            target = available
+        else:
+            continue
+        for s in metric.samples:
+            target[(s.labels["namespace"], s.labels[label])] = s.value
+    return {
+        key: (available.get(key, 0), want)
+        for key, want in desired.items()
+        if not available.get(key, 0) >= want
+    }

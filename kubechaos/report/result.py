@@ -35,6 +35,7 @@ from kubechaos.report.types import (
     RunResult,
     ScenarioRecord,
     SloRecord,
+    StatefulSetRecord,
     SteadyRow,
     TrafficRecord,
     Verdict,
@@ -116,6 +117,9 @@ def result_of(
     autoscalers = _autoscalers(run)
     if autoscalers:  # only runs with an HPA have the key: other results stay as they were
         result["autoscalers"] = autoscalers
+    statefulsets = _statefulsets(run)
+    if statefulsets:  # likewise
+        result["statefulsets"] = statefulsets
     return result
 
 
@@ -254,6 +258,27 @@ def _deployments(run: Run) -> list[DeploymentRecord]:
             ],
         }
         for d in run.cluster.api.cache("deployments").list()
+    ]
+
+
+def _statefulsets(run: Run) -> list[StatefulSetRecord]:
+    """Each StatefulSet's desired, ready, available and updated replicas and their history."""
+    return [
+        {
+            "namespace": s.metadata.namespace,
+            "name": s.metadata.name,
+            "desired": s.spec.replicas,
+            "ready": s.status.ready_replicas,
+            "available": s.status.available_replicas,
+            "updated": s.status.updated_replicas,
+            "history": [
+                [_round(t, 3), int(want), int(have)]
+                for t, want, have in run.history.statefulsets.get(
+                    f"{s.metadata.namespace}/{s.metadata.name}", []
+                )
+            ],
+        }
+        for s in run.cluster.api.cache("statefulsets").list()
     ]
 
 

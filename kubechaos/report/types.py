@@ -120,6 +120,16 @@ class AutoscalerRecord(TypedDict):
     history: list[ReplicaRow]  # [time, current, desired] at every change
 
 
+class StatefulSetRecord(TypedDict):
+    namespace: str
+    name: str
+    desired: int
+    ready: int
+    available: int
+    updated: int
+    history: list[ReplicaRow]
+
+
 class RunOutcome(TypedDict):
     """What every result holds, whole or compacted by a sweep (which drops the series): who
     ran, how it ended, its failed injections and its SLOs. This is all JUnit reads."""
@@ -151,6 +161,7 @@ class RunResult(RunOutcome):
     # DaemonSets as the same record (desired and available nodes, updated pods); only in
     # results of runs that had a DaemonSet
     daemonsets: NotRequired[list[DeploymentRecord]]
+    statefulsets: NotRequired[list[StatefulSetRecord]]  # only in runs that have StatefulSets
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from kubechaos.api.duration import format_duration
-from kubechaos.api.objects import APIObject
+from kubechaos.api.objects import APIObject, Service
 from kubechaos.cluster import ClusterSpec
 from kubechaos.faults import ScheduledFault
 from kubechaos.observe.slo import SLO
@@ -164,7 +164,7 @@ def _spec(
     traffic = _traffic(check, spec.get("traffic"), cluster, cluster_ok, limits)
     services = _services(workloads, later)
     if workloads_ok:
-        _check_traffic_targets(check, traffic, services)
+        _check_traffic_targets(check, traffic, services, _headless(workloads, later))
     pods = (
         PodLabels.of([*workloads, *(o for _, objs in later for o in objs)])
         if workloads_ok
@@ -220,14 +220,38 @@ def _services(
     }
 
 
+def _headless(
+    workloads: list[APIObject], later: list[tuple[float, tuple[APIObject, ...]]]
+) -> set[tuple[str, str]]:
+    """``(namespace, name)`` of every headless Service (``clusterIP: None``)."""
+    return {
+        (o.metadata.namespace, o.metadata.name)
+        for o in (*workloads, *(obj for _, objs in later for obj in objs))
+        if isinstance(o, Service) and o.spec.cluster_ip == "None"
+    }
+
+
 def _check_traffic_targets(
-    check: Check, traffic: list[TrafficSpec], services: set[tuple[str, str]]
+    check: Check,
+    traffic: list[TrafficSpec],
+    services: set[tuple[str, str]],
+    headless: set[tuple[str, str]],
 ) -> None:
     for i, entry in enumerate(traffic):
-        if entry.service and (entry.namespace, entry.service) not in services:
+        key = (entry.namespace, entry.service)
+        if entry.service and key not in services:
             check.error(
                 ("spec", "traffic", i, "service"),
                 f"no Service {entry.namespace}/{entry.service} among the workloads",
+            )
+        elif key in headless:
+            # kube-proxy programs no rule for a headless Service; its clients resolve the pods'
+            # IPs through DNS, which the model does not carry: refused rather than all failing.
+            check.error(
+                ("spec", "traffic", i, "service"),
+                f"Service {entry.namespace}/{entry.service} is headless (clusterIP: None): its "
+                "clients reach pods through DNS, which the model does not carry; send traffic "
+                "to a ClusterIP Service that selects the same pods",
             )
 
 

@@ -34,7 +34,11 @@ class Run:
             seed if seed is not None else (scenario.seed if scenario.seed is not None else 0)
         )
         self.cluster = Cluster(scenario.cluster, self.seed)
-        self.convergence = ConvergenceWatch(self.cluster.ctx)
+        kinds = {
+            type(o).__name__
+            for o in (*scenario.workloads, *(o for _, objs in scenario.updates for o in objs))
+        }
+        self.convergence = ConvergenceWatch(self.cluster.ctx, statefulsets="StatefulSet" in kinds)
         self.traffic = TrafficGenerator(
             self.cluster.ctx, self.cluster.proxies, self.cluster.network, list(scenario.traffic)
         )

@@ -99,6 +99,12 @@ from kubechaos.api.objects.policy import (
     PodDisruptionBudgetSpec,
     PodDisruptionBudgetStatus,
 )
+from kubechaos.api.objects.statefulset import (
+    StatefulSet,
+    StatefulSetSpec,
+    StatefulSetStatus,
+    StatefulSetUpdateStrategy,
+)
 
 APIObject: TypeAlias = (
     Namespace
@@ -116,6 +122,7 @@ APIObject: TypeAlias = (
     | PodDisruptionBudget
     | DaemonSet
     | HorizontalPodAutoscaler
+    | StatefulSet
 )
 
 
@@ -194,6 +201,10 @@ __all__ = [
     "ServiceAccount",
     "ServicePort",
     "ServiceSpec",
+    "StatefulSet",
+    "StatefulSetSpec",
+    "StatefulSetStatus",
+    "StatefulSetUpdateStrategy",
     "Taint",
     "Toleration",
     "key_of",

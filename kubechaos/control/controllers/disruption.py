@@ -6,8 +6,8 @@ within the last ``DeletionTimeout`` (``disruptedPods``, written by the Eviction 
 here once the pod is gone or being deleted). ``desiredHealthy`` and ``expectedPods`` follow
 ``getExpectedPodCount``: an integer ``minAvailable`` needs only the pod count; a percentage, or
 any ``maxUnavailable``, needs the scale of the pods' controllers (a ReplicaSet's replicas, or its
-Deployment's). ``disruptionsAllowed`` is ``currentHealthy - desiredHealthy``, never below 0 and 0
-when no pods are expected. A pod with no controller makes the expected scale unknowable: the
+Deployment's, or a StatefulSet's). ``disruptionsAllowed`` is ``currentHealthy - desiredHealthy``,
+never below 0 and 0 when no pods are expected. A pod with no controller makes the expected scale unknowable: the
 budget fails safe (``disruptionsAllowed`` 0, condition reason ``SyncFailed``), as upstream.
 
 A pod event costs one dict truth test while no budget exists: a cluster without budgets pays
@@ -178,6 +178,9 @@ class DisruptionController(Controller):
                 raise _NoController(pod.metadata.name)
             if ref.uid in scales:
                 continue
+            if ref.kind == "StatefulSet":  # getPodStatefulSet: the set's spec.replicas
+                scales[ref.uid] = self._statefulset_scale(pod.metadata.namespace, ref)
+                continue
             rs = self.replicasets.get(f"{pod.metadata.namespace}/{ref.name}")
             if ref.kind != "ReplicaSet" or rs is None or rs.metadata.uid != ref.uid:
                 raise _NoController(pod.metadata.name)
@@ -190,6 +193,15 @@ class DisruptionController(Controller):
                     continue
             scales[ref.uid] = rs.spec.replicas
         return sum(scales.values())
+
+    def _statefulset_scale(self, namespace: str, ref: Any) -> int:
+        """The replicas of the StatefulSet ``ref`` names, from the controller manager's shared
+        StatefulSet informer (run by the StatefulSet controller, which runs whenever a
+        StatefulSet exists): no informer of its own, so runs without StatefulSets pay nothing."""
+        sts = self.ctx.informer("statefulsets", self.name).get(f"{namespace}/{ref.name}")
+        if sts is None or sts.metadata.uid != ref.uid:
+            raise _NoController(ref.name)
+        return int(sts.spec.replicas)
 
 
 def _selects(pdb: PodDisruptionBudget, pod: Pod) -> bool:

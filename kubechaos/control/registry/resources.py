@@ -20,6 +20,7 @@ from kubechaos.control.registry.pod import PODS
 from kubechaos.control.registry.poddisruptionbudget import PODDISRUPTIONBUDGETS
 from kubechaos.control.registry.replicaset import REPLICASETS
 from kubechaos.control.registry.service import SERVICES
+from kubechaos.control.registry.statefulset import STATEFULSETS
 from kubechaos.control.registry.strategy import ResourceType
 
 _HANDLED: dict[str, ResourceType] = {
@@ -37,6 +38,7 @@ _HANDLED: dict[str, ResourceType] = {
         PODDISRUPTIONBUDGETS,
         DAEMONSETS,
         HORIZONTALPODAUTOSCALERS,
+        STATEFULSETS,
     )
 }
 assert set(_HANDLED) == set(API_RESOURCES), "the registry serves exactly what discovery lists"

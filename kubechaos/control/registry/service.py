@@ -59,7 +59,7 @@ class ServiceStrategy(Strategy[Service]):
         return validate_service(obj)
 
     def after_create(self, obj: Service) -> None:
-        if obj.spec.cluster_ip:
+        if obj.spec.cluster_ip and obj.spec.cluster_ip != "None":  # headless: no IP to hold
             self.options.cluster_ips.mark_taken(obj.spec.cluster_ip)
 
     def prepare_for_update(self, old: Service, new: Service) -> Service:

@@ -28,6 +28,7 @@ from kubechaos.api.objects import (
     Pod,
     PodDisruptionBudget,
     Secret,
+    StatefulSet,
 )
 from kubechaos.cluster import Cluster
 from kubechaos.observe.metrics.builders import family
@@ -238,6 +239,39 @@ def hpa_samples(hpa: HorizontalPodAutoscaler) -> list[ObjectSample]:
     return out
 
 
+def statefulset_samples(sts: StatefulSet) -> list[ObjectSample]:
+    """kube-state-metrics internal/store/statefulset.go (``kube_statefulset_ordinals_start``
+    only when ``ordinals.start`` is not 0: the model does not keep whether ``ordinals`` was
+    given)."""
+    labels = {"namespace": sts.metadata.namespace, "statefulset": sts.metadata.name}
+    st = sts.status
+    values: list[tuple[str, float]] = []
+    if sts.metadata.creation_timestamp is not None:
+        values.append(("kube_statefulset_created", sts.metadata.creation_timestamp))
+    values += [
+        ("kube_statefulset_status_replicas", st.replicas),
+        ("kube_statefulset_status_replicas_available", st.available_replicas),
+        ("kube_statefulset_status_replicas_current", st.current_replicas),
+        ("kube_statefulset_status_replicas_ready", st.ready_replicas),
+        ("kube_statefulset_status_replicas_updated", st.updated_replicas),
+        ("kube_statefulset_status_observed_generation", st.observed_generation),
+        ("kube_statefulset_replicas", sts.spec.replicas),
+    ]
+    if sts.spec.ordinals_start:
+        values.append(("kube_statefulset_ordinals_start", sts.spec.ordinals_start))
+    values.append(("kube_statefulset_metadata_generation", sts.metadata.generation))
+    out = [(name, _sample(name, labels, value)) for name, value in values]
+    deleted, scaled = sts.spec.pvc_retention
+    name = "kube_statefulset_persistentvolumeclaim_retention_policy"
+    out.append((name, _sample(name, {**labels, "when_deleted": deleted, "when_scaled": scaled}, 1)))
+    for name, revision in (
+        ("kube_statefulset_status_current_revision", st.current_revision),
+        ("kube_statefulset_status_update_revision", st.update_revision),
+    ):
+        out.append((name, _sample(name, {**labels, "revision": revision}, 1.0)))
+    return out
+
+
 OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "pods": pod_samples,
     "deployments": deployment_samples,
@@ -248,6 +282,7 @@ OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "secrets": secret_samples,
     "daemonsets": daemonset_samples,
     "horizontalpodautoscalers": hpa_samples,
+    "statefulsets": statefulset_samples,
 }
 # (family, HELP, type) per resource, in exposition order (kube-state-metrics' own HELP texts)
 OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -344,6 +379,33 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("kube_horizontalpodautoscaler_status_condition",
          "The condition of this autoscaler.", "gauge"),
     ),
+    "statefulsets": (
+        ("kube_statefulset_created", "Unix creation timestamp", "gauge"),
+        ("kube_statefulset_status_replicas", "The number of replicas per StatefulSet.", "gauge"),
+        ("kube_statefulset_status_replicas_available",
+         "The number of available replicas per StatefulSet.", "gauge"),
+        ("kube_statefulset_status_replicas_current",
+         "The number of current replicas per StatefulSet.", "gauge"),
+        ("kube_statefulset_status_replicas_ready",
+         "The number of ready replicas per StatefulSet.", "gauge"),
+        ("kube_statefulset_status_replicas_updated",
+         "The number of updated replicas per StatefulSet.", "gauge"),
+        ("kube_statefulset_status_observed_generation",
+         "The generation observed by the StatefulSet controller.", "gauge"),
+        ("kube_statefulset_replicas", "Number of desired pods for a StatefulSet.", "gauge"),
+        ("kube_statefulset_ordinals_start", "Start ordinal of the StatefulSet.", "gauge"),
+        ("kube_statefulset_metadata_generation",
+         "Sequence number representing a specific generation of the desired state for the "
+         "StatefulSet.", "gauge"),
+        ("kube_statefulset_persistentvolumeclaim_retention_policy",
+         "Count of retention policy for StatefulSet template PVCs", "gauge"),
+        ("kube_statefulset_status_current_revision",
+         "Indicates the version of the StatefulSet used to generate Pods in the sequence "
+         "[0,currentReplicas).", "gauge"),
+        ("kube_statefulset_status_update_revision",
+         "Indicates the version of the StatefulSet used to generate Pods in the sequence "
+         "[replicas-updatedReplicas,replicas)", "gauge"),
+    ),
 }  # fmt: skip
 # Resources whose families exist only while the cluster has an object of theirs: kinds a run
 # may never use, so a run without them exposes and records exactly what it did before the kind
@@ -354,6 +416,7 @@ OPTIONAL_RESOURCES: tuple[str, ...] = (
     "secrets",
     "daemonsets",
     "horizontalpodautoscalers",
+    "statefulsets",
 )
 
 

@@ -35,6 +35,7 @@ from kubechaos.report.types import (
     LatencyRow,
     PerSecondRow,
     RunResult,
+    StatefulSetRecord,
     SteadyRow,
     TrafficRecord,
 )
@@ -180,11 +181,12 @@ def _steady_strip(frame: Frame, changes: Sequence[SteadyRow], y: float, h: float
 
 def deployment_chart(
     frame: Frame,
-    deployment: DeploymentRecord,
+    deployment: DeploymentRecord | StatefulSetRecord,
     autoscaler: AutoscalerRecord | None = None,
     kind: str = "Deployment",
 ) -> str:
-    """Desired and available replicas; with the HPA that scales the Deployment, its desired
+    """Desired vs available replicas of a Deployment (or of a DaemonSet's nodes, or a
+    StatefulSet's replicas: ``kind``); with the HPA that scales the Deployment, its desired
     replicas too (a dotted line: where the autoscaler wants the Deployment)."""
     history = deployment["history"]
     hpa_history = autoscaler["history"] if autoscaler is not None else []
@@ -236,7 +238,7 @@ def deployment_chart(
     return svg_chart(bottom + 40, f"{kind} {name}: desired vs available replicas", body)
 
 
-def dipped(deployment: DeploymentRecord) -> bool:
+def dipped(deployment: DeploymentRecord | StatefulSetRecord) -> bool:
     history = deployment["history"]
     full = next((i for i, p in enumerate(history) if p[2] >= p[1]), None)
     return full is not None and any(p[2] < p[1] for p in history[full:])

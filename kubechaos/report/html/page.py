@@ -317,7 +317,13 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
         parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
     for daemonset in result.get("daemonsets", [])[:MAX_CHARTS]:
         parts.append(deployment_chart(frame, daemonset, kind="DaemonSet"))
-    if not deployments and not result.get("daemonsets"):
+    statefulsets = sorted(result.get("statefulsets", []), key=lambda s: not dipped(s))
+    for sts in statefulsets[:MAX_CHARTS]:
+        parts.append(deployment_chart(frame, sts, kind="StatefulSet"))
+    if len(statefulsets) > MAX_CHARTS:
+        rest = [f"{s['namespace']}/{s['name']}" for s in statefulsets[MAX_CHARTS:]]
+        parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
+    if not deployments and not result.get("daemonsets") and not statefulsets:
         parts.append('<p class="muted">No Deployments.</p>')
     parts.append('<h2 id="traffic">Requests</h2>')
     for service in services[:MAX_CHARTS]:

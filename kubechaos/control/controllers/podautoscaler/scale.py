@@ -20,6 +20,7 @@ from kubechaos.client.interface import APIClient
 SCALABLE: dict[str, str] = {
     "Deployment": "deployments",
     "ReplicaSet": "replicasets",
+    "StatefulSet": "statefulsets",
 }
 
 

@@ -33,7 +33,8 @@ def run_golden(name: str) -> tuple[str, str]:
     """Run scenario ``name`` at its own seed: (event log as JSON lines, result as JSON text).
 
     The result leaves out what differs between identical runs: the wall time, and the paths
-    (which depend on where the checkout lives).
+    (which depend on where the checkout lives); in both, a path inside the checkout (a warning
+    naming a manifest's file and line) is written relative to it.
     """
     the_run = Run(load_scenario(SCENARIOS / f"{name}.yaml")).run()
     events = io.StringIO()
@@ -41,7 +42,11 @@ def run_golden(name: str) -> tuple[str, str]:
     result = result_of(the_run, wall_seconds=0.0)
     for volatile in ("wallSeconds", "replay", "scenario"):
         result.pop(volatile, None)
-    return events.getvalue(), json.dumps(result, indent=1, sort_keys=True) + "\n"
+    here = f"{ROOT}/"
+    return (
+        events.getvalue().replace(here, ""),
+        json.dumps(result, indent=1, sort_keys=True).replace(here, "") + "\n",
+    )
 
 
 def golden_paths(name: str) -> tuple[Path, Path]:

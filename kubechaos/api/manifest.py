@@ -20,6 +20,7 @@ import attrs
 from kubechaos.api.fieldreader import FieldReader, ManifestError, Path, type_name
 from kubechaos.api.objects import APIObject, ObjectMeta
 from kubechaos.api.readers.apps import read_deployment, read_replicaset
+from kubechaos.api.readers.batch import read_job
 from kubechaos.api.readers.config import (
     read_configmap,
     read_priorityclass,
@@ -42,6 +43,7 @@ SUPPORTED_KINDS = {
     "ServiceAccount": "v1",
     "PriorityClass": "scheduling.k8s.io/v1",
     "PodDisruptionBudget": "policy/v1",
+    "Job": "batch/v1",
 }
 _CLUSTER_SCOPED = ("Namespace", "PriorityClass")
 
@@ -69,6 +71,7 @@ _READERS: dict[str, Reader] = {
     "ServiceAccount": read_serviceaccount,
     "PriorityClass": read_priorityclass,
     "PodDisruptionBudget": read_pdb,
+    "Job": read_job,
 }
 assert set(_READERS) == set(SUPPORTED_KINDS), "a reader for every supported kind"
 

@@ -16,6 +16,7 @@ from kubechaos.api.objects import (
     ConfigMap,
     Deployment,
     Endpoints,
+    Job,
     Lease,
     Namespace,
     Node,
@@ -42,6 +43,7 @@ from kubechaos.api.validation import (
     validate_service,
     validate_serviceaccount,
 )
+from kubechaos.api.validation_job import validate_job
 
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     Pod: validate_pod,
@@ -57,6 +59,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     ServiceAccount: validate_serviceaccount,
     PriorityClass: validate_priorityclass,
     PodDisruptionBudget: validate_pdb,
+    Job: validate_job,
 }
 
 

@@ -18,6 +18,7 @@ from kubechaos.control.controllers.deployment import DeploymentController
 from kubechaos.control.controllers.disruption import DisruptionController
 from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
+from kubechaos.control.controllers.job import JobController
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.control.controllers.tainteviction import TaintEvictionController
@@ -49,6 +50,12 @@ def node_lifecycle_controllers(
 # it runs as upstream's would, having listed and synced what exists.
 ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "PodDisruptionBudget": DisruptionController,
+    "Job": JobController,
+}
+# Owners the garbage collector watches from the first object of their kind on (by kind), so
+# their dependents are collected when they go; a run without them keeps its watches as before.
+GC_OWNERS_ON_FIRST_OBJECT: dict[str, str] = {
+    "Job": "jobs",
 }
 
 
@@ -75,6 +82,8 @@ class ControllerManager:
         if factory is None or kind in self.on_demand:
             return
         controller = self.on_demand[kind] = factory(self.ctx)
+        if kind in GC_OWNERS_ON_FIRST_OBJECT:
+            self.garbage_collector.watch(GC_OWNERS_ON_FIRST_OBJECT[kind])
         if self._nursery is not None:
             self._nursery.start_soon(controller.run)
 

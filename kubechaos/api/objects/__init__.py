@@ -29,6 +29,7 @@ from kubechaos.api.objects.apps import (
     ReplicaSetSpec,
     ReplicaSetStatus,
 )
+from kubechaos.api.objects.batch import Job, JobCondition, JobSpec, JobStatus
 from kubechaos.api.objects.config import (
     ConfigMap,
     PriorityClass,
@@ -93,6 +94,7 @@ APIObject: TypeAlias = (
     | ServiceAccount
     | PriorityClass
     | PodDisruptionBudget
+    | Job
 )
 
 
@@ -125,6 +127,10 @@ __all__ = [
     "EndpointAddress",
     "EndpointSubset",
     "Endpoints",
+    "Job",
+    "JobCondition",
+    "JobSpec",
+    "JobStatus",
     "Labels",
     "Lease",
     "LeaseSpec",

@@ -49,16 +49,30 @@ class GarbageCollector(Controller):
         self.live: dict[str, str] = {}  # uid -> work key of every object the informers hold
         self.dependents: dict[str, dict[str, None]] = {}  # owner uid -> work keys of dependents
         self._synced = False
+        self._nursery: trio.Nursery | None = None
         for resource in GC_RESOURCES:
-            informer: Informer[APIObject] = ctx.informer(resource, self.name)
-            informer.add_handler(
-                Handler(
-                    self._on_add_handler(resource),
-                    self._on_update_handler(resource),
-                    self._on_delete_handler(resource),
-                )
+            self._add_informer(resource)
+
+    def _add_informer(self, resource: str) -> Informer[APIObject]:
+        informer: Informer[APIObject] = self.ctx.informer(resource, self.name)
+        informer.add_handler(
+            Handler(
+                self._on_add_handler(resource),
+                self._on_update_handler(resource),
+                self._on_delete_handler(resource),
             )
-            self.informers[resource] = informer
+        )
+        self.informers[resource] = informer
+        return informer
+
+    def watch(self, resource: str) -> None:
+        """Also watch ``resource``, as owners and dependents (a kind started on demand: see
+        :data:`~kubechaos.control.controllermanager.GC_OWNERS_ON_FIRST_OBJECT`)."""
+        if resource in self.informers:
+            return
+        informer = self._add_informer(resource)
+        if self._nursery is not None:
+            self._nursery.start_soon(informer.run)
 
     # ------------------------------------------------------------------ lifecycle
     async def wait_synced(self) -> None:
@@ -67,13 +81,14 @@ class GarbageCollector(Controller):
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            for informer in self.informers.values():
+            self._nursery = nursery
+            for informer in list(self.informers.values()):
                 nursery.start_soon(informer.run)
             await self.wait_synced()
             self._synced = True
             # Now that every owner is known, look once for dependents whose owners went while no
             # collector ran (events during the initial lists were only indexed).
-            for resource, informer in self.informers.items():
+            for resource, informer in list(self.informers.items()):
                 for obj in informer.store.values():
                     self._check(f"{resource}/{key_of(obj)}", obj)
             await super().run()

@@ -11,6 +11,7 @@ from kubechaos.api.discovery import API_RESOURCES
 from kubechaos.control.registry.config import CONFIG
 from kubechaos.control.registry.deployment import DEPLOYMENTS
 from kubechaos.control.registry.endpoints import ENDPOINTS
+from kubechaos.control.registry.job import JOBS
 from kubechaos.control.registry.lease import LEASES
 from kubechaos.control.registry.namespace import NAMESPACES
 from kubechaos.control.registry.node import NODES
@@ -33,6 +34,7 @@ _HANDLED: dict[str, ResourceType] = {
         LEASES,
         *CONFIG,
         PODDISRUPTIONBUDGETS,
+        JOBS,
     )
 }
 assert set(_HANDLED) == set(API_RESOURCES), "the registry serves exactly what discovery lists"

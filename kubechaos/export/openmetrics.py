@@ -256,10 +256,14 @@ class OpenMetricsRecorder:
         out.write("# EOF\n")
 
     def _absent_optional(self) -> set[str]:
-        """Families of optional kinds (PodDisruptionBudgets) of which the run had no object."""
-        if self._objects["poddisruptionbudgets"]:
-            return set()
-        return {name for name, _, _ in OBJECT_FAMILIES["poddisruptionbudgets"]}
+        """Families of optional kinds (PodDisruptionBudgets, Jobs) of which the run had no
+        object."""
+        return {
+            name
+            for resource in ("poddisruptionbudgets", "jobs")
+            if not self._objects[resource]
+            for name, _, _ in OBJECT_FAMILIES[resource]
+        }
 
     def _family_lines(self, name: str, stamps: list[str]) -> Iterator[list[str]]:
         """The family's points as text (whole lines, possibly many per string)."""

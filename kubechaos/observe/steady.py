@@ -1,9 +1,18 @@
 """Steady state and recovery, computed from the run's own metric series.
 
 **Steady state** holds at a sample when every Deployment has its desired replicas available
-(``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``) and no Service
-with traffic answered a request with an error since the previous sample (no increase of
-``kubechaos_service_requests_total{outcome!="success"}``). A node that stays dead does not block
+(``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``), every Job is
+steady, and no Service with traffic answered a request with an error since the previous sample
+(no increase of ``kubechaos_service_requests_total{outcome!="success"}``).
+
+A Job is a finite workload, so it is steady while it runs the pods it should and once it has
+completed: ``kube_job_complete{condition="true"}``, or ``kube_job_status_active`` at least
+``min(parallelism, completions - succeeded)`` (``parallelism`` without completions, until the
+first success). A Job short of active pods (a killed pod waiting out the controller's pod-failure
+back-off: upstream's status then even shows 0 active) is not steady; a Job that *failed*
+(``kube_job_failed{condition="true"}``: back-off limit or deadline) is never steady again, so a
+fault that fails a Job does not recover and the report says so. A Job deleted (its TTL after
+finishing) no longer counts. A node that stays dead does not block
 it: its pods must come back elsewhere, and a dead node sends no requests (they count as unsent,
 not as errors). Samples are taken every ``interval`` seconds of virtual time (default 1 s) and
 exposed as ``kubechaos_steady_state{scenario}``.
@@ -198,7 +207,7 @@ class SteadyStateMonitor:
     def is_steady_now(self) -> bool:
         """One sample of steady state, from the exposed families: no Deployment short of
         available replicas, and no Service's error count grown since the previous sample."""
-        steady = not self._short_deployments()
+        steady = not self._short_deployments() and not self._unsteady_jobs()
         errors = self._service_errors()
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
             steady = False
@@ -213,6 +222,10 @@ class SteadyStateMonitor:
         reasons = [
             f"Deployment {namespace}/{name} has {available:g}/{desired:g} available"
             for (namespace, name), (available, desired) in self._short_deployments().items()
+        ]
+        reasons += [
+            f"Job {namespace}/{name} {why}"
+            for (namespace, name), why in self._unsteady_jobs().items()
         ]
         stats = self.collector.traffic
         errored = [key for key, n in self._service_errors().items() if n > 0]
@@ -241,6 +254,38 @@ class SteadyStateMonitor:
             for key, want in desired.items()
             if not available.get(key, 0) >= want
         }
+
+    def _unsteady_jobs(self) -> dict[tuple[str, str], str]:
+        """Why each Job that is not steady is not, keyed ``(namespace, name)``, read from its
+        kube-state-metrics series (see the module docstring)."""
+        series: dict[tuple[str, str], dict[str, float]] = {}
+        for metric in self.collector.job_families():
+            for s in metric.samples:
+                if metric.name in ("kube_job_complete", "kube_job_failed"):
+                    if s.labels["condition"] != "true":
+                        continue
+                elif metric.name == "kube_job_status_failed":
+                    continue
+                key = (s.labels["namespace"], s.labels["job_name"])
+                series.setdefault(key, {})[metric.name] = s.value
+        unsteady: dict[tuple[str, str], str] = {}
+        for key, values in series.items():
+            if values.get("kube_job_failed", 0) >= 1:
+                unsteady[key] = "failed"
+                continue
+            if values.get("kube_job_complete", 0) >= 1:
+                continue
+            succeeded = values.get("kube_job_status_succeeded", 0)
+            want = values.get("kube_job_spec_parallelism", 1)
+            completions = values.get("kube_job_spec_completions")
+            if completions is not None:
+                want = min(want, max(0, completions - succeeded))
+            elif succeeded > 0:
+                want = 0
+            active = values.get("kube_job_status_active", 0)
+            if active < want:
+                unsteady[key] = f"has {active:g}/{want:g} active pods"
+        return unsteady
 
     def _service_errors(self) -> dict[tuple[str, str], float]:
         """Requests answered with an error so far, per ``(namespace, service)`` with traffic."""

@@ -67,6 +67,16 @@ FAMILIES: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
+            "kube_job_info", "kube_job_created", "kube_job_spec_parallelism",
+            "kube_job_spec_completions", "kube_job_spec_active_deadline_seconds",
+            "kube_job_status_succeeded", "kube_job_status_failed", "kube_job_status_active",
+            "kube_job_status_ready", "kube_job_complete", "kube_job_failed",
+            "kube_job_status_start_time", "kube_job_status_completion_time", "kube_job_owner",
+        ),
+        "job_families",
+    ),
+    **dict.fromkeys(
+        (
             "apiserver_request", "apiserver_request_duration_seconds", "etcd_server_has_leader",
             "etcd_server_proposals_failed", "etcd_mvcc_put", "kubechaos_etcd_writes_dropped",
             "scheduler_schedule_attempts", "scheduler_pending_pods", "workqueue_depth",
@@ -174,6 +184,7 @@ class ClusterCollector:
             *self.node_families(),
             self.endpoint_family(),
             *self.pdb_families(),
+            *self.job_families(),
             *self.component_families(),
             *self.traffic_families(),
             *self.fault_families(),
@@ -207,6 +218,12 @@ class ClusterCollector:
         if not self.cluster.api.cache("poddisruptionbudgets").list():
             return []
         return self.kube_state.families("poddisruptionbudgets")
+
+    def job_families(self) -> list[Metric]:
+        """Empty while the cluster has no Job (as :meth:`pdb_families`)."""
+        if not self.cluster.api.cache("jobs").list():
+            return []
+        return self.kube_state.families("jobs")
 
     # -------------------------------------------------------------- components
     def component_families(self) -> list[Metric]:

@@ -11,6 +11,7 @@ import functools
 import itertools
 from pathlib import Path
 
+import attrs
 import pytest
 
 from kubechaos.api.objects import Pod
@@ -35,6 +36,7 @@ EXPECTED_SLO_OK = {
     "drain-during-registry-outage": True,
     "etcd-outage": True,
     "etcd-silent-write-drop": True,
+    "job-pods-killed": True,
     "kubelet-stop": True,
     "node-crash": True,
     "node-reboot": True,
@@ -297,3 +299,21 @@ def test_a_lost_binding_wedges_the_rollout_until_the_scheduler_restarts() -> Non
     (web,) = run.cluster.api.cache("deployments").list()
     assert web.status.updated_replicas == 3 and web.status.available_replicas == 3
     assert run.cluster.etcd.writes_dropped_total["silent"] >= 1
+
+
+def test_job_pods_killed_complete_later_with_the_replacements() -> None:
+    """job_controller.go: killed pods count as failed (isPodFailed), the replacements wait the
+    back-off of two consecutive failures (20 s, backoff_utils.go), and the Job still completes,
+    later than the same scenario without the kill."""
+    run = run_of("job-pods-killed")
+    kill = injected_at(run, "kill-workers")
+    (job,) = run.cluster.api.cache("jobs").list()
+    assert job.status.finished() == "Complete"
+    assert (job.status.succeeded, job.status.failed) == (6, 2)
+    created = times(run, "SuccessfulCreate", after=kill)
+    assert 20 <= created[0] - kill < 21.5
+    calm = run_scenario(attrs.evolve(scenario_of("job-pods-killed"), faults=(), slos=()))
+    (undisturbed,) = calm.cluster.api.cache("jobs").list()
+    assert job.status.completion_time is not None
+    assert undisturbed.status.completion_time is not None
+    assert job.status.completion_time > undisturbed.status.completion_time + 30

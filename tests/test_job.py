@@ -5,14 +5,17 @@ generated selector and labels) and the "Jobs" docs."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 import trio
 
 from kubechaos.api.manifest import ManifestError, read_manifest
-from kubechaos.api.objects import Job, JobSpec, ObjectMeta, Pod
+from kubechaos.api.modelled import unmodelled_fields
+from kubechaos.api.objects import Job, JobCondition, JobSpec, JobStatus, ObjectMeta, Pod
 from kubechaos.cluster import Cluster
 from kubechaos.control.controllers.job.backoff import failure_backoff
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION, JOB_TRACKING_FINALIZER
+from kubechaos.observe.metrics.kubestate import job_samples
 
 from .factories import template
 from .harness import running, wait_until
@@ -293,3 +296,62 @@ def test_manifest_job_defaults_and_invalid_restart_policy() -> None:
     with pytest.raises(ManifestError) as bad:
         read_manifest(doc)
     assert "spec.template.spec.restartPolicy" in str(bad.value)
+
+
+def test_kube_state_metrics_job_families() -> None:
+    """kube-state-metrics internal/store/job.go: labels namespace and job_name; a failed Job's
+    kube_job_status_failed has one series per known reason (1 for its own); kube_job_failed
+    and kube_job_complete have a condition label (true/false/unknown)."""
+    failed = JobStatus(
+        conditions=(
+            JobCondition("FailureTarget", "True", "DeadlineExceeded", "", 5.0, 5.0),
+            JobCondition("Failed", "True", "DeadlineExceeded", "", 6.0, 6.0),
+        ),
+        start_time=1.5,
+        failed=2,
+    )
+    j = attrs.evolve(
+        job(completions=3, active_deadline_seconds=5),
+        metadata=ObjectMeta(name="batch", namespace="default", creation_timestamp=1.2),
+        status=failed,
+    )
+    samples = {(name, tuple(sorted(s.labels.items()))): s.value for name, s in job_samples(j)}
+    base = (("job_name", "batch"), ("namespace", "default"))
+    assert samples[("kube_job_spec_completions", base)] == 3
+    assert samples[("kube_job_spec_parallelism", base)] == 1
+    assert samples[("kube_job_spec_active_deadline_seconds", base)] == 5
+    assert samples[("kube_job_status_start_time", base)] == 1
+    reasons = {
+        dict(labels)["reason"]: v
+        for (name, labels), v in samples.items()
+        if name == "kube_job_status_failed"
+    }
+    assert reasons == {"BackoffLimitExceeded": 0, "DeadlineExceeded": 1, "Evicted": 0}
+    failed_cond = {
+        dict(labels)["condition"]: v
+        for (name, labels), v in samples.items()
+        if name == "kube_job_failed"
+    }
+    assert failed_cond == {"true": 1, "false": 0, "unknown": 0}
+    assert not [k for k in samples if k[0] == "kube_job_complete"]
+
+
+def test_unmodelled_job_fields_are_warned_about() -> None:
+    """api/modelled.py: podFailurePolicy, backoffLimitPerIndex and successPolicy change how a
+    Job fails or succeeds and are not modelled: each is reported, never silently ignored."""
+    doc = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "pi"},
+        "spec": {
+            "completions": 2,
+            "podFailurePolicy": {"rules": []},
+            "backoffLimitPerIndex": 1,
+            "successPolicy": {"rules": [{"succeededCount": 1}]},
+            "template": {"spec": {"restartPolicy": "Never", "containers": []}},
+        },
+    }
+    found = unmodelled_fields(doc)
+    assert ("spec", "backoffLimitPerIndex") in found
+    assert ("spec", "successPolicy") in found
+    assert ("spec", "completions") not in found

@@ -51,7 +51,7 @@ def test_every_declared_family_is_exposed_with_help_and_conventional_names(
     metrics = {m.name: m for m in pod_kill_run.registry.collect()}
     # PodDisruptionBudget families are exposed only while the cluster has a budget (pod-kill has
     # none; tests/test_pdb.py checks them where there is one)
-    no_budget = {f for f in FAMILIES if f.startswith("kube_poddisruptionbudget_")}
+    no_budget = {f for f in FAMILIES if f.startswith(("kube_poddisruptionbudget_", "kube_job_"))}
     assert set(metrics) == set(FAMILIES) - no_budget
     for name, metric in metrics.items():
         assert metric.documentation, name

@@ -12,11 +12,15 @@ import itertools
 from pathlib import Path
 
 import attrs
+import jsonschema
 import pytest
 
 from kubechaos.api.objects import Pod
 from kubechaos.defaults import CONTROLLER_EXPECTATIONS_TIMEOUT, NODE_LEASE_RENEW_INTERVAL_FRACTION
 from kubechaos.faults import CATALOGUE
+from kubechaos.report.html.page import render_html
+from kubechaos.report.result import result_of
+from kubechaos.report.result import schema as result_schema
 from kubechaos.scenario.loader import Scenario, load_scenario
 from kubechaos.scenario.runner import Run, run_scenario
 from kubechaos.sim.events import Event
@@ -317,3 +321,17 @@ def test_job_pods_killed_complete_later_with_the_replacements() -> None:
     assert job.status.completion_time is not None
     assert undisturbed.status.completion_time is not None
     assert job.status.completion_time > undisturbed.status.completion_time + 30
+
+
+def test_job_pods_killed_report_shows_the_job() -> None:
+    """The result lists the Job with its active/succeeded/failed history (valid against the
+    result schema), and the HTML report charts it."""
+    run = run_of("job-pods-killed")
+    result = result_of(run)
+    jsonschema.validate(result, result_schema())
+    (job,) = result["jobs"]
+    assert (job["status"], job["succeeded"], job["failed"]) == ("Complete", 6, 2)
+    assert [0, 0, 2] in [row[1:] for row in job["history"]]  # active 0 in the back-off
+    page = render_html(result, run.events)
+    assert "Job default/batch: active, succeeded and failed pods" in page
+    assert "jobs" not in result_of(run_of("pod-kill"))

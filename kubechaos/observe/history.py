@@ -2,6 +2,7 @@
 
 Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from the same series
 ``/metrics`` exposes: each Deployment's desired and available replicas (only when they change),
+each Job's active, succeeded and failed pods (only when they change),
 each Service's request latency percentiles over the interval (from the
 ``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
 successes and failures come from the traffic counters. Reports read it; the model never does.
@@ -38,6 +39,8 @@ class History:
         self.interval = interval
         # "namespace/name" -> [(time, desired, available)], a point per change
         self.replicas: dict[str, list[tuple[float, float, float]]] = {}
+        # Job "namespace/name" -> [(time, active, succeeded, failed)], a point per change
+        self.jobs: dict[str, list[tuple[float, float, float, float]]] = {}
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
         self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
@@ -59,6 +62,7 @@ class History:
             point = (at, want, available.get(key, 0.0))
             if not points or points[-1][1:] != point[1:]:
                 points.append(point)
+        self._sample_jobs(at)
         stats = self.collector.traffic
         if stats is None:
             return
@@ -70,3 +74,33 @@ class History:
                 self.latency.setdefault(f"{sid[0]}/{sid[1]}", []).append(
                     (at, *(quantile(q, LATENCY_BUCKETS, window) for q in PERCENTILES))  # type: ignore[arg-type]
                 )
+
+    _JOB_SERIES = {
+        "kube_job_status_active": 0,
+        "kube_job_status_succeeded": 1,
+        "kube_job_status_failed": 2,
+    }
+
+    def _sample_jobs(self, at: float) -> None:
+        """Each Job's active, succeeded and failed pods (nothing while there is no Job)."""
+        counts: dict[str, list[float]] = {}
+        for metric in self.collector.job_families():
+            column = self._JOB_SERIES.get(metric.name)
+            if column is None:
+                continue
+            for s in metric.samples:
+                key = f"{s.labels['namespace']}/{s.labels['job_name']}"
+                row = counts.get(key)
+                if row is None:
+                    last = self.jobs.get(key)
+                    row = counts[key] = [0.0, 0.0, last[-1][3] if last else 0.0]
+                # failed: the count is the series without a reason (or reason ""); once the Job
+                # failed for a known reason kube-state-metrics shows 0/1 per reason instead,
+                # and the last count seen stands
+                if column != 2 or s.labels.get("reason", "") == "":
+                    row[column] = s.value
+        for key, (active, succeeded, failed) in counts.items():
+            points = self.jobs.setdefault(key, [])
+            point = (at, active, succeeded, failed)
+            if not points or points[-1][1:] != point[1:]:
+                points.append(point)

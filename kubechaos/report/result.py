@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, overload
 
+from kubechaos.api.objects import key_of
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults.chaos import Injection
 from kubechaos.observe.slo import SLOResult
@@ -28,6 +29,7 @@ from kubechaos.report.types import (
     DeploymentRecord,
     FailedInjectionRecord,
     FaultRecord,
+    JobRecord,
     RecoveryRecord,
     RecoveryStatus,
     RunOutcome,
@@ -88,7 +90,7 @@ def result_of(
         reached = max(reached, run.steady.times[-1])
     slo_results = run.results if complete else run.slo.results(final=False)
     verdict = _verdict(slo_results, bool(run.failed_injections), interrupted, error)
-    return {
+    result: RunResult = {
         "schema": SCHEMA_ID,
         "kubechaosVersion": __version__,
         "kubernetesVersion": TARGET_RELEASE,
@@ -109,6 +111,14 @@ def result_of(
         "steadyState": _steady_state(run),
         "events": len(run.events),
     }
+    jobs = _jobs(run)
+    if not jobs:
+        return result
+    # in the schema's order: after the Deployments (a run without Jobs has no such key)
+    ordered = {key: value for key, value in result.items() if key not in ("steadyState", "events")}
+    ordered["jobs"] = jobs
+    ordered["steadyState"], ordered["events"] = result["steadyState"], result["events"]
+    return ordered  # type: ignore[return-value]
 
 
 def _scenario(run: Run) -> ScenarioRecord:
@@ -247,6 +257,30 @@ def _deployments(run: Run) -> list[DeploymentRecord]:
         }
         for d in run.cluster.api.cache("deployments").list()
     ]
+
+
+def _jobs(run: Run) -> list[JobRecord]:
+    """The Jobs the run had (still existing, or sampled before a TTL deleted them)."""
+    live = {key_of(j): j for j in run.cluster.api.cache("jobs").list()}
+    records: list[JobRecord] = []
+    for key in sorted(set(live) | set(run.history.jobs)):
+        namespace, name = key.split("/", 1)
+        history = run.history.jobs.get(key, [])
+        job = live.get(key)
+        last = history[-1] if history else (0.0, 0.0, 0.0, 0.0)
+        st = job.status if job is not None else None
+        records.append(
+            {
+                "namespace": namespace,
+                "name": name,
+                "status": (st.finished() or "Running") if st is not None else "Deleted",
+                "active": st.active if st is not None else int(last[1]),
+                "succeeded": st.succeeded if st is not None else int(last[2]),
+                "failed": st.failed if st is not None else int(last[3]),
+                "history": [[_round(t, 3), int(a), int(s), int(f)] for t, a, s, f in history],
+            }
+        )
+    return records
 
 
 def _steady_state(run: Run) -> list[SteadyRow]:

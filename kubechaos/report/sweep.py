@@ -81,6 +81,8 @@ def compact(result: Mapping[str, Any]) -> dict[str, Any]:
     slim["deployments"] = [
         {k: v for k, v in d.items() if k != "history"} for d in result["deployments"]
     ]
+    if "jobs" in result:
+        slim["jobs"] = [{k: v for k, v in j.items() if k != "history"} for j in result["jobs"]]
     return slim
 
 

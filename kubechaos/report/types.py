@@ -108,6 +108,19 @@ class DeploymentRecord(TypedDict):
     history: list[ReplicaRow]
 
 
+JobRow = list[float]  # [time, active, succeeded, failed] at every change
+
+
+class JobRecord(TypedDict):
+    namespace: str
+    name: str
+    status: str  # Complete | Failed | Running | Deleted (its TTL after finishing)
+    active: int
+    succeeded: int
+    failed: int
+    history: list[JobRow]
+
+
 class RunOutcome(TypedDict):
     """What every result holds, whole or compacted by a sweep (which drops the series): who
     ran, how it ended, its failed injections and its SLOs. This is all JUnit reads."""
@@ -136,6 +149,7 @@ class RunResult(RunOutcome):
     faults: list[FaultRecord]
     traffic: list[TrafficRecord]
     deployments: list[DeploymentRecord]
+    jobs: NotRequired[list[JobRecord]]  # only in runs that had a Job
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema

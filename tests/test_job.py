@@ -5,6 +5,8 @@ generated selector and labels) and the "Jobs" docs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 import pytest
 import trio
@@ -13,9 +15,12 @@ from kubechaos.api.manifest import ManifestError, read_manifest
 from kubechaos.api.modelled import unmodelled_fields
 from kubechaos.api.objects import Job, JobCondition, JobSpec, JobStatus, ObjectMeta, Pod
 from kubechaos.cluster import Cluster
+from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.control.controllers.job.backoff import failure_backoff
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION, JOB_TRACKING_FINALIZER
+from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.observe.metrics.kubestate import job_samples
+from kubechaos.observe.steady import SteadyStateMonitor
 
 from .factories import template
 from .harness import running, wait_until
@@ -54,6 +59,10 @@ def job_events(cluster: Cluster, reason: str, name: str = "batch") -> list[float
         for e in cluster.events
         if e.kind == "Job" and e.object == f"default/{name}" and e.reason == reason
     ]
+
+
+def suspended(value: bool) -> Callable[[Job], Job]:
+    return lambda current: attrs.evolve(current, spec=attrs.evolve(current.spec, suspend=value))
 
 
 def condition_types(j: Job) -> list[tuple[str, str]]:
@@ -355,3 +364,76 @@ def test_unmodelled_job_fields_are_warned_about() -> None:
     assert ("spec", "backoffLimitPerIndex") in found
     assert ("spec", "successPolicy") in found
     assert ("spec", "completions") not in found
+
+
+async def test_suspend_deletes_the_active_pods_and_resume_restarts_the_clock() -> None:
+    """syncJob / manageJob with suspend: a suspended Job has no active pods (they are deleted)
+    and the Suspended condition True (JobSuspended); resuming sets it False (JobResumed),
+    resets startTime and creates the pods again."""
+    async with running(nodes=2) as cluster:
+        await cluster.apply([job(behaviour="exit-after=60s", parallelism=2, completions=2)])
+        await wait_until(lambda: len(job_pods(cluster)) == 2, 10, "pods")
+        j = get_job(cluster)
+        assert j is not None
+        await cluster.api.patch("jobs", "default", "batch", suspended(True))
+        await wait_until(
+            lambda: (x := get_job(cluster)) is not None and x.status.active == 0, 30, "suspended"
+        )
+        j = get_job(cluster)
+        assert j is not None
+        cond = j.status.condition("Suspended")
+        assert cond is not None and (cond.status, cond.reason) == ("True", "JobSuspended")
+        await wait_until(lambda: not [p for p in job_pods(cluster) if p.is_active()], 30, "gone")
+        before = j.status.start_time
+        await trio.sleep(5)
+        await cluster.api.patch("jobs", "default", "batch", suspended(False))
+        await wait_until(
+            lambda: (x := get_job(cluster)) is not None and x.status.active == 2, 30, "resumed"
+        )
+        j = get_job(cluster)
+        assert j is not None
+        cond = j.status.condition("Suspended")
+        assert cond is not None and (cond.status, cond.reason) == ("False", "JobResumed")
+        assert j.status.start_time is not None and before is not None
+        assert j.status.start_time > before
+        assert job_events(cluster, "Suspended") and job_events(cluster, "Resumed")
+
+
+async def test_steady_state_of_a_job() -> None:
+    """observe/steady.py (the model's definition, read from kube-state-metrics' series): a
+    running Job with its share of active pods is steady, a completed one too; a failed Job
+    (kube_job_failed{condition="true"}) is not, and says why."""
+    async with running(nodes=2) as cluster:
+        monitor = SteadyStateMonitor(ClusterCollector(cluster), cluster.events)
+        await cluster.apply(
+            [
+                job("ok", behaviour="exit-after=20s", completions=2, parallelism=2),
+                job("bad", behaviour="crash-after=1s", backoff_limit=0),
+            ]
+        )
+        await wait_until(lambda: finished(cluster, "bad") == "Failed", 60, "bad failed")
+        assert finished(cluster, "ok") == ""
+        assert monitor.unsteady_reasons(trio.current_time()) == ["Job default/bad failed"]
+        await wait_until(lambda: finished(cluster, "ok") == "Complete", 60, "ok complete")
+        await cluster.api.delete("jobs", "default", "bad")
+        await wait_until(lambda: get_job(cluster, "bad") is None, 10, "bad deleted")
+        assert monitor.is_steady_now()
+
+
+async def test_no_job_no_job_controller_and_no_job_families() -> None:
+    """A run without Jobs pays nothing for the kind: the job controller does not run, no
+    request for jobs is made (the garbage collector watches Jobs only from the first one on),
+    no kube_job_* family is exposed; the first Job starts the controller, which then lists and
+    syncs it."""
+    async with running(nodes=1) as cluster:
+        await trio.sleep(5)
+        manager = cluster.controller_manager.instance
+        assert isinstance(manager, ControllerManager)
+        assert manager.controller_for("Job") is None
+        assert not [k for k in cluster.api.stats.total if k[1] == "jobs"]
+        assert ClusterCollector(cluster).job_families() == []
+        await cluster.apply([job(behaviour="exit-after=5s")])
+        assert manager.controller_for("Job") is not None
+        await wait_until(lambda: finished(cluster) == "Complete", 60, "complete")
+        queues = {c.queue.name for c in manager.queues()}
+        assert {"job", "ttl_jobs_to_delete"} <= queues

@@ -104,7 +104,9 @@ class ControllerManager:
     def queues(self) -> list[Controller]:
         """The controllers with work queues (for workqueue_* metrics)."""
         queued = [c for c in self.controllers() if isinstance(c, Controller)]
-        return [*queued, self.taint_eviction]
+        # controllers an on-demand one runs beside it (the job controller's TTL controller)
+        companions = [q for c in self.on_demand.values() for q in getattr(c, "companions", ())]
+        return [*queued, self.taint_eviction, *companions]
 
     async def run(self) -> None:
         try:

@@ -84,6 +84,11 @@ class JobController(Controller):
         self.jobs.add_handler(Handler(self._job_add, self._job_update, self._job_delete))
         self.pods.add_handler(Handler(self._pod_add, self._pod_update, self._pod_delete))
 
+    @property
+    def companions(self) -> tuple[Controller, ...]:
+        """Controllers this one runs beside it, for the workqueue_* metrics."""
+        return (self.ttl,)
+
     async def wait_synced(self) -> None:
         await self.jobs.synced.wait()
         await self.pods.synced.wait()
@@ -206,10 +211,13 @@ class JobController(Controller):
             sync.terminating += deleted
         else:
             active = len(sync.active)
-            if satisfied and job.metadata.deletion_timestamp is None:
+            managed = satisfied and job.metadata.deletion_timestamp is None
+            if managed:
                 active = await self._manage(sync)
             if js.is_complete(job, sync.succeeded, active):
                 sync.finished = js.new_condition("SuccessCriteriaMet", "", "", now())
+            elif managed:
+                self._suspension(sync)
         sync.status = attrs.evolve(
             sync.status, active=active, ready=sync.ready, terminating=sync.terminating
         )
@@ -312,6 +320,23 @@ class JobController(Controller):
         for _ in range(len(indexes) - created):
             self.expectations.creation_observed(key)
         return active + created
+
+    def _suspension(self, sync: _Sync) -> None:
+        """The Suspended condition: True (JobSuspended) while ``suspend``; False (JobResumed)
+        when it is lifted, which restarts ``startTime`` (activeDeadlineSeconds counts the
+        time a Job is continuously active)."""
+        status, t = sync.status, now()
+        cond = status.condition("Suspended")
+        if sync.job.spec.suspend:
+            if cond is None or cond.status != "True":
+                sync.status = _set_condition(
+                    status, JobCondition("Suspended", "True", "JobSuspended", "Job suspended", t, t)
+                )
+                self._record(sync.job, "Suspended", "Job suspended")
+        elif cond is not None and cond.status == "True":
+            resumed = JobCondition("Suspended", "False", "JobResumed", "Job resumed", t, t)
+            sync.status = attrs.evolve(_set_condition(status, resumed), start_time=t)
+            self._record(sync.job, "Resumed", "Job resumed")
 
     # ------------------------------------------------------------------ tracking
     async def _track(self, sync: _Sync) -> None:
@@ -424,6 +449,15 @@ class JobController(Controller):
             self._record(job, "Completed", "Job completed")
         else:
             self._record(job, cond.reason, cond.message)
+
+
+def _set_condition(status: JobStatus, cond: JobCondition) -> JobStatus:
+    """The condition of ``cond``'s type replaced by ``cond``, or appended."""
+    if status.condition(cond.type) is None:
+        return attrs.evolve(status, conditions=(*status.conditions, cond))
+    return attrs.evolve(
+        status, conditions=tuple(cond if c.type == cond.type else c for c in status.conditions)
+    )
 
 
 def _failure(reason: str, at: float) -> JobCondition:

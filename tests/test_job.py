@@ -436,4 +436,15 @@ async def test_no_job_no_job_controller_and_no_job_families() -> None:
         assert manager.controller_for("Job") is not None
         await wait_until(lambda: finished(cluster) == "Complete", 60, "complete")
         queues = {c.queue.name for c in manager.queues()}
-        assert {"job", "ttl_jobs_to_delete"} <= queues
+        assert {"job", "job_orphan_pod", "ttl_jobs_to_delete"} <= queues
+
+
+async def test_deleting_a_running_job_frees_and_removes_its_pods() -> None:
+    """job_controller.go deleteJob / cleanupPodFinalizers / syncOrphanPod: when a Job is
+    deleted, the tracking finalizer is removed from its pods, so the garbage collector's
+    deletion of them completes instead of leaving them stuck."""
+    async with running(nodes=2) as cluster:
+        await cluster.apply([job(behaviour="exit-after=300s", parallelism=2, completions=2)])
+        await wait_until(lambda: sum(p.is_ready() for p in job_pods(cluster)) == 2, 30, "ready")
+        await cluster.api.delete("jobs", "default", "batch")
+        await wait_until(lambda: not job_pods(cluster), 60, "pods removed")

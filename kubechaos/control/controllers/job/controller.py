@@ -43,7 +43,6 @@ from kubechaos.control.controllers.replicaset import Expectations
 from kubechaos.defaults import JOB_SYNC_BATCH_PERIOD, JOB_TRACKING_FINALIZER
 from kubechaos.sim.clock import now
 
-_ORPHAN = "orphan:"  # queue keys of pods whose finalizer must go (upstream's orphan queue)
 _FAILED_MESSAGES = {
     "BackoffLimitExceeded": "Job has reached the specified backoff limit",
     "DeadlineExceeded": "Job was active longer than specified deadline",
@@ -81,13 +80,14 @@ class JobController(Controller):
         self._rm_expected: dict[str, set[str]] = {}  # job key -> UIDs losing their finalizer
         self._backoff: dict[str, BackoffRecord] = {}
         self.ttl = TTLAfterFinishedController(ctx, self.jobs)
+        self.orphans = _OrphanPods(ctx, self)
         self.jobs.add_handler(Handler(self._job_add, self._job_update, self._job_delete))
         self.pods.add_handler(Handler(self._pod_add, self._pod_update, self._pod_delete))
 
     @property
     def companions(self) -> tuple[Controller, ...]:
         """Controllers this one runs beside it, for the workqueue_* metrics."""
-        return (self.ttl,)
+        return (self.ttl, self.orphans)
 
     async def wait_synced(self) -> None:
         await self.jobs.synced.wait()
@@ -98,6 +98,7 @@ class JobController(Controller):
             nursery.start_soon(self.jobs.run)
             nursery.start_soon(self.pods.run)
             nursery.start_soon(self.ttl.run)
+            nursery.start_soon(self.orphans.run)
             await super().run()
 
     # ------------------------------------------------------------------ job events
@@ -123,7 +124,7 @@ class JobController(Controller):
     def _cleanup_finalizers(self, job: Job) -> None:
         for pod in self.owned.of(job.metadata.uid):
             if js.has_finalizer(pod):
-                self.enqueue(_ORPHAN + key_of(pod))
+                self.orphans.enqueue(key_of(pod))
 
     # ------------------------------------------------------------------ pod events
     def _job_of(self, pod: Pod) -> Job | None:
@@ -142,7 +143,7 @@ class JobController(Controller):
         job = self._job_of(pod)
         if job is None:
             if js.has_finalizer(pod):
-                self.enqueue(_ORPHAN + key_of(pod))
+                self.orphans.enqueue(key_of(pod))
             return
         self.expectations.creation_observed(key_of(job))
         self.queue.add_after(key_of(job), JOB_SYNC_BATCH_PERIOD)
@@ -159,7 +160,7 @@ class JobController(Controller):
         job = self._job_of(pod)
         if job is None or job.status.finished():
             if js.has_finalizer(pod):
-                self.enqueue(_ORPHAN + key_of(pod))
+                self.orphans.enqueue(key_of(pod))
             return
         if not js.has_finalizer(pod):
             self._rm_observed(key_of(job), pod.metadata.uid)
@@ -173,7 +174,7 @@ class JobController(Controller):
         job = self._job_of(pod)
         if job is None or job.status.finished():
             if js.has_finalizer(pod) and not final:
-                self.enqueue(_ORPHAN + key_of(pod))
+                self.orphans.enqueue(key_of(pod))
             return
         key = key_of(job)
         self.expectations.deletion_observed(key, key_of(pod))
@@ -188,9 +189,6 @@ class JobController(Controller):
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> None:
-        if key.startswith(_ORPHAN):
-            await self._sync_orphan(key[len(_ORPHAN) :])
-            return
         job = self.jobs.get(key)
         if job is None:
             self.expectations.forget(key)
@@ -420,7 +418,7 @@ class JobController(Controller):
             freed.add(uid)
         return freed
 
-    async def _sync_orphan(self, pod_key: str) -> None:
+    async def sync_orphan(self, pod_key: str) -> None:
         """syncOrphanPod: drop the finalizer of a pod whose Job is gone or finished."""
         pod = self.pods.get(pod_key)
         if pod is None or not js.has_finalizer(pod):
@@ -449,6 +447,24 @@ class JobController(Controller):
             self._record(job, "Completed", "Job completed")
         else:
             self._record(job, cond.reason, cond.message)
+
+
+class _OrphanPods(Controller):
+    """Upstream's orphan queue (``job_orphan_pod``): pods whose Job is gone or finished and
+    that still carry the tracking finalizer, worked off by :meth:`JobController.sync_orphan`."""
+
+    name = "job-controller"
+    queue_name = "job_orphan_pod"
+
+    def __init__(self, ctx: Context, owner: JobController) -> None:
+        super().__init__(ctx)
+        self.owner = owner
+
+    async def wait_synced(self) -> None:
+        await self.owner.wait_synced()
+
+    async def sync(self, key: str) -> None:
+        await self.owner.sync_orphan(key)
 
 
 def _set_condition(status: JobStatus, cond: JobCondition) -> JobStatus:

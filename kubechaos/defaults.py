@@ -129,6 +129,11 @@ class Settings:
     drain_evict_retry_seconds: float = _setting(
         5.0, "staging/src/k8s.io/kubectl/pkg/drain/drain.go: a refused eviction retried every 5 s"
     )
+    drain_wait_for_delete_interval: float = _setting(
+        1.0,
+        "staging/src/k8s.io/kubectl/pkg/drain/drain.go waitForDelete: after an eviction, kubectl "
+        "polls the pod every 1 s until it is gone (or replaced by a new UID)",
+    )
     # --- kube-scheduler ---
     pod_initial_backoff: float = _setting(
         1.0, "KubeSchedulerConfiguration podInitialBackoffSeconds"
@@ -246,6 +251,21 @@ POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
 REPLICASET_BURST_REPLICAS = 500  # pkg/controller/replicaset BurstReplicas: creates/deletes per sync
 SLOW_START_INITIAL_BATCH_SIZE = 1  # pkg/controller/controller_utils.go SlowStartInitialBatchSize
 CONTROLLER_EXPECTATIONS_TIMEOUT = 300.0  # controller_utils.go ExpectationsTimeout (5 min)
+# pkg/controller/daemon (v1.32): DaemonSet controller constants.
+DAEMONSET_BURST_REPLICAS = 250  # daemon_controller.go BurstReplicas: creates/deletes per sync
+DAEMONSET_CONCURRENT_SYNCS = 2  # --concurrent-daemonset-syncs default
+DAEMONSET_FAILED_POD_BACKOFF_INITIAL = 1.0  # failedPodsBackoff: flowcontrol.NewBackOff(1s, 15m)
+DAEMONSET_FAILED_POD_BACKOFF_MAX = 900.0
+# The annotation apps/v1 shows spec.templateGeneration as (pkg/apis/apps/v1 conversion), and the
+# labels the controller puts on its pods (util.CreatePodTemplate; apps/v1 types.go).
+DAEMONSET_TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
+DAEMONSET_TEMPLATE_GENERATION_LABEL = "pod-template-generation"
+CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"
+# Node condition taints (k8s.io/api/core/v1 well_known_taints.go) DaemonSet pods tolerate.
+TAINT_DISK_PRESSURE = "node.kubernetes.io/disk-pressure"
+TAINT_MEMORY_PRESSURE = "node.kubernetes.io/memory-pressure"
+TAINT_PID_PRESSURE = "node.kubernetes.io/pid-pressure"
+TAINT_NETWORK_UNAVAILABLE = "node.kubernetes.io/network-unavailable"
 
 # Kubelet internals that are constants upstream (not KubeletConfiguration fields).
 NODE_LEASE_RENEW_INTERVAL_FRACTION = 0.25  # pkg/kubelet/kubelet.go nodeLeaseRenewIntervalFraction

@@ -10,6 +10,9 @@ from kubechaos.api.fieldreader import ManifestError
 from kubechaos.api.manifest import read_manifest
 from kubechaos.api.objects import ConfigMap, ObjectMeta, PriorityClass, Secret, ServiceAccount
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
+from kubechaos.observe.metrics.collector import ClusterCollector
+
+from .harness import running
 
 
 async def started():
@@ -118,3 +121,59 @@ def test_pod_references_are_read() -> None:
         ("Secret", "s", "", True),
     ]
     assert [(r.kind, r.name, r.volume) for r in pod.spec.volume_refs] == [("ConfigMap", "cm2", "v")]
+
+
+async def test_only_one_priority_class_may_be_the_global_default() -> None:
+    """The Priority admission plugin (plugin/pkg/admission/priority/admission.go,
+    validatePriorityClass): while a class is marked globalDefault, creating another default, or
+    marking another class default, is forbidden (403) with "PriorityClass <name> is already
+    marked as default. Only one default can exist"; the default itself may be updated. kubechaos
+    used to accept any number of defaults."""
+    ctx = await started()
+    low = await ctx.api.create(PriorityClass(ObjectMeta(name="low"), 100, global_default=True))
+    with pytest.raises(errors.Forbidden) as exc:
+        await ctx.api.create(PriorityClass(ObjectMeta(name="high"), 1000, global_default=True))
+    assert exc.value.code == 403
+    assert str(exc.value.message) == (
+        'priorityclasses.scheduling.k8s.io "high" is forbidden: PriorityClass low is already '
+        "marked as default. Only one default can exist"
+    )
+    high = await ctx.api.create(PriorityClass(ObjectMeta(name="high"), 1000))
+    with pytest.raises(errors.Forbidden, match="PriorityClass low is already marked"):
+        await ctx.api.update(PriorityClass(high.metadata, 1000, global_default=True))
+    updated = await ctx.api.update(
+        PriorityClass(low.metadata, 100, global_default=True, description="the floor")
+    )
+    assert updated.description == "the floor" and updated.global_default
+    # once the default steps down, another class may take its place
+    await ctx.api.update(PriorityClass(updated.metadata, 100, global_default=False))
+    await ctx.api.update(PriorityClass(high.metadata, 1000, global_default=True))
+
+
+async def test_config_objects_have_their_kube_state_metrics_families() -> None:
+    """kube-state-metrics internal/store/configmap.go and secret.go: kube_configmap_info and
+    kube_configmap_created with labels namespace and configmap; kube_secret_info,
+    kube_secret_type (label type) and kube_secret_created with labels namespace and secret. As
+    for every optional kind, the families are absent while the cluster has no such object."""
+    async with running(nodes=1) as cluster:
+        collector = ClusterCollector(cluster)
+        names = {m.name for m in collector.optional_families()}
+        assert not names & {"kube_configmap_info", "kube_secret_info"}
+        await cluster.apply(
+            [
+                ConfigMap(ObjectMeta(name="cfg", namespace="default"), {"a": "1"}),
+                Secret(ObjectMeta(name="tls", namespace="default"), type="kubernetes.io/tls"),
+            ]
+        )
+        got = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for m in collector.optional_families()
+            for s in m.samples
+        }
+    cm = (("configmap", "cfg"), ("namespace", "default"))
+    secret = (("namespace", "default"), ("secret", "tls"))
+    assert got[("kube_configmap_info", cm)] == 1
+    assert got[("kube_secret_info", secret)] == 1
+    assert got[("kube_secret_type", (*secret, ("type", "kubernetes.io/tls")))] == 1
+    assert got[("kube_configmap_created", cm)] >= 0
+    assert got[("kube_secret_created", secret)] >= 0

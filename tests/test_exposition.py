@@ -16,6 +16,7 @@ from kubechaos.cli import main
 from kubechaos.export.live import LiveExporter
 from kubechaos.export.openmetrics import OpenMetricsRecorder
 from kubechaos.observe.metrics import FAMILIES
+from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, OPTIONAL_RESOURCES
 from kubechaos.scenario.loader import parse_scenario
 from kubechaos.scenario.runner import Run
 
@@ -61,9 +62,9 @@ def test_openmetrics_recording_is_valid_time_ordered_and_complete(tmp_path: Path
     assert text.endswith("# EOF\n")
     families = list(text_string_to_metric_families(without_histograms(text)))
     histograms = check_histograms(text)
-    # PodDisruptionBudget families exist only in runs that have a budget (this one has none)
-    no_budget = {f for f in FAMILIES if f.startswith(("kube_poddisruptionbudget_", "kube_job_"))}
-    assert {f.name for f in families} | histograms == set(FAMILIES) - no_budget
+    # Families of optional kinds exist only in runs that have such an object (this one has none)
+    optional = {name for r in OPTIONAL_RESOURCES for name, _, _ in OBJECT_FAMILIES[r]}
+    assert {f.name for f in families} | histograms == set(FAMILIES) - optional
     assert len({f.name for f in families}) == len(families), "each family appears once"
     clock = next(f for f in families if f.name == "kubechaos_virtual_time_seconds")
     stamps = [float(s.timestamp) for s in clock.samples]  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import prometheus_client
 import pytest
 
 from kubechaos.observe.metrics import FAMILIES, family_of, samples
+from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, OPTIONAL_RESOURCES
 from kubechaos.scenario.loader import load_scenario, parse_scenario
 from kubechaos.scenario.runner import Run, run_scenario
 
@@ -49,10 +50,10 @@ def test_every_declared_family_is_exposed_with_help_and_conventional_names(
     pod_kill_run: Run,
 ) -> None:
     metrics = {m.name: m for m in pod_kill_run.registry.collect()}
-    # PodDisruptionBudget families are exposed only while the cluster has a budget (pod-kill has
-    # none; tests/test_pdb.py checks them where there is one)
-    no_budget = {f for f in FAMILIES if f.startswith(("kube_poddisruptionbudget_", "kube_job_"))}
-    assert set(metrics) == set(FAMILIES) - no_budget
+    # Families of optional kinds (budgets, config objects) are exposed only while the cluster has
+    # such an object (pod-kill has none; their own tests check them where there is one)
+    optional = {name for r in OPTIONAL_RESOURCES for name, _, _ in OBJECT_FAMILIES[r]}
+    assert set(metrics) == set(FAMILIES) - optional
     for name, metric in metrics.items():
         assert metric.documentation, name
         assert re.fullmatch(r"[a-z_]+[a-z]", name), name

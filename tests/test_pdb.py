@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 
+import attrs
 import pytest
 import trio
 
@@ -14,13 +15,18 @@ from kubechaos.api import errors
 from kubechaos.api.objects import (
     ObjectMeta,
     Pod,
+    PodCondition,
     PodDisruptionBudget,
     PodDisruptionBudgetSpec,
+    PodDisruptionBudgetStatus,
+    PodStatus,
     Probe,
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster
 from kubechaos.control.controllermanager import ControllerManager
+from kubechaos.control.registry import eviction
+from kubechaos.control.registry.eviction import MAX_DISRUPTED_POD_SIZE
 from kubechaos.faults import Chaos, NodeDrain, PodEvict, Target
 from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.observe.metrics.kubestate import KubeStateMetrics
@@ -292,7 +298,7 @@ async def test_no_budget_no_disruption_controller_and_no_pdb_families() -> None:
         assert isinstance(manager, ControllerManager)
         assert manager.controller_for("PodDisruptionBudget") is None
         assert not [k for k in cluster.api.stats.total if k[1] == "poddisruptionbudgets"]
-        assert ClusterCollector(cluster).pdb_families() == []
+        assert ClusterCollector(cluster).optional_families() == []
         await cluster.apply([budget(min_available=1)])
         assert manager.controller_for("PodDisruptionBudget") is not None
 
@@ -314,3 +320,70 @@ async def test_kube_state_metrics_pdb_families() -> None:
         assert got["kube_poddisruptionbudget_status_expected_pods"] == (labels, 3)
         assert got["kube_poddisruptionbudget_status_observed_generation"] == (labels, 1)
         assert "kube_poddisruptionbudget_created" in got
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        (PodDisruptionBudgetStatus(disruptions_allowed=-1), "pdb disruptions allowed is negative"),
+        (
+            PodDisruptionBudgetStatus(
+                disruptions_allowed=5,
+                disrupted_pods={f"p{i}": 0.0 for i in range(MAX_DISRUPTED_POD_SIZE + 1)},
+            ),
+            "DisruptedPods map too big - too many evictions not confirmed by PDB controller",
+        ),
+    ],
+)
+async def test_a_budget_in_a_state_the_controller_never_leaves_forbids_eviction(
+    status, why
+) -> None:
+    """eviction.go checkAndDecrement: a negative disruptionsAllowed, or more than
+    MaxDisruptedPodSize (2000) evictions the disruption controller has not confirmed, answer 403
+    Forbidden (``errors.NewForbidden(policy.Resource("poddisruptionbudget"), name, ...)``);
+    kubechaos answered 500, which kubectl drain reports differently."""
+    ready = attrs.evolve(
+        pod("p", labels={"app": "web"}),
+        status=PodStatus(phase="Running", conditions=(PodCondition("Ready", "True", 0.0),)),
+    )
+    pdb = attrs.evolve(budget(min_available=1), status=status)
+    with pytest.raises(errors.Forbidden) as refused:
+        eviction.decide(ready, pdb)
+    assert refused.value.code == 403
+    assert refused.value.message == f'poddisruptionbudget.policy "web" is forbidden: {why}'
+    # exactly MaxDisruptedPodSize unconfirmed evictions still pass ("> MaxDisruptedPodSize")
+    if status.disrupted_pods:
+        at_limit = dict(list(status.disrupted_pods.items())[:MAX_DISRUPTED_POD_SIZE])
+        spent = eviction.decide(
+            ready, attrs.evolve(pdb, status=attrs.evolve(status, disrupted_pods=at_limit))
+        )
+        assert spent is not None and spent.status.disruptions_allowed == 4
+
+
+async def test_drain_reports_a_pod_evicted_once_it_is_gone_and_the_node_drained_after_all() -> None:
+    """drain.go evictPods → waitForDelete: after an accepted eviction kubectl polls the pod
+    (wait.PollImmediate, every 1 s) until it is NotFound or has another UID, and only then
+    prints "pod/<name> evicted"; "node/<name> drained" follows the last of them. kubechaos used
+    to report both the moment the Eviction API answered, while the pods were still stopping."""
+    async with running(nodes=2) as cluster:
+        slow = {"kubechaos.io/behaviour": "shutdown=4s"}
+        await cluster.apply([deployment("web", 2, annotations=slow, readiness=READINESS)])
+        await wait_until(lambda: len(ready_pods(cluster)) == 2, 60, "ready")
+        node = "worker-0"
+        on_node = {p.metadata.name for p in pods(cluster) if p.spec.node_name == node}
+        assert on_node
+        gone_at: dict[str, float] = {}
+        await Chaos(cluster).inject(NodeDrain(name="drain", target=Target(nodes=(node,))))
+        while not cluster.events.find("Drained"):
+            present = {p.metadata.name for p in pods(cluster)}
+            for name in on_node - present:
+                gone_at.setdefault(name, trio.current_time())
+            await trio.sleep(0.05)
+        evicted = {e.object.split("/")[1]: e.time for e in cluster.events.find("Evicted")}
+        assert set(evicted) == on_node
+        for name, at in evicted.items():
+            assert gone_at[name] - 0.05 <= at <= gone_at[name] + 1.0 + 0.1, (name, at, gone_at)
+        first_eviction = min(e.time for e in cluster.events.find("Evicting"))
+        assert min(evicted.values()) - first_eviction >= 3.9  # each pod needs 4 s to stop
+        (drained,) = cluster.events.find("Drained")
+        assert drained.time == max(evicted.values())

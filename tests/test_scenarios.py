@@ -35,6 +35,7 @@ EXPECTED_SLO_OK = {
     "container-failures": True,
     "controller-manager-crash": True,
     "crashloop": True,
+    "daemonset-node-reboot": True,
     "degraded-network": True,
     "drain-blocked-by-pdb": True,
     "drain-during-registry-outage": True,
@@ -160,6 +161,36 @@ def test_node_crash_replacement_after_grace_period_plus_toleration() -> None:
     assert recovery.seconds is not None and recovery.seconds > grace + toleration - renew
 
 
+def test_daemonset_pod_stays_bound_through_a_long_node_outage() -> None:
+    """pkg/controller/daemon (util.AddOrUpdateDaemonPodTolerations, NodeShouldRunDaemonPod,
+    updateDaemonSetStatus): the crashed node's agent tolerates the unreachable NoExecute taint
+    without limit, so taint eviction deletes only the web pod; the agent is marked NotReady,
+    the node stops counting as desired (its NoSchedule taint) while its agent counts as
+    misscheduled, and after the reboot the same pod runs Ready on worker-1 again."""
+    run = run_of("daemonset-node-reboot")
+    crash = injected_at(run, "worker-1-down")
+    reboot = reverted_at(run, "worker-1-down")
+    agents = [p for p in default_pods(run) if p.metadata.labels.get("app") == "log-agent"]
+    (agent,) = [p for p in agents if p.spec.node_name == "worker-1"]
+    assert len(agents) == 3 and agent.metadata.creation_timestamp < crash
+    evicted = [e.object for e in run.events.find(reason="TaintManagerEviction")]
+    assert evicted and all(not name.startswith("default/log-agent") for name in evicted)
+    not_ready = [
+        e.time for e in run.events.find(reason="NodeNotReady", obj=f"default/{agent.metadata.name}")
+    ]
+    assert len(not_ready) == 1 and crash < not_ready[0] < reboot
+    ready = ready_since(agent)
+    assert ready is not None and reboot < ready < reboot + 15
+    history = run.history.daemonsets["default/log-agent"]
+    down = [(d, a) for t, d, a in history if crash < t < reboot]
+    assert (2, 2) in down and all(d >= 2 for d, _ in down)
+    status = (
+        run.cluster.api.cache("daemonsets").get("/registry/daemonsets/default/log-agent").status
+    )
+    assert (status.desired_number_scheduled, status.number_available) == (3, 3)
+    assert status.number_misscheduled == 0
+
+
 def test_proxy_partition_strands_the_partitioned_node_on_a_stale_route() -> None:
     run = run_of("proxy-partition")
     stats = run.traffic.stats
@@ -278,7 +309,8 @@ def test_drain_during_registry_outage_waits_for_the_pull_back_off() -> None:
 
 def test_drain_blocked_by_pdb_evicts_nothing_until_a_fourth_replica_is_ready() -> None:
     """eviction.go refuses (429) while the budget allows no disruption; drain.go retries every
-    5 s; the disruption controller allows one once the scaled-up replica is Ready elsewhere."""
+    5 s; the disruption controller allows one once the scaled-up replica is Ready elsewhere;
+    drain.go waitForDelete reports the pod evicted once it is gone, after it was killed."""
     run = run_of("drain-blocked-by-pdb")
     drain = injected_at(run, "drain-worker-0")
     assert len(times(run, "EvictionRefused", before=drain)) == 1  # pod-evict: tried once
@@ -287,7 +319,9 @@ def test_drain_blocked_by_pdb_evicts_nothing_until_a_fourth_replica_is_ready() -
     assert all(4.9 < b - a < 5.2 for a, b in itertools.pairwise(refused))
     (evicted,) = [e.time for e in run.events.find(reason="Evicted")]
     assert evicted > 180 + 2  # only after the fourth replica (applied at 3m) is Ready
-    assert not [t for t in times(run, "Killing") if t < evicted]
+    killed = times(run, "Killing")
+    assert killed and all(t > refused[-1] for t in killed), "nothing dies while refused"
+    assert killed[0] < evicted <= killed[0] + 1 + 1  # gone, then seen within a 1 s poll
     assert run.events.find(reason="Drained")
 
 

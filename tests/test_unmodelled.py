@@ -29,7 +29,8 @@ T = "spec.template.spec"
 IGNORED = [
     (30, f"{T}.priorityClassName"),
     (31, f"{T}.securityContext"),
-    (34, f"{T}.affinity"),
+    # required node affinity is read (the DaemonSet work); pod anti-affinity is still warned
+    (35, f"{T}.affinity.podAntiAffinity"),
     (42, f"{T}.topologySpreadConstraints"),
     (50, f"{T}.initContainers"),
     (77, f"{T}.containers[0].lifecycle"),

@@ -36,6 +36,7 @@ SERVICEACCOUNTS = APIResource("serviceaccounts", "ServiceAccount", "v1", True)
 PRIORITYCLASSES = APIResource("priorityclasses", "PriorityClass", "scheduling.k8s.io/v1", False)
 CONFIG = (CONFIGMAPS, SECRETS, SERVICEACCOUNTS, PRIORITYCLASSES)
 PODDISRUPTIONBUDGETS = APIResource("poddisruptionbudgets", "PodDisruptionBudget", "policy/v1", True)
+DAEMONSETS = APIResource("daemonsets", "DaemonSet", "apps/v1", True)
 JOBS = APIResource("jobs", "Job", "batch/v1", True)
 
 # In the order the API server sets them up (its watch caches subscribe to etcd in this order).
@@ -52,6 +53,7 @@ API_RESOURCES: dict[str, APIResource] = {
         LEASES,
         *CONFIG,
         PODDISRUPTIONBUDGETS,
+        DAEMONSETS,
         JOBS,
     )
 }

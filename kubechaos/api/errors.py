@@ -25,6 +25,14 @@ class BadRequest(APIError):
     reason = "BadRequest"
 
 
+class Forbidden(APIError):
+    """Refused by admission (upstream's ``admission.NewForbidden``): the message names the
+    resource and object as ``<resource>.<group> "<name>" is forbidden: <why>``."""
+
+    code = 403
+    reason = "Forbidden"
+
+
 class NotFound(APIError):
     code = 404
     reason = "NotFound"

@@ -28,6 +28,7 @@ from kubechaos.api.readers.config import (
     read_serviceaccount,
 )
 from kubechaos.api.readers.core import read_namespace, read_pod, read_service
+from kubechaos.api.readers.daemonset import read_daemonset
 from kubechaos.api.readers.pods import read_meta
 from kubechaos.api.readers.policy import read_pdb
 from kubechaos.api.validators import validate
@@ -43,6 +44,7 @@ SUPPORTED_KINDS = {
     "ServiceAccount": "v1",
     "PriorityClass": "scheduling.k8s.io/v1",
     "PodDisruptionBudget": "policy/v1",
+    "DaemonSet": "apps/v1",
     "Job": "batch/v1",
 }
 _CLUSTER_SCOPED = ("Namespace", "PriorityClass")
@@ -71,6 +73,7 @@ _READERS: dict[str, Reader] = {
     "ServiceAccount": read_serviceaccount,
     "PriorityClass": read_priorityclass,
     "PodDisruptionBudget": read_pdb,
+    "DaemonSet": read_daemonset,
     "Job": read_job,
 }
 assert set(_READERS) == set(SUPPORTED_KINDS), "a reader for every supported kind"

@@ -142,6 +142,8 @@ _POD_SPEC: Tree = {
     "nodeName": READ,
     "nodeSelector": READ,
     "tolerations": READ,
+    # required node affinity is read; preferred terms and pod (anti-)affinity are warned
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": READ}},
     "restartPolicy": READ,
     "terminationGracePeriodSeconds": READ,
     "schedulerName": READ,
@@ -213,6 +215,16 @@ MODELLED_FIELDS: dict[str, Tree] = {
             "revisionHistoryLimit": READ,
             "progressDeadlineSeconds": READ,
             "paused": READ,
+        },
+    },
+    "DaemonSet": {
+        **_TOP,
+        "spec": {
+            "selector": READ,
+            "template": _TEMPLATE,
+            "updateStrategy": READ,
+            "minReadySeconds": READ,
+            "revisionHistoryLimit": SILENT,  # ControllerRevisions are not modelled
         },
     },
     "Job": {

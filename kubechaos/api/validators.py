@@ -14,6 +14,7 @@ from typing import Any
 from kubechaos.api.objects import (
     APIObject,
     ConfigMap,
+    DaemonSet,
     Deployment,
     Endpoints,
     Job,
@@ -43,6 +44,7 @@ from kubechaos.api.validation import (
     validate_service,
     validate_serviceaccount,
 )
+from kubechaos.api.validation_daemonset import validate_daemonset
 from kubechaos.api.validation_job import validate_job
 
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
@@ -59,6 +61,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     ServiceAccount: validate_serviceaccount,
     PriorityClass: validate_priorityclass,
     PodDisruptionBudget: validate_pdb,
+    DaemonSet: validate_daemonset,
     Job: validate_job,
 }
 

@@ -248,6 +248,34 @@ def _print_deployments(console: Console, the_run: Run, verbose: bool) -> None:
     _print_objects(console, table, rows, "deployments at desired replicas", verbose)
 
 
+def _print_daemonsets(console: Console, the_run: Run, verbose: bool) -> None:
+    """DaemonSets, if the run has any: nodes that should run the pod, nodes with an available
+    one, nodes with an updated one, nodes running one they should not."""
+    daemonsets = the_run.cluster.api.cache("daemonsets").list()
+    if not daemonsets:
+        return
+    table = Table(title="DaemonSets", show_edge=False, box=None)
+    for column in ("daemonset", "desired", "available", "updated", "misscheduled"):
+        table.add_column(column, justify="right" if column != "daemonset" else "left")
+    rows = []
+    for ds in daemonsets:
+        st = ds.status
+        want = st.desired_number_scheduled
+        rows.append(
+            (
+                st.number_available < want or st.updated_number_scheduled < want,
+                [
+                    shown(f"{ds.metadata.namespace}/{ds.metadata.name}"),
+                    str(want),
+                    str(st.number_available),
+                    str(st.updated_number_scheduled),
+                    str(st.number_misscheduled),
+                ],
+            )
+        )
+    _print_objects(console, table, rows, "daemonsets on every desired node", verbose)
+
+
 def _print_nodes(console: Console, the_run: Run, verbose: bool) -> None:
     """Nodes, only when one is not Ready or cordoned at the end (``verbose``: always)."""
     table = Table(title="Nodes", show_edge=False, box=None)
@@ -325,6 +353,7 @@ def print_summary(console: Console, the_run: Run, wall: float, verbose: bool = F
     _print_faults(console, the_run)
     _print_slos(console, the_run)
     _print_deployments(console, the_run, verbose)
+    _print_daemonsets(console, the_run, verbose)
     _print_nodes(console, the_run, verbose)
     _print_traffic(console, the_run, verbose)
     converged = the_run.convergence.first_converged_at

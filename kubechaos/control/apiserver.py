@@ -176,7 +176,11 @@ class APIServer:
         self.request_hooks: list[RequestHook] = []
         self.watch_hooks: list[Callable[[Watch], None]] = []
         self._caches: dict[str, WatchCache] = {}
-        options = StrategyOptions(settings, ClusterIPAllocator(self._ip_rng))
+        options = StrategyOptions(
+            settings,
+            ClusterIPAllocator(self._ip_rng),
+            lambda resource: self._caches[resource].list(),
+        )
         self._strategies: dict[str, Strategy[Any]] = {
             r.name: r.strategy(r, options) for r in RESOURCES.values()
         }

@@ -14,6 +14,7 @@ import trio
 
 from kubechaos.client.context import Context
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.daemon import DaemonSetController
 from kubechaos.control.controllers.deployment import DeploymentController
 from kubechaos.control.controllers.disruption import DisruptionController
 from kubechaos.control.controllers.endpoints import EndpointsController
@@ -50,13 +51,11 @@ def node_lifecycle_controllers(
 # it runs as upstream's would, having listed and synced what exists.
 ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "PodDisruptionBudget": DisruptionController,
+    "DaemonSet": DaemonSetController,
     "Job": JobController,
 }
-# Owners the garbage collector watches from the first object of their kind on (by kind), so
-# their dependents are collected when they go; a run without them keeps its watches as before.
-GC_OWNERS_ON_FIRST_OBJECT: dict[str, str] = {
-    "Job": "jobs",
-}
+# Kinds of those that own pods: the garbage collector watches them from then on.
+OWNER_RESOURCES: dict[str, str] = {"DaemonSet": "daemonsets", "Job": "jobs"}
 
 
 class ControllerManager:
@@ -82,8 +81,8 @@ class ControllerManager:
         if factory is None or kind in self.on_demand:
             return
         controller = self.on_demand[kind] = factory(self.ctx)
-        if kind in GC_OWNERS_ON_FIRST_OBJECT:
-            self.garbage_collector.watch(GC_OWNERS_ON_FIRST_OBJECT[kind])
+        if kind in OWNER_RESOURCES:
+            self.garbage_collector.watch_owners(OWNER_RESOURCES[kind])
         if self._nursery is not None:
             self._nursery.start_soon(controller.run)
 

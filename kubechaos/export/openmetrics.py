@@ -33,7 +33,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
 from kubechaos.observe.metrics import ClusterCollector
-from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, ObjectSample
+from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, OPTIONAL_RESOURCES, ObjectSample
 
 DEFAULT_INTERVAL = 15.0
 WRITE_BUFFER = 1 << 20
@@ -256,11 +256,11 @@ class OpenMetricsRecorder:
         out.write("# EOF\n")
 
     def _absent_optional(self) -> set[str]:
-        """Families of optional kinds (PodDisruptionBudgets, Jobs) of which the run had no
+        """Families of optional kinds (:data:`OPTIONAL_RESOURCES`) of which the run had no
         object."""
         return {
             name
-            for resource in ("poddisruptionbudgets", "jobs")
+            for resource in OPTIONAL_RESOURCES
             if not self._objects[resource]
             for name, _, _ in OBJECT_FAMILIES[resource]
         }

@@ -44,11 +44,17 @@ class DrainFilter:
 
 
 async def evict_with_retry(
-    cluster: Cluster, pod: Pod, grace: int | None, retry_seconds: float | None
+    cluster: Cluster,
+    pod: Pod,
+    grace: int | None,
+    retry_seconds: float | None,
+    wait_interval: float | None = None,
 ) -> bool:
     """drain.go evictPods for one pod: POST its eviction; a 429 (a budget refuses) is retried
     every ``retry_seconds`` (``None``: not retried) until it passes or the caller's scope
-    ends. True once evicted (or
+    ends. With ``wait_interval`` (kubectl drain), an accepted eviction is then waited on as
+    drain.go waitForDelete does: the pod is polled every ``wait_interval`` until it is gone or
+    replaced by a pod of another UID, and only then reported ``evicted``. True once evicted (or
     already gone); False on any other error, which stops the drain of this pod, as kubectl."""
     api, events = cluster.api, cluster.events
     ns, name = pod.metadata.namespace, pod.metadata.name
@@ -87,8 +93,28 @@ async def evict_with_retry(
                 f'error when evicting pods/"{name}" -n "{ns}": {exc}',
             )
             return False
+        if wait_interval is not None:
+            await _wait_for_delete(cluster, pod, wait_interval)
         events.record(COMPONENT, "Pod", pod_key(pod), "Evicted", f"pod/{name} evicted")
         return True
+
+
+async def _wait_for_delete(cluster: Cluster, pod: Pod, interval: float) -> None:
+    """drain.go waitForDelete (wait.PollImmediate): until a get answers NotFound or a pod of
+    another UID (a StatefulSet's replacement), checking at once and then every ``interval``. A
+    failed get (the API server down) is polled again, as the drain's global timeout, not this
+    loop, bounds it here."""
+    ns, name, uid = pod.metadata.namespace, pod.metadata.name, pod.metadata.uid
+    while True:
+        try:
+            current = await cluster.api.get("pods", ns, name)
+        except errors.NotFound:
+            return
+        except errors.APIError:
+            current = None
+        if current is not None and current.metadata.uid != uid:
+            return
+        await trio.sleep(interval)
 
 
 __all__ = ["COMPONENT", "DrainFilter", "evict_with_retry"]

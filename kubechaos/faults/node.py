@@ -214,7 +214,9 @@ class NodeDrain(_PerOccurrence):
     PodDisruptionBudgets hold: a refused eviction (429) is retried every 5 s
     (drain.go) until it passes, ``timeout`` ends, or the fault's duration ends. DaemonSet pods
     are skipped; a pod no controller owns stops the whole drain (nothing is evicted) unless
-    ``force``. Each pod stops with its own grace period unless ``gracePeriod`` says otherwise.
+    ``force``. Each pod stops with its own grace period unless ``gracePeriod`` says otherwise;
+    an evicted pod is reported ``evicted`` once it is gone (polled every 1 s, as kubectl waits
+    for deletion), and the node ``drained`` once every pod is.
     The revert stops the evictions still retrying and uncordons the node, unless it was
     cordoned before the first drain in force or another drain still holds it."""
 
@@ -286,10 +288,14 @@ class NodeDrain(_PerOccurrence):
                     + ", ".join(pod_key(p) for p in bare),
                 )
                 return
-            retry = cluster.ctx.settings.drain_evict_retry_seconds
+            settings = cluster.ctx.settings
+            retry, wait = (
+                settings.drain_evict_retry_seconds,
+                settings.drain_wait_for_delete_interval,
+            )
             async with trio.open_nursery() as nursery:
                 for pod in evict:
-                    nursery.start_soon(evict_with_retry, cluster, pod, grace, retry)
+                    nursery.start_soon(evict_with_retry, cluster, pod, grace, retry, wait)
             cluster.events.record("kubectl", "Node", node, "Drained", f"node/{node} drained")
 
     async def revert(self, env: FaultEnv) -> None:

@@ -1,14 +1,16 @@
 """What a report plots: a few series of the run kept over time, read from the exposed families.
 
 Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from the same series
-``/metrics`` exposes: each Deployment's desired and available replicas (only when they change),
-each Job's active, succeeded and failed pods (only when they change),
+``/metrics`` exposes: each Deployment's desired and available replicas (only when they change), each DaemonSet's
+desired and available nodes (likewise), each Job's active, succeeded and failed pods (likewise),
 each Service's request latency percentiles over the interval (from the
 ``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
 successes and failures come from the traffic counters. Reports read it; the model never does.
 """
 
 from __future__ import annotations
+
+from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.metrics import ClusterCollector
 from kubechaos.traffic import LATENCY_BUCKETS
@@ -39,6 +41,8 @@ class History:
         self.interval = interval
         # "namespace/name" -> [(time, desired, available)], a point per change
         self.replicas: dict[str, list[tuple[float, float, float]]] = {}
+        # "namespace/name" -> [(time, desired, available)] of each DaemonSet, a point per change
+        self.daemonsets: dict[str, list[tuple[float, float, float]]] = {}
         # Job "namespace/name" -> [(time, active, succeeded, failed)], a point per change
         self.jobs: dict[str, list[tuple[float, float, float, float]]] = {}
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
@@ -46,22 +50,23 @@ class History:
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
 
     def sample(self, at: float) -> None:
-        desired: dict[str, float] = {}
-        available: dict[str, float] = {}
-        for metric in self.collector.deployment_families():
-            into = {
-                "kube_deployment_spec_replicas": desired,
-                "kube_deployment_status_replicas_available": available,
-            }.get(metric.name)
-            if into is None:
-                continue
-            for s in metric.samples:
-                into[f"{s.labels['namespace']}/{s.labels['deployment']}"] = s.value
-        for key, want in desired.items():
-            points = self.replicas.setdefault(key, [])
-            point = (at, want, available.get(key, 0.0))
-            if not points or points[-1][1:] != point[1:]:
-                points.append(point)
+        _changes(
+            at,
+            self.collector.deployment_families(),
+            ("kube_deployment_spec_replicas", "kube_deployment_status_replicas_available"),
+            "deployment",
+            self.replicas,
+        )
+        _changes(
+            at,
+            self.collector.daemonset_families(),
+            (
+                "kube_daemonset_status_desired_number_scheduled",
+                "kube_daemonset_status_number_available",
+            ),
+            "daemonset",
+            self.daemonsets,
+        )
         self._sample_jobs(at)
         stats = self.collector.traffic
         if stats is None:
@@ -104,3 +109,28 @@ class History:
             point = (at, active, succeeded, failed)
             if not points or points[-1][1:] != point[1:]:
                 points.append(point)
+
+
+def _changes(
+    at: float,
+    families: list[Metric],
+    names: tuple[str, str],
+    label: str,
+    into: dict[str, list[tuple[float, float, float]]],
+) -> None:
+    """Append ``(at, desired, available)`` for each object whose pair changed."""
+    desired: dict[str, float] = {}
+    available: dict[str, float] = {}
+    for metric in families:
+        target = (
+            desired if metric.name == names[0] else available if metric.name == names[1] else None
+        )
+        if target is None:
+            continue
+        for s in metric.samples:
+            target[f"{s.labels['namespace']}/{s.labels[label]}"] = s.value
+    for key, want in desired.items():
+        points = into.setdefault(key, [])
+        point = (at, want, available.get(key, 0.0))
+        if not points or points[-1][1:] != point[1:]:
+            points.append(point)

@@ -111,14 +111,13 @@ def result_of(
         "steadyState": _steady_state(run),
         "events": len(run.events),
     }
+    daemonsets = _daemonsets(run)
+    if daemonsets:  # only in runs that had one: other results are as before the kind existed
+        result["daemonsets"] = daemonsets
     jobs = _jobs(run)
-    if not jobs:
-        return result
-    # in the schema's order: after the Deployments (a run without Jobs has no such key)
-    ordered = {key: value for key, value in result.items() if key not in ("steadyState", "events")}
-    ordered["jobs"] = jobs
-    ordered["steadyState"], ordered["events"] = result["steadyState"], result["events"]
-    return ordered  # type: ignore[return-value]
+    if jobs:  # likewise
+        result["jobs"] = jobs
+    return result
 
 
 def _scenario(run: Run) -> ScenarioRecord:
@@ -256,6 +255,26 @@ def _deployments(run: Run) -> list[DeploymentRecord]:
             ],
         }
         for d in run.cluster.api.cache("deployments").list()
+    ]
+
+
+def _daemonsets(run: Run) -> list[DeploymentRecord]:
+    """Each DaemonSet's desired and available nodes, updated pods and their history."""
+    return [
+        {
+            "namespace": ds.metadata.namespace,
+            "name": ds.metadata.name,
+            "desired": ds.status.desired_number_scheduled,
+            "available": ds.status.number_available,
+            "updated": ds.status.updated_number_scheduled,
+            "history": [
+                [_round(t, 3), int(want), int(have)]
+                for t, want, have in run.history.daemonsets.get(
+                    f"{ds.metadata.namespace}/{ds.metadata.name}", []
+                )
+            ],
+        }
+        for ds in run.cluster.api.cache("daemonsets").list()
     ]
 
 

@@ -149,6 +149,9 @@ class RunResult(RunOutcome):
     faults: list[FaultRecord]
     traffic: list[TrafficRecord]
     deployments: list[DeploymentRecord]
+    # DaemonSets as the same record (desired and available nodes, updated pods); only in
+    # results of runs that had a DaemonSet
+    daemonsets: NotRequired[list[DeploymentRecord]]
     jobs: NotRequired[list[JobRecord]]  # only in runs that had a Job
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged

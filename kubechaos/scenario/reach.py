@@ -1,7 +1,7 @@
 """What a scenario's faults can reach, as far as it is known before the run.
 
-The pods a scenario will ever have carry the labels of its Pods and of its Deployments' and
-ReplicaSets' (and Jobs') pod templates; its nodes carry the labels ``spec.cluster`` gives them. A fault
+The pods a scenario will ever have carry the labels of its Pods and of its Deployments',
+ReplicaSets', DaemonSets' and Jobs' pod templates; its nodes carry the labels ``spec.cluster`` gives them. A fault
 whose target can match none of them would only fail at its injection (see
 :func:`kubechaos.faults.chaos.select_pods`), so the loader reports it as an error at the field,
 as it reports ``nodes: [worker-99]``. The same knowledge tells when an injection comes too close
@@ -16,7 +16,7 @@ import attrs
 
 from kubechaos.api.duration import format_duration
 from kubechaos.api.fieldreader import format_path
-from kubechaos.api.objects import APIObject, Deployment, Job, Pod, ReplicaSet
+from kubechaos.api.objects import APIObject, DaemonSet, Deployment, Job, Pod, ReplicaSet
 from kubechaos.cluster import ClusterSpec
 from kubechaos.faults import ScheduledFault, Target
 from kubechaos.observe.slo import SLO
@@ -39,7 +39,7 @@ class PodLabels:
         for obj in objects:
             if isinstance(obj, Pod):
                 labels = obj.metadata.labels
-            elif isinstance(obj, Deployment | ReplicaSet | Job):
+            elif isinstance(obj, Deployment | ReplicaSet | DaemonSet | Job):
                 labels = obj.spec.template.metadata.labels
             else:
                 continue

@@ -55,6 +55,8 @@ from kubechaos.api.objects.core import (
     Namespace,
     Node,
     NodeCondition,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
     NodeSpec,
     NodeStatus,
     Pod,
@@ -67,6 +69,12 @@ from kubechaos.api.objects.core import (
     ServiceSpec,
     Taint,
     Toleration,
+)
+from kubechaos.api.objects.daemonset import (
+    DaemonSet,
+    DaemonSetSpec,
+    DaemonSetStatus,
+    DaemonSetUpdateStrategy,
 )
 from kubechaos.api.objects.meta import (
     Labels,
@@ -94,6 +102,7 @@ APIObject: TypeAlias = (
     | ServiceAccount
     | PriorityClass
     | PodDisruptionBudget
+    | DaemonSet
     | Job
 )
 
@@ -119,6 +128,10 @@ __all__ = [
     "Container",
     "ContainerPort",
     "ContainerStatus",
+    "DaemonSet",
+    "DaemonSetSpec",
+    "DaemonSetStatus",
+    "DaemonSetUpdateStrategy",
     "Deployment",
     "DeploymentCondition",
     "DeploymentSpec",
@@ -137,6 +150,8 @@ __all__ = [
     "Namespace",
     "Node",
     "NodeCondition",
+    "NodeSelectorRequirement",
+    "NodeSelectorTerm",
     "NodeSpec",
     "NodeStatus",
     "ObjectMeta",

@@ -145,6 +145,24 @@ class Toleration:
 
 
 @attrs.frozen(slots=True)
+class NodeSelectorRequirement:
+    """One requirement of a node selector term (core/v1 ``NodeSelectorRequirement``): a node
+    label (``matchExpressions``) or a node field (``matchFields``: only ``metadata.name``)."""
+
+    key: str
+    operator: str  # In | NotIn | Exists | DoesNotExist | Gt | Lt
+    values: tuple[str, ...] = ()
+
+
+@attrs.frozen(slots=True)
+class NodeSelectorTerm:
+    """Requirements ANDed; the terms of a required node affinity are ORed."""
+
+    match_expressions: tuple[NodeSelectorRequirement, ...] = ()
+    match_fields: tuple[NodeSelectorRequirement, ...] = ()
+
+
+@attrs.frozen(slots=True)
 class PodSpec:
     containers: tuple[Container, ...]
     node_name: str = ""
@@ -154,6 +172,11 @@ class PodSpec:
     termination_grace_period_seconds: int = 30
     scheduler_name: str = "default-scheduler"
     volume_refs: tuple[ConfigRef, ...] = attrs.field(default=(), metadata={"omitempty": True})
+    # affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
+    # (empty: no required node affinity)
+    node_affinity: tuple[NodeSelectorTerm, ...] = attrs.field(
+        default=(), metadata={"omitempty": True}
+    )
 
     def requests(self) -> Resources:
         total = Resources(pods=1)

@@ -16,6 +16,8 @@ from kubechaos.api.objects import (
     ConfigRef,
     Container,
     ContainerPort,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
     ObjectMeta,
     PodSpec,
     PodTemplate,
@@ -149,6 +151,56 @@ def _volume_refs(r: FieldReader, raw: Mapping[str, Any], path: Path) -> tuple[Co
     return tuple(refs)
 
 
+def _node_requirements(
+    r: FieldReader, term: Mapping[str, Any], key: str, path: Path
+) -> tuple[NodeSelectorRequirement, ...]:
+    out = []
+    for i, req in enumerate(r.seq(term.get(key), (*path, key))):
+        rp = (*path, key, i)
+        raw = r.map(req, rp)
+        values = r.seq(raw.get("values"), (*rp, "values"))
+        for j, value in enumerate(values):
+            if not isinstance(value, str):
+                r.error((*rp, "values", j), f"expected a string, got {type_name(value)}")
+        out.append(
+            NodeSelectorRequirement(
+                r.str_(raw, "key", rp, required=True),
+                r.str_(raw, "operator", rp, required=True),
+                tuple(str(v) for v in values),
+            )
+        )
+    return tuple(out)
+
+
+def _node_affinity(
+    r: FieldReader, raw: Mapping[str, Any], path: Path
+) -> tuple[NodeSelectorTerm, ...]:
+    """``affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution``'s terms (the
+    preferred terms and pod (anti-)affinity are warned about, not read)."""
+    ap = (*path, "affinity")
+    node = r.map(r.map(raw.get("affinity"), ap).get("nodeAffinity"), (*ap, "nodeAffinity"))
+    field = "requiredDuringSchedulingIgnoredDuringExecution"
+    np: Path = (*ap, "nodeAffinity", field)
+    if node.get(field) is None:
+        return ()
+    required = r.map(node.get(field), np)
+    if not r.seq(required.get("nodeSelectorTerms"), (*np, "nodeSelectorTerms")):
+        r.error(
+            (*np, "nodeSelectorTerms"), "Required value: must have at least one node selector term"
+        )
+    terms = []
+    for i, term in enumerate(r.seq(required.get("nodeSelectorTerms"), (*np, "nodeSelectorTerms"))):
+        tp = (*np, "nodeSelectorTerms", i)
+        term_raw = r.map(term, tp)
+        terms.append(
+            NodeSelectorTerm(
+                _node_requirements(r, term_raw, "matchExpressions", tp),
+                _node_requirements(r, term_raw, "matchFields", tp),
+            )
+        )
+    return tuple(terms)
+
+
 def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
     raw = r.map(data, path)
     if "containers" not in raw:
@@ -183,6 +235,7 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         termination_grace_period_seconds=r.int_(raw, "terminationGracePeriodSeconds", path, 30),
         scheduler_name=r.str_(raw, "schedulerName", path, "default-scheduler"),
         volume_refs=_volume_refs(r, raw, path),
+        node_affinity=_node_affinity(r, raw, path),
     )
 
 

@@ -51,9 +51,14 @@ class GarbageCollector(Controller):
         self._synced = False
         self._nursery: trio.Nursery | None = None
         for resource in GC_RESOURCES:
-            self._add_informer(resource)
+            self.watch_owners(resource)
 
-    def _add_informer(self, resource: str) -> Informer[APIObject]:
+    def watch_owners(self, resource: str) -> None:
+        """Hold the objects of ``resource`` too, as owners and dependents (idempotent): the
+        controller manager calls it for a kind whose controller starts with its first object
+        (DaemonSets), so deleting such an owner collects its pods as upstream's graph does."""
+        if resource in self.informers:
+            return
         informer: Informer[APIObject] = self.ctx.informer(resource, self.name)
         informer.add_handler(
             Handler(
@@ -63,20 +68,12 @@ class GarbageCollector(Controller):
             )
         )
         self.informers[resource] = informer
-        return informer
-
-    def watch(self, resource: str) -> None:
-        """Also watch ``resource``, as owners and dependents (a kind started on demand: see
-        :data:`~kubechaos.control.controllermanager.GC_OWNERS_ON_FIRST_OBJECT`)."""
-        if resource in self.informers:
-            return
-        informer = self._add_informer(resource)
         if self._nursery is not None:
             self._nursery.start_soon(informer.run)
 
     # ------------------------------------------------------------------ lifecycle
     async def wait_synced(self) -> None:
-        for informer in self.informers.values():
+        for informer in list(self.informers.values()):
             await informer.synced.wait()
 
     async def run(self) -> None:

@@ -55,10 +55,10 @@ def decide(pod: Pod, budget: PodDisruptionBudget) -> PodDisruptionBudget | None:
             f"The disruption budget {budget.metadata.name} is still being processed by the server."
         )
     if status.disruptions_allowed < 0:
-        raise errors.APIError(f"{budget.metadata.name}: pdb disruptions allowed is negative")
-    if len(status.disrupted_pods) >= MAX_DISRUPTED_POD_SIZE:
-        raise errors.APIError(
-            "DisruptedPods map too big - too many evictions not confirmed by PDB controller"
+        raise _forbidden(budget, "pdb disruptions allowed is negative")
+    if len(status.disrupted_pods) > MAX_DISRUPTED_POD_SIZE:
+        raise _forbidden(
+            budget, "DisruptedPods map too big - too many evictions not confirmed by PDB controller"
         )
     if status.disruptions_allowed == 0:
         raise _too_many(
@@ -77,6 +77,14 @@ def decide(pod: Pod, budget: PodDisruptionBudget) -> PodDisruptionBudget | None:
             disrupted_pods={**status.disrupted_pods, pod.metadata.name: now()},
             conditions=conditions,
         ),
+    )
+
+
+def _forbidden(budget: PodDisruptionBudget, why: str) -> errors.Forbidden:
+    """403 as eviction.go's ``errors.NewForbidden(policy.Resource("poddisruptionbudget"), ...)``
+    words it."""
+    return errors.Forbidden(
+        f'poddisruptionbudget.policy "{budget.metadata.name}" is forbidden: {why}'
     )
 
 

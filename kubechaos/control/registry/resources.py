@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kubechaos.api.discovery import API_RESOURCES
 from kubechaos.control.registry.config import CONFIG
+from kubechaos.control.registry.daemonset import DAEMONSETS
 from kubechaos.control.registry.deployment import DEPLOYMENTS
 from kubechaos.control.registry.endpoints import ENDPOINTS
 from kubechaos.control.registry.job import JOBS
@@ -34,6 +35,7 @@ _HANDLED: dict[str, ResourceType] = {
         LEASES,
         *CONFIG,
         PODDISRUPTIONBUDGETS,
+        DAEMONSETS,
         JOBS,
     )
 }

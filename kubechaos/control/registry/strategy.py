@@ -9,6 +9,7 @@ kind's module reads as "what is special about this kind" and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -44,10 +45,13 @@ class ResourceType:
 
 @attrs.frozen
 class StrategyOptions:
-    """What strategies need of the API server they serve: its settings and its allocators."""
+    """What strategies need of the API server they serve: its settings, its allocators, and
+    what its watch cache holds of a resource (``cached("priorityclasses")``), which upstream's
+    admission plugins read from their informers."""
 
     settings: Settings
     cluster_ips: ClusterIPAllocator
+    cached: Callable[[str], list[Any]] = lambda resource: []
 
 
 class Strategy(Generic[ObjT]):

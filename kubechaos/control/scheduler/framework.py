@@ -7,6 +7,7 @@ these types and none of them owns them.
 
 from __future__ import annotations
 
+from kubechaos.api.nodeaffinity import required_node_names
 from kubechaos.api.objects import Node, Pod, Taint, Toleration
 from kubechaos.defaults import (
     SCHEDULER_DEFAULT_MEMORY_REQUEST,
@@ -41,9 +42,11 @@ class PodView:
     """What a scheduling cycle needs of a pending pod, computed once per pod version."""
 
     __slots__ = (
+        "affinity",
         "cpu",
         "key",
         "memory",
+        "node_names",
         "nz_cpu",
         "nz_memory",
         "owner",
@@ -60,6 +63,10 @@ class PodView:
         self.tolerations = pod.spec.tolerations
         self.tolerates_unschedulable = tolerated(self.tolerations, _UNSCHEDULABLE_TAINT)
         self.selector = tuple(pod.spec.node_selector.items())
+        # required node affinity terms, and the NodeAffinity PreFilter's node names (a
+        # DaemonSet pod's one node): None when every node is a candidate
+        self.affinity = pod.spec.node_affinity
+        self.node_names = required_node_names(self.affinity)
         ref = pod.metadata.controller_ref()
         self.owner = ref.uid if ref is not None else None
 

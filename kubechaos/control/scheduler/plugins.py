@@ -8,6 +8,7 @@ these are pure verdicts on (pod, node), testable without a queue, a cache or a c
 
 from __future__ import annotations
 
+from kubechaos.api.nodeaffinity import terms_match
 from kubechaos.control.scheduler.framework import NodeInfo, PodView, tolerated
 from kubechaos.defaults import (
     SCHEDULER_MAX_NODE_SCORE,
@@ -19,6 +20,10 @@ from kubechaos.defaults import (
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
 REASON_NODE_SELECTOR = "node(s) didn't match Pod's node affinity/selector"
 REASON_TOO_MANY_PODS = "Too many pods"
+# NodeAffinity's PreFilter: nodes outside the node names it returned (absent nodes' status),
+# and terms whose metadata.name sets do not intersect.
+REASON_NOT_IN_PREFILTER = "node(s) didn't satisfy plugin(s) [NodeAffinity]"
+REASON_AFFINITY_CONFLICT = "pod affinity terms conflict"
 REASON_INSUFFICIENT_CPU = "Insufficient cpu"
 REASON_INSUFFICIENT_MEMORY = "Insufficient memory"
 # What DefaultPreemption's dry run says per node. The model has no PriorityClasses, so every pod
@@ -43,12 +48,14 @@ def filter_node(view: PodView, info: NodeInfo) -> Rejection | None:
     for taint in info.hard_taints:
         if not tolerated(view.tolerations, taint):
             return ((f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}",), False)
-    # NodeAffinity (spec.nodeSelector)
+    # NodeAffinity (spec.nodeSelector, then the required node affinity's terms, ORed)
     if view.selector:
         labels = info.labels
         for label, value in view.selector:
             if labels.get(label) != value:
                 return _REJECT_SELECTOR
+    if view.affinity and not terms_match(view.affinity, info.labels, info.name):
+        return _REJECT_SELECTOR
     # NodeResourcesFit
     reasons: tuple[str, ...] = ()
     if info.pods + 1 > info.alloc_pods:
@@ -117,14 +124,15 @@ def _spread_score(count: int, max_count: int) -> int:
     return int(SCHEDULER_MAX_NODE_SCORE * ((max_count - count) / max_count))
 
 
-def fit_error(total: int, rejections: list[Rejection]) -> str:
+def fit_error(total: int, rejections: list[Rejection], absent: int = 0) -> str:
     """The FailedScheduling message of a pod no node fits, worded and ordered as upstream's.
 
     Each node contributes its reasons to a histogram (``3 Insufficient cpu``), sorted as strings;
-    then the DefaultPreemption post-filter's verdict in the same form.
+    then the DefaultPreemption post-filter's verdict in the same form. ``absent`` nodes were
+    left out by the NodeAffinity PreFilter (not filtered at all: nothing can change that).
     """
-    reasons: dict[str, int] = {}
-    preemption: dict[str, int] = {}
+    reasons: dict[str, int] = {REASON_NOT_IN_PREFILTER: absent} if absent else {}
+    preemption: dict[str, int] = {PREEMPTION_NOT_HELPFUL: absent} if absent else {}
     for node_reasons, resolvable in rejections:
         for reason in node_reasons:
             reasons[reason] = reasons.get(reason, 0) + 1
@@ -138,4 +146,13 @@ def _histogram(counts: dict[str, int]) -> str:
     return ", ".join(sorted(f"{n} {reason}" for reason, n in counts.items()))
 
 
-__all__ = ["NO_NODES_MESSAGE", "Rejection", "best_nodes", "filter_node", "fit_error"]
+__all__ = [
+    "NO_NODES_MESSAGE",
+    "PREEMPTION_NOT_HELPFUL",
+    "REASON_AFFINITY_CONFLICT",
+    "REASON_NOT_IN_PREFILTER",
+    "Rejection",
+    "best_nodes",
+    "filter_node",
+    "fit_error",
+]

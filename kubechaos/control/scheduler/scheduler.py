@@ -21,6 +21,8 @@ from kubechaos.control.scheduler.cache import SchedulerCache
 from kubechaos.control.scheduler.framework import NodeInfo, PodView
 from kubechaos.control.scheduler.plugins import (
     NO_NODES_MESSAGE,
+    PREEMPTION_NOT_HELPFUL,
+    REASON_AFFINITY_CONFLICT,
     Rejection,
     best_nodes,
     filter_node,
@@ -181,9 +183,18 @@ class Scheduler:
         if not nodes:
             self._failed(qp, "unschedulable", NO_NODES_MESSAGE, parked=False)
             return False
-        feasible, rejections = self._find_feasible(view, nodes)
+        if view.node_names is not None:
+            feasible, rejections, absent = self._filter_named(view, nodes)
+        else:
+            (feasible, rejections), absent = self._find_feasible(view, nodes), 0
         if not feasible:
-            message = fit_error(len(nodes), rejections)
+            message = fit_error(len(nodes), rejections, absent)
+            if view.node_names is not None and not view.node_names:
+                total = len(nodes)
+                message = (
+                    f"0/{total} nodes are available: {REASON_AFFINITY_CONFLICT}. preemption: "
+                    f"0/{total} nodes are available: {total} {PREEMPTION_NOT_HELPFUL}."
+                )
             self._failed(qp, "unschedulable", message, parked=True)
             return False
         info = self._select(view, feasible)
@@ -224,7 +235,7 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         rejections: list[Rejection] = []
         processed = 0
-        cpu, memory, simple = view.cpu, view.memory, not view.selector
+        cpu, memory, simple = view.cpu, view.memory, not view.selector and not view.affinity
         for info in itertools.chain(
             itertools.islice(nodes, start, None), itertools.islice(nodes, start)
         ):
@@ -250,6 +261,27 @@ class Scheduler:
                 rejections.append(rejection)
         self._next_start = (start + processed) % total
         return feasible, rejections
+
+    def _filter_named(
+        self, view: PodView, nodes: list[NodeInfo]
+    ) -> tuple[list[NodeInfo], list[Rejection], int]:
+        """The nodes the NodeAffinity PreFilter named (a DaemonSet pod's one node): only those
+        are filtered, the others count as not satisfying NodeAffinity; a cycle costs O(named
+        nodes), not O(nodes). The rotating start moves on by the nodes processed, as upstream."""
+        assert view.node_names is not None
+        candidates = [
+            info for name in sorted(view.node_names) if (info := self.cache.offered_node(name))
+        ]
+        feasible: list[NodeInfo] = []
+        rejections: list[Rejection] = []
+        for info in candidates:
+            rejection = filter_node(view, info)
+            if rejection is None:
+                feasible.append(info)
+            else:
+                rejections.append(rejection)
+        self._next_start = (self._next_start + len(candidates)) % len(nodes)
+        return feasible, rejections, len(nodes) - len(candidates)
 
     def _select(self, view: PodView, feasible: list[NodeInfo]) -> NodeInfo:
         """The best-scoring feasible node; a tie is broken by one seeded draw (selectHost)."""

@@ -30,7 +30,12 @@ from prometheus_client.metrics_core import Metric
 from kubechaos.cluster import Cluster
 from kubechaos.observe.metrics import chaos, components
 from kubechaos.observe.metrics.chaos import FaultLedger
-from kubechaos.observe.metrics.kubestate import KubeStateMetrics, ObjectSample
+from kubechaos.observe.metrics.kubestate import (
+    OBJECT_FAMILIES,
+    OPTIONAL_RESOURCES,
+    KubeStateMetrics,
+    ObjectSample,
+)
 from kubechaos.traffic import TrafficStats
 
 Source = Callable[[], Iterable[Metric]]
@@ -54,27 +59,12 @@ FAMILIES: dict[str, str] = {
     ),
     **dict.fromkeys(("kube_node_status_condition", "kube_node_spec_taint"), "node_families"),
     "kube_endpoint_address": "endpoint_family",
-    **dict.fromkeys(
-        (
-            "kube_poddisruptionbudget_created",
-            "kube_poddisruptionbudget_status_current_healthy",
-            "kube_poddisruptionbudget_status_desired_healthy",
-            "kube_poddisruptionbudget_status_pod_disruptions_allowed",
-            "kube_poddisruptionbudget_status_expected_pods",
-            "kube_poddisruptionbudget_status_observed_generation",
-        ),
-        "pdb_families",
-    ),
-    **dict.fromkeys(
-        (
-            "kube_job_info", "kube_job_created", "kube_job_spec_parallelism",
-            "kube_job_spec_completions", "kube_job_spec_active_deadline_seconds",
-            "kube_job_status_succeeded", "kube_job_status_failed", "kube_job_status_active",
-            "kube_job_status_ready", "kube_job_complete", "kube_job_failed",
-            "kube_job_status_start_time", "kube_job_status_completion_time", "kube_job_owner",
-        ),
-        "job_families",
-    ),
+    # kinds a run may not use: their families exist only while the cluster has such an object
+    **{
+        name: "optional_families"
+        for resource in OPTIONAL_RESOURCES
+        for name, _, _ in OBJECT_FAMILIES[resource]
+    },
     **dict.fromkeys(
         (
             "apiserver_request", "apiserver_request_duration_seconds", "etcd_server_has_leader",
@@ -183,8 +173,7 @@ class ClusterCollector:
             *self.deployment_families(),
             *self.node_families(),
             self.endpoint_family(),
-            *self.pdb_families(),
-            *self.job_families(),
+            *self.optional_families(),
             *self.component_families(),
             *self.traffic_families(),
             *self.fault_families(),
@@ -212,15 +201,26 @@ class ClusterCollector:
     def endpoint_family(self) -> Metric:
         return self.kube_state.families("endpoints")[0]
 
-    def pdb_families(self) -> list[Metric]:
-        """Empty (no families at all) while the cluster has no budget: runs without budgets
-        expose and record exactly what they did before the kind existed."""
-        if not self.cluster.api.cache("poddisruptionbudgets").list():
+    def optional_families(self) -> list[Metric]:
+        """The families of the optional kinds (:data:`OPTIONAL_RESOURCES`) the cluster has an
+        object of; none of a kind while it has none, so runs that never use a kind expose and
+        record exactly what they did before the kind existed."""
+        out: list[Metric] = []
+        for resource in OPTIONAL_RESOURCES:
+            if self.cluster.api.cache(resource).list():
+                out.extend(self.kube_state.families(resource))
+        return out
+
+    def daemonset_families(self) -> list[Metric]:
+        """The DaemonSet families alone (steady state and report history read them); empty
+        while the cluster has no DaemonSet."""
+        if not self.cluster.api.cache("daemonsets").list():
             return []
-        return self.kube_state.families("poddisruptionbudgets")
+        return self.kube_state.families("daemonsets")
 
     def job_families(self) -> list[Metric]:
-        """Empty while the cluster has no Job (as :meth:`pdb_families`)."""
+        """The Job families alone (steady state and report history read them); empty while
+        the cluster has no Job."""
         if not self.cluster.api.cache("jobs").list():
             return []
         return self.kube_state.families("jobs")

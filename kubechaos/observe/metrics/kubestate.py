@@ -1,8 +1,7 @@
 """kube-state-metrics families: one series per API object, read from the API server's watch cache.
 
 Each kind has its renderer (``pod_samples``, ``deployment_samples``, ``node_samples``,
-``endpoint_samples``), mirroring kube-state-metrics' ``internal/store/{pod,deployment,node,
-endpoint}.go``: same family names, labels and HELP texts, so dashboards and alerts written for
+``endpoint_samples``, ...), mirroring kube-state-metrics' ``internal/store/<kind>.go``: same family names, labels and HELP texts, so dashboards and alerts written for
 a real cluster read a run unchanged. What kube-state-metrics' informers would hold is what the
 watch cache holds; nothing here reads a component's internals.
 
@@ -19,7 +18,17 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from kubechaos.api.objects import Deployment, Endpoints, Job, Node, Pod, PodDisruptionBudget
+from kubechaos.api.objects import (
+    ConfigMap,
+    DaemonSet,
+    Deployment,
+    Endpoints,
+    Job,
+    Node,
+    Pod,
+    PodDisruptionBudget,
+    Secret,
+)
 from kubechaos.cluster import Cluster
 from kubechaos.observe.metrics.builders import family
 
@@ -132,6 +141,54 @@ def pdb_samples(pdb: PodDisruptionBudget) -> list[ObjectSample]:
     return [(name, _sample(name, labels, value)) for name, value in values]
 
 
+def daemonset_samples(ds: DaemonSet) -> list[ObjectSample]:
+    """kube-state-metrics internal/store/daemonset.go (v2 names)."""
+    labels = {"namespace": ds.metadata.namespace, "daemonset": ds.metadata.name}
+    st = ds.status
+    values: list[tuple[str, float]] = []
+    if ds.metadata.creation_timestamp is not None:
+        values.append(("kube_daemonset_created", ds.metadata.creation_timestamp))
+    values += [
+        ("kube_daemonset_status_current_number_scheduled", st.current_number_scheduled),
+        ("kube_daemonset_status_desired_number_scheduled", st.desired_number_scheduled),
+        ("kube_daemonset_status_number_available", st.number_available),
+        ("kube_daemonset_status_number_misscheduled", st.number_misscheduled),
+        ("kube_daemonset_status_number_ready", st.number_ready),
+        ("kube_daemonset_status_number_unavailable", st.number_unavailable),
+        ("kube_daemonset_status_observed_generation", st.observed_generation),
+        ("kube_daemonset_status_updated_number_scheduled", st.updated_number_scheduled),
+        ("kube_daemonset_metadata_generation", ds.metadata.generation),
+    ]
+    return [(name, _sample(name, labels, value)) for name, value in values]
+
+
+def _info_and_created(
+    obj: ConfigMap | Secret, prefix: str, labels: dict[str, str]
+) -> list[ObjectSample]:
+    out = [(f"{prefix}_info", _sample(f"{prefix}_info", labels, 1.0))]
+    created = obj.metadata.creation_timestamp
+    if created is not None:
+        out.append((f"{prefix}_created", _sample(f"{prefix}_created", labels, created)))
+    return out
+
+
+def configmap_samples(cm: ConfigMap) -> list[ObjectSample]:
+    """kube-state-metrics internal/store/configmap.go (the default families, labels and
+    annotations being opt-in there)."""
+    labels = {"namespace": cm.metadata.namespace, "configmap": cm.metadata.name}
+    return _info_and_created(cm, "kube_configmap", labels)
+
+
+def secret_samples(secret: Secret) -> list[ObjectSample]:
+    """kube-state-metrics internal/store/secret.go: info, type (label ``type``) and created."""
+    labels = {"namespace": secret.metadata.namespace, "secret": secret.metadata.name}
+    out = _info_and_created(secret, "kube_secret", labels)
+    out.insert(
+        1, ("kube_secret_type", _sample("kube_secret_type", {**labels, "type": secret.type}, 1.0))
+    )
+    return out
+
+
 JOB_FAILURE_REASONS = ("BackoffLimitExceeded", "DeadlineExceeded", "Evicted")
 
 
@@ -194,6 +251,9 @@ OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "nodes": node_samples,
     "endpoints": endpoint_samples,
     "poddisruptionbudgets": pdb_samples,
+    "configmaps": configmap_samples,
+    "secrets": secret_samples,
+    "daemonsets": daemonset_samples,
     "jobs": job_samples,
 }
 # (family, HELP, type) per resource, in exposition order (kube-state-metrics' own HELP texts)
@@ -238,6 +298,39 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("kube_poddisruptionbudget_status_observed_generation",
          "Most recent generation observed when updating this PDB status", "gauge"),
     ),
+    "configmaps": (
+        ("kube_configmap_info", "Information about configmap.", "gauge"),
+        ("kube_configmap_created", "Unix creation timestamp", "gauge"),
+    ),
+    "secrets": (
+        ("kube_secret_info", "Information about secret.", "gauge"),
+        ("kube_secret_type", "Type about secret.", "gauge"),
+        ("kube_secret_created", "Unix creation timestamp", "gauge"),
+    ),
+    "daemonsets": (
+        ("kube_daemonset_created", "Unix creation timestamp", "gauge"),
+        ("kube_daemonset_status_current_number_scheduled",
+         "The number of nodes running at least one daemon pod and are supposed to.", "gauge"),
+        ("kube_daemonset_status_desired_number_scheduled",
+         "The number of nodes that should be running the daemon pod.", "gauge"),
+        ("kube_daemonset_status_number_available",
+         "The number of nodes that should be running the daemon pod and have one or more of the "
+         "daemon pod running and available", "gauge"),
+        ("kube_daemonset_status_number_misscheduled",
+         "The number of nodes running a daemon pod but are not supposed to.", "gauge"),
+        ("kube_daemonset_status_number_ready",
+         "The number of nodes that should be running the daemon pod and have one or more of the "
+         "daemon pod running and ready.", "gauge"),
+        ("kube_daemonset_status_number_unavailable",
+         "The number of nodes that should be running the daemon pod and have none of the daemon "
+         "pod running and available", "gauge"),
+        ("kube_daemonset_status_observed_generation",
+         "The most recent generation observed by the daemon set controller.", "gauge"),
+        ("kube_daemonset_status_updated_number_scheduled",
+         "The total number of nodes that are running updated daemon pod", "gauge"),
+        ("kube_daemonset_metadata_generation",
+         "Sequence number representing a specific generation of the desired state.", "gauge"),
+    ),
     "jobs": (
         ("kube_job_info", "Information about job.", "gauge"),
         ("kube_job_created", "Unix creation timestamp", "gauge"),
@@ -262,6 +355,16 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("kube_job_owner", "Information about the Job's owner.", "gauge"),
     ),
 }  # fmt: skip
+# Resources whose families exist only while the cluster has an object of theirs: kinds a run
+# may never use, so a run without them exposes and records exactly what it did before the kind
+# was modelled (in this order, after the endpoints family).
+OPTIONAL_RESOURCES: tuple[str, ...] = (
+    "poddisruptionbudgets",
+    "configmaps",
+    "secrets",
+    "daemonsets",
+    "jobs",
+)
 
 
 class KubeStateMetrics:

@@ -178,7 +178,7 @@ def _steady_strip(frame: Frame, changes: Sequence[SteadyRow], y: float, h: float
     return out
 
 
-def deployment_chart(frame: Frame, deployment: DeploymentRecord) -> str:
+def deployment_chart(frame: Frame, deployment: DeploymentRecord, kind: str = "Deployment") -> str:
     history = deployment["history"]
     top, bottom = 34, 164
     peak = max(
@@ -210,7 +210,7 @@ def deployment_chart(frame: Frame, deployment: DeploymentRecord) -> str:
     ]
     if not history:
         body.append(f'<text x="{LEFT + 8}" y="{top + 20}" class="muted">no samples</text>')
-    return svg_chart(bottom + 40, f"Deployment {name}: desired vs available replicas", body)
+    return svg_chart(bottom + 40, f"{kind} {name}: desired vs available replicas", body)
 
 
 def job_chart(frame: Frame, job: JobRecord) -> str:

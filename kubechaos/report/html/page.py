@@ -310,10 +310,12 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
     if len(deployments) > MAX_CHARTS:
         rest = [f"{d['namespace']}/{d['name']}" for d in deployments[MAX_CHARTS:]]
         parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
+    for daemonset in result.get("daemonsets", [])[:MAX_CHARTS]:
+        parts.append(deployment_chart(frame, daemonset, "DaemonSet"))
     jobs = result.get("jobs", [])
     for job in jobs[:MAX_CHARTS]:
         parts.append(job_chart(frame, job))
-    if not deployments and not jobs:
+    if not deployments and not result.get("daemonsets") and not jobs:
         parts.append('<p class="muted">No Deployments.</p>')
     parts.append('<h2 id="traffic">Requests</h2>')
     for service in services[:MAX_CHARTS]:

@@ -1,0 +1,160 @@
+"""The DaemonSet controller's bookkeeping: its pods by (DaemonSet, node), expectations, and the
+back-off on deleting failed pods.
+
+Upstream lists a DaemonSet's namespace's pods from the informer on every sync and maps them to
+nodes; here the pod handlers keep them indexed by owner UID and target node as they arrive, so a
+pod event costs O(1) and a sync reads only its own pods (and the namespace's orphans, which
+it may adopt).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from kubechaos.api.nodeaffinity import target_node_name
+from kubechaos.api.objects import DaemonSet, Pod, key_of
+from kubechaos.control.controllers.ownership import SelectorIndex
+from kubechaos.defaults import (
+    CONTROLLER_EXPECTATIONS_TIMEOUT,
+    DAEMONSET_FAILED_POD_BACKOFF_INITIAL,
+    DAEMONSET_FAILED_POD_BACKOFF_MAX,
+)
+from kubechaos.sim.clock import now
+
+
+class DaemonPods:
+    """Pods owned by a DaemonSet, by owner UID then target node; orphans by namespace; and the
+    DaemonSets' selectors, to find who may adopt an orphan."""
+
+    def __init__(self) -> None:
+        self._owned: dict[str, dict[str, dict[str, Pod]]] = {}  # uid -> node -> key -> pod
+        self._orphans: dict[str, dict[str, Pod]] = {}  # namespace -> key -> pod
+        self._where: dict[str, tuple[str, str]] = {}  # pod key -> (uid or "", node or namespace)
+        self._selectors = SelectorIndex()
+
+    def put(self, pod: Pod) -> None:
+        key = key_of(pod)
+        ref = pod.metadata.controller_ref()
+        if ref is None:
+            slot = ("", pod.metadata.namespace)
+        elif ref.kind == DaemonSet.KIND:
+            slot = (ref.uid, target_node_name(pod.spec) or "")
+        else:
+            if key in self._where:
+                self.discard(pod)
+            return
+        if self._where.get(key) != slot:
+            self.discard(pod)
+            self._where[key] = slot
+        if slot[0]:
+            self._owned.setdefault(slot[0], {}).setdefault(slot[1], {})[key] = pod
+        else:
+            self._orphans.setdefault(slot[1], {})[key] = pod
+
+    def discard(self, pod: Pod) -> None:
+        key = key_of(pod)
+        slot = self._where.pop(key, None)
+        if slot is None:
+            return
+        uid, place = slot
+        if uid:
+            nodes = self._owned[uid]
+            del nodes[place][key]
+            if not nodes[place]:
+                del nodes[place]
+            if not nodes:
+                del self._owned[uid]
+        else:
+            del self._orphans[place][key]
+            if not self._orphans[place]:
+                del self._orphans[place]
+
+    def owned(self, uid: str) -> list[Pod]:
+        return [pod for pods in self._owned.get(uid, {}).values() for pod in pods.values()]
+
+    def on_node(self, uid: str, node: str) -> list[Pod]:
+        return list(self._owned.get(uid, {}).get(node, {}).values())
+
+    def orphans(self, namespace: str) -> list[Pod]:
+        return list(self._orphans.get(namespace, {}).values())
+
+    @staticmethod
+    def node_of(pod: Pod) -> str | None:
+        return target_node_name(pod.spec)
+
+    def watch_selector(self, ds: DaemonSet) -> None:
+        self._selectors.put(key_of(ds), ds.metadata.namespace, ds.spec.selector)
+
+    def forget_selector(self, key: str) -> None:
+        self._selectors.discard(key)
+
+    def adopters(self, pod: Pod) -> list[str]:
+        """getDaemonSetsForPod: the DaemonSets whose selector matches an orphan's labels."""
+        return self._selectors.matching(pod.metadata.namespace, pod.metadata.labels)
+
+
+@attrs.define
+class _Expected:
+    add: int
+    delete: int
+    timestamp: float
+
+
+class Expectations:
+    """ControllerExpectations as the DaemonSet controller uses them: counts of creates and
+    deletes awaited (not tracked per pod), forgotten after five minutes."""
+
+    def __init__(self, timeout: float = CONTROLLER_EXPECTATIONS_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._records: dict[str, _Expected] = {}
+
+    def satisfied(self, key: str) -> bool:
+        record = self._records.get(key)
+        if record is None or (record.add <= 0 and record.delete <= 0):
+            return True
+        return now() - record.timestamp > self.timeout
+
+    def expires_in(self, key: str) -> float:
+        record = self._records.get(key)
+        return 0.0 if record is None else max(0.0, record.timestamp + self.timeout - now())
+
+    def expect(self, key: str, add: int, delete: int) -> None:
+        self._records[key] = _Expected(add, delete, now())
+
+    def creation_observed(self, key: str) -> None:
+        record = self._records.get(key)
+        if record is not None:
+            record.add -= 1
+
+    def deletion_observed(self, key: str) -> None:
+        record = self._records.get(key)
+        if record is not None:
+            record.delete -= 1
+
+    def forget(self, key: str) -> None:
+        self._records.pop(key, None)
+
+
+class FailedBackoff:
+    """client-go flowcontrol.Backoff (1 s doubling to 15 min) per (DaemonSet, generation, node)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, float]] = {}  # key -> (delay, last update)
+
+    def in_backoff(self, key: str, at: float) -> float | None:
+        """IsInBackOffSinceUpdate: the delay still to wait, or None."""
+        entry = self._entries.get(key)
+        if entry is None or at - entry[1] >= entry[0]:
+            return None
+        return entry[0] - (at - entry[1])
+
+    def next(self, key: str, at: float) -> None:
+        entry = self._entries.get(key)
+        if entry is None or at - entry[1] > 2 * DAEMONSET_FAILED_POD_BACKOFF_MAX:
+            delay = DAEMONSET_FAILED_POD_BACKOFF_INITIAL
+        else:
+            delay = min(entry[0] * 2, DAEMONSET_FAILED_POD_BACKOFF_MAX)
+        self._entries[key] = (delay, at)
+
+
+__all__ = ["DaemonPods", "Expectations", "FailedBackoff"]

@@ -324,3 +324,18 @@ POD_STATUS_CONFLICT_RETRIES = 5  # model: re-reads after a Conflict before waiti
 LABEL_HOSTNAME = "kubernetes.io/hostname"
 LABEL_OS = "kubernetes.io/os"
 LABEL_ARCH = "kubernetes.io/arch"
+
+# Job controller constants (pkg/controller/job, v1.32).
+# job_controller.go DefaultJobPodFailureBackOff / MaxJobPodFailureBackOff: the delay before a
+# replacement after pod failures is 10 s doubling per consecutive failure, capped at 10 min
+# (the "Jobs" docs still say six minutes, the value before v1.28's backoff_utils.go rewrite).
+JOB_POD_FAILURE_BACKOFF = 10.0
+JOB_POD_FAILURE_BACKOFF_MAX = 600.0
+JOB_SYNC_BATCH_PERIOD = 1.0  # job_controller.go syncJobBatchPeriod: pod events batched 1 s
+JOB_DEFAULT_BACKOFF_LIMIT = 6  # pkg/apis/batch/v1/defaults.go
+JOB_TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"  # batch.JobTrackingFinalizer
+JOB_COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+JOB_CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
+LEGACY_JOB_NAME_LABEL = "job-name"
+LEGACY_CONTROLLER_UID_LABEL = "controller-uid"

@@ -11,11 +11,16 @@ import functools
 import itertools
 from pathlib import Path
 
+import attrs
+import jsonschema
 import pytest
 
 from kubechaos.api.objects import Pod
 from kubechaos.defaults import CONTROLLER_EXPECTATIONS_TIMEOUT, NODE_LEASE_RENEW_INTERVAL_FRACTION
 from kubechaos.faults import CATALOGUE
+from kubechaos.report.html.page import render_html
+from kubechaos.report.result import result_of
+from kubechaos.report.result import schema as result_schema
 from kubechaos.scenario.loader import Scenario, load_scenario
 from kubechaos.scenario.runner import Run, run_scenario
 from kubechaos.sim.events import Event
@@ -37,6 +42,7 @@ EXPECTED_SLO_OK = {
     "etcd-outage": True,
     "etcd-silent-write-drop": True,
     "hpa-node-loss": True,
+    "job-pods-killed": True,
     "kubelet-stop": True,
     "node-crash": True,
     "node-reboot": True,
@@ -390,3 +396,35 @@ def test_statefulset_force_delete_replaces_the_terminating_pod_at_once() -> None
     assert pod is not None and pod.is_ready() and pod.spec.node_name != "worker-3"
     recovery = [e for e in run.events.find(reason="Recovered") if e.object == "force-delete-db-1"]
     assert recovery
+
+
+def test_job_pods_killed_complete_later_with_the_replacements() -> None:
+    """job_controller.go: killed pods count as failed (isPodFailed), the replacements wait the
+    back-off of two consecutive failures (20 s, backoff_utils.go), and the Job still completes,
+    later than the same scenario without the kill."""
+    run = run_of("job-pods-killed")
+    kill = injected_at(run, "kill-workers")
+    (job,) = run.cluster.api.cache("jobs").list()
+    assert job.status.finished() == "Complete"
+    assert (job.status.succeeded, job.status.failed) == (6, 2)
+    created = times(run, "SuccessfulCreate", after=kill)
+    assert 20 <= created[0] - kill < 21.5
+    calm = run_scenario(attrs.evolve(scenario_of("job-pods-killed"), faults=(), slos=()))
+    (undisturbed,) = calm.cluster.api.cache("jobs").list()
+    assert job.status.completion_time is not None
+    assert undisturbed.status.completion_time is not None
+    assert job.status.completion_time > undisturbed.status.completion_time + 30
+
+
+def test_job_pods_killed_report_shows_the_job() -> None:
+    """The result lists the Job with its active/succeeded/failed history (valid against the
+    result schema), and the HTML report charts it."""
+    run = run_of("job-pods-killed")
+    result = result_of(run)
+    jsonschema.validate(result, result_schema())
+    (job,) = result["jobs"]
+    assert (job["status"], job["succeeded"], job["failed"]) == ("Complete", 6, 2)
+    assert [0, 0, 2] in [row[1:] for row in job["history"]]  # active 0 in the back-off
+    page = render_html(result, run.events)
+    assert "Job default/batch: active, succeeded and failed pods" in page
+    assert "jobs" not in result_of(run_of("pod-kill"))

@@ -41,6 +41,7 @@ HORIZONTALPODAUTOSCALERS = APIResource(
     "horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling/v2", True
 )
 STATEFULSETS = APIResource("statefulsets", "StatefulSet", "apps/v1", True)
+JOBS = APIResource("jobs", "Job", "batch/v1", True)
 
 # In the order the API server sets them up (its watch caches subscribe to etcd in this order).
 API_RESOURCES: dict[str, APIResource] = {
@@ -59,6 +60,7 @@ API_RESOURCES: dict[str, APIResource] = {
         DAEMONSETS,
         HORIZONTALPODAUTOSCALERS,
         STATEFULSETS,
+        JOBS,
     )
 }
 RESOURCE_OF_KIND: dict[str, str] = {r.kind: r.name for r in API_RESOURCES.values()}

@@ -21,6 +21,7 @@ from kubechaos.api.fieldreader import FieldReader, ManifestError, Path, type_nam
 from kubechaos.api.objects import APIObject, ObjectMeta
 from kubechaos.api.readers.apps import read_deployment, read_replicaset
 from kubechaos.api.readers.autoscaling import read_hpa
+from kubechaos.api.readers.batch import read_job
 from kubechaos.api.readers.config import (
     read_configmap,
     read_priorityclass,
@@ -48,6 +49,7 @@ SUPPORTED_KINDS = {
     "DaemonSet": "apps/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2",
     "StatefulSet": "apps/v1",
+    "Job": "batch/v1",
 }
 _CLUSTER_SCOPED = ("Namespace", "PriorityClass")
 
@@ -78,6 +80,7 @@ _READERS: dict[str, Reader] = {
     "DaemonSet": read_daemonset,
     "HorizontalPodAutoscaler": read_hpa,
     "StatefulSet": read_statefulset,
+    "Job": read_job,
 }
 assert set(_READERS) == set(SUPPORTED_KINDS), "a reader for every supported kind"
 

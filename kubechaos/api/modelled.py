@@ -228,6 +228,25 @@ MODELLED_FIELDS: dict[str, Tree] = {
             "revisionHistoryLimit": SILENT,  # ControllerRevisions are not modelled
         },
     },
+    "Job": {
+        **_TOP,
+        "spec": {
+            "template": _TEMPLATE,
+            "selector": READ,
+            "manualSelector": READ,
+            "parallelism": READ,
+            "completions": READ,
+            "completionMode": READ,
+            "backoffLimit": READ,
+            "activeDeadlineSeconds": READ,
+            "ttlSecondsAfterFinished": READ,
+            "suspend": READ,
+            # podFailurePolicy, backoffLimitPerIndex, maxFailedIndexes, successPolicy,
+            # podReplacementPolicy (other than its default) and managedBy: warned about
+            "podReplacementPolicy": Default("TerminatingOrFailed"),
+            "managedBy": Default("kubernetes.io/job-controller"),
+        },
+    },
     "PodDisruptionBudget": {
         **_TOP,
         "spec": {

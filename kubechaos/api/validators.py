@@ -18,6 +18,7 @@ from kubechaos.api.objects import (
     Deployment,
     Endpoints,
     HorizontalPodAutoscaler,
+    Job,
     Lease,
     Namespace,
     Node,
@@ -47,6 +48,7 @@ from kubechaos.api.validation import (
 )
 from kubechaos.api.validation_daemonset import validate_daemonset
 from kubechaos.api.validation_hpa import validate_hpa
+from kubechaos.api.validation_job import validate_job
 from kubechaos.api.validation_statefulset import validate_statefulset
 
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
@@ -66,6 +68,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     DaemonSet: validate_daemonset,
     HorizontalPodAutoscaler: validate_hpa,
     StatefulSet: validate_statefulset,
+    Job: validate_job,
 }
 
 

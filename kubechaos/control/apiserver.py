@@ -414,8 +414,9 @@ class APIServer:
         """Write ``new`` over ``kv`` if nothing wrote it meanwhile (CAS on its mod revision).
 
         An object being deleted whose last finalizer goes is removed instead (unless its kind
-        leaves that to someone else: pods are removed by their kubelet's final delete). An
-        unchanged object is not written at all.
+        leaves that to someone else: pods are removed by their kubelet's final delete, or at
+        once when that delete already came, with grace period 0: upstream's
+        registry.ShouldDeleteDuringUpdate). An unchanged object is not written at all.
         """
         if new == kv.value:
             return _decode(kv.value, kv.mod_revision)
@@ -426,7 +427,7 @@ class APIServer:
         finished = (
             new.metadata.deletion_timestamp is not None
             and not new.metadata.finalizers
-            and strategy.delete_when_finalized
+            and (strategy.delete_when_finalized or new.metadata.deletion_grace_period_seconds == 0)
         )
         op: Put | Delete = Delete(kv.key) if finished else Put(kv.key, new)
         result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [op])

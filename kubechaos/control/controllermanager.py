@@ -19,6 +19,7 @@ from kubechaos.control.controllers.deployment import DeploymentController
 from kubechaos.control.controllers.disruption import DisruptionController
 from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
+from kubechaos.control.controllers.job import JobController
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.podautoscaler import HorizontalController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
@@ -55,9 +56,14 @@ ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "DaemonSet": DaemonSetController,
     "HorizontalPodAutoscaler": HorizontalController,
     "StatefulSet": StatefulSetController,
+    "Job": JobController,
 }
 # Kinds of those that own pods: the garbage collector watches them from then on.
-OWNER_RESOURCES: dict[str, str] = {"DaemonSet": "daemonsets", "StatefulSet": "statefulsets"}
+OWNER_RESOURCES: dict[str, str] = {
+    "DaemonSet": "daemonsets",
+    "StatefulSet": "statefulsets",
+    "Job": "jobs",
+}
 
 
 class ControllerManager:
@@ -105,7 +111,9 @@ class ControllerManager:
     def queues(self) -> list[Controller]:
         """The controllers with work queues (for workqueue_* metrics)."""
         queued = [c for c in self.controllers() if isinstance(c, Controller)]
-        return [*queued, self.taint_eviction]
+        # controllers an on-demand one runs beside it (the job controller's TTL controller)
+        companions = [q for c in self.on_demand.values() for q in getattr(c, "companions", ())]
+        return [*queued, self.taint_eviction, *companions]
 
     async def run(self) -> None:
         try:

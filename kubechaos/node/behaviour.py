@@ -20,6 +20,8 @@ clause                   meaning
 ``readiness-fail-after=D`` from D on, the readiness probe fails; the process keeps running
 ``readiness-fail-for=D`` with ``readiness-fail-after``: readiness fails only for a window of D
 ``shutdown=D``           the process needs D to exit after SIGTERM (default 0: at once)
+``term-exit-code=N``     the exit code when SIGTERM ends it within the grace period (default 0,
+                         a server that handles SIGTERM; 143 for a batch process it kills)
 ======================== ====================================================================
 
 Example: ``startup=5s,readiness-fail-after=60s,readiness-fail-for=30s,shutdown=10s``.
@@ -61,7 +63,12 @@ _DURATION_CLAUSES = (
     "readiness-fail-for",
     "shutdown",
 )
-KNOWN_CLAUSES = ("serve", *(f"{name}=D" for name in _DURATION_CLAUSES), "exit-code=N")
+KNOWN_CLAUSES = (
+    "serve",
+    *(f"{name}=D" for name in _DURATION_CLAUSES),
+    "exit-code=N",
+    "term-exit-code=N",
+)
 
 
 class BehaviourError(ValueError):
@@ -92,6 +99,7 @@ class Behaviour:
     readiness_fail_after: float | None = None
     readiness_fail_for: float | None = None  # None: from readiness_fail_after on, for ever
     shutdown: float = 0.0
+    term_exit_code: int = 0  # the exit code after SIGTERM within the grace period
     text: str = ""
     # Failing intervals per probe kind, derived once (see __attrs_post_init__).
     _failing: Mapping[str, tuple[Interval, ...]] = attrs.field(
@@ -130,10 +138,11 @@ class Behaviour:
         """After SIGTERM: ``(seconds to exit, exit code)`` given ``grace`` seconds before SIGKILL.
 
         A process that finishes its shutdown within the grace period exits 0 (a server that
-        handles SIGTERM); one that does not is SIGKILLed at the deadline and shows 137.
+        handles SIGTERM; ``term-exit-code`` changes it, 143 for a process SIGTERM kills); one
+        that does not is SIGKILLed at the deadline and shows 137.
         """
         if self.shutdown <= grace:
-            return self.shutdown, 0
+            return self.shutdown, self.term_exit_code
         return max(grace, 0.0), 137
 
     # ------------------------------------------------------------------ probes
@@ -168,6 +177,7 @@ def parse_behaviour(text: str) -> Behaviour:
     seen: dict[str, str] = {}
     values: dict[str, float] = {}
     exit_code: int | None = None
+    term_exit_code = 0
     for raw in text.split(","):
         clause = raw.strip()
         if not clause:
@@ -179,12 +189,15 @@ def parse_behaviour(text: str) -> Behaviour:
         if name == "serve":
             if sep:
                 raise BehaviourError(f"behaviour {text!r}: clause {clause!r}: serve takes no value")
-        elif name == "exit-code":
+        elif name in ("exit-code", "term-exit-code"):
             if not sep or not re.fullmatch(r"\d+", value) or int(value) > 255:
                 raise BehaviourError(
-                    f"behaviour {text!r}: clause {clause!r}: exit-code must be an integer 0-255"
+                    f"behaviour {text!r}: clause {clause!r}: {name} must be an integer 0-255"
                 )
-            exit_code = int(value)
+            if name == "exit-code":
+                exit_code = int(value)
+            else:
+                term_exit_code = int(value)
         elif name in _DURATION_CLAUSES:
             if not sep or not value:
                 raise BehaviourError(
@@ -224,6 +237,7 @@ def parse_behaviour(text: str) -> Behaviour:
         readiness_fail_after=values.get("readiness-fail-after"),
         readiness_fail_for=values.get("readiness-fail-for"),
         shutdown=values.get("shutdown", 0.0),
+        term_exit_code=term_exit_code,
         text=text.strip() or "serve",
     )
 

@@ -4,7 +4,7 @@ Every ``interval`` virtual seconds (default 5 s) :class:`History` keeps, from th
 ``/metrics`` exposes: each Deployment's desired and available replicas (only when they change),
 each DaemonSet's desired and available nodes (likewise), each StatefulSet's desired and
 available replicas (likewise), each HorizontalPodAutoscaler's current and desired replicas
-(likewise; none while there is none),
+(likewise; none while there is none), each Job's active, succeeded and failed pods (likewise),
 each Service's request latency percentiles over the interval (from the
 ``kubechaos_service_request_duration_seconds`` buckets), and steady state. Per-second request
 successes and failures come from the traffic counters. Reports read it; the model never does.
@@ -49,6 +49,8 @@ class History:
         self.autoscalers: dict[str, list[tuple[float, float, float]]] = {}
         # "namespace/name" -> [(time, desired, available)] of each StatefulSet, likewise
         self.statefulsets: dict[str, list[tuple[float, float, float]]] = {}
+        # Job "namespace/name" -> [(time, active, succeeded, failed)], a point per change
+        self.jobs: dict[str, list[tuple[float, float, float, float]]] = {}
         # "namespace/service" -> [(time, p50, p95, p99)] over each interval that had requests
         self.latency: dict[str, list[tuple[float, float | None, float | None, float | None]]] = {}
         self._last_buckets: dict[tuple[str, str], list[int]] = {}
@@ -88,6 +90,7 @@ class History:
             "statefulset",
             self.statefulsets,
         )
+        self._sample_jobs(at)
         stats = self.collector.traffic
         if stats is None:
             return
@@ -99,6 +102,36 @@ class History:
                 self.latency.setdefault(f"{sid[0]}/{sid[1]}", []).append(
                     (at, *(quantile(q, LATENCY_BUCKETS, window) for q in PERCENTILES))  # type: ignore[arg-type]
                 )
+
+    _JOB_SERIES = {
+        "kube_job_status_active": 0,
+        "kube_job_status_succeeded": 1,
+        "kube_job_status_failed": 2,
+    }
+
+    def _sample_jobs(self, at: float) -> None:
+        """Each Job's active, succeeded and failed pods (nothing while there is no Job)."""
+        counts: dict[str, list[float]] = {}
+        for metric in self.collector.kind_families("jobs"):
+            column = self._JOB_SERIES.get(metric.name)
+            if column is None:
+                continue
+            for s in metric.samples:
+                key = f"{s.labels['namespace']}/{s.labels['job_name']}"
+                row = counts.get(key)
+                if row is None:
+                    last = self.jobs.get(key)
+                    row = counts[key] = [0.0, 0.0, last[-1][3] if last else 0.0]
+                # failed: the count is the series without a reason (or reason ""); once the Job
+                # failed for a known reason kube-state-metrics shows 0/1 per reason instead,
+                # and the last count seen stands
+                if column != 2 or s.labels.get("reason", "") == "":
+                    row[column] = s.value
+        for key, (active, succeeded, failed) in counts.items():
+            points = self.jobs.setdefault(key, [])
+            point = (at, active, succeeded, failed)
+            if not points or points[-1][1:] != point[1:]:
+                points.append(point)
 
 
 def _changes(

@@ -6,8 +6,8 @@ StatefulSet too (``kube_statefulset_status_replicas_available == kube_statefulse
 ready, and for ``minReadySeconds``; a pod stuck Terminating keeps its set short), every
 DaemonSet has an available pod on each node that should run one
 (``kube_daemonset_status_number_available == kube_daemonset_status_desired_number_scheduled``;
-a crashed node, once tainted, no longer counts as one) and no Service
-with traffic answered a request with an error since the previous sample (no increase of
+a crashed node, once tainted, no longer counts as one), every Job is steady (below), and no
+Service with traffic answered a request with an error since the previous sample (no increase of
 ``kubechaos_service_requests_total{outcome!="success"}``). A node that stays dead does not block
 it: its pods must come back elsewhere, and a dead node sends no requests (they count as unsent,
 not as errors). Samples are taken every ``interval`` seconds of virtual time (default 1 s) and
@@ -16,6 +16,15 @@ held to the replicas the HPA last set (its ``spec.replicas``): a scale-out is un
 the new pods are available, a scale-down is steady at once, and the HPA's own state (load above
 target, ScalingLimited at ``maxReplicas``) never counts, so autoscaling cannot keep a run out of
 steady state for longer than its pods take to start.
+
+A Job is a finite workload, so it is steady while it runs the pods it should and once it has
+completed: ``kube_job_complete{condition="true"}``, or ``kube_job_status_active`` at least
+``min(parallelism, completions - succeeded)`` (``parallelism`` without completions, until the
+first success). A Job short of active pods (a killed pod waiting out the controller's pod-failure
+back-off: upstream's status then even shows 0 active) is not steady; a Job that *failed*
+(``kube_job_failed{condition="true"}``: back-off limit or deadline) is never steady again, so a
+fault that fails a Job does not recover and the report says so. A Job deleted (its TTL after
+finishing) no longer counts.
 
 **Recovery** of a fault injected at ``t_i`` is measured from a reference time ``r`` (``t_i``, or
 the fault's revert when asked for) on a series of samples: find the fault's first *disturbance*
@@ -142,6 +151,39 @@ def settled(
     return None if final else False
 
 
+def unsteady_jobs(families: Iterable[Metric]) -> dict[tuple[str, str], str]:
+    """Why each Job that is not steady is not, keyed ``(namespace, name)``, read from its
+    kube-state-metrics series (see the module docstring)."""
+    series: dict[tuple[str, str], dict[str, float]] = {}
+    for metric in families:
+        for s in metric.samples:
+            if metric.name in ("kube_job_complete", "kube_job_failed"):
+                if s.labels["condition"] != "true":
+                    continue
+            elif metric.name == "kube_job_status_failed":
+                continue
+            key = (s.labels["namespace"], s.labels["job_name"])
+            series.setdefault(key, {})[metric.name] = s.value
+    unsteady: dict[tuple[str, str], str] = {}
+    for key, values in series.items():
+        if values.get("kube_job_failed", 0) >= 1:
+            unsteady[key] = "failed"
+            continue
+        if values.get("kube_job_complete", 0) >= 1:
+            continue
+        succeeded = values.get("kube_job_status_succeeded", 0)
+        want = values.get("kube_job_spec_parallelism", 1)
+        completions = values.get("kube_job_spec_completions")
+        if completions is not None:
+            want = min(want, max(0, completions - succeeded))
+        elif succeeded > 0:
+            want = 0
+        active = values.get("kube_job_status_active", 0)
+        if active < want:
+            unsteady[key] = f"has {active:g}/{want:g} active pods"
+    return unsteady
+
+
 class SteadyStateMonitor:
     """Samples steady state from the collector's series; computes every fault's recovery."""
 
@@ -211,6 +253,7 @@ class SteadyStateMonitor:
             not self._short_deployments()
             and not self._short_statefulsets()
             and not self._short_daemonsets()
+            and not self._unsteady_jobs()
         )
         errors = self._service_errors()
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
@@ -233,6 +276,10 @@ class SteadyStateMonitor:
         reasons += [
             f"DaemonSet {namespace}/{name} has {available:g}/{desired:g} available"
             for (namespace, name), (available, desired) in self._short_daemonsets().items()
+        ]
+        reasons += [
+            f"Job {namespace}/{name} {why}"
+            for (namespace, name), why in self._unsteady_jobs().items()
         ]
         stats = self.collector.traffic
         errored = [key for key, n in self._service_errors().items() if n > 0]
@@ -270,6 +317,9 @@ class SteadyStateMonitor:
             "kube_daemonset_status_desired_number_scheduled",
             "kube_daemonset_status_number_available",
         )
+
+    def _unsteady_jobs(self) -> dict[tuple[str, str], str]:
+        return unsteady_jobs(self.collector.kind_families("jobs"))
 
     def _service_errors(self) -> dict[tuple[str, str], float]:
         """Requests answered with an error so far, per ``(namespace, service)`` with traffic."""

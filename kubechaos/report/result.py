@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, overload
 
+from kubechaos.api.objects import key_of
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.faults.chaos import Injection
 from kubechaos.observe.slo import SLOResult
@@ -29,6 +30,7 @@ from kubechaos.report.types import (
     DeploymentRecord,
     FailedInjectionRecord,
     FaultRecord,
+    JobRecord,
     RecoveryRecord,
     RecoveryStatus,
     RunOutcome,
@@ -120,6 +122,9 @@ def result_of(
     statefulsets = _statefulsets(run)
     if statefulsets:  # likewise
         result["statefulsets"] = statefulsets
+    jobs = _jobs(run)
+    if jobs:  # likewise
+        result["jobs"] = jobs
     return result
 
 
@@ -320,6 +325,30 @@ def _autoscalers(run: Run) -> list[AutoscalerRecord]:
         }
         for h in run.cluster.api.cache("horizontalpodautoscalers").list()
     ]
+
+
+def _jobs(run: Run) -> list[JobRecord]:
+    """The Jobs the run had (still existing, or sampled before a TTL deleted them)."""
+    live = {key_of(j): j for j in run.cluster.api.cache("jobs").list()}
+    records: list[JobRecord] = []
+    for key in sorted(set(live) | set(run.history.jobs)):
+        namespace, name = key.split("/", 1)
+        history = run.history.jobs.get(key, [])
+        job = live.get(key)
+        last = history[-1] if history else (0.0, 0.0, 0.0, 0.0)
+        st = job.status if job is not None else None
+        records.append(
+            {
+                "namespace": namespace,
+                "name": name,
+                "status": (st.finished() or "Running") if st is not None else "Deleted",
+                "active": st.active if st is not None else int(last[1]),
+                "succeeded": st.succeeded if st is not None else int(last[2]),
+                "failed": st.failed if st is not None else int(last[3]),
+                "history": [[_round(t, 3), int(a), int(s), int(f)] for t, a, s, f in history],
+            }
+        )
+    return records
 
 
 def _steady_state(run: Run) -> list[SteadyRow]:

@@ -85,6 +85,8 @@ def compact(result: Mapping[str, Any]) -> dict[str, Any]:
         slim["daemonsets"] = [
             {k: v for k, v in d.items() if k != "history"} for d in result["daemonsets"]
         ]
+    if "jobs" in result:
+        slim["jobs"] = [{k: v for k, v in j.items() if k != "history"} for j in result["jobs"]]
     return slim
 
 

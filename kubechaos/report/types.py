@@ -130,6 +130,19 @@ class StatefulSetRecord(TypedDict):
     history: list[ReplicaRow]
 
 
+JobRow = list[float]  # [time, active, succeeded, failed] at every change
+
+
+class JobRecord(TypedDict):
+    namespace: str
+    name: str
+    status: str  # Complete | Failed | Running | Deleted (its TTL after finishing)
+    active: int
+    succeeded: int
+    failed: int
+    history: list[JobRow]
+
+
 class RunOutcome(TypedDict):
     """What every result holds, whole or compacted by a sweep (which drops the series): who
     ran, how it ended, its failed injections and its SLOs. This is all JUnit reads."""
@@ -162,6 +175,7 @@ class RunResult(RunOutcome):
     # results of runs that had a DaemonSet
     daemonsets: NotRequired[list[DeploymentRecord]]
     statefulsets: NotRequired[list[StatefulSetRecord]]  # only in runs that have StatefulSets
+    jobs: NotRequired[list[JobRecord]]  # only in runs that had a Job
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema

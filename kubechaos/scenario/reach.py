@@ -1,7 +1,7 @@
 """What a scenario's faults can reach, as far as it is known before the run.
 
 The pods a scenario will ever have carry the labels of its Pods and of its Deployments',
-ReplicaSets', DaemonSets' and StatefulSets' pod templates; its nodes carry the labels
+ReplicaSets', DaemonSets', StatefulSets' and Jobs' pod templates; its nodes carry the labels
 ``spec.cluster`` gives them. A fault whose target can match none of them would only fail at its
 injection (see
 :func:`kubechaos.faults.chaos.select_pods`), so the loader reports it as an error at the field,
@@ -17,7 +17,15 @@ import attrs
 
 from kubechaos.api.duration import format_duration
 from kubechaos.api.fieldreader import format_path
-from kubechaos.api.objects import APIObject, DaemonSet, Deployment, Pod, ReplicaSet, StatefulSet
+from kubechaos.api.objects import (
+    APIObject,
+    DaemonSet,
+    Deployment,
+    Job,
+    Pod,
+    ReplicaSet,
+    StatefulSet,
+)
 from kubechaos.cluster import ClusterSpec
 from kubechaos.faults import ScheduledFault, Target
 from kubechaos.observe.slo import SLO
@@ -40,7 +48,7 @@ class PodLabels:
         for obj in objects:
             if isinstance(obj, Pod):
                 labels = obj.metadata.labels
-            elif isinstance(obj, Deployment | ReplicaSet | DaemonSet | StatefulSet):
+            elif isinstance(obj, Deployment | ReplicaSet | DaemonSet | StatefulSet | Job):
                 labels = obj.spec.template.metadata.labels
             else:
                 continue
@@ -122,6 +130,8 @@ def object_weight(objects: Iterable[APIObject]) -> int:
         total += 1
         if isinstance(obj, Deployment | ReplicaSet):
             total += max(obj.spec.replicas, 0)
+        elif isinstance(obj, Job):  # the pods it runs to completion, at least parallelism
+            total += max(obj.spec.parallelism, obj.spec.completions or 1, 0)
     return total
 
 

@@ -42,6 +42,7 @@ from kubechaos.api.objects.autoscaling import (
     MetricStatus,
     MetricTarget,
 )
+from kubechaos.api.objects.batch import Job, JobCondition, JobSpec, JobStatus
 from kubechaos.api.objects.config import (
     ConfigMap,
     PriorityClass,
@@ -123,6 +124,7 @@ APIObject: TypeAlias = (
     | DaemonSet
     | HorizontalPodAutoscaler
     | StatefulSet
+    | Job
 )
 
 
@@ -167,6 +169,10 @@ __all__ = [
     "HorizontalPodAutoscalerCondition",
     "HorizontalPodAutoscalerSpec",
     "HorizontalPodAutoscalerStatus",
+    "Job",
+    "JobCondition",
+    "JobSpec",
+    "JobStatus",
     "Labels",
     "Lease",
     "LeaseSpec",

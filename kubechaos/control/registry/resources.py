@@ -13,6 +13,7 @@ from kubechaos.control.registry.daemonset import DAEMONSETS
 from kubechaos.control.registry.deployment import DEPLOYMENTS
 from kubechaos.control.registry.endpoints import ENDPOINTS
 from kubechaos.control.registry.horizontalpodautoscaler import HORIZONTALPODAUTOSCALERS
+from kubechaos.control.registry.job import JOBS
 from kubechaos.control.registry.lease import LEASES
 from kubechaos.control.registry.namespace import NAMESPACES
 from kubechaos.control.registry.node import NODES
@@ -39,6 +40,7 @@ _HANDLED: dict[str, ResourceType] = {
         DAEMONSETS,
         HORIZONTALPODAUTOSCALERS,
         STATEFULSETS,
+        JOBS,
     )
 }
 assert set(_HANDLED) == set(API_RESOURCES), "the registry serves exactly what discovery lists"

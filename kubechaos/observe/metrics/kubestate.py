@@ -24,6 +24,7 @@ from kubechaos.api.objects import (
     Deployment,
     Endpoints,
     HorizontalPodAutoscaler,
+    Job,
     Node,
     Pod,
     PodDisruptionBudget,
@@ -272,6 +273,62 @@ def statefulset_samples(sts: StatefulSet) -> list[ObjectSample]:
     return out
 
 
+JOB_FAILURE_REASONS = ("BackoffLimitExceeded", "DeadlineExceeded", "Evicted")
+
+
+def _condition_samples(name: str, base: dict[str, str], status: str) -> list[ObjectSample]:
+    """addConditionMetrics: one series per condition status, 1 for the one that holds."""
+    return [
+        (name, _sample(name, {**base, "condition": c}, 1.0 if status.lower() == c else 0.0))
+        for c in CONDITION_STATUSES
+    ]
+
+
+def job_samples(job: Job) -> list[ObjectSample]:
+    """kube-state-metrics internal/store/job.go (times as Unix seconds, as its ``.Unix()``)."""
+    meta, spec, st = job.metadata, job.spec, job.status
+    base = {"namespace": meta.namespace, "job_name": meta.name}
+    values: list[tuple[str, dict[str, str], float]] = [("kube_job_info", base, 1.0)]
+    if meta.creation_timestamp is not None:
+        values.append(("kube_job_created", base, float(int(meta.creation_timestamp))))
+    values.append(("kube_job_spec_parallelism", base, spec.parallelism))
+    if spec.completions is not None:
+        values.append(("kube_job_spec_completions", base, spec.completions))
+    if spec.active_deadline_seconds is not None:
+        values.append(("kube_job_spec_active_deadline_seconds", base, spec.active_deadline_seconds))
+    values.append(("kube_job_status_succeeded", base, st.succeeded))
+    failed = st.condition("Failed")
+    if st.failed == 0:
+        values.append(("kube_job_status_failed", base, 0.0))
+    else:
+        known = failed is not None and failed.reason in JOB_FAILURE_REASONS
+        if failed is not None:
+            values += [
+                ("kube_job_status_failed", {**base, "reason": r}, float(failed.reason == r))
+                for r in JOB_FAILURE_REASONS
+            ]
+        if not known:
+            values.append(("kube_job_status_failed", {**base, "reason": ""}, st.failed))
+    values += [
+        ("kube_job_status_active", base, st.active),
+        ("kube_job_status_ready", base, st.ready),
+    ]
+    out = [(name, _sample(name, labels, value)) for name, labels, value in values]
+    for type_, fam in (("Complete", "kube_job_complete"), ("Failed", "kube_job_failed")):
+        cond = st.condition(type_)
+        if cond is not None:
+            out += _condition_samples(fam, base, cond.status)
+    times = (("kube_job_status_start_time", st.start_time),
+             ("kube_job_status_completion_time", st.completion_time))  # fmt: skip
+    out += [(n, _sample(n, base, float(int(t)))) for n, t in times if t is not None]
+    ref = meta.controller_ref()
+    owner = (ref.kind, ref.name, "true") if ref is not None else ("", "", "")
+    out.append(("kube_job_owner", _sample("kube_job_owner", {
+        **base, "owner_kind": owner[0], "owner_name": owner[1], "owner_is_controller": owner[2],
+    }, 1.0)))  # fmt: skip
+    return out
+
+
 OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "pods": pod_samples,
     "deployments": deployment_samples,
@@ -283,6 +340,7 @@ OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "daemonsets": daemonset_samples,
     "horizontalpodautoscalers": hpa_samples,
     "statefulsets": statefulset_samples,
+    "jobs": job_samples,
 }
 # (family, HELP, type) per resource, in exposition order (kube-state-metrics' own HELP texts)
 OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -406,6 +464,29 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
          "Indicates the version of the StatefulSet used to generate Pods in the sequence "
          "[replicas-updatedReplicas,replicas)", "gauge"),
     ),
+    "jobs": (
+        ("kube_job_info", "Information about job.", "gauge"),
+        ("kube_job_created", "Unix creation timestamp", "gauge"),
+        ("kube_job_spec_parallelism",
+         "The maximum desired number of pods the job should run at any given time.", "gauge"),
+        ("kube_job_spec_completions",
+         "The desired number of successfully finished pods the job should be run with.", "gauge"),
+        ("kube_job_spec_active_deadline_seconds",
+         "The duration in seconds relative to the startTime that the job may be active before "
+         "the system tries to terminate it.", "gauge"),
+        ("kube_job_status_succeeded", "The number of pods which reached Phase Succeeded.", "gauge"),
+        ("kube_job_status_failed",
+         "The number of pods which reached Phase Failed and the reason for failure.", "gauge"),
+        ("kube_job_status_active", "The number of actively running pods.", "gauge"),
+        ("kube_job_status_ready", "The number of ready pods that belong to this Job.", "gauge"),
+        ("kube_job_complete", "The job has completed its execution.", "gauge"),
+        ("kube_job_failed", "The job has failed its execution.", "gauge"),
+        ("kube_job_status_start_time",
+         "StartTime represents time when the job was acknowledged by the Job Manager.", "gauge"),
+        ("kube_job_status_completion_time",
+         "CompletionTime represents time when the job was completed.", "gauge"),
+        ("kube_job_owner", "Information about the Job's owner.", "gauge"),
+    ),
 }  # fmt: skip
 # Resources whose families exist only while the cluster has an object of theirs: kinds a run
 # may never use, so a run without them exposes and records exactly what it did before the kind
@@ -417,6 +498,7 @@ OPTIONAL_RESOURCES: tuple[str, ...] = (
     "daemonsets",
     "horizontalpodautoscalers",
     "statefulsets",
+    "jobs",
 )
 
 

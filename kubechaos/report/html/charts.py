@@ -32,6 +32,7 @@ from kubechaos.report.types import (
     AutoscalerRecord,
     DeploymentRecord,
     FaultRecord,
+    JobRecord,
     LatencyRow,
     PerSecondRow,
     RunResult,
@@ -45,6 +46,7 @@ MAX_POINTS = 900  # traffic and latency buckets across the axis: about one per p
 STEADY, UNSTEADY, RECOVERY, NOT_RECOVERED = "#2da44e", "#cf222e", "#1a7f37", "#cf222e"
 DESIRED, AVAILABLE = "#8c959f", "#0969da"
 AUTOSCALER = "#bf8700"  # the HPA's desired replicas
+JOB_ACTIVE, JOB_SUCCEEDED, JOB_FAILED = "#0969da", "#1a7f37", "#cf222e"
 P50, P95, P99 = "#0969da", "#bf8700", "#cf222e"
 
 
@@ -236,6 +238,50 @@ def deployment_chart(
     if not history:
         body.append(f'<text x="{LEFT + 8}" y="{top + 20}" class="muted">no samples</text>')
     return svg_chart(bottom + 40, f"{kind} {name}: desired vs available replicas", body)
+
+
+def job_chart(frame: Frame, job: JobRecord) -> str:
+    """A Job's active, succeeded and failed pods over time (kube_job_status_*)."""
+    history = job["history"]
+    top, bottom = 34, 164
+    peak = max([job["active"], job["succeeded"], job["failed"], *(max(p[1:]) for p in history)])
+    y_top = max(1.0, float(peak) * 1.15)
+
+    def y_of(v: float) -> float:
+        return bottom - (bottom - top) * v / y_top
+
+    step = max(1, math.ceil(y_top / 5))
+    ticks = [float(v) for v in range(0, int(y_top) + 1, step)]
+    end_x = frame.x(frame.reached)
+    name = f"{job['namespace']}/{job['name']}"
+    body = [
+        *frame.backdrop(top, bottom),
+        *y_axis(ticks, y_of, lambda v: f"{v:g}", "pods", top, bottom),
+        *frame.x_axis(bottom, top),
+    ]
+    for column, (colour, label) in enumerate(
+        ((JOB_ACTIVE, "active"), (JOB_SUCCEEDED, "succeeded"), (JOB_FAILED, "failed")), 1
+    ):
+        path = step_path([(frame.x(p[0]), y_of(p[column])) for p in history], end_x)
+        body.append(
+            f'<path class="series {label}" d="{path}" fill="none" stroke="{colour}" '
+            'stroke-width="2"/>'
+        )
+    body += [
+        f'<text x="{LEFT}" y="18" class="chart-title">{escape(name)} ({escape(job["status"])})'
+        "</text>",
+        *legend_row(
+            [
+                (line_swatch(JOB_ACTIVE), "active"),
+                (line_swatch(JOB_SUCCEEDED), "succeeded"),
+                (line_swatch(JOB_FAILED), "failed"),
+            ],
+            10,
+        ),
+    ]
+    if not history:
+        body.append(f'<text x="{LEFT + 8}" y="{top + 20}" class="muted">no samples</text>')
+    return svg_chart(bottom + 40, f"Job {name}: active, succeeded and failed pods", body)
 
 
 def dipped(deployment: DeploymentRecord | StatefulSetRecord) -> bool:

@@ -23,6 +23,7 @@ from kubechaos.report.html.charts import (
     deployment_chart,
     dipped,
     fault_timeline,
+    job_chart,
     latency_chart,
     success_chart,
 )
@@ -282,7 +283,6 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
     it, ``events`` its event log) as one self-contained HTML document."""
     frame = Frame(result)
     scenario = result["scenario"]
-    deployments = sorted(result["deployments"], key=lambda d: not dipped(d))
     services = sorted(result["traffic"], key=lambda t: not any(p[2] for p in t["perSecond"]))
     stories = causal_timeline(result, events)
     parts = [
@@ -304,27 +304,7 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
         fault_timeline(frame, result),
         '<h2 id="replicas">Desired vs available replicas</h2>',
     ]
-    scalers = {
-        (a["namespace"], a["targetName"]): a
-        for a in result.get("autoscalers", [])
-        if a["targetKind"] == "Deployment"
-    }
-    for deployment in deployments[:MAX_CHARTS]:
-        scaler = scalers.get((deployment["namespace"], deployment["name"]))
-        parts.append(deployment_chart(frame, deployment, scaler))
-    if len(deployments) > MAX_CHARTS:
-        rest = [f"{d['namespace']}/{d['name']}" for d in deployments[MAX_CHARTS:]]
-        parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
-    for daemonset in result.get("daemonsets", [])[:MAX_CHARTS]:
-        parts.append(deployment_chart(frame, daemonset, kind="DaemonSet"))
-    statefulsets = sorted(result.get("statefulsets", []), key=lambda s: not dipped(s))
-    for sts in statefulsets[:MAX_CHARTS]:
-        parts.append(deployment_chart(frame, sts, kind="StatefulSet"))
-    if len(statefulsets) > MAX_CHARTS:
-        rest = [f"{s['namespace']}/{s['name']}" for s in statefulsets[MAX_CHARTS:]]
-        parts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
-    if not deployments and not result.get("daemonsets") and not statefulsets:
-        parts.append('<p class="muted">No Deployments.</p>')
+    parts += _workload_charts(frame, result)
     parts.append('<h2 id="traffic">Requests</h2>')
     for service in services[:MAX_CHARTS]:
         parts.append(success_chart(frame, service))
@@ -357,6 +337,38 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
         "</body></html>\n"
     )
     return "\n".join(parts)
+
+
+def _workload_charts(frame: Frame, result: RunResult) -> list[str]:
+    """Desired vs available replicas of each Deployment (with its HPA), DaemonSet and
+    StatefulSet, the workloads that dipped first, then each Job's pods."""
+    deployments = sorted(result["deployments"], key=lambda d: not dipped(d))
+    charts: list[str] = []
+    scalers = {
+        (a["namespace"], a["targetName"]): a
+        for a in result.get("autoscalers", [])
+        if a["targetKind"] == "Deployment"
+    }
+    for deployment in deployments[:MAX_CHARTS]:
+        scaler = scalers.get((deployment["namespace"], deployment["name"]))
+        charts.append(deployment_chart(frame, deployment, scaler))
+    if len(deployments) > MAX_CHARTS:
+        rest = [f"{d['namespace']}/{d['name']}" for d in deployments[MAX_CHARTS:]]
+        charts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
+    for daemonset in result.get("daemonsets", [])[:MAX_CHARTS]:
+        charts.append(deployment_chart(frame, daemonset, kind="DaemonSet"))
+    statefulsets = sorted(result.get("statefulsets", []), key=lambda s: not dipped(s))
+    for sts in statefulsets[:MAX_CHARTS]:
+        charts.append(deployment_chart(frame, sts, kind="StatefulSet"))
+    if len(statefulsets) > MAX_CHARTS:
+        rest = [f"{s['namespace']}/{s['name']}" for s in statefulsets[MAX_CHARTS:]]
+        charts.append(f'<p class="more">and {len(rest)} more: {escape(capped(rest, 50))}</p>')
+    jobs = result.get("jobs", [])
+    for job in jobs[:MAX_CHARTS]:
+        charts.append(job_chart(frame, job))
+    if not deployments and not result.get("daemonsets") and not statefulsets and not jobs:
+        charts.append('<p class="muted">No Deployments.</p>')
+    return charts
 
 
 def write_html(result: RunResult, events: Iterable[Event], path: str | Path) -> None:

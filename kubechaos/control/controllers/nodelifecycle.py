@@ -10,13 +10,19 @@ upstream's ``probeTimestamp`` it notes *when it observed* either of them change.
 the node's conditions to ``Unknown`` ("Kubelet stopped posting node status.") and, if the node was
 Ready, marks the node's pods not ready so the Endpoints controller takes them out of Services.
 
-Taints. From the Ready condition (TaintNodesByCondition and taint-based eviction): ``Unknown``
-gives ``node.kubernetes.io/unreachable``, ``False`` gives ``node.kubernetes.io/not-ready``, each
-with effects NoSchedule and NoExecute; ``True`` removes both; ``spec.unschedulable`` gives
-``node.kubernetes.io/unschedulable:NoSchedule``. Taints are written with a server-side patch, so
-they never conflict with the kubelet's status writes. Zone-disruption rate limiting of NoExecute
-tainting (``--node-eviction-rate``, ``--unhealthy-zone-threshold``) is not modelled: every node is
-tainted as soon as its condition says so, as upstream does in a healthy zone of a large cluster.
+NoSchedule taints (TaintNodesByCondition, upstream doNoScheduleTaintingPass, on every node
+change): ``Unknown`` gives ``node.kubernetes.io/unreachable``, ``False`` gives
+``node.kubernetes.io/not-ready``, ``True`` removes both; ``spec.unschedulable`` gives
+``node.kubernetes.io/unschedulable``. Taints are written with a server-side patch, so they never
+conflict with the kubelet's status writes.
+
+NoExecute taints (taint-based eviction, upstream processTaintBaseEviction) are decided in the
+monitor pass from the Ready condition the pass *observed* (before any Unknown it writes itself,
+so a node that goes Unknown is queued one period later): a node not Ready is queued in its zone's
+rate-limited tainting queue (:mod:`kubechaos.control.controllers.noexecutetainting`), a node
+with the opposite NoExecute taint has it swapped at once, a Ready node loses both and leaves the
+queue. After the pass come the zone states and their tainting rates, and master disruption mode
+(:mod:`kubechaos.control.controllers.nodezones`).
 
 Eviction of the pods on a NoExecute-tainted node is another controller's work
 (:mod:`kubechaos.control.controllers.tainteviction`, as upstream since v1.29). It reads this
@@ -25,6 +31,8 @@ controller's caches, and this controller starts it once they have synced
 """
 
 from __future__ import annotations
+
+import functools
 
 import attrs
 import trio
@@ -43,8 +51,16 @@ from kubechaos.api.objects import (
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.nodezones import ZoneDisruption, zone_key, zone_label
+from kubechaos.control.controllers.noexecutetainting import (
+    NoExecuteTainting,
+    has_no_execute,
+    no_execute_key,
+    with_no_execute,
+)
 from kubechaos.control.controllers.podsbynode import PodsByNode
 from kubechaos.defaults import (
+    LABEL_EXCLUDE_DISRUPTION,
     NODE_LEASE_NAMESPACE,
     NODE_STATUS_UPDATE_RETRY,
     NODE_UPDATE_WORKER_SIZE,
@@ -57,13 +73,12 @@ from kubechaos.sim.clock import now
 # The conditions the controller sets Unknown (upstream leaves NetworkUnavailable alone: it is
 # managed by the network plugin, not the kubelet).
 CONDITIONS_SET_UNKNOWN = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
-# Taints this controller owns: any other taint on a node is left as it is.
+# NoSchedule taints this controller keeps in line with a node's conditions on every change (its
+# NoExecute taints go through the zones' tainting queues); any other taint is left as it is.
 MANAGED_TAINTS = frozenset(
     {
         (TAINT_NOT_READY, NO_SCHEDULE),
-        (TAINT_NOT_READY, NO_EXECUTE),
         (TAINT_UNREACHABLE, NO_SCHEDULE),
-        (TAINT_UNREACHABLE, NO_EXECUTE),
         (TAINT_UNSCHEDULABLE, NO_SCHEDULE),
     }
 )
@@ -75,23 +90,22 @@ def ready_status(node: Node) -> str | None:
 
 
 def wanted_taints(node: Node) -> list[tuple[str, str]]:
-    """(key, effect) of the taints the node's conditions and spec call for."""
+    """(key, effect) of the NoSchedule taints the node's conditions and spec call for."""
     wanted = []
     status = ready_status(node)
     if status == "False":
-        wanted += [(TAINT_NOT_READY, NO_SCHEDULE), (TAINT_NOT_READY, NO_EXECUTE)]
+        wanted.append((TAINT_NOT_READY, NO_SCHEDULE))
     elif status == "Unknown":
-        wanted += [(TAINT_UNREACHABLE, NO_SCHEDULE), (TAINT_UNREACHABLE, NO_EXECUTE)]
+        wanted.append((TAINT_UNREACHABLE, NO_SCHEDULE))
     if node.spec.unschedulable:
         wanted.append((TAINT_UNSCHEDULABLE, NO_SCHEDULE))
     return wanted
 
 
 def desired_taints(node: Node, at: float) -> tuple[Taint, ...]:
-    """The node's taints with the managed ones made to match its state.
+    """The node's taints with the managed NoSchedule ones made to match its state.
 
-    Taints that stay keep their ``time_added`` (eviction deadlines count from it); new NoExecute
-    taints get ``at`` (upstream writes TimeAdded only for NoExecute).
+    Taints that stay keep their ``time_added``; NoExecute ones are left as they are.
     """
     wanted = wanted_taints(node)
     kept = [
@@ -194,6 +208,10 @@ class NodeLifecycleController(Controller):
         self.pods_by_node = PodsByNode(self.pods)
         self.health: dict[str, NodeHealth] = {}
         self._mark_pending: dict[str, None] = {}  # nodes whose pods must be marked not ready
+        # node -> the controller NoExecute taint the monitor wants it to have now (None: none)
+        self._no_execute: dict[str, str | None] = {}
+        self.zones = ZoneDisruption(ctx.settings)
+        self.tainting = NoExecuteTainting(ctx, self.nodes, self.zones)
         self.nodes.add_handler(
             Handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         )
@@ -222,6 +240,7 @@ class NodeLifecycleController(Controller):
             for controller in self._started_once_synced:
                 nursery.start_soon(controller.run)
             nursery.start_soon(self._monitor)
+            nursery.start_soon(self.tainting.run)
             await super().run()
 
     async def _monitor(self) -> None:
@@ -229,16 +248,95 @@ class NodeLifecycleController(Controller):
         period = self.ctx.settings.node_monitor_period
         tick = now()
         while True:
-            at = now()
-            for name, node in self.nodes.store.items():
-                if (
-                    (self._overdue(name, node, at) and _needs_unknown(node))
-                    or name in self._mark_pending
-                    or not taints_in_sync(node)
-                ):
-                    self.enqueue(name)
+            self._monitor_pass(now())
             tick += period
             await trio.sleep_until(tick)
+
+    def _monitor_pass(self, at: float) -> None:
+        """One monitorNodeHealth: queue the nodes that need a sync, decide their NoExecute
+        taints, count each zone's Ready nodes (as the pass leaves them) and act on the zones'
+        states. O(nodes), no pod is looked at."""
+        counts: dict[str, list[int]] = {}
+        for name, node in self.nodes.store.items():
+            overdue = self._overdue(name, node, at)
+            if (
+                (overdue and _needs_unknown(node))
+                or name in self._mark_pending
+                or not taints_in_sync(node)
+            ):
+                self.enqueue(name)
+            observed = ready_status(node)
+            current = "Unknown" if overdue else observed
+            zone = zone_key(node)
+            if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
+                count = counts.get(zone)
+                if count is None:
+                    count = counts[zone] = [0, 0]
+                count[0 if current == "True" else 1] += 1
+            if current is not None:
+                self._process_taint_based_eviction(name, node, zone, observed or "Unknown", at)
+        decision = self.zones.handle(counts, at)
+        if decision.enter_master_disruption:
+            self.events.record(
+                self.name,
+                "Cluster",
+                "",
+                "EnteringMasterDisruptionMode",
+                "Controller detected that all Nodes are not-Ready. Entering master disruption mode.",
+            )
+            for name, node in self.nodes.store.items():
+                self._mark_reachable(name, node, zone_key(node), at)
+        if decision.exit_master_disruption:
+            self.events.record(
+                self.name,
+                "Cluster",
+                "",
+                "ExitingMasterDisruptionMode",
+                "Controller detected that some Nodes are Ready. Exiting master disruption mode.",
+            )
+            for health in self.health.values():
+                health.probe_timestamp = at
+        for zone, state in decision.transitions:
+            label = zone_label(zone)
+            self.events.record(
+                self.name,
+                "Zone",
+                label,
+                "ZoneStateChange",
+                f"Controller detected that zone {label} is now in state {state}.",
+            )
+        if any(self.zones.tainters.values()):
+            self.tainting.wake()
+
+    def _process_taint_based_eviction(
+        self, name: str, node: Node, zone: str, observed: str, at: float
+    ) -> None:
+        """Upstream processTaintBaseEviction, from the Ready status the pass observed."""
+        if observed == "True":
+            self._mark_reachable(name, node, zone, at)
+            return
+        key, opposite = (
+            (TAINT_NOT_READY, TAINT_UNREACHABLE)
+            if observed == "False"
+            else (TAINT_UNREACHABLE, TAINT_NOT_READY)
+        )
+        if has_no_execute(node, opposite):
+            self._want_no_execute(name, key)  # swapped at once, not rate limited
+            return
+        tainter = self.zones.tainter(zone, at)
+        if not has_no_execute(node, key):
+            tainter.remove(name)  # markNodeForTainting: lost its taint, so queue it again
+        tainter.add(name, at)
+
+    def _mark_reachable(self, name: str, node: Node, zone: str, at: float) -> None:
+        """Upstream markNodeAsReachable: both NoExecute taints off, out of the zone's queue."""
+        if no_execute_key(node) is not None:
+            self._want_no_execute(name, None)
+        self.zones.tainter(zone, at).remove(name)
+
+    def _want_no_execute(self, name: str, key: str | None) -> None:
+        self._no_execute[name] = key
+        self.enqueue(name)
 
     # ------------------------------------------------------------------ observing heartbeats
     def _grace_period(self, name: str, node: Node) -> float:
@@ -308,6 +406,7 @@ class NodeLifecycleController(Controller):
     def _on_node_delete(self, node: Node) -> None:
         self.health.pop(node.metadata.name, None)
         self._mark_pending.pop(node.metadata.name, None)
+        self._no_execute.pop(node.metadata.name, None)
 
     def _on_pod(self, pod: Pod) -> None:
         """A ready pod on a node that is not Ready is marked not ready (upstream processPod)."""
@@ -337,6 +436,15 @@ class NodeLifecycleController(Controller):
                 await self._mark_pods_not_ready(key)
         if not taints_in_sync(node):
             await self.api.patch("nodes", "", key, _retaint)
+        if key in self._no_execute:
+            wanted = self._no_execute.pop(key)
+            try:
+                await self.api.patch("nodes", "", key, functools.partial(with_no_execute, wanted))
+            except errors.NotFound:
+                return
+            except errors.APIError:
+                self._no_execute.setdefault(key, wanted)
+                raise
 
     async def _update_health(self, node: Node) -> Node | None:
         """Write the Unknown status if the node is overdue (re-reading it on conflicts)."""

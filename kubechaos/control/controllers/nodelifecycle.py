@@ -189,9 +189,11 @@ class NodeHealth:
 class NodeLifecycleController(Controller):
     """Node health monitor and condition taints.
 
-    Its work queue holds node names; a sync writes the Unknown status when a node is overdue,
-    marks its pods not ready and reconciles its taints. The monitor loop only decides which nodes
-    need a sync, so the per-period cost of a healthy cluster is one pass over the node cache.
+    The monitor pass writes the Unknown status of overdue nodes and marks their pods not ready
+    (as upstream's monitorNodeHealth), decides NoExecute taints and zone states. Its work queue
+    holds node names; a sync retries marking pods not ready and reconciles the node's taints
+    (NoSchedule on every change, NoExecute as the monitor decided). The per-period cost of a
+    healthy cluster is one pass over the node cache.
     """
 
     name = "node-lifecycle-controller"
@@ -212,6 +214,8 @@ class NodeLifecycleController(Controller):
         self._no_execute: dict[str, str | None] = {}
         self.zones = ZoneDisruption(ctx.settings)
         self.tainting = NoExecuteTainting(ctx, self.nodes, self.zones)
+        self._nursery: trio.Nursery | None = None
+        self._tainting_started = False
         self.nodes.add_handler(
             Handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         )
@@ -239,34 +243,72 @@ class NodeLifecycleController(Controller):
             await self.wait_synced()
             for controller in self._started_once_synced:
                 nursery.start_soon(controller.run)
+            self._nursery = nursery
             nursery.start_soon(self._monitor)
-            nursery.start_soon(self.tainting.run)
             await super().run()
 
     async def _monitor(self) -> None:
-        """Every node_monitor_period, queue the nodes that need the controller's attention."""
+        """Every node_monitor_period, one monitorNodeHealth pass."""
         period = self.ctx.settings.node_monitor_period
         tick = now()
         while True:
-            self._monitor_pass(now())
+            at = now()
+            # The nodes as listed at the start of the pass: what it "observed" of each.
+            nodes = list(self.nodes.store.items())
+            written = await self._update_overdue(nodes, at)
+            self._monitor_pass(nodes, at, written)
             tick += period
             await trio.sleep_until(tick)
 
-    def _monitor_pass(self, at: float) -> None:
-        """One monitorNodeHealth: queue the nodes that need a sync, decide their NoExecute
-        taints, count each zone's Ready nodes (as the pass leaves them) and act on the zones'
-        states. O(nodes), no pod is looked at."""
+    async def _update_overdue(self, nodes: list[tuple[str, Node]], at: float) -> dict[str, bool]:
+        """Write Unknown to the nodes overdue at ``at`` and mark their pods not ready, up to
+        nodeUpdateWorkerSize at a time (upstream ParallelizeUntil over tryUpdateNodeHealth).
+        Returns each overdue node's outcome: written, or failed (the pass skips it: "no pods
+        will be evicted")."""
+        overdue = [
+            name for name, node in nodes if self._overdue(name, node, at) and _needs_unknown(node)
+        ]
+        written: dict[str, bool] = {}
+        if overdue:
+            limiter = trio.CapacityLimiter(NODE_UPDATE_WORKER_SIZE)
+            async with trio.open_nursery() as nursery:
+                for name in overdue:
+                    nursery.start_soon(self._update_one, name, limiter, written)
+        return written
+
+    async def _update_one(
+        self, name: str, limiter: trio.CapacityLimiter, written: dict[str, bool]
+    ) -> None:
+        async with limiter:
+            node = self.nodes.get(name)
+            try:
+                updated = None if node is None else await self._update_health(node)
+            except errors.APIError:
+                updated = None
+            written[name] = updated is not None
+            if updated is None:
+                return
+            if name in self._mark_pending:
+                try:
+                    await self._mark_pods_not_ready(name)
+                except errors.APIError:
+                    self.enqueue(name)  # retried by a sync (upstream nodesToRetry)
+
+    def _monitor_pass(
+        self, nodes: list[tuple[str, Node]], at: float, written: dict[str, bool]
+    ) -> None:
+        """The rest of monitorNodeHealth: queue the nodes that need a sync, decide their
+        NoExecute taints, count each zone's Ready nodes (as the pass leaves them) and act on
+        the zones' states. O(nodes), no pod is looked at."""
         counts: dict[str, list[int]] = {}
-        for name, node in self.nodes.store.items():
-            overdue = self._overdue(name, node, at)
-            if (
-                (overdue and _needs_unknown(node))
-                or name in self._mark_pending
-                or not taints_in_sync(node)
-            ):
+        for name, node in nodes:
+            outcome = written.get(name)
+            if outcome is False:
+                continue
+            if name in self._mark_pending or not taints_in_sync(node):
                 self.enqueue(name)
             observed = ready_status(node)
-            current = "Unknown" if overdue else observed
+            current = "Unknown" if outcome else observed
             zone = zone_key(node)
             if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
                 count = counts.get(zone)
@@ -284,7 +326,7 @@ class NodeLifecycleController(Controller):
                 "EnteringMasterDisruptionMode",
                 "Controller detected that all Nodes are not-Ready. Entering master disruption mode.",
             )
-            for name, node in self.nodes.store.items():
+            for name, node in nodes:
                 self._mark_reachable(name, node, zone_key(node), at)
         if decision.exit_master_disruption:
             self.events.record(
@@ -306,7 +348,15 @@ class NodeLifecycleController(Controller):
                 f"Controller detected that zone {label} is now in state {state}.",
             )
         if any(self.zones.tainters.values()):
+            self._start_tainting()
             self.tainting.wake()
+
+    def _start_tainting(self) -> None:
+        """The tainting pass starts with the first node queued for tainting, so a run without a
+        failing node has one task fewer (and the same schedule as before zones were modelled)."""
+        if not self._tainting_started and self._nursery is not None:
+            self._tainting_started = True
+            self._nursery.start_soon(self.tainting.run)
 
     def _process_taint_based_eviction(
         self, name: str, node: Node, zone: str, observed: str, at: float
@@ -425,10 +475,6 @@ class NodeLifecycleController(Controller):
         node = self.nodes.get(key)
         if node is None:
             return
-        updated = await self._update_health(node)
-        if updated is None:
-            return  # deleted meanwhile
-        node = updated
         if key in self._mark_pending:
             if ready_status(node) == "True":
                 self._mark_pending.pop(key, None)

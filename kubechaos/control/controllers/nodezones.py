@@ -36,6 +36,9 @@ from kubechaos.defaults import (
     Settings,
 )
 
+# Float slack of the token arithmetic: a token due at t is there at t.
+_EPSILON = 1e-9
+
 INITIAL = "Initial"
 NORMAL = "Normal"
 FULL_DISRUPTION = "FullDisruption"
@@ -86,8 +89,8 @@ class TokenBucket:
         if self.qps <= 0:
             return False
         self._refill(at)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        if self.tokens >= 1.0 - _EPSILON:
+            self.tokens = max(0.0, self.tokens - 1.0)
             return True
         return False
 
@@ -96,7 +99,7 @@ class TokenBucket:
         if self.qps <= 0:
             return None
         self._refill(at)
-        return at if self.tokens >= 1.0 else at + (1.0 - self.tokens) / self.qps
+        return at if self.tokens >= 1.0 - _EPSILON else at + (1.0 - self.tokens) / self.qps
 
 
 class ZoneTainter:

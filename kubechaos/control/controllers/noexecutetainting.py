@@ -81,7 +81,8 @@ class NoExecuteTainting:
             if next_at is None:
                 await self._wakeup.wait()
             else:
-                with trio.move_on_at(next_at):
+                # Never the same instant again: a pass that could do nothing now cannot later.
+                with trio.move_on_at(max(next_at, now() + _NANOSECOND)):
                     await self._wakeup.wait()
 
     async def _try(self, zone: str, tainter: ZoneTainter) -> None:

@@ -18,6 +18,11 @@ def _setting(default: Any, source: str) -> Any:
     return attrs.field(default=default, metadata={"source": source})
 
 
+def _number(default: float, source: str) -> Any:
+    """A setting that is a plain number (a rate, a fraction), not a duration."""
+    return attrs.field(default=default, metadata={"source": source, "number": True})
+
+
 @attrs.frozen
 class Settings:
     """The tunable timings and sizes of one modelled cluster."""
@@ -32,6 +37,26 @@ class Settings:
     )
     node_startup_grace_period: float = _setting(
         60.0, "kube-controller-manager --node-startup-grace-period"
+    )
+    node_eviction_rate: float = _number(
+        0.1,
+        "kube-controller-manager --node-eviction-rate (cmd/kube-controller-manager/app/options/"
+        "nodelifecyclecontroller.go): nodes per second given NoExecute taints in a healthy zone",
+    )
+    secondary_node_eviction_rate: float = _number(
+        0.01,
+        "kube-controller-manager --secondary-node-eviction-rate: nodes per second tainted in a "
+        "partially disrupted zone of more than largeClusterSizeThreshold nodes (0 in smaller)",
+    )
+    unhealthy_zone_threshold: float = _number(
+        0.55,
+        "kube-controller-manager --unhealthy-zone-threshold: fraction of a zone's nodes not Ready "
+        "(and more than 2) that puts it in PartialDisruption",
+    )
+    large_cluster_size_threshold: int = _setting(
+        50,
+        "kube-controller-manager --large-cluster-size-threshold: a zone of more nodes keeps "
+        "tainting at the secondary rate when partially disrupted",
     )
     # --- API server admission ---
     default_not_ready_toleration_seconds: int = _setting(
@@ -220,6 +245,14 @@ class Settings:
         return {to_camel(f.name): f.metadata["source"] for f in attrs.fields(Settings)}
 
     @staticmethod
+    def is_number(camel_name: str) -> bool:
+        """Whether the setting is a plain number (a rate, a fraction) rather than a duration."""
+        return any(
+            to_camel(f.name) == camel_name and f.metadata.get("number", False)
+            for f in attrs.fields(Settings)
+        )
+
+    @staticmethod
     def field_type(camel_name: str) -> type:
         for f in attrs.fields(Settings):
             if to_camel(f.name) == camel_name:
@@ -257,6 +290,18 @@ NODE_UPDATE_WORKER_SIZE = 8
 # nodeStatusUpdateRetry, same file: attempts to write a node's Unknown status before giving up
 # until the next monitor pass.
 NODE_STATUS_UPDATE_RETRY = 5
+# pkg/controller/nodelifecycle/scheduler/rate_limited_queue.go: the per-zone tainting queues are
+# token buckets of burst 1 (EvictionRateLimiterBurst), tried every NodeEvictionPeriod (100 ms).
+EVICTION_RATE_LIMITER_BURST = 1
+NODE_EVICTION_PERIOD = 0.1
+# A tainting attempt that found no Ready condition is retried after 50 ms (doNoExecuteTaintingPass).
+NODE_TAINT_RETRY = 0.05
+# Nodes labelled with this key are left out of zone states (isNodeExcludedFromDisruptionChecks).
+LABEL_EXCLUDE_DISRUPTION = "node.kubernetes.io/exclude-disruption"
+LABEL_ZONE = "topology.kubernetes.io/zone"
+LABEL_REGION = "topology.kubernetes.io/region"
+LABEL_ZONE_BETA = "failure-domain.beta.kubernetes.io/zone"
+LABEL_REGION_BETA = "failure-domain.beta.kubernetes.io/region"
 
 # kube-scheduler constants (not settings: fixed in the upstream source, v1.32).
 DEFAULT_SCHEDULER_NAME = "default-scheduler"  # v1.DefaultSchedulerName

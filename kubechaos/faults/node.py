@@ -150,8 +150,9 @@ class PodFailure(_PerOccurrence):
 class NodeCrash(_PerOccurrence):
     """The machine dies: kubelet, containers and kube-proxy stop, its pod IPs stop answering,
     no more heartbeats. The node lifecycle controller marks it Ready=Unknown after
-    ``nodeMonitorGracePeriod`` and the taint eviction deletes its pods after the default 300 s
-    toleration, as upstream. The revert boots it (see :meth:`NodeAgent.boot
+    ``nodeMonitorGracePeriod``, taints it NoExecute at its zone's rate (none while the zone is
+    a small one partially disrupted, or every zone is down) and the taint eviction deletes its
+    pods after the default 300 s toleration, as upstream. The revert boots it (see :meth:`NodeAgent.boot
     <kubechaos.cluster.NodeAgent.boot>`): an empty runtime with the images still on disk, a
     fresh kubelet that registers again and restarts the pods still bound to it (their restart
     counts rise), kube-proxy with empty rules until its first sync."""

@@ -9,6 +9,7 @@ together are bounded by :attr:`~kubechaos.scenario.limits.Limits.nodes`.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -147,7 +148,13 @@ def _settings(check: Check, value: Any, path: Path) -> Settings:
         if key not in names:
             continue
         kind = Settings.field_type(key)
-        if kind is float:
+        if Settings.is_number(key):
+            number = isinstance(item, int | float) and not isinstance(item, bool)
+            if not number or not math.isfinite(item) or item < 0:
+                check.error((*path, key), f"expected a number >= 0, got {item!r}")
+            else:
+                overrides[key] = float(item)
+        elif kind is float:
             try:
                 overrides[key] = parse_duration(item)
             except DurationError as exc:

@@ -10,13 +10,19 @@ upstream's ``probeTimestamp`` it notes *when it observed* either of them change.
 the node's conditions to ``Unknown`` ("Kubelet stopped posting node status.") and, if the node was
 Ready, marks the node's pods not ready so the Endpoints controller takes them out of Services.
 
-Taints. From the Ready condition (TaintNodesByCondition and taint-based eviction): ``Unknown``
-gives ``node.kubernetes.io/unreachable``, ``False`` gives ``node.kubernetes.io/not-ready``, each
-with effects NoSchedule and NoExecute; ``True`` removes both; ``spec.unschedulable`` gives
-``node.kubernetes.io/unschedulable:NoSchedule``. Taints are written with a server-side patch, so
-they never conflict with the kubelet's status writes. Zone-disruption rate limiting of NoExecute
-tainting (``--node-eviction-rate``, ``--unhealthy-zone-threshold``) is not modelled: every node is
-tainted as soon as its condition says so, as upstream does in a healthy zone of a large cluster.
+NoSchedule taints (TaintNodesByCondition, upstream doNoScheduleTaintingPass, on every node
+change): ``Unknown`` gives ``node.kubernetes.io/unreachable``, ``False`` gives
+``node.kubernetes.io/not-ready``, ``True`` removes both; ``spec.unschedulable`` gives
+``node.kubernetes.io/unschedulable``. Taints are written with a server-side patch, so they never
+conflict with the kubelet's status writes.
+
+NoExecute taints (taint-based eviction, upstream processTaintBaseEviction) are decided in the
+monitor pass from the Ready condition the pass *observed* (before any Unknown it writes itself,
+so a node that goes Unknown is queued one period later): a node not Ready is queued in its zone's
+rate-limited tainting queue (:mod:`kubechaos.control.controllers.noexecutetainting`), a node
+with the opposite NoExecute taint has it swapped at once, a Ready node loses both and leaves the
+queue. After the pass come the zone states and their tainting rates, and master disruption mode
+(:mod:`kubechaos.control.controllers.nodezones`).
 
 Eviction of the pods on a NoExecute-tainted node is another controller's work
 (:mod:`kubechaos.control.controllers.tainteviction`, as upstream since v1.29). It reads this
@@ -25,6 +31,8 @@ controller's caches, and this controller starts it once they have synced
 """
 
 from __future__ import annotations
+
+import functools
 
 import attrs
 import trio
@@ -43,8 +51,16 @@ from kubechaos.api.objects import (
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.nodezones import ZoneDisruption, zone_key, zone_label
+from kubechaos.control.controllers.noexecutetainting import (
+    NoExecuteTainting,
+    has_no_execute,
+    no_execute_key,
+    with_no_execute,
+)
 from kubechaos.control.controllers.podsbynode import PodsByNode
 from kubechaos.defaults import (
+    LABEL_EXCLUDE_DISRUPTION,
     NODE_LEASE_NAMESPACE,
     NODE_STATUS_UPDATE_RETRY,
     NODE_UPDATE_WORKER_SIZE,
@@ -57,13 +73,12 @@ from kubechaos.sim.clock import now
 # The conditions the controller sets Unknown (upstream leaves NetworkUnavailable alone: it is
 # managed by the network plugin, not the kubelet).
 CONDITIONS_SET_UNKNOWN = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
-# Taints this controller owns: any other taint on a node is left as it is.
+# NoSchedule taints this controller keeps in line with a node's conditions on every change (its
+# NoExecute taints go through the zones' tainting queues); any other taint is left as it is.
 MANAGED_TAINTS = frozenset(
     {
         (TAINT_NOT_READY, NO_SCHEDULE),
-        (TAINT_NOT_READY, NO_EXECUTE),
         (TAINT_UNREACHABLE, NO_SCHEDULE),
-        (TAINT_UNREACHABLE, NO_EXECUTE),
         (TAINT_UNSCHEDULABLE, NO_SCHEDULE),
     }
 )
@@ -75,23 +90,22 @@ def ready_status(node: Node) -> str | None:
 
 
 def wanted_taints(node: Node) -> list[tuple[str, str]]:
-    """(key, effect) of the taints the node's conditions and spec call for."""
+    """(key, effect) of the NoSchedule taints the node's conditions and spec call for."""
     wanted = []
     status = ready_status(node)
     if status == "False":
-        wanted += [(TAINT_NOT_READY, NO_SCHEDULE), (TAINT_NOT_READY, NO_EXECUTE)]
+        wanted.append((TAINT_NOT_READY, NO_SCHEDULE))
     elif status == "Unknown":
-        wanted += [(TAINT_UNREACHABLE, NO_SCHEDULE), (TAINT_UNREACHABLE, NO_EXECUTE)]
+        wanted.append((TAINT_UNREACHABLE, NO_SCHEDULE))
     if node.spec.unschedulable:
         wanted.append((TAINT_UNSCHEDULABLE, NO_SCHEDULE))
     return wanted
 
 
 def desired_taints(node: Node, at: float) -> tuple[Taint, ...]:
-    """The node's taints with the managed ones made to match its state.
+    """The node's taints with the managed NoSchedule ones made to match its state.
 
-    Taints that stay keep their ``time_added`` (eviction deadlines count from it); new NoExecute
-    taints get ``at`` (upstream writes TimeAdded only for NoExecute).
+    Taints that stay keep their ``time_added``; NoExecute ones are left as they are.
     """
     wanted = wanted_taints(node)
     kept = [
@@ -175,9 +189,11 @@ class NodeHealth:
 class NodeLifecycleController(Controller):
     """Node health monitor and condition taints.
 
-    Its work queue holds node names; a sync writes the Unknown status when a node is overdue,
-    marks its pods not ready and reconciles its taints. The monitor loop only decides which nodes
-    need a sync, so the per-period cost of a healthy cluster is one pass over the node cache.
+    The monitor pass writes the Unknown status of overdue nodes and marks their pods not ready
+    (as upstream's monitorNodeHealth), decides NoExecute taints and zone states. Its work queue
+    holds node names; a sync retries marking pods not ready and reconciles the node's taints
+    (NoSchedule on every change, NoExecute as the monitor decided). The per-period cost of a
+    healthy cluster is one pass over the node cache.
     """
 
     name = "node-lifecycle-controller"
@@ -194,6 +210,12 @@ class NodeLifecycleController(Controller):
         self.pods_by_node = PodsByNode(self.pods)
         self.health: dict[str, NodeHealth] = {}
         self._mark_pending: dict[str, None] = {}  # nodes whose pods must be marked not ready
+        # node -> the controller NoExecute taint the monitor wants it to have now (None: none)
+        self._no_execute: dict[str, str | None] = {}
+        self.zones = ZoneDisruption(ctx.settings)
+        self.tainting = NoExecuteTainting(ctx, self.nodes, self.zones)
+        self._nursery: trio.Nursery | None = None
+        self._tainting_started = False
         self.nodes.add_handler(
             Handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         )
@@ -221,24 +243,150 @@ class NodeLifecycleController(Controller):
             await self.wait_synced()
             for controller in self._started_once_synced:
                 nursery.start_soon(controller.run)
+            self._nursery = nursery
             nursery.start_soon(self._monitor)
             await super().run()
 
     async def _monitor(self) -> None:
-        """Every node_monitor_period, queue the nodes that need the controller's attention."""
+        """Every node_monitor_period, one monitorNodeHealth pass."""
         period = self.ctx.settings.node_monitor_period
         tick = now()
         while True:
             at = now()
-            for name, node in self.nodes.store.items():
-                if (
-                    (self._overdue(name, node, at) and _needs_unknown(node))
-                    or name in self._mark_pending
-                    or not taints_in_sync(node)
-                ):
-                    self.enqueue(name)
+            # The nodes as listed at the start of the pass: what it "observed" of each.
+            nodes = list(self.nodes.store.items())
+            written = await self._update_overdue(nodes, at)
+            self._monitor_pass(nodes, at, written)
             tick += period
             await trio.sleep_until(tick)
+
+    async def _update_overdue(self, nodes: list[tuple[str, Node]], at: float) -> dict[str, bool]:
+        """Write Unknown to the nodes overdue at ``at`` and mark their pods not ready, up to
+        nodeUpdateWorkerSize at a time (upstream ParallelizeUntil over tryUpdateNodeHealth).
+        Returns each overdue node's outcome: written, or failed (the pass skips it: "no pods
+        will be evicted")."""
+        overdue = [
+            name for name, node in nodes if self._overdue(name, node, at) and _needs_unknown(node)
+        ]
+        written: dict[str, bool] = {}
+        if overdue:
+            limiter = trio.CapacityLimiter(NODE_UPDATE_WORKER_SIZE)
+            async with trio.open_nursery() as nursery:
+                for name in overdue:
+                    nursery.start_soon(self._update_one, name, limiter, written)
+        return written
+
+    async def _update_one(
+        self, name: str, limiter: trio.CapacityLimiter, written: dict[str, bool]
+    ) -> None:
+        async with limiter:
+            node = self.nodes.get(name)
+            try:
+                updated = None if node is None else await self._update_health(node)
+            except errors.APIError:
+                updated = None
+            written[name] = updated is not None
+            if updated is None:
+                return
+            if name in self._mark_pending:
+                try:
+                    await self._mark_pods_not_ready(name)
+                except errors.APIError:
+                    self.enqueue(name)  # retried by a sync (upstream nodesToRetry)
+
+    def _monitor_pass(
+        self, nodes: list[tuple[str, Node]], at: float, written: dict[str, bool]
+    ) -> None:
+        """The rest of monitorNodeHealth: queue the nodes that need a sync, decide their
+        NoExecute taints, count each zone's Ready nodes (as the pass leaves them) and act on
+        the zones' states. O(nodes), no pod is looked at."""
+        counts: dict[str, list[int]] = {}
+        for name, node in nodes:
+            outcome = written.get(name)
+            if outcome is False:
+                continue
+            if name in self._mark_pending or not taints_in_sync(node):
+                self.enqueue(name)
+            observed = ready_status(node)
+            current = "Unknown" if outcome else observed
+            zone = zone_key(node)
+            if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
+                count = counts.get(zone)
+                if count is None:
+                    count = counts[zone] = [0, 0]
+                count[0 if current == "True" else 1] += 1
+            if current is not None:
+                self._process_taint_based_eviction(name, node, zone, observed or "Unknown", at)
+        decision = self.zones.handle(counts, at)
+        if decision.enter_master_disruption:
+            self.events.record(
+                self.name,
+                "Cluster",
+                "",
+                "EnteringMasterDisruptionMode",
+                "Controller detected that all Nodes are not-Ready. Entering master disruption mode.",
+            )
+            for name, node in nodes:
+                self._mark_reachable(name, node, zone_key(node), at)
+        if decision.exit_master_disruption:
+            self.events.record(
+                self.name,
+                "Cluster",
+                "",
+                "ExitingMasterDisruptionMode",
+                "Controller detected that some Nodes are Ready. Exiting master disruption mode.",
+            )
+            for health in self.health.values():
+                health.probe_timestamp = at
+        for zone, state in decision.transitions:
+            label = zone_label(zone)
+            self.events.record(
+                self.name,
+                "Zone",
+                label,
+                "ZoneStateChange",
+                f"Controller detected that zone {label} is now in state {state}.",
+            )
+        if any(self.zones.tainters.values()):
+            self._start_tainting()
+            self.tainting.wake()
+
+    def _start_tainting(self) -> None:
+        """The tainting pass starts with the first node queued for tainting, so a run without a
+        failing node has one task fewer (and the same schedule as before zones were modelled)."""
+        if not self._tainting_started and self._nursery is not None:
+            self._tainting_started = True
+            self._nursery.start_soon(self.tainting.run)
+
+    def _process_taint_based_eviction(
+        self, name: str, node: Node, zone: str, observed: str, at: float
+    ) -> None:
+        """Upstream processTaintBaseEviction, from the Ready status the pass observed."""
+        if observed == "True":
+            self._mark_reachable(name, node, zone, at)
+            return
+        key, opposite = (
+            (TAINT_NOT_READY, TAINT_UNREACHABLE)
+            if observed == "False"
+            else (TAINT_UNREACHABLE, TAINT_NOT_READY)
+        )
+        if has_no_execute(node, opposite):
+            self._want_no_execute(name, key)  # swapped at once, not rate limited
+            return
+        tainter = self.zones.tainter(zone, at)
+        if not has_no_execute(node, key):
+            tainter.remove(name)  # markNodeForTainting: lost its taint, so queue it again
+        tainter.add(name, at)
+
+    def _mark_reachable(self, name: str, node: Node, zone: str, at: float) -> None:
+        """Upstream markNodeAsReachable: both NoExecute taints off, out of the zone's queue."""
+        if no_execute_key(node) is not None:
+            self._want_no_execute(name, None)
+        self.zones.tainter(zone, at).remove(name)
+
+    def _want_no_execute(self, name: str, key: str | None) -> None:
+        self._no_execute[name] = key
+        self.enqueue(name)
 
     # ------------------------------------------------------------------ observing heartbeats
     def _grace_period(self, name: str, node: Node) -> float:
@@ -308,6 +456,7 @@ class NodeLifecycleController(Controller):
     def _on_node_delete(self, node: Node) -> None:
         self.health.pop(node.metadata.name, None)
         self._mark_pending.pop(node.metadata.name, None)
+        self._no_execute.pop(node.metadata.name, None)
 
     def _on_pod(self, pod: Pod) -> None:
         """A ready pod on a node that is not Ready is marked not ready (upstream processPod)."""
@@ -326,10 +475,6 @@ class NodeLifecycleController(Controller):
         node = self.nodes.get(key)
         if node is None:
             return
-        updated = await self._update_health(node)
-        if updated is None:
-            return  # deleted meanwhile
-        node = updated
         if key in self._mark_pending:
             if ready_status(node) == "True":
                 self._mark_pending.pop(key, None)
@@ -337,6 +482,15 @@ class NodeLifecycleController(Controller):
                 await self._mark_pods_not_ready(key)
         if not taints_in_sync(node):
             await self.api.patch("nodes", "", key, _retaint)
+        if key in self._no_execute:
+            wanted = self._no_execute.pop(key)
+            try:
+                await self.api.patch("nodes", "", key, functools.partial(with_no_execute, wanted))
+            except errors.NotFound:
+                return
+            except errors.APIError:
+                self._no_execute.setdefault(key, wanted)
+                raise
 
     async def _update_health(self, node: Node) -> Node | None:
         """Write the Unknown status if the node is overdue (re-reading it on conflicts)."""

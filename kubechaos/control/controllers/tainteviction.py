@@ -9,7 +9,8 @@ A pod on a node with NoExecute taints is deleted at once if some taint is not to
 the shortest ``tolerationSeconds`` among the matching tolerations has run out since the taint was
 added (``timeAdded``, so a restarted controller keeps the same deadline); a toleration without
 seconds tolerates forever. The DefaultTolerationSeconds admission plugin gives every pod 300 s for
-not-ready and unreachable, which is why a dead node's pods go after about grace period + 300 s.
+not-ready and unreachable, which is why a dead node's pods go after about grace period + a monitor
+period + 300 s (the node lifecycle controller rate-limits the taints per zone).
 All deadlines live in one heap served by one timer task; removing the taint cancels them.
 Deletion is graceful: on a dead node nobody completes it, so the pod stays with a
 ``deletionTimestamp`` while its controller creates a replacement, as upstream.

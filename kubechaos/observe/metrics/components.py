@@ -11,7 +11,10 @@ upstream registers them:
 - scheduler: ``scheduler_schedule_attempts_total``, ``scheduler_pending_pods``
   (``pkg/scheduler/metrics/metrics.go``);
 - controller manager: ``workqueue_depth``, ``workqueue_adds_total``, ``workqueue_retries_total``
-  (``staging/src/k8s.io/component-base/metrics/prometheus/workqueue``);
+  (``staging/src/k8s.io/component-base/metrics/prometheus/workqueue``); the node lifecycle
+  controller's ``node_collector_zone_health``, ``node_collector_zone_size``,
+  ``node_collector_unhealthy_nodes_in_zone`` and ``node_collector_evictions_total``, by zone
+  (``pkg/controller/nodelifecycle/metrics.go``);
 - kubelet: ``kubelet_running_pods``, ``kubelet_pod_start_duration_seconds``
   (``pkg/kubelet/metrics/metrics.go``);
 - kube-proxy: ``kubeproxy_sync_proxy_rules_duration_seconds``,
@@ -30,6 +33,7 @@ from prometheus_client.metrics_core import Metric
 
 from kubechaos.cluster import Cluster
 from kubechaos.control.apiserver import DURATION_BUCKETS
+from kubechaos.control.controllers.nodezones import zone_label
 from kubechaos.node.proxy import SYNC_DURATION_BUCKETS
 from kubechaos.observe.metrics.builders import add, bucketed, family, histogram
 
@@ -162,6 +166,45 @@ def workqueue_families(cluster: Cluster) -> list[Metric]:
     return [depth, adds, retries]
 
 
+def node_collector_families(cluster: Cluster) -> list[Metric]:
+    """The node lifecycle controller's zone gauges (set at each monitor pass) and its count of
+    NoExecute taintings, by zone as upstream labels it (``region::zone``, "" for no zone)."""
+    health = family(
+        "node_collector_zone_health",
+        "Gauge measuring percentage of healthy nodes per zone.",
+        "gauge",
+    )
+    size = family(
+        "node_collector_zone_size", "Gauge measuring number of registered Nodes per zones.", "gauge"
+    )
+    unhealthy = family(
+        "node_collector_unhealthy_nodes_in_zone",
+        "Gauge measuring number of not Ready Nodes per zones.",
+        "gauge",
+    )
+    evictions = family(
+        "node_collector_evictions",
+        "Number of Node evictions that happened since current instance of NodeController started.",
+        "counter",
+    )
+    manager = cluster.controller_manager.instance
+    if manager is not None and cluster.controller_manager.running:
+        zones = manager.node_lifecycle.zones  # type: ignore[attr-defined]
+        for zone, value in sorted(zones.zone_health.items()):
+            label = {"zone": zone_label(zone)}
+            add(health, "node_collector_zone_health", label, value)
+            add(size, "node_collector_zone_size", label, zones.zone_size[zone])
+            add(
+                unhealthy,
+                "node_collector_unhealthy_nodes_in_zone",
+                label,
+                zones.unhealthy_nodes[zone],
+            )
+        for zone, n in sorted(zones.evictions_total.items()):
+            add(evictions, "node_collector_evictions_total", {"zone": zone_label(zone)}, n)
+    return [health, size, unhealthy, evictions]
+
+
 def kubelet_families(cluster: Cluster) -> list[Metric]:
     """Every running kubelet's pods; pod start durations pooled over the nodes."""
     running = family(
@@ -220,6 +263,7 @@ def component_families(cluster: Cluster) -> list[Metric]:
         *etcd_families(cluster),
         *scheduler_families(cluster),
         *workqueue_families(cluster),
+        *node_collector_families(cluster),
         *kubelet_families(cluster),
         *kubeproxy_families(cluster),
     ]

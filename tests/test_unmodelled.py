@@ -2,7 +2,8 @@
 
 A realistic production manifest set (tests/data/production/prod.yaml: a Deployment with
 initContainers, preStop, affinity, topology spread, volumes, securityContext, resources and
-probes; a Service; a ConfigMap; a StatefulSet; a PodDisruptionBudget; an HPA) used to pass
+probes; a Service; a ConfigMap; a StatefulSet; a PodDisruptionBudget; an HPA; a node-agent
+DaemonSet with host access; a migration Job; a CronJob and an Ingress) used to pass
 ``kubechaos validate`` with a bare "ok", and its pod-spec fields the model ignores were dropped
 without a word by ``run`` too.
 """
@@ -40,13 +41,23 @@ IGNORED = [
     (127, "spec.volumeClaimTemplates"),
     # the HPA is served since issue 13 point 5; only cpu resource metrics are computed
     (160, "spec.metrics[1].resource.name"),
+    # the DaemonSet is served since issue 13 point 2: a node agent's host access is not modelled
+    (179, f"{T}.priorityClassName"),
+    (180, f"{T}.hostNetwork"),
+    (193, f"{T}.containers[0].volumeMounts"),
+    (197, f"{T}.volumes[0].hostPath"),
+    # the Job is served since issue 13 point 3; a pod failure policy is not modelled
+    (208, "spec.podFailurePolicy"),
 ]
 # The ConfigMap (line 102) and the configMap volume (line 85) are modelled since issue 13
 # point 6: they used to be skipped and warned about.
 SKIPPED: list[tuple[int, str]] = [
     # StatefulSet 'db' (line 110) is served and read since the StatefulSet work: no warning
     # PodDisruptionBudget 'shop' (line 134) is served and read since the PDB work: no warning;
-    # HorizontalPodAutoscaler 'shop' (line 144) likewise since the HPA work
+    # HorizontalPodAutoscaler 'shop' (line 144) likewise since the HPA work, and the DaemonSet
+    # (line 163) and the Job (line 199) since theirs; these two kinds are still not modelled:
+    (224, "CronJob 'nightly-report'"),
+    (240, "Ingress 'shop'"),
 ]
 EXPECTED = [  # in document order
     text
@@ -76,6 +87,8 @@ def test_the_loader_warns_exactly_the_kinds_skipped_and_the_fields_ignored() -> 
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
         "StatefulSet",
+        "DaemonSet",
+        "Job",
     }
 
 

@@ -9,6 +9,13 @@ peaks do not mix).
 
     python benchmarks/scale.py --nodes 100 1000 5000
     python benchmarks/scale.py --nodes 1000 --openmetrics   # also with --openmetrics recording
+    python benchmarks/scale.py --nodes 1000 --shape mixed   # + a DaemonSet and StatefulSets
+
+``--shape mixed`` adds what real clusters run beside their Deployments (issue 13): a node-agent
+DaemonSet (one pod on every node) and one StatefulSet of 3 replicas (OrderedReady, behind a
+headless Service) per 20 nodes. Its rows say ``+mixed``; the plain shape is the default, and
+a run of it uses none of the newer kinds, so it measures what they cost runs that do not use
+them (nothing, by design: their controllers start with their first object).
 
 With ``--openmetrics`` each size runs twice: as above, then the same run recording every series
 every 15 virtual seconds to an OpenMetrics file (an OpenMetricsRecorder task, as ``kubechaos run
@@ -39,6 +46,8 @@ import trio
 
 from kubechaos.api.objects import (
     Container,
+    DaemonSet,
+    DaemonSetSpec,
     Deployment,
     DeploymentSpec,
     ObjectMeta,
@@ -48,6 +57,8 @@ from kubechaos.api.objects import (
     Service,
     ServicePort,
     ServiceSpec,
+    StatefulSet,
+    StatefulSetSpec,
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
@@ -88,6 +99,47 @@ def workloads(count: int) -> list[Deployment | Service]:
     return objects
 
 
+NODES_PER_STATEFULSET = 20
+STATEFULSET_REPLICAS = 3
+
+
+def mixed_workloads(nodes: int) -> list[DaemonSet | StatefulSet | Service]:
+    """A node-agent DaemonSet on every node, and a 3-replica StatefulSet (with its headless
+    Service) per 20 nodes: the kinds beside the Deployments in a realistic cluster."""
+    agent_labels = {"app": "node-agent"}
+    agent = Container("agent", "registry.example/agent:1", requests=Resources(50, 32 * 2**20))
+    objects: list[DaemonSet | StatefulSet | Service] = [
+        DaemonSet(
+            ObjectMeta(name="node-agent", namespace="default"),
+            DaemonSetSpec(
+                selector=LabelSelector(agent_labels),
+                template=PodTemplate(ObjectMeta(labels=agent_labels), PodSpec(containers=(agent,))),
+            ),
+        )
+    ]
+    for i in range(max(1, nodes // NODES_PER_STATEFULSET)):
+        labels = {"app": f"db-{i}"}
+        db = Container("db", "registry.example/db:1", requests=Resources(100, 128 * 2**20))
+        objects.append(
+            Service(
+                ObjectMeta(name=f"db-{i}", namespace="default"),
+                ServiceSpec(selector=labels, ports=(ServicePort(5432, 5432),), cluster_ip="None"),
+            )
+        )
+        objects.append(
+            StatefulSet(
+                ObjectMeta(name=f"db-{i}", namespace="default"),
+                StatefulSetSpec(
+                    selector=LabelSelector(labels),
+                    template=PodTemplate(ObjectMeta(labels=labels), PodSpec(containers=(db,))),
+                    replicas=STATEFULSET_REPLICAS,
+                    service_name=f"db-{i}",
+                ),
+            )
+        )
+    return objects
+
+
 class TimedRecorder(OpenMetricsRecorder):
     """An OpenMetricsRecorder that also adds up the wall time its samples take."""
 
@@ -113,11 +165,13 @@ def measure(
     record: bool = False,
     record_dir: str | None = None,
     clients: int = 3,
+    mixed: bool = False,
 ) -> dict[str, float]:
     spec = ClusterSpec((NodeGroupSpec("node", nodes),))
     cluster = Cluster(spec, seed=1)
     watch = ConvergenceWatch(cluster.ctx)
     objects = workloads(nodes)
+    extra = mixed_workloads(nodes) if mixed else []
     traffic = TrafficGenerator(
         cluster.ctx,
         cluster.proxies,
@@ -146,7 +200,7 @@ def measure(
             nursery.start_soon(watch.run)
             if recorder is not None:
                 nursery.start_soon(recorder.run)  # where Run starts the tasks the CLI adds
-            await cluster.apply(objects)
+            await cluster.apply([*objects, *extra])
             nursery.start_soon(traffic.run)
             while not watch.converged and trio.current_time() < CONVERGENCE_LIMIT:
                 await trio.sleep(5)
@@ -174,9 +228,10 @@ def measure(
     spool.cleanup()
     end = time.perf_counter()
     steady_wall = marks["steady_end_wall"] - marks["converged_wall"]  # teardown excluded
+    extra_pods = nodes + STATEFULSET_REPLICAS * max(1, nodes // NODES_PER_STATEFULSET)
     return {
         "nodes": nodes,
-        "pods": nodes * PODS_PER_DEPLOYMENT // 1,
+        "pods": nodes * PODS_PER_DEPLOYMENT + (extra_pods if mixed else 0),
         "converged": float(watch.converged),
         "converge_virtual_s": marks["converged_virtual"],
         "converge_wall_s": marks["converged_wall"] - start,
@@ -191,12 +246,18 @@ def measure(
 
 
 def run_one(
-    nodes: int, rate: float, record: bool, record_dir: str | None = None, clients: int = 3
+    nodes: int,
+    rate: float,
+    record: bool,
+    record_dir: str | None = None,
+    clients: int = 3,
+    mixed: bool = False,
 ) -> dict[str, float] | None:
     """Measure one size in a fresh process (so the peak RSS is that size's own)."""
     out = subprocess.run(
         [sys.executable, __file__, "--one", str(nodes), "--rate", str(rate)]
         + ["--clients", str(clients)]
+        + (["--shape", "mixed"] if mixed else [])
         + (["--record"] if record else [])
         + (["--record-dir", record_dir] if record_dir else []),
         capture_output=True,
@@ -233,6 +294,12 @@ def main() -> None:
         help="source nodes of each Service's traffic (where its clients run); 0: every node",
     )
     parser.add_argument(
+        "--shape",
+        choices=("deployments", "mixed"),
+        default="deployments",
+        help="mixed: also a DaemonSet on every node and a 3-replica StatefulSet per 20 nodes",
+    )
+    parser.add_argument(
         "--openmetrics",
         action="store_true",
         help="also run each size recording every series every 15 s, and compare the wall times",
@@ -245,14 +312,18 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # with --one
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(measure(args.one, args.rate, args.record, args.record_dir, args.clients)))
+        result = measure(
+            args.one, args.rate, args.record, args.record_dir, args.clients, args.shape == "mixed"
+        )
+        print(json.dumps(result))
         return
     header = f"{'nodes':>6} {'pods':>7} {'converge(virt)':>14} {'converge(wall)':>14} {'steady x':>9} {'overall x':>9} {'events/s':>9} {'RSS MiB':>8} {'wall':>8}"
     print(header)
     for nodes in args.nodes:
-        plain = run_one(nodes, args.rate, record=False, clients=args.clients)
+        mixed = args.shape == "mixed"
+        plain = run_one(nodes, args.rate, record=False, clients=args.clients, mixed=mixed)
         if plain is not None:
-            print_row(plain)
+            print_row(plain, "  +mixed" if mixed else "")
         if not args.openmetrics:
             continue
         recorded = run_one(

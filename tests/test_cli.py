@@ -130,12 +130,17 @@ def test_interrupted_run_still_writes_its_event_log(tmp_path: Path) -> None:
     )  # fmt: skip
     # the run's header, then some virtual time (a fixed 3 s sleep sent the signal while Python
     # still imported kubechaos on a loaded machine: killed by SIGINT, -2)
-    assert proc.stdout is not None
-    header = proc.stdout.readline()
-    assert b"seed" in header, header
-    time.sleep(2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        assert proc.stdout is not None
+        header = proc.stdout.readline()
+        assert b"seed" in header, header
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:  # a failed assertion must not leave a 700-hour run behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     assert b"interrupted" in out
     records = [json.loads(line) for line in events.read_text().splitlines()]

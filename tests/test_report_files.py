@@ -55,6 +55,28 @@ def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary(tmp_path
     assert _leftovers(tmp_path) == []
 
 
+def test_a_signal_landing_as_the_temporary_file_is_created_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second Ctrl-C can land just after the temporary file is created and before its
+    name is known to the writer. With tempfile.mkstemp that left a ``.name.*.tmp`` behind (seen
+    in a loaded CI run of the signal suite); the name is now chosen before the file exists."""
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    real_open = os.open
+
+    def open_then_interrupted(*args: Any, **kwargs: Any) -> int:
+        real_open(*args, **kwargs)  # the file exists now...
+        raise KeyboardInterrupt  # ...and the signal lands before the caller learns of it
+
+    monkeypatch.setattr(os, "open", open_then_interrupted)
+    with pytest.raises(KeyboardInterrupt), atomic_output(target) as out:
+        out.write("new")
+    monkeypatch.undo()
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
 def test_a_failed_write_is_an_output_error_and_leaves_the_previous_file(tmp_path: Path) -> None:
     report = tmp_path / "r.json"
     report.write_text(OLD)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -101,14 +102,13 @@ def _replacing(path: Path, mode: str, buffering: int) -> Iterator[IO[Any]]:
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {_why(exc)}") from None
         return
-    try:
-        fd, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {_why(exc)}") from None
+    # The name is chosen before the file is created, so a signal landing at any point after
+    # the creation (even inside the open call) still finds it to remove; tempfile.mkstemp only
+    # tells the name once it has returned.
+    temporary = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, mode, encoding=encoding, buffering=buffering) as out:
                 yield out
                 out.flush()

@@ -158,7 +158,11 @@ def test_a_second_sigint_while_the_workers_are_ended_still_ends_them(
         monkeypatch.undo()
         _shuts_down_promptly(pool)
         for worker in workers:
-            worker.join(10)  # reaped by the pool's thread already, or here
+            # Reaped here or by the pool's thread: when that thread's waitpid wins, a join here
+            # returns at once with the exit code not yet recorded, so wait for the code itself.
+            deadline = time.monotonic() + 10
+            while worker.exitcode is None and time.monotonic() < deadline:
+                worker.join(0.1)
             assert worker.exitcode is not None, "a worker left running"
     finally:
         for worker in workers:

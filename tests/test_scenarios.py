@@ -170,6 +170,23 @@ def test_node_crash_replacement_after_grace_period_plus_toleration() -> None:
     assert recovery.seconds is not None and recovery.seconds > grace + toleration - renew
 
 
+def test_convergence_follows_the_daemonset_like_kubectl_rollout_status() -> None:
+    """kubectl rollout status daemonset (its DaemonSetStatusViewer): complete when the
+    controller saw the latest spec and updatedNumberScheduled and numberAvailable equal
+    desiredNumberScheduled. The convergence watch used to follow Deployments only, so a
+    DaemonSet's nodes never showed in the timeline (and a DaemonSet-only run never converged)."""
+    run = run_of("daemonset-node-reboot")
+    crash = injected_at(run, "worker-1-down")
+    reboot = reverted_at(run, "worker-1-down")
+    degraded = times(run, "DaemonSetDegraded")
+    available = times(run, "DaemonSetAvailable")
+    assert available[0] < crash and degraded and crash < degraded[0] < reboot
+    assert any(reboot < t < reboot + 15 for t in available), "Ready again after the reboot"
+    (first, *_) = run.events.find(reason="Converged")
+    assert first.message == "all 1 deployments and 1 daemonsets available"
+    assert run.convergence.converged
+
+
 def test_daemonset_pod_stays_bound_through_a_long_node_outage() -> None:
     """pkg/controller/daemon (util.AddOrUpdateDaemonPodTolerations, NodeShouldRunDaemonPod,
     updateDaemonSetStatus): the crashed node's agent tolerates the unreachable NoExecute taint

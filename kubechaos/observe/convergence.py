@@ -1,12 +1,14 @@
-"""When did the workloads converge? Deployment (and StatefulSet) availability as an operator
-would watch it.
+"""When did the workloads converge? Deployment (StatefulSet, DaemonSet) availability as an
+operator would watch it.
 
 The watcher is an API client like ``kubectl get deployments -w``: it records
 ``DeploymentAvailable`` / ``DeploymentDegraded`` when a Deployment's available replicas reach or
-leave its desired count (``StatefulSetAvailable`` / ``StatefulSetDegraded`` for a StatefulSet),
-and ``Converged`` / ``Diverged`` for all of them together, so the timeline reads as convergence,
-not as a flood of pod events. StatefulSets are watched only in runs that have them
-(``statefulsets=True``), so other runs make the requests they always made.
+leave its desired count (``StatefulSetAvailable`` / ``StatefulSetDegraded`` for a StatefulSet,
+``DaemonSetAvailable`` / ``DaemonSetDegraded`` for a DaemonSet's nodes), and ``Converged`` /
+``Diverged`` for all of them together, so the timeline reads as convergence, not as a flood of
+pod events. StatefulSets and DaemonSets are watched only in runs that have them (``kinds``), so
+other runs make the requests they always made. Jobs are not: a Job finishes rather than
+converges (steady state covers them, see :mod:`kubechaos.observe.steady`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import trio
 
-from kubechaos.api.objects import Deployment, StatefulSet, key_of
+from kubechaos.api.objects import DaemonSet, Deployment, StatefulSet, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.sim.clock import now
@@ -29,6 +31,17 @@ def is_complete(d: Deployment) -> bool:
         and s.updated_replicas == d.spec.replicas
         and s.available_replicas == d.spec.replicas
         and s.replicas == d.spec.replicas
+    )
+
+
+def is_daemonset_complete(ds: DaemonSet) -> bool:
+    """``kubectl rollout status daemonset``'s test: the controller has seen the latest spec and
+    every node that should run the pod runs an updated, available one."""
+    s = ds.status
+    return (
+        s.observed_generation >= ds.metadata.generation
+        and s.updated_number_scheduled == s.desired_number_scheduled
+        and s.number_available == s.desired_number_scheduled
     )
 
 
@@ -46,23 +59,28 @@ def is_statefulset_complete(sts: StatefulSet) -> bool:
 class ConvergenceWatch:
     component = "observer"
 
-    def __init__(self, ctx: Context, statefulsets: bool = False) -> None:
+    def __init__(self, ctx: Context, kinds: frozenset[str] = frozenset()) -> None:
+        """Watch Deployments, and StatefulSets and DaemonSets when ``kinds`` names them (the
+        kinds the run applies)."""
         self.ctx = ctx
-        self.informer: Informer[Deployment] = Informer(
-            ctx.api, "deployments", component=self.component, events=ctx.events
-        )
-        self.informer.add_handler(self._handler())
-        self.statefulsets: Informer[StatefulSet] | None = None
-        if statefulsets:
-            self.statefulsets = Informer(
-                ctx.api, "statefulsets", component=self.component, events=ctx.events
-            )
-            self.statefulsets.add_handler(self._handler())
+        self.informer: Informer[Deployment] = self._watch("deployments")
+        self.others: list[Informer[Any]] = [
+            self._watch(resource)
+            for kind, resource in (("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets"))
+            if kind in kinds
+        ]
         self._complete: dict[tuple[str, str], bool] = {}  # (kind, key) -> complete
         self._ever_complete: dict[tuple[str, str], None] = {}
         self.converged = False
         self.converged_at: float | None = None
         self.first_converged_at: float | None = None
+
+    def _watch(self, resource: str) -> Informer[Any]:
+        informer: Informer[Any] = Informer(
+            self.ctx.api, resource, component=self.component, events=self.ctx.events
+        )
+        informer.add_handler(self._handler())
+        return informer
 
     def _handler(self) -> Handler:
         return Handler(
@@ -72,12 +90,13 @@ class ConvergenceWatch:
         )
 
     async def run(self) -> None:
-        if self.statefulsets is None:
+        if not self.others:
             await self.informer.run()
             return
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.informer.run)
-            nursery.start_soon(self.statefulsets.run)
+            for informer in self.others:
+                nursery.start_soon(informer.run)
 
     def _changed(self, obj: Any) -> None:
         kind = type(obj).KIND
@@ -87,6 +106,13 @@ class ConvergenceWatch:
             counts = (
                 f"{obj.status.available_replicas}/{obj.spec.replicas} available, "
                 f"{obj.status.ready_replicas} ready"
+            )
+        elif isinstance(obj, DaemonSet):
+            complete = is_daemonset_complete(obj)
+            st = obj.status
+            counts = (
+                f"{st.number_available}/{st.desired_number_scheduled} nodes available, "
+                f"{st.updated_number_scheduled} updated"
             )
         else:
             complete = is_complete(obj)
@@ -119,17 +145,20 @@ class ConvergenceWatch:
                 self.component, "Cluster", "", "Converged", f"all {self._counted()} available"
             )
         else:
-            lost = "a deployment" if self.statefulsets is None else "a workload"
+            lost = "a workload" if self.others else "a deployment"
             self.ctx.events.record(
                 self.component, "Cluster", "", "Diverged", f"{lost} lost availability"
             )
 
     def _counted(self) -> str:
-        """``3 deployments`` (as before StatefulSets existed), or each kind counted."""
+        """``3 deployments`` (as before the other kinds existed), or each kind counted."""
         kinds = [kind for kind, _ in self._complete]
         deployments = kinds.count(Deployment.KIND)
-        if self.statefulsets is None:
+        if not self.others:
             return f"{deployments} deployments"
-        statefulsets = kinds.count(StatefulSet.KIND)
-        counted = [(deployments, "deployments"), (statefulsets, "statefulsets")]
+        counted = [
+            (deployments, "deployments"),
+            (kinds.count(StatefulSet.KIND), "statefulsets"),
+            (kinds.count(DaemonSet.KIND), "daemonsets"),
+        ]
         return " and ".join(f"{n} {what}" for n, what in counted if n)

@@ -38,7 +38,7 @@ class Run:
             type(o).__name__
             for o in (*scenario.workloads, *(o for _, objs in scenario.updates for o in objs))
         }
-        self.convergence = ConvergenceWatch(self.cluster.ctx, statefulsets="StatefulSet" in kinds)
+        self.convergence = ConvergenceWatch(self.cluster.ctx, frozenset(kinds))
         self.traffic = TrafficGenerator(
             self.cluster.ctx, self.cluster.proxies, self.cluster.network, list(scenario.traffic)
         )

@@ -14,7 +14,7 @@ from kubechaos.api.objects import Pod
 from kubechaos.cluster import Cluster
 from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.defaults import POD_GC_CHECK_PERIOD, POD_GC_QUARANTINE
-from kubechaos.faults import Chaos, NodeCrash, NodeTaint, PodKill, Target
+from kubechaos.faults import Chaos, ControllerManagerCrash, NodeCrash, NodeTaint, PodKill, Target
 
 from .factories import deployment, pod
 from .harness import running, wait_until
@@ -188,3 +188,44 @@ async def test_a_run_with_nothing_to_collect_runs_no_pass() -> None:
         await trio.sleep(120)
         gc = pod_gc(cluster)
         assert not gc._running and gc.passes == 0  # type: ignore[attr-defined]
+
+
+async def test_a_controller_manager_started_after_the_node_went_collects_its_pods() -> None:
+    """Upstream's pass lists every pod, so a controller manager that starts after the Node
+    object was deleted (a restart) still finds its pods orphaned: gcOrphaned quarantines and
+    deletes them as usual."""
+    async with running(nodes=3) as cluster:
+        await cluster.apply([pod("lone", node_name="worker-2")])
+        await wait_until(lambda: get_pod(cluster, "lone") is not None, 10, "created")
+        chaos = Chaos(cluster)
+        crash = await chaos.inject(ControllerManagerCrash())
+        cluster.nodes["worker-2"].crash()
+        await cluster.api.delete("nodes", "", "worker-2")
+        await trio.sleep(30)
+        await chaos.revert(crash)
+        await wait_until(
+            lambda: get_pod(cluster, "lone") is None,
+            POD_GC_QUARANTINE + POD_GC_CHECK_PERIOD + 10,
+            "lone collected",
+        )
+
+
+async def test_node_taint_adds_the_taint_and_its_revert_removes_only_what_it_added() -> None:
+    """``kubectl taint nodes`` / ``kubectl taint nodes <node> key:effect-``: the fault adds the
+    taint (the out-of-service one by default) through the API server; a node that already had
+    the same key and effect keeps its taint after the revert."""
+    async with running(nodes=2) as cluster:
+        chaos = Chaos(cluster)
+
+        def taints(node: str) -> list[tuple[str, str, str]]:
+            obj = cluster.api.cache("nodes").get(f"/registry/nodes/{node}")
+            return [(t.key, t.value, t.effect) for t in obj.spec.taints]
+
+        oos = ("node.kubernetes.io/out-of-service", "nodeshutdown", "NoExecute")
+        first = await chaos.inject(NodeTaint(target=Target(nodes=("worker-0",))))
+        assert oos in taints("worker-0")
+        both = await chaos.inject(NodeTaint(target=Target(nodes=("worker-0", "worker-1"))))
+        await chaos.revert(both)
+        assert oos in taints("worker-0") and oos not in taints("worker-1")
+        await chaos.revert(first)
+        assert oos not in taints("worker-0")

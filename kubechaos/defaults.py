@@ -384,3 +384,8 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 JOB_CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
 LEGACY_JOB_NAME_LABEL = "job-name"
 LEGACY_CONTROLLER_UID_LABEL = "controller-uid"
+
+# Pod garbage collector constants (pkg/controller/podgc/gc_controller.go, v1.32).
+POD_GC_CHECK_PERIOD = 20.0  # gcCheckPeriod: how often the pass runs
+POD_GC_QUARANTINE = 40.0  # quarantineTime: a pod's node must stay absent this long before a GET
+TAINT_OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"  # v1.TaintNodeOutOfService

@@ -29,7 +29,7 @@ CATALOGUE_TYPES = {
     "proxy-partition", "network-partition", "network-delay", "network-loss", "etcd-write-drop",
     "etcd-latency", "etcd-unavailable", "apiserver-unavailable", "apiserver-throttle",
     "apiserver-latency", "watch-drop", "watch-delay", "scheduler-crash",
-    "controller-manager-crash", "runtime-slow", "image-pull-failure",
+    "controller-manager-crash", "runtime-slow", "image-pull-failure", "node-taint",
 }  # fmt: skip
 
 

@@ -20,8 +20,8 @@ PUBLIC = {
     "APIServerLatency", "APIServerThrottle", "APIServerUnavailable", "ContainerKill",
     "ControllerManagerCrash", "EtcdLatency", "EtcdUnavailable", "EtcdWriteDrop",
     "ImagePullFailure", "KubeletStop", "NetworkDelay", "NetworkLoss", "NetworkPartition",
-    "NodeCrash", "NodeDrain", "PodEvict", "PodFailure", "PodKill", "ProxyPartition", "RuntimeSlow",
-    "SchedulerCrash", "WatchDelay", "WatchDrop",
+    "NodeCrash", "NodeDrain", "NodeTaint", "PodEvict", "PodFailure", "PodKill", "ProxyPartition",
+    "RuntimeSlow", "SchedulerCrash", "WatchDelay", "WatchDrop",
     # resilience tests
     "Harness", "HarnessError",
 }  # fmt: skip

@@ -54,6 +54,7 @@ EXPECTED_SLO_OK = {
     "stale-informers": True,
     "statefulset-force-delete": True,
     "statefulset-node-crash": True,
+    "statefulset-out-of-service": True,
     "zone-partition": True,
     "zone-outage-small": True,
     "zone-outage-large": True,
@@ -468,6 +469,21 @@ def test_statefulset_force_delete_replaces_the_terminating_pod_at_once() -> None
     assert pod is not None and pod.is_ready() and pod.spec.node_name != "worker-3"
     recovery = [e for e in run.events.find(reason="Recovered") if e.object == "force-delete-db-1"]
     assert recovery
+
+
+def test_statefulset_out_of_service_taint_has_pod_gc_replace_the_terminating_pod() -> None:
+    """statefulset-out-of-service: pod GC (pkg/controller/podgc gc_controller.go
+    gcTerminating) force-deletes the Terminating db-1 of the NotReady node at its first pass
+    after the out-of-service taint (within gcCheckPeriod, 20 s), and the StatefulSet controller
+    creates db-1 again on a live node ("Non-Graceful Node Shutdown" docs)."""
+    run = run_of("statefulset-out-of-service")
+    taint = injected_at(run, "out-of-service-taint")
+    first, again = _db_1_creations(run)
+    assert first < injected_at(run, "crash-db-1-node") and 0 <= again - taint <= 20
+    (gc,) = run.events.find(reason="PodGCForceDelete")
+    assert gc.object == "default/db-1" and gc.time <= again
+    pod = run.cluster.api.cache("pods").get("/registry/pods/default/db-1")
+    assert pod is not None and pod.is_ready() and pod.spec.node_name != "worker-3"
 
 
 def test_job_pods_killed_complete_later_with_the_replacements() -> None:

@@ -22,6 +22,7 @@ from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.job import JobController
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.podautoscaler import HorizontalController
+from kubechaos.control.controllers.podgc import PodGCController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.control.controllers.statefulset import StatefulSetController
 from kubechaos.control.controllers.tainteviction import TaintEvictionController
@@ -77,6 +78,13 @@ class ControllerManager:
         self.endpoints = EndpointsController(ctx)
         self.node_lifecycle, self.taint_eviction = node_lifecycle_controllers(ctx)
         self.garbage_collector = GarbageCollector(ctx)
+        # on the node lifecycle controller's informers and index; its pass starts on demand
+        self.pod_gc = PodGCController(
+            ctx,
+            self.node_lifecycle.nodes,
+            self.node_lifecycle.pods,
+            self.node_lifecycle.pods_by_node,
+        )
         self.on_demand: dict[str, Controller] = {}  # kind -> its controller, once started
         self._nursery: trio.Nursery | None = None
         for kind in kinds_in_use:
@@ -119,6 +127,7 @@ class ControllerManager:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self.pod_gc.attach(nursery, trio.current_time())
                 for controller in self.controllers():
                     nursery.start_soon(controller.run)  # type: ignore[attr-defined]
         finally:

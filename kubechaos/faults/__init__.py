@@ -33,6 +33,7 @@ from kubechaos.faults.node import (
     KubeletStop,
     NodeCrash,
     NodeDrain,
+    NodeTaint,
     PodFailure,
     RuntimeSlow,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "NetworkPartition",
     "NodeCrash",
     "NodeDrain",
+    "NodeTaint",
     "Param",
     "PodEvict",
     "PodFailure",

@@ -1,5 +1,5 @@
 """Faults of the machines: containers killed or failing, nodes crashing, kubelets stopping,
-drains, and a container engine that is slow or cannot pull.
+drains, operator taints, and a container engine that is slow or cannot pull.
 
 Pod faults (``container-kill``, ``pod-failure``) pick their pods through the API server, as a
 chaos tool does, then act on the runtime of each pod's node, behind the kubelet's back: the
@@ -26,7 +26,7 @@ import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.objects import Node, Pod
+from kubechaos.api.objects import NO_EXECUTE, NO_SCHEDULE, PREFER_NO_SCHEDULE, Node, Pod, Taint
 from kubechaos.api.selectors import FieldSelector
 from kubechaos.cluster import Cluster, NodeAgent
 from kubechaos.faults.base import Fault, FaultEnv, FaultError, fault_type, param
@@ -310,6 +310,73 @@ class NodeDrain(_PerOccurrence):
                 agent.cordoned_by_fault = False
                 with contextlib.suppress(errors.NotFound):
                     await cluster.api.patch("nodes", "", agent.name, _set_unschedulable(False, []))
+
+
+def _with_taint(taint: Taint, added: list[bool]) -> Any:
+    def mutate(node: Node) -> Node:
+        if any((t.key, t.effect) == (taint.key, taint.effect) for t in node.spec.taints):
+            added.append(False)  # kubectl taint refuses a taint already there: keep it
+            return node
+        added.append(True)
+        return attrs.evolve(node, spec=attrs.evolve(node.spec, taints=(*node.spec.taints, taint)))
+
+    return mutate
+
+
+def _without_taint(key: str, effect: str) -> Any:
+    def mutate(node: Node) -> Node:
+        kept = tuple(t for t in node.spec.taints if (t.key, t.effect) != (key, effect))
+        return attrs.evolve(node, spec=attrs.evolve(node.spec, taints=kept))
+
+    return mutate
+
+
+@fault_type(
+    "node-taint",
+    target="nodes",
+    summary="the operator taints the nodes (`kubectl taint`), e.g. the out-of-service taint "
+    "of a non-graceful node shutdown",
+)
+@attrs.define(kw_only=True)
+class NodeTaint(_PerOccurrence):
+    """``kubectl taint nodes <node> key=value:effect``: a taint added through the API server.
+    With ``node.kubernetes.io/out-of-service`` on a node that is not Ready (the non-graceful
+    node shutdown cure, "Non-Graceful Node Shutdown" docs), the pod garbage collector
+    force-deletes its terminating pods and, with ``NoExecute``, the taint eviction controller
+    deletes the others first. A node that already has the key and effect keeps its taint; the
+    revert (``kubectl taint nodes <node> key:effect-``) removes only the taints this
+    occurrence added."""
+
+    key: str = param("node.kubernetes.io/out-of-service", "key", "string", "the taint's key")
+    value: str = param("nodeshutdown", "value", "string", "the taint's value")
+    effect: str = param(
+        NO_EXECUTE,
+        "effect",
+        "choice",
+        "the taint's effect",
+        (NO_SCHEDULE, PREFER_NO_SCHEDULE, NO_EXECUTE),
+    )
+
+    async def inject(self, env: FaultEnv) -> list[str]:
+        cluster: Cluster = env.cluster
+        tainted = []
+        for name in select_nodes(env, self.target):
+            added: list[bool] = []
+            with contextlib.suppress(errors.NotFound):
+                await cluster.api.patch(
+                    "nodes", "", name, _with_taint(Taint(self.key, self.effect, self.value), added)
+                )
+            if any(added):
+                tainted.append(name)
+        self._remember(env, tainted)
+        return tainted
+
+    async def revert(self, env: FaultEnv) -> None:
+        for name in self._recall(env) or ():
+            with contextlib.suppress(errors.NotFound):
+                await env.cluster.api.patch(
+                    "nodes", "", name, _without_taint(self.key, self.effect)
+                )
 
 
 @fault_type(

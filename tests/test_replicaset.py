@@ -14,8 +14,8 @@ from kubechaos.api.objects import (
 )
 from kubechaos.client.context import Context
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
+from kubechaos.control.controllers.expectations import Expectations
 from kubechaos.control.controllers.replicaset import (
-    Expectations,
     ReplicaSetController,
     is_pod_available,
     pods_to_delete,
@@ -434,3 +434,16 @@ async def test_a_pod_recreated_behind_a_relist_counts_as_deleted_and_added() -> 
     controller.expectations.expect_deletions("default/web", ["default/web-a"])
     controller._on_pod_update(old, new)
     assert controller.expectations.satisfied("default/web")
+
+
+async def test_counted_deletions_count_every_sight() -> None:
+    """ControllerExpectations (controller_utils.go), as the DaemonSet controller uses them:
+    deletions awaited as a count are lowered by every observed deletion, with no pod identity;
+    the ReplicaSet's tracked deletions (above) count each pod once."""
+    expectations = Expectations()
+    expectations.expect("default/agent", 1, 2)
+    expectations.creation_observed("default/agent")
+    expectations.deletion_observed("default/agent")
+    assert not expectations.satisfied("default/agent")
+    expectations.deletion_observed("default/agent")
+    assert expectations.satisfied("default/agent")

@@ -46,6 +46,7 @@ from kubechaos.api.objects import (
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.expectations import Expectations
 from kubechaos.control.controllers.ownership import (
     OwnedIndex,
     SelectorIndex,
@@ -53,65 +54,11 @@ from kubechaos.control.controllers.ownership import (
     recheck_deletion,
 )
 from kubechaos.defaults import (
-    CONTROLLER_EXPECTATIONS_TIMEOUT,
     POD_DELETION_COST_ANNOTATION,
     REPLICASET_BURST_REPLICAS,
     SLOW_START_INITIAL_BATCH_SIZE,
 )
 from kubechaos.sim.clock import now
-
-
-@attrs.define
-class _Expectation:
-    add: int
-    delete: int
-    timestamp: float
-    deleting: dict[str, None]  # pod keys whose deletion is awaited (each counted once)
-
-
-class Expectations:
-    """ControllerExpectations with UID-tracked deletions, as the ReplicaSet controller uses them.
-
-    Deletions are tracked by pod key because one deletion is observed twice for a pod with a
-    grace period (deletionTimestamp set, then the object removed) and must count once.
-    """
-
-    def __init__(self, timeout: float = CONTROLLER_EXPECTATIONS_TIMEOUT) -> None:
-        self.timeout = timeout
-        self._records: dict[str, _Expectation] = {}
-
-    def satisfied(self, key: str) -> bool:
-        """True when nothing is awaited, everything was observed, or the wait has expired."""
-        record = self._records.get(key)
-        if record is None or (record.add <= 0 and record.delete <= 0):
-            return True
-        return now() - record.timestamp > self.timeout
-
-    def expires_in(self, key: str) -> float:
-        record = self._records.get(key)
-        return 0.0 if record is None else max(0.0, record.timestamp + self.timeout - now())
-
-    def expect_creations(self, key: str, count: int) -> None:
-        self._records[key] = _Expectation(count, 0, now(), {})
-
-    def expect_deletions(self, key: str, pod_keys: Iterable[str]) -> None:
-        awaited = dict.fromkeys(pod_keys)
-        self._records[key] = _Expectation(0, len(awaited), now(), awaited)
-
-    def creation_observed(self, key: str) -> None:
-        record = self._records.get(key)
-        if record is not None:
-            record.add -= 1
-
-    def deletion_observed(self, key: str, pod_key: str) -> None:
-        record = self._records.get(key)
-        if record is not None and pod_key in record.deleting:
-            del record.deleting[pod_key]
-            record.delete -= 1
-
-    def forget(self, key: str) -> None:
-        self._records.pop(key, None)
-
 
 # ---------------------------------------------------------------------------- pod arithmetic
 
@@ -537,7 +484,6 @@ class ReplicaSetController(Controller):
 
 
 __all__ = [
-    "Expectations",
     "OwnedIndex",
     "ReplicaSetController",
     "SelectorIndex",

@@ -35,7 +35,7 @@ from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.client.interface import APIClient
 from kubechaos.control.controller import Controller
-from kubechaos.control.controllers.daemon.index import DaemonPods, Expectations, FailedBackoff
+from kubechaos.control.controllers.daemon.index import DaemonPods, FailedBackoff
 from kubechaos.control.controllers.daemon.update import pods_should_be_on_node, rolling_update
 from kubechaos.control.controllers.daemon.util import (
     daemon_status,
@@ -47,6 +47,7 @@ from kubechaos.control.controllers.daemon.util import (
     should_ignore_node_update,
     template_generation,
 )
+from kubechaos.control.controllers.expectations import Expectations
 from kubechaos.control.controllers.ownership import claim, recheck_deletion
 from kubechaos.defaults import (
     DAEMONSET_BURST_REPLICAS,

@@ -9,17 +9,13 @@ it may adopt).
 
 from __future__ import annotations
 
-import attrs
-
 from kubechaos.api.nodeaffinity import target_node_name
 from kubechaos.api.objects import DaemonSet, Pod, key_of
 from kubechaos.control.controllers.ownership import SelectorIndex
 from kubechaos.defaults import (
-    CONTROLLER_EXPECTATIONS_TIMEOUT,
     DAEMONSET_FAILED_POD_BACKOFF_INITIAL,
     DAEMONSET_FAILED_POD_BACKOFF_MAX,
 )
-from kubechaos.sim.clock import now
 
 
 class DaemonPods:
@@ -93,48 +89,6 @@ class DaemonPods:
         return self._selectors.matching(pod.metadata.namespace, pod.metadata.labels)
 
 
-@attrs.define
-class _Expected:
-    add: int
-    delete: int
-    timestamp: float
-
-
-class Expectations:
-    """ControllerExpectations as the DaemonSet controller uses them: counts of creates and
-    deletes awaited (not tracked per pod), forgotten after five minutes."""
-
-    def __init__(self, timeout: float = CONTROLLER_EXPECTATIONS_TIMEOUT) -> None:
-        self.timeout = timeout
-        self._records: dict[str, _Expected] = {}
-
-    def satisfied(self, key: str) -> bool:
-        record = self._records.get(key)
-        if record is None or (record.add <= 0 and record.delete <= 0):
-            return True
-        return now() - record.timestamp > self.timeout
-
-    def expires_in(self, key: str) -> float:
-        record = self._records.get(key)
-        return 0.0 if record is None else max(0.0, record.timestamp + self.timeout - now())
-
-    def expect(self, key: str, add: int, delete: int) -> None:
-        self._records[key] = _Expected(add, delete, now())
-
-    def creation_observed(self, key: str) -> None:
-        record = self._records.get(key)
-        if record is not None:
-            record.add -= 1
-
-    def deletion_observed(self, key: str) -> None:
-        record = self._records.get(key)
-        if record is not None:
-            record.delete -= 1
-
-    def forget(self, key: str) -> None:
-        self._records.pop(key, None)
-
-
 class FailedBackoff:
     """client-go flowcontrol.Backoff (1 s doubling to 15 min) per (DaemonSet, generation, node)."""
 
@@ -157,4 +111,4 @@ class FailedBackoff:
         self._entries[key] = (delay, at)
 
 
-__all__ = ["DaemonPods", "Expectations", "FailedBackoff"]
+__all__ = ["DaemonPods", "FailedBackoff"]

@@ -35,11 +35,11 @@ from kubechaos.api.objects import Job, JobCondition, JobStatus, Pod, key_of, wit
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.expectations import Expectations
 from kubechaos.control.controllers.job import status as js
 from kubechaos.control.controllers.job.backoff import BackoffRecord, next_record, remaining_time
 from kubechaos.control.controllers.job.pods import JobPods, PodControl, surplus
 from kubechaos.control.controllers.job.ttlafterfinished import TTLAfterFinishedController
-from kubechaos.control.controllers.replicaset import Expectations
 from kubechaos.defaults import JOB_SYNC_BATCH_PERIOD, JOB_TRACKING_FINALIZER
 from kubechaos.sim.clock import now
 

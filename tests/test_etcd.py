@@ -131,3 +131,42 @@ async def test_server_expires_leases_on_virtual_time() -> None:
         await trio.sleep(2)
         assert etcd.get("/registry/leased") is None
         nursery.cancel_scope.cancel()
+
+
+def test_a_commit_looks_only_at_the_watchers_of_its_resources() -> None:
+    """Work counted: with a watch cache per served kind (17 and growing), a pod write used to
+    test its key against every watcher's prefix; now only the pods watchers, and any watcher of a
+    wider prefix, are looked at, and each matching watcher still gets its events in the order
+    the watchers were registered."""
+    store = EtcdStore()
+    seen: list[tuple[str, list[str]]] = []
+
+    def recorder(name: str):  # type: ignore[no-untyped-def]
+        return lambda events: seen.append((name, [e.kv.key for e in events]))
+
+    kinds = [f"kind{i}" for i in range(16)]
+    for kind in kinds:
+        store.watch(f"/registry/{kind}/", 1, recorder(kind))
+    pods = store.watch("/registry/pods/", 1, recorder("pods"))
+    default_pods = store.watch("/registry/pods/default/", 1, recorder("default-pods"))
+    store.txn([], [Put("/registry/pods/default/a", "a")], [])
+    (event,) = store._history[-1:]
+    assert store.watchers_of([event]) == [pods, default_pods]
+    assert seen == [
+        ("pods", ["/registry/pods/default/a"]),
+        ("default-pods", ["/registry/pods/default/a"]),
+    ]
+    everything = store.watch("/registry/", 1, recorder("all"))
+    seen.clear()
+    store.txn([], [Put("/registry/kind3/x", "x"), Put("/registry/pods/other/b", "b")], [])
+    events = store._history[-2:]
+    assert [w.seq for w in store.watchers_of(events)] == sorted(
+        w.seq for w in store.watchers_of(events)
+    )
+    assert seen == [
+        ("kind3", ["/registry/kind3/x"]),
+        ("pods", ["/registry/pods/other/b"]),
+        ("all", ["/registry/kind3/x", "/registry/pods/other/b"]),
+    ]
+    everything.cancel()
+    assert store.watchers_of(events) == [store._watchers[3], pods, default_pods]

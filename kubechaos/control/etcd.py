@@ -132,13 +132,26 @@ write but acknowledge it (see :meth:`Etcd.txn`)."""
 
 
 class WatchHandle:
-    def __init__(self, store: EtcdStore, prefix: str, callback: WatchCallback) -> None:
+    def __init__(self, store: EtcdStore, prefix: str, callback: WatchCallback, seq: int) -> None:
         self._store = store
         self.prefix = prefix
         self.callback = callback
+        self.seq = seq  # registration order: watchers are notified in it
 
     def cancel(self) -> None:
-        self._store._watchers = [w for w in self._store._watchers if w is not self]
+        self._store._unwatch(self)
+
+
+_REGISTRY = "/registry/"
+
+
+def _top(key: str) -> str:
+    """The resource directory of a key or watch prefix (``/registry/pods/``), or ``""`` for a
+    prefix above it (a watcher of those sees every key)."""
+    if not key.startswith(_REGISTRY):
+        return ""
+    end = key.find("/", len(_REGISTRY))
+    return "" if end < 0 else key[: end + 1]
 
 
 def _parent(key: str) -> str:
@@ -163,6 +176,10 @@ class EtcdStore:
         self._dirs: dict[str, dict[str, KeyValue]] = {}
         self._history: list[WatchEvent] = []
         self._watchers: list[WatchHandle] = []
+        # Watchers by the resource directory they watch ("" for wider prefixes), so a commit
+        # looks at the watchers of its keys' resources only, not at one per served kind.
+        self._watchers_by_top: dict[str, list[WatchHandle]] = {}
+        self._watch_seq = 0
         self._leases: dict[int, _Lease] = {}
         self._next_lease_id = 1
         self.puts_total = 0
@@ -280,7 +297,8 @@ class EtcdStore:
                 f"required revision {start_revision} has been compacted "
                 f"(compacted to {self.compact_revision})"
             )
-        handle = WatchHandle(self, prefix, callback)
+        self._watch_seq += 1
+        handle = WatchHandle(self, prefix, callback, self._watch_seq)
         backlog = [
             e
             for e in self._history[self._history_index(start_revision) :]
@@ -289,7 +307,17 @@ class EtcdStore:
         if backlog:
             callback(backlog)
         self._watchers.append(handle)
+        self._watchers_by_top.setdefault(_top(prefix), []).append(handle)
         return handle
+
+    def _unwatch(self, handle: WatchHandle) -> None:
+        self._watchers = [w for w in self._watchers if w is not handle]
+        top = _top(handle.prefix)
+        kept = [w for w in self._watchers_by_top.get(top, ()) if w is not handle]
+        if kept:
+            self._watchers_by_top[top] = kept
+        else:
+            self._watchers_by_top.pop(top, None)
 
     def _history_index(self, revision: int) -> int:
         lo, hi = 0, len(self._history)
@@ -302,10 +330,22 @@ class EtcdStore:
         return lo
 
     def _notify(self, events: list[WatchEvent]) -> None:
-        for watcher in list(self._watchers):
+        for watcher in self.watchers_of(events):
             matching = [e for e in events if e.kv.key.startswith(watcher.prefix)]
             if matching:
                 watcher.callback(matching)
+
+    def watchers_of(self, events: list[WatchEvent]) -> list[WatchHandle]:
+        """The watchers a commit of ``events`` must look at, in registration order: those of
+        the events' resource directories and those of wider prefixes, not one per served kind
+        (each then gets the events its prefix matches, if any)."""
+        by_top = self._watchers_by_top
+        tops = {_top(e.kv.key) for e in events}
+        tops.add("")
+        candidates = [w for top in tops for w in by_top.get(top, ())]
+        if len(tops) > 2 or "" in by_top:
+            candidates.sort(key=lambda w: w.seq)
+        return candidates
 
     def compact(self, revision: int) -> None:
         """Forget history up to and including ``revision``."""

@@ -33,6 +33,7 @@ from kubechaos.report.types import (
     JobRecord,
     RecoveryRecord,
     RecoveryStatus,
+    ReplicaRow,
     RunOutcome,
     RunResult,
     ScenarioRecord,
@@ -247,6 +248,14 @@ def _service(run: Run, ns: str, svc: str, outcomes: Mapping[str, int]) -> Traffi
     }
 
 
+def _history_rows(
+    history: Mapping[str, list[tuple[float, float, float]]], obj: Any
+) -> list[ReplicaRow]:
+    """``[time, a, b]`` rows of one object's kept series (``namespace/name`` in ``history``)."""
+    key = f"{obj.metadata.namespace}/{obj.metadata.name}"
+    return [[_round(t, 3), int(a), int(b)] for t, a, b in history.get(key, [])]
+
+
 def _deployments(run: Run) -> list[DeploymentRecord]:
     return [
         {
@@ -255,12 +264,7 @@ def _deployments(run: Run) -> list[DeploymentRecord]:
             "desired": d.spec.replicas,
             "available": d.status.available_replicas,
             "updated": d.status.updated_replicas,
-            "history": [
-                [_round(t, 3), int(want), int(have)]
-                for t, want, have in run.history.replicas.get(
-                    f"{d.metadata.namespace}/{d.metadata.name}", []
-                )
-            ],
+            "history": _history_rows(run.history.replicas, d),
         }
         for d in run.cluster.api.cache("deployments").list()
     ]
@@ -276,12 +280,7 @@ def _statefulsets(run: Run) -> list[StatefulSetRecord]:
             "ready": s.status.ready_replicas,
             "available": s.status.available_replicas,
             "updated": s.status.updated_replicas,
-            "history": [
-                [_round(t, 3), int(want), int(have)]
-                for t, want, have in run.history.statefulsets.get(
-                    f"{s.metadata.namespace}/{s.metadata.name}", []
-                )
-            ],
+            "history": _history_rows(run.history.statefulsets, s),
         }
         for s in run.cluster.api.cache("statefulsets").list()
     ]
@@ -296,12 +295,7 @@ def _daemonsets(run: Run) -> list[DeploymentRecord]:
             "desired": ds.status.desired_number_scheduled,
             "available": ds.status.number_available,
             "updated": ds.status.updated_number_scheduled,
-            "history": [
-                [_round(t, 3), int(want), int(have)]
-                for t, want, have in run.history.daemonsets.get(
-                    f"{ds.metadata.namespace}/{ds.metadata.name}", []
-                )
-            ],
+            "history": _history_rows(run.history.daemonsets, ds),
         }
         for ds in run.cluster.api.cache("daemonsets").list()
     ]
@@ -316,12 +310,7 @@ def _autoscalers(run: Run) -> list[AutoscalerRecord]:
             "targetName": h.spec.scale_target_ref.name,
             "minReplicas": h.spec.min_replicas,
             "maxReplicas": h.spec.max_replicas,
-            "history": [
-                [_round(t, 3), int(current), int(desired)]
-                for t, current, desired in run.history.autoscalers.get(
-                    f"{h.metadata.namespace}/{h.metadata.name}", []
-                )
-            ],
+            "history": _history_rows(run.history.autoscalers, h),
         }
         for h in run.cluster.api.cache("horizontalpodautoscalers").list()
     ]

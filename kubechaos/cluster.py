@@ -43,6 +43,7 @@ from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, control_plane
 from kubechaos.control.controllermanager import ControllerManager
 from kubechaos.control.etcd import Etcd
+from kubechaos.control.leaderelection import ElectedComponent
 from kubechaos.control.scheduler import Scheduler
 from kubechaos.defaults import CLUSTER_CIDR, Settings
 from kubechaos.node.kubelet import Kubelet
@@ -89,11 +90,18 @@ class ClusterSpec:
 class Process:
     """A component running in its own cancel scope: it can be killed and started afresh."""
 
-    def __init__(self, name: str, factory: Callable[[], Callable[[], Awaitable[None]]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        factory: Callable[[], Callable[[], Awaitable[None]]],
+        election: ElectedComponent | None = None,
+    ) -> None:
         self.name = name
         self._factory = factory
         self._scope: trio.CancelScope | None = None
         self.instance: object | None = None
+        # leader-elected (kube-scheduler, kube-controller-manager): a fresh component per term
+        self.election = election
 
     @property
     def running(self) -> bool:
@@ -104,15 +112,21 @@ class Process:
             return
         scope = trio.CancelScope()
         self._scope = scope
-        run = self._factory()
-        self.instance = getattr(run, "__self__", None)
+        election = self.election
+        if election is not None:
+            self.instance = None  # a component exists only while it leads
 
         async def main() -> None:
             set_client(self.name)
             with scope:
-                await run()
+                await (election.run(self._fresh) if election else self._fresh()())
 
         nursery.start_soon(main, name=self.name)
+
+    def _fresh(self) -> Callable[[], Awaitable[None]]:
+        run = self._factory()
+        self.instance = getattr(run, "__self__", None)
+        return run
 
     def stop(self) -> None:
         if self._scope is not None:
@@ -234,10 +248,13 @@ class Cluster:
         self.etcd, self.api, self.ctx = control_plane(seed, spec.settings)
         self.network = PodNetwork()
         self.proxies = ProxyFleet(self.ctx)
-        self.scheduler = Process("kube-scheduler", lambda: Scheduler(self.ctx).run)
+        self.scheduler = Process(
+            "kube-scheduler", lambda: Scheduler(self.ctx).run, self._election("kube-scheduler")
+        )
         self.controller_manager = Process(
             "kube-controller-manager",
             lambda: ControllerManager(self.ctx, self.kinds_in_use).run,
+            self._election("kube-controller-manager"),
         )
         # kinds applied so far: their on-demand controllers run (see controllermanager)
         self.kinds_in_use: set[str] = set()
@@ -263,6 +280,15 @@ class Cluster:
                 self.nodes[name] = NodeAgent(self, config)
                 index += 1
         self._nursery: trio.Nursery | None = None
+
+    def _election(self, name: str) -> ElectedComponent | None:
+        """The component's leader election (None under ``leaderElect: false``)."""
+        ctx = self.ctx
+        if not ctx.settings.leader_elect:
+            return None
+        return ElectedComponent(
+            ctx.api, ctx.events, ctx.settings, name, ctx.stream(f"leaderelection/{name}")
+        )
 
     @property
     def events(self) -> EventLog:

@@ -202,6 +202,30 @@ class Settings:
         0,
         "KubeSchedulerConfiguration.percentageOfNodesToScore (0 = adaptive 50 - nodes/125, >= 5%)",
     )
+    # --- leader election (kube-scheduler, kube-controller-manager) ---
+    leader_elect: bool = _setting(
+        True,
+        "--leader-elect (component-base/config/v1alpha1 defaults.go "
+        "RecommendedDefaultLeaderElectionConfiguration: LeaderElect true)",
+    )
+    leader_election_lease_duration: float = _setting(
+        15.0, "--leader-elect-lease-duration (component-base/config/v1alpha1 defaults.go)"
+    )
+    leader_election_renew_deadline: float = _setting(
+        10.0, "--leader-elect-renew-deadline (component-base/config/v1alpha1 defaults.go)"
+    )
+    leader_election_retry_period: float = _setting(
+        2.0,
+        "--leader-elect-retry-period (component-base/config/v1alpha1 defaults.go); a candidate "
+        "retries after it plus up to JitterFactor 1.2 times it (client-go leaderelection.go)",
+    )
+    control_plane_restart_delay: float = _setting(
+        1.0,
+        "model: an exited kube-scheduler/kube-controller-manager (static pods) is restarted by "
+        "the kubelet once PLEG notices (genericPlegRelistPeriod 1s, pkg/kubelet/kubelet.go); "
+        "the first restart has no back-off, later ones within crashLoopBackoffReset wait the "
+        "CrashLoopBackOff (10s doubling to 300s) on top",
+    )
     # --- etcd ---
     etcd_heartbeat_interval: float = _setting(0.1, "etcd --heartbeat-interval (100ms)")
     etcd_election_timeout: float = _setting(1.0, "etcd --election-timeout (1000ms)")

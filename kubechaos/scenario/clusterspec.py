@@ -25,6 +25,7 @@ from kubechaos.api.validation import (
     validate_label_value,
 )
 from kubechaos.cluster import ClusterSpec, NodeGroupSpec
+from kubechaos.control.leaderelection import election_timing_problem
 from kubechaos.defaults import Settings
 from kubechaos.scenario.check import Check, Path, printable, string_map
 from kubechaos.scenario.limits import Limits, flag_of, show
@@ -154,6 +155,11 @@ def _settings(check: Check, value: Any, path: Path) -> Settings:
                 check.error((*path, key), f"expected a number >= 0, got {item!r}")
             else:
                 overrides[key] = float(item)
+        elif kind is bool:
+            if not isinstance(item, bool):
+                check.error((*path, key), f"expected true or false, got {item!r}")
+            else:
+                overrides[key] = item
         elif kind is float:
             try:
                 overrides[key] = parse_duration(item)
@@ -175,7 +181,12 @@ def _settings(check: Check, value: Any, path: Path) -> Settings:
             check.error((*path, key), f"expected a string, got {item!r}")
         else:
             overrides[key] = item
-    return Settings().with_overrides(overrides)
+    settings = Settings().with_overrides(overrides)
+    problem = election_timing_problem(settings)
+    if problem:
+        check.error((*path, "leaderElectionRenewDeadline"), problem)
+        return Settings()
+    return settings
 
 
 __all__ = ["read_cluster"]

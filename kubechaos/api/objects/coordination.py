@@ -1,4 +1,5 @@
-"""coordination.k8s.io/v1 Lease: node heartbeats and (later) leader election."""
+"""coordination.k8s.io/v1 Lease: node heartbeats and leader election (kube-system/kube-scheduler,
+kube-system/kube-controller-manager)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class LeaseSpec:
     lease_duration_seconds: int = 40
     acquire_time: float | None = None
     renew_time: float | None = None
+    lease_transitions: int | None = None  # leader election: times the holder changed
 
 
 @attrs.frozen(slots=True)

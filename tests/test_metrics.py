@@ -30,6 +30,7 @@ UPSTREAM_LABELS = {
     "scheduler_schedule_attempts_total": {"result"},
     "scheduler_pending_pods": {"queue"},
     "workqueue_depth": {"name"},
+    "leader_election_master_status": {"name"},
     "kubelet_running_pods": {"node"},
     "kubeproxy_sync_proxy_rules_last_timestamp_seconds": {"node"},
     "kubechaos_service_requests_total": {"namespace", "service", "source_node", "outcome"},

@@ -15,6 +15,8 @@ upstream registers them:
   controller's ``node_collector_zone_health``, ``node_collector_zone_size``,
   ``node_collector_unhealthy_nodes_in_zone`` and ``node_collector_evictions_total``, by zone
   (``pkg/controller/nodelifecycle/metrics.go``);
+- leader election (scheduler, controller manager): ``leader_election_master_status{name}``
+  (``staging/src/k8s.io/component-base/metrics/prometheus/clientgo/leaderelection``);
 - kubelet: ``kubelet_running_pods``, ``kubelet_pod_start_duration_seconds``
   (``pkg/kubelet/metrics/metrics.go``);
 - kube-proxy: ``kubeproxy_sync_proxy_rules_duration_seconds``,
@@ -205,6 +207,24 @@ def node_collector_families(cluster: Cluster) -> list[Metric]:
     return [health, size, unhealthy, evictions]
 
 
+def leader_election_families(cluster: Cluster) -> list[Metric]:
+    """``leader_election_master_status{name}`` of each running leader-elected process: 1 while it
+    leads, 0 while it waits for the Lease; no series while it is down (exited or crashed)."""
+    status = family(
+        "leader_election_master_status",
+        "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, "
+        "1 indicates master. 'name' is the string used to identify the lease. Please make sure "
+        "to group by name.",
+        "gauge",
+    )
+    for process in (cluster.scheduler, cluster.controller_manager):
+        election = process.election
+        if election is not None and process.running:
+            leading = 1 if election.leading else 0
+            add(status, "leader_election_master_status", {"name": election.name}, leading)
+    return [status]
+
+
 def kubelet_families(cluster: Cluster) -> list[Metric]:
     """Every running kubelet's pods; pod start durations pooled over the nodes."""
     running = family(
@@ -263,6 +283,7 @@ def component_families(cluster: Cluster) -> list[Metric]:
         *etcd_families(cluster),
         *scheduler_families(cluster),
         *workqueue_families(cluster),
+        *leader_election_families(cluster),
         *node_collector_families(cluster),
         *kubelet_families(cluster),
         *kubeproxy_families(cluster),

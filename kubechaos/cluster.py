@@ -107,6 +107,11 @@ class Process:
     def running(self) -> bool:
         return self._scope is not None
 
+    @property
+    def acting(self) -> bool:
+        """Running and, if leader-elected, leading: its component does its work."""
+        return self._scope is not None and (self.election is None or self.election.leading)
+
     def start(self, nursery: trio.Nursery) -> None:
         if self._scope is not None:
             return

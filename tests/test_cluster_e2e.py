@@ -128,7 +128,12 @@ async def test_node_that_stops_heartbeating_is_marked_not_ready_and_its_pods_mov
             <= not_ready_at - stopped_at
             <= grace + settings.node_monitor_period + 1
         )
-        assert not any(p.is_ready() for p in pods(cluster) if p.spec.node_name == victim_node)
+        await wait_until(  # in the same pass, right after the node (a poll may fall between)
+            lambda: not any(p.is_ready() for p in pods(cluster) if p.spec.node_name == victim_node),
+            1,
+            "the node's pods not ready",
+            step=0.01,
+        )
 
         def evicted() -> bool:
             return all(

@@ -436,7 +436,9 @@ async def test_a_watch_delay_and_a_drop_stack_on_one_watch() -> None:
 # ---------------------------------------------------------------------------- processes
 async def test_scheduler_crash_leaves_pods_pending_until_a_fresh_scheduler_relists() -> None:
     async with running(nodes=2) as cluster:
+        await trio.sleep(1)  # it leads (holds its Lease) from here on
         old = cluster.scheduler.instance
+        assert old is not None
         chaos = Chaos(cluster)
         crash = await inject(chaos, SchedulerCrash())
         again = await inject(chaos, SchedulerCrash(name="again"))
@@ -447,7 +449,10 @@ async def test_scheduler_crash_leaves_pods_pending_until_a_fresh_scheduler_relis
         await chaos.revert(crash)
         assert not cluster.scheduler.running  # the other crash still holds it down
         await chaos.revert(again)
-        assert cluster.scheduler.running and cluster.scheduler.instance is not old
+        assert cluster.scheduler.running
+        # the fresh process leads (and schedules) once its old Lease expired as it observed it
+        fresh = lambda: cluster.scheduler.instance not in (None, old)  # noqa: E731
+        await wait_until(fresh, 30, "a fresh scheduler leading")
         await wait_until(lambda: available(cluster) == 2, 60, "the pods scheduled")
 
 
@@ -465,7 +470,8 @@ async def test_controller_manager_crash_then_restarted_controllers_finish_the_wo
         assert len(pods(cluster)) == 2  # nobody acts on the new spec
         await chaos.revert(crash)
         assert cluster.controller_manager.running
-        assert cluster.controller_manager.instance is not old  # fresh, with empty caches
+        fresh = lambda: cluster.controller_manager.instance not in (None, old)  # noqa: E731
+        await wait_until(fresh, 30, "a fresh controller manager leading")  # with empty caches
         await wait_until(lambda: available(cluster) == 4, 60, "four available")
         await wait_until(lambda: len(endpoint_ips(cluster)) == 4, 30, "four endpoints")
 

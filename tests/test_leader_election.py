@@ -113,6 +113,18 @@ async def test_a_70s_etcd_outage_stops_the_controllers_and_the_restart_prevents_
             assert revert + TIMING.lease_duration <= became[1] <= revert + 15 + 2 * 4.4
         manager_back = leader_events(cluster, "kube-controller-manager", "became leader")[1]
         assert replaced > manager_back  # nothing replaced the pod while nobody led
+        acted = [
+            e
+            for e in cluster.events
+            if start + 12.5 < e.time < manager_back
+            and (e.component.endswith("-controller") or e.component == "default-scheduler")
+        ]
+        assert acted == []  # no controller and no scheduler acted in the gap
+        manager = cluster.controller_manager.instance
+        assert isinstance(manager, ControllerManager)  # a fresh one: its heartbeats are "now"
+        assert all(
+            h.probe_timestamp >= manager_back for h in manager.node_lifecycle.health.values()
+        )
         await trio.sleep(60)
         assert not cluster.events.find(reason="NodeNotReady")
         assert all(n.is_ready() for n in (await cluster.api.list("nodes"))[0])

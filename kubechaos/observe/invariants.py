@@ -173,7 +173,7 @@ class InvariantChecker:
 
     def _controllers_trusted(self, now: float) -> bool:
         manager = self.cluster.controller_manager
-        if not manager.running or any(self._control_faults.values()):
+        if not manager.acting or any(self._control_faults.values()):
             self._control_quiet_since = now
             return False
         return now - self._control_quiet_since >= self.grace

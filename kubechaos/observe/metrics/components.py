@@ -24,7 +24,8 @@ upstream registers them:
 
 They read each component's own counters, so a restarted process starts its counters from zero.
 A scheduler, controller manager, kubelet or kube-proxy that is down exposes no series (its
-families stay, empty), as a real one would not be scraped; the API server's and etcd's families
+families stay, empty), as a real one would not be scraped; so does a scheduler or controller
+manager that runs but does not lead (its component has not started); the API server's and etcd's families
 are always there (etcd tells its outage by ``etcd_server_has_leader``). They are apart from
 kube-state-metrics because their sources differ: kube-state-metrics reads only API objects.
 """
@@ -144,7 +145,7 @@ def scheduler_families(cluster: Cluster) -> list[Metric]:
         "gauge",
     )
     scheduler = cluster.scheduler.instance
-    if scheduler is not None and cluster.scheduler.running:
+    if scheduler is not None and cluster.scheduler.acting:
         for result, n in sorted(scheduler.schedule_attempts.items()):  # type: ignore[attr-defined]
             add(attempts, "scheduler_schedule_attempts_total", {"result": result}, n)
         for queue, n in sorted(scheduler.pending_pods().items()):  # type: ignore[attr-defined]
@@ -158,7 +159,7 @@ def workqueue_families(cluster: Cluster) -> list[Metric]:
     adds = family("workqueue_adds", "Total number of adds handled by workqueue", "counter")
     retries = family("workqueue_retries", "Total number of retries handled by workqueue", "counter")
     manager = cluster.controller_manager.instance
-    if manager is not None and cluster.controller_manager.running:
+    if manager is not None and cluster.controller_manager.acting:
         for controller in manager.queues():  # type: ignore[attr-defined]
             queue = controller.queue
             labels = {"name": queue.name}
@@ -190,7 +191,7 @@ def node_collector_families(cluster: Cluster) -> list[Metric]:
         "counter",
     )
     manager = cluster.controller_manager.instance
-    if manager is not None and cluster.controller_manager.running:
+    if manager is not None and cluster.controller_manager.acting:
         zones = manager.node_lifecycle.zones  # type: ignore[attr-defined]
         for zone, value in sorted(zones.zone_health.items()):
             label = {"zone": zone_label(zone)}

@@ -27,6 +27,8 @@ WORDS = [
     "nodeGroup", "nodes", "faults", "type", "at", "every", "target", "params", "namespace",
     "labelSelector", "names", "mode", "value", "gracePeriod", "probability", "latency",
     "nodeMonitorGracePeriod", "Deployment", "Service", "replicas", *CATALOGUE,
+    "leaderElect", "leaderElectionLeaseDuration", "leaderElectionRenewDeadline",
+    "leaderElectionRetryPeriod", "controlPlaneRestartDelay",
 ]  # fmt: skip
 
 scalars = st.one_of(

@@ -247,30 +247,27 @@ class ElectedComponent:
         return LeaderElector(self.api, self.events, self.name, identity, timing, self.rng)
 
     async def run(self, make: Callable[[], Callable[[], Awaitable[None]]]) -> None:
-        """Lives of the process, one after another, until cancelled (the process killed)."""
-        try:
-            while True:
-                await self._life(make)
-                delay = self._backoff.delay(self.settings, now())
-                self.events.record(
-                    self.name,
-                    "Lease",
-                    f"{LEADER_ELECTION_NAMESPACE}/{self.name}",
-                    "LeaderElectionLost",
-                    f"leaderelection lost; the process exits, restarted in {delay:g}s",
-                )
-                await trio.sleep(delay)
-        finally:
-            self.leading = False
+        """Lives of the process, one after another, until cancelled (the process killed; what it
+        was doing then stays readable, as a stopped process's last state)."""
+        self.leading = False
+        while True:
+            await self._life(make)
+            delay = self._backoff.delay(self.settings, now())
+            self.events.record(
+                self.name,
+                "Lease",
+                f"{LEADER_ELECTION_NAMESPACE}/{self.name}",
+                "LeaderElectionLost",
+                f"leaderelection lost; the process exits, restarted in {delay:g}s",
+            )
+            await trio.sleep(delay)
 
     async def _life(self, make: Callable[[], Callable[[], Awaitable[None]]]) -> None:
         self.elector = elector = self._elector()
         await elector.acquire()
         self.leading = True
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(make())
-                await elector.renew()
-                nursery.cancel_scope.cancel()
-        finally:
-            self.leading = False
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(make())
+            await elector.renew()
+            self.leading = False  # OnStoppedLeading: the process exits
+            nursery.cancel_scope.cancel()

@@ -148,6 +148,17 @@ class Settings:
     concurrent_replicaset_syncs: int = _setting(5, "--concurrent-replicaset-syncs")
     concurrent_endpoint_syncs: int = _setting(5, "--concurrent-endpoint-syncs")
     concurrent_statefulset_syncs: int = _setting(5, "--concurrent-statefulset-syncs")
+    concurrent_service_endpoint_syncs: int = _setting(
+        5, "--concurrent-service-endpoint-syncs (EndpointSlice controller workers)"
+    )
+    max_endpoints_per_slice: int = _setting(
+        100, "--max-endpoints-per-slice (pkg/controller/endpointslice, default 100)"
+    )
+    endpointslice_updates_batch_period: float = _setting(
+        0.0,
+        "--endpointslice-updates-batch-period: pod changes within it are synced together "
+        "(default 0: each at once)",
+    )
     concurrent_gc_syncs: int = _setting(20, "--concurrent-gc-syncs")
     pdb_deletion_timeout: float = _setting(
         120.0, "pkg/controller/disruption/disruption.go DeletionTimeout (2 min)"

@@ -172,7 +172,9 @@ async def test_liveness_failure_restarts_and_readiness_failure_leaves_the_servic
             cluster.ctx, cluster.proxies, cluster.network, [TrafficSpec("shy", rate=10)]
         )
         cluster.nursery.start_soon(traffic.run)
-        await trio.sleep(120)
+        # half a tick off the traffic's 0.1 s ticks, so the 30 s window below holds 300 of them
+        # whatever order tasks waking at the same instant run in
+        await trio.sleep(120.05)
         sick = cluster.api.cache("pods").get("/registry/pods/default/sick")
         assert sick.status.container_statuses[0].restart_count >= 1
         assert cluster.events.find(reason="Unhealthy", obj="default/sick")

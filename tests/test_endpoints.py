@@ -11,7 +11,7 @@ from kubechaos.api import errors
 from kubechaos.api.objects import EndpointAddress, Namespace, ObjectMeta, PodCondition, ServicePort
 from kubechaos.client.context import Context
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
-from kubechaos.control.controllers import endpoints as endpoints_module
+from kubechaos.control.controllers import servicepods as endpoints_module
 from kubechaos.control.controllers.endpoints import EndpointsController, selector_matches
 
 from .factories import pod, service

@@ -7,7 +7,8 @@ from collections import Counter
 import attrs
 import trio
 
-from kubechaos.api.objects import EndpointAddress, Endpoints, EndpointSubset, ObjectMeta
+from kubechaos.api.objects import EndpointConditions, EndpointSlice, ObjectMeta, SliceEndpoint
+from kubechaos.api.objects.endpointslice import LABEL_SERVICE_NAME
 from kubechaos.client.context import Context
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.defaults import Settings
@@ -24,17 +25,22 @@ async def plane(seed: int = 1, **settings: object) -> Context:
     return ctx
 
 
-def endpoints(name: str, ips: list[str], not_ready: list[str] | None = None) -> Endpoints:
-    subset = EndpointSubset(
-        addresses=tuple(EndpointAddress(ip) for ip in ips),
-        not_ready_addresses=tuple(EndpointAddress(ip) for ip in not_ready or ()),
+def endpoints(name: str, ips: list[str], not_ready: list[str] | None = None) -> EndpointSlice:
+    """The one EndpointSlice of Service ``name``: ``ips`` ready, ``not_ready`` neither ready nor
+    serving."""
+    unready = EndpointConditions(ready=False, serving=False)
+    return EndpointSlice(
+        ObjectMeta(name=f"{name}-abcde", namespace="default", labels={LABEL_SERVICE_NAME: name}),
+        endpoints=(
+            *(SliceEndpoint((ip,)) for ip in ips),
+            *(SliceEndpoint((ip,), unready) for ip in not_ready or ()),
+        ),
     )
-    return Endpoints(ObjectMeta(name=name, namespace="default"), subsets=(subset,))
 
 
 async def set_endpoints(ctx: Context, name: str, ips: list[str]) -> None:
-    current = await ctx.api.get("endpoints", "default", name)
-    await ctx.api.update(attrs.evolve(current, subsets=endpoints(name, ips).subsets))
+    current = await ctx.api.get("endpointslices", "default", f"{name}-abcde")
+    await ctx.api.update(attrs.evolve(current, endpoints=endpoints(name, ips).endpoints))
 
 
 async def web(ctx: Context, ips: list[str]) -> None:
@@ -119,7 +125,7 @@ async def test_not_ready_addresses_and_missing_endpoints_route_nowhere() -> None
         await ctx.api.create(service("db"))
         await ctx.api.create(endpoints("db", [], not_ready=["10.128.0.9"]))
         await trio.sleep(2)
-        assert proxy.route("default/web") is None  # no Endpoints object: REJECT
+        assert proxy.route("default/web") is None  # no EndpointSlice: REJECT
         assert proxy.route("default/db") is None  # only a not-ready address
         assert proxy.route("default/nope") is None  # no Service at all
         nursery.cancel_scope.cancel()
@@ -163,7 +169,7 @@ async def test_history_of_deleted_services_is_pruned() -> None:
         await web(ctx, ["10.128.0.2"])
         await trio.sleep(2)
         await ctx.api.delete("services", "default", "web")
-        await ctx.api.delete("endpoints", "default", "web")
+        await ctx.api.delete("endpointslices", "default", "web-abcde")
         await trio.sleep(2)
         assert proxy.route(KEY) is None
         assert fleet.history(KEY) == []

@@ -42,6 +42,7 @@ HORIZONTALPODAUTOSCALERS = APIResource(
 )
 STATEFULSETS = APIResource("statefulsets", "StatefulSet", "apps/v1", True)
 JOBS = APIResource("jobs", "Job", "batch/v1", True)
+ENDPOINTSLICES = APIResource("endpointslices", "EndpointSlice", "discovery.k8s.io/v1", True)
 
 # In the order the API server sets them up (its watch caches subscribe to etcd in this order).
 API_RESOURCES: dict[str, APIResource] = {
@@ -61,6 +62,7 @@ API_RESOURCES: dict[str, APIResource] = {
         HORIZONTALPODAUTOSCALERS,
         STATEFULSETS,
         JOBS,
+        ENDPOINTSLICES,
     )
 }
 RESOURCE_OF_KIND: dict[str, str] = {r.kind: r.name for r in API_RESOURCES.values()}

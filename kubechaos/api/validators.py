@@ -17,6 +17,7 @@ from kubechaos.api.objects import (
     DaemonSet,
     Deployment,
     Endpoints,
+    EndpointSlice,
     HorizontalPodAutoscaler,
     Job,
     Lease,
@@ -47,6 +48,7 @@ from kubechaos.api.validation import (
     validate_serviceaccount,
 )
 from kubechaos.api.validation_daemonset import validate_daemonset
+from kubechaos.api.validation_endpointslice import validate_endpointslice
 from kubechaos.api.validation_hpa import validate_hpa
 from kubechaos.api.validation_job import validate_job
 from kubechaos.api.validation_statefulset import validate_statefulset
@@ -69,6 +71,7 @@ _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {
     HorizontalPodAutoscaler: validate_hpa,
     StatefulSet: validate_statefulset,
     Job: validate_job,
+    EndpointSlice: validate_endpointslice,
 }
 
 

@@ -18,6 +18,7 @@ from kubechaos.control.controllers.daemon import DaemonSetController
 from kubechaos.control.controllers.deployment import DeploymentController
 from kubechaos.control.controllers.disruption import DisruptionController
 from kubechaos.control.controllers.endpoints import EndpointsController
+from kubechaos.control.controllers.endpointslice import EndpointSliceController
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.job import JobController
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
@@ -76,6 +77,7 @@ class ControllerManager:
         self.deployment = DeploymentController(ctx)
         self.replicaset = ReplicaSetController(ctx)
         self.endpoints = EndpointsController(ctx)
+        self.endpointslice = EndpointSliceController(ctx)
         self.node_lifecycle, self.taint_eviction = node_lifecycle_controllers(ctx)
         self.garbage_collector = GarbageCollector(ctx)
         # on the node lifecycle controller's informers and index; its pass starts on demand
@@ -111,6 +113,7 @@ class ControllerManager:
             self.deployment,
             self.replicaset,
             self.endpoints,
+            self.endpointslice,
             self.node_lifecycle,
             self.garbage_collector,
             *self.on_demand.values(),

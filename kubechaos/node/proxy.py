@@ -1,11 +1,12 @@
 """kube-proxy in iptables mode, for every node at once.
 
-Upstream, each node runs a kube-proxy that watches Services and Endpoints, keeps a
+Upstream, each node runs a kube-proxy that watches Services and EndpointSlices, keeps a
 Service -> endpoints table, and rewrites the node's iptables rules through a
 BoundedFrequencyRunner: a change asks for a sync, syncs are spaced by ``minSyncPeriod`` (a token
 bucket of ``burstSyncs`` = 2, refilling one token per ``minSyncPeriod``), and a sync also runs
-every ``syncPeriod`` without changes. New connections to a Service pick one of the ready endpoint
-IPs uniformly at random (``-m statistic --mode random``); a Service without endpoints gets a
+every ``syncPeriod`` without changes. New connections to a Service pick one of its endpoint IPs
+(the ready ones, else the serving terminating ones: :mod:`kubechaos.node.proxyslices`) uniformly
+at random (``-m statistic --mode random``); a Service without endpoints gets a
 REJECT rule, so its clients are refused at once.
 
 5,000 kube-proxies each holding a watch and a table of 5,000 services would cost 5,000 times the
@@ -44,9 +45,10 @@ from collections import deque
 
 import trio
 
-from kubechaos.api.objects import Endpoints, Service, key_of
+from kubechaos.api.objects import EndpointSlice, Service, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
+from kubechaos.node.proxyslices import SliceTable
 from kubechaos.sim.clock import now
 
 COMPONENT = "kube-proxy"
@@ -203,12 +205,14 @@ class ProxyFleet:
         self._services: Informer[Service] = Informer(
             ctx.api, "services", component=COMPONENT, events=ctx.events
         )
-        self._endpoints: Informer[Endpoints] = Informer(
-            ctx.api, "endpoints", component=COMPONENT, events=ctx.events
+        self._endpoints: Informer[EndpointSlice] = Informer(
+            ctx.api, "endpointslices", component=COMPONENT, events=ctx.events
         )
-        handler = Handler(self._on_add, self._on_update, self._on_delete)
-        self._services.add_handler(handler)
-        self._endpoints.add_handler(handler)
+        self._slices = SliceTable()
+        self._services.add_handler(Handler(self._on_add, self._on_update, self._on_delete))
+        self._endpoints.add_handler(
+            Handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
+        )
 
         self._proxies: dict[str, KubeProxy] = {}
         self._node_names: tuple[str, ...] | None = ()
@@ -340,10 +344,7 @@ class ProxyFleet:
         svc = self._services.store.get(key)
         if svc is None or svc.spec.type == "ExternalName" or svc.spec.cluster_ip in ("", "None"):
             return None
-        eps = self._endpoints.store.get(key)
-        if eps is None:
-            return ()
-        return tuple(dict.fromkeys(a.ip for a in eps.ready_addresses()))
+        return self._slices.routable_ips(key)
 
     def _changed(self, key: str) -> None:
         wanted = self._wanted(key)
@@ -358,14 +359,32 @@ class ProxyFleet:
         if was_idle:
             self._wakeup.set()
 
-    def _on_add(self, obj: Service | Endpoints) -> None:
+    def _on_add(self, obj: Service) -> None:
         self._changed(key_of(obj))
 
-    def _on_update(self, old: Service | Endpoints, new: Service | Endpoints) -> None:
+    def _on_update(self, old: Service, new: Service) -> None:
         self._changed(key_of(new))
 
-    def _on_delete(self, obj: Service | Endpoints) -> None:
+    def _on_delete(self, obj: Service) -> None:
         self._changed(key_of(obj))
+
+    def _on_slice_add(self, eps: EndpointSlice) -> None:
+        skey = self._slices.put(eps)
+        if skey is not None:
+            self._changed(skey)
+
+    def _on_slice_update(self, old: EndpointSlice, new: EndpointSlice) -> None:
+        was = self._slices.remove(old)
+        skey = self._slices.put(new)
+        if was is not None and was != skey:
+            self._changed(was)
+        if skey is not None:
+            self._changed(skey)
+
+    def _on_slice_delete(self, eps: EndpointSlice) -> None:
+        skey = self._slices.remove(eps)
+        if skey is not None:
+            self._changed(skey)
 
     # ------------------------------------------------------------------ the sync runner
     async def run(self) -> None:

@@ -89,6 +89,12 @@ from kubechaos.api.objects.daemonset import (
     DaemonSetStatus,
     DaemonSetUpdateStrategy,
 )
+from kubechaos.api.objects.endpointslice import (
+    EndpointConditions,
+    EndpointSlice,
+    EndpointTargetRef,
+    SliceEndpoint,
+)
 from kubechaos.api.objects.meta import (
     Labels,
     ObjectMeta,
@@ -125,6 +131,7 @@ APIObject: TypeAlias = (
     | HorizontalPodAutoscaler
     | StatefulSet
     | Job
+    | EndpointSlice
 )
 
 
@@ -160,7 +167,10 @@ __all__ = [
     "DeploymentStatus",
     "DeploymentStrategy",
     "EndpointAddress",
+    "EndpointConditions",
+    "EndpointSlice",
     "EndpointSubset",
+    "EndpointTargetRef",
     "Endpoints",
     "HPAScalingPolicy",
     "HPAScalingRules",
@@ -207,6 +217,7 @@ __all__ = [
     "ServiceAccount",
     "ServicePort",
     "ServiceSpec",
+    "SliceEndpoint",
     "StatefulSet",
     "StatefulSetSpec",
     "StatefulSetStatus",

@@ -12,6 +12,7 @@ from kubechaos.control.registry.config import CONFIG
 from kubechaos.control.registry.daemonset import DAEMONSETS
 from kubechaos.control.registry.deployment import DEPLOYMENTS
 from kubechaos.control.registry.endpoints import ENDPOINTS
+from kubechaos.control.registry.endpointslice import ENDPOINTSLICES
 from kubechaos.control.registry.horizontalpodautoscaler import HORIZONTALPODAUTOSCALERS
 from kubechaos.control.registry.job import JOBS
 from kubechaos.control.registry.lease import LEASES
@@ -41,6 +42,7 @@ _HANDLED: dict[str, ResourceType] = {
         HORIZONTALPODAUTOSCALERS,
         STATEFULSETS,
         JOBS,
+        ENDPOINTSLICES,
     )
 }
 assert set(_HANDLED) == set(API_RESOURCES), "the registry serves exactly what discovery lists"

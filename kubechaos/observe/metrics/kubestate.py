@@ -33,6 +33,8 @@ from kubechaos.api.objects import (
 )
 from kubechaos.cluster import Cluster
 from kubechaos.observe.metrics.builders import family
+from kubechaos.observe.metrics.kubestate_endpointslice import FAMILIES as ENDPOINTSLICE_FAMILIES
+from kubechaos.observe.metrics.kubestate_endpointslice import endpointslice_samples
 
 POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 CONDITION_STATUSES = ("true", "false", "unknown")
@@ -341,6 +343,7 @@ OBJECT_RENDERERS: dict[str, Callable[[Any], list[ObjectSample]]] = {
     "horizontalpodautoscalers": hpa_samples,
     "statefulsets": statefulset_samples,
     "jobs": job_samples,
+    "endpointslices": endpointslice_samples,
 }
 # (family, HELP, type) per resource, in exposition order (kube-state-metrics' own HELP texts)
 OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -487,6 +490,7 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
          "CompletionTime represents time when the job was completed.", "gauge"),
         ("kube_job_owner", "Information about the Job's owner.", "gauge"),
     ),
+    "endpointslices": ENDPOINTSLICE_FAMILIES,
 }  # fmt: skip
 # Resources whose families exist only while the cluster has an object of theirs: kinds a run
 # may never use, so a run without them exposes and records exactly what it did before the kind
@@ -499,6 +503,7 @@ OPTIONAL_RESOURCES: tuple[str, ...] = (
     "horizontalpodautoscalers",
     "statefulsets",
     "jobs",
+    "endpointslices",
 )
 
 

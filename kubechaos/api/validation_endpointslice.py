@@ -1,0 +1,41 @@
+"""Validation of a discovery.k8s.io/v1 EndpointSlice (pkg/apis/discovery/validation/validation.go,
+v1.32): a known address type, at most 1000 endpoints of 1 to 100 addresses each, at most 100
+ports; ``addressType`` is immutable."""
+
+from __future__ import annotations
+
+from kubechaos.api.objects import EndpointSlice
+from kubechaos.api.objects.endpointslice import ADDRESS_TYPES
+from kubechaos.api.validation import validate_meta
+
+MAX_ENDPOINTS = 1000  # maxEndpoints
+MAX_ADDRESSES = 100  # maxAddresses
+MAX_PORTS = 100  # maxPorts
+
+
+def validate_endpointslice(obj: EndpointSlice) -> list[str]:
+    causes = validate_meta(obj.metadata, True)
+    if obj.address_type not in ADDRESS_TYPES:
+        supported = ", ".join(f'"{t}"' for t in ADDRESS_TYPES)
+        causes.append(
+            f"addressType: Unsupported value: {obj.address_type!r}: supported values: {supported}"
+        )
+    if len(obj.endpoints) > MAX_ENDPOINTS:
+        causes.append(
+            f"endpoints: Too many: {len(obj.endpoints)}: must have at most {MAX_ENDPOINTS} items"
+        )
+    for i, endpoint in enumerate(obj.endpoints):
+        count = len(endpoint.addresses)
+        if count == 0:
+            causes.append(f"endpoints[{i}].addresses: Required value: must contain at least 1")
+        elif count > MAX_ADDRESSES:
+            causes.append(
+                f"endpoints[{i}].addresses: Too many: {count}: must have at most "
+                f"{MAX_ADDRESSES} items"
+            )
+    if len(obj.ports) > MAX_PORTS:
+        causes.append(f"ports: Too many: {len(obj.ports)}: must have at most {MAX_PORTS} items")
+    return causes
+
+
+__all__ = ["validate_endpointslice"]

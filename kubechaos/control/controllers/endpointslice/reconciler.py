@@ -1,0 +1,136 @@
+"""The EndpointSlice reconciler's plan (staging/src/k8s.io/endpointslice/reconciler.go, v1.32):
+from a Service's existing slices and its desired endpoints, which slices to create, update and
+delete.
+
+Desired endpoints are grouped by their port list (a pod whose named target port resolves
+differently lands in another group). Per group, as upstream's ``reconcileByPortMapping``:
+
+1. every existing slice keeps the endpoints still desired (updated in place where they changed);
+   a slice left empty is deleted, a slice that changed is updated;
+2. endpoints not yet placed fill the slices already being updated, up to ``maxEndpointsPerSlice``;
+3. what is left, if fewer than a slice's capacity, goes into the fullest unchanged slice with room
+   for all of it; otherwise new slices are created, each filled up to the maximum.
+
+A Service with no endpoint at all keeps one placeholder slice (no endpoints, no ports). Finally, as
+upstream's ``finalize``, a slice to delete is recycled as one to create (an update of the old
+name) to cut churn.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from kubechaos.api.objects import EndpointSlice, ServicePort, SliceEndpoint
+
+Ports = tuple[ServicePort, ...]
+
+
+@attrs.define
+class Plan:
+    create: list[EndpointSlice] = attrs.field(factory=list)
+    update: list[EndpointSlice] = attrs.field(factory=list)
+    delete: list[EndpointSlice] = attrs.field(factory=list)
+
+    def empty(self) -> bool:
+        return not (self.create or self.update or self.delete)
+
+
+def endpoint_key(endpoint: SliceEndpoint) -> str:
+    """An endpoint's identity across syncs (upstream's endpoint set key: its addresses)."""
+    return endpoint.addresses[0]
+
+
+def _reconcile_group(
+    existing: list[EndpointSlice],
+    wanted: dict[str, SliceEndpoint],
+    template: EndpointSlice,
+    limit: int,
+    plan: Plan,
+) -> None:
+    """One port group: ``existing`` slices (same ports) against ``wanted`` endpoints by key."""
+    placed: set[str] = set()
+    updating: list[EndpointSlice] = []
+    unchanged: list[EndpointSlice] = []
+    labels = template.metadata.labels
+    for current in existing:
+        kept: list[SliceEndpoint] = []
+        changed = current.metadata.labels != labels
+        if changed:
+            current = attrs.evolve(current, metadata=attrs.evolve(current.metadata, labels=labels))
+        for endpoint in current.endpoints:
+            key = endpoint_key(endpoint)
+            got = wanted.get(key)
+            if got is None or key in placed:
+                changed = True
+                continue
+            placed.add(key)
+            kept.append(got)
+            changed = changed or got != endpoint
+        if not kept:
+            plan.delete.append(current)
+        elif changed:
+            updating.append(attrs.evolve(current, endpoints=tuple(kept)))
+        else:
+            unchanged.append(current)
+    left = [e for k, e in sorted(wanted.items()) if k not in placed]
+    for i, current in enumerate(updating):
+        room = limit - len(current.endpoints)
+        if room > 0 and left:
+            updating[i] = attrs.evolve(current, endpoints=current.endpoints + tuple(left[:room]))
+            left = left[room:]
+    if left and len(left) < limit:
+        fits = [s for s in unchanged if limit - len(s.endpoints) >= len(left)]
+        if fits:
+            fullest = max(fits, key=lambda s: len(s.endpoints))
+            unchanged.remove(fullest)
+            updating.append(attrs.evolve(fullest, endpoints=fullest.endpoints + tuple(left)))
+            left = []
+    while left:
+        plan.create.append(attrs.evolve(template, endpoints=tuple(left[:limit])))
+        left = left[limit:]
+    plan.update.extend(updating)
+
+
+def plan_slices(
+    existing: list[EndpointSlice],
+    desired: dict[Ports, dict[str, SliceEndpoint]],
+    template: EndpointSlice,
+    limit: int,
+) -> Plan:
+    """What to write so ``existing`` (this controller's slices of one Service) hold ``desired``;
+    ``template`` is a new slice's metadata (generateName, labels, owner) and address type."""
+    plan = Plan()
+    by_ports: dict[Ports, list[EndpointSlice]] = {}
+    for current in existing:
+        if current.ports in desired and current.address_type == template.address_type:
+            by_ports.setdefault(current.ports, []).append(current)
+        else:
+            plan.delete.append(current)
+    for ports, wanted in desired.items():
+        group = attrs.evolve(template, ports=ports)
+        _reconcile_group(by_ports.get(ports, []), wanted, group, limit, plan)
+    if len(plan.delete) == len(existing) and not plan.create:
+        # No slice would be left: keep (or create) the placeholder.
+        placeholder = attrs.evolve(template, endpoints=(), ports=())
+        if len(plan.delete) == 1 and _is_placeholder(plan.delete[0]):
+            plan.delete.clear()
+        else:
+            plan.create.append(placeholder)
+    _recycle(plan)
+    return plan
+
+
+def _is_placeholder(current: EndpointSlice) -> bool:
+    return not current.endpoints and not current.ports
+
+
+def _recycle(plan: Plan) -> None:
+    """A slice to delete becomes the first slice to create, under its old name (``finalize``)."""
+    while plan.create and plan.delete:
+        old = plan.delete.pop(0)
+        new = plan.create.pop(0)
+        meta = attrs.evolve(old.metadata, labels=new.metadata.labels)
+        plan.update.append(attrs.evolve(new, metadata=meta))
+
+
+__all__ = ["Plan", "endpoint_key", "plan_slices"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 
@@ -31,10 +32,28 @@ the network and is not shown to hooks."""
 
 DROP = math.inf
 
+# What a request that reaches a pod's IP meets (the traffic model's outcomes of the same name).
+ANSWERED, REFUSED, HUNG_UP, ERRORED = "success", "connection_refused", "timeout", "not_ready"
+
+
+class Answerer(Protocol):
+    """What answers at an IP, as a function of time: the pod's processes (see
+    :mod:`kubechaos.node.serving`)."""
+
+    def answer(self, t: float) -> tuple[str, float]:
+        """``(what a request meets at time t, the time until which that holds)``."""
+        ...
+
 
 @attrs.define
 class Endpoint:
-    """What answers at one pod IP."""
+    """What answers at one pod IP.
+
+    ``answer_at(t)`` is the honest outcome of a request reaching it (ignoring the node being
+    down, which traffic checks first): asked of the ``answerer`` the kubelet attached, then
+    cached until the time the answerer said it holds, or until :meth:`changed` (the kubelet
+    calls it on every container change), so a request costs one comparison.
+    """
 
     ip: str
     node: str
@@ -43,6 +62,23 @@ class Endpoint:
     ready: bool = False  # the kubelet's own readiness verdict (probes), not the API's
     # requests this pod has served (the load model: metrics-server turns the count into CPU)
     served: int = 0
+    answerer: Answerer | None = None
+    answer: str = REFUSED
+    answer_until: float = -math.inf
+
+    def answer_at(self, t: float) -> str:
+        if t < self.answer_until:
+            return self.answer
+        if self.answerer is None:  # no processes modelled (a hand-wired endpoint): the flags
+            if not self.running:
+                return REFUSED
+            return ANSWERED if self.ready else ERRORED
+        self.answer, self.answer_until = self.answerer.answer(t)
+        return self.answer
+
+    def changed(self) -> None:
+        """What runs behind the IP changed: ask the answerer again at the next request."""
+        self.answer_until = -math.inf
 
 
 class PodNetwork:

@@ -100,6 +100,7 @@ from kubechaos.api.objects.policy import (
     PodDisruptionBudgetSpec,
     PodDisruptionBudgetStatus,
 )
+from kubechaos.api.objects.service_routing import ServiceRouting
 from kubechaos.api.objects.statefulset import (
     StatefulSet,
     StatefulSetSpec,
@@ -206,6 +207,7 @@ __all__ = [
     "Service",
     "ServiceAccount",
     "ServicePort",
+    "ServiceRouting",
     "ServiceSpec",
     "StatefulSet",
     "StatefulSetSpec",

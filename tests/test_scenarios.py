@@ -42,6 +42,7 @@ EXPECTED_SLO_OK = {
     "etcd-outage": True,
     "etcd-silent-write-drop": True,
     "hpa-node-loss": True,
+    "hung-container": True,
     "job-pods-killed": True,
     "kubelet-stop": True,
     "node-crash": True,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -27,6 +28,8 @@ from kubechaos.api.objects import Pod, Probe
 from kubechaos.cluster import Cluster
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
 from kubechaos.node.behaviour import HUNG, SERVING, STARTING, UNREADY, parse_behaviour
+from kubechaos.scenario.loader import load_scenario
+from kubechaos.scenario.runner import run_scenario
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
 from .factories import pod, service
@@ -34,6 +37,7 @@ from .harness import running, wait_until
 
 PROBE = Probe(period_seconds=10, failure_threshold=3)  # upstream's defaults: 30 s to notice
 NODES = ("worker-0", "worker-1", "worker-2")
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def web_pod(i: int, behaviour: str = "serve", grace: int = 30) -> Pod:
@@ -228,3 +232,31 @@ async def test_the_answer_is_cached_until_the_behaviour_or_the_kubelet_changes_i
         await trio.sleep(1)
         assert endpoint.answer == "success"
         assert endpoint.answer_until == pytest.approx(started_at(cluster, "web-0") + 60)
+
+
+def test_the_hung_container_scenario_times_out_from_each_hang_until_readiness_drops_it() -> None:
+    """scenarios/hung-container.yaml: one of three pods deadlocks 3 min after each start. Its
+    requests time out from the hang until the readiness probe (periodSeconds 5, failureThreshold
+    3: 10 s) takes it out of the Endpoints and kube-proxy resyncs; none is answered
+    ``not_ready`` (a hung server answers nothing), and the liveness probe restarts it."""
+    run = run_scenario(load_scenario(SCENARIOS / "hung-container.yaml"))
+    stats = run.traffic.stats
+    starts = [e.time for e in run.events.find(reason="Started", obj="default/web-legacy")]
+    unready = [
+        e.time
+        for e in run.events.find(reason="Unhealthy", obj="default/web-legacy")
+        if e.message.startswith("Readiness")
+    ]
+    hangs = [start + 180 for start in starts if start + 180 < run.scenario.duration]
+    assert len(hangs) == 3 and len(unready) == 2  # the third hang is at the end of the run
+    assert stats.count("default", "frontend", "not_ready") == 0
+    assert stats.count("default", "frontend", "timeout") > 150
+    failing = {s for s, _, failed in stats.timeline("default", "frontend") if failed and s > 10}
+    windows = [
+        (math.floor(hang), next((d for d in unready if d >= hang), run.scenario.duration))
+        for hang in hangs
+    ]
+    for first, dropped in windows:
+        assert first in failing, "timeouts from the second it hangs"
+        assert dropped - first <= 11, "until the readiness probe notices (3 x 5 s)"
+    assert all(any(first <= s <= dropped + 1 for first, dropped in windows) for s in failing)

@@ -52,6 +52,7 @@ EXPECTED_SLO_OK = {
     "quickstart": True,
     "rollout-silent-drops": True,
     "scheduler-crash": True,
+    "service-traffic-policies": True,
     "stale-informers": True,
     "statefulset-force-delete": True,
     "statefulset-node-crash": True,

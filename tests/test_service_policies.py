@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -26,12 +27,15 @@ from kubechaos.api.manifest import read_manifest
 from kubechaos.api.modelled import unmodelled_fields
 from kubechaos.api.objects import Pod, Service, ServiceRouting
 from kubechaos.cluster import Cluster
+from kubechaos.scenario.loader import load_scenario
+from kubechaos.scenario.runner import run_scenario
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
 from .factories import pod, service
 from .harness import running, wait_until
 
 NODES = ("worker-0", "worker-1", "worker-2")
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def web_pod(i: int, node: str) -> Pod:
@@ -278,3 +282,33 @@ def test_timeout_of_a_client_ip_service_is_valid_at_the_bounds() -> None:
             )
         )
         assert isinstance(svc, Service) and svc.spec.routing.timeout_seconds == timeout
+
+
+def test_the_service_traffic_policies_scenario() -> None:
+    """scenarios/service-traffic-policies.yaml: after the kill of one node's cache pod, only
+    that node's clients fail, and they time out (kube-proxy's DROP for a Local Service without
+    a local endpoint, pkg/proxy/iptables/proxier.go), until the DaemonSet's replacement is
+    Ready; the web Service's three clients all pin to the first pod that was Ready
+    (ClientIP affinity never rebalances a client that keeps connecting)."""
+    run = run_scenario(load_scenario(SCENARIOS / "service-traffic-policies.yaml"))
+    stats = run.traffic.stats
+    (injected,) = [
+        e for e in run.events.find(reason="FaultInjected") if e.object == "kill-one-cache-pod"
+    ]
+    killed = injected.message.split("(")[1].rstrip(")")
+    (killed_node,) = {
+        e.message.split(" to ")[1] for e in run.events.find(reason="Scheduled", obj=killed)
+    }
+    failures = {
+        (src, outcome): n
+        for (_, svc, src, outcome), n in stats.requests.items()
+        if svc == "cache" and outcome not in ("success", "no_endpoints")
+    }
+    assert failures.get((killed_node, "timeout"), 0) > 30
+    others = {k: n for k, n in failures.items() if k[0] != killed_node}
+    assert sum(others.values()) < 10, "the other nodes only dropped while booting"
+    web_served = {
+        e.pod: e.served for e in run.cluster.network.endpoints() if e.pod.startswith("default/web")
+    }
+    assert sorted(web_served.values())[:-1] == [0] * (len(web_served) - 1), web_served
+    assert stats.count("default", "web", "success") == max(web_served.values())

@@ -1,9 +1,10 @@
 """The pod network's data plane: which IP is held by which container, and can it answer.
 
 The kubelet (through its container runtime) is the only writer: it assigns an IP when a pod's
-sandbox starts, marks the serving state of the pod as containers start, stop and pass or fail
-readiness, and releases the IP when the sandbox goes. Traffic reads it to decide whether a
-request that kube-proxy routed to an IP reaches a running, ready container on an up node. This is
+sandbox starts, attaches what answers there (the pod's processes, :mod:`kubechaos.node.serving`),
+tells the endpoint when its containers change, and releases the IP when the sandbox goes.
+Traffic reads it to decide what a request that kube-proxy routed to an IP meets: one dict lookup
+and, while the endpoint's answer holds, one comparison. This is
 not API state: it is what the packets see, which is exactly what can disagree with the API
 (stale routes, dead nodes whose pods still look Running).
 
@@ -22,6 +23,7 @@ from typing import Protocol
 
 import attrs
 
+from kubechaos.sim.clock import now
 from kubechaos.sim.invariants import InvariantViolation
 
 PathHook = Callable[[str, "str | None"], float]
@@ -114,13 +116,12 @@ class PodNetwork:
         return list(self._by_ip.values())
 
     def serving(self, ip: str) -> bool:
-        """Would a request to ``ip`` be answered right now?"""
+        """Would a request to ``ip`` be answered (successfully) right now?"""
         endpoint = self._by_ip.get(ip)
         return (
             endpoint is not None
-            and endpoint.running
-            and endpoint.ready
             and self._node_up.get(endpoint.node, False)
+            and endpoint.answer_at(now()) == ANSWERED
         )
 
     def __len__(self) -> int:

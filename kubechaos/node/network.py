@@ -23,7 +23,6 @@ from typing import Protocol
 
 import attrs
 
-from kubechaos.sim.clock import now
 from kubechaos.sim.invariants import InvariantViolation
 
 PathHook = Callable[[str, "str | None"], float]
@@ -116,12 +115,14 @@ class PodNetwork:
         return list(self._by_ip.values())
 
     def serving(self, ip: str) -> bool:
-        """Would a request to ``ip`` be answered (successfully) right now?"""
+        """Does the kubelet hold ``ip``'s pod running and ready on an up node (its verdict, which
+        lags the processes by its probes; what a request meets is :meth:`Endpoint.answer_at`)?"""
         endpoint = self._by_ip.get(ip)
         return (
             endpoint is not None
+            and endpoint.running
+            and endpoint.ready
             and self._node_up.get(endpoint.node, False)
-            and endpoint.answer_at(now()) == ANSWERED
         )
 
     def __len__(self) -> int:

@@ -251,8 +251,9 @@ class Settings:
     request_latency_seconds: float = _setting(0.002, "model: one service request's network RTT")
     request_timeout_seconds: float = _setting(
         1.0,
-        "model: what a request to a dead node costs its client: Linux retransmits an unanswered "
-        "SYN after 1 s (TCP_TIMEOUT_INIT), a common client connect timeout",
+        "model: the client's timeout, what a request to a hung process, a dead node or a dropped "
+        "packet costs it: Linux retransmits an unanswered SYN after 1 s (TCP_TIMEOUT_INIT), a "
+        "common client connect timeout",
     )
     traffic_tick_seconds: float = _setting(
         0.1,

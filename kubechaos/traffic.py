@@ -11,25 +11,37 @@ A request that succeeds bumps the ``served`` counter of the pod that answered (t
 :mod:`kubechaos.node.metricsserver` turns it into the pod's CPU usage): one attribute increment
 per request, nothing else.
 
-Outcomes (the ``outcome`` label of ``kubechaos_service_requests_total``):
+Outcomes (the ``outcome`` label of ``kubechaos_service_requests_total``). What a request that
+reaches a pod meets is decided by the pod's processes, not by the kubelet's verdict about them
+(:mod:`kubechaos.node.serving`): a hung process times out from the moment it hangs, long before
+its probes fail and kube-proxy drops it.
 
 ``success``
-    routed to an IP held by a running, ready container on an up node.
+    routed to an IP whose processes serve (running, started, not hung, not failing readiness
+    unless their behaviour has ``serves-while-unready``; after SIGTERM until they exit, unless
+    ``closes-on-term``), on an up node.
 ``no_endpoints``
     the source node's kube-proxy has no endpoint for the Service: the Service has no ready
     endpoints (upstream's REJECT rule), does not exist, or the proxy has no rules yet (a node
     that just rebooted). The client is refused at once.
 ``connection_refused``
-    routed to an IP no pod holds any more (a stale route to a deleted pod), or to a pod whose
-    containers are not running: nothing listens, the client gets a RST.
+    routed to an IP no pod holds any more (a stale route to a deleted pod), to a pod whose
+    containers are not all running, to a process still starting (``startup``), or to one that
+    closed its listener on SIGTERM (``closes-on-term``): nothing listens, the client gets a RST.
 ``timeout``
-    routed to a pod on a node that is down, or lost on the way (a network fault dropped it or
-    delayed it past the timeout): nothing answers; the client gives up after
+    routed to a hung process (``liveness-fail-after``: it accepts and never answers), to a pod
+    on a node that is down, dropped by kube-proxy (``internalTrafficPolicy: Local`` with no
+    endpoint on the client's node: upstream's DROP rule), or lost on the way (a network fault
+    dropped it or delayed it past the timeout): the client gives up after
     ``request_timeout_seconds``.
 ``not_ready``
-    routed to a running container that is not ready (readiness probe failing). Kubernetes
-    counts on such a pod being out of the Service; if a stale route still reaches it, the
-    request is counted as failed.
+    routed to a running process whose readiness fails (its behaviour's
+    ``readiness-fail-after``): it answers with an error. Kubernetes counts on such a pod being
+    out of the Service; until kube-proxy drops it, requests reaching it fail.
+
+Routing: kube-proxy's uniform pick, or a Service's ``internalTrafficPolicy: Local`` and
+``sessionAffinity: ClientIP`` (:mod:`kubechaos.node.routing`; a client is one flow's client on
+one source node).
 
 A request whose source node is down (or has no kube-proxy) is never sent: a dead node's clients
 send nothing. It is not an outcome; it is counted in :attr:`TrafficStats.unsent` so the load a
@@ -59,15 +71,23 @@ import attrs
 import trio
 
 from kubechaos.client.context import Context
-from kubechaos.node.network import Endpoint, PathHook, PodNetwork
+from kubechaos.node.network import (
+    ANSWERED,
+    ERRORED,
+    HUNG_UP,
+    REFUSED,
+    Endpoint,
+    PathHook,
+    PodNetwork,
+)
 from kubechaos.node.proxy import KubeProxy, ProxyFleet
 from kubechaos.sim.clock import now
 
-SUCCESS = "success"
+SUCCESS = ANSWERED
 NO_ENDPOINTS = "no_endpoints"
-CONNECTION_REFUSED = "connection_refused"
-TIMEOUT = "timeout"
-NOT_READY = "not_ready"
+CONNECTION_REFUSED = REFUSED
+TIMEOUT = HUNG_UP
+NOT_READY = ERRORED
 OUTCOMES = (SUCCESS, NO_ENDPOINTS, CONNECTION_REFUSED, TIMEOUT, NOT_READY)
 
 # kubechaos_service_request_duration_seconds buckets: Prometheus' defaults plus two below 5 ms,
@@ -200,6 +220,7 @@ class _Flow:
     per_tick: float  # requests per tick
     due_sent: int = 0  # requests generated so far
     cursor: int = 0  # round-robin position over the source nodes
+    client: int = 0  # which client it is on each source node (session affinity's client IP)
     # the Service's counters in TrafficStats, looked up once
     buckets: list[int] = attrs.field(factory=list)
     ok_line: array[int] = attrs.field(factory=lambda: array("I"))
@@ -239,6 +260,7 @@ class TrafficGenerator:
         self._tick_seconds = ctx.settings.traffic_tick_seconds
         self._ticks = 0  # ticks done
         self._calendar: dict[int, list[_Flow]] = {}
+        self._clients = 0  # flows added so far
         for spec in specs:
             self.add(spec)
 
@@ -252,7 +274,9 @@ class TrafficGenerator:
             f"{spec.namespace}/{spec.service}",
             first_tick,
             spec.rate * self._tick_seconds,
+            client=self._clients,
         )
+        self._clients += 1
         sid = (spec.namespace, spec.service)
         stats = self.stats
         buckets = stats.latency_buckets.get(sid)
@@ -307,6 +331,7 @@ class TrafficGenerator:
         proxy_of = self.fleet.get
         node_up = self.network.node_up
         send = self._send
+        client, t = flow.client, now()
         spent = 0.0
         sent = ok = 0
         cursor = flow.cursor
@@ -319,7 +344,7 @@ class TrafficGenerator:
                 lost = (ns, svc, source)
                 unsent[lost] = unsent.get(lost, 0) + 1
                 continue
-            outcome, latency = send(proxy, source, key)
+            outcome, latency = send(proxy, source, key, client, t)
             # count it: latency bucket, time spent, outcome
             buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
             spent += latency
@@ -332,41 +357,51 @@ class TrafficGenerator:
         if sent:
             self._count_batch(flow, sent, ok, spent, second)
 
-    def _send(self, proxy: KubeProxy, source: str, key: str) -> tuple[str, float]:
-        """One request from ``source`` to Service ``key``: routed by the node's kube-proxy,
-        judged by what answers at the endpoint it picked, with the latency the client sees.
+    def _send(
+        self, proxy: KubeProxy, source: str, key: str, client: int, t: float
+    ) -> tuple[str, float]:
+        """One request from ``client`` on ``source`` to Service ``key`` at time ``t``: routed by
+        the node's kube-proxy, judged by what answers at the endpoint it picked, with the latency
+        the client sees.
 
         Random draws, in this order: the load-balancing pick (only among two or more
-        endpoints), then the round trip's jitter (not for a timeout).
+        endpoints, and not when session affinity keeps the client's endpoint), then the round
+        trip's jitter (not for a timeout).
         """
-        # proxy.route(), inlined: a uniform pick among the endpoints it has synced
+        # proxy.route(), inlined: a uniform pick among the endpoints it has synced, or the
+        # Service's routing policy
         ips = proxy.endpoints(key)
         endpoint: Endpoint | None = None
-        ip = ""
+        ip: str | None = ""
+        network = self.network
         if not ips:
             outcome = NO_ENDPOINTS
         else:
-            ip = ips[int(self._lb_rng.random() * len(ips))] if len(ips) > 1 else ips[0]
-            # judged by what answers there; the common case (a running, ready container on an
-            # up node) is tested here, everything else by _classify()
-            network = self.network
-            endpoint = network.lookup(ip)
-            if (
-                endpoint is not None
-                and endpoint.running
-                and endpoint.ready
-                and network.node_up(endpoint.node)
-            ):
-                outcome = SUCCESS
+            policies = self.fleet.routes.policies
+            policy = policies.get(key) if policies else None
+            if policy is None:
+                ip = ips[int(self._lb_rng.random() * len(ips))] if len(ips) > 1 else ips[0]
             else:
-                outcome = self._classify(ip)
+                ip = self.fleet.routes.pick(policy, proxy.node, key, ips, client, t, self._lb_rng)
+            if ip is None:  # kube-proxy's DROP rule: the client times out
+                return TIMEOUT, self.ctx.settings.request_timeout_seconds
+            # judged by what answers there: the pod's processes, on an up node
+            endpoint = network.lookup(ip)
+            if endpoint is None:
+                outcome = CONNECTION_REFUSED
+            elif not network.node_up(endpoint.node):
+                outcome = TIMEOUT
+            elif t < endpoint.answer_until:
+                outcome = endpoint.answer
+            else:
+                outcome = endpoint.answer_at(t)
         settings = self.ctx.settings
         if outcome == TIMEOUT:
             self._failed_at(ip)
             return outcome, settings.request_timeout_seconds
         rtt = settings.request_latency_seconds
         latency = rtt * 0.5 + rtt * self._rng.random()  # jitter(): uniform in rtt * [0.5, 1.5]
-        path_hooks = self.network.path_hooks
+        path_hooks = network.path_hooks
         if path_hooks and ips:  # only under a network fault; REJECT stays local
             outcome, latency = self._cross(path_hooks, source, endpoint, outcome, latency)
         if outcome != SUCCESS:
@@ -375,7 +410,7 @@ class TrafficGenerator:
             endpoint.served += 1  # the load model: the pod that answered spends CPU on it
         return outcome, latency
 
-    def _failed_at(self, ip: str) -> None:
+    def _failed_at(self, ip: str | None) -> None:
         """A request routed to ``ip`` failed (kept per IP: recovery traces it to its pod)."""
         if ip:
             failed = self.stats.failed_by_ip
@@ -411,19 +446,6 @@ class TrafficGenerator:
         if latency > timeout:
             return TIMEOUT, timeout
         return outcome, latency
-
-    def _classify(self, ip: str) -> str:
-        network = self.network
-        if network.serving(ip):
-            return SUCCESS
-        endpoint = network.lookup(ip)
-        if endpoint is None:
-            return CONNECTION_REFUSED
-        if not network.node_up(endpoint.node):
-            return TIMEOUT
-        if not endpoint.running:
-            return CONNECTION_REFUSED
-        return NOT_READY
 
 
 __all__ = [

@@ -131,12 +131,16 @@ MANIFEST_WORDS = [
     "nodeSelector", "terminationGracePeriodSeconds", "env", "name", "value", "apiVersion",
     "kind", "Deployment", "Pod", "ReplicaSet", "Service", "Namespace", "StatefulSet",
     "replcias", "readinesProbe", "namepsace", "kubechaos.io/behaviour",
+    "sessionAffinity", "ClientIP", "sessionAffinityConfig", "clientIP", "timeoutSeconds",
+    "internalTrafficPolicy", "Local", "Cluster", "externalTrafficPolicy",
 ]  # fmt: skip
 manifest_values = st.recursive(
     st.one_of(
         scalars,
         st.sampled_from(MANIFEST_WORDS),
-        st.sampled_from(["25%", "100m", "128Mi", "http", "startup=5s", "Always", "-1", "1e400"]),
+        st.sampled_from(
+            ["25%", "100m", "128Mi", "http", "startup=5s", "Always", "-1", "1e400", "86401"]
+        ),
     ),
     lambda children: st.one_of(
         st.lists(children, max_size=3),

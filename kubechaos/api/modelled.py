@@ -36,6 +36,9 @@ Deliberately silent, and why:
 - A pod's names (``hostname``, ``subdomain``, ``setHostnameAsFQDN``), and a Service's address
   families (``clusterIPs``, ``ipFamilies``, ``ipFamilyPolicy``) and ``ports[].appProtocol``:
   the model's traffic reaches pods through Services by IP, so these change nothing it measures.
+- A Service's ``externalTrafficPolicy``: it applies only to traffic from outside the cluster
+  (NodePorts, load balancers, external IPs), and the model's clients are all inside it; their
+  Service traffic follows ``internalTrafficPolicy`` (read).
 - An empty value (``securityContext: {}``, ``initContainers: []``, ``null``, ``""``): it asks
   for nothing.
 
@@ -180,8 +183,10 @@ _SERVICE_SPEC: Tree = {
     "clusterIPs": SILENT,
     "ipFamilies": SILENT,
     "ipFamilyPolicy": SILENT,
-    "sessionAffinity": Default("None"),
-    "internalTrafficPolicy": Default("Cluster"),
+    "sessionAffinity": READ,
+    "sessionAffinityConfig": READ,
+    "internalTrafficPolicy": READ,
+    "externalTrafficPolicy": SILENT,
 }
 _TOP: Tree = {"apiVersion": READ, "kind": READ, "metadata": _META, "status": SILENT}
 

@@ -38,6 +38,7 @@ from kubechaos.api.objects import (
     Service,
     ServiceAccount,
 )
+from kubechaos.api.validation_service import validate_service_routing
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -262,6 +263,7 @@ def validate_service(obj: Service) -> list[str]:
             causes.append(f"spec.ports[{i}].port: Invalid value: {port.port}: must be 1-65535")
     if obj.spec.type not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
         causes.append(f"spec.type: Unsupported value: {obj.spec.type!r}")
+    causes.extend(validate_service_routing(obj.spec.routing))
     return causes
 
 

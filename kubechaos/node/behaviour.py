@@ -22,7 +22,18 @@ clause                   meaning
 ``shutdown=D``           the process needs D to exit after SIGTERM (default 0: at once)
 ``term-exit-code=N``     the exit code when SIGTERM ends it within the grace period (default 0,
                          a server that handles SIGTERM; 143 for a batch process it kills)
+``serves-while-unready`` while its readiness probe fails, the process still answers requests
+                         (a readiness endpoint that checks a dependency the requests do not
+                         need); without it a request reaching it gets an error (``not_ready``)
+``closes-on-term``       on SIGTERM the process closes its listener at once: requests reaching
+                         it until it exits are refused; without it, it serves until it exits
 ======================== ====================================================================
+
+What a request reaching the process meets (:meth:`Behaviour.answer`, the traffic model's
+outcome): while starting (``startup``) nothing listens yet (refused); once
+``liveness-fail-after`` has passed the process is hung: it accepts connections and never answers
+(the client times out); while readiness fails it answers with errors unless
+``serves-while-unready``; otherwise it serves.
 
 Example: ``startup=5s,readiness-fail-after=60s,readiness-fail-for=30s,shutdown=10s``.
 
@@ -48,6 +59,8 @@ from kubechaos.api.duration import parse_duration as go_duration
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
 
 ProbeKind = Literal["startup", "liveness", "readiness"]
+# What a request reaching the process meets (see Behaviour.answer)
+SERVING, STARTING, HUNG, UNREADY = "serving", "starting", "hung", "unready"
 PROBE_KINDS: tuple[ProbeKind, ...] = ("startup", "liveness", "readiness")
 
 Interval = tuple[float, float]  # [start, end), seconds after process start; end may be inf
@@ -63,11 +76,13 @@ _DURATION_CLAUSES = (
     "readiness-fail-for",
     "shutdown",
 )
+_FLAG_CLAUSES = ("serve", "serves-while-unready", "closes-on-term")
 KNOWN_CLAUSES = (
     "serve",
     *(f"{name}=D" for name in _DURATION_CLAUSES),
     "exit-code=N",
     "term-exit-code=N",
+    *_FLAG_CLAUSES[1:],
 )
 
 
@@ -100,6 +115,8 @@ class Behaviour:
     readiness_fail_for: float | None = None  # None: from readiness_fail_after on, for ever
     shutdown: float = 0.0
     term_exit_code: int = 0  # the exit code after SIGTERM within the grace period
+    serves_while_unready: bool = False  # answers requests while its readiness fails
+    closes_on_term: bool = False  # refuses requests from SIGTERM on (else serves until exit)
     text: str = ""
     # Failing intervals per probe kind, derived once (see __attrs_post_init__).
     _failing: Mapping[str, tuple[Interval, ...]] = attrs.field(
@@ -145,6 +162,27 @@ class Behaviour:
             return self.shutdown, self.term_exit_code
         return max(grace, 0.0), 137
 
+    # ------------------------------------------------------------------ requests
+    def answer(self, t: float) -> tuple[str, float]:
+        """What a request reaching the process ``t`` seconds after it started meets (SERVING,
+        STARTING, HUNG or UNREADY) and until when (seconds after start) that holds."""
+        hung_at = math.inf if self.liveness_fail_after is None else self.liveness_fail_after
+        if t >= hung_at:
+            return HUNG, math.inf
+        if t < self.startup:
+            return STARTING, min(self.startup, hung_at)
+        unready_from = self.readiness_fail_after
+        if unready_from is None or self.serves_while_unready:
+            return SERVING, hung_at
+        unready_to = (
+            math.inf if self.readiness_fail_for is None else unready_from + self.readiness_fail_for
+        )
+        if t < unready_from:
+            return SERVING, min(unready_from, hung_at)
+        if t < unready_to:
+            return UNREADY, min(unready_to, hung_at)
+        return SERVING, hung_at
+
     # ------------------------------------------------------------------ probes
     def passes(self, kind: ProbeKind, t: float) -> bool:
         """Does a probe of ``kind`` succeed ``t`` seconds after the process started?"""
@@ -186,9 +224,11 @@ def parse_behaviour(text: str) -> Behaviour:
         if name in seen:
             raise BehaviourError(f"behaviour {text!r}: clause {clause!r} repeats {seen[name]!r}")
         seen[name] = clause
-        if name == "serve":
+        if name in _FLAG_CLAUSES:
             if sep:
-                raise BehaviourError(f"behaviour {text!r}: clause {clause!r}: serve takes no value")
+                raise BehaviourError(
+                    f"behaviour {text!r}: clause {clause!r}: {name} takes no value"
+                )
         elif name in ("exit-code", "term-exit-code"):
             if not sep or not re.fullmatch(r"\d+", value) or int(value) > 255:
                 raise BehaviourError(
@@ -238,6 +278,8 @@ def parse_behaviour(text: str) -> Behaviour:
         readiness_fail_for=values.get("readiness-fail-for"),
         shutdown=values.get("shutdown", 0.0),
         term_exit_code=term_exit_code,
+        serves_while_unready="serves-while-unready" in seen,
+        closes_on_term="closes-on-term" in seen,
         text=text.strip() or "serve",
     )
 
@@ -260,7 +302,11 @@ def behaviour_for(annotations: Mapping[str, str], container: str) -> Behaviour:
 
 __all__ = [
     "DEFAULT_BEHAVIOUR",
+    "HUNG",
     "PROBE_KINDS",
+    "SERVING",
+    "STARTING",
+    "UNREADY",
     "Behaviour",
     "BehaviourError",
     "ProbeKind",

@@ -1,9 +1,10 @@
 """The pod network's data plane: which IP is held by which container, and can it answer.
 
 The kubelet (through its container runtime) is the only writer: it assigns an IP when a pod's
-sandbox starts, marks the serving state of the pod as containers start, stop and pass or fail
-readiness, and releases the IP when the sandbox goes. Traffic reads it to decide whether a
-request that kube-proxy routed to an IP reaches a running, ready container on an up node. This is
+sandbox starts, attaches what answers there (the pod's processes, :mod:`kubechaos.node.serving`),
+tells the endpoint when its containers change, and releases the IP when the sandbox goes.
+Traffic reads it to decide what a request that kube-proxy routed to an IP meets: one dict lookup
+and, while the endpoint's answer holds, one comparison. This is
 not API state: it is what the packets see, which is exactly what can disagree with the API
 (stale routes, dead nodes whose pods still look Running).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 
@@ -31,10 +33,28 @@ the network and is not shown to hooks."""
 
 DROP = math.inf
 
+# What a request that reaches a pod's IP meets (the traffic model's outcomes of the same name).
+ANSWERED, REFUSED, HUNG_UP, ERRORED = "success", "connection_refused", "timeout", "not_ready"
+
+
+class Answerer(Protocol):
+    """What answers at an IP, as a function of time: the pod's processes (see
+    :mod:`kubechaos.node.serving`)."""
+
+    def answer(self, t: float) -> tuple[str, float]:
+        """``(what a request meets at time t, the time until which that holds)``."""
+        ...
+
 
 @attrs.define
 class Endpoint:
-    """What answers at one pod IP."""
+    """What answers at one pod IP.
+
+    ``answer_at(t)`` is the honest outcome of a request reaching it (ignoring the node being
+    down, which traffic checks first): asked of the ``answerer`` the kubelet attached, then
+    cached until the time the answerer said it holds, or until :meth:`changed` (the kubelet
+    calls it on every container change), so a request costs one comparison.
+    """
 
     ip: str
     node: str
@@ -43,6 +63,23 @@ class Endpoint:
     ready: bool = False  # the kubelet's own readiness verdict (probes), not the API's
     # requests this pod has served (the load model: metrics-server turns the count into CPU)
     served: int = 0
+    answerer: Answerer | None = None
+    answer: str = REFUSED
+    answer_until: float = -math.inf
+
+    def answer_at(self, t: float) -> str:
+        if t < self.answer_until:
+            return self.answer
+        if self.answerer is None:  # no processes modelled (a hand-wired endpoint): the flags
+            if not self.running:
+                return REFUSED
+            return ANSWERED if self.ready else ERRORED
+        self.answer, self.answer_until = self.answerer.answer(t)
+        return self.answer
+
+    def changed(self) -> None:
+        """What runs behind the IP changed: ask the answerer again at the next request."""
+        self.answer_until = -math.inf
 
 
 class PodNetwork:
@@ -78,7 +115,8 @@ class PodNetwork:
         return list(self._by_ip.values())
 
     def serving(self, ip: str) -> bool:
-        """Would a request to ``ip`` be answered right now?"""
+        """Does the kubelet hold ``ip``'s pod running and ready on an up node (its verdict, which
+        lags the processes by its probes; what a request meets is :meth:`Endpoint.answer_at`)?"""
         endpoint = self._by_ip.get(ip)
         return (
             endpoint is not None

@@ -49,6 +49,7 @@ from kubechaos.api.objects import EndpointSlice, Service, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.node.proxyslices import SliceTable
+from kubechaos.node.routing import ServiceRoutes
 from kubechaos.sim.clock import now
 
 COMPONENT = "kube-proxy"
@@ -137,11 +138,19 @@ class KubeProxy:
         ips = history.ips[-1] if self._pinned is None else history.at(self._pinned)
         return ips or ()
 
-    def route(self, service_key: str, rng: random.Random | None = None) -> str | None:
-        """The endpoint IP a new connection to ``ns/name`` is DNATed to; None = refused."""
+    def route(
+        self, service_key: str, rng: random.Random | None = None, client: int = 0
+    ) -> str | None:
+        """The endpoint IP a new connection to ``ns/name`` from ``client`` is DNATed to; None =
+        refused (no endpoints) or dropped (``internalTrafficPolicy: Local``, none on this node).
+        A Service's routing policy is applied by :mod:`kubechaos.node.routing`."""
         ips = self.endpoints(service_key)
         if not ips:
             return None
+        policy = self._fleet.routes.policies.get(service_key)
+        if policy is not None:
+            rng = rng or self._fleet.lb_rng
+            return self._fleet.routes.pick(policy, self.node, service_key, ips, client, now(), rng)
         if len(ips) == 1:
             return ips[0]
         return ips[int((rng or self._fleet.lb_rng).random() * len(ips))]
@@ -213,6 +222,8 @@ class ProxyFleet:
         self._endpoints.add_handler(
             Handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
         )
+        # internalTrafficPolicy and sessionAffinity, for the Services that set them
+        self.routes = ServiceRoutes(self._services, self._endpoints, self._slices)
 
         self._proxies: dict[str, KubeProxy] = {}
         self._node_names: tuple[str, ...] | None = ()

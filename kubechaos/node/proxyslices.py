@@ -48,6 +48,10 @@ class SliceTable:
                 del self._by_service[skey or ""]
         return skey
 
+    def slices(self, skey: str) -> list[EndpointSlice]:
+        """Service ``skey``'s slices (its endpoints' nodes, for internalTrafficPolicy)."""
+        return list(self._by_service.get(skey, {}).values())
+
     def has(self, skey: str) -> bool:
         return skey in self._by_service
 

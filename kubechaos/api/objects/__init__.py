@@ -106,6 +106,7 @@ from kubechaos.api.objects.policy import (
     PodDisruptionBudgetSpec,
     PodDisruptionBudgetStatus,
 )
+from kubechaos.api.objects.service_routing import ServiceRouting
 from kubechaos.api.objects.statefulset import (
     StatefulSet,
     StatefulSetSpec,
@@ -216,6 +217,7 @@ __all__ = [
     "Service",
     "ServiceAccount",
     "ServicePort",
+    "ServiceRouting",
     "ServiceSpec",
     "SliceEndpoint",
     "StatefulSet",

@@ -7,6 +7,7 @@ from typing import ClassVar
 import attrs
 
 from kubechaos.api.objects.meta import Labels, ObjectMeta, Resources
+from kubechaos.api.objects.service_routing import DEFAULT_ROUTING, ServiceRouting
 
 # ---------------------------------------------------------------------------- Namespace
 
@@ -269,6 +270,7 @@ class ServiceSpec:
     cluster_ip: str = ""
     type: str = "ClusterIP"
     publish_not_ready_addresses: bool = False
+    routing: ServiceRouting = DEFAULT_ROUTING  # internalTrafficPolicy, sessionAffinity
 
 
 @attrs.frozen(slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from kubechaos.api.fieldreader import FieldReader, Path, type_name
 from kubechaos.api.objects import Namespace, ObjectMeta, Pod, Service, ServicePort, ServiceSpec
 from kubechaos.api.readers.pods import read_pod_spec
+from kubechaos.api.readers.service_routing import read_service_routing
 
 
 def read_namespace(r: FieldReader, doc: Mapping[str, Any], meta: ObjectMeta) -> Namespace:
@@ -48,5 +49,6 @@ def read_service(r: FieldReader, doc: Mapping[str, Any], meta: ObjectMeta) -> Se
             cluster_ip=r.str_(spec, "clusterIP", ("spec",)),
             type=r.str_(spec, "type", ("spec",), "ClusterIP"),
             publish_not_ready_addresses=r.bool_(spec, "publishNotReadyAddresses", ("spec",), False),
+            routing=read_service_routing(r, spec),
         ),
     )

@@ -282,6 +282,8 @@ class ContainerLifecycle:
         if run.stop_at is not None and run.stop_at <= exit_at:
             return
         run.stop_at = exit_at
+        if run.pod.endpoint is not None:
+            run.pod.endpoint.changed()  # SIGTERM: what answers may change (closes-on-term)
         self.timers.at(exit_at, TimerKind.STOPPED, run, run.token, code)
 
     def exited(self, run: ContainerRun, code: int) -> None:

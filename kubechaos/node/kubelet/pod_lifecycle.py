@@ -29,6 +29,7 @@ from kubechaos.node.podstate import (
     PodState,
 )
 from kubechaos.node.runtime import ContainerRuntime
+from kubechaos.node.serving import PodAnswerer
 from kubechaos.sim.clock import now
 
 
@@ -123,6 +124,7 @@ class PodLifecycle:
             # held on another node is a real conflict, which the network refuses
             self.network.detach(ip)
         ps.endpoint = self.network.attach(ip, self.name, ps.key)
+        ps.endpoint.answerer = PodAnswerer(ps)
         ps.ip = ip
         ps.sandbox = SANDBOX_READY
         self.sandboxes += 1
@@ -138,6 +140,8 @@ class PodLifecycle:
                 self.network.detach(ip)
             endpoint = self.network.attach(ip, self.name, ps.key)
         ps.endpoint, ps.ip, ps.sandbox = endpoint, ip, SANDBOX_READY
+        endpoint.answerer = PodAnswerer(ps)
+        endpoint.changed()
         self.sandboxes += 1
 
     def teardown_sandbox(self, ps: PodState) -> None:
@@ -174,6 +178,7 @@ class PodLifecycle:
         if ps.endpoint is not None:
             ps.endpoint.running = running
             ps.endpoint.ready = ready
+            ps.endpoint.changed()
         status = "True" if ready else "False"
         if status != ps.ready_status:
             ps.ready_status = status

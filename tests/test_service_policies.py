@@ -144,7 +144,8 @@ async def test_client_ip_affinity_keeps_a_client_on_one_endpoint_until_it_leaves
             nursery.start_soon(traffic.run)
             await trio.sleep(30)
             first = served(cluster)
-            assert sorted(first.values()) == [0, 0, 600], "one endpoint took every request"
+            counts = sorted(first.values())
+            assert counts[:2] == [0, 0] and counts[2] >= 590, "one endpoint took every request"
             chosen = max(first, key=lambda name: first[name])
             await cluster.api.delete("pods", "default", chosen)
             await trio.sleep(30)  # it leaves the Endpoints, kube-proxy resyncs

@@ -22,6 +22,12 @@ clause                   meaning
 ``shutdown=D``           the process needs D to exit after SIGTERM (default 0: at once)
 ``term-exit-code=N``     the exit code when SIGTERM ends it within the grace period (default 0,
                          a server that handles SIGTERM; 143 for a batch process it kills)
+``prestop=D``            the container's ``preStop`` hook takes D (instead of what its ``exec``
+                         command or ``sleep`` says; see :mod:`kubechaos.node.kubelet.hooks`)
+``poststart=D``          the container's ``postStart`` hook takes D
+``prestop-fail``         the ``preStop`` hook fails (after its duration): FailedPreStopHook
+``poststart-fail``       the ``postStart`` hook fails: FailedPostStartHook, the container is
+                         killed and restarted per restartPolicy
 ======================== ====================================================================
 
 Example: ``startup=5s,readiness-fail-after=60s,readiness-fail-for=30s,shutdown=10s``.
@@ -62,10 +68,15 @@ _DURATION_CLAUSES = (
     "readiness-fail-after",
     "readiness-fail-for",
     "shutdown",
+    "prestop",
+    "poststart",
 )
+_FLAG_CLAUSES = ("serve", "prestop-fail", "poststart-fail")
 KNOWN_CLAUSES = (
     "serve",
     *(f"{name}=D" for name in _DURATION_CLAUSES),
+    "prestop-fail",
+    "poststart-fail",
     "exit-code=N",
     "term-exit-code=N",
 )
@@ -100,6 +111,10 @@ class Behaviour:
     readiness_fail_for: float | None = None  # None: from readiness_fail_after on, for ever
     shutdown: float = 0.0
     term_exit_code: int = 0  # the exit code after SIGTERM within the grace period
+    prestop: float | None = None  # the preStop hook's duration (None: as its action says)
+    poststart: float | None = None  # the postStart hook's duration
+    prestop_fail: bool = False
+    poststart_fail: bool = False
     text: str = ""
     # Failing intervals per probe kind, derived once (see __attrs_post_init__).
     _failing: Mapping[str, tuple[Interval, ...]] = attrs.field(
@@ -186,9 +201,11 @@ def parse_behaviour(text: str) -> Behaviour:
         if name in seen:
             raise BehaviourError(f"behaviour {text!r}: clause {clause!r} repeats {seen[name]!r}")
         seen[name] = clause
-        if name == "serve":
+        if name in _FLAG_CLAUSES:
             if sep:
-                raise BehaviourError(f"behaviour {text!r}: clause {clause!r}: serve takes no value")
+                raise BehaviourError(
+                    f"behaviour {text!r}: clause {clause!r}: {name} takes no value"
+                )
         elif name in ("exit-code", "term-exit-code"):
             if not sep or not re.fullmatch(r"\d+", value) or int(value) > 255:
                 raise BehaviourError(
@@ -238,6 +255,10 @@ def parse_behaviour(text: str) -> Behaviour:
         readiness_fail_for=values.get("readiness-fail-for"),
         shutdown=values.get("shutdown", 0.0),
         term_exit_code=term_exit_code,
+        prestop=values.get("prestop"),
+        poststart=values.get("poststart"),
+        prestop_fail="prestop-fail" in seen,
+        poststart_fail="poststart-fail" in seen,
         text=text.strip() or "serve",
     )
 

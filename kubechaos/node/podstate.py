@@ -105,6 +105,7 @@ class ContainerRun:
         "ever_ran",
         "exit_code",
         "finished_at",
+        "in_post_start",
         "index",
         "kill_restart",
         "message",
@@ -146,6 +147,7 @@ class ContainerRun:
         self.ready = False  # readiness verdict while running
         self.stop_at: float | None = None  # SIGTERM sent; the process is gone by then
         self.kill_restart = False  # killed by a failed liveness/startup probe
+        self.in_post_start = False  # the process runs, its postStart hook has not returned
         self.pending_restart = False  # terminated, but will be started again
         self.container_id = ""
         self.token = 0
@@ -162,7 +164,7 @@ class ContainerRun:
         self.prev_term_reason = self.term_reason
         self.term_reason = reason
         self.exit_code, self.finished_at = code, at
-        self.ready = self.started = False
+        self.ready = self.started = self.in_post_start = False
         self.stop_at = None
 
     def status(self) -> ContainerStatus:

@@ -89,6 +89,7 @@ from kubechaos.api.objects.daemonset import (
     DaemonSetStatus,
     DaemonSetUpdateStrategy,
 )
+from kubechaos.api.objects.lifecycle import HOOK_ACTIONS, Lifecycle, LifecycleHandler
 from kubechaos.api.objects.meta import (
     Labels,
     ObjectMeta,
@@ -139,6 +140,7 @@ def with_meta(obj: APIObject, **changes: Any) -> APIObject:
 
 
 __all__ = [
+    "HOOK_ACTIONS",
     "NO_EXECUTE",
     "NO_SCHEDULE",
     "PREFER_NO_SCHEDULE",
@@ -176,6 +178,8 @@ __all__ = [
     "Labels",
     "Lease",
     "LeaseSpec",
+    "Lifecycle",
+    "LifecycleHandler",
     "MetricSpec",
     "MetricStatus",
     "MetricTarget",

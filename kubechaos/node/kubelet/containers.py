@@ -19,6 +19,7 @@ from typing import Any
 from kubechaos.api.objects import Probe
 from kubechaos.defaults import Settings
 from kubechaos.node.behaviour import ProbeKind
+from kubechaos.node.kubelet import hooks
 from kubechaos.node.kubelet.config import KubeletEvents
 from kubechaos.node.kubelet.configrefs import CONFIG_RETRY_SECONDS, ConfigSource
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
@@ -74,6 +75,8 @@ class ContainerLifecycle:
             TimerKind.RESTART: self.restart,
             TimerKind.PULL_RETRY: self._pull_retry,
             TimerKind.CONFIG_RETRY: self._pull_retry,
+            TimerKind.POST_STARTED: self._post_started,
+            TimerKind.PRE_STOP_FAILED: self._pre_stop_failed,
         }
 
     def handle(self, timer: Timer, run: ContainerRun) -> None:
@@ -200,14 +203,12 @@ class ContainerLifecycle:
         ps = run.pod
         t = now()
         self.runtime.start_container(run.container_id, t)
-        run.state, run.reason = RUNNING, ""
         run.started_at = t
         run.ever_ran = True
         run.pending_restart = run.kill_restart = False
         run.stop_at = None
         run.ready = False
         self.events.pod(ps, "Started", f"Started container {run.name}")
-        ps.starting = None
         assert run.behaviour is not None
         if self.runtime.failing and self.runtime.fails_on_start(ps.uid):
             exits: tuple[float, int] | None = (0.0, FAILED_START_EXIT_CODE)  # a pod-failure fault
@@ -215,14 +216,53 @@ class ContainerLifecycle:
             exits = run.behaviour.exits()
         if exits is not None:
             self.timers.at(t + exits[0], TimerKind.EXITED, run, run.token, exits[1])
+        hook = hooks.post_start(run)
+        if hook is not None:  # the sync waits for it: not running, not probed, next one waits
+            run.in_post_start = True
+            self.timers.at(t + hook.seconds, TimerKind.POST_STARTED, run, run.token, hook)
+            return
+        self._running(run, 0.0)
+
+    def _running(self, run: ContainerRun, at: float) -> None:
+        """The container is running (its postStart hook, if any, returned ``at`` s after start):
+        its probes begin and the next container may start."""
+        ps = run.pod
+        ps.starting = None
+        run.state, run.reason = RUNNING, ""
+        run.in_post_start = False
         startup = run.spec.startup_probe
         if startup is not None:
             run.started = False
-            self.schedule_probe(run, "startup", startup, None, 0.0)
+            self.schedule_probe(run, "startup", startup, None, at)
         else:
-            self._container_started(run, 0.0)
+            self._container_started(run, at)
         self.pod_lifecycle.refresh(ps)
         self.advance_start(ps)
+
+    def _post_started(self, run: ContainerRun, hook: hooks.HookRun) -> None:
+        """The postStart hook returned; a failure kills the container (killContainer with reason
+        FailedPostStartHook, no grace override) and the restart policy decides the rest."""
+        assert run.started_at is not None
+        if not hook.failure:
+            self._running(run, now() - run.started_at)
+            return
+        ps = run.pod
+        self.events.pod(ps, "FailedPostStartHook", hook.failure)
+        self.abort_post_start(run)
+        self.events.pod(ps, "Killing", "FailedPostStartHook")
+        self.stop(run, ps.pod.spec.termination_grace_period_seconds)
+        self.pod_lifecycle.refresh(ps)
+        self.advance_start(ps)
+
+    def abort_post_start(self, run: ContainerRun) -> None:
+        """A container whose postStart hook has not returned is to be stopped: it is a running
+        process to the kill (not started, not Ready); the next container may start."""
+        if run.in_post_start:
+            run.in_post_start = False
+            run.state, run.reason = RUNNING, ""
+            run.started = run.ready = False
+            if run.pod.starting == run.index:
+                run.pod.starting = None
 
     # ------------------------------------------------------------------ probes
     def _container_started(self, run: ContainerRun, at: float) -> None:
@@ -271,24 +311,43 @@ class ContainerLifecycle:
             ps, "Killing", f"Container {run.name} failed {kind} probe, will be restarted"
         )
         run.kill_restart = True
-        self.stop(run, ps.pod.spec.termination_grace_period_seconds)
+        # killContainer's setTerminationGracePeriod: a liveness or startup probe's own
+        # terminationGracePeriodSeconds wins over the pod's for the kill it causes
+        grace = probe.termination_grace_period_seconds
+        if grace is None:
+            grace = ps.pod.spec.termination_grace_period_seconds
+        self.stop(run, grace)
 
     # ------------------------------------------------------------------ stopping and exits
-    def stop(self, run: ContainerRun, grace: float) -> None:
-        """SIGTERM: the process is gone after its shutdown time, or SIGKILLed at ``grace``."""
+    def stop(self, run: ContainerRun, grace: float, override: bool = False) -> None:
+        """killContainer: the preStop hook (the process keeps running), then SIGTERM; the process
+        is gone after its shutdown time, or SIGKILLed when the window runs out. ``override``:
+        ``grace`` is the pod workers' override for a pod being deleted (see :mod:`.hooks`)."""
         assert run.behaviour is not None
-        seconds, code = run.behaviour.stop_seconds(grace)
-        exit_at = now() + seconds
+        hook = hooks.pre_stop(run, grace) if run.stop_at is None else None
+        hook_seconds = 0.0 if hook is None else hook.seconds
+        window = hooks.grace_after_pre_stop(grace, hook_seconds, override)
+        seconds, code = run.behaviour.stop_seconds(window)
+        exit_at = now() + hook_seconds + seconds
         if run.stop_at is not None and run.stop_at <= exit_at:
             return
         run.stop_at = exit_at
+        if hook is not None and hook.failure:
+            self.timers.at(
+                now() + hook_seconds, TimerKind.PRE_STOP_FAILED, run, run.token, hook.failure
+            )
         self.timers.at(exit_at, TimerKind.STOPPED, run, run.token, code)
+
+    def _pre_stop_failed(self, run: ContainerRun, message: str) -> None:
+        self.events.pod(run.pod, "FailedPreStopHook", message)
 
     def exited(self, run: ContainerRun, code: int) -> None:
         """The process ended (on its own or stopped): record it, then restart or settle."""
         ps = run.pod
         t = now()
         run.token += 1
+        if run.in_post_start and ps.starting == run.index:
+            ps.starting = None  # it died before its postStart hook returned
         run.record_exit(code, "Completed" if code == 0 else "Error", t)
         self.runtime.container_exited(run.container_id, t, code)
         self.events.pod(ps, "ContainerDied", f"Container {run.name} exited with code {code}")

@@ -270,10 +270,11 @@ class PodWorkers:
             ps.token += 1
         ps.starting = None
         for run in ps.runs:
+            self.containers.abort_post_start(run)
             if run.state == RUNNING:
                 if run.stop_at is None:
                     self.events.pod(ps, "Killing", f"Stopping container {run.name}")
-                self.containers.stop(run, grace)
+                self.containers.stop(run, grace, override=True)
             else:
                 run.token += 1  # no pending start, restart or pull retry
                 run.pending_restart = False

@@ -60,7 +60,7 @@ def command_seconds(command: tuple[str, ...]) -> float:
     program = command[0].rsplit("/", 1)[-1]
     script = ""
     if program == "sleep":
-        script = " ".join(command)
+        script = " ".join(("sleep", *command[1:]))
     elif program in _SHELLS and len(command) >= 3 and command[1] == "-c":
         script = command[2]
     elif program == "busybox" and len(command) >= 2 and command[1] == "sleep":

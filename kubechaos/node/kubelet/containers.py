@@ -25,6 +25,7 @@ from kubechaos.node.kubelet.configrefs import CONFIG_RETRY_SECONDS, ConfigSource
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.status_manager import PodStatusManager
 from kubechaos.node.kubelet.timers import Timer, TimerKind, TimerQueue
+from kubechaos.node.kubelet.timing import KubeletTiming
 from kubechaos.node.podstate import (
     RUNNING,
     SANDBOX_READY,
@@ -49,9 +50,11 @@ class ContainerLifecycle:
         pod_lifecycle: PodLifecycle,
         status: PodStatusManager,
         events: KubeletEvents,
+        timing: KubeletTiming,
         config: ConfigSource | None = None,
     ) -> None:
         self.runtime = runtime
+        self.timing = timing
         self.config = config
         self.timers = timers
         self.pod_lifecycle = pod_lifecycle
@@ -69,7 +72,8 @@ class ContainerLifecycle:
             TimerKind.PULLED: self._pulled,
             TimerKind.CREATED: self._created,
             TimerKind.STARTED: self._started,
-            TimerKind.EXITED: self.exited,
+            TimerKind.EXITED: self._process_exited,
+            TimerKind.RELISTED: self._relisted,
             TimerKind.STOPPED: self.exited,
             TimerKind.PROBE: self._probe,
             TimerKind.RESTART: self.restart,
@@ -341,10 +345,34 @@ class ContainerLifecycle:
     def _pre_stop_failed(self, run: ContainerRun, message: str) -> None:
         self.events.pod(run.pod, "FailedPreStopHook", message)
 
-    def exited(self, run: ContainerRun, code: int) -> None:
-        """The process ended (on its own or stopped): record it, then restart or settle."""
-        ps = run.pod
+    def _process_exited(self, run: ContainerRun, code: int) -> None:
+        """The process ended on its own: nothing answers at once; the kubelet sees it at PLEG's
+        next relist (:mod:`.timing`)."""
         t = now()
+        self.runtime.container_exited(run.container_id, t, code)
+        self.unseen_exit(run, code, t)
+
+    def unseen_exit(self, run: ContainerRun, code: int, t: float) -> None:
+        """``run``'s process died at ``t`` without the kubelet's doing: PLEG reports it at the
+        next relist; until then nothing the kubelet had in flight for it happens."""
+        seen = self.timing.relist_after(t)
+        if seen <= now():
+            self.exited(run, code, t)
+            return
+        endpoint = run.pod.endpoint
+        if endpoint is not None:
+            endpoint.running = endpoint.ready = False
+        run.token += 1
+        self.timers.at(seen, TimerKind.RELISTED, run, run.token, (code, t))
+
+    def _relisted(self, run: ContainerRun, arg: tuple[int, float]) -> None:
+        self.exited(run, *arg)
+
+    def exited(self, run: ContainerRun, code: int, finished: float | None = None) -> None:
+        """The process ended (on its own or stopped) at ``finished`` (default now), and the
+        kubelet knows it: record it, then restart or settle."""
+        ps = run.pod
+        t = now() if finished is None else finished
         run.token += 1
         if run.in_post_start and ps.starting == run.index:
             ps.starting = None  # it died before its postStart hook returned
@@ -389,11 +417,14 @@ class ContainerLifecycle:
         finished = run.finished_at if run.finished_at is not None else now()
         run.pending_restart = True
         if self.crash_backoff.is_in_backoff_since(key, finished, now()):
+            again = run.reason == "CrashLoopBackOff"
             run.state, run.reason = WAITING, "CrashLoopBackOff"
             run.token += 1
-            self.timers.at(
-                finished + self.crash_backoff.get(key), TimerKind.RESTART, run, run.token
-            )
+            delay = self.timing.resync_delay()  # the pod workers retry the sync
+            retry = finished + self.crash_backoff.get(key) if delay is None else now() + delay
+            self.timers.at(retry, TimerKind.RESTART, run, run.token)
+            if again:
+                return  # upstream's recorder folds repeats into the first event's count
             self.events.pod(
                 ps,
                 "BackOff",

@@ -9,6 +9,8 @@ kill's override) and the "Container Lifecycle Hooks" docs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 import trio
@@ -16,8 +18,8 @@ import trio
 from kubechaos.api.objects import Lifecycle, LifecycleHandler, Pod, Probe
 from kubechaos.api.validation import validate_pod_spec
 from kubechaos.node.kubelet.hooks import command_seconds
-from kubechaos.scenario.loader import parse_scenario
-from kubechaos.scenario.runner import run_scenario
+from kubechaos.scenario.loader import load_scenario, parse_scenario
+from kubechaos.scenario.runner import Run, run_scenario
 from kubechaos.sim.clock import now
 
 from .harness import wait_until
@@ -34,6 +36,7 @@ from .test_kubelet import (
     times,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 SLEEP_15 = LifecycleHandler("exec", command=("sleep", "15"))
 
 
@@ -337,3 +340,22 @@ def test_pre_stop_sleep_drains_a_graceful_pod_kill_at_200_rps() -> None:
     endpoint is gone from every proxy: nothing is refused."""
     assert refused("") > 0
     assert refused(PRE_STOP) == 0
+
+
+def test_prestop_rollout_scenario_refuses_nothing() -> None:
+    """scenarios/prestop-rollout.yaml: a rolling update at 200 requests/s whose old pods run a
+    10 s preStop hook before SIGTERM (killContainer): every Killing is followed 10 s later by
+    the exit, and no request is refused."""
+    run = Run(load_scenario(ROOT / "scenarios" / "prestop-rollout.yaml")).run()
+    assert run.slo_ok
+    refusals = sum(
+        n
+        for (_, _, _, outcome), n in run.traffic.stats.requests.items()
+        if outcome == "connection_refused"
+    )
+    assert refusals == 0
+    kills = {e.object: e.time for e in run.events.find(reason="Killing")}
+    died = {e.object: e.time for e in run.events.find(reason="ContainerDied")}
+    assert len(kills) == 4
+    for pod, at in kills.items():
+        assert died[pod] == pytest.approx(at + 10, abs=0.01)

@@ -129,6 +129,7 @@ MANIFEST_WORDS = [
     "nodeSelector", "terminationGracePeriodSeconds", "env", "name", "value", "apiVersion",
     "kind", "Deployment", "Pod", "ReplicaSet", "Service", "Namespace", "StatefulSet",
     "replcias", "readinesProbe", "namepsace", "kubechaos.io/behaviour",
+    "lifecycle", "preStop", "postStart", "exec", "command", "sleep", "seconds", "tcpSocket",
 ]  # fmt: skip
 manifest_values = st.recursive(
     st.one_of(

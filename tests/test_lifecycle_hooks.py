@@ -18,6 +18,7 @@ import trio
 from kubechaos.api.objects import Lifecycle, LifecycleHandler, Pod, Probe
 from kubechaos.api.validation import validate_pod_spec
 from kubechaos.node.kubelet.hooks import command_seconds
+from kubechaos.scenario.check import ScenarioError
 from kubechaos.scenario.loader import load_scenario, parse_scenario
 from kubechaos.scenario.runner import Run, run_scenario
 from kubechaos.sim.clock import now
@@ -359,3 +360,28 @@ def test_prestop_rollout_scenario_refuses_nothing() -> None:
     assert len(kills) == 4
     for pod, at in kills.items():
         assert died[pod] == pytest.approx(at + 10, abs=0.01)
+
+
+def test_manifest_hooks_are_read_and_bad_ones_are_one_located_line_each() -> None:
+    """The reader takes lifecycle hooks and probe grace periods from a manifest; what upstream's
+    validation refuses is one ``file:line:col: field: message`` line each, never a traceback."""
+    hooks = SCENARIO.format(hook=PRE_STOP).replace(
+        "periodSeconds: 5}",
+        "periodSeconds: 5}\n                  livenessProbe: {httpGet: {path: /, port: 80}, "
+        "terminationGracePeriodSeconds: 5}",
+    )
+    scenario = parse_scenario(hooks)
+    (deployment,) = [o for o in scenario.workloads if type(o).__name__ == "Deployment"]
+    (container,) = deployment.spec.template.spec.containers  # type: ignore[attr-defined]
+    assert container.lifecycle.pre_stop == LifecycleHandler("exec", command=("sleep", "15"))
+    assert container.liveness_probe.termination_grace_period_seconds == 5
+    bad = SCENARIO.format(
+        hook=PRE_STOP.replace('exec: {command: ["sleep", "15"]}', "sleep: {seconds: 0}")
+    )
+    bad = bad.replace("periodSeconds: 5}", "periodSeconds: 5, terminationGracePeriodSeconds: 3}")
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(bad, "s.yaml")
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2 and all(line.startswith("s.yaml:") for line in lines)
+    assert "lifecycle.preStop.sleep.seconds: Invalid value: 0" in lines[0] + lines[1]
+    assert "must not be set for readinessProbes" in lines[0] + lines[1]

@@ -96,6 +96,20 @@ class Settings:
     crash_loop_backoff_reset: float = _setting(
         600.0, "kubelet backoff entry expires after 2 x the cap of clean running (flowcontrol)"
     )
+    pleg_relist_period: float = _setting(
+        1.0,
+        "pkg/kubelet/kubelet.go genericPlegRelistPeriod (pkg/kubelet/pleg/generic.go relist): "
+        "how often the kubelet lists the runtime and sees containers that exited; 0: at once",
+    )
+    pod_worker_backoff_period: float = _setting(
+        10.0,
+        "pkg/kubelet/kubelet.go backOffPeriod, the pod workers' retry of a failed sync (a "
+        "container in CrashLoopBackOff) after wait.Jitter(10s, 0.5) (pod_workers.go "
+        "completeWork; kubernetes#123602); 0: restart exactly when the back-off expires",
+    )
+    pod_worker_backoff_jitter: float = _number(
+        0.5, "pkg/kubelet/pod_workers.go workerBackOffPeriodJitterFactor"
+    )
     probe_timeout_seconds: int = _setting(1, "Probe.timeoutSeconds default")
     probe_period_seconds: int = _setting(10, "Probe.periodSeconds default")
     probe_success_threshold: int = _setting(1, "Probe.successThreshold default")

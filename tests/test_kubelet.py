@@ -44,8 +44,8 @@ def node_config(name: str = "n1", pods: int = 110, **kwargs: object) -> NodeConf
     )
 
 
-async def plane(seed: int = 0) -> tuple[Context, PodNetwork]:
-    _, ctx = new_control_plane(seed)
+async def plane(seed: int = 0, settings: Settings | None = None) -> tuple[Context, PodNetwork]:
+    _, ctx = new_control_plane(seed, settings)
     await bootstrap(ctx)
     return ctx, PodNetwork()
 
@@ -95,6 +95,11 @@ def events(ctx: Context, reason: str, name: str | None = None) -> list[Event]:
 def times(ctx: Context, reason: str, name: str, contains: str = "") -> list[float]:
     return [e.time for e in events(ctx, reason, name) if contains in e.message]
 
+
+# The kubelet without PLEG's relist delay and the pod workers' jittered back-off re-sync (see
+# kubechaos/node/kubelet/timing.py and tests/test_kubelet_timing.py): exits seen at once and
+# restarts exactly at the CrashLoopBackOff expiry, for the tests of the back-off itself.
+UNJITTERED = Settings(pleg_relist_period=0, pod_worker_backoff_period=0)
 
 # How long a wait here may take (virtual seconds), and how often it checks: every 50 ms, as this
 # file always has, since what a test reads after a wait depends on when it resumes.
@@ -239,7 +244,7 @@ def test_backoff_is_flowcontrol_backoff() -> None:
 
 
 async def test_crash_loop_backoff_waits_exactly_0_10_20_40_80_160_300_300() -> None:
-    ctx, net = await plane()
+    ctx, net = await plane(settings=UNJITTERED)
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
         await ctx.api.create(behaving("web", "crash-after=30s"))
@@ -275,7 +280,7 @@ async def test_crash_loop_backoff_waits_exactly_0_10_20_40_80_160_300_300() -> N
 
 
 async def test_backoff_resets_after_ten_minutes_of_clean_running() -> None:
-    ctx, net = await plane()
+    ctx, net = await plane(settings=UNJITTERED)
     async with trio.open_nursery() as nursery:
         start(nursery, ctx, net)
         await ctx.api.create(behaving("short", "crash-after=590s"))
@@ -719,7 +724,9 @@ def test_settings_drive_the_kubelet() -> None:
     """Backoff and lease cadences come from Settings, so scenarios can override them."""
 
     async def scenario() -> tuple[list[float], list[float]]:
-        settings = Settings(crash_loop_backoff_initial=2.0, node_lease_duration_seconds=20)
+        settings = attrs.evolve(
+            UNJITTERED, crash_loop_backoff_initial=2.0, node_lease_duration_seconds=20
+        )
         _, ctx = new_control_plane(0, settings)
         await bootstrap(ctx)
         net = PodNetwork()

@@ -57,6 +57,7 @@ EXPECTED_SLO_OK = {
     "pod-kill": True,
     "proxy-partition": False,  # a 99% availability objective broken by a stale route
     "quickstart": True,
+    "prestop-rollout": True,
     "rollout-silent-drops": True,
     "scheduler-crash": True,
     "service-traffic-policies": True,

@@ -34,7 +34,6 @@ IGNORED = [
     (35, f"{T}.affinity.podAntiAffinity"),
     (42, f"{T}.topologySpreadConstraints"),
     (50, f"{T}.initContainers"),
-    (77, f"{T}.containers[0].lifecycle"),
     (80, f"{T}.containers[0].securityContext"),
     (82, f"{T}.containers[0].volumeMounts"),
     # the StatefulSet is served since issue 13 point 1; its volumes are not modelled

@@ -108,9 +108,12 @@ _PROBE: Tree = {
             "timeoutSeconds",
             "successThreshold",
             "failureThreshold",
+            "terminationGracePeriodSeconds",
         )
     },
 }
+# a hook's tcpSocket is deprecated and fails at run time upstream: warned
+_HOOK: Tree = {"exec": READ, "httpGet": READ, "sleep": READ}
 _QUANTITIES: Tree = {"cpu": READ, "memory": READ}
 _CONTAINER: Tree = {
     "name": READ,
@@ -121,6 +124,7 @@ _CONTAINER: Tree = {
     "livenessProbe": _PROBE,
     "readinessProbe": _PROBE,
     "startupProbe": _PROBE,
+    "lifecycle": {"postStart": _HOOK, "preStop": _HOOK},
     "env": {
         "name": SILENT,
         "value": SILENT,

@@ -38,6 +38,7 @@ from kubechaos.api.objects import (
     Service,
     ServiceAccount,
 )
+from kubechaos.api.validation_lifecycle import lifecycle_causes
 from kubechaos.api.validation_service import validate_service_routing
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -170,6 +171,8 @@ def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
     seen: set[str] = set()
     for i, container in enumerate(spec.containers):
         causes += _container_causes(f"{field}.containers[{i}]", container)
+        grace = spec.termination_grace_period_seconds
+        causes += lifecycle_causes(f"{field}.containers[{i}]", container, grace)
         if container.name in seen:
             causes.append(f"{field}.containers[{i}].name: Duplicate value: {container.name!r}")
         seen.add(container.name)

@@ -27,6 +27,12 @@ clause                   meaning
                          need); without it a request reaching it gets an error (``not_ready``)
 ``closes-on-term``       on SIGTERM the process closes its listener at once: requests reaching
                          it until it exits are refused; without it, it serves until it exits
+``prestop=D``            the container's ``preStop`` hook takes D (instead of what its ``exec``
+                         command or ``sleep`` says; see :mod:`kubechaos.node.kubelet.hooks`)
+``poststart=D``          the container's ``postStart`` hook takes D
+``prestop-fail``         the ``preStop`` hook fails (after its duration): FailedPreStopHook
+``poststart-fail``       the ``postStart`` hook fails: FailedPostStartHook, the container is
+                         killed and restarted per restartPolicy
 ======================== ====================================================================
 
 What a request reaching the process meets (:meth:`Behaviour.answer`, the traffic model's
@@ -75,11 +81,21 @@ _DURATION_CLAUSES = (
     "readiness-fail-after",
     "readiness-fail-for",
     "shutdown",
+    "prestop",
+    "poststart",
 )
-_FLAG_CLAUSES = ("serve", "serves-while-unready", "closes-on-term")
+_FLAG_CLAUSES = (
+    "serve",
+    "serves-while-unready",
+    "closes-on-term",
+    "prestop-fail",
+    "poststart-fail",
+)
 KNOWN_CLAUSES = (
     "serve",
     *(f"{name}=D" for name in _DURATION_CLAUSES),
+    "prestop-fail",
+    "poststart-fail",
     "exit-code=N",
     "term-exit-code=N",
     *_FLAG_CLAUSES[1:],
@@ -117,6 +133,10 @@ class Behaviour:
     term_exit_code: int = 0  # the exit code after SIGTERM within the grace period
     serves_while_unready: bool = False  # answers requests while its readiness fails
     closes_on_term: bool = False  # refuses requests from SIGTERM on (else serves until exit)
+    prestop: float | None = None  # the preStop hook's duration (None: as its action says)
+    poststart: float | None = None  # the postStart hook's duration
+    prestop_fail: bool = False
+    poststart_fail: bool = False
     text: str = ""
     # Failing intervals per probe kind, derived once (see __attrs_post_init__).
     _failing: Mapping[str, tuple[Interval, ...]] = attrs.field(
@@ -280,6 +300,10 @@ def parse_behaviour(text: str) -> Behaviour:
         term_exit_code=term_exit_code,
         serves_while_unready="serves-while-unready" in seen,
         closes_on_term="closes-on-term" in seen,
+        prestop=values.get("prestop"),
+        poststart=values.get("poststart"),
+        prestop_fail="prestop-fail" in seen,
+        poststart_fail="poststart-fail" in seen,
         text=text.strip() or "serve",
     )
 

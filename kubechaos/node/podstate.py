@@ -105,6 +105,7 @@ class ContainerRun:
         "ever_ran",
         "exit_code",
         "finished_at",
+        "in_post_start",
         "index",
         "kill_restart",
         "message",
@@ -120,6 +121,7 @@ class ContainerRun:
         "started_at",
         "state",
         "stop_at",
+        "term_at",
         "term_reason",
         "token",
     )
@@ -144,8 +146,10 @@ class ContainerRun:
         self.prev_term_reason = ""  # ... and of the exit before that
         self.started = False  # startup probe passed (or none) while running
         self.ready = False  # readiness verdict while running
-        self.stop_at: float | None = None  # SIGTERM sent; the process is gone by then
+        self.stop_at: float | None = None  # being stopped; the process is gone by then
+        self.term_at: float | None = None  # when SIGTERM is sent (after the preStop hook)
         self.kill_restart = False  # killed by a failed liveness/startup probe
+        self.in_post_start = False  # the process runs, its postStart hook has not returned
         self.pending_restart = False  # terminated, but will be started again
         self.container_id = ""
         self.token = 0
@@ -162,8 +166,9 @@ class ContainerRun:
         self.prev_term_reason = self.term_reason
         self.term_reason = reason
         self.exit_code, self.finished_at = code, at
-        self.ready = self.started = False
+        self.ready = self.started = self.in_post_start = False
         self.stop_at = None
+        self.term_at = None
 
     def status(self) -> ContainerStatus:
         if self.state == RUNNING:

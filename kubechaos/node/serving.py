@@ -16,10 +16,11 @@ hung                 ``timeout`` (``liveness-fail-after=D``: the kernel accepts 
                      the process never answers; the client gives up after its timeout)
 failing readiness    ``not_ready`` (an error answer), unless its behaviour has
                      ``serves-while-unready``
-after SIGTERM        what it did before, until it exits (upstream sends SIGTERM and the process
-                     decides; the Endpoints controller drops the pod when its deletion begins,
-                     kube-proxy a sync later), or ``connection_refused`` at once if its
-                     behaviour has ``closes-on-term``
+in preStop, and     what it did before, until it exits (upstream runs the preStop hook, then
+after SIGTERM        sends SIGTERM and the process decides; the Endpoints controller drops the
+                     pod when its deletion begins, kube-proxy a sync later), or
+                     ``connection_refused`` from SIGTERM on if its behaviour has
+                     ``closes-on-term``
 otherwise            ``success``
 ==================== ==========================================================================
 
@@ -61,7 +62,10 @@ class PodAnswerer:
             if run.state != RUNNING or behaviour is None or started is None:
                 return REFUSED, math.inf
             if run.stop_at is not None and behaviour.closes_on_term:
-                return REFUSED, math.inf
+                term_at = run.term_at if run.term_at is not None else t
+                if t >= term_at:  # SIGTERM came (after any preStop hook): listener closed
+                    return REFUSED, math.inf
+                until = min(until, term_at)
             state, state_until = behaviour.answer(t - started)
             until = min(until, started + state_until)
             outcome = _OUTCOME.get(state, ANSWERED)

@@ -281,6 +281,7 @@ def _read_target(
             amount = 0
     elif "value" in raw:
         check.error((*path, "value"), f"mode {mode} takes no value")
+        amount = 0
     labels = string_map(check, raw.get("labelSelector"), (*path, "labelSelector"))
     if kind == "pods":
         names = check.sequence(raw.get("names"), (*path, "names"))

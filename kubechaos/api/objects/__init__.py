@@ -95,6 +95,7 @@ from kubechaos.api.objects.endpointslice import (
     EndpointTargetRef,
     SliceEndpoint,
 )
+from kubechaos.api.objects.lifecycle import HOOK_ACTIONS, Lifecycle, LifecycleHandler
 from kubechaos.api.objects.meta import (
     Labels,
     ObjectMeta,
@@ -147,6 +148,7 @@ def with_meta(obj: APIObject, **changes: Any) -> APIObject:
 
 
 __all__ = [
+    "HOOK_ACTIONS",
     "NO_EXECUTE",
     "NO_SCHEDULE",
     "PREFER_NO_SCHEDULE",
@@ -187,6 +189,8 @@ __all__ = [
     "Labels",
     "Lease",
     "LeaseSpec",
+    "Lifecycle",
+    "LifecycleHandler",
     "MetricSpec",
     "MetricStatus",
     "MetricTarget",

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import attrs
 
+from kubechaos.api.objects.lifecycle import Lifecycle
 from kubechaos.api.objects.meta import Labels, ObjectMeta, Resources
 from kubechaos.api.objects.service_routing import DEFAULT_ROUTING, ServiceRouting
 
@@ -91,6 +92,10 @@ class Probe:
     timeout_seconds: int = 1
     success_threshold: int = 1
     failure_threshold: int = 3
+    # liveness/startup: the grace period of the kill a failure causes (None: the pod's)
+    termination_grace_period_seconds: int | None = attrs.field(
+        default=None, metadata={"omitempty": True}
+    )
 
 
 @attrs.frozen(slots=True)
@@ -113,6 +118,7 @@ class Container:
     image_pull_policy: str = "IfNotPresent"
     # env valueFrom and envFrom references (omitempty: see the deployment's template hash)
     config_refs: tuple[ConfigRef, ...] = attrs.field(default=(), metadata={"omitempty": True})
+    lifecycle: Lifecycle | None = attrs.field(default=None, metadata={"omitempty": True})
 
 
 @attrs.frozen(slots=True)

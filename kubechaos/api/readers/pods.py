@@ -26,6 +26,7 @@ from kubechaos.api.objects import (
     Toleration,
 )
 from kubechaos.api.quantity import parse_bytes, parse_cpu_millis
+from kubechaos.api.readers.lifecycle import read_lifecycle, read_optional_int
 from kubechaos.api.selectors import OPERATORS, LabelSelector, Requirement
 
 
@@ -62,6 +63,9 @@ def _probe(r: FieldReader, data: Any, path: Path) -> Probe | None:
         timeout_seconds=r.int_(raw, "timeoutSeconds", path, 1),
         success_threshold=r.int_(raw, "successThreshold", path, 1),
         failure_threshold=r.int_(raw, "failureThreshold", path, 3),
+        termination_grace_period_seconds=read_optional_int(
+            r, raw, "terminationGracePeriodSeconds", path
+        ),
     )
 
 
@@ -89,6 +93,7 @@ def _container(r: FieldReader, data: Any, path: Path) -> Container:
         startup_probe=_probe(r, raw.get("startupProbe"), (*path, "startupProbe")),
         image_pull_policy=r.str_(raw, "imagePullPolicy", path, "IfNotPresent"),
         config_refs=_env_refs(r, raw, path),
+        lifecycle=read_lifecycle(r, raw.get("lifecycle"), (*path, "lifecycle")),
     )
 
 

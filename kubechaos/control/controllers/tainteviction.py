@@ -30,6 +30,10 @@ from kubechaos.api.objects import NO_EXECUTE, Node, Pod, Taint, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.disruptiontarget import (
+    DELETION_BY_TAINT_MANAGER,
+    mark_disruption_target,
+)
 from kubechaos.control.controllers.podsbynode import PodsByNode
 from kubechaos.defaults import NODE_UPDATE_WORKER_SIZE
 from kubechaos.sim.clock import now
@@ -84,6 +88,9 @@ class TaintEvictionController(Controller):
         self.pods_by_node = pods_by_node
         self.no_execute: dict[str, tuple[Taint, ...]] = {}  # node -> its NoExecute taints
         self.pending: dict[str, ScheduledEviction] = {}
+        # UIDs whose eviction ran (upstream TimedWorkerQueue keeps a done worker's key, so
+        # the status update of DisruptionTarget does not schedule a second deletion)
+        self.fired: set[str] = set()
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self._wakeup = trio.Event()
@@ -133,6 +140,7 @@ class TaintEvictionController(Controller):
             self._process(pod)
 
     def _on_pod_gone(self, pod: Pod) -> None:
+        self.fired.discard(pod.metadata.uid)
         self._cancel(key_of(pod), announce=True)
 
     # ------------------------------------------------------------------ scheduling
@@ -192,10 +200,17 @@ class TaintEvictionController(Controller):
         if not taints or eviction_delay(taints, pod) is None or key in self.pending:
             return  # tolerated after all, or rescheduled since the deadline fired
         namespace, name = pod.metadata.namespace, pod.metadata.name
-        try:
+        if pod.metadata.uid in self.fired:
+            return
+        self.fired.add(pod.metadata.uid)
+        try:  # addConditionAndDeletePod: DisruptionTarget first, then the deletion
+            await mark_disruption_target(self.api, pod, DELETION_BY_TAINT_MANAGER)
             await self.api.delete("pods", namespace, name, uid=pod.metadata.uid)
         except (errors.NotFound, errors.Conflict):
             return  # gone already, or a different pod of the same name
+        except errors.APIError:
+            self.fired.discard(pod.metadata.uid)  # retried
+            raise
         self.events.record(
             self.name, "Pod", key, "TaintManagerEviction", f"Marking for deletion Pod {key}"
         )

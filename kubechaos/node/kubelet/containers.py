@@ -19,11 +19,13 @@ from typing import Any
 from kubechaos.api.objects import Probe
 from kubechaos.defaults import Settings
 from kubechaos.node.behaviour import ProbeKind
+from kubechaos.node.kubelet import hooks
 from kubechaos.node.kubelet.config import KubeletEvents
 from kubechaos.node.kubelet.configrefs import CONFIG_RETRY_SECONDS, ConfigSource
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.status_manager import PodStatusManager
 from kubechaos.node.kubelet.timers import Timer, TimerKind, TimerQueue
+from kubechaos.node.kubelet.timing import KubeletTiming
 from kubechaos.node.podstate import (
     RUNNING,
     SANDBOX_READY,
@@ -48,9 +50,11 @@ class ContainerLifecycle:
         pod_lifecycle: PodLifecycle,
         status: PodStatusManager,
         events: KubeletEvents,
+        timing: KubeletTiming,
         config: ConfigSource | None = None,
     ) -> None:
         self.runtime = runtime
+        self.timing = timing
         self.config = config
         self.timers = timers
         self.pod_lifecycle = pod_lifecycle
@@ -68,12 +72,15 @@ class ContainerLifecycle:
             TimerKind.PULLED: self._pulled,
             TimerKind.CREATED: self._created,
             TimerKind.STARTED: self._started,
-            TimerKind.EXITED: self.exited,
+            TimerKind.EXITED: self._process_exited,
+            TimerKind.RELISTED: self._relisted,
             TimerKind.STOPPED: self.exited,
             TimerKind.PROBE: self._probe,
             TimerKind.RESTART: self.restart,
             TimerKind.PULL_RETRY: self._pull_retry,
             TimerKind.CONFIG_RETRY: self._pull_retry,
+            TimerKind.POST_STARTED: self._post_started,
+            TimerKind.PRE_STOP_FAILED: self._pre_stop_failed,
         }
 
     def handle(self, timer: Timer, run: ContainerRun) -> None:
@@ -200,14 +207,13 @@ class ContainerLifecycle:
         ps = run.pod
         t = now()
         self.runtime.start_container(run.container_id, t)
-        run.state, run.reason = RUNNING, ""
         run.started_at = t
         run.ever_ran = True
         run.pending_restart = run.kill_restart = False
         run.stop_at = None
+        run.term_at = None
         run.ready = False
         self.events.pod(ps, "Started", f"Started container {run.name}")
-        ps.starting = None
         assert run.behaviour is not None
         if self.runtime.failing and self.runtime.fails_on_start(ps.uid):
             exits: tuple[float, int] | None = (0.0, FAILED_START_EXIT_CODE)  # a pod-failure fault
@@ -215,14 +221,53 @@ class ContainerLifecycle:
             exits = run.behaviour.exits()
         if exits is not None:
             self.timers.at(t + exits[0], TimerKind.EXITED, run, run.token, exits[1])
+        hook = hooks.post_start(run)
+        if hook is not None:  # the sync waits for it: not running, not probed, next one waits
+            run.in_post_start = True
+            self.timers.at(t + hook.seconds, TimerKind.POST_STARTED, run, run.token, hook)
+            return
+        self._running(run, 0.0)
+
+    def _running(self, run: ContainerRun, at: float) -> None:
+        """The container is running (its postStart hook, if any, returned ``at`` s after start):
+        its probes begin and the next container may start."""
+        ps = run.pod
+        ps.starting = None
+        run.state, run.reason = RUNNING, ""
+        run.in_post_start = False
         startup = run.spec.startup_probe
         if startup is not None:
             run.started = False
-            self.schedule_probe(run, "startup", startup, None, 0.0)
+            self.schedule_probe(run, "startup", startup, None, at)
         else:
-            self._container_started(run, 0.0)
+            self._container_started(run, at)
         self.pod_lifecycle.refresh(ps)
         self.advance_start(ps)
+
+    def _post_started(self, run: ContainerRun, hook: hooks.HookRun) -> None:
+        """The postStart hook returned; a failure kills the container (killContainer with reason
+        FailedPostStartHook, no grace override) and the restart policy decides the rest."""
+        assert run.started_at is not None
+        if not hook.failure:
+            self._running(run, now() - run.started_at)
+            return
+        ps = run.pod
+        self.events.pod(ps, "FailedPostStartHook", hook.failure)
+        self.abort_post_start(run)
+        self.events.pod(ps, "Killing", "FailedPostStartHook")
+        self.stop(run, ps.pod.spec.termination_grace_period_seconds)
+        self.pod_lifecycle.refresh(ps)
+        self.advance_start(ps)
+
+    def abort_post_start(self, run: ContainerRun) -> None:
+        """A container whose postStart hook has not returned is to be stopped: it is a running
+        process to the kill (not started, not Ready); the next container may start."""
+        if run.in_post_start:
+            run.in_post_start = False
+            run.state, run.reason = RUNNING, ""
+            run.started = run.ready = False
+            if run.pod.starting == run.index:
+                run.pod.starting = None
 
     # ------------------------------------------------------------------ probes
     def _container_started(self, run: ContainerRun, at: float) -> None:
@@ -271,26 +316,71 @@ class ContainerLifecycle:
             ps, "Killing", f"Container {run.name} failed {kind} probe, will be restarted"
         )
         run.kill_restart = True
-        self.stop(run, ps.pod.spec.termination_grace_period_seconds)
+        # killContainer's setTerminationGracePeriod: a liveness or startup probe's own
+        # terminationGracePeriodSeconds wins over the pod's for the kill it causes
+        grace = probe.termination_grace_period_seconds
+        if grace is None:
+            grace = ps.pod.spec.termination_grace_period_seconds
+        self.stop(run, grace)
 
     # ------------------------------------------------------------------ stopping and exits
-    def stop(self, run: ContainerRun, grace: float) -> None:
-        """SIGTERM: the process is gone after its shutdown time, or SIGKILLed at ``grace``."""
+    def stop(self, run: ContainerRun, grace: float, override: bool = False) -> None:
+        """killContainer: the preStop hook (the process keeps running), then SIGTERM; the process
+        is gone after its shutdown time, or SIGKILLed when the window runs out. ``override``:
+        ``grace`` is the pod workers' override for a pod being deleted (see :mod:`.hooks`)."""
         assert run.behaviour is not None
-        seconds, code = run.behaviour.stop_seconds(grace)
-        exit_at = now() + seconds
+        hook = hooks.pre_stop(run, grace) if run.stop_at is None else None
+        hook_seconds = 0.0 if hook is None else hook.seconds
+        window = hooks.grace_after_pre_stop(grace, hook_seconds, override)
+        seconds, code = run.behaviour.stop_seconds(window)
+        exit_at = now() + hook_seconds + seconds
         if run.stop_at is not None and run.stop_at <= exit_at:
             return
         run.stop_at = exit_at
+        if run.term_at is None:
+            run.term_at = now() + hook_seconds
         if run.pod.endpoint is not None:
-            run.pod.endpoint.changed()  # SIGTERM: what answers may change (closes-on-term)
+            run.pod.endpoint.changed()  # SIGTERM ahead: what answers may change (closes-on-term)
+        if hook is not None and hook.failure:
+            self.timers.at(
+                now() + hook_seconds, TimerKind.PRE_STOP_FAILED, run, run.token, hook.failure
+            )
         self.timers.at(exit_at, TimerKind.STOPPED, run, run.token, code)
 
-    def exited(self, run: ContainerRun, code: int) -> None:
-        """The process ended (on its own or stopped): record it, then restart or settle."""
-        ps = run.pod
+    def _pre_stop_failed(self, run: ContainerRun, message: str) -> None:
+        self.events.pod(run.pod, "FailedPreStopHook", message)
+
+    def _process_exited(self, run: ContainerRun, code: int) -> None:
+        """The process ended on its own: nothing answers at once; the kubelet sees it at PLEG's
+        next relist (:mod:`.timing`)."""
         t = now()
+        self.runtime.container_exited(run.container_id, t, code)
+        self.unseen_exit(run, code, t)
+
+    def unseen_exit(self, run: ContainerRun, code: int, t: float) -> None:
+        """``run``'s process died at ``t`` without the kubelet's doing: PLEG reports it at the
+        next relist; until then nothing the kubelet had in flight for it happens."""
+        seen = self.timing.relist_after(t)
+        if seen <= now():
+            self.exited(run, code, t)
+            return
+        endpoint = run.pod.endpoint
+        if endpoint is not None:
+            endpoint.running = endpoint.ready = False
         run.token += 1
+        self.timers.at(seen, TimerKind.RELISTED, run, run.token, (code, t))
+
+    def _relisted(self, run: ContainerRun, arg: tuple[int, float]) -> None:
+        self.exited(run, *arg)
+
+    def exited(self, run: ContainerRun, code: int, finished: float | None = None) -> None:
+        """The process ended (on its own or stopped) at ``finished`` (default now), and the
+        kubelet knows it: record it, then restart or settle."""
+        ps = run.pod
+        t = now() if finished is None else finished
+        run.token += 1
+        if run.in_post_start and ps.starting == run.index:
+            ps.starting = None  # it died before its postStart hook returned
         run.record_exit(code, "Completed" if code == 0 else "Error", t)
         self.runtime.container_exited(run.container_id, t, code)
         self.events.pod(ps, "ContainerDied", f"Container {run.name} exited with code {code}")
@@ -332,11 +422,14 @@ class ContainerLifecycle:
         finished = run.finished_at if run.finished_at is not None else now()
         run.pending_restart = True
         if self.crash_backoff.is_in_backoff_since(key, finished, now()):
+            again = run.reason == "CrashLoopBackOff"
             run.state, run.reason = WAITING, "CrashLoopBackOff"
             run.token += 1
-            self.timers.at(
-                finished + self.crash_backoff.get(key), TimerKind.RESTART, run, run.token
-            )
+            delay = self.timing.resync_delay()  # the pod workers retry the sync
+            retry = finished + self.crash_backoff.get(key) if delay is None else now() + delay
+            self.timers.at(retry, TimerKind.RESTART, run, run.token)
+            if again:
+                return  # upstream's recorder folds repeats into the first event's count
             self.events.pod(
                 ps,
                 "BackOff",

@@ -22,9 +22,11 @@ from kubechaos.node.kubelet.pod_workers import PodWorkers
 from kubechaos.node.kubelet.restore import Restorer
 from kubechaos.node.kubelet.status_manager import PodStatusManager
 from kubechaos.node.kubelet.timers import TimerQueue
+from kubechaos.node.kubelet.timing import KubeletTiming
 from kubechaos.node.network import PodNetwork
 from kubechaos.node.podstate import PodState
 from kubechaos.node.runtime import ContainerRuntime
+from kubechaos.sim.clock import now
 
 
 class Kubelet:
@@ -70,6 +72,7 @@ class Kubelet:
             self.lifecycle,
             self.status,
             self.events,
+            KubeletTiming(ctx.settings, ctx.stream(f"kubelet/{config.name}")),
             self.config_source,
         )
         self.restorer = Restorer(
@@ -114,6 +117,7 @@ class Kubelet:
         It starts from what the runtime holds: nothing after a reboot, running pods to adopt
         after a kubelet restart (see :mod:`kubechaos.node.kubelet.restore`).
         """
+        self.containers.timing.relist_origin = now()  # PLEG's relist loop starts now
         self.restorer.find_survivors()
         self.runtime.unseen_exits.clear()  # adoption reads the containers' states directly
         self.runtime.listener = self.pod_workers.poke

@@ -175,8 +175,9 @@ class PodWorkers:
                 continue
             for run in ps.runs:
                 if run.container_id == container_id and run.state == RUNNING:
-                    code = container.exit_code
-                    self.containers.exited(run, KILLED_EXIT_CODE if code is None else code)
+                    code = KILLED_EXIT_CODE if container.exit_code is None else container.exit_code
+                    died = now() if container.finished_at is None else container.finished_at
+                    self.containers.unseen_exit(run, code, died)
 
     def _dispatch(self, timer: Timer) -> None:
         """Handle a due timer, unless its target moved on (stale token) or left the node."""
@@ -270,10 +271,11 @@ class PodWorkers:
             ps.token += 1
         ps.starting = None
         for run in ps.runs:
+            self.containers.abort_post_start(run)
             if run.state == RUNNING:
                 if run.stop_at is None:
                     self.events.pod(ps, "Killing", f"Stopping container {run.name}")
-                self.containers.stop(run, grace)
+                self.containers.stop(run, grace, override=True)
             else:
                 run.token += 1  # no pending start, restart or pull retry
                 run.pending_restart = False

@@ -233,6 +233,7 @@ class Restorer:
         run.term_reason = old.last_termination_reason if old is not None else ""
         run.pending_restart = run.kill_restart = False
         run.stop_at = None
+        run.term_at = None
         exits = run.behaviour.exits()
         if exits is not None:
             self.timers.at(
@@ -249,10 +250,10 @@ class Restorer:
         if readiness is None:
             run.ready = True
         else:
-            # the prober's first run after a restart gives today's answer; the posted status
-            # holds the verdict the old kubelet had reached
-            run.ready = old is not None and old.ready
-            self.containers.schedule_probe(run, "readiness", readiness, run.ready, at)
+            # a new kubelet's prober starts each readiness result at Failure (prober/worker.go
+            # initialValue): not Ready until its first successful probe(s)
+            run.ready = False
+            self.containers.schedule_probe(run, "readiness", readiness, False, at)
         liveness = run.spec.liveness_probe
         if liveness is not None:
             self.containers.schedule_probe(run, "liveness", liveness, True, at)

@@ -41,6 +41,9 @@ class TimerKind(enum.Enum):
     PULL_RETRY = enum.auto()  # an ImagePullBackOff is over
     CONFIG_RETRY = enum.auto()  # try a container's ConfigMap/Secret references again
     MOUNT_RETRY = enum.auto()  # try a pod's configMap/secret volumes again (target: PodState)
+    POST_STARTED = enum.auto()  # a postStart hook returned (arg: its HookRun)
+    PRE_STOP_FAILED = enum.auto()  # a preStop hook failed (arg: the event message)
+    RELISTED = enum.auto()  # PLEG sees an exit (arg: the exit code and when it happened)
 
 
 @attrs.define(slots=True, eq=False)

@@ -131,12 +131,9 @@ MANIFEST_WORDS = [
     "nodeSelector", "terminationGracePeriodSeconds", "env", "name", "value", "apiVersion",
     "kind", "Deployment", "Pod", "ReplicaSet", "Service", "Namespace", "StatefulSet",
     "replcias", "readinesProbe", "namepsace", "kubechaos.io/behaviour",
-<<<<<<< HEAD
     "sessionAffinity", "ClientIP", "sessionAffinityConfig", "clientIP", "timeoutSeconds",
     "internalTrafficPolicy", "Local", "Cluster", "externalTrafficPolicy",
-=======
     "lifecycle", "preStop", "postStart", "exec", "command", "sleep", "seconds", "tcpSocket",
->>>>>>> s14/lifecycle
 ]  # fmt: skip
 manifest_values = st.recursive(
     st.one_of(

@@ -257,6 +257,8 @@ def test_the_hung_container_scenario_times_out_from_each_hang_until_readiness_dr
         for hang in hangs
     ]
     for first, dropped in windows:
+        if first + 5 >= run.scenario.duration:
+            continue  # a hang in the run's last seconds: its requests time out after the end
         assert first in failing, "timeouts from the second it hangs"
         assert dropped - first <= 11, "until the readiness probe notices (3 x 5 s)"
     assert all(any(first <= s <= dropped + 1 for first, dropped in windows) for s in failing)

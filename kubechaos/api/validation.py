@@ -38,6 +38,7 @@ from kubechaos.api.objects import (
     Service,
     ServiceAccount,
 )
+from kubechaos.api.validation_initc import init_container_causes
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -172,6 +173,7 @@ def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
         if container.name in seen:
             causes.append(f"{field}.containers[{i}].name: Duplicate value: {container.name!r}")
         seen.add(container.name)
+    causes += init_container_causes(field, spec, _container_causes)
     if spec.restart_policy not in ("Always", "OnFailure", "Never"):
         causes.append(
             f"{field}.restartPolicy: Unsupported value: {spec.restart_policy!r}: "

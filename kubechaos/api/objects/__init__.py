@@ -89,6 +89,7 @@ from kubechaos.api.objects.daemonset import (
     DaemonSetStatus,
     DaemonSetUpdateStrategy,
 )
+from kubechaos.api.objects.initc import SIDECAR_RESTART_POLICY, effective_requests, is_sidecar
 from kubechaos.api.objects.meta import (
     Labels,
     ObjectMeta,
@@ -142,6 +143,7 @@ __all__ = [
     "NO_EXECUTE",
     "NO_SCHEDULE",
     "PREFER_NO_SCHEDULE",
+    "SIDECAR_RESTART_POLICY",
     "TAINT_EFFECTS",
     "APIObject",
     "ConfigMap",
@@ -213,6 +215,8 @@ __all__ = [
     "StatefulSetUpdateStrategy",
     "Taint",
     "Toleration",
+    "effective_requests",
+    "is_sidecar",
     "key_of",
     "with_meta",
 ]

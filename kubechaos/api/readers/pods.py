@@ -89,6 +89,7 @@ def _container(r: FieldReader, data: Any, path: Path) -> Container:
         startup_probe=_probe(r, raw.get("startupProbe"), (*path, "startupProbe")),
         image_pull_policy=r.str_(raw, "imagePullPolicy", path, "IfNotPresent"),
         config_refs=_env_refs(r, raw, path),
+        restart_policy=r.str_(raw, "restartPolicy", path),
     )
 
 
@@ -209,6 +210,10 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         _container(r, c, (*path, "containers", i))
         for i, c in enumerate(r.seq(raw.get("containers"), (*path, "containers")))
     )
+    init_containers = tuple(
+        _container(r, c, (*path, "initContainers", i))
+        for i, c in enumerate(r.seq(raw.get("initContainers"), (*path, "initContainers")))
+    )
     tolerations = []
     for i, tol in enumerate(r.seq(raw.get("tolerations"), (*path, "tolerations"))):
         tp = (*path, "tolerations", i)
@@ -236,6 +241,7 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         scheduler_name=r.str_(raw, "schedulerName", path, "default-scheduler"),
         volume_refs=_volume_refs(r, raw, path),
         node_affinity=_node_affinity(r, raw, path),
+        init_containers=init_containers,
     )
 
 

@@ -1,0 +1,387 @@
+"""Init and sidecar containers, end to end on one kubelet in virtual time.
+
+Upstream sources: the "Init Containers" and "Sidecar Containers" docs; the v1.32 kubelet's
+``computeInitContainerActions`` (pkg/kubelet/kuberuntime/kuberuntime_container.go),
+``computePodActions`` / ``killContainersWithSyncResult`` (kuberuntime_manager.go), ``getPhase``
+(pkg/kubelet/kubelet_pods.go) and ``GeneratePodInitializedCondition`` /
+``GeneratePodReadyToStartContainersCondition`` (pkg/kubelet/status/generate.go); kubectl's
+``printPod`` (pkg/printers/internalversion/printers.go) for the STATUS column.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from kubechaos.api.objects import Container, Pod, PodSpec, Probe, Resources
+from kubechaos.api.podprint import pod_display_status
+from kubechaos.defaults import BEHAVIOUR_ANNOTATION
+from kubechaos.node.runtime import ContainerRuntime
+from kubechaos.sim.clock import now
+
+from .factories import pod_spec
+from .harness import wait_until
+from .test_kubelet import WAIT_STEP, WAIT_TIMEOUT, must, plane, ready, start, stored, times
+
+from kubechaos.api.objects import ObjectMeta
+
+
+def init_pod(
+    name: str,
+    inits: tuple[Container, ...],
+    behaviours: dict[str, str] | None = None,
+    app_readiness: Probe | None = None,
+    **kwargs: object,
+) -> Pod:
+    """A pod on n1 with ``inits`` before its one app container ``app``; ``behaviours`` maps a
+    container name to its ``kubechaos.io/behaviour.<name>`` text."""
+    annotations = {f"{BEHAVIOUR_ANNOTATION}.{c}": b for c, b in (behaviours or {}).items()}
+    spec = pod_spec(readiness=app_readiness, node_name="n1", **kwargs)
+    return Pod(
+        ObjectMeta(name=name, namespace="default", annotations=annotations),
+        PodSpec(**{**_fields(spec), "init_containers": inits}),  # type: ignore[arg-type]
+    )
+
+
+def _fields(spec: PodSpec) -> dict[str, object]:
+    return {f: getattr(spec, f) for f in spec.__slots__ if not f.startswith("__")}
+
+
+def init(name: str, sidecar: bool = False, **kwargs: object) -> Container:
+    return Container(
+        name,
+        f"registry.local/{name}:1",
+        restart_policy="Always" if sidecar else "",
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def started(ctx: object, pod: str, container: str) -> list[float]:
+    return times(ctx, "Started", pod, f"Started container {container}")  # type: ignore[arg-type]
+
+
+def statuses(p: Pod) -> dict[str, tuple[str, str]]:
+    return {
+        cs.name: (cs.state, cs.reason)
+        for cs in (*p.status.init_container_statuses, *p.status.container_statuses)
+    }
+
+
+def condition(p: Pod, type_: str) -> str | None:
+    cond = p.status.condition(type_)
+    return None if cond is None else cond.status
+
+
+# ---------------------------------------------------------------------------- init containers
+
+
+async def test_a_30s_init_step_holds_the_app_container_back_for_30s() -> None:
+    """The measured case: an init container running 30 s (``exit-after=30s``) must complete
+    (exit 0) before the app container starts ("Init Containers" docs: each init container must
+    complete successfully before the next one, and the app containers, start). Meanwhile the
+    pod is Pending, ``Initialized`` False, STATUS ``Init:0/1``, the app container waits with
+    reason PodInitializing; afterwards the init status is terminated/Completed and ready."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        await ctx.api.create(init_pod("web", (init("migrate"),), {"migrate": "exit-after=30s"}))
+        await wait_until(lambda: started(ctx, "web", "migrate"), WAIT_TIMEOUT, "init", WAIT_STEP)
+        await trio.sleep(10)
+        p = must(ctx, "web")
+        assert p.status.phase == "Pending"
+        assert condition(p, "Initialized") == "False"
+        assert condition(p, "PodReadyToStartContainers") == "True"
+        assert statuses(p) == {"migrate": ("running", ""), "app": ("waiting", "PodInitializing")}
+        assert pod_display_status(p) == "Init:0/1"
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
+        (init_start,) = started(ctx, "web", "migrate")
+        (app_start,) = started(ctx, "web", "app")
+        assert app_start - init_start >= 30.0
+        p = must(ctx, "web")
+        assert p.status.phase == "Running" and condition(p, "Initialized") == "True"
+        (ics,) = p.status.init_container_statuses
+        assert (ics.state, ics.reason, ics.exit_code, ics.ready) == (
+            "terminated",
+            "Completed",
+            0,
+            True,
+        )
+        assert pod_display_status(p) == "Running"
+        nursery.cancel_scope.cancel()
+
+
+async def test_init_containers_run_one_after_another_in_order() -> None:
+    """Init containers run sequentially, in spec order: the next starts only after the previous
+    one exited 0 ("Init Containers" docs); STATUS ``Init:N/M`` counts the completed ones, then
+    ``PodInitializing`` while the app container is being created (kubectl printPod)."""
+    ctx, net = await plane()
+    seen: list[str] = []
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        behaviours = {"first": "exit-after=5s", "second": "exit-after=5s"}
+        await ctx.api.create(init_pod("web", (init("first"), init("second")), behaviours))
+
+        def record() -> bool:
+            p = stored(ctx, "web")
+            if p is not None and (not seen or seen[-1] != pod_display_status(p)):
+                seen.append(pod_display_status(p))
+            return p is not None and p.is_ready()
+
+        await wait_until(record, WAIT_TIMEOUT, "web ready", 0.01)
+        (first,), (second,) = started(ctx, "web", "first"), started(ctx, "web", "second")
+        (app,) = started(ctx, "web", "app")
+        assert first + 5 <= second and second + 5 <= app
+        for status in ("Init:0/2", "Init:1/2", "PodInitializing", "Running"):
+            assert status in seen, seen
+        assert seen.index("Init:0/2") < seen.index("Init:1/2") < seen.index("Running")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_failed_init_container_fails_a_never_pod() -> None:
+    """restartPolicy Never: a failing init container is not restarted and the pod is Failed
+    (getPhase: failedInitialization with RestartPolicyNever); the app container never starts;
+    STATUS ``Init:Error``."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        pod = init_pod("job", (init("fetch"),), {"fetch": "crash-after=2s"}, restart_policy="Never")
+        await ctx.api.create(pod)
+        await wait_until(
+            lambda: must(ctx, "job").status.phase == "Failed", WAIT_TIMEOUT, "failed", WAIT_STEP
+        )
+        p = must(ctx, "job")
+        assert statuses(p)["fetch"] == ("terminated", "Error")
+        assert pod_display_status(p) == "Init:Error"
+        assert started(ctx, "job", "app") == [] and len(started(ctx, "job", "fetch")) == 1
+        assert condition(p, "Initialized") == "False"
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("policy", ["OnFailure", "Always"])
+async def test_a_failed_init_container_is_restarted_with_crash_loop_backoff(policy: str) -> None:
+    """restartPolicy OnFailure or Always: a failing init container is restarted with the
+    CrashLoopBackOff (at once, then 10 s, then 20 s, as for app containers: kubelet defaults)
+    until it succeeds; the pod stays
+    Pending with STATUS ``Init:CrashLoopBackOff`` meanwhile, then the app starts."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        behaviours = {"wait-db": "crash-after=1s,crash-times=3"}
+        await ctx.api.create(init_pod("web", (init("wait-db"),), behaviours, restart_policy=policy))
+        await wait_until(
+            lambda: pod_display_status(must(ctx, "web")) == "Init:CrashLoopBackOff",
+            WAIT_TIMEOUT,
+            "back-off",
+            WAIT_STEP,
+        )
+        assert must(ctx, "web").status.phase == "Pending"
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
+        runs = started(ctx, "web", "wait-db")
+        assert len(runs) == 4
+        # exit 1 s after each start; the back-off counts from the exit: 0, 10 s, then 20 s
+        gaps = [b - (a + 1) for a, b in zip(runs, runs[1:], strict=False)]
+        assert gaps == [pytest.approx(g, abs=0.5) for g in (0, 10, 20)]
+        (ics,) = must(ctx, "web").status.init_container_statuses
+        assert ics.restart_count == 3 and ics.state == "terminated" and ics.exit_code == 0
+        assert started(ctx, "web", "app")[0] > runs[3] + 1
+        nursery.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------------- sidecars
+
+STARTUP = Probe(period_seconds=1, failure_threshold=60)
+
+
+async def test_the_next_init_container_waits_for_a_sidecar_to_be_started() -> None:
+    """A sidecar (``restartPolicy: Always``) starts in the init sequence; the next init
+    container starts once it is started, which with a startupProbe means once that probe
+    succeeded ("Sidecar Containers" docs; computeInitContainerActions). It then keeps running
+    beside the app container: the pod is Running with both."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        inits = (init("proxy", sidecar=True, startup_probe=STARTUP), init("setup"))
+        behaviours = {"proxy": "startup=8s", "setup": "exit-after=1s"}
+        await ctx.api.create(init_pod("web", inits, behaviours))
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
+        (proxy,), (setup,) = started(ctx, "web", "proxy"), started(ctx, "web", "setup")
+        (app,) = started(ctx, "web", "app")
+        assert setup >= proxy + 8 and app >= setup + 1
+        p = must(ctx, "web")
+        assert statuses(p)["proxy"] == ("running", "") and statuses(p)["app"] == ("running", "")
+        assert p.status.phase == "Running" and pod_display_status(p) == "Running"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_sidecar_is_restarted_whatever_the_pods_restart_policy() -> None:
+    """A sidecar that exits is restarted even in a ``restartPolicy: Never`` pod (sidecars are
+    always restarted, "Sidecar Containers" docs); the app container is not touched and the pod
+    stays Running."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        pod = init_pod(
+            "web",
+            (init("log-shipper", sidecar=True),),
+            {"log-shipper": "crash-after=5s"},
+            restart_policy="Never",
+        )
+        await ctx.api.create(pod)
+        await wait_until(
+            lambda: len(started(ctx, "web", "log-shipper")) >= 3, WAIT_TIMEOUT, "3", WAIT_STEP
+        )
+        p = must(ctx, "web")
+        assert p.status.phase == "Running"
+        assert len(started(ctx, "web", "app")) == 1
+        (cs,) = p.status.init_container_statuses
+        assert cs.restart_count >= 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_sidecars_readiness_counts_towards_the_pods_ready() -> None:
+    """The pod is Ready only while its sidecars are ready too (GenerateContainersReadyCondition
+    counts restartable init containers): a sidecar's failing readiness probe takes the pod out
+    of Ready, and back when it passes again."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        probe = Probe(period_seconds=1, failure_threshold=1)
+        pod = init_pod(
+            "web",
+            (init("proxy", sidecar=True, readiness_probe=probe),),
+            {"proxy": "readiness-fail-after=20s,readiness-fail-for=20s"},
+        )
+        await ctx.api.create(pod)
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
+        await wait_until(lambda: not ready(ctx, "web"), WAIT_TIMEOUT, "unready", WAIT_STEP)
+        assert must(ctx, "web").status.phase == "Running"
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "ready again", WAIT_STEP)
+        nursery.cancel_scope.cancel()
+
+
+async def test_sidecars_stop_after_the_app_containers_in_reverse_order() -> None:
+    """On deletion the app containers get SIGTERM first; the sidecars are stopped once they
+    have exited, one at a time, last one first (killContainersWithSyncResult with
+    SidecarContainers; "Sidecar Containers" docs)."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        inits = (init("first", sidecar=True), init("second", sidecar=True))
+        shutdown = {"app": "shutdown=5s", "first": "shutdown=1s", "second": "shutdown=2s"}
+        await ctx.api.create(init_pod("web", inits, shutdown))
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
+        deleted = now()
+        await ctx.api.delete("pods", "default", "web")
+        await wait_until(lambda: stored(ctx, "web") is None, WAIT_TIMEOUT, "gone", WAIT_STEP)
+        killing = {
+            name: times(ctx, "Killing", "web", f"Stopping container {name}")
+            for name in ("app", "first", "second")
+        }
+        (app,), (second,), (first,) = killing["app"], killing["second"], killing["first"]
+        assert app == pytest.approx(deleted, abs=0.5)
+        assert second == pytest.approx(app + 5, abs=0.01)
+        assert first == pytest.approx(second + 2, abs=0.01)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_sidecar_does_not_keep_a_job_pod_from_completing() -> None:
+    """A ``restartPolicy: Never`` pod whose app container exits 0 is Succeeded although its
+    sidecar would run for ever: the kubelet stops the sidecar once the app containers are done
+    (computePodActions), and a terminated sidecar does not count in getPhase."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        pod = init_pod(
+            "job",
+            (init("proxy", sidecar=True),),
+            {"app": "exit-after=5s"},
+            restart_policy="Never",
+        )
+        await ctx.api.create(pod)
+        await wait_until(
+            lambda: must(ctx, "job").status.phase == "Succeeded", WAIT_TIMEOUT, "done", WAIT_STEP
+        )
+        p = must(ctx, "job")
+        assert statuses(p) == {
+            "proxy": ("terminated", "Completed"),
+            "app": ("terminated", "Completed"),
+        }
+        assert len(started(ctx, "job", "proxy")) == 1
+        assert pod_display_status(p) == "Completed"
+        assert condition(p, "PodReadyToStartContainers") == "False"
+        nursery.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------------- restarts
+
+
+def _watch_condition(ctx: object, name: str, type_: str, seen: list[str | None]) -> bool:
+    p = stored(ctx, name)  # type: ignore[arg-type]
+    value = None if p is None else condition(p, type_)
+    if not seen or seen[-1] != value:
+        seen.append(value)
+    return False
+
+
+async def test_init_containers_run_again_after_a_node_reboot_but_not_after_a_kubelet_restart() -> (
+    None
+):
+    """A kubelet restart leaves the sandbox running: a completed init container is not run
+    again and the app keeps running (computePodActions: the sandbox did not change). A node
+    reboot loses the sandbox: PodReadyToStartContainers is False until a new one is up
+    (GeneratePodReadyToStartContainersCondition), and the init sequence runs again before the
+    app container (a new sandbox starts from the first init container)."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        runtime = ContainerRuntime(ctx.settings, ctx.stream("runtime"), "n1")
+        _, scope = start(nursery, ctx, net, runtime=runtime)
+        await ctx.api.create(init_pod("web", (init("migrate"),), {"migrate": "exit-after=10s"}))
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
+        assert condition(must(ctx, "web"), "PodReadyToStartContainers") == "True"
+        # a kubelet restart: same runtime, containers kept running
+        scope.cancel()
+        await trio.sleep(5)
+        _, scope = start(nursery, ctx, net, runtime=runtime)
+        await trio.sleep(30)
+        assert ready(ctx, "web") and len(started(ctx, "web", "migrate")) == 1
+        assert len(started(ctx, "web", "app")) == 1
+        assert condition(must(ctx, "web"), "Initialized") == "True"
+        # a reboot: the runtime (sandbox and containers) is gone
+        scope.cancel()
+        net.set_node_up("n1", False)
+        await trio.sleep(30)
+        reboot = now()
+        seen: list[str | None] = []
+        start(nursery, ctx, net, runtime=ContainerRuntime(ctx.settings, ctx.stream("r2"), "n1"))
+        with trio.move_on_after(8):
+            await wait_until(
+                lambda: _watch_condition(ctx, "web", "PodReadyToStartContainers", seen),
+                WAIT_TIMEOUT,
+                "never",
+                0.01,
+            )
+        assert seen[-2:] == ["False", "True"]
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready again", WAIT_STEP)
+        migrate, app = started(ctx, "web", "migrate"), started(ctx, "web", "app")
+        assert len(migrate) == 2 and migrate[1] > reboot and app[1] >= migrate[1] + 10
+        (ics,) = must(ctx, "web").status.init_container_statuses
+        assert ics.restart_count == 1 and ics.state == "terminated" and ics.exit_code == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_sidecar_running_at_a_kubelet_restart_is_adopted_not_restarted() -> None:
+    """After a kubelet restart a running sidecar is adopted as any running container: not
+    started again, its probes carried on; the pod stays Ready."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        runtime = ContainerRuntime(ctx.settings, ctx.stream("runtime"), "n1")
+        _, scope = start(nursery, ctx, net, runtime=runtime)
+        await ctx.api.create(init_pod("web", (init("proxy", sidecar=True),)))
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
+        scope.cancel()
+        await trio.sleep(5)
+        start(nursery, ctx, net, runtime=runtime)
+        await trio.sleep(30)
+        assert ready(ctx, "web")
+        assert len(started(ctx, "web", "proxy")) == 1 and len(started(ctx, "web", "app")) == 1
+        nursery.cancel_scope.cancel()

@@ -128,6 +128,7 @@ MANIFEST_WORDS = [
     "strategy", "rollingUpdate", "maxSurge", "maxUnavailable", "restartPolicy", "tolerations",
     "nodeSelector", "terminationGracePeriodSeconds", "env", "name", "value", "apiVersion",
     "kind", "Deployment", "Pod", "ReplicaSet", "Service", "Namespace", "StatefulSet",
+    "initContainers", "startupProbe", "Never",
     "replcias", "readinesProbe", "namepsace", "kubechaos.io/behaviour",
 ]  # fmt: skip
 manifest_values = st.recursive(

@@ -51,6 +51,7 @@ EXPECTED_SLO_OK = {
     "quickstart": True,
     "rollout-silent-drops": True,
     "scheduler-crash": True,
+    "slow-init-recovery": True,
     "stale-informers": True,
     "statefulset-force-delete": True,
     "statefulset-node-crash": True,

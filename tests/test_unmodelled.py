@@ -33,7 +33,7 @@ IGNORED = [
     # required node affinity is read (the DaemonSet work); pod anti-affinity is still warned
     (35, f"{T}.affinity.podAntiAffinity"),
     (42, f"{T}.topologySpreadConstraints"),
-    (50, f"{T}.initContainers"),
+    # initContainers (line 50) are read since issue 14 (init and sidecar containers)
     (77, f"{T}.containers[0].lifecycle"),
     (80, f"{T}.containers[0].securityContext"),
     (82, f"{T}.containers[0].volumeMounts"),

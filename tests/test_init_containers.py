@@ -10,20 +10,32 @@ Upstream sources: the "Init Containers" and "Sidecar Containers" docs; the v1.32
 
 from __future__ import annotations
 
+import copy
+import itertools
+from pathlib import Path
+
 import pytest
 import trio
 
-from kubechaos.api.objects import Container, Pod, PodSpec, Probe, Resources
+from kubechaos.api.fieldreader import ManifestError
+from kubechaos.api.manifest import read_manifest
+from kubechaos.api.modelled import unmodelled_fields
+from kubechaos.api.objects import Container, ObjectMeta, Pod, PodSpec, Probe, Resources
 from kubechaos.api.podprint import pod_display_status
+from kubechaos.control.scheduler.framework import pod_requests
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
+from kubechaos.node.behaviour import BehaviourError, parse_behaviour
+from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.runtime import ContainerRuntime
+from kubechaos.scenario.loader import load_scenario
+from kubechaos.scenario.runner import run_scenario
 from kubechaos.sim.clock import now
 
 from .factories import pod_spec
 from .harness import wait_until
 from .test_kubelet import WAIT_STEP, WAIT_TIMEOUT, must, plane, ready, start, stored, times
 
-from kubechaos.api.objects import ObjectMeta
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def init_pod(
@@ -179,7 +191,7 @@ async def test_a_failed_init_container_is_restarted_with_crash_loop_backoff(poli
         runs = started(ctx, "web", "wait-db")
         assert len(runs) == 4
         # exit 1 s after each start; the back-off counts from the exit: 0, 10 s, then 20 s
-        gaps = [b - (a + 1) for a, b in zip(runs, runs[1:], strict=False)]
+        gaps = [b - (a + 1) for a, b in itertools.pairwise(runs)]
         assert gaps == [pytest.approx(g, abs=0.5) for g in (0, 10, 20)]
         (ics,) = must(ctx, "web").status.init_container_statuses
         assert ics.restart_count == 3 and ics.state == "terminated" and ics.exit_code == 0
@@ -385,3 +397,181 @@ async def test_a_sidecar_running_at_a_kubelet_restart_is_adopted_not_restarted()
         assert ready(ctx, "web")
         assert len(started(ctx, "web", "proxy")) == 1 and len(started(ctx, "web", "app")) == 1
         nursery.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------------- resources
+
+
+def _requests_pod(inits: tuple[Container, ...], app_cpu: int) -> Pod:
+    return init_pod("p", inits, cpu=app_cpu, memory=0)
+
+
+def _cpu(name: str, cpu: int, sidecar: bool = False) -> Container:
+    return init(name, sidecar=sidecar, requests=Resources(cpu, 0))
+
+
+def test_effective_requests_follow_upstream_pod_requests() -> None:
+    """component-helpers ``resource.PodRequests`` (the "Resource sharing within containers"
+    rule of the Init Containers and Sidecar Containers docs): max(sum of app containers + all
+    sidecars, the highest init container plus the sidecars started before it). The scheduler's
+    scoring form fills a missing request with 100m / 200Mi per container, init ones too."""
+    # a big init step: 700m > 100m + 50m, and it runs beside the 50m sidecar before it
+    pod = _requests_pod((_cpu("proxy", 50, sidecar=True), _cpu("migrate", 700)), 100)
+    assert pod_requests(pod)[0] == 750
+    assert pod.spec.requests().cpu_millis == 750 and pod.spec.requests().pods == 1
+    # a small init step: the app and sidecars running together weigh more
+    pod = _requests_pod((_cpu("migrate", 100), _cpu("proxy", 300, sidecar=True)), 500)
+    assert pod_requests(pod)[0] == 800
+    # a sidecar after the init container does not run beside it
+    pod = _requests_pod((_cpu("migrate", 600), _cpu("proxy", 300, sidecar=True)), 100)
+    assert pod_requests(pod)[0] == 600
+    # scoring defaults: no request = 100m per container, init ones included
+    pod = _requests_pod((_cpu("migrate", 0),), 0)
+    assert pod_requests(pod)[2] == 100
+
+
+async def test_the_kubelet_admits_by_the_init_peak() -> None:
+    """The kubelet's admission (``Insufficient cpu`` / ``OutOfcpu``) counts the same effective
+    requests: a pod whose init step needs more CPU than the node has is rejected though its app
+    container alone would fit."""
+    ctx, net = await plane()
+    config = NodeConfig(
+        name="n1",
+        capacity=Resources(1000, 64 * 2**30, 110),
+        labels={},
+        pod_cidr="10.128.3.0/24",
+        address="172.16.0.5",
+    )
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net, config=config)
+        await ctx.api.create(init_pod("big", (_cpu("migrate", 1500),), cpu=100))
+        await ctx.api.create(init_pod("fits", (_cpu("migrate", 800),), cpu=100))
+        await wait_until(
+            lambda: must(ctx, "big").status.phase == "Failed" and ready(ctx, "fits"),
+            WAIT_TIMEOUT,
+            "big rejected, fits ready",
+            WAIT_STEP,
+        )
+        assert must(ctx, "big").status.reason == "OutOfcpu"
+        nursery.cancel_scope.cancel()
+
+
+# ---------------------------------------------------------------------------- manifests
+
+INIT_MANIFEST = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "web"},
+    "spec": {
+        "initContainers": [
+            {
+                "name": "proxy",
+                "image": "envoy:1.31",
+                "restartPolicy": "Always",
+                "readinessProbe": {"tcpSocket": {"port": 9901}},
+                "resources": {"requests": {"cpu": "50m"}},
+            },
+            {"name": "migrate", "image": "migrate:1", "imagePullPolicy": "Always"},
+        ],
+        "containers": [{"name": "web", "image": "nginx:1.27"}],
+    },
+}
+
+
+def test_init_containers_are_read_from_a_manifest() -> None:
+    """``initContainers`` are read with every container field the app containers have, plus
+    ``restartPolicy``; no warning is given for them any more."""
+    pod = read_manifest(INIT_MANIFEST)
+    assert isinstance(pod, Pod)
+    proxy, migrate = pod.spec.init_containers
+    assert proxy.restart_policy == "Always" and proxy.readiness_probe is not None
+    assert proxy.requests.cpu_millis == 50
+    assert migrate.restart_policy == "" and migrate.image_pull_policy == "Always"
+    assert unmodelled_fields(INIT_MANIFEST) == []
+
+
+def _spec_with(**changes: object) -> dict[str, object]:
+    spec = copy.deepcopy(INIT_MANIFEST["spec"])
+    assert isinstance(spec, dict)
+    spec.update(changes)
+    return {**INIT_MANIFEST, "spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("init_containers", "containers", "error"),
+    [
+        # names are unique across init and app containers
+        (
+            [{"name": "web", "image": "x"}],
+            None,
+            ("spec.initContainers[0].name", "Duplicate value: 'web'"),
+        ),
+        # restartPolicy on an init container: Always only
+        (
+            [{"name": "a", "image": "x", "restartPolicy": "OnFailure"}],
+            None,
+            ("spec.initContainers[0].restartPolicy", "Unsupported value: 'OnFailure'"),
+        ),
+        # restartPolicy on an app container: forbidden
+        (
+            [],
+            [{"name": "web", "image": "x", "restartPolicy": "Always"}],
+            ("spec.containers[0].restartPolicy", "Forbidden: may not be set for non-init"),
+        ),
+        # probes on a regular init container: forbidden
+        (
+            [{"name": "a", "image": "x", "livenessProbe": {"exec": {"command": ["true"]}}}],
+            None,
+            ("spec.initContainers[0].livenessProbe", "Forbidden: may not be set for init"),
+        ),
+        # the checks of any container apply
+        (
+            [{"name": "Bad_Name", "image": "x"}],
+            None,
+            ("spec.initContainers[0].name", "must be a DNS-1123 label"),
+        ),
+    ],
+)
+def test_init_containers_are_validated_as_upstream(
+    init_containers: list[dict[str, object]],
+    containers: list[dict[str, object]] | None,
+    error: tuple[str, str],
+) -> None:
+    """pkg/apis/core/validation/validation.go (validateInitContainers, validateContainers,
+    validateInitContainerRestartPolicy), each a one-line located error."""
+    changes: dict[str, object] = {"initContainers": init_containers}
+    if containers is not None:
+        changes["containers"] = containers
+    with pytest.raises(ManifestError) as exc:
+        read_manifest(_spec_with(**changes))
+    found = {e.dotted(): e.message for e in exc.value.errors}
+    field, message = error
+    assert field in found and message in found[field], found
+
+
+def test_crash_times_parses_and_counts_runs() -> None:
+    """``crash-times=N``: only the first N runs crash; it needs crash-after."""
+    behaviour = parse_behaviour("crash-after=5s,crash-times=2")
+    assert [behaviour.exits(n) for n in range(3)] == [(5.0, 1), (5.0, 1), (5.0, 0)]
+    assert parse_behaviour("serve").init_exits() == (0.0, 0)
+    assert parse_behaviour("startup=3s").init_exits() == (3.0, 0)
+    with pytest.raises(BehaviourError, match="needs crash-after"):
+        parse_behaviour("crash-times=2")
+    with pytest.raises(BehaviourError, match="integer"):
+        parse_behaviour("crash-after=1s,crash-times=x")
+
+
+# ---------------------------------------------------------------------------- the measured case
+
+
+def test_pod_kill_recovery_includes_the_init_step() -> None:
+    """The measured case, end to end: with a 30 s init container, pod-kill recovery takes at
+    least 30 s plus the server's start-up (2 s), where the same Deployment without init
+    containers recovers in a few seconds (scenarios/slow-init-recovery.yaml against
+    scenarios/pod-kill.yaml)."""
+    slow = run_scenario(load_scenario(SCENARIOS / "slow-init-recovery.yaml"))
+    plain = run_scenario(load_scenario(SCENARIOS / "pod-kill.yaml"))
+    slow_seconds = [r.seconds for r in slow.steady.recoveries]
+    plain_seconds = [r.seconds for r in plain.steady.recoveries]
+    assert slow_seconds and all(s is not None and s >= 32 for s in slow_seconds)
+    assert all(s is not None and s < 15 for s in plain_seconds)

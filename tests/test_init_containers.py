@@ -20,7 +20,16 @@ import trio
 from kubechaos.api.fieldreader import ManifestError
 from kubechaos.api.manifest import read_manifest
 from kubechaos.api.modelled import unmodelled_fields
-from kubechaos.api.objects import Container, ObjectMeta, Pod, PodSpec, Probe, Resources
+from kubechaos.api.objects import (
+    Container,
+    Job,
+    JobSpec,
+    ObjectMeta,
+    Pod,
+    PodSpec,
+    Probe,
+    Resources,
+)
 from kubechaos.api.podprint import pod_display_status
 from kubechaos.control.scheduler.framework import pod_requests
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
@@ -31,8 +40,8 @@ from kubechaos.scenario.loader import load_scenario
 from kubechaos.scenario.runner import run_scenario
 from kubechaos.sim.clock import now
 
-from .factories import pod_spec
-from .harness import wait_until
+from .factories import pod_spec, template
+from .harness import running, wait_until
 from .test_kubelet import WAIT_STEP, WAIT_TIMEOUT, must, plane, ready, start, stored, times
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -575,3 +584,26 @@ def test_pod_kill_recovery_includes_the_init_step() -> None:
     plain_seconds = [r.seconds for r in plain.steady.recoveries]
     assert slow_seconds and all(s is not None and s >= 32 for s in slow_seconds)
     assert all(s is not None and s < 15 for s in plain_seconds)
+
+
+async def test_init_container_restarts_count_against_a_jobs_backoff_limit() -> None:
+    """pastBackoffLimitOnFailure (pkg/controller/job/job_controller.go) sums the restart counts
+    of a running or pending pod's init containers and app containers: a Job whose init step
+    keeps failing under restartPolicy OnFailure fails with BackoffLimitExceeded."""
+    async with running(nodes=1) as cluster:
+        tmpl = template(
+            {"app": "batch"},
+            {f"{BEHAVIOUR_ANNOTATION}.fetch": "crash-after=1s"},
+            restart_policy="OnFailure",
+            init_containers=(init("fetch"),),
+        )
+        batch = Job(ObjectMeta(name="batch", namespace="default"), JobSpec(tmpl, backoff_limit=2))
+        await cluster.apply([batch])
+
+        def failed() -> bool:
+            j = cluster.api.cache("jobs").get("/registry/jobs/default/batch")
+            return j is not None and j.status.finished() == "Failed"
+
+        await wait_until(failed, 120, "job failed")
+        starts = [e for e in cluster.events if e.reason == "Started" and "fetch" in e.message]
+        assert len(starts) == 3  # the first run and two restarts in place reach the limit

@@ -607,3 +607,27 @@ async def test_init_container_restarts_count_against_a_jobs_backoff_limit() -> N
         await wait_until(failed, 120, "job failed")
         starts = [e for e in cluster.events if e.reason == "Started" and "fetch" in e.message]
         assert len(starts) == 3  # the first run and two restarts in place reach the limit
+
+
+async def test_a_crash_looping_sidecar_is_not_restarted_once_the_pod_is_done() -> None:
+    """When the app containers of a ``restartPolicy: Never`` pod are done, a sidecar waiting
+    out its CrashLoopBackOff is not started again: the pod is Succeeded and nothing more
+    starts (computePodActions: a pod whose regular containers are done is killed)."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx, net)
+        pod = init_pod(
+            "job",
+            (init("flaky", sidecar=True),),
+            {"flaky": "crash-after=2s", "app": "exit-after=25s"},
+            restart_policy="Never",
+        )
+        await ctx.api.create(pod)
+        await wait_until(
+            lambda: must(ctx, "job").status.phase == "Succeeded", WAIT_TIMEOUT, "done", WAIT_STEP
+        )
+        starts = len(started(ctx, "job", "flaky"))
+        await trio.sleep(120)
+        assert len(started(ctx, "job", "flaky")) == starts
+        assert must(ctx, "job").status.phase == "Succeeded"
+        nursery.cancel_scope.cancel()

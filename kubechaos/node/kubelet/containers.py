@@ -313,6 +313,7 @@ class ContainerLifecycle:
     def complete(self, ps: PodState) -> None:
         """The app containers are done (or an init container failed for good): stop the
         sidecars, last first, then the pod is Succeeded or Failed."""
+        ic.cancel_sidecar_restarts(ps)
         if ic.sidecars_running(ps):
             assert ps.init is not None
             if not ps.init.completing:

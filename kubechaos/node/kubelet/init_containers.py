@@ -90,6 +90,18 @@ def begin_stop(ps: PodState, grace: float) -> None:
         ps.init.deadline = now() + grace
 
 
+def cancel_sidecar_restarts(ps: PodState) -> None:
+    """The pod is done: a sidecar waiting out its back-off (or queued) is not started again."""
+    if ps.init is None:
+        return
+    for run in ps.runs[: ps.init.count]:
+        if run.kind == SIDECAR and run.state != RUNNING and run.pending_restart:
+            run.token += 1
+            run.pending_restart = False
+            if run.index in ps.start_queue:
+                ps.start_queue.remove(run.index)
+
+
 def sidecars_running(ps: PodState) -> bool:
     return ps.init is not None and any(
         run.kind == SIDECAR and run.state == RUNNING for run in ps.runs[: ps.init.count]
@@ -136,6 +148,7 @@ def note_adopted(ps: PodState) -> None:
 __all__ = [
     "MINIMUM_GRACE_SECONDS",
     "begin_stop",
+    "cancel_sidecar_restarts",
     "init_failed",
     "may_start",
     "next_sidecar_to_stop",

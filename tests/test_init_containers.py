@@ -631,3 +631,25 @@ async def test_a_crash_looping_sidecar_is_not_restarted_once_the_pod_is_done() -
         assert len(started(ctx, "job", "flaky")) == starts
         assert must(ctx, "job").status.phase == "Succeeded"
         nursery.cancel_scope.cancel()
+
+
+async def test_an_init_container_running_at_a_kubelet_restart_runs_on_to_completion() -> None:
+    """A kubelet restart in the middle of an init step: the runtime kept the init container
+    running, the new kubelet adopts it (not started again) and its completion at 30 s still
+    lets the app container start; the app container is not started early."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        runtime = ContainerRuntime(ctx.settings, ctx.stream("runtime"), "n1")
+        _, scope = start(nursery, ctx, net, runtime=runtime)
+        await ctx.api.create(init_pod("web", (init("migrate"),), {"migrate": "exit-after=30s"}))
+        await wait_until(lambda: started(ctx, "web", "migrate"), WAIT_TIMEOUT, "init", WAIT_STEP)
+        await trio.sleep(10)
+        scope.cancel()
+        await trio.sleep(5)
+        start(nursery, ctx, net, runtime=runtime)
+        await wait_until(lambda: ready(ctx, "web"), WAIT_TIMEOUT, "web ready", WAIT_STEP)
+        (migrate,), (app,) = started(ctx, "web", "migrate"), started(ctx, "web", "app")
+        assert app >= migrate + 30
+        (ics,) = must(ctx, "web").status.init_container_statuses
+        assert ics.restart_count == 0 and ics.state == "terminated" and ics.exit_code == 0
+        nursery.cancel_scope.cancel()

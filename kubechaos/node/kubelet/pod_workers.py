@@ -273,8 +273,8 @@ class PodWorkers:
         ps.starting = None
         ic.begin_stop(ps, grace)
         for run in ps.runs:
-            if run.kind == SIDECAR and run.state == RUNNING:
-                continue  # stopped after the app containers (ContainerLifecycle.complete)
+            if run.kind == SIDECAR and run.state == RUNNING and run.stop_at is None:
+                continue  # stopped after the app containers (stop_next_sidecar below)
             if run.state == RUNNING:
                 if run.stop_at is None:
                     self.events.pod(ps, "Killing", f"Stopping container {run.name}")

@@ -14,6 +14,7 @@ import copy
 import itertools
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 
@@ -22,6 +23,7 @@ from kubechaos.api.manifest import read_manifest
 from kubechaos.api.modelled import unmodelled_fields
 from kubechaos.api.objects import (
     Container,
+    ContainerStatus,
     Job,
     JobSpec,
     ObjectMeta,
@@ -36,6 +38,7 @@ from kubechaos.defaults import BEHAVIOUR_ANNOTATION
 from kubechaos.node.behaviour import BehaviourError, parse_behaviour
 from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.runtime import ContainerRuntime
+from kubechaos.observe.metrics.kubestate import pod_samples
 from kubechaos.scenario.loader import load_scenario
 from kubechaos.scenario.runner import run_scenario
 from kubechaos.sim.clock import now
@@ -653,3 +656,22 @@ async def test_an_init_container_running_at_a_kubelet_restart_runs_on_to_complet
         (ics,) = must(ctx, "web").status.init_container_statuses
         assert ics.restart_count == 0 and ics.state == "terminated" and ics.exit_code == 0
         nursery.cancel_scope.cancel()
+
+
+def test_kube_state_metrics_report_init_containers() -> None:
+    """kube-state-metrics internal/store/pod.go: ``kube_pod_init_container_status_restarts_total``
+    and ``kube_pod_init_container_status_waiting_reason`` per init container, as for app
+    containers (alerts on an init container in CrashLoopBackOff read the latter)."""
+    pod = init_pod("web", (init("migrate"),))
+    status = attrs.evolve(
+        pod.status,
+        init_container_statuses=(
+            ContainerStatus("migrate", "waiting", "CrashLoopBackOff", restart_count=3),
+        ),
+    )
+    samples = {name: s for name, s in pod_samples(attrs.evolve(pod, status=status))}
+    restarts = samples["kube_pod_init_container_status_restarts"]
+    assert restarts.name == "kube_pod_init_container_status_restarts_total"
+    assert restarts.value == 3 and restarts.labels["container"] == "migrate"
+    waiting = samples["kube_pod_init_container_status_waiting_reason"]
+    assert waiting.labels["reason"] == "CrashLoopBackOff" and waiting.value == 1.0

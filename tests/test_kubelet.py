@@ -127,6 +127,7 @@ async def test_pod_becomes_running_and_ready_with_an_ip_from_the_node_cidr() -> 
         conditions = {c.type: c.status for c in p.status.conditions}
         assert conditions == {
             "PodScheduled": "True",
+            "PodReadyToStartContainers": "True",
             "Initialized": "True",
             "ContainersReady": "True",
             "Ready": "True",

@@ -130,6 +130,7 @@ MANIFEST_WORDS = [
     "strategy", "rollingUpdate", "maxSurge", "maxUnavailable", "restartPolicy", "tolerations",
     "nodeSelector", "terminationGracePeriodSeconds", "env", "name", "value", "apiVersion",
     "kind", "Deployment", "Pod", "ReplicaSet", "Service", "Namespace", "StatefulSet",
+    "initContainers", "startupProbe", "Never",
     "replcias", "readinesProbe", "namepsace", "kubechaos.io/behaviour",
     "sessionAffinity", "ClientIP", "sessionAffinityConfig", "clientIP", "timeoutSeconds",
     "internalTrafficPolicy", "Local", "Cluster", "externalTrafficPolicy",

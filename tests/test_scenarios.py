@@ -61,6 +61,7 @@ EXPECTED_SLO_OK = {
     "rollout-silent-drops": True,
     "scheduler-crash": True,
     "service-traffic-policies": True,
+    "slow-init-recovery": True,
     "stale-informers": True,
     "statefulset-force-delete": True,
     "statefulset-node-crash": True,

@@ -33,7 +33,8 @@ IGNORED = [
     # required node affinity is read (the DaemonSet work); pod anti-affinity is still warned
     (35, f"{T}.affinity.podAntiAffinity"),
     (42, f"{T}.topologySpreadConstraints"),
-    (50, f"{T}.initContainers"),
+    # initContainers (line 50, issue 14: init and sidecar containers) and containers'
+    # lifecycle hooks (line 77, issue 14: preStop and postStart) are read
     (80, f"{T}.containers[0].securityContext"),
     (82, f"{T}.containers[0].volumeMounts"),
     # the StatefulSet is served since issue 13 point 1; its volumes are not modelled

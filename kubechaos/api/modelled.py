@@ -2,10 +2,10 @@
 
 :mod:`kubechaos.api.manifest` reads a manifest of a served kind into an API object and drops
 every field it does not read. A dropped field is a difference from a real cluster the user
-cannot see (an ``initContainer`` that takes a minute, a ``preStop`` hook, a topology spread
+cannot see (a ``preStop`` hook, a topology spread
 that keeps a zone's pods apart), so each one that is present gets a warning:
 :func:`unmodelled_fields` lists their paths, and the scenario loader words them as
-``web.yaml:23: spec.template.spec.initContainers: not modelled (ignored); recovery times may
+``web.yaml:23: spec.template.spec.affinity.podAffinity: not modelled (ignored); recovery times may
 differ from a real cluster``. A field this module calls read must be read by the reader: the
 trees below follow ``manifest.py`` line for line (keep them in step when the reader changes).
 
@@ -39,7 +39,7 @@ Deliberately silent, and why:
 - A Service's ``externalTrafficPolicy``: it applies only to traffic from outside the cluster
   (NodePorts, load balancers, external IPs), and the model's clients are all inside it; their
   Service traffic follows ``internalTrafficPolicy`` (read).
-- An empty value (``securityContext: {}``, ``initContainers: []``, ``null``, ``""``): it asks
+- An empty value (``securityContext: {}``, ``volumes: []``, ``null``, ``""``): it asks
   for nothing.
 
 Kinds the reader does not serve at all are skipped with their own warning
@@ -131,6 +131,7 @@ _CONTAINER: Tree = {
         "valueFrom": {"configMapKeyRef": READ, "secretKeyRef": READ},
     },
     "envFrom": {"configMapRef": READ, "secretRef": READ, "prefix": SILENT},
+    "restartPolicy": READ,  # init containers only: Always makes a sidecar (validated)
     **{
         field: SILENT
         for field in (
@@ -147,6 +148,7 @@ _CONTAINER: Tree = {
 }
 _POD_SPEC: Tree = {
     "containers": _CONTAINER,
+    "initContainers": _CONTAINER,
     "nodeName": READ,
     "nodeSelector": READ,
     "tolerations": READ,
@@ -312,7 +314,7 @@ NOT_MODELLED = "not modelled (ignored); recovery times may differ from a real cl
 def unmodelled_fields(doc: Mapping[str, Any]) -> list[tuple[str | int, ...]]:
     """The path of every field of ``doc`` (a manifest of a served kind) that the model does not
     read and that may change what a real cluster does, in document order; the shallowest one
-    of each branch only (``spec.template.spec.initContainers``, not what it holds)."""
+    of each branch only (``spec.template.spec.affinity.podAffinity``, not what it holds)."""
     tree = MODELLED_FIELDS.get(str(doc.get("kind")))
     found: list[tuple[str | int, ...]] = []
     if tree is not None:
@@ -345,7 +347,10 @@ def _empty(value: Any) -> bool:
 # by what the model does with it.
 _SECTIONS = {
     "io.k8s.api.core.v1.PodSpec": ("Pod spec (`spec`, `spec.template.spec`)", _POD_SPEC),
-    "io.k8s.api.core.v1.Container": ("Container (`containers[]`)", _CONTAINER),
+    "io.k8s.api.core.v1.Container": (
+        "Container (`containers[]`, `initContainers[]`)",
+        _CONTAINER,
+    ),
     "io.k8s.api.core.v1.Probe": (
         "Probe (`livenessProbe`, `readinessProbe`, `startupProbe`)",
         _PROBE,

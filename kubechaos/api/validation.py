@@ -38,6 +38,7 @@ from kubechaos.api.objects import (
     Service,
     ServiceAccount,
 )
+from kubechaos.api.validation_initc import init_container_causes
 from kubechaos.api.validation_lifecycle import lifecycle_causes
 from kubechaos.api.validation_service import validate_service_routing
 
@@ -176,6 +177,7 @@ def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
         if container.name in seen:
             causes.append(f"{field}.containers[{i}].name: Duplicate value: {container.name!r}")
         seen.add(container.name)
+    causes += init_container_causes(field, spec, _container_causes)
     if spec.restart_policy not in ("Always", "OnFailure", "Never"):
         causes.append(
             f"{field}.restartPolicy: Unsupported value: {spec.restart_policy!r}: "

@@ -15,6 +15,9 @@ clause                   meaning
 ``crash-after=D``        the process exits with code 1 at D (``exit-code=N`` changes the code)
 ``exit-after=D``         the process exits with code 0 at D: a Job-like batch process
 ``exit-code=N``          the exit code of ``crash-after``/``exit-after`` (0-255)
+``crash-times=N``        with ``crash-after``: only the first N runs crash; later runs exit 0
+                         at the same time (a step that fails N times, then succeeds: an init
+                         container waiting for a dependency, a flaky batch process)
 ``liveness-fail-after=D`` from D on, liveness, readiness and startup probes fail; the process
                          keeps running (a deadlocked server)
 ``readiness-fail-after=D`` from D on, the readiness probe fails; the process keeps running
@@ -42,6 +45,12 @@ outcome): while starting (``startup``) nothing listens yet (refused); once
 ``serves-while-unready``; otherwise it serves.
 
 Example: ``startup=5s,readiness-fail-after=60s,readiness-fail-for=30s,shutdown=10s``.
+
+**Init containers** (not sidecars) run to completion: an init container whose behaviour has no
+``crash-after``/``exit-after`` exits 0 at its ``startup`` time (default 0: as soon as it has
+started). ``exit-after=30s`` is an init step of 30 s, ``crash-after=30s`` one that fails after
+30 s, ``crash-after=30s,crash-times=2`` one that fails twice and then succeeds. A sidecar
+(``restartPolicy: Always``) behaves as an app container.
 
 A :class:`Behaviour` answers everything the kubelet needs without being polled: when the process
 exits on its own and with which code, whether a probe of a given kind passes at a time ``t``
@@ -91,12 +100,14 @@ _FLAG_CLAUSES = (
     "prestop-fail",
     "poststart-fail",
 )
+_INT_CLAUSES = {"exit-code": 255, "term-exit-code": 255, "crash-times": 1 << 31}  # the maximum
 KNOWN_CLAUSES = (
     "serve",
     *(f"{name}=D" for name in _DURATION_CLAUSES),
     "prestop-fail",
     "poststart-fail",
     "exit-code=N",
+    "crash-times=N",
     "term-exit-code=N",
     *_FLAG_CLAUSES[1:],
 )
@@ -137,6 +148,7 @@ class Behaviour:
     poststart: float | None = None  # the postStart hook's duration
     prestop_fail: bool = False
     poststart_fail: bool = False
+    crash_times: int | None = None  # only this many runs crash; later ones exit 0
     text: str = ""
     # Failing intervals per probe kind, derived once (see __attrs_post_init__).
     _failing: Mapping[str, tuple[Interval, ...]] = attrs.field(
@@ -165,11 +177,20 @@ class Behaviour:
         object.__setattr__(self, "_failing", failing)
 
     # ------------------------------------------------------------------ the process
-    def exits(self) -> tuple[float, int] | None:
-        """``(seconds after start, exit code)`` of the process's own exit, or None."""
+    def exits(self, attempt: int = 0) -> tuple[float, int] | None:
+        """``(seconds after start, exit code)`` of the process's own exit in its run number
+        ``attempt`` (0 for the first, the container's restart count), or None."""
         if self.exit_after is None:
             return None
+        if self.crash_times is not None and attempt >= self.crash_times:
+            return self.exit_after, 0
         return self.exit_after, self.exit_code
+
+    def init_exits(self, attempt: int = 0) -> tuple[float, int]:
+        """:meth:`exits` for an init container, which runs to completion: without a scripted
+        exit it exits 0 at its ``startup`` time."""
+        exits = self.exits(attempt)
+        return (self.startup, 0) if exits is None else exits
 
     def stop_seconds(self, grace: float) -> tuple[float, int]:
         """After SIGTERM: ``(seconds to exit, exit code)`` given ``grace`` seconds before SIGKILL.
@@ -234,8 +255,7 @@ def parse_behaviour(text: str) -> Behaviour:
     """
     seen: dict[str, str] = {}
     values: dict[str, float] = {}
-    exit_code: int | None = None
-    term_exit_code = 0
+    ints: dict[str, int] = {}
     for raw in text.split(","):
         clause = raw.strip()
         if not clause:
@@ -249,15 +269,13 @@ def parse_behaviour(text: str) -> Behaviour:
                 raise BehaviourError(
                     f"behaviour {text!r}: clause {clause!r}: {name} takes no value"
                 )
-        elif name in ("exit-code", "term-exit-code"):
-            if not sep or not re.fullmatch(r"\d+", value) or int(value) > 255:
+        elif name in _INT_CLAUSES:
+            if not sep or not re.fullmatch(r"\d+", value) or int(value) > _INT_CLAUSES[name]:
                 raise BehaviourError(
-                    f"behaviour {text!r}: clause {clause!r}: {name} must be an integer 0-255"
+                    f"behaviour {text!r}: clause {clause!r}: {name} must be an integer "
+                    + ("0-255" if _INT_CLAUSES[name] == 255 else ">= 0")
                 )
-            if name == "exit-code":
-                exit_code = int(value)
-            else:
-                term_exit_code = int(value)
+            ints[name] = int(value)
         elif name in _DURATION_CLAUSES:
             if not sep or not value:
                 raise BehaviourError(
@@ -278,9 +296,14 @@ def parse_behaviour(text: str) -> Behaviour:
             f"behaviour {text!r}: clauses {seen['crash-after']!r} and {seen['exit-after']!r} "
             "contradict each other (a process exits once)"
         )
+    exit_code = ints.get("exit-code")
     if exit_code is not None and "crash-after" not in values and "exit-after" not in values:
         raise BehaviourError(
             f"behaviour {text!r}: clause {seen['exit-code']!r} needs crash-after or exit-after"
+        )
+    if "crash-times" in ints and "crash-after" not in values:
+        raise BehaviourError(
+            f"behaviour {text!r}: clause {seen['crash-times']!r} needs crash-after"
         )
     if "readiness-fail-for" in values and "readiness-fail-after" not in values:
         raise BehaviourError(
@@ -297,7 +320,8 @@ def parse_behaviour(text: str) -> Behaviour:
         readiness_fail_after=values.get("readiness-fail-after"),
         readiness_fail_for=values.get("readiness-fail-for"),
         shutdown=values.get("shutdown", 0.0),
-        term_exit_code=term_exit_code,
+        term_exit_code=ints.get("term-exit-code", 0),
+        crash_times=ints.get("crash-times"),
         serves_while_unready="serves-while-unready" in seen,
         closes_on_term="closes-on-term" in seen,
         prestop=values.get("prestop"),

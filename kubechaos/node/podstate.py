@@ -23,13 +23,24 @@ from kubechaos.api.objects import (
     Resources,
 )
 from kubechaos.node.behaviour import Behaviour
+from kubechaos.node.initstate import (
+    APP,
+    INIT,
+    PODINITIALIZING,
+    InitState,
+    init_phase,
+    init_statuses,
+    initialized_condition,
+    ready_to_start_condition,
+)
 from kubechaos.node.network import Endpoint
+from kubechaos.sim.clock import now
 
 WAITING, RUNNING, TERMINATED = "waiting", "running", "terminated"
 # sandbox lifecycle of a pod
 NO_SANDBOX, SANDBOX_CREATING, SANDBOX_READY, SANDBOX_GONE = "none", "creating", "ready", "gone"
 # The pod conditions the kubelet owns; the others (PodScheduled, DisruptionTarget) are kept.
-KUBELET_CONDITIONS = ("Initialized", "ContainersReady", "Ready")
+KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready")
 
 
 # ---------------------------------------------------------------------------- backoff
@@ -108,6 +119,7 @@ class ContainerRun:
         "in_post_start",
         "index",
         "kill_restart",
+        "kind",
         "message",
         "name",
         "pending_restart",
@@ -127,15 +139,22 @@ class ContainerRun:
     )
 
     def __init__(
-        self, pod: PodState, index: int, spec: Container, behaviour: Behaviour | None
+        self,
+        pod: PodState,
+        index: int,
+        spec: Container,
+        behaviour: Behaviour | None,
+        kind: str = APP,
     ) -> None:
         self.pod = pod
         self.index = index
         self.spec = spec
         self.name = spec.name
+        self.kind = kind  # APP, INIT or SIDECAR (kubechaos.node.initstate)
         self.behaviour = behaviour  # None: the annotation did not parse
         self.state = WAITING
-        self.reason = "ContainerCreating"  # why it is waiting (while waiting)
+        # why it is waiting (while waiting); PodInitializing in a pod with init containers
+        self.reason = "ContainerCreating" if pod.init is None else PODINITIALIZING
         self.message = ""  # ... and the waiting state's message (CreateContainerConfigError)
         self.restart_count = 0
         self.ever_ran = False  # a container of this name has run before (restarts count)
@@ -222,6 +241,7 @@ class PodState:
         "endpoint",
         "finished",
         "force_sync",
+        "init",
         "ip",
         "key",
         "last_posted",
@@ -247,7 +267,8 @@ class PodState:
         self.pod = pod
         self.uid = pod.metadata.uid
         self.key = f"{pod.metadata.namespace}/{pod.metadata.name}"
-        self.runs: list[ContainerRun] = []
+        self.runs: list[ContainerRun] = []  # init containers first (see .initstate)
+        self.init: InitState | None = None  # None: the pod has no init containers
         self.requests: Resources = pod.spec.requests()
         self.counted = False  # its requests are in the node's admitted total
         self.sandbox = NO_SANDBOX
@@ -270,25 +291,34 @@ class PodState:
         self.token = 0
 
     def all_running(self) -> bool:
-        return all(run.state == RUNNING for run in self.runs)
+        """App containers and sidecars all running (regular init containers are done)."""
+        return all(run.state == RUNNING for run in self.runs if run.kind != INIT)
 
     def all_ready(self) -> bool:
-        return all(run.state == RUNNING and run.ready for run in self.runs)
+        return all(run.state == RUNNING and run.ready for run in self.runs if run.kind != INIT)
 
     def all_done(self) -> bool:
-        return all(run.done() for run in self.runs)
+        """The app containers are terminated for good (sidecars do not count)."""
+        runs = self.runs if self.init is None else self.runs[self.init.count :]
+        return all(run.done() for run in runs)
 
 
 # ---------------------------------------------------------------------------- status
 
 
 def pod_phase(ps: PodState) -> str:
-    """Upstream ``getPhase`` (pkg/kubelet/kubelet_pods.go) for a pod without init containers."""
+    """Upstream ``getPhase`` (pkg/kubelet/kubelet_pods.go); init containers: :func:`init_phase`."""
     if ps.rejected is not None:
         return "Failed"
     policy = ps.pod.spec.restart_policy
     waiting = running = stopped = succeeded = 0
-    for run in ps.runs:
+    runs = ps.runs
+    if ps.init is not None:
+        verdict, running, waiting = init_phase(ps)
+        if verdict:
+            return verdict
+        runs = runs[ps.init.count :]
+    for run in runs:
         if run.state == RUNNING:
             running += 1
         elif run.state == TERMINATED:
@@ -329,8 +359,12 @@ def build_status(ps: PodState, host_ip: str) -> PodStatus:
     not_ready = "" if ps.ready_status == "True" else "ContainersNotReady"
     if ps.terminal or ps.finished:
         not_ready = "PodCompleted"
+    t = now()
     mine = {
-        "Initialized": PodCondition("Initialized", "True", start),
+        "PodReadyToStartContainers": ready_to_start_condition(ps, ps.sandbox == SANDBOX_READY, t),
+        "Initialized": PodCondition("Initialized", "True", start)
+        if ps.init is None
+        else initialized_condition(ps, t),
         "ContainersReady": PodCondition(
             "ContainersReady", ps.ready_status, ps.ready_since, not_ready
         ),
@@ -340,10 +374,12 @@ def build_status(ps: PodState, host_ip: str) -> PodStatus:
     for cond in current.conditions:
         conditions.append(mine.pop(cond.type, cond))
     conditions.extend(mine.values())
+    first_app = 0 if ps.init is None else ps.init.count
     return PodStatus(
         phase=pod_phase(ps),
         conditions=tuple(conditions),
-        container_statuses=tuple(run.status() for run in ps.runs),
+        container_statuses=tuple(run.status() for run in ps.runs[first_app:]),
+        init_container_statuses=() if ps.init is None else init_statuses(ps),
         pod_ip=ps.ip,
         host_ip=host_ip,
         start_time=ps.start_time,

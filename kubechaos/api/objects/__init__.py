@@ -95,6 +95,7 @@ from kubechaos.api.objects.endpointslice import (
     EndpointTargetRef,
     SliceEndpoint,
 )
+from kubechaos.api.objects.initc import SIDECAR_RESTART_POLICY, effective_requests, is_sidecar
 from kubechaos.api.objects.lifecycle import HOOK_ACTIONS, Lifecycle, LifecycleHandler
 from kubechaos.api.objects.meta import (
     Labels,
@@ -152,6 +153,7 @@ __all__ = [
     "NO_EXECUTE",
     "NO_SCHEDULE",
     "PREFER_NO_SCHEDULE",
+    "SIDECAR_RESTART_POLICY",
     "TAINT_EFFECTS",
     "APIObject",
     "ConfigMap",
@@ -230,6 +232,8 @@ __all__ = [
     "StatefulSetUpdateStrategy",
     "Taint",
     "Toleration",
+    "effective_requests",
+    "is_sidecar",
     "key_of",
     "with_meta",
 ]

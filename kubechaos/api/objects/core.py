@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import attrs
 
+from kubechaos.api.objects.initc import effective_requests
 from kubechaos.api.objects.lifecycle import Lifecycle
 from kubechaos.api.objects.meta import Labels, ObjectMeta, Resources
 from kubechaos.api.objects.service_routing import DEFAULT_ROUTING, ServiceRouting
@@ -119,6 +120,8 @@ class Container:
     # env valueFrom and envFrom references (omitempty: see the deployment's template hash)
     config_refs: tuple[ConfigRef, ...] = attrs.field(default=(), metadata={"omitempty": True})
     lifecycle: Lifecycle | None = attrs.field(default=None, metadata={"omitempty": True})
+    # an init container's restartPolicy: "Always" makes it a sidecar ("" otherwise)
+    restart_policy: str = attrs.field(default="", metadata={"omitempty": True})
 
 
 @attrs.frozen(slots=True)
@@ -184,8 +187,16 @@ class PodSpec:
     node_affinity: tuple[NodeSelectorTerm, ...] = attrs.field(
         default=(), metadata={"omitempty": True}
     )
+    init_containers: tuple[Container, ...] = attrs.field(default=(), metadata={"omitempty": True})
 
     def requests(self) -> Resources:
+        """The pod's effective requests (upstream ``resource.PodRequests``, see
+        :func:`kubechaos.api.objects.initc.effective_requests`), plus one pod."""
+        if self.init_containers:
+            cpu, memory = effective_requests(
+                self, lambda c: (c.requests.cpu_millis, c.requests.memory_bytes)
+            )
+            return Resources(cpu, memory, 1)
         total = Resources(pods=1)
         for container in self.containers:
             total = total + container.requests
@@ -220,6 +231,9 @@ class PodStatus:
     phase: str = "Pending"  # Pending | Running | Succeeded | Failed | Unknown
     conditions: tuple[PodCondition, ...] = ()
     container_statuses: tuple[ContainerStatus, ...] = ()
+    init_container_statuses: tuple[ContainerStatus, ...] = attrs.field(
+        default=(), metadata={"omitempty": True}
+    )
     pod_ip: str = ""
     host_ip: str = ""
     start_time: float | None = None

@@ -94,6 +94,7 @@ def _container(r: FieldReader, data: Any, path: Path) -> Container:
         image_pull_policy=r.str_(raw, "imagePullPolicy", path, "IfNotPresent"),
         config_refs=_env_refs(r, raw, path),
         lifecycle=read_lifecycle(r, raw.get("lifecycle"), (*path, "lifecycle")),
+        restart_policy=r.str_(raw, "restartPolicy", path),
     )
 
 
@@ -214,6 +215,10 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         _container(r, c, (*path, "containers", i))
         for i, c in enumerate(r.seq(raw.get("containers"), (*path, "containers")))
     )
+    init_containers = tuple(
+        _container(r, c, (*path, "initContainers", i))
+        for i, c in enumerate(r.seq(raw.get("initContainers"), (*path, "initContainers")))
+    )
     tolerations = []
     for i, tol in enumerate(r.seq(raw.get("tolerations"), (*path, "tolerations"))):
         tp = (*path, "tolerations", i)
@@ -241,6 +246,7 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         scheduler_name=r.str_(raw, "schedulerName", path, "default-scheduler"),
         volume_refs=_volume_refs(r, raw, path),
         node_affinity=_node_affinity(r, raw, path),
+        init_containers=init_containers,
     )
 
 

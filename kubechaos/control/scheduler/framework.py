@@ -8,7 +8,7 @@ these types and none of them owns them.
 from __future__ import annotations
 
 from kubechaos.api.nodeaffinity import required_node_names
-from kubechaos.api.objects import Node, Pod, Taint, Toleration
+from kubechaos.api.objects import Container, Node, Pod, Taint, Toleration, effective_requests
 from kubechaos.defaults import (
     SCHEDULER_DEFAULT_MEMORY_REQUEST,
     SCHEDULER_DEFAULT_MILLI_CPU_REQUEST,
@@ -23,7 +23,10 @@ _UNSCHEDULABLE_TAINT = Taint(TAINT_UNSCHEDULABLE, "NoSchedule")
 
 def pod_requests(pod: Pod) -> tuple[int, int, int, int]:
     """(cpu, memory) the pod requests, then the same with upstream's scoring defaults applied to
-    containers that request nothing (a container without a CPU request scores as 100m)."""
+    containers that request nothing (a container without a CPU request scores as 100m). With
+    init containers, upstream's effective request (``resource.PodRequests``)."""
+    if pod.spec.init_containers:
+        return effective_requests(pod.spec, _request_vector)  # type: ignore[return-value]
     cpu = memory = nz_cpu = nz_memory = 0
     for container in pod.spec.containers:
         req = container.requests
@@ -32,6 +35,16 @@ def pod_requests(pod: Pod) -> tuple[int, int, int, int]:
         nz_cpu += req.cpu_millis or SCHEDULER_DEFAULT_MILLI_CPU_REQUEST
         nz_memory += req.memory_bytes or SCHEDULER_DEFAULT_MEMORY_REQUEST
     return cpu, memory, nz_cpu, nz_memory
+
+
+def _request_vector(container: Container) -> tuple[int, int, int, int]:
+    req = container.requests
+    return (
+        req.cpu_millis,
+        req.memory_bytes,
+        req.cpu_millis or SCHEDULER_DEFAULT_MILLI_CPU_REQUEST,
+        req.memory_bytes or SCHEDULER_DEFAULT_MEMORY_REQUEST,
+    )
 
 
 def tolerated(tolerations: tuple[Toleration, ...], taint: Taint) -> bool:

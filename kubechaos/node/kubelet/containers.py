@@ -20,6 +20,7 @@ from kubechaos.api.objects import Probe
 from kubechaos.defaults import Settings
 from kubechaos.node.behaviour import ProbeKind
 from kubechaos.node.kubelet import hooks
+from kubechaos.node.kubelet import init_containers as ic
 from kubechaos.node.kubelet.config import KubeletEvents
 from kubechaos.node.kubelet.configrefs import CONFIG_RETRY_SECONDS, ConfigSource
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
@@ -93,7 +94,10 @@ class ContainerLifecycle:
         if ps.starting is not None or ps.sandbox != SANDBOX_READY or ps.terminating:
             return
         while ps.start_queue:
-            run = ps.runs[ps.start_queue.pop(0)]
+            index = ic.next_startable(ps)
+            if index is None:
+                return  # the init sequence holds the rest back
+            run = ps.runs[index]
             if run.behaviour is None:
                 run.state, run.reason = WAITING, "CreateContainerConfigError"
                 self.status.mark_dirty(ps)
@@ -218,7 +222,7 @@ class ContainerLifecycle:
         if self.runtime.failing and self.runtime.fails_on_start(ps.uid):
             exits: tuple[float, int] | None = (0.0, FAILED_START_EXIT_CODE)  # a pod-failure fault
         else:
-            exits = run.behaviour.exits()
+            exits = ic.process_exit(run)
         if exits is not None:
             self.timers.at(t + exits[0], TimerKind.EXITED, run, run.token, exits[1])
         hook = hooks.post_start(run)
@@ -310,6 +314,8 @@ class ContainerLifecycle:
         if kind == "startup" and value:
             self._container_started(run, when)
             self.pod_lifecycle.refresh(ps)
+            if run.kind:
+                self.advance_start(ps)  # a started sidecar lets the init sequence go on
             return
         self.events.pod(ps, "Unhealthy", failure_message(kind, probe))
         self.events.pod(
@@ -385,13 +391,38 @@ class ContainerLifecycle:
         self.runtime.container_exited(run.container_id, t, code)
         self.events.pod(ps, "ContainerDied", f"Container {run.name} exited with code {code}")
         if ps.terminating:
+            self.stop_next_sidecar(ps)
             self.pod_lifecycle.check_terminated(ps)
         elif self.should_restart(ps, run):
             self.restart(run)
-        elif ps.all_done():
-            self.pod_lifecycle.completed(ps)
+        elif ps.all_done() or ic.init_failed(ps, run):
+            self.complete(ps)
+        elif run.kind:
+            self.advance_start(ps)  # the next init container, or the app containers
         run.kill_restart = False
         self.pod_lifecycle.refresh(ps)
+
+    def complete(self, ps: PodState) -> None:
+        """The app containers are done (or an init container failed for good): stop the
+        sidecars, last first, then the pod is Succeeded or Failed."""
+        ic.cancel_sidecar_restarts(ps)
+        if ic.sidecars_running(ps):
+            assert ps.init is not None
+            if not ps.init.completing:
+                ps.init.completing = True
+                ps.start_queue.clear()
+                ic.begin_stop(ps, ps.pod.spec.termination_grace_period_seconds)
+            self.stop_next_sidecar(ps)
+            return
+        self.pod_lifecycle.completed(ps)
+
+    def stop_next_sidecar(self, ps: PodState) -> None:
+        """Sidecars stop after the app containers, one at a time in reverse order."""
+        found = ic.next_sidecar_to_stop(ps)
+        if found is not None:
+            run, grace = found
+            self.events.pod(ps, "Killing", f"Stopping container {run.name}")
+            self.stop(run, grace)
 
     def kill_all(self, ps: PodState) -> None:
         """The pod is gone from the API: kill its containers at once and forget their backoffs."""
@@ -408,6 +439,8 @@ class ContainerLifecycle:
     @staticmethod
     def should_restart(ps: PodState, run: ContainerRun) -> bool:
         """Whether the pod's restart policy restarts ``run`` after its exit."""
+        if run.kind:
+            return ic.should_restart(ps, run)
         policy = ps.pod.spec.restart_policy
         if policy == "Always":
             return True

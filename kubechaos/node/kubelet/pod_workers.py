@@ -25,6 +25,8 @@ from kubechaos.api.selectors import FieldSelector
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.node.behaviour import BehaviourError, behaviour_for
+from kubechaos.node.initstate import SIDECAR
+from kubechaos.node.kubelet import init_containers as ic
 from kubechaos.node.kubelet.admission import Admission
 from kubechaos.node.kubelet.config import COMPONENT, KubeletEvents
 from kubechaos.node.kubelet.containers import ContainerLifecycle
@@ -203,13 +205,13 @@ class PodWorkers:
             return  # finished before this kubelet saw it: nothing to run
         ps = PodState(pod)
         self.pods[ps.uid] = ps
-        for index, container in enumerate(pod.spec.containers):
+        for index, (container, kind) in enumerate(ic.pod_containers(ps)):
             try:
                 behaviour = behaviour_for(pod.metadata.annotations, container.name)
             except BehaviourError as exc:
                 behaviour = None
                 self.events.pod(ps, "FailedBehaviour", str(exc))
-            ps.runs.append(ContainerRun(ps, index, container, behaviour))
+            ps.runs.append(ContainerRun(ps, index, container, behaviour, kind))
         ps.ready_since = now()
         survivor = self.restorer.take(ps.uid)
         if pod.metadata.deletion_timestamp is not None:
@@ -270,8 +272,11 @@ class PodWorkers:
         if ps.sandbox == SANDBOX_CREATING:
             ps.token += 1
         ps.starting = None
+        ic.begin_stop(ps, grace)
         for run in ps.runs:
             self.containers.abort_post_start(run)
+            if run.kind == SIDECAR and run.state == RUNNING and run.stop_at is None:
+                continue  # stopped after the app containers (stop_next_sidecar below)
             if run.state == RUNNING:
                 if run.stop_at is None:
                     self.events.pod(ps, "Killing", f"Stopping container {run.name}")
@@ -279,6 +284,7 @@ class PodWorkers:
             else:
                 run.token += 1  # no pending start, restart or pull retry
                 run.pending_restart = False
+        self.containers.stop_next_sidecar(ps)
         self.lifecycle.check_terminated(ps)
 
     def _forget(self, ps: PodState) -> None:

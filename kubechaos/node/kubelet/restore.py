@@ -23,6 +23,7 @@ import ipaddress
 import attrs
 
 from kubechaos.api.objects import ContainerStatus
+from kubechaos.node.kubelet import init_containers as ic
 from kubechaos.node.kubelet.config import KubeletEvents, NodeConfig
 from kubechaos.node.kubelet.containers import ContainerLifecycle
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
@@ -126,9 +127,13 @@ class Restorer:
         its restart count + 1; one that was running is first recorded as terminated with 137; one
         that had terminated for good under the restart policy stays terminated.
         """
-        old_statuses = {s.name: s for s in ps.pod.status.container_statuses}
+        status = ps.pod.status
+        old_statuses = {
+            s.name: s for s in (*status.init_container_statuses, *status.container_statuses)
+        }
         for run in ps.runs:
             self._restore_run(ps, run, old_statuses.get(run.name))
+        ic.rerun_after_sandbox_loss(ps)
 
     def _restore_run(self, ps: PodState, run: ContainerRun, old: ContainerStatus | None) -> None:
         """:meth:`restore` for one container (also used for one the runtime does not have)."""
@@ -173,7 +178,10 @@ class Restorer:
             seen = latest.get(candidate.name)
             if seen is None or candidate.attempt >= seen.attempt:
                 latest[candidate.name] = candidate
-        old_statuses = {s.name: s for s in ps.pod.status.container_statuses}
+        status = ps.pod.status
+        old_statuses = {
+            s.name: s for s in (*status.init_container_statuses, *status.container_statuses)
+        }
         restart: list[ContainerRun] = []
         t = now()
         for run in ps.runs:
@@ -197,6 +205,7 @@ class Restorer:
                 restart.append(run)
         if ps.pod.metadata.deletion_timestamp is not None:
             return  # the caller terminates it: nothing starts again
+        ic.note_adopted(ps)
         for run in restart:
             self.containers.restart(run)
         self.containers.advance_start(ps)
@@ -234,7 +243,7 @@ class Restorer:
         run.pending_restart = run.kill_restart = False
         run.stop_at = None
         run.term_at = None
-        exits = run.behaviour.exits()
+        exits = ic.process_exit(run)
         if exits is not None:
             self.timers.at(
                 max(t, run.started_at + exits[0]), TimerKind.EXITED, run, run.token, exits[1]

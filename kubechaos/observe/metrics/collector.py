@@ -46,6 +46,8 @@ FAMILIES: dict[str, str] = {
         (
             "kube_pod_status_phase", "kube_pod_status_ready", "kube_pod_info", "kube_pod_owner",
             "kube_pod_container_status_restarts", "kube_pod_container_status_waiting_reason",
+            "kube_pod_init_container_status_restarts",
+            "kube_pod_init_container_status_waiting_reason",
         ),
         "pod_families",
     ),

@@ -81,6 +81,17 @@ def pod_samples(pod: Pod) -> list[ObjectSample]:
             out.append(("kube_pod_container_status_waiting_reason", _sample(
                 "kube_pod_container_status_waiting_reason", {**labels, "reason": cs.reason}, 1.0
             )))  # fmt: skip
+    for cs in pod.status.init_container_statuses:  # internal/store/pod.go, init containers
+        labels = {**base, "container": cs.name}
+        out.append(("kube_pod_init_container_status_restarts", _sample(
+            "kube_pod_init_container_status_restarts_total", labels, cs.restart_count
+        )))  # fmt: skip
+        if cs.state == "waiting":
+            out.append(("kube_pod_init_container_status_waiting_reason", _sample(
+                "kube_pod_init_container_status_waiting_reason",
+                {**labels, "reason": cs.reason},
+                1.0,
+            )))  # fmt: skip
     return out
 
 
@@ -355,6 +366,10 @@ OBJECT_FAMILIES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("kube_pod_container_status_restarts", "The number of container restarts per container.", "counter"),
         ("kube_pod_container_status_waiting_reason",
          "Describes the reason the container is currently in waiting state.", "gauge"),
+        ("kube_pod_init_container_status_restarts",
+         "The number of restarts for the init container.", "counter"),
+        ("kube_pod_init_container_status_waiting_reason",
+         "Describes the reason the init container is currently in waiting state.", "gauge"),
     ),
     "deployments": (
         ("kube_deployment_spec_replicas", "Number of desired pods for a deployment.", "gauge"),

@@ -45,15 +45,16 @@ def new_condition(type_: str, reason: str, message: str, at: float) -> JobCondit
 
 
 def past_backoff_limit_on_failure(job: Job, pods: list[Pod]) -> bool:
-    """pastBackoffLimitOnFailure: with restartPolicy OnFailure the container restarts of the
-    Pending and Running pods count against ``backoffLimit`` (any restart when it is 0)."""
+    """pastBackoffLimitOnFailure: with restartPolicy OnFailure the container restarts (init
+    containers' included) of the Pending and Running pods count against ``backoffLimit`` (any
+    restart when it is 0)."""
     if job.spec.template.spec.restart_policy != "OnFailure":
         return False
     restarts = sum(
         c.restart_count
         for pod in pods
         if pod.status.phase in ("Pending", "Running")
-        for c in pod.status.container_statuses
+        for c in (*pod.status.init_container_statuses, *pod.status.container_statuses)
     )
     limit = job.spec.backoff_limit
     return restarts > 0 if limit == 0 else restarts >= limit

@@ -24,8 +24,10 @@ after SIGTERM        sends SIGTERM and the process decides; the Endpoints contro
 otherwise            ``success``
 ==================== ==========================================================================
 
-A pod with several containers answers with the worst of them (hung, then refused, then
-not-ready): the model does not follow a Service's ``targetPort`` to one container.
+A pod with several app containers answers with the worst of them (hung, then refused, then
+not-ready): the model does not follow a Service's ``targetPort`` to one container. Init
+containers (done before the app starts) and sidecars (a log shipper, a proxy in front of the
+app) do not answer the Service's requests here: the app containers do.
 
 :class:`PodAnswerer` is attached by the kubelet to the pod's :class:`~kubechaos.node.network.
 Endpoint`; the endpoint caches its answer until the next time the behaviours say it changes, or
@@ -37,6 +39,7 @@ from __future__ import annotations
 import math
 
 from kubechaos.node.behaviour import HUNG, STARTING, UNREADY
+from kubechaos.node.initstate import APP
 from kubechaos.node.network import ANSWERED, ERRORED, HUNG_UP, REFUSED
 from kubechaos.node.podstate import RUNNING, SANDBOX_READY, PodState
 
@@ -58,6 +61,8 @@ class PodAnswerer:
             return REFUSED, math.inf
         worst, until = ANSWERED, math.inf
         for run in ps.runs:
+            if run.kind != APP:
+                continue
             behaviour, started = run.behaviour, run.started_at
             if run.state != RUNNING or behaviour is None or started is None:
                 return REFUSED, math.inf

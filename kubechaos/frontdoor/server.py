@@ -29,7 +29,7 @@ from hypercorn.utils import wrap_app
 from kubechaos.control.apiserver import APIServer
 from kubechaos.frontdoor.app import FrontDoor
 from kubechaos.frontdoor.timefmt import Anchor
-from kubechaos.sim.clock import now
+from kubechaos.sim.clock import now, run_virtual
 from kubechaos.sim.events import EventLog
 
 # How long an idle keep-alive connection stays open (kube-apiserver's HTTP/1.1 idle timeout is
@@ -176,15 +176,24 @@ class APIService:
         """Serve until cancelled (the end of the run)."""
         if self._sockets is None:
             self.bind()
-        # virtual time zero as a wall-clock instant: the one place the front door reads it
-        anchor = Anchor(time.time() - now() / self.speed)
-        address = f"{self.endpoint.host}:{self.endpoint.port}"
-        self.app = FrontDoor(api, events, anchor, address, self.endpoint.token)
+        if self.app is None:
+            # virtual time zero as a wall-clock instant: the one place the front door reads it
+            anchor = Anchor(time.time() - now())
+            address = f"{self.endpoint.host}:{self.endpoint.port}"
+            self.app = FrontDoor(api, events, anchor, address, self.endpoint.token)
+        sockets, self._sockets = self._sockets, None  # serving closes them when it ends
         await worker_serve(
             wrap_app(self.app, self._config.wsgi_max_body_size, "asgi"),  # type: ignore[arg-type]
             self._config,
-            sockets=self._sockets,
+            sockets=sockets,
         )
+
+    def serve_final_state(self, api: APIServer, events: EventLog, end: float) -> None:
+        """After the run: serve its final state (the model stopped at virtual ``end``, its
+        clock going on paced, so ages keep growing) until Ctrl-C, on the same address."""
+        self.endpoint.port = self.endpoint.port or 0
+        self.bind()
+        run_virtual(self.run, api, events, speed=self.speed, start=end)
 
 
 __all__ = [

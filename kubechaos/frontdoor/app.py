@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kubechaos.api import errors
+from kubechaos.api.discovery import API_RESOURCES, RESOURCE_OF_KIND
 from kubechaos.client.identity import as_client
 from kubechaos.control.apiserver import APIServer
 from kubechaos.frontdoor import documents
@@ -34,7 +35,7 @@ from kubechaos.frontdoor.paths import (
 from kubechaos.frontdoor.reads import ResourceReads
 from kubechaos.frontdoor.response import Response
 from kubechaos.frontdoor.timefmt import Anchor
-from kubechaos.sim.events import EventLog
+from kubechaos.sim.events import Event, EventLog
 
 # Largest request body read (upstream's apiserver caps a request body at 3 MiB).
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -78,7 +79,7 @@ class FrontDoor:
         self.encoder = Encoder(anchor)
         self.server_address = server_address
         self.token = token
-        self.events = EventSource(events, anchor)
+        self.events = EventSource(events, anchor, self._uid_of)
         self.reads = ResourceReads(api, self.encoder, self.events)
         self.requests = 0  # served so far (any outcome)
         self.failures = 0  # answered with a 500: a bug in the front door, never the client's
@@ -158,6 +159,17 @@ class FrontDoor:
             await response.status(400, "BadRequest", str(exc))
         except errors.APIError as exc:
             await response.api_error(exc, target)
+
+    def _uid_of(self, event: Event) -> str:
+        """The uid of the object an event is about, as the API server has it now."""
+        resource = RESOURCE_OF_KIND.get(event.kind)
+        if resource is None:
+            return ""
+        namespace, _, name = event.object.rpartition("/")
+        prefix = f"/registry/{resource}/"
+        key = f"{prefix}{namespace}/{name}" if API_RESOURCES[resource].namespaced else prefix + name
+        obj = self.api.cache(resource).get(key)
+        return obj.metadata.uid if obj is not None else ""
 
     def _discovery(self, target: DiscoveryPath) -> dict[str, Any]:
         if target.legacy and not target.group_version:

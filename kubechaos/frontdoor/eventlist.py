@@ -34,18 +34,22 @@ _EVENT_COLUMNS = [
 ]
 
 
+UidOf = Callable[[Event], str]
+
+
 class LogWatch:
     """A watch on the event log, shaped as the model's watch streams are."""
 
-    def __init__(self, log: EventLog, namespace: str | None) -> None:
-        self._log = log
+    def __init__(self, source: EventSource, namespace: str | None) -> None:
+        self._source = source
+        log = self._log = source.log
         self._namespace = namespace
         self._send, self._receive = trio.open_memory_channel[ObjectEvent](WATCH_BUFFER)
         self.closed = False
         log.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        view = EventView(len(self._log) - 1, event)
+        view = self._source.view(len(self._log) - 1)
         if self._namespace is not None and view.namespace != self._namespace:
             return
         try:
@@ -76,9 +80,26 @@ class LogWatch:
 
 
 class EventSource:
-    def __init__(self, log: EventLog, anchor: Anchor) -> None:
+    """The event log as Events. The uid of each event's object is noted as the event is
+    recorded (``kubectl describe`` selects an object's events by uid, and a StatefulSet pod's
+    name outlives its incarnations); events from before the front door started get the uid
+    of the object of that name when first served."""
+
+    def __init__(self, log: EventLog, anchor: Anchor, uid_of: UidOf) -> None:
         self.log = log
         self.anchor = anchor
+        self._uid_of = uid_of
+        self._uids: dict[int, str] = {}
+        log.subscribe(self._note_uid)
+
+    def _note_uid(self, event: Event) -> None:
+        self._uids[len(self.log) - 1] = self._uid_of(event)
+
+    def view(self, index: int) -> EventView:
+        uid = self._uids.get(index)
+        if uid is None:
+            uid = self._uids[index] = self._uid_of(self.log[index])
+        return EventView(index, self.log[index], uid)
 
     def encode(self, view: EventView) -> dict[str, Any]:
         return event_json(view, self.anchor)
@@ -94,13 +115,13 @@ class EventSource:
             return None
         if not 0 <= index < len(self.log):
             return None
-        view = EventView(index, self.log[index])
+        view = self.view(index)
         if view.name != name or (namespace is not None and view.namespace != namespace):
             return None
         return view
 
     def views(self, namespace: str | None, fields: FieldFilter) -> list[EventView]:
-        views = [EventView(i, e) for i, e in enumerate(self.log)]
+        views = [self.view(i) for i in range(len(self.log))]
         return [
             v
             for v in views
@@ -219,7 +240,7 @@ class EventSource:
             },
             query=query,
         )
-        with LogWatch(self.log, namespace) as stream:
+        with LogWatch(self, namespace) as stream:
             await streamer.run(stream, initial, len(self.log))
 
 

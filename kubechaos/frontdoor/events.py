@@ -51,11 +51,12 @@ WARNING_REASONS = frozenset(
 class EventView:
     """One logged event as an Event object (field selectors read these attributes)."""
 
-    __slots__ = ("event", "index", "name", "namespace", "object_name")
+    __slots__ = ("event", "index", "name", "namespace", "object_name", "uid")
 
-    def __init__(self, index: int, event: Event) -> None:
+    def __init__(self, index: int, event: Event, uid: str = "") -> None:
         self.index = index
         self.event = event
+        self.uid = uid  # the involved object's, when it was recorded
         namespace, _, name = event.object.rpartition("/")
         self.object_name = name or event.kind
         self.namespace = namespace or "default"
@@ -76,7 +77,7 @@ EVENT_FIELDS: dict[str, Getter] = {
     "involvedObject.kind": lambda v: v.event.kind,
     "involvedObject.name": lambda v: v.object_name,
     "involvedObject.namespace": lambda v: v.involved_namespace(),
-    "involvedObject.uid": lambda v: "",
+    "involvedObject.uid": lambda v: v.uid,
     "involvedObject.apiVersion": lambda v: api_version_of(v.event.kind),
     "involvedObject.resourceVersion": lambda v: "",
     "involvedObject.fieldPath": lambda v: "",
@@ -96,6 +97,8 @@ def event_json(view: EventView, anchor: Anchor) -> dict[str, Any]:
     }
     if view.involved_namespace():
         involved["namespace"] = view.involved_namespace()
+    if view.uid:
+        involved["uid"] = view.uid
     when = anchor.time(event.time)
     component, _, host = event.component.partition("/")
     source: dict[str, Any] = {"component": component}

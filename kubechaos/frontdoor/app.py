@@ -74,13 +74,14 @@ class FrontDoor:
         anchor: Anchor,
         server_address: str,
         token: str | None = None,
+        speed: float = 1.0,
     ) -> None:
         self.api = api
         self.encoder = Encoder(anchor)
         self.server_address = server_address
         self.token = token
-        self.events = EventSource(events, anchor, self._uid_of)
-        self.reads = ResourceReads(api, self.encoder, self.events)
+        self.events = EventSource(events, anchor, self._uid_of, speed)
+        self.reads = ResourceReads(api, self.encoder, self.events, speed)
         self.requests = 0  # served so far (any outcome)
         self.failures = 0  # answered with a 500: a bug in the front door, never the client's
 

@@ -85,7 +85,8 @@ class EventSource:
     name outlives its incarnations); events from before the front door started get the uid
     of the object of that name when first served."""
 
-    def __init__(self, log: EventLog, anchor: Anchor, uid_of: UidOf) -> None:
+    def __init__(self, log: EventLog, anchor: Anchor, uid_of: UidOf, speed: float = 1.0) -> None:
+        self.speed = speed
         self.log = log
         self.anchor = anchor
         self._uid_of = uid_of
@@ -239,6 +240,7 @@ class EventSource:
                 "metadata": {"resourceVersion": str(rv)},
             },
             query=query,
+            speed=self.speed,
         )
         with LogWatch(self, namespace) as stream:
             await streamer.run(stream, initial, len(self.log))

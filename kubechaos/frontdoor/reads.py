@@ -76,7 +76,10 @@ def page(items: list[Any], query: ListQuery, revision: int) -> tuple[list[Any], 
 
 
 class ResourceReads:
-    def __init__(self, api: APIServer, encoder: Encoder, events: EventSource) -> None:
+    def __init__(
+        self, api: APIServer, encoder: Encoder, events: EventSource, speed: float = 1.0
+    ) -> None:
+        self.speed = speed  # virtual seconds per wall second: clients' timeouts are wall time
         self.api = api
         self.encoder = encoder
         self.event_source = events
@@ -216,6 +219,7 @@ class ResourceReads:
                 "metadata": {"resourceVersion": str(rv)},
             },
             query=query,
+            speed=self.speed,
         )
         try:
             stream = await self.api.watch(

@@ -78,11 +78,11 @@ class APIEndpoint:
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://{host}:{self.port}"
 
-    def hypercorn_config(self) -> Config:
+    def hypercorn_config(self, speed: float = 1.0) -> Config:
         config = Config()
         host = f"[{self.host}]" if ":" in self.host else self.host
         config.bind = [f"{host}:{self.port}"]
-        config.keep_alive_timeout = KEEP_ALIVE_SECONDS
+        config.keep_alive_timeout = KEEP_ALIVE_SECONDS * speed  # hypercorn times in virtual s
         config.accesslog = None
         config.errorlog = _quiet_logger()
         config.include_server_header = False
@@ -145,7 +145,7 @@ class APIService:
         self.kubeconfig_path = kubeconfig_path
         self.context_name = context_name
         self.app: FrontDoor | None = None
-        self._config = endpoint.hypercorn_config()
+        self._config = endpoint.hypercorn_config(speed)
         self._sockets: Any = None
 
     def bind(self) -> None:
@@ -180,7 +180,7 @@ class APIService:
             # virtual time zero as a wall-clock instant: the one place the front door reads it
             anchor = Anchor(time.time() - now())
             address = f"{self.endpoint.host}:{self.endpoint.port}"
-            self.app = FrontDoor(api, events, anchor, address, self.endpoint.token)
+            self.app = FrontDoor(api, events, anchor, address, self.endpoint.token, self.speed)
         sockets, self._sockets = self._sockets, None  # serving closes them when it ends
         await worker_serve(
             wrap_app(self.app, self._config.wsgi_max_body_size, "asgi"),  # type: ignore[arg-type]

@@ -6,7 +6,9 @@ other writes them to the socket at whatever pace the client reads. A client that
 :data:`WATCH_BUFFER` events behind is dropped, as the API server's watch cache closes an
 unresponsive watcher (``cacheWatcher``: "Forcing watcher close due to unresponsiveness"); the
 client relists and watches again, as every informer does. The watch ends at ``timeoutSeconds``
-(default: upstream's ``--min-request-timeout`` of 1800 s), or when the client goes.
+(default: upstream's ``--min-request-timeout`` of 1800 s), or when the client goes. These are a
+client's wall-clock seconds: on a run paced at ``speed`` they last ``speed`` times as long in
+virtual time.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ class WatchStreamer:
         matches: Callable[[Any], bool] | None,
         bookmark: Callable[[int], dict[str, Any]],
         query: ListQuery,
+        speed: float = 1.0,
     ) -> None:
+        self.speed = speed
         self.response = response
         self.receive = receive
         self.encode = encode
@@ -64,7 +68,8 @@ class WatchStreamer:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._pull, stream, send)
             nursery.start_soon(self._until_disconnect, nursery.cancel_scope)
-            with trio.move_on_after(DEFAULT_WATCH_TIMEOUT if timeout is None else timeout):
+            wall = DEFAULT_WATCH_TIMEOUT if timeout is None else timeout
+            with trio.move_on_after(wall * self.speed):
                 await self._write(initial, receive)
             nursery.cancel_scope.cancel()
         try:
@@ -100,7 +105,7 @@ class WatchStreamer:
         for event in initial:
             await self._send(event)
         while True:
-            with trio.move_on_after(BOOKMARK_INTERVAL) as waited:
+            with trio.move_on_after(BOOKMARK_INTERVAL * self.speed) as waited:
                 try:
                     event = await receive.receive()
                 except trio.EndOfChannel:

@@ -1,0 +1,62 @@
+"""The official Python client (``kubernetes`` package) lists and watches a running model.
+
+The client's generated models check required fields as they decode (a container status without
+``image`` is an error), so decoding every object is itself a check that the model serializes as
+upstream does. The scenario crashes a node: the client sees it go Ready=Unknown after the
+node-monitor grace period (50 s) and, after the 300 s unreachable toleration, its pod deleted
+and replaced (pkg/controller/nodelifecycle, pkg/controller/tainteviction).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubernetes import client, config, watch
+
+from tests.frontdoor import scenario_file, served
+
+NODE_CRASH = """
+    - name: crash-worker-1
+      type: node-crash
+      at: 20s
+      target: {nodes: [worker-1]}"""
+
+
+def test_list_and_watch_pods_across_a_node_crash(tmp_path: Path) -> None:
+    scenario = scenario_file(tmp_path, faults=NODE_CRASH)
+    with served(tmp_path, scenario, 40) as run:
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(run.kubeconfig)))
+        pods = api.list_namespaced_pod("default")
+        assert {p.metadata.labels["app"] for p in pods.items} == {"web"}
+        on_crashed = {p.metadata.name for p in pods.items if p.spec.node_name == "worker-1"}
+        seen: list[tuple[str, str, bool]] = []
+        replacement_ready = False
+        stream = watch.Watch()
+        for event in stream.stream(
+            api.list_namespaced_pod,
+            "default",
+            resource_version=pods.metadata.resource_version,
+            timeout_seconds=120,
+        ):
+            pod = event["object"]
+            seen.append(
+                (event["type"], pod.metadata.name, pod.metadata.deletion_timestamp is not None)
+            )
+            ready = any(
+                c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
+            )
+            if pod.metadata.name not in on_crashed and pod.spec.node_name != "worker-1" and (
+                event["type"] == "MODIFIED" and ready and _new(pod.metadata.name, pods)
+            ):
+                replacement_ready = True
+                stream.stop()
+        node = api.read_node("worker-1")
+    terminating = {name for _, name, deleting in seen if deleting}
+    assert terminating == on_crashed, f"not the crashed node's pod marked for deletion: {seen}"
+    assert replacement_ready, f"no replacement became ready: {seen}"
+    ready = next(c for c in node.status.conditions if c.type == "Ready")
+    assert ready.status == "Unknown" and ready.reason == "NodeStatusUnknown"
+
+
+def _new(name: str, listed: client.V1PodList) -> bool:
+    return name not in {p.metadata.name for p in listed.items}

@@ -98,9 +98,7 @@ class Served:
 
 
 @contextmanager
-def served(
-    directory: Path, scenario: Path, speed: float = 1, *extra: str
-) -> Iterator[Served]:
+def served(directory: Path, scenario: Path, speed: float = 1, *extra: str) -> Iterator[Served]:
     """``kubechaos run SCENARIO --api 127.0.0.1:0``: yields once the API answers."""
     kubeconfig = directory / "kubeconfig"
     proc = subprocess.Popen(
@@ -152,9 +150,7 @@ def _read_until(proc: subprocess.Popen[str], text: str, timeout: float = 60) -> 
     raise AssertionError(f"no {text!r} within {timeout}s: {lines}")
 
 
-def read_lines_until(
-    proc: subprocess.Popen[str], done: object, timeout: float = 60
-) -> list[str]:
+def read_lines_until(proc: subprocess.Popen[str], done: object, timeout: float = 60) -> list[str]:
     """Lines of a watching process's output until ``done(lines)`` holds."""
     assert proc.stdout is not None and callable(done)
     lines: list[str] = []

@@ -103,7 +103,9 @@ def test_selectors_and_events(cluster: Served) -> None:
     ``reason``), and ``kubectl get events``: LAST SEEN TYPE REASON OBJECT MESSAGE."""
     assert len(cluster.kubectl_ok("get", "pods", "-l", "app=web", "--no-headers").splitlines()) == 3
     assert cluster.kubectl_ok("get", "pods", "-l", "app=nope").strip() == ""
-    running = cluster.kubectl_ok("get", "pods", "--field-selector=status.phase=Running", "-o", "name")
+    running = cluster.kubectl_ok(
+        "get", "pods", "--field-selector=status.phase=Running", "-o", "name"
+    )
     assert len(running.split()) == 3
     events = cluster.kubectl_ok("get", "events", "--field-selector", "reason=Scheduled")
     header, *rows = events.splitlines()
@@ -158,8 +160,9 @@ def test_get_pods_watch_follows_a_pod_kill(tmp_path: Path) -> None:
         try:
             lines = read_lines_until(
                 watcher,
-                lambda seen: any(line.startswith("DELETED") for line in seen)
-                and _replacement_running(seen),
+                lambda seen: (
+                    any(line.startswith("DELETED") for line in seen) and _replacement_running(seen)
+                ),
                 timeout=90,
             )
         finally:

@@ -45,8 +45,10 @@ def test_list_and_watch_pods_across_a_node_crash(tmp_path: Path) -> None:
             ready = any(
                 c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
             )
-            if pod.metadata.name not in on_crashed and pod.spec.node_name != "worker-1" and (
-                event["type"] == "MODIFIED" and ready and _new(pod.metadata.name, pods)
+            if (
+                pod.metadata.name not in on_crashed
+                and pod.spec.node_name != "worker-1"
+                and (event["type"] == "MODIFIED" and ready and _new(pod.metadata.name, pods))
             ):
                 replacement_ready = True
                 stream.stop()

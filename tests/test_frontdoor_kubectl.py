@@ -9,6 +9,8 @@ against what a v1.32 API server makes kubectl print (server-side printing:
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,3 +186,45 @@ def _replacement_running(lines: list[str]) -> bool:
         for line in lines[4:]
         if len(line.split()) > 3
     )
+
+
+def test_tls_with_a_self_signed_pair_and_a_bearer_token(tmp_path: Path) -> None:
+    """``--tls-self-signed``: HTTPS with a generated pair the kubeconfig trusts, and a bearer
+    token the kubeconfig carries; a request without the token gets 401 Unauthorized."""
+    with served(tmp_path, scenario_file(tmp_path), 2, "--tls-self-signed") as run:
+        assert "https://127.0.0.1:" in run.header[-1]
+        assert "Ready" in run.kubectl_ok("get", "nodes")
+        config = yaml.safe_load(run.kubeconfig.read_text())
+        server = config["clusters"][0]["cluster"]["server"]
+        assert config["users"][0]["user"]["token"]
+        anonymous = run.kubectl(
+            "get", "--raw", "/api/v1/nodes", "--server", server, "--token", "wrong"
+        )
+        assert anonymous.returncode != 0 and "Unauthorized" in anonymous.stderr
+
+
+def test_serving_beyond_loopback_needs_tls(tmp_path: Path) -> None:
+    """Any address other than loopback needs TLS and a token: a one-line error, exit 2."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kubechaos.cli",
+            "run",
+            str(scenario_file(tmp_path)),
+            "--api",
+            "0.0.0.0:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "(not loopback) needs TLS and a token: give --tls-cert and --tls-key (or --tls-self-signed)"
+        )
+    )
+    assert "Traceback" not in done.stderr

@@ -9,9 +9,11 @@ and replaced (pkg/controller/nodelifecycle, pkg/controller/tainteviction).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
 
 from tests.frontdoor import scenario_file, served
 
@@ -62,3 +64,27 @@ def test_list_and_watch_pods_across_a_node_crash(tmp_path: Path) -> None:
 
 def _new(name: str, listed: client.V1PodList) -> bool:
     return name not in {p.metadata.name for p in listed.items}
+
+
+UNAVAILABLE_TO_PYTHON = """
+    - name: python-client-refused
+      type: apiserver-unavailable
+      at: 0s
+      params: {clients: [python-client]}"""
+
+
+def test_request_faults_pick_external_clients_by_user_agent(tmp_path: Path) -> None:
+    """An ``apiserver-unavailable`` fault with ``clients: [python-client]`` answers the Python
+    client 503 ServiceUnavailable (a Status with Retry-After) while kubectl is served."""
+    scenario = scenario_file(tmp_path, faults=UNAVAILABLE_TO_PYTHON)
+    with served(tmp_path, scenario, 1) as run:
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(run.kubeconfig)))
+        try:
+            api.list_namespaced_pod("default")
+        except ApiException as exc:
+            assert exc.status == 503
+            assert exc.headers["Retry-After"] == "1"
+            assert json.loads(exc.body)["reason"] == "ServiceUnavailable"
+        else:
+            raise AssertionError("the fault did not reach the Python client")
+        assert "NAME" in run.kubectl_ok("get", "nodes")

@@ -137,6 +137,18 @@ def test_rollout_status_and_wait(cluster: Served) -> None:
     assert waited.count("condition met") == 3
 
 
+def test_explain_reads_upstream_schemas_from_openapi_v3(cluster: Served) -> None:
+    """``kubectl explain`` reads /openapi/v3 and the group-version's document: upstream's
+    v1.32 schemas (kubectl/pkg/explain/v2 finds the kind from the path's operation)."""
+    probe = cluster.kubectl_ok("explain", "pods.spec.containers.readinessProbe")
+    assert "KIND:       Pod" in probe and "FIELD: readinessProbe <Probe>" in probe
+    assert "periodSeconds\t<integer>" in probe
+    strategy = cluster.kubectl_ok("explain", "deployment.spec.strategy")
+    assert "GROUP:      apps" in strategy and "rollingUpdate\t<RollingUpdateDeployment>" in strategy
+    missing = cluster.kubectl("explain", "pods.spec.nope")
+    assert missing.returncode != 0 and 'field "nope" does not exist' in missing.stderr
+
+
 def test_logs_and_exec_explain_that_the_model_runs_no_processes(cluster: Served) -> None:
     pod = cluster.kubectl_ok("get", "pods", "-o", "name").split()[0]
     logs = cluster.kubectl("logs", pod)

@@ -21,7 +21,7 @@ from kubechaos.api import errors
 from kubechaos.api.discovery import API_RESOURCES, RESOURCE_OF_KIND
 from kubechaos.client.identity import as_client
 from kubechaos.control.apiserver import APIServer
-from kubechaos.frontdoor import documents
+from kubechaos.frontdoor import documents, openapi
 from kubechaos.frontdoor.encoding import Encoder
 from kubechaos.frontdoor.eventlist import EventSource
 from kubechaos.frontdoor.paths import (
@@ -130,6 +130,9 @@ class FrontDoor:
         if path == "/version":
             await response.json(200, documents.version_document())
             return
+        if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
+            await self._openapi(path, response)
+            return
         if path in _HEALTH_PATHS or path.startswith(tuple(f"{p}/" for p in _HEALTH_PATHS)):
             await response.text(200, "ok")
             return
@@ -160,6 +163,18 @@ class FrontDoor:
             await response.status(400, "BadRequest", str(exc))
         except errors.APIError as exc:
             await response.api_error(exc, target)
+
+    async def _openapi(self, path: str, response: Response) -> None:
+        if path == "/openapi/v3":
+            await response.body(200, openapi.index())
+            return
+        doc = openapi.document_for_path(path.removeprefix("/openapi/v3/"))
+        if doc is None:
+            await response.status(
+                404, "NotFound", "the server could not find the requested resource"
+            )
+            return
+        await response.body(200, doc)
 
     def _uid_of(self, event: Event) -> str:
         """The uid of the object an event is about, as the API server has it now."""

@@ -10,6 +10,7 @@ and replaced (pkg/controller/nodelifecycle, pkg/controller/tainteviction).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from kubernetes import client, config, watch
@@ -79,12 +80,21 @@ def test_request_faults_pick_external_clients_by_user_agent(tmp_path: Path) -> N
     scenario = scenario_file(tmp_path, faults=UNAVAILABLE_TO_PYTHON)
     with served(tmp_path, scenario, 1) as run:
         api = client.CoreV1Api(config.new_client_from_config(config_file=str(run.kubeconfig)))
+        refused = _first_refusal(api)
+        assert refused.status == 503
+        assert refused.headers["Retry-After"] == "1"
+        assert json.loads(refused.body)["reason"] == "ServiceUnavailable"
+        assert "NAME" in run.kubectl_ok("get", "nodes")
+
+
+def _first_refusal(api: client.CoreV1Api, within: float = 30) -> ApiException:
+    """The fault is injected once the workloads are applied, a moment after the API starts
+    answering: list until it refuses."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         try:
             api.list_namespaced_pod("default")
         except ApiException as exc:
-            assert exc.status == 503
-            assert exc.headers["Retry-After"] == "1"
-            assert json.loads(exc.body)["reason"] == "ServiceUnavailable"
-        else:
-            raise AssertionError("the fault did not reach the Python client")
-        assert "NAME" in run.kubectl_ok("get", "nodes")
+            return exc
+        time.sleep(0.2)
+    raise AssertionError("the fault never reached the Python client")

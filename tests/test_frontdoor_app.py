@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import trio
+import yaml
 
+from kubechaos.api.manifest import read_manifest
 from kubechaos.api.objects import ObjectMeta, Pod
 from kubechaos.cluster import Cluster
 from kubechaos.defaults import Settings
@@ -29,6 +32,8 @@ from tests.factories import deployment, pod_spec
 from tests.harness import running, wait_until
 
 ANCHOR = Anchor(1_780_000_000.0)
+MANIFESTS = Path(__file__).resolve().parent.parent / "scenarios" / "manifests"
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
 class Exchange:
@@ -347,3 +352,85 @@ async def test_random_paths_and_queries_always_get_a_response() -> None:
             if answer.status >= 400:
                 assert answer.json()["kind"] == "Status"
         assert app.failures == 0
+
+
+async def test_every_served_kind_prints_upstream_columns() -> None:
+    """Tables for the workload and config kinds as printers.go prints them (StatefulSet READY,
+    DaemonSet DESIRED..NODE SELECTOR, Job STATUS COMPLETIONS DURATION, HPA REFERENCE TARGETS,
+    PDB MIN AVAILABLE.., ConfigMap DATA, Secret TYPE DATA, PriorityClass VALUE ...)."""
+    expected = {
+        "/apis/apps/v1/statefulsets": ["Name", "Ready", "Age", "Containers", "Images"],
+        "/apis/apps/v1/daemonsets": [
+            "Name",
+            "Desired",
+            "Current",
+            "Ready",
+            "Up-to-date",
+            "Available",
+            "Node Selector",
+            "Age",
+            "Containers",
+            "Images",
+        ],
+        "/apis/batch/v1/jobs": [
+            "Name",
+            "Status",
+            "Completions",
+            "Duration",
+            "Age",
+            "Containers",
+            "Images",
+        ],
+        "/apis/autoscaling/v2/horizontalpodautoscalers": [
+            "Name",
+            "Reference",
+            "Targets",
+            "MinPods",
+            "MaxPods",
+            "Replicas",
+            "Age",
+        ],
+        "/apis/policy/v1/poddisruptionbudgets": [
+            "Name",
+            "Min Available",
+            "Max Unavailable",
+            "Allowed Disruptions",
+            "Age",
+        ],
+        "/api/v1/configmaps": ["Name", "Data", "Age"],
+        "/api/v1/secrets": ["Name", "Type", "Data", "Age"],
+        "/apis/scheduling.k8s.io/v1/priorityclasses": [
+            "Name",
+            "Value",
+            "Global-Default",
+            "Age",
+            "PreemptionPolicy",
+        ],
+        "/apis/coordination.k8s.io/v1/leases": ["Name", "Holder", "Age"],
+    }
+    manifests = [
+        "db.yaml",
+        "log-agent.yaml",
+        "batch-job.yaml",
+        "api.yaml",
+        "api-hpa.yaml",
+        "web.yaml",
+        "web-pdb.yaml",
+    ]
+    objects = [
+        read_manifest(doc)
+        for name in manifests
+        for doc in yaml.safe_load_all((MANIFESTS / name).read_text())
+        if doc
+    ]
+    async with running(nodes=3) as cluster:
+        await cluster.apply(objects)
+        await trio.sleep(30)
+        app = front_door(cluster)
+        for path, columns in expected.items():
+            answer = await request(app, path, headers={"Accept": TABLE})
+            table = answer.json()
+            assert [c["name"] for c in table["columnDefinitions"]] == columns, path
+            assert all(len(row["cells"]) == len(columns) for row in table["rows"]), path
+        jobs = (await request(app, "/apis/batch/v1/jobs", headers={"Accept": TABLE})).json()
+        assert jobs["rows"][0]["cells"][1] in ("Running", "Complete")

@@ -23,6 +23,7 @@ from kubechaos.api.objects import (
     Service,
 )
 from kubechaos.frontdoor.encoding import KUBELET_VERSION
+from kubechaos.frontdoor.tables_more import printers as more_printers
 
 JSON = dict[str, Any]
 Column = tuple[str, str, int]  # name, type, priority (1: -o wide only)
@@ -301,6 +302,7 @@ PRINTERS: dict[str, Printer] = {
     "services": (_SERVICE_COLUMNS, _service),
     "endpoints": (_ENDPOINTS_COLUMNS, _endpoints),
     "namespaces": (_NAMESPACE_COLUMNS, _namespace),
+    **more_printers(_age, human_duration),
 }
 
 

@@ -434,3 +434,24 @@ async def test_every_served_kind_prints_upstream_columns() -> None:
             assert all(len(row["cells"]) == len(columns) for row in table["rows"]), path
         jobs = (await request(app, "/apis/batch/v1/jobs", headers={"Accept": TABLE})).json()
         assert jobs["rows"][0]["cells"][1] in ("Running", "Complete")
+
+
+async def test_list_resource_version_semantics() -> None:
+    """``resourceVersion`` on a list (apiserver/pkg/storage/cacher): "0" any, a version not
+    newer than the cache's is served from it, a newer one times out (504 "Too large resource
+    version"), and ``resourceVersionMatch=Exact`` at an older one is 410 Expired."""
+    async with running(nodes=2) as cluster:
+        await with_web(cluster, replicas=2)
+        app = front_door(cluster)
+        current = int(
+            (await request(app, "/api/v1/pods", "resourceVersion=0")).json()["metadata"][
+                "resourceVersion"
+            ]
+        )
+        assert (await request(app, "/api/v1/pods", f"resourceVersion={current - 5}")).status == 200
+        future = await request(app, "/api/v1/pods", f"resourceVersion={current + 1000}")
+        assert future.status == 504 and "Too large resource version" in future.json()["message"]
+        exact = await request(
+            app, "/api/v1/pods", f"resourceVersion={current - 5}&resourceVersionMatch=Exact"
+        )
+        assert exact.status == 410 and exact.json()["reason"] == "Expired"

@@ -29,6 +29,13 @@ from kubechaos.sim.clock import now
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
+class TooLargeResourceVersion(errors.APIError):
+    """A list at a version the cache has not reached (the cacher waits, then gives up)."""
+
+    code = 504
+    reason = "Timeout"
+
+
 def wants_table(accept: str) -> bool:
     return "as=Table" in accept
 
@@ -157,7 +164,9 @@ class ResourceReads:
             raise BadQuery(f"resourceVersion: invalid value {text!r}") from None
         current = self.api.cache(target.resource.name).revision
         if wanted > current:
-            raise errors.APIError(f"Too large resource version: {wanted}, current: {current}")
+            raise TooLargeResourceVersion(
+                f"Too large resource version: {wanted}, current: {current}"
+            )
         if query.resource_version_match == "Exact" and wanted != current:
             raise errors.Gone(f"too old resource version: {wanted} ({current})")
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
+import orjson
 
 from kubechaos.api.discovery import API_RESOURCES, RESOURCE_OF_KIND
 from kubechaos.api.objects import (
@@ -171,6 +172,7 @@ class Encoder:
         self.anchor = anchor
         self._shared_cache: dict[tuple[int, Any], tuple[Any, Any]] = {}
         self._dispatch: dict[type, Callable[[Any], Any]] = {}
+        self._line_encoders: dict[str, Callable[[Any], bytes]] = {}
         self._by_class: dict[type, Callable[[Any], Any]] = {
             ObjectMeta: self._meta,
             OwnerReference: self._owner,
@@ -193,6 +195,17 @@ class Encoder:
         """A whole object, with its ``apiVersion`` and ``kind``; each version of an object is
         encoded once for every watcher that is sent it at about the same time."""
         return self._shared(obj, self._object)
+
+    def event_line(self, kind: str, obj: Any) -> bytes:
+        """One watch event as the line every watcher of it is sent (serialized once)."""
+        line = self._line_encoders.get(kind)
+        if line is None:
+
+            def line(obj: Any, kind: str = kind) -> bytes:
+                return orjson.dumps({"type": kind, "object": self.object(obj)}) + b"\n"
+
+            self._line_encoders[kind] = line
+        return self._shared(obj, line)
 
     def _object(self, obj: Any) -> JSON:
         kind = type(obj).KIND

@@ -11,7 +11,7 @@ from kubechaos.api.watch import ObjectEvent
 from kubechaos.frontdoor.events import EVENT_FIELDS, EventView, event_json
 from kubechaos.frontdoor.fields import FieldFilter
 from kubechaos.frontdoor.paths import BadQuery, ListQuery
-from kubechaos.frontdoor.response import Response
+from kubechaos.frontdoor.response import Response, dumps
 from kubechaos.frontdoor.tables import human_duration
 from kubechaos.frontdoor.timefmt import Anchor
 from kubechaos.frontdoor.watchstream import WATCH_BUFFER, WatchStreamer
@@ -224,10 +224,12 @@ class EventSource:
             ]
         as_table = "as=Table" in accept
 
-        def encode(view: Any, first: bool) -> dict[str, Any]:
+        def encode(kind: str, view: Any, first: bool) -> bytes:
             if as_table:
-                return self._table([view], {"resourceVersion": str(view.index + 1)}, first)
-            return self.encode(view)
+                body = self._table([view], {"resourceVersion": str(view.index + 1)}, first)
+            else:
+                body = self.encode(view)
+            return dumps({"type": kind, "object": body}) + b"\n"
 
         streamer = WatchStreamer(
             response,

@@ -21,7 +21,7 @@ from kubechaos.frontdoor.encoding import Encoder, api_version_of
 from kubechaos.frontdoor.eventlist import EventSource
 from kubechaos.frontdoor.fields import FieldFilter
 from kubechaos.frontdoor.paths import BadQuery, ListQuery, ResourcePath
-from kubechaos.frontdoor.response import Response
+from kubechaos.frontdoor.response import Response, dumps
 from kubechaos.frontdoor.tables import table
 from kubechaos.frontdoor.watchstream import WatchStreamer
 from kubechaos.sim.clock import now
@@ -87,6 +87,7 @@ class ResourceReads:
         self, api: APIServer, encoder: Encoder, events: EventSource, speed: float = 1.0
     ) -> None:
         self.speed = speed  # virtual seconds per wall second: clients' timeouts are wall time
+        self.watching = 0  # watches being streamed now
         self.api = api
         self.encoder = encoder
         self.event_source = events
@@ -237,23 +238,27 @@ class ResourceReads:
         except errors.Gone as exc:
             await streamer.expired(exc)
             return
-        with stream:
-            await streamer.run(stream, initial, revision)
+        self.watching += 1
+        try:
+            with stream:
+                await streamer.run(stream, initial, revision)
+        finally:
+            self.watching -= 1
 
     def _event_encoder(
         self, target: ResourcePath, query: ListQuery, accept: str
-    ) -> Callable[[Any, bool], dict[str, Any]]:
+    ) -> Callable[[str, Any, bool], bytes]:
         if not wants_table(accept):
-            return lambda obj, first: self.encoder.object(obj)
+            return lambda kind, obj, first: self.encoder.event_line(kind, obj)
         row_object = self._row_object(query)
 
-        def as_table(obj: Any, first: bool) -> dict[str, Any]:
+        def as_table(kind: str, obj: Any, first: bool) -> bytes:
             out = table(
                 target.resource.name, [obj], now(), row_object, obj.metadata.resource_version
             )
             if not first:
                 out["columnDefinitions"] = []  # sent with the first event only, as upstream
-            return out
+            return dumps({"type": kind, "object": out}) + b"\n"
 
         return as_table
 

@@ -1,6 +1,7 @@
 """Streaming one watch to an HTTP client without letting it hold the model back.
 
-A watch is a chunked response of JSON lines ``{"type": ..., "object": ...}``. Two tasks meet at
+A watch is a chunked response of JSON lines ``{"type": ..., "object": ...}`` (``encode`` gives
+each line, so a line every watcher is sent is serialized once). Two tasks meet at
 a bounded buffer: one takes the model's events as they come (never waiting on the client), the
 other writes them to the socket at whatever pace the client reads. A client that falls
 :data:`WATCH_BUFFER` events behind is dropped, as the API server's watch cache closes an
@@ -25,6 +26,7 @@ from kubechaos.frontdoor.paths import ListQuery
 from kubechaos.frontdoor.response import Response, dumps
 
 WATCH_BUFFER = 1000
+_MAX_BATCH = 256  # events written to the socket as one chunk
 BOOKMARK_INTERVAL = 60.0  # the watch cache sends bookmarks about once a minute
 DEFAULT_WATCH_TIMEOUT = 1800.0  # kube-apiserver --min-request-timeout
 
@@ -36,7 +38,7 @@ class WatchStreamer:
         self,
         response: Response,
         receive: Receive,
-        encode: Callable[[Any, bool], dict[str, Any]],
+        encode: Callable[[str, Any, bool], bytes],
         matches: Callable[[Any], bool] | None,
         bookmark: Callable[[int], dict[str, Any]],
         query: ListQuery,
@@ -102,12 +104,12 @@ class WatchStreamer:
     async def _write(
         self, initial: Sequence[ObjectEvent], receive: trio.MemoryReceiveChannel[ObjectEvent]
     ) -> None:
-        for event in initial:
-            await self._send(event)
+        """Events as they come, each batch that is waiting written as one chunk."""
+        await self._send(initial)
         while True:
             with trio.move_on_after(BOOKMARK_INTERVAL * self.speed) as waited:
                 try:
-                    event = await receive.receive()
+                    batch = [await receive.receive()]
                 except trio.EndOfChannel:
                     return
             if waited.cancelled_caught:
@@ -115,15 +117,23 @@ class WatchStreamer:
                     line = {"type": "BOOKMARK", "object": self.bookmark(self._revision)}
                     await self.response.chunk(dumps(line) + b"\n")
                 continue
-            await self._send(event)
+            while len(batch) < _MAX_BATCH:
+                try:
+                    batch.append(receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            await self._send(batch)
 
-    async def _send(self, event: ObjectEvent) -> None:
-        self._revision = max(self._revision, event.resource_version)
-        if self.matches is not None and not self.matches(event.object):
-            return
-        line = {"type": event.type, "object": self.encode(event.object, self.sent == 0)}
-        self.sent += 1
-        await self.response.chunk(dumps(line) + b"\n")
+    async def _send(self, events: Sequence[ObjectEvent]) -> None:
+        lines = []
+        for event in events:
+            self._revision = max(self._revision, event.resource_version)
+            if self.matches is not None and not self.matches(event.object):
+                continue
+            lines.append(self.encode(event.type, event.object, self.sent == 0))
+            self.sent += 1
+        if lines:
+            await self.response.chunk(b"".join(lines))
 
 
 __all__ = ["BOOKMARK_INTERVAL", "DEFAULT_WATCH_TIMEOUT", "WATCH_BUFFER", "WatchStreamer"]

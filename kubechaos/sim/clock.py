@@ -54,6 +54,13 @@ class VirtualClock(trio.abc.Clock):
     def start_clock(self) -> None:
         self._wall_start = time.monotonic()
 
+    def pace(self, speed: float | None) -> None:
+        """From now on run at most ``speed`` times the wall clock (None: as fast as possible);
+        a benchmark converges a cluster at full speed, then serves clients in real time."""
+        self._start = self._now
+        self._wall_start = time.monotonic()
+        self.speed = speed
+
     def current_time(self) -> float:
         return self._now
 

@@ -98,3 +98,56 @@ def _first_refusal(api: client.CoreV1Api, within: float = 30) -> ApiException:
             return exc
         time.sleep(0.2)
     raise AssertionError("the fault never reached the Python client")
+
+
+DROP_PYTHON_WATCHES = """
+    - name: python-watches-dropped
+      type: watch-drop
+      at: 0s
+      params: {component: python-client, probability: 1}
+    - name: kill-one
+      type: pod-kill
+      at: 90s
+      target: {namespace: default, labelSelector: {app: web}, mode: one}
+      params: {gracePeriod: 0s}"""
+
+
+def test_watch_faults_reach_external_watchers(tmp_path: Path) -> None:
+    """``watch-drop`` on ``python-client``: its watch of pods misses the pod kill and the
+    replacement (a stale view, as an informer with dropped events has), while a fresh list,
+    and kubectl, see the new pod."""
+    scenario = scenario_file(tmp_path, faults=DROP_PYTHON_WATCHES)
+    with served(tmp_path, scenario, 10) as run:
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(run.kubeconfig)))
+        _first_ready_list(api)
+        listed = api.list_namespaced_pod("default")
+        before = {p.metadata.name for p in listed.items}
+        seen = [
+            event["object"].metadata.name
+            for event in watch.Watch().stream(
+                api.list_namespaced_pod,
+                "default",
+                resource_version=listed.metadata.resource_version,
+                timeout_seconds=15,
+            )
+        ]
+        after = {p.metadata.name for p in api.list_namespaced_pod("default").items}
+        from_kubectl = set(run.kubectl_ok("get", "pods", "-o", "name").replace("pod/", "").split())
+    assert seen == []
+    assert after != before and after == from_kubectl
+
+
+def _first_ready_list(api: client.CoreV1Api, within: float = 60) -> None:
+    """Wait (wall time) until the three web pods are listed Ready."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        pods = api.list_namespaced_pod("default").items
+        ready = [
+            p
+            for p in pods
+            if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        ]
+        if len(ready) == 3:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the web pods never became ready")

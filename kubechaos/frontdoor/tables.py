@@ -22,46 +22,13 @@ from kubechaos.api.objects import (
     ReplicaSet,
     Service,
 )
+from kubechaos.frontdoor.ages import age, human_duration
 from kubechaos.frontdoor.encoding import KUBELET_VERSION
-from kubechaos.frontdoor.tables_more import printers as more_printers
+from kubechaos.frontdoor.tables_more import MORE_PRINTERS
 
 JSON = dict[str, Any]
 Column = tuple[str, str, int]  # name, type, priority (1: -o wide only)
 Cells = list[Any]
-
-
-def human_duration(seconds: float) -> str:
-    """apimachinery's ``duration.HumanDuration``: ``45s``, ``3m12s``, ``2h5m``, ``12d``."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
-    return f"{hours // 24 // 365}y"
-
-
-def _age(obj: Any, now: float) -> str:
-    created = obj.metadata.creation_timestamp
-    return "<unknown>" if created is None else human_duration(now - created)
 
 
 # ------------------------------------------------------------------ pods
@@ -94,7 +61,7 @@ def _pod(pod: Pod, now: float) -> Cells:
         f"{ready}/{len(pod.spec.containers)}",
         reason,
         str(restarts),
-        _age(pod, now),
+        age(pod, now),
         pod.status.pod_ip or "<none>",
         pod.spec.node_name or "<none>",
         "<none>",
@@ -129,7 +96,7 @@ def _node(node: Node, now: float) -> Cells:
         node.metadata.name,
         state,
         ",".join(roles) or "<none>",
-        _age(node, now),
+        age(node, now),
         KUBELET_VERSION,
         node.status.address or "<none>",
         "<none>",
@@ -175,7 +142,7 @@ def _deployment(d: Deployment, now: float) -> Cells:
         f"{status.ready_replicas}/{d.spec.replicas}",
         status.updated_replicas,
         status.available_replicas,
-        _age(d, now),
+        age(d, now),
         names,
         images,
         _selector_text(d.spec.selector),
@@ -201,7 +168,7 @@ def _replicaset(rs: ReplicaSet, now: float) -> Cells:
         rs.spec.replicas,
         rs.status.replicas,
         rs.status.ready_replicas,
-        _age(rs, now),
+        age(rs, now),
         names,
         images,
         _selector_text(rs.spec.selector),
@@ -230,7 +197,7 @@ def _service(svc: Service, now: float) -> Cells:
         svc.spec.cluster_ip or "<none>",
         "<none>",
         ports,
-        _age(svc, now),
+        age(svc, now),
         selector,
     ]
 
@@ -266,7 +233,7 @@ def _endpoints(ep: Endpoints, now: float) -> Cells:
     text = ",".join(shown) or "<none>"
     if total > len(shown):
         text += f" + {total - len(shown)} more..."
-    return [ep.metadata.name, text, _age(ep, now)]
+    return [ep.metadata.name, text, age(ep, now)]
 
 
 _ENDPOINTS_COLUMNS: list[Column] = [
@@ -277,7 +244,7 @@ _ENDPOINTS_COLUMNS: list[Column] = [
 
 
 def _namespace(ns: Namespace, now: float) -> Cells:
-    return [ns.metadata.name, ns.phase, _age(ns, now)]
+    return [ns.metadata.name, ns.phase, age(ns, now)]
 
 
 _NAMESPACE_COLUMNS: list[Column] = [
@@ -288,7 +255,7 @@ _NAMESPACE_COLUMNS: list[Column] = [
 
 
 def _default(obj: Any, now: float) -> Cells:
-    return [obj.metadata.name, _age(obj, now)]
+    return [obj.metadata.name, age(obj, now)]
 
 
 _DEFAULT_COLUMNS: list[Column] = [("Name", "string", 0), ("Age", "string", 0)]
@@ -302,7 +269,7 @@ PRINTERS: dict[str, Printer] = {
     "services": (_SERVICE_COLUMNS, _service),
     "endpoints": (_ENDPOINTS_COLUMNS, _endpoints),
     "namespaces": (_NAMESPACE_COLUMNS, _namespace),
-    **more_printers(_age, human_duration),
+    **MORE_PRINTERS,
 }
 
 

@@ -434,6 +434,18 @@ async def test_every_served_kind_prints_upstream_columns() -> None:
             assert all(len(row["cells"]) == len(columns) for row in table["rows"]), path
         jobs = (await request(app, "/apis/batch/v1/jobs", headers={"Accept": TABLE})).json()
         assert jobs["rows"][0]["cells"][1] in ("Running", "Complete")
+        # the HPA as autoscaling/v2 nests a metric's source (k8s.io/api/autoscaling/v2 types)
+        hpa = (await request(app, "/apis/autoscaling/v2/horizontalpodautoscalers")).json()
+        metric = hpa["items"][0]["spec"]["metrics"][0]
+        assert metric == {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 60},
+            },
+        }
+        pdb = (await request(app, "/apis/policy/v1/poddisruptionbudgets")).json()["items"][0]
+        assert {"disruptionsAllowed", "currentHealthy", "desiredHealthy"} <= set(pdb["status"])
 
 
 async def test_list_resource_version_semantics() -> None:

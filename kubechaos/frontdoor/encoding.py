@@ -38,6 +38,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.defaults import TARGET_RELEASE
+from kubechaos.frontdoor.shapes import shapes
 from kubechaos.frontdoor.timefmt import Anchor
 
 JSON = dict[str, Any]
@@ -188,6 +189,7 @@ class Encoder:
             DeploymentStrategy: self._deployment_strategy,
             Namespace: self._namespace,
             EndpointSubset: self._endpoint_subset,
+            **shapes(self._generic, anchor.time),
         }
 
     # ------------------------------------------------------------------ entry points

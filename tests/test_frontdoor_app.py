@@ -467,3 +467,25 @@ async def test_list_resource_version_semantics() -> None:
             app, "/api/v1/pods", f"resourceVersion={current - 5}&resourceVersionMatch=Exact"
         )
         assert exact.status == 410 and exact.json()["reason"] == "Expired"
+
+
+async def test_aggregated_discovery_when_asked_for() -> None:
+    """kubectl v1.32 asks /api and /apis for apidiscovery.k8s.io/v2 APIGroupDiscoveryList
+    first (KEP-3352, staging/src/k8s.io/client-go/discovery): every resource in two answers."""
+    aggregated = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        core = await request(app, "/api", headers={"Accept": f"{aggregated},application/json"})
+        assert core.headers["content-type"] == aggregated
+        (group,) = core.json()["items"]
+        pods = next(r for r in group["versions"][0]["resources"] if r["resource"] == "pods")
+        assert pods["scope"] == "Namespaced" and pods["shortNames"] == ["po"]
+        assert {
+            "subresource": "status",
+            "responseKind": pods["responseKind"],
+            "verbs": ["get"],
+        } in pods["subresources"]
+        named = (await request(app, "/apis", headers={"Accept": aggregated})).json()
+        assert "apps" in {g["metadata"]["name"] for g in named["items"]}
+        legacy = await request(app, "/api", headers={"Accept": "application/json"})
+        assert legacy.json()["kind"] == "APIVersions"

@@ -33,7 +33,7 @@ from kubechaos.frontdoor.paths import (
     parse_query,
 )
 from kubechaos.frontdoor.reads import ResourceReads
-from kubechaos.frontdoor.response import Response
+from kubechaos.frontdoor.response import Response, dumps
 from kubechaos.frontdoor.timefmt import Anchor
 from kubechaos.sim.events import Event, EventLog
 
@@ -148,6 +148,11 @@ class FrontDoor:
             await response.status(400, "BadRequest", str(exc))
             return
         if isinstance(target, DiscoveryPath):
+            accept = headers.get("accept", "")
+            if not target.group_version and documents.wants_aggregated(accept):
+                body = dumps(documents.aggregated_discovery(target.legacy))
+                await response.body(200, body, documents.AGGREGATED_TYPE.encode())
+                return
             await response.json(200, self._discovery(target))
             return
         if target.subresource in _PROCESS_SUBRESOURCES:

@@ -155,6 +155,62 @@ def resource_list(group_version: str, extra: list[APIResource] = ()) -> JSON:  #
     }
 
 
+AGGREGATED_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> bool:
+    """kubectl (v1.30+) asks for aggregated discovery first and falls back to the legacy
+    documents; the v2 form is served (v2beta1 is not)."""
+    return "g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList" in accept.replace(" ", "")
+
+
+def aggregated_discovery(legacy: bool) -> JSON:
+    """``/api`` (the core group) or ``/apis`` (the named groups) as one
+    ``apidiscovery.k8s.io/v2`` APIGroupDiscoveryList: every resource in one answer."""
+    groups: dict[str, dict[str, list[JSON]]] = {}
+    for group_version, resources in group_versions().items():
+        group, _, version = group_version.rpartition("/")
+        if (group == "") != legacy:
+            continue
+        groups.setdefault(group, {})[version] = [_discovered(group, version, r) for r in resources]
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": [
+            {
+                "metadata": {"name": group},
+                "versions": [
+                    {"version": version, "resources": resources, "freshness": "Current"}
+                    for version, resources in versions.items()
+                ],
+            }
+            for group, versions in groups.items()
+        ],
+    }
+
+
+def _discovered(group: str, version: str, resource: APIResource) -> JSON:
+    kind = {"group": group, "version": version, "kind": resource.kind}
+    out: JSON = {
+        "resource": resource.name,
+        "responseKind": kind,
+        "scope": "Namespaced" if resource.namespaced else "Cluster",
+        "singularResource": resource.kind.lower(),
+        "verbs": list(READ_VERBS),
+    }
+    if resource.name in SHORT_NAMES:
+        out["shortNames"] = SHORT_NAMES[resource.name]
+    if resource.name in ALL_CATEGORY:
+        out["categories"] = ["all"]
+    subresources = SUBRESOURCES.get(resource.name, [])
+    if subresources:
+        out["subresources"] = [
+            {"subresource": sub, "responseKind": kind, "verbs": ["get"]} for sub in subresources
+        ]
+    return out
+
+
 def status(code: int, reason: str, message: str, details: JSON | None = None) -> JSON:
     """A ``metav1.Status`` failure, the body of every error response."""
     out: JSON = {
@@ -172,11 +228,14 @@ def status(code: int, reason: str, message: str, details: JSON | None = None) ->
 
 
 __all__ = [
+    "AGGREGATED_TYPE",
     "READ_VERBS",
+    "aggregated_discovery",
     "api_group",
     "api_group_list",
     "api_versions",
     "resource_list",
     "status",
     "version_document",
+    "wants_aggregated",
 ]

@@ -240,3 +240,23 @@ def test_serving_beyond_loopback_needs_tls(tmp_path: Path) -> None:
         )
     )
     assert "Traceback" not in done.stderr
+
+
+def test_a_served_run_says_so_and_replay_refuses_it(tmp_path: Path) -> None:
+    """External clients make a run unreplayable: its result records where the API was served,
+    and ``kubechaos replay`` refuses it with one line (exit 2)."""
+    result = tmp_path / "result.json"
+    scenario = scenario_file(tmp_path, duration="20s")
+    with served(tmp_path, scenario, 5, "--json", str(result)) as run:
+        run.kubectl_ok("get", "nodes")
+        run.proc.wait(timeout=120)
+    recorded = json.loads(result.read_text())
+    assert recorded["externalClients"]["api"].startswith("http://127.0.0.1:")
+    replayed = subprocess.run(
+        [sys.executable, "-m", "kubechaos.cli", "replay", str(result)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert replayed.returncode == 2
+    assert "served its API to external clients" in replayed.stderr

@@ -137,6 +137,7 @@ def attach_api(the_run: Run, speed: float | None) -> APIService | None:
     except APIServeError as exc:
         invalid(f"--api: {exc}")
     the_run.services.append(lambda: service.run(the_run.cluster.api, the_run.events))
+    the_run.served_api = service.endpoint.url
     return service
 
 

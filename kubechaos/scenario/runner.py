@@ -64,6 +64,7 @@ class Run:
         # and stopped with the run. A run serving external clients is not replayable: they
         # choose when to ask.
         self.services: list[Callable[[], Awaitable[None]]] = []
+        self.served_api: str | None = None  # the URL external clients were served at
         self.finished_at: float | None = None
         self.results: list[SLOResult] = []
 

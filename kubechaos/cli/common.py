@@ -178,3 +178,23 @@ def seconds(x: float | None) -> str:
 
 def percent(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
+
+
+class Address(click.ParamType):
+    """HOST:PORT for --serve and --api (IPv6 hosts in brackets); a bare PORT binds to loopback."""
+
+    name = "HOST:PORT"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        text = str(value)
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            host, port = "127.0.0.1", text
+        host = host.strip("[]") or "127.0.0.1"
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            self.fail(f"expected HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}", param, ctx)
+        return host, int(port)

@@ -94,6 +94,11 @@ def read_recorded(result_file: Path) -> Recorded:
             _bad(result_file, "scenario", "expected an object")
         file = _string(result_file, "scenario.file", scenario.get("file"))
         seed, is_explored = data.get("seed"), data.get("explored", False)
+        if "externalClients" in data:
+            invalid(
+                f"{result_file}: the run served its API to external clients (run --api); "
+                "when they asked shaped it, so it cannot be replayed exactly"
+            )
         sha256, manifests = _digests(result_file, scenario, "scenario.")
     elif schema == EXPLORE_SCHEMA:
         file = _string(result_file, "scenario", data.get("scenario"))

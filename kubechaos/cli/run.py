@@ -30,12 +30,21 @@ import click
 from rich.console import Console
 
 from kubechaos.api.duration import DurationError, format_duration, parse_duration
+from kubechaos.cli.apiserve import (
+    api_options,
+    api_speed,
+    attach_api,
+    linger_api,
+    print_api_header,
+    requested_api,
+)
 from kubechaos.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_SLO_VIOLATED,
     STRICT_HELP,
+    Address,
     check_outputs,
     invalid,
     limit_options,
@@ -49,6 +58,7 @@ from kubechaos.cli.signals import exit_status, stop_signal, stops_on_signals
 from kubechaos.cli.terminal import new_console, shown
 from kubechaos.export.live import LiveExporter, ServeError
 from kubechaos.export.openmetrics import WRITE_BUFFER, OpenMetricsRecorder
+from kubechaos.frontdoor.server import APIService
 from kubechaos.report.files import atomic_output
 from kubechaos.report.html import write_html
 from kubechaos.report.junit import write_junit
@@ -59,26 +69,6 @@ from kubechaos.scenario.runner import Run
 from kubechaos.sim.failures import describe_failure
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
-
-
-class _Address(click.ParamType):
-    """HOST:PORT for --serve (IPv6 hosts in brackets); a bare PORT binds to loopback."""
-
-    name = "HOST:PORT"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> tuple[str, int]:
-        if isinstance(value, tuple):
-            return value
-        text = str(value)
-        host, sep, port = text.rpartition(":")
-        if not sep:
-            host, port = "127.0.0.1", text
-        host = host.strip("[]") or "127.0.0.1"
-        if not port.isdigit() or not 0 <= int(port) <= 65535:
-            self.fail(f"expected HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}", param, ctx)
-        return host, int(port)
 
 
 # Slowest pacing: 100x slower than real time. Slower would pace even a short scenario for days
@@ -160,7 +150,7 @@ _live_metrics_options = _options(
     click.option(
         "--serve",
         "serve",
-        type=_Address(),
+        type=Address(),
         help="Serve live Prometheus metrics at http://HOST:PORT/metrics during the run "
         "(a bare PORT binds to 127.0.0.1).",
     ),
@@ -241,6 +231,7 @@ _report_options = _options(
     help="Show a progress bar over virtual time (default: on a terminal, for runs longer "
     "than a moment).",
 )
+@api_options
 @click.option("--strict", is_flag=True, help=STRICT_HELP)
 @limit_options
 @stops_on_signals
@@ -272,8 +263,8 @@ def run(
     console = new_console()
     scenario = load_or_exit(scenario_file, limits, strict)
     interval = _scrape_interval(scrape_interval)
-    if linger and serve is None:
-        invalid("--linger needs --serve")
+    speed = api_speed(speed)
+    _check_linger(linger, serve)
     _check_output_paths(scenario, events_file, openmetrics_file, json_file, junit_file, html_file)
     reports = {
         path: kind
@@ -284,7 +275,8 @@ def run(
     the_run = Run(scenario, seed)
     recorder = _attach_recorder(the_run, openmetrics_file, start_time, interval)
     exporter = _attach_exporter(the_run, serve, speed)
-    _print_header(console, the_run, exporter, speed)
+    service = attach_api(the_run, speed)
+    _print_header(console, the_run, exporter, speed, service)
     show_progress = console.is_terminal if progress is None else progress
     status, error, wall = _execute(console, the_run, speed, show_progress)
     written = True
@@ -298,9 +290,13 @@ def run(
         status = _print_outcome(console, the_run, verbose, wall)
     if not written and status in (EXIT_OK, EXIT_SLO_VIOLATED):
         status = EXIT_RUN_FAILED  # the verdict is printed, but CI would miss its report
-    if exporter is not None:
-        _linger_and_stop(console, exporter, linger and status in (EXIT_OK, EXIT_SLO_VIOLATED))
+    _stop_serving(console, the_run, exporter, service, linger and status in _VERDICTS)
     sys.exit(exit_status(status))
+
+
+def _check_linger(linger: bool, serve: tuple[str, int] | None) -> None:
+    if linger and serve is None and requested_api().address is None:
+        invalid("--linger needs --serve or --api")
 
 
 def _check_output_paths(scenario: Scenario, *paths: Path | None) -> None:
@@ -365,7 +361,11 @@ def _attach_exporter(
 
 
 def _print_header(
-    console: Console, the_run: Run, exporter: LiveExporter | None, speed: float | None
+    console: Console,
+    the_run: Run,
+    exporter: LiveExporter | None,
+    speed: float | None,
+    service: APIService | None,
 ) -> None:
     scenario = the_run.scenario
     console.print(
@@ -376,6 +376,8 @@ def _print_header(
     if exporter is not None:
         pace = "as fast as possible" if speed is None else f"{speed:g}x real time"
         console.print(f"serving metrics at {shown(exporter.url)} ({pace})")
+    if service is not None:
+        print_api_header(console, service)
     for warning in scenario.warnings:
         console.print(f"[yellow]warning:[/] {shown(warning)}", soft_wrap=True)
 
@@ -483,6 +485,24 @@ def _print_outcome(console: Console, the_run: Run, verbose: bool, wall: float) -
         f"replay: {shown(replay_command(the_run.scenario.source, the_run.seed))}", soft_wrap=True
     )
     return EXIT_SLO_VIOLATED
+
+
+_VERDICTS = (EXIT_OK, EXIT_SLO_VIOLATED)  # the run ended with a verdict: worth lingering over
+
+
+def _stop_serving(
+    console: Console,
+    the_run: Run,
+    exporter: LiveExporter | None,
+    service: APIService | None,
+    linger: bool,
+) -> None:
+    """--linger: the API (if served) keeps serving the final state, the metrics endpoint
+    keeps its last snapshot, until Ctrl-C."""
+    if service is not None and linger:
+        linger_api(console, the_run, service)
+    if exporter is not None:
+        _linger_and_stop(console, exporter, linger and service is None)
 
 
 def _linger_and_stop(console: Console, exporter: LiveExporter, linger: bool) -> None:

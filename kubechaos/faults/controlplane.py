@@ -44,7 +44,8 @@ VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 WRITE_DROP_MODES = ("error", "silent")
 CLIENT_HELP = (
     "kube-scheduler, kube-controller-manager, kubelet (every node) or kubelet/<node>, "
-    "kube-proxy, kubechaos"
+    "kube-proxy, kubechaos; with run --api also external clients by User-Agent: kubectl, "
+    "python-client"
 )
 
 

@@ -126,6 +126,8 @@ def result_of(
     jobs = _jobs(run)
     if jobs:  # likewise
         result["jobs"] = jobs
+    if run.served_api is not None:  # external clients made the run: replay refuses it
+        result["externalClients"] = {"api": run.served_api}
     return result
 
 

@@ -163,6 +163,10 @@ class RunOutcome(TypedDict):
     slos: list[SloRecord]
 
 
+class ExternalClientsRecord(TypedDict):
+    api: str  # where the run's API was served (run --api)
+
+
 class RunResult(RunOutcome):
     """The whole result of one run (``"schema": "kubechaos/result/v1"``): the outcome and what
     was measured. The JSON keeps the schema's key order (``result_of`` builds it in that order),
@@ -176,6 +180,7 @@ class RunResult(RunOutcome):
     daemonsets: NotRequired[list[DeploymentRecord]]
     statefulsets: NotRequired[list[StatefulSetRecord]]  # only in runs that have StatefulSets
     jobs: NotRequired[list[JobRecord]]  # only in runs that had a Job
+    externalClients: NotRequired[ExternalClientsRecord]  # only runs that served run --api
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema

@@ -7,7 +7,7 @@ traffic counts), so an interrupted run still has its event log to write.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -60,6 +60,11 @@ class Run:
         self.ticker.every(self.history.interval, self.history.sample)
         self.ticker.every(SURGE_CHECK_INTERVAL, self.invariants.check_surge)
         self.on_finish: list[Callable[[], None]] = []
+        # Servers the edges attach (the HTTP front door): each started once the cluster is up
+        # and stopped with the run. A run serving external clients is not replayable: they
+        # choose when to ask.
+        self.services: list[Callable[[], Awaitable[None]]] = []
+        self.served_api: str | None = None  # the URL external clients were served at
         self.finished_at: float | None = None
         self.results: list[SLOResult] = []
 
@@ -96,6 +101,8 @@ class Run:
         to run a scenario inside a test.
         """
         await nursery.start(self.cluster.run)
+        for service in self.services:
+            nursery.start_soon(service, name="service")
         nursery.start_soon(self.convergence.run, name="convergence-watch")
         nursery.start_soon(self.ticker.run, name="observers")
         nursery.start_soon(self.invariants.run, name="invariants")

@@ -43,15 +43,23 @@ class VirtualClock(trio.abc.Clock):
     the model does not use it.
     """
 
-    def __init__(self, speed: float | None = None) -> None:
+    def __init__(self, speed: float | None = None, start: float = 0.0) -> None:
         if speed is not None and not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed}")
-        self._now = 0.0
+        self._start = start  # where time begins (a run resumed to serve its final state)
+        self._now = start
         self.speed = None if speed is None or math.isinf(speed) else speed
         self._wall_start = 0.0
 
     def start_clock(self) -> None:
         self._wall_start = time.monotonic()
+
+    def pace(self, speed: float | None) -> None:
+        """From now on run at most ``speed`` times the wall clock (None: as fast as possible);
+        a benchmark converges a cluster at full speed, then serves clients in real time."""
+        self._start = self._now
+        self._wall_start = time.monotonic()
+        self.speed = speed
 
     def current_time(self) -> float:
         return self._now
@@ -64,7 +72,7 @@ class VirtualClock(trio.abc.Clock):
             # Paced: the jump to ``deadline`` waits until the wall clock has caught up with it.
             # Time still moves only in jumps to deadlines, so a paced run passes through exactly
             # the same virtual instants as an unpaced one: pacing never changes the result.
-            behind = self._wall_start + deadline / self.speed - time.monotonic()
+            behind = self._wall_start + (deadline - self._start) / self.speed - time.monotonic()
             if behind > 0:
                 return behind
         if deadline > self._now:
@@ -97,12 +105,16 @@ GC_THRESHOLDS = (20_000, 20, 50)
 
 
 def run_virtual(
-    fn: Callable[..., Awaitable[T]], *args: Any, seed: int = 0, speed: float | None = None
+    fn: Callable[..., Awaitable[T]],
+    *args: Any,
+    seed: int = 0,
+    speed: float | None = None,
+    start: float = 0.0,
 ) -> T:
     """Run ``fn(*args)`` on virtual time with Trio's scheduler seeded from ``seed``, as fast as
-    possible or (``speed``) paced to that multiple of the wall clock."""
+    possible or (``speed``) paced to that multiple of the wall clock, from virtual ``start``."""
     seed_trio_scheduler(seed)
-    clock = VirtualClock(speed)
+    clock = VirtualClock(speed, start)
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:

@@ -74,8 +74,16 @@ class EventLog:
         """Call ``listener`` with every event recorded from now on."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        """Stop calling ``listener`` (one that was never subscribed is ignored)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def __len__(self) -> int:
         return len(self._events)
+
+    def __getitem__(self, index: int) -> Event:
+        return self._events[index]
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self._events)

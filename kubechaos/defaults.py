@@ -202,6 +202,14 @@ class Settings:
         0,
         "KubeSchedulerConfiguration.percentageOfNodesToScore (0 = adaptive 50 - nodes/125, >= 5%)",
     )
+    image_size_mib: int = _number(
+        200,
+        "model: the size of every image, in MiB (the model has no registry); what a node reports "
+        "in status.images and ImageLocality scores (upstream's range is 23..1000 MB a container)",
+    )
+    node_status_max_images: int = _number(
+        50, "KubeletConfiguration nodeStatusMaxImages: images reported in a Node's status.images"
+    )
     # --- etcd ---
     etcd_heartbeat_interval: float = _setting(0.1, "etcd --heartbeat-interval (100ms)")
     etcd_election_timeout: float = _setting(1.0, "etcd --election-timeout (1000ms)")

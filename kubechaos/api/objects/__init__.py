@@ -68,8 +68,6 @@ from kubechaos.api.objects.core import (
     Namespace,
     Node,
     NodeCondition,
-    NodeSelectorRequirement,
-    NodeSelectorTerm,
     NodeSpec,
     NodeStatus,
     Pod,
@@ -99,6 +97,13 @@ from kubechaos.api.objects.policy import (
     PodDisruptionBudget,
     PodDisruptionBudgetSpec,
     PodDisruptionBudgetStatus,
+)
+from kubechaos.api.objects.scheduling import (
+    ContainerImage,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    PreferredSchedulingTerm,
+    normalized_image_name,
 )
 from kubechaos.api.objects.statefulset import (
     StatefulSet,
@@ -147,6 +152,7 @@ __all__ = [
     "ConfigMap",
     "ConfigRef",
     "Container",
+    "ContainerImage",
     "ContainerPort",
     "ContainerStatus",
     "CrossVersionObjectReference",
@@ -196,6 +202,7 @@ __all__ = [
     "PodSpec",
     "PodStatus",
     "PodTemplate",
+    "PreferredSchedulingTerm",
     "PriorityClass",
     "Probe",
     "ReplicaSet",
@@ -214,5 +221,6 @@ __all__ = [
     "Taint",
     "Toleration",
     "key_of",
+    "normalized_image_name",
     "with_meta",
 ]

@@ -7,6 +7,11 @@ from typing import ClassVar
 import attrs
 
 from kubechaos.api.objects.meta import Labels, ObjectMeta, Resources
+from kubechaos.api.objects.scheduling import (
+    ContainerImage,
+    NodeSelectorTerm,
+    PreferredSchedulingTerm,
+)
 
 # ---------------------------------------------------------------------------- Namespace
 
@@ -57,6 +62,8 @@ class NodeStatus:
     allocatable: Resources = Resources()
     conditions: tuple[NodeCondition, ...] = ()
     address: str = ""
+    # the images on the node, biggest first, as the kubelet reports them (nodeStatusMaxImages)
+    images: tuple[ContainerImage, ...] = attrs.field(default=(), metadata={"omitempty": True})
 
     def condition(self, type_: str) -> NodeCondition | None:
         for cond in self.conditions:
@@ -145,24 +152,6 @@ class Toleration:
 
 
 @attrs.frozen(slots=True)
-class NodeSelectorRequirement:
-    """One requirement of a node selector term (core/v1 ``NodeSelectorRequirement``): a node
-    label (``matchExpressions``) or a node field (``matchFields``: only ``metadata.name``)."""
-
-    key: str
-    operator: str  # In | NotIn | Exists | DoesNotExist | Gt | Lt
-    values: tuple[str, ...] = ()
-
-
-@attrs.frozen(slots=True)
-class NodeSelectorTerm:
-    """Requirements ANDed; the terms of a required node affinity are ORed."""
-
-    match_expressions: tuple[NodeSelectorRequirement, ...] = ()
-    match_fields: tuple[NodeSelectorRequirement, ...] = ()
-
-
-@attrs.frozen(slots=True)
 class PodSpec:
     containers: tuple[Container, ...]
     node_name: str = ""
@@ -175,6 +164,10 @@ class PodSpec:
     # affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
     # (empty: no required node affinity)
     node_affinity: tuple[NodeSelectorTerm, ...] = attrs.field(
+        default=(), metadata={"omitempty": True}
+    )
+    # affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution
+    preferred_node_affinity: tuple[PreferredSchedulingTerm, ...] = attrs.field(
         default=(), metadata={"omitempty": True}
     )
 

@@ -327,6 +327,16 @@ SCHEDULER_DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # DefaultMemoryRequest (20
 # system-default hostname constraint).
 SCHEDULER_WEIGHT_NODE_RESOURCES_FIT = 1
 SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD = 2
+# ... and TaintToleration 3, NodeAffinity 2, NodeResourcesBalancedAllocation 1, ImageLocality 1.
+SCHEDULER_WEIGHT_TAINT_TOLERATION = 3
+SCHEDULER_WEIGHT_NODE_AFFINITY = 2
+SCHEDULER_WEIGHT_BALANCED_ALLOCATION = 1
+SCHEDULER_WEIGHT_IMAGE_LOCALITY = 1
+# pkg/scheduler/framework/plugins/imagelocality/image_locality.go: the image score range; a
+# node's summed (spread-scaled) image sizes below the minimum score 0, above the maximum times
+# the pod's container count score 100.
+SCHEDULER_IMAGE_MIN_THRESHOLD = 23 * 1024 * 1024  # minThreshold (23 MB)
+SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD = 1000 * 1024 * 1024  # maxContainerThreshold (1000 MB)
 
 # kube-controller-manager workload controller constants (fixed in the upstream source, v1.32).
 # pkg/controller/deployment/util/deployment_util.go: annotations a Deployment keeps on its

@@ -32,6 +32,7 @@ from kubechaos.defaults import LABEL_ZONE, Settings
 
 from .factories import deployment, pod, ready_node
 from .harness import wait_until
+from .test_scenarios import injected_at, run_of
 from .test_scheduler import SETTLE, add_nodes, control_plane, placements, running
 
 ZONE_B = NodeSelectorTerm((NodeSelectorRequirement(LABEL_ZONE, "In", ("zone-b",)),))
@@ -315,3 +316,19 @@ def test_preferred_node_affinity_is_validated_as_upstream(
         read_manifest(bad)
     text = str(exc.value)
     assert where in text and message in text, text
+
+
+# ---------------------------------------------------------------------------- the scenario
+
+
+def test_scores_scenario_keeps_every_replica_and_replacement_on_the_ssd_nodes() -> None:
+    """scenarios/scores.yaml: zone-a fails the required affinity; the spot nodes lose 200
+    NodeAffinity points and 300 TaintToleration points, more than LeastAllocated and spreading
+    can give back, so all four replicas and both replacements after ssd-0 dies go to ssd-*."""
+    run = run_of("scores")
+    targets = [e.message.rsplit(" ", 1)[1] for e in run.events.find(reason="Scheduled")]
+    crash = injected_at(run, "ssd-0-down")
+    later = [e for e in run.events.find(reason="Scheduled") if e.time > crash]
+    assert len(targets) == 6 and len(later) == 2
+    assert sorted(targets[:4]) == ["ssd-0", "ssd-0", "ssd-1", "ssd-1"]
+    assert targets[4:] == ["ssd-1", "ssd-1"]

@@ -11,9 +11,9 @@ framework's RunScorePlugins does.
 Speed is the point of this module's shape: :func:`node_scores` runs once per scheduling cycle over
 up to hundreds of feasible nodes, so the resource plugins share one inlined loop and every other
 plugin is skipped outright when it cannot tell the nodes apart (no preferred terms, no
-PreferNoSchedule taint in the cluster, none of the pod's images on any node): a plugin that gives
-every node the same score does not change the ranking, and a scenario that does not use it pays
-nothing for it.
+PreferNoSchedule taint in the cluster, each of the pod's images on every node or on none): a
+plugin that gives every node the same score does not change the ranking, and a scenario that
+does not use it pays nothing for it.
 """
 
 from __future__ import annotations
@@ -44,11 +44,14 @@ def node_scores(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) 
     if cache.soft_tainted_nodes:
         raw = taint_toleration_raw(view, feasible)
         _add_normalised(scores, raw, SCHEDULER_WEIGHT_TAINT_TOLERATION, reverse=True)
-    if cache.image_nodes and any(image in cache.image_nodes for image in view.images):
+    image_nodes = cache.image_nodes
+    if image_nodes:
         total = len(cache.offered_nodes())
-        weight = SCHEDULER_WEIGHT_IMAGE_LOCALITY
-        for i, score in enumerate(image_locality(view, feasible, cache.image_nodes, total)):
-            scores[i] += weight * score
+        # only an image on some nodes but not all can tell the nodes apart
+        if any(0 < image_nodes.get(image, 0) < total for image in view.images):
+            weight = SCHEDULER_WEIGHT_IMAGE_LOCALITY
+            for i, score in enumerate(image_locality(view, feasible, image_nodes, total)):
+                scores[i] += weight * score
     return scores
 
 
@@ -66,33 +69,45 @@ def resource_scores(view: PodView, feasible: list[NodeInfo]) -> list[int]:
     fit_weight = SCHEDULER_WEIGHT_NODE_RESOURCES_FIT
     balanced_weight = SCHEDULER_WEIGHT_BALANCED_ALLOCATION
     top = _TOP
-    scores = []
+    scores: list[int] = []
+    append = scores.append
     for info in feasible:
-        fit = weights = 0
-        cpu_fraction = memory_fraction = -1.0
-        allocatable = info.alloc_cpu
-        if allocatable:
-            weights = 1
+        cpu_alloc, memory_alloc = info.alloc_cpu, info.alloc_memory
+        if cpu_alloc and memory_alloc:  # the common case, inlined
             requested = info.nz_cpu + pod_cpu
-            if requested <= allocatable:
-                fit = (allocatable - requested) * top // allocatable
-            cpu_fraction = (info.cpu + real_cpu) / allocatable
-        allocatable = info.alloc_memory
-        if allocatable:
-            weights += 1
+            fit = (cpu_alloc - requested) * top // cpu_alloc if requested <= cpu_alloc else 0
             requested = info.nz_memory + pod_memory
-            if requested <= allocatable:
-                fit += (allocatable - requested) * top // allocatable
-            memory_fraction = (info.memory + real_memory) / allocatable
-        if weights == 2:
-            fit //= 2
-            cpu_fraction = min(cpu_fraction, 1.0)
-            memory_fraction = min(memory_fraction, 1.0)
-            balanced = int((1 - abs((cpu_fraction - memory_fraction) / 2)) * top)
+            if requested <= memory_alloc:
+                fit += (memory_alloc - requested) * top // memory_alloc
+            cpu_fraction = (info.cpu + real_cpu) / cpu_alloc
+            if cpu_fraction > 1.0:
+                cpu_fraction = 1.0
+            memory_fraction = (info.memory + real_memory) / memory_alloc
+            if memory_fraction > 1.0:
+                memory_fraction = 1.0
+            deviation = (cpu_fraction - memory_fraction) / 2
+            if deviation < 0:
+                deviation = -deviation
+            append(fit_weight * (fit // 2) + balanced_weight * int((1 - deviation) * top))
         else:
-            balanced = top  # one fraction (or none) has no deviation
-        scores.append(fit_weight * fit + balanced_weight * balanced)
+            append(
+                fit_weight * _one_resource_fit(info, pod_cpu, pod_memory) + balanced_weight * top
+            )
     return scores
+
+
+def _one_resource_fit(info: NodeInfo, pod_cpu: int, pod_memory: int) -> int:
+    """LeastAllocated on a node with only one (or neither) of cpu and memory allocatable; its
+    BalancedAllocation is 100 (one fraction has no deviation)."""
+    for allocatable, requested in (
+        (info.alloc_cpu, info.nz_cpu + pod_cpu),
+        (info.alloc_memory, info.nz_memory + pod_memory),
+    ):
+        if allocatable:
+            return (
+                (allocatable - requested) * _TOP // allocatable if requested <= allocatable else 0
+            )
+    return 0
 
 
 def node_affinity_raw(view: PodView, feasible: list[NodeInfo]) -> list[int]:
@@ -130,21 +145,42 @@ def image_locality(
 ) -> list[int]:
     """ImageLocality's Score: per node, the sizes of the pod's images it has, each scaled by the
     share of all nodes that have it (spread, against the "node heating problem"), clamped to
-    23 MB .. 1000 MB times the pod's containers and scaled to 0..100."""
-    spreads = [(image, image_nodes.get(image, 0) / total) for image in view.images]
+    23 MB .. 1000 MB times the pod's containers and scaled to 0..100.
+
+    An image's size and spread are the cluster's (ImageStateSummary), the same for every node,
+    so each image's scaled score is computed once per cycle, and each node's sum once per
+    distinct value."""
+    scaled: dict[str, int] = {}
+    for image in view.images:
+        count = image_nodes.get(image, 0)
+        if count:
+            size = _image_size(image, feasible)
+            scaled[image] = scaled.get(image, 0) + int(size * (count / total))
     low = SCHEDULER_IMAGE_MIN_THRESHOLD
     high = SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD * len(view.images)
+    priority: dict[int, int] = {}
     out = []
     for info in feasible:
         have = info.images
         total_size = 0
-        for image, spread in spreads:
-            size = have.get(image)
-            if size is not None:
-                total_size += int(size * spread)
-        total_size = min(max(total_size, low), high)
-        out.append(_TOP * (total_size - low) // (high - low))
+        for image, score in scaled.items():
+            if image in have:
+                total_size += score
+        value = priority.get(total_size)
+        if value is None:
+            clamped = min(max(total_size, low), high)
+            value = priority[total_size] = _TOP * (clamped - low) // (high - low)
+        out.append(value)
     return out
+
+
+def _image_size(image: str, feasible: list[NodeInfo]) -> int:
+    """The image's size as the nodes report it (every node reports the one modelled size)."""
+    for info in feasible:
+        size = info.images.get(image)
+        if size is not None:
+            return size
+    return 0
 
 
 __all__ = [

@@ -16,6 +16,7 @@ import trio
 
 from kubechaos.api.fieldreader import ManifestError
 from kubechaos.api.manifest import read_manifest
+from kubechaos.api.nodeaffinity import term_matches
 from kubechaos.api.objects import (
     ContainerImage,
     Deployment,
@@ -332,3 +333,12 @@ def test_scores_scenario_keeps_every_replica_and_replacement_on_the_ssd_nodes() 
     assert len(targets) == 6 and len(later) == 2
     assert sorted(targets[:4]) == ["ssd-0", "ssd-0", "ssd-1", "ssd-1"]
     assert targets[4:] == ["ssd-1", "ssd-1"]
+
+
+def test_gt_and_lt_read_integers_as_strconv_parseint_does() -> None:
+    """Gt/Lt compare the label and the value as int64 (apimachinery labels, strconv.ParseInt
+    base 10): a sign and digits only; "5_0", " 5" or a label beyond int64 never match."""
+    gt = NodeSelectorTerm((NodeSelectorRequirement("gen", "Gt", ("4",)),))
+    for label, matches in (("5", True), ("+7", True), ("-9", False), ("5_0", False), (" 5", False)):
+        assert term_matches(gt, {"gen": label}, "n") is matches, label
+    assert not term_matches(gt, {"gen": str(2**63)}, "n")

@@ -13,6 +13,7 @@ label that is not an integer does not match).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from kubechaos.api.objects import (
@@ -38,12 +39,23 @@ def _requirement_matches(req: NodeSelectorRequirement, value: str | None) -> boo
     if op == "DoesNotExist":
         return value is None
     if op in ("Gt", "Lt") and value is not None and len(req.values) == 1:
-        try:
-            have, bound = int(value), int(req.values[0])
-        except ValueError:
+        have, bound = parse_int64(value), parse_int64(req.values[0])
+        if have is None or bound is None:
             return False
         return have > bound if op == "Gt" else have < bound
     return False
+
+
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_int64(text: str) -> int | None:
+    """strconv.ParseInt(text, 10, 64), as upstream reads Gt/Lt values and labels: an optional
+    sign and decimal digits only (no spaces, no underscores), within int64; None otherwise."""
+    if not _INT64.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def term_matches(term: NodeSelectorTerm, labels: Mapping[str, str], name: str) -> bool:
@@ -180,9 +192,7 @@ def _expression_causes(rp: str, req: NodeSelectorRequirement) -> list[str]:
             return [
                 f"{rp}.values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'"
             ]
-        try:
-            int(req.values[0])
-        except ValueError:
+        if parse_int64(req.values[0]) is None:
             return [f"{rp}.values[0]: Invalid value: {req.values[0]!r}: must be an integer"]
     return []
 
@@ -194,6 +204,7 @@ __all__ = [
     "matches_node",
     "node_affinity_causes",
     "node_name_affinity",
+    "parse_int64",
     "preferred_affinity_causes",
     "preferred_score",
     "required_node_names",

@@ -202,12 +202,12 @@ class Settings:
         0,
         "KubeSchedulerConfiguration.percentageOfNodesToScore (0 = adaptive 50 - nodes/125, >= 5%)",
     )
-    image_size_mib: int = _number(
+    image_size_mib: int = _setting(
         200,
         "model: the size of every image, in MiB (the model has no registry); what a node reports "
         "in status.images and ImageLocality scores (upstream's range is 23..1000 MB a container)",
     )
-    node_status_max_images: int = _number(
+    node_status_max_images: int = _setting(
         50, "KubeletConfiguration nodeStatusMaxImages: images reported in a Node's status.images"
     )
     # --- etcd ---

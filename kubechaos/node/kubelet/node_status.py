@@ -122,9 +122,10 @@ class NodeHeartbeat:
 
     def _node_images(self) -> tuple[ContainerImage, ...]:
         """setNodeStatusImages: the runtime's images, biggest first, at most
-        nodeStatusMaxImages of them (every image has the one modelled size)."""
+        nodeStatusMaxImages of them, all if that is -1 (every image has the one modelled size)."""
         size = self.settings.image_size_mib * 1024 * 1024
-        names = self._images()[: self.settings.node_status_max_images]
+        cap = self.settings.node_status_max_images
+        names = self._images() if cap < 0 else self._images()[:cap]  # -1: no cap
         return tuple(ContainerImage((normalized_image_name(n),), size) for n in names)
 
     @staticmethod

@@ -251,6 +251,14 @@ class Settings:
         "the first restart has no back-off, later ones within crashLoopBackoffReset wait the "
         "CrashLoopBackOff (10s doubling to 300s) on top",
     )
+    image_size_mib: int = _setting(
+        200,
+        "model: the size of every image, in MiB (the model has no registry); what a node reports "
+        "in status.images and ImageLocality scores (upstream's range is 23..1000 MB a container)",
+    )
+    node_status_max_images: int = _setting(
+        50, "KubeletConfiguration nodeStatusMaxImages: images reported in a Node's status.images"
+    )
     # --- etcd ---
     etcd_heartbeat_interval: float = _setting(0.1, "etcd --heartbeat-interval (100ms)")
     etcd_election_timeout: float = _setting(1.0, "etcd --election-timeout (1000ms)")
@@ -369,6 +377,16 @@ SCHEDULER_DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # DefaultMemoryRequest (20
 # system-default hostname constraint).
 SCHEDULER_WEIGHT_NODE_RESOURCES_FIT = 1
 SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD = 2
+# ... and TaintToleration 3, NodeAffinity 2, NodeResourcesBalancedAllocation 1, ImageLocality 1.
+SCHEDULER_WEIGHT_TAINT_TOLERATION = 3
+SCHEDULER_WEIGHT_NODE_AFFINITY = 2
+SCHEDULER_WEIGHT_BALANCED_ALLOCATION = 1
+SCHEDULER_WEIGHT_IMAGE_LOCALITY = 1
+# pkg/scheduler/framework/plugins/imagelocality/image_locality.go: the image score range; a
+# node's summed (spread-scaled) image sizes below the minimum score 0, above the maximum times
+# the pod's container count score 100.
+SCHEDULER_IMAGE_MIN_THRESHOLD = 23 * 1024 * 1024  # minThreshold (23 MB)
+SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD = 1000 * 1024 * 1024  # maxContainerThreshold (1000 MB)
 
 # kube-controller-manager workload controller constants (fixed in the upstream source, v1.32).
 # pkg/controller/deployment/util/deployment_util.go: annotations a Deployment keeps on its

@@ -26,7 +26,9 @@ WORDS = [
     "settings", "workloads", "path", "manifest", "traffic", "service", "rate", "from",
     "nodeGroup", "nodes", "faults", "type", "at", "every", "target", "params", "namespace",
     "labelSelector", "names", "mode", "value", "gracePeriod", "probability", "latency",
-    "nodeMonitorGracePeriod", "Deployment", "Service", "replicas", *CATALOGUE,
+    "nodeMonitorGracePeriod", "Deployment", "Service", "replicas", "affinity", "nodeAffinity",
+    "preferredDuringSchedulingIgnoredDuringExecution", "weight", "preference",
+    "matchExpressions", "matchFields", "Gt", "Lt", "PreferNoSchedule", *CATALOGUE,
     "leaderElect", "leaderElectionLeaseDuration", "leaderElectionRenewDeadline",
     "leaderElectionRetryPeriod", "controlPlaneRestartDelay",
 ]  # fmt: skip

@@ -70,6 +70,7 @@ EXPECTED_SLO_OK = {
     "zone-outage-small": True,
     "zone-outage-large": True,
     "all-kubelets-stop": True,
+    "scores": True,
 }
 
 

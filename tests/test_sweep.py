@@ -34,7 +34,8 @@ INDEXED_JOB = ROOT / "examples" / "k8s" / "sweep-indexed-job.yaml"
 
 # Two nodes, one Deployment behind a Service, one pod killed a minute in: a run takes ~0.1 s.
 # With one replica the recovery takes 7-10 s depending on the seed, so a 9 s recoveryWithin
-# fails for some seeds and holds for others.
+# fails for some seeds and holds for others. (imageSizeMib 0: ImageLocality scores every node 0,
+# so the replacement lands on either node, pulling its image on the other.)
 SCENARIO = """\
 apiVersion: kubechaos/v1
 kind: Scenario
@@ -43,6 +44,7 @@ spec:
   duration: 2m
   cluster:
     nodeGroups: [{name: worker, count: 2, capacity: {cpu: "4", memory: 16Gi, pods: 110}}]
+    settings: {imageSizeMib: 0}
   workloads:
     - manifest:
         apiVersion: apps/v1

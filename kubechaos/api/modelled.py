@@ -152,8 +152,13 @@ _POD_SPEC: Tree = {
     "nodeName": READ,
     "nodeSelector": READ,
     "tolerations": READ,
-    # required node affinity is read; preferred terms and pod (anti-)affinity are warned
-    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": READ}},
+    # node affinity (required and preferred) is read; pod (anti-)affinity is warned
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": READ,
+            "preferredDuringSchedulingIgnoredDuringExecution": READ,
+        }
+    },
     "restartPolicy": READ,
     "terminationGracePeriodSeconds": READ,
     "schedulerName": READ,

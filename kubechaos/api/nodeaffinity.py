@@ -13,9 +13,15 @@ label that is not an integer does not match).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-from kubechaos.api.objects import NodeSelectorRequirement, NodeSelectorTerm, PodSpec
+from kubechaos.api.objects import (
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    PodSpec,
+    PreferredSchedulingTerm,
+)
 
 NODE_NAME_FIELD = "metadata.name"  # metav1.ObjectNameField
 NODE_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
@@ -33,12 +39,23 @@ def _requirement_matches(req: NodeSelectorRequirement, value: str | None) -> boo
     if op == "DoesNotExist":
         return value is None
     if op in ("Gt", "Lt") and value is not None and len(req.values) == 1:
-        try:
-            have, bound = int(value), int(req.values[0])
-        except ValueError:
+        have, bound = parse_int64(value), parse_int64(req.values[0])
+        if have is None or bound is None:
             return False
         return have > bound if op == "Gt" else have < bound
     return False
+
+
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_int64(text: str) -> int | None:
+    """strconv.ParseInt(text, 10, 64), as upstream reads Gt/Lt values and labels: an optional
+    sign and decimal digits only (no spaces, no underscores), within int64; None otherwise."""
+    if not _INT64.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def term_matches(term: NodeSelectorTerm, labels: Mapping[str, str], name: str) -> bool:
@@ -66,6 +83,18 @@ def matches_node(spec: PodSpec, labels: Mapping[str, str], name: str) -> bool:
         if labels.get(key) != value:
             return False
     return terms_match(spec.node_affinity, labels, name)
+
+
+def preferred_score(
+    terms: tuple[PreferredSchedulingTerm, ...], labels: Mapping[str, str], name: str
+) -> int:
+    """PreferredSchedulingTerms.Score: the sum of the weights of the terms the node matches (a
+    term with no requirement matches nothing, as upstream skips it)."""
+    score = 0
+    for term in terms:
+        if term_matches(term.preference, labels, name):
+            score += term.weight
+    return score
 
 
 def required_node_names(terms: tuple[NodeSelectorTerm, ...]) -> frozenset[str] | None:
@@ -110,24 +139,38 @@ def node_affinity_causes(field: str, terms: tuple[NodeSelectorTerm, ...]) -> lis
     ``matchFields`` only on ``metadata.name`` with ``In``/``NotIn`` and one value."""
     causes: list[str] = []
     for i, term in enumerate(terms):
-        tp = f"{field}.nodeSelectorTerms[{i}]"
-        for j, req in enumerate(term.match_expressions):
-            causes += _expression_causes(f"{tp}.matchExpressions[{j}]", req)
-        for j, req in enumerate(term.match_fields):
-            rp = f"{tp}.matchFields[{j}]"
-            if req.key != NODE_NAME_FIELD:
-                causes.append(
-                    f"{rp}.key: Invalid value: {req.key!r}: not a valid field selector key"
-                )
-            if req.operator not in FIELD_SELECTOR_OPERATORS:
-                causes.append(
-                    f"{rp}.operator: Invalid value: {req.operator!r}: not a valid selector operator"
-                )
-            elif len(req.values) != 1:
-                causes.append(
-                    f"{rp}.values: Required value: must be only one value when `operator` is "
-                    "'In' or 'NotIn' for node field selector"
-                )
+        causes += _term_causes(f"{field}.nodeSelectorTerms[{i}]", term)
+    return causes
+
+
+def _term_causes(tp: str, term: NodeSelectorTerm) -> list[str]:
+    causes: list[str] = []
+    for j, req in enumerate(term.match_expressions):
+        causes += _expression_causes(f"{tp}.matchExpressions[{j}]", req)
+    for j, req in enumerate(term.match_fields):
+        rp = f"{tp}.matchFields[{j}]"
+        if req.key != NODE_NAME_FIELD:
+            causes.append(f"{rp}.key: Invalid value: {req.key!r}: not a valid field selector key")
+        if req.operator not in FIELD_SELECTOR_OPERATORS:
+            causes.append(
+                f"{rp}.operator: Invalid value: {req.operator!r}: not a valid selector operator"
+            )
+        elif len(req.values) != 1:
+            causes.append(
+                f"{rp}.values: Required value: must be only one value when `operator` is "
+                "'In' or 'NotIn' for node field selector"
+            )
+    return causes
+
+
+def preferred_affinity_causes(field: str, terms: tuple[PreferredSchedulingTerm, ...]) -> list[str]:
+    """ValidatePreferredSchedulingTerms: each weight in 1..100, each preference a valid term."""
+    causes: list[str] = []
+    for i, term in enumerate(terms):
+        tp = f"{field}[{i}]"
+        if not 1 <= term.weight <= 100:
+            causes.append(f"{tp}.weight: Invalid value: {term.weight}: must be in the range 1-100")
+        causes += _term_causes(f"{tp}.preference", term.preference)
     return causes
 
 
@@ -149,9 +192,7 @@ def _expression_causes(rp: str, req: NodeSelectorRequirement) -> list[str]:
             return [
                 f"{rp}.values: Required value: must be specified single value when `operator` is 'Lt' or 'Gt'"
             ]
-        try:
-            int(req.values[0])
-        except ValueError:
+        if parse_int64(req.values[0]) is None:
             return [f"{rp}.values[0]: Invalid value: {req.values[0]!r}: must be an integer"]
     return []
 
@@ -163,6 +204,9 @@ __all__ = [
     "matches_node",
     "node_affinity_causes",
     "node_name_affinity",
+    "parse_int64",
+    "preferred_affinity_causes",
+    "preferred_score",
     "required_node_names",
     "target_node_name",
     "term_matches",

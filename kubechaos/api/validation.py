@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kubechaos.api.nodeaffinity import node_affinity_causes
+from kubechaos.api.nodeaffinity import node_affinity_causes, preferred_affinity_causes
 from kubechaos.api.objects import (
     TAINT_EFFECTS,
     ConfigMap,
@@ -192,8 +192,12 @@ def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
             causes.append(f"{field}.tolerations[{i}].value: must be empty when operator is Exists")
         if tol.effect not in ("", *TAINT_EFFECTS):
             causes.append(f"{field}.tolerations[{i}].effect: Unsupported value: {tol.effect!r}")
-    required = f"{field}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
-    return causes + node_affinity_causes(required, spec.node_affinity)
+    affinity = f"{field}.affinity.nodeAffinity"
+    causes += node_affinity_causes(
+        f"{affinity}.requiredDuringSchedulingIgnoredDuringExecution", spec.node_affinity
+    )
+    preferred = f"{affinity}.preferredDuringSchedulingIgnoredDuringExecution"
+    return causes + preferred_affinity_causes(preferred, spec.preferred_node_affinity)
 
 
 def _replicas_causes(replicas: int) -> list[str]:

@@ -68,8 +68,6 @@ from kubechaos.api.objects.core import (
     Namespace,
     Node,
     NodeCondition,
-    NodeSelectorRequirement,
-    NodeSelectorTerm,
     NodeSpec,
     NodeStatus,
     Pod,
@@ -107,6 +105,13 @@ from kubechaos.api.objects.policy import (
     PodDisruptionBudget,
     PodDisruptionBudgetSpec,
     PodDisruptionBudgetStatus,
+)
+from kubechaos.api.objects.scheduling import (
+    ContainerImage,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    PreferredSchedulingTerm,
+    normalized_image_name,
 )
 from kubechaos.api.objects.service_routing import ServiceRouting
 from kubechaos.api.objects.statefulset import (
@@ -159,6 +164,7 @@ __all__ = [
     "ConfigMap",
     "ConfigRef",
     "Container",
+    "ContainerImage",
     "ContainerPort",
     "ContainerStatus",
     "CrossVersionObjectReference",
@@ -213,6 +219,7 @@ __all__ = [
     "PodSpec",
     "PodStatus",
     "PodTemplate",
+    "PreferredSchedulingTerm",
     "PriorityClass",
     "Probe",
     "ReplicaSet",
@@ -235,5 +242,6 @@ __all__ = [
     "effective_requests",
     "is_sidecar",
     "key_of",
+    "normalized_image_name",
     "with_meta",
 ]

@@ -9,6 +9,11 @@ import attrs
 from kubechaos.api.objects.initc import effective_requests
 from kubechaos.api.objects.lifecycle import Lifecycle
 from kubechaos.api.objects.meta import Labels, ObjectMeta, Resources
+from kubechaos.api.objects.scheduling import (
+    ContainerImage,
+    NodeSelectorTerm,
+    PreferredSchedulingTerm,
+)
 from kubechaos.api.objects.service_routing import DEFAULT_ROUTING, ServiceRouting
 
 # ---------------------------------------------------------------------------- Namespace
@@ -60,6 +65,8 @@ class NodeStatus:
     allocatable: Resources = Resources()
     conditions: tuple[NodeCondition, ...] = ()
     address: str = ""
+    # the images on the node, biggest first, as the kubelet reports them (nodeStatusMaxImages)
+    images: tuple[ContainerImage, ...] = attrs.field(default=(), metadata={"omitempty": True})
 
     def condition(self, type_: str) -> NodeCondition | None:
         for cond in self.conditions:
@@ -155,24 +162,6 @@ class Toleration:
 
 
 @attrs.frozen(slots=True)
-class NodeSelectorRequirement:
-    """One requirement of a node selector term (core/v1 ``NodeSelectorRequirement``): a node
-    label (``matchExpressions``) or a node field (``matchFields``: only ``metadata.name``)."""
-
-    key: str
-    operator: str  # In | NotIn | Exists | DoesNotExist | Gt | Lt
-    values: tuple[str, ...] = ()
-
-
-@attrs.frozen(slots=True)
-class NodeSelectorTerm:
-    """Requirements ANDed; the terms of a required node affinity are ORed."""
-
-    match_expressions: tuple[NodeSelectorRequirement, ...] = ()
-    match_fields: tuple[NodeSelectorRequirement, ...] = ()
-
-
-@attrs.frozen(slots=True)
 class PodSpec:
     containers: tuple[Container, ...]
     node_name: str = ""
@@ -188,6 +177,10 @@ class PodSpec:
         default=(), metadata={"omitempty": True}
     )
     init_containers: tuple[Container, ...] = attrs.field(default=(), metadata={"omitempty": True})
+    # affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution
+    preferred_node_affinity: tuple[PreferredSchedulingTerm, ...] = attrs.field(
+        default=(), metadata={"omitempty": True}
+    )
 
     def requests(self) -> Resources:
         """The pod's effective requests (upstream ``resource.PodRequests``, see

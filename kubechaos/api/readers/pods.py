@@ -21,6 +21,7 @@ from kubechaos.api.objects import (
     ObjectMeta,
     PodSpec,
     PodTemplate,
+    PreferredSchedulingTerm,
     Probe,
     Resources,
     Toleration,
@@ -181,8 +182,8 @@ def _node_requirements(
 def _node_affinity(
     r: FieldReader, raw: Mapping[str, Any], path: Path
 ) -> tuple[NodeSelectorTerm, ...]:
-    """``affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution``'s terms (the
-    preferred terms and pod (anti-)affinity are warned about, not read)."""
+    """``affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution``'s terms (pod
+    (anti-)affinity is warned about, not read)."""
     ap = (*path, "affinity")
     node = r.map(r.map(raw.get("affinity"), ap).get("nodeAffinity"), (*ap, "nodeAffinity"))
     field = "requiredDuringSchedulingIgnoredDuringExecution"
@@ -202,6 +203,33 @@ def _node_affinity(
             NodeSelectorTerm(
                 _node_requirements(r, term_raw, "matchExpressions", tp),
                 _node_requirements(r, term_raw, "matchFields", tp),
+            )
+        )
+    return tuple(terms)
+
+
+def _preferred_node_affinity(
+    r: FieldReader, raw: Mapping[str, Any], path: Path
+) -> tuple[PreferredSchedulingTerm, ...]:
+    """``affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution``: weighted
+    node selector terms (the NodeAffinity score plugin sums the weights a node matches)."""
+    ap = (*path, "affinity")
+    node = r.map(r.map(raw.get("affinity"), ap).get("nodeAffinity"), (*ap, "nodeAffinity"))
+    field = "preferredDuringSchedulingIgnoredDuringExecution"
+    np: Path = (*ap, "nodeAffinity", field)
+    terms = []
+    for i, item in enumerate(r.seq(node.get(field), np)):
+        tp = (*np, i)
+        term_raw = r.map(item, tp)
+        pp = (*tp, "preference")
+        pref = r.map(term_raw.get("preference"), pp)
+        terms.append(
+            PreferredSchedulingTerm(
+                r.int_(term_raw, "weight", tp, 0),
+                NodeSelectorTerm(
+                    _node_requirements(r, pref, "matchExpressions", pp),
+                    _node_requirements(r, pref, "matchFields", pp),
+                ),
             )
         )
     return tuple(terms)
@@ -247,6 +275,7 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         volume_refs=_volume_refs(r, raw, path),
         node_affinity=_node_affinity(r, raw, path),
         init_containers=init_containers,
+        preferred_node_affinity=_preferred_node_affinity(r, raw, path),
     )
 
 

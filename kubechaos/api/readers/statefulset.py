@@ -53,8 +53,8 @@ def read_statefulset(r: FieldReader, doc: Mapping[str, Any], meta: ObjectMeta) -
                 r.str_(retention, "whenScaled", rp, "Retain"),
             ),
             volume_claim_templates=tuple(
-                str(c.get("metadata", {}).get("name", "")) if isinstance(c, Mapping) else ""
-                for c in claims
+                str(meta.get("name", "")) if isinstance(meta, Mapping) else ""
+                for meta in (c.get("metadata") if isinstance(c, Mapping) else None for c in claims)
             ),
         ),
     )

@@ -41,6 +41,9 @@ class SchedulerCache:
         self._infos: dict[str, NodeInfo] = {}
         self._node_list: list[NodeInfo] | None = None  # nodes on offer, in order; None = rebuild
         self._placed: dict[str, Placement] = {}  # pod key -> where it is charged
+        # image name -> nodes reporting it (ImageStateSummary.NumNodes), kept per node event
+        self.image_nodes: dict[str, int] = {}
+        self.soft_tainted_nodes = 0  # nodes with a PreferNoSchedule taint
 
     # ------------------------------------------------------------------ nodes
     def _info(self, name: str) -> NodeInfo:
@@ -58,8 +61,13 @@ class SchedulerCache:
         info = self._info(node.metadata.name)
         if info.node is None:
             self._node_list = None
+        old_images, old_soft = info.images, bool(info.soft_taints)
         if info.set_node(node):
             self._on_node_event(info.name)
+        self.soft_tainted_nodes += bool(info.soft_taints) - old_soft
+        if old_images.keys() != info.images.keys():
+            self._count_images(old_images, -1)
+            self._count_images(info.images, 1)
 
     def node_deleted(self, node: Node) -> None:
         info = self._infos.get(node.metadata.name)
@@ -67,6 +75,9 @@ class SchedulerCache:
             return
         info.node = None
         self._node_list = None
+        self._count_images(info.images, -1)
+        self.soft_tainted_nodes -= bool(info.soft_taints)
+        info.images, info.soft_taints = {}, ()
         if info.pods == 0:
             del self._infos[info.name]
 
@@ -119,6 +130,15 @@ class SchedulerCache:
         placed = self._placed.get(key)
         if placed is not None and placed.assumed and placed.node == node_name:
             self.unplace(key, placed)
+
+    def _count_images(self, images: dict[str, int], delta: int) -> None:
+        counts = self.image_nodes
+        for name in images:
+            count = counts.get(name, 0) + delta
+            if count:
+                counts[name] = count
+            else:
+                del counts[name]
 
     @staticmethod
     def _count_owner(info: NodeInfo, owner: str, delta: int) -> None:

@@ -8,7 +8,16 @@ these types and none of them owns them.
 from __future__ import annotations
 
 from kubechaos.api.nodeaffinity import required_node_names
-from kubechaos.api.objects import Container, Node, Pod, Taint, Toleration, effective_requests
+from kubechaos.api.objects import (
+    Container,
+    Node,
+    Pod,
+    PreferredSchedulingTerm,
+    Taint,
+    Toleration,
+    effective_requests,
+    normalized_image_name,
+)
 from kubechaos.defaults import (
     SCHEDULER_DEFAULT_MEMORY_REQUEST,
     SCHEDULER_DEFAULT_MILLI_CPU_REQUEST,
@@ -18,6 +27,7 @@ from kubechaos.defaults import (
 )
 
 _NO_SCHEDULE_EFFECTS = ("NoSchedule", "NoExecute")
+_PREFER_NO_SCHEDULE = "PreferNoSchedule"
 _UNSCHEDULABLE_TAINT = Taint(TAINT_UNSCHEDULABLE, "NoSchedule")
 
 
@@ -57,6 +67,7 @@ class PodView:
     __slots__ = (
         "affinity",
         "cpu",
+        "images",
         "key",
         "memory",
         "node_names",
@@ -64,7 +75,9 @@ class PodView:
         "nz_memory",
         "owner",
         "pod",
+        "preferred",
         "selector",
+        "soft_tolerations",
         "tolerates_unschedulable",
         "tolerations",
     )
@@ -82,6 +95,18 @@ class PodView:
         self.node_names = required_node_names(self.affinity)
         ref = pod.metadata.controller_ref()
         self.owner = ref.uid if ref is not None else None
+        # what the score plugins read (PreScore): preferred node affinity terms that can match
+        # (weight 0 and empty terms skipped, as NewPreferredSchedulingTerms), tolerations that
+        # can tolerate a PreferNoSchedule taint, and the containers' images by their CRI name
+        self.preferred: tuple[PreferredSchedulingTerm, ...] = tuple(
+            t
+            for t in pod.spec.preferred_node_affinity
+            if t.weight and (t.preference.match_expressions or t.preference.match_fields)
+        )
+        self.soft_tolerations = tuple(
+            t for t in self.tolerations if t.effect in ("", _PREFER_NO_SCHEDULE)
+        )
+        self.images = tuple(normalized_image_name(c.image) for c in pod.spec.containers)
 
 
 class NodeInfo:
@@ -97,6 +122,7 @@ class NodeInfo:
         "alloc_pods",
         "cpu",
         "hard_taints",
+        "images",
         "labels",
         "memory",
         "name",
@@ -105,6 +131,7 @@ class NodeInfo:
         "nz_memory",
         "owners",
         "pods",
+        "soft_taints",
         "unschedulable",
     )
 
@@ -116,6 +143,8 @@ class NodeInfo:
         self.alloc_cpu = self.alloc_memory = self.alloc_pods = 0
         self.labels: dict[str, str] = {}
         self.hard_taints: tuple[Taint, ...] = ()
+        self.soft_taints: tuple[Taint, ...] = ()  # PreferNoSchedule (TaintToleration's score)
+        self.images: dict[str, int] = {}  # image name -> size in bytes (status.images)
         self.unschedulable = False
 
     def set_node(self, node: Node) -> bool:
@@ -146,6 +175,8 @@ class NodeInfo:
             alloc.pods,
         )
         self.hard_taints = taints
+        self.soft_taints = tuple(t for t in node.spec.taints if t.effect == _PREFER_NO_SCHEDULE)
+        self.images = {name: i.size_bytes for i in node.status.images for name in i.names}
         self.labels = labels
         self.unschedulable = node.spec.unschedulable
         return changed

@@ -90,6 +90,9 @@ class Scheduler:
         self._dirty: dict[str, None] = {}  # nodes with events that may unpark pods
         # scheduler_schedule_attempts_total{result}
         self.schedule_attempts: dict[str, int] = {"scheduled": 0, "unschedulable": 0, "error": 0}
+        # work counters (plain ints, read by the complexity tests): nodes run through the
+        # filters, and feasible nodes scored, over all cycles
+        self.nodes_filtered = self.nodes_scored = 0
 
     def pending_pods(self) -> dict[str, int]:
         """scheduler_pending_pods{queue}: pods in each part of the queue."""
@@ -260,6 +263,7 @@ class Scheduler:
             else:
                 rejections.append(rejection)
         self._next_start = (start + processed) % total
+        self.nodes_filtered += processed
         return feasible, rejections
 
     def _filter_named(
@@ -281,11 +285,13 @@ class Scheduler:
             else:
                 rejections.append(rejection)
         self._next_start = (self._next_start + len(candidates)) % len(nodes)
+        self.nodes_filtered += len(candidates)
         return feasible, rejections, len(nodes) - len(candidates)
 
     def _select(self, view: PodView, feasible: list[NodeInfo]) -> NodeInfo:
         """The best-scoring feasible node; a tie is broken by one seeded draw (selectHost)."""
-        winners = best_nodes(view, feasible)
+        self.nodes_scored += len(feasible)
+        winners = best_nodes(view, feasible, self.cache)
         if len(winners) == 1:
             return winners[0]
         return winners[self._rng.randrange(len(winners))]

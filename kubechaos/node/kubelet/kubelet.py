@@ -49,7 +49,9 @@ class Kubelet:
         self.events = KubeletEvents(ctx.events)
         self.pods: dict[str, PodState] = {}  # by UID; written by the pod workers only
         timers = TimerQueue()
-        self.heartbeat = NodeHeartbeat(ctx.api, ctx.settings, config, self.events, fresh_boot)
+        self.heartbeat = NodeHeartbeat(
+            ctx.api, ctx.settings, config, self.events, fresh_boot, runtime.images
+        )
         self.status = PodStatusManager(ctx.api, self.pods, config.address)
         self.admission = Admission(config)
         self.config_source = ConfigSource(ctx)

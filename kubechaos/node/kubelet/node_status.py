@@ -14,13 +14,22 @@ its pods. How the Lease is written is :mod:`kubechaos.node.kubelet.nodelease`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.objects import Node, NodeCondition, NodeSpec, NodeStatus, ObjectMeta
+from kubechaos.api.objects import (
+    ContainerImage,
+    Node,
+    NodeCondition,
+    NodeSpec,
+    NodeStatus,
+    ObjectMeta,
+    normalized_image_name,
+)
 from kubechaos.client.interface import APIClient
 from kubechaos.defaults import (
     KUBELET_NODE_STATUS_UPDATE_RETRY,
@@ -59,15 +68,18 @@ class NodeHeartbeat:
         config: NodeConfig,
         events: KubeletEvents,
         fresh_boot: bool,
+        images: Callable[[], list[str]] = list,
     ) -> None:
         """``fresh_boot`` False: the machine did not reboot since the last kubelet ran (a kubelet
-        restart), so re-registering is no ``Rebooted`` event."""
+        restart), so re-registering is no ``Rebooted`` event. ``images``: the images the node's
+        runtime has on disk, reported in ``status.images``."""
         self.api = api
         self.settings = settings
         self.config = config
         self.name = config.name
         self.events = events
         self.fresh_boot = fresh_boot
+        self._images = images
         self.lease = NodeLease(api, settings, config.name)
         self.node: Node | None = None  # as last read or written
         self.registered = trio.Event()
@@ -105,13 +117,22 @@ class NodeHeartbeat:
                 since = previous.last_transition_time
             conditions.append(NodeCondition(type_, status, t, since, reason, message))
         capacity = self.config.capacity
-        return NodeStatus(capacity, capacity, tuple(conditions), self.config.address)
+        address = self.config.address
+        return NodeStatus(capacity, capacity, tuple(conditions), address, self._node_images())
+
+    def _node_images(self) -> tuple[ContainerImage, ...]:
+        """setNodeStatusImages: the runtime's images, biggest first, at most
+        nodeStatusMaxImages of them, all if that is -1 (every image has the one modelled size)."""
+        size = self.settings.image_size_mib * 1024 * 1024
+        cap = self.settings.node_status_max_images
+        names = self._images() if cap < 0 else self._images()[:cap]  # -1: no cap
+        return tuple(ContainerImage((normalized_image_name(n),), size) for n in names)
 
     @staticmethod
     def _significant(status: NodeStatus) -> tuple[Any, ...]:
         """What counts as a change (heartbeat times do not)."""
         conditions = tuple((c.type, c.status, c.reason) for c in status.conditions)
-        return conditions, status.capacity, status.allocatable, status.address
+        return conditions, status.capacity, status.allocatable, status.address, status.images
 
     async def _register(self) -> None:
         """Create the Node, or take over the existing one (a reboot); retry until it works."""

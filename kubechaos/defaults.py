@@ -202,6 +202,12 @@ class Settings:
         0,
         "KubeSchedulerConfiguration.percentageOfNodesToScore (0 = adaptive 50 - nodes/125, >= 5%)",
     )
+    min_candidate_nodes_percentage: int = _setting(
+        10, "DefaultPreemptionArgs.minCandidateNodesPercentage (preemption's dry run, 0-100)"
+    )
+    min_candidate_nodes_absolute: int = _setting(
+        100, "DefaultPreemptionArgs.minCandidateNodesAbsolute (preemption's dry run)"
+    )
     # --- etcd ---
     etcd_heartbeat_interval: float = _setting(0.1, "etcd --heartbeat-interval (100ms)")
     etcd_election_timeout: float = _setting(1.0, "etcd --election-timeout (1000ms)")

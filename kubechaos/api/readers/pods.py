@@ -236,6 +236,9 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         scheduler_name=r.str_(raw, "schedulerName", path, "default-scheduler"),
         volume_refs=_volume_refs(r, raw, path),
         node_affinity=_node_affinity(r, raw, path),
+        priority_class_name=r.str_(raw, "priorityClassName", path),
+        priority=None if raw.get("priority") is None else r.int_(raw, "priority", path, 0),
+        preemption_policy=r.str_(raw, "preemptionPolicy", path),
     )
 
 

@@ -8,7 +8,7 @@ The shape is upstream's (pkg/scheduler, v1.32), one module per part:
   controller owner it holds. Every informer event adjusts these aggregates in O(1);
   a scheduling cycle never rescans pods. Succeeded and Failed pods hold nothing (upstream's
   scheduler watches pods with ``status.phase!=Succeeded,status.phase!=Failed``).
-* **The scheduling queue** (:mod:`.queue`): *activeQ* (ready to try, oldest entry first),
+* **The scheduling queue** (:mod:`.queue`): *activeQ* (ready to try: highest priority first, then oldest entry),
   *backoffQ* (failed recently: 1 s after the first failed attempt, doubling to 10 s) and
   *unschedulablePods* (no node fits; parked until a cluster event could change that, and flushed
   after 5 min regardless).

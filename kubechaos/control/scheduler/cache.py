@@ -18,10 +18,11 @@ from kubechaos.control.scheduler.framework import NodeInfo, pod_requests
 class Placement:
     """A pod charged to a node: bound (seen with ``spec.nodeName``) or assumed by us."""
 
-    __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "owner")
+    __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "owner", "pod")
 
     def __init__(self, node: str, pod: Pod, assumed: bool) -> None:
         self.node = node
+        self.pod = pod  # the latest version seen (preemption reads priority, labels, status)
         self.cpu, self.memory, self.nz_cpu, self.nz_memory = pod_requests(pod)
         ref = pod.metadata.controller_ref()
         # Terminating pods do not count for spreading (upstream skips them), but still hold
@@ -41,6 +42,9 @@ class SchedulerCache:
         self._infos: dict[str, NodeInfo] = {}
         self._node_list: list[NodeInfo] | None = None  # nodes on offer, in order; None = rebuild
         self._placed: dict[str, Placement] = {}  # pod key -> where it is charged
+        # node -> its pods (preemption's per-node lists); priority -> pods placed, cluster-wide
+        self._node_pods: dict[str, dict[str, Placement]] = {}
+        self.priorities: dict[int, int] = {}
 
     # ------------------------------------------------------------------ nodes
     def _info(self, name: str) -> NodeInfo:
@@ -79,9 +83,16 @@ class SchedulerCache:
     def placement(self, key: str) -> Placement | None:
         return self._placed.get(key)
 
+    def node_pods(self, node_name: str) -> dict[str, Placement]:
+        """The pods charged to a node (for preemption's dry run), by key."""
+        return self._node_pods.get(node_name, {})
+
     def place(self, key: str, pod: Pod, node_name: str, assumed: bool) -> None:
         placed = Placement(node_name, pod, assumed)
         self._placed[key] = placed
+        self._node_pods.setdefault(node_name, {})[key] = placed
+        priority = pod.spec.priority or 0
+        self.priorities[priority] = self.priorities.get(priority, 0) + 1
         info = self._info(node_name)
         info.cpu += placed.cpu
         info.memory += placed.memory
@@ -93,6 +104,16 @@ class SchedulerCache:
 
     def unplace(self, key: str, placed: Placement) -> None:
         del self._placed[key]
+        on_node = self._node_pods[placed.node]
+        del on_node[key]
+        if not on_node:
+            del self._node_pods[placed.node]
+        priority = placed.pod.spec.priority or 0
+        left = self.priorities[priority] - 1
+        if left:
+            self.priorities[priority] = left
+        else:
+            del self.priorities[priority]
         info = self._infos[placed.node]
         info.cpu -= placed.cpu
         info.memory -= placed.memory
@@ -106,10 +127,12 @@ class SchedulerCache:
         else:
             self._on_node_event(info.name)
 
-    def confirm(self, placed: Placement, terminating: bool) -> None:
+    def confirm(self, placed: Placement, pod: Pod) -> None:
         """The informer saw the pod bound where it is charged: no longer an assumption. A
         terminating pod stops counting for spreading."""
         placed.assumed = False
+        placed.pod = pod
+        terminating = pod.metadata.deletion_timestamp is not None
         if placed.owner is not None and terminating:
             self._count_owner(self._info(placed.node), placed.owner, -1)
             placed.owner = None

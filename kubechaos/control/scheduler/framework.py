@@ -51,6 +51,8 @@ class PodView:
         "nz_memory",
         "owner",
         "pod",
+        "preempts",
+        "priority",
         "selector",
         "tolerates_unschedulable",
         "tolerations",
@@ -69,6 +71,9 @@ class PodView:
         self.node_names = required_node_names(self.affinity)
         ref = pod.metadata.controller_ref()
         self.owner = ref.uid if ref is not None else None
+        # spec.priority (0 if unset) and whether it may preempt (preemptionPolicy not Never)
+        self.priority = pod.spec.priority or 0
+        self.preempts = pod.spec.preemption_policy != "Never"
 
 
 class NodeInfo:

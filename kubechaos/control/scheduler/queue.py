@@ -88,6 +88,10 @@ class SchedulingQueue:
     def unschedulable_count(self) -> int:
         return len(self._unschedulable)
 
+    @property
+    def in_flight_count(self) -> int:
+        return len(self._in_flight)
+
     def __contains__(self, key: str) -> bool:
         return key in self._pods
 

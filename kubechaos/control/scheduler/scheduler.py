@@ -155,8 +155,9 @@ class Scheduler:
             self.cache.unplace(key, placed)
 
     def _mark_dirty(self, node_name: str) -> None:
-        """Remember a node where something changed, if any parked pod could care."""
-        if self.queue.unschedulable_count:
+        """Remember a node where something changed, if any parked pod could care, or one in
+        flight (a preemption's cycle waits on the API while its victims may go)."""
+        if self.queue.unschedulable_count or self.queue.in_flight_count:
             self._dirty[node_name] = None
             self.queue.kick()
 

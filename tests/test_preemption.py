@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import attrs
 import pytest
@@ -35,10 +36,13 @@ from kubechaos.control.scheduler.framework import PodView
 from kubechaos.control.scheduler.plugins import filter_node
 from kubechaos.control.scheduler.preemption import num_candidates
 from kubechaos.observe.metrics.components import scheduler_families
+from kubechaos.scenario.loader import load_scenario
+from kubechaos.scenario.runner import Run
 
 from .factories import deployment, pod, ready_node
 from .harness import pods, running, wait_until
 
+STORM = Path(__file__).resolve().parent.parent / "scenarios" / "preemption-storm.yaml"
 ONE_CPU = Resources(1000, 16 * 2**30, 110)  # a node with room for two 400m pods, not three
 SLOW_STOP = {"kubechaos.io/behaviour": "shutdown=20s"}  # victims take a while to go
 
@@ -341,3 +345,37 @@ def test_candidate_search_is_bounded_as_upstream() -> None:
     assert num_candidates(50, 10, 100) == 50
     assert num_candidates(500, 10, 100) == 100
     assert num_candidates(5000, 10, 100) == 500
+
+
+# ---------------------------------------------------------------------------- the scenario
+
+
+def test_preemption_storm_scenario() -> None:
+    """scenarios/preemption-storm.yaml: the scale-up at 2m preempts exactly the four batch
+    workers the four new checkout pods need (one Preempted event each, every victim with
+    DisruptionTarget PreemptionByScheduler), checkout is whole again once the victims' 10 s
+    shutdown is over, the recreated workers stay Pending with "No preemption victims found for
+    incoming pod", and the node crash's replacements preempt again."""
+    run = Run(load_scenario(STORM)).run()
+    preempted = run.events.find(reason="Preempted")
+    at_scale_up = [e for e in preempted if 120 <= e.time < 125]
+    assert len(at_scale_up) == 4
+    assert any(e.time > 600 for e in preempted), "the crashed node's replacements preempt too"
+    pending = [
+        p
+        for p in run.cluster.api.cache("pods").list("default")
+        if p.metadata.labels.get("app") == "batch" and not p.spec.node_name
+    ]
+    assert len(pending) >= 4  # the preempted workers, recreated, never placed again
+    last = [
+        e.message
+        for e in run.events.find("FailedScheduling", obj=f"default/{pending[0].metadata.name}")
+    ]
+    assert last and "No preemption victims found for incoming pod" in last[-1]
+    available = [
+        e.time
+        for e in run.events.find(reason="DeploymentAvailable")
+        if e.object == "default/checkout" and 120 < e.time < 300
+    ]
+    assert available and 130 <= available[0] <= 150  # 10 s shutdown + start-up
+    assert run.slo_ok

@@ -129,6 +129,8 @@ MANIFEST_WORDS = [
     "nodeSelector", "terminationGracePeriodSeconds", "env", "name", "value", "apiVersion",
     "kind", "Deployment", "Pod", "ReplicaSet", "Service", "Namespace", "StatefulSet",
     "replcias", "readinesProbe", "namepsace", "kubechaos.io/behaviour",
+    "priorityClassName", "priority", "preemptionPolicy", "PreemptLowerPriority", "Never",
+    "PriorityClass", "globalDefault", "value",
 ]  # fmt: skip
 manifest_values = st.recursive(
     st.one_of(

@@ -36,7 +36,7 @@ from kubechaos.control.scheduler.framework import PodView
 from kubechaos.control.scheduler.plugins import filter_node
 from kubechaos.control.scheduler.preemption import num_candidates
 from kubechaos.observe.metrics.components import scheduler_families
-from kubechaos.scenario.loader import load_scenario
+from kubechaos.scenario.loader import ScenarioError, load_scenario, parse_scenario
 from kubechaos.scenario.runner import Run
 
 from .factories import deployment, pod, ready_node
@@ -145,6 +145,42 @@ def test_manifest_priority_fields_are_read_and_validated() -> None:
     causes = validate_pod_spec("spec", bad)
     assert any(c.startswith("spec.priorityClassName: Invalid value: 'Not_Valid'") for c in causes)
     assert any(c.startswith("spec.preemptionPolicy: Unsupported value") for c in causes)
+
+
+def test_a_scenario_naming_an_undefined_class_is_a_located_error() -> None:
+    """admission.go refuses every pod of a class the cluster lacks (403): a scenario whose
+    workloads name one that neither they nor the built-in classes define cannot run as meant,
+    so the loader says so at the workload, naming the object and the class."""
+    text = """apiVersion: kubechaos/v1
+kind: Scenario
+metadata: {name: s}
+spec:
+  duration: 5m
+  cluster: {nodeGroups: [{name: worker, count: 1}]}
+  workloads:
+    - manifest:
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: web}
+        spec:
+          priorityClassName: NAME
+          containers: [{name: web, image: nginx}]
+"""
+    with pytest.raises(ScenarioError) as refused:
+        parse_scenario(text.replace("NAME", "business-critical"))
+    (error,) = refused.value.errors
+    assert str(error).endswith(
+        "spec.workloads[0]: Pod 'web': spec.priorityClassName: no PriorityClass "
+        "'business-critical' among the workloads (nor a built-in one): the API server would "
+        "refuse its pods (403 Forbidden)"
+    )
+    assert error.line == 8
+    assert parse_scenario(text.replace("NAME", "system-node-critical")).workloads
+    defined = text + (
+        "    - manifest: {apiVersion: scheduling.k8s.io/v1, kind: PriorityClass,\n"
+        "                 metadata: {name: business-critical}, value: 10}\n"
+    )
+    assert len(parse_scenario(defined.replace("NAME", "business-critical")).workloads) == 2
 
 
 # ---------------------------------------------------------------------------- queue order

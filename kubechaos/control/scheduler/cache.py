@@ -43,8 +43,10 @@ class SchedulerCache:
         self._node_list: list[NodeInfo] | None = None  # nodes on offer, in order; None = rebuild
         self._placed: dict[str, Placement] = {}  # pod key -> where it is charged
         # node -> its pods (preemption's per-node lists); priority -> pods placed, cluster-wide
+        # and per node (so preemption skips a node without a lower-priority pod in O(1))
         self._node_pods: dict[str, dict[str, Placement]] = {}
         self.priorities: dict[int, int] = {}
+        self._node_priorities: dict[str, dict[int, int]] = {}
 
     # ------------------------------------------------------------------ nodes
     def _info(self, name: str) -> NodeInfo:
@@ -87,12 +89,18 @@ class SchedulerCache:
         """The pods charged to a node (for preemption's dry run), by key."""
         return self._node_pods.get(node_name, {})
 
+    def lowest_priority(self, node_name: str) -> int | None:
+        """The lowest priority of a pod charged to the node (None: no pod)."""
+        counts = self._node_priorities.get(node_name)
+        return min(counts) if counts else None
+
     def place(self, key: str, pod: Pod, node_name: str, assumed: bool) -> None:
         placed = Placement(node_name, pod, assumed)
         self._placed[key] = placed
         self._node_pods.setdefault(node_name, {})[key] = placed
         priority = pod.spec.priority or 0
-        self.priorities[priority] = self.priorities.get(priority, 0) + 1
+        _count(self.priorities, priority, 1)
+        _count(self._node_priorities.setdefault(node_name, {}), priority, 1)
         info = self._info(node_name)
         info.cpu += placed.cpu
         info.memory += placed.memory
@@ -109,11 +117,11 @@ class SchedulerCache:
         if not on_node:
             del self._node_pods[placed.node]
         priority = placed.pod.spec.priority or 0
-        left = self.priorities[priority] - 1
-        if left:
-            self.priorities[priority] = left
-        else:
-            del self.priorities[priority]
+        _count(self.priorities, priority, -1)
+        by_priority = self._node_priorities[placed.node]
+        _count(by_priority, priority, -1)
+        if not by_priority:
+            del self._node_priorities[placed.node]
         info = self._infos[placed.node]
         info.cpu -= placed.cpu
         info.memory -= placed.memory
@@ -150,6 +158,14 @@ class SchedulerCache:
             info.owners[owner] = count
         else:
             del info.owners[owner]
+
+
+def _count(counts: dict[int, int], key: int, delta: int) -> None:
+    left = counts.get(key, 0) + delta
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
 
 
 __all__ = ["Placement", "SchedulerCache"]

@@ -292,9 +292,16 @@ class Preemption:
         candidates: list[Candidate] = []
         for i in range(count):
             info = potential[(offset + i) % count]
-            lower = [
-                p for p in self.cache.node_pods(info.name).values() if _priority(p) < view.priority
-            ]
+            lowest = self.cache.lowest_priority(info.name)
+            lower = (
+                [
+                    p
+                    for p in self.cache.node_pods(info.name).values()
+                    if _priority(p) < view.priority
+                ]
+                if lowest is not None and lowest < view.priority
+                else []
+            )
             if not lower:
                 statuses[PREEMPTION_NO_VICTIMS] = statuses.get(PREEMPTION_NO_VICTIMS, 0) + 1
                 continue

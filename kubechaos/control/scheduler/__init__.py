@@ -19,6 +19,10 @@ The shape is upstream's (pkg/scheduler, v1.32), one module per part:
   on it), stops once it has found enough feasible nodes (``percentageOfNodesToScore``, starting
   where the last cycle stopped so every node gets its turn), scores the feasible ones
   (LeastAllocated + spreading of one owner's pods) and picks the best, ties broken at random.
+* **Preemption** (:mod:`.preemption`): a pod no node fits runs the DefaultPreemption
+  PostFilter, which evicts lower-priority pods from one node (PodDisruptionBudgets respected
+  where it can) and nominates that node to the pod; nominated pods count on their node for pods
+  of no higher priority until they bind.
 * **Assume, then bind**: the chosen node is charged at once, so the next cycle sees the pod as
   placed while the binding request is still in flight; the pod informer's update carrying
   ``spec.nodeName`` confirms the assumption, a failed bind forgets it.

@@ -32,9 +32,10 @@ from kubechaos.client.context import Context
 from kubechaos.cluster import Cluster
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.scheduler import Scheduler
-from kubechaos.control.scheduler.framework import PodView
+from kubechaos.control.scheduler.cache import Placement
+from kubechaos.control.scheduler.framework import NodeInfo, PodView
 from kubechaos.control.scheduler.plugins import filter_node
-from kubechaos.control.scheduler.preemption import num_candidates
+from kubechaos.control.scheduler.preemption import Candidate, num_candidates
 from kubechaos.observe.metrics.components import scheduler_families
 from kubechaos.scenario.loader import ScenarioError, load_scenario, parse_scenario
 from kubechaos.scenario.runner import Run
@@ -373,6 +374,35 @@ async def test_nominated_pods_hold_their_room_against_lower_priority_pods() -> N
     assert filter_node(low_view, info) is None
     assert scheduler.preemption.filter(low_view, info) is not None
     assert scheduler.preemption.filter(PodView("default/high", high), info) is None
+
+
+def victim(priority: int, started: float) -> Placement:
+    base = pod(f"v-{priority}-{started}")
+    placed = attrs.evolve(
+        base,
+        spec=attrs.evolve(base.spec, priority=priority),
+        status=attrs.evolve(base.status, start_time=started),
+    )
+    return Placement("n", placed, assumed=False)
+
+
+def best(*candidates: tuple[str, int, list[Placement]]) -> str:
+    built = [
+        Candidate(NodeInfo(name), victims, violations) for name, violations, victims in candidates
+    ]
+    return max(built, key=Candidate.rank).info.name
+
+
+def test_the_node_is_picked_by_upstreams_criteria_in_order() -> None:
+    """preemption.go pickOneNodeForPreemption: fewest PDB violations, then the lowest highest
+    victim priority, the smallest priority sum, the fewest victims, the latest start of the
+    highest-priority victims, then the first."""
+    assert best(("a", 1, [victim(1, 0)]), ("b", 0, [victim(50, 0)])) == "b"
+    assert best(("a", 0, [victim(50, 0)]), ("b", 0, [victim(10, 0), victim(10, 0)])) == "b"
+    assert best(("a", 0, [victim(10, 0), victim(9, 0)]), ("b", 0, [victim(10, 0)])) == "b"
+    # equal sums (offset by 2^31 per victim, so fewer victims is a smaller sum first)
+    assert best(("a", 0, [victim(10, 5)]), ("b", 0, [victim(10, 9)])) == "b"
+    assert best(("a", 0, [victim(10, 5)]), ("b", 0, [victim(10, 5)])) == "a"
 
 
 def test_candidate_search_is_bounded_as_upstream() -> None:

@@ -259,6 +259,12 @@ class Settings:
     node_status_max_images: int = _setting(
         50, "KubeletConfiguration nodeStatusMaxImages: images reported in a Node's status.images"
     )
+    min_candidate_nodes_percentage: int = _setting(
+        10, "DefaultPreemptionArgs.minCandidateNodesPercentage (preemption's dry run, 0-100)"
+    )
+    min_candidate_nodes_absolute: int = _setting(
+        100, "DefaultPreemptionArgs.minCandidateNodesAbsolute (preemption's dry run)"
+    )
     # --- etcd ---
     etcd_heartbeat_interval: float = _setting(0.1, "etcd --heartbeat-interval (100ms)")
     etcd_election_timeout: float = _setting(1.0, "etcd --election-timeout (1000ms)")

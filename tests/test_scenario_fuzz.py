@@ -137,6 +137,8 @@ MANIFEST_WORDS = [
     "sessionAffinity", "ClientIP", "sessionAffinityConfig", "clientIP", "timeoutSeconds",
     "internalTrafficPolicy", "Local", "Cluster", "externalTrafficPolicy",
     "lifecycle", "preStop", "postStart", "exec", "command", "sleep", "seconds", "tcpSocket",
+    "priorityClassName", "priority", "preemptionPolicy", "PreemptLowerPriority", "Never",
+    "PriorityClass", "globalDefault", "value",
 ]  # fmt: skip
 manifest_values = st.recursive(
     st.one_of(

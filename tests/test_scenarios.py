@@ -55,6 +55,7 @@ EXPECTED_SLO_OK = {
     "node-crash": True,
     "node-reboot": True,
     "pod-kill": True,
+    "preemption-storm": True,
     "proxy-partition": False,  # a 99% availability objective broken by a stale route
     "quickstart": True,
     "prestop-rollout": True,

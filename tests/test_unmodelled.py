@@ -27,8 +27,8 @@ DATA = Path(__file__).resolve().parent / "data" / "production"
 SCENARIO = DATA / "scenario.yaml"
 PROD = str(DATA / "prod.yaml")
 T = "spec.template.spec"
+# priorityClassName (lines 30, 179) is read since the priority and preemption work (issue 14)
 IGNORED = [
-    (30, f"{T}.priorityClassName"),
     (31, f"{T}.securityContext"),
     # required node affinity is read (the DaemonSet work); pod anti-affinity is still warned
     (35, f"{T}.affinity.podAntiAffinity"),
@@ -42,7 +42,6 @@ IGNORED = [
     # the HPA is served since issue 13 point 5; only cpu resource metrics are computed
     (160, "spec.metrics[1].resource.name"),
     # the DaemonSet is served since issue 13 point 2: a node agent's host access is not modelled
-    (179, f"{T}.priorityClassName"),
     (180, f"{T}.hostNetwork"),
     (193, f"{T}.containers[0].volumeMounts"),
     (197, f"{T}.volumes[0].hostPath"),
@@ -89,6 +88,7 @@ def test_the_loader_warns_exactly_the_kinds_skipped_and_the_fields_ignored() -> 
         "StatefulSet",
         "DaemonSet",
         "Job",
+        "PriorityClass",
     }
 
 

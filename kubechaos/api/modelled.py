@@ -175,8 +175,10 @@ _POD_SPEC: Tree = {
     "automountServiceAccountToken": Default(True),
     "serviceAccountName": Default("default"),
     "serviceAccount": Default("default"),
-    "priority": Default(0),
-    "preemptionPolicy": Default("PreemptLowerPriority"),
+    # resolved by the Priority admission plugin; drive queue order and preemption
+    "priorityClassName": READ,
+    "priority": READ,
+    "preemptionPolicy": READ,
 }
 _TEMPLATE: Tree = {"metadata": _META, "spec": _POD_SPEC}
 _SERVICE_SPEC: Tree = {

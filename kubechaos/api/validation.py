@@ -40,6 +40,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.validation_initc import init_container_causes
 from kubechaos.api.validation_lifecycle import lifecycle_causes
+from kubechaos.api.validation_priority import pod_priority_causes
 from kubechaos.api.validation_service import validate_service_routing
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -197,6 +198,7 @@ def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
         f"{affinity}.requiredDuringSchedulingIgnoredDuringExecution", spec.node_affinity
     )
     preferred = f"{affinity}.preferredDuringSchedulingIgnoredDuringExecution"
+    causes += pod_priority_causes(field, spec)
     return causes + preferred_affinity_causes(preferred, spec.preferred_node_affinity)
 
 

@@ -63,6 +63,7 @@ NOTABLE_REASONS = frozenset(
         "BackOff",
         "Unhealthy",
         "Killing",
+        "Preempted",
         "Relist",
         "FaultInjected",
         "FaultReverted",

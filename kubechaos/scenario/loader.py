@@ -32,6 +32,7 @@ from kubechaos.scenario.clusterspec import read_cluster
 from kubechaos.scenario.explorespec import ExploreSpec
 from kubechaos.scenario.faultspec import read_explore, read_faults
 from kubechaos.scenario.limits import Limits, finite_number, flag_of, show
+from kubechaos.scenario.priorities import unknown_priority_classes
 from kubechaos.scenario.reach import PodLabels, late_injection_warnings, object_weight
 from kubechaos.scenario.slospec import read_slos
 from kubechaos.scenario.workloads import WorkloadReading, read_workloads
@@ -273,6 +274,7 @@ def _workloads(check: Check, value: Any, reading: Reading) -> list[APIObject]:
     """The objects applied at the start; those with ``at`` go to ``reading.later`` (an update
     applied mid-run, such as a new version of a Deployment: a rollout)."""
     objects: list[APIObject] = []
+    entries: list[tuple[Path, tuple[APIObject, ...]]] = []
     for i, raw in enumerate(check.sequence(value, ("spec", "workloads"))):
         wp: Path = ("spec", "workloads", i)
         entry = check.mapping(raw, wp, _WORKLOAD_KEYS)
@@ -280,6 +282,7 @@ def _workloads(check: Check, value: Any, reading: Reading) -> list[APIObject]:
         if at >= reading.end:
             check.error((*wp, "at"), f"{format_duration(at)} is not before the end of the scenario")
         found = _workload(check, entry, wp, reading)
+        entries.append((wp, found))
         if at > 0:
             reading.later.append((at, found))
         else:
@@ -292,6 +295,8 @@ def _workloads(check: Check, value: Any, reading: Reading) -> list[APIObject]:
                 f"more than the limit of {show('objects', reading.limits.objects)}"
                 + flag_of("objects"),
             )
+    for path, message in unknown_priority_classes(entries):
+        check.error(path, message)
     return objects
 
 

@@ -181,6 +181,11 @@ class PodSpec:
     preferred_node_affinity: tuple[PreferredSchedulingTerm, ...] = attrs.field(
         default=(), metadata={"omitempty": True}
     )
+    # priorityClassName, and the priority and preemptionPolicy the Priority admission plugin
+    # resolves from it on create (None / "": not set)
+    priority_class_name: str = attrs.field(default="", metadata={"omitempty": True})
+    priority: int | None = attrs.field(default=None, metadata={"omitempty": True})
+    preemption_policy: str = attrs.field(default="", metadata={"omitempty": True})
 
     def requests(self) -> Resources:
         """The pod's effective requests (upstream ``resource.PodRequests``, see
@@ -213,10 +218,11 @@ class ContainerStatus:
 
 @attrs.frozen(slots=True)
 class PodCondition:
-    type: str  # PodScheduled | Initialized | ContainersReady | Ready
+    type: str  # PodScheduled | Initialized | ContainersReady | Ready | DisruptionTarget
     status: str
     last_transition_time: float = 0.0
     reason: str = ""
+    message: str = attrs.field(default="", metadata={"omitempty": True})
 
 
 @attrs.frozen(slots=True)
@@ -232,6 +238,7 @@ class PodStatus:
     start_time: float | None = None
     reason: str = ""
     message: str = ""
+    nominated_node_name: str = ""  # set by the scheduler when its preemption made room
 
     def condition(self, type_: str) -> PodCondition | None:
         for cond in self.conditions:

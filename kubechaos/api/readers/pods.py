@@ -276,6 +276,9 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         node_affinity=_node_affinity(r, raw, path),
         init_containers=init_containers,
         preferred_node_affinity=_preferred_node_affinity(r, raw, path),
+        priority_class_name=r.str_(raw, "priorityClassName", path),
+        priority=None if raw.get("priority") is None else r.int_(raw, "priority", path, 0),
+        preemption_policy=r.str_(raw, "preemptionPolicy", path),
     )
 
 

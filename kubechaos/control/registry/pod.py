@@ -1,7 +1,7 @@
 """Pods: DefaultTolerationSeconds on create, a nearly immutable spec, graceful deletion.
 
-Upstream's pkg/registry/core/pod/strategy.go, plus the DefaultTolerationSeconds admission plugin
-(plugin/pkg/admission/defaulttolerationseconds) and the PodScheduled condition the binding
+Upstream's pkg/registry/core/pod/strategy.go, plus the DefaultTolerationSeconds and Priority
+admission plugins (plugin/pkg/admission/defaulttolerationseconds, :mod:`.priority`) and the PodScheduled condition the binding
 subresource sets (pkg/registry/core/pod/storage).
 """
 
@@ -12,6 +12,7 @@ import attrs
 from kubechaos.api import discovery, errors
 from kubechaos.api.objects import Pod, PodCondition, Toleration
 from kubechaos.api.validation import validate_pod
+from kubechaos.control.registry.priority import admit_priority
 from kubechaos.control.registry.strategy import ResourceType, Strategy
 from kubechaos.defaults import TAINT_NOT_READY, TAINT_UNREACHABLE
 from kubechaos.sim.clock import now
@@ -27,7 +28,8 @@ class PodStrategy(Strategy[Pod]):
         return obj
 
     def admit(self, obj: Pod) -> Pod:
-        return attrs.evolve(obj, spec=attrs.evolve(obj.spec, tolerations=self._tolerations(obj)))
+        obj = attrs.evolve(obj, spec=attrs.evolve(obj.spec, tolerations=self._tolerations(obj)))
+        return admit_priority(obj, self.options.cached("priorityclasses"))
 
     def _tolerations(self, pod: Pod) -> tuple[Toleration, ...]:
         """DefaultTolerationSeconds: tolerate not-ready/unreachable NoExecute for 300 s."""

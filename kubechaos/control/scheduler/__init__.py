@@ -8,7 +8,7 @@ The shape is upstream's (pkg/scheduler, v1.32), one module per part:
   controller owner it holds. Every informer event adjusts these aggregates in O(1);
   a scheduling cycle never rescans pods. Succeeded and Failed pods hold nothing (upstream's
   scheduler watches pods with ``status.phase!=Succeeded,status.phase!=Failed``).
-* **The scheduling queue** (:mod:`.queue`): *activeQ* (ready to try, oldest entry first),
+* **The scheduling queue** (:mod:`.queue`): *activeQ* (ready to try: highest priority first, then oldest entry),
   *backoffQ* (failed recently: 1 s after the first failed attempt, doubling to 10 s) and
   *unschedulablePods* (no node fits; parked until a cluster event could change that, and flushed
   after 5 min regardless).
@@ -19,6 +19,10 @@ The shape is upstream's (pkg/scheduler, v1.32), one module per part:
   on it), stops once it has found enough feasible nodes (``percentageOfNodesToScore``, starting
   where the last cycle stopped so every node gets its turn), scores the feasible ones
   (LeastAllocated + spreading of one owner's pods) and picks the best, ties broken at random.
+* **Preemption** (:mod:`.preemption`): a pod no node fits runs the DefaultPreemption
+  PostFilter, which evicts lower-priority pods from one node (PodDisruptionBudgets respected
+  where it can) and nominates that node to the pod; nominated pods count on their node for pods
+  of no higher priority until they bind.
 * **Assume, then bind**: the chosen node is charged at once, so the next cycle sees the pod as
   placed while the binding request is still in flight; the pod informer's update carrying
   ``spec.nodeName`` confirms the assumption, a failed bind forgets it.

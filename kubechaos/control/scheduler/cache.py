@@ -18,10 +18,11 @@ from kubechaos.control.scheduler.framework import NodeInfo, pod_requests
 class Placement:
     """A pod charged to a node: bound (seen with ``spec.nodeName``) or assumed by us."""
 
-    __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "owner")
+    __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "owner", "pod")
 
     def __init__(self, node: str, pod: Pod, assumed: bool) -> None:
         self.node = node
+        self.pod = pod  # the latest version seen (preemption reads priority, labels, status)
         self.cpu, self.memory, self.nz_cpu, self.nz_memory = pod_requests(pod)
         ref = pod.metadata.controller_ref()
         # Terminating pods do not count for spreading (upstream skips them), but still hold
@@ -44,6 +45,11 @@ class SchedulerCache:
         # image name -> nodes reporting it (ImageStateSummary.NumNodes), kept per node event
         self.image_nodes: dict[str, int] = {}
         self.soft_tainted_nodes = 0  # nodes with a PreferNoSchedule taint
+        # node -> its pods (preemption's per-node lists); priority -> pods placed, cluster-wide
+        # and per node (so preemption skips a node without a lower-priority pod in O(1))
+        self._node_pods: dict[str, dict[str, Placement]] = {}
+        self.priorities: dict[int, int] = {}
+        self._node_priorities: dict[str, dict[int, int]] = {}
 
     # ------------------------------------------------------------------ nodes
     def _info(self, name: str) -> NodeInfo:
@@ -90,9 +96,22 @@ class SchedulerCache:
     def placement(self, key: str) -> Placement | None:
         return self._placed.get(key)
 
+    def node_pods(self, node_name: str) -> dict[str, Placement]:
+        """The pods charged to a node (for preemption's dry run), by key."""
+        return self._node_pods.get(node_name, {})
+
+    def lowest_priority(self, node_name: str) -> int | None:
+        """The lowest priority of a pod charged to the node (None: no pod)."""
+        counts = self._node_priorities.get(node_name)
+        return min(counts) if counts else None
+
     def place(self, key: str, pod: Pod, node_name: str, assumed: bool) -> None:
         placed = Placement(node_name, pod, assumed)
         self._placed[key] = placed
+        self._node_pods.setdefault(node_name, {})[key] = placed
+        priority = pod.spec.priority or 0
+        _count(self.priorities, priority, 1)
+        _count(self._node_priorities.setdefault(node_name, {}), priority, 1)
         info = self._info(node_name)
         info.cpu += placed.cpu
         info.memory += placed.memory
@@ -104,6 +123,16 @@ class SchedulerCache:
 
     def unplace(self, key: str, placed: Placement) -> None:
         del self._placed[key]
+        on_node = self._node_pods[placed.node]
+        del on_node[key]
+        if not on_node:
+            del self._node_pods[placed.node]
+        priority = placed.pod.spec.priority or 0
+        _count(self.priorities, priority, -1)
+        by_priority = self._node_priorities[placed.node]
+        _count(by_priority, priority, -1)
+        if not by_priority:
+            del self._node_priorities[placed.node]
         info = self._infos[placed.node]
         info.cpu -= placed.cpu
         info.memory -= placed.memory
@@ -117,10 +146,12 @@ class SchedulerCache:
         else:
             self._on_node_event(info.name)
 
-    def confirm(self, placed: Placement, terminating: bool) -> None:
+    def confirm(self, placed: Placement, pod: Pod) -> None:
         """The informer saw the pod bound where it is charged: no longer an assumption. A
         terminating pod stops counting for spreading."""
         placed.assumed = False
+        placed.pod = pod
+        terminating = pod.metadata.deletion_timestamp is not None
         if placed.owner is not None and terminating:
             self._count_owner(self._info(placed.node), placed.owner, -1)
             placed.owner = None
@@ -147,6 +178,14 @@ class SchedulerCache:
             info.owners[owner] = count
         else:
             del info.owners[owner]
+
+
+def _count(counts: dict[int, int], key: int, delta: int) -> None:
+    left = counts.get(key, 0) + delta
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
 
 
 __all__ = ["Placement", "SchedulerCache"]

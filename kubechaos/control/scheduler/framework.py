@@ -75,7 +75,9 @@ class PodView:
         "nz_memory",
         "owner",
         "pod",
+        "preempts",
         "preferred",
+        "priority",
         "selector",
         "soft_tolerations",
         "tolerates_unschedulable",
@@ -107,6 +109,9 @@ class PodView:
             t for t in self.tolerations if t.effect in ("", _PREFER_NO_SCHEDULE)
         )
         self.images = tuple(normalized_image_name(c.image) for c in pod.spec.containers)
+        # spec.priority (0 if unset) and whether it may preempt (preemptionPolicy not Never)
+        self.priority = pod.spec.priority or 0
+        self.preempts = pod.spec.preemption_policy != "Never"
 
 
 class NodeInfo:

@@ -24,8 +24,7 @@ REASON_NOT_IN_PREFILTER = "node(s) didn't satisfy plugin(s) [NodeAffinity]"
 REASON_AFFINITY_CONFLICT = "pod affinity terms conflict"
 REASON_INSUFFICIENT_CPU = "Insufficient cpu"
 REASON_INSUFFICIENT_MEMORY = "Insufficient memory"
-# What DefaultPreemption's dry run says per node. The model has no PriorityClasses, so every pod
-# has priority 0 and preemption never finds a lower-priority victim.
+# What DefaultPreemption's dry run says per node (its PostFilter is :mod:`.preemption`).
 PREEMPTION_NOT_HELPFUL = "Preemption is not helpful for scheduling"
 PREEMPTION_NO_VICTIMS = "No preemption victims found for incoming pod"
 NO_NODES_MESSAGE = "no nodes available to schedule pods"  # ErrNoNodesAvailable
@@ -105,12 +104,15 @@ def _spread_score(count: int, max_count: int) -> int:
     return int(SCHEDULER_MAX_NODE_SCORE * ((max_count - count) / max_count))
 
 
-def fit_error(total: int, rejections: list[Rejection], absent: int = 0) -> str:
+def fit_error(
+    total: int, rejections: list[Rejection], absent: int = 0, post: str | None = None
+) -> str:
     """The FailedScheduling message of a pod no node fits, worded and ordered as upstream's.
 
     Each node contributes its reasons to a histogram (``3 Insufficient cpu``), sorted as strings;
-    then the DefaultPreemption post-filter's verdict in the same form. ``absent`` nodes were
-    left out by the NodeAffinity PreFilter (not filtered at all: nothing can change that).
+    then the DefaultPreemption post-filter's message: ``post`` ("" for none, after a successful
+    preemption), or by default its verdict when no pod has a lower priority. ``absent`` nodes
+    were left out by the NodeAffinity PreFilter (not filtered at all: nothing can change that).
     """
     reasons: dict[str, int] = {REASON_NOT_IN_PREFILTER: absent} if absent else {}
     preemption: dict[str, int] = {PREEMPTION_NOT_HELPFUL: absent} if absent else {}
@@ -120,6 +122,8 @@ def fit_error(total: int, rejections: list[Rejection], absent: int = 0) -> str:
         verdict = PREEMPTION_NO_VICTIMS if resolvable else PREEMPTION_NOT_HELPFUL
         preemption[verdict] = preemption.get(verdict, 0) + 1
     head = f"0/{total} nodes are available"
+    if post is not None:
+        return f"{head}: {_histogram(reasons)}." + (f" {post}" if post else "")
     return f"{head}: {_histogram(reasons)}. preemption: {head}: {_histogram(preemption)}."
 
 
@@ -130,6 +134,7 @@ def _histogram(counts: dict[str, int]) -> str:
 __all__ = [
     "NO_NODES_MESSAGE",
     "PREEMPTION_NOT_HELPFUL",
+    "PREEMPTION_NO_VICTIMS",
     "REASON_AFFINITY_CONFLICT",
     "REASON_NOT_IN_PREFILTER",
     "Rejection",

@@ -1,6 +1,7 @@
 """The scheduling queue: activeQ, backoffQ and unschedulablePods, and the per-pod backoff.
 
-Upstream's pkg/scheduler/internal/queue/scheduling_queue.go (PriorityQueue, without priorities).
+Upstream's pkg/scheduler/internal/queue/scheduling_queue.go (PriorityQueue), with activeQ ordered
+as the PrioritySort plugin orders it (pkg/scheduler/framework/plugins/queuesort).
 Separate from the scheduler because it is a self-contained state machine: the informer side adds,
 updates and deletes pods, the scheduling loop pops and requeues them, and one timer task moves
 pods whose backoff ended; nothing here knows about nodes.
@@ -48,7 +49,8 @@ class QueuedPod:
 
 
 class SchedulingQueue:
-    """activeQ, backoffQ and unschedulablePods, as upstream's PriorityQueue (without priorities).
+    """activeQ, backoffQ and unschedulablePods, as upstream's PriorityQueue. activeQ pops the
+    highest ``spec.priority`` first, then the earliest entry (PrioritySort's Less).
 
     Heaps use lazy deletion: moving or deleting a pod leaves its old heap entry behind, and an
     entry counts only if it carries the pod's current ``heap_seq``. One timer task moves pods
@@ -66,7 +68,7 @@ class SchedulingQueue:
         self._backoff: dict[str, QueuedPod] = {}
         self._unschedulable: dict[str, QueuedPod] = {}
         self._in_flight: dict[str, QueuedPod] = {}
-        self._active_heap: list[tuple[float, float, int, QueuedPod]] = []
+        self._active_heap: list[tuple[int, float, float, int, QueuedPod]] = []
         self._backoff_heap: list[tuple[float, int, QueuedPod]] = []
         self._flush_heap: list[tuple[float, int, QueuedPod]] = []
         self._seq = itertools.count()
@@ -85,6 +87,10 @@ class SchedulingQueue:
     @property
     def unschedulable_count(self) -> int:
         return len(self._unschedulable)
+
+    @property
+    def in_flight_count(self) -> int:
+        return len(self._in_flight)
 
     def __contains__(self, key: str) -> bool:
         return key in self._pods
@@ -123,7 +129,7 @@ class SchedulingQueue:
         """The next pod to try (now in flight), or None if activeQ is empty."""
         heap = self._active_heap
         while heap:
-            _, _, seq, qp = heapq.heappop(heap)
+            _, _, _, seq, qp = heapq.heappop(heap)
             if qp.queue == ACTIVE and qp.heap_seq == seq:
                 del self._active[qp.key]
                 qp.queue = IN_FLIGHT
@@ -180,7 +186,8 @@ class SchedulingQueue:
         qp.queue = ACTIVE
         self._active[qp.key] = qp
         qp.heap_seq = seq = next(self._seq)
-        heapq.heappush(self._active_heap, (qp.timestamp, qp.creation, seq, qp))
+        entry = (-qp.view.priority, qp.timestamp, qp.creation, seq, qp)
+        heapq.heappush(self._active_heap, entry)
         self.kick()
 
     def _push_backoff(self, qp: QueuedPod) -> None:

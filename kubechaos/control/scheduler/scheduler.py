@@ -28,6 +28,7 @@ from kubechaos.control.scheduler.plugins import (
     filter_node,
     fit_error,
 )
+from kubechaos.control.scheduler.preemption import Preemption
 from kubechaos.control.scheduler.queue import QueuedPod, SchedulingQueue
 from kubechaos.defaults import (
     DEFAULT_SCHEDULER_NAME,
@@ -86,7 +87,9 @@ class Scheduler:
                 on_delete=self._pod_deleted,
             )
         )
+        self.preemption = Preemption(ctx, self.cache, self.pods)  # the PostFilter, nominated pods
         self._next_start = 0  # where the next cycle starts filtering (upstream's rotating index)
+        self._rejected: list[NodeInfo] = []  # the nodes of the last cycle's rejections, in order
         self._dirty: dict[str, None] = {}  # nodes with events that may unpark pods
         # scheduler_schedule_attempts_total{result}
         self.schedule_attempts: dict[str, int] = {"scheduled": 0, "unschedulable": 0, "error": 0}
@@ -100,6 +103,7 @@ class Scheduler:
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
+            self.preemption.nursery = nursery
             nursery.start_soon(self.nodes.run)
             nursery.start_soon(self.pods.run)
             await self.nodes.synced.wait()
@@ -114,8 +118,10 @@ class Scheduler:
         key = f"{meta.namespace}/{meta.name}"
         placed = self.cache.placement(key)
         node_name = pod.spec.node_name
+        nominator = self.preemption.nominator
         if node_name:
             self.queue.delete(key)
+            nominator.delete(key)
             if pod.is_terminal():
                 if placed is not None:
                     self.cache.unplace(key, placed)
@@ -125,7 +131,7 @@ class Scheduler:
                 self.cache.unplace(key, placed)
                 self.cache.place(key, pod, node_name, assumed=False)
             else:
-                self.cache.confirm(placed, terminating=meta.deletion_timestamp is not None)
+                self.cache.confirm(placed, pod)
             return
         if placed is not None:
             if placed.assumed:
@@ -136,20 +142,25 @@ class Scheduler:
             and meta.deletion_timestamp is None
             and not pod.is_terminal()
         ):
-            self.queue.add_or_update(PodView(key, pod))
+            view = PodView(key, pod)
+            self.queue.add_or_update(view)
+            nominator.update(view, pod.status.nominated_node_name)
         else:
             self.queue.delete(key)
+            nominator.delete(key)
 
     def _pod_deleted(self, pod: Pod) -> None:
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
         self.queue.delete(key)
+        self.preemption.nominator.delete(key)
         placed = self.cache.placement(key)
         if placed is not None:
             self.cache.unplace(key, placed)
 
     def _mark_dirty(self, node_name: str) -> None:
-        """Remember a node where something changed, if any parked pod could care."""
-        if self.queue.unschedulable_count:
+        """Remember a node where something changed, if any parked pod could care, or one in
+        flight (a preemption's cycle waits on the API while its victims may go)."""
+        if self.queue.unschedulable_count or self.queue.in_flight_count:
             self._dirty[node_name] = None
             self.queue.kick()
 
@@ -186,7 +197,11 @@ class Scheduler:
         if not nodes:
             self._failed(qp, "unschedulable", NO_NODES_MESSAGE, parked=False)
             return False
-        if view.node_names is not None:
+        self._rejected = []
+        rejections: list[Rejection] = []
+        if (nominated := self.preemption.nominated_fit(view)) is not None:
+            feasible, absent = [nominated], 0
+        elif view.node_names is not None:
             feasible, rejections, absent = self._filter_named(view, nodes)
         else:
             (feasible, rejections), absent = self._find_feasible(view, nodes), 0
@@ -198,10 +213,14 @@ class Scheduler:
                     f"0/{total} nodes are available: {REASON_AFFINITY_CONFLICT}. preemption: "
                     f"0/{total} nodes are available: {total} {PREEMPTION_NOT_HELPFUL}."
                 )
+            else:
+                rejected = list(zip(self._rejected, rejections, strict=True))
+                message = await self.preemption.post_filter(view, len(nodes), rejected, absent)
             self._failed(qp, "unschedulable", message, parked=True)
             return False
         info = self._select(view, feasible)
         self.cache.place(view.key, view.pod, info.name, assumed=True)
+        self.preemption.nominator.delete(view.key)
         meta = view.pod.metadata
         try:
             await self.api.bind(meta.namespace, meta.name, info.name)
@@ -239,13 +258,16 @@ class Scheduler:
         rejections: list[Rejection] = []
         processed = 0
         cpu, memory, simple = view.cpu, view.memory, not view.selector and not view.affinity
+        nominated, rejected = self.preemption.nominator.by_node, self._rejected
         for info in itertools.chain(
             itertools.islice(nodes, start, None), itertools.islice(nodes, start)
         ):
             processed += 1
             # Fast accept for the common case (an untainted, open node with room); anything
             # else gets the full verdict of filter_node, which also words the rejection.
-            if (
+            if nominated and info.name in nominated:
+                rejection = self.preemption.filter(view, info)
+            elif (
                 simple
                 and not info.hard_taints
                 and not info.unschedulable
@@ -262,6 +284,7 @@ class Scheduler:
                     break
             else:
                 rejections.append(rejection)
+                rejected.append(info)
         self._next_start = (start + processed) % total
         self.nodes_filtered += processed
         return feasible, rejections
@@ -279,11 +302,12 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         rejections: list[Rejection] = []
         for info in candidates:
-            rejection = filter_node(view, info)
+            rejection = self.preemption.filter(view, info)
             if rejection is None:
                 feasible.append(info)
             else:
                 rejections.append(rejection)
+                self._rejected.append(info)
         self._next_start = (self._next_start + len(candidates)) % len(nodes)
         self.nodes_filtered += len(candidates)
         return feasible, rejections, len(nodes) - len(candidates)

@@ -71,7 +71,8 @@ FAMILIES: dict[str, str] = {
         (
             "apiserver_request", "apiserver_request_duration_seconds", "etcd_server_has_leader",
             "etcd_server_proposals_failed", "etcd_mvcc_put", "kubechaos_etcd_writes_dropped",
-            "scheduler_schedule_attempts", "scheduler_pending_pods", "workqueue_depth",
+            "scheduler_schedule_attempts", "scheduler_pending_pods",
+            "scheduler_preemption_attempts", "scheduler_preemption_victims", "workqueue_depth",
             "workqueue_adds", "workqueue_retries", "leader_election_master_status",
             "node_collector_zone_health",
             "node_collector_zone_size", "node_collector_unhealthy_nodes_in_zone",

@@ -8,7 +8,8 @@ upstream registers them:
 - etcd: ``etcd_server_has_leader``, ``etcd_server_proposals_failed_total``,
   ``etcd_mvcc_put_total`` (etcd's ``server/etcdserver/metrics.go``, ``server/storage/mvcc/
   metrics.go``), and ``kubechaos_etcd_writes_dropped_total`` for the etcd-write-drop fault;
-- scheduler: ``scheduler_schedule_attempts_total``, ``scheduler_pending_pods``
+- scheduler: ``scheduler_schedule_attempts_total``, ``scheduler_pending_pods``,
+  ``scheduler_preemption_attempts_total``, ``scheduler_preemption_victims``
   (``pkg/scheduler/metrics/metrics.go``);
 - controller manager: ``workqueue_depth``, ``workqueue_adds_total``, ``workqueue_retries_total``
   (``staging/src/k8s.io/component-base/metrics/prometheus/workqueue``); the node lifecycle
@@ -37,6 +38,7 @@ from prometheus_client.metrics_core import Metric
 from kubechaos.cluster import Cluster
 from kubechaos.control.apiserver import DURATION_BUCKETS
 from kubechaos.control.controllers.nodezones import zone_label
+from kubechaos.control.scheduler.preemption import VICTIMS_BUCKETS
 from kubechaos.node.proxy import SYNC_DURATION_BUCKETS
 from kubechaos.observe.metrics.builders import add, bucketed, family, histogram
 
@@ -132,8 +134,8 @@ def etcd_families(cluster: Cluster) -> list[Metric]:
 
 
 def scheduler_families(cluster: Cluster) -> list[Metric]:
-    """Scheduling attempts by result and pending pods by queue, while a scheduler runs (the
-    families are empty, but present, while it is down)."""
+    """Scheduling attempts by result, pending pods by queue, and preemption, while a scheduler
+    runs (the families are empty, but present, while it is down)."""
     attempts = family(
         "scheduler_schedule_attempts",
         "Number of attempts to schedule pods, by the result.",
@@ -150,7 +152,26 @@ def scheduler_families(cluster: Cluster) -> list[Metric]:
             add(attempts, "scheduler_schedule_attempts_total", {"result": result}, n)
         for queue, n in sorted(scheduler.pending_pods().items()):  # type: ignore[attr-defined]
             add(pending, "scheduler_pending_pods", {"queue": queue}, n)
-    return [attempts, pending]
+    return [attempts, pending, *preemption_families(cluster)]
+
+
+def preemption_families(cluster: Cluster) -> list[Metric]:
+    """DefaultPreemption's PostFilter runs and the victims of each preemption."""
+    attempts = family(
+        "scheduler_preemption_attempts",
+        "Total preemption attempts in the cluster till now",
+        "counter",
+    )
+    scheduler = cluster.scheduler.instance
+    series = []
+    if scheduler is not None and cluster.scheduler.running:
+        preemption = scheduler.preemption  # type: ignore[attr-defined]
+        add(attempts, "scheduler_preemption_attempts_total", {}, preemption.attempts)
+        series.append(((), VICTIMS_BUCKETS, preemption.victims_buckets, preemption.victims_sum))
+    victims = histogram(
+        "scheduler_preemption_victims", "Number of selected preemption victims", "", (), series
+    )
+    return [attempts, victims]
 
 
 def workqueue_families(cluster: Cluster) -> list[Metric]:

@@ -26,7 +26,8 @@ WORDS = [
     "settings", "workloads", "path", "manifest", "traffic", "service", "rate", "from",
     "nodeGroup", "nodes", "faults", "type", "at", "every", "target", "params", "namespace",
     "labelSelector", "names", "mode", "value", "gracePeriod", "probability", "latency",
-    "nodeMonitorGracePeriod", "Deployment", "Service", "replicas", *CATALOGUE,
+    "nodeMonitorGracePeriod", "Deployment", "Service", "replicas", "publishNotReadyAddresses",
+    "EndpointSlice", "maxSurge", *CATALOGUE,
 ]  # fmt: skip
 
 scalars = st.one_of(

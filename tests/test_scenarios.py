@@ -51,6 +51,7 @@ EXPECTED_SLO_OK = {
     "quickstart": True,
     "rollout-silent-drops": True,
     "scheduler-crash": True,
+    "singleton-rollout": True,
     "stale-informers": True,
     "statefulset-force-delete": True,
     "statefulset-node-crash": True,
@@ -466,7 +467,7 @@ def test_statefulset_force_delete_replaces_the_terminating_pod_at_once() -> None
     first, again = _db_1_creations(run)
     assert first < injected_at(run, "crash-db-1-node") and 0 <= again - kill < 1.0
     pod = run.cluster.api.cache("pods").get("/registry/pods/default/db-1")
-    assert pod is not None and pod.is_ready() and pod.spec.node_name != "worker-3"
+    assert pod is not None and pod.is_ready() and pod.spec.node_name != "worker-2"
     recovery = [e for e in run.events.find(reason="Recovered") if e.object == "force-delete-db-1"]
     assert recovery
 
@@ -483,7 +484,7 @@ def test_statefulset_out_of_service_taint_has_pod_gc_replace_the_terminating_pod
     (gc,) = run.events.find(reason="PodGCForceDelete")
     assert gc.object == "default/db-1" and gc.time <= again
     pod = run.cluster.api.cache("pods").get("/registry/pods/default/db-1")
-    assert pod is not None and pod.is_ready() and pod.spec.node_name != "worker-3"
+    assert pod is not None and pod.is_ready() and pod.spec.node_name != "worker-2"
 
 
 def test_job_pods_killed_complete_later_with_the_replacements() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import attrs
 import pytest
@@ -36,6 +37,9 @@ from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.endpointslice import EndpointSliceController
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION, Settings
 from kubechaos.node.proxyslices import SliceTable
+from kubechaos.report.result import result_of
+from kubechaos.scenario.loader import load_scenario
+from kubechaos.scenario.runner import run_scenario
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
 from .factories import deployment, service
@@ -46,6 +50,7 @@ READY = EndpointConditions(ready=True, serving=True, terminating=False)
 TERMINATING_SERVING = EndpointConditions(ready=False, serving=True, terminating=True)
 TERMINATING = EndpointConditions(ready=False, serving=False, terminating=True)
 NOT_READY = EndpointConditions(ready=False, serving=False, terminating=False)
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 @asynccontextmanager
@@ -292,3 +297,24 @@ async def test_a_pod_event_syncs_only_its_services_never_scanning_all_pods() -> 
         assert controller.syncs - syncs == 1
         assert len(looked) <= 10
         assert conditions(controller, "svc-17")["10.0.17.5"] == NOT_READY
+
+
+def test_singleton_rollout_scenario_never_empties_the_service_after_steady_state() -> None:
+    """scenarios/singleton-rollout.yaml: the rollout at 3m and the pod kill at 8m each leave the
+    Service without a ready endpoint for ~15 s, and kube-proxy serves from the draining
+    terminating pod meanwhile (ProxyTerminatingEndpoints, KEP-1669): requests after the first
+    convergence are served (the 99.9% availability objective holds); the peers Service
+    (publishNotReadyAddresses) lists every pod as ready."""
+    run = run_scenario(load_scenario(SCENARIOS / "singleton-rollout.yaml"))
+    timeline = run.traffic.stats
+    converged = min(e.time for e in run.events.find(reason="Converged"))
+    assert converged < 60
+    assert timeline.count("default", "singleton", "no_endpoints") > 0  # only before converging
+    late = [e for e in run.events.find(reason="Killing") if e.time > converged]
+    assert len(late) == 2  # the rollout's and the fault's
+    slices = run.cluster.api.cache("endpointslices").list("default")
+    peers = [s for s in slices if s.service_name == "singleton-peers"]
+    assert peers and all(e.conditions.ready for s in peers for e in s.endpoints)
+    result = result_of(run, wall_seconds=0.0)
+    (slo,) = [s for s in result["slos"] if "availability" in s["name"]]
+    assert slo["ok"], slo

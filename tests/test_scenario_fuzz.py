@@ -30,7 +30,8 @@ WORDS = [
     "preferredDuringSchedulingIgnoredDuringExecution", "weight", "preference",
     "matchExpressions", "matchFields", "Gt", "Lt", "PreferNoSchedule", *CATALOGUE,
     "leaderElect", "leaderElectionLeaseDuration", "leaderElectionRenewDeadline",
-    "leaderElectionRetryPeriod", "controlPlaneRestartDelay",
+    "leaderElectionRetryPeriod", "controlPlaneRestartDelay", "publishNotReadyAddresses",
+    "EndpointSlice", "maxSurge",
 ]  # fmt: skip
 
 scalars = st.one_of(

@@ -63,6 +63,7 @@ EXPECTED_SLO_OK = {
     "scheduler-crash": True,
     "service-traffic-policies": True,
     "slow-init-recovery": True,
+    "singleton-rollout": True,
     "stale-informers": True,
     "statefulset-force-delete": True,
     "statefulset-node-crash": True,

@@ -140,6 +140,7 @@ class PodGCController:
                 self._wake()
             else:
                 self.unverified[node_name] = None
+                self._wake()  # verified once the nodes have listed (in the pass's first wait)
 
     def _pod_gone(self, pod: Pod) -> None:
         self.unscheduled.pop(key_of(pod), None)
@@ -148,6 +149,8 @@ class PodGCController:
     async def _loop(self) -> None:
         await self.nodes.synced.wait()
         await self.pods.synced.wait()
+        if self.unverified:
+            self._verify()  # no node event may come after the list to verify them
         periods = math.ceil((now() - self._started_at) / POD_GC_CHECK_PERIOD)
         await trio.sleep_until(self._started_at + periods * POD_GC_CHECK_PERIOD)
         while True:

@@ -205,7 +205,8 @@ async def test_a_controller_manager_started_after_the_node_went_collects_its_pod
         await chaos.revert(crash)
         await wait_until(
             lambda: get_pod(cluster, "lone") is None,
-            POD_GC_QUARANTINE + POD_GC_CHECK_PERIOD + 10,
+            # + the restarted process's wait for its Lease (leaseDuration 15 s and a retry)
+            POD_GC_QUARANTINE + POD_GC_CHECK_PERIOD + 10 + 20,
             "lone collected",
         )
 

@@ -94,6 +94,14 @@ class PodGCController:
     def attach(self, nursery: trio.Nursery, started_at: float) -> None:
         """Where the pass runs once there is something to collect (the manager's nursery)."""
         self._nursery, self._started_at = nursery, started_at
+        nursery.start_soon(self._verify_once_synced)
+
+    async def _verify_once_synced(self) -> None:
+        """Pods listed before the nodes: their nodes are checked once the node informer has
+        synced, even if no node event follows (a restart after the node was deleted)."""
+        await self.nodes.synced.wait()
+        if self.unverified:
+            self._verify()
 
     # ------------------------------------------------------------------ candidates (O(1))
     def _wake(self) -> None:

@@ -303,7 +303,11 @@ async def test_pods_leave_nodes_that_stop_matching_or_get_an_untolerated_noexecu
             30,
             "no node desired, worker-2's pod misscheduled",
         )
-        assert len(messages(cluster, "SuccessfulDelete", "default/agent")) == 2
+        # worker-1's pod: whichever of the DaemonSet controller and taint eviction (which also
+        # deletes pods not tolerating a NoExecute taint) acts first
+        deleted = messages(cluster, "SuccessfulDelete", "default/agent")
+        evicted = messages(cluster, "TaintManagerEviction", "default/agent-")
+        assert 1 <= len(deleted) <= 2 and len(deleted) + len(evicted) >= 2
 
 
 async def test_deleting_the_daemonset_deletes_its_pods() -> None:

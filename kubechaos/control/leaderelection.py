@@ -12,8 +12,9 @@ client-go's ``tools/leaderelection`` (leaderelection.go):
   ``leaseDuration`` after it can first read the Lease of its previous life.
 * **renew**: right after acquiring and then every ``retryPeriod``, a round of tries (one every
   ``retryPeriod``) that must succeed within ``renewDeadline``; a round that does not loses the
-  lease. Every request of the leader-election client is bounded by ``renewDeadline`` (its
-  rest config's Timeout, cmd/kube-controller-manager/app/options/options.go).
+  lease. Every request of the leader-election client is bounded by ``renewDeadline`` (the
+  client timeout client-go's resourcelock.NewFromKubeconfig is given,
+  cmd/kube-controller-manager/app/controllermanager.go).
 * **lost**: ``OnStoppedLeading`` makes the process exit ("leaderelection lost",
   cmd/kube-controller-manager/app/controllermanager.go and cmd/kube-scheduler/app/server.go).
   Both run as static pods, so the kubelet restarts them (:class:`ElectedComponent`): the new

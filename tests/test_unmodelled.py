@@ -31,8 +31,6 @@ IGNORED = [
     (30, f"{T}.priorityClassName"),
     (31, f"{T}.securityContext"),
     # required node affinity is read (the DaemonSet work); pod anti-affinity is still warned
-    (35, f"{T}.affinity.podAntiAffinity"),
-    (42, f"{T}.topologySpreadConstraints"),
     (50, f"{T}.initContainers"),
     (77, f"{T}.containers[0].lifecycle"),
     (80, f"{T}.containers[0].securityContext"),

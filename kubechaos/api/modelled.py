@@ -143,8 +143,13 @@ _POD_SPEC: Tree = {
     "nodeName": READ,
     "nodeSelector": READ,
     "tolerations": READ,
-    # required node affinity is read; preferred terms and pod (anti-)affinity are warned
-    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": READ}},
+    # required node affinity and pod (anti-)affinity are read; preferred node terms are warned
+    "affinity": {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": READ},
+        "podAffinity": READ,
+        "podAntiAffinity": READ,
+    },
+    "topologySpreadConstraints": READ,
     "restartPolicy": READ,
     "terminationGracePeriodSeconds": READ,
     "schedulerName": READ,

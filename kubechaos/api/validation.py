@@ -38,6 +38,7 @@ from kubechaos.api.objects import (
     Service,
     ServiceAccount,
 )
+from kubechaos.api.validation_podaffinity import pod_placement_causes
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -187,6 +188,7 @@ def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
         if tol.effect not in ("", *TAINT_EFFECTS):
             causes.append(f"{field}.tolerations[{i}].effect: Unsupported value: {tol.effect!r}")
     required = f"{field}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+    causes += pod_placement_causes(field, spec, validate_label_key)
     return causes + node_affinity_causes(required, spec.node_affinity)
 
 

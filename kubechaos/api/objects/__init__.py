@@ -95,6 +95,13 @@ from kubechaos.api.objects.meta import (
     OwnerReference,
     Resources,
 )
+from kubechaos.api.objects.podaffinity import (
+    NO_POD_AFFINITY,
+    PodAffinityRules,
+    PodAffinityTerm,
+    TopologySpreadConstraint,
+    WeightedPodAffinityTerm,
+)
 from kubechaos.api.objects.policy import (
     PodDisruptionBudget,
     PodDisruptionBudgetSpec,
@@ -140,6 +147,7 @@ def with_meta(obj: APIObject, **changes: Any) -> APIObject:
 
 __all__ = [
     "NO_EXECUTE",
+    "NO_POD_AFFINITY",
     "NO_SCHEDULE",
     "PREFER_NO_SCHEDULE",
     "TAINT_EFFECTS",
@@ -189,6 +197,8 @@ __all__ = [
     "ObjectMeta",
     "OwnerReference",
     "Pod",
+    "PodAffinityRules",
+    "PodAffinityTerm",
     "PodCondition",
     "PodDisruptionBudget",
     "PodDisruptionBudgetSpec",
@@ -213,6 +223,8 @@ __all__ = [
     "StatefulSetUpdateStrategy",
     "Taint",
     "Toleration",
+    "TopologySpreadConstraint",
+    "WeightedPodAffinityTerm",
     "key_of",
     "with_meta",
 ]

@@ -7,6 +7,11 @@ from typing import ClassVar
 import attrs
 
 from kubechaos.api.objects.meta import Labels, ObjectMeta, Resources
+from kubechaos.api.objects.podaffinity import (
+    NO_POD_AFFINITY,
+    PodAffinityRules,
+    TopologySpreadConstraint,
+)
 
 # ---------------------------------------------------------------------------- Namespace
 
@@ -175,6 +180,16 @@ class PodSpec:
     # affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
     # (empty: no required node affinity)
     node_affinity: tuple[NodeSelectorTerm, ...] = attrs.field(
+        default=(), metadata={"omitempty": True}
+    )
+    # affinity.podAffinity / affinity.podAntiAffinity, topologySpreadConstraints
+    pod_affinity: PodAffinityRules = attrs.field(
+        default=NO_POD_AFFINITY, metadata={"omitempty": True}
+    )
+    pod_anti_affinity: PodAffinityRules = attrs.field(
+        default=NO_POD_AFFINITY, metadata={"omitempty": True}
+    )
+    topology_spread: tuple[TopologySpreadConstraint, ...] = attrs.field(
         default=(), metadata={"omitempty": True}
     )
 

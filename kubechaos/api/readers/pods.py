@@ -26,7 +26,9 @@ from kubechaos.api.objects import (
     Toleration,
 )
 from kubechaos.api.quantity import parse_bytes, parse_cpu_millis
-from kubechaos.api.selectors import OPERATORS, LabelSelector, Requirement
+from kubechaos.api.readers.podaffinity import read_pod_placement
+from kubechaos.api.readers.selectors import read_selector
+from kubechaos.api.selectors import LabelSelector
 
 
 def read_meta(r: FieldReader, data: Any, path: Path, default_namespace: str = "") -> ObjectMeta:
@@ -236,6 +238,7 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         scheduler_name=r.str_(raw, "schedulerName", path, "default-scheduler"),
         volume_refs=_volume_refs(r, raw, path),
         node_affinity=_node_affinity(r, raw, path),
+        **read_pod_placement(r, raw, path),
     )
 
 
@@ -247,20 +250,6 @@ def read_template(r: FieldReader, data: Any, path: Path) -> PodTemplate:
         read_meta(r, raw.get("metadata"), (*path, "metadata")),
         read_pod_spec(r, raw.get("spec"), (*path, "spec")),
     )
-
-
-def read_selector(r: FieldReader, data: Any, path: Path) -> LabelSelector:
-    raw = r.map(data, path)
-    expressions = []
-    for i, expr in enumerate(r.seq(raw.get("matchExpressions"), (*path, "matchExpressions"))):
-        ep = (*path, "matchExpressions", i)
-        er = r.map(expr, ep)
-        op = r.str_(er, "operator", ep, required=True)
-        if op and op not in OPERATORS:
-            r.error((*ep, "operator"), f"must be one of {', '.join(OPERATORS)}, not {op!r}")
-        values = tuple(str(v) for v in r.seq(er.get("values"), (*ep, "values")))
-        expressions.append(Requirement(r.str_(er, "key", ep, required=True), op, values))
-    return LabelSelector(r.labels(raw, "matchLabels", path), tuple(expressions))
 
 
 def read_workload_common(

@@ -319,6 +319,17 @@ SCHEDULER_DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # DefaultMemoryRequest (20
 # system-default hostname constraint).
 SCHEDULER_WEIGHT_NODE_RESOURCES_FIT = 1
 SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD = 2
+SCHEDULER_WEIGHT_INTER_POD_AFFINITY = 2
+# InterPodAffinityArgs.hardPodAffinityWeight (pkg/scheduler/apis/config/v1/defaults.go): what an
+# existing pod's *required* affinity term matching the incoming pod adds to its domain's score.
+SCHEDULER_HARD_POD_AFFINITY_WEIGHT = 1
+# PodTopologySpread's system default constraints (podtopologyspread/plugin.go
+# systemDefaultConstraints, defaultingType List... System): (topologyKey, maxSkew), ScheduleAnyway,
+# for pods without constraints of their own, selecting the pod's Services/ReplicaSet/StatefulSet.
+SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS = (
+    ("kubernetes.io/hostname", 3),
+    ("topology.kubernetes.io/zone", 5),
+)
 
 # kube-controller-manager workload controller constants (fixed in the upstream source, v1.32).
 # pkg/controller/deployment/util/deployment_util.go: annotations a Deployment keeps on its

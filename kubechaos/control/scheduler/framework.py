@@ -7,6 +7,8 @@ these types and none of them owns them.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from kubechaos.api.nodeaffinity import required_node_names
 from kubechaos.api.objects import Node, Pod, Taint, Toleration
 from kubechaos.defaults import (
@@ -38,18 +40,30 @@ def tolerated(tolerations: tuple[Toleration, ...], taint: Taint) -> bool:
     return any(t.tolerates(taint) for t in tolerations)
 
 
+class ConstraintCycle(Protocol):
+    """One attempt's state of the pod-constraint plugins (:mod:`.placement`)."""
+
+    filters: bool
+
+    def filter(self, info: NodeInfo) -> tuple[tuple[str, ...], bool] | None: ...
+
+    def scores(self, feasible: list[NodeInfo]) -> list[int] | None: ...
+
+
 class PodView:
     """What a scheduling cycle needs of a pending pod, computed once per pod version."""
 
     __slots__ = (
         "affinity",
         "cpu",
+        "cycle",
         "key",
         "memory",
         "node_names",
         "nz_cpu",
         "nz_memory",
         "owner",
+        "placement",
         "pod",
         "selector",
         "tolerates_unschedulable",
@@ -69,6 +83,8 @@ class PodView:
         self.node_names = required_node_names(self.affinity)
         ref = pod.metadata.controller_ref()
         self.owner = ref.uid if ref is not None else None
+        self.placement: Any = None  # the pod's own pod-constraint terms, read when first needed
+        self.cycle: ConstraintCycle | None = None  # this attempt's pod-constraint state
 
 
 class NodeInfo:
@@ -90,7 +106,6 @@ class NodeInfo:
         "node",
         "nz_cpu",
         "nz_memory",
-        "owners",
         "pods",
         "unschedulable",
     )
@@ -99,7 +114,6 @@ class NodeInfo:
         self.name = name
         self.node: Node | None = None
         self.cpu = self.memory = self.pods = self.nz_cpu = self.nz_memory = 0
-        self.owners: dict[str, int] = {}  # controller uid -> pods of it here (not terminating)
         self.alloc_cpu = self.alloc_memory = self.alloc_pods = 0
         self.labels: dict[str, str] = {}
         self.hard_taints: tuple[Taint, ...] = ()
@@ -138,4 +152,4 @@ class NodeInfo:
         return changed
 
 
-__all__ = ["NodeInfo", "PodView", "pod_requests", "tolerated"]
+__all__ = ["ConstraintCycle", "NodeInfo", "PodView", "pod_requests", "tolerated"]

@@ -315,8 +315,7 @@ SCHEDULER_MAX_NODE_SCORE = 100  # pkg/scheduler/framework MaxNodeScore
 SCHEDULER_DEFAULT_MILLI_CPU_REQUEST = 100  # DefaultMilliCPURequest (0.1 core)
 SCHEDULER_DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # DefaultMemoryRequest (200 MiB)
 # pkg/scheduler/apis/config/v1/default_plugins.go score weights: NodeResourcesFit 1,
-# PodTopologySpread 2 (the model's owner-spreading score stands in for PodTopologySpread's
-# system-default hostname constraint).
+# PodTopologySpread 2, InterPodAffinity 2.
 SCHEDULER_WEIGHT_NODE_RESOURCES_FIT = 1
 SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD = 2
 SCHEDULER_WEIGHT_INTER_POD_AFFINITY = 2

@@ -129,6 +129,11 @@ MANIFEST_WORDS = [
     "nodeSelector", "terminationGracePeriodSeconds", "env", "name", "value", "apiVersion",
     "kind", "Deployment", "Pod", "ReplicaSet", "Service", "Namespace", "StatefulSet",
     "replcias", "readinesProbe", "namepsace", "kubechaos.io/behaviour",
+    "affinity", "podAffinity", "podAntiAffinity", "topologyKey", "labelSelector", "weight",
+    "requiredDuringSchedulingIgnoredDuringExecution", "podAffinityTerm", "namespaceSelector",
+    "preferredDuringSchedulingIgnoredDuringExecution", "matchLabelKeys", "mismatchLabelKeys",
+    "namespaces", "topologySpreadConstraints", "maxSkew", "whenUnsatisfiable", "minDomains",
+    "nodeAffinityPolicy", "nodeTaintsPolicy", "DoNotSchedule", "ScheduleAnyway", "Honor",
 ]  # fmt: skip
 manifest_values = st.recursive(
     st.one_of(

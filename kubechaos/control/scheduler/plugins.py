@@ -1,8 +1,9 @@
 """The filter and score plugins of the default profile, and the FailedScheduling message.
 
 Upstream's pkg/scheduler/framework/plugins (NodeUnschedulable, TaintToleration, NodeAffinity,
-NodeResourcesFit; PodTopologySpread and InterPodAffinity are in :mod:`.placement`) and framework.FitError, as plain functions: the model has one fixed
-profile, so there is no plugin registry to configure. Separate from the scheduling loop because
+NodeResourcesFit; PodTopologySpread and InterPodAffinity are in :mod:`.placement`) and
+framework.FitError, as plain functions: the model has one fixed profile, so there is no plugin
+registry to configure. Separate from the scheduling loop because
 these are pure verdicts on (pod, node), testable without a queue, a cache or a clock.
 """
 

@@ -2,8 +2,9 @@
 
 Upstream's pkg/scheduler/internal/cache (cache.go): the informers' nodes and pods folded into
 per-node aggregates (summed requests, pod count; the pod-constraint counts of :mod:`.podindex`
-are fed from here), adjusted in O(1) per event so a scheduling cycle never rescans pods, plus the *assumed* pods: charged to a node as soon
-as a cycle chooses it, before the binding is confirmed. Separate from the scheduler because it is
+are fed from here), adjusted in O(1) per event so a scheduling cycle never rescans pods, plus
+the *assumed* pods: charged to a node as soon as a cycle chooses it, before the binding is
+confirmed. Separate from the scheduler because it is
 bookkeeping with its own invariants; the scheduler decides what happens, this records it.
 """
 

@@ -27,6 +27,7 @@ from kubechaos.control.scheduler.podindex import PodIndex
 
 from .factories import deployment, pod, ready_node
 from .harness import pods, running, wait_until
+from .test_scenarios import run_of
 from .test_scheduler import SETTLE, add_nodes, control_plane, failures, placements
 from .test_scheduler import running as scheduling
 
@@ -251,3 +252,18 @@ def test_template_hash_ignores_empty_pod_affinity() -> None:
     """The new fields are omitted while empty, so no existing template changes its hash."""
     base = pod("p")
     assert attrs.evolve(base.spec, pod_affinity=PodAffinityRules()) == base.spec
+
+
+def test_scenario_replacement_waits_for_its_own_node() -> None:
+    """anti-affinity-node-crash: the evicted replica's replacement is refused by both live nodes
+    (anti-affinity) and the crashed one (its unreachable taint) until the node is back, then
+    lands on it within seconds of its NodeReady (the queueing hint, not the 5 min flush)."""
+    run = run_of("anti-affinity-node-crash")
+    failed = run.events.find(reason="FailedScheduling")
+    assert failed and all(
+        "2 node(s) didn't match pod anti-affinity rules" in e.message for e in failed
+    )
+    (ready,) = [e for e in run.events.find(reason="NodeReady") if e.object == "worker-1"][-1:]
+    late = [e for e in run.events.find(reason="Scheduled") if e.time > failed[0].time]
+    assert len(late) == 1 and late[0].message.endswith("to worker-1")
+    assert 0 <= late[0].time - ready.time < 5

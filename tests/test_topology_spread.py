@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 import trio
 
+from kubechaos.api.fieldreader import ManifestError
+from kubechaos.api.manifest import read_manifest
 from kubechaos.api.objects import Resources, Taint, Toleration, TopologySpreadConstraint
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
@@ -24,6 +27,7 @@ from kubechaos.defaults import Settings
 
 from .factories import deployment, pod, ready_node, service
 from .harness import pods, wait_until
+from .test_scenarios import run_of
 from .test_scheduler import SETTLE, add_nodes, control_plane, failures, placements
 from .test_scheduler import running as scheduling
 
@@ -278,3 +282,67 @@ def test_tolerations_do_not_change_the_default_policy() -> None:
     (c,) = spread()
     assert (c.node_affinity_policy, c.node_taints_policy) == ("Honor", "Ignore")
     assert Toleration("x").tolerates(Taint("x", "NoSchedule"))
+
+
+def test_scenario_a_cut_zone_keeps_its_replacements_pending() -> None:
+    """zone-spread-partition: zone-a's evicted pods stop counting (terminating), zone-a stays a
+    domain (nodeTaintsPolicy Ignore), so no replacement fits in zones b/c under maxSkew 1."""
+    run = run_of("zone-spread-partition")
+    failed = run.events.find(reason="FailedScheduling")
+    assert len({e.object for e in failed}) == 2
+    assert all(
+        e.message.startswith(
+            "0/6 nodes are available: 2 node(s) had untolerated taint "
+            "{node.kubernetes.io/unreachable: }, 4 node(s) didn't match pod topology spread "
+            "constraints."
+        )
+        for e in failed
+    )
+    zones = sorted(
+        e.message.rsplit(" ", 1)[1].rsplit("-", 1)[0] for e in run.events.find(reason="Scheduled")
+    )
+    assert zones == ["zone-a"] * 2 + ["zone-b"] * 2 + ["zone-c"] * 2
+
+
+def test_manifests_are_validated_as_upstream_validates_them() -> None:
+    """pkg/apis/core/validation/validation.go: validateTopologySpreadConstraints and
+    validatePodAffinityTerm / validateWeightedPodAffinityTerms, one located line per cause."""
+    spec = {
+        "containers": [{"name": "a", "image": "x"}],
+        "topologySpreadConstraints": [
+            {"maxSkew": 0, "whenUnsatisfiable": "Sometimes"},
+            {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway",
+             "minDomains": 2, "nodeTaintsPolicy": "Always"},
+            {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway"},
+        ],
+        "affinity": {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": "web"}}, "matchLabelKeys": ["app"]}
+            ],
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 101, "podAffinityTerm": {"topologyKey": HOST}}
+            ],
+        }},
+    }  # fmt: skip
+    doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec}
+    with pytest.raises(ManifestError) as exc:
+        read_manifest(doc)
+    causes = {e.dotted(): e.message for e in exc.value.errors}
+    tsc, anti = "spec.topologySpreadConstraints", "spec.affinity.podAntiAffinity"
+    assert causes == {
+        f"{tsc}[0].maxSkew": "Invalid value: 0: must be greater than zero",
+        f"{tsc}[0].topologyKey": "Required value: can not be empty",
+        f"{tsc}[0].whenUnsatisfiable": "Unsupported value: 'Sometimes': supported values: "
+        '"DoNotSchedule", "ScheduleAnyway"',
+        f"{tsc}[1].minDomains": "Invalid value: 2: can only use minDomains if "
+        "whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway",
+        f"{tsc}[1].nodeTaintsPolicy": "Unsupported value: 'Always': supported values: "
+        '"Honor", "Ignore"',
+        f"{tsc}[2]": f'Duplicate value: "{{{ZONE}, ScheduleAnyway}}"',
+        f"{anti}.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey": "Required "
+        "value: can not be empty",
+        f"{anti}.requiredDuringSchedulingIgnoredDuringExecution[0].matchLabelKeys[0]": "Invalid "
+        "value: 'app': exists in both matchLabelKeys and labelSelector",
+        f"{anti}.preferredDuringSchedulingIgnoredDuringExecution[0].weight": "Invalid value: "
+        "101: must be in the range 1-100",
+    }

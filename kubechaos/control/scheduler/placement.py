@@ -135,11 +135,14 @@ class PlacementPlugins:
         self.statefulsets: Informer[StatefulSet] = informer("statefulsets")
         self._version = 0  # bumped by any Service/ReplicaSet/StatefulSet event
         # only what changes a DefaultSelector: Services' selectors, owners coming and going
+        # Services by (namespace, one pair of their selector): a pod's candidates are found
+        # from its own labels, not by listing every Service
+        self._services: dict[tuple[str, str, str], dict[str, Mapping[str, str]]] = {}
         self.services.add_handler(
             Handler(
-                on_add=lambda _o: self._bump(),
-                on_update=lambda o, n: self._bump() if o.spec.selector != n.spec.selector else None,
-                on_delete=lambda _o: self._bump(),
+                on_add=self._service_added,
+                on_update=self._service_updated,
+                on_delete=self._service_deleted,
             )
         )
         owners = Handler(on_add=lambda _o: self._bump(), on_delete=lambda _o: self._bump())
@@ -161,6 +164,34 @@ class PlacementPlugins:
 
     def _bump(self) -> None:
         self._version += 1
+
+    @staticmethod
+    def _service_slot(service: Service) -> tuple[str, str, str] | None:
+        selector = service.spec.selector
+        if not selector:
+            return None  # a Service without a selector selects no pod here
+        key = min(selector)
+        return service.metadata.namespace, key, selector[key]
+
+    def _service_added(self, service: Service) -> None:
+        slot = self._service_slot(service)
+        if slot is not None:
+            self._services.setdefault(slot, {})[service.metadata.name] = service.spec.selector
+            self._bump()
+
+    def _service_deleted(self, service: Service) -> None:
+        slot = self._service_slot(service)
+        if slot is not None:
+            named = self._services.get(slot, {})
+            named.pop(service.metadata.name, None)
+            if not named:
+                self._services.pop(slot, None)
+            self._bump()
+
+    def _service_updated(self, old: Service, new: Service) -> None:
+        if old.spec.selector != new.spec.selector:
+            self._service_deleted(old)
+            self._service_added(new)
 
     def _ns_changed(self) -> None:
         self._ns_labels = None
@@ -218,14 +249,10 @@ class PlacementPlugins:
         its controlling ReplicaSet's or StatefulSet's selector; None if that selects nothing."""
         meta = pod.metadata
         merged: dict[str, str] = {}
-        for service in self.services.list():
-            selector = service.spec.selector
-            if (
-                service.metadata.namespace == meta.namespace
-                and selector
-                and all(meta.labels.get(k) == v for k, v in selector.items())
-            ):
-                merged.update(selector)
+        for key, value in meta.labels.items():
+            for selector in self._services.get((meta.namespace, key, value), {}).values():
+                if all(meta.labels.get(k) == v for k, v in selector.items()):
+                    merged.update(selector)
         exprs: list[Requirement] = []
         ref = meta.controller_ref()
         owner: ReplicaSet | StatefulSet | None = None

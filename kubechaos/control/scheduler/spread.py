@@ -136,6 +136,9 @@ class SpreadFilter(_Counting):
             or c.honor_taints
             for c in constraints
         )
+        # How many eligible domains each constraint has. Unrestricted (the common case), that is
+        # the label index's count of values: no node walk. Matching pods only sit in eligible
+        # domains, so a domain without a count holds none and the minimum is 0.
         offered = len(nodes())
         if restricted or any(index.key_nodes.get(k, 0) != offered for k in self.keys):
             domain_sets: list[set[str]] = [set() for _ in constraints]
@@ -143,20 +146,20 @@ class SpreadFilter(_Counting):
                 for i, c in enumerate(constraints):
                     if self.counts_on(c, info):
                         domain_sets[i].add(info.labels[c.topology_key])
-            domains: list[Sequence[str]] = [list(s) for s in domain_sets]
+            sizes = [len(s) for s in domain_sets]
         else:
-            domains = [list(index.domains.get(c.topology_key, {})) for c in constraints]
+            sizes = [len(index.domains.get(c.topology_key, {})) for c in constraints]
         self.min_match: list[float] = []
         for i, c in enumerate(constraints):
             counts = self.domain_counts[i]
-            if c.min_domains is not None and len(domains[i]) < c.min_domains:
+            if c.min_domains is not None and sizes[i] < c.min_domains:
                 self.min_match.append(0)
-            elif not domains[i]:
+            elif not sizes[i]:
                 self.min_match.append(math.inf)
-            elif len(counts) < len(domains[i]):
+            elif len(counts) < sizes[i]:
                 self.min_match.append(0)  # some eligible domain holds no matching pod
             else:
-                self.min_match.append(min(counts.get(v, 0) for v in domains[i]))
+                self.min_match.append(min(counts.values()))
 
     def reject(self, labels: Mapping[str, str]) -> tuple[tuple[str, ...], bool] | None:
         for i, c in enumerate(self.constraints):

@@ -11,6 +11,8 @@ namespaceSelector are read as the API server and the scheduler read them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import trio
 
@@ -24,6 +26,8 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.scheduler.podindex import PodIndex
+from kubechaos.scenario.loader import load_scenario
+from kubechaos.scenario.runner import Run
 
 from .factories import deployment, pod, ready_node
 from .harness import pods, running, wait_until
@@ -32,6 +36,7 @@ from .test_scheduler import SETTLE, add_nodes, control_plane, failures, placemen
 from .test_scheduler import running as scheduling
 
 HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def term(app: str, key: str = HOST, **kwargs: object) -> PodAffinityTerm:
@@ -267,3 +272,18 @@ def test_scenario_replacement_waits_for_its_own_node() -> None:
     late = [e for e in run.events.find(reason="Scheduled") if e.time > failed[0].time]
     assert len(late) == 1 and late[0].message.endswith("to worker-1")
     assert 0 <= late[0].time - ready.time < 5
+
+
+def test_a_fourth_anti_affine_replica_keeps_the_run_from_steady_state(tmp_path: Path) -> None:
+    """The measured case as a scenario: web-anti-affinity.yaml scaled to 4 replicas on 3 nodes
+    never converges (one replica Pending for the whole run), so steady state is never reached."""
+    manifest = (SCENARIOS / "manifests" / "web-anti-affinity.yaml").read_text(encoding="utf-8")
+    (tmp_path / "web.yaml").write_text(manifest.replace("replicas: 3", "replicas: 4"))
+    (tmp_path / "s.yaml").write_text(
+        "apiVersion: kubechaos/v1\nkind: Scenario\nmetadata: {name: four}\nspec:\n  seed: 42\n"
+        "  duration: 3m\n  cluster:\n    nodeGroups:\n      - {name: worker, count: 3}\n"
+        "  workloads:\n    - path: web.yaml\n"
+    )
+    run = Run(load_scenario(tmp_path / "s.yaml")).run()
+    assert run.steady.first_steady_at is None
+    assert len(run.events.find(reason="Scheduled")) == 3

@@ -14,18 +14,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import attrs
 import pytest
 import trio
 
 from kubechaos.api.fieldreader import ManifestError
 from kubechaos.api.manifest import read_manifest
-from kubechaos.api.objects import Resources, Taint, Toleration, TopologySpreadConstraint
+from kubechaos.api.objects import (
+    ObjectMeta,
+    OwnerReference,
+    PodTemplate,
+    Resources,
+    StatefulSet,
+    StatefulSetSpec,
+    Taint,
+    Toleration,
+    TopologySpreadConstraint,
+)
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
 from kubechaos.control.scheduler.podindex import PodIndex
 from kubechaos.defaults import Settings
 
-from .factories import deployment, pod, ready_node, service
+from .factories import deployment, pod, pod_spec, ready_node, service
 from .harness import pods, wait_until
 from .test_scenarios import run_of
 from .test_scheduler import SETTLE, add_nodes, control_plane, failures, placements
@@ -346,3 +357,25 @@ def test_manifests_are_validated_as_upstream_validates_them() -> None:
         f"{anti}.preferredDuringSchedulingIgnoredDuringExecution[0].weight": "Invalid value: "
         "101: must be in the range 1-100",
     }
+
+
+async def test_system_default_spread_uses_the_owning_statefulset() -> None:
+    """DefaultSelector adds the controlling StatefulSet's selector (its informer starts with the
+    first StatefulSet pod): its pods spread without any Service."""
+    ctx = await control_plane()
+    await add_nodes(ctx, zoned("big", "a", cpu=64000, memory=256 * 2**30), zoned("b1", "b"))
+    labels = {"app": "db"}
+    sts = StatefulSet(
+        ObjectMeta(name="db", namespace="default"),
+        StatefulSetSpec(LabelSelector(labels), PodTemplate(ObjectMeta(labels=labels), pod_spec())),
+    )
+    await ctx.api.create(sts)
+    ref = OwnerReference("StatefulSet", "db", "sts-uid")
+    async with scheduling(ctx):
+        for i in range(4):
+            p = pod(f"db-{i}", labels=labels)
+            p = attrs.evolve(p, metadata=attrs.evolve(p.metadata, owner_references=(ref,)))
+            await ctx.api.create(p)
+            await trio.sleep(1)
+        await trio.sleep(SETTLE)
+    assert per_zone(ctx, "db") == {"big": 2, "b": 2}

@@ -11,7 +11,7 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubechaos.api.objects import Namespace, Pod, ReplicaSet, Service, StatefulSet
@@ -157,10 +157,20 @@ class PlacementPlugins:
             )
         )
         self.namespaces = NamespaceView(self._namespace_labels)
+        self.start: Callable[[Informer[Any]], None] | None = None  # runs an informer (set by run)
+        self._statefulsets_started = False
 
     @property
     def informers(self) -> tuple[Informer[Any], ...]:
-        return (self.namespace_informer, self.services, self.replicasets, self.statefulsets)
+        """Started with the scheduler; the StatefulSet one only once a StatefulSet's pod asks
+        (a run without StatefulSets makes no request for them)."""
+        return (self.namespace_informer, self.services, self.replicasets)
+
+    def _statefulset(self, key: str) -> StatefulSet | None:
+        if not self._statefulsets_started and self.start is not None:
+            self._statefulsets_started = True
+            self.start(self.statefulsets)  # its adds bump the version: selectors are recomputed
+        return self.statefulsets.get(key)
 
     def _bump(self) -> None:
         self._version += 1
@@ -259,7 +269,7 @@ class PlacementPlugins:
         if ref is not None and ref.kind == "ReplicaSet":
             owner = self.replicasets.get(f"{meta.namespace}/{ref.name}")
         elif ref is not None and ref.kind == "StatefulSet":
-            owner = self.statefulsets.get(f"{meta.namespace}/{ref.name}")
+            owner = self._statefulset(f"{meta.namespace}/{ref.name}")
         if owner is not None:
             sel = owner.spec.selector
             exprs += [Requirement(k, "In", (v,)) for k, v in sorted(sel.match_labels.items())]

@@ -106,6 +106,7 @@ class Scheduler:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.nodes.run)
             nursery.start_soon(self.pods.run)
+            self.placement.start = lambda informer: nursery.start_soon(informer.run)
             for informer in self.placement.informers:
                 nursery.start_soon(informer.run)
             await self.nodes.synced.wait()

@@ -214,13 +214,13 @@ def test_pod_kill_causal_timeline_reads_in_order(pod_kill: Report) -> None:
     chain = story[story.index('<p class="chain">') :]
     chain = chain[: chain.index("</p>")]
     expected = [
-        "pod-kill at 120.008s",
+        "pod-kill at 120.009s",
         "kubelet Killing",
         "replicaset-controller SuccessfulCreate",
         "default-scheduler Scheduled",
         "kubelet Started",
         "observer DeploymentAvailable",
-        "observer Recovered 5.992s",
+        "observer Recovered 5.991s",
     ]
     positions = [chain.index(text) for text in expected]
     assert positions == sorted(positions), chain

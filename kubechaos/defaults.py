@@ -379,8 +379,7 @@ SCHEDULER_MAX_NODE_SCORE = 100  # pkg/scheduler/framework MaxNodeScore
 SCHEDULER_DEFAULT_MILLI_CPU_REQUEST = 100  # DefaultMilliCPURequest (0.1 core)
 SCHEDULER_DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # DefaultMemoryRequest (200 MiB)
 # pkg/scheduler/apis/config/v1/default_plugins.go score weights: NodeResourcesFit 1,
-# PodTopologySpread 2 (the model's owner-spreading score stands in for PodTopologySpread's
-# system-default hostname constraint).
+# PodTopologySpread 2, InterPodAffinity 2.
 SCHEDULER_WEIGHT_NODE_RESOURCES_FIT = 1
 SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD = 2
 # ... and TaintToleration 3, NodeAffinity 2, NodeResourcesBalancedAllocation 1, ImageLocality 1.
@@ -393,6 +392,17 @@ SCHEDULER_WEIGHT_IMAGE_LOCALITY = 1
 # the pod's container count score 100.
 SCHEDULER_IMAGE_MIN_THRESHOLD = 23 * 1024 * 1024  # minThreshold (23 MB)
 SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD = 1000 * 1024 * 1024  # maxContainerThreshold (1000 MB)
+SCHEDULER_WEIGHT_INTER_POD_AFFINITY = 2
+# InterPodAffinityArgs.hardPodAffinityWeight (pkg/scheduler/apis/config/v1/defaults.go): what an
+# existing pod's *required* affinity term matching the incoming pod adds to its domain's score.
+SCHEDULER_HARD_POD_AFFINITY_WEIGHT = 1
+# PodTopologySpread's system default constraints (podtopologyspread/plugin.go
+# systemDefaultConstraints, defaultingType List... System): (topologyKey, maxSkew), ScheduleAnyway,
+# for pods without constraints of their own, selecting the pod's Services/ReplicaSet/StatefulSet.
+SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS = (
+    ("kubernetes.io/hostname", 3),
+    ("topology.kubernetes.io/zone", 5),
+)
 
 # kube-controller-manager workload controller constants (fixed in the upstream source, v1.32).
 # pkg/controller/deployment/util/deployment_util.go: annotations a Deployment keeps on its

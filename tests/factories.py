@@ -123,8 +123,9 @@ def node(
     taints: tuple[Taint, ...] = (),
 ) -> Node:
     capacity = Resources(cpu, memory, pods)
+    # the kubelet registers every node with its hostname label (kubernetes.io/hostname)
     return Node(
-        ObjectMeta(name=name, labels=labels or {}),
+        ObjectMeta(name=name, labels={"kubernetes.io/hostname": name} | (labels or {})),
         NodeSpec(taints=taints),
         NodeStatus(capacity=capacity, allocatable=capacity),
     )

@@ -17,8 +17,9 @@ from kubechaos.scenario.loader import load_scenario
 from kubechaos.scenario.runner import Run
 
 WEB = Path(__file__).resolve().parent.parent / "scenarios" / "manifests" / "web.yaml"
-# the web pod on worker-0 at seed 42 (worker-1 holds web-6df865f547-92cql)
-OTHER_POD = "web-6df865f547-zrcxp"
+# the web pod on worker-0 at seed 42, and the one on worker-1 (the node the crash takes)
+OTHER_POD = "web-6df865f547-92cql"
+CRASHED_POD = "web-6df865f547-zrcxp"
 
 CRASH = """
     - name: crash-worker-1
@@ -101,7 +102,7 @@ def test_overlap_and_attribution_in_the_result(overlapping: Run) -> None:
     objects = kill["recovery"].get("objects") or []
     # the killed pod, then the replacement its ReplicaSet created
     assert objects[0] == f"default/{OTHER_POD}" and len(objects) == 2
-    assert crash["recovery"].get("objects", [])[0] == "default/web-6df865f547-92cql"
+    assert crash["recovery"].get("objects", [])[0] == f"default/{CRASHED_POD}"
 
 
 def test_a_fault_alone_keeps_the_cluster_wide_definition(tmp_path: Path) -> None:
@@ -128,7 +129,7 @@ def test_a_fault_without_an_object_scope_stays_cluster_wide(tmp_path: Path) -> N
 
 def test_faults_that_hit_the_same_pod_cannot_be_separated(tmp_path: Path) -> None:
     """A pod kill of the crashed node's own pod shares the node crash's disturbance."""
-    same = KILL.replace(OTHER_POD, "web-6df865f547-92cql")
+    same = KILL.replace(OTHER_POD, CRASHED_POD)
     result = result_of(scenario(tmp_path, CRASH + same))
     assert [f["recovery"].get("attribution") for f in result["faults"]] == [
         "cluster-wide",

@@ -140,6 +140,11 @@ MANIFEST_WORDS = [
     "lifecycle", "preStop", "postStart", "exec", "command", "sleep", "seconds", "tcpSocket",
     "priorityClassName", "priority", "preemptionPolicy", "PreemptLowerPriority", "Never",
     "PriorityClass", "globalDefault", "value",
+    "affinity", "podAffinity", "podAntiAffinity", "topologyKey", "labelSelector", "weight",
+    "requiredDuringSchedulingIgnoredDuringExecution", "podAffinityTerm", "namespaceSelector",
+    "preferredDuringSchedulingIgnoredDuringExecution", "matchLabelKeys", "mismatchLabelKeys",
+    "namespaces", "topologySpreadConstraints", "maxSkew", "whenUnsatisfiable", "minDomains",
+    "nodeAffinityPolicy", "nodeTaintsPolicy", "DoNotSchedule", "ScheduleAnyway", "Honor",
 ]  # fmt: skip
 manifest_values = st.recursive(
     st.one_of(

@@ -37,6 +37,7 @@ LEASE_DURATION = Settings().leader_election_lease_duration
 # scenario -> do all its SLOs hold? Only a scenario whose point is a violation may say False, and
 # its top comment must say so (at most two of them).
 EXPECTED_SLO_OK = {
+    "anti-affinity-node-crash": True,
     "apiserver-brownout": True,
     "container-failures": True,
     "controller-manager-crash": True,
@@ -69,6 +70,7 @@ EXPECTED_SLO_OK = {
     "statefulset-node-crash": True,
     "statefulset-out-of-service": True,
     "zone-partition": True,
+    "zone-spread-partition": True,
     "zone-outage-small": True,
     "zone-outage-large": True,
     "all-kubelets-stop": True,

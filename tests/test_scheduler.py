@@ -17,7 +17,7 @@ from kubechaos.control.scheduler.queue import backoff_duration
 from kubechaos.control.scheduler.scheduler import num_feasible_nodes_to_find
 from kubechaos.defaults import TAINT_UNSCHEDULABLE
 
-from .factories import pod, ready_node
+from .factories import pod, ready_node, service
 
 SETTLE = 5.0  # virtual seconds in which a handful of pods is scheduled and bound
 
@@ -38,7 +38,9 @@ async def running(ctx: Context) -> AsyncIterator[Scheduler]:
 
 
 def owned(name: str, owner_uid: str, **kwargs: object) -> Pod:
-    base = pod(name, **kwargs)  # type: ignore[arg-type]
+    """A pod of ReplicaSet ``web`` (not in the API) selected by Service ``web``: the Service is
+    what gives the system default spread its selector (helper.DefaultSelector)."""
+    base = pod(name, labels={"app": "web"}, **kwargs)  # type: ignore[arg-type]
     ref = OwnerReference("ReplicaSet", "web", owner_uid)
     return attrs.evolve(base, metadata=attrs.evolve(base.metadata, owner_references=(ref,)))
 
@@ -80,6 +82,7 @@ def test_backoff_doubles_from_one_second_to_ten() -> None:
 async def test_replicas_of_one_owner_spread_over_equal_nodes() -> None:
     ctx = await control_plane()
     await add_nodes(ctx, *(ready_node(f"worker-{i}") for i in range(3)))
+    await ctx.api.create(service("web"))
     async with running(ctx):
         for i in range(3):
             await ctx.api.create(owned(f"web-{i}", "rs-uid"))
@@ -91,10 +94,12 @@ async def test_replicas_of_one_owner_spread_over_equal_nodes() -> None:
 
 
 async def test_spreading_outweighs_least_allocated() -> None:
-    """A big node is the emptiest for every pod; only one owner's pods still spread out."""
+    """A big node is the emptiest for every pod; only the pods a Service selects still spread out
+    (PodTopologySpread's system default hostname constraint, weight 2, beats LeastAllocated)."""
     nodes = (ready_node("big", cpu=64000, memory=256 * 2**30), ready_node("a"), ready_node("b"))
     ctx = await control_plane()
     await add_nodes(ctx, *nodes)
+    await ctx.api.create(service("web"))
     async with running(ctx):
         for i in range(3):
             await ctx.api.create(pod(f"loose-{i}"))
@@ -111,6 +116,7 @@ async def test_same_seed_same_placements() -> None:
     async def run(seed: int) -> dict[str, str]:
         ctx = await control_plane(seed)
         await add_nodes(ctx, *(ready_node(f"worker-{i}") for i in range(4)))
+        await ctx.api.create(service("web"))
         for i in range(12):
             await ctx.api.create(owned(f"web-{i}", "rs-uid", cpu=0, memory=0))
         async with running(ctx):

@@ -30,11 +30,8 @@ T = "spec.template.spec"
 # priorityClassName (lines 30, 179) is read since the priority and preemption work (issue 14)
 IGNORED = [
     (31, f"{T}.securityContext"),
-    # required node affinity is read (the DaemonSet work); pod anti-affinity is still warned
-    (35, f"{T}.affinity.podAntiAffinity"),
-    (42, f"{T}.topologySpreadConstraints"),
-    # initContainers (line 50, issue 14: init and sidecar containers) and containers'
-    # lifecycle hooks (line 77, issue 14: preStop and postStart) are read
+    # node affinity (the DaemonSet work), pod anti-affinity and topology spread (line 35, 42),
+    # initContainers (line 50) and containers' lifecycle hooks (line 77) are read since issue 14
     (80, f"{T}.containers[0].securityContext"),
     (82, f"{T}.containers[0].volumeMounts"),
     # the StatefulSet is served since issue 13 point 1; its volumes are not modelled

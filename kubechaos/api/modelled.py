@@ -152,13 +152,16 @@ _POD_SPEC: Tree = {
     "nodeName": READ,
     "nodeSelector": READ,
     "tolerations": READ,
-    # node affinity (required and preferred) is read; pod (anti-)affinity is warned
+    # node affinity (required and preferred), pod (anti-)affinity and topology spread are read
     "affinity": {
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": READ,
             "preferredDuringSchedulingIgnoredDuringExecution": READ,
-        }
+        },
+        "podAffinity": READ,
+        "podAntiAffinity": READ,
     },
+    "topologySpreadConstraints": READ,
     "restartPolicy": READ,
     "terminationGracePeriodSeconds": READ,
     "schedulerName": READ,

@@ -40,6 +40,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.validation_initc import init_container_causes
 from kubechaos.api.validation_lifecycle import lifecycle_causes
+from kubechaos.api.validation_podaffinity import pod_placement_causes
 from kubechaos.api.validation_priority import pod_priority_causes
 from kubechaos.api.validation_service import validate_service_routing
 
@@ -199,6 +200,7 @@ def validate_pod_spec(field: str, spec: PodSpec) -> list[str]:
     )
     preferred = f"{affinity}.preferredDuringSchedulingIgnoredDuringExecution"
     causes += pod_priority_causes(field, spec)
+    causes += pod_placement_causes(field, spec, validate_label_key)
     return causes + preferred_affinity_causes(preferred, spec.preferred_node_affinity)
 
 

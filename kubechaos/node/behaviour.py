@@ -247,6 +247,30 @@ class Behaviour:
 DEFAULT_BEHAVIOUR = Behaviour(text="serve")
 
 
+def _check_combinations(
+    text: str, seen: dict[str, str], values: dict[str, float], ints: dict[str, int]
+) -> None:
+    """Clauses that contradict or need each other."""
+    if "crash-after" in values and "exit-after" in values:
+        raise BehaviourError(
+            f"behaviour {text!r}: clauses {seen['crash-after']!r} and {seen['exit-after']!r} "
+            "contradict each other (a process exits once)"
+        )
+    if "exit-code" in ints and "crash-after" not in values and "exit-after" not in values:
+        raise BehaviourError(
+            f"behaviour {text!r}: clause {seen['exit-code']!r} needs crash-after or exit-after"
+        )
+    if "crash-times" in ints and "crash-after" not in values:
+        raise BehaviourError(
+            f"behaviour {text!r}: clause {seen['crash-times']!r} needs crash-after"
+        )
+    if "readiness-fail-for" in values and "readiness-fail-after" not in values:
+        raise BehaviourError(
+            f"behaviour {text!r}: clause {seen['readiness-fail-for']!r} needs "
+            "readiness-fail-after (the window's start)"
+        )
+
+
 @lru_cache(maxsize=4096)
 def parse_behaviour(text: str) -> Behaviour:
     """Parse a behaviour text (see the module docstring); raises :class:`BehaviourError`.
@@ -291,25 +315,8 @@ def parse_behaviour(text: str) -> Behaviour:
                 f"behaviour {text!r}: unknown clause {clause!r}; known clauses: "
                 + ", ".join(KNOWN_CLAUSES)
             )
-    if "crash-after" in values and "exit-after" in values:
-        raise BehaviourError(
-            f"behaviour {text!r}: clauses {seen['crash-after']!r} and {seen['exit-after']!r} "
-            "contradict each other (a process exits once)"
-        )
+    _check_combinations(text, seen, values, ints)
     exit_code = ints.get("exit-code")
-    if exit_code is not None and "crash-after" not in values and "exit-after" not in values:
-        raise BehaviourError(
-            f"behaviour {text!r}: clause {seen['exit-code']!r} needs crash-after or exit-after"
-        )
-    if "crash-times" in ints and "crash-after" not in values:
-        raise BehaviourError(
-            f"behaviour {text!r}: clause {seen['crash-times']!r} needs crash-after"
-        )
-    if "readiness-fail-for" in values and "readiness-fail-after" not in values:
-        raise BehaviourError(
-            f"behaviour {text!r}: clause {seen['readiness-fail-for']!r} needs "
-            "readiness-fail-after (the window's start)"
-        )
     exit_after = values.get("crash-after", values.get("exit-after"))
     default_code = 1 if "crash-after" in values else 0
     return Behaviour(

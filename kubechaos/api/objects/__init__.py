@@ -101,6 +101,13 @@ from kubechaos.api.objects.meta import (
     OwnerReference,
     Resources,
 )
+from kubechaos.api.objects.podaffinity import (
+    NO_POD_AFFINITY,
+    PodAffinityRules,
+    PodAffinityTerm,
+    TopologySpreadConstraint,
+    WeightedPodAffinityTerm,
+)
 from kubechaos.api.objects.policy import (
     PodDisruptionBudget,
     PodDisruptionBudgetSpec,
@@ -156,6 +163,7 @@ def with_meta(obj: APIObject, **changes: Any) -> APIObject:
 __all__ = [
     "HOOK_ACTIONS",
     "NO_EXECUTE",
+    "NO_POD_AFFINITY",
     "NO_SCHEDULE",
     "PREFER_NO_SCHEDULE",
     "SIDECAR_RESTART_POLICY",
@@ -212,6 +220,8 @@ __all__ = [
     "ObjectMeta",
     "OwnerReference",
     "Pod",
+    "PodAffinityRules",
+    "PodAffinityTerm",
     "PodCondition",
     "PodDisruptionBudget",
     "PodDisruptionBudgetSpec",
@@ -239,6 +249,8 @@ __all__ = [
     "StatefulSetUpdateStrategy",
     "Taint",
     "Toleration",
+    "TopologySpreadConstraint",
+    "WeightedPodAffinityTerm",
     "effective_requests",
     "is_sidecar",
     "key_of",

@@ -9,6 +9,11 @@ import attrs
 from kubechaos.api.objects.initc import effective_requests
 from kubechaos.api.objects.lifecycle import Lifecycle
 from kubechaos.api.objects.meta import Labels, ObjectMeta, Resources
+from kubechaos.api.objects.podaffinity import (
+    NO_POD_AFFINITY,
+    PodAffinityRules,
+    TopologySpreadConstraint,
+)
 from kubechaos.api.objects.scheduling import (
     ContainerImage,
     NodeSelectorTerm,
@@ -186,6 +191,16 @@ class PodSpec:
     priority_class_name: str = attrs.field(default="", metadata={"omitempty": True})
     priority: int | None = attrs.field(default=None, metadata={"omitempty": True})
     preemption_policy: str = attrs.field(default="", metadata={"omitempty": True})
+    # affinity.podAffinity / affinity.podAntiAffinity, topologySpreadConstraints
+    pod_affinity: PodAffinityRules = attrs.field(
+        default=NO_POD_AFFINITY, metadata={"omitempty": True}
+    )
+    pod_anti_affinity: PodAffinityRules = attrs.field(
+        default=NO_POD_AFFINITY, metadata={"omitempty": True}
+    )
+    topology_spread: tuple[TopologySpreadConstraint, ...] = attrs.field(
+        default=(), metadata={"omitempty": True}
+    )
 
     def requests(self) -> Resources:
         """The pod's effective requests (upstream ``resource.PodRequests``, see

@@ -28,7 +28,9 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.quantity import parse_bytes, parse_cpu_millis
 from kubechaos.api.readers.lifecycle import read_lifecycle, read_optional_int
-from kubechaos.api.selectors import OPERATORS, LabelSelector, Requirement
+from kubechaos.api.readers.podaffinity import read_pod_placement
+from kubechaos.api.readers.selectors import read_selector
+from kubechaos.api.selectors import LabelSelector
 
 
 def read_meta(r: FieldReader, data: Any, path: Path, default_namespace: str = "") -> ObjectMeta:
@@ -279,6 +281,7 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         priority_class_name=r.str_(raw, "priorityClassName", path),
         priority=None if raw.get("priority") is None else r.int_(raw, "priority", path, 0),
         preemption_policy=r.str_(raw, "preemptionPolicy", path),
+        **read_pod_placement(r, raw, path),
     )
 
 
@@ -290,20 +293,6 @@ def read_template(r: FieldReader, data: Any, path: Path) -> PodTemplate:
         read_meta(r, raw.get("metadata"), (*path, "metadata")),
         read_pod_spec(r, raw.get("spec"), (*path, "spec")),
     )
-
-
-def read_selector(r: FieldReader, data: Any, path: Path) -> LabelSelector:
-    raw = r.map(data, path)
-    expressions = []
-    for i, expr in enumerate(r.seq(raw.get("matchExpressions"), (*path, "matchExpressions"))):
-        ep = (*path, "matchExpressions", i)
-        er = r.map(expr, ep)
-        op = r.str_(er, "operator", ep, required=True)
-        if op and op not in OPERATORS:
-            r.error((*ep, "operator"), f"must be one of {', '.join(OPERATORS)}, not {op!r}")
-        values = tuple(str(v) for v in r.seq(er.get("values"), (*ep, "values")))
-        expressions.append(Requirement(r.str_(er, "key", ep, required=True), op, values))
-    return LabelSelector(r.labels(raw, "matchLabels", path), tuple(expressions))
 
 
 def read_workload_common(

@@ -1,9 +1,10 @@
 """The scheduler's cache: one NodeInfo per node, and where each pod is charged.
 
 Upstream's pkg/scheduler/internal/cache (cache.go): the informers' nodes and pods folded into
-per-node aggregates (summed requests, pod count, pods per controller owner), adjusted in O(1) per
-event so a scheduling cycle never rescans pods, plus the *assumed* pods: charged to a node as soon
-as a cycle chooses it, before the binding is confirmed. Separate from the scheduler because it is
+per-node aggregates (summed requests, pod count; the pod-constraint counts of :mod:`.podindex`
+are fed from here), adjusted in O(1) per event so a scheduling cycle never rescans pods, plus
+the *assumed* pods: charged to a node as soon as a cycle chooses it, before the binding is
+confirmed. Separate from the scheduler because it is
 bookkeeping with its own invariants; the scheduler decides what happens, this records it.
 """
 
@@ -13,23 +14,18 @@ from collections.abc import Callable
 
 from kubechaos.api.objects import Node, Pod
 from kubechaos.control.scheduler.framework import NodeInfo, pod_requests
+from kubechaos.control.scheduler.podindex import PodIndex
 
 
 class Placement:
     """A pod charged to a node: bound (seen with ``spec.nodeName``) or assumed by us."""
 
-    __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "owner", "pod")
+    __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "pod")
 
     def __init__(self, node: str, pod: Pod, assumed: bool) -> None:
         self.node = node
         self.pod = pod  # the latest version seen (preemption reads priority, labels, status)
         self.cpu, self.memory, self.nz_cpu, self.nz_memory = pod_requests(pod)
-        ref = pod.metadata.controller_ref()
-        # Terminating pods do not count for spreading (upstream skips them), but still hold
-        # their resources until they are gone.
-        self.owner = (
-            ref.uid if ref is not None and pod.metadata.deletion_timestamp is None else None
-        )
         self.assumed = assumed
 
 
@@ -37,8 +33,9 @@ class SchedulerCache:
     """Node aggregates and pod placements. ``on_node_event(name)`` is told of every change on a
     node that could let a parked pod fit there (a node changed, a pod left it)."""
 
-    def __init__(self, on_node_event: Callable[[str], None]) -> None:
+    def __init__(self, on_node_event: Callable[[str], None], index: PodIndex) -> None:
         self._on_node_event = on_node_event
+        self.index = index  # the pod-constraint plugins' counts, fed from here
         self._infos: dict[str, NodeInfo] = {}
         self._node_list: list[NodeInfo] | None = None  # nodes on offer, in order; None = rebuild
         self._placed: dict[str, Placement] = {}  # pod key -> where it is charged
@@ -65,10 +62,14 @@ class SchedulerCache:
 
     def node_changed(self, node: Node) -> None:
         info = self._info(node.metadata.name)
+        old_labels = info.labels if info.node is not None else {}
         if info.node is None:
             self._node_list = None
         old_images, old_soft = info.images, bool(info.soft_taints)
-        if info.set_node(node):
+        changed = info.set_node(node)
+        if info.labels != old_labels:
+            self.index.node_labels(old_labels, info.labels)
+        if changed:
             self._on_node_event(info.name)
         self.soft_tainted_nodes += bool(info.soft_taints) - old_soft
         if old_images.keys() != info.images.keys():
@@ -79,6 +80,8 @@ class SchedulerCache:
         info = self._infos.get(node.metadata.name)
         if info is None:
             return
+        if info.node is not None:
+            self.index.node_labels(info.labels, {})
         info.node = None
         self._node_list = None
         self._count_images(info.images, -1)
@@ -118,8 +121,7 @@ class SchedulerCache:
         info.nz_cpu += placed.nz_cpu
         info.nz_memory += placed.nz_memory
         info.pods += 1
-        if placed.owner is not None:
-            self._count_owner(info, placed.owner, 1)
+        self.index.add(key, pod, node_name)
 
     def unplace(self, key: str, placed: Placement) -> None:
         del self._placed[key]
@@ -139,22 +141,18 @@ class SchedulerCache:
         info.nz_cpu -= placed.nz_cpu
         info.nz_memory -= placed.nz_memory
         info.pods -= 1
-        if placed.owner is not None:
-            self._count_owner(info, placed.owner, -1)
+        self.index.remove(key)
         if info.node is None and info.pods == 0:
             del self._infos[info.name]
         else:
             self._on_node_event(info.name)
 
-    def confirm(self, placed: Placement, pod: Pod) -> None:
-        """The informer saw the pod bound where it is charged: no longer an assumption. A
-        terminating pod stops counting for spreading."""
+    def confirm(self, key: str, placed: Placement, pod: Pod) -> None:
+        """The informer saw the pod bound where it is charged: no longer an assumption. Its
+        labels or terminating state may have changed (the pod index re-counts it)."""
         placed.assumed = False
         placed.pod = pod
-        terminating = pod.metadata.deletion_timestamp is not None
-        if placed.owner is not None and terminating:
-            self._count_owner(self._info(placed.node), placed.owner, -1)
-            placed.owner = None
+        self.index.update(key, pod)
 
     def forget(self, key: str, node_name: str) -> None:
         """Undo an assumption whose binding failed."""
@@ -170,14 +168,6 @@ class SchedulerCache:
                 counts[name] = count
             else:
                 del counts[name]
-
-    @staticmethod
-    def _count_owner(info: NodeInfo, owner: str, delta: int) -> None:
-        count = info.owners.get(owner, 0) + delta
-        if count:
-            info.owners[owner] = count
-        else:
-            del info.owners[owner]
 
 
 def _count(counts: dict[int, int], key: int, delta: int) -> None:

@@ -7,6 +7,8 @@ these types and none of them owns them.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from kubechaos.api.nodeaffinity import required_node_names
 from kubechaos.api.objects import (
     Container,
@@ -61,12 +63,23 @@ def tolerated(tolerations: tuple[Toleration, ...], taint: Taint) -> bool:
     return any(t.tolerates(taint) for t in tolerations)
 
 
+class ConstraintCycle(Protocol):
+    """One attempt's state of the pod-constraint plugins (:mod:`.placement`)."""
+
+    filters: bool
+
+    def filter(self, info: NodeInfo) -> tuple[tuple[str, ...], bool] | None: ...
+
+    def scores(self, feasible: list[NodeInfo]) -> list[int] | None: ...
+
+
 class PodView:
     """What a scheduling cycle needs of a pending pod, computed once per pod version."""
 
     __slots__ = (
         "affinity",
         "cpu",
+        "cycle",
         "images",
         "key",
         "memory",
@@ -74,6 +87,7 @@ class PodView:
         "nz_cpu",
         "nz_memory",
         "owner",
+        "placement",
         "pod",
         "preempts",
         "preferred",
@@ -112,6 +126,8 @@ class PodView:
         # spec.priority (0 if unset) and whether it may preempt (preemptionPolicy not Never)
         self.priority = pod.spec.priority or 0
         self.preempts = pod.spec.preemption_policy != "Never"
+        self.placement: Any = None  # the pod's own pod-constraint terms, read when first needed
+        self.cycle: ConstraintCycle | None = None  # this attempt's pod-constraint state
 
 
 class NodeInfo:
@@ -134,7 +150,6 @@ class NodeInfo:
         "node",
         "nz_cpu",
         "nz_memory",
-        "owners",
         "pods",
         "soft_taints",
         "unschedulable",
@@ -144,7 +159,6 @@ class NodeInfo:
         self.name = name
         self.node: Node | None = None
         self.cpu = self.memory = self.pods = self.nz_cpu = self.nz_memory = 0
-        self.owners: dict[str, int] = {}  # controller uid -> pods of it here (not terminating)
         self.alloc_cpu = self.alloc_memory = self.alloc_pods = 0
         self.labels: dict[str, str] = {}
         self.hard_taints: tuple[Taint, ...] = ()
@@ -187,4 +201,4 @@ class NodeInfo:
         return changed
 
 
-__all__ = ["NodeInfo", "PodView", "pod_requests", "tolerated"]
+__all__ = ["ConstraintCycle", "NodeInfo", "PodView", "pod_requests", "tolerated"]

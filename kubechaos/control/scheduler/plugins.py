@@ -1,8 +1,9 @@
 """The filter and score plugins of the default profile, and the FailedScheduling message.
 
 Upstream's pkg/scheduler/framework/plugins (NodeUnschedulable, TaintToleration, NodeAffinity,
-NodeResourcesFit, spreading) and framework.FitError, as plain functions: the model has one fixed
-profile, so there is no plugin registry to configure. Separate from the scheduling loop because
+NodeResourcesFit; PodTopologySpread and InterPodAffinity are in :mod:`.placement`) and
+framework.FitError, as plain functions: the model has one fixed profile, so there is no plugin
+registry to configure. Separate from the scheduling loop because
 these are pure verdicts on (pod, node), testable without a queue, a cache or a clock.
 """
 
@@ -12,7 +13,6 @@ from kubechaos.api.nodeaffinity import terms_match
 from kubechaos.control.scheduler.cache import SchedulerCache
 from kubechaos.control.scheduler.framework import NodeInfo, PodView, tolerated
 from kubechaos.control.scheduler.scoring import node_scores
-from kubechaos.defaults import SCHEDULER_MAX_NODE_SCORE, SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD
 
 # Upstream filter failure reasons (pkg/scheduler/framework/plugins/...).
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
@@ -61,47 +61,39 @@ def filter_node(view: PodView, info: NodeInfo) -> Rejection | None:
         reasons = (*reasons, REASON_INSUFFICIENT_CPU)
     if view.memory and view.memory > info.alloc_memory - info.memory:
         reasons = (*reasons, REASON_INSUFFICIENT_MEMORY)
-    return (reasons, True) if reasons else None
+    if reasons:
+        return (reasons, True)
+    # PodTopologySpread, InterPodAffinity (:mod:`.placement`), when the attempt has anything
+    cycle = view.cycle
+    return cycle.filter(info) if cycle is not None and cycle.filters else None
 
 
 def best_nodes(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) -> list[NodeInfo]:
     """Score the feasible nodes: the ones with the best score, in the order given (the caller
     breaks a tie).
 
-    The node-local plugins' weighted scores come from :func:`.scoring.node_scores`; the
-    owner-spreading score is added here, weighted as upstream's default profile weighs its
-    plugins. The arithmetic is inlined: at 5,000 nodes this loop runs over 500 nodes per pod.
+    The node-local plugins' weighted scores come from :func:`.scoring.node_scores`
+    (NodeResourcesFit's LeastAllocated, BalancedAllocation, NodeAffinity, TaintToleration,
+    ImageLocality); PodTopologySpread's and InterPodAffinity's (:mod:`.placement`, already
+    weighted) are added here, as upstream's default profile weighs its plugins.
     """
     if len(feasible) == 1:
         return feasible
     scores = node_scores(view, feasible, cache)
-    owner = view.owner
-    counts = [info.owners.get(owner, 0) for info in feasible] if owner is not None else None
-    max_count = max(counts) if counts else 0
-    spread_of_count: dict[int, int] = {}
+    cycle = view.cycle
+    extra = cycle.scores(feasible) if cycle is not None else None
     best = -1
     winners: list[NodeInfo] = []
     for i, info in enumerate(feasible):
         score = scores[i]
-        if counts is not None:
-            count = counts[i]
-            spread = spread_of_count.get(count)
-            if spread is None:
-                spread = spread_of_count[count] = _spread_score(count, max_count)
-            score += SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD * spread
+        if extra is not None:
+            score += extra[i]
         if score > best:
             best = score
             winners = [info]
         elif score == best:
             winners.append(info)
     return winners
-
-
-def _spread_score(count: int, max_count: int) -> int:
-    """Fewer pods of the same owner scores higher (SelectorSpread's normalisation), 0..100."""
-    if max_count == 0:
-        return SCHEDULER_MAX_NODE_SCORE
-    return int(SCHEDULER_MAX_NODE_SCORE * ((max_count - count) / max_count))
 
 
 def fit_error(

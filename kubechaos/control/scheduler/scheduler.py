@@ -19,6 +19,7 @@ from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.scheduler.cache import SchedulerCache
 from kubechaos.control.scheduler.framework import NodeInfo, PodView
+from kubechaos.control.scheduler.placement import PlacementPlugins
 from kubechaos.control.scheduler.plugins import (
     NO_NODES_MESSAGE,
     PREEMPTION_NOT_HELPFUL,
@@ -28,6 +29,7 @@ from kubechaos.control.scheduler.plugins import (
     filter_node,
     fit_error,
 )
+from kubechaos.control.scheduler.podindex import IndexedPod, PodIndex
 from kubechaos.control.scheduler.preemption import Preemption
 from kubechaos.control.scheduler.queue import QueuedPod, SchedulingQueue
 from kubechaos.defaults import (
@@ -66,7 +68,12 @@ class Scheduler:
         self.events = ctx.events
         self._rng = ctx.stream("scheduler")
         self.queue = SchedulingQueue(ctx.settings)
-        self.cache = SchedulerCache(on_node_event=self._mark_dirty)
+        index = PodIndex()
+        self.cache = SchedulerCache(on_node_event=self._mark_dirty, index=index)
+        # InterPodAffinity and PodTopologySpread, with their informers and the pod index
+        self.placement = PlacementPlugins(ctx, self.cache, index)
+        self.placement.index.on_change = self._pod_moved
+        self._moved: list[IndexedPod] = []  # pods placed/unplaced since parked pods were checked
         self.nodes: Informer[Node] = Informer(
             ctx.api, "nodes", component="kube-scheduler", events=ctx.events
         )
@@ -106,8 +113,13 @@ class Scheduler:
             self.preemption.nursery = nursery
             nursery.start_soon(self.nodes.run)
             nursery.start_soon(self.pods.run)
+            self.placement.start = lambda informer: nursery.start_soon(informer.run)
+            for informer in self.placement.informers:
+                nursery.start_soon(informer.run)
             await self.nodes.synced.wait()
             await self.pods.synced.wait()
+            for informer in self.placement.informers:
+                await informer.synced.wait()
             nursery.start_soon(self.queue.run_timers)
             await self._scheduling_loop()
 
@@ -131,7 +143,7 @@ class Scheduler:
                 self.cache.unplace(key, placed)
                 self.cache.place(key, pod, node_name, assumed=False)
             else:
-                self.cache.confirm(placed, pod)
+                self.cache.confirm(key, placed, pod)
             return
         if placed is not None:
             if placed.assumed:
@@ -164,16 +176,29 @@ class Scheduler:
             self._dirty[node_name] = None
             self.queue.kick()
 
+    def _pod_moved(self, entry: IndexedPod) -> None:
+        """A pod was placed or unplaced: remembered if a parked pod could care (queueing hint)."""
+        if self.queue.unschedulable_count:
+            self._moved.append(entry)
+            self._dirty[entry.node] = None
+            self.queue.kick()
+
     def _apply_cluster_events(self) -> None:
-        """Unpark pods that now pass every filter on a node where something changed."""
+        """Unpark pods that now pass every filter on a node where something changed, or whose
+        pod-constraint rejection a placed or unplaced pod could change."""
         dirty, self._dirty = self._dirty, {}
+        moved, self._moved = self._moved, []
         if not self.queue.unschedulable_count:
             return
         infos = [i for n in dirty if (i := self.cache.offered_node(n)) is not None]
-        if infos:
-            self.queue.move_unschedulable(
-                lambda view: any(filter_node(view, info) is None for info in infos)
-            )
+        if infos or moved:
+            self.queue.move_unschedulable(lambda view: self._could_fit(view, infos, moved))
+
+    def _could_fit(self, view: PodView, infos: list[NodeInfo], moved: list[IndexedPod]) -> bool:
+        if moved and self.placement.could_help(view, moved):
+            return True
+        view.cycle = self.placement.prefilter(view) if view.placement is not None else None
+        return any(filter_node(view, info) is None for info in infos)
 
     # ------------------------------------------------------------------ the scheduling loop
     async def _scheduling_loop(self) -> None:
@@ -193,6 +218,7 @@ class Scheduler:
     async def _schedule_one(self, qp: QueuedPod) -> bool:
         """One scheduling cycle and, if a node was found, its binding; True if the pod was bound."""
         view = qp.view
+        view.cycle = self.placement.prefilter(view)
         nodes = self.cache.offered_nodes()
         if not nodes:
             self._failed(qp, "unschedulable", NO_NODES_MESSAGE, parked=False)
@@ -257,7 +283,9 @@ class Scheduler:
         feasible: list[NodeInfo] = []
         rejections: list[Rejection] = []
         processed = 0
-        cpu, memory, simple = view.cpu, view.memory, not view.selector and not view.affinity
+        cpu, memory = view.cpu, view.memory
+        simple = not view.selector and not view.affinity
+        simple = simple and (view.cycle is None or not view.cycle.filters)
         nominated, rejected = self.preemption.nominator.by_node, self._rejected
         for info in itertools.chain(
             itertools.islice(nodes, start, None), itertools.islice(nodes, start)

@@ -22,7 +22,8 @@ from kubechaos.node.behaviour import ProbeKind
 from kubechaos.node.kubelet import hooks
 from kubechaos.node.kubelet import init_containers as ic
 from kubechaos.node.kubelet.config import KubeletEvents
-from kubechaos.node.kubelet.configrefs import CONFIG_RETRY_SECONDS, ConfigSource
+from kubechaos.node.kubelet.configgate import ConfigGate
+from kubechaos.node.kubelet.configrefs import ConfigSource
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.status_manager import PodStatusManager
 from kubechaos.node.kubelet.timers import Timer, TimerKind, TimerQueue
@@ -61,6 +62,7 @@ class ContainerLifecycle:
         self.pod_lifecycle = pod_lifecycle
         self.status = status
         self.events = events
+        self.config_gate = ConfigGate(config, timers, events, status)
         s = settings
         self.crash_backoff = Backoff(
             s.crash_loop_backoff_initial, s.crash_loop_backoff_max, s.crash_loop_backoff_reset
@@ -102,7 +104,7 @@ class ContainerLifecycle:
                 run.state, run.reason = WAITING, "CreateContainerConfigError"
                 self.status.mark_dirty(ps)
                 continue
-            if run.spec.config_refs and not self._config_ready(run):
+            if run.spec.config_refs and not self.config_gate.ready(run):
                 continue
             run.message = ""
             image = run.spec.image
@@ -131,33 +133,6 @@ class ContainerLifecycle:
                 self.timers.at(ticket.done_at, TimerKind.PULLED, run, run.token, (ticket, now()))
             ps.starting = run.index
             return
-
-    def _config_ready(self, run: ContainerRun) -> bool:
-        """upstream ``generateContainerConfig`` → ``makeEnvironmentVariables``: a missing
-        ConfigMap/Secret (or key, unless optional) fails the start with
-        CreateContainerConfigError and a ``Failed`` event (``startContainer``: "Error: ..."); the
-        pod workers sync the pod again after their back-off (see :mod:`.configrefs`)."""
-        if self.config is None:
-            return True
-        ps = run.pod
-        run.token += 1
-        token = run.token
-        error = self.config.error(
-            ps.pod.metadata.namespace, run.spec.config_refs, lambda: self._retry_now(run, token)
-        )
-        if error is None:
-            return True
-        if error:
-            run.state, run.reason, run.message = WAITING, "CreateContainerConfigError", error
-            self.events.pod(ps, "Failed", f"Error: {error}")
-            self.timers.at(now() + CONFIG_RETRY_SECONDS, TimerKind.CONFIG_RETRY, run, run.token)
-            self.status.mark_dirty(ps)
-        return False
-
-    def _retry_now(self, run: ContainerRun, token: int) -> None:
-        self.timers.at(now(), TimerKind.CONFIG_RETRY, run, token)
-        if self.config is not None:
-            self.config.poke()
 
     def _pulled(self, run: ContainerRun, arg: tuple[PullTicket, float]) -> None:
         ps = run.pod
@@ -436,17 +411,7 @@ class ContainerLifecycle:
             self.image_backoff.forget((ps.uid, run.spec.image))
 
     # ------------------------------------------------------------------ restarts
-    @staticmethod
-    def should_restart(ps: PodState, run: ContainerRun) -> bool:
-        """Whether the pod's restart policy restarts ``run`` after its exit."""
-        if run.kind:
-            return ic.should_restart(ps, run)
-        policy = ps.pod.spec.restart_policy
-        if policy == "Always":
-            return True
-        if policy == "OnFailure":
-            return run.exit_code != 0 or run.kill_restart
-        return False
+    should_restart = staticmethod(ic.restarts_after_exit)
 
     def restart(self, run: ContainerRun, arg: Any = None) -> None:
         """doBackOff: restart now, or wait out CrashLoopBackOff counted from the exit."""

@@ -145,6 +145,19 @@ def note_adopted(ps: PodState) -> None:
         ps.init.initialized = True
 
 
+def restarts_after_exit(ps: PodState, run: ContainerRun) -> bool:
+    """Whether ``run`` is restarted after its exit: an init container or sidecar by its own
+    rules (:func:`should_restart`), an app container by the pod's restartPolicy."""
+    if run.kind:
+        return should_restart(ps, run)
+    policy = ps.pod.spec.restart_policy
+    if policy == "Always":
+        return True
+    if policy == "OnFailure":
+        return run.exit_code != 0 or run.kill_restart
+    return False
+
+
 __all__ = [
     "MINIMUM_GRACE_SECONDS",
     "begin_stop",
@@ -157,6 +170,7 @@ __all__ = [
     "pod_containers",
     "process_exit",
     "rerun_after_sandbox_loss",
+    "restarts_after_exit",
     "should_restart",
     "sidecars_running",
 ]

@@ -1,0 +1,292 @@
+"""Counts of placed pods that the pod-constraint plugins ask for, kept incrementally.
+
+InterPodAffinity and PodTopologySpread (pkg/scheduler/framework/plugins/interpodaffinity and
+podtopologyspread) both ask "how many pods matching this (namespaces, label selector) run on
+each node / in each topology domain?", and InterPodAffinity also "which placed pods carry
+(anti-)affinity terms, and where?". Upstream answers by walking every node's pods in PreFilter
+and PreScore; the model keeps the answers up to date instead:
+
+* a **selector** is registered the first time a pending pod needs it (one scan of the pods of its
+  namespaces, once); from then on each pod placed or unplaced adjusts the per-node counts of the
+  registered selectors of its namespace: O(registered selectors in that namespace) per event;
+* the (anti-)affinity **terms held by placed pods** are grouped by identical term (a Deployment's
+  replicas share one), each with its per-node holder counts;
+* the **domains** of every node label key (value -> offered nodes carrying it).
+
+A scheduling attempt then costs O(constraints x nodes holding matching pods), never O(all pods).
+Separate from the cache because it is the constraint plugins' bookkeeping; the cache feeds it
+from its place/unplace and node events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from kubechaos.api.objects import Pod, PodAffinityTerm
+from kubechaos.api.selectors import LabelSelector, Requirement
+
+# A selector in hashable form: (namespaces or None for all, matchLabels pairs, expressions,
+# live_only). live_only: terminating pods do not count (PodTopologySpread skips them).
+SelectorKey = tuple[
+    frozenset[str] | None, tuple[tuple[str, str], ...], tuple[Requirement, ...], bool
+]
+Parts = tuple[tuple[tuple[str, str], ...], tuple[Requirement, ...]]
+# (kind, holder namespace, topologyKey, namespaces, namespaceSelector parts, weight, parts)
+HeldKey = tuple[int, str, str, frozenset[str], Parts | None, int, Parts | None]
+
+# Kinds of terms a placed pod can hold, as InterPodAffinity's scoring and filtering read them.
+REQUIRED_ANTI, REQUIRED_AFFINITY, PREFERRED_AFFINITY, PREFERRED_ANTI = range(4)
+
+
+def selector_parts(
+    selector: LabelSelector | None, extra: tuple[Requirement, ...] = ()
+) -> Parts | None:
+    """(matchLabels pairs, expressions) of a selector; None for a missing one (matches nothing)."""
+    if selector is None:
+        return None
+    return tuple(sorted(selector.match_labels.items())), (*selector.match_expressions, *extra)
+
+
+def parts_match(parts: Parts, labels: Mapping[str, str]) -> bool:
+    pairs, exprs = parts
+    for key, value in pairs:
+        if labels.get(key) != value:
+            return False
+    return all(req.matches(labels) for req in exprs)
+
+
+def label_key_requirements(
+    term: PodAffinityTerm, labels: Mapping[str, str]
+) -> tuple[Requirement, ...]:
+    """matchLabelKeys / mismatchLabelKeys as the API server merges them into the selector at pod
+    creation (MatchLabelKeysInPodAffinity, beta and on by default in v1.32): ``key In (value)`` /
+    ``key NotIn (value)`` for each key the pod carries."""
+    out = [Requirement(k, "In", (labels[k],)) for k in term.match_label_keys if k in labels]
+    out += [Requirement(k, "NotIn", (labels[k],)) for k in term.mismatch_label_keys if k in labels]
+    return tuple(out)
+
+
+class Counted:
+    """One registered selector and the number of matching placed pods on each node."""
+
+    __slots__ = ("exprs", "live_only", "namespaces", "nodes", "pairs")
+
+    def __init__(self, key: SelectorKey) -> None:
+        self.namespaces, self.pairs, self.exprs, self.live_only = key
+        self.nodes: dict[str, int] = {}
+
+    def matches(self, entry: IndexedPod) -> bool:
+        if self.live_only and entry.terminating:
+            return False
+        if self.namespaces is not None and entry.namespace not in self.namespaces:
+            return False
+        return parts_match((self.pairs, self.exprs), entry.labels)
+
+
+class HeldTerm:
+    """An (anti-)affinity term carried by placed pods, and how many of them sit on each node.
+
+    ``parts`` is the term's selector with the holder's matchLabelKeys merged (None: matches no
+    pod); ``namespaces`` and ``namespace_selector`` (selector parts, or None) as in the term,
+    ``namespace`` the holder's own."""
+
+    __slots__ = (
+        "kind",
+        "namespace",
+        "namespace_selector",
+        "namespaces",
+        "nodes",
+        "parts",
+        "topology_key",
+        "weight",
+    )
+
+    def __init__(self, key: HeldKey) -> None:
+        (
+            self.kind,
+            self.namespace,
+            self.topology_key,
+            self.namespaces,
+            self.namespace_selector,
+            self.weight,
+            self.parts,
+        ) = key
+        self.nodes: dict[str, int] = {}
+
+
+class IndexedPod:
+    """What the index remembers of one placed pod."""
+
+    __slots__ = ("held", "labels", "namespace", "node", "terminating")
+
+    def __init__(self, pod: Pod, node: str) -> None:
+        self.namespace = pod.metadata.namespace
+        self.labels = pod.metadata.labels
+        self.node = node
+        self.terminating = pod.metadata.deletion_timestamp is not None
+        self.held = _held_keys(pod)
+
+
+def _held_key(kind: int, pod: Pod, term: PodAffinityTerm, weight: int) -> HeldKey:
+    labels = pod.metadata.labels
+    return (
+        kind,
+        pod.metadata.namespace,
+        term.topology_key,
+        frozenset(term.namespaces),
+        selector_parts(term.namespace_selector),
+        weight,
+        selector_parts(term.label_selector, label_key_requirements(term, labels)),
+    )
+
+
+def _held_keys(pod: Pod) -> tuple[HeldKey, ...]:
+    spec = pod.spec
+    if not spec.pod_affinity and not spec.pod_anti_affinity:
+        return ()
+    keys = [_held_key(REQUIRED_AFFINITY, pod, t, 1) for t in spec.pod_affinity.required]
+    keys += [_held_key(REQUIRED_ANTI, pod, t, 1) for t in spec.pod_anti_affinity.required]
+    keys += [
+        _held_key(PREFERRED_AFFINITY, pod, w.term, w.weight) for w in spec.pod_affinity.preferred
+    ]
+    keys += [
+        _held_key(PREFERRED_ANTI, pod, w.term, w.weight) for w in spec.pod_anti_affinity.preferred
+    ]
+    return tuple(keys)
+
+
+class PodIndex:
+    """Per-node counts of registered selectors, held terms, and node label domains."""
+
+    def __init__(self) -> None:
+        self._pods: dict[str, IndexedPod] = {}
+        self._by_ns: dict[str, dict[str, IndexedPod]] = {}
+        self._selectors: dict[SelectorKey, Counted] = {}
+        self._selectors_by_ns: dict[str, list[Counted]] = {}
+        self._selectors_all_ns: list[Counted] = []
+        self._held: dict[HeldKey, HeldTerm] = {}
+        self.held_by_kind: tuple[dict[HeldKey, HeldTerm], ...] = ({}, {}, {}, {})
+        self.domains: dict[str, dict[str, int]] = {}  # label key -> value -> offered nodes
+        self.key_nodes: dict[str, int] = {}  # label key -> offered nodes carrying it
+        self.visited = 0  # pods visited while registering selectors (the work counter tests read)
+        self.on_change: Callable[[IndexedPod], None] | None = None  # a pod placed or unplaced
+
+    # ------------------------------------------------------------------ queries
+    def counts(self, key: SelectorKey) -> dict[str, int]:
+        """Matching placed pods per node (only nodes with some), registering ``key`` if new."""
+        counted = self._selectors.get(key)
+        if counted is None:
+            counted = self._register(key)
+        return counted.nodes
+
+    @property
+    def has_required_anti(self) -> bool:
+        return bool(self.held_by_kind[REQUIRED_ANTI])
+
+    @property
+    def has_held_terms(self) -> bool:
+        return bool(self._held)
+
+    # ------------------------------------------------------------------ pods
+    def add(self, key: str, pod: Pod, node: str) -> None:
+        entry = IndexedPod(pod, node)
+        self._pods[key] = entry
+        self._by_ns.setdefault(entry.namespace, {})[key] = entry
+        self._count(entry, 1)
+        if self.on_change is not None:
+            self.on_change(entry)
+
+    def remove(self, key: str) -> None:
+        entry = self._pods.pop(key, None)
+        if entry is None:
+            return
+        ns_pods = self._by_ns[entry.namespace]
+        del ns_pods[key]
+        if not ns_pods:
+            del self._by_ns[entry.namespace]
+        self._count(entry, -1)
+        if self.on_change is not None:
+            self.on_change(entry)
+
+    def update(self, key: str, pod: Pod) -> None:
+        """A placed pod's new version: re-count it if its labels or terminating state changed."""
+        entry = self._pods.get(key)
+        if entry is None:
+            return
+        terminating = pod.metadata.deletion_timestamp is not None
+        if entry.labels != pod.metadata.labels or entry.terminating != terminating:
+            self.remove(key)
+            self.add(key, pod, entry.node)
+
+    def _count(self, entry: IndexedPod, delta: int) -> None:
+        node = entry.node
+        for counted in (*self._selectors_by_ns.get(entry.namespace, ()), *self._selectors_all_ns):
+            if counted.matches(entry):
+                _bump(counted.nodes, node, delta)
+        for held_key in entry.held:
+            held = self._held.get(held_key)
+            if held is None:
+                held = self._held[held_key] = HeldTerm(held_key)
+                self.held_by_kind[held.kind][held_key] = held
+            _bump(held.nodes, node, delta)
+            if not held.nodes:
+                del self._held[held_key]
+                del self.held_by_kind[held.kind][held_key]
+
+    def _register(self, key: SelectorKey) -> Counted:
+        counted = self._selectors[key] = Counted(key)
+        namespaces = counted.namespaces
+        if namespaces is None:
+            self._selectors_all_ns.append(counted)
+            pods = list(self._pods.values())
+        else:
+            pods = []
+            for ns in namespaces:
+                self._selectors_by_ns.setdefault(ns, []).append(counted)
+                pods.extend(self._by_ns.get(ns, {}).values())
+        self.visited += len(pods)
+        for entry in pods:
+            if counted.matches(entry):
+                _bump(counted.nodes, entry.node, 1)
+        return counted
+
+    # ------------------------------------------------------------------ nodes
+    def node_labels(self, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+        """An offered node's labels went from ``old`` to ``new`` (empty: added / removed)."""
+        for key, value in old.items():
+            if new.get(key) != value:
+                values = self.domains[key]
+                _bump(values, value, -1)
+                if not values:
+                    del self.domains[key]
+                _bump(self.key_nodes, key, -1)
+        for key, value in new.items():
+            if old.get(key) != value:
+                _bump(self.domains.setdefault(key, {}), value, 1)
+                _bump(self.key_nodes, key, 1)
+
+
+def _bump(counts: dict[str, int], key: str, delta: int) -> None:
+    count = counts.get(key, 0) + delta
+    if count:
+        counts[key] = count
+    else:
+        del counts[key]
+
+
+__all__ = [
+    "PREFERRED_AFFINITY",
+    "PREFERRED_ANTI",
+    "REQUIRED_AFFINITY",
+    "REQUIRED_ANTI",
+    "Counted",
+    "HeldKey",
+    "HeldTerm",
+    "IndexedPod",
+    "Parts",
+    "PodIndex",
+    "SelectorKey",
+    "label_key_requirements",
+    "parts_match",
+    "selector_parts",
+]

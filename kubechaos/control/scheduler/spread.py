@@ -1,0 +1,234 @@
+"""PodTopologySpread: ``DoNotSchedule`` constraints as a filter, ``ScheduleAnyway`` as a score.
+
+Upstream's pkg/scheduler/framework/plugins/podtopologyspread (v1.32): common.go (a constraint's
+selector with ``matchLabelKeys`` merged; ``nodeAffinityPolicy`` Honor / ``nodeTaintsPolicy``
+Ignore by default; nodes count only if they carry every constraint's topology key),
+filtering.go (PreFilter: matching pods per domain and the minimum over the eligible domains,
+0 when fewer than ``minDomains``; Filter: a node without the key is unresolvable, else
+``count + selfMatch - min > maxSkew`` rejects) and scoring.go (PreScore: feasible nodes without
+the keys are ignored unless the constraints are the system defaults; each constraint's weight is
+``log(domains + 2)``; Score: ``count x weight + maxSkew - 1`` summed and rounded;
+NormalizeScore: ``100 x (max + min - s) / max``). Terminating pods do not count. Counts come
+from :mod:`.podindex`; only the domain set of a filter whose nodes are restricted by its
+policies (or lack some key) walks the node list, as upstream's PreFilter always does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from kubechaos.api.nodeaffinity import matches_node
+from kubechaos.api.objects import Pod, TopologySpreadConstraint
+from kubechaos.api.selectors import Requirement
+from kubechaos.control.scheduler.framework import NodeInfo, tolerated
+from kubechaos.control.scheduler.podindex import Parts, PodIndex, parts_match, selector_parts
+from kubechaos.defaults import LABEL_HOSTNAME, SCHEDULER_MAX_NODE_SCORE
+
+REASON_SPREAD = "node(s) didn't match pod topology spread constraints"
+REASON_SPREAD_MISSING_LABEL = f"{REASON_SPREAD} (missing required label)"
+
+NodeLookup = Callable[[str], NodeInfo | None]
+
+
+class Constraint:
+    """One constraint as the plugin uses it (selector merged, policies as flags)."""
+
+    __slots__ = (
+        "honor_affinity",
+        "honor_taints",
+        "max_skew",
+        "min_domains",
+        "parts",
+        "self_match",
+        "topology_key",
+    )
+
+    def __init__(
+        self,
+        pod: Pod,
+        key: str,
+        max_skew: int,
+        parts: Parts | None,
+        source: TopologySpreadConstraint | None = None,
+    ) -> None:
+        self.topology_key = key
+        self.max_skew = max_skew
+        self.parts = parts  # None: selects no pod
+        self.min_domains = source.min_domains if source is not None else None
+        self.honor_affinity = source is None or source.node_affinity_policy == "Honor"
+        self.honor_taints = source is not None and source.node_taints_policy == "Honor"
+        self.self_match = parts is not None and parts_match(parts, pod.metadata.labels)
+
+    @classmethod
+    def of(cls, pod: Pod, c: TopologySpreadConstraint) -> Constraint:
+        labels = pod.metadata.labels
+        extra = tuple(Requirement(k, "In", (labels[k],)) for k in c.match_label_keys if k in labels)
+        return cls(pod, c.topology_key, c.max_skew, selector_parts(c.label_selector, extra), c)
+
+
+def pod_constraints(pod: Pod) -> tuple[tuple[Constraint, ...], tuple[Constraint, ...]]:
+    """(DoNotSchedule, ScheduleAnyway) constraints of the pod's own."""
+    hard = tuple(
+        Constraint.of(pod, c)
+        for c in pod.spec.topology_spread
+        if c.when_unsatisfiable == "DoNotSchedule"
+    )
+    soft = tuple(
+        Constraint.of(pod, c)
+        for c in pod.spec.topology_spread
+        if c.when_unsatisfiable == "ScheduleAnyway"
+    )
+    return hard, soft
+
+
+class _Counting:
+    """Matching pods per domain of each constraint, over the nodes that may count."""
+
+    def __init__(
+        self, pod: Pod, constraints: Sequence[Constraint], index: PodIndex, node: NodeLookup,
+        require_all: bool,
+    ) -> None:  # fmt: skip
+        self.pod = pod
+        self.constraints = constraints
+        self.keys = {c.topology_key for c in constraints}
+        self.require_all = require_all
+        self.node_counts: list[Mapping[str, int]] = []
+        self.domain_counts: list[dict[str, int]] = []
+        namespace = frozenset((pod.metadata.namespace,))
+        for c in constraints:
+            counts: Mapping[str, int] = {}
+            if c.parts is not None:
+                counts = index.counts((namespace, c.parts[0], c.parts[1], True))
+            self.node_counts.append(counts)
+            domains: dict[str, int] = {}
+            for name, n in counts.items():
+                info = node(name)
+                if info is None or not self.counts_on(c, info):
+                    continue
+                value = info.labels.get(c.topology_key, "")
+                domains[value] = domains.get(value, 0) + n
+            self.domain_counts.append(domains)
+
+    def counts_on(self, c: Constraint, info: NodeInfo) -> bool:
+        """Does ``info`` take part for ``c`` (all keys present; the inclusion policies)?"""
+        labels = info.labels
+        if self.require_all and not all(k in labels for k in self.keys):
+            return False
+        if c.honor_affinity and not matches_node(self.pod.spec, labels, info.name):
+            return False
+        return not (
+            c.honor_taints
+            and any(not tolerated(self.pod.spec.tolerations, t) for t in info.hard_taints)
+        )
+
+
+class SpreadFilter(_Counting):
+    """PreFilter's state for the DoNotSchedule constraints, and Filter on a node's labels."""
+
+    def __init__(
+        self, pod: Pod, constraints: Sequence[Constraint], index: PodIndex, node: NodeLookup,
+        nodes: Callable[[], list[NodeInfo]],
+    ) -> None:  # fmt: skip
+        super().__init__(pod, constraints, index, node, require_all=True)
+        restricted = any(
+            (c.honor_affinity and (pod.spec.node_selector or pod.spec.node_affinity))
+            or c.honor_taints
+            for c in constraints
+        )
+        # How many eligible domains each constraint has. Unrestricted (the common case), that is
+        # the label index's count of values: no node walk. Matching pods only sit in eligible
+        # domains, so a domain without a count holds none and the minimum is 0.
+        offered = len(nodes())
+        if restricted or any(index.key_nodes.get(k, 0) != offered for k in self.keys):
+            domain_sets: list[set[str]] = [set() for _ in constraints]
+            for info in nodes():
+                for i, c in enumerate(constraints):
+                    if self.counts_on(c, info):
+                        domain_sets[i].add(info.labels[c.topology_key])
+            sizes = [len(s) for s in domain_sets]
+        else:
+            sizes = [len(index.domains.get(c.topology_key, {})) for c in constraints]
+        self.min_match: list[float] = []
+        for i, c in enumerate(constraints):
+            counts = self.domain_counts[i]
+            if c.min_domains is not None and sizes[i] < c.min_domains:
+                self.min_match.append(0)
+            elif not sizes[i]:
+                self.min_match.append(math.inf)
+            elif len(counts) < sizes[i]:
+                self.min_match.append(0)  # some eligible domain holds no matching pod
+            else:
+                self.min_match.append(min(counts.values()))
+
+    def reject(self, labels: Mapping[str, str]) -> tuple[tuple[str, ...], bool] | None:
+        for i, c in enumerate(self.constraints):
+            value = labels.get(c.topology_key)
+            if value is None:
+                return ((REASON_SPREAD_MISSING_LABEL,), False)
+            skew = self.domain_counts[i].get(value, 0) + c.self_match - self.min_match[i]
+            if skew > c.max_skew:
+                return ((REASON_SPREAD,), True)
+        return None
+
+
+def spread_scores(
+    pod: Pod,
+    constraints: Sequence[Constraint],
+    system_default: bool,
+    feasible: Sequence[NodeInfo],
+    index: PodIndex,
+    node: NodeLookup,
+) -> list[int]:
+    """PreScore + Score + NormalizeScore of the ScheduleAnyway (or system default) constraints."""
+    counting = _Counting(pod, constraints, index, node, require_all=not system_default)
+    keys = counting.keys
+    ignored = [not system_default and not all(k in info.labels for k in keys) for info in feasible]
+    kept = len(feasible) - sum(ignored)
+    weights = []
+    for c in constraints:
+        if c.topology_key == LABEL_HOSTNAME:
+            size = kept
+        else:
+            size = len(
+                {
+                    info.labels.get(c.topology_key, "")
+                    for info, i in zip(feasible, ignored, strict=True)
+                    if not i
+                }
+            )
+        weights.append(math.log(size + 2))
+    raw: list[int] = []
+    for info in feasible:
+        score = 0.0
+        for i, c in enumerate(constraints):
+            value = info.labels.get(c.topology_key)
+            if value is None:
+                continue
+            if c.topology_key == LABEL_HOSTNAME:
+                count = counting.node_counts[i].get(info.name, 0)
+            else:
+                count = counting.domain_counts[i].get(value, 0)
+            score += count * weights[i] + (c.max_skew - 1)
+        raw.append(math.floor(score + 0.5))  # Go's math.Round (half away from zero)
+    scored = [s for s, i in zip(raw, ignored, strict=True) if not i]
+    low, high = (min(scored), max(scored)) if scored else (0, 0)
+    out = []
+    for s, i in zip(raw, ignored, strict=True):
+        if i:
+            out.append(0)
+        elif high == 0:
+            out.append(SCHEDULER_MAX_NODE_SCORE)
+        else:
+            out.append(SCHEDULER_MAX_NODE_SCORE * (high + low - s) // high)
+    return out
+
+
+__all__ = [
+    "REASON_SPREAD",
+    "REASON_SPREAD_MISSING_LABEL",
+    "Constraint",
+    "SpreadFilter",
+    "pod_constraints",
+    "spread_scores",
+]

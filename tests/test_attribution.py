@@ -18,8 +18,8 @@ from kubechaos.scenario.runner import Run
 
 WEB = Path(__file__).resolve().parent.parent / "scenarios" / "manifests" / "web.yaml"
 # the web pod on worker-0 at seed 42, and the one on worker-1 (the node the crash takes)
-OTHER_POD = "web-6df865f547-92cql"
-CRASHED_POD = "web-6df865f547-zrcxp"
+OTHER_POD = "web-6df865f547-zrcxp"
+CRASHED_POD = "web-6df865f547-92cql"
 
 CRASH = """
     - name: crash-worker-1

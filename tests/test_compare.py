@@ -270,17 +270,16 @@ def test_compare_exits_1_when_b_is_significantly_worse(
     )
     assert "Fisher's exact test" in out and "Mann-Whitney U" in out and "B worse" in out
 
-    # a stricter level: B's recovery is slower on every seed, so its difference (exact p =
-    # 2/C(16,8) = 0.000155, the smallest 8 seeds against 8 can give) still counts, as the
-    # verdicts' (p = 0.00016) does
+    # a stricter level: the recovery difference (p = 0.0047) no longer counts, the verdicts'
+    # (p = 0.00016) still does
     code, out, _ = run_cli(
         "compare", str(three), str(one), "--seeds", "1-8", "--workers", "1", "--alpha", "0.001",
         "--json", str(out_json),
     )  # fmt: skip
     c = checked(json.loads(out_json.read_text()))
     (kill,) = c["faults"]
-    assert kill["test"]["pValue"] == pytest.approx(2 / math.comb(16, 8), rel=1e-5)
-    assert code == 1 and kill["verdict"] == "worse" and c["runs"]["verdict"] == "worse"
+    assert code == 1 and kill["verdict"] == "not-significant"
+    assert 0.001 < kill["test"]["pValue"] <= 0.05 and c["runs"]["verdict"] == "worse"
 
 
 def test_compare_exits_0_when_b_is_equal_or_better(

@@ -183,6 +183,8 @@ async def test_an_unscheduled_terminating_pod_is_marked_failed_and_force_deleted
             "marked Failed",
         )
         assert failed_at - deleted_at <= POD_GC_CHECK_PERIOD
+        # then the delete, the pass's next request
+        await wait_until(lambda: bool(gc_deletions(cluster)), 1, "force-deleted", step=0.01)
         assert [obj for _, obj, _ in gc_deletions(cluster)][:1] == ["default/nowhere"]
 
 

@@ -89,6 +89,12 @@ class FrontDoor:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            # kubectl exec/attach/port-forward try a WebSocket first: refused (HTTP 403), they
+            # fall back to SPDY over a plain POST, which gets the Status saying why
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             return
         self.requests += 1
@@ -112,6 +118,9 @@ class FrontDoor:
             await response.status(401, "Unauthorized", "Unauthorized")
             return
         method = scope["method"]
+        if _process_subresource(scope["path"]):
+            await response.status(400, "BadRequest", NO_PROCESSES)
+            return
         if method not in ("GET", "HEAD"):
             await response.status(
                 405,
@@ -200,6 +209,12 @@ class FrontDoor:
         if "/" not in target.group_version and not target.legacy:
             return documents.api_group(target.group_version)
         return documents.resource_list(target.group_version)
+
+
+def _process_subresource(path: str) -> bool:
+    """``.../pods/<name>/log|exec|attach|portforward|proxy``, whatever the method."""
+    parts = path.rstrip("/").split("/")
+    return len(parts) >= 3 and parts[-3] == "pods" and parts[-1] in _PROCESS_SUBRESOURCES
 
 
 async def _drain_body(receive: Receive, headers: Mapping[str, str]) -> bool:

@@ -9,6 +9,7 @@ against what a v1.32 API server makes kubectl print (server-side printing:
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -261,3 +262,16 @@ def test_a_served_run_says_so_and_replay_refuses_it(tmp_path: Path) -> None:
     )
     assert replayed.returncode == 2
     assert "served its API to external clients" in replayed.stderr
+
+
+def test_linger_serves_the_final_state_until_ctrl_c(tmp_path: Path) -> None:
+    """``--linger``: after the scenario's end the API keeps serving the run's final state (the
+    model stopped, its clock going on) until Ctrl-C, which ends the process cleanly."""
+    scenario = scenario_file(tmp_path, duration="15s")
+    with served(tmp_path, scenario, 5, "--linger") as run:
+        read_lines_until(run.proc, lambda seen: "still serving" in seen[-1], timeout=120)
+        pods = run.kubectl_ok("get", "pods", "--no-headers").splitlines()
+        assert len(pods) == 3 and all("Running" in line for line in pods)
+        run.proc.send_signal(signal.SIGINT)
+        _, err = run.proc.communicate(timeout=30)
+    assert "Traceback" not in err

@@ -275,6 +275,31 @@ async def test_an_untolerated_no_execute_taint_evicts_at_once() -> None:
         assert (await get_node(ctx)).spec.taints == (drain,)  # not a taint the controller owns
 
 
+async def test_a_pod_on_a_long_tainted_node_gets_its_whole_toleration() -> None:
+    """pkg/controller/tainteviction/taint_eviction.go processPodOnNode: a pod's toleration runs
+    from when the controller processes the pod on the tainted node (``startTime := now``), not
+    from the taint's ``timeAdded``: a pod arriving on a node tainted 100 s ago, tolerating it for
+    60 s, is deleted 60 s after it arrived, not at once. (So pods the scheduler places on a
+    returning node before its NoExecute taint is lifted are not evicted on the spot.)"""
+    async with cluster("n1") as (ctx, _):
+        maint = Taint("example.com/maint", "NoExecute", time_added=trio.current_time())
+        await ctx.api.patch(
+            "nodes",
+            "",
+            "n1",
+            lambda n: attrs.evolve(n, spec=attrs.evolve(n.spec, taints=(*n.spec.taints, maint))),
+        )
+        await trio.sleep(100)
+        sixty = Toleration("example.com/maint", "Exists", effect="NoExecute", toleration_seconds=60)
+        arrived = trio.current_time()
+        await running_pod(ctx, "late", "n1", sixty)
+        await trio.sleep(30)
+        assert deleted_at(await get_pod(ctx, "late")) is None
+        await trio.sleep(40)
+        late_at = deleted_at(await get_pod(ctx, "late"))
+        assert late_at is not None and arrived + 60 <= late_at < arrived + 61
+
+
 async def test_recovery_clears_the_taints_and_cancels_pending_evictions() -> None:
     # A second, healthy node: were n1 the only one, every zone would be fully disrupted and the
     # controller in master disruption mode (no NoExecute taints; see test_zone_disruption.py).
@@ -357,7 +382,11 @@ async def test_a_node_that_never_posted_status_gets_the_startup_grace_period() -
         nursery.cancel_scope.cancel()
 
 
-async def test_a_restarted_controller_keeps_the_eviction_deadline() -> None:
+async def test_a_restarted_controller_counts_tolerations_afresh() -> None:
+    """pkg/controller/tainteviction/taint_eviction.go: scheduled evictions live in the process's
+    timed queue, and processPodOnNode starts a pod's toleration at ``now``; so a controller
+    manager that restarts 120 s into a pod's 300 s toleration deletes it 300 s after the
+    restart, not 300 s after the taint (a restart delays evictions, as upstream)."""
     _, ctx = new_control_plane(4)
     await bootstrap(ctx)
     kubelet, healthy = FakeKubelet(ctx, "n1"), FakeKubelet(ctx, "n2")
@@ -373,11 +402,14 @@ async def test_a_restarted_controller_keeps_the_eviction_deadline() -> None:
             await trio.sleep(100)
             first.cancel_scope.cancel()  # the controller manager crashes
         await trio.sleep(20)
+        restarted_at = trio.current_time()
         async with trio.open_nursery() as second:
             second.start_soon(node_lifecycle_controllers(ctx)[0].run)
             await trio.sleep(tainted_at + 310 - trio.current_time())
+            assert deleted_at(await get_pod(ctx, "web")) is None  # the old deadline is gone
+            await trio.sleep(restarted_at + 310 - trio.current_time())
             evicted = deleted_at(await get_pod(ctx, "web"))
-            assert evicted is not None and tainted_at + 300 <= evicted < tainted_at + 300.5
+            assert evicted is not None and restarted_at + 300 <= evicted < restarted_at + 301
             second.cancel_scope.cancel()
         outer.cancel_scope.cancel()
 

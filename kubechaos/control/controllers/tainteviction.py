@@ -6,9 +6,11 @@ decides *which pods must go* because of them, so the two are separate controller
 caches: the node and pod informers and the pods-by-node index.
 
 A pod on a node with NoExecute taints is deleted at once if some taint is not tolerated, else when
-the shortest ``tolerationSeconds`` among the matching tolerations has run out since the taint was
-added (``timeAdded``, so a restarted controller keeps the same deadline); a toleration without
-seconds tolerates forever. The DefaultTolerationSeconds admission plugin gives every pod 300 s for
+the shortest ``tolerationSeconds`` among the matching tolerations has run out since the controller
+first processed the pod on the tainted node (upstream's processPodOnNode: ``startTime := now``,
+kept from an eviction already scheduled; not the taint's ``timeAdded``). So a pod placed on a node
+that has been tainted for a while gets its whole toleration, and a restarted controller counts
+every pod's toleration afresh; a toleration without seconds tolerates forever. The DefaultTolerationSeconds admission plugin gives every pod 300 s for
 not-ready and unreachable, which is why a dead node's pods go after about grace period + a monitor
 period + 300 s (the node lifecycle controller rate-limits the taints per zone).
 All deadlines live in one heap served by one timer task; removing the taint cancels them.
@@ -155,7 +157,7 @@ class TaintEvictionController(Controller):
         if delay is None:
             self._cancel(key, announce=True)
             return
-        start = min(t.time_added if t.time_added is not None else now() for t in taints)
+        start = now()  # processPodOnNode's startTime, kept from an eviction already scheduled
         existing = self.pending.get(key)
         if existing is not None:
             start = min(start, existing.start)

@@ -246,6 +246,11 @@ class APIServer:
     def cache(self, resource: str) -> WatchCache:
         return self._caches[resource]
 
+    def cached(self, resource: str, namespace: str, name: str) -> Any:
+        """The watch cache's copy of one object (None if absent), with no request made: for
+        the edges that describe the model (the HTTP front door's events), not for components."""
+        return self._caches[resource].get(_etcd_key(resource, namespace, name))
+
     # ------------------------------------------------------------------ reads
     async def get(
         self, resource: str, namespace: str, name: str, resource_version: str = ""

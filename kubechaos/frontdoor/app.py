@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kubechaos.api import errors
-from kubechaos.api.discovery import API_RESOURCES, RESOURCE_OF_KIND
+from kubechaos.api.discovery import RESOURCE_OF_KIND
 from kubechaos.client.identity import as_client
 from kubechaos.control.apiserver import APIServer
 from kubechaos.frontdoor import documents, openapi
@@ -196,9 +196,7 @@ class FrontDoor:
         if resource is None:
             return ""
         namespace, _, name = event.object.rpartition("/")
-        prefix = f"/registry/{resource}/"
-        key = f"{prefix}{namespace}/{name}" if API_RESOURCES[resource].namespaced else prefix + name
-        obj = self.api.cache(resource).get(key)
+        obj = self.api.cached(resource, namespace, name)
         return obj.metadata.uid if obj is not None else ""
 
     def _discovery(self, target: DiscoveryPath) -> dict[str, Any]:

@@ -132,10 +132,10 @@ def _resource_entry(resource: APIResource) -> JSON:
     return entry
 
 
-def resource_list(group_version: str, extra: list[APIResource] = ()) -> JSON:  # type: ignore[assignment]
+def resource_list(group_version: str) -> JSON:
     """``/api/v1`` or ``/apis/<group>/<version>``: the resources served there."""
     resources: list[JSON] = []
-    for resource in [*group_versions().get(group_version, []), *extra]:
+    for resource in group_versions().get(group_version, []):
         resources.append(_resource_entry(resource))
         for sub in SUBRESOURCES.get(resource.name, []):
             resources.append(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -29,7 +29,7 @@ class Response:
         self,
         code: int,
         content_type: bytes = JSON_TYPE,
-        headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         self.started = True
         await self._send(
@@ -52,7 +52,7 @@ class Response:
         code: int,
         data: bytes,
         content_type: bytes = JSON_TYPE,
-        headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         await self.start(
             code, content_type, [(b"content-length", str(len(data)).encode()), *headers]
@@ -71,7 +71,7 @@ class Response:
         reason: str,
         message: str,
         details: dict[str, Any] | None = None,
-        headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+        headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         await self.body(
             code, dumps(documents.status(code, reason, message, details)), headers=headers

@@ -65,7 +65,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 import trio
@@ -139,6 +139,9 @@ class TrafficStats:
         self.failed_by_ip: dict[str, int] = {}
         self._ok: dict[ServiceId, array[int]] = {}
         self._failed: dict[ServiceId, array[int]] = {}
+        # told the virtual time of each batch of requests with a failure (steady state's
+        # event-resolution record, kubechaos.observe.resolution)
+        self.on_failure: list[Callable[[float], None]] = []
 
     def count(
         self,
@@ -428,6 +431,10 @@ class TrafficGenerator:
             stats._timeline_arrays(sid, second)
         ok_line[second] += ok
         failed_line[second] += sent - ok
+        if ok < sent and stats.on_failure:
+            at = now()
+            for listener in stats.on_failure:
+                listener(at)
 
     def _cross(
         self,

@@ -180,6 +180,13 @@ def monitor(series: str, window: float = 3.0) -> SteadyStateMonitor:
     m = SteadyStateMonitor(ClusterCollector(cluster), cluster.events, window=window)
     m.times = [float(t) for t in range(len(series))]
     m.steady = [c == "s" for c in series]
+    return as_record(m)
+
+
+def as_record(m: SteadyStateMonitor) -> SteadyStateMonitor:
+    """Recoveries are measured on the event-resolution record (observe/resolution.py): here
+    the samples double as its change points (each state holds for the second it starts)."""
+    m.record.times, m.record.steady = list(m.times), list(m.steady)
     return m
 
 

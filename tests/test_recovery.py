@@ -21,6 +21,13 @@ def monitor(series: str, window: float = 3.0) -> SteadyStateMonitor:
     m = SteadyStateMonitor(ClusterCollector(cluster), cluster.events, window=window)
     m.times = [float(t) for t in range(len(series))]
     m.steady = [c == "s" for c in series]
+    return as_record(m)
+
+
+def as_record(m: SteadyStateMonitor) -> SteadyStateMonitor:
+    """Recoveries are measured on the event-resolution record (observe/resolution.py): here
+    the samples double as its change points (each state holds for the second it starts)."""
+    m.record.times, m.record.steady = list(m.times), list(m.steady)
     return m
 
 
@@ -66,9 +73,11 @@ def test_a_lasting_fault_that_disturbs_late_is_not_recovered_before_it_shows() -
     rec = FaultRecovery("stop", "kubelet-stop", 1, reverted_at=25, lasting=True)
     m.recoveries.append(rec)
     m.times, m.steady = m.times[:10], m.steady[:10]
+    as_record(m)
     assert m.recovery_from(rec, 1, final=False) is False, "still in force: not known yet"
     m.times = [float(t) for t in range(29)]
     m.steady = [c == "s" for c in "ssssssssssss.......ssssssssss"]
+    as_record(m)
     assert m.recovery_from(rec, 1, final=True) == 19 - 1
 
 

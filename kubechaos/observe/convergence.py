@@ -9,11 +9,15 @@ leave its desired count (``StatefulSetAvailable`` / ``StatefulSetDegraded`` for 
 pod events. StatefulSets and DaemonSets are watched only in runs that have them (``kinds``), so
 other runs make the requests they always made. Jobs are not: a Job finishes rather than
 converges (steady state covers them, see :mod:`kubechaos.observe.steady`).
+
+The same informers feed steady state at event resolution: every added, updated or deleted
+object (and every Job, watched in runs that have Jobs) goes to each of ``listeners`` (a
+:class:`~kubechaos.observe.resolution.SteadyRecord`) the moment the informer hears of it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -21,6 +25,11 @@ from kubechaos.api.objects import DaemonSet, Deployment, StatefulSet, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.sim.clock import now
+
+
+class Listener(Protocol):
+    def changed(self, obj: Any) -> None: ...
+    def deleted(self, obj: Any) -> None: ...
 
 
 def is_complete(d: Deployment) -> bool:
@@ -63,24 +72,42 @@ class ConvergenceWatch:
         """Watch Deployments, and StatefulSets and DaemonSets when ``kinds`` names them (the
         kinds the run applies)."""
         self.ctx = ctx
-        self.informer: Informer[Deployment] = self._watch("deployments")
+        self.listeners: list[Listener] = []
+        self.informer: Informer[Deployment] = self._watch("deployments", self._handler())
         self.others: list[Informer[Any]] = [
-            self._watch(resource)
+            self._watch(resource, self._handler())
             for kind, resource in (("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets"))
             if kind in kinds
         ]
+        if "Job" in kinds:  # steady state only: a Job finishes rather than converges
+            self.others.append(self._watch("jobs", self._listen()))
         self._complete: dict[tuple[str, str], bool] = {}  # (kind, key) -> complete
         self._ever_complete: dict[tuple[str, str], None] = {}
         self.converged = False
         self.converged_at: float | None = None
         self.first_converged_at: float | None = None
 
-    def _watch(self, resource: str) -> Informer[Any]:
+    def _watch(self, resource: str, handler: Handler) -> Informer[Any]:
         informer: Informer[Any] = Informer(
             self.ctx.api, resource, component=self.component, events=self.ctx.events
         )
-        informer.add_handler(self._handler())
+        informer.add_handler(handler)
         return informer
+
+    def _listen(self) -> Handler:
+        return Handler(
+            on_add=self._tell,
+            on_update=lambda _old, new: self._tell(new),
+            on_delete=self._tell_deleted,
+        )
+
+    def _tell(self, obj: Any) -> None:
+        for listener in self.listeners:
+            listener.changed(obj)
+
+    def _tell_deleted(self, obj: Any) -> None:
+        for listener in self.listeners:
+            listener.deleted(obj)
 
     def _handler(self) -> Handler:
         return Handler(
@@ -99,6 +126,7 @@ class ConvergenceWatch:
                 nursery.start_soon(informer.run)
 
     def _changed(self, obj: Any) -> None:
+        self._tell(obj)
         kind = type(obj).KIND
         key = (kind, key_of(obj))
         if isinstance(obj, StatefulSet):
@@ -129,6 +157,7 @@ class ConvergenceWatch:
         self._update_total()
 
     def _deleted(self, obj: Any) -> None:
+        self._tell_deleted(obj)
         self._complete.pop((type(obj).KIND, key_of(obj)), None)
         self._update_total()
 

@@ -79,6 +79,8 @@ from kubechaos.observe.metrics import (
     family,
     histogram,
 )
+from kubechaos.observe.resolution import SteadyRecord
+from kubechaos.observe.steadyseries import short, unsteady_jobs
 from kubechaos.sim.events import Event, EventLog
 
 DEFAULT_INTERVAL = 1.0
@@ -124,12 +126,22 @@ def covers(name: str, fault: str) -> bool:
 
 
 def settled(
-    times: list[float], steady: list[bool], start: float, window: float, final: bool
+    times: list[float],
+    steady: list[bool],
+    start: float,
+    window: float,
+    final: bool,
+    end: float | None = None,
 ) -> float | bool | None:
     """The start of the first steady run (lasting >= ``window``) of a series in progress at or
     beginning after ``start``. False: not known yet; None: none before the end (only when
-    ``final``)."""
-    i = bisect.bisect_left(times, start)
+    ``final``). With ``end``, the series is a step function of change points (the state at
+    ``start`` is the last one at or before it) known until ``end``; without, a list of samples
+    (the first at or after ``start``, known until the last)."""
+    if end is None:
+        i, end = bisect.bisect_left(times, start), times[-1]
+    else:
+        i = max(0, bisect.bisect_right(times, start) - 1)
     n = len(times)
     while i < n:
         if not steady[i]:
@@ -142,46 +154,13 @@ def settled(
         j = i
         while j < n and steady[j]:
             j += 1
-        run_end = times[j] if j < n else times[-1]
+        run_end = times[j] if j < n else end
         if run_end - run_start >= window:
             return run_start
         if j >= n:
             return None if final else False
         i = j
     return None if final else False
-
-
-def unsteady_jobs(families: Iterable[Metric]) -> dict[tuple[str, str], str]:
-    """Why each Job that is not steady is not, keyed ``(namespace, name)``, read from its
-    kube-state-metrics series (see the module docstring)."""
-    series: dict[tuple[str, str], dict[str, float]] = {}
-    for metric in families:
-        for s in metric.samples:
-            if metric.name in ("kube_job_complete", "kube_job_failed"):
-                if s.labels["condition"] != "true":
-                    continue
-            elif metric.name == "kube_job_status_failed":
-                continue
-            key = (s.labels["namespace"], s.labels["job_name"])
-            series.setdefault(key, {})[metric.name] = s.value
-    unsteady: dict[tuple[str, str], str] = {}
-    for key, values in series.items():
-        if values.get("kube_job_failed", 0) >= 1:
-            unsteady[key] = "failed"
-            continue
-        if values.get("kube_job_complete", 0) >= 1:
-            continue
-        succeeded = values.get("kube_job_status_succeeded", 0)
-        want = values.get("kube_job_spec_parallelism", 1)
-        completions = values.get("kube_job_spec_completions")
-        if completions is not None:
-            want = min(want, max(0, completions - succeeded))
-        elif succeeded > 0:
-            want = 0
-        active = values.get("kube_job_status_active", 0)
-        if active < want:
-            unsteady[key] = f"has {active:g}/{want:g} active pods"
-    return unsteady
 
 
 class SteadyStateMonitor:
@@ -212,6 +191,11 @@ class SteadyStateMonitor:
         # the longest `within` of a recoveryWithin SLO per fault name (see expect_within)
         self.horizons: dict[str, float] = {}
         self.tracker = ObjectTracker(collector.cluster, collector.traffic)
+        # steady state at event resolution: what recoveries are measured on (resolution.py);
+        # the run's ConvergenceWatch feeds it the workloads' informer events
+        self.record = SteadyRecord(window)
+        if collector.traffic is not None:
+            collector.traffic.on_failure.append(self.record.failed)
         self._scopes: dict[tuple[str, float], Scope | None] = {}
         events.subscribe(self._on_event)
         collector.add_source(self.families)
@@ -292,7 +276,7 @@ class SteadyStateMonitor:
     def _short_deployments(self) -> dict[tuple[str, str], tuple[float, float]]:
         """``(available, desired)`` replicas of each Deployment with fewer available than
         desired, keyed ``(namespace, name)``, from kube-state-metrics' two series."""
-        return _short(
+        return short(
             self.collector.deployment_families(),
             "deployment",
             "kube_deployment_spec_replicas",
@@ -301,7 +285,7 @@ class SteadyStateMonitor:
 
     def _short_statefulsets(self) -> dict[tuple[str, str], tuple[float, float]]:
         """The same for StatefulSets (no series at all while the cluster has none)."""
-        return _short(
+        return short(
             self.collector.kind_families("statefulsets"),
             "statefulset",
             "kube_statefulset_replicas",
@@ -311,7 +295,7 @@ class SteadyStateMonitor:
     def _short_daemonsets(self) -> dict[tuple[str, str], tuple[float, float]]:
         """``(available, desired)`` of each DaemonSet with fewer nodes running an available
         pod than nodes that should (none while the cluster has no DaemonSet)."""
-        return _short(
+        return short(
             self.collector.kind_families("daemonsets"),
             "daemonset",
             "kube_daemonset_status_desired_number_scheduled",
@@ -376,11 +360,13 @@ class SteadyStateMonitor:
         mine = rec.scope.pods
         return all(o.scope is None or not (mine & o.scope.pods) for o in rec.overlaps)
 
-    def series(self, rec: FaultRecovery) -> tuple[list[float], list[bool]]:
-        """The samples ``rec`` is measured on: its scope's, or the cluster's steady state."""
+    def series(self, rec: FaultRecovery) -> tuple[list[float], list[bool], float | None]:
+        """What ``rec`` is measured on: its scope's samples, or the cluster's steady state at
+        event resolution (change points, known until the latest sample: third item)."""
         if rec.scope is not None and self.attributed(rec):
-            return rec.scope.times, rec.scope.steady
-        return self.times, self.steady
+            return rec.scope.times, rec.scope.steady, None
+        end = max(self.times[-1] if self.times else 0.0, self.record.times[-1])
+        return self.record.times, self.record.steady, end
 
     def _next_injection(self, rec: FaultRecovery) -> float:
         later = [r.injected_at for r in self.recoveries if r.injected_at > rec.injected_at]
@@ -409,9 +395,14 @@ class SteadyStateMonitor:
         return self._search_limit(rec) + self.window
 
     def disturbance(self, rec: FaultRecovery) -> float | None:
-        times, steady = self.series(rec)
-        start = bisect.bisect_left(times, rec.injected_at)
+        times, steady, end = self.series(rec)
         limit = self._search_limit(rec)
+        if end is None:
+            start = bisect.bisect_left(times, rec.injected_at)
+        else:  # a change point: out of steady state at the injection already, or later
+            start = max(0, bisect.bisect_right(times, rec.injected_at) - 1)
+            if not steady[start]:
+                return rec.injected_at if rec.injected_at < limit else None
         for i in range(start, len(times)):
             if times[i] >= limit:
                 return None
@@ -419,26 +410,20 @@ class SteadyStateMonitor:
                 return times[i]
         return None
 
-    def settled_from(self, start: float, end: float, final: bool) -> float | bool | None:
-        """The start of the first cluster-wide steady run (>= window) in progress at or
-        beginning after ``start``. False: not known yet; None: none before the end (only when
-        ``final``)."""
-        return settled(self.times, self.steady, start, self.window, final)
-
     def recovery_from(
         self, rec: FaultRecovery, reference: float, final: bool
     ) -> float | bool | None:
         """Seconds from ``reference`` to recovery; False if not yet known, None if failed."""
-        times, steady = self.series(rec)
+        times, steady, known = self.series(rec)
         disturbed = self.disturbance(rec)
         end = self.times[-1] if self.times else reference
         if disturbed is None:
             # undisturbed so far: known only once nothing can disturb it any more
             if not final and end < self._quiet_until(rec, reference):
                 return False
-            found = settled(times, steady, reference, self.window, final)
+            found = settled(times, steady, reference, self.window, final, known)
         else:
-            found = settled(times, steady, max(disturbed, reference), self.window, final)
+            found = settled(times, steady, max(disturbed, reference), self.window, final, known)
         if found is False or found is None:
             return found
         return max(0.0, float(found) - reference)
@@ -454,7 +439,7 @@ class SteadyStateMonitor:
             return False
         if left <= within:
             return True
-        times, steady = self.series(rec)
+        times, steady, _ = self.series(rec)
         if not steady or not steady[-1]:
             return False  # out of steady state past `within`: that much is known
         i = len(steady) - 1
@@ -559,26 +544,3 @@ class SteadyStateMonitor:
             series,
         )
         return [steady, recovery, failures]
-
-
-def _short(
-    families: list[Metric], label: str, desired_name: str, available_name: str
-) -> dict[tuple[str, str], tuple[float, float]]:
-    """``(available, desired)`` of each workload with fewer available than desired, keyed
-    ``(namespace, name)``, from its two kube-state-metrics series."""
-    available: dict[tuple[str, str], float] = {}
-    desired: dict[tuple[str, str], float] = {}
-    for metric in families:
-        if metric.name == desired_name:
-            target = desired
-        elif metric.name == available_name:
-            target = available
-        else:
-            continue
-        for s in metric.samples:
-            target[(s.labels["namespace"], s.labels[label])] = s.value
-    return {
-        key: (available.get(key, 0), want)
-        for key, want in desired.items()
-        if not available.get(key, 0) >= want
-    }

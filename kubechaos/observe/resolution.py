@@ -75,24 +75,25 @@ class SteadyRecord:
         self.unsteady: dict[tuple[str, str], str] = {}  # (kind, namespace/name) -> why
         self._failure_end = False  # the last change point closes a run of failed requests
 
-    def changed(self, obj: Any) -> None:
-        """An informer saw ``obj`` added or updated."""
+    def changed(self, obj: Any, at: float | None = None) -> None:
+        """An informer saw ``obj`` added or updated (now, or ``at``)."""
+        at = now() if at is None else at
         key = (type(obj).KIND, key_of(obj))
         reason = unsteady_reason(obj)
         if reason is None:
             if self.unsteady.pop(key, None) is not None and not self.unsteady:
-                self._append(now(), True)
+                self._append(at, True)
         else:
             was = bool(self.unsteady)
             self.unsteady[key] = reason
             if not was:
-                self._append(now(), False)
+                self._append(at, False)
 
-    def deleted(self, obj: Any) -> None:
-        """An informer saw ``obj`` deleted: it no longer counts."""
+    def deleted(self, obj: Any, at: float | None = None) -> None:
+        """An informer saw ``obj`` deleted (now, or ``at``): it no longer counts."""
         gone = self.unsteady.pop((type(obj).KIND, key_of(obj)), None)
         if gone is not None and not self.unsteady:
-            self._append(now(), True)
+            self._append(now() if at is None else at, True)
 
     def failed(self, at: float) -> None:
         """Requests failed at ``at``: an instant out of steady state."""

@@ -1,6 +1,6 @@
 """Service level objectives of a scenario, judged from the run's metric series.
 
-Four kinds, as a scenario's ``spec.slo`` writes them:
+Five kinds, as a scenario's ``spec.slo`` writes them:
 
 ``recoveryWithin: {fault, within, from: injection|revert}``
     every injection of the fault recovered (see :mod:`kubechaos.observe.steady`) within
@@ -19,7 +19,12 @@ Four kinds, as a scenario's ``spec.slo`` writes them:
     every sample of an exposed series (summed over series matching ``labels``) stays at least /
     at most the bound, ``during`` the ``whole`` run (sampled every second from the moment the
     workloads first reached steady state, so the initial rollout does not count), or at its
-    ``end``.
+    ``end``. Any kube-state-metrics family the model exports works (Deployments, StatefulSets,
+    DaemonSets, Jobs, Pods, Nodes, ...), its labels matched exactly (e.g.
+    ``kube_deployment_status_replicas_available{namespace, deployment}``);
+``condition: {kind, namespace, name, type, status, within, after, from: injection|revert}``
+    the object reaches the condition within ``within`` of each injection (or revert) of the
+    fault ``after`` names, at event resolution (see :mod:`kubechaos.observe.conditions`).
 
 ``kubechaos_slo_ok{slo}`` is 1 while an objective holds on the run so far, else 0.
 
@@ -35,10 +40,11 @@ from collections.abc import Iterable, Mapping
 import attrs
 from prometheus_client.metrics_core import Metric
 
+from kubechaos.observe.conditions import ConditionWatch, Injection, judge
 from kubechaos.observe.metrics import ClusterCollector, add, family
 from kubechaos.observe.steady import SteadyStateMonitor, covers
 
-KINDS = ("recoveryWithin", "availability", "maxErrors", "threshold")
+KINDS = ("recoveryWithin", "availability", "maxErrors", "threshold", "condition")
 NOT_EVALUATED = "not evaluated"
 NEVER_STEADY = (
     "the workloads never reached steady state (every Deployment available, no failing "
@@ -64,6 +70,15 @@ class SLO:
     metric: str = ""
     labels: Mapping[str, str] = attrs.field(factory=dict)
     during: str = "whole"
+    # condition: the object (kind, namespace, name), its condition type and the status wanted
+    object_kind: str = ""
+    object_name: str = ""
+    condition: str = ""
+    status: str = ""
+
+    @property
+    def target(self) -> tuple[str, str, str, str]:
+        return (self.object_kind, self.namespace, self.object_name, self.condition)
 
 
 @attrs.frozen
@@ -81,6 +96,8 @@ def default_name(slo: SLO) -> str:
     if slo.kind in ("availability", "maxErrors"):
         suffix = "availability" if slo.kind == "availability" else "errors"
         return f"{slo.namespace}-{slo.service}-{suffix}"
+    if slo.kind == "condition":
+        return f"{slo.object_kind.lower()}-{slo.object_name}-{slo.condition.lower()}-{slo.fault}"
     return f"{slo.metric}-{'min' if slo.at_least is not None else 'max'}"
 
 
@@ -111,6 +128,9 @@ class SLOMonitor:
         for slo in self.slos:
             if slo.kind == "recoveryWithin" and slo.reference == "injection":
                 steady.expect_within(slo.fault, slo.within)
+        # condition SLOs watch their objects (a run without any starts nothing: see runner)
+        conditions = [s.target for s in self.slos if s.kind == "condition"]
+        self.conditions = ConditionWatch(collector.cluster.ctx, conditions)
         collector.add_source(self.families)
 
     def _series_value(self, slo: SLO) -> float | None:
@@ -169,6 +189,8 @@ class SLOMonitor:
     def judge(self, slo: SLO, final: bool) -> SLOResult:
         if slo.kind == "recoveryWithin":
             return self._judge_recovery(slo, final)
+        if slo.kind == "condition":
+            return self._judge_condition(slo, final)
         if slo.kind in ("availability", "maxErrors"):
             total, good = self._requests(slo)
             if final and (unmeasured := self._unmeasured(slo, total)) is not None:
@@ -254,6 +276,22 @@ class SLOMonitor:
             return SLOResult(slo, False, NOT_EVALUATED, threshold, detail)
         measured = f"{worst:.3f}s (worst of {len(recs) - unobservable}{apart})"
         return SLOResult(slo, worst <= slo.within, measured, threshold)
+
+    def _judge_condition(self, slo: SLO, final: bool) -> SLOResult:
+        """Every injection of the fault was followed by the condition in time (see
+        :mod:`kubechaos.observe.conditions`)."""
+        injections = [
+            Injection(r.injected_at, r.reverted_at)
+            for r in self.steady.recoveries
+            if covers(slo.fault, r.fault)
+        ]
+        what = f"{slo.object_kind} {slo.namespace + '/' if slo.namespace else ''}{slo.object_name}"
+        end = (self.steady.times[-1] if self.steady.times else 0.0) if final else None
+        ok, measured, threshold, detail = judge(
+            self.conditions.timelines[slo.target], f"{what} {slo.condition}={slo.status}",
+            slo.status, slo.within, slo.reference, injections, end,
+        )  # fmt: skip
+        return SLOResult(slo, ok, measured, threshold, detail)
 
     def _unmeasured(self, slo: SLO, requests: float) -> SLOResult | None:
         """The failed result of a request SLO that measured nothing (None if it measured):

@@ -79,7 +79,7 @@ class FailedInjectionRecord(TypedDict):
 
 class SloRecord(TypedDict):
     name: str
-    kind: str  # recoveryWithin, availability, maxErrors or threshold
+    kind: str  # recoveryWithin, availability, maxErrors, threshold or condition
     ok: bool
     measured: str
     threshold: str

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from kubechaos.observe.conditions import CONDITION_STATUSES, condition_kinds
 from kubechaos.observe.metrics import FAMILIES, family_of
 from kubechaos.observe.slo import DURING, KINDS, SLO, default_name
 from kubechaos.scenario.check import Check, Path, did_you_mean, printable, string_map
@@ -17,6 +18,7 @@ _SLO_KEYS: dict[str, tuple[str, ...]] = {
     "availability": ("service", "namespace", "atLeast"),
     "maxErrors": ("service", "namespace", "count"),
     "threshold": ("metric", "labels", "atLeast", "atMost", "during"),
+    "condition": ("kind", "namespace", "name", "type", "status", "within", "after", "from"),
 }
 
 
@@ -45,6 +47,8 @@ def read_slos(
             slo = _recovery(check, body, kp, slo, fault_names)
         elif kind in ("availability", "maxErrors"):
             slo = _service(check, body, kp, slo, services)
+        elif kind == "condition":
+            slo = _condition(check, body, kp, slo, fault_names)
         else:
             slo = _threshold(check, body, kp, slo)
         name = printable(check, check.string(entry, "name", sp), (*sp, "name")) or default_name(slo)
@@ -55,17 +59,25 @@ def read_slos(
     return slos
 
 
+def _fault(
+    check: Check, body: Mapping[str, Any], kp: Path, key: str, fault_names: list[str]
+) -> str:
+    """A fault of the scenario (or an explored template) named by ``body[key]``."""
+    fault = check.string(body, key, kp, required=True)
+    if fault and fault not in fault_names and fault not in {n.split("#")[0] for n in fault_names}:
+        check.error(
+            (*kp, key),
+            f"no fault named {fault!r} in spec.faults or spec.explore.faults"
+            + did_you_mean(fault, fault_names),
+        )
+    return fault
+
+
 def _recovery(
     check: Check, body: Mapping[str, Any], kp: Path, slo: SLO, fault_names: list[str]
 ) -> SLO:
     """``recoveryWithin``: a fault of the scenario (or an explored template), a time, a start."""
-    fault = check.string(body, "fault", kp, required=True)
-    if fault and fault not in fault_names and fault not in {n.split("#")[0] for n in fault_names}:
-        check.error(
-            (*kp, "fault"),
-            f"no fault named {fault!r} in spec.faults or spec.explore.faults"
-            + did_you_mean(fault, fault_names),
-        )
+    fault = _fault(check, body, kp, "fault", fault_names)
     within = check.duration(body, "within", kp, 0.0)
     if "within" not in body:
         check.error((*kp, "within"), "required field is missing")
@@ -73,6 +85,46 @@ def _recovery(
     if reference not in ("injection", "revert"):
         check.error((*kp, "from"), f"expected injection or revert, got {reference!r}")
     return attrs.evolve(slo, fault=fault, within=within, reference=reference)
+
+
+def _condition(
+    check: Check, body: Mapping[str, Any], kp: Path, slo: SLO, fault_names: list[str]
+) -> SLO:
+    """``condition``: an object of a kind with conditions, the condition and status it must
+    reach, how soon after which fault (see kubechaos.observe.conditions)."""
+    kinds = condition_kinds()
+    kind = check.string(body, "kind", kp, required=True)
+    if kind and kind not in kinds:
+        check.error(
+            (*kp, "kind"),
+            f"{kind!r} has no status.conditions in the model; kinds with conditions: "
+            + ", ".join(sorted(kinds)),
+        )
+    cluster_scoped = kind in ("Node",)
+    namespace = check.string(body, "namespace", kp, default="" if cluster_scoped else "default")
+    if cluster_scoped and namespace:
+        check.error((*kp, "namespace"), f"a {kind} is not namespaced: leave out the namespace")
+    name = check.string(body, "name", kp, required=True)
+    type_ = check.string(body, "type", kp, required=True)
+    status = body.get("status")
+    if status is None:
+        check.error((*kp, "status"), 'required field is missing ("True", "False" or "Unknown")')
+    elif status not in CONDITION_STATUSES:
+        check.error(
+            (*kp, "status"),
+            f'expected "True", "False" or "Unknown" (a quoted string), got {status!r}',
+        )
+    within = check.duration(body, "within", kp, 0.0)
+    if "within" not in body:
+        check.error((*kp, "within"), "required field is missing")
+    fault = _fault(check, body, kp, "after", fault_names)
+    reference = check.string(body, "from", kp, default="injection")
+    if reference not in ("injection", "revert"):
+        check.error((*kp, "from"), f"expected injection or revert, got {reference!r}")
+    return attrs.evolve(
+        slo, object_kind=kind, namespace=namespace, object_name=name, condition=type_,
+        status=str(status), within=within, fault=fault, reference=reference,
+    )  # fmt: skip
 
 
 def _service(

@@ -1,0 +1,224 @@
+"""The ``condition`` SLO: an object reaches a condition within a time after a fault
+(kubechaos/observe/conditions.py, kubechaos/scenario/slospec.py)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import attrs
+import pytest
+
+from kubechaos.api.objects import (
+    JobCondition,
+    JobStatus,
+    Node,
+    NodeCondition,
+    NodeStatus,
+    ObjectMeta,
+)
+from kubechaos.observe.conditions import condition_kinds, conditions_of
+from kubechaos.observe.slo import SLOResult
+from kubechaos.report.junit import junit_xml
+from kubechaos.report.result import result_of
+from kubechaos.scenario.loader import ScenarioError, parse_scenario
+from kubechaos.scenario.runner import Run, run_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCENARIO = """\
+apiVersion: kubechaos/v1
+kind: Scenario
+metadata: {{name: condition}}
+spec:
+  duration: {duration}
+  cluster: {{nodeGroups: [{{name: worker, count: 3}}]}}
+  workloads: [{{path: {web}}}]
+  faults:
+    - {{name: crash, type: node-crash, at: 1m, target: {{nodes: [worker-0]}}}}
+    - {{name: reboot, type: node-crash, at: 30s, duration: 50s, target: {{nodes: [worker-1]}}}}
+{more}
+  slo:
+{slos}
+"""
+
+SLOS = """\
+    - name: unknown-in-time
+      condition: {kind: Node, name: worker-0, type: Ready, status: "Unknown", within: 60s,
+                  after: crash}
+    - name: unknown-too-late
+      condition: {kind: Node, name: worker-0, type: Ready, status: "Unknown", within: 30s,
+                  after: crash}
+    - name: never-false
+      condition: {kind: Node, name: worker-0, type: Ready, status: "False", within: 60s,
+                  after: crash}
+    - name: no-such-deployment
+      condition: {kind: Deployment, name: nope, type: Available, status: "True", within: 60s,
+                  after: crash}
+    - name: ready-after-reboot
+      condition: {kind: Node, name: worker-1, type: Ready, status: "True", within: 30s,
+                  after: reboot, from: revert}
+    - name: available-already
+      condition: {kind: Deployment, namespace: default, name: web, type: Available,
+                  status: "True", within: 5s, after: crash}
+"""
+
+
+def text(slos: str = SLOS, duration: str = "3m", more: str = "") -> str:
+    web = ROOT / "scenarios" / "manifests" / "web.yaml"
+    return SCENARIO.format(web=web, slos=slos, duration=duration, more=more)
+
+
+@functools.cache
+def the_run() -> Run:
+    return run_scenario(parse_scenario(text(), "condition.yaml"))
+
+
+def verdict(name: str) -> SLOResult:
+    (result,) = [r for r in the_run().results if r.slo.name == name]
+    return result
+
+
+def test_a_condition_reached_in_time_passes_with_its_time() -> None:
+    """The node lifecycle controller marks a silent node's Ready condition Unknown once its
+    heartbeat is older than ``--node-monitor-grace-period`` (40 s), checked every
+    ``--node-monitor-period`` (5 s): pkg/controller/nodelifecycle/node_lifecycle_controller.go
+    tryUpdateNodeHealth. Within 60 s of the crash it is reached, at the informer event."""
+    result = verdict("unknown-in-time")
+    assert result.ok, result
+    seconds = float(result.measured.split()[2].rstrip("s"))
+    assert 40 <= seconds <= 46
+    crash = the_run().events.find(reason="FaultInjected")
+    injected = [e.time for e in crash if e.object == "crash"][0]
+    marked = [
+        e.time
+        for e in the_run().events.find(reason="NodeNotReady")
+        if e.object == "worker-0" and e.time > injected
+    ]
+    assert marked and seconds == pytest.approx(marked[0] - injected, abs=0.05)
+
+
+def test_a_condition_reached_late_fails_and_says_when() -> None:
+    """The same condition, 30 s allowed: reached after ~45 s is a violation."""
+    result = verdict("unknown-too-late")
+    assert not result.ok
+    assert result.measured.startswith("reached 4") and "late" in result.measured
+
+
+def test_a_condition_never_reached_fails() -> None:
+    """A crashed node's kubelet posts nothing, so Ready goes Unknown, never False (upstream
+    writes False only from the kubelet's own status): never reached, though the run went on
+    for longer than the time allowed."""
+    result = verdict("never-false")
+    assert not result.ok and result.measured.startswith("never reached")
+
+
+def test_an_object_that_never_existed_cannot_pass() -> None:
+    """Nothing measured is not a pass: no Deployment default/nope ever existed."""
+    result = verdict("no-such-deployment")
+    assert not result.ok and result.measured == "never observed"
+    assert "Deployment default/nope never existed" in result.detail
+
+
+def test_a_condition_measured_from_the_revert() -> None:
+    """A node back from a 50 s crash: its kubelet posts Ready=True on its first status update
+    after the restart (pkg/kubelet/kubelet_node_status.go), well within 30 s of the revert."""
+    result = verdict("ready-after-reboot")
+    assert result.ok, result
+
+
+def test_a_condition_that_already_holds_is_reached_at_once() -> None:
+    """As ``kubectl wait --for=condition=Available`` (staging/src/k8s.io/kubectl/pkg/cmd/wait/
+    condition.go): an object already in the condition satisfies it at once. The Deployment
+    stays Available through one node's crash here (2 of 3 replicas available is below
+    ``replicas - maxUnavailable`` = 3 only after the eviction, 5 min later:
+    pkg/controller/deployment/util/deployment_util.go)."""
+    result = verdict("available-already")
+    assert result.ok and result.measured.startswith("reached in 0.000s")
+
+
+def test_a_fault_that_never_fired_cannot_pass() -> None:
+    """The fault's target matched nothing (a FaultFailed event, no injection): nothing was
+    measured, it fails."""
+    nothing = (
+        "    - {name: nothing, type: pod-kill, at: 30s,"
+        " target: {names: [web-nothing]}}"
+    )
+    slos = """\
+    - condition: {kind: Deployment, name: web, type: Available, status: "True", within: 60s,
+                  after: nothing}
+"""
+    the = run_scenario(parse_scenario(text(slos, "2m", nothing), "nothing.yaml"))
+    (result,) = the.results
+    assert not result.ok and result.measured == "never injected"
+
+
+def test_a_run_ending_before_the_time_allowed_is_not_evaluated() -> None:
+    """Injected 1 min in, judged over 1m20s: 20 s of 60 s allowed had passed and the condition
+    was not reached; that is not a violation, and with no other injection nothing was measured
+    (as recoveryWithin counts an unobservable recovery)."""
+    slos = """\
+    - condition: {kind: Node, name: worker-0, type: Ready, status: "Unknown", within: 60s,
+                  after: crash}
+"""
+    the = run_scenario(parse_scenario(text(slos, "80s"), "short.yaml"))
+    (result,) = the.results
+    assert not result.ok and result.measured == "not evaluated"
+
+
+def test_the_reports_show_a_condition_slo() -> None:
+    """The result JSON (report/result-schema.json), and JUnit, carry it like any SLO."""
+    result = result_of(the_run())
+    slos = {s["name"]: s for s in result["slos"]}
+    assert slos["unknown-too-late"]["kind"] == "condition"
+    assert not slos["unknown-too-late"]["ok"]
+    assert "Node worker-0 Ready=Unknown <= 30s from injection" == slos["unknown-too-late"][
+        "threshold"
+    ]
+    xml = junit_xml([result]).decode()
+    assert 'name="unknown-too-late"' in xml and "Ready=Unknown" in xml
+
+
+def test_conditions_are_read_from_model_objects_and_plain_dicts() -> None:
+    """``status.conditions`` (metav1.Condition: type, status, lastTransitionTime) from the
+    model's objects and from a dict as a custom resource would be stored."""
+    ready = NodeCondition("Ready", "True", last_transition_time=3.0)
+    node = attrs.evolve(Node(ObjectMeta(name="n")), status=NodeStatus(conditions=(ready,)))
+    assert conditions_of(node) == [("Ready", "True", 3.0)]
+    crd = {"status": {"conditions": [{"type": "Synced", "status": "False"}, "junk"]}}
+    assert conditions_of(crd) == [("Synced", "False", None)]
+    assert conditions_of({"status": None}) == [] and conditions_of({}) == []
+    assert JobStatus(conditions=(JobCondition("Complete", "True"),)).conditions[0].type
+    assert set(condition_kinds()) == {
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Job",
+        "Node",
+        "Pod",
+        "PodDisruptionBudget",
+    }
+
+
+def test_condition_slo_errors_are_located_and_explained() -> None:
+    slos = """\
+    - condition: {kind: ReplicaSet, name: x, type: Ready, status: "True", within: 1m, after: crash}
+    - condition: {kind: Node, namespace: default, name: worker-0, type: Ready, status: true,
+                  within: 1m, after: crsh}
+    - condition: {kind: Pod, name: p}
+"""
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(text(slos), "bad.yaml")
+    errors = [str(e) for e in exc.value.errors]
+    expected = [
+        "spec.slo[0].condition.kind: 'ReplicaSet' has no status.conditions in the model",
+        "spec.slo[1].condition.namespace: a Node is not namespaced",
+        'spec.slo[1].condition.status: expected "True", "False" or "Unknown"',
+        "spec.slo[1].condition.after: no fault named 'crsh'",
+        "spec.slo[2].condition.type: required field is missing",
+        "spec.slo[2].condition.status: required field is missing",
+        "spec.slo[2].condition.within: required field is missing",
+        "spec.slo[2].condition.after: required field is missing",
+    ]
+    for message in expected:
+        assert any(message in e for e in errors), (message, errors)
+    assert all("bad.yaml:" in e for e in errors)

@@ -122,9 +122,7 @@ class ConditionWatch:
         scopes: dict[tuple[str, str], None] = {}
         kinds = condition_kinds()
         for kind, namespace, name, type_ in targets:
-            timeline = self.timelines.setdefault(
-                (kind, namespace, name, type_), Timeline(type_)
-            )
+            timeline = self.timelines.setdefault((kind, namespace, name, type_), Timeline(type_))
             self._by_object.setdefault((kind, _key(namespace, name)), []).append(timeline)
             scopes[(kinds[kind], namespace)] = None
         self.informers = [self._informer(resource, ns) for resource, ns in scopes]

@@ -136,8 +136,10 @@ class SLOMonitor:
     def _series_value(self, slo: SLO) -> float | None:
         total, found = 0.0, False
         for metric in self.collector.families_named(slo.metric):
+            # a counter named by its family (apiserver_request) means its _total samples
+            wanted = slo.metric + "_total" if metric.type == "counter" else slo.metric
             for s in metric.samples:
-                if s.name == slo.metric and all(
+                if s.name in (slo.metric, wanted) and all(
                     s.labels.get(k) == v for k, v in slo.labels.items()
                 ):
                     total += s.value

@@ -94,6 +94,10 @@ FAMILIES: dict[str, str] = {
         "sources",
     ),
 }  # fmt: skip
+# the resource of each optional kind's family
+OPTIONAL_RESOURCE_OF: dict[str, str] = {
+    name: resource for resource in OPTIONAL_RESOURCES for name, _, _ in OBJECT_FAMILIES[resource]
+}
 _SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
 
 
@@ -143,6 +147,8 @@ class ClusterCollector:
         if name is None:
             return []
         builder = FAMILIES[name]
+        if builder == "optional_families":  # one optional kind's families, not every kind's
+            return self.kind_families(OPTIONAL_RESOURCE_OF[name])
         if builder == "sources":
             return [m for source in self._sources for m in source()]
         built = getattr(self, builder)()

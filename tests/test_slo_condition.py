@@ -89,7 +89,7 @@ def test_a_condition_reached_in_time_passes_with_its_time() -> None:
     seconds = float(result.measured.split()[2].rstrip("s"))
     assert 40 <= seconds <= 46
     crash = the_run().events.find(reason="FaultInjected")
-    injected = [e.time for e in crash if e.object == "crash"][0]
+    injected = next(e.time for e in crash if e.object == "crash")
     marked = [
         e.time
         for e in the_run().events.find(reason="NodeNotReady")
@@ -140,10 +140,7 @@ def test_a_condition_that_already_holds_is_reached_at_once() -> None:
 def test_a_fault_that_never_fired_cannot_pass() -> None:
     """The fault's target matched nothing (a FaultFailed event, no injection): nothing was
     measured, it fails."""
-    nothing = (
-        "    - {name: nothing, type: pod-kill, at: 30s,"
-        " target: {names: [web-nothing]}}"
-    )
+    nothing = "    - {name: nothing, type: pod-kill, at: 30s, target: {names: [web-nothing]}}"
     slos = """\
     - condition: {kind: Deployment, name: web, type: Available, status: "True", within: 60s,
                   after: nothing}
@@ -172,9 +169,9 @@ def test_the_reports_show_a_condition_slo() -> None:
     slos = {s["name"]: s for s in result["slos"]}
     assert slos["unknown-too-late"]["kind"] == "condition"
     assert not slos["unknown-too-late"]["ok"]
-    assert "Node worker-0 Ready=Unknown <= 30s from injection" == slos["unknown-too-late"][
-        "threshold"
-    ]
+    assert (
+        "Node worker-0 Ready=Unknown <= 30s from injection" == slos["unknown-too-late"]["threshold"]
+    )
     xml = junit_xml([result]).decode()
     assert 'name="unknown-too-late"' in xml and "Ready=Unknown" in xml
 

@@ -14,6 +14,7 @@ from kubechaos.scenario.loader import parse_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.events import Event
 from tests.factories import deployment, template
+from tests.test_attribution import CRASH, KILL, scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "scenarios" / "manifests" / "web.yaml"
@@ -158,3 +159,21 @@ def test_a_job_is_judged_as_kube_state_metrics_shows_it() -> None:
     assert unsteady_reason(attrs.evolve(job, status=failed)) == "failed"
     complete = JobStatus(succeeded=3, conditions=(JobCondition("Complete", "True"),))
     assert unsteady_reason(attrs.evolve(job, status=complete)) is None
+
+
+def test_a_per_object_recovery_ends_at_the_event_too(tmp_path: Path) -> None:
+    """A pod kill during a node crash is measured on its own pods (observe/attribution.py): they
+    are whole again when the replacement the ReplicaSet created is Ready (its ``Ready``
+    condition's lastTransitionTime, set by the kubelet's status manager,
+    pkg/kubelet/status/status_manager.go) and the Deployment's informer event that followed
+    showed it, not at the next whole second."""
+    the_run = scenario(tmp_path, CRASH + KILL)
+    (kill,) = [r for r in the_run.steady.recoveries if r.fault == "kill-web"]
+    assert kill.attribution == "per-object" and kill.scope is not None
+    replacement = kill.scope.objects()[-1]
+    pod = the_run.cluster.api.cache("pods").get(f"/registry/pods/{replacement}")
+    assert pod is not None
+    ready = pod.status.condition("Ready")
+    assert ready is not None and ready.status == "True"
+    assert kill.recovered_at is not None
+    assert ready.last_transition_time <= kill.recovered_at < ready.last_transition_time + 0.1

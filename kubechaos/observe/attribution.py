@@ -173,12 +173,24 @@ class ObjectTracker:
     # ------------------------------------------------------------------ samples
     def sample(self, at: float) -> None:
         """One sample of every open scope: whole or not (see module)."""
-        for scope in self.open:
-            scope.times.append(at)
-            scope.steady.append(self._whole(scope))
+        self.observe(at)
         self.mark = self.pods.revision
 
-    def _whole(self, scope: Scope) -> bool:
+    def observe(self, at: float) -> None:
+        """Each open scope at ``at`` (a sample, or an event that may change it: a workload's
+        informer event, failed requests). Failures are an instant out: the scope is whole again
+        at once if its pods are."""
+        for scope in self.open:
+            pods_whole = self._pods_whole(scope)
+            failed = self._failed_since(scope)
+            if failed and pods_whole:
+                scope.times += [at, at]
+                scope.steady += [False, True]
+            else:
+                scope.times.append(at)
+                scope.steady.append(pods_whole and not failed)
+
+    def _pods_whole(self, scope: Scope) -> bool:
         whole = True
         for chain in scope.chains:
             pod = self.pods.get(_pod_key(chain.pods[-1]))
@@ -190,17 +202,23 @@ class ObjectTracker:
                 self._watch_ip(scope, pod.status.pod_ip)
             if pod.metadata.deletion_timestamp is not None or not pod.is_ready():
                 whole = False
+        return whole
+
+    def _failed_since(self, scope: Scope) -> bool:
+        """A request routed to one of the scope's pods, or a ``no_endpoints`` answer of a
+        Service they back, failed since the scope was last observed."""
+        failed_now = False
         failed = self.traffic.failed_by_ip if self.traffic is not None else {}
         for ip, before in scope.failed.items():
             now = failed.get(ip, 0)
             if now > before:
-                whole = False
+                failed_now = True
                 scope.failed[ip] = now
         no_endpoints = self._no_endpoints(scope)
         if any(n > scope.no_endpoints.get(k, 0) for k, n in no_endpoints.items()):
-            whole = False
+            failed_now = True
         scope.no_endpoints = no_endpoints
-        return whole
+        return failed_now
 
     def _watch_ip(self, scope: Scope, ip: str) -> None:
         """Count failures routed to ``ip`` from now on."""

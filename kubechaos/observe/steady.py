@@ -66,6 +66,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 from prometheus_client.metrics_core import Metric
@@ -81,6 +82,7 @@ from kubechaos.observe.metrics import (
 )
 from kubechaos.observe.resolution import SteadyRecord
 from kubechaos.observe.steadyseries import short, unsteady_jobs
+from kubechaos.sim.clock import now
 from kubechaos.sim.events import Event, EventLog
 
 DEFAULT_INTERVAL = 1.0
@@ -195,7 +197,7 @@ class SteadyStateMonitor:
         # the run's ConvergenceWatch feeds it the workloads' informer events
         self.record = SteadyRecord(window)
         if collector.traffic is not None:
-            collector.traffic.on_failure.append(self.record.failed)
+            collector.traffic.on_failure.append(self._failed)
         self._scopes: dict[tuple[str, float], Scope | None] = {}
         events.subscribe(self._on_event)
         collector.add_source(self.families)
@@ -224,6 +226,23 @@ class SteadyStateMonitor:
             )
         else:
             self.tracker.on_event(event)
+
+    def changed(self, obj: Any) -> None:
+        """A workload's informer event (the run's ConvergenceWatch): the record, and each
+        fault's open scope, see it now."""
+        self.record.changed(obj)
+        if self.tracker.open:
+            self.tracker.observe(now())
+
+    def deleted(self, obj: Any) -> None:
+        self.record.deleted(obj)
+        if self.tracker.open:
+            self.tracker.observe(now())
+
+    def _failed(self, at: float) -> None:
+        self.record.failed(at)
+        if self.tracker.open:
+            self.tracker.observe(at)
 
     def arm(self, at: float) -> None:
         """The workloads were applied at ``at``: from now on steady state means something."""

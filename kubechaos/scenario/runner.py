@@ -46,7 +46,7 @@ class Run:
         self.collector = ClusterCollector(self.cluster, self.traffic.stats)
         self.registry = new_registry(self.collector)
         self.steady = SteadyStateMonitor(self.collector, self.events, scenario.name)
-        self.convergence.listeners.append(self.steady.record)  # steady state, per event
+        self.convergence.listeners.append(self.steady)  # steady state, per event
         self.slo = SLOMonitor(scenario.slos, self.collector, self.steady)
         self.history = History(self.collector)
         for scheduled in scenario.faults:

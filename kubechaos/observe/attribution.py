@@ -2,9 +2,10 @@
 
 A fault's *scope* is the pods it disturbed, each followed to its replacement: a
 :class:`Chain` starts at a pod the fault hit and moves on to the pod its ReplicaSet creates when
-that pod is gone. The scope is *whole* at a sample when the last pod of every chain exists, is
-not being deleted and is Ready, no request routed to an IP of any pod of a chain failed since the
-previous sample, and no Service those pods back answered ``no_endpoints`` since then.
+that pod is gone. The scope is *whole* when the last pod of every chain exists, is not being
+deleted and is Ready, and no request routed to an IP of any pod of a chain failed, nor did a
+Service those pods back answer ``no_endpoints`` (a failure is an instant out). It is looked at on
+each sample and at each workload event and failed request the steady-state monitor hears of.
 :class:`~kubechaos.observe.steady.SteadyStateMonitor` measures a fault's recovery on its scope
 instead of the whole cluster when it overlapped another injection (see there).
 

@@ -1,17 +1,16 @@
-"""Steady state and recovery, computed from the run's own metric series.
+"""Steady state and recovery, computed from the events that change steady state.
 
-**Steady state** holds at a sample when every Deployment has its desired replicas available
+**Steady state** holds when every Deployment has its desired replicas available
 (``kube_deployment_status_replicas_available == kube_deployment_spec_replicas``), every
 StatefulSet too (``kube_statefulset_status_replicas_available == kube_statefulset_replicas``:
 ready, and for ``minReadySeconds``; a pod stuck Terminating keeps its set short), every
 DaemonSet has an available pod on each node that should run one
 (``kube_daemonset_status_number_available == kube_daemonset_status_desired_number_scheduled``;
 a crashed node, once tainted, no longer counts as one), every Job is steady (below), and no
-Service with traffic answered a request with an error since the previous sample (no increase of
-``kubechaos_service_requests_total{outcome!="success"}``). A node that stays dead does not block
-it: its pods must come back elsewhere, and a dead node sends no requests (they count as unsent,
-not as errors). Samples are taken every ``interval`` seconds of virtual time (default 1 s) and
-exposed as ``kubechaos_steady_state{scenario}``. A Deployment a HorizontalPodAutoscaler scales is
+Service with traffic is answering a request with an error (a failed request,
+``kubechaos_service_requests_total{outcome!="success"}``, is an instant out of steady state). A
+node that stays dead does not block it: its pods must come back elsewhere, and a dead node sends
+no requests (they count as unsent, not as errors). A Deployment a HorizontalPodAutoscaler scales is
 held to the replicas the HPA last set (its ``spec.replicas``): a scale-out is unsteady only until
 the new pods are available, a scale-down is steady at once, and the HPA's own state (load above
 target, ScalingLimited at ``maxReplicas``) never counts, so autoscaling cannot keep a run out of
@@ -26,9 +25,20 @@ back-off: upstream's status then even shows 0 active) is not steady; a Job that 
 fault that fails a Job does not recover and the report says so. A Job deleted (its TTL after
 finishing) no longer counts.
 
+**Resolution**: steady state is kept at event resolution (:mod:`kubechaos.observe.resolution`):
+each workload is judged on its own at each informer event about it (the run's
+:class:`~kubechaos.observe.convergence.ConvergenceWatch`), and steady state flips at the event
+that made the first workload short or the last one whole, or at a failed request (requests are
+sent every ``traffic_tick_seconds``, 0.1 s). A disturbance shorter than a second reads its real
+length, and a recovery ends at the event that ended it. Failed requests closer together than the
+stability window are one disturbance, from the first to the last. Samples of the same rule, read
+from kube-state-metrics' series every ``interval`` seconds of virtual time (default 1 s), are
+exposed as ``kubechaos_steady_state{scenario}`` (and say why it does not hold); recoveries and
+verdicts do not read them.
+
 **Recovery** of a fault injected at ``t_i`` is measured from a reference time ``r`` (``t_i``, or
-the fault's revert when asked for) on a series of samples: find the fault's first *disturbance*
-``d`` — the first non-steady sample at or after ``t_i`` (before the next fault's injection, for
+the fault's revert when asked for) on that record: find the fault's first *disturbance* ``d`` —
+the first moment out of steady state at or after ``t_i`` (before the next fault's injection, for
 the cluster-wide series: for a lasting fault, or before its revert if that is later — a stopped
 kubelet shows only after the grace period). Recovery ends at the start ``s`` of the first steady
 run that begins at or after ``max(d, r)`` and lasts at least the stability window (default 10 s);
@@ -47,7 +57,8 @@ its disturbance cannot be separated: its type has no object scope (control plane
 runtime, image faults), a pod it hit has no ReplicaSet, or an overlapping injection disturbed one
 of the same pods. Another fault that delays the repair of a fault's own objects (a controller
 manager that is down, a stale kube-proxy still routing to the deleted pod) delays its recovery:
-the objects it disturbed were not whole.
+the objects it disturbed were not whole. Its objects are looked at on each sample and at each
+workload event and failed request, so its recovery too ends at the event that made them whole.
 
 **Not recovered, not observable**: when no such steady run is confirmed by the end, the fault has
 *failed* to recover, unless the run ended less than the stability window (or the ``within`` of a
@@ -55,7 +66,8 @@ the objects it disturbed were not whole.
 after its injection: then its recovery could not be observed (``not observable``), which is not a
 failure. Neither has a number.
 
-Each recovery, once known (a window after it happened), is a ``Recovered`` event and an
+Each recovery, once known (at the first sample a window after it happened), is a ``Recovered``
+event and an
 observation of ``kubechaos_recovery_seconds{fault,type}``; the run's end records
 ``NotRecovered`` (counted in ``kubechaos_recovery_failures_total``) or ``NotObservable`` for the
 rest.

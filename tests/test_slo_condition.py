@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import attrs
+import jsonschema
 import pytest
 
 from kubechaos.api.objects import (
@@ -19,10 +21,13 @@ from kubechaos.api.objects import (
 )
 from kubechaos.observe.conditions import condition_kinds, conditions_of
 from kubechaos.observe.slo import SLOResult
+from kubechaos.report.compare import compare
+from kubechaos.report.html.page import render_html
 from kubechaos.report.junit import junit_xml
-from kubechaos.report.result import result_of
+from kubechaos.report.result import result_of, schema
 from kubechaos.scenario.loader import ScenarioError, parse_scenario
 from kubechaos.scenario.runner import Run, run_scenario
+from tests.test_compare import checked, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,8 +169,12 @@ def test_a_run_ending_before_the_time_allowed_is_not_evaluated() -> None:
 
 
 def test_the_reports_show_a_condition_slo() -> None:
-    """The result JSON (report/result-schema.json), and JUnit, carry it like any SLO."""
+    """The result JSON (report/result-schema.json), the HTML report and JUnit carry it like any
+    SLO."""
     result = result_of(the_run())
+    jsonschema.validate(json.loads(json.dumps(result)), schema())
+    page = render_html(result, the_run().events)
+    assert "unknown-too-late" in page and "Ready=Unknown &lt;= 30s from injection" in page
     slos = {s["name"]: s for s in result["slos"]}
     assert slos["unknown-too-late"]["kind"] == "condition"
     assert not slos["unknown-too-late"]["ok"]
@@ -218,3 +227,15 @@ def test_condition_slo_errors_are_located_and_explained() -> None:
     for message in expected:
         assert any(message in e for e in errors), (message, errors)
     assert all("bad.yaml:" in e for e in errors)
+
+
+def test_kubechaos_compare_pairs_condition_slos() -> None:
+    """``kubechaos compare`` judges a condition SLO's pass rate like any SLO's (its schema,
+    report/compare-schema.json, lists the kind)."""
+    a, b = sweep("a", [False] * 10), sweep("b", [True] * 10)
+    for variant in (a, b):
+        for result in variant["results"]:
+            result["slos"] = [{**result["slos"][0], "name": "web-available", "kind": "condition"}]
+    (row,) = checked(compare(a, b))["slos"]
+    assert row["name"] == "web-available" and row["kind"] == "condition"
+    assert row["verdict"] == "worse"

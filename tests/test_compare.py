@@ -270,8 +270,9 @@ def test_compare_exits_1_when_b_is_significantly_worse(
     )
     assert "Fisher's exact test" in out and "Mann-Whitney U" in out and "B worse" in out
 
-    # a stricter level: the recovery difference (p = 0.0047) no longer counts, the verdicts'
-    # (p = 0.00016) still does
+    # a stricter level: the recovery difference does not count (p = 0.13 since recovery is
+    # measured at event resolution; 0.0047 on 1 s samples, whose rounding exaggerated it), the
+    # verdicts' (p = 0.00016) still does
     code, out, _ = run_cli(
         "compare", str(three), str(one), "--seeds", "1-8", "--workers", "1", "--alpha", "0.001",
         "--json", str(out_json),
@@ -279,7 +280,7 @@ def test_compare_exits_1_when_b_is_significantly_worse(
     c = checked(json.loads(out_json.read_text()))
     (kill,) = c["faults"]
     assert code == 1 and kill["verdict"] == "not-significant"
-    assert 0.001 < kill["test"]["pValue"] <= 0.05 and c["runs"]["verdict"] == "worse"
+    assert 0.001 < kill["test"]["pValue"] and c["runs"]["verdict"] == "worse"
 
 
 def test_compare_exits_0_when_b_is_equal_or_better(

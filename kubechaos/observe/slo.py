@@ -130,7 +130,7 @@ class SLOMonitor:
                 steady.expect_within(slo.fault, slo.within)
         # condition SLOs watch their objects (a run without any starts nothing: see runner)
         conditions = [s.target for s in self.slos if s.kind == "condition"]
-        self.conditions = ConditionWatch(collector.cluster.ctx, conditions)
+        self.conditions = ConditionWatch(collector.cluster.ctx, conditions) if conditions else None
         collector.add_source(self.families)
 
     def _series_value(self, slo: SLO) -> float | None:
@@ -289,6 +289,7 @@ class SLOMonitor:
         ]
         what = f"{slo.object_kind} {slo.namespace + '/' if slo.namespace else ''}{slo.object_name}"
         end = (self.steady.times[-1] if self.steady.times else 0.0) if final else None
+        assert self.conditions is not None
         ok, measured, threshold, detail = judge(
             self.conditions.timelines[slo.target], f"{what} {slo.condition}={slo.status}",
             slo.status, slo.within, slo.reference, injections, end,

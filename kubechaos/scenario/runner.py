@@ -107,7 +107,7 @@ class Run:
         nursery.start_soon(self.convergence.run, name="convergence-watch")
         nursery.start_soon(self.ticker.run, name="observers")
         nursery.start_soon(self.invariants.run, name="invariants")
-        if self.slo.conditions.informers:  # only runs with condition SLOs watch for them
+        if self.slo.conditions is not None:  # only runs with condition SLOs watch for them
             nursery.start_soon(self.slo.conditions.run, name="condition-watch")
         for warning in self.scenario.warnings:
             self.events.record("kubechaos", "Scenario", self.scenario.name, "Warning", warning)

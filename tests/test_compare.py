@@ -280,7 +280,7 @@ def test_compare_exits_1_when_b_is_significantly_worse(
     c = checked(json.loads(out_json.read_text()))
     (kill,) = c["faults"]
     assert code == 1 and kill["verdict"] == "not-significant"
-    assert 0.001 < kill["test"]["pValue"] and c["runs"]["verdict"] == "worse"
+    assert kill["test"]["pValue"] > 0.001 and c["runs"]["verdict"] == "worse"
 
 
 def test_compare_exits_0_when_b_is_equal_or_better(

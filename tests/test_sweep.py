@@ -87,7 +87,7 @@ def write_scenario(
     directory: Path,
     name: str = "tiny",
     replicas: int = 1,
-    within: str = "9s",
+    within: str = "8s",  # 1 replica: some seeds recover in 8-9 s, most in 6-8
     availability: str = "50%",
 ) -> Path:
     path = directory / f"{name}.yaml"
@@ -195,7 +195,7 @@ def test_the_summary(serial: dict[str, Any]) -> None:
     assert fault["recoverySeconds"]["max"] == seconds[-1]
     assert fault["recoverySeconds"]["p50"] == seconds[9]  # nearest rank: ceil(0.5 * 20) = 10th
     assert fault["recoverySeconds"]["p95"] == seconds[18]
-    slow = [r["seed"] for r in results if r["faults"][0]["recovery"]["seconds"] > 9]
+    slow = [r["seed"] for r in results if r["faults"][0]["recovery"]["seconds"] > 8]
     assert 0 < len(slow) < 20, "the scenario should fail for some seeds only"
     recovery = next(s for s in summary["slos"] if s["kind"] == "recoveryWithin")
     assert recovery["failingSeeds"] == slow
@@ -327,24 +327,28 @@ def test_sweep_cli_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_compare_more_replicas_is_more_resilient(tmp_path: Path) -> None:
+    """20 seeds: measured at event resolution, one replica's recovery is as fast as three's on
+    about half the seeds (the replacement's readiness ends both) and 1-3 s slower on the rest
+    (no endpoints until kube-proxy syncs it), which 8 seeds cannot tell apart (p = 0.13;
+    sampled at 1 s the rounding made it look larger)."""
     slos = {"within": "7.5s", "availability": "99%"}
     one = write_scenario(tmp_path, "one-replica", replicas=1, **slos)
     three = write_scenario(tmp_path, "three-replicas", replicas=3, **slos)
     out_json = tmp_path / "compare.json"
     code, out, _ = run_cli(
-        "compare", str(one), str(three), "--seeds", "1-8", "--workers", "1",
+        "compare", str(one), str(three), "--seeds", "1-20", "--workers", "1",
         "--json", str(out_json),
     )  # fmt: skip
     assert code == 0, out
     result = json.loads(out_json.read_text())
     jsonschema.validate(result, compare_schema())
-    assert result["schema"] == "kubechaos/compare/v2" and result["pairedSeeds"] == 8
+    assert result["schema"] == "kubechaos/compare/v2" and result["pairedSeeds"] == 20
     (recovery,) = result["faults"]
     assert recovery["presentIn"] == "both" and recovery["verdict"] == "better"
     assert recovery["meanDifference"] < 0 and recovery["better"] > recovery["worse"]
-    assert [s for s, _, _ in recovery["perSeed"]] == list(range(1, 9))
+    assert [s for s, _, _ in recovery["perSeed"]] == list(range(1, 21))
     (availability,) = result["availability"]
-    assert availability["name"] == "default/web" and availability["better"] == 8
+    assert availability["name"] == "default/web" and availability["better"] == 20
     assert availability["meanDifference"] > 0
     by_name = {s["name"]: s for s in result["slos"]}
     assert by_name["default-web-availability"]["a"]["passRate"] == 0

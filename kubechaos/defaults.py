@@ -87,6 +87,12 @@ class Settings:
     node_lease_duration_seconds: int = _setting(
         40, "KubeletConfiguration.nodeLeaseDurationSeconds (renewed every 1/4 of it)"
     )
+    node_heartbeat_jitter_factor: float = _setting(
+        0.04,
+        "wait.JitterUntil(f, period, 0.04, sliding=true): the node lease controller "
+        "(component-helpers/apimachinery/lease/controller.go Run) and the kubelet's node status "
+        "loop (pkg/kubelet/kubelet.go Run, syncNodeStatus); 0 renews on a fixed period",
+    )
     crash_loop_backoff_initial: float = _setting(
         10.0, "kubelet container restart backoff: initial (pkg/kubelet/kubelet.go backOffPeriod)"
     )

@@ -50,7 +50,13 @@ class Kubelet:
         self.pods: dict[str, PodState] = {}  # by UID; written by the pod workers only
         timers = TimerQueue()
         self.heartbeat = NodeHeartbeat(
-            ctx.api, ctx.settings, config, self.events, fresh_boot, runtime.images
+            ctx.api,
+            ctx.settings,
+            config,
+            self.events,
+            fresh_boot,
+            runtime.images,
+            ctx.stream(f"heartbeat/{config.name}"),
         )
         self.status = PodStatusManager(ctx.api, self.pods, config.address)
         self.admission = Admission(config)

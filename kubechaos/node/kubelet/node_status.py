@@ -14,6 +14,7 @@ its pods. How the Lease is written is :mod:`kubechaos.node.kubelet.nodelease`.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +70,7 @@ class NodeHeartbeat:
         events: KubeletEvents,
         fresh_boot: bool,
         images: Callable[[], list[str]] = list,
+        rng: random.Random | None = None,
     ) -> None:
         """``fresh_boot`` False: the machine did not reboot since the last kubelet ran (a kubelet
         restart), so re-registering is no ``Rebooted`` event. ``images``: the images the node's
@@ -80,6 +82,7 @@ class NodeHeartbeat:
         self.events = events
         self.fresh_boot = fresh_boot
         self._images = images
+        self._rng = rng  # the seeded stream the heartbeats' jitter is drawn from
         self.lease = NodeLease(api, settings, config.name)
         self.node: Node | None = None  # as last read or written
         self.registered = trio.Event()
@@ -96,16 +99,23 @@ class NodeHeartbeat:
             if now() >= next_lease:
                 if await self.lease.renew(self.node):
                     lease_backoff = NODE_LEASE_BACKOFF_INITIAL
-                    while next_lease <= now():
-                        next_lease += renew_every
+                    next_lease = now() + self._jittered(renew_every)
                 else:
                     next_lease = now() + lease_backoff
                     lease_backoff = min(lease_backoff * 2, NODE_LEASE_BACKOFF_MAX)
             if now() >= next_status:
                 await self._sync_node_status()
-                while next_status <= now():
-                    next_status += status_every
+                next_status = now() + self._jittered(status_every)
             await trio.sleep_until(min(next_lease, next_status))
+
+    def _jittered(self, period: float) -> float:
+        """wait.JitterUntil(f, period, 0.04, sliding=true), as the node lease controller and the
+        kubelet's node status loop run: the next run is a period plus up to 4 % of it after this
+        one ended, so a fleet's heartbeats drift apart instead of ticking in step."""
+        factor = self.settings.node_heartbeat_jitter_factor
+        if not factor or self._rng is None:
+            return period
+        return period + period * factor * self._rng.random()
 
     def _node_status(self, old: NodeStatus | None) -> NodeStatus:
         t = now()

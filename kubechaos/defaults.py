@@ -87,7 +87,7 @@ class Settings:
     node_lease_duration_seconds: int = _setting(
         40, "KubeletConfiguration.nodeLeaseDurationSeconds (renewed every 1/4 of it)"
     )
-    node_heartbeat_jitter_factor: float = _setting(
+    node_heartbeat_jitter_factor: float = _number(
         0.04,
         "wait.JitterUntil(f, period, 0.04, sliding=true): the node lease controller "
         "(component-helpers/apimachinery/lease/controller.go Run) and the kubelet's node status "

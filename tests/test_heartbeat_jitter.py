@@ -68,3 +68,37 @@ async def test_the_same_seed_gives_the_same_heartbeats_and_factor_0_a_fixed_peri
         fixed = await renewals(cluster, 60)
     for times in fixed.values():
         assert all(RENEW_EVERY <= p <= RENEW_EVERY + 0.1 for p in gaps(times))
+
+
+async def fail_together(seed: int, settings: Settings | None = None) -> dict[str, int]:
+    """Five nodes run half an hour, then their kubelets all stop at once: when the node lifecycle
+    controller marks each NotReady (its NodeNotReady event), after the failure, in seconds."""
+    async with running(nodes=5, seed=seed, settings=settings) as cluster:
+        await trio.sleep(1800)
+        failed = trio.current_time()
+        for agent in cluster.nodes.values():
+            agent.stop_kubelet()
+        await trio.sleep(70)
+        return {  # to the monitor pass (the order of nodes within one pass is not fixed)
+            e.object: round(e.time - failed)
+            for e in cluster.events
+            if e.reason == "NodeNotReady" and e.kind == "Node"
+        }
+
+
+async def test_nodes_that_fail_together_drift_apart_in_their_not_ready_times() -> None:
+    """The node lifecycle controller marks a node NotReady once its Lease is older than
+    node-monitor-grace-period (50 s), checked every nodeMonitorPeriod (5 s)
+    (pkg/controller/nodelifecycle/node_lifecycle_controller.go ``tryUpdateNodeHealth``). Nodes
+    that started together and renew on a fixed period would all be marked in the same pass; with
+    upstream's 4 % sliding jitter their renewals have drifted apart after half an hour, so a
+    fleet that fails at one instant goes NotReady over several passes, the same way for a seed."""
+    jittered = await fail_together(seed=1)
+    assert len(jittered) == 5
+    assert len(set(jittered.values())) > 1
+    spread = max(jittered.values()) - min(jittered.values())
+    assert spread >= 5.0, jittered  # at least two monitor passes apart
+    assert await fail_together(seed=1) == jittered  # deterministic per seed
+    steady = await fail_together(seed=1, settings=Settings(node_heartbeat_jitter_factor=0.0))
+    assert len(steady) == 5
+    assert max(steady.values()) - min(steady.values()) < 1.0, steady  # one pass

@@ -31,7 +31,7 @@ WORDS = [
     "matchExpressions", "matchFields", "Gt", "Lt", "PreferNoSchedule", *CATALOGUE,
     "leaderElect", "leaderElectionLeaseDuration", "leaderElectionRenewDeadline",
     "leaderElectionRetryPeriod", "controlPlaneRestartDelay", "publishNotReadyAddresses",
-    "nodeHeartbeatJitterFactor",
+    "nodeHeartbeatJitterFactor", "nodeBootDuration", "cniStartupDuration",
     "EndpointSlice", "maxSurge",
 ]  # fmt: skip
 

@@ -46,12 +46,14 @@ from kubechaos.control.etcd import Etcd
 from kubechaos.control.leaderelection import ElectedComponent
 from kubechaos.control.scheduler import Scheduler
 from kubechaos.defaults import CLUSTER_CIDR, Settings
+from kubechaos.node.boot import BootTimeline
 from kubechaos.node.kubelet import Kubelet
 from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.metricsserver import MetricsServer
 from kubechaos.node.network import PodNetwork, node_pod_cidr
 from kubechaos.node.proxy import ProxyFleet
 from kubechaos.node.runtime import ContainerRuntime
+from kubechaos.sim.clock import now
 from kubechaos.sim.events import EventLog
 
 NODE_NETWORK = ipaddress.ip_network("172.16.0.0/12")
@@ -171,6 +173,7 @@ class NodeAgent:
         self.cordon_holds = 0
         self.cordoned_by_fault = False
         self._fresh_boot = True  # the machine booted since the last kubelet started
+        self.boot_timeline: BootTimeline | None = None  # the last reboot's (None: booted at start)
 
     def _new_runtime(self) -> ContainerRuntime:
         ctx = self._cluster.ctx
@@ -180,8 +183,9 @@ class NodeAgent:
 
     def _new_kubelet(self) -> Callable[[], Awaitable[None]]:
         ctx = self._cluster.ctx
+        boot = self.boot_timeline if self._fresh_boot else None
         kubelet = Kubelet(
-            ctx, self.config, self._cluster.network, self.runtime, fresh_boot=self._fresh_boot
+            ctx, self.config, self._cluster.network, self.runtime, self._fresh_boot, boot
         )
         self._fresh_boot = False
         return kubelet.run
@@ -217,6 +221,7 @@ class NodeAgent:
             return
         cluster = self._cluster
         self._fresh_boot = True
+        self.boot_timeline = BootTimeline.after_power_on(cluster.ctx.settings, now())
         proxy = cluster.proxies.get(self.name)
         if proxy is not None:
             proxy.start(kernel_rules_kept=False)

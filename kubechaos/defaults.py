@@ -87,6 +87,35 @@ class Settings:
     node_lease_duration_seconds: int = _setting(
         40, "KubeletConfiguration.nodeLeaseDurationSeconds (renewed every 1/4 of it)"
     )
+    # --- a node's boot (a reboot: a node-crash reverted); see kubechaos/node/boot.py ---
+    node_boot_duration: float = _setting(
+        30.0,
+        "power-on to kubelet.service started: firmware, kernel and systemd of a cloud VM "
+        "(stated basis: a Linux VM on EC2 or GCE reboots to systemd's multi-user target in "
+        "~20-45 s)",
+    )
+    kubelet_startup_duration: float = _setting(
+        3.0,
+        "the kubelet process's start to its first API request: configuration, certificates, "
+        "cAdvisor and container manager (stated basis: kubelet logs show 'Attempting to register "
+        "node' 2-5 s after 'Starting kubelet')",
+    )
+    container_runtime_startup_duration: float = _setting(
+        2.0,
+        "then until containerd answers CRI Status RuntimeReady after a reboot (stated basis: "
+        "containerd restores its state and cleans up dead shims in 1-3 s)",
+    )
+    cni_startup_duration: float = _setting(
+        10.0,
+        "then until the runtime reports NetworkReady: the CNI agent DaemonSet's pod starts "
+        "and writes /etc/cni/net.d (stated basis: Calico and Cilium agents take ~5-20 s)",
+    )
+    node_heartbeat_jitter_factor: float = _number(
+        0.04,
+        "wait.JitterUntil(f, period, 0.04, sliding=true): the node lease controller "
+        "(component-helpers/apimachinery/lease/controller.go Run) and the kubelet's node status "
+        "loop (pkg/kubelet/kubelet.go Run, syncNodeStatus); 0 renews on a fixed period",
+    )
     crash_loop_backoff_initial: float = _setting(
         10.0, "kubelet container restart backoff: initial (pkg/kubelet/kubelet.go backOffPeriod)"
     )

@@ -186,7 +186,9 @@ async def test_node_crash_with_a_duration_boots_an_empty_node_that_restarts_its_
         booted_at = trio.current_time()
         # a rebooted machine: no containers, the images still on its disk
         assert agent.runtime.running_containers() == 0 and agent.runtime.images() == images
-        await wait_until(lambda: node_ready(cluster, victim) == "True", 30, "Ready again")
+        # Ready once booted: OS, kubelet, runtime and CNI (30 + 3 + 2 + 10 s, test_node_boot.py)
+        back = await wait_until(lambda: node_ready(cluster, victim) == "True", 60, "Ready again")
+        assert back >= booted_at + 45
         assert cluster.events.find(reason="Rebooted", obj=victim)
         await wait_until(
             lambda: all(p.is_ready() for p in on_node(cluster, victim)), 30, "pods re-synced"

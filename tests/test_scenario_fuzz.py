@@ -31,6 +31,7 @@ WORDS = [
     "matchExpressions", "matchFields", "Gt", "Lt", "PreferNoSchedule", *CATALOGUE,
     "leaderElect", "leaderElectionLeaseDuration", "leaderElectionRenewDeadline",
     "leaderElectionRetryPeriod", "controlPlaneRestartDelay", "publishNotReadyAddresses",
+    "nodeHeartbeatJitterFactor", "nodeBootDuration", "cniStartupDuration",
     "EndpointSlice", "maxSurge",
 ]  # fmt: skip
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 class APIError(Exception):
     code = 500
     reason = "InternalError"
+    # the Status's details.retryAfterSeconds (the Retry-After header): 0 is none
+    retry_after_seconds = 0
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -65,6 +67,10 @@ class Invalid(APIError):
 class TooManyRequests(APIError):
     code = 429
     reason = "TooManyRequests"
+
+    def __init__(self, message: str, retry_after_seconds: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class InternalError(APIError):

@@ -39,12 +39,14 @@ from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import APIObject, Pod
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
+from kubechaos.client.retry import retry_wait
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
 from kubechaos.control.registry import eviction
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
 from kubechaos.control.registry.resources import RESOURCES
 from kubechaos.control.registry.strategy import Strategy, StrategyOptions
+from kubechaos.control.requests import Request, RequestHook, run_hooks
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.defaults import Settings
 from kubechaos.sim.clock import now
@@ -77,20 +79,6 @@ class RequestStats:
                 break
         else:
             buckets[-1] += 1
-
-
-@attrs.frozen
-class Request:
-    """What a request hook sees of a request."""
-
-    verb: str
-    resource: str
-    client: str
-
-
-RequestHook = Callable[[Request], float]
-"""Called for every request while attached: returns latency to add (seconds), or raises an
-:class:`~kubechaos.api.errors.APIError`, which the client receives after the latency."""
 
 
 def _etcd_prefix(resource: str) -> str:
@@ -215,18 +203,16 @@ class APIServer:
         One sleep per request rather than one per hop keeps a wakeup's worth of cost per request
         at 5,000 nodes; what a client observes (latency, then the result) is the same.
         """
-        start = now()
-        latency = jitter(self._latency_rng, self.settings.apiserver_latency)
-        latency += self.etcd.latency(reads, writes)
-        refused: errors.APIError | None = None
-        if self.request_hooks:
-            request = Request(verb, resource, current_client())
-            for hook in list(self.request_hooks):
-                try:
-                    latency += hook(request)
-                except errors.APIError as exc:
-                    refused = refused or exc
-        await trio.sleep(latency)
+        start, retries = now(), 0
+        while True:
+            latency, refused = _admit(self, verb, resource, reads, writes)
+            await trio.sleep(latency)
+            wait = retry_wait(refused, retries)
+            if wait is None:
+                break
+            self._finish(verb, resource, start, refused.code if refused else 0)
+            await trio.sleep(wait)  # client-go sends it again after Retry-After
+            start, retries = now(), retries + 1
         try:
             if refused is not None:
                 raise refused
@@ -583,6 +569,18 @@ def _evict(
         etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
         return marked
     return _mark_deleting(etcd, "pods", kv, grace)  # type: ignore[return-value]
+
+
+def _admit(
+    api: APIServer, verb: str, resource: str, reads: int, writes: int
+) -> tuple[float, errors.APIError | None]:
+    """One attempt's latency (the API server's and its etcd round trips), and the request
+    faults' refusal of it if any."""
+    latency = jitter(api._latency_rng, api.settings.apiserver_latency)
+    latency += api.etcd.latency(reads, writes)
+    if not api.request_hooks:
+        return latency, None
+    return run_hooks(api.request_hooks, Request(verb, resource, current_client()), latency)
 
 
 __all__ = ["DURATION_BUCKETS", "APIServer", "Request", "RequestHook", "RequestStats"]

@@ -278,7 +278,8 @@ class APIServerThrottle(RequestFault):
 
         def throttle(request: Request) -> float:
             if selects(request) and (fraction >= 1.0 or rng.random() < fraction):
-                raise errors.TooManyRequests("Too many requests, please try again later.")
+                # with Retry-After: 1, as apiserver filters/maxinflight.go tooManyRequests
+                raise errors.TooManyRequests("Too many requests, please try again later.", 1)
             return 0.0
 
         return self._attach(env, throttle)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import trio
 
 from kubechaos.client.context import Context
+from kubechaos.node.boot import BootTimeline
 from kubechaos.node.kubelet.admission import Admission
 from kubechaos.node.kubelet.config import KubeletEvents, NodeConfig
 from kubechaos.node.kubelet.configrefs import ConfigSource
 from kubechaos.node.kubelet.containers import ContainerLifecycle
+from kubechaos.node.kubelet.netgate import NetworkGate
 from kubechaos.node.kubelet.node_status import NodeHeartbeat
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.pod_workers import PodWorkers
@@ -40,9 +42,12 @@ class Kubelet:
         network: PodNetwork,
         runtime: ContainerRuntime,
         fresh_boot: bool = True,
+        boot: BootTimeline | None = None,
     ) -> None:
         """``fresh_boot`` False: the machine did not reboot since the last kubelet ran (a kubelet
-        restart), so re-registering is no ``Rebooted`` event."""
+        restart), so re-registering is no ``Rebooted`` event. ``boot``: the reboot this kubelet
+        starts in (None: the machine, its runtime and network are up already)."""
+        self.boot = boot
         self.name = config.name
         self.network = network
         self.runtime = runtime
@@ -50,7 +55,14 @@ class Kubelet:
         self.pods: dict[str, PodState] = {}  # by UID; written by the pod workers only
         timers = TimerQueue()
         self.heartbeat = NodeHeartbeat(
-            ctx.api, ctx.settings, config, self.events, fresh_boot, runtime.images
+            ctx.api,
+            ctx.settings,
+            config,
+            self.events,
+            fresh_boot,
+            runtime.images,
+            ctx.stream(f"heartbeat/{config.name}"),
+            boot,
         )
         self.status = PodStatusManager(ctx.api, self.pods, config.address)
         self.admission = Admission(config)
@@ -67,6 +79,9 @@ class Kubelet:
             self.events,
             self.config_source,
         )
+        timing = KubeletTiming(ctx.settings, ctx.stream(f"kubelet/{config.name}"))
+        if boot is not None:
+            self.lifecycle.network_gate = NetworkGate(boot, timing, timers, self.events)
         self.containers = ContainerLifecycle(
             ctx.settings,
             runtime,
@@ -74,7 +89,7 @@ class Kubelet:
             self.lifecycle,
             self.status,
             self.events,
-            KubeletTiming(ctx.settings, ctx.stream(f"kubelet/{config.name}")),
+            timing,
             self.config_source,
         )
         self.restorer = Restorer(
@@ -119,6 +134,8 @@ class Kubelet:
         It starts from what the runtime holds: nothing after a reboot, running pods to adopt
         after a kubelet restart (see :mod:`kubechaos.node.kubelet.restore`).
         """
+        if self.boot is not None:
+            await trio.sleep_until(self.boot.kubelet_at)  # the machine's OS is booting
         self.containers.timing.relist_origin = now()  # PLEG's relist loop starts now
         self.restorer.find_survivors()
         self.runtime.unseen_exits.clear()  # adoption reads the containers' states directly
@@ -126,6 +143,8 @@ class Kubelet:
         self.restorer.clear_stale_endpoints()
         self.network.set_node_up(self.name, True)
         self.events.node(self.name, "Starting", "Starting kubelet.")
+        if self.boot is not None:
+            await trio.sleep_until(self.boot.api_at)  # the kubelet initialises
         async with trio.open_nursery() as nursery:
             self.config_source.bind(nursery)
             self.config_source.poke = self.pod_workers.poke

@@ -14,6 +14,7 @@ its pods. How the Lease is written is :mod:`kubechaos.node.kubelet.nodelease`.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,7 @@ from kubechaos.defaults import (
     NODE_REGISTRATION_BACKOFF_MAX,
     Settings,
 )
+from kubechaos.node.boot import BootTimeline
 from kubechaos.node.kubelet.config import KubeletEvents, NodeConfig
 from kubechaos.node.kubelet.nodelease import NodeLease
 from kubechaos.sim.clock import now
@@ -69,6 +71,8 @@ class NodeHeartbeat:
         events: KubeletEvents,
         fresh_boot: bool,
         images: Callable[[], list[str]] = list,
+        rng: random.Random | None = None,
+        boot: BootTimeline | None = None,
     ) -> None:
         """``fresh_boot`` False: the machine did not reboot since the last kubelet ran (a kubelet
         restart), so re-registering is no ``Rebooted`` event. ``images``: the images the node's
@@ -80,6 +84,8 @@ class NodeHeartbeat:
         self.events = events
         self.fresh_boot = fresh_boot
         self._images = images
+        self._rng = rng  # the seeded stream the heartbeats' jitter is drawn from
+        self._boot = boot  # the reboot it starts in: Ready only once runtime and network are
         self.lease = NodeLease(api, settings, config.name)
         self.node: Node | None = None  # as last read or written
         self.registered = trio.Event()
@@ -96,21 +102,34 @@ class NodeHeartbeat:
             if now() >= next_lease:
                 if await self.lease.renew(self.node):
                     lease_backoff = NODE_LEASE_BACKOFF_INITIAL
-                    while next_lease <= now():
-                        next_lease += renew_every
+                    next_lease = now() + self._jittered(renew_every)
                 else:
                     next_lease = now() + lease_backoff
                     lease_backoff = min(lease_backoff * 2, NODE_LEASE_BACKOFF_MAX)
             if now() >= next_status:
                 await self._sync_node_status()
-                while next_status <= now():
-                    next_status += status_every
+                next_status = now() + self._jittered(status_every)
+            change = self._boot.next_change(now()) if self._boot is not None else None
+            if change is not None:  # fastNodeStatusUpdate: posted as soon as it changes
+                next_status = min(next_status, change)
             await trio.sleep_until(min(next_lease, next_status))
+
+    def _jittered(self, period: float) -> float:
+        """wait.JitterUntil(f, period, 0.04, sliding=true), as the node lease controller and the
+        kubelet's node status loop run: the next run is a period plus up to 4 % of it after this
+        one ended, so a fleet's heartbeats drift apart instead of ticking in step."""
+        factor = self.settings.node_heartbeat_jitter_factor
+        if not factor or self._rng is None:
+            return period
+        return period + period * factor * self._rng.random()
 
     def _node_status(self, old: NodeStatus | None) -> NodeStatus:
         t = now()
         conditions = []
+        not_ready = self._boot.not_ready(t) if self._boot is not None else None
         for type_, status, reason, message in _NODE_CONDITIONS:
+            if type_ == "Ready" and not_ready is not None:
+                status, reason, message = "False", "KubeletNotReady", not_ready
             previous = old.condition(type_) if old is not None else None
             since = t
             if previous is not None and previous.status == status:
@@ -131,7 +150,7 @@ class NodeHeartbeat:
     @staticmethod
     def _significant(status: NodeStatus) -> tuple[Any, ...]:
         """What counts as a change (heartbeat times do not)."""
-        conditions = tuple((c.type, c.status, c.reason) for c in status.conditions)
+        conditions = tuple((c.type, c.status, c.reason, c.message) for c in status.conditions)
         return conditions, status.capacity, status.allocatable, status.address, status.images
 
     async def _register(self) -> None:
@@ -156,20 +175,28 @@ class NodeHeartbeat:
         try:
             self.node = await self.api.create(node)
             self._last_status_report = now()
-            self.events.node(self.name, "NodeReady", f"Node {self.name} status is now: NodeReady")
+            self._ready_event(None, self.node.status)
             return
         except errors.AlreadyExists:
             pass
         existing = await self.api.get("nodes", "", self.name)
-        was_ready = existing.is_ready()
         self.node = await self.api.update_status(
             attrs.evolve(existing, status=self._node_status(existing.status))
         )
         self._last_status_report = now()
         if self.fresh_boot:
             self.events.node(self.name, "Rebooted", f"Node {self.name} has been rebooted")
-        if not was_ready:
-            self.events.node(self.name, "NodeReady", f"Node {self.name} status is now: NodeReady")
+        self._ready_event(existing.status, self.node.status)
+
+    def _ready_event(self, old: NodeStatus | None, new: NodeStatus) -> None:
+        """The Ready condition setter's events (pkg/kubelet/nodestatus/setters.go
+        ReadyCondition): NodeReady or NodeNotReady when the status it posts changes Ready's."""
+        was = old.condition("Ready") if old is not None else None
+        ready = new.condition("Ready")
+        if ready is None or (was is not None and was.status == ready.status):
+            return
+        event = "NodeReady" if ready.status == "True" else "NodeNotReady"
+        self.events.node(self.name, event, f"Node {self.name} status is now: {event}")
 
     async def _sync_node_status(self) -> None:
         """tryUpdateNodeStatus: GET the node, post status if changed or the report is due."""
@@ -192,4 +219,5 @@ class NodeHeartbeat:
             except errors.APIError:
                 continue
             self._last_status_report = now()
+            self._ready_event(node.status, desired)
             return

@@ -17,6 +17,7 @@ from kubechaos.defaults import Settings
 from kubechaos.node.kubelet.admission import Admission
 from kubechaos.node.kubelet.config import KubeletEvents
 from kubechaos.node.kubelet.configrefs import CONFIG_RETRY_SECONDS, ConfigSource
+from kubechaos.node.kubelet.netgate import NetworkGate
 from kubechaos.node.kubelet.status_manager import PodStatusManager
 from kubechaos.node.kubelet.timers import TimerKind, TimerQueue
 from kubechaos.node.network import NodeIPAM, PodNetwork
@@ -61,6 +62,7 @@ class PodLifecycle:
         self.ipam = NodeIPAM(pod_cidr)
         self.sandboxes = 0  # running sandboxes (kubelet_running_pods)
         self.pod_start_durations: list[float] = []  # kubelet_pod_start_duration samples
+        self.network_gate: NetworkGate | None = None  # set for a kubelet starting in a reboot
 
     # ------------------------------------------------------------------ sandbox
     def create_sandbox(self, ps: PodState) -> None:
@@ -72,6 +74,8 @@ class PodLifecycle:
         workers' back-off (see :mod:`.configrefs`)."""
         if ps.terminating:
             return
+        if self.network_gate is not None and self.network_gate.holds(ps):
+            return  # after a reboot: the runtime or the network is not ready yet
         if ps.pod.spec.volume_refs and not self._volumes_ready(ps):
             return
         ps.sandbox = SANDBOX_CREATING

@@ -30,10 +30,13 @@ from kubechaos.faults import (
     ControlPlaneNodeCrash,
     EtcdMemberCrash,
 )
-from kubechaos.observe.metrics.components import leader_election_families
+from kubechaos.observe.metrics.components import etcd_families, leader_election_families
+from kubechaos.observe.metrics.controlplane import control_plane_families
+from kubechaos.scenario.loader import parse_scenario
 
 from .factories import deployment, service
 from .harness import available, pods, wait_until
+from .test_scenario_loader import GOOD, errors_of
 
 TIMING = (15.0, 10.0, 2.0)  # leaseDuration, renewDeadline, retryPeriod
 LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = TIMING
@@ -356,3 +359,124 @@ def test_the_faults_are_in_the_catalogue() -> None:
     for name in ("etcd-member-crash", "apiserver-crash", "control-plane-node-crash"):
         assert name in CATALOGUE
         assert CATALOGUE[name].summary
+
+
+# ---------------------------------------------------------------------- scenario files
+def with_control_plane(control_plane: str, faults: str = "") -> str:
+    text = GOOD.replace("    settings:\n", f"    controlPlane: {control_plane}\n    settings:\n", 1)
+    return text + (f"  faults:\n{faults}" if faults else "")
+
+
+def test_control_plane_nodes_is_read_from_the_cluster_spec() -> None:
+    """``spec.cluster.controlPlane.nodes``: the number of control-plane nodes (default 1)."""
+    assert parse_scenario(GOOD).cluster.control_plane_nodes == 1
+    assert parse_scenario(with_control_plane("{nodes: 3}")).cluster.control_plane_nodes == 3
+
+
+@pytest.mark.parametrize(
+    ("control_plane", "message"),
+    [
+        ("{nodes: 0}", "spec.cluster.controlPlane.nodes: expected a whole number >= 1, got 0"),
+        ("{nodes: three}", "expected a whole number >= 1, got 'three'"),
+        ("{nodes: 9}", "9 control-plane nodes, more than the 7 etcd members"),
+        (
+            "{nodez: 3}",
+            'spec.cluster.controlPlane.nodez: unknown field "nodez"; did you mean "nodes"?',
+        ),
+        ("3", "spec.cluster.controlPlane: expected a mapping"),
+    ],
+)
+def test_a_bad_control_plane_is_one_located_error(control_plane: str, message: str) -> None:
+    """etcd FAQ "What is maximum cluster size?": at most 7 members are recommended."""
+    (error,) = errors_of(with_control_plane(control_plane))
+    assert message in error and error.startswith("s.yaml:")
+
+
+FAULT = """\
+    - type: {type}
+      at: 30s
+      duration: 20s
+      params: {params}
+"""
+
+
+@pytest.mark.parametrize(
+    ("fault", "params", "message"),
+    [
+        (
+            "etcd-member-crash",
+            "{member: 3}",
+            "index 3: the cluster has 3 control-plane node(s), 0..2",
+        ),
+        ("etcd-member-crash", "{member: 1.5}", "expected a whole number >= 0 or a name, got 1.5"),
+        ("etcd-member-crash", "{member: boss}", "'boss': expected an index, a control-plane host"),
+        ("apiserver-crash", "{replica: control-plane-7}", "'control-plane-7': expected 0..2"),
+        ("control-plane-node-crash", "{node: scheduler-leeder}", "expected an index"),
+    ],
+)
+def test_a_fault_naming_no_control_plane_part_is_one_located_error(
+    fault: str, params: str, message: str
+) -> None:
+    text = with_control_plane("{nodes: 3}", FAULT.format(type=fault, params=params))
+    (error,) = errors_of(text)
+    assert message in error and "spec.faults[0]" in error
+
+
+def test_the_faults_load_with_good_params() -> None:
+    faults = "".join(
+        FAULT.format(type=t, params=p)
+        for t, p in (
+            ("etcd-member-crash", "{member: leader}"),
+            ("etcd-member-crash", "{member: 2}"),
+            ("apiserver-crash", "{replica: control-plane-1}"),
+            ("control-plane-node-crash", "{node: controller-manager-leader}"),
+        )
+    )
+    scenario = parse_scenario(with_control_plane("{nodes: 3}", faults))
+    assert [s.fault.type for s in scenario.faults] == [
+        "etcd-member-crash",
+        "etcd-member-crash",
+        "apiserver-crash",
+        "control-plane-node-crash",
+    ]
+
+
+# ---------------------------------------------------------------------- metrics
+def by_member(cluster: Cluster, name: str) -> dict[str, float]:
+    families = [*control_plane_families(cluster), *etcd_families(cluster)]
+    return {
+        s.labels.get("member") or s.labels.get("replica", ""): s.value
+        for f in families
+        for s in f.samples
+        if s.name == name
+    }
+
+
+async def test_etcd_member_and_replica_metrics_show_members_leader_and_quorum() -> None:
+    """etcd's per-member gauges (server/etcdserver/metrics.go): ``etcd_server_has_leader``,
+    ``etcd_server_is_leader`` and ``etcd_server_leader_changes_seen_total``, one series per
+    member process (a dead one is not scraped), here labelled ``member``; up-ness of members and
+    API server replicas, which Prometheus's ``up`` would give per scrape target."""
+    async with ha_running() as cluster:
+        await trio.sleep(5)
+        etcd = cluster.control_plane.etcd
+        old = etcd.members[etcd.leader or 0].name
+        assert by_member(cluster, "etcd_server_is_leader") == {
+            m.name: float(m.name == old) for m in etcd.members
+        }
+        assert set(by_member(cluster, "etcd_server_leader_changes_seen_total").values()) == {1}
+        chaos = Chaos(cluster)
+        await chaos.inject(EtcdMemberCrash(member="leader"))
+        await chaos.inject(APIServerCrash(replica=2))
+        assert by_member(cluster, "kubechaos_etcd_member_up")[old] == 0
+        assert old not in by_member(cluster, "etcd_server_has_leader")
+        assert set(by_member(cluster, "etcd_server_has_leader").values()) == {0.0}  # electing
+        await trio.sleep(2.5)
+        assert set(by_member(cluster, "etcd_server_has_leader").values()) == {1.0}
+        assert sum(by_member(cluster, "etcd_server_is_leader").values()) == 1
+        assert set(by_member(cluster, "etcd_server_leader_changes_seen_total").values()) == {2}
+        assert by_member(cluster, "kubechaos_apiserver_replica_up") == {
+            "control-plane-0": 1.0,
+            "control-plane-1": 1.0,
+            "control-plane-2": 0.0,
+        }

@@ -19,6 +19,7 @@ import pytest
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.discovery import API_RESOURCES
 from kubechaos.api.objects import ConfigMap, ObjectMeta
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
 from kubechaos.control.controllermanager import ControllerManager
@@ -536,3 +537,45 @@ def test_etcd_quorum_loss_stops_writes_and_leaders_but_not_service_traffic() -> 
     timeline = run.traffic.stats.timeline("default", "web")
     during = [(second, ok, failed) for second, ok, failed in timeline if start <= second <= back]
     assert len(during) >= 90 and all(failed == 0 and ok > 0 for _, ok, failed in during)
+
+
+async def test_the_only_member_crashing_loses_quorum_and_its_return_elects_it() -> None:
+    """One member is a quorum of one (etcd FAQ): its death leaves no leader, every write fails;
+    back, it elects itself after its election timeout (1-2 s, raft's randomized timeout)."""
+    async with ha_running(control_plane=1) as cluster:
+        await trio.sleep(5)
+        chaos = Chaos(cluster)
+        crash = await chaos.inject(EtcdMemberCrash(member="leader"))
+        assert cluster.events.find(reason="QuorumLost")
+        with pytest.raises(errors.InternalError, match="no leader"):
+            await write(cluster, "none")
+        await chaos.revert(crash)
+        back = trio.current_time()
+        await write(cluster, "again")
+        assert back + 1.0 <= trio.current_time() <= back + 2.1
+
+
+async def test_a_client_reconnects_once_for_all_its_watches() -> None:
+    """client-go multiplexes a client's watches over one HTTP/2 connection: when it breaks the
+    client dials the load balancer once, and all its watches go to the new replica."""
+    async with ha_running() as cluster:
+        await web_cluster(cluster)
+        replicas = cluster.control_plane.apiservers
+        replica = replicas.replica_of("kube-proxy")  # it watches Services and EndpointSlices
+        assert replica is not None
+        watchers = {
+            w.name
+            for r in API_RESOURCES
+            for w in cluster.api.cache(r).open_watches()
+            if replicas.replica_of(w.name) == replica and "/control-plane-" not in w.name
+        }
+        watches = sum(
+            1
+            for r in API_RESOURCES
+            for w in cluster.api.cache(r).open_watches()
+            if w.name in watchers
+        )
+        assert len(watchers) >= 1 and watches > len(watchers)
+        await Chaos(cluster).inject(APIServerCrash(replica=replica))
+        assert replicas.reconnects_total == len(watchers)
+        assert all(replicas.replica_of(name) != replica for name in watchers)

@@ -111,14 +111,17 @@ class APIReplicas:
     def _break_watches(self, i: int) -> int:
         """End the open watches whose connection was on replica ``i``; their informers watch
         again (through :meth:`_refuse`'s routing) from their last resourceVersion."""
-        broken = 0
-        for resource in API_RESOURCES:
-            for watch in self.api.cache(resource).open_watches():
-                if not watch.closed and self.replica_of(watch.name) == i:
-                    self._reconnect(watch.name)
-                    watch.stop()
-                    broken += 1
-        return broken
+        broken = [
+            watch
+            for resource in API_RESOURCES
+            for watch in self.api.cache(resource).open_watches()
+            if not watch.closed and self.replica_of(watch.name) == i
+        ]
+        for client in dict.fromkeys(watch.name for watch in broken):
+            self._reconnect(client)  # one new connection per client, for all its watches
+        for watch in broken:
+            watch.stop()
+        return len(broken)
 
     def _reconnect(self, client: str) -> int | None:
         """A load-balanced client dials again: the balancer's next live replica."""

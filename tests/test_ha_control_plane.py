@@ -199,7 +199,9 @@ async def test_quorum_loss_fails_writes_keeps_cache_reads_and_stops_leaders_at_r
 
 
 async def test_leader_member_death_stalls_writes_for_one_election() -> None:
-    """raft: followers notice the leader's death when their randomized election timeout (in
+    """etcd docs "Failure modes" (Leader failure): "write requests sent during the election are
+    queued for processing until a new leader is elected". raft: followers notice the leader's
+    death when their randomized election timeout (in
     [electionTimeout, 2 x electionTimeout), 1-2 s at etcd's default 1000 ms) fires; a write
     arriving meanwhile waits for the new leader and then commits (etcd ``raft/raft.go``). Every
     surviving member counts the change (``etcd_server_leader_changes_seen_total``,
@@ -327,7 +329,8 @@ async def test_apiserver_crash_of_one_of_three_clients_reconnect_and_the_cluster
 
 async def test_apiserver_crash_cuts_off_its_nodes_leader_which_fails_over() -> None:
     """kubeadm writes scheduler.conf and controller-manager.conf with the node's own API server
-    address: a leader whose local replica dies gets connection refused, cannot renew, stops
+    address (localAPIEndpoint; kubelet.conf gets the controlPlaneEndpoint,
+    cmd/kubeadm/app/phases/kubeconfig/kubeconfig.go getKubeConfigSpecsBase): a leader whose local replica dies gets connection refused, cannot renew, stops
     leading after renewDeadline (10 s) and exits; a standby elsewhere leads once the Lease has
     gone unrenewed for leaseDuration (client-go leaderelection.go)."""
     async with ha_running() as cluster:

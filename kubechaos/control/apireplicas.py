@@ -13,8 +13,10 @@ on the replica, only whether its replica answers. What this module adds is that 
   again, which sends it to a live replica. A connection is never moved back when the replica
   returns (which is why upstream has ``--goaway-chance``);
 * **local** (the kube-scheduler and kube-controller-manager candidates: kubeadm writes their
-  kubeconfigs with the node's own API server address, ``scheduler.conf`` /
-  ``controller-manager.conf``): they reach only their own node's replica and get ``connection
+  kubeconfigs, ``scheduler.conf`` / ``controller-manager.conf``, with the node's own API server
+  address, ``localAPIEndpoint``, while ``kubelet.conf`` and ``admin.conf`` get the
+  ``controlPlaneEndpoint``: cmd/kubeadm/app/phases/kubeconfig/kubeconfig.go
+  getKubeConfigSpecsBase): they reach only their own node's replica and get ``connection
   refused`` while it is down; a leader cut off that way loses its Lease after renewDeadline.
 
 Which replica a load-balanced client first landed on is a function of its name (a stable hash),

@@ -17,9 +17,10 @@ etcd ``raft/raft.go``):
   what it holds (``resourceVersion=0`` reads, open watches: nothing new arrives);
 * the leader's death is noticed by followers when their election timer fires: a randomized
   timeout in ``[electionTimeout, 2 * electionTimeout)`` (raft's ``resetRandomizedElectionTimeout``;
-  ``--election-timeout`` 1000 ms, ``--heartbeat-interval`` 100 ms). Until then no leader: a write
-  arriving meanwhile waits for the new leader (proposals are forwarded once one exists), so it
-  stalls rather than fails; a write that was already on its way fails;
+  ``--election-timeout`` 1000 ms, ``--heartbeat-interval`` 100 ms). Until then no leader: "write
+  requests sent during the election are queued for processing until a new leader is elected"
+  (etcd docs "Failure modes", Leader failure), so a write arriving meanwhile stalls rather than
+  fails; one already sent to the old leader and not committed fails;
 * a follower's death is invisible to clients while a majority remains;
 * a returning member catches up from the leader, within a heartbeat, and counts the leader it
   sees as a leader change (``etcd_server_leader_changes_seen_total`` is per member process).

@@ -582,3 +582,14 @@ async def test_a_client_reconnects_once_for_all_its_watches() -> None:
         await Chaos(cluster).inject(APIServerCrash(replica=replica))
         assert replicas.reconnects_total == len(watchers)
         assert all(replicas.replica_of(name) != replica for name in watchers)
+
+
+def test_several_control_plane_nodes_without_leader_election_is_an_error() -> None:
+    """With ``--leader-elect=false`` every kube-scheduler and kube-controller-manager acts at
+    once (component-base leaderelectionconfig): an HA control plane needs leader election."""
+    text = with_control_plane("{nodes: 3}").replace(
+        "      nodeMonitorGracePeriod: 40s\n",
+        "      nodeMonitorGracePeriod: 40s\n      leaderElect: false\n",
+    )
+    (error,) = errors_of(text)
+    assert "spec.cluster.settings.leaderElect: 3 control-plane nodes need leader election" in error

@@ -42,6 +42,7 @@ from kubechaos.sim.clock import now
 from kubechaos.sim.events import EventLog
 
 COMPONENT = "etcd"
+FORWARD_DELAY = 1e-6  # a queued proposal reaches the new leader just after it is elected
 
 
 @attrs.define
@@ -195,7 +196,8 @@ class EtcdCluster:
         if key == self._stall_key:
             return 0.0
         self._stall_key = key
-        return max(0.0, self._election_due - now())
+        # just after the election, so the request runs once the new leader leads
+        return max(0.0, self._election_due - now()) + FORWARD_DELAY
 
     def _detach_stall(self) -> None:
         if self._stall in self.etcd.latency_hooks:

@@ -70,6 +70,12 @@ def read_cluster(check: Check, value: Any, limits: Limits) -> ClusterSpec:
         groups.append(group)
     settings = _settings(check, cluster.get("settings"), (*path, "settings"))
     control_plane = _control_plane(check, cluster.get("controlPlane"), (*path, "controlPlane"))
+    if control_plane > 1 and not settings.leader_elect:
+        check.error(
+            (*path, "settings", "leaderElect"),
+            f"{control_plane} control-plane nodes need leader election: without it every node's "
+            "scheduler and controller manager would act at once",
+        )
     return ClusterSpec(tuple(groups), settings, control_plane)
 
 

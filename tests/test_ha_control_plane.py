@@ -593,3 +593,23 @@ def test_several_control_plane_nodes_without_leader_election_is_an_error() -> No
     )
     (error,) = errors_of(text)
     assert "spec.cluster.settings.leaderElect: 3 control-plane nodes need leader election" in error
+
+
+async def test_a_follower_dying_mid_election_leaves_one_election() -> None:
+    """Five members (etcd FAQ: tolerates two failures): the leader dies, then a follower during
+    the election; three are still a majority, so the one election goes on and elects a leader
+    among the live members, once."""
+    async with ha_running(control_plane=5, nodes=1) as cluster:
+        await trio.sleep(5)
+        etcd = cluster.control_plane.etcd
+        chaos = Chaos(cluster)
+        await chaos.inject(EtcdMemberCrash(member="leader"))
+        await trio.sleep(0.5)
+        live = next(i for i, m in enumerate(etcd.members) if m.up)
+        await chaos.inject(EtcdMemberCrash(member=live))
+        assert etcd.up_count() == 3
+        await trio.sleep(5)
+        (elected,) = cluster.events.find(reason="LeaderElected")
+        assert etcd.leader is not None and etcd.members[etcd.leader].up
+        assert not cluster.events.find(reason="QuorumLost")
+        await write(cluster, "committed")

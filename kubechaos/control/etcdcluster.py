@@ -113,6 +113,7 @@ class EtcdCluster:
         member.holds += 1
         if member.holds > 1:
             return
+        had_quorum = self.up_count() + 1 >= self.quorum
         self._events.record(COMPONENT, "Member", member.name, "MemberDown", self._summary())
         if self.leader == i:
             self.leader = None
@@ -121,14 +122,15 @@ class EtcdCluster:
             self._cancel_election()
             self.leader = None
             self._lose()
-            self._events.record(
-                COMPONENT,
-                "Cluster",
-                "etcd",
-                "QuorumLost",
-                f"{self.up_count()} of {len(self.members)} members up, {self.quorum} needed",
-            )
-        elif self.leader is None:
+            if had_quorum:
+                self._events.record(
+                    COMPONENT,
+                    "Cluster",
+                    "etcd",
+                    "QuorumLost",
+                    f"{self.up_count()} of {len(self.members)} members up, {self.quorum} needed",
+                )
+        elif self.leader is None and self._election is None:
             self._start_election(nursery)
 
     def restore(self, i: int, nursery: trio.Nursery) -> None:

@@ -42,6 +42,7 @@ from kubechaos.client.identity import set_client
 from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, control_plane
 from kubechaos.control.controllermanager import ControllerManager
+from kubechaos.control.controlplane import ControlPlane
 from kubechaos.control.etcd import Etcd
 from kubechaos.control.leaderelection import ElectedComponent
 from kubechaos.control.scheduler import Scheduler
@@ -84,6 +85,7 @@ class NodeGroupSpec:
 class ClusterSpec:
     node_groups: tuple[NodeGroupSpec, ...]
     settings: Settings = Settings()
+    control_plane_nodes: int = 1  # spec.cluster.controlPlane.nodes (see control/controlplane)
 
     def node_count(self) -> int:
         return sum(g.count for g in self.node_groups)
@@ -258,13 +260,11 @@ class Cluster:
         self.etcd, self.api, self.ctx = control_plane(seed, spec.settings)
         self.network = PodNetwork()
         self.proxies = ProxyFleet(self.ctx)
-        self.scheduler = Process(
-            "kube-scheduler", lambda: Scheduler(self.ctx).run, self._election("kube-scheduler")
-        )
-        self.controller_manager = Process(
-            "kube-controller-manager",
-            lambda: ControllerManager(self.ctx, self.kinds_in_use).run,
-            self._election("kube-controller-manager"),
+        self.control_plane = ControlPlane(spec.control_plane_nodes, self.etcd, self.api, self.ctx)
+        # one candidate of each per control-plane node; one leads, the others stand by
+        self.schedulers = self._candidates("kube-scheduler", lambda: Scheduler(self.ctx).run)
+        self.controller_managers = self._candidates(
+            "kube-controller-manager", lambda: ControllerManager(self.ctx, self.kinds_in_use).run
         )
         # kinds applied so far: their on-demand controllers run (see controllermanager)
         self.kinds_in_use: set[str] = set()
@@ -291,14 +291,42 @@ class Cluster:
                 index += 1
         self._nursery: trio.Nursery | None = None
 
-    def _election(self, name: str) -> ElectedComponent | None:
-        """The component's leader election (None under ``leaderElect: false``)."""
+    def _candidates(
+        self, name: str, factory: Callable[[], Callable[[], Awaitable[None]]]
+    ) -> list[Process]:
+        plane = self.control_plane
+        return [
+            Process(plane.client_name(name, i), factory, self._election(name, host))
+            for i, host in enumerate(plane.hosts)
+        ]
+
+    def _election(self, name: str, host: str) -> ElectedComponent | None:
+        """The component's leader election on ``host`` (None under ``leaderElect: false``)."""
         ctx = self.ctx
         if not ctx.settings.leader_elect:
             return None
-        return ElectedComponent(
-            ctx.api, ctx.events, ctx.settings, name, ctx.stream(f"leaderelection/{name}")
-        )
+        stream = f"leaderelection/{name}" + (f"/{host}" if self.control_plane.ha else "")
+        return ElectedComponent(ctx.api, ctx.events, ctx.settings, name, ctx.stream(stream), host)
+
+    @staticmethod
+    def _acting(candidates: list[Process]) -> Process:
+        """The candidate that leads (or else the first running one, or the first)."""
+        if len(candidates) == 1:
+            return candidates[0]
+        for process in candidates:
+            if process.acting:
+                return process
+        return next((p for p in candidates if p.running), candidates[0])
+
+    @property
+    def scheduler(self) -> Process:
+        """The kube-scheduler that acts (with several candidates, the leader)."""
+        return self._acting(self.schedulers)
+
+    @property
+    def controller_manager(self) -> Process:
+        """The kube-controller-manager that acts (with several candidates, the leader)."""
+        return self._acting(self.controller_managers)
 
     @property
     def events(self) -> EventLog:
@@ -314,8 +342,8 @@ class Cluster:
             self.ctx.events.record(
                 "cluster", "Cluster", "", "Booting", f"{len(self.nodes)} nodes, seed {self.seed}"
             )
-            self.scheduler.start(nursery)
-            self.controller_manager.start(nursery)
+            for process in (*self.schedulers, *self.controller_managers):
+                process.start(nursery)
             nursery.start_soon(self._run_proxies, name="kube-proxy")
             for name, agent in self.nodes.items():
                 self.proxies.register(name)
@@ -357,9 +385,10 @@ class Cluster:
             kind = type(obj).__name__
             if kind not in self.kinds_in_use:
                 self.kinds_in_use.add(kind)
-                manager = self.controller_manager.instance
-                if self.controller_manager.running and isinstance(manager, ControllerManager):
-                    manager.enable(kind)
+                for process in self.controller_managers:
+                    manager = process.instance
+                    if process.running and isinstance(manager, ControllerManager):
+                        manager.enable(kind)
                 self._start_addon(kind)
             namespace = obj.metadata.namespace
             if namespace and not isinstance(obj, Namespace) and namespace not in ensured:

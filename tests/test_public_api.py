@@ -19,6 +19,7 @@ PUBLIC = {
     "CATALOGUE", "Chaos", "Fault", "FaultError", "Injection", "ScheduledFault", "Target",
     "APIServerLatency", "APIServerThrottle", "APIServerUnavailable", "ContainerKill",
     "ControllerManagerCrash", "EtcdLatency", "EtcdUnavailable", "EtcdWriteDrop",
+    "APIServerCrash", "ControlPlaneNodeCrash", "EtcdMemberCrash",
     "ImagePullFailure", "KubeletStop", "NetworkDelay", "NetworkLoss", "NetworkPartition",
     "NodeCrash", "NodeDrain", "NodeTaint", "PodEvict", "PodFailure", "PodKill", "ProxyPartition",
     "RuntimeSlow", "SchedulerCrash", "WatchDelay", "WatchDrop",

@@ -26,6 +26,7 @@ from kubechaos.faults.controlplane import (
     WatchDelay,
     WatchDrop,
 )
+from kubechaos.faults.hacontrolplane import APIServerCrash, ControlPlaneNodeCrash, EtcdMemberCrash
 from kubechaos.faults.network import NetworkDelay, NetworkLoss, NetworkPartition, ProxyPartition
 from kubechaos.faults.node import (
     ContainerKill,
@@ -44,13 +45,16 @@ from kubechaos.faults.targets import MODES, Target, pick
 __all__ = [
     "CATALOGUE",
     "MODES",
+    "APIServerCrash",
     "APIServerLatency",
     "APIServerThrottle",
     "APIServerUnavailable",
     "Chaos",
     "ContainerKill",
+    "ControlPlaneNodeCrash",
     "ControllerManagerCrash",
     "EtcdLatency",
+    "EtcdMemberCrash",
     "EtcdUnavailable",
     "EtcdWriteDrop",
     "Fault",

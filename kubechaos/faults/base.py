@@ -35,6 +35,7 @@ PARAM_KINDS = (
     "choice",  # one of ``choices``
     "bool",
     "nodes",  # a node selector: {nodes: [...]} / {nodeGroup: ...} / {labelSelector: {...}}
+    "index",  # a whole number >= 0 or a name (a control-plane node, "leader")
 )
 
 
@@ -97,6 +98,12 @@ class Param:
         if kind == "choice":
             if raw not in self.choices:
                 raise ValueError(f"expected one of {', '.join(self.choices)}, got {raw!r}")
+            return raw
+        if kind == "index":
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+                return raw
+            if not isinstance(raw, str) or not raw:
+                raise ValueError(f"expected a whole number >= 0 or a name, got {raw!r}")
             return raw
         if kind == "bool":
             if not isinstance(raw, bool):
@@ -193,6 +200,11 @@ class Fault:
 
     async def revert(self, env: FaultEnv) -> None:
         """Undo the injection; instantaneous faults have nothing to undo."""
+
+    def cluster_problem(self, cluster: Any) -> str:
+        """What makes this fault impossible on ``cluster`` (a ClusterSpec), "" if nothing: the
+        scenario loader reports it at the fault."""
+        return ""
 
     @classmethod
     def params(cls) -> tuple[Param, ...]:

@@ -492,6 +492,27 @@ class _Hold:
 _HOLDS: weakref.WeakKeyDictionary[Process, _Hold] = weakref.WeakKeyDictionary()
 
 
+def hold_process(process: Process) -> None:
+    """Stop ``process`` (or keep it stopped one more hold)."""
+    hold = _HOLDS.get(process)
+    if hold is None:
+        hold = _HOLDS[process] = _Hold(0, process.running)
+    hold.count += 1
+    process.stop()
+
+
+def release_process(process: Process, nursery: trio.Nursery) -> None:
+    """Let go of one :func:`hold_process`; the last one starts it again if it ran before."""
+    hold = _HOLDS.get(process)
+    if hold is None:
+        return
+    hold.count -= 1
+    if hold.count == 0:
+        del _HOLDS[process]
+        if hold.was_running:
+            process.start(nursery)
+
+
 @attrs.define(kw_only=True)
 class ProcessCrash(ControlPlaneFault):
     """The process dies, losing everything in memory (informer caches, work queues, the
@@ -504,24 +525,14 @@ class ProcessCrash(ControlPlaneFault):
 
     async def inject(self, env: FaultEnv) -> list[str]:
         process = self.process(env.cluster)
-        hold = _HOLDS.get(process)
-        if hold is None:
-            hold = _HOLDS[process] = _Hold(0, process.running)
-        hold.count += 1
-        process.stop()
+        hold_process(process)
         self._keep(env, process)
         return [process.name]
 
     async def revert(self, env: FaultEnv) -> None:
         process = self._take(env)
-        hold = _HOLDS.get(process) if process is not None else None
-        if hold is None:
-            return
-        hold.count -= 1
-        if hold.count == 0:
-            del _HOLDS[process]
-            if hold.was_running:
-                process.start(env.cluster.nursery)
+        if process is not None:
+            release_process(process, env.cluster.nursery)
 
 
 @fault_type(
@@ -563,5 +574,7 @@ __all__ = [
     "WatchDelay",
     "WatchDrop",
     "WatchFault",
+    "hold_process",
     "name_matches",
+    "release_process",
 ]

@@ -54,6 +54,9 @@ CONTROL_VIEW_FAULTS = frozenset(
         "apiserver-unavailable",
         "apiserver-throttle",
         "apiserver-latency",
+        "etcd-member-crash",
+        "apiserver-crash",
+        "control-plane-node-crash",
     }
 )
 

@@ -30,7 +30,10 @@ from kubechaos.defaults import Settings
 from kubechaos.scenario.check import Check, Path, printable, string_map
 from kubechaos.scenario.limits import Limits, flag_of, show
 
-_CLUSTER_KEYS = ("nodeGroups", "settings")
+_CLUSTER_KEYS = ("nodeGroups", "controlPlane", "settings")
+_CONTROL_PLANE_KEYS = ("nodes",)
+# etcd FAQ "What is maximum cluster size?": 7 members at most is recommended
+MAX_CONTROL_PLANE_NODES = 7
 _GROUP_KEYS = ("name", "count", "capacity", "labels", "taints")
 _CAPACITY_KEYS = ("cpu", "memory", "pods")
 _TAINT_KEYS = ("key", "value", "effect")
@@ -66,7 +69,30 @@ def read_cluster(check: Check, value: Any, limits: Limits) -> ClusterSpec:
             )
         groups.append(group)
     settings = _settings(check, cluster.get("settings"), (*path, "settings"))
-    return ClusterSpec(tuple(groups), settings)
+    control_plane = _control_plane(check, cluster.get("controlPlane"), (*path, "controlPlane"))
+    if control_plane > 1 and not settings.leader_elect:
+        check.error(
+            (*path, "settings", "leaderElect"),
+            f"{control_plane} control-plane nodes need leader election: without it every node's "
+            "scheduler and controller manager would act at once",
+        )
+    return ClusterSpec(tuple(groups), settings, control_plane)
+
+
+def _control_plane(check: Check, value: Any, path: Path) -> int:
+    """``controlPlane: {nodes: N}``: N control-plane nodes (default 1)."""
+    nodes = check.mapping(value, path, _CONTROL_PLANE_KEYS).get("nodes", 1)
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        check.error((*path, "nodes"), f"expected a whole number >= 1, got {nodes!r}")
+        return 1
+    if nodes > MAX_CONTROL_PLANE_NODES:
+        check.error(
+            (*path, "nodes"),
+            f"{nodes} control-plane nodes, more than the {MAX_CONTROL_PLANE_NODES} etcd members "
+            "etcd recommends at most",
+        )
+        return 1
+    return nodes
 
 
 def _group(check: Check, raw: Any, gp: Path, seen: set[str], limits: Limits) -> NodeGroupSpec:

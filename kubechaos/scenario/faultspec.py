@@ -91,6 +91,9 @@ def read_faults(
         except (TypeError, ValueError) as exc:
             check.error(fp, str(exc))
             continue
+        problem = fault.cluster_problem(cluster)
+        if problem:
+            check.error((*fp, "params"), problem)
         scheduled.append(ScheduledFault(fault, at, duration, every))
     return scheduled
 

@@ -71,6 +71,8 @@ FAMILIES: dict[str, str] = {
         (
             "apiserver_request", "apiserver_request_duration_seconds", "etcd_server_has_leader",
             "etcd_server_proposals_failed", "etcd_mvcc_put", "kubechaos_etcd_writes_dropped",
+            "kubechaos_etcd_member_up", "etcd_server_is_leader", "etcd_server_leader_changes_seen",
+            "kubechaos_apiserver_replica_up", "kubechaos_apiserver_reconnects",
             "scheduler_schedule_attempts", "scheduler_pending_pods",
             "scheduler_preemption_attempts", "scheduler_preemption_victims", "workqueue_depth",
             "workqueue_adds", "workqueue_retries", "leader_election_master_status",

@@ -41,6 +41,7 @@ from kubechaos.control.controllers.nodezones import zone_label
 from kubechaos.control.scheduler.preemption import VICTIMS_BUCKETS
 from kubechaos.node.proxy import SYNC_DURATION_BUCKETS
 from kubechaos.observe.metrics.builders import add, bucketed, family, histogram
+from kubechaos.observe.metrics.controlplane import add_has_leader, control_plane_families
 
 # kubelet_pod_start_duration_seconds buckets (upstream kubelet metrics)
 POD_START_BUCKETS = (
@@ -116,7 +117,7 @@ def etcd_families(cluster: Cluster) -> list[Metric]:
         "Whether or not a leader exists. 1 is existence, 0 is not.",
         "gauge",
     )
-    add(has_leader, "etcd_server_has_leader", {}, 1.0 if etcd.has_leader else 0.0)
+    add_has_leader(has_leader, cluster)
     failed = family(
         "etcd_server_proposals_failed", "The total number of failed proposals seen.", "counter"
     )
@@ -239,11 +240,15 @@ def leader_election_families(cluster: Cluster) -> list[Metric]:
         "to group by name.",
         "gauge",
     )
-    for process in (cluster.scheduler, cluster.controller_manager):
+    ha = cluster.control_plane.ha
+    for process in (*cluster.schedulers, *cluster.controller_managers):
         election = process.election
         if election is not None and process.running:
             leading = 1 if election.leading else 0
-            add(status, "leader_election_master_status", {"name": election.name}, leading)
+            labels = {"name": election.name}
+            if ha:  # one process per control-plane node, as Prometheus tells them by instance
+                labels["instance"] = election.host
+            add(status, "leader_election_master_status", labels, leading)
     return [status]
 
 
@@ -303,6 +308,7 @@ def component_families(cluster: Cluster) -> list[Metric]:
     return [
         *apiserver_families(cluster),
         *etcd_families(cluster),
+        *control_plane_families(cluster),
         *scheduler_families(cluster),
         *workqueue_families(cluster),
         *leader_election_families(cluster),

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import trio
 
+from kubechaos.api import workcount
 from kubechaos.api.disruption import disruption_allowed_condition
 from kubechaos.api.objects import (
     DeploymentCondition,
@@ -31,7 +32,15 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.rollout import scaled_value
 from kubechaos.client.context import Context
-from kubechaos.client.informer import Handler, Informer
+from kubechaos.client.informer import (
+    LABEL_INDEX,
+    NAMESPACE_INDEX,
+    Handler,
+    Informer,
+    label_index,
+    label_index_value,
+    namespace_index,
+)
 from kubechaos.control.controller import Controller
 from kubechaos.sim.clock import now
 
@@ -99,11 +108,7 @@ class DisruptionController(Controller):
         pdb = self.budgets.get(key)
         if pdb is None:
             return
-        pods = [
-            p
-            for p in self.pods.list()
-            if p.metadata.namespace == pdb.metadata.namespace and _selects(pdb, p)
-        ]
+        pods = [p for p in self._candidates(pdb) if _selects(pdb, p)]
         try:
             expected, desired = self._expected_pod_count(pdb, pods)
         except _NoController:
@@ -117,6 +122,20 @@ class DisruptionController(Controller):
             status = self._status(pdb, pods, expected, desired)
         if status != pdb.status:
             await self.api.update_status(attrs.evolve(pdb, status=status))
+
+    def _candidates(self, pdb: PodDisruptionBudget) -> list[Pod]:
+        """getPodsForPdb's podLister.Pods(namespace): the pods of the budget's namespace, or
+        only those carrying one matchLabels pair of its selector, from the pod informer's
+        indexes (added with the first budget: a cluster without budgets keeps none)."""
+        self.pods.add_indexers({NAMESPACE_INDEX: namespace_index, LABEL_INDEX: label_index})
+        namespace = pdb.metadata.namespace
+        pair = pdb.spec.selector.index_key() if pdb.spec.selector is not None else None
+        if pair is None:
+            pods = self.pods.by_index(NAMESPACE_INDEX, namespace)
+        else:
+            pods = self.pods.by_index(LABEL_INDEX, label_index_value(namespace, *pair))
+        workcount.PODS_VISITED += len(pods)
+        return pods
 
     def _status(
         self, pdb: PodDisruptionBudget, pods: list[Pod], expected: int, desired: int

@@ -30,11 +30,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import attrs
 import trio
 
-from kubechaos.api import errors
+from kubechaos.api import errors, workcount
 from kubechaos.api.objects import (
     ObjectMeta,
     OwnerReference,
@@ -203,6 +204,7 @@ class ReplicaSetController(Controller):
         self._pods_by_owner: OwnedIndex[Pod] = OwnedIndex()
         self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
         self._rs_selectors = SelectorIndex()
+        self._pod_facts: dict[str, tuple[Any, ...]] = {}  # pod key -> ReplicaSetController._facts
         self.replicasets.add_handler(
             Handler(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         )
@@ -300,6 +302,7 @@ class ReplicaSetController(Controller):
 
     def _on_pod_delete(self, pod: Pod) -> None:
         self._pods_by_owner.discard(pod)
+        self._pod_facts.pop(key_of(pod), None)
         self._pod_gone(pod)
 
     def _pod_gone(self, pod: Pod) -> None:
@@ -316,18 +319,7 @@ class ReplicaSetController(Controller):
             self.expectations.forget(key)
             return
         needs_sync = self.expectations.satisfied(key)
-        namespace = rs.metadata.namespace
-        candidates = [
-            pod
-            for pod in (
-                *self._pods_by_owner.owned_by(rs.metadata.uid),
-                *self._pods_by_owner.orphans(namespace),
-            )
-            if pod.is_active()
-        ]
-        pods = await claim(
-            self.api, "pods", rs, candidates, recheck_deletion(self.api, "replicasets", rs)
-        )
+        pods = await self._claim_pods(rs)
         manage_error: errors.APIError | None = None
         if not needs_sync:
             # Come back when the wait expires, should the awaited events never arrive.
@@ -342,6 +334,51 @@ class ReplicaSetController(Controller):
             raise manage_error
         if updated is not None and updated.spec.min_ready_seconds > 0:
             self._requeue_for_availability(key, updated, pods)
+
+    async def _claim_pods(self, rs: ReplicaSet) -> list[Pod]:
+        """The active pods ``rs`` owns and selects, then the orphans it adopts (as claim).
+
+        An owned pod still selected is kept without a call into :func:`claim` (its selector
+        match memoised per pod object); only the rest (owned pods to release, orphans to
+        adopt) go through it, in the same order, so the API calls are claim's own.
+        """
+        owned = self._pods_by_owner.owned_by(rs.metadata.uid)
+        orphans = self._pods_by_owner.orphans(rs.metadata.namespace)
+        workcount.PODS_VISITED += len(owned) + len(orphans)
+        kept: list[Pod] = []
+        rest: list[Pod] = []
+        for pod in owned:
+            if pod.is_active():
+                (kept if self._facts(rs, pod)[3] else rest).append(pod)
+        rest.extend(pod for pod in orphans if pod.is_active())
+        if not rest:
+            return kept
+        recheck = recheck_deletion(self.api, "replicasets", rs)
+        return [*kept, *await claim(self.api, "pods", rs, rest, recheck)]
+
+    def _facts(self, rs: ReplicaSet, pod: Pod) -> tuple[Any, ...]:
+        """(pod, selector, template labels, selected, fully labelled, ready since) of ``pod``
+        for ``rs``: computed once per pod object and ReplicaSet spec (objects are immutable)."""
+        pkey = key_of(pod)
+        selector, template_labels = rs.spec.selector, rs.spec.template.metadata.labels
+        entry = self._pod_facts.get(pkey)
+        if (
+            entry is not None
+            and entry[0] is pod
+            and entry[1] == selector
+            and entry[2] == template_labels
+        ):
+            return entry
+        labels = pod.metadata.labels
+        entry = self._pod_facts[pkey] = (
+            pod,
+            selector,
+            template_labels,
+            selector.matches(labels),
+            all(labels.get(k) == v for k, v in template_labels.items()),
+            pod.ready_since(),
+        )
+        return entry
 
     async def _manage_replicas(self, key: str, rs: ReplicaSet, pods: list[Pod]) -> None:
         diff = len(pods) - rs.spec.replicas
@@ -427,18 +464,19 @@ class ReplicaSetController(Controller):
         )
 
     # ------------------------------------------------------------------ status
-    @staticmethod
-    def _calculate_status(rs: ReplicaSet, pods: list[Pod]) -> ReplicaSetStatus:
-        template_labels = rs.spec.template.metadata.labels
+    def _calculate_status(self, rs: ReplicaSet, pods: list[Pod]) -> ReplicaSetStatus:
+        """Upstream's calculateStatus over the claimed pods (facts memoised per pod object);
+        available: ready since at least minReadySeconds, as :func:`is_pod_available`."""
+        min_ready = rs.spec.min_ready_seconds
         at = now()
         fully_labeled = ready = available = 0
         for pod in pods:
-            labels = pod.metadata.labels
-            if all(labels.get(k) == v for k, v in template_labels.items()):
+            _, _, _, _, fully, since = self._facts(rs, pod)
+            if fully:
                 fully_labeled += 1
-            if pod.is_ready():
+            if since is not None:
                 ready += 1
-                if is_pod_available(pod, rs.spec.min_ready_seconds, at):
+                if min_ready == 0 or since + min_ready <= at:
                     available += 1
         return ReplicaSetStatus(
             replicas=len(pods),

@@ -42,6 +42,7 @@ from kubechaos.client.informer import (
     namespace_index,
 )
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.ownership import SelectorIndex
 from kubechaos.sim.clock import now
 
 
@@ -62,6 +63,7 @@ class DisruptionController(Controller):
         self.replicasets: Informer[ReplicaSet] = ctx.informer("replicasets", self.name)
         self.deployments: Informer[Any] = ctx.informer("deployments", self.name)
         self._by_namespace: dict[str, dict[str, None]] = {}  # namespace -> budget keys
+        self._selectors = SelectorIndex()  # budgets by one matchLabels pair of their selector
         self.budgets.add_handler(Handler(self._budget_add, self._budget_update, self._budget_del))
         self.pods.add_handler(Handler(self._pod_event, self._pod_update, self._pod_event))
 
@@ -78,12 +80,24 @@ class DisruptionController(Controller):
     # ------------------------------------------------------------------ handlers
     def _budget_add(self, pdb: PodDisruptionBudget) -> None:
         self._by_namespace.setdefault(pdb.metadata.namespace, {})[key_of(pdb)] = None
+        self._index_selector(pdb)
         self.enqueue(key_of(pdb))
 
     def _budget_update(self, old: PodDisruptionBudget, new: PodDisruptionBudget) -> None:
+        self._index_selector(new)
         self.enqueue(key_of(new))
 
+    def _index_selector(self, pdb: PodDisruptionBudget) -> None:
+        """A pod event looks up only the budgets whose selector can match it (a nil or empty
+        selector selects nothing, as getPodsForPdb)."""
+        selector = pdb.spec.selector
+        if selector is None or selector.is_empty():
+            self._selectors.discard(key_of(pdb))
+        else:
+            self._selectors.put(key_of(pdb), pdb.metadata.namespace, selector)
+
     def _budget_del(self, pdb: PodDisruptionBudget) -> None:
+        self._selectors.discard(key_of(pdb))
         bucket = self._by_namespace.get(pdb.metadata.namespace, {})
         bucket.pop(key_of(pdb), None)
         if not bucket:
@@ -98,10 +112,8 @@ class DisruptionController(Controller):
     def _pod_event(self, pod: Pod) -> None:
         if not self._by_namespace:
             return
-        for key in self._by_namespace.get(pod.metadata.namespace, ()):
-            pdb = self.budgets.get(key)
-            if pdb is not None and _selects(pdb, pod):
-                self.enqueue(key)
+        for key in self._selectors.matching(pod.metadata.namespace, pod.metadata.labels):
+            self.enqueue(key)
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> None:

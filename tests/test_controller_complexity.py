@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
@@ -27,8 +28,12 @@ from kubechaos.api.objects import (
     MetricSpec,
     MetricTarget,
     ObjectMeta,
+    OwnerReference,
+    Pod,
+    PodCondition,
     PodDisruptionBudget,
     PodDisruptionBudgetSpec,
+    PodStatus,
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.client.informer import LABEL_INDEX, NAMESPACE_INDEX, Informer, label_index
@@ -37,8 +42,9 @@ from kubechaos.control.controllers import disruption, endpoints, servicepods
 from kubechaos.control.controllers.endpointslice import EndpointSliceController
 from kubechaos.control.controllers.podautoscaler.controller import HorizontalController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
+from kubechaos.control.controllers.rstally import TalliedIndex
 
-from .factories import PodReadier, deployment, pod, replicaset, service
+from .factories import PodReadier, deployment, pod, pod_spec, replicaset, service
 from .harness import ready_pods, running, wait_until
 
 GROWTH = 2.2  # per doubling
@@ -233,3 +239,34 @@ def test_informer_indexers_follow_adds_updates_and_deletes() -> None:
     with pytest.raises(ValueError, match="already exists"):
         informer.add_indexers({LABEL_INDEX: lambda obj: ()})
     assert NAMESPACE_INDEX not in informer._indices
+
+
+def test_replicaset_tally_equals_a_fresh_count_of_its_pods() -> None:
+    """replica_set.go calculateStatus counts, over the claimed pods, the fully labelled
+    (template labels all present), Ready and available ones; the tally kept from pod events
+    gives the same numbers without reading the pods: kept = active, owned and selected; a pod
+    that stops matching the selector is a stray (claim would release it), a terminating one
+    drops out; a changed template rebuilds the tally from the owner index."""
+    ref = OwnerReference("ReplicaSet", "web", "rs-uid", True)
+    ready = PodStatus(phase="Running", conditions=(PodCondition("Ready", "True"),))
+
+    def owned(name: str, labels: dict[str, str], status: PodStatus | None = None) -> Pod:
+        meta = ObjectMeta(name=name, namespace="default", labels=labels, owner_references=(ref,))
+        return Pod(meta, pod_spec(), status or PodStatus())
+
+    index = TalliedIndex()
+    index.put(owned("a", {"app": "web", "v": "1"}, ready))
+    selector, template_labels = LabelSelector({"app": "web"}), {"app": "web", "v": "1"}
+    tally = index.tally("rs-uid", selector, template_labels)
+    index.put(owned("b", {"app": "web"}))
+    index.put(owned("c", {"app": "db"}, ready))
+    counts = (tally.kept, tally.fully_labeled, tally.ready, tally.strays)
+    assert counts == (2, 1, 1, 1)
+    assert [p.metadata.name for p in index.kept("rs-uid", tally)] == ["a", "b"]
+    gone = owned("a", {"app": "web", "v": "1"}, ready)
+    gone = attrs.evolve(gone, metadata=attrs.evolve(gone.metadata, deletion_timestamp=5.0))
+    index.put(gone)
+    index.discard(owned("c", {"app": "db"}))
+    assert (tally.kept, tally.fully_labeled, tally.ready, tally.strays) == (1, 0, 0, 0)
+    rebuilt = index.tally("rs-uid", selector, {"app": "web"})
+    assert rebuilt is not tally and (rebuilt.kept, rebuilt.fully_labeled) == (1, 1)

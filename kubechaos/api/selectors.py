@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from kubechaos.api import workcount
+
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
@@ -44,6 +46,7 @@ class LabelSelector:
     match_expressions: tuple[Requirement, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
+        workcount.SELECTOR_MATCHES += 1
         for key, value in self.match_labels.items():
             if labels.get(key) != value:
                 return False

@@ -4,12 +4,18 @@ This is client-go's reflector + indexer + shared informer in one: the informer l
 watches from the list's resourceVersion, and on 410 Gone (the watch cache or etcd compacted past
 it) lists again and reports the difference, so handlers never miss a final state. On other API
 errors it backs off like the reflector (800 ms doubling to 30 s) and retries.
+
+Indexers are client-go's ``cache.Indexer``: :meth:`Informer.add_indexers` names functions from
+an object to the values it is filed under, :meth:`Informer.by_index` returns the objects filed
+under one value, so a controller asks "the pods of this namespace / with this label" in time
+proportional to the answer. The index is updated before handlers hear of a change; an informer
+without indexers pays one truth test per event.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -26,6 +32,26 @@ T = TypeVar("T", bound=APIObject)
 
 RELIST_BACKOFF_INITIAL = 0.8  # client-go reflector backoff
 RELIST_BACKOFF_MAX = 30.0
+
+IndexFunc = Callable[[Any], Iterable[str]]
+NAMESPACE_INDEX = "namespace"  # client-go cache.NamespaceIndex
+LABEL_INDEX = "namespace-label"  # "<namespace>/<key>=<value>" of every label an object carries
+
+
+def namespace_index(obj: APIObject) -> tuple[str, ...]:
+    """client-go's MetaNamespaceIndexFunc."""
+    return (obj.metadata.namespace,)
+
+
+def label_index(obj: APIObject) -> tuple[str, ...]:
+    """Every ``namespace/key=value`` label pair of ``obj``: a selector's matchLabels pair then
+    names a superset of what it selects in that namespace."""
+    namespace = obj.metadata.namespace
+    return tuple(f"{namespace}/{k}={v}" for k, v in obj.metadata.labels.items())
+
+
+def label_index_value(namespace: str, key: str, value: str) -> str:
+    return f"{namespace}/{key}={value}"
 
 
 @attrs.define
@@ -60,6 +86,64 @@ class Informer(Generic[T]):
         self.watch: WatchStream | None = None
         self.relists = 0
         self._running = False
+        self._indexers: dict[str, IndexFunc] = {}
+        self._indices: dict[str, dict[str, dict[str, None]]] = {}  # name -> value -> keys
+        self._filed: dict[str, dict[str, tuple[str, ...]]] = {}  # name -> key -> its values
+
+    def add_indexers(self, indexers: Mapping[str, IndexFunc]) -> None:
+        """Add named index functions (client-go AddIndexers); objects already held are indexed
+        at once. Adding the same function under its name again is a no-op (a shared informer's
+        users may each ask); another function under a taken name is a programming error."""
+        for name, func in indexers.items():
+            known = self._indexers.get(name)
+            if known is func:
+                continue
+            if known is not None:
+                raise ValueError(f"informer {self.resource}: indexer {name!r} already exists")
+            self._indexers[name] = func
+            self._indices[name] = {}
+            self._filed[name] = {}
+            for key, obj in self.store.items():
+                self._file(name, func, key, obj)
+
+    def by_index(self, name: str, value: str) -> builtins.list[T]:
+        """The objects filed under ``value`` by indexer ``name`` (client-go ByIndex)."""
+        store = self.store
+        return [store[key] for key in self._indices[name].get(value, ())]
+
+    def index_size(self, name: str, value: str) -> int:
+        return len(self._indices[name].get(value, ()))
+
+    def _file(self, name: str, func: IndexFunc, key: str, obj: T) -> None:
+        values = tuple(func(obj))
+        filed = self._filed[name]
+        old = filed.get(key, ())
+        if values == old:
+            return
+        index = self._indices[name]
+        for value in old:
+            if value not in values:
+                bucket = index[value]
+                del bucket[key]
+                if not bucket:
+                    del index[value]
+        for value in values:
+            if value not in old:
+                index.setdefault(value, {})[key] = None
+        filed[key] = values
+
+    def _unfile(self, key: str) -> None:
+        for name in self._indexers:
+            index = self._indices[name]
+            for value in self._filed[name].pop(key, ()):
+                bucket = index[value]
+                del bucket[key]
+                if not bucket:
+                    del index[value]
+
+    def _reindex(self, key: str, obj: T) -> None:
+        for name, func in self._indexers.items():
+            self._file(name, func, key, obj)
 
     def add_handler(self, handler: Handler) -> None:
         """Register ``handler``; if the informer already holds objects, it hears of each as added
@@ -132,10 +216,14 @@ class Informer(Generic[T]):
         for key, old in list(self.store.items()):
             if key not in fresh:
                 del self.store[key]
+                if self._indexers:
+                    self._unfile(key)
                 self._notify_delete(old)
         for key, obj in fresh.items():
             old_obj = self.store.get(key)
             self.store[key] = obj
+            if self._indexers:
+                self._reindex(key, obj)
             if old_obj is None:
                 self._notify_add(obj)
             elif old_obj.metadata.resource_version != obj.metadata.resource_version:
@@ -145,10 +233,14 @@ class Informer(Generic[T]):
         key = key_of(obj)
         if type_ == DELETED:
             self.store.pop(key, None)
+            if self._indexers:
+                self._unfile(key)
             self._notify_delete(obj)
             return
         old = self.store.get(key)
         self.store[key] = obj
+        if self._indexers:
+            self._reindex(key, obj)
         if old is None or type_ == ADDED:
             self._notify_add(obj)
         else:

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import trio
 
+from kubechaos.api import workcount
 from kubechaos.api.disruption import disruption_allowed_condition
 from kubechaos.api.objects import (
     DeploymentCondition,
@@ -31,8 +32,17 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.rollout import scaled_value
 from kubechaos.client.context import Context
-from kubechaos.client.informer import Handler, Informer
+from kubechaos.client.informer import (
+    LABEL_INDEX,
+    NAMESPACE_INDEX,
+    Handler,
+    Informer,
+    label_index,
+    label_index_value,
+    namespace_index,
+)
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers.ownership import SelectorIndex
 from kubechaos.sim.clock import now
 
 
@@ -53,6 +63,7 @@ class DisruptionController(Controller):
         self.replicasets: Informer[ReplicaSet] = ctx.informer("replicasets", self.name)
         self.deployments: Informer[Any] = ctx.informer("deployments", self.name)
         self._by_namespace: dict[str, dict[str, None]] = {}  # namespace -> budget keys
+        self._selectors = SelectorIndex()  # budgets by one matchLabels pair of their selector
         self.budgets.add_handler(Handler(self._budget_add, self._budget_update, self._budget_del))
         self.pods.add_handler(Handler(self._pod_event, self._pod_update, self._pod_event))
 
@@ -69,12 +80,24 @@ class DisruptionController(Controller):
     # ------------------------------------------------------------------ handlers
     def _budget_add(self, pdb: PodDisruptionBudget) -> None:
         self._by_namespace.setdefault(pdb.metadata.namespace, {})[key_of(pdb)] = None
+        self._index_selector(pdb)
         self.enqueue(key_of(pdb))
 
     def _budget_update(self, old: PodDisruptionBudget, new: PodDisruptionBudget) -> None:
+        self._index_selector(new)
         self.enqueue(key_of(new))
 
+    def _index_selector(self, pdb: PodDisruptionBudget) -> None:
+        """A pod event looks up only the budgets whose selector can match it (a nil or empty
+        selector selects nothing, as getPodsForPdb)."""
+        selector = pdb.spec.selector
+        if selector is None or selector.is_empty():
+            self._selectors.discard(key_of(pdb))
+        else:
+            self._selectors.put(key_of(pdb), pdb.metadata.namespace, selector)
+
     def _budget_del(self, pdb: PodDisruptionBudget) -> None:
+        self._selectors.discard(key_of(pdb))
         bucket = self._by_namespace.get(pdb.metadata.namespace, {})
         bucket.pop(key_of(pdb), None)
         if not bucket:
@@ -89,21 +112,15 @@ class DisruptionController(Controller):
     def _pod_event(self, pod: Pod) -> None:
         if not self._by_namespace:
             return
-        for key in self._by_namespace.get(pod.metadata.namespace, ()):
-            pdb = self.budgets.get(key)
-            if pdb is not None and _selects(pdb, pod):
-                self.enqueue(key)
+        for key in self._selectors.matching(pod.metadata.namespace, pod.metadata.labels):
+            self.enqueue(key)
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> None:
         pdb = self.budgets.get(key)
         if pdb is None:
             return
-        pods = [
-            p
-            for p in self.pods.list()
-            if p.metadata.namespace == pdb.metadata.namespace and _selects(pdb, p)
-        ]
+        pods = [p for p in self._candidates(pdb) if _selects(pdb, p)]
         try:
             expected, desired = self._expected_pod_count(pdb, pods)
         except _NoController:
@@ -117,6 +134,20 @@ class DisruptionController(Controller):
             status = self._status(pdb, pods, expected, desired)
         if status != pdb.status:
             await self.api.update_status(attrs.evolve(pdb, status=status))
+
+    def _candidates(self, pdb: PodDisruptionBudget) -> list[Pod]:
+        """getPodsForPdb's podLister.Pods(namespace): the pods of the budget's namespace, or
+        only those carrying one matchLabels pair of its selector, from the pod informer's
+        indexes (added with the first budget: a cluster without budgets keeps none)."""
+        self.pods.add_indexers({NAMESPACE_INDEX: namespace_index, LABEL_INDEX: label_index})
+        namespace = pdb.metadata.namespace
+        pair = pdb.spec.selector.index_key() if pdb.spec.selector is not None else None
+        if pair is None:
+            pods = self.pods.by_index(NAMESPACE_INDEX, namespace)
+        else:
+            pods = self.pods.by_index(LABEL_INDEX, label_index_value(namespace, *pair))
+        workcount.PODS_VISITED += len(pods)
+        return pods
 
     def _status(
         self, pdb: PodDisruptionBudget, pods: list[Pod], expected: int, desired: int

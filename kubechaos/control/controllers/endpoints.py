@@ -26,6 +26,7 @@ from kubechaos.api.objects import (
     Endpoints,
     EndpointSubset,
     ObjectMeta,
+    Pod,
     Service,
     key_of,
 )
@@ -100,15 +101,15 @@ class EndpointsController(ServicePodsController):
         include_terminating = svc.spec.publish_not_ready_addresses
         ready: list[EndpointAddress] = []
         not_ready: list[EndpointAddress] = []
+        memo = self.pod_memo
         for pkey, pod in self.selected_pods(svc):
-            if (
-                not pod.status.pod_ip
-                or (pod.metadata.deletion_timestamp is not None and not include_terminating)
-                or pod.is_terminal()
-            ):
+            entry = memo.get(pkey)
+            if entry is None or entry[0] is not pod:
+                entry = memo[pkey] = _address_facts(pkey, pod)
+            _, address, terminating, is_ready = entry
+            if address is None or (terminating and not include_terminating):
                 continue
-            address = EndpointAddress(pod.status.pod_ip, pod.spec.node_name, pkey)
-            if svc.spec.publish_not_ready_addresses or pod.is_ready():
+            if include_terminating or is_ready:
                 ready.append(address)
             else:
                 not_ready.append(address)
@@ -149,6 +150,14 @@ class EndpointsController(ServicePodsController):
             )
         )
         self._written[key] = updated
+
+
+def _address_facts(pkey: str, pod: Pod) -> tuple[Pod, EndpointAddress | None, bool, bool]:
+    """(pod, its address unless it has no IP or is Succeeded/Failed, terminating, Ready)."""
+    address = None
+    if pod.status.pod_ip and not pod.is_terminal():
+        address = EndpointAddress(pod.status.pod_ip, pod.spec.node_name, pkey)
+    return pod, address, pod.metadata.deletion_timestamp is not None, pod.is_ready()
 
 
 def _rv(obj: Endpoints) -> int:

@@ -61,6 +61,13 @@ class OwnedIndex(Generic[T]):
     def orphans(self, namespace: str) -> list[T]:
         return list(self._orphans.get(namespace, {}).values())
 
+    def owned_items(self, uid: str) -> list[tuple[str, T]]:
+        """``(key, object)`` of what ``uid`` owns, in the order they were filed."""
+        return list(self._owned.get(uid, {}).items())
+
+    def has_orphans(self, namespace: str) -> bool:
+        return bool(self._orphans.get(namespace))
+
 
 class SelectorIndex:
     """Owners (by key) indexed by one ``matchLabels`` pair of their selector.

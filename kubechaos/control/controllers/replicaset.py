@@ -30,11 +30,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import attrs
 import trio
 
-from kubechaos.api import errors
+from kubechaos.api import errors, workcount
 from kubechaos.api.objects import (
     ObjectMeta,
     OwnerReference,
@@ -53,6 +54,7 @@ from kubechaos.control.controllers.ownership import (
     claim,
     recheck_deletion,
 )
+from kubechaos.control.controllers.rstally import TalliedIndex, Tally
 from kubechaos.defaults import (
     POD_DELETION_COST_ANNOTATION,
     REPLICASET_BURST_REPLICAS,
@@ -187,6 +189,17 @@ async def _collect_failure(
         failures.append(exc)
 
 
+def _tally_status(rs: ReplicaSet, tally: Tally) -> ReplicaSetStatus:
+    """calculateStatus from the counts (minReadySeconds 0: every ready pod is available)."""
+    return ReplicaSetStatus(
+        replicas=tally.kept,
+        fully_labeled_replicas=tally.fully_labeled,
+        ready_replicas=tally.ready,
+        available_replicas=tally.ready,
+        observed_generation=rs.metadata.generation,
+    )
+
+
 # ---------------------------------------------------------------------------- the controller
 
 
@@ -200,9 +213,10 @@ class ReplicaSetController(Controller):
         self.expectations = Expectations()
         self.replicasets: Informer[ReplicaSet] = ctx.informer("replicasets", self.name)
         self.pods: Informer[Pod] = ctx.informer("pods", self.name)
-        self._pods_by_owner: OwnedIndex[Pod] = OwnedIndex()
+        self._pods_by_owner = TalliedIndex()
         self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
         self._rs_selectors = SelectorIndex()
+        self._pod_facts: dict[str, tuple[Any, ...]] = {}  # pod key -> ReplicaSetController._facts
         self.replicasets.add_handler(
             Handler(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         )
@@ -234,6 +248,7 @@ class ReplicaSetController(Controller):
 
     def _on_rs_delete(self, rs: ReplicaSet) -> None:
         key = key_of(rs)
+        self._pods_by_owner.forget(rs.metadata.uid)
         self._rs_by_owner.discard(rs)
         self._rs_selectors.discard(key)
         self.expectations.forget(key)
@@ -300,6 +315,7 @@ class ReplicaSetController(Controller):
 
     def _on_pod_delete(self, pod: Pod) -> None:
         self._pods_by_owner.discard(pod)
+        self._pod_facts.pop(key_of(pod), None)
         self._pod_gone(pod)
 
     def _pod_gone(self, pod: Pod) -> None:
@@ -316,35 +332,93 @@ class ReplicaSetController(Controller):
             self.expectations.forget(key)
             return
         needs_sync = self.expectations.satisfied(key)
-        namespace = rs.metadata.namespace
-        candidates = [
-            pod
-            for pod in (
-                *self._pods_by_owner.owned_by(rs.metadata.uid),
-                *self._pods_by_owner.orphans(namespace),
-            )
-            if pod.is_active()
-        ]
-        pods = await claim(
-            self.api, "pods", rs, candidates, recheck_deletion(self.api, "replicasets", rs)
-        )
+        tally = self._counted(rs)
+        claimed: list[Pod] | None = None if tally is not None else await self._claim_pods(rs)
+        # the counts as of the claim: the tally moves on while this sync awaits its writes
+        counted = _tally_status(rs, tally) if tally is not None else None
+
+        def pods() -> list[Pod]:  # what claim would return: built only when a sync needs it
+            if claimed is not None:
+                return claimed
+            assert tally is not None
+            return self._pods_by_owner.kept(rs.metadata.uid, tally)
+
         manage_error: errors.APIError | None = None
         if not needs_sync:
             # Come back when the wait expires, should the awaited events never arrive.
             self.queue.add_after(key, self.expectations.expires_in(key) + 1.0)
         elif rs.metadata.deletion_timestamp is None:
+            count = counted.replicas if counted is not None else len(pods())
             try:
-                await self._manage_replicas(key, rs, pods)
+                await self._manage_replicas(key, rs, count, pods)
             except errors.APIError as exc:
                 manage_error = exc
-        updated = await self._update_status(rs, self._calculate_status(rs, pods))
+        status = counted if counted is not None else self._calculate_status(rs, pods())
+        updated = await self._update_status(rs, status)
         if manage_error is not None:
             raise manage_error
         if updated is not None and updated.spec.min_ready_seconds > 0:
-            self._requeue_for_availability(key, updated, pods)
+            self._requeue_for_availability(key, updated, pods())
 
-    async def _manage_replicas(self, key: str, rs: ReplicaSet, pods: list[Pod]) -> None:
-        diff = len(pods) - rs.spec.replicas
+    def _counted(self, rs: ReplicaSet) -> Tally | None:
+        """The pods' counts, when they are all a sync needs: no orphan to adopt, no stray to
+        release, no minReadySeconds to time (else the sync claims and counts pod by pod)."""
+        if rs.spec.min_ready_seconds > 0 or self._pods_by_owner.has_orphans(rs.metadata.namespace):
+            return None
+        tally = self._pods_by_owner.tally(
+            rs.metadata.uid, rs.spec.selector, rs.spec.template.metadata.labels
+        )
+        return tally if tally.strays == 0 else None
+
+    async def _claim_pods(self, rs: ReplicaSet) -> list[Pod]:
+        """The active pods ``rs`` owns and selects, then the orphans it adopts (as claim).
+
+        An owned pod still selected is kept without a call into :func:`claim` (its selector
+        match memoised per pod object); only the rest (owned pods to release, orphans to
+        adopt) go through it, in the same order, so the API calls are claim's own.
+        """
+        owned = self._pods_by_owner.owned_by(rs.metadata.uid)
+        orphans = self._pods_by_owner.orphans(rs.metadata.namespace)
+        workcount.PODS_VISITED += len(owned) + len(orphans)
+        kept: list[Pod] = []
+        rest: list[Pod] = []
+        for pod in owned:
+            if pod.is_active():
+                (kept if self._facts(rs, pod)[3] else rest).append(pod)
+        rest.extend(pod for pod in orphans if pod.is_active())
+        if not rest:
+            return kept
+        recheck = recheck_deletion(self.api, "replicasets", rs)
+        return [*kept, *await claim(self.api, "pods", rs, rest, recheck)]
+
+    def _facts(self, rs: ReplicaSet, pod: Pod) -> tuple[Any, ...]:
+        """(pod, selector, template labels, selected, fully labelled, ready since) of ``pod``
+        for ``rs``: computed once per pod object and ReplicaSet spec (objects are immutable)."""
+        pkey = key_of(pod)
+        selector, template_labels = rs.spec.selector, rs.spec.template.metadata.labels
+        entry = self._pod_facts.get(pkey)
+        if (
+            entry is not None
+            and entry[0] is pod
+            and entry[1] == selector
+            and entry[2] == template_labels
+        ):
+            return entry
+        labels = pod.metadata.labels
+        entry = self._pod_facts[pkey] = (
+            pod,
+            selector,
+            template_labels,
+            selector.matches(labels),
+            all(labels.get(k) == v for k, v in template_labels.items()),
+            pod.ready_since(),
+        )
+        return entry
+
+    async def _manage_replicas(
+        self, key: str, rs: ReplicaSet, count: int, claimed: Callable[[], list[Pod]]
+    ) -> None:
+        diff = count - rs.spec.replicas
         if diff < 0:
             count = min(-diff, REPLICASET_BURST_REPLICAS)
             self.expectations.expect_creations(key, count)
@@ -358,7 +432,7 @@ class ReplicaSetController(Controller):
                 raise failure
         elif diff > 0:
             count = min(diff, REPLICASET_BURST_REPLICAS)
-            victims = pods_to_delete(pods, self._related_pods(rs), count, now())
+            victims = pods_to_delete(claimed(), self._related_pods(rs), count, now())
             self.expectations.expect_deletions(key, [key_of(p) for p in victims])
             failures: list[errors.APIError] = []
             async with trio.open_nursery() as nursery:
@@ -427,18 +501,19 @@ class ReplicaSetController(Controller):
         )
 
     # ------------------------------------------------------------------ status
-    @staticmethod
-    def _calculate_status(rs: ReplicaSet, pods: list[Pod]) -> ReplicaSetStatus:
-        template_labels = rs.spec.template.metadata.labels
+    def _calculate_status(self, rs: ReplicaSet, pods: list[Pod]) -> ReplicaSetStatus:
+        """Upstream's calculateStatus over the claimed pods (facts memoised per pod object);
+        available: ready since at least minReadySeconds, as :func:`is_pod_available`."""
+        min_ready = rs.spec.min_ready_seconds
         at = now()
         fully_labeled = ready = available = 0
         for pod in pods:
-            labels = pod.metadata.labels
-            if all(labels.get(k) == v for k, v in template_labels.items()):
+            _, _, _, _, fully, since = self._facts(rs, pod)
+            if fully:
                 fully_labeled += 1
-            if pod.is_ready():
+            if since is not None:
                 ready += 1
-                if is_pod_available(pod, rs.spec.min_ready_seconds, at):
+                if min_ready == 0 or since + min_ready <= at:
                     available += 1
         return ReplicaSetStatus(
             replicas=len(pods),

@@ -12,12 +12,19 @@ keep each event's cost independent of cluster size:
   the selector's pairs instead of scanning the namespace.
 
 A pod event enqueues only the Services that select the pod (before or after a label change).
+
+A sync still reads every pod its Service selects (upstream lists them from the pod lister each
+sync), but what it derives from a pod is memoised per pod object (``pod_memo``: informer objects
+are immutable, so a new version is a new object), and a one-pair selector (the common case)
+takes its bucket as the answer without matching each pod again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
+from kubechaos.api import workcount
 from kubechaos.api.objects import Pod, Service, key_of
 from kubechaos.api.selectors import selector_from_labels
 from kubechaos.client.context import Context
@@ -54,6 +61,8 @@ class ServicePodsController(Controller):
         self._services_by_label: dict[IndexKey, dict[str, None]] = {}
         self._service_index_key: dict[str, IndexKey] = {}
         self._pods_by_label: dict[IndexKey, dict[str, None]] = {}
+        # pod key -> (the pod object, what a sync derived from it): valid while the object is
+        self.pod_memo: dict[str, tuple[Any, ...]] = {}
         self.services.add_handler(
             Handler(self._on_service_add, self._on_service_update, self._on_service_delete)
         )
@@ -143,6 +152,7 @@ class ServicePodsController(Controller):
 
     def _on_pod_delete(self, pod: Pod) -> None:
         self._unindex_pod(pod)
+        self.pod_memo.pop(key_of(pod), None)
         self.enqueue_pod_services(self.services_for(pod.metadata.namespace, pod.metadata.labels))
 
     # ------------------------------------------------------------------ reconcile helpers
@@ -151,9 +161,12 @@ class ServicePodsController(Controller):
         namespace = svc.metadata.namespace
         selector = svc.spec.selector
         buckets = [self._pods_by_label.get((namespace, k, v), {}) for k, v in selector.items()]
-        for pkey in min(buckets, key=len):
+        bucket = min(buckets, key=len)
+        workcount.PODS_VISITED += len(bucket)
+        exact = len(buckets) == 1  # the bucket of the selector's only pair is its selection
+        for pkey in bucket:
             pod = self.pods.get(pkey)
-            if pod is not None and selector_matches(selector, pod.metadata.labels):
+            if pod is not None and (exact or selector_matches(selector, pod.metadata.labels)):
                 yield pkey, pod
 
 

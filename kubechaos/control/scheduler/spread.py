@@ -96,15 +96,18 @@ class _Counting:
         self.node_counts: list[Mapping[str, int]] = []
         self.domain_counts: list[dict[str, int]] = []
         namespace = frozenset((pod.metadata.namespace,))
+        # a pod without nodeSelector/required affinity matches every node: skip that check
+        self.affinity = bool(pod.spec.node_selector or pod.spec.node_affinity)
         for c in constraints:
             counts: Mapping[str, int] = {}
             if c.parts is not None:
                 counts = index.counts((namespace, c.parts[0], c.parts[1], True))
             self.node_counts.append(counts)
             domains: dict[str, int] = {}
+            every = not (require_all or c.honor_taints or (c.honor_affinity and self.affinity))
             for name, n in counts.items():
                 info = node(name)
-                if info is None or not self.counts_on(c, info):
+                if info is None or not (every or self.counts_on(c, info)):
                     continue
                 value = info.labels.get(c.topology_key, "")
                 domains[value] = domains.get(value, 0) + n
@@ -115,7 +118,11 @@ class _Counting:
         labels = info.labels
         if self.require_all and not all(k in labels for k in self.keys):
             return False
-        if c.honor_affinity and not matches_node(self.pod.spec, labels, info.name):
+        if (
+            c.honor_affinity
+            and self.affinity
+            and not matches_node(self.pod.spec, labels, info.name)
+        ):
             return False
         return not (
             c.honor_taints

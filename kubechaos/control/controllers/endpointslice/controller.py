@@ -209,11 +209,32 @@ class EndpointSliceController(ServicePodsController):
     def desired(self, svc: Service) -> dict[Ports, dict[str, SliceEndpoint]]:
         """The endpoints ``svc``'s slices should hold, by port list then IP."""
         out: dict[Ports, dict[str, SliceEndpoint]] = {}
-        for _, pod in self.selected_pods(svc):
+        memo = self.pod_memo
+        publish, svc_ports = svc.spec.publish_not_ready_addresses, svc.spec.ports
+        for pkey, pod in self.selected_pods(svc):
             if not pod.status.pod_ip or pod.is_terminal():
                 continue
-            ports = endpoint_ports(svc, pod)
-            out.setdefault(ports, {})[pod.status.pod_ip] = self._endpoint(svc, pod)
+            node_name = pod.spec.node_name
+            node = self.nodes.get(node_name) if node_name else None
+            # what follows depends on nothing but these four: reuse it while they are the same
+            entry = memo.get(pkey)
+            if (
+                entry is None
+                or entry[0] is not pod
+                or entry[1] is not node
+                or entry[2] != publish
+                or entry[3] != svc_ports
+            ):
+                ports = endpoint_ports(svc, pod)
+                entry = memo[pkey] = (
+                    pod,
+                    node,
+                    publish,
+                    svc_ports,
+                    ports,
+                    self._endpoint(svc, pod),
+                )
+            out.setdefault(entry[4], {})[pod.status.pod_ip] = entry[5]
         return out
 
     def template(self, svc: Service) -> EndpointSlice:

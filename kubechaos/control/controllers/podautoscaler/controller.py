@@ -28,7 +28,7 @@ from __future__ import annotations
 import attrs
 import trio
 
-from kubechaos.api import errors
+from kubechaos.api import errors, workcount
 from kubechaos.api.objects import (
     HorizontalPodAutoscaler,
     HorizontalPodAutoscalerCondition,
@@ -37,7 +37,15 @@ from kubechaos.api.objects import (
     key_of,
 )
 from kubechaos.client.context import Context
-from kubechaos.client.informer import Handler, Informer
+from kubechaos.client.informer import (
+    LABEL_INDEX,
+    NAMESPACE_INDEX,
+    Handler,
+    Informer,
+    label_index,
+    label_index_value,
+    namespace_index,
+)
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.podautoscaler.metrics import compute_replicas_for_metrics
 from kubechaos.control.controllers.podautoscaler.normalize import (
@@ -85,14 +93,14 @@ class HorizontalController(Controller):
             "horizontalpodautoscalers", self.name
         )
         self.pods: Informer[Pod] = ctx.informer("pods", self.name)
-        self._pods_by_namespace: dict[str, dict[str, None]] = {}
         self.history: dict[str, History] = {}
         s = ctx.settings
         self.timing = Timing(
             s.hpa_tolerance, s.hpa_cpu_initialization_period, s.hpa_initial_readiness_delay
         )
         self.hpas.add_handler(Handler(self._hpa_event, self._hpa_update, self._hpa_delete))
-        self.pods.add_handler(Handler(self._pod_add, None, self._pod_delete))
+        # the pods of a target's selector come from the informer's label index (added with the
+        # first HPA sync, so a cluster without HPAs keeps none)
 
     async def wait_synced(self) -> None:
         for informer in (self.hpas, self.pods):
@@ -114,14 +122,6 @@ class HorizontalController(Controller):
 
     def _hpa_delete(self, hpa: HorizontalPodAutoscaler) -> None:
         self.history.pop(key_of(hpa), None)
-
-    def _pod_add(self, pod: Pod) -> None:
-        self._pods_by_namespace.setdefault(pod.metadata.namespace, {})[key_of(pod)] = None
-
-    def _pod_delete(self, pod: Pod) -> None:
-        bucket = self._pods_by_namespace.get(pod.metadata.namespace)
-        if bucket is not None:
-            bucket.pop(key_of(pod), None)
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> None:
@@ -306,12 +306,14 @@ class HorizontalController(Controller):
     def _selected(self, namespace: str, scale: Scale) -> list[Pod]:
         selector = scale.selector
         assert selector is not None
-        out = []
-        for pod_key in self._pods_by_namespace.get(namespace, ()):
-            pod = self.pods.get(pod_key)
-            if pod is not None and selector.matches(pod.metadata.labels):
-                out.append(pod)
-        return out
+        self.pods.add_indexers({NAMESPACE_INDEX: namespace_index, LABEL_INDEX: label_index})
+        pair = selector.index_key()
+        if pair is None:
+            candidates = self.pods.by_index(NAMESPACE_INDEX, namespace)
+        else:  # only the pods carrying one matchLabels pair, not the whole namespace
+            candidates = self.pods.by_index(LABEL_INDEX, label_index_value(namespace, *pair))
+        workcount.PODS_VISITED += len(candidates)
+        return [pod for pod in candidates if selector.matches(pod.metadata.labels)]
 
     async def _write_status(
         self, s: _Sync, current: int, desired: int | None, rescaled: bool

@@ -193,6 +193,7 @@ def measure(
             while not watch.converged and trio.current_time() < CONVERGENCE_LIMIT:
                 await trio.sleep(5)
             marks["converged_virtual"] = trio.current_time()
+            marks["converged"] = watch.converged  # not at the end: the shape may disturb it
             marks["converged_wall"] = time.perf_counter()
             marks["converged_cpu"] = time.process_time()
             marks["events_at_convergence"] = len(cluster.ctx.events)
@@ -229,7 +230,7 @@ def measure(
         "shape": shape,
         "nodes": nodes,
         "pods": workload.pods,
-        "converged": bool(watch.converged),
+        "converged": bool(marks["converged"]),
         "converge_virtual_s": marks["converged_virtual"],
         "converge_wall_s": marks["converged_wall"] - start,
         "steady_virtual_s": steady,

@@ -1,143 +1,108 @@
-"""Scale benchmark: how fast does the model run a large cluster?
+"""Scale benchmark: how fast does the model run a large cluster, of which shape?
 
-For each size: N nodes, N Deployments of 30 replicas (30 pods per node on average) each behind a
-Service with 1 request/s of traffic from 3 client nodes (``--clients``; 0 sends from every node,
-which makes kubechaos_service_requests_total{source_node} grow to services x nodes series). The cluster runs to convergence, then 10 more virtual minutes. Printed
-per size: wall time to converge, virtual seconds per wall second over the steady 10 minutes, model
-events per wall second, and peak RSS of the process (each size runs in its own process so the
-peaks do not mix).
+Shapes (``--shape``, see :mod:`shapes` for each in full; all keep ~30 pods per node):
+``many-small`` (a Deployment of 30 per node, 1 request/s per Service from 3 client nodes),
+``few-large`` (a Deployment of 300 per 10 nodes, readiness probes), ``mixed`` (Deployments of
+3..500 with readiness and liveness probes, zone spread, a DaemonSet, StatefulSets, 10 Services at
+100 requests/s from every node, a 10 % pod kill and a 1 % node crash) and ``churn`` (few-large
+plus a rolling update of every Deployment). Each size runs in its own process (so the peak RSS is
+its own): the cluster converges, then runs ``--steady`` more virtual seconds (600 by default).
 
-    python benchmarks/scale.py --nodes 100 1000 5000
+Printed per row, and written as JSON to ``benchmarks/results/<shape>-<nodes>.json``:
+converge time (virtual and wall); whole-run speed (virtual seconds over wall seconds, converge
+plus the steady window); steady speed (the window after convergence alone); model events per wall
+second; the wall cost per model step (a Trio task step: one wakeup of one of the model's tasks,
+counted by an instrument) beside the floor, the cost of one bare Trio task wakeup measured in the
+same process (two tasks ping-ponging through memory channels under the same virtual clock, with
+the same instrument); peak RSS. The cost per step, the floor and the ``cpu`` speeds in the JSON
+are process CPU time: on a machine shared with other work the wall clock also counts the
+neighbours, CPU time far less so. Event-log events are far coarser than steps (a Ready pod is
+one event, its probes and its traffic none), so events/s is printed for comparison only.
+
+    python benchmarks/scale.py --shape mixed --nodes 250 500 1000
     python benchmarks/scale.py --nodes 1000 --openmetrics   # also with --openmetrics recording
-    python benchmarks/scale.py --nodes 1000 --shape mixed   # + a DaemonSet and StatefulSets
-
-``--shape mixed`` adds what real clusters run beside their Deployments (issue 13): a node-agent
-DaemonSet (one pod on every node) and one StatefulSet of 3 replicas (OrderedReady, behind a
-headless Service) per 20 nodes. Its rows say ``+mixed``; the plain shape is the default, and
-a run of it uses none of the newer kinds, so it measures what they cost runs that do not use
-them (nothing, by design: their controllers start with their first object).
+    python benchmarks/scale.py --shape few-large --nodes 250 --no-save
 
 With ``--openmetrics`` each size runs twice: as above, then the same run recording every series
 every 15 virtual seconds to an OpenMetrics file (an OpenMetricsRecorder task, as ``kubechaos run
 --openmetrics`` adds one; the file goes to a temporary directory and is deleted). The second row
-includes the recording's whole cost, the final file write too; a line under it compares its wall
-time with the plain run's and shows the time spent sampling and writing, the samples written and
-the file's size. (The recorder's own task shifts Trio's seeded tie-breaks, so the two runs are not
-event-for-event identical; they do the same work. ``kubechaos run`` attaches the recorder to
-the run's observer ticker instead, which leaves the run unchanged.)
+includes the recording's whole cost, the final file write too; a line under it shows the time
+spent sampling and writing, the samples written and the file's size.
 
-Targets (issue 2): 1,000 nodes / 30,000 pods at >= 50x real time; 5,000 nodes / 150,000 pods
-faster than real time and under 4 GiB. Issue 4: recording at 15 s costs at most 25% more wall
-time at 1,000 nodes.
+Targets (issue 16): 1,000 nodes / 30,000 pods of the realistic shapes >= 100x real time over the
+whole run, >= 200x steady; 5,000 nodes >= 10x and < 4 GiB; doubling nodes and pods at most
+2.2x the wall time; the cost per model event at most 3x the floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import attrs
 import trio
 
-from kubechaos.api.objects import (
-    Container,
-    DaemonSet,
-    DaemonSetSpec,
-    Deployment,
-    DeploymentSpec,
-    ObjectMeta,
-    PodSpec,
-    PodTemplate,
-    Resources,
-    Service,
-    ServicePort,
-    ServiceSpec,
-    StatefulSet,
-    StatefulSetSpec,
-)
-from kubechaos.api.selectors import LabelSelector
-from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
+from kubechaos.api.objects import Deployment
+from kubechaos.cluster import Cluster, ClusterSpec
 from kubechaos.export.openmetrics import DEFAULT_INTERVAL, OpenMetricsRecorder
 from kubechaos.observe.convergence import ConvergenceWatch
 from kubechaos.observe.metrics import ClusterCollector
 from kubechaos.sim.clock import run_virtual
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 
-PODS_PER_DEPLOYMENT = 30
+sys.path.insert(0, str(Path(__file__).parent))
+from shapes import SHAPES, Workload, build
+
 STEADY_SECONDS = 600.0
 CONVERGENCE_LIMIT = 3600.0
+RESULTS = Path(__file__).parent / "results"
+FLOOR_ROUNDS = 20_000
 
 
-def workloads(count: int) -> list[Deployment | Service]:
-    objects: list[Deployment | Service] = []
-    for i in range(count):
-        labels = {"app": f"app-{i}"}
-        container = Container("app", "registry.example/app:1", requests=Resources(100, 64 * 2**20))
-        objects.append(
-            Deployment(
-                ObjectMeta(name=f"app-{i}", namespace="default"),
-                DeploymentSpec(
-                    selector=LabelSelector(labels),
-                    template=PodTemplate(
-                        ObjectMeta(labels=labels), PodSpec(containers=(container,))
-                    ),
-                    replicas=PODS_PER_DEPLOYMENT,
-                ),
-            )
-        )
-        objects.append(
-            Service(
-                ObjectMeta(name=f"app-{i}", namespace="default"),
-                ServiceSpec(selector=labels, ports=(ServicePort(80, 8080),)),
-            )
-        )
-    return objects
+class StepCounter(trio.abc.Instrument):
+    """Counts Trio task steps: each is one wakeup of one task, the model's unit of work."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps += 1
 
 
-NODES_PER_STATEFULSET = 20
-STATEFULSET_REPLICAS = 3
+def trio_wakeup_floor(rounds: int = FLOOR_ROUNDS) -> float:
+    """Microseconds per bare Trio task wakeup under the model's clock: two tasks hand a token
+    back and forth through two unbuffered memory channels; each hand-over wakes one task. The
+    step counter the model run carries is installed here too, so both pay for it."""
 
+    async def main() -> None:
+        trio.lowlevel.add_instrument(StepCounter())
+        ping_send, ping_recv = trio.open_memory_channel[int](0)
+        pong_send, pong_recv = trio.open_memory_channel[int](0)
 
-def mixed_workloads(nodes: int) -> list[DaemonSet | StatefulSet | Service]:
-    """A node-agent DaemonSet on every node, and a 3-replica StatefulSet (with its headless
-    Service) per 20 nodes: the kinds beside the Deployments in a realistic cluster."""
-    agent_labels = {"app": "node-agent"}
-    agent = Container("agent", "registry.example/agent:1", requests=Resources(50, 32 * 2**20))
-    objects: list[DaemonSet | StatefulSet | Service] = [
-        DaemonSet(
-            ObjectMeta(name="node-agent", namespace="default"),
-            DaemonSetSpec(
-                selector=LabelSelector(agent_labels),
-                template=PodTemplate(ObjectMeta(labels=agent_labels), PodSpec(containers=(agent,))),
-            ),
-        )
-    ]
-    for i in range(max(1, nodes // NODES_PER_STATEFULSET)):
-        labels = {"app": f"db-{i}"}
-        db = Container("db", "registry.example/db:1", requests=Resources(100, 128 * 2**20))
-        objects.append(
-            Service(
-                ObjectMeta(name=f"db-{i}", namespace="default"),
-                ServiceSpec(selector=labels, ports=(ServicePort(5432, 5432),), cluster_ip="None"),
-            )
-        )
-        objects.append(
-            StatefulSet(
-                ObjectMeta(name=f"db-{i}", namespace="default"),
-                StatefulSetSpec(
-                    selector=LabelSelector(labels),
-                    template=PodTemplate(ObjectMeta(labels=labels), PodSpec(containers=(db,))),
-                    replicas=STATEFULSET_REPLICAS,
-                    service_name=f"db-{i}",
-                ),
-            )
-        )
-    return objects
+        async def echo() -> None:
+            async for token in ping_recv:
+                await pong_send.send(token)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(echo)
+            for i in range(rounds):
+                await ping_send.send(i)
+                await pong_recv.receive()
+            nursery.cancel_scope.cancel()
+
+    start = time.process_time()
+    run_virtual(main, seed=1)
+    # CPU time, not wall: on a shared machine the wall clock measures the neighbours too
+    # each round trip: the echo task woken by the ping, the main task by the pong
+    return (time.process_time() - start) / (2 * rounds) * 1e6
 
 
 class TimedRecorder(OpenMetricsRecorder):
@@ -151,39 +116,59 @@ class TimedRecorder(OpenMetricsRecorder):
         self.sample_wall += time.perf_counter() - started
 
 
-def client_nodes(index: int, nodes: int, clients: int) -> tuple[str, ...]:
-    """The source nodes of Service ``index``'s traffic: ``clients`` neighbouring nodes (its
-    client pods live there), or every node when ``clients`` is 0."""
-    if clients <= 0:
-        return ()
-    return tuple(f"node-{(index * clients + j) % nodes}" for j in range(min(clients, nodes)))
+def _new_image(deployment: Deployment) -> Deployment:
+    spec = deployment.spec
+    containers = tuple(
+        attrs.evolve(c, image=c.image.rsplit(":", 1)[0] + ":2")
+        for c in spec.template.spec.containers
+    )
+    template = attrs.evolve(
+        spec.template, spec=attrs.evolve(spec.template.spec, containers=containers)
+    )
+    return attrs.evolve(deployment, spec=attrs.evolve(spec, template=template))
+
+
+async def disturb(cluster: Cluster, workload: Workload) -> None:
+    """The shape's changes after convergence: a rollout at +30 s, a pod kill at +60 s, a node
+    crash at +120 s (those the shape has), targets picked by a seeded generator."""
+    rng = random.Random(1)
+    api = cluster.api
+    if workload.rollout:
+        await trio.sleep(30)
+        for obj in workload.objects:
+            if isinstance(obj, Deployment):
+                await api.patch("deployments", "default", obj.metadata.name, _new_image)
+    if workload.kill_fraction:
+        await trio.sleep(60)
+        pods, _ = await api.list("pods", "default")
+        owned = sorted(p.metadata.name for p in pods if p.metadata.name.startswith("app-"))
+        for name in rng.sample(owned, int(len(owned) * workload.kill_fraction)):
+            await api.delete("pods", "default", name)
+    if workload.crash_fraction:
+        await trio.sleep(60)
+        names = sorted(cluster.nodes)
+        for name in rng.sample(names, max(1, int(len(names) * workload.crash_fraction))):
+            cluster.nodes[name].crash()
 
 
 def measure(
+    shape: str,
     nodes: int,
     traffic_rate: float,
+    steady: float = STEADY_SECONDS,
     record: bool = False,
     record_dir: str | None = None,
     clients: int = 3,
-    mixed: bool = False,
-) -> dict[str, float]:
-    spec = ClusterSpec((NodeGroupSpec("node", nodes),))
-    cluster = Cluster(spec, seed=1)
+) -> dict[str, Any]:
+    floor_us = trio_wakeup_floor()
+    workload = build(shape, nodes, traffic_rate, clients)
+    cluster = Cluster(ClusterSpec(workload.node_groups), seed=1)
     watch = ConvergenceWatch(cluster.ctx)
-    objects = workloads(nodes)
-    extra = mixed_workloads(nodes) if mixed else []
     traffic = TrafficGenerator(
         cluster.ctx,
         cluster.proxies,
         cluster.network,
-        [
-            TrafficSpec(
-                service=o.metadata.name,
-                rate=traffic_rate,
-                source_nodes=client_nodes(i, nodes, clients),
-            )
-            for i, o in enumerate(o for o in objects if isinstance(o, Service))
-        ],
+        [TrafficSpec(service=s, rate=r, source_nodes=src) for s, r, src in workload.traffic],
     )
     marks: dict[str, float] = {}
     spool = tempfile.TemporaryDirectory(prefix="kubechaos-bench-", dir=record_dir)
@@ -194,25 +179,34 @@ def measure(
             collector, Path(spool.name) / "run.om", time.time(), DEFAULT_INTERVAL
         )
 
+    steps = StepCounter()
+
     async def main() -> None:
+        trio.lowlevel.add_instrument(steps)
         async with trio.open_nursery() as nursery:
             await nursery.start(cluster.run)
             nursery.start_soon(watch.run)
             if recorder is not None:
                 nursery.start_soon(recorder.run)  # where Run starts the tasks the CLI adds
-            await cluster.apply([*objects, *extra])
+            await cluster.apply(workload.objects)
             nursery.start_soon(traffic.run)
             while not watch.converged and trio.current_time() < CONVERGENCE_LIMIT:
                 await trio.sleep(5)
             marks["converged_virtual"] = trio.current_time()
+            marks["converged"] = watch.converged  # not at the end: the shape may disturb it
             marks["converged_wall"] = time.perf_counter()
+            marks["converged_cpu"] = time.process_time()
             marks["events_at_convergence"] = len(cluster.ctx.events)
-            await trio.sleep(STEADY_SECONDS)
+            marks["steps_at_convergence"] = steps.steps
+            nursery.start_soon(disturb, cluster, workload)
+            await trio.sleep(steady)
             marks["steady_end_wall"] = time.perf_counter()
+            marks["steady_end_cpu"] = time.process_time()
+            marks["steps_at_steady_end"] = steps.steps
             marks["end_virtual"] = trio.current_time()
             nursery.cancel_scope.cancel()
 
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     run_virtual(main, seed=1)
     recording: dict[str, float] = {}
     if recorder is not None:
@@ -226,78 +220,95 @@ def measure(
             "record_file_mib": recorder.path.stat().st_size / 2**20,
         }
     spool.cleanup()
-    end = time.perf_counter()
+    end, end_cpu = time.perf_counter(), time.process_time()
+    wall, cpu = end - start, end_cpu - start_cpu
+    steady_cpu = marks["steady_end_cpu"] - marks["converged_cpu"]
     steady_wall = marks["steady_end_wall"] - marks["converged_wall"]  # teardown excluded
-    extra_pods = nodes + STATEFULSET_REPLICAS * max(1, nodes // NODES_PER_STATEFULSET)
+    events = len(cluster.ctx.events)
+    steady_steps = marks["steps_at_steady_end"] - marks["steps_at_convergence"]
     return {
+        "shape": shape,
         "nodes": nodes,
-        "pods": nodes * PODS_PER_DEPLOYMENT + (extra_pods if mixed else 0),
-        "converged": float(watch.converged),
+        "pods": workload.pods,
+        "converged": bool(marks["converged"]),
         "converge_virtual_s": marks["converged_virtual"],
         "converge_wall_s": marks["converged_wall"] - start,
-        "steady_speed_x": STEADY_SECONDS / steady_wall,
-        "overall_speed_x": (marks["converged_virtual"] + STEADY_SECONDS) / (end - start),
-        "events_per_wall_s": len(cluster.ctx.events) / (end - start),
-        "events": len(cluster.ctx.events),
+        "steady_virtual_s": steady,
+        "steady_speed_x": steady / steady_wall,
+        "overall_speed_x": (marks["converged_virtual"] + steady) / wall,
+        "events": events,
+        "events_per_wall_s": events / wall,
+        "task_steps": steps.steps,
+        "task_steps_per_event": steps.steps / events,
+        "cpu_s": cpu,
+        "converge_cpu_s": marks["converged_cpu"] - start_cpu,
+        "steady_speed_cpu_x": steady / steady_cpu,
+        "overall_speed_cpu_x": (marks["converged_virtual"] + steady) / cpu,
+        "us_per_step": cpu / steps.steps * 1e6,
+        "steady_us_per_step": steady_cpu / max(1, steady_steps) * 1e6,
+        "floor_us_per_wakeup": floor_us,
+        "step_cost_x_floor": cpu / steps.steps * 1e6 / floor_us,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "wall_s": end - start,
+        "wall_s": wall,
         **recording,
     }
 
 
-def run_one(
-    nodes: int,
-    rate: float,
-    record: bool,
-    record_dir: str | None = None,
-    clients: int = 3,
-    mixed: bool = False,
-) -> dict[str, float] | None:
+def run_one(args: argparse.Namespace, nodes: int, record: bool) -> dict[str, Any] | None:
     """Measure one size in a fresh process (so the peak RSS is that size's own)."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", str(nodes), "--rate", str(rate)]
-        + ["--clients", str(clients)]
-        + (["--shape", "mixed"] if mixed else [])
-        + (["--record"] if record else [])
-        + (["--record-dir", record_dir] if record_dir else []),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    command = [sys.executable, __file__, "--one", str(nodes), "--shape", args.shape]
+    command += ["--rate", str(args.rate), "--clients", str(args.clients)]
+    command += ["--steady", str(args.steady)]
+    command += ["--record"] if record else []
+    command += ["--record-dir", args.record_dir] if args.record_dir else []
+    out = subprocess.run(command, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         print(f"{nodes:>6} failed:\n{out.stderr}")
         return None
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
-def print_row(r: dict[str, float], note: str = "") -> None:
+HEADER = (
+    f"{'shape':<10} {'nodes':>6} {'pods':>7} {'conv virt':>9} {'conv wall':>9} {'whole x':>8}"
+    f" {'steady x':>8} {'events/s':>9} {'us/step':>7} {'floor us':>8} {'x floor':>7}"
+    f" {'RSS MiB':>7} {'wall':>7} {'cpu x':>7}"
+)
+
+
+def print_row(r: dict[str, Any], note: str = "") -> None:
     flag = "" if r["converged"] else "  (did not converge)"
     print(
-        f"{r['nodes']:>6} {r['pods']:>7} {r['converge_virtual_s']:>13.0f}s {r['converge_wall_s']:>13.1f}s"
-        f" {r['steady_speed_x']:>8.1f}x {r['overall_speed_x']:>8.1f}x {r['events_per_wall_s']:>9.0f}"
-        f" {r['peak_rss_mib']:>8.0f} {r['wall_s']:>7.1f}s{note}{flag}",
+        f"{r['shape']:<10} {r['nodes']:>6} {r['pods']:>7} {r['converge_virtual_s']:>8.0f}s"
+        f" {r['converge_wall_s']:>8.1f}s {r['overall_speed_x']:>7.1f}x {r['steady_speed_x']:>7.1f}x"
+        f" {r['events_per_wall_s']:>9.0f} {r['us_per_step']:>7.1f} {r['floor_us_per_wakeup']:>8.2f}"
+        f" {r['step_cost_x_floor']:>6.1f}x {r['peak_rss_mib']:>7.0f} {r['wall_s']:>6.1f}s"
+        f" {r['overall_speed_cpu_x']:>6.1f}x"
+        f"{note}{flag}",
         flush=True,
     )
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--nodes", type=int, nargs="+", default=[100, 1000, 5000])
-    parser.add_argument("--rate", type=float, default=1.0, help="requests/s per Service")
+    parser.add_argument("--shape", choices=SHAPES, default="many-small")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[250, 500, 1000])
+    parser.add_argument(
+        "--steady",
+        type=float,
+        default=STEADY_SECONDS,
+        help="virtual seconds run after convergence (default 600)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1.0, help="requests/s per Service (many-small, few-large)"
+    )
     parser.add_argument(
         "--clients",
         type=int,
         default=3,
         help="source nodes of each Service's traffic (where its clients run); 0: every node",
-    )
-    parser.add_argument(
-        "--shape",
-        choices=("deployments", "mixed"),
-        default="deployments",
-        help="mixed: also a DaemonSet on every node and a 3-replica StatefulSet per 20 nodes",
     )
     parser.add_argument(
         "--openmetrics",
@@ -308,27 +319,48 @@ def main() -> None:
         "--record-dir",
         help="where --openmetrics writes its (temporary) file; default: the system temp dir",
     )
+    parser.add_argument(
+        "--no-save",
+        action="store_true",
+        help="do not write benchmarks/results/<shape>-<nodes>.json",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # run one size in this process
     parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # with --one
     args = parser.parse_args()
+    for nodes in args.nodes if args.one is None else [args.one]:
+        if nodes < 1:
+            parser.error(f"--nodes: {nodes} is not a positive number of nodes")
+    if args.steady <= 0:
+        parser.error(f"--steady: {args.steady} is not a positive number of seconds")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.one is not None:
         result = measure(
-            args.one, args.rate, args.record, args.record_dir, args.clients, args.shape == "mixed"
+            args.shape,
+            args.one,
+            args.rate,
+            args.steady,
+            args.record,
+            args.record_dir,
+            args.clients,
         )
         print(json.dumps(result))
         return
-    header = f"{'nodes':>6} {'pods':>7} {'converge(virt)':>14} {'converge(wall)':>14} {'steady x':>9} {'overall x':>9} {'events/s':>9} {'RSS MiB':>8} {'wall':>8}"
-    print(header)
+    print(HEADER)
     for nodes in args.nodes:
-        mixed = args.shape == "mixed"
-        plain = run_one(nodes, args.rate, record=False, clients=args.clients, mixed=mixed)
+        plain = run_one(args, nodes, record=False)
         if plain is not None:
-            print_row(plain, "  +mixed" if mixed else "")
+            print_row(plain)
+            if not args.no_save:
+                RESULTS.mkdir(exist_ok=True)
+                path = RESULTS / f"{args.shape}-{nodes}.json"
+                path.write_text(json.dumps(plain, indent=2, sort_keys=True) + "\n")
         if not args.openmetrics:
             continue
-        recorded = run_one(
-            nodes, args.rate, record=True, record_dir=args.record_dir, clients=args.clients
-        )
+        recorded = run_one(args, nodes, record=True)
         if recorded is None:
             continue
         print_row(recorded, "  +openmetrics")

@@ -41,6 +41,7 @@ from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
 from kubechaos.control.registry import eviction
+from kubechaos.control.registry.customwrites import CustomResources
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
 from kubechaos.control.registry.resources import RESOURCES
@@ -195,6 +196,15 @@ class APIServer:
                 _etcd_prefix(resource.name), etcd.store.revision + 1, cache.on_etcd_events
             )
             self._caches[resource.name] = cache
+        # CustomResourceDefinitions and custom objects (apiextensions-apiserver), unstructured
+        self.custom = CustomResources(
+            etcd,
+            self._call,
+            lambda ns: self._caches["namespaces"].get(_etcd_key("namespaces", "", ns)) is not None,
+            rng.stream("apiserver-custom-uid"),
+            lambda: self._rng.name_suffix("generate-name"),
+            settings.watch_cache_size,
+        )
 
     # ------------------------------------------------------------------ plumbing
     def _strategy(self, resource: str) -> Strategy[Any]:
@@ -554,6 +564,7 @@ class APIServer:
             self.etcd.store.compact(previous)
             for cache in self._caches.values():
                 cache.expire_window_before(previous)
+            self.custom.expire_window_before(previous)
             self.events.record(
                 "kube-apiserver", "etcd", "", "Compacted", f"compacted to revision {previous}"
             )

@@ -108,7 +108,9 @@ def validate_crd(content: Mapping[str, Any]) -> list[str]:
     if not isinstance(group, str) or not group:
         causes.append("spec.group: Required value")
     elif "." not in group:
-        causes.append(f'spec.group: Invalid value: "{group}": should be a domain with at least one dot')
+        causes.append(
+            f'spec.group: Invalid value: "{group}": should be a domain with at least one dot'
+        )
     elif not is_dns1123_subdomain(group):
         causes.append(f'spec.group: Invalid value: "{group}": a lowercase RFC 1123 subdomain')
     names = spec.get("names")
@@ -162,8 +164,10 @@ def _names_causes(names: Mapping[str, Any]) -> list[str]:
 
 def _versions_causes(versions: Any) -> list[str]:
     if not isinstance(versions, list) or not versions:
-        return ["spec.versions: Invalid value: null: must have exactly one version marked as "
-                "storage version"]
+        return [
+            "spec.versions: Invalid value: null: must have exactly one version marked as "
+            "storage version"
+        ]
     causes = []
     seen: set[str] = set()
     for i, version in enumerate(versions):

@@ -71,9 +71,11 @@ def _prune(value: Any, schema: Mapping[str, Any], path: str, pruned: list[str]) 
             out[key] = _prune(child, properties[key], where, pruned)
         elif isinstance(extra, Mapping):
             out[key] = _prune(child, extra, where, pruned)
-        elif extra is True or preserve:
-            out[key] = child
-        elif schema.get("x-kubernetes-embedded-resource") and key in _ENVELOPE:
+        elif (
+            extra is True
+            or preserve
+            or (schema.get("x-kubernetes-embedded-resource") and key in _ENVELOPE)
+        ):
             out[key] = child
         else:
             pruned.append(where)
@@ -137,9 +139,12 @@ def _to_json_schema(node: Any) -> Any:
 def schema_causes(obj: JSON, schema: Mapping[str, Any]) -> list[str]:
     """Every way ``obj`` (pruned and defaulted) fails ``schema``, as the API server words it."""
     body = {k: v for k, v in obj.items() if k not in _ENVELOPE}
-    root = {**schema, "properties": {
-        k: v for k, v in (schema.get("properties") or {}).items() if k not in _ENVELOPE
-    }}
+    root = {
+        **schema,
+        "properties": {
+            k: v for k, v in (schema.get("properties") or {}).items() if k not in _ENVELOPE
+        },
+    }
     root["required"] = [r for r in schema.get("required") or () if r not in _ENVELOPE]
     if not root["required"]:
         del root["required"]
@@ -177,23 +182,31 @@ def _cause(error: jsonschema.ValidationError) -> str:
         supported = ", ".join(_shown(v) for v in rule)
         return f"{where}: Unsupported value: {_shown(value)}: supported values: {supported}"
     if error.validator == "maximum":
-        return (f"{where}: Invalid value: {_shown(value)}: {where} in body should be less than "
-                f"or equal to {rule}")
+        return (
+            f"{where}: Invalid value: {_shown(value)}: {where} in body should be less than "
+            f"or equal to {rule}"
+        )
     if error.validator == "minimum":
-        return (f"{where}: Invalid value: {_shown(value)}: {where} in body should be greater "
-                f"than or equal to {rule}")
+        return (
+            f"{where}: Invalid value: {_shown(value)}: {where} in body should be greater "
+            f"than or equal to {rule}"
+        )
     if error.validator == "pattern":
         return f"{where}: Invalid value: {_shown(value)}: {where} in body should match '{rule}'"
     if error.validator == "maxLength":
         return f"{where}: Too long: may not be more than {rule} bytes"
     if error.validator == "minLength":
-        return (f"{where}: Invalid value: {_shown(value)}: {where} in body should be at least "
-                f"{rule} chars long")
+        return (
+            f"{where}: Invalid value: {_shown(value)}: {where} in body should be at least "
+            f"{rule} chars long"
+        )
     if error.validator == "maxItems":
         return f"{where}: Too many: {len(value)}: must have at most {rule} items"
     if error.validator == "minItems":
-        return (f"{where}: Invalid value: {len(value)}: {where} in body should have at least "
-                f"{rule} items")
+        return (
+            f"{where}: Invalid value: {len(value)}: {where} in body should have at least "
+            f"{rule} items"
+        )
     return f"{where}: Invalid value: {_shown(value)}: {error.message}"
 
 

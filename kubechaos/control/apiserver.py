@@ -196,15 +196,7 @@ class APIServer:
                 _etcd_prefix(resource.name), etcd.store.revision + 1, cache.on_etcd_events
             )
             self._caches[resource.name] = cache
-        # CustomResourceDefinitions and custom objects (apiextensions-apiserver), unstructured
-        self.custom = CustomResources(
-            etcd,
-            self._call,
-            lambda ns: self._caches["namespaces"].get(_etcd_key("namespaces", "", ns)) is not None,
-            rng.stream("apiserver-custom-uid"),
-            lambda: self._rng.name_suffix("generate-name"),
-            settings.watch_cache_size,
-        )
+        self.custom = CustomResources.on(self, rng)  # CRDs and custom objects
 
     # ------------------------------------------------------------------ plumbing
     def _strategy(self, resource: str) -> Strategy[Any]:

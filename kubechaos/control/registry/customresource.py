@@ -18,7 +18,7 @@ removed once the last of them is gone (objects with finalizers first wait for th
 
 from __future__ import annotations
 
-import uuid
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -26,22 +26,17 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.crd import (
-    API_VERSION,
     GROUP,
     KIND,
     PLURAL,
     CRDInfo,
     CRDVersion,
     crd_info,
-    validate_crd,
-    with_defaults,
 )
 from kubechaos.api.objects.custom import JSON, Unstructured
 from kubechaos.api.selectors import LabelSelector
-from kubechaos.control.etcd import Compare, Delete, Etcd, KeyValue, Put
-from kubechaos.control.registry import customrules as rules
+from kubechaos.control.etcd import Etcd
 from kubechaos.control.watchcache import Watch, WatchCache
-from kubechaos.sim.clock import now
 
 Call = Callable[..., Any]  # the API server's request path: call(verb, resource, fn, reads, writes)
 
@@ -129,7 +124,8 @@ class CustomStorage:
         store = self.etcd.store
         cache = WatchCache(resource_id, _decode, self._cache_size)  # type: ignore[arg-type]
         items = store.range(self._prefix(info))
-        cache.replace([(kv.key, _decode(kv.value, kv.mod_revision)) for kv in items], store.revision)
+        held: Any = [(kv.key, _decode(kv.value, kv.mod_revision)) for kv in items]
+        cache.replace(held, store.revision)
         self._handles[resource_id] = store.watch(
             self._prefix(info), store.revision + 1, cache.on_etcd_events
         )
@@ -152,7 +148,7 @@ class CustomStorage:
                 return self.resolve(group, version, info.plural)
         return None
 
-    def served(self) -> list[CRDInfo]:
+    def served(self) -> builtins.list[CRDInfo]:
         """Every served definition (the CRD kind's own first), for discovery and OpenAPI."""
         return [CRD_INFO, *self.definitions.values()]
 
@@ -199,20 +195,22 @@ class CustomStorage:
         def from_etcd() -> Unstructured:
             kv = self.etcd.get(key)
             if kv is None:
-                raise errors.NotFound(f'{served.info.plural}.{served.info.group} "{name}" not found')
+                raise errors.NotFound(
+                    f'{served.info.plural}.{served.info.group} "{name}" not found'
+                )
             return _decode(kv.value, kv.mod_revision)
 
-        return await self._call("get", served.resource_id, from_etcd, reads=1)  # type: ignore[no-any-return]
+        return await self._call("get", served.resource_id, from_etcd, reads=1)
 
     async def list(
         self, served: Served, namespace: str | None, selector: LabelSelector | None
-    ) -> tuple[list[Unstructured], int]:
-        def from_cache() -> tuple[list[Unstructured], int]:
+    ) -> tuple[builtins.list[Unstructured], int]:
+        def from_cache() -> tuple[builtins.list[Unstructured], int]:
             self.etcd.check_leader()
             cache = self._caches[served.resource_id]
-            return cache.list(namespace, selector), cache.revision  # type: ignore[return-value]
+            return cache.list(namespace, selector), cache.revision
 
-        return await self._call("list", served.resource_id, from_cache)  # type: ignore[no-any-return]
+        return await self._call("list", served.resource_id, from_cache)
 
     async def watch(
         self,
@@ -221,10 +219,10 @@ class CustomStorage:
         selector: LabelSelector | None,
         revision: int,
         client: str,
-        hooks: list[Any],
+        hooks: builtins.list[Any],
     ) -> Watch:
         def open_watch() -> Watch:
             cache = self._caches[served.resource_id]
             return cache.watch(namespace, selector, None, revision, client, hooks)
 
-        return await self._call("watch", served.resource_id, open_watch)  # type: ignore[no-any-return]
+        return await self._call("watch", served.resource_id, open_watch)

@@ -21,8 +21,16 @@ from kubechaos.api.validation import is_dns1123_subdomain
 
 JSON = dict[str, Any]
 # metadata the API server owns: what a client sends is replaced on every write
-SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
-               "deletionGracePeriodSeconds", "generation", "managedFields", "selfLink")
+SERVER_META = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "managedFields",
+    "selfLink",
+)
 
 
 class CustomInvalid(errors.Invalid):
@@ -208,7 +216,11 @@ def established_status(content: JSON, conflict: str, at: float) -> JSON:
         conditions = [
             condition(NAMES_ACCEPTED, True, "NoConflicts", "no conflicts found", at),
             condition(
-                ESTABLISHED, True, "InitialNamesAccepted", "the initial names have been accepted", at
+                ESTABLISHED,
+                True,
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+                at,
             ),
         ]
         accepted = {k: v for k, v in spec["names"].items()}
@@ -227,8 +239,11 @@ def with_terminating(content: JSON, at: float) -> JSON:
     conditions = [c for c in status.get("conditions") or () if c.get("type") != TERMINATING]
     conditions.append(
         condition(
-            TERMINATING, True, "InstanceDeletionInProgress",
-            "CustomResource deletion is in progress", at,
+            TERMINATING,
+            True,
+            "InstanceDeletionInProgress",
+            "CustomResource deletion is in progress",
+            at,
         )
     )
     status["conditions"] = conditions

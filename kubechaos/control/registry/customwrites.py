@@ -55,6 +55,20 @@ def _stored(obj: Unstructured) -> Unstructured:
 class CustomResources(CustomStorage):
     """Definitions and custom objects: reads (:class:`CustomStorage`) and writes."""
 
+    @classmethod
+    def on(cls, api: Any, rng: Any) -> CustomResources:
+        """The apiextensions side of ``api``: its etcd, its request path, its namespaces."""
+        namespaces = api.cache("namespaces")
+        return cls(
+            api.etcd,
+            api._call,
+            # namespaces are kept at upstream's key, /registry/namespaces/<name>
+            lambda ns: namespaces.get(f"/registry/namespaces/{ns}") is not None,
+            rng.stream("apiserver-custom-uid"),
+            lambda: rng.name_suffix("generate-name"),
+            api.settings.watch_cache_size,
+        )
+
     # ------------------------------------------------------------------ create
     async def create(
         self, served: Served, body: Any, namespace: str, field_validation: str = ""
@@ -73,7 +87,7 @@ class CustomResources(CustomStorage):
             if served.has_status:
                 content.pop("status", None)
             if served.is_crd:
-                content, warnings = self._checked_crd(content, None), []
+                content, warnings = self._checked_crd(content, None), list[str]()
             else:
                 self._refuse_if_terminating(served)
                 content, warnings = rules.checked_content(
@@ -90,7 +104,7 @@ class CustomResources(CustomStorage):
                 return self._establish(key, obj), warnings
             return _decode(obj, result.revision), warnings
 
-        return await self._call("create", served.resource_id, create_in_etcd, writes=1)  # type: ignore[no-any-return]
+        return await self._call("create", served.resource_id, create_in_etcd, writes=1)
 
     def _refuse_if_terminating(self, served: Served) -> None:
         content = self.crd_content(served.info)
@@ -122,9 +136,7 @@ class CustomResources(CustomStorage):
         established = obj.with_content(status=status)
         kv = self.etcd.get(key)
         assert kv is not None
-        result = self.etcd.txn(
-            [Compare(key, "mod", "=", kv.mod_revision)], [Put(key, established)]
-        )
+        result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, established)])
         if not conflict:
             self._serve(established.content)
         return _decode(established, result.revision)
@@ -147,14 +159,16 @@ class CustomResources(CustomStorage):
                 raise rules.CustomInvalid(
                     rules.qualified_kind(served.info),
                     name,
-                    ["metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"],
+                    [
+                        "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+                    ],
                 )
             if rv != str(kv.mod_revision):
                 raise _conflict(served, name)
             return self._commit(served, kv, content, subresource, field_validation)
 
         verb = "update"
-        return await self._call(verb, served.resource_id, update_in_etcd, reads=1, writes=1)  # type: ignore[no-any-return]
+        return await self._call(verb, served.resource_id, update_in_etcd, reads=1, writes=1)
 
     async def patch(
         self,
@@ -176,14 +190,15 @@ class CustomResources(CustomStorage):
             patched = apply_patch(current)
             if not isinstance(patched, dict):
                 raise errors.BadRequest("the patch must leave the object a JSON object")
-            meta = patched.get("metadata") if isinstance(patched.get("metadata"), dict) else {}
+            meta = patched.get("metadata")
+            meta = meta if isinstance(meta, dict) else {}
             rv = str(meta.get("resourceVersion", "") or "")
             if rv and rv != str(kv.mod_revision):
                 raise _conflict(served, name)
             content = rules.check_envelope(served.info, served.version.name, patched, namespace)
             return self._commit(served, kv, content, subresource, field_validation)
 
-        return await self._call("patch", served.resource_id, patch_in_etcd, reads=1, writes=1)  # type: ignore[no-any-return]
+        return await self._call("patch", served.resource_id, patch_in_etcd, reads=1, writes=1)
 
     def _current(self, served: Served, namespace: str, name: str) -> KeyValue:
         kv = self.etcd.get(self._key(served.info, namespace, name))
@@ -229,14 +244,14 @@ class CustomResources(CustomStorage):
             obj: Unstructured = kv.value
             if uid is not None and obj.metadata.uid != uid:
                 raise errors.Conflict(
-                    f'Precondition failed: UID in precondition: {uid}, UID in object meta: '
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
                     f"{obj.metadata.uid}"
                 )
             if served.is_crd:
                 return self._delete_definition(kv)
             return self._delete_one(served, kv)
 
-        return await self._call("delete", served.resource_id, delete_in_etcd, reads=1, writes=1)  # type: ignore[no-any-return]
+        return await self._call("delete", served.resource_id, delete_in_etcd, reads=1, writes=1)
 
     def _delete_one(self, served: Served, kv: KeyValue) -> tuple[Unstructured, bool]:
         obj: Unstructured = kv.value
@@ -251,7 +266,9 @@ class CustomResources(CustomStorage):
         marked = attrs.evolve(obj, deleting=now()).with_meta(
             deletionGracePeriodSeconds=0, generation=obj.metadata.generation + 1
         )
-        result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)])
+        result = self.etcd.txn(
+            [Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)]
+        )
         if not result.succeeded:  # pragma: no cover
             raise _conflict(served, obj.metadata.name)
         return _decode(marked, result.revision), False

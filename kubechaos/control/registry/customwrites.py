@@ -287,13 +287,14 @@ class CustomResources(CustomStorage):
         if info is not None:
             served = Served(info, info.versions[0])
             for item in self.etcd.store.range(self._prefix(info)):
-                self._delete_one(served, item)
-        return self._remove_definition_if_empty(name)
+                self._delete_one(served, item)  # the last one gone removes the definition
+        return self._remove_definition_if_empty(name) or (crd, True)
 
-    def _remove_definition_if_empty(self, name: str) -> tuple[Unstructured, bool]:
+    def _remove_definition_if_empty(self, name: str) -> tuple[Unstructured, bool] | None:
         key = self._key(CRD_INFO, "", name)
         kv = self.etcd.get(key)
-        assert kv is not None
+        if kv is None:
+            return None
         info = self.definitions.get(name)
         if info is not None and self.etcd.store.count(self._prefix(info)):
             return _decode(kv.value, kv.mod_revision), False

@@ -1,0 +1,485 @@
+"""CustomResourceDefinitions and custom objects: the model's API server and its front door.
+
+Each test is one behaviour of upstream's apiextensions-apiserver (v1.32), driven in-process
+through the ASGI app on virtual time (the HTTP tests) or the API server itself (the model tests).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import yaml
+
+from kubechaos.api import errors
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
+from kubechaos.control.registry.customrules import CustomInvalid
+from tests.harness import running
+from tests.test_frontdoor_app import front_door, request
+
+DATA = Path(__file__).resolve().parent / "data" / "crd"
+CRD = yaml.safe_load((DATA / "widgets-crd.yaml").read_text())
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
+JSON_TYPE = {"content-type": "application/json"}
+
+
+def widget(name: str = "w1", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {"image": "nginx", **spec},
+    }
+
+
+async def send(app: Any, method: str, path: str, body: Any = None, query: str = "", **headers: str):
+    data = b"" if body is None else json.dumps(body).encode()
+    hdrs = {**JSON_TYPE, **{k.replace("_", "-"): v for k, v in headers.items()}}
+    return await request(app, path, query, body=data, method=method, headers=hdrs)
+
+
+async def with_crd(app: Any) -> dict[str, Any]:
+    created = await send(app, "POST", CRDS, CRD)
+    assert created.status == 201, created.json()
+    return created.json()
+
+
+# ---------------------------------------------------------------------------- definitions
+async def test_a_definition_is_validated_as_apiextensions_validation_does() -> None:
+    """staging/src/k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation/
+    validation.go (ValidateCustomResourceDefinition): name = plural.group, the group a domain
+    with a dot, scope Namespaced|Cluster, exactly one storage version, a v1 schema per version:
+    422 Invalid with every cause, worded as upstream."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        bad = copy.deepcopy(CRD)
+        bad["metadata"]["name"] = "gadgets.example.com"
+        bad["spec"]["group"] = "example"
+        bad["spec"]["scope"] = "Zoned"
+        bad["spec"]["versions"].append({"name": "v2", "served": True, "storage": True})
+        answer = await send(app, "POST", CRDS, bad)
+        assert answer.status == 422, answer.json()
+        body = answer.json()
+        assert body["reason"] == "Invalid"
+        assert body["message"].startswith(
+            'CustomResourceDefinition.apiextensions.k8s.io "gadgets.example.com" is invalid: ['
+        )
+        fields = {c["field"] for c in body["details"]["causes"]}
+        assert {
+            "metadata.name",
+            "spec.group",
+            "spec.scope",
+            "spec.versions",
+            "spec.versions[1].schema.openAPIV3Schema",
+        } <= fields
+        assert "should be a domain with at least one dot" in body["message"]
+        assert "must have exactly one version marked as storage version" in body["message"]
+        assert (
+            'Unsupported value: "Zoned": supported values: "Cluster", "Namespaced"'
+            in (body["message"])
+        )
+
+
+async def test_a_new_definition_gets_names_accepted_and_established() -> None:
+    """The naming controller (pkg/controller/status/naming_controller.go) sets NamesAccepted
+    (NoConflicts, "no conflicts found") and acceptedNames; the establishing controller
+    (pkg/controller/establish) Established (InitialNamesAccepted); defaults.go fills listKind
+    and singular; storedVersions holds the storage version."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        got = (await send(app, "GET", f"{CRDS}/widgets.example.com")).json()
+        conditions = {c["type"]: c for c in got["status"]["conditions"]}
+        assert conditions["NamesAccepted"]["status"] == "True"
+        assert conditions["NamesAccepted"]["reason"] == "NoConflicts"
+        assert conditions["Established"]["status"] == "True"
+        assert conditions["Established"]["reason"] == "InitialNamesAccepted"
+        assert conditions["Established"]["lastTransitionTime"].endswith("Z")
+        assert got["status"]["acceptedNames"]["listKind"] == "WidgetList"
+        assert got["status"]["storedVersions"] == ["v1"]
+        assert got["metadata"]["creationTimestamp"].endswith("Z")
+
+
+async def test_a_definition_whose_names_are_taken_is_not_established() -> None:
+    """naming_controller.go: a plural (or kind) already used in the group is a NameConflict;
+    the definition is not Established and its resource is not served (404)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        other = copy.deepcopy(CRD)
+        other["metadata"]["name"] = "gizmos.example.com"
+        other["spec"]["names"] = {"plural": "gizmos", "kind": "Widget"}
+        created = await send(app, "POST", CRDS, other)
+        conditions = {c["type"]: c for c in created.json()["status"]["conditions"]}
+        assert conditions["NamesAccepted"]["status"] == "False"
+        assert conditions["NamesAccepted"]["reason"] == "NameConflict"
+        assert conditions["Established"]["status"] == "False"
+        missing = await send(app, "GET", "/apis/example.com/v1/namespaces/default/gizmos")
+        assert missing.status == 404
+
+
+# ---------------------------------------------------------------------------- custom objects
+async def test_a_custom_object_is_created_with_server_metadata_and_defaults() -> None:
+    """generic registry store.go Create + customresource strategy.go PrepareForCreate: uid,
+    creationTimestamp, resourceVersion, generation 1, status dropped when the status
+    subresource is enabled; schema defaults applied (apiserver/schema/defaulting)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        sent = {**widget(), "status": {"replicas": 7}}
+        created = await send(app, "POST", WIDGETS, sent)
+        assert created.status == 201, created.json()
+        body = created.json()
+        meta = body["metadata"]
+        assert meta["uid"] and meta["resourceVersion"] and meta["generation"] == 1
+        assert meta["namespace"] == "default" and meta["creationTimestamp"].endswith("Z")
+        assert body["spec"] == {"image": "nginx", "replicas": 1, "mode": "safe"}
+        assert "status" not in body
+        again = await send(app, "POST", WIDGETS, widget())
+        assert again.status == 409 and again.json()["reason"] == "AlreadyExists"
+
+
+async def test_unknown_fields_are_pruned_with_a_warning_or_refused_when_strict() -> None:
+    """apiserver/schema/pruning: fields the structural schema does not specify are dropped
+    (x-kubernetes-preserve-unknown-fields keeps them); the client gets a Warning header
+    ``unknown field "spec.colour"``, or with fieldValidation=Strict a 400 "strict decoding
+    error" (KEP-2885, handlers/create.go)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        sent = widget(colour="red", extra={"anything": {"goes": 1}})
+        created = await send(app, "POST", WIDGETS, sent)
+        assert created.status == 201
+        assert "colour" not in created.json()["spec"]
+        assert created.json()["spec"]["extra"] == {"anything": {"goes": 1}}
+        assert created.headers["warning"] == '299 - "unknown field \\"spec.colour\\""'
+        strict = await send(
+            app, "POST", WIDGETS, widget("w2", colour="red"), query="fieldValidation=Strict"
+        )
+        assert strict.status == 400
+        assert strict.json()["message"] == 'strict decoding error: unknown field "spec.colour"'
+
+
+async def test_an_object_failing_its_schema_is_refused_with_upstreams_words() -> None:
+    """apiextensions-apiserver pkg/apiserver/validation (kube-openapi validate): 422 with
+    ``Widget.example.com "w1" is invalid: [...]`` and one cause per failure: type, required,
+    enum, maximum, pattern."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        bad = widget(replicas="three", mode="turbo")
+        bad["spec"]["image"] = "UPPER CASE"
+        answer = await send(app, "POST", WIDGETS, bad)
+        assert answer.status == 422
+        message = answer.json()["message"]
+        assert message.startswith('Widget.example.com "w1" is invalid: [')
+        assert (
+            'spec.replicas: Invalid value: "string": spec.replicas in body must be of type '
+            'integer: "string"' in message
+        )
+        assert 'spec.mode: Unsupported value: "turbo": supported values: "fast", "safe"' in message
+        assert "spec.image in body should match '^[a-z0-9./:-]+$'" in message
+        causes = answer.json()["details"]["causes"]
+        assert {"reason": "FieldValueNotSupported", "field": "spec.mode"}.items() <= next(
+            c for c in causes if c["field"] == "spec.mode"
+        ).items()
+        big = await send(app, "POST", WIDGETS, widget(replicas=11))
+        assert "spec.replicas in body should be less than or equal to 10" in big.json()["message"]
+        missing = widget()
+        del missing["spec"]["image"]
+        answer = await send(app, "POST", WIDGETS, missing)
+        assert answer.json()["message"] == (
+            'Widget.example.com "w1" is invalid: spec.image: Required value'
+        )
+
+
+async def test_updates_need_the_current_resource_version_and_bump_generation() -> None:
+    """customresource strategy.go: AllowUnconditionalUpdate is false (422 without
+    metadata.resourceVersion), a stale one is 409 Conflict (store.go GuaranteedUpdate), and a
+    spec change bumps metadata.generation while a metadata-only change does not."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        current = (await send(app, "POST", WIDGETS, widget())).json()
+        unconditional = copy.deepcopy(current)
+        del unconditional["metadata"]["resourceVersion"]
+        answer = await send(app, "PUT", f"{WIDGETS}/w1", unconditional)
+        assert answer.status == 422
+        assert (
+            "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+            in (answer.json()["message"])
+        )
+        changed = copy.deepcopy(current)
+        changed["spec"]["replicas"] = 3
+        updated = (await send(app, "PUT", f"{WIDGETS}/w1", changed)).json()
+        assert updated["metadata"]["generation"] == 2
+        stale = await send(app, "PUT", f"{WIDGETS}/w1", changed)
+        assert stale.status == 409 and stale.json()["reason"] == "Conflict"
+        relabelled = copy.deepcopy(updated)
+        relabelled["metadata"]["labels"] = {"tier": "x"}
+        after = (await send(app, "PUT", f"{WIDGETS}/w1", relabelled)).json()
+        assert after["metadata"]["generation"] == 2 and after["metadata"]["labels"] == {"tier": "x"}
+
+
+async def test_the_status_subresource_splits_spec_and_status_writes() -> None:
+    """customresource strategy.go / status_strategy.go: with the status subresource, a write of
+    the main resource keeps the old status and one of /status changes nothing but status (and
+    does not bump generation)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        current = (await send(app, "POST", WIDGETS, widget())).json()
+        wanted = copy.deepcopy(current)
+        wanted["status"] = {"replicas": 2}
+        wanted["spec"]["replicas"] = 5
+        status = (await send(app, "PUT", f"{WIDGETS}/w1/status", wanted)).json()
+        assert status["status"] == {"replicas": 2}
+        assert status["spec"]["replicas"] == 1 and status["metadata"]["generation"] == 1
+        main = copy.deepcopy(status)
+        main["status"] = {"replicas": 9}
+        written = (await send(app, "PUT", f"{WIDGETS}/w1", main)).json()
+        assert written["status"] == {"replicas": 2}
+
+
+async def test_merge_and_json_patches_apply_and_strategic_merge_is_refused() -> None:
+    """handlers/patch.go: application/merge-patch+json (RFC 7386) and application/json-patch+json
+    (RFC 6902) apply to custom objects; a strategic merge patch is 415 UnsupportedMediaType
+    (custom kinds have no patch strategies)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        await send(app, "POST", WIDGETS, widget())
+        merged = await send(
+            app,
+            "PATCH",
+            f"{WIDGETS}/w1",
+            {"spec": {"replicas": 4, "mode": None}},
+            content_type="application/merge-patch+json",
+        )
+        assert merged.status == 200
+        assert merged.json()["spec"] == {"image": "nginx", "replicas": 4, "mode": "safe"}
+        patched = await send(
+            app,
+            "PATCH",
+            f"{WIDGETS}/w1",
+            [
+                {"op": "replace", "path": "/spec/image", "value": "busybox"},
+                {"op": "add", "path": "/metadata/labels/tier", "value": "web"},
+            ],
+            content_type="application/json-patch+json",
+        )
+        assert patched.json()["spec"]["image"] == "busybox"
+        assert patched.json()["metadata"]["labels"] == {"app": "w1", "tier": "web"}
+        strategic = await send(
+            app,
+            "PATCH",
+            f"{WIDGETS}/w1",
+            {"spec": {"replicas": 2}},
+            content_type="application/strategic-merge-patch+json",
+        )
+        assert strategic.status == 415
+        assert strategic.json()["reason"] == "UnsupportedMediaType"
+
+
+async def test_finalizers_hold_a_deleted_object_until_they_are_removed() -> None:
+    """store.go Delete / BeforeDelete: an object with finalizers gets deletionTimestamp (and
+    generation + 1) and stays; the update removing the last finalizer removes it (what kopf
+    and controller-runtime operators rely on)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        sent = widget()
+        sent["metadata"]["finalizers"] = ["example.com/cleanup"]
+        await send(app, "POST", WIDGETS, sent)
+        marked = await send(app, "DELETE", f"{WIDGETS}/w1")
+        assert marked.status == 200
+        assert marked.json()["metadata"]["deletionTimestamp"].endswith("Z")
+        assert marked.json()["metadata"]["generation"] == 2
+        still = await send(app, "GET", f"{WIDGETS}/w1")
+        assert still.status == 200
+        released = await send(
+            app,
+            "PATCH",
+            f"{WIDGETS}/w1",
+            {"metadata": {"finalizers": None}},
+            content_type="application/merge-patch+json",
+        )
+        assert released.status == 200
+        gone = await send(app, "GET", f"{WIDGETS}/w1")
+        assert gone.status == 404
+        assert gone.json()["message"] == 'widgets.example.com "w1" not found'
+
+
+async def test_lists_filter_by_labels_and_the_two_metadata_field_selectors() -> None:
+    """customresource strategy.go GetAttrs: label selectors, and field selectors on
+    metadata.name and metadata.namespace only (any other field: 400)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        for name in ("a", "b", "c"):
+            await send(app, "POST", WIDGETS, widget(name))
+        listed = (await send(app, "GET", WIDGETS, query="labelSelector=app%20in%20(a,b)")).json()
+        assert listed["kind"] == "WidgetList" and listed["apiVersion"] == "example.com/v1"
+        assert [i["metadata"]["name"] for i in listed["items"]] == ["a", "b"]
+        named = (
+            await send(
+                app, "GET", "/apis/example.com/v1/widgets", query="fieldSelector=metadata.name%3Dc"
+            )
+        ).json()
+        assert [i["metadata"]["name"] for i in named["items"]] == ["c"]
+        bad = await send(app, "GET", WIDGETS, query="fieldSelector=spec.image%3Dnginx")
+        assert bad.status == 400
+
+
+async def test_a_watch_from_a_version_streams_what_followed_it() -> None:
+    """The watch cache serves custom kinds as the typed ones (storage/cacher): a watch from a
+    resourceVersion sees the later ADDED, MODIFIED and DELETED events, with bookmarks."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        first = (await send(app, "POST", WIDGETS, widget("a"))).json()
+        exchange_holder: list[Any] = []
+
+        async def watch() -> None:
+            exchange_holder.append(
+                await send(
+                    app,
+                    "GET",
+                    WIDGETS,
+                    query=(
+                        f"watch=1&resourceVersion={first['metadata']['resourceVersion']}"
+                        "&allowWatchBookmarks=true&timeoutSeconds=120"
+                    ),
+                )
+            )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            await trio.sleep(1)
+            await send(app, "POST", WIDGETS, widget("b"))
+            await send(
+                app,
+                "PATCH",
+                f"{WIDGETS}/b",
+                {"spec": {"replicas": 2}},
+                content_type="application/merge-patch+json",
+            )
+            await send(app, "DELETE", f"{WIDGETS}/b")
+        lines = exchange_holder[0].lines()
+        kinds = [(line["type"], line["object"]["metadata"].get("name")) for line in lines]
+        assert kinds[:3] == [("ADDED", "b"), ("MODIFIED", "b"), ("DELETED", "b")]
+        assert ("BOOKMARK", None) in kinds
+
+
+async def test_the_scale_subresource_reads_and_writes_the_declared_paths() -> None:
+    """customresource/scale: GET /scale is an autoscaling/v1 Scale from specReplicasPath and
+    statusReplicasPath; PUT /scale writes specReplicasPath."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        await send(app, "POST", WIDGETS, widget(replicas=2))
+        scale = (await send(app, "GET", f"{WIDGETS}/w1/scale")).json()
+        assert scale["kind"] == "Scale" and scale["spec"] == {"replicas": 2}
+        scale["spec"]["replicas"] = 6
+        written = (await send(app, "PUT", f"{WIDGETS}/w1/scale", scale)).json()
+        assert written["spec"] == {"replicas": 6}
+        got = (await send(app, "GET", f"{WIDGETS}/w1")).json()
+        assert got["spec"]["replicas"] == 6
+
+
+# ---------------------------------------------------------------------------- discovery
+async def test_discovery_and_openapi_follow_the_definition() -> None:
+    """apiextensions-apiserver discovery controller and OpenAPI builder
+    (pkg/controller/openapi/builder): once Established the group, version and resource (with
+    status and scale subresources, short names) are in /apis, /apis/<group>/<version>, the
+    aggregated list and /openapi/v3; deleting the definition removes them and its objects."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        await send(app, "POST", WIDGETS, widget())
+        groups = (await send(app, "GET", "/apis")).json()["groups"]
+        assert {
+            "name": "example.com",
+            "versions": [{"groupVersion": "example.com/v1", "version": "v1"}],
+            "preferredVersion": {"groupVersion": "example.com/v1", "version": "v1"},
+        } in groups
+        resources = (await send(app, "GET", "/apis/example.com/v1")).json()["resources"]
+        names = {r["name"]: r for r in resources}
+        assert names["widgets"]["shortNames"] == ["wd"] and names["widgets"]["namespaced"]
+        assert {"widgets/status", "widgets/scale"} <= set(names)
+        aggregated = await send(
+            app,
+            "GET",
+            "/apis",
+            accept="application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+        )
+        assert "example.com" in [i["metadata"]["name"] for i in aggregated.json()["items"]]
+        index = (await send(app, "GET", "/openapi/v3")).json()["paths"]
+        assert "apis/example.com/v1" in index and "apis/apiextensions.k8s.io/v1" in index
+        doc = (await send(app, "GET", "/openapi/v3/apis/example.com/v1")).json()
+        schema = doc["components"]["schemas"]["com.example.v1.Widget"]
+        assert schema["properties"]["spec"]["properties"]["replicas"]["maximum"] == 10
+        assert schema["x-kubernetes-group-version-kind"] == [
+            {"group": "example.com", "version": "v1", "kind": "Widget"}
+        ]
+        deleted = await send(app, "DELETE", f"{CRDS}/widgets.example.com")
+        assert deleted.status == 200, deleted.json()["message"]
+        assert (await send(app, "GET", "/apis/example.com/v1")).status == 404
+        assert "example.com" not in [
+            g["name"] for g in (await send(app, "GET", "/apis")).json()["groups"]
+        ]
+        assert not cluster.etcd.store.range("/registry/example.com/")
+
+
+async def test_a_definition_with_finalized_objects_waits_for_them() -> None:
+    """pkg/controller/finalizer (customresourcecleanup.apiextensions.k8s.io): deleting a
+    definition marks it Terminating and deletes its objects; it is removed only once the last
+    one is gone, and no new object may be created meanwhile (405)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        held = widget()
+        held["metadata"]["finalizers"] = ["example.com/hold"]
+        await send(app, "POST", WIDGETS, held)
+        deleting = (await send(app, "DELETE", f"{CRDS}/widgets.example.com")).json()
+        terminating = {c["type"]: c for c in deleting["status"]["conditions"]}["Terminating"]
+        assert terminating["status"] == "True"
+        refused = await send(app, "POST", WIDGETS, widget("w2"))
+        assert refused.status == 405
+        await send(
+            app,
+            "PATCH",
+            f"{WIDGETS}/w1",
+            {"metadata": {"finalizers": []}},
+            content_type="application/merge-patch+json",
+        )
+        assert (await send(app, "GET", f"{CRDS}/widgets.example.com")).status == 404
+
+
+# ---------------------------------------------------------------------------- model level
+async def test_the_api_server_holds_custom_objects_in_etcd_at_upstreams_keys() -> None:
+    """Custom objects live at /registry/<group>/<plural>/<namespace>/<name> (apiextensions
+    customresource etcd storage), their resourceVersion the key's mod revision."""
+    etcd, ctx = new_control_plane(seed=1)
+    await bootstrap(ctx)
+    custom = ctx.api.custom
+    crds = custom.resolve("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    await custom.create(crds, CRD, "")
+    widgets = custom.resolve("example.com", "v1", "widgets")
+    obj, _ = await custom.create(widgets, widget(), "default")
+    kv = etcd.store.get("/registry/example.com/widgets/default/w1")
+    assert kv is not None and str(kv.mod_revision) == obj.metadata.resource_version
+    assert etcd.store.get(
+        "/registry/apiextensions.k8s.io/customresourcedefinitions/widgets.example.com"
+    )
+    with pytest.raises(CustomInvalid):
+        await custom.create(widgets, widget("w2", replicas=-1), "default")
+    with pytest.raises(errors.NotFound):
+        await custom.create(
+            widgets, {**widget("w3"), "metadata": {"name": "w3", "namespace": "nope"}}, "nope"
+        )

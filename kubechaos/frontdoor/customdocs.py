@@ -275,12 +275,44 @@ def _operation(action: str, info: CRDInfo, version: str, schema: str) -> JSON:
     }
 
 
+_FIELD_VALIDATION = {
+    "name": "fieldValidation",
+    "in": "query",
+    "description": "Ignore, Warn or Strict: what to do with unknown or duplicate fields.",
+    "schema": {"type": "string", "uniqueItems": True},
+}
+
+
+def _with_writes(paths: JSON, group: str, version: str, kind: str) -> JSON:
+    """The write operations beside the reads: kubectl looks for ``fieldValidation`` among a
+    PATCH operation's parameters to know the server validates fields itself
+    (cli-runtime resource/query_param_verifier_v3.go); without it, it validates on its own
+    from OpenAPI v2."""
+    gvk = {"group": group, "version": version, "kind": kind}
+    out: JSON = {}
+    for path, item in paths.items():
+        item = dict(item)
+        verbs = ("patch", "put", "delete") if path.endswith("{name}") else ("post",)
+        for verb in verbs:
+            item[verb] = {
+                "operationId": f"{verb}{kind}",
+                "x-kubernetes-action": verb,
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": [] if verb == "delete" else [_FIELD_VALIDATION],
+                "responses": {"200": {"description": "OK"}},
+            }
+        out[path] = item
+    return out
+
+
 def document(group_version: str, infos: Sequence[CRDInfo]) -> bytes | None:
     """The OpenAPI v3 document of a custom group-version (or apiextensions.k8s.io/v1)."""
     group, _, version = group_version.partition("/")
     if group_version == f"{GROUP}/v1":
         crds = APIResource(PLURAL, KIND, group_version, namespaced=False)
-        return openapi.document_of(group_version, {KIND: CRD_DEFINITION}, [crds])
+        typed = json.loads(openapi.document_of(group_version, {KIND: CRD_DEFINITION}, [crds]))
+        typed["paths"] = _with_writes(typed["paths"], group, version, KIND)
+        return json.dumps(typed, separators=(",", ":")).encode()
     schemas: JSON = {}
     paths: JSON = {}
     for info in infos:
@@ -292,8 +324,11 @@ def document(group_version: str, infos: Sequence[CRDInfo]) -> bytes | None:
         schemas[name + "List"] = _list_schema(info, served, name)
         prefix = f"/apis/{group}/{version}"
         scope = f"{prefix}/namespaces/{{namespace}}" if info.namespaced else prefix
-        paths[f"{scope}/{info.plural}"] = _operation("list", info, version, name + "List")
-        paths[f"{scope}/{info.plural}/{{name}}"] = _operation("get", info, version, name)
+        reads = {
+            f"{scope}/{info.plural}": _operation("list", info, version, name + "List"),
+            f"{scope}/{info.plural}/{{name}}": _operation("get", info, version, name),
+        }
+        paths.update(_with_writes(reads, group, version, info.kind))
     if not schemas:
         return None
     schemas.update(openapi.reachable([OBJECT_META, LIST_META]))

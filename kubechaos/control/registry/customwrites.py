@@ -233,6 +233,36 @@ class CustomResources(CustomStorage):
             self._serve(merged)
         return _decode(new, result.revision), warnings
 
+    async def apply(self, obj: Unstructured) -> tuple[Unstructured, str]:
+        """``kubectl apply`` of a manifest: create it, or give the existing object the
+        manifest's labels, annotations and content; and whether it was created or configured."""
+        served = self.by_kind(obj.api_version, obj.kind)
+        if served is None:
+            raise errors.NotFound(
+                f'no matches for kind "{obj.kind}" in version "{obj.api_version}"'
+            )
+        namespace, name = obj.metadata.namespace, obj.metadata.name
+        try:
+            created, _ = await self.create(served, obj.content, namespace)
+            return created, "created"
+        except errors.AlreadyExists:
+            pass
+        for _ in range(5):
+            current = await self.get(served, namespace, name)
+            meta = dict(current.content["metadata"])
+            wanted = obj.content.get("metadata") or {}
+            for key in ("labels", "annotations", "finalizers"):
+                if key in wanted:
+                    meta[key] = wanted[key]
+            try:
+                updated, _ = await self.update(
+                    served, namespace, name, {**obj.content, "metadata": meta}
+                )
+                return updated, "configured"
+            except errors.Conflict:
+                continue  # someone wrote it meanwhile: read again, as kubectl retries
+        raise _conflict(served, name)
+
     # ------------------------------------------------------------------ delete
     async def delete(
         self, served: Served, namespace: str, name: str, uid: str | None = None

@@ -46,6 +46,7 @@ class CustomKinds:
 
     def __init__(self) -> None:
         self._kinds: dict[tuple[str, str], CRDInfo] = {}
+        self._refused: set[tuple[str, str]] = set()  # kinds of refused definitions
 
     def read(self, doc: Mapping[str, Any], base: Path = ()) -> Unstructured | None:
         """``doc`` as a definition or a custom object; None if it is neither (a built-in
@@ -55,6 +56,8 @@ class CustomKinds:
             return self._definition(doc, base)
         group, _, version = api_version.rpartition("/")
         info = self._kinds.get((group, kind))
+        if info is None and (group, kind) in self._refused:
+            return Unstructured(dict(doc))  # its definition's errors are reported: no more
         if info is None:
             if group in _BUILTIN_GROUPS or group.endswith(".k8s.io") or "/" not in api_version:
                 return None
@@ -73,6 +76,10 @@ class CustomKinds:
         content = with_defaults(copy.deepcopy(dict(doc)))
         causes = validate_crd(content)
         if causes:
+            spec = content.get("spec")
+            names = spec.get("names") if isinstance(spec, Mapping) else None
+            if isinstance(names, Mapping) and isinstance(spec, Mapping):
+                self._refused.add((str(spec.get("group", "")), str(names.get("kind", ""))))
             raise _errors(base, causes)
         info = crd_info(content)
         self._kinds[(info.group, info.kind)] = info

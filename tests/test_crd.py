@@ -18,7 +18,9 @@ import yaml
 from kubechaos.api import errors
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.registry.customrules import CustomInvalid
+from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.scenario.loader import ScenarioError, parse_scenario
+from kubechaos.scenario.runner import run_scenario
 from tests.harness import running
 from tests.test_frontdoor_app import front_door, request
 
@@ -562,3 +564,82 @@ async def test_a_scenarios_definition_and_objects_are_served_by_the_run() -> Non
         await cluster.apply(scenario.workloads)  # applied again: configured, unchanged
         (again,) = cluster.api.custom.cache(widgets).list("shop")
         assert again.metadata.resource_version == obj.metadata.resource_version
+
+
+# ---------------------------------------------------------------------------- kube-state-metrics
+KSM_SCENARIO = """apiVersion: kubechaos/v1
+kind: Scenario
+metadata: {{name: ksm}}
+spec:
+  seed: 1
+  duration: 1m
+  cluster:
+    nodeGroups:
+      - name: worker
+        count: 1
+        capacity: {{cpu: "4", memory: 16Gi, pods: 110}}
+  workloads:
+    - path: {path}
+  slo:
+    - threshold:
+        metric: kube_customresource_database_ready_replicas
+        labels: {{name: orders}}
+        atLeast: 2
+        during: whole
+  faults: []
+"""
+
+
+async def test_kube_state_metrics_custom_resource_state_series() -> None:
+    """kube-state-metrics docs/metrics/extend/customresourcestate-metrics.md: a Gauge at a path
+    is one series named kube_customresource_<name> with customresource_group/kind/version and
+    the configured labelsFromPath; a path reaching a list (status.conditions) is one series per
+    element, labelled from inside it, "True"/"False" read as 1/0."""
+    scenario = parse_scenario(KSM_SCENARIO.format(path=DATA / "databases.yaml"), "s.yaml")
+    async with running(nodes=1) as cluster:
+        await cluster.apply(scenario.workloads)
+        collector = ClusterCollector(cluster)
+        (ready,) = collector.families_named("kube_customresource_database_ready_replicas")
+        (sample,) = ready.samples
+        assert sample.labels == {
+            "customresource_group": "example.com",
+            "customresource_kind": "Database",
+            "customresource_version": "v1",
+            "name": "orders",
+            "namespace": "default",
+        }
+        assert sample.value == 3
+        (conditions,) = collector.families_named("kube_customresource_database_status_condition")
+        assert {s.labels["type"]: s.value for s in conditions.samples} == {
+            "Ready": 1.0,
+            "Degraded": 0.0,
+        }
+        assert "kube_customresource_database_ready_replicas" in {
+            m.name for m in collector.families()
+        }
+
+
+def test_a_threshold_slo_on_a_custom_resource_series_is_evaluated() -> None:
+    """A threshold SLO reads kube_customresource_* series like any other family."""
+    scenario = parse_scenario(KSM_SCENARIO.format(path=DATA / "databases.yaml"), "s.yaml")
+    run = run_scenario(scenario)
+    (result,) = run.results
+    assert result.ok, result
+    assert result.measured == "held (last 3)"
+
+
+def test_a_bad_kube_state_metrics_config_is_a_located_error(tmp_path: Path) -> None:
+    """Only Gauge metrics are modelled: a StateSet is refused where it is written."""
+    text = (
+        (DATA / "databases.yaml")
+        .read_text()
+        .replace(
+            "type: Gauge\n            gauge: {path", "type: StateSet\n            gauge: {path"
+        )
+    )
+    (tmp_path / "db.yaml").write_text(text)
+    with pytest.raises(ScenarioError) as exc:
+        parse_scenario(KSM_SCENARIO.format(path=tmp_path / "db.yaml"), "s.yaml")
+    (error,) = exc.value.errors
+    assert error.path == "metadata.annotations.kubechaos.io/kube-state-metrics"
+    assert "only Gauge is modelled, not 'StateSet'" in error.message

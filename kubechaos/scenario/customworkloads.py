@@ -19,6 +19,7 @@ from typing import Any
 
 from kubechaos.api.crd import API_VERSION, KIND, CRDInfo, crd_info, validate_crd, with_defaults
 from kubechaos.api.crdschema import apply_defaults, prune, schema_causes
+from kubechaos.api.customstate import ANNOTATION, ConfigError, parse_config
 from kubechaos.api.fieldreader import FieldError, ManifestError, Path
 from kubechaos.api.objects.custom import Unstructured
 
@@ -83,6 +84,16 @@ class CustomKinds:
             raise _errors(base, causes)
         info = crd_info(content)
         self._kinds[(info.group, info.kind)] = info
+        annotations = (content.get("metadata") or {}).get("annotations") or {}
+        config = annotations.get(ANNOTATION) if isinstance(annotations, Mapping) else None
+        if config is not None:
+            try:
+                parse_config(str(config))
+            except ConfigError as exc:
+                where = (*base, "metadata", "annotations", ANNOTATION)
+                raise ManifestError(
+                    [FieldError(where, f"kube-state-metrics config: {exc}")]
+                ) from None
         return Unstructured(content)
 
     def _object(

@@ -152,6 +152,11 @@ class CustomStorage:
         """Every served definition (the CRD kind's own first), for discovery and OpenAPI."""
         return [CRD_INFO, *self.definitions.values()]
 
+    def items(self, info: CRDInfo) -> builtins.list[Unstructured]:
+        """Every object of a served definition, as the watch cache holds them."""
+        cache = self._caches.get(f"{info.group}/{info.plural}")
+        return cache.list() if cache is not None else []
+
     def cache(self, served: Served) -> WatchCache:
         return self._caches[served.resource_id]
 

@@ -643,3 +643,29 @@ def test_a_bad_kube_state_metrics_config_is_a_located_error(tmp_path: Path) -> N
     (error,) = exc.value.errors
     assert error.path == "metadata.annotations.kubechaos.io/kube-state-metrics"
     assert "only Gauge is modelled, not 'StateSet'" in error.message
+
+
+async def test_cel_validation_rules_are_reported_as_not_evaluated() -> None:
+    """CEL rules (x-kubernetes-validations, apiextensions-apiserver pkg/apiserver/schema/cel)
+    are not evaluated by the model: the client creating the definition is warned (a Warning
+    header) and a scenario holding it gets a not-modelled warning at the rule's line."""
+    with_rule = copy.deepcopy(CRD)
+    spec_schema = with_rule["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    spec_schema["spec"]["x-kubernetes-validations"] = [{"rule": "self.replicas <= 5"}]
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        created = await send(app, "POST", CRDS, with_rule)
+        assert created.status == 201
+        assert "CEL validation rules are not evaluated by kubechaos" in created.headers["warning"]
+        assert (
+            "spec.versions[0].schema.openAPIV3Schema.properties.spec"
+            in (created.headers["warning"])
+        )
+    text = scenario_text().replace(
+        f"    - path: {DATA / 'widgets-crd.yaml'}\n",
+        "    - manifest: " + json.dumps(with_rule) + "\n",
+    )
+    scenario = parse_scenario(text, "s.yaml")
+    assert any(
+        "x-kubernetes-validations: not modelled (ignored)" in w for w in scenario.warnings
+    ), scenario.warnings

@@ -24,6 +24,8 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.crd import crd_info, validate_crd, with_defaults
+from kubechaos.api.fieldreader import format_path
+from kubechaos.api.modelled import cel_rule_paths
 from kubechaos.api.objects.custom import JSON, Unstructured
 from kubechaos.control.etcd import Compare, Delete, KeyValue, Put
 from kubechaos.control.registry import customrules as rules
@@ -87,7 +89,11 @@ class CustomResources(CustomStorage):
             if served.has_status:
                 content.pop("status", None)
             if served.is_crd:
-                content, warnings = self._checked_crd(content, None), list[str]()
+                content = self._checked_crd(content, None)
+                warnings = [
+                    f"{format_path(p)}: CEL validation rules are not evaluated by kubechaos"
+                    for p in cel_rule_paths(content)
+                ]
             else:
                 self._refuse_if_terminating(served)
                 content, warnings = rules.checked_content(

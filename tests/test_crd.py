@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -669,3 +670,71 @@ async def test_cel_validation_rules_are_reported_as_not_evaluated() -> None:
     assert any(
         "x-kubernetes-validations: not modelled (ignored)" in w for w in scenario.warnings
     ), scenario.warnings
+
+
+async def test_hostile_requests_get_statuses_never_a_server_error() -> None:
+    """Whatever a client sends to the apiextensions endpoints (random JSON, wrong types, odd
+    paths and patch bodies), the answer is a Status with a 4xx code, never a 500."""
+    rng = random.Random(18)
+    values: list[Any] = [None, 0, -1, 1.5, True, "", "x", "Widget", [], {}, [1], {"a": 1}]
+
+    def junk(depth: int = 0) -> Any:
+        if depth > 2 or rng.random() < 0.4:
+            return rng.choice(values)
+        if rng.random() < 0.5:
+            return [junk(depth + 1) for _ in range(rng.randint(0, 3))]
+        keys = [
+            "apiVersion",
+            "kind",
+            "metadata",
+            "spec",
+            "status",
+            "name",
+            "names",
+            "group",
+            "versions",
+            "scope",
+            "labels",
+            "finalizers",
+            "image",
+            "replicas",
+            "op",
+            "path",
+        ]
+        return {rng.choice(keys): junk(depth + 1) for _ in range(rng.randint(0, 4))}
+
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        await send(app, "POST", WIDGETS, widget())
+        paths = [
+            CRDS,
+            f"{CRDS}/widgets.example.com",
+            f"{CRDS}/widgets.example.com/status",
+            WIDGETS,
+            f"{WIDGETS}/w1",
+            f"{WIDGETS}/w1/status",
+            f"{WIDGETS}/w1/scale",
+            "/apis/example.com/v1/widgets/w1",
+            "/apis/example.com/v2/widgets",
+            "/apis/example.com/v1/namespaces/default/widgets/a/b/c",
+        ]
+        codes: set[int] = set()
+        for _ in range(300):
+            body = junk()
+            if rng.random() < 0.5 and isinstance(body, dict):
+                body = {**widget(), **body}
+            method = rng.choice(["POST", "PUT", "PATCH", "DELETE", "GET"])
+            ctype = rng.choice(
+                [
+                    "application/json",
+                    "application/merge-patch+json",
+                    "application/json-patch+json",
+                    "text/plain",
+                ]
+            )
+            answer = await send(app, method, rng.choice(paths), body, content_type=ctype)
+            assert answer.status < 500, (method, body, answer.json())
+            codes.add(answer.status)
+        assert app.failures == 0
+        assert {200, 400, 404, 415, 422} <= codes, codes

@@ -86,8 +86,11 @@ class CRDInfo:
 def with_defaults(content: JSON) -> JSON:
     """v1 defaulting (defaults.go): ``listKind`` = kind + "List", ``singular`` = lower-case
     kind, ``conversion.strategy`` None."""
-    spec = dict(content.get("spec") or {})
-    names = dict(spec.get("names") or {}) if isinstance(spec.get("names"), Mapping) else {}
+    raw = content.get("spec")
+    if not isinstance(raw, Mapping):
+        return dict(content)
+    spec = dict(raw)
+    names = dict(spec["names"]) if isinstance(spec.get("names"), Mapping) else {}
     kind = names.get("kind")
     if isinstance(kind, str) and kind:
         names.setdefault("listKind", kind + "List")
@@ -156,7 +159,10 @@ def _names_causes(names: Mapping[str, Any]) -> list[str]:
             f'spec.names.listKind: Invalid value: "{names["listKind"]}": kind and listKind may '
             "not be the same"
         )
-    for i, short in enumerate(names.get("shortNames") or ()):
+    shorts = names.get("shortNames") or []
+    if not isinstance(shorts, list):
+        return [*causes, "spec.names.shortNames: Invalid value: must be a list of names"]
+    for i, short in enumerate(shorts):
         if not isinstance(short, str) or not is_dns1035_label(short):
             causes.append(f'spec.names.shortNames[{i}]: Invalid value: "{short}": a DNS-1035 label')
     return causes

@@ -424,7 +424,7 @@ class CustomDoor:
         await self._written(200, obj, warnings, response)
 
     async def _delete(self, target: Target, body: bytes, response: Response) -> None:
-        options = json.loads(body) if body.strip() else {}
+        options = _json_body(body) if body.strip() else {}
         uid = None
         if isinstance(options, dict):
             uid = (options.get("preconditions") or {}).get("uid")
@@ -454,7 +454,7 @@ class CustomDoor:
 def _json_body(body: bytes) -> Any:
     try:
         return json.loads(body or b"null")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise errors.BadRequest(f"the body of the request is not valid JSON: {exc}") from None
 
 

@@ -17,7 +17,13 @@ from typing import Any
 from kubechaos.api import errors
 from kubechaos.api.crd import CRDInfo, CRDVersion
 from kubechaos.api.crdschema import apply_defaults, prune, schema_causes
-from kubechaos.api.validation import is_dns1123_subdomain
+from kubechaos.api.validation import (
+    LABEL_KEY_RULE,
+    LABEL_VALUE_RULE,
+    is_dns1123_subdomain,
+    validate_label_key,
+    validate_label_value,
+)
 
 JSON = dict[str, Any]
 # metadata the API server owns: what a client sends is replaced on every write
@@ -69,18 +75,21 @@ def checked_content(
     warnings = [] if field_validation == "Ignore" else unknown_field_warnings(unknown)
     defaulted = apply_defaults(pruned, version.schema)
     name = str((defaulted.get("metadata") or {}).get("name", ""))
-    causes = _meta_causes(defaulted, info)
+    causes = meta_causes(defaulted)
     causes += schema_causes(defaulted, version.schema)
     if causes:
         raise CustomInvalid(qualified_kind(info), name, causes)
     return defaulted, warnings
 
 
-def _meta_causes(content: JSON, info: CRDInfo) -> list[str]:
+def meta_causes(content: JSON) -> list[str]:
+    """ObjectMeta validation (apimachinery ValidateObjectMeta): the name, labels, annotations."""
     meta = content.get("metadata") or {}
-    name = str(meta.get("name", ""))
+    name = meta.get("name", "")
     causes = []
-    if not name:
+    if not isinstance(name, str):
+        causes.append("metadata.name: Invalid value: must be a string")
+    elif not name:
         causes.append("metadata.name: Required value: name or generateName is required")
     elif not is_dns1123_subdomain(name):
         causes.append(
@@ -88,9 +97,24 @@ def _meta_causes(content: JSON, info: CRDInfo) -> list[str]:
             "consist of lower case alphanumeric characters, '-' or '.', and must start and end "
             "with an alphanumeric character"
         )
+    for field in ("labels", "annotations"):
+        held = meta.get(field)
+        if held is not None and (
+            not isinstance(held, Mapping) or not all(isinstance(v, str) for v in held.values())
+        ):
+            causes.append(f"metadata.{field}: Invalid value: must be a map of strings")
     labels = meta.get("labels")
-    if labels is not None and not isinstance(labels, Mapping):
-        causes.append("metadata.labels: Invalid value: must be a map of strings")
+    if isinstance(labels, Mapping):
+        for key, value in labels.items():
+            if not validate_label_key(str(key)):
+                causes.append(f'metadata.labels: Invalid value: "{key}": {LABEL_KEY_RULE}')
+            if isinstance(value, str) and not validate_label_value(value):
+                causes.append(f'metadata.labels: Invalid value: "{value}": {LABEL_VALUE_RULE}')
+    finalizers = meta.get("finalizers")
+    if finalizers is not None and (
+        not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)
+    ):
+        causes.append("metadata.finalizers: Invalid value: must be a list of strings")
     return causes
 
 

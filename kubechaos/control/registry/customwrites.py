@@ -124,7 +124,7 @@ class CustomResources(CustomStorage):
 
     def _checked_crd(self, content: JSON, old: JSON | None) -> JSON:
         content = with_defaults(content)
-        causes = validate_crd(content)
+        causes = rules.meta_causes(content) + validate_crd(content)
         if old is not None and (old.get("spec") or {}).get("scope") != content["spec"].get("scope"):
             causes.append(
                 f'spec.scope: Invalid value: "{content["spec"].get("scope")}": field is immutable'

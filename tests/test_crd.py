@@ -321,7 +321,8 @@ async def test_finalizers_hold_a_deleted_object_until_they_are_removed() -> None
 
 async def test_lists_filter_by_labels_and_the_two_metadata_field_selectors() -> None:
     """customresource strategy.go GetAttrs: label selectors, and field selectors on
-    metadata.name and metadata.namespace only (any other field: 400)."""
+    metadata.name and metadata.namespace only (any other field: 400); limit/continue paging
+    (storage/cacher) as for the typed kinds."""
     async with running(nodes=1) as cluster:
         app = front_door(cluster)
         await with_crd(app)
@@ -338,6 +339,11 @@ async def test_lists_filter_by_labels_and_the_two_metadata_field_selectors() -> 
         assert [i["metadata"]["name"] for i in named["items"]] == ["c"]
         bad = await send(app, "GET", WIDGETS, query="fieldSelector=spec.image%3Dnginx")
         assert bad.status == 400
+        first = (await send(app, "GET", WIDGETS, query="limit=2")).json()
+        token = first["metadata"]["continue"]
+        rest = (await send(app, "GET", WIDGETS, query=f"limit=2&continue={token}")).json()
+        names = [i["metadata"]["name"] for i in first["items"] + rest["items"]]
+        assert names == ["a", "b", "c"] and "continue" not in rest["metadata"]
 
 
 async def test_a_watch_from_a_version_streams_what_followed_it() -> None:

@@ -63,6 +63,13 @@ def test_kubectl_applies_a_definition_then_gets_explains_scales_and_deletes_its_
         got = yaml.safe_load(run.kubectl_ok("get", "wd", "w1", "-o", "yaml"))
         assert got["spec"] == {"image": "nginx", "replicas": 3, "mode": "safe"}
         assert got["metadata"]["generation"] == 3
+        crd = yaml.safe_load(CRD_FILE.read_text())
+        crd["spec"]["names"]["shortNames"] = ["wd", "wdg"]
+        changed_crd = tmp_path / "crd.yaml"
+        changed_crd.write_text(yaml.safe_dump(crd))
+        configured = run.kubectl_ok("apply", "-f", str(changed_crd))
+        assert "widgets.example.com configured" in configured
+        assert "w1" in run.kubectl_ok("get", "wdg")
         assert 'widget.example.com "w1" deleted' in run.kubectl_ok("delete", "widget", "w1")
         run.kubectl_ok("delete", "-f", str(CRD_FILE))
         after = run.kubectl_ok("api-resources", "--api-group=example.com")

@@ -33,7 +33,7 @@ from kubechaos.control.registry.customresource import Served
 from kubechaos.frontdoor import customdocs
 from kubechaos.frontdoor.patches import PatchError, json_patch, merge_patch
 from kubechaos.frontdoor.paths import BadQuery, ListQuery, parse_query
-from kubechaos.frontdoor.reads import TooLargeResourceVersion, page, wants_table
+from kubechaos.frontdoor.reads import TooLargeResourceVersion, object_key, page, wants_table
 from kubechaos.frontdoor.response import Response, dumps
 from kubechaos.frontdoor.timefmt import Anchor
 from kubechaos.frontdoor.watchstream import WatchStreamer
@@ -293,7 +293,7 @@ class CustomDoor:
         )
         if match is not None:
             items = [o for o in items if match(o)]
-        items.sort(key=lambda o: (o.metadata.namespace, o.metadata.name))
+        items.sort(key=object_key)  # the order continue tokens count in
         return items, revision
 
     async def _watch(

@@ -744,3 +744,17 @@ async def test_hostile_requests_get_statuses_never_a_server_error() -> None:
             codes.add(answer.status)
         assert app.failures == 0
         assert {200, 400, 404, 415, 422} <= codes, codes
+
+
+async def test_requests_are_counted_under_the_resources_plural() -> None:
+    """apiserver_request_total labels a custom resource's requests with its plural and
+    subresource (endpoints/metrics/metrics.go), as the typed kinds'."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        current = (await send(app, "POST", WIDGETS, widget())).json()
+        await send(app, "PUT", f"{WIDGETS}/w1/status", {**current, "status": {"replicas": 1}})
+        totals = cluster.api.stats.total
+        assert totals[("create", "widgets", 201)] == 1
+        assert totals[("update", "widgets/status", 200)] == 1
+        assert totals[("create", "customresourcedefinitions", 201)] == 1

@@ -1,5 +1,8 @@
 """The apiextensions side of the API server: CustomResourceDefinitions and their objects.
 
+Requests are counted (``apiserver_request_total``) and seen by request faults under the
+resource's plural (``widgets``, ``widgets/status``), as upstream labels them.
+
 Definitions and custom objects are JSON maps (:class:`~kubechaos.api.objects.custom.Unstructured`)
 in the same etcd, under upstream's keys (``/registry/apiextensions.k8s.io/
 customresourcedefinitions/<name>``, ``/registry/<group>/<plural>/[<namespace>/]<name>``), each
@@ -122,7 +125,7 @@ class CustomStorage:
         if cache is not None:
             return cache
         store = self.etcd.store
-        cache = WatchCache(resource_id, _decode, self._cache_size)  # type: ignore[arg-type]
+        cache = WatchCache(info.plural, _decode, self._cache_size)  # type: ignore[arg-type]
         items = store.range(self._prefix(info))
         held: Any = [(kv.key, _decode(kv.value, kv.mod_revision)) for kv in items]
         cache.replace(held, store.revision)
@@ -205,7 +208,7 @@ class CustomStorage:
                 )
             return _decode(kv.value, kv.mod_revision)
 
-        return await self._call("get", served.resource_id, from_etcd, reads=1)
+        return await self._call("get", served.info.plural, from_etcd, reads=1)
 
     async def list(
         self, served: Served, namespace: str | None, selector: LabelSelector | None
@@ -215,7 +218,7 @@ class CustomStorage:
             cache = self._caches[served.resource_id]
             return cache.list(namespace, selector), cache.revision
 
-        return await self._call("list", served.resource_id, from_cache)
+        return await self._call("list", served.info.plural, from_cache)
 
     async def watch(
         self,
@@ -230,4 +233,4 @@ class CustomStorage:
             cache = self._caches[served.resource_id]
             return cache.watch(namespace, selector, None, revision, client, hooks)
 
-        return await self._call("watch", served.resource_id, open_watch)
+        return await self._call("watch", served.info.plural, open_watch)

@@ -110,7 +110,7 @@ class CustomResources(CustomStorage):
                 return self._establish(key, obj), warnings
             return _decode(obj, result.revision), warnings
 
-        return await self._call("create", served.resource_id, create_in_etcd, writes=1)
+        return await self._call("create", served.info.plural, create_in_etcd, writes=1)
 
     def _refuse_if_terminating(self, served: Served) -> None:
         content = self.crd_content(served.info)
@@ -173,8 +173,8 @@ class CustomResources(CustomStorage):
                 raise _conflict(served, name)
             return self._commit(served, kv, content, subresource, field_validation)
 
-        verb = "update"
-        return await self._call(verb, served.resource_id, update_in_etcd, reads=1, writes=1)
+        resource = served.info.plural + (f"/{subresource}" if subresource else "")
+        return await self._call("update", resource, update_in_etcd, reads=1, writes=1)
 
     async def patch(
         self,
@@ -204,7 +204,8 @@ class CustomResources(CustomStorage):
             content = rules.check_envelope(served.info, served.version.name, patched, namespace)
             return self._commit(served, kv, content, subresource, field_validation)
 
-        return await self._call("patch", served.resource_id, patch_in_etcd, reads=1, writes=1)
+        resource = served.info.plural + (f"/{subresource}" if subresource else "")
+        return await self._call("patch", resource, patch_in_etcd, reads=1, writes=1)
 
     def _current(self, served: Served, namespace: str, name: str) -> KeyValue:
         kv = self.etcd.get(self._key(served.info, namespace, name))
@@ -287,7 +288,7 @@ class CustomResources(CustomStorage):
                 return self._delete_definition(kv)
             return self._delete_one(served, kv)
 
-        return await self._call("delete", served.resource_id, delete_in_etcd, reads=1, writes=1)
+        return await self._call("delete", served.info.plural, delete_in_etcd, reads=1, writes=1)
 
     def _delete_one(self, served: Served, kv: KeyValue) -> tuple[Unstructured, bool]:
         obj: Unstructured = kv.value

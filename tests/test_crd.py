@@ -23,7 +23,7 @@ from kubechaos.observe.metrics.collector import ClusterCollector
 from kubechaos.scenario.loader import ScenarioError, parse_scenario
 from kubechaos.scenario.runner import run_scenario
 from tests.harness import running
-from tests.test_frontdoor_app import front_door, request
+from tests.test_frontdoor_app import TABLE, front_door, request
 
 DATA = Path(__file__).resolve().parent / "data" / "crd"
 CRD = yaml.safe_load((DATA / "widgets-crd.yaml").read_text())
@@ -758,3 +758,25 @@ async def test_requests_are_counted_under_the_resources_plural() -> None:
         assert totals[("create", "widgets", 201)] == 1
         assert totals[("update", "widgets/status", 200)] == 1
         assert totals[("create", "customresourcedefinitions", 201)] == 1
+
+
+async def test_printer_columns_fill_the_table_kubectl_prints() -> None:
+    """apiextensions-apiserver registry/customresource/tableconvertor: NAME, each
+    additionalPrinterColumn from its JSONPath (a ``date`` column as an age), then AGE."""
+    with_date = copy.deepcopy(CRD)
+    with_date["spec"]["versions"][0]["additionalPrinterColumns"].append(
+        {"name": "Made", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+    )
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        assert (await send(app, "POST", CRDS, with_date)).status == 201
+        await send(app, "POST", WIDGETS, widget(replicas=3))
+        await trio.sleep(125)
+        table = (await send(app, "GET", WIDGETS, accept=TABLE)).json()
+        assert [c["name"] for c in table["columnDefinitions"]] == [
+            "Name",
+            "Replicas",
+            "Made",
+            "Age",
+        ]
+        assert table["rows"][0]["cells"] == ["w1", 3, "2m5s", "2m5s"]

@@ -15,6 +15,7 @@ discovery entries and OpenAPI v3 documents.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -83,10 +84,11 @@ def table(
         row: list[Any] = [obj.metadata.name]
         if info.group == GROUP:
             return [*row, anchor.time(created)]
+        shown = encode(obj, anchor) if version.printer_columns else {}
         for column in version.printer_columns:
-            value = json_path_get(obj.content, column.json_path)
+            value = json_path_get(shown, column.json_path)
             if column.type == "date" and isinstance(value, str):
-                value = value
+                value = _age(value, anchor.epoch + now)
             row.append(value)
         return [*row, human_duration(now - created)]
 
@@ -100,6 +102,16 @@ def table(
         ],
         "rows": [{"cells": cells(o), "object": row_object(o)} for o in objects],
     }
+
+
+def _age(stamp: str, wall_now: float) -> str:
+    """A ``date`` column's timestamp as an age, as upstream's table convertor shows it
+    (apiextensions-apiserver registry/customresource/tableconvertor)."""
+    try:
+        when = dt.datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return stamp
+    return human_duration(wall_now - when)
 
 
 # ---------------------------------------------------------------------------- discovery

@@ -780,3 +780,29 @@ async def test_printer_columns_fill_the_table_kubectl_prints() -> None:
             "Age",
         ]
         assert table["rows"][0]["cells"] == ["w1", 3, "2m5s", "2m5s"]
+
+
+async def test_every_served_version_reads_and_writes_the_stored_object() -> None:
+    """Conversion strategy None (apiextensions-apiserver pkg/apiserver/conversion/
+    nop_converter.go): an object is stored at the storage version and served at every served
+    version with only its apiVersion changed; the preferred version in discovery is the
+    kube-aware highest (GA before beta)."""
+    two = copy.deepcopy(CRD)
+    beta = copy.deepcopy(two["spec"]["versions"][0])
+    beta.update(name="v1beta1", storage=False)
+    two["spec"]["versions"].append(beta)
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        assert (await send(app, "POST", CRDS, two)).status == 201
+        beta_path = "/apis/example.com/v1beta1/namespaces/default/widgets"
+        created = await send(
+            app, "POST", beta_path, {**widget(), "apiVersion": "example.com/v1beta1"}
+        )
+        assert created.json()["apiVersion"] == "example.com/v1beta1"
+        kv = cluster.etcd.store.get("/registry/example.com/widgets/default/w1")
+        assert kv is not None and kv.value.content["apiVersion"] == "example.com/v1"
+        got = (await send(app, "GET", f"{WIDGETS}/w1")).json()
+        assert got["apiVersion"] == "example.com/v1"
+        group = (await send(app, "GET", "/apis/example.com")).json()
+        assert group["preferredVersion"]["version"] == "v1"
+        assert [v["version"] for v in group["versions"]] == ["v1", "v1beta1"]

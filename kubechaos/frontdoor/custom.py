@@ -80,8 +80,13 @@ class CustomDoor:
             i.group == parts[1] for i in self.store.definitions.values()
         )
 
-    def encode(self, obj: Unstructured) -> JSON:
-        return customdocs.encode(obj, self.anchor)
+    def encode(self, obj: Unstructured, served: Served | None = None) -> JSON:
+        """``obj`` as served at ``served``'s version (conversion strategy None: the stored
+        JSON with that version's apiVersion)."""
+        out = customdocs.encode(obj, self.anchor)
+        if served is not None:
+            out["apiVersion"] = f"{served.info.group}/{served.version.name}"
+        return out
 
     # ------------------------------------------------------------------ entry point
     async def handle(
@@ -176,7 +181,7 @@ class CustomDoor:
             obj, warnings = await self.store.create(
                 target.served, _json_body(body), target.namespace or "", validation
             )
-            await self._written(201, obj, warnings, response)
+            await self._written(201, obj, warnings, response, target.served)
         elif method == "PUT" and target.name:
             await self._put(target, _json_body(body), validation, response)
         elif method == "PATCH" and target.name:
@@ -191,10 +196,10 @@ class CustomDoor:
             )
 
     async def _written(
-        self, code: int, obj: Unstructured, warnings: list[str], response: Response
+        self, code: int, obj: Unstructured, warnings: list[str], response: Response, served: Served
     ) -> None:
         headers = [(b"warning", _warning(w)) for w in warnings]
-        await response.body(code, dumps(self.encode(obj)), headers=headers)
+        await response.body(code, dumps(self.encode(obj, served)), headers=headers)
 
     # ------------------------------------------------------------------ reads
     async def _get(self, target: Target, query: ListQuery, accept: str, response: Response) -> None:
@@ -206,7 +211,7 @@ class CustomDoor:
                 200, self._table(target, [obj], query, obj.metadata.resource_version)
             )
         else:
-            await response.json(200, self.encode(obj))
+            await response.json(200, self.encode(obj, target.served))
 
     def _scale(self, served: Served, obj: Unstructured) -> JSON:
         scale = served.version.scale
@@ -236,7 +241,7 @@ class CustomDoor:
     ) -> JSON:
         def row(obj: Unstructured) -> JSON:
             if query.include_object == "Object":
-                return self.encode(obj)
+                return self.encode(obj, target.served)
             return {
                 "kind": "PartialObjectMetadata",
                 "apiVersion": "meta.k8s.io/v1",
@@ -270,7 +275,7 @@ class CustomDoor:
                 "apiVersion": f"{info.group}/{target.served.version.name}",
                 "kind": info.list_kind,
                 "metadata": metadata,
-                "items": [self.encode(o) for o in items],
+                "items": [self.encode(o, target.served) for o in items],
             },
         )
 
@@ -325,7 +330,7 @@ class CustomDoor:
                 if not first:
                     out["columnDefinitions"] = []
                 return dumps({"type": kind, "object": out}) + b"\n"
-            return dumps({"type": kind, "object": self.encode(obj)}) + b"\n"
+            return dumps({"type": kind, "object": self.encode(obj, target.served)}) + b"\n"
 
         streamer = WatchStreamer(
             response,
@@ -372,7 +377,7 @@ class CustomDoor:
         obj, warnings = await self.store.update(
             served, ns, target.name, body, target.subresource, validation
         )
-        await self._written(200, obj, warnings, response)
+        await self._written(200, obj, warnings, response, target.served)
 
     async def _set_scale(self, target: Target, replicas: int, response: Response) -> None:
         scale = target.served.version.scale
@@ -421,7 +426,7 @@ class CustomDoor:
             target.subresource,
             validation,
         )
-        await self._written(200, obj, warnings, response)
+        await self._written(200, obj, warnings, response, target.served)
 
     async def _delete(self, target: Target, body: bytes, response: Response) -> None:
         options = _json_body(body) if body.strip() else {}
@@ -430,7 +435,7 @@ class CustomDoor:
             uid = (options.get("preconditions") or {}).get("uid")
         obj, gone = await self.store.delete(target.served, target.namespace or "", target.name, uid)
         if not gone:
-            await response.json(200, self.encode(obj))
+            await response.json(200, self.encode(obj, target.served))
             return
         info = target.served.info
         details = {

@@ -99,6 +99,7 @@ class CustomResources(CustomStorage):
                 content, warnings = rules.checked_content(
                     served.info, served.version, content, field_validation
                 )
+            content["apiVersion"] = self._storage_api_version(served)
             obj = Unstructured(content, created=now())
             key = self._key(served.info, meta.get("namespace", ""), meta["name"])
             result = self.etcd.txn([Compare(key, "create", "=", 0)], [Put(key, obj)])
@@ -111,6 +112,13 @@ class CustomResources(CustomStorage):
             return _decode(obj, result.revision), warnings
 
         return await self._call("create", served.info.plural, create_in_etcd, writes=1)
+
+    @staticmethod
+    def _storage_api_version(served: Served) -> str:
+        """Objects are stored at the storage version (conversion strategy None: only the
+        apiVersion changes, apiextensions-apiserver pkg/apiserver/conversion/nop_converter.go)."""
+        storage = next(v.name for v in served.info.versions if v.storage)
+        return f"{served.info.group}/{storage}"
 
     def _refuse_if_terminating(self, served: Served) -> None:
         content = self.crd_content(served.info)
@@ -223,6 +231,7 @@ class CustomResources(CustomStorage):
             merged = self._checked_crd(merged, old.content)
         else:
             merged, warnings = rules.checked_content(served.info, served.version, merged, fv)
+        merged["apiVersion"] = self._storage_api_version(served)
         if rules.generation_changed(served.has_status, old.content, merged):
             meta = merged["metadata"]
             meta["generation"] = int(meta.get("generation", 0) or 0) + 1

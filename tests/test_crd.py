@@ -91,12 +91,39 @@ async def test_a_definition_is_validated_as_apiextensions_validation_does() -> N
 
 async def test_a_new_definition_gets_names_accepted_and_established() -> None:
     """The naming controller (pkg/controller/status/naming_controller.go) sets NamesAccepted
-    (NoConflicts, "no conflicts found") and acceptedNames; the establishing controller
-    (pkg/controller/establish) Established (InitialNamesAccepted); defaults.go fills listKind
-    and singular; storedVersions holds the storage version."""
+    (NoConflicts, "no conflicts found"), acceptedNames and Established False (Installing); the
+    establishing controller (pkg/controller/establish) then Established True
+    (InitialNamesAccepted), at once on a single API server (customresource_handler.go queues it
+    with no delay unless masterCount > 1); defaults.go fills listKind and singular;
+    storedVersions holds the storage version. A watcher sees the two status writes."""
     async with running(nodes=1) as cluster:
         app = front_door(cluster)
-        await with_crd(app)
+        start = (await send(app, "GET", CRDS)).json()["metadata"]["resourceVersion"]
+        seen: list[Any] = []
+
+        async def watch() -> None:
+            query = f"watch=1&resourceVersion={start}&timeoutSeconds=5"
+            seen.append(await send(app, "GET", CRDS, query=query))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            await trio.sleep(0.5)
+            await with_crd(app)
+        events = [
+            (
+                e["type"],
+                {
+                    c["type"]: c["reason"]
+                    for c in e["object"].get("status", {}).get("conditions", [])
+                },
+            )
+            for e in seen[0].lines()
+        ]
+        assert events == [
+            ("ADDED", {}),
+            ("MODIFIED", {"NamesAccepted": "NoConflicts", "Established": "Installing"}),
+            ("MODIFIED", {"NamesAccepted": "NoConflicts", "Established": "InitialNamesAccepted"}),
+        ]
         got = (await send(app, "GET", f"{CRDS}/widgets.example.com")).json()
         conditions = {c["type"]: c for c in got["status"]["conditions"]}
         assert conditions["NamesAccepted"]["status"] == "True"
@@ -110,18 +137,22 @@ async def test_a_new_definition_gets_names_accepted_and_established() -> None:
 
 
 async def test_a_definition_whose_names_are_taken_is_not_established() -> None:
-    """naming_controller.go: a plural (or kind) already used in the group is a NameConflict;
-    the definition is not Established and its resource is not served (404)."""
+    """naming_controller.go (and naming_controller_test.go): a kind already used in the group
+    is a KindConflict (``"Widget" is already in use``; plural, singular, short names and
+    listKind likewise); the definition is not Established (NotAccepted) and its resource is not
+    served (404)."""
     async with running(nodes=1) as cluster:
         app = front_door(cluster)
         await with_crd(app)
         other = copy.deepcopy(CRD)
         other["metadata"]["name"] = "gizmos.example.com"
-        other["spec"]["names"] = {"plural": "gizmos", "kind": "Widget"}
+        other["spec"]["names"] = {"plural": "gizmos", "kind": "Widget", "listKind": "GizmoList"}
         created = await send(app, "POST", CRDS, other)
         conditions = {c["type"]: c for c in created.json()["status"]["conditions"]}
         assert conditions["NamesAccepted"]["status"] == "False"
-        assert conditions["NamesAccepted"]["reason"] == "NameConflict"
+        assert conditions["NamesAccepted"]["reason"] == "KindConflict"
+        assert conditions["NamesAccepted"]["message"] == '"Widget" is already in use'
+        assert conditions["Established"]["reason"] == "NotAccepted"
         assert conditions["Established"]["status"] == "False"
         missing = await send(app, "GET", "/apis/example.com/v1/namespaces/default/gizmos")
         assert missing.status == 404

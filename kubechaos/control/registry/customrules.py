@@ -199,21 +199,31 @@ NAMES_ACCEPTED = "NamesAccepted"
 TERMINATING = "Terminating"
 
 
-def names_conflict(info: CRDInfo, others: Iterable[CRDInfo]) -> str:
-    """What the naming controller finds already in use in the same group ("" if nothing)."""
+def names_conflict(info: CRDInfo, others: Iterable[CRDInfo]) -> tuple[str, str]:
+    """What the naming controller finds already in use in the same group: ``(reason,
+    message)``, or ``("", "")``. Resource names (plural, singular, short names) and kind names
+    (kind, listKind) are checked against the other definitions' of each sort, in that order;
+    the last conflict found is the one reported (naming_controller.go
+    calculateNamesAndConditions, and its tests)."""
+    resources: set[str] = set()
+    kinds: set[str] = set()
     for other in others:
-        if other.group != info.group or other.name == info.name:
-            continue
-        taken = {other.plural, other.singular, *other.short_names}
-        for name in (info.plural, info.singular, *info.short_names):
+        if other.group == info.group and other.name != info.name:
+            resources |= {other.plural, other.singular, *other.short_names}
+            kinds |= {other.kind, other.list_kind}
+    found = ("", "")
+    checks = (
+        ("PluralConflict", (info.plural,), resources),
+        ("SingularConflict", (info.singular,), resources),
+        ("ShortNamesConflict", info.short_names, resources),
+        ("KindConflict", (info.kind,), kinds),
+        ("ListKindConflict", (info.list_kind,), kinds),
+    )
+    for reason, names, taken in checks:
+        for name in names:
             if name in taken:
-                return f'"{name}" is already in use'
-        if info.kind in (other.kind, other.list_kind) or info.list_kind in (
-            other.kind,
-            other.list_kind,
-        ):
-            return f'"{info.kind}" is already in use'
-    return ""
+                found = (reason, f'"{name}" is already in use')
+    return found
 
 
 def condition(kind: str, status: bool, reason: str, message: str, at: float) -> JSON:
@@ -226,13 +236,14 @@ def condition(kind: str, status: bool, reason: str, message: str, at: float) -> 
     }
 
 
-def established_status(content: JSON, conflict: str, at: float) -> JSON:
-    """The status the naming and establishing controllers give a new definition."""
+def naming_status(content: JSON, conflict: tuple[str, str], at: float) -> JSON:
+    """The naming controller's status: NamesAccepted, acceptedNames, and Established False
+    (Installing until the establishing controller runs, NotAccepted on a conflict)."""
     spec = content["spec"]
     storage = [v["name"] for v in spec["versions"] if v.get("storage")]
-    if conflict:
+    if conflict[0]:
         conditions = [
-            condition(NAMES_ACCEPTED, False, "NameConflict", conflict, at),
+            condition(NAMES_ACCEPTED, False, conflict[0], conflict[1], at),
             condition(ESTABLISHED, False, "NotAccepted", "not all names are accepted", at),
         ]
         accepted: JSON = {}
@@ -240,15 +251,20 @@ def established_status(content: JSON, conflict: str, at: float) -> JSON:
         conditions = [
             condition(NAMES_ACCEPTED, True, "NoConflicts", "no conflicts found", at),
             condition(
-                ESTABLISHED,
-                True,
-                "InitialNamesAccepted",
-                "the initial names have been accepted",
-                at,
+                ESTABLISHED, False, "Installing", "the initial names have been accepted", at
             ),
         ]
-        accepted = {k: v for k, v in spec["names"].items()}
+        accepted = dict(spec["names"])
     return {"conditions": conditions, "acceptedNames": accepted, "storedVersions": storage}
+
+
+def established(status: JSON, at: float) -> JSON:
+    """The establishing controller's write (pkg/controller/establish): Established True."""
+    conditions = [c for c in status["conditions"] if c["type"] != ESTABLISHED]
+    conditions.append(
+        condition(ESTABLISHED, True, "InitialNamesAccepted", "the initial names have been accepted", at)
+    )
+    return {**status, "conditions": conditions}
 
 
 def is_established(content: Mapping[str, Any]) -> bool:
@@ -281,11 +297,12 @@ __all__ = [
     "StrictDecodingError",
     "check_envelope",
     "checked_content",
-    "established_status",
+    "established",
     "generation_changed",
     "is_established",
     "merged_update",
     "names_conflict",
+    "naming_status",
     "qualified_kind",
     "with_terminating",
 ]

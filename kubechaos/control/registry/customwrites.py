@@ -143,17 +143,20 @@ class CustomResources(CustomStorage):
         return content
 
     def _establish(self, key: str, obj: Unstructured) -> Unstructured:
-        """The naming and establishing controllers' status write, right after the create."""
+        """The naming controller's status write, then (names accepted) the establishing
+        controller's, right after the create: two revisions, as upstream's two controllers."""
         info = crd_info(obj.content)
         conflict = rules.names_conflict(info, self.definitions.values())
-        status = rules.established_status(obj.content, conflict, now())
-        established = obj.with_content(status=status)
-        kv = self.etcd.get(key)
-        assert kv is not None
-        result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, established)])
-        if not conflict:
-            self._serve(established.content)
-        return _decode(established, result.revision)
+        status = rules.naming_status(obj.content, conflict, now())
+        writes = [status] if conflict[0] else [status, rules.established(status, now())]
+        for written in writes:
+            kv = self.etcd.get(key)
+            assert kv is not None
+            obj = obj.with_content(status=written)
+            result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, obj)])
+        if not conflict[0]:
+            self._serve(obj.content)
+        return _decode(obj, result.revision)
 
     # ------------------------------------------------------------------ update / patch
     async def update(

@@ -250,9 +250,7 @@ def naming_status(content: JSON, conflict: tuple[str, str], at: float) -> JSON:
     else:
         conditions = [
             condition(NAMES_ACCEPTED, True, "NoConflicts", "no conflicts found", at),
-            condition(
-                ESTABLISHED, False, "Installing", "the initial names have been accepted", at
-            ),
+            condition(ESTABLISHED, False, "Installing", "the initial names have been accepted", at),
         ]
         accepted = dict(spec["names"])
     return {"conditions": conditions, "acceptedNames": accepted, "storedVersions": storage}
@@ -262,7 +260,9 @@ def established(status: JSON, at: float) -> JSON:
     """The establishing controller's write (pkg/controller/establish): Established True."""
     conditions = [c for c in status["conditions"] if c["type"] != ESTABLISHED]
     conditions.append(
-        condition(ESTABLISHED, True, "InitialNamesAccepted", "the initial names have been accepted", at)
+        condition(
+            ESTABLISHED, True, "InitialNamesAccepted", "the initial names have been accepted", at
+        )
     )
     return {**status, "conditions": conditions}
 

@@ -837,3 +837,28 @@ async def test_every_served_version_reads_and_writes_the_stored_object() -> None
         group = (await send(app, "GET", "/apis/example.com")).json()
         assert group["preferredVersion"]["version"] == "v1"
         assert [v["version"] for v in group["versions"]] == ["v1", "v1beta1"]
+
+
+async def test_a_definitions_identity_cannot_change() -> None:
+    """ValidateCustomResourceDefinitionSpecUpdate: group and plural are immutable (they make the
+    resource's name), scope and kind too once Established; duplicate version names are refused
+    ("must contain unique version names")."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        current = await with_crd(app)
+        changed = copy.deepcopy(current)
+        changed["spec"]["scope"] = "Cluster"
+        changed["spec"]["names"]["kind"] = "Gadget"
+        answer = await send(app, "PUT", f"{CRDS}/widgets.example.com", changed)
+        assert answer.status == 422
+        fields = [c["field"] for c in answer.json()["details"]["causes"]]
+        assert fields == ["spec.scope", "spec.names.kind"]
+        assert (
+            'spec.scope: Invalid value: "Cluster": field is immutable' in answer.json()["message"]
+        )
+        twice = copy.deepcopy(CRD)
+        twice["spec"]["versions"].append({**twice["spec"]["versions"][0], "storage": False})
+        refused = await send(
+            app, "POST", CRDS, {**twice, "metadata": {"name": "widgets.example.com"}}
+        )
+        assert "must contain unique version names" in refused.json()["message"]

@@ -7,7 +7,7 @@ the validation in .../pkg/apis/apiextensions/validation/validation.go
 (``ValidateCustomResourceDefinition``). The essentials are modelled: the name is
 ``<plural>.<group>``, the group a domain with a dot, the names DNS-1035 labels (the kind and
 listKind as lower case), scope ``Namespaced`` or ``Cluster``, the versions unique with exactly
-one storage version and at least one served, and (v1) an ``openAPIV3Schema`` of type object for
+one storage version, and (v1) an ``openAPIV3Schema`` of type object for
 each version. Causes are ``field: message`` as the API server words them (a 422 over HTTP, a
 located error in a scenario).
 """
@@ -27,6 +27,14 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "CustomResourceDefinition"
 PLURAL = "customresourcedefinitions"
 SCOPES = ("Cluster", "Namespaced")
+DNS1035_RULE = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character"
+)
+DNS1123_SUBDOMAIN_RULE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character"
+)
 JSON = dict[str, Any]
 
 
@@ -142,29 +150,28 @@ def _names_causes(names: Mapping[str, Any]) -> list[str]:
     for field in ("plural", "singular", "kind", "listKind"):
         value = names.get(field)
         path = f"spec.names.{field}"
-        if field == "singular" and not value:
-            continue
         if not isinstance(value, str) or not value:
             causes.append(f"{path}: Required value")
             continue
-        checked = value.lower() if field in ("kind", "listKind") else value
-        if not is_dns1035_label(checked):
-            causes.append(
-                f'{path}: Invalid value: "{value}": a DNS-1035 label must consist of lower case '
-                "alphanumeric characters or '-', start with an alphabetic character, and end "
-                "with an alphanumeric character"
+        mixed = field in ("kind", "listKind")
+        if not is_dns1035_label(value.lower() if mixed else value):
+            rule = ("may have mixed case, but should otherwise match: " if mixed else "") + (
+                DNS1035_RULE
             )
+            causes.append(f'{path}: Invalid value: "{value}": {rule}')
     if names.get("kind") and names.get("kind") == names.get("listKind"):
         causes.append(
             f'spec.names.listKind: Invalid value: "{names["listKind"]}": kind and listKind may '
             "not be the same"
         )
-    shorts = names.get("shortNames") or []
-    if not isinstance(shorts, list):
-        return [*causes, "spec.names.shortNames: Invalid value: must be a list of names"]
-    for i, short in enumerate(shorts):
-        if not isinstance(short, str) or not is_dns1035_label(short):
-            causes.append(f'spec.names.shortNames[{i}]: Invalid value: "{short}": a DNS-1035 label')
+    for field in ("shortNames", "categories"):
+        listed = names.get(field) or []
+        if not isinstance(listed, list):
+            causes.append(f"spec.names.{field}: Invalid value: must be a list of names")
+            continue
+        for i, name in enumerate(listed):
+            if not isinstance(name, str) or not is_dns1035_label(name):
+                causes.append(f'spec.names.{field}[{i}]: Invalid value: "{name}": {DNS1035_RULE}')
     return causes
 
 
@@ -176,6 +183,7 @@ def _versions_causes(versions: Any) -> list[str]:
         ]
     causes = []
     seen: set[str] = set()
+    unique = True
     for i, version in enumerate(versions):
         path = f"spec.versions[{i}]"
         if not isinstance(version, Mapping):
@@ -185,21 +193,21 @@ def _versions_causes(versions: Any) -> list[str]:
         if not isinstance(name, str) or not name:
             causes.append(f"{path}.name: Required value")
         elif not is_dns1035_label(name):
-            causes.append(f'{path}.name: Invalid value: "{name}": a DNS-1035 label')
+            causes.append(f'{path}.name: Invalid value: "{name}": {DNS1035_RULE}')
         elif name in seen:
-            causes.append(f'spec.versions: Duplicate value: "{name}"')
+            unique = False
         seen.add(str(name))
         causes += _schema_causes(version, path)
+    if not unique:
+        causes.append(
+            f"spec.versions: Invalid value: {_shown_versions(versions)}: must contain unique "
+            "version names"
+        )
     storage = sum(1 for v in versions if isinstance(v, Mapping) and v.get("storage") is True)
     if storage != 1:
         causes.append(
             "spec.versions: Invalid value: "
             f"{_shown_versions(versions)}: must have exactly one version marked as storage version"
-        )
-    if not any(isinstance(v, Mapping) and v.get("served") is True for v in versions):
-        causes.append(
-            f"spec.versions: Invalid value: {_shown_versions(versions)}: must have at least one "
-            "served version"
         )
     return causes
 
@@ -220,6 +228,23 @@ def _schema_causes(version: Mapping[str, Any], path: str) -> list[str]:
     if kind != "object":
         return [f'{where}.type: Invalid value: "{kind}": must be object at the root']
     return []
+
+
+def update_causes(new: Mapping[str, Any], old: Mapping[str, Any], established: bool) -> list[str]:
+    """ValidateCustomResourceDefinitionSpecUpdate: the group and plural never change (they
+    make the resource's name); scope and kind not once the definition is established."""
+    fields = [("group",), ("names", "plural")]
+    if established:
+        fields += [("scope",), ("names", "kind")]
+    causes = []
+    for path in fields:
+        now, before = new.get("spec"), old.get("spec")
+        for part in path:
+            now = now.get(part) if isinstance(now, Mapping) else None
+            before = before.get(part) if isinstance(before, Mapping) else None
+        if now != before:
+            causes.append(f'spec.{".".join(path)}: Invalid value: "{now}": field is immutable')
+    return causes
 
 
 def crd_info(content: Mapping[str, Any]) -> CRDInfo:
@@ -275,6 +300,7 @@ __all__ = [
     "PrinterColumn",
     "ScaleSpec",
     "crd_info",
+    "update_causes",
     "validate_crd",
     "with_defaults",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from kubechaos.api import errors
-from kubechaos.api.crd import crd_info, validate_crd, with_defaults
+from kubechaos.api.crd import crd_info, update_causes, validate_crd, with_defaults
 from kubechaos.api.fieldreader import format_path
 from kubechaos.api.modelled import cel_rule_paths
 from kubechaos.api.objects.custom import JSON, Unstructured
@@ -133,10 +133,8 @@ class CustomResources(CustomStorage):
     def _checked_crd(self, content: JSON, old: JSON | None) -> JSON:
         content = with_defaults(content)
         causes = rules.meta_causes(content) + validate_crd(content)
-        if old is not None and (old.get("spec") or {}).get("scope") != content["spec"].get("scope"):
-            causes.append(
-                f'spec.scope: Invalid value: "{content["spec"].get("scope")}": field is immutable'
-            )
+        if old is not None:
+            causes += update_causes(content, old, rules.is_established(old))
         if causes:
             name = str((content.get("metadata") or {}).get("name", ""))
             raise rules.CustomInvalid(rules.qualified_kind(CRD_INFO), name, causes)

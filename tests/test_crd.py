@@ -17,6 +17,7 @@ import trio
 import yaml
 
 from kubechaos.api import errors
+from kubechaos.api.customstate import number
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.registry.customrules import CustomInvalid
 from kubechaos.observe.metrics.collector import ClusterCollector
@@ -655,6 +656,15 @@ async def test_kube_state_metrics_custom_resource_state_series() -> None:
         assert "kube_customresource_database_ready_replicas" in {
             m.name for m in collector.families()
         }
+        # values convert as kube-state-metrics converts them for a Gauge
+        assert [number(v) for v in (True, "yes", "No", "2.5", "2026-01-01T00:00:00Z", None)] == [
+            1.0,
+            1.0,
+            0.0,
+            2.5,
+            1767225600.0,
+            None,
+        ]
 
 
 def test_a_threshold_slo_on_a_custom_resource_series_is_evaluated() -> None:

@@ -22,8 +22,8 @@ definition's own, at its storage version)::
               labelsFromPath: {type: [type]}
               valueFrom: [status]
 
-A subset of kube-state-metrics' is modelled: ``Gauge`` metrics (a number, a boolean or
-``"True"``/``"False"`` is 1/0, as kube-state-metrics converts them) at a ``path``; a path
+A subset of kube-state-metrics' is modelled: ``Gauge`` metrics (values converted as
+kube-state-metrics converts them, :func:`number`) at a ``path``; a path
 reaching a list makes one series per element (``labelsFromPath`` and ``valueFrom`` read inside
 the element), a map with ``labelFromKey`` one per key. Series are named
 ``<metricNamePrefix>_<name>`` (prefix ``kube_customresource`` unless set) and carry
@@ -33,6 +33,7 @@ configured labels. ``StateSet`` and ``Info`` metrics are refused with a clear er
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -126,19 +127,27 @@ def _at(node: Any, path: Sequence[str]) -> Any:
 
 
 def number(value: Any) -> float | None:
-    """A value as kube-state-metrics reads it: numbers, booleans, "true"/"false"."""
+    """A value as kube-state-metrics converts it for a Gauge: numbers; booleans and
+    "true"/"yes" / "false"/"no" (any case) as 1/0; an RFC 3339 time as its Unix timestamp;
+    otherwise a number's text. None (no series) for anything else, and for null (kube-state-
+    metrics' ``nilIsZero`` is not modelled)."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, str):
-        if value.lower() in ("true", "false"):
-            return 1.0 if value.lower() == "true" else 0.0
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    if not isinstance(value, str):
+        return None
+    word = value.lower()
+    if word in ("true", "yes", "false", "no"):
+        return 1.0 if word in ("true", "yes") else 0.0
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
 
 
 def _label_values(node: Any, labels: Sequence[tuple[str, tuple[str, ...]]]) -> dict[str, str]:

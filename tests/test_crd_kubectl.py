@@ -51,6 +51,11 @@ def test_kubectl_applies_a_definition_then_gets_explains_scales_and_deletes_its_
             "true",
             "Widget",
         ]
+        assert "Allowed values are `Cluster` and `Namespaced`" in run.kubectl_ok(
+            "explain", "crd.spec.scope"
+        )
+        everything = run.kubectl_ok("api-resources")
+        assert "customresourcedefinitions" in everything and "widgets" in everything
         explained = run.kubectl_ok("explain", "widget.spec")
         assert "What the widget should be." in explained and "enum: fast, safe" in explained
         changed = tmp_path / "w1.yaml"

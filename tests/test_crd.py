@@ -872,3 +872,31 @@ async def test_a_definitions_identity_cannot_change() -> None:
             app, "POST", CRDS, {**twice, "metadata": {"name": "widgets.example.com"}}
         )
         assert "must contain unique version names" in refused.json()["message"]
+
+
+async def test_dry_run_checks_everything_and_writes_nothing() -> None:
+    """?dryRun=All (handlers/create.go, patch.go, delete.go; ``kubectl diff`` and
+    ``--dry-run=server``): the answer is what the write would give, validation included, and
+    nothing is stored; any other value is 400."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        dry = await send(app, "POST", WIDGETS, widget(), query="dryRun=All")
+        assert dry.status == 201 and dry.json()["spec"]["mode"] == "safe"
+        assert (await send(app, "GET", f"{WIDGETS}/w1")).status == 404
+        bad = await send(app, "POST", WIDGETS, widget(replicas=99), query="dryRun=All")
+        assert bad.status == 422
+        await send(app, "POST", WIDGETS, widget())
+        patched = await send(
+            app,
+            "PATCH",
+            f"{WIDGETS}/w1",
+            {"spec": {"replicas": 7}},
+            query="dryRun=All",
+            content_type="application/merge-patch+json",
+        )
+        assert patched.json()["spec"]["replicas"] == 7
+        assert (await send(app, "GET", f"{WIDGETS}/w1")).json()["spec"]["replicas"] == 1
+        await send(app, "DELETE", f"{WIDGETS}/w1", query="dryRun=All")
+        assert (await send(app, "GET", f"{WIDGETS}/w1")).status == 200
+        assert (await send(app, "POST", WIDGETS, widget("x"), query="dryRun=Some")).status == 400

@@ -173,21 +173,23 @@ class CustomDoor:
     ) -> None:
         accept = headers.get("accept", "")
         validation = params.get("fieldValidation", "")
+        dry_run = _dry_run(params)
         if method in ("GET", "HEAD") and target.name:
             await self._get(target, query, accept, response)
         elif method in ("GET", "HEAD"):
             await self._collection(target, query, accept, receive, response)
         elif method == "POST" and not target.name:
             obj, warnings = await self.store.create(
-                target.served, _json_body(body), target.namespace or "", validation
+                target.served, _json_body(body), target.namespace or "", validation, dry_run
             )
             await self._written(201, obj, warnings, response, target.served)
         elif method == "PUT" and target.name:
-            await self._put(target, _json_body(body), validation, response)
+            await self._put(target, _json_body(body), validation, response, dry_run)
         elif method == "PATCH" and target.name:
-            await self._patch(target, headers.get("content-type", ""), body, validation, response)
+            content_type = headers.get("content-type", "")
+            await self._patch(target, content_type, body, validation, response, dry_run)
         elif method == "DELETE" and target.name:
-            await self._delete(target, body, response)
+            await self._delete(target, body, response, dry_run)
         else:
             await response.status(
                 405,
@@ -361,11 +363,13 @@ class CustomDoor:
             await streamer.run(stream, initial, revision)
 
     # ------------------------------------------------------------------ writes
-    async def _put(self, target: Target, body: Any, validation: str, response: Response) -> None:
+    async def _put(
+        self, target: Target, body: Any, validation: str, response: Response, dry_run: bool
+    ) -> None:
         served, ns = target.served, target.namespace or ""
         if target.subresource == "scale":
             replicas = _scale_replicas(body)
-            await self._set_scale(target, replicas, response)
+            await self._set_scale(target, replicas, response, dry_run)
             return
         if isinstance(body, dict):
             body_name = (body.get("metadata") or {}).get("name")
@@ -375,11 +379,13 @@ class CustomDoor:
                     f"({body_name}) does not match the name on the URL ({target.name})"
                 )
         obj, warnings = await self.store.update(
-            served, ns, target.name, body, target.subresource, validation
+            served, ns, target.name, body, target.subresource, validation, dry_run
         )
         await self._written(200, obj, warnings, response, target.served)
 
-    async def _set_scale(self, target: Target, replicas: int, response: Response) -> None:
+    async def _set_scale(
+        self, target: Target, replicas: int, response: Response, dry_run: bool = False
+    ) -> None:
         scale = target.served.version.scale
         assert scale is not None
 
@@ -387,12 +393,18 @@ class CustomDoor:
             return rules.json_path_set(content, scale.spec_replicas_path, replicas)
 
         obj, _ = await self.store.patch(
-            target.served, target.namespace or "", target.name, set_replicas
+            target.served, target.namespace or "", target.name, set_replicas, dry_run=dry_run
         )
         await response.json(200, self._scale(target.served, obj))
 
     async def _patch(
-        self, target: Target, content_type: str, body: bytes, validation: str, response: Response
+        self,
+        target: Target,
+        content_type: str,
+        body: bytes,
+        validation: str,
+        response: Response,
+        dry_run: bool,
     ) -> None:
         media = content_type.split(";")[0].strip().lower()
         if media == STRATEGIC_PATCH and target.served.is_crd:
@@ -412,7 +424,7 @@ class CustomDoor:
                 await self.store.get(target.served, target.namespace or "", target.name),
             )
             wanted = _apply(media, current, patch)
-            await self._set_scale(target, _scale_replicas(wanted), response)
+            await self._set_scale(target, _scale_replicas(wanted), response, dry_run)
             return
 
         def apply(content: JSON) -> Any:
@@ -425,15 +437,18 @@ class CustomDoor:
             apply,
             target.subresource,
             validation,
+            dry_run,
         )
         await self._written(200, obj, warnings, response, target.served)
 
-    async def _delete(self, target: Target, body: bytes, response: Response) -> None:
+    async def _delete(self, target: Target, body: bytes, response: Response, dry_run: bool) -> None:
         options = _json_body(body) if body.strip() else {}
         uid = None
         if isinstance(options, dict):
             uid = (options.get("preconditions") or {}).get("uid")
-        obj, gone = await self.store.delete(target.served, target.namespace or "", target.name, uid)
+        obj, gone = await self.store.delete(
+            target.served, target.namespace or "", target.name, uid, dry_run
+        )
         if not gone:
             await response.json(200, self.encode(obj, target.served))
             return
@@ -454,6 +469,14 @@ class CustomDoor:
                 "details": details,
             },
         )
+
+
+def _dry_run(params: dict[str, str]) -> bool:
+    """``dryRun``: ``All`` is the only value upstream accepts (handlers/rest.go)."""
+    value = params.get("dryRun", "")
+    if value not in ("", "All"):
+        raise errors.BadRequest(f'Invalid dry run value: unsupported dry run value "{value}"')
+    return value == "All"
 
 
 def _json_body(body: bytes) -> Any:

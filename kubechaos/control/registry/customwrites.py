@@ -10,7 +10,8 @@ staging/src/k8s.io/apiextensions-apiserver/pkg/registry/*).
   main resource keeps the old status, ``/status`` changes nothing but status); generation is
   bumped when anything but metadata (and status, with the subresource) changed;
 - delete: removes the object, or with finalizers only marks it (``deletionTimestamp``): the
-  update that removes the last finalizer removes it.
+  update that removes the last finalizer removes it;
+- ``dryRun=All`` (``kubectl diff``, ``--dry-run=server``): every check, nothing written.
 """
 
 from __future__ import annotations
@@ -73,7 +74,12 @@ class CustomResources(CustomStorage):
 
     # ------------------------------------------------------------------ create
     async def create(
-        self, served: Served, body: Any, namespace: str, field_validation: str = ""
+        self,
+        served: Served,
+        body: Any,
+        namespace: str,
+        field_validation: str = "",
+        dry_run: bool = False,
     ) -> Written:
         def create_in_etcd() -> Written:
             content = rules.check_envelope(served.info, served.version.name, body, namespace)
@@ -102,6 +108,12 @@ class CustomResources(CustomStorage):
             content["apiVersion"] = self._storage_api_version(served)
             obj = Unstructured(content, created=now())
             key = self._key(served.info, meta.get("namespace", ""), meta["name"])
+            if dry_run:  # ?dryRun=All: every check, no write
+                if self.etcd.get(key) is not None:
+                    raise errors.AlreadyExists(
+                        f'{served.info.plural}.{served.info.group} "{meta["name"]}" already exists'
+                    )
+                return obj, warnings
             result = self.etcd.txn([Compare(key, "create", "=", 0)], [Put(key, obj)])
             if not result.succeeded:
                 raise errors.AlreadyExists(
@@ -165,6 +177,7 @@ class CustomResources(CustomStorage):
         body: Any,
         subresource: str = "",
         field_validation: str = "",
+        dry_run: bool = False,
     ) -> Written:
         def update_in_etcd() -> Written:
             kv = self._current(served, namespace, name)
@@ -180,7 +193,7 @@ class CustomResources(CustomStorage):
                 )
             if rv != str(kv.mod_revision):
                 raise _conflict(served, name)
-            return self._commit(served, kv, content, subresource, field_validation)
+            return self._commit(served, kv, content, subresource, field_validation, dry_run)
 
         resource = served.info.plural + (f"/{subresource}" if subresource else "")
         return await self._call("update", resource, update_in_etcd, reads=1, writes=1)
@@ -193,6 +206,7 @@ class CustomResources(CustomStorage):
         apply_patch: Callable[[JSON], Any],
         subresource: str = "",
         field_validation: str = "",
+        dry_run: bool = False,
     ) -> Written:
         """``apply_patch`` turns the current object's JSON into the wanted one (a merge or JSON
         patch); read, patch and write are one step, so only a patch that states a
@@ -211,7 +225,7 @@ class CustomResources(CustomStorage):
             if rv and rv != str(kv.mod_revision):
                 raise _conflict(served, name)
             content = rules.check_envelope(served.info, served.version.name, patched, namespace)
-            return self._commit(served, kv, content, subresource, field_validation)
+            return self._commit(served, kv, content, subresource, field_validation, dry_run)
 
         resource = served.info.plural + (f"/{subresource}" if subresource else "")
         return await self._call("patch", resource, patch_in_etcd, reads=1, writes=1)
@@ -223,7 +237,13 @@ class CustomResources(CustomStorage):
         return kv
 
     def _commit(
-        self, served: Served, kv: KeyValue, content: JSON, subresource: str, fv: str
+        self,
+        served: Served,
+        kv: KeyValue,
+        content: JSON,
+        subresource: str,
+        fv: str,
+        dry_run: bool = False,
     ) -> Written:
         old: Unstructured = kv.value
         merged = rules.merged_update(old.content, content, served.has_status, subresource)
@@ -237,8 +257,8 @@ class CustomResources(CustomStorage):
             meta = merged["metadata"]
             meta["generation"] = int(meta.get("generation", 0) or 0) + 1
         new = _stored(attrs.evolve(old, content=merged))
-        if new == old:
-            return _decode(old, kv.mod_revision), warnings
+        if new == old or dry_run:
+            return _decode(old if new == old else new, kv.mod_revision), warnings
         finished = new.deleting is not None and not new.metadata.finalizers
         op: Put | Delete = Delete(kv.key) if finished else Put(kv.key, new)
         result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [op])
@@ -282,7 +302,12 @@ class CustomResources(CustomStorage):
 
     # ------------------------------------------------------------------ delete
     async def delete(
-        self, served: Served, namespace: str, name: str, uid: str | None = None
+        self,
+        served: Served,
+        namespace: str,
+        name: str,
+        uid: str | None = None,
+        dry_run: bool = False,
     ) -> tuple[Unstructured, bool]:
         """Delete; returns the object and whether it is gone (False: finalizers pending)."""
 
@@ -294,6 +319,8 @@ class CustomResources(CustomStorage):
                     f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
                     f"{obj.metadata.uid}"
                 )
+            if dry_run:
+                return _decode(obj, kv.mod_revision), not obj.metadata.finalizers
             if served.is_crd:
                 return self._delete_definition(kv)
             return self._delete_one(served, kv)

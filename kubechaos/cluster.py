@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import attrs
 import trio
@@ -37,6 +38,7 @@ from kubechaos.api.objects import (
     Taint,
     key_of,
 )
+from kubechaos.api.objects.custom import Unstructured
 from kubechaos.client.context import Context
 from kubechaos.client.identity import set_client
 from kubechaos.control.apiserver import APIServer
@@ -382,6 +384,9 @@ class Cluster:
         applied = []
         ensured: dict[str, None] = {}  # namespaces this call made sure of: one request each
         for obj in objects:
+            if isinstance(obj, Unstructured):  # a CustomResourceDefinition or a custom object
+                applied.append(await self._apply_custom(obj, ensured))
+                continue
             kind = type(obj).__name__
             if kind not in self.kinds_in_use:
                 self.kinds_in_use.add(kind)
@@ -407,6 +412,17 @@ class Cluster:
                 "kubectl", type(obj).__name__, key_of(obj), "Applied", f"{resource_of(obj)} {verb}"
             )
         return applied
+
+    async def _apply_custom(self, obj: Unstructured, ensured: dict[str, None]) -> Any:
+        namespace = obj.metadata.namespace
+        if namespace and namespace not in ensured:
+            with contextlib.suppress(errors.AlreadyExists):
+                await self.ctx.api.create(Namespace(ObjectMeta(name=namespace)))
+            ensured[namespace] = None
+        done, verb = await self.api.custom.apply(obj)
+        key = f"{namespace}/{obj.metadata.name}" if namespace else obj.metadata.name
+        self.ctx.events.record("kubectl", obj.kind, key, "Applied", f"{obj.kind} {verb}")
+        return done
 
     async def _update(self, obj: APIObject) -> APIObject:
         resource = resource_of(obj)

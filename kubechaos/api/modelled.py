@@ -318,6 +318,29 @@ MODELLED_FIELDS: dict[str, Tree] = {
         },
     },
 }
+# CustomResourceDefinitions (read by kubechaos.api.crd, not by manifest.py's readers)
+_CRD_SPEC: Tree = {
+    "group": READ,
+    "names": READ,  # plural, singular, kind, listKind, shortNames, categories
+    "scope": READ,
+    "versions": {
+        "name": READ,
+        "served": READ,
+        "storage": READ,
+        # validation, pruning and defaults; CEL rules (x-kubernetes-validations) are warned
+        # about by unmodelled_fields
+        "schema": READ,
+        "subresources": READ,
+        "additionalPrinterColumns": READ,
+        # clients are not warned about deprecated versions, and no field selector is served
+        # beyond metadata.name and metadata.namespace
+        "deprecated": Default(False),
+    },
+    # one stored version is served as every version (no conversion webhook is called)
+    "conversion": {"strategy": Default("None")},
+    "preserveUnknownFields": Default(False),
+}
+APIEXTENSIONS_FIELDS: dict[str, Tree] = {"CustomResourceDefinition": {**_TOP, "spec": _CRD_SPEC}}
 NOT_MODELLED = "not modelled (ignored); recovery times may differ from a real cluster"
 
 
@@ -325,10 +348,38 @@ def unmodelled_fields(doc: Mapping[str, Any]) -> list[tuple[str | int, ...]]:
     """The path of every field of ``doc`` (a manifest of a served kind) that the model does not
     read and that may change what a real cluster does, in document order; the shallowest one
     of each branch only (``spec.template.spec.affinity.podAffinity``, not what it holds)."""
-    tree = MODELLED_FIELDS.get(str(doc.get("kind")))
+    kind = str(doc.get("kind"))
+    tree = MODELLED_FIELDS.get(kind) or APIEXTENSIONS_FIELDS.get(kind)
     found: list[tuple[str | int, ...]] = []
     if tree is not None:
         _walk(doc, tree, (), found)
+    if kind in APIEXTENSIONS_FIELDS:
+        found += cel_rule_paths(doc)
+    return found
+
+
+CEL = "x-kubernetes-validations"
+
+
+def cel_rule_paths(doc: Any) -> list[tuple[str | int, ...]]:
+    """Where a CustomResourceDefinition's schemas hold CEL validation rules
+    (``x-kubernetes-validations``): the model does not evaluate them."""
+    found: list[tuple[str | int, ...]] = []
+
+    def scan(node: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(node, Mapping):
+            for key, child in node.items():
+                if key == CEL:
+                    found.append((*path, key))
+                else:
+                    scan(child, (*path, key))
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                scan(child, (*path, i))
+
+    spec = doc.get("spec") if isinstance(doc, Mapping) else None
+    if isinstance(spec, Mapping):
+        scan(spec.get("versions"), ("spec", "versions"))
     return found
 
 
@@ -366,6 +417,10 @@ _SECTIONS = {
         _PROBE,
     ),
     "io.k8s.api.core.v1.ServiceSpec": ("Service `spec`", _SERVICE_SPEC),
+    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec": (
+        "CustomResourceDefinition `spec`",
+        _CRD_SPEC,
+    ),
 }
 
 
@@ -417,11 +472,14 @@ def _shown(value: Any) -> str:
 
 
 __all__ = [
+    "APIEXTENSIONS_FIELDS",
+    "CEL",
     "MODELLED_FIELDS",
     "NOT_MODELLED",
     "READ",
     "SILENT",
     "Default",
+    "cel_rule_paths",
     "coverage_markdown",
     "unmodelled_fields",
 ]

@@ -42,6 +42,7 @@ from kubechaos.client.identity import current_client
 from kubechaos.client.retry import retry_wait
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
 from kubechaos.control.registry import eviction
+from kubechaos.control.registry.customwrites import CustomResources
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
 from kubechaos.control.registry.resources import RESOURCES
@@ -183,6 +184,7 @@ class APIServer:
                 _etcd_prefix(resource.name), etcd.store.revision + 1, cache.on_etcd_events
             )
             self._caches[resource.name] = cache
+        self.custom = CustomResources.on(self, rng)  # CRDs and custom objects
 
     # ------------------------------------------------------------------ plumbing
     def _strategy(self, resource: str) -> Strategy[Any]:
@@ -540,6 +542,7 @@ class APIServer:
             self.etcd.store.compact(previous)
             for cache in self._caches.values():
                 cache.expire_window_before(previous)
+            self.custom.expire_window_before(previous)
             self.events.record(
                 "kube-apiserver", "etcd", "", "Compacted", f"compacted to revision {previous}"
             )

@@ -21,7 +21,8 @@ from kubechaos.api import errors
 from kubechaos.api.discovery import RESOURCE_OF_KIND
 from kubechaos.client.identity import as_client
 from kubechaos.control.apiserver import APIServer
-from kubechaos.frontdoor import documents, openapi
+from kubechaos.frontdoor import customdocs, documents, openapi
+from kubechaos.frontdoor.custom import CustomDoor
 from kubechaos.frontdoor.encoding import Encoder
 from kubechaos.frontdoor.eventlist import EventSource
 from kubechaos.frontdoor.paths import (
@@ -82,6 +83,7 @@ class FrontDoor:
         self.token = token
         self.events = EventSource(events, anchor, self._uid_of, speed)
         self.reads = ResourceReads(api, self.encoder, self.events, speed)
+        self.custom = CustomDoor(api, anchor, speed)
         self.requests = 0  # served so far (any outcome)
         self.failures = 0  # answered with a 500: a bug in the front door, never the client's
 
@@ -109,7 +111,8 @@ class FrontDoor:
 
     async def _handle(self, scope: Scope, receive: Receive, response: Response) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if not await _drain_body(receive, headers):
+        body = await _read_body(receive, headers)
+        if body is None:
             await response.status(
                 413, "RequestEntityTooLarge", f"request body larger than {MAX_BODY_BYTES} bytes"
             )
@@ -120,6 +123,13 @@ class FrontDoor:
         method = scope["method"]
         if _process_subresource(scope["path"]):
             await response.status(400, "BadRequest", NO_PROCESSES)
+            return
+        if self.custom.claims(scope["path"]):
+            with as_client(client_name(headers.get("user-agent", ""))):
+                query = scope.get("query_string", b"")
+                await self.custom.handle(
+                    method, scope["path"], query, headers, body, receive, response
+                )
             return
         if method not in ("GET", "HEAD"):
             await response.status(
@@ -159,7 +169,10 @@ class FrontDoor:
         if isinstance(target, DiscoveryPath):
             accept = headers.get("accept", "")
             if not target.group_version and documents.wants_aggregated(accept):
-                body = dumps(documents.aggregated_discovery(target.legacy))
+                doc = documents.aggregated_discovery(target.legacy)
+                if not target.legacy:
+                    doc = customdocs.extend_aggregated(doc, self.api.custom.served())
+                body = dumps(doc)
                 await response.body(200, body, documents.AGGREGATED_TYPE.encode())
                 return
             await response.json(200, self._discovery(target))
@@ -180,9 +193,14 @@ class FrontDoor:
 
     async def _openapi(self, path: str, response: Response) -> None:
         if path == "/openapi/v3":
-            await response.body(200, openapi.index())
+            await response.body(
+                200, customdocs.extend_index(openapi.index(), self.api.custom.served())
+            )
             return
-        doc = openapi.document_for_path(path.removeprefix("/openapi/v3/"))
+        relative = path.removeprefix("/openapi/v3/")
+        doc = openapi.document_for_path(relative)
+        if doc is None and relative.startswith("apis/"):
+            doc = customdocs.document(relative.removeprefix("apis/"), self.api.custom.served())
         if doc is None:
             await response.status(
                 404, "NotFound", "the server could not find the requested resource"
@@ -203,7 +221,9 @@ class FrontDoor:
         if target.legacy and not target.group_version:
             return documents.api_versions(self.server_address)
         if not target.group_version:
-            return documents.api_group_list()
+            return customdocs.extend_group_list(
+                documents.api_group_list(), self.api.custom.served()
+            )
         if "/" not in target.group_version and not target.legacy:
             return documents.api_group(target.group_version)
         return documents.resource_list(target.group_version)
@@ -215,21 +235,24 @@ def _process_subresource(path: str) -> bool:
     return len(parts) >= 3 and parts[-3] == "pods" and parts[-1] in _PROCESS_SUBRESOURCES
 
 
-async def _drain_body(receive: Receive, headers: Mapping[str, str]) -> bool:
-    """Read (and drop) the request body; False once it is over the limit."""
+async def _read_body(receive: Receive, headers: Mapping[str, str]) -> bytes | None:
+    """Read the request body; None once it is over the limit."""
     length = headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BODY_BYTES:
-        return False
+        return None
+    chunks: list[bytes] = []
     received = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return True
-        received += len(message.get("body", b""))
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        received += len(chunk)
         if received > MAX_BODY_BYTES:
-            return False
+            return None
+        chunks.append(chunk)
         if not message.get("more_body", False):
-            return True
+            return b"".join(chunks)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

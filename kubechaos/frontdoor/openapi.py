@@ -16,6 +16,7 @@ import json
 from importlib import resources
 from typing import Any
 
+from kubechaos.api.discovery import APIResource
 from kubechaos.api.schema import SCHEMA_RELEASE
 from kubechaos.frontdoor.paths import group_versions
 
@@ -66,13 +67,15 @@ def _roots(group_version: str) -> dict[str, str]:
     return roots
 
 
-def _paths(group_version: str, roots: dict[str, str]) -> dict[str, Any]:
+def _paths(
+    group_version: str, roots: dict[str, str], served: list[APIResource] | None = None
+) -> dict[str, Any]:
     """The read operations of each served resource, carrying its group-version-kind (how
     ``kubectl explain`` finds a resource's schema: ``explain/v2/templates/plaintext.tmpl``)."""
     group, _, version = group_version.rpartition("/")
     prefix = "/" + _group_version_path(group_version)
     paths: dict[str, Any] = {}
-    for resource in group_versions().get(group_version, []):
+    for resource in group_versions().get(group_version, []) if served is None else served:
         definition = roots.get(resource.kind)
         if definition is None:
             continue
@@ -131,15 +134,27 @@ def _refs(node: Any) -> list[str]:
 @functools.cache
 def document(group_version: str) -> bytes:
     """The OpenAPI v3 document of one group-version, serialized."""
-    roots = _roots(group_version)
+    return document_of(group_version, _roots(group_version))
+
+
+def document_of(
+    group_version: str, roots: dict[str, str], served: list[APIResource] | None = None
+) -> bytes:
+    """The document of ``roots`` (kind -> definition) served under ``group_version``
+    (``served``: the resources, when they are not the typed kinds')."""
     names = [*roots.values(), *(f"{name}List" for name in roots.values())]
     spec = {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": f"{SCHEMA_RELEASE}"},
-        "paths": _paths(group_version, roots),
+        "paths": _paths(group_version, roots, served),
         "components": {"schemas": _reachable(names)},
     }
     return json.dumps(spec, separators=(",", ":")).encode()
+
+
+def reachable(roots: list[str]) -> dict[str, Any]:
+    """These definitions and every definition they refer to."""
+    return _reachable(roots)
 
 
 @functools.cache
@@ -161,4 +176,4 @@ def document_for_path(path: str) -> bytes | None:
     return None
 
 
-__all__ = ["document", "document_for_path", "index"]
+__all__ = ["document", "document_for_path", "document_of", "index", "reachable"]

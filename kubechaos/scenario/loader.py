@@ -29,6 +29,7 @@ from kubechaos.scenario.check import (
     printable,
 )
 from kubechaos.scenario.clusterspec import read_cluster
+from kubechaos.scenario.customworkloads import CustomKinds
 from kubechaos.scenario.explorespec import ExploreSpec
 from kubechaos.scenario.faultspec import read_explore, read_faults
 from kubechaos.scenario.limits import Limits, finite_number, flag_of, show
@@ -268,6 +269,7 @@ class Reading:
     strict: bool  # kinds and fields the model does not serve are errors, not warnings
     weight: int = 0  # objects read so far, counting the pods their replicas ask for
     files: list[str] = attrs.field(factory=list)  # the workload files read, in order
+    custom: CustomKinds = attrs.field(factory=CustomKinds)  # CRDs the workloads declared so far
 
 
 def _workloads(check: Check, value: Any, reading: Reading) -> list[APIObject]:
@@ -309,7 +311,11 @@ def _workload(
         return ()
     if "manifest" in entry:
         inline = read_workloads(
-            [entry["manifest"]], check.file, base=(*wp, "manifest"), root=check.root
+            [entry["manifest"]],
+            check.file,
+            base=(*wp, "manifest"),
+            root=check.root,
+            custom=reading.custom,
         )
         return _taken(check, inline, check.file, reading)
     rel = check.string(entry, "path", wp, required=True)
@@ -330,7 +336,8 @@ def _workload(
             LocatedError(str(file), exc.line, exc.column, "", f"invalid YAML: {exc}")
         )
         return ()
-    return _taken(check, read_workloads(docs, str(file)), str(file), reading)
+    found = read_workloads(docs, str(file), custom=reading.custom)
+    return _taken(check, found, str(file), reading)
 
 
 def _taken(

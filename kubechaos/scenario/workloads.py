@@ -28,6 +28,7 @@ from kubechaos.api.modelled import NOT_MODELLED, unmodelled_fields
 from kubechaos.api.objects import APIObject
 from kubechaos.api.schema import schema_errors
 from kubechaos.scenario.check import LocatedError, Path
+from kubechaos.scenario.customworkloads import CustomKinds
 from kubechaos.scenario.yamlfile import locate
 
 
@@ -71,15 +72,22 @@ class WorkloadReading:
 
 
 def read_workloads(
-    docs: Sequence[Any], source: str, *, base: Path = (), root: Any = None
+    docs: Sequence[Any],
+    source: str,
+    *,
+    base: Path = (),
+    root: Any = None,
+    custom: CustomKinds | None = None,
 ) -> WorkloadReading:
     """Read each of ``docs`` (from :func:`~kubechaos.scenario.yamlfile.load_all`) as a manifest.
 
     ``source`` names where the documents came from in warnings. A manifest written inside a
     larger document (a scenario's ``spec.workloads[i].manifest``) is one document at ``base``
     within ``root``: its problems are located, and its field paths spelled, from ``root``.
-    Otherwise each document is its own root.
+    Otherwise each document is its own root. ``custom`` holds the CustomResourceDefinitions
+    read so far (shared by every entry of a scenario), so objects of their kinds are read too.
     """
+    custom = custom if custom is not None else CustomKinds()
     objects: list[APIObject] = []
     problems: list[ManifestProblem] = []
     unmodelled: list[ManifestProblem] = []
@@ -92,7 +100,8 @@ def read_workloads(
             for e in (schema_errors(doc) if isinstance(doc, Mapping) else ())
         ]
         try:
-            obj = read_manifest(doc, base=base)
+            as_custom = custom.read(doc, base) if isinstance(doc, Mapping) else None
+            obj: Any = as_custom if as_custom is not None else read_manifest(doc, base=base)
         except UnsupportedKind as exc:
             if not errors:
                 line, column = locate(doc_root, base)

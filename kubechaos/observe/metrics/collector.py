@@ -30,6 +30,7 @@ from prometheus_client.metrics_core import Metric
 from kubechaos.cluster import Cluster
 from kubechaos.observe.metrics import chaos, components
 from kubechaos.observe.metrics.chaos import FaultLedger
+from kubechaos.observe.metrics.customresourcestate import PREFIX, custom_resource_families
 from kubechaos.observe.metrics.kubestate import (
     OBJECT_FAMILIES,
     OPTIONAL_RESOURCES,
@@ -105,7 +106,7 @@ _SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
 
 def family_of(sample_name: str) -> str | None:
     """The family a sample name belongs to (``apiserver_request_total`` -> ``apiserver_request``)."""
-    if sample_name in FAMILIES:
+    if sample_name in FAMILIES or sample_name.startswith(PREFIX):  # custom resource state
         return sample_name
     for suffix in _SUFFIXES:
         if sample_name.endswith(suffix) and sample_name[: -len(suffix)] in FAMILIES:
@@ -148,6 +149,8 @@ class ClusterCollector:
         name = family_of(sample_name)
         if name is None:
             return []
+        if name.startswith(PREFIX):
+            return [m for m in custom_resource_families(self.cluster) if m.name == name]
         builder = FAMILIES[name]
         if builder == "optional_families":  # one optional kind's families, not every kind's
             return self.kind_families(OPTIONAL_RESOURCE_OF[name])
@@ -188,6 +191,7 @@ class ClusterCollector:
             *self.node_families(),
             self.endpoint_family(),
             *self.optional_families(),
+            *custom_resource_families(self.cluster),
             *self.component_families(),
             *self.traffic_families(),
             *self.fault_families(),

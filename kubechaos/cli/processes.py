@@ -18,8 +18,8 @@ from rich.console import Console
 from kubechaos.cli.common import invalid
 from kubechaos.cli.terminal import shown
 from kubechaos.faults.process import ProcessKill
-from kubechaos.frontdoor.server import APIEndpoint, APIServeError, APIService
-from kubechaos.processes.supervisor import Supervisor
+from kubechaos.frontdoor.server import APIServeError, APIService
+from kubechaos.processes.serve import serve_processes
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.procspec import EXIT_POLICIES, ProcessSpec, parse_exec
 from kubechaos.scenario.runner import Run
@@ -96,19 +96,10 @@ def attach_processes(
     service the run serves, if any."""
     if not specs:
         return service
-    if service is None:
-        try:
-            service = APIService(
-                APIEndpoint("127.0.0.1", 0), speed or 1.0, None, the_run.scenario.name
-            )
-            service.bind()
-        except APIServeError as exc:
-            invalid(f"--exec: {exc}")
-        served = service
-        the_run.services.append(lambda: served.run(the_run.cluster.api, the_run.events))
-        the_run.served_api = service.endpoint.url
-    Supervisor(the_run, service, specs)
-    return service
+    try:
+        return serve_processes(the_run, specs, speed or 1.0, service)
+    except APIServeError as exc:
+        invalid(f"--exec: {exc}")
 
 
 def print_processes_header(console: Console, the_run: Run) -> None:

@@ -79,6 +79,8 @@ class Managed:
     holds: int = 0  # process-kill faults holding it down
     killed: bool = False  # the current exit was a fault's SIGKILL
     released: trio.Event = attrs.field(factory=trio.Event)
+    drained: trio.Event = attrs.field(factory=trio.Event)
+    pump: trio.CancelScope | None = None  # the task reading its output
     backoff: float = 0.0
 
 
@@ -94,6 +96,7 @@ class Supervisor:
         self._dir = tempfile.TemporaryDirectory(prefix="kubechaos-processes-")
         limit = max(1, int(self.settings.process_output_kib * 1024))
         self.managed: dict[str, Managed] = {}
+        self._pumps: trio.Nursery | None = None
         for spec in specs:
             outcome = ProcessOutcome(spec.name, spec.command)
             token = new_token()
@@ -132,12 +135,21 @@ class Supervisor:
         try:
             for managed in self.managed.values():
                 self._write_config(managed)
-            async with trio.open_nursery() as nursery:
-                for managed in self.managed.values():
-                    nursery.start_soon(self._keep, managed, name=f"process/{managed.spec.name}")
+            # Output is read by tasks shielded from the end of the run: a process writing as it
+            # shuts down must not die of a closed pipe. They end at EOF, once it has exited.
+            async with trio.open_nursery() as pumps:
+                self._pumps = pumps
+                try:
+                    async with trio.open_nursery() as nursery:
+                        for managed in self.managed.values():
+                            name = f"process/{managed.spec.name}"
+                            nursery.start_soon(self._keep, managed, name=name)
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._stop_all()
+                        for managed in self.managed.values():
+                            await self._drain(managed)
         finally:
-            with trio.CancelScope(shield=True):
-                await self._stop_all()
             self._finish()
 
     def _write_config(self, managed: Managed) -> None:
@@ -186,21 +198,35 @@ class Supervisor:
             ) from None
         managed.process = process
         self._record(managed, "Started", f"pid {process.pid}: {' '.join(spec.command)}")
-        async with trio.open_nursery() as nursery:
-            assert process.stdout is not None
-            nursery.start_soon(self._pump, process.stdout, managed.tail)
-            code = await process.wait()
-            # a grandchild may hold the pipe open: the rest is read for a (wall) second at most
-            nursery.cancel_scope.deadline = trio.current_time() + self.service.speed
+        assert process.stdout is not None and self._pumps is not None
+        managed.drained = trio.Event()
+        managed.pump = trio.CancelScope(shield=True)
+        self._pumps.start_soon(self._pump, process.stdout, managed)
+        code = await process.wait()
+        await self._drain(managed)
         managed.outcome.exit_code = code
         managed.outcome.output = managed.tail.text()
         managed.outcome.truncated = managed.tail.truncated
         return code
 
-    async def _pump(self, stream: trio.abc.ReceiveStream, tail: OutputTail) -> None:
-        async with stream:
-            while chunk := await stream.receive_some(_READ_CHUNK):
-                tail.write(chunk)
+    async def _pump(self, stream: trio.abc.ReceiveStream, managed: Managed) -> None:
+        assert managed.pump is not None
+        with managed.pump:
+            try:
+                async with stream:
+                    while chunk := await stream.receive_some(_READ_CHUNK):
+                        managed.tail.write(chunk)
+            finally:
+                managed.drained.set()
+
+    async def _drain(self, managed: Managed) -> None:
+        """Let the exited process's output be read to its end: a (wall) second at most, since a
+        grandchild may hold the pipe open."""
+        if managed.pump is None:
+            return  # never started
+        with trio.move_on_after(self.service.speed):
+            await managed.drained.wait()
+        managed.pump.cancel()
 
     async def _after_exit(self, managed: Managed, code: int, ran: float) -> bool:
         """What an exit before the end of the run does; whether to run the process again."""

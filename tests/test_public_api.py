@@ -20,7 +20,7 @@ PUBLIC = {
     "APIServerLatency", "APIServerThrottle", "APIServerUnavailable", "ContainerKill",
     "ControllerManagerCrash", "EtcdLatency", "EtcdUnavailable", "EtcdWriteDrop",
     "ImagePullFailure", "KubeletStop", "NetworkDelay", "NetworkLoss", "NetworkPartition",
-    "NodeCrash", "NodeDrain", "NodeTaint", "PodEvict", "PodFailure", "PodKill", "ProxyPartition",
+    "NodeCrash", "NodeDrain", "NodeTaint", "PodEvict", "PodFailure", "PodKill", "ProcessKill", "ProxyPartition",
     "RuntimeSlow", "SchedulerCrash", "WatchDelay", "WatchDrop",
     # resilience tests
     "Harness", "HarnessError",

@@ -133,11 +133,17 @@ def _process(result: dict[str, Any], name: str) -> dict[str, Any]:
 def test_an_exec_process_reads_the_api_and_is_in_the_report(tmp_path: Path) -> None:
     """``--exec NAME=CMD`` runs CMD (no shell) once the API is up, with KUBECONFIG naming a
     kubeconfig for the run's API (served on loopback without --api) and KUBECHAOS_CLIENT its
-    name; its exit code, restarts and output are in the result (schema-valid), which says the
-    run had external clients, so replay refuses it."""
+    name; its exit code, restarts and output are in the result (schema-valid) and the HTML
+    report, which say the run had external clients, so replay refuses it."""
     lister = _script(tmp_path, "lister", LISTER)
-    done, result = _run(_scenario(tmp_path), "--exec", f"lister=python {lister}")
+    html = tmp_path / "report.html"
+    done, result = _run(
+        _scenario(tmp_path), "--exec", f"lister=python {lister}", "--html", str(html)
+    )
     assert done.returncode == 0, done.stderr + done.stdout
+    page = html.read_text(encoding="utf-8")
+    assert '<h2 id="processes">External processes</h2>' in page
+    assert "<pre>lister sees 3 pods\n</pre>" in page
     assert result is not None
     jsonschema.validate(result, schema())
     record = _process(result, "lister")

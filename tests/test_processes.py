@@ -215,7 +215,6 @@ def test_restart_policy_restarts_with_the_kubelets_crash_loop_backoff(tmp_path: 
     assert result is not None
     crasher = _process(result, "crasher")
     assert crasher["restarts"] == 1 and crasher["exitCode"] == 2
-    assert "BackOff" in done.stdout or crasher["restarts"] == 1
 
 
 def test_end_of_run_sends_sigterm_then_sigkill_after_the_grace_period(tmp_path: Path) -> None:

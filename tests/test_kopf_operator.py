@@ -61,8 +61,9 @@ def _process(result: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_the_kopf_operator_converges_after_each_fault(tmp_path: Path) -> None:
     """The operator keeps Deployment ``shop`` at the WebApp's 4 replicas and reports
-    ``Ready=True`` on the WebApp once they are available. ``process-kill`` SIGKILLs it and a
-    fresh one resumes (kopf's resume handlers, as after a pod restart); the throttle (429s, as
+    ``Ready=True`` on the WebApp once they are available. ``process-kill`` SIGKILLs it; the
+    WebApp scaled to 6 meanwhile is acted on only by the fresh one, which resumes (kopf's resume
+    handlers, as after a pod restart) and reports 4 of 6, then 6 ready; the throttle (429s, as
     API Priority and Fairness rejects: staging/src/k8s.io/apiserver/pkg/server/filters/
     priority-and-fairness.go) and the watch drop only delay it (its 5 s resync timer is
     level-triggered); the node crash is healed by the model's own controllers, the
@@ -88,11 +89,15 @@ def test_the_kopf_operator_converges_after_each_fault(tmp_path: Path) -> None:
     assert result["verdict"] == "passed"
     assert operator["restarts"] >= 1  # killed at 60s, started again 15s later
     assert "created Deployment default/shop" in operator["output"]
-    assert _process(result, "webapp-client")["exitCode"] == 0
+    client = _process(result, "webapp-client")
+    assert client["exitCode"] == 0 and "scaled WebApp default/shop to 6" in client["output"]
     shop = next(d for d in result["deployments"] if d["name"] == "shop")
-    assert shop["available"] == 4
+    assert shop["available"] == 6
     statuses = _process(result, "status-watcher")["output"]
-    assert "Ready ('True', '4/4 replicas available')" in statuses
+    # 4 ready, then scaled while the operator was down: the fresh one reports 4 of 6, then 6
+    before = statuses.index("Ready ('True', '4/4 replicas available')")
+    behind = statuses.index("Ready ('False', '4/6 replicas available')")
+    assert before < behind < statuses.index("Ready ('True', '6/6 replicas available')")
     recovered = {f["name"]: f["recovery"] for f in result["faults"]}
     assert set(recovered) == {
         "kill-operator",

@@ -2,7 +2,8 @@
 
 Each process starts once the run's API is served (it is a service of the run, started after the
 front door), without a shell (its argv as given; ``python`` is the interpreter running
-kubechaos), with ``KUBECONFIG`` naming a kubeconfig of its own and ``KUBECHAOS_CLIENT`` its name.
+kubechaos), with ``KUBECONFIG`` naming a kubeconfig of its own, ``KUBECHAOS_CLIENT`` its name
+and ``KUBECHAOS_SPEED`` the run's pace (virtual seconds per wall second).
 That kubeconfig carries a bearer token the front door maps to the process's name, so every
 request it makes is made as that client whatever User-Agent it sends (kopf, kubectl and
 client-go all send their own): a fault's ``clients: [NAME]`` picks it.
@@ -181,6 +182,7 @@ class Supervisor:
             **spec.env,
             "KUBECONFIG": str(managed.config),
             "KUBECHAOS_CLIENT": spec.name,
+            "KUBECHAOS_SPEED": f"{self.service.speed:g}",  # virtual seconds per wall second
         }
         try:
             process = await trio.lowlevel.open_process(

@@ -162,7 +162,6 @@ class Supervisor:
         while True:
             if managed.holds:
                 await managed.released.wait()
-                managed.outcome.restarts += 1
             started = trio.current_time()
             code = await self._run_once(managed)
             if managed.killed:
@@ -198,6 +197,8 @@ class Supervisor:
             raise ProcessFailed(
                 f"process {spec.name}: cannot start {argv[0]!r}: {exc.strerror or exc}"
             ) from None
+        if managed.process is not None:
+            managed.outcome.restarts += 1  # every start after the first
         managed.process = process
         self._record(managed, "Started", f"pid {process.pid}: {' '.join(spec.command)}")
         assert process.stdout is not None and self._pumps is not None
@@ -252,7 +253,6 @@ class Supervisor:
         )
         self._record(managed, "BackOff", f"restarting in {managed.backoff:g}s")
         await trio.sleep(managed.backoff)
-        managed.outcome.restarts += 1
         return True
 
     async def _stop_all(self) -> None:

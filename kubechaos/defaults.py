@@ -317,6 +317,16 @@ class Settings:
         "model: traffic is generated in batches this far apart; fractions of a request carry "
         "over, so long-run rates are exact",
     )
+    # --- external processes of a run (run --exec, spec.processes) ---
+    process_termination_grace: float = _setting(
+        30.0,
+        "SIGTERM, then SIGKILL this long after, at the end of a run: the kubelet's stop of a "
+        "container with the default terminationGracePeriodSeconds (30)",
+    )
+    process_output_kib: float = _number(
+        64,
+        "model: the last KiB of each external process's stdout+stderr kept for the report",
+    )
 
     def with_overrides(self, overrides: dict[str, Any]) -> Settings:
         """Return a copy with ``overrides`` (camelCase names, as in scenario files) applied.

@@ -21,7 +21,7 @@ PUBLIC = {
     "ControllerManagerCrash", "EtcdLatency", "EtcdUnavailable", "EtcdWriteDrop",
     "APIServerCrash", "ControlPlaneNodeCrash", "EtcdMemberCrash",
     "ImagePullFailure", "KubeletStop", "NetworkDelay", "NetworkLoss", "NetworkPartition",
-    "NodeCrash", "NodeDrain", "NodeTaint", "PodEvict", "PodFailure", "PodKill", "ProxyPartition",
+    "NodeCrash", "NodeDrain", "NodeTaint", "PodEvict", "PodFailure", "PodKill", "ProcessKill", "ProxyPartition",
     "RuntimeSlow", "SchedulerCrash", "WatchDelay", "WatchDrop",
     # resilience tests
     "Harness", "HarnessError",

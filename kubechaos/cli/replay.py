@@ -94,6 +94,13 @@ def read_recorded(result_file: Path) -> Recorded:
             _bad(result_file, "scenario", "expected an object")
         file = _string(result_file, "scenario.file", scenario.get("file"))
         seed, is_explored = data.get("seed"), data.get("explored", False)
+        if isinstance(data.get("processes"), list) and data["processes"]:
+            names = ", ".join(str(p.get("name")) for p in data["processes"] if isinstance(p, dict))
+            invalid(
+                f"{result_file}: the run ran external processes ({names}) against its API "
+                "(run --exec, spec.processes); they ran in wall time, so it cannot be replayed "
+                "exactly: run the scenario again instead"
+            )
         if "externalClients" in data:
             invalid(
                 f"{result_file}: the run served its API to external clients (run --api); "

@@ -52,6 +52,14 @@ from kubechaos.cli.common import (
     probe_writable,
     write_or_report,
 )
+from kubechaos.cli.processes import (
+    attach_processes,
+    exec_options,
+    print_processes,
+    print_processes_header,
+    process_speed,
+    requested_processes,
+)
 from kubechaos.cli.progress import ProgressBar
 from kubechaos.cli.runprint import print_summary, print_timeline, print_warnings
 from kubechaos.cli.signals import exit_status, stop_signal, stops_on_signals
@@ -232,6 +240,7 @@ _report_options = _options(
     "than a moment).",
 )
 @api_options
+@exec_options
 @click.option("--strict", is_flag=True, help=STRICT_HELP)
 @limit_options
 @stops_on_signals
@@ -263,19 +272,16 @@ def run(
     console = new_console()
     scenario = load_or_exit(scenario_file, limits, strict)
     interval = _scrape_interval(scrape_interval)
-    speed = api_speed(speed)
+    processes = requested_processes(scenario)
+    speed = process_speed(api_speed(speed), processes)
     _check_linger(linger, serve)
     _check_output_paths(scenario, events_file, openmetrics_file, json_file, junit_file, html_file)
-    reports = {
-        path: kind
-        for path, kind in ((json_file, "json"), (junit_file, "junit"), (html_file, "html"))
-        if path is not None
-    }
+    reports = _reports(json_file, junit_file, html_file)
     probe_writable(events_file, *reports)
     the_run = Run(scenario, seed)
     recorder = _attach_recorder(the_run, openmetrics_file, start_time, interval)
     exporter = _attach_exporter(the_run, serve, speed)
-    service = attach_api(the_run, speed)
+    service = attach_processes(the_run, attach_api(the_run, speed), processes, speed)
     _print_header(console, the_run, exporter, speed, service)
     show_progress = console.is_terminal if progress is None else progress
     status, error, wall = _execute(console, the_run, speed, show_progress)
@@ -292,6 +298,14 @@ def run(
         status = EXIT_RUN_FAILED  # the verdict is printed, but CI would miss its report
     _stop_serving(console, the_run, exporter, service, linger and status in _VERDICTS)
     sys.exit(exit_status(status))
+
+
+def _reports(
+    json_file: Path | None, junit_file: Path | None, html_file: Path | None
+) -> dict[Path, str]:
+    """The reports asked for, by path."""
+    asked = ((json_file, "json"), (junit_file, "junit"), (html_file, "html"))
+    return {path: kind for path, kind in asked if path is not None}
 
 
 def _check_linger(linger: bool, serve: tuple[str, int] | None) -> None:
@@ -378,6 +392,7 @@ def _print_header(
         console.print(f"serving metrics at {shown(exporter.url)} ({pace})")
     if service is not None:
         print_api_header(console, service)
+    print_processes_header(console, the_run)
     for warning in scenario.warnings:
         console.print(f"[yellow]warning:[/] {shown(warning)}", soft_wrap=True)
 
@@ -407,6 +422,7 @@ def _execute(
         console.print(f"[yellow]interrupted[/] ({name}): writing what the run produced so far")
     elif error is not None:
         console.print(f"[red]run failed:[/] {shown(error)}", soft_wrap=True)
+    print_processes(console, the_run)
     return status, error, time.perf_counter() - started
 
 

@@ -11,7 +11,7 @@ Scenario files name the same types (``CATALOGUE``) and run them on a schedule
 (:func:`run_schedule`). Importing this package registers every type.
 """
 
-from kubechaos.faults import controlplane, pods  # registers their fault types
+from kubechaos.faults import controlplane, pods, process  # registers their fault types
 from kubechaos.faults.base import CATALOGUE, Fault, FaultEnv, FaultError, Param, fault_type, param
 from kubechaos.faults.chaos import Chaos, Injection, matching_nodes, select_nodes, select_pods
 from kubechaos.faults.controlplane import (
@@ -39,6 +39,7 @@ from kubechaos.faults.node import (
     RuntimeSlow,
 )
 from kubechaos.faults.pods import PodEvict, PodKill
+from kubechaos.faults.process import ProcessKill
 from kubechaos.faults.schedule import ScheduledFault, run_schedule
 from kubechaos.faults.targets import MODES, Target, pick
 
@@ -73,6 +74,7 @@ __all__ = [
     "PodEvict",
     "PodFailure",
     "PodKill",
+    "ProcessKill",
     "ProxyPartition",
     "RuntimeSlow",
     "ScheduledFault",
@@ -86,6 +88,7 @@ __all__ = [
     "param",
     "pick",
     "pods",
+    "process",
     "run_schedule",
     "select_nodes",
     "select_pods",

@@ -45,7 +45,7 @@ WRITE_DROP_MODES = ("error", "silent")
 CLIENT_HELP = (
     "kube-scheduler, kube-controller-manager, kubelet (every node) or kubelet/<node>, "
     "kube-proxy, kubechaos; with run --api also external clients by User-Agent: kubectl, "
-    "python-client"
+    "python-client; and a run's external processes by name (run --exec, spec.processes)"
 )
 
 

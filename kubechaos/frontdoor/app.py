@@ -4,8 +4,9 @@ An ASGI application (served by hypercorn on the run's own Trio loop, see :mod:`.
 request reaches the model's :class:`~kubechaos.control.apiserver.APIServer` through exactly the
 path the model's own components use: its latency, its request faults (``apiserver-*``), its
 watch faults (``watch-drop``, ``watch-delay``) and its etcd apply to ``kubectl`` too. Each
-request is made as a client named after its User-Agent (``kubectl``, ``python-client``), the
-name a fault's ``clients`` parameter picks.
+request is made as a client named after its User-Agent (``kubectl``, ``python-client``), or
+after the external process whose own bearer token it carries (``run --exec``), the name a
+fault's ``clients`` parameter picks.
 
 Nothing a client sends can stop the run: every failure is answered with a ``Status`` (upstream's
 reasons and codes) and anything unexpected with a 500, and the request ends there.
@@ -81,6 +82,7 @@ class FrontDoor:
         self.encoder = Encoder(anchor)
         self.server_address = server_address
         self.token = token
+        self.client_tokens: Mapping[str, str] = {}  # a process's own token -> its name
         self.events = EventSource(events, anchor, self._uid_of, speed)
         self.reads = ResourceReads(api, self.encoder, self.events, speed)
         self.custom = CustomDoor(api, anchor, speed)
@@ -117,7 +119,9 @@ class FrontDoor:
                 413, "RequestEntityTooLarge", f"request body larger than {MAX_BODY_BYTES} bytes"
             )
             return
-        if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
+        authorization = headers.get("authorization", "")
+        process = self.client_tokens.get(authorization.removeprefix("Bearer ").strip())
+        if self.token is not None and process is None and authorization != f"Bearer {self.token}":
             await response.status(401, "Unauthorized", "Unauthorized")
             return
         method = scope["method"]
@@ -139,7 +143,7 @@ class FrontDoor:
                 "(the front door serves reads: get, list and watch)",
             )
             return
-        with as_client(client_name(headers.get("user-agent", ""))):
+        with as_client(process or client_name(headers.get("user-agent", ""))):
             await self._route(scope, receive, headers, response)
 
     async def _route(

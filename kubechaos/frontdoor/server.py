@@ -122,8 +122,12 @@ def kubeconfig(endpoint: APIEndpoint, name: str) -> dict[str, Any]:
 
 
 def write_kubeconfig(path: Path, endpoint: APIEndpoint, name: str) -> None:
+    write_config(path, kubeconfig(endpoint, name))
+
+
+def write_config(path: Path, config: dict[str, Any]) -> None:
     """Written owner-only: it may carry the bearer token."""
-    text = yaml.safe_dump(kubeconfig(endpoint, name), sort_keys=False)
+    text = yaml.safe_dump(config, sort_keys=False)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
@@ -145,6 +149,8 @@ class APIService:
         self.kubeconfig_path = kubeconfig_path
         self.context_name = context_name
         self.app: FrontDoor | None = None
+        # bearer token -> client name: each external process of the run has its own
+        self.client_tokens: dict[str, str] = {}
         self._config = endpoint.hypercorn_config(speed)
         self._sockets: Any = None
 
@@ -181,6 +187,7 @@ class APIService:
             anchor = Anchor(time.time() - now())
             address = f"{self.endpoint.host}:{self.endpoint.port}"
             self.app = FrontDoor(api, events, anchor, address, self.endpoint.token, self.speed)
+            self.app.client_tokens = self.client_tokens
         sockets, self._sockets = self._sockets, None  # serving closes them when it ends
         await worker_serve(
             wrap_app(self.app, self._config.wsgi_max_body_size, "asgi"),  # type: ignore[arg-type]
@@ -205,5 +212,6 @@ __all__ = [
     "is_loopback",
     "kubeconfig",
     "new_token",
+    "write_config",
     "write_kubeconfig",
 ]

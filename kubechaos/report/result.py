@@ -31,6 +31,7 @@ from kubechaos.report.types import (
     FailedInjectionRecord,
     FaultRecord,
     JobRecord,
+    ProcessRecord,
     RecoveryRecord,
     RecoveryStatus,
     ReplicaRow,
@@ -43,6 +44,7 @@ from kubechaos.report.types import (
     TrafficRecord,
     Verdict,
 )
+from kubechaos.scenario.procspec import ProcessOutcome
 from kubechaos.scenario.runner import Run
 from kubechaos.scenario.sources import source_digests
 from kubechaos.traffic import SUCCESS
@@ -128,7 +130,21 @@ def result_of(
         result["jobs"] = jobs
     if run.served_api is not None:  # external clients made the run: replay refuses it
         result["externalClients"] = {"api": run.served_api}
+    if run.processes:  # and so did external processes (run --exec): wall-clock paced
+        result["externalClients"]["processes"] = [p.name for p in run.processes]
+        result["processes"] = [process_record(p) for p in run.processes]
     return result
+
+
+def process_record(outcome: ProcessOutcome) -> ProcessRecord:
+    return {
+        "name": outcome.name,
+        "command": list(outcome.command),
+        "exitCode": outcome.exit_code,
+        "restarts": outcome.restarts,
+        "output": outcome.output,
+        "outputTruncated": outcome.truncated,
+    }
 
 
 def _scenario(run: Run) -> ScenarioRecord:

@@ -165,6 +165,18 @@ class RunOutcome(TypedDict):
 
 class ExternalClientsRecord(TypedDict):
     api: str  # where the run's API was served (run --api)
+    processes: NotRequired[list[str]]  # the external processes run against it (run --exec)
+
+
+class ProcessRecord(TypedDict):
+    """One external process of the run (run --exec, spec.processes)."""
+
+    name: str
+    command: list[str]
+    exitCode: int | None  # the last exit (negative: the signal); None if it never exited
+    restarts: int
+    output: str  # the tail of its stdout and stderr
+    outputTruncated: bool  # earlier output was dropped (processOutputKiB)
 
 
 class RunResult(RunOutcome):
@@ -181,6 +193,7 @@ class RunResult(RunOutcome):
     statefulsets: NotRequired[list[StatefulSetRecord]]  # only in runs that have StatefulSets
     jobs: NotRequired[list[JobRecord]]  # only in runs that had a Job
     externalClients: NotRequired[ExternalClientsRecord]  # only runs that served run --api
+    processes: NotRequired[list[ProcessRecord]]  # only runs with external processes
     steadyState: list[SteadyRow]
     events: int  # how many events the run logged
     # added by `kubechaos replay` (True when it replayed an explored schedule); the schema

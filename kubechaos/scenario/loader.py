@@ -34,6 +34,7 @@ from kubechaos.scenario.explorespec import ExploreSpec
 from kubechaos.scenario.faultspec import read_explore, read_faults
 from kubechaos.scenario.limits import Limits, finite_number, flag_of, show
 from kubechaos.scenario.priorities import unknown_priority_classes
+from kubechaos.scenario.procspec import ProcessSpec, read_processes
 from kubechaos.scenario.reach import PodLabels, late_injection_warnings, object_weight
 from kubechaos.scenario.slospec import read_slos
 from kubechaos.scenario.workloads import WorkloadReading, read_workloads
@@ -54,7 +55,9 @@ DEFAULT_LIMITS = Limits()
 
 _TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _META_KEYS = ("name", "description")
-_SPEC_KEYS = ("seed", "duration", "cluster", "workloads", "traffic", "faults", "slo", "explore")
+_SPEC_KEYS = (
+    "seed", "duration", "cluster", "workloads", "traffic", "faults", "slo", "explore", "processes",
+)  # fmt: skip
 _WORKLOAD_KEYS = ("path", "manifest", "at")
 _TRAFFIC_KEYS = ("service", "namespace", "rate", "from", "at")
 _FROM_KEYS = ("nodeGroup", "nodes")
@@ -76,6 +79,7 @@ class Scenario:
     explore: ExploreSpec | None = None
     updates: tuple[tuple[float, tuple[APIObject, ...]], ...] = ()  # (at, objects) applied later
     manifest_files: tuple[str, ...] = ()  # the workload files it read (spec.workloads[*].path)
+    processes: tuple[ProcessSpec, ...] = ()  # external processes run against its API
 
 
 def load_scenario(
@@ -189,10 +193,11 @@ def _spec(
     )
     if not check.errors:
         warnings += late_injection_warnings(check, faults, slos, duration)
+    processes = read_processes(check, spec.get("processes"), str(base_dir.resolve()))
     return Scenario(
         "", "", None, duration, cluster, tuple(workloads), tuple(traffic), check.file,
         tuple(warnings), tuple(faults), tuple(slos), explore,
-        tuple(sorted(later, key=lambda u: u[0])), tuple(reading.files),
+        tuple(sorted(later, key=lambda u: u[0])), tuple(reading.files), processes,
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from kubechaos.observe.slo import SLOMonitor, SLOResult
 from kubechaos.observe.steady import SteadyStateMonitor
 from kubechaos.observe.ticker import Ticker
 from kubechaos.scenario.loader import Scenario
+from kubechaos.scenario.procspec import ProcessOutcome
 from kubechaos.sim.clock import run_virtual
 from kubechaos.sim.events import Event, EventLog
 from kubechaos.traffic import TrafficGenerator
@@ -66,6 +67,8 @@ class Run:
         # choose when to ask.
         self.services: list[Callable[[], Awaitable[None]]] = []
         self.served_api: str | None = None  # the URL external clients were served at
+        # External processes run against that API (kubechaos.processes fills these in)
+        self.processes: list[ProcessOutcome] = []
         self.finished_at: float | None = None
         self.results: list[SLOResult] = []
 

@@ -40,6 +40,7 @@ from kubechaos.sim.clock import seed_trio_scheduler
 from kubechaos.sim.events import Event
 from kubechaos.testing import HarnessError
 from kubechaos.testing.manifests import ManifestSource, objects_of, resolve_file
+from kubechaos.testing.processes import ProcessSpec, start_processes
 from kubechaos.traffic import TrafficSpec
 
 DEFAULT_SEED = 0
@@ -84,6 +85,7 @@ class Harness:
         *,
         node_groups: Iterable[NodeGroupSpec] = (),
         settings: Settings | None = None,
+        processes: Iterable[ProcessSpec] = (),
     ) -> Cluster:
         """Boot a cluster and return it once every component runs (no workloads yet); it runs
         until the test ends.
@@ -92,6 +94,8 @@ class Harness:
         nothing is given); ``node_groups`` gives your own
         (:class:`~kubechaos.cluster.NodeGroupSpec`: name, count, capacity, labels, taints).
         ``settings`` overrides upstream timings (:class:`~kubechaos.defaults.Settings`).
+        ``processes`` are real programs started against the cluster's API (see
+        :meth:`boot_scenario`).
         """
         __tracebackhide__ = True
         groups = tuple(node_groups)
@@ -104,10 +108,15 @@ class Harness:
             groups = (NodeGroupSpec("worker", count),)
         spec = ClusterSpec(groups, settings or Settings())
         scenario = Scenario(self._name, "", self.seed, math.inf, spec, (), ())
-        return (await self._start(Run(scenario, self.seed))).cluster
+        return (await self._start(Run(scenario, self.seed), processes)).cluster
 
     async def boot_scenario(
-        self, path: str | os.PathLike[str], *, faults: bool = True, slos: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        faults: bool = True,
+        slos: bool = True,
+        processes: Iterable[ProcessSpec] = (),
     ) -> Run:
         """Boot a scenario file's cluster, apply its workloads, start its traffic, and (unless
         turned off) its fault schedule and SLO monitors: a :class:`~kubechaos.scenario.runner.Run`
@@ -117,6 +126,11 @@ class Harness:
         from the start of the test and stop at the scenario's ``duration``; the test decides how
         long the cluster runs (:meth:`advance`). The seed is the test's when one was chosen
         (marker, ``--kubechaos-seed``, ini), else the scenario's ``spec.seed``.
+
+        ``processes`` (:class:`~kubechaos.testing.processes.ProcessSpec`: name, argv, env, exit policy),
+        with the scenario's ``spec.processes``, start once the API is served on loopback, each
+        with a kubeconfig of its own (``KUBECONFIG``) whose requests are made as its name; the
+        clock is then paced to the wall clock (1x), and they get SIGTERM when the test ends.
         """
         __tracebackhide__ = True
         scenario = load_scenario(
@@ -128,9 +142,9 @@ class Harness:
             scenario = attrs.evolve(scenario, slos=())
         if not self._seed_chosen and scenario.seed is not None:
             self.seed = scenario.seed
-        return await self._start(Run(scenario, self.seed))
+        return await self._start(Run(scenario, self.seed), processes)
 
-    async def _start(self, run: Run) -> Run:
+    async def _start(self, run: Run, processes: Iterable[ProcessSpec] = ()) -> Run:
         __tracebackhide__ = True
         self._check_open()
         if self._run is not None:
@@ -141,6 +155,7 @@ class Harness:
         # Reseeded here, so the cluster's run depends on its seed alone, not on what the test
         # did before booting it: `--kubechaos-seed N` replays it even when N came from a file.
         seed_trio_scheduler(run.seed)
+        start_processes(run, processes)
         await run.start(self._nursery)
         return run
 

@@ -27,6 +27,7 @@ from kubechaos.report.html.charts import (
     latency_chart,
     success_chart,
 )
+from kubechaos.report.html.processes import processes_section
 from kubechaos.report.html.stories import in_full, story_html
 from kubechaos.report.html.svg import Frame
 from kubechaos.report.html.text import (
@@ -330,6 +331,7 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
         parts.append(f'<p class="more">and {len(result["faults"]) - MAX_STORIES} more faults</p>')
     if not stories:
         parts.append('<p class="muted">No faults were injected.</p>')
+    parts += processes_section(result)
     parts.append(
         f"<footer>kubechaos {escape(result['kubechaosVersion'])} · result schema "
         f"{escape(result['schema'])}"

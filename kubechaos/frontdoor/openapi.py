@@ -66,6 +66,17 @@ def _roots(group_version: str) -> dict[str, str]:
     return roots
 
 
+def definitions() -> dict[str, Any]:
+    """Every definition, by name (what a strategic merge patch reads its list strategies from)."""
+    return _definitions()
+
+
+@functools.cache
+def kind_definitions(group_version: str) -> dict[str, str]:
+    """Kind -> the name of its definition, for the kinds served under ``group_version``."""
+    return _roots(group_version)
+
+
 def _paths(group_version: str, roots: dict[str, str]) -> dict[str, Any]:
     """The read operations of each served resource, carrying its group-version-kind (how
     ``kubectl explain`` finds a resource's schema: ``explain/v2/templates/plaintext.tmpl``)."""
@@ -161,4 +172,4 @@ def document_for_path(path: str) -> bytes | None:
     return None
 
 
-__all__ = ["document", "document_for_path", "index"]
+__all__ = ["definitions", "document", "document_for_path", "index", "kind_definitions"]

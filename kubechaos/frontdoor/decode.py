@@ -160,10 +160,21 @@ def unknown_fields(doc: Mapping[str, Any]) -> tuple[list[tuple[Any, ...]], list[
     return paths, messages + duplicate_fields(doc)
 
 
-def check_fields(doc: Mapping[str, Any], validation: str, kind: str, version: str) -> list[str]:
+def check_fields(
+    doc: Mapping[str, Any],
+    validation: str,
+    kind: str,
+    version: str,
+    before: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Warnings for ``doc``'s fields (unknown ones as ``validation`` asks, unmodelled ones
-    always); :class:`StrictDecoding` for unknown ones under Strict."""
+    always); :class:`StrictDecoding` for unknown ones under Strict. With ``before`` (the
+    object a patch was applied to), only what the patch brought counts."""
     unknown_paths, unknown = unknown_fields(doc)
+    if before is not None:
+        had_paths, had = unknown_fields(before)
+        unknown_paths = [p for p in unknown_paths if p not in had_paths]
+        unknown = [m for m in unknown if m not in had]
     if unknown and validation == "Strict":
         raise StrictDecoding(
             f'{kind} in version "{version}" cannot be handled as a {kind}: '
@@ -171,8 +182,9 @@ def check_fields(doc: Mapping[str, Any], validation: str, kind: str, version: st
         )
     warnings = unknown if validation == "Warn" else []
     skipped = set(unknown_paths)
+    old = set(unmodelled_fields(before)) if before is not None else set()
     for path in unmodelled_fields(doc):
-        if path not in skipped:
+        if path not in skipped and path not in old:
             warnings.append(f"{format_path(path)}: {NOT_MODELLED}")
     return warnings
 

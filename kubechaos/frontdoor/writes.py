@@ -221,9 +221,8 @@ class Writes:
             patched = decode.expect_object(patched, target, True)
             new = None
             if readable:
-                before = decode.check_fields(encoded, "Warn", kind, _version(target))
-                found = decode.check_fields(patched, validation, kind, _version(target))
-                warnings.extend(w for w in found if w not in before)
+                version_ = _version(target)
+                warnings.extend(decode.check_fields(patched, validation, kind, version_, encoded))
                 new = decode.with_meta_extras(decode.read_object(patched, target), patched)
             return self._changed(target, current, patched, new, warnings)
 

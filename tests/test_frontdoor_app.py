@@ -483,7 +483,7 @@ async def test_aggregated_discovery_when_asked_for() -> None:
         assert {
             "subresource": "status",
             "responseKind": pods["responseKind"],
-            "verbs": ["get"],
+            "verbs": ["get", "patch", "update"],
         } in pods["subresources"]
         named = (await request(app, "/apis", headers={"Accept": aggregated})).json()
         assert "apps" in {g["metadata"]["name"] for g in named["items"]}

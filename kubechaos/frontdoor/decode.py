@@ -33,6 +33,7 @@ from kubechaos.api.manifest import SUPPORTED_KINDS, read_manifest
 from kubechaos.api.modelled import NOT_MODELLED, unmodelled_fields
 from kubechaos.api.objects import OwnerReference, Taint
 from kubechaos.api.schema import schema_errors
+from kubechaos.frontdoor import protobuf
 from kubechaos.frontdoor.paths import ResourcePath
 
 JSON_TYPES = frozenset({"", "application/json", "*/*"})
@@ -108,6 +109,8 @@ def parse_body(body: bytes, content_type: str) -> Any:
     media = content_type.split(";", 1)[0].strip().lower()
     if not body.strip():
         raise errors.BadRequest("the request body is empty: an object is expected")
+    if media == protobuf.MEDIA_TYPE:
+        return protobuf.decode(body)
     if media in YAML_TYPES:
         try:
             return yaml.safe_load(body.decode("utf-8"))

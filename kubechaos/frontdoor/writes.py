@@ -115,9 +115,9 @@ class Writes:
         if method == "PATCH" and target.name:
             return await self.patch(target, params, content_type, body, warnings)
         if method == "DELETE" and target.name:
-            return await self.delete(target, params, body)
+            return await self.delete(target, params, content_type, body)
         if method == "DELETE":
-            return await self.delete_collection(target, query, params, body)
+            return await self.delete_collection(target, query, params, content_type, body)
         raise MethodNotAllowed(
             f"the server does not allow this method on the requested resource ({method})"
         )
@@ -233,9 +233,9 @@ class Writes:
 
     # ------------------------------------------------------------------ delete
     async def delete(
-        self, target: ResourcePath, params: Mapping[str, str], body: bytes
+        self, target: ResourcePath, params: Mapping[str, str], content_type: str, body: bytes
     ) -> tuple[int, Any]:
-        options = delete_options(params, body)
+        options = delete_options(params, content_type, body)
         obj = await self.api.delete(
             target.resource.name,
             target.namespace or "",
@@ -268,11 +268,16 @@ class Writes:
         }
 
     async def delete_collection(
-        self, target: ResourcePath, query: ListQuery, params: Mapping[str, str], body: bytes
+        self,
+        target: ResourcePath,
+        query: ListQuery,
+        params: Mapping[str, str],
+        content_type: str,
+        body: bytes,
     ) -> tuple[int, Any]:
         """Every object the selectors match, deleted one by one (as the generic store's
         DeleteCollection); the answer lists them as deleted."""
-        options = delete_options(params, body)
+        options = delete_options(params, content_type, body)
         fields = FieldFilter(target.resource.name, query.field_terms)
         items, _ = await self.api.list(
             target.resource.name, target.namespace, query.label_selector, fields.model_selector
@@ -332,12 +337,12 @@ class Writes:
         )
 
 
-def delete_options(params: Mapping[str, str], body: bytes) -> dict[str, Any]:
+def delete_options(params: Mapping[str, str], content_type: str, body: bytes) -> dict[str, Any]:
     """``DeleteOptions`` from the body (if any) and the query (which wins, as upstream's
     delete.go decodes the query over the body)."""
     given: dict[str, Any] = {}
     if body.strip():
-        doc = decode.parse_body(body, "application/json")
+        doc = decode.parse_body(body, content_type)
         if not isinstance(doc, Mapping):
             raise errors.BadRequest("DeleteOptions must be an object")
         given = dict(doc)

@@ -172,7 +172,7 @@ async def test_dry_run_admits_and_validates_but_stores_nothing() -> None:
 async def test_update_conflict_unconditional_and_delete_preconditions() -> None:
     """PUT with a stale resourceVersion: 409 with upstream's message; without one:
     unconditional. DELETE preconditions (uid, resourceVersion) are 409 when they differ;
-    propagationPolicy Orphan and Foreground are refused, loudly (not modelled)."""
+    an unknown propagationPolicy is 400."""
     async with running(nodes=1) as cluster:
         app = front_door(cluster)
         made = (
@@ -199,12 +199,67 @@ async def test_update_conflict_unconditional_and_delete_preconditions() -> None:
             refused.status == 409
             and "Precondition failed: UID in precondition" in refused.json()["message"]
         )
-        orphan = await request(app, f"{DEPLOYMENTS}/u", "propagationPolicy=Orphan", method="DELETE")
-        assert orphan.status == 400 and "not modelled" in orphan.json()["message"]
+        odd = await request(app, f"{DEPLOYMENTS}/u", "propagationPolicy=Sideways", method="DELETE")
+        assert odd.status == 400 and "Unsupported value" in odd.json()["message"]
         gone = await request(
             app, f"{DEPLOYMENTS}/u", "propagationPolicy=Background", method="DELETE"
         )
         assert gone.status == 200 and gone.json()["status"] == "Success"
+
+
+def _cached(cluster: Any, resource: str) -> list[Any]:
+    return list(cluster.api.cache(resource).list("default"))
+
+
+async def test_orphan_and_foreground_deletion() -> None:
+    """``propagationPolicy=Orphan``: the Deployment goes, its ReplicaSet and pods stay, the
+    ReplicaSet without its owner reference (garbagecollector.go orphanDependents).
+    ``Foreground``: the Deployment stays, ``deletionTimestamp`` set and the
+    ``foregroundDeletion`` finalizer on, until its ReplicaSet and pods are gone, then goes
+    (store.go deletionFinalizersForGarbageCollection, attemptToDeleteItem)."""
+    async with running(nodes=2) as cluster:
+        app = front_door(cluster)
+        for name in ("orph", "fore"):
+            doc = deployment(name, 2)  # its pods take 10 s to stop: the foreground wait shows
+            doc["spec"]["template"]["metadata"]["annotations"] = {
+                "kubechaos.io/behaviour": "shutdown=10s"
+            }
+            await request(app, DEPLOYMENTS, body=body(doc), method="POST", headers=JSON)
+        await wait_until(
+            lambda: sum(p.status.phase == "Running" for p in _cached(cluster, "pods")) == 4,
+            60,
+            "four pods running",
+        )
+        orphaned = await request(
+            app, f"{DEPLOYMENTS}/orph", "propagationPolicy=Orphan", method="DELETE"
+        )
+        assert orphaned.status == 200
+        await wait_until(
+            lambda: "orph" not in {d.metadata.name for d in _cached(cluster, "deployments")},
+            30,
+            "the orphaning deployment gone",
+        )
+        await trio.sleep(30)
+        (rs,) = [r for r in _cached(cluster, "replicasets") if r.metadata.name.startswith("orph-")]
+        assert rs.metadata.owner_references == () and rs.metadata.deletion_timestamp is None
+        assert sum(p.metadata.name.startswith("orph-") for p in _cached(cluster, "pods")) == 2
+        fore = await request(
+            app, f"{DEPLOYMENTS}/fore", "propagationPolicy=Foreground", method="DELETE"
+        )
+        assert fore.status == 200 and fore.json()["metadata"]["deletionTimestamp"]
+        assert "foregroundDeletion" in fore.json()["metadata"]["finalizers"]
+        await trio.sleep(5)  # the pods are stopping (10 s): the Deployment waits for them
+        assert "fore" in {d.metadata.name for d in _cached(cluster, "deployments")}
+        stopping = [p for p in _cached(cluster, "pods") if p.metadata.name.startswith("fore-")]
+        assert len(stopping) == 2 and all(p.metadata.deletion_timestamp for p in stopping)
+        await wait_until(
+            lambda: "fore" not in {d.metadata.name for d in _cached(cluster, "deployments")},
+            60,
+            "the deployment gone after its dependents",
+            step=0.01,
+        )
+        assert not any(p.metadata.name.startswith("fore-") for p in _cached(cluster, "pods"))
+        assert not any(r.metadata.name.startswith("fore-") for r in _cached(cluster, "replicasets"))
 
 
 async def test_deletecollection_with_a_label_selector() -> None:

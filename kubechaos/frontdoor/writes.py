@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from kubechaos.api import errors
 from kubechaos.api.manifest import SUPPORTED_KINDS
 from kubechaos.control.apiserver import APIServer
@@ -38,6 +40,9 @@ from kubechaos.frontdoor.paths import BadQuery, ListQuery, ResourcePath
 from kubechaos.frontdoor.response import Response, dumps
 
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
+# The finalizer the API server puts on an owner deleted with each policy (store.go
+# deletionFinalizersForGarbageCollection); the garbage collector honours it (propagation.py).
+_FINALIZER_OF = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}
 _SERVER_SIDE_APPLY = (
     "server-side apply (application/apply-patch+yaml) is not modelled by kubechaos; "
     "use client-side apply (kubectl apply without --server-side)"
@@ -236,6 +241,8 @@ class Writes:
         self, target: ResourcePath, params: Mapping[str, str], content_type: str, body: bytes
     ) -> tuple[int, Any]:
         options = delete_options(params, content_type, body)
+        if "finalizer" in options and not options["dryRun"]:
+            await self._add_finalizer(target, options)
         obj = await self.api.delete(
             target.resource.name,
             target.namespace or "",
@@ -246,6 +253,34 @@ class Writes:
             dry_run=options["dryRun"],
         )
         return 200, self._deleted(target, obj)
+
+    async def _add_finalizer(self, target: ResourcePath, options: Mapping[str, Any]) -> None:
+        """The propagation finalizer on the object, before its deletion. Upstream's store does
+        both in one request; here they are two, the first checking the preconditions."""
+        finalizer, uid, version = (
+            options["finalizer"],
+            options.get("uid"),
+            options.get("resourceVersion"),
+        )
+
+        def mutate(current: Any) -> Any:
+            meta = current.metadata
+            if (uid and meta.uid != uid) or (version and meta.resource_version != version):
+                raise errors.Conflict(
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                    f"{meta.uid}"
+                    if uid and meta.uid != uid
+                    else f"Precondition failed: ResourceVersion in precondition: {version}, "
+                    f"ResourceVersion in object meta: {meta.resource_version}"
+                )
+            if finalizer in meta.finalizers:
+                return current
+            finalizers = (*meta.finalizers, finalizer)
+            return attrs.evolve(current, metadata=attrs.evolve(meta, finalizers=finalizers))
+
+        await self.api.patch(
+            target.resource.name, target.namespace or "", target.name, mutate, "delete"
+        )
 
     def _deleted(self, target: ResourcePath, obj: Any) -> Any:
         """The object while its deletion is pending (and always for pods, whose registry
@@ -373,11 +408,8 @@ def delete_options(params: Mapping[str, str], content_type: str, body: bytes) ->
             f'propagationPolicy: Unsupported value: "{policy}": supported values: '
             '"Foreground", "Background", "Orphan"'
         )
-    if policy in ("Foreground", "Orphan"):
-        raise errors.BadRequest(
-            f"propagationPolicy {policy} is not modelled by kubechaos: its garbage collector "
-            "deletes dependents in the background only (propagationPolicy=Background)"
-        )
+    if policy in _FINALIZER_OF:
+        out["finalizer"] = _FINALIZER_OF[policy]
     pre = given.get("preconditions") or {}
     if isinstance(pre, Mapping):
         if pre.get("uid"):

@@ -322,3 +322,41 @@ def test_a_throttled_kubectl_write_gets_429(tmp_path: Path) -> None:
         assert done.returncode != 0
         assert "TooManyRequests" in done.stderr or "Too many requests" in done.stderr
         assert run.kubectl("get", "deployment", "slow").returncode != 0
+
+
+def test_generators_send_protobuf_and_the_model_runs_what_they_make(cluster: Served) -> None:
+    """``kubectl create deployment|service|configmap|secret|namespace|job``, ``kubectl run`` and
+    ``kubectl expose`` use typed clients that POST ``application/vnd.kubernetes.protobuf``
+    (apimachinery/pkg/runtime/serializer/protobuf, k8s.io/api generated.proto): decoded, the
+    objects are made, and the model runs their pods."""
+    cluster.kubectl_ok("create", "deployment", "gen", "--image=example.com/g:1", "--replicas=2")
+    cluster.kubectl_ok("run", "gen-solo", "--image=example.com/s:1", "--labels=app=gen-solo")
+    cluster.kubectl_ok("create", "job", "gen-job", "--image=example.com/j:1")
+    cluster.kubectl_ok("expose", "deployment", "gen", "--port=80", "--target-port=8080")
+    cluster.kubectl_ok("create", "configmap", "gen-cfg", "--from-literal=a=b")
+    cluster.kubectl_ok("create", "secret", "generic", "gen-secret", "--from-literal=a=b")
+    cluster.kubectl_ok("create", "namespace", "gen-team")
+    until(lambda: running_pods(cluster, "gen") == 2, "the generated deployment's pods")
+    until(lambda: running_pods(cluster, "gen-solo") == 1, "kubectl run's pod")
+    service = json.loads(cluster.kubectl_ok("get", "service", "gen", "-o", "json"))
+    assert service["spec"]["selector"] == {"app": "gen"}
+    assert service["spec"]["ports"][0]["targetPort"] == 8080
+    config = json.loads(cluster.kubectl_ok("get", "configmap", "gen-cfg", "-o", "json"))
+    assert config["data"] == {"a": "b"}
+
+
+def test_delete_cascade_orphan_keeps_the_replicaset(cluster: Served, tmp_path: Path) -> None:
+    """``kubectl delete --cascade=orphan`` sends propagationPolicy=Orphan: the garbage
+    collector removes the ReplicaSet's owner reference (garbagecollector.go orphanDependents)
+    and the Deployment goes; its ReplicaSet and pods stay."""
+    create_app(cluster, tmp_path, "orphaned", 2, "example.com/o:1")
+    until(lambda: running_pods(cluster, "orphaned") == 2, "orphaned pods")
+    cluster.kubectl_ok("delete", "deployment", "orphaned", "--cascade=orphan")
+    until(
+        lambda: cluster.kubectl("get", "deployment", "orphaned").returncode != 0,
+        "the deployment gone",
+    )
+    (rs,) = json.loads(cluster.kubectl_ok("get", "rs", "-l", "app=orphaned", "-o", "json"))["items"]
+    assert not rs["metadata"].get("ownerReferences")
+    time.sleep(2)
+    assert running_pods(cluster, "orphaned") == 2

@@ -253,11 +253,30 @@ def read_object(doc: Mapping[str, Any], target: ResourcePath) -> Any:
     return obj
 
 
+def mapping(value: Any, path: str) -> Mapping[str, Any]:
+    """``value`` if it is an object (None: empty), else 400 naming ``path``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise errors.BadRequest(f"{path}: expected an object, not {type(value).__name__}")
+    return value
+
+
+def sequence(value: Any, path: str) -> list[Any]:
+    """``value`` if it is a list (None: empty), else 400 naming ``path``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise errors.BadRequest(f"{path}: expected a list, not {type(value).__name__}")
+    return value
+
+
 def with_meta_extras(obj: Any, doc: Mapping[str, Any]) -> Any:
     """``obj`` with the metadata a scenario's reader leaves out but an update of a stored object
     carries: ``finalizers`` and ``ownerReferences`` (a client removing a finalizer)."""
-    meta = doc.get("metadata") or {}
-    finalizers = tuple(str(f) for f in meta.get("finalizers") or () if isinstance(f, str))
+    meta = mapping(doc.get("metadata"), "metadata")
+    given = sequence(meta.get("finalizers"), "metadata.finalizers")
+    finalizers = tuple(str(f) for f in given if isinstance(f, str))
     owners = tuple(
         OwnerReference(
             str(ref.get("kind", "")),
@@ -265,7 +284,7 @@ def with_meta_extras(obj: Any, doc: Mapping[str, Any]) -> Any:
             str(ref.get("uid", "")),
             bool(ref.get("controller", False)),
         )
-        for ref in meta.get("ownerReferences") or ()
+        for ref in sequence(meta.get("ownerReferences"), "metadata.ownerReferences")
         if isinstance(ref, Mapping)
     )
     return attrs.evolve(
@@ -274,10 +293,10 @@ def with_meta_extras(obj: Any, doc: Mapping[str, Any]) -> Any:
 
 
 def _node_spec(obj: Any, doc: Mapping[str, Any]) -> Any:
-    spec = doc.get("spec") or {}
+    spec = mapping(doc.get("spec"), "spec")
     taints = tuple(
         Taint(str(t.get("key", "")), str(t.get("effect", "")), str(t.get("value", "") or ""))
-        for t in spec.get("taints") or ()
+        for t in sequence(spec.get("taints"), "spec.taints")
         if isinstance(t, Mapping)
     )
     old = obj.spec
@@ -307,13 +326,15 @@ def read_unread_kind(current: Any, doc: Mapping[str, Any]) -> Any:
     """A kind without a scenario reader (a Node): labels, annotations, finalizers and owner
     references, plus what :data:`_UNREAD_KIND_FIELDS` lists (a node's ``unschedulable`` and
     ``taints``, what ``kubectl cordon`` and ``kubectl taint`` write)."""
-    meta = doc.get("metadata") or {}
+    meta = mapping(doc.get("metadata"), "metadata")
+    labels = mapping(meta.get("labels"), "metadata.labels")
+    annotations = mapping(meta.get("annotations"), "metadata.annotations")
     obj = attrs.evolve(
         current,
         metadata=attrs.evolve(
             current.metadata,
-            labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
-            annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+            labels={str(k): str(v) for k, v in labels.items()},
+            annotations={str(k): str(v) for k, v in annotations.items()},
         ),
     )
     obj = with_meta_extras(obj, doc)
@@ -382,11 +403,13 @@ __all__ = [
     "expect_object",
     "field_validation",
     "ignored_changes",
+    "mapping",
     "overlay",
     "parse_body",
     "qualified_kind",
     "read_object",
     "read_unread_kind",
+    "sequence",
     "unknown_fields",
     "with_meta_extras",
 ]

@@ -129,10 +129,11 @@ class Subresources:
                 if not isinstance(given, Mapping):
                     raise errors.BadRequest("the body must be a Scale object")
                 scale = dict(given)
-                version = str((scale.get("metadata") or {}).get("resourceVersion") or "")
+                meta = decode.mapping(scale.get("metadata"), "metadata")
+                version = str(meta.get("resourceVersion") or "")
             if version and version != current.metadata.resource_version:
                 raise conflict(target.resource.name, target.name)
-            replicas = (scale.get("spec") or {}).get("replicas", 0)
+            replicas = decode.mapping(scale.get("spec"), "spec").get("replicas", 0)
             if not isinstance(replicas, int) or isinstance(replicas, bool):
                 raise errors.BadRequest(f"spec.replicas: expected an integer, not {replicas!r}")
             return attrs.evolve(current, spec=attrs.evolve(current.spec, replicas=replicas))
@@ -168,7 +169,8 @@ class Subresources:
             wanted = patches.apply_patch(patch_type, encoded, patch, kind, gv)
         else:
             wanted = decode.expect_object(decode.parse_body(body, content_type), target, True)
-        before, after = encoded.get("status") or {}, wanted.get("status") or {}
+        before = encoded.get("status") or {}
+        after = decode.mapping(wanted.get("status"), "status")
         for key in sorted(set(before) | set(after)):
             if before.get(key) != after.get(key):
                 warnings.append(f"status.{key}: {STATUS_NOT_WRITABLE}")
@@ -181,12 +183,14 @@ class Subresources:
         doc = decode.parse_body(body, content_type)
         if not isinstance(doc, Mapping):
             raise errors.BadRequest("the body must be a policy/v1 Eviction")
-        name = (doc.get("metadata") or {}).get("name") or target.name
+        name = decode.mapping(doc.get("metadata"), "metadata").get("name") or target.name
         if name != target.name:
             raise errors.BadRequest("name in URL does not match name in Eviction object")
-        options = doc.get("deleteOptions") or {}
-        grace = options.get("gracePeriodSeconds") if isinstance(options, Mapping) else None
-        dry = dry_run(params) or "All" in (options.get("dryRun") or [])
+        options = decode.mapping(doc.get("deleteOptions"), "deleteOptions")
+        grace = options.get("gracePeriodSeconds")
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+            raise errors.BadRequest("deleteOptions.gracePeriodSeconds: expected an integer")
+        dry = dry_run(params) or "All" in decode.sequence(options.get("dryRun"), "dryRun")
         if dry:
             await self._get(target)
             return 201, _SUCCESS
@@ -197,7 +201,7 @@ class Subresources:
         doc = decode.parse_body(body, content_type)
         if not isinstance(doc, Mapping) or not isinstance(doc.get("target"), Mapping):
             raise errors.BadRequest("the body must be a v1 Binding with a target")
-        name = (doc.get("metadata") or {}).get("name") or target.name
+        name = decode.mapping(doc.get("metadata"), "metadata").get("name") or target.name
         if name != target.name:
             raise errors.BadRequest("name in URL does not match name in Binding object")
         node = doc["target"].get("name", "")

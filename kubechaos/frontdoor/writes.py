@@ -162,7 +162,7 @@ class Writes:
         validation = decode.field_validation(params)
         dry = dry_run(params)
         doc = decode.expect_object(decode.parse_body(body, content_type), target, True)
-        version = str((doc.get("metadata") or {}).get("resourceVersion") or "")
+        version = str(decode.mapping(doc.get("metadata"), "metadata").get("resourceVersion") or "")
         readable = target.resource.kind in SUPPORTED_KINDS
         if readable:
             warnings += decode.check_fields(doc, validation, target.resource.kind, _version(target))
@@ -410,8 +410,8 @@ def delete_options(params: Mapping[str, str], content_type: str, body: bytes) ->
         )
     if policy in _FINALIZER_OF:
         out["finalizer"] = _FINALIZER_OF[policy]
-    pre = given.get("preconditions") or {}
-    if isinstance(pre, Mapping):
+    pre = decode.mapping(given.get("preconditions"), "preconditions")
+    if pre:
         if pre.get("uid"):
             out["uid"] = str(pre["uid"])
         if pre.get("resourceVersion"):

@@ -499,3 +499,45 @@ async def test_fuzzed_writes_are_answered_never_a_500() -> None:
             )
             assert answer.status < 500, answer.json()
         assert app.failures == 0
+
+
+APPLY = {"content-type": patches.APPLY}
+
+
+async def test_server_side_apply_owns_fields_and_drops_what_it_no_longer_applies() -> None:
+    """Server-side apply (fieldmanager, structured-merge-diff): ``fieldManager`` is required
+    (422); an apply to an absent object creates it (201); a field a manager applied and no
+    longer applies is removed; two appliers setting one field differently conflict (409 with
+    ``FieldManagerConflict`` causes) unless ``force=true``."""
+    path = f"{DEPLOYMENTS}/sa"
+    doc = deployment("sa", 2)
+    doc["metadata"]["labels"] = {"team": "a", "tier": "web"}
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        nameless = await request(app, path, body=body(doc), method="PATCH", headers=APPLY)
+        assert nameless.status == 422 and "fieldManager" in nameless.json()["message"]
+        made = await request(app, path, "fieldManager=ci", body(doc), method="PATCH", headers=APPLY)
+        assert made.status == 201
+        del doc["metadata"]["labels"]["tier"]
+        again = await request(
+            app, path, "fieldManager=ci", body(doc), method="PATCH", headers=APPLY
+        )
+        assert again.status == 200 and again.json()["metadata"]["labels"] == {"team": "a"}
+        other = deployment("sa", 5)
+        clash = await request(
+            app, path, "fieldManager=ops", body(other), method="PATCH", headers=APPLY
+        )
+        assert clash.status == 409
+        assert clash.json()["message"] == (
+            'Apply failed with 1 conflict: conflict with "ci": .spec.replicas'
+        )
+        (cause,) = clash.json()["details"]["causes"]
+        assert cause == {
+            "reason": "FieldManagerConflict",
+            "message": 'conflict with "ci"',
+            "field": ".spec.replicas",
+        }
+        forced = await request(
+            app, path, "fieldManager=ops&force=true", body(other), method="PATCH", headers=APPLY
+        )
+        assert forced.status == 200 and forced.json()["spec"]["replicas"] == 5

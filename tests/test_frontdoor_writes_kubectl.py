@@ -360,3 +360,25 @@ def test_delete_cascade_orphan_keeps_the_replicaset(cluster: Served, tmp_path: P
     assert not rs["metadata"].get("ownerReferences")
     time.sleep(2)
     assert running_pods(cluster, "orphaned") == 2
+
+
+def test_server_side_apply_conflicts_and_force(cluster: Served, tmp_path: Path) -> None:
+    """``kubectl apply --server-side`` (PATCH application/apply-patch+yaml, fieldManager
+    ``kubectl``): created, then after ``kubectl scale`` (an Update of spec.replicas through
+    the scale subresource) a re-apply of the old count is a conflict with upstream's message
+    (fieldmanager conflicts.go); ``--force-conflicts`` takes the field back and the
+    ReplicaSet follows."""
+    path = tmp_path / "ssa.yaml"
+    path.write_text(app_manifest("ssa", 2), encoding="utf-8")
+    out = cluster.kubectl_ok("apply", "--server-side", "-f", str(path))
+    assert "deployment.apps/ssa serverside-applied" in out
+    until(lambda: running_pods(cluster, "ssa") == 2, "2 applied pods")
+    cluster.kubectl_ok("scale", "deployment/ssa", "--replicas=3")
+    refused = cluster.kubectl("apply", "--server-side", "-f", str(path))
+    assert refused.returncode != 0
+    assert (
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" '
+        "using apps/v1: .spec.replicas"
+    ) in refused.stderr
+    cluster.kubectl_ok("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    until(lambda: running_pods(cluster, "ssa") == 2, "back to 2 pods")

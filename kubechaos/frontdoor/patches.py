@@ -98,7 +98,7 @@ def _root_schema(kind: str, group_version: str) -> str | None:
     return kind_definitions(group_version).get(kind)
 
 
-def _resolve(schema: Any) -> Mapping[str, Any]:
+def resolve(schema: Any) -> Mapping[str, Any]:
     """A schema node with its ``$ref`` (or ``allOf: [$ref]``) followed."""
     if isinstance(schema, str):
         return definitions().get(schema, {})
@@ -112,13 +112,13 @@ def _resolve(schema: Any) -> Mapping[str, Any]:
     return schema
 
 
-def _field_schema(schema: Any, key: str) -> Mapping[str, Any]:
-    node = _resolve(schema)
+def field_schema(schema: Any, key: str) -> Mapping[str, Any]:
+    node = resolve(schema)
     props = node.get("properties")
     if isinstance(props, Mapping) and key in props:
-        return _resolve(props[key])
+        return resolve(props[key])
     extra = node.get("additionalProperties")
-    return _resolve(extra) if isinstance(extra, Mapping) else {}
+    return resolve(extra) if isinstance(extra, Mapping) else {}
 
 
 def strategic_merge(original: Any, patch: Mapping[str, Any], schema: Any) -> Any:
@@ -149,7 +149,7 @@ def strategic_merge(original: Any, patch: Mapping[str, Any], schema: Any) -> Any
         if value is None:
             out.pop(key, None)
             continue
-        child = _field_schema(schema, key)
+        child = field_schema(schema, key)
         current = out.get(key)
         if isinstance(value, Mapping):
             merged = strategic_merge(current if isinstance(current, Mapping) else {}, value, child)
@@ -167,7 +167,7 @@ def strategic_merge(original: Any, patch: Mapping[str, Any], schema: Any) -> Any
         out = {k: v for k, v in out.items() if k in retain}
     for field, order in orders.items():
         if isinstance(out.get(field), list) and isinstance(order, list):
-            out[field] = _ordered(out[field], order, _field_schema(schema, field))
+            out[field] = _ordered(out[field], order, field_schema(schema, field))
     return out
 
 
@@ -177,7 +177,7 @@ def _merge_list(current: list[Any], patch: list[Any], schema: Mapping[str, Any])
     key = schema.get("x-kubernetes-patch-merge-key")
     if key is None:  # a merge list of scalars: a set
         return [*current, *(v for v in patch if v not in current)]
-    items = _resolve(schema.get("items", {}))
+    items = resolve(schema.get("items", {}))
     if any(isinstance(p, Mapping) and p.get("$patch") == "replace" for p in patch):
         return [_strip(p) for p in patch if not (isinstance(p, Mapping) and "$patch" in p)]
     out = [dict(item) if isinstance(item, Mapping) else item for item in current]

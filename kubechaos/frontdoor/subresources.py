@@ -23,8 +23,10 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.selectors import LabelSelector
+from kubechaos.client.identity import current_client
 from kubechaos.control.apiserver import APIServer
 from kubechaos.frontdoor import decode, patches
+from kubechaos.frontdoor.apply import FieldManagers
 from kubechaos.frontdoor.decode import MethodNotAllowed, conflict, dry_run
 from kubechaos.frontdoor.encoding import Encoder
 from kubechaos.frontdoor.paths import ResourcePath
@@ -53,9 +55,10 @@ def selector_string(selector: LabelSelector) -> str:
 
 
 class Subresources:
-    def __init__(self, api: APIServer, encoder: Encoder) -> None:
+    def __init__(self, api: APIServer, encoder: Encoder, managers: FieldManagers) -> None:
         self.api = api
         self.encoder = encoder
+        self.managers = managers  # a scale write is an Update of the workload's spec.replicas
 
     async def serve(
         self,
@@ -120,7 +123,10 @@ class Subresources:
                 f"include: {', '.join(patches.PATCH_TYPES)}"
             )
 
+        before: list[Any] = []
+
         def mutate(current: Any) -> Any:
+            before.append(current)
             scale = self.scale(current)
             if method == "PATCH":
                 scale = patches.apply_patch(patch_type, scale, given, "Scale", "autoscaling/v1")
@@ -149,6 +155,13 @@ class Subresources:
                 target.name,
                 tuple(_scale_cause(c) for c in exc.causes),
             ) from None
+        if not dry and before:
+            manager = params.get("fieldManager") or current_client() or "unknown"
+            kind, group_version = target.resource.kind, target.resource.group_version
+            old, new = self.encoder.object(before[-1]), self.encoder.object(stored)
+            self.managers.updated(
+                stored.metadata.uid, manager, old, new, kind, group_version, "scale"
+            )
         return 200, self.scale(stored)
 
     # ------------------------------------------------------------------ status

@@ -31,8 +31,9 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.manifest import SUPPORTED_KINDS
+from kubechaos.client.identity import current_client
 from kubechaos.control.apiserver import APIServer
-from kubechaos.frontdoor import decode, patches, subresources
+from kubechaos.frontdoor import apply, decode, patches, subresources
 from kubechaos.frontdoor.decode import MODIFIED, InvalidObject, MethodNotAllowed, conflict, dry_run
 from kubechaos.frontdoor.encoding import Encoder, api_version_of
 from kubechaos.frontdoor.fields import FieldFilter
@@ -43,10 +44,6 @@ PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 # The finalizer the API server puts on an owner deleted with each policy (store.go
 # deletionFinalizersForGarbageCollection); the garbage collector honours it (propagation.py).
 _FINALIZER_OF = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}
-_SERVER_SIDE_APPLY = (
-    "server-side apply (application/apply-patch+yaml) is not modelled by kubechaos; "
-    "use client-side apply (kubectl apply without --server-side)"
-)
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
@@ -64,7 +61,9 @@ class Writes:
     def __init__(self, api: APIServer, encoder: Encoder) -> None:
         self.api = api
         self.encoder = encoder
-        self.subresources = subresources.Subresources(api, encoder)
+        self.managers = apply.FieldManagers()
+        self.subresources = subresources.Subresources(api, encoder, self.managers)
+        self.apply = apply.ServerSideApply(api, encoder, self.managers, self._changed)
 
     async def serve(
         self,
@@ -92,6 +91,10 @@ class Writes:
             return
         except BadQuery as exc:
             await response.status(400, "BadRequest", str(exc), headers=warning_headers(warnings))
+            return
+        except apply.ApplyConflict as exc:
+            details = {"name": target.name, "kind": target.resource.name, "causes": exc.causes}
+            await response.status(409, "Conflict", exc.message, details)
             return
         except errors.APIError as exc:
             await response.api_error(exc, target)
@@ -148,7 +151,10 @@ class Writes:
         warnings += decode.check_fields(doc, validation, kind, _version(target))
         obj = decode.read_object(doc, target)
         stored = await self.api.create(obj, dry_run=dry)
-        return 201, self.encoder.object(stored)
+        answer = self.encoder.object(stored)
+        if not dry:
+            self._record(target, params, stored, None, answer)
+        return 201, answer
 
     # ------------------------------------------------------------------ update
     async def update(
@@ -168,15 +174,41 @@ class Writes:
             warnings += decode.check_fields(doc, validation, target.resource.kind, _version(target))
         new = decode.with_meta_extras(decode.read_object(doc, target), doc) if readable else None
 
+        before: list[Any] = []
+
         def mutate(current: Any) -> Any:
             if version and version != current.metadata.resource_version:
                 raise conflict(target.resource.name, target.name)
+            before.append(current)
             return self._changed(target, current, doc, new, warnings)
 
         stored = await self.api.patch(
             target.resource.name, target.namespace or "", target.name, mutate, "update", dry
         )
-        return 200, self.encoder.object(stored)
+        return 200, self._answer(target, params, stored, before, dry)
+
+    def _answer(
+        self,
+        target: ResourcePath,
+        params: Mapping[str, str],
+        stored: Any,
+        before: list[Any],
+        dry: bool,
+    ) -> Any:
+        """The stored object as JSON, its changes recorded as its manager's (not for a dry
+        run)."""
+        answer = self.encoder.object(stored)
+        if not dry and before:
+            self._record(target, params, stored, self.encoder.object(before[-1]), answer)
+        return answer
+
+    def _record(
+        self, target: ResourcePath, params: Mapping[str, str], stored: Any, old: Any, new: Any
+    ) -> None:
+        """An Update by the request's ``fieldManager`` (by default the client's name)."""
+        manager = params.get("fieldManager") or current_client() or "unknown"
+        kind, group_version = target.resource.kind, target.resource.group_version
+        self.managers.updated(stored.metadata.uid, manager, old, new, kind, group_version)
 
     def _changed(
         self,
@@ -207,7 +239,7 @@ class Writes:
         dry = dry_run(params)
         patch_type = content_type.split(";", 1)[0].strip().lower()
         if patch_type == patches.APPLY:
-            raise decode.UnsupportedMediaType(_SERVER_SIDE_APPLY)
+            return await self.apply.apply(target, params, body, warnings)
         if patch_type not in patches.PATCH_TYPES:
             raise decode.UnsupportedMediaType(
                 f"the body of the request was in an unknown format - accepted media types "
@@ -218,9 +250,12 @@ class Writes:
         readable = kind in SUPPORTED_KINDS
         version = _patch_version(patch)
 
+        before: list[Any] = []
+
         def mutate(current: Any) -> Any:
             if version and version != current.metadata.resource_version:
                 raise conflict(target.resource.name, target.name)
+            before.append(current)
             encoded = self.encoder.object(current)
             patched = patches.apply_patch(patch_type, encoded, patch, kind, group_version)
             patched = decode.expect_object(patched, target, True)
@@ -234,7 +269,7 @@ class Writes:
         stored = await self.api.patch(
             target.resource.name, target.namespace or "", target.name, mutate, "patch", dry
         )
-        return 200, self.encoder.object(stored)
+        return 200, self._answer(target, params, stored, before, dry)
 
     # ------------------------------------------------------------------ delete
     async def delete(

@@ -188,8 +188,10 @@ async def test_errors_are_statuses_with_upstream_reasons() -> None:
         assert missing.json()["details"] == {"name": "nope", "kind": "pods"}
         bad = await request(app, "/api/v1/pods", "limit=abc")
         assert bad.status == 400 and bad.json()["kind"] == "Status"
-        write = await request(app, "/api/v1/namespaces/default/pods", method="POST")
+        write = await request(app, "/api/v1/namespaces/default/pods", method="PUT")
         assert write.status == 405 and write.json()["reason"] == "MethodNotAllowed"
+        empty = await request(app, "/api/v1/namespaces/default/pods", method="POST")
+        assert empty.status == 400 and empty.json()["reason"] == "BadRequest"
         huge = await request(app, "/api/v1/pods", body=b"x" * (MAX_BODY_BYTES + 1))
         assert huge.status == 413
         logs = await request(app, "/api/v1/namespaces/default/pods/x/log")
@@ -483,7 +485,7 @@ async def test_aggregated_discovery_when_asked_for() -> None:
         assert {
             "subresource": "status",
             "responseKind": pods["responseKind"],
-            "verbs": ["get"],
+            "verbs": ["get", "patch", "update"],
         } in pods["subresources"]
         named = (await request(app, "/apis", headers={"Accept": aggregated})).json()
         assert "apps" in {g["metadata"]["name"] for g in named["items"]}

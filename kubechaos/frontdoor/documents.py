@@ -17,8 +17,17 @@ from kubechaos.frontdoor.paths import group_versions
 
 JSON = dict[str, Any]
 
-# The verbs the front door serves today (the write path comes with the front door's writes).
+# The verbs the front door serves (writes: kubechaos.frontdoor.writes).
 READ_VERBS = ["get", "list", "watch"]
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+# Subresources with their verbs and, where it is not the resource's own, their kind (group,
+# version, kind): kubectl drain looks for pods/eviction of kind policy/v1 Eviction.
+SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"]}
+SUBRESOURCE_KINDS = {
+    "eviction": ("policy", "v1", "Eviction"),
+    "binding": ("", "v1", "Binding"),
+    "scale": ("autoscaling", "v1", "Scale"),
+}
 
 # Short names and categories as upstream's REST storage declares them (pkg/registry/*/rest).
 SHORT_NAMES: dict[str, list[str]] = {
@@ -52,7 +61,7 @@ ALL_CATEGORY = frozenset(
 )
 # Subresources served per resource (read-only here: GET returns the whole object).
 SUBRESOURCES: dict[str, list[str]] = {
-    "pods": ["status", "log", "exec"],
+    "pods": ["status", "log", "exec", "eviction", "binding"],
     "nodes": ["status"],
     "deployments": ["status", "scale"],
     "replicasets": ["status", "scale"],
@@ -123,7 +132,7 @@ def _resource_entry(resource: APIResource) -> JSON:
         "singularName": resource.kind.lower(),
         "namespaced": resource.namespaced,
         "kind": resource.kind,
-        "verbs": list(READ_VERBS),
+        "verbs": list(VERBS),
     }
     if resource.name in SHORT_NAMES:
         entry["shortNames"] = SHORT_NAMES[resource.name]
@@ -138,15 +147,17 @@ def resource_list(group_version: str) -> JSON:
     for resource in group_versions().get(group_version, []):
         resources.append(_resource_entry(resource))
         for sub in SUBRESOURCES.get(resource.name, []):
-            resources.append(
-                {
-                    "name": f"{resource.name}/{sub}",
-                    "singularName": "",
-                    "namespaced": resource.namespaced,
-                    "kind": resource.kind,
-                    "verbs": ["get"],
-                }
-            )
+            group, version, kind = SUBRESOURCE_KINDS.get(sub, ("", "", resource.kind))
+            entry = {
+                "name": f"{resource.name}/{sub}",
+                "singularName": "",
+                "namespaced": resource.namespaced,
+                "kind": kind,
+                "verbs": _subresource_verbs(sub),
+            }
+            if version:
+                entry.update(group=group, version=version)
+            resources.append(entry)
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -197,7 +208,7 @@ def _discovered(group: str, version: str, resource: APIResource) -> JSON:
         "responseKind": kind,
         "scope": "Namespaced" if resource.namespaced else "Cluster",
         "singularResource": resource.kind.lower(),
-        "verbs": list(READ_VERBS),
+        "verbs": list(VERBS),
     }
     if resource.name in SHORT_NAMES:
         out["shortNames"] = SHORT_NAMES[resource.name]
@@ -206,9 +217,27 @@ def _discovered(group: str, version: str, resource: APIResource) -> JSON:
     subresources = SUBRESOURCES.get(resource.name, [])
     if subresources:
         out["subresources"] = [
-            {"subresource": sub, "responseKind": kind, "verbs": ["get"]} for sub in subresources
+            {
+                "subresource": sub,
+                "responseKind": _sub_kind(sub, kind),
+                "verbs": _subresource_verbs(sub),
+            }
+            for sub in subresources
         ]
     return out
+
+
+def _subresource_verbs(sub: str) -> list[str]:
+    if sub in ("eviction", "binding"):
+        return ["create"]
+    return list(SUBRESOURCE_VERBS.get(sub, ["get"]))
+
+
+def _sub_kind(sub: str, own: JSON) -> JSON:
+    if sub not in SUBRESOURCE_KINDS:
+        return own
+    group, version, kind = SUBRESOURCE_KINDS[sub]
+    return {"group": group, "version": version, "kind": kind}
 
 
 def status(code: int, reason: str, message: str, details: JSON | None = None) -> JSON:

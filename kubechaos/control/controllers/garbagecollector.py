@@ -13,8 +13,9 @@ Before deleting, the collector looks each missing owner up through the API serve
 and counts as gone. An object with some owners present and some gone keeps existing: the dangling
 references are removed from it (upstream does the same with a patch).
 
-Not modelled: foreground deletion and orphaning (``propagationPolicy``), the ``foregroundDeletion``
-and ``orphan`` finalizers, and owners of kinds the model does not serve (their dependents are kept).
+Foreground deletion and orphaning (``propagationPolicy``, the ``foregroundDeletion`` and ``orphan``
+finalizers) are :mod:`.propagation`'s. Not modelled: owners of kinds the model does not serve
+(their dependents are kept).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kubechaos.api.objects import APIObject, OwnerReference, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
+from kubechaos.control.controllers import propagation
 
 # Resources whose objects the collector watches, both as owners and as dependents.
 GC_RESOURCES = ("deployments", "replicasets", "pods", "endpoints", "services")
@@ -96,6 +98,8 @@ class GarbageCollector(Controller):
             work_key = f"{resource}/{key_of(obj)}"
             self._add(work_key, obj)
             self._check(work_key, obj)
+            if propagation.pending(obj):
+                self.enqueue(propagation.OWNER_KEY + work_key)
 
         return on_add
 
@@ -107,6 +111,8 @@ class GarbageCollector(Controller):
                 on_delete(old)  # a relist found a new object under the old name
                 on_add(new)
                 return
+            if propagation.pending(new):
+                self.enqueue(f"{propagation.OWNER_KEY}{resource}/{key_of(new)}")
             if old.metadata.owner_references == new.metadata.owner_references:
                 return  # the common case (status updates): nothing the graph holds changed
             work_key = f"{resource}/{key_of(new)}"
@@ -121,6 +127,7 @@ class GarbageCollector(Controller):
             self._remove(f"{resource}/{key_of(obj)}", obj)
             for dependent in self.dependents.get(obj.metadata.uid, ()):
                 self.enqueue(dependent)
+            propagation.on_dependent_gone(self, obj)
 
         return on_delete
 
@@ -148,6 +155,9 @@ class GarbageCollector(Controller):
 
     # ------------------------------------------------------------------ collect
     async def sync(self, key: str) -> None:
+        if key.startswith(propagation.OWNER_KEY):
+            await propagation.sync_owner(self, key.removeprefix(propagation.OWNER_KEY))
+            return
         resource, obj_key = key.split("/", 1)
         obj = self.informers[resource].get(obj_key)
         if obj is None or obj.metadata.deletion_timestamp is not None:

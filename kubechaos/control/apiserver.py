@@ -27,7 +27,6 @@ leader, a proposal that timed out) reaches the client as a 500 carrying etcd's m
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -40,11 +39,12 @@ from kubechaos.api.objects import APIObject, Pod
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
-from kubechaos.control.registry import eviction
+from kubechaos.control.registry import eviction, preconditions
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
 from kubechaos.control.registry.resources import RESOURCES
-from kubechaos.control.registry.strategy import Strategy, StrategyOptions
+from kubechaos.control.registry.strategy import Strategy, StrategyOptions, refuse
+from kubechaos.control.requeststats import DURATION_BUCKETS, RequestStats
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.defaults import Settings
 from kubechaos.sim.clock import now
@@ -52,31 +52,6 @@ from kubechaos.sim.events import EventLog
 from kubechaos.sim.rand import Rng, jitter
 
 T = TypeVar("T", bound=APIObject)
-
-# apiserver_request_duration_seconds buckets (upstream, trimmed)
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 5.0, 10.0, 60.0)
-
-
-@attrs.define
-class RequestStats:
-    """What ``apiserver_request_total`` and ``apiserver_request_duration_seconds`` read."""
-
-    total: dict[tuple[str, str, int], int] = attrs.field(factory=lambda: defaultdict(int))
-    duration_sum: dict[tuple[str, str], float] = attrs.field(factory=lambda: defaultdict(float))
-    duration_buckets: dict[tuple[str, str], list[int]] = attrs.field(
-        factory=lambda: defaultdict(lambda: [0] * (len(DURATION_BUCKETS) + 1))
-    )
-
-    def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
-        self.total[(verb, resource, code)] += 1
-        self.duration_sum[(verb, resource)] += seconds
-        buckets = self.duration_buckets[(verb, resource)]
-        for i, bound in enumerate(DURATION_BUCKETS):
-            if seconds <= bound:
-                buckets[i] += 1
-                break
-        else:
-            buckets[-1] += 1
 
 
 @attrs.frozen
@@ -326,7 +301,8 @@ class APIServer:
         return await self._call("watch", resource, open_watch)
 
     # ------------------------------------------------------------------ writes
-    async def create(self, obj: T) -> T:
+    async def create(self, obj: T, dry_run: bool = False) -> T:
+        """Create; with ``dry_run`` (``dryRun=All``) all but the write (upstream's dry run)."""
         resource = resource_of(obj)
         strategy = self._strategies[resource]
 
@@ -334,6 +310,10 @@ class APIServer:
             prepared = self._prepare_create(strategy, obj)
             meta = prepared.metadata
             key = _etcd_key(resource, meta.namespace, meta.name)
+            if dry_run:
+                if self.etcd.get(key) is not None:
+                    raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
+                return prepared
             result = self.etcd.txn([Compare(key, "create", "=", 0)], [Put(key, prepared)])
             if not result.succeeded:
                 raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
@@ -445,7 +425,13 @@ class APIServer:
         return _decode(new, result.revision)
 
     async def patch(
-        self, resource: str, namespace: str, name: str, mutate: Callable[[Any], Any]
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        mutate: Callable[[Any], Any],
+        verb: str = "patch",
+        dry_run: bool = False,
     ) -> Any:
         """Apply ``mutate`` to the current object server-side.
 
@@ -465,32 +451,18 @@ class APIServer:
                 wanted, metadata=attrs.evolve(wanted.metadata, resource_version="")
             )
             new = strategy.update(old, unversioned)
+            if dry_run:  # validated, not written
+                refuse(new, strategy.validate(new))
+                return _decode(new, kv.mod_revision)
             return self._commit_update(strategy, kv, new, validating=True)
 
-        return await self._call("patch", resource, patch_in_etcd, reads=1, writes=1)
+        return await self._call(verb, resource, patch_in_etcd, reads=1, writes=1)
 
     async def bind(self, namespace: str, name: str, node_name: str) -> Pod:
         """The ``pods/binding`` subresource: set ``spec.nodeName`` once (409 if already bound)."""
 
         def bind_in_etcd() -> Pod:
-            key = _etcd_key("pods", namespace, name)
-            kv = self.etcd.get(key)
-            if kv is None:
-                raise errors.NotFound(f'pods "{name}" not found')
-            pod: Pod = kv.value
-            if pod.spec.node_name:
-                raise errors.Conflict(
-                    f'pod {name} is already assigned to node "{pod.spec.node_name}"'
-                )
-            if pod.metadata.deletion_timestamp is not None:
-                raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
-            bound = with_scheduled_condition(
-                attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
-            )
-            result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)])
-            if not result.succeeded:
-                raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
-            return _decode(bound, result.revision)  # type: ignore[return-value]
+            return _bind(self.etcd, namespace, name, node_name)
 
         return await self._call("create", "pods/binding", bind_in_etcd, reads=1, writes=1)
 
@@ -501,8 +473,12 @@ class APIServer:
         name: str,
         grace_period_seconds: int | None = None,
         uid: str | None = None,
+        resource_version: str | None = None,
+        dry_run: bool = False,
     ) -> Any:
         """Delete; pods bound to a node get a graceful deletion the kubelet completes.
+        ``uid`` and ``resource_version`` are preconditions (409 when the object differs);
+        ``dry_run`` checks them and answers without deleting.
 
         Returns the object as it is after the request: with ``deletionTimestamp`` set while a
         graceful deletion or finalizers are pending, else as it was when removed.
@@ -515,8 +491,9 @@ class APIServer:
             if kv is None:
                 raise errors.NotFound(f'{resource} "{name}" not found')
             obj: APIObject = kv.value
-            if uid is not None and obj.metadata.uid != uid:
-                raise errors.Conflict(f'{resource} "{name}": UID precondition failed')
+            preconditions.check(obj, kv.mod_revision, uid, resource_version, name)
+            if dry_run:
+                return _decode(obj, kv.mod_revision)
             grace = strategy.deletion_grace(obj, grace_period_seconds)
             if grace == 0 and not obj.metadata.finalizers:
                 result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
@@ -558,6 +535,26 @@ class APIServer:
                 "kube-apiserver", "etcd", "", "Compacted", f"compacted to revision {previous}"
             )
             previous = current
+
+
+def _bind(etcd: Etcd, namespace: str, name: str, node_name: str) -> Pod:
+    """One binding in etcd: ``spec.nodeName`` set once, with the PodScheduled condition."""
+    key = _etcd_key("pods", namespace, name)
+    kv = etcd.get(key)
+    if kv is None:
+        raise errors.NotFound(f'pods "{name}" not found')
+    pod: Pod = kv.value
+    if pod.spec.node_name:
+        raise errors.Conflict(f'pod {name} is already assigned to node "{pod.spec.node_name}"')
+    if pod.metadata.deletion_timestamp is not None:
+        raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
+    bound = with_scheduled_condition(
+        attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
+    )
+    result = etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)])
+    if not result.succeeded:
+        raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
+    return _decode(bound, result.revision)  # type: ignore[return-value]
 
 
 def _evict(

@@ -35,6 +35,7 @@ from kubechaos.frontdoor.paths import (
 from kubechaos.frontdoor.reads import ResourceReads
 from kubechaos.frontdoor.response import Response, dumps
 from kubechaos.frontdoor.timefmt import Anchor
+from kubechaos.frontdoor.writes import Writes
 from kubechaos.sim.events import Event, EventLog
 
 # Largest request body read (upstream's apiserver caps a request body at 3 MiB).
@@ -45,6 +46,7 @@ NO_PROCESSES = (
     "kubechaos models containers without running processes: there are no logs to read and "
     "no process to exec into, attach to or port-forward to"
 )
+WRITE_NOT_ALLOWED = "the server does not allow this method on the requested resource"
 _PROCESS_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
 
 _HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
@@ -82,6 +84,7 @@ class FrontDoor:
         self.token = token
         self.events = EventSource(events, anchor, self._uid_of, speed)
         self.reads = ResourceReads(api, self.encoder, self.events, speed)
+        self.writes = Writes(api, self.encoder)
         self.requests = 0  # served so far (any outcome)
         self.failures = 0  # answered with a 500: a bug in the front door, never the client's
 
@@ -109,7 +112,8 @@ class FrontDoor:
 
     async def _handle(self, scope: Scope, receive: Receive, response: Response) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if not await _drain_body(receive, headers):
+        body = await _read_body(receive, headers)
+        if body is None:
             await response.status(
                 413, "RequestEntityTooLarge", f"request body larger than {MAX_BODY_BYTES} bytes"
             )
@@ -121,16 +125,26 @@ class FrontDoor:
         if _process_subresource(scope["path"]):
             await response.status(400, "BadRequest", NO_PROCESSES)
             return
-        if method not in ("GET", "HEAD"):
-            await response.status(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource "
-                "(the front door serves reads: get, list and watch)",
-            )
-            return
         with as_client(client_name(headers.get("user-agent", ""))):
-            await self._route(scope, receive, headers, response)
+            if method not in ("GET", "HEAD"):
+                await self._write(scope, headers, body, response)
+            else:
+                await self._route(scope, receive, headers, response)
+
+    async def _write(
+        self, scope: Scope, headers: dict[str, str], body: bytes, response: Response
+    ) -> None:
+        """Every method but GET: :class:`~kubechaos.frontdoor.writes.Writes`."""
+        try:
+            target = parse_path(scope["path"])
+            query, params = parse_query(scope.get("query_string", b""))
+        except (NotServed, BadQuery) as exc:
+            await response.status(*_path_error(exc))
+            return
+        if isinstance(target, DiscoveryPath) or target.resource is EVENTS:
+            await response.status(405, "MethodNotAllowed", WRITE_NOT_ALLOWED)
+            return
+        await self.writes.serve(scope["method"], target, query, params, headers, body, response)
 
     async def _route(
         self, scope: Scope, receive: Receive, headers: dict[str, str], response: Response
@@ -166,6 +180,9 @@ class FrontDoor:
             return
         if target.subresource in _PROCESS_SUBRESOURCES:
             await response.status(400, "BadRequest", NO_PROCESSES)
+            return
+        if target.subresource == "scale":
+            await self.writes.serve("GET", target, query, {}, headers, b"", response)
             return
         accept = headers.get("accept", "")
         try:
@@ -215,21 +232,30 @@ def _process_subresource(path: str) -> bool:
     return len(parts) >= 3 and parts[-3] == "pods" and parts[-1] in _PROCESS_SUBRESOURCES
 
 
-async def _drain_body(receive: Receive, headers: Mapping[str, str]) -> bool:
-    """Read (and drop) the request body; False once it is over the limit."""
+def _path_error(exc: Exception) -> tuple[int, str, str]:
+    if isinstance(exc, NotServed):
+        return 404, "NotFound", "the server could not find the requested resource"
+    return 400, "BadRequest", str(exc)
+
+
+async def _read_body(receive: Receive, headers: Mapping[str, str]) -> bytes | None:
+    """The request body; None once it is over the limit."""
     length = headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BODY_BYTES:
-        return False
+        return None
+    chunks: list[bytes] = []
     received = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return True
-        received += len(message.get("body", b""))
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        received += len(chunk)
         if received > MAX_BODY_BYTES:
-            return False
+            return None
+        chunks.append(chunk)
         if not message.get("more_body", False):
-            return True
+            return b"".join(chunks)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

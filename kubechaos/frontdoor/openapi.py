@@ -50,14 +50,9 @@ def _to_openapi(node: Any) -> Any:
     return out
 
 
-def definitions() -> dict[str, Any]:
-    """Every definition by name, references pointing into ``components/schemas``."""
-    return _definitions()
-
-
 def root_definition(api_version: str, kind: str) -> dict[str, Any] | None:
     """The schema of a served kind's objects (``apps/v1``, ``Deployment``), or None."""
-    name = _roots(api_version).get(kind)
+    name = kind_definitions(api_version).get(kind)
     return _definitions()[name] if name is not None else None
 
 
@@ -76,6 +71,17 @@ def _roots(group_version: str) -> dict[str, str]:
             if gvk.get("group", "") == group and gvk["version"] == version and gvk["kind"] in kinds:
                 roots[gvk["kind"]] = name
     return roots
+
+
+def definitions() -> dict[str, Any]:
+    """Every definition, by name (what a strategic merge patch reads its list strategies from)."""
+    return _definitions()
+
+
+@functools.cache
+def kind_definitions(group_version: str) -> dict[str, str]:
+    """Kind -> the name of its definition, for the kinds served under ``group_version``."""
+    return _roots(group_version)
 
 
 def _paths(group_version: str, roots: dict[str, str]) -> dict[str, Any]:
@@ -108,9 +114,33 @@ def _paths(group_version: str, roots: dict[str, str]) -> dict[str, Any]:
                             },
                         }
                     },
-                }
+                },
+                **_write_operations(action, resource.kind, gvk),
             }
     return paths
+
+
+# The query parameters of every write (kubectl looks for fieldValidation on a kind's PATCH
+# operation before it asks the server to validate: cli-runtime query_param_verifier_v3.go).
+_WRITE_PARAMETERS = [
+    {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+    for name in ("dryRun", "fieldManager", "fieldValidation")
+]
+
+
+def _write_operations(action: str, kind: str, gvk: dict[str, str]) -> dict[str, Any]:
+    """The writes the front door serves on a collection (create) or one object."""
+    verbs = {"post": "create"} if action == "list" else {"put": "replace", "patch": "patch"}
+    return {
+        method: {
+            "operationId": f"{verb}{kind}",
+            "x-kubernetes-action": "post" if verb == "create" else method,
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": _WRITE_PARAMETERS,
+            "responses": {"200": {"description": "OK"}},
+        }
+        for method, verb in verbs.items()
+    }
 
 
 def _reachable(roots: list[str]) -> dict[str, Any]:
@@ -173,4 +203,4 @@ def document_for_path(path: str) -> bytes | None:
     return None
 
 
-__all__ = ["definitions", "document", "document_for_path", "index", "root_definition"]
+__all__ = ["definitions", "document", "document_for_path", "index", "kind_definitions", "root_definition"]

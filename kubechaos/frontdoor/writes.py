@@ -1,0 +1,413 @@
+"""The front door's writes: create, update, patch, delete and deletecollection.
+
+Each verb as upstream's handler serves it (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/
+{create,update,patch,delete}.go) and through the model's
+:class:`~kubechaos.control.apiserver.APIServer`, so a ``kubectl`` write pays the API server's
+latency, meets its request faults and is seen by every informer like a controller's write.
+
+- create (POST): the body decoded as a scenario manifest is (:mod:`.decode`); ``generateName``,
+  409 AlreadyExists, 422 Invalid with ``details.causes``;
+- update (PUT): what the client changed, over the stored object (:func:`.decode.overlay`); a
+  ``metadata.resourceVersion`` is a precondition (409 Conflict with upstream's message "the
+  object has been modified; please apply your changes to the latest version and try again"),
+  none is an unconditional update;
+- patch (PATCH): merge, JSON and strategic merge patches (:mod:`.patches`) applied to the stored
+  object's JSON, read back as an update; one request, as upstream's (its read-modify-write
+  cannot conflict with another writer here, so there is no retry loop);
+- delete (DELETE): ``DeleteOptions`` in the body or the query (``gracePeriodSeconds``,
+  ``preconditions``, ``propagationPolicy``, ``dryRun``); deletecollection with label and field
+  selectors.
+
+``dryRun=All`` runs admission and validation and answers what would be stored, storing nothing.
+Warnings travel as upstream's ``Warning: 299 - "..."`` headers, which kubectl prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubechaos.api import errors
+from kubechaos.api.manifest import SUPPORTED_KINDS
+from kubechaos.control.apiserver import APIServer
+from kubechaos.frontdoor import decode, patches, subresources
+from kubechaos.frontdoor.decode import MODIFIED, InvalidObject, MethodNotAllowed, conflict, dry_run
+from kubechaos.frontdoor.encoding import Encoder, api_version_of
+from kubechaos.frontdoor.fields import FieldFilter
+from kubechaos.frontdoor.paths import BadQuery, ListQuery, ResourcePath
+from kubechaos.frontdoor.response import Response, dumps
+
+PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
+_SERVER_SIDE_APPLY = (
+    "server-side apply (application/apply-patch+yaml) is not modelled by kubechaos; "
+    "use client-side apply (kubectl apply without --server-side)"
+)
+
+
+def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
+    """Each warning as upstream's ``Warning: 299 - "<text>"`` header (quotes escaped)."""
+    out = []
+    for text in dict.fromkeys(warnings):
+        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        out.append((b"warning", f'299 - "{quoted}"'.encode("utf-8", "replace")))
+    return out
+
+
+class Writes:
+    """Serves every method but GET on the resources the model's API server holds."""
+
+    def __init__(self, api: APIServer, encoder: Encoder) -> None:
+        self.api = api
+        self.encoder = encoder
+        self.subresources = subresources.Subresources(api, encoder)
+
+    async def serve(
+        self,
+        method: str,
+        target: ResourcePath,
+        query: ListQuery,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        response: Response,
+    ) -> None:
+        """Answer one write; every failure becomes upstream's Status."""
+        warnings: list[str] = []
+        try:
+            code, answer = await self._dispatch(
+                method, target, query, params, headers, body, warnings
+            )
+        except InvalidObject as exc:
+            await self._invalid(response, exc.kind, exc.name, list(exc.causes), warnings)
+            return
+        except errors.Invalid as exc:
+            causes = [_split_cause(c) for c in exc.causes]
+            name = exc.message.split('"')[1] if '"' in exc.message else target.name
+            await self._invalid(response, decode.qualified_kind(target), name, causes, warnings)
+            return
+        except BadQuery as exc:
+            await response.status(400, "BadRequest", str(exc), headers=warning_headers(warnings))
+            return
+        except errors.APIError as exc:
+            await response.api_error(exc, target)
+            return
+        await response.body(code, dumps(answer), headers=warning_headers(warnings))
+
+    async def _dispatch(
+        self,
+        method: str,
+        target: ResourcePath,
+        query: ListQuery,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        warnings: list[str],
+    ) -> tuple[int, Any]:
+        content_type = headers.get("content-type", "")
+        if target.subresource:
+            return await self.subresources.serve(
+                method, target, params, content_type, body, warnings
+            )
+        if method == "POST" and not target.name:
+            return await self.create(target, params, content_type, body, warnings)
+        if method == "PUT" and target.name:
+            return await self.update(target, params, content_type, body, warnings)
+        if method == "PATCH" and target.name:
+            return await self.patch(target, params, content_type, body, warnings)
+        if method == "DELETE" and target.name:
+            return await self.delete(target, params, body)
+        if method == "DELETE":
+            return await self.delete_collection(target, query, params, body)
+        raise MethodNotAllowed(
+            f"the server does not allow this method on the requested resource ({method})"
+        )
+
+    # ------------------------------------------------------------------ create
+    async def create(
+        self,
+        target: ResourcePath,
+        params: Mapping[str, str],
+        content_type: str,
+        body: bytes,
+        warnings: list[str],
+    ) -> tuple[int, Any]:
+        validation = decode.field_validation(params)
+        dry = dry_run(params)
+        doc = decode.expect_object(decode.parse_body(body, content_type), target, False)
+        kind = target.resource.kind
+        if kind not in SUPPORTED_KINDS:
+            raise MethodNotAllowed(
+                f"kubechaos does not create {target.resource.name} from clients: the model "
+                "makes them itself"
+            )
+        warnings += decode.check_fields(doc, validation, kind, _version(target))
+        obj = decode.read_object(doc, target)
+        stored = await self.api.create(obj, dry_run=dry)
+        return 201, self.encoder.object(stored)
+
+    # ------------------------------------------------------------------ update
+    async def update(
+        self,
+        target: ResourcePath,
+        params: Mapping[str, str],
+        content_type: str,
+        body: bytes,
+        warnings: list[str],
+    ) -> tuple[int, Any]:
+        validation = decode.field_validation(params)
+        dry = dry_run(params)
+        doc = decode.expect_object(decode.parse_body(body, content_type), target, True)
+        version = str((doc.get("metadata") or {}).get("resourceVersion") or "")
+        readable = target.resource.kind in SUPPORTED_KINDS
+        if readable:
+            warnings += decode.check_fields(doc, validation, target.resource.kind, _version(target))
+        new = decode.with_meta_extras(decode.read_object(doc, target), doc) if readable else None
+
+        def mutate(current: Any) -> Any:
+            if version and version != current.metadata.resource_version:
+                raise conflict(target.resource.name, target.name)
+            return self._changed(target, current, doc, new, warnings)
+
+        stored = await self.api.patch(
+            target.resource.name, target.namespace or "", target.name, mutate, "update", dry
+        )
+        return 200, self.encoder.object(stored)
+
+    def _changed(
+        self,
+        target: ResourcePath,
+        current: Any,
+        doc: Mapping[str, Any],
+        new: Any,
+        warnings: list[str],
+    ) -> Any:
+        """``current`` with what the client's ``doc`` changes of it (``new``: ``doc`` read)."""
+        encoded = self.encoder.object(current)
+        if new is None:  # a kind the scenario reader does not read (a Node)
+            warnings += decode.ignored_changes(target.resource.kind, encoded, doc)
+            return decode.read_unread_kind(current, doc)
+        base = decode.with_meta_extras(decode.read_object(encoded, target), encoded)
+        return decode.overlay(current, base, new)
+
+    # ------------------------------------------------------------------ patch
+    async def patch(
+        self,
+        target: ResourcePath,
+        params: Mapping[str, str],
+        content_type: str,
+        body: bytes,
+        warnings: list[str],
+    ) -> tuple[int, Any]:
+        validation = decode.field_validation(params)
+        dry = dry_run(params)
+        patch_type = content_type.split(";", 1)[0].strip().lower()
+        if patch_type == patches.APPLY:
+            raise decode.UnsupportedMediaType(_SERVER_SIDE_APPLY)
+        if patch_type not in patches.PATCH_TYPES:
+            raise decode.UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(patches.PATCH_TYPES)}"
+            )
+        patch = decode.parse_body(body, "application/json")
+        kind, group_version = target.resource.kind, target.resource.group_version
+        readable = kind in SUPPORTED_KINDS
+        version = _patch_version(patch)
+
+        def mutate(current: Any) -> Any:
+            if version and version != current.metadata.resource_version:
+                raise conflict(target.resource.name, target.name)
+            encoded = self.encoder.object(current)
+            patched = patches.apply_patch(patch_type, encoded, patch, kind, group_version)
+            patched = decode.expect_object(patched, target, True)
+            new = None
+            if readable:
+                version_ = _version(target)
+                warnings.extend(decode.check_fields(patched, validation, kind, version_, encoded))
+                new = decode.with_meta_extras(decode.read_object(patched, target), patched)
+            return self._changed(target, current, patched, new, warnings)
+
+        stored = await self.api.patch(
+            target.resource.name, target.namespace or "", target.name, mutate, "patch", dry
+        )
+        return 200, self.encoder.object(stored)
+
+    # ------------------------------------------------------------------ delete
+    async def delete(
+        self, target: ResourcePath, params: Mapping[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        options = delete_options(params, body)
+        obj = await self.api.delete(
+            target.resource.name,
+            target.namespace or "",
+            target.name,
+            options.get("gracePeriodSeconds"),
+            uid=options.get("uid"),
+            resource_version=options.get("resourceVersion"),
+            dry_run=options["dryRun"],
+        )
+        return 200, self._deleted(target, obj)
+
+    def _deleted(self, target: ResourcePath, obj: Any) -> Any:
+        """The object while its deletion is pending (and always for pods, whose registry
+        returns the deleted object), else a Success Status (the generic store's
+        finalizeDelete)."""
+        if obj.metadata.deletion_timestamp is not None or target.resource.name == "pods":
+            return self.encoder.object(obj)
+        group = target.resource.group_version.rpartition("/")[0]
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {
+                "name": obj.metadata.name,
+                **({"group": group} if group else {}),
+                "kind": target.resource.name,
+                "uid": obj.metadata.uid,
+            },
+        }
+
+    async def delete_collection(
+        self, target: ResourcePath, query: ListQuery, params: Mapping[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        """Every object the selectors match, deleted one by one (as the generic store's
+        DeleteCollection); the answer lists them as deleted."""
+        options = delete_options(params, body)
+        fields = FieldFilter(target.resource.name, query.field_terms)
+        items, _ = await self.api.list(
+            target.resource.name, target.namespace, query.label_selector, fields.model_selector
+        )
+        deleted = []
+        for obj in items:
+            if fields and not fields.matches(obj):
+                continue
+            try:
+                gone = await self.api.delete(
+                    target.resource.name,
+                    obj.metadata.namespace,
+                    obj.metadata.name,
+                    options.get("gracePeriodSeconds"),
+                    dry_run=options["dryRun"],
+                )
+            except errors.NotFound:
+                continue
+            deleted.append(self.encoder.object(gone))
+        kind = target.resource.kind
+        return 200, {
+            "kind": f"{kind}List",
+            "apiVersion": api_version_of(kind),
+            "metadata": {},
+            "items": deleted,
+        }
+
+    # ------------------------------------------------------------------ answers
+    async def _invalid(
+        self,
+        response: Response,
+        kind: str,
+        name: str,
+        causes: list[tuple[str, str]],
+        warnings: list[str],
+    ) -> None:
+        """422 Invalid as upstream's ``errors.NewInvalid``: ``details.causes`` with each
+        field's path and message."""
+        shown = "; ".join(f"{field}: {text}" if field else text for field, text in causes)
+        kind_name, _, group = kind.partition(".")
+        details: dict[str, Any] = {
+            "name": name,
+            "kind": kind_name,
+            "causes": [
+                {"reason": _cause_reason(text), "message": text, "field": field}
+                for field, text in causes
+            ],
+        }
+        if group:
+            details["group"] = group
+        await response.status(
+            422,
+            "Invalid",
+            f'{kind} "{name}" is invalid: {shown}',
+            details,
+            headers=warning_headers(warnings),
+        )
+
+
+def delete_options(params: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """``DeleteOptions`` from the body (if any) and the query (which wins, as upstream's
+    delete.go decodes the query over the body)."""
+    given: dict[str, Any] = {}
+    if body.strip():
+        doc = decode.parse_body(body, "application/json")
+        if not isinstance(doc, Mapping):
+            raise errors.BadRequest("DeleteOptions must be an object")
+        given = dict(doc)
+    for key in ("gracePeriodSeconds", "propagationPolicy", "dryRun"):
+        if key in params:
+            given[key] = params[key]
+    if "orphanDependents" in params:
+        given["orphanDependents"] = params["orphanDependents"] in ("true", "1")
+    out: dict[str, Any] = {}
+    grace = given.get("gracePeriodSeconds")
+    if grace is not None:
+        try:
+            out["gracePeriodSeconds"] = int(grace)
+        except (TypeError, ValueError):
+            raise errors.BadRequest(f"gracePeriodSeconds: invalid value {grace!r}") from None
+        if out["gracePeriodSeconds"] < 0:
+            out["gracePeriodSeconds"] = 1  # upstream: a negative grace period becomes 1
+    dry = given.get("dryRun") or []
+    dry = [dry] if isinstance(dry, str) else list(dry)
+    if any(value != "All" for value in dry):
+        raise errors.BadRequest(f'dryRun: Unsupported value: "{dry[0]}": supported values: "All"')
+    out["dryRun"] = bool(dry)
+    policy = given.get("propagationPolicy")
+    if given.get("orphanDependents") is True:
+        policy = "Orphan"
+    if policy is not None and policy not in PROPAGATION_POLICIES:
+        raise errors.BadRequest(
+            f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+            '"Foreground", "Background", "Orphan"'
+        )
+    if policy in ("Foreground", "Orphan"):
+        raise errors.BadRequest(
+            f"propagationPolicy {policy} is not modelled by kubechaos: its garbage collector "
+            "deletes dependents in the background only (propagationPolicy=Background)"
+        )
+    pre = given.get("preconditions") or {}
+    if isinstance(pre, Mapping):
+        if pre.get("uid"):
+            out["uid"] = str(pre["uid"])
+        if pre.get("resourceVersion"):
+            out["resourceVersion"] = str(pre["resourceVersion"])
+    return out
+
+
+def _version(target: ResourcePath) -> str:
+    return target.resource.group_version.rpartition("/")[2]
+
+
+def _patch_version(patch: Any) -> str:
+    if isinstance(patch, Mapping) and isinstance(patch.get("metadata"), Mapping):
+        return str(patch["metadata"].get("resourceVersion") or "")
+    return ""
+
+
+def _split_cause(cause: str) -> tuple[str, str]:
+    field, sep, message = cause.partition(": ")
+    return (field, message) if sep and " " not in field else ("", cause)
+
+
+def _cause_reason(message: str) -> str:
+    """upstream's field.ErrorType words (FieldValueInvalid, FieldValueRequired, ...)."""
+    if message.startswith("Required value"):
+        return "FieldValueRequired"
+    if message.startswith("Unsupported value"):
+        return "FieldValueNotSupported"
+    if message.startswith("Forbidden"):
+        return "FieldValueForbidden"
+    if message.startswith("Duplicate value"):
+        return "FieldValueDuplicate"
+    return "FieldValueInvalid"
+
+
+__all__ = ["MODIFIED", "MethodNotAllowed", "Writes", "delete_options", "dry_run", "warning_headers"]

@@ -129,12 +129,18 @@ def value_element(value: Any) -> str:
 
 
 def field_values(
-    obj: Mapping[str, Any], root: Mapping[str, Any] | None, walker: SchemaWalker
+    obj: Mapping[str, Any],
+    root: Mapping[str, Any] | None,
+    walker: SchemaWalker,
+    with_maps: bool = False,
 ) -> dict[FieldPath, Any]:
     """Every path of ``obj``'s field set, mapped to the value found there (``ITEM`` for a list
-    item or map entry whose value counts through its children)."""
+    item or map entry whose value counts through its children). ``with_maps``: the paths of
+    granular maps (labels, annotations, a ConfigMap's data) too, as structured-merge-diff's
+    ``Compare`` counts a map it sees added (``typed/compare.go``), which an update's manager
+    then owns with ``"."``."""
     out: dict[FieldPath, Any] = {}
-    _walk_struct(obj, root, walker, (), out)
+    _walk_struct(obj, root, walker, (), out, with_maps)
     return out
 
 
@@ -144,10 +150,13 @@ def _walk(
     walker: SchemaWalker,
     path: FieldPath,
     out: dict[FieldPath, Any],
+    with_maps: bool = False,
 ) -> None:
     shape = walker.shape(node, value)
     if shape in ("struct", "map") and isinstance(value, dict):
-        _walk_struct(value, node, walker, path, out)
+        if with_maps and shape == "map":
+            out[path] = ITEM
+        _walk_struct(value, node, walker, path, out, with_maps)
     elif shape == "list-map" and isinstance(value, list):
         keys = node.get("x-kubernetes-list-map-keys", ()) if node is not None else ()
         element = walker.items(node)
@@ -156,7 +165,7 @@ def _walk(
                 continue
             item_path = (*path, key_element(item, keys))
             out[item_path] = ITEM
-            _walk_struct(item, element, walker, item_path, out)
+            _walk_struct(item, element, walker, item_path, out, with_maps)
     elif shape == "list-set" and isinstance(value, list):
         for item in value:
             out[(*path, value_element(item))] = item
@@ -165,7 +174,7 @@ def _walk(
         for index, item in enumerate(value):
             item_path = (*path, f"i:{index}")
             out[item_path] = ITEM
-            _walk(item, element, walker, item_path, out)
+            _walk(item, element, walker, item_path, out, with_maps)
     elif value is not None or shape == "scalar":
         out[path] = value
 
@@ -176,13 +185,14 @@ def _walk_struct(
     walker: SchemaWalker,
     path: FieldPath,
     out: dict[FieldPath, Any],
+    with_maps: bool = False,
 ) -> None:
     for name, child in value.items():
         child_path = (*path, f"f:{name}")
         child_node = walker.field(node, name)
         if not walker.declares(node, name):
             out[child_path] = ITEM
-        _walk(child, child_node, walker, child_path, out)
+        _walk(child, child_node, walker, child_path, out, with_maps)
 
 
 def to_fields_v1(paths: Iterable[FieldPath]) -> dict[str, Any]:

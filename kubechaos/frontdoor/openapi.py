@@ -203,4 +203,11 @@ def document_for_path(path: str) -> bytes | None:
     return None
 
 
-__all__ = ["definitions", "document", "document_for_path", "index", "kind_definitions", "root_definition"]
+__all__ = [
+    "definitions",
+    "document",
+    "document_for_path",
+    "index",
+    "kind_definitions",
+    "root_definition",
+]

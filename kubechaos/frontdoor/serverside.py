@@ -197,9 +197,9 @@ class Tracker:
     api_version: str
     subresource: str = ""
 
-    def owned_paths(self, obj: Mapping[str, Any]) -> dict[FieldPath, Any]:
+    def owned_paths(self, obj: Mapping[str, Any], with_maps: bool = False) -> dict[FieldPath, Any]:
         """The trackable paths of ``obj`` with their values."""
-        values = field_values(obj, self.root, self.walker)
+        values = field_values(obj, self.root, self.walker, with_maps)
         return {p: v for p, v in values.items() if self._trackable(p)}
 
     def _trackable(self, path: FieldPath) -> bool:
@@ -247,8 +247,8 @@ class Tracker:
         """The managed fields after ``manager`` wrote ``new`` over ``live`` (None: created)."""
         if live is not None and not managed:
             return ()
-        old = self.owned_paths(live) if live is not None else {}
-        fresh = self.owned_paths(new)
+        old = self.owned_paths(live, with_maps=True) if live is not None else {}
+        fresh = self.owned_paths(new, with_maps=True)
         changed, removed = _changes(old, fresh)
         entries = self._take_from_others_paths(changed, removed, list(managed), force=True)
         if not changed:

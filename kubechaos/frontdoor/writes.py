@@ -31,6 +31,7 @@ from kubechaos.api import errors
 from kubechaos.api.manifest import SUPPORTED_KINDS
 from kubechaos.control.apiserver import APIServer
 from kubechaos.frontdoor import decode, patches, subresources
+from kubechaos.frontdoor.applying import FieldManagers, ServerSideApply, manager_name
 from kubechaos.frontdoor.decode import MODIFIED, InvalidObject, MethodNotAllowed, conflict, dry_run
 from kubechaos.frontdoor.encoding import Encoder, api_version_of
 from kubechaos.frontdoor.fields import FieldFilter
@@ -38,10 +39,6 @@ from kubechaos.frontdoor.paths import BadQuery, ListQuery, ResourcePath
 from kubechaos.frontdoor.response import Response, dumps
 
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
-_SERVER_SIDE_APPLY = (
-    "server-side apply (application/apply-patch+yaml) is not modelled by kubechaos; "
-    "use client-side apply (kubectl apply without --server-side)"
-)
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
@@ -60,6 +57,9 @@ class Writes:
         self.api = api
         self.encoder = encoder
         self.subresources = subresources.Subresources(api, encoder)
+        self.field_managers = FieldManagers(encoder)
+        self.applier = ServerSideApply(api, encoder, self.field_managers)
+        encoder.decorate = self.field_managers.shown
 
     async def serve(
         self,
@@ -104,16 +104,17 @@ class Writes:
         warnings: list[str],
     ) -> tuple[int, Any]:
         content_type = headers.get("content-type", "")
+        manager = manager_name(params, headers.get("user-agent", ""))
         if target.subresource:
             return await self.subresources.serve(
                 method, target, params, content_type, body, warnings
             )
         if method == "POST" and not target.name:
-            return await self.create(target, params, content_type, body, warnings)
+            return await self.create(target, params, content_type, body, warnings, manager)
         if method == "PUT" and target.name:
-            return await self.update(target, params, content_type, body, warnings)
+            return await self.update(target, params, content_type, body, warnings, manager)
         if method == "PATCH" and target.name:
-            return await self.patch(target, params, content_type, body, warnings)
+            return await self.patch(target, params, content_type, body, warnings, manager)
         if method == "DELETE" and target.name:
             return await self.delete(target, params, body)
         if method == "DELETE":
@@ -130,6 +131,7 @@ class Writes:
         content_type: str,
         body: bytes,
         warnings: list[str],
+        manager: str = "",
     ) -> tuple[int, Any]:
         validation = decode.field_validation(params)
         dry = dry_run(params)
@@ -143,6 +145,8 @@ class Writes:
         warnings += decode.check_fields(doc, validation, kind, _version(target))
         obj = decode.read_object(doc, target)
         stored = await self.api.create(obj, dry_run=dry)
+        if not dry:
+            self.field_managers.updated(target, None, stored, manager)
         return 201, self.encoder.object(stored)
 
     # ------------------------------------------------------------------ update
@@ -153,6 +157,7 @@ class Writes:
         content_type: str,
         body: bytes,
         warnings: list[str],
+        manager: str = "",
     ) -> tuple[int, Any]:
         validation = decode.field_validation(params)
         dry = dry_run(params)
@@ -163,14 +168,19 @@ class Writes:
             warnings += decode.check_fields(doc, validation, target.resource.kind, _version(target))
         new = decode.with_meta_extras(decode.read_object(doc, target), doc) if readable else None
 
+        before: list[Any] = []
+
         def mutate(current: Any) -> Any:
             if version and version != current.metadata.resource_version:
                 raise conflict(target.resource.name, target.name)
+            before.append(current)
             return self._changed(target, current, doc, new, warnings)
 
         stored = await self.api.patch(
             target.resource.name, target.namespace or "", target.name, mutate, "update", dry
         )
+        if not dry and before:
+            self.field_managers.updated(target, before[-1], stored, manager)
         return 200, self.encoder.object(stored)
 
     def _changed(
@@ -197,12 +207,13 @@ class Writes:
         content_type: str,
         body: bytes,
         warnings: list[str],
+        manager: str = "",
     ) -> tuple[int, Any]:
         validation = decode.field_validation(params)
         dry = dry_run(params)
         patch_type = content_type.split(";", 1)[0].strip().lower()
         if patch_type == patches.APPLY:
-            raise decode.UnsupportedMediaType(_SERVER_SIDE_APPLY)
+            return await self.applier.apply(target, params, body, warnings, self._changed)
         if patch_type not in patches.PATCH_TYPES:
             raise decode.UnsupportedMediaType(
                 f"the body of the request was in an unknown format - accepted media types "
@@ -213,9 +224,12 @@ class Writes:
         readable = kind in SUPPORTED_KINDS
         version = _patch_version(patch)
 
+        before: list[Any] = []
+
         def mutate(current: Any) -> Any:
             if version and version != current.metadata.resource_version:
                 raise conflict(target.resource.name, target.name)
+            before.append(current)
             encoded = self.encoder.object(current)
             patched = patches.apply_patch(patch_type, encoded, patch, kind, group_version)
             patched = decode.expect_object(patched, target, True)
@@ -229,6 +243,8 @@ class Writes:
         stored = await self.api.patch(
             target.resource.name, target.namespace or "", target.name, mutate, "patch", dry
         )
+        if not dry and before:
+            self.field_managers.updated(target, before[-1], stored, manager)
         return 200, self.encoder.object(stored)
 
     # ------------------------------------------------------------------ delete

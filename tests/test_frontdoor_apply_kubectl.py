@@ -88,3 +88,23 @@ def test_server_side_dry_run_changes_nothing(cluster: Served, tmp_path: Path) ->
     assert "serverside-applied (server dry run)" in out
     missing = cluster.kubectl("get", "deployment", "dry")
     assert missing.returncode != 0 and "NotFound" in missing.stderr
+
+
+def test_delete_cascade_orphan_and_foreground(cluster: Served, tmp_path: Path) -> None:
+    """``kubectl delete --cascade=orphan|foreground`` sends ``propagationPolicy``
+    (staging/src/k8s.io/kubectl/pkg/cmd/delete/delete.go): orphaned, the ReplicaSet and its
+    pods stay with no owner; in the foreground, the Deployment is gone only after its pods
+    (``kubectl delete`` waits for it by default)."""
+    cluster.kubectl_ok("apply", "--server-side", "-f", write(tmp_path, "orph", 2))
+    until(lambda: running_pods(cluster, "orph") == 2, "two orph pods")
+    cluster.kubectl_ok("delete", "deployment", "orph", "--cascade=orphan")
+    rs = json.loads(cluster.kubectl_ok("get", "rs", "-l", "app=orph", "-o", "json"))["items"]
+    assert len(rs) == 1 and not rs[0]["metadata"].get("ownerReferences")
+    assert running_pods(cluster, "orph") == 2
+
+    cluster.kubectl_ok("apply", "--server-side", "-f", write(tmp_path, "fore", 2))
+    until(lambda: running_pods(cluster, "fore") == 2, "two fore pods")
+    cluster.kubectl_ok("delete", "deployment", "fore", "--cascade=foreground", timeout=120)
+    assert not json.loads(cluster.kubectl_ok("get", "pods", "-l", "app=fore", "-o", "json"))[
+        "items"
+    ]

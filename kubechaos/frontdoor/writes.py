@@ -29,6 +29,7 @@ from typing import Any
 
 from kubechaos.api import errors
 from kubechaos.api.manifest import SUPPORTED_KINDS
+from kubechaos.api.propagation import POLICIES
 from kubechaos.control.apiserver import APIServer
 from kubechaos.frontdoor import decode, patches, subresources
 from kubechaos.frontdoor.applying import FieldManagers, ServerSideApply, manager_name
@@ -38,7 +39,7 @@ from kubechaos.frontdoor.fields import FieldFilter
 from kubechaos.frontdoor.paths import BadQuery, ListQuery, ResourcePath
 from kubechaos.frontdoor.response import Response, dumps
 
-PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
+PROPAGATION_POLICIES = POLICIES
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
@@ -260,6 +261,7 @@ class Writes:
             uid=options.get("uid"),
             resource_version=options.get("resourceVersion"),
             dry_run=options["dryRun"],
+            propagation_policy=options.get("propagationPolicy"),
         )
         return 200, self._deleted(target, obj)
 
@@ -304,6 +306,7 @@ class Writes:
                     obj.metadata.name,
                     options.get("gracePeriodSeconds"),
                     dry_run=options["dryRun"],
+                    propagation_policy=options.get("propagationPolicy"),
                 )
             except errors.NotFound:
                 continue
@@ -384,11 +387,8 @@ def delete_options(params: Mapping[str, str], body: bytes) -> dict[str, Any]:
             f'propagationPolicy: Unsupported value: "{policy}": supported values: '
             '"Foreground", "Background", "Orphan"'
         )
-    if policy in ("Foreground", "Orphan"):
-        raise errors.BadRequest(
-            f"propagationPolicy {policy} is not modelled by kubechaos: its garbage collector "
-            "deletes dependents in the background only (propagationPolicy=Background)"
-        )
+    if policy is not None:
+        out["propagationPolicy"] = policy
     pre = given.get("preconditions") or {}
     if isinstance(pre, Mapping):
         if pre.get("uid"):

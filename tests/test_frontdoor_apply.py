@@ -100,7 +100,7 @@ async def test_a_conflict_is_409_with_a_cause_per_field_and_force_takes_the_fiel
         )
         assert status["details"]["causes"] == [
             {
-                "type": "FieldManagerConflict",
+                "reason": "FieldManagerConflict",
                 "message": 'conflict with "ops" using apps/v1',
                 "field": ".spec.replicas",
             }

@@ -136,10 +136,10 @@ class ApplyConflict(Exception):
         return f"Apply failed with {len(self.conflicts)} conflicts: " + "\n".join(lines)
 
     def causes(self) -> list[dict[str, str]]:
-        """The Status causes (``FieldManagerConflict``) kubectl prints."""
+        """The Status causes kubectl prints (``metav1.StatusCause``: its type is the JSON ``reason``)."""
         return [
             {
-                "type": "FieldManagerConflict",
+                "reason": "FieldManagerConflict",
                 "message": f"conflict with {entry.described()}",
                 "field": path_string(path),
             }

@@ -100,7 +100,7 @@ def test_changing_a_field_another_applier_owns_is_a_conflict_with_upstreams_mess
     )
     assert caught.value.causes() == [
         {
-            "type": "FieldManagerConflict",
+            "reason": "FieldManagerConflict",
             "message": 'conflict with "kubectl"',
             "field": ".spec.replicas",
         }

@@ -64,4 +64,7 @@ class APIClient(Protocol):
         name: str,
         grace_period_seconds: int | None = None,
         uid: str | None = None,
+        resource_version: str | None = None,
+        dry_run: bool = False,
+        propagation_policy: str | None = None,
     ) -> Any: ...

@@ -36,6 +36,7 @@ import trio
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import APIObject, Pod
+from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.client.retry import retry_wait
@@ -80,7 +81,9 @@ def _decode(value: APIObject, revision: int) -> APIObject:
     return attrs.evolve(value, metadata=attrs.evolve(value.metadata, resource_version=rv))
 
 
-def _mark_deleting(etcd: Etcd, resource: str, kv: KeyValue, grace: int) -> APIObject:
+def _mark_deleting(
+    etcd: Etcd, resource: str, kv: KeyValue, grace: int, finalizers: tuple[str, ...] | None = None
+) -> APIObject:
     """Set ``deletionTimestamp`` (a graceful deletion, or finalizers to run), unless a
     deletion already pending would end no later than this one."""
     obj: APIObject = kv.value
@@ -88,7 +91,11 @@ def _mark_deleting(etcd: Etcd, resource: str, kv: KeyValue, grace: int) -> APIOb
     if meta.deletion_timestamp is not None:
         pending = meta.deletion_grace_period_seconds or 0
         if grace >= pending:
-            return _decode(obj, kv.mod_revision)
+            if finalizers in (None, meta.finalizers):
+                return _decode(obj, kv.mod_revision)
+            # a second delete changing the propagation policy: its finalizers, same deadline
+            marked = attrs.evolve(obj, metadata=attrs.evolve(meta, finalizers=finalizers))
+            return _put_marked(etcd, resource, kv, marked)
     marked = attrs.evolve(
         obj,
         metadata=attrs.evolve(
@@ -96,11 +103,16 @@ def _mark_deleting(etcd: Etcd, resource: str, kv: KeyValue, grace: int) -> APIOb
             deletion_timestamp=now() + grace,
             deletion_grace_period_seconds=grace,
             generation=meta.generation + 1 if meta.generation else 0,
+            finalizers=meta.finalizers if finalizers is None else finalizers,
         ),
     )
+    return _put_marked(etcd, resource, kv, marked)
+
+
+def _put_marked(etcd: Etcd, resource: str, kv: KeyValue, marked: APIObject) -> APIObject:
     result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)])
     if not result.succeeded:
-        raise errors.Conflict(f'{resource} "{meta.name}" was modified during deletion')
+        raise errors.Conflict(f'{resource} "{marked.metadata.name}" was modified during deletion')
     return _decode(marked, result.revision)
 
 
@@ -463,14 +475,13 @@ class APIServer:
         uid: str | None = None,
         resource_version: str | None = None,
         dry_run: bool = False,
+        propagation_policy: str | None = None,
     ) -> Any:
-        """Delete; pods bound to a node get a graceful deletion the kubelet completes.
-        ``uid`` and ``resource_version`` are preconditions (409 when the object differs);
-        ``dry_run`` checks them and answers without deleting.
-
-        Returns the object as it is after the request: with ``deletionTimestamp`` set while a
-        graceful deletion or finalizers are pending, else as it was when removed.
-        """
+        """Delete (pods bound to a node: gracefully, the kubelet completes it); ``uid`` and
+        ``resource_version`` are preconditions (409), ``dry_run`` only checks them,
+        ``propagation_policy`` leaves the garbage collector's finalizers (api/propagation).
+        Returns the object after the request: with ``deletionTimestamp`` while a graceful
+        deletion or finalizers are pending, else as it was when removed."""
         strategy = self._strategy(resource)
 
         def delete_in_etcd() -> APIObject:
@@ -483,13 +494,14 @@ class APIServer:
             if dry_run:
                 return _decode(obj, kv.mod_revision)
             grace = strategy.deletion_grace(obj, grace_period_seconds)
-            if grace == 0 and not obj.metadata.finalizers:
+            finalizers = deletion_finalizers(obj.metadata.finalizers, propagation_policy)
+            if grace == 0 and not finalizers:
                 result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
                 if not result.succeeded:
                     raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
                 strategy.after_delete(obj)
                 return _decode(obj, result.revision)
-            return _mark_deleting(self.etcd, resource, kv, grace)
+            return _mark_deleting(self.etcd, resource, kv, grace, finalizers)
 
         return await self._call("delete", resource, delete_in_etcd, reads=1, writes=1)
 

@@ -171,6 +171,8 @@ class Encoder:
 
     def __init__(self, anchor: Anchor) -> None:
         self.anchor = anchor
+        # what the front door adds to each object it shows (its managedFields), if anything
+        self.decorate: Callable[[JSON], JSON] | None = None
         self._shared_cache: dict[tuple[int, Any], tuple[Any, Any]] = {}
         self._dispatch: dict[type, Callable[[Any], Any]] = {}
         self._line_encoders: dict[str, Callable[[Any], bytes]] = {}
@@ -196,6 +198,11 @@ class Encoder:
     def object(self, obj: Any) -> JSON:
         """A whole object, with its ``apiVersion`` and ``kind``; each version of an object is
         encoded once for every watcher that is sent it at about the same time."""
+        out = self._shared(obj, self._object)
+        return self.decorate(out) if self.decorate is not None else out
+
+    def plain(self, obj: Any) -> JSON:
+        """The object as stored, without what the front door adds (its managedFields)."""
         return self._shared(obj, self._object)
 
     def event_line(self, kind: str, obj: Any) -> bytes:

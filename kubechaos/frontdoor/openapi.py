@@ -51,10 +51,17 @@ def _to_openapi(node: Any) -> Any:
     return out
 
 
+def root_definition(api_version: str, kind: str) -> dict[str, Any] | None:
+    """The schema of a served kind's objects (``apps/v1``, ``Deployment``), or None."""
+    name = kind_definitions(api_version).get(kind)
+    return _definitions()[name] if name is not None else None
+
+
 def _group_version_path(group_version: str) -> str:
     return f"api/{group_version}" if "/" not in group_version else f"apis/{group_version}"
 
 
+@functools.cache
 def _roots(group_version: str) -> dict[str, str]:
     """Kind -> the name of its definition, for the kinds served under ``group_version``."""
     group, _, version = group_version.rpartition("/")
@@ -219,4 +226,5 @@ __all__ = [
     "index",
     "kind_definitions",
     "reachable",
+    "root_definition",
 ]

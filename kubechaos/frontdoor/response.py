@@ -88,6 +88,9 @@ class Response:
             group = resource.group_version.rpartition("/")[0]
             if group:
                 details["group"] = group
+        causes = getattr(exc, "status_causes", None)
+        if causes:
+            details["causes"] = causes
         headers: list[tuple[bytes, bytes]] = []
         if exc.code in (429, 503):
             headers.append((b"retry-after", b"1"))

@@ -26,7 +26,7 @@ from kubechaos.api.selectors import LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.control.apiserver import APIServer
 from kubechaos.frontdoor import decode, patches
-from kubechaos.frontdoor.apply import FieldManagers
+from kubechaos.frontdoor.applying import FieldManagers
 from kubechaos.frontdoor.decode import MethodNotAllowed, conflict, dry_run
 from kubechaos.frontdoor.encoding import Encoder
 from kubechaos.frontdoor.paths import ResourcePath
@@ -157,11 +157,7 @@ class Subresources:
             ) from None
         if not dry and before:
             manager = params.get("fieldManager") or current_client() or "unknown"
-            kind, group_version = target.resource.kind, target.resource.group_version
-            old, new = self.encoder.object(before[-1]), self.encoder.object(stored)
-            self.managers.updated(
-                stored.metadata.uid, manager, old, new, kind, group_version, "scale"
-            )
+            self.managers.updated(target, before[-1], stored, manager, "scale")
         return 200, self.scale(stored)
 
     # ------------------------------------------------------------------ status

@@ -27,13 +27,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from kubechaos.api import errors
 from kubechaos.api.manifest import SUPPORTED_KINDS
 from kubechaos.client.identity import current_client
 from kubechaos.control.apiserver import APIServer
-from kubechaos.frontdoor import apply, decode, patches, subresources
+from kubechaos.frontdoor import decode, patches, subresources
+from kubechaos.frontdoor.applying import FieldManagers, ServerSideApply
 from kubechaos.frontdoor.decode import MODIFIED, InvalidObject, MethodNotAllowed, conflict, dry_run
 from kubechaos.frontdoor.encoding import Encoder, api_version_of
 from kubechaos.frontdoor.fields import FieldFilter
@@ -41,9 +40,6 @@ from kubechaos.frontdoor.paths import BadQuery, ListQuery, ResourcePath
 from kubechaos.frontdoor.response import Response, dumps
 
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
-# The finalizer the API server puts on an owner deleted with each policy (store.go
-# deletionFinalizersForGarbageCollection); the garbage collector honours it (propagation.py).
-_FINALIZER_OF = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
@@ -61,9 +57,10 @@ class Writes:
     def __init__(self, api: APIServer, encoder: Encoder) -> None:
         self.api = api
         self.encoder = encoder
-        self.managers = apply.FieldManagers()
+        self.managers = FieldManagers(encoder)
+        encoder.decorate = self.managers.shown  # managedFields on every object served
         self.subresources = subresources.Subresources(api, encoder, self.managers)
-        self.apply = apply.ServerSideApply(api, encoder, self.managers, self._changed)
+        self.apply = ServerSideApply(api, encoder, self.managers)
 
     async def serve(
         self,
@@ -91,10 +88,6 @@ class Writes:
             return
         except BadQuery as exc:
             await response.status(400, "BadRequest", str(exc), headers=warning_headers(warnings))
-            return
-        except apply.ApplyConflict as exc:
-            details = {"name": target.name, "kind": target.resource.name, "causes": exc.causes}
-            await response.status(409, "Conflict", exc.message, details)
             return
         except errors.APIError as exc:
             await response.api_error(exc, target)
@@ -151,10 +144,9 @@ class Writes:
         warnings += decode.check_fields(doc, validation, kind, _version(target))
         obj = decode.read_object(doc, target)
         stored = await self.api.create(obj, dry_run=dry)
-        answer = self.encoder.object(stored)
         if not dry:
-            self._record(target, params, stored, None, answer)
-        return 201, answer
+            self._record(target, params, stored, None)
+        return 201, self.encoder.object(stored)
 
     # ------------------------------------------------------------------ update
     async def update(
@@ -197,18 +189,16 @@ class Writes:
     ) -> Any:
         """The stored object as JSON, its changes recorded as its manager's (not for a dry
         run)."""
-        answer = self.encoder.object(stored)
         if not dry and before:
-            self._record(target, params, stored, self.encoder.object(before[-1]), answer)
-        return answer
+            self._record(target, params, stored, before[-1])
+        return self.encoder.object(stored)
 
     def _record(
-        self, target: ResourcePath, params: Mapping[str, str], stored: Any, old: Any, new: Any
+        self, target: ResourcePath, params: Mapping[str, str], stored: Any, before: Any
     ) -> None:
         """An Update by the request's ``fieldManager`` (by default the client's name)."""
         manager = params.get("fieldManager") or current_client() or "unknown"
-        kind, group_version = target.resource.kind, target.resource.group_version
-        self.managers.updated(stored.metadata.uid, manager, old, new, kind, group_version)
+        self.managers.updated(target, before, stored, manager)
 
     def _changed(
         self,
@@ -239,7 +229,7 @@ class Writes:
         dry = dry_run(params)
         patch_type = content_type.split(";", 1)[0].strip().lower()
         if patch_type == patches.APPLY:
-            return await self.apply.apply(target, params, body, warnings)
+            return await self.apply.apply(target, params, body, warnings, self._changed)
         if patch_type not in patches.PATCH_TYPES:
             raise decode.UnsupportedMediaType(
                 f"the body of the request was in an unknown format - accepted media types "
@@ -276,8 +266,6 @@ class Writes:
         self, target: ResourcePath, params: Mapping[str, str], content_type: str, body: bytes
     ) -> tuple[int, Any]:
         options = delete_options(params, content_type, body)
-        if "finalizer" in options and not options["dryRun"]:
-            await self._add_finalizer(target, options)
         obj = await self.api.delete(
             target.resource.name,
             target.namespace or "",
@@ -286,36 +274,9 @@ class Writes:
             uid=options.get("uid"),
             resource_version=options.get("resourceVersion"),
             dry_run=options["dryRun"],
+            propagation_policy=options.get("propagationPolicy"),
         )
         return 200, self._deleted(target, obj)
-
-    async def _add_finalizer(self, target: ResourcePath, options: Mapping[str, Any]) -> None:
-        """The propagation finalizer on the object, before its deletion. Upstream's store does
-        both in one request; here they are two, the first checking the preconditions."""
-        finalizer, uid, version = (
-            options["finalizer"],
-            options.get("uid"),
-            options.get("resourceVersion"),
-        )
-
-        def mutate(current: Any) -> Any:
-            meta = current.metadata
-            if (uid and meta.uid != uid) or (version and meta.resource_version != version):
-                raise errors.Conflict(
-                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                    f"{meta.uid}"
-                    if uid and meta.uid != uid
-                    else f"Precondition failed: ResourceVersion in precondition: {version}, "
-                    f"ResourceVersion in object meta: {meta.resource_version}"
-                )
-            if finalizer in meta.finalizers:
-                return current
-            finalizers = (*meta.finalizers, finalizer)
-            return attrs.evolve(current, metadata=attrs.evolve(meta, finalizers=finalizers))
-
-        await self.api.patch(
-            target.resource.name, target.namespace or "", target.name, mutate, "delete"
-        )
 
     def _deleted(self, target: ResourcePath, obj: Any) -> Any:
         """The object while its deletion is pending (and always for pods, whose registry
@@ -363,6 +324,7 @@ class Writes:
                     obj.metadata.name,
                     options.get("gracePeriodSeconds"),
                     dry_run=options["dryRun"],
+                    propagation_policy=options.get("propagationPolicy"),
                 )
             except errors.NotFound:
                 continue
@@ -443,8 +405,8 @@ def delete_options(params: Mapping[str, str], content_type: str, body: bytes) ->
             f'propagationPolicy: Unsupported value: "{policy}": supported values: '
             '"Foreground", "Background", "Orphan"'
         )
-    if policy in _FINALIZER_OF:
-        out["finalizer"] = _FINALIZER_OF[policy]
+    if policy is not None:
+        out["propagationPolicy"] = policy
     pre = decode.mapping(given.get("preconditions"), "preconditions")
     if pre:
         if pre.get("uid"):

@@ -13,9 +13,9 @@ Before deleting, the collector looks each missing owner up through the API serve
 and counts as gone. An object with some owners present and some gone keeps existing: the dangling
 references are removed from it (upstream does the same with a patch).
 
-Foreground deletion and orphaning (``propagationPolicy``, the ``foregroundDeletion`` and ``orphan``
-finalizers) are :mod:`.propagation`'s. Not modelled: owners of kinds the model does not serve
-(their dependents are kept).
+Foreground deletion and orphaning (``propagationPolicy``: the ``foregroundDeletion`` and
+``orphan`` finalizers) are in :mod:`.gcpropagation`. Not modelled: owners of kinds the model
+does not serve (their dependents are kept).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from kubechaos.api.objects import APIObject, OwnerReference, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
-from kubechaos.control.controllers import propagation
+from kubechaos.control.controllers.gcpropagation import FINALIZE, finalize, needs_collector
 
 # Resources whose objects the collector watches, both as owners and as dependents.
 GC_RESOURCES = ("deployments", "replicasets", "pods", "endpoints", "services")
@@ -98,8 +98,8 @@ class GarbageCollector(Controller):
             work_key = f"{resource}/{key_of(obj)}"
             self._add(work_key, obj)
             self._check(work_key, obj)
-            if propagation.pending(obj):
-                self.enqueue(propagation.OWNER_KEY + work_key)
+            if needs_collector(obj):
+                self.enqueue(FINALIZE + work_key)
 
         return on_add
 
@@ -111,8 +111,11 @@ class GarbageCollector(Controller):
                 on_delete(old)  # a relist found a new object under the old name
                 on_add(new)
                 return
-            if propagation.pending(new):
-                self.enqueue(f"{propagation.OWNER_KEY}{resource}/{key_of(new)}")
+            if needs_collector(new) and (
+                old.metadata.finalizers != new.metadata.finalizers
+                or old.metadata.deletion_timestamp is None
+            ):
+                self.enqueue(f"{FINALIZE}{resource}/{key_of(new)}")
             if old.metadata.owner_references == new.metadata.owner_references:
                 return  # the common case (status updates): nothing the graph holds changed
             work_key = f"{resource}/{key_of(new)}"
@@ -127,7 +130,10 @@ class GarbageCollector(Controller):
             self._remove(f"{resource}/{key_of(obj)}", obj)
             for dependent in self.dependents.get(obj.metadata.uid, ()):
                 self.enqueue(dependent)
-            propagation.on_dependent_gone(self, obj)
+            for ref in obj.metadata.owner_references:  # an owner waiting for it to go
+                owner_key = self.live.get(ref.uid)
+                if owner_key is not None:
+                    self._finalize_if_waiting(owner_key)
 
         return on_delete
 
@@ -153,10 +159,31 @@ class GarbageCollector(Controller):
         if any(ref.uid not in self.live for ref in obj.metadata.owner_references):
             self.enqueue(work_key)
 
+    def _finalize_if_waiting(self, work_key: str) -> None:
+        resource, obj_key = work_key.split("/", 1)
+        owner = self.informers[resource].get(obj_key)
+        if owner is not None and needs_collector(owner):
+            self.enqueue(FINALIZE + work_key)
+
+    async def _finalize(self, work_key: str) -> None:
+        resource, obj_key = work_key.split("/", 1)
+        owner = self.informers[resource].get(obj_key)
+        if owner is None or not needs_collector(owner):
+            return
+        dependents = []
+        for dep_key in list(self.dependents.get(owner.metadata.uid, ())):
+            dep_resource, dep_obj_key = dep_key.split("/", 1)
+            dep = self.informers[dep_resource].get(dep_obj_key)
+            if dep is not None:
+                dependents.append((dep_resource, dep))
+        await finalize(
+            self.api, resource, owner, dependents, lambda uid: bool(self.dependents.get(uid))
+        )
+
     # ------------------------------------------------------------------ collect
     async def sync(self, key: str) -> None:
-        if key.startswith(propagation.OWNER_KEY):
-            await propagation.sync_owner(self, key.removeprefix(propagation.OWNER_KEY))
+        if key.startswith(FINALIZE):
+            await self._finalize(key.removeprefix(FINALIZE))
             return
         resource, obj_key = key.split("/", 1)
         obj = self.informers[resource].get(obj_key)

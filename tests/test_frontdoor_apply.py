@@ -128,7 +128,7 @@ async def test_an_object_the_model_made_is_first_owned_by_before_first_apply() -
         assert (await apply(app, config(replicas=1), "fieldManager=setup")).status == 201
         # forget the tracking, as for an object the model's own components created
         uid = cluster.api.cached("deployments", "default", "api").metadata.uid
-        app.writes.field_managers.forget(uid)
+        app.writes.managers.forget(uid)
         refused = await apply(app, config(replicas=2))
         assert refused.status == 409
         assert '"before-first-apply" using apps/v1' in refused.json()["message"]

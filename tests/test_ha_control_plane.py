@@ -615,3 +615,16 @@ async def test_a_follower_dying_mid_election_leaves_one_election() -> None:
         assert etcd.leader is not None and etcd.members[etcd.leader].up
         assert not cluster.events.find(reason="QuorumLost")
         await write(cluster, "committed")
+
+
+def test_an_explore_template_drawing_a_missing_member_is_an_error() -> None:
+    """A ``spec.explore`` template is checked against the cluster for every value it may draw."""
+    text = with_control_plane("{nodes: 3}") + (
+        "  explore:\n"
+        "    faults:\n"
+        "      - type: etcd-member-crash\n"
+        "        duration: 20s\n"
+        "        params: {member: [0, leader, 4]}\n"
+    )
+    (error,) = errors_of(text)
+    assert "spec.explore.faults[0].params" in error and "index 4" in error

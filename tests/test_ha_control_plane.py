@@ -84,7 +84,7 @@ async def write(cluster: Cluster, name: str) -> None:
 
 def master_status(cluster: Cluster) -> dict[tuple[str, str], float]:
     (family,) = leader_election_families(cluster)
-    return {(s.labels["name"], s.labels["instance"]): s.value for s in family.samples}
+    return {(s.labels["name"], s.labels["host"]): s.value for s in family.samples}
 
 
 def leading_host(cluster: Cluster, component: str) -> str:

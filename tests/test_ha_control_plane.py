@@ -628,3 +628,32 @@ def test_an_explore_template_drawing_a_missing_member_is_an_error() -> None:
     )
     (error,) = errors_of(text)
     assert "spec.explore.faults[0].params" in error and "index 4" in error
+
+
+async def test_every_replica_down_then_back_the_clients_reconnect() -> None:
+    """With every API server replica down the load balancer has no backend: each dial is
+    refused and informers retry with back-off (client-go reflector); once a replica is back
+    they reconnect to it and resume from their last resourceVersion. 20 s is inside
+    nodeMonitorGracePeriod (50 s): no node goes NotReady."""
+    async with ha_running() as cluster:
+        await web_cluster(cluster)
+        chaos = Chaos(cluster)
+        crashes = [await chaos.inject(APIServerCrash(replica=i)) for i in range(3)]
+        with pytest.raises(errors.APIError, match="control-plane-endpoint:6443: connect"):
+            await write(cluster, "refused")
+        await trio.sleep(20)
+        await chaos.revert(crashes[1])
+        await write(cluster, "through-replica-1")
+        replicas = cluster.control_plane.apiservers
+        await wait_until(lambda: replicas.replica_of("kube-proxy") == 1, 30, "kube-proxy back")
+        victim = pods(cluster)[0].metadata.name
+        await cluster.api.delete("pods", "default", victim, grace_period_seconds=0)
+        await wait_until(
+            lambda: (
+                available(cluster) == 3 and victim not in {p.metadata.name for p in pods(cluster)}
+            ),
+            40,
+            "the pod replaced",
+        )
+        await trio.sleep(60)
+        assert not cluster.events.find(reason="NodeNotReady")

@@ -84,7 +84,7 @@ async def write(cluster: Cluster, name: str) -> None:
 
 def master_status(cluster: Cluster) -> dict[tuple[str, str], float]:
     (family,) = leader_election_families(cluster)
-    return {(s.labels["name"], s.labels["instance"]): s.value for s in family.samples}
+    return {(s.labels["name"], s.labels["host"]): s.value for s in family.samples}
 
 
 def leading_host(cluster: Cluster, component: str) -> str:
@@ -157,9 +157,10 @@ async def test_one_member_of_three_down_is_invisible() -> None:
         assert not leader_events(cluster, "kube-controller-manager", "stopped leading")
 
 
-async def test_quorum_loss_fails_writes_keeps_cache_reads_and_stops_leaders_at_renew_deadline() -> (
-    None
-):
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_quorum_loss_fails_writes_keeps_cache_reads_and_stops_leaders_at_renew_deadline(
+    seed: int,
+) -> None:
     """etcd "Failure modes": with a majority down the cluster cannot commit: every write and
     every linearizable read fails (``etcdserver: no leader``, a 500 from the API server, as the
     etcd-unavailable fault answers). The API server's watch cache still serves
@@ -167,7 +168,7 @@ async def test_quorum_loss_fails_writes_keeps_cache_reads_and_stops_leaders_at_r
     a consistent LIST needs etcd's current revision, a quorum read, and fails. The leaders of
     kube-scheduler and kube-controller-manager cannot renew their Leases (writes) and stop
     leading once renewDeadline (10 s) has passed (client-go leaderelection.go renew)."""
-    async with ha_running() as cluster:
+    async with ha_running(seed=seed) as cluster:
         await web_cluster(cluster)
         chaos = Chaos(cluster)
         await chaos.inject(EtcdMemberCrash(member=follower(cluster)))
@@ -243,16 +244,17 @@ async def test_a_returning_member_catches_up_and_counts_the_leader_it_finds() ->
 
 
 # ---------------------------------------------------------------------- failover
-async def test_losing_the_controller_manager_leaders_node_fails_over_within_lease_duration() -> (
-    None
-):
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+async def test_losing_the_controller_manager_leaders_node_fails_over_within_lease_duration(
+    seed: int,
+) -> None:
     """client-go leaderelection.go: a standby takes a Lease only once it has seen the record
     unchanged for leaseDuration (15 s) as it observed it, trying every retryPeriod (2 s) plus up
     to JitterFactor 1.2 of it. The dead leader's last renewal was at most a retryPeriod before
     its death, so the standby on another node leads between leaseDuration - retryPeriod and
     leaseDuration + 2 x (retryPeriod x 2.2) after it (nominally leaseDuration + retryPeriod,
     15 s + 2 s); then it acts: a deleted pod is replaced."""
-    async with ha_running() as cluster:
+    async with ha_running(seed=seed) as cluster:
         await web_cluster(cluster)
         old_host = leading_host(cluster, "kube-controller-manager")
         await Chaos(cluster).inject(ControlPlaneNodeCrash(node="controller-manager-leader"))
@@ -609,7 +611,49 @@ async def test_a_follower_dying_mid_election_leaves_one_election() -> None:
         await chaos.inject(EtcdMemberCrash(member=live))
         assert etcd.up_count() == 3
         await trio.sleep(5)
-        (elected,) = cluster.events.find(reason="LeaderElected")
+        assert len(cluster.events.find(reason="LeaderElected")) == 1
         assert etcd.leader is not None and etcd.members[etcd.leader].up
         assert not cluster.events.find(reason="QuorumLost")
         await write(cluster, "committed")
+
+
+def test_an_explore_template_drawing_a_missing_member_is_an_error() -> None:
+    """A ``spec.explore`` template is checked against the cluster for every value it may draw."""
+    text = with_control_plane("{nodes: 3}") + (
+        "  explore:\n"
+        "    faults:\n"
+        "      - type: etcd-member-crash\n"
+        "        duration: 20s\n"
+        "        params: {member: [0, leader, 4]}\n"
+    )
+    (error,) = errors_of(text)
+    assert "spec.explore.faults[0].params" in error and "index 4" in error
+
+
+async def test_every_replica_down_then_back_the_clients_reconnect() -> None:
+    """With every API server replica down the load balancer has no backend: each dial is
+    refused and informers retry with back-off (client-go reflector); once a replica is back
+    they reconnect to it and resume from their last resourceVersion. 20 s is inside
+    nodeMonitorGracePeriod (50 s): no node goes NotReady."""
+    async with ha_running() as cluster:
+        await web_cluster(cluster)
+        chaos = Chaos(cluster)
+        crashes = [await chaos.inject(APIServerCrash(replica=i)) for i in range(3)]
+        with pytest.raises(errors.APIError, match="control-plane-endpoint:6443: connect"):
+            await write(cluster, "refused")
+        await trio.sleep(20)
+        await chaos.revert(crashes[1])
+        await write(cluster, "through-replica-1")
+        replicas = cluster.control_plane.apiservers
+        await wait_until(lambda: replicas.replica_of("kube-proxy") == 1, 30, "kube-proxy back")
+        victim = pods(cluster)[0].metadata.name
+        await cluster.api.delete("pods", "default", victim, grace_period_seconds=0)
+        await wait_until(
+            lambda: (
+                available(cluster) == 3 and victim not in {p.metadata.name for p in pods(cluster)}
+            ),
+            40,
+            "the pod replaced",
+        )
+        await trio.sleep(60)
+        assert not cluster.events.find(reason="NodeNotReady")

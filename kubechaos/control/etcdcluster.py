@@ -22,8 +22,10 @@ etcd ``raft/raft.go``):
   (etcd docs "Failure modes", Leader failure), so a write arriving meanwhile stalls rather than
   fails; one already sent to the old leader and not committed fails;
 * a follower's death is invisible to clients while a majority remains;
-* a returning member catches up from the leader, within a heartbeat, and counts the leader it
-  sees as a leader change (``etcd_server_leader_changes_seen_total`` is per member process).
+* a returning member catches up from the leader (entries or a snapshot: upstream within a few
+  heartbeats, ``--heartbeat-interval`` 100 ms; here at once, since no client reads a member
+  directly) and counts the leader it finds as a leader change
+  (``etcd_server_leader_changes_seen_total`` is per member process).
 
 With one member (the default) none of this runs: :class:`EtcdCluster` exists only for N > 1, or
 when a fault crashes the only member (quorum 1 of 1, lost at once).

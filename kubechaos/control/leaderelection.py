@@ -25,8 +25,9 @@ Events as upstream's LeaseLock.RecordEvent: reason ``LeaderElection``, "<identit
 and "<identity> stopped leading", on the Lease. The ``leader_election_master_status{name}`` gauge
 (component-base/metrics/prometheus/clientgo/leaderelection) is :attr:`ElectedComponent.leading`.
 
-The model runs one candidate per component (one control-plane host); a second candidate is one
-more :class:`ElectedComponent` (or :class:`LeaderElector`) with another ``host``.
+The model runs one candidate per component on each control-plane node (``controlPlane.nodes``,
+:mod:`kubechaos.control.controlplane`): one :class:`ElectedComponent` per ``host``; with one node,
+as by default, that is the only candidate.
 """
 
 from __future__ import annotations

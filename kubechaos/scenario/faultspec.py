@@ -165,6 +165,9 @@ def read_explore(
             duration = _space(check, entry["duration"], (*tp, "duration"), _duration_param())
         elif cls.needs_duration:
             check.error(tp, f"{type_name} needs a duration")
+        problem = _template_problem(cls, params, cluster)
+        if problem:
+            check.error((*tp, "params"), problem)
         templates.append(FaultTemplate(name, cls, target, params, duration))
     count: Any = 1
     if "count" in raw:
@@ -190,6 +193,21 @@ def read_explore(
             (*path, "window"), f"expected 0 <= from < to <= the duration ({format_duration(end)})"
         )
     return ExploreSpec(tuple(templates), count, (start, stop))
+
+
+def _template_problem(cls: type[Fault], params: dict[str, Any], cluster: ClusterSpec) -> str:
+    """What makes some value a template may draw impossible on ``cluster`` ("" if nothing)."""
+    for field, space in params.items():
+        if isinstance(space, Range):
+            continue
+        for value in space.values if isinstance(space, Choice) else (space,):
+            try:
+                problem = cls(**{field: value}).cluster_problem(cluster)
+            except (TypeError, ValueError):
+                continue  # reported where the value was read
+            if problem:
+                return problem
+    return ""
 
 
 def _duration_param() -> Param:

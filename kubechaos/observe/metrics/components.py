@@ -246,8 +246,9 @@ def leader_election_families(cluster: Cluster) -> list[Metric]:
         if election is not None and process.running:
             leading = 1 if election.leading else 0
             labels = {"name": election.name}
-            if ha:  # one process per control-plane node, as Prometheus tells them by instance
-                labels["instance"] = election.host
+            if ha:  # one process per control-plane node; upstream Prometheus tells them apart by
+                # its scrape target's `instance`, which it would rename here: `host` instead
+                labels["host"] = election.host
             add(status, "leader_election_master_status", labels, leading)
     return [status]
 

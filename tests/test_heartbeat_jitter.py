@@ -37,6 +37,8 @@ def gaps(times: list[float]) -> list[float]:
 
 
 async def test_lease_renewals_are_jittered_up_to_4_percent_and_drift_apart() -> None:
+    """component-helpers/apimachinery/lease/controller.go Run: wait.JitterUntil(c.sync,
+    renewInterval, 0.04, true): each renewal a period plus up to 4 % after the last one ended."""
     async with running(nodes=3, seed=3) as cluster:
         await trio.sleep(30)
         seen = await renewals(cluster, 200)
@@ -50,6 +52,9 @@ async def test_lease_renewals_are_jittered_up_to_4_percent_and_drift_apart() -> 
 
 
 async def test_the_same_seed_gives_the_same_heartbeats_and_factor_0_a_fixed_period() -> None:
+    """The jitter (lease/controller.go Run, pkg/kubelet/kubelet.go Run's syncNodeStatus loop) is
+    drawn from the node's seeded stream; nodeHeartbeatJitterFactor 0 is wait.Until's fixed
+    period (still sliding: measured from the end of the last renewal)."""
     async with running(nodes=2, seed=5) as cluster:
         await trio.sleep(30)
         first = await renewals(cluster, 60)

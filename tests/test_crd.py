@@ -900,3 +900,15 @@ async def test_dry_run_checks_everything_and_writes_nothing() -> None:
         await send(app, "DELETE", f"{WIDGETS}/w1", query="dryRun=All")
         assert (await send(app, "GET", f"{WIDGETS}/w1")).status == 200
         assert (await send(app, "POST", WIDGETS, widget("x"), query="dryRun=Some")).status == 400
+
+
+async def test_a_python_test_applies_a_definition_then_its_objects(kubechaos) -> None:
+    """The pytest fixture's ``apply`` reads custom objects as a scenario does: of a definition
+    applied in the same call or an earlier one (served by then, as kubectl finds it through
+    discovery), checked against its schema; the kube-state-metrics series follow."""
+    await kubechaos.boot(nodes=1)
+    definition, database = yaml.safe_load_all((DATA / "databases.yaml").read_text())
+    await kubechaos.apply(definition)
+    await kubechaos.apply(database)
+    ready = kubechaos.metric("kube_customresource_database_ready_replicas", namespace="default")
+    assert ready == 3

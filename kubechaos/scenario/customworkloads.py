@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubechaos.api.crd import API_VERSION, KIND, CRDInfo, crd_info, validate_crd, with_defaults
@@ -45,8 +45,10 @@ def _errors(base: Path, causes: list[str]) -> ManifestError:
 class CustomKinds:
     """The definitions a scenario's workloads have declared so far, in order."""
 
-    def __init__(self) -> None:
-        self._kinds: dict[tuple[str, str], CRDInfo] = {}
+    def __init__(self, known: Iterable[CRDInfo] = ()) -> None:
+        """``known``: definitions served already (a test applying objects of a kind it
+        defined in an earlier apply)."""
+        self._kinds: dict[tuple[str, str], CRDInfo] = {(i.group, i.kind): i for i in known}
         self._refused: set[tuple[str, str]] = set()  # kinds of refused definitions
 
     def read(self, doc: Mapping[str, Any], base: Path = ()) -> Unstructured | None:

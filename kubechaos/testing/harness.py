@@ -34,6 +34,7 @@ from kubechaos.defaults import Settings
 from kubechaos.faults import Chaos, Fault, Injection
 from kubechaos.observe.metrics import FAMILIES, family_of
 from kubechaos.observe.slo import SLOResult
+from kubechaos.scenario.customworkloads import CustomKinds
 from kubechaos.scenario.loader import Scenario, load_scenario
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.clock import seed_trio_scheduler
@@ -207,7 +208,8 @@ class Harness:
         """
         __tracebackhide__ = True
         run = self.run
-        return await run.cluster.apply(objects_of(manifests, self._base_dir, run.events))
+        known = CustomKinds(run.cluster.api.custom.definitions.values())  # CRDs served so far
+        return await run.cluster.apply(objects_of(manifests, self._base_dir, run.events, known))
 
     async def inject(self, fault: Fault, *, duration: float | None = None) -> Injection:
         """Inject ``fault`` now (see :mod:`kubechaos.faults`) and return the injection.

@@ -22,6 +22,7 @@ from typing import Any, cast
 import attrs
 
 from kubechaos.api.objects import APIObject
+from kubechaos.scenario.customworkloads import CustomKinds
 from kubechaos.scenario.workloads import read_workloads
 from kubechaos.scenario.yamlfile import YAMLSyntaxError, load_all, read_text
 from kubechaos.sim.events import EventLog
@@ -41,19 +42,26 @@ def resolve_file(base_dir: Path, path: str | os.PathLike[str]) -> Path:
     return file
 
 
-def objects_of(manifests: ManifestSource, base_dir: Path, events: EventLog) -> list[APIObject]:
+def objects_of(
+    manifests: ManifestSource,
+    base_dir: Path,
+    events: EventLog,
+    custom: CustomKinds | None = None,
+) -> list[APIObject]:
     """The API objects ``manifests`` describe; skipped kinds are warned of and recorded in
-    ``events``. Raises :class:`~kubechaos.testing.HarnessError` for anything unreadable."""
+    ``events``. Raises :class:`~kubechaos.testing.HarnessError` for anything unreadable.
+    ``custom``: the CustomResourceDefinitions known so far (objects of their kinds are read)."""
     __tracebackhide__ = True
+    custom = custom if custom is not None else CustomKinds()
     if isinstance(manifests, os.PathLike) or (isinstance(manifests, str) and "\n" not in manifests):
         file = resolve_file(base_dir, manifests)
         try:
             text = read_text(file)
         except OSError as exc:  # not a regular file, too large, not UTF-8, unreadable
             raise HarnessError(f"cannot read {file}: {exc}") from None
-        return _parse(text, str(file), events)
+        return _parse(text, str(file), events, custom)
     if isinstance(manifests, str):
-        return _parse(manifests, "<manifest text>", events)
+        return _parse(manifests, "<manifest text>", events, custom)
     items: Iterable[Any] = (
         [manifests]
         if isinstance(manifests, Mapping) or _is_api_object(manifests)
@@ -64,7 +72,7 @@ def objects_of(manifests: ManifestSource, base_dir: Path, events: EventLog) -> l
         if _is_api_object(item):
             objects.append(item)
         elif isinstance(item, Mapping):
-            objects += _read([item], f"<manifest {i}>", events)
+            objects += _read([item], f"<manifest {i}>", events, custom)
         else:
             raise HarnessError(
                 f"apply takes API objects or manifest mappings in a list, got {item!r}"
@@ -72,18 +80,18 @@ def objects_of(manifests: ManifestSource, base_dir: Path, events: EventLog) -> l
     return objects
 
 
-def _parse(text: str, source: str, events: EventLog) -> list[APIObject]:
+def _parse(text: str, source: str, events: EventLog, custom: CustomKinds) -> list[APIObject]:
     __tracebackhide__ = True
     try:
         docs = load_all(text)
     except YAMLSyntaxError as exc:
         raise HarnessError(f"{source}:{exc.line}:{exc.column}: invalid YAML: {exc}") from None
-    return _read(docs, source, events)
+    return _read(docs, source, events, custom)
 
 
-def _read(docs: list[Any], source: str, events: EventLog) -> list[APIObject]:
+def _read(docs: list[Any], source: str, events: EventLog, custom: CustomKinds) -> list[APIObject]:
     __tracebackhide__ = True
-    reading = read_workloads(docs, source)
+    reading = read_workloads(docs, source, custom=custom)
     for message in reading.not_modelled:
         # stacklevel: past _read and _parse or objects_of, to Harness.apply or the test
         warnings.warn(message, stacklevel=4)

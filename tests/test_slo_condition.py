@@ -25,7 +25,9 @@ from kubechaos.report.compare import compare
 from kubechaos.report.html.page import render_html
 from kubechaos.report.junit import junit_xml
 from kubechaos.report.result import result_of, schema
-from kubechaos.scenario.loader import ScenarioError, parse_scenario
+from kubechaos.scenario.explore import unjudged
+from kubechaos.scenario.explorespec import draw_schedule
+from kubechaos.scenario.loader import ScenarioError, load_scenario, parse_scenario
 from kubechaos.scenario.runner import Run, run_scenario
 from tests.test_compare import checked, sweep
 
@@ -239,3 +241,24 @@ def test_kubechaos_compare_pairs_condition_slos() -> None:
     (row,) = checked(compare(a, b))["slos"]
     assert row["name"] == "web-available" and row["kind"] == "condition"
     assert row["verdict"] == "worse"
+
+
+def test_a_condition_slo_on_an_explore_template_not_drawn_is_left_out(tmp_path: Path) -> None:
+    """As a ``recoveryWithin`` on a template (issue 12): a run that drew no ``fail-web`` has
+    nothing for the condition to judge, which is not a violation (kubechaos/scenario/explore.py);
+    a drawn one is judged."""
+    text = (ROOT / "tests" / "data" / "explore-weakness.yaml").read_text()
+    text = text.replace("REPLICAS", "3").replace(
+        "  slo:\n",
+        "  slo:\n    - condition: {kind: Deployment, name: web, type: Available,"
+        ' status: "True", within: 60s, after: fail-web}\n',
+    )
+    path = tmp_path / "explore.yaml"
+    path.write_text(text)
+    scenario = load_scenario(path)
+    assert [s.kind for s in unjudged(scenario)] == ["condition"]
+    spec = scenario.explore
+    assert spec is not None
+    drawn = next(s for s in range(50) if any(f.fault.name.startswith("fail-web#") for f in draw_schedule(spec, s)))  # fmt: skip
+    with_fault = attrs.evolve(scenario, faults=draw_schedule(spec, drawn))
+    assert unjudged(with_fault) == ()

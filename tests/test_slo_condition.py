@@ -19,7 +19,7 @@ from kubechaos.api.objects import (
     NodeStatus,
     ObjectMeta,
 )
-from kubechaos.observe.conditions import condition_kinds, conditions_of
+from kubechaos.observe.conditions import condition_kinds, conditions_of, identity
 from kubechaos.observe.slo import SLOResult
 from kubechaos.report.compare import compare
 from kubechaos.report.html.page import render_html
@@ -195,6 +195,8 @@ def test_conditions_are_read_from_model_objects_and_plain_dicts() -> None:
     crd = {"status": {"conditions": [{"type": "Synced", "status": "False"}, "junk"]}}
     assert conditions_of(crd) == [("Synced", "False", None)]
     assert conditions_of({"status": None}) == [] and conditions_of({}) == []
+    widget = {"kind": "Widget", "metadata": {"namespace": "default", "name": "w"}}
+    assert identity(widget) == ("Widget", "default/w") and identity(node) == ("Node", "n")
     assert JobStatus(conditions=(JobCondition("Complete", "True"),)).conditions[0].type
     assert set(condition_kinds()) == {
         "Deployment",

@@ -88,13 +88,15 @@ def verdict(name: str) -> SLOResult:
 
 def test_a_condition_reached_in_time_passes_with_its_time() -> None:
     """The node lifecycle controller marks a silent node's Ready condition Unknown once its
-    heartbeat is older than ``--node-monitor-grace-period`` (40 s), checked every
-    ``--node-monitor-period`` (5 s): pkg/controller/nodelifecycle/node_lifecycle_controller.go
-    tryUpdateNodeHealth. Within 60 s of the crash it is reached, at the informer event."""
+    last heartbeat (the node Lease, renewed every 10 s: a quarter of its 40 s duration) is older
+    than ``--node-monitor-grace-period`` (50 s from v1.32, kubernetes/kubernetes#126287),
+    checked every ``--node-monitor-period`` (5 s): pkg/controller/nodelifecycle/
+    node_lifecycle_controller.go tryUpdateNodeHealth. So 40-55 s after the crash; within 60 s
+    it is reached, at the informer event that showed it."""
     result = verdict("unknown-in-time")
     assert result.ok, result
     seconds = float(result.measured.split()[2].rstrip("s"))
-    assert 40 <= seconds <= 46
+    assert 40 <= seconds <= 56
     crash = the_run().events.find(reason="FaultInjected")
     injected = next(e.time for e in crash if e.object == "crash")
     marked = [

@@ -147,14 +147,12 @@ class ConditionWatch:
                 nursery.start_soon(informer.run)
 
     def _changed(self, obj: Any) -> None:
-        meta = obj.metadata
-        for timeline in self._by_object.get((type(obj).KIND, _key(meta.namespace, meta.name)), ()):
+        for timeline in self._by_object.get(identity(obj), ()):
             timeline.seen = True
             timeline.note(now(), condition_status(obj, timeline.type))
 
     def _deleted(self, obj: Any) -> None:
-        meta = obj.metadata
-        for timeline in self._by_object.get((type(obj).KIND, _key(meta.namespace, meta.name)), ()):
+        for timeline in self._by_object.get(identity(obj), ()):
             timeline.note(now(), None)
 
 
@@ -220,6 +218,14 @@ def _key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}" if namespace else name
 
 
+def identity(obj: Any) -> tuple[str, str]:
+    """``(kind, namespace/name)`` of a model object or a plain dict (``kind``, ``metadata``)."""
+    if isinstance(obj, Mapping):
+        meta = obj.get("metadata") or {}
+        return str(obj.get("kind", "")), _key(meta.get("namespace") or "", meta.get("name", ""))
+    return type(obj).KIND, _key(obj.metadata.namespace, obj.metadata.name)
+
+
 __all__ = [
     "CONDITION_STATUSES",
     "ConditionWatch",
@@ -228,5 +234,6 @@ __all__ = [
     "condition_kinds",
     "condition_status",
     "conditions_of",
+    "identity",
     "judge",
 ]

@@ -44,14 +44,17 @@ def explored(scenario: Scenario, seed: int) -> Scenario:
     return judged(attrs.evolve(scenario, faults=(*scenario.faults, *drawn), seed=seed))
 
 
+FAULT_SLOS = ("recoveryWithin", "condition")  # the SLOs that judge a fault (or template)
+
+
 def unjudged(scenario: Scenario) -> tuple[SLO, ...]:
-    """The ``recoveryWithin`` SLOs of ``scenario`` that judge none of its faults (a template of
-    which nothing was drawn, or whose faults a shrink removed)."""
+    """The ``recoveryWithin`` (and ``condition``) SLOs of ``scenario`` that judge none of its
+    faults (a template of which nothing was drawn, or whose faults a shrink removed)."""
     names = [s.fault.name for s in scenario.faults]
     return tuple(
         slo
         for slo in scenario.slos
-        if slo.kind == "recoveryWithin" and not any(covers(slo.fault, n) for n in names)
+        if slo.kind in FAULT_SLOS and not any(covers(slo.fault, n) for n in names)
     )
 
 
@@ -70,7 +73,7 @@ def latest_injection(scenario: Scenario, scheduled: ScheduledFault) -> float:
         (
             slo.within
             for slo in scenario.slos
-            if slo.kind == "recoveryWithin" and covers(slo.fault, scheduled.fault.name)
+            if slo.kind in FAULT_SLOS and covers(slo.fault, scheduled.fault.name)
         ),
         default=DEFAULT_WINDOW,
     )

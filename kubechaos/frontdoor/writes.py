@@ -287,6 +287,8 @@ class Writes:
             resource_version=options.get("resourceVersion"),
             dry_run=options["dryRun"],
         )
+        if obj.metadata.deletion_timestamp is None and not options["dryRun"]:
+            self.managers.forget(obj.metadata.uid)  # removed: its fields have no owners left
         return 200, self._deleted(target, obj)
 
     async def _add_finalizer(self, target: ResourcePath, options: Mapping[str, Any]) -> None:

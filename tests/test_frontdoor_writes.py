@@ -541,3 +541,29 @@ async def test_server_side_apply_owns_fields_and_drops_what_it_no_longer_applies
             app, path, "fieldManager=ops&force=true", body(other), method="PATCH", headers=APPLY
         )
         assert forced.status == 200 and forced.json()["spec"]["replicas"] == 5
+
+
+async def test_a_served_object_replaced_as_served_is_not_refused() -> None:
+    """``kubectl get -o yaml | kubectl replace -f -`` (fieldValidation=Strict): what the server
+    serves it accepts back; a field it does not serve is still a strict decoding error."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "svc"},
+            "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]},
+        }
+        path = "/api/v1/namespaces/default/services"
+        await request(app, path, body=body(service), method="POST", headers=JSON)
+        served = (await request(app, f"{path}/svc")).json()
+        again = await request(
+            app, f"{path}/svc", "fieldValidation=Strict", body(served), method="PUT", headers=JSON
+        )
+        assert again.status == 200, again.json()
+        served["spec"]["bogus"] = 1
+        del served["metadata"]["resourceVersion"]
+        bogus = await request(
+            app, f"{path}/svc", "fieldValidation=Strict", body(served), method="PUT", headers=JSON
+        )
+        assert bogus.status == 400 and 'unknown field "spec.bogus"' in bogus.json()["message"]

@@ -169,13 +169,16 @@ def check_fields(
     kind: str,
     version: str,
     before: Mapping[str, Any] | None = None,
+    served: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Warnings for ``doc``'s fields (unknown ones as ``validation`` asks, unmodelled ones
     always); :class:`StrictDecoding` for unknown ones under Strict. With ``before`` (the
-    object a patch was applied to), only what the patch brought counts."""
+    object a patch was applied to), only what the patch brought counts. With ``served`` (the
+    stored object as the front door serves it), a field the server itself serves is not
+    unknown to it (what ``kubectl get -o yaml | kubectl replace -f -`` sends back)."""
     unknown_paths, unknown = unknown_fields(doc)
-    if before is not None:
-        had_paths, had = unknown_fields(before)
+    if before is not None or served is not None:
+        had_paths, had = unknown_fields(before if before is not None else served or {})
         unknown_paths = [p for p in unknown_paths if p not in had_paths]
         unknown = [m for m in unknown if m not in had]
     if unknown and validation == "Strict":
@@ -186,6 +189,7 @@ def check_fields(
     warnings = unknown if validation == "Warn" else []
     skipped = set(unknown_paths)
     old = set(unmodelled_fields(before)) if before is not None else set()
+    skipped |= set(unmodelled_fields(served)) if served is not None else set()
     for path in unmodelled_fields(doc):
         if path not in skipped and path not in old:
             warnings.append(f"{format_path(path)}: {NOT_MODELLED}")

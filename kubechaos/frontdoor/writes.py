@@ -169,17 +169,21 @@ class Writes:
         dry = dry_run(params)
         doc = decode.expect_object(decode.parse_body(body, content_type), target, True)
         version = str(decode.mapping(doc.get("metadata"), "metadata").get("resourceVersion") or "")
-        readable = target.resource.kind in SUPPORTED_KINDS
-        if readable:
-            warnings += decode.check_fields(doc, validation, target.resource.kind, _version(target))
-        new = decode.with_meta_extras(decode.read_object(doc, target), doc) if readable else None
-
+        kind = target.resource.kind
+        readable = kind in SUPPORTED_KINDS
         before: list[Any] = []
 
         def mutate(current: Any) -> Any:
             if version and version != current.metadata.resource_version:
                 raise conflict(target.resource.name, target.name)
             before.append(current)
+            if readable:
+                served = self.encoder.object(current)
+                found = decode.check_fields(doc, validation, kind, _version(target), None, served)
+                warnings.extend(found)
+            new = (
+                decode.with_meta_extras(decode.read_object(doc, target), doc) if readable else None
+            )
             return self._changed(target, current, doc, new, warnings)
 
         stored = await self.api.patch(

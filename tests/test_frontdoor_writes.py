@@ -96,6 +96,16 @@ async def test_create_is_the_scenario_reader_and_warns_unmodelled_fields() -> No
             app, DEPLOYMENTS, "fieldValidation=Strict", dup, method="POST", headers=JSON
         )
         assert 'duplicate field "spec.replicas"' in duplicate.json()["message"]
+        yaml_dup = b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: y}\nspec: {replicas: 1, replicas: 2}\n"
+        twice = await request(
+            app,
+            DEPLOYMENTS,
+            "fieldValidation=Strict",
+            yaml_dup,
+            method="POST",
+            headers={"content-type": "application/yaml"},
+        )
+        assert twice.status == 400 and 'duplicate field "spec.replicas"' in twice.json()["message"]
         ignore = await request(
             app,
             DEPLOYMENTS,

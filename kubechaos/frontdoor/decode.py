@@ -103,6 +103,22 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
     return out
 
 
+class _YAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, its mappings as :class:`_Object` s that remember duplicate keys
+    (PyYAML itself keeps the last silently; upstream's strict decoding reports them)."""
+
+
+def _yaml_mapping(loader: _YAMLLoader, node: yaml.MappingNode) -> _Object:
+    loader.flatten_mapping(node)
+    return _pairs(
+        [(loader.construct_object(k, deep=True), loader.construct_object(v, deep=True))
+         for k, v in node.value]
+    )  # fmt: skip
+
+
+_YAMLLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _yaml_mapping)
+
+
 def parse_body(body: bytes, content_type: str) -> Any:
     """The document in ``body``: JSON, or YAML where upstream accepts it (400 if malformed,
     415 for a media type upstream does not decode)."""
@@ -113,9 +129,10 @@ def parse_body(body: bytes, content_type: str) -> Any:
         return protobuf.decode(body)
     if media in YAML_TYPES:
         try:
-            return yaml.safe_load(body.decode("utf-8"))
+            return yaml.load(body.decode("utf-8"), Loader=_YAMLLoader)  # a SafeLoader
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise errors.BadRequest(f"error converting YAML to JSON: {exc}") from None
+            shown = " ".join(str(exc).split())
+            raise errors.BadRequest(f"error converting YAML to JSON: {shown}") from None
     if media in JSON_TYPES or media.endswith("+json"):
         try:
             return json.loads(body, object_pairs_hook=_pairs)

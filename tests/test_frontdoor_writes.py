@@ -18,8 +18,9 @@ import yaml
 
 from kubechaos.api.manifest import read_manifest
 from kubechaos.frontdoor import patches, protobuf
+from kubechaos.frontdoor.app import FrontDoor
 from tests.harness import running, wait_until
-from tests.test_frontdoor_app import Exchange, front_door, receiver, request, scope
+from tests.test_frontdoor_app import ANCHOR, Exchange, front_door, receiver, request, scope
 
 JSON = {"content-type": "application/json"}
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
@@ -577,3 +578,54 @@ async def test_a_served_object_replaced_as_served_is_not_refused() -> None:
             app, f"{path}/svc", "fieldValidation=Strict", body(served), method="PUT", headers=JSON
         )
         assert bogus.status == 400 and 'unknown field "spec.bogus"' in bogus.json()["message"]
+
+
+async def test_eviction_respects_the_disruption_budget() -> None:
+    """POST pods/{name}/eviction (policy/v1 Eviction): refused with 429 and upstream's
+    "Cannot evict pod as it would violate the pod's disruption budget." while the budget
+    allows no disruption (pkg/registry/core/pod/storage/eviction.go); allowed (201, the pod
+    deleted gracefully) once it does."""
+    pdb = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "guard"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}},
+    }
+    async with running(nodes=2) as cluster:
+        # as a served run's is: a client's first budget starts the disruption controller
+        app = FrontDoor(
+            cluster.api, cluster.ctx.events, ANCHOR, "127.0.0.1:6443", None, 1.0, cluster.use_kind
+        )
+        await request(
+            app, DEPLOYMENTS, body=body(deployment("guarded", 2)), method="POST", headers=JSON
+        )
+        budgets = "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
+        assert (
+            await request(app, budgets, body=body(pdb), method="POST", headers=JSON)
+        ).status == 201
+        await wait_until(
+            lambda: sum(p.is_ready() for p in _cached(cluster, "pods")) == 2, 60, "ready"
+        )
+        await trio.sleep(5)  # the disruption controller computes the budget
+        victim = _cached(cluster, "pods")[0].metadata.name
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": victim}}
+        path = f"/api/v1/namespaces/default/pods/{victim}/eviction"
+        refused = await request(app, path, body=body(eviction), method="POST", headers=JSON)
+        assert refused.status == 429
+        assert refused.json()["message"] == (
+            "Cannot evict pod as it would violate the pod's disruption budget."
+        )
+        patch = {"spec": {"minAvailable": 1}}
+        relaxed = await request(
+            app,
+            f"{budgets}/guard",
+            body=body(patch),
+            method="PATCH",
+            headers={"content-type": patches.MERGE},
+        )
+        assert relaxed.status == 200, relaxed.json()
+        await trio.sleep(5)
+        allowed = await request(app, path, body=body(eviction), method="POST", headers=JSON)
+        assert allowed.status == 201 and allowed.json()["status"] == "Success"
+        pod = cluster.api.cache("pods").get(f"/registry/pods/default/{victim}")
+        assert pod is None or pod.metadata.deletion_timestamp is not None

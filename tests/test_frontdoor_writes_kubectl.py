@@ -343,6 +343,11 @@ def test_generators_send_protobuf_and_the_model_runs_what_they_make(cluster: Ser
     assert service["spec"]["ports"][0]["targetPort"] == 8080
     config = json.loads(cluster.kubectl_ok("get", "configmap", "gen-cfg", "-o", "json"))
     assert config["data"] == {"a": "b"}
+    # the client's first Job started the model's Job controller, which makes its pod
+    until(
+        lambda: bool(cluster.kubectl_ok("get", "pods", "-l", "job-name=gen-job", "-o", "name")),
+        "the job's pod",
+    )
 
 
 def test_delete_cascade_orphan_keeps_the_replicaset(cluster: Served, tmp_path: Path) -> None:

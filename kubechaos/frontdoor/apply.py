@@ -247,8 +247,14 @@ class ServerSideApply:
     """``PATCH`` with ``application/apply-patch+yaml``."""
 
     def __init__(
-        self, api: APIServer, encoder: Encoder, managers: FieldManagers, changed: Changed
+        self,
+        api: APIServer,
+        encoder: Encoder,
+        managers: FieldManagers,
+        changed: Changed,
+        on_kind: Callable[[str], None],
     ) -> None:
+        self.on_kind = on_kind
         self.api = api
         self.encoder = encoder
         self.managers = managers
@@ -299,7 +305,9 @@ class ServerSideApply:
             if not readable:
                 raise
             warnings += decode.check_fields(config, validation, kind, version)
-            stored = await self.api.create(decode.read_object(config, target), dry_run=dry)
+            obj = decode.read_object(config, target)
+            self.on_kind(kind)
+            stored = await self.api.create(obj, dry_run=dry)
             code = 201
         if not dry:
             self.managers.applied(stored.metadata.uid, manager, paths, force)

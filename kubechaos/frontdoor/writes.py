@@ -24,7 +24,7 @@ Warnings travel as upstream's ``Warning: 299 - "..."`` headers, which kubectl pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -58,12 +58,16 @@ def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
 class Writes:
     """Serves every method but GET on the resources the model's API server holds."""
 
-    def __init__(self, api: APIServer, encoder: Encoder) -> None:
+    def __init__(
+        self, api: APIServer, encoder: Encoder, on_kind: Callable[[str], None] | None = None
+    ) -> None:
         self.api = api
         self.encoder = encoder
+        # before a client's first object of a kind: start its controller (Cluster.use_kind)
+        self.on_kind = on_kind or (lambda kind: None)
         self.managers = apply.FieldManagers()
         self.subresources = subresources.Subresources(api, encoder, self.managers)
-        self.apply = apply.ServerSideApply(api, encoder, self.managers, self._changed)
+        self.apply = apply.ServerSideApply(api, encoder, self.managers, self._changed, self.on_kind)
 
     async def serve(
         self,
@@ -150,6 +154,7 @@ class Writes:
             )
         warnings += decode.check_fields(doc, validation, kind, _version(target))
         obj = decode.read_object(doc, target)
+        self.on_kind(kind)
         stored = await self.api.create(obj, dry_run=dry)
         answer = self.encoder.object(stored)
         if not dry:

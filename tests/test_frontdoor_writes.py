@@ -116,6 +116,20 @@ async def test_create_is_the_scenario_reader_and_warns_unmodelled_fields() -> No
             headers=JSON,
         )
         assert ignore.status == 201 and "warning" not in ignore.headers
+        unmodelled = deployment("j", foo=1)
+        unmodelled["spec"]["template"]["spec"]["shareProcessNamespace"] = True
+        still = await request(
+            app,
+            DEPLOYMENTS,
+            "fieldValidation=Ignore",
+            body(unmodelled),
+            method="POST",
+            headers=JSON,
+        )  # a field the model does not model is warned about whatever fieldValidation says
+        assert still.headers["warning"] == (
+            '299 - "spec.template.spec.shareProcessNamespace: not modelled (ignored); '
+            'recovery times may differ from a real cluster"'
+        )
 
 
 async def test_invalid_malformed_and_unsupported_bodies() -> None:

@@ -374,6 +374,18 @@ class Cluster:
             raise RuntimeError("the cluster is not running")
         return self._nursery
 
+    def use_kind(self, kind: str) -> None:
+        """A first object of ``kind`` is coming: start what it needs (its controller, its
+        add-on), once. Also what the front door calls before a client creates one."""
+        if kind in self.kinds_in_use:
+            return
+        self.kinds_in_use.add(kind)
+        for process in self.controller_managers:  # every candidate, leader or standby
+            manager = process.instance
+            if process.running and isinstance(manager, ControllerManager):
+                manager.enable(kind)
+        self._start_addon(kind)
+
     async def apply(self, objects: Iterable[APIObject]) -> list[APIObject]:
         """Create ``objects`` through the API server, or update those that exist, as
         ``kubectl apply`` does: an existing object gets the manifest's spec, labels and
@@ -387,14 +399,7 @@ class Cluster:
             if isinstance(obj, Unstructured):  # a CustomResourceDefinition or a custom object
                 applied.append(await self._apply_custom(obj, ensured))
                 continue
-            kind = type(obj).__name__
-            if kind not in self.kinds_in_use:
-                self.kinds_in_use.add(kind)
-                for process in self.controller_managers:
-                    manager = process.instance
-                    if process.running and isinstance(manager, ControllerManager):
-                        manager.enable(kind)
-                self._start_addon(kind)
+            self.use_kind(type(obj).__name__)
             namespace = obj.metadata.namespace
             if namespace and not isinstance(obj, Namespace) and namespace not in ensured:
                 with contextlib.suppress(errors.AlreadyExists):

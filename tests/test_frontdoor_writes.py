@@ -18,8 +18,9 @@ import yaml
 
 from kubechaos.api.manifest import read_manifest
 from kubechaos.frontdoor import patches, protobuf
+from kubechaos.frontdoor.app import FrontDoor
 from tests.harness import running, wait_until
-from tests.test_frontdoor_app import Exchange, front_door, receiver, request, scope
+from tests.test_frontdoor_app import ANCHOR, Exchange, front_door, receiver, request, scope
 
 JSON = {"content-type": "application/json"}
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
@@ -96,6 +97,16 @@ async def test_create_is_the_scenario_reader_and_warns_unmodelled_fields() -> No
             app, DEPLOYMENTS, "fieldValidation=Strict", dup, method="POST", headers=JSON
         )
         assert 'duplicate field "spec.replicas"' in duplicate.json()["message"]
+        yaml_dup = b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: y}\nspec: {replicas: 1, replicas: 2}\n"
+        twice = await request(
+            app,
+            DEPLOYMENTS,
+            "fieldValidation=Strict",
+            yaml_dup,
+            method="POST",
+            headers={"content-type": "application/yaml"},
+        )
+        assert twice.status == 400 and 'duplicate field "spec.replicas"' in twice.json()["message"]
         ignore = await request(
             app,
             DEPLOYMENTS,
@@ -105,6 +116,20 @@ async def test_create_is_the_scenario_reader_and_warns_unmodelled_fields() -> No
             headers=JSON,
         )
         assert ignore.status == 201 and "warning" not in ignore.headers
+        unmodelled = deployment("j", foo=1)
+        unmodelled["spec"]["template"]["spec"]["shareProcessNamespace"] = True
+        still = await request(
+            app,
+            DEPLOYMENTS,
+            "fieldValidation=Ignore",
+            body(unmodelled),
+            method="POST",
+            headers=JSON,
+        )  # a field the model does not model is warned about whatever fieldValidation says
+        assert still.headers["warning"] == (
+            '299 - "spec.template.spec.shareProcessNamespace: not modelled (ignored); '
+            'recovery times may differ from a real cluster"'
+        )
 
 
 async def test_invalid_malformed_and_unsupported_bodies() -> None:
@@ -541,3 +566,80 @@ async def test_server_side_apply_owns_fields_and_drops_what_it_no_longer_applies
             app, path, "fieldManager=ops&force=true", body(other), method="PATCH", headers=APPLY
         )
         assert forced.status == 200 and forced.json()["spec"]["replicas"] == 5
+
+
+async def test_a_served_object_replaced_as_served_is_not_refused() -> None:
+    """``kubectl get -o yaml | kubectl replace -f -`` (fieldValidation=Strict): what the server
+    serves it accepts back; a field it does not serve is still a strict decoding error."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "svc"},
+            "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]},
+        }
+        path = "/api/v1/namespaces/default/services"
+        await request(app, path, body=body(service), method="POST", headers=JSON)
+        served = (await request(app, f"{path}/svc")).json()
+        again = await request(
+            app, f"{path}/svc", "fieldValidation=Strict", body(served), method="PUT", headers=JSON
+        )
+        assert again.status == 200, again.json()
+        served["spec"]["bogus"] = 1
+        del served["metadata"]["resourceVersion"]
+        bogus = await request(
+            app, f"{path}/svc", "fieldValidation=Strict", body(served), method="PUT", headers=JSON
+        )
+        assert bogus.status == 400 and 'unknown field "spec.bogus"' in bogus.json()["message"]
+
+
+async def test_eviction_respects_the_disruption_budget() -> None:
+    """POST pods/{name}/eviction (policy/v1 Eviction): refused with 429 and upstream's
+    "Cannot evict pod as it would violate the pod's disruption budget." while the budget
+    allows no disruption (pkg/registry/core/pod/storage/eviction.go); allowed (201, the pod
+    deleted gracefully) once it does."""
+    pdb = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "guard"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "guarded"}}},
+    }
+    async with running(nodes=2) as cluster:
+        # as a served run's is: a client's first budget starts the disruption controller
+        app = FrontDoor(
+            cluster.api, cluster.ctx.events, ANCHOR, "127.0.0.1:6443", None, 1.0, cluster.use_kind
+        )
+        await request(
+            app, DEPLOYMENTS, body=body(deployment("guarded", 2)), method="POST", headers=JSON
+        )
+        budgets = "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
+        assert (
+            await request(app, budgets, body=body(pdb), method="POST", headers=JSON)
+        ).status == 201
+        await wait_until(
+            lambda: sum(p.is_ready() for p in _cached(cluster, "pods")) == 2, 60, "ready"
+        )
+        await trio.sleep(5)  # the disruption controller computes the budget
+        victim = _cached(cluster, "pods")[0].metadata.name
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": victim}}
+        path = f"/api/v1/namespaces/default/pods/{victim}/eviction"
+        refused = await request(app, path, body=body(eviction), method="POST", headers=JSON)
+        assert refused.status == 429
+        assert refused.json()["message"] == (
+            "Cannot evict pod as it would violate the pod's disruption budget."
+        )
+        patch = {"spec": {"minAvailable": 1}}
+        relaxed = await request(
+            app,
+            f"{budgets}/guard",
+            body=body(patch),
+            method="PATCH",
+            headers={"content-type": patches.MERGE},
+        )
+        assert relaxed.status == 200, relaxed.json()
+        await trio.sleep(5)
+        allowed = await request(app, path, body=body(eviction), method="POST", headers=JSON)
+        assert allowed.status == 201 and allowed.json()["status"] == "Success"
+        pod = cluster.api.cache("pods").get(f"/registry/pods/default/{victim}")
+        assert pod is None or pod.metadata.deletion_timestamp is not None

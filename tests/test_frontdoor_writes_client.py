@@ -58,10 +58,16 @@ def test_create_replace_patch_conflict_and_delete(tmp_path: Path) -> None:
         with pytest.raises(ApiException) as exists:
             apps.create_namespaced_deployment("default", _deployment("pyapp", 2))
         assert exists.value.status == 409
-        current = apps.read_namespaced_deployment("pyapp", "default")
-        current.spec.replicas = 3
-        replaced = apps.replace_namespaced_deployment("pyapp", "default", current)
-        assert replaced.spec.replicas == 3
+        current, replaced = None, None
+        for _ in range(20):  # the controllers write status too: retry on conflict, as clients do
+            current = apps.read_namespaced_deployment("pyapp", "default")
+            current.spec.replicas = 3
+            try:
+                replaced = apps.replace_namespaced_deployment("pyapp", "default", current)
+                break
+            except ApiException as exc:
+                assert exc.status == 409
+        assert replaced is not None and current is not None and replaced.spec.replicas == 3
         _wait_pods(core, "pyapp", 3)
         current.spec.replicas = 1  # still carries the resourceVersion the replace made stale
         with pytest.raises(ApiException) as stale:

@@ -325,7 +325,8 @@ def test_a_throttled_kubectl_write_gets_429(tmp_path: Path) -> None:
 
 
 def test_generators_send_protobuf_and_the_model_runs_what_they_make(cluster: Served) -> None:
-    """``kubectl create deployment|service|configmap|secret|namespace|job``, ``kubectl run`` and
+    """``kubectl create deployment|service|configmap|secret|namespace|job|serviceaccount|
+    priorityclass|pdb``, ``kubectl run`` and
     ``kubectl expose`` use typed clients that POST ``application/vnd.kubernetes.protobuf``
     (apimachinery/pkg/runtime/serializer/protobuf, k8s.io/api generated.proto): decoded, the
     objects are made, and the model runs their pods."""
@@ -336,6 +337,9 @@ def test_generators_send_protobuf_and_the_model_runs_what_they_make(cluster: Ser
     cluster.kubectl_ok("create", "configmap", "gen-cfg", "--from-literal=a=b")
     cluster.kubectl_ok("create", "secret", "generic", "gen-secret", "--from-literal=a=b")
     cluster.kubectl_ok("create", "namespace", "gen-team")
+    cluster.kubectl_ok("create", "serviceaccount", "gen-robot")
+    cluster.kubectl_ok("create", "priorityclass", "gen-zero", "--value=0")
+    cluster.kubectl_ok("create", "pdb", "gen", "--selector=app=gen", "--min-available=1")
     until(lambda: running_pods(cluster, "gen") == 2, "the generated deployment's pods")
     until(lambda: running_pods(cluster, "gen-solo") == 1, "kubectl run's pod")
     service = json.loads(cluster.kubectl_ok("get", "service", "gen", "-o", "json"))
@@ -343,6 +347,15 @@ def test_generators_send_protobuf_and_the_model_runs_what_they_make(cluster: Ser
     assert service["spec"]["ports"][0]["targetPort"] == 8080
     config = json.loads(cluster.kubectl_ok("get", "configmap", "gen-cfg", "-o", "json"))
     assert config["data"] == {"a": "b"}
+    zero = json.loads(cluster.kubectl_ok("get", "priorityclass", "gen-zero", "-o", "json"))
+    assert zero["value"] == 0
+    pdb = json.loads(cluster.kubectl_ok("get", "pdb", "gen", "-o", "json"))
+    assert pdb["spec"]["minAvailable"] == 1
+    # the client's first Job started the model's Job controller, which makes its pod
+    until(
+        lambda: bool(cluster.kubectl_ok("get", "pods", "-l", "job-name=gen-job", "-o", "name")),
+        "the job's pod",
+    )
 
 
 def test_delete_cascade_orphan_keeps_the_replicaset(cluster: Served, tmp_path: Path) -> None:

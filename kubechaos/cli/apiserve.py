@@ -136,7 +136,8 @@ def attach_api(the_run: Run, speed: float | None) -> APIService | None:
         service.bind()
     except APIServeError as exc:
         invalid(f"--api: {exc}")
-    the_run.services.append(lambda: service.run(the_run.cluster.api, the_run.events))
+    cluster = the_run.cluster
+    the_run.services.append(lambda: service.run(cluster.api, the_run.events, cluster.use_kind))
     the_run.served_api = service.endpoint.url
     return service
 

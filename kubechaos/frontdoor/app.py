@@ -79,6 +79,7 @@ class FrontDoor:
         server_address: str,
         token: str | None = None,
         speed: float = 1.0,
+        on_kind: Callable[[str], None] | None = None,
     ) -> None:
         self.api = api
         self.encoder = Encoder(anchor)
@@ -88,7 +89,7 @@ class FrontDoor:
         self.events = EventSource(events, anchor, self._uid_of, speed)
         self.reads = ResourceReads(api, self.encoder, self.events, speed)
         self.custom = CustomDoor(api, anchor, speed)
-        self.writes = Writes(api, self.encoder)
+        self.writes = Writes(api, self.encoder, on_kind)
         self.requests = 0  # served so far (any outcome)
         self.failures = 0  # answered with a 500: a bug in the front door, never the client's
 

@@ -123,10 +123,17 @@ class FieldManagers:
 class ServerSideApply:
     """``PATCH`` with ``application/apply-patch+yaml``."""
 
-    def __init__(self, api: APIServer, encoder: Encoder, managers: FieldManagers) -> None:
+    def __init__(
+        self,
+        api: APIServer,
+        encoder: Encoder,
+        managers: FieldManagers,
+        on_kind: Callable[[str], None] = lambda kind: None,
+    ) -> None:
         self.api = api
         self.encoder = encoder
         self.managers = managers
+        self.on_kind = on_kind  # before a client's first object of a kind (Cluster.use_kind)
 
     async def apply(
         self,
@@ -211,6 +218,8 @@ class ServerSideApply:
         version = target.resource.group_version.rpartition("/")[2]
         warnings.extend(decode.check_fields(merged, validation, target.resource.kind, version))
         obj = decode.with_meta_extras(decode.read_object(merged, target), merged)
+        if not dry:
+            self.on_kind(target.resource.kind)
         stored = await self.api.create(obj, dry_run=dry)
         if not dry:
             self.managers.store(stored.metadata.uid, entries)

@@ -103,6 +103,22 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
     return out
 
 
+class _YAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, its mappings as :class:`_Object` s that remember duplicate keys
+    (PyYAML itself keeps the last silently; upstream's strict decoding reports them)."""
+
+
+def _yaml_mapping(loader: _YAMLLoader, node: yaml.MappingNode) -> _Object:
+    loader.flatten_mapping(node)
+    return _pairs(
+        [(loader.construct_object(k, deep=True), loader.construct_object(v, deep=True))
+         for k, v in node.value]
+    )  # fmt: skip
+
+
+_YAMLLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _yaml_mapping)
+
+
 def parse_body(body: bytes, content_type: str) -> Any:
     """The document in ``body``: JSON, or YAML where upstream accepts it (400 if malformed,
     415 for a media type upstream does not decode)."""
@@ -113,9 +129,10 @@ def parse_body(body: bytes, content_type: str) -> Any:
         return protobuf.decode(body)
     if media in YAML_TYPES:
         try:
-            return yaml.safe_load(body.decode("utf-8"))
+            return yaml.load(body.decode("utf-8"), Loader=_YAMLLoader)  # a SafeLoader
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise errors.BadRequest(f"error converting YAML to JSON: {exc}") from None
+            shown = " ".join(str(exc).split())
+            raise errors.BadRequest(f"error converting YAML to JSON: {shown}") from None
     if media in JSON_TYPES or media.endswith("+json"):
         try:
             return json.loads(body, object_pairs_hook=_pairs)
@@ -169,13 +186,16 @@ def check_fields(
     kind: str,
     version: str,
     before: Mapping[str, Any] | None = None,
+    served: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Warnings for ``doc``'s fields (unknown ones as ``validation`` asks, unmodelled ones
     always); :class:`StrictDecoding` for unknown ones under Strict. With ``before`` (the
-    object a patch was applied to), only what the patch brought counts."""
+    object a patch was applied to), only what the patch brought counts. With ``served`` (the
+    stored object as the front door serves it), a field the server itself serves is not
+    unknown to it (what ``kubectl get -o yaml | kubectl replace -f -`` sends back)."""
     unknown_paths, unknown = unknown_fields(doc)
-    if before is not None:
-        had_paths, had = unknown_fields(before)
+    if before is not None or served is not None:
+        had_paths, had = unknown_fields(before if before is not None else served or {})
         unknown_paths = [p for p in unknown_paths if p not in had_paths]
         unknown = [m for m in unknown if m not in had]
     if unknown and validation == "Strict":
@@ -186,6 +206,7 @@ def check_fields(
     warnings = unknown if validation == "Warn" else []
     skipped = set(unknown_paths)
     old = set(unmodelled_fields(before)) if before is not None else set()
+    skipped |= set(unmodelled_fields(served)) if served is not None else set()
     for path in unmodelled_fields(doc):
         if path not in skipped and path not in old:
             warnings.append(f"{format_path(path)}: {NOT_MODELLED}")

@@ -169,6 +169,18 @@ MESSAGES_TEXT = {
     "7 backoffLimit i*; 8 ttlSecondsAfterFinished i*; 9 completionMode s*; 10 suspend b*; "
     "12 backoffLimitPerIndex i*; 13 maxFailedIndexes i*; 14 podReplacementPolicy s*; "
     "15 managedBy s*",
+    "PodDisruptionBudget": "1 metadata m:ObjectMeta; 2 spec m:PodDisruptionBudgetSpec; "
+    "3 status skip",
+    "PodDisruptionBudgetSpec": "1 minAvailable ios; 2 selector m:LabelSelector; "
+    "3 maxUnavailable ios; 4 unhealthyPodEvictionPolicy s*",
+    # value: always written (a non-pointer int32), and required: kept when 0
+    "PriorityClass": "1 metadata m:ObjectMeta; 2 value i*; 3 globalDefault b; "
+    "4 description s; 5 preemptionPolicy s*",
+    "ServiceAccount": "1 metadata m:ObjectMeta; 2 secrets rm:ObjectReference; "
+    "3 imagePullSecrets rm:LocalObjectReference; 4 automountServiceAccountToken b*",
+    "ObjectReference": "1 kind s; 2 namespace s; 3 name s; 4 uid s; 5 apiVersion s; "
+    "6 resourceVersion s; 7 fieldPath s",
+    "LocalObjectReference": "1 name s",
     "Empty": "",
 }
 
@@ -240,7 +252,18 @@ def _entry(kind: str, raw: bytes) -> tuple[str, Any]:
 
 
 _DECODERS: dict[str, Any] = {"Eviction": _eviction, "DeleteOptions": delete_options}
-_OBJECTS = ("Deployment", "Pod", "Service", "ConfigMap", "Secret", "Namespace", "Job")
+_OBJECTS = (
+    "Deployment",
+    "Pod",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "Namespace",
+    "Job",
+    "PodDisruptionBudget",
+    "PriorityClass",
+    "ServiceAccount",
+)
 
 
 def decode(body: bytes) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import os
 import secrets
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,9 @@ class APIService:
             for sock in [*self._sockets.secure_sockets, *self._sockets.insecure_sockets]:
                 sock.close()
 
-    async def run(self, api: APIServer, events: EventLog) -> None:
+    async def run(
+        self, api: APIServer, events: EventLog, on_kind: Callable[[str], None] | None = None
+    ) -> None:
         """Serve until cancelled (the end of the run)."""
         if self._sockets is None:
             self.bind()
@@ -186,7 +189,9 @@ class APIService:
             # virtual time zero as a wall-clock instant: the one place the front door reads it
             anchor = Anchor(time.time() - now())
             address = f"{self.endpoint.host}:{self.endpoint.port}"
-            self.app = FrontDoor(api, events, anchor, address, self.endpoint.token, self.speed)
+            self.app = FrontDoor(
+                api, events, anchor, address, self.endpoint.token, self.speed, on_kind
+            )
             self.app.client_tokens = self.client_tokens
         sockets, self._sockets = self._sockets, None  # serving closes them when it ends
         await worker_serve(

@@ -24,7 +24,7 @@ Warnings travel as upstream's ``Warning: 299 - "..."`` headers, which kubectl pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubechaos.api import errors
@@ -54,13 +54,17 @@ def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
 class Writes:
     """Serves every method but GET on the resources the model's API server holds."""
 
-    def __init__(self, api: APIServer, encoder: Encoder) -> None:
+    def __init__(
+        self, api: APIServer, encoder: Encoder, on_kind: Callable[[str], None] | None = None
+    ) -> None:
         self.api = api
         self.encoder = encoder
+        # before a client's first object of a kind: start its controller (Cluster.use_kind)
+        self.on_kind = on_kind or (lambda kind: None)
         self.managers = FieldManagers(encoder)
         encoder.decorate = self.managers.shown  # managedFields on every object served
         self.subresources = subresources.Subresources(api, encoder, self.managers)
-        self.apply = ServerSideApply(api, encoder, self.managers)
+        self.apply = ServerSideApply(api, encoder, self.managers, self.on_kind)
 
     async def serve(
         self,
@@ -143,6 +147,7 @@ class Writes:
             )
         warnings += decode.check_fields(doc, validation, kind, _version(target))
         obj = decode.read_object(doc, target)
+        self.on_kind(kind)
         stored = await self.api.create(obj, dry_run=dry)
         if not dry:
             self._record(target, params, stored, None)
@@ -161,17 +166,21 @@ class Writes:
         dry = dry_run(params)
         doc = decode.expect_object(decode.parse_body(body, content_type), target, True)
         version = str(decode.mapping(doc.get("metadata"), "metadata").get("resourceVersion") or "")
-        readable = target.resource.kind in SUPPORTED_KINDS
-        if readable:
-            warnings += decode.check_fields(doc, validation, target.resource.kind, _version(target))
-        new = decode.with_meta_extras(decode.read_object(doc, target), doc) if readable else None
-
+        kind = target.resource.kind
+        readable = kind in SUPPORTED_KINDS
         before: list[Any] = []
 
         def mutate(current: Any) -> Any:
             if version and version != current.metadata.resource_version:
                 raise conflict(target.resource.name, target.name)
             before.append(current)
+            if readable:
+                served = self.encoder.object(current)
+                found = decode.check_fields(doc, validation, kind, _version(target), None, served)
+                warnings.extend(found)
+            new = (
+                decode.with_meta_extras(decode.read_object(doc, target), doc) if readable else None
+            )
             return self._changed(target, current, doc, new, warnings)
 
         stored = await self.api.patch(
@@ -276,6 +285,8 @@ class Writes:
             dry_run=options["dryRun"],
             propagation_policy=options.get("propagationPolicy"),
         )
+        if obj.metadata.deletion_timestamp is None and not options["dryRun"]:
+            self.managers.forget(obj.metadata.uid)  # removed: its fields have no owners left
         return 200, self._deleted(target, obj)
 
     def _deleted(self, target: ResourcePath, obj: Any) -> Any:

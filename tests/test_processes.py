@@ -296,6 +296,13 @@ def test_process_kill_of_a_process_the_run_does_not_start_is_refused(tmp_path: P
     )
 
 
+def test_a_program_that_cannot_be_started_is_refused_before_the_run(tmp_path: Path) -> None:
+    """Exit 2 with one line naming the process and the program, before anything runs."""
+    done, result = _run(_scenario(tmp_path), "--exec", "op=no-such-program-kc --flag")
+    assert done.returncode == 2 and result is None
+    assert done.stderr.strip() == "error: process op: program 'no-such-program-kc' is not on PATH"
+
+
 def test_watch_drop_for_a_process_drops_only_its_watches(tmp_path: Path) -> None:
     """``watch-drop`` with ``component: <process>`` loses the events of that process's watches
     and no one else's: a pod killed at 4s is seen deleted by ``seer`` but not by ``blind``,

@@ -19,7 +19,7 @@ from kubechaos.cli.common import invalid
 from kubechaos.cli.terminal import shown
 from kubechaos.faults.process import ProcessKill
 from kubechaos.frontdoor.server import APIServeError, APIService
-from kubechaos.processes.serve import serve_processes
+from kubechaos.processes.serve import program_problem, serve_processes
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.procspec import EXIT_POLICIES, ProcessSpec, parse_exec
 from kubechaos.scenario.runner import Run
@@ -70,9 +70,12 @@ def requested_processes(scenario: Scenario) -> tuple[ProcessSpec, ...]:
         except ValueError as exc:
             invalid(f"--exec {text!r}: {exc}")
     names = [spec.name for spec in specs]
-    for name in names:
-        if names.count(name) > 1:
-            invalid(f"--exec: process {name!r} is named twice (--exec NAME=CMD names one)")
+    for spec in specs:
+        if names.count(spec.name) > 1:
+            invalid(f"--exec: process {spec.name!r} is named twice (--exec NAME=CMD names one)")
+        problem = program_problem(spec)
+        if problem is not None:
+            invalid(f"process {spec.name}: {problem}")
     for scheduled in scenario.faults:
         fault = scheduled.fault
         if isinstance(fault, ProcessKill) and fault.process not in names:

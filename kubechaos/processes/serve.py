@@ -4,12 +4,31 @@ pytest harness's ``processes`` share."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 
 from kubechaos.frontdoor.server import APIEndpoint, APIService
 from kubechaos.processes.supervisor import Supervisor
 from kubechaos.scenario.procspec import ProcessSpec
 from kubechaos.scenario.runner import Run
+
+
+def program_problem(spec: ProcessSpec) -> str | None:
+    """Why ``spec``'s program cannot be started (not found, not executable), or None: said
+    before the run rather than failing it once it has begun."""
+    program = spec.command[0] if spec.command else ""
+    if program in ("python", "python3"):
+        return None  # the interpreter running kubechaos
+    if "/" in program:
+        path = Path(spec.cwd or ".") / program
+        if path.is_file() and os.access(path, os.X_OK):
+            return None
+        return f"program {program!r} is not an executable file"
+    if shutil.which(program) is None:
+        return f"program {program!r} is not on PATH"
+    return None
 
 
 def serve_processes(
@@ -27,4 +46,4 @@ def serve_processes(
     return service
 
 
-__all__ = ["serve_processes"]
+__all__ = ["program_problem", "serve_processes"]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import trio
 
 from kubechaos.frontdoor.server import APIServeError
-from kubechaos.processes.serve import serve_processes
+from kubechaos.processes.serve import program_problem, serve_processes
 from kubechaos.scenario.procspec import ProcessSpec, name_problem
 from kubechaos.scenario.runner import Run
 from kubechaos.sim.clock import VirtualClock
@@ -32,6 +32,9 @@ def start_processes(the_run: Run, processes: Iterable[ProcessSpec]) -> None:
             raise HarnessError(f"process {spec.name!r} is given twice")
         if not spec.command:
             raise HarnessError(f"process {spec.name!r}: command is empty")
+        problem = program_problem(spec)
+        if problem is not None:
+            raise HarnessError(f"process {spec.name!r}: {problem}")
     clock = trio.lowlevel.current_clock()
     speed = 1.0
     if isinstance(clock, VirtualClock):

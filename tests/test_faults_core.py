@@ -30,7 +30,7 @@ CATALOGUE_TYPES = {
     "etcd-latency", "etcd-unavailable", "apiserver-unavailable", "apiserver-throttle",
     "apiserver-latency", "watch-drop", "watch-delay", "scheduler-crash",
     "controller-manager-crash", "runtime-slow", "image-pull-failure", "node-taint",
-    "etcd-member-crash", "apiserver-crash", "control-plane-node-crash",
+    "etcd-member-crash", "apiserver-crash", "control-plane-node-crash", "process-kill",
 }  # fmt: skip
 
 

@@ -63,7 +63,7 @@ SLOS = """\
       condition: {kind: Deployment, name: nope, type: Available, status: "True", within: 60s,
                   after: crash}
     - name: ready-after-reboot
-      condition: {kind: Node, name: worker-1, type: Ready, status: "True", within: 30s,
+      condition: {kind: Node, name: worker-1, type: Ready, status: "True", within: 60s,
                   after: reboot, from: revert}
     - name: available-already
       condition: {kind: Deployment, namespace: default, name: web, type: Available,
@@ -130,10 +130,13 @@ def test_an_object_that_never_existed_cannot_pass() -> None:
 
 
 def test_a_condition_measured_from_the_revert() -> None:
-    """A node back from a 50 s crash: its kubelet posts Ready=True on its first status update
-    after the restart (pkg/kubelet/kubelet_node_status.go), well within 30 s of the revert."""
+    """A node back from a 50 s crash boots (nodeBootDuration 30 s, kubelet 3 s, runtime 2 s,
+    CNI 10 s: defaults.py), then its kubelet posts Ready=True on its first status update once
+    the runtime and network are ready (pkg/kubelet/kubelet_node_status.go): 45 s after the
+    revert, within the 60 s allowed, and measured from the revert, not the injection."""
     result = verdict("ready-after-reboot")
     assert result.ok, result
+    assert result.measured.startswith("reached in 45."), result.measured
 
 
 def test_a_condition_that_already_holds_is_reached_at_once() -> None:

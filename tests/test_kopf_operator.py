@@ -94,10 +94,11 @@ def test_the_kopf_operator_converges_after_each_fault(tmp_path: Path) -> None:
     shop = next(d for d in result["deployments"] if d["name"] == "shop")
     assert shop["available"] == 6
     statuses = _process(result, "status-watcher")["output"]
-    # 4 ready, then scaled while the operator was down: the fresh one reports 4 of 6, then 6
-    before = statuses.index("Ready ('True', '4/4 replicas available')")
+    # scaled while the operator was down: the fresh one reports 4 of 6, then 6 (whether the
+    # poller saw the first operator's 4/4 before the kill depends on how fast kopf started on
+    # this machine's wall clock, so it is not asserted)
     behind = statuses.index("Ready ('False', '4/6 replicas available')")
-    assert before < behind < statuses.index("Ready ('True', '6/6 replicas available')")
+    assert behind < statuses.index("Ready ('True', '6/6 replicas available')", behind), statuses
     recovered = {f["name"]: f["recovery"] for f in result["faults"]}
     assert set(recovered) == {
         "kill-operator",

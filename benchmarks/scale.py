@@ -37,6 +37,7 @@ whole run, >= 200x steady; 5,000 nodes >= 10x and < 4 GiB; doubling nodes and po
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import random
 import resource
@@ -159,6 +160,7 @@ def measure(
     record: bool = False,
     record_dir: str | None = None,
     clients: int = 3,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     floor_us = trio_wakeup_floor()
     workload = build(shape, nodes, traffic_rate, clients)
@@ -180,6 +182,7 @@ def measure(
         )
 
     steps = StepCounter()
+    profiler = cProfile.Profile() if profile else None
 
     async def main() -> None:
         trio.lowlevel.add_instrument(steps)
@@ -199,7 +202,12 @@ def measure(
             marks["events_at_convergence"] = len(cluster.ctx.events)
             marks["steps_at_convergence"] = steps.steps
             nursery.start_soon(disturb, cluster, workload)
+            if profiler is not None:
+                profiler.enable()
             await trio.sleep(steady)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(str(profile))
             marks["steady_end_wall"] = time.perf_counter()
             marks["steady_end_cpu"] = time.process_time()
             marks["steps_at_steady_end"] = steps.steps
@@ -259,6 +267,7 @@ def run_one(args: argparse.Namespace, nodes: int, record: bool) -> dict[str, Any
     command = [sys.executable, __file__, "--one", str(nodes), "--shape", args.shape]
     command += ["--rate", str(args.rate), "--clients", str(args.clients)]
     command += ["--steady", str(args.steady)]
+    command += ["--profile", args.profile] if args.profile else []
     command += ["--record"] if record else []
     command += ["--record-dir", args.record_dir] if args.record_dir else []
     out = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -324,12 +333,19 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="do not write benchmarks/results/<shape>-<nodes>.json",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="with one size: cProfile the window after convergence into FILE (pstats format)",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # run one size in this process
     parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # with --one
     args = parser.parse_args()
     for nodes in args.nodes if args.one is None else [args.one]:
         if nodes < 1:
             parser.error(f"--nodes: {nodes} is not a positive number of nodes")
+    if args.profile and len(args.nodes) > 1 and args.one is None:
+        parser.error("--profile: give one size (--nodes N)")
     if args.steady <= 0:
         parser.error(f"--steady: {args.steady} is not a positive number of seconds")
     return args
@@ -346,6 +362,7 @@ def main() -> None:
             args.record,
             args.record_dir,
             args.clients,
+            args.profile,
         )
         print(json.dumps(result))
         return

@@ -22,6 +22,8 @@ one event, its probes and its traffic none), so events/s is printed for comparis
     python benchmarks/scale.py --shape mixed --nodes 250 500 1000
     python benchmarks/scale.py --nodes 1000 --openmetrics   # also with --openmetrics recording
     python benchmarks/scale.py --shape few-large --nodes 250 --no-save
+    python benchmarks/scale.py --shape mixed --nodes 100 --profile /tmp/steady.prof --no-save
+    python benchmarks/scale.py --table   # README's table from benchmarks/results/*.json
 
 With ``--openmetrics`` each size runs twice: as above, then the same run recording every series
 every 15 virtual seconds to an OpenMetrics file (an OpenMetricsRecorder task, as ``kubechaos run
@@ -298,6 +300,26 @@ def print_row(r: dict[str, Any], note: str = "") -> None:
     )
 
 
+def markdown_table() -> str:
+    """README's table, from every JSON in benchmarks/results/ (shape order, then size)."""
+    rows = [json.loads(path.read_text()) for path in RESULTS.glob("*.json")]
+    rows.sort(key=lambda r: (SHAPES.index(r["shape"]), r["nodes"]))
+    lines = [
+        "| shape | nodes | pods | converged (virtual) | converge (wall) | whole run | steady"
+        " | whole run (CPU) | µs/step (CPU) | floor µs | x floor | peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['shape']} | {r['nodes']:,} | {r['pods']:,} | {r['converge_virtual_s']:.0f} s"
+            f" | {r['converge_wall_s']:.0f} s | {r['overall_speed_x']:.1f}x"
+            f" | {r['steady_speed_x']:.1f}x | {r['overall_speed_cpu_x']:.1f}x"
+            f" | {r['us_per_step']:.0f} | {r['floor_us_per_wakeup']:.1f}"
+            f" | {r['step_cost_x_floor']:.1f}x | {r['peak_rss_mib']:.0f} MiB |"
+        )
+    return "\n".join(lines)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -338,6 +360,11 @@ def parse_args() -> argparse.Namespace:
         metavar="FILE",
         help="with one size: cProfile the window after convergence into FILE (pstats format)",
     )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="print README's table from benchmarks/results/*.json and exit",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # run one size in this process
     parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # with --one
     args = parser.parse_args()
@@ -353,6 +380,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.table:
+        print(markdown_table())
+        return
     if args.one is not None:
         result = measure(
             args.shape,

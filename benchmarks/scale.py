@@ -22,6 +22,8 @@ one event, its probes and its traffic none), so events/s is printed for comparis
     python benchmarks/scale.py --shape mixed --nodes 250 500 1000
     python benchmarks/scale.py --nodes 1000 --openmetrics   # also with --openmetrics recording
     python benchmarks/scale.py --shape few-large --nodes 250 --no-save
+    python benchmarks/scale.py --shape mixed --nodes 100 --profile /tmp/steady.prof --no-save
+    python benchmarks/scale.py --table   # README's table from benchmarks/results/*.json
 
 With ``--openmetrics`` each size runs twice: as above, then the same run recording every series
 every 15 virtual seconds to an OpenMetrics file (an OpenMetricsRecorder task, as ``kubechaos run
@@ -37,6 +39,7 @@ whole run, >= 200x steady; 5,000 nodes >= 10x and < 4 GiB; doubling nodes and po
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import random
 import resource
@@ -159,6 +162,7 @@ def measure(
     record: bool = False,
     record_dir: str | None = None,
     clients: int = 3,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     floor_us = trio_wakeup_floor()
     workload = build(shape, nodes, traffic_rate, clients)
@@ -180,6 +184,7 @@ def measure(
         )
 
     steps = StepCounter()
+    profiler = cProfile.Profile() if profile else None
 
     async def main() -> None:
         trio.lowlevel.add_instrument(steps)
@@ -199,7 +204,12 @@ def measure(
             marks["events_at_convergence"] = len(cluster.ctx.events)
             marks["steps_at_convergence"] = steps.steps
             nursery.start_soon(disturb, cluster, workload)
+            if profiler is not None:
+                profiler.enable()
             await trio.sleep(steady)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(str(profile))
             marks["steady_end_wall"] = time.perf_counter()
             marks["steady_end_cpu"] = time.process_time()
             marks["steps_at_steady_end"] = steps.steps
@@ -259,6 +269,7 @@ def run_one(args: argparse.Namespace, nodes: int, record: bool) -> dict[str, Any
     command = [sys.executable, __file__, "--one", str(nodes), "--shape", args.shape]
     command += ["--rate", str(args.rate), "--clients", str(args.clients)]
     command += ["--steady", str(args.steady)]
+    command += ["--profile", args.profile] if args.profile else []
     command += ["--record"] if record else []
     command += ["--record-dir", args.record_dir] if args.record_dir else []
     out = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -287,6 +298,26 @@ def print_row(r: dict[str, Any], note: str = "") -> None:
         f"{note}{flag}",
         flush=True,
     )
+
+
+def markdown_table() -> str:
+    """README's table, from every JSON in benchmarks/results/ (shape order, then size)."""
+    rows = [json.loads(path.read_text()) for path in RESULTS.glob("*.json")]
+    rows.sort(key=lambda r: (SHAPES.index(r["shape"]), r["nodes"]))
+    lines = [
+        "| shape | nodes | pods | converged (virtual) | converge (wall) | whole run | steady"
+        " | whole run (CPU) | µs/step (CPU) | floor µs | x floor | peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['shape']} | {r['nodes']:,} | {r['pods']:,} | {r['converge_virtual_s']:.0f} s"
+            f" | {r['converge_wall_s']:.0f} s | {r['overall_speed_x']:.1f}x"
+            f" | {r['steady_speed_x']:.1f}x | {r['overall_speed_cpu_x']:.1f}x"
+            f" | {r['us_per_step']:.0f} | {r['floor_us_per_wakeup']:.1f}"
+            f" | {r['step_cost_x_floor']:.1f}x | {r['peak_rss_mib']:.0f} MiB |"
+        )
+    return "\n".join(lines)
 
 
 def parse_args() -> argparse.Namespace:
@@ -324,12 +355,24 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="do not write benchmarks/results/<shape>-<nodes>.json",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="with one size: cProfile the window after convergence into FILE (pstats format)",
+    )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="print README's table from benchmarks/results/*.json and exit",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # run one size in this process
     parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)  # with --one
     args = parser.parse_args()
     for nodes in args.nodes if args.one is None else [args.one]:
         if nodes < 1:
             parser.error(f"--nodes: {nodes} is not a positive number of nodes")
+    if args.profile and len(args.nodes) > 1 and args.one is None:
+        parser.error("--profile: give one size (--nodes N)")
     if args.steady <= 0:
         parser.error(f"--steady: {args.steady} is not a positive number of seconds")
     return args
@@ -337,6 +380,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.table:
+        print(markdown_table())
+        return
     if args.one is not None:
         result = measure(
             args.shape,
@@ -346,6 +392,7 @@ def main() -> None:
             args.record,
             args.record_dir,
             args.clients,
+            args.profile,
         )
         print(json.dumps(result))
         return

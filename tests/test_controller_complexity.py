@@ -212,8 +212,9 @@ async def _autoscaler_work(apps: int) -> int:
 
 
 async def test_an_autoscaler_sync_reads_only_its_targets_pods() -> None:
-    """pkg/controller/podautoscaler/horizontal.go computeReplicasForMetrics reads the target's
-    pods by its scale selector (podLister.Pods(ns).List(selector)); here from the informer's
+    """pkg/controller/podautoscaler/replica_calculator.go (GetResourceReplicas, called from
+    horizontal.go computeReplicasForMetrics) reads the target's pods by its scale selector
+    (podLister.Pods(namespace).List(selector)); here from the informer's
     label index, so doubling the HPAs and their pods doubles the selector evaluations, where a
     walk of the namespace per sync quadruples them."""
     small, large = await _autoscaler_work(4), await _autoscaler_work(8)

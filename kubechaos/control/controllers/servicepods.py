@@ -163,10 +163,16 @@ class ServicePodsController(Controller):
         buckets = [self._pods_by_label.get((namespace, k, v), {}) for k, v in selector.items()]
         bucket = min(buckets, key=len)
         workcount.PODS_VISITED += len(bucket)
-        exact = len(buckets) == 1  # the bucket of the selector's only pair is its selection
+        store = self.pods.store
+        if len(buckets) == 1:  # the bucket of the selector's only pair is its selection
+            for pkey in bucket:
+                pod = store.get(pkey)
+                if pod is not None:
+                    yield pkey, pod
+            return
         for pkey in bucket:
-            pod = self.pods.get(pkey)
-            if pod is not None and (exact or selector_matches(selector, pod.metadata.labels)):
+            pod = store.get(pkey)
+            if pod is not None and selector_matches(selector, pod.metadata.labels):
                 yield pkey, pod
 
 

@@ -211,11 +211,12 @@ class EndpointSliceController(ServicePodsController):
         out: dict[Ports, dict[str, SliceEndpoint]] = {}
         memo = self.pod_memo
         publish, svc_ports = svc.spec.publish_not_ready_addresses, svc.spec.ports
+        nodes = self.nodes.store
         for pkey, pod in self.selected_pods(svc):
             if not pod.status.pod_ip or pod.is_terminal():
                 continue
             node_name = pod.spec.node_name
-            node = self.nodes.get(node_name) if node_name else None
+            node = nodes.get(node_name) if node_name else None
             # what follows depends on nothing but these four: reuse it while they are the same
             entry = memo.get(pkey)
             if (

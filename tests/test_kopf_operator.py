@@ -75,7 +75,7 @@ def test_the_kopf_operator_converges_after_each_fault(tmp_path: Path) -> None:
     watcher.write_text(textwrap.dedent(STATUS_WATCHER), encoding="utf-8")
     result_file = tmp_path / "result.json"
     done = subprocess.run(
-        [sys.executable, "-m", "kubechaos.cli", "run", str(SCENARIO), "--speed", "3",
+        [sys.executable, "-m", "kubechaos.cli", "run", str(SCENARIO), "--speed", "5",
          "--json", str(result_file), "--no-progress",
          "--exec", f"status-watcher=python {watcher}", "--exec-exit", "ignore"],
         capture_output=True,

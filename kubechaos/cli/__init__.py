@@ -43,7 +43,7 @@ from kubechaos.version import __version__
 TARGET_FIELDS = {
     "pods": "namespace, labelSelector, names, mode, value",
     "nodes": "nodes, nodeGroup, labelSelector, mode, value",
-    "none": "(none: acts on the control plane)",
+    "none": "(none: its parameters name what it acts on)",
 }
 
 

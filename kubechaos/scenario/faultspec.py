@@ -276,7 +276,7 @@ def _read_target(
     kind = cls.target_kind
     if kind == "none":
         if value:
-            check.error(path, f"{cls.type} acts on the control plane and takes no target")
+            check.error(path, f"{cls.type} takes no target: its parameters name what it acts on")
         return Target()
     keys = _POD_TARGET_KEYS if kind == "pods" else _NODE_TARGET_KEYS
     raw = check.mapping(value, path, keys)

@@ -82,13 +82,7 @@ class FieldManagers:
         meta = encoded.get("metadata")
         if not isinstance(meta, dict):
             return encoded
-        entries = self._entries.get(meta.get("uid", ""))
-        if entries:
-            encoded = {
-                **encoded,
-                "metadata": {**meta, "managedFields": encode_managed_fields(entries)},
-            }
-        return encoded
+        return with_managed_fields(encoded, self._entries.get(meta.get("uid", ""), ()))
 
     def tracker(self, target: ResourcePath, subresource: str = "") -> Tracker:
         version = target.resource.group_version
@@ -165,12 +159,6 @@ class ServerSideApply:
             )
         tracker = self.managers.tracker(target)
         version = target.resource.group_version.rpartition("/")[2]
-        try:
-            await self.api.get(target.resource.name, target.namespace or "", target.name)
-        except errors.NotFound:
-            return await self._create(
-                target, tracker, config, manager, force, validation, dry, warnings
-            )
         wanted = str((config.get("metadata") or {}).get("resourceVersion") or "")
         recorded: list[tuple[ManagerEntry, ...]] = []
 
@@ -192,9 +180,14 @@ class ServerSideApply:
             new = decode.with_meta_extras(decode.read_object(merged, target), merged)
             return changed(target, live, merged, new, warnings)
 
-        stored = await self.api.patch(
-            target.resource.name, target.namespace or "", target.name, mutate, "apply", dry
-        )
+        try:
+            stored = await self.api.patch(
+                target.resource.name, target.namespace or "", target.name, mutate, "apply", dry
+            )
+        except errors.NotFound:  # patch.go's apply patcher creates what is not there
+            return await self._create(
+                target, tracker, config, manager, force, validation, dry, warnings
+            )
         if not dry and recorded:
             self.managers.store(stored.metadata.uid, recorded[-1])
         return 200, self._answer(stored, recorded[-1] if recorded else ())
@@ -226,11 +219,16 @@ class ServerSideApply:
         return 201, self._answer(stored, entries)
 
     def _answer(self, stored: Any, entries: tuple[ManagerEntry, ...]) -> Any:
-        encoded = self.encoder.plain(stored)
-        if entries:
-            meta = {**encoded.get("metadata", {}), "managedFields": encode_managed_fields(entries)}
-            encoded = {**encoded, "metadata": meta}
+        """The object with the entries this apply made (stored, or not for a dry run)."""
+        return with_managed_fields(self.encoder.plain(stored), entries)
+
+
+def with_managed_fields(encoded: Any, entries: tuple[ManagerEntry, ...]) -> Any:
+    """``encoded`` (an object as JSON) with ``entries`` as its ``metadata.managedFields``."""
+    if not entries:
         return encoded
+    meta = {**encoded.get("metadata", {}), "managedFields": encode_managed_fields(entries)}
+    return {**encoded, "metadata": meta}
 
 
 def _apply(

@@ -220,11 +220,12 @@ class Tracker:
         """The object after applying ``config`` as ``manager``, and the new managed fields;
         ApplyConflict if another manager owns a field the apply changes and not ``force``."""
         base: dict[str, Any] = copy.deepcopy(dict(live)) if live is not None else {}
+        # read before merging: the merged object shares the subtrees the configuration does
+        # not touch with ``base``, and pruning removes fields from those in place
+        live_paths = self.owned_paths(base)
         entries = list(managed)
         if live is not None and not entries:
-            entries = [
-                self._entry(BEFORE_FIRST_APPLY, UPDATE, frozenset(self.owned_paths(base)), now)
-            ]
+            entries = [self._entry(BEFORE_FIRST_APPLY, UPDATE, frozenset(live_paths), now)]
         merged = merge(base, config, self.root, self.walker)
         applied = frozenset(self.owned_paths(config))
         mine = self._entry(manager, APPLY, applied, now)
@@ -233,7 +234,8 @@ class Tracker:
         if previous is not None:
             kept_by_others = set().union(*(e.fields for e in entries if e.operation == APPLY))
             merged = remove_paths(merged, previous.fields - applied - kept_by_others)
-        entries = self._take_from_others(base, merged, entries, force)
+        changed, removed = _changes(live_paths, self.owned_paths(merged))
+        entries = self._take_from_others(changed, removed, entries, force)
         return merged, self._capped([*entries, mine])
 
     def update(
@@ -250,7 +252,7 @@ class Tracker:
         old = self.owned_paths(live, with_maps=True) if live is not None else {}
         fresh = self.owned_paths(new, with_maps=True)
         changed, removed = _changes(old, fresh)
-        entries = self._take_from_others_paths(changed, removed, list(managed), force=True)
+        entries = self._take_from_others(changed, removed, list(managed), force=True)
         if not changed:
             return self._capped(entries)
         mine = self._entry(manager, UPDATE, frozenset(changed), now)
@@ -260,18 +262,8 @@ class Tracker:
             mine = attrs.evolve(mine, fields=mine.fields | previous.fields)
         return self._capped([*entries, mine])
 
-    def _take_from_others(
-        self,
-        live: Mapping[str, Any],
-        merged: Mapping[str, Any],
-        entries: list[ManagerEntry],
-        force: bool,
-    ) -> list[ManagerEntry]:
-        changed, removed = _changes(self.owned_paths(live), self.owned_paths(merged))
-        return self._take_from_others_paths(changed, removed, entries, force)
-
     @staticmethod
-    def _take_from_others_paths(
+    def _take_from_others(
         changed: set[FieldPath], removed: set[FieldPath], entries: list[ManagerEntry], force: bool
     ) -> list[ManagerEntry]:
         conflicts = [(e, p) for e in entries for p in sorted(e.fields & changed)]

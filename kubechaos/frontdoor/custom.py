@@ -24,13 +24,18 @@ from typing import Any
 from kubechaos.api import errors
 from kubechaos.api.crd import GROUP
 from kubechaos.api.objects.custom import Unstructured
-from kubechaos.api.watch import ObjectEvent
 from kubechaos.client.identity import current_client
 from kubechaos.control.registry import customrules as rules
 from kubechaos.frontdoor import customdocs
 from kubechaos.frontdoor.customwrite import CustomWrites, Target, dry_run_of, json_body
 from kubechaos.frontdoor.paths import BadQuery, ListQuery, parse_query
-from kubechaos.frontdoor.reads import TooLargeResourceVersion, object_key, page, wants_table
+from kubechaos.frontdoor.reads import (
+    TooLargeResourceVersion,
+    object_key,
+    page,
+    wants_table,
+    watch_start,
+)
 from kubechaos.frontdoor.response import Response, dumps
 from kubechaos.frontdoor.watchstream import WatchStreamer
 from kubechaos.sim.clock import now
@@ -259,17 +264,7 @@ class CustomDoor(CustomWrites):
         receive: Receive,
         response: Response,
     ) -> None:
-        initial: list[ObjectEvent] = []
-        if query.resource_version in ("", "0"):
-            items, revision = await self._list(target, query, match)
-            initial = [ObjectEvent("ADDED", o, revision) for o in items]
-        else:
-            try:
-                revision = int(query.resource_version)
-            except ValueError:
-                raise BadQuery(
-                    f"resourceVersion: invalid value {query.resource_version!r}"
-                ) from None
+        initial, revision = await watch_start(query, lambda: self._list(target, query, match))
         info, version = target.served.info, target.served.version.name
         table = wants_table(accept)
 

@@ -82,6 +82,20 @@ def page(items: list[Any], query: ListQuery, revision: int) -> tuple[list[Any], 
     return items, ""
 
 
+async def watch_start(
+    query: ListQuery, list_now: Callable[[], Awaitable[tuple[list[Any], int]]]
+) -> tuple[list[ObjectEvent], int]:
+    """Where a watch starts: with ``resourceVersion`` unset or "0" ("start at most recent" /
+    "any"), the current state first, as ADDED events; else after the given revision."""
+    if query.resource_version in ("", "0"):
+        items, revision = await list_now()
+        return [ObjectEvent("ADDED", o, revision) for o in items], revision
+    try:
+        return [], int(query.resource_version)
+    except ValueError:
+        raise BadQuery(f"resourceVersion: invalid value {query.resource_version!r}") from None
+
+
 class ResourceReads:
     def __init__(
         self, api: APIServer, encoder: Encoder, events: EventSource, speed: float = 1.0
@@ -206,18 +220,7 @@ class ResourceReads:
         response: Response,
     ) -> None:
         resource = target.resource.name
-        initial: list[ObjectEvent] = []
-        if query.resource_version in ("", "0"):
-            # "start at most recent" / "any": the current state first, as ADDED events
-            items, revision = await self._list(target, query, fields)
-            initial = [ObjectEvent("ADDED", o, revision) for o in items]
-        else:
-            try:
-                revision = int(query.resource_version)
-            except ValueError:
-                raise BadQuery(
-                    f"resourceVersion: invalid value {query.resource_version!r}"
-                ) from None
+        initial, revision = await watch_start(query, lambda: self._list(target, query, fields))
         streamer = WatchStreamer(
             response,
             receive,
@@ -287,4 +290,11 @@ class ResourceReads:
         await response.json(200, source.list_body(views, query, accept, token))
 
 
-__all__ = ["ResourceReads", "decode_continue", "encode_continue", "page", "wants_table"]
+__all__ = [
+    "ResourceReads",
+    "decode_continue",
+    "encode_continue",
+    "page",
+    "wants_table",
+    "watch_start",
+]

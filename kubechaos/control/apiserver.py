@@ -46,6 +46,7 @@ from kubechaos.control.registry.customwrites import CustomResources
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
 from kubechaos.control.registry.resources import RESOURCES
+from kubechaos.control.registry.statuswrite import client_status_update
 from kubechaos.control.registry.strategy import Strategy, StrategyOptions, refuse
 from kubechaos.control.requests import Request, RequestHook, run_hooks
 from kubechaos.control.requeststats import DURATION_BUCKETS, RequestStats
@@ -432,12 +433,14 @@ class APIServer:
         mutate: Callable[[Any], Any],
         verb: str = "patch",
         dry_run: bool = False,
+        status: bool = False,
     ) -> Any:
         """Apply ``mutate`` to the current object server-side.
 
         This is what a merge patch of labels, annotations or finalizers does upstream: the client
         states a change, not a whole object, so it never conflicts with unrelated writers (the
         read and the write happen in one step here, so there is nothing to retry).
+        ``status``: a client's write to the ``/status`` subresource (:mod:`.registry.statuswrite`).
         """
         strategy = self._strategy(resource)
 
@@ -450,11 +453,15 @@ class APIServer:
             unversioned = attrs.evolve(
                 wanted, metadata=attrs.evolve(wanted.metadata, resource_version="")
             )
-            new = strategy.update(old, unversioned)
+            if status:
+                new = client_status_update(strategy.resource.has_status, old, unversioned)
+            else:
+                new = strategy.update(old, unversioned)
             if dry_run:  # validated, not written
-                refuse(new, strategy.validate(new))
+                if not status:
+                    refuse(new, strategy.validate(new))
                 return _decode(new, kv.mod_revision)
-            return self._commit_update(strategy, kv, new, validating=True)
+            return self._commit_update(strategy, kv, new, validating=not status)
 
         return await self._call(verb, resource, patch_in_etcd, reads=1, writes=1)
 

@@ -8,10 +8,11 @@
   (pkg/registry/core/pod/storage/eviction.go): 429 with upstream's message when a budget forbids;
 - ``binding`` (POST a ``v1`` Binding): the model's bind, so a scheduler of the user's own can
   place pods the model's scheduler leaves alone (those naming another ``schedulerName``);
-- ``status`` (PUT, PATCH): status is the model's own (its controllers and kubelets write it),
-  so a client's status write changes nothing; each status field it would change is answered
-  with a Warning, and what it would change outside status is dropped, as upstream's status
-  strategies drop it.
+- ``status`` (PUT, PATCH with the three patch types): the client's status stored as upstream's
+  status strategies store it (the spec kept, see :mod:`kubechaos.control.registry.statuswrite`);
+  the model's controllers and kubelets then overwrite what they own at their next sync, as
+  upstream's do. A status field the model derives (container statuses, ``podIPs``) is not taken
+  and answered with a Warning (:mod:`.statusdecode`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from kubechaos.api import errors
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.control.apiserver import APIServer
-from kubechaos.frontdoor import decode, patches
+from kubechaos.frontdoor import decode, patches, statusdecode
 from kubechaos.frontdoor.applying import FieldManagers
 from kubechaos.frontdoor.decode import MethodNotAllowed, conflict, dry_run
 from kubechaos.frontdoor.encoding import Encoder
@@ -33,9 +34,6 @@ from kubechaos.frontdoor.paths import ResourcePath
 
 SCALABLE = frozenset({"deployments", "replicasets", "statefulsets"})
 _SUCCESS = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-STATUS_NOT_WRITABLE = (
-    "not modelled as written by clients (ignored): the model's controllers and kubelets own status"
-)
 
 
 def selector_string(selector: LabelSelector) -> str:
@@ -76,7 +74,7 @@ class Subresources:
             if method in ("PUT", "PATCH"):
                 return await self._write_scale(method, target, params, content_type, body)
         if sub == "status" and method in ("PUT", "PATCH"):
-            return await self._write_status(method, target, content_type, body, warnings)
+            return await self._write_status(method, target, params, content_type, body, warnings)
         if sub == "eviction" and resource == "pods" and method == "POST":
             return await self._evict(target, params, content_type, body)
         if sub == "binding" and resource == "pods" and method == "POST":
@@ -165,25 +163,50 @@ class Subresources:
         self,
         method: str,
         target: ResourcePath,
+        params: Mapping[str, str],
         content_type: str,
         body: bytes,
         warnings: list[str],
     ) -> tuple[int, Any]:
-        current = await self._get(target)
-        encoded = self.encoder.object(current)
-        if method == "PATCH":
-            patch_type = content_type.split(";", 1)[0].strip().lower()
-            patch = decode.parse_body(body, "application/json")
-            kind, gv = target.resource.kind, target.resource.group_version
-            wanted = patches.apply_patch(patch_type, encoded, patch, kind, gv)
-        else:
-            wanted = decode.expect_object(decode.parse_body(body, content_type), target, True)
-        before = encoded.get("status") or {}
-        after = decode.mapping(wanted.get("status"), "status")
-        for key in sorted(set(before) | set(after)):
-            if before.get(key) != after.get(key):
-                warnings.append(f"status.{key}: {STATUS_NOT_WRITABLE}")
-        return 200, encoded
+        """A PUT or PATCH of ``/status``: the request's status (what it changed of the served
+        JSON, :func:`.statusdecode.read_status`) stored by the kind's status strategy
+        (:mod:`kubechaos.control.registry.statuswrite`); a ``resourceVersion`` in the body is a
+        precondition (409), ``dryRun=All`` stores nothing."""
+        dry = dry_run(params)
+        patch_type = content_type.split(";", 1)[0].strip().lower()
+        if method == "PATCH" and patch_type not in patches.PATCH_TYPES:
+            raise decode.UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(patches.PATCH_TYPES)}"
+            )
+        given = decode.parse_body(body, "application/json" if method == "PATCH" else content_type)
+        kind, gv = target.resource.kind, target.resource.group_version
+        before: list[Any] = []
+
+        def mutate(current: Any) -> Any:
+            encoded = self.encoder.plain(current)
+            if method == "PATCH":
+                wanted = patches.apply_patch(patch_type, encoded, given, kind, gv)
+                wanted = decode.expect_object(wanted, target, True)
+            else:
+                wanted = decode.expect_object(given, target, True)
+            meta = decode.mapping(wanted.get("metadata"), "metadata")
+            version = str(meta.get("resourceVersion") or "")
+            if version and version != current.metadata.resource_version:
+                raise conflict(target.resource.name, target.name)
+            before.append(current)
+            return statusdecode.read_object_status(
+                current, encoded, wanted, self.encoder.anchor, warnings
+            )
+
+        verb = "patch" if method == "PATCH" else "update"
+        stored = await self.api.patch(
+            target.resource.name, target.namespace or "", target.name, mutate, verb, dry, True
+        )
+        if not dry and before:
+            manager = params.get("fieldManager") or current_client() or "unknown"
+            self.managers.updated(target, before[-1], stored, manager, "status")
+        return 200, self.encoder.object(stored)
 
     # ------------------------------------------------------------------ eviction, binding
     async def _evict(
@@ -229,4 +252,4 @@ def _scale_cause(cause: str) -> tuple[str, str]:
     return ("spec.replicas" if field.endswith("replicas") else field), message
 
 
-__all__ = ["SCALABLE", "STATUS_NOT_WRITABLE", "Subresources", "selector_string"]
+__all__ = ["SCALABLE", "Subresources", "selector_string"]

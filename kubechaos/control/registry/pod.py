@@ -13,6 +13,7 @@ from kubechaos.api import discovery, errors
 from kubechaos.api.objects import Pod, PodCondition, Toleration
 from kubechaos.api.validation import validate_pod
 from kubechaos.control.registry.priority import admit_priority
+from kubechaos.control.registry.statuswrite import merge_foreign_pod_conditions
 from kubechaos.control.registry.strategy import ResourceType, Strategy
 from kubechaos.defaults import TAINT_NOT_READY, TAINT_UNREACHABLE
 from kubechaos.sim.clock import now
@@ -65,6 +66,12 @@ class PodStrategy(Strategy[Pod]):
                 ],
             )
         return new
+
+    def update_status(self, old: Pod, new: Pod) -> Pod:
+        """A model component's status: the conditions it leaves out are kept (a client's)."""
+        merged = super().update_status(old, new)
+        status = merge_foreign_pod_conditions(old.status, merged.status)
+        return merged if status is merged.status else attrs.evolve(merged, status=status)
 
     def deletion_grace(self, obj: Pod, requested: int | None) -> int:
         """A pod bound to a node and still running gets its grace period (or the one the

@@ -60,6 +60,25 @@ _NODE_CONDITIONS = (
 )
 
 
+_OWN_TYPES = frozenset(c[0] for c in _NODE_CONDITIONS)
+
+
+def with_foreign_conditions(
+    old: tuple[NodeCondition, ...], mine: list[NodeCondition]
+) -> list[NodeCondition]:
+    """The kubelet's conditions in the place the stored ones hold, the conditions of types it does
+    not own (a node-problem-detector's) kept as they are: its setters (pkg/kubelet/nodestatus/
+    setters.go) each update only their own type in ``node.Status.Conditions``."""
+    by_type = {c.type: c for c in mine}
+    out = []
+    for cond in old:
+        if cond.type not in _OWN_TYPES:
+            out.append(cond)
+        elif cond.type in by_type:
+            out.append(by_type.pop(cond.type))
+    return out + list(by_type.values())
+
+
 class NodeHeartbeat:
     """Registers the node, then keeps its Lease and status fresh."""
 
@@ -135,6 +154,8 @@ class NodeHeartbeat:
             if previous is not None and previous.status == status:
                 since = previous.last_transition_time
             conditions.append(NodeCondition(type_, status, t, since, reason, message))
+        if old is not None and any(c.type not in _OWN_TYPES for c in old.conditions):
+            conditions = with_foreign_conditions(old.conditions, conditions)
         capacity = self.config.capacity
         address = self.config.address
         return NodeStatus(capacity, capacity, tuple(conditions), address, self._node_images())

@@ -302,9 +302,9 @@ async def test_deletecollection_with_a_label_selector() -> None:
         assert names == {"keep"}
 
 
-async def test_binding_places_a_pod_of_another_scheduler_and_status_writes_warn() -> None:
+async def test_binding_places_a_pod_of_another_scheduler() -> None:
     """A pod naming another ``schedulerName`` stays Pending for the model's scheduler; POSTing a
-    Binding (BindingREST) places it. A status write changes nothing and says so (Warning)."""
+    Binding (BindingREST) places it. (Status writes: tests/test_status_writes.py.)"""
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -335,14 +335,6 @@ async def test_binding_places_a_pod_of_another_scheduler_and_status_writes_warn(
             60,
             "the bound pod running",
         )
-        status = await request(
-            app,
-            f"{pods}/mine/status",
-            body=body({"status": {"phase": "Failed"}}),
-            method="PATCH",
-            headers={"content-type": patches.MERGE},
-        )
-        assert status.status == 200 and "status.phase: not modelled" in status.headers["warning"]
 
 
 def test_strategic_merge_patch_directives() -> None:

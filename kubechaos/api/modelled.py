@@ -182,6 +182,8 @@ _POD_SPEC: Tree = {
     "priorityClassName": READ,
     "priority": READ,
     "preemptionPolicy": READ,
+    # the kubelet's Ready waits for each gate's condition (set by a client) to be True
+    "readinessGates": READ,
 }
 _TEMPLATE: Tree = {"metadata": _META, "spec": _POD_SPEC}
 _SERVICE_SPEC: Tree = {

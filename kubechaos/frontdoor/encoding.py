@@ -304,8 +304,11 @@ class Encoder:
 
     def _pod_spec(self, spec: PodSpec) -> JSON:
         out = self._generic(
-            spec, skip=("node_affinity", "volume_refs", "containers", "tolerations")
+            spec,
+            skip=("node_affinity", "volume_refs", "containers", "tolerations", "readiness_gates"),
         )
+        if spec.readiness_gates:
+            out["readinessGates"] = [{"conditionType": t} for t in spec.readiness_gates]
         out["containers"] = self._shared(spec.containers, self._containers)
         if spec.tolerations:
             out["tolerations"] = self._shared(spec.tolerations, self.value)

@@ -34,6 +34,7 @@ from kubechaos.node.initstate import (
     ready_to_start_condition,
 )
 from kubechaos.node.network import Endpoint
+from kubechaos.node.readinessgates import gated_ready
 from kubechaos.sim.clock import now
 
 WAITING, RUNNING, TERMINATED = "waiting", "running", "terminated"
@@ -368,7 +369,9 @@ def build_status(ps: PodState, host_ip: str) -> PodStatus:
         "ContainersReady": PodCondition(
             "ContainersReady", ps.ready_status, ps.ready_since, not_ready
         ),
-        "Ready": PodCondition("Ready", ps.ready_status, ps.ready_since, not_ready),
+        "Ready": PodCondition("Ready", ps.ready_status, ps.ready_since, not_ready)
+        if not (ps.pod.spec.readiness_gates and ps.ready_status == "True")
+        else gated_ready(ps.pod, t),
     }
     conditions: list[PodCondition] = []
     for cond in current.conditions:

@@ -201,6 +201,8 @@ class PodSpec:
     topology_spread: tuple[TopologySpreadConstraint, ...] = attrs.field(
         default=(), metadata={"omitempty": True}
     )
+    # readinessGates[].conditionType: Ready also waits for these conditions to be True
+    readiness_gates: tuple[str, ...] = attrs.field(default=(), metadata={"omitempty": True})
 
     def requests(self) -> Resources:
         """The pod's effective requests (upstream ``resource.PodRequests``, see

@@ -281,8 +281,21 @@ def read_pod_spec(r: FieldReader, data: Any, path: Path) -> PodSpec:
         priority_class_name=r.str_(raw, "priorityClassName", path),
         priority=None if raw.get("priority") is None else r.int_(raw, "priority", path, 0),
         preemption_policy=r.str_(raw, "preemptionPolicy", path),
+        readiness_gates=_readiness_gates(r, raw, path),
         **read_pod_placement(r, raw, path),
     )
+
+
+def _readiness_gates(r: FieldReader, raw: Mapping[str, Any], path: Path) -> tuple[str, ...]:
+    """``readinessGates[].conditionType`` (core/v1 PodReadinessGate)."""
+    gates = []
+    for i, gate in enumerate(r.seq(raw.get("readinessGates"), (*path, "readinessGates"))):
+        gp = (*path, "readinessGates", i)
+        kind = r.str_(r.map(gate, gp), "conditionType", gp)
+        if not kind:
+            r.error((*gp, "conditionType"), "Required value")
+        gates.append(kind)
+    return tuple(gates)
 
 
 def read_template(r: FieldReader, data: Any, path: Path) -> PodTemplate:

@@ -41,6 +41,7 @@ from kubechaos.node.podstate import (
     ContainerRun,
     PodState,
 )
+from kubechaos.node.readinessgates import gate_conditions_changed
 from kubechaos.node.runtime import KILLED_EXIT_CODE, ContainerRuntime
 from kubechaos.sim.clock import now
 
@@ -119,6 +120,8 @@ class PodWorkers:
             != old.metadata.deletion_grace_period_seconds
         ):
             self._on_add(new)
+        elif gate_conditions_changed(old, new):
+            self.status.mark_dirty(ps)  # Ready follows the gate (GeneratePodReadyCondition)
         else:
             self.status.note_update(ps, new)
 

@@ -1,0 +1,59 @@
+"""Pod readiness gates: the kubelet's Ready also waits for conditions other components set.
+
+Upstream's ``GeneratePodReadyCondition`` (pkg/kubelet/status/generate.go): while the containers
+are not all ready, Ready is ContainersReady's verdict; once they are, each of
+``spec.readinessGates`` must name a condition of the pod whose status is ``True`` (a load balancer
+controller sets it once the pod is registered with its target group), else Ready is ``False``
+with reason ``ReadinessGatesNotReady`` and one message per unmet gate, joined by ", ". The
+kubelet computes it from the pod's conditions as the API server holds them, so a client's
+status write of the gate's condition flips Ready at the kubelet's next status sync, which the
+pod's update event causes.
+"""
+
+from __future__ import annotations
+
+from kubechaos.api.objects import Pod, PodCondition
+
+READINESS_GATES_NOT_READY = "ReadinessGatesNotReady"
+
+
+def unmet_gates(pod: Pod) -> list[str]:
+    """One message per gate whose condition is missing or not True, in the spec's order."""
+    messages = []
+    for gate in pod.spec.readiness_gates:
+        cond = pod.status.condition(gate)
+        if cond is None:
+            messages.append(
+                f'corresponding condition of pod readiness gate "{gate}" does not exist.'
+            )
+        elif cond.status != "True":
+            messages.append(
+                f'the status of pod readiness gate "{gate}" is not "True", but {cond.status}'
+            )
+    return messages
+
+
+def gated_ready(pod: Pod, at: float) -> PodCondition:
+    """The Ready condition of a pod with readiness gates whose containers are all ready; its
+    transition time is kept while its status stays (the status manager's
+    updateLastTransitionTime)."""
+    messages = unmet_gates(pod)
+    if messages:
+        status, reason, message = "False", READINESS_GATES_NOT_READY, ", ".join(messages)
+    else:
+        status, reason, message = "True", "", ""
+    previous = pod.status.condition("Ready")
+    same = previous is not None and previous.status == status
+    since = previous.last_transition_time if previous is not None and same else at
+    return PodCondition("Ready", status, since, reason, message)
+
+
+def gate_conditions_changed(old: Pod, new: Pod) -> bool:
+    """Whether ``new`` changes a gate's condition (the kubelet then syncs the pod's status)."""
+    gates = new.spec.readiness_gates
+    if not gates or old.status.conditions == new.status.conditions:
+        return False
+    return any(old.status.condition(g) != new.status.condition(g) for g in gates)
+
+
+__all__ = ["READINESS_GATES_NOT_READY", "gate_conditions_changed", "gated_ready", "unmet_gates"]

@@ -41,12 +41,11 @@ from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.client.retry import retry_wait
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
-from kubechaos.control.registry import eviction, preconditions
+from kubechaos.control.registry import eviction, preconditions, statuswrite
 from kubechaos.control.registry.customwrites import CustomResources
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.control.registry.pod import with_scheduled_condition
 from kubechaos.control.registry.resources import RESOURCES
-from kubechaos.control.registry.statuswrite import client_status_update
 from kubechaos.control.registry.strategy import Strategy, StrategyOptions, refuse
 from kubechaos.control.requests import Request, RequestHook, run_hooks
 from kubechaos.control.requeststats import DURATION_BUCKETS, RequestStats
@@ -433,14 +432,13 @@ class APIServer:
         mutate: Callable[[Any], Any],
         verb: str = "patch",
         dry_run: bool = False,
-        status: bool = False,
+        status: bool = False,  # a client's write of /status (registry.statuswrite)
     ) -> Any:
         """Apply ``mutate`` to the current object server-side.
 
         This is what a merge patch of labels, annotations or finalizers does upstream: the client
         states a change, not a whole object, so it never conflicts with unrelated writers (the
         read and the write happen in one step here, so there is nothing to retry).
-        ``status``: a client's write to the ``/status`` subresource (:mod:`.registry.statuswrite`).
         """
         strategy = self._strategy(resource)
 
@@ -453,13 +451,9 @@ class APIServer:
             unversioned = attrs.evolve(
                 wanted, metadata=attrs.evolve(wanted.metadata, resource_version="")
             )
-            if status:
-                new = client_status_update(strategy.resource.has_status, old, unversioned)
-            else:
-                new = strategy.update(old, unversioned)
-            if dry_run:  # validated, not written
-                if not status:
-                    refuse(new, strategy.validate(new))
+            new = statuswrite.prepared(strategy, old, unversioned, status)
+            if dry_run:  # validated, not written (a status write by its strategy, just now)
+                refuse(new, [] if status else strategy.validate(new))
                 return _decode(new, kv.mod_revision)
             return self._commit_update(strategy, kv, new, validating=not status)
 

@@ -31,6 +31,7 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Deployment, Namespace, Pod, PodStatus, ReplicaSet, Service
+from kubechaos.control.registry.strategy import Strategy
 
 # kinds whose status strategy also keeps these metadata fields of the stored object
 _KEPT_META: dict[type, tuple[str, ...]] = {
@@ -57,6 +58,14 @@ _BOUNDS: dict[type, tuple[tuple[str, str, str], ...]] = {
 def _camel(snake: str) -> str:
     head, *rest = snake.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def prepared(strategy: Strategy[Any], old: Any, new: Any, status: bool) -> Any:
+    """What an update (or, with ``status``, a client's status write) of ``old`` to ``new``
+    stores, before validation of the whole object."""
+    if status:
+        return client_status_update(strategy.resource.has_status, old, new)
+    return strategy.update(old, new)
 
 
 def client_status_update(has_status: bool, old: Any, new: Any) -> Any:
@@ -126,4 +135,9 @@ def merge_foreign_pod_conditions(old: PodStatus, new: PodStatus) -> PodStatus:
     return attrs.evolve(new, conditions=(*new.conditions, *missing))
 
 
-__all__ = ["client_status_update", "merge_foreign_pod_conditions", "validate_status"]
+__all__ = [
+    "client_status_update",
+    "merge_foreign_pod_conditions",
+    "prepared",
+    "validate_status",
+]

@@ -221,3 +221,148 @@ async def test_derived_status_fields_are_warned_not_taken() -> None:
             30,
             "the kubelet's phase back",
         )
+
+
+KINDS = [
+    (
+        "/apis/apps/v1/namespaces/default/statefulsets",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "s"},
+            "spec": {
+                "serviceName": "s",
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "s"}},
+                "template": {
+                    "metadata": {"labels": {"app": "s"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]},
+                },
+            },
+        },
+        {"currentRevision": "by-a-client"},
+        lambda o: o.status.current_revision == "by-a-client",
+    ),
+    (
+        "/apis/apps/v1/namespaces/default/daemonsets",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "d"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "d"}},
+                "template": {
+                    "metadata": {"labels": {"app": "d"}},
+                    "spec": {
+                        "nodeSelector": {"none": "x"},
+                        "containers": [{"name": "c", "image": "i"}],
+                    },
+                },
+            },
+        },
+        {"numberMisscheduled": 3},
+        lambda o: o.status.number_misscheduled == 3,
+    ),
+    (
+        "/apis/batch/v1/namespaces/default/jobs",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "j"},
+            "spec": {
+                "suspend": True,
+                "template": {
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}
+                },
+            },
+        },
+        {"conditions": [{"type": "Custom", "status": "True", "reason": "Client"}]},
+        lambda o: (
+            o.status.condition("Custom") is not None
+            and o.status.condition("Custom").reason == "Client"
+        ),
+    ),
+    (
+        "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers",
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "h"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "none"},
+                "minReplicas": 1,
+                "maxReplicas": 3,
+            },
+        },
+        {"desiredReplicas": 2, "lastScaleTime": "2026-06-01T00:00:10Z"},
+        lambda o: o.status.desired_replicas == 2 and o.status.last_scale_time is not None,
+    ),
+    (
+        "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "b"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "none"}}},
+        },
+        {"expectedPods": 4},
+        lambda o: o.status.expected_pods == 4,
+    ),
+]
+
+
+async def test_every_kind_with_a_status_subresource_takes_a_client_status() -> None:
+    """StatefulSet, DaemonSet, Job, HorizontalPodAutoscaler, PodDisruptionBudget and
+    ReplicaSet: a merge patch of ``/status`` stores the status (their status strategies keep
+    only the spec: pkg/registry/{apps/statefulset,apps/daemonset,apps/replicaset,batch/job,
+    autoscaling/horizontalpodautoscaler,policy/poddisruptionbudget}/strategy.go); a
+    Namespace's status write is validated as ValidateNamespaceStatusUpdate ("may only be
+    'Active' if `deletionTimestamp` is empty"). A kind without ``/status`` upstream (a
+    ConfigMap) is 404."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        for path, doc, status, check in KINDS:
+            made = await request(app, path, body=body(doc), method="POST", headers=JSON)
+            assert made.status == 201, made.json()
+            name = doc["metadata"]["name"]
+            out = await request(
+                app,
+                f"{path}/{name}/status",
+                body=body({"status": status, "spec": {"bogus": 1}}),
+                method="PATCH",
+                headers=MERGE,
+            )
+            assert out.status == 200, (path, out.json())
+            resource = path.rsplit("/", 1)[1]
+            stored = cluster.api.cache(resource).get(f"/registry/{resource}/default/{name}")
+            assert check(stored), (path, stored.status)
+        await with_web(cluster, replicas=1)
+        (rs,) = cluster.api.cache("replicasets").list("default")
+        path = f"/apis/apps/v1/namespaces/default/replicasets/{rs.metadata.name}/status"
+        out = await request(
+            app, path, body=body({"status": {"replicas": 9}}), method="PATCH", headers=MERGE
+        )
+        assert out.status == 200 and out.json()["status"]["replicas"] == 9
+        ns = "/api/v1/namespaces/default/status"
+        bad = await request(
+            app, ns, body=body({"status": {"phase": "Terminating"}}), method="PATCH", headers=MERGE
+        )
+        assert bad.status == 422
+        assert "may only be 'Active' if `deletionTimestamp` is empty" in bad.json()["message"]
+        same = await request(
+            app, ns, body=body({"status": {"phase": "Active"}}), method="PATCH", headers=MERGE
+        )
+        assert same.status == 200 and same.json()["status"]["phase"] == "Active"
+        configmaps = "/api/v1/namespaces/default/configmaps"
+        made = await request(
+            app,
+            configmaps,
+            body=body({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+            method="POST",
+            headers=JSON,
+        )
+        assert made.status == 201
+        none = await request(
+            app, f"{configmaps}/c/status", body=body({"status": {}}), method="PATCH", headers=MERGE
+        )
+        assert none.status == 404

@@ -93,7 +93,9 @@ def parse_path(path: str) -> ResourcePath | DiscoveryPath:
 
 def _resource_path(path: str, served: Mapping[str, APIResource], rest: list[str]) -> ResourcePath:
     namespace: str | None = None
-    if rest[0] == "namespaces" and len(rest) >= 3:
+    # namespaces/<name>/status is the Namespace's subresource (RequestInfoFactory's
+    # namespaceSubresources), not a resource named "status" in it
+    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2:] not in (["status"], ["finalize"]):
         namespace, rest = rest[1], rest[2:]
     resource = served.get(rest[0])
     if resource is None or len(rest) > 3:

@@ -366,3 +366,34 @@ async def test_every_kind_with_a_status_subresource_takes_a_client_status() -> N
             app, f"{configmaps}/c/status", body=body({"status": {}}), method="PATCH", headers=MERGE
         )
         assert none.status == 404
+
+
+async def test_a_clients_pod_condition_is_kept_and_not_reposted_by_the_kubelet() -> None:
+    """A condition of a type the kubelet does not own (PodConditionByKubelet,
+    pkg/kubelet/types/pod_status.go), written by a client, stays on the pod; the kubelet's
+    status reconcile compares only what it owns (isPodStatusByKubeletEqual in
+    status_manager.go needsReconcile), so it makes no status write for it, and its later posts
+    (a container restart) keep it (mergePodStatus)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_web(cluster, replicas=1)
+        (pod,) = cluster.api.cache("pods").list("default")
+        name = pod.metadata.name
+        kubelet = cluster.nodes["worker-0"].kubelet
+        assert kubelet is not None
+        await trio.sleep(30)
+        writes = kubelet.status_writes
+        patch = {"status": {"conditions": [{"type": "example.com/Audited", "status": "True"}]}}
+        out = await request(
+            app,
+            f"/api/v1/namespaces/default/pods/{name}/status",
+            body=body(patch),
+            method="PATCH",
+            headers={"content-type": patches.STRATEGIC},
+        )
+        assert out.status == 200, out.json()
+        await trio.sleep(60)  # several status sync periods (10 s)
+        assert kubelet.status_writes == writes
+        stored = cluster.api.cache("pods").get(f"/registry/pods/default/{name}")
+        assert stored.status.condition("example.com/Audited").status == "True"
+        assert stored.is_ready()

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import orjson
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Namespace, OwnerReference
@@ -152,11 +153,29 @@ def read_status(
             continue
         try:
             value = _decode(hints[field.name], field.name, after, anchor, f"status.{key}")
+            if isinstance(value, tuple) and isinstance(before, list) and isinstance(after, list):
+                value = _kept_items(getattr(current, field.name), before, after, value)
         except LookupError:
             warnings.append(f"status.{key}: {NOT_TAKEN}")
             continue
         changes[field.name] = value
     return attrs.evolve(current, **changes) if changes else current
+
+
+def _kept_items(
+    held: tuple[Any, ...], served: list[Any], wanted: list[Any], read: tuple[Any, ...]
+) -> tuple[Any, ...]:
+    """``read`` with each item the client sent back as it was served replaced by the item the
+    model holds (its times to the sub-second, which JSON's whole seconds would round off)."""
+    if len(held) != len(served):
+        return read
+    model: dict[bytes, Any] = {}
+    for item, value in zip(served, held, strict=True):
+        model.setdefault(orjson.dumps(item, option=orjson.OPT_SORT_KEYS), value)
+    out = []
+    for item, value in zip(wanted, read, strict=True):
+        out.append(model.get(orjson.dumps(item, option=orjson.OPT_SORT_KEYS), value))
+    return tuple(out)
 
 
 def read_object_status(

@@ -12,9 +12,15 @@ pod's update event causes.
 
 from __future__ import annotations
 
-from kubechaos.api.objects import Pod, PodCondition
+import attrs
+
+from kubechaos.api.objects import Pod, PodCondition, PodStatus
 
 READINESS_GATES_NOT_READY = "ReadinessGatesNotReady"
+# pkg/kubelet/types/pod_status.go PodConditionByKubelet (and PodReadyToStartContainers)
+KUBELET_CONDITIONS = frozenset(
+    {"PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready"}
+)
 
 
 def unmet_gates(pod: Pod) -> list[str]:
@@ -48,6 +54,19 @@ def gated_ready(pod: Pod, at: float) -> PodCondition:
     return PodCondition("Ready", status, since, reason, message)
 
 
+def same_by_kubelet(api: PodStatus, posted: PodStatus) -> bool:
+    """Whether the API's status differs from the kubelet's last post only in conditions the
+    kubelet does not own (a gate's, set by a client): upstream's needsReconcile
+    (isPodStatusByKubeletEqual, status_manager.go) then re-posts nothing."""
+    if api == posted:
+        return True
+    return attrs.evolve(api, conditions=_own(api)) == attrs.evolve(posted, conditions=_own(posted))
+
+
+def _own(status: PodStatus) -> tuple[PodCondition, ...]:
+    return tuple(c for c in status.conditions if c.type in KUBELET_CONDITIONS)
+
+
 def gate_conditions_changed(old: Pod, new: Pod) -> bool:
     """Whether ``new`` changes a gate's condition (the kubelet then syncs the pod's status)."""
     gates = new.spec.readiness_gates
@@ -56,4 +75,11 @@ def gate_conditions_changed(old: Pod, new: Pod) -> bool:
     return any(old.status.condition(g) != new.status.condition(g) for g in gates)
 
 
-__all__ = ["READINESS_GATES_NOT_READY", "gate_conditions_changed", "gated_ready", "unmet_gates"]
+__all__ = [
+    "KUBELET_CONDITIONS",
+    "READINESS_GATES_NOT_READY",
+    "gate_conditions_changed",
+    "gated_ready",
+    "same_by_kubelet",
+    "unmet_gates",
+]

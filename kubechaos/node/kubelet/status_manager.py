@@ -24,6 +24,7 @@ from kubechaos.api.objects import Pod
 from kubechaos.client.interface import APIClient
 from kubechaos.defaults import POD_STATUS_CONFLICT_RETRIES, POD_STATUS_SYNC_PERIOD
 from kubechaos.node.podstate import PodState, build_status
+from kubechaos.node.readinessgates import same_by_kubelet
 from kubechaos.sim.clock import now
 
 
@@ -58,7 +59,7 @@ class PodStatusManager:
         if (
             ps.last_posted is not None
             and int(new.metadata.resource_version or 0) > ps.last_posted_rv
-            and new.status != ps.last_posted
+            and not same_by_kubelet(new.status, ps.last_posted)
             and uid not in self._reconcile
         ):
             self._reconcile[uid] = now()
@@ -132,7 +133,9 @@ class PodStatusManager:
                 break
             del self._reconcile[uid]
             ps = self.pods.get(uid)
-            if ps is not None and ps.pod.status != ps.last_posted:
+            if ps is not None and (
+                ps.last_posted is None or not same_by_kubelet(ps.pod.status, ps.last_posted)
+            ):
                 ps.force_sync = True  # another writer's status: re-assert the kubelet's
                 self._dirty[uid] = None
 

@@ -146,7 +146,8 @@ class PodStatusManager:
             if ps.uid not in self.pods:
                 return True
             status = build_status(ps, self.node_address)
-            if status == ps.last_posted and not ps.force_sync:
+            posted = ps.last_posted
+            if posted is not None and same_by_kubelet(status, posted) and not ps.force_sync:
                 break
             pod = ps.pod
             try:

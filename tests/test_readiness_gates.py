@@ -57,6 +57,16 @@ SERVICE = {
 }
 
 
+def slice_ready(cluster: Any, ip: str) -> bool | None:
+    """The ``ready`` condition of ``ip``'s endpoint in the gated Service's EndpointSlices."""
+    for item in cluster.api.cache("endpointslices").list("default"):
+        if item.service_name == "gated":
+            for endpoint in item.endpoints:
+                if ip in endpoint.addresses:
+                    return bool(endpoint.conditions.ready)
+    return None
+
+
 def test_readiness_gates_are_read_and_not_warned() -> None:
     """``spec.readinessGates[].conditionType`` is read into the pod template (core/v1
     PodReadinessGate), so it is no longer an unmodelled field."""
@@ -131,6 +141,7 @@ async def test_gate_holds_a_pod_out_of_endpoints_until_a_client_sets_it() -> Non
         assert [a.ip for s in endpoints.subsets for a in s.not_ready_addresses] == [
             pod.status.pod_ip
         ]
+        assert slice_ready(cluster, pod.status.pod_ip) is False
         deployment = cluster.api.cache("deployments").get("/registry/deployments/default/gated")
         assert deployment.status.available_replicas == 0
 
@@ -174,6 +185,9 @@ async def test_gate_holds_a_pod_out_of_endpoints_until_a_client_sets_it() -> Non
             ),
             30,
             "the Deployment available",
+        )
+        await wait_until(
+            lambda: slice_ready(cluster, pod.status.pod_ip) is True, 30, "the slice ready"
         )
         stored = pods.get(f"/registry/pods/default/{name}")
         assert stored.status.condition(GATE).status == "True"

@@ -10,11 +10,19 @@ pkg/kubelet/status/status_manager.go).
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
+import attrs
 import trio
 
+from kubechaos.api.objects import ObjectMeta, Pod, PodCondition, PodStatus
+from kubechaos.control.registry.ipallocator import ClusterIPAllocator
+from kubechaos.control.registry.pod import PODS
+from kubechaos.control.registry.strategy import StrategyOptions
+from kubechaos.defaults import Settings
 from kubechaos.frontdoor import patches
+from tests.factories import pod_spec
 from tests.harness import running, wait_until
 from tests.test_frontdoor_app import front_door, request, with_web
 
@@ -156,7 +164,8 @@ async def test_pod_status_write_keeps_owner_references_and_takes_labels() -> Non
 async def test_stale_resource_version_is_409_and_dry_run_stores_nothing() -> None:
     """A ``resourceVersion`` in the body is a precondition: stale, 409 Conflict with upstream's
     message (store.go GuaranteedUpdate); ``dryRun=All`` answers what would be stored and
-    stores nothing (handlers/update.go)."""
+    stores nothing (handlers/update.go). Server-side apply of ``/status`` is not modelled: a
+    415 that says so, never a silent no-op."""
     async with running(nodes=1) as cluster:
         app = front_door(cluster)
         await with_web(cluster, replicas=1)
@@ -164,6 +173,15 @@ async def test_stale_resource_version_is_409_and_dry_run_stores_nothing() -> Non
         stale = dict(doc, metadata=dict(doc["metadata"], resourceVersion="1"))
         out = await request(app, f"{DEPLOY}/status", body=body(stale), method="PUT", headers=JSON)
         assert out.status == 409 and out.json()["reason"] == "Conflict"
+        applied = await request(
+            app,
+            f"{DEPLOY}/status",
+            "fieldManager=me",
+            body=body({"status": {}}),
+            method="PATCH",
+            headers={"content-type": patches.APPLY},
+        )
+        assert applied.status == 415 and "not modelled" in applied.json()["message"]
         assert "the object has been modified" in out.json()["message"]
         rv = _deployment(cluster).metadata.resource_version
         dry = dict(doc, status=dict(doc["status"], observedGeneration=42))
@@ -397,3 +415,22 @@ async def test_a_clients_pod_condition_is_kept_and_not_reposted_by_the_kubelet()
         stored = cluster.api.cache("pods").get(f"/registry/pods/default/{name}")
         assert stored.status.condition("example.com/Audited").status == "True"
         assert stored.is_ready()
+
+
+def test_a_model_writers_pod_status_keeps_conditions_it_leaves_out() -> None:
+    """The model's own pod status writers (kubelet, scheduler, disruption controllers) write
+    as upstream's patches do (the kubelet's PatchPodStatus of mergePodStatus, status_manager.go;
+    conditions merge by ``type``): a condition a client wrote after the writer last read the
+    pod is kept, not overwritten by the writer's older view."""
+    settings = Settings()
+    strategy = PODS.strategy(PODS, StrategyOptions(settings, ClusterIPAllocator(random.Random(1))))
+    meta = ObjectMeta(name="p", namespace="default")
+    spec = pod_spec()
+    mine = PodCondition("Ready", "True", 3.0)
+    theirs = PodCondition("example.com/gate", "True", 4.0)
+    old = Pod(meta, spec, PodStatus(phase="Running", conditions=(mine, theirs)))
+    posted = Pod(
+        meta, spec, PodStatus(phase="Running", conditions=(attrs.evolve(mine, status="False"),))
+    )
+    merged = strategy.update_status(old, posted)
+    assert merged.status.conditions == (attrs.evolve(mine, status="False"), theirs)

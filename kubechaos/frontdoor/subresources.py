@@ -174,6 +174,11 @@ class Subresources:
         precondition (409), ``dryRun=All`` stores nothing."""
         dry = dry_run(params)
         patch_type = content_type.split(";", 1)[0].strip().lower()
+        if method == "PATCH" and patch_type == patches.APPLY:
+            raise decode.UnsupportedMediaType(
+                "server-side apply of a status subresource is not modelled by kubechaos: send a "
+                "merge, JSON or strategic merge patch (kubectl patch --subresource=status)"
+            )
         if method == "PATCH" and patch_type not in patches.PATCH_TYPES:
             raise decode.UnsupportedMediaType(
                 f"the body of the request was in an unknown format - accepted media types "

@@ -434,3 +434,28 @@ def test_a_model_writers_pod_status_keeps_conditions_it_leaves_out() -> None:
     )
     merged = strategy.update_status(old, posted)
     assert merged.status.conditions == (attrs.evolve(mine, status="False"), theirs)
+
+
+async def test_a_client_setting_the_kubelets_own_node_condition_is_overwritten() -> None:
+    """The kubelet owns a node's Ready: a client's ``Ready=False`` is stored, then the
+    kubelet's next status update (tryUpdateNodeStatus every nodeStatusUpdateFrequency, 10 s)
+    sees its own Ready differ and posts ``True`` again (pkg/kubelet/kubelet_node_status.go,
+    setters.go ReadyCondition)."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await wait_until(lambda: _node(cluster) is not None, 60, "the node registered")
+        await trio.sleep(30)
+        patch = {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Me"}]}}
+        out = await request(
+            app,
+            f"{NODE}/status",
+            body=body(patch),
+            method="PATCH",
+            headers={"content-type": patches.STRATEGIC},
+        )
+        assert out.status == 200
+        assert _node(cluster).status.condition("Ready").reason == "Me"
+        at = trio.current_time()
+        back = await wait_until(lambda: _node(cluster).is_ready(), 30, "the kubelet's Ready")
+        assert back - at <= 11
+        assert _node(cluster).status.condition("Ready").reason == "KubeletReady"

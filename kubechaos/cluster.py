@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.crd import KIND as CRD_KIND
 from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import (
     APIObject,
@@ -270,6 +271,7 @@ class Cluster:
         )
         # kinds applied so far: their on-demand controllers run (see controllermanager)
         self.kinds_in_use: set[str] = set()
+        self.api.custom.on_serve.append(lambda: self.use_kind(CRD_KIND))  # the first CRD
         self.addons = {
             "metrics-server": Process(
                 "metrics-server",

@@ -342,6 +342,7 @@ class Cluster:
             self._nursery = nursery
             nursery.start_soon(self.etcd.run_lease_expiry, name="etcd-lessor")
             nursery.start_soon(self.api.run_compaction, name="apiserver-compaction")
+            self.api.custom.spawn = nursery.start_soon  # the CRD finalizer, when one is deleted
             await bootstrap(self.ctx)
             self.ctx.events.record(
                 "cluster", "Cluster", "", "Booting", f"{len(self.nodes)} nodes, seed {self.seed}"

@@ -32,7 +32,8 @@ from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.control.etcd import Compare, Delete, KeyValue, Put
 from kubechaos.control.registry import customrules as rules
 from kubechaos.control.registry import preconditions
-from kubechaos.control.registry.customresource import CRD_INFO, CustomStorage, Served, _decode
+from kubechaos.control.registry.crdfinalizer import DefinitionDeletion
+from kubechaos.control.registry.customresource import CRD_INFO, Served, _decode
 from kubechaos.sim.clock import now
 
 Written = tuple[Unstructured, list[str]]  # the object as stored, and the client's warnings
@@ -57,14 +58,14 @@ def _stored(obj: Unstructured) -> Unstructured:
     return obj
 
 
-class CustomResources(CustomStorage):
+class CustomResources(DefinitionDeletion):
     """Definitions and custom objects: reads (:class:`CustomStorage`) and writes."""
 
     @classmethod
     def on(cls, api: Any, rng: Any) -> CustomResources:
         """The apiextensions side of ``api``: its etcd, its request path, its namespaces."""
         namespaces = api.cache("namespaces")
-        return cls(
+        store = cls(
             api.etcd,
             api._call,
             # namespaces are kept at upstream's key, /registry/namespaces/<name>
@@ -73,6 +74,11 @@ class CustomResources(CustomStorage):
             lambda: rng.name_suffix("generate-name"),
             api.settings.watch_cache_size,
         )
+        store.crd_poll = (
+            api.settings.crd_finalizer_poll_interval,
+            api.settings.crd_finalizer_poll_timeout,
+        )
+        return store
 
     # ------------------------------------------------------------------ create
     async def create(
@@ -364,45 +370,10 @@ class CustomResources(CustomStorage):
             raise _conflict(served, obj.metadata.name)
         return _decode(marked, result.revision), False
 
-    def _delete_definition(self, kv: KeyValue) -> tuple[Unstructured, bool]:
-        """Mark the definition Terminating, delete its objects; remove it when none is left."""
-        crd: Unstructured = kv.value
-        name = crd.metadata.name
-        if crd.deleting is None:
-            crd = attrs.evolve(crd, deleting=now())
-            crd = crd.with_content(**rules.with_terminating(crd.content, now())).with_meta(
-                generation=crd.metadata.generation + 1
-            )
-            self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, crd)])
-        info = self.definitions.get(name)
-        if info is not None:
-            served = Served(info, info.versions[0])
-            for item in self.etcd.store.range(self._prefix(info)):
-                self._delete_one(served, item)  # the last one gone removes the definition
-        return self._remove_definition_if_empty(name) or (crd, True)
-
-    def _remove_definition_if_empty(self, name: str) -> tuple[Unstructured, bool] | None:
-        key = self._key(CRD_INFO, "", name)
-        kv = self.etcd.get(key)
-        if kv is None:
-            return None
-        info = self.definitions.get(name)
-        if info is not None and self.etcd.store.count(self._prefix(info)):
-            return _decode(kv.value, kv.mod_revision), False
-        result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
-        self._unserve(name)
-        return _decode(kv.value, result.revision), True
-
     def _after_removed(self, served: Served, obj: Unstructured) -> None:
-        """An object is gone: if its definition is being deleted, that may finish it."""
+        """An object is gone: a definition (its last finalizer removed) is no longer served."""
         if served.is_crd:
             self._unserve(obj.metadata.name)
-            return
-        crd = self._caches[f"{CRD_INFO.group}/{CRD_INFO.plural}"].get(
-            self._key(CRD_INFO, "", served.info.name)
-        )
-        if crd is not None and crd.deleting is not None:
-            self._remove_definition_if_empty(served.info.name)
 
 
 __all__ = ["CustomResources", "Written"]

@@ -501,7 +501,7 @@ async def test_a_definition_with_finalized_objects_waits_for_them() -> None:
             {"metadata": {"finalizers": []}},
             content_type="application/merge-patch+json",
         )
-        await trio.sleep(5)  # the CRD finalizer's next poll (every 5 s) finds none left
+        await trio.sleep(6)  # the CRD finalizer's next poll (every 5 s) finds none left
         assert (await send(app, "GET", f"{CRDS}/widgets.example.com")).status == 404
 
 

@@ -131,6 +131,26 @@ async def test_deletecollection_deletes_what_the_selector_matches() -> None:
         assert [i["metadata"]["name"] for i in left] == ["c"]
 
 
+async def test_a_clients_owner_references_are_kept_on_create_without_a_warning() -> None:
+    """A typed object created through the front door keeps its ``ownerReferences`` (apiVersion,
+    controller, blockOwnerDeletion as sent: ObjectMeta is stored whole upstream), and no
+    "not modelled" warning is sent for them since the garbage collector acts on them."""
+    async with running(nodes=1) as cluster:
+        app = front_door(cluster)
+        await with_crd(app)
+        owner = await created(app)
+        answer = await send(
+            app,
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            _owned_deployment(owner, "d1"),
+        )
+        assert answer.status == 201
+        assert "warning" not in answer.headers
+        refs = answer.json()["metadata"]["ownerReferences"]
+        assert refs == _owned_deployment(owner, "d1")["metadata"]["ownerReferences"]
+
+
 # ---------------------------------------------------------------------------- definitions
 async def test_deleting_a_definition_runs_the_crd_finalizer() -> None:
     """etcd.go Delete: the cleanup finalizer and Terminating/InstanceDeletionPending; create

@@ -209,9 +209,14 @@ def check_fields(
     old = set(unmodelled_fields(before)) if before is not None else set()
     skipped |= set(unmodelled_fields(served)) if served is not None else set()
     for path in unmodelled_fields(doc):
-        if path not in skipped and path not in old:
+        if path not in skipped and path not in old and path not in HONOURED_META:
             warnings.append(f"{format_path(path)}: {NOT_MODELLED}")
     return warnings
+
+
+# What a client's object keeps though a scenario's manifest does not (with_meta_extras): the
+# garbage collector and the finalizers act on them, so they are not "not modelled" here.
+HONOURED_META = frozenset({("metadata", "ownerReferences"), ("metadata", "finalizers")})
 
 
 def qualified_kind(target: ResourcePath) -> str:

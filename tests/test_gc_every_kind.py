@@ -23,7 +23,7 @@ from kubechaos.api.objects.custom import Unstructured
 from kubechaos.cluster import Cluster
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.controllers.garbagecollector import GarbageCollector
-from tests.factories import deployment
+from tests.factories import deployment, pod
 from tests.harness import running, wait_until
 from tests.test_crd import CRD, widget
 
@@ -327,3 +327,58 @@ async def test_a_bare_collector_needs_no_custom_client() -> None:
     assert "customresourcedefinitions.apiextensions.k8s.io" not in gc.informers
     with pytest.raises(errors.NotFound):
         await ctx.custom.get(WIDGETS, "default", "w1")  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------- complexity
+async def work_deleting_one_owner(owners: int) -> tuple[int, int]:
+    """Keys the collector synced and objects it looked at while one of ``owners`` custom
+    owners (each with three pods) is deleted."""
+    _, ctx = new_control_plane(1)
+    await bootstrap(ctx)
+    api = ctx.api.custom  # type: ignore[attr-defined]
+    crds = api.resolve("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    await api.create(crds, CRD, "")
+    widgets = api.resolve("example.com", "v1", "widgets")
+    gc = GarbageCollector(ctx)
+    gc.watch_definitions()
+    synced: list[str] = []
+    looked = [0]
+    sync, lookup = gc.sync, gc._object
+
+    async def counted_sync(key: str) -> None:
+        synced.append(key)
+        await sync(key)
+
+    def counted_lookup(key: str) -> Any:
+        looked[0] += 1
+        return lookup(key)
+
+    gc.sync, gc._object = counted_sync, counted_lookup  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(gc.run)
+        for i in range(owners):
+            owner, _ = await api.create(widgets, widget(f"w{i}"), "default")
+            for j in range(3):
+                await ctx.api.create(with_owner(pod(f"p{i}-{j}"), owned_by(owner)))
+        await trio.sleep(5)
+        synced.clear()
+        looked[0] = 0
+        await ctx.custom.delete(WIDGETS, "default", "w0")  # type: ignore[union-attr]
+        await trio.sleep(5)
+        assert not [
+            p
+            for p in (await ctx.api.list("pods", "default"))[0]
+            if p.metadata.name.startswith("p0-")
+        ]
+        nursery.cancel_scope.cancel()
+    return len(synced), looked[0]
+
+
+async def test_deleting_one_owner_visits_only_its_dependents_at_any_size() -> None:
+    """The dependents index by owner uid (upstream's graph, graph_builder.go): deleting one
+    owner syncs its three dependents and looks at nothing else, whether 20 or 40 owners (with
+    their pods) exist: the work does not grow with the cluster."""
+    small = await work_deleting_one_owner(20)
+    large = await work_deleting_one_owner(40)
+    assert small == large
+    assert small[0] == 3

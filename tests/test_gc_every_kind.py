@@ -26,6 +26,7 @@ from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from tests.factories import deployment, pod
 from tests.harness import running, wait_until
 from tests.test_crd import CRD, widget
+from tests.test_job import get_job, job, job_pods
 
 WIDGETS = "widgets.example.com"
 
@@ -382,3 +383,21 @@ async def test_deleting_one_owner_visits_only_its_dependents_at_any_size() -> No
     large = await work_deleting_one_owner(40)
     assert small == large
     assert small[0] == 3
+
+
+async def test_the_ttl_controller_deletes_a_finished_job_in_the_foreground() -> None:
+    """pkg/controller/ttlafterfinished deletes with ``propagationPolicy: Foreground``: the Job
+    stays, ``foregroundDeletion`` on, until the collector has deleted its pods."""
+    async with running(nodes=1) as cluster:
+        await cluster.apply([job(behaviour="exit-after=5s", ttl_seconds_after_finished=10)])
+        seen: list[tuple[str, ...]] = []
+
+        def watch() -> bool:
+            current = get_job(cluster)
+            if current is not None and current.metadata.deletion_timestamp is not None:
+                seen.append(current.metadata.finalizers)
+            return current is None and bool(seen)
+
+        await wait_until(watch, 120, "the job deleted", step=0.01)
+        assert any("foregroundDeletion" in f for f in seen)
+        assert not job_pods(cluster)

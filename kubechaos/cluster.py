@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.crd import KIND as CRD_KIND
 from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import (
     APIObject,
@@ -270,6 +271,7 @@ class Cluster:
         )
         # kinds applied so far: their on-demand controllers run (see controllermanager)
         self.kinds_in_use: set[str] = set()
+        self.api.custom.on_serve.append(lambda: self.use_kind(CRD_KIND))  # the first CRD
         self.addons = {
             "metrics-server": Process(
                 "metrics-server",
@@ -340,6 +342,7 @@ class Cluster:
             self._nursery = nursery
             nursery.start_soon(self.etcd.run_lease_expiry, name="etcd-lessor")
             nursery.start_soon(self.api.run_compaction, name="apiserver-compaction")
+            self.api.custom.spawn = nursery.start_soon  # the CRD finalizer, when one is deleted
             await bootstrap(self.ctx)
             self.ctx.events.record(
                 "cluster", "Cluster", "", "Booting", f"{len(self.nodes)} nodes, seed {self.seed}"

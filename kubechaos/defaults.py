@@ -203,6 +203,12 @@ class Settings:
         "(default 0: each at once)",
     )
     concurrent_gc_syncs: int = _setting(20, "--concurrent-gc-syncs")
+    crd_finalizer_poll_interval: float = _setting(
+        5.0, "apiextensions-apiserver crd_finalizer.go: wait.PollImmediate(5*time.Second, ...)"
+    )
+    crd_finalizer_poll_timeout: float = _setting(
+        60.0, "crd_finalizer.go: instances must be gone within 1*time.Minute, else retried"
+    )
     pdb_deletion_timeout: float = _setting(
         120.0, "pkg/controller/disruption/disruption.go DeletionTimeout (2 min)"
     )

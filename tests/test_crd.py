@@ -471,6 +471,7 @@ async def test_discovery_and_openapi_follow_the_definition() -> None:
         ]
         deleted = await send(app, "DELETE", f"{CRDS}/widgets.example.com")
         assert deleted.status == 200, deleted.json()["message"]
+        await trio.sleep(1)  # the CRD finalizer deletes the objects, then the definition
         assert (await send(app, "GET", "/apis/example.com/v1")).status == 404
         assert "example.com" not in [
             g["name"] for g in (await send(app, "GET", "/apis")).json()["groups"]
@@ -500,6 +501,7 @@ async def test_a_definition_with_finalized_objects_waits_for_them() -> None:
             {"metadata": {"finalizers": []}},
             content_type="application/merge-patch+json",
         )
+        await trio.sleep(6)  # the CRD finalizer's next poll (every 5 s) finds none left
         assert (await send(app, "GET", f"{CRDS}/widgets.example.com")).status == 404
 
 

@@ -5,7 +5,8 @@ Upstream: the generic registry's ``deletionFinalizersForGarbageCollection``
 ``orphan`` finalizer (and drops ``foregroundDeletion``), ``Foreground`` adds
 ``foregroundDeletion`` (and drops ``orphan``), ``Background`` drops both; no policy keeps what
 the object has, the kind's default being background for every kind the model serves (the
-apps/v1, batch/v1 and core/v1 strategies' ``DefaultGarbageCollectionPolicy``). The garbage
+apps/v1, batch/v1 and core/v1 strategies' ``DefaultGarbageCollectionPolicy``; custom kinds'
+strategy has none, so the generic store's ``DeleteDependents``: background too). The garbage
 collector then orphans or deletes the dependents and removes the finalizer, and the object goes
 once no finalizer is left.
 """

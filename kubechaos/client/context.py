@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from kubechaos.client.customapi import CustomAPI
 from kubechaos.client.informer import Informer, InformerFactory
 from kubechaos.client.interface import APIClient
 from kubechaos.client.metrics import MetricsAPI
@@ -24,6 +25,7 @@ class Context:
     informers: InformerFactory | None = None  # the process's shared informers, if it has some
     # metrics.k8s.io as metrics-server serves it (see kubechaos.client.metrics)
     metrics: MetricsAPI = attrs.field(factory=MetricsAPI)
+    custom: CustomAPI | None = None  # custom objects (the dynamic client), where served
 
     def stream(self, name: str) -> random.Random:
         return self.rng.stream(name)

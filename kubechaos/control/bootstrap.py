@@ -8,6 +8,7 @@ from kubechaos.api.validation import SYSTEM_PRIORITY_CLASSES
 from kubechaos.client.context import Context
 from kubechaos.control.apiserver import APIServer
 from kubechaos.control.etcd import Etcd
+from kubechaos.control.registry.customclient import CustomClient
 from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
 from kubechaos.sim.events import EventLog
 from kubechaos.sim.rand import Rng
@@ -22,7 +23,8 @@ def control_plane(seed: int, settings: Settings) -> tuple[Etcd, APIServer, Conte
     events = EventLog()
     etcd = Etcd(settings, rng.stream("etcd"))
     api = APIServer(etcd, settings, rng, events)
-    return etcd, api, Context(api, settings, rng, events)
+    custom = CustomClient(api.custom, api.watch_hooks)
+    return etcd, api, Context(api, settings, rng, events, custom=custom)
 
 
 def new_control_plane(seed: int = 0, settings: Settings | None = None) -> tuple[Etcd, Context]:

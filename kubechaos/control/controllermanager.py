@@ -60,12 +60,6 @@ ON_FIRST_OBJECT: dict[str, Callable[[Context], Controller]] = {
     "StatefulSet": StatefulSetController,
     "Job": JobController,
 }
-# Kinds of those that own pods: the garbage collector watches them from then on.
-OWNER_RESOURCES: dict[str, str] = {
-    "DaemonSet": "daemonsets",
-    "StatefulSet": "statefulsets",
-    "Job": "jobs",
-}
 
 
 class ControllerManager:
@@ -97,10 +91,10 @@ class ControllerManager:
         (idempotent)."""
         factory = ON_FIRST_OBJECT.get(kind)
         if factory is None or kind in self.on_demand:
+            self.garbage_collector.watch_kind(kind)  # owners and dependents of any kind in use
             return
         controller = self.on_demand[kind] = factory(self.ctx)
-        if kind in OWNER_RESOURCES:
-            self.garbage_collector.watch_owners(OWNER_RESOURCES[kind])
+        self.garbage_collector.watch_kind(kind)
         if self._nursery is not None:
             self._nursery.start_soon(controller.run)
 

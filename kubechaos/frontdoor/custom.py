@@ -170,7 +170,13 @@ class CustomDoor(CustomWrites):
             content_type = headers.get("content-type", "")
             await self._patch(target, content_type, body, validation, response, dry_run)
         elif method == "DELETE" and target.name:
-            await self._delete(target, body, response, dry_run)
+            content_type = headers.get("content-type", "")
+            obj, gone = await self._delete(target, params, content_type, body)
+            await self._delete_answer(target, obj, gone, response)
+        elif method == "DELETE" and not target.subresource:
+            items, _ = await self._list(target, query, _field_matcher(query))
+            content_type = headers.get("content-type", "")
+            await self._delete_collection(target, items, params, content_type, body, response)
         else:
             await response.status(
                 405,

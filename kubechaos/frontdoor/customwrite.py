@@ -17,6 +17,7 @@ from kubechaos.frontdoor import customdocs
 from kubechaos.frontdoor.patches import json_patch, merge_patch
 from kubechaos.frontdoor.response import Response, dumps
 from kubechaos.frontdoor.timefmt import Anchor
+from kubechaos.frontdoor.writes import delete_options
 
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
@@ -156,14 +157,26 @@ class CustomWrites:
         )
         await self._written(200, obj, warnings, response, target.served)
 
-    async def _delete(self, target: Target, body: bytes, response: Response, dry_run: bool) -> None:
-        options = json_body(body) if body.strip() else {}
-        uid = None
-        if isinstance(options, dict):
-            uid = (options.get("preconditions") or {}).get("uid")
-        obj, gone = await self.store.delete(
-            target.served, target.namespace or "", target.name, uid, dry_run
+    async def _delete(
+        self, target: Target, params: dict[str, str], content_type: str, body: bytes
+    ) -> tuple[Unstructured, bool]:
+        """DELETE of one object with its ``DeleteOptions`` (body and query, as the typed
+        kinds': preconditions, ``propagationPolicy``, ``orphanDependents``, ``dryRun``)."""
+        options = delete_options(params, content_type, body)
+        return await self.store.delete(
+            target.served,
+            target.namespace or "",
+            target.name,
+            options.get("uid"),
+            options["dryRun"],
+            options.get("resourceVersion"),
+            options.get("propagationPolicy"),
         )
+
+    async def _delete_answer(
+        self, target: Target, obj: Unstructured, gone: bool, response: Response
+    ) -> None:
+        """The object while finalizers hold it, else a Success Status (finalizeDelete)."""
         if not gone:
             await response.json(200, self.encode(obj, target.served))
             return
@@ -182,6 +195,36 @@ class CustomWrites:
                 "metadata": {},
                 "status": "Success",
                 "details": details,
+            },
+        )
+
+    async def _delete_collection(
+        self,
+        target: Target,
+        items: list[Unstructured],
+        params: dict[str, str],
+        content_type: str,
+        body: bytes,
+        response: Response,
+    ) -> None:
+        """deletecollection: each listed object deleted with the request's options (the
+        generic store's DeleteCollection); the answer lists them as the deletes left them."""
+        deleted = []
+        for obj in items:
+            one = Target(target.served, obj.metadata.namespace or None, obj.metadata.name, "")
+            try:
+                done, _ = await self._delete(one, params, content_type, body)
+            except errors.NotFound:
+                continue
+            deleted.append(self.encode(done, target.served))
+        info = target.served.info
+        await response.json(
+            200,
+            {
+                "apiVersion": f"{info.group}/{target.served.version.name}",
+                "kind": info.list_kind,
+                "metadata": {},
+                "items": deleted,
             },
         )
 

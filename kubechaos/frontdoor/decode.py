@@ -31,7 +31,8 @@ from kubechaos.api import errors
 from kubechaos.api.fieldreader import ManifestError, format_path
 from kubechaos.api.manifest import SUPPORTED_KINDS, read_manifest
 from kubechaos.api.modelled import NOT_MODELLED, unmodelled_fields
-from kubechaos.api.objects import OwnerReference, Taint
+from kubechaos.api.objects import Taint
+from kubechaos.api.objects.custom import owner_references
 from kubechaos.api.schema import schema_errors
 from kubechaos.frontdoor import protobuf
 from kubechaos.frontdoor.paths import ResourcePath
@@ -208,9 +209,14 @@ def check_fields(
     old = set(unmodelled_fields(before)) if before is not None else set()
     skipped |= set(unmodelled_fields(served)) if served is not None else set()
     for path in unmodelled_fields(doc):
-        if path not in skipped and path not in old:
+        if path not in skipped and path not in old and path not in HONOURED_META:
             warnings.append(f"{format_path(path)}: {NOT_MODELLED}")
     return warnings
+
+
+# What a client's object keeps though a scenario's manifest does not (with_meta_extras): the
+# garbage collector and the finalizers act on them, so they are not "not modelled" here.
+HONOURED_META = frozenset({("metadata", "ownerReferences"), ("metadata", "finalizers")})
 
 
 def qualified_kind(target: ResourcePath) -> str:
@@ -298,16 +304,7 @@ def with_meta_extras(obj: Any, doc: Mapping[str, Any]) -> Any:
     meta = mapping(doc.get("metadata"), "metadata")
     given = sequence(meta.get("finalizers"), "metadata.finalizers")
     finalizers = tuple(str(f) for f in given if isinstance(f, str))
-    owners = tuple(
-        OwnerReference(
-            str(ref.get("kind", "")),
-            str(ref.get("name", "")),
-            str(ref.get("uid", "")),
-            bool(ref.get("controller", False)),
-        )
-        for ref in sequence(meta.get("ownerReferences"), "metadata.ownerReferences")
-        if isinstance(ref, Mapping)
-    )
+    owners = owner_references(sequence(meta.get("ownerReferences"), "metadata.ownerReferences"))
     return attrs.evolve(
         obj, metadata=attrs.evolve(obj.metadata, finalizers=finalizers, owner_references=owners)
     )

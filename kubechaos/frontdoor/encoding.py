@@ -273,13 +273,14 @@ class Encoder:
 
     def _owner(self, ref: OwnerReference) -> JSON:
         out: JSON = {
-            "apiVersion": api_version_of(ref.kind),
+            "apiVersion": ref.api_version or api_version_of(ref.kind),
             "kind": ref.kind,
             "name": ref.name,
             "uid": ref.uid,
         }
         if ref.controller:
             out["controller"] = True
+        if ref.blocks:
             out["blockOwnerDeletion"] = True
         return out
 

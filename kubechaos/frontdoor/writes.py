@@ -146,7 +146,9 @@ class Writes:
                 "makes them itself"
             )
         warnings += decode.check_fields(doc, validation, kind, _version(target))
-        obj = decode.read_object(doc, target)
+        # a client's ownerReferences and finalizers count from the create on (an operator's
+        # Deployment owned by its custom object)
+        obj = decode.with_meta_extras(decode.read_object(doc, target), doc)
         self.on_kind(kind)
         stored = await self.api.create(obj, dry_run=dry)
         if not dry:

@@ -20,6 +20,8 @@ from typing import Any
 
 import attrs
 
+from kubechaos.api.objects.meta import OwnerReference
+
 JSON = dict[str, Any]
 
 
@@ -35,6 +37,7 @@ class UnstructuredMeta:
     finalizers: tuple[str, ...]
     deletion_timestamp: float | None
     generation: int
+    owner_references: tuple[OwnerReference, ...] = ()
 
 
 @attrs.frozen(slots=True, eq=True)
@@ -57,6 +60,7 @@ class Unstructured:
             finalizers=tuple(meta.get("finalizers") or ()),
             deletion_timestamp=self.deleting,
             generation=int(meta.get("generation", 0) or 0),
+            owner_references=owner_references(meta.get("ownerReferences")),
         )
 
     @property
@@ -88,8 +92,26 @@ class Unstructured:
         return attrs.evolve(self, content=content)
 
 
+def owner_references(refs: Any) -> tuple[OwnerReference, ...]:
+    """``metadata.ownerReferences`` as JSON (a list of maps) read into references."""
+    if not refs or not isinstance(refs, list):
+        return ()
+    return tuple(
+        OwnerReference(
+            str(ref.get("kind", "")),
+            str(ref.get("name", "")),
+            str(ref.get("uid", "")),
+            bool(ref.get("controller", False)),
+            str(ref.get("apiVersion", "")),
+            bool(ref.get("blockOwnerDeletion", False)),
+        )
+        for ref in refs
+        if isinstance(ref, Mapping)
+    )
+
+
 def is_unstructured(obj: object) -> bool:
     return isinstance(obj, Unstructured)
 
 
-__all__ = ["JSON", "Unstructured", "UnstructuredMeta", "is_unstructured"]
+__all__ = ["JSON", "Unstructured", "UnstructuredMeta", "is_unstructured", "owner_references"]

@@ -18,6 +18,15 @@ class OwnerReference:
     name: str
     uid: str
     controller: bool = True
+    api_version: str = ""  # "" for the model's own references: the kind's served version
+    block_owner_deletion: bool | None = None  # None: as ``controller`` (NewControllerRef)
+
+    @property
+    def blocks(self) -> bool:
+        """Whether a foreground deletion of the owner waits for this dependent
+        (``blockOwnerDeletion``; the model's controllers set it with ``controller``, as
+        metav1.NewControllerRef does)."""
+        return self.controller if self.block_owner_deletion is None else self.block_owner_deletion
 
 
 @attrs.frozen(slots=True)

@@ -1,9 +1,11 @@
-"""The garbage collector (pkg/controller/garbagecollector), background propagation only.
+"""The garbage collector (pkg/controller/garbagecollector), over typed and custom objects.
 
 An object whose every owner reference names an owner that no longer exists is deleted: deleting a
-Deployment takes its ReplicaSets with it, and deleting a ReplicaSet its pods. Upstream builds a
-graph of every object's owner references from informers on all resources; here the informers on
-the model's workload resources (their uids tell which owners exist) and an index of dependents by
+Deployment takes its ReplicaSets with it, deleting a ReplicaSet its pods, deleting a custom
+object the Deployment its operator made for it. Upstream builds a graph of every object's owner
+references from informers on all resources; here informers on the resources in use (see
+:mod:`.gcresources`: the workload resources from the start, any other kind from its first
+object, a custom resource while its definition is Established) and an index of dependents by
 owner uid play that part, so deleting an owner costs work only for its own dependents.
 
 An owner missing from the informers is not yet proof that it is gone: it may have been created a
@@ -23,19 +25,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.discovery import API_RESOURCES, RESOURCE_OF_KIND
+from kubechaos.api.crd import KIND as CRD_KIND
 from kubechaos.api.objects import APIObject, OwnerReference, key_of
 from kubechaos.client.context import Context
+from kubechaos.client.customapi import CRD_RESOURCE
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
-from kubechaos.control.controllers.gcpropagation import FINALIZE, finalize, needs_collector
-
-# Resources whose objects the collector watches, both as owners and as dependents.
-GC_RESOURCES = ("deployments", "replicasets", "pods", "endpoints", "services")
+from kubechaos.control.controllers.gcpropagation import (
+    FINALIZE,
+    finalize,
+    kind_of,
+    needs_collector,
+    without_owners,
+)
+from kubechaos.control.controllers.gcresources import (
+    GC_RESOURCES,
+    CustomKinds,
+    established,
+    typed_resource,
+)
 
 
 class GarbageCollector(Controller):
@@ -47,21 +58,50 @@ class GarbageCollector(Controller):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.workers = ctx.settings.concurrent_gc_syncs
-        self.informers: dict[str, Informer[APIObject]] = {}
+        self.informers: dict[str, Informer[Any]] = {}
         self.live: dict[str, str] = {}  # uid -> work key of every object the informers hold
         self.dependents: dict[str, dict[str, None]] = {}  # owner uid -> work keys of dependents
+        self.kinds = CustomKinds()
+        self._scopes: dict[str, trio.CancelScope] = {}  # custom resource -> its informer's
         self._synced = False
         self._nursery: trio.Nursery | None = None
         for resource in GC_RESOURCES:
             self.watch_owners(resource)
 
+    def watch_kind(self, kind: str) -> None:
+        """A first object of ``kind`` exists: hold that kind's objects from now on (the
+        definitions, for ``CustomResourceDefinition``: then every Established custom kind)."""
+        if kind == CRD_KIND:
+            self.watch_definitions()
+            return
+        resource = typed_resource(kind)
+        if resource is not None:
+            self.watch_owners(resource)
+
     def watch_owners(self, resource: str) -> None:
-        """Hold the objects of ``resource`` too, as owners and dependents (idempotent): the
-        controller manager calls it for a kind whose controller starts with its first object
-        (DaemonSets), so deleting such an owner collects its pods as upstream's graph does."""
+        """Hold the objects of typed ``resource`` too, as owners and dependents (idempotent)."""
         if resource in self.informers:
             return
-        informer: Informer[APIObject] = self.ctx.informer(resource, self.name)
+        self._hold(resource, self.ctx.informer(resource, self.name))
+
+    def watch_definitions(self) -> None:
+        """Watch the CustomResourceDefinitions, to hold each served custom resource's objects
+        (idempotent; nothing without a custom-object client)."""
+        custom = self.ctx.custom
+        if custom is None or CRD_RESOURCE in self.informers:
+            return
+        informer: Informer[Any] = Informer(
+            custom,  # type: ignore[arg-type]  # list and watch: all an informer asks
+            CRD_RESOURCE,
+            component=self.name,
+            events=self.events,
+        )
+        informer.add_handler(Handler(self._on_definition, self._on_definition_update, self._gone))
+        self.informers[CRD_RESOURCE] = informer
+        if self._nursery is not None:
+            self._nursery.start_soon(informer.run)
+
+    def _hold(self, resource: str, informer: Informer[Any]) -> None:
         informer.add_handler(
             Handler(
                 self._on_add_handler(resource),
@@ -70,8 +110,54 @@ class GarbageCollector(Controller):
             )
         )
         self.informers[resource] = informer
-        if self._nursery is not None:
+        if resource in self._scopes and self._nursery is not None:
+            self._nursery.start_soon(self._run_custom, informer, self._scopes[resource])
+        elif self._nursery is not None:
             self._nursery.start_soon(informer.run)
+
+    # ------------------------------------------------------------------ custom resources
+    def _on_definition(self, crd: Any) -> None:
+        target = established(crd)
+        if target is None or target.resource in self.informers:
+            return
+        self.kinds.add(crd, target)
+        self._scopes[target.resource] = trio.CancelScope()
+        informer: Informer[Any] = Informer(
+            self.ctx.custom,  # type: ignore[arg-type]
+            target.resource,
+            component=self.name,
+            events=self.events,
+        )
+        self._hold(target.resource, informer)
+
+    def _on_definition_update(self, old: Any, new: Any) -> None:
+        self._on_definition(new)
+
+    def _gone(self, crd: Any) -> None:
+        """A definition is gone: its resource is not served any more; what its informer held
+        is gone too (upstream: the monitor removed at the next discovery sync)."""
+        target = self.kinds.remove(crd)
+        if target is None:
+            return
+        scope = self._scopes.pop(target.resource, None)
+        if scope is not None:
+            scope.cancel()
+        informer = self.informers.pop(target.resource, None)
+        if informer is not None:
+            on_delete = self._on_delete_handler(target.resource)
+            for obj in list(informer.store.values()):
+                on_delete(obj)
+
+    async def _run_custom(self, informer: Informer[Any], scope: trio.CancelScope) -> None:
+        with scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(informer.run)
+                await informer.synced.wait()
+                if self._synced:  # owners of this kind were unknown until now: look again
+                    for owner_uid, keys in list(self.dependents.items()):
+                        if owner_uid not in self.live:
+                            for key in keys:
+                                self.enqueue(key)
 
     # ------------------------------------------------------------------ lifecycle
     async def wait_synced(self) -> None:
@@ -81,13 +167,18 @@ class GarbageCollector(Controller):
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            for informer in list(self.informers.values()):
-                nursery.start_soon(informer.run)
+            for resource, informer in list(self.informers.items()):
+                if resource in self._scopes:
+                    nursery.start_soon(self._run_custom, informer, self._scopes[resource])
+                else:
+                    nursery.start_soon(informer.run)
             await self.wait_synced()
             self._synced = True
             # Now that every owner is known, look once for dependents whose owners went while no
             # collector ran (events during the initial lists were only indexed).
             for resource, informer in list(self.informers.items()):
+                if resource == CRD_RESOURCE:
+                    continue
                 for obj in informer.store.values():
                     self._check(f"{resource}/{key_of(obj)}", obj)
             await super().run()
@@ -122,6 +213,10 @@ class GarbageCollector(Controller):
             self._remove(work_key, old)
             self._add(work_key, new)
             self._check(work_key, new)
+            for ref in old.metadata.owner_references:  # an owner waiting for it to let go
+                owner_key = self.live.get(ref.uid)
+                if owner_key is not None:
+                    self._finalize_if_waiting(owner_key)
 
         return on_update
 
@@ -159,25 +254,46 @@ class GarbageCollector(Controller):
         if any(ref.uid not in self.live for ref in obj.metadata.owner_references):
             self.enqueue(work_key)
 
-    def _finalize_if_waiting(self, work_key: str) -> None:
+    def _object(self, work_key: str) -> Any:
         resource, obj_key = work_key.split("/", 1)
-        owner = self.informers[resource].get(obj_key)
+        informer = self.informers.get(resource)
+        return informer.get(obj_key) if informer is not None else None
+
+    def _client(self, resource: str) -> Any:
+        """Custom resources are named ``<plural>.<group>``; typed ones have no dot."""
+        return self.ctx.custom if "." in resource else self.api
+
+    def _finalize_if_waiting(self, work_key: str) -> None:
+        owner = self._object(work_key)
         if owner is not None and needs_collector(owner):
             self.enqueue(FINALIZE + work_key)
 
+    def _solid(self, dependent: Any, owner_uid: str) -> bool:
+        """Whether ``dependent`` has another owner that exists and is not being deleted."""
+        for ref in dependent.metadata.owner_references:
+            if ref.uid == owner_uid or ref.uid not in self.live:
+                continue
+            other = self._object(self.live[ref.uid])
+            if other is not None and other.metadata.deletion_timestamp is None:
+                return True
+        return False
+
     async def _finalize(self, work_key: str) -> None:
-        resource, obj_key = work_key.split("/", 1)
-        owner = self.informers[resource].get(obj_key)
+        owner = self._object(work_key)
         if owner is None or not needs_collector(owner):
             return
         dependents = []
         for dep_key in list(self.dependents.get(owner.metadata.uid, ())):
-            dep_resource, dep_obj_key = dep_key.split("/", 1)
-            dep = self.informers[dep_resource].get(dep_obj_key)
+            dep = self._object(dep_key)
             if dep is not None:
-                dependents.append((dep_resource, dep))
+                dependents.append((dep_key.split("/", 1)[0], dep))
         await finalize(
-            self.api, resource, owner, dependents, lambda uid: bool(self.dependents.get(uid))
+            self._client,
+            work_key.split("/", 1)[0],
+            owner,
+            dependents,
+            lambda uid: bool(self.dependents.get(uid)),
+            self._solid,
         )
 
     # ------------------------------------------------------------------ collect
@@ -186,7 +302,7 @@ class GarbageCollector(Controller):
             await self._finalize(key.removeprefix(FINALIZE))
             return
         resource, obj_key = key.split("/", 1)
-        obj = self.informers[resource].get(obj_key)
+        obj = self._object(key)
         if obj is None or obj.metadata.deletion_timestamp is not None:
             return
         refs = obj.metadata.owner_references
@@ -198,47 +314,41 @@ class GarbageCollector(Controller):
                 dangling.append(ref)
         if not dangling:
             return
-        latest = self.informers[resource].get(obj_key)
+        latest = self._object(key)
         if latest is None or latest.metadata.owner_references != refs:
             self.enqueue(key)  # adopted or changed while we looked: examine it afresh
             return
         namespace, name = obj.metadata.namespace, obj.metadata.name
+        client = self._client(resource)
         if len(dangling) < len(refs):
             gone = {ref.uid for ref in dangling}
-            await self.api.patch(resource, namespace, name, _without_owners(gone))
+            await client.patch(resource, namespace, name, without_owners(gone))
             return
         try:
-            await self.api.delete(resource, namespace, name, uid=obj.metadata.uid)
+            await client.delete(resource, namespace, name, uid=obj.metadata.uid)
         except (errors.NotFound, errors.Conflict):
             return  # already gone, or a new object of the same name
         owners = ", ".join(f"{ref.kind} {ref.name}" for ref in refs)
+        kind = kind_of(obj)
         self.events.record(
             self.name,
-            type(obj).__name__,
+            kind,
             obj_key,
             "GarbageCollected",
-            f"Deleting {type(obj).__name__} {obj_key}: its owners are gone ({owners})",
+            f"Deleting {kind} {obj_key}: its owners are gone ({owners})",
         )
 
     async def _owner_exists(self, ref: OwnerReference, dependent: APIObject) -> bool:
         """A live lookup of an owner the informers do not (yet) hold."""
-        resource = RESOURCE_OF_KIND.get(ref.kind)
-        if resource is None:
+        target = self.kinds.target(ref)
+        if target is None:
             return True  # a kind the model does not serve: we cannot tell, so keep the dependent
-        namespace = dependent.metadata.namespace if API_RESOURCES[resource].namespaced else ""
+        namespace = dependent.metadata.namespace if target.namespaced else ""
         try:
-            owner = await self.api.get(resource, namespace, ref.name)
+            owner = await self._client(target.resource).get(target.resource, namespace, ref.name)
         except errors.NotFound:
             return False
-        return owner.metadata.uid == ref.uid
-
-
-def _without_owners(gone: set[str]) -> Callable[[Any], Any]:
-    def mutate(obj: APIObject) -> APIObject:
-        refs = tuple(r for r in obj.metadata.owner_references if r.uid not in gone)
-        return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, owner_references=refs))
-
-    return mutate
+        return bool(owner.metadata.uid == ref.uid)
 
 
 __all__ = ["GC_RESOURCES", "GarbageCollector"]

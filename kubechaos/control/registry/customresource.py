@@ -108,6 +108,9 @@ class CustomStorage:
         self.definitions: dict[str, CRDInfo] = {}  # established, by definition name
         self._by_group_plural: dict[tuple[str, str], CRDInfo] = {}
         self.changes = 0  # bumped whenever what is served changes (discovery, OpenAPI caches)
+        # called when a definition is first served: the cluster starts what custom kinds need
+        # (the garbage collector's watch of the definitions), as for a typed kind's first object
+        self.on_serve: builtins.list[Callable[[], None]] = []
         self._open_cache(CRD_INFO)
 
     # ------------------------------------------------------------------ what is served
@@ -175,6 +178,8 @@ class CustomStorage:
         self._by_group_plural[(info.group, info.plural)] = info
         self._open_cache(info)
         self.changes += 1
+        for hook in self.on_serve:
+            hook()
 
     def _unserve(self, name: str) -> None:
         info = self.definitions.pop(name, None)

@@ -274,18 +274,20 @@ def is_established(content: Mapping[str, Any]) -> bool:
     return False
 
 
-def with_terminating(content: JSON, at: float) -> JSON:
+def with_terminating(
+    content: JSON,
+    at: float,
+    reason: str = "InstanceDeletionInProgress",
+    message: str = "CustomResource deletion is in progress",
+    status_: bool = True,
+) -> JSON:
+    """The definition with its ``Terminating`` condition set (crd_finalizer.go's words)."""
     status = dict(content.get("status") or {})
+    old = [c for c in status.get("conditions") or () if c.get("type") == TERMINATING]
     conditions = [c for c in status.get("conditions") or () if c.get("type") != TERMINATING]
-    conditions.append(
-        condition(
-            TERMINATING,
-            True,
-            "InstanceDeletionInProgress",
-            "CustomResource deletion is in progress",
-            at,
-        )
-    )
+    if old and old[0].get("status") == ("True" if status_ else "False"):
+        at = old[0].get("lastTransitionTime", at)  # SetCRDCondition keeps the transition time
+    conditions.append(condition(TERMINATING, status_, reason, message, at))
     status["conditions"] = conditions
     return {**content, "status": status}
 

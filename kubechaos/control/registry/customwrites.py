@@ -28,9 +28,12 @@ from kubechaos.api.crd import crd_info, update_causes, validate_crd, with_defaul
 from kubechaos.api.fieldreader import format_path
 from kubechaos.api.modelled import cel_rule_paths
 from kubechaos.api.objects.custom import JSON, Unstructured
+from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.control.etcd import Compare, Delete, KeyValue, Put
 from kubechaos.control.registry import customrules as rules
-from kubechaos.control.registry.customresource import CRD_INFO, CustomStorage, Served, _decode
+from kubechaos.control.registry import preconditions
+from kubechaos.control.registry.crdfinalizer import DefinitionDeletion
+from kubechaos.control.registry.customresource import CRD_INFO, Served, _decode
 from kubechaos.sim.clock import now
 
 Written = tuple[Unstructured, list[str]]  # the object as stored, and the client's warnings
@@ -55,14 +58,14 @@ def _stored(obj: Unstructured) -> Unstructured:
     return obj
 
 
-class CustomResources(CustomStorage):
+class CustomResources(DefinitionDeletion):
     """Definitions and custom objects: reads (:class:`CustomStorage`) and writes."""
 
     @classmethod
     def on(cls, api: Any, rng: Any) -> CustomResources:
         """The apiextensions side of ``api``: its etcd, its request path, its namespaces."""
         namespaces = api.cache("namespaces")
-        return cls(
+        store = cls(
             api.etcd,
             api._call,
             # namespaces are kept at upstream's key, /registry/namespaces/<name>
@@ -71,6 +74,11 @@ class CustomResources(CustomStorage):
             lambda: rng.name_suffix("generate-name"),
             api.settings.watch_cache_size,
         )
+        store.crd_poll = (
+            api.settings.crd_finalizer_poll_interval,
+            api.settings.crd_finalizer_poll_timeout,
+        )
+        return store
 
     # ------------------------------------------------------------------ create
     async def create(
@@ -308,38 +316,53 @@ class CustomResources(CustomStorage):
         name: str,
         uid: str | None = None,
         dry_run: bool = False,
+        resource_version: str | None = None,
+        propagation_policy: str | None = None,
     ) -> tuple[Unstructured, bool]:
-        """Delete; returns the object and whether it is gone (False: finalizers pending)."""
+        """Delete; returns the object and whether it is gone (False: finalizers pending).
+
+        As the generic store's Delete: the uid and resourceVersion preconditions (409), then
+        the finalizers the ``propagationPolicy`` leaves (``orphan``, ``foregroundDeletion``:
+        :func:`~kubechaos.api.propagation.deletion_finalizers`; no policy keeps the object's
+        own, background being the custom kinds' default); an object with finalizers is only
+        marked, ``deletionTimestamp`` now and ``deletionGracePeriodSeconds`` 0."""
 
         def delete_in_etcd() -> tuple[Unstructured, bool]:
             kv = self._current(served, namespace, name)
             obj: Unstructured = kv.value
-            if uid is not None and obj.metadata.uid != uid:
-                raise errors.Conflict(
-                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                    f"{obj.metadata.uid}"
-                )
-            if dry_run:
-                return _decode(obj, kv.mod_revision), not obj.metadata.finalizers
+            preconditions.check(obj, kv.mod_revision, uid, resource_version, name)  # type: ignore[arg-type]
             if served.is_crd:
+                if dry_run:
+                    return _decode(obj, kv.mod_revision), False
                 return self._delete_definition(kv)
-            return self._delete_one(served, kv)
+            finalizers = deletion_finalizers(obj.metadata.finalizers, propagation_policy)
+            if dry_run:
+                return _decode(obj, kv.mod_revision), not finalizers
+            return self._delete_one(served, kv, finalizers)
 
         return await self._call("delete", served.info.plural, delete_in_etcd, reads=1, writes=1)
 
-    def _delete_one(self, served: Served, kv: KeyValue) -> tuple[Unstructured, bool]:
+    def _delete_one(
+        self, served: Served, kv: KeyValue, finalizers: tuple[str, ...] | None = None
+    ) -> tuple[Unstructured, bool]:
         obj: Unstructured = kv.value
-        if not obj.metadata.finalizers:
+        finalizers = obj.metadata.finalizers if finalizers is None else finalizers
+        if not finalizers:
             result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Delete(kv.key)])
             if not result.succeeded:  # pragma: no cover - nothing runs between read and write
                 raise _conflict(served, obj.metadata.name)
             self._after_removed(served, obj)
             return _decode(obj, result.revision), True
-        if obj.deleting is not None:
+        if obj.deleting is not None and finalizers == obj.metadata.finalizers:
             return _decode(obj, kv.mod_revision), False
-        marked = attrs.evolve(obj, deleting=now()).with_meta(
-            deletionGracePeriodSeconds=0, generation=obj.metadata.generation + 1
-        )
+        if obj.deleting is not None:  # a second delete changing the policy: its finalizers
+            marked = obj.with_meta(finalizers=list(finalizers))
+        else:
+            marked = attrs.evolve(obj, deleting=now()).with_meta(
+                deletionGracePeriodSeconds=0,
+                generation=obj.metadata.generation + 1,
+                finalizers=list(finalizers),
+            )
         result = self.etcd.txn(
             [Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)]
         )
@@ -347,45 +370,10 @@ class CustomResources(CustomStorage):
             raise _conflict(served, obj.metadata.name)
         return _decode(marked, result.revision), False
 
-    def _delete_definition(self, kv: KeyValue) -> tuple[Unstructured, bool]:
-        """Mark the definition Terminating, delete its objects; remove it when none is left."""
-        crd: Unstructured = kv.value
-        name = crd.metadata.name
-        if crd.deleting is None:
-            crd = attrs.evolve(crd, deleting=now())
-            crd = crd.with_content(**rules.with_terminating(crd.content, now())).with_meta(
-                generation=crd.metadata.generation + 1
-            )
-            self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, crd)])
-        info = self.definitions.get(name)
-        if info is not None:
-            served = Served(info, info.versions[0])
-            for item in self.etcd.store.range(self._prefix(info)):
-                self._delete_one(served, item)  # the last one gone removes the definition
-        return self._remove_definition_if_empty(name) or (crd, True)
-
-    def _remove_definition_if_empty(self, name: str) -> tuple[Unstructured, bool] | None:
-        key = self._key(CRD_INFO, "", name)
-        kv = self.etcd.get(key)
-        if kv is None:
-            return None
-        info = self.definitions.get(name)
-        if info is not None and self.etcd.store.count(self._prefix(info)):
-            return _decode(kv.value, kv.mod_revision), False
-        result = self.etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
-        self._unserve(name)
-        return _decode(kv.value, result.revision), True
-
     def _after_removed(self, served: Served, obj: Unstructured) -> None:
-        """An object is gone: if its definition is being deleted, that may finish it."""
+        """An object is gone: a definition (its last finalizer removed) is no longer served."""
         if served.is_crd:
             self._unserve(obj.metadata.name)
-            return
-        crd = self._caches[f"{CRD_INFO.group}/{CRD_INFO.plural}"].get(
-            self._key(CRD_INFO, "", served.info.name)
-        )
-        if crd is not None and crd.deleting is not None:
-            self._remove_definition_if_empty(served.info.name)
 
 
 __all__ = ["CustomResources", "Written"]

@@ -3,9 +3,8 @@ with ``ttlSecondsAfterFinished`` is deleted that many seconds after it finished 
 ``lastTransitionTime`` of its Complete or Failed condition); the garbage collector then deletes
 its pods.
 
-Upstream deletes with ``propagationPolicy: Foreground`` (the Job stays, with the
-``foregroundDeletion`` finalizer, until its pods are gone); the model's garbage collector knows
-only background deletion, so the Job goes first and its pods right after.
+As upstream, it deletes with ``propagationPolicy: Foreground``: the Job stays, with the
+``foregroundDeletion`` finalizer, until the garbage collector has deleted its pods.
 """
 
 from __future__ import annotations
@@ -57,7 +56,11 @@ class TTLAfterFinishedController(Controller):
             if fresh.metadata.uid != job.metadata.uid:
                 return
             await self.api.delete(
-                "jobs", job.metadata.namespace, job.metadata.name, uid=job.metadata.uid
+                "jobs",
+                job.metadata.namespace,
+                job.metadata.name,
+                uid=job.metadata.uid,
+                propagation_policy="Foreground",
             )
         except errors.NotFound:
             return

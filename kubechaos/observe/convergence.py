@@ -6,12 +6,14 @@ The watcher is an API client like ``kubectl get deployments -w``: it records
 leave its desired count (``StatefulSetAvailable`` / ``StatefulSetDegraded`` for a StatefulSet,
 ``DaemonSetAvailable`` / ``DaemonSetDegraded`` for a DaemonSet's nodes), and ``Converged`` /
 ``Diverged`` for all of them together, so the timeline reads as convergence, not as a flood of
-pod events. StatefulSets and DaemonSets are watched only in runs that have them (``kinds``), so
-other runs make the requests they always made. Jobs are not: a Job finishes rather than
+pod events. Every run watches all four kinds steady state judges (Deployments, StatefulSets,
+DaemonSets, Jobs), whatever its workloads are: one a client or an operator creates during the
+run counts as soon as the informer hears of it (an informer on an empty resource costs one list
+and an idle watch). Jobs are not in the convergence events: a Job finishes rather than
 converges (steady state covers them, see :mod:`kubechaos.observe.steady`).
 
 The same informers feed steady state at event resolution: every added, updated or deleted
-object (and every Job, watched in runs that have Jobs) goes to each of ``listeners`` (a
+object (Jobs included) goes to each of ``listeners`` (a
 :class:`~kubechaos.observe.resolution.SteadyRecord`) the moment the informer hears of it.
 """
 
@@ -69,18 +71,19 @@ class ConvergenceWatch:
     component = "observer"
 
     def __init__(self, ctx: Context, kinds: frozenset[str] = frozenset()) -> None:
-        """Watch Deployments, and StatefulSets and DaemonSets when ``kinds`` names them (the
-        kinds the run applies)."""
+        """Watch Deployments, StatefulSets, DaemonSets and Jobs (``kinds``: those the run's
+        workloads apply, which only shape the wording of the convergence events until an object
+        of another kind appears)."""
         self.ctx = ctx
         self.listeners: list[Listener] = []
         self.informer: Informer[Deployment] = self._watch("deployments", self._handler())
         self.others: list[Informer[Any]] = [
-            self._watch(resource, self._handler())
-            for kind, resource in (("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets"))
-            if kind in kinds
+            self._watch(resource, self._handler()) for resource in ("statefulsets", "daemonsets")
         ]
-        if "Job" in kinds:  # steady state only: a Job finishes rather than converges
-            self.others.append(self._watch("jobs", self._listen()))
+        # steady state only: a Job finishes rather than converges
+        self.others.append(self._watch("jobs", self._listen()))
+        # kinds other than Deployments the run has had: the events then count each kind
+        self.mixed = bool(kinds & {"StatefulSet", "DaemonSet", "Job"})
         self._complete: dict[tuple[str, str], bool] = {}  # (kind, key) -> complete
         self._ever_complete: dict[tuple[str, str], None] = {}
         self.converged = False
@@ -117,9 +120,6 @@ class ConvergenceWatch:
         )
 
     async def run(self) -> None:
-        if not self.others:
-            await self.informer.run()
-            return
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.informer.run)
             for informer in self.others:
@@ -129,6 +129,7 @@ class ConvergenceWatch:
         self._tell(obj)
         kind = type(obj).KIND
         key = (kind, key_of(obj))
+        self.mixed = self.mixed or kind != Deployment.KIND
         if isinstance(obj, StatefulSet):
             complete = is_statefulset_complete(obj)
             counts = (
@@ -174,7 +175,7 @@ class ConvergenceWatch:
                 self.component, "Cluster", "", "Converged", f"all {self._counted()} available"
             )
         else:
-            lost = "a workload" if self.others else "a deployment"
+            lost = "a workload" if self.mixed else "a deployment"
             self.ctx.events.record(
                 self.component, "Cluster", "", "Diverged", f"{lost} lost availability"
             )
@@ -183,7 +184,7 @@ class ConvergenceWatch:
         """``3 deployments`` (as before the other kinds existed), or each kind counted."""
         kinds = [kind for kind, _ in self._complete]
         deployments = kinds.count(Deployment.KIND)
-        if not self.others:
+        if not self.mixed:
             return f"{deployments} deployments"
         counted = [
             (deployments, "deployments"),

@@ -92,7 +92,7 @@ from kubechaos.observe.metrics import (
     family,
     histogram,
 )
-from kubechaos.observe.resolution import SteadyRecord
+from kubechaos.observe.resolution import SteadyRecord, custom_unsteady
 from kubechaos.observe.steadyseries import short, unsteady_jobs
 from kubechaos.sim.clock import now
 from kubechaos.sim.events import Event, EventLog
@@ -269,6 +269,7 @@ class SteadyStateMonitor:
             and not self._short_statefulsets()
             and not self._short_daemonsets()
             and not self._unsteady_jobs()
+            and not custom_unsteady(self.record)
         )
         errors = self._service_errors()
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
@@ -295,7 +296,7 @@ class SteadyStateMonitor:
         reasons += [
             f"Job {namespace}/{name} {why}"
             for (namespace, name), why in self._unsteady_jobs().items()
-        ]
+        ] + [f"{kind} {key} {why}" for (kind, key), why in custom_unsteady(self.record).items()]
         stats = self.collector.traffic
         errored = [key for key, n in self._service_errors().items() if n > 0]
         for namespace, service in sorted(errored, key="/".join):

@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import jsonschema
 import pytest
 
 from kubechaos.observe import kstatus
+from kubechaos.report.html.custom import not_current_seconds
+from kubechaos.report.html.page import render_html
+from kubechaos.report.result import result_of, schema
 from kubechaos.scenario.runner import Run
 from tests.steadyruns import ROOT, run_with, scenario
 
@@ -37,7 +41,10 @@ CRD: dict[str, Any] = {
                     "openAPIV3Schema": {
                         "type": "object",
                         "properties": {
-                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            "spec": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            },
                             "status": {
                                 "type": "object",
                                 "x-kubernetes-preserve-unknown-fields": True,
@@ -199,3 +206,22 @@ def test_kstatus_rules(content: dict[str, Any], expected: str) -> None:
     Current either); Reconciling=True is InProgress, Stalled=True Failed (checkGenericProperties);
     Ready=Unknown is InProgress (checkReadyCondition); other conditions say nothing."""
     assert kstatus.compute(content)[0] == expected
+
+
+def test_the_report_shows_custom_objects_steady_state() -> None:
+    """The result (its JSON schema) lists each judged custom object with its kstatus at every
+    change; the HTML report has a section with how long each was not Current. An object without
+    the status convention is not listed."""
+    run = run_with(
+        scenario(BODY),
+        [(10, install), (20, create("g", ready("True"))), (21, create("plain", {"x": 1})),
+         (120, set_status("g", ready("False"))), (135, set_status("g", ready("True")))],
+    )  # fmt: skip
+    result = result_of(run)
+    jsonschema.validate(result, schema())
+    (record,) = result["customObjects"]
+    assert (record["kind"], record["name"], record["status"]) == ("Gadget", "g", "Current")
+    assert [row[1] for row in record["history"]] == ["Current", "InProgress", "Current"]
+    assert not_current_seconds(record, 240.0) == pytest.approx(15, abs=0.1)
+    page = render_html(result, run.events)
+    assert 'id="custom-objects"' in page and "default/g" in page and "default/plain" not in page

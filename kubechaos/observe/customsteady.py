@@ -28,7 +28,9 @@ from kubechaos.api.objects.custom import Unstructured
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
+from kubechaos.observe import kstatus
 from kubechaos.observe.convergence import Listener
+from kubechaos.sim.clock import now
 
 COMPONENT = "observer"
 CRD_RESOURCE = f"{GROUP}/v1/{PLURAL}"
@@ -90,13 +92,47 @@ class CustomClient:
         )  # fmt: skip
 
 
+class CustomHistory:
+    """Each judged custom object's kstatus over the run, for the report: ``(kind, apiVersion,
+    namespace, name)`` -> ``[time, status, message]`` at every change (status ``Deleted`` when
+    it went). Objects whose status follows no convention are not judged, so not kept."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str, str], list[tuple[float, str, str]]] = {}
+
+    @staticmethod
+    def _key(obj: Unstructured) -> tuple[str, str, str, str]:
+        meta = obj.metadata
+        return (obj.kind, obj.api_version, meta.namespace, meta.name)
+
+    def _note(self, key: tuple[str, str, str, str], status: str, message: str) -> None:
+        history = self.objects.setdefault(key, [])
+        if not history or history[-1][1:] != (status, message):
+            history.append((now(), status, message))
+
+    def changed(self, obj: Any) -> None:
+        key = self._key(obj)
+        if not kstatus.follows_convention(obj.content):
+            if key in self.objects:
+                self._note(key, kstatus.CURRENT, "status follows no convention: not judged")
+            return
+        self._note(key, *kstatus.compute(obj.content, obj.deleting is not None))
+
+    def deleted(self, obj: Any) -> None:
+        key = self._key(obj)
+        if key in self.objects:
+            self._note(key, "Deleted", "")
+
+
 class CustomWatch:
     """Watches definitions, and the objects of each established one (see module)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.client = CustomClient(ctx.api)
-        self.listeners: list[Listener] = []
+        self._api: Any = self.client  # an Informer's client: list and watch are all it calls
+        self.history = CustomHistory()
+        self.listeners: list[Listener] = [self.history]
         # kinds (``Kind.group``, as resolution.kind_of names them) whose informer a
         # ``kind`` listener wants told of, besides the steady-state listeners: see watch_kind
         self._kind_listeners: dict[tuple[str, str], list[Listener]] = {}
@@ -104,7 +140,10 @@ class CustomWatch:
         self.informers: dict[str, tuple[Informer[Any], trio.CancelScope]] = {}
         self._nursery: trio.Nursery | None = None
         self.definitions: Informer[Any] = Informer(
-            self.client, CRD_RESOURCE, component=COMPONENT, events=ctx.events  # type: ignore[arg-type]
+            self._api,
+            CRD_RESOURCE,
+            component=COMPONENT,
+            events=ctx.events,
         )
         self.definitions.add_handler(
             Handler(
@@ -148,7 +187,10 @@ class CustomWatch:
             return
         info = self.kinds[name]
         informer: Informer[Any] = Informer(
-            self.client, resource_of(info), component=COMPONENT, events=self.ctx.events  # type: ignore[arg-type]
+            self._api,
+            resource_of(info),
+            component=COMPONENT,
+            events=self.ctx.events,
         )
         tell = self._teller(info)
         informer.add_handler(
@@ -192,4 +234,11 @@ class CustomWatch:
             tell(obj, True)
 
 
-__all__ = ["CRD_RESOURCE", "CustomClient", "CustomWatch", "established", "resource_of"]
+__all__ = [
+    "CRD_RESOURCE",
+    "CustomClient",
+    "CustomHistory",
+    "CustomWatch",
+    "established",
+    "resource_of",
+]

@@ -153,4 +153,11 @@ class SteadyRecord:
         return self.steady[max(0, bisect.bisect_right(self.times, at) - 1)]
 
 
-__all__ = ["WATCHED", "SteadyRecord", "job_unsteady", "custom_unsteady", "kind_of", "unsteady_reason"]
+__all__ = [
+    "WATCHED",
+    "SteadyRecord",
+    "custom_unsteady",
+    "job_unsteady",
+    "kind_of",
+    "unsteady_reason",
+]

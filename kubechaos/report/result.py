@@ -27,6 +27,7 @@ from kubechaos.report.files import write_text
 from kubechaos.report.types import (
     Attribution,
     AutoscalerRecord,
+    CustomObjectRecord,
     DeploymentRecord,
     FailedInjectionRecord,
     FaultRecord,
@@ -128,6 +129,9 @@ def result_of(
     jobs = _jobs(run)
     if jobs:  # likewise
         result["jobs"] = jobs
+    custom = custom_objects(run)
+    if custom:  # likewise: custom objects steady state judged
+        result["customObjects"] = custom
     if run.served_api is not None:  # external clients made the run: replay refuses it
         result["externalClients"] = {"api": run.served_api}
     if run.processes:  # and so did external processes (run --exec): wall-clock paced
@@ -356,6 +360,16 @@ def _jobs(run: Run) -> list[JobRecord]:
             }
         )
     return records
+
+
+def custom_objects(run: Run) -> list[CustomObjectRecord]:
+    """Each custom object steady state judged, with its kstatus at every change."""
+    return [
+        {"kind": kind, "apiVersion": api_version, "namespace": namespace, "name": name,
+         "status": history[-1][1],
+         "history": [[_round(t, 3), status, message] for t, status, message in history]}
+        for (kind, api_version, namespace, name), history in run.custom.history.objects.items()
+    ]  # fmt: skip
 
 
 def _steady_state(run: Run) -> list[SteadyRow]:

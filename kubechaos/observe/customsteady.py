@@ -18,7 +18,7 @@ watch-from-revision and relist-on-410 (:class:`~kubechaos.client.informer.Inform
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import trio
 
@@ -130,7 +130,9 @@ class CustomWatch:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.client = CustomClient(ctx.api)
-        self._api: Any = self.client  # an Informer's client: list and watch are all it calls
+        self._api: Any = cast(
+            Any, self.client
+        )  # an Informer's client: list and watch are all it calls
         self.history = CustomHistory()
         self.listeners: list[Listener] = [self.history]
         # kinds (``Kind.group``, as resolution.kind_of names them) whose informer a

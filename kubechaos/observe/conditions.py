@@ -14,7 +14,10 @@ informer (only in runs that have condition SLOs; one informer per kind and names
 the condition's status each time it changes, at the virtual time the informer heard of it (what
 ``kubectl wait``'s watch sees). Conditions are read by :func:`conditions_of`, which works on the
 model's objects and on plain dicts (``{"status": {"conditions": [...]}}``), so any kind whose
-status has conditions can be watched, custom resources included once they can be stored.
+status has conditions can be watched: a custom kind's objects come from the run's
+:class:`~kubechaos.observe.customsteady.CustomWatch` once a definition serves the kind, which
+may be installed only at run time (kubechaos.scenario.conditioncustom); if none ever is, or the
+object never appears, the SLO fails as *not measured*.
 
 A verdict never passes on nothing: it fails when the fault was never injected or the object was
 never seen. An injection whose condition was not reached when the run ended less than ``within``
@@ -35,6 +38,7 @@ from kubechaos.api.discovery import RESOURCE_OF_KIND
 from kubechaos.api.objects import APIObject
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
+from kubechaos.observe.customsteady import CustomWatch
 from kubechaos.sim.clock import now
 
 COMPONENT = "observer"
@@ -114,17 +118,30 @@ class Timeline:
 class ConditionWatch:
     """Watches the objects condition SLOs name (see module)."""
 
-    def __init__(self, ctx: Context, targets: Iterable[tuple[str, str, str, str]]) -> None:
-        """``targets``: ``(kind, namespace, name, type)`` of each condition SLO."""
+    def __init__(
+        self,
+        ctx: Context,
+        targets: Iterable[tuple[str, str, str, str]],
+        custom: CustomWatch | None = None,
+        groups: Mapping[str, str] | None = None,
+    ) -> None:
+        """``targets``: ``(kind, namespace, name, type)`` of each condition SLO; ``groups``:
+        the group of each custom kind among them ("" for any), whose objects ``custom`` (the
+        run's watch on definitions) tells of once a definition serves the kind."""
         self.ctx = ctx
         self.timelines: dict[tuple[str, str, str, str], Timeline] = {}
         self._by_object: dict[tuple[str, str], list[Timeline]] = {}
         scopes: dict[tuple[str, str], None] = {}
         kinds = condition_kinds()
+        groups = groups or {}
         for kind, namespace, name, type_ in targets:
             timeline = self.timelines.setdefault((kind, namespace, name, type_), Timeline(type_))
             self._by_object.setdefault((kind, _key(namespace, name)), []).append(timeline)
-            scopes[(kinds[kind], namespace)] = None
+            if kind not in groups:
+                scopes[(kinds[kind], namespace)] = None
+        if custom is not None:
+            for kind, group in groups.items():
+                custom.watch_kind(group, kind, _Unwrap(self))
         self.informers = [self._informer(resource, ns) for resource, ns in scopes]
 
     def _informer(self, resource: str, namespace: str) -> Informer[Any]:
@@ -154,6 +171,20 @@ class ConditionWatch:
     def _deleted(self, obj: Any) -> None:
         for timeline in self._by_object.get(identity(obj), ()):
             timeline.note(now(), None)
+
+
+class _Unwrap:
+    """A custom object's events, handed to the watch as the JSON map :func:`identity` and
+    :func:`conditions_of` read."""
+
+    def __init__(self, watch: ConditionWatch) -> None:
+        self.watch = watch
+
+    def changed(self, obj: Any) -> None:
+        self.watch._changed(obj.content)
+
+    def deleted(self, obj: Any) -> None:
+        self.watch._deleted(obj.content)
 
 
 @attrs.frozen

@@ -139,6 +139,7 @@ class CustomWatch:
         # ``kind`` listener wants told of, besides the steady-state listeners: see watch_kind
         self._kind_listeners: dict[tuple[str, str], list[Listener]] = {}
         self.kinds: dict[str, CRDInfo] = {}  # served now, by definition name
+        self.ever: set[tuple[str, str]] = set()  # (group, kind) of every kind served in the run
         self.informers: dict[str, tuple[Informer[Any], trio.CancelScope]] = {}
         self._nursery: trio.Nursery | None = None
         self.definitions: Informer[Any] = Informer(
@@ -156,15 +157,13 @@ class CustomWatch:
         )
 
     def watch_kind(self, group: str, kind: str, listener: Listener) -> None:
-        """Tell ``listener`` too of every object of ``kind`` in ``group`` (a condition SLO on a
-        custom kind), from when its definition is established."""
+        """Tell ``listener`` too of every object of ``kind`` in ``group`` (any group when
+        empty: a condition SLO on a custom kind), from when its definition is established."""
         self._kind_listeners.setdefault((group, kind), []).append(listener)
 
-    def served(self, group: str, kind: str) -> CRDInfo | None:
-        """The established definition of ``kind`` in ``group`` (or any group when empty)."""
-        return next(
-            (i for i in self.kinds.values() if i.kind == kind and group in ("", i.group)), None
-        )
+    def ever_served(self, group: str, kind: str) -> bool:
+        """A definition of ``kind`` in ``group`` (any group when empty) was served in the run."""
+        return any(k == kind and group in ("", g) for g, k in self.ever)
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -188,6 +187,7 @@ class CustomWatch:
         if self._nursery is None or name in self.informers:
             return
         info = self.kinds[name]
+        self.ever.add((info.group, info.kind))
         informer: Informer[Any] = Informer(
             self._api,
             resource_of(info),
@@ -207,7 +207,11 @@ class CustomWatch:
         self._nursery.start_soon(self._run_informer, informer, scope)
 
     def _teller(self, info: CRDInfo) -> Callable[[Any, bool], None]:
-        listeners = [*self.listeners, *self._kind_listeners.get((info.group, info.kind), ())]
+        listeners = [
+            *self.listeners,
+            *self._kind_listeners.get((info.group, info.kind), ()),
+            *self._kind_listeners.get(("", info.kind), ()),  # named without a group
+        ]
 
         def tell(obj: Any, deleted: bool) -> None:
             for listener in listeners:

@@ -51,7 +51,7 @@ class Run:
         self.convergence.listeners.append(self.steady)  # steady state, per event
         self.custom = CustomWatch(self.cluster.ctx)  # custom objects, as their CRDs appear
         self.custom.listeners.append(self.steady)
-        self.slo = SLOMonitor(scenario.slos, self.collector, self.steady)
+        self.slo = SLOMonitor(scenario.slos, self.collector, self.steady, custom=self.custom)
         self.history = History(self.collector)
         for scheduled in scenario.faults:
             self.collector.faults.declare(scheduled.fault.name, scheduled.fault.type)

@@ -42,6 +42,7 @@ from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.conditions import ConditionWatch, Injection, judge
 from kubechaos.observe.customsteady import CustomWatch
+from kubechaos.observe.measuredon import NOTHING
 from kubechaos.observe.metrics import ClusterCollector, add, family
 from kubechaos.observe.steady import SteadyStateMonitor, covers
 
@@ -256,6 +257,12 @@ class SLOMonitor:
             if not final:
                 return SLOResult(slo, True, "not injected yet", threshold)
             return SLOResult(slo, False, "never injected", threshold, "the fault was not injected")
+        if any(r.measured_on == NOTHING for r in recs):  # a 0 s read on nothing is no pass
+            detail = (
+                f"no workload, custom object with a status convention or Service with traffic "
+                f"was watched when {slo.fault} was measured: its recovery was measured on nothing"
+            )
+            return SLOResult(slo, False, "not measured", threshold, detail)
         worst, failed, unobservable = 0.0, 0, 0
         now = self.steady.times[-1] if self.steady.times else 0.0
         for rec in recs:

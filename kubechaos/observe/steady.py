@@ -84,6 +84,7 @@ import attrs
 from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.attribution import ObjectTracker, Scope
+from kubechaos.observe.measuredon import cluster_wide, per_object
 from kubechaos.observe.metrics import (
     ClusterCollector,
     FaultLedger,
@@ -125,6 +126,7 @@ class FaultRecovery:
     overlaps: list[FaultRecovery] = attrs.field(factory=list, repr=False)
     attribution: str | None = None  # PER_OBJECT or CLUSTER_WIDE, once known
     observable: bool = True  # False: the run ended too soon after it to observe its recovery
+    measured_on: str | None = None  # what its recovery was read on (measuredon), once known
 
     @property
     def seconds(self) -> float | None:
@@ -489,6 +491,10 @@ class SteadyStateMonitor:
             rec.known = True
             rec.attribution = PER_OBJECT if self.attributed(rec) else CLUSTER_WIDE
             rec.disturbed_at = self.disturbance(rec)
+            rec.measured_on = (
+                per_object(rec.scope.objects()) if rec.scope is not None and self.attributed(rec)
+                else cluster_wide(self.record.counts(), len(self.collector.service_totals()))
+            )  # fmt: skip
             if rec.scope is not None:
                 self.tracker.close(rec.scope)
             if seconds is None:

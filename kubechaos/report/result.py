@@ -221,6 +221,7 @@ def _recovery(rec: FaultRecovery) -> RecoveryRecord:
         "recoveredAt": _round(rec.recovered_at),
         "attribution": attribution,
         "objects": rec.scope.objects() if per_object and rec.scope is not None else [],
+        "measuredOn": rec.measured_on,
     }
 
 

@@ -47,6 +47,9 @@ class RecoveryRecord(TypedDict):
     objects: NotRequired[
         list[str]
     ]  # per-object: the pods it was measured on (disturbed, then replacements)
+    # what it was read on, in words ("nothing": no object or Service was watched); None while
+    # pending
+    measuredOn: NotRequired[str | None]
 
 
 class OverlapRecord(TypedDict):

@@ -179,6 +179,14 @@ def settled(
     return None if final else False
 
 
+def _measured_on(monitor: SteadyStateMonitor, rec: FaultRecovery) -> str:
+    """What ``rec``'s recovery is read on, in words (kubechaos.observe.measuredon)."""
+    if rec.scope is not None and monitor.attributed(rec):
+        return per_object(rec.scope.objects())
+    services = len(monitor.collector.service_totals())
+    return cluster_wide(monitor.record.counts(), services)
+
+
 class SteadyStateMonitor:
     """Samples steady state from the collector's series; computes every fault's recovery."""
 
@@ -491,10 +499,7 @@ class SteadyStateMonitor:
             rec.known = True
             rec.attribution = PER_OBJECT if self.attributed(rec) else CLUSTER_WIDE
             rec.disturbed_at = self.disturbance(rec)
-            rec.measured_on = (
-                per_object(rec.scope.objects()) if rec.scope is not None and self.attributed(rec)
-                else cluster_wide(self.record.counts(), len(self.collector.service_totals()))
-            )  # fmt: skip
+            rec.measured_on = _measured_on(self, rec)
             if rec.scope is not None:
                 self.tracker.close(rec.scope)
             if seconds is None:

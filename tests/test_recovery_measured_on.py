@@ -67,7 +67,7 @@ spec:
   cluster: {{nodeGroups: [{{name: worker, count: 2}}]}}
   workloads: {workloads}
   faults:
-    - {{type: process-kill, name: kill-op, at: 4s, params: {{process: operator}}}}
+    - {{type: process-kill, name: kill-op, at: 4s, params: {{process: operator, restartAfter: 5s}}}}
   slo:
     - recoveryWithin: {{fault: kill-op, within: 20s}}
 """,
@@ -80,7 +80,8 @@ def test_a_process_kill_says_it_was_measured_on_what_the_run_watches(tmp_path: P
     """Killing a process that controls nothing the run watches: the report used to read a
     recovery of 0 s (cluster-wide, as if the process had been measured). Now the result says it
     was measured on the cluster's steady state (1 Deployment) — not on the process — and with
-    no workload at all the recoveryWithin SLO fails as not measured (exit 1)."""
+    no workload at all the recoveryWithin SLO fails as not measured (exit 1). The restart 5 s
+    after the kill is recorded as the fault's revert."""
     stubborn = _script(tmp_path, "stubborn", STUBBORN)
     exec_ = f"operator={sys.executable} {stubborn}"
     done, result = _run(_process_scenario(tmp_path, f"[{{path: {WEB}}}]"), "--exec", exec_,
@@ -88,7 +89,10 @@ def test_a_process_kill_says_it_was_measured_on_what_the_run_watches(tmp_path: P
     assert result is not None, done.stdout + done.stderr
     (kill,) = result["faults"]
     assert kill["recovery"]["measuredOn"] == "cluster-wide steady state: 1 Deployment"
-    assert _process(result, "operator")["exitCode"] == -9
+    operator = _process(result, "operator")
+    assert operator["restarts"] == 1
+    # the restart is on the record as the fault's revert (from: revert measures from it)
+    assert kill["revertedAt"] == 9.0
     done, result = _run(_process_scenario(tmp_path, "[]"), "--exec", exec_, speed="10")
     assert result is not None, done.stdout + done.stderr
     assert done.returncode == 1

@@ -11,7 +11,7 @@ from kubechaos.observe.slo import SLOResult
 from kubechaos.scenario.check import ScenarioError
 from kubechaos.scenario.runner import Run
 from tests.steadyruns import ROOT, run_with, scenario
-from tests.test_steady_custom import CRD, create, install, ready, set_status
+from tests.test_steady_custom import CRD, bump, create, install, ready, set_status
 
 WEB = ROOT / "scenarios" / "manifests" / "web.yaml"
 
@@ -140,3 +140,19 @@ def test_a_kind_named_without_a_group_matches_any_served_one() -> None:
     result = verdict(run)
     assert result.ok and reached(result) == pytest.approx(5, abs=0.1), result
     assert CRD["spec"]["group"] == "example.com"
+
+
+def test_a_condition_written_for_an_earlier_generation_is_not_met() -> None:
+    """kubectl wait's checkCondition (staging/src/k8s.io/kubectl/pkg/cmd/wait/condition.go,
+    getObservedGeneration): a condition whose observedGeneration (its own, else the status's)
+    is below ``metadata.generation`` is not met, whatever its status. The spec changes just
+    before the fault; Ready=True stays, written for generation 1, until the controller reports
+    generation 2 observed 8 s later: reached then, not at once."""
+    ready_seen = {"observedGeneration": 1, **ready("True")}
+    run = run_with(
+        scenario(body(GADGET)),
+        [(10, install), (20, create("g", ready_seen)), (119, bump("g")),
+         (128, set_status("g", {"observedGeneration": 2, **ready("True")}))],
+    )  # fmt: skip
+    result = verdict(run)
+    assert result.ok and reached(result) == pytest.approx(8, abs=0.1), result

@@ -87,13 +87,21 @@ class ProcessKill(Fault):
         control = control_of(env.cluster, name)
         control.kill(name, f"killed by fault {self.name}")
         if self.restart_after is not None:
-            env.nursery.start_soon(_release_after, control, name, self.restart_after)
+            env.nursery.start_soon(_release_after, env, self, name, self.restart_after)
         return [name]
 
 
-async def _release_after(control: ProcessControl, name: str, delay: float) -> None:
+async def _release_after(env: FaultEnv, fault: ProcessKill, name: str, delay: float) -> None:
+    """Start the process again after ``delay``; the restart is on the record as the fault's
+    revert (``restarted``: not a lasting fault's end, so not counted as one), so a
+    ``from: revert`` SLO measures from the moment the controller is back."""
     await trio.sleep(delay)
-    control.release(name)
+    control_of(env.cluster, name).release(name)
+    env.cluster.events.record(
+        "kubechaos", "Fault", fault.name, "FaultReverted",
+        f"{fault.type} reverted: {name} started again after {delay:g}s",
+        type=fault.type, restarted=True,
+    )  # fmt: skip
 
 
 __all__ = ["ProcessControl", "ProcessKill", "attach_processes", "control_of"]

@@ -5,8 +5,10 @@ when, for every injection of the fault ``after`` names, the object's ``status.co
 entry of ``type`` with ``status`` within ``within`` of the injection (or of its revert, with
 ``from: revert``). As ``kubectl wait --for=condition=TYPE=STATUS --timeout=T`` started at that
 moment would (staging/src/k8s.io/kubectl/pkg/cmd/wait/condition.go, ConditionalWait: it is
-satisfied at once by an object that already has the condition), a condition that already holds
-at the reference is reached in 0 s: to require that it comes *back*, measure from the revert or
+satisfied at once by an object that already has the condition, unless the condition's
+observedGeneration, or the status's, is below ``metadata.generation``: then it is stale and met
+by no status until the controller has seen the latest spec), a condition that already holds at
+the reference is reached in 0 s: to require that it comes *back*, measure from the revert or
 pair it with a ``recoveryWithin``.
 
 It is judged at event resolution: :class:`ConditionWatch` watches the object's kind through an
@@ -43,6 +45,7 @@ from kubechaos.sim.clock import now
 
 COMPONENT = "observer"
 CONDITION_STATUSES = ("True", "False", "Unknown")  # metav1.ConditionStatus
+STALE = "stale"  # a condition written for an earlier generation: met by no status
 
 Condition = tuple[str, str, float | None]  # (type, status, lastTransitionTime)
 
@@ -89,9 +92,42 @@ def conditions_of(obj: Any) -> list[Condition]:
     ]
 
 
+def _generations(obj: Any, type_: str) -> tuple[int | None, int | None]:
+    """``(metadata.generation, observedGeneration)`` as kubectl wait reads them for condition
+    ``type_``: the condition's own observedGeneration, else the status's (None: absent)."""
+    if isinstance(obj, Mapping):
+        meta, status = obj.get("metadata") or {}, obj.get("status")
+        status = status if isinstance(status, Mapping) else {}
+        raw = status.get("conditions")
+        conditions = raw if isinstance(raw, Sequence) and not isinstance(raw, str) else ()
+        own = next(
+            (c.get("observedGeneration") for c in conditions
+             if isinstance(c, Mapping) and c.get("type") == type_),
+            None,
+        )  # fmt: skip
+        observed = own if own is not None else status.get("observedGeneration")
+        generation = meta.get("generation") if isinstance(meta, Mapping) else None
+    else:
+        generation = getattr(getattr(obj, "metadata", None), "generation", None)
+        observed = getattr(getattr(obj, "status", None), "observed_generation", None)
+    ints = tuple(v if isinstance(v, int) and not isinstance(v, bool) else None
+                 for v in (generation, observed))  # fmt: skip
+    return ints[0], ints[1]
+
+
 def condition_status(obj: Any, type_: str) -> str | None:
-    """The status of ``obj``'s condition ``type_`` (None when it has no such condition)."""
-    return next((status for t, status, _ in conditions_of(obj) if t == type_), None)
+    """The status of ``obj``'s condition ``type_`` (None when it has no such condition), or
+    :data:`STALE` when it was written for an earlier generation: kubectl wait's checkCondition
+    (staging/src/k8s.io/kubectl/pkg/cmd/wait/condition.go, getObservedGeneration) takes a
+    condition whose observedGeneration is below ``metadata.generation`` as not met, whatever
+    its status."""
+    status = next((status for t, status, _ in conditions_of(obj) if t == type_), None)
+    if status is None:
+        return None
+    generation, observed = _generations(obj, type_)
+    if generation is not None and observed is not None and observed < generation:
+        return STALE
+    return status
 
 
 @attrs.define
@@ -259,6 +295,7 @@ def identity(obj: Any) -> tuple[str, str]:
 
 __all__ = [
     "CONDITION_STATUSES",
+    "STALE",
     "ConditionWatch",
     "Injection",
     "Timeline",

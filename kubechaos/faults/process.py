@@ -82,6 +82,11 @@ class ProcessKill(Fault):
             raise ValueError("process-kill needs a process (the name given to --exec or in "
                              "spec.processes)")  # fmt: skip
 
+    def held(self) -> bool:
+        """With ``restartAfter``, the process is down (the fault in force) until its restart,
+        which is recorded as the revert."""
+        return self.restart_after is not None
+
     async def inject(self, env: FaultEnv) -> list[str]:
         name = self.process or ""
         control = control_of(env.cluster, name)
@@ -93,8 +98,8 @@ class ProcessKill(Fault):
 
 async def _release_after(env: FaultEnv, fault: ProcessKill, name: str, delay: float) -> None:
     """Start the process again after ``delay``; the restart is on the record as the fault's
-    revert (``restarted``: not a lasting fault's end, so not counted as one), so a
-    ``from: revert`` SLO measures from the moment the controller is back."""
+    revert, so a ``from: revert`` SLO measures from the moment the controller is back, and a
+    disturbance while it was down (a change it missed) counts as the kill's."""
     await trio.sleep(delay)
     control_of(env.cluster, name).release(name)
     env.cluster.events.record(

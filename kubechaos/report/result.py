@@ -192,7 +192,7 @@ def _fault(rec: FaultRecovery, injection: Injection | None) -> FaultRecord:
         "type": rec.type,
         "injectedAt": _round(rec.injected_at),
         "revertedAt": _round(rec.reverted_at),
-        "lasting": injection.fault.lasting if injection else True,
+        "lasting": injection.fault.held() if injection else True,
         "targets": list(injection.targets) if injection else [],
         "params": injection.fault.describe_params() if injection else "",
         "overlaps": [{"name": o.fault, "injectedAt": _round(o.injected_at)} for o in rec.overlaps],

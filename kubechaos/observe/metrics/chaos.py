@@ -46,7 +46,7 @@ class FaultLedger:
             self.injections[key] += 1
             if fields.get("lasting") is False:
                 self.reverts[key] += 1  # an instantaneous fault is over as soon as it acted
-        elif not fields.get("restarted"):  # a killed process's restart: counted at injection
+        else:
             self.reverts[key] += 1
         self.times.append(event)
 

@@ -174,7 +174,7 @@ def test_an_object_without_the_status_convention_never_counts() -> None:
 
 def test_a_deleted_definition_stops_its_objects_counting() -> None:
     """A definition deleted takes its objects with it (upstream's customresourcecleanup
-    finalizer): the informer on the kind is stopped and an object left InProgress no longer
+    finalizer): the feed of the kind is stopped and an object left InProgress no longer
     keeps the run out of steady state."""
 
     async def uninstall(run: Run) -> None:
@@ -187,7 +187,7 @@ def test_a_deleted_definition_stops_its_objects_counting() -> None:
          (130, uninstall)],
     )  # fmt: skip
     assert the_recovery(run) == pytest.approx(10, abs=0.2)
-    assert not run.custom.informers
+    assert not run.custom.feeds and not run.custom.kinds
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,10 @@ leave its desired count (``StatefulSetAvailable`` / ``StatefulSetDegraded`` for 
 ``Diverged`` for all of them together, so the timeline reads as convergence, not as a flood of
 pod events. Every run watches all four kinds steady state judges (Deployments, StatefulSets,
 DaemonSets, Jobs), whatever its workloads are: one a client or an operator creates during the
-run counts as soon as the informer hears of it (an informer on an empty resource costs one list
-and an idle watch). Jobs are not in the convergence events: a Job finishes rather than
+run counts from the moment it is stored. The kinds the workloads apply are watched by informers,
+through the API; the others by :class:`~kubechaos.observe.feed.Feed`, as the API server's watch
+cache is fed (no task, no request: watching for them never changes the run; an empty one costs
+nothing until an object appears). Jobs are not in the convergence events: a Job finishes rather than
 converges (steady state covers them, see :mod:`kubechaos.observe.steady`).
 
 The same informers feed steady state at event resolution: every added, updated or deleted
@@ -26,6 +28,7 @@ import trio
 from kubechaos.api.objects import DaemonSet, Deployment, StatefulSet, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
+from kubechaos.observe.feed import Feed, prefix_of
 from kubechaos.sim.clock import now
 
 
@@ -72,16 +75,20 @@ class ConvergenceWatch:
 
     def __init__(self, ctx: Context, kinds: frozenset[str] = frozenset()) -> None:
         """Watch Deployments, StatefulSets, DaemonSets and Jobs (``kinds``: those the run's
-        workloads apply, which only shape the wording of the convergence events until an object
-        of another kind appears)."""
+        workloads apply, watched by informers; the wording of the convergence events follows
+        them until an object of another kind appears)."""
         self.ctx = ctx
         self.listeners: list[Listener] = []
+        # the kinds the workloads apply are watched by informers, through the API; the others
+        # by feeds (no task, no request: watching for them never changes the run)
         self.informer: Informer[Deployment] = self._watch("deployments", self._handler())
-        self.others: list[Informer[Any]] = [
-            self._watch(resource, self._handler()) for resource in ("statefulsets", "daemonsets")
-        ]
+        self.others: list[Informer[Any]] = []
+        self._feeds: list[tuple[str, Handler]] = []
+        for kind, resource in (("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets")):
+            self._add(kind in kinds, resource, self._handler())
         # steady state only: a Job finishes rather than converges
-        self.others.append(self._watch("jobs", self._listen()))
+        self._add("Job" in kinds, "jobs", self._listen())
+        self.feeds: list[Feed] = []
         # kinds other than Deployments the run has had: the events then count each kind
         self.mixed = bool(kinds & {"StatefulSet", "DaemonSet", "Job"})
         self._complete: dict[tuple[str, str], bool] = {}  # (kind, key) -> complete
@@ -89,6 +96,12 @@ class ConvergenceWatch:
         self.converged = False
         self.converged_at: float | None = None
         self.first_converged_at: float | None = None
+
+    def _add(self, applied: bool, resource: str, handler: Handler) -> None:
+        if applied:
+            self.others.append(self._watch(resource, handler))
+        else:
+            self._feeds.append((resource, handler))
 
     def _watch(self, resource: str, handler: Handler) -> Informer[Any]:
         informer: Informer[Any] = Informer(
@@ -119,7 +132,17 @@ class ConvergenceWatch:
             on_delete=self._deleted,
         )
 
+    def _subscribe(self) -> None:
+        for resource, handler in self._feeds:
+            on_put, on_delete = handler.on_add, handler.on_delete
+            assert on_put is not None and on_delete is not None
+            self.feeds.append(Feed(self.ctx.api, prefix_of(resource), on_put, on_delete))
+
     async def run(self) -> None:
+        self._subscribe()
+        if not self.others:
+            await self.informer.run()
+            return
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.informer.run)
             for informer in self.others:

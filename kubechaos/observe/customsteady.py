@@ -1,39 +1,32 @@
-"""Custom objects in steady state: an informer per established CustomResourceDefinition.
+"""Custom objects in steady state: a feed per established CustomResourceDefinition.
 
-:class:`CustomWatch` is an API client like a status poller (``kubectl wait``, Flux's kstatus
-checks): it watches CustomResourceDefinitions, and for each one that is ``Established`` starts an
-informer on its kind (its storage version), so custom objects an operator's CRD brings at run
-time count from the moment the definition is served; the informer is stopped when the
-definition goes (or stops being established) and its objects no longer count. Every added,
-updated or deleted custom object goes to ``listeners`` (the run's
+:class:`CustomWatch` follows CustomResourceDefinitions, and for each one that is
+``Established`` follows its objects, so custom objects an operator's CRD brings at run time
+count from the moment the definition is served; it stops following them when the definition
+goes (or stops being established), and they no longer count. Every created, updated or deleted
+custom object goes to ``listeners`` (the run's
 :class:`~kubechaos.observe.steady.SteadyStateMonitor`), which judges it by kstatus
-(:mod:`kubechaos.observe.kstatus`). A run whose cluster never gets a definition pays one list
-and one idle watch on the definitions.
+(:mod:`kubechaos.observe.kstatus`), and to the condition SLOs that name its kind.
 
-Reads go through the API server's request path (``api.custom``: its latency, request faults,
-statistics, under the resource's plural), as a client's would, with the informer's list,
-watch-from-revision and relist-on-410 (:class:`~kubechaos.client.informer.Informer`).
+It follows them by :class:`~kubechaos.observe.feed.Feed` (as the API server's watch caches are
+fed: no task, no request), so watching for custom objects never changes the run, and a run whose
+cluster never gets a definition pays nothing but the subscription.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-import trio
-
-from kubechaos.api import errors
 from kubechaos.api.crd import GROUP, PLURAL, CRDInfo, crd_info
 from kubechaos.api.objects.custom import Unstructured
-from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.context import Context
-from kubechaos.client.informer import Handler, Informer
 from kubechaos.observe import kstatus
 from kubechaos.observe.convergence import Listener
+from kubechaos.observe.feed import Feed
 from kubechaos.sim.clock import now
 
-COMPONENT = "observer"
-CRD_RESOURCE = f"{GROUP}/v1/{PLURAL}"
+CRD_PREFIX = f"/registry/{GROUP}/{PLURAL}/"
 
 
 def established(crd: Unstructured) -> bool:
@@ -43,53 +36,6 @@ def established(crd: Unstructured) -> bool:
         isinstance(c, dict) and c.get("type") == "Established" and c.get("status") == "True"
         for c in status.get("conditions") or ()
     )
-
-
-def resource_of(info: CRDInfo) -> str:
-    """``group/version/plural`` of a definition's storage version (what the informer reads)."""
-    version = next((v.name for v in info.versions if v.storage), info.versions[0].name)
-    return f"{info.group}/{version}/{info.plural}"
-
-
-class CustomClient:
-    """What an :class:`Informer` calls (``list``, ``watch``) for ``group/version/plural``
-    resources, served by the API server's custom resource storage."""
-
-    def __init__(self, api: Any) -> None:
-        self.api = api
-
-    def _served(self, resource: str) -> Any:
-        group, version, plural = resource.split("/")
-        served = self.api.custom.resolve(group, version, plural)
-        if served is None:
-            raise errors.NotFound(f"the server could not find the requested resource ({resource})")
-        return served
-
-    async def list(
-        self,
-        resource: str,
-        namespace: str | None = None,
-        label_selector: LabelSelector | None = None,
-        field_selector: FieldSelector | None = None,
-    ) -> tuple[list[Any], int]:
-        result: tuple[list[Any], int] = await self.api.custom.list(
-            self._served(resource), namespace, label_selector
-        )
-        return result
-
-    async def watch(
-        self,
-        resource: str,
-        namespace: str | None = None,
-        label_selector: LabelSelector | None = None,
-        field_selector: FieldSelector | None = None,
-        resource_version: int = 0,
-        client: str = "",
-    ) -> Any:
-        return await self.api.custom.watch(
-            self._served(resource), namespace, label_selector, resource_version, client,
-            self.api.watch_hooks,
-        )  # fmt: skip
 
 
 class CustomHistory:
@@ -129,32 +75,15 @@ class CustomWatch:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.client = CustomClient(ctx.api)
-        self._api: Any = cast(
-            Any, self.client
-        )  # an Informer's client: list and watch are all it calls
         self.history = CustomHistory()
         self.listeners: list[Listener] = [self.history]
-        # kinds (``Kind.group``, as resolution.kind_of names them) whose informer a
-        # ``kind`` listener wants told of, besides the steady-state listeners: see watch_kind
+        # kinds whose objects a ``kind`` listener (a condition SLO) wants told of, besides the
+        # steady-state listeners: see watch_kind
         self._kind_listeners: dict[tuple[str, str], list[Listener]] = {}
         self.kinds: dict[str, CRDInfo] = {}  # served now, by definition name
         self.ever: set[tuple[str, str]] = set()  # (group, kind) of every kind served in the run
-        self.informers: dict[str, tuple[Informer[Any], trio.CancelScope]] = {}
-        self._nursery: trio.Nursery | None = None
-        self.definitions: Informer[Any] = Informer(
-            self._api,
-            CRD_RESOURCE,
-            component=COMPONENT,
-            events=ctx.events,
-        )
-        self.definitions.add_handler(
-            Handler(
-                on_add=self._definition,
-                on_update=lambda _old, new: self._definition(new),
-                on_delete=lambda crd: self._stop(crd.metadata.name),
-            )
-        )
+        self.feeds: dict[str, Feed] = {}  # by definition name
+        self.definitions: Feed | None = None
 
     def watch_kind(self, group: str, kind: str, listener: Listener) -> None:
         """Tell ``listener`` too of every object of ``kind`` in ``group`` (any group when
@@ -165,10 +94,13 @@ class CustomWatch:
         """A definition of ``kind`` in ``group`` (any group when empty) was served in the run."""
         return any(k == kind and group in ("", g) for g, k in self.ever)
 
-    async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self.definitions.run)
+    def start(self) -> None:
+        """Subscribe to the definitions (once the cluster is up); no task is started."""
+        if self.definitions is None:
+            self.definitions = Feed(
+                self.ctx.api, CRD_PREFIX, self._definition,
+                lambda crd: self._stop(crd.metadata.name),
+            )  # fmt: skip
 
     def _definition(self, crd: Unstructured) -> None:
         name = crd.metadata.name
@@ -176,35 +108,16 @@ class CustomWatch:
             self._stop(name)
             return
         info = crd_info(crd.content)
-        if name in self.kinds and resource_of(self.kinds[name]) == resource_of(info):
+        if name in self.kinds and prefix_of(self.kinds[name]) == prefix_of(info):
             self.kinds[name] = info
             return
         self._stop(name)
         self.kinds[name] = info
-        self._start(name)
-
-    def _start(self, name: str) -> None:
-        if self._nursery is None or name in self.informers:
-            return
-        info = self.kinds[name]
         self.ever.add((info.group, info.kind))
-        informer: Informer[Any] = Informer(
-            self._api,
-            resource_of(info),
-            component=COMPONENT,
-            events=self.ctx.events,
-        )
         tell = self._teller(info)
-        informer.add_handler(
-            Handler(
-                on_add=lambda obj: tell(obj, False),
-                on_update=lambda _old, new: tell(new, False),
-                on_delete=lambda obj: tell(obj, True),
-            )
+        self.feeds[name] = Feed(
+            self.ctx.api, prefix_of(info), lambda obj: tell(obj, False), lambda obj: tell(obj, True)
         )
-        scope = trio.CancelScope()
-        self.informers[name] = (informer, scope)
-        self._nursery.start_soon(self._run_informer, informer, scope)
 
     def _teller(self, info: CRDInfo) -> Callable[[Any, bool], None]:
         listeners = [
@@ -222,29 +135,20 @@ class CustomWatch:
 
         return tell
 
-    @staticmethod
-    async def _run_informer(informer: Informer[Any], scope: trio.CancelScope) -> None:
-        with scope:
-            await informer.run()
-
     def _stop(self, name: str) -> None:
         """The definition went (or is no longer established): its objects no longer count."""
         info = self.kinds.pop(name, None)
-        running = self.informers.pop(name, None)
-        if running is None or info is None:
+        feed = self.feeds.pop(name, None)
+        if feed is None or info is None:
             return
-        informer, scope = running
-        scope.cancel()
         tell = self._teller(info)
-        for obj in informer.list():
+        for obj in feed.stop():
             tell(obj, True)
 
 
-__all__ = [
-    "CRD_RESOURCE",
-    "CustomClient",
-    "CustomHistory",
-    "CustomWatch",
-    "established",
-    "resource_of",
-]
+def prefix_of(info: CRDInfo) -> str:
+    """Where a definition's objects live in etcd (``/registry/<group>/<plural>/``)."""
+    return f"/registry/{info.group}/{info.plural}/"
+
+
+__all__ = ["CRD_PREFIX", "CustomHistory", "CustomWatch", "established", "prefix_of"]

@@ -111,7 +111,7 @@ class Run:
         for service in self.services:
             nursery.start_soon(service, name="service")
         nursery.start_soon(self.convergence.run, name="convergence-watch")
-        nursery.start_soon(self.custom.run, name="custom-watch")
+        self.custom.start()  # no task: it follows definitions as etcd commits them
         nursery.start_soon(self.ticker.run, name="observers")
         nursery.start_soon(self.invariants.run, name="invariants")
         if self.slo.conditions is not None:  # only runs with condition SLOs watch for them

@@ -208,6 +208,16 @@ def test_kstatus_rules(content: dict[str, Any], expected: str) -> None:
     assert kstatus.compute(content)[0] == expected
 
 
+def test_an_object_being_deleted_is_terminating() -> None:
+    """checkGenericProperties (generic.go): deletionTimestamp set is Terminating, whatever the
+    rest of its status says; an object following the convention is then out of steady state."""
+    content = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    assert kstatus.compute(content, deleting=True)[0] == kstatus.TERMINATING
+    assert kstatus.unsteady_reason(content, deleting=True) == (
+        "is Terminating: Resource scheduled for deletion"
+    )
+
+
 def test_the_report_shows_custom_objects_steady_state() -> None:
     """The result (its JSON schema) lists each judged custom object with its kstatus at every
     change; the HTML report has a section with how long each was not Current. An object without

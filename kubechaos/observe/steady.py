@@ -10,7 +10,9 @@ a crashed node, once tainted, no longer counts as one), every Job is steady (bel
 Service with traffic is answering a request with an error (a failed request,
 ``kubechaos_service_requests_total{outcome!="success"}``, is an instant out of steady state). A
 node that stays dead does not block it: its pods must come back elsewhere, and a dead node sends
-no requests (they count as unsent, not as errors). A Deployment a HorizontalPodAutoscaler scales is
+no requests (they count as unsent, not as errors). A custom object whose status follows kstatus'
+convention is steady while Current (:mod:`kubechaos.observe.kstatus`, followed by
+:mod:`kubechaos.observe.customsteady`). A Deployment a HorizontalPodAutoscaler scales is
 held to the replicas the HPA last set (its ``spec.replicas``): a scale-out is unsteady only until
 the new pods are available, a scale-down is steady at once, and the HPA's own state (load above
 target, ScalingLimited at ``maxReplicas``) never counts, so autoscaling cannot keep a run out of

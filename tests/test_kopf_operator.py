@@ -69,7 +69,11 @@ def test_the_kopf_operator_converges_after_each_fault(tmp_path: Path) -> None:
     level-triggered); the node crash is healed by the model's own controllers, the
     Deployment's pods replaced after the 30 s unreachable toleration (node lifecycle
     controller: pkg/controller/nodelifecycle). Every fault's recovery is measured, and the
-    SLOs hold."""
+    SLOs hold. The WebApp itself counts in steady state by kstatus (sigs.k8s.io/cli-utils/pkg/
+    kstatus/status generic.go: observedGeneration behind generation is InProgress; status.go:
+    Ready=False is InProgress), so the kill reads the operator's real downtime, and the
+    condition SLO on the WebApp, a kind the operator installs at run time, is judged as
+    kubectl wait would (a Ready written for an earlier generation is not met)."""
     _need_kopf()
     watcher = tmp_path / "status.py"
     watcher.write_text(textwrap.dedent(STATUS_WATCHER), encoding="utf-8")
@@ -108,3 +112,24 @@ def test_the_kopf_operator_converges_after_each_fault(tmp_path: Path) -> None:
     }
     crash = recovered["crash-worker-1"]
     assert crash is not None and crash["status"] == "recovered", crash
+    # The WebApp is judged by kstatus (its operator reports observedGeneration and Ready):
+    # scaled at 65 s while the operator is down, it is InProgress until the fresh operator has
+    # acted and its replicas are up, so the kill reads at least the 15 s restart delay, on the
+    # WebApp as well as the Deployment.
+    kill = recovered["kill-operator"]
+    assert kill["status"] == "recovered" and kill["seconds"] >= 15, kill
+    assert "WebApp.example.kubechaos.io" in kill["measuredOn"], kill
+    (webapp,) = result["customObjects"]
+    assert webapp["name"] == "shop" and webapp["status"] == "Current", webapp
+    assert any(row[1] == "InProgress" for row in webapp["history"]), webapp
+    slos = {s["name"]: s for s in result["slos"]}
+    assert slos["recovery-kill-operator"]["ok"], slos
+    ready = slos["webapp-shop-ready-kill-operator"]
+    assert ready["ok"] and ready["measured"].startswith("reached in "), ready
+    # Ready for generation 2 only once the fresh operator reconciled: not at once
+    assert float(ready["measured"].split()[2].rstrip("s")) > 0, ready
+    # what the throttle and the watch drop read (recovered, whatever the seconds: they disturb
+    # the WebApp only if the operator missed a change during them), printed for the report
+    for name in ("throttle-operator", "blind-operator"):
+        assert recovered[name]["status"] == "recovered", recovered[name]
+    print({n: (r["seconds"], r["measuredOn"]) for n, r in recovered.items()})

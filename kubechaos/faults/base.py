@@ -195,6 +195,11 @@ class Fault:
         if not self.name:
             self.name = self.type
 
+    def held(self) -> bool:
+        """In force until a revert is recorded (what the injection's record says): a lasting
+        type, or a one-off action that undoes itself later (a killed process restarted)."""
+        return self.lasting
+
     async def inject(self, env: FaultEnv) -> list[str]:
         raise NotImplementedError
 

@@ -77,7 +77,7 @@ class Chaos:
             "FaultInjected",
             f"{fault.type} ({hit})" + (f" {p}" if (p := fault.describe_params()) else ""),
             targets=list(targets),
-            lasting=fault.lasting,
+            lasting=fault.held(),
         )
         return injection
 

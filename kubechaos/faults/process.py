@@ -82,18 +82,31 @@ class ProcessKill(Fault):
             raise ValueError("process-kill needs a process (the name given to --exec or in "
                              "spec.processes)")  # fmt: skip
 
+    def held(self) -> bool:
+        """With ``restartAfter``, the process is down (the fault in force) until its restart,
+        which is recorded as the revert."""
+        return self.restart_after is not None
+
     async def inject(self, env: FaultEnv) -> list[str]:
         name = self.process or ""
         control = control_of(env.cluster, name)
         control.kill(name, f"killed by fault {self.name}")
         if self.restart_after is not None:
-            env.nursery.start_soon(_release_after, control, name, self.restart_after)
+            env.nursery.start_soon(_release_after, env, self, name, self.restart_after)
         return [name]
 
 
-async def _release_after(control: ProcessControl, name: str, delay: float) -> None:
+async def _release_after(env: FaultEnv, fault: ProcessKill, name: str, delay: float) -> None:
+    """Start the process again after ``delay``; the restart is on the record as the fault's
+    revert, so a ``from: revert`` SLO measures from the moment the controller is back, and a
+    disturbance while it was down (a change it missed) counts as the kill's."""
     await trio.sleep(delay)
-    control.release(name)
+    control_of(env.cluster, name).release(name)
+    env.cluster.events.record(
+        "kubechaos", "Fault", fault.name, "FaultReverted",
+        f"{fault.type} reverted: {name} started again after {delay:g}s",
+        type=fault.type, restarted=True,
+    )  # fmt: skip
 
 
 __all__ = ["ProcessControl", "ProcessKill", "attach_processes", "control_of"]

@@ -5,8 +5,10 @@ when, for every injection of the fault ``after`` names, the object's ``status.co
 entry of ``type`` with ``status`` within ``within`` of the injection (or of its revert, with
 ``from: revert``). As ``kubectl wait --for=condition=TYPE=STATUS --timeout=T`` started at that
 moment would (staging/src/k8s.io/kubectl/pkg/cmd/wait/condition.go, ConditionalWait: it is
-satisfied at once by an object that already has the condition), a condition that already holds
-at the reference is reached in 0 s: to require that it comes *back*, measure from the revert or
+satisfied at once by an object that already has the condition, unless the condition's
+observedGeneration, or the status's, is below ``metadata.generation``: then it is stale and met
+by no status until the controller has seen the latest spec), a condition that already holds at
+the reference is reached in 0 s: to require that it comes *back*, measure from the revert or
 pair it with a ``recoveryWithin``.
 
 It is judged at event resolution: :class:`ConditionWatch` watches the object's kind through an
@@ -14,7 +16,10 @@ informer (only in runs that have condition SLOs; one informer per kind and names
 the condition's status each time it changes, at the virtual time the informer heard of it (what
 ``kubectl wait``'s watch sees). Conditions are read by :func:`conditions_of`, which works on the
 model's objects and on plain dicts (``{"status": {"conditions": [...]}}``), so any kind whose
-status has conditions can be watched, custom resources included once they can be stored.
+status has conditions can be watched: a custom kind's objects come from the run's
+:class:`~kubechaos.observe.customsteady.CustomWatch` once a definition serves the kind, which
+may be installed only at run time (kubechaos.scenario.conditioncustom); if none ever is, or the
+object never appears, the SLO fails as *not measured*.
 
 A verdict never passes on nothing: it fails when the fault was never injected or the object was
 never seen. An injection whose condition was not reached when the run ended less than ``within``
@@ -35,10 +40,12 @@ from kubechaos.api.discovery import RESOURCE_OF_KIND
 from kubechaos.api.objects import APIObject
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
+from kubechaos.observe.customsteady import CustomWatch
 from kubechaos.sim.clock import now
 
 COMPONENT = "observer"
 CONDITION_STATUSES = ("True", "False", "Unknown")  # metav1.ConditionStatus
+STALE = "stale"  # a condition written for an earlier generation: met by no status
 
 Condition = tuple[str, str, float | None]  # (type, status, lastTransitionTime)
 
@@ -85,9 +92,42 @@ def conditions_of(obj: Any) -> list[Condition]:
     ]
 
 
+def _generations(obj: Any, type_: str) -> tuple[int | None, int | None]:
+    """``(metadata.generation, observedGeneration)`` as kubectl wait reads them for condition
+    ``type_``: the condition's own observedGeneration, else the status's (None: absent)."""
+    if isinstance(obj, Mapping):
+        meta, status = obj.get("metadata") or {}, obj.get("status")
+        status = status if isinstance(status, Mapping) else {}
+        raw = status.get("conditions")
+        conditions = raw if isinstance(raw, Sequence) and not isinstance(raw, str) else ()
+        own = next(
+            (c.get("observedGeneration") for c in conditions
+             if isinstance(c, Mapping) and c.get("type") == type_),
+            None,
+        )  # fmt: skip
+        observed = own if own is not None else status.get("observedGeneration")
+        generation = meta.get("generation") if isinstance(meta, Mapping) else None
+    else:
+        generation = getattr(getattr(obj, "metadata", None), "generation", None)
+        observed = getattr(getattr(obj, "status", None), "observed_generation", None)
+    ints = tuple(v if isinstance(v, int) and not isinstance(v, bool) else None
+                 for v in (generation, observed))  # fmt: skip
+    return ints[0], ints[1]
+
+
 def condition_status(obj: Any, type_: str) -> str | None:
-    """The status of ``obj``'s condition ``type_`` (None when it has no such condition)."""
-    return next((status for t, status, _ in conditions_of(obj) if t == type_), None)
+    """The status of ``obj``'s condition ``type_`` (None when it has no such condition), or
+    :data:`STALE` when it was written for an earlier generation: kubectl wait's checkCondition
+    (staging/src/k8s.io/kubectl/pkg/cmd/wait/condition.go, getObservedGeneration) takes a
+    condition whose observedGeneration is below ``metadata.generation`` as not met, whatever
+    its status."""
+    status = next((status for t, status, _ in conditions_of(obj) if t == type_), None)
+    if status is None:
+        return None
+    generation, observed = _generations(obj, type_)
+    if generation is not None and observed is not None and observed < generation:
+        return STALE
+    return status
 
 
 @attrs.define
@@ -114,17 +154,30 @@ class Timeline:
 class ConditionWatch:
     """Watches the objects condition SLOs name (see module)."""
 
-    def __init__(self, ctx: Context, targets: Iterable[tuple[str, str, str, str]]) -> None:
-        """``targets``: ``(kind, namespace, name, type)`` of each condition SLO."""
+    def __init__(
+        self,
+        ctx: Context,
+        targets: Iterable[tuple[str, str, str, str]],
+        custom: CustomWatch | None = None,
+        groups: Mapping[str, str] | None = None,
+    ) -> None:
+        """``targets``: ``(kind, namespace, name, type)`` of each condition SLO; ``groups``:
+        the group of each custom kind among them ("" for any), whose objects ``custom`` (the
+        run's watch on definitions) tells of once a definition serves the kind."""
         self.ctx = ctx
         self.timelines: dict[tuple[str, str, str, str], Timeline] = {}
         self._by_object: dict[tuple[str, str], list[Timeline]] = {}
         scopes: dict[tuple[str, str], None] = {}
         kinds = condition_kinds()
+        groups = groups or {}
         for kind, namespace, name, type_ in targets:
             timeline = self.timelines.setdefault((kind, namespace, name, type_), Timeline(type_))
             self._by_object.setdefault((kind, _key(namespace, name)), []).append(timeline)
-            scopes[(kinds[kind], namespace)] = None
+            if kind not in groups:
+                scopes[(kinds[kind], namespace)] = None
+        if custom is not None:
+            for kind, group in groups.items():
+                custom.watch_kind(group, kind, _Unwrap(self))
         self.informers = [self._informer(resource, ns) for resource, ns in scopes]
 
     def _informer(self, resource: str, namespace: str) -> Informer[Any]:
@@ -154,6 +207,20 @@ class ConditionWatch:
     def _deleted(self, obj: Any) -> None:
         for timeline in self._by_object.get(identity(obj), ()):
             timeline.note(now(), None)
+
+
+class _Unwrap:
+    """A custom object's events, handed to the watch as the JSON map :func:`identity` and
+    :func:`conditions_of` read."""
+
+    def __init__(self, watch: ConditionWatch) -> None:
+        self.watch = watch
+
+    def changed(self, obj: Any) -> None:
+        self.watch._changed(obj.content)
+
+    def deleted(self, obj: Any) -> None:
+        self.watch._deleted(obj.content)
 
 
 @attrs.frozen
@@ -228,6 +295,7 @@ def identity(obj: Any) -> tuple[str, str]:
 
 __all__ = [
     "CONDITION_STATUSES",
+    "STALE",
     "ConditionWatch",
     "Injection",
     "Timeline",

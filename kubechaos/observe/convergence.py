@@ -6,12 +6,16 @@ The watcher is an API client like ``kubectl get deployments -w``: it records
 leave its desired count (``StatefulSetAvailable`` / ``StatefulSetDegraded`` for a StatefulSet,
 ``DaemonSetAvailable`` / ``DaemonSetDegraded`` for a DaemonSet's nodes), and ``Converged`` /
 ``Diverged`` for all of them together, so the timeline reads as convergence, not as a flood of
-pod events. StatefulSets and DaemonSets are watched only in runs that have them (``kinds``), so
-other runs make the requests they always made. Jobs are not: a Job finishes rather than
+pod events. Every run watches all four kinds steady state judges (Deployments, StatefulSets,
+DaemonSets, Jobs), whatever its workloads are: one a client or an operator creates during the
+run counts from the moment it is stored. The kinds the workloads apply are watched by informers,
+through the API; the others by :class:`~kubechaos.observe.feed.Feed`, as the API server's watch
+cache is fed (no task, no request: watching for them never changes the run; an empty one costs
+nothing until an object appears). Jobs are not in the convergence events: a Job finishes rather than
 converges (steady state covers them, see :mod:`kubechaos.observe.steady`).
 
 The same informers feed steady state at event resolution: every added, updated or deleted
-object (and every Job, watched in runs that have Jobs) goes to each of ``listeners`` (a
+object (Jobs included) goes to each of ``listeners`` (a
 :class:`~kubechaos.observe.resolution.SteadyRecord`) the moment the informer hears of it.
 """
 
@@ -24,6 +28,7 @@ import trio
 from kubechaos.api.objects import DaemonSet, Deployment, StatefulSet, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
+from kubechaos.observe.feed import Feed, prefix_of
 from kubechaos.sim.clock import now
 
 
@@ -69,23 +74,34 @@ class ConvergenceWatch:
     component = "observer"
 
     def __init__(self, ctx: Context, kinds: frozenset[str] = frozenset()) -> None:
-        """Watch Deployments, and StatefulSets and DaemonSets when ``kinds`` names them (the
-        kinds the run applies)."""
+        """Watch Deployments, StatefulSets, DaemonSets and Jobs (``kinds``: those the run's
+        workloads apply, watched by informers; the wording of the convergence events follows
+        them until an object of another kind appears)."""
         self.ctx = ctx
         self.listeners: list[Listener] = []
+        # the kinds the workloads apply are watched by informers, through the API; the others
+        # by feeds (no task, no request: watching for them never changes the run)
         self.informer: Informer[Deployment] = self._watch("deployments", self._handler())
-        self.others: list[Informer[Any]] = [
-            self._watch(resource, self._handler())
-            for kind, resource in (("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets"))
-            if kind in kinds
-        ]
-        if "Job" in kinds:  # steady state only: a Job finishes rather than converges
-            self.others.append(self._watch("jobs", self._listen()))
+        self.others: list[Informer[Any]] = []
+        self._feeds: list[tuple[str, Handler]] = []
+        for kind, resource in (("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets")):
+            self._add(kind in kinds, resource, self._handler())
+        # steady state only: a Job finishes rather than converges
+        self._add("Job" in kinds, "jobs", self._listen())
+        self.feeds: list[Feed] = []
+        # kinds other than Deployments the run has had: the events then count each kind
+        self.mixed = bool(kinds & {"StatefulSet", "DaemonSet", "Job"})
         self._complete: dict[tuple[str, str], bool] = {}  # (kind, key) -> complete
         self._ever_complete: dict[tuple[str, str], None] = {}
         self.converged = False
         self.converged_at: float | None = None
         self.first_converged_at: float | None = None
+
+    def _add(self, applied: bool, resource: str, handler: Handler) -> None:
+        if applied:
+            self.others.append(self._watch(resource, handler))
+        else:
+            self._feeds.append((resource, handler))
 
     def _watch(self, resource: str, handler: Handler) -> Informer[Any]:
         informer: Informer[Any] = Informer(
@@ -116,7 +132,14 @@ class ConvergenceWatch:
             on_delete=self._deleted,
         )
 
+    def _subscribe(self) -> None:
+        for resource, handler in self._feeds:
+            on_put, on_delete = handler.on_add, handler.on_delete
+            assert on_put is not None and on_delete is not None
+            self.feeds.append(Feed(self.ctx.api, prefix_of(resource), on_put, on_delete))
+
     async def run(self) -> None:
+        self._subscribe()
         if not self.others:
             await self.informer.run()
             return
@@ -129,6 +152,7 @@ class ConvergenceWatch:
         self._tell(obj)
         kind = type(obj).KIND
         key = (kind, key_of(obj))
+        self.mixed = self.mixed or kind != Deployment.KIND
         if isinstance(obj, StatefulSet):
             complete = is_statefulset_complete(obj)
             counts = (
@@ -174,7 +198,7 @@ class ConvergenceWatch:
                 self.component, "Cluster", "", "Converged", f"all {self._counted()} available"
             )
         else:
-            lost = "a workload" if self.others else "a deployment"
+            lost = "a workload" if self.mixed else "a deployment"
             self.ctx.events.record(
                 self.component, "Cluster", "", "Diverged", f"{lost} lost availability"
             )
@@ -183,7 +207,7 @@ class ConvergenceWatch:
         """``3 deployments`` (as before the other kinds existed), or each kind counted."""
         kinds = [kind for kind, _ in self._complete]
         deployments = kinds.count(Deployment.KIND)
-        if not self.others:
+        if not self.mixed:
             return f"{deployments} deployments"
         counted = [
             (deployments, "deployments"),

@@ -6,7 +6,9 @@ steady state flipped, each at the virtual time of the event that flipped it:
 
 - a workload's informer event (the run's :class:`~kubechaos.observe.convergence.ConvergenceWatch`
   hands each added, updated or deleted Deployment, StatefulSet, DaemonSet and Job to
-  :meth:`SteadyRecord.changed` / :meth:`SteadyRecord.deleted`): the object is judged on its own
+  :meth:`SteadyRecord.changed` / :meth:`SteadyRecord.deleted`), and a custom object's (the
+  run's :class:`~kubechaos.observe.customsteady.CustomWatch`, by kstatus:
+  :mod:`kubechaos.observe.kstatus`): the object is judged on its own
   (:func:`unsteady_reason`, the same rule the module docstring of ``steady`` gives on
   kube-state-metrics' series) and the set of unsteady objects is updated, so an event costs one
   object's test, never a scan;
@@ -26,6 +28,8 @@ import bisect
 from typing import Any
 
 from kubechaos.api.objects import DaemonSet, Deployment, Job, StatefulSet, key_of
+from kubechaos.api.objects.custom import Unstructured
+from kubechaos.observe import kstatus
 from kubechaos.sim.clock import now
 
 WATCHED = (Deployment, StatefulSet, DaemonSet, Job)
@@ -53,7 +57,10 @@ def job_unsteady(job: Job) -> str | None:
 
 def unsteady_reason(obj: Any) -> str | None:
     """Why one workload is not steady, None when it is: available replicas (nodes) short of
-    desired, or a Job's reason."""
+    desired, a Job's reason, or a custom object's kstatus (when its status follows the
+    convention)."""
+    if isinstance(obj, Unstructured):
+        return kstatus.unsteady_reason(obj.content, obj.deleting is not None)
     if isinstance(obj, Deployment | StatefulSet):
         have, want = obj.status.available_replicas, obj.spec.replicas
     elif isinstance(obj, DaemonSet):
@@ -65,6 +72,21 @@ def unsteady_reason(obj: Any) -> str | None:
     return None if have >= want else f"has {have}/{want} available"
 
 
+def kind_of(obj: Any) -> str:
+    """The kind an object is recorded under: a typed kind's name, or a custom object's
+    ``Kind.group`` (two groups may both define a ``Database``)."""
+    if isinstance(obj, Unstructured):
+        group = obj.api_version.rpartition("/")[0]
+        return f"{obj.kind}.{group}" if group else obj.kind
+    return str(type(obj).KIND)
+
+
+def custom_unsteady(record: SteadyRecord) -> dict[tuple[str, str], str]:
+    """The custom objects out of steady state now (kind ``Kind.group``), from the record (custom
+    objects have no kube-state-metrics series to sample: their informer events are the truth)."""
+    return {key: why for key, why in record.unsteady.items() if "." in key[0]}
+
+
 class SteadyRecord:
     """Steady state's change points, at event resolution (see module)."""
 
@@ -73,13 +95,19 @@ class SteadyRecord:
         self.times: list[float] = [0.0]
         self.steady: list[bool] = [True]
         self.unsteady: dict[tuple[str, str], str] = {}  # (kind, namespace/name) -> why
+        # every object judged now (a custom object whose status follows no convention is not)
+        self.judged: dict[tuple[str, str], None] = {}
         self._failure_end = False  # the last change point closes a run of failed requests
 
     def changed(self, obj: Any, at: float | None = None) -> None:
         """An informer saw ``obj`` added or updated (now, or ``at``)."""
         at = now() if at is None else at
-        key = (type(obj).KIND, key_of(obj))
+        key = (kind_of(obj), key_of(obj))
         reason = unsteady_reason(obj)
+        if not isinstance(obj, Unstructured) or kstatus.follows_convention(obj.content):
+            self.judged[key] = None
+        else:
+            self.judged.pop(key, None)
         if reason is None:
             if self.unsteady.pop(key, None) is not None and not self.unsteady:
                 self._append(at, True)
@@ -91,9 +119,18 @@ class SteadyRecord:
 
     def deleted(self, obj: Any, at: float | None = None) -> None:
         """An informer saw ``obj`` deleted (now, or ``at``): it no longer counts."""
-        gone = self.unsteady.pop((type(obj).KIND, key_of(obj)), None)
+        key = (kind_of(obj), key_of(obj))
+        self.judged.pop(key, None)
+        gone = self.unsteady.pop(key, None)
         if gone is not None and not self.unsteady:
             self._append(now() if at is None else at, True)
+
+    def counts(self) -> dict[str, int]:
+        """How many objects of each kind steady state judges now."""
+        counted: dict[str, int] = {}
+        for kind, _ in self.judged:
+            counted[kind] = counted.get(kind, 0) + 1
+        return counted
 
     def failed(self, at: float) -> None:
         """Requests failed at ``at``: an instant out of steady state."""
@@ -116,4 +153,11 @@ class SteadyRecord:
         return self.steady[max(0, bisect.bisect_right(self.times, at) - 1)]
 
 
-__all__ = ["WATCHED", "SteadyRecord", "job_unsteady", "unsteady_reason"]
+__all__ = [
+    "WATCHED",
+    "SteadyRecord",
+    "custom_unsteady",
+    "job_unsteady",
+    "kind_of",
+    "unsteady_reason",
+]

@@ -41,6 +41,8 @@ import attrs
 from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.conditions import ConditionWatch, Injection, judge
+from kubechaos.observe.customsteady import CustomWatch
+from kubechaos.observe.measuredon import NOTHING
 from kubechaos.observe.metrics import ClusterCollector, add, family
 from kubechaos.observe.steady import SteadyStateMonitor, covers
 
@@ -72,6 +74,9 @@ class SLO:
     during: str = "whole"
     # condition: the object (kind, namespace, name), its condition type and the status wanted
     object_kind: str = ""
+    # a custom kind's group ("" for a model kind, or a custom kind named without apiVersion:
+    # resolved when a definition of that kind appears at run time)
+    custom_group: str | None = None  # None: a kind of the model
     object_name: str = ""
     condition: str = ""
     status: str = ""
@@ -114,6 +119,7 @@ class SLOMonitor:
         collector: ClusterCollector,
         steady: SteadyStateMonitor,
         interval: float = 1.0,
+        custom: CustomWatch | None = None,
     ) -> None:
         self.slos = list(slos)
         self.collector = collector
@@ -130,7 +136,17 @@ class SLOMonitor:
                 steady.expect_within(slo.fault, slo.within)
         # condition SLOs watch their objects (a run without any starts nothing: see runner)
         conditions = [s.target for s in self.slos if s.kind == "condition"]
-        self.conditions = ConditionWatch(collector.cluster.ctx, conditions) if conditions else None
+        groups = {
+            s.object_kind: s.custom_group
+            for s in self.slos
+            if s.kind == "condition" and s.custom_group is not None
+        }
+        self.custom = custom
+        self.conditions = (
+            ConditionWatch(collector.cluster.ctx, conditions, custom, groups)
+            if conditions
+            else None
+        )
         collector.add_source(self.families)
 
     def _series_value(self, slo: SLO) -> float | None:
@@ -241,6 +257,12 @@ class SLOMonitor:
             if not final:
                 return SLOResult(slo, True, "not injected yet", threshold)
             return SLOResult(slo, False, "never injected", threshold, "the fault was not injected")
+        if any(r.measured_on == NOTHING for r in recs):  # a 0 s read on nothing is no pass
+            detail = (
+                f"no workload, custom object with a status convention or Service with traffic "
+                f"was watched when {slo.fault} was measured: its recovery was measured on nothing"
+            )
+            return SLOResult(slo, False, "not measured", threshold, detail)
         worst, failed, unobservable = 0.0, 0, 0
         now = self.steady.times[-1] if self.steady.times else 0.0
         for rec in recs:
@@ -294,7 +316,23 @@ class SLOMonitor:
             self.conditions.timelines[slo.target], f"{what} {slo.condition}={slo.status}",
             slo.status, slo.within, slo.reference, injections, end,
         )  # fmt: skip
+        if slo.custom_group is not None and final and not ok:
+            return self._custom_unmeasured(slo, what, measured, threshold, detail)
         return SLOResult(slo, ok, measured, threshold, detail)
+
+    def _custom_unmeasured(
+        self, slo: SLO, what: str, measured: str, threshold: str, detail: str
+    ) -> SLOResult:
+        """A condition SLO on a custom kind whose definition was never served, or whose object
+        never appeared, measured nothing (see kubechaos.scenario.conditioncustom)."""
+        group = slo.custom_group or ""
+        if self.custom is not None and not self.custom.ever_served(group, slo.object_kind):
+            of = f" in group {group}" if group else ""
+            detail = f"no CustomResourceDefinition served kind {slo.object_kind}{of} in the run"
+            return SLOResult(slo, False, "not measured", threshold, detail)
+        if measured == "never observed":
+            return SLOResult(slo, False, "not measured", threshold, f"{what} never existed")
+        return SLOResult(slo, False, measured, threshold, detail)
 
     def _unmeasured(self, slo: SLO, requests: float) -> SLOResult | None:
         """The failed result of a request SLO that measured nothing (None if it measured):

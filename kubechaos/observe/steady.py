@@ -10,7 +10,9 @@ a crashed node, once tainted, no longer counts as one), every Job is steady (bel
 Service with traffic is answering a request with an error (a failed request,
 ``kubechaos_service_requests_total{outcome!="success"}``, is an instant out of steady state). A
 node that stays dead does not block it: its pods must come back elsewhere, and a dead node sends
-no requests (they count as unsent, not as errors). A Deployment a HorizontalPodAutoscaler scales is
+no requests (they count as unsent, not as errors). A custom object whose status follows kstatus'
+convention is steady while Current (:mod:`kubechaos.observe.kstatus`, followed by
+:mod:`kubechaos.observe.customsteady`). A Deployment a HorizontalPodAutoscaler scales is
 held to the replicas the HPA last set (its ``spec.replicas``): a scale-out is unsteady only until
 the new pods are available, a scale-down is steady at once, and the HPA's own state (load above
 target, ScalingLimited at ``maxReplicas``) never counts, so autoscaling cannot keep a run out of
@@ -84,6 +86,7 @@ import attrs
 from prometheus_client.metrics_core import Metric
 
 from kubechaos.observe.attribution import ObjectTracker, Scope
+from kubechaos.observe.measuredon import cluster_wide, per_object
 from kubechaos.observe.metrics import (
     ClusterCollector,
     FaultLedger,
@@ -92,7 +95,7 @@ from kubechaos.observe.metrics import (
     family,
     histogram,
 )
-from kubechaos.observe.resolution import SteadyRecord
+from kubechaos.observe.resolution import SteadyRecord, custom_unsteady
 from kubechaos.observe.steadyseries import short, unsteady_jobs
 from kubechaos.sim.clock import now
 from kubechaos.sim.events import Event, EventLog
@@ -125,6 +128,7 @@ class FaultRecovery:
     overlaps: list[FaultRecovery] = attrs.field(factory=list, repr=False)
     attribution: str | None = None  # PER_OBJECT or CLUSTER_WIDE, once known
     observable: bool = True  # False: the run ended too soon after it to observe its recovery
+    measured_on: str | None = None  # what its recovery was read on (measuredon), once known
 
     @property
     def seconds(self) -> float | None:
@@ -175,6 +179,14 @@ def settled(
             return None if final else False
         i = j
     return None if final else False
+
+
+def _measured_on(monitor: SteadyStateMonitor, rec: FaultRecovery) -> str:
+    """What ``rec``'s recovery is read on, in words (kubechaos.observe.measuredon)."""
+    if rec.scope is not None and monitor.attributed(rec):
+        return per_object(rec.scope.objects())
+    services = len(monitor.collector.service_totals())
+    return cluster_wide(monitor.record.counts(), services)
 
 
 class SteadyStateMonitor:
@@ -269,6 +281,7 @@ class SteadyStateMonitor:
             and not self._short_statefulsets()
             and not self._short_daemonsets()
             and not self._unsteady_jobs()
+            and not custom_unsteady(self.record)
         )
         errors = self._service_errors()
         if any(n > self._errors.get(k, 0.0) for k, n in errors.items()):
@@ -295,7 +308,7 @@ class SteadyStateMonitor:
         reasons += [
             f"Job {namespace}/{name} {why}"
             for (namespace, name), why in self._unsteady_jobs().items()
-        ]
+        ] + [f"{kind} {key} {why}" for (kind, key), why in custom_unsteady(self.record).items()]
         stats = self.collector.traffic
         errored = [key for key, n in self._service_errors().items() if n > 0]
         for namespace, service in sorted(errored, key="/".join):
@@ -488,6 +501,7 @@ class SteadyStateMonitor:
             rec.known = True
             rec.attribution = PER_OBJECT if self.attributed(rec) else CLUSTER_WIDE
             rec.disturbed_at = self.disturbance(rec)
+            rec.measured_on = _measured_on(self, rec)
             if rec.scope is not None:
                 self.tracker.close(rec.scope)
             if seconds is None:

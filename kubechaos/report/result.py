@@ -27,6 +27,7 @@ from kubechaos.report.files import write_text
 from kubechaos.report.types import (
     Attribution,
     AutoscalerRecord,
+    CustomObjectRecord,
     DeploymentRecord,
     FailedInjectionRecord,
     FaultRecord,
@@ -128,6 +129,9 @@ def result_of(
     jobs = _jobs(run)
     if jobs:  # likewise
         result["jobs"] = jobs
+    custom = custom_objects(run)
+    if custom:  # likewise: custom objects steady state judged
+        result["customObjects"] = custom
     if run.served_api is not None:  # external clients made the run: replay refuses it
         result["externalClients"] = {"api": run.served_api}
     if run.processes:  # and so did external processes (run --exec): wall-clock paced
@@ -188,7 +192,7 @@ def _fault(rec: FaultRecovery, injection: Injection | None) -> FaultRecord:
         "type": rec.type,
         "injectedAt": _round(rec.injected_at),
         "revertedAt": _round(rec.reverted_at),
-        "lasting": injection.fault.lasting if injection else True,
+        "lasting": injection.fault.held() if injection else True,
         "targets": list(injection.targets) if injection else [],
         "params": injection.fault.describe_params() if injection else "",
         "overlaps": [{"name": o.fault, "injectedAt": _round(o.injected_at)} for o in rec.overlaps],
@@ -217,6 +221,7 @@ def _recovery(rec: FaultRecovery) -> RecoveryRecord:
         "recoveredAt": _round(rec.recovered_at),
         "attribution": attribution,
         "objects": rec.scope.objects() if per_object and rec.scope is not None else [],
+        "measuredOn": rec.measured_on,
     }
 
 
@@ -356,6 +361,16 @@ def _jobs(run: Run) -> list[JobRecord]:
             }
         )
     return records
+
+
+def custom_objects(run: Run) -> list[CustomObjectRecord]:
+    """Each custom object steady state judged, with its kstatus at every change."""
+    return [
+        {"kind": kind, "apiVersion": api_version, "namespace": namespace, "name": name,
+         "status": history[-1][1],
+         "history": [[_round(t, 3), status, message] for t, status, message in history]}
+        for (kind, api_version, namespace, name), history in run.custom.history.objects.items()
+    ]  # fmt: skip
 
 
 def _steady_state(run: Run) -> list[SteadyRow]:

@@ -12,7 +12,7 @@ list whose positions the alias names.
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Verdict = Literal["passed", "failed", "error", "interrupted"]
 RecoveryStatus = Literal["recovered", "not-recovered", "not-observable", "pending"]
@@ -47,6 +47,9 @@ class RecoveryRecord(TypedDict):
     objects: NotRequired[
         list[str]
     ]  # per-object: the pods it was measured on (disturbed, then replacements)
+    # what it was read on, in words ("nothing": no object or Service was watched); None while
+    # pending
+    measuredOn: NotRequired[str | None]
 
 
 class OverlapRecord(TypedDict):
@@ -143,6 +146,17 @@ class JobRecord(TypedDict):
     history: list[JobRow]
 
 
+class CustomObjectRecord(TypedDict):
+    """One custom object steady state judged (its status follows kstatus' convention)."""
+
+    kind: str
+    apiVersion: str
+    namespace: str
+    name: str
+    status: str  # kstatus at the end: Current | InProgress | Failed | Terminating | Deleted
+    history: list[list[Any]]  # [time, status, message] at every change
+
+
 class RunOutcome(TypedDict):
     """What every result holds, whole or compacted by a sweep (which drops the series): who
     ran, how it ended, its failed injections and its SLOs. This is all JUnit reads."""
@@ -192,6 +206,7 @@ class RunResult(RunOutcome):
     daemonsets: NotRequired[list[DeploymentRecord]]
     statefulsets: NotRequired[list[StatefulSetRecord]]  # only in runs that have StatefulSets
     jobs: NotRequired[list[JobRecord]]  # only in runs that had a Job
+    customObjects: NotRequired[list[CustomObjectRecord]]  # only runs that judged one
     externalClients: NotRequired[ExternalClientsRecord]  # only runs that served run --api
     processes: NotRequired[list[ProcessRecord]]  # only runs with external processes
     steadyState: list[SteadyRow]

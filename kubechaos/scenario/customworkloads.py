@@ -51,6 +51,10 @@ class CustomKinds:
         self._kinds: dict[tuple[str, str], CRDInfo] = {(i.group, i.kind): i for i in known}
         self._refused: set[tuple[str, str]] = set()  # kinds of refused definitions
 
+    def declared(self) -> list[CRDInfo]:
+        """The definitions declared so far."""
+        return list(self._kinds.values())
+
     def read(self, doc: Mapping[str, Any], base: Path = ()) -> Unstructured | None:
         """``doc`` as a definition or a custom object; None if it is neither (a built-in
         group's kind); :class:`ManifestError` if the API server would refuse it."""

@@ -190,6 +190,8 @@ def _spec(
             *(t.name for t in (explore.templates if explore else ())),
         ],
         services if workloads_ok else None,
+        reading.custom.declared(),
+        warnings,
     )
     if not check.errors:
         warnings += late_injection_warnings(check, faults, slos, duration)

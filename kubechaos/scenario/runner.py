@@ -15,6 +15,7 @@ from kubechaos.api.errors import APIError
 from kubechaos.cluster import Cluster
 from kubechaos.faults import Chaos, run_schedule
 from kubechaos.observe.convergence import ConvergenceWatch
+from kubechaos.observe.customsteady import CustomWatch
 from kubechaos.observe.history import History
 from kubechaos.observe.invariants import SURGE_CHECK_INTERVAL, InvariantChecker
 from kubechaos.observe.metrics import ClusterCollector, new_registry
@@ -48,7 +49,9 @@ class Run:
         self.registry = new_registry(self.collector)
         self.steady = SteadyStateMonitor(self.collector, self.events, scenario.name)
         self.convergence.listeners.append(self.steady)  # steady state, per event
-        self.slo = SLOMonitor(scenario.slos, self.collector, self.steady)
+        self.custom = CustomWatch(self.cluster.ctx)  # custom objects, as their CRDs appear
+        self.custom.listeners.append(self.steady)
+        self.slo = SLOMonitor(scenario.slos, self.collector, self.steady, custom=self.custom)
         self.history = History(self.collector)
         for scheduled in scenario.faults:
             self.collector.faults.declare(scheduled.fault.name, scheduled.fault.type)
@@ -108,6 +111,7 @@ class Run:
         for service in self.services:
             nursery.start_soon(service, name="service")
         nursery.start_soon(self.convergence.run, name="convergence-watch")
+        self.custom.start()  # no task: it follows definitions as etcd commits them
         nursery.start_soon(self.ticker.run, name="observers")
         nursery.start_soon(self.invariants.run, name="invariants")
         if self.slo.conditions is not None:  # only runs with condition SLOs watch for them

@@ -3,22 +3,34 @@ the scenario has."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from kubechaos.observe.conditions import CONDITION_STATUSES, condition_kinds
+from kubechaos.api.crd import CRDInfo
+from kubechaos.observe.conditions import CONDITION_STATUSES
 from kubechaos.observe.metrics import FAMILIES, family_of
 from kubechaos.observe.slo import DURING, KINDS, SLO, default_name
 from kubechaos.scenario.check import Check, Path, did_you_mean, printable, string_map
+from kubechaos.scenario.conditioncustom import custom_kind
 
 _SLO_KEYS: dict[str, tuple[str, ...]] = {
     "recoveryWithin": ("fault", "within", "from"),
     "availability": ("service", "namespace", "atLeast"),
     "maxErrors": ("service", "namespace", "count"),
     "threshold": ("metric", "labels", "atLeast", "atMost", "during"),
-    "condition": ("kind", "namespace", "name", "type", "status", "within", "after", "from"),
+    "condition": (
+        "kind",
+        "apiVersion",
+        "namespace",
+        "name",
+        "type",
+        "status",
+        "within",
+        "after",
+        "from",
+    ),
 }
 
 
@@ -27,7 +39,11 @@ def read_slos(
     value: Any,
     fault_names: list[str],
     services: set[tuple[str, str]] | None,
+    custom: Sequence[CRDInfo] = (),
+    warnings: list[str] | None = None,
 ) -> list[SLO]:
+    """``custom``: the definitions the workloads declare; ``warnings`` gets what a condition
+    SLO on a custom kind leaves to be checked at run time (see conditioncustom)."""
     slos: list[SLO] = []
     names: dict[str, int] = {}
     for i, raw in enumerate(check.sequence(value, ("spec", "slo"))):
@@ -48,7 +64,7 @@ def read_slos(
         elif kind in ("availability", "maxErrors"):
             slo = _service(check, body, kp, slo, services)
         elif kind == "condition":
-            slo = _condition(check, body, kp, slo, fault_names)
+            slo = _condition(check, body, kp, slo, fault_names, custom, warnings)
         else:
             slo = _threshold(check, body, kp, slo)
         name = printable(check, check.string(entry, "name", sp), (*sp, "name")) or default_name(slo)
@@ -88,19 +104,22 @@ def _recovery(
 
 
 def _condition(
-    check: Check, body: Mapping[str, Any], kp: Path, slo: SLO, fault_names: list[str]
+    check: Check,
+    body: Mapping[str, Any],
+    kp: Path,
+    slo: SLO,
+    fault_names: list[str],
+    custom: Sequence[CRDInfo] = (),
+    warnings: list[str] | None = None,
 ) -> SLO:
-    """``condition``: an object of a kind with conditions, the condition and status it must
-    reach, how soon after which fault (see kubechaos.observe.conditions)."""
-    kinds = condition_kinds()
+    """``condition``: an object of a kind with conditions (of the model, or a custom kind), the
+    condition and status it must reach, how soon after which fault (see
+    kubechaos.observe.conditions)."""
     kind = check.string(body, "kind", kp, required=True)
-    if kind and kind not in kinds:
-        check.error(
-            (*kp, "kind"),
-            f"{kind!r} has no status.conditions in the model; kinds with conditions: "
-            + ", ".join(sorted(kinds)),
-        )
-    cluster_scoped = kind in ("Node",)
+    group = custom_kind(check, body, kp, kind, custom, warnings)
+    cluster_scoped = kind in ("Node",) or any(
+        i.kind == kind and i.group == group and not i.namespaced for i in custom
+    )
     namespace = check.string(body, "namespace", kp, default="" if cluster_scoped else "default")
     if cluster_scoped and namespace:
         check.error((*kp, "namespace"), f"a {kind} is not namespaced: leave out the namespace")
@@ -123,7 +142,7 @@ def _condition(
         check.error((*kp, "from"), f"expected injection or revert, got {reference!r}")
     return attrs.evolve(
         slo, object_kind=kind, namespace=namespace, object_name=name, condition=type_,
-        status=str(status), within=within, fault=fault, reference=reference,
+        status=str(status), within=within, fault=fault, reference=reference, custom_group=group,
     )  # fmt: skip
 
 

@@ -4,7 +4,10 @@ controller under test (``scenarios/own-controller.yaml``, README "Test your own 
 For each ``WebApp`` (group ``example.kubechaos.io``: ``spec.replicas``, ``spec.image``) it
 keeps a Deployment of that many replicas, owned by the WebApp, and reports on the WebApp's
 status how far it got: ``readyReplicas`` and a ``Ready`` condition (True once every replica
-of the Deployment is available). It reconciles on every change and every 5 s (level-triggered,
+of the Deployment is available), and ``observedGeneration``, the WebApp generation it acted
+on, as a well-behaved controller does (the API conventions' "typical status properties"): so
+kstatus, ``kubectl wait`` and kubechaos can tell a WebApp whose latest spec it has not seen
+yet from one it has reconciled. It reconciles on every change and every 5 s (level-triggered,
 so it heals what it missed while its watch was dropped or it was down), and it installs its
 own CustomResourceDefinition at startup (a real operator's manifests would).
 
@@ -154,6 +157,7 @@ def _reconcile(body: Any, spec: Any, name: str, namespace: str, patch: Any, logg
     desired = wanted["spec"]["replicas"]
     ready = available >= desired
     patch.status["readyReplicas"] = available
+    patch.status["observedGeneration"] = body["metadata"].get("generation")
     patch.status["conditions"] = [
         {
             "type": "Ready",
@@ -164,13 +168,19 @@ def _reconcile(body: Any, spec: Any, name: str, namespace: str, patch: Any, logg
     ]
 
 
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-@kopf.on.resume(GROUP, VERSION, PLURAL)
+# Retry a failed reconcile (a 429 while throttled, a 409 on a racing write) after 5 s, as the
+# API's Retry-After suggests, not after kopf's default of 60 s: a controller that backs off a
+# minute per error stays stale that long after every API hiccup, and kubechaos reads it.
+RETRY = 5.0
+
+
+@kopf.on.create(GROUP, VERSION, PLURAL, backoff=RETRY)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec", backoff=RETRY)
+@kopf.on.resume(GROUP, VERSION, PLURAL, backoff=RETRY)
 def on_change(body: Any, spec: Any, name: str, namespace: str, patch: Any, logger: Any, **_: Any) -> None:
     _reconcile(body, spec, name, namespace, patch, logger)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, idle=None)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, idle=None, backoff=RETRY)
 def resync(body: Any, spec: Any, name: str, namespace: str, patch: Any, logger: Any, **_: Any) -> None:
     _reconcile(body, spec, name, namespace, patch, logger)

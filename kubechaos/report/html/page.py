@@ -27,6 +27,7 @@ from kubechaos.report.html.charts import (
     latency_chart,
     success_chart,
 )
+from kubechaos.report.html.custom import custom_section
 from kubechaos.report.html.processes import processes_section
 from kubechaos.report.html.stories import in_full, story_html
 from kubechaos.report.html.svg import Frame
@@ -306,6 +307,7 @@ def render_html(result: RunResult, events: Iterable[Event]) -> str:
         '<h2 id="replicas">Desired vs available replicas</h2>',
     ]
     parts += _workload_charts(frame, result)
+    parts += custom_section(result)
     parts.append('<h2 id="traffic">Requests</h2>')
     for service in services[:MAX_CHARTS]:
         parts.append(success_chart(frame, service))

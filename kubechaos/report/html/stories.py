@@ -119,6 +119,9 @@ def _meta(story: FaultStory) -> str:
         objects = fault["recovery"].get("objects") or []
         if objects:
             meta.append("measured on " + capped(objects, MAX_TARGETS))
+    measured_on = fault["recovery"].get("measuredOn")
+    if measured_on:
+        meta.append(f"recovery measured on {measured_on}")
     if fault["lasting"]:
         meta.append(
             f"reverted at {fault['revertedAt']:.3f} s"

@@ -283,7 +283,10 @@ def test_process_kill_kills_the_process_and_restarts_it_after_restart_after(
     assert operator["output"].count("up") == 2
     started = [line for line in done.stdout.splitlines() if "Process/operator" in line]
     assert [line.split()[2] for line in started] == ["Started", "Killing", "Started"]
-    assert started[2].split()[0] == "8.000s"
+    # restarted restartAfter after the kill at 4 s; the run is paced to the wall clock, so the
+    # Started event lands once the real process has been spawned (tens of ms on a busy machine)
+    restarted_at = float(started[2].split()[0].rstrip("s"))
+    assert 8.0 <= restarted_at < 8.5, started
 
 
 def test_process_kill_of_a_process_the_run_does_not_start_is_refused(tmp_path: Path) -> None:

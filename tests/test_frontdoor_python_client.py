@@ -29,7 +29,7 @@ def test_list_and_watch_pods_across_a_node_crash(tmp_path: Path) -> None:
     scenario = scenario_file(tmp_path, faults=NODE_CRASH)
     with served(tmp_path, scenario, 40) as run:
         api = client.CoreV1Api(config.new_client_from_config(config_file=str(run.kubeconfig)))
-        pods = api.list_namespaced_pod("default")
+        pods = _first_pods(api)
         assert {p.metadata.labels["app"] for p in pods.items} == {"web"}
         on_crashed = {p.metadata.name for p in pods.items if p.spec.node_name == "worker-1"}
         seen: list[tuple[str, str, bool]] = []
@@ -61,6 +61,17 @@ def test_list_and_watch_pods_across_a_node_crash(tmp_path: Path) -> None:
     assert replacement_ready, f"no replacement became ready: {seen}"
     ready = next(c for c in node.status.conditions if c.type == "Ready")
     assert ready.status == "Unknown" and ready.reason == "NodeStatusUnknown"
+
+
+def _first_pods(api: client.CoreV1Api) -> client.V1PodList:
+    """The first list that has the Deployment's pods: the API answers from virtual time 0,
+    before the controllers have created them (a busy machine can ask that early)."""
+    deadline = time.monotonic() + 30
+    while True:
+        pods = api.list_namespaced_pod("default")
+        if pods.items or time.monotonic() > deadline:
+            return pods
+        time.sleep(0.05)
 
 
 def _new(name: str, listed: client.V1PodList) -> bool:

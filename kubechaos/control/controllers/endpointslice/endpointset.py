@@ -81,6 +81,9 @@ class EndpointSet:
         """Record what pod ``pkey`` adds now; returns what it added before."""
         old = self.contrib.get(pkey)
         if old == new:
+            if old is not None and len(self.holders[(old[0], old[1])]) > 1:
+                # a relabelled pod moves in the selection order: which one wins may change
+                self._touched[(old[0], old[1])] = None
             return old
         if old is not None:
             addr = (old[0], old[1])

@@ -84,7 +84,8 @@ def _reconcile_group(
                 continue
             placed.add(key)
             kept.append(got)
-            changed = changed or got != endpoint
+            # (with ``dirty``, an endpoint not in it is the wanted one: no need to compare)
+            changed = changed or ((dirty is None or key in dirty) and got != endpoint)
         if not kept:
             plan.delete.append(current)
         elif changed:

@@ -34,6 +34,7 @@ from kubechaos.api import errors
 from kubechaos.api.objects import (
     Container,
     ContainerPort,
+    EndpointSubset,
     ObjectMeta,
     Pod,
     PodSpec,
@@ -44,6 +45,8 @@ from kubechaos.api.objects import (
     SliceEndpoint,
     key_of,
 )
+from kubechaos.control.controllers.endpointaddresses import AddressSet, address_facts
+from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.endpointslice import controller as slice_controller
 from kubechaos.control.controllers.endpointslice.endpointset import EndpointSets
 from kubechaos.control.controllers.endpointslice.reconciler import plan_slices
@@ -297,17 +300,12 @@ async def _service_step(ctx: Any, rng: random.Random, step: int) -> None:
     await ctx.api.patch("services", "default", name, change)
 
 
-def test_incremental_endpoints_and_plans_equal_a_full_re_read() -> None:
-    """At every sync of a long random history, the endpoints kept from pod events equal those a
-    full re-read of the Service's pods gives (syncService's podLister.List, podToEndpoint in
-    staging/src/k8s.io/endpointslice/utils.go, getEndpointPorts resolving named ports), and the
-    plan that compares only the slices holding changed addresses equals reconcileByPortMapping's
-    over every endpoint: the slices written stay exactly what they were."""
-    checks = Checks()
+def _random_history() -> None:
     settings = Settings(max_endpoints_per_slice=5)
 
     async def main() -> None:
-        async with controlling(settings) as (ctx, _):
+        async with controlling(settings) as (ctx, _), trio.open_nursery() as nursery:
+            nursery.start_soon(EndpointsController(ctx).run)
             for i in range(3):
                 labels = {"topology.kubernetes.io/zone": "ab"[i % 2]}
                 await ctx.api.create(node(f"n{i}", labels=labels))
@@ -322,9 +320,63 @@ def test_incremental_endpoints_and_plans_equal_a_full_re_read() -> None:
                 await _random_step(ctx, rng, names, step)
                 await trio.sleep(rng.choice([0, 0.05, 0.5]))
             await trio.sleep(5)
+            nursery.cancel_scope.cancel()
 
+    run_virtual(main, seed=5)
+
+
+def test_incremental_endpoints_and_plans_equal_a_full_re_read() -> None:
+    """At every sync of a long random history, the endpoints kept from pod events equal those a
+    full re-read of the Service's pods gives (syncService's podLister.List, podToEndpoint in
+    staging/src/k8s.io/endpointslice/utils.go, getEndpointPorts resolving named ports), and the
+    plan that compares only the slices holding changed addresses equals reconcileByPortMapping's
+    over every endpoint: the slices written stay exactly what they were."""
+    checks = Checks()
     with pytest.MonkeyPatch.context() as mp:
         _check(mp, checks)
-        run_virtual(main, seed=5)
+        _random_history()
     assert checks.desired > 300
     assert checks.incremental_plans > 200
+
+
+def _full_subsets(ctl: EndpointsController, svc: Service) -> tuple[EndpointSubset, ...]:
+    fresh = AddressSet((svc.spec.selector, svc.spec.ports, svc.spec.publish_not_ready_addresses))
+    for pkey, pod in ctl.selected_pods(svc):
+        fresh.set(pkey, address_facts(pkey, pod))
+    ready, not_ready = fresh.sorted_addresses()
+    return (EndpointSubset(ready, not_ready, svc.spec.ports),) if ready or not_ready else ()
+
+
+def test_endpoints_kept_from_pod_events_equal_a_full_re_read() -> None:
+    """The Endpoints controller (pkg/controller/endpoint/endpoints_controller.go syncService:
+    every selected pod through ShouldPodBeInEndpoints, addresses sorted by IP) keeps each
+    Service's addresses from the pods an event touched: at every sync of the same random
+    history they equal a full re-read's, and after a sync that leaves no pod change pending
+    (one that wrote, or one that skipped because nothing changed since its last write), the
+    Endpoints object holds exactly them."""
+    checks = Checks()
+    original_desired = EndpointsController.desired_subsets
+    original_sync = EndpointsController.sync
+
+    def desired(self: EndpointsController, svc: Service) -> tuple[EndpointSubset, ...]:
+        got = original_desired(self, svc)
+        assert got == _full_subsets(self, svc)
+        checks.desired += 1
+        return got
+
+    async def sync(self: EndpointsController, key: str) -> None:
+        await original_sync(self, key)
+        svc = self.services.get(key)
+        found = self._sets.get(key)
+        if svc is None or found is None or found.dirty_pods:
+            return
+        current = self._current(key)
+        assert current is not None and current.subsets == _full_subsets(self, svc)
+        checks.incremental_plans += 1
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(EndpointsController, "desired_subsets", desired)
+        mp.setattr(EndpointsController, "sync", sync)
+        _random_history()
+    assert checks.desired > 100
+    assert checks.incremental_plans > 300

@@ -13,16 +13,16 @@ keep each event's cost independent of cluster size:
 
 A pod event enqueues only the Services that select the pod (before or after a label change).
 
-A sync still reads every pod its Service selects (upstream lists them from the pod lister each
-sync), but what it derives from a pod is memoised per pod object (``pod_memo``: informer objects
-are immutable, so a new version is a new object), and a one-pair selector (the common case)
-takes its bucket as the answer without matching each pod again.
+Upstream lists the Service's pods from the pod lister on each sync; here each controller keeps its
+Services' endpoints from the pods an event touched (``enqueue_pod_services`` names the pod): a
+sync reads those pods, found selected or not through the pod index (:meth:`selects`), and every
+selected pod only when it rebuilds a Service's endpoints (:meth:`selected_pods`; a one-pair
+selector, the common case, takes its bucket as the answer without matching each pod again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
 
 from kubechaos.api import workcount
 from kubechaos.api.objects import Pod, Service, key_of
@@ -61,8 +61,6 @@ class ServicePodsController(Controller):
         self._services_by_label: dict[IndexKey, dict[str, None]] = {}
         self._service_index_key: dict[str, IndexKey] = {}
         self._pods_by_label: dict[IndexKey, dict[str, None]] = {}
-        # pod key -> (the pod object, what a sync derived from it): valid while the object is
-        self.pod_memo: dict[str, tuple[Any, ...]] = {}
         self.services.add_handler(
             Handler(self._on_service_add, self._on_service_update, self._on_service_delete)
         )
@@ -154,10 +152,8 @@ class ServicePodsController(Controller):
 
     def _on_pod_delete(self, pod: Pod) -> None:
         self._unindex_pod(pod)
-        pkey = key_of(pod)
-        self.pod_memo.pop(pkey, None)
         meta = pod.metadata
-        self.enqueue_pod_services(self.services_for(meta.namespace, meta.labels), pkey)
+        self.enqueue_pod_services(self.services_for(meta.namespace, meta.labels), key_of(pod))
 
     # ------------------------------------------------------------------ reconcile helpers
     def _selection_bucket(self, svc: Service) -> tuple[dict[str, None], bool]:

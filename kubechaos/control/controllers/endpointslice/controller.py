@@ -13,8 +13,13 @@ true)``: terminating pods stay until they are gone) with the conditions of ``pod
 
 Pod events reach only the Services that select the pod (the index shared with the Endpoints
 controller, :mod:`~kubechaos.control.controllers.servicepods`) and are queued after
-``--endpointslice-updates-batch-period`` (0: at once); Service events at once. The slices to
-write come from :func:`~kubechaos.control.controllers.endpointslice.reconciler.plan_slices`.
+``--endpointslice-updates-batch-period`` (0: at once); Service events at once. A Service's
+endpoints are kept from the pods those events touched
+(:mod:`~kubechaos.control.controllers.endpointslice.endpointset`), so a sync reads those pods
+rather than all of the Service's as upstream's syncService does, with the same result. The slices
+to write come from :func:`~kubechaos.control.controllers.endpointslice.reconciler.plan_slices`,
+which, while the Service's slices are as this controller last wrote them, compares only the slices
+holding a changed address (the same plan as comparing every endpoint).
 
 Like the Endpoints controller, it reads its own writes: a sync sees the newest of the informer's
 copy and the copy its last write returned, so it never rewrites a slice the informer has not caught

@@ -61,7 +61,8 @@ EndpointSliceController = slice_controller.EndpointSliceController
 GROWTH = 2.2  # per doubling of the pods
 SMALL, LARGE = 150, 300
 
-_syncing: contextvars.ContextVar[bool] = contextvars.ContextVar("syncing", default=False)
+_syncing: contextvars.ContextVar[str] = contextvars.ContextVar("syncing", default="")
+CONTROLLERS = {"EndpointSlice": EndpointSliceController, "Endpoints": EndpointsController}
 
 
 @attrs.define
@@ -71,27 +72,30 @@ class Work:
     compared: int = 0  # SliceEndpoint equality tests during a sync
 
 
-def _count(mp: pytest.MonkeyPatch, work: Work) -> None:
+def _count(mp: pytest.MonkeyPatch, works: dict[str, Work]) -> None:
     def during_sync(field: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def counted(*args: Any) -> Any:
-            if _syncing.get():
-                setattr(work, field, getattr(work, field) + 1)
+            who = _syncing.get()
+            if who:
+                setattr(works[who], field, getattr(works[who], field) + 1)
             return method(*args)
 
         return counted
 
-    original_sync = EndpointSliceController.sync
+    def counted_sync(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        async def sync(self: Any, key: str) -> None:
+            works[name].syncs += 1
+            token = _syncing.set(name)
+            try:
+                await original(self, key)
+            finally:
+                _syncing.reset(token)
 
-    async def sync(self: Any, key: str) -> None:
-        work.syncs += 1
-        token = _syncing.set(True)
-        try:
-            await original_sync(self, key)
-        finally:
-            _syncing.reset(token)
+        return sync
 
-    mp.setattr(EndpointSliceController, "sync", sync)
+    for name, cls in CONTROLLERS.items():
+        mp.setattr(cls, "sync", counted_sync(name, cls.sync))
     mp.setattr(PodStatus, "condition", during_sync("pod_reads", PodStatus.condition))
     mp.setattr(Pod, "is_terminal", during_sync("pod_reads", Pod.is_terminal))
     mp.setattr(SliceEndpoint, "__eq__", during_sync("compared", SliceEndpoint.__eq__))
@@ -114,13 +118,14 @@ async def _start(ctx: Any, name: str, ip: str, labels: dict[str, str], node_name
     await set_status(ctx, name, ip=ip, ready=True)
 
 
-def _history(pods: int) -> Work:
-    """Pods come one by one, a tenth flip to not ready and back, a tenth are deleted; the
-    controller syncs after each change."""
-    work = Work()
+def _history(pods: int) -> dict[str, Work]:
+    """Pods come one by one, a tenth flip to not ready and back, a tenth are deleted; both
+    controllers sync after each change."""
+    works = {name: Work() for name in CONTROLLERS}
 
     async def main() -> None:
-        async with controlling() as (ctx, _):
+        async with controlling() as (ctx, _), trio.open_nursery() as nursery:
+            nursery.start_soon(EndpointsController(ctx).run)
             await ctx.api.create(service("web"))
             for i in range(pods):
                 await _start(ctx, f"web-{i}", _ip(i), {"app": "web"}, f"n{i % 10}")
@@ -133,26 +138,30 @@ def _history(pods: int) -> Work:
             for i in range(5, pods, 10):
                 await ctx.api.delete("pods", "default", f"web-{i}", grace_period_seconds=0)
                 await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
 
     with pytest.MonkeyPatch.context() as mp:
-        _count(mp, work)
+        _count(mp, works)
         run_virtual(main, seed=5)
-    return work
+    return works
 
 
 @pytest.fixture(scope="module")
-def histories() -> tuple[Work, Work]:
+def histories() -> tuple[dict[str, Work], dict[str, Work]]:
     return _history(SMALL), _history(LARGE)
 
 
+@pytest.mark.parametrize("controller", list(CONTROLLERS))
 def test_a_sync_reads_the_pods_that_changed_not_all_of_the_services(
-    histories: tuple[Work, Work],
+    histories: tuple[dict[str, Work], dict[str, Work]], controller: str
 ) -> None:
-    """Pods read per sync do not grow with the Service: a pod event costs its own pod, as the
-    pod handlers of pkg/controller/endpointslice/endpointslice_controller.go (addPod, updatePod,
-    deletePod) name the pod that changed; a full re-read (podLister.List per syncService) would
-    read twice as many pods per sync at twice the size."""
-    small, large = histories
+    """Pods read per sync do not grow with the Service. Upstream's pod handlers
+    (pkg/controller/endpointslice/endpointslice_controller.go and
+    pkg/controller/endpoint/endpoints_controller.go addPod, updatePod, deletePod) queue the
+    Services of the pod that changed, and each syncService re-lists every selected pod
+    (podLister.Pods(ns).List(selector)): twice the pods per sync at twice the size. Here a sync
+    reads the pods those handlers saw change, with the same result (see the tests below)."""
+    small, large = (works[controller] for works in histories)
     assert small.syncs >= SMALL and large.syncs >= LARGE  # a sync per pod event
     per_sync_small = small.pod_reads / small.syncs
     per_sync_large = large.pod_reads / large.syncs
@@ -160,19 +169,25 @@ def test_a_sync_reads_the_pods_that_changed_not_all_of_the_services(
     assert per_sync_large < 10
 
 
-def test_pods_read_over_the_run_grow_linearly(histories: tuple[Work, Work]) -> None:
+@pytest.mark.parametrize("controller", list(CONTROLLERS))
+def test_pods_read_over_the_run_grow_linearly(
+    histories: tuple[dict[str, Work], dict[str, Work]], controller: str
+) -> None:
     """Over the whole history, pods read at most double when the pods double (a re-read of the
     Service's pods per pod event would quadruple them)."""
-    small, large = histories
+    small, large = (works[controller] for works in histories)
     assert small.pod_reads > 0
     assert large.pod_reads <= GROWTH * small.pod_reads, (small.pod_reads, large.pod_reads)
 
 
-def test_slice_endpoints_compared_grow_linearly(histories: tuple[Work, Work]) -> None:
+def test_slice_endpoints_compared_grow_linearly(
+    histories: tuple[dict[str, Work], dict[str, Work]],
+) -> None:
     """Slice endpoints compared with the desired ones (reconciler.go compares every endpoint of
     every slice): only the slices holding a changed address are compared, each of at most
-    ``maxEndpointsPerSlice`` (100) endpoints, so the total grows with the events."""
-    small, large = histories
+    ``maxEndpointsPerSlice`` (100) endpoints, and in those only the changed addresses, so the
+    total grows with the events."""
+    small, large = (works["EndpointSlice"] for works in histories)
     assert small.compared > 0
     assert large.compared <= GROWTH * small.compared, (small.compared, large.compared)
 
@@ -291,7 +306,7 @@ async def _service_step(ctx: Any, rng: random.Random, step: int) -> None:
                 spec, publish_not_ready_addresses=not spec.publish_not_ready_addresses
             )
         elif pick == 1:
-            port = rng.choice(["http", 8080, 9090])
+            port: int | str = rng.choice(["http", 8080, 9090])
             spec = attrs.evolve(spec, ports=(ServicePort(80, port, name="web"),))
         else:
             meta = attrs.evolve(meta, labels={"team": f"t{step}"})

@@ -306,7 +306,8 @@ async def _service_step(ctx: Any, rng: random.Random, step: int) -> None:
                 spec, publish_not_ready_addresses=not spec.publish_not_ready_addresses
             )
         elif pick == 1:
-            port: int | str = rng.choice(["http", 8080, 9090])
+            targets: list[int | str] = ["http", 8080, 9090]
+            port = rng.choice(targets)
             spec = attrs.evolve(spec, ports=(ServicePort(80, port, name="web"),))
         else:
             meta = attrs.evolve(meta, labels={"team": f"t{step}"})

@@ -13,6 +13,8 @@ A set is rebuilt from every selected pod when it is new or its Service's selecto
 
 from __future__ import annotations
 
+import bisect
+
 import attrs
 
 from kubechaos.api.objects import EndpointAddress, Pod
@@ -36,8 +38,8 @@ class AddressSet:
 
     spec: tuple[object, ...]  # selector, ports, publishNotReadyAddresses it was built for
     facts: dict[str, Facts] = attrs.Factory(dict)  # selected pod key -> its facts
-    ready: dict[SortKey, EndpointAddress] = attrs.Factory(dict)
-    not_ready: dict[SortKey, EndpointAddress] = attrs.Factory(dict)
+    ready: Sorted = attrs.Factory(lambda: Sorted())
+    not_ready: Sorted = attrs.Factory(lambda: Sorted())
     dirty_pods: dict[str, None] = attrs.Factory(dict)  # pods to look at again at the next sync
     changed: bool = True  # the addresses changed since ``verified``
     verified: int | None = None  # resourceVersion of the Endpoints written or found equal
@@ -60,20 +62,36 @@ class AddressSet:
         if address is None or (terminating and not include_terminating):
             return
         listed = self.ready if include_terminating or is_ready else self.not_ready
-        key = (address.ip, pkey)
         if remove:
-            del listed[key]
+            listed.remove((address.ip, pkey))
         else:
-            listed[key] = address
+            listed.add((address.ip, pkey), address)
         self.changed = True
 
     def sorted_addresses(self) -> tuple[tuple[EndpointAddress, ...], tuple[EndpointAddress, ...]]:
         """(ready, not ready), each sorted by IP then pod."""
-        ready, not_ready = self.ready, self.not_ready
-        return (
-            tuple(ready[key] for key in sorted(ready)),
-            tuple(not_ready[key] for key in sorted(not_ready)),
-        )
+        return tuple(self.ready.values), tuple(self.not_ready.values)
+
+
+class Sorted:
+    """Addresses kept in their sort order as they come and go (a binary search and a move of
+    the tail per change, instead of a sort of every address per sync)."""
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self) -> None:
+        self.keys: list[SortKey] = []
+        self.values: list[EndpointAddress] = []
+
+    def add(self, key: SortKey, value: EndpointAddress) -> None:
+        i = bisect.bisect_left(self.keys, key)
+        self.keys.insert(i, key)
+        self.values.insert(i, value)
+
+    def remove(self, key: SortKey) -> None:
+        i = bisect.bisect_left(self.keys, key)
+        del self.keys[i]
+        del self.values[i]
 
 
 __all__ = ["AddressSet", "address_facts"]

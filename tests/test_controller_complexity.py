@@ -38,7 +38,7 @@ from kubechaos.api.objects import (
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.client.informer import LABEL_INDEX, NAMESPACE_INDEX, Informer, label_index
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
-from kubechaos.control.controllers import disruption, endpoints, servicepods
+from kubechaos.control.controllers import disruption, endpointaddresses, servicepods
 from kubechaos.control.controllers.endpointslice import EndpointSliceController
 from kubechaos.control.controllers.podautoscaler.controller import HorizontalController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
@@ -94,7 +94,7 @@ def _counting(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> dict[st
 async def _service_work(monkeypatch: pytest.MonkeyPatch, replicas: int) -> dict[str, int]:
     """Endpoint entries built and per-pod selector checks while ``replicas`` pods of one
     one-pair-selector Service become ready, and one two-pair Service selects the same pods."""
-    addresses = _counting(monkeypatch, endpoints, "EndpointAddress")
+    addresses = _counting(monkeypatch, endpointaddresses, "EndpointAddress")
     slice_endpoints = _counting(monkeypatch, EndpointSliceController, "_endpoint")
     matches = _counting(monkeypatch, servicepods, "selector_matches")
     async with running(nodes=4, seed=3) as cluster:

@@ -2,11 +2,12 @@
 
 For every Service with a selector it keeps an Endpoints object of the same name listing the IPs of
 the selected pods: ready pods under ``addresses``, the rest under ``not_ready_addresses`` (kube-proxy
-routes only to the former). The pods come
-from the indexes it shares with the EndpointSlice controller
-(:mod:`kubechaos.control.controllers.servicepods`). As upstream (``ShouldPodBeInEndpoints``), a
-terminating pod is dropped at once unless the Service sets ``publishNotReadyAddresses``, which
-also lists every pod as ready.
+routes only to the former). The pods come from the indexes it shares with the EndpointSlice
+controller (:mod:`kubechaos.control.controllers.servicepods`), and each Service's addresses are
+kept from the pods an event touched (:mod:`kubechaos.control.controllers.endpointaddresses`): a
+sync reads those pods, not all of the Service's, and compares nothing when no address changed
+since its last write. As upstream (``ShouldPodBeInEndpoints``), a terminating pod is dropped at
+once unless the Service sets ``publishNotReadyAddresses``, which also lists every pod as ready.
 
 Writes compare against the newest of the informer's copy and the copy the last write returned, so
 a sync that runs before the informer has seen the controller's own write neither conflicts nor
@@ -16,28 +17,23 @@ rewrites an unchanged object.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 
 import attrs
 import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import (
-    EndpointAddress,
     Endpoints,
     EndpointSubset,
     ObjectMeta,
-    Pod,
     Service,
     key_of,
 )
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
+from kubechaos.control.controllers.endpointaddresses import AddressSet, address_facts
 from kubechaos.control.controllers.servicepods import ServicePodsController, selector_matches
-
-
-def _sort_key(address: EndpointAddress) -> tuple[str, str]:
-    # Upstream sorts addresses by the bytes of the IP string (then UID); so do we, by IP then pod.
-    return address.ip, address.target_pod
 
 
 class EndpointsController(ServicePodsController):
@@ -49,6 +45,7 @@ class EndpointsController(ServicePodsController):
         self.workers = ctx.settings.concurrent_endpoint_syncs
         self.endpoints: Informer[Endpoints] = ctx.informer("endpoints", self.name)
         self._written: dict[str, Endpoints] = {}
+        self._sets: dict[str, AddressSet] = {}  # each Service's addresses, kept from pod events
         self.endpoints.add_handler(
             Handler(self._on_endpoints_seen, self._on_endpoints_update, self._on_endpoints_delete)
         )
@@ -96,32 +93,44 @@ class EndpointsController(ServicePodsController):
         return seen
 
     # ------------------------------------------------------------------ reconcile
+    def enqueue_pod_services(self, keys: Iterable[str], pod_key: str) -> None:
+        for key in keys:
+            found = self._sets.get(key)
+            if found is not None:
+                found.dirty_pods[pod_key] = None
+            self.enqueue(key)
+
+    def addresses(self, svc: Service) -> AddressSet:
+        """``svc``'s addresses brought up to date from the pods touched since the last sync, or
+        from every selected pod when the set is new or the Service changed."""
+        skey = key_of(svc)
+        spec = (svc.spec.selector, svc.spec.ports, svc.spec.publish_not_ready_addresses)
+        found = self._sets.get(skey)
+        if found is None or found.spec != spec:
+            found = self._sets[skey] = AddressSet(spec)
+            for pkey, pod in self.selected_pods(svc):
+                found.set(pkey, address_facts(pkey, pod))
+            return found
+        dirty, found.dirty_pods = found.dirty_pods, {}
+        store = self.pods.store
+        for pkey in dirty:
+            now = store.get(pkey)
+            selected = now is not None and self.selects(svc, pkey)
+            found.set(pkey, address_facts(pkey, now) if now is not None and selected else None)
+        return found
+
     def desired_subsets(self, svc: Service) -> tuple[EndpointSubset, ...]:
         """The subsets ``svc``'s Endpoints should have, from the pod informer's view."""
-        include_terminating = svc.spec.publish_not_ready_addresses
-        ready: list[EndpointAddress] = []
-        not_ready: list[EndpointAddress] = []
-        memo = self.pod_memo
-        for pkey, pod in self.selected_pods(svc):
-            entry = memo.get(pkey)
-            if entry is None or entry[0] is not pod:
-                entry = memo[pkey] = _address_facts(pkey, pod)
-            _, address, terminating, is_ready = entry
-            if address is None or (terminating and not include_terminating):
-                continue
-            if include_terminating or is_ready:
-                ready.append(address)
-            else:
-                not_ready.append(address)
+        ready, not_ready = self.addresses(svc).sorted_addresses()
         if not ready and not not_ready:
             return ()
-        ready.sort(key=_sort_key)
-        not_ready.sort(key=_sort_key)
-        return (EndpointSubset(tuple(ready), tuple(not_ready), svc.spec.ports),)
+        return (EndpointSubset(ready, not_ready, svc.spec.ports),)
 
     async def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
         svc = self.services.get(key)
+        if svc is None or not svc.spec.selector:
+            self._sets.pop(key, None)
         if svc is None:
             self._written.pop(key, None)
             with contextlib.suppress(errors.NotFound):
@@ -129,9 +138,18 @@ class EndpointsController(ServicePodsController):
             return
         if not svc.spec.selector:
             return
-        subsets = self.desired_subsets(svc)
         labels = dict(svc.metadata.labels)
         current = self._current(key)
+        found = self.addresses(svc)
+        if (
+            current is not None
+            and not found.changed
+            and found.verified == _rv(current)
+            and current.metadata.labels == labels
+        ):
+            return  # no address changed since this very object was written or found equal
+        subsets = self.desired_subsets(svc)
+        found.changed, found.verified = False, None  # until this sync's write is done
         if current is None:
             try:
                 created = await self.api.create(
@@ -141,8 +159,10 @@ class EndpointsController(ServicePodsController):
                 current = await self.api.get("endpoints", namespace, name)
             else:
                 self._written[key] = created
+                found.verified = _rv(created)
                 return
         if current.subsets == subsets and current.metadata.labels == labels:
+            found.verified = _rv(current)
             return
         updated = await self.api.update(
             attrs.evolve(
@@ -150,14 +170,7 @@ class EndpointsController(ServicePodsController):
             )
         )
         self._written[key] = updated
-
-
-def _address_facts(pkey: str, pod: Pod) -> tuple[Pod, EndpointAddress | None, bool, bool]:
-    """(pod, its address unless it has no IP or is Succeeded/Failed, terminating, Ready)."""
-    address = None
-    if pod.status.pod_ip and not pod.is_terminal():
-        address = EndpointAddress(pod.status.pod_ip, pod.spec.node_name, pkey)
-    return pod, address, pod.metadata.deletion_timestamp is not None, pod.is_ready()
+        found.verified = _rv(updated)
 
 
 def _rv(obj: Endpoints) -> int:

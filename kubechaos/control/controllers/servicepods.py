@@ -13,16 +13,16 @@ keep each event's cost independent of cluster size:
 
 A pod event enqueues only the Services that select the pod (before or after a label change).
 
-A sync still reads every pod its Service selects (upstream lists them from the pod lister each
-sync), but what it derives from a pod is memoised per pod object (``pod_memo``: informer objects
-are immutable, so a new version is a new object), and a one-pair selector (the common case)
-takes its bucket as the answer without matching each pod again.
+Upstream lists the Service's pods from the pod lister on each sync; here each controller keeps its
+Services' endpoints from the pods an event touched (``enqueue_pod_services`` names the pod): a
+sync reads those pods, found selected or not through the pod index (:meth:`selects`), and every
+selected pod only when it rebuilds a Service's endpoints (:meth:`selected_pods`; a one-pair
+selector, the common case, takes its bucket as the answer without matching each pod again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
 
 from kubechaos.api import workcount
 from kubechaos.api.objects import Pod, Service, key_of
@@ -61,8 +61,6 @@ class ServicePodsController(Controller):
         self._services_by_label: dict[IndexKey, dict[str, None]] = {}
         self._service_index_key: dict[str, IndexKey] = {}
         self._pods_by_label: dict[IndexKey, dict[str, None]] = {}
-        # pod key -> (the pod object, what a sync derived from it): valid while the object is
-        self.pod_memo: dict[str, tuple[Any, ...]] = {}
         self.services.add_handler(
             Handler(self._on_service_add, self._on_service_update, self._on_service_delete)
         )
@@ -130,41 +128,67 @@ class ServicePodsController(Controller):
             if not bucket:
                 del self._pods_by_label[index_key]
 
-    def enqueue_pod_services(self, keys: Iterable[str]) -> None:
-        """A pod change reached these Services (the EndpointSlice controller batches them)."""
+    def enqueue_pod_services(self, keys: Iterable[str], pod_key: str) -> None:
+        """A change of pod ``pod_key`` reached these Services (the EndpointSlice controller
+        batches them, and notes the pod to look at again)."""
         for key in keys:
             self.enqueue(key)
 
     def _on_pod_add(self, pod: Pod) -> None:
         self._index_pod(pod)
-        self.enqueue_pod_services(self.services_for(pod.metadata.namespace, pod.metadata.labels))
+        meta = pod.metadata
+        self.enqueue_pod_services(self.services_for(meta.namespace, meta.labels), key_of(pod))
 
     def _on_pod_update(self, old: Pod, new: Pod) -> None:
-        namespace = new.metadata.namespace
+        namespace, pkey = new.metadata.namespace, key_of(new)
         if old.metadata.labels != new.metadata.labels:
             self._unindex_pod(old)
             self._index_pod(new)
             # Services that selected the old labels lose the pod; those of the new gain it.
-            self.enqueue_pod_services(self.services_for(namespace, old.metadata.labels))
-            self.enqueue_pod_services(self.services_for(namespace, new.metadata.labels))
+            self.enqueue_pod_services(self.services_for(namespace, old.metadata.labels), pkey)
+            self.enqueue_pod_services(self.services_for(namespace, new.metadata.labels), pkey)
         elif endpoint_view(old) != endpoint_view(new):
-            self.enqueue_pod_services(self.services_for(namespace, new.metadata.labels))
+            self.enqueue_pod_services(self.services_for(namespace, new.metadata.labels), pkey)
 
     def _on_pod_delete(self, pod: Pod) -> None:
         self._unindex_pod(pod)
-        self.pod_memo.pop(key_of(pod), None)
-        self.enqueue_pod_services(self.services_for(pod.metadata.namespace, pod.metadata.labels))
+        meta = pod.metadata
+        self.enqueue_pod_services(self.services_for(meta.namespace, meta.labels), key_of(pod))
 
     # ------------------------------------------------------------------ reconcile helpers
+    def _selection_bucket(self, svc: Service) -> tuple[dict[str, None], bool]:
+        """The smallest index bucket among the selector's pairs, and whether it is the only one
+        (then it is the selection itself)."""
+        namespace = svc.metadata.namespace
+        by_label = self._pods_by_label
+        buckets = [by_label.get((namespace, k, v), {}) for k, v in svc.spec.selector.items()]
+        return min(buckets, key=len), len(buckets) == 1
+
+    def selects(self, svc: Service, pod_key: str) -> bool:
+        """Whether ``svc``'s selector matches pod ``pod_key`` now, from the pod index alone."""
+        namespace, by_label = svc.metadata.namespace, self._pods_by_label
+        return all(
+            pod_key in by_label.get((namespace, k, v), ()) for k, v in svc.spec.selector.items()
+        )
+
+    def selection_order(self, svc: Service) -> Iterator[str]:
+        """The keys of the pods ``svc`` selects, in the order :meth:`selected_pods` visits
+        them (read from the index, no pod looked at)."""
+        bucket, only = self._selection_bucket(svc)
+        if only:
+            yield from bucket
+            return
+        for pkey in bucket:
+            if self.selects(svc, pkey):
+                yield pkey
+
     def selected_pods(self, svc: Service) -> Iterator[tuple[str, Pod]]:
         """``(key, pod)`` of every pod ``svc`` selects, from the smallest index bucket."""
-        namespace = svc.metadata.namespace
         selector = svc.spec.selector
-        buckets = [self._pods_by_label.get((namespace, k, v), {}) for k, v in selector.items()]
-        bucket = min(buckets, key=len)
+        bucket, only = self._selection_bucket(svc)
         workcount.PODS_VISITED += len(bucket)
         store = self.pods.store
-        if len(buckets) == 1:  # the bucket of the selector's only pair is its selection
+        if only:  # the bucket of the selector's only pair is its selection
             for pkey in bucket:
                 pod = store.get(pkey)
                 if pod is not None:

@@ -13,8 +13,13 @@ true)``: terminating pods stay until they are gone) with the conditions of ``pod
 
 Pod events reach only the Services that select the pod (the index shared with the Endpoints
 controller, :mod:`~kubechaos.control.controllers.servicepods`) and are queued after
-``--endpointslice-updates-batch-period`` (0: at once); Service events at once. The slices to
-write come from :func:`~kubechaos.control.controllers.endpointslice.reconciler.plan_slices`.
+``--endpointslice-updates-batch-period`` (0: at once); Service events at once. A Service's
+endpoints are kept from the pods those events touched
+(:mod:`~kubechaos.control.controllers.endpointslice.endpointset`), so a sync reads those pods
+rather than all of the Service's as upstream's syncService does, with the same result. The slices
+to write come from :func:`~kubechaos.control.controllers.endpointslice.reconciler.plan_slices`,
+which, while the Service's slices are as this controller last wrote them, compares only the slices
+holding a changed address (the same plan as comparing every endpoint).
 
 Like the Endpoints controller, it reads its own writes: a sync sees the newest of the informer's
 copy and the copy its last write returned, so it never rewrites a slice the informer has not caught
@@ -55,7 +60,16 @@ from kubechaos.api.objects.endpointslice import (
 )
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
-from kubechaos.control.controllers.endpointslice.reconciler import Ports, plan_slices
+from kubechaos.control.controllers.endpointslice.endpointset import (
+    Contribution,
+    EndpointSet,
+    EndpointSets,
+)
+from kubechaos.control.controllers.endpointslice.reconciler import (
+    Ports,
+    endpoint_key,
+    plan_slices,
+)
 from kubechaos.control.controllers.servicepods import ServicePodsController
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -102,9 +116,14 @@ class EndpointSliceController(ServicePodsController):
         self._slices_of: dict[str, dict[str, None]] = {}  # service key -> its slices' keys
         self._written: dict[str, EndpointSlice] = {}  # slice key -> what our last write returned
         self._deleting: set[str] = set()  # slice keys we deleted, until the informer sees it
+        self._ips_of: dict[str, tuple[int, set[str]]] = {}  # slice key -> (rv, its addresses)
+        self.endpoint_sets = EndpointSets()  # each Service's endpoints, kept from pod events
         self.syncs = 0  # services synced (for tests that count work)
         self.slices.add_handler(
             Handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
+        )
+        self.nodes.add_handler(
+            Handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -122,12 +141,25 @@ class EndpointSliceController(ServicePodsController):
                     self.enqueue(skey)  # slices left by a Service deleted while we were down
             await super().run()
 
-    def enqueue_pod_services(self, keys: Iterable[str]) -> None:
+    def enqueue_pod_services(self, keys: Iterable[str], pod_key: str) -> None:
         for key in keys:
+            self.endpoint_sets.pod_changed(key, pod_key)
             if self.batch_period > 0:
                 self.queue.add_after(key, self.batch_period)
             else:
                 self.enqueue(key)
+
+    # ------------------------------------------------------------------ nodes: their zone
+    def _on_node_add(self, node: Node) -> None:
+        if node.metadata.labels.get(ZONE_LABEL, ""):
+            self.endpoint_sets.node_changed(node.metadata.name)
+
+    def _on_node_update(self, old: Node, new: Node) -> None:
+        if old.metadata.labels.get(ZONE_LABEL, "") != new.metadata.labels.get(ZONE_LABEL, ""):
+            self.endpoint_sets.node_changed(new.metadata.name)
+
+    def _on_node_delete(self, node: Node) -> None:
+        self._on_node_add(node)
 
     # ------------------------------------------------------------------ slices seen and written
     @staticmethod
@@ -169,6 +201,7 @@ class EndpointSliceController(ServicePodsController):
     def _on_slice_delete(self, eps: EndpointSlice) -> None:
         key = key_of(eps)
         self._untrack(eps)
+        self._ips_of.pop(key, None)
         self._written.pop(key, None)
         if key in self._deleting:
             self._deleting.discard(key)
@@ -206,37 +239,36 @@ class EndpointSliceController(ServicePodsController):
             target_ref=EndpointTargetRef("Pod", meta.namespace, meta.name, meta.uid),
         )
 
-    def desired(self, svc: Service) -> dict[Ports, dict[str, SliceEndpoint]]:
-        """The endpoints ``svc``'s slices should hold, by port list then IP."""
-        out: dict[Ports, dict[str, SliceEndpoint]] = {}
-        memo = self.pod_memo
-        publish, svc_ports = svc.spec.publish_not_ready_addresses, svc.spec.ports
-        nodes = self.nodes.store
-        for pkey, pod in self.selected_pods(svc):
-            if not pod.status.pod_ip or pod.is_terminal():
-                continue
-            node_name = pod.spec.node_name
-            node = nodes.get(node_name) if node_name else None
-            # what follows depends on nothing but these four: reuse it while they are the same
-            entry = memo.get(pkey)
-            if (
-                entry is None
-                or entry[0] is not pod
-                or entry[1] is not node
-                or entry[2] != publish
-                or entry[3] != svc_ports
-            ):
-                ports = endpoint_ports(svc, pod)
-                entry = memo[pkey] = (
-                    pod,
-                    node,
-                    publish,
-                    svc_ports,
-                    ports,
-                    self._endpoint(svc, pod),
-                )
-            out.setdefault(entry[4], {})[pod.status.pod_ip] = entry[5]
-        return out
+    def _contribution(self, svc: Service, pod: Pod) -> Contribution | None:
+        """What ``pod`` adds to ``svc``'s endpoints: nothing without an IP or once Succeeded or
+        Failed (ShouldPodBeInEndpoints with includeTerminating)."""
+        if not pod.status.pod_ip or pod.is_terminal():
+            return None
+        return endpoint_ports(svc, pod), pod.status.pod_ip, self._endpoint(svc, pod)
+
+    def desired(self, svc: Service) -> tuple[EndpointSet, bool]:
+        """``svc``'s endpoint set brought up to date (``wanted``: the endpoints its slices should
+        hold, by port list then IP) from the pods touched since the last sync, or from every
+        selected pod when the set is new or the Service changed (then True)."""
+        skey = key_of(svc)
+        spec = (svc.spec.selector, svc.spec.ports, svc.spec.publish_not_ready_addresses)
+        sets = self.endpoint_sets
+        found = sets.get(skey)
+        rebuilt = found is None or found.spec != spec
+        if found is None or rebuilt:
+            found = sets.rebuild(skey, spec)
+            for pkey, pod in self.selected_pods(svc):
+                sets.set(skey, found, pkey, self._contribution(svc, pod))
+        else:
+            dirty, found.dirty_pods = found.dirty_pods, {}
+            store = self.pods.store
+            for pkey in dirty:
+                now = store.get(pkey)
+                selected = now is not None and self.selects(svc, pkey)
+                contribution = self._contribution(svc, now) if now and selected else None
+                sets.set(skey, found, pkey, contribution)
+        found.settle(lambda: self.selection_order(svc))
+        return found, rebuilt
 
     def template(self, svc: Service) -> EndpointSlice:
         meta = svc.metadata
@@ -260,21 +292,43 @@ class EndpointSliceController(ServicePodsController):
         self.syncs += 1
         svc = self.services.get(key)
         current = self.current_slices(key)
+        if svc is None or not svc.spec.selector:
+            self.endpoint_sets.forget(key)
         if svc is None:
             for eps in current:
                 await self._delete(eps)
             return
         if not svc.spec.selector:
             return  # a Service without a selector gets no slices from this controller
-        plan = plan_slices(current, self.desired(svc), self.template(svc), self.max_per_slice)
-        if plan.empty():
-            return
+        found, rebuilt = self.desired(svc)
+        changed: dict[Ports, set[str]] | None = found.take_changed()
+        verified, found.verified = found.verified, None  # until every write of this sync is done
+        if rebuilt or verified != {key_of(eps): _rv(eps) for eps in current}:
+            changed = None  # someone else's write, or ours that failed: compare every endpoint
+        template = self.template(svc)
+        plan = plan_slices(current, found.wanted, template, self.max_per_slice, changed, self._ips)
+        after = {key_of(eps): _rv(eps) for eps in current}
         for eps in plan.create:
-            self._remember(await self.api.create(self._named(eps)))
+            written = await self.api.create(self._named(eps))
+            self._remember(written)
+            after[key_of(written)] = _rv(written)
         for eps in plan.update:
-            self._remember(await self.api.update(eps))
+            written = await self.api.update(eps)
+            self._remember(written)
+            after[key_of(written)] = _rv(written)
         for eps in plan.delete:
             await self._delete(eps)
+            after.pop(key_of(eps), None)
+        if self.endpoint_sets.get(key) is found:
+            found.verified = after
+
+    def _ips(self, eps: EndpointSlice) -> set[str]:
+        """The addresses of one version of a slice (remembered by key and resourceVersion)."""
+        key, rv = key_of(eps), _rv(eps)
+        hit = self._ips_of.get(key)
+        if hit is None or hit[0] != rv:
+            hit = self._ips_of[key] = (rv, {endpoint_key(e) for e in eps.endpoints})
+        return hit[1]
 
     def _named(self, eps: EndpointSlice) -> EndpointSlice:
         """The API server would pick the suffix of ``generateName``; it is picked here from the

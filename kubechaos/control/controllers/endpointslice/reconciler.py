@@ -18,11 +18,14 @@ name) to cut churn.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Set
+
 import attrs
 
 from kubechaos.api.objects import EndpointSlice, ServicePort, SliceEndpoint
 
 Ports = tuple[ServicePort, ...]
+AddressesOf = Callable[[EndpointSlice], Set[str]]
 
 
 @attrs.define
@@ -46,8 +49,14 @@ def _reconcile_group(
     template: EndpointSlice,
     limit: int,
     plan: Plan,
+    dirty: Set[str] | None = None,
+    addresses_of: AddressesOf | None = None,
 ) -> None:
-    """One port group: ``existing`` slices (same ports) against ``wanted`` endpoints by key."""
+    """One port group: ``existing`` slices (same ports) against ``wanted`` endpoints by key.
+
+    With ``dirty`` (the keys whose wanted endpoint may differ from the slices', which held every
+    other wanted endpoint exactly once when last written), a slice holding none of them keeps
+    its endpoints without comparing them; the plan is the same."""
     placed: set[str] = set()
     updating: list[EndpointSlice] = []
     unchanged: list[EndpointSlice] = []
@@ -57,6 +66,16 @@ def _reconcile_group(
         changed = current.metadata.labels != labels
         if changed:
             current = attrs.evolve(current, metadata=attrs.evolve(current.metadata, labels=labels))
+        if (
+            addresses_of is not None
+            and dirty is not None
+            and addresses_of(current).isdisjoint(dirty)
+        ):
+            if not current.endpoints:
+                plan.delete.append(current)
+            else:
+                (updating if changed else unchanged).append(current)
+            continue
         for endpoint in current.endpoints:
             key = endpoint_key(endpoint)
             got = wanted.get(key)
@@ -65,14 +84,18 @@ def _reconcile_group(
                 continue
             placed.add(key)
             kept.append(got)
-            changed = changed or got != endpoint
+            # (with ``dirty``, an endpoint not in it is the wanted one: no need to compare)
+            changed = changed or ((dirty is None or key in dirty) and got != endpoint)
         if not kept:
             plan.delete.append(current)
         elif changed:
             updating.append(attrs.evolve(current, endpoints=tuple(kept)))
         else:
             unchanged.append(current)
-    left = [e for k, e in sorted(wanted.items()) if k not in placed]
+    if dirty is None:
+        left = [e for k, e in sorted(wanted.items()) if k not in placed]
+    else:  # every wanted endpoint but the dirty ones is in a slice already
+        left = [wanted[k] for k in sorted(dirty) if k in wanted and k not in placed]
     for i, current in enumerate(updating):
         room = limit - len(current.endpoints)
         if room > 0 and left:
@@ -96,9 +119,15 @@ def plan_slices(
     desired: dict[Ports, dict[str, SliceEndpoint]],
     template: EndpointSlice,
     limit: int,
+    changed: dict[Ports, set[str]] | None = None,
+    addresses_of: AddressesOf | None = None,
 ) -> Plan:
     """What to write so ``existing`` (this controller's slices of one Service) hold ``desired``;
-    ``template`` is a new slice's metadata (generateName, labels, owner) and address type."""
+    ``template`` is a new slice's metadata (generateName, labels, owner) and address type.
+
+    ``changed`` (by port list, the keys whose desired endpoint changed since ``existing`` was
+    written in full, with ``addresses_of`` giving a slice's keys) lets each group compare only
+    the slices that hold a changed key; None compares every endpoint."""
     plan = Plan()
     by_ports: dict[Ports, list[EndpointSlice]] = {}
     for current in existing:
@@ -108,7 +137,8 @@ def plan_slices(
             plan.delete.append(current)
     for ports, wanted in desired.items():
         group = attrs.evolve(template, ports=ports)
-        _reconcile_group(by_ports.get(ports, []), wanted, group, limit, plan)
+        dirty = None if changed is None else changed.get(ports, set())
+        _reconcile_group(by_ports.get(ports, []), wanted, group, limit, plan, dirty, addresses_of)
     if len(plan.delete) == len(existing) and not plan.create:
         # No slice would be left: keep (or create) the placeholder.
         placeholder = attrs.evolve(template, endpoints=(), ports=())

@@ -298,7 +298,6 @@ class PodIndex:
                 _bump(self.domains.setdefault(key, {}), value, 1)
                 _bump(self.key_nodes, key, 1)
 
-
     def node_offered(
         self, name: str, old: Mapping[str, str] | None, new: Mapping[str, str] | None
     ) -> None:

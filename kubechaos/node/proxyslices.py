@@ -28,7 +28,7 @@ def service_key(eps: EndpointSlice) -> str | None:
     return f"{eps.metadata.namespace}/{name}" if name else None
 
 
-def _categorized(eps: EndpointSlice) -> tuple[Ips, Ips]:
+def _categorized(eps: EndpointSlice) -> tuple[frozenset[str], frozenset[str]]:
     """One slice's (ready IPs, serving-and-terminating-but-not-ready IPs)."""
     ready: list[str] = []
     fallback: list[str] = []
@@ -38,12 +38,15 @@ def _categorized(eps: EndpointSlice) -> tuple[Ips, Ips]:
             ready.extend(endpoint.addresses)
         elif conditions.serving and conditions.terminating:
             fallback.extend(endpoint.addresses)
-    return tuple(ready), tuple(fallback)
+    return frozenset(ready), frozenset(fallback)
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 class _Category:
     """IPs of one category over a Service's slices: how many slices list each, and the set
-    sorted (an IP enters or leaves the sorted list only when its first or last listing does)."""
+    sorted (an IP enters or leaves the sorted list only when its first or last slice does)."""
 
     __slots__ = ("counts", "sorted")
 
@@ -51,17 +54,26 @@ class _Category:
         self.counts: dict[str, int] = {}
         self.sorted: list[str] = []
 
-    def add(self, ips: Ips, delta: int) -> None:
-        counts = self.counts
-        for ip in ips:
-            n = counts.get(ip, 0) + delta
+    def change(self, old: frozenset[str], new: frozenset[str]) -> int:
+        """A slice listed ``old``, now ``new``: only the difference is applied (a readiness
+        flip moves one IP). Returns the IPs that changed."""
+        if old == new:
+            return 0
+        counts, ordered = self.counts, self.sorted
+        gone, came = old - new, new - old
+        for ip in gone:
+            n = counts[ip] - 1
             if n:
                 counts[ip] = n
-                if n == delta == 1:
-                    insort(self.sorted, ip)
             else:
                 del counts[ip]
-                del self.sorted[bisect_left(self.sorted, ip)]
+                del ordered[bisect_left(ordered, ip)]
+        for ip in came:
+            n = counts.get(ip, 0) + 1
+            counts[ip] = n
+            if n == 1:
+                insort(ordered, ip)
+        return len(gone) + len(came)
 
 
 class _Service:
@@ -70,28 +82,27 @@ class _Service:
     __slots__ = ("fallback", "ready", "routable", "slices")
 
     def __init__(self) -> None:
-        self.slices: dict[str, tuple[EndpointSlice, Ips, Ips]] = {}
+        self.slices: dict[str, tuple[EndpointSlice, frozenset[str], frozenset[str]]] = {}
         self.ready = _Category()
         self.fallback = _Category()
         self.routable: Ips | None = None  # the answer, until the next change
 
     def put(self, key: str, eps: EndpointSlice | None) -> int:
-        """Replace (or drop, ``eps`` None) slice ``key``; the endpoints visited."""
-        visited = 0
+        """Replace (or drop, ``eps`` None) slice ``key``; the work done (endpoints read, IPs
+        moved)."""
         old = self.slices.pop(key, None)
-        if old is not None:
-            _, ready, fallback = old
-            self.ready.add(ready, -1)
-            self.fallback.add(fallback, -1)
-            visited += len(old[0].endpoints)
+        old_ready, old_fallback = (old[1], old[2]) if old is not None else (_NONE, _NONE)
+        new_ready, new_fallback = _NONE, _NONE
+        work = 0
         if eps is not None:
-            ready, fallback = _categorized(eps)
-            self.slices[key] = (eps, ready, fallback)
-            self.ready.add(ready, 1)
-            self.fallback.add(fallback, 1)
-            visited += len(eps.endpoints)
-        self.routable = None
-        return visited
+            new_ready, new_fallback = _categorized(eps)
+            self.slices[key] = (eps, new_ready, new_fallback)
+            work += len(eps.endpoints)
+        moved = self.ready.change(old_ready, new_ready)
+        moved += self.fallback.change(old_fallback, new_fallback)
+        if moved:
+            self.routable = None
+        return work + moved
 
 
 class SliceTable:

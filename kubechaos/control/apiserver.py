@@ -245,7 +245,7 @@ class APIServer:
             kv = self.etcd.get(key)
             if kv is None:
                 raise errors.NotFound(f'{resource} "{name}" not found')
-            return _decode(kv.value, kv.mod_revision)
+            return self._caches[resource].decoded(key, kv.value, kv.mod_revision)
 
         if resource_version == "0":
             return await self._call("get", resource, from_cache)
@@ -318,7 +318,7 @@ class APIServer:
             if not result.succeeded:
                 raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
             strategy.after_create(prepared)
-            return _decode(prepared, result.revision)
+            return self._caches[resource].decoded(key, prepared, result.revision)
 
         return await self._call("create", resource, create_in_etcd, writes=1)
 
@@ -422,7 +422,7 @@ class APIServer:
                 "the object has been modified; please apply your changes to the latest version "
                 "and try again"
             )
-        return _decode(new, result.revision)
+        return self._caches[strategy.resource.name].decoded(kv.key, new, result.revision)
 
     async def patch(
         self,
@@ -463,7 +463,8 @@ class APIServer:
         """The ``pods/binding`` subresource: set ``spec.nodeName`` once (409 if already bound)."""
 
         def bind_in_etcd() -> Pod:
-            return _bind(self.etcd, namespace, name, node_name)
+            bound, revision = _bind(self.etcd, namespace, name, node_name)
+            return self._caches["pods"].decoded(_etcd_key("pods", namespace, name), bound, revision)
 
         return await self._call("create", "pods/binding", bind_in_etcd, reads=1, writes=1)
 
@@ -539,8 +540,9 @@ class APIServer:
             previous = current
 
 
-def _bind(etcd: Etcd, namespace: str, name: str, node_name: str) -> Pod:
-    """One binding in etcd: ``spec.nodeName`` set once, with the PodScheduled condition."""
+def _bind(etcd: Etcd, namespace: str, name: str, node_name: str) -> tuple[Pod, int]:
+    """One binding in etcd: ``spec.nodeName`` set once, with the PodScheduled condition (the
+    pod written, and the revision)."""
     key = _etcd_key("pods", namespace, name)
     kv = etcd.get(key)
     if kv is None:
@@ -556,7 +558,7 @@ def _bind(etcd: Etcd, namespace: str, name: str, node_name: str) -> Pod:
     result = etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)])
     if not result.succeeded:
         raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
-    return _decode(bound, result.revision)  # type: ignore[return-value]
+    return bound, result.revision
 
 
 def _evict(

@@ -225,6 +225,16 @@ class WatchCache:
     def get(self, key: str) -> Any:
         return self._objects.get(key)
 
+    def decoded(self, key: str, value: APIObject, revision: int) -> Any:
+        """``value`` as etcd holds it at ``revision`` (a write's answer, a quorum read), decoded
+        once: this cache decoded that very write when etcd delivered it (synchronously, within
+        the transaction), so its copy is the answer when it is of that revision; else (a
+        lagging cache, a deletion) it is decoded now."""
+        cached = self._objects.get(key)
+        if cached is not None and cached.metadata.resource_version == str(revision):
+            return cached
+        return self._decode(value, revision)
+
     def list(
         self,
         namespace: str | None = None,

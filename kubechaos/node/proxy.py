@@ -48,7 +48,7 @@ import trio
 from kubechaos.api.objects import EndpointSlice, Service, key_of
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
-from kubechaos.node.proxyslices import SliceTable
+from kubechaos.node.proxyslices import SliceTable, service_key
 from kubechaos.node.routing import ServiceRoutes
 from kubechaos.sim.clock import now
 
@@ -385,8 +385,10 @@ class ProxyFleet:
             self._changed(skey)
 
     def _on_slice_update(self, old: EndpointSlice, new: EndpointSlice) -> None:
-        was = self._slices.remove(old)
-        skey = self._slices.put(new)
+        was = service_key(old)
+        if was != service_key(new):
+            self._slices.remove(old)
+        skey = self._slices.put(new)  # replaces the slice's old version: only the change moves
         if was is not None and was != skey:
             self._changed(was)
         if skey is not None:

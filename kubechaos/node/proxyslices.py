@@ -14,8 +14,12 @@ Service's endpoints, never to the cluster's.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+
 from kubechaos.api.objects import EndpointSlice, key_of
 from kubechaos.api.objects.endpointslice import LABEL_SERVICE_NAME
+
+Ips = tuple[str, ...]
 
 
 def service_key(eps: EndpointSlice) -> str | None:
@@ -24,54 +28,132 @@ def service_key(eps: EndpointSlice) -> str | None:
     return f"{eps.metadata.namespace}/{name}" if name else None
 
 
-class SliceTable:
-    """Every Service's EndpointSlices, as kube-proxy's informer last delivered them."""
+def _categorized(eps: EndpointSlice) -> tuple[frozenset[str], frozenset[str]]:
+    """One slice's (ready IPs, serving-and-terminating-but-not-ready IPs)."""
+    ready: list[str] = []
+    fallback: list[str] = []
+    for endpoint in eps.endpoints:
+        conditions = endpoint.conditions
+        if conditions.ready:
+            ready.extend(endpoint.addresses)
+        elif conditions.serving and conditions.terminating:
+            fallback.extend(endpoint.addresses)
+    return frozenset(ready), frozenset(fallback)
 
-    __slots__ = ("_by_service",)
+
+_NONE: frozenset[str] = frozenset()
+
+
+class _Category:
+    """IPs of one category over a Service's slices: how many slices list each, and the set
+    sorted (an IP enters or leaves the sorted list only when its first or last slice does)."""
+
+    __slots__ = ("counts", "sorted")
 
     def __init__(self) -> None:
-        self._by_service: dict[str, dict[str, EndpointSlice]] = {}
+        self.counts: dict[str, int] = {}
+        self.sorted: list[str] = []
+
+    def change(self, old: frozenset[str], new: frozenset[str]) -> int:
+        """A slice listed ``old``, now ``new``: only the difference is applied (a readiness
+        flip moves one IP). Returns the IPs that changed."""
+        if old == new:
+            return 0
+        counts, ordered = self.counts, self.sorted
+        gone, came = old - new, new - old
+        for ip in gone:
+            n = counts[ip] - 1
+            if n:
+                counts[ip] = n
+            else:
+                del counts[ip]
+                del ordered[bisect_left(ordered, ip)]
+        for ip in came:
+            n = counts.get(ip, 0) + 1
+            counts[ip] = n
+            if n == 1:
+                insort(ordered, ip)
+        return len(gone) + len(came)
+
+
+class _Service:
+    """One Service's slices and the categories of their endpoints."""
+
+    __slots__ = ("fallback", "ready", "routable", "slices")
+
+    def __init__(self) -> None:
+        self.slices: dict[str, tuple[EndpointSlice, frozenset[str], frozenset[str]]] = {}
+        self.ready = _Category()
+        self.fallback = _Category()
+        self.routable: Ips | None = None  # the answer, until the next change
+
+    def put(self, key: str, eps: EndpointSlice | None) -> int:
+        """Replace (or drop, ``eps`` None) slice ``key``; the work done (endpoints read, IPs
+        moved)."""
+        old = self.slices.pop(key, None)
+        old_ready, old_fallback = (old[1], old[2]) if old is not None else (_NONE, _NONE)
+        new_ready, new_fallback = _NONE, _NONE
+        work = 0
+        if eps is not None:
+            new_ready, new_fallback = _categorized(eps)
+            self.slices[key] = (eps, new_ready, new_fallback)
+            work += len(eps.endpoints)
+        moved = self.ready.change(old_ready, new_ready)
+        moved += self.fallback.change(old_fallback, new_fallback)
+        if moved:
+            self.routable = None
+        return work + moved
+
+
+class SliceTable:
+    """Every Service's EndpointSlices, as kube-proxy's informer last delivered them.
+
+    As upstream's EndpointSliceCache with its endpointsChangeTracker
+    (pkg/proxy/endpointschangetracker.go), a slice event updates only that slice's share of its
+    Service's endpoints: the work is O(the slice's endpoints), never a re-merge of every slice.
+    """
+
+    __slots__ = ("_by_service", "visited")
+
+    def __init__(self) -> None:
+        self._by_service: dict[str, _Service] = {}
+        self.visited = 0  # endpoints visited by slice events (the work counter tests read)
 
     def put(self, eps: EndpointSlice) -> str | None:
         """Hold ``eps``; the key of the Service it changed (None if it names none)."""
         skey = service_key(eps)
         if skey is not None:
-            self._by_service.setdefault(skey, {})[key_of(eps)] = eps
+            service = self._by_service.get(skey)
+            if service is None:
+                service = self._by_service[skey] = _Service()
+            self.visited += service.put(key_of(eps), eps)
         return skey
 
     def remove(self, eps: EndpointSlice) -> str | None:
         skey = service_key(eps)
-        slices = self._by_service.get(skey or "")
-        if slices is not None:
-            slices.pop(key_of(eps), None)
-            if not slices:
+        service = self._by_service.get(skey or "")
+        if service is not None:
+            self.visited += service.put(key_of(eps), None)
+            if not service.slices:
                 del self._by_service[skey or ""]
         return skey
 
     def slices(self, skey: str) -> list[EndpointSlice]:
         """Service ``skey``'s slices (its endpoints' nodes, for internalTrafficPolicy)."""
-        return list(self._by_service.get(skey, {}).values())
+        service = self._by_service.get(skey)
+        return [entry[0] for entry in service.slices.values()] if service is not None else []
 
     def has(self, skey: str) -> bool:
         return skey in self._by_service
 
-    def routable_ips(self, skey: str) -> tuple[str, ...]:
+    def routable_ips(self, skey: str) -> Ips:
         """The IPs Service ``skey``'s rules balance across, sorted (empty: REJECT)."""
-        slices = self._by_service.get(skey)
-        if not slices:
+        service = self._by_service.get(skey)
+        if service is None:
             return ()
-        ready: dict[str, None] = {}
-        fallback: dict[str, None] = {}
-        for eps in slices.values():
-            for endpoint in eps.endpoints:
-                conditions = endpoint.conditions
-                if conditions.ready:
-                    for ip in endpoint.addresses:
-                        ready[ip] = None
-                elif not ready and conditions.serving and conditions.terminating:
-                    for ip in endpoint.addresses:
-                        fallback[ip] = None
-        return tuple(sorted(ready or fallback))
+        if service.routable is None:
+            service.routable = tuple(service.ready.sorted or service.fallback.sorted)
+        return service.routable
 
 
 __all__ = ["SliceTable", "service_key"]

@@ -62,13 +62,16 @@ class SchedulerCache:
 
     def node_changed(self, node: Node) -> None:
         info = self._info(node.metadata.name)
-        old_labels = info.labels if info.node is not None else {}
-        if info.node is None:
+        was_offered = info.node is not None
+        old_labels = info.labels if was_offered else {}
+        if not was_offered:
             self._node_list = None
         old_images, old_soft = info.images, bool(info.soft_taints)
         changed = info.set_node(node)
         if info.labels != old_labels:
             self.index.node_labels(old_labels, info.labels)
+        if info.labels != old_labels or not was_offered:
+            self.index.node_offered(info.name, old_labels if was_offered else None, info.labels)
         if changed:
             self._on_node_event(info.name)
         self.soft_tainted_nodes += bool(info.soft_taints) - old_soft
@@ -82,6 +85,7 @@ class SchedulerCache:
             return
         if info.node is not None:
             self.index.node_labels(info.labels, {})
+            self.index.node_offered(info.name, info.labels, None)
         info.node = None
         self._node_list = None
         self._count_images(info.images, -1)

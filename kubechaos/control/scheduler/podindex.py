@@ -11,9 +11,14 @@ and PreScore; the model keeps the answers up to date instead:
   registered selectors of its namespace: O(registered selectors in that namespace) per event;
 * the (anti-)affinity **terms held by placed pods** are grouped by identical term (a Deployment's
   replicas share one), each with its per-node holder counts;
-* the **domains** of every node label key (value -> offered nodes carrying it).
+* the **domains** of every node label key (value -> offered nodes carrying it);
+* for a registered selector and a topology key a constraint asked about, the matching pods **per
+  domain** (``labels.get(key, "")`` of the offered node each sits on), adjusted with the per-node
+  counts and on each offered node's label change: what PodTopologySpread's PreFilter sums over
+  every node (filtering.go calPreFilterState), kept instead of rebuilt per attempt.
 
-A scheduling attempt then costs O(constraints x nodes holding matching pods), never O(all pods).
+A scheduling attempt then costs O(constraints x domains) when no policy restricts the nodes that
+count, else O(constraints x nodes holding matching pods); never O(all pods).
 Separate from the cache because it is the constraint plugins' bookkeeping; the cache feeds it
 from its place/unplace and node events.
 """
@@ -69,11 +74,13 @@ def label_key_requirements(
 class Counted:
     """One registered selector and the number of matching placed pods on each node."""
 
-    __slots__ = ("exprs", "live_only", "namespaces", "nodes", "pairs")
+    __slots__ = ("domains", "exprs", "live_only", "namespaces", "nodes", "pairs")
 
     def __init__(self, key: SelectorKey) -> None:
         self.namespaces, self.pairs, self.exprs, self.live_only = key
         self.nodes: dict[str, int] = {}
+        # topology key -> domain value -> matching pods on the offered nodes of that value
+        self.domains: dict[str, dict[str, int]] = {}
 
     def matches(self, entry: IndexedPod) -> bool:
         if self.live_only and entry.terminating:
@@ -168,7 +175,10 @@ class PodIndex:
         self.held_by_kind: tuple[dict[HeldKey, HeldTerm], ...] = ({}, {}, {}, {})
         self.domains: dict[str, dict[str, int]] = {}  # label key -> value -> offered nodes
         self.key_nodes: dict[str, int] = {}  # label key -> offered nodes carrying it
+        self.offered: dict[str, Mapping[str, str]] = {}  # offered node -> its labels
+        self._with_domains: list[Counted] = []  # selectors with per-domain counts
         self.visited = 0  # pods visited while registering selectors (the work counter tests read)
+        self.domain_visits = 0  # nodes visited while registering per-domain counts (ditto)
         self.on_change: Callable[[IndexedPod], None] | None = None  # a pod placed or unplaced
 
     # ------------------------------------------------------------------ queries
@@ -178,6 +188,26 @@ class PodIndex:
         if counted is None:
             counted = self._register(key)
         return counted.nodes
+
+    def domain_counts(self, key: SelectorKey, topology_key: str) -> dict[str, int]:
+        """Matching placed pods per domain of ``topology_key`` over the offered nodes (a node
+        without the key is domain ""; only domains with some), registered on first use: one
+        walk of the nodes holding matching pods, then kept up to date per event."""
+        counted = self._selectors.get(key)
+        if counted is None:
+            counted = self._register(key)
+        domains = counted.domains.get(topology_key)
+        if domains is None:
+            if not counted.domains:
+                self._with_domains.append(counted)
+            domains = counted.domains[topology_key] = {}
+            self.domain_visits += len(counted.nodes)
+            for node, n in counted.nodes.items():
+                labels = self.offered.get(node)
+                if labels is not None:
+                    value = labels.get(topology_key, "")
+                    domains[value] = domains.get(value, 0) + n
+        return domains
 
     @property
     def has_required_anti(self) -> bool:
@@ -223,6 +253,9 @@ class PodIndex:
         for counted in (*self._selectors_by_ns.get(entry.namespace, ()), *self._selectors_all_ns):
             if counted.matches(entry):
                 _bump(counted.nodes, node, delta)
+                if counted.domains and (labels := self.offered.get(node)) is not None:
+                    for topology_key, domains in counted.domains.items():
+                        _bump(domains, labels.get(topology_key, ""), delta)
         for held_key in entry.held:
             held = self._held.get(held_key)
             if held is None:
@@ -264,6 +297,26 @@ class PodIndex:
             if old.get(key) != value:
                 _bump(self.domains.setdefault(key, {}), value, 1)
                 _bump(self.key_nodes, key, 1)
+
+    def node_offered(
+        self, name: str, old: Mapping[str, str] | None, new: Mapping[str, str] | None
+    ) -> None:
+        """Node ``name`` was offered with ``old`` labels (None: was not offered), now ``new``
+        (None: no longer): its matching pods leave their old domains for the new ones.
+        O(selectors with per-domain counts)."""
+        if new is not None:
+            self.offered[name] = new
+        else:
+            self.offered.pop(name, None)
+        for counted in self._with_domains:
+            n = counted.nodes.get(name)
+            if not n:
+                continue
+            for topology_key, domains in counted.domains.items():
+                if old is not None:
+                    _bump(domains, old.get(topology_key, ""), -n)
+                if new is not None:
+                    _bump(domains, new.get(topology_key, ""), n)
 
 
 def _bump(counts: dict[str, int], key: str, delta: int) -> None:

@@ -285,14 +285,15 @@ class Scheduler:
         processed = 0
         cpu, memory = view.cpu, view.memory
         simple = not view.selector and not view.affinity
-        simple = simple and (view.cycle is None or not view.cycle.filters)
+        cycle = view.cycle if view.cycle is not None and view.cycle.filters else None
         nominated, rejected = self.preemption.nominator.by_node, self._rejected
         for info in itertools.chain(
             itertools.islice(nodes, start, None), itertools.islice(nodes, start)
         ):
             processed += 1
-            # Fast accept for the common case (an untainted, open node with room); anything
-            # else gets the full verdict of filter_node, which also words the rejection.
+            # Cheap filters first: an untainted, open node with room passes the node-local
+            # filters at once (then only the pod-constraint ones run); anything else gets the
+            # full verdict of filter_node, which also words the rejection.
             if nominated and info.name in nominated:
                 rejection = self.preemption.filter(view, info)
             elif (
@@ -303,7 +304,7 @@ class Scheduler:
                 and cpu <= info.alloc_cpu - info.cpu
                 and memory <= info.alloc_memory - info.memory
             ):
-                rejection = None
+                rejection = cycle.filter(info) if cycle is not None else None
             else:
                 rejection = filter_node(view, info)
             if rejection is None:

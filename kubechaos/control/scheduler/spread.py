@@ -94,17 +94,30 @@ class _Counting:
         self.keys = {c.topology_key for c in constraints}
         self.require_all = require_all
         self.node_counts: list[Mapping[str, int]] = []
-        self.domain_counts: list[dict[str, int]] = []
+        self.domain_counts: list[Mapping[str, int]] = []
         namespace = frozenset((pod.metadata.namespace,))
         # a pod without nodeSelector/required affinity matches every node: skip that check
         self.affinity = bool(pod.spec.node_selector or pod.spec.node_affinity)
+        # every offered node carries every key: requiring them all excludes no node
+        all_keyed = not require_all or all(
+            index.key_nodes.get(k, 0) == len(index.offered) for k in self.keys
+        )
         for c in constraints:
             counts: Mapping[str, int] = {}
             if c.parts is not None:
                 counts = index.counts((namespace, c.parts[0], c.parts[1], True))
             self.node_counts.append(counts)
-            domains: dict[str, int] = {}
+            domains: Mapping[str, int] = {}
             every = not (require_all or c.honor_taints or (c.honor_affinity and self.affinity))
+            if all_keyed and not (c.honor_taints or (c.honor_affinity and self.affinity)):
+                # every offered node counts: the index's per-domain counts, no node walk (a
+                # copy: the attempt's state must not move under a preemption's dry run)
+                if c.parts is not None:
+                    key = (namespace, c.parts[0], c.parts[1], True)
+                    domains = dict(index.domain_counts(key, c.topology_key))
+                self.domain_counts.append(domains)
+                continue
+            domains = {}
             for name, n in counts.items():
                 info = node(name)
                 if info is None or not (every or self.counts_on(c, info)):

@@ -62,6 +62,7 @@ class Writes:
         # before a client's first object of a kind: start its controller (Cluster.use_kind)
         self.on_kind = on_kind or (lambda kind: None)
         self.managers = FieldManagers(encoder)
+        self.managers.watch(api.etcd.store)  # the model's writers, and deletions
         encoder.decorate = self.managers.shown  # managedFields on every object served
         self.subresources = subresources.Subresources(api, encoder, self.managers)
         self.apply = ServerSideApply(api, encoder, self.managers, self.on_kind)
@@ -285,8 +286,6 @@ class Writes:
             dry_run=options["dryRun"],
             propagation_policy=options.get("propagationPolicy"),
         )
-        if obj.metadata.deletion_timestamp is None and not options["dryRun"]:
-            self.managers.forget(obj.metadata.uid)  # removed: its fields have no owners left
         return 200, self._deleted(target, obj)
 
     def _deleted(self, target: ResourcePath, obj: Any) -> Any:

@@ -39,6 +39,13 @@ from kubechaos.api.objects import (
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.frontdoor.shapes import shapes
+from kubechaos.frontdoor.specshapes import (
+    POD_SPEC_RESHAPED,
+    lifecycle,
+    pod_spec_extras,
+    service_routing,
+    spec_shapes,
+)
 from kubechaos.frontdoor.timefmt import Anchor
 
 JSON = dict[str, Any]
@@ -70,6 +77,7 @@ _CONTAINER_SPECIAL = (
     "readiness_probe",
     "startup_probe",
     "config_refs",
+    "lifecycle",
 )
 
 
@@ -192,6 +200,7 @@ class Encoder:
             Namespace: self._namespace,
             EndpointSubset: self._endpoint_subset,
             **shapes(self._generic, anchor.time),
+            **spec_shapes(self._generic),
         }
 
     # ------------------------------------------------------------------ entry points
@@ -304,7 +313,7 @@ class Encoder:
 
     def _pod_spec(self, spec: PodSpec) -> JSON:
         out = self._generic(
-            spec, skip=("node_affinity", "volume_refs", "containers", "tolerations")
+            spec, skip=("volume_refs", "containers", "tolerations", *POD_SPEC_RESHAPED)
         )
         out["containers"] = self._shared(spec.containers, self._containers)
         if spec.tolerations:
@@ -312,13 +321,7 @@ class Encoder:
         out.setdefault("restartPolicy", spec.restart_policy)
         out.setdefault("terminationGracePeriodSeconds", spec.termination_grace_period_seconds)
         out["dnsPolicy"] = "ClusterFirst"
-        if spec.node_affinity:
-            terms = [self._generic(term) for term in spec.node_affinity]
-            out["affinity"] = {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
-                }
-            }
+        out.update(pod_spec_extras(spec, self.value))
         volumes = [
             {"name": ref.volume, _volume_source(ref.kind): _volume_ref(ref)}
             for ref in spec.volume_refs
@@ -347,6 +350,8 @@ class Encoder:
             probe = getattr(container, name)
             if probe is not None:
                 out[camel(name)] = self._probe(probe, port)
+        if container.lifecycle is not None:
+            out["lifecycle"] = lifecycle(container.lifecycle, port)
         out["terminationMessagePath"] = "/dev/termination-log"
         out["terminationMessagePolicy"] = "File"
         return out
@@ -431,7 +436,8 @@ class Encoder:
         return out
 
     def _service(self, service: Service) -> JSON:
-        spec = self._generic(service.spec)
+        spec = self._generic(service.spec, skip=("routing",))
+        spec.update(service_routing(service.spec.routing))
         spec.setdefault("type", service.spec.type)
         if service.spec.cluster_ip:
             spec["clusterIPs"] = [service.spec.cluster_ip]

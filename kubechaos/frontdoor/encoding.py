@@ -23,7 +23,6 @@ from kubechaos.api.discovery import API_RESOURCES, RESOURCE_OF_KIND
 from kubechaos.api.objects import (
     Container,
     ContainerStatus,
-    DeploymentStrategy,
     EndpointAddress,
     EndpointSubset,
     Namespace,
@@ -196,7 +195,6 @@ class Encoder:
             NodeStatus: self._node_status,
             Service: self._service,
             EndpointAddress: self._endpoint_address,
-            DeploymentStrategy: self._deployment_strategy,
             Namespace: self._namespace,
             EndpointSubset: self._endpoint_subset,
             **shapes(self._generic, anchor.time),
@@ -489,17 +487,6 @@ class Encoder:
                 ref["namespace"] = namespace
             out["targetRef"] = ref
         return out
-
-    def _deployment_strategy(self, strategy: DeploymentStrategy) -> JSON:
-        if strategy.type != "RollingUpdate":
-            return {"type": strategy.type}
-        return {
-            "type": strategy.type,
-            "rollingUpdate": {
-                "maxSurge": strategy.max_surge,
-                "maxUnavailable": strategy.max_unavailable,
-            },
-        }
 
 
 def _empty(value: Any) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from kubechaos.api.objects import (
     DaemonSetUpdateStrategy,
     DeploymentCondition,
+    DeploymentStrategy,
     PodAffinityRules,
     PodSpec,
     ServicePort,
@@ -139,15 +140,16 @@ def statefulset_spec(spec: StatefulSetSpec, walk: Walk) -> JSON:
     return out
 
 
-def daemonset_update_strategy(strategy: DaemonSetUpdateStrategy) -> JSON:
-    """apps/v1 DaemonSetUpdateStrategy: RollingUpdate's numbers under ``rollingUpdate``."""
+def rolling_strategy(strategy: DaemonSetUpdateStrategy | DeploymentStrategy) -> JSON:
+    """apps/v1 DeploymentStrategy and DaemonSetUpdateStrategy: a RollingUpdate's numbers
+    under ``rollingUpdate``."""
     if strategy.type != "RollingUpdate":
         return {"type": strategy.type}
     return {
         "type": strategy.type,
         "rollingUpdate": {
-            "maxUnavailable": strategy.max_unavailable,
             "maxSurge": strategy.max_surge,
+            "maxUnavailable": strategy.max_unavailable,
         },
     }
 
@@ -176,7 +178,8 @@ def spec_shapes(walk: Walk) -> dict[type, Callable[[Any], Any]]:
     """The encoders this module adds, by class."""
     return {
         StatefulSetSpec: lambda spec: statefulset_spec(spec, walk),
-        DaemonSetUpdateStrategy: daemonset_update_strategy,
+        DaemonSetUpdateStrategy: rolling_strategy,
+        DeploymentStrategy: rolling_strategy,
         ServicePort: endpoint_port,
     }
 
@@ -184,11 +187,11 @@ def spec_shapes(walk: Walk) -> dict[type, Callable[[Any], Any]]:
 __all__ = [
     "POD_SPEC_RESHAPED",
     "condition",
-    "daemonset_update_strategy",
     "endpoint_port",
     "lifecycle",
     "pod_affinity",
     "pod_spec_extras",
+    "rolling_strategy",
     "service_routing",
     "spec_shapes",
     "statefulset_spec",

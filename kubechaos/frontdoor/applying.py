@@ -9,13 +9,13 @@ applied configuration into the live object through the field manager
 ``fieldManager`` is required (``PatchOptions`` validation, 422).
 
 The model's objects carry no ``managedFields`` of their own: the front door keeps them per
-object uid (:class:`FieldManagers`) and shows them on the objects it answers with. Writes
-through the front door are tracked as upstream tracks them (an object created through it is
-tracked from its creation; updates and non-apply patches of a tracked object record their
+object uid (:class:`~.managers.FieldManagers`) and shows them on the objects it answers with.
+Writes through the front door are tracked as upstream tracks them (an object created through it
+is tracked from its creation; updates and non-apply patches of a tracked object record their
 manager, named by ``fieldManager`` or else the client's name, the product of its User-Agent as
-``handlers/rest.go`` prefixFromUserAgent takes it, ``kubectl`` or ``my-operator``); writes by
-the model's own components (a controller scaling a Deployment) are not, which is where the
-model differs: upstream they would be ``kube-controller-manager``'s fields.
+``handlers/rest.go`` prefixFromUserAgent takes it, ``kubectl`` or ``my-operator``); the model's
+own components' writes are worked out by :mod:`.managers` (the HPA's ``scale`` writes as
+``kube-controller-manager``'s, a pod's status as the ``kubelet``'s).
 """
 
 from __future__ import annotations

@@ -119,3 +119,80 @@ async def test_every_served_field_of_every_scenario_object_is_upstreams() -> Non
                 found += outside_schema(item, root, f"{resource.kind} {item['metadata']['name']}")
         assert {"StatefulSet", "DaemonSet", "Service", "EndpointSlice", "Pod"} <= kinds
         assert found == []
+
+
+SHAPED = """apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: sticky}
+  sessionAffinity: ClientIP
+  ports: [{name: http, port: 80}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ledger}
+spec:
+  serviceName: ledger
+  replicas: 1
+  ordinals: {start: 5}
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 1}}
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Retain}
+  selector: {matchLabels: {app: ledger}}
+  template:
+    metadata: {labels: {app: ledger}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 10
+              podAffinityTerm:
+                topologyKey: kubernetes.io/hostname
+                labelSelector: {matchLabels: {app: ledger}}
+      containers:
+        - name: ledger
+          image: example.com/ledger:1
+          lifecycle: {preStop: {sleep: {seconds: 3}}}
+"""
+
+
+async def test_fields_the_model_keeps_its_own_way_are_served_where_upstream_has_them() -> None:
+    """A Service's targetPort defaults to its port and ClientIP affinity to a 10800 s timeout
+    (pkg/apis/core/v1/defaults.go SetDefaults_Service); a StatefulSet's ``ordinals.start``,
+    ``updateStrategy.rollingUpdate.partition`` and ``persistentVolumeClaimRetentionPolicy``
+    (apps/v1 types.go), pod anti-affinity under ``affinity`` with ``podAffinityTerm`` and a
+    ``sleep`` preStop hook (core/v1 types.go) come back as they were written."""
+    async with running(nodes=1) as cluster:
+        await cluster.apply([read_manifest(d) for d in yaml.safe_load_all(SHAPED)])
+        app = front_door(cluster)
+        service = (await request(app, "/api/v1/namespaces/default/services/sticky")).json()
+        assert service["spec"]["ports"] == [
+            {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 80}
+        ]
+        assert service["spec"]["sessionAffinity"] == "ClientIP"
+        assert service["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+        assert service["spec"]["internalTrafficPolicy"] == "Cluster"
+        path = "/apis/apps/v1/namespaces/default/statefulsets/ledger"
+        spec = (await request(app, path)).json()["spec"]
+        assert spec["ordinals"] == {"start": 5}
+        assert spec["updateStrategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"partition": 1},
+        }
+        assert spec["persistentVolumeClaimRetentionPolicy"] == {
+            "whenDeleted": "Delete",
+            "whenScaled": "Retain",
+        }
+        pod = spec["template"]["spec"]
+        assert pod["affinity"]["podAntiAffinity"] == {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 10,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {"app": "ledger"}},
+                    },
+                }
+            ]
+        }
+        assert pod["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 3}}}

@@ -47,7 +47,9 @@ async def apply(app: FrontDoor, body: bytes, query: str = "fieldManager=kubectl"
 
 
 def managers(obj: dict[str, Any]) -> dict[str, str]:
-    return {e["manager"]: e["operation"] for e in obj["metadata"].get("managedFields", [])}
+    """Who manages the object's main resource (its status writers left out)."""
+    entries = obj["metadata"].get("managedFields", [])
+    return {e["manager"]: e["operation"] for e in entries if e.get("subresource") != "status"}
 
 
 def ready_pods(cluster: Cluster) -> int:
@@ -72,6 +74,10 @@ async def test_an_apply_creates_the_object_then_configures_it_and_the_model_acts
         await wait_until(lambda: ready_pods(cluster) == 3, 120, "three api pods")
         got = await request(app, PATH)
         assert managers(got.json()) == {"kubectl": "Apply"}
+        status = [e for e in got.json()["metadata"]["managedFields"] if e.get("subresource")]
+        assert [(e["manager"], e["subresource"]) for e in status] == [
+            ("kube-controller-manager", "status")
+        ]
 
 
 async def test_a_conflict_is_409_with_a_cause_per_field_and_force_takes_the_field() -> None:

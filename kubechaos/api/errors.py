@@ -13,6 +13,8 @@ class APIError(Exception):
     reason = "InternalError"
     # the Status's details.retryAfterSeconds (the Retry-After header): 0 is none
     retry_after_seconds = 0
+    # the Status's details.causes (metav1.StatusCause as JSON: reason, message, field), if any
+    status_causes: list[dict[str, str]] | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -14,6 +14,10 @@ from collections.abc import Iterator
 _CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("kubechaos_client", default="")
 # whether this task's requests go through the model's client-go (see kubechaos.client.retry)
 _RETRIES: contextvars.ContextVar[bool] = contextvars.ContextVar("kubechaos_retries", default=False)
+# the subresource this task is writing through ("scale"), for who-wrote-what bookkeeping
+_SUBRESOURCE: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "kubechaos_subresource", default=""
+)
 
 
 def set_client(name: str) -> None:
@@ -31,6 +35,22 @@ def retries_requests() -> bool:
 def current_client() -> str:
     """The name requests made by this task carry ("" if none was set)."""
     return _CLIENT.get()
+
+
+def current_subresource() -> str:
+    """The subresource this task's write goes through ("" for the object itself)."""
+    return _SUBRESOURCE.get()
+
+
+@contextlib.contextmanager
+def writing_subresource(name: str) -> Iterator[None]:
+    """Mark the writes made in the block as writes of subresource ``name`` (the HPA's writes
+    of ``<resource>/scale``): the request is the same, who owns the written field differs."""
+    token = _SUBRESOURCE.set(name)
+    try:
+        yield
+    finally:
+        _SUBRESOURCE.reset(token)
 
 
 @contextlib.contextmanager

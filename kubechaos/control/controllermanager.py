@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 import trio
 
 from kubechaos.client.context import Context
+from kubechaos.client.identity import current_client, set_client
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.daemon import DaemonSetController
 from kubechaos.control.controllers.deployment import DeploymentController
@@ -82,6 +83,7 @@ class ControllerManager:
             self.node_lifecycle.pods_by_node,
         )
         self.on_demand: dict[str, Controller] = {}  # kind -> its controller, once started
+        self._client = "kube-controller-manager"  # the name its controllers' requests carry
         self._nursery: trio.Nursery | None = None
         for kind in kinds_in_use:
             self.enable(kind)
@@ -96,7 +98,13 @@ class ControllerManager:
         controller = self.on_demand[kind] = factory(self.ctx)
         self.garbage_collector.watch_kind(kind)
         if self._nursery is not None:
-            self._nursery.start_soon(controller.run)
+            # as this manager's client, not the caller's (a front-door request's, which
+            # trio's context copy would hand the controller's task)
+            self._nursery.start_soon(self._run_as_manager, controller)
+
+    async def _run_as_manager(self, controller: Controller) -> None:
+        set_client(self._client)
+        await controller.run()
 
     def controller_for(self, kind: str) -> Controller | None:
         """The running on-demand controller of ``kind``, if it started."""
@@ -123,6 +131,7 @@ class ControllerManager:
     async def run(self) -> None:
         try:
             async with trio.open_nursery() as nursery:
+                self._client = current_client() or self._client
                 self._nursery = nursery
                 self.pod_gc.attach(nursery, trio.current_time())
                 for controller in self.controllers():

@@ -9,13 +9,13 @@ applied configuration into the live object through the field manager
 ``fieldManager`` is required (``PatchOptions`` validation, 422).
 
 The model's objects carry no ``managedFields`` of their own: the front door keeps them per
-object uid (:class:`FieldManagers`) and shows them on the objects it answers with. Writes
-through the front door are tracked as upstream tracks them (an object created through it is
-tracked from its creation; updates and non-apply patches of a tracked object record their
+object uid (:class:`~.managers.FieldManagers`) and shows them on the objects it answers with.
+Writes through the front door are tracked as upstream tracks them (an object created through it
+is tracked from its creation; updates and non-apply patches of a tracked object record their
 manager, named by ``fieldManager`` or else the client's name, the product of its User-Agent as
-``handlers/rest.go`` prefixFromUserAgent takes it, ``kubectl`` or ``my-operator``); writes by
-the model's own components (a controller scaling a Deployment) are not, which is where the
-model differs: upstream they would be ``kube-controller-manager``'s fields.
+``handlers/rest.go`` prefixFromUserAgent takes it, ``kubectl`` or ``my-operator``); the model's
+own components' writes are worked out by :mod:`.managers` (the HPA's ``scale`` writes as
+``kube-controller-manager``'s, a pod's status as the ``kubelet``'s).
 """
 
 from __future__ import annotations
@@ -26,18 +26,12 @@ from typing import Any
 from kubechaos.api import errors
 from kubechaos.api.manifest import SUPPORTED_KINDS
 from kubechaos.control.apiserver import APIServer
-from kubechaos.frontdoor import decode, openapi
+from kubechaos.frontdoor import decode
 from kubechaos.frontdoor.decode import InvalidObject, conflict, dry_run
 from kubechaos.frontdoor.encoding import Encoder
-from kubechaos.frontdoor.fieldsets import SchemaWalker
+from kubechaos.frontdoor.managers import FieldManagers, with_managed_fields
 from kubechaos.frontdoor.paths import ResourcePath
-from kubechaos.frontdoor.serverside import (
-    ApplyConflict,
-    ManagerEntry,
-    Tracker,
-    encode_managed_fields,
-)
-from kubechaos.sim.clock import now
+from kubechaos.frontdoor.serverside import ApplyConflict, ManagerEntry, Tracker
 
 #: What an update (create, update, patch) does to the stored object, for the field manager:
 #: the object as the client saw it before, the object as stored after.
@@ -53,65 +47,6 @@ class ApplyConflictError(errors.APIError):
     def __init__(self, conflict_: ApplyConflict) -> None:
         super().__init__(conflict_.message())
         self.status_causes = conflict_.causes()
-
-
-class FieldManagers:
-    """Per object uid, its ``managedFields`` entries."""
-
-    def __init__(self, encoder: Encoder) -> None:
-        self.encoder = encoder
-        self._entries: dict[str, tuple[ManagerEntry, ...]] = {}
-        self._walker = SchemaWalker(openapi.definitions())
-
-    def of(self, uid: str) -> tuple[ManagerEntry, ...]:
-        return self._entries.get(uid, ())
-
-    def store(self, uid: str, entries: tuple[ManagerEntry, ...]) -> None:
-        if entries:
-            self._entries[uid] = entries
-        else:
-            self._entries.pop(uid, None)
-
-    def forget(self, uid: str) -> None:
-        self._entries.pop(uid, None)
-
-    def shown(self, encoded: Any) -> Any:
-        """``encoded`` (an object as JSON) with its ``metadata.managedFields``, if tracked."""
-        if not self._entries or not isinstance(encoded, dict):
-            return encoded
-        meta = encoded.get("metadata")
-        if not isinstance(meta, dict):
-            return encoded
-        return with_managed_fields(encoded, self._entries.get(meta.get("uid", ""), ()))
-
-    def tracker(self, target: ResourcePath, subresource: str = "") -> Tracker:
-        version = target.resource.group_version
-        root = openapi.root_definition(version, target.resource.kind)
-        return Tracker(self._walker, root, version, subresource)
-
-    def timestamp(self) -> str:
-        return self.encoder.anchor.time(now())
-
-    def updated(
-        self,
-        target: ResourcePath,
-        before: Any,
-        stored: Any,
-        manager: str,
-        subresource: str = "",
-    ) -> None:
-        """Record a non-apply write of ``stored`` (``before``: the object it replaced, None
-        for a create) by ``manager``."""
-        uid = stored.metadata.uid
-        managed = self.of(uid)
-        if before is not None and not managed:
-            return  # skipnonapplied.go: an untracked object stays so until its first apply
-        old = self.encoder.plain(before) if before is not None else None
-        tracker = self.tracker(target, subresource)
-        self.store(
-            uid,
-            tracker.update(old, self.encoder.plain(stored), managed, manager, self.timestamp()),
-        )
 
 
 class ServerSideApply:
@@ -170,7 +105,7 @@ class ServerSideApply:
                 tracker,
                 encoded,
                 config,
-                self.managers.of(live.metadata.uid),
+                self.managers.for_apply(live, encoded),
                 manager,
                 force,
                 self.managers.timestamp(),
@@ -221,14 +156,6 @@ class ServerSideApply:
     def _answer(self, stored: Any, entries: tuple[ManagerEntry, ...]) -> Any:
         """The object with the entries this apply made (stored, or not for a dry run)."""
         return with_managed_fields(self.encoder.plain(stored), entries)
-
-
-def with_managed_fields(encoded: Any, entries: tuple[ManagerEntry, ...]) -> Any:
-    """``encoded`` (an object as JSON) with ``entries`` as its ``metadata.managedFields``."""
-    if not entries:
-        return encoded
-    meta = {**encoded.get("metadata", {}), "managedFields": encode_managed_fields(entries)}
-    return {**encoded, "metadata": meta}
 
 
 def _apply(

@@ -23,7 +23,6 @@ from kubechaos.api.discovery import API_RESOURCES, RESOURCE_OF_KIND
 from kubechaos.api.objects import (
     Container,
     ContainerStatus,
-    DeploymentStrategy,
     EndpointAddress,
     EndpointSubset,
     Namespace,
@@ -39,6 +38,13 @@ from kubechaos.api.objects import (
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.defaults import TARGET_RELEASE
 from kubechaos.frontdoor.shapes import shapes
+from kubechaos.frontdoor.specshapes import (
+    POD_SPEC_RESHAPED,
+    lifecycle,
+    pod_spec_extras,
+    service_routing,
+    spec_shapes,
+)
 from kubechaos.frontdoor.timefmt import Anchor
 
 JSON = dict[str, Any]
@@ -70,6 +76,7 @@ _CONTAINER_SPECIAL = (
     "readiness_probe",
     "startup_probe",
     "config_refs",
+    "lifecycle",
 )
 
 
@@ -188,10 +195,10 @@ class Encoder:
             NodeStatus: self._node_status,
             Service: self._service,
             EndpointAddress: self._endpoint_address,
-            DeploymentStrategy: self._deployment_strategy,
             Namespace: self._namespace,
             EndpointSubset: self._endpoint_subset,
             **shapes(self._generic, anchor.time),
+            **spec_shapes(self._generic),
         }
 
     # ------------------------------------------------------------------ entry points
@@ -306,7 +313,13 @@ class Encoder:
     def _pod_spec(self, spec: PodSpec) -> JSON:
         out = self._generic(
             spec,
-            skip=("node_affinity", "volume_refs", "containers", "tolerations", "readiness_gates"),
+            skip=(
+                "volume_refs",
+                "containers",
+                "tolerations",
+                "readiness_gates",
+                *POD_SPEC_RESHAPED,
+            ),
         )
         if spec.readiness_gates:
             out["readinessGates"] = [{"conditionType": t} for t in spec.readiness_gates]
@@ -316,13 +329,7 @@ class Encoder:
         out.setdefault("restartPolicy", spec.restart_policy)
         out.setdefault("terminationGracePeriodSeconds", spec.termination_grace_period_seconds)
         out["dnsPolicy"] = "ClusterFirst"
-        if spec.node_affinity:
-            terms = [self._generic(term) for term in spec.node_affinity]
-            out["affinity"] = {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
-                }
-            }
+        out.update(pod_spec_extras(spec, self.value))
         volumes = [
             {"name": ref.volume, _volume_source(ref.kind): _volume_ref(ref)}
             for ref in spec.volume_refs
@@ -351,6 +358,8 @@ class Encoder:
             probe = getattr(container, name)
             if probe is not None:
                 out[camel(name)] = self._probe(probe, port)
+        if container.lifecycle is not None:
+            out["lifecycle"] = lifecycle(container.lifecycle, port)
         out["terminationMessagePath"] = "/dev/termination-log"
         out["terminationMessagePolicy"] = "File"
         return out
@@ -435,7 +444,8 @@ class Encoder:
         return out
 
     def _service(self, service: Service) -> JSON:
-        spec = self._generic(service.spec)
+        spec = self._generic(service.spec, skip=("routing",))
+        spec.update(service_routing(service.spec.routing))
         spec.setdefault("type", service.spec.type)
         if service.spec.cluster_ip:
             spec["clusterIPs"] = [service.spec.cluster_ip]
@@ -487,17 +497,6 @@ class Encoder:
                 ref["namespace"] = namespace
             out["targetRef"] = ref
         return out
-
-    def _deployment_strategy(self, strategy: DeploymentStrategy) -> JSON:
-        if strategy.type != "RollingUpdate":
-            return {"type": strategy.type}
-        return {
-            "type": strategy.type,
-            "rollingUpdate": {
-                "maxSurge": strategy.max_surge,
-                "maxUnavailable": strategy.max_unavailable,
-            },
-        }
 
 
 def _empty(value: Any) -> bool:

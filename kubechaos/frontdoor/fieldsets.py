@@ -39,12 +39,26 @@ class SchemaWalker:
 
     def __init__(self, definitions: Mapping[str, Any]) -> None:
         self.definitions = definitions
+        # what resolve() and field() found, by the id of the schema node asked about (the
+        # node kept beside it so its id is not reused): a walk asks the same few hundred
+        # nodes again for every object of a kind
+        self._resolved: dict[int, tuple[Any, Mapping[str, Any] | None]] = {}
+        self._fields: dict[tuple[int, str], tuple[Any, Mapping[str, Any] | None]] = {}
+        self._shapes: dict[int, tuple[Any, str]] = {}
 
     def resolve(self, node: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         """The node with its ``$ref`` (and a lone ``allOf``) followed; the referring node's own
         ``x-kubernetes-*`` annotations win over the referenced definition's."""
         if node is None:
             return None
+        hit = self._resolved.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        resolved = self._resolve(node)
+        self._resolved[id(node)] = (node, resolved)
+        return resolved
+
+    def _resolve(self, node: Mapping[str, Any]) -> Mapping[str, Any] | None:
         seen = 0
         while seen < 16:
             seen += 1
@@ -60,51 +74,69 @@ class SchemaWalker:
             if target is None:
                 return None
             extras = {k: v for k, v in node.items() if k.startswith("x-kubernetes-")}
-            node = {**target, **extras}
+            node = {**target, **extras} if extras else target
         return node
 
     def shape(self, node: Mapping[str, Any] | None, value: Any) -> str:
         """``scalar``, ``struct``, ``map``, ``list-map``, ``list-set``, ``list-granular`` or
         ``atomic`` for ``value`` under ``node`` (None: a field the schema does not know)."""
-        if node is None or node.get("x-kubernetes-preserve-unknown-fields"):
-            if isinstance(value, dict):
-                return "map"
-            return "atomic" if isinstance(value, list) else "scalar"
-        if node.get("x-kubernetes-int-or-string") or "oneOf" in node or "anyOf" in node:
-            return "scalar"
-        types = node.get("type")
-        kind = types if isinstance(types, str) else next(iter(types or ()), None)
-        if kind == "array" or (kind is None and "items" in node):
-            list_type = node.get("x-kubernetes-list-type", "atomic")
-            if list_type == "map" and node.get("x-kubernetes-list-map-keys"):
-                return "list-map"
-            if list_type == "set":
-                return "list-set"
-            return "list-granular" if list_type == "granular" else "atomic"
-        if kind == "object" or "properties" in node or "additionalProperties" in node:
-            if node.get("x-kubernetes-map-type") == "atomic":
-                return "atomic"
-            return "struct" if "properties" in node else "map"
-        return "scalar"
+        if node is not None:
+            hit = self._shapes.get(id(node))
+            if hit is None or hit[0] is not node:
+                hit = self._shapes[id(node)] = (node, _schema_shape(node))
+            if hit[1]:
+                return hit[1]
+        if isinstance(value, dict):
+            return "map"
+        return "atomic" if isinstance(value, list) else "scalar"
 
     def field(self, node: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
         """The schema of field ``name`` of a struct or map node; None when unknown."""
         if node is None:
             return None
+        key = (id(node), name)
+        hit = self._fields.get(key)
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        found = None
         properties = node.get("properties")
-        if isinstance(properties, Mapping) and name in properties:
-            return self.resolve(properties[name])
         extra = node.get("additionalProperties")
-        if isinstance(extra, Mapping):
-            return self.resolve(extra)
-        return None
+        if isinstance(properties, dict) and name in properties:
+            found = self.resolve(properties[name])
+        elif isinstance(extra, dict):
+            found = self.resolve(extra)
+        self._fields[key] = (node, found)
+        return found
 
     def items(self, node: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         return self.resolve(node.get("items")) if node is not None else None
 
     def declares(self, node: Mapping[str, Any] | None, name: str) -> bool:
         properties = node.get("properties") if node is not None else None
-        return isinstance(properties, Mapping) and name in properties
+        return isinstance(properties, dict) and name in properties
+
+
+def _schema_shape(node: Mapping[str, Any]) -> str:
+    """What a schema node makes of any value under it, or "" when the value decides (a node
+    that keeps unknown fields)."""
+    if node.get("x-kubernetes-preserve-unknown-fields"):
+        return ""
+    if node.get("x-kubernetes-int-or-string") or "oneOf" in node or "anyOf" in node:
+        return "scalar"
+    types = node.get("type")
+    kind = types if isinstance(types, str) else next(iter(types or ()), None)
+    if kind == "array" or (kind is None and "items" in node):
+        list_type = node.get("x-kubernetes-list-type", "atomic")
+        if list_type == "map" and node.get("x-kubernetes-list-map-keys"):
+            return "list-map"
+        if list_type == "set":
+            return "list-set"
+        return "list-granular" if list_type == "granular" else "atomic"
+    if kind == "object" or "properties" in node or "additionalProperties" in node:
+        if node.get("x-kubernetes-map-type") == "atomic":
+            return "atomic"
+        return "struct" if "properties" in node else "map"
+    return "scalar"
 
 
 #: Key fields with a default, so an item that omits one is keyed by the default (upstream's

@@ -78,24 +78,37 @@ class Response:
         )
 
     async def api_error(self, exc: errors.APIError, target: Any) -> None:
-        """The model's API error as upstream's Status (429 and 503 with Retry-After)."""
+        """The model's API error as upstream's Status. A 429 is ``NewTooManyRequests``'s:
+        its details hold only the suggested retry and the causes; the ``Retry-After`` header
+        is sent only when that retry is above 0 (responsewriters/writers.go ErrorNegotiated),
+        so a budget-blocked eviction has none and a throttled request has its 1 s. A 503 keeps
+        the 1 s retry an overloaded server suggests."""
         details: dict[str, Any] = {}
-        if getattr(target, "name", ""):
-            details["name"] = target.name
-        resource = getattr(target, "resource", None)
-        if resource is not None:
-            details["kind"] = resource.name
-            group = resource.group_version.rpartition("/")[0]
-            if group:
-                details["group"] = group
+        if exc.code != 429:
+            details = _target_details(target)
         causes = getattr(exc, "status_causes", None)
         if causes:
             details["causes"] = causes
+        retry = exc.retry_after_seconds if exc.code == 429 else 1 if exc.code == 503 else 0
         headers: list[tuple[bytes, bytes]] = []
-        if exc.code in (429, 503):
-            headers.append((b"retry-after", b"1"))
-            details["retryAfterSeconds"] = 1
+        if retry > 0:
+            headers.append((b"retry-after", str(retry).encode()))
+            details["retryAfterSeconds"] = retry
         await self.status(exc.code, exc.reason, exc.message, details or None, headers)
+
+
+def _target_details(target: Any) -> dict[str, Any]:
+    """``details.name``, ``kind`` and ``group`` of the resource a request names."""
+    details: dict[str, Any] = {}
+    if getattr(target, "name", ""):
+        details["name"] = target.name
+    resource = getattr(target, "resource", None)
+    if resource is not None:
+        details["kind"] = resource.name
+        group = resource.group_version.rpartition("/")[0]
+        if group:
+            details["group"] = group
+    return details
 
 
 __all__ = ["JSON_TYPE", "Response", "dumps"]

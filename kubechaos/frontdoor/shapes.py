@@ -17,6 +17,7 @@ from kubechaos.api.objects import (
     MetricTarget,
     PodDisruptionBudgetStatus,
 )
+from kubechaos.frontdoor.specshapes import condition
 
 JSON = dict[str, Any]
 Walk = Callable[[Any, tuple[str, ...]], JSON]  # the encoder's generic walk, skipping fields
@@ -65,7 +66,9 @@ def metric_status(metric: MetricStatus) -> JSON:
 
 
 def pdb_status(status: PodDisruptionBudgetStatus, walk: Walk, time: Time) -> JSON:
-    out = walk(status, ("disrupted_pods",))
+    out = walk(status, ("disrupted_pods", "conditions"))
+    if status.conditions:
+        out["conditions"] = [condition(c, time) for c in status.conditions]
     if status.disrupted_pods:
         out["disruptedPods"] = {name: time(at) for name, at in status.disrupted_pods.items()}
     for field in ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"):

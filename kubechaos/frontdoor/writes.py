@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
+
 from kubechaos.api import errors
 from kubechaos.api.manifest import SUPPORTED_KINDS
 from kubechaos.client.identity import current_client
@@ -51,6 +53,39 @@ def warning_headers(warnings: list[str]) -> list[tuple[bytes, bytes]]:
     return out
 
 
+@attrs.frozen
+class WriteOptions:
+    """What a create, update or patch reads from its query before its body, as upstream's
+    handlers decode Create/Update/PatchOptions first: ``fieldValidation`` and ``dryRun``
+    (400 for a value they do not take), with the target, the query (``fieldManager``,
+    ``force``) and the request's warnings."""
+
+    target: ResourcePath
+    params: Mapping[str, str]
+    warnings: list[str]
+    validation: str
+    dry: bool
+
+    @classmethod
+    def read(
+        cls, target: ResourcePath, params: Mapping[str, str], warnings: list[str]
+    ) -> WriteOptions:
+        return cls(target, params, warnings, decode.field_validation(params), dry_run(params))
+
+    @property
+    def kind(self) -> str:
+        return self.target.resource.kind
+
+    @property
+    def version(self) -> str:
+        return _version(self.target)
+
+    @property
+    def readable(self) -> bool:
+        """A kind the scenario reader reads (not a Node, which the model makes itself)."""
+        return self.kind in SUPPORTED_KINDS
+
+
 class Writes:
     """Serves every method but GET on the resources the model's API server holds."""
 
@@ -62,6 +97,7 @@ class Writes:
         # before a client's first object of a kind: start its controller (Cluster.use_kind)
         self.on_kind = on_kind or (lambda kind: None)
         self.managers = FieldManagers(encoder)
+        self.managers.watch(api.etcd.store)  # the model's writers, and deletions
         encoder.decorate = self.managers.shown  # managedFields on every object served
         self.subresources = subresources.Subresources(api, encoder, self.managers)
         self.apply = ServerSideApply(api, encoder, self.managers, self.on_kind)
@@ -113,103 +149,110 @@ class Writes:
             return await self.subresources.serve(
                 method, target, params, content_type, body, warnings
             )
-        if method == "POST" and not target.name:
-            return await self.create(target, params, content_type, body, warnings)
-        if method == "PUT" and target.name:
-            return await self.update(target, params, content_type, body, warnings)
-        if method == "PATCH" and target.name:
-            return await self.patch(target, params, content_type, body, warnings)
         if method == "DELETE" and target.name:
             return await self.delete(target, params, content_type, body)
         if method == "DELETE":
             return await self.delete_collection(target, query, params, content_type, body)
-        raise MethodNotAllowed(
-            f"the server does not allow this method on the requested resource ({method})"
+        verb = {("POST", False): self.create, ("PUT", True): self.update}.get(
+            (method, bool(target.name))
         )
+        if method == "PATCH" and target.name:
+            verb = self.patch
+        if verb is None:
+            raise MethodNotAllowed(
+                f"the server does not allow this method on the requested resource ({method})"
+            )
+        return await verb(WriteOptions.read(target, params, warnings), content_type, body)
 
     # ------------------------------------------------------------------ create
-    async def create(
-        self,
-        target: ResourcePath,
-        params: Mapping[str, str],
-        content_type: str,
-        body: bytes,
-        warnings: list[str],
-    ) -> tuple[int, Any]:
-        validation = decode.field_validation(params)
-        dry = dry_run(params)
-        doc = decode.expect_object(decode.parse_body(body, content_type), target, False)
-        kind = target.resource.kind
-        if kind not in SUPPORTED_KINDS:
+    async def create(self, w: WriteOptions, content_type: str, body: bytes) -> tuple[int, Any]:
+        doc = decode.expect_object(decode.parse_body(body, content_type), w.target, False)
+        if not w.readable:
             raise MethodNotAllowed(
-                f"kubechaos does not create {target.resource.name} from clients: the model "
+                f"kubechaos does not create {w.target.resource.name} from clients: the model "
                 "makes them itself"
             )
-        warnings += decode.check_fields(doc, validation, kind, _version(target))
+        w.warnings.extend(decode.check_fields(doc, w.validation, w.kind, w.version))
         # a client's ownerReferences and finalizers count from the create on (an operator's
         # Deployment owned by its custom object)
-        obj = decode.with_meta_extras(decode.read_object(doc, target), doc)
-        self.on_kind(kind)
-        stored = await self.api.create(obj, dry_run=dry)
-        if not dry:
-            self._record(target, params, stored, None)
+        obj = decode.with_meta_extras(decode.read_object(doc, w.target), doc)
+        self.on_kind(w.kind)
+        stored = await self.api.create(obj, dry_run=w.dry)
+        if not w.dry:
+            self._record(w, stored, None)
         return 201, self.encoder.object(stored)
 
-    # ------------------------------------------------------------------ update
-    async def update(
+    # ------------------------------------------------------------------ update, patch
+    async def update(self, w: WriteOptions, content_type: str, body: bytes) -> tuple[int, Any]:
+        doc = decode.expect_object(decode.parse_body(body, content_type), w.target, True)
+
+        def desired(current: Any) -> Mapping[str, Any]:
+            if w.readable:  # a field the server serves is not unknown to it
+                served = self.encoder.object(current)
+                found = decode.check_fields(doc, w.validation, w.kind, w.version, None, served)
+                w.warnings.extend(found)
+            return doc
+
+        return await self._modify(w, "update", _resource_version(doc), desired)
+
+    async def patch(self, w: WriteOptions, content_type: str, body: bytes) -> tuple[int, Any]:
+        patch_type = content_type.split(";", 1)[0].strip().lower()
+        if patch_type == patches.APPLY:
+            return await self.apply.apply(w.target, w.params, body, w.warnings, self._changed)
+        if patch_type not in patches.PATCH_TYPES:
+            raise decode.UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(patches.PATCH_TYPES)}"
+            )
+        patch = decode.parse_body(body, "application/json")
+        group_version = w.target.resource.group_version
+
+        def desired(current: Any) -> Mapping[str, Any]:
+            encoded = self.encoder.object(current)
+            patched = patches.apply_patch(patch_type, encoded, patch, w.kind, group_version)
+            patched = decode.expect_object(patched, w.target, True)
+            if w.readable:  # only what the patch brought counts
+                found = decode.check_fields(patched, w.validation, w.kind, w.version, encoded)
+                w.warnings.extend(found)
+            return patched
+
+        return await self._modify(w, "patch", _resource_version(patch), desired)
+
+    async def _modify(
         self,
-        target: ResourcePath,
-        params: Mapping[str, str],
-        content_type: str,
-        body: bytes,
-        warnings: list[str],
+        w: WriteOptions,
+        verb: str,
+        version: str,
+        desired: Callable[[Any], Mapping[str, Any]],
     ) -> tuple[int, Any]:
-        validation = decode.field_validation(params)
-        dry = dry_run(params)
-        doc = decode.expect_object(decode.parse_body(body, content_type), target, True)
-        version = str(decode.mapping(doc.get("metadata"), "metadata").get("resourceVersion") or "")
-        kind = target.resource.kind
-        readable = kind in SUPPORTED_KINDS
+        """One read-modify-write of the stored object (update.go, patch.go): the client's
+        ``resourceVersion`` a precondition, ``desired`` (the client's object made from the
+        stored one) read over the stored object, the write recorded as the client's
+        manager's (not for a dry run)."""
         before: list[Any] = []
 
         def mutate(current: Any) -> Any:
             if version and version != current.metadata.resource_version:
-                raise conflict(target.resource.name, target.name)
+                raise conflict(w.target.resource.name, w.target.name)
             before.append(current)
-            if readable:
-                served = self.encoder.object(current)
-                found = decode.check_fields(doc, validation, kind, _version(target), None, served)
-                warnings.extend(found)
-            new = (
-                decode.with_meta_extras(decode.read_object(doc, target), doc) if readable else None
-            )
-            return self._changed(target, current, doc, new, warnings)
+            doc = desired(current)
+            new = None
+            if w.readable:
+                new = decode.with_meta_extras(decode.read_object(doc, w.target), doc)
+            return self._changed(w.target, current, doc, new, w.warnings)
 
+        target = w.target
         stored = await self.api.patch(
-            target.resource.name, target.namespace or "", target.name, mutate, "update", dry
+            target.resource.name, target.namespace or "", target.name, mutate, verb, w.dry
         )
-        return 200, self._answer(target, params, stored, before, dry)
+        if not w.dry and before:
+            self._record(w, stored, before[-1])
+        return 200, self.encoder.object(stored)
 
-    def _answer(
-        self,
-        target: ResourcePath,
-        params: Mapping[str, str],
-        stored: Any,
-        before: list[Any],
-        dry: bool,
-    ) -> Any:
-        """The stored object as JSON, its changes recorded as its manager's (not for a dry
-        run)."""
-        if not dry and before:
-            self._record(target, params, stored, before[-1])
-        return self.encoder.object(stored)
-
-    def _record(
-        self, target: ResourcePath, params: Mapping[str, str], stored: Any, before: Any
-    ) -> None:
+    def _record(self, w: WriteOptions, stored: Any, before: Any) -> None:
         """An Update by the request's ``fieldManager`` (by default the client's name)."""
-        manager = params.get("fieldManager") or current_client() or "unknown"
-        self.managers.updated(target, before, stored, manager)
+        manager = w.params.get("fieldManager") or current_client() or "unknown"
+        self.managers.updated(w.target, before, stored, manager)
 
     def _changed(
         self,
@@ -227,51 +270,6 @@ class Writes:
         base = decode.with_meta_extras(decode.read_object(encoded, target), encoded)
         return decode.overlay(current, base, new)
 
-    # ------------------------------------------------------------------ patch
-    async def patch(
-        self,
-        target: ResourcePath,
-        params: Mapping[str, str],
-        content_type: str,
-        body: bytes,
-        warnings: list[str],
-    ) -> tuple[int, Any]:
-        validation = decode.field_validation(params)
-        dry = dry_run(params)
-        patch_type = content_type.split(";", 1)[0].strip().lower()
-        if patch_type == patches.APPLY:
-            return await self.apply.apply(target, params, body, warnings, self._changed)
-        if patch_type not in patches.PATCH_TYPES:
-            raise decode.UnsupportedMediaType(
-                f"the body of the request was in an unknown format - accepted media types "
-                f"include: {', '.join(patches.PATCH_TYPES)}"
-            )
-        patch = decode.parse_body(body, "application/json")
-        kind, group_version = target.resource.kind, target.resource.group_version
-        readable = kind in SUPPORTED_KINDS
-        version = _patch_version(patch)
-
-        before: list[Any] = []
-
-        def mutate(current: Any) -> Any:
-            if version and version != current.metadata.resource_version:
-                raise conflict(target.resource.name, target.name)
-            before.append(current)
-            encoded = self.encoder.object(current)
-            patched = patches.apply_patch(patch_type, encoded, patch, kind, group_version)
-            patched = decode.expect_object(patched, target, True)
-            new = None
-            if readable:
-                version_ = _version(target)
-                warnings.extend(decode.check_fields(patched, validation, kind, version_, encoded))
-                new = decode.with_meta_extras(decode.read_object(patched, target), patched)
-            return self._changed(target, current, patched, new, warnings)
-
-        stored = await self.api.patch(
-            target.resource.name, target.namespace or "", target.name, mutate, "patch", dry
-        )
-        return 200, self._answer(target, params, stored, before, dry)
-
     # ------------------------------------------------------------------ delete
     async def delete(
         self, target: ResourcePath, params: Mapping[str, str], content_type: str, body: bytes
@@ -287,8 +285,6 @@ class Writes:
             dry_run=options["dryRun"],
             propagation_policy=options.get("propagationPolicy"),
         )
-        if obj.metadata.deletion_timestamp is None and not options["dryRun"]:
-            self.managers.forget(obj.metadata.uid)  # removed: its fields have no owners left
         return 200, self._deleted(target, obj)
 
     def _deleted(self, target: ResourcePath, obj: Any) -> Any:
@@ -433,9 +429,10 @@ def _version(target: ResourcePath) -> str:
     return target.resource.group_version.rpartition("/")[2]
 
 
-def _patch_version(patch: Any) -> str:
-    if isinstance(patch, Mapping) and isinstance(patch.get("metadata"), Mapping):
-        return str(patch["metadata"].get("resourceVersion") or "")
+def _resource_version(doc: Any) -> str:
+    """A body's ``metadata.resourceVersion``: the write's precondition ("" for none)."""
+    if isinstance(doc, Mapping) and isinstance(doc.get("metadata"), Mapping):
+        return str(doc["metadata"].get("resourceVersion") or "")
     return ""
 
 
@@ -457,4 +454,12 @@ def _cause_reason(message: str) -> str:
     return "FieldValueInvalid"
 
 
-__all__ = ["MODIFIED", "MethodNotAllowed", "Writes", "delete_options", "dry_run", "warning_headers"]
+__all__ = [
+    "MODIFIED",
+    "MethodNotAllowed",
+    "WriteOptions",
+    "Writes",
+    "delete_options",
+    "dry_run",
+    "warning_headers",
+]

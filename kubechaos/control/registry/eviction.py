@@ -16,6 +16,10 @@ from kubechaos.sim.clock import now
 VIOLATES_BUDGET = "Cannot evict pod as it would violate the pod's disruption budget."
 # eviction.go MaxDisruptedPodSize: evictions the disruption controller has not yet confirmed.
 MAX_DISRUPTED_POD_SIZE = 2000
+# policy/v1 DisruptionBudgetCause: the status cause type naming the budget's numbers.
+DISRUPTION_BUDGET_CAUSE = "DisruptionBudget"
+# eviction.go createTooManyRequestsError: the retry a budget not yet processed suggests.
+STILL_PROCESSING_RETRY_AFTER = 10
 
 
 def can_ignore_pdb(pod: Pod) -> bool:
@@ -52,7 +56,8 @@ def decide(pod: Pod, budget: PodDisruptionBudget) -> PodDisruptionBudget | None:
             return None
     if status.observed_generation < budget.metadata.generation:
         raise _too_many(
-            f"The disruption budget {budget.metadata.name} is still being processed by the server."
+            f"The disruption budget {budget.metadata.name} is still being processed by the server.",
+            STILL_PROCESSING_RETRY_AFTER,
         )
     if status.disruptions_allowed < 0:
         raise _forbidden(budget, "pdb disruptions allowed is negative")
@@ -88,11 +93,13 @@ def _forbidden(budget: PodDisruptionBudget, why: str) -> errors.Forbidden:
     )
 
 
-def _too_many(cause: str) -> errors.TooManyRequests:
-    """429 with upstream's message; the budget's numbers go in the status causes
-    (``DisruptionBudget``), as upstream, not in the message kubectl prints."""
-    exc = errors.TooManyRequests(VIOLATES_BUDGET)
-    exc.causes = [cause]  # type: ignore[attr-defined]
+def _too_many(cause: str, retry_after_seconds: int = 0) -> errors.TooManyRequests:
+    """429 with upstream's message; the budget's numbers go in the status causes (type
+    ``DisruptionBudget``), as upstream, not in the message kubectl prints. A budget that allows
+    no disruption suggests no retry delay (``NewTooManyRequests(..., 0)``: no ``Retry-After``);
+    one not yet processed suggests 10 s (createTooManyRequestsError)."""
+    exc = errors.TooManyRequests(VIOLATES_BUDGET, retry_after_seconds)
+    exc.status_causes = [{"reason": DISRUPTION_BUDGET_CAUSE, "message": cause}]
     return exc
 
 

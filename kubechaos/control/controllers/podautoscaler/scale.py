@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from kubechaos.api.selectors import LabelSelector
+from kubechaos.client.identity import writing_subresource
 from kubechaos.client.interface import APIClient
 
 # kind -> resource whose /scale subresource it serves
@@ -44,4 +45,5 @@ async def update_scale(api: APIClient, scale: Scale, replicas: int) -> None:
     """PUT <resource>/scale: only ``spec.replicas`` changes (a Conflict if the object changed
     since it was read, as upstream's scale update at the read resourceVersion)."""
     target = scale.target
-    await api.update(attrs.evolve(target, spec=attrs.evolve(target.spec, replicas=replicas)))
+    with writing_subresource("scale"):
+        await api.update(attrs.evolve(target, spec=attrs.evolve(target.spec, replicas=replicas)))

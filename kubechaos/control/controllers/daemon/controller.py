@@ -36,16 +36,13 @@ from kubechaos.client.informer import Handler, Informer
 from kubechaos.client.interface import APIClient
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.daemon.index import DaemonPods, FailedBackoff
+from kubechaos.control.controllers.daemon.nodestate import DaemonState, daemon_status, state_key
 from kubechaos.control.controllers.daemon.update import pods_should_be_on_node, rolling_update
 from kubechaos.control.controllers.daemon.util import (
-    daemon_status,
     daemon_tolerations,
-    is_pod_updated,
     new_daemon_pod,
     node_should_run,
-    revision_hash,
     should_ignore_node_update,
-    template_generation,
 )
 from kubechaos.control.controllers.expectations import Expectations
 from kubechaos.control.controllers.ownership import claim, recheck_deletion
@@ -70,6 +67,7 @@ class DaemonSetController(Controller):
         self.index = DaemonPods()
         self.expectations = Expectations()
         self.backoff = FailedBackoff()
+        self._states: dict[str, DaemonState] = {}  # ds key -> its pods by node between syncs
         # ds key -> (uid, generation, the daemon pod's tolerations, node name -> (labels,
         # spec, NodeShouldRunDaemonPod)): a node's eligibility is recomputed only when its
         # labels or spec, or the DaemonSet's spec, change (not on every heartbeat)
@@ -125,6 +123,8 @@ class DaemonSetController(Controller):
         self.index.forget_selector(key)
         self.expectations.forget(key)
         self._eligibility.pop(key, None)
+        self._states.pop(key, None)
+        self.index.forget_dirty(ds.metadata.uid)
         self.enqueue(key)
 
     def _owner(self, pod: Pod) -> DaemonSet | None:
@@ -229,93 +229,95 @@ class DaemonSetController(Controller):
         nodes = sorted(self.nodes.store.values(), key=lambda n: n.metadata.name)
         # NodeShouldRunDaemonPod of every node, once per sync
         verdicts = {n.metadata.name: self.should_run(n, ds) for n in nodes}
-        hash_ = revision_hash(ds)
-        node_to_pods = await self._node_to_pods(ds)
+        state = self._states.get(key)
+        if state is None or state.key != state_key(ds):
+            state = self._states[key] = DaemonState(ds)
+        await self._node_to_pods(ds, state)
         if not self.expectations.satisfied(key):
             self.queue.add_after(key, self.expectations.expires_in(key) + 1.0)
-            await self._update_status(ds, nodes, node_to_pods, hash_, verdicts, False)
+            await self._update_status(ds, nodes, state, verdicts, False)
             return
         failure: errors.APIError | None = None
         acted = True
         try:
-            acted = await self._manage(key, ds, nodes, hash_, node_to_pods, verdicts)
+            acted = await self._manage(key, ds, nodes, state, verdicts)
             # the rolling update runs once expectations are satisfied: when manage did nothing
             if not acted and ds.spec.update_strategy.type == "RollingUpdate":
-                acted = await self._rolling_update(key, ds, nodes, hash_, node_to_pods, verdicts)
+                acted = await self._rolling_update(key, ds, nodes, state, verdicts)
         except errors.APIError as exc:
             failure = exc
         if acted:  # the status counts what the informer holds after the creates and deletes
-            node_to_pods = await self._node_to_pods(ds)
-        await self._update_status(ds, nodes, node_to_pods, hash_, verdicts, True)
+            await self._node_to_pods(ds, state)
+        await self._update_status(ds, nodes, state, verdicts, True)
         if failure is not None:
             raise failure
 
-    async def _node_to_pods(self, ds: DaemonSet) -> dict[str, list[Pod]]:
-        """getNodesToDaemonPods: the claimed pods grouped by the node each is for."""
-        candidates = [
-            *self.index.owned(ds.metadata.uid),
-            *self.index.orphans(ds.metadata.namespace),
-        ]
-        claimed = await claim(
-            self.api, "pods", ds, candidates, recheck_deletion(self.api, "daemonsets", ds)
-        )
-        grouped: dict[str, list[Pod]] = {}
-        for pod in claimed:
-            node = self.index.node_of(pod)
-            if node is not None:
-                grouped.setdefault(node, []).append(pod)
-        return grouped
+    async def _node_to_pods(self, ds: DaemonSet, state: DaemonState) -> None:
+        """getNodesToDaemonPods: the claimed pods grouped by the node each is for, claimed again
+        only on the nodes whose pods changed since the last sync (:mod:`.nodestate`)."""
+        uid = ds.metadata.uid
+        nodes, candidates = state.candidates(self.index, uid, ds.metadata.namespace)
+        try:
+            claimed = await claim(
+                self.api, "pods", ds, candidates, recheck_deletion(self.api, "daemonsets", ds)
+            )
+        except BaseException:
+            self.index.mark_dirty(uid, nodes)  # read them again next time
+            raise
+        state.refresh(nodes, claimed)
 
     async def _manage(
         self,
         key: str,
         ds: DaemonSet,
         nodes: list[Node],
-        hash_: str,
-        node_to_pods: dict[str, list[Pod]],
+        state: DaemonState,
         verdicts: dict[str, tuple[bool, bool]],
     ) -> bool:
         creates: list[str] = []
         deletes: list[Pod] = []
+        stable = state.stable
         for node in nodes:
-            need, delete = self._pods_should_be_on_node(
-                key, node, node_to_pods, ds, hash_, verdicts[node.metadata.name]
-            )
+            name = node.metadata.name
+            verdict = verdicts[name]
+            if stable.get(name) == verdict:
+                continue  # nothing to do here last time, and neither its pods nor verdict changed
+            need, delete = self._pods_should_be_on_node(key, name, state, ds, verdict)
             creates += need
             deletes += delete
         existing = {n.metadata.name for n in nodes}
-        for node_name, pods in node_to_pods.items():  # getUnscheduledPodsWithoutNode
+        for node_name, pods in state.pods.items():  # getUnscheduledPodsWithoutNode
             if node_name not in existing:
                 deletes += [p for p in pods if not p.spec.node_name]
-        return await self._sync_nodes(key, ds, deletes, creates, hash_)
+        return await self._sync_nodes(key, ds, deletes, creates, state.hash)
 
     def _pods_should_be_on_node(
-        self,
-        key: str,
-        node: Node,
-        node_to_pods: dict[str, list[Pod]],
-        ds: DaemonSet,
-        hash_: str,
-        verdict: tuple[bool, bool],
+        self, key: str, name: str, state: DaemonState, ds: DaemonSet, verdict: tuple[bool, bool]
     ) -> tuple[list[str], list[Pod]]:
-        name = node.metadata.name
+        """podsShouldBeOnNode for one node; remembered as stable when it found nothing to do
+        without a failed or succeeded pod or a second pod (whose outcome may depend on time)."""
+        touched = False
 
         def succeeded(pod: Pod) -> None:
+            nonlocal touched
+            touched = True
             message = (
                 f"Found succeeded daemon pod {key_of(pod)} on node {name}, will try to delete it"
             )
             self.events.record(self.name, DaemonSet.KIND, key, "SucceededDaemonPod", message)
 
-        return pods_should_be_on_node(
-            ds,
-            name,
-            node_to_pods.get(name),
-            verdict,
-            hash_,
-            lambda pod: self._failed_pod_backoff(ds, name, pod),
-            succeeded,
-            now(),
+        def failed(pod: Pod) -> bool:
+            nonlocal touched
+            touched = True
+            return self._failed_pod_backoff(ds, name, pod)
+
+        pods = state.pods.get(name)
+        need, delete = pods_should_be_on_node(
+            ds, name, pods, verdict, state.hash, failed, succeeded, now()
         )
+        if not (need or delete or touched) and len(pods or ()) <= 1:
+            state.stable[name] = verdict
+        return need, delete
 
     def _failed_pod_backoff(self, ds: DaemonSet, node: str, pod: Pod) -> bool:
         """True if the failed pod may be deleted now; else come back when the back-off ends."""
@@ -340,22 +342,17 @@ class DaemonSetController(Controller):
         key: str,
         ds: DaemonSet,
         nodes: list[Node],
-        hash_: str,
-        node_to_pods: dict[str, list[Pod]],
+        state: DaemonState,
         verdicts: dict[str, tuple[bool, bool]],
     ) -> bool:
-        by_name = {n.metadata.name: n for n in nodes}
         desired = sum(1 for run, _ in verdicts.values() if run)
-        generation = template_generation(ds)
-
-        def is_new(pod: Pod) -> bool:
-            return is_pod_updated(pod, hash_, generation)
 
         def runs(node: str) -> bool:
-            return node in by_name and verdicts[node][0]
+            return node in verdicts and verdicts[node][0]
 
-        deletes, creates = rolling_update(ds, node_to_pods, desired, is_new, runs, now())
-        return await self._sync_nodes(key, ds, deletes, creates, hash_)
+        names = sorted(state.pods)
+        deletes, creates = rolling_update(ds, names, state.facts, desired, runs, now())
+        return await self._sync_nodes(key, ds, deletes, creates, state.hash)
 
     async def _sync_nodes(
         self, key: str, ds: DaemonSet, deletes: list[Pod], creates: list[str], hash_: str
@@ -435,16 +432,13 @@ class DaemonSetController(Controller):
         self,
         ds: DaemonSet,
         nodes: list[Node],
-        node_to_pods: dict[str, list[Pod]],
-        hash_: str,
+        state: DaemonState,
         verdicts: dict[str, tuple[bool, bool]],
         observe_generation: bool,
     ) -> None:
         """updateDaemonSetStatus, and a resync after minReadySeconds while ready pods wait to
         count as available."""
-        status = daemon_status(
-            ds, nodes, node_to_pods, hash_, lambda n: verdicts[n.metadata.name][0], now()
-        )
+        status = daemon_status(ds, nodes, state, lambda name: verdicts[name][0], now())
         if not observe_generation:
             status = attrs.evolve(status, observed_generation=ds.status.observed_generation)
         if status != ds.status:

@@ -135,6 +135,7 @@ class StatefulSetController(Controller):
             self._pods.put(pod)
         else:
             self._pods.discard(old)
+            self.control.facts.forget(old)
         if old.metadata.controller_ref() != pod.metadata.controller_ref():
             self._enqueue_owner_or_adopters(old)
         self._enqueue_owner_or_adopters(pod)
@@ -148,6 +149,7 @@ class StatefulSetController(Controller):
         if not self._tracked(pod):
             return
         self._pods.discard(pod)
+        self.control.facts.forget(pod)
         sts = self._owner_of(pod, pod.metadata.controller_ref())
         if sts is not None:
             self.enqueue(key_of(sts))

@@ -26,6 +26,8 @@ upstream's.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import attrs
 import trio
 
@@ -36,7 +38,7 @@ from kubechaos.client.informer import Handler, Informer
 from kubechaos.client.interface import APIClient
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.daemon.index import DaemonPods, FailedBackoff
-from kubechaos.control.controllers.daemon.nodestate import DaemonState, daemon_status, state_key
+from kubechaos.control.controllers.daemon.nodestate import DaemonState, state_key
 from kubechaos.control.controllers.daemon.update import pods_should_be_on_node, rolling_update
 from kubechaos.control.controllers.daemon.util import (
     daemon_tolerations,
@@ -74,7 +76,7 @@ class DaemonSetController(Controller):
         self._eligibility: dict[str, tuple[str, int, tuple, dict[str, tuple]]] = {}
         self.daemonsets.add_handler(Handler(self._ds_event, self._ds_update, self._ds_delete))
         self.pods.add_handler(Handler(self._pod_add, self._pod_update, self._pod_delete))
-        self.nodes.add_handler(Handler(self._node_add, self._node_update, None))
+        self.nodes.add_handler(Handler(self._node_add, self._node_update, self._node_delete))
 
     async def wait_synced(self) -> None:
         for informer in (self.daemonsets, self.pods, self.nodes):
@@ -197,8 +199,14 @@ class DaemonSetController(Controller):
             self.enqueue(key_of(ds))
 
     # ------------------------------------------------------------------ node events
+    def _touch(self, ds: DaemonSet, node: str) -> None:
+        state = self._states.get(key_of(ds))
+        if state is not None:
+            state.touch(node)
+
     def _node_add(self, node: Node) -> None:
         for ds in self.daemonsets.store.values():
+            self._touch(ds, node.metadata.name)
             if self.should_run(node, ds)[0]:
                 self.enqueue(key_of(ds))
 
@@ -207,7 +215,16 @@ class DaemonSetController(Controller):
             return
         for ds in self.daemonsets.store.values():
             if self.should_run(old, ds) != self.should_run(new, ds):
+                self._touch(ds, new.metadata.name)
                 self.enqueue(key_of(ds))
+
+    def _node_delete(self, node: Node) -> None:
+        """Upstream has no deleteNode handler: the node drops out at the DaemonSet's next sync."""
+        for state in self._states.values():
+            state.touch(node.metadata.name)
+
+    def _node_names(self) -> Iterator[str]:
+        return (node.metadata.name for node in self.nodes.store.values())
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> None:
@@ -226,29 +243,26 @@ class DaemonSetController(Controller):
             return
         if ds.metadata.deletion_timestamp is not None:
             return
-        nodes = sorted(self.nodes.store.values(), key=lambda n: n.metadata.name)
-        # NodeShouldRunDaemonPod of every node, once per sync
-        verdicts = {n.metadata.name: self.should_run(n, ds) for n in nodes}
         state = self._states.get(key)
         if state is None or state.key != state_key(ds):
             state = self._states[key] = DaemonState(ds)
         await self._node_to_pods(ds, state)
         if not self.expectations.satisfied(key):
             self.queue.add_after(key, self.expectations.expires_in(key) + 1.0)
-            await self._update_status(ds, nodes, state, verdicts, False)
+            await self._update_status(ds, state, False)
             return
         failure: errors.APIError | None = None
         acted = True
         try:
-            acted = await self._manage(key, ds, nodes, state, verdicts)
+            acted = await self._manage(key, ds, state)
             # the rolling update runs once expectations are satisfied: when manage did nothing
             if not acted and ds.spec.update_strategy.type == "RollingUpdate":
-                acted = await self._rolling_update(key, ds, nodes, state, verdicts)
+                acted = await self._rolling_update(key, ds, state)
         except errors.APIError as exc:
             failure = exc
         if acted:  # the status counts what the informer holds after the creates and deletes
             await self._node_to_pods(ds, state)
-        await self._update_status(ds, nodes, state, verdicts, True)
+        await self._update_status(ds, state, True)
         if failure is not None:
             raise failure
 
@@ -270,26 +284,26 @@ class DaemonSetController(Controller):
         self,
         key: str,
         ds: DaemonSet,
-        nodes: list[Node],
         state: DaemonState,
-        verdicts: dict[str, tuple[bool, bool]],
     ) -> bool:
+        """manage over the nodes that changed, by name (:meth:`DaemonState.take_todo`)."""
         creates: list[str] = []
         deletes: list[Pod] = []
-        stable = state.stable
-        for node in nodes:
-            name = node.metadata.name
-            verdict = verdicts[name]
-            if stable.get(name) == verdict:
-                continue  # nothing to do here last time, and neither its pods nor verdict changed
-            need, delete = self._pods_should_be_on_node(key, name, state, ds, verdict)
+        unscheduled: list[Pod] = []
+        for name in state.take_todo(self._node_names()):
+            node = self.nodes.get(name)
+            if node is None:  # getUnscheduledPodsWithoutNode
+                gone = [p for p in state.pods.get(name, ()) if not p.spec.node_name]
+                if gone:
+                    unscheduled += gone
+                    state.todo[name] = None
+                continue
+            need, delete = self._pods_should_be_on_node(
+                key, name, state, ds, self.should_run(node, ds)
+            )
             creates += need
             deletes += delete
-        existing = {n.metadata.name for n in nodes}
-        for node_name, pods in state.pods.items():  # getUnscheduledPodsWithoutNode
-            if node_name not in existing:
-                deletes += [p for p in pods if not p.spec.node_name]
-        return await self._sync_nodes(key, ds, deletes, creates, state.hash)
+        return await self._sync_nodes(key, ds, deletes + unscheduled, creates, state.hash)
 
     def _pods_should_be_on_node(
         self, key: str, name: str, state: DaemonState, ds: DaemonSet, verdict: tuple[bool, bool]
@@ -315,8 +329,8 @@ class DaemonSetController(Controller):
         need, delete = pods_should_be_on_node(
             ds, name, pods, verdict, state.hash, failed, succeeded, now()
         )
-        if not (need or delete or touched) and len(pods or ()) <= 1:
-            state.stable[name] = verdict
+        if need or delete or touched or len(pods or ()) > 1:
+            state.todo[name] = None  # look again next time
         return need, delete
 
     def _failed_pod_backoff(self, ds: DaemonSet, node: str, pod: Pod) -> bool:
@@ -341,18 +355,26 @@ class DaemonSetController(Controller):
         self,
         key: str,
         ds: DaemonSet,
-        nodes: list[Node],
         state: DaemonState,
-        verdicts: dict[str, tuple[bool, bool]],
     ) -> bool:
-        desired = sum(1 for run, _ in verdicts.values() if run)
+        """rollingUpdate, over the nodes with pods while one has an old pod."""
+        if not state.with_old:
+            return False  # every pod is new: nothing to replace
 
-        def runs(node: str) -> bool:
-            return node in verdicts and verdicts[node][0]
+        def runs(name: str) -> bool:
+            node = self.nodes.get(name)
+            return node is not None and self.should_run(node, ds)[0]
 
+        self._recount(ds, state)  # desiredNumberScheduled as of now
+        desired = state.totals[0]
         names = sorted(state.pods)
         deletes, creates = rolling_update(ds, names, state.facts, desired, runs, now())
         return await self._sync_nodes(key, ds, deletes, creates, state.hash)
+
+    def _recount(self, ds: DaemonSet, state: DaemonState) -> None:
+        state.recount(
+            self._node_names(), self.nodes.get, lambda node: self.should_run(node, ds), now()
+        )
 
     async def _sync_nodes(
         self, key: str, ds: DaemonSet, deletes: list[Pod], creates: list[str], hash_: str
@@ -431,14 +453,13 @@ class DaemonSetController(Controller):
     async def _update_status(
         self,
         ds: DaemonSet,
-        nodes: list[Node],
         state: DaemonState,
-        verdicts: dict[str, tuple[bool, bool]],
         observe_generation: bool,
     ) -> None:
         """updateDaemonSetStatus, and a resync after minReadySeconds while ready pods wait to
         count as available."""
-        status = daemon_status(ds, nodes, state, lambda name: verdicts[name][0], now())
+        self._recount(ds, state)
+        status = state.status(ds)
         if not observe_generation:
             status = attrs.evolve(status, observed_generation=ds.status.observed_generation)
         if status != ds.status:

@@ -12,14 +12,21 @@ did not change, for a selector that did not change, would keep it again (ClaimOb
 function of the pod's labels and controller reference and of the owner), so the result is the
 one a full claim gives. A new UID, generation, template generation or selector starts over.
 
-``stable`` remembers the nodes where podsShouldBeOnNode last found nothing to do without looking
-at the clock or a failed or succeeded pod: with the same pods and the same NodeShouldRunDaemonPod
-verdict it finds nothing again, so manage skips them.
+The rest of the sync follows from what changed, too. Manage (podsShouldBeOnNode per node) looks
+at every node once, then only at the nodes whose pods or NodeShouldRunDaemonPod verdict changed
+(the node handlers :meth:`DaemonState.touch` them) and those where it last had something to do,
+or met a failed or succeeded pod or a second pod (whose outcome may depend on the clock): a node
+where it found nothing to do, with the same pods and verdict, has nothing to do again. The status
+counts (updateDaemonSetStatus: desired, current, misscheduled, ready, updated, available) are
+kept per node and in total, and recounted on the nodes that changed; a ready pod waiting out
+minReadySeconds is looked at again on each sync until it counts as available. The rolling update
+walks the nodes only while one of them has an old pod. So a sync costs what changed since the
+previous one (and, during a rollout, the nodes with pods), where upstream's costs nodes + pods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from kubechaos.api.objects import DaemonSet, DaemonSetStatus, Node, Pod
 from kubechaos.api.selectors import LabelSelector
@@ -51,19 +58,42 @@ def node_facts(pods: list[Pod], hash_: str, generation: str) -> NodeFacts:
     )
 
 
+Counts = tuple[int, int, int, int, int, int]  # desired current misscheduled ready updated available
+ZERO: Counts = (0, 0, 0, 0, 0, 0)
+Verdict = Callable[[Node], tuple[bool, bool]]
+
+
 class DaemonState:
-    """One DaemonSet's claimed pods by node and their facts, valid for one (UID, generation,
-    template generation, selector)."""
+    """One DaemonSet's claimed pods by node, their facts, what manage must look at again and
+    the status counts per node, valid for one (UID, generation, template generation,
+    selector)."""
 
     def __init__(self, ds: DaemonSet) -> None:
         self.key = state_key(ds)
         self.hash = revision_hash(ds)
         self.generation = template_generation(ds)
+        self.min_ready = ds.spec.min_ready_seconds
         self.pods: dict[str, list[Pod]] = {}  # node -> its claimed pods, as nodeToDaemonPods
         self._facts: dict[str, NodeFacts] = {}
-        self.stable: dict[str, tuple[bool, bool]] = {}  # node -> verdict it had nothing under
+        self.with_old: dict[str, None] = {}  # nodes with one old pod (the rolling update's)
         self.complete = False  # every node claimed once
         self.unsettled: dict[str, None] = {}  # nodes with adopted pods: claimed again next sync
+        # manage looks at every node once, then at the nodes whose pods or verdict changed
+        # and those where it last had something to do (or waited on a failed pod's back-off)
+        self.todo: dict[str, None] = {}
+        self._manage_all = True
+        # updateDaemonSetStatus's counts per node and in total, recounted where things changed;
+        # ready pods not yet available for minReadySeconds are looked at again each time
+        self._recount: dict[str, None] = {}
+        self._count_all = True
+        self._counts: dict[str, Counts] = {}
+        self.totals = list(ZERO)
+        self._waiting: dict[str, float] = {}  # node -> its pod's Ready time
+
+    def touch(self, node: str) -> None:
+        """The node, or its pods, changed: manage and the counts look at it again."""
+        self.todo[node] = None
+        self._recount[node] = None
 
     def candidates(
         self, index: DaemonPods, uid: str, namespace: str
@@ -87,27 +117,107 @@ class DaemonState:
                 grouped.setdefault(node, []).append(pod)
         self.unsettled = {}
         for node in nodes:
-            self._forget(node)
-            pods = grouped.pop(node, None)
-            if pods:
-                self.pods[node] = pods
+            self._set(node, grouped.pop(node, None))
         for node, adopted in grouped.items():  # orphans adopted on a node not claimed again
-            self._forget(node)
-            self.pods[node] = [*self.pods.get(node, ()), *adopted]
+            self._set(node, [*self.pods.get(node, ()), *adopted])
             self.unsettled[node] = None
         self.complete = True
 
-    def _forget(self, node: str) -> None:
+    def _set(self, node: str, pods: list[Pod] | None) -> None:
         self.pods.pop(node, None)
         self._facts.pop(node, None)
-        self.stable.pop(node, None)
+        self.with_old.pop(node, None)
+        self.touch(node)
+        if pods:
+            self.pods[node] = pods
+            self.facts(node)
 
     def facts(self, node: str) -> NodeFacts:
         """The node's facts (it has pods), computed once per change of its pods."""
         found = self._facts.get(node)
         if found is None:
             found = self._facts[node] = node_facts(self.pods[node], self.hash, self.generation)
+            if found.ok and found.old is not None:
+                self.with_old[node] = None
         return found
+
+    def take_todo(self, every_node: Iterable[str]) -> list[str]:
+        """The nodes manage looks at this time, by name (all of them the first time)."""
+        if self._manage_all:
+            names: Iterable[str] = {*every_node, *self.pods}
+            self._manage_all = False
+        else:
+            names = self.todo
+        self.todo = {}
+        return sorted(names)
+
+    def recount(
+        self,
+        every_node: Iterable[str],
+        node_of: Callable[[str], Node | None],
+        verdict: Verdict,
+        at: float,
+    ) -> None:
+        """Bring the counts up to date: the nodes that changed, and the ready pods that have
+        now been ready for minReadySeconds."""
+        if self._count_all:
+            names: Iterable[str] = {*every_node, *self.pods}
+            self._count_all = False
+        else:
+            names = self._recount
+        self._recount = {}
+        for name in names:
+            self._count(name, node_of(name), verdict, at)
+        for name, since in list(self._waiting.items()):
+            if available(since, self.min_ready, at):
+                del self._waiting[name]
+                self._add(name, (*self._counts[name][:5], 1))
+
+    def _count(self, name: str, node: Node | None, verdict: Verdict, at: float) -> None:
+        """The node's share of updateDaemonSetStatus's counts: a node that should run the pod
+        counts as desired, as current if it has one, and its oldest pod as ready, available
+        (ready minReadySeconds) and updated; a node that should not but has one counts as
+        misscheduled (a crashed node, once tainted, is one of these: its pod stays, but it is
+        no longer desired)."""
+        self._waiting.pop(name, None)
+        counts = ZERO
+        has_pods = name in self.pods
+        if node is None:
+            pass  # not a node (any more): counted nowhere
+        elif not verdict(node)[0]:
+            counts = (0, 0, int(has_pods), 0, 0, 0)
+        elif not has_pods:
+            counts = (1, 0, 0, 0, 0, 0)
+        else:
+            facts = self.facts(name)
+            since = facts.ready_since
+            is_available = available(since, self.min_ready, at)
+            if since is not None and not is_available:
+                self._waiting[name] = since
+            counts = (1, 1, 0, int(since is not None), int(facts.updated), int(is_available))
+        self._add(name, counts)
+
+    def _add(self, name: str, counts: Counts) -> None:
+        old = self._counts.pop(name, ZERO)
+        if counts != ZERO:
+            self._counts[name] = counts
+        if counts != old:
+            for i, (before, after) in enumerate(zip(old, counts, strict=True)):
+                self.totals[i] += after - before
+
+    def status(self, ds: DaemonSet) -> DaemonSetStatus:
+        """updateDaemonSetStatus's status from the counts (after :meth:`recount`)."""
+        desired, current, misscheduled, ready, updated, available_ = self.totals
+        return DaemonSetStatus(
+            current_number_scheduled=current,
+            number_misscheduled=misscheduled,
+            desired_number_scheduled=desired,
+            number_ready=ready,
+            observed_generation=ds.metadata.generation,
+            updated_number_scheduled=updated,
+            number_available=available_,
+            number_unavailable=desired - available_,
+        )
 
 
 def state_key(ds: DaemonSet) -> tuple[str, int, str, LabelSelector]:
@@ -115,44 +225,4 @@ def state_key(ds: DaemonSet) -> tuple[str, int, str, LabelSelector]:
     return meta.uid, meta.generation, template_generation(ds), ds.spec.selector
 
 
-def daemon_status(
-    ds: DaemonSet,
-    nodes: list[Node],
-    state: DaemonState,
-    should_run: Callable[[str], bool],
-    at: float,
-) -> DaemonSetStatus:
-    """updateDaemonSetStatus's counts. A node that should run the pod counts as desired, as
-    current if it has one, and its oldest pod as ready, available (ready minReadySeconds) and
-    updated; a node that should not but has one counts as misscheduled (a crashed node, once
-    tainted, is one of these: its pod stays, but it is no longer desired)."""
-    desired = current = misscheduled = ready = updated = available_ = 0
-    min_ready = ds.spec.min_ready_seconds
-    pods = state.pods
-    for node in nodes:
-        name = node.metadata.name
-        if not should_run(name):
-            misscheduled += name in pods
-            continue
-        desired += 1
-        if name not in pods:
-            continue
-        current += 1
-        facts = state.facts(name)
-        if facts.ready_since is not None:
-            ready += 1
-            available_ += available(facts.ready_since, min_ready, at)
-        updated += facts.updated
-    return DaemonSetStatus(
-        current_number_scheduled=current,
-        number_misscheduled=misscheduled,
-        desired_number_scheduled=desired,
-        number_ready=ready,
-        observed_generation=ds.metadata.generation,
-        updated_number_scheduled=updated,
-        number_available=available_,
-        number_unavailable=desired - available_,
-    )
-
-
-__all__ = ["DaemonState", "daemon_status", "node_facts", "state_key"]
+__all__ = ["DaemonState", "node_facts", "state_key"]

@@ -26,8 +26,6 @@ upstream's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import attrs
 import trio
 
@@ -199,14 +197,9 @@ class DaemonSetController(Controller):
             self.enqueue(key_of(ds))
 
     # ------------------------------------------------------------------ node events
-    def _touch(self, ds: DaemonSet, node: str) -> None:
-        state = self._states.get(key_of(ds))
-        if state is not None:
-            state.touch(node)
-
     def _node_add(self, node: Node) -> None:
+        self._node_delete(node)  # the DaemonSets' next syncs look at it
         for ds in self.daemonsets.store.values():
-            self._touch(ds, node.metadata.name)
             if self.should_run(node, ds)[0]:
                 self.enqueue(key_of(ds))
 
@@ -215,16 +208,14 @@ class DaemonSetController(Controller):
             return
         for ds in self.daemonsets.store.values():
             if self.should_run(old, ds) != self.should_run(new, ds):
-                self._touch(ds, new.metadata.name)
+                if (state := self._states.get(key_of(ds))) is not None:
+                    state.touch(new.metadata.name)
                 self.enqueue(key_of(ds))
 
     def _node_delete(self, node: Node) -> None:
         """Upstream has no deleteNode handler: the node drops out at the DaemonSet's next sync."""
         for state in self._states.values():
             state.touch(node.metadata.name)
-
-    def _node_names(self) -> Iterator[str]:
-        return (node.metadata.name for node in self.nodes.store.values())
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> None:
@@ -290,7 +281,7 @@ class DaemonSetController(Controller):
         creates: list[str] = []
         deletes: list[Pod] = []
         unscheduled: list[Pod] = []
-        for name in state.take_todo(self._node_names()):
+        for name in state.take_todo(self.nodes.store):
             node = self.nodes.get(name)
             if node is None:  # getUnscheduledPodsWithoutNode
                 gone = [p for p in state.pods.get(name, ()) if not p.spec.node_name]
@@ -365,16 +356,11 @@ class DaemonSetController(Controller):
             node = self.nodes.get(name)
             return node is not None and self.should_run(node, ds)[0]
 
-        self._recount(ds, state)  # desiredNumberScheduled as of now
+        state.recount(self.nodes.store, lambda n: self.should_run(n, ds), now())  # desired now
         desired = state.totals[0]
         names = sorted(state.pods)
         deletes, creates = rolling_update(ds, names, state.facts, desired, runs, now())
         return await self._sync_nodes(key, ds, deletes, creates, state.hash)
-
-    def _recount(self, ds: DaemonSet, state: DaemonState) -> None:
-        state.recount(
-            self._node_names(), self.nodes.get, lambda node: self.should_run(node, ds), now()
-        )
 
     async def _sync_nodes(
         self, key: str, ds: DaemonSet, deletes: list[Pod], creates: list[str], hash_: str
@@ -458,7 +444,7 @@ class DaemonSetController(Controller):
     ) -> None:
         """updateDaemonSetStatus, and a resync after minReadySeconds while ready pods wait to
         count as available."""
-        self._recount(ds, state)
+        state.recount(self.nodes.store, lambda n: self.should_run(n, ds), now())
         status = state.status(ds)
         if not observe_generation:
             status = attrs.evolve(status, observed_generation=ds.status.observed_generation)

@@ -26,7 +26,7 @@ previous one (and, during a rollout, the nodes with pods), where upstream's cost
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from kubechaos.api.objects import DaemonSet, DaemonSetStatus, Node, Pod
 from kubechaos.api.selectors import LabelSelector
@@ -141,33 +141,28 @@ class DaemonState:
                 self.with_old[node] = None
         return found
 
-    def take_todo(self, every_node: Iterable[str]) -> list[str]:
-        """The nodes manage looks at this time, by name (all of them the first time)."""
+    def take_todo(self, nodes: Mapping[str, Node]) -> list[str]:
+        """The nodes manage looks at this time, by name (all of them the first time);
+        ``nodes`` is the node informer's store (by name)."""
         if self._manage_all:
-            names: Iterable[str] = {*every_node, *self.pods}
+            names: Iterable[str] = {*nodes, *self.pods}
             self._manage_all = False
         else:
             names = self.todo
         self.todo = {}
         return sorted(names)
 
-    def recount(
-        self,
-        every_node: Iterable[str],
-        node_of: Callable[[str], Node | None],
-        verdict: Verdict,
-        at: float,
-    ) -> None:
+    def recount(self, nodes: Mapping[str, Node], verdict: Verdict, at: float) -> None:
         """Bring the counts up to date: the nodes that changed, and the ready pods that have
-        now been ready for minReadySeconds."""
+        now been ready for minReadySeconds. ``nodes`` is the node informer's store (by name)."""
         if self._count_all:
-            names: Iterable[str] = {*every_node, *self.pods}
+            names: Iterable[str] = {*nodes, *self.pods}
             self._count_all = False
         else:
             names = self._recount
         self._recount = {}
         for name in names:
-            self._count(name, node_of(name), verdict, at)
+            self._count(name, nodes.get(name), verdict, at)
         for name, since in list(self._waiting.items()):
             if available(since, self.min_ready, at):
                 del self._waiting[name]

@@ -40,6 +40,7 @@ from kubechaos.api.objects import (
     DaemonSet,
     DaemonSetSpec,
     DaemonSetUpdateStrategy,
+    Node,
     ObjectMeta,
     Pod,
     PodSpec,
@@ -52,6 +53,7 @@ from kubechaos.api.objects import (
     ServiceSpec,
     StatefulSet,
     StatefulSetSpec,
+    Taint,
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
@@ -335,3 +337,32 @@ def _status(cluster: Cluster, resource: str, name: str) -> Any:
 
 def live(cluster: Cluster, app: str) -> list[Pod]:
     return [p for p in pods(cluster, app) if p.metadata.deletion_timestamp is None]
+
+
+async def test_a_node_whose_verdict_changes_is_counted_again() -> None:
+    """updateDaemonSetStatus over NodeShouldRunDaemonPod as it is now (daemon_controller.go;
+    updateNode enqueues the DaemonSet when a node's shouldRun or shouldContinueRunning
+    changes): a settled node tainted NoSchedule, which the daemon pod does not tolerate, is no
+    longer desired and its pod (which may continue) counts as misscheduled, though no pod
+    changed; without the taint it is desired again."""
+    no_schedule = Taint("dedicated", "NoSchedule", "db")
+
+    def tainted(taints: tuple[Taint, ...]) -> Callable[[Node], Node]:
+        return lambda node: attrs.evolve(node, spec=attrs.evolve(node.spec, taints=taints))
+
+    async with running(nodes=3) as cluster:
+        await cluster.apply(_objects(2)[:1])
+        await wait_until(
+            lambda: _status(cluster, "daemonsets", "agent").number_available == 3, 120, "settled"
+        )
+        await cluster.api.patch("nodes", "", "worker-0", tainted((no_schedule,)))
+        await wait_until(
+            lambda: _status(cluster, "daemonsets", "agent").number_misscheduled == 1, 5, "taint"
+        )
+        status = _status(cluster, "daemonsets", "agent")
+        assert (status.desired_number_scheduled, status.current_number_scheduled) == (2, 2)
+        await cluster.api.patch("nodes", "", "worker-0", tainted(()))
+        await wait_until(
+            lambda: _status(cluster, "daemonsets", "agent").desired_number_scheduled == 3, 5, "ok"
+        )
+        assert _status(cluster, "daemonsets", "agent").number_misscheduled == 0

@@ -20,8 +20,10 @@ not-ready and unreachable NoExecute taints without limit, so taint eviction neve
 
 Cost: pods are indexed by (DaemonSet UID, node), so a pod event costs O(1) and a pod the
 controller does not own costs one dict lookup; a node event costs O(DaemonSets) (each one's
-``shouldRun`` on the old and new node); a sync costs O(nodes + the DaemonSet's pods), as
-upstream's.
+``shouldRun`` on the old and new node). Upstream's sync costs O(nodes + the DaemonSet's pods);
+here a DaemonSet's pods by node, the manage pass's to-do list and the status counts are kept
+between syncs (:mod:`.nodestate`), so a sync costs the nodes whose pods or verdict changed since
+the previous one (and, during a rollout, the nodes with pods), with the same outcome.
 """
 
 from __future__ import annotations

@@ -128,8 +128,9 @@ class StatefulSetController(Controller):
                 self.enqueue(key)
 
     def _changed_pod(self, pod: Pod) -> None:
+        """Note a change to a set's pod for its next sync (a set not claimed yet claims all)."""
         ref = pod.metadata.controller_ref()
-        if ref is not None and ref.kind == StatefulSet.KIND:
+        if ref is not None and ref.kind == StatefulSet.KIND and ref.uid in self._claimed:
             self._changed.setdefault(ref.uid, {})[key_of(pod)] = None
 
     def _on_pod_add(self, pod: Pod) -> None:
@@ -181,6 +182,7 @@ class StatefulSetController(Controller):
         cached = self._claimed.get(uid)
         if cached is None or cached[0] != token:
             kept: dict[str, Pod] = {}
+            self._claimed[uid] = (token, kept)  # from here on, changes are noted
             owned = self._pods.owned_by(uid)
         else:
             kept = cached[1]

@@ -27,7 +27,8 @@ class DaemonPods:
         self._orphans: dict[str, dict[str, Pod]] = {}  # namespace -> key -> pod
         self._where: dict[str, tuple[str, str]] = {}  # pod key -> (uid or "", node or namespace)
         self._selectors = SelectorIndex()
-        # uid -> nodes whose pods changed since the DaemonSet's last sync took them
+        # uid -> nodes whose pods changed since the DaemonSet's last sync took them, for the
+        # DaemonSets being synced (a DaemonSet not synced yet reads all its nodes first)
         self._dirty: dict[str, dict[str, None]] = {}
 
     def put(self, pod: Pod) -> None:
@@ -45,7 +46,8 @@ class DaemonPods:
             self.discard(pod)
             self._where[key] = slot
         if slot[0]:
-            self._dirty.setdefault(slot[0], {})[slot[1]] = None
+            if slot[0] in self._dirty:
+                self._dirty[slot[0]][slot[1]] = None
             self._owned.setdefault(slot[0], {}).setdefault(slot[1], {})[key] = pod
         else:
             self._orphans.setdefault(slot[1], {})[key] = pod
@@ -57,7 +59,8 @@ class DaemonPods:
             return
         uid, place = slot
         if uid:
-            self._dirty.setdefault(uid, {})[place] = None
+            if uid in self._dirty:
+                self._dirty[uid][place] = None
             nodes = self._owned[uid]
             del nodes[place][key]
             if not nodes[place]:
@@ -77,8 +80,10 @@ class DaemonPods:
 
     def take_dirty(self, uid: str) -> list[str]:
         """The nodes whose pods of the DaemonSet were added, changed or removed since the last
-        call (the sync that reads them)."""
-        return list(self._dirty.pop(uid, ()))
+        call (the sync that reads them); from the first call on, changes are noted."""
+        dirty = list(self._dirty.get(uid, ()))
+        self._dirty[uid] = {}
+        return dirty
 
     def mark_dirty(self, uid: str, nodes: list[str]) -> None:
         """Give back nodes a failed sync took: the next one reads them again."""

@@ -301,7 +301,6 @@ def test_the_shape_doubles_and_settles(works: tuple[Work, Work]) -> None:
     assert large.pods == LARGE * 6 + LARGE // 10
 
 
-@NOT_YET_LINEAR
 def test_selector_evaluations_grow_linearly(works: tuple[Work, Work]) -> None:
     """Label selector evaluations (LabelSelector/Requirement.matches, a Service's selector
     against a pod's labels): upstream finds a controller's pods through informer indexes and
@@ -311,7 +310,6 @@ def test_selector_evaluations_grow_linearly(works: tuple[Work, Work]) -> None:
     _grows_linearly(small.selector_evaluations, large.selector_evaluations, "selector evaluations")
 
 
-@NOT_YET_LINEAR
 def test_claim_candidates_grow_linearly(works: tuple[Work, Work]) -> None:
     """Objects offered to ownership.claim (upstream's ClaimObject) over all syncs: the owned and
     the orphaned pods of one owner, never the namespace's pods."""
@@ -342,7 +340,7 @@ def test_pods_read_per_sync_grow_linearly(works: tuple[Work, Work], controller: 
     "controller",
     [
         pytest.param(name, marks=NOT_YET_LINEAR)
-        if name in ("ReplicaSet", "DaemonSet", "StatefulSet")
+        if name in ("ReplicaSet",)
         else name
         for name in READING_PODS
     ],

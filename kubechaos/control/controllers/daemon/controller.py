@@ -20,8 +20,10 @@ not-ready and unreachable NoExecute taints without limit, so taint eviction neve
 
 Cost: pods are indexed by (DaemonSet UID, node), so a pod event costs O(1) and a pod the
 controller does not own costs one dict lookup; a node event costs O(DaemonSets) (each one's
-``shouldRun`` on the old and new node); a sync costs O(nodes + the DaemonSet's pods), as
-upstream's.
+``shouldRun`` on the old and new node). Upstream's sync costs O(nodes + the DaemonSet's pods);
+here a DaemonSet's pods by node, the manage pass's to-do list and the status counts are kept
+between syncs (:mod:`.nodestate`), so a sync costs the nodes whose pods or verdict changed since
+the previous one (and, during a rollout, the nodes with pods), with the same outcome.
 """
 
 from __future__ import annotations
@@ -36,16 +38,13 @@ from kubechaos.client.informer import Handler, Informer
 from kubechaos.client.interface import APIClient
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.daemon.index import DaemonPods, FailedBackoff
+from kubechaos.control.controllers.daemon.nodestate import DaemonState, state_key
 from kubechaos.control.controllers.daemon.update import pods_should_be_on_node, rolling_update
 from kubechaos.control.controllers.daemon.util import (
-    daemon_status,
     daemon_tolerations,
-    is_pod_updated,
     new_daemon_pod,
     node_should_run,
-    revision_hash,
     should_ignore_node_update,
-    template_generation,
 )
 from kubechaos.control.controllers.expectations import Expectations
 from kubechaos.control.controllers.ownership import claim, recheck_deletion
@@ -70,13 +69,14 @@ class DaemonSetController(Controller):
         self.index = DaemonPods()
         self.expectations = Expectations()
         self.backoff = FailedBackoff()
+        self._states: dict[str, DaemonState] = {}  # ds key -> its pods by node between syncs
         # ds key -> (uid, generation, the daemon pod's tolerations, node name -> (labels,
         # spec, NodeShouldRunDaemonPod)): a node's eligibility is recomputed only when its
         # labels or spec, or the DaemonSet's spec, change (not on every heartbeat)
         self._eligibility: dict[str, tuple[str, int, tuple, dict[str, tuple]]] = {}
         self.daemonsets.add_handler(Handler(self._ds_event, self._ds_update, self._ds_delete))
         self.pods.add_handler(Handler(self._pod_add, self._pod_update, self._pod_delete))
-        self.nodes.add_handler(Handler(self._node_add, self._node_update, None))
+        self.nodes.add_handler(Handler(self._node_add, self._node_update, self._node_delete))
 
     async def wait_synced(self) -> None:
         for informer in (self.daemonsets, self.pods, self.nodes):
@@ -125,6 +125,8 @@ class DaemonSetController(Controller):
         self.index.forget_selector(key)
         self.expectations.forget(key)
         self._eligibility.pop(key, None)
+        self._states.pop(key, None)
+        self.index.forget_dirty(ds.metadata.uid)
         self.enqueue(key)
 
     def _owner(self, pod: Pod) -> DaemonSet | None:
@@ -198,6 +200,7 @@ class DaemonSetController(Controller):
 
     # ------------------------------------------------------------------ node events
     def _node_add(self, node: Node) -> None:
+        self._node_delete(node)  # the DaemonSets' next syncs look at it
         for ds in self.daemonsets.store.values():
             if self.should_run(node, ds)[0]:
                 self.enqueue(key_of(ds))
@@ -207,7 +210,14 @@ class DaemonSetController(Controller):
             return
         for ds in self.daemonsets.store.values():
             if self.should_run(old, ds) != self.should_run(new, ds):
+                if (state := self._states.get(key_of(ds))) is not None:
+                    state.touch(new.metadata.name)
                 self.enqueue(key_of(ds))
+
+    def _node_delete(self, node: Node) -> None:
+        """Upstream has no deleteNode handler: the node drops out at the DaemonSet's next sync."""
+        for state in self._states.values():
+            state.touch(node.metadata.name)
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> None:
@@ -226,96 +236,95 @@ class DaemonSetController(Controller):
             return
         if ds.metadata.deletion_timestamp is not None:
             return
-        nodes = sorted(self.nodes.store.values(), key=lambda n: n.metadata.name)
-        # NodeShouldRunDaemonPod of every node, once per sync
-        verdicts = {n.metadata.name: self.should_run(n, ds) for n in nodes}
-        hash_ = revision_hash(ds)
-        node_to_pods = await self._node_to_pods(ds)
+        state = self._states.get(key)
+        if state is None or state.key != state_key(ds):
+            state = self._states[key] = DaemonState(ds)
+        await self._node_to_pods(ds, state)
         if not self.expectations.satisfied(key):
             self.queue.add_after(key, self.expectations.expires_in(key) + 1.0)
-            await self._update_status(ds, nodes, node_to_pods, hash_, verdicts, False)
+            await self._update_status(ds, state, False)
             return
         failure: errors.APIError | None = None
         acted = True
         try:
-            acted = await self._manage(key, ds, nodes, hash_, node_to_pods, verdicts)
+            acted = await self._manage(key, ds, state)
             # the rolling update runs once expectations are satisfied: when manage did nothing
             if not acted and ds.spec.update_strategy.type == "RollingUpdate":
-                acted = await self._rolling_update(key, ds, nodes, hash_, node_to_pods, verdicts)
+                acted = await self._rolling_update(key, ds, state)
         except errors.APIError as exc:
             failure = exc
         if acted:  # the status counts what the informer holds after the creates and deletes
-            node_to_pods = await self._node_to_pods(ds)
-        await self._update_status(ds, nodes, node_to_pods, hash_, verdicts, True)
+            await self._node_to_pods(ds, state)
+        await self._update_status(ds, state, True)
         if failure is not None:
             raise failure
 
-    async def _node_to_pods(self, ds: DaemonSet) -> dict[str, list[Pod]]:
-        """getNodesToDaemonPods: the claimed pods grouped by the node each is for."""
-        candidates = [
-            *self.index.owned(ds.metadata.uid),
-            *self.index.orphans(ds.metadata.namespace),
-        ]
-        claimed = await claim(
-            self.api, "pods", ds, candidates, recheck_deletion(self.api, "daemonsets", ds)
-        )
-        grouped: dict[str, list[Pod]] = {}
-        for pod in claimed:
-            node = self.index.node_of(pod)
-            if node is not None:
-                grouped.setdefault(node, []).append(pod)
-        return grouped
+    async def _node_to_pods(self, ds: DaemonSet, state: DaemonState) -> None:
+        """getNodesToDaemonPods: the claimed pods grouped by the node each is for, claimed again
+        only on the nodes whose pods changed since the last sync (:mod:`.nodestate`)."""
+        uid = ds.metadata.uid
+        nodes, candidates = state.candidates(self.index, uid, ds.metadata.namespace)
+        try:
+            claimed = await claim(
+                self.api, "pods", ds, candidates, recheck_deletion(self.api, "daemonsets", ds)
+            )
+        except BaseException:
+            self.index.mark_dirty(uid, nodes)  # read them again next time
+            raise
+        state.refresh(nodes, claimed)
 
     async def _manage(
         self,
         key: str,
         ds: DaemonSet,
-        nodes: list[Node],
-        hash_: str,
-        node_to_pods: dict[str, list[Pod]],
-        verdicts: dict[str, tuple[bool, bool]],
+        state: DaemonState,
     ) -> bool:
+        """manage over the nodes that changed, by name (:meth:`DaemonState.take_todo`)."""
         creates: list[str] = []
         deletes: list[Pod] = []
-        for node in nodes:
+        unscheduled: list[Pod] = []
+        for name in state.take_todo(self.nodes.store):
+            node = self.nodes.get(name)
+            if node is None:  # getUnscheduledPodsWithoutNode
+                gone = [p for p in state.pods.get(name, ()) if not p.spec.node_name]
+                if gone:
+                    unscheduled += gone
+                    state.todo[name] = None
+                continue
             need, delete = self._pods_should_be_on_node(
-                key, node, node_to_pods, ds, hash_, verdicts[node.metadata.name]
+                key, name, state, ds, self.should_run(node, ds)
             )
             creates += need
             deletes += delete
-        existing = {n.metadata.name for n in nodes}
-        for node_name, pods in node_to_pods.items():  # getUnscheduledPodsWithoutNode
-            if node_name not in existing:
-                deletes += [p for p in pods if not p.spec.node_name]
-        return await self._sync_nodes(key, ds, deletes, creates, hash_)
+        return await self._sync_nodes(key, ds, deletes + unscheduled, creates, state.hash)
 
     def _pods_should_be_on_node(
-        self,
-        key: str,
-        node: Node,
-        node_to_pods: dict[str, list[Pod]],
-        ds: DaemonSet,
-        hash_: str,
-        verdict: tuple[bool, bool],
+        self, key: str, name: str, state: DaemonState, ds: DaemonSet, verdict: tuple[bool, bool]
     ) -> tuple[list[str], list[Pod]]:
-        name = node.metadata.name
+        """podsShouldBeOnNode for one node; remembered as stable when it found nothing to do
+        without a failed or succeeded pod or a second pod (whose outcome may depend on time)."""
+        touched = False
 
         def succeeded(pod: Pod) -> None:
+            nonlocal touched
+            touched = True
             message = (
                 f"Found succeeded daemon pod {key_of(pod)} on node {name}, will try to delete it"
             )
             self.events.record(self.name, DaemonSet.KIND, key, "SucceededDaemonPod", message)
 
-        return pods_should_be_on_node(
-            ds,
-            name,
-            node_to_pods.get(name),
-            verdict,
-            hash_,
-            lambda pod: self._failed_pod_backoff(ds, name, pod),
-            succeeded,
-            now(),
+        def failed(pod: Pod) -> bool:
+            nonlocal touched
+            touched = True
+            return self._failed_pod_backoff(ds, name, pod)
+
+        pods = state.pods.get(name)
+        need, delete = pods_should_be_on_node(
+            ds, name, pods, verdict, state.hash, failed, succeeded, now()
         )
+        if need or delete or touched or len(pods or ()) > 1:
+            state.todo[name] = None  # look again next time
+        return need, delete
 
     def _failed_pod_backoff(self, ds: DaemonSet, node: str, pod: Pod) -> bool:
         """True if the failed pod may be deleted now; else come back when the back-off ends."""
@@ -339,23 +348,21 @@ class DaemonSetController(Controller):
         self,
         key: str,
         ds: DaemonSet,
-        nodes: list[Node],
-        hash_: str,
-        node_to_pods: dict[str, list[Pod]],
-        verdicts: dict[str, tuple[bool, bool]],
+        state: DaemonState,
     ) -> bool:
-        by_name = {n.metadata.name: n for n in nodes}
-        desired = sum(1 for run, _ in verdicts.values() if run)
-        generation = template_generation(ds)
+        """rollingUpdate, over the nodes with pods while one has an old pod."""
+        if not state.with_old:
+            return False  # every pod is new: nothing to replace
 
-        def is_new(pod: Pod) -> bool:
-            return is_pod_updated(pod, hash_, generation)
+        def runs(name: str) -> bool:
+            node = self.nodes.get(name)
+            return node is not None and self.should_run(node, ds)[0]
 
-        def runs(node: str) -> bool:
-            return node in by_name and verdicts[node][0]
-
-        deletes, creates = rolling_update(ds, node_to_pods, desired, is_new, runs, now())
-        return await self._sync_nodes(key, ds, deletes, creates, hash_)
+        state.recount(self.nodes.store, lambda n: self.should_run(n, ds), now())  # desired now
+        desired = state.totals[0]
+        names = sorted(state.pods)
+        deletes, creates = rolling_update(ds, names, state.facts, desired, runs, now())
+        return await self._sync_nodes(key, ds, deletes, creates, state.hash)
 
     async def _sync_nodes(
         self, key: str, ds: DaemonSet, deletes: list[Pod], creates: list[str], hash_: str
@@ -434,17 +441,13 @@ class DaemonSetController(Controller):
     async def _update_status(
         self,
         ds: DaemonSet,
-        nodes: list[Node],
-        node_to_pods: dict[str, list[Pod]],
-        hash_: str,
-        verdicts: dict[str, tuple[bool, bool]],
+        state: DaemonState,
         observe_generation: bool,
     ) -> None:
         """updateDaemonSetStatus, and a resync after minReadySeconds while ready pods wait to
         count as available."""
-        status = daemon_status(
-            ds, nodes, node_to_pods, hash_, lambda n: verdicts[n.metadata.name][0], now()
-        )
+        state.recount(self.nodes.store, lambda n: self.should_run(n, ds), now())
+        status = state.status(ds)
         if not observe_generation:
             status = attrs.evolve(status, observed_generation=ds.status.observed_generation)
         if status != ds.status:

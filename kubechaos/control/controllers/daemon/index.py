@@ -3,8 +3,8 @@ back-off on deleting failed pods.
 
 Upstream lists a DaemonSet's namespace's pods from the informer on every sync and maps them to
 nodes; here the pod handlers keep them indexed by owner UID and target node as they arrive, so a
-pod event costs O(1) and a sync reads only its own pods (and the namespace's orphans, which
-it may adopt).
+pod event costs O(1), and remember which nodes' pods changed, so a sync reads again only those
+(and the namespace's orphans, which it may adopt; see :mod:`.nodestate`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class DaemonPods:
         self._orphans: dict[str, dict[str, Pod]] = {}  # namespace -> key -> pod
         self._where: dict[str, tuple[str, str]] = {}  # pod key -> (uid or "", node or namespace)
         self._selectors = SelectorIndex()
+        # uid -> nodes whose pods changed since the DaemonSet's last sync took them, for the
+        # DaemonSets being synced (a DaemonSet not synced yet reads all its nodes first)
+        self._dirty: dict[str, dict[str, None]] = {}
 
     def put(self, pod: Pod) -> None:
         key = key_of(pod)
@@ -43,6 +46,8 @@ class DaemonPods:
             self.discard(pod)
             self._where[key] = slot
         if slot[0]:
+            if slot[0] in self._dirty:
+                self._dirty[slot[0]][slot[1]] = None
             self._owned.setdefault(slot[0], {}).setdefault(slot[1], {})[key] = pod
         else:
             self._orphans.setdefault(slot[1], {})[key] = pod
@@ -54,6 +59,8 @@ class DaemonPods:
             return
         uid, place = slot
         if uid:
+            if uid in self._dirty:
+                self._dirty[uid][place] = None
             nodes = self._owned[uid]
             del nodes[place][key]
             if not nodes[place]:
@@ -67,6 +74,25 @@ class DaemonPods:
 
     def owned(self, uid: str) -> list[Pod]:
         return [pod for pods in self._owned.get(uid, {}).values() for pod in pods.values()]
+
+    def owned_nodes(self, uid: str) -> list[str]:
+        return list(self._owned.get(uid, ()))
+
+    def take_dirty(self, uid: str) -> list[str]:
+        """The nodes whose pods of the DaemonSet were added, changed or removed since the last
+        call (the sync that reads them); from the first call on, changes are noted."""
+        dirty = list(self._dirty.get(uid, ()))
+        self._dirty[uid] = {}
+        return dirty
+
+    def mark_dirty(self, uid: str, nodes: list[str]) -> None:
+        """Give back nodes a failed sync took: the next one reads them again."""
+        slot = self._dirty.setdefault(uid, {})
+        for node in nodes:
+            slot[node] = None
+
+    def forget_dirty(self, uid: str) -> None:
+        self._dirty.pop(uid, None)
 
     def on_node(self, uid: str, node: str) -> list[Pod]:
         return list(self._owned.get(uid, {}).get(node, {}).values())

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from kubechaos.api.objects import DaemonSet, Node, Pod
 from kubechaos.api.rollout import scaled_value
 from kubechaos.control.controllers.daemon.util import (
+    NodeFacts,
+    available,
     by_creation,
     is_pod_available,
     is_pod_updated,
@@ -58,67 +60,68 @@ def find_updated_pods_on_node(
 
 def rolling_update(
     ds: DaemonSet,
-    node_to_pods: dict[str, list[Pod]],
+    names: list[str],
+    facts: Callable[[str], NodeFacts],
     desired: int,
-    is_new: Callable[[Pod], bool],
     should_run: Callable[[str], bool],
     at: float,
 ) -> tuple[list[Pod], list[str]]:
-    """The old pods to delete and the nodes to create new pods on (upstream's rollingUpdate)."""
+    """The old pods to delete and the nodes to create new pods on (upstream's rollingUpdate),
+    over the nodes with daemon pods (``names``, sorted) and each one's new and old pod."""
     surge, unavailable = max_surge_and_unavailable(ds, desired)
     min_ready = ds.spec.min_ready_seconds
     if surge == 0:
-        return _without_surge(node_to_pods, unavailable, is_new, min_ready, at), []
+        return _without_surge(names, facts, unavailable, min_ready, at), []
     num_surge = 0
     allowed: list[str] = []
     candidates: list[str] = []
     to_delete: list[Pod] = []
-    for node in sorted(node_to_pods):
-        new, old, ok = find_updated_pods_on_node(node_to_pods[node], is_new)
-        if not ok:
+    for node in names:
+        f = facts(node)
+        if not f.ok:
             num_surge += 1  # the manage pass cleans this node up; counted as surging
             continue
-        if old is None:
+        if f.old is None:
             continue
-        if new is None:
-            if not is_pod_available(old, min_ready, at):
+        if f.new is None:
+            if not available(f.old_since, min_ready, at):
                 if should_run(node):
                     allowed.append(node)
             elif num_surge < surge:
                 candidates.append(node)
             continue
-        if not is_pod_available(new, min_ready, at):
+        if not available(f.new_since, min_ready, at):
             num_surge += 1
             continue
-        to_delete.append(old)
+        to_delete.append(f.old)
     remaining = max(0, min(surge - num_surge, len(candidates)))
     return to_delete, [*allowed, *candidates[:remaining]]
 
 
 def _without_surge(
-    node_to_pods: dict[str, list[Pod]],
+    names: list[str],
+    facts: Callable[[str], NodeFacts],
     max_unavailable: int,
-    is_new: Callable[[Pod], bool],
     min_ready: int,
     at: float,
 ) -> list[Pod]:
     num_unavailable = 0
     allowed: list[Pod] = []
     candidates: list[Pod] = []
-    for node in sorted(node_to_pods):
-        new, old, ok = find_updated_pods_on_node(node_to_pods[node], is_new)
-        if not ok or (new is None) == (old is None):
+    for node in names:
+        f = facts(node)
+        if not f.ok or (f.new is None) == (f.old is None):
             num_unavailable += 1  # the manage pass creates or deletes here: unavailable
             continue
-        if new is not None:
-            if not is_pod_available(new, min_ready, at):
+        if f.new is not None:
+            if not available(f.new_since, min_ready, at):
                 num_unavailable += 1
             continue
-        assert old is not None
-        if not is_pod_available(old, min_ready, at):
-            allowed.append(old)
+        assert f.old is not None
+        if not available(f.old_since, min_ready, at):
+            allowed.append(f.old)
         elif num_unavailable < max_unavailable:
-            candidates.append(old)
+            candidates.append(f.old)
     remaining = max(0, min(max_unavailable - num_unavailable, len(candidates)))
     return [*allowed, *candidates[:remaining]]
 

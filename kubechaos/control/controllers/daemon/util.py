@@ -8,7 +8,8 @@ the pod template with its revision labels, the node-name affinity, ``IsPodUpdate
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import attrs
 
@@ -17,7 +18,6 @@ from kubechaos.api.objects import (
     NO_EXECUTE,
     NO_SCHEDULE,
     DaemonSet,
-    DaemonSetStatus,
     Node,
     ObjectMeta,
     OwnerReference,
@@ -162,48 +162,27 @@ def by_creation(pod: Pod) -> tuple[bool, float, str]:
 def is_pod_available(pod: Pod, min_ready_seconds: int, at: float) -> bool:
     """podutil.IsPodAvailable (ready for minReadySeconds; equal counts, as the ReplicaSet
     controller of the model has it, so a requeue at that instant sees it available)."""
-    since = pod.ready_since()
+    return available(pod.ready_since(), min_ready_seconds, at)
+
+
+class NodeFacts(NamedTuple):
+    """What one node's daemon pods are, for status and the rolling update: the oldest pod's
+    Ready time (None: not Ready) and whether it is updated (updateDaemonSetStatus); the node's
+    new and old pod and whether it has at most one of each (findUpdatedPodsOnNode), with their
+    Ready times (IsPodAvailable)."""
+
+    ready_since: float | None
+    updated: bool
+    new: Pod | None
+    old: Pod | None
+    ok: bool
+    new_since: float | None
+    old_since: float | None
+
+
+def available(since: float | None, min_ready_seconds: int, at: float) -> bool:
+    """podutil.IsPodAvailable from a pod's Ready time (equal counts, as :func:`is_pod_available`)."""
     return since is not None and (min_ready_seconds == 0 or since + min_ready_seconds <= at)
-
-
-def daemon_status(
-    ds: DaemonSet,
-    nodes: list[Node],
-    node_to_pods: dict[str, list[Pod]],
-    hash_: str,
-    should_run: Callable[[Node], bool],
-    at: float,
-) -> DaemonSetStatus:
-    """updateDaemonSetStatus's counts. A node that should run the pod counts as desired, as
-    current if it has one, and its oldest pod as ready, available (ready minReadySeconds) and
-    updated; a node that should not but has one counts as misscheduled (a crashed node, once
-    tainted, is one of these: its pod stays, but it is no longer desired)."""
-    generation = template_generation(ds)
-    desired = current = misscheduled = ready = updated = available = 0
-    for node in nodes:
-        pods = node_to_pods.get(node.metadata.name)
-        if not should_run(node):
-            misscheduled += 1 if pods else 0
-            continue
-        desired += 1
-        if not pods:
-            continue
-        current += 1
-        pod = min(pods, key=by_creation)
-        if pod.is_ready():
-            ready += 1
-            available += is_pod_available(pod, ds.spec.min_ready_seconds, at)
-        updated += is_pod_updated(pod, hash_, generation)
-    return DaemonSetStatus(
-        current_number_scheduled=current,
-        number_misscheduled=misscheduled,
-        desired_number_scheduled=desired,
-        number_ready=ready,
-        observed_generation=ds.metadata.generation,
-        updated_number_scheduled=updated,
-        number_available=available,
-        number_unavailable=desired - available,
-    )
 
 
 def should_ignore_node_update(old: Node, new: Node) -> bool:
@@ -223,8 +202,9 @@ def should_ignore_node_update(old: Node, new: Node) -> bool:
 
 __all__ = [
     "DAEMON_POD_TOLERATIONS",
+    "NodeFacts",
+    "available",
     "by_creation",
-    "daemon_status",
     "daemon_tolerations",
     "is_pod_available",
     "is_pod_updated",

@@ -32,6 +32,7 @@ import trio
 from kubechaos.api import errors
 from kubechaos.api.objects import Pod, PodTemplate, StatefulSet, StatefulSetStatus, key_of
 from kubechaos.client.context import Context
+from kubechaos.control.controllers.statefulset.podfacts import PodFacts
 from kubechaos.control.controllers.statefulset.utils import (
     allows_burst,
     in_ordinal_range,
@@ -127,12 +128,18 @@ class _Pass:
     condemned: list[Pod]
     first_unhealthy: Pod | None
     at: float
+    facts: PodFacts
+
+    def since(self, pod: Pod) -> float | None:
+        return self.facts.since(pod)
 
     def created(self) -> list[Pod]:
         return [p for i, p in enumerate(self.replicas) if i not in self.missing] + self.condemned
 
 
-def _partition(sts: StatefulSet, current: Revision, update: Revision, pods: list[Pod]) -> _Pass:
+def _partition(
+    sts: StatefulSet, current: Revision, update: Revision, pods: list[Pod], facts: PodFacts
+) -> _Pass:
     start = start_ordinal(sts)
     found: dict[int, Pod] = {}
     condemned: list[Pod] = []
@@ -150,15 +157,20 @@ def _partition(sts: StatefulSet, current: Revision, update: Revision, pods: list
     condemned.sort(key=lambda p: parent_and_ordinal(p)[1], reverse=True)
     at = now()
     min_ready = sts.spec.min_ready_seconds
-    first = next((p for p in replicas if is_unavailable(p, min_ready, at)), None)
+
+    def unavailable(pod: Pod) -> bool:
+        return is_unavailable(pod, facts.since(pod), min_ready, at)
+
+    first = next((p for p in replicas if unavailable(p)), None)
     if first is None:
-        first = next((p for p in reversed(condemned) if is_unavailable(p, min_ready, at)), None)
-    return _Pass(sts, replicas, missing, condemned, first, at)
+        first = next((p for p in reversed(condemned) if unavailable(p)), None)
+    return _Pass(sts, replicas, missing, condemned, first, at, facts)
 
 
 class StatefulSetControl:
     def __init__(self, pods: StatefulPodControl) -> None:
         self.pods = pods
+        self.facts = PodFacts()
 
     async def update(
         self, sts: StatefulSet, pods: list[Pod], current: Revision, update: Revision
@@ -170,17 +182,18 @@ class StatefulSetControl:
             update_revision=update[0],
             collision_count=sts.status.collision_count,
         )
-        state = _partition(sts, current, update, pods)
+        state = _partition(sts, current, update, pods, self.facts)
+        since = self.facts.since
         if sts.metadata.deletion_timestamp is not None:
-            return replica_status(status, sts, pods, state.at), None
+            return replica_status(status, sts, pods, since, state.at), None
         try:
             await self._replicas(state)
             await self._condemned(state)
         except _Stop:
-            return replica_status(status, sts, state.created(), state.at), None
+            return replica_status(status, sts, state.created(), since, state.at), None
         except errors.APIError as exc:
-            return replica_status(status, sts, state.created(), state.at), exc
-        status = replica_status(status, sts, state.created(), state.at)
+            return replica_status(status, sts, state.created(), since, state.at), exc
+        status = replica_status(status, sts, state.created(), since, state.at)
         if sts.spec.update_strategy.type != "RollingUpdate":
             return status, None  # OnDelete: pods change only when someone deletes them
         return await self._rolling_update(state, update[0], status)
@@ -202,7 +215,8 @@ class StatefulSetControl:
         if i in s.missing:
             await self.pods.create(s.sts, pod)
             return monotonic
-        if pod.is_terminal():
+        terminal, since = s.facts.of(pod)
+        if terminal:
             # Failed or Succeeded: deleted; its replacement comes once the object is gone.
             if not is_terminating(pod):
                 await self.pods.delete(s.sts, pod)
@@ -213,8 +227,8 @@ class StatefulSetControl:
         # before the next ordinal is touched.
         return (
             is_terminating(pod)
-            or not is_running_and_ready(pod)
-            or not is_running_and_available(pod, s.sts.spec.min_ready_seconds, s.at)
+            or not is_running_and_ready(pod, since)
+            or not is_running_and_available(pod, since, s.sts.spec.min_ready_seconds, s.at)
         )
 
     # ------------------------------------------------------------------ condemned
@@ -236,7 +250,10 @@ class StatefulSetControl:
             return monotonic  # wait for it to be gone
         if monotonic and pod is not s.first_unhealthy:
             min_ready = s.sts.spec.min_ready_seconds
-            if not is_running_and_ready(pod) or not is_running_and_available(pod, min_ready, s.at):
+            since = s.since(pod)
+            if not is_running_and_ready(pod, since) or not is_running_and_available(
+                pod, since, min_ready, s.at
+            ):
                 return True
         await self.pods.delete(s.sts, pod)
         return True
@@ -258,6 +275,6 @@ class StatefulSetControl:
                 except errors.APIError as exc:
                     return status, exc
                 return attrs.evolve(status, current_replicas=status.current_replicas - 1), None
-            if is_unavailable(pod, s.sts.spec.min_ready_seconds, s.at):
+            if is_unavailable(pod, s.since(pod), s.sts.spec.min_ready_seconds, s.at):
                 break
         return status, None

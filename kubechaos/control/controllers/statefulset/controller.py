@@ -20,6 +20,7 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import OwnerReference, Pod, PodTemplate, StatefulSet, key_of
+from kubechaos.api.selectors import LabelSelector
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controller import Controller
@@ -54,6 +55,10 @@ class StatefulSetController(Controller):
         self._selectors = SelectorIndex()
         self._templates: dict[str, dict[str, PodTemplate]] = {}  # set UID -> revision -> template
         self._latest: dict[str, tuple[PodTemplate, str]] = {}  # set UID -> its template, revision
+        # set UID -> keys of its pods changed since its last sync; set UID -> (the selector and
+        # deletion it claimed under, its claimed pods by key): a sync claims only what changed
+        self._changed: dict[str, dict[str, None]] = {}
+        self._claimed: dict[str, tuple[tuple[LabelSelector, bool], dict[str, Pod]]] = {}
         self.sets.add_handler(Handler(self._on_set, self._on_set_update, self._on_set_delete))
         self.pods.add_handler(Handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete))
 
@@ -95,6 +100,8 @@ class StatefulSetController(Controller):
         self._selectors.discard(key_of(sts))
         self._templates.pop(sts.metadata.uid, None)
         self._latest.pop(sts.metadata.uid, None)
+        self._changed.pop(sts.metadata.uid, None)
+        self._claimed.pop(sts.metadata.uid, None)
         self.enqueue(key_of(sts))
 
     # ------------------------------------------------------------------ pod handlers
@@ -120,9 +127,16 @@ class StatefulSetController(Controller):
             for key in self._selectors.matching(pod.metadata.namespace, pod.metadata.labels):
                 self.enqueue(key)
 
+    def _changed_pod(self, pod: Pod) -> None:
+        """Note a change to a set's pod for its next sync (a set not claimed yet claims all)."""
+        ref = pod.metadata.controller_ref()
+        if ref is not None and ref.kind == StatefulSet.KIND and ref.uid in self._claimed:
+            self._changed.setdefault(ref.uid, {})[key_of(pod)] = None
+
     def _on_pod_add(self, pod: Pod) -> None:
         if not self._tracked(pod):
             return
+        self._changed_pod(pod)
         self._pods.put(pod)
         self._enqueue_owner_or_adopters(pod)
 
@@ -131,10 +145,13 @@ class StatefulSetController(Controller):
             return
         if old.metadata.resource_version == pod.metadata.resource_version:
             return
+        self._changed_pod(old)
+        self._changed_pod(pod)
         if self._tracked(pod):
             self._pods.put(pod)
         else:
             self._pods.discard(old)
+            self.control.facts.forget(old)
         if old.metadata.controller_ref() != pod.metadata.controller_ref():
             self._enqueue_owner_or_adopters(old)
         self._enqueue_owner_or_adopters(pod)
@@ -147,27 +164,56 @@ class StatefulSetController(Controller):
     def _on_pod_delete(self, pod: Pod) -> None:
         if not self._tracked(pod):
             return
+        self._changed_pod(pod)
         self._pods.discard(pod)
+        self.control.facts.forget(pod)
         sts = self._owner_of(pod, pod.metadata.controller_ref())
         if sts is not None:
             self.enqueue(key_of(sts))
 
     # ------------------------------------------------------------------ sync
+    async def _claim_pods(self, sts: StatefulSet) -> list[Pod]:
+        """getPodsForStatefulSet: ClaimPods over the set's members. A pod the set claimed and
+        that has not changed since, under the same selector, would be kept again: only the
+        pods changed since the last sync (and the orphans) are offered to claim."""
+        uid = sts.metadata.uid
+        token = (sts.spec.selector, sts.metadata.deletion_timestamp is not None)
+        changed = self._changed.pop(uid, {})
+        cached = self._claimed.get(uid)
+        if cached is None or cached[0] != token:
+            kept: dict[str, Pod] = {}
+            self._claimed[uid] = (token, kept)  # from here on, changes are noted
+            owned = self._pods.owned_by(uid)
+        else:
+            kept = cached[1]
+            owned = []
+            for key in changed:
+                kept.pop(key, None)
+                pod = self.pods.get(key)
+                ref = pod.metadata.controller_ref() if pod is not None else None
+                if pod is not None and ref is not None and ref.uid == uid:
+                    owned.append(pod)
+        candidates = [
+            pod
+            for pod in (*owned, *self._pods.orphans(sts.metadata.namespace))
+            if is_member_of(sts, pod)
+        ]
+        try:
+            claimed = await claim(
+                self.api, "pods", sts, candidates, recheck_deletion(self.api, "statefulsets", sts)
+            )
+        except BaseException:
+            self._claimed.pop(uid, None)  # claim them all again next time
+            raise
+        kept.update((key_of(pod), pod) for pod in claimed)
+        self._claimed[uid] = (token, kept)
+        return list(kept.values())
+
     async def sync(self, key: str) -> None:
         sts = self.sets.get(key)
         if sts is None:
             return
-        candidates = [
-            pod
-            for pod in (
-                *self._pods.owned_by(sts.metadata.uid),
-                *self._pods.orphans(sts.metadata.namespace),
-            )
-            if is_member_of(sts, pod)
-        ]
-        pods = await claim(
-            self.api, "pods", sts, candidates, recheck_deletion(self.api, "statefulsets", sts)
-        )
+        pods = await self._claim_pods(sts)
         update_name = self._update_revision(sts)
         revisions = self._templates[sts.metadata.uid]
         current_name = sts.status.current_revision or update_name

@@ -12,6 +12,7 @@ status the same kind of names.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import attrs
 
@@ -25,7 +26,6 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.objects.statefulset import PARALLEL, ROLLING_UPDATE
 from kubechaos.control.controllers.deployment.util import pod_template_hash
-from kubechaos.control.controllers.replicaset import is_pod_available
 from kubechaos.defaults import (
     CONTROLLER_REVISION_HASH_LABEL,
     STATEFULSET_POD_INDEX_LABEL,
@@ -90,17 +90,28 @@ def is_terminating(pod: Pod) -> bool:
     return pod.metadata.deletion_timestamp is not None
 
 
-def is_running_and_ready(pod: Pod) -> bool:
-    return pod.status.phase == "Running" and pod.is_ready()
+# ``since`` is the pod's Ready time (None: not Ready), read once per pod version (:mod:`.podfacts`)
 
 
-def is_running_and_available(pod: Pod, min_ready_seconds: int, at: float) -> bool:
-    return pod.status.phase == "Running" and is_pod_available(pod, min_ready_seconds, at)
+def is_available(since: float | None, min_ready_seconds: int, at: float) -> bool:
+    """podutil.IsPodAvailable from the Ready time (equal counts, as the model's ReplicaSet
+    controller has it, so a requeue at that instant sees the pod available)."""
+    return since is not None and (min_ready_seconds == 0 or since + min_ready_seconds <= at)
 
 
-def is_unavailable(pod: Pod, min_ready_seconds: int, at: float) -> bool:
+def is_running_and_ready(pod: Pod, since: float | None) -> bool:
+    return pod.status.phase == "Running" and since is not None
+
+
+def is_running_and_available(
+    pod: Pod, since: float | None, min_ready_seconds: int, at: float
+) -> bool:
+    return pod.status.phase == "Running" and is_available(since, min_ready_seconds, at)
+
+
+def is_unavailable(pod: Pod, since: float | None, min_ready_seconds: int, at: float) -> bool:
     """isUnavailable: not available, or terminating."""
-    return not is_pod_available(pod, min_ready_seconds, at) or is_terminating(pod)
+    return not is_available(since, min_ready_seconds, at) or is_terminating(pod)
 
 
 # ---------------------------------------------------------------------------- new pods
@@ -151,7 +162,11 @@ def versioned_pod(
 
 
 def replica_status(
-    status: StatefulSetStatus, sts: StatefulSet, pods: list[Pod], at: float
+    status: StatefulSetStatus,
+    sts: StatefulSet,
+    pods: list[Pod],
+    ready_since: Callable[[Pod], float | None],
+    at: float,
 ) -> StatefulSetStatus:
     """updateStatus / computeReplicaStatus over ``pods`` (placeholders not yet created count
     nothing)."""
@@ -160,9 +175,10 @@ def replica_status(
     for pod in pods:
         if is_created(pod):
             replicas += 1
-        if is_running_and_ready(pod):
+        since = ready_since(pod)
+        if is_running_and_ready(pod, since):
             ready += 1
-            if is_running_and_available(pod, min_ready, at):
+            if is_running_and_available(pod, since, min_ready, at):
                 available += 1
         if is_created(pod) and not is_terminating(pod):
             revision = pod_revision(pod)

@@ -35,7 +35,7 @@ import trio
 
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
-from kubechaos.api.objects import APIObject, Pod
+from kubechaos.api.objects import APIObject, Pod, with_meta
 from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
@@ -448,9 +448,7 @@ class APIServer:
                 raise errors.NotFound(f'{resource} "{name}" not found')
             old = _decode(kv.value, kv.mod_revision)
             wanted = mutate(old)
-            unversioned = attrs.evolve(
-                wanted, metadata=attrs.evolve(wanted.metadata, resource_version="")
-            )
+            unversioned = with_meta(wanted, resource_version="")
             new = statuswrite.prepared(strategy, old, unversioned, status)
             if dry_run:  # validated, not written (a status write by its strategy, just now)
                 refuse(new, [] if status else strategy.validate(new))
@@ -541,8 +539,7 @@ class APIServer:
 
 
 def _bind(etcd: Etcd, namespace: str, name: str, node_name: str) -> tuple[Pod, int]:
-    """One binding in etcd: ``spec.nodeName`` set once, with the PodScheduled condition (the
-    pod written, and the revision)."""
+    """One binding in etcd (``spec.nodeName`` set once, PodScheduled): the pod and revision."""
     key = _etcd_key("pods", namespace, name)
     kv = etcd.get(key)
     if kv is None:

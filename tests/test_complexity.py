@@ -342,7 +342,7 @@ def test_pods_read_per_sync_grow_linearly(works: tuple[Work, Work], controller: 
     "controller",
     [
         pytest.param(name, marks=NOT_YET_LINEAR)
-        if name in ("ReplicaSet", "EndpointSlice", "DaemonSet", "StatefulSet")
+        if name in ("EndpointSlice", "DaemonSet", "StatefulSet")
         else name
         for name in READING_PODS
     ],

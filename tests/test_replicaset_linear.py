@@ -42,6 +42,8 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import LabelSelector, Requirement
 from kubechaos.control.controllers import replicaset as replicaset_module
+from kubechaos.control.controllers.deployment import controller as deployment_module
+from kubechaos.control.controllers.deployment.controller import DeploymentController
 from kubechaos.control.controllers.ownership import OwnedIndex
 from kubechaos.control.controllers.replicaset import ReplicaSetController, is_pod_available
 from kubechaos.control.controllers.rstally import (
@@ -51,7 +53,7 @@ from kubechaos.control.controllers.rstally import (
 )
 from kubechaos.defaults import POD_DELETION_COST_ANNOTATION
 
-from .factories import PodReadier, pod, pod_spec, replicaset
+from .factories import PodReadier, deployment, pod, pod_spec, replicaset
 from .test_replicaset import control_plane, owned_pods, scale
 
 GROWTH = 2.2  # doubling the replicas may at most double the work (10 % slack)
@@ -177,6 +179,47 @@ async def test_a_stray_is_released_without_reading_the_pods_kept(work: Work) -> 
     assert work.claim_candidates == 1
     # the replacement's creation and readiness are pod events: each sync reads no pod at all
     assert work.pod_reads - reads_before <= 2
+
+
+def _labelled(rs: Any) -> Any:
+    """The ReplicaSet labelled as its template (what a Deployment's selector is matched with)."""
+    labels = dict(rs.spec.template.metadata.labels)
+    return attrs.evolve(rs, metadata=attrs.evolve(rs.metadata, labels=labels))
+
+
+async def test_a_deployment_sync_offers_claim_only_the_orphans_it_selects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ClaimReplicaSets (deployment/sync.go getReplicaSetsForDeployment, the same
+    ControllerRefManager) adopts an orphan ReplicaSet the Deployment's selector matches and
+    ignores the others: 12 unrelated orphan ReplicaSets in the namespace are never offered
+    to claim, however many times the Deployment syncs."""
+    offered: list[str] = []
+    original = deployment_module.claim
+
+    async def claim(api: Any, resource: str, owner: Any, candidates: Any, recheck: Any) -> Any:
+        candidates = list(candidates)
+        offered.extend(c.metadata.name for c in candidates)
+        return await original(api, resource, owner, candidates, recheck)
+
+    monkeypatch.setattr(deployment_module, "claim", claim)
+    ctx = await control_plane()
+    for i in range(12):
+        await ctx.api.create(_labelled(replicaset(f"other-{i}", replicas=0, labels={"app": "o"})))
+    await ctx.api.create(_labelled(replicaset("web-old", replicas=0, labels={"app": "web"})))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(DeploymentController(ctx).run)
+        d = await ctx.api.create(deployment("web", replicas=2))
+        await trio.sleep(10)
+        old = await ctx.api.get("replicasets", "default", "web-old")
+        assert old.metadata.controller_ref() == OwnerReference(
+            "Deployment", "web", d.metadata.uid, True
+        )
+        other = await ctx.api.get("replicasets", "default", "other-0")
+        assert other.metadata.owner_references == ()
+        nursery.cancel_scope.cancel()
+    assert "web-old" in offered
+    assert not [name for name in offered if name.startswith("other-")]
 
 
 def test_orphans_matching_a_selector_come_in_the_namespace_s_orphan_order() -> None:

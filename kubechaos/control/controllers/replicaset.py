@@ -19,7 +19,12 @@ they are all seen (or five minutes have passed, in case an event was lost).
 
 Everything the controller knows lives in this object and its informers, so a fresh controller after
 a crash rebuilds it all by listing. Pods are indexed by their controller's UID and ReplicaSets by
-one label of their selector, so no event or sync scans every pod or ReplicaSet.
+one label of their selector, so no event or sync scans every pod or ReplicaSet. A sync costs what
+changed, not the ReplicaSet's size (issue 16): the counts calculateStatus needs, the Ready times
+for ``minReadySeconds`` and each node's related pods are kept from pod events
+(:mod:`~kubechaos.control.controllers.rstally`); claim sees only the strays and the orphans the
+selector matches (an orphan label index); scale-down reads each pod object's ranking facts once
+(:mod:`~kubechaos.control.controllers.rspods`). The answers are those of counting afresh.
 
 The ownership helpers (:mod:`kubechaos.control.controllers.ownership`) are shared with the
 Deployment controller, which owns ReplicaSets the way a ReplicaSet owns pods.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -422,3 +423,85 @@ def test_related_pods_per_node_are_counted_as_pods_come_and_go() -> None:
                 [(p, index.rank_facts(key, p)) for key, p in owned], related_on, count, 6000.0
             )
             assert via_index == replicaset_module.pods_to_delete(pods, related, count, 6000.0)
+
+
+def _upstream_less(a: Pod, rank_a: int, b: Pod, rank_b: int, at: float) -> bool:
+    """ActivePodsWithRanks.Less (pkg/controller/controller_utils.go, v1.32, with
+    LogarithmicScaleDown and PodDeletionCost on), transcribed over pod objects."""
+
+    def log_age(t: float) -> int:
+        age = (at - t) * 1e9
+        return int(math.log2(age)) if age > 0 else -1
+
+    def cost(p: Pod) -> int:
+        try:
+            return int(p.metadata.annotations.get(POD_DELETION_COST_ANNOTATION, "0"))
+        except ValueError:
+            return 0
+
+    phase = {"Pending": 0, "Unknown": 1, "Running": 2}
+    if a.spec.node_name != b.spec.node_name and not (a.spec.node_name and b.spec.node_name):
+        return not a.spec.node_name
+    if phase.get(a.status.phase, 0) != phase.get(b.status.phase, 0):
+        return phase.get(a.status.phase, 0) < phase.get(b.status.phase, 0)
+    if a.is_ready() != b.is_ready():
+        return not a.is_ready()
+    if cost(a) != cost(b):
+        return cost(a) < cost(b)
+    if rank_a != rank_b:
+        return rank_a > rank_b
+    since_a, since_b = a.ready_since(), b.ready_since()
+    if since_a is not None and since_b is not None and since_a != since_b:
+        diff = log_age(since_a) - log_age(since_b)
+        return a.metadata.uid < b.metadata.uid if diff == 0 else diff < 0
+    restarts_a = max(c.restart_count for c in a.status.container_statuses)
+    restarts_b = max(c.restart_count for c in b.status.container_statuses)
+    if restarts_a != restarts_b:
+        return restarts_a > restarts_b
+    created_a, created_b = a.metadata.creation_timestamp, b.metadata.creation_timestamp
+    if created_a != created_b:
+        if created_a is None or created_b is None:
+            return created_a is None
+        diff = log_age(created_a) - log_age(created_b)
+        return a.metadata.uid < b.metadata.uid if diff == 0 else diff < 0
+    return False
+
+
+def test_victims_are_those_a_sort_with_upstream_s_comparator_picks() -> None:
+    """getPodsToDelete sorts by ActivePodsWithRanks.Less; the model sorts by a key for its
+    steps 1-5 and the comparator for 6-8 (which no key can express: within one log2 bucket of
+    Ready time, different times are ordered by UID, equal times by restarts and creation), and
+    picks the same victims as a stable sort with the comparator itself, over random pods full
+    of ties (same Ready or creation times, same buckets, missing timestamps)."""
+    rng = random.Random(16)
+    at = 200.0
+    for _ in range(1500):
+        pods = []
+        for i in range(rng.randrange(2, 30)):
+            pod_ = _rs_pod(rng, f"p{i}", "rs")
+            since = rng.choice([100.0, 100.0, 101.0, 150.0, 199.9])
+            created = rng.choice([None, 50.0, 50.0, 60.0, 99.0])
+            meta = attrs.evolve(
+                pod_.metadata,
+                uid=rng.choice("abcdef") + str(i),
+                creation_timestamp=created,
+                deletion_timestamp=None,
+            )
+            ready = (PodCondition("Ready", "True", since),) if pod_.is_ready() else ()
+            pods.append(
+                attrs.evolve(
+                    pod_, metadata=meta, status=attrs.evolve(pod_.status, conditions=ready)
+                )
+            )
+        related = pods[: rng.randrange(len(pods) + 1)]
+        per_node = Counter(p.spec.node_name for p in related if p.is_active())
+        count = rng.randrange(1, len(pods))
+
+        def compare(x: Pod, y: Pod, per_node: Counter[str] = per_node) -> int:
+            rx, ry = per_node[x.spec.node_name], per_node[y.spec.node_name]
+            if _upstream_less(x, rx, y, ry, at):
+                return -1
+            return 1 if _upstream_less(y, ry, x, rx, at) else 0
+
+        expected = sorted(pods, key=functools.cmp_to_key(compare))[:count]
+        assert replicaset_module.pods_to_delete(pods, related, count, at) == expected

@@ -13,9 +13,9 @@ not once per comparison (a sort of n pods makes about n log n of them).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 import trio
 
@@ -70,46 +70,37 @@ def _log_age(t: float, at: float) -> int:
     return int(math.log2(age_ns)) if age_ns > 0 else -1
 
 
-# a candidate ranked: (pod, its facts, pods related to it on its node, the log2 age bucket of
-# its Ready time and of its creation time, -1 where it has none)
-_Ranked = tuple[Pod, RankFacts, int, int, int]
+class _Tail:
+    """Steps 6 to 8 of upstream's ActivePodsWithRanks.Less, for two pods equal in steps 1 to 5.
 
+    Steps 1 to 5 order by a key (unscheduled, phase, not Ready, deletion cost, more related pods
+    on the node: the tuple :func:`rank_victims` sorts by first); these cannot: two pods Ready at
+    different times inside one log2 bucket are ordered by UID, at the same time by restarts and
+    creation time. The sort only ever asks ``<``, which is ``Less``, so it makes the same
+    comparisons, with the same answers, as a sort with upstream's comparator.
+    """
 
-def _earlier_deleted(x: _Ranked, y: _Ranked) -> bool:
-    """Upstream's ActivePodsWithRanks.Less, over the facts of two ranked pods."""
-    a, rank_a, since_age_a, created_age_a = x[1], x[2], x[3], x[4]
-    b, rank_b, since_age_b, created_age_b = y[1], y[2], y[3], y[4]
-    node_a, node_b = a[0], b[0]
-    if node_a != node_b and (not node_a or not node_b):
-        return not node_a  # 1. unscheduled before scheduled
-    if a[1] != b[1]:
-        return a[1] < b[1]  # 2. Pending < Unknown < Running
-    since_a, since_b = a[2], b[2]
-    ready_a, ready_b = since_a is not None, since_b is not None
-    if ready_a != ready_b:
-        return not ready_a  # 3. not ready before ready
-    if a[3] != b[3]:
-        return a[3] < b[3]  # 4. lower pod-deletion-cost first
-    if rank_a != rank_b:
-        return rank_a > rank_b  # 5. more related pods on the same node first
-    if ready_a and ready_b and since_a != since_b:  # 6. ready for less time first (log2 buckets)
-        diff = since_age_a - since_age_b
-        return a[6] < b[6] if diff == 0 else diff < 0
-    if a[4] != b[4]:
-        return a[4] > b[4]  # 7. more restarts first
-    created_a, created_b = a[5], b[5]
-    if created_a != created_b:  # 8. newer first (no timestamp counts as newest)
-        if created_a is None or created_b is None:
-            return created_a is None
-        diff = created_age_a - created_age_b
-        return a[6] < b[6] if diff == 0 else diff < 0
-    return False
+    __slots__ = ("created", "created_age", "restarts", "since", "since_age", "uid")
 
+    def __init__(self, facts: RankFacts, at: float) -> None:
+        self.since, self.restarts, self.created, self.uid = facts[2], facts[4], facts[5], facts[6]
+        self.since_age = -1 if self.since is None else _log_age(self.since, at)
+        self.created_age = -1 if self.created is None else _log_age(self.created, at)
 
-def _compare(x: _Ranked, y: _Ranked) -> int:
-    if _earlier_deleted(x, y):
-        return -1
-    return 1 if _earlier_deleted(y, x) else 0
+    def __lt__(self, other: _Tail) -> bool:
+        since_a, since_b = self.since, other.since
+        if since_a is not None and since_b is not None and since_a != since_b:
+            diff = self.since_age - other.since_age  # 6. ready for less time first
+            return self.uid < other.uid if diff == 0 else diff < 0
+        if self.restarts != other.restarts:
+            return self.restarts > other.restarts  # 7. more restarts first
+        created_a, created_b = self.created, other.created
+        if created_a != created_b:  # 8. newer first (no timestamp counts as newest)
+            if created_a is None or created_b is None:
+                return created_a is None
+            diff = self.created_age - other.created_age
+            return self.uid < other.uid if diff == 0 else diff < 0
+        return False
 
 
 def rank_victims(
@@ -120,20 +111,24 @@ def rank_victims(
 ) -> list[Pod]:
     """The ``count`` candidates whose loss hurts least (getPodsToDelete's sort), given each
     candidate's facts and ``related_on(node)``: the active pods related to them on a node."""
-    ranked: list[_Ranked] = []
-    for pod, facts in candidates:
-        since, created = facts[2], facts[5]
-        ranked.append(
+    ranked = [
+        (
+            pod,
             (
-                pod,
-                facts,
-                related_on(facts[0]),
-                -1 if since is None else _log_age(since, at),
-                -1 if created is None else _log_age(created, at),
-            )
+                # 1. unscheduled first, 2. Pending < Unknown < Running, 3. not Ready first,
+                # 4. lower pod-deletion-cost first, 5. more related pods on its node first
+                (bool(f[0]), f[1], f[2] is not None, f[3], -related_on(f[0])),
+                _Tail(f, at),
+            ),
         )
-    ranked.sort(key=functools.cmp_to_key(_compare))
+        for pod, f in candidates
+    ]
+    ranked.sort(key=_second)
     return [entry[0] for entry in ranked[:count]]
+
+
+def _second(entry: tuple[Pod, Any]) -> Any:
+    return entry[1]
 
 
 def pods_to_delete(pods: list[Pod], related: Iterable[Pod], count: int, at: float) -> list[Pod]:

@@ -378,6 +378,7 @@ def _rs_pod(rng: random.Random, name: str, owner: str) -> Pod:
         uid=name,
         creation_timestamp=float(rng.randrange(5000)),
         annotations={POD_DELETION_COST_ANNOTATION: str(rng.choice([0, 0, -5, 7]))},
+        labels=rng.choice([{"app": "web", "v": "1"}, {"app": "web"}, {"app": "db"}]),
         owner_references=(OwnerReference("ReplicaSet", owner, owner, True),),
         deletion_timestamp=5.0 if rng.random() < 0.1 else None,
     )
@@ -396,10 +397,14 @@ def test_related_pods_per_node_are_counted_as_pods_come_and_go() -> None:
     """getPodsRankedByRelatedPodsOnSameNode ranks a pod by the active pods of every
     ReplicaSet of the same controller on its node; the counts kept by the index equal a fresh
     count after any sequence of pod events, and the victims chosen from the index's facts are
-    those :func:`pods_to_delete` picks from the pods themselves."""
+    those :func:`pods_to_delete` picks from the pods themselves. The tally of a ReplicaSet
+    with minReadySeconds (calculateStatus' counts and its kept pods' Ready times, sorted)
+    equals a fresh count too."""
     rng = random.Random(7)
     index = TalliedIndex()
     live: dict[str, Pod] = {}
+    selector, template_labels = LabelSelector({"app": "web"}), {"app": "web", "v": "1"}
+    tally = index.tally("old", selector, template_labels, timed=True)
     for step in range(400):
         name = f"p{rng.randrange(60)}"
         if name in live and rng.random() < 0.3:
@@ -415,6 +420,12 @@ def test_related_pods_per_node_are_counted_as_pods_come_and_go() -> None:
         assert {node: related_on(node) for node in ("", "n1", "n2", "n3")} == {
             node: fresh[node] for node in ("", "n1", "n2", "n3")
         }
+        mine = [p for p in live.values() if p.metadata.owner_references[0].uid == "old"]
+        kept = [p for p in mine if p.is_active() and selector.matches(p.metadata.labels)]
+        times = sorted(t for p in kept if (t := p.ready_since()) is not None)
+        assert (tally.kept, tally.ready, tally.ready_times) == (len(kept), len(times), times)
+        assert tally.fully_labeled == sum(p.metadata.labels == template_labels for p in kept)
+        assert tally.strays == sum(p.is_active() for p in mine) - len(kept)
         owned = [(key, p) for key, p in index.owned_items("old") if p.is_active()]
         pods = [p for _, p in owned]
         count = max(1, len(pods) // 3)

@@ -486,7 +486,7 @@ def test_victims_are_those_a_sort_with_upstream_s_comparator_picks() -> None:
     of ties (same Ready or creation times, same buckets, missing timestamps)."""
     rng = random.Random(16)
     at = 200.0
-    for _ in range(1500):
+    for _ in range(300):
         pods = []
         for i in range(rng.randrange(2, 30)):
             pod_ = _rs_pod(rng, f"p{i}", "rs")

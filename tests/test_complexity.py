@@ -281,18 +281,6 @@ def _grows_linearly(small: float, large: float, what: str, growth: float = GROWT
     )
 
 
-# Not yet linear (issue 16 stays open on them): a sync per pod event re-reads every pod of an
-# object that grows with the cluster (a DaemonSet, a StatefulSet, the big Deployment's
-# ReplicaSet when it cannot use its tallies, its Service's slices), which upstream's syncs do too
-# but its expectations and work-queue coalescing keep rarer. Strict: once a path is made linear
-# its test passes, and the mark must go. ``test_totals_stay_within_quadratic`` meanwhile catches
-# anything worse.
-NOT_YET_LINEAR = pytest.mark.xfail(
-    strict=True, reason="issue 16: per-event full re-read of an owner's pods (quadratic total)"
-)
-QUADRATIC = 4.4  # doubling nodes and pods at most quadruples the total, with 10 % slack
-
-
 def test_the_shape_doubles_and_settles(works: tuple[Work, Work]) -> None:
     """The comparison is fair: every pod of the shape is Ready at the end, at both sizes, and
     the large run has twice the pods (4 + 1 + 1 per node, one StatefulSet replica per 10 nodes)."""
@@ -336,35 +324,15 @@ def test_pods_read_per_sync_grow_linearly(works: tuple[Work, Work], controller: 
     )
 
 
-@pytest.mark.parametrize(
-    "controller",
-    [
-        pytest.param(name, marks=NOT_YET_LINEAR)
-        if name in ("ReplicaSet",)
-        else name
-        for name in READING_PODS
-    ],
-)
+@pytest.mark.parametrize("controller", READING_PODS)
 def test_pods_read_over_the_run_grow_linearly(works: tuple[Work, Work], controller: str) -> None:
     """Pods a controller reads over the whole run: a sync per pod event that re-reads every pod
     of an object growing with the cluster (a 4-pods-per-node Deployment's ReplicaSet, its
-    Service's endpoints, a DaemonSet) is quadratic; the issue's target is status computed from
-    the pods that changed, with expectations holding syncs back while creations are pending
+    Service's endpoints, a DaemonSet) is quadratic; status is computed from the pods that
+    changed, with expectations holding syncs back while creations are pending
     (pkg/controller/controller_utils.go ControllerExpectations)."""
     small, large = works
     _grows_linearly(small.pod_reads[controller], large.pod_reads[controller], controller)
-
-
-def test_totals_stay_within_quadratic(works: tuple[Work, Work]) -> None:
-    """Where the totals are not linear yet (NOT_YET_LINEAR above), they are at most quadratic:
-    a re-read of one owner's pods per event, never a walk of the namespace per pod."""
-    small, large = works
-    _grows_linearly(small.selector_evaluations, large.selector_evaluations, "selectors", QUADRATIC)
-    _grows_linearly(small.claimed_candidates, large.claimed_candidates, "claims", QUADRATIC)
-    for controller in READING_PODS:
-        _grows_linearly(
-            small.pod_reads[controller], large.pod_reads[controller], controller, QUADRATIC
-        )
 
 
 def test_a_rolling_update_reads_no_pods_in_the_deployment_controller(

@@ -142,9 +142,17 @@ def _budget(name: str) -> PodDisruptionBudget:
 
 
 async def _budget_work(monkeypatch: pytest.MonkeyPatch, apps: int) -> int:
-    """Pods a disruption controller checks against a budget's selector while ``apps``
-    Deployments of 4 replicas, each with a budget, come up in one namespace."""
-    checks = _counting(monkeypatch, disruption, "_selects")
+    """Pods a disruption controller's syncs select for a budget while ``apps`` Deployments of
+    4 replicas, each with a budget, come up in one namespace."""
+    checks = {"n": 0}
+    original = disruption.DisruptionController._selected
+
+    def selected(self: disruption.DisruptionController, pdb: Any) -> Any:
+        pods = original(self, pdb)
+        checks["n"] += len(pods)
+        return pods
+
+    monkeypatch.setattr(disruption.DisruptionController, "_selected", selected)
     async with running(nodes=apps, seed=3) as cluster:
         await cluster.apply(
             [obj for i in range(apps) for obj in (deployment(f"a{i}", 4), _budget(f"a{i}"))]
@@ -187,15 +195,16 @@ def _autoscaler(name: str) -> HorizontalPodAutoscaler:
 
 
 async def _autoscaler_work(apps: int) -> int:
-    """Selector evaluations of HPA syncs while ``apps`` Deployments, each with an HPA, run
-    for two minutes (eight syncs each)."""
+    """Pods HPA syncs look at (selector evaluations, or the index bucket a one-pair selector
+    takes as it is) while ``apps`` Deployments, each with an HPA, run for two minutes (eight
+    syncs each)."""
     counted = {"n": 0}
     original = HorizontalController._selected
 
     def selected(self: HorizontalController, *args: Any) -> Any:
-        before = workcount.SELECTOR_MATCHES
+        before = workcount.SELECTOR_MATCHES + workcount.PODS_VISITED
         out = original(self, *args)
-        counted["n"] += workcount.SELECTOR_MATCHES - before
+        counted["n"] += workcount.SELECTOR_MATCHES + workcount.PODS_VISITED - before
         return out
 
     HorizontalController._selected = selected  # type: ignore[method-assign]

@@ -55,6 +55,14 @@ class LabelSelector:
     def is_empty(self) -> bool:
         return not self.match_labels and not self.match_expressions
 
+    def sole_pair(self) -> tuple[str, str] | None:
+        """The one ``(key, value)`` pair if that is the whole selector (one matchLabels pair,
+        no expressions): every object carrying it matches, so an index bucket of that pair is
+        the selection without evaluating the selector on each object."""
+        if len(self.match_labels) == 1 and not self.match_expressions:
+            return next(iter(self.match_labels.items()))
+        return None
+
     def index_key(self) -> tuple[str, str] | None:
         """One (key, value) pair every matching object must carry, for indexing; else None."""
         for key in sorted(self.match_labels):

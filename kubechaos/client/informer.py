@@ -9,7 +9,8 @@ Indexers are client-go's ``cache.Indexer``: :meth:`Informer.add_indexers` names 
 an object to the values it is filed under, :meth:`Informer.by_index` returns the objects filed
 under one value, so a controller asks "the pods of this namespace / with this label" in time
 proportional to the answer. The index is updated before handlers hear of a change; an informer
-without indexers pays one truth test per event.
+without indexers pays one truth test per event. :meth:`Informer.select` is a lister's
+``List(selector)`` in a namespace on top of the namespace and label indexers.
 """
 
 from __future__ import annotations
@@ -110,6 +111,22 @@ class Informer(Generic[T]):
         """The objects filed under ``value`` by indexer ``name`` (client-go ByIndex)."""
         store = self.store
         return [store[key] for key in self._indices[name].get(value, ())]
+
+    def select(self, namespace: str, selector: LabelSelector) -> builtins.list[T]:
+        """The objects of ``namespace`` that ``selector`` selects (a lister's
+        ``Pods(namespace).List(selector)``), through the namespace and label indexers, added
+        on first use: only the objects carrying one matchLabels pair of the selector are
+        looked at (all of the namespace's for a selector without matchLabels), and a selector
+        that is that one pair takes the bucket as it is."""
+        self.add_indexers({NAMESPACE_INDEX: namespace_index, LABEL_INDEX: label_index})
+        pair = selector.index_key()
+        if pair is None:
+            candidates = self.by_index(NAMESPACE_INDEX, namespace)
+        else:
+            candidates = self.by_index(LABEL_INDEX, label_index_value(namespace, *pair))
+        if selector.sole_pair() is not None:
+            return candidates
+        return [obj for obj in candidates if selector.matches(obj.metadata.labels)]
 
     def index_size(self, name: str, value: str) -> int:
         return len(self._indices[name].get(value, ()))

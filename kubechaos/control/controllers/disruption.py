@@ -33,13 +33,8 @@ from kubechaos.api.objects import (
 from kubechaos.api.rollout import scaled_value
 from kubechaos.client.context import Context
 from kubechaos.client.informer import (
-    LABEL_INDEX,
-    NAMESPACE_INDEX,
     Handler,
     Informer,
-    label_index,
-    label_index_value,
-    namespace_index,
 )
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.ownership import SelectorIndex
@@ -120,7 +115,7 @@ class DisruptionController(Controller):
         pdb = self.budgets.get(key)
         if pdb is None:
             return
-        pods = [p for p in self._candidates(pdb) if _selects(pdb, p)]
+        pods = self._selected(pdb)
         try:
             expected, desired = self._expected_pod_count(pdb, pods)
         except _NoController:
@@ -135,17 +130,14 @@ class DisruptionController(Controller):
         if status != pdb.status:
             await self.api.update_status(attrs.evolve(pdb, status=status))
 
-    def _candidates(self, pdb: PodDisruptionBudget) -> list[Pod]:
-        """getPodsForPdb's podLister.Pods(namespace): the pods of the budget's namespace, or
-        only those carrying one matchLabels pair of its selector, from the pod informer's
-        indexes (added with the first budget: a cluster without budgets keeps none)."""
-        self.pods.add_indexers({NAMESPACE_INDEX: namespace_index, LABEL_INDEX: label_index})
-        namespace = pdb.metadata.namespace
-        pair = pdb.spec.selector.index_key() if pdb.spec.selector is not None else None
-        if pair is None:
-            pods = self.pods.by_index(NAMESPACE_INDEX, namespace)
-        else:
-            pods = self.pods.by_index(LABEL_INDEX, label_index_value(namespace, *pair))
+    def _selected(self, pdb: PodDisruptionBudget) -> list[Pod]:
+        """getPodsForPdb: podLister.Pods(namespace).List(selector), from the pod informer's
+        indexes (added with the first budget: a cluster without budgets keeps none); a nil or
+        empty selector selects nothing."""
+        selector = pdb.spec.selector
+        if selector is None or selector.is_empty():
+            return []
+        pods = self.pods.select(pdb.metadata.namespace, selector)
         workcount.PODS_VISITED += len(pods)
         return pods
 
@@ -233,14 +225,6 @@ class DisruptionController(Controller):
         if sts is None or sts.metadata.uid != ref.uid:
             raise _NoController(ref.name)
         return int(sts.spec.replicas)
-
-
-def _selects(pdb: PodDisruptionBudget, pod: Pod) -> bool:
-    """getPodsForPdb: a nil or empty selector selects nothing."""
-    selector = pdb.spec.selector
-    return (
-        selector is not None and not selector.is_empty() and selector.matches(pod.metadata.labels)
-    )
 
 
 def _sync_failed(

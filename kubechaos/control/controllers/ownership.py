@@ -25,27 +25,40 @@ Owner = Any  # a ReplicaSet or a Deployment: anything with metadata and spec.sel
 
 
 class OwnedIndex(Generic[T]):
-    """Objects grouped by their controller owner's UID; orphans grouped by namespace.
+    """Objects grouped by their controller owner's UID; orphans grouped by namespace and by
+    each of their labels.
 
     What upstream keeps as the ``controllerUID`` indexer: a sync asks "which pods does this
-    ReplicaSet own" in time proportional to the answer, not to the cluster.
+    ReplicaSet own" in time proportional to the answer, not to the cluster; and "which orphans
+    might it adopt" (:meth:`matching_orphans`) in time proportional to the orphans carrying one
+    label of its selector, usually none.
     """
 
     def __init__(self) -> None:
         self._owned: dict[str, dict[str, T]] = {}
         self._orphans: dict[str, dict[str, T]] = {}
         self._bucket: dict[str, dict[str, T]] = {}  # object key -> the bucket it sits in
+        # orphans by (namespace, label key, label value), and the order each joined its
+        # namespace's orphans (the order :meth:`orphans` lists them in)
+        self._orphan_pairs: dict[tuple[str, str, str], dict[str, None]] = {}
+        self._orphan_labels: dict[str, tuple[str, Mapping[str, str], int]] = {}
+        self._orphan_seq = 0
 
     def put(self, obj: T) -> None:
         key = key_of(obj)
-        ref = obj.metadata.controller_ref()
+        meta = obj.metadata
+        ref = meta.controller_ref()
         if ref is not None:
             bucket = self._owned.setdefault(ref.uid, {})
         else:
-            bucket = self._orphans.setdefault(obj.metadata.namespace, {})
+            bucket = self._orphans.setdefault(meta.namespace, {})
         old = self._bucket.get(key)
         if old is not None and old is not bucket:
             del old[key]
+        if ref is None:
+            self._file_orphan(key, meta.namespace, meta.labels, old is bucket)
+        elif key in self._orphan_labels:
+            self._unfile_orphan(key)
         bucket[key] = obj
         self._bucket[key] = bucket
 
@@ -54,12 +67,59 @@ class OwnedIndex(Generic[T]):
         bucket = self._bucket.pop(key, None)
         if bucket is not None:
             del bucket[key]
+        if key in self._orphan_labels:
+            self._unfile_orphan(key)
+
+    def _file_orphan(
+        self, key: str, namespace: str, labels: Mapping[str, str], stays: bool
+    ) -> None:
+        """File an orphan under its label pairs; ``stays``: it was already among the
+        namespace's orphans (it keeps its place in their order), else it joins at the end."""
+        filed = self._orphan_labels.get(key)
+        if filed is not None and stays:
+            if filed[1] == labels:
+                return
+            seq = filed[2]
+        else:
+            seq = self._orphan_seq
+            self._orphan_seq += 1
+        if filed is not None:
+            self._unfile_orphan(key)
+        for k, v in labels.items():
+            self._orphan_pairs.setdefault((namespace, k, v), {})[key] = None
+        self._orphan_labels[key] = (namespace, labels, seq)
+
+    def _unfile_orphan(self, key: str) -> None:
+        namespace, labels, _ = self._orphan_labels.pop(key)
+        for k, v in labels.items():
+            pair = (namespace, k, v)
+            keys = self._orphan_pairs[pair]
+            del keys[key]
+            if not keys:
+                del self._orphan_pairs[pair]
 
     def owned_by(self, uid: str) -> list[T]:
         return list(self._owned.get(uid, {}).values())
 
     def orphans(self, namespace: str) -> list[T]:
         return list(self._orphans.get(namespace, {}).values())
+
+    def matching_orphans(self, namespace: str, selector: LabelSelector) -> list[T]:
+        """The orphans of ``namespace`` that ``selector`` selects, in :meth:`orphans`' order:
+        only those carrying one matchLabels pair of it are looked at (every orphan of the
+        namespace for a selector with none)."""
+        orphans = self._orphans.get(namespace)
+        if not orphans:
+            return []
+        pair = selector.index_key()
+        if pair is None:
+            found = list(orphans.values())
+        else:
+            keys = list(self._orphan_pairs.get((namespace, *pair), ()))
+            if len(keys) > 1:
+                keys.sort(key=lambda k: self._orphan_labels[k][2])
+            found = [orphans[key] for key in keys]
+        return [obj for obj in found if selector.matches(obj.metadata.labels)]
 
     def owned_items(self, uid: str) -> list[tuple[str, T]]:
         """``(key, object)`` of what ``uid`` owns, in the order they were filed."""

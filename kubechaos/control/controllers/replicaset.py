@@ -19,7 +19,12 @@ they are all seen (or five minutes have passed, in case an event was lost).
 
 Everything the controller knows lives in this object and its informers, so a fresh controller after
 a crash rebuilds it all by listing. Pods are indexed by their controller's UID and ReplicaSets by
-one label of their selector, so no event or sync scans every pod or ReplicaSet.
+one label of their selector, so no event or sync scans every pod or ReplicaSet. A sync costs what
+changed, not the ReplicaSet's size (issue 16): the counts calculateStatus needs, the Ready times
+for ``minReadySeconds`` and each node's related pods are kept from pod events
+(:mod:`~kubechaos.control.controllers.rstally`); claim sees only the strays and the orphans the
+selector matches (an orphan label index); scale-down reads each pod object's ranking facts once
+(:mod:`~kubechaos.control.controllers.rspods`). The answers are those of counting afresh.
 
 The ownership helpers (:mod:`kubechaos.control.controllers.ownership`) are shared with the
 Deployment controller, which owns ReplicaSets the way a ReplicaSet owns pods.
@@ -27,10 +32,9 @@ Deployment controller, which owns ReplicaSets the way a ReplicaSet owns pods.
 
 from __future__ import annotations
 
+import bisect
 import functools
-import math
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -54,150 +58,42 @@ from kubechaos.control.controllers.ownership import (
     claim,
     recheck_deletion,
 )
-from kubechaos.control.controllers.rstally import TalliedIndex, Tally
-from kubechaos.defaults import (
-    POD_DELETION_COST_ANNOTATION,
-    REPLICASET_BURST_REPLICAS,
-    SLOW_START_INITIAL_BATCH_SIZE,
+from kubechaos.control.controllers.rspods import (
+    is_pod_available,
+    pods_to_delete,
+    rank_victims,
+    slow_start_batch,
 )
+from kubechaos.control.controllers.rstally import TalliedIndex, available_count, next_available
+from kubechaos.defaults import REPLICASET_BURST_REPLICAS, SLOW_START_INITIAL_BATCH_SIZE
 from kubechaos.sim.clock import now
 
-# ---------------------------------------------------------------------------- pod arithmetic
 
+@attrs.define
+class _Claimed:
+    """What one sync's claim found: the counts calculateStatus needs, the sorted Ready times of
+    the kept pods (with minReadySeconds only) and, when asked, the kept pods with their keys."""
 
-def is_pod_available(pod: Pod, min_ready_seconds: int, at: float) -> bool:
-    """Ready, and for at least ``min_ready_seconds`` (upstream's IsPodAvailable).
+    replicas: int
+    fully_labeled: int
+    ready: int
+    ready_times: list[float]
+    items: Callable[[], list[tuple[str, Pod]]]
 
-    Upstream requires the ready time plus minReadySeconds to be strictly before now; here it may
-    equal now, so a requeue scheduled for exactly that moment sees the pod available instead of
-    spinning at the same virtual instant.
-    """
-    since = pod.ready_since()
-    if since is None:
-        return False
-    return min_ready_seconds == 0 or since + min_ready_seconds <= at
-
-
-_PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
-
-
-def _deletion_cost(pod: Pod) -> int:
-    try:
-        return int(pod.metadata.annotations.get(POD_DELETION_COST_ANNOTATION, "0"))
-    except ValueError:
-        return 0
-
-
-def _max_restarts(pod: Pod) -> int:
-    return max((c.restart_count for c in pod.status.container_statuses), default=0)
-
-
-def _log_age(t: float, at: float) -> int:
-    """floor(log2(age in nanoseconds)), -1 for no age: LogarithmicScaleDown's time buckets."""
-    age_ns = (at - t) * 1e9
-    return int(math.log2(age_ns)) if age_ns > 0 else -1
-
-
-def _earlier_deleted(a: Pod, rank_a: int, b: Pod, rank_b: int, at: float) -> bool:
-    """Upstream's ActivePodsWithRanks.Less (v1.32, LogarithmicScaleDown and PodDeletionCost on)."""
-    node_a, node_b = a.spec.node_name, b.spec.node_name
-    if node_a != node_b and (not node_a or not node_b):
-        return not node_a  # 1. unscheduled before scheduled
-    phase_a = _PHASE_ORDINAL.get(a.status.phase, 0)
-    phase_b = _PHASE_ORDINAL.get(b.status.phase, 0)
-    if phase_a != phase_b:
-        return phase_a < phase_b  # 2. Pending < Unknown < Running
-    ready_a, ready_b = a.is_ready(), b.is_ready()
-    if ready_a != ready_b:
-        return not ready_a  # 3. not ready before ready
-    cost_a, cost_b = _deletion_cost(a), _deletion_cost(b)
-    if cost_a != cost_b:
-        return cost_a < cost_b  # 4. lower pod-deletion-cost first
-    if rank_a != rank_b:
-        return rank_a > rank_b  # 5. more related pods on the same node first
-    if ready_a and ready_b:  # 6. ready for less time first (in log2 buckets of age)
-        since_a, since_b = a.ready_since(), b.ready_since()
-        if since_a != since_b and since_a is not None and since_b is not None:
-            diff = _log_age(since_a, at) - _log_age(since_b, at)
-            return a.metadata.uid < b.metadata.uid if diff == 0 else diff < 0
-    restarts_a, restarts_b = _max_restarts(a), _max_restarts(b)
-    if restarts_a != restarts_b:
-        return restarts_a > restarts_b  # 7. more restarts first
-    created_a, created_b = a.metadata.creation_timestamp, b.metadata.creation_timestamp
-    if created_a != created_b:  # 8. newer first (no timestamp counts as newest)
-        if created_a is None or created_b is None:
-            return created_a is None
-        diff = _log_age(created_a, at) - _log_age(created_b, at)
-        return a.metadata.uid < b.metadata.uid if diff == 0 else diff < 0
-    return False
-
-
-def pods_to_delete(pods: list[Pod], related: Iterable[Pod], count: int, at: float) -> list[Pod]:
-    """The ``count`` pods whose loss hurts least, as upstream's getPodsToDelete picks them.
-
-    ``related`` are the pods of every ReplicaSet with the same controller (the Deployment's other
-    revisions): a pod sharing its node with many of them is the better one to lose.
-    """
-    if count >= len(pods):
-        return list(pods)
-    per_node: dict[str, int] = {}
-    for pod in related:
-        if pod.is_active():
-            per_node[pod.spec.node_name] = per_node.get(pod.spec.node_name, 0) + 1
-    ranked = [(pod, per_node.get(pod.spec.node_name, 0)) for pod in pods]
-
-    def compare(x: tuple[Pod, int], y: tuple[Pod, int]) -> int:
-        if _earlier_deleted(x[0], x[1], y[0], y[1], at):
-            return -1
-        return 1 if _earlier_deleted(y[0], y[1], x[0], x[1], at) else 0
-
-    ranked.sort(key=functools.cmp_to_key(compare))
-    return [pod for pod, _ in ranked[:count]]
-
-
-async def slow_start_batch(
-    count: int, initial: int, create: Callable[[], Awaitable[None]]
-) -> tuple[int, errors.APIError | None]:
-    """Run ``create`` ``count`` times in concurrent batches of 1, 2, 4, ... (upstream's slowStartBatch).
-
-    A batch with a failure stops the run: if the first pod is refused (quota, admission, a
-    terminating namespace) the rest would be too, and trying them all only spams the API server.
-    Returns the number of successes and the first failure.
-    """
-    successes = 0
-    remaining = count
-    batch = min(remaining, initial)
-    while batch > 0:
-        failures: list[errors.APIError] = []
-        async with trio.open_nursery() as nursery:
-            for _ in range(batch):
-                nursery.start_soon(_collect_failure, create, failures)
-        successes += batch - len(failures)
-        if failures:
-            return successes, failures[0]
-        remaining -= batch
-        batch = min(2 * batch, remaining)
-    return successes, None
-
-
-async def _collect_failure(
-    call: Callable[[], Awaitable[None]], failures: list[errors.APIError]
-) -> None:
-    try:
-        await call()
-    except errors.APIError as exc:
-        failures.append(exc)
-
-
-def _tally_status(rs: ReplicaSet, tally: Tally) -> ReplicaSetStatus:
-    """calculateStatus from the counts (minReadySeconds 0: every ready pod is available)."""
-    return ReplicaSetStatus(
-        replicas=tally.kept,
-        fully_labeled_replicas=tally.fully_labeled,
-        ready_replicas=tally.ready,
-        available_replicas=tally.ready,
-        observed_generation=rs.metadata.generation,
-    )
+    def status(self, rs: ReplicaSet, at: float) -> ReplicaSetStatus:
+        """calculateStatus (replica_set_utils.go); available: Ready for minReadySeconds at
+        ``at`` (:func:`is_pod_available`)."""
+        min_ready = rs.spec.min_ready_seconds
+        available = self.ready
+        if min_ready > 0:
+            available = available_count(self.ready_times, min_ready, at)
+        return ReplicaSetStatus(
+            replicas=self.replicas,
+            fully_labeled_replicas=self.fully_labeled,
+            ready_replicas=self.ready,
+            available_replicas=available,
+            observed_generation=rs.metadata.generation,
+        )
 
 
 # ---------------------------------------------------------------------------- the controller
@@ -216,7 +112,6 @@ class ReplicaSetController(Controller):
         self._pods_by_owner = TalliedIndex()
         self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
         self._rs_selectors = SelectorIndex()
-        self._pod_facts: dict[str, tuple[Any, ...]] = {}  # pod key -> ReplicaSetController._facts
         self.replicasets.add_handler(
             Handler(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         )
@@ -315,7 +210,6 @@ class ReplicaSetController(Controller):
 
     def _on_pod_delete(self, pod: Pod) -> None:
         self._pods_by_owner.discard(pod)
-        self._pod_facts.pop(key_of(pod), None)
         self._pod_gone(pod)
 
     def _pod_gone(self, pod: Pod) -> None:
@@ -332,93 +226,70 @@ class ReplicaSetController(Controller):
             self.expectations.forget(key)
             return
         needs_sync = self.expectations.satisfied(key)
-        tally = self._counted(rs)
-        claimed: list[Pod] | None = None if tally is not None else await self._claim_pods(rs)
-        # the counts as of the claim: the tally moves on while this sync awaits its writes
-        counted = _tally_status(rs, tally) if tally is not None else None
-
-        def pods() -> list[Pod]:  # what claim would return: built only when a sync needs it
-            if claimed is not None:
-                return claimed
-            assert tally is not None
-            return self._pods_by_owner.kept(rs.metadata.uid, tally)
-
+        claimed = await self._claim(rs)
         manage_error: errors.APIError | None = None
         if not needs_sync:
             # Come back when the wait expires, should the awaited events never arrive.
             self.queue.add_after(key, self.expectations.expires_in(key) + 1.0)
         elif rs.metadata.deletion_timestamp is None:
-            count = counted.replicas if counted is not None else len(pods())
             try:
-                await self._manage_replicas(key, rs, count, pods)
+                await self._manage_replicas(key, rs, claimed)
             except errors.APIError as exc:
                 manage_error = exc
-        status = counted if counted is not None else self._calculate_status(rs, pods())
-        updated = await self._update_status(rs, status)
+        updated = await self._update_status(rs, claimed.status(rs, now()))
         if manage_error is not None:
             raise manage_error
         if updated is not None and updated.spec.min_ready_seconds > 0:
-            self._requeue_for_availability(key, updated, pods())
+            # No event marks the moment the next ready pod turns available (the pod does not
+            # change): sync again then, or the count would wait for an unrelated event.
+            at = now()
+            due = next_available(claimed.ready_times, updated.spec.min_ready_seconds, at)
+            if due is not None:
+                self.queue.add_after(key, due - at)
 
-    def _counted(self, rs: ReplicaSet) -> Tally | None:
-        """The pods' counts, when they are all a sync needs: no orphan to adopt, no stray to
-        release, no minReadySeconds to time (else the sync claims and counts pod by pod)."""
-        if rs.spec.min_ready_seconds > 0 or self._pods_by_owner.has_orphans(rs.metadata.namespace):
-            return None
-        tally = self._pods_by_owner.tally(
-            rs.metadata.uid, rs.spec.selector, rs.spec.template.metadata.labels
+    async def _claim(self, rs: ReplicaSet) -> _Claimed:
+        """ClaimPods (controller_ref_manager.go), from the tally: the pods ``rs`` owns and still
+        selects are counted already; only its strays (owned pods it no longer selects, to
+        release) and the orphans it selects (to adopt) are offered to :func:`claim`, never the
+        namespace's pods. The counts and the kept pods are those at the claim."""
+        uid, spec = rs.metadata.uid, rs.spec
+        timed = spec.min_ready_seconds > 0
+        index = self._pods_by_owner
+        tally = index.tally(uid, spec.selector, spec.template.metadata.labels, timed)
+        claimed = _Claimed(
+            tally.kept,
+            tally.fully_labeled,
+            tally.ready,
+            list(tally.ready_times) if timed else [],
+            functools.partial(index.kept_items, uid, tally),
         )
-        return tally if tally.strays == 0 else None
-
-    async def _claim_pods(self, rs: ReplicaSet) -> list[Pod]:
-        """The active pods ``rs`` owns and selects, then the orphans it adopts (as claim).
-
-        An owned pod still selected is kept without a call into :func:`claim` (its selector
-        match memoised per pod object); only the rest (owned pods to release, orphans to
-        adopt) go through it, in the same order, so the API calls are claim's own.
-        """
-        owned = self._pods_by_owner.owned_by(rs.metadata.uid)
-        orphans = self._pods_by_owner.orphans(rs.metadata.namespace)
-        workcount.PODS_VISITED += len(owned) + len(orphans)
-        kept: list[Pod] = []
-        rest: list[Pod] = []
-        for pod in owned:
-            if pod.is_active():
-                (kept if self._facts(rs, pod)[3] else rest).append(pod)
-        rest.extend(pod for pod in orphans if pod.is_active())
+        if rs.metadata.deletion_timestamp is not None:
+            return claimed  # claim neither adopts nor releases for an owner being deleted
+        rest = index.strays(uid, tally)
+        if index.has_orphans(rs.metadata.namespace):
+            orphans = index.matching_orphans(rs.metadata.namespace, spec.selector)
+            rest.extend(pod for pod in orphans if pod.is_active())
         if not rest:
-            return kept
+            return claimed
+        workcount.PODS_VISITED += len(rest)
+        kept = index.kept_items(uid, tally)
         recheck = recheck_deletion(self.api, "replicasets", rs)
-        return [*kept, *await claim(self.api, "pods", rs, rest, recheck)]
+        adopted = await claim(self.api, "pods", rs, rest, recheck)
+        labels = spec.template.metadata.labels
+        for pod in adopted:
+            claimed.replicas += 1
+            claimed.fully_labeled += all(pod.metadata.labels.get(k) == v for k, v in labels.items())
+            since = pod.ready_since()
+            if since is not None:
+                claimed.ready += 1
+                if timed:
+                    bisect.insort(claimed.ready_times, since)
+        listed = [*kept, *((key_of(pod), pod) for pod in adopted)]
+        claimed.items = lambda: listed
+        return claimed
 
-    def _facts(self, rs: ReplicaSet, pod: Pod) -> tuple[Any, ...]:
-        """(pod, selector, template labels, selected, fully labelled, ready since) of ``pod``
-        for ``rs``: computed once per pod object and ReplicaSet spec (objects are immutable)."""
-        pkey = key_of(pod)
-        selector, template_labels = rs.spec.selector, rs.spec.template.metadata.labels
-        entry = self._pod_facts.get(pkey)
-        if (
-            entry is not None
-            and entry[0] is pod
-            and entry[1] == selector
-            and entry[2] == template_labels
-        ):
-            return entry
-        labels = pod.metadata.labels
-        entry = self._pod_facts[pkey] = (
-            pod,
-            selector,
-            template_labels,
-            selector.matches(labels),
-            all(labels.get(k) == v for k, v in template_labels.items()),
-            pod.ready_since(),
-        )
-        return entry
-
-    async def _manage_replicas(
-        self, key: str, rs: ReplicaSet, count: int, claimed: Callable[[], list[Pod]]
-    ) -> None:
-        diff = count - rs.spec.replicas
+    async def _manage_replicas(self, key: str, rs: ReplicaSet, claimed: _Claimed) -> None:
+        diff = claimed.replicas - rs.spec.replicas
         if diff < 0:
             count = min(-diff, REPLICASET_BURST_REPLICAS)
             self.expectations.expect_creations(key, count)
@@ -432,7 +303,7 @@ class ReplicaSetController(Controller):
                 raise failure
         elif diff > 0:
             count = min(diff, REPLICASET_BURST_REPLICAS)
-            victims = pods_to_delete(claimed(), self._related_pods(rs), count, now())
+            victims = self._pods_to_delete(rs, claimed.items(), count)
             self.expectations.expect_deletions(key, [key_of(p) for p in victims])
             failures: list[errors.APIError] = []
             async with trio.open_nursery() as nursery:
@@ -441,16 +312,20 @@ class ReplicaSetController(Controller):
             if failures:
                 raise failures[0]
 
-    def _related_pods(self, rs: ReplicaSet) -> list[Pod]:
-        """Pods of every ReplicaSet sharing this one's controller (none if it has none)."""
+    def _pods_to_delete(
+        self, rs: ReplicaSet, items: list[tuple[str, Pod]], count: int
+    ) -> list[Pod]:
+        """getPodsToDelete: ranked by what each pod object's facts say (read once per object),
+        and by the active pods on its node of every ReplicaSet sharing this one's controller
+        (counted as pods come and go), instead of reading every pod per comparison."""
+        if count >= len(items):
+            return [pod for _, pod in items]
+        index = self._pods_by_owner
+        candidates = [(pod, index.rank_facts(pkey, pod)) for pkey, pod in items]
         ref = rs.metadata.controller_ref()
-        if ref is None:
-            return []
-        return [
-            pod
-            for sibling in self._rs_by_owner.owned_by(ref.uid)
-            for pod in self._pods_by_owner.owned_by(sibling.metadata.uid)
-        ]
+        siblings = self._rs_by_owner.owned_by(ref.uid) if ref is not None else []
+        related_on = index.related_on(sibling.metadata.uid for sibling in siblings)
+        return rank_victims(candidates, related_on, count, now())
 
     async def _create_pod(self, rs: ReplicaSet) -> None:
         template = rs.spec.template
@@ -501,28 +376,6 @@ class ReplicaSetController(Controller):
         )
 
     # ------------------------------------------------------------------ status
-    def _calculate_status(self, rs: ReplicaSet, pods: list[Pod]) -> ReplicaSetStatus:
-        """Upstream's calculateStatus over the claimed pods (facts memoised per pod object);
-        available: ready since at least minReadySeconds, as :func:`is_pod_available`."""
-        min_ready = rs.spec.min_ready_seconds
-        at = now()
-        fully_labeled = ready = available = 0
-        for pod in pods:
-            _, _, _, _, fully, since = self._facts(rs, pod)
-            if fully:
-                fully_labeled += 1
-            if since is not None:
-                ready += 1
-                if min_ready == 0 or since + min_ready <= at:
-                    available += 1
-        return ReplicaSetStatus(
-            replicas=len(pods),
-            fully_labeled_replicas=fully_labeled,
-            ready_replicas=ready,
-            available_replicas=available,
-            observed_generation=rs.metadata.generation,
-        )
-
     async def _update_status(self, rs: ReplicaSet, status: ReplicaSetStatus) -> ReplicaSet | None:
         """Write ``status`` unless it is already there; one retry on a fresh read, as upstream."""
         if rs.status == status:
@@ -540,22 +393,6 @@ class ReplicaSetController(Controller):
                 except errors.NotFound:
                     return None
         return None  # pragma: no cover - the loop returns or raises
-
-    def _requeue_for_availability(self, key: str, rs: ReplicaSet, pods: list[Pod]) -> None:
-        """Sync again when the next ready pod has been ready for minReadySeconds.
-
-        No event marks that moment (the pod does not change), so without this the available count
-        would wait for an unrelated event.
-        """
-        at = now()
-        due = [
-            since + rs.spec.min_ready_seconds
-            for pod in pods
-            if (since := pod.ready_since()) is not None
-            and not is_pod_available(pod, rs.spec.min_ready_seconds, at)
-        ]
-        if due:
-            self.queue.add_after(key, min(due) - at)
 
 
 __all__ = [

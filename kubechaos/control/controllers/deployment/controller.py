@@ -141,9 +141,11 @@ class DeploymentController(Controller):
         d = self.deployments.get(key)
         if d is None:
             return  # deleted; the garbage collector removes what it owned
+        # its own ReplicaSets and the orphans its selector matches (ClaimReplicaSets adopts
+        # those, ignores the other orphans): never every orphan of the namespace
         candidates = [
             *self._rs_by_owner.owned_by(d.metadata.uid),
-            *self._rs_by_owner.orphans(d.metadata.namespace),
+            *self._rs_by_owner.matching_orphans(d.metadata.namespace, d.spec.selector),
         ]
         rs_list = await claim(
             self.api, "replicasets", d, candidates, recheck_deletion(self.api, "deployments", d)

@@ -38,13 +38,8 @@ from kubechaos.api.objects import (
 )
 from kubechaos.client.context import Context
 from kubechaos.client.informer import (
-    LABEL_INDEX,
-    NAMESPACE_INDEX,
     Handler,
     Informer,
-    label_index,
-    label_index_value,
-    namespace_index,
 )
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.podautoscaler.metrics import compute_replicas_for_metrics
@@ -306,14 +301,9 @@ class HorizontalController(Controller):
     def _selected(self, namespace: str, scale: Scale) -> list[Pod]:
         selector = scale.selector
         assert selector is not None
-        self.pods.add_indexers({NAMESPACE_INDEX: namespace_index, LABEL_INDEX: label_index})
-        pair = selector.index_key()
-        if pair is None:
-            candidates = self.pods.by_index(NAMESPACE_INDEX, namespace)
-        else:  # only the pods carrying one matchLabels pair, not the whole namespace
-            candidates = self.pods.by_index(LABEL_INDEX, label_index_value(namespace, *pair))
-        workcount.PODS_VISITED += len(candidates)
-        return [pod for pod in candidates if selector.matches(pod.metadata.labels)]
+        pods = self.pods.select(namespace, selector)  # only those carrying its labels
+        workcount.PODS_VISITED += len(pods)
+        return pods
 
     async def _write_status(
         self, s: _Sync, current: int, desired: int | None, rescaled: bool

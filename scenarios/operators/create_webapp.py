@@ -1,9 +1,10 @@
 """A user of the example operator: create the WebApp objects of a manifest file once their CRD
 is served (the operator installs it), retrying for a minute, as ``kubectl apply -f`` would; then,
-with ``--scale N --at SECONDS``, set their ``spec.replicas`` to N at that time of the run (as
-``kubectl patch`` would), and exit.
+for each ``--scale N --at SECONDS`` (repeatable, in order), set their ``spec.replicas`` to N at
+that time of the run (as ``kubectl patch`` would), and exit.
 
-Usage: ``python create_webapp.py webapp.yaml [--scale 6 --at 65]``. Run times are virtual
+Usage: ``python create_webapp.py webapp.yaml [--scale 6 --at 65 [--scale 5 --at 155 ...]]``.
+Run times are virtual
 seconds: the process converts them with the run's pace (``KUBECHAOS_SPEED``, virtual seconds per
 wall second, 1 outside kubechaos), counting from its own start (a moment after the run's).
 """
@@ -44,9 +45,11 @@ def _create(custom: Any, obj: dict[str, Any]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("manifest")
-    parser.add_argument("--scale", type=int, help="set spec.replicas to this")
-    parser.add_argument("--at", type=float, default=0.0, help="at this run time (virtual s)")
+    parser.add_argument("--scale", type=int, action="append", default=[], help="spec.replicas")
+    parser.add_argument("--at", type=float, action="append", default=[], help="run time (s)")
     args = parser.parse_args()
+    if len(args.scale) != len(args.at):
+        parser.error("give each --scale its --at")
     started = time.monotonic()
     speed = float(os.environ.get("KUBECHAOS_SPEED", "1"))
     kubernetes.config.load_kube_config()
@@ -55,16 +58,19 @@ def main() -> int:
         objects = [o for o in yaml.safe_load_all(manifest) if o]
     if not all(_create(custom, obj) for obj in objects):
         return 1
-    if args.scale is None:
-        return 0
-    time.sleep(max(0.0, started + args.at / speed - time.monotonic()))
-    for obj in objects:
-        version = obj["apiVersion"].partition("/")[2]
-        namespace, name = obj["metadata"].get("namespace", "default"), obj["metadata"]["name"]
-        patch = {"spec": {"replicas": args.scale}}
-        custom.patch_namespaced_custom_object(GROUP, version, namespace, PLURAL, name, patch)
-        print(f"scaled WebApp {namespace}/{name} to {args.scale}", flush=True)
+    for replicas, at in zip(args.scale, args.at, strict=True):
+        time.sleep(max(0.0, started + at / speed - time.monotonic()))
+        for obj in objects:
+            _scale(custom, obj, replicas)
     return 0
+
+
+def _scale(custom: Any, obj: dict[str, Any], replicas: int) -> None:
+    version = obj["apiVersion"].partition("/")[2]
+    namespace, name = obj["metadata"].get("namespace", "default"), obj["metadata"]["name"]
+    patch = {"spec": {"replicas": replicas}}
+    custom.patch_namespaced_custom_object(GROUP, version, namespace, PLURAL, name, patch)
+    print(f"scaled WebApp {namespace}/{name} to {replicas}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ each node / in each topology domain?", and InterPodAffinity also "which placed p
 (anti-)affinity terms, and where?". Upstream answers by walking every node's pods in PreFilter
 and PreScore; the model keeps the answers up to date instead:
 
-* a **selector** is registered the first time a pending pod needs it (one scan of the pods of its
-  namespaces, once); from then on each pod placed or unplaced adjusts the per-node counts of the
-  registered selectors of its namespace: O(registered selectors in that namespace) per event;
+* a **selector** is registered the first time a pending pod needs it (one scan of the pods that
+  carry its first matchLabels pair, or of its namespaces' pods when it has none, once); from then
+  on each pod placed or unplaced adjusts the per-node counts of the registered selectors filed
+  under one of its label pairs (or under none): a Deployment's pod event looks at its own
+  Deployment's selector, not at every Deployment's of the namespace;
 * the (anti-)affinity **terms held by placed pods** are grouped by identical term (a Deployment's
   replicas share one), each with its per-node holder counts;
 * the **domains** of every node label key (value -> offered nodes carrying it);
@@ -169,8 +171,11 @@ class PodIndex:
         self._pods: dict[str, IndexedPod] = {}
         self._by_ns: dict[str, dict[str, IndexedPod]] = {}
         self._selectors: dict[SelectorKey, Counted] = {}
-        self._selectors_by_ns: dict[str, list[Counted]] = {}
-        self._selectors_all_ns: list[Counted] = []
+        # registered selectors filed under their first matchLabels pair (a pod event looks up
+        # only those its own labels name), or under None when they have no pair
+        self._selectors_by_ns: dict[str, dict[tuple[str, str] | None, list[Counted]]] = {}
+        self._selectors_all_ns: dict[tuple[str, str] | None, list[Counted]] = {}
+        self._by_pair: dict[tuple[str, str], dict[str, IndexedPod]] = {}  # placed pods by label
         self._held: dict[HeldKey, HeldTerm] = {}
         self.held_by_kind: tuple[dict[HeldKey, HeldTerm], ...] = ({}, {}, {}, {})
         self.domains: dict[str, dict[str, int]] = {}  # label key -> value -> offered nodes
@@ -222,6 +227,8 @@ class PodIndex:
         entry = IndexedPod(pod, node)
         self._pods[key] = entry
         self._by_ns.setdefault(entry.namespace, {})[key] = entry
+        for pair in entry.labels.items():
+            self._by_pair.setdefault(pair, {})[key] = entry
         self._count(entry, 1)
         if self.on_change is not None:
             self.on_change(entry)
@@ -234,6 +241,11 @@ class PodIndex:
         del ns_pods[key]
         if not ns_pods:
             del self._by_ns[entry.namespace]
+        for pair in entry.labels.items():
+            with_pair = self._by_pair[pair]
+            del with_pair[key]
+            if not with_pair:
+                del self._by_pair[pair]
         self._count(entry, -1)
         if self.on_change is not None:
             self.on_change(entry)
@@ -250,7 +262,7 @@ class PodIndex:
 
     def _count(self, entry: IndexedPod, delta: int) -> None:
         node = entry.node
-        for counted in (*self._selectors_by_ns.get(entry.namespace, ()), *self._selectors_all_ns):
+        for counted in self._candidates(entry):
             if counted.matches(entry):
                 _bump(counted.nodes, node, delta)
                 if counted.domains and (labels := self.offered.get(node)) is not None:
@@ -266,16 +278,33 @@ class PodIndex:
                 del self._held[held_key]
                 del self.held_by_kind[held.kind][held_key]
 
+    def _candidates(self, entry: IndexedPod) -> list[Counted]:
+        """The registered selectors that may match ``entry``: those filed under one of its
+        label pairs or under no pair, in its namespace or in all namespaces."""
+        found: list[Counted] = []
+        for filed in (self._selectors_by_ns.get(entry.namespace), self._selectors_all_ns):
+            if filed:
+                found += filed.get(None, ())
+                for pair in entry.labels.items():
+                    found += filed.get(pair, ())
+        return found
+
     def _register(self, key: SelectorKey) -> Counted:
         counted = self._selectors[key] = Counted(key)
         namespaces = counted.namespaces
+        pivot = counted.pairs[0] if counted.pairs else None
         if namespaces is None:
-            self._selectors_all_ns.append(counted)
-            pods = list(self._pods.values())
+            self._selectors_all_ns.setdefault(pivot, []).append(counted)
+            pods = list((self._pods if pivot is None else self._by_pair.get(pivot, {})).values())
+        elif pivot is not None:  # the pods carrying its first pair, in placement order
+            for ns in namespaces:
+                self._selectors_by_ns.setdefault(ns, {}).setdefault(pivot, []).append(counted)
+            with_pair = self._by_pair.get(pivot, {}).values()
+            pods = [entry for entry in with_pair if entry.namespace in namespaces]
         else:
             pods = []
             for ns in namespaces:
-                self._selectors_by_ns.setdefault(ns, []).append(counted)
+                self._selectors_by_ns.setdefault(ns, {}).setdefault(None, []).append(counted)
                 pods.extend(self._by_ns.get(ns, {}).values())
         self.visited += len(pods)
         for entry in pods:

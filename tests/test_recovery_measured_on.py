@@ -63,8 +63,10 @@ kind: Scenario
 metadata: {{name: kill}}
 spec:
   seed: 3
-  duration: 40s
-  cluster: {{nodeGroups: [{{name: worker, count: 2}}]}}
+  duration: 30s
+  cluster:
+    nodeGroups: [{{name: worker, count: 2}}]
+    settings: {{processTerminationGrace: 1s}}  # the stubborn process ignores SIGTERM
   workloads: {workloads}
   faults:
     - {{type: process-kill, name: kill-op, at: 4s, params: {{process: operator, restartAfter: 5s}}}}
@@ -85,7 +87,7 @@ def test_a_process_kill_says_it_was_measured_on_what_the_run_watches(tmp_path: P
     stubborn = _script(tmp_path, "stubborn", STUBBORN)
     exec_ = f"operator={sys.executable} {stubborn}"
     done, result = _run(_process_scenario(tmp_path, f"[{{path: {WEB}}}]"), "--exec", exec_,
-                        speed="10")  # fmt: skip
+                        speed="20")  # fmt: skip
     assert result is not None, done.stdout + done.stderr
     (kill,) = result["faults"]
     assert kill["recovery"]["measuredOn"] == "cluster-wide steady state: 1 Deployment"
@@ -93,7 +95,7 @@ def test_a_process_kill_says_it_was_measured_on_what_the_run_watches(tmp_path: P
     assert operator["restarts"] == 1
     # the restart is on the record as the fault's revert (from: revert measures from it)
     assert kill["revertedAt"] == 9.0
-    done, result = _run(_process_scenario(tmp_path, "[]"), "--exec", exec_, speed="10")
+    done, result = _run(_process_scenario(tmp_path, "[]"), "--exec", exec_, speed="20")
     assert result is not None, done.stdout + done.stderr
     assert done.returncode == 1
     (kill,) = result["faults"]

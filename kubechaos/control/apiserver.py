@@ -36,6 +36,7 @@ import trio
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import APIObject, Pod, with_meta
+from kubechaos.api.objects.copying import replace, with_resource_version
 from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
@@ -78,7 +79,7 @@ def _decode(value: APIObject, revision: int) -> APIObject:
     rv = str(revision)
     if value.metadata.resource_version == rv:
         return value
-    return attrs.evolve(value, metadata=attrs.evolve(value.metadata, resource_version=rv))
+    return with_resource_version(value, rv)
 
 
 def _mark_deleting(
@@ -334,16 +335,14 @@ class APIServer:
         rtype = strategy.resource
         meta = obj.metadata
         if not meta.name and meta.generate_name:
-            meta = attrs.evolve(
-                meta, name=meta.generate_name + self._rng.name_suffix("generate-name")
-            )
+            meta = replace(meta, name=meta.generate_name + self._rng.name_suffix("generate-name"))
         if rtype.namespaced and not meta.namespace:
             meta = attrs.evolve(meta, namespace="default")
         if rtype.namespaced and meta.namespace:
             ns_cache = self._caches["namespaces"]
             if ns_cache.get(_etcd_key("namespaces", "", meta.namespace)) is None:
                 raise errors.NotFound(f'namespaces "{meta.namespace}" not found')
-        meta = attrs.evolve(
+        meta = replace(
             meta,
             uid=str(uuid.UUID(int=(uid_rng or self._uid_rng).getrandbits(128), version=4)),
             resource_version="",
@@ -352,7 +351,7 @@ class APIServer:
             deletion_grace_period_seconds=None,
             generation=1 if rtype.bumps_generation else 0,
         )
-        obj = attrs.evolve(obj, metadata=meta)
+        obj = replace(obj, metadata=meta)
         obj = strategy.admit(strategy.prepare_for_create(obj))
         causes = strategy.validate(obj)
         if causes:
@@ -403,8 +402,9 @@ class APIServer:
         once when that delete already came, with grace period 0: upstream's
         registry.ShouldDeleteDuringUpdate). An unchanged object is not written at all.
         """
-        if new == kv.value:
-            return _decode(kv.value, kv.mod_revision)
+        cache = self._caches[strategy.resource.name]
+        if new == kv.value:  # the watch cache's copy of that revision, not a second stamp
+            return cache.decoded(kv.key, kv.value, kv.mod_revision)
         if validating:
             causes = strategy.validate(new)
             if causes:
@@ -422,7 +422,7 @@ class APIServer:
                 "the object has been modified; please apply your changes to the latest version "
                 "and try again"
             )
-        return self._caches[strategy.resource.name].decoded(kv.key, new, result.revision)
+        return cache.decoded(kv.key, new, result.revision)
 
     async def patch(
         self,
@@ -549,9 +549,7 @@ def _bind(etcd: Etcd, namespace: str, name: str, node_name: str) -> tuple[Pod, i
         raise errors.Conflict(f'pod {name} is already assigned to node "{pod.spec.node_name}"')
     if pod.metadata.deletion_timestamp is not None:
         raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
-    bound = with_scheduled_condition(
-        attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
-    )
+    bound = with_scheduled_condition(replace(pod, spec=replace(pod.spec, node_name=node_name)))
     result = etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)])
     if not result.succeeded:
         raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')

@@ -91,10 +91,16 @@ class Compare:
 
     def holds(self, kv: KeyValue | None) -> bool:
         actual = 0
-        if kv is not None:
-            actual = {"mod": kv.mod_revision, "create": kv.create_revision, "version": kv.version}[
-                self.target
-            ]
+        if kv is not None:  # one branch per target: no dict built per compare (every write)
+            target = self.target
+            if target == "mod":
+                actual = kv.mod_revision
+            elif target == "create":
+                actual = kv.create_revision
+            elif target == "version":
+                actual = kv.version
+            else:
+                raise KeyError(target)
         if self.op == "=":
             return actual == self.value
         if self.op == "!=":
@@ -238,10 +244,16 @@ class EtcdStore:
         failure: Iterable[Put | Delete],
     ) -> TxnResult:
         """If every compare holds apply ``success`` else ``failure``, atomically, at one revision."""
-        succeeded = all(c.holds(self.get(c.key)) for c in compares)
+        succeeded = True
+        for compare in compares:
+            if not compare.holds(self.get(compare.key)):
+                succeeded = False
+                break
         ops = list(success if succeeded else failure)
-        writes = [op for op in ops if isinstance(op, Put) or self.get(op.key) is not None]
-        if not writes:
+        for op in ops:  # is anything written? (a delete of a missing key writes nothing)
+            if isinstance(op, Put) or self.get(op.key) is not None:
+                break
+        else:
             return TxnResult(succeeded, self.revision, tuple(self.get(op.key) for op in ops))
         self.revision += 1
         rev = self.revision
@@ -330,10 +342,31 @@ class EtcdStore:
         return lo
 
     def _notify(self, events: list[WatchEvent]) -> None:
+        if len(events) == 1:
+            self._notify_one(events[0])
+            return
         for watcher in self.watchers_of(events):
             matching = [e for e in events if e.kv.key.startswith(watcher.prefix)]
             if matching:
                 watcher.callback(matching)
+
+    def _notify_one(self, event: WatchEvent) -> None:
+        """:meth:`_notify` of a one-event commit (nearly every write), without the sets and
+        lists of :meth:`watchers_of`; it must agree with it: the watchers of the key's
+        resource directory and those of wider prefixes, in registration order."""
+        key = event.kv.key
+        by_top = self._watchers_by_top
+        top = _top(key)
+        wide = by_top.get("")
+        if wide is None:
+            watchers: Iterable[WatchHandle] = tuple(by_top.get(top, ()))
+        elif top == "":
+            watchers = tuple(wide)
+        else:
+            watchers = sorted((*by_top.get(top, ()), *wide), key=lambda w: w.seq)
+        for watcher in watchers:
+            if key.startswith(watcher.prefix):
+                watcher.callback([event])
 
     def watchers_of(self, events: list[WatchEvent]) -> list[WatchHandle]:
         """The watchers a commit of ``events`` must look at, in registration order: those of

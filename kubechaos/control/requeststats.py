@@ -3,6 +3,7 @@ and resource (kept by :class:`kubechaos.control.apiserver.APIServer`)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 
 import attrs
@@ -24,13 +25,8 @@ class RequestStats:
     def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
         self.total[(verb, resource, code)] += 1
         self.duration_sum[(verb, resource)] += seconds
-        buckets = self.duration_buckets[(verb, resource)]
-        for i, bound in enumerate(DURATION_BUCKETS):
-            if seconds <= bound:
-                buckets[i] += 1
-                break
-        else:
-            buckets[-1] += 1
+        # the first bucket whose bound is >= seconds (the last, +Inf, if none)
+        self.duration_buckets[(verb, resource)][bisect_left(DURATION_BUCKETS, seconds)] += 1
 
 
 __all__ = ["DURATION_BUCKETS", "RequestStats"]

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
-import attrs
-
 from kubechaos.api.objects.apps import (
     Deployment,
     DeploymentCondition,
@@ -53,6 +51,7 @@ from kubechaos.api.objects.coordination import (
     Lease,
     LeaseSpec,
 )
+from kubechaos.api.objects.copying import replace
 from kubechaos.api.objects.core import (
     NO_EXECUTE,
     NO_SCHEDULE,
@@ -157,7 +156,7 @@ def key_of(obj: APIObject) -> str:
 
 
 def with_meta(obj: APIObject, **changes: Any) -> APIObject:
-    return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, **changes))
+    return replace(obj, metadata=replace(obj.metadata, **changes))
 
 
 __all__ = [

@@ -7,10 +7,9 @@ subresource sets (pkg/registry/core/pod/storage).
 
 from __future__ import annotations
 
-import attrs
-
 from kubechaos.api import discovery, errors
-from kubechaos.api.objects import Pod, PodCondition, Toleration
+from kubechaos.api.objects import Pod, PodCondition, PodStatus, Toleration
+from kubechaos.api.objects.copying import replace
 from kubechaos.api.validation import validate_pod
 from kubechaos.control.registry.priority import admit_priority
 from kubechaos.control.registry.statuswrite import merge_foreign_pod_conditions
@@ -23,14 +22,17 @@ class PodStrategy(Strategy[Pod]):
     delete_when_finalized = False  # the kubelet's final delete removes a pod
 
     def prepare_for_create(self, obj: Pod) -> Pod:
-        obj = attrs.evolve(obj, status=type(obj.status)())
+        status = type(obj.status)()
         if obj.spec.node_name:
-            obj = with_scheduled_condition(obj)
-        return obj
+            status = _with_scheduled(status)
+        return replace(obj, status=status)
 
     def admit(self, obj: Pod) -> Pod:
-        obj = attrs.evolve(obj, spec=attrs.evolve(obj.spec, tolerations=self._tolerations(obj)))
-        return admit_priority(obj, self.options.cached("priorityclasses"))
+        """DefaultTolerationSeconds, then Priority: one copy of the spec for both (neither
+        reads what the other sets)."""
+        priority = admit_priority(obj, self.options.cached("priorityclasses"))
+        spec = replace(obj.spec, tolerations=self._tolerations(obj), **priority)
+        return replace(obj, spec=spec)
 
     def _tolerations(self, pod: Pod) -> tuple[Toleration, ...]:
         """DefaultTolerationSeconds: tolerate not-ready/unreachable NoExecute for 300 s."""
@@ -53,7 +55,7 @@ class PodStrategy(Strategy[Pod]):
 
     def prepare_for_update(self, old: Pod, new: Pod) -> Pod:
         """Only container images and tolerations may change."""
-        unchanged = attrs.evolve(
+        unchanged = replace(
             new.spec, containers=old.spec.containers, tolerations=old.spec.tolerations
         )
         if unchanged != old.spec:
@@ -68,10 +70,9 @@ class PodStrategy(Strategy[Pod]):
         return new
 
     def update_status(self, old: Pod, new: Pod) -> Pod:
-        """A model component's status: the conditions it leaves out are kept (a client's)."""
-        merged = super().update_status(old, new)
-        status = merge_foreign_pod_conditions(old.status, merged.status)
-        return merged if status is merged.status else attrs.evolve(merged, status=status)
+        """A model component's status: the conditions it leaves out are kept (a client's).
+        (The base class's status write with the merged status, in one copy.)"""
+        return replace(old, status=merge_foreign_pod_conditions(old.status, new.status))
 
     def deletion_grace(self, obj: Pod, requested: int | None) -> int:
         """A pod bound to a node and still running gets its grace period (or the one the
@@ -85,14 +86,18 @@ class PodStrategy(Strategy[Pod]):
 
 def with_scheduled_condition(pod: Pod) -> Pod:
     """``pod`` with its PodScheduled condition True as of now (replaced if present)."""
-    if pod.status.condition("PodScheduled") is not None:
+    return replace(pod, status=_with_scheduled(pod.status))
+
+
+def _with_scheduled(status: PodStatus) -> PodStatus:
+    if status.condition("PodScheduled") is not None:
         conditions = tuple(
             PodCondition("PodScheduled", "True", now()) if c.type == "PodScheduled" else c
-            for c in pod.status.conditions
+            for c in status.conditions
         )
     else:
-        conditions = (*pod.status.conditions, PodCondition("PodScheduled", "True", now()))
-    return attrs.evolve(pod, status=attrs.evolve(pod.status, conditions=conditions))
+        conditions = (*status.conditions, PodCondition("PodScheduled", "True", now()))
+    return replace(status, conditions=conditions)
 
 
 PODS = ResourceType(discovery.PODS, Pod, True, False, PodStrategy)

@@ -11,8 +11,7 @@ class, is refused with 403 Forbidden.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import attrs
+from typing import Any
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Pod, PriorityClass
@@ -21,8 +20,9 @@ DEFAULT_PREEMPTION_POLICY = "PreemptLowerPriority"
 NO_DEFAULT_PRIORITY = 0  # scheduling.DefaultPriorityWhenNoDefaultClassExists
 
 
-def admit_priority(pod: Pod, classes: Iterable[PriorityClass]) -> Pod:
-    """``pod`` with ``priorityClassName``, ``priority`` and ``preemptionPolicy`` resolved."""
+def admit_priority(pod: Pod, classes: Iterable[PriorityClass]) -> dict[str, Any]:
+    """``pod``'s ``priorityClassName``, ``priority`` and ``preemptionPolicy`` resolved: the
+    changes to its spec (the caller makes them with the rest of its admission, in one copy)."""
     spec = pod.spec
     name = spec.priority_class_name
     if name:
@@ -52,12 +52,7 @@ def admit_priority(pod: Pod, classes: Iterable[PriorityClass]) -> Pod:
             f"provided in pod spec; priority admission controller computed {policy} from the "
             "given PriorityClass name",
         )
-    return attrs.evolve(
-        pod,
-        spec=attrs.evolve(
-            spec, priority_class_name=name, priority=priority, preemption_policy=policy
-        ),
-    )
+    return {"priority_class_name": name, "priority": priority, "preemption_policy": policy}
 
 
 def _refuse(pod: Pod, why: str) -> None:

@@ -31,6 +31,7 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Deployment, Namespace, Pod, PodStatus, ReplicaSet, Service
+from kubechaos.api.objects.copying import replace
 from kubechaos.control.registry.strategy import Strategy
 
 # kinds whose status strategy also keeps these metadata fields of the stored object
@@ -132,7 +133,7 @@ def merge_foreign_pod_conditions(old: PodStatus, new: PodStatus) -> PodStatus:
     missing = tuple(c for c in old.conditions if c.type not in held)
     if not missing:
         return new
-    return attrs.evolve(new, conditions=(*new.conditions, *missing))
+    return replace(new, conditions=(*new.conditions, *missing))
 
 
 __all__ = [

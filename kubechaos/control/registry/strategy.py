@@ -17,6 +17,7 @@ import attrs
 from kubechaos.api import errors
 from kubechaos.api.discovery import APIResource
 from kubechaos.api.objects import APIObject
+from kubechaos.api.objects.copying import replace
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.defaults import Settings
 
@@ -93,7 +94,7 @@ class Strategy(Generic[ObjT]):
         """The ``update`` verb: ``new``'s spec and metadata over ``old``, keeping what the
         server owns (identity, timestamps, generation, and status if written separately)."""
         old_meta = old.metadata
-        meta = attrs.evolve(
+        meta = replace(
             new.metadata,
             name=old_meta.name,
             namespace=old_meta.namespace,
@@ -105,15 +106,17 @@ class Strategy(Generic[ObjT]):
             generation=old_meta.generation,
             generate_name=old_meta.generate_name,
         )
-        merged: Any = attrs.evolve(new, metadata=meta)
-        if self.resource.has_status:
-            merged = attrs.evolve(merged, status=old.status)  # type: ignore[union-attr]
+        merged: Any
+        if self.resource.has_status:  # one copy for both
+            merged = replace(new, metadata=meta, status=old.status)  # type: ignore[union-attr]
+        else:
+            merged = replace(new, metadata=meta)
         merged = self.prepare_for_update(old, merged)
         if self.resource.bumps_generation and getattr(merged, "spec", None) != getattr(
             old, "spec", None
         ):
-            merged = attrs.evolve(
-                merged, metadata=attrs.evolve(merged.metadata, generation=old_meta.generation + 1)
+            merged = replace(
+                merged, metadata=replace(merged.metadata, generation=old_meta.generation + 1)
             )
         return merged
 
@@ -127,7 +130,7 @@ class Strategy(Generic[ObjT]):
         if not self.resource.has_status:
             raise errors.NotFound(f"{self.resource.name} has no status subresource")
         current: Any = old  # the kinds with a status subresource all have a ``status`` field
-        return attrs.evolve(current, status=new.status)  # type: ignore[union-attr]
+        return replace(current, status=new.status)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ delete
     def deletion_grace(self, obj: ObjT, requested: int | None) -> int:

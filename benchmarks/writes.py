@@ -15,7 +15,10 @@ Each kind is timed on its own in CPU time (the machine is shared; wall time lies
 one latency sleep in ``APIServer._call`` skipped, so what remains is the write path proper, not
 Trio's sleep, wakeup and run loop, nor the watchers' wakeups); a second pass under cProfile counts, per write, the calls that make a write dear:
 ``attrs.evolve`` and the cheaper copy that replaces it where hot (``objects.replace``), the
-resourceVersion stamps (``_decode``), validations and etcd transactions. Both passes run the same
+resourceVersion stamps (``_decode``), validations and etcd transactions (``etcd txn`` counts the
+server's ``Etcd.txn`` and the store's under it: 2 per write). The requests are built the way a
+component builds them, and that is counted too: 2 ``attrs.evolve`` per Lease renewal, 1 per pod
+status and per slice update are the benchmark's own, not the server's. Both passes run the same
 writes; virtual time never depends on the host. One watch per written resource is open and
 drained, so every write also pays its watch-cache dispatch, as in a cluster.
 

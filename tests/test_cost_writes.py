@@ -250,9 +250,10 @@ def test_with_meta_changes_only_the_named_metadata() -> None:
 
 
 def test_a_one_event_commit_notifies_watchers_in_registration_order() -> None:
-    """etcd delivers each commit to every watcher whose prefix matches, in the order they
-    registered, a wider prefix's watcher among them (server/storage/mvcc/watchable_store.go
-    notifies the synced watchers of the key range); the one-event fast path must agree."""
+    """etcd delivers each commit to every watcher whose key range holds the key, a wider
+    prefix's watcher among them (server/storage/mvcc/watchable_store.go notify: the synced
+    watchers of the key). etcd promises no order across watchers; the model's is registration
+    order, so runs are reproducible, and the one-event fast path must keep it."""
     store = EtcdStore()
     seen: list[tuple[str, int]] = []
 

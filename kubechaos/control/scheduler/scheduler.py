@@ -223,14 +223,7 @@ class Scheduler:
         if not nodes:
             self._failed(qp, "unschedulable", NO_NODES_MESSAGE, parked=False)
             return False
-        self._rejected = []
-        rejections: list[Rejection] = []
-        if (nominated := self.preemption.nominated_fit(view)) is not None:
-            feasible, absent = [nominated], 0
-        elif view.node_names is not None:
-            feasible, rejections, absent = self._filter_named(view, nodes)
-        else:
-            (feasible, rejections), absent = self._find_feasible(view, nodes), 0
+        feasible, rejections, absent = self.find_nodes_that_fit(view, nodes)
         if not feasible:
             message = fit_error(len(nodes), rejections, absent)
             if view.node_names is not None and not view.node_names:
@@ -244,7 +237,7 @@ class Scheduler:
                 message = await self.preemption.post_filter(view, len(nodes), rejected, absent)
             self._failed(qp, "unschedulable", message, parked=True)
             return False
-        info = self._select(view, feasible)
+        info = self.select_host(view, feasible)
         self.cache.place(view.key, view.pod, info.name, assumed=True)
         self.preemption.nominator.delete(view.key)
         meta = view.pod.metadata
@@ -273,6 +266,21 @@ class Scheduler:
         self.queue.requeue(qp, unschedulable=parked)
 
     # ------------------------------------------------------------------ filtering
+    def find_nodes_that_fit(
+        self, view: PodView, nodes: list[NodeInfo]
+    ) -> tuple[list[NodeInfo], list[Rejection], int]:
+        """The cycle's Filter phase (schedule_one.go findNodesThatFitPod), after the PreFilter
+        (``view.cycle``): the feasible nodes, the rejections (with their nodes in
+        ``_rejected``) and how many nodes the NodeAffinity PreFilter left out. Synchronous, so
+        benchmarks/scheduler.py can time it alone."""
+        self._rejected = []
+        if (nominated := self.preemption.nominated_fit(view)) is not None:
+            return [nominated], [], 0
+        if view.node_names is not None:
+            return self._filter_named(view, nodes)
+        feasible, rejections = self._find_feasible(view, nodes)
+        return feasible, rejections, 0
+
     def _find_feasible(
         self, view: PodView, nodes: list[NodeInfo]
     ) -> tuple[list[NodeInfo], list[Rejection]]:
@@ -341,7 +349,7 @@ class Scheduler:
         self.nodes_filtered += len(candidates)
         return feasible, rejections, len(nodes) - len(candidates)
 
-    def _select(self, view: PodView, feasible: list[NodeInfo]) -> NodeInfo:
+    def select_host(self, view: PodView, feasible: list[NodeInfo]) -> NodeInfo:
         """The best-scoring feasible node; a tie is broken by one seeded draw (selectHost)."""
         self.nodes_scored += len(feasible)
         winners = best_nodes(view, feasible, self.cache)

@@ -30,11 +30,7 @@ from pathlib import Path
 import attrs
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from shapes import MIXED_SIZES, SPREAD_FROM, ZONE_KEY, ZONES, build  # noqa: E402
-
-from kubechaos.api.objects import (  # noqa: E402
+from kubechaos.api.objects import (
     DaemonSet,
     Deployment,
     Node,
@@ -49,15 +45,15 @@ from kubechaos.api.objects import (  # noqa: E402
     Resources,
     Service,
 )
-from kubechaos.api.selectors import LabelSelector  # noqa: E402
-from kubechaos.client.context import Context  # noqa: E402
-from kubechaos.control.bootstrap import bootstrap, new_control_plane  # noqa: E402
-from kubechaos.control.controllers.daemon.util import (  # noqa: E402
-    daemon_tolerations,
-    new_daemon_pod,
-)
-from kubechaos.control.scheduler import Scheduler  # noqa: E402
-from kubechaos.sim.clock import run_virtual  # noqa: E402
+from kubechaos.api.selectors import LabelSelector
+from kubechaos.client.context import Context
+from kubechaos.control.bootstrap import bootstrap, new_control_plane
+from kubechaos.control.controllers.daemon.util import daemon_tolerations, new_daemon_pod
+from kubechaos.control.scheduler import Scheduler
+from kubechaos.sim.clock import run_virtual
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shapes import MIXED_SIZES, SPREAD_FROM, ZONE_KEY, ZONES, build
 
 HASH = "5d8f7c9b6"  # one pod-template-hash for every ReplicaSet: one revision each
 
@@ -66,8 +62,9 @@ def _node(name: str, zone: str) -> Node:
     capacity = Resources(4000, 16 * 2**30, 110)
     return Node(
         ObjectMeta(
-            name=name, labels={"kubernetes.io/hostname": name, "kubechaos.io/node-group": zone}
-            | {ZONE_KEY: zone}
+            name=name,
+            labels={"kubernetes.io/hostname": name, "kubechaos.io/node-group": zone}
+            | {ZONE_KEY: zone},
         ),
         NodeSpec(),
         NodeStatus(
@@ -188,7 +185,9 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=3000)
     parser.add_argument("--profile", help="write a cProfile of the attempts (last size) here")
     args = parser.parse_args()
-    print(f"{'nodes':>6} {'kind':>7} {'attempts':>8} {'us/attempt':>10} {'filtered':>9} {'scored':>7}")
+    print(
+        f"{'nodes':>6} {'kind':>7} {'attempts':>8} {'us/attempt':>10} {'filtered':>9} {'scored':>7}"
+    )
     for nodes in args.nodes:
         profile = cProfile.Profile() if args.profile else None
         stats = run_virtual(_run, nodes, args.pods, profile, seed=1)

@@ -293,17 +293,22 @@ class Scheduler:
         processed = 0
         cpu, memory = view.cpu, view.memory
         simple = not view.selector and not view.affinity
-        cycle = view.cycle if view.cycle is not None and view.cycle.filters else None
+        # NodeInfo.fit_for: the interned requests of the last pod the node passed the cheap
+        # node-local filters for (reset whenever the node or its pods change, as scored_for)
+        requests = self.cache.signatures.setdefault(view.requests, view.requests)
+        cycle = view.cycle.node_filter if view.cycle is not None and view.cycle.filters else None
         nominated, rejected = self.preemption.nominator.by_node, self._rejected
-        for info in itertools.chain(
-            itertools.islice(nodes, start, None), itertools.islice(nodes, start)
+        for processed, info in enumerate(  # noqa: B007 - processed is read after the loop
+            itertools.chain(itertools.islice(nodes, start, None), itertools.islice(nodes, start)),
+            1,
         ):
-            processed += 1
             # Cheap filters first: an untainted, open node with room passes the node-local
             # filters at once (then only the pod-constraint ones run); anything else gets the
             # full verdict of filter_node, which also words the rejection.
             if nominated and info.name in nominated:
                 rejection = self.preemption.filter(view, info)
+            elif simple and info.fit_for is requests:
+                rejection = cycle(info) if cycle is not None else None
             elif (
                 simple
                 and not info.hard_taints
@@ -312,7 +317,8 @@ class Scheduler:
                 and cpu <= info.alloc_cpu - info.cpu
                 and memory <= info.alloc_memory - info.memory
             ):
-                rejection = cycle.filter(info) if cycle is not None else None
+                info.fit_for = requests
+                rejection = cycle(info) if cycle is not None else None
             else:
                 rejection = filter_node(view, info)
             if rejection is None:

@@ -42,6 +42,8 @@ class SchedulerCache:
         # image name -> nodes reporting it (ImageStateSummary.NumNodes), kept per node event
         self.image_nodes: dict[str, int] = {}
         self.soft_tainted_nodes = 0  # nodes with a PreferNoSchedule taint
+        # PodView.requests interned, so NodeInfo.scored_for is compared by identity
+        self.signatures: dict[tuple[int, int, int, int], tuple[int, int, int, int]] = {}
         # node -> its pods (preemption's per-node lists); priority -> pods placed, cluster-wide
         # and per node (so preemption skips a node without a lower-priority pod in O(1))
         self._node_pods: dict[str, dict[str, Placement]] = {}
@@ -120,6 +122,7 @@ class SchedulerCache:
         _count(self.priorities, priority, 1)
         _count(self._node_priorities.setdefault(node_name, {}), priority, 1)
         info = self._info(node_name)
+        info.scored_for = info.fit_for = None
         info.cpu += placed.cpu
         info.memory += placed.memory
         info.nz_cpu += placed.nz_cpu
@@ -140,6 +143,7 @@ class SchedulerCache:
         if not by_priority:
             del self._node_priorities[placed.node]
         info = self._infos[placed.node]
+        info.scored_for = info.fit_for = None
         info.cpu -= placed.cpu
         info.memory -= placed.memory
         info.nz_cpu -= placed.nz_cpu

@@ -7,6 +7,7 @@ these types and none of them owns them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from kubechaos.api.nodeaffinity import required_node_names
@@ -67,6 +68,7 @@ class ConstraintCycle(Protocol):
     """One attempt's state of the pod-constraint plugins (:mod:`.placement`)."""
 
     filters: bool
+    node_filter: Callable[[NodeInfo], tuple[tuple[str, ...], bool] | None]  # same as filter()
 
     def filter(self, info: NodeInfo) -> tuple[tuple[str, ...], bool] | None: ...
 
@@ -92,6 +94,7 @@ class PodView:
         "preempts",
         "preferred",
         "priority",
+        "requests",
         "selector",
         "soft_tolerations",
         "tolerates_unschedulable",
@@ -102,6 +105,7 @@ class PodView:
         self.key = key
         self.pod = pod
         self.cpu, self.memory, self.nz_cpu, self.nz_memory = pod_requests(pod)
+        self.requests = (self.nz_cpu, self.nz_memory, self.cpu, self.memory)  # what scores read
         self.tolerations = pod.spec.tolerations
         self.tolerates_unschedulable = tolerated(self.tolerations, _UNSCHEDULABLE_TAINT)
         self.selector = tuple(pod.spec.node_selector.items())
@@ -142,6 +146,7 @@ class NodeInfo:
         "alloc_memory",
         "alloc_pods",
         "cpu",
+        "fit_for",
         "hard_taints",
         "images",
         "labels",
@@ -151,6 +156,8 @@ class NodeInfo:
         "nz_cpu",
         "nz_memory",
         "pods",
+        "resource_score",
+        "scored_for",
         "soft_taints",
         "unschedulable",
     )
@@ -165,6 +172,14 @@ class NodeInfo:
         self.soft_taints: tuple[Taint, ...] = ()  # PreferNoSchedule (TaintToleration's score)
         self.images: dict[str, int] = {}  # image name -> size in bytes (status.images)
         self.unschedulable = False
+        # The node's last resource score (scoring.resource_scores) and the interned request
+        # signature it was computed for; whoever changes the node's requests or allocatable
+        # sets scored_for to None (set_node, the cache's place/unplace, preemption's copies).
+        self.resource_score = 0
+        self.scored_for: tuple[int, int, int, int] | None = None
+        # likewise the interned requests of the last simple pod (no nodeSelector, no required
+        # node affinity) that passed the node-local filters here (Scheduler._find_feasible)
+        self.fit_for: tuple[int, int, int, int] | None = None
 
     def set_node(self, node: Node) -> bool:
         """Take a new version of the Node; True if anything a filter looks at changed."""
@@ -188,6 +203,7 @@ class NodeInfo:
             or node.spec.unschedulable != self.unschedulable
         )
         self.node = node
+        self.scored_for = self.fit_for = None
         self.alloc_cpu, self.alloc_memory, self.alloc_pods = (
             alloc.cpu_millis,
             alloc.memory_bytes,

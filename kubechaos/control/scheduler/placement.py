@@ -80,6 +80,11 @@ class Cycle:
             if not self.affinity.active:
                 self.affinity = None
         self.filters = self.spread is not None or self.affinity is not None
+        # the per-node hook the scheduler's loop calls: with one plugin active, that plugin's
+        # own Filter on the node's labels (no dispatch through filter() per node)
+        self.node_filter: Callable[[NodeInfo], Rejection | None] = self.filter
+        if self.affinity is None and self.spread is not None:
+            self.node_filter = self.spread.node_filter()
 
     def filter(self, info: NodeInfo) -> Rejection | None:
         """PodTopologySpread, then InterPodAffinity (the default profile's filter order)."""

@@ -82,18 +82,10 @@ def best_nodes(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) -
     scores = node_scores(view, feasible, cache)
     cycle = view.cycle
     extra = cycle.scores(feasible) if cycle is not None else None
-    best = -1
-    winners: list[NodeInfo] = []
-    for i, info in enumerate(feasible):
-        score = scores[i]
-        if extra is not None:
-            score += extra[i]
-        if score > best:
-            best = score
-            winners = [info]
-        elif score == best:
-            winners.append(info)
-    return winners
+    if extra is not None:
+        scores = [a + b for a, b in zip(scores, extra, strict=True)]
+    best = max(scores)
+    return [info for info, score in zip(feasible, scores, strict=True) if score == best]
 
 
 def fit_error(

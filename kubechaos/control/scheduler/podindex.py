@@ -292,7 +292,7 @@ class PodIndex:
     def _register(self, key: SelectorKey) -> Counted:
         counted = self._selectors[key] = Counted(key)
         namespaces = counted.namespaces
-        pivot = counted.pairs[0] if counted.pairs else None
+        pivot = _pivot(counted)
         if namespaces is None:
             self._selectors_all_ns.setdefault(pivot, []).append(counted)
             pods = list((self._pods if pivot is None else self._by_pair.get(pivot, {})).values())
@@ -346,6 +346,19 @@ class PodIndex:
                     _bump(domains, old.get(topology_key, ""), -n)
                 if new is not None:
                     _bump(domains, new.get(topology_key, ""), n)
+
+
+def _pivot(counted: Counted) -> tuple[str, str] | None:
+    """The label pair every pod the selector matches carries, to file it under: its first
+    matchLabels pair, else the first ``key In (value)`` expression of one value (how the system
+    default spread's selector holds a ReplicaSet's matchLabels, placement._default_selector),
+    else None (filed under no pair: tried against every pod of its namespaces)."""
+    if counted.pairs:
+        return counted.pairs[0]
+    for req in counted.exprs:
+        if req.operator == "In" and len(req.values) == 1:
+            return req.key, req.values[0]
+    return None
 
 
 def _bump(counts: dict[str, int], key: str, delta: int) -> None:

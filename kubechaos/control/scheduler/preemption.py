@@ -129,6 +129,7 @@ def _copy(info: NodeInfo) -> NodeInfo:
     sim = NodeInfo(info.name)
     for slot in NodeInfo.__slots__:
         setattr(sim, slot, getattr(info, slot))
+    sim.scored_for = sim.fit_for = None  # its requests will move: not the original's memos
     return sim
 
 
@@ -138,6 +139,7 @@ def _charge(sim: NodeInfo, placed: Placement | PodView, sign: int) -> None:
     sim.nz_cpu += sign * placed.nz_cpu
     sim.nz_memory += sign * placed.nz_memory
     sim.pods += sign
+    sim.scored_for = sim.fit_for = None
 
 
 def _preempted_by_scheduler(pod: Pod) -> bool:

@@ -223,14 +223,7 @@ class Scheduler:
         if not nodes:
             self._failed(qp, "unschedulable", NO_NODES_MESSAGE, parked=False)
             return False
-        self._rejected = []
-        rejections: list[Rejection] = []
-        if (nominated := self.preemption.nominated_fit(view)) is not None:
-            feasible, absent = [nominated], 0
-        elif view.node_names is not None:
-            feasible, rejections, absent = self._filter_named(view, nodes)
-        else:
-            (feasible, rejections), absent = self._find_feasible(view, nodes), 0
+        feasible, rejections, absent = self.find_nodes_that_fit(view, nodes)
         if not feasible:
             message = fit_error(len(nodes), rejections, absent)
             if view.node_names is not None and not view.node_names:
@@ -244,7 +237,7 @@ class Scheduler:
                 message = await self.preemption.post_filter(view, len(nodes), rejected, absent)
             self._failed(qp, "unschedulable", message, parked=True)
             return False
-        info = self._select(view, feasible)
+        info = self.select_host(view, feasible)
         self.cache.place(view.key, view.pod, info.name, assumed=True)
         self.preemption.nominator.delete(view.key)
         meta = view.pod.metadata
@@ -273,6 +266,21 @@ class Scheduler:
         self.queue.requeue(qp, unschedulable=parked)
 
     # ------------------------------------------------------------------ filtering
+    def find_nodes_that_fit(
+        self, view: PodView, nodes: list[NodeInfo]
+    ) -> tuple[list[NodeInfo], list[Rejection], int]:
+        """The cycle's Filter phase (schedule_one.go findNodesThatFitPod), after the PreFilter
+        (``view.cycle``): the feasible nodes, the rejections (with their nodes in
+        ``_rejected``) and how many nodes the NodeAffinity PreFilter left out. Synchronous, so
+        benchmarks/scheduler.py can time it alone."""
+        self._rejected = []
+        if (nominated := self.preemption.nominated_fit(view)) is not None:
+            return [nominated], [], 0
+        if view.node_names is not None:
+            return self._filter_named(view, nodes)
+        feasible, rejections = self._find_feasible(view, nodes)
+        return feasible, rejections, 0
+
     def _find_feasible(
         self, view: PodView, nodes: list[NodeInfo]
     ) -> tuple[list[NodeInfo], list[Rejection]]:
@@ -285,17 +293,22 @@ class Scheduler:
         processed = 0
         cpu, memory = view.cpu, view.memory
         simple = not view.selector and not view.affinity
-        cycle = view.cycle if view.cycle is not None and view.cycle.filters else None
+        # NodeInfo.fit_for: the interned requests of the last pod the node passed the cheap
+        # node-local filters for (reset whenever the node or its pods change, as scored_for)
+        requests = self.cache.signatures.setdefault(view.requests, view.requests)
+        cycle = view.cycle.node_filter if view.cycle is not None and view.cycle.filters else None
         nominated, rejected = self.preemption.nominator.by_node, self._rejected
-        for info in itertools.chain(
-            itertools.islice(nodes, start, None), itertools.islice(nodes, start)
+        for processed, info in enumerate(  # noqa: B007 - processed is read after the loop
+            itertools.chain(itertools.islice(nodes, start, None), itertools.islice(nodes, start)),
+            1,
         ):
-            processed += 1
             # Cheap filters first: an untainted, open node with room passes the node-local
             # filters at once (then only the pod-constraint ones run); anything else gets the
             # full verdict of filter_node, which also words the rejection.
             if nominated and info.name in nominated:
                 rejection = self.preemption.filter(view, info)
+            elif simple and info.fit_for is requests:
+                rejection = cycle(info) if cycle is not None else None
             elif (
                 simple
                 and not info.hard_taints
@@ -304,7 +317,8 @@ class Scheduler:
                 and cpu <= info.alloc_cpu - info.cpu
                 and memory <= info.alloc_memory - info.memory
             ):
-                rejection = cycle.filter(info) if cycle is not None else None
+                info.fit_for = requests
+                rejection = cycle(info) if cycle is not None else None
             else:
                 rejection = filter_node(view, info)
             if rejection is None:
@@ -341,7 +355,7 @@ class Scheduler:
         self.nodes_filtered += len(candidates)
         return feasible, rejections, len(nodes) - len(candidates)
 
-    def _select(self, view: PodView, feasible: list[NodeInfo]) -> NodeInfo:
+    def select_host(self, view: PodView, feasible: list[NodeInfo]) -> NodeInfo:
         """The best-scoring feasible node; a tie is broken by one seeded draw (selectHost)."""
         self.nodes_scored += len(feasible)
         winners = best_nodes(view, feasible, self.cache)

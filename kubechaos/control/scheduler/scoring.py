@@ -38,7 +38,8 @@ _TOP = SCHEDULER_MAX_NODE_SCORE
 def node_scores(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) -> list[int]:
     """Each feasible node's weighted sum of the plugins' normalised scores, in ``feasible``'s
     order."""
-    scores = resource_scores(view, feasible)
+    requests = cache.signatures.setdefault(view.requests, view.requests)
+    scores = resource_scores(view, feasible, requests)
     if view.preferred:
         _add_normalised(scores, node_affinity_raw(view, feasible), SCHEDULER_WEIGHT_NODE_AFFINITY)
     if cache.soft_tainted_nodes:
@@ -55,7 +56,11 @@ def node_scores(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) 
     return scores
 
 
-def resource_scores(view: PodView, feasible: list[NodeInfo]) -> list[int]:
+def resource_scores(
+    view: PodView,
+    feasible: list[NodeInfo],
+    requests: tuple[int, int, int, int] | None = None,
+) -> list[int]:
     """NodeResourcesFit (LeastAllocated) and NodeResourcesBalancedAllocation, weighted.
 
     LeastAllocated: per resource ``(allocatable - requested) * 100 // allocatable`` (0 when
@@ -63,6 +68,11 @@ def resource_scores(view: PodView, feasible: list[NodeInfo]) -> list[int]:
     scoring defaults for request-less containers (NonZeroRequested). BalancedAllocation:
     ``int((1 - |cpu fraction - memory fraction| / 2) * 100)`` of the real requests (useRequested),
     each fraction capped at 1; a resource the node has none of is left out.
+
+    ``requests``: ``view.requests`` interned (SchedulerCache.signatures). With it, a node whose
+    requests and allocatable have not changed since it was last scored for a pod of the same
+    requests reuses that score (NodeInfo.scored_for): while a Deployment's pods are scheduled
+    one after the other, only the node the previous one went to is worked out again.
     """
     pod_cpu, pod_memory = view.nz_cpu, view.nz_memory
     real_cpu, real_memory = view.cpu, view.memory
@@ -72,6 +82,9 @@ def resource_scores(view: PodView, feasible: list[NodeInfo]) -> list[int]:
     scores: list[int] = []
     append = scores.append
     for info in feasible:
+        if requests is not None and info.scored_for is requests:
+            append(info.resource_score)
+            continue
         cpu_alloc, memory_alloc = info.alloc_cpu, info.alloc_memory
         if cpu_alloc and memory_alloc:  # the common case, inlined
             requested = info.nz_cpu + pod_cpu
@@ -88,11 +101,14 @@ def resource_scores(view: PodView, feasible: list[NodeInfo]) -> list[int]:
             deviation = (cpu_fraction - memory_fraction) / 2
             if deviation < 0:
                 deviation = -deviation
-            append(fit_weight * (fit // 2) + balanced_weight * int((1 - deviation) * top))
+            score = fit_weight * (fit // 2) + balanced_weight * int((1 - deviation) * top)
         else:
-            append(
+            score = (
                 fit_weight * _one_resource_fit(info, pod_cpu, pod_memory) + balanced_weight * top
             )
+        append(score)
+        if requests is not None:
+            info.scored_for, info.resource_score = requests, score
     return scores
 
 

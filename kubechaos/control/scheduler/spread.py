@@ -29,6 +29,8 @@ REASON_SPREAD = "node(s) didn't match pod topology spread constraints"
 REASON_SPREAD_MISSING_LABEL = f"{REASON_SPREAD} (missing required label)"
 
 NodeLookup = Callable[[str], NodeInfo | None]
+Rejection = tuple[tuple[str, ...], bool]
+_UNKNOWN = ((), False)  # a verdict not worked out yet (no real verdict is this object)
 
 
 class Constraint:
@@ -181,7 +183,39 @@ class SpreadFilter(_Counting):
             else:
                 self.min_match.append(min(counts.values()))
 
-    def reject(self, labels: Mapping[str, str]) -> tuple[tuple[str, ...], bool] | None:
+        # Filter's verdict depends only on the node's values of the topology keys and on this
+        # attempt's counts (frozen above), so with one constraint (the common case) it is
+        # worked out once per domain value: a node costs one label lookup and one dict lookup.
+        self._key = constraints[0].topology_key if len(constraints) == 1 else None
+        self._verdicts: dict[str | None, Rejection | None] = {}
+
+    def reject(self, labels: Mapping[str, str]) -> Rejection | None:
+        if self._key is None:
+            return self._reject(labels)
+        value = labels.get(self._key)
+        verdict = self._verdicts.get(value, _UNKNOWN)
+        if verdict is _UNKNOWN:
+            verdict = self._verdicts[value] = self._reject(labels)
+        return verdict
+
+    def node_filter(self) -> Callable[[NodeInfo], Rejection | None]:
+        """Filter on a NodeInfo, the scheduler's per-node hook: :meth:`reject` of its labels,
+        with the one-constraint memo inlined (one call per node, the hot path)."""
+        key, verdicts, compute = self._key, self._verdicts, self._reject
+        if key is None:
+            return lambda info: compute(info.labels)
+
+        def by_value(info: NodeInfo) -> Rejection | None:
+            labels = info.labels
+            value = labels.get(key)
+            verdict = verdicts.get(value, _UNKNOWN)
+            if verdict is _UNKNOWN:
+                verdict = verdicts[value] = compute(labels)
+            return verdict
+
+        return by_value
+
+    def _reject(self, labels: Mapping[str, str]) -> Rejection | None:
         for i, c in enumerate(self.constraints):
             value = labels.get(c.topology_key)
             if value is None:
@@ -203,45 +237,105 @@ def spread_scores(
     """PreScore + Score + NormalizeScore of the ScheduleAnyway (or system default) constraints."""
     counting = _Counting(pod, constraints, index, node, require_all=not system_default)
     keys = counting.keys
-    ignored = [not system_default and not all(k in info.labels for k in keys) for info in feasible]
-    kept = len(feasible) - sum(ignored)
+    # Nodes without every key are ignored, except under the system default constraints; when
+    # none is (the common case), the passes below run without a per-node mask.
+    ignored: list[bool] | None = None
+    if not system_default:
+        mask = [not all(k in info.labels for k in keys) for info in feasible]
+        if any(mask):
+            ignored = mask
+    kept = (
+        feasible
+        if ignored is None
+        else [info for info, i in zip(feasible, ignored, strict=True) if not i]
+    )
     weights = []
     for c in constraints:
         if c.topology_key == LABEL_HOSTNAME:
-            size = kept
+            size = len(kept)
         else:
-            size = len(
-                {
-                    info.labels.get(c.topology_key, "")
-                    for info, i in zip(feasible, ignored, strict=True)
-                    if not i
-                }
-            )
+            size = len({info.labels.get(c.topology_key, "") for info in kept})
         weights.append(math.log(size + 2))
-    raw: list[int] = []
-    for info in feasible:
-        score = 0.0
-        for i, c in enumerate(constraints):
-            value = info.labels.get(c.topology_key)
-            if value is None:
-                continue
-            if c.topology_key == LABEL_HOSTNAME:
-                count = counting.node_counts[i].get(info.name, 0)
-            else:
-                count = counting.domain_counts[i].get(value, 0)
-            score += count * weights[i] + (c.max_skew - 1)
-        raw.append(math.floor(score + 0.5))  # Go's math.Round (half away from zero)
-    scored = [s for s, i in zip(raw, ignored, strict=True) if not i]
+    raw = _raw_scores(constraints, counting, weights, feasible)
+    scored = raw if ignored is None else [s for s, i in zip(raw, ignored, strict=True) if not i]
     low, high = (min(scored), max(scored)) if scored else (0, 0)
+    top = SCHEDULER_MAX_NODE_SCORE
+    if ignored is None:
+        return [top] * len(raw) if high == 0 else [top * (high + low - s) // high for s in raw]
     out = []
     for s, i in zip(raw, ignored, strict=True):
         if i:
             out.append(0)
         elif high == 0:
-            out.append(SCHEDULER_MAX_NODE_SCORE)
+            out.append(top)
         else:
-            out.append(SCHEDULER_MAX_NODE_SCORE * (high + low - s) // high)
+            out.append(top * (high + low - s) // high)
     return out
+
+
+Counts = tuple[int | None, ...]
+
+
+def _raw_scores(
+    constraints: Sequence[Constraint],
+    counting: _Counting,
+    weights: list[float],
+    feasible: Sequence[NodeInfo],
+) -> list[int]:
+    """Score: per node ``count x weight + maxSkew - 1`` over the constraints whose key it has,
+    rounded. A node's score depends only on its tuple of counts (its own for the hostname key,
+    its domain's otherwise; None without the key), so it is computed once per distinct tuple
+    (:func:`_raw_score`, the same float operations in the same order: bit-identical); per node
+    only the counts are looked up. The system default's two constraints get an unrolled loop."""
+    lookups = [
+        (c.topology_key, c.topology_key == LABEL_HOSTNAME, counting.node_counts[i], domains)
+        for i, (c, domains) in enumerate(zip(constraints, counting.domain_counts, strict=True))
+    ]
+    memo: dict[Counts, int] = {}
+    raw: list[int] = []
+    append = raw.append
+    if len(lookups) == 2:
+        (key0, by_node0, nodes0, domains0), (key1, by_node1, nodes1, domains1) = lookups
+        for info in feasible:
+            labels = info.labels
+            v0, v1 = labels.get(key0), labels.get(key1)
+            counts: Counts = (
+                None if v0 is None else nodes0.get(info.name, 0) if by_node0 else domains0.get(v0, 0),
+                None if v1 is None else nodes1.get(info.name, 0) if by_node1 else domains1.get(v1, 0),
+            )  # fmt: skip
+            score = memo.get(counts)
+            if score is None:
+                score = memo[counts] = _raw_score(counts, constraints, weights)
+            append(score)
+        return raw
+    for info in feasible:
+        labels = info.labels
+        found: list[int | None] = []
+        for key, by_node, node_counts, domain_counts in lookups:
+            value = labels.get(key)
+            if value is None:
+                found.append(None)
+            else:
+                found.append(
+                    node_counts.get(info.name, 0) if by_node else domain_counts.get(value, 0)
+                )
+        counts = tuple(found)
+        score = memo.get(counts)
+        if score is None:
+            score = memo[counts] = _raw_score(counts, constraints, weights)
+        append(score)
+    return raw
+
+
+def _raw_score(counts: Counts, constraints: Sequence[Constraint], weights: list[float]) -> int:
+    """One node's Score from its counts (see :func:`_raw_scores`)."""
+    score = 0.0
+    for i, c in enumerate(constraints):
+        count = counts[i]
+        if count is None:
+            continue
+        score += count * weights[i] + (c.max_skew - 1)
+    return math.floor(score + 0.5)  # Go's math.Round (half away from zero)
 
 
 __all__ = [

@@ -92,6 +92,10 @@ class ConvergenceWatch:
         # kinds other than Deployments the run has had: the events then count each kind
         self.mixed = bool(kinds & {"StatefulSet", "DaemonSet", "Job"})
         self._complete: dict[tuple[str, str], bool] = {}  # (kind, key) -> complete
+        # how many of _complete are False: converged is "some, and none incomplete", kept as a
+        # count so a workload's change costs O(1), not a pass over every workload
+        self._incomplete = 0
+        self._per_kind: dict[str, int] = {}  # how many of _complete are of each kind
         self._ever_complete: dict[tuple[str, str], None] = {}
         self.converged = False
         self.converged_at: float | None = None
@@ -170,8 +174,15 @@ class ConvergenceWatch:
             complete = is_complete(obj)
             s = obj.status
             counts = f"{s.available_replicas}/{obj.spec.replicas} available, {s.updated_replicas} updated"
-        if self._complete.get(key) != complete:
+        was = self._complete.get(key)
+        if was != complete:
             self._complete[key] = complete
+            if was is None:
+                self._per_kind[kind] = self._per_kind.get(kind, 0) + 1
+            if was is False:
+                self._incomplete -= 1
+            if not complete:
+                self._incomplete += 1
             reason = f"{kind}Available" if complete else f"{kind}Degraded"
             # a workload that never was available is still rolling out, not degraded
             if complete or key in self._ever_complete:
@@ -182,11 +193,16 @@ class ConvergenceWatch:
 
     def _deleted(self, obj: Any) -> None:
         self._tell_deleted(obj)
-        self._complete.pop((type(obj).KIND, key_of(obj)), None)
+        kind = type(obj).KIND
+        was = self._complete.pop((kind, key_of(obj)), None)
+        if was is not None:
+            self._per_kind[kind] -= 1
+        if was is False:
+            self._incomplete -= 1
         self._update_total()
 
     def _update_total(self) -> None:
-        now_converged = bool(self._complete) and all(self._complete.values())
+        now_converged = bool(self._complete) and not self._incomplete
         if now_converged == self.converged:
             return
         self.converged = now_converged
@@ -205,13 +221,12 @@ class ConvergenceWatch:
 
     def _counted(self) -> str:
         """``3 deployments`` (as before the other kinds existed), or each kind counted."""
-        kinds = [kind for kind, _ in self._complete]
-        deployments = kinds.count(Deployment.KIND)
+        deployments = self._per_kind.get(Deployment.KIND, 0)
         if not self.mixed:
             return f"{deployments} deployments"
         counted = [
             (deployments, "deployments"),
-            (kinds.count(StatefulSet.KIND), "statefulsets"),
-            (kinds.count(DaemonSet.KIND), "daemonsets"),
+            (self._per_kind.get(StatefulSet.KIND, 0), "statefulsets"),
+            (self._per_kind.get(DaemonSet.KIND, 0), "daemonsets"),
         ]
         return " and ".join(f"{n} {what}" for n, what in counted if n)

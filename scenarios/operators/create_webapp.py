@@ -1,5 +1,5 @@
 """A user of the example operator: create the WebApp objects of a manifest file once their CRD
-is served (the operator installs it), retrying for a minute, as ``kubectl apply -f`` would; then,
+is served (the operator installs it), retrying every second of the run for a minute, as ``kubectl apply -f`` would; then,
 for each ``--scale N --at SECONDS`` (repeatable, in order), set their ``spec.replicas`` to N at
 that time of the run (as ``kubectl patch`` would), and exit.
 
@@ -24,10 +24,10 @@ from kubernetes.client.rest import ApiException
 GROUP, PLURAL = "example.kubechaos.io", "webapps"
 
 
-def _create(custom: Any, obj: dict[str, Any]) -> bool:
+def _create(custom: Any, obj: dict[str, Any], speed: float) -> bool:
     version = obj["apiVersion"].partition("/")[2]
     namespace = obj["metadata"].get("namespace", "default")
-    for _ in range(60):
+    for _ in range(60 * max(1, round(speed))):  # every second of the run, for a wall minute
         try:
             custom.create_namespaced_custom_object(GROUP, version, namespace, PLURAL, obj)
             print(f"created WebApp {namespace}/{obj['metadata']['name']}", flush=True)
@@ -37,7 +37,7 @@ def _create(custom: Any, obj: dict[str, Any]) -> bool:
                 return True
             if exc.status != 404:
                 raise
-            time.sleep(1)  # the CRD is not served yet
+            time.sleep(1 / speed)  # the CRD is not served yet: again a second of the run later
     print("the WebApp CRD was never served", file=sys.stderr)
     return False
 
@@ -56,7 +56,7 @@ def main() -> int:
     custom = kubernetes.client.CustomObjectsApi()
     with open(args.manifest, encoding="utf-8") as manifest:
         objects = [o for o in yaml.safe_load_all(manifest) if o]
-    if not all(_create(custom, obj) for obj in objects):
+    if not all(_create(custom, obj, speed) for obj in objects):
         return 1
     for replicas, at in zip(args.scale, args.at, strict=True):
         time.sleep(max(0.0, started + at / speed - time.monotonic()))

@@ -14,13 +14,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import early
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "own-controller.yaml"
@@ -70,7 +71,23 @@ def _process(result: dict[str, Any], name: str) -> dict[str, Any]:
     return next(p for p in result["processes"] if p["name"] == name)
 
 
-def test_the_kopf_operator_converges_after_each_fault(tmp_path: Path) -> None:
+def _own_controller_run(scratch: Path) -> list[str]:
+    """``kubechaos run`` of the scenario with the status watcher beside the operator."""
+    if importlib.util.find_spec("kopf") is None:
+        raise OSError("kopf is not installed")  # the test says so (_need_kopf)
+    watcher = scratch / "status.py"
+    watcher.write_text(textwrap.dedent(STATUS_WATCHER), encoding="utf-8")
+    return [sys.executable, "-m", "kubechaos.cli", "run", str(SCENARIO), "--speed", str(SPEED),
+            "--json", str(scratch / "result.json"), "--no-progress",
+            "--exec", f"status-watcher=python {watcher}", "--exec-exit", "ignore"]  # fmt: skip
+
+
+# The paced run is 42 s of mostly waiting: it runs beside the rest of the suite (tests/early.py).
+early.register("own-controller", early.Launch(_own_controller_run, ROOT, 600))
+
+
+@pytest.mark.early("own-controller")
+def test_the_kopf_operator_converges_after_each_fault() -> None:
     """The operator keeps Deployment ``shop`` at the WebApp's 4 replicas and reports
     ``Ready=True`` on the WebApp once they are available. ``process-kill`` SIGKILLs it; the
     WebApp scaled to 6 meanwhile is acted on only by the fresh one, which resumes (kopf's resume
@@ -86,17 +103,8 @@ def test_the_kopf_operator_converges_after_each_fault(tmp_path: Path) -> None:
     condition SLO on the WebApp, a kind the operator installs at run time, is judged as
     kubectl wait would (a Ready written for an earlier generation is not met)."""
     _need_kopf()
-    watcher = tmp_path / "status.py"
-    watcher.write_text(textwrap.dedent(STATUS_WATCHER), encoding="utf-8")
-    result_file = tmp_path / "result.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "kubechaos.cli", "run", str(SCENARIO), "--speed", str(SPEED),
-         "--json", str(result_file), "--no-progress",
-         "--exec", f"status-watcher=python {watcher}", "--exec-exit", "ignore"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
+    done, scratch = early.finished("own-controller")
+    result_file = scratch / "result.json"
     assert result_file.exists(), done.stdout + done.stderr
     result = json.loads(result_file.read_text())
     operator = _process(result, "webapp-operator")

@@ -34,10 +34,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    for item in session.items:
-        marker = item.get_closest_marker("early")
-        if marker is not None and marker.args[0] in early.LAUNCHES:
-            early.start(marker.args[0])
+    markers = [item.get_closest_marker("early") for item in session.items]
+    early.queue([marker.args[0] for marker in markers if marker is not None])
 
 
 def pytest_sessionfinish() -> None:

@@ -3,17 +3,20 @@ kopf operator's paced run), started as soon as collection is over, so that they 
 machine's second core while the rest of the suite runs on the first.
 
 A test names its process with ``@pytest.mark.early("name")`` and registers a :class:`Launch`
-under that name with :func:`register`; tests/conftest.py starts the launches of the selected
-tests when collection is over and moves those tests to the end of the session, and the test
-calls :func:`finished`, which waits for its process (starting it first if nothing did: the test
-run on its own) and hands back what ``subprocess.run`` would have. The assertions are the
-test's own, on the process's exit code and output, as before.
+under that name with :func:`register`; when collection is over tests/conftest.py queues the
+launches of the selected tests on one lane (a thread that runs them one after another, so that
+a wall-clock-paced run never shares the second core with another of them) and moves those tests
+to the end of the session. The test calls :func:`finished`, which waits for its process (running
+it at once if nothing queued it: the test run on its own) and hands back what ``subprocess.run``
+would have. The assertions are the test's own, on the process's exit code and output, as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,26 +36,27 @@ class Launch:
 
 
 @dataclass
-class _Running:
-    process: subprocess.Popen[bytes]
-    args: list[str]
+class _Done:
+    result: subprocess.CompletedProcess[str] | None  # None: it could not be started
     scratch: Path
-    started: float
+    why: str = ""  # why it could not be started, or was killed
 
 
 LAUNCHES: dict[str, Launch] = {}
-_RUNNING: dict[str, _Running] = {}
-_FAILED: dict[str, str] = {}  # name -> why it could not be started
+_DONE: dict[str, _Done] = {}
+_QUEUED: dict[str, threading.Event] = {}  # name -> set once its _DONE entry is there
+_LANE: list[str] = []
+_LOCK = threading.Lock()
+_STOP = threading.Event()
+_THREADS: list[threading.Thread] = []
 
 
 def register(name: str, launch: Launch) -> None:
     LAUNCHES[name] = launch
 
 
-def start(name: str) -> None:
-    """Start ``name``'s process (once)."""
-    if name in _RUNNING or name in _FAILED:
-        return
+def _execute(name: str) -> None:
+    """Run ``name``'s process to its end (or its timeout) and note what it did."""
     launch = LAUNCHES[name]
     scratch = Path(tempfile.mkdtemp(prefix=f"kubechaos-early-{name}-"))
     try:
@@ -62,39 +66,63 @@ def start(name: str) -> None:
                 args, cwd=launch.cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL
             )
     except (OSError, pytest.fail.Exception) as exc:  # a tool missing: its test says so
-        _FAILED[name] = str(exc)
+        _DONE[name] = _Done(None, scratch, str(exc))
         return
-    _RUNNING[name] = _Running(process, args, scratch, time.monotonic())
+    deadline = time.monotonic() + launch.timeout
+    why = ""
+    while process.poll() is None:
+        if _STOP.is_set() or time.monotonic() > deadline:
+            why = "stopped" if _STOP.is_set() else f"took over {launch.timeout:g} s"
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.5)
+    out_text = (scratch / "stdout").read_text(errors="replace")
+    err_text = (scratch / "stderr").read_text(errors="replace")
+    result = subprocess.CompletedProcess(args, process.returncode, out_text, err_text)
+    _DONE[name] = _Done(result, scratch, f"{' '.join(args)} {why}" if why else "")
+
+
+def _lane() -> None:
+    while not _STOP.is_set():
+        with _LOCK:
+            if not _LANE:
+                return
+            name = _LANE.pop(0)
+        try:
+            _execute(name)
+        except Exception as exc:  # its test fails with it, instead of waiting forever
+            _DONE[name] = _Done(None, Path(), f"{name}: {exc!r}")
+        finally:
+            _QUEUED[name].set()
+
+
+def queue(names: list[str]) -> None:
+    """Run ``names``' processes one after another on a thread of their own."""
+    with _LOCK:
+        fresh = [n for n in dict.fromkeys(names) if n in LAUNCHES and n not in _QUEUED]
+        for name in fresh:
+            _QUEUED[name] = threading.Event()
+            _LANE.append(name)
+    if fresh:
+        thread = threading.Thread(target=_lane, name="early-lane", daemon=True)
+        _THREADS.append(thread)
+        thread.start()
 
 
 def finished(name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     """Wait for ``name``'s process: (its result as ``subprocess.run`` gives it, its scratch
     directory)."""
-    start(name)
-    if name in _FAILED:
-        pytest.fail(_FAILED[name])
-    running = _RUNNING[name]
-    left = LAUNCHES[name].timeout - (time.monotonic() - running.started)
-    try:
-        running.process.wait(timeout=max(left, 0.1))
-    except subprocess.TimeoutExpired:
-        running.process.kill()
-        running.process.wait()
-        pytest.fail(f"{' '.join(running.args)} took over {LAUNCHES[name].timeout:g} s")
-    out = (running.scratch / "stdout").read_text(errors="replace")
-    err = (running.scratch / "stderr").read_text(errors="replace")
-    code = running.process.returncode
-    return subprocess.CompletedProcess(running.args, code, out, err), running.scratch
+    queue([name])
+    _QUEUED[name].wait()
+    done = _DONE[name]
+    if done.result is None or done.why:
+        pytest.fail(done.why)
+    return done.result, done.scratch
 
 
 def stop_all() -> None:
-    """End every process still running (the session is over: a test interrupted, deselected
-    after it started)."""
-    for running in _RUNNING.values():
-        if running.process.poll() is None:
-            running.process.terminate()
-            try:
-                running.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                running.process.kill()
-                running.process.wait()
+    """End what is still running or queued (the session is over early: interrupted, or
+    ``-x`` after a failure)."""
+    _STOP.set()
+    for thread in _THREADS:
+        thread.join(timeout=15)

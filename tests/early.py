@@ -14,12 +14,13 @@ would have. The assertions are the test's own, on the process's exit code and ou
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,13 @@ import pytest
 @dataclass(frozen=True)
 class Launch:
     """``argv(scratch)``: the command, given a directory of its own for its files; ``cwd``;
-    ``timeout``: seconds from its start after which it is killed and its test fails."""
+    ``timeout``: seconds from its start after which it is killed and its test fails; ``env``:
+    variables set beside the suite's own."""
 
     argv: Callable[[Path], list[str]]
     cwd: Path
     timeout: float
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,7 +66,12 @@ def _execute(name: str) -> None:
         args = launch.argv(scratch)
         with open(scratch / "stdout", "wb") as out, open(scratch / "stderr", "wb") as err:
             process = subprocess.Popen(
-                args, cwd=launch.cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+                args,
+                cwd=launch.cwd,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **launch.env},
             )
     except (OSError, pytest.fail.Exception) as exc:  # a tool missing: its test says so
         _DONE[name] = _Done(None, scratch, str(exc))

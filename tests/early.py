@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -130,7 +131,10 @@ def finished(name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
 
 def stop_all() -> None:
     """End what is still running or queued (the session is over early: interrupted, or
-    ``-x`` after a failure)."""
+    ``-x`` after a failure), and remove the processes' scratch directories."""
     _STOP.set()
     for thread in _THREADS:
         thread.join(timeout=15)
+    for done in _DONE.values():  # the tests that read them are over
+        if done.scratch.name.startswith("kubechaos-early-"):
+            shutil.rmtree(done.scratch, ignore_errors=True)

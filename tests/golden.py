@@ -11,14 +11,15 @@ them anew, and the diff of ``tests/data/golden/`` shows reviewers what changed::
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sys
 from pathlib import Path
 
 from kubechaos.report.result import result_of
-from kubechaos.scenario.loader import load_scenario
-from kubechaos.scenario.runner import Run
+from kubechaos.scenario.loader import Scenario, load_scenario
+from kubechaos.scenario.runner import Run, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -34,14 +35,31 @@ def scenario_names() -> list[str]:
     )
 
 
+@functools.cache
+def scenario_of(stem: str) -> Scenario:
+    return load_scenario(SCENARIOS / f"{stem}.yaml")
+
+
+@functools.cache
+def run_of(stem: str) -> Run:
+    """Scenario ``stem``'s run at its own seed, once per test session: tests/test_golden.py
+    compares it with its recording and tests/test_scenarios.py (and the feature tests that
+    import ``run_of`` from it) read it; none of them changes a finished run."""
+    return run_scenario(scenario_of(stem))
+
+
 def run_golden(name: str) -> tuple[str, str]:
-    """Run scenario ``name`` at its own seed: (event log as JSON lines, result as JSON text).
+    """Run scenario ``name`` at its own seed: (event log as JSON lines, result as JSON text)."""
+    return golden_of(Run(load_scenario(SCENARIOS / f"{name}.yaml")).run())
+
+
+def golden_of(the_run: Run) -> tuple[str, str]:
+    """A finished run as recorded: (event log as JSON lines, result as JSON text).
 
     The result leaves out what differs between identical runs: the wall time, and the paths
     (which depend on where the checkout lives); in both, a path inside the checkout (a warning
     naming a manifest's file and line) is written relative to it.
     """
-    the_run = Run(load_scenario(SCENARIOS / f"{name}.yaml")).run()
     events = io.StringIO()
     the_run.events.write_jsonl(events)
     result = result_of(the_run, wall_seconds=0.0)

@@ -67,35 +67,31 @@ def test_validate(tmp_path: Path) -> None:
     assert f"{bad}:4:1: spec.cluster: required field is missing" in err
 
 
-def _events_in_subprocess(tmp_path: Path, seed: int, hash_seed: str) -> bytes:
-    out = tmp_path / f"events-{seed}-{hash_seed}.jsonl"
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubechaos.cli",
-            "run",
-            str(QUICKSTART),
-            "--seed",
-            str(seed),
-            "--events",
-            str(out),
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    return out.read_bytes()
+def _events_in_subprocesses(tmp_path: Path, runs: list[tuple[int, str]]) -> list[bytes]:
+    """The event log of quickstart at each (seed, PYTHONHASHSEED), each run in a process of its
+    own (all started at once: they use the machine's cores side by side)."""
+    procs = []
+    for seed, hash_seed in runs:
+        out = tmp_path / f"events-{seed}-{hash_seed}.jsonl"
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        argv = [sys.executable, "-m", "kubechaos.cli", "run", str(QUICKSTART), "--seed", str(seed),
+                "--events", str(out)]  # fmt: skip
+        proc = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        procs.append((proc, out))
+    logs = []
+    for proc, out in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        logs.append(out.read_bytes())
+    return logs
 
 
 def test_same_seed_gives_byte_identical_event_logs_across_processes(tmp_path: Path) -> None:
     """Different hash seeds make set/dict-of-str order differ between processes: the log must not."""
-    first = _events_in_subprocess(tmp_path, 5, "1")
-    second = _events_in_subprocess(tmp_path, 5, "2")
+    first, second, other = _events_in_subprocesses(tmp_path, [(5, "1"), (5, "2"), (6, "1")])
     assert first == second
-    other = _events_in_subprocess(tmp_path, 6, "1")
     assert other != first
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import early
 from tests.shape import oversized
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,13 +43,28 @@ def test_ruff_format() -> None:
     _run([*_tool("ruff"), "format", "--check", "kubechaos", "tests", "benchmarks"])
 
 
+def _early(name: str) -> None:
+    """``name``'s tool, started when collection was over (tests/early.py): it failed if it
+    exited with an error."""
+    result, _ = early.finished(name)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(result.args)} failed:\n{result.stdout}\n{result.stderr}")
+
+
+# The two slow tools (a minute of mypy on a fresh clone) run on the other core during the suite.
+early.register("mypy", early.Launch(lambda _: [*_tool("mypy"), "kubechaos"], ROOT, 300))
+early.register("lint-imports", early.Launch(lambda _: [*_tool("lint-imports")], ROOT, 300))
+
+
+@pytest.mark.early("mypy")
 def test_mypy() -> None:
-    _run([*_tool("mypy"), "kubechaos"])
+    _early("mypy")
 
 
+@pytest.mark.early("lint-imports")
 def test_import_layers() -> None:
     """The model never imports the edges; each floor imports only floors below it."""
-    _run([*_tool("lint-imports")])
+    _early("lint-imports")
 
 
 def _import_graph() -> dict[str, set[str]]:

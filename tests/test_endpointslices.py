@@ -38,9 +38,8 @@ from kubechaos.control.controllers.endpointslice import EndpointSliceController
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION, Settings
 from kubechaos.node.proxyslices import SliceTable
 from kubechaos.report.result import result_of
-from kubechaos.scenario.loader import load_scenario
-from kubechaos.scenario.runner import run_scenario
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
+from tests.golden import run_of
 
 from .factories import deployment, service
 from .harness import pods, running, wait_until
@@ -305,7 +304,7 @@ def test_singleton_rollout_scenario_never_empties_the_service_after_steady_state
     terminating pod meanwhile (ProxyTerminatingEndpoints, KEP-1669): requests after the first
     convergence are served (the 99.9% availability objective holds); the peers Service
     (publishNotReadyAddresses) lists every pod as ready."""
-    run = run_scenario(load_scenario(SCENARIOS / "singleton-rollout.yaml"))
+    run = run_of("singleton-rollout")
     timeline = run.traffic.stats
     converged = min(e.time for e in run.events.find(reason="Converged"))
     assert converged < 60

@@ -39,9 +39,8 @@ from kubechaos.node.behaviour import BehaviourError, parse_behaviour
 from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.runtime import ContainerRuntime
 from kubechaos.observe.metrics.kubestate import pod_samples
-from kubechaos.scenario.loader import load_scenario
-from kubechaos.scenario.runner import run_scenario
 from kubechaos.sim.clock import now
+from tests.golden import run_of
 
 from .factories import pod_spec, template
 from .harness import running, wait_until
@@ -585,8 +584,8 @@ def test_pod_kill_recovery_includes_the_init_step() -> None:
     least 30 s plus the server's start-up (2 s), where the same Deployment without init
     containers recovers in a few seconds (scenarios/slow-init-recovery.yaml against
     scenarios/pod-kill.yaml)."""
-    slow = run_scenario(load_scenario(SCENARIOS / "slow-init-recovery.yaml"))
-    plain = run_scenario(load_scenario(SCENARIOS / "pod-kill.yaml"))
+    slow = run_of("slow-init-recovery")
+    plain = run_of("pod-kill")
     slow_seconds = [r.seconds for r in slow.steady.recoveries]
     plain_seconds = [r.seconds for r in plain.steady.recoveries]
     assert slow_seconds and all(s is not None and s >= 32 for s in slow_seconds)

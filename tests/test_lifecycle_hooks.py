@@ -19,9 +19,10 @@ from kubechaos.api.objects import Lifecycle, LifecycleHandler, Pod, Probe
 from kubechaos.api.validation import validate_pod_spec
 from kubechaos.node.kubelet.hooks import command_seconds
 from kubechaos.scenario.check import ScenarioError
-from kubechaos.scenario.loader import load_scenario, parse_scenario
-from kubechaos.scenario.runner import Run, run_scenario
+from kubechaos.scenario.loader import parse_scenario
+from kubechaos.scenario.runner import run_scenario
 from kubechaos.sim.clock import now
+from tests.golden import run_of
 
 from .harness import wait_until
 from .test_kubelet import (
@@ -347,7 +348,7 @@ def test_prestop_rollout_scenario_refuses_nothing() -> None:
     """scenarios/prestop-rollout.yaml: a rolling update at 200 requests/s whose old pods run a
     10 s preStop hook before SIGTERM (killContainer): every Killing is followed 10 s later by
     the exit, and no request is refused."""
-    run = Run(load_scenario(ROOT / "scenarios" / "prestop-rollout.yaml")).run()
+    run = run_of("prestop-rollout")
     assert run.slo_ok
     refusals = sum(
         n

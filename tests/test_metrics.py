@@ -10,8 +10,9 @@ import pytest
 
 from kubechaos.observe.metrics import FAMILIES, family_of, samples
 from kubechaos.observe.metrics.kubestate import OBJECT_FAMILIES, OPTIONAL_RESOURCES
-from kubechaos.scenario.loader import load_scenario, parse_scenario
-from kubechaos.scenario.runner import Run, run_scenario
+from kubechaos.scenario.loader import parse_scenario
+from kubechaos.scenario.runner import Run
+from tests.golden import run_of
 
 ROOT = Path(__file__).resolve().parent.parent
 POD_KILL = ROOT / "scenarios" / "pod-kill.yaml"
@@ -44,7 +45,7 @@ UPSTREAM_LABELS = {
 
 @pytest.fixture(scope="module")
 def pod_kill_run() -> Run:
-    return run_scenario(load_scenario(POD_KILL))
+    return run_of(POD_KILL.stem)
 
 
 def test_every_declared_family_is_exposed_with_help_and_conventional_names(

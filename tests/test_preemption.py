@@ -37,8 +37,8 @@ from kubechaos.control.scheduler.framework import NodeInfo, PodView
 from kubechaos.control.scheduler.plugins import filter_node
 from kubechaos.control.scheduler.preemption import Candidate, num_candidates
 from kubechaos.observe.metrics.components import scheduler_families
-from kubechaos.scenario.loader import ScenarioError, load_scenario, parse_scenario
-from kubechaos.scenario.runner import Run
+from kubechaos.scenario.loader import ScenarioError, parse_scenario
+from tests.golden import run_of
 
 from .factories import deployment, pod, ready_node
 from .harness import pods, running, wait_until
@@ -422,7 +422,7 @@ def test_preemption_storm_scenario() -> None:
     DisruptionTarget PreemptionByScheduler), checkout is whole again once the victims' 10 s
     shutdown is over, the recreated workers stay Pending with "No preemption victims found for
     incoming pod", and the node crash's replacements preempt again."""
-    run = Run(load_scenario(STORM)).run()
+    run = run_of(STORM.stem)
     preempted = run.events.find(reason="Preempted")
     at_scale_up = [e for e in preempted if 120 <= e.time < 125]
     assert len(at_scale_up) == 4

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from kubechaos.scenario.check import ScenarioError
 from kubechaos.scenario.loader import parse_scenario
 from kubechaos.scenario.procspec import parse_exec
 from kubechaos.testing.processes import ProcessSpec
+from tests import early
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "scenarios" / "manifests" / "web.yaml"
@@ -130,16 +132,50 @@ def _process(result: dict[str, Any], name: str) -> dict[str, Any]:
     return next(p for p in result["processes"] if p["name"] == name)
 
 
-def test_an_exec_process_reads_the_api_and_is_in_the_report(tmp_path: Path) -> None:
+def _early_run(name: str, build: Callable[[Path], tuple[Path, list[str]]]) -> None:
+    """Register ``name``: ``kubechaos run`` at --speed 5 of the scenario ``build(scratch)``
+    writes, with the arguments it returns. The run is paced to the wall clock (seconds of
+    waiting, little work): it runs on the early lane beside the rest of the suite
+    (tests/early.py), and its test reads its result with :func:`_early_result`."""
+
+    def argv(scratch: Path) -> list[str]:
+        scenario, args = build(scratch)
+        return [sys.executable, "-m", "kubechaos.cli", "run", str(scenario), "--speed", "5",
+                "--json", str(scratch / "result.json"), "--no-progress", *args]  # fmt: skip
+
+    early.register(name, early.Launch(argv, ROOT, 120, {"COLUMNS": "200"}))
+
+
+def _early_result(
+    name: str,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None, Path]:
+    done, scratch = early.finished(name)
+    result_file = scratch / "result.json"
+    result = json.loads(result_file.read_text()) if result_file.exists() else None
+    return done, result, scratch
+
+
+def _lister_run(scratch: Path) -> tuple[Path, list[str]]:
+    lister = _script(scratch, "lister", LISTER)
+    return _scenario(scratch), [
+        "--exec",
+        f"lister=python {lister}",
+        "--html",
+        str(scratch / "report.html"),
+    ]
+
+
+_early_run("exec-lister", _lister_run)
+
+
+@pytest.mark.early("exec-lister")
+def test_an_exec_process_reads_the_api_and_is_in_the_report() -> None:
     """``--exec NAME=CMD`` runs CMD (no shell) once the API is up, with KUBECONFIG naming a
     kubeconfig for the run's API (served on loopback without --api) and KUBECHAOS_CLIENT its
     name; its exit code, restarts and output are in the result (schema-valid) and the HTML
     report, which say the run had external clients, so replay refuses it."""
-    lister = _script(tmp_path, "lister", LISTER)
-    html = tmp_path / "report.html"
-    done, result = _run(
-        _scenario(tmp_path), "--exec", f"lister=python {lister}", "--html", str(html)
-    )
+    done, result, scratch = _early_result("exec-lister")
+    lister, html = str(scratch / "lister.py"), scratch / "report.html"
     assert done.returncode == 0, done.stderr + done.stdout
     page = html.read_text(encoding="utf-8")
     assert '<h2 id="processes">External processes</h2>' in page
@@ -153,7 +189,7 @@ def test_an_exec_process_reads_the_api_and_is_in_the_report(tmp_path: Path) -> N
     assert result["externalClients"]["processes"] == ["lister"]
     assert "process lister: exit 0" in done.stdout
     replay = subprocess.run(
-        [sys.executable, "-m", "kubechaos.cli", "replay", str(tmp_path / "result.json")],
+        [sys.executable, "-m", "kubechaos.cli", "replay", str(scratch / "result.json")],
         capture_output=True,
         text=True,
         timeout=60,
@@ -163,23 +199,30 @@ def test_an_exec_process_reads_the_api_and_is_in_the_report(tmp_path: Path) -> N
     assert len(replay.stderr.strip().splitlines()) == 1
 
 
-def test_requests_are_made_as_the_process_whatever_its_user_agent(tmp_path: Path) -> None:
+def _refused_run(scratch: Path) -> tuple[Path, list[str]]:
+    lister = _script(scratch, "lister", LISTER)
+    faults = (
+        "[{type: apiserver-unavailable, name: cut, at: 0s, duration: 20s, "
+        "params: {clients: [refused]}}]"
+    )
+    return _scenario(scratch, faults=faults), [
+        "--exec", f"refused=python {lister}",
+        "--exec", f"served=python {lister}",
+        "--exec-exit", "ignore",
+    ]  # fmt: skip
+
+
+_early_run("exec-refused", _refused_run)
+
+
+@pytest.mark.early("exec-refused")
+def test_requests_are_made_as_the_process_whatever_its_user_agent() -> None:
     """Both processes send urllib's User-Agent; each carries its own bearer token, which the
     front door maps to its name, so ``apiserver-unavailable`` with ``clients: [refused]`` fails
     only that one's requests (503, as upstream's apiserver answers when unavailable:
     staging/src/k8s.io/apiserver/pkg/server/filters/maxinflight.go). Exit policy ``ignore``
     keeps the run going and records the exit code."""
-    lister = _script(tmp_path, "lister", LISTER)
-    faults = (
-        "[{type: apiserver-unavailable, name: cut, at: 0s, duration: 20s, "
-        "params: {clients: [refused]}}]"
-    )
-    done, result = _run(
-        _scenario(tmp_path, faults=faults),
-        "--exec", f"refused=python {lister}",
-        "--exec", f"served=python {lister}",
-        "--exec-exit", "ignore",
-    )  # fmt: skip
+    done, result, _ = _early_result("exec-refused")
     assert result is not None, done.stderr
     refused, served = _process(result, "refused"), _process(result, "served")
     assert refused["exitCode"] == 1 and "refused: 503" in refused["output"]
@@ -203,14 +246,22 @@ def test_an_early_non_zero_exit_fails_the_run_naming_the_process(tmp_path: Path)
     assert _process(result, "sleeper")["exitCode"] == -15  # SIGTERM as the run stopped
 
 
-def test_restart_policy_restarts_with_the_kubelets_crash_loop_backoff(tmp_path: Path) -> None:
-    """``restart``: an exited process is started again after the kubelet's container restart
-    backoff, 10s doubling to 300s (pkg/kubelet/kubelet.go backOffPeriod, MaxContainerBackOff):
-    a process exiting at once in 25s runs at 0s and 10s, and is waiting until 30s."""
+def _crasher_run(scratch: Path) -> tuple[Path, list[str]]:
     processes = (
         "[{name: crasher, command: [python, -c, 'import sys; sys.exit(2)'], restart: restart}]"
     )
-    done, result = _run(_scenario(tmp_path, duration="25s", processes=processes))
+    return _scenario(scratch, duration="25s", processes=processes), []
+
+
+_early_run("restart-crasher", _crasher_run)
+
+
+@pytest.mark.early("restart-crasher")
+def test_restart_policy_restarts_with_the_kubelets_crash_loop_backoff() -> None:
+    """``restart``: an exited process is started again after the kubelet's container restart
+    backoff, 10s doubling to 300s (pkg/kubelet/kubelet.go backOffPeriod, MaxContainerBackOff):
+    a process exiting at once in 25s runs at 0s and 10s, and is waiting until 30s."""
+    done, result, _ = _early_result("restart-crasher")
     assert done.returncode == 0, done.stdout + done.stderr
     assert result is not None
     crasher = _process(result, "crasher")
@@ -306,21 +357,28 @@ def test_a_program_that_cannot_be_started_is_refused_before_the_run(tmp_path: Pa
     assert done.stderr.strip() == "error: process op: program 'no-such-program-kc' is not on PATH"
 
 
-def test_watch_drop_for_a_process_drops_only_its_watches(tmp_path: Path) -> None:
-    """``watch-drop`` with ``component: <process>`` loses the events of that process's watches
-    and no one else's: a pod killed at 4s is seen deleted by ``seer`` but not by ``blind``,
-    though both watch the same pods with the same client library."""
-    watcher = _script(tmp_path, "watcher", WATCHER)
+def _blind_run(scratch: Path) -> tuple[Path, list[str]]:
+    watcher = _script(scratch, "watcher", WATCHER)
     faults = (
         "[{type: watch-drop, name: blindfold, at: 0s, duration: 12s, "
         "params: {component: blind}}, "
         "{type: pod-kill, name: kill, at: 4s, target: {labelSelector: {app: web}, mode: one}}]"
     )
-    done, result = _run(
-        _scenario(tmp_path, duration="12s", faults=faults),
+    return _scenario(scratch, duration="12s", faults=faults), [
         "--exec", f"blind=python {watcher}",
         "--exec", f"seer=python {watcher}",
-    )  # fmt: skip
+    ]  # fmt: skip
+
+
+_early_run("watch-drop", _blind_run)
+
+
+@pytest.mark.early("watch-drop")
+def test_watch_drop_for_a_process_drops_only_its_watches() -> None:
+    """``watch-drop`` with ``component: <process>`` loses the events of that process's watches
+    and no one else's: a pod killed at 4s is seen deleted by ``seer`` but not by ``blind``,
+    though both watch the same pods with the same client library."""
+    done, result, _ = _early_result("watch-drop")
     assert result is not None, done.stderr
     seer, blind = _process(result, "seer")["output"], _process(result, "blind")["output"]
     assert "DELETED" in seer

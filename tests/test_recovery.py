@@ -9,8 +9,9 @@ import pytest
 from kubechaos.cluster import Cluster, ClusterSpec, NodeGroupSpec
 from kubechaos.observe.metrics import ClusterCollector, samples
 from kubechaos.observe.steady import FaultRecovery, SteadyStateMonitor
-from kubechaos.scenario.loader import load_scenario, parse_scenario
+from kubechaos.scenario.loader import parse_scenario
 from kubechaos.scenario.runner import run_scenario
+from tests.golden import run_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,6 +185,6 @@ def test_slo_errors_are_located_and_explained() -> None:
 
 
 def test_pod_kill_scenario_recovers_within_its_slo() -> None:
-    run = run_scenario(load_scenario(ROOT / "scenarios" / "pod-kill.yaml"))
+    run = run_of("pod-kill")
     assert run.slo_ok
     assert [r.known and r.seconds is not None for r in run.steady.recoveries] == [True] * 3

@@ -1,13 +1,13 @@
 """Every ready-made scenario under scenarios/ is valid, runs to its end, ends with the SLO verdicts
 its comment promises, and shows the behaviour it was written to teach.
 
-Each scenario is run once per test session (``run_of`` caches the runs), so the behaviour tests
-below cost nothing beyond the parametrized run of the whole library.
+Each scenario is run once per test session (``run_of``, in tests/golden.py, caches the runs; the
+golden comparison reads the same runs), so the behaviour tests below cost nothing beyond the
+parametrized run of the whole library.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 from pathlib import Path
 
@@ -25,9 +25,10 @@ from kubechaos.faults import CATALOGUE
 from kubechaos.report.html.page import render_html
 from kubechaos.report.result import result_of
 from kubechaos.report.result import schema as result_schema
-from kubechaos.scenario.loader import Scenario, load_scenario
+from kubechaos.scenario.loader import load_scenario
 from kubechaos.scenario.runner import Run, run_scenario
 from kubechaos.sim.events import Event
+from tests.golden import run_of, scenario_of
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 ALL_SCENARIOS = sorted(SCENARIO_DIR.glob("*.yaml"))
@@ -81,16 +82,6 @@ EXPECTED_SLO_OK = {
     "all-kubelets-stop": True,
     "scores": True,
 }
-
-
-@functools.cache
-def scenario_of(stem: str) -> Scenario:
-    return load_scenario(SCENARIO_DIR / f"{stem}.yaml")
-
-
-@functools.cache
-def run_of(stem: str) -> Run:
-    return run_scenario(scenario_of(stem))
 
 
 def fault_events(run: Run, fault: str, reason: str) -> list[Event]:

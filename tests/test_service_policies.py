@@ -27,9 +27,8 @@ from kubechaos.api.manifest import read_manifest
 from kubechaos.api.modelled import unmodelled_fields
 from kubechaos.api.objects import Pod, Service, ServiceRouting
 from kubechaos.cluster import Cluster
-from kubechaos.scenario.loader import load_scenario
-from kubechaos.scenario.runner import run_scenario
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
+from tests.golden import run_of
 
 from .factories import pod, service
 from .harness import running, wait_until
@@ -291,7 +290,7 @@ def test_the_service_traffic_policies_scenario() -> None:
     a local endpoint, pkg/proxy/iptables/proxier.go), until the DaemonSet's replacement is
     Ready; the web Service's three clients all pin to the first pod that was Ready
     (ClientIP affinity never rebalances a client that keeps connecting)."""
-    run = run_scenario(load_scenario(SCENARIOS / "service-traffic-policies.yaml"))
+    run = run_of("service-traffic-policies")
     stats = run.traffic.stats
     (injected,) = [
         e for e in run.events.find(reason="FaultInjected") if e.object == "kill-one-cache-pod"

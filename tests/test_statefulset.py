@@ -39,8 +39,8 @@ from kubechaos.observe.steady import SteadyStateMonitor
 from kubechaos.report.html.page import render_html
 from kubechaos.report.result import result_of
 from kubechaos.report.result import schema as result_schema
-from kubechaos.scenario.loader import ScenarioError, load_scenario, parse_scenario
-from kubechaos.scenario.runner import run_scenario
+from kubechaos.scenario.loader import ScenarioError, parse_scenario
+from tests.golden import run_of
 
 from .factories import deployment, pod, template
 from .harness import running, wait_until
@@ -792,7 +792,7 @@ def test_the_report_shows_statefulset_replicas() -> None:
     """The JSON result lists each StatefulSet (desired, ready, available, updated, and the
     desired/available history; the key is absent from runs without StatefulSets, so their
     results are as before) and the HTML report charts its replicas beside the Deployments'."""
-    run = run_scenario(load_scenario(SCENARIOS / "statefulset-node-crash.yaml"))
+    run = run_of("statefulset-node-crash")
     result = result_of(run)
     jsonschema.validate(result, result_schema())
     (record,) = result["statefulsets"]
@@ -805,5 +805,5 @@ def test_the_report_shows_statefulset_replicas() -> None:
     assert record["history"][-1][1:] == [3, 2]
     html = render_html(result, list(run.events))
     assert "StatefulSet default/db: desired vs available replicas" in html
-    quickstart = result_of(run_scenario(load_scenario(SCENARIOS / "quickstart.yaml")))
+    quickstart = result_of(run_of("quickstart"))
     assert "statefulsets" not in quickstart

@@ -28,9 +28,8 @@ from kubechaos.api.objects import Pod, Probe
 from kubechaos.cluster import Cluster
 from kubechaos.defaults import BEHAVIOUR_ANNOTATION
 from kubechaos.node.behaviour import HUNG, SERVING, STARTING, UNREADY, parse_behaviour
-from kubechaos.scenario.loader import load_scenario
-from kubechaos.scenario.runner import run_scenario
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
+from tests.golden import run_of
 
 from .factories import pod, service
 from .harness import running, wait_until
@@ -239,7 +238,7 @@ def test_the_hung_container_scenario_times_out_from_each_hang_until_readiness_dr
     requests time out from the hang until the readiness probe (periodSeconds 5, failureThreshold
     3: 10 s) takes it out of the Endpoints and kube-proxy resyncs; none is answered
     ``not_ready`` (a hung server answers nothing), and the liveness probe restarts it."""
-    run = run_scenario(load_scenario(SCENARIOS / "hung-container.yaml"))
+    run = run_of("hung-container")
     stats = run.traffic.stats
     starts = [e.time for e in run.events.find(reason="Started", obj="default/web-legacy")]
     unready = [

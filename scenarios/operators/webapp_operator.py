@@ -11,6 +11,11 @@ yet from one it has reconciled. It reconciles on every change and every 5 s (lev
 so it heals what it missed while its watch was dropped or it was down), and it installs its
 own CustomResourceDefinition at startup (a real operator's manifests would).
 
+Its own timings (the 5 s resync and retry, kopf's backoffs after an API error) are seconds of the
+run: under kubechaos they are divided by the run's pace (``KUBECHAOS_SPEED``, virtual seconds per
+wall second, 1 outside kubechaos), so the operator behaves at ``--speed 10`` as it would on a
+real cluster, instead of looking ten times slower to the model.
+
 Run it against any cluster::
 
     python -m kopf run --standalone --namespace default webapp_operator.py
@@ -20,6 +25,7 @@ It reads the API through KUBECONFIG, as kubechaos hands each process a kubeconfi
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -29,6 +35,8 @@ from kubernetes.client.rest import ApiException
 
 GROUP, VERSION, PLURAL = "example.kubechaos.io", "v1", "webapps"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "webapp-operator"}
+# virtual seconds per wall second of the kubechaos run this operator is under (1 elsewhere)
+SPEED = float(os.environ.get("KUBECHAOS_SPEED", "1"))
 
 CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -80,6 +88,9 @@ def configure(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> None:
     settings.watching.client_timeout = 70
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
+    # kopf's backoffs after a failed API call, in seconds of the run (see the module docstring)
+    settings.networking.error_backoffs = [b / SPEED for b in settings.networking.error_backoffs]
+    settings.batching.error_delays = [d / SPEED for d in settings.batching.error_delays]
     kubernetes.config.load_kube_config()
     extensions = kubernetes.client.ApiextensionsV1Api()
     try:
@@ -88,12 +99,12 @@ def configure(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> None:
     except ApiException as exc:
         if exc.status != 409:
             raise
-    for _ in range(60):
+    for _ in range(60 * max(1, round(SPEED))):  # every second of the run, for a wall minute
         crd = extensions.read_custom_resource_definition(f"{PLURAL}.{GROUP}")
         conditions = (crd.status.conditions or []) if crd.status else []
         if any(c.type == "Established" and c.status == "True" for c in conditions):
             return
-        time.sleep(1)
+        time.sleep(1 / SPEED)
     raise kopf.PermanentError("the WebApp CRD never became established")
 
 
@@ -168,10 +179,11 @@ def _reconcile(body: Any, spec: Any, name: str, namespace: str, patch: Any, logg
     ]
 
 
-# Retry a failed reconcile (a 429 while throttled, a 409 on a racing write) after 5 s, as the
-# API's Retry-After suggests, not after kopf's default of 60 s: a controller that backs off a
+# Retry a failed reconcile (a 429 while throttled, a 409 on a racing write) after 5 s of the run,
+# as the API's Retry-After suggests, not after kopf's default of 60 s: a controller that backs off a
 # minute per error stays stale that long after every API hiccup, and kubechaos reads it.
-RETRY = 5.0
+RETRY = 5.0 / SPEED
+RESYNC = 5.0 / SPEED
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL, backoff=RETRY)
@@ -181,6 +193,6 @@ def on_change(body: Any, spec: Any, name: str, namespace: str, patch: Any, logge
     _reconcile(body, spec, name, namespace, patch, logger)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=5.0, idle=None, backoff=RETRY)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC, idle=None, backoff=RETRY)
 def resync(body: Any, spec: Any, name: str, namespace: str, patch: Any, logger: Any, **_: Any) -> None:
     _reconcile(body, spec, name, namespace, patch, logger)

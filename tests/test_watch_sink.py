@@ -191,11 +191,15 @@ async def test_a_raising_handler_ends_its_watch_not_the_writers_request() -> Non
             caught.append(exc)
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(run_failing)  # first in the cache's watcher list
-        nursery.start_soon(healthy.run)
+        nursery.start_soon(run_failing)
         await failing.synced.wait()
+        await trio.sleep(1)
+        nursery.start_soon(healthy.run)
         await healthy.synced.wait()
         await trio.sleep(1)
+        # the failing watch is dispatched to first, so one stopped mid-dispatch must not make
+        # the cache skip the next
+        assert [w.name for w in ctx.api.cache("pods").open_watches()] == ["failing", "healthy"]
         created = await ctx.api.create(pod("boom"))
         assert created.metadata.name == "boom"
         assert [name for _, name, _ in healthy_seen] == ["boom"]

@@ -6,7 +6,8 @@ the other's code to agree on what an event is.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -33,3 +34,15 @@ class WatchStream(Protocol):
     def __enter__(self) -> WatchStream: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class SinkStream(WatchStream, Protocol):
+    """A watch that can feed its client synchronously (the model's in-process watches): after
+    :meth:`attach`, each event is handed to ``sink`` the moment the watch cache delivers it, and
+    the client's task sleeps in :meth:`wait_closed` until the stream ends (raising what the sink
+    raised, if it did)."""
+
+    def attach(self, sink: Callable[[ObjectEvent], None]) -> None: ...
+
+    async def wait_closed(self) -> None: ...

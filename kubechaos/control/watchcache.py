@@ -6,7 +6,11 @@ namespace and, for pods, by ``spec.nodeName``, so an event costs work only for t
 can see it. A watch from a resourceVersion older than the window gets 410 Gone and the client
 relists, exactly as upstream.
 
-Delivery is synchronous into each watcher's buffer; the watcher's task is woken once per batch,
+Delivery is synchronous. A client that gave its watch a *sink* (:meth:`Watch.attach`: the
+model's informers) has each event handed to it inside the delivery, so within the writer's etcd
+transaction, and its task wakes only when the stream ends (:meth:`Watch.wait_closed`): one task
+wakeup per watcher per batch was 40 % of a large run's task steps. A client without one (the HTTP
+front door's watches, tests) gets a buffer and :meth:`Watch.next_batch`, woken once per batch,
 so a component that falls behind drains many events in one wakeup.
 
 Fault injection's seam is :attr:`Watch.interceptors`: each may pass, change or withhold an event
@@ -45,7 +49,8 @@ def _node_name(obj: APIObject | None) -> str | None:
 
 
 class Watch:
-    """A client's watch: an async stream of batches of :class:`ObjectEvent`."""
+    """A client's watch: an async stream of batches of :class:`ObjectEvent`, or, once a sink is
+    attached, a synchronous feed into it."""
 
     def __init__(
         self,
@@ -63,6 +68,9 @@ class Watch:
         self._pending: list[ObjectEvent] = []
         self._wakeup: trio.Event | None = None
         self.closed = False
+        self._sink: Callable[[ObjectEvent], None] | None = None
+        self._waiter: trio.lowlevel.Task | None = None  # the sink's client, in wait_closed
+        self.error: Exception | None = None  # what the sink raised (ends the watch)
         # Fault injection's seam (watch-drop/delay): each may pass, change or withhold an event
         # (returning None); an empty list costs one truth test per event.
         self.interceptors: list[Callable[[ObjectEvent], ObjectEvent | None]] = []
@@ -79,6 +87,8 @@ class Watch:
         return self.node_name is None or _node_name(obj) == self.node_name
 
     def _offer(self, event: _CachedEvent) -> None:
+        if self.closed:  # stopped during this very dispatch (a sink that raised)
+            return
         now_visible = event.type != DELETED and self._visible(event.object)
         was_visible = event.prev is not None and self._visible(event.prev)
         if now_visible:
@@ -112,9 +122,48 @@ class Watch:
         """Hand ``event`` to the client, past the interceptors (a delayed event arriving)."""
         if self.closed:
             return
+        sink = self._sink
+        if sink is not None:
+            try:
+                sink(event)
+            except Exception as exc:
+                # The writer whose commit this is must not see its client's bug: its etcd
+                # transaction has committed and other watchers still have to hear of it. The
+                # watch ends and wait_closed raises the exception in the client's own task,
+                # where a handler's exception surfaced before sinks existed.
+                self.error = exc
+                self.stop()
+            return
         self._pending.append(event)
         if self._wakeup is not None:
             self._wakeup.set()
+
+    def attach(self, sink: Callable[[ObjectEvent], None]) -> None:
+        """From now on hand each event straight to ``sink``, synchronously, within the delivery
+        (so within the writer's etcd transaction): first the events already buffered (a replay
+        from the window while the watch opened), in order. ``sink`` must only update caches and
+        enqueue work; an exception from it ends the watch and is raised by :meth:`wait_closed`.
+        """
+        self._sink = sink
+        pending, self._pending = self._pending, []
+        for event in pending:
+            self.deliver(event)
+
+    async def wait_closed(self) -> None:
+        """Sleep until the stream ends (the server closed it, a fault or a replica's crash broke
+        it, the sink raised: raised here). Cancelling the waiting task stops the watch at once,
+        so a cancelled client's sink hears nothing more (as a cancelled reader read no more)."""
+        if not self.closed:
+            self._waiter = trio.lowlevel.current_task()
+
+            def abort(_: object) -> trio.lowlevel.Abort:
+                self._waiter = None
+                self.stop()
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        if self.error is not None:
+            raise self.error
 
     async def next_batch(self) -> list[ObjectEvent]:
         """Wait for events and return all that are pending (at least one)."""
@@ -133,6 +182,9 @@ class Watch:
             self._cache._remove(self)
             if self._wakeup is not None:
                 self._wakeup.set()
+            waiter, self._waiter = self._waiter, None
+            if waiter is not None:
+                trio.lowlevel.reschedule(waiter)
 
     def __enter__(self) -> Watch:
         return self
@@ -285,14 +337,17 @@ class WatchCache:
         return watch
 
     def _remove(self, watch: Watch) -> None:
+        # Copy-on-write, not list.remove: a sink may stop a watch (by raising) while _dispatch
+        # iterates this very bucket, and the watchers after it must still hear the event.
         if watch.node_name is not None:
-            bucket = self._watch_node.get(watch.node_name, [])
+            buckets, key = self._watch_node, watch.node_name
         elif watch.namespace is not None:
-            bucket = self._watch_ns.get(watch.namespace, [])
+            buckets, key = self._watch_ns, watch.namespace
         else:
-            bucket = self._watch_all
-        if watch in bucket:
-            bucket.remove(watch)
+            self._watch_all = [w for w in self._watch_all if w is not watch]
+            return
+        if key in buckets:
+            buckets[key] = [w for w in buckets[key] if w is not watch]
 
     def open_watches(self) -> builtins.list[Watch]:
         """Every watch currently open on this resource (a fault reaches them all)."""

@@ -239,3 +239,38 @@ def test_traffic_work_per_request_does_not_grow_with_nodes() -> None:
     small, large = small_calls / small_sent, large_calls / large_sent
     assert large <= 1.05 * small, f"{small:.2f} calls per request at 4 nodes, {large:.2f} at 8"
     assert large <= 5.5, f"{large:.2f} Python calls per request"
+
+
+def test_the_node_loops_wait_without_a_new_event_each_time() -> None:
+    """The node loop and the status manager wake once per instant with work (pod_workers.py,
+    status_manager.py); each wait re-arms one :class:`~kubechaos.node.kubelet.wakeup.Wakeup`
+    instead of making a ``trio.Event`` (an object and a parking lot per wait, tens of thousands
+    per node over a run). Ten pods to Ready make no Event in the loops: only the one-off ones
+    built with the kubelet (the heartbeat's ``registered``)."""
+    made: Counter[str] = Counter()
+    event = trio.Event
+
+    def counted() -> trio.Event:
+        caller = sys._getframe(1)
+        if "/kubechaos/node/" in caller.f_code.co_filename:
+            made[caller.f_code.co_name] += 1
+        return event()
+
+    async def main() -> int:
+        ctx, net = await plane()
+        async with trio.open_nursery() as nursery:
+            kubelet, _ = start(nursery, ctx, net)
+            for i in range(10):
+                await ctx.api.create(pod(f"web-{i}", node_name="n1", readiness=READINESS))
+            await wait_until(
+                lambda: all(ready(ctx, f"web-{i}") for i in range(10)), 120, "ready", 0.5
+            )
+            nursery.cancel_scope.cancel()
+        return kubelet.loop_wakeups
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trio, "Event", counted)
+        wakeups = run_virtual(main, seed=0)
+    assert wakeups > 10  # the loop did run
+    assert made["run"] == 0, f"trio.Event made by the kubelet's loops: {dict(made)}"
+    assert sum(made.values()) <= 2, f"trio.Event made by the kubelet: {dict(made)}"

@@ -7,6 +7,8 @@ with like:
 - **kubelet**: one kubelet runs ``--pods`` pods (readiness and liveness probes) from creation
   to Ready, then 10 virtual minutes of steady state, then their deletion, ``--rounds`` times:
   pod workers, status manager, heartbeats and the API requests they make;
+- **idle**: a cluster of ``--idle-nodes`` nodes with no workload for 10 virtual minutes: the
+  heartbeats (Lease renewals, node status checks) and what answers them, per node;
 - **traffic**: a cluster of ``--nodes`` nodes with two Ready pods per node behind a Service,
   called at ``--rate`` requests/s from every node for 60 virtual seconds; only the traffic
   generator's ticks are timed.
@@ -21,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +119,48 @@ def traffic_path(nodes: int, rate: float, seconds: float = 60.0) -> dict[str, An
     }
 
 
+def idle_path(nodes: int, minutes: float = 10.0) -> dict[str, Any]:
+    """An idle cluster of ``nodes`` nodes (heartbeats only) for ``minutes`` virtual minutes."""
+    steps: Counter[str] = Counter()
+
+    class Steps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            steps[task.name.rsplit(".", 2)[-2] if "." in task.name else task.name] += 1
+
+    async def main() -> None:
+        async with running(nodes=nodes, seed=4):
+            await trio.sleep(60)
+            trio.lowlevel.add_instrument(Steps())
+            start_cpu = time.process_time()
+            await trio.sleep(minutes * 60)
+            steps["cpu"] = int((time.process_time() - start_cpu) * 1e6)
+            print(steps.most_common(8), file=sys.stderr)
+
+    run_virtual(main, seed=4)
+    cpu = steps.pop("cpu") / 1e6
+    return {
+        "path": "idle",
+        "nodes": nodes,
+        "cpu_s": round(cpu, 3),
+        "us_per_node_virtual_s": round(cpu / nodes / (minutes * 60) * 1e6, 3),
+        "heartbeat_steps_per_node_virtual_s": round(
+            steps["NodeHeartbeat"] / nodes / (minutes * 60), 3
+        ),
+        "all_steps_per_node_virtual_s": round(sum(steps.values()) / nodes / (minutes * 60), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pods", type=int, default=110)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--nodes", type=int, default=8)
     parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--idle-nodes", type=int, default=50)
     args = parser.parse_args()
     print(json.dumps(kubelet_path(args.pods, args.rounds)))
     print(json.dumps(traffic_path(args.nodes, args.rate)))
+    print(json.dumps(idle_path(args.idle_nodes)))
 
 
 if __name__ == "__main__":

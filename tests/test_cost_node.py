@@ -29,6 +29,7 @@ import trio
 
 from kubechaos.api.objects import Pod, PodStatus, Probe
 from kubechaos.client.context import Context
+from kubechaos.node.kubelet.node_status import NodeHeartbeat
 from kubechaos.sim.clock import now, run_virtual
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 from tests.factories import deployment, pod, service
@@ -107,7 +108,8 @@ def test_an_idle_kubelet_only_heartbeats() -> None:
     leaseDuration/4 = 10 s: a wakeup and the request) and two per node status check (every
     nodeStatusUpdateFrequency = 10 s: a wakeup and the GET from the watch cache), with a
     status write only each nodeStatusReportFrequency (5 min) as nothing changed
-    (pkg/kubelet/kubelet_node_status.go tryUpdateNodeStatus). The pod workers and the status
+    (pkg/kubelet/kubelet_node_status.go tryUpdateNodeStatus); the status it would post is not
+    even built while the node it GETs is the one it last found up to date. The pod workers and the status
     manager take no step at all: probes whose verdict stands are computed ahead, not polled,
     and no pod status changes (status_manager.go writes only changes)."""
     steps: Counter[str] = Counter()
@@ -135,9 +137,21 @@ def test_an_idle_kubelet_only_heartbeats() -> None:
             nursery.cancel_scope.cancel()
         return kubelet.status_writes - pod_writes, node_writes
 
-    pod_writes, node_written = run_virtual(main, seed=0)
+    built = Counter[str]()
+    node_status = NodeHeartbeat._node_status
+
+    def counted(self: NodeHeartbeat, old: Any) -> Any:
+        built["status"] += 1
+        return node_status(self, old)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(NodeHeartbeat, "_node_status", counted)
+        pod_writes, node_written = run_virtual(main, seed=0)
     assert pod_writes == 0
     assert node_written
+    # the desired node status is built only when one is due (or something changed), not at
+    # every check: the stored status the watch cache hands back is the same object meanwhile
+    assert built["status"] <= 3 + 60 // 10  # registration and the first minute, then 2 reports
     heartbeats = minutes * 60 // 10  # each of the two loops, jitter aside (it only lengthens)
     assert steps["NodeHeartbeat.run"] <= 2 * 2 * heartbeats
     assert steps["NodeHeartbeat.run"] >= 2 * 2 * heartbeats * 0.9

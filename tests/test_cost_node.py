@@ -64,8 +64,10 @@ def test_a_pod_lifecycle_writes_four_statuses() -> None:
     kubelet.go SyncPod calls statusManager.SetPodStatus before the runtime creates the sandbox),
     the sync after PLEG saw the container start (Running, not ready), the readiness prober's
     result (statusManager.SetContainerReadiness: Ready), and the terminating pod's final status
-    after its containers stopped (SyncTerminatingPod: terminal phase), after which the status
-    manager deletes it. Probe results that do not change the verdict (every period) and the
+    after its containers stopped (kubelet.go SyncTerminatingPod:
+    ``generateAPIPodStatus(pod, stoppedPodStatus, true)``, a terminal phase; SyncTerminatedPod
+    sets the same status again, which writes nothing), after which the status manager deletes
+    it. Probe results that do not change the verdict (every period) and the
     pod's own update events write nothing (updateStatusInternal skips a status equal apart
     from timestamps; pkg/kubelet/status/status_manager.go)."""
     writes: list[tuple[float, PodStatus]] = []

@@ -32,9 +32,6 @@ class Wakeup:
             self._task = None
             trio.lowlevel.reschedule(task)
 
-    def is_set(self) -> bool:
-        return self._flag
-
     def clear(self) -> None:
         """Forget earlier ``set`` calls (a fresh Event, as the loops made before each wait)."""
         self._flag = False

@@ -319,8 +319,9 @@ class TrafficGenerator:
 
     def _send_batch(self, flow: _Flow, n: int, second: int) -> None:
         """Send ``n`` of ``flow``'s requests, from its source nodes in turn, counting each as it
-        is judged. The loop stays in one function because it runs once per request: it only
-        chooses the source and counts; :meth:`_send` routes and judges."""
+        is judged. The loop stays in one function because it runs once per request: it chooses
+        the source, judges the common case itself (see below) and counts; :meth:`_send` routes
+        and judges the rest."""
         spec = flow.spec
         ns, svc, key = spec.namespace, spec.service, flow.key
         unsent = self.stats.unsent
@@ -332,12 +333,23 @@ class TrafficGenerator:
         requests = self.stats.requests
         buckets = flow.buckets
         proxy_of = self.fleet.get
-        node_up = self.network.node_up
+        network = self.network
+        node_up, lookup = network.node_up, network.lookup
         send = self._send
         client, t = flow.client, now()
         spent = 0.0
         sent = ok = 0
         cursor = flow.cursor
+        # The common case, a Service with no routing policy and no network fault, is judged
+        # inline below instead of in _send: one function call less per request, at 100
+        # requests/s from every node. It must agree with _send step for step, random draws
+        # included (the pick among two or more IPs, then the jitter unless a timeout); neither
+        # a policy nor a path hook can appear during a batch (it runs without a checkpoint).
+        policies = self.fleet.routes.policies
+        inline = not network.path_hooks and not (policies and key in policies)
+        lb_draw, jitter_draw = self._lb_rng.random, self._rng.random
+        rtt = self.ctx.settings.request_latency_seconds
+        timeout = self.ctx.settings.request_timeout_seconds
         for _ in range(n):
             # choose the source: the next node in turn; a down node's clients send nothing
             source = sources[cursor % len(sources)]
@@ -347,7 +359,26 @@ class TrafficGenerator:
                 lost = (ns, svc, source)
                 unsent[lost] = unsent.get(lost, 0) + 1
                 continue
-            outcome, latency = send(proxy, source, key, client, t)
+            if not inline:
+                outcome, latency = send(proxy, source, key, client, t)
+            elif not (ips := proxy.endpoints(key)):
+                outcome, latency = NO_ENDPOINTS, rtt * 0.5 + rtt * jitter_draw()
+            else:
+                ip = ips[int(lb_draw() * len(ips))] if len(ips) > 1 else ips[0]
+                endpoint = lookup(ip)
+                if endpoint is None:
+                    outcome = CONNECTION_REFUSED
+                elif not node_up(endpoint.node):
+                    outcome = TIMEOUT
+                elif t < endpoint.answer_until:
+                    outcome = endpoint.answer
+                else:
+                    outcome = endpoint.answer_at(t)
+                latency = timeout if outcome == TIMEOUT else rtt * 0.5 + rtt * jitter_draw()
+                if outcome != SUCCESS:
+                    self._failed_at(ip)
+                elif endpoint is not None:
+                    endpoint.served += 1  # the load model (as in _send)
             # count it: latency bucket, time spent, outcome
             buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
             spent += latency

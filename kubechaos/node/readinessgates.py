@@ -21,6 +21,8 @@ READINESS_GATES_NOT_READY = "ReadinessGatesNotReady"
 KUBELET_CONDITIONS = frozenset(
     {"PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready"}
 )
+# PodStatus's fields other than its conditions (same_by_kubelet compares them one by one)
+_NOT_CONDITIONS = tuple(f.name for f in attrs.fields(PodStatus) if f.name != "conditions")
 
 
 def unmet_gates(pod: Pod) -> list[str]:
@@ -58,9 +60,15 @@ def same_by_kubelet(api: PodStatus, posted: PodStatus) -> bool:
     """Whether the API's status differs from the kubelet's last post only in conditions the
     kubelet does not own (a gate's, set by a client): upstream's needsReconcile
     (isPodStatusByKubeletEqual, status_manager.go) then re-posts nothing."""
-    if api == posted:
+    if api is posted:
         return True
-    return attrs.evolve(api, conditions=_own(api)) == attrs.evolve(posted, conditions=_own(posted))
+    # Field by field, then only the kubelet's conditions: the verdict of comparing two copies
+    # with the foreign conditions dropped, without building the copies (the status manager
+    # asks this on every sync of every pod, and a differing field usually answers at once).
+    for name in _NOT_CONDITIONS:
+        if getattr(api, name) != getattr(posted, name):
+            return False
+    return _own(api) == _own(posted)
 
 
 def _own(status: PodStatus) -> tuple[PodCondition, ...]:

@@ -109,6 +109,8 @@ class NodeHeartbeat:
         self.node: Node | None = None  # as last read or written
         self.registered = trio.Event()
         self._last_status_report = -math.inf
+        # the stored status last found up to date, and the inputs it was checked against
+        self._checked: tuple[NodeStatus, tuple[Any, ...]] | None = None
 
     async def run(self) -> None:
         await self._register()
@@ -167,6 +169,12 @@ class NodeHeartbeat:
         cap = self.settings.node_status_max_images
         names = self._images() if cap < 0 else self._images()[:cap]  # -1: no cap
         return tuple(ContainerImage((normalized_image_name(n),), size) for n in names)
+
+    def _inputs(self) -> tuple[Any, ...]:
+        """What the desired status depends on besides the stored one and the heartbeat times:
+        the boot's verdict on Ready and the runtime's images (capacity and address are fixed)."""
+        not_ready = self._boot.not_ready(now()) if self._boot is not None else None
+        return not_ready, tuple(self._images())
 
     @staticmethod
     def _significant(status: NodeStatus) -> tuple[Any, ...]:
@@ -229,11 +237,20 @@ class NodeHeartbeat:
                 return
             except errors.APIError:
                 continue
+            due = now() - self._last_status_report >= self.settings.node_status_report_frequency
+            inputs = self._inputs()
+            if not due and self._checked == (node.status, inputs):
+                # Fast path: the very status found up to date last time (the watch cache hands
+                # back the same object until someone writes the node), checked against the same
+                # inputs: building the desired status would find no change again. It must agree
+                # with _node_status: what it depends on besides the stored status is in _inputs.
+                self.node = node
+                return
             desired = self._node_status(node.status)
             changed = self._significant(desired) != self._significant(node.status)
-            due = now() - self._last_status_report >= self.settings.node_status_report_frequency
             if not changed and not due:
                 self.node = node
+                self._checked = (node.status, inputs)
                 return
             try:
                 self.node = await self.api.update_status(attrs.evolve(node, status=desired))

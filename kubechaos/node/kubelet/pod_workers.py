@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import cast
 
-import trio
-
 from kubechaos.api.objects import Pod
 from kubechaos.api.selectors import FieldSelector
 from kubechaos.client.context import Context
@@ -34,6 +32,7 @@ from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.restore import Restorer
 from kubechaos.node.kubelet.status_manager import PodStatusManager
 from kubechaos.node.kubelet.timers import Timer, TimerKind, TimerQueue
+from kubechaos.node.kubelet.wakeup import Wakeup
 from kubechaos.node.podstate import (
     RUNNING,
     SANDBOX_CREATING,
@@ -82,7 +81,7 @@ class PodWorkers:
         )
         self.informer.add_handler(Handler(self._on_add, self._on_update, self._on_delete))
         self._pending: dict[str, Pod | None] = {}  # informer changes for the loop, by UID
-        self._wake = trio.Event()
+        self._wake = Wakeup()
         self.loop_wakeups = 0  # read by tests: the loop must stay cheap
 
     def poke(self) -> None:
@@ -136,9 +135,8 @@ class PodWorkers:
                 # every listed pod has been added (and adopted) by now
                 self.restorer.remove_orphans()
             deadline = self.timers.deadline()
-            self._wake = trio.Event()
-            with trio.move_on_at(deadline):
-                await self._wake.wait()
+            self._wake.clear()
+            await self._wake.wait_until(deadline)
 
     def _run_due(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from kubechaos.api import errors
 from kubechaos.api.objects import Pod
 from kubechaos.client.interface import APIClient
 from kubechaos.defaults import POD_STATUS_CONFLICT_RETRIES, POD_STATUS_SYNC_PERIOD
+from kubechaos.node.kubelet.wakeup import Wakeup
 from kubechaos.node.podstate import PodState, build_status
 from kubechaos.node.readinessgates import same_by_kubelet
 from kubechaos.sim.clock import now
@@ -40,7 +41,7 @@ class PodStatusManager:
         self._dirty: dict[str, None] = {}  # UIDs whose status must be posted
         # UIDs whose status another writer changed -> when seen; re-asserted at the next reconcile
         self._reconcile: dict[str, float] = {}
-        self._wake = trio.Event()
+        self._wake = Wakeup()
 
     def mark_dirty(self, ps: PodState) -> None:
         """``ps``'s status may have changed: post it."""
@@ -85,7 +86,7 @@ class PodStatusManager:
         while True:
             self._recheck(posted)
             if not self._dirty:
-                self._wake = trio.Event()
+                self._wake.clear()
                 if retry:
                     with trio.move_on_after(POD_STATUS_SYNC_PERIOD):
                         await self._wake.wait()
@@ -99,8 +100,7 @@ class PodStatusManager:
                         )
                         + POD_STATUS_SYNC_PERIOD
                     )
-                    with trio.move_on_at(check_at):
-                        await self._wake.wait()
+                    await self._wake.wait_until(check_at)
                 continue
             batch = list(self._dirty)
             self._dirty.clear()

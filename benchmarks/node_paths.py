@@ -1,0 +1,167 @@
+"""Node-side micro-benchmark: the CPU one kubelet and the traffic clients cost (issue 16).
+
+Two paths, each timed in process CPU seconds (the machine is shared: wall time counts the
+neighbours), with the work they did printed beside it so a before/after pair compares like
+with like:
+
+- **kubelet**: one kubelet runs ``--pods`` pods (readiness and liveness probes) from creation
+  to Ready, then 10 virtual minutes of steady state, then their deletion, ``--rounds`` times:
+  pod workers, status manager, heartbeats and the API requests they make;
+- **idle**: a cluster of ``--idle-nodes`` nodes with no workload for 10 virtual minutes: the
+  heartbeats (Lease renewals, node status checks) and what answers them, per node;
+- **traffic**: a cluster of ``--nodes`` nodes with two Ready pods per node behind a Service,
+  called at ``--rate`` requests/s from every node for 60 virtual seconds; only the traffic
+  generator's ticks are timed.
+
+    python benchmarks/node_paths.py
+    python benchmarks/node_paths.py --pods 110 --rounds 5 --nodes 16 --rate 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kubechaos.api.objects import Probe
+from kubechaos.sim.clock import run_virtual
+from kubechaos.traffic import TrafficGenerator, TrafficSpec
+from tests.factories import deployment, pod, service
+from tests.harness import ready_pods, running, wait_until
+from tests.test_kubelet import plane, ready, start, stored
+
+READINESS = Probe(initial_delay_seconds=5, period_seconds=10)
+LIVENESS = Probe(initial_delay_seconds=15, period_seconds=10)
+
+
+def kubelet_path(pods: int, rounds: int) -> dict[str, Any]:
+    steps = 0
+
+    class Steps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            nonlocal steps
+            steps += 1
+
+    async def main() -> int:
+        ctx, net = await plane()
+        trio.lowlevel.add_instrument(Steps())
+        async with trio.open_nursery() as nursery:
+            kubelet, _ = start(nursery, ctx, net)
+            for r in range(rounds):
+                names = [f"web-{r}-{i}" for i in range(pods)]
+                for name in names:
+                    await ctx.api.create(
+                        pod(name, node_name="n1", readiness=READINESS, liveness=LIVENESS)
+                    )
+                await wait_until(
+                    lambda names=names: all(ready(ctx, n) for n in names), 600, "ready", 1.0
+                )
+                await trio.sleep(600)
+                for name in names:
+                    await ctx.api.delete("pods", "default", name)
+                await wait_until(
+                    lambda names=names: all(stored(ctx, n) is None for n in names), 600, "gone"
+                )
+            nursery.cancel_scope.cancel()
+        return kubelet.status_writes
+
+    cpu = time.process_time()
+    writes = run_virtual(main, seed=0)
+    return {
+        "path": "kubelet",
+        "pods": pods * rounds,
+        "status_writes": writes,
+        "task_steps": steps,
+        "cpu_s": round(time.process_time() - cpu, 3),
+    }
+
+
+def traffic_path(nodes: int, rate: float, seconds: float = 60.0) -> dict[str, Any]:
+    spent = 0.0
+
+    async def main() -> int:
+        nonlocal spent
+        async with running(nodes=nodes, seed=4) as cluster:
+            await cluster.apply([deployment("web", replicas=2 * nodes), service("web")])
+            await wait_until(lambda: len(ready_pods(cluster)) == 2 * nodes, 600, "web ready")
+            await trio.sleep(15)
+            traffic = TrafficGenerator(
+                cluster.ctx, cluster.proxies, cluster.network, [TrafficSpec("web", rate=rate)]
+            )
+            tick = traffic._tick
+
+            def timed(flows: Any) -> None:
+                nonlocal spent
+                start_cpu = time.process_time()
+                tick(flows)
+                spent += time.process_time() - start_cpu
+
+            traffic._tick = timed  # type: ignore[method-assign]
+            with trio.move_on_after(seconds):
+                await traffic.run()
+            return sum(traffic.stats.latency_count.values())
+
+    sent = run_virtual(main, seed=4)
+    return {
+        "path": "traffic",
+        "nodes": nodes,
+        "requests": sent,
+        "cpu_s": round(spent, 3),
+        "us_per_request": round(spent / max(sent, 1) * 1e6, 3),
+    }
+
+
+def idle_path(nodes: int, minutes: float = 10.0) -> dict[str, Any]:
+    """An idle cluster of ``nodes`` nodes (heartbeats only) for ``minutes`` virtual minutes."""
+    steps: Counter[str] = Counter()
+
+    class Steps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            steps[task.name.rsplit(".", 2)[-2] if "." in task.name else task.name] += 1
+
+    async def main() -> None:
+        async with running(nodes=nodes, seed=4):
+            await trio.sleep(60)
+            trio.lowlevel.add_instrument(Steps())
+            start_cpu = time.process_time()
+            await trio.sleep(minutes * 60)
+            steps["cpu"] = int((time.process_time() - start_cpu) * 1e6)
+            print(steps.most_common(8), file=sys.stderr)
+
+    run_virtual(main, seed=4)
+    cpu = steps.pop("cpu") / 1e6
+    return {
+        "path": "idle",
+        "nodes": nodes,
+        "cpu_s": round(cpu, 3),
+        "us_per_node_virtual_s": round(cpu / nodes / (minutes * 60) * 1e6, 3),
+        "heartbeat_steps_per_node_virtual_s": round(
+            steps["NodeHeartbeat"] / nodes / (minutes * 60), 3
+        ),
+        "all_steps_per_node_virtual_s": round(sum(steps.values()) / nodes / (minutes * 60), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pods", type=int, default=110)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--nodes", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--idle-nodes", type=int, default=50)
+    args = parser.parse_args()
+    print(json.dumps(kubelet_path(args.pods, args.rounds)))
+    print(json.dumps(traffic_path(args.nodes, args.rate)))
+    print(json.dumps(idle_path(args.idle_nodes)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""A re-armable wake-up flag for the one task that waits on it (the node loop, the status manager).
+
+Those loops used to wait on a fresh :class:`trio.Event` each time round: one object, one parking
+lot and its bookkeeping per wait, tens of thousands of times per node over a run. This does the
+same with one object per loop: :meth:`Wakeup.clear` where a fresh Event was made, :meth:`set`
+where it was set. It must schedule exactly as the Event did (a run replays the same steps in the
+same order): ``set`` reschedules the waiting task at once, as ``Event.set`` unparks it, and a
+cancellation (the loop's deadline, or the kubelet dying) takes the task back as the parking
+lot's abort does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import trio
+
+
+class Wakeup:
+    """``set`` wakes the task waiting in :meth:`wait` (or lets its next wait return at once)."""
+
+    __slots__ = ("_flag", "_task")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._task: trio.lowlevel.Task | None = None
+
+    def set(self) -> None:
+        self._flag = True
+        task = self._task
+        if task is not None:
+            self._task = None
+            trio.lowlevel.reschedule(task)
+
+    def clear(self) -> None:
+        """Forget earlier ``set`` calls (a fresh Event, as the loops made before each wait)."""
+        self._flag = False
+
+    async def wait(self) -> None:
+        """Return once set (a checkpoint if it is already); one waiter at a time."""
+        if self._flag:
+            await trio.lowlevel.checkpoint()
+            return
+        assert self._task is None, "a Wakeup has one waiter"
+        self._task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
+
+    async def wait_until(self, deadline: float) -> None:
+        """:meth:`wait`, given up at ``deadline`` (virtual time). Infinity: no deadline, and no
+        cancel scope to set up and tear down (an idle loop's usual wait)."""
+        if deadline == math.inf:
+            await self.wait()
+            return
+        with trio.move_on_at(deadline):
+            await self.wait()
+
+    def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        self._task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+__all__ = ["Wakeup"]

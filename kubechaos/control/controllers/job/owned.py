@@ -68,7 +68,9 @@ class _Owned:
     restarts: int = 0
 
     def file(self, pkey: str, f: Facts, sign: int) -> None:
-        for flag, group in zip(f[:3], (self.active, self.with_finalizer, self.succeeded), strict=True):
+        for flag, group in zip(
+            f[:3], (self.active, self.with_finalizer, self.succeeded), strict=True
+        ):
             if not flag:
                 continue
             if sign > 0:

@@ -233,8 +233,10 @@ async def test_syncs_per_pod_event_are_upstreams() -> None:
     enqueues the owning ReplicaSet on every new resourceVersion; the Deployment controller has no
     pod update handler (deployment_controller.go registers DeleteFunc only); the Endpoints and
     EndpointSlice controllers enqueue a Service only when the pod's endpoint changed
-    (endpointsliceutil.GetServicesToUpdateOnPodChange / podEndpointsChanged): an annotation-only
-    change wakes neither, a readiness flip wakes each once."""
+    (staging/src/k8s.io/endpointslice/util/controller_utils.go GetPodUpdateProjectionKey /
+    podEndpointsChanged): an annotation-only change wakes neither, nor does the binding of a pod
+    that has no IP yet (NodeName "is immutable once initially set, which happens before the pod
+    gets an IP"); a readiness flip wakes each once."""
     async with running(nodes=2, seed=4) as cluster:
         await cluster.apply([deployment("web", 3), service("web")])
         await wait_until(lambda: len(ready_pods(cluster)) == 3, 120, "ready pods")
@@ -278,3 +280,12 @@ async def test_syncs_per_pod_event_are_upstreams() -> None:
         flip = {"deployment": 0, "replicaset": 1, "endpoints": 1, "endpointslice": 1}
         assert enqueued_by(target, unready) == flip
         assert enqueued_by(target, target) == dict.fromkeys(ctrls, 0)  # same resourceVersion
+        pending = attrs.evolve(
+            target,
+            spec=attrs.evolve(target.spec, node_name=""),
+            status=PodStatus(phase="Pending"),
+        )
+        bound = attrs.evolve(
+            bumped(pending), spec=attrs.evolve(pending.spec, node_name=target.spec.node_name)
+        )
+        assert enqueued_by(pending, bound) == none

@@ -11,7 +11,9 @@ never below 0 and 0 when no pods are expected. A pod with no controller makes th
 budget fails safe (``disruptionsAllowed`` 0, condition reason ``SyncFailed``), as upstream.
 
 A pod event costs one dict truth test while no budget exists: a cluster without budgets pays
-nothing for this controller beyond its informer's watch.
+nothing for this controller beyond its informer's watch. With budgets, each pod event adjusts the
+counts of the budgets selecting the pod (:mod:`~kubechaos.control.controllers.pdbpods`), so a sync
+reads no pod: it costs the budget's distinct controllers and ``disruptedPods`` entries (issue 16).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from kubechaos.api.objects import (
     key_of,
 )
 from kubechaos.api.rollout import scaled_value
+from kubechaos.api.selectors import LabelSelector
 from kubechaos.client.context import Context
 from kubechaos.client.informer import (
     Handler,
@@ -38,6 +41,7 @@ from kubechaos.client.informer import (
 )
 from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.ownership import SelectorIndex
+from kubechaos.control.controllers.pdbpods import BudgetPods, BudgetTallies, Ref
 from kubechaos.sim.clock import now
 
 
@@ -59,8 +63,9 @@ class DisruptionController(Controller):
         self.deployments: Informer[Any] = ctx.informer("deployments", self.name)
         self._by_namespace: dict[str, dict[str, None]] = {}  # namespace -> budget keys
         self._selectors = SelectorIndex()  # budgets by one matchLabels pair of their selector
+        self._tallies = BudgetTallies()  # each budget's pods, as counts
         self.budgets.add_handler(Handler(self._budget_add, self._budget_update, self._budget_del))
-        self.pods.add_handler(Handler(self._pod_event, self._pod_update, self._pod_event))
+        self.pods.add_handler(Handler(self._pod_add, self._pod_update, self._pod_delete))
 
     async def wait_synced(self) -> None:
         for informer in (self.budgets, self.pods, self.replicasets, self.deployments):
@@ -79,6 +84,8 @@ class DisruptionController(Controller):
         self.enqueue(key_of(pdb))
 
     def _budget_update(self, old: PodDisruptionBudget, new: PodDisruptionBudget) -> None:
+        if old.spec.selector != new.spec.selector:
+            self._tallies.forget(key_of(new))  # pod events fed it for the old selector
         self._index_selector(new)
         self.enqueue(key_of(new))
 
@@ -93,21 +100,38 @@ class DisruptionController(Controller):
 
     def _budget_del(self, pdb: PodDisruptionBudget) -> None:
         self._selectors.discard(key_of(pdb))
+        self._tallies.forget(key_of(pdb))
         bucket = self._by_namespace.get(pdb.metadata.namespace, {})
         bucket.pop(key_of(pdb), None)
         if not bucket:
             self._by_namespace.pop(pdb.metadata.namespace, None)
 
-    def _pod_update(self, old: Pod, new: Pod) -> None:
+    def _pod_add(self, pod: Pod) -> None:
         if self._by_namespace:
-            self._pod_event(new)
-            if old.metadata.labels != new.metadata.labels:
-                self._pod_event(old)
+            keys = self._budgets_of(pod)
+            self._tallies.put(keys, pod)
+            self._enqueue(keys)
 
-    def _pod_event(self, pod: Pod) -> None:
+    def _pod_update(self, old: Pod, new: Pod) -> None:
         if not self._by_namespace:
             return
-        for key in self._selectors.matching(pod.metadata.namespace, pod.metadata.labels):
+        keys = self._budgets_of(new)
+        if old.metadata.labels != new.metadata.labels:
+            keys = [*keys, *(k for k in self._budgets_of(old) if k not in keys)]
+        self._tallies.put(keys, new)  # (and forgotten by the budgets that no longer select it)
+        self._enqueue(keys)
+
+    def _pod_delete(self, pod: Pod) -> None:
+        if self._by_namespace:
+            keys = self._budgets_of(pod)
+            self._tallies.remove(keys, pod)
+            self._enqueue(keys)
+
+    def _budgets_of(self, pod: Pod) -> list[str]:
+        return self._selectors.matching(pod.metadata.namespace, pod.metadata.labels)
+
+    def _enqueue(self, keys: list[str]) -> None:
+        for key in keys:
             self.enqueue(key)
 
     # ------------------------------------------------------------------ sync
@@ -130,38 +154,38 @@ class DisruptionController(Controller):
         if status != pdb.status:
             await self.api.update_status(attrs.evolve(pdb, status=status))
 
-    def _selected(self, pdb: PodDisruptionBudget) -> list[Pod]:
-        """getPodsForPdb: podLister.Pods(namespace).List(selector), from the pod informer's
-        indexes (added with the first budget: a cluster without budgets keeps none); a nil or
-        empty selector selects nothing."""
+    def _selected(self, pdb: PodDisruptionBudget) -> BudgetPods:
+        """getPodsForPdb: podLister.Pods(namespace).List(selector), as counts kept from pod
+        events; the pods are read from the pod informer's indexes (added with the first budget:
+        a cluster without budgets keeps none) only when the tally is new. A nil or empty
+        selector selects nothing."""
         selector = pdb.spec.selector
+        key = key_of(pdb)
         if selector is None or selector.is_empty():
-            return []
+            return BudgetPods(LabelSelector())
+        if self._tallies.built(key, selector):
+            return self._tallies.tally(key, selector, ())
         pods = self.pods.select(pdb.metadata.namespace, selector)
         workcount.PODS_VISITED += len(pods)
-        return pods
+        return self._tallies.tally(key, selector, pods)
 
     def _status(
-        self, pdb: PodDisruptionBudget, pods: list[Pod], expected: int, desired: int
+        self, pdb: PodDisruptionBudget, pods: BudgetPods, expected: int, desired: int
     ) -> Any:
         t = now()
         timeout = self.ctx.settings.pdb_deletion_timeout
         disrupted: dict[str, float] = {}
         recheck: float | None = None
-        for pod in pods:  # buildDisruptedPodMap
-            since = pdb.status.disrupted_pods.get(pod.metadata.name)
-            if pod.metadata.deletion_timestamp is not None or since is None:
+        healthy = pods.alive_ready  # countHealthyPods, less the disrupted ones below
+        namespace = pdb.metadata.namespace
+        for name, since in pdb.status.disrupted_pods.items():  # buildDisruptedPodMap
+            member = pods.members.get(f"{namespace}/{name}")
+            if member is None or member[1]:  # not selected, or being deleted
                 continue
             if since + timeout > t:
-                disrupted[pod.metadata.name] = since
+                disrupted[name] = since
                 recheck = min(recheck or since + timeout, since + timeout)
-        healthy = sum(  # countHealthyPods
-            1
-            for p in pods
-            if p.metadata.deletion_timestamp is None
-            and p.metadata.name not in disrupted
-            and p.is_ready()
-        )
+                healthy -= member[2]
         if recheck is not None:
             self.queue.add_after(key_of(pdb), recheck - t)
         allowed = healthy - desired
@@ -178,52 +202,57 @@ class DisruptionController(Controller):
             conditions=disruption_allowed_condition(pdb.status.conditions, allowed > 0, t),
         )
 
-    def _expected_pod_count(self, pdb: PodDisruptionBudget, pods: list[Pod]) -> tuple[int, int]:
+    def _expected_pod_count(self, pdb: PodDisruptionBudget, pods: BudgetPods) -> tuple[int, int]:
         """getExpectedPodCount: (expectedCount, desiredHealthy)."""
         spec = pdb.spec
+        namespace = pdb.metadata.namespace
         if spec.max_unavailable is not None:
-            expected = self._expected_scale(pods)
+            expected = self._expected_scale(namespace, pods)
             unavailable = scaled_value(spec.max_unavailable, expected, True)
             return expected, max(expected - unavailable, 0)
         if isinstance(spec.min_available, int):
             return len(pods), spec.min_available
         if isinstance(spec.min_available, str):
-            expected = self._expected_scale(pods)
+            expected = self._expected_scale(namespace, pods)
             return expected, scaled_value(spec.min_available, expected, True)
         return len(pods), 0
 
-    def _expected_scale(self, pods: list[Pod]) -> int:
-        """getExpectedScale: the sum of the scale of every distinct controller of the pods."""
+    def _expected_scale(self, namespace: str, pods: BudgetPods) -> int:
+        """getExpectedScale: the sum of the scale of every distinct controller of the pods
+        (one lookup per controller, from the tally's per-controller counts)."""
+        if pods.no_controller:
+            raise _NoController(namespace)
         scales: dict[str, int] = {}
-        for pod in pods:
-            ref = pod.metadata.controller_ref()
-            if ref is None:
-                raise _NoController(pod.metadata.name)
-            if ref.uid in scales:
-                continue
-            if ref.kind == "StatefulSet":  # getPodStatefulSet: the set's spec.replicas
-                scales[ref.uid] = self._statefulset_scale(pod.metadata.namespace, ref)
-                continue
-            rs = self.replicasets.get(f"{pod.metadata.namespace}/{ref.name}")
-            if ref.kind != "ReplicaSet" or rs is None or rs.metadata.uid != ref.uid:
-                raise _NoController(pod.metadata.name)
-            owner = rs.metadata.controller_ref()
-            if owner is not None and owner.kind == "Deployment":
-                dep = self.deployments.get(f"{pod.metadata.namespace}/{owner.name}")
-                if dep is not None and dep.metadata.uid == owner.uid:
-                    scales[owner.uid] = dep.spec.replicas
-                    scales[ref.uid] = 0
-                    continue
-            scales[ref.uid] = rs.spec.replicas
+        for ref in pods.refs:
+            self._scale_of(namespace, ref, scales)
         return sum(scales.values())
 
-    def _statefulset_scale(self, namespace: str, ref: Any) -> int:
+    def _scale_of(self, namespace: str, ref: Ref, scales: dict[str, int]) -> None:
+        kind, name, uid = ref
+        if uid in scales:
+            return
+        if kind == "StatefulSet":  # getPodStatefulSet: the set's spec.replicas
+            scales[uid] = self._statefulset_scale(namespace, name, uid)
+            return
+        rs = self.replicasets.get(f"{namespace}/{name}")
+        if kind != "ReplicaSet" or rs is None or rs.metadata.uid != uid:
+            raise _NoController(name)
+        owner = rs.metadata.controller_ref()
+        if owner is not None and owner.kind == "Deployment":
+            dep = self.deployments.get(f"{namespace}/{owner.name}")
+            if dep is not None and dep.metadata.uid == owner.uid:
+                scales[owner.uid] = dep.spec.replicas
+                scales[uid] = 0
+                return
+        scales[uid] = rs.spec.replicas
+
+    def _statefulset_scale(self, namespace: str, name: str, uid: str) -> int:
         """The replicas of the StatefulSet ``ref`` names, from the controller manager's shared
         StatefulSet informer (run by the StatefulSet controller, which runs whenever a
         StatefulSet exists): no informer of its own, so runs without StatefulSets pay nothing."""
-        sts = self.ctx.informer("statefulsets", self.name).get(f"{namespace}/{ref.name}")
-        if sts is None or sts.metadata.uid != ref.uid:
-            raise _NoController(ref.name)
+        sts = self.ctx.informer("statefulsets", self.name).get(f"{namespace}/{name}")
+        if sts is None or sts.metadata.uid != uid:
+            raise _NoController(name)
         return int(sts.spec.replicas)
 
 

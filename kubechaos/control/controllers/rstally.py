@@ -59,8 +59,13 @@ class Tally:
         return True, False, fully, pod.ready_since()
 
     def add(self, pkey: str, pod: Pod) -> None:
-        self.remove(pkey)
-        c = self.members[pkey] = self.contribution(pod)
+        c = self.contribution(pod)
+        old = self.members.get(pkey)
+        if old == c:
+            return  # most pod updates (a probe result, a status write) change nothing here
+        if old is not None:
+            self._count(old, -1)
+        self.members[pkey] = c
         self._count(c, 1)
 
     def remove(self, pkey: str) -> None:
@@ -113,20 +118,30 @@ class TalliedIndex(OwnedIndex[Pod]):
     def put(self, obj: Pod) -> None:
         super().put(obj)
         pkey = key_of(obj)
-        self._untally(pkey)
-        self._unplace(pkey)
         ref = obj.metadata.controller_ref()
         if ref is None:
+            self._untally(pkey)
+            self._unplace(pkey)
             return
-        tally = self._tallies.get(ref.uid)
-        if tally is not None:
-            tally.add(pkey, obj)
-            self._tallied_by[pkey] = ref.uid
+        uid = ref.uid
+        if self._tallied_by.get(pkey) != uid:
+            self._untally(pkey)
+            tally = self._tallies.get(uid)
+            if tally is not None:
+                tally.add(pkey, obj)
+                self._tallied_by[pkey] = uid
+        else:  # counted by this owner already: adjusted only if its contribution changed
+            self._tallies[uid].add(pkey, obj)
+        place = None
         if ref.kind == ReplicaSet.KIND and obj.is_active():
-            node = obj.spec.node_name
-            on_node = self._on_node.setdefault(ref.uid, {})
-            on_node[node] = on_node.get(node, 0) + 1
-            self._placed[pkey] = (ref.uid, node)
+            place = (uid, obj.spec.node_name)
+        if self._placed.get(pkey) == place:
+            return  # same owner and node as before (the common update): counts unchanged
+        self._unplace(pkey)
+        if place is not None:
+            on_node = self._on_node.setdefault(uid, {})
+            on_node[place[1]] = on_node.get(place[1], 0) + 1
+            self._placed[pkey] = place
 
     def discard(self, obj: Pod) -> None:
         super().discard(obj)

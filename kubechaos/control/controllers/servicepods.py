@@ -41,13 +41,18 @@ def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> 
 
 def endpoint_view(pod: Pod) -> tuple[object, ...]:
     """The fields of a pod its endpoints depend on; other updates are skipped (upstream's
-    podEndpointsChanged: IP, readiness, deletion, phase, node)."""
+    podEndpointsChanged, staging/src/k8s.io/endpointslice/util/controller_utils.go: IPs,
+    readiness, deletion; plus the phase, see below).
+
+    Not the node: upstream notes that NodeName is immutable once set, which happens before the
+    pod gets an IP, so a pod's binding wakes no Service (an IP-less pod has no endpoint). The
+    phase is kept although upstream does not compare it: a pod turning Succeeded or Failed
+    leaves its Services at once here (ShouldPodBeInEndpoints drops terminal pods)."""
     return (
         pod.status.pod_ip,
         pod.is_ready(),
         pod.metadata.deletion_timestamp is None,
         pod.is_terminal(),
-        pod.spec.node_name,
     )
 
 

@@ -124,6 +124,7 @@ class DeploymentSync:
         self.api = ctrl.api
         self.d = d
         self.rs_list = rs_list
+        self._found_new: tuple[object, ReplicaSet | None] | None = None
 
     # ------------------------------------------------------------------ writes
     async def write_status(self, status: DeploymentStatus) -> None:
@@ -179,9 +180,19 @@ class DeploymentSync:
     # ------------------------------------------------------------------ new and old ReplicaSets
     async def get_all(self, create: bool) -> tuple[ReplicaSet | None, list[ReplicaSet]]:
         """getAllReplicaSetsAndSyncRevision: the new ReplicaSet (made if asked) and the old."""
-        existing = find_new_replica_set(self.d, self.rs_list)
+        existing = self._find_new()
         old = [rs for rs in self.rs_list if rs is not existing]
         return await self.get_new_rs(existing, old, create), old
+
+    def _find_new(self) -> ReplicaSet | None:
+        """find_new_replica_set over this sync's ReplicaSets, once per template object: a sync
+        asks twice (is_scaling_event, then the rollout), each time comparing every ReplicaSet's
+        template; ``rs_list`` is fixed for the sync, so only a new template (a write that
+        returned a changed Deployment) asks again."""
+        template = self.d.spec.template
+        if self._found_new is None or self._found_new[0] is not template:
+            self._found_new = (template, find_new_replica_set(self.d, self.rs_list))
+        return self._found_new[1]
 
     async def get_new_rs(
         self, existing: ReplicaSet | None, old: list[ReplicaSet], create: bool

@@ -67,7 +67,6 @@ from kubechaos.control.controllers.endpointslice.endpointset import (
 )
 from kubechaos.control.controllers.endpointslice.reconciler import (
     Ports,
-    endpoint_key,
     plan_slices,
 )
 from kubechaos.control.controllers.servicepods import ServicePodsController
@@ -327,7 +326,8 @@ class EndpointSliceController(ServicePodsController):
         key, rv = key_of(eps), _rv(eps)
         hit = self._ips_of.get(key)
         if hit is None or hit[0] != rv:
-            hit = self._ips_of[key] = (rv, {endpoint_key(e) for e in eps.endpoints})
+            # (endpoint_key inlined: one set per slice version, of up to 100 endpoints)
+            hit = self._ips_of[key] = (rv, {e.addresses[0] for e in eps.endpoints})
         return hit[1]
 
     def _named(self, eps: EndpointSlice) -> EndpointSlice:

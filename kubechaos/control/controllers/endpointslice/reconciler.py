@@ -77,7 +77,7 @@ def _reconcile_group(
                 (updating if changed else unchanged).append(current)
             continue
         for endpoint in current.endpoints:
-            key = endpoint_key(endpoint)
+            key = endpoint.addresses[0]  # endpoint_key(endpoint), inlined: the hottest loop
             got = wanted.get(key)
             if got is None or key in placed:
                 changed = True

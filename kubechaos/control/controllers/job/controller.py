@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 import trio
 
-from kubechaos.api import errors
+from kubechaos.api import errors, workcount
 from kubechaos.api.objects import Job, JobCondition, JobStatus, Pod, key_of, with_meta
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
@@ -38,7 +38,8 @@ from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.expectations import Expectations
 from kubechaos.control.controllers.job import status as js
 from kubechaos.control.controllers.job.backoff import BackoffRecord, next_record, remaining_time
-from kubechaos.control.controllers.job.pods import JobPods, PodControl, surplus
+from kubechaos.control.controllers.job.owned import JobPods, JobView
+from kubechaos.control.controllers.job.pods import PodControl, surplus
 from kubechaos.control.controllers.job.ttlafterfinished import TTLAfterFinishedController
 from kubechaos.defaults import JOB_SYNC_BATCH_PERIOD, JOB_TRACKING_FINALIZER
 from kubechaos.sim.clock import now
@@ -55,7 +56,7 @@ class _Sync:
 
     job: Job
     key: str
-    pods: list[Pod]
+    pods: JobView  # the pods in flight, not every pod of the Job
     active: list[Pod]
     status: JobStatus
     succeeded: int
@@ -222,13 +223,18 @@ class JobController(Controller):
         await self._track(sync)
 
     def _observe(self, key: str, job: Job) -> _Sync:
-        pods = self.owned.of(job.metadata.uid)
-        active = [p for p in pods if p.is_active()]
+        """The pods in flight (active, with the tracking finalizer, and for an Indexed Job the
+        Succeeded ones), kept grouped by pod events (:mod:`.owned`): a pod that finished and
+        was counted is not read again."""
+        indexed = job.spec.completion_mode == "Indexed"
+        pods = self.owned.view(job.metadata.uid, indexed)
+        workcount.PODS_VISITED += pods.visited
+        active = pods.active
         status = job.status
         if status.start_time is None and not job.spec.suspend:
             status = attrs.evolve(status, start_time=now())
         awaited = self._rm_expected.get(key, set())
-        fresh = [p for p in pods if js.has_finalizer(p) and p.metadata.uid not in awaited]
+        fresh = [p for p in pods.with_finalizer if p.metadata.uid not in awaited]
         new_succeeded = [
             p
             for p in fresh
@@ -238,8 +244,8 @@ class JobController(Controller):
             p for p in fresh if js.is_failed(p) and p.metadata.uid not in status.uncounted_failed
         ]
         succeeded = status.succeeded + len(new_succeeded) + len(status.uncounted_succeeded)
-        if job.spec.completion_mode == "Indexed":
-            succeeded = len(js.succeeded_indexes(job, pods, status))
+        if indexed:
+            succeeded = len(js.succeeded_indexes(job, pods.succeeded, status))
         return _Sync(
             job,
             key,
@@ -249,7 +255,7 @@ class JobController(Controller):
             succeeded,
             status.failed + len(new_failed) + len(status.uncounted_failed),
             next_record(self._backoff.get(key, BackoffRecord()), new_succeeded, new_failed),
-            terminating=sum(1 for p in pods if js.is_terminating(p)),
+            terminating=pods.terminating,
             ready=sum(1 for p in active if p.is_ready()),
         )
 
@@ -264,7 +270,7 @@ class JobController(Controller):
         elif target is not None and target.status == "True":
             sync.finished = js.new_condition("Failed", target.reason, target.message, t)
         elif sync.failed > spec.backoff_limit or js.past_backoff_limit_on_failure(
-            sync.job, sync.pods
+            sync.job, sync.pods.restarts
         ):
             sync.finished = _failure("BackoffLimitExceeded", t)
         elif spec.active_deadline_seconds is not None and not spec.suspend:
@@ -311,7 +317,7 @@ class JobController(Controller):
             return 0
         indexes: list[int | None] = [None] * diff
         if job.spec.completion_mode == "Indexed":
-            done = js.succeeded_indexes(job, sync.pods, sync.status)
+            done = js.succeeded_indexes(job, sync.pods.succeeded, sync.status)
             indexes = list(js.first_pending_indexes(job, sync.active, done, diff))
         self.expectations.expect_creations(key, len(indexes))
         created = await self.control.create(job, indexes)
@@ -342,16 +348,14 @@ class JobController(Controller):
         job, status = sync.job, sync.status
         awaited = self._rm_expected.setdefault(sync.key, set())
         with_finalizer = {
-            p.metadata.uid
-            for p in sync.pods
-            if js.has_finalizer(p) and p.metadata.uid not in awaited
+            p.metadata.uid for p in sync.pods.with_finalizer if p.metadata.uid not in awaited
         }
         status = _count_freed(status, with_finalizer)
         to_free: list[Pod] = []
         succ, fail = list(status.uncounted_succeeded), list(status.uncounted_failed)
         failing = sync.finished is not None and sync.finished.type != "SuccessCriteriaMet"
         indexed = job.spec.completion_mode == "Indexed"
-        for pod in sync.pods:
+        for pod in sync.pods.with_finalizer:  # (a pod without the finalizer is skipped)
             uid = pod.metadata.uid
             if uid not in with_finalizer:
                 continue
@@ -367,7 +371,7 @@ class JobController(Controller):
                 fail.append(uid)
         status = attrs.evolve(status, uncounted_succeeded=tuple(succ), uncounted_failed=tuple(fail))
         if indexed:
-            done = js.succeeded_indexes(job, sync.pods, status)
+            done = js.succeeded_indexes(job, sync.pods.succeeded, status)
             status = attrs.evolve(
                 status, succeeded=len(done), completed_indexes=js.format_indexes(done)
             )

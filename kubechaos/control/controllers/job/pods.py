@@ -25,42 +25,6 @@ from kubechaos.sim.clock import now
 from kubechaos.sim.events import EventLog
 
 
-class JobPods:
-    """Pods whose controller is a Job, by the Job's UID: everything else is one lookup."""
-
-    def __init__(self) -> None:
-        self._by_owner: dict[str, dict[str, Pod]] = {}
-        self._owner_of: dict[str, str] = {}  # pod key -> owner uid
-
-    def put(self, pod: Pod) -> bool:
-        """Index ``pod`` if a Job controls it; False (and nothing kept) otherwise."""
-        ref = pod.metadata.controller_ref()
-        key = key_of(pod)
-        if ref is None or ref.kind != Job.KIND:
-            self.discard(pod)
-            return False
-        old = self._owner_of.get(key)
-        if old is not None and old != ref.uid:
-            self._by_owner.get(old, {}).pop(key, None)
-        self._by_owner.setdefault(ref.uid, {})[key] = pod
-        self._owner_of[key] = ref.uid
-        return True
-
-    def discard(self, pod: Pod) -> bool:
-        key = key_of(pod)
-        owner = self._owner_of.pop(key, None)
-        if owner is None:
-            return False
-        bucket = self._by_owner.get(owner, {})
-        bucket.pop(key, None)
-        if not bucket:
-            self._by_owner.pop(owner, None)
-        return True
-
-    def of(self, uid: str) -> list[Pod]:
-        return list(self._by_owner.get(uid, {}).values())
-
-
 def surplus(active: list[Pod], count: int) -> list[Pod]:
     """activePodsForRemoval: the ``count`` active pods cheapest to lose (not ready, then
     unscheduled, then pending, as controller.ActivePods sorts them)."""
@@ -143,4 +107,4 @@ def _finalizer_dropped(current: Pod) -> Pod:
     return with_meta(current, finalizers=kept)  # type: ignore[return-value]
 
 
-__all__ = ["JobPods", "PodControl", "surplus"]
+__all__ = ["PodControl", "surplus"]

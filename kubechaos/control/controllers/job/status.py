@@ -44,18 +44,13 @@ def new_condition(type_: str, reason: str, message: str, at: float) -> JobCondit
     return JobCondition(type_, "True", reason, message, at, at)
 
 
-def past_backoff_limit_on_failure(job: Job, pods: list[Pod]) -> bool:
+def past_backoff_limit_on_failure(job: Job, restarts: int) -> bool:
     """pastBackoffLimitOnFailure: with restartPolicy OnFailure the container restarts (init
-    containers' included) of the Pending and Running pods count against ``backoffLimit`` (any
-    restart when it is 0)."""
+    containers' included) of the Pending and Running pods (``restarts``, summed as pod events
+    come: :func:`kubechaos.control.controllers.job.owned.facts`) count against
+    ``backoffLimit`` (any restart when it is 0)."""
     if job.spec.template.spec.restart_policy != "OnFailure":
         return False
-    restarts = sum(
-        c.restart_count
-        for pod in pods
-        if pod.status.phase in ("Pending", "Running")
-        for c in (*pod.status.init_container_statuses, *pod.status.container_statuses)
-    )
     limit = job.spec.backoff_limit
     return restarts > 0 if limit == 0 else restarts >= limit
 

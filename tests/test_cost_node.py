@@ -178,6 +178,18 @@ def _count_node_copies(into: Counter[str]) -> Callable[..., Any]:
     return counted
 
 
+async def _ten_pods_to_ready() -> Any:
+    """One kubelet brings ten pods with a readiness probe to Ready; returns the kubelet."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        kubelet, _ = start(nursery, ctx, net)
+        for i in range(10):
+            await ctx.api.create(pod(f"web-{i}", node_name="n1", readiness=READINESS))
+        await wait_until(lambda: all(ready(ctx, f"web-{i}") for i in range(10)), 120, "ready", 0.5)
+        nursery.cancel_scope.cancel()
+    return kubelet
+
+
 def test_a_status_write_copies_the_pod_once() -> None:
     """Each status write builds the pod to send (the pod with the new status and no
     resourceVersion precondition: two ``attrs.evolve``, of the pod and its metadata), and
@@ -186,21 +198,9 @@ def test_a_status_write_copies_the_pod_once() -> None:
     the foreign conditions dropped."""
     copies: Counter[str] = Counter()
 
-    async def main() -> int:
-        ctx, net = await plane()
-        async with trio.open_nursery() as nursery:
-            kubelet, _ = start(nursery, ctx, net)
-            for i in range(10):
-                await ctx.api.create(pod(f"web-{i}", node_name="n1", readiness=READINESS))
-            await wait_until(
-                lambda: all(ready(ctx, f"web-{i}") for i in range(10)), 120, "ready", 0.5
-            )
-            nursery.cancel_scope.cancel()
-        return kubelet.status_writes
-
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(attrs, "evolve", _count_node_copies(copies))
-        writes = run_virtual(main, seed=0)
+        writes = run_virtual(_ten_pods_to_ready, seed=0).status_writes
     assert writes == 30
     assert copies == Counter({"_sync": 2 * writes})
 
@@ -272,21 +272,9 @@ def test_the_node_loops_wait_without_a_new_event_each_time() -> None:
             made[caller.f_code.co_name] += 1
         return event()
 
-    async def main() -> int:
-        ctx, net = await plane()
-        async with trio.open_nursery() as nursery:
-            kubelet, _ = start(nursery, ctx, net)
-            for i in range(10):
-                await ctx.api.create(pod(f"web-{i}", node_name="n1", readiness=READINESS))
-            await wait_until(
-                lambda: all(ready(ctx, f"web-{i}") for i in range(10)), 120, "ready", 0.5
-            )
-            nursery.cancel_scope.cancel()
-        return kubelet.loop_wakeups
-
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(trio, "Event", counted)
-        wakeups = run_virtual(main, seed=0)
+        wakeups = run_virtual(_ten_pods_to_ready, seed=0).loop_wakeups
     assert wakeups > 10  # the loop did run
     assert made["run"] == 0, f"trio.Event made by the kubelet's loops: {dict(made)}"
     assert sum(made.values()) <= 2, f"trio.Event made by the kubelet: {dict(made)}"

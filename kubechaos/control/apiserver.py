@@ -36,7 +36,7 @@ import trio
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import APIObject, Pod, with_meta
-from kubechaos.api.objects.copying import replace, with_resource_version
+from kubechaos.api.objects.copying import replace
 from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
@@ -79,7 +79,7 @@ def _decode(value: APIObject, revision: int) -> APIObject:
     rv = str(revision)
     if value.metadata.resource_version == rv:
         return value
-    return with_resource_version(value, rv)
+    return with_meta(value, resource_version=rv)
 
 
 def _mark_deleting(

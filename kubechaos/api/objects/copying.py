@@ -54,10 +54,4 @@ def replace(obj: T, **changes: Any) -> T:
     return cls(*values)
 
 
-def with_resource_version(obj: T, resource_version: str) -> T:
-    """``obj`` with ``metadata.resourceVersion`` set: the watch cache's stamp of each write."""
-    meta = replace(obj.metadata, resource_version=resource_version)  # type: ignore[attr-defined]
-    return replace(obj, metadata=meta)
-
-
-__all__ = ["replace", "with_resource_version"]
+__all__ = ["replace"]

@@ -68,7 +68,6 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 
 import attrs
-import trio
 
 from kubechaos.client.context import Context
 from kubechaos.node.network import (
@@ -81,6 +80,7 @@ from kubechaos.node.network import (
     PodNetwork,
 )
 from kubechaos.node.proxy import KubeProxy, ProxyFleet
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 SUCCESS = ANSWERED
@@ -303,7 +303,7 @@ class TrafficGenerator:
             if flows:
                 self._tick(flows)
             # rounded, so that ticks land on whole tenths: 600 * 0.1 is 60.00000000000001
-            await trio.sleep_until(start + round(self._ticks * self._tick_seconds, 9))
+            await timers.sleep_until(start + round(self._ticks * self._tick_seconds, 9))
 
     def _tick(self, flows: list[_Flow]) -> None:
         """Send every request ``flows`` owe by this tick, and put each flow back in the calendar

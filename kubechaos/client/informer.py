@@ -48,6 +48,7 @@ from kubechaos.api.objects import APIObject, key_of
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.api.watch import ADDED, DELETED, ObjectEvent, SinkStream, WatchStream
 from kubechaos.client.interface import APIClient
+from kubechaos.sim import timers
 from kubechaos.sim.events import EventLog
 
 T = TypeVar("T", bound=APIObject)
@@ -222,7 +223,7 @@ class Informer(Generic[T]):
                 self._events.record(
                     self.component, "Informer", self.resource, "ListWatchFailed", str(exc)
                 )
-                await trio.sleep(backoff)
+                await timers.sleep(backoff)
                 backoff = min(backoff * 2, RELIST_BACKOFF_MAX)
 
     async def _list_and_watch(self) -> None:

@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from kubechaos.defaults import Settings
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 
@@ -139,7 +140,6 @@ class WorkQueue:
                     del self._delayed_at[key]
                     self.add(key)
             if self._delayed:
-                with trio.move_on_at(self._delayed[0][0]):
-                    await self._delay_wakeup.wait()
+                await timers.wait_until(self._delay_wakeup.wait, self._delayed[0][0])
             else:
                 await self._delay_wakeup.wait()

@@ -31,7 +31,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
-import trio
 
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
@@ -52,6 +51,7 @@ from kubechaos.control.requests import Request, RequestHook, run_hooks
 from kubechaos.control.requeststats import DURATION_BUCKETS, RequestStats
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.defaults import Settings
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 from kubechaos.sim.events import EventLog
 from kubechaos.sim.rand import Rng, jitter
@@ -196,12 +196,12 @@ class APIServer:
         start, retries = now(), 0
         while True:
             latency, refused = _admit(self, verb, resource, reads, writes)
-            await trio.sleep(latency)
+            await timers.sleep(latency)
             wait = retry_wait(refused, retries)
             if wait is None:
                 break
             self._finish(verb, resource, start, refused.code if refused else 0)
-            await trio.sleep(wait)  # client-go sends it again after Retry-After
+            await timers.sleep(wait)  # client-go sends it again after Retry-After
             start, retries = now(), retries + 1
         try:
             if refused is not None:
@@ -524,7 +524,7 @@ class APIServer:
         """Compact etcd every interval, keeping one interval of history (as upstream)."""
         previous = self.etcd.store.revision
         while True:
-            await trio.sleep(self.settings.etcd_compaction_interval)
+            await timers.sleep(self.settings.etcd_compaction_interval)
             current = self.etcd.store.revision
             if not self.etcd.has_leader:
                 continue

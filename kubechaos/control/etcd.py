@@ -31,6 +31,7 @@ import attrs
 import trio
 
 from kubechaos.defaults import Settings
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 from kubechaos.sim.rand import jitter
 
@@ -580,7 +581,6 @@ class Etcd:
             if next_expiry is None:
                 await self._lease_wakeup.wait()
                 continue
-            with trio.move_on_at(next_expiry):
-                await self._lease_wakeup.wait()
+            await timers.wait_until(self._lease_wakeup.wait, next_expiry)
             if self.has_leader:
                 self.store.expire_leases(now())

@@ -40,6 +40,7 @@ import trio
 
 from kubechaos.control.etcd import Etcd
 from kubechaos.defaults import Settings
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 from kubechaos.sim.events import EventLog
 
@@ -170,7 +171,7 @@ class EtcdCluster:
 
     async def _elect(self, scope: trio.CancelScope, delay: float) -> None:
         with scope:
-            await trio.sleep(delay)
+            await timers.sleep(delay)
             self._election = None
             self._detach_stall()
             up = [i for i, m in enumerate(self.members) if m.up]

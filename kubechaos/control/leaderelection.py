@@ -43,6 +43,7 @@ from kubechaos.api import errors
 from kubechaos.api.objects import Lease, LeaseSpec, ObjectMeta
 from kubechaos.client.interface import APIClient
 from kubechaos.defaults import Settings
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 from kubechaos.sim.events import EventLog
 
@@ -178,7 +179,7 @@ class LeaderElector:
         JitterUntil); records "<identity> became leader"."""
         retry = self.timing.retry_period
         while not await self._try(self.timing.renew_deadline):
-            await trio.sleep(retry + self.rng.random() * JITTER_FACTOR * retry)
+            await timers.sleep(retry + self.rng.random() * JITTER_FACTOR * retry)
         self.events.record(
             self.name, "Lease", self.key, "LeaderElection", f"{self.identity} became leader"
         )
@@ -188,7 +189,7 @@ class LeaderElector:
         ``renewDeadline`` (records "<identity> stopped leading")."""
         timing = self.timing
         while await self._renew_round(now() + timing.renew_deadline):
-            await trio.sleep(timing.retry_period)
+            await timers.sleep(timing.retry_period)
         self.events.record(
             self.name, "Lease", self.key, "LeaderElection", f"{self.identity} stopped leading"
         )
@@ -198,7 +199,7 @@ class LeaderElector:
         (PollImmediateUntil under a renewDeadline timeout)."""
         with trio.move_on_at(deadline):
             while not await self.try_acquire_or_renew():
-                await trio.sleep(self.timing.retry_period)
+                await timers.sleep(self.timing.retry_period)
             return True
         return False
 
@@ -262,7 +263,7 @@ class ElectedComponent:
                 "LeaderElectionLost",
                 f"leaderelection lost; the process exits, restarted in {delay:g}s",
             )
-            await trio.sleep(delay)
+            await timers.sleep(delay)
 
     async def _life(self, make: Callable[[], Callable[[], Awaitable[None]]]) -> None:
         self.elector = elector = self._elector()

@@ -36,6 +36,7 @@ from kubechaos.cluster import Cluster, Process
 from kubechaos.control.apiserver import Request
 from kubechaos.control.watchcache import Watch
 from kubechaos.faults.base import Fault, FaultEnv, fault_type, param
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 Interceptor = Callable[[ObjectEvent], ObjectEvent | None]
@@ -435,7 +436,7 @@ class _DelayLine:
                     self._wake = trio.Event()
                     await self._wake.wait()
                     continue
-                await trio.sleep_until(self.held[0][0])
+                await timers.sleep_until(self.held[0][0])
                 self._release_due(now())
 
     def _release_due(self, until: float) -> None:

@@ -10,12 +10,12 @@ What kubectl prints is recorded as ``kubectl`` events with the same words: ``evi
 from __future__ import annotations
 
 import attrs
-import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Pod
 from kubechaos.cluster import Cluster
 from kubechaos.faults.chaos import pod_key
+from kubechaos.sim import timers
 
 COMPONENT = "kubectl"
 
@@ -82,7 +82,7 @@ async def evict_with_retry(
                 f'error when evicting pods/"{name}" -n "{ns}" (will retry after '
                 f"{retry_seconds:g}s): {exc.message}",
             )
-            await trio.sleep(retry_seconds)
+            await timers.sleep(retry_seconds)
             continue
         except errors.APIError as exc:
             events.record(
@@ -114,7 +114,7 @@ async def _wait_for_delete(cluster: Cluster, pod: Pod, interval: float) -> None:
             current = None
         if current is not None and current.metadata.uid != uid:
             return
-        await trio.sleep(interval)
+        await timers.sleep(interval)
 
 
 __all__ = ["COMPONENT", "DrainFilter", "evict_with_retry"]

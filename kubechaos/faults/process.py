@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
-import trio
 
 from kubechaos.cluster import Cluster
 from kubechaos.faults.base import Fault, FaultEnv, FaultError, fault_type, param
+from kubechaos.sim import timers
 
 
 class ProcessControl(Protocol):
@@ -100,7 +100,7 @@ async def _release_after(env: FaultEnv, fault: ProcessKill, name: str, delay: fl
     """Start the process again after ``delay``; the restart is on the record as the fault's
     revert, so a ``from: revert`` SLO measures from the moment the controller is back, and a
     disturbance while it was down (a change it missed) counts as the kill's."""
-    await trio.sleep(delay)
+    await timers.sleep(delay)
     control_of(env.cluster, name).release(name)
     env.cluster.events.record(
         "kubechaos", "Fault", fault.name, "FaultReverted",

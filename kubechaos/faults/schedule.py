@@ -15,6 +15,7 @@ import trio
 
 from kubechaos.faults.base import Fault
 from kubechaos.faults.chaos import Chaos
+from kubechaos.sim import timers
 
 
 @attrs.frozen
@@ -42,7 +43,7 @@ async def run_schedule(chaos: Chaos, schedule: Sequence[ScheduledFault], end: fl
     )
     async with trio.open_nursery() as nursery:
         for when, _, scheduled in occurrences:
-            await trio.sleep_until(when)
+            await timers.sleep_until(when)
             # Its own task: an injection waits on the API server, and a slow one (say, under an
             # apiserver-latency fault) must not hold back the faults due after it.
             nursery.start_soon(_occur, chaos, scheduled, when)
@@ -51,5 +52,5 @@ async def run_schedule(chaos: Chaos, schedule: Sequence[ScheduledFault], end: fl
 async def _occur(chaos: Chaos, scheduled: ScheduledFault, when: float) -> None:
     injection = await chaos.inject(scheduled.fault)
     if injection is not None and scheduled.fault.lasting and scheduled.duration:
-        await trio.sleep_until(when + scheduled.duration)
+        await timers.sleep_until(when + scheduled.duration)
         await chaos.revert(injection)

@@ -36,6 +36,7 @@ from kubechaos.client.informer import Informer
 from kubechaos.client.metrics import PodMetrics
 from kubechaos.defaults import CPU_IDLE_ANNOTATION, CPU_PER_REQUEST_ANNOTATION
 from kubechaos.node.network import PodNetwork
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 
@@ -69,7 +70,7 @@ class MetricsServer:
             resolution = self.ctx.settings.metrics_resolution
             while True:
                 self.scrape()
-                await trio.sleep(resolution)
+                await timers.sleep(resolution)
 
     def scrape(self) -> None:
         """One scrape of every kubelet: each pod's usage since the previous scrape."""

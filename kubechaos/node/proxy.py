@@ -50,6 +50,7 @@ from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.node.proxyslices import SliceTable, service_key
 from kubechaos.node.routing import ServiceRoutes
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 COMPONENT = "kube-proxy"
@@ -435,8 +436,7 @@ class ProxyFleet:
                 deadline = periodic_due
             if self._starting:
                 deadline = min(deadline, self._starting[0][0])
-            with trio.move_on_at(deadline):
-                await self._wakeup.wait()
+            await timers.wait_until(self._wakeup.wait, deadline)
 
     def _refill(self, at: float) -> None:
         period = self.settings.proxy_min_sync_period
@@ -482,7 +482,7 @@ class ProxyFleet:
         duration = self.sync_duration(full, changed_endpoints)
         if full:
             self._last_full_sync = start
-        await trio.sleep(duration)
+        await timers.sleep(duration)
         # The rules are in the kernel: publish them.
         revision = self.revision + 1
         for key, ips in changes:

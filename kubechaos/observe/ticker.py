@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import trio
 
+from kubechaos.sim import timers
+
 DEFAULT_INTERVAL = 1.0
 
 Hook = Callable[[float], None]
@@ -43,4 +45,4 @@ class Ticker:
                 if tick % ticks == 0:
                     hook(now)
             tick += 1
-            await trio.sleep_until(tick * self.interval)
+            await timers.sleep_until(tick * self.interval)

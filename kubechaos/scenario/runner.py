@@ -24,6 +24,7 @@ from kubechaos.observe.steady import SteadyStateMonitor
 from kubechaos.observe.ticker import Ticker
 from kubechaos.scenario.loader import Scenario
 from kubechaos.scenario.procspec import ProcessOutcome
+from kubechaos.sim import timers
 from kubechaos.sim.clock import run_virtual
 from kubechaos.sim.events import Event, EventLog
 from kubechaos.traffic import TrafficGenerator
@@ -83,7 +84,7 @@ class Run:
         """Run the scenario to its end (call inside Trio on virtual time)."""
         async with trio.open_nursery() as nursery:
             await self.start(nursery)
-            await trio.sleep_until(self.scenario.duration)
+            await timers.sleep_until(self.scenario.duration)
             self.finished_at = trio.current_time()
             self.collector.last_time = self.finished_at
             self.steady.finish(self.finished_at)
@@ -131,7 +132,7 @@ class Run:
     async def _apply_updates(self) -> None:
         """Workloads with an ``at``: applied on time, as ``kubectl apply`` of a new version."""
         for at, objects in self.scenario.updates:
-            await trio.sleep_until(at)
+            await timers.sleep_until(at)
             try:
                 await self.cluster.apply(objects)
             except APIError as exc:  # the API server may be down: say so, as kubectl would

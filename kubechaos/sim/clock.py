@@ -14,6 +14,8 @@ interleaving of tasks woken at the same instant is a function of the seed alone.
 from __future__ import annotations
 
 import gc
+import heapq
+import itertools
 import math
 import random
 import time
@@ -41,6 +43,14 @@ class VirtualClock(trio.abc.Clock):
 
     Trio's ``wait_all_tasks_blocked`` is not supported (time moves before such waiters would wake);
     the model does not use it.
+
+    The clock also keeps the model's own timers (:mod:`kubechaos.sim.timers`): a heap of
+    ``(deadline, seq, task, aborts)`` entries, live while the task's ``custom_sleep_data`` is
+    that entry (Trio's ``reschedule`` clears it, so a task woken or cancelled any other way leaves
+    a dead entry, dropped when it reaches the top or when the heap is compacted). The jump goes to
+    the earlier of Trio's deadline and the first live timer, and the due timers' tasks are
+    rescheduled right there: they run in the same batch as the tasks whose Trio deadlines expire
+    at that instant, as they would if they had slept on Trio's deadlines.
     """
 
     def __init__(self, speed: float | None = None, start: float = 0.0) -> None:
@@ -50,6 +60,9 @@ class VirtualClock(trio.abc.Clock):
         self._now = start
         self.speed = None if speed is None or math.isinf(speed) else speed
         self._wall_start = 0.0
+        self._timers: list[tuple[float, int, trio.lowlevel.Task, bool]] = []
+        self._timer_seq = itertools.count()
+        self._compact_at = TIMER_COMPACT_MIN
 
     def start_clock(self) -> None:
         self._wall_start = time.monotonic()
@@ -65,6 +78,14 @@ class VirtualClock(trio.abc.Clock):
         return self._now
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
+        timers = self._timers
+        while timers:
+            head = timers[0]
+            if head[2].custom_sleep_data is head:  # live: the earlier of it and Trio's deadline
+                if head[0] < deadline:
+                    deadline = head[0]
+                break
+            heapq.heappop(timers)
         if deadline == math.inf:
             # nothing will ever wake: a deadlock shows as a hang, as under MockClock
             return math.inf
@@ -77,7 +98,68 @@ class VirtualClock(trio.abc.Clock):
                 return behind
         if deadline > self._now:
             self._now = deadline
+        if timers and timers[0][0] <= self._now:
+            self._fire_due_timers()
         return 0.0
+
+    def add_timer(self, deadline: float, task: trio.lowlevel.Task, aborts: bool) -> None:
+        """Wake ``task`` at ``deadline`` (> now), from a park it is about to enter: by
+        ``reschedule`` (``aborts`` false: the park needs no clean-up) or through the park's own
+        abort function, made to return instead of raise (``aborts``: a wait registered with an
+        Event or a Wakeup, which must forget the task). See :mod:`kubechaos.sim.timers`."""
+        entry = (deadline, next(self._timer_seq), task, aborts)
+        task.custom_sleep_data = entry
+        timers = self._timers
+        heapq.heappush(timers, entry)
+        if len(timers) > self._compact_at:
+            self._compact_timers()
+
+    def _fire_due_timers(self) -> None:
+        timers, at = self._timers, self._now
+        while timers and timers[0][0] <= at:
+            entry = heapq.heappop(timers)
+            task = entry[2]
+            if task.custom_sleep_data is not entry:
+                continue  # woken or cancelled since: a dead entry
+            if entry[3]:
+                # Trio's own path for an expired deadline (Task._attempt_abort, as
+                # _attempt_delivery_of_any_pending_cancel calls it), with a "cancel" that returns
+                # normally: the wait's abort function forgets the task, which then resumes.
+                task._attempt_abort(_timed_out)  # type: ignore[arg-type]
+                task.custom_sleep_data = TIMED_OUT
+            else:
+                trio.lowlevel.reschedule(task)
+
+    def _compact_timers(self) -> None:
+        """Drop the dead entries (tasks woken early, e.g. a Wakeup set long before its deadline):
+        amortised, the heap never holds more than twice its live timers plus a constant."""
+        live = [entry for entry in self._timers if entry[2].custom_sleep_data is entry]
+        heapq.heapify(live)
+        self._timers = live
+        self._compact_at = max(TIMER_COMPACT_MIN, 2 * len(live))
+
+    def live_timers(self) -> int:
+        """How many model timers are armed (tests: a cancelled sleeper leaves none)."""
+        return sum(1 for entry in self._timers if entry[2].custom_sleep_data is entry)
+
+
+# A heap of at most this many timer entries is never compacted.
+TIMER_COMPACT_MIN = 1024
+
+
+class _TimedOut:
+    """``custom_sleep_data`` of a task a model timer woke through its wait's abort function,
+    until the task resumes and sees it."""
+
+    def __repr__(self) -> str:
+        return "TIMED_OUT"
+
+
+TIMED_OUT = _TimedOut()
+
+
+def _timed_out() -> None:
+    """The "cancellation" a model timer delivers: nothing is raised, the wait returns."""
 
 
 def now() -> float:

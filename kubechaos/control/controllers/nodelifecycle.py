@@ -68,6 +68,7 @@ from kubechaos.defaults import (
     TAINT_UNREACHABLE,
     TAINT_UNSCHEDULABLE,
 )
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 # The conditions the controller sets Unknown (upstream leaves NetworkUnavailable alone: it is
@@ -258,7 +259,7 @@ class NodeLifecycleController(Controller):
             written = await self._update_overdue(nodes, at)
             self._monitor_pass(nodes, at, written)
             tick += period
-            await trio.sleep_until(tick)
+            await timers.sleep_until(tick)
 
     async def _update_overdue(self, nodes: list[tuple[str, Node]], at: float) -> dict[str, bool]:
         """Write Unknown to the nodes overdue at ``at`` and mark their pods not ready, up to

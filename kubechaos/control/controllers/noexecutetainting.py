@@ -22,6 +22,7 @@ from kubechaos.client.context import Context
 from kubechaos.client.informer import Informer
 from kubechaos.control.controllers.nodezones import ZoneDisruption, ZoneTainter, zone_key
 from kubechaos.defaults import NODE_TAINT_RETRY, TAINT_NOT_READY, TAINT_UNREACHABLE
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 NO_EXECUTE_KEYS = (TAINT_NOT_READY, TAINT_UNREACHABLE)
@@ -82,8 +83,7 @@ class NoExecuteTainting:
                 await self._wakeup.wait()
             else:
                 # Never the same instant again: a pass that could do nothing now cannot later.
-                with trio.move_on_at(max(next_at, now() + _NANOSECOND)):
-                    await self._wakeup.wait()
+                await timers.wait_until(self._wakeup.wait, max(next_at, now() + _NANOSECOND))
 
     async def _try(self, zone: str, tainter: ZoneTainter) -> None:
         """Upstream RateLimitedTimedQueue.Try: a token per item, stop at the first refusal."""

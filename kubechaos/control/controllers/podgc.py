@@ -39,6 +39,7 @@ from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controllers.podsbynode import PodsByNode
 from kubechaos.defaults import POD_GC_CHECK_PERIOD, POD_GC_QUARANTINE, TAINT_OUT_OF_SERVICE
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 
@@ -152,10 +153,10 @@ class PodGCController:
         if self.unverified:
             self._verify()  # no node event may come after the list to verify them
         periods = math.ceil((now() - self._started_at) / POD_GC_CHECK_PERIOD)
-        await trio.sleep_until(self._started_at + periods * POD_GC_CHECK_PERIOD)
+        await timers.sleep_until(self._started_at + periods * POD_GC_CHECK_PERIOD)
         while True:
             await self.gc()
-            await trio.sleep(POD_GC_CHECK_PERIOD)  # wait.Until: the period after each pass
+            await timers.sleep(POD_GC_CHECK_PERIOD)  # wait.Until: the period after each pass
 
     async def gc(self) -> None:
         """One pass, in upstream's order (gc: gcTerminating, gcOrphaned,

@@ -38,6 +38,7 @@ from kubechaos.control.controllers.disruptiontarget import (
 )
 from kubechaos.control.controllers.podsbynode import PodsByNode
 from kubechaos.defaults import NODE_UPDATE_WORKER_SIZE
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 
@@ -188,8 +189,7 @@ class TaintEvictionController(Controller):
                     del self.pending[key]
                     self.enqueue(key)
             if self._heap:
-                with trio.move_on_at(self._heap[0][0]):
-                    await self._wakeup.wait()
+                await timers.wait_until(self._wakeup.wait, self._heap[0][0])
             else:
                 await self._wakeup.wait()
 

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-import trio
 
 from kubechaos.api.objects.custom import Unstructured
 from kubechaos.control.etcd import Compare, Delete, KeyValue, Put
 from kubechaos.control.registry import customrules as rules
 from kubechaos.control.registry.customresource import CRD_INFO, CustomStorage, Served, _decode
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
@@ -73,7 +73,7 @@ class DefinitionDeletion(CustomStorage):
         failures = 0
         while not await self._finalize_once(name):
             failures += 1
-            await trio.sleep(min(RETRY_BASE * 2**failures, RETRY_MAX))
+            await timers.sleep(min(RETRY_BASE * 2**failures, RETRY_MAX))
 
     async def _finalize_once(self, name: str) -> bool:
         """One sync of crd_finalizer.go; False: instances remain, to be retried."""
@@ -105,7 +105,7 @@ class DefinitionDeletion(CustomStorage):
                     )
                     await self._call("update", plural, lambda c=check: self._terminating(name, c))
                     return False
-                await trio.sleep(interval)
+                await timers.sleep(interval)
             outcome = (False, "InstanceDeletionCompleted", "removed all instances")
         await self._call("update", plural, lambda: self._release(name, outcome), reads=1, writes=1)
         return True

@@ -18,6 +18,7 @@ import trio
 
 from kubechaos.control.scheduler.framework import PodView
 from kubechaos.defaults import Settings
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 ACTIVE, BACKOFF, UNSCHEDULABLE, IN_FLIGHT = "active", "backoff", "unschedulable", "in-flight"
@@ -175,8 +176,7 @@ class SchedulingQueue:
         while True:
             self._timer_deadline = self._flush_due(now())
             self._timer_event = trio.Event()
-            with trio.move_on_at(self._timer_deadline):
-                await self._timer_event.wait()
+            await timers.wait_until(self._timer_event.wait, self._timer_deadline)
 
     # ------------------------------------------------------------------ internals
     def backoff_expiry(self, qp: QueuedPod) -> float:

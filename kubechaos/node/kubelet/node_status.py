@@ -44,6 +44,7 @@ from kubechaos.defaults import (
 from kubechaos.node.boot import BootTimeline
 from kubechaos.node.kubelet.config import KubeletEvents, NodeConfig
 from kubechaos.node.kubelet.nodelease import NodeLease
+from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
 # The node conditions the kubelet posts: (type, status, reason, message). No pressure is modelled.
@@ -133,7 +134,7 @@ class NodeHeartbeat:
             change = self._boot.next_change(now()) if self._boot is not None else None
             if change is not None:  # fastNodeStatusUpdate: posted as soon as it changes
                 next_status = min(next_status, change)
-            await trio.sleep_until(min(next_lease, next_status))
+            await timers.sleep_until(min(next_lease, next_status))
 
     def _jittered(self, period: float) -> float:
         """wait.JitterUntil(f, period, 0.04, sliding=true), as the node lease controller and the
@@ -192,7 +193,7 @@ class NodeHeartbeat:
                 return
             except errors.APIError as exc:
                 self.events.node(self.name, "RegistrationFailed", str(exc))
-            await trio.sleep(backoff)
+            await timers.sleep(backoff)
             backoff = min(backoff * 2, NODE_REGISTRATION_BACKOFF_MAX)
 
     async def _try_register(self) -> None:

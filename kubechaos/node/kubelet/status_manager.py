@@ -88,8 +88,7 @@ class PodStatusManager:
             if not self._dirty:
                 self._wake.clear()
                 if retry:
-                    with trio.move_on_after(POD_STATUS_SYNC_PERIOD):
-                        await self._wake.wait()
+                    await self._wake.wait_until(trio.current_time() + POD_STATUS_SYNC_PERIOD)
                     self._dirty.update(retry)
                     retry.clear()
                 else:

@@ -15,6 +15,8 @@ import math
 
 import trio
 
+from kubechaos.sim import timers
+
 
 class Wakeup:
     """``set`` wakes the task waiting in :meth:`wait` (or lets its next wait return at once)."""
@@ -46,13 +48,12 @@ class Wakeup:
         await trio.lowlevel.wait_task_rescheduled(self._abort)
 
     async def wait_until(self, deadline: float) -> None:
-        """:meth:`wait`, given up at ``deadline`` (virtual time). Infinity: no deadline, and no
-        cancel scope to set up and tear down (an idle loop's usual wait)."""
+        """:meth:`wait`, given up at ``deadline`` (virtual time), on a model timer
+        (:func:`kubechaos.sim.timers.wait_until`): no cancel scope to set up and tear down."""
         if deadline == math.inf:
             await self.wait()
             return
-        with trio.move_on_at(deadline):
-            await self.wait()
+        await timers.wait_until(self.wait, deadline)
 
     def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
         self._task = None

@@ -1,0 +1,130 @@
+"""Model sleeps without Trio's cancel-scope machinery.
+
+Almost every step of the model is a task woken from a sleep: each API request sleeps its latency,
+the kubelet's loops wait for a wakeup or a deadline, heartbeats sleep until their next renewal,
+queues and controllers wait with deadlines. ``trio.sleep`` builds a CancelScope and a
+CancelStatus for each, registers the deadline, and wakes the task by raising and catching
+``Cancelled``: at 1,000 nodes that machinery was a fifth of the whole run's own time.
+
+Under :class:`~kubechaos.sim.clock.VirtualClock` these functions park the task in
+``trio.lowlevel.wait_task_rescheduled`` with a timer in the clock's heap instead; the clock wakes
+it when it jumps to that instant (see ``VirtualClock.deadline_to_sleep_time``). What they must
+agree with, so that a run's event log is the same whichever way a task sleeps:
+
+- **The same batches.** Trio runs a batch of tasks per pass of its loop (sorted by creation order,
+  then shuffled with the seeded generator). A timer's task is rescheduled in the same pass, and
+  so the same batch, as a task whose Trio deadline falls at the same instant; a deadline already
+  reached (``<= now``) takes Trio's own path (``trio.sleep_until`` and ``move_on_at``: a
+  checkpoint, a pass later, exactly as before; rare).
+- **Cancellation.** A sleeper is still cancelled by any enclosing scope (an outer ``move_on_at``,
+  a nursery cancelled, a component killed): the park's abort function lets Trio reschedule it
+  with ``Cancelled`` (or ``KeyboardInterrupt``, for the main task), and the dead timer never
+  fires. A task woken by its timer while an enclosing scope is cancelled (at the same instant,
+  or by a task earlier in the batch) raises ``Cancelled`` as it resumes, where a sleep on Trio's
+  own deadline would have raised it from the wait.
+- **Other clocks.** Under ``trio.testing.MockClock`` or the real clock they are
+  ``trio.sleep``, ``trio.sleep_until`` and ``move_on_at``.
+
+This module relies on Trio internals (``Task._attempt_abort``, ``Task._cancel_status``,
+``Cancelled._create``), checked against trio 0.35's ``_core/_run.py``;
+``tests/test_sim_timers.py`` fails if they change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import NoReturn
+
+import trio
+from trio._core import _run as _trio_run
+
+from kubechaos.sim.clock import TIMED_OUT, VirtualClock
+
+_RUN_CONTEXT = _trio_run.GLOBAL_RUN_CONTEXT
+
+
+def _virtual_clock() -> VirtualClock | None:
+    """The run's clock if it is a VirtualClock (attribute reads only: this is on every sleep)."""
+    try:
+        clock = _RUN_CONTEXT.runner.clock
+    except AttributeError:  # outside a run: Trio's functions say so
+        return None
+    return clock if type(clock) is VirtualClock else None
+
+
+def _abort_sleep(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.SUCCEEDED  # the timer dies with the reschedule Trio makes
+
+
+def _raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
+    """Raise the Cancelled an enclosing, cancelled scope owes ``task`` (Trio's own
+    ``Task._attempt_delivery_of_any_pending_cancel`` builds it the same way)."""
+    reason = task._cancel_status._scope._cancel_reason
+    if reason is None:
+        raise trio.Cancelled._create(source="unknown", reason="misnesting")
+    raise trio.Cancelled._create(
+        source=reason.source, reason=reason.reason, source_task=reason.source_task
+    )
+
+
+async def sleep_until(deadline: float) -> None:
+    """``trio.sleep_until(deadline)`` for the model: wake at ``deadline`` (virtual seconds)."""
+    clock = _virtual_clock()
+    if clock is None or not deadline > clock._now:  # other clocks, a deadline reached, NaN
+        await trio.sleep_until(deadline)
+        return
+    task = _RUN_CONTEXT.task
+    if deadline != _INF:
+        clock.add_timer(deadline, task, False)
+    await trio.lowlevel.wait_task_rescheduled(_abort_sleep)
+    if task._cancel_status.effectively_cancelled:
+        _raise_pending_cancel(task)
+
+
+async def sleep(seconds: float) -> None:
+    """``trio.sleep(seconds)`` for the model (0: a checkpoint, as Trio's)."""
+    clock = _virtual_clock()
+    if clock is None or not seconds > 0:  # other clocks, 0, negative or NaN: Trio's own
+        await trio.sleep(seconds)
+        return
+    deadline = clock._now + seconds  # as trio.sleep: current_time() + seconds
+    if not deadline > clock._now:  # too small to move a large clock
+        await trio.sleep_until(deadline)
+        return
+    task = _RUN_CONTEXT.task
+    if deadline != _INF:
+        clock.add_timer(deadline, task, False)
+    await trio.lowlevel.wait_task_rescheduled(_abort_sleep)
+    if task._cancel_status.effectively_cancelled:
+        _raise_pending_cancel(task)
+
+
+async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> None:
+    """``with trio.move_on_at(deadline): await wait()`` for the model, without the scope.
+
+    ``wait`` must park the task at most once, with an abort function that always succeeds and
+    leaves ``custom_sleep_data`` alone, and return when rescheduled: ``trio.Event.wait`` and
+    :meth:`~kubechaos.node.kubelet.wakeup.Wakeup.wait` qualify (a memory channel or a ParkingLot
+    does not). At ``deadline`` the timer aborts the wait as a cancellation would, except that
+    the wait returns instead of raising.
+    """
+    if deadline == _INF:  # no deadline: what a scope that never expires would leave
+        await wait()
+        return
+    clock = _virtual_clock()
+    if clock is None or not deadline > clock._now:
+        with trio.move_on_at(deadline):
+            await wait()
+        return
+    task = _RUN_CONTEXT.task
+    clock.add_timer(deadline, task, True)
+    await wait()
+    if task.custom_sleep_data is TIMED_OUT:
+        task.custom_sleep_data = None
+        if task._cancel_status.effectively_cancelled:
+            _raise_pending_cancel(task)
+
+
+_INF = float("inf")
+
+__all__ = ["sleep", "sleep_until", "wait_until"]

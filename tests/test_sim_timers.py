@@ -22,7 +22,7 @@ import trio.testing
 
 from kubechaos.node.kubelet.wakeup import Wakeup
 from kubechaos.sim import timers
-from kubechaos.sim.clock import VirtualClock, run_virtual
+from kubechaos.sim.clock import VirtualClock, now, run_virtual
 from tests.harness import running
 
 
@@ -449,3 +449,28 @@ def test_the_same_seed_gives_the_same_interleaving_as_trios_own_sleeps() -> None
     assert _order(7, timers.sleep) == _order(7, timers.sleep)
     assert _order(7, timers.sleep) == _order(7, trio.sleep)
     assert _order(7, timers.sleep) != _order(8, timers.sleep), "the seed decides ties"
+
+
+def test_now_reads_the_virtual_clock_without_trios_wrappers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """sim.clock.now() is trio.current_time() (the run's clock), read straight off a
+    VirtualClock; under another clock it asks that clock, outside a run it fails as Trio does."""
+    asked = [0]
+    original = trio.current_time
+
+    def counting() -> float:
+        asked[0] += 1
+        return original()
+
+    monkeypatch.setattr(trio, "current_time", counting)
+
+    async def main() -> tuple[float, float]:
+        await timers.sleep(2.5)
+        return now(), original()
+
+    assert run(main) == (2.5, 2.5)
+    assert asked[0] == 0, "now() went through trio.current_time"
+    assert run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == (2.5, 2.5)
+    with pytest.raises(RuntimeError):
+        now()

@@ -27,6 +27,9 @@ from trio._core import _run as _trio_run
 
 T = TypeVar("T")
 
+# Trio's per-thread run state (runner.clock, the running task), read directly on hot paths
+RUN_CONTEXT = _trio_run.GLOBAL_RUN_CONTEXT
+
 
 class VirtualClock(trio.abc.Clock):
     """Virtual time that jumps to the next deadline the moment no task can run.
@@ -163,8 +166,19 @@ def _timed_out() -> None:
 
 
 def now() -> float:
-    """Virtual seconds since the start of the run."""
-    return trio.current_time()
+    """Virtual seconds since the start of the run.
+
+    ``trio.current_time()`` without its two wrapper calls: the model asks the time about as
+    often as it wakes a task (650 k times in a 250-node run), and under the VirtualClock the
+    answer is one attribute. Any other clock, or no run at all, goes through Trio's own function.
+    """
+    try:
+        clock = RUN_CONTEXT.runner.clock
+    except AttributeError:
+        return trio.current_time()  # outside a run: Trio's RuntimeError
+    if type(clock) is VirtualClock:
+        return clock._now
+    return clock.current_time()
 
 
 def seed_trio_scheduler(seed: int) -> None:

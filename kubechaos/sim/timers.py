@@ -36,17 +36,14 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import trio
-from trio._core import _run as _trio_run
 
-from kubechaos.sim.clock import TIMED_OUT, VirtualClock
-
-_RUN_CONTEXT = _trio_run.GLOBAL_RUN_CONTEXT
+from kubechaos.sim.clock import RUN_CONTEXT, TIMED_OUT, VirtualClock
 
 
 def _virtual_clock() -> VirtualClock | None:
     """The run's clock if it is a VirtualClock (attribute reads only: this is on every sleep)."""
     try:
-        clock = _RUN_CONTEXT.runner.clock
+        clock = RUN_CONTEXT.runner.clock
     except AttributeError:  # outside a run: Trio's functions say so
         return None
     return clock if type(clock) is VirtualClock else None
@@ -73,7 +70,7 @@ async def sleep_until(deadline: float) -> None:
     if clock is None or not deadline > clock._now:  # other clocks, a deadline reached, NaN
         await trio.sleep_until(deadline)
         return
-    task = _RUN_CONTEXT.task
+    task = RUN_CONTEXT.task
     if deadline != _INF:
         clock.add_timer(deadline, task, False)
     await trio.lowlevel.wait_task_rescheduled(_abort_sleep)
@@ -91,7 +88,7 @@ async def sleep(seconds: float) -> None:
     if not deadline > clock._now:  # too small to move a large clock
         await trio.sleep_until(deadline)
         return
-    task = _RUN_CONTEXT.task
+    task = RUN_CONTEXT.task
     if deadline != _INF:
         clock.add_timer(deadline, task, False)
     await trio.lowlevel.wait_task_rescheduled(_abort_sleep)
@@ -116,7 +113,7 @@ async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> 
         with trio.move_on_at(deadline):
             await wait()
         return
-    task = _RUN_CONTEXT.task
+    task = RUN_CONTEXT.task
     clock.add_timer(deadline, task, True)
     await wait()
     if task.custom_sleep_data is TIMED_OUT:

@@ -305,6 +305,31 @@ def test_wait_until_on_an_event_is_move_on_at_without_the_scope() -> None:
     assert run(main, model) == run(main, scoped) == [3.0, 4.0, 5.0, 25.0]
 
 
+def test_a_wait_that_raises_before_parking_leaves_no_timer() -> None:
+    """If ``wait`` fails before it parks (a second waiter on a Wakeup), its timer must not
+    outlive it and cut short the task's next, unrelated wait."""
+
+    async def refuse() -> None:
+        raise ValueError("no")
+
+    async def main() -> float:
+        with pytest.raises(ValueError):
+            await timers.wait_until(refuse, 2.0)
+        event = trio.Event()
+
+        async def setter() -> None:
+            await timers.sleep(5.0)
+            event.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(setter)
+            await event.wait()  # a plain Event wait: the 2.0 timer must not abort it
+            woke = trio.current_time()
+        return woke
+
+    assert run(main) == 5.0
+
+
 def test_dead_timers_are_compacted() -> None:
     """A loop woken long before its deadline, time after time, leaves dead entries; the heap is
     compacted so it never holds more than twice its live timers plus a constant."""

@@ -115,11 +115,15 @@ async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> 
         return
     task = RUN_CONTEXT.task
     clock.add_timer(deadline, task, True)
-    await wait()
-    if task.custom_sleep_data is TIMED_OUT:
+    try:
+        await wait()
+    finally:
+        # However wait() ended (woken, timed out, cancelled, or raising before it parked),
+        # no live timer is left to abort a later, unrelated wait of this task.
+        woken_by = task.custom_sleep_data
         task.custom_sleep_data = None
-        if task._cancel_status.effectively_cancelled:
-            _raise_pending_cancel(task)
+    if woken_by is TIMED_OUT and task._cancel_status.effectively_cancelled:
+        _raise_pending_cancel(task)
 
 
 _INF = float("inf")

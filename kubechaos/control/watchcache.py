@@ -36,12 +36,25 @@ from kubechaos.api.watch import ADDED, DELETED, MODIFIED, ObjectEvent
 from kubechaos.control.etcd import WatchEvent
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class _CachedEvent:
     revision: int
     type: str
     object: APIObject
     prev: APIObject | None
+    # What watchers are handed, made once per kind they see it as (ADDED, MODIFIED or DELETED)
+    # and shared: an ObjectEvent is immutable, so each watcher seeing the same kind gets the
+    # same one (the event of the commit, cacher.go's watchCacheEvent, one per commit).
+    seen_as: dict[str, ObjectEvent] | None = None
+
+    def as_kind(self, kind: str) -> ObjectEvent:
+        seen = self.seen_as
+        if seen is None:
+            seen = self.seen_as = {}
+        out = seen.get(kind)
+        if out is None:
+            out = seen[kind] = ObjectEvent(kind, self.object, self.revision)
+        return out
 
 
 def _node_name(obj: APIObject | None) -> str | None:
@@ -97,7 +110,7 @@ class Watch:
             kind = DELETED
         else:
             return
-        out: ObjectEvent | None = ObjectEvent(kind, event.object, event.revision)
+        out: ObjectEvent | None = event.as_kind(kind)
         for interceptor in self.interceptors:
             out = interceptor(out)  # type: ignore[arg-type]
             if out is None:

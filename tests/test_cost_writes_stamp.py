@@ -34,11 +34,16 @@ from kubechaos.api.objects import (
     PodStatus,
 )
 from kubechaos.api.objects.copying import replace
+from kubechaos.api.selectors import selector_from_labels
+from kubechaos.api.watch import ObjectEvent
+from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, control_plane
 from kubechaos.control.etcd import Etcd
 from kubechaos.control.registry import stamp, statuswrite
+from kubechaos.control.watchcache import Watch
 from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
+from kubechaos.sim.events import EventLog
 
 from .factories import deployment, pod
 
@@ -319,3 +324,72 @@ def test_unchanged_is_equality_but_for_the_resource_version() -> None:
     assert not stamp.unchanged(replace(stamped, status=PodStatus("Running")), p)
     assert not stamp.unchanged(stamped, attrs.evolve(p, spec=replace(p.spec, node_name="n")))
     assert not stamp.unchanged(Lease(p.metadata), p)
+
+
+# ---------------------------------------------------------------------------- per-event bookkeeping
+
+
+async def test_one_event_object_per_commit_and_no_visibility_test_for_watchers_of_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cacher dispatches one watchCacheEvent per commit to every interested watcher
+    (staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go dispatchEvent): ten watchers
+    of every pod share one ObjectEvent per write, and none of them runs a visibility test (a
+    watcher without label or field selector sees each event as the cache recorded it). A
+    watcher with a label selector still sees only what it selects, with the kinds a selector
+    implies (an object leaving the selection is DELETED for it: cacher.go's watcher filter)."""
+    _, api = await _server()
+    cache = api.cache("pods")
+    built: list[str] = []
+    visible_tests: list[str] = []
+    original_init = ObjectEvent.__init__
+    original_visible = Watch._visible
+
+    def counting_init(self: Any, *args: Any) -> None:
+        built.append(args[0])
+        original_init(self, *args)
+
+    def counting_visible(self: Any, obj: Any) -> bool:
+        visible_tests.append(self.name)
+        return original_visible(self, obj)
+
+    monkeypatch.setattr(ObjectEvent, "__init__", counting_init)
+    monkeypatch.setattr(Watch, "_visible", counting_visible)
+    everything = [cache.watch(None, None, None, cache.revision, f"all-{i}") for i in range(10)]
+    selected = cache.watch(None, selector_from_labels({"app": "web"}), None, cache.revision, "web")
+    created = await api.create(pod("p", labels={"app": "web"}))
+    relabelled = await api.update(
+        replace(created, metadata=replace(created.metadata, labels={"app": "db"}))
+    )
+    await api.delete("pods", "default", "p")
+    assert built == ["ADDED", "MODIFIED", "DELETED", "DELETED"]  # the last: the selector's
+    assert set(visible_tests) == {"web"}
+    kinds = [[e.type for e in await w.next_batch()] for w in everything]
+    assert kinds == [["ADDED", "MODIFIED", "DELETED"]] * 10
+    web = await selected.next_batch()
+    assert [(e.type, e.object.metadata.labels["app"]) for e in web] == [
+        ("ADDED", "web"),
+        ("DELETED", "db"),
+    ]
+    assert relabelled.metadata.labels == {"app": "db"}
+
+
+async def test_an_informer_calls_only_the_handlers_of_the_kind_of_change() -> None:
+    """client-go's processorListener hands each notification to the handler functions that
+    are set (ResourceEventHandlerFuncs: a nil OnUpdate does nothing): an informer whose handlers
+    wants adds, one deletes, one updates: each change reaches only its own."""
+    _, api = await _server()
+    calls: list[str] = []
+    informer: Any = Informer(api, "pods", component="test", events=EventLog())  # type: ignore[arg-type]
+    informer.add_handler(Handler(on_add=lambda obj: calls.append("add")))
+    informer.add_handler(Handler(on_delete=lambda obj: calls.append("delete")))
+    informer.add_handler(
+        Handler(on_update=lambda old, new: calls.append(f"update {new.status.phase}"))
+    )
+    p = await api.create(pod("p"))
+    informer._apply("ADDED", p)
+    running = replace(p, status=PodStatus("Running"))
+    informer._apply("MODIFIED", running)
+    informer._apply("DELETED", running)
+    assert calls == ["add", "update Running", "delete"]
+    assert informer.get("default/p") is None

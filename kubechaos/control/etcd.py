@@ -476,7 +476,8 @@ class Etcd:
 
     def get(self, key: str) -> KeyValue | None:
         """A linearizable read (its latency is paid by the caller, see :meth:`latency`)."""
-        self.check_leader()
+        if not self.has_leader:
+            self.check_leader()
         return self.store.get(key)
 
     def txn(

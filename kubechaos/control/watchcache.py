@@ -78,6 +78,9 @@ class Watch:
         self.label_selector = label_selector
         self.node_name = node_name
         self.name = name
+        # Whether this watch sees only some objects; one that sees all (nearly every informer)
+        # sees each event as the cache recorded it, with no visibility test (see _offer).
+        self._filtered = label_selector is not None or node_name is not None
         self._pending: list[ObjectEvent] = []
         self._wakeup: trio.Event | None = None
         self.closed = False
@@ -102,14 +105,19 @@ class Watch:
     def _offer(self, event: _CachedEvent) -> None:
         if self.closed:  # stopped during this very dispatch (a sink that raised)
             return
-        now_visible = event.type != DELETED and self._visible(event.object)
-        was_visible = event.prev is not None and self._visible(event.prev)
-        if now_visible:
-            kind = MODIFIED if was_visible else ADDED
-        elif was_visible:
-            kind = DELETED
+        if not self._filtered:
+            # everything visible: ADDED without a previous object, MODIFIED with one,
+            # DELETED: the kind the cache gave the event (what the tests below would give)
+            kind = event.type
         else:
-            return
+            now_visible = event.type != DELETED and self._visible(event.object)
+            was_visible = event.prev is not None and self._visible(event.prev)
+            if now_visible:
+                kind = MODIFIED if was_visible else ADDED
+            elif was_visible:
+                kind = DELETED
+            else:
+                return
         out: ObjectEvent | None = event.as_kind(kind)
         for interceptor in self.interceptors:
             out = interceptor(out)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ unchanged-update rule of the generic store
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +45,7 @@ from kubechaos.control.registry import stamp, statuswrite
 from kubechaos.control.watchcache import Watch
 from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
 from kubechaos.sim.events import EventLog
+from kubechaos.sim.rand import jitter
 
 from .factories import deployment, pod
 
@@ -393,3 +395,22 @@ async def test_an_informer_calls_only_the_handlers_of_the_kind_of_change() -> No
     informer._apply("DELETED", running)
     assert calls == ["add", "update Running", "delete"]
     assert informer.get("default/p") is None
+
+
+@pytest.mark.parametrize(
+    ("read", "write"), [(0.001, 0.004), (0.0, 0.004), (0.003, 0.0), (2.5, 7.0)]
+)
+def test_etcd_round_trips_draw_exactly_as_jitter_does(read: float, write: float) -> None:
+    """etcd's per-request latency computes each round trip's jitter in place: the same floats
+    from the same draws as :func:`kubechaos.sim.rand.jitter` (and no draw for a mean of 0), so
+    every seeded run keeps its latencies."""
+    settings = attrs.evolve(Settings(), etcd_read_latency=read, etcd_write_latency=write)
+    etcd = Etcd(settings, random.Random(7))
+    reference = random.Random(7)
+    for reads, writes in [(1, 1), (0, 1), (1, 0), (2, 3), (0, 0)] * 50:
+        expected = 0.0
+        for _ in range(reads):
+            expected += jitter(reference, read)
+        for _ in range(writes):
+            expected += jitter(reference, write)
+        assert etcd.latency(reads, writes) == expected

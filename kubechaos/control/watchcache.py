@@ -241,22 +241,22 @@ class WatchCache:
         self._window_start = revision
 
     def on_etcd_events(self, events: list[WatchEvent]) -> None:
+        objects = self._objects
         for event in events:
-            key = event.kv.key
-            prev = self._objects.get(key)
+            kv = event.kv
+            key, revision = kv.key, kv.mod_revision  # a DELETE's tombstone: the delete's
+            prev = objects.get(key)
             if event.type == "PUT":
-                obj = self._decode(event.kv.value, event.kv.mod_revision)
+                obj = self._decode(kv.value, revision)
                 self._store(key, obj, prev)
-                cached = _CachedEvent(
-                    event.revision, ADDED if prev is None else MODIFIED, obj, prev
-                )
+                cached = _CachedEvent(revision, ADDED if prev is None else MODIFIED, obj, prev)
             else:
                 if prev is None:  # pragma: no cover - etcd never deletes what it never had
                     continue
                 self._unstore(key, prev)
-                obj = self._decode(prev, event.revision)
-                cached = _CachedEvent(event.revision, DELETED, obj, prev)
-            self.revision = event.revision
+                obj = self._decode(prev, revision)
+                cached = _CachedEvent(revision, DELETED, obj, prev)
+            self.revision = revision
             self._window.append(cached)
             if len(self._window) > self._window_size:
                 self._window_start = self._window.popleft().revision
@@ -264,8 +264,14 @@ class WatchCache:
 
     def _store(self, key: str, obj: APIObject, prev: APIObject | None = None) -> None:
         self._objects[key] = obj
-        self._by_namespace.setdefault(obj.metadata.namespace, {})[key] = obj
-        node = _node_name(obj)
+        namespace = obj.metadata.namespace
+        in_namespace = self._by_namespace.get(namespace)
+        if in_namespace is None:
+            in_namespace = self._by_namespace[namespace] = {}
+        in_namespace[key] = obj
+        if not isinstance(obj, Pod):  # only pods are filed by node (see _node_name)
+            return
+        node = obj.spec.node_name
         old_node = _node_name(prev)
         if old_node and old_node != node:
             self._by_node.get(old_node, {}).pop(key, None)

@@ -65,15 +65,18 @@ def is_dns1035_label(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS1035_LABEL.fullmatch(name))
 
 
+# metadata.name rules: the check and what it asks for (built once: every write validates)
+_NAME_RULES = {
+    "subdomain": (is_dns1123_subdomain, "a lowercase RFC 1123 subdomain"),
+    "label": (is_dns1123_label, "a lowercase RFC 1123 label"),
+    "dns1035": (is_dns1035_label, "a DNS-1035 label (start with a letter)"),
+}
+
+
 def _name_causes(name: str, rule: str) -> list[str]:
     if not name:
         return ["metadata.name: Required value: name or generateName is required"]
-    checks = {
-        "subdomain": (is_dns1123_subdomain, "a lowercase RFC 1123 subdomain"),
-        "label": (is_dns1123_label, "a lowercase RFC 1123 label"),
-        "dns1035": (is_dns1035_label, "a DNS-1035 label (start with a letter)"),
-    }
-    ok, what = checks[rule]
+    ok, what = _NAME_RULES[rule]
     if not ok(name):
         return [f"metadata.name: Invalid value: {name!r}: must be {what}"]
     return []

@@ -24,8 +24,18 @@ def validate_endpointslice(obj: EndpointSlice) -> list[str]:
         causes.append(
             f"endpoints: Too many: {len(obj.endpoints)}: must have at most {MAX_ENDPOINTS} items"
         )
-    for i, endpoint in enumerate(obj.endpoints):
-        count = len(endpoint.addresses)
+    counts = [len(endpoint.addresses) for endpoint in obj.endpoints]
+    if counts and (min(counts) == 0 or max(counts) > MAX_ADDRESSES):  # else none to report
+        causes += _address_count_causes(counts)
+    if len(obj.ports) > MAX_PORTS:
+        causes.append(f"ports: Too many: {len(obj.ports)}: must have at most {MAX_PORTS} items")
+    return causes
+
+
+def _address_count_causes(counts: list[int]) -> list[str]:
+    """Each endpoint's cause if its address count is out of bounds (``counts``: per endpoint)."""
+    causes = []
+    for i, count in enumerate(counts):
         if count == 0:
             causes.append(f"endpoints[{i}].addresses: Required value: must contain at least 1")
         elif count > MAX_ADDRESSES:
@@ -33,8 +43,6 @@ def validate_endpointslice(obj: EndpointSlice) -> list[str]:
                 f"endpoints[{i}].addresses: Too many: {count}: must have at most "
                 f"{MAX_ADDRESSES} items"
             )
-    if len(obj.ports) > MAX_PORTS:
-        causes.append(f"ports: Too many: {len(obj.ports)}: must have at most {MAX_PORTS} items")
     return causes
 
 

@@ -105,6 +105,12 @@ class Informer(Generic[T]):
         self.field_selector = field_selector
         self.store: dict[str, T] = {}
         self._handlers: list[Handler] = []
+        # Each kind of notification's callbacks, in registration order, listed once at
+        # add_handler (each event would otherwise test every handler for it): an event no
+        # handler wants costs the store and index update only.
+        self._on_add: list[Callable[[Any], None]] = []
+        self._on_update: list[Callable[[Any, Any], None]] = []
+        self._on_delete: list[Callable[[Any], None]] = []
         self.synced = trio.Event()
         self.watch: WatchStream | None = None
         self.relists = 0
@@ -189,6 +195,13 @@ class Informer(Generic[T]):
         """Register ``handler``; if the informer already holds objects, it hears of each as added
         (client-go replays the store to a handler that joins late)."""
         self._handlers.append(handler)
+        for callback, listed in (
+            (handler.on_add, self._on_add),
+            (handler.on_update, self._on_update),
+            (handler.on_delete, self._on_delete),
+        ):
+            if callback is not None:
+                listed.append(callback)  # type: ignore[arg-type]
         if handler.on_add is not None:
             for obj in list(self.store.values()):
                 handler.on_add(obj)
@@ -298,19 +311,16 @@ class Informer(Generic[T]):
             self._notify_update(old, obj)
 
     def _notify_add(self, obj: T) -> None:
-        for h in self._handlers:
-            if h.on_add is not None:
-                h.on_add(obj)
+        for on_add in self._on_add:
+            on_add(obj)
 
     def _notify_update(self, old: T, new: T) -> None:
-        for h in self._handlers:
-            if h.on_update is not None:
-                h.on_update(old, new)
+        for on_update in self._on_update:
+            on_update(old, new)
 
     def _notify_delete(self, obj: T) -> None:
-        for h in self._handlers:
-            if h.on_delete is not None:
-                h.on_delete(obj)
+        for on_delete in self._on_delete:
+            on_delete(obj)
 
 
 class InformerFactory:

@@ -34,18 +34,20 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
-from kubechaos.api.objects import APIObject, Pod, with_meta
+from kubechaos.api.objects import APIObject, Pod
 from kubechaos.api.objects.copying import replace
 from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.client.retry import retry_wait
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
-from kubechaos.control.registry import eviction, preconditions, statuswrite
+from kubechaos.control.registry import podsubresources, preconditions, statuswrite
 from kubechaos.control.registry.customwrites import CustomResources
+from kubechaos.control.registry.deletemark import finished_by_update, mark_deleting
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
-from kubechaos.control.registry.pod import with_scheduled_condition
-from kubechaos.control.registry.resources import RESOURCES
+from kubechaos.control.registry.resources import RESOURCES, etcd_key, etcd_prefix
+from kubechaos.control.registry.stamp import decode as _decode
+from kubechaos.control.registry.stamp import next_version, unchanged
 from kubechaos.control.registry.strategy import Strategy, StrategyOptions, refuse
 from kubechaos.control.requests import Request, RequestHook, run_hooks
 from kubechaos.control.requeststats import DURATION_BUCKETS, RequestStats
@@ -59,83 +61,8 @@ from kubechaos.sim.rand import Rng, jitter
 T = TypeVar("T", bound=APIObject)
 
 
-def _etcd_prefix(resource: str) -> str:
-    return f"/registry/{resource}/"
-
-
-def _etcd_key(resource: str, namespace: str, name: str) -> str:
-    """Where an object lives in etcd (upstream's generic store keys them the same way)."""
-    if RESOURCES[resource].namespaced:
-        return f"/registry/{resource}/{namespace}/{name}"
-    return f"/registry/{resource}/{name}"
-
-
 def _create_if_absent(key: str, obj: APIObject) -> tuple[list[Compare], list[Put]]:
     return [Compare(key, "create", "=", 0)], [Put(key, obj)]
-
-
-def _decode(value: APIObject, revision: int) -> APIObject:
-    """The stored object with its ``resourceVersion``: the etcd key's mod revision."""
-    rv = str(revision)
-    if value.metadata.resource_version == rv:
-        return value
-    return with_meta(value, resource_version=rv)
-
-
-def _mark_deleting(
-    etcd: Etcd, resource: str, kv: KeyValue, grace: int, finalizers: tuple[str, ...] | None = None
-) -> APIObject:
-    """Set ``deletionTimestamp`` (a graceful deletion, or finalizers to run), unless a
-    deletion already pending would end no later than this one."""
-    obj: APIObject = kv.value
-    meta = obj.metadata
-    if meta.deletion_timestamp is not None:
-        pending = meta.deletion_grace_period_seconds or 0
-        if grace >= pending:
-            if finalizers in (None, meta.finalizers):
-                return _decode(obj, kv.mod_revision)
-            # a second delete changing the propagation policy: its finalizers, same deadline
-            marked = attrs.evolve(obj, metadata=attrs.evolve(meta, finalizers=finalizers))
-            return _put_marked(etcd, resource, kv, marked)
-    marked = attrs.evolve(
-        obj,
-        metadata=attrs.evolve(
-            meta,
-            deletion_timestamp=now() + grace,
-            deletion_grace_period_seconds=grace,
-            generation=meta.generation + 1 if meta.generation else 0,
-            finalizers=meta.finalizers if finalizers is None else finalizers,
-        ),
-    )
-    return _put_marked(etcd, resource, kv, marked)
-
-
-def _put_marked(etcd: Etcd, resource: str, kv: KeyValue, marked: APIObject) -> APIObject:
-    result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)])
-    if not result.succeeded:
-        raise errors.Conflict(f'{resource} "{marked.metadata.name}" was modified during deletion')
-    return _decode(marked, result.revision)
-
-
-def _spend_budget(etcd: Etcd, pod: Pod) -> None:
-    """Check the pod's budget and write it decremented (429 if at 0; 500 if several)."""
-    prefix = _etcd_prefix("poddisruptionbudgets") + pod.metadata.namespace + "/"
-    kvs = {kv.value.metadata.name: kv for kv in etcd.store.range(prefix)}
-    budgets = eviction.matching_budgets(pod, [kv.value for kv in kvs.values()])
-    if len(budgets) > 1:
-        raise errors.InternalError(
-            "This pod has more than one PodDisruptionBudget, which the eviction "
-            "subresource does not support."
-        )
-    if not budgets:
-        return
-    spent = eviction.decide(pod, budgets[0])
-    if spent is None:
-        return
-    kv = kvs[spent.metadata.name]
-    result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, spent)])
-    if not result.succeeded:  # pragma: no cover - nothing runs between read and write
-        raise errors.Conflict("the PodDisruptionBudget was modified during eviction")
 
 
 class APIServer:
@@ -163,13 +90,13 @@ class APIServer:
         }
         for resource in RESOURCES.values():
             cache = WatchCache(resource.name, _decode, settings.watch_cache_size)
-            items = etcd.store.range(_etcd_prefix(resource.name))
+            items = etcd.store.range(etcd_prefix(resource.name))
             cache.replace(
                 [(kv.key, _decode(kv.value, kv.mod_revision)) for kv in items],
                 etcd.store.revision,
             )
             etcd.store.watch(
-                _etcd_prefix(resource.name), etcd.store.revision + 1, cache.on_etcd_events
+                etcd_prefix(resource.name), etcd.store.revision + 1, cache.on_etcd_events
             )
             self._caches[resource.name] = cache
         self.custom = CustomResources.on(self, rng)  # CRDs and custom objects
@@ -225,7 +152,7 @@ class APIServer:
     def cached(self, resource: str, namespace: str, name: str) -> Any:
         """The watch cache's copy of one object (None if absent), with no request made: for
         the edges that describe the model (the HTTP front door's events), not for components."""
-        return self._caches[resource].get(_etcd_key(resource, namespace, name))
+        return self._caches[resource].get(etcd_key(resource, namespace, name))
 
     # ------------------------------------------------------------------ reads
     async def get(
@@ -234,7 +161,7 @@ class APIServer:
         """Read one object: from etcd (a quorum read), or with ``resource_version="0"`` from the
         watch cache, as upstream serves "any version is fine" reads (the kubelet's node GET)."""
         self._strategy(resource)
-        key = _etcd_key(resource, namespace, name)
+        key = etcd_key(resource, namespace, name)
 
         def from_cache() -> APIObject:
             obj = self._caches[resource].get(key)
@@ -308,9 +235,10 @@ class APIServer:
         strategy = self._strategies[resource]
 
         def create_in_etcd() -> APIObject:
-            prepared = self._prepare_create(strategy, obj)
+            version = "" if dry_run else next_version(self.etcd)
+            prepared = self._prepare_create(strategy, obj, version=version)
             meta = prepared.metadata
-            key = _etcd_key(resource, meta.namespace, meta.name)
+            key = etcd_key(resource, meta.namespace, meta.name)
             if dry_run:
                 if self.etcd.get(key) is not None:
                     raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
@@ -326,11 +254,15 @@ class APIServer:
     def create_at_start(self, obj: T) -> None:
         """A post-start hook's create of a cluster-scoped object: at once, own UIDs."""
         res = resource_of(obj)
-        ready = self._prepare_create(self._strategies[res], obj, self._hook_uid_rng)
-        self.etcd.txn(*_create_if_absent(_etcd_key(res, "", ready.metadata.name), ready))
+        version = next_version(self.etcd)
+        ready = self._prepare_create(self._strategies[res], obj, self._hook_uid_rng, version)
+        self.etcd.txn(*_create_if_absent(etcd_key(res, "", ready.metadata.name), ready))
 
-    def _prepare_create(self, strategy: Strategy[Any], obj: APIObject, uid_rng: Any = None) -> Any:
-        """Defaulting, namespace lifecycle, the server-set metadata, then the kind's own
+    def _prepare_create(
+        self, strategy: Strategy[Any], obj: APIObject, uid_rng: Any = None, version: str = ""
+    ) -> Any:
+        """Defaulting, namespace lifecycle, the server-set metadata (``version``: the
+        resourceVersion the write will commit at, :mod:`~.registry.stamp`), then the kind's own
         preparation and admission, then validation (upstream's rest.BeforeCreate)."""
         rtype = strategy.resource
         meta = obj.metadata
@@ -340,12 +272,12 @@ class APIServer:
             meta = attrs.evolve(meta, namespace="default")
         if rtype.namespaced and meta.namespace:
             ns_cache = self._caches["namespaces"]
-            if ns_cache.get(_etcd_key("namespaces", "", meta.namespace)) is None:
+            if ns_cache.get(etcd_key("namespaces", "", meta.namespace)) is None:
                 raise errors.NotFound(f'namespaces "{meta.namespace}" not found')
         meta = replace(
             meta,
             uid=str(uuid.UUID(int=(uid_rng or self._uid_rng).getrandbits(128), version=4)),
-            resource_version="",
+            resource_version=version,
             creation_timestamp=now(),
             deletion_timestamp=None,
             deletion_grace_period_seconds=None,
@@ -372,22 +304,17 @@ class APIServer:
 
         def update_in_etcd() -> APIObject:
             meta = obj.metadata
-            key = _etcd_key(resource, meta.namespace, meta.name)
+            key = etcd_key(resource, meta.namespace, meta.name)
             kv = self.etcd.get(key)
             if kv is None:
                 raise errors.NotFound(f'{resource} "{meta.name}" not found')
             old: APIObject = kv.value
-            if meta.resource_version and meta.resource_version != str(kv.mod_revision):
-                raise errors.Conflict(
-                    f'Operation cannot be fulfilled on {resource} "{meta.name}": the object has '
-                    "been modified; please apply your changes to the latest version and try again"
-                )
-            if meta.uid and meta.uid != old.metadata.uid:
-                raise errors.Conflict(f'{resource} "{meta.name}": UID precondition failed')
+            preconditions.check_update(resource, meta, old, kv.mod_revision)
+            version = next_version(self.etcd)  # the one copy the strategy makes carries it
             if verb == "update_status":
-                new = strategy.update_status(old, obj)
+                new = strategy.update_status(old, obj, version)
             else:
-                new = strategy.update(old, obj)
+                new = strategy.update(old, obj, version)
             return self._commit_update(strategy, kv, new, validating=verb == "update")
 
         return await self._call(verb, resource, update_in_etcd, reads=1, writes=1)
@@ -400,20 +327,17 @@ class APIServer:
         An object being deleted whose last finalizer goes is removed instead (unless its kind
         leaves that to someone else: pods are removed by their kubelet's final delete, or at
         once when that delete already came, with grace period 0: upstream's
-        registry.ShouldDeleteDuringUpdate). An unchanged object is not written at all.
+        registry.ShouldDeleteDuringUpdate). An unchanged object (but for the version stamped in
+        ``new``) is not written at all.
         """
         cache = self._caches[strategy.resource.name]
-        if new == kv.value:  # the watch cache's copy of that revision, not a second stamp
+        if unchanged(new, kv.value):  # the watch cache's copy of that revision
             return cache.decoded(kv.key, kv.value, kv.mod_revision)
         if validating:
             causes = strategy.validate(new)
             if causes:
                 raise errors.Invalid(type(new).__name__, new.metadata.name, causes)
-        finished = (
-            new.metadata.deletion_timestamp is not None
-            and not new.metadata.finalizers
-            and (strategy.delete_when_finalized or new.metadata.deletion_grace_period_seconds == 0)
-        )
+        finished = finished_by_update(new.metadata, strategy.delete_when_finalized)
         op: Put | Delete = Delete(kv.key) if finished else Put(kv.key, new)
         result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [op])
         if not result.succeeded:
@@ -443,13 +367,13 @@ class APIServer:
         strategy = self._strategy(resource)
 
         def patch_in_etcd() -> APIObject:
-            kv = self.etcd.get(_etcd_key(resource, namespace, name))
+            kv = self.etcd.get(etcd_key(resource, namespace, name))
             if kv is None:
                 raise errors.NotFound(f'{resource} "{name}" not found')
             old = _decode(kv.value, kv.mod_revision)
-            wanted = mutate(old)
-            unversioned = with_meta(wanted, resource_version="")
-            new = statuswrite.prepared(strategy, old, unversioned, status)
+            version = "" if dry_run else next_version(self.etcd)
+            # the client's resourceVersion is never kept: the strategy's merge stamps ``version``
+            new = statuswrite.prepared(strategy, old, mutate(old), status, version)
             if dry_run:  # validated, not written (a status write by its strategy, just now)
                 refuse(new, [] if status else strategy.validate(new))
                 return _decode(new, kv.mod_revision)
@@ -461,8 +385,8 @@ class APIServer:
         """The ``pods/binding`` subresource: set ``spec.nodeName`` once (409 if already bound)."""
 
         def bind_in_etcd() -> Pod:
-            bound, revision = _bind(self.etcd, namespace, name, node_name)
-            return self._caches["pods"].decoded(_etcd_key("pods", namespace, name), bound, revision)
+            bound, revision = podsubresources.bind(self.etcd, namespace, name, node_name)
+            return self._caches["pods"].decoded(etcd_key("pods", namespace, name), bound, revision)
 
         return await self._call("create", "pods/binding", bind_in_etcd, reads=1, writes=1)
 
@@ -485,7 +409,7 @@ class APIServer:
         strategy = self._strategy(resource)
 
         def delete_in_etcd() -> APIObject:
-            key = _etcd_key(resource, namespace, name)
+            key = etcd_key(resource, namespace, name)
             kv = self.etcd.get(key)
             if kv is None:
                 raise errors.NotFound(f'{resource} "{name}" not found')
@@ -501,7 +425,7 @@ class APIServer:
                     raise errors.Conflict(f'{resource} "{name}" was modified during deletion')
                 strategy.after_delete(obj)
                 return _decode(obj, result.revision)
-            return _mark_deleting(self.etcd, resource, kv, grace, finalizers)
+            return mark_deleting(self.etcd, resource, kv, grace, finalizers)
 
         return await self._call("delete", resource, delete_in_etcd, reads=1, writes=1)
 
@@ -515,7 +439,7 @@ class APIServer:
         pods = self._strategies["pods"]
 
         def evict_in_etcd() -> Pod:
-            return _evict(self.etcd, pods, namespace, name, grace_period_seconds)
+            return podsubresources.evict(self.etcd, pods, namespace, name, grace_period_seconds)
 
         return await self._call("create", "pods/eviction", evict_in_etcd, reads=2, writes=3)
 
@@ -536,49 +460,6 @@ class APIServer:
                 "kube-apiserver", "etcd", "", "Compacted", f"compacted to revision {previous}"
             )
             previous = current
-
-
-def _bind(etcd: Etcd, namespace: str, name: str, node_name: str) -> tuple[Pod, int]:
-    """One binding in etcd (``spec.nodeName`` set once, PodScheduled): the pod and revision."""
-    key = _etcd_key("pods", namespace, name)
-    kv = etcd.get(key)
-    if kv is None:
-        raise errors.NotFound(f'pods "{name}" not found')
-    pod: Pod = kv.value
-    if pod.spec.node_name:
-        raise errors.Conflict(f'pod {name} is already assigned to node "{pod.spec.node_name}"')
-    if pod.metadata.deletion_timestamp is not None:
-        raise errors.Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
-    bound = with_scheduled_condition(replace(pod, spec=replace(pod.spec, node_name=node_name)))
-    result = etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)])
-    if not result.succeeded:
-        raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
-    return bound, result.revision
-
-
-def _evict(
-    etcd: Etcd, pods: Strategy[Any], namespace: str, name: str, grace_period_seconds: int | None
-) -> Pod:
-    """One eviction in etcd: spend the pod's budget (429 if it has none to spend), mark the pod
-    ``DisruptionTarget``, then delete it gracefully (eviction.go's order)."""
-    key = _etcd_key("pods", namespace, name)
-    kv = etcd.get(key)
-    if kv is None:
-        raise errors.NotFound(f'pods "{name}" not found')
-    pod: Pod = kv.value
-    if not eviction.can_ignore_pdb(pod):
-        _spend_budget(etcd, pod)
-    marked = eviction.with_disruption_target(pod)
-    result = etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)])
-    if not result.succeeded:  # pragma: no cover - nothing runs between the two
-        raise errors.Conflict(f'pods "{name}" was modified during eviction')
-    kv = etcd.get(key)
-    assert kv is not None
-    grace = pods.deletion_grace(marked, grace_period_seconds)
-    if grace == 0 and not marked.metadata.finalizers:
-        etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Delete(key)])
-        return marked
-    return _mark_deleting(etcd, "pods", kv, grace)  # type: ignore[return-value]
 
 
 def _admit(

@@ -33,7 +33,6 @@ import trio
 from kubechaos.defaults import Settings
 from kubechaos.sim import timers
 from kubechaos.sim.clock import now
-from kubechaos.sim.rand import jitter
 
 
 class EtcdError(Exception):
@@ -445,12 +444,22 @@ class Etcd:
         self.txn_observers: list[Callable[[TxnResult, tuple[Put | Delete, ...]], None]] = []
 
     def latency(self, reads: int = 0, writes: int = 0) -> float:
-        """How long ``reads`` reads and ``writes`` writes (each a raft commit) take to answer."""
+        """How long ``reads`` reads and ``writes`` writes (each a raft commit) take to answer.
+
+        Each round trip is :func:`~kubechaos.sim.rand.jitter` of its mean, computed here (one
+        call per request, not one per round trip): ``mean * (0.5 + x)`` is the very float
+        jitter's default spread of 0.5 gives, and a mean of 0 draws nothing, as there
+        (tests/test_cost_writes_stamp.py holds them equal)."""
         total = 0.0
-        for _ in range(reads):
-            total += jitter(self._rng, self.settings.etcd_read_latency)
-        for _ in range(writes):
-            total += jitter(self._rng, self.settings.etcd_write_latency)
+        draw = self._rng.random
+        mean = self.settings.etcd_read_latency
+        if mean > 0:
+            for _ in range(reads):
+                total += mean * (0.5 + draw())
+        mean = self.settings.etcd_write_latency
+        if mean > 0:
+            for _ in range(writes):
+                total += mean * (0.5 + draw())
         if self.latency_hooks:
             for _ in range(reads + writes):
                 for hook in list(self.latency_hooks):
@@ -477,7 +486,8 @@ class Etcd:
 
     def get(self, key: str) -> KeyValue | None:
         """A linearizable read (its latency is paid by the caller, see :meth:`latency`)."""
-        self.check_leader()
+        if not self.has_leader:
+            self.check_leader()
         return self.store.get(key)
 
     def txn(

@@ -36,12 +36,25 @@ from kubechaos.api.watch import ADDED, DELETED, MODIFIED, ObjectEvent
 from kubechaos.control.etcd import WatchEvent
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class _CachedEvent:
     revision: int
     type: str
     object: APIObject
     prev: APIObject | None
+    # What watchers are handed, made once per kind they see it as (ADDED, MODIFIED or DELETED)
+    # and shared: an ObjectEvent is immutable, so each watcher seeing the same kind gets the
+    # same one (the event of the commit, cacher.go's watchCacheEvent, one per commit).
+    seen_as: dict[str, ObjectEvent] | None = None
+
+    def as_kind(self, kind: str) -> ObjectEvent:
+        seen = self.seen_as
+        if seen is None:
+            seen = self.seen_as = {}
+        out = seen.get(kind)
+        if out is None:
+            out = seen[kind] = ObjectEvent(kind, self.object, self.revision)
+        return out
 
 
 def _node_name(obj: APIObject | None) -> str | None:
@@ -65,6 +78,9 @@ class Watch:
         self.label_selector = label_selector
         self.node_name = node_name
         self.name = name
+        # Whether this watch sees only some objects; one that sees all (nearly every informer)
+        # sees each event as the cache recorded it, with no visibility test (see _offer).
+        self._filtered = label_selector is not None or node_name is not None
         self._pending: list[ObjectEvent] = []
         self._wakeup: trio.Event | None = None
         self.closed = False
@@ -89,15 +105,20 @@ class Watch:
     def _offer(self, event: _CachedEvent) -> None:
         if self.closed:  # stopped during this very dispatch (a sink that raised)
             return
-        now_visible = event.type != DELETED and self._visible(event.object)
-        was_visible = event.prev is not None and self._visible(event.prev)
-        if now_visible:
-            kind = MODIFIED if was_visible else ADDED
-        elif was_visible:
-            kind = DELETED
+        if not self._filtered:
+            # everything visible: ADDED without a previous object, MODIFIED with one,
+            # DELETED: the kind the cache gave the event (what the tests below would give)
+            kind = event.type
         else:
-            return
-        out: ObjectEvent | None = ObjectEvent(kind, event.object, event.revision)
+            now_visible = event.type != DELETED and self._visible(event.object)
+            was_visible = event.prev is not None and self._visible(event.prev)
+            if now_visible:
+                kind = MODIFIED if was_visible else ADDED
+            elif was_visible:
+                kind = DELETED
+            else:
+                return
+        out: ObjectEvent | None = event.as_kind(kind)
         for interceptor in self.interceptors:
             out = interceptor(out)  # type: ignore[arg-type]
             if out is None:
@@ -220,22 +241,22 @@ class WatchCache:
         self._window_start = revision
 
     def on_etcd_events(self, events: list[WatchEvent]) -> None:
+        objects = self._objects
         for event in events:
-            key = event.kv.key
-            prev = self._objects.get(key)
+            kv = event.kv
+            key, revision = kv.key, kv.mod_revision  # a DELETE's tombstone: the delete's
+            prev = objects.get(key)
             if event.type == "PUT":
-                obj = self._decode(event.kv.value, event.kv.mod_revision)
+                obj = self._decode(kv.value, revision)
                 self._store(key, obj, prev)
-                cached = _CachedEvent(
-                    event.revision, ADDED if prev is None else MODIFIED, obj, prev
-                )
+                cached = _CachedEvent(revision, ADDED if prev is None else MODIFIED, obj, prev)
             else:
                 if prev is None:  # pragma: no cover - etcd never deletes what it never had
                     continue
                 self._unstore(key, prev)
-                obj = self._decode(prev, event.revision)
-                cached = _CachedEvent(event.revision, DELETED, obj, prev)
-            self.revision = event.revision
+                obj = self._decode(prev, revision)
+                cached = _CachedEvent(revision, DELETED, obj, prev)
+            self.revision = revision
             self._window.append(cached)
             if len(self._window) > self._window_size:
                 self._window_start = self._window.popleft().revision
@@ -243,8 +264,14 @@ class WatchCache:
 
     def _store(self, key: str, obj: APIObject, prev: APIObject | None = None) -> None:
         self._objects[key] = obj
-        self._by_namespace.setdefault(obj.metadata.namespace, {})[key] = obj
-        node = _node_name(obj)
+        namespace = obj.metadata.namespace
+        in_namespace = self._by_namespace.get(namespace)
+        if in_namespace is None:
+            in_namespace = self._by_namespace[namespace] = {}
+        in_namespace[key] = obj
+        if not isinstance(obj, Pod):  # only pods are filed by node (see _node_name)
+            return
+        node = obj.spec.node_name
         old_node = _node_name(prev)
         if old_node and old_node != node:
             self._by_node.get(old_node, {}).pop(key, None)

@@ -7,6 +7,8 @@ subresource sets (pkg/registry/core/pod/storage).
 
 from __future__ import annotations
 
+from typing import Any
+
 from kubechaos.api import discovery, errors
 from kubechaos.api.objects import Pod, PodCondition, PodStatus, Toleration
 from kubechaos.api.objects.copying import replace
@@ -69,10 +71,12 @@ class PodStrategy(Strategy[Pod]):
             )
         return new
 
-    def update_status(self, old: Pod, new: Pod) -> Pod:
+    def update_status(self, old: Pod, new: Pod, version: str = "") -> Pod:
         """A model component's status: the conditions it leaves out are kept (a client's).
-        (The base class's status write with the merged status, in one copy.)"""
-        return replace(old, status=merge_foreign_pod_conditions(old.status, new.status))
+        (The base class's status write with the merged status, in one copy, stamped.)"""
+        meta = replace(old.metadata, resource_version=version)
+        status = merge_foreign_pod_conditions(old.status, new.status)
+        return replace(old, metadata=meta, status=status)
 
     def deletion_grace(self, obj: Pod, requested: int | None) -> int:
         """A pod bound to a node and still running gets its grace period (or the one the
@@ -84,9 +88,10 @@ class PodStrategy(Strategy[Pod]):
         return requested
 
 
-def with_scheduled_condition(pod: Pod) -> Pod:
-    """``pod`` with its PodScheduled condition True as of now (replaced if present)."""
-    return replace(pod, status=_with_scheduled(pod.status))
+def with_scheduled_condition(pod: Pod, **changes: Any) -> Pod:
+    """``pod`` with its PodScheduled condition True as of now (replaced if present), and the
+    other ``changes`` (the binding's) in the same copy."""
+    return replace(pod, status=_with_scheduled(pod.status), **changes)
 
 
 def _with_scheduled(status: PodStatus) -> PodStatus:

@@ -5,7 +5,7 @@ generic store checks them (staging/src/k8s.io/apiserver/pkg/registry/generic/reg
 from __future__ import annotations
 
 from kubechaos.api import errors
-from kubechaos.api.objects import APIObject
+from kubechaos.api.objects import APIObject, ObjectMeta
 
 
 def check(
@@ -24,4 +24,16 @@ def check(
         )
 
 
-__all__ = ["check"]
+def check_update(resource: str, meta: ObjectMeta, stored: APIObject, revision: int) -> None:
+    """409 Conflict when an update's object names another version (its resourceVersion, if
+    set, is not the stored ``revision``) or another object (its uid) than the stored one."""
+    if meta.resource_version and meta.resource_version != str(revision):
+        raise errors.Conflict(
+            f'Operation cannot be fulfilled on {resource} "{meta.name}": the object has '
+            "been modified; please apply your changes to the latest version and try again"
+        )
+    if meta.uid and meta.uid != stored.metadata.uid:
+        raise errors.Conflict(f'{resource} "{meta.name}": UID precondition failed')
+
+
+__all__ = ["check", "check_update"]

@@ -50,3 +50,14 @@ assert set(_HANDLED) == set(API_RESOURCES), "the registry serves exactly what di
 # In discovery's order: the order the API server builds its watch caches and subscribes them to
 # etcd (one list of kinds, kept in api/discovery.py).
 RESOURCES: dict[str, ResourceType] = {name: _HANDLED[name] for name in API_RESOURCES}
+
+
+def etcd_prefix(resource: str) -> str:
+    return f"/registry/{resource}/"
+
+
+def etcd_key(resource: str, namespace: str, name: str) -> str:
+    """Where an object lives in etcd (upstream's generic store keys them the same way)."""
+    if RESOURCES[resource].namespaced:
+        return f"/registry/{resource}/{namespace}/{name}"
+    return f"/registry/{resource}/{name}"

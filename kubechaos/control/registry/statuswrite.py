@@ -61,26 +61,27 @@ def _camel(snake: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def prepared(strategy: Strategy[Any], old: Any, new: Any, status: bool) -> Any:
+def prepared(strategy: Strategy[Any], old: Any, new: Any, status: bool, version: str = "") -> Any:
     """What an update (or, with ``status``, a client's status write) of ``old`` to ``new``
-    stores, before validation of the whole object."""
+    stores, before validation of the whole object, stamped with ``version`` (the
+    resourceVersion the write will commit at: registry.stamp; never the client's)."""
     if status:
-        return client_status_update(strategy.resource.has_status, old, new)
-    return strategy.update(old, new)
+        return client_status_update(strategy.resource.has_status, old, new, version)
+    return strategy.update(old, new, version)
 
 
-def client_status_update(has_status: bool, old: Any, new: Any) -> Any:
+def client_status_update(has_status: bool, old: Any, new: Any, version: str = "") -> Any:
     """``old`` with ``new``'s status and the metadata the kind's status strategy takes from a
     request; 422 Invalid if the status fails the kind's status validation; 404 for a kind
     without a status subresource."""
     kind = type(old)
     if kind is Service:  # services/status exists upstream; the model holds no Service status
-        return attrs.evolve(old, metadata=attrs.evolve(old.metadata, resource_version=""))
+        return attrs.evolve(old, metadata=attrs.evolve(old.metadata, resource_version=version))
     if not has_status:
         raise errors.NotFound("the server could not find the requested resource")
     kept = _KEPT_META.get(kind, ())
     taken = {name: getattr(new.metadata, name) for name in _CLIENT_META if name not in kept}
-    meta = attrs.evolve(old.metadata, resource_version="", **taken)
+    meta = attrs.evolve(old.metadata, resource_version=version, **taken)
     if isinstance(old, Namespace):
         merged: Any = attrs.evolve(old, metadata=meta, phase=new.phase)
     else:

@@ -90,16 +90,17 @@ class Strategy(Generic[ObjT]):
         """The object was written: record whatever it now holds (an allocated IP)."""
 
     # ------------------------------------------------------------------ update
-    def update(self, old: ObjT, new: ObjT) -> ObjT:
+    def update(self, old: ObjT, new: ObjT, version: str = "") -> ObjT:
         """The ``update`` verb: ``new``'s spec and metadata over ``old``, keeping what the
-        server owns (identity, timestamps, generation, and status if written separately)."""
+        server owns (identity, timestamps, generation, and status if written separately);
+        ``version`` is the resourceVersion the write will commit at (registry.stamp)."""
         old_meta = old.metadata
         meta = replace(
             new.metadata,
             name=old_meta.name,
             namespace=old_meta.namespace,
             uid=old_meta.uid,
-            resource_version="",
+            resource_version=version,
             creation_timestamp=old_meta.creation_timestamp,
             deletion_timestamp=old_meta.deletion_timestamp,
             deletion_grace_period_seconds=old_meta.deletion_grace_period_seconds,
@@ -125,12 +126,14 @@ class Strategy(Generic[ObjT]):
         carry over what the client may leave out; upstream's PrepareForUpdate/ValidateUpdate."""
         return new
 
-    def update_status(self, old: ObjT, new: ObjT) -> ObjT:
-        """The ``/status`` subresource: ``new``'s status over ``old``, nothing else."""
+    def update_status(self, old: ObjT, new: ObjT, version: str = "") -> ObjT:
+        """The ``/status`` subresource: ``new``'s status over ``old``, nothing else (but the
+        ``version`` the write will commit at, stamped in the same copy: registry.stamp)."""
         if not self.resource.has_status:
             raise errors.NotFound(f"{self.resource.name} has no status subresource")
         current: Any = old  # the kinds with a status subresource all have a ``status`` field
-        return replace(current, status=new.status)  # type: ignore[union-attr]
+        meta = replace(old.metadata, resource_version=version)
+        return replace(current, metadata=meta, status=new.status)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ delete
     def deletion_grace(self, obj: ObjT, requested: int | None) -> int:

@@ -44,6 +44,7 @@ from kubechaos.api.objects import (
     ObjectMeta,
     OwnerReference,
     Pod,
+    PodTemplate,
     ReplicaSet,
     ReplicaSetStatus,
     key_of,
@@ -112,6 +113,8 @@ class ReplicaSetController(Controller):
         self._pods_by_owner = TalliedIndex()
         self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
         self._rs_selectors = SelectorIndex()
+        # ReplicaSet UID -> (its template, the pod it creates from it): see _pod_prototype
+        self._prototypes: dict[str, tuple[PodTemplate, Pod]] = {}
         self.replicasets.add_handler(
             Handler(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         )
@@ -146,6 +149,7 @@ class ReplicaSetController(Controller):
         self._pods_by_owner.forget(rs.metadata.uid)
         self._rs_by_owner.discard(rs)
         self._rs_selectors.discard(key)
+        self._prototypes.pop(rs.metadata.uid, None)
         self.expectations.forget(key)
         self.enqueue(key)
 
@@ -327,10 +331,17 @@ class ReplicaSetController(Controller):
         related_on = index.related_on(sibling.metadata.uid for sibling in siblings)
         return rank_victims(candidates, related_on, count, now())
 
-    async def _create_pod(self, rs: ReplicaSet) -> None:
-        template = rs.spec.template
-        meta = rs.metadata
-        pod = Pod(
+    def _pod_prototype(self, rs: ReplicaSet) -> Pod:
+        """The pod ``rs`` creates (GetPodFromTemplate: the template's labels, annotations,
+        finalizers and spec, ``generateName`` and the controller reference), built once per
+        template object and sent as is for each pod: the API server copies it as it names it,
+        so the request itself costs no copy (the objects are immutable; the labels and
+        annotations are copied off the template once, as GetPodFromTemplate does)."""
+        template, meta = rs.spec.template, rs.metadata
+        hit = self._prototypes.get(meta.uid)
+        if hit is not None and hit[0] is template:
+            return hit[1]
+        prototype = Pod(
             ObjectMeta(
                 generate_name=f"{meta.name}-",
                 namespace=meta.namespace,
@@ -341,8 +352,12 @@ class ReplicaSetController(Controller):
             ),
             template.spec,
         )
+        self._prototypes[meta.uid] = (template, prototype)
+        return prototype
+
+    async def _create_pod(self, rs: ReplicaSet) -> None:
         try:
-            created = await self.api.create(pod)
+            created = await self.api.create(self._pod_prototype(rs))
         except errors.APIError as exc:
             self.events.record(
                 self.name, ReplicaSet.KIND, key_of(rs), "FailedCreate", f"Error creating: {exc}"

@@ -200,7 +200,10 @@ class ReplicaSetController(Controller):
             if labels_changed:
                 self._pod_gone(old)
             return
-        ref, old_ref = pod.metadata.controller_ref(), old.metadata.controller_ref()
+        ref = pod.metadata.controller_ref()
+        # (the API server keeps the owner references tuple through writes that leave it alone)
+        same_refs = old.metadata.owner_references is pod.metadata.owner_references
+        old_ref = ref if same_refs else old.metadata.controller_ref()
         if ref != old_ref and old_ref is not None:
             previous = self._owner_of(old, old_ref)
             if previous is not None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from kubechaos.api.objects import Pod, ReplicaSet, key_of
+from kubechaos.api.objects import OwnerReference, Pod, ReplicaSet, key_of
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.controllers.ownership import OwnedIndex
 from kubechaos.control.controllers.rspods import RankFacts, rank_facts
@@ -135,11 +135,20 @@ class TalliedIndex(OwnedIndex[Pod]):
         self._on_node: dict[str, dict[str, int]] = {}  # ReplicaSet UID -> node -> active pods
         self._placed: dict[str, tuple[str, str]] = {}  # pod key -> (ReplicaSet UID, node)
         self._facts: dict[str, tuple[Pod, RankFacts]] = {}  # pod key -> (pod object, facts)
+        # pod key -> (its owner references object, the controller reference among them): the
+        # API server keeps the tuple through the writes that do not change it (nearly all)
+        self._refs: dict[str, tuple[tuple[OwnerReference, ...], OwnerReference | None]] = {}
 
     def put(self, obj: Pod) -> None:
         super().put(obj)
         pkey = key_of(obj)
-        ref = obj.metadata.controller_ref()
+        refs = obj.metadata.owner_references
+        seen = self._refs.get(pkey)
+        if seen is not None and seen[0] is refs:
+            ref = seen[1]  # the same owner references as the pod's last version
+        else:
+            ref = obj.metadata.controller_ref()
+            self._refs[pkey] = (refs, ref)
         if ref is None:
             self._untally(pkey)
             self._unplace(pkey)
@@ -170,6 +179,7 @@ class TalliedIndex(OwnedIndex[Pod]):
         self._untally(pkey)
         self._unplace(pkey)
         self._facts.pop(pkey, None)
+        self._refs.pop(pkey, None)
 
     def _untally(self, pkey: str) -> None:
         uid = self._tallied_by.pop(pkey, None)

@@ -209,7 +209,7 @@ class TalliedIndex(OwnedIndex[Pod]):
         tally = self._tallies.get(uid)
         if (
             tally is not None
-            and tally.selector == selector
+            and (tally.selector is selector or tally.selector == selector)
             and tally.template_labels == template_labels
             and tally.timed >= timed
         ):

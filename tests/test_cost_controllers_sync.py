@@ -265,6 +265,38 @@ async def test_a_replicaset_creates_its_pods_from_one_prototype_per_template() -
         nursery.cancel_scope.cancel()
 
 
+async def test_a_replicaset_sync_that_changes_nothing_reads_no_pod_and_builds_no_status() -> None:
+    """pkg/controller/replicaset/replica_set.go syncReplicaSet lists and claims the pods, and
+    updateReplicaSetStatus (replica_set_utils.go) writes calculateStatus only if it differs
+    from the ReplicaSet's. The model keeps the counts from pod events: five syncs of a
+    converged 20-replica ReplicaSet read no pod, build no ReplicaSetStatus (the counts are
+    compared with the status first; the old path built one per sync), copy nothing and write
+    nothing."""
+    ctx = await control_plane()
+    rc = ReplicaSetController(ctx)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(rc.run)
+        nursery.start_soon(PodReadier(ctx).run)
+        await ctx.api.create(replicaset("web", replicas=20))
+        await trio.sleep(15)
+        before = rc.replicasets.get("default/web")
+        assert before is not None and before.status.ready_replicas == 20
+        visited = workcount.PODS_VISITED
+        with calls_from(
+            ("controllers/replicaset.py", "controllers/rstally.py"),
+            status=ReplicaSetStatus.__init__,
+            evolve=attrs.evolve,
+            replace=copying.replace,
+            matches=LabelSelector.matches,
+        ) as counts:
+            for _ in range(5):
+                await rc.sync("default/web")
+        assert counts == Counter(), counts
+        assert visited == workcount.PODS_VISITED
+        assert rc.replicasets.get("default/web") is before  # nothing written
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_pod_status_event_costs_the_replicaset_indexes_no_label_or_owner_reading() -> None:
     """pkg/controller/replicaset/replica_set.go updatePod resolves the pod's controller
     reference and queues its ReplicaSet; calculateStatus (replica_set_utils.go) counts the

@@ -83,11 +83,21 @@ class _Claimed:
 
     def status(self, rs: ReplicaSet, at: float) -> ReplicaSetStatus:
         """calculateStatus (replica_set_utils.go); available: Ready for minReadySeconds at
-        ``at`` (:func:`is_pod_available`)."""
+        ``at`` (:func:`is_pod_available`). When that is what ``rs`` says already (most syncs),
+        ``rs.status`` itself: the numbers are compared before a status is built."""
         min_ready = rs.spec.min_ready_seconds
         available = self.ready
         if min_ready > 0:
             available = available_count(self.ready_times, min_ready, at)
+        current = rs.status
+        if (
+            current.replicas == self.replicas
+            and current.fully_labeled_replicas == self.fully_labeled
+            and current.ready_replicas == self.ready
+            and current.available_replicas == available
+            and current.observed_generation == rs.metadata.generation
+        ):
+            return current
         return ReplicaSetStatus(
             replicas=self.replicas,
             fully_labeled_replicas=self.fully_labeled,
@@ -396,7 +406,7 @@ class ReplicaSetController(Controller):
     # ------------------------------------------------------------------ status
     async def _update_status(self, rs: ReplicaSet, status: ReplicaSetStatus) -> ReplicaSet | None:
         """Write ``status`` unless it is already there; one retry on a fresh read, as upstream."""
-        if rs.status == status:
+        if rs.status is status or rs.status == status:
             return rs
         for attempt in range(2):
             try:

@@ -220,8 +220,10 @@ def _check(mp: pytest.MonkeyPatch, checks: Checks) -> None:
         checks.desired += 1
         return found, rebuilt
 
-    def plan(existing: Any, wanted: Any, template: Any, limit: int, changed: Any, ips: Any) -> Any:
-        got = plan_slices(existing, wanted, template, limit, changed, ips)
+    def plan(
+        existing: Any, wanted: Any, template: Any, limit: int, changed: Any, ips: Any, *kept: Any
+    ) -> Any:
+        got = plan_slices(existing, wanted, template, limit, changed, ips, *kept)
         if changed is not None:
             assert got == plan_slices(existing, wanted, template, limit)
             checks.incremental_plans += 1

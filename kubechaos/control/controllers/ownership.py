@@ -47,6 +47,16 @@ class OwnedIndex(Generic[T]):
     def put(self, obj: T) -> None:
         key = key_of(obj)
         meta = obj.metadata
+        filed = self._bucket.get(key)
+        if filed is not None and filed[key].metadata.owner_references is meta.owner_references:
+            # A new version with the very same owner references (the API server keeps the
+            # tuple through every write that does not change it: status writes, most of a
+            # pod's events): the same owner, the same bucket, in place; an orphan also needs
+            # the same labels object to keep its place in the label index.
+            orphan = self._orphan_labels.get(key)
+            if orphan is None or orphan[1] is meta.labels:
+                filed[key] = obj
+                return
         ref = meta.controller_ref()
         if ref is not None:
             bucket = self._owned.setdefault(ref.uid, {})

@@ -44,6 +44,7 @@ from kubechaos.api.objects import (
     ObjectMeta,
     OwnerReference,
     Pod,
+    PodTemplate,
     ReplicaSet,
     ReplicaSetStatus,
     key_of,
@@ -82,11 +83,21 @@ class _Claimed:
 
     def status(self, rs: ReplicaSet, at: float) -> ReplicaSetStatus:
         """calculateStatus (replica_set_utils.go); available: Ready for minReadySeconds at
-        ``at`` (:func:`is_pod_available`)."""
+        ``at`` (:func:`is_pod_available`). When that is what ``rs`` says already (most syncs),
+        ``rs.status`` itself: the numbers are compared before a status is built."""
         min_ready = rs.spec.min_ready_seconds
         available = self.ready
         if min_ready > 0:
             available = available_count(self.ready_times, min_ready, at)
+        current = rs.status
+        if (
+            current.replicas == self.replicas
+            and current.fully_labeled_replicas == self.fully_labeled
+            and current.ready_replicas == self.ready
+            and current.available_replicas == available
+            and current.observed_generation == rs.metadata.generation
+        ):
+            return current
         return ReplicaSetStatus(
             replicas=self.replicas,
             fully_labeled_replicas=self.fully_labeled,
@@ -112,6 +123,8 @@ class ReplicaSetController(Controller):
         self._pods_by_owner = TalliedIndex()
         self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
         self._rs_selectors = SelectorIndex()
+        # ReplicaSet UID -> (its template, the pod it creates from it): see _pod_prototype
+        self._prototypes: dict[str, tuple[PodTemplate, Pod]] = {}
         self.replicasets.add_handler(
             Handler(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         )
@@ -146,6 +159,7 @@ class ReplicaSetController(Controller):
         self._pods_by_owner.forget(rs.metadata.uid)
         self._rs_by_owner.discard(rs)
         self._rs_selectors.discard(key)
+        self._prototypes.pop(rs.metadata.uid, None)
         self.expectations.forget(key)
         self.enqueue(key)
 
@@ -196,7 +210,10 @@ class ReplicaSetController(Controller):
             if labels_changed:
                 self._pod_gone(old)
             return
-        ref, old_ref = pod.metadata.controller_ref(), old.metadata.controller_ref()
+        ref = pod.metadata.controller_ref()
+        # (the API server keeps the owner references tuple through writes that leave it alone)
+        same_refs = old.metadata.owner_references is pod.metadata.owner_references
+        old_ref = ref if same_refs else old.metadata.controller_ref()
         if ref != old_ref and old_ref is not None:
             previous = self._owner_of(old, old_ref)
             if previous is not None:
@@ -327,10 +344,17 @@ class ReplicaSetController(Controller):
         related_on = index.related_on(sibling.metadata.uid for sibling in siblings)
         return rank_victims(candidates, related_on, count, now())
 
-    async def _create_pod(self, rs: ReplicaSet) -> None:
-        template = rs.spec.template
-        meta = rs.metadata
-        pod = Pod(
+    def _pod_prototype(self, rs: ReplicaSet) -> Pod:
+        """The pod ``rs`` creates (GetPodFromTemplate: the template's labels, annotations,
+        finalizers and spec, ``generateName`` and the controller reference), built once per
+        template object and sent as is for each pod: the API server copies it as it names it,
+        so the request itself costs no copy (the objects are immutable; the labels and
+        annotations are copied off the template once, as GetPodFromTemplate does)."""
+        template, meta = rs.spec.template, rs.metadata
+        hit = self._prototypes.get(meta.uid)
+        if hit is not None and hit[0] is template:
+            return hit[1]
+        prototype = Pod(
             ObjectMeta(
                 generate_name=f"{meta.name}-",
                 namespace=meta.namespace,
@@ -341,8 +365,12 @@ class ReplicaSetController(Controller):
             ),
             template.spec,
         )
+        self._prototypes[meta.uid] = (template, prototype)
+        return prototype
+
+    async def _create_pod(self, rs: ReplicaSet) -> None:
         try:
-            created = await self.api.create(pod)
+            created = await self.api.create(self._pod_prototype(rs))
         except errors.APIError as exc:
             self.events.record(
                 self.name, ReplicaSet.KIND, key_of(rs), "FailedCreate", f"Error creating: {exc}"
@@ -378,7 +406,7 @@ class ReplicaSetController(Controller):
     # ------------------------------------------------------------------ status
     async def _update_status(self, rs: ReplicaSet, status: ReplicaSetStatus) -> ReplicaSet | None:
         """Write ``status`` unless it is already there; one retry on a fresh read, as upstream."""
-        if rs.status == status:
+        if rs.status is status or rs.status == status:
             return rs
         for attempt in range(2):
             try:

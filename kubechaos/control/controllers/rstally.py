@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from kubechaos.api.objects import Pod, ReplicaSet, key_of
+from kubechaos.api.objects import OwnerReference, Pod, ReplicaSet, key_of
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.controllers.ownership import OwnedIndex
 from kubechaos.control.controllers.rspods import RankFacts, rank_facts
@@ -48,18 +48,38 @@ class Tally:
     ready: int = 0
     strays: int = 0
     ready_times: list[float] = attrs.field(factory=list)
+    # pod key -> (the labels object last read, (selected, fully labelled) for it)
+    labels_seen: dict[str, tuple[Mapping[str, str], tuple[bool, bool]]] = attrs.field(factory=dict)
 
-    def contribution(self, pod: Pod) -> Contribution:
+    def contribution(self, pod: Pod, labels_read: tuple[bool, bool] | None = None) -> Contribution:
+        """What ``pod`` adds to the counts; ``labels_read``: (selected, fully labelled), known
+        already for these very labels (see :meth:`add`)."""
         if pod.metadata.deletion_timestamp is not None or pod.is_terminal():
             return False, False, False, None
-        labels = pod.metadata.labels
-        if not self.selector.matches(labels):
+        if labels_read is None:
+            labels_read = self.read_labels(pod.metadata.labels)
+        selected, fully = labels_read
+        if not selected:
             return False, True, False, None
-        fully = all(labels.get(k) == v for k, v in self.template_labels.items())
         return True, False, fully, pod.ready_since()
 
+    def read_labels(self, labels: Mapping[str, str]) -> tuple[bool, bool]:
+        """Whether the selector selects ``labels``, and whether they carry the template's."""
+        if not self.selector.matches(labels):
+            return False, False
+        return True, all(labels.get(k) == v for k, v in self.template_labels.items())
+
     def add(self, pkey: str, pod: Pod) -> None:
-        c = self.contribution(pod)
+        labels = pod.metadata.labels
+        seen = self.labels_seen.get(pkey)
+        if seen is not None and seen[0] is labels:
+            # The same labels object as the pod's last version (kept through every write
+            # that does not change them): the same answer, without reading them again.
+            labels_read = seen[1]
+        else:
+            labels_read = self.read_labels(labels)
+            self.labels_seen[pkey] = (labels, labels_read)
+        c = self.contribution(pod, labels_read)
         old = self.members.get(pkey)
         if old == c:
             return  # most pod updates (a probe result, a status write) change nothing here
@@ -69,6 +89,7 @@ class Tally:
         self._count(c, 1)
 
     def remove(self, pkey: str) -> None:
+        self.labels_seen.pop(pkey, None)
         c = self.members.pop(pkey, None)
         if c is not None:
             self._count(c, -1)
@@ -114,11 +135,20 @@ class TalliedIndex(OwnedIndex[Pod]):
         self._on_node: dict[str, dict[str, int]] = {}  # ReplicaSet UID -> node -> active pods
         self._placed: dict[str, tuple[str, str]] = {}  # pod key -> (ReplicaSet UID, node)
         self._facts: dict[str, tuple[Pod, RankFacts]] = {}  # pod key -> (pod object, facts)
+        # pod key -> (its owner references object, the controller reference among them): the
+        # API server keeps the tuple through the writes that do not change it (nearly all)
+        self._refs: dict[str, tuple[tuple[OwnerReference, ...], OwnerReference | None]] = {}
 
     def put(self, obj: Pod) -> None:
         super().put(obj)
         pkey = key_of(obj)
-        ref = obj.metadata.controller_ref()
+        refs = obj.metadata.owner_references
+        seen = self._refs.get(pkey)
+        if seen is not None and seen[0] is refs:
+            ref = seen[1]  # the same owner references as the pod's last version
+        else:
+            ref = obj.metadata.controller_ref()
+            self._refs[pkey] = (refs, ref)
         if ref is None:
             self._untally(pkey)
             self._unplace(pkey)
@@ -149,6 +179,7 @@ class TalliedIndex(OwnedIndex[Pod]):
         self._untally(pkey)
         self._unplace(pkey)
         self._facts.pop(pkey, None)
+        self._refs.pop(pkey, None)
 
     def _untally(self, pkey: str) -> None:
         uid = self._tallied_by.pop(pkey, None)
@@ -178,7 +209,7 @@ class TalliedIndex(OwnedIndex[Pod]):
         tally = self._tallies.get(uid)
         if (
             tally is not None
-            and tally.selector == selector
+            and (tally.selector is selector or tally.selector == selector)
             and tally.template_labels == template_labels
             and tally.timed >= timed
         ):

@@ -56,6 +56,22 @@ def endpoint_view(pod: Pod) -> tuple[object, ...]:
     )
 
 
+def endpoint_changed(old: Pod, new: Pod) -> bool:
+    """``endpoint_view(old) != endpoint_view(new)``, compared field by field and stopping at
+    the first difference, without building either view: the same status object (a metadata
+    write) compares nothing but the deletion."""
+    old_status, new_status = old.status, new.status
+    if (old.metadata.deletion_timestamp is None) != (new.metadata.deletion_timestamp is None):
+        return True
+    if old_status is new_status:
+        return False
+    if old_status.pod_ip != new_status.pod_ip or old.is_terminal() != new.is_terminal():
+        return True
+    if old_status.conditions is new_status.conditions:
+        return False
+    return old.is_ready() != new.is_ready()
+
+
 class ServicePodsController(Controller):
     """A controller keyed by Service, woken by the pods its selector matches."""
 
@@ -152,7 +168,7 @@ class ServicePodsController(Controller):
             # Services that selected the old labels lose the pod; those of the new gain it.
             self.enqueue_pod_services(self.services_for(namespace, old.metadata.labels), pkey)
             self.enqueue_pod_services(self.services_for(namespace, new.metadata.labels), pkey)
-        elif endpoint_view(old) != endpoint_view(new):
+        elif endpoint_changed(old, new):
             self.enqueue_pod_services(self.services_for(namespace, new.metadata.labels), pkey)
 
     def _on_pod_delete(self, pod: Pod) -> None:
@@ -205,4 +221,4 @@ class ServicePodsController(Controller):
                 yield pkey, pod
 
 
-__all__ = ["ServicePodsController", "endpoint_view", "selector_matches"]
+__all__ = ["ServicePodsController", "endpoint_changed", "endpoint_view", "selector_matches"]

@@ -18,6 +18,7 @@ from kubechaos.control.controller import Controller
 from kubechaos.control.controllers.deployment.recreate import rollout_recreate
 from kubechaos.control.controllers.deployment.rolling import rollout_rolling
 from kubechaos.control.controllers.deployment.sync import DeploymentSync
+from kubechaos.control.controllers.deployment.util import TemplateMatches
 from kubechaos.control.controllers.ownership import (
     OwnedIndex,
     SelectorIndex,
@@ -39,6 +40,7 @@ class DeploymentController(Controller):
         self._selectors = SelectorIndex()
         self._rs_by_owner: OwnedIndex[ReplicaSet] = OwnedIndex()
         self._pods_by_owner: OwnedIndex[Pod] = OwnedIndex()
+        self.template_matches = TemplateMatches()  # which ReplicaSet is a Deployment's new one
         self.deployments.add_handler(Handler(self._on_d_add, self._on_d_update, self._on_d_delete))
         self.replicasets.add_handler(
             Handler(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
@@ -115,6 +117,7 @@ class DeploymentController(Controller):
 
     def _on_rs_delete(self, rs: ReplicaSet) -> None:
         self._rs_by_owner.discard(rs)
+        self.template_matches.forget(rs.metadata.uid)
         self._enqueue_owner(rs.metadata.namespace, rs.metadata.controller_ref())
 
     def _on_pod_update(self, old: Pod, pod: Pod) -> None:

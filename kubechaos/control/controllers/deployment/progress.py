@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from kubechaos.api.objects import DeploymentStatus, ReplicaSet, key_of
+from kubechaos.api.objects import Deployment, DeploymentStatus, ReplicaSet, key_of
 from kubechaos.control.controllers.deployment.sync import DeploymentSync
 from kubechaos.control.controllers.deployment.util import (
     NEW_RS_AVAILABLE,
@@ -33,8 +33,9 @@ async def sync_rollout_status(
 ) -> None:
     """Status plus the Progressing condition: complete, progressing, or timed out."""
     d = sync.d
-    status = sync.calculate_status(all_rss, new_rs)
-    if not has_progress_deadline(d):
+    # the Deployment's own status object when nothing changes (no copy made to compare)
+    status = sync.current_or_calculated(all_rss, new_rs)
+    if not has_progress_deadline(d) and status.condition(PROGRESSING) is not None:
         status = remove_condition(status, PROGRESSING)
     current = d.status.condition(PROGRESSING)
     complete_before = (
@@ -43,32 +44,39 @@ async def sync_rollout_status(
         and current.reason == NEW_RS_AVAILABLE
     )
     if has_progress_deadline(d) and not complete_before:
-        subject = (
-            f'ReplicaSet "{new_rs.metadata.name}"'
-            if new_rs is not None
-            else f'Deployment "{d.metadata.name}"'
-        )
         if deployment_complete(d, status):
             cond = new_condition(
-                PROGRESSING, "True", NEW_RS_AVAILABLE, f"{subject} has successfully progressed."
+                PROGRESSING,
+                "True",
+                NEW_RS_AVAILABLE,
+                f"{_subject(d, new_rs)} has successfully progressed.",
             )
             status = set_condition(status, cond)
         elif deployment_progressing(d, status):
             # Progress refreshes lastUpdateTime even with an unchanged reason (which
             # set_condition would ignore), and keeps the transition time while True.
-            cond = new_condition(PROGRESSING, "True", RS_UPDATED, f"{subject} is progressing.")
+            cond = new_condition(
+                PROGRESSING, "True", RS_UPDATED, f"{_subject(d, new_rs)} is progressing."
+            )
             if current is not None and current.status == "True":
                 cond = attrs.evolve(cond, last_transition_time=current.last_transition_time)
             status = remove_condition(status, PROGRESSING, append=cond)
         elif deployment_timed_out(d, status):
             cond = new_condition(
-                PROGRESSING, "False", TIMED_OUT, f"{subject} has timed out progressing."
+                PROGRESSING, "False", TIMED_OUT, f"{_subject(d, new_rs)} has timed out progressing."
             )
             status = set_condition(status, cond)
-    if status == d.status:
+    if status is d.status or status == d.status:
         _requeue_stuck(sync, status)
         return
     await sync.write_status(status)
+
+
+def _subject(d: Deployment, new_rs: ReplicaSet | None) -> str:
+    """What a Progressing message names: the new ReplicaSet, else the Deployment."""
+    if new_rs is not None:
+        return f'ReplicaSet "{new_rs.metadata.name}"'
+    return f'Deployment "{d.metadata.name}"'
 
 
 def _requeue_stuck(sync: DeploymentSync, status: DeploymentStatus) -> None:

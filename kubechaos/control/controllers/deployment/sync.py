@@ -30,7 +30,7 @@ from kubechaos.api.objects import (
     ReplicaSetSpec,
     key_of,
 )
-from kubechaos.api.rollout import is_rolling_update, max_surge, max_unavailable
+from kubechaos.api.rollout import is_rolling_update, max_surge
 from kubechaos.client.informer import Informer
 from kubechaos.client.interface import APIClient
 from kubechaos.client.workqueue import WorkQueue
@@ -45,13 +45,17 @@ from kubechaos.control.controllers.deployment.util import (
     PROGRESSING,
     RESUMED,
     TIMED_OUT,
+    TemplateMatches,
     active,
+    available_condition_kept,
     by_creation,
+    current_counts,
     equal_ignore_hash,
     find_new_replica_set,
     has_progress_deadline,
     int_annotation,
     is_saturated,
+    minimum_available,
     new_condition,
     new_rs_annotations,
     new_rs_new_replicas,
@@ -61,6 +65,7 @@ from kubechaos.control.controllers.deployment.util import (
     set_condition,
     set_replicas_annotations,
     spec_total,
+    status_counts,
 )
 from kubechaos.defaults import (
     DEPLOYMENT_DESIRED_REPLICAS_ANNOTATION,
@@ -79,6 +84,7 @@ class ControllerView(Protocol):
     events: EventLog
     queue: WorkQueue
     replicasets: Informer[ReplicaSet]
+    template_matches: TemplateMatches
 
     def pods_of(self, rs: ReplicaSet) -> list[Pod]: ...
 
@@ -191,7 +197,8 @@ class DeploymentSync:
         returned a changed Deployment) asks again."""
         template = self.d.spec.template
         if self._found_new is None or self._found_new[0] is not template:
-            self._found_new = (template, find_new_replica_set(self.d, self.rs_list))
+            found = find_new_replica_set(self.d, self.rs_list, self.ctrl.template_matches)
+            self._found_new = (template, found)
         return self._found_new[1]
 
     async def get_new_rs(
@@ -287,18 +294,11 @@ class DeploymentSync:
     def calculate_status(
         self, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None
     ) -> DeploymentStatus:
+        """calculateStatus: the counts from the ReplicaSets, the Available condition."""
         d = self.d
-        available = sum(rs.status.available_replicas for rs in all_rss)
-        status = DeploymentStatus(
-            observed_generation=d.metadata.generation,
-            replicas=sum(rs.status.replicas for rs in all_rss),
-            updated_replicas=new_rs.status.replicas if new_rs is not None else 0,
-            ready_replicas=sum(rs.status.ready_replicas for rs in all_rss),
-            available_replicas=available,
-            unavailable_replicas=max(0, spec_total(all_rss) - available),
-            conditions=d.status.conditions,
-        )
-        if available >= d.spec.replicas - max_unavailable(d):
+        counts = status_counts(d, all_rss, new_rs)
+        status = DeploymentStatus(*counts, conditions=d.status.conditions)
+        if minimum_available(d, counts[4]):
             cond = new_condition(
                 AVAILABLE,
                 "True",
@@ -314,11 +314,25 @@ class DeploymentSync:
             )
         return set_condition(status, cond)
 
+    def current_or_calculated(
+        self, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None
+    ) -> DeploymentStatus:
+        """:meth:`calculate_status`, or the Deployment's own status object when that is what it
+        would compute: the counts are compared first, so a sync that changes nothing (most of
+        them) builds no status and no condition. Must agree with ``calculate_status(...) ==
+        d.status``: equal counts keep the conditions, and set_condition keeps an Available
+        condition of the same status and reason."""
+        d = self.d
+        counts = status_counts(d, all_rss, new_rs)
+        if counts == current_counts(d.status) and available_condition_kept(d, counts[4]):
+            return d.status
+        return self.calculate_status(all_rss, new_rs)
+
     async def sync_deployment_status(
         self, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None
     ) -> None:
-        status = self.calculate_status(all_rss, new_rs)
-        if status != self.d.status:
+        status = self.current_or_calculated(all_rss, new_rs)
+        if status is not self.d.status and status != self.d.status:
             await self.write_status(status)
 
     async def sync_status_only(self) -> None:

@@ -27,7 +27,7 @@ from kubechaos.api.objects import (
     PodTemplate,
     ReplicaSet,
 )
-from kubechaos.api.rollout import is_rolling_update, max_surge
+from kubechaos.api.rollout import is_rolling_update, max_surge, max_unavailable
 from kubechaos.defaults import (
     DEPLOYMENT_DESIRED_REPLICAS_ANNOTATION,
     DEPLOYMENT_MAX_REPLICAS_ANNOTATION,
@@ -142,10 +142,46 @@ def active(rss: list[ReplicaSet]) -> list[ReplicaSet]:
     return [rs for rs in rss if rs.spec.replicas > 0]
 
 
-def find_new_replica_set(d: Deployment, rss: list[ReplicaSet]) -> ReplicaSet | None:
+class TemplateMatches:
+    """:func:`equal_ignore_hash` of each ReplicaSet's template and its Deployment's, remembered.
+
+    A Deployment syncs on nearly every status change of its ReplicaSets, and each sync asks which
+    ReplicaSet is the new one (FindNewReplicaSet): comparing whole pod templates, each copied
+    without its hash label, every time. The API objects are immutable and a status write keeps
+    the spec object, so while both template objects are the same ones the answer is too; a new
+    object (a rollout, a spec write) is compared again. Forget a ReplicaSet when it is deleted.
+    """
+
+    def __init__(self) -> None:
+        # ReplicaSet UID -> (its template, the Deployment's template, equal ignoring the hash)
+        self._memo: dict[str, tuple[PodTemplate, PodTemplate, bool]] = {}
+        self.compared = 0  # templates compared in full (for tests that count work)
+
+    def same(self, d: Deployment, rs: ReplicaSet) -> bool:
+        ours, theirs = d.spec.template, rs.spec.template
+        uid = rs.metadata.uid
+        hit = self._memo.get(uid)
+        if hit is not None and hit[0] is theirs and hit[1] is ours:
+            return hit[2]
+        self.compared += 1
+        equal = equal_ignore_hash(theirs, ours)
+        self._memo[uid] = (theirs, ours, equal)
+        return equal
+
+    def forget(self, uid: str) -> None:
+        self._memo.pop(uid, None)
+
+
+def find_new_replica_set(
+    d: Deployment, rss: list[ReplicaSet], matches: TemplateMatches | None = None
+) -> ReplicaSet | None:
     """The oldest ReplicaSet whose template is the Deployment's (there should be one at most)."""
     for rs in sorted(rss, key=by_creation):
-        if equal_ignore_hash(rs.spec.template, d.spec.template):
+        if (
+            matches.same(d, rs)
+            if matches is not None
+            else equal_ignore_hash(rs.spec.template, d.spec.template)
+        ):
             return rs
     return None
 
@@ -212,27 +248,89 @@ def set_replicas_annotations(annotations: dict[str, str], desired: int, maximum:
 
 def new_rs_annotations(
     d: Deployment, rs: ReplicaSet, new_revision: int, exists: bool
-) -> tuple[dict[str, str], bool]:
-    """SetNewReplicaSetAnnotations: the Deployment's annotations, the revision, replica counts."""
-    annotations = dict(rs.metadata.annotations)
+) -> tuple[Mapping[str, str], bool]:
+    """SetNewReplicaSetAnnotations: the Deployment's annotations, the revision, replica counts.
+
+    The ReplicaSet's annotations are copied only once something is to change (an existing new
+    ReplicaSet is checked on every sync and is nearly always up to date already): unchanged, the
+    ReplicaSet's own mapping comes back."""
+    source = rs.metadata.annotations
+    copy: dict[str, str] | None = None if exists else dict(source)
     changed = False
     for name, value in d.metadata.annotations.items():
-        if name not in _NOT_COPIED and annotations.get(name) != value:
-            annotations[name] = value
+        if name not in _NOT_COPIED and source.get(name) != value:
+            copy = dict(source) if copy is None else copy
+            copy[name] = value
             changed = True
-    old = annotations.get(DEPLOYMENT_REVISION_ANNOTATION, "")
+    # (the copy differs from the source only in keys the loop set, never the revision's)
+    old = source.get(DEPLOYMENT_REVISION_ANNOTATION, "")
     try:
         old_revision = int(old) if old else 0
     except ValueError:
-        return annotations, False
+        return (source if copy is None else copy), False
     if old_revision < new_revision:
-        annotations[DEPLOYMENT_REVISION_ANNOTATION] = str(new_revision)
+        copy = dict(source) if copy is None else copy
+        copy[DEPLOYMENT_REVISION_ANNOTATION] = str(new_revision)
         changed = True
-    if not exists and set_replicas_annotations(
-        annotations, d.spec.replicas, d.spec.replicas + max_surge(d)
-    ):
-        changed = True
-    return annotations, changed
+    if copy is not None and not exists:
+        maximum = d.spec.replicas + max_surge(d)
+        changed = set_replicas_annotations(copy, d.spec.replicas, maximum) or changed
+    return (source if copy is None else copy), changed
+
+
+# ---------------------------------------------------------------------------- status
+
+StatusCounts = tuple[int, int, int, int, int, int]  # DeploymentStatus's counts, in field order
+
+
+def status_counts(
+    d: Deployment, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None
+) -> StatusCounts:
+    """calculateStatus's numbers: observedGeneration, replicas, updated, ready, available and
+    unavailable replicas (DeploymentStatus's fields in order)."""
+    replicas = ready = available = wanted = 0
+    for rs in all_rss:
+        status = rs.status
+        replicas += status.replicas
+        ready += status.ready_replicas
+        available += status.available_replicas
+        wanted += rs.spec.replicas
+    updated = new_rs.status.replicas if new_rs is not None else 0
+    return (
+        d.metadata.generation,
+        replicas,
+        updated,
+        ready,
+        available,
+        max(0, wanted - available),
+    )
+
+
+def current_counts(status: DeploymentStatus) -> StatusCounts:
+    return (
+        status.observed_generation,
+        status.replicas,
+        status.updated_replicas,
+        status.ready_replicas,
+        status.available_replicas,
+        status.unavailable_replicas,
+    )
+
+
+def minimum_available(d: Deployment, available: int) -> bool:
+    """The Available condition's test: at least ``replicas - maxUnavailable`` available."""
+    return available >= d.spec.replicas - max_unavailable(d)
+
+
+def available_condition_kept(d: Deployment, available: int) -> bool:
+    """Whether the Available condition calculateStatus sets is already the Deployment's (same
+    status and reason: SetDeploymentCondition then changes nothing)."""
+    current = d.status.condition(AVAILABLE)
+    if current is None:
+        return False
+    if minimum_available(d, available):
+        return current.status == "True" and current.reason == MINIMUM_REPLICAS_AVAILABLE
+    return current.status == "False" and current.reason == MINIMUM_REPLICAS_UNAVAILABLE
 
 
 # ---------------------------------------------------------------------------- conditions

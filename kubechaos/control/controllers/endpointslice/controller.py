@@ -34,7 +34,7 @@ addresses are IPv4 only; no topology hints (``trafficDistribution``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 import trio
@@ -117,6 +117,9 @@ class EndpointSliceController(ServicePodsController):
         self._deleting: set[str] = set()  # slice keys we deleted, until the informer sees it
         self._ips_of: dict[str, tuple[int, set[str]]] = {}  # slice key -> (rv, its addresses)
         self.endpoint_sets = EndpointSets()  # each Service's endpoints, kept from pod events
+        # service key -> (its metadata object, its new slice, that slice per port list)
+        self._templates: dict[str, tuple[ObjectMeta, EndpointSlice, dict[Ports, EndpointSlice]]]
+        self._templates = {}
         self.syncs = 0  # services synced (for tests that count work)
         self.slices.add_handler(
             Handler(self._on_slice_add, self._on_slice_update, self._on_slice_delete)
@@ -269,6 +272,26 @@ class EndpointSliceController(ServicePodsController):
         found.settle(lambda: self.selection_order(svc))
         return found, rebuilt
 
+    def group_templates(
+        self, svc: Service
+    ) -> tuple[EndpointSlice, Callable[[Ports], EndpointSlice]]:
+        """:meth:`template`, and the new slice of ``svc`` for each port list (the template with
+        the ports), built once per Service object rather than on every sync (the objects are
+        immutable)."""
+        skey, meta = key_of(svc), svc.metadata
+        hit = self._templates.get(skey)
+        if hit is None or hit[0] is not meta:
+            hit = self._templates[skey] = (meta, self.template(svc), {})
+        _, template, groups = hit
+
+        def group(ports: Ports) -> EndpointSlice:
+            found = groups.get(ports)
+            if found is None:
+                found = groups[ports] = attrs.evolve(template, ports=ports)
+            return found
+
+        return template, group
+
     def template(self, svc: Service) -> EndpointSlice:
         meta = svc.metadata
         labels = {
@@ -293,6 +316,7 @@ class EndpointSliceController(ServicePodsController):
         current = self.current_slices(key)
         if svc is None or not svc.spec.selector:
             self.endpoint_sets.forget(key)
+            self._templates.pop(key, None)
         if svc is None:
             for eps in current:
                 await self._delete(eps)
@@ -304,8 +328,10 @@ class EndpointSliceController(ServicePodsController):
         verified, found.verified = found.verified, None  # until every write of this sync is done
         if rebuilt or verified != {key_of(eps): _rv(eps) for eps in current}:
             changed = None  # someone else's write, or ours that failed: compare every endpoint
-        template = self.template(svc)
-        plan = plan_slices(current, found.wanted, template, self.max_per_slice, changed, self._ips)
+        template, groups = self.group_templates(svc)
+        plan = plan_slices(
+            current, found.wanted, template, self.max_per_slice, changed, self._ips, groups
+        )
         after = {key_of(eps): _rv(eps) for eps in current}
         for eps in plan.create:
             written = await self.api.create(self._named(eps))

@@ -121,13 +121,15 @@ def plan_slices(
     limit: int,
     changed: dict[Ports, set[str]] | None = None,
     addresses_of: AddressesOf | None = None,
+    group_template: Callable[[Ports], EndpointSlice] | None = None,
 ) -> Plan:
     """What to write so ``existing`` (this controller's slices of one Service) hold ``desired``;
     ``template`` is a new slice's metadata (generateName, labels, owner) and address type.
 
     ``changed`` (by port list, the keys whose desired endpoint changed since ``existing`` was
     written in full, with ``addresses_of`` giving a slice's keys) lets each group compare only
-    the slices that hold a changed key; None compares every endpoint."""
+    the slices that hold a changed key; None compares every endpoint. ``group_template`` gives
+    ``template`` with a port list (the caller may keep them; by default each is made anew)."""
     plan = Plan()
     by_ports: dict[Ports, list[EndpointSlice]] = {}
     for current in existing:
@@ -136,7 +138,10 @@ def plan_slices(
         else:
             plan.delete.append(current)
     for ports, wanted in desired.items():
-        group = attrs.evolve(template, ports=ports)
+        if group_template is None:
+            group = attrs.evolve(template, ports=ports)
+        else:
+            group = group_template(ports)
         dirty = None if changed is None else changed.get(ports, set())
         _reconcile_group(by_ports.get(ports, []), wanted, group, limit, plan, dirty, addresses_of)
     if len(plan.delete) == len(existing) and not plan.create:

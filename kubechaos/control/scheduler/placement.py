@@ -83,8 +83,11 @@ class Cycle:
         # the per-node hook the scheduler's loop calls: with one plugin active, that plugin's
         # own Filter on the node's labels (no dispatch through filter() per node)
         self.node_filter: Callable[[NodeInfo], Rejection | None] = self.filter
+        self.domain_filter: tuple[str, Callable[[str | None], Rejection | None]] | None = None
         if self.affinity is None and self.spread is not None:
             self.node_filter = self.spread.node_filter()
+            if self.spread.key is not None:
+                self.domain_filter = (self.spread.key, self.spread.domain_verdict)
 
     def filter(self, info: NodeInfo) -> Rejection | None:
         """PodTopologySpread, then InterPodAffinity (the default profile's filter order)."""
@@ -105,10 +108,15 @@ class Cycle:
         if not placement.own_spread:
             constraints, system_default = plugins.default_constraints(pod, placement), True
         if constraints:
-            spread = spread_scores(
-                pod, constraints, system_default, feasible, plugins.index, plugins.node
+            total = spread_scores(
+                pod,
+                constraints,
+                system_default,
+                feasible,
+                plugins.index,
+                plugins.node,
+                SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD,
             )
-            total = [SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD * s for s in spread]
         if placement.terms.preferred or plugins.index.has_held_terms:
             topo = topology_scores(
                 pod, placement.terms, plugins.index, plugins.namespaces, plugins.node_labels

@@ -45,13 +45,14 @@ Rejection = tuple[tuple[str, ...], bool]
 class PodPlacement:
     """A pending pod's own constraints, read once per pod version (PodView.placement)."""
 
-    __slots__ = ("default_parts", "default_version", "hard", "soft", "terms")
+    __slots__ = ("default_parts", "default_version", "defaults", "hard", "soft", "terms")
 
     def __init__(self, pod: Pod) -> None:
         self.terms = PodTerms(pod)
         self.hard, self.soft = pod_constraints(pod)
         self.default_parts: Parts | None = None
         self.default_version = -1
+        self.defaults: tuple[Constraint, ...] = ()  # the system default ones, with those parts
 
     @property
     def own_spread(self) -> bool:
@@ -258,14 +259,17 @@ class PlacementPlugins:
     def default_constraints(self, pod: Pod, placement: PodPlacement) -> tuple[Constraint, ...]:
         """The system default constraints with DefaultSelector's selector; () if it is empty."""
         if placement.default_version != self._version:
-            placement.default_parts = self._default_selector(pod)
+            parts = placement.default_parts = self._default_selector(pod)
             placement.default_version = self._version
-        parts = placement.default_parts
-        if parts is None:
-            return ()
-        return tuple(
-            Constraint(pod, key, skew, parts) for key, skew in SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS
-        )
+            placement.defaults = (
+                ()
+                if parts is None
+                else tuple(
+                    Constraint(pod, key, skew, parts)
+                    for key, skew in SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS
+                )
+            )
+        return placement.defaults
 
     def _default_selector(self, pod: Pod) -> Parts | None:
         """helper.DefaultSelector: the selectors of the Services selecting the pod, merged, and

@@ -70,6 +70,9 @@ def filter_node(view: PodView, info: NodeInfo) -> Rejection | None:
     return cycle.filter(info) if cycle is not None and cycle.filters else None
 
 
+_FEW_TIES = 64  # up to this many best nodes are picked out with list.index, more by a scan
+
+
 def best_nodes(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) -> list[NodeInfo]:
     """Score the feasible nodes: the ones with the best score, in the order given (the caller
     breaks a tie).
@@ -87,9 +90,15 @@ def best_nodes(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) -
     if extra is not None:
         scores = list(map(add, scores, extra))  # at C speed (same lengths: built per node)
     best = max(scores)
-    if scores.count(best) == 1:
-        return [feasible[scores.index(best)]]
-    return [info for info, score in zip(feasible, scores, strict=True) if score == best]
+    ties = scores.count(best)
+    if ties > _FEW_TIES:
+        return [info for info, score in zip(feasible, scores, strict=True) if score == best]
+    winners = []
+    i = -1
+    for _ in range(ties):  # the few best found at C speed, in order
+        i = scores.index(best, i + 1)
+        winners.append(feasible[i])
+    return winners
 
 
 def fit_error(

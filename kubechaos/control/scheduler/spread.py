@@ -89,7 +89,7 @@ class _Counting:
 
     def __init__(
         self, pod: Pod, constraints: Sequence[Constraint], index: PodIndex, node: NodeLookup,
-        require_all: bool,
+        require_all: bool, scoring: bool = False,
     ) -> None:  # fmt: skip
         self.pod = pod
         self.constraints = constraints
@@ -110,6 +110,11 @@ class _Counting:
                 counts = index.counts((namespace, c.parts[0], c.parts[1], True))
             self.node_counts.append(counts)
             domains: Mapping[str, int] = {}
+            if scoring and c.topology_key == LABEL_HOSTNAME:
+                # Score counts a node's own pods for the hostname key (scoring.go), never its
+                # domain's: no per-domain counts to register or copy
+                self.domain_counts.append(domains)
+                continue
             every = not (require_all or c.honor_taints or (c.honor_affinity and self.affinity))
             if all_keyed and not (c.honor_taints or (c.honor_affinity and self.affinity)):
                 # every offered node counts: the index's per-domain counts, no node walk (a
@@ -253,7 +258,9 @@ def spread_scores(
     the key is built (:func:`_node_keys`); the counts, the Score (:func:`_raw_score`, the same
     float operations in the same order: bit-identical), NormalizeScore and the weight are worked
     out once per distinct key, and the per-node list is one mapping at C speed."""
-    counting = _Counting(pod, constraints, index, node, require_all=not system_default)
+    counting = _Counting(
+        pod, constraints, index, node, require_all=not system_default, scoring=True
+    )
     # Nodes without every key are ignored, except under the system default constraints; when
     # none is (the common case: every offered node carries every key), no per-node mask.
     ignored: list[bool] | None = None

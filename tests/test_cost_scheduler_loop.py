@@ -318,3 +318,47 @@ def test_best_nodes_keeps_the_order_of_many_and_few_ties() -> None:
         best = max(scores)
         assert winners == [i for i, s in zip(nodes, scores, strict=True) if s == best]
         assert len(winners) == ties_wanted
+
+
+def _reference_image_scores(
+    images: tuple[str, ...], feasible: list[NodeInfo], image_nodes: dict[str, int], total: int
+) -> list[int]:
+    """imagelocality/image_locality.go per node: sumImageScores (each container's image the
+    node has: its size x NumNodes / totalNumNodes, truncated), then calculatePriority (clamped
+    to 23 MB .. 1000 MB x containers, scaled to 0..100)."""
+    low, high = 23 * 2**20, 1000 * 2**20 * len(images)
+    out = []
+    for info in feasible:
+        total_size = 0
+        for image in images:
+            if image in info.images:
+                total_size += int(info.images[image] * (image_nodes[image] / total))
+        clamped = min(max(total_size, low), high)
+        out.append(SCHEDULER_MAX_NODE_SCORE * (clamped - low) // (high - low))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_image_locality_one_pass_agrees_with_the_per_node_sum(seed: int) -> None:
+    """A pod of one image (the common pod) is scored in one pass over the nodes, with no scan
+    for the image's size: the same scores as upstream's per-node sum."""
+    rng = random.Random(seed)
+    mib = 2**20
+    feasible = [NodeInfo(f"n-{i}") for i in range(60)]
+    for info in feasible:
+        if rng.random() < 0.4:
+            info.images = {"app:1": 300 * mib}
+        if rng.random() < 0.5:
+            info.images = {**info.images, "sidecar:2": 90 * mib}
+    image_nodes = {
+        name: sum(name in i.images for i in feasible) + rng.randrange(5)
+        for name in ("app:1", "sidecar:2")
+    }
+    total = len(feasible) + 4
+    for images in (("app:1",), ("sidecar:2",), ("app:1", "sidecar:2"), ("app:1", "app:1")):
+        view = PodView("default/x", pod("x"))
+        view.images = images
+        with counting(scoring, "_image_size") as scans:
+            got = scoring.image_locality(view, feasible, image_nodes, total)
+        assert got == _reference_image_scores(images, feasible, image_nodes, total)
+        assert scans[0] == (0 if len(images) == 1 else len(images))

@@ -162,14 +162,24 @@ def image_locality(
     An image's size and spread are the cluster's (ImageStateSummary), the same for every node,
     so each image's scaled score is computed once per cycle, and each node's sum once per
     distinct value."""
+    low = SCHEDULER_IMAGE_MIN_THRESHOLD
+    high = SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD * len(view.images)
+    if len(view.images) == 1:  # the common pod: one pass telling the nodes with it apart
+        image = view.images[0]
+        count = image_nodes.get(image, 0)
+        has = [image in info.images for info in feasible]
+        if not count or True not in has:
+            return [0] * len(feasible)  # the sum is 0, clamped to the minimum: score 0
+        size = feasible[has.index(True)].images[image]  # _image_size's node
+        clamped = min(max(int(size * (count / total)), low), high)
+        hit = _TOP * (clamped - low) // (high - low)
+        return [hit if h else 0 for h in has]
     scaled: dict[str, int] = {}
     for image in view.images:
         count = image_nodes.get(image, 0)
         if count:
             size = _image_size(image, feasible)
             scaled[image] = scaled.get(image, 0) + int(size * (count / total))
-    low = SCHEDULER_IMAGE_MIN_THRESHOLD
-    high = SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD * len(view.images)
     priority: dict[int, int] = {}
     out = []
     for info in feasible:

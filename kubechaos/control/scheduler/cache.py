@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from kubechaos.api.objects import Node, Pod
 from kubechaos.control.scheduler.framework import NodeInfo, pod_requests
+from kubechaos.control.scheduler.layout import NodeLayout
 from kubechaos.control.scheduler.podindex import PodIndex
 
 
@@ -37,7 +38,7 @@ class SchedulerCache:
         self._on_node_event = on_node_event
         self.index = index  # the pod-constraint plugins' counts, fed from here
         self._infos: dict[str, NodeInfo] = {}
-        self._node_list: list[NodeInfo] | None = None  # nodes on offer, in order; None = rebuild
+        self._layout: NodeLayout | None = None  # the nodes on offer, in order; None = rebuild
         self._placed: dict[str, Placement] = {}  # pod key -> where it is charged
         # image name -> nodes reporting it (ImageStateSummary.NumNodes), kept per node event
         self.image_nodes: dict[str, int] = {}
@@ -67,11 +68,13 @@ class SchedulerCache:
         was_offered = info.node is not None
         old_labels = info.labels if was_offered else {}
         if not was_offered:
-            self._node_list = None
+            self._layout = None
         old_images, old_soft = info.images, bool(info.soft_taints)
         changed = info.set_node(node)
         if info.labels != old_labels:
             self.index.node_labels(old_labels, info.labels)
+            if was_offered and self._layout is not None:
+                self._layout.labels_changed()
         if info.labels != old_labels or not was_offered:
             self.index.node_offered(info.name, old_labels if was_offered else None, info.labels)
         if changed:
@@ -89,7 +92,7 @@ class SchedulerCache:
             self.index.node_labels(info.labels, {})
             self.index.node_offered(info.name, info.labels, None)
         info.node = None
-        self._node_list = None
+        self._layout = None
         self._count_images(info.images, -1)
         self.soft_tainted_nodes -= bool(info.soft_taints)
         info.images, info.soft_taints = {}, ()
@@ -97,9 +100,13 @@ class SchedulerCache:
             del self._infos[info.name]
 
     def offered_nodes(self) -> list[NodeInfo]:
-        if self._node_list is None:
-            self._node_list = [info for info in self._infos.values() if info.node is not None]
-        return self._node_list
+        return self.layout().nodes
+
+    def layout(self) -> NodeLayout:
+        """The offered nodes in order, laid out for the Filter phase (:mod:`.layout`)."""
+        if self._layout is None:
+            self._layout = NodeLayout([i for i in self._infos.values() if i.node is not None])
+        return self._layout
 
     # ------------------------------------------------------------------ pods
     def placement(self, key: str) -> Placement | None:

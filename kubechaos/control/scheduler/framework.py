@@ -22,6 +22,7 @@ from kubechaos.api.objects import (
     normalized_image_name,
 )
 from kubechaos.defaults import (
+    LABEL_ZONE,
     SCHEDULER_DEFAULT_MEMORY_REQUEST,
     SCHEDULER_DEFAULT_MILLI_CPU_REQUEST,
     TAINT_NOT_READY,
@@ -69,6 +70,10 @@ class ConstraintCycle(Protocol):
 
     filters: bool
     node_filter: Callable[[NodeInfo], tuple[tuple[str, ...], bool] | None]  # same as filter()
+    # when the attempt's only pod-constraint filter is a verdict per value of one node label
+    # (PodTopologySpread with one DoNotSchedule constraint): that label key and the verdict of
+    # a value (None: nodes without the key); filter() agrees with it on every node
+    domain_filter: tuple[str, Callable[[str | None], tuple[tuple[str, ...], bool] | None]] | None
 
     def filter(self, info: NodeInfo) -> tuple[tuple[str, ...], bool] | None: ...
 
@@ -156,10 +161,12 @@ class NodeInfo:
         "nz_cpu",
         "nz_memory",
         "pods",
+        "position",
         "resource_score",
         "scored_for",
         "soft_taints",
         "unschedulable",
+        "zone",
     )
 
     def __init__(self, name: str) -> None:
@@ -168,10 +175,12 @@ class NodeInfo:
         self.cpu = self.memory = self.pods = self.nz_cpu = self.nz_memory = 0
         self.alloc_cpu = self.alloc_memory = self.alloc_pods = 0
         self.labels: dict[str, str] = {}
+        self.zone: str | None = None  # labels[LABEL_ZONE] (the system default spread's key)
         self.hard_taints: tuple[Taint, ...] = ()
         self.soft_taints: tuple[Taint, ...] = ()  # PreferNoSchedule (TaintToleration's score)
         self.images: dict[str, int] = {}  # image name -> size in bytes (status.images)
         self.unschedulable = False
+        self.position = -1  # its index in the offered node list (set by layout.NodeLayout)
         # The node's last resource score (scoring.resource_scores) and the interned request
         # signature it was computed for; whoever changes the node's requests or allocatable
         # sets scored_for to None (set_node, the cache's place/unplace, preemption's copies).
@@ -213,6 +222,7 @@ class NodeInfo:
         self.soft_taints = tuple(t for t in node.spec.taints if t.effect == _PREFER_NO_SCHEDULE)
         self.images = {name: i.size_bytes for i in node.status.images for name in i.names}
         self.labels = labels
+        self.zone = labels.get(LABEL_ZONE)
         self.unschedulable = node.spec.unschedulable
         return changed
 

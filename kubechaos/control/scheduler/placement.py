@@ -45,13 +45,14 @@ Rejection = tuple[tuple[str, ...], bool]
 class PodPlacement:
     """A pending pod's own constraints, read once per pod version (PodView.placement)."""
 
-    __slots__ = ("default_parts", "default_version", "hard", "soft", "terms")
+    __slots__ = ("default_parts", "default_version", "defaults", "hard", "soft", "terms")
 
     def __init__(self, pod: Pod) -> None:
         self.terms = PodTerms(pod)
         self.hard, self.soft = pod_constraints(pod)
         self.default_parts: Parts | None = None
         self.default_version = -1
+        self.defaults: tuple[Constraint, ...] = ()  # the system default ones, with those parts
 
     @property
     def own_spread(self) -> bool:
@@ -83,8 +84,11 @@ class Cycle:
         # the per-node hook the scheduler's loop calls: with one plugin active, that plugin's
         # own Filter on the node's labels (no dispatch through filter() per node)
         self.node_filter: Callable[[NodeInfo], Rejection | None] = self.filter
+        self.domain_filter: tuple[str, Callable[[str | None], Rejection | None]] | None = None
         if self.affinity is None and self.spread is not None:
             self.node_filter = self.spread.node_filter()
+            if self.spread.key is not None:
+                self.domain_filter = (self.spread.key, self.spread.domain_verdict)
 
     def filter(self, info: NodeInfo) -> Rejection | None:
         """PodTopologySpread, then InterPodAffinity (the default profile's filter order)."""
@@ -105,10 +109,15 @@ class Cycle:
         if not placement.own_spread:
             constraints, system_default = plugins.default_constraints(pod, placement), True
         if constraints:
-            spread = spread_scores(
-                pod, constraints, system_default, feasible, plugins.index, plugins.node
+            total = spread_scores(
+                pod,
+                constraints,
+                system_default,
+                feasible,
+                plugins.index,
+                plugins.node,
+                SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD,
             )
-            total = [SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD * s for s in spread]
         if placement.terms.preferred or plugins.index.has_held_terms:
             topo = topology_scores(
                 pod, placement.terms, plugins.index, plugins.namespaces, plugins.node_labels
@@ -250,14 +259,17 @@ class PlacementPlugins:
     def default_constraints(self, pod: Pod, placement: PodPlacement) -> tuple[Constraint, ...]:
         """The system default constraints with DefaultSelector's selector; () if it is empty."""
         if placement.default_version != self._version:
-            placement.default_parts = self._default_selector(pod)
+            parts = placement.default_parts = self._default_selector(pod)
             placement.default_version = self._version
-        parts = placement.default_parts
-        if parts is None:
-            return ()
-        return tuple(
-            Constraint(pod, key, skew, parts) for key, skew in SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS
-        )
+            placement.defaults = (
+                ()
+                if parts is None
+                else tuple(
+                    Constraint(pod, key, skew, parts)
+                    for key, skew in SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS
+                )
+            )
+        return placement.defaults
 
     def _default_selector(self, pod: Pod) -> Parts | None:
         """helper.DefaultSelector: the selectors of the Services selecting the pod, merged, and

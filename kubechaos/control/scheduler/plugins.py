@@ -9,6 +9,8 @@ these are pure verdicts on (pod, node), testable without a queue, a cache or a c
 
 from __future__ import annotations
 
+from operator import add
+
 from kubechaos.api.nodeaffinity import terms_match
 from kubechaos.control.scheduler.cache import SchedulerCache
 from kubechaos.control.scheduler.framework import NodeInfo, PodView, tolerated
@@ -68,6 +70,9 @@ def filter_node(view: PodView, info: NodeInfo) -> Rejection | None:
     return cycle.filter(info) if cycle is not None and cycle.filters else None
 
 
+_FEW_TIES = 64  # up to this many best nodes are picked out with list.index, more by a scan
+
+
 def best_nodes(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) -> list[NodeInfo]:
     """Score the feasible nodes: the ones with the best score, in the order given (the caller
     breaks a tie).
@@ -83,9 +88,17 @@ def best_nodes(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) -
     cycle = view.cycle
     extra = cycle.scores(feasible) if cycle is not None else None
     if extra is not None:
-        scores = [a + b for a, b in zip(scores, extra, strict=True)]
+        scores = list(map(add, scores, extra))  # at C speed (same lengths: built per node)
     best = max(scores)
-    return [info for info, score in zip(feasible, scores, strict=True) if score == best]
+    ties = scores.count(best)
+    if ties > _FEW_TIES:
+        return [info for info, score in zip(feasible, scores, strict=True) if score == best]
+    winners = []
+    i = -1
+    for _ in range(ties):  # the few best found at C speed, in order
+        i = scores.index(best, i + 1)
+        winners.append(feasible[i])
+    return winners
 
 
 def fit_error(

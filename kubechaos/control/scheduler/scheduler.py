@@ -9,8 +9,6 @@ live beside it: :mod:`.queue`, :mod:`.cache`, :mod:`.plugins`, and the shared ty
 
 from __future__ import annotations
 
-import itertools
-
 import trio
 
 from kubechaos.api import errors
@@ -18,6 +16,7 @@ from kubechaos.api.objects import Node, Pod
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.scheduler.cache import SchedulerCache
+from kubechaos.control.scheduler.fastfilter import Requests, cheap_fit, fast_feasible
 from kubechaos.control.scheduler.framework import NodeInfo, PodView
 from kubechaos.control.scheduler.placement import PlacementPlugins
 from kubechaos.control.scheduler.plugins import (
@@ -37,6 +36,13 @@ from kubechaos.defaults import (
     SCHEDULER_MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND,
     SCHEDULER_MIN_FEASIBLE_NODES_TO_FIND,
 )
+
+_UNKNOWN: Rejection = ((), False)  # a domain verdict not worked out yet (no verdict is this)
+
+
+def _no_domain_filter(_value: str | None) -> Rejection | None:
+    return None
+
 
 COMPONENT = "default-scheduler"  # the events' source, as `kubectl get events` shows it
 
@@ -271,8 +277,9 @@ class Scheduler:
     ) -> tuple[list[NodeInfo], list[Rejection], int]:
         """The cycle's Filter phase (schedule_one.go findNodesThatFitPod), after the PreFilter
         (``view.cycle``): the feasible nodes, the rejections (with their nodes in
-        ``_rejected``) and how many nodes the NodeAffinity PreFilter left out. Synchronous, so
-        benchmarks/scheduler.py can time it alone."""
+        ``_rejected``; complete when no node is feasible, the only time they are read, as
+        upstream reads its Diagnosis only for a FitError) and how many nodes the NodeAffinity
+        PreFilter left out. Synchronous, so benchmarks/scheduler.py can time it alone."""
         self._rejected = []
         if (nominated := self.preemption.nominated_fit(view)) is not None:
             return [nominated], [], 0
@@ -284,41 +291,62 @@ class Scheduler:
     def _find_feasible(
         self, view: PodView, nodes: list[NodeInfo]
     ) -> tuple[list[NodeInfo], list[Rejection]]:
-        """Filter from the rotating start until enough feasible nodes are found."""
+        """Filter from the rotating start until enough feasible nodes are found. The common
+        attempt takes :func:`.fastfilter.fast_feasible` (no rejections: they are only read when
+        no node is feasible); any other, and one that finds no node, the loop below."""
         total = len(nodes)
         wanted = num_feasible_nodes_to_find(self.settings.percentage_of_nodes_to_score, total)
         start = self._next_start % total
-        feasible: list[NodeInfo] = []
-        rejections: list[Rejection] = []
-        processed = 0
-        cpu, memory = view.cpu, view.memory
         simple = not view.selector and not view.affinity
         # NodeInfo.fit_for: the interned requests of the last pod the node passed the cheap
         # node-local filters for (reset whenever the node or its pods change, as scored_for)
         requests = self.cache.signatures.setdefault(view.requests, view.requests)
-        cycle = view.cycle.node_filter if view.cycle is not None and view.cycle.filters else None
-        nominated, rejected = self.preemption.nominator.by_node, self._rejected
-        for processed, info in enumerate(  # noqa: B007 - processed is read after the loop
-            itertools.chain(itertools.islice(nodes, start, None), itertools.islice(nodes, start)),
-            1,
-        ):
-            # Cheap filters first: an untainted, open node with room passes the node-local
-            # filters at once (then only the pod-constraint ones run); anything else gets the
-            # full verdict of filter_node, which also words the rejection.
+        cycle = view.cycle if view.cycle is not None and view.cycle.filters else None
+        nominated = self.preemption.nominator.by_node
+        layout = self.cache.layout()
+        if simple and not nominated and layout.nodes is nodes:
+            fast = fast_feasible(view, layout, start, wanted, requests, cycle)
+            if fast is not None:
+                feasible, processed = fast
+                self._rejected = []
+                self._next_start = (start + processed) % total
+                self.nodes_filtered += processed
+                return feasible, []
+        return self._filter_all(view, nodes, start, wanted, requests)
+
+    def _filter_all(
+        self, view: PodView, nodes: list[NodeInfo], start: int, wanted: int, requests: Requests
+    ) -> tuple[list[NodeInfo], list[Rejection]]:
+        """Every node from ``start`` through the filters until ``wanted`` are feasible, each
+        rejection recorded (with its node in ``_rejected``)."""
+        feasible: list[NodeInfo] = []
+        rejections: list[Rejection] = []
+        rejected: list[NodeInfo] = []
+        self._rejected = rejected
+        cpu, memory = view.cpu, view.memory
+        simple = not view.selector and not view.affinity
+        cycle = view.cycle if view.cycle is not None and view.cycle.filters else None
+        node_filter = cycle.node_filter if cycle is not None else None
+        # a verdict per topology domain: worked out once per value met, no call per node
+        domain = cycle.domain_filter if cycle is not None else None
+        key, verdict_of = domain if domain is not None else ("", _no_domain_filter)
+        verdicts: dict[str | None, Rejection | None] = {}
+        nominated = self.preemption.nominator.by_node
+        processed = 0
+        for processed, info in enumerate(nodes[start:] + nodes[:start], 1):  # noqa: B007
+            # Cheap filters first: a node that passes the node-local filters at once (memo or
+            # cheap_fit) gets only the pod-constraint ones; anything else the full verdict of
+            # filter_node, which also words the rejection.
             if nominated and info.name in nominated:
                 rejection = self.preemption.filter(view, info)
-            elif simple and info.fit_for is requests:
-                rejection = cycle(info) if cycle is not None else None
-            elif (
-                simple
-                and not info.hard_taints
-                and not info.unschedulable
-                and info.pods < info.alloc_pods
-                and cpu <= info.alloc_cpu - info.cpu
-                and memory <= info.alloc_memory - info.memory
-            ):
-                info.fit_for = requests
-                rejection = cycle(info) if cycle is not None else None
+            elif simple and (info.fit_for is requests or cheap_fit(info, cpu, memory, requests)):
+                if domain is not None:
+                    value = info.labels.get(key)
+                    rejection = verdicts.get(value, _UNKNOWN)
+                    if rejection is _UNKNOWN:
+                        rejection = verdicts[value] = verdict_of(value)
+                else:
+                    rejection = node_filter(info) if node_filter is not None else None
             else:
                 rejection = filter_node(view, info)
             if rejection is None:
@@ -328,7 +356,7 @@ class Scheduler:
             else:
                 rejections.append(rejection)
                 rejected.append(info)
-        self._next_start = (start + processed) % total
+        self._next_start = (start + processed) % len(nodes)
         self.nodes_filtered += processed
         return feasible, rejections
 

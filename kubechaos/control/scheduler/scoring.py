@@ -61,55 +61,51 @@ def resource_scores(
     feasible: list[NodeInfo],
     requests: tuple[int, int, int, int] | None = None,
 ) -> list[int]:
-    """NodeResourcesFit (LeastAllocated) and NodeResourcesBalancedAllocation, weighted.
-
-    LeastAllocated: per resource ``(allocatable - requested) * 100 // allocatable`` (0 when
-    over), cpu and memory weighted 1 each, integer-averaged; it counts requests with the
-    scoring defaults for request-less containers (NonZeroRequested). BalancedAllocation:
-    ``int((1 - |cpu fraction - memory fraction| / 2) * 100)`` of the real requests (useRequested),
-    each fraction capped at 1; a resource the node has none of is left out.
+    """NodeResourcesFit (LeastAllocated) and NodeResourcesBalancedAllocation, weighted
+    (:func:`_resource_score`), per node.
 
     ``requests``: ``view.requests`` interned (SchedulerCache.signatures). With it, a node whose
     requests and allocatable have not changed since it was last scored for a pod of the same
     requests reuses that score (NodeInfo.scored_for): while a Deployment's pods are scheduled
-    one after the other, only the node the previous one went to is worked out again.
-    """
-    pod_cpu, pod_memory = view.nz_cpu, view.nz_memory
-    real_cpu, real_memory = view.cpu, view.memory
-    fit_weight = SCHEDULER_WEIGHT_NODE_RESOURCES_FIT
-    balanced_weight = SCHEDULER_WEIGHT_BALANCED_ALLOCATION
-    top = _TOP
-    scores: list[int] = []
-    append = scores.append
-    for info in feasible:
-        if requests is not None and info.scored_for is requests:
-            append(info.resource_score)
-            continue
-        cpu_alloc, memory_alloc = info.alloc_cpu, info.alloc_memory
-        if cpu_alloc and memory_alloc:  # the common case, inlined
-            requested = info.nz_cpu + pod_cpu
-            fit = (cpu_alloc - requested) * top // cpu_alloc if requested <= cpu_alloc else 0
-            requested = info.nz_memory + pod_memory
-            if requested <= memory_alloc:
-                fit += (memory_alloc - requested) * top // memory_alloc
-            cpu_fraction = (info.cpu + real_cpu) / cpu_alloc
-            if cpu_fraction > 1.0:
-                cpu_fraction = 1.0
-            memory_fraction = (info.memory + real_memory) / memory_alloc
-            if memory_fraction > 1.0:
-                memory_fraction = 1.0
-            deviation = (cpu_fraction - memory_fraction) / 2
-            if deviation < 0:
-                deviation = -deviation
-            score = fit_weight * (fit // 2) + balanced_weight * int((1 - deviation) * top)
-        else:
-            score = (
-                fit_weight * _one_resource_fit(info, pod_cpu, pod_memory) + balanced_weight * top
-            )
-        append(score)
-        if requests is not None:
-            info.scored_for, info.resource_score = requests, score
+    one after the other, only the node the previous one went to is worked out again. The
+    reused scores are read in one list comprehension (-1, never a score, marks the others)."""
+    if requests is None:
+        return [_resource_score(view, info) for info in feasible]
+    scores = [info.resource_score if info.scored_for is requests else -1 for info in feasible]
+    if -1 in scores:
+        for i, score in enumerate(scores):
+            if score == -1:
+                info = feasible[i]
+                score = scores[i] = _resource_score(view, info)
+                info.scored_for, info.resource_score = requests, score
     return scores
+
+
+def _resource_score(view: PodView, info: NodeInfo) -> int:
+    """LeastAllocated: per resource ``(allocatable - requested) * 100 // allocatable`` (0 when
+    over), cpu and memory weighted 1 each, integer-averaged; it counts requests with the
+    scoring defaults for request-less containers (NonZeroRequested). BalancedAllocation:
+    ``int((1 - |cpu fraction - memory fraction| / 2) * 100)`` of the real requests (useRequested),
+    each fraction capped at 1; a resource the node has none of is left out."""
+    top = _TOP
+    cpu_alloc, memory_alloc = info.alloc_cpu, info.alloc_memory
+    if not (cpu_alloc and memory_alloc):
+        return (
+            SCHEDULER_WEIGHT_NODE_RESOURCES_FIT
+            * _one_resource_fit(info, view.nz_cpu, view.nz_memory)
+            + SCHEDULER_WEIGHT_BALANCED_ALLOCATION * top
+        )
+    requested = info.nz_cpu + view.nz_cpu
+    fit = (cpu_alloc - requested) * top // cpu_alloc if requested <= cpu_alloc else 0
+    requested = info.nz_memory + view.nz_memory
+    if requested <= memory_alloc:
+        fit += (memory_alloc - requested) * top // memory_alloc
+    cpu_fraction = min((info.cpu + view.cpu) / cpu_alloc, 1.0)
+    memory_fraction = min((info.memory + view.memory) / memory_alloc, 1.0)
+    deviation = abs(cpu_fraction - memory_fraction) / 2
+    return SCHEDULER_WEIGHT_NODE_RESOURCES_FIT * (
+        fit // 2
+    ) + SCHEDULER_WEIGHT_BALANCED_ALLOCATION * int((1 - deviation) * top)
 
 
 def _one_resource_fit(info: NodeInfo, pod_cpu: int, pod_memory: int) -> int:
@@ -166,14 +162,24 @@ def image_locality(
     An image's size and spread are the cluster's (ImageStateSummary), the same for every node,
     so each image's scaled score is computed once per cycle, and each node's sum once per
     distinct value."""
+    low = SCHEDULER_IMAGE_MIN_THRESHOLD
+    high = SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD * len(view.images)
+    if len(view.images) == 1:  # the common pod: one pass telling the nodes with it apart
+        image = view.images[0]
+        count = image_nodes.get(image, 0)
+        has = [image in info.images for info in feasible]
+        if not count or True not in has:
+            return [0] * len(feasible)  # the sum is 0, clamped to the minimum: score 0
+        size = feasible[has.index(True)].images[image]  # _image_size's node
+        clamped = min(max(int(size * (count / total)), low), high)
+        hit = _TOP * (clamped - low) // (high - low)
+        return [hit if h else 0 for h in has]
     scaled: dict[str, int] = {}
     for image in view.images:
         count = image_nodes.get(image, 0)
         if count:
             size = _image_size(image, feasible)
             scaled[image] = scaled.get(image, 0) + int(size * (count / total))
-    low = SCHEDULER_IMAGE_MIN_THRESHOLD
-    high = SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD * len(view.images)
     priority: dict[int, int] = {}
     out = []
     for info in feasible:

@@ -23,7 +23,7 @@ from kubechaos.api.objects import Pod, TopologySpreadConstraint
 from kubechaos.api.selectors import Requirement
 from kubechaos.control.scheduler.framework import NodeInfo, tolerated
 from kubechaos.control.scheduler.podindex import Parts, PodIndex, parts_match, selector_parts
-from kubechaos.defaults import LABEL_HOSTNAME, SCHEDULER_MAX_NODE_SCORE
+from kubechaos.defaults import LABEL_HOSTNAME, LABEL_ZONE, SCHEDULER_MAX_NODE_SCORE
 
 REASON_SPREAD = "node(s) didn't match pod topology spread constraints"
 REASON_SPREAD_MISSING_LABEL = f"{REASON_SPREAD} (missing required label)"
@@ -89,7 +89,7 @@ class _Counting:
 
     def __init__(
         self, pod: Pod, constraints: Sequence[Constraint], index: PodIndex, node: NodeLookup,
-        require_all: bool,
+        require_all: bool, scoring: bool = False,
     ) -> None:  # fmt: skip
         self.pod = pod
         self.constraints = constraints
@@ -110,6 +110,11 @@ class _Counting:
                 counts = index.counts((namespace, c.parts[0], c.parts[1], True))
             self.node_counts.append(counts)
             domains: Mapping[str, int] = {}
+            if scoring and c.topology_key == LABEL_HOSTNAME:
+                # Score counts a node's own pods for the hostname key (scoring.go), never its
+                # domain's: no per-domain counts to register or copy
+                self.domain_counts.append(domains)
+                continue
             every = not (require_all or c.honor_taints or (c.honor_affinity and self.affinity))
             if all_keyed and not (c.honor_taints or (c.honor_affinity and self.affinity)):
                 # every offered node counts: the index's per-domain counts, no node walk (a
@@ -186,22 +191,32 @@ class SpreadFilter(_Counting):
         # Filter's verdict depends only on the node's values of the topology keys and on this
         # attempt's counts (frozen above), so with one constraint (the common case) it is
         # worked out once per domain value: a node costs one label lookup and one dict lookup.
-        self._key = constraints[0].topology_key if len(constraints) == 1 else None
+        self.key = constraints[0].topology_key if len(constraints) == 1 else None
         self._verdicts: dict[str | None, Rejection | None] = {}
 
     def reject(self, labels: Mapping[str, str]) -> Rejection | None:
-        if self._key is None:
+        if self.key is None:
             return self._reject(labels)
-        value = labels.get(self._key)
+        value = labels.get(self.key)
         verdict = self._verdicts.get(value, _UNKNOWN)
         if verdict is _UNKNOWN:
+            verdict = self._verdicts[value] = self._reject(labels)
+        return verdict
+
+    def domain_verdict(self, value: str | None) -> Rejection | None:
+        """With one constraint: the verdict on every node whose value of :attr:`key` is
+        ``value`` (None: nodes without the key), worked out once per value and attempt."""
+        verdict = self._verdicts.get(value, _UNKNOWN)
+        if verdict is _UNKNOWN:
+            assert self.key is not None
+            labels = {} if value is None else {self.key: value}
             verdict = self._verdicts[value] = self._reject(labels)
         return verdict
 
     def node_filter(self) -> Callable[[NodeInfo], Rejection | None]:
         """Filter on a NodeInfo, the scheduler's per-node hook: :meth:`reject` of its labels,
         with the one-constraint memo inlined (one call per node, the hot path)."""
-        key, verdicts, compute = self._key, self._verdicts, self._reject
+        key, verdicts, compute = self.key, self._verdicts, self._reject
         if key is None:
             return lambda info: compute(info.labels)
 
@@ -233,102 +248,130 @@ def spread_scores(
     feasible: Sequence[NodeInfo],
     index: PodIndex,
     node: NodeLookup,
+    weight: int = 1,
 ) -> list[int]:
-    """PreScore + Score + NormalizeScore of the ScheduleAnyway (or system default) constraints."""
-    counting = _Counting(pod, constraints, index, node, require_all=not system_default)
-    keys = counting.keys
+    """PreScore + Score + NormalizeScore of the ScheduleAnyway (or system default) constraints,
+    each node's score times ``weight`` (the plugin's weight in the profile).
+
+    A node's score is a function of its *key*: per constraint its own matching pods for the
+    hostname key, else its value of the topology key (None without the key). So per node only
+    the key is built (:func:`_node_keys`); the counts, the Score (:func:`_raw_score`, the same
+    float operations in the same order: bit-identical), NormalizeScore and the weight are worked
+    out once per distinct key, and the per-node list is one mapping at C speed."""
+    counting = _Counting(
+        pod, constraints, index, node, require_all=not system_default, scoring=True
+    )
     # Nodes without every key are ignored, except under the system default constraints; when
-    # none is (the common case), the passes below run without a per-node mask.
+    # none is (the common case: every offered node carries every key), no per-node mask.
     ignored: list[bool] | None = None
-    if not system_default:
+    keys = counting.keys
+    offered = len(index.offered)
+    if not system_default and any(index.key_nodes.get(k, 0) != offered for k in keys):
         mask = [not all(k in info.labels for k in keys) for info in feasible]
         if any(mask):
             ignored = mask
+    node_keys = _node_keys(constraints, counting, feasible, index)
     kept = (
-        feasible
+        node_keys
         if ignored is None
-        else [info for info, i in zip(feasible, ignored, strict=True) if not i]
+        else [k for k, i in zip(node_keys, ignored, strict=True) if not i]
     )
+    distinct = {k: k if isinstance(k, tuple) else (0, k) for k in set(kept)}
     weights = []
-    for c in constraints:
+    for i, c in enumerate(constraints):
         if c.topology_key == LABEL_HOSTNAME:
             size = len(kept)
-        else:
-            size = len({info.labels.get(c.topology_key, "") for info in kept})
+        else:  # the domains among the kept nodes (a node without the key: domain "")
+            size = len({"" if k[i] is None else k[i] for k in distinct.values()})
         weights.append(math.log(size + 2))
-    raw = _raw_scores(constraints, counting, weights, feasible)
-    scored = raw if ignored is None else [s for s, i in zip(raw, ignored, strict=True) if not i]
-    low, high = (min(scored), max(scored)) if scored else (0, 0)
+    raw = _raw_by_key(constraints, counting, weights, distinct)
+    low, high = (min(raw.values()), max(raw.values())) if raw else (0, 0)
     top = SCHEDULER_MAX_NODE_SCORE
+    final = {
+        k: weight * (top if high == 0 else top * (high + low - s) // high) for k, s in raw.items()
+    }
     if ignored is None:
-        return [top] * len(raw) if high == 0 else [top * (high + low - s) // high for s in raw]
-    out = []
-    for s, i in zip(raw, ignored, strict=True):
-        if i:
-            out.append(0)
-        elif high == 0:
-            out.append(top)
-        else:
-            out.append(top * (high + low - s) // high)
-    return out
+        return list(map(final.__getitem__, node_keys))
+    return [0 if i else final[k] for k, i in zip(node_keys, ignored, strict=True)]
 
 
+# per constraint: matching pods on the node (hostname key) or its domain value, None without
+# the key; in the system default's short form a bare value stands for (0, value)
+NodeKey = tuple[int | str | None, ...] | str | None
 Counts = tuple[int | None, ...]
 
 
-def _raw_scores(
+def _node_keys(
+    constraints: Sequence[Constraint],
+    counting: _Counting,
+    feasible: Sequence[NodeInfo],
+    index: PodIndex,
+) -> list[NodeKey]:
+    """Each node's key (see :func:`spread_scores`), in ``feasible``'s order. The system
+    default's pair (hostname, then a domain key) on nodes that all carry the hostname label
+    gets the loop with the fewest operations per node."""
+    lookups = [
+        (c.topology_key, c.topology_key == LABEL_HOSTNAME, counting.node_counts[i])
+        for i, c in enumerate(constraints)
+    ]
+    if len(lookups) == 2 and lookups[0][1] and not lookups[1][1]:
+        (key0, _, nodes0), (key1, _, _) = lookups
+        if index.key_nodes.get(key0, 0) == len(index.offered):
+            # short keys: the node's domain value alone when no matching pod is on it (most
+            # nodes; a str, whose hash Python keeps), else (its matching pods, domain value)
+            get0 = nodes0.get
+            if key1 == LABEL_ZONE:
+                return [
+                    info.zone if (n := get0(info.name)) is None else (n, info.zone)
+                    for info in feasible
+                ]
+            return [
+                info.labels.get(key1)
+                if (n := get0(info.name)) is None
+                else (n, info.labels.get(key1))
+                for info in feasible
+            ]
+    out: list[NodeKey] = []
+    for info in feasible:
+        labels = info.labels
+        found: list[int | str | None] = []
+        for key, by_node, node_counts in lookups:
+            value = labels.get(key)
+            if value is None or not by_node:
+                found.append(value)
+            else:
+                found.append(node_counts.get(info.name, 0))
+        out.append(tuple(found))
+    return out
+
+
+def _raw_by_key(
     constraints: Sequence[Constraint],
     counting: _Counting,
     weights: list[float],
-    feasible: Sequence[NodeInfo],
-) -> list[int]:
-    """Score: per node ``count x weight + maxSkew - 1`` over the constraints whose key it has,
-    rounded. A node's score depends only on its tuple of counts (its own for the hostname key,
-    its domain's otherwise; None without the key), so it is computed once per distinct tuple
-    (:func:`_raw_score`, the same float operations in the same order: bit-identical); per node
-    only the counts are looked up. The system default's two constraints get an unrolled loop."""
-    lookups = [
-        (c.topology_key, c.topology_key == LABEL_HOSTNAME, counting.node_counts[i], domains)
-        for i, (c, domains) in enumerate(zip(constraints, counting.domain_counts, strict=True))
-    ]
+    distinct: dict[NodeKey, tuple[int | str | None, ...]],
+) -> dict[NodeKey, int]:
+    """Score per distinct key (given with its long form): ``count x weight + maxSkew - 1``
+    over the constraints whose key the node has, rounded; once per distinct tuple of counts."""
     memo: dict[Counts, int] = {}
-    raw: list[int] = []
-    append = raw.append
-    if len(lookups) == 2:
-        (key0, by_node0, nodes0, domains0), (key1, by_node1, nodes1, domains1) = lookups
-        for info in feasible:
-            labels = info.labels
-            v0, v1 = labels.get(key0), labels.get(key1)
-            counts: Counts = (
-                None if v0 is None else nodes0.get(info.name, 0) if by_node0 else domains0.get(v0, 0),
-                None if v1 is None else nodes1.get(info.name, 0) if by_node1 else domains1.get(v1, 0),
-            )  # fmt: skip
-            score = memo.get(counts)
-            if score is None:
-                score = memo[counts] = _raw_score(counts, constraints, weights)
-            append(score)
-        return raw
-    for info in feasible:
-        labels = info.labels
+    raw: dict[NodeKey, int] = {}
+    for key, parts in distinct.items():
         found: list[int | None] = []
-        for key, by_node, node_counts, domain_counts in lookups:
-            value = labels.get(key)
-            if value is None:
-                found.append(None)
+        for i, part in enumerate(parts):
+            if part is None or isinstance(part, int):
+                found.append(part)  # no key, or the hostname key's count (labels are str)
             else:
-                found.append(
-                    node_counts.get(info.name, 0) if by_node else domain_counts.get(value, 0)
-                )
-        counts = tuple(found)
+                found.append(counting.domain_counts[i].get(part, 0))
+        counts: Counts = tuple(found)
         score = memo.get(counts)
         if score is None:
             score = memo[counts] = _raw_score(counts, constraints, weights)
-        append(score)
+        raw[key] = score
     return raw
 
 
 def _raw_score(counts: Counts, constraints: Sequence[Constraint], weights: list[float]) -> int:
-    """One node's Score from its counts (see :func:`_raw_scores`)."""
+    """One node's Score from its counts (see :func:`_raw_by_key`)."""
     score = 0.0
     for i, c in enumerate(constraints):
         count = counts[i]

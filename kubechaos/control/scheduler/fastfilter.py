@@ -1,0 +1,109 @@
+"""The Filter phase's fast path: the common attempt without a per-node call.
+
+It must agree with the full loop (``Scheduler._find_feasible``, upstream's
+findNodesThatPassFilters in pkg/scheduler/schedule_one.go) on the feasible nodes, their order
+and the number of nodes processed (which moves the rotating start); tests/test_cost_scheduler.py
+and tests/test_cost_scheduler_loop.py check that on seeded random clusters. It applies to a
+*simple* pod (no nodeSelector, no required node affinity: the node-local filters are
+NodeUnschedulable, TaintToleration and NodeResourcesFit) when no pod is nominated anywhere and
+the attempt's pod-constraint filters are none, or a verdict per topology domain
+(``ConstraintCycle.domain_filter``). It returns no rejections: they are only read when no node is
+feasible, and then it returns None and the full loop runs.
+
+Per node it costs one identity check when the node's memo (``NodeInfo.fit_for``: the interned
+requests the node last passed the node-local filters for) is current; nodes of domains the
+spread filter rejects are not visited at all (:meth:`.layout.NodeLayout.rotated`).
+"""
+
+from __future__ import annotations
+
+from itertools import compress
+
+from kubechaos.control.scheduler.framework import ConstraintCycle, NodeInfo, PodView
+from kubechaos.control.scheduler.layout import NodeLayout
+from kubechaos.control.scheduler.plugins import filter_node
+
+Requests = tuple[int, int, int, int]
+
+
+def fast_feasible(
+    view: PodView,
+    layout: NodeLayout,
+    start: int,
+    wanted: int,
+    requests: Requests,
+    cycle: ConstraintCycle | None,
+) -> tuple[list[NodeInfo], int] | None:
+    """(feasible nodes, nodes processed) from position ``start``, or None when the fast path
+    does not apply (the pod-constraint filters are not per domain, or the key has too many
+    values) or finds no feasible node. ``cycle``: the attempt's pod-constraint state when it
+    filters, else None."""
+    total = len(layout.nodes)
+    if cycle is None:
+        seq, begin, end = layout.twice, start, start + total
+    else:
+        if cycle.domain_filter is None:
+            return None
+        key, verdict = cycle.domain_filter
+        parts = layout.partition(key)
+        if parts is None:
+            return None
+        allowed = frozenset(value for value in parts if verdict(value) is None)
+        if not allowed:
+            return None
+        seq, begin, end = layout.rotated(key, allowed, start)
+    feasible = _scan(view, seq, begin, end, wanted, requests)
+    if not feasible:
+        return None
+    if len(feasible) < wanted:
+        return feasible, total  # every node was processed
+    return feasible, (feasible[-1].position - start) % total + 1
+
+
+def _scan(
+    view: PodView, seq: list[NodeInfo], begin: int, end: int, wanted: int, requests: Requests
+) -> list[NodeInfo]:
+    """The first ``wanted`` nodes of ``seq[begin:end]`` that pass the node-local filters, in
+    order: the memo, then :func:`cheap_fit`, then the full filter_node (whose pod-constraint
+    part passes: the node's domain is allowed), as Scheduler._filter_all.
+
+    In rounds: a round checks exactly as many nodes as are still wanted (so no node is checked
+    that the one-by-one loop would not check), in a list comprehension; a node that fails is
+    made up for by the next round."""
+    cpu, memory = view.cpu, view.memory
+    feasible: list[NodeInfo] = []
+    need = wanted
+    while need > 0 and begin < end:
+        chunk = seq[begin : min(begin + need, end)]
+        passed = [
+            info.fit_for is requests
+            or cheap_fit(info, cpu, memory, requests)
+            or filter_node(view, info) is None
+            for info in chunk
+        ]
+        if False in passed:
+            feasible += compress(chunk, passed)
+        else:
+            feasible += chunk
+        begin += len(chunk)
+        need = wanted - len(feasible)
+    return feasible
+
+
+def cheap_fit(info: NodeInfo, cpu: int, memory: int, requests: Requests) -> bool:
+    """The node-local filters' common verdict for a simple pod: an untainted, schedulable node
+    with room passes them (and remembers so in ``fit_for``). False means "not settled": the
+    caller runs filter_node, which also words the rejection."""
+    if (
+        not info.hard_taints
+        and not info.unschedulable
+        and info.pods < info.alloc_pods
+        and cpu <= info.alloc_cpu - info.cpu
+        and memory <= info.alloc_memory - info.memory
+    ):
+        info.fit_for = requests
+        return True
+    return False
+
+
+__all__ = ["cheap_fit", "fast_feasible"]

@@ -1,0 +1,84 @@
+"""The offered nodes in the scheduler's order, laid out for the Filter phase's fast path.
+
+Upstream's findNodesThatPassFilters (pkg/scheduler/schedule_one.go) checks
+``nodes[(nextStartNodeIndex + i) % len(nodes)]`` for i = 0, 1, ... until it has
+``numFeasibleNodesToFind`` feasible nodes; the nodes processed (feasible plus rejected) move
+the start on. The model keeps that order and that count exactly; this module only lets the
+scheduler skip, without visiting them, the nodes whose verdict is already known for the whole
+attempt: PodTopologySpread's Filter with one ``DoNotSchedule`` constraint rejects whole topology
+domains (podtopologyspread/filtering.go: the verdict is a function of the node's value of the
+topology key), so the nodes of a rejected zone need no per-node work. A rejected node's status
+is only read when no node is feasible (the FitError and the PostFilter); the scheduler then
+runs the full per-node loop instead.
+
+:class:`NodeLayout` is built when the offered node list is (a node added or removed), and its
+per-key partitions are dropped when an offered node's labels change; between those events an
+attempt costs O(domains) here, plus the slicing of lists at C speed.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from kubechaos.control.scheduler.framework import NodeInfo
+
+# A partition is worth it when the key has few values (zones, racks); with one value per node
+# (the hostname), working out each domain's verdict costs as much as the per-node loop.
+MAX_DOMAIN_SHARE = 8  # at most one domain per this many nodes
+MAX_MERGED = 64  # combinations of allowed domains kept per layout (3 zones: at most 7)
+
+
+class NodeLayout:
+    """``nodes`` (the scheduler cache's offered list) twice over, so a rotation is one slice,
+    and per topology key the nodes of each value in list order (positions on NodeInfo)."""
+
+    __slots__ = ("_merged", "_partitions", "nodes", "twice")
+
+    def __init__(self, nodes: list[NodeInfo]) -> None:
+        self.nodes = nodes
+        self.twice = nodes + nodes
+        for position, info in enumerate(nodes):
+            info.position = position
+        # topology key -> value (None: nodes without the key) -> positions; None: not worth it
+        self._partitions: dict[str, dict[str | None, list[int]] | None] = {}
+        # (key, allowed values) -> their nodes in list order, twice over (for rotation)
+        self._merged: dict[tuple[str, frozenset[str | None]], tuple[list[int], list[NodeInfo]]]
+        self._merged = {}
+
+    def labels_changed(self) -> None:
+        """An offered node's labels changed: the partitions are rebuilt when next asked for."""
+        self._partitions.clear()
+        self._merged.clear()
+
+    def partition(self, key: str) -> dict[str | None, list[int]] | None:
+        """The positions of the nodes per value of ``key`` (None: nodes without it), or None
+        when the key has too many values for skipping by domain to pay."""
+        if key in self._partitions:
+            return self._partitions[key]
+        values: dict[str | None, list[int]] = {}
+        for position, info in enumerate(self.nodes):
+            values.setdefault(info.labels.get(key), []).append(position)
+        parts = values if len(values) * MAX_DOMAIN_SHARE <= len(self.nodes) else None
+        self._partitions[key] = parts
+        return parts
+
+    def rotated(
+        self, key: str, allowed: frozenset[str | None], start: int
+    ) -> tuple[list[NodeInfo], int, int]:
+        """The nodes whose value of ``key`` is in ``allowed``, in the order an attempt starting
+        at position ``start`` meets them: ``seq[begin:end]`` (a list twice over, not copied)."""
+        merged = self._merged.get((key, allowed))
+        if merged is None:
+            parts = self._partitions[key]
+            assert parts is not None
+            positions = sorted(p for value in allowed for p in parts[value])
+            infos = [self.nodes[p] for p in positions]
+            if len(self._merged) >= MAX_MERGED:
+                self._merged.clear()
+            merged = self._merged[(key, allowed)] = (positions, infos + infos)
+        positions, twice = merged
+        first = bisect_left(positions, start)
+        return twice, first, first + len(positions)
+
+
+__all__ = ["NodeLayout"]

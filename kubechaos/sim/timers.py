@@ -70,12 +70,7 @@ async def sleep_until(deadline: float) -> None:
     if clock is None or not deadline > clock._now:  # other clocks, a deadline reached, NaN
         await trio.sleep_until(deadline)
         return
-    task = RUN_CONTEXT.task
-    if deadline != _INF:
-        clock.add_timer(deadline, task, False)
-    await trio.lowlevel.wait_task_rescheduled(_abort_sleep)
-    if task._cancel_status.effectively_cancelled:
-        _raise_pending_cancel(task)
+    await _park_until(clock, deadline)
 
 
 async def sleep(seconds: float) -> None:
@@ -88,6 +83,11 @@ async def sleep(seconds: float) -> None:
     if not deadline > clock._now:  # too small to move a large clock
         await trio.sleep_until(deadline)
         return
+    await _park_until(clock, deadline)
+
+
+async def _park_until(clock: VirtualClock, deadline: float) -> None:
+    """Park the current task until the clock's timer at ``deadline`` (> now) wakes it."""
     task = RUN_CONTEXT.task
     if deadline != _INF:
         clock.add_timer(deadline, task, False)

@@ -80,7 +80,7 @@ from kubechaos.node.network import (
     PathHook,
     PodNetwork,
 )
-from kubechaos.node.proxy import KubeProxy, ProxyFleet
+from kubechaos.node.proxy import ProxyFleet
 from kubechaos.sim.clock import now
 
 SUCCESS = ANSWERED
@@ -260,6 +260,14 @@ class TrafficGenerator:
         self.stats = TrafficStats()
         self._rng = ctx.stream("traffic")
         self._lb_rng = ctx.stream("kube-proxy-lb")
+        # what _send reads for every request, bound once (see there)
+        self._jitter_draw = self._rng.random
+        self._lb_draw = self._lb_rng.random
+        self._proxy_of = fleet.get
+        self._is_up = network.is_up
+        self._endpoint_at = network.lookup
+        self._rtt = ctx.settings.request_latency_seconds  # re-read at each batch
+        self._timeout = ctx.settings.request_timeout_seconds
         self._tick_seconds = ctx.settings.traffic_tick_seconds
         self._ticks = 0  # ticks done
         self._calendar: dict[int, list[_Flow]] = {}
@@ -319,9 +327,7 @@ class TrafficGenerator:
 
     def _send_batch(self, flow: _Flow, n: int, second: int) -> None:
         """Send ``n`` of ``flow``'s requests, from its source nodes in turn, counting each as it
-        is judged. The loop stays in one function because it runs once per request: it chooses
-        the source, judges the common case itself (see below) and counts; :meth:`_send` routes
-        and judges the rest."""
+        is judged (:meth:`_send` routes and judges one)."""
         spec = flow.spec
         ns, svc, key = spec.namespace, spec.service, flow.key
         unsent = self.stats.unsent
@@ -330,56 +336,26 @@ class TrafficGenerator:
             lost = (ns, svc, "")
             unsent[lost] = unsent.get(lost, 0) + n
             return
+        settings = self.ctx.settings
+        self._rtt = settings.request_latency_seconds
+        self._timeout = settings.request_timeout_seconds
         requests = self.stats.requests
         buckets = flow.buckets
-        proxy_of = self.fleet.get
-        network = self.network
-        node_up, lookup = network.node_up, network.lookup
         send = self._send
         client, t = flow.client, now()
         spent = 0.0
         sent = ok = 0
         cursor = flow.cursor
-        # The common case, a Service with no routing policy and no network fault, is judged
-        # inline below instead of in _send: one function call less per request, at 100
-        # requests/s from every node. It must agree with _send step for step, random draws
-        # included (the pick among two or more IPs, then the jitter unless a timeout); neither
-        # a policy nor a path hook can appear during a batch (it runs without a checkpoint).
-        policies = self.fleet.routes.policies
-        inline = not network.path_hooks and not (policies and key in policies)
-        lb_draw, jitter_draw = self._lb_rng.random, self._rng.random
-        rtt = self.ctx.settings.request_latency_seconds
-        timeout = self.ctx.settings.request_timeout_seconds
+        count = len(sources)
         for _ in range(n):
-            # choose the source: the next node in turn; a down node's clients send nothing
-            source = sources[cursor % len(sources)]
+            source = sources[cursor % count]  # the next node in turn
             cursor += 1
-            proxy = proxy_of(source)
-            if proxy is None or not node_up(source):
+            result = send(source, key, client, t)
+            if result is None:  # a down node's clients send nothing
                 lost = (ns, svc, source)
                 unsent[lost] = unsent.get(lost, 0) + 1
                 continue
-            if not inline:
-                outcome, latency = send(proxy, source, key, client, t)
-            elif not (ips := proxy.endpoints(key)):
-                outcome, latency = NO_ENDPOINTS, rtt * 0.5 + rtt * jitter_draw()
-            else:
-                ip = ips[int(lb_draw() * len(ips))] if len(ips) > 1 else ips[0]
-                endpoint = lookup(ip)
-                if endpoint is None:
-                    outcome = CONNECTION_REFUSED
-                elif not node_up(endpoint.node):
-                    outcome = TIMEOUT
-                elif t < endpoint.answer_until:
-                    outcome = endpoint.answer
-                else:
-                    outcome = endpoint.answer_at(t)
-                latency = timeout if outcome == TIMEOUT else rtt * 0.5 + rtt * jitter_draw()
-                if outcome != SUCCESS:
-                    self._failed_at(ip)
-                elif endpoint is not None:
-                    endpoint.served += 1  # the load model (as in _send)
-            # count it: latency bucket, time spent, outcome
+            outcome, latency = result
             buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
             spent += latency
             sent += 1
@@ -391,52 +367,54 @@ class TrafficGenerator:
         if sent:
             self._count_batch(flow, sent, ok, spent, second)
 
-    def _send(
-        self, proxy: KubeProxy, source: str, key: str, client: int, t: float
-    ) -> tuple[str, float]:
+    def _send(self, source: str, key: str, client: int, t: float) -> tuple[str, float] | None:
         """One request from ``client`` on ``source`` to Service ``key`` at time ``t``: routed by
         the node's kube-proxy, judged by what answers at the endpoint it picked, with the latency
-        the client sees.
+        the client sees. None: the source node is down (or has no kube-proxy), nothing is sent.
 
         Random draws, in this order: the load-balancing pick (only among two or more
         endpoints, and not when session affinity keeps the client's endpoint), then the round
         trip's jitter (not for a timeout).
+
+        It runs once per request (100 requests/s from every node in the realistic shapes), so
+        the lookups of the fleet, the network and the Service's policies are bound dict lookups
+        (C calls), and the only Python call in the common case is the proxy's table lookup.
         """
-        # proxy.route(), inlined: a uniform pick among the endpoints it has synced, or the
-        # Service's routing policy
+        proxy = self._proxy_of(source)
+        is_up = self._is_up
+        if proxy is None or not is_up(source):
+            return None
         ips = proxy.endpoints(key)
-        endpoint: Endpoint | None = None
-        ip: str | None = ""
-        network = self.network
-        if not ips:
-            outcome = NO_ENDPOINTS
-        else:
-            policies = self.fleet.routes.policies
-            policy = policies.get(key) if policies else None
-            if policy is None:
-                ip = ips[int(self._lb_rng.random() * len(ips))] if len(ips) > 1 else ips[0]
-            else:
-                ip = self.fleet.routes.pick(policy, proxy.node, key, ips, client, t, self._lb_rng)
+        if not ips:  # kube-proxy's REJECT rule: refused at once, on the node itself
+            return NO_ENDPOINTS, self._rtt * 0.5 + self._rtt * self._jitter_draw()
+        policies = self.fleet.routes.policies
+        policy = policies.get(key) if policies else None
+        ip: str | None
+        if policy is not None:
+            ip = self.fleet.routes.pick(policy, proxy.node, key, ips, client, t, self._lb_rng)
             if ip is None:  # kube-proxy's DROP rule: the client times out
-                return TIMEOUT, self.ctx.settings.request_timeout_seconds
-            # judged by what answers there: the pod's processes, on an up node
-            endpoint = network.lookup(ip)
-            if endpoint is None:
-                outcome = CONNECTION_REFUSED
-            elif not network.node_up(endpoint.node):
-                outcome = TIMEOUT
-            elif t < endpoint.answer_until:
-                outcome = endpoint.answer
-            else:
-                outcome = endpoint.answer_at(t)
-        settings = self.ctx.settings
+                return TIMEOUT, self._timeout
+        elif len(ips) > 1:
+            ip = ips[int(self._lb_draw() * len(ips))]  # iptables' uniform pick
+        else:
+            ip = ips[0]
+        # judged by what answers there: the pod's processes, on an up node
+        endpoint = self._endpoint_at(ip)
+        if endpoint is None:
+            outcome = CONNECTION_REFUSED
+        elif not is_up(endpoint.node):
+            outcome = TIMEOUT
+        elif t < endpoint.answer_until:
+            outcome = endpoint.answer
+        else:
+            outcome = endpoint.answer_at(t)
         if outcome == TIMEOUT:
             self._failed_at(ip)
-            return outcome, settings.request_timeout_seconds
-        rtt = settings.request_latency_seconds
-        latency = rtt * 0.5 + rtt * self._rng.random()  # jitter(): uniform in rtt * [0.5, 1.5]
-        path_hooks = network.path_hooks
-        if path_hooks and ips:  # only under a network fault; REJECT stays local
+            return outcome, self._timeout
+        rtt = self._rtt
+        latency = rtt * 0.5 + rtt * self._jitter_draw()  # uniform in rtt * [0.5, 1.5]
+        path_hooks = self.network.path_hooks
+        if path_hooks:  # only under a network fault
             outcome, latency = self._cross(path_hooks, source, endpoint, outcome, latency)
         if outcome != SUCCESS:
             self._failed_at(ip)

@@ -260,14 +260,6 @@ class TrafficGenerator:
         self.stats = TrafficStats()
         self._rng = ctx.stream("traffic")
         self._lb_rng = ctx.stream("kube-proxy-lb")
-        # what _send reads for every request, bound once (see there)
-        self._jitter_draw = self._rng.random
-        self._lb_draw = self._lb_rng.random
-        self._proxy_of = fleet.get
-        self._is_up = network.is_up
-        self._endpoint_at = network.lookup
-        self._rtt = ctx.settings.request_latency_seconds  # re-read at each batch
-        self._timeout = ctx.settings.request_timeout_seconds
         self._tick_seconds = ctx.settings.traffic_tick_seconds
         self._ticks = 0  # ticks done
         self._calendar: dict[int, list[_Flow]] = {}
@@ -326,107 +318,83 @@ class TrafficGenerator:
             self._send_batch(flow, n, second)
 
     def _send_batch(self, flow: _Flow, n: int, second: int) -> None:
-        """Send ``n`` of ``flow``'s requests, from its source nodes in turn, counting each as it
-        is judged (:meth:`_send` routes and judges one)."""
+        """Send ``n`` of ``flow``'s requests at this instant, from its source nodes in turn: each
+        routed by its source node's kube-proxy, judged by what answers at the endpoint it
+        picked, and counted with the latency the client sees.
+
+        Random draws, in this order per request: the load-balancing pick (only among two or
+        more endpoints, and not when session affinity keeps the client's endpoint), then the
+        round trip's jitter (not for a timeout). The loop runs once per request (100 requests/s
+        from every node in the realistic shapes), so it is the one place a request is judged:
+        no call per request but the proxy's table lookup (the fleet, node and IP lookups are
+        bound dict lookups); a routing policy or a network fault is a branch, fixed for the
+        batch (neither can change during it: it runs without a checkpoint).
+        """
         spec = flow.spec
         ns, svc, key = spec.namespace, spec.service, flow.key
-        unsent = self.stats.unsent
+        stats = self.stats
+        unsent, requests, failed = stats.unsent, stats.requests, stats.failed_by_ip
         sources = spec.source_nodes or self.fleet.node_names
         if not sources:
             lost = (ns, svc, "")
             unsent[lost] = unsent.get(lost, 0) + n
             return
-        settings = self.ctx.settings
-        self._rtt = settings.request_latency_seconds
-        self._timeout = settings.request_timeout_seconds
-        requests = self.stats.requests
-        buckets = flow.buckets
-        send = self._send
-        client, t = flow.client, now()
-        spent = 0.0
-        sent = ok = 0
-        cursor = flow.cursor
-        count = len(sources)
+        routes = self.fleet.routes
+        policy = routes.policies.get(key) if routes.policies else None
+        hooks = self.network.path_hooks
+        proxy_of, is_up, endpoint_at = self.fleet.get, self.network.is_up, self.network.lookup
+        lb_draw, jitter_draw = self._lb_rng.random, self._rng.random
+        rtt = self.ctx.settings.request_latency_seconds
+        timeout = self.ctx.settings.request_timeout_seconds
+        buckets, client, t = flow.buckets, flow.client, now()
+        spent, sent, ok, cursor, count = 0.0, 0, 0, flow.cursor, len(sources)
         for _ in range(n):
             source = sources[cursor % count]  # the next node in turn
             cursor += 1
-            result = send(source, key, client, t)
-            if result is None:  # a down node's clients send nothing
+            proxy = proxy_of(source)
+            if proxy is None or not is_up(source):  # a down node's clients send nothing
                 lost = (ns, svc, source)
                 unsent[lost] = unsent.get(lost, 0) + 1
                 continue
-            outcome, latency = result
+            endpoint: Endpoint | None = None
+            ip: str | None = ""
+            if not (ips := proxy.endpoints(key)):
+                outcome = NO_ENDPOINTS  # kube-proxy's REJECT rule: refused on the node itself
+            else:
+                if policy is not None:
+                    ip = routes.pick(policy, source, key, ips, client, t, self._lb_rng)
+                else:
+                    ip = ips[int(lb_draw() * len(ips))] if len(ips) > 1 else ips[0]
+                if ip is None:
+                    outcome = TIMEOUT  # kube-proxy's DROP rule
+                elif (endpoint := endpoint_at(ip)) is None:
+                    outcome = CONNECTION_REFUSED
+                elif not is_up(endpoint.node):
+                    outcome = TIMEOUT
+                elif t < endpoint.answer_until:
+                    outcome = endpoint.answer
+                else:
+                    outcome = endpoint.answer_at(t)
+            if outcome == TIMEOUT:
+                latency = timeout
+            else:
+                latency = rtt * 0.5 + rtt * jitter_draw()  # uniform in rtt * [0.5, 1.5]
+                if hooks and ips:  # only under a network fault; REJECT stays local
+                    outcome, latency = self._cross(hooks, source, endpoint, outcome, latency)
+            if outcome == SUCCESS:
+                ok += 1
+                if endpoint is not None:
+                    endpoint.served += 1  # the load model: the pod spends CPU on it
+            elif ip:  # kept per IP: recovery traces a failure to its pod
+                failed[ip] = failed.get(ip, 0) + 1
             buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
             spent += latency
             sent += 1
-            if outcome == SUCCESS:
-                ok += 1
             counted = (ns, svc, source, outcome)
             requests[counted] = requests.get(counted, 0) + 1
         flow.cursor = cursor
         if sent:
             self._count_batch(flow, sent, ok, spent, second)
-
-    def _send(self, source: str, key: str, client: int, t: float) -> tuple[str, float] | None:
-        """One request from ``client`` on ``source`` to Service ``key`` at time ``t``: routed by
-        the node's kube-proxy, judged by what answers at the endpoint it picked, with the latency
-        the client sees. None: the source node is down (or has no kube-proxy), nothing is sent.
-
-        Random draws, in this order: the load-balancing pick (only among two or more
-        endpoints, and not when session affinity keeps the client's endpoint), then the round
-        trip's jitter (not for a timeout).
-
-        It runs once per request (100 requests/s from every node in the realistic shapes), so
-        the lookups of the fleet, the network and the Service's policies are bound dict lookups
-        (C calls), and the only Python call in the common case is the proxy's table lookup.
-        """
-        proxy = self._proxy_of(source)
-        is_up = self._is_up
-        if proxy is None or not is_up(source):
-            return None
-        ips = proxy.endpoints(key)
-        if not ips:  # kube-proxy's REJECT rule: refused at once, on the node itself
-            return NO_ENDPOINTS, self._rtt * 0.5 + self._rtt * self._jitter_draw()
-        policies = self.fleet.routes.policies
-        policy = policies.get(key) if policies else None
-        ip: str | None
-        if policy is not None:
-            ip = self.fleet.routes.pick(policy, proxy.node, key, ips, client, t, self._lb_rng)
-            if ip is None:  # kube-proxy's DROP rule: the client times out
-                return TIMEOUT, self._timeout
-        elif len(ips) > 1:
-            ip = ips[int(self._lb_draw() * len(ips))]  # iptables' uniform pick
-        else:
-            ip = ips[0]
-        # judged by what answers there: the pod's processes, on an up node
-        endpoint = self._endpoint_at(ip)
-        if endpoint is None:
-            outcome = CONNECTION_REFUSED
-        elif not is_up(endpoint.node):
-            outcome = TIMEOUT
-        elif t < endpoint.answer_until:
-            outcome = endpoint.answer
-        else:
-            outcome = endpoint.answer_at(t)
-        if outcome == TIMEOUT:
-            self._failed_at(ip)
-            return outcome, self._timeout
-        rtt = self._rtt
-        latency = rtt * 0.5 + rtt * self._jitter_draw()  # uniform in rtt * [0.5, 1.5]
-        path_hooks = self.network.path_hooks
-        if path_hooks:  # only under a network fault
-            outcome, latency = self._cross(path_hooks, source, endpoint, outcome, latency)
-        if outcome != SUCCESS:
-            self._failed_at(ip)
-        elif endpoint is not None:
-            endpoint.served += 1  # the load model: the pod that answered spends CPU on it
-        return outcome, latency
-
-    def _failed_at(self, ip: str | None) -> None:
-        """A request routed to ``ip`` failed (kept per IP: recovery traces it to its pod)."""
-        if ip:
-            failed = self.stats.failed_by_ip
-            failed[ip] = failed.get(ip, 0) + 1
 
     def _count_batch(self, flow: _Flow, sent: int, ok: int, spent: float, second: int) -> None:
         """Add a batch's totals to its Service's counters and to the second it was sent in."""

@@ -309,16 +309,16 @@ class TrafficGenerator:
         """Send every request ``flows`` owe by this tick, and put each flow back in the calendar
         at the next tick it owes one."""
         tick = self._ticks
-        second = int(now())
+        t = now()
         calendar = self._calendar
         for flow in flows:
             due = flow.due(tick)
             n, flow.due_sent = due - flow.due_sent, due
             calendar.setdefault(flow.next_tick(tick), []).append(flow)
-            self._send_batch(flow, n, second)
+            self._send_batch(flow, n, t)
 
-    def _send_batch(self, flow: _Flow, n: int, second: int) -> None:
-        """Send ``n`` of ``flow``'s requests at this instant, from its source nodes in turn: each
+    def _send_batch(self, flow: _Flow, n: int, t: float) -> None:
+        """Send ``n`` of ``flow``'s requests at ``t`` (now), from its source nodes in turn: each
         routed by its source node's kube-proxy, judged by what answers at the endpoint it
         picked, and counted with the latency the client sees.
 
@@ -346,7 +346,7 @@ class TrafficGenerator:
         lb_draw, jitter_draw = self._lb_rng.random, self._rng.random
         rtt = self.ctx.settings.request_latency_seconds
         timeout = self.ctx.settings.request_timeout_seconds
-        buckets, client, t = flow.buckets, flow.client, now()
+        buckets, client = flow.buckets, flow.client
         spent, sent, ok, cursor, count = 0.0, 0, 0, flow.cursor, len(sources)
         for _ in range(n):
             source = sources[cursor % count]  # the next node in turn
@@ -394,7 +394,7 @@ class TrafficGenerator:
             requests[counted] = requests.get(counted, 0) + 1
         flow.cursor = cursor
         if sent:
-            self._count_batch(flow, sent, ok, spent, second)
+            self._count_batch(flow, sent, ok, spent, int(t))
 
     def _count_batch(self, flow: _Flow, sent: int, ok: int, spent: float, second: int) -> None:
         """Add a batch's totals to its Service's counters and to the second it was sent in."""

@@ -8,7 +8,8 @@ with like:
   to Ready, then 10 virtual minutes of steady state, then their deletion, ``--rounds`` times:
   pod workers, status manager, heartbeats and the API requests they make. Beside the total,
   ``kubelet_us_per_pod_to_ready``: the CPU of the kubelet's pod tasks (pod workers, status
-  manager with its requests, pod informer) from each round's creation to all Ready, per pod;
+  manager with its requests, pod informer) from a round's creation to all Ready, per pod (the
+  best round: the machine is shared);
 - **idle**: a cluster of ``--idle-nodes`` nodes with no workload for 10 virtual minutes: the
   heartbeats (Lease renewals, node status checks) and what answers them, per node; and
   ``heartbeat_us_per_node_10s``: the CPU of the heartbeat tasks' own steps (their requests
@@ -82,6 +83,7 @@ POD_TASKS = ("PodWorkers.", "PodStatusManager.", "Informer.")
 
 def kubelet_path(pods: int, rounds: int) -> dict[str, Any]:
     cpu_to_ready = TaskCPU(*POD_TASKS)
+    rounds_cpu: list[float] = []  # per round (the best one is reported: the machine is shared)
 
     async def main() -> int:
         ctx, net = await plane()
@@ -90,7 +92,7 @@ def kubelet_path(pods: int, rounds: int) -> dict[str, Any]:
             kubelet, _ = start(nursery, ctx, net)
             for r in range(rounds):
                 names = [f"web-{r}-{i}" for i in range(pods)]
-                cpu_to_ready.on = True
+                cpu_to_ready.cpu, cpu_to_ready.on = 0.0, True
                 for name in names:
                     await ctx.api.create(
                         pod(name, node_name="n1", readiness=READINESS, liveness=LIVENESS)
@@ -99,6 +101,7 @@ def kubelet_path(pods: int, rounds: int) -> dict[str, Any]:
                     lambda names=names: all(ready(ctx, n) for n in names), 600, "ready", 1.0
                 )
                 cpu_to_ready.on = False
+                rounds_cpu.append(cpu_to_ready.cpu)
                 await trio.sleep(600)
                 for name in names:
                     await ctx.api.delete("pods", "default", name)
@@ -116,7 +119,7 @@ def kubelet_path(pods: int, rounds: int) -> dict[str, Any]:
         "status_writes": writes,
         "task_steps": cpu_to_ready.steps,
         "cpu_s": round(time.process_time() - cpu, 3),
-        "kubelet_us_per_pod_to_ready": round(cpu_to_ready.cpu / (pods * rounds) * 1e6, 1),
+        "kubelet_us_per_pod_to_ready": round(min(rounds_cpu) / pods * 1e6, 1),
     }
 
 
@@ -168,9 +171,11 @@ def idle_path(nodes: int, minutes: float = 10.0) -> dict[str, Any]:
         async with running(nodes=nodes, seed=4):
             await trio.sleep(60)
             start_cpu = time.process_time()
-            trio.lowlevel.add_instrument(Steps())
+            counting = Steps()
+            trio.lowlevel.add_instrument(counting)
             await trio.sleep(minutes * 60)
             steps["cpu"] = int((time.process_time() - start_cpu) * 1e6)
+            trio.lowlevel.remove_instrument(counting)
             print(steps.most_common(8), file=sys.stderr)
             trio.lowlevel.add_instrument(heartbeat)  # a second window: its reads cost CPU
             await trio.sleep(minutes * 60)

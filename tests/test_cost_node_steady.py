@@ -41,7 +41,7 @@ from kubechaos.node.runtime import ContainerRuntime
 from kubechaos.sim.clock import run_virtual
 from tests.factories import pod
 from tests.harness import running, wait_until
-from tests.test_cost_node import _traffic_calls
+from tests.test_cost_node import _ten_pods_to_ready, _traffic_calls
 from tests.test_kubelet import plane, ready, start, stored
 
 READINESS = Probe(initial_delay_seconds=5, period_seconds=10)
@@ -220,3 +220,20 @@ def test_a_traffic_request_makes_one_python_call() -> None:
     # at 400 requests/s a batch (a tick of 0.1 s) is 40 requests, and a batch's own calls
     # (the tick, the flow's arithmetic, the clock, the counters) about 10 more
     assert calls / sent <= 1.3, f"{calls / sent:.2f} Python calls per request"
+
+
+def test_the_status_manager_rechecks_only_when_a_recheck_is_due() -> None:
+    """Ten pods to Ready, 30 status writes. Each write is re-checked once, half to one
+    syncPeriod (10 s) later (a write etcd acknowledged and then lost is posted again, as
+    upstream's syncBatch reconciles every syncPeriod, pkg/kubelet/status/status_manager.go):
+    the loop looks at its oldest entry's time and calls the re-check only once it may be due,
+    not at every wake (46 calls for these 30 writes when it was called each time round)."""
+    calls: Counter[str] = Counter()
+    recheck = status_manager.PodStatusManager._recheck
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            status_manager.PodStatusManager, "_recheck", _counting(calls, "recheck", recheck)
+        )
+        writes = run_virtual(_ten_pods_to_ready, seed=0).status_writes
+    assert writes == 30
+    assert 0 < calls["recheck"] <= writes // 2

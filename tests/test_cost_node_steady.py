@@ -35,10 +35,10 @@ import trio
 from kubechaos.api.objects import Probe
 from kubechaos.node import podstate
 from kubechaos.node.behaviour import Behaviour
-from kubechaos.node.kubelet import nodelease, status_manager
+from kubechaos.node.kubelet import nodelease, pod_workers, status_manager
 from kubechaos.node.kubelet.node_status import NodeHeartbeat
 from kubechaos.node.runtime import ContainerRuntime
-from kubechaos.sim.clock import run_virtual
+from kubechaos.sim.clock import now, run_virtual
 from tests.factories import pod
 from tests.harness import running, wait_until
 from tests.test_cost_node import _ten_pods_to_ready, _traffic_calls
@@ -237,3 +237,42 @@ def test_the_status_manager_rechecks_only_when_a_recheck_is_due() -> None:
         writes = run_virtual(_ten_pods_to_ready, seed=0).status_writes
     assert writes == 30
     assert 0 < calls["recheck"] <= writes // 2
+
+
+def test_the_node_loop_wakes_only_with_work_due() -> None:
+    """Ten pods (readiness and liveness probes) created, Ready, five idle minutes, deleted and
+    gone: every time the node loop wakes, an informer change or a timer is due (upstream's pod
+    workers sleep until a sync is due, pkg/kubelet/pod_workers.go; the probes' ticks between
+    verdicts are computed, pkg/kubelet/prober/worker.go), apart from its first pass when the
+    kubelet starts. A wakeup for nothing (a poll, a periodic resync of every pod) is what this
+    would catch coming back."""
+    wakes: Counter[str] = Counter()
+    run_due = pod_workers.PodWorkers._run_due
+
+    def counted(self: pod_workers.PodWorkers) -> None:
+        due = self._pending or self.timers.deadline() <= now()
+        wakes["work" if due else "idle"] += 1
+        run_due(self)
+
+    async def main() -> None:
+        ctx, net = await plane()
+        async with trio.open_nursery() as nursery:
+            start(nursery, ctx, net)
+            names = [f"web-{i}" for i in range(10)]
+            for name in names:
+                await ctx.api.create(
+                    pod(name, node_name="n1", readiness=READINESS, liveness=LIVENESS)
+                )
+            await wait_until(lambda: all(ready(ctx, n) for n in names), 120, "ready")
+            await trio.sleep(300)
+            for name in names:
+                await ctx.api.delete("pods", "default", name)
+            await wait_until(lambda: all(stored(ctx, n) is None for n in names), 120, "gone")
+            await trio.sleep(60)
+            nursery.cancel_scope.cancel()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pod_workers.PodWorkers, "_run_due", counted)
+        run_virtual(main, seed=0)
+    assert wakes["work"] >= 10 * 3  # added, started, Ready, deleted: the loop did run
+    assert wakes["idle"] <= 1, dict(wakes)

@@ -6,7 +6,8 @@ container, the traffic clients. These tests count the work each of them does and
 path that costs more than upstream's behaviour needs comes back:
 
 - a Lease renewal builds one Lease and one LeaseSpec (upstream's ``newLease`` in
-  pkg/kubelet/nodelease/controller.go copies the lease it holds and sets ``renewTime``), and a
+  staging/src/k8s.io/component-helpers/apimachinery/lease/controller.go, the controller the
+  kubelet runs for its node lease, copies the lease it holds and sets ``renewTime``), and a
   node status check that finds nothing changed lists no images and builds no status
   (``tryUpdateNodeStatus``, pkg/kubelet/kubelet_node_status.go, posts only a change or a due
   report);
@@ -88,7 +89,7 @@ async def _idle_kubelet(minutes: int, pods: int = 0) -> tuple[Any, Any]:
 
 def test_a_heartbeat_builds_one_lease_and_lists_no_images() -> None:
     """Ten idle minutes of one kubelet: 60 Lease renewals (every leaseDuration/4 = 10 s,
-    pkg/kubelet/nodelease) each build exactly one Lease and one LeaseSpec with their
+    component-helpers/apimachinery/lease/controller.go ``newLease``) each build exactly one Lease and one LeaseSpec with their
     constructors, no ``attrs.evolve`` (the generic copy reads every field by name: two per
     renewal before); and of the 60 node status checks (nodeStatusUpdateFrequency = 10 s), only
     those that build the status to post (registration, the first one, and the reports due every

@@ -79,7 +79,7 @@ from kubechaos.node.network import (
     PathHook,
     PodNetwork,
 )
-from kubechaos.node.proxy import KubeProxy, ProxyFleet
+from kubechaos.node.proxy import ProxyFleet
 from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
@@ -309,146 +309,92 @@ class TrafficGenerator:
         """Send every request ``flows`` owe by this tick, and put each flow back in the calendar
         at the next tick it owes one."""
         tick = self._ticks
-        second = int(now())
+        t = now()
         calendar = self._calendar
         for flow in flows:
             due = flow.due(tick)
             n, flow.due_sent = due - flow.due_sent, due
             calendar.setdefault(flow.next_tick(tick), []).append(flow)
-            self._send_batch(flow, n, second)
+            self._send_batch(flow, n, t)
 
-    def _send_batch(self, flow: _Flow, n: int, second: int) -> None:
-        """Send ``n`` of ``flow``'s requests, from its source nodes in turn, counting each as it
-        is judged. The loop stays in one function because it runs once per request: it chooses
-        the source, judges the common case itself (see below) and counts; :meth:`_send` routes
-        and judges the rest."""
+    def _send_batch(self, flow: _Flow, n: int, t: float) -> None:
+        """Send ``n`` of ``flow``'s requests at ``t`` (now), from its source nodes in turn: each
+        routed by its source node's kube-proxy, judged by what answers at the endpoint it
+        picked, and counted with the latency the client sees.
+
+        Random draws, in this order per request: the load-balancing pick (only among two or
+        more endpoints, and not when session affinity keeps the client's endpoint), then the
+        round trip's jitter (not for a timeout). The loop runs once per request (100 requests/s
+        from every node in the realistic shapes), so it is the one place a request is judged:
+        no call per request but the proxy's table lookup (the fleet, node and IP lookups are
+        bound dict lookups); a routing policy or a network fault is a branch, fixed for the
+        batch (neither can change during it: it runs without a checkpoint).
+        """
         spec = flow.spec
         ns, svc, key = spec.namespace, spec.service, flow.key
-        unsent = self.stats.unsent
+        stats = self.stats
+        unsent, requests, failed = stats.unsent, stats.requests, stats.failed_by_ip
         sources = spec.source_nodes or self.fleet.node_names
         if not sources:
             lost = (ns, svc, "")
             unsent[lost] = unsent.get(lost, 0) + n
             return
-        requests = self.stats.requests
-        buckets = flow.buckets
-        proxy_of = self.fleet.get
-        network = self.network
-        node_up, lookup = network.node_up, network.lookup
-        send = self._send
-        client, t = flow.client, now()
-        spent = 0.0
-        sent = ok = 0
-        cursor = flow.cursor
-        # The common case, a Service with no routing policy and no network fault, is judged
-        # inline below instead of in _send: one function call less per request, at 100
-        # requests/s from every node. It must agree with _send step for step, random draws
-        # included (the pick among two or more IPs, then the jitter unless a timeout); neither
-        # a policy nor a path hook can appear during a batch (it runs without a checkpoint).
-        policies = self.fleet.routes.policies
-        inline = not network.path_hooks and not (policies and key in policies)
+        routes = self.fleet.routes
+        policy = routes.policies.get(key) if routes.policies else None
+        hooks = self.network.path_hooks
+        proxy_of, is_up, endpoint_at = self.fleet.get, self.network.is_up, self.network.lookup
         lb_draw, jitter_draw = self._lb_rng.random, self._rng.random
         rtt = self.ctx.settings.request_latency_seconds
         timeout = self.ctx.settings.request_timeout_seconds
+        buckets, client = flow.buckets, flow.client
+        spent, sent, ok, cursor, count = 0.0, 0, 0, flow.cursor, len(sources)
         for _ in range(n):
-            # choose the source: the next node in turn; a down node's clients send nothing
-            source = sources[cursor % len(sources)]
+            source = sources[cursor % count]  # the next node in turn
             cursor += 1
             proxy = proxy_of(source)
-            if proxy is None or not node_up(source):
+            if proxy is None or not is_up(source):  # a down node's clients send nothing
                 lost = (ns, svc, source)
                 unsent[lost] = unsent.get(lost, 0) + 1
                 continue
-            if not inline:
-                outcome, latency = send(proxy, source, key, client, t)
-            elif not (ips := proxy.endpoints(key)):
-                outcome, latency = NO_ENDPOINTS, rtt * 0.5 + rtt * jitter_draw()
+            endpoint: Endpoint | None = None
+            ip: str | None = ""
+            if not (ips := proxy.endpoints(key)):
+                outcome = NO_ENDPOINTS  # kube-proxy's REJECT rule: refused on the node itself
             else:
-                ip = ips[int(lb_draw() * len(ips))] if len(ips) > 1 else ips[0]
-                endpoint = lookup(ip)
-                if endpoint is None:
+                if policy is not None:
+                    ip = routes.pick(policy, source, key, ips, client, t, self._lb_rng)
+                else:
+                    ip = ips[int(lb_draw() * len(ips))] if len(ips) > 1 else ips[0]
+                if ip is None:
+                    outcome = TIMEOUT  # kube-proxy's DROP rule
+                elif (endpoint := endpoint_at(ip)) is None:
                     outcome = CONNECTION_REFUSED
-                elif not node_up(endpoint.node):
+                elif not is_up(endpoint.node):
                     outcome = TIMEOUT
                 elif t < endpoint.answer_until:
                     outcome = endpoint.answer
                 else:
                     outcome = endpoint.answer_at(t)
-                latency = timeout if outcome == TIMEOUT else rtt * 0.5 + rtt * jitter_draw()
-                if outcome != SUCCESS:
-                    self._failed_at(ip)
-                elif endpoint is not None:
-                    endpoint.served += 1  # the load model (as in _send)
-            # count it: latency bucket, time spent, outcome
+            if outcome == TIMEOUT:
+                latency = timeout
+            else:
+                latency = rtt * 0.5 + rtt * jitter_draw()  # uniform in rtt * [0.5, 1.5]
+                if hooks and ips:  # only under a network fault; REJECT stays local
+                    outcome, latency = self._cross(hooks, source, endpoint, outcome, latency)
+            if outcome == SUCCESS:
+                ok += 1
+                if endpoint is not None:
+                    endpoint.served += 1  # the load model: the pod spends CPU on it
+            elif ip:  # kept per IP: recovery traces a failure to its pod
+                failed[ip] = failed.get(ip, 0) + 1
             buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
             spent += latency
             sent += 1
-            if outcome == SUCCESS:
-                ok += 1
             counted = (ns, svc, source, outcome)
             requests[counted] = requests.get(counted, 0) + 1
         flow.cursor = cursor
         if sent:
-            self._count_batch(flow, sent, ok, spent, second)
-
-    def _send(
-        self, proxy: KubeProxy, source: str, key: str, client: int, t: float
-    ) -> tuple[str, float]:
-        """One request from ``client`` on ``source`` to Service ``key`` at time ``t``: routed by
-        the node's kube-proxy, judged by what answers at the endpoint it picked, with the latency
-        the client sees.
-
-        Random draws, in this order: the load-balancing pick (only among two or more
-        endpoints, and not when session affinity keeps the client's endpoint), then the round
-        trip's jitter (not for a timeout).
-        """
-        # proxy.route(), inlined: a uniform pick among the endpoints it has synced, or the
-        # Service's routing policy
-        ips = proxy.endpoints(key)
-        endpoint: Endpoint | None = None
-        ip: str | None = ""
-        network = self.network
-        if not ips:
-            outcome = NO_ENDPOINTS
-        else:
-            policies = self.fleet.routes.policies
-            policy = policies.get(key) if policies else None
-            if policy is None:
-                ip = ips[int(self._lb_rng.random() * len(ips))] if len(ips) > 1 else ips[0]
-            else:
-                ip = self.fleet.routes.pick(policy, proxy.node, key, ips, client, t, self._lb_rng)
-            if ip is None:  # kube-proxy's DROP rule: the client times out
-                return TIMEOUT, self.ctx.settings.request_timeout_seconds
-            # judged by what answers there: the pod's processes, on an up node
-            endpoint = network.lookup(ip)
-            if endpoint is None:
-                outcome = CONNECTION_REFUSED
-            elif not network.node_up(endpoint.node):
-                outcome = TIMEOUT
-            elif t < endpoint.answer_until:
-                outcome = endpoint.answer
-            else:
-                outcome = endpoint.answer_at(t)
-        settings = self.ctx.settings
-        if outcome == TIMEOUT:
-            self._failed_at(ip)
-            return outcome, settings.request_timeout_seconds
-        rtt = settings.request_latency_seconds
-        latency = rtt * 0.5 + rtt * self._rng.random()  # jitter(): uniform in rtt * [0.5, 1.5]
-        path_hooks = network.path_hooks
-        if path_hooks and ips:  # only under a network fault; REJECT stays local
-            outcome, latency = self._cross(path_hooks, source, endpoint, outcome, latency)
-        if outcome != SUCCESS:
-            self._failed_at(ip)
-        elif endpoint is not None:
-            endpoint.served += 1  # the load model: the pod that answered spends CPU on it
-        return outcome, latency
-
-    def _failed_at(self, ip: str | None) -> None:
-        """A request routed to ``ip`` failed (kept per IP: recovery traces it to its pod)."""
-        if ip:
-            failed = self.stats.failed_by_ip
-            failed[ip] = failed.get(ip, 0) + 1
+            self._count_batch(flow, sent, ok, spent, int(t))
 
     def _count_batch(self, flow: _Flow, sent: int, ok: int, spent: float, second: int) -> None:
         """Add a batch's totals to its Service's counters and to the second it was sent in."""

@@ -225,6 +225,10 @@ class Behaviour:
         return SERVING, hung_at
 
     # ------------------------------------------------------------------ probes
+    def always_passes(self, kind: ProbeKind) -> bool:
+        """Whether a probe of ``kind`` succeeds at every moment (no failing interval at all)."""
+        return not self._failing[kind]
+
     def passes(self, kind: ProbeKind, t: float) -> bool:
         """Does a probe of ``kind`` succeed ``t`` seconds after the process started?"""
         return not any(start <= t < end for start, end in self._failing[kind])

@@ -131,6 +131,8 @@ def _carried(
     """A condition keeping its last transition time while its status holds."""
     for cond in current:
         if cond.type == type_ and cond.status == status:
+            if cond.reason == reason and not cond.message:
+                return cond  # the very condition it would build (they are immutable)
             return PodCondition(type_, status, cond.last_transition_time, reason)
     return PodCondition(type_, status, at, reason)
 

@@ -86,6 +86,11 @@ class PodNetwork:
     def __init__(self) -> None:
         self._by_ip: dict[str, Endpoint] = {}
         self._node_up: dict[str, bool] = {}
+        # The traffic clients' per-request lookups, as bound dict lookups (C calls, no Python
+        # frame): ``lookup(ip)`` is the endpoint at ``ip`` or None, ``is_up(node)`` is truthy
+        # exactly when :meth:`node_up` is True (None for a node never seen).
+        self.lookup = self._by_ip.get
+        self.is_up = self._node_up.get
         # Fault injection's seam on the path between nodes (see the module docstring).
         self.path_hooks: list[PathHook] = []
 
@@ -106,9 +111,6 @@ class PodNetwork:
 
     def detach(self, ip: str) -> None:
         self._by_ip.pop(ip, None)
-
-    def lookup(self, ip: str) -> Endpoint | None:
-        return self._by_ip.get(ip)
 
     def endpoints(self) -> list[Endpoint]:
         """Every IP held, in the order they were given (what a metrics scrape walks)."""

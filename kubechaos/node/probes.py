@@ -53,6 +53,14 @@ def next_flip(
     ones); a tick that agrees with ``current`` resets the run, exactly as ``resultRun`` does.
     """
     k: int | None = _first_tick(probe, not_before)
+    if behaviour.always_passes(kind):
+        # Fast path (most containers): a probe that passes at every tick flips at most once,
+        # to success after successThreshold ticks, and never again. It must agree with the
+        # loop below, which would find the same tick the long way.
+        if current is True:
+            return None
+        assert k is not None
+        return tick_time(probe, k + probe.success_threshold - 1), True
     while k is not None:
         value = behaviour.passes(kind, tick_time(probe, k))
         if value == current:

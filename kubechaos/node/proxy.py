@@ -227,6 +227,8 @@ class ProxyFleet:
         self.routes = ServiceRoutes(self._services, self._endpoints, self._slices)
 
         self._proxies: dict[str, KubeProxy] = {}
+        # a node's kube-proxy or None: a bound dict lookup (the traffic clients ask per request)
+        self.get = self._proxies.get
         self._node_names: tuple[str, ...] | None = ()
         # the table and its history
         self._table: dict[str, _History] = {}
@@ -277,9 +279,6 @@ class ProxyFleet:
 
     def proxy(self, node: str) -> KubeProxy:
         return self._proxies[node]
-
-    def get(self, node: str) -> KubeProxy | None:
-        return self._proxies.get(node)
 
     def __len__(self) -> int:
         return len(self._proxies)

@@ -89,6 +89,7 @@ class ContainerRuntime:
         self.unseen_exits: list[str] = []  # container IDs killed behind the kubelet's back
         self.listener: Callable[[], None] | None = None  # the kubelet's wake-up
         self._images: dict[str, float] = {}  # image -> when it landed on disk
+        self.images_version = 0  # bumped when an image lands: the heartbeat's cheap change check
         self._pulling: dict[str, PullTicket] = {}
         self._puller_free_at = 0.0
         self.sandboxes: dict[str, str] = {}  # pod uid -> pod IP
@@ -170,6 +171,7 @@ class ContainerRuntime:
                 del self._pulling[image]
                 if ticket.ok:
                     self._images[image] = ticket.done_at
+                    self.images_version += 1
 
     # ------------------------------------------------------------------ sandboxes & containers
     def run_pod_sandbox(self, pod_uid: str, ip: str) -> None:

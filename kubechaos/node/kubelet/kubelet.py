@@ -63,6 +63,7 @@ class Kubelet:
             runtime.images,
             ctx.stream(f"heartbeat/{config.name}"),
             boot,
+            lambda: runtime.images_version,
         )
         self.status = PodStatusManager(ctx.api, self.pods, config.address)
         self.admission = Admission(config)

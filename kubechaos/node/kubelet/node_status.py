@@ -93,10 +93,12 @@ class NodeHeartbeat:
         images: Callable[[], list[str]] = list,
         rng: random.Random | None = None,
         boot: BootTimeline | None = None,
+        images_version: Callable[[], int] | None = None,
     ) -> None:
         """``fresh_boot`` False: the machine did not reboot since the last kubelet ran (a kubelet
         restart), so re-registering is no ``Rebooted`` event. ``images``: the images the node's
-        runtime has on disk, reported in ``status.images``."""
+        runtime has on disk, reported in ``status.images``; ``images_version``, if given, a
+        number that changes whenever they do (checked at every status sync instead of them)."""
         self.api = api
         self.settings = settings
         self.config = config
@@ -104,6 +106,7 @@ class NodeHeartbeat:
         self.events = events
         self.fresh_boot = fresh_boot
         self._images = images
+        self._images_version = images_version
         self._rng = rng  # the seeded stream the heartbeats' jitter is drawn from
         self._boot = boot  # the reboot it starts in: Ready only once runtime and network are
         self.lease = NodeLease(api, settings, config.name)
@@ -175,6 +178,8 @@ class NodeHeartbeat:
         """What the desired status depends on besides the stored one and the heartbeat times:
         the boot's verdict on Ready and the runtime's images (capacity and address are fixed)."""
         not_ready = self._boot.not_ready(now()) if self._boot is not None else None
+        if self._images_version is not None:
+            return not_ready, self._images_version()  # no list of every image, every 10 s
         return not_ready, tuple(self._images())
 
     @staticmethod

@@ -9,8 +9,6 @@ reads it to tell a live node from a dead one. When to renew is the heartbeat's b
 
 from __future__ import annotations
 
-import attrs
-
 from kubechaos.api import errors
 from kubechaos.api.objects import Lease, LeaseSpec, Node, ObjectMeta, OwnerReference
 from kubechaos.client.interface import APIClient
@@ -65,13 +63,20 @@ class NodeLease:
         return await self.api.update(self._renewed(existing, t))
 
     def _renewed(self, lease: Lease, t: float) -> Lease:
-        """``lease`` held by this node, renewed at ``t``."""
-        return attrs.evolve(
-            lease,
-            spec=attrs.evolve(
-                lease.spec,
-                holder_identity=self.name,
-                lease_duration_seconds=self.settings.node_lease_duration_seconds,
-                renew_time=t,
+        """``lease`` held by this node, renewed at ``t``: its metadata as read or last written
+        (the update's resourceVersion precondition), the spec's other fields kept.
+
+        Built with the two constructors rather than two ``attrs.evolve`` (every node, every
+        10 s): the same objects, field for field, as evolving ``lease`` and its spec would give.
+        """
+        spec = lease.spec
+        return Lease(
+            lease.metadata,
+            LeaseSpec(
+                self.name,
+                self.settings.node_lease_duration_seconds,
+                spec.acquire_time,
+                t,
+                spec.lease_transitions,
             ),
         )

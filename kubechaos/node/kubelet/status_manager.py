@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import attrs
 import trio
 
 from kubechaos.api import errors
 from kubechaos.api.objects import Pod
+from kubechaos.api.objects.copying import replace
 from kubechaos.client.interface import APIClient
 from kubechaos.defaults import POD_STATUS_CONFLICT_RETRIES, POD_STATUS_SYNC_PERIOD
 from kubechaos.node.kubelet.wakeup import Wakeup
@@ -42,6 +42,10 @@ class PodStatusManager:
         # UIDs whose status another writer changed -> when seen; re-asserted at the next reconcile
         self._reconcile: dict[str, float] = {}
         self._wake = Wakeup()
+        # the oldest entry _recheck may find due (never a later one: an older one only costs a
+        # call that finds nothing); the loop skips the call until it is, with _recheck's own
+        # comparison (so the same float rounding decides)
+        self._recheck_from = math.inf
 
     def mark_dirty(self, ps: PodState) -> None:
         """``ps``'s status may have changed: post it."""
@@ -64,6 +68,7 @@ class PodStatusManager:
             and uid not in self._reconcile
         ):
             self._reconcile[uid] = now()
+            self._recheck_from = min(self._recheck_from, now())
             self._wake.set()
 
     def forget(self, uid: str) -> None:
@@ -84,7 +89,8 @@ class PodStatusManager:
         retry: dict[str, None] = {}
         posted: dict[str, float] = {}  # UID -> when its status was posted, oldest first
         while True:
-            self._recheck(posted)
+            if self._recheck_from <= now() - POD_STATUS_SYNC_PERIOD / 2:
+                self._recheck(posted)
             if not self._dirty:
                 self._wake.clear()
                 if retry:
@@ -113,6 +119,7 @@ class PodStatusManager:
                 if self.writes != writes:
                     posted.pop(uid, None)
                     posted[uid] = now()
+                    self._recheck_from = min(self._recheck_from, now())
 
     def _recheck(self, posted: dict[str, float]) -> None:
         """Mark dirty the pods whose reconcile is due: lost writes and other writers' statuses."""
@@ -137,6 +144,9 @@ class PodStatusManager:
             ):
                 ps.force_sync = True  # another writer's status: re-assert the kubelet's
                 self._dirty[uid] = None
+        self._recheck_from = min(
+            next(iter(posted.values()), math.inf), next(iter(self._reconcile.values()), math.inf)
+        )
 
     async def _sync(self, ps: PodState) -> bool:
         """Post ``ps``'s status if it changed; delete it once terminated. False: retry later."""
@@ -150,10 +160,10 @@ class PodStatusManager:
                 break
             pod = ps.pod
             try:
+                # the pod with its new status and no resourceVersion precondition: two copies
+                # (``replace``: attrs.evolve's result, without its per-call field lookups)
                 updated = await self.api.update_status(
-                    attrs.evolve(
-                        pod, metadata=attrs.evolve(pod.metadata, resource_version=""), status=status
-                    )
+                    replace(pod, metadata=replace(pod.metadata, resource_version=""), status=status)
                 )
             except errors.NotFound:
                 return True  # deleted: the informer will say so

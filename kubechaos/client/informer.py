@@ -272,8 +272,39 @@ class Informer(Generic[T]):
                     pass  # the server closed the watch: watch again from where we were
 
     def _on_event(self, event: ObjectEvent) -> None:
+        """Apply one watch event: the store, the indexes, then the handlers.
+
+        The hot path of every delivery (a sink's callback, so it runs inside the writer's etcd
+        transaction): the store update and the handler loops are inline, one Python frame from
+        the watch cache to each handler. It must agree with :meth:`_replace` on what a handler
+        hears: DELETED -> on_delete; ADDED, or MODIFIED of an object the store lacked -> on_add;
+        else on_update(old, new)."""
         self._revision = event.resource_version
-        self._apply(event.type, event.object)
+        obj = event.object
+        meta = obj.metadata  # key_of(obj), inline
+        key = f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
+        store = self.store
+        if event.type == DELETED:
+            store.pop(key, None)
+            if self._indexers:
+                self._unfile(key)
+            for on_delete in self._on_delete:
+                on_delete(obj)
+            return
+        old = store.get(key)
+        store[key] = obj
+        if self._indexers:
+            self._reindex(key, obj)
+        if old is None or event.type == ADDED:
+            for on_add in self._on_add:
+                on_add(obj)
+        else:
+            for on_update in self._on_update:
+                on_update(old, obj)
+
+    def _apply(self, type_: str, obj: T) -> None:
+        """Apply an event of ``type_`` for ``obj`` at the revision already reached (tests)."""
+        self._on_event(ObjectEvent(type_, obj, self._revision))
 
     def _replace(self, items: builtins.list[T]) -> None:
         fresh = {key_of(obj): obj for obj in items}
@@ -292,23 +323,6 @@ class Informer(Generic[T]):
                 self._notify_add(obj)
             elif old_obj.metadata.resource_version != obj.metadata.resource_version:
                 self._notify_update(old_obj, obj)
-
-    def _apply(self, type_: str, obj: T) -> None:
-        key = key_of(obj)
-        if type_ == DELETED:
-            self.store.pop(key, None)
-            if self._indexers:
-                self._unfile(key)
-            self._notify_delete(obj)
-            return
-        old = self.store.get(key)
-        self.store[key] = obj
-        if self._indexers:
-            self._reindex(key, obj)
-        if old is None or type_ == ADDED:
-            self._notify_add(obj)
-        else:
-            self._notify_update(old, obj)
 
     def _notify_add(self, obj: T) -> None:
         for on_add in self._on_add:

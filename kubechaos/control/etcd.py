@@ -185,6 +185,8 @@ class EtcdStore:
         # Watchers by the resource directory they watch ("" for wider prefixes), so a commit
         # looks at the watchers of its keys' resources only, not at one per served kind.
         self._watchers_by_top: dict[str, list[WatchHandle]] = {}
+        # watchers_of a one-event commit by directory, made on first use, cleared when a watcher comes or goes
+        self._notified: dict[str, tuple[WatchHandle, ...]] = {}
         self._watch_seq = 0
         self._leases: dict[int, _Lease] = {}
         self._next_lease_id = 1
@@ -289,7 +291,10 @@ class EtcdStore:
             else:
                 results.append(None)
         self._history.extend(events)
-        self._notify(events)
+        if len(events) == 1:  # nearly every write: straight to its watchers
+            self._notify_one(events[0])
+        else:
+            self._notify(events)
         return TxnResult(succeeded, rev, tuple(results))
 
     def _detach(self, kv: KeyValue) -> None:
@@ -320,9 +325,11 @@ class EtcdStore:
             callback(backlog)
         self._watchers.append(handle)
         self._watchers_by_top.setdefault(_top(prefix), []).append(handle)
+        self._notified.clear()
         return handle
 
     def _unwatch(self, handle: WatchHandle) -> None:
+        self._notified.clear()
         self._watchers = [w for w in self._watchers if w is not handle]
         top = _top(handle.prefix)
         kept = [w for w in self._watchers_by_top.get(top, ()) if w is not handle]
@@ -342,28 +349,21 @@ class EtcdStore:
         return lo
 
     def _notify(self, events: list[WatchEvent]) -> None:
-        if len(events) == 1:
-            self._notify_one(events[0])
-            return
         for watcher in self.watchers_of(events):
             matching = [e for e in events if e.kv.key.startswith(watcher.prefix)]
             if matching:
                 watcher.callback(matching)
 
     def _notify_one(self, event: WatchEvent) -> None:
-        """:meth:`_notify` of a one-event commit (nearly every write), without the sets and
-        lists of :meth:`watchers_of`; it must agree with it: the watchers of the key's
-        resource directory and those of wider prefixes, in registration order."""
+        """:meth:`_notify` of a one-event commit (nearly every write): its :meth:`watchers_of`
+        are looked up once per resource directory (until a watcher comes or goes), not made
+        per commit; each whose prefix matches hears the event, in registration order."""
         key = event.kv.key
-        by_top = self._watchers_by_top
         top = _top(key)
-        wide = by_top.get("")
-        if wide is None:
-            watchers: Iterable[WatchHandle] = tuple(by_top.get(top, ()))
-        elif top == "":
-            watchers = tuple(wide)
-        else:
-            watchers = sorted((*by_top.get(top, ()), *wide), key=lambda w: w.seq)
+        watchers = self._notified.get(top)
+        if watchers is None:
+            watchers = self._notified[top] = tuple(self.watchers_of([event]))
+        # (a tuple: a callback cancelling a watch does not change who hears this commit)
         for watcher in watchers:
             if key.startswith(watcher.prefix):
                 watcher.callback([event])

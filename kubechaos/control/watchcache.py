@@ -44,10 +44,14 @@ class _CachedEvent:
     prev: APIObject | None
     # What watchers are handed, made once per kind they see it as (ADDED, MODIFIED or DELETED)
     # and shared: an ObjectEvent is immutable, so each watcher seeing the same kind gets the
-    # same one (the event of the commit, cacher.go's watchCacheEvent, one per commit).
+    # same one (the event of the commit, cacher.go's watchCacheEvent, one per commit). ``event``
+    # is the kind the cache gave it, made with the commit: what every unfiltered watcher sees.
+    event: ObjectEvent
     seen_as: dict[str, ObjectEvent] | None = None
 
     def as_kind(self, kind: str) -> ObjectEvent:
+        if kind == self.type:
+            return self.event
         seen = self.seen_as
         if seen is None:
             seen = self.seen_as = {}
@@ -119,11 +123,21 @@ class Watch:
             else:
                 return
         out: ObjectEvent | None = event.as_kind(kind)
-        for interceptor in self.interceptors:
-            out = interceptor(out)  # type: ignore[arg-type]
-            if out is None:
-                return
-        self.deliver(out)  # type: ignore[arg-type]
+        if self.interceptors:  # a fault is armed on this watch
+            for interceptor in self.interceptors:
+                out = interceptor(out)  # type: ignore[arg-type]
+                if out is None:
+                    return
+        sink = self._sink
+        if sink is None:
+            self._pending.append(out)  # type: ignore[arg-type]
+            if self._wakeup is not None:
+                self._wakeup.set()
+            return
+        try:
+            sink(out)  # type: ignore[arg-type]
+        except Exception as exc:
+            self._fail(exc)
 
     def resume(
         self, event: ObjectEvent, after: Callable[[ObjectEvent], ObjectEvent | None]
@@ -148,16 +162,19 @@ class Watch:
             try:
                 sink(event)
             except Exception as exc:
-                # The writer whose commit this is must not see its client's bug: its etcd
-                # transaction has committed and other watchers still have to hear of it. The
-                # watch ends and wait_closed raises the exception in the client's own task,
-                # where a handler's exception surfaced before sinks existed.
-                self.error = exc
-                self.stop()
+                self._fail(exc)
             return
         self._pending.append(event)
         if self._wakeup is not None:
             self._wakeup.set()
+
+    def _fail(self, exc: Exception) -> None:
+        """The sink raised: the writer whose commit this is must not see its client's bug (its
+        etcd transaction has committed and other watchers still have to hear of it). The watch
+        ends and wait_closed raises the exception in the client's own task, where a handler's
+        exception surfaced before sinks existed."""
+        self.error = exc
+        self.stop()
 
     def attach(self, sink: Callable[[ObjectEvent], None]) -> None:
         """From now on hand each event straight to ``sink``, synchronously, within the delivery
@@ -249,13 +266,16 @@ class WatchCache:
             if event.type == "PUT":
                 obj = self._decode(kv.value, revision)
                 self._store(key, obj, prev)
-                cached = _CachedEvent(revision, ADDED if prev is None else MODIFIED, obj, prev)
+                kind = ADDED if prev is None else MODIFIED
+                cached = _CachedEvent(revision, kind, obj, prev, ObjectEvent(kind, obj, revision))
             else:
                 if prev is None:  # pragma: no cover - etcd never deletes what it never had
                     continue
                 self._unstore(key, prev)
                 obj = self._decode(prev, revision)
-                cached = _CachedEvent(revision, DELETED, obj, prev)
+                cached = _CachedEvent(
+                    revision, DELETED, obj, prev, ObjectEvent(DELETED, obj, revision)
+                )
             self.revision = revision
             self._window.append(cached)
             if len(self._window) > self._window_size:
@@ -286,11 +306,22 @@ class WatchCache:
             self._by_node.get(node, {}).pop(key, None)
 
     def _dispatch(self, event: _CachedEvent) -> None:
-        for watch in self._watch_all:
-            watch._offer(event)
-        namespace = event.object.metadata.namespace
-        for watch in self._watch_ns.get(namespace, ()):
-            watch._offer(event)
+        # Fast path of nearly every delivery: an unfiltered watch with a sink and no fault armed
+        # gets the commit's own event straight into its sink (the informer's apply), with no
+        # frame of the watch's own; any other watch takes _offer, which must agree with this:
+        # an unfiltered watch sees each event as the cache recorded it (event.event).
+        out = event.event
+        in_namespace = self._watch_ns.get(event.object.metadata.namespace)
+        for bucket in (self._watch_all, in_namespace) if in_namespace else (self._watch_all,):
+            for watch in bucket:
+                sink = watch._sink
+                if sink is None or watch._filtered or watch.interceptors or watch.closed:
+                    watch._offer(event)
+                    continue
+                try:
+                    sink(out)
+                except Exception as exc:
+                    watch._fail(exc)
         if self._watch_node:
             node = _node_name(event.object)
             old_node = _node_name(event.prev)

@@ -109,10 +109,11 @@ class Watch:
     def _offer(self, event: _CachedEvent) -> None:
         if self.closed:  # stopped during this very dispatch (a sink that raised)
             return
+        out: ObjectEvent | None
         if not self._filtered:
             # everything visible: ADDED without a previous object, MODIFIED with one,
             # DELETED: the kind the cache gave the event (what the tests below would give)
-            kind = event.type
+            out = event.event
         else:
             now_visible = event.type != DELETED and self._visible(event.object)
             was_visible = event.prev is not None and self._visible(event.prev)
@@ -122,7 +123,7 @@ class Watch:
                 kind = DELETED
             else:
                 return
-        out: ObjectEvent | None = event.as_kind(kind)
+            out = event.as_kind(kind)
         if self.interceptors:  # a fault is armed on this watch
             for interceptor in self.interceptors:
                 out = interceptor(out)  # type: ignore[arg-type]

@@ -126,17 +126,17 @@ class Watch:
             out = event.as_kind(kind)
         if self.interceptors:  # a fault is armed on this watch
             for interceptor in self.interceptors:
-                out = interceptor(out)  # type: ignore[arg-type]
+                out = interceptor(out)
                 if out is None:
                     return
         sink = self._sink
         if sink is None:
-            self._pending.append(out)  # type: ignore[arg-type]
+            self._pending.append(out)
             if self._wakeup is not None:
                 self._wakeup.set()
             return
         try:
-            sink(out)  # type: ignore[arg-type]
+            sink(out)
         except Exception as exc:
             self._fail(exc)
 

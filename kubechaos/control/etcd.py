@@ -194,7 +194,8 @@ class EtcdStore:
 
     # ------------------------------------------------------------------ reads
     def get(self, key: str) -> KeyValue | None:
-        return self._dirs.get(_parent(key), {}).get(key)
+        # _parent(key), inline: every commit reads each key it compares and writes
+        return self._dirs.get(key[: key.rfind("/") + 1], {}).get(key)
 
     def range(self, prefix: str) -> list[KeyValue]:
         """Every live key starting with ``prefix``, in key order."""

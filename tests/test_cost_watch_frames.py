@@ -25,6 +25,7 @@ import attrs
 import trio
 
 from kubechaos.api.objects import Container, ObjectMeta, Pod, PodSpec
+from kubechaos.api.selectors import LabelSelector
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.etcd import EtcdStore
@@ -163,3 +164,72 @@ def test_a_watch_without_sink_buffers_the_event_four_frames_below_the_commit() -
     one, three = _run(informers=1, sink=False), _run(informers=3, sink=False)
     extra = [b - a for a, b in zip(one.calls_per_commit, three.calls_per_commit, strict=True)]
     assert extra == [2 * 1] * len(extra)  # one _offer per watcher
+
+
+async def test_a_fault_armed_on_an_attached_watch_takes_the_next_event_off_the_fast_path() -> None:
+    """The fast path is checked per event: an interceptor appended to an informer's watch after
+    it attached (watch-drop arms on open watches, faults/network.py) withholds the next event;
+    disarmed, events reach the handler again. Upstream a dropped watch event is simply never
+    seen by the watcher (cacher.go's cacheWatcher.add drops on a blocked watcher)."""
+    _, ctx = new_control_plane(seed=1)
+    await bootstrap(ctx)
+    informer: Informer[Any] = Informer(ctx.api, "pods", component="t", events=ctx.events)
+    heard: list[str] = []
+    informer.add_handler(Handler(on_add=lambda o: heard.append(o.metadata.name)))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(informer.run)
+        await informer.synced.wait()
+        await trio.sleep(1)
+        spec = PodSpec((Container("c", "img"),))
+        await ctx.api.create(Pod(ObjectMeta(name="a", namespace="default"), spec))
+        watch: Any = informer.watch
+        dropped: list[str] = []
+
+        def drop(event: Any) -> None:
+            dropped.append(event.object.metadata.name)
+
+        watch.interceptors.append(drop)
+        await ctx.api.create(Pod(ObjectMeta(name="b", namespace="default"), spec))
+        watch.interceptors.remove(drop)
+        await ctx.api.create(Pod(ObjectMeta(name="c", namespace="default"), spec))
+        nursery.cancel_scope.cancel()
+    assert heard == ["a", "c"] and dropped == ["b"]
+
+
+async def test_a_label_filtered_informer_hears_a_pod_leave_its_selector_as_deleted() -> None:
+    """A watch with a label selector (filtered, so off the fast path, in the same bucket as the
+    unfiltered ones) sees an object that stops matching as DELETED and one that starts matching
+    as ADDED (cacher.go: the cacheWatcher converts by comparing the old and new object against
+    its filter), while an unfiltered informer sees both changes as updates."""
+    _, ctx = new_control_plane(seed=1)
+    await bootstrap(ctx)
+    web: Informer[Any] = Informer(
+        ctx.api,
+        "pods",
+        component="w",
+        events=ctx.events,
+        label_selector=LabelSelector({"app": "web"}),
+    )
+    every: Informer[Any] = Informer(ctx.api, "pods", component="e", events=ctx.events)
+    seen: list[tuple[str, str]] = []
+    for name, informer in (("web", web), ("all", every)):
+        informer.add_handler(
+            Handler(
+                on_add=lambda o, n=name: seen.append((n, "add")),
+                on_update=lambda _o, _n, n=name: seen.append((n, "update")),
+                on_delete=lambda o, n=name: seen.append((n, "delete")),
+            )
+        )
+    async with trio.open_nursery() as nursery:
+        for informer in (web, every):
+            nursery.start_soon(informer.run)
+            await informer.synced.wait()
+        await trio.sleep(1)
+        meta = ObjectMeta(name="p", namespace="default", labels={"app": "web"})
+        pod = await ctx.api.create(Pod(meta, PodSpec((Container("c", "img"),))))
+        for labels in ({"app": "db"}, {"app": "web"}):
+            meta = attrs.evolve(pod.metadata, labels=labels)
+            pod = await ctx.api.update(attrs.evolve(pod, metadata=meta))
+        nursery.cancel_scope.cancel()
+    assert [verb for who, verb in seen if who == "web"] == ["add", "delete", "add"]
+    assert [verb for who, verb in seen if who == "all"] == ["add", "update", "update"]

@@ -18,9 +18,6 @@ does not use it pays nothing for it.
 
 from __future__ import annotations
 
-from itertools import repeat
-from operator import attrgetter, is_not
-
 from kubechaos.api.nodeaffinity import preferred_score
 from kubechaos.control.scheduler.cache import SchedulerCache
 from kubechaos.control.scheduler.framework import NodeInfo, PodView, tolerated
@@ -70,22 +67,16 @@ def resource_scores(
     ``requests``: ``view.requests`` interned (SchedulerCache.signatures). With it, a node whose
     requests and allocatable have not changed since it was last scored for a pod of the same
     requests reuses that score (NodeInfo.scored_for): while a Deployment's pods are scheduled
-    one after the other, only the node the previous one went to is worked out again. The memo
-    is read at C speed (two ``map`` passes, no Python code per node: scored_for holds only
-    interned tuples or None, so ``count`` matching by equality is matching by identity), and the
-    nodes not memoised are scored once per distinct signature (:func:`_score_stale`)."""
+    one after the other, only the node the previous one went to is worked out again. The
+    reused scores are read in one list comprehension (-1, never a score, marks the others,
+    which :func:`_score_stale` finds at C speed and scores once per distinct signature)."""
     if requests is None:
         return [_resource_score(view, info) for info in feasible]
-    scores = list(map(_RESOURCE_SCORE, feasible))
-    memo = list(map(_SCORED_FOR, feasible))
-    if memo.count(requests) != len(memo):
-        _score_stale(view, feasible, requests, scores, memo)
+    scores = [info.resource_score if info.scored_for is requests else -1 for info in feasible]
+    stale = scores.count(-1)
+    if stale:
+        _score_stale(view, feasible, requests, scores, stale)
     return scores
-
-
-_RESOURCE_SCORE = attrgetter("resource_score")
-_SCORED_FOR = attrgetter("scored_for")
-_SIGNATURE = attrgetter("nz_cpu", "nz_memory", "cpu", "memory", "alloc_cpu", "alloc_memory")
 
 
 def _score_stale(
@@ -93,20 +84,26 @@ def _score_stale(
     feasible: list[NodeInfo],
     requests: tuple[int, int, int, int],
     scores: list[int],
-    memo: list[tuple[int, int, int, int] | None],
+    stale: int,
 ) -> None:
-    """Score (into ``scores``) the nodes whose memo is not for ``requests``, and memoise them.
+    """Score the ``stale`` nodes marked -1 in ``scores`` (in place), and memoise them.
 
     :func:`_resource_score` reads only the node's requested totals and allocatable (its
     *signature*): nodes of one signature share a score, so it is computed once per distinct
-    signature met in this attempt."""
-    by_signature: dict[tuple[int, ...], int] = {}
-    stale = list(map(is_not, memo, repeat(requests)))  # found with list.index, at C speed
+    signature met in this attempt (the first pod of new requests on a fresh cluster: once)."""
+    by_signature: dict[tuple[int, int, int, int, int, int], int] = {}
     i = -1
-    for _ in range(len(memo) - memo.count(requests)):
-        i = stale.index(True, i + 1)
+    for _ in range(stale):
+        i = scores.index(-1, i + 1)
         info = feasible[i]
-        signature = _SIGNATURE(info)
+        signature = (
+            info.nz_cpu,
+            info.nz_memory,
+            info.cpu,
+            info.memory,
+            info.alloc_cpu,
+            info.alloc_memory,
+        )
         score = by_signature.get(signature)
         if score is None:
             score = by_signature[signature] = _resource_score(view, info)

@@ -24,7 +24,11 @@ class Placement:
     __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "pod")
 
     def __init__(
-        self, node: str, pod: Pod, assumed: bool, requests: tuple[int, int, int, int] | None
+        self,
+        node: str,
+        pod: Pod,
+        assumed: bool,
+        requests: tuple[int, int, int, int] | None = None,
     ) -> None:
         self.node = node
         self.pod = pod  # the latest version seen (preemption reads priority, labels, status)

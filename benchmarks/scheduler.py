@@ -165,7 +165,7 @@ async def _run(nodes: int, count: int, profile: cProfile.Profile | None) -> dict
             feasible, _, _ = scheduler.find_nodes_that_fit(view, scheduler.cache.offered_nodes())
             if feasible:
                 info = scheduler.select_host(view, feasible)
-                scheduler.cache.place(view.key, view.pod, info.name, assumed=True)
+                scheduler.cache.place(view.key, view.pod, info.name, True, view.pod_requests())
             elapsed = time.process_time_ns() - start
             if profile is not None:
                 profile.disable()

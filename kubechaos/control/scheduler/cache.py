@@ -23,10 +23,20 @@ class Placement:
 
     __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "pod")
 
-    def __init__(self, node: str, pod: Pod, assumed: bool) -> None:
+    def __init__(
+        self,
+        node: str,
+        pod: Pod,
+        assumed: bool,
+        requests: tuple[int, int, int, int] | None = None,
+    ) -> None:
         self.node = node
         self.pod = pod  # the latest version seen (preemption reads priority, labels, status)
-        self.cpu, self.memory, self.nz_cpu, self.nz_memory = pod_requests(pod)
+        # (cpu, memory, nz_cpu, nz_memory): the scheduler's assume passes its PodView's, worked
+        # out once per pod version; a pod seen bound by the informer is read here
+        self.cpu, self.memory, self.nz_cpu, self.nz_memory = (
+            pod_requests(pod) if requests is None else requests
+        )
         self.assumed = assumed
 
 
@@ -121,8 +131,16 @@ class SchedulerCache:
         counts = self._node_priorities.get(node_name)
         return min(counts) if counts else None
 
-    def place(self, key: str, pod: Pod, node_name: str, assumed: bool) -> None:
-        placed = Placement(node_name, pod, assumed)
+    def place(
+        self,
+        key: str,
+        pod: Pod,
+        node_name: str,
+        assumed: bool,
+        requests: tuple[int, int, int, int] | None = None,
+    ) -> None:
+        """Charge the pod to the node; ``requests``: its pod_requests if already known."""
+        placed = Placement(node_name, pod, assumed, requests)
         self._placed[key] = placed
         self._node_pods.setdefault(node_name, {})[key] = placed
         priority = pod.spec.priority or 0

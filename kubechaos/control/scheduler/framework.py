@@ -138,6 +138,10 @@ class PodView:
         self.placement: Any = None  # the pod's own pod-constraint terms, read when first needed
         self.cycle: ConstraintCycle | None = None  # this attempt's pod-constraint state
 
+    def pod_requests(self) -> tuple[int, int, int, int]:
+        """:func:`pod_requests` of the pod, as computed for this view (the assume's charge)."""
+        return self.cpu, self.memory, self.nz_cpu, self.nz_memory
+
 
 class NodeInfo:
     """The scheduler's view of one node: its schedulable properties and what is placed on it.

@@ -9,7 +9,8 @@ these are pure verdicts on (pod, node), testable without a queue, a cache or a c
 
 from __future__ import annotations
 
-from operator import add
+from itertools import compress, repeat
+from operator import add, eq
 
 from kubechaos.api.nodeaffinity import terms_match
 from kubechaos.control.scheduler.cache import SchedulerCache
@@ -92,7 +93,8 @@ def best_nodes(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) -
     best = max(scores)
     ties = scores.count(best)
     if ties > _FEW_TIES:
-        return [info for info, score in zip(feasible, scores, strict=True) if score == best]
+        # many ties (identical empty nodes): picked at C speed, in order
+        return list(compress(feasible, map(eq, scores, repeat(best))))
     winners = []
     i = -1
     for _ in range(ties):  # the few best found at C speed, in order

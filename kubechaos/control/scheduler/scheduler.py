@@ -244,7 +244,7 @@ class Scheduler:
             self._failed(qp, "unschedulable", message, parked=True)
             return False
         info = self.select_host(view, feasible)
-        self.cache.place(view.key, view.pod, info.name, assumed=True)
+        self.cache.place(view.key, view.pod, info.name, True, view.pod_requests())
         self.preemption.nominator.delete(view.key)
         meta = view.pod.metadata
         try:

@@ -68,17 +68,47 @@ def resource_scores(
     requests and allocatable have not changed since it was last scored for a pod of the same
     requests reuses that score (NodeInfo.scored_for): while a Deployment's pods are scheduled
     one after the other, only the node the previous one went to is worked out again. The
-    reused scores are read in one list comprehension (-1, never a score, marks the others)."""
+    reused scores are read in one list comprehension (-1, never a score, marks the others,
+    which :func:`_score_stale` finds at C speed and scores once per distinct signature)."""
     if requests is None:
         return [_resource_score(view, info) for info in feasible]
     scores = [info.resource_score if info.scored_for is requests else -1 for info in feasible]
-    if -1 in scores:
-        for i, score in enumerate(scores):
-            if score == -1:
-                info = feasible[i]
-                score = scores[i] = _resource_score(view, info)
-                info.scored_for, info.resource_score = requests, score
+    stale = scores.count(-1)
+    if stale:
+        _score_stale(view, feasible, requests, scores, stale)
     return scores
+
+
+def _score_stale(
+    view: PodView,
+    feasible: list[NodeInfo],
+    requests: tuple[int, int, int, int],
+    scores: list[int],
+    stale: int,
+) -> None:
+    """Score the ``stale`` nodes marked -1 in ``scores`` (in place), and memoise them.
+
+    :func:`_resource_score` reads only the node's requested totals and allocatable (its
+    *signature*): nodes of one signature share a score, so it is computed once per distinct
+    signature met in this attempt (the first pod of new requests on a fresh cluster: once)."""
+    by_signature: dict[tuple[int, int, int, int, int, int], int] = {}
+    i = -1
+    for _ in range(stale):
+        i = scores.index(-1, i + 1)
+        info = feasible[i]
+        signature = (
+            info.nz_cpu,
+            info.nz_memory,
+            info.cpu,
+            info.memory,
+            info.alloc_cpu,
+            info.alloc_memory,
+        )
+        score = by_signature.get(signature)
+        if score is None:
+            score = by_signature[signature] = _resource_score(view, info)
+        scores[i] = info.resource_score = score
+        info.scored_for = requests
 
 
 def _resource_score(view: PodView, info: NodeInfo) -> int:

@@ -44,8 +44,10 @@ class OwnedIndex(Generic[T]):
         self._orphan_labels: dict[str, tuple[str, Mapping[str, str], int]] = {}
         self._orphan_seq = 0
 
-    def put(self, obj: T) -> None:
-        key = key_of(obj)
+    def put(self, obj: T, key: str | None = None) -> None:
+        """File ``obj`` (``key``: its key_of, if the caller has it already)."""
+        if key is None:
+            key = key_of(obj)
         meta = obj.metadata
         filed = self._bucket.get(key)
         if filed is not None and filed[key].metadata.owner_references is meta.owner_references:

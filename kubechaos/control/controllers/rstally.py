@@ -138,11 +138,28 @@ class TalliedIndex(OwnedIndex[Pod]):
         # pod key -> (its owner references object, the controller reference among them): the
         # API server keeps the tuple through the writes that do not change it (nearly all)
         self._refs: dict[str, tuple[tuple[OwnerReference, ...], OwnerReference | None]] = {}
+        self._read: dict[str, tuple[object, ...]] = {}  # pod key -> the facts put last read
 
     def put(self, obj: Pod) -> None:
-        super().put(obj)
         pkey = key_of(obj)
-        refs = obj.metadata.owner_references
+        super().put(obj, pkey)
+        meta = obj.metadata
+        status = obj.status
+        # Everything the tally and the node counts below read from a pod: its owner references,
+        # labels, deletion, phase, conditions (Ready) and node. Unchanged (a probe result, an
+        # unrelated status field) -> nothing below would change: one tuple comparison.
+        read = (
+            meta.owner_references,
+            meta.labels,
+            meta.deletion_timestamp,
+            status.phase,
+            status.conditions,
+            obj.spec.node_name,
+        )
+        if self._read.get(pkey) == read:
+            return
+        self._read[pkey] = read
+        refs = meta.owner_references
         seen = self._refs.get(pkey)
         if seen is not None and seen[0] is refs:
             ref = seen[1]  # the same owner references as the pod's last version
@@ -180,6 +197,7 @@ class TalliedIndex(OwnedIndex[Pod]):
         self._unplace(pkey)
         self._facts.pop(pkey, None)
         self._refs.pop(pkey, None)
+        self._read.pop(pkey, None)
 
     def _untally(self, pkey: str) -> None:
         uid = self._tallied_by.pop(pkey, None)

@@ -153,6 +153,14 @@ class DaemonSetController(Controller):
             self.enqueue(key_of(ds))
 
     def _pod_update(self, old: Pod, pod: Pod) -> None:
+        meta, old_meta = pod.metadata, old.metadata
+        if meta.owner_references is old_meta.owner_references and meta.uid == old_meta.uid:
+            # Fast path (most pods belong to other controllers): the same controller reference
+            # as before, naming another kind. Upstream's updatePod resolves it to no DaemonSet
+            # and returns; the index never held the pod (DaemonPods.put keeps no such pod).
+            ref = meta.controller_ref()
+            if ref is not None and ref.kind != DaemonSet.KIND:
+                return
         if old.metadata.uid != pod.metadata.uid:
             self._pod_delete(old)
             self._pod_add(pod)

@@ -150,6 +150,13 @@ class JobController(Controller):
         self.queue.add_after(key_of(job), JOB_SYNC_BATCH_PERIOD)
 
     def _pod_update(self, old: Pod, pod: Pod) -> None:
+        meta = pod.metadata
+        if meta.owner_references is old.metadata.owner_references:
+            # Fast path: the same controller reference as before, naming another kind (upstream's
+            # updatePod resolves no Job and returns); JobPods.put kept nothing for the old one.
+            ref = meta.controller_ref()
+            if ref is not None and ref.kind != Job.KIND:
+                return
         if (
             not self.owned.put(pod)
             or old.metadata.resource_version == pod.metadata.resource_version

@@ -65,7 +65,10 @@ def endpoint_changed(old: Pod, new: Pod) -> bool:
         return True
     if old_status is new_status:
         return False
-    if old_status.pod_ip != new_status.pod_ip or old.is_terminal() != new.is_terminal():
+    if old_status.pod_ip != new_status.pod_ip:
+        return True
+    # (the same phase is the same terminality: no need to ask either pod)
+    if old_status.phase != new_status.phase and old.is_terminal() != new.is_terminal():
         return True
     if old_status.conditions is new_status.conditions:
         return False

@@ -107,9 +107,9 @@ BOUNDS = {
     "replicaset": 7,  # handler, TalliedIndex.put (key_of, OwnedIndex.put), controller_ref,
     # Informer.get, Controller.enqueue
     "deployment": 3,  # handler, OwnedIndex.put, key_of
-    "daemonset": 2,  # handler, controller_ref
+    "daemonset": 3,  # handler, still_owned_by_other_kind, controller_ref
     "statefulset": 3,  # handler, _tracked, controller_ref
-    "job": 2,  # handler, controller_ref
+    "job": 3,  # handler, still_owned_by_other_kind, controller_ref
     "endpoints": 2,  # handler, endpoint_changed
     "endpointslice": 2,
 }

@@ -140,8 +140,8 @@ class TalliedIndex(OwnedIndex[Pod]):
         self._refs: dict[str, tuple[tuple[OwnerReference, ...], OwnerReference | None]] = {}
         self._read: dict[str, tuple[object, ...]] = {}  # pod key -> the facts put last read
 
-    def put(self, obj: Pod) -> None:
-        pkey = key_of(obj)
+    def put(self, obj: Pod, key: str | None = None) -> None:
+        pkey = key_of(obj) if key is None else key
         super().put(obj, pkey)
         meta = obj.metadata
         status = obj.status

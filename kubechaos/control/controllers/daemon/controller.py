@@ -47,7 +47,11 @@ from kubechaos.control.controllers.daemon.util import (
     should_ignore_node_update,
 )
 from kubechaos.control.controllers.expectations import Expectations
-from kubechaos.control.controllers.ownership import claim, recheck_deletion
+from kubechaos.control.controllers.ownership import (
+    claim,
+    recheck_deletion,
+    still_owned_by_other_kind,
+)
 from kubechaos.defaults import (
     DAEMONSET_BURST_REPLICAS,
     DAEMONSET_CONCURRENT_SYNCS,
@@ -153,14 +157,8 @@ class DaemonSetController(Controller):
             self.enqueue(key_of(ds))
 
     def _pod_update(self, old: Pod, pod: Pod) -> None:
-        meta, old_meta = pod.metadata, old.metadata
-        if meta.owner_references is old_meta.owner_references and meta.uid == old_meta.uid:
-            # Fast path (most pods belong to other controllers): the same controller reference
-            # as before, naming another kind. Upstream's updatePod resolves it to no DaemonSet
-            # and returns; the index never held the pod (DaemonPods.put keeps no such pod).
-            ref = meta.controller_ref()
-            if ref is not None and ref.kind != DaemonSet.KIND:
-                return
+        if still_owned_by_other_kind(old, pod, DaemonSet.KIND):  # (DaemonPods never held it)
+            return
         if old.metadata.uid != pod.metadata.uid:
             self._pod_delete(old)
             self._pod_add(pod)

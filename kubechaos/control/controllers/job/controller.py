@@ -41,6 +41,7 @@ from kubechaos.control.controllers.job.backoff import BackoffRecord, next_record
 from kubechaos.control.controllers.job.owned import JobPods, JobView
 from kubechaos.control.controllers.job.pods import PodControl, surplus
 from kubechaos.control.controllers.job.ttlafterfinished import TTLAfterFinishedController
+from kubechaos.control.controllers.ownership import still_owned_by_other_kind
 from kubechaos.defaults import JOB_SYNC_BATCH_PERIOD, JOB_TRACKING_FINALIZER
 from kubechaos.sim.clock import now
 
@@ -150,13 +151,8 @@ class JobController(Controller):
         self.queue.add_after(key_of(job), JOB_SYNC_BATCH_PERIOD)
 
     def _pod_update(self, old: Pod, pod: Pod) -> None:
-        meta = pod.metadata
-        if meta.owner_references is old.metadata.owner_references:
-            # Fast path: the same controller reference as before, naming another kind (upstream's
-            # updatePod resolves no Job and returns); JobPods.put kept nothing for the old one.
-            ref = meta.controller_ref()
-            if ref is not None and ref.kind != Job.KIND:
-                return
+        if still_owned_by_other_kind(old, pod, Job.KIND):  # (JobPods.put kept nothing of it)
+            return
         if (
             not self.owned.put(pod)
             or old.metadata.resource_version == pod.metadata.resource_version

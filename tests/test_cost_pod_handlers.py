@@ -104,8 +104,8 @@ def _handler(controller: Any) -> Callable[[Pod, Pod], None]:
 # the Python calls each handler makes for a status write of a ReplicaSet's pod that changes
 # nothing it reads (the handler itself included)
 BOUNDS = {
-    "replicaset": 7,  # handler, TalliedIndex.put (key_of, OwnedIndex.put), controller_ref,
-    # Informer.get, Controller.enqueue
+    "replicaset": 6,  # handler, TalliedIndex.put (key_of, OwnedIndex.put), controller_ref,
+    # Controller.enqueue
     "deployment": 3,  # handler, OwnedIndex.put, key_of
     "daemonset": 3,  # handler, still_owned_by_other_kind, controller_ref
     "statefulset": 3,  # handler, _tracked, controller_ref

@@ -213,7 +213,7 @@ class ReplicaSetController(Controller):
             if ref is not None:
                 if ref.kind == ReplicaSet.KIND:
                     key = f"{meta.namespace}/{ref.name}"
-                    rs = self.replicasets.get(key)
+                    rs = self.replicasets.store.get(key)  # (Informer.get, without the call)
                     if rs is not None and rs.metadata.uid == ref.uid:
                         self.enqueue(key)
                 return

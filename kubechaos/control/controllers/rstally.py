@@ -20,6 +20,7 @@ index when either of those changes.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Callable, Iterable, Mapping
 
 import attrs
@@ -146,8 +147,9 @@ class TalliedIndex(OwnedIndex[Pod]):
         meta = obj.metadata
         status = obj.status
         # Everything the tally and the node counts below read from a pod: its owner references,
-        # labels, deletion, phase, conditions (Ready) and node. Unchanged (a probe result, an
-        # unrelated status field) -> nothing below would change: one tuple comparison.
+        # labels, deletion, phase, conditions (Ready) and node. The very same objects as last time
+        # (a probe result, an unrelated status field) -> nothing below would change: one pass of
+        # identity checks in C (an equal but new object only takes the longer way).
         read = (
             meta.owner_references,
             meta.labels,
@@ -156,7 +158,8 @@ class TalliedIndex(OwnedIndex[Pod]):
             status.conditions,
             obj.spec.node_name,
         )
-        if self._read.get(pkey) == read:
+        seen = self._read.get(pkey)
+        if seen is not None and all(map(operator.is_, seen, read)):
             return
         self._read[pkey] = read
         refs = meta.owner_references

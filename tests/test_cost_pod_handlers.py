@@ -29,7 +29,6 @@ from typing import Any
 
 import attrs
 import trio
-import trio.testing
 
 from kubechaos.api.objects import Pod
 from kubechaos.client.context import Context
@@ -42,7 +41,6 @@ from kubechaos.control.controllers.job.controller import JobController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.control.controllers.rstally import Tally
 from kubechaos.control.controllers.statefulset.controller import StatefulSetController
-from kubechaos.defaults import Settings
 
 from .factories import PodReadier, deployment, service
 from .test_replicaset import control_plane
@@ -178,40 +176,3 @@ async def test_a_changed_pod_still_reaches_its_owner_and_its_tally() -> None:
         assert tally.ready == ready - 1
         assert rs_key in rsc.queue.dirty
         nursery.cancel_scope.cancel()
-
-
-async def test_an_add_wakes_a_worker_only_when_one_waits() -> None:
-    """client-go's workqueue Add (staging/src/k8s.io/client-go/util/workqueue/queue.go) signals
-    its condition variable for a waiting worker; with every worker busy (a converging cluster)
-    there is no one to wake, and the model makes no call into Trio's parking lot. A worker that
-    does wait is woken by the add and gets the key."""
-    queue = WorkQueue("test", Settings())
-    unpark = trio.lowlevel.ParkingLot.unpark.__code__
-    unparks = 0
-
-    def profile(frame: FrameType, event: str, arg: object) -> None:
-        nonlocal unparks
-        if event == "call" and frame.f_code is unpark:
-            unparks += 1
-
-    sys.setprofile(profile)
-    try:
-        queue.add("a")
-    finally:
-        sys.setprofile(None)
-    assert unparks == 0
-    assert await queue.get() == "a"
-    got: list[str] = []
-
-    async def worker() -> None:
-        got.append(await queue.get())
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(worker)
-        await trio.testing.wait_all_tasks_blocked()
-        sys.setprofile(profile)
-        try:
-            queue.add("b")
-        finally:
-            sys.setprofile(None)
-    assert unparks == 1 and got == ["b"]

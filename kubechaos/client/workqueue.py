@@ -77,7 +77,6 @@ class WorkQueue:
         self.dirty: set[str] = set()
         self._processing: set[str] = set()
         self._waiters = trio.lowlevel.ParkingLot()
-        self._parked = 0  # workers parked in get: an add with none wakes nobody (no unpark call)
         self._delayed: list[tuple[float, int, str]] = []
         self._delayed_at: dict[str, float] = {}
         self._seq = itertools.count()
@@ -98,8 +97,7 @@ class WorkQueue:
         if key in self._processing:
             return
         self._queue.append(key)
-        if self._parked:
-            self._waiters.unpark()
+        self._waiters.unpark()
 
     def add_after(self, key: str, delay: float) -> None:
         if delay <= 0:
@@ -122,11 +120,7 @@ class WorkQueue:
 
     async def get(self) -> str:
         while not self._queue:
-            self._parked += 1
-            try:
-                await self._waiters.park()
-            finally:
-                self._parked -= 1
+            await self._waiters.park()
         key = self._queue.popleft()
         self._processing.add(key)
         self.dirty.discard(key)
@@ -136,8 +130,7 @@ class WorkQueue:
         self._processing.discard(key)
         if key in self.dirty:
             self._queue.append(key)
-            if self._parked:
-                self._waiters.unpark()
+            self._waiters.unpark()
 
     async def run_delays(self) -> None:
         """Move delayed keys into the queue when their time comes (one task per queue)."""

@@ -20,7 +20,6 @@ index when either of those changes.
 from __future__ import annotations
 
 import bisect
-import operator
 from collections.abc import Callable, Iterable, Mapping
 
 import attrs
@@ -139,29 +138,29 @@ class TalliedIndex(OwnedIndex[Pod]):
         # pod key -> (its owner references object, the controller reference among them): the
         # API server keeps the tuple through the writes that do not change it (nearly all)
         self._refs: dict[str, tuple[tuple[OwnerReference, ...], OwnerReference | None]] = {}
-        self._read: dict[str, tuple[object, ...]] = {}  # pod key -> the facts put last read
 
     def put(self, obj: Pod, key: str | None = None) -> None:
         pkey = key_of(obj) if key is None else key
+        bucket = self._bucket.get(pkey)
+        prev = bucket[pkey] if bucket is not None else None  # the version put last, if any
         super().put(obj, pkey)
-        meta = obj.metadata
-        status = obj.status
-        # Everything the tally and the node counts below read from a pod: its owner references,
-        # labels, deletion, phase, conditions (Ready) and node. The very same objects as last time
-        # (a probe result, an unrelated status field) -> nothing below would change: one pass of
-        # identity checks in C (an equal but new object only takes the longer way).
-        read = (
-            meta.owner_references,
-            meta.labels,
-            meta.deletion_timestamp,
-            status.phase,
-            status.conditions,
-            obj.spec.node_name,
-        )
-        seen = self._read.get(pkey)
-        if seen is not None and all(map(operator.is_, seen, read)):
-            return
-        self._read[pkey] = read
+        meta, status = obj.metadata, obj.status
+        # Everything the tally and the node counts below read from a pod: its conditions (Ready),
+        # phase, node, deletion, labels and owner references. The very same objects as in the
+        # version put last (a probe result, an unrelated status field) -> nothing below would
+        # change. Identity checks, stopping at the first difference (usually the conditions);
+        # an equal but new object only takes the longer way.
+        if prev is not None:
+            pm, ps = prev.metadata, prev.status
+            if (
+                ps.conditions is status.conditions
+                and ps.phase is status.phase
+                and prev.spec.node_name is obj.spec.node_name
+                and pm.deletion_timestamp is meta.deletion_timestamp
+                and pm.labels is meta.labels
+                and pm.owner_references is meta.owner_references
+            ):
+                return
         refs = meta.owner_references
         seen = self._refs.get(pkey)
         if seen is not None and seen[0] is refs:
@@ -200,7 +199,6 @@ class TalliedIndex(OwnedIndex[Pod]):
         self._unplace(pkey)
         self._facts.pop(pkey, None)
         self._refs.pop(pkey, None)
-        self._read.pop(pkey, None)
 
     def _untally(self, pkey: str) -> None:
         uid = self._tallied_by.pop(pkey, None)

@@ -72,7 +72,9 @@ class WorkQueue:
         self.name = name
         self.rate_limiter = ControllerRateLimiter.from_settings(settings)
         self._queue: deque[str] = deque()
-        self._dirty: set[str] = set()
+        # keys waiting to be processed (again): adding one of them is a no-op; Controller.enqueue
+        # reads this set directly, so it is never replaced, only mutated
+        self.dirty: set[str] = set()
         self._processing: set[str] = set()
         self._waiters = trio.lowlevel.ParkingLot()
         self._delayed: list[tuple[float, int, str]] = []
@@ -88,10 +90,10 @@ class WorkQueue:
         return len(self._queue)
 
     def add(self, key: str) -> None:
-        if self.shutting_down or key in self._dirty:
+        if self.shutting_down or key in self.dirty:
             return
         self.adds_total += 1
-        self._dirty.add(key)
+        self.dirty.add(key)
         if key in self._processing:
             return
         self._queue.append(key)
@@ -121,12 +123,12 @@ class WorkQueue:
             await self._waiters.park()
         key = self._queue.popleft()
         self._processing.add(key)
-        self._dirty.discard(key)
+        self.dirty.discard(key)
         return key
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
-        if key in self._dirty:
+        if key in self.dirty:
             self._queue.append(key)
             self._waiters.unpark()
 

@@ -25,9 +25,14 @@ class Controller:
         self.api = ctx.api
         self.events = ctx.events
         self.queue = WorkQueue(self.queue_name or self.name, ctx.settings)
+        # the queue's dirty set (the same set object for the queue's life), read here so that
+        # re-adding a key already waiting (most pod events of a busy owner) is one set lookup
+        self._queued = self.queue.dirty
 
     def enqueue(self, key: str) -> None:
-        self.queue.add(key)
+        # Fast path of WorkQueue.add, which it must agree with: a key already dirty is a no-op.
+        if key not in self._queued:
+            self.queue.add(key)
 
     async def sync(self, key: str) -> None:
         """Bring the object called ``key`` to its desired state; raise to be retried."""

@@ -221,7 +221,7 @@ class NodeLifecycleController(Controller):
             Handler(self._on_node_add, self._on_node_update, self._on_node_delete)
         )
         self.leases.add_handler(Handler(self._on_lease, lambda old, new: self._on_lease(new)))
-        self.pods.add_handler(Handler(self._on_pod, lambda old, new: self._on_pod(new)))
+        self.pods.add_handler(Handler(self._on_pod, self._on_pod_update))
         self._started_once_synced: list[Controller] = []
 
     def start_once_synced(self, controller: Controller) -> None:
@@ -460,7 +460,11 @@ class NodeLifecycleController(Controller):
         self._no_execute.pop(node.metadata.name, None)
 
     def _on_pod(self, pod: Pod) -> None:
-        """A ready pod on a node that is not Ready is marked not ready (upstream processPod)."""
+        self._on_pod_update(pod, pod)
+
+    def _on_pod_update(self, old: Pod, pod: Pod) -> None:
+        """A ready pod on a node that is not Ready is marked not ready (upstream processPod;
+        the update handler itself, not a lambda around it: one call per pod update)."""
         node_name = pod.spec.node_name
         if not node_name or not pod.is_ready():
             return

@@ -24,6 +24,21 @@ Owner = Any  # a ReplicaSet or a Deployment: anything with metadata and spec.sel
 # ---------------------------------------------------------------------------- ownership
 
 
+def still_owned_by_other_kind(old: APIObject, new: APIObject, kind: str) -> bool:
+    """Whether an update leaves the object with the very same controller reference, naming a
+    controller of another kind than ``kind``: the fast path of a controller's update handler for
+    the objects of other controllers (most pods belong to ReplicaSets). Upstream's updatePod
+    (daemon_controller.go, job_controller.go) resolves such a reference to nothing of its own and
+    returns; the handler must have kept nothing for the old version either. The API server keeps
+    the owner references tuple through every write that leaves it alone, so this is an identity
+    check and one kind read."""
+    meta, old_meta = new.metadata, old.metadata
+    if meta.owner_references is not old_meta.owner_references or meta.uid != old_meta.uid:
+        return False
+    ref = meta.controller_ref()
+    return ref is not None and ref.kind != kind
+
+
 class OwnedIndex(Generic[T]):
     """Objects grouped by their controller owner's UID; orphans grouped by namespace and by
     each of their labels.
@@ -44,8 +59,10 @@ class OwnedIndex(Generic[T]):
         self._orphan_labels: dict[str, tuple[str, Mapping[str, str], int]] = {}
         self._orphan_seq = 0
 
-    def put(self, obj: T) -> None:
-        key = key_of(obj)
+    def put(self, obj: T, key: str | None = None) -> None:
+        """File ``obj`` (``key``: its key_of, if the caller has it already)."""
+        if key is None:
+            key = key_of(obj)
         meta = obj.metadata
         filed = self._bucket.get(key)
         if filed is not None and filed[key].metadata.owner_references is meta.owner_references:

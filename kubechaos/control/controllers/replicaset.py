@@ -201,7 +201,24 @@ class ReplicaSetController(Controller):
             self._on_pod_add(pod)
             return
         self._pods_by_owner.put(pod)
-        if old.metadata.resource_version == pod.metadata.resource_version:
+        meta, old_meta = pod.metadata, old.metadata
+        if old_meta.resource_version == meta.resource_version:
+            return
+        refs = meta.owner_references
+        if refs is old_meta.owner_references and meta.deletion_timestamp is None:
+            # Fast path of the common update (a status write of an owned pod): the same
+            # controller reference as before (the API server keeps the tuple through writes
+            # that leave it alone), so only its owner, if any, is woken; what follows agrees.
+            ref = meta.controller_ref()
+            if ref is not None:
+                if ref.kind == ReplicaSet.KIND:
+                    key = f"{meta.namespace}/{ref.name}"
+                    rs = self.replicasets.store.get(key)  # (Informer.get, without the call)
+                    if rs is not None and rs.metadata.uid == ref.uid:
+                        self.enqueue(key)
+                return
+            if old_meta.labels is not meta.labels and old_meta.labels != meta.labels:
+                self._enqueue_adopters(pod)
             return
         labels_changed = old.metadata.labels != pod.metadata.labels
         if pod.metadata.deletion_timestamp is not None:

@@ -139,10 +139,29 @@ class TalliedIndex(OwnedIndex[Pod]):
         # API server keeps the tuple through the writes that do not change it (nearly all)
         self._refs: dict[str, tuple[tuple[OwnerReference, ...], OwnerReference | None]] = {}
 
-    def put(self, obj: Pod) -> None:
-        super().put(obj)
-        pkey = key_of(obj)
-        refs = obj.metadata.owner_references
+    def put(self, obj: Pod, key: str | None = None) -> None:
+        pkey = key_of(obj) if key is None else key
+        bucket = self._bucket.get(pkey)
+        prev = bucket[pkey] if bucket is not None else None  # the version put last, if any
+        super().put(obj, pkey)
+        meta, status = obj.metadata, obj.status
+        # Everything the tally and the node counts below read from a pod: its conditions (Ready),
+        # phase, node, deletion, labels and owner references. The very same objects as in the
+        # version put last (a probe result, an unrelated status field) -> nothing below would
+        # change. Identity checks, stopping at the first difference (usually the conditions);
+        # an equal but new object only takes the longer way.
+        if prev is not None:
+            pm, ps = prev.metadata, prev.status
+            if (
+                ps.conditions is status.conditions
+                and ps.phase is status.phase
+                and prev.spec.node_name is obj.spec.node_name
+                and pm.deletion_timestamp is meta.deletion_timestamp
+                and pm.labels is meta.labels
+                and pm.owner_references is meta.owner_references
+            ):
+                return
+        refs = meta.owner_references
         seen = self._refs.get(pkey)
         if seen is not None and seen[0] is refs:
             ref = seen[1]  # the same owner references as the pod's last version

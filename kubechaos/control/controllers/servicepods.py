@@ -65,7 +65,10 @@ def endpoint_changed(old: Pod, new: Pod) -> bool:
         return True
     if old_status is new_status:
         return False
-    if old_status.pod_ip != new_status.pod_ip or old.is_terminal() != new.is_terminal():
+    if old_status.pod_ip != new_status.pod_ip:
+        return True
+    # (the same phase is the same terminality: no need to ask either pod)
+    if old_status.phase != new_status.phase and old.is_terminal() != new.is_terminal():
         return True
     if old_status.conditions is new_status.conditions:
         return False
@@ -161,15 +164,19 @@ class ServicePodsController(Controller):
         self.enqueue_pod_services(self.services_for(meta.namespace, meta.labels), key_of(pod))
 
     def _on_pod_update(self, old: Pod, new: Pod) -> None:
-        namespace, pkey = new.metadata.namespace, key_of(new)
-        if old.metadata.labels != new.metadata.labels:
+        labels, old_labels = new.metadata.labels, old.metadata.labels
+        # (the same labels object, kept through every write that leaves them alone, is equal
+        # without comparing them: most updates are status writes)
+        if old_labels is not labels and old_labels != labels:
+            namespace, pkey = new.metadata.namespace, key_of(new)
             self._unindex_pod(old)
             self._index_pod(new)
             # Services that selected the old labels lose the pod; those of the new gain it.
-            self.enqueue_pod_services(self.services_for(namespace, old.metadata.labels), pkey)
-            self.enqueue_pod_services(self.services_for(namespace, new.metadata.labels), pkey)
+            self.enqueue_pod_services(self.services_for(namespace, old_labels), pkey)
+            self.enqueue_pod_services(self.services_for(namespace, labels), pkey)
         elif endpoint_changed(old, new):
-            self.enqueue_pod_services(self.services_for(namespace, new.metadata.labels), pkey)
+            namespace, pkey = new.metadata.namespace, key_of(new)
+            self.enqueue_pod_services(self.services_for(namespace, labels), pkey)
 
     def _on_pod_delete(self, pod: Pod) -> None:
         self._unindex_pod(pod)

@@ -98,9 +98,7 @@ class TaintEvictionController(Controller):
         self._seq = itertools.count()
         self._wakeup = trio.Event()
         nodes.add_handler(Handler(self._on_node, lambda old, new: self._on_node(new), self._gone))
-        pods.add_handler(
-            Handler(self._on_pod, lambda old, new: self._on_pod(new), self._on_pod_gone)
-        )
+        pods.add_handler(Handler(self._on_pod, self._on_pod_update, self._on_pod_gone))
 
     async def run(self) -> None:
         """Serve evictions (the informers are run by the node lifecycle controller)."""
@@ -139,6 +137,10 @@ class TaintEvictionController(Controller):
                 self._process(pod)
 
     def _on_pod(self, pod: Pod) -> None:
+        self._on_pod_update(pod, pod)
+
+    def _on_pod_update(self, old: Pod, pod: Pod) -> None:
+        # (the update handler itself, not a lambda around _on_pod: one call per pod update)
         if pod.spec.node_name in self.no_execute or key_of(pod) in self.pending:
             self._process(pod)
 

@@ -47,7 +47,11 @@ from kubechaos.control.controllers.daemon.util import (
     should_ignore_node_update,
 )
 from kubechaos.control.controllers.expectations import Expectations
-from kubechaos.control.controllers.ownership import claim, recheck_deletion
+from kubechaos.control.controllers.ownership import (
+    claim,
+    recheck_deletion,
+    still_owned_by_other_kind,
+)
 from kubechaos.defaults import (
     DAEMONSET_BURST_REPLICAS,
     DAEMONSET_CONCURRENT_SYNCS,
@@ -153,6 +157,8 @@ class DaemonSetController(Controller):
             self.enqueue(key_of(ds))
 
     def _pod_update(self, old: Pod, pod: Pod) -> None:
+        if still_owned_by_other_kind(old, pod, DaemonSet.KIND):  # (DaemonPods never held it)
+            return
         if old.metadata.uid != pod.metadata.uid:
             self._pod_delete(old)
             self._pod_add(pod)

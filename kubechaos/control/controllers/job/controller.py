@@ -41,6 +41,7 @@ from kubechaos.control.controllers.job.backoff import BackoffRecord, next_record
 from kubechaos.control.controllers.job.owned import JobPods, JobView
 from kubechaos.control.controllers.job.pods import PodControl, surplus
 from kubechaos.control.controllers.job.ttlafterfinished import TTLAfterFinishedController
+from kubechaos.control.controllers.ownership import still_owned_by_other_kind
 from kubechaos.defaults import JOB_SYNC_BATCH_PERIOD, JOB_TRACKING_FINALIZER
 from kubechaos.sim.clock import now
 
@@ -150,6 +151,8 @@ class JobController(Controller):
         self.queue.add_after(key_of(job), JOB_SYNC_BATCH_PERIOD)
 
     def _pod_update(self, old: Pod, pod: Pod) -> None:
+        if still_owned_by_other_kind(old, pod, Job.KIND):  # (JobPods.put kept nothing of it)
+            return
         if (
             not self.owned.put(pod)
             or old.metadata.resource_version == pod.metadata.resource_version

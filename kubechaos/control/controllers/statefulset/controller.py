@@ -141,7 +141,12 @@ class StatefulSetController(Controller):
         self._enqueue_owner_or_adopters(pod)
 
     def _on_pod_update(self, old: Pod, pod: Pod) -> None:
-        if not self._tracked(pod) and not self._tracked(old):
+        refs = pod.metadata.owner_references
+        if refs is old.metadata.owner_references:
+            # the same controller reference as before (nearly every update): one kind check
+            if not self._tracked(pod):
+                return
+        elif not self._tracked(pod) and not self._tracked(old):
             return
         if old.metadata.resource_version == pod.metadata.resource_version:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,3 +60,14 @@ def available(cluster: Cluster, name: str = "web") -> int:
 
 def reasons(cluster: Cluster, component: str | None = None) -> list[str]:
     return [e.reason for e in cluster.events if component is None or e.component == component]
+
+
+def steps_by_task(counter: Counter[str]) -> trio.abc.Instrument:
+    """A Trio instrument adding each task step to ``counter`` under the last two dotted parts of
+    the task's name (``Kubelet.run``, ``NodeHeartbeat.run``): which loops of the model woke."""
+
+    class Steps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            counter[".".join(task.name.rsplit(".", 2)[-2:])] += 1
+
+    return Steps()

@@ -35,7 +35,7 @@ from kubechaos.node.kubelet.node_status import NodeHeartbeat
 from kubechaos.sim.clock import now, run_virtual
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 from tests.factories import deployment, pod, service
-from tests.harness import ready_pods, running, wait_until
+from tests.harness import ready_pods, running, steps_by_task, wait_until
 from tests.test_kubelet import plane, ready, start, stored
 
 READINESS = Probe(initial_delay_seconds=5, period_seconds=10)
@@ -98,14 +98,6 @@ def test_a_pod_lifecycle_writes_four_statuses() -> None:
     assert accepted == 4
 
 
-def _task_steps(counter: Counter[str]) -> trio.abc.Instrument:
-    class Steps(trio.abc.Instrument):
-        def before_task_step(self, task: trio.lowlevel.Task) -> None:
-            counter[".".join(task.name.rsplit(".", 2)[-2:])] += 1
-
-    return Steps()
-
-
 def test_an_idle_kubelet_only_heartbeats() -> None:
     """20 Ready pods with readiness and liveness probes, 10 virtual minutes with nothing
     changing. The heartbeat task takes two steps per Lease renewal (renewed every
@@ -133,7 +125,7 @@ def test_an_idle_kubelet_only_heartbeats() -> None:
             await trio.sleep(60)
             pod_writes = kubelet.status_writes
             node_rv = int(_node(ctx).metadata.resource_version)
-            instrument = _task_steps(steps)
+            instrument = steps_by_task(steps)
             trio.lowlevel.add_instrument(instrument)
             await trio.sleep(minutes * 60)
             trio.lowlevel.remove_instrument(instrument)  # the cancellation below wakes them all

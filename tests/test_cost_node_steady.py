@@ -41,7 +41,7 @@ from kubechaos.node.kubelet.node_status import NodeHeartbeat
 from kubechaos.node.runtime import ContainerRuntime
 from kubechaos.sim.clock import now, run_virtual
 from tests.factories import pod
-from tests.harness import running, wait_until
+from tests.harness import running, steps_by_task, wait_until
 from tests.test_cost_node import _ten_pods_to_ready, _traffic_calls
 from tests.test_kubelet import plane, ready, start, stored
 
@@ -170,14 +170,6 @@ def test_a_status_is_built_once_per_change_over_a_whole_lifecycle() -> None:
     assert built["built"] == writes
 
 
-def _steps_by_task(counter: Counter[str]) -> trio.abc.Instrument:
-    class Steps(trio.abc.Instrument):
-        def before_task_step(self, task: trio.lowlevel.Task) -> None:
-            counter[".".join(task.name.rsplit(".", 2)[-2:])] += 1
-
-    return Steps()
-
-
 def test_an_idle_node_wakes_four_times_per_heartbeat_period() -> None:
     """An idle cluster of four nodes, five virtual minutes: per node and minute the node's
     tasks take at most 24 steps, the heartbeat's two loops (the Lease renewal every 10 s and
@@ -191,7 +183,7 @@ def test_an_idle_node_wakes_four_times_per_heartbeat_period() -> None:
     async def main() -> None:
         async with running(nodes=nodes, seed=4) as cluster:
             await trio.sleep(60)
-            instrument = _steps_by_task(steps)
+            instrument = steps_by_task(steps)
             trio.lowlevel.add_instrument(instrument)
             await trio.sleep(minutes * 60)
             trio.lowlevel.remove_instrument(instrument)

@@ -225,6 +225,7 @@ class _Flow:
     cursor: int = 0  # round-robin position over the source nodes
     client: int = 0  # which client it is on each source node (session affinity's client IP)
     # the Service's counters in TrafficStats, looked up once
+    sid: ServiceId = ("", "")
     buckets: list[int] = attrs.field(factory=list)
     ok_line: array[int] = attrs.field(factory=lambda: array("I"))
     failed_line: array[int] = attrs.field(factory=lambda: array("I"))
@@ -261,6 +262,13 @@ class TrafficGenerator:
         self._rng = ctx.stream("traffic")
         self._lb_rng = ctx.stream("kube-proxy-lb")
         self._tick_seconds = ctx.settings.traffic_tick_seconds
+        # What every batch reads, resolved once (all fixed for the run; the lookups are bound
+        # dict lookups and the draws bound methods, so a request calls no Python function)
+        self._proxy_of, self._routes = fleet.get, fleet.routes
+        self._is_up, self._endpoint_at = network.is_up, network.lookup
+        self._lb_draw, self._jitter_draw = self._lb_rng.random, self._rng.random
+        self._rtt = ctx.settings.request_latency_seconds
+        self._timeout = ctx.settings.request_timeout_seconds
         self._ticks = 0  # ticks done
         self._calendar: dict[int, list[_Flow]] = {}
         self._clients = 0  # flows added so far
@@ -280,7 +288,7 @@ class TrafficGenerator:
             client=self._clients,
         )
         self._clients += 1
-        sid = (spec.namespace, spec.service)
+        sid = flow.sid = (spec.namespace, spec.service)
         stats = self.stats
         buckets = stats.latency_buckets.get(sid)
         if buckets is None:
@@ -311,10 +319,15 @@ class TrafficGenerator:
         tick = self._ticks
         t = now()
         calendar = self._calendar
+        floor, ceil = math.floor, math.ceil
         for flow in flows:
-            due = flow.due(tick)
+            # _Flow.due and _Flow.next_tick, inlined (the same arithmetic: a batch's only calls
+            # are the batch itself)
+            per_tick, first = flow.per_tick, flow.first_tick
+            due = floor(per_tick * (tick - first) + 1e-9)
             n, flow.due_sent = due - flow.due_sent, due
-            calendar.setdefault(flow.next_tick(tick), []).append(flow)
+            later = first + ceil((due + 1) / per_tick - 1e-9)
+            calendar.setdefault(later if later > tick else tick + 1, []).append(flow)
             self._send_batch(flow, n, t)
 
     def _send_batch(self, flow: _Flow, n: int, t: float) -> None:
@@ -325,10 +338,13 @@ class TrafficGenerator:
         Random draws, in this order per request: the load-balancing pick (only among two or
         more endpoints, and not when session affinity keeps the client's endpoint), then the
         round trip's jitter (not for a timeout). The loop runs once per request (100 requests/s
-        from every node in the realistic shapes), so it is the one place a request is judged:
-        no call per request but the proxy's table lookup (the fleet, node and IP lookups are
-        bound dict lookups); a routing policy or a network fault is a branch, fixed for the
-        batch (neither can change during it: it runs without a checkpoint).
+        from every node in the realistic shapes), so it is the one place a request is judged,
+        calling no Python function in the common case: the Service's rules are looked up once
+        per batch (:meth:`ProxyFleet.rules`, what every proxy that follows the fleet routes by;
+        only a pinned proxy, frozen or restarting, is asked per request), and the source's
+        proxy, its node, the endpoint at the IP and its node are bound dict lookups. A routing
+        policy or a network fault is a branch, fixed for the batch (nothing can change during
+        it: it runs without a checkpoint).
         """
         spec = flow.spec
         ns, svc, key = spec.namespace, spec.service, flow.key
@@ -339,13 +355,18 @@ class TrafficGenerator:
             lost = (ns, svc, "")
             unsent[lost] = unsent.get(lost, 0) + n
             return
-        routes = self.fleet.routes
+        routes = self._routes
         policy = routes.policies.get(key) if routes.policies else None
         hooks = self.network.path_hooks
-        proxy_of, is_up, endpoint_at = self.fleet.get, self.network.is_up, self.network.lookup
-        lb_draw, jitter_draw = self._lb_rng.random, self._rng.random
-        rtt = self.ctx.settings.request_latency_seconds
-        timeout = self.ctx.settings.request_timeout_seconds
+        proxy_of, is_up, endpoint_at = self._proxy_of, self._is_up, self._endpoint_at
+        lb_draw, jitter_draw, rtt, timeout = (
+            self._lb_draw,
+            self._jitter_draw,
+            self._rtt,
+            self._timeout,
+        )
+        rules = self.fleet.rules(key)  # what every following proxy routes ``key`` by
+        width = len(rules)
         buckets, client = flow.buckets, flow.client
         spent, sent, ok, cursor, count = 0.0, 0, 0, flow.cursor, len(sources)
         for _ in range(n):
@@ -358,13 +379,18 @@ class TrafficGenerator:
                 continue
             endpoint: Endpoint | None = None
             ip: str | None = ""
-            if not (ips := proxy.endpoints(key)):
+            if proxy.pinned is None:  # it follows the fleet: proxy.endpoints(key) is ``rules``
+                ips, k = rules, width
+            else:
+                ips = proxy.endpoints(key)
+                k = len(ips)
+            if not k:
                 outcome = NO_ENDPOINTS  # kube-proxy's REJECT rule: refused on the node itself
             else:
                 if policy is not None:
                     ip = routes.pick(policy, source, key, ips, client, t, self._lb_rng)
                 else:
-                    ip = ips[int(lb_draw() * len(ips))] if len(ips) > 1 else ips[0]
+                    ip = ips[int(lb_draw() * k)] if k > 1 else ips[0]
                 if ip is None:
                     outcome = TIMEOUT  # kube-proxy's DROP rule
                 elif (endpoint := endpoint_at(ip)) is None:
@@ -379,7 +405,7 @@ class TrafficGenerator:
                 latency = timeout
             else:
                 latency = rtt * 0.5 + rtt * jitter_draw()  # uniform in rtt * [0.5, 1.5]
-                if hooks and ips:  # only under a network fault; REJECT stays local
+                if hooks and k:  # only under a network fault; REJECT stays local
                     outcome, latency = self._cross(hooks, source, endpoint, outcome, latency)
             if outcome == SUCCESS:
                 ok += 1
@@ -398,7 +424,7 @@ class TrafficGenerator:
 
     def _count_batch(self, flow: _Flow, sent: int, ok: int, spent: float, second: int) -> None:
         """Add a batch's totals to its Service's counters and to the second it was sent in."""
-        sid = (flow.spec.namespace, flow.spec.service)
+        sid = flow.sid
         stats = self.stats
         stats.latency_sum[sid] += spent
         stats.latency_count[sid] += sent

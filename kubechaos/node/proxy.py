@@ -88,10 +88,10 @@ class KubeProxy:
         "_generation",
         "_own_sync_duration",
         "_own_sync_time",
-        "_pinned",
         "_stale_since",
         "frozen",
         "node",
+        "pinned",
         "running",
     )
 
@@ -101,8 +101,10 @@ class KubeProxy:
         self.running = True
         self.frozen = False
         self._freeze_holds = 0  # faults holding it frozen; it thaws when the last lets go
-        # None: follows the fleet's syncs; an int: the revision its rules are stuck at.
-        self._pinned: int | None = None
+        # None: follows the fleet's syncs (its rules are the fleet's :meth:`ProxyFleet.rules`);
+        # an int: the revision its rules are stuck at. Read by the traffic clients; written by
+        # the fleet only.
+        self.pinned: int | None = None
         self._generation = 0  # bumps cancel a full sync in flight
         self._own_sync_time = 0.0
         self._own_sync_duration = 0.0
@@ -112,22 +114,22 @@ class KubeProxy:
     @property
     def synced_revision(self) -> int:
         """The fleet revision this proxy's rules reflect (0: no rules)."""
-        return self._fleet.revision if self._pinned is None else self._pinned
+        return self._fleet.revision if self.pinned is None else self.pinned
 
     @property
     def following(self) -> bool:
-        return self._pinned is None
+        return self.pinned is None
 
     @property
     def last_sync_time(self) -> float:
         """When its last sync finished (``kubeproxy_sync_proxy_rules_last_timestamp_seconds``)."""
-        if self._pinned is None:
+        if self.pinned is None:
             return max(self._fleet.last_sync_time, self._own_sync_time)
         return self._own_sync_time
 
     @property
     def last_sync_duration(self) -> float:
-        if self._pinned is None and self._fleet.last_sync_time >= self._own_sync_time:
+        if self.pinned is None and self._fleet.last_sync_time >= self._own_sync_time:
             return self._fleet.last_sync_duration
         return self._own_sync_duration
 
@@ -136,7 +138,7 @@ class KubeProxy:
         history = self._fleet._table.get(service_key)
         if history is None:
             return ()
-        ips = history.ips[-1] if self._pinned is None else history.at(self._pinned)
+        ips = history.ips[-1] if self.pinned is None else history.at(self.pinned)
         return ips or ()
 
     def route(
@@ -179,7 +181,7 @@ class KubeProxy:
         if self._freeze_holds or not self.frozen:
             return
         self.frozen = False
-        if self.running and self._pinned is not None:
+        if self.running and self.pinned is not None:
             self._fleet._request_rejoin(self)
 
     def stop(self) -> None:
@@ -283,6 +285,13 @@ class ProxyFleet:
     def __len__(self) -> int:
         return len(self._proxies)
 
+    def rules(self, service_key: str) -> tuple[str, ...]:
+        """The endpoint IPs every proxy that follows the fleet (``pinned`` None) balances
+        ``ns/name`` across: what :meth:`KubeProxy.endpoints` says for each of them. The traffic
+        clients look it up once per batch, not once per request."""
+        history = self._table.get(service_key)
+        return (history.ips[-1] or ()) if history is not None else ()
+
     def history(self, service_key: str) -> list[tuple[int, Ips]]:
         """The retained ``(revision, ips)`` entries of one service (for tests and reports)."""
         history = self._table.get(service_key)
@@ -297,21 +306,21 @@ class ProxyFleet:
 
     def _pin(self, proxy: KubeProxy, revision: int | None = None) -> None:
         """Stop ``proxy`` following the fleet: its rules stay at ``revision`` (default: now)."""
-        if proxy._pinned is None:
+        if proxy.pinned is None:
             proxy._own_sync_time = self.last_sync_time
             proxy._own_sync_duration = self.last_sync_duration
             proxy._stale_since = now()
-            proxy._pinned = self.revision
+            proxy.pinned = self.revision
             self._pinned_revs[self.revision] = self._pinned_revs.get(self.revision, 0) + 1
-        if revision is not None and revision != proxy._pinned:
-            self._unpin_count(proxy._pinned)
-            proxy._pinned = revision
+        if revision is not None and revision != proxy.pinned:
+            self._unpin_count(proxy.pinned)
+            proxy.pinned = revision
             self._pinned_revs[revision] = self._pinned_revs.get(revision, 0) + 1
 
     def _follow(self, proxy: KubeProxy) -> None:
-        if proxy._pinned is not None:
-            self._unpin_count(proxy._pinned)
-            proxy._pinned = None
+        if proxy.pinned is not None:
+            self._unpin_count(proxy.pinned)
+            proxy.pinned = None
             proxy._stale_since = None
 
     def _unpin_count(self, revision: int) -> None:
@@ -497,7 +506,7 @@ class ProxyFleet:
         self.syncs_total += 1
         self._observe(duration)
         for proxy in rejoin.values():
-            if proxy.running and not proxy.frozen and proxy._pinned is not None:
+            if proxy.running and not proxy.frozen and proxy.pinned is not None:
                 stale_since = proxy._stale_since
                 self._follow(proxy)
                 if stale_since is not None:

@@ -94,9 +94,9 @@ def run(nodes: int, services: int, rate: float, seconds: float, faulted: bool) -
         for index in range(services):
             svc, eps, ips = _objects(index, SIZES[index % len(SIZES)], nodes)
             for i, ip in enumerate(ips):
-                network.attach(ip, names[i % nodes], f"default/{svc.metadata.name}-{i}").answerer = (
-                    _Serves()
-                )
+                network.attach(
+                    ip, names[i % nodes], f"default/{svc.metadata.name}-{i}"
+                ).answerer = _Serves()
             await ctx.api.create(svc)
             await ctx.api.create(eps)
             specs.append(TrafficSpec(svc.metadata.name, rate=rate))

@@ -246,6 +246,14 @@ class TrafficGenerator:
     Flows wait in a calendar keyed by the next tick at which they owe a request, so a tick costs
     work only for the flows that send in it (5,000 services at 1 request/s each cost 500 flow
     visits a tick, not 5,000).
+
+    The batch loop runs once per request (100 requests/s from every node in the realistic
+    shapes), so it is the one place a request is judged, calling no Python function in the
+    common case: the Service's rules are looked up once per batch (:meth:`ProxyFleet.rules`,
+    what every proxy that follows the fleet routes by; only a pinned proxy, frozen or
+    restarting, is asked per request), and the source's proxy, its node, the endpoint at the
+    IP and its node are bound dict lookups. A routing policy or a network fault is a branch,
+    fixed for the batch (nothing can change during it: it runs without a checkpoint).
     """
 
     def __init__(
@@ -331,21 +339,10 @@ class TrafficGenerator:
             self._send_batch(flow, n, t)
 
     def _send_batch(self, flow: _Flow, n: int, t: float) -> None:
-        """Send ``n`` of ``flow``'s requests at ``t`` (now), from its source nodes in turn: each
-        routed by its source node's kube-proxy, judged by what answers at the endpoint it
-        picked, and counted with the latency the client sees.
-
-        Random draws, in this order per request: the load-balancing pick (only among two or
-        more endpoints, and not when session affinity keeps the client's endpoint), then the
-        round trip's jitter (not for a timeout). The loop runs once per request (100 requests/s
-        from every node in the realistic shapes), so it is the one place a request is judged,
-        calling no Python function in the common case: the Service's rules are looked up once
-        per batch (:meth:`ProxyFleet.rules`, what every proxy that follows the fleet routes by;
-        only a pinned proxy, frozen or restarting, is asked per request), and the source's
-        proxy, its node, the endpoint at the IP and its node are bound dict lookups. A routing
-        policy or a network fault is a branch, fixed for the batch (nothing can change during
-        it: it runs without a checkpoint).
-        """
+        """Send ``n`` of ``flow``'s requests at ``t`` (now) from its source nodes in turn, each
+        routed by its node's kube-proxy, judged by what answers at the endpoint picked, and
+        counted. Random draws per request: the load-balancing pick (among two or more endpoints,
+        unless session affinity keeps the client's), then the jitter (not for a timeout)."""
         spec = flow.spec
         ns, svc, key = spec.namespace, spec.service, flow.key
         stats = self.stats

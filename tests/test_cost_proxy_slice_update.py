@@ -15,8 +15,11 @@ is counted (:attr:`SliceTable.visited`), never timed.
 from __future__ import annotations
 
 import random
+from collections import Counter
+from typing import Any
 
 import attrs
+import trio
 
 from kubechaos.api.objects import EndpointSlice, ObjectMeta
 from kubechaos.api.objects.endpointslice import (
@@ -24,8 +27,11 @@ from kubechaos.api.objects.endpointslice import (
     EndpointConditions,
     SliceEndpoint,
 )
+from kubechaos.node.proxy import ProxyFleet
 from kubechaos.node.proxyslices import SliceTable
 
+from .factories import service
+from .test_proxy import endpoints, plane
 from .test_proxy_slices_complexity import CONDITIONS, _merged
 
 READY, NOT_READY, TERMINATING, GONE = CONDITIONS
@@ -129,3 +135,40 @@ def test_shared_endpoint_updates_equal_a_full_merge_through_random_changes() -> 
         table.put(eps)
         slices[index] = eps
         assert table.routable_ips(KEY) == _merged(slices), step
+
+
+async def test_an_update_that_moves_no_ip_does_not_reread_the_service() -> None:
+    """kube-proxy's fleet: a slice update whose endpoints change but whose routable IPs do not
+    (a not-ready endpoint turns terminating without serving; a label change) neither asks for
+    a sync nor re-reads the Service's IPs; an update that moves an IP does both. Upstream's
+    EndpointSliceCache.updatePending (pkg/proxy/endpointslicecache.go) records a slice only
+    when it differs from what is pending or applied, and OnEndpointSliceUpdate
+    (pkg/proxy/iptables/proxier.go) asks for a sync only then."""
+    ctx = await plane()
+    fleet = ProxyFleet(ctx)
+    fleet.register("n1")
+    wanted: Counter[str] = Counter()
+    reread = fleet._wanted
+
+    def counted(key: str) -> Any:
+        wanted[key] += 1
+        return reread(key)
+
+    fleet._wanted = counted  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(fleet.run)
+        await ctx.api.create(service("web"))
+        await ctx.api.create(endpoints("web", ["10.128.0.2", "10.128.0.3"], ["10.128.0.4"]))
+        await fleet.synced.wait()
+        await trio.sleep(2)
+        syncs, wanted_before = fleet.syncs_total, wanted["default/web"]
+        stored = await ctx.api.get("endpointslices", "default", "web-abcde")
+        stored = await ctx.api.update(_flip(stored, 2, GONE))
+        await trio.sleep(2)
+        assert (fleet.syncs_total, wanted["default/web"]) == (syncs, wanted_before)
+        await ctx.api.update(_flip(stored, 1, NOT_READY))
+        await trio.sleep(2)
+        assert fleet.syncs_total == syncs + 1
+        assert wanted["default/web"] == wanted_before + 1
+        assert fleet.proxy("n1").endpoints("default/web") == ("10.128.0.2",)
+        nursery.cancel_scope.cancel()

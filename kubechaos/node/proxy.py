@@ -394,13 +394,16 @@ class ProxyFleet:
             self._changed(skey)
 
     def _on_slice_update(self, old: EndpointSlice, new: EndpointSlice) -> None:
-        was = service_key(old)
-        if was != service_key(new):
+        was, skey = service_key(old), service_key(new)
+        if was != skey:
             self._slices.remove(old)
-        skey = self._slices.put(new)  # replaces the slice's old version: only the change moves
+        # replaces the slice's old version: only the change moves
+        skey, moved = self._slices.replace(new, skey)
         if was is not None and was != skey:
             self._changed(was)
-        if skey is not None:
+        if skey is not None and (moved or was != skey):
+            # an update that moved no IP leaves what the rules route to as it was: no
+            # re-read of the Service's IPs (what _changed would find equal to _latest)
             self._changed(skey)
 
     def _on_slice_delete(self, eps: EndpointSlice) -> None:

@@ -167,9 +167,9 @@ class _Service:
         self.fallback = _Category()
         self.routable: Ips | None = None  # the answer, until the next change
 
-    def put(self, key: str, eps: EndpointSlice | None) -> int:
-        """Replace (or drop, ``eps`` None) slice ``key``; the work done (endpoints categorized,
-        IPs moved)."""
+    def put(self, key: str, eps: EndpointSlice | None) -> tuple[int, int]:
+        """Replace (or drop, ``eps`` None) slice ``key``; the endpoints categorized and the IPs
+        moved in or out of a category."""
         old = self.slices.pop(key, None)
         was = old[1] if old is not None else _EMPTY
         now = _EMPTY
@@ -185,7 +185,7 @@ class _Service:
         moved += self.fallback.change(was.fallback, now.fallback)
         if moved:
             self.routable = None
-        return work + moved
+        return work, moved
 
 
 class SliceTable:
@@ -204,19 +204,26 @@ class SliceTable:
 
     def put(self, eps: EndpointSlice) -> str | None:
         """Hold ``eps``; the key of the Service it changed (None if it names none)."""
-        skey = service_key(eps)
+        return self.replace(eps, service_key(eps))[0]
+
+    def replace(self, eps: EndpointSlice, skey: str | None) -> tuple[str | None, bool]:
+        """Hold ``eps`` of Service ``skey`` (its :func:`service_key`); that key, and whether
+        the Service's routable IPs may have changed (False: the update moved no IP in or out
+        of a category, so what kube-proxy routes to is as it was)."""
+        moved = 0
         if skey is not None:
             service = self._by_service.get(skey)
             if service is None:
                 service = self._by_service[skey] = _Service()
-            self.visited += service.put(key_of(eps), eps)
-        return skey
+            work, moved = service.put(key_of(eps), eps)
+            self.visited += work + moved
+        return skey, moved > 0
 
     def remove(self, eps: EndpointSlice) -> str | None:
         skey = service_key(eps)
         service = self._by_service.get(skey or "")
         if service is not None:
-            self.visited += service.put(key_of(eps), None)
+            self.visited += sum(service.put(key_of(eps), None))
             if not service.slices:
                 del self._by_service[skey or ""]
         return skey

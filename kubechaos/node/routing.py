@@ -88,6 +88,8 @@ class ServiceRoutes:
             self._affinity = {k: v for k, v in self._affinity.items() if k[0] != key}
 
     def _endpoints_seen(self, eps: EndpointSlice) -> None:
+        if not self.policies:  # no Service sets a policy: a slice event costs a truth test
+            return
         policy = self.policies.get(service_key(eps) or "")
         if policy is not None and policy.local:
             self._record_nodes(eps)

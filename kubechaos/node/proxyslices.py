@@ -9,19 +9,14 @@ while they drain); with neither, the Service REJECTs. Unset conditions count as 
 them: ``ready``/``serving`` true, ``terminating`` false.
 
 The table here holds slices by Service so one slice event costs work proportional to that
-slice's endpoints, never to the cluster's; and when the update keeps the slice's other endpoints
-(a readiness flip rewritten in place, a pod appended: nearly every event of a running
-cluster), to the endpoints it changed.
+Service's endpoints, never to the cluster's.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Sequence
-from operator import is_not
-from typing import NamedTuple
 
-from kubechaos.api.objects import EndpointSlice, SliceEndpoint, key_of
+from kubechaos.api.objects import EndpointSlice, key_of
 from kubechaos.api.objects.endpointslice import LABEL_SERVICE_NAME
 
 Ips = tuple[str, ...]
@@ -33,95 +28,20 @@ def service_key(eps: EndpointSlice) -> str | None:
     return f"{eps.metadata.namespace}/{name}" if name else None
 
 
-def _category(endpoint: SliceEndpoint) -> int:
-    """Where an endpoint's addresses go: :data:`_READY`, :data:`_FALLBACK` or :data:`_OTHER`."""
-    conditions = endpoint.conditions
-    if conditions.ready:
-        return _READY
-    return _FALLBACK if conditions.serving and conditions.terminating else _OTHER
+def _categorized(eps: EndpointSlice) -> tuple[frozenset[str], frozenset[str]]:
+    """One slice's (ready IPs, serving-and-terminating-but-not-ready IPs)."""
+    ready: list[str] = []
+    fallback: list[str] = []
+    for endpoint in eps.endpoints:
+        conditions = endpoint.conditions
+        if conditions.ready:
+            ready.extend(endpoint.addresses)
+        elif conditions.serving and conditions.terminating:
+            fallback.extend(endpoint.addresses)
+    return frozenset(ready), frozenset(fallback)
 
 
-_READY, _FALLBACK, _OTHER = 0, 1, 2
-
-
-class _Sorted(NamedTuple):
-    """One slice version's endpoints by category: its ready IPs, its serving-and-terminating
-    (not ready) IPs, and every address it lists when no address is listed twice (else None:
-    an update of it is then categorized in full)."""
-
-    ready: frozenset[str]
-    fallback: frozenset[str]
-    distinct: frozenset[str] | None
-
-
-def _categorized(endpoints: Sequence[SliceEndpoint]) -> _Sorted:
-    """A slice's endpoints, categorized one by one."""
-    lists: tuple[list[str], list[str], list[str]] = ([], [], [])
-    for endpoint in endpoints:
-        lists[_category(endpoint)].extend(endpoint.addresses)
-    ready, fallback, other = lists
-    listed = ready + fallback + other
-    distinct = frozenset(listed)
-    return _Sorted(
-        frozenset(ready), frozenset(fallback), distinct if len(distinct) == len(listed) else None
-    )
-
-
-def _recategorized(
-    old: EndpointSlice, was: _Sorted, new: EndpointSlice
-) -> tuple[_Sorted, int] | None:
-    """``new``'s categories from ``old``'s and the endpoints categorized for it, visiting only
-    the endpoints that changed (found by an identity comparison in C), when it
-    shares the others with ``old`` (the same objects: the EndpointSlice controller keeps the
-    endpoints it does not rewrite) and no address is listed twice; None: categorize in full.
-
-    Two updates make nearly all of a Service's slice events (a pod's readiness or terminating
-    flip rewrites one endpoint in place; a new pod is appended), so a slice event costs the
-    endpoints it changed, not the slice's hundred. Exact only when every address is listed
-    once: then a changed endpoint's addresses are in no other endpoint's category.
-    """
-    before, after = old.endpoints, new.endpoints
-    if after is before:
-        return was, 0
-    if was.distinct is None:
-        return None
-    if len(after) == len(before):
-        changed = list(map(is_not, before, after))
-        flips = changed.count(True)
-        if 4 * flips > len(after):
-            return None
-        moves: list[tuple[SliceEndpoint | None, SliceEndpoint]] = []
-        at = -1
-        for _ in range(flips):
-            at = changed.index(True, at + 1)
-            if before[at].addresses != after[at].addresses:
-                return None  # rewritten with other addresses: not a flip
-            moves.append((before[at], after[at]))
-        distinct = was.distinct
-    elif len(after) > len(before) and after[: len(before)] == before:
-        added = after[len(before) :]
-        if 4 * len(added) > len(after):
-            return None
-        addresses = [ip for endpoint in added for ip in endpoint.addresses]
-        distinct = was.distinct.union(addresses)
-        if len(distinct) != len(was.distinct) + len(addresses):
-            return None
-        moves = [(None, endpoint) for endpoint in added]
-    else:
-        return None
-    # per category (ready, fallback): the addresses that left it, and those that came
-    gone: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-    came: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-    for a, b in moves:
-        if a is not None:
-            gone[_category(a)].update(a.addresses)
-        came[_category(b)].update(b.addresses)
-    ready = (was.ready - gone[_READY]) | came[_READY]
-    fallback = (was.fallback - gone[_FALLBACK]) | came[_FALLBACK]
-    return _Sorted(ready, fallback, distinct), len(moves)
-
-
-_EMPTY = _Sorted(frozenset(), frozenset(), frozenset())
+_NONE: frozenset[str] = frozenset()
 
 
 class _Category:
@@ -162,27 +82,24 @@ class _Service:
     __slots__ = ("fallback", "ready", "routable", "slices")
 
     def __init__(self) -> None:
-        self.slices: dict[str, tuple[EndpointSlice, _Sorted]] = {}
+        self.slices: dict[str, tuple[EndpointSlice, frozenset[str], frozenset[str]]] = {}
         self.ready = _Category()
         self.fallback = _Category()
         self.routable: Ips | None = None  # the answer, until the next change
 
     def put(self, key: str, eps: EndpointSlice | None) -> tuple[int, int]:
-        """Replace (or drop, ``eps`` None) slice ``key``; the endpoints categorized and the IPs
-        moved in or out of a category."""
+        """Replace (or drop, ``eps`` None) slice ``key``; the endpoints read and the IPs moved
+        in or out of a category."""
         old = self.slices.pop(key, None)
-        was = old[1] if old is not None else _EMPTY
-        now = _EMPTY
+        old_ready, old_fallback = (old[1], old[2]) if old is not None else (_NONE, _NONE)
+        new_ready, new_fallback = _NONE, _NONE
         work = 0
         if eps is not None:
-            found = _recategorized(old[0], was, eps) if old is not None else None
-            if found is None:
-                now, work = _categorized(eps.endpoints), len(eps.endpoints)
-            else:
-                now, work = found
-            self.slices[key] = (eps, now)
-        moved = self.ready.change(was.ready, now.ready)
-        moved += self.fallback.change(was.fallback, now.fallback)
+            new_ready, new_fallback = _categorized(eps)
+            self.slices[key] = (eps, new_ready, new_fallback)
+            work += len(eps.endpoints)
+        moved = self.ready.change(old_ready, new_ready)
+        moved += self.fallback.change(old_fallback, new_fallback)
         if moved:
             self.routable = None
         return work, moved

@@ -33,6 +33,7 @@ from kubechaos.control.scheduler.spread import (
     pod_constraints,
     spread_scores,
 )
+from kubechaos.control.scheduler.templates import TemplateMemo
 from kubechaos.defaults import (
     SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS,
     SCHEDULER_WEIGHT_INTER_POD_AFFINITY,
@@ -173,6 +174,8 @@ class PlacementPlugins:
         self.namespaces = NamespaceView(self._namespace_labels)
         self.start: Callable[[Informer[Any]], None] | None = None  # runs an informer (set by run)
         self._statefulsets_started = False
+        # the pod's parsed constraints and terms, once per template (:mod:`.templates`)
+        self.placement_of: TemplateMemo[PodPlacement] = TemplateMemo(PodPlacement)
 
     @property
     def informers(self) -> tuple[Informer[Any], ...]:
@@ -245,7 +248,7 @@ class PlacementPlugins:
         """The attempt's state, or None when neither plugin has anything to do for ``view``."""
         placement = view.placement
         if placement is None:
-            placement = view.placement = PodPlacement(view.pod)
+            placement = view.placement = self.placement_of(view.pod)
         if (
             not placement.own_spread
             and not placement.terms.required

@@ -1,0 +1,277 @@
+"""The scheduler's fixed per-attempt and per-event costs (issue 16), counted.
+
+Upstream's scheduling cycle (pkg/scheduler/schedule_one.go schedulingCycle) runs every PreFilter
+plugin for every attempt of every pod: PodTopologySpread parses the pod's constraints
+(podtopologyspread/filtering.go calPreFilterState, common.go filterTopologySpreadConstraints)
+and InterPodAffinity its terms (interpodaffinity/filtering.go PreFilter, framework.PodInfo's
+parsed terms). What that parse reads of the pod (namespace, labels, controller, the spec's pod
+(anti-)affinity and spread constraints) is the same for every pod of one ReplicaSet, so the model
+parses once per template (kubechaos/control/scheduler/templates.py) and the result must be the
+one a fresh parse gives: the seeded property test below compares them on what the plugins do
+with them (Filter verdicts and Scores).
+
+The pod informer's handlers (pkg/scheduler/eventhandlers.go addAllEventHandlers: an assigned
+pod's events go to the cache, updatePodInCache; an unassigned pod of this scheduler's to the
+queue, internal/queue/scheduling_queue.go Update/Delete) run for every pod event of the cluster,
+most of them kubelet status updates of bound pods: those must cost one lookup, not the queue's
+and the nominator's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import attrs
+import pytest
+
+from kubechaos.api.objects import (
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    PodAffinityRules,
+    PodAffinityTerm,
+    PodStatus,
+    TopologySpreadConstraint,
+    WeightedPodAffinityTerm,
+)
+from kubechaos.api.selectors import LabelSelector
+from kubechaos.control.scheduler import placement as placement_module
+from kubechaos.control.scheduler.framework import PodView
+from kubechaos.control.scheduler.placement import PodPlacement
+from kubechaos.control.scheduler.templates import TemplateMemo
+from kubechaos.defaults import LABEL_HOSTNAME, LABEL_ZONE
+
+from .factories import pod
+from .test_cost_scheduler import attempt, counting, new_scheduler, zone_node, zone_spread
+
+RS_REF = OwnerReference("ReplicaSet", "web-5d8f7c9b6", "uid-web", True)
+
+
+def _replica(name: str, spec_of: Pod, labels: dict[str, str] | None = None) -> Pod:
+    """A pod of ``spec_of``'s template: its own name, the template's labels, owner and spec
+    (the objects themselves, as a ReplicaSet controller builds each pod from its template)."""
+    meta = spec_of.metadata
+    return Pod(
+        ObjectMeta(
+            name=name,
+            namespace=meta.namespace,
+            labels=meta.labels if labels is None else labels,
+            owner_references=meta.owner_references,
+        ),
+        spec_of.spec,
+    )
+
+
+def _template(labels: dict[str, str], **spec: Any) -> Pod:
+    p = pod("template", labels=labels, **spec)
+    return attrs.evolve(p, metadata=attrs.evolve(p.metadata, owner_references=(RS_REF,)))
+
+
+# ---------------------------------------------------------------------------- PreFilter parse
+
+
+def test_prefilter_parses_a_replicasets_pods_once() -> None:
+    """schedule_one.go runs the PreFilter plugins per attempt; podtopologyspread/filtering.go
+    and interpodaffinity/filtering.go parse the pod's constraints and terms each time. 40 pods
+    of one template with a zone spread and an anti-affinity term are parsed once (the model's
+    memo), and still spread as the constraint says (a maxSkew of 1 over 3 zones)."""
+    sched = new_scheduler([zone_node(i) for i in range(9)])
+    anti = PodAffinityRules(
+        preferred=(
+            WeightedPodAffinityTerm(
+                10, PodAffinityTerm(LABEL_HOSTNAME, LabelSelector({"app": "web"}))
+            ),
+        )
+    )
+    template = _template(
+        {"app": "web"}, topology_spread=(zone_spread("web"),), pod_anti_affinity=anti
+    )
+    zones: dict[str, int] = {}
+    with counting(placement_module, "pod_constraints") as parses:
+        for n in range(40):
+            _, info = attempt(sched, _replica(f"web-{n}", template))
+            assert info is not None
+            zones[info.labels[LABEL_ZONE]] = zones.get(info.labels[LABEL_ZONE], 0) + 1
+    assert parses[0] == 1
+    assert sched.placement.placement_of.built == 1
+    assert max(zones.values()) - min(zones.values()) <= 1
+
+
+def test_pods_differing_in_what_prefilter_reads_are_parsed_apart() -> None:
+    """Each input of the parse is part of the memo's key: another label value (matchLabelKeys,
+    selfMatch), namespace, controller, or spread constraints equal in value but not the same
+    objects (a miss, never a wrong hit) each get their own parse."""
+    sched = new_scheduler([zone_node(i) for i in range(6)])
+    base = _template({"app": "web", "track": "a"}, topology_spread=(zone_spread("web"),))
+    variants = [
+        base,
+        _replica("same", base),  # a hit
+        _replica("label", base, labels={"app": "web", "track": "b"}),
+        attrs.evolve(base, metadata=attrs.evolve(base.metadata, namespace="other")),
+        attrs.evolve(base, metadata=attrs.evolve(base.metadata, owner_references=())),
+        attrs.evolve(base, spec=attrs.evolve(base.spec, topology_spread=(zone_spread("web"),))),
+    ]
+    for n, p in enumerate(variants):
+        view = PodView(f"{p.metadata.namespace}/p{n}", p)
+        sched.placement.prefilter(view)
+    assert sched.placement.placement_of.built == len(variants) - 1
+
+
+def test_the_template_memo_is_bounded() -> None:
+    """A StatefulSet's pods each carry their own pod-name label: the memo does not grow
+    without bound (kubechaos/defaults.py SCHEDULER_PLACEMENT_MEMO_SIZE)."""
+    memo: TemplateMemo[PodPlacement] = TemplateMemo(PodPlacement, size=8)
+    for n in range(50):
+        memo(pod(f"db-{n}", labels={"statefulset.kubernetes.io/pod-name": f"db-{n}"}))
+    assert len(memo._entries) <= 8
+    assert memo.built == 50
+
+
+def _random_template(rng: random.Random, specs: list[Pod]) -> Pod:
+    """A pod drawn from a few templates, sometimes with another label value, namespace or no
+    controller: the memo sees hits and near misses."""
+    base = rng.choice(specs)
+    labels = dict(base.metadata.labels)
+    if rng.random() < 0.3:
+        labels["track"] = rng.choice(("a", "b"))
+    meta = attrs.evolve(
+        base.metadata,
+        labels=labels if rng.random() < 0.5 else base.metadata.labels,
+        namespace=rng.choice(("default", "default", "other")),
+        owner_references=base.metadata.owner_references if rng.random() < 0.8 else (),
+    )
+    return attrs.evolve(base, metadata=meta)
+
+
+def _spread(app: str, key: str, when: str, skew: int, keys: tuple[str, ...] = ()) -> Any:
+    return TopologySpreadConstraint(
+        skew, key, when, LabelSelector({"app": app}), match_label_keys=keys
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_memoised_prefilter_state_filters_and_scores_as_a_fresh_parse(seed: int) -> None:
+    """Seeded property: on random clusters, for random pods of a few templates (spread
+    constraints hard and soft, with matchLabelKeys; required and preferred (anti-)affinity;
+    none, so the system default spread of their Service/ReplicaSet), the attempt state built
+    from the memoised parse gives every node the same Filter verdict and the feasible nodes
+    the same PodTopologySpread + InterPodAffinity scores as one built from a fresh parse."""
+    rng = random.Random(seed)
+    sched = new_scheduler([zone_node(i) for i in range(30)])
+    anti = PodAffinityRules(
+        required=(PodAffinityTerm(LABEL_HOSTNAME, LabelSelector({"app": "db"})),),
+    )
+    prefer = PodAffinityRules(
+        preferred=(
+            WeightedPodAffinityTerm(
+                5, PodAffinityTerm(LABEL_ZONE, LabelSelector({"app": "web"}), (), None, ("track",))
+            ),
+        )
+    )
+    specs = [
+        _template(
+            {"app": "web"}, topology_spread=(_spread("web", LABEL_ZONE, "DoNotSchedule", 1),)
+        ),
+        _template(
+            {"app": "web"},
+            topology_spread=(
+                _spread("web", LABEL_ZONE, "ScheduleAnyway", 2, ("track",)),
+                _spread("web", LABEL_HOSTNAME, "DoNotSchedule", 3),
+            ),
+        ),
+        _template({"app": "db"}, pod_anti_affinity=anti),
+        _template({"app": "api"}, pod_affinity=prefer),
+        _template({"app": "web"}),
+    ]
+    compared = 0
+    for n in range(80):
+        p = _random_template(rng, specs)
+        p = attrs.evolve(p, metadata=attrs.evolve(p.metadata, name=f"p-{n}"))
+        memo_view = PodView(f"{p.metadata.namespace}/p-{n}", p)
+        fresh_view = PodView(memo_view.key, p)
+        fresh_view.placement = PodPlacement(p)
+        memo_cycle = sched.placement.prefilter(memo_view)
+        fresh_cycle = sched.placement.prefilter(fresh_view)
+        assert (memo_cycle is None) == (fresh_cycle is None)
+        nodes = sched.cache.offered_nodes()
+        if memo_cycle is not None and fresh_cycle is not None:
+            assert [memo_cycle.filter(i) for i in nodes] == [fresh_cycle.filter(i) for i in nodes]
+            feasible = [i for i in nodes if fresh_cycle.filter(i) is None]
+            if feasible:
+                assert memo_cycle.scores(feasible) == fresh_cycle.scores(feasible)
+                compared += 1
+        if rng.random() < 0.7:
+            node = rng.choice(nodes)
+            sched.cache.place(memo_view.key, p, node.name, assumed=False)
+    assert compared > 20
+    assert 0 < sched.placement.placement_of.built < 40  # the memo was hit
+
+
+# ---------------------------------------------------------------------------- pod handlers
+
+
+def _bound(p: Pod, node: str, phase: str = "Pending", **meta: Any) -> Pod:
+    return attrs.evolve(
+        p,
+        metadata=attrs.evolve(p.metadata, **meta),
+        spec=attrs.evolve(p.spec, node_name=node),
+        status=PodStatus(phase=phase),
+    )
+
+
+def test_a_bound_pods_status_update_costs_one_lookup() -> None:
+    """eventhandlers.go: an assigned pod's update goes to updatePodInCache, which swaps the
+    cached pod; the scheduling queue (scheduling_queue.go) never held it. 100 status updates of
+    a bound pod make no queue, nominator or pod-index call, and the cache holds the latest
+    version (preemption reads its priority and status)."""
+    sched = new_scheduler([zone_node(i) for i in range(3)])
+    p = pod("web-0", labels={"app": "web"})
+    bound = _bound(p, "node-0")
+    sched._pod_changed(bound)  # seen bound: charged to its node
+    placed = sched.cache.placement("default/web-0")
+    assert placed is not None and placed.node == "node-0"
+    old = bound
+    with (
+        counting(sched.queue, "delete") as deletes,
+        counting(sched.preemption.nominator, "delete") as nominator_deletes,
+        counting(sched.cache.index, "update") as index_updates,
+        counting(sched, "_pod_changed") as full,
+    ):
+        for n in range(100):
+            new = _bound(p, "node-0", phase="Running", resource_version=str(n))
+            new = attrs.evolve(new, metadata=attrs.evolve(new.metadata, labels=old.metadata.labels))
+            sched._pod_updated(old, new)
+            old = new
+    assert (deletes[0], nominator_deletes[0], index_updates[0], full[0]) == (0, 0, 0, 0)
+    assert sched.cache.placement("default/web-0") is placed
+    assert placed.pod is old
+
+
+def test_bound_pod_updates_that_matter_take_the_full_handler() -> None:
+    """What the fast path must not swallow (eventhandlers.go updatePodInCache then
+    AssignedPodUpdated; cache.go UpdatePod/RemovePod): a label change re-counts the pod in
+    the pod index (spread and affinity counts), a deletion timestamp marks it terminating
+    (no longer counted), a finished pod leaves its node's requests."""
+    sched = new_scheduler([zone_node(i) for i in range(3)])
+    p = pod("web-0", labels={"app": "web"}, cpu=500)
+    bound = _bound(p, "node-0", phase="Running")
+    sched._pod_changed(bound)
+    index = sched.cache.index
+
+    relabelled = _bound(p, "node-0", phase="Running", labels={"app": "api"})
+    sched._pod_updated(bound, relabelled)
+    assert index._pods["default/web-0"].labels == {"app": "api"}
+
+    deleting = _bound(
+        p, "node-0", phase="Running", labels=relabelled.metadata.labels, deletion_timestamp=5.0
+    )
+    sched._pod_updated(relabelled, deleting)
+    assert index._pods["default/web-0"].terminating
+
+    node = sched.cache.offered_node("node-0")
+    assert node is not None and node.cpu == 500
+    done = _bound(p, "node-0", phase="Succeeded", labels=relabelled.metadata.labels)
+    sched._pod_updated(deleting, done)
+    assert sched.cache.placement("default/web-0") is None
+    assert node.cpu == 0

@@ -32,18 +32,29 @@ from kubechaos.api.objects import (
     PodAffinityRules,
     PodAffinityTerm,
     PodStatus,
+    Service,
+    ServicePort,
+    ServiceSpec,
     TopologySpreadConstraint,
     WeightedPodAffinityTerm,
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.scheduler import placement as placement_module
+from kubechaos.control.scheduler import spread
 from kubechaos.control.scheduler.framework import PodView
 from kubechaos.control.scheduler.placement import PodPlacement
 from kubechaos.control.scheduler.templates import TemplateMemo
-from kubechaos.defaults import LABEL_HOSTNAME, LABEL_ZONE
+from kubechaos.defaults import LABEL_HOSTNAME, LABEL_ZONE, SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD
 
-from .factories import pod
-from .test_cost_scheduler import attempt, counting, new_scheduler, zone_node, zone_spread
+from .factories import pod, ready_node
+from .test_cost_scheduler import (
+    attempt,
+    counting,
+    new_scheduler,
+    reference_spread_scores,
+    zone_node,
+    zone_spread,
+)
 
 RS_REF = OwnerReference("ReplicaSet", "web-5d8f7c9b6", "uid-web", True)
 
@@ -275,3 +286,113 @@ def test_bound_pod_updates_that_matter_take_the_full_handler() -> None:
     sched._pod_updated(deleting, done)
     assert sched.cache.placement("default/web-0") is None
     assert node.cpu == 0
+
+
+# ---------------------------------------------------------------------------- spread Score keys
+
+
+class _CountedGets(dict[str, int]):
+    """A pod index's per-node counts that count their lookups."""
+
+    gets = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        _CountedGets.gets += 1
+        return super().get(key, default)
+
+
+def _web_service(sched: Any) -> None:
+    """A Service selecting app=web: its pods get the system default spread constraints
+    (helper.DefaultSelector, pkg/scheduler/framework/plugins/helper/spread.go)."""
+    service = Service(
+        ObjectMeta(name="web", namespace="default"),
+        ServiceSpec(selector={"app": "web"}, ports=(ServicePort(80, 8080),)),
+    )
+    sched.placement._service_added(service)
+
+
+def test_system_default_spread_keys_need_no_lookup_per_feasible_node() -> None:
+    """podtopologyspread/scoring.go Score (system default constraints: hostname maxSkew 3,
+    zone maxSkew 5): a node's score is a function of (its matching pods, its zone). When the
+    Filter phase rejected none of the nodes it processed (schedule_one.go
+    findNodesThatPassFilters from the rotating start: a run of the node list), the zones are
+    one slice and only the 20 nodes holding matching pods are looked at, not the 144 feasible
+    ones (numFeasibleNodesToFind at 300 nodes); the scores are the per-node formula's."""
+    sched = new_scheduler([zone_node(i) for i in range(300)])
+    _web_service(sched)
+    index = sched.placement.index
+    key = (frozenset(("default",)), (("app", "web"),), (), True)
+    index.counts(key)  # registered (as the first attempt of the Service's pods would)
+    for n in range(20):
+        sched.cache.place(
+            f"default/w-{n}", pod(f"w-{n}", labels={"app": "web"}), f"node-{n * 7}", False
+        )
+    counted = index._selectors[key]
+    counted.nodes = _CountedGets(counted.nodes)
+    _CountedGets.gets = 0
+    p = pod("web-new", labels={"app": "web"})
+    view = PodView("default/web-new", p)
+    view.cycle = sched.placement.prefilter(view)
+    feasible, _, _ = sched.find_nodes_that_fit(view, sched.cache.offered_nodes())
+    assert len(feasible) == 144
+    assert view.cycle is not None
+    scores = view.cycle.scores(feasible)
+    assert _CountedGets.gets == 0
+    constraints = sched.placement.default_constraints(p, view.placement)
+    expected = reference_spread_scores(list(constraints), feasible, index)
+    assert scores == [SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD * s for s in expected]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_spread_keys_of_a_run_equal_the_per_node_keys(seed: int) -> None:
+    """Seeded property: on random clusters (nodes added, removed and relabelled to another
+    zone; matching pods placed and removed), for runs of the node list from random starts,
+    wrapped or not, and for lists that are not runs (a node rejected, or out of order), the
+    keys and scores given the layout equal the per-node ones."""
+    rng = random.Random(seed)
+    sched = new_scheduler([zone_node(i) for i in range(60)])
+    _web_service(sched)
+    p = pod("web-new", labels={"app": "web"})
+    placed: list[str] = []
+    checked = 0
+    for step in range(60):
+        roll = rng.random()
+        if roll < 0.5:
+            name = f"w-{step}"
+            node = rng.choice(sched.cache.offered_nodes()).name
+            sched.cache.place(f"default/{name}", pod(name, labels={"app": "web"}), node, False)
+            placed.append(f"default/{name}")
+        elif roll < 0.65 and placed:
+            key = placed.pop(rng.randrange(len(placed)))
+            entry = sched.cache.placement(key)
+            assert entry is not None
+            sched.cache.unplace(key, entry)
+        elif roll < 0.8:
+            i = rng.randrange(70)
+            sched.cache.node_changed(
+                ready_node(f"node-{i}", labels={LABEL_ZONE: rng.choice(("a", "b", "c", "d"))})
+            )
+        view = PodView("default/web-new", p)
+        cycle = sched.placement.prefilter(view)
+        assert cycle is not None
+        layout = sched.cache.layout()
+        nodes = layout.nodes
+        start, size = rng.randrange(len(nodes)), rng.randrange(2, len(nodes) + 1)
+        run = layout.twice[start : start + size]
+        if rng.random() < 0.3:
+            run.pop(rng.randrange(1, len(run) - 1)) if len(run) > 2 else run.reverse()
+        constraints = list(sched.placement.default_constraints(p, view.placement))
+        counting_state = spread._Counting(
+            p, constraints, sched.placement.index, sched.placement.node, False, True
+        )
+        args = (constraints, counting_state, run, sched.placement.index)
+        assert spread._node_keys(*args, layout) == spread._node_keys(*args)
+        with_layout = spread.spread_scores(
+            p, constraints, True, run, sched.placement.index, sched.placement.node, 2, layout
+        )
+        plain = spread.spread_scores(
+            p, constraints, True, run, sched.placement.index, sched.placement.node, 2
+        )
+        assert with_layout == plain
+        checked += 1
+    assert checked == 60

@@ -26,6 +26,7 @@ from kubechaos.control.scheduler.interpod import (
     normalized_scores,
     topology_scores,
 )
+from kubechaos.control.scheduler.layout import NodeLayout
 from kubechaos.control.scheduler.podindex import IndexedPod, Parts, PodIndex, parts_match
 from kubechaos.control.scheduler.spread import (
     Constraint,
@@ -118,6 +119,7 @@ class Cycle:
                 plugins.index,
                 plugins.node,
                 SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD,
+                plugins.layout(),
             )
         if placement.terms.preferred or plugins.index.has_held_terms:
             topo = topology_scores(
@@ -238,6 +240,10 @@ class PlacementPlugins:
     def node_labels(self, name: str) -> Mapping[str, str] | None:
         info = self._offered.offered_node(name)
         return info.labels if info is not None else None
+
+    def layout(self) -> NodeLayout:
+        layout: NodeLayout = self._offered.layout()
+        return layout
 
     def nodes(self) -> list[NodeInfo]:
         nodes: list[NodeInfo] = self._offered.offered_nodes()

@@ -15,6 +15,12 @@ pod's events go to the cache, updatePodInCache; an unassigned pod of this schedu
 queue, internal/queue/scheduling_queue.go Update/Delete) run for every pod event of the cluster,
 most of them kubelet status updates of bound pods: those must cost one lookup, not the queue's
 and the nominator's bookkeeping.
+
+The Score phase (schedule_one.go prioritizeNodes) over a *run* of the node list (the Filter
+phase from the rotating start rejected none of the nodes it processed, the common attempt) needs
+no Python step per node for the system default spread's keys (kubechaos/control/scheduler/
+spread.py) nor for the resource scores (scoreruns.py): counted below, and checked against the
+per-node formulas on seeded random clusters.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.scheduler import placement as placement_module
-from kubechaos.control.scheduler import spread
+from kubechaos.control.scheduler import scoring, spread
 from kubechaos.control.scheduler.framework import PodView
 from kubechaos.control.scheduler.placement import PodPlacement
 from kubechaos.control.scheduler.templates import TemplateMemo
@@ -396,3 +402,78 @@ def test_spread_keys_of_a_run_equal_the_per_node_keys(seed: int) -> None:
         assert with_layout == plain
         checked += 1
     assert checked == 60
+
+
+# ---------------------------------------------------------------------------- resource score runs
+
+
+def test_an_attempt_over_a_run_rescores_only_the_nodes_that_changed() -> None:
+    """noderesources/least_allocated.go and balanced_allocation.go score a node from its
+    requested totals, its allocatable and the pod's requests; schedule_one.go prioritizeNodes
+    scores every feasible node. Pods of one Deployment scheduled one after the other over a
+    run of the node list (no node rejected) re-score only the node the previous pod was
+    assumed on (cache.go AssumePod), and read no per-node memo: after the signature's vector
+    is built, each attempt re-scores 1 node and runs no per-node scoring pass."""
+    sched = new_scheduler([zone_node(i) for i in range(300)])
+    runs = sched.cache.score_runs
+    for n in range(3):  # the vector is built on the signature's third attempt
+        attempt(sched, pod(f"web-{n}"))
+    assert runs.built == 1
+    with counting(scoring, "resource_scores") as per_node_passes:
+        for n in range(3, 23):
+            before = runs.rescored
+            feasible, chosen = attempt(sched, pod(f"web-{n}"))
+            assert chosen is not None and len(feasible) == 144
+            assert runs.rescored - before <= 1
+    assert per_node_passes[0] == 0
+    assert runs.built == 1
+
+
+def _fresh_scores(view: PodView, feasible: list[Any]) -> list[int]:
+    return [scoring._resource_score(view, info) for info in feasible]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_resource_score_vectors_equal_the_per_node_formula(seed: int) -> None:
+    """Seeded property: over random clusters that change between attempts (pods of several
+    request signatures assumed and removed, nodes resized, added and removed, a journal
+    long enough to drop the vectors), the resource scores of runs of the node list (wrapped
+    or not) and of lists that are not runs equal LeastAllocated + BalancedAllocation worked out
+    afresh on every node."""
+    rng = random.Random(seed)
+    sched = new_scheduler([zone_node(i) for i in range(40)])
+    cache = sched.cache
+    shapes = [(100, 64), (250, 128), (500, 512), (0, 0)]
+    placed: list[str] = []
+    for step in range(150):
+        roll = rng.random()
+        if roll < 0.45:
+            cpu, mem = rng.choice(shapes)
+            name = f"p-{step}"
+            node = rng.choice(cache.offered_nodes()).name
+            cache.place(f"default/{name}", pod(name, cpu=cpu, memory=mem * 2**20), node, False)
+            placed.append(f"default/{name}")
+        elif roll < 0.6 and placed:
+            key = placed.pop(rng.randrange(len(placed)))
+            entry = cache.placement(key)
+            assert entry is not None
+            cache.unplace(key, entry)
+        elif roll < 0.7:
+            i = rng.randrange(45)
+            cache.node_changed(zone_node(i, cpu=rng.choice((2000, 4000, 8000))))
+        elif roll < 0.72:
+            victim = rng.choice(cache.offered_nodes())
+            assert victim.node is not None
+            cache.node_deleted(victim.node)
+        elif roll < 0.75:
+            for _ in range(60):  # a burst of node updates: longer than the node list
+                cache.node_changed(zone_node(rng.randrange(40)))
+        cpu, mem = rng.choice(shapes)
+        view = PodView("default/new", pod("new", cpu=cpu, memory=mem * 2**20))
+        layout = cache.layout()
+        start = rng.randrange(len(layout.nodes))
+        run = layout.twice[start : start + rng.randrange(2, len(layout.nodes) + 1)]
+        if rng.random() < 0.2 and len(run) > 2:
+            run.pop(rng.randrange(1, len(run) - 1))
+        assert scoring.node_scores(view, run, cache) == _fresh_scores(view, run)
+    assert cache.score_runs.built > 3

@@ -26,6 +26,7 @@ per-node formulas on seeded random clusters.
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import Any
 
 import attrs
@@ -41,12 +42,13 @@ from kubechaos.api.objects import (
     Service,
     ServicePort,
     ServiceSpec,
+    Taint,
     TopologySpreadConstraint,
     WeightedPodAffinityTerm,
 )
 from kubechaos.api.selectors import LabelSelector
+from kubechaos.control.scheduler import fastfilter, plugins, scoring, spread
 from kubechaos.control.scheduler import placement as placement_module
-from kubechaos.control.scheduler import scoring, spread
 from kubechaos.control.scheduler.framework import PodView
 from kubechaos.control.scheduler.placement import PodPlacement
 from kubechaos.control.scheduler.templates import TemplateMemo
@@ -412,21 +414,25 @@ def test_an_attempt_over_a_run_rescores_only_the_nodes_that_changed() -> None:
     requested totals, its allocatable and the pod's requests; schedule_one.go prioritizeNodes
     scores every feasible node. Pods of one Deployment scheduled one after the other over a
     run of the node list (no node rejected) re-score only the node the previous pod was
-    assumed on (cache.go AssumePod), and read no per-node memo: after the signature's vector
-    is built, each attempt re-scores 1 node and runs no per-node scoring pass."""
+    assumed on (cache.go AssumePod), and read no per-node memo: after the signature's
+    vectors (its scores, its node-local Filter verdicts) are built, each attempt works out
+    1 node again in each, and runs no per-node scoring pass and no per-node filter call."""
     sched = new_scheduler([zone_node(i) for i in range(300)])
     runs = sched.cache.score_runs
-    for n in range(3):  # the vector is built on the signature's third attempt
+    for n in range(3):  # the vectors are built on the signature's third attempt
         attempt(sched, pod(f"web-{n}"))
-    assert runs.built == 1
-    with counting(scoring, "resource_scores") as per_node_passes:
+    assert runs.built == 2
+    with (
+        counting(scoring, "resource_scores") as per_node_passes,
+        counting(fastfilter, "cheap_fit") as per_node_filters,
+    ):
         for n in range(3, 23):
             before = runs.rescored
             feasible, chosen = attempt(sched, pod(f"web-{n}"))
             assert chosen is not None and len(feasible) == 144
-            assert runs.rescored - before <= 1
-    assert per_node_passes[0] == 0
-    assert runs.built == 1
+            assert runs.rescored - before <= 2
+    assert (per_node_passes[0], per_node_filters[0]) == (0, 0)
+    assert runs.built == 2
 
 
 def _fresh_scores(view: PodView, feasible: list[Any]) -> list[int]:
@@ -477,3 +483,51 @@ def test_resource_score_vectors_equal_the_per_node_formula(seed: int) -> None:
             run.pop(rng.randrange(1, len(run) - 1))
         assert scoring.node_scores(view, run, cache) == _fresh_scores(view, run)
     assert cache.score_runs.built > 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_filter_verdict_vectors_equal_the_node_local_filters(seed: int) -> None:
+    """Seeded property: the node-local Filter verdict kept per position for a simple pod's
+    requests (NodeUnschedulable, TaintToleration with no tolerated taint, NodeResourcesFit:
+    noderesources/fit.go fitsRequest, pod count included) equals the one worked out afresh
+    on each node, over random clusters whose nodes get tainted, cordoned, resized and filled
+    between the checks; and the attempt's feasible nodes are the per-node loop's."""
+    rng = random.Random(seed)
+    sched = new_scheduler([zone_node(i) for i in range(40)])
+    cache = sched.cache
+    for step in range(120):
+        roll = rng.random()
+        if roll < 0.5:
+            node = rng.choice(cache.offered_nodes()).name
+            cpu = rng.choice((100, 900, 1500))
+            cache.place(f"default/p-{step}", pod(f"p-{step}", cpu=cpu), node, False)
+        elif roll < 0.7:
+            cache.node_changed(
+                zone_node(
+                    rng.randrange(40),
+                    cpu=rng.choice((1000, 4000)),
+                    pods=rng.choice((3, 110)),
+                    unschedulable=rng.random() < 0.2,
+                    taints=(Taint("dedicated", "NoSchedule"),) if rng.random() < 0.2 else (),
+                )
+            )
+        view = PodView("default/new", pod("new", cpu=rng.choice((100, 900))))
+        requests = cache.signatures.setdefault(view.requests, view.requests)
+        layout = cache.layout()
+        fit = partial(fastfilter.fits, cpu=view.cpu, memory=view.memory)
+        known = None
+        for _ in range(3):  # built on the third use
+            known = cache.score_runs.fits(requests, layout, fit)
+        assert known is not None
+        fresh = [
+            fastfilter.cheap_fit(info, view.cpu, view.memory, requests) for info in layout.twice
+        ]
+        assert known == fresh
+        start = sched._next_start % len(layout.nodes)
+        expected = [
+            info.name
+            for info in layout.twice[start : start + len(layout.nodes)]
+            if plugins.filter_node(view, info) is None
+        ]
+        feasible, _, _ = sched.find_nodes_that_fit(view, cache.offered_nodes())
+        assert [info.name for info in feasible] == expected  # 40 nodes: all are wanted

@@ -330,7 +330,8 @@ class Scheduler:
         nominated = self.preemption.nominator.by_node
         layout = self.cache.layout()
         if simple and not nominated and layout.nodes is nodes:
-            fast = fast_feasible(view, layout, start, wanted, requests, cycle)
+            runs = self.cache.score_runs
+            fast = fast_feasible(view, layout, start, wanted, requests, cycle, runs)
             if fast is not None:
                 feasible, processed = fast
                 self._rejected = []

@@ -19,12 +19,15 @@ every vector. Preemption's simulated NodeInfo copies are never a run (not the li
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from kubechaos.control.scheduler.framework import NodeInfo
 from kubechaos.control.scheduler.layout import NodeLayout
 
 Requests = tuple[int, int, int, int]
 Score = Callable[[NodeInfo], int]
+Fit = Callable[[NodeInfo], bool]
+Key = tuple[str, Requests]  # ("score" | "fit", the interned requests)
 
 # A signature gets a vector on its BUILD_AFTER-th attempt over a run (a vector costs one score
 # per distinct node signature plus a pass over the nodes; a pod template's first pods, or a
@@ -36,7 +39,7 @@ MAX_VECTORS = 16
 class _Vector:
     __slots__ = ("score", "scores", "synced")
 
-    def __init__(self, score: Score, scores: list[int], synced: int) -> None:
+    def __init__(self, score: Score | Fit, scores: list[int], synced: int) -> None:
         self.score = score  # the pod's score on one node (the signature's formula)
         self.scores = scores  # per position of NodeLayout.twice
         self.synced = synced  # the journal entries already applied
@@ -51,8 +54,8 @@ class ScoreRuns:
         self._layout: NodeLayout | None = None
         self._journal: list[NodeInfo] = []
         self._limit = 0  # a journal longer than the node list drops the vectors (rebuilt)
-        self._vectors: dict[Requests, _Vector] = {}
-        self._seen: dict[Requests, int] = {}
+        self._vectors: dict[Key, _Vector] = {}
+        self._seen: dict[Key, int] = {}
         self.built = self.rescored = 0  # vectors built, nodes re-scored (read by cost tests)
 
     def touched(self, info: NodeInfo) -> None:
@@ -69,28 +72,53 @@ class ScoreRuns:
     ) -> list[int] | None:
         """The resource scores of ``feasible`` if it is a run of ``layout`` and ``requests``
         has (or now gets) a vector; else None (the caller scores node by node)."""
+        self._use(layout)
+        begin = layout.run_of(feasible)
+        if begin is None:
+            return None
+        vector = self._vector(("score", requests), layout, score)
+        return None if vector is None else vector.scores[begin : begin + len(feasible)]
+
+    def fits(self, requests: Requests, layout: NodeLayout, fit: Fit) -> list[bool] | None:
+        """Per position of ``layout.twice``: does the node pass the node-local filters for a
+        simple pod of ``requests`` (``fit``: :func:`.fastfilter.fits`); None while the
+        signature has no vector (the caller checks node by node)."""
+        self._use(layout)
+        vector = self._vector(("fit", requests), layout, fit)
+        return None if vector is None else cast(list[bool], vector.scores)
+
+    def _use(self, layout: NodeLayout) -> None:
         if layout is not self._layout:
             self._layout = layout
             self._vectors.clear()
             self._journal.clear()
             self._seen.clear()
             self._limit = len(layout.nodes)
-        begin = layout.run_of(feasible)
-        if begin is None:
-            return None
-        vector = self._vectors.get(requests)
+
+    def _vector(self, key: Key, layout: NodeLayout, score: Score | Fit) -> _Vector | None:
+        vector = self._vectors.get(key)
         if vector is None:
-            seen = self._seen[requests] = self._seen.get(requests, 0) + 1
+            seen = self._seen[key] = self._seen.get(key, 0) + 1
             if seen < BUILD_AFTER:
                 return None
-            vector = self._build(requests, layout, score)
+            if key[0] == "fit":
+                half: list[int] = [score(info) for info in layout.nodes]
+                vector = self._add(key, _Vector(score, half + half, len(self._journal)))
+            else:
+                vector = self._build(key, layout, score)
         elif vector.synced < len(self._journal):
             self._sync(vector, layout)
-        return vector.scores[begin : begin + len(feasible)]
+        return vector
 
-    def _build(self, requests: Requests, layout: NodeLayout, score: Score) -> _Vector:
+    def _add(self, key: Key, vector: _Vector) -> _Vector:
         if len(self._vectors) >= MAX_VECTORS:
             del self._vectors[next(iter(self._vectors))]  # the oldest built
+        self._vectors[key] = vector
+        self.built += 1
+        return vector
+
+    def _build(self, key: Key, layout: NodeLayout, score: Score) -> _Vector:
+        requests = key[1]
         by_signature: dict[tuple[int, int, int, int, int, int], int] = {}
         half: list[int] = []
         for info in layout.nodes:
@@ -109,9 +137,7 @@ class ScoreRuns:
             if value is None:
                 value = by_signature[signature] = score(info)
             half.append(value)
-        vector = self._vectors[requests] = _Vector(score, half + half, len(self._journal))
-        self.built += 1
-        return vector
+        return self._add(key, _Vector(score, half + half, len(self._journal)))
 
     def _sync(self, vector: _Vector, layout: NodeLayout) -> None:
         """Re-score the nodes journalled since the vector's last use (each once)."""

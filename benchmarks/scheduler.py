@@ -12,7 +12,8 @@ are timed, in process CPU time.
 Printed per node count and per kind of pod (``plain``: a Deployment's pod without constraints
 of its own, ``spread``: a Deployment's pod with the zone DoNotSchedule spread, ``daemon``: the
 DaemonSet's pod pinned to its node): attempts, microseconds per attempt, nodes filtered and
-nodes scored per attempt.
+nodes scored per attempt; then how many times PreFilter parsed a pod's constraints and terms
+(once per pod template, :mod:`kubechaos.control.scheduler.templates`).
 
     python benchmarks/scheduler.py                    # 1,000 and 5,000 nodes, 3,000 pods
     python benchmarks/scheduler.py --nodes 1000 --pods 6000
@@ -130,7 +131,9 @@ def _pods(templates: list[tuple[str, Pod]], count: int) -> list[tuple[str, Pod]]
     return out
 
 
-async def _run(nodes: int, count: int, profile: cProfile.Profile | None) -> dict[str, list[int]]:
+async def _run(
+    nodes: int, count: int, profile: cProfile.Profile | None
+) -> tuple[dict[str, list[int]], int]:
     _, ctx = new_control_plane(1)
     await bootstrap(ctx)
     templates, _ = await _objects(ctx, nodes)
@@ -176,7 +179,7 @@ async def _run(nodes: int, count: int, profile: cProfile.Profile | None) -> dict
             row[2] += scheduler.nodes_filtered - filtered
             row[3] += scheduler.nodes_scored - scored
         nursery.cancel_scope.cancel()
-    return stats
+    return stats, scheduler.placement.placement_of.built
 
 
 def main() -> None:
@@ -190,7 +193,7 @@ def main() -> None:
     )
     for nodes in args.nodes:
         profile = cProfile.Profile() if args.profile else None
-        stats = run_virtual(_run, nodes, args.pods, profile, seed=1)
+        stats, parsed = run_virtual(_run, nodes, args.pods, profile, seed=1)
         total = [sum(row[i] for row in stats.values()) for i in range(4)]
         for kind, row in [*sorted(stats.items()), ("all", total)]:
             attempts, ns, filtered, scored = row
@@ -198,6 +201,7 @@ def main() -> None:
                 f"{nodes:>6} {kind:>7} {attempts:>8} {ns / attempts / 1000:>10.1f} "
                 f"{filtered / attempts:>9.1f} {scored / attempts:>7.1f}"
             )
+        print(f"{nodes:>6} pod templates parsed by PreFilter: {parsed} for {total[0]} attempts")
         if profile is not None:
             profile.dump_stats(args.profile)
 

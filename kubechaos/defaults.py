@@ -448,6 +448,9 @@ SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS = (
     ("kubernetes.io/hostname", 3),
     ("topology.kubernetes.io/zone", 5),
 )
+# The model's own bound (no upstream counterpart; upstream parses per attempt): how many pod
+# templates' parsed PreFilter inputs the scheduler keeps (control/scheduler/templates.py).
+SCHEDULER_PLACEMENT_MEMO_SIZE = 4096
 
 # kube-controller-manager workload controller constants (fixed in the upstream source, v1.32).
 # pkg/controller/deployment/util/deployment_util.go: annotations a Deployment keeps on its

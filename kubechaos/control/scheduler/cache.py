@@ -16,6 +16,7 @@ from kubechaos.api.objects import Node, Pod
 from kubechaos.control.scheduler.framework import NodeInfo, pod_requests
 from kubechaos.control.scheduler.layout import NodeLayout
 from kubechaos.control.scheduler.podindex import PodIndex
+from kubechaos.control.scheduler.scoreruns import ScoreRuns
 
 
 class Placement:
@@ -55,6 +56,7 @@ class SchedulerCache:
         self.soft_tainted_nodes = 0  # nodes with a PreferNoSchedule taint
         # PodView.requests interned, so NodeInfo.scored_for is compared by identity
         self.signatures: dict[tuple[int, int, int, int], tuple[int, int, int, int]] = {}
+        self.score_runs = ScoreRuns()  # resource scores of runs of nodes (told of changes)
         # node -> its pods (preemption's per-node lists); priority -> pods placed, cluster-wide
         # and per node (so preemption skips a node without a lower-priority pod in O(1))
         self._node_pods: dict[str, dict[str, Placement]] = {}
@@ -81,6 +83,7 @@ class SchedulerCache:
             self._layout = None
         old_images, old_soft = info.images, bool(info.soft_taints)
         changed = info.set_node(node)
+        self.score_runs.touched(info)  # set_node reset scored_for
         if info.labels != old_labels:
             self.index.node_labels(old_labels, info.labels)
             if was_offered and self._layout is not None:
@@ -148,6 +151,7 @@ class SchedulerCache:
         _count(self._node_priorities.setdefault(node_name, {}), priority, 1)
         info = self._info(node_name)
         info.scored_for = info.fit_for = None
+        self.score_runs.touched(info)
         info.cpu += placed.cpu
         info.memory += placed.memory
         info.nz_cpu += placed.nz_cpu
@@ -169,6 +173,7 @@ class SchedulerCache:
             del self._node_priorities[placed.node]
         info = self._infos[placed.node]
         info.scored_for = info.fit_for = None
+        self.score_runs.touched(info)
         info.cpu -= placed.cpu
         info.memory -= placed.memory
         info.nz_cpu -= placed.nz_cpu

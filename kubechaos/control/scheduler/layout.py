@@ -32,7 +32,7 @@ class NodeLayout:
     """``nodes`` (the scheduler cache's offered list) twice over, so a rotation is one slice,
     and per topology key the nodes of each value in list order (positions on NodeInfo)."""
 
-    __slots__ = ("_merged", "_partitions", "nodes", "twice")
+    __slots__ = ("_by_name", "_merged", "_partitions", "_zones", "nodes", "twice")
 
     def __init__(self, nodes: list[NodeInfo]) -> None:
         self.nodes = nodes
@@ -44,11 +44,37 @@ class NodeLayout:
         # (key, allowed values) -> their nodes in list order, twice over (for rotation)
         self._merged: dict[tuple[str, frozenset[str | None]], tuple[list[int], list[NodeInfo]]]
         self._merged = {}
+        self._by_name: dict[str, NodeInfo] | None = None  # built when first asked for
+        self._zones: list[str | None] | None = None  # each node's zone, twice over
 
     def labels_changed(self) -> None:
         """An offered node's labels changed: the partitions are rebuilt when next asked for."""
         self._partitions.clear()
         self._merged.clear()
+        self._zones = None
+
+    def by_name(self) -> dict[str, NodeInfo]:
+        """The offered nodes by name."""
+        if self._by_name is None:
+            self._by_name = {info.name: info for info in self.nodes}
+        return self._by_name
+
+    def zones_twice(self) -> list[str | None]:
+        """``info.zone`` of each node of :attr:`twice` (the system default spread's domain)."""
+        if self._zones is None:
+            self._zones = [info.zone for info in self.twice]
+        return self._zones
+
+    def run_of(self, infos: list[NodeInfo]) -> int | None:
+        """The position where ``infos`` is a run of :attr:`twice` (the same NodeInfo objects in
+        the same order: a Filter phase that rejected none of the nodes it processed), else
+        None. One comparison at C speed (NodeInfo compares by identity)."""
+        if not infos:
+            return None
+        begin = infos[0].position
+        if begin < 0 or self.twice[begin : begin + len(infos)] != infos:
+            return None
+        return begin
 
     def partition(self, key: str) -> dict[str | None, list[int]] | None:
         """The positions of the nodes per value of ``key`` (None: nodes without it), or None

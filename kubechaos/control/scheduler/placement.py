@@ -26,6 +26,7 @@ from kubechaos.control.scheduler.interpod import (
     normalized_scores,
     topology_scores,
 )
+from kubechaos.control.scheduler.layout import NodeLayout
 from kubechaos.control.scheduler.podindex import IndexedPod, Parts, PodIndex, parts_match
 from kubechaos.control.scheduler.spread import (
     Constraint,
@@ -33,6 +34,7 @@ from kubechaos.control.scheduler.spread import (
     pod_constraints,
     spread_scores,
 )
+from kubechaos.control.scheduler.templates import TemplateMemo
 from kubechaos.defaults import (
     SCHEDULER_DEFAULT_SPREAD_CONSTRAINTS,
     SCHEDULER_WEIGHT_INTER_POD_AFFINITY,
@@ -117,6 +119,7 @@ class Cycle:
                 plugins.index,
                 plugins.node,
                 SCHEDULER_WEIGHT_POD_TOPOLOGY_SPREAD,
+                plugins.layout(),
             )
         if placement.terms.preferred or plugins.index.has_held_terms:
             topo = topology_scores(
@@ -173,6 +176,8 @@ class PlacementPlugins:
         self.namespaces = NamespaceView(self._namespace_labels)
         self.start: Callable[[Informer[Any]], None] | None = None  # runs an informer (set by run)
         self._statefulsets_started = False
+        # the pod's parsed constraints and terms, once per template (:mod:`.templates`)
+        self.placement_of: TemplateMemo[PodPlacement] = TemplateMemo(PodPlacement)
 
     @property
     def informers(self) -> tuple[Informer[Any], ...]:
@@ -236,6 +241,10 @@ class PlacementPlugins:
         info = self._offered.offered_node(name)
         return info.labels if info is not None else None
 
+    def layout(self) -> NodeLayout:
+        layout: NodeLayout = self._offered.layout()
+        return layout
+
     def nodes(self) -> list[NodeInfo]:
         nodes: list[NodeInfo] = self._offered.offered_nodes()
         return nodes
@@ -245,7 +254,7 @@ class PlacementPlugins:
         """The attempt's state, or None when neither plugin has anything to do for ``view``."""
         placement = view.placement
         if placement is None:
-            placement = view.placement = PodPlacement(view.pod)
+            placement = view.placement = self.placement_of(view.pod)
         if (
             not placement.own_spread
             and not placement.terms.required

@@ -96,7 +96,7 @@ class Scheduler:
         self.pods.add_handler(
             Handler(
                 on_add=self._pod_changed,
-                on_update=lambda _old, new: self._pod_changed(new),
+                on_update=self._pod_updated,
                 on_delete=self._pod_deleted,
             )
         )
@@ -166,6 +166,31 @@ class Scheduler:
         else:
             self.queue.delete(key)
             nominator.delete(key)
+
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        """A new version of a pod. The common one (a kubelet status update of a pod bound
+        where it was, same labels, not deleting, not finishing) changes nothing but the pod
+        the cache holds: a dict lookup, as upstream's updatePodInCache (eventhandlers.go)
+        only swaps the cached PodInfo. It must agree with :meth:`_pod_changed`, which is
+        what every other update takes: there, such a pod is already out of the queue and the
+        nominator (the update that bound it took it out), and its confirmation re-counts
+        nothing in the pod index (labels and terminating state unchanged)."""
+        node_name = new.spec.node_name
+        if node_name and old.spec.node_name == node_name:
+            meta = new.metadata
+            placed = self.cache.placement(f"{meta.namespace}/{meta.name}")
+            if (
+                placed is not None
+                and not placed.assumed
+                and placed.node == node_name
+                and placed.pod.metadata.labels is meta.labels
+                and meta.deletion_timestamp is None
+                and placed.pod.metadata.deletion_timestamp is None
+                and not new.is_terminal()
+            ):
+                placed.pod = new
+                return
+        self._pod_changed(new)
 
     def _pod_deleted(self, pod: Pod) -> None:
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
@@ -305,7 +330,8 @@ class Scheduler:
         nominated = self.preemption.nominator.by_node
         layout = self.cache.layout()
         if simple and not nominated and layout.nodes is nodes:
-            fast = fast_feasible(view, layout, start, wanted, requests, cycle)
+            runs = self.cache.score_runs
+            fast = fast_feasible(view, layout, start, wanted, requests, cycle, runs)
             if fast is not None:
                 feasible, processed = fast
                 self._rejected = []

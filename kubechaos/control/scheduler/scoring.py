@@ -18,6 +18,8 @@ does not use it pays nothing for it.
 
 from __future__ import annotations
 
+from functools import partial
+
 from kubechaos.api.nodeaffinity import preferred_score
 from kubechaos.control.scheduler.cache import SchedulerCache
 from kubechaos.control.scheduler.framework import NodeInfo, PodView, tolerated
@@ -39,7 +41,12 @@ def node_scores(view: PodView, feasible: list[NodeInfo], cache: SchedulerCache) 
     """Each feasible node's weighted sum of the plugins' normalised scores, in ``feasible``'s
     order."""
     requests = cache.signatures.setdefault(view.requests, view.requests)
-    scores = resource_scores(view, feasible, requests)
+    # a run of the node list: a slice of the signature's vector (:mod:`.scoreruns`)
+    scores = cache.score_runs.scores(
+        feasible, requests, cache.layout(), partial(_resource_score, view)
+    )
+    if scores is None:
+        scores = resource_scores(view, feasible, requests)
     if view.preferred:
         _add_normalised(scores, node_affinity_raw(view, feasible), SCHEDULER_WEIGHT_NODE_AFFINITY)
     if cache.soft_tainted_nodes:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 from kubechaos.api.nodeaffinity import matches_node
 from kubechaos.api.objects import Pod, TopologySpreadConstraint
 from kubechaos.api.selectors import Requirement
 from kubechaos.control.scheduler.framework import NodeInfo, tolerated
+from kubechaos.control.scheduler.layout import NodeLayout
 from kubechaos.control.scheduler.podindex import Parts, PodIndex, parts_match, selector_parts
 from kubechaos.defaults import LABEL_HOSTNAME, LABEL_ZONE, SCHEDULER_MAX_NODE_SCORE
 
@@ -249,6 +251,7 @@ def spread_scores(
     index: PodIndex,
     node: NodeLookup,
     weight: int = 1,
+    layout: NodeLayout | None = None,
 ) -> list[int]:
     """PreScore + Score + NormalizeScore of the ScheduleAnyway (or system default) constraints,
     each node's score times ``weight`` (the plugin's weight in the profile).
@@ -270,7 +273,7 @@ def spread_scores(
         mask = [not all(k in info.labels for k in keys) for info in feasible]
         if any(mask):
             ignored = mask
-    node_keys = _node_keys(constraints, counting, feasible, index)
+    node_keys = _node_keys(constraints, counting, feasible, index, layout)
     kept = (
         node_keys
         if ignored is None
@@ -306,10 +309,11 @@ def _node_keys(
     counting: _Counting,
     feasible: Sequence[NodeInfo],
     index: PodIndex,
+    layout: NodeLayout | None = None,
 ) -> list[NodeKey]:
     """Each node's key (see :func:`spread_scores`), in ``feasible``'s order. The system
     default's pair (hostname, then a domain key) on nodes that all carry the hostname label
-    gets the loop with the fewest operations per node."""
+    gets the loop with the fewest operations per node, or none (:func:`_zone_run_keys`)."""
     lookups = [
         (c.topology_key, c.topology_key == LABEL_HOSTNAME, counting.node_counts[i])
         for i, c in enumerate(constraints)
@@ -321,6 +325,10 @@ def _node_keys(
             # nodes; a str, whose hash Python keeps), else (its matching pods, domain value)
             get0 = nodes0.get
             if key1 == LABEL_ZONE:
+                if layout is not None and isinstance(feasible, list):
+                    keys = _zone_run_keys(feasible, nodes0, layout)
+                    if keys is not None:
+                        return keys
                 return [
                     info.zone if (n := get0(info.name)) is None else (n, info.zone)
                     for info in feasible
@@ -343,6 +351,33 @@ def _node_keys(
                 found.append(node_counts.get(info.name, 0))
         out.append(tuple(found))
     return out
+
+
+def _zone_run_keys(
+    feasible: list[NodeInfo], nodes0: Mapping[str, int], layout: NodeLayout
+) -> list[NodeKey] | None:
+    """The short keys of the system default pair (hostname, zone) with no work per feasible
+    node: when ``feasible`` is a run of the layout's nodes (the common Filter result) their
+    zones are one slice, and only the nodes holding matching pods (``nodes0``, when they are
+    fewer than half the feasible ones) get their ``(count, zone)`` key put in. Exactly the
+    keys of the per-node comprehension in :func:`_node_keys`; None when this does not apply."""
+    size = len(feasible)
+    if 2 * len(nodes0) >= size:
+        return None
+    begin = layout.run_of(feasible)
+    if begin is None:
+        return None
+    zones = layout.zones_twice()[begin : begin + size]
+    keys = cast(list[NodeKey], zones)  # filled in place: a str (or None) is a NodeKey
+    total = len(layout.nodes)
+    by_name = layout.by_name()
+    for name, count in nodes0.items():
+        info = by_name.get(name)
+        if info is not None:
+            at = (info.position - begin) % total
+            if at < size:
+                keys[at] = (count, zones[at])
+    return keys
 
 
 def _raw_by_key(

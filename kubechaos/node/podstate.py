@@ -356,39 +356,78 @@ def build_status(ps: PodState, host_ip: str) -> PodStatus:
     if ps.rejected is not None:
         reason, message = ps.rejected
         return attrs.evolve(current, phase="Failed", reason=reason, message=message)
-    start = ps.start_time if ps.start_time is not None else 0.0
-    not_ready = "" if ps.ready_status == "True" else "ContainersNotReady"
+    conditions = _conditions(ps, current.conditions, now())  # before the phase, as it was
+    init = ps.init
+    runs = ps.runs if init is None else ps.runs[init.count :]
+    return PodStatus(
+        pod_phase(ps),
+        conditions,
+        tuple([run.status() for run in runs]),
+        () if init is None else init_statuses(ps),
+        ps.ip,
+        host_ip,
+        ps.start_time,
+        "",
+        "",
+    )
+
+
+def _kept(
+    cond: PodCondition | None, type_: str, status: str, since: float, reason: str
+) -> PodCondition:
+    """The condition ``(type_, status, since, reason)``: ``cond`` itself when it is that one
+    (conditions are immutable, so the current object stands for an equal new one)."""
+    if (
+        cond is not None
+        and cond.status == status
+        and cond.last_transition_time == since
+        and cond.reason == reason
+        and not cond.message
+    ):
+        return cond
+    return PodCondition(type_, status, since, reason)
+
+
+def _conditions(
+    ps: PodState, current: tuple[PodCondition, ...], t: float
+) -> tuple[PodCondition, ...]:
+    """The pod's conditions with the kubelet's four merged in, as the status manager's merge
+    does (status_manager.go mergePodStatus): the first condition of each of their types is
+    replaced in place, the others (PodScheduled, DisruptionTarget, a gate's) are kept, and
+    those the pod lacks are appended in :data:`KUBELET_CONDITIONS` order.
+
+    Each of the four that equals the pod's current one *is* the current one, and when all
+    four are, the result is ``current`` itself: a status whose conditions did not change
+    allocates none, and the comparisons after it (:func:`same_by_kubelet`, the API server's
+    unchanged check) find them identical at once. Must give what building all four anew and
+    merging them would (tests/test_kubelet_status_build.py checks both ways agree)."""
+    first: dict[str, PodCondition] = {c.type: c for c in reversed(current)}
+    get = first.get
+    ready_status, since = ps.ready_status, ps.ready_since
     if ps.terminal or ps.finished:
         not_ready = "PodCompleted"
-    t = now()
-    mine = {
-        "PodReadyToStartContainers": ready_to_start_condition(ps, ps.sandbox == SANDBOX_READY, t),
-        "Initialized": PodCondition("Initialized", "True", start)
+    else:
+        not_ready = "" if ready_status == "True" else "ContainersNotReady"
+    start = ps.start_time if ps.start_time is not None else 0.0
+    mine = (
+        ready_to_start_condition(ps, ps.sandbox == SANDBOX_READY, t),
+        _kept(get("Initialized"), "Initialized", "True", start, "")
         if ps.init is None
         else initialized_condition(ps, t),
-        "ContainersReady": PodCondition(
-            "ContainersReady", ps.ready_status, ps.ready_since, not_ready
-        ),
-        "Ready": PodCondition("Ready", ps.ready_status, ps.ready_since, not_ready)
-        if not (ps.pod.spec.readiness_gates and ps.ready_status == "True")
+        _kept(get("ContainersReady"), "ContainersReady", ready_status, since, not_ready),
+        _kept(get("Ready"), "Ready", ready_status, since, not_ready)
+        if not (ready_status == "True" and ps.pod.spec.readiness_gates)
         else gated_ready(ps.pod, t),
-    }
-    conditions: list[PodCondition] = []
-    for cond in current.conditions:
-        conditions.append(mine.pop(cond.type, cond))
-    conditions.extend(mine.values())
-    first_app = 0 if ps.init is None else ps.init.count
-    return PodStatus(
-        phase=pod_phase(ps),
-        conditions=tuple(conditions),
-        container_statuses=tuple(run.status() for run in ps.runs[first_app:]),
-        init_container_statuses=() if ps.init is None else init_statuses(ps),
-        pod_ip=ps.ip,
-        host_ip=host_ip,
-        start_time=ps.start_time,
-        reason="",
-        message="",
     )
+    for cond in mine:
+        if get(cond.type) is not cond:
+            break
+    else:
+        return current  # all four in place and unchanged
+    pending = dict(zip(KUBELET_CONDITIONS, mine, strict=True))
+    merged = [pending.pop(cond.type, cond) for cond in current]
+    merged.extend(pending.values())
+    return tuple(merged)
 
 
 __all__ = [

@@ -391,10 +391,11 @@ def _kept(
 def _conditions(
     ps: PodState, current: tuple[PodCondition, ...], t: float
 ) -> tuple[PodCondition, ...]:
-    """The pod's conditions with the kubelet's four merged in, as the status manager's merge
-    does (status_manager.go mergePodStatus): the first condition of each of their types is
-    replaced in place, the others (PodScheduled, DisruptionTarget, a gate's) are kept, and
-    those the pod lacks are appended in :data:`KUBELET_CONDITIONS` order.
+    """The pod's conditions with the kubelet's four merged in: the others (PodScheduled,
+    DisruptionTarget, a gate's) are kept, as upstream's mergePodStatus keeps them
+    (pkg/kubelet/status/status_manager.go). Here the first condition of each of the four types
+    is replaced in place and those the pod lacks are appended in :data:`KUBELET_CONDITIONS`
+    order (upstream lists the kept ones first, then the kubelet's: the same set of conditions).
 
     Each of the four that equals the pod's current one *is* the current one, and when all
     four are, the result is ``current`` itself: a status whose conditions did not change

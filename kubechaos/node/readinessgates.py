@@ -54,9 +54,11 @@ def gated_ready(pod: Pod, at: float) -> PodCondition:
     else:
         status, reason, message = "True", "", ""
     previous = pod.status.condition("Ready")
-    same = previous is not None and previous.status == status
-    since = previous.last_transition_time if previous is not None and same else at
-    return PodCondition("Ready", status, since, reason, message)
+    if previous is None or previous.status != status:
+        return PodCondition("Ready", status, at, reason, message)
+    if previous.reason == reason and previous.message == message:
+        return previous  # the very condition it would build (they are immutable)
+    return PodCondition("Ready", status, previous.last_transition_time, reason, message)
 
 
 def same_by_kubelet(api: PodStatus, posted: PodStatus) -> bool:

@@ -410,24 +410,31 @@ def _conditions(
     else:
         not_ready = "" if ready_status == "True" else "ContainersNotReady"
     start = ps.start_time if ps.start_time is not None else 0.0
-    mine = (
-        ready_to_start_condition(ps, ps.sandbox == SANDBOX_READY, t),
-        _kept(get("Initialized"), "Initialized", "True", start, "")
-        if ps.init is None
-        else initialized_condition(ps, t),
-        _kept(get("ContainersReady"), "ContainersReady", ready_status, since, not_ready),
-        _kept(get("Ready"), "Ready", ready_status, since, not_ready)
-        if not (ready_status == "True" and ps.pod.spec.readiness_gates)
-        else gated_ready(ps.pod, t),
-    )
-    for cond in mine:
-        if get(cond.type) is not cond:
-            break
+    to_start = ready_to_start_condition(ps, ps.sandbox == SANDBOX_READY, t)
+    if ps.init is None:
+        init = _kept(get("Initialized"), "Initialized", "True", start, "")
     else:
+        init = initialized_condition(ps, t)
+    containers = _kept(get("ContainersReady"), "ContainersReady", ready_status, since, not_ready)
+    if ready_status == "True" and ps.pod.spec.readiness_gates:
+        ready = gated_ready(ps.pod, t)
+    else:
+        ready = _kept(get("Ready"), "Ready", ready_status, since, not_ready)
+    if (
+        get("Ready") is ready
+        and get("ContainersReady") is containers
+        and get("PodReadyToStartContainers") is to_start
+        and get("Initialized") is init
+    ):
         return current  # all four in place and unchanged
-    pending = dict(zip(KUBELET_CONDITIONS, mine, strict=True))
-    merged = [pending.pop(cond.type, cond) for cond in current]
-    merged.extend(pending.values())
+    mine = {
+        "PodReadyToStartContainers": to_start,
+        "Initialized": init,
+        "ContainersReady": containers,
+        "Ready": ready,
+    }
+    merged = [mine.pop(cond.type, cond) for cond in current]
+    merged.extend(mine.values())
     return tuple(merged)
 
 

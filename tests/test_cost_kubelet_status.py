@@ -50,7 +50,9 @@ def _count_kubelet_conditions(mp: pytest.MonkeyPatch, into: Counter[str]) -> Non
     pod's own tuple of conditions (``kept``) among all merges (``merged``)."""
     for module in (podstate, initstate, readinessgates):
         mp.setattr(module, "PodCondition", _counting_conditions(into, module.__name__))
-    merge = podstate._conditions
+    merge = getattr(podstate, "_conditions", None)
+    if merge is None:
+        return  # the merge is not a function of its own (the conditions are still counted)
 
     def counted(ps: Any, current: tuple[PodCondition, ...], t: float) -> Any:
         merged = merge(ps, current, t)
@@ -91,9 +93,9 @@ def test_a_pod_lifecycle_makes_only_the_conditions_that_changed() -> None:
         _count_kubelet_conditions(mp, counts)
         writes = run_virtual(main, seed=0)
     assert writes == 5 * 4
-    assert counts["merged"] == writes
     made = sum(counts[m.__name__] for m in (podstate, initstate, readinessgates))
     assert made == 5 * 10
+    assert counts["merged"] == writes
 
 
 def test_a_crash_looping_pod_writes_its_statuses_with_the_pods_own_conditions() -> None:
@@ -119,9 +121,9 @@ def test_a_crash_looping_pod_writes_its_statuses_with_the_pods_own_conditions() 
         _count_kubelet_conditions(mp, counts)
         writes = run_virtual(main, seed=0)
     assert writes == 15
+    assert sum(counts[m.__name__] for m in (podstate, initstate, readinessgates)) == 5
     assert counts["merged"] == writes
     assert counts["kept"] == 13
-    assert sum(counts[m.__name__] for m in (podstate, initstate, readinessgates)) == 5
 
 
 class _Reads:

@@ -356,39 +356,86 @@ def build_status(ps: PodState, host_ip: str) -> PodStatus:
     if ps.rejected is not None:
         reason, message = ps.rejected
         return attrs.evolve(current, phase="Failed", reason=reason, message=message)
-    start = ps.start_time if ps.start_time is not None else 0.0
-    not_ready = "" if ps.ready_status == "True" else "ContainersNotReady"
+    conditions = _conditions(ps, current.conditions, now())  # before the phase, as it was
+    init = ps.init
+    runs = ps.runs if init is None else ps.runs[init.count :]
+    return PodStatus(
+        pod_phase(ps),
+        conditions,
+        tuple([run.status() for run in runs]),
+        () if init is None else init_statuses(ps),
+        ps.ip,
+        host_ip,
+        ps.start_time,
+        "",
+        "",
+    )
+
+
+def _kept(
+    cond: PodCondition | None, type_: str, status: str, since: float, reason: str
+) -> PodCondition:
+    """The condition ``(type_, status, since, reason)``: ``cond`` itself when it is that one
+    (conditions are immutable, so the current object stands for an equal new one)."""
+    if (
+        cond is not None
+        and cond.status == status
+        and cond.last_transition_time == since
+        and cond.reason == reason
+        and not cond.message
+    ):
+        return cond
+    return PodCondition(type_, status, since, reason)
+
+
+def _conditions(
+    ps: PodState, current: tuple[PodCondition, ...], t: float
+) -> tuple[PodCondition, ...]:
+    """The pod's conditions with the kubelet's four merged in: the others (PodScheduled,
+    DisruptionTarget, a gate's) are kept, as upstream's mergePodStatus keeps them
+    (pkg/kubelet/status/status_manager.go). Here the first condition of each of the four types
+    is replaced in place and those the pod lacks are appended in :data:`KUBELET_CONDITIONS`
+    order (upstream lists the kept ones first, then the kubelet's: the same set of conditions).
+
+    Each of the four that equals the pod's current one *is* the current one, and when all
+    four are, the result is ``current`` itself: a status whose conditions did not change
+    allocates none, and the comparisons after it (:func:`same_by_kubelet`, the API server's
+    unchanged check) find them identical at once. Must give what building all four anew and
+    merging them would (tests/test_kubelet_status_build.py checks both ways agree)."""
+    first: dict[str, PodCondition] = {c.type: c for c in reversed(current)}
+    get = first.get
+    ready_status, since = ps.ready_status, ps.ready_since
     if ps.terminal or ps.finished:
         not_ready = "PodCompleted"
-    t = now()
+    else:
+        not_ready = "" if ready_status == "True" else "ContainersNotReady"
+    start = ps.start_time if ps.start_time is not None else 0.0
+    to_start = ready_to_start_condition(ps, ps.sandbox == SANDBOX_READY, t)
+    if ps.init is None:
+        init = _kept(get("Initialized"), "Initialized", "True", start, "")
+    else:
+        init = initialized_condition(ps, t)
+    containers = _kept(get("ContainersReady"), "ContainersReady", ready_status, since, not_ready)
+    if ready_status == "True" and ps.pod.spec.readiness_gates:
+        ready = gated_ready(ps.pod, t)
+    else:
+        ready = _kept(get("Ready"), "Ready", ready_status, since, not_ready)
+    if (
+        get("Ready") is ready
+        and get("ContainersReady") is containers
+        and get("PodReadyToStartContainers") is to_start
+        and get("Initialized") is init
+    ):
+        return current  # all four in place and unchanged
     mine = {
-        "PodReadyToStartContainers": ready_to_start_condition(ps, ps.sandbox == SANDBOX_READY, t),
-        "Initialized": PodCondition("Initialized", "True", start)
-        if ps.init is None
-        else initialized_condition(ps, t),
-        "ContainersReady": PodCondition(
-            "ContainersReady", ps.ready_status, ps.ready_since, not_ready
-        ),
-        "Ready": PodCondition("Ready", ps.ready_status, ps.ready_since, not_ready)
-        if not (ps.pod.spec.readiness_gates and ps.ready_status == "True")
-        else gated_ready(ps.pod, t),
+        "PodReadyToStartContainers": to_start,
+        "Initialized": init,
+        "ContainersReady": containers,
+        "Ready": ready,
     }
-    conditions: list[PodCondition] = []
-    for cond in current.conditions:
-        conditions.append(mine.pop(cond.type, cond))
-    conditions.extend(mine.values())
-    first_app = 0 if ps.init is None else ps.init.count
-    return PodStatus(
-        phase=pod_phase(ps),
-        conditions=tuple(conditions),
-        container_statuses=tuple(run.status() for run in ps.runs[first_app:]),
-        init_container_statuses=() if ps.init is None else init_statuses(ps),
-        pod_ip=ps.ip,
-        host_ip=host_ip,
-        start_time=ps.start_time,
-        reason="",
-        message="",
-    )
+    merged = [mine.pop(cond.type, cond) for cond in current]
+    merged.extend(mine.values())
+    return tuple(merged)
 
 
 __all__ = [

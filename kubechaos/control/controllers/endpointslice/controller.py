@@ -115,7 +115,9 @@ class EndpointSliceController(ServicePodsController):
         self._slices_of: dict[str, dict[str, None]] = {}  # service key -> its slices' keys
         self._written: dict[str, EndpointSlice] = {}  # slice key -> what our last write returned
         self._deleting: set[str] = set()  # slice keys we deleted, until the informer sees it
-        self._ips_of: dict[str, tuple[int, set[str]]] = {}  # slice key -> (rv, its addresses)
+        self._ips_of: dict[
+            str, tuple[int, dict[str, SliceEndpoint]]
+        ] = {}  # key -> (rv, by address)
         self.endpoint_sets = EndpointSets()  # each Service's endpoints, kept from pod events
         # service key -> (its metadata object, its new slice, that slice per port list)
         self._templates: dict[str, tuple[ObjectMeta, EndpointSlice, dict[Ports, EndpointSlice]]]
@@ -347,13 +349,14 @@ class EndpointSliceController(ServicePodsController):
         if self.endpoint_sets.get(key) is found:
             found.verified = after
 
-    def _ips(self, eps: EndpointSlice) -> set[str]:
-        """The addresses of one version of a slice (remembered by key and resourceVersion)."""
+    def _ips(self, eps: EndpointSlice) -> dict[str, SliceEndpoint]:
+        """The endpoints of one version of a slice by address (remembered by key and
+        resourceVersion): which addresses it holds, and the endpoint held for each."""
         key, rv = key_of(eps), _rv(eps)
         hit = self._ips_of.get(key)
         if hit is None or hit[0] != rv:
-            # (endpoint_key inlined: one set per slice version, of up to 100 endpoints)
-            hit = self._ips_of[key] = (rv, {e.addresses[0] for e in eps.endpoints})
+            # (endpoint_key inlined: one mapping per slice version, of up to 100 endpoints)
+            hit = self._ips_of[key] = (rv, {e.addresses[0]: e for e in eps.endpoints})
         return hit[1]
 
     def _named(self, eps: EndpointSlice) -> EndpointSlice:

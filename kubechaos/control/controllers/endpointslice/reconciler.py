@@ -18,14 +18,15 @@ name) to cut churn.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Callable, Mapping, Set
 
 import attrs
 
 from kubechaos.api.objects import EndpointSlice, ServicePort, SliceEndpoint
 
 Ports = tuple[ServicePort, ...]
-AddressesOf = Callable[[EndpointSlice], Set[str]]
+# a slice's endpoints by key (endpoint_key), in the slice's order
+AddressesOf = Callable[[EndpointSlice], Mapping[str, SliceEndpoint]]
 
 
 @attrs.define
@@ -66,16 +67,23 @@ def _reconcile_group(
         changed = current.metadata.labels != labels
         if changed:
             current = attrs.evolve(current, metadata=attrs.evolve(current.metadata, labels=labels))
-        if (
-            addresses_of is not None
-            and dirty is not None
-            and addresses_of(current).isdisjoint(dirty)
-        ):
-            if not current.endpoints:
-                plan.delete.append(current)
-            else:
-                (updating if changed else unchanged).append(current)
-            continue
+        if addresses_of is not None and dirty is not None:
+            held = addresses_of(current)
+            if held.keys().isdisjoint(dirty):
+                if not current.endpoints:
+                    plan.delete.append(current)
+                else:
+                    (updating if changed else unchanged).append(current)
+                continue
+            if len(held) == len(current.endpoints) and held.keys().isdisjoint(placed):
+                kept, differs = _keep(current.endpoints, held, wanted, dirty, placed)
+                if not kept:
+                    plan.delete.append(current)
+                elif changed or differs:
+                    updating.append(attrs.evolve(current, endpoints=tuple(kept)))
+                else:
+                    unchanged.append(current)
+                continue
         for endpoint in current.endpoints:
             key = endpoint.addresses[0]  # endpoint_key(endpoint), inlined: the hottest loop
             got = wanted.get(key)
@@ -112,6 +120,34 @@ def _reconcile_group(
         plan.create.append(attrs.evolve(template, endpoints=tuple(left[:limit])))
         left = left[limit:]
     plan.update.extend(updating)
+
+
+def _keep(
+    endpoints: tuple[SliceEndpoint, ...],
+    held: Mapping[str, SliceEndpoint],
+    wanted: dict[str, SliceEndpoint],
+    dirty: Set[str],
+    placed: set[str],
+) -> tuple[list[SliceEndpoint], bool]:
+    """Step 1 of :func:`_reconcile_group`'s loop for one slice holding some dirty keys, each key
+    once and none placed by an earlier slice (the caller checks both): the wanted endpoints of
+    its keys (each still wanted, in the slice's order), and whether the slice changed (a key no
+    longer wanted, or a dirty key's endpoint differs). The same answer and the same ``placed``
+    as the loop, which does per endpoint what this does with one comprehension and set
+    operations: only the dirty keys' endpoints are compared (the others are the wanted ones)."""
+    kept = [got for e in endpoints if (got := wanted.get(e.addresses[0])) is not None]
+    if len(kept) == len(endpoints):
+        placed.update(held)
+        changed = False
+    else:
+        placed.update(held.keys() & wanted.keys())
+        changed = True
+    for key in held.keys() & dirty:
+        if changed:
+            break
+        got = wanted.get(key)
+        changed = got is not None and got != held[key]
+    return kept, changed
 
 
 def plan_slices(

@@ -1,0 +1,135 @@
+"""What the Deployment and EndpointSlice controllers' own code costs per sync in a cluster's
+steady state (issue 16), counted deterministically, never timed.
+
+- a Deployment sync asks for its ReplicaSets twice (isScalingEvent, then the rollout: upstream's
+  getAllReplicaSetsAndSyncRevision each time); when the first answer wrote nothing the second
+  is that answer, so the new ReplicaSet's annotations are checked once per sync, not twice;
+- a Deployment sync whose status does change counts its ReplicaSets' replicas once (the counts
+  it compared with the status are the ones it builds the new status from);
+- an EndpointSlice sync that changes one endpoint of a Service of 300 handles the one slice
+  holding it as a whole (one comprehension, set operations), not endpoint by endpoint.
+
+Each count fails if the removed work (the second getAllReplicaSetsAndSyncRevision, a second
+status count, the per-endpoint loop over a touched slice) comes back. That the slice-at-once path
+plans what the per-endpoint loop plans is checked at every sync of a long random history by
+tests/test_endpointslice_incremental.py (incremental plan == full plan).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import attrs
+import trio
+
+from kubechaos.api.objects import DeploymentStatus
+from kubechaos.control.controllers.deployment import sync as deployment_sync
+from kubechaos.control.controllers.deployment import util as deployment_util
+
+from .factories import service
+from .test_cost_controllers_sync import _converged_deployment, calls_from
+from .test_endpoints import set_status
+from .test_endpointslice_incremental import _ip, _start
+from .test_endpointslices import controlling
+from .test_replicaset import control_plane
+
+
+async def test_a_deployment_sync_checks_its_new_replicaset_once() -> None:
+    """pkg/controller/deployment/sync.go getAllReplicaSetsAndSyncRevision (called by
+    isScalingEvent and again by rolloutRolling, rolling.go): find the new ReplicaSet, bring its
+    annotations up to date (SetNewReplicaSetAnnotations), the Deployment's revision and its
+    Progressing condition. With nothing to write the second call has the very same inputs and
+    answer; five syncs of a converged Deployment check the new ReplicaSet's annotations five
+    times (the old path: ten) and write nothing."""
+    ctx = await control_plane()
+    async with trio.open_nursery() as nursery:
+        dc = await _converged_deployment(ctx, nursery)
+        before = dc.deployments.get("default/web")
+        with calls_from(
+            ("controllers/deployment/",),
+            annotations=deployment_util.new_rs_annotations,
+            get_new_rs=deployment_sync.DeploymentSync.get_new_rs,
+        ) as counts:
+            for _ in range(5):
+                await dc.sync("default/web")
+        assert counts == Counter(annotations=5, get_new_rs=5), counts
+        assert dc.deployments.get("default/web") is before  # nothing written
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_deployment_sync_that_writes_status_counts_its_replicasets_once() -> None:
+    """pkg/controller/deployment/sync.go calculateStatus and progress.go syncRolloutStatus: the
+    status is computed from the ReplicaSets' counts and written when it differs
+    (``reflect.DeepEqual``). The model compares the counts first; when they differ the status is
+    built from those same counts: one count of the ReplicaSets per sync (the old path: two). The
+    status written is upstream's: the counts of the ReplicaSets, whatever the cached status."""
+    ctx = await control_plane()
+    async with trio.open_nursery() as nursery:
+        dc = await _converged_deployment(ctx, nursery)
+        d = dc.deployments.get("default/web")
+        assert d is not None
+        stale = attrs.evolve(d, status=attrs.evolve(d.status, ready_replicas=0))
+        dc.deployments.store["default/web"] = stale  # as if the informer were behind
+        with calls_from(
+            ("controllers/deployment/",),
+            counts=deployment_util.status_counts,
+            status=DeploymentStatus.__init__,
+        ) as counts:
+            await dc.sync("default/web")
+        assert counts == Counter(counts=1, status=1), counts
+        written = await ctx.api.get("deployments", "default", "web")
+        assert written.status.ready_replicas == 3
+        nursery.cancel_scope.cancel()
+
+
+@contextmanager
+def builtin_calls_in(filename: str, *names: str) -> Iterator[Counter[str]]:
+    """Count calls of builtin methods called ``names`` made by code in ``filename`` (its
+    functions and their comprehensions), e.g. ``set.add``, ``list.append``."""
+    counts: Counter[str] = Counter()
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "c_call" and frame.f_code.co_filename.endswith(filename):
+            name = getattr(arg, "__name__", "")
+            if name in names:
+                counts[name] += 1
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield counts
+    finally:
+        sys.setprofile(previous)
+
+
+async def test_an_endpointslice_sync_that_changes_one_endpoint_handles_no_endpoint_singly() -> None:
+    """staging/src/k8s.io/endpointslice/reconciler.go reconcileByPortMapping: each existing
+    slice keeps the desired endpoints it holds (updated where one changed), unchanged slices are
+    left alone. A pod of a 300-endpoint Service (three full slices) turning not ready changes one
+    endpoint of one slice: that slice is rewritten with the endpoint not ready, the others are
+    not written. The slice holding it is kept with one comprehension and set operations: no
+    endpoint is appended or placed one at a time (the old loop: about 200 calls per sync, two
+    per endpoint of the slice), and the one endpoint is compared once."""
+    async with controlling() as (ctx, controller):
+        await ctx.api.create(service("web"))
+        for i in range(300):
+            await _start(ctx, f"web-{i}", _ip(i), {"app": "web"}, f"n{i % 10}")
+        await trio.sleep(5)
+        slices = controller.current_slices("default/web")
+        assert sorted(len(s.endpoints) for s in slices) == [100, 100, 100]
+        syncs = controller.syncs
+        with builtin_calls_in("endpointslice/reconciler.py", "add", "append") as counts:
+            await set_status(ctx, "web-7", ready=False)
+            await trio.sleep(5)
+        assert controller.syncs == syncs + 1
+        # per slice: filed by port list, then listed as unchanged or updating; none per endpoint
+        assert counts["add"] == 0 and counts["append"] <= 2 * len(slices), counts
+        after = controller.current_slices("default/web")
+        rewritten = [s for s in after if s not in slices]
+        assert len(rewritten) == 1
+        flipped = [e for s in after for e in s.endpoints if not e.conditions.ready]
+        assert [e.addresses[0] for e in flipped] == [_ip(7)]

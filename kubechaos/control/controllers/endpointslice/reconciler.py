@@ -25,8 +25,8 @@ import attrs
 from kubechaos.api.objects import EndpointSlice, ServicePort, SliceEndpoint
 
 Ports = tuple[ServicePort, ...]
-# a slice's endpoints by key (endpoint_key), in the slice's order
-AddressesOf = Callable[[EndpointSlice], Mapping[str, SliceEndpoint]]
+# a slice's keys (endpoint_key), each with its endpoint's position in the slice
+AddressesOf = Callable[[EndpointSlice], Mapping[str, int]]
 
 
 @attrs.define
@@ -34,6 +34,9 @@ class Plan:
     create: list[EndpointSlice] = attrs.field(factory=list)
     update: list[EndpointSlice] = attrs.field(factory=list)
     delete: list[EndpointSlice] = attrs.field(factory=list)
+    # id of a slice in ``update`` -> its keys and positions (what AddressesOf would give for
+    # it), where the plan knows them without reading its endpoints (see _reconcile_group)
+    positions: dict[int, Mapping[str, int]] = attrs.field(factory=dict, eq=False)
 
     def empty(self) -> bool:
         return not (self.create or self.update or self.delete)
@@ -76,11 +79,14 @@ def _reconcile_group(
                     (updating if changed else unchanged).append(current)
                 continue
             if len(held) == len(current.endpoints) and held.keys().isdisjoint(placed):
-                kept, differs = _keep(current.endpoints, held, wanted, dirty, placed)
-                if not kept:
+                still, differs, same_places = _keep(current.endpoints, held, wanted, dirty, placed)
+                if not still:
                     plan.delete.append(current)
                 elif changed or differs:
-                    updating.append(attrs.evolve(current, endpoints=tuple(kept)))
+                    current = attrs.evolve(current, endpoints=still)
+                    updating.append(current)
+                    if same_places:
+                        plan.positions[id(current)] = held
                 else:
                     unchanged.append(current)
                 continue
@@ -108,6 +114,7 @@ def _reconcile_group(
         room = limit - len(current.endpoints)
         if room > 0 and left:
             updating[i] = attrs.evolve(current, endpoints=current.endpoints + tuple(left[:room]))
+            _extend_positions(plan.positions, current, updating[i])
             left = left[room:]
     if left and len(left) < limit:
         fits = [s for s in unchanged if limit - len(s.endpoints) >= len(left)]
@@ -124,30 +131,48 @@ def _reconcile_group(
 
 def _keep(
     endpoints: tuple[SliceEndpoint, ...],
-    held: Mapping[str, SliceEndpoint],
+    held: Mapping[str, int],
     wanted: dict[str, SliceEndpoint],
     dirty: Set[str],
     placed: set[str],
-) -> tuple[list[SliceEndpoint], bool]:
+) -> tuple[tuple[SliceEndpoint, ...], bool, bool]:
     """Step 1 of :func:`_reconcile_group`'s loop for one slice holding some dirty keys, each key
     once and none placed by an earlier slice (the caller checks both): the wanted endpoints of
-    its keys (each still wanted, in the slice's order), and whether the slice changed (a key no
-    longer wanted, or a dirty key's endpoint differs). The same answer and the same ``placed``
-    as the loop, which does per endpoint what this does with one comprehension and set
-    operations: only the dirty keys' endpoints are compared (the others are the wanted ones)."""
-    kept = [got for e in endpoints if (got := wanted.get(e.addresses[0])) is not None]
-    if len(kept) == len(endpoints):
+    its keys (each still wanted, in the slice's order); whether the slice changed (a key no
+    longer wanted, or a dirty key's endpoint differs); whether every endpoint kept its position.
+
+    The same answer and the same ``placed`` as the loop, which does per endpoint what this does
+    with set operations: only the dirty keys' endpoints are compared and replaced (any other
+    endpoint of the slice is the wanted one, held nowhere else: equal to it, so kept as is).
+    A key no longer wanted (rarer: a pod gone) takes one comprehension over the slice."""
+    if held.keys() <= wanted.keys():
         placed.update(held)
-        changed = False
-    else:
-        placed.update(held.keys() & wanted.keys())
-        changed = True
-    for key in held.keys() & dirty:
-        if changed:
-            break
-        got = wanted.get(key)
-        changed = got is not None and got != held[key]
-    return kept, changed
+        kept: list[SliceEndpoint] | None = None
+        for key in held.keys() & dirty:
+            got, i = wanted[key], held[key]
+            if got != endpoints[i]:
+                if kept is None:
+                    kept = list(endpoints)
+                kept[i] = got
+        return (endpoints, False, True) if kept is None else (tuple(kept), True, True)
+    placed.update(held.keys() & wanted.keys())
+    still = [w for e in endpoints if (w := wanted.get(e.addresses[0])) is not None]
+    return tuple(still), True, False
+
+
+def _extend_positions(
+    positions: dict[int, Mapping[str, int]], before: EndpointSlice, after: EndpointSlice
+) -> None:
+    """``after`` is ``before`` with endpoints appended: its positions, if ``before``'s are known
+    (the entry of ``before``, a slice no longer in the plan, is dropped: ids are reused)."""
+    known = positions.pop(id(before), None)
+    if known is None:
+        return
+    grown = dict(known)
+    start = len(before.endpoints)
+    for i, endpoint in enumerate(after.endpoints[start:], start):
+        grown[endpoint.addresses[0]] = i
+    positions[id(after)] = grown
 
 
 def plan_slices(

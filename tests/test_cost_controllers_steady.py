@@ -6,11 +6,16 @@ steady state (issue 16), counted deterministically, never timed.
   is that answer, so the new ReplicaSet's annotations are checked once per sync, not twice;
 - a Deployment sync whose status does change counts its ReplicaSets' replicas once (the counts
   it compared with the status are the ones it builds the new status from);
-- an EndpointSlice sync that changes one endpoint of a Service of 300 handles the one slice
-  holding it as a whole (one comprehension, set operations), not endpoint by endpoint.
+- an EndpointSlice sync that changes one endpoint of a Service of 300 replaces that endpoint in
+  the one slice holding it (found by its position), not endpoint by endpoint, and reads no
+  slice's addresses again once they are known;
+- an owner's event that keeps its selector object (a status write of a Deployment, ReplicaSet,
+  PodDisruptionBudget, ...) re-files it in the selector index without working out its index
+  pair again, in the same order.
 
 Each count fails if the removed work (the second getAllReplicaSetsAndSyncRevision, a second
-status count, the per-endpoint loop over a touched slice) comes back. That the slice-at-once path
+status count, the per-endpoint loop over a touched slice, a rewritten slice's addresses read
+again, the selector's index pair worked out on every owner event) comes back. That the slice-at-once path
 plans what the per-endpoint loop plans is checked at every sync of a long random history by
 tests/test_endpointslice_incremental.py (incremental plan == full plan).
 """
@@ -27,8 +32,10 @@ import attrs
 import trio
 
 from kubechaos.api.objects import DeploymentStatus
+from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.controllers.deployment import sync as deployment_sync
 from kubechaos.control.controllers.deployment import util as deployment_util
+from kubechaos.control.controllers.ownership import SelectorIndex
 
 from .factories import service
 from .test_cost_controllers_sync import _converged_deployment, calls_from
@@ -149,3 +156,33 @@ async def test_an_endpointslice_sync_that_changes_one_endpoint_handles_no_endpoi
             flipped = [e for s in after for e in s.endpoints if not e.conditions.ready]
             assert [e.addresses[0] for e in flipped] == ([] if ready else [_ip(7)])
             slices = after
+
+
+def test_an_owner_re_filed_with_its_selector_object_keeps_its_order_without_reworking_it() -> None:
+    """pkg/controller/replicaset/replica_set.go getPodReplicaSets and
+    pkg/controller/deployment/deployment_controller.go getDeploymentsForReplicaSet: an orphan
+    is offered to every owner whose selector matches it. The model indexes owners by one pair of
+    their selector and re-files an owner on each of its events (status writes, mostly). Re-filed
+    with the same selector object, it lands where discard-then-file puts it (the end of its
+    slot: :meth:`SelectorIndex.matching` lists owners in that order) without working out the
+    selector's index pair again; a new selector is filed afresh."""
+    index = SelectorIndex()
+    web = LabelSelector(match_labels={"app": "web"})
+    other = LabelSelector(match_labels={"app": "web", "tier": "a"})
+    index.put("default/a", "default", web)
+    index.put("default/b", "default", other)
+    labels = {"app": "web", "tier": "a"}
+    assert index.matching("default", labels) == ["default/a", "default/b"]
+    with calls_from(("controllers/ownership.py",), pair=LabelSelector.index_key) as counts:
+        for _ in range(5):
+            index.put("default/a", "default", web)
+    assert counts == Counter(), counts  # the old path: two per put (discard, then file)
+    assert index.matching("default", labels) == ["default/b", "default/a"]  # moved to the end
+    narrower = LabelSelector(match_labels={"tier": "b"})
+    index.put("default/a", "default", narrower)
+    assert index.matching("default", labels) == ["default/b"]
+    assert index.matching("default", {"tier": "b"}) == ["default/a"]
+    index.discard("default/a")
+    assert index.matching("default", {"tier": "b"}) == []
+    index.put("default/a", "default", narrower)
+    assert index.matching("default", {"tier": "b"}) == ["default/a"]

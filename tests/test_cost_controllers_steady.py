@@ -9,13 +9,16 @@ steady state (issue 16), counted deterministically, never timed.
 - an EndpointSlice sync that changes one endpoint of a Service of 300 replaces that endpoint in
   the one slice holding it (found by its position), not endpoint by endpoint, and reads no
   slice's addresses again once they are known;
+- a pod's readiness flip (only its conditions changed) adjusts its ReplicaSet's Ready count and
+  nothing else: its owner and its node, hence its placement, are those of its last version;
 - an owner's event that keeps its selector object (a status write of a Deployment, ReplicaSet,
   PodDisruptionBudget, ...) re-files it in the selector index without working out its index
   pair again, in the same order.
 
 Each count fails if the removed work (the second getAllReplicaSetsAndSyncRevision, a second
 status count, the per-endpoint loop over a touched slice, a rewritten slice's addresses read
-again, the selector's index pair worked out on every owner event) comes back. That the slice-at-once path
+again, a readiness flip placing the pod afresh, the selector's index pair worked out on every
+owner event) comes back. That the slice-at-once path
 plans what the per-endpoint loop plans is checked at every sync of a long random history by
 tests/test_endpointslice_incremental.py (incremental plan == full plan).
 """
@@ -31,18 +34,19 @@ from types import FrameType
 import attrs
 import trio
 
-from kubechaos.api.objects import DeploymentStatus
+from kubechaos.api.objects import DeploymentStatus, Pod, PodCondition, ReplicaSetStatus
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.controllers.deployment import sync as deployment_sync
 from kubechaos.control.controllers.deployment import util as deployment_util
 from kubechaos.control.controllers.ownership import SelectorIndex
+from kubechaos.control.controllers.replicaset import ReplicaSetController
 
-from .factories import service
+from .factories import PodReadier, replicaset, service
 from .test_cost_controllers_sync import _converged_deployment, calls_from
 from .test_endpoints import set_status
 from .test_endpointslice_incremental import _ip, _start
 from .test_endpointslices import controlling
-from .test_replicaset import control_plane
+from .test_replicaset import control_plane, owned_pods
 
 
 async def test_a_deployment_sync_checks_its_new_replicaset_once() -> None:
@@ -186,3 +190,44 @@ def test_an_owner_re_filed_with_its_selector_object_keeps_its_order_without_rewo
     assert index.matching("default", {"tier": "b"}) == []
     index.put("default/a", "default", narrower)
     assert index.matching("default", {"tier": "b"}) == ["default/a"]
+
+
+async def test_a_readiness_flip_moves_only_its_replicasets_ready_count() -> None:
+    """pkg/controller/replicaset/replica_set_utils.go calculateStatus counts, at each sync, the
+    ReplicaSet's active pods (controller_utils.go IsPodActive: not Succeeded, Failed or being
+    deleted), their Ready ones and available ones. The model keeps the counts from pod events
+    (rstally.py). A readiness flip changes only a pod's conditions: its owner, labels, phase,
+    deletion and node are the same objects as in its last version, so neither whether it is
+    active nor where it is placed (scale-down's pods per node) can change: twenty flips of a
+    40-pod ReplicaSet ask no pod whether it is active (the old path: once per flip) and the
+    counts are still those of a fresh count (ready 20 of 40)."""
+    ctx = await control_plane()
+    rc = ReplicaSetController(ctx)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(rc.run)
+        nursery.start_soon(PodReadier(ctx).run)
+        await ctx.api.create(replicaset("web", replicas=40))
+        await trio.sleep(15)
+        pods = sorted(await owned_pods(ctx), key=lambda p: p.metadata.name)
+        assert len(pods) == 40 and all(p.is_ready() for p in pods)
+        with calls_from(("controllers/rstally.py",), active=Pod.is_active) as counts:
+            for p in pods[:20]:
+                current = await ctx.api.get("pods", "default", p.metadata.name)
+                conditions = (PodCondition("Ready", "False"),)
+                await ctx.api.update_status(
+                    attrs.evolve(
+                        current, status=attrs.evolve(current.status, conditions=conditions)
+                    )
+                )
+        assert counts == Counter(), counts
+        await trio.sleep(5)
+        rs = rc.replicasets.get("default/web")
+        assert rs is not None
+        assert rs.status == ReplicaSetStatus(
+            replicas=40,
+            fully_labeled_replicas=40,
+            ready_replicas=20,
+            available_replicas=20,
+            observed_generation=rs.metadata.generation,
+        )
+        nursery.cancel_scope.cancel()

@@ -11,6 +11,8 @@ steady state (issue 16), counted deterministically, never timed.
   slice's addresses again once they are known;
 - a pod's readiness flip (only its conditions changed) adjusts its ReplicaSet's Ready count and
   nothing else: its owner and its node, hence its placement, are those of its last version;
+- the garbage collector's update handler, for an object not being deleted whose owner
+  references tuple is kept (every status write), is one call: itself;
 - an owner's event that keeps its selector object (a status write of a Deployment, ReplicaSet,
   PodDisruptionBudget, ...) re-files it in the selector index without working out its index
   pair again, in the same order.
@@ -38,11 +40,13 @@ from kubechaos.api.objects import DeploymentStatus, Pod, PodCondition, ReplicaSe
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.controllers.deployment import sync as deployment_sync
 from kubechaos.control.controllers.deployment import util as deployment_util
+from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.ownership import SelectorIndex
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 
-from .factories import PodReadier, replicaset, service
+from .factories import PodReadier, pod, replicaset, service
 from .test_cost_controllers_sync import _converged_deployment, calls_from
+from .test_cost_pod_handlers import calls_of, status_write
 from .test_endpoints import set_status
 from .test_endpointslice_incremental import _ip, _start
 from .test_endpointslices import controlling
@@ -231,3 +235,21 @@ async def test_a_readiness_flip_moves_only_its_replicasets_ready_count() -> None
             observed_generation=rs.metadata.generation,
         )
         nursery.cancel_scope.cancel()
+
+
+async def test_the_garbage_collectors_update_handler_is_one_call_for_a_status_write() -> None:
+    """pkg/controller/garbagecollector/graph_builder.go processGraphChanges: an update is
+    compared with the graph node (``referencesDiffs``; ``beingDeleted`` and
+    ``hasDeleteDependentsFinalizer`` only matter for an object being deleted). The model's
+    handler sees every update of every kind (about four per pod as it starts); for an object not
+    being deleted whose owner references are the very tuple of its last version (the API server
+    keeps it through a status write) it makes no call (the old path asked needs_collector on
+    every update and compared the references element by element)."""
+    ctx = await control_plane()
+    gc = GarbageCollector(ctx)
+    handler = gc._on_update_handler("pods")
+    base = pod("web-0")
+    old = attrs.evolve(base, metadata=attrs.evolve(base.metadata, uid="u1", resource_version="1"))
+    counts = calls_of(handler, old, status_write(old, "probe"))
+    assert sum(counts.values()) == 1, counts  # the handler itself
+    assert not gc.queue.dirty

@@ -152,12 +152,12 @@ def instrument_handlers(manager: Any) -> None:
             if not isinstance(informer, Informer) or id(informer) in seen:
                 continue
             seen.add(id(informer))
-            for handler in informer._handlers:
-                for field in ("on_add", "on_update", "on_delete"):
-                    fn = getattr(handler, field)
-                    owner = _owner_label(fn, manager) if fn is not None else None
+            # the informer calls the callback lists it built at add_handler, not the Handlers
+            for listed in (informer._on_add, informer._on_update, informer._on_delete):
+                for i, fn in enumerate(listed):
+                    owner = _owner_label(fn, manager)
                     if owner is not None:
-                        setattr(handler, field, _timed_sync(fn, owner))
+                        listed[i] = _timed_sync(fn, owner)
 
 
 def converge(nodes: int, replicas: int, seed: int) -> dict[str, Any]:

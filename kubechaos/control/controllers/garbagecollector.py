@@ -198,17 +198,23 @@ class GarbageCollector(Controller):
         on_add, on_delete = self._on_add_handler(resource), self._on_delete_handler(resource)
 
         def on_update(old: APIObject, new: APIObject) -> None:
-            if old.metadata.uid != new.metadata.uid:
+            old_meta, meta = old.metadata, new.metadata
+            if old_meta.uid != meta.uid:
                 on_delete(old)  # a relist found a new object under the old name
                 on_add(new)
                 return
-            if needs_collector(new) and (
-                old.metadata.finalizers != new.metadata.finalizers
-                or old.metadata.deletion_timestamp is None
+            # (needs_collector asks for a deletion first: not asked for the rest, nearly all)
+            if (
+                meta.deletion_timestamp is not None
+                and needs_collector(new)
+                and (old_meta.finalizers != meta.finalizers or old_meta.deletion_timestamp is None)
             ):
                 self.enqueue(f"{FINALIZE}{resource}/{key_of(new)}")
-            if old.metadata.owner_references == new.metadata.owner_references:
-                return  # the common case (status updates): nothing the graph holds changed
+            refs = meta.owner_references
+            if old_meta.owner_references is refs or old_meta.owner_references == refs:
+                # the common case (status updates, which keep the very tuple): nothing the
+                # graph holds changed
+                return
             work_key = f"{resource}/{key_of(new)}"
             self._remove(work_key, old)
             self._add(work_key, new)

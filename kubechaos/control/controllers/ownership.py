@@ -167,6 +167,7 @@ class SelectorIndex:
         self._by_pair: dict[tuple[str, str, str], dict[str, None]] = {}
         self._unindexed: dict[str, dict[str, None]] = {}  # selectors with no matchLabels
         self._selectors: dict[str, tuple[str, LabelSelector]] = {}
+        self._slot_of: dict[str, dict[str, None]] = {}  # owner key -> the slot it is filed in
 
     def _slot(self, namespace: str, selector: LabelSelector) -> dict[str, None]:
         pair = selector.index_key()
@@ -175,14 +176,24 @@ class SelectorIndex:
         return self._by_pair.setdefault((namespace, *pair), {})
 
     def put(self, key: str, namespace: str, selector: LabelSelector) -> None:
+        known = self._selectors.get(key)
+        if known is not None and known[1] is selector and known[0] == namespace:
+            # Fast path of the common put (an owner's status write keeps its selector object):
+            # the same slot, without working out its pair again. Moved to the slot's end, as
+            # discard-then-file does (the order :meth:`matching` lists owners in).
+            slot = self._slot_of[key]
+            del slot[key]
+            slot[key] = None
+            return
         self.discard(key)
-        self._slot(namespace, selector)[key] = None
+        slot = self._slot(namespace, selector)  # (slots are never removed: kept per key)
+        slot[key] = None
         self._selectors[key] = (namespace, selector)
+        self._slot_of[key] = slot
 
     def discard(self, key: str) -> None:
-        known = self._selectors.pop(key, None)
-        if known is not None:
-            self._slot(*known).pop(key, None)
+        if self._selectors.pop(key, None) is not None:
+            self._slot_of.pop(key).pop(key, None)
 
     def matching(self, namespace: str, labels: Mapping[str, str]) -> list[str]:
         found: dict[str, None] = {}

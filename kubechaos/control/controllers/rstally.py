@@ -153,14 +153,21 @@ class TalliedIndex(OwnedIndex[Pod]):
         if prev is not None:
             pm, ps = prev.metadata, prev.status
             if (
-                ps.conditions is status.conditions
-                and ps.phase is status.phase
+                ps.phase is status.phase
                 and prev.spec.node_name is obj.spec.node_name
                 and pm.deletion_timestamp is meta.deletion_timestamp
                 and pm.labels is meta.labels
                 and pm.owner_references is meta.owner_references
             ):
-                return
+                if ps.conditions is status.conditions:
+                    return
+                # Only the conditions changed (a readiness flip): the same owner and node, so
+                # the placement below stays; only the Ready part of the tally can move. What
+                # follows would do the same (its owner's tally, if counted by one, adjusted).
+                uid = self._tallied_by.get(pkey)
+                if uid is not None:
+                    self._tallies[uid].add(pkey, obj)
+                    return
         refs = meta.owner_references
         seen = self._refs.get(pkey)
         if seen is not None and seen[0] is refs:

@@ -45,6 +45,7 @@ from kubechaos.control.controllers.deployment.util import (
     PROGRESSING,
     RESUMED,
     TIMED_OUT,
+    StatusCounts,
     TemplateMatches,
     active,
     available_condition_kept,
@@ -131,6 +132,8 @@ class DeploymentSync:
         self.d = d
         self.rs_list = rs_list
         self._found_new: tuple[object, ReplicaSet | None] | None = None
+        # (the Deployment object, the new ReplicaSet, the old ones): see get_all
+        self._all: tuple[Deployment, ReplicaSet, list[ReplicaSet]] | None = None
 
     # ------------------------------------------------------------------ writes
     async def write_status(self, status: DeploymentStatus) -> None:
@@ -185,10 +188,25 @@ class DeploymentSync:
 
     # ------------------------------------------------------------------ new and old ReplicaSets
     async def get_all(self, create: bool) -> tuple[ReplicaSet | None, list[ReplicaSet]]:
-        """getAllReplicaSetsAndSyncRevision: the new ReplicaSet (made if asked) and the old."""
+        """getAllReplicaSetsAndSyncRevision: the new ReplicaSet (made if asked) and the old.
+
+        A sync asks twice (is_scaling_event, then the rollout). When the first answer found the
+        new ReplicaSet and wrote nothing (``self.d`` is the same object: nearly every sync), the
+        second has the very same inputs (the Deployment, the fixed ``rs_list``, the same
+        template object) and would again write nothing and return the same: it is kept. Any
+        write replaces ``self.d``, so a kept answer is never used past one. The no-write path
+        has no checkpoint, so keeping it removes no task step."""
+        d = self.d
+        kept = self._all
+        if kept is not None and kept[0] is d:
+            return kept[1], list(kept[2])
         existing = self._find_new()
         old = [rs for rs in self.rs_list if rs is not existing]
-        return await self.get_new_rs(existing, old, create), old
+        new_rs = await self.get_new_rs(existing, old, create)
+        if existing is not None and new_rs is existing and self.d is d:
+            self._all = (d, existing, old)
+            return existing, list(old)
+        return new_rs, old
 
     def _find_new(self) -> ReplicaSet | None:
         """find_new_replica_set over this sync's ReplicaSets, once per template object: a sync
@@ -292,11 +310,16 @@ class DeploymentSync:
 
     # ------------------------------------------------------------------ status
     def calculate_status(
-        self, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None
+        self,
+        all_rss: list[ReplicaSet],
+        new_rs: ReplicaSet | None,
+        counts: StatusCounts | None = None,
     ) -> DeploymentStatus:
-        """calculateStatus: the counts from the ReplicaSets, the Available condition."""
+        """calculateStatus: the counts from the ReplicaSets (``counts``: status_counts of these,
+        if the caller has them already), the Available condition."""
         d = self.d
-        counts = status_counts(d, all_rss, new_rs)
+        if counts is None:
+            counts = status_counts(d, all_rss, new_rs)
         status = DeploymentStatus(*counts, conditions=d.status.conditions)
         if minimum_available(d, counts[4]):
             cond = new_condition(
@@ -326,7 +349,7 @@ class DeploymentSync:
         counts = status_counts(d, all_rss, new_rs)
         if counts == current_counts(d.status) and available_condition_kept(d, counts[4]):
             return d.status
-        return self.calculate_status(all_rss, new_rs)
+        return self.calculate_status(all_rss, new_rs, counts)
 
     async def sync_deployment_status(
         self, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None

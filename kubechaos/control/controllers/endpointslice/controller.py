@@ -34,7 +34,7 @@ addresses are IPv4 only; no topology hints (``trafficDistribution``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 import trio
@@ -115,7 +115,8 @@ class EndpointSliceController(ServicePodsController):
         self._slices_of: dict[str, dict[str, None]] = {}  # service key -> its slices' keys
         self._written: dict[str, EndpointSlice] = {}  # slice key -> what our last write returned
         self._deleting: set[str] = set()  # slice keys we deleted, until the informer sees it
-        self._ips_of: dict[str, tuple[int, set[str]]] = {}  # slice key -> (rv, its addresses)
+        # slice key -> (resourceVersion, its addresses with their positions): see _ips
+        self._ips_of: dict[str, tuple[int, Mapping[str, int]]] = {}
         self.endpoint_sets = EndpointSets()  # each Service's endpoints, kept from pod events
         # service key -> (its metadata object, its new slice, that slice per port list)
         self._templates: dict[str, tuple[ObjectMeta, EndpointSlice, dict[Ports, EndpointSlice]]]
@@ -341,19 +342,26 @@ class EndpointSliceController(ServicePodsController):
             written = await self.api.update(eps)
             self._remember(written)
             after[key_of(written)] = _rv(written)
+            known = plan.positions.get(id(eps))
+            if known is not None and len(written.endpoints) == len(eps.endpoints):
+                # the positions the plan knew (the server keeps the endpoints' order): the
+                # written version's addresses are not read again at the next sync
+                self._ips_of[key_of(written)] = (_rv(written), known)
         for eps in plan.delete:
             await self._delete(eps)
             after.pop(key_of(eps), None)
         if self.endpoint_sets.get(key) is found:
             found.verified = after
 
-    def _ips(self, eps: EndpointSlice) -> set[str]:
-        """The addresses of one version of a slice (remembered by key and resourceVersion)."""
+    def _ips(self, eps: EndpointSlice) -> Mapping[str, int]:
+        """The addresses of one version of a slice, each with its position in the slice
+        (remembered by key and resourceVersion)."""
         key, rv = key_of(eps), _rv(eps)
         hit = self._ips_of.get(key)
         if hit is None or hit[0] != rv:
-            # (endpoint_key inlined: one set per slice version, of up to 100 endpoints)
-            hit = self._ips_of[key] = (rv, {e.addresses[0] for e in eps.endpoints})
+            # (endpoint_key inlined: one mapping per slice version, of up to 100 endpoints)
+            by_address = {e.addresses[0]: i for i, e in enumerate(eps.endpoints)}
+            hit = self._ips_of[key] = (rv, by_address)
         return hit[1]
 
     def _named(self, eps: EndpointSlice) -> EndpointSlice:

@@ -18,14 +18,15 @@ name) to cut churn.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Callable, Mapping, Set
 
 import attrs
 
 from kubechaos.api.objects import EndpointSlice, ServicePort, SliceEndpoint
 
 Ports = tuple[ServicePort, ...]
-AddressesOf = Callable[[EndpointSlice], Set[str]]
+# a slice's keys (endpoint_key), each with its endpoint's position in the slice
+AddressesOf = Callable[[EndpointSlice], Mapping[str, int]]
 
 
 @attrs.define
@@ -33,6 +34,9 @@ class Plan:
     create: list[EndpointSlice] = attrs.field(factory=list)
     update: list[EndpointSlice] = attrs.field(factory=list)
     delete: list[EndpointSlice] = attrs.field(factory=list)
+    # id of a slice in ``update`` -> its keys and positions (what AddressesOf would give for
+    # it), where the plan knows them without reading its endpoints (see _reconcile_group)
+    positions: dict[int, Mapping[str, int]] = attrs.field(factory=dict, eq=False)
 
     def empty(self) -> bool:
         return not (self.create or self.update or self.delete)
@@ -66,16 +70,26 @@ def _reconcile_group(
         changed = current.metadata.labels != labels
         if changed:
             current = attrs.evolve(current, metadata=attrs.evolve(current.metadata, labels=labels))
-        if (
-            addresses_of is not None
-            and dirty is not None
-            and addresses_of(current).isdisjoint(dirty)
-        ):
-            if not current.endpoints:
-                plan.delete.append(current)
-            else:
-                (updating if changed else unchanged).append(current)
-            continue
+        if addresses_of is not None and dirty is not None:
+            held = addresses_of(current)
+            if held.keys().isdisjoint(dirty):
+                if not current.endpoints:
+                    plan.delete.append(current)
+                else:
+                    (updating if changed else unchanged).append(current)
+                continue
+            if len(held) == len(current.endpoints) and held.keys().isdisjoint(placed):
+                still, differs, same_places = _keep(current.endpoints, held, wanted, dirty, placed)
+                if not still:
+                    plan.delete.append(current)
+                elif changed or differs:
+                    current = attrs.evolve(current, endpoints=still)
+                    updating.append(current)
+                    if same_places:
+                        plan.positions[id(current)] = held
+                else:
+                    unchanged.append(current)
+                continue
         for endpoint in current.endpoints:
             key = endpoint.addresses[0]  # endpoint_key(endpoint), inlined: the hottest loop
             got = wanted.get(key)
@@ -100,6 +114,7 @@ def _reconcile_group(
         room = limit - len(current.endpoints)
         if room > 0 and left:
             updating[i] = attrs.evolve(current, endpoints=current.endpoints + tuple(left[:room]))
+            _extend_positions(plan.positions, current, updating[i])
             left = left[room:]
     if left and len(left) < limit:
         fits = [s for s in unchanged if limit - len(s.endpoints) >= len(left)]
@@ -112,6 +127,52 @@ def _reconcile_group(
         plan.create.append(attrs.evolve(template, endpoints=tuple(left[:limit])))
         left = left[limit:]
     plan.update.extend(updating)
+
+
+def _keep(
+    endpoints: tuple[SliceEndpoint, ...],
+    held: Mapping[str, int],
+    wanted: dict[str, SliceEndpoint],
+    dirty: Set[str],
+    placed: set[str],
+) -> tuple[tuple[SliceEndpoint, ...], bool, bool]:
+    """Step 1 of :func:`_reconcile_group`'s loop for one slice holding some dirty keys, each key
+    once and none placed by an earlier slice (the caller checks both): the wanted endpoints of
+    its keys (each still wanted, in the slice's order); whether the slice changed (a key no
+    longer wanted, or a dirty key's endpoint differs); whether every endpoint kept its position.
+
+    The same answer and the same ``placed`` as the loop, which does per endpoint what this does
+    with set operations: only the dirty keys' endpoints are compared and replaced (any other
+    endpoint of the slice is the wanted one, held nowhere else: equal to it, so kept as is).
+    A key no longer wanted (rarer: a pod gone) takes one comprehension over the slice."""
+    if held.keys() <= wanted.keys():
+        placed.update(held)
+        kept: list[SliceEndpoint] | None = None
+        for key in held.keys() & dirty:
+            got, i = wanted[key], held[key]
+            if got != endpoints[i]:
+                if kept is None:
+                    kept = list(endpoints)
+                kept[i] = got
+        return (endpoints, False, True) if kept is None else (tuple(kept), True, True)
+    placed.update(held.keys() & wanted.keys())
+    still = [w for e in endpoints if (w := wanted.get(e.addresses[0])) is not None]
+    return tuple(still), True, False
+
+
+def _extend_positions(
+    positions: dict[int, Mapping[str, int]], before: EndpointSlice, after: EndpointSlice
+) -> None:
+    """``after`` is ``before`` with endpoints appended: its positions, if ``before``'s are known
+    (the entry of ``before``, a slice no longer in the plan, is dropped: ids are reused)."""
+    known = positions.pop(id(before), None)
+    if known is None:
+        return
+    grown = dict(known)
+    start = len(before.endpoints)
+    for i, endpoint in enumerate(after.endpoints[start:], start):
+        grown[endpoint.addresses[0]] = i
+    positions[id(after)] = grown
 
 
 def plan_slices(

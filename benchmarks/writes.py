@@ -197,7 +197,7 @@ def _counts(profiler: cProfile.Profile, n: int) -> dict[str, float]:
 
 
 class _NoSleep:
-    """Stands in for the ``trio`` module inside the API server (``--server-only``): a request's
+    """Stands in for the ``timers`` module inside the API server (``--server-only``): a request's
     latency sleep returns at once, without a checkpoint."""
 
     @staticmethod
@@ -206,9 +206,9 @@ class _NoSleep:
 
 
 def _best(writes: int, repeat: int, server_only: bool) -> dict[str, float]:
-    real_trio = apiserver_module.trio
+    real_timers = apiserver_module.timers
     if server_only:
-        apiserver_module.trio = _NoSleep  # type: ignore[assignment]
+        apiserver_module.timers = _NoSleep  # type: ignore[assignment]
     try:
         timings: dict[str, float] = {}
         for _ in range(repeat):
@@ -216,7 +216,7 @@ def _best(writes: int, repeat: int, server_only: bool) -> dict[str, float]:
                 timings[kind] = min(us, timings.get(kind, us))
         return timings
     finally:
-        apiserver_module.trio = real_trio
+        apiserver_module.timers = real_timers
 
 
 def main() -> None:

@@ -73,10 +73,6 @@ def _top(key: str) -> str:
     return "" if end < 0 else key[: end + 1]
 
 
-def _parent(key: str) -> str:
-    return key[: key.rfind("/") + 1]
-
-
 @attrs.define
 class _Lease:
     id: int
@@ -107,7 +103,7 @@ class EtcdStore:
 
     # ------------------------------------------------------------------ reads
     def get(self, key: str) -> KeyValue | None:
-        # _parent(key), inline: every commit reads each key it compares and writes
+        # a key's directory is everything up to its last "/"
         return self._dirs.get(key[: key.rfind("/") + 1], {}).get(key)
 
     def range(self, prefix: str) -> list[KeyValue]:
@@ -159,15 +155,33 @@ class EtcdStore:
         success: Iterable[Put | Delete],
         failure: Iterable[Put | Delete],
     ) -> TxnResult:
-        """If every compare holds apply ``success`` else ``failure``, atomically, at one revision."""
+        """If every compare holds apply ``success`` else ``failure``, atomically, at one revision.
+
+        Each key is looked up once per transaction (nearly every write is a compare-and-swap of
+        the one key it then writes): ``known_key``'s directory and entry are remembered from
+        the compare and kept true as the operations apply (tests/test_cost_request_path.py)."""
+        dirs = self._dirs
+        known_key = ""  # no key has this name: every key starts with "/"
+        known_dir: dict[str, KeyValue] | None = None
+        known: KeyValue | None = None
         succeeded = True
         for compare in compares:
-            if not compare.holds(self.get(compare.key)):
+            key = compare.key
+            if key != known_key:
+                known_key, known_dir = key, dirs.get(key[: key.rfind("/") + 1])
+                known = known_dir.get(key) if known_dir is not None else None
+            if not compare.holds(known):
                 succeeded = False
                 break
         ops = list(success if succeeded else failure)
         for op in ops:  # is anything written? (a delete of a missing key writes nothing)
-            if isinstance(op, Put) or self.get(op.key) is not None:
+            if isinstance(op, Put):
+                break
+            key = op.key
+            if key != known_key:
+                known_key, known_dir = key, dirs.get(key[: key.rfind("/") + 1])
+                known = known_dir.get(key) if known_dir is not None else None
+            if known is not None:
                 break
         else:
             return TxnResult(succeeded, self.revision, tuple(self.get(op.key) for op in ops))
@@ -176,30 +190,37 @@ class EtcdStore:
         events: list[WatchEvent] = []
         results: list[KeyValue | None] = []
         for op in ops:
-            prev = self.get(op.key)
+            key = op.key
+            if key != known_key:
+                known_key, known_dir = key, dirs.get(key[: key.rfind("/") + 1])
+                known = known_dir.get(key) if known_dir is not None else None
+            prev = known
             if isinstance(op, Put):
                 if op.lease and op.lease not in self._leases:
                     raise LeaseNotFound(f"lease {op.lease} not found")
                 kv = KeyValue(
-                    op.key,
+                    key,
                     op.value,
                     prev.create_revision if prev else rev,
                     rev,
                     prev.version + 1 if prev else 1,
                     op.lease,
                 )
-                self._dirs.setdefault(_parent(op.key), {})[op.key] = kv
+                if known_dir is None:
+                    known_dir = dirs[key[: key.rfind("/") + 1]] = {}
+                known_dir[key] = known = kv
                 if prev is not None and prev.lease and prev.lease != op.lease:
                     self._detach(prev)
                 if op.lease:
-                    self._leases[op.lease].keys[op.key] = None
+                    self._leases[op.lease].keys[key] = None
                 self.puts_total += 1
                 events.append(WatchEvent("PUT", kv, prev))
                 results.append(kv)
             elif prev is not None:
-                del self._dirs[_parent(op.key)][op.key]
+                del known_dir[key]  # type: ignore[union-attr]  # prev is in it
+                known = None
                 self._detach(prev)
-                tombstone = KeyValue(op.key, None, 0, rev, 0, 0)
+                tombstone = KeyValue(key, None, 0, rev, 0, 0)
                 events.append(WatchEvent("DELETE", tombstone, prev))
                 results.append(prev)
             else:

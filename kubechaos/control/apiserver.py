@@ -274,7 +274,7 @@ class APIServer:
                 if self.etcd.get(key) is not None:
                     raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
                 return prepared
-            result = self.etcd.txn([Compare(key, "create", "=", 0)], [Put(key, prepared)])
+            result = self.etcd.put_if_mod(key, 0, prepared)  # if absent (create = 0)
             if not result.succeeded:
                 raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
             strategy.after_create(prepared)
@@ -369,8 +369,10 @@ class APIServer:
             if causes:
                 raise errors.Invalid(type(new).__name__, new.metadata.name, causes)
         finished = finished_by_update(new.metadata, strategy.delete_when_finalized)
-        op: Put | Delete = Delete(kv.key) if finished else Put(kv.key, new)
-        result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [op])
+        if finished:
+            result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Delete(kv.key)])
+        else:
+            result = self.etcd.put_if_mod(kv.key, kv.mod_revision, new)
         if not result.succeeded:
             raise errors.Conflict(
                 f'Operation cannot be fulfilled on {strategy.resource.name} "{new.metadata.name}": '

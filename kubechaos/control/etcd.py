@@ -62,6 +62,7 @@ class WatchHandle:
 
 
 _REGISTRY = "/registry/"
+_NO_ENTRIES: dict[str, KeyValue] = {}  # the directory of a key with none: never written
 
 
 def _top(key: str) -> str:
@@ -94,7 +95,8 @@ class EtcdStore:
         # Watchers by the resource directory they watch ("" for wider prefixes), so a commit
         # looks at the watchers of its keys' resources only, not at one per served kind.
         self._watchers_by_top: dict[str, list[WatchHandle]] = {}
-        # watchers_of a one-event commit by directory, made on first use, cleared when a watcher comes or goes
+        # watchers_of a one-event commit by its key's directory (so by resource directory),
+        # made on first use, cleared when a watcher comes or goes
         self._notified: dict[str, tuple[WatchHandle, ...]] = {}
         self._watch_seq = 0
         self._leases: dict[int, _Lease] = {}
@@ -104,7 +106,7 @@ class EtcdStore:
     # ------------------------------------------------------------------ reads
     def get(self, key: str) -> KeyValue | None:
         # a key's directory is everything up to its last "/"
-        return self._dirs.get(key[: key.rfind("/") + 1], {}).get(key)
+        return self._dirs.get(key[: key.rfind("/") + 1], _NO_ENTRIES).get(key)
 
     def range(self, prefix: str) -> list[KeyValue]:
         """Every live key starting with ``prefix``, in key order."""
@@ -321,10 +323,10 @@ class EtcdStore:
         are looked up once per resource directory (until a watcher comes or goes), not made
         per commit; each whose prefix matches hears the event, in registration order."""
         key = event.kv.key
-        top = _top(key)
-        watchers = self._notified.get(top)
+        parent = key[: key.rfind("/") + 1]  # its directory: within one resource directory
+        watchers = self._notified.get(parent)
         if watchers is None:
-            watchers = self._notified[top] = tuple(self.watchers_of([event]))
+            watchers = self._notified[parent] = tuple(self.watchers_of([event]))
         # (a tuple: a callback cancelling a watch does not change who hears this commit)
         for watcher in watchers:
             if key.startswith(watcher.prefix):
@@ -447,10 +449,11 @@ class Etcd:
             raise NoLeader("etcdserver: no leader")
 
     def get(self, key: str) -> KeyValue | None:
-        """A linearizable read (its latency is paid by the caller, see :meth:`latency`)."""
+        """A linearizable read (its latency is paid by the caller, see :meth:`latency`): the
+        store's :meth:`EtcdStore.get`, inline (every update, patch and delete reads once)."""
         if not self.has_leader:
             self.check_leader()
-        return self.store.get(key)
+        return self.store._dirs.get(key[: key.rfind("/") + 1], _NO_ENTRIES).get(key)
 
     def txn(
         self,

@@ -299,7 +299,7 @@ class WatchCache:
         if not isinstance(obj, Pod):  # only pods are filed by node (see _node_name)
             return
         node = obj.spec.node_name
-        old_node = _node_name(prev)
+        old_node = prev.spec.node_name if isinstance(prev, Pod) else None  # _node_name(prev)
         if old_node and old_node != node:
             self._by_node.get(old_node, {}).pop(key, None)
         if node:
@@ -321,7 +321,8 @@ class WatchCache:
         watch_all = self._watch_all
         in_namespace = self._watch_ns.get(event.object.metadata.namespace)
         if watch_all or in_namespace:
-            out = event.shared()
+            # the first watcher handed the commit's event makes it (event.shared(), inline)
+            out = event.event = ObjectEvent(event.type, event.object, event.revision)
             for bucket in (watch_all, in_namespace) if in_namespace else (watch_all,):
                 for watch in bucket:
                     sink = watch._sink
@@ -332,9 +333,10 @@ class WatchCache:
                         sink(out)
                     except Exception as exc:
                         watch._fail(exc)
-        if self._watch_node:
-            node = _node_name(event.object)
-            old_node = _node_name(event.prev)
+        if self._watch_node:  # pods only (_node_name, inline)
+            obj, prev = event.object, event.prev
+            node = obj.spec.node_name if isinstance(obj, Pod) else None
+            old_node = prev.spec.node_name if isinstance(prev, Pod) else None
             for watch in self._watch_node.get(node or "", ()):
                 watch._offer(event)
             if old_node and old_node != node:

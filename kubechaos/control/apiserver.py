@@ -126,19 +126,17 @@ class APIServer:
         One sleep per request rather than one per hop keeps a wakeup's worth of cost per request
         at 5,000 nodes; what a client observes (latency, then the result) is the same.
 
-        Every request of every component comes through here, so the common case (no request
-        fault armed) is one frame: the latency is drawn inline (``mean * (0.5 + x)``, the very
-        float :func:`~kubechaos.sim.rand.jitter` gives for its default spread; a mean of 0 draws
-        nothing, as there) and the request is observed by :attr:`stats` directly. Requests
-        under fault hooks (which may add latency, refuse, and be retried) take
-        :meth:`_admitted`, which must agree with this on the draws and their order.
+        Every request comes through here: without request faults it is one frame (the latency
+        drawn inline, ``mean * (0.5 + x)``: jitter's very float for its default spread, no draw
+        for a mean of 0; the stats observed directly); with them, :func:`_admitted`, which must
+        agree with this on the draws and their order.
         """
         start = now()
         mean = self.settings.apiserver_latency
         latency = mean * (0.5 + self._latency_rng.random()) if mean > 0 else 0.0
         latency += self.etcd.latency(reads, writes)
         if self.request_hooks:
-            start, refused = await self._admitted(verb, resource, reads, writes, latency, start)
+            start, refused = await _admitted(self, verb, resource, reads, writes, latency, start)
         else:
             await timers.sleep(latency)
             refused = None
@@ -154,28 +152,6 @@ class APIServer:
             raise errors.InternalError(str(exc)) from exc
         self.stats.observe(verb, resource, 201 if verb == "create" else 200, now() - start)
         return result
-
-    async def _admitted(
-        self, verb: str, resource: str, reads: int, writes: int, latency: float, start: float
-    ) -> tuple[float, errors.APIError | None]:
-        """A request's admission under the request hooks: each attempt's latency (``latency``
-        drawn already for the first) plus what the hooks add, and client-go's retry of a refusal
-        it is asked to repeat. Returns when the last attempt's latency has passed: its start,
-        and its refusal if it is refused for good."""
-        retries = 0
-        while True:
-            latency, refused = run_hooks(
-                self.request_hooks, Request(verb, resource, current_client()), latency
-            )
-            await timers.sleep(latency)
-            wait = retry_wait(refused, retries)
-            if wait is None:
-                return start, refused
-            self.stats.observe(verb, resource, refused.code if refused else 0, now() - start)
-            await timers.sleep(wait)  # client-go sends it again after Retry-After
-            start, retries = now(), retries + 1
-            latency = jitter(self._latency_rng, self.settings.apiserver_latency)
-            latency += self.etcd.latency(reads, writes)
 
     def cache(self, resource: str) -> WatchCache:
         return self._caches[resource]
@@ -493,6 +469,29 @@ class APIServer:
                 "kube-apiserver", "etcd", "", "Compacted", f"compacted to revision {previous}"
             )
             previous = current
+
+
+async def _admitted(
+    api: APIServer, verb: str, resource: str, reads: int, writes: int, latency: float, start: float
+) -> tuple[float, errors.APIError | None]:
+    """A request's admission under the request hooks: each attempt's latency (``latency``
+    drawn already for the first) plus what the hooks add, and client-go's retry of a refusal
+    it is asked to repeat. Returns when the last attempt's latency has passed: its start,
+    and its refusal if it is refused for good."""
+    retries = 0
+    while True:
+        latency, refused = run_hooks(
+            api.request_hooks, Request(verb, resource, current_client()), latency
+        )
+        await timers.sleep(latency)
+        wait = retry_wait(refused, retries)
+        if wait is None:
+            return start, refused
+        api.stats.observe(verb, resource, refused.code if refused else 0, now() - start)
+        await timers.sleep(wait)  # client-go sends it again after Retry-After
+        start, retries = now(), retries + 1
+        latency = jitter(api._latency_rng, api.settings.apiserver_latency)
+        latency += api.etcd.latency(reads, writes)
 
 
 __all__ = ["DURATION_BUCKETS", "APIServer", "Request", "RequestHook", "RequestStats"]

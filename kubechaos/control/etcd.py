@@ -43,35 +43,15 @@ from kubechaos.control.etcdtypes import (
     TxnResult,
     WatchCallback,
     WatchEvent,
+    WatchHandle,
     WriteHook,
+    resource_dir,
 )
 from kubechaos.defaults import Settings
 from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
-
-class WatchHandle:
-    def __init__(self, store: EtcdStore, prefix: str, callback: WatchCallback, seq: int) -> None:
-        self._store = store
-        self.prefix = prefix
-        self.callback = callback
-        self.seq = seq  # registration order: watchers are notified in it
-
-    def cancel(self) -> None:
-        self._store._unwatch(self)
-
-
-_REGISTRY = "/registry/"
 _NO_ENTRIES: dict[str, KeyValue] = {}  # the directory of a key with none: never written
-
-
-def _top(key: str) -> str:
-    """The resource directory of a key or watch prefix (``/registry/pods/``), or ``""`` for a
-    prefix above it (a watcher of those sees every key)."""
-    if not key.startswith(_REGISTRY):
-        return ""
-    end = key.find("/", len(_REGISTRY))
-    return "" if end < 0 else key[: end + 1]
 
 
 @attrs.define
@@ -159,9 +139,7 @@ class EtcdStore:
     ) -> TxnResult:
         """If every compare holds apply ``success`` else ``failure``, atomically, at one revision.
 
-        Each key is looked up once per transaction (nearly every write is a compare-and-swap of
-        the one key it then writes): ``known_key``'s directory and entry are remembered from
-        the compare and kept true as the operations apply (tests/test_cost_request_path.py)."""
+        Each key is looked up once: ``known_key``'s directory and entry, kept true as ops apply."""
         dirs = self._dirs
         known_key = ""  # no key has this name: every key starts with "/"
         known_dir: dict[str, KeyValue] | None = None
@@ -258,7 +236,13 @@ class EtcdStore:
         self.puts_total += 1
         event = WatchEvent("PUT", kv, prev)
         self._history.append(event)
-        self._notify_one(event)
+        # _notify_one(event), inline: the watch cache is one frame below the commit
+        watchers = self._notified.get(key[: key.rfind("/") + 1])
+        if watchers is None:
+            watchers = self._notified[key[: key.rfind("/") + 1]] = tuple(self.watchers_of([event]))
+        for watcher in watchers:
+            if key.startswith(watcher.prefix):
+                watcher.callback([event])
         return TxnResult(True, rev, (kv,))
 
     def _detach(self, kv: KeyValue) -> None:
@@ -288,14 +272,14 @@ class EtcdStore:
         if backlog:
             callback(backlog)
         self._watchers.append(handle)
-        self._watchers_by_top.setdefault(_top(prefix), []).append(handle)
+        self._watchers_by_top.setdefault(resource_dir(prefix), []).append(handle)
         self._notified.clear()
         return handle
 
     def _unwatch(self, handle: WatchHandle) -> None:
         self._notified.clear()
         self._watchers = [w for w in self._watchers if w is not handle]
-        top = _top(handle.prefix)
+        top = resource_dir(handle.prefix)
         kept = [w for w in self._watchers_by_top.get(top, ()) if w is not handle]
         if kept:
             self._watchers_by_top[top] = kept
@@ -337,7 +321,7 @@ class EtcdStore:
         the events' resource directories and those of wider prefixes, not one per served kind
         (each then gets the events its prefix matches, if any)."""
         by_top = self._watchers_by_top
-        tops = {_top(e.kv.key) for e in events}
+        tops = {resource_dir(e.kv.key) for e in events}
         tops.add("")
         candidates = [w for top in tops for w in by_top.get(top, ())]
         if len(tops) > 2 or "" in by_top:

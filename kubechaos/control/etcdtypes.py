@@ -116,6 +116,29 @@ None to let the write through, ``"error"`` to fail the transaction, ``"silent"``
 write but acknowledge it (see :meth:`Etcd.txn`)."""
 
 
+class WatchHandle:
+    def __init__(self, store: Any, prefix: str, callback: WatchCallback, seq: int) -> None:
+        self._store = store  # the EtcdStore that made it
+        self.prefix = prefix
+        self.callback = callback
+        self.seq = seq  # registration order: watchers are notified in it
+
+    def cancel(self) -> None:
+        self._store._unwatch(self)
+
+
+_REGISTRY = "/registry/"
+
+
+def resource_dir(key: str) -> str:
+    """The resource directory of a key or watch prefix (``/registry/pods/``), or ``""`` for a
+    prefix above it (a watcher of those sees every key)."""
+    if not key.startswith(_REGISTRY):
+        return ""
+    end = key.find("/", len(_REGISTRY))
+    return "" if end < 0 else key[: end + 1]
+
+
 __all__ = [
     "Compacted",
     "Compare",
@@ -129,5 +152,7 @@ __all__ = [
     "TxnResult",
     "WatchCallback",
     "WatchEvent",
+    "WatchHandle",
     "WriteHook",
+    "resource_dir",
 ]

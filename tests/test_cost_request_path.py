@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 import pytest
+import trio
 
 from kubechaos.api import objects as objects_module
 from kubechaos.api.objects import (
@@ -29,12 +30,13 @@ from kubechaos.api.objects import (
     LeaseSpec,
     ObjectMeta,
 )
+from kubechaos.client.workqueue import WorkQueue
 from kubechaos.control import apiserver as apiserver_module
 from kubechaos.control import watchcache as watchcache_module
 from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.etcd import Compare, EtcdStore, Put, WatchEvent
-from kubechaos.defaults import NODE_LEASE_NAMESPACE
+from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
 
 from . import factories
 from .factories import deployment
@@ -347,3 +349,43 @@ async def test_a_commit_nobody_watches_builds_no_watch_event(
     replay = await api.watch("leases", resource_version=int(lease.metadata.resource_version) - 3)
     assert [e.type for e in replay._pending] == ["MODIFIED", "MODIFIED", "MODIFIED"]
     assert made == ["MODIFIED", "MODIFIED", "MODIFIED"]  # the two unwatched ones, on replay
+
+
+# ---------------------------------------------------------------------------------- client side
+
+
+async def test_a_work_queue_add_wakes_a_worker_only_when_one_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Handlers enqueue on nearly every event (a work queue's add, client-go
+    util/workqueue/queue.go ``Add``: ``q.cond.Signal()``, a no-op without a waiter); the model's
+    queue calls Trio's ParkingLot.unpark (several frames of KI protection) only when a worker
+    is parked. Before: once per add and per done of a dirty key, waiter or not."""
+    unparks = [0]
+    real = trio.lowlevel.ParkingLot.unpark
+
+    def counting(self: Any, **kwargs: Any) -> Any:
+        unparks[0] += 1
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(trio.lowlevel.ParkingLot, "unpark", counting)
+    queue = WorkQueue("q", Settings())
+    for key in ("a", "b", "c"):
+        queue.add(key)
+    assert unparks[0] == 0
+    assert await queue.get() == "a"
+    queue.add("a")  # dirty while processed
+    queue.done("a")  # queued again: still nobody waits
+    assert unparks[0] == 0
+    got: list[str] = []
+
+    async def worker() -> None:
+        got.append(await queue.get())
+
+    async with trio.open_nursery() as nursery:
+        for key in ("b", "c", "a"):
+            assert await queue.get() == key
+        nursery.start_soon(worker)
+        await trio.sleep(1)  # the worker parks
+        queue.add("d")
+    assert got == ["d"] and unparks[0] == 1

@@ -272,11 +272,11 @@ def _count_inits(monkeypatch: pytest.MonkeyPatch, classes: tuple[type, ...]) -> 
 async def test_a_generation_bump_is_stamped_in_the_updates_one_copy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An update of a Deployment's spec bumps metadata.generation (the deployment strategy's
-    PrepareForUpdate, pkg/registry/apps/deployment/strategy.go: ``if !apiequality.Semantic.
-    DeepEqual(newDeployment.Spec, oldDeployment.Spec) { newDeployment.Generation =
-    oldDeployment.Generation + 1 }``) in the merge's one copy of the object and its metadata.
-    Before: two of each (the merge, then a copy to bump the generation)."""
+    """An update of a Deployment's spec bumps metadata.generation (PrepareForUpdate in
+    pkg/registry/apps/deployment/strategy.go: a spec that is not semantically equal to the
+    stored one makes ``Generation = old.Generation + 1``) in the merge's one copy of the object
+    and of its metadata; a change of labels only bumps nothing. Before: two of each for a bump
+    (the merge, then a copy to bump the generation)."""
     api = await _api()
     created: Deployment = await api.create(deployment("web", replicas=3))
     scaled = attrs.evolve(created, spec=attrs.evolve(created.spec, replicas=5))

@@ -4,8 +4,10 @@
 ``WRITES`` times through the in-process API. Run twice in one process: with the informers' sinks
 attached (the model's path: handlers run inside the watch cache's delivery), and with each watch
 wrapped so it offers no sink (the informer's task reads ``next_batch``, woken once per write).
-Prints CPU time and Trio task steps of each; nothing is asserted (tests count work instead:
-tests/test_cost_watch_delivery.py).
+Prints CPU time and Trio task steps of each, and for the inline path the Python frames from the
+etcd commit (``EtcdStore.txn`` or ``put_if_mod``) down to the handler, the handler's own
+excluded; nothing is asserted (tests count work instead: tests/test_cost_watch_delivery.py,
+tests/test_cost_watch_frames.py).
 
     python benchmarks/watch_delivery.py [--informers 50] [--writes 2000]
 """
@@ -13,6 +15,7 @@ tests/test_cost_watch_delivery.py).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -66,10 +69,29 @@ class _BatchAPI:
         return _NoSink(await self._api.watch(*args, **kwargs))
 
 
-def measure(informers: int, writes: int, inline: bool) -> tuple[float, int, int]:
-    """CPU seconds, task steps and handler calls for ``writes`` pod updates."""
+_COMMITS = ("txn", "put_if_mod")
+
+
+def _frames_below_commit() -> int | None:
+    """Frames between the etcd commit and the caller's caller (the handler's caller), or None
+    outside a commit."""
+    frame = sys._getframe(2)
+    frames = 0
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name in _COMMITS and code.co_filename.endswith("control/etcd.py"):
+            return frames
+        frames += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def measure(informers: int, writes: int, inline: bool) -> tuple[float, int, int, int | None]:
+    """CPU seconds, task steps, handler calls for ``writes`` pod updates, and the frames from
+    the commit to a handler."""
     steps = _Steps()
     heard = [0]
+    depth: list[int | None] = []
 
     async def main() -> None:
         _, ctx = new_control_plane(seed=1)
@@ -80,6 +102,8 @@ def measure(informers: int, writes: int, inline: bool) -> tuple[float, int, int]
         )
 
         def hear(_old: Any, _new: Any) -> None:
+            if not depth:
+                depth.append(_frames_below_commit())
             heard[0] += 1
 
         async with trio.open_nursery() as nursery:
@@ -103,7 +127,7 @@ def measure(informers: int, writes: int, inline: bool) -> tuple[float, int, int]
 
     start = time.process_time()
     run_virtual(main, seed=1)
-    return time.process_time() - start, steps.steps, heard[0]
+    return time.process_time() - start, steps.steps, heard[0], depth[0] if depth else None
 
 
 def main() -> None:
@@ -112,11 +136,12 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=2000)
     args = parser.parse_args()
     for inline in (False, True):
-        cpu, steps, heard = measure(args.informers, args.writes, inline)
+        cpu, steps, heard, frames = measure(args.informers, args.writes, inline)
         name = "inline (sinks)" if inline else "one wakeup per batch"
+        below = f"  {frames} frames commit->handler" if frames is not None else ""
         print(
             f"{name:<22} {cpu:6.2f} s CPU  {steps:>8} task steps  {heard:>8} handler calls"
-            f"  {cpu / heard * 1e6:6.1f} us per handler call"
+            f"  {cpu / heard * 1e6:6.1f} us per handler call{below}"
         )
 
 

@@ -19,7 +19,7 @@ Trio's sleep, wakeup and run loop, nor the watchers' wakeups); a second pass und
 objects built (``objects``: every ``__init__`` of a class of kubechaos.api.objects, copies and
 the request's own alike), the decodes (``decode``: calls; ``decode copy``: those that copied,
 ``with_meta``), validations and etcd transactions (``etcd txn`` counts the server's
-``Etcd.txn`` and the store's under it: 2 per write). The requests are built the way a component
+``Etcd.txn`` or ``put_if_mod`` and the store's under it: 2 per write). The requests are built the way a component
 builds them, and that is counted too: 2 ``attrs.evolve`` (and 2 objects) per Lease renewal, 1
 per pod status and per slice update are the benchmark's own, not the server's. Both passes run the same
 writes; virtual time never depends on the host. One watch per written resource is open and
@@ -74,7 +74,7 @@ COUNTED = {
         ("api/validation.py", "validate_lease"),
         ("api/validation_endpointslice.py", "validate_endpointslice"),
     ],
-    "etcd txn": [("control/etcd.py", "txn")],
+    "etcd txn": [("control/etcd.py", "txn"), ("control/etcd.py", "put_if_mod")],
 }
 
 
@@ -197,7 +197,7 @@ def _counts(profiler: cProfile.Profile, n: int) -> dict[str, float]:
 
 
 class _NoSleep:
-    """Stands in for the ``trio`` module inside the API server (``--server-only``): a request's
+    """Stands in for the ``timers`` module inside the API server (``--server-only``): a request's
     latency sleep returns at once, without a checkpoint."""
 
     @staticmethod
@@ -206,9 +206,9 @@ class _NoSleep:
 
 
 def _best(writes: int, repeat: int, server_only: bool) -> dict[str, float]:
-    real_trio = apiserver_module.trio
+    real_timers = apiserver_module.timers
     if server_only:
-        apiserver_module.trio = _NoSleep  # type: ignore[assignment]
+        apiserver_module.timers = _NoSleep  # type: ignore[assignment]
     try:
         timings: dict[str, float] = {}
         for _ in range(repeat):
@@ -216,7 +216,7 @@ def _best(writes: int, repeat: int, server_only: bool) -> dict[str, float]:
                 timings[kind] = min(us, timings.get(kind, us))
         return timings
     finally:
-        apiserver_module.trio = real_trio
+        apiserver_module.timers = real_timers
 
 
 def main() -> None:

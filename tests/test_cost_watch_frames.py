@@ -10,7 +10,7 @@ frames of plumbing (etcd notify, watch cache dispatch / offer / deliver, informe
 / notify) cost ~10 CPU s excluding the handlers themselves.
 
 Counted with :func:`sys.setprofile` (Python calls, never time), from the etcd commit
-(``EtcdStore.txn``) to the handler for an in-process informer (a sink watch), and to the watch's
+(``EtcdStore.txn`` or ``EtcdStore.put_if_mod``) to the handler for an in-process informer (a sink watch), and to the watch's
 buffer for a watch without a sink (the HTTP front door's watches read ``next_batch``).
 """
 
@@ -31,7 +31,8 @@ from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.etcd import EtcdStore
 from kubechaos.sim.clock import run_virtual
 
-TXN = EtcdStore.txn.__code__
+# an etcd commit: a transaction, or the store's compare-and-swap of one key (the same commit)
+TXN = (EtcdStore.txn.__code__, EtcdStore.put_if_mod.__code__)
 
 
 def _chain(frame: FrameType | None) -> list[str] | None:
@@ -39,7 +40,7 @@ def _chain(frame: FrameType | None) -> list[str] | None:
     when ``frame`` is not inside a commit."""
     names: list[str] = []
     while frame is not None:
-        if frame.f_code is TXN:
+        if frame.f_code in TXN:
             names.reverse()
             return names
         names.append(frame.f_code.co_name)
@@ -60,14 +61,14 @@ def _profiler(seen: Seen, at_target: Callable[[FrameType, str, Any], bool]) -> A
 
     def profile(frame: FrameType, event: str, arg: Any) -> None:
         if event == "call":
-            if frame.f_code is TXN:
+            if frame.f_code in TXN:
                 depth[0] += 1
                 if depth[0] == 1:
                     seen.calls_per_commit.append(0)
                 return
             if depth[0]:
                 seen.calls_per_commit[-1] += 1
-        elif event == "return" and frame.f_code is TXN:
+        elif event == "return" and frame.f_code in TXN:
             depth[0] -= 1
         if depth[0] and at_target(frame, event, arg):
             # the handler's caller (a call event), or the function calling list.append
@@ -133,15 +134,16 @@ def _run(informers: int, sink: bool, writes: int = 3) -> Seen:
     return seen
 
 
-def test_a_sink_watchers_handler_is_four_frames_below_the_commit() -> None:
-    """etcd notifies its one watcher of a one-event commit (the watch cache) directly, the cache
+def test_a_sink_watchers_handler_is_three_frames_below_the_commit() -> None:
+    """etcd notifies its one watcher of a one-event commit (the watch cache) directly (from the
+    compare-and-swap itself, EtcdStore.put_if_mod, no _notify_one frame of its own), the cache
     dispatches the commit's one event (cacher.go dispatchEvent) straight into each unfiltered
     sink (the informer's apply: store, indexes, handlers in one frame). Before: nine frames
     (_notify, _notify_one, on_etcd_events, _dispatch, _offer, deliver, _on_event, _apply,
-    _notify_update)."""
+    _notify_update); then four (_notify_one)."""
     seen = _run(informers=2, sink=True)
     for chain in seen.chains:
-        assert chain == ["_notify_one", "on_etcd_events", "_dispatch", "_on_event"]
+        assert chain == ["on_etcd_events", "_dispatch", "_on_event"]
 
 
 def test_each_more_sink_watcher_costs_two_python_calls_per_event() -> None:
@@ -154,13 +156,13 @@ def test_each_more_sink_watcher_costs_two_python_calls_per_event() -> None:
     assert extra == [5 * 2] * len(extra)
 
 
-def test_a_watch_without_sink_buffers_the_event_four_frames_below_the_commit() -> None:
+def test_a_watch_without_sink_buffers_the_event_three_frames_below_the_commit() -> None:
     """A watch without a sink (an HTTP watch, read by next_batch) gets the event through the
     general path (the one faults' interceptors sit on) and buffers it there. Before: six frames
-    (_notify, _notify_one, on_etcd_events, _dispatch, _offer, deliver)."""
+    (_notify, _notify_one, on_etcd_events, _dispatch, _offer, deliver); then four (_notify_one)."""
     seen = _run(informers=2, sink=False)
     for chain in seen.chains:
-        assert chain == ["_notify_one", "on_etcd_events", "_dispatch", "_offer"]
+        assert chain == ["on_etcd_events", "_dispatch", "_offer"]
     one, three = _run(informers=1, sink=False), _run(informers=3, sink=False)
     extra = [b - a for a, b in zip(one.calls_per_commit, three.calls_per_commit, strict=True)]
     assert extra == [2 * 1] * len(extra)  # one _offer per watcher

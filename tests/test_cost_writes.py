@@ -56,6 +56,8 @@ class _Work:
         for cls in COUNTED:
             self._count_calls(monkeypatch, cls, "__init__", cls.__name__)
         self._count_calls(monkeypatch, EtcdStore, "txn", "etcd txn")
+        # the store's compare-and-swap of one key (the same transaction, see EtcdStore.put_if_mod)
+        self._count_calls(monkeypatch, EtcdStore, "put_if_mod", "etcd txn")
         evolve = attrs.evolve
 
         def counting_evolve(*args: Any, **kwargs: Any) -> Any:

@@ -97,7 +97,8 @@ class WorkQueue:
         if key in self._processing:
             return
         self._queue.append(key)
-        self._waiters.unpark()
+        if self._waiters:  # a worker waits (unpark of nobody costs trio's KI-protection frames)
+            self._waiters.unpark()
 
     def add_after(self, key: str, delay: float) -> None:
         if delay <= 0:
@@ -130,7 +131,8 @@ class WorkQueue:
         self._processing.discard(key)
         if key in self.dirty:
             self._queue.append(key)
-            self._waiters.unpark()
+            if self._waiters:
+                self._waiters.unpark()
 
     async def run_delays(self) -> None:
         """Move delayed keys into the queue when their time comes (one task per queue)."""

@@ -18,6 +18,12 @@ in ``bind``, the pods/binding subresource. Objects live in etcd under
 ``resourceVersion`` is not stored in the object: like upstream, it is stamped on decode from the
 etcd key's ``mod_revision``.
 
+The verbs (``get`` ... ``evict``) are plain methods returning the request's coroutine
+(:meth:`APIServer._call` with the request's step): ``await api.update(obj)`` reads and behaves
+as before, and each of the request's resumes (its latency sleep's wakeup) passes through one
+coroutine frame fewer. Their argument checks (an unknown resource's 404) therefore raise when
+the verb is called, which for ``await api.verb(...)`` is the same moment.
+
 Fault injection enters through two plain lists (empty: one truth test per request or watch):
 ``request_hooks`` see each request (verb, resource, client) and may add latency or refuse it with
 an API error; ``watch_hooks`` see each new watch before its first event. An etcd failure (no
@@ -27,7 +33,7 @@ leader, a proposal that timed out) reaches the client as a 500 carrying etcd's m
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import attrs
@@ -119,32 +125,33 @@ class APIServer:
 
         One sleep per request rather than one per hop keeps a wakeup's worth of cost per request
         at 5,000 nodes; what a client observes (latency, then the result) is the same.
+
+        Every request comes through here: without request faults it is one frame (the latency
+        drawn inline, ``mean * (0.5 + x)``: jitter's very float for its default spread, no draw
+        for a mean of 0; the stats observed directly); with them, :func:`_admitted`, which must
+        agree with this on the draws and their order.
         """
-        start, retries = now(), 0
-        while True:
-            latency, refused = _admit(self, verb, resource, reads, writes)
+        start = now()
+        mean = self.settings.apiserver_latency
+        latency = mean * (0.5 + self._latency_rng.random()) if mean > 0 else 0.0
+        latency += self.etcd.latency(reads, writes)
+        if self.request_hooks:
+            start, refused = await _admitted(self, verb, resource, reads, writes, latency, start)
+        else:
             await timers.sleep(latency)
-            wait = retry_wait(refused, retries)
-            if wait is None:
-                break
-            self._finish(verb, resource, start, refused.code if refused else 0)
-            await timers.sleep(wait)  # client-go sends it again after Retry-After
-            start, retries = now(), retries + 1
+            refused = None
         try:
             if refused is not None:
                 raise refused
             result = fn()
         except errors.APIError as exc:
-            self._finish(verb, resource, start, exc.code)
+            self.stats.observe(verb, resource, exc.code, now() - start)
             raise
         except EtcdError as exc:  # no leader, a timed-out proposal: etcd's own message, as a 500
-            self._finish(verb, resource, start, 500)
+            self.stats.observe(verb, resource, 500, now() - start)
             raise errors.InternalError(str(exc)) from exc
-        self._finish(verb, resource, start, 201 if verb == "create" else 200)
+        self.stats.observe(verb, resource, 201 if verb == "create" else 200, now() - start)
         return result
-
-    def _finish(self, verb: str, resource: str, start: float, code: int) -> None:
-        self.stats.observe(verb, resource, code, now() - start)
 
     def cache(self, resource: str) -> WatchCache:
         return self._caches[resource]
@@ -155,9 +162,9 @@ class APIServer:
         return self._caches[resource].get(etcd_key(resource, namespace, name))
 
     # ------------------------------------------------------------------ reads
-    async def get(
+    def get(
         self, resource: str, namespace: str, name: str, resource_version: str = ""
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         """Read one object: from etcd (a quorum read), or with ``resource_version="0"`` from the
         watch cache, as upstream serves "any version is fine" reads (the kubelet's node GET)."""
         self._strategy(resource)
@@ -176,16 +183,16 @@ class APIServer:
             return self._caches[resource].decoded(key, kv.value, kv.mod_revision)
 
         if resource_version == "0":
-            return await self._call("get", resource, from_cache)
-        return await self._call("get", resource, from_etcd, reads=1)
+            return self._call("get", resource, from_cache)
+        return self._call("get", resource, from_etcd, reads=1)
 
-    async def list(
+    def list(
         self,
         resource: str,
         namespace: str | None = None,
         label_selector: LabelSelector | None = None,
         field_selector: FieldSelector | None = None,
-    ) -> tuple[list[Any], int]:
+    ) -> Coroutine[Any, Any, tuple[list[Any], int]]:
         """Items and the list's resourceVersion, served from the watch cache.
 
         A list is a consistent read: upstream (ConsistentListFromCache) the cache first asks etcd
@@ -200,9 +207,9 @@ class APIServer:
             cache = self._caches[resource]
             return cache.list(namespace, label_selector, field_selector), cache.revision
 
-        return await self._call("list", resource, list_from_cache)
+        return self._call("list", resource, list_from_cache)
 
-    async def watch(
+    def watch(
         self,
         resource: str,
         namespace: str | None = None,
@@ -210,7 +217,7 @@ class APIServer:
         field_selector: FieldSelector | None = None,
         resource_version: int = 0,
         client: str = "",
-    ) -> Watch:
+    ) -> Coroutine[Any, Any, Watch]:
         """Events after ``resource_version``; raises :class:`~errors.Gone` if it is too old."""
         self._strategy(resource)
 
@@ -226,10 +233,10 @@ class APIServer:
                 self.watch_hooks,
             )
 
-        return await self._call("watch", resource, open_watch)
+        return self._call("watch", resource, open_watch)
 
     # ------------------------------------------------------------------ writes
-    async def create(self, obj: T, dry_run: bool = False) -> T:
+    def create(self, obj: T, dry_run: bool = False) -> Coroutine[Any, Any, T]:
         """Create; with ``dry_run`` (``dryRun=All``) all but the write (upstream's dry run)."""
         resource = resource_of(obj)
         strategy = self._strategies[resource]
@@ -243,13 +250,13 @@ class APIServer:
                 if self.etcd.get(key) is not None:
                     raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
                 return prepared
-            result = self.etcd.txn([Compare(key, "create", "=", 0)], [Put(key, prepared)])
+            result = self.etcd.put_if_mod(key, 0, prepared)  # if absent (create = 0)
             if not result.succeeded:
                 raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
             strategy.after_create(prepared)
             return self._caches[resource].decoded(key, prepared, result.revision)
 
-        return await self._call("create", resource, create_in_etcd, writes=1)
+        return self._call("create", resource, create_in_etcd, writes=1)
 
     def create_at_start(self, obj: T) -> None:
         """A post-start hook's create of a cluster-scoped object: at once, own UIDs."""
@@ -290,15 +297,15 @@ class APIServer:
             raise errors.Invalid(type(obj).__name__, meta.name, causes)
         return obj
 
-    async def update(self, obj: T) -> T:
+    def update(self, obj: T) -> Coroutine[Any, Any, T]:
         """Replace spec and metadata; status is kept for resources with a status subresource."""
-        return await self._update(obj, "update")
+        return self._update(obj, "update")
 
-    async def update_status(self, obj: T) -> T:
+    def update_status(self, obj: T) -> Coroutine[Any, Any, T]:
         """Replace status only (the ``/status`` subresource)."""
-        return await self._update(obj, "update_status")
+        return self._update(obj, "update_status")
 
-    async def _update(self, obj: T, verb: str) -> T:
+    def _update(self, obj: T, verb: str) -> Coroutine[Any, Any, T]:
         resource = resource_of(obj)
         strategy = self._strategies[resource]
 
@@ -317,7 +324,7 @@ class APIServer:
                 new = strategy.update(old, obj, version)
             return self._commit_update(strategy, kv, new, validating=verb == "update")
 
-        return await self._call(verb, resource, update_in_etcd, reads=1, writes=1)
+        return self._call(verb, resource, update_in_etcd, reads=1, writes=1)
 
     def _commit_update(
         self, strategy: Strategy[Any], kv: KeyValue, new: Any, validating: bool
@@ -338,8 +345,10 @@ class APIServer:
             if causes:
                 raise errors.Invalid(type(new).__name__, new.metadata.name, causes)
         finished = finished_by_update(new.metadata, strategy.delete_when_finalized)
-        op: Put | Delete = Delete(kv.key) if finished else Put(kv.key, new)
-        result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [op])
+        if finished:
+            result = self.etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Delete(kv.key)])
+        else:
+            result = self.etcd.put_if_mod(kv.key, kv.mod_revision, new)
         if not result.succeeded:
             raise errors.Conflict(
                 f'Operation cannot be fulfilled on {strategy.resource.name} "{new.metadata.name}": '
@@ -348,7 +357,7 @@ class APIServer:
             )
         return cache.decoded(kv.key, new, result.revision)
 
-    async def patch(
+    def patch(
         self,
         resource: str,
         namespace: str,
@@ -357,7 +366,7 @@ class APIServer:
         verb: str = "patch",
         dry_run: bool = False,
         status: bool = False,  # a client's write of /status (registry.statuswrite)
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         """Apply ``mutate`` to the current object server-side.
 
         This is what a merge patch of labels, annotations or finalizers does upstream: the client
@@ -379,18 +388,18 @@ class APIServer:
                 return _decode(new, kv.mod_revision)
             return self._commit_update(strategy, kv, new, validating=not status)
 
-        return await self._call(verb, resource, patch_in_etcd, reads=1, writes=1)
+        return self._call(verb, resource, patch_in_etcd, reads=1, writes=1)
 
-    async def bind(self, namespace: str, name: str, node_name: str) -> Pod:
+    def bind(self, namespace: str, name: str, node_name: str) -> Coroutine[Any, Any, Pod]:
         """The ``pods/binding`` subresource: set ``spec.nodeName`` once (409 if already bound)."""
 
         def bind_in_etcd() -> Pod:
             bound, revision = podsubresources.bind(self.etcd, namespace, name, node_name)
             return self._caches["pods"].decoded(etcd_key("pods", namespace, name), bound, revision)
 
-        return await self._call("create", "pods/binding", bind_in_etcd, reads=1, writes=1)
+        return self._call("create", "pods/binding", bind_in_etcd, reads=1, writes=1)
 
-    async def delete(
+    def delete(
         self,
         resource: str,
         namespace: str,
@@ -400,7 +409,7 @@ class APIServer:
         resource_version: str | None = None,
         dry_run: bool = False,
         propagation_policy: str | None = None,
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         """Delete (pods bound to a node: gracefully, the kubelet completes it); ``uid`` and
         ``resource_version`` are preconditions (409), ``dry_run`` only checks them,
         ``propagation_policy`` leaves the garbage collector's finalizers (api/propagation).
@@ -427,11 +436,11 @@ class APIServer:
                 return _decode(obj, result.revision)
             return mark_deleting(self.etcd, resource, kv, grace, finalizers)
 
-        return await self._call("delete", resource, delete_in_etcd, reads=1, writes=1)
+        return self._call("delete", resource, delete_in_etcd, reads=1, writes=1)
 
-    async def evict(
+    def evict(
         self, namespace: str, name: str, grace_period_seconds: int | None = None
-    ) -> Pod:
+    ) -> Coroutine[Any, Any, Pod]:
         """The ``pods/eviction`` subresource (eviction.go): delete the pod gracefully unless
         that would violate its PodDisruptionBudget (429). The budget's ``disruptionsAllowed``
         is decremented with a CAS on its revision, the pod gets ``DisruptionTarget``, then it
@@ -441,7 +450,7 @@ class APIServer:
         def evict_in_etcd() -> Pod:
             return podsubresources.evict(self.etcd, pods, namespace, name, grace_period_seconds)
 
-        return await self._call("create", "pods/eviction", evict_in_etcd, reads=2, writes=3)
+        return self._call("create", "pods/eviction", evict_in_etcd, reads=2, writes=3)
 
     # ------------------------------------------------------------------ housekeeping
     async def run_compaction(self) -> None:
@@ -462,16 +471,27 @@ class APIServer:
             previous = current
 
 
-def _admit(
-    api: APIServer, verb: str, resource: str, reads: int, writes: int
+async def _admitted(
+    api: APIServer, verb: str, resource: str, reads: int, writes: int, latency: float, start: float
 ) -> tuple[float, errors.APIError | None]:
-    """One attempt's latency (the API server's and its etcd round trips), and the request
-    faults' refusal of it if any."""
-    latency = jitter(api._latency_rng, api.settings.apiserver_latency)
-    latency += api.etcd.latency(reads, writes)
-    if not api.request_hooks:
-        return latency, None
-    return run_hooks(api.request_hooks, Request(verb, resource, current_client()), latency)
+    """A request's admission under the request hooks: each attempt's latency (``latency``
+    drawn already for the first) plus what the hooks add, and client-go's retry of a refusal
+    it is asked to repeat. Returns when the last attempt's latency has passed: its start,
+    and its refusal if it is refused for good."""
+    retries = 0
+    while True:
+        latency, refused = run_hooks(
+            api.request_hooks, Request(verb, resource, current_client()), latency
+        )
+        await timers.sleep(latency)
+        wait = retry_wait(refused, retries)
+        if wait is None:
+            return start, refused
+        api.stats.observe(verb, resource, refused.code if refused else 0, now() - start)
+        await timers.sleep(wait)  # client-go sends it again after Retry-After
+        start, retries = now(), retries + 1
+        latency = jitter(api._latency_rng, api.settings.apiserver_latency)
+        latency += api.etcd.latency(reads, writes)
 
 
 __all__ = ["DURATION_BUCKETS", "APIServer", "Request", "RequestHook", "RequestStats"]

@@ -30,138 +30,28 @@ from typing import Any
 import attrs
 import trio
 
+from kubechaos.control.etcdtypes import (
+    Compacted,
+    Compare,
+    Delete,
+    EtcdError,
+    KeyValue,
+    LeaseNotFound,
+    NoLeader,
+    Put,
+    RequestTimedOut,
+    TxnResult,
+    WatchCallback,
+    WatchEvent,
+    WatchHandle,
+    WriteHook,
+    resource_dir,
+)
 from kubechaos.defaults import Settings
 from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 
-
-class EtcdError(Exception):
-    """Base of etcd's own errors (the API server maps them to HTTP codes)."""
-
-
-class Compacted(EtcdError):
-    """The requested revision has been compacted (etcd's ErrCompacted; the API server's 410)."""
-
-
-class NoLeader(EtcdError):
-    """The cluster has no leader: every request fails (etcd's ErrNoLeader)."""
-
-
-class LeaseNotFound(EtcdError):
-    pass
-
-
-class RequestTimedOut(EtcdError):
-    """A proposal that never committed (etcd's ErrTimeout): the client cannot tell whether the
-    write happened, and here it did not."""
-
-
-@attrs.frozen(slots=True)
-class KeyValue:
-    key: str
-    value: Any
-    create_revision: int
-    mod_revision: int
-    version: int
-    lease: int = 0
-
-
-@attrs.frozen(slots=True)
-class WatchEvent:
-    type: str  # "PUT" | "DELETE"
-    kv: KeyValue  # for DELETE: the tombstone (value None, mod_revision = the delete's revision)
-    prev_kv: KeyValue | None
-
-    @property
-    def revision(self) -> int:
-        return self.kv.mod_revision
-
-
-@attrs.frozen(slots=True)
-class Compare:
-    """``target`` of ``key`` compared with ``value``: ``mod`` / ``create`` / ``version``.
-
-    A missing key has all three equal to 0, as in etcd.
-    """
-
-    key: str
-    target: str
-    op: str  # "=" | "!=" | "<" | ">"
-    value: int
-
-    def holds(self, kv: KeyValue | None) -> bool:
-        actual = 0
-        if kv is not None:  # one branch per target: no dict built per compare (every write)
-            target = self.target
-            if target == "mod":
-                actual = kv.mod_revision
-            elif target == "create":
-                actual = kv.create_revision
-            elif target == "version":
-                actual = kv.version
-            else:
-                raise KeyError(target)
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        if self.op == "<":
-            return actual < self.value
-        return actual > self.value
-
-
-@attrs.frozen(slots=True)
-class Put:
-    key: str
-    value: Any
-    lease: int = 0
-
-
-@attrs.frozen(slots=True)
-class Delete:
-    key: str
-
-
-@attrs.frozen(slots=True)
-class TxnResult:
-    succeeded: bool
-    revision: int
-    results: tuple[KeyValue | None, ...]  # per op: the new kv for Put, the previous kv for Delete
-
-
-WatchCallback = Callable[[list[WatchEvent]], None]
-
-WriteHook = Callable[[str], "str | None"]
-"""Fault injection's seam on the write path: called with each key a transaction writes; returns
-None to let the write through, ``"error"`` to fail the transaction, ``"silent"`` to lose the
-write but acknowledge it (see :meth:`Etcd.txn`)."""
-
-
-class WatchHandle:
-    def __init__(self, store: EtcdStore, prefix: str, callback: WatchCallback, seq: int) -> None:
-        self._store = store
-        self.prefix = prefix
-        self.callback = callback
-        self.seq = seq  # registration order: watchers are notified in it
-
-    def cancel(self) -> None:
-        self._store._unwatch(self)
-
-
-_REGISTRY = "/registry/"
-
-
-def _top(key: str) -> str:
-    """The resource directory of a key or watch prefix (``/registry/pods/``), or ``""`` for a
-    prefix above it (a watcher of those sees every key)."""
-    if not key.startswith(_REGISTRY):
-        return ""
-    end = key.find("/", len(_REGISTRY))
-    return "" if end < 0 else key[: end + 1]
-
-
-def _parent(key: str) -> str:
-    return key[: key.rfind("/") + 1]
+_NO_ENTRIES: dict[str, KeyValue] = {}  # the directory of a key with none: never written
 
 
 @attrs.define
@@ -185,7 +75,8 @@ class EtcdStore:
         # Watchers by the resource directory they watch ("" for wider prefixes), so a commit
         # looks at the watchers of its keys' resources only, not at one per served kind.
         self._watchers_by_top: dict[str, list[WatchHandle]] = {}
-        # watchers_of a one-event commit by directory, made on first use, cleared when a watcher comes or goes
+        # watchers_of a one-event commit by its key's directory (so by resource directory),
+        # made on first use, cleared when a watcher comes or goes
         self._notified: dict[str, tuple[WatchHandle, ...]] = {}
         self._watch_seq = 0
         self._leases: dict[int, _Lease] = {}
@@ -194,8 +85,8 @@ class EtcdStore:
 
     # ------------------------------------------------------------------ reads
     def get(self, key: str) -> KeyValue | None:
-        # _parent(key), inline: every commit reads each key it compares and writes
-        return self._dirs.get(key[: key.rfind("/") + 1], {}).get(key)
+        # a key's directory is everything up to its last "/"
+        return self._dirs.get(key[: key.rfind("/") + 1], _NO_ENTRIES).get(key)
 
     def range(self, prefix: str) -> list[KeyValue]:
         """Every live key starting with ``prefix``, in key order."""
@@ -246,15 +137,31 @@ class EtcdStore:
         success: Iterable[Put | Delete],
         failure: Iterable[Put | Delete],
     ) -> TxnResult:
-        """If every compare holds apply ``success`` else ``failure``, atomically, at one revision."""
+        """If every compare holds apply ``success`` else ``failure``, atomically, at one revision.
+
+        Each key is looked up once: ``known_key``'s directory and entry, kept true as ops apply."""
+        dirs = self._dirs
+        known_key = ""  # no key has this name: every key starts with "/"
+        known_dir: dict[str, KeyValue] | None = None
+        known: KeyValue | None = None
         succeeded = True
         for compare in compares:
-            if not compare.holds(self.get(compare.key)):
+            key = compare.key
+            if key != known_key:
+                known_key, known_dir = key, dirs.get(key[: key.rfind("/") + 1])
+                known = known_dir.get(key) if known_dir is not None else None
+            if not compare.holds(known):
                 succeeded = False
                 break
         ops = list(success if succeeded else failure)
         for op in ops:  # is anything written? (a delete of a missing key writes nothing)
-            if isinstance(op, Put) or self.get(op.key) is not None:
+            if isinstance(op, Put):
+                break
+            key = op.key
+            if key != known_key:
+                known_key, known_dir = key, dirs.get(key[: key.rfind("/") + 1])
+                known = known_dir.get(key) if known_dir is not None else None
+            if known is not None:
                 break
         else:
             return TxnResult(succeeded, self.revision, tuple(self.get(op.key) for op in ops))
@@ -263,30 +170,37 @@ class EtcdStore:
         events: list[WatchEvent] = []
         results: list[KeyValue | None] = []
         for op in ops:
-            prev = self.get(op.key)
+            key = op.key
+            if key != known_key:
+                known_key, known_dir = key, dirs.get(key[: key.rfind("/") + 1])
+                known = known_dir.get(key) if known_dir is not None else None
+            prev = known
             if isinstance(op, Put):
                 if op.lease and op.lease not in self._leases:
                     raise LeaseNotFound(f"lease {op.lease} not found")
                 kv = KeyValue(
-                    op.key,
+                    key,
                     op.value,
                     prev.create_revision if prev else rev,
                     rev,
                     prev.version + 1 if prev else 1,
                     op.lease,
                 )
-                self._dirs.setdefault(_parent(op.key), {})[op.key] = kv
+                if known_dir is None:
+                    known_dir = dirs[key[: key.rfind("/") + 1]] = {}
+                known_dir[key] = known = kv
                 if prev is not None and prev.lease and prev.lease != op.lease:
                     self._detach(prev)
                 if op.lease:
-                    self._leases[op.lease].keys[op.key] = None
+                    self._leases[op.lease].keys[key] = None
                 self.puts_total += 1
                 events.append(WatchEvent("PUT", kv, prev))
                 results.append(kv)
             elif prev is not None:
-                del self._dirs[_parent(op.key)][op.key]
+                del known_dir[key]  # type: ignore[union-attr]  # prev is in it
+                known = None
                 self._detach(prev)
-                tombstone = KeyValue(op.key, None, 0, rev, 0, 0)
+                tombstone = KeyValue(key, None, 0, rev, 0, 0)
                 events.append(WatchEvent("DELETE", tombstone, prev))
                 results.append(prev)
             else:
@@ -297,6 +211,39 @@ class EtcdStore:
         else:
             self._notify(events)
         return TxnResult(succeeded, rev, tuple(results))
+
+    def put_if_mod(self, key: str, mod_revision: int, value: Any) -> TxnResult:
+        """``txn([Compare(key, "mod", "=", mod_revision)], [Put(key, value)], ())``: the
+        compare-and-swap of nearly every write (``mod_revision`` 0: the key must be absent, as
+        ``create = 0`` tests), without the compare and put objects, the op lists and their
+        type tests. Must agree with :meth:`txn` on the result, the state, the history and the
+        watchers' events (tests/test_cost_request_path.py holds them equal)."""
+        entries = self._dirs.get(key[: key.rfind("/") + 1])
+        prev = entries.get(key) if entries is not None else None
+        if (prev.mod_revision if prev is not None else 0) != mod_revision:
+            return TxnResult(False, self.revision, ())  # the empty failure branch
+        self.revision += 1
+        rev = self.revision
+        if entries is None:  # the first key of its directory
+            entries = self._dirs[key[: key.rfind("/") + 1]] = {}
+        if prev is None:
+            kv = KeyValue(key, value, rev, rev, 1, 0)
+        else:
+            kv = KeyValue(key, value, prev.create_revision, rev, prev.version + 1, 0)
+            if prev.lease:
+                self._detach(prev)
+        entries[key] = kv
+        self.puts_total += 1
+        event = WatchEvent("PUT", kv, prev)
+        self._history.append(event)
+        # _notify_one(event), inline: the watch cache is one frame below the commit
+        watchers = self._notified.get(key[: key.rfind("/") + 1])
+        if watchers is None:
+            watchers = self._notified[key[: key.rfind("/") + 1]] = tuple(self.watchers_of([event]))
+        for watcher in watchers:
+            if key.startswith(watcher.prefix):
+                watcher.callback([event])
+        return TxnResult(True, rev, (kv,))
 
     def _detach(self, kv: KeyValue) -> None:
         lease = self._leases.get(kv.lease)
@@ -325,14 +272,14 @@ class EtcdStore:
         if backlog:
             callback(backlog)
         self._watchers.append(handle)
-        self._watchers_by_top.setdefault(_top(prefix), []).append(handle)
+        self._watchers_by_top.setdefault(resource_dir(prefix), []).append(handle)
         self._notified.clear()
         return handle
 
     def _unwatch(self, handle: WatchHandle) -> None:
         self._notified.clear()
         self._watchers = [w for w in self._watchers if w is not handle]
-        top = _top(handle.prefix)
+        top = resource_dir(handle.prefix)
         kept = [w for w in self._watchers_by_top.get(top, ()) if w is not handle]
         if kept:
             self._watchers_by_top[top] = kept
@@ -360,10 +307,10 @@ class EtcdStore:
         are looked up once per resource directory (until a watcher comes or goes), not made
         per commit; each whose prefix matches hears the event, in registration order."""
         key = event.kv.key
-        top = _top(key)
-        watchers = self._notified.get(top)
+        parent = key[: key.rfind("/") + 1]  # its directory: within one resource directory
+        watchers = self._notified.get(parent)
         if watchers is None:
-            watchers = self._notified[top] = tuple(self.watchers_of([event]))
+            watchers = self._notified[parent] = tuple(self.watchers_of([event]))
         # (a tuple: a callback cancelling a watch does not change who hears this commit)
         for watcher in watchers:
             if key.startswith(watcher.prefix):
@@ -374,7 +321,7 @@ class EtcdStore:
         the events' resource directories and those of wider prefixes, not one per served kind
         (each then gets the events its prefix matches, if any)."""
         by_top = self._watchers_by_top
-        tops = {_top(e.kv.key) for e in events}
+        tops = {resource_dir(e.kv.key) for e in events}
         tops.add("")
         candidates = [w for top in tops for w in by_top.get(top, ())]
         if len(tops) > 2 or "" in by_top:
@@ -486,10 +433,11 @@ class Etcd:
             raise NoLeader("etcdserver: no leader")
 
     def get(self, key: str) -> KeyValue | None:
-        """A linearizable read (its latency is paid by the caller, see :meth:`latency`)."""
+        """A linearizable read (its latency is paid by the caller, see :meth:`latency`): the
+        store's :meth:`EtcdStore.get`, inline (every update, patch and delete reads once)."""
         if not self.has_leader:
             self.check_leader()
-        return self.store.get(key)
+        return self.store._dirs.get(key[: key.rfind("/") + 1], _NO_ENTRIES).get(key)
 
     def txn(
         self,
@@ -521,6 +469,19 @@ class Etcd:
             for observe in self.txn_observers:
                 observe(result, ops)
         return result
+
+    def put_if_mod(self, key: str, mod_revision: int, value: Any) -> TxnResult:
+        """The compare-and-swap of nearly every write: ``value`` at ``key`` if the key's mod
+        revision is ``mod_revision`` (0: if the key is absent, ``create = 0``), as :meth:`txn`
+        does it. With fault hooks or observers attached, or no leader, it is that very
+        transaction (they see the same compare and put); else :meth:`EtcdStore.put_if_mod`."""
+        if self.write_hooks or self.txn_observers or not self.has_leader:
+            if mod_revision:
+                compare = Compare(key, "mod", "=", mod_revision)
+            else:
+                compare = Compare(key, "create", "=", 0)
+            return self.txn([compare], [Put(key, value)])
+        return self.store.put_if_mod(key, mod_revision, value)
 
     def _txn_through_hooks(
         self,
@@ -595,3 +556,23 @@ class Etcd:
             await timers.wait_until(self._lease_wakeup.wait, next_expiry)
             if self.has_leader:
                 self.store.expire_leases(now())
+
+
+__all__ = [
+    "Compacted",
+    "Compare",
+    "Delete",
+    "Etcd",
+    "EtcdError",
+    "EtcdStore",
+    "KeyValue",
+    "LeaseNotFound",
+    "NoLeader",
+    "Put",
+    "RequestTimedOut",
+    "TxnResult",
+    "WatchCallback",
+    "WatchEvent",
+    "WatchHandle",
+    "WriteHook",
+]

@@ -45,13 +45,21 @@ class _CachedEvent:
     # What watchers are handed, made once per kind they see it as (ADDED, MODIFIED or DELETED)
     # and shared: an ObjectEvent is immutable, so each watcher seeing the same kind gets the
     # same one (the event of the commit, cacher.go's watchCacheEvent, one per commit). ``event``
-    # is the kind the cache gave it, made with the commit: what every unfiltered watcher sees.
-    event: ObjectEvent
+    # is the kind the cache gave it (what every unfiltered watcher sees), made by
+    # :meth:`shared` when the first watcher is handed it: a commit of a kind nobody watches
+    # (and no watch replays from the window) builds none.
+    event: ObjectEvent | None = None
     seen_as: dict[str, ObjectEvent] | None = None
+
+    def shared(self) -> ObjectEvent:
+        out = self.event
+        if out is None:
+            out = self.event = ObjectEvent(self.type, self.object, self.revision)
+        return out
 
     def as_kind(self, kind: str) -> ObjectEvent:
         if kind == self.type:
-            return self.event
+            return self.shared()
         seen = self.seen_as
         if seen is None:
             seen = self.seen_as = {}
@@ -112,8 +120,9 @@ class Watch:
         out: ObjectEvent | None
         if not self._filtered:
             # everything visible: ADDED without a previous object, MODIFIED with one,
-            # DELETED: the kind the cache gave the event (what the tests below would give)
-            out = event.event
+            # DELETED: the kind the cache gave the event (what the tests below would give);
+            # made already when _dispatch hands it on, not yet on a replay from the window
+            out = event.event or event.shared()
         else:
             now_visible = event.type != DELETED and self._visible(event.object)
             was_visible = event.prev is not None and self._visible(event.prev)
@@ -267,16 +276,13 @@ class WatchCache:
             if event.type == "PUT":
                 obj = self._decode(kv.value, revision)
                 self._store(key, obj, prev)
-                kind = ADDED if prev is None else MODIFIED
-                cached = _CachedEvent(revision, kind, obj, prev, ObjectEvent(kind, obj, revision))
+                cached = _CachedEvent(revision, ADDED if prev is None else MODIFIED, obj, prev)
             else:
                 if prev is None:  # pragma: no cover - etcd never deletes what it never had
                     continue
                 self._unstore(key, prev)
                 obj = self._decode(prev, revision)
-                cached = _CachedEvent(
-                    revision, DELETED, obj, prev, ObjectEvent(DELETED, obj, revision)
-                )
+                cached = _CachedEvent(revision, DELETED, obj, prev)
             self.revision = revision
             self._window.append(cached)
             if len(self._window) > self._window_size:
@@ -293,7 +299,7 @@ class WatchCache:
         if not isinstance(obj, Pod):  # only pods are filed by node (see _node_name)
             return
         node = obj.spec.node_name
-        old_node = _node_name(prev)
+        old_node = prev.spec.node_name if isinstance(prev, Pod) else None  # _node_name(prev)
         if old_node and old_node != node:
             self._by_node.get(old_node, {}).pop(key, None)
         if node:
@@ -310,22 +316,27 @@ class WatchCache:
         # Fast path of nearly every delivery: an unfiltered watch with a sink and no fault armed
         # gets the commit's own event straight into its sink (the informer's apply), with no
         # frame of the watch's own; any other watch takes _offer, which must agree with this:
-        # an unfiltered watch sees each event as the cache recorded it (event.event).
-        out = event.event
+        # an unfiltered watch sees each event as the cache recorded it (event.shared()).
+        # A commit no watch of the resource or of its namespace can see builds no event here.
+        watch_all = self._watch_all
         in_namespace = self._watch_ns.get(event.object.metadata.namespace)
-        for bucket in (self._watch_all, in_namespace) if in_namespace else (self._watch_all,):
-            for watch in bucket:
-                sink = watch._sink
-                if sink is None or watch._filtered or watch.interceptors or watch.closed:
-                    watch._offer(event)
-                    continue
-                try:
-                    sink(out)
-                except Exception as exc:
-                    watch._fail(exc)
-        if self._watch_node:
-            node = _node_name(event.object)
-            old_node = _node_name(event.prev)
+        if watch_all or in_namespace:
+            # the first watcher handed the commit's event makes it (event.shared(), inline)
+            out = event.event = ObjectEvent(event.type, event.object, event.revision)
+            for bucket in (watch_all, in_namespace) if in_namespace else (watch_all,):
+                for watch in bucket:
+                    sink = watch._sink
+                    if sink is None or watch._filtered or watch.interceptors or watch.closed:
+                        watch._offer(event)
+                        continue
+                    try:
+                        sink(out)
+                    except Exception as exc:
+                        watch._fail(exc)
+        if self._watch_node:  # pods only (_node_name, inline)
+            obj, prev = event.object, event.prev
+            node = obj.spec.node_name if isinstance(obj, Pod) else None
+            old_node = prev.spec.node_name if isinstance(prev, Pod) else None
             for watch in self._watch_node.get(node or "", ()):
                 watch._offer(event)
             if old_node and old_node != node:

@@ -9,7 +9,7 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.objects import APIObject, ObjectMeta
-from kubechaos.control.etcd import Compare, Etcd, KeyValue, Put
+from kubechaos.control.etcd import Etcd, KeyValue
 from kubechaos.control.registry.stamp import decode, next_version
 from kubechaos.sim.clock import now
 
@@ -45,7 +45,7 @@ def mark_deleting(
 
 
 def put_marked(etcd: Etcd, resource: str, kv: KeyValue, marked: APIObject) -> APIObject:
-    result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, marked)])
+    result = etcd.put_if_mod(kv.key, kv.mod_revision, marked)
     if not result.succeeded:
         raise errors.Conflict(f'{resource} "{marked.metadata.name}" was modified during deletion')
     return decode(marked, result.revision)

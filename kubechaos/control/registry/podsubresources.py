@@ -9,7 +9,7 @@ from typing import Any
 from kubechaos.api import errors
 from kubechaos.api.objects import Pod
 from kubechaos.api.objects.copying import replace
-from kubechaos.control.etcd import Compare, Delete, Etcd, Put
+from kubechaos.control.etcd import Compare, Delete, Etcd
 from kubechaos.control.registry import eviction
 from kubechaos.control.registry.deletemark import mark_deleting
 from kubechaos.control.registry.pod import with_scheduled_condition
@@ -34,7 +34,7 @@ def _spend_budget(etcd: Etcd, pod: Pod) -> None:
     if spent is None:
         return
     kv = kvs[spent.metadata.name]
-    result = etcd.txn([Compare(kv.key, "mod", "=", kv.mod_revision)], [Put(kv.key, spent)])
+    result = etcd.put_if_mod(kv.key, kv.mod_revision, spent)
     if not result.succeeded:  # pragma: no cover - nothing runs between read and write
         raise errors.Conflict("the PodDisruptionBudget was modified during eviction")
 
@@ -54,7 +54,7 @@ def bind(etcd: Etcd, namespace: str, name: str, node_name: str) -> tuple[Pod, in
     bound = with_scheduled_condition(
         pod, metadata=meta, spec=replace(pod.spec, node_name=node_name)
     )
-    result = etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, bound)])
+    result = etcd.put_if_mod(key, kv.mod_revision, bound)
     if not result.succeeded:
         raise errors.Conflict(f'Operation cannot be fulfilled on pods/binding "{name}"')
     return bound, result.revision
@@ -73,7 +73,7 @@ def evict(
     if not eviction.can_ignore_pdb(pod):
         _spend_budget(etcd, pod)
     marked = eviction.with_disruption_target(pod)
-    result = etcd.txn([Compare(key, "mod", "=", kv.mod_revision)], [Put(key, marked)])
+    result = etcd.put_if_mod(key, kv.mod_revision, marked)
     if not result.succeeded:  # pragma: no cover - nothing runs between the two
         raise errors.Conflict(f'pods "{name}" was modified during eviction')
     kv = etcd.get(key)

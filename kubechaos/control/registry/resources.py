@@ -56,8 +56,12 @@ def etcd_prefix(resource: str) -> str:
     return f"/registry/{resource}/"
 
 
+# resource -> whether it is namespaced, read by every request's etcd_key
+_NAMESPACED: dict[str, bool] = {name: r.namespaced for name, r in RESOURCES.items()}
+
+
 def etcd_key(resource: str, namespace: str, name: str) -> str:
     """Where an object lives in etcd (upstream's generic store keys them the same way)."""
-    if RESOURCES[resource].namespaced:
+    if _NAMESPACED[resource]:
         return f"/registry/{resource}/{namespace}/{name}"
     return f"/registry/{resource}/{name}"

@@ -95,6 +95,13 @@ class Strategy(Generic[ObjT]):
         server owns (identity, timestamps, generation, and status if written separately);
         ``version`` is the resourceVersion the write will commit at (registry.stamp)."""
         old_meta = old.metadata
+        # The generation bump goes into the merge's one copy (not a second copy of the merged
+        # object): decided on the spec the client sent, which is the spec the kind's rules
+        # leave unless they replace it; if they do, it is decided again on theirs below.
+        bumps = self.resource.bumps_generation
+        generation = old_meta.generation
+        if bumps and getattr(new, "spec", None) != getattr(old, "spec", None):
+            generation += 1
         meta = replace(
             new.metadata,
             name=old_meta.name,
@@ -104,7 +111,7 @@ class Strategy(Generic[ObjT]):
             creation_timestamp=old_meta.creation_timestamp,
             deletion_timestamp=old_meta.deletion_timestamp,
             deletion_grace_period_seconds=old_meta.deletion_grace_period_seconds,
-            generation=old_meta.generation,
+            generation=generation,
             generate_name=old_meta.generate_name,
         )
         merged: Any
@@ -112,14 +119,17 @@ class Strategy(Generic[ObjT]):
             merged = replace(new, metadata=meta, status=old.status)  # type: ignore[union-attr]
         else:
             merged = replace(new, metadata=meta)
-        merged = self.prepare_for_update(old, merged)
-        if self.resource.bumps_generation and getattr(merged, "spec", None) != getattr(
-            old, "spec", None
-        ):
-            merged = replace(
-                merged, metadata=replace(merged.metadata, generation=old_meta.generation + 1)
-            )
-        return merged
+        prepared = self.prepare_for_update(old, merged)
+        if bumps and getattr(prepared, "spec", None) is not getattr(merged, "spec", None):
+            # the kind's rules changed the spec (a Job's selector kept): the spec they leave
+            # decides, as upstream compares the object it is about to write
+            changed = getattr(prepared, "spec", None) != getattr(old, "spec", None)
+            generation = old_meta.generation + 1 if changed else old_meta.generation
+            if prepared.metadata.generation != generation:
+                prepared = replace(
+                    prepared, metadata=replace(prepared.metadata, generation=generation)
+                )
+        return prepared
 
     def prepare_for_update(self, old: ObjT, new: ObjT) -> ObjT:
         """This kind's update rules, on the merged object: refuse changes to immutable fields,

@@ -36,11 +36,13 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import trio
+from trio._core._traps import WaitTaskRescheduled
 
 from kubechaos.sim.clock import RUN_CONTEXT, TIMED_OUT, VirtualClock
+from kubechaos.sim.park import VALUE, message, suspend
 
 
-def _virtual_clock() -> VirtualClock | None:
+def virtual_clock() -> VirtualClock | None:
     """The run's clock if it is a VirtualClock (attribute reads only: this is on every sleep)."""
     try:
         clock = RUN_CONTEXT.runner.clock
@@ -51,6 +53,10 @@ def _virtual_clock() -> VirtualClock | None:
 
 def _abort_sleep(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
     return trio.lowlevel.Abort.SUCCEEDED  # the timer dies with the reschedule Trio makes
+
+
+# What a sleep yields to Trio's run loop: built once, not per sleep (kubechaos.sim.park)
+SLEEP = message(_abort_sleep)
 
 
 def _raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
@@ -66,33 +72,48 @@ def _raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
 
 async def sleep_until(deadline: float) -> None:
     """``trio.sleep_until(deadline)`` for the model: wake at ``deadline`` (virtual seconds)."""
-    clock = _virtual_clock()
-    if clock is None or not deadline > clock._now:  # other clocks, a deadline reached, NaN
-        await trio.sleep_until(deadline)
+    try:
+        clock = RUN_CONTEXT.runner.clock
+    except AttributeError:
+        clock = None
+    if type(clock) is not VirtualClock or not deadline > clock._now:
+        await trio.sleep_until(deadline)  # other clocks, no run, a deadline reached, NaN
         return
-    await _park_until(clock, deadline)
+    # the park of sleep() below, written out: this is one of the model's hottest paths
+    task = RUN_CONTEXT.task
+    if deadline != _INF:
+        clock.add_timer(deadline, task, False)
+    resumed = await suspend(SLEEP)
+    if resumed.__class__ is not VALUE:
+        resumed.unwrap()  # Cancelled, KeyboardInterrupt
+    if task._cancel_status.effectively_cancelled:
+        _raise_pending_cancel(task)
 
 
 async def sleep(seconds: float) -> None:
     """``trio.sleep(seconds)`` for the model (0: a checkpoint, as Trio's)."""
-    clock = _virtual_clock()
-    if clock is None or not seconds > 0:  # other clocks, 0, negative or NaN: Trio's own
-        await trio.sleep(seconds)
+    try:
+        clock = RUN_CONTEXT.runner.clock
+    except AttributeError:
+        clock = None
+    if type(clock) is not VirtualClock or not seconds > 0:
+        await trio.sleep(seconds)  # other clocks, no run, 0, negative or NaN: Trio's own
         return
     deadline = clock._now + seconds  # as trio.sleep: current_time() + seconds
     if not deadline > clock._now:  # too small to move a large clock
         await trio.sleep_until(deadline)
         return
-    await _park_until(clock, deadline)
-
-
-async def _park_until(clock: VirtualClock, deadline: float) -> None:
-    """Park the current task until the clock's timer at ``deadline`` (> now) wakes it."""
+    # Park until the clock's timer at ``deadline`` (> now) wakes it: one frame (suspend) below
+    # this one, where trio.lowlevel.wait_task_rescheduled took two and a message per sleep.
     task = RUN_CONTEXT.task
     if deadline != _INF:
         clock.add_timer(deadline, task, False)
-    await trio.lowlevel.wait_task_rescheduled(_abort_sleep)
+    resumed = await suspend(SLEEP)
+    if resumed.__class__ is not VALUE:
+        resumed.unwrap()  # Cancelled, KeyboardInterrupt
     if task._cancel_status.effectively_cancelled:
+        # the timer woke it, but an enclosing scope was cancelled meanwhile (same instant, or
+        # by a task earlier in the batch): a sleep on Trio's deadline would raise here
         _raise_pending_cancel(task)
 
 
@@ -108,7 +129,7 @@ async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> 
     if deadline == _INF:  # no deadline: what a scope that never expires would leave
         await wait()
         return
-    clock = _virtual_clock()
+    clock = virtual_clock()
     if clock is None or not deadline > clock._now:
         with trio.move_on_at(deadline):
             await wait()
@@ -126,6 +147,24 @@ async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> 
         _raise_pending_cancel(task)
 
 
+async def park_until(clock: VirtualClock, deadline: float, msg: WaitTaskRescheduled) -> None:
+    """:func:`wait_until` for a wait that is one park with ``msg`` (whose abort function forgets
+    the task and succeeds), written out for the kubelet's Wakeup: no ``wait`` coroutine, no
+    try/finally. The caller checked that ``clock`` is the run's VirtualClock and
+    ``deadline > clock._now`` (else it is :func:`wait_until`'s ``move_on_at``)."""
+    task = RUN_CONTEXT.task
+    clock.add_timer(deadline, task, True)
+    resumed = await suspend(msg)
+    # woken by a reschedule (custom_sleep_data None), or by the timer (TIMED_OUT); a
+    # cancellation's reschedule left None too, and raises from unwrap() below
+    woken_by = task.custom_sleep_data
+    task.custom_sleep_data = None
+    if resumed.__class__ is not VALUE:
+        resumed.unwrap()
+    if woken_by is TIMED_OUT and task._cancel_status.effectively_cancelled:
+        _raise_pending_cancel(task)
+
+
 _INF = float("inf")
 
-__all__ = ["sleep", "sleep_until", "wait_until"]
+__all__ = ["SLEEP", "park_until", "sleep", "sleep_until", "virtual_clock", "wait_until"]

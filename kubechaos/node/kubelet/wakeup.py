@@ -15,24 +15,28 @@ import math
 
 import trio
 
-from kubechaos.sim import timers
+from kubechaos.sim import park, timers
+from kubechaos.sim.clock import RUN_CONTEXT
 
 
 class Wakeup:
     """``set`` wakes the task waiting in :meth:`wait` (or lets its next wait return at once)."""
 
-    __slots__ = ("_flag", "_task")
+    __slots__ = ("_flag", "_msg", "_task")
 
     def __init__(self) -> None:
         self._flag = False
         self._task: trio.lowlevel.Task | None = None
+        # what each wait yields to Trio (its abort forgets the task): built once per Wakeup,
+        # where wait_task_rescheduled(self._abort) built a bound method and a message per wait
+        self._msg = park.message(self._abort)
 
     def set(self) -> None:
         self._flag = True
         task = self._task
         if task is not None:
             self._task = None
-            trio.lowlevel.reschedule(task)
+            park.reschedule(task)
 
     def clear(self) -> None:
         """Forget earlier ``set`` calls (a fresh Event, as the loops made before each wait)."""
@@ -44,8 +48,8 @@ class Wakeup:
             await trio.lowlevel.checkpoint()
             return
         assert self._task is None, "a Wakeup has one waiter"
-        self._task = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(self._abort)
+        self._task = RUN_CONTEXT.task
+        await park.park(self._msg)
 
     async def wait_until(self, deadline: float) -> None:
         """:meth:`wait`, given up at ``deadline`` (virtual time), on a model timer
@@ -53,7 +57,15 @@ class Wakeup:
         if deadline == math.inf:
             await self.wait()
             return
-        await timers.wait_until(self.wait, deadline)
+        clock = timers.virtual_clock()
+        if clock is None or not deadline > clock._now or self._flag:
+            # Trio's move_on_at (another clock, a deadline reached), or set already: a
+            # checkpoint, whose reschedule kills the timer timers.wait_until arms first
+            await timers.wait_until(self.wait, deadline)
+            return
+        assert self._task is None, "a Wakeup has one waiter"
+        self._task = RUN_CONTEXT.task
+        await timers.park_until(clock, deadline, self._msg)
 
     def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
         self._task = None

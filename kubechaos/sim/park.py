@@ -1,0 +1,117 @@
+"""Parking a task without Trio's per-park wrappers (the model's hot wait primitive).
+
+Every step of the model is a task woken from a park: a timer's sleep, a kubelet loop's Wakeup, a
+controller worker waiting for its work queue. ``trio.lowlevel.wait_task_rescheduled(abort)`` is
+an ``async def`` that builds a ``WaitTaskRescheduled`` message around ``abort`` and awaits a
+second generator to yield it; ``ParkingLot.park`` adds a closure per park, ``unpark`` a
+generator and a list, ``trio.lowlevel.reschedule`` a wrapper call. At 1,000 nodes those layers
+cost more than a tenth of the run's CPU.
+
+What Trio's run loop reads from a park is only the yielded message's ``abort_func``
+(``_core/_run.py`` ``unrolled_run``: ``task._abort_func = msg.abort_func``), so a message is
+built once per abort function (:func:`message`) and yielded as it is (:func:`park`), one
+generator frame deep. Waking goes straight to the runner's ``reschedule``
+(:func:`reschedule`). The steps are Trio's own: the same reschedule, into the same run queue,
+in the same pass, so a run's batches and seeded shuffles are unchanged.
+
+:class:`Waiters` is ``ParkingLot.park`` / ``unpark()`` (one task, first parked first woken)
+for a work queue's few worker tasks: one message per worker task, built the first time it parks.
+
+Relies on trio 0.35 internals (``trio._core._traps.WaitTaskRescheduled``, ``Runner.reschedule``);
+``tests/test_cost_sim_steps.py`` and ``tests/test_sim_timers.py`` fail if they change.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Generator
+from typing import Any
+
+import outcome
+import trio
+from trio._core._traps import WaitTaskRescheduled
+
+from kubechaos.sim.clock import RUN_CONTEXT
+
+AbortFn = Callable[[trio.lowlevel.RaiseCancelT], trio.lowlevel.Abort]
+
+# outcome's Value: a resumed park that got one returns its value without ``unwrap()``'s two calls
+VALUE = outcome.Value
+
+
+def message(abort: AbortFn) -> WaitTaskRescheduled:
+    """The message a park yields: ``abort`` is what a cancellation calls (it must forget the task
+    and return ``Abort.SUCCEEDED``, or return ``Abort.FAILED`` and reschedule it later)."""
+    return WaitTaskRescheduled(abort)
+
+
+@types.coroutine
+def suspend(msg: WaitTaskRescheduled) -> Generator[Any, Any, Any]:
+    """Yield ``msg`` to Trio's run loop; resume with the outcome the reschedule carries (the
+    caller unwraps it unless it is a Value: a hot path's :func:`park` inlined)."""
+    return (yield msg)
+
+
+async def park(msg: WaitTaskRescheduled) -> None:
+    """``trio.lowlevel.wait_task_rescheduled(msg.abort_func)``: park until rescheduled; raise
+    what the reschedule carries (``Cancelled``, ``KeyboardInterrupt``)."""
+    resumed = await suspend(msg)
+    if resumed.__class__ is not VALUE:
+        resumed.unwrap()
+
+
+def reschedule(task: trio.lowlevel.Task) -> None:
+    """``trio.lowlevel.reschedule(task)`` without the wrapper (inside a run only)."""
+    RUN_CONTEXT.runner.reschedule(task)
+
+
+# A Waiters keeps the messages of at most this many tasks (a queue's workers); past it they are
+# rebuilt as tasks park (workers replaced over a long run leave no unbounded map behind).
+MESSAGES_MAX = 64
+
+
+class Waiters:
+    """A FIFO of parked tasks: ``trio.lowlevel.ParkingLot``'s ``park`` and ``unpark()`` (wake the
+    task parked longest), for a few long-lived tasks that park over and over."""
+
+    __slots__ = ("_messages", "_parked")
+
+    def __init__(self) -> None:
+        # insertion order is park order, as the lot's OrderedDict
+        self._parked: dict[trio.lowlevel.Task, None] = {}
+        self._messages: dict[trio.lowlevel.Task, WaitTaskRescheduled] = {}
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    async def park(self) -> None:
+        task = RUN_CONTEXT.task
+        msg = self._messages.get(task)
+        if msg is None:
+            if len(self._messages) >= MESSAGES_MAX:
+                self._messages.clear()
+            msg = self._messages[task] = WaitTaskRescheduled(self._abort_for(task))
+        self._parked[task] = None
+        resumed = await suspend(msg)
+        if resumed.__class__ is not VALUE:
+            resumed.unwrap()
+
+    def unpark(self) -> None:
+        """Wake the task parked longest, if any (``ParkingLot.unpark()``)."""
+        parked = self._parked
+        if parked:
+            task = next(iter(parked))
+            del parked[task]
+            RUN_CONTEXT.runner.reschedule(task)
+
+    def _abort_for(self, task: trio.lowlevel.Task) -> AbortFn:
+        parked = self._parked
+
+        def abort(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            del parked[task]  # cancelled while parked: forget it, as the lot's abort does
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        return abort
+
+
+__all__ = ["MESSAGES_MAX", "VALUE", "Waiters", "message", "park", "reschedule", "suspend"]

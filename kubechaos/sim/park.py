@@ -9,7 +9,7 @@ cost more than a tenth of the run's CPU.
 
 What Trio's run loop reads from a park is only the yielded message's ``abort_func``
 (``_core/_run.py`` ``unrolled_run``: ``task._abort_func = msg.abort_func``), so a message is
-built once per abort function (:func:`message`) and yielded as it is (:func:`park`), one
+built once per abort function (:func:`message`) and yielded as it is (:func:`suspend`), one
 generator frame deep. Waking goes straight to the runner's ``reschedule``
 (:func:`reschedule`). The steps are Trio's own: the same reschedule, into the same run queue,
 in the same pass, so a run's batches and seeded shuffles are unchanged.
@@ -35,7 +35,7 @@ from kubechaos.sim.clock import RUN_CONTEXT
 
 AbortFn = Callable[[trio.lowlevel.RaiseCancelT], trio.lowlevel.Abort]
 
-# outcome's Value: a resumed park that got one returns its value without ``unwrap()``'s two calls
+# outcome's Value: a park resumed with one returns its value without ``unwrap()``'s two calls
 VALUE = outcome.Value
 
 
@@ -47,17 +47,16 @@ def message(abort: AbortFn) -> WaitTaskRescheduled:
 
 @types.coroutine
 def suspend(msg: WaitTaskRescheduled) -> Generator[Any, Any, Any]:
-    """Yield ``msg`` to Trio's run loop; resume with the outcome the reschedule carries (the
-    caller unwraps it unless it is a Value: a hot path's :func:`park` inlined)."""
-    return (yield msg)
-
-
-async def park(msg: WaitTaskRescheduled) -> None:
-    """``trio.lowlevel.wait_task_rescheduled(msg.abort_func)``: park until rescheduled; raise
-    what the reschedule carries (``Cancelled``, ``KeyboardInterrupt``)."""
-    resumed = await suspend(msg)
-    if resumed.__class__ is not VALUE:
+    """Yield ``msg`` to Trio's run loop (``await suspend(msg)``: park until rescheduled); return
+    the value the reschedule carries, or raise its error (``Cancelled``, ``KeyboardInterrupt``),
+    as ``wait_task_rescheduled`` does, without ``unwrap()``'s two calls for a plain value."""
+    resumed = yield msg
+    if resumed.__class__ is VALUE:
+        return resumed.value
+    try:
         resumed.unwrap()
+    finally:
+        del resumed  # not left in this frame, which the error's traceback holds: no cycle
 
 
 def reschedule(task: trio.lowlevel.Task) -> None:
@@ -92,9 +91,7 @@ class Waiters:
                 self._messages.clear()
             msg = self._messages[task] = WaitTaskRescheduled(self._abort_for(task))
         self._parked[task] = None
-        resumed = await suspend(msg)
-        if resumed.__class__ is not VALUE:
-            resumed.unwrap()
+        await suspend(msg)
 
     def unpark(self) -> None:
         """Wake the task parked longest, if any (``ParkingLot.unpark()``)."""
@@ -114,4 +111,4 @@ class Waiters:
         return abort
 
 
-__all__ = ["MESSAGES_MAX", "VALUE", "Waiters", "message", "park", "reschedule", "suspend"]
+__all__ = ["MESSAGES_MAX", "VALUE", "Waiters", "message", "reschedule", "suspend"]

@@ -39,7 +39,7 @@ import trio
 from trio._core._traps import WaitTaskRescheduled
 
 from kubechaos.sim.clock import RUN_CONTEXT, TIMED_OUT, VirtualClock
-from kubechaos.sim.park import VALUE, message, suspend
+from kubechaos.sim.park import message, suspend
 
 
 def virtual_clock() -> VirtualClock | None:
@@ -83,9 +83,7 @@ async def sleep_until(deadline: float) -> None:
     task = RUN_CONTEXT.task
     if deadline != _INF:
         clock.add_timer(deadline, task, False)
-    resumed = await suspend(SLEEP)
-    if resumed.__class__ is not VALUE:
-        resumed.unwrap()  # Cancelled, KeyboardInterrupt
+    await suspend(SLEEP)
     if task._cancel_status.effectively_cancelled:
         _raise_pending_cancel(task)
 
@@ -108,9 +106,7 @@ async def sleep(seconds: float) -> None:
     task = RUN_CONTEXT.task
     if deadline != _INF:
         clock.add_timer(deadline, task, False)
-    resumed = await suspend(SLEEP)
-    if resumed.__class__ is not VALUE:
-        resumed.unwrap()  # Cancelled, KeyboardInterrupt
+    await suspend(SLEEP)
     if task._cancel_status.effectively_cancelled:
         # the timer woke it, but an enclosing scope was cancelled meanwhile (same instant, or
         # by a task earlier in the batch): a sleep on Trio's deadline would raise here
@@ -154,13 +150,10 @@ async def park_until(clock: VirtualClock, deadline: float, msg: WaitTaskReschedu
     ``deadline > clock._now`` (else it is :func:`wait_until`'s ``move_on_at``)."""
     task = RUN_CONTEXT.task
     clock.add_timer(deadline, task, True)
-    resumed = await suspend(msg)
-    # woken by a reschedule (custom_sleep_data None), or by the timer (TIMED_OUT); a
-    # cancellation's reschedule left None too, and raises from unwrap() below
+    await suspend(msg)  # a cancellation raises here (its reschedule killed the timer)
+    # woken by a reschedule (custom_sleep_data None), or by the timer (TIMED_OUT)
     woken_by = task.custom_sleep_data
     task.custom_sleep_data = None
-    if resumed.__class__ is not VALUE:
-        resumed.unwrap()
     if woken_by is TIMED_OUT and task._cancel_status.effectively_cancelled:
         _raise_pending_cancel(task)
 

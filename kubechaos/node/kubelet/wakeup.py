@@ -49,7 +49,7 @@ class Wakeup:
             return
         assert self._task is None, "a Wakeup has one waiter"
         self._task = RUN_CONTEXT.task
-        await park.park(self._msg)
+        await park.suspend(self._msg)
 
     async def wait_until(self, deadline: float) -> None:
         """:meth:`wait`, given up at ``deadline`` (virtual time), on a model timer

@@ -7,9 +7,10 @@ CancelStatus for each, registers the deadline, and wakes the task by raising and
 ``Cancelled``: at 1,000 nodes that machinery was a fifth of the whole run's own time.
 
 Under :class:`~kubechaos.sim.clock.VirtualClock` these functions park the task in
-``trio.lowlevel.wait_task_rescheduled`` with a timer in the clock's heap instead; the clock wakes
-it when it jumps to that instant (see ``VirtualClock.deadline_to_sleep_time``). What they must
-agree with, so that a run's event log is the same whichever way a task sleeps:
+``trio.lowlevel.wait_task_rescheduled`` (its one-frame form, :func:`kubechaos.sim.park.suspend`)
+with a timer in the clock's heap instead; the clock wakes it when it jumps to that instant (see
+``VirtualClock.deadline_to_sleep_time``). What they must agree with, so that a run's event log is
+the same whichever way a task sleeps:
 
 - **The same batches.** Trio runs a batch of tasks per pass of its loop (sorted by creation order,
   then shuffled with the seeded generator). A timer's task is rescheduled in the same pass, and
@@ -43,12 +44,12 @@ from kubechaos.sim.park import message, suspend
 
 
 def virtual_clock() -> VirtualClock | None:
-    """The run's clock if it is a VirtualClock (attribute reads only: this is on every sleep)."""
+    """The run's clock if it is a VirtualClock (VirtualClock.start_clock put it in Trio's run
+    context; outside a run, or under another clock, there is none: Trio's functions apply)."""
     try:
-        clock = RUN_CONTEXT.runner.clock
-    except AttributeError:  # outside a run: Trio's functions say so
+        return RUN_CONTEXT.virtual_clock
+    except AttributeError:
         return None
-    return clock if type(clock) is VirtualClock else None
 
 
 def _abort_sleep(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
@@ -73,10 +74,10 @@ def _raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
 async def sleep_until(deadline: float) -> None:
     """``trio.sleep_until(deadline)`` for the model: wake at ``deadline`` (virtual seconds)."""
     try:
-        clock = RUN_CONTEXT.runner.clock
+        clock = RUN_CONTEXT.virtual_clock  # (VirtualClock.start_clock)
     except AttributeError:
         clock = None
-    if type(clock) is not VirtualClock or not deadline > clock._now:
+    if clock is None or not deadline > clock._now:
         await trio.sleep_until(deadline)  # other clocks, no run, a deadline reached, NaN
         return
     # the park of sleep() below, written out: this is one of the model's hottest paths
@@ -91,10 +92,10 @@ async def sleep_until(deadline: float) -> None:
 async def sleep(seconds: float) -> None:
     """``trio.sleep(seconds)`` for the model (0: a checkpoint, as Trio's)."""
     try:
-        clock = RUN_CONTEXT.runner.clock
+        clock = RUN_CONTEXT.virtual_clock  # (VirtualClock.start_clock)
     except AttributeError:
         clock = None
-    if type(clock) is not VirtualClock or not seconds > 0:
+    if clock is None or not seconds > 0:
         await trio.sleep(seconds)  # other clocks, no run, 0, negative or NaN: Trio's own
         return
     deadline = clock._now + seconds  # as trio.sleep: current_time() + seconds

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import outcome
 import trio
 from trio._core import _run as _trio_run
 
@@ -66,7 +67,7 @@ class VirtualClock(trio.abc.Clock):
         self._timers: list[tuple[float, int, trio.lowlevel.Task, bool]] = []
         self._next_seq = itertools.count().__next__  # ties between equal deadlines: FIFO
         self._compact_at = TIMER_COMPACT_MIN
-        self._reschedule: Callable[[trio.lowlevel.Task], None] = trio.lowlevel.reschedule
+        self._reschedule: Callable[..., None] = trio.lowlevel.reschedule
 
     def start_clock(self) -> None:
         # Trio calls this from inside the run, with its runner in place: the jump reschedules
@@ -131,7 +132,7 @@ class VirtualClock(trio.abc.Clock):
                 task._attempt_abort(_timed_out)  # type: ignore[arg-type]
                 task.custom_sleep_data = TIMED_OUT
             else:
-                reschedule(task)
+                reschedule(task, WOKEN)  # a sleep: parked in kubechaos.sim.park.suspend
         return 0.0
 
     def add_timer(self, deadline: float, task: trio.lowlevel.Task, aborts: bool) -> None:
@@ -162,6 +163,11 @@ class VirtualClock(trio.abc.Clock):
 # A heap of at most this many timer entries is never compacted.
 TIMER_COMPACT_MIN = 1024
 _INF = math.inf
+
+
+# What a task a timer wakes from a sleep resumes with (kubechaos.sim.park.WOKEN, which is this
+# object: it lives here, below park, so that the clock need not import park)
+WOKEN = outcome.Value(None)
 
 
 class _TimedOut:

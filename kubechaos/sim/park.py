@@ -24,18 +24,21 @@ Relies on trio 0.35 internals (``trio._core._traps.WaitTaskRescheduled``, ``Runn
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import outcome
 import trio
 from trio._core._traps import WaitTaskRescheduled
 
-from kubechaos.sim.clock import RUN_CONTEXT
+from kubechaos.sim.clock import RUN_CONTEXT, WOKEN
 
 AbortFn = Callable[[trio.lowlevel.RaiseCancelT], trio.lowlevel.Abort]
 
-# outcome's Value: a park resumed with one returns its value without ``unwrap()``'s two calls
+# outcome's Value: a park resumed with one returns its value without ``unwrap()``'s two calls.
+# So the model's own wakeups share one (WOKEN, from the clock, whose timers wake sleeps with it):
+# Trio's reschedule builds a Value(None) per wakeup. Sharing is safe because only suspend()
+# receives it, and suspend never calls unwrap() (the call that marks an outcome used up).
 VALUE = outcome.Value
 
 
@@ -60,8 +63,9 @@ def suspend(msg: WaitTaskRescheduled) -> Generator[Any, Any, Any]:
 
 
 def reschedule(task: trio.lowlevel.Task) -> None:
-    """``trio.lowlevel.reschedule(task)`` without the wrapper (inside a run only)."""
-    RUN_CONTEXT.runner.reschedule(task)
+    """``trio.lowlevel.reschedule(task)`` without the wrapper (inside a run only), for a task
+    parked in :func:`suspend`."""
+    RUN_CONTEXT.runner.reschedule(task, WOKEN)
 
 
 # A Waiters keeps the messages of at most this many tasks (a queue's workers); past it they are
@@ -83,7 +87,10 @@ class Waiters:
     def __len__(self) -> int:
         return len(self._parked)
 
-    async def park(self) -> None:
+    def park(self) -> Awaitable[None]:
+        """``await waiters.park()``: queue the current task, then park it. A plain function
+        returning :func:`suspend`'s generator, not a coroutine: no frame of its own between
+        the waiting task and Trio on every resume."""
         task = RUN_CONTEXT.task
         msg = self._messages.get(task)
         if msg is None:
@@ -91,7 +98,7 @@ class Waiters:
                 self._messages.clear()
             msg = self._messages[task] = WaitTaskRescheduled(self._abort_for(task))
         self._parked[task] = None
-        await suspend(msg)
+        return suspend(msg)
 
     def unpark(self) -> None:
         """Wake the task parked longest, if any (``ParkingLot.unpark()``)."""
@@ -99,7 +106,7 @@ class Waiters:
         if parked:
             task = next(iter(parked))
             del parked[task]
-            RUN_CONTEXT.runner.reschedule(task)
+            RUN_CONTEXT.runner.reschedule(task, WOKEN)
 
     def _abort_for(self, task: trio.lowlevel.Task) -> AbortFn:
         parked = self._parked
@@ -111,4 +118,4 @@ class Waiters:
         return abort
 
 
-__all__ = ["MESSAGES_MAX", "VALUE", "Waiters", "message", "reschedule", "suspend"]
+__all__ = ["MESSAGES_MAX", "VALUE", "WOKEN", "Waiters", "message", "reschedule", "suspend"]

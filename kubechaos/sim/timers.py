@@ -37,7 +37,6 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 import trio
-from trio._core._traps import WaitTaskRescheduled
 
 from kubechaos.sim.clock import RUN_CONTEXT, TIMED_OUT, VirtualClock
 from kubechaos.sim.park import message, suspend
@@ -60,7 +59,7 @@ def _abort_sleep(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abor
 SLEEP = message(_abort_sleep)
 
 
-def _raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
+def raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
     """Raise the Cancelled an enclosing, cancelled scope owes ``task`` (Trio's own
     ``Task._attempt_delivery_of_any_pending_cancel`` builds it the same way)."""
     reason = task._cancel_status._scope._cancel_reason
@@ -86,7 +85,7 @@ async def sleep_until(deadline: float) -> None:
         clock.add_timer(deadline, task, False)
     await suspend(SLEEP)
     if task._cancel_status.effectively_cancelled:
-        _raise_pending_cancel(task)
+        raise_pending_cancel(task)
 
 
 async def sleep(seconds: float) -> None:
@@ -111,7 +110,7 @@ async def sleep(seconds: float) -> None:
     if task._cancel_status.effectively_cancelled:
         # the timer woke it, but an enclosing scope was cancelled meanwhile (same instant, or
         # by a task earlier in the batch): a sleep on Trio's deadline would raise here
-        _raise_pending_cancel(task)
+        raise_pending_cancel(task)
 
 
 async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> None:
@@ -141,24 +140,9 @@ async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> 
         woken_by = task.custom_sleep_data
         task.custom_sleep_data = None
     if woken_by is TIMED_OUT and task._cancel_status.effectively_cancelled:
-        _raise_pending_cancel(task)
-
-
-async def park_until(clock: VirtualClock, deadline: float, msg: WaitTaskRescheduled) -> None:
-    """:func:`wait_until` for a wait that is one park with ``msg`` (whose abort function forgets
-    the task and succeeds), written out for the kubelet's Wakeup: no ``wait`` coroutine, no
-    try/finally. The caller checked that ``clock`` is the run's VirtualClock and
-    ``deadline > clock._now`` (else it is :func:`wait_until`'s ``move_on_at``)."""
-    task = RUN_CONTEXT.task
-    clock.add_timer(deadline, task, True)
-    await suspend(msg)  # a cancellation raises here (its reschedule killed the timer)
-    # woken by a reschedule (custom_sleep_data None), or by the timer (TIMED_OUT)
-    woken_by = task.custom_sleep_data
-    task.custom_sleep_data = None
-    if woken_by is TIMED_OUT and task._cancel_status.effectively_cancelled:
-        _raise_pending_cancel(task)
+        raise_pending_cancel(task)
 
 
 _INF = float("inf")
 
-__all__ = ["SLEEP", "park_until", "sleep", "sleep_until", "virtual_clock", "wait_until"]
+__all__ = ["SLEEP", "raise_pending_cancel", "sleep", "sleep_until", "virtual_clock", "wait_until"]

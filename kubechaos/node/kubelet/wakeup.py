@@ -16,7 +16,7 @@ import math
 import trio
 
 from kubechaos.sim import park, timers
-from kubechaos.sim.clock import RUN_CONTEXT
+from kubechaos.sim.clock import RUN_CONTEXT, TIMED_OUT
 
 
 class Wakeup:
@@ -57,15 +57,27 @@ class Wakeup:
         if deadline == math.inf:
             await self.wait()
             return
-        clock = timers.virtual_clock()
+        try:
+            clock = RUN_CONTEXT.virtual_clock  # (VirtualClock.start_clock)
+        except AttributeError:
+            clock = None
         if clock is None or not deadline > clock._now or self._flag:
             # Trio's move_on_at (another clock, a deadline reached), or set already: a
             # checkpoint, whose reschedule kills the timer timers.wait_until arms first
             await timers.wait_until(self.wait, deadline)
             return
+        # timers.wait_until(self.wait, deadline) written out, as one park (the loops' hot path):
+        # a timer that aborts the wait at ``deadline`` (TIMED_OUT), or set() reschedules it
         assert self._task is None, "a Wakeup has one waiter"
-        self._task = RUN_CONTEXT.task
-        await timers.park_until(clock, deadline, self._msg)
+        task = self._task = RUN_CONTEXT.task
+        clock.add_timer(deadline, task, True)
+        await park.suspend(
+            self._msg
+        )  # a cancellation raises here (its reschedule killed the timer)
+        woken_by = task.custom_sleep_data
+        task.custom_sleep_data = None
+        if woken_by is TIMED_OUT and task._cancel_status.effectively_cancelled:
+            timers.raise_pending_cancel(task)  # due with an enclosing scope's cancellation
 
     def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
         self._task = None

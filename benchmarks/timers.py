@@ -75,7 +75,7 @@ def measure(task: Callable[..., Awaitable[None]], tasks: int, sleeps: int) -> tu
     counter = StepCounter()
 
     async def main() -> None:
-        trio.lowlevel.add_instrument(counter)
+        counter.install()
         async with trio.open_nursery() as nursery:
             for i in range(tasks):
                 nursery.start_soon(task, i, sleeps)
@@ -96,7 +96,7 @@ def measure_handovers(rounds: int, kind: str) -> tuple[float, int]:
     counter = StepCounter()
 
     async def main() -> None:
-        trio.lowlevel.add_instrument(counter)
+        counter.install()
         async with trio.open_nursery() as nursery:
             if kind == "queue":
                 ping, pong = WorkQueue("ping", Settings()), WorkQueue("pong", Settings())

@@ -137,9 +137,11 @@ class VirtualClock(trio.abc.Clock):
 
     def add_timer(self, deadline: float, task: trio.lowlevel.Task, aborts: bool) -> None:
         """Wake ``task`` at ``deadline`` (> now), from a park it is about to enter: by
-        ``reschedule`` (``aborts`` false: the park needs no clean-up) or through the park's own
-        abort function, made to return instead of raise (``aborts``: a wait registered with an
-        Event or a Wakeup, which must forget the task). See :mod:`kubechaos.sim.timers`."""
+        ``reschedule`` (``aborts`` false: the park needs no clean-up; it must be
+        :func:`kubechaos.sim.park.suspend`, which takes the shared ``WOKEN`` outcome) or through
+        the park's own abort function, made to return instead of raise (``aborts``: a wait
+        registered with an Event or a Wakeup, which must forget the task). See
+        :mod:`kubechaos.sim.timers`."""
         entry = (deadline, self._next_seq(), task, aborts)
         task.custom_sleep_data = entry
         timers = self._timers

@@ -14,11 +14,13 @@ run's steps are unchanged.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from types import FrameType
+from pathlib import Path
+from types import FrameType, ModuleType
 from typing import Any
 
 import trio
@@ -344,3 +346,51 @@ def test_the_counter_sees_trios_own_parks() -> None:
     assert calls.named("WaitTaskRescheduled") == 1
     assert calls.named(":wait_task_rescheduled") == 2  # the sleep's: called, resumed
     assert calls.named("_parking_lot.py:unpark") == 1
+
+
+# ------------------------------------------------------------------------- the benchmark's count
+
+
+def _scale_module() -> ModuleType:
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_step_counter_counts_every_step_without_a_hook_per_step() -> None:
+    """benchmarks/scale.py's StepCounter reads Trio's own per-task count of steps
+    (Task._schedule_points, trio _core/_run.py unrolled_run) instead of a before_task_step hook
+    per step: the same number, read mid-run and at the end, with tasks exiting between."""
+    counter = _scale_module().StepCounter()
+
+    class Hook(trio.abc.Instrument):
+        steps = 0
+
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            Hook.steps += 1
+
+    reads: list[tuple[int, int]] = []
+
+    async def short(k: int) -> None:
+        for _ in range(k):
+            await timers.sleep(0.3)
+
+    async def main() -> None:
+        await timers.sleep(1.0)
+        counter.install()
+        trio.lowlevel.add_instrument(Hook())
+        async with trio.open_nursery() as nursery:
+            for k in range(6):
+                nursery.start_soon(short, k)
+            await timers.sleep(0.5)
+            reads.append((counter.steps, Hook.steps))
+            await trio.lowlevel.checkpoint()
+            reads.append((counter.steps, Hook.steps))
+
+    _run(main)
+    reads.append((counter.steps, Hook.steps))
+    assert reads[-1][1] > 20
+    assert all(ours == hooked for ours, hooked in reads), reads

@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from kubechaos.defaults import Settings
-from kubechaos.sim import timers
+from kubechaos.sim import park, timers
 from kubechaos.sim.clock import now
 
 
@@ -76,7 +76,8 @@ class WorkQueue:
         # reads this set directly, so it is never replaced, only mutated
         self.dirty: set[str] = set()
         self._processing: set[str] = set()
-        self._waiters = trio.lowlevel.ParkingLot()
+        # ParkingLot's park/unpark() for the queue's workers, without its per-park closure
+        self._waiters = park.Waiters()
         self._delayed: list[tuple[float, int, str]] = []
         self._delayed_at: dict[str, float] = {}
         self._seq = itertools.count()

@@ -7,9 +7,10 @@ CancelStatus for each, registers the deadline, and wakes the task by raising and
 ``Cancelled``: at 1,000 nodes that machinery was a fifth of the whole run's own time.
 
 Under :class:`~kubechaos.sim.clock.VirtualClock` these functions park the task in
-``trio.lowlevel.wait_task_rescheduled`` with a timer in the clock's heap instead; the clock wakes
-it when it jumps to that instant (see ``VirtualClock.deadline_to_sleep_time``). What they must
-agree with, so that a run's event log is the same whichever way a task sleeps:
+``trio.lowlevel.wait_task_rescheduled`` (its one-frame form, :func:`kubechaos.sim.park.suspend`)
+with a timer in the clock's heap instead; the clock wakes it when it jumps to that instant (see
+``VirtualClock.deadline_to_sleep_time``). What they must agree with, so that a run's event log is
+the same whichever way a task sleeps:
 
 - **The same batches.** Trio runs a batch of tasks per pass of its loop (sorted by creation order,
   then shuffled with the seeded generator). A timer's task is rescheduled in the same pass, and
@@ -38,22 +39,27 @@ from typing import NoReturn
 import trio
 
 from kubechaos.sim.clock import RUN_CONTEXT, TIMED_OUT, VirtualClock
+from kubechaos.sim.park import message, suspend
 
 
-def _virtual_clock() -> VirtualClock | None:
-    """The run's clock if it is a VirtualClock (attribute reads only: this is on every sleep)."""
+def virtual_clock() -> VirtualClock | None:
+    """The run's clock if it is a VirtualClock (VirtualClock.start_clock put it in Trio's run
+    context; outside a run, or under another clock, there is none: Trio's functions apply)."""
     try:
-        clock = RUN_CONTEXT.runner.clock
-    except AttributeError:  # outside a run: Trio's functions say so
+        return RUN_CONTEXT.virtual_clock
+    except AttributeError:
         return None
-    return clock if type(clock) is VirtualClock else None
 
 
 def _abort_sleep(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
     return trio.lowlevel.Abort.SUCCEEDED  # the timer dies with the reschedule Trio makes
 
 
-def _raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
+# What a sleep yields to Trio's run loop: built once, not per sleep (kubechaos.sim.park)
+SLEEP = message(_abort_sleep)
+
+
+def raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
     """Raise the Cancelled an enclosing, cancelled scope owes ``task`` (Trio's own
     ``Task._attempt_delivery_of_any_pending_cancel`` builds it the same way)."""
     reason = task._cancel_status._scope._cancel_reason
@@ -66,34 +72,45 @@ def _raise_pending_cancel(task: trio.lowlevel.Task) -> NoReturn:
 
 async def sleep_until(deadline: float) -> None:
     """``trio.sleep_until(deadline)`` for the model: wake at ``deadline`` (virtual seconds)."""
-    clock = _virtual_clock()
-    if clock is None or not deadline > clock._now:  # other clocks, a deadline reached, NaN
-        await trio.sleep_until(deadline)
+    try:
+        clock = RUN_CONTEXT.virtual_clock  # (VirtualClock.start_clock)
+    except AttributeError:
+        clock = None
+    if clock is None or not deadline > clock._now:
+        await trio.sleep_until(deadline)  # other clocks, no run, a deadline reached, NaN
         return
-    await _park_until(clock, deadline)
+    # the park of sleep() below, written out: this is one of the model's hottest paths
+    task = RUN_CONTEXT.task
+    if deadline != _INF:
+        clock.add_timer(deadline, task, False)
+    await suspend(SLEEP)
+    if task._cancel_status.effectively_cancelled:
+        raise_pending_cancel(task)
 
 
 async def sleep(seconds: float) -> None:
     """``trio.sleep(seconds)`` for the model (0: a checkpoint, as Trio's)."""
-    clock = _virtual_clock()
-    if clock is None or not seconds > 0:  # other clocks, 0, negative or NaN: Trio's own
-        await trio.sleep(seconds)
+    try:
+        clock = RUN_CONTEXT.virtual_clock  # (VirtualClock.start_clock)
+    except AttributeError:
+        clock = None
+    if clock is None or not seconds > 0:
+        await trio.sleep(seconds)  # other clocks, no run, 0, negative or NaN: Trio's own
         return
     deadline = clock._now + seconds  # as trio.sleep: current_time() + seconds
     if not deadline > clock._now:  # too small to move a large clock
         await trio.sleep_until(deadline)
         return
-    await _park_until(clock, deadline)
-
-
-async def _park_until(clock: VirtualClock, deadline: float) -> None:
-    """Park the current task until the clock's timer at ``deadline`` (> now) wakes it."""
+    # Park until the clock's timer at ``deadline`` (> now) wakes it: one frame (suspend) below
+    # this one, where trio.lowlevel.wait_task_rescheduled took two and a message per sleep.
     task = RUN_CONTEXT.task
     if deadline != _INF:
         clock.add_timer(deadline, task, False)
-    await trio.lowlevel.wait_task_rescheduled(_abort_sleep)
+    await suspend(SLEEP)
     if task._cancel_status.effectively_cancelled:
-        _raise_pending_cancel(task)
+        # the timer woke it, but an enclosing scope was cancelled meanwhile (same instant, or
+        # by a task earlier in the batch): a sleep on Trio's deadline would raise here
+        raise_pending_cancel(task)
 
 
 async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> None:
@@ -108,7 +125,7 @@ async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> 
     if deadline == _INF:  # no deadline: what a scope that never expires would leave
         await wait()
         return
-    clock = _virtual_clock()
+    clock = virtual_clock()
     if clock is None or not deadline > clock._now:
         with trio.move_on_at(deadline):
             await wait()
@@ -123,9 +140,9 @@ async def wait_until(wait: Callable[[], Awaitable[object]], deadline: float) -> 
         woken_by = task.custom_sleep_data
         task.custom_sleep_data = None
     if woken_by is TIMED_OUT and task._cancel_status.effectively_cancelled:
-        _raise_pending_cancel(task)
+        raise_pending_cancel(task)
 
 
 _INF = float("inf")
 
-__all__ = ["sleep", "sleep_until", "wait_until"]
+__all__ = ["SLEEP", "raise_pending_cancel", "sleep", "sleep_until", "virtual_clock", "wait_until"]

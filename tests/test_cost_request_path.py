@@ -37,6 +37,7 @@ from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.etcd import Compare, EtcdStore, Put, WatchEvent
 from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
+from kubechaos.sim import park
 
 from . import factories
 from .factories import deployment
@@ -359,16 +360,16 @@ async def test_a_work_queue_add_wakes_a_worker_only_when_one_waits(
 ) -> None:
     """Handlers enqueue on nearly every event (a work queue's add, client-go
     util/workqueue/queue.go ``Add``: ``q.cond.Signal()``, a no-op without a waiter); the model's
-    queue calls Trio's ParkingLot.unpark (several frames of KI protection) only when a worker
-    is parked. Before: once per add and per done of a dirty key, waiter or not."""
+    queue unparks its waiting workers (kubechaos.sim.park.Waiters) only when a worker is
+    parked. Before: once per add and per done of a dirty key, waiter or not."""
     unparks = [0]
-    real = trio.lowlevel.ParkingLot.unpark
+    real = park.Waiters.unpark
 
-    def counting(self: Any, **kwargs: Any) -> Any:
+    def counting(self: Any) -> Any:
         unparks[0] += 1
-        return real(self, **kwargs)
+        return real(self)
 
-    monkeypatch.setattr(trio.lowlevel.ParkingLot, "unpark", counting)
+    monkeypatch.setattr(park.Waiters, "unpark", counting)
     queue = WorkQueue("q", Settings())
     for key in ("a", "b", "c"):
         queue.add(key)

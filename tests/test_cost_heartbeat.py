@@ -171,7 +171,9 @@ def test_a_status_check_that_finds_nothing_changed_asks_the_clock_once() -> None
     10 s; ``tryUpdateNodeStatus`` in pkg/kubelet/kubelet_node_status.go GETs the node and posts
     only a change or a due report every nodeStatusReportFrequency = 5 min). Each check reads
     the clock once and the desired status's inputs once; only the few that post build a
-    status. Before: the inputs read the clock a second time."""
+    status; and the loop asks a boot that is over for its next readiness change once (the
+    fastNodeStatusUpdate path, pkg/kubelet/kubelet_node_status.go, only matters until the node
+    is Ready). Before: the inputs read the clock a second time, and every wakeup asked the boot."""
     counts: Counter[str] = Counter()
     clock_calls: Counter[str] = Counter()
 
@@ -192,6 +194,7 @@ def test_a_status_check_that_finds_nothing_changed_asks_the_clock_once() -> None
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(node_status, "now", counted_now)
         mp.setattr(NodeHeartbeat, "_inputs", _counting(counts, "inputs", NodeHeartbeat._inputs))
+        mp.setattr(BootTimeline, "next_change", _counting(counts, "boot", BootTimeline.next_change))
         mp.setattr(
             NodeHeartbeat, "_node_status", _counting(counts, "built", NodeHeartbeat._node_status)
         )
@@ -202,3 +205,5 @@ def test_a_status_check_that_finds_nothing_changed_asks_the_clock_once() -> None
     assert checks <= clock_calls["_sync_node_status"] <= checks + counts["built"]
     assert "_inputs" not in clock_calls
     assert counts["built"] <= 4, dict(counts)  # registration, the first check, due reports
+    # the boot is over: its next readiness change is asked once, not at every wakeup
+    assert counts["boot"] == 1

@@ -124,6 +124,7 @@ class NodeHeartbeat:
         next_lease = now()
         next_status = now() + status_every
         lease_backoff = NODE_LEASE_BACKOFF_INITIAL
+        boot = self._boot  # None once the boot is over: readiness changes no more
         while True:
             if now() >= next_lease:
                 if await self.lease.renew(self.node):
@@ -135,9 +136,12 @@ class NodeHeartbeat:
             if now() >= next_status:
                 await self._sync_node_status()
                 next_status = now() + self._jittered(status_every)
-            change = self._boot.next_change(now()) if self._boot is not None else None
-            if change is not None:  # fastNodeStatusUpdate: posted as soon as it changes
-                next_status = min(next_status, change)
+            if boot is not None:
+                change = boot.next_change(now())
+                if change is None:  # the clock only moves on: no change will come
+                    boot = None
+                else:  # fastNodeStatusUpdate: posted as soon as it changes
+                    next_status = min(next_status, change)
             await timers.sleep_until(min(next_lease, next_status))
 
     def _jittered(self, period: float) -> float:

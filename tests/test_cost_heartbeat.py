@@ -92,13 +92,15 @@ def _renewed(lease: Lease, at: float) -> Lease:
 
 async def test_a_renewal_is_the_stored_metadata_restamped_with_no_generic_merge() -> None:
     """A node Lease renewal (the metadata sent back as served, ``spec.renewTime`` moved on):
-    the strategy's part is three calls, the Lease strategy's merge, its one metadata copy with
-    the new resourceVersion, and the validation hook, which finds the metadata the stored Lease
-    was validated with (ValidateLeaseUpdate's metadata part, ValidateObjectMetaUpdate in
+    the strategy's part is four calls, the Lease strategy's merge, its one metadata copy with
+    the new resourceVersion, the validation hook, which finds the metadata the stored Lease was
+    validated with (ValidateLeaseUpdate's metadata part, ValidateObjectMetaUpdate in
     staging/src/k8s.io/apimachinery/pkg/api/validation/objectmeta.go, checks what a client may
-    change). The stored result is what the generic merge (rest.BeforeUpdate: server-owned
-    metadata from the stored object) gives. Before: the generic merge, two copies, the update
-    preparation hook and the whole metadata validation, eleven calls."""
+    change), and the spec's validation (ValidateLeaseSpec,
+    pkg/apis/coordination/validation/validation.go). The stored result is what the generic
+    merge (rest.BeforeUpdate: server-owned metadata from the stored object) gives. Before: the
+    generic merge, two copies, the update preparation hook and the whole metadata validation,
+    eleven calls."""
     api = await _server()
     strategy = api._strategies["leases"]
     leases = await _node_leases(api)
@@ -107,7 +109,12 @@ async def test_a_renewal_is_the_stored_metadata_restamped_with_no_generic_merge(
         stored = [await api.update(lease) for lease in renewals]
     # the generic request path's reads of the resource table (``name``, ``namespaced``) aside
     strategy_calls = {f: n for f, n in calls.items() if f not in ("name", "namespaced")}
-    assert strategy_calls == {"update": NODES, "replace": NODES, "validate": NODES}
+    assert strategy_calls == {
+        "update": NODES,
+        "replace": NODES,
+        "validate": NODES,
+        "validate_lease_spec": NODES,
+    }
     for old, new, written in zip(leases, renewals, stored, strict=True):
         version = written.metadata.resource_version
         assert written == Strategy.update(strategy, old, new, version)

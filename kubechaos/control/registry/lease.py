@@ -11,7 +11,7 @@ from __future__ import annotations
 from kubechaos.api import discovery
 from kubechaos.api.objects import Lease
 from kubechaos.api.objects.copying import replace
-from kubechaos.api.validation import validate_lease
+from kubechaos.api.validation import validate_lease, validate_lease_spec
 from kubechaos.control.registry.strategy import ResourceType, Strategy, StrategyOptions
 
 
@@ -26,10 +26,11 @@ class LeaseStrategy(Strategy[Lease]):
         """ValidateLease on create; on update ValidateLeaseUpdate, whose metadata part
         (ValidateObjectMetaUpdate) checks what a client may change: the model's metadata checks
         find nothing new in the metadata the stored Lease was validated with, so the renewal
-        fast path's merge (that metadata, only the version new) is not checked again."""
+        fast path's merge (that metadata, only the version new) is not checked again; its spec
+        is (ValidateLeaseSpec)."""
         if obj is self._renewed:
             self._renewed = None
-            return []
+            return validate_lease_spec(obj.spec)
         return validate_lease(obj)
 
     def update(self, old: Lease, new: Lease, version: str = "") -> Lease:

@@ -1,9 +1,9 @@
-"""Leases: node heartbeats and leader election; no status, no special rules.
+"""Leases: node heartbeats and leader election; no status, no special update rules.
 
 Upstream's pkg/registry/coordination/lease/strategy.go: PrepareForCreate/PrepareForUpdate only
 drop the coordinated-leader-election fields when that (alpha, off by default in v1.32) feature
 is off, which the model does not serve; ValidateLease/ValidateLeaseUpdate
-(pkg/apis/coordination/validation/validation.go) check the metadata.
+(pkg/apis/coordination/validation/validation.go) check the metadata and the spec.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ step, the same before and after a change).
 
     python benchmarks/node_paths.py
     python benchmarks/node_paths.py --pods 110 --rounds 5 --nodes 16 --rate 5000
+    python benchmarks/node_paths.py --paths idle --idle-nodes 200   # the heartbeats only
 """
 
 from __future__ import annotations
@@ -212,6 +213,9 @@ def probe_path(calls: int = 20000) -> dict[str, Any]:
     return out
 
 
+PATHS = ("kubelet", "traffic", "idle", "probe")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pods", type=int, default=110)
@@ -219,11 +223,18 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=8)
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--idle-nodes", type=int, default=50)
+    parser.add_argument(
+        "--paths", nargs="+", choices=PATHS, default=list(PATHS), help="which paths to run"
+    )
     args = parser.parse_args()
-    print(json.dumps(kubelet_path(args.pods, args.rounds)))
-    print(json.dumps(traffic_path(args.nodes, args.rate)))
-    print(json.dumps(idle_path(args.idle_nodes)))
-    print(json.dumps(probe_path()))
+    runs = {
+        "kubelet": lambda: kubelet_path(args.pods, args.rounds),
+        "traffic": lambda: traffic_path(args.nodes, args.rate),
+        "idle": lambda: idle_path(args.idle_nodes),
+        "probe": probe_path,
+    }
+    for path in args.paths:
+        print(json.dumps(runs[path]()))
 
 
 if __name__ == "__main__":

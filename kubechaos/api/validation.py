@@ -25,6 +25,7 @@ from kubechaos.api.objects import (
     Deployment,
     Endpoints,
     Lease,
+    LeaseSpec,
     Namespace,
     Node,
     ObjectMeta,
@@ -296,7 +297,24 @@ def validate_endpoints(obj: Endpoints) -> list[str]:
 
 
 def validate_lease(obj: Lease) -> list[str]:
-    return validate_meta(obj.metadata, True)
+    """ValidateLease (pkg/apis/coordination/validation/validation.go): metadata, then spec."""
+    return validate_meta(obj.metadata, True) + validate_lease_spec(obj.spec)
+
+
+def validate_lease_spec(spec: LeaseSpec) -> list[str]:
+    """ValidateLeaseSpec: a leaseDurationSeconds above 0, a leaseTransitions not negative."""
+    causes = []
+    if spec.lease_duration_seconds is not None and spec.lease_duration_seconds <= 0:
+        causes.append(
+            f"spec.leaseDurationSeconds: Invalid value: {spec.lease_duration_seconds}: "
+            "must be greater than 0"
+        )
+    if spec.lease_transitions is not None and spec.lease_transitions < 0:
+        causes.append(
+            f"spec.leaseTransitions: Invalid value: {spec.lease_transitions}: "
+            "must be greater than or equal to 0"
+        )
+    return causes
 
 
 # ---------------------------------------------------------------------------- config kinds

@@ -114,7 +114,8 @@ class NodeHeartbeat:
         self.registered = trio.Event()
         self._last_status_report = -math.inf
         # the stored status last found up to date, and the inputs it was checked against
-        self._checked: tuple[NodeStatus, tuple[Any, ...]] | None = None
+        self._checked_status: NodeStatus | None = None
+        self._checked_inputs: tuple[Any, ...] = ()
 
     async def run(self) -> None:
         await self._register()
@@ -123,6 +124,7 @@ class NodeHeartbeat:
         next_lease = now()
         next_status = now() + status_every
         lease_backoff = NODE_LEASE_BACKOFF_INITIAL
+        boot = self._boot  # None once the boot is over: readiness changes no more
         while True:
             if now() >= next_lease:
                 if await self.lease.renew(self.node):
@@ -134,9 +136,12 @@ class NodeHeartbeat:
             if now() >= next_status:
                 await self._sync_node_status()
                 next_status = now() + self._jittered(status_every)
-            change = self._boot.next_change(now()) if self._boot is not None else None
-            if change is not None:  # fastNodeStatusUpdate: posted as soon as it changes
-                next_status = min(next_status, change)
+            if boot is not None:
+                change = boot.next_change(now())
+                if change is None:  # the clock only moves on: no change will come
+                    boot = None
+                else:  # fastNodeStatusUpdate: posted as soon as it changes
+                    next_status = min(next_status, change)
             await timers.sleep_until(min(next_lease, next_status))
 
     def _jittered(self, period: float) -> float:
@@ -174,10 +179,11 @@ class NodeHeartbeat:
         names = self._images() if cap < 0 else self._images()[:cap]  # -1: no cap
         return tuple(ContainerImage((normalized_image_name(n),), size) for n in names)
 
-    def _inputs(self) -> tuple[Any, ...]:
-        """What the desired status depends on besides the stored one and the heartbeat times:
-        the boot's verdict on Ready and the runtime's images (capacity and address are fixed)."""
-        not_ready = self._boot.not_ready(now()) if self._boot is not None else None
+    def _inputs(self, t: float) -> tuple[Any, ...]:
+        """What the desired status depends on besides the stored one and the heartbeat times,
+        at ``t``: the boot's verdict on Ready and the runtime's images (capacity and address
+        are fixed)."""
+        not_ready = self._boot.not_ready(t) if self._boot is not None else None
         if self._images_version is not None:
             return not_ready, self._images_version()  # no list of every image, every 10 s
         return not_ready, tuple(self._images())
@@ -243,20 +249,26 @@ class NodeHeartbeat:
                 return
             except errors.APIError:
                 continue
-            due = now() - self._last_status_report >= self.settings.node_status_report_frequency
-            inputs = self._inputs()
-            if not due and self._checked == (node.status, inputs):
+            t = now()
+            due = t - self._last_status_report >= self.settings.node_status_report_frequency
+            status = node.status
+            if not due and status is self._checked_status:
                 # Fast path: the very status found up to date last time (the watch cache hands
-                # back the same object until someone writes the node), checked against the same
-                # inputs: building the desired status would find no change again. It must agree
-                # with _node_status: what it depends on besides the stored status is in _inputs.
-                self.node = node
-                return
+                # back the same object until someone writes the node), checked against the
+                # same inputs: building the desired status would find no change again. It must
+                # agree with _node_status: what that depends on besides the stored status is
+                # what _inputs returns (the identity test comes first: it decides most checks).
+                inputs = self._inputs(t)
+                if inputs == self._checked_inputs:
+                    self.node = node
+                    return
+            else:
+                inputs = self._inputs(t)
             desired = self._node_status(node.status)
             changed = self._significant(desired) != self._significant(node.status)
             if not changed and not due:
                 self.node = node
-                self._checked = (node.status, inputs)
+                self._checked_status, self._checked_inputs = status, inputs
                 return
             try:
                 self.node = await self.api.update_status(attrs.evolve(node, status=desired))

@@ -30,7 +30,15 @@ from typing import Any
 import attrs
 
 from kubechaos.api import errors
-from kubechaos.api.objects import Deployment, Namespace, Pod, PodStatus, ReplicaSet, Service
+from kubechaos.api.objects import (
+    Deployment,
+    Namespace,
+    ObjectMeta,
+    Pod,
+    PodStatus,
+    ReplicaSet,
+    Service,
+)
 from kubechaos.api.objects.copying import replace
 from kubechaos.control.registry.strategy import Strategy
 
@@ -40,6 +48,7 @@ _KEPT_META: dict[type, tuple[str, ...]] = {
     Pod: ("owner_references", "deletion_timestamp", "deletion_grace_period_seconds"),
 }
 _CLIENT_META = ("labels", "annotations", "finalizers", "owner_references")
+_TAKEN_META: dict[type, tuple[str, ...]] = {}  # per kind: _CLIENT_META less _KEPT_META, memo
 # upstream's bounds: (field, bound field, message) for the status of these kinds
 _BOUNDS: dict[type, tuple[tuple[str, str, str], ...]] = {
     Deployment: (
@@ -79,9 +88,7 @@ def client_status_update(has_status: bool, old: Any, new: Any, version: str = ""
         return attrs.evolve(old, metadata=attrs.evolve(old.metadata, resource_version=version))
     if not has_status:
         raise errors.NotFound("the server could not find the requested resource")
-    kept = _KEPT_META.get(kind, ())
-    taken = {name: getattr(new.metadata, name) for name in _CLIENT_META if name not in kept}
-    meta = attrs.evolve(old.metadata, resource_version=version, **taken)
+    meta = status_write_meta(kind, old.metadata, new.metadata, version)
     if isinstance(old, Namespace):
         merged: Any = attrs.evolve(old, metadata=meta, phase=new.phase)
     else:
@@ -90,6 +97,16 @@ def client_status_update(has_status: bool, old: Any, new: Any, version: str = ""
     if causes:
         raise errors.Invalid(kind.__name__, old.metadata.name, causes)
     return merged
+
+
+def status_write_meta(kind: type, old: ObjectMeta, new: ObjectMeta, version: str) -> ObjectMeta:
+    """``old``'s metadata with what ``kind``'s status strategy takes of the request's ``new``
+    (the client-settable fields it does not keep), stamped with ``version``."""
+    taken = _TAKEN_META.get(kind)
+    if taken is None:
+        kept = _KEPT_META.get(kind, ())
+        taken = _TAKEN_META[kind] = tuple(name for name in _CLIENT_META if name not in kept)
+    return replace(old, resource_version=version, **{name: getattr(new, name) for name in taken})
 
 
 def validate_status(obj: Any) -> list[str]:
@@ -141,5 +158,6 @@ __all__ = [
     "client_status_update",
     "merge_foreign_pod_conditions",
     "prepared",
+    "status_write_meta",
     "validate_status",
 ]

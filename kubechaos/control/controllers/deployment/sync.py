@@ -139,15 +139,21 @@ class DeploymentSync:
     async def write_status(self, status: DeploymentStatus) -> None:
         self.d = await self.api.update_status(attrs.evolve(self.d, status=status))
 
-    async def _set_revision(self, revision: str) -> None:
-        """SetDeploymentRevision: the Deployment shows the revision of its new ReplicaSet."""
+    async def _set_revision(self, revision: str, status: DeploymentStatus | None) -> None:
+        """SetDeploymentRevision and the Progressing condition ``status`` holds (None: none to
+        set), in one ``UpdateStatus`` as getNewReplicaSet writes them: the Deployment's status
+        strategy stores the annotation without bumping the generation
+        (registry/deployment.py). Nothing is written if neither changes."""
         meta = self.d.metadata
-        if not revision or meta.annotations.get(DEPLOYMENT_REVISION_ANNOTATION) == revision:
+        if meta.annotations.get(DEPLOYMENT_REVISION_ANNOTATION, "") != revision:
+            annotations = {**meta.annotations, DEPLOYMENT_REVISION_ANNOTATION: revision}
+            meta = attrs.evolve(meta, annotations=annotations)
+        elif status is None:
             return
-        annotations = {**meta.annotations, DEPLOYMENT_REVISION_ANNOTATION: revision}
-        self.d = await self.api.update(
-            attrs.evolve(self.d, metadata=attrs.evolve(meta, annotations=annotations))
+        written = attrs.evolve(
+            self.d, metadata=meta, status=self.d.status if status is None else status
         )
+        self.d = await self.api.update_status(written)
 
     def _record_scaling(self, rs: ReplicaSet, old: int, new: int) -> None:
         direction = "up" if old < new else "down"
@@ -235,13 +241,14 @@ class DeploymentSync:
                         ),
                     )
                 )
-            await self._set_revision(
-                existing.metadata.annotations.get(DEPLOYMENT_REVISION_ANNOTATION, "")
-            )
+            status = None
             if has_progress_deadline(self.d) and self.d.status.condition(PROGRESSING) is None:
                 message = f'Found new replica set "{existing.metadata.name}"'
                 cond = new_condition(PROGRESSING, "True", FOUND_NEW_RS, message)
-                await self.write_status(set_condition(self.d.status, cond))
+                status = set_condition(self.d.status, cond)
+            await self._set_revision(
+                existing.metadata.annotations.get(DEPLOYMENT_REVISION_ANNOTATION, ""), status
+            )
             return existing
         if not create:
             return None
@@ -270,11 +277,12 @@ class DeploymentSync:
             raise
         if not already_existed and replicas > 0:
             self._record_scaling(created, 0, replicas)
-        await self._set_revision(str(new_revision))
+        status = None
         if not already_existed and has_progress_deadline(self.d):
             message = f'Created new replica set "{created.metadata.name}"'
             cond = new_condition(PROGRESSING, "True", NEW_RS_CREATED, message)
-            await self.write_status(set_condition(self.d.status, cond))
+            status = set_condition(self.d.status, cond)
+        await self._set_revision(str(new_revision), status)
         return created
 
     def _ours_already(self, rs: ReplicaSet) -> ReplicaSet | None:

@@ -28,6 +28,7 @@ import trio
 
 from kubechaos.api.objects import Deployment
 from kubechaos.client.context import Context
+from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.requests import Request
 from kubechaos.defaults import DEPLOYMENT_REVISION_ANNOTATION
 from kubechaos.frontdoor import patches
@@ -319,3 +320,32 @@ def test_kubectl_set_image_rollout_records_revision_two(kubectl_cluster: Served)
     after, observed, annotations = _generations(kubectl_cluster)
     assert after == observed == generation + 1
     assert annotations[DEPLOYMENT_REVISION_ANNOTATION] == "2"
+
+
+async def test_an_adopted_replica_sets_revision_lands_with_found_new_replica_set() -> None:
+    """getNewReplicaSet's other branch (pkg/controller/deployment/sync.go): a Deployment that
+    finds its new ReplicaSet already there (orphaned by a ``--cascade=orphan`` delete, adopted
+    again) takes that ReplicaSet's revision and the FoundNewReplicaSet condition in one
+    UpdateStatus; the generation stays 1 and no plain update is made."""
+    ctx = await control_plane()
+    async with trio.open_nursery() as nursery:
+        start(nursery, ctx)
+        nursery.start_soon(GarbageCollector(ctx).run)  # removes the orphan finalizer
+        await ctx.api.create(deployment("web", replicas=2))
+        await wait_complete(ctx)
+        await ctx.api.delete("deployments", "default", "web", propagation_policy="Orphan")
+        with trio.fail_after(60):
+            while (await ctx.api.list("deployments", "default"))[0]:
+                await trio.sleep(1)
+        writes = DeploymentWrites(ctx)
+        nursery.start_soon(writes.run)
+        await trio.sleep(1)
+        await ctx.api.create(deployment("web", replicas=2))
+        done = await wait_complete(ctx)
+        nursery.cancel_scope.cancel()
+    first = writes.versions[1]
+    assert first.metadata.annotations[DEPLOYMENT_REVISION_ANNOTATION] == "1"
+    assert first.status.condition("Progressing").reason == "FoundNewReplicaSet"
+    assert {v.metadata.generation for v in writes.versions} == {1}
+    assert done.status.observed_generation == 1
+    assert writes.verbs.get("update", 0) == 0

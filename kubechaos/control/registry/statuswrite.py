@@ -18,7 +18,9 @@ Deployment's and a ReplicaSet's ready/available counts bounded as upstream's
 ``Terminating`` once deleted) as ``ValidateNamespaceStatusUpdate``.
 
 A model component's status write (:meth:`Strategy.update_status`) is not this: it is the model's
-own, whole status. For pods, :func:`merge_foreign_pod_conditions` keeps the conditions of types a
+own, whole status, and takes no metadata, but for Deployments (registry/deployment.py), whose
+controller writes its revision annotation through ``/status`` as upstream's does
+(:func:`status_write_meta`, the same rule as a client's). For pods, :func:`merge_foreign_pod_conditions` keeps the conditions of types a
 writer's status leaves out, as upstream's writers' patches do (the kubelet's PatchPodStatus, the
 scheduler's, a strategic merge keyed by ``type``), so a condition a client wrote meanwhile stays.
 """

@@ -16,6 +16,9 @@ causes (and their order and positions) are always those of :func:`validate_endpo
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import is_not
+
 from kubechaos.api.objects import EndpointSlice
 from kubechaos.api.objects.endpointslice import ADDRESS_TYPES, SliceEndpoint
 from kubechaos.api.objects.meta import ObjectMeta
@@ -96,7 +99,9 @@ def _changed_address_counts(news: Endpoints, olds: Endpoints) -> list[int]:
         # rebuilt (every endpoint a new object, as its first and last are): all of them, at
         # the cost of the full validation rather than an identity scan on top of it
         return _address_counts(news)
-    counts = [len(e.addresses) for e, o in zip(news, olds, strict=False) if e is not o]
+    # positions holding another object (a C-level scan: a Python loop over the endpoints would
+    # cost what checking them does)
+    counts = [len(news[i].addresses) for i in compress(range(len(news)), map(is_not, news, olds))]
     counts += [len(endpoint.addresses) for endpoint in news[len(olds) :]]
     ENDPOINTS_VALIDATED += len(counts)
     return counts

@@ -202,3 +202,19 @@ async def test_one_categorisation_per_slice_version_whatever_the_nodes() -> None
                 assert len(fleet.proxy(f"n{i}").endpoints("default/web")) == 99
             nursery.cancel_scope.cancel()
     assert work == [3, 3]
+
+
+def test_more_than_1000_endpoints_is_one_cause_and_no_endpoint_checked() -> None:
+    """A slice of 1001 endpoints, one without addresses: the one cause ``endpoints: Too many``,
+    and no endpoint is checked (validateEndpoints in pkg/apis/discovery/validation/validation.go
+    returns at maxEndpoints = 1000 before its per-endpoint loop); the same on update."""
+    many = [SliceEndpoint((f"10.3.{i // 250}.{i % 250}",)) for i in range(1001)]
+    many[500] = SliceEndpoint(())
+    eps = _slice(many)
+    before = validation.ENDPOINTS_VALIDATED
+    assert validate_endpointslice(eps) == [
+        "endpoints: Too many: 1001: must have at most 1000 items"
+    ]
+    old = _slice(many[:499])  # the stored version: valid
+    assert validate_endpointslice_update(eps, old) == validate_endpointslice(eps)
+    assert validation.ENDPOINTS_VALIDATED - before == 0

@@ -1,6 +1,8 @@
 """Validation of a discovery.k8s.io/v1 EndpointSlice (pkg/apis/discovery/validation/validation.go,
-v1.32): a known address type, at most 1000 endpoints of 1 to 100 addresses each, at most 100
-ports; ``addressType`` is immutable.
+v1.32): a known address type, at most 1000 endpoints of 1 to 100 addresses each (more than 1000:
+that one cause, no endpoint checked, as validateEndpoints returns early), at most 100 ports;
+``addressType`` is immutable. Not modelled: each address's format for the address type, node
+names, hostnames, hints, port names and protocols.
 
 Upstream validates the whole object on every write (ValidateEndpointSliceUpdate calls
 ValidateEndpointSlice on the new object); so does :func:`validate_endpointslice_update`, in
@@ -38,9 +40,10 @@ def validate_endpointslice(obj: EndpointSlice) -> list[str]:
     """Every cause that makes ``obj`` invalid (empty: valid)."""
     causes = validate_meta(obj.metadata, True)
     causes += _slice_causes(obj)
-    counts = _address_counts(obj.endpoints)
-    if counts and (min(counts) == 0 or max(counts) > MAX_ADDRESSES):  # else none to report
-        causes += _address_count_causes(counts)
+    if len(obj.endpoints) <= MAX_ENDPOINTS:  # else validateEndpoints stops at "Too many"
+        counts = _address_counts(obj.endpoints)
+        if counts and (min(counts) == 0 or max(counts) > MAX_ADDRESSES):  # else none to report
+            causes += _address_count_causes(counts)
     return causes + _ports_causes(obj)
 
 
@@ -49,6 +52,8 @@ def validate_endpointslice_update(new: EndpointSlice, old: EndpointSlice) -> lis
     (which passed it). Only what differs from ``old`` is checked (see the module's docstring)."""
     meta, was = new.metadata, old.metadata
     causes = [] if _same_meta(meta, was) else validate_meta(meta, True)
+    if len(new.endpoints) > MAX_ENDPOINTS:
+        return validate_endpointslice(new)  # refused: worded in full
     counts = _changed_address_counts(new.endpoints, old.endpoints)
     if counts and (min(counts) == 0 or max(counts) > MAX_ADDRESSES):
         return validate_endpointslice(new)  # a cause, worded with its position: in full

@@ -73,6 +73,7 @@ COUNTED = {
         ("api/validation.py", "validate_pod"),
         ("api/validation.py", "validate_lease"),
         ("api/validation_endpointslice.py", "validate_endpointslice"),
+        ("api/validation_endpointslice.py", "validate_endpointslice_update"),
     ],
     "etcd txn": [("control/etcd.py", "txn"), ("control/etcd.py", "put_if_mod")],
 }

@@ -37,6 +37,7 @@ from kubechaos.api.objects.endpointslice import EndpointConditions, SliceEndpoin
 from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, control_plane
 from kubechaos.control.etcd import EtcdStore, Put
+from kubechaos.control.registry.strategy import Strategy
 from kubechaos.control.requeststats import DURATION_BUCKETS, RequestStats
 from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
 
@@ -81,6 +82,9 @@ class _Work:
         for resource in ("pods", "leases", "endpointslices"):
             strategy = api._strategies[resource]
             self._count_calls(monkeypatch, strategy, "validate", "validate")
+            if type(strategy).validate_update is not Strategy.validate_update:
+                # a kind's own update validation (it does not call ``validate``)
+                self._count_calls(monkeypatch, strategy, "validate_update", "validate")
 
     def start(self) -> None:
         self.counts.clear()

@@ -341,7 +341,7 @@ class APIServer:
         if unchanged(new, kv.value):  # the watch cache's copy of that revision
             return cache.decoded(kv.key, kv.value, kv.mod_revision)
         if validating:
-            causes = strategy.validate(new)
+            causes = strategy.validate_update(kv.value, new)
             if causes:
                 raise errors.Invalid(type(new).__name__, new.metadata.name, causes)
         finished = finished_by_update(new.metadata, strategy.delete_when_finalized)

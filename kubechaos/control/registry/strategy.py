@@ -131,6 +131,11 @@ class Strategy(Generic[ObjT]):
                 )
         return prepared
 
+    def validate_update(self, old: ObjT, new: ObjT) -> list[str]:
+        """:meth:`validate` of ``new``, replacing the stored ``old`` (upstream's ValidateUpdate);
+        a kind may check only what differs from ``old``, for the same causes."""
+        return self.validate(new)
+
     def prepare_for_update(self, old: ObjT, new: ObjT) -> ObjT:
         """This kind's update rules, on the merged object: refuse changes to immutable fields,
         carry over what the client may leave out; upstream's PrepareForUpdate/ValidateUpdate."""

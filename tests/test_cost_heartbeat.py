@@ -112,7 +112,7 @@ async def test_a_renewal_is_the_stored_metadata_restamped_with_no_generic_merge(
     assert strategy_calls == {
         "update": NODES,
         "replace": NODES,
-        "validate": NODES,
+        "validate_update": NODES,
         "validate_lease_spec": NODES,
     }
     for old, new, written in zip(leases, renewals, stored, strict=True):

@@ -23,15 +23,18 @@ class LeaseStrategy(Strategy[Lease]):
         self._renewed: Lease | None = None
 
     def validate(self, obj: Lease) -> list[str]:
-        """ValidateLease on create; on update ValidateLeaseUpdate, whose metadata part
-        (ValidateObjectMetaUpdate) checks what a client may change: the model's metadata checks
-        find nothing new in the metadata the stored Lease was validated with, so the renewal
-        fast path's merge (that metadata, only the version new) is not checked again; its spec
-        is (ValidateLeaseSpec)."""
-        if obj is self._renewed:
-            self._renewed = None
-            return validate_lease_spec(obj.spec)
+        """ValidateLease (a create)."""
         return validate_lease(obj)
+
+    def validate_update(self, old: Lease, new: Lease) -> list[str]:
+        """ValidateLeaseUpdate, whose metadata part (ValidateObjectMetaUpdate) checks what a
+        client may change: the model's metadata checks find nothing new in the metadata the
+        stored Lease was validated with, so the renewal fast path's merge (that metadata, only
+        the version new) is not checked again; its spec is (ValidateLeaseSpec)."""
+        if new is self._renewed:
+            self._renewed = None
+            return validate_lease_spec(new.spec)
+        return validate_lease(new)
 
     def update(self, old: Lease, new: Lease, version: str = "") -> Lease:
         """A renewal's fast path (every node's kubelet, every 10 s): a client that sends back

@@ -36,8 +36,6 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import attrs
-
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import APIObject, Pod
@@ -118,7 +116,13 @@ class APIServer:
             ) from None
 
     async def _call(
-        self, verb: str, resource: str, fn: Callable[[], Any], reads: int = 0, writes: int = 0
+        self,
+        verb: str,
+        resource: str,
+        fn: Callable[..., Any],
+        reads: int = 0,
+        writes: int = 0,
+        args: tuple[Any, ...] = (),
     ) -> Any:
         """Serve one request: its whole latency (API server plus the etcd round trips it makes)
         passes first, in one sleep, then the request runs atomically against etcd.
@@ -129,7 +133,8 @@ class APIServer:
         Every request comes through here: without request faults it is one frame (the latency
         drawn inline, ``mean * (0.5 + x)``: jitter's very float for its default spread, no draw
         for a mean of 0; the stats observed directly); with them, :func:`_admitted`, which must
-        agree with this on the draws and their order.
+        agree with this on the draws and their order. ``fn`` is called with ``args`` (a read's
+        bound method and its arguments: no closure per request).
         """
         start = now()
         mean = self.settings.apiserver_latency
@@ -143,7 +148,7 @@ class APIServer:
         try:
             if refused is not None:
                 raise refused
-            result = fn()
+            result = fn(*args)
         except errors.APIError as exc:
             self.stats.observe(verb, resource, exc.code, now() - start)
             raise
@@ -169,22 +174,22 @@ class APIServer:
         watch cache, as upstream serves "any version is fine" reads (the kubelet's node GET)."""
         self._strategy(resource)
         key = etcd_key(resource, namespace, name)
-
-        def from_cache() -> APIObject:
-            obj = self._caches[resource].get(key)
-            if obj is None:
-                raise errors.NotFound(f'{resource} "{name}" not found')
-            return obj
-
-        def from_etcd() -> APIObject:
-            kv = self.etcd.get(key)
-            if kv is None:
-                raise errors.NotFound(f'{resource} "{name}" not found')
-            return self._caches[resource].decoded(key, kv.value, kv.mod_revision)
-
+        # bound methods and their arguments, not closures: no function object made per read
         if resource_version == "0":
-            return self._call("get", resource, from_cache)
-        return self._call("get", resource, from_etcd, reads=1)
+            return self._call("get", resource, self._get_cached, 0, 0, (resource, key, name))
+        return self._call("get", resource, self._get_quorum, 1, 0, (resource, key, name))
+
+    def _get_cached(self, resource: str, key: str, name: str) -> Any:
+        obj = self._caches[resource].get(key)
+        if obj is None:
+            raise errors.NotFound(f'{resource} "{name}" not found')
+        return obj
+
+    def _get_quorum(self, resource: str, key: str, name: str) -> Any:
+        kv = self.etcd.get(key)
+        if kv is None:
+            raise errors.NotFound(f'{resource} "{name}" not found')
+        return self._caches[resource].decoded(key, kv.value, kv.mod_revision)
 
     def list(
         self,
@@ -273,16 +278,19 @@ class APIServer:
         preparation and admission, then validation (upstream's rest.BeforeCreate)."""
         rtype = strategy.resource
         meta = obj.metadata
-        if not meta.name and meta.generate_name:
-            meta = replace(meta, name=meta.generate_name + self._rng.name_suffix("generate-name"))
-        if rtype.namespaced and not meta.namespace:
-            meta = attrs.evolve(meta, namespace="default")
-        if rtype.namespaced and meta.namespace:
+        name, namespace = meta.name, meta.namespace
+        if not name and meta.generate_name:
+            name = meta.generate_name + self._rng.name_suffix("generate-name")
+        if rtype.namespaced and not namespace:
+            namespace = "default"
+        if rtype.namespaced:
             ns_cache = self._caches["namespaces"]
-            if ns_cache.get(etcd_key("namespaces", "", meta.namespace)) is None:
-                raise errors.NotFound(f'namespaces "{meta.namespace}" not found')
-        meta = replace(
+            if ns_cache.get(etcd_key("namespaces", "", namespace)) is None:
+                raise errors.NotFound(f'namespaces "{namespace}" not found')
+        meta = replace(  # one copy of the metadata for all the server sets
             meta,
+            name=name,
+            namespace=namespace,
             uid=str(uuid.UUID(int=(uid_rng or self._uid_rng).getrandbits(128), version=4)),
             resource_version=version,
             creation_timestamp=now(),
@@ -290,8 +298,13 @@ class APIServer:
             deletion_grace_period_seconds=None,
             generation=1 if rtype.bumps_generation else 0,
         )
-        obj = replace(obj, metadata=meta)
-        obj = strategy.admit(strategy.prepare_for_create(obj))
+        # A kind that states its create rules as changes (pods: every create of a workload)
+        # has them made in the metadata's copy of the object: one copy, not one per rule.
+        changes = strategy.create_changes(obj, meta)
+        if changes is None:
+            obj = strategy.admit(strategy.prepare_for_create(replace(obj, metadata=meta)))
+        else:
+            obj = replace(obj, metadata=meta, **changes)
         causes = strategy.validate(obj)
         if causes:
             raise errors.Invalid(type(obj).__name__, meta.name, causes)

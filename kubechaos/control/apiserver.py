@@ -172,24 +172,27 @@ class APIServer:
     ) -> Coroutine[Any, Any, Any]:
         """Read one object: from etcd (a quorum read), or with ``resource_version="0"`` from the
         watch cache, as upstream serves "any version is fine" reads (the kubelet's node GET)."""
-        self._strategy(resource)
+        cache = self._caches.get(resource)
+        if cache is None:
+            self._strategy(resource)  # 404: not a resource the server serves
         key = etcd_key(resource, namespace, name)
         # bound methods and their arguments, not closures: no function object made per read
+        args = (cache, resource, key, name)
         if resource_version == "0":
-            return self._call("get", resource, self._get_cached, 0, 0, (resource, key, name))
-        return self._call("get", resource, self._get_quorum, 1, 0, (resource, key, name))
+            return self._call("get", resource, self._get_cached, 0, 0, args)
+        return self._call("get", resource, self._get_quorum, 1, 0, args)
 
-    def _get_cached(self, resource: str, key: str, name: str) -> Any:
-        obj = self._caches[resource].get(key)
+    def _get_cached(self, cache: WatchCache, resource: str, key: str, name: str) -> Any:
+        obj = cache.get(key)
         if obj is None:
             raise errors.NotFound(f'{resource} "{name}" not found')
         return obj
 
-    def _get_quorum(self, resource: str, key: str, name: str) -> Any:
+    def _get_quorum(self, cache: WatchCache, resource: str, key: str, name: str) -> Any:
         kv = self.etcd.get(key)
         if kv is None:
             raise errors.NotFound(f'{resource} "{name}" not found')
-        return self._caches[resource].decoded(key, kv.value, kv.mod_revision)
+        return cache.decoded(key, kv.value, kv.mod_revision)
 
     def list(
         self,

@@ -32,20 +32,19 @@ leader, a proposal that timed out) reaches the client as a 500 carrying etcd's m
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import APIObject, Pod
-from kubechaos.api.objects.copying import replace
 from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.client.retry import retry_wait
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
 from kubechaos.control.registry import podsubresources, preconditions, statuswrite
+from kubechaos.control.registry.beforecreate import before_create
 from kubechaos.control.registry.customwrites import CustomResources
 from kubechaos.control.registry.deletemark import finished_by_update, mark_deleting
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
@@ -248,23 +247,25 @@ class APIServer:
         """Create; with ``dry_run`` (``dryRun=All``) all but the write (upstream's dry run)."""
         resource = resource_of(obj)
         strategy = self._strategies[resource]
+        args = (obj, resource, strategy, dry_run)  # a bound method's, not a closure's
+        return self._call("create", resource, self._create_in_etcd, 0, 1, args)
 
-        def create_in_etcd() -> APIObject:
-            version = "" if dry_run else next_version(self.etcd)
-            prepared = self._prepare_create(strategy, obj, version=version)
-            meta = prepared.metadata
-            key = etcd_key(resource, meta.namespace, meta.name)
-            if dry_run:
-                if self.etcd.get(key) is not None:
-                    raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
-                return prepared
-            result = self.etcd.put_if_mod(key, 0, prepared)  # if absent (create = 0)
-            if not result.succeeded:
+    def _create_in_etcd(
+        self, obj: APIObject, resource: str, strategy: Strategy[Any], dry_run: bool
+    ) -> APIObject:
+        version = "" if dry_run else next_version(self.etcd)
+        prepared = self._prepare_create(strategy, obj, version=version)
+        meta = prepared.metadata
+        key = etcd_key(resource, meta.namespace, meta.name)
+        if dry_run:
+            if self.etcd.get(key) is not None:
                 raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
-            strategy.after_create(prepared)
-            return self._caches[resource].decoded(key, prepared, result.revision)
-
-        return self._call("create", resource, create_in_etcd, writes=1)
+            return prepared
+        result = self.etcd.put_if_mod(key, 0, prepared)  # if absent (create = 0)
+        if not result.succeeded:
+            raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
+        strategy.after_create(prepared)
+        return self._caches[resource].decoded(key, prepared, result.revision)
 
     def create_at_start(self, obj: T) -> None:
         """A post-start hook's create of a cluster-scoped object: at once, own UIDs."""
@@ -276,42 +277,12 @@ class APIServer:
     def _prepare_create(
         self, strategy: Strategy[Any], obj: APIObject, uid_rng: Any = None, version: str = ""
     ) -> Any:
-        """Defaulting, namespace lifecycle, the server-set metadata (``version``: the
-        resourceVersion the write will commit at, :mod:`~.registry.stamp`), then the kind's own
-        preparation and admission, then validation (upstream's rest.BeforeCreate)."""
-        rtype = strategy.resource
-        meta = obj.metadata
-        name, namespace = meta.name, meta.namespace
-        if not name and meta.generate_name:
-            name = meta.generate_name + self._rng.name_suffix("generate-name")
-        if rtype.namespaced and not namespace:
-            namespace = "default"
-        if rtype.namespaced:
-            ns_cache = self._caches["namespaces"]
-            if ns_cache.get(etcd_key("namespaces", "", namespace)) is None:
-                raise errors.NotFound(f'namespaces "{namespace}" not found')
-        meta = replace(  # one copy of the metadata for all the server sets
-            meta,
-            name=name,
-            namespace=namespace,
-            uid=str(uuid.UUID(int=(uid_rng or self._uid_rng).getrandbits(128), version=4)),
-            resource_version=version,
-            creation_timestamp=now(),
-            deletion_timestamp=None,
-            deletion_grace_period_seconds=None,
-            generation=1 if rtype.bumps_generation else 0,
+        """Upstream's rest.BeforeCreate (:func:`~.registry.beforecreate.before_create`), with
+        this server's namespaces, generated-name and UID streams."""
+        namespaces = self._caches["namespaces"]
+        return before_create(
+            strategy, obj, namespaces.get, self._rng, uid_rng or self._uid_rng, version
         )
-        # A kind that states its create rules as changes (pods: every create of a workload)
-        # has them made in the metadata's copy of the object: one copy, not one per rule.
-        changes = strategy.create_changes(obj, meta)
-        if changes is None:
-            obj = strategy.admit(strategy.prepare_for_create(replace(obj, metadata=meta)))
-        else:
-            obj = replace(obj, metadata=meta, **changes)
-        causes = strategy.validate(obj)
-        if causes:
-            raise errors.Invalid(type(obj).__name__, meta.name, causes)
-        return obj
 
     def update(self, obj: T) -> Coroutine[Any, Any, T]:
         """Replace spec and metadata; status is kept for resources with a status subresource."""
@@ -324,23 +295,27 @@ class APIServer:
     def _update(self, obj: T, verb: str) -> Coroutine[Any, Any, T]:
         resource = resource_of(obj)
         strategy = self._strategies[resource]
+        # a bound method and its arguments, not a closure: no function object per write
+        return self._call(
+            verb, resource, self._update_in_etcd, 1, 1, (obj, resource, strategy, verb)
+        )
 
-        def update_in_etcd() -> APIObject:
-            meta = obj.metadata
-            key = etcd_key(resource, meta.namespace, meta.name)
-            kv = self.etcd.get(key)
-            if kv is None:
-                raise errors.NotFound(f'{resource} "{meta.name}" not found')
-            old: APIObject = kv.value
-            preconditions.check_update(resource, meta, old, kv.mod_revision)
-            version = next_version(self.etcd)  # the one copy the strategy makes carries it
-            if verb == "update_status":
-                new = strategy.update_status(old, obj, version)
-            else:
-                new = strategy.update(old, obj, version)
-            return self._commit_update(strategy, kv, new, validating=verb == "update")
-
-        return self._call(verb, resource, update_in_etcd, reads=1, writes=1)
+    def _update_in_etcd(
+        self, obj: APIObject, resource: str, strategy: Strategy[Any], verb: str
+    ) -> APIObject:
+        meta = obj.metadata
+        key = etcd_key(resource, meta.namespace, meta.name)
+        kv = self.etcd.get(key)
+        if kv is None:
+            raise errors.NotFound(f'{resource} "{meta.name}" not found')
+        old: APIObject = kv.value
+        preconditions.check_update(resource, meta, old, kv.mod_revision)
+        version = next_version(self.etcd)  # the one copy the strategy makes carries it
+        if verb == "update_status":
+            new = strategy.update_status(old, obj, version)
+        else:
+            new = strategy.update(old, obj, version)
+        return self._commit_update(strategy, kv, new, validating=verb == "update")
 
     def _commit_update(
         self, strategy: Strategy[Any], kv: KeyValue, new: Any, validating: bool
@@ -408,12 +383,12 @@ class APIServer:
 
     def bind(self, namespace: str, name: str, node_name: str) -> Coroutine[Any, Any, Pod]:
         """The ``pods/binding`` subresource: set ``spec.nodeName`` once (409 if already bound)."""
+        args = (namespace, name, node_name)  # a bound method's, not a closure's
+        return self._call("create", "pods/binding", self._bind_in_etcd, 1, 1, args)
 
-        def bind_in_etcd() -> Pod:
-            bound, revision = podsubresources.bind(self.etcd, namespace, name, node_name)
-            return self._caches["pods"].decoded(etcd_key("pods", namespace, name), bound, revision)
-
-        return self._call("create", "pods/binding", bind_in_etcd, reads=1, writes=1)
+    def _bind_in_etcd(self, namespace: str, name: str, node_name: str) -> Pod:
+        bound, revision = podsubresources.bind(self.etcd, namespace, name, node_name)
+        return self._caches["pods"].decoded(etcd_key("pods", namespace, name), bound, revision)
 
     def delete(
         self,

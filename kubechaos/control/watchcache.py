@@ -355,11 +355,12 @@ class WatchCache:
 
         Nearly always the cache holds ``value`` itself (the write stamped its version right,
         :mod:`~.registry.stamp`, so the cache's decode kept it): that is the answer with no
-        version compared. It agrees with the comparison: an object the cache kept as it was
-        put carries the revision of the one put that stored it (a put of it again, at another
-        revision, would have been decoded into a copy)."""
+        version formatted and compared. It agrees with the comparison once the cache has seen
+        ``revision``: the put at ``revision`` stored ``value`` itself only if its stamp was
+        right, and a later put of the same object (at another revision) would have stored a
+        copy."""
         cached = self._objects.get(key)
-        if cached is value:
+        if cached is value and revision <= self.revision:
             return cached
         if cached is not None and cached.metadata.resource_version == str(revision):
             return cached

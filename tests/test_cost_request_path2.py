@@ -29,6 +29,7 @@ from kubechaos.client.informer import LABEL_INDEX, NAMESPACE_INDEX, Handler, Inf
 from kubechaos.control import watchcache as watchcache_module
 from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
+from kubechaos.control.registry import stamp
 from kubechaos.defaults import TAINT_NOT_READY, TAINT_UNREACHABLE
 from kubechaos.sim.events import EventLog
 
@@ -226,3 +227,16 @@ def test_a_status_event_calls_no_index_function(monkeypatch: pytest.MonkeyPatch)
     assert informer.by_index(LABEL_INDEX, "default/app=api") == [relabelled]
     assert informer.by_index(LABEL_INDEX, "default/app=web") == []
     assert heard == ["add"] + ["upd"] * 12
+
+
+def test_a_lagging_cache_answers_with_the_revision_etcd_holds() -> None:
+    """etcd3/store.go's decode stamps the key's mod revision on every object served: a cache
+    that has not yet seen the revision etcd answers with (it holds the very object, put again
+    since) hands it on restamped, never with the revision it cached it at."""
+    cache = watchcache_module.WatchCache("pods", stamp.decode, 100)
+    stored = pod("p")
+    stored = Pod(ObjectMeta(name="p", namespace="default", resource_version="5"), stored.spec)
+    cache.replace([("/registry/pods/default/p", stored)], 5)
+    assert cache.decoded("/registry/pods/default/p", stored, 5) is stored
+    answer = cache.decoded("/registry/pods/default/p", stored, 7)
+    assert answer.metadata.resource_version == "7" and answer.spec is stored.spec

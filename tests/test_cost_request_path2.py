@@ -26,6 +26,7 @@ from kubechaos.api.objects import ObjectMeta, Pod, PodSpec, PodStatus, PriorityC
 from kubechaos.api.watch import ADDED, MODIFIED, ObjectEvent
 from kubechaos.client import informer as informer_module
 from kubechaos.client.informer import LABEL_INDEX, NAMESPACE_INDEX, Handler, Informer
+from kubechaos.control import etcd as etcd_module
 from kubechaos.control import watchcache as watchcache_module
 from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
@@ -240,3 +241,33 @@ def test_a_lagging_cache_answers_with_the_revision_etcd_holds() -> None:
     assert cache.decoded("/registry/pods/default/p", stored, 5) is stored
     answer = cache.decoded("/registry/pods/default/p", stored, 7)
     assert answer.metadata.resource_version == "7" and answer.spec is stored.spec
+
+
+async def test_a_request_of_one_read_and_one_write_draws_its_latency_without_a_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each etcd round trip of a request takes its own jittered latency (the read's quorum
+    round trip, the write's raft commit: mean x [0.5, 1.5), kubechaos/defaults.py's etcd
+    latencies): nearly every request makes one read and one write or fewer, drawn without a
+    range object per kind (before: two per request). Several round trips still draw once
+    each, in order."""
+    api = await _api()
+    created = await api.create(pod("p"))
+    made: list[Any] = []
+
+    def counting_range(*args: Any) -> range:
+        made.append(args)
+        return range(*args)
+
+    monkeypatch.setattr(etcd_module, "range", counting_range, raising=False)
+    got = await api.get("pods", "default", "p")
+    await api.update(Pod(got.metadata, got.spec, PodStatus("Pending")))
+    assert made == []
+    etcd = api.etcd
+    state = etcd._rng.getstate()
+    two_reads = etcd.latency(reads=2)
+    etcd._rng.setstate(state)
+    settings = etcd.settings
+    draws = [etcd._rng.random() for _ in range(2)]
+    assert two_reads == sum(settings.etcd_read_latency * (0.5 + x) for x in draws)
+    assert created.metadata.name == "p"

@@ -76,7 +76,7 @@ def _calls_in(module_file: str, calls: Counter[str]) -> Callable[[FrameType, str
 
 async def test_a_request_without_faults_takes_no_admission_finish_or_retry_frame() -> None:
     """A Lease renewal (the kubelet's nodelease, every 10 s per node) through the API server's
-    own code: the verb, the step it runs (update_in_etcd), the CAS write (_commit_update) and
+    own code: the verb, the step it runs (_update_in_etcd), the CAS write (_commit_update) and
     _call, entered and resumed once after its latency sleep. No request fault is armed, so the
     request draws its latency and is counted in apiserver_request_total inline: no _admit,
     _finish, or retry check (client-go's retry, rest/with_retry.go, only concerns a refused
@@ -95,7 +95,7 @@ async def test_a_request_without_faults_takes_no_admission_finish_or_retry_frame
         "update": 3,
         "_update": 3,
         "_call": 6,
-        "update_in_etcd": 3,
+        "_update_in_etcd": 3,
         "_commit_update": 3,
     }, calls
     retries: Counter[str] = Counter()

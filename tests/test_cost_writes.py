@@ -156,15 +156,17 @@ async def test_a_pod_status_update_copies_the_pod_once_and_validates_nothing_twi
     assert work.per_write() == {"ObjectMeta": 1, "Pod": 1, "PodStatus": 1, "etcd txn": 1}
 
 
-async def test_a_pod_create_copies_the_pod_three_times(
+async def test_a_pod_create_copies_the_pod_once(
     work: _Work, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pod create (rest.BeforeCreate, staging/src/k8s.io/apiserver/pkg/registry/rest/create.go:
     the server's metadata; PrepareForCreate resets the status; the DefaultTolerationSeconds and
-    Priority admission plugins; ValidatePodCreate; the write): three Pod copies (the server's
-    metadata with the resourceVersion the write commits at, the reset status with PodScheduled
-    for a pod created bound, both admission plugins' spec changes in one PodSpec copy). Before:
-    a fourth for the watch cache's stamp; earlier six Pods and two PodSpecs."""
+    Priority admission plugins; ValidatePodCreate; the write): one Pod copy, carrying the
+    server's metadata with the resourceVersion the write commits at, the reset status with
+    PodScheduled for a pod created bound, and both admission plugins' spec changes in one
+    PodSpec copy (the pod strategy's create_changes). Before: three (metadata, then
+    PrepareForCreate's and admission's own copies), a fourth for the watch cache's stamp;
+    earlier six Pods and two PodSpecs."""
     api = await _server(work, monkeypatch)
     made = [pod(f"p-{i}", node_name="node-a") for i in range(WRITES)]
     work.start()
@@ -172,7 +174,7 @@ async def test_a_pod_create_copies_the_pod_three_times(
         await api.create(p)
     counts = work.per_write()
     assert counts.pop("PodStatus") == 2  # the client-set status reset, then PodScheduled added
-    assert counts == {"ObjectMeta": 1, "Pod": 3, "PodSpec": 1, "etcd txn": 1, "validate": 1}
+    assert counts == {"ObjectMeta": 1, "Pod": 1, "PodSpec": 1, "etcd txn": 1, "validate": 1}
 
 
 async def test_an_endpointslice_update_copies_the_slice_once(

@@ -77,6 +77,13 @@ def label_index_value(namespace: str, key: str, value: str) -> str:
     return f"{namespace}/{key}={value}"
 
 
+# The index functions above read nothing of an object but its namespace and labels: an update
+# that leaves both as they were (a status write: nearly every pod event) files the object where
+# it was filed, so :meth:`Informer._reindex` does not call them again (each builds a string per
+# label). It must agree with calling them: their values depend on those two fields alone.
+_METADATA_INDEXERS: frozenset[IndexFunc] = frozenset({namespace_index, label_index})
+
+
 @attrs.define
 class Handler:
     on_add: Callable[[Any], None] | None = None
@@ -187,8 +194,18 @@ class Informer(Generic[T]):
                 if not bucket:
                     del index[value]
 
-    def _reindex(self, key: str, obj: T) -> None:
+    def _reindex(self, key: str, obj: T, old: T | None = None) -> None:
+        """File ``obj`` under ``key`` in every index; ``old``: the object it replaces (filed
+        already), whose namespace and labels, if ``obj`` keeps them, keep its metadata indexes."""
+        same = False
+        if old is not None:
+            meta, old_meta = obj.metadata, old.metadata
+            same = meta is old_meta or (
+                meta.namespace == old_meta.namespace and meta.labels == old_meta.labels
+            )
         for name, func in self._indexers.items():
+            if same and func in _METADATA_INDEXERS:
+                continue
             self._file(name, func, key, obj)
 
     def add_handler(self, handler: Handler) -> None:
@@ -294,7 +311,7 @@ class Informer(Generic[T]):
         old = store.get(key)
         store[key] = obj
         if self._indexers:
-            self._reindex(key, obj)
+            self._reindex(key, obj, old)
         if old is None or event.type == ADDED:
             for on_add in self._on_add:
                 on_add(obj)
@@ -318,7 +335,7 @@ class Informer(Generic[T]):
             old_obj = self.store.get(key)
             self.store[key] = obj
             if self._indexers:
-                self._reindex(key, obj)
+                self._reindex(key, obj, old_obj)
             if old_obj is None:
                 self._notify_add(obj)
             elif old_obj.metadata.resource_version != obj.metadata.resource_version:

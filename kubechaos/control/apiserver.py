@@ -32,22 +32,19 @@ leader, a proposal that timed out) reaches the client as a 500 carrying etcd's m
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
-
-import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.discovery import resource_of
 from kubechaos.api.objects import APIObject, Pod
-from kubechaos.api.objects.copying import replace
 from kubechaos.api.propagation import deletion_finalizers
 from kubechaos.api.selectors import FieldSelector, LabelSelector
 from kubechaos.client.identity import current_client
 from kubechaos.client.retry import retry_wait
 from kubechaos.control.etcd import Compare, Delete, Etcd, EtcdError, KeyValue, Put
 from kubechaos.control.registry import podsubresources, preconditions, statuswrite
+from kubechaos.control.registry.beforecreate import before_create
 from kubechaos.control.registry.customwrites import CustomResources
 from kubechaos.control.registry.deletemark import finished_by_update, mark_deleting
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
@@ -118,7 +115,13 @@ class APIServer:
             ) from None
 
     async def _call(
-        self, verb: str, resource: str, fn: Callable[[], Any], reads: int = 0, writes: int = 0
+        self,
+        verb: str,
+        resource: str,
+        fn: Callable[..., Any],
+        reads: int = 0,
+        writes: int = 0,
+        args: tuple[Any, ...] = (),
     ) -> Any:
         """Serve one request: its whole latency (API server plus the etcd round trips it makes)
         passes first, in one sleep, then the request runs atomically against etcd.
@@ -129,7 +132,8 @@ class APIServer:
         Every request comes through here: without request faults it is one frame (the latency
         drawn inline, ``mean * (0.5 + x)``: jitter's very float for its default spread, no draw
         for a mean of 0; the stats observed directly); with them, :func:`_admitted`, which must
-        agree with this on the draws and their order.
+        agree with this on the draws and their order. ``fn`` is called with ``args`` (a read's
+        bound method and its arguments: no closure per request).
         """
         start = now()
         mean = self.settings.apiserver_latency
@@ -143,7 +147,7 @@ class APIServer:
         try:
             if refused is not None:
                 raise refused
-            result = fn()
+            result = fn(*args)
         except errors.APIError as exc:
             self.stats.observe(verb, resource, exc.code, now() - start)
             raise
@@ -167,24 +171,27 @@ class APIServer:
     ) -> Coroutine[Any, Any, Any]:
         """Read one object: from etcd (a quorum read), or with ``resource_version="0"`` from the
         watch cache, as upstream serves "any version is fine" reads (the kubelet's node GET)."""
-        self._strategy(resource)
+        cache = self._caches.get(resource)
+        if cache is None:
+            self._strategy(resource)  # 404: not a resource the server serves
         key = etcd_key(resource, namespace, name)
-
-        def from_cache() -> APIObject:
-            obj = self._caches[resource].get(key)
-            if obj is None:
-                raise errors.NotFound(f'{resource} "{name}" not found')
-            return obj
-
-        def from_etcd() -> APIObject:
-            kv = self.etcd.get(key)
-            if kv is None:
-                raise errors.NotFound(f'{resource} "{name}" not found')
-            return self._caches[resource].decoded(key, kv.value, kv.mod_revision)
-
+        # bound methods and their arguments, not closures: no function object made per read
+        args = (cache, resource, key, name)
         if resource_version == "0":
-            return self._call("get", resource, from_cache)
-        return self._call("get", resource, from_etcd, reads=1)
+            return self._call("get", resource, self._get_cached, 0, 0, args)
+        return self._call("get", resource, self._get_quorum, 1, 0, args)
+
+    def _get_cached(self, cache: WatchCache, resource: str, key: str, name: str) -> Any:
+        obj = cache.get(key)
+        if obj is None:
+            raise errors.NotFound(f'{resource} "{name}" not found')
+        return obj
+
+    def _get_quorum(self, cache: WatchCache, resource: str, key: str, name: str) -> Any:
+        kv = self.etcd.get(key)
+        if kv is None:
+            raise errors.NotFound(f'{resource} "{name}" not found')
+        return cache.decoded(key, kv.value, kv.mod_revision)
 
     def list(
         self,
@@ -240,23 +247,25 @@ class APIServer:
         """Create; with ``dry_run`` (``dryRun=All``) all but the write (upstream's dry run)."""
         resource = resource_of(obj)
         strategy = self._strategies[resource]
+        args = (obj, resource, strategy, dry_run)  # a bound method's, not a closure's
+        return self._call("create", resource, self._create_in_etcd, 0, 1, args)
 
-        def create_in_etcd() -> APIObject:
-            version = "" if dry_run else next_version(self.etcd)
-            prepared = self._prepare_create(strategy, obj, version=version)
-            meta = prepared.metadata
-            key = etcd_key(resource, meta.namespace, meta.name)
-            if dry_run:
-                if self.etcd.get(key) is not None:
-                    raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
-                return prepared
-            result = self.etcd.put_if_mod(key, 0, prepared)  # if absent (create = 0)
-            if not result.succeeded:
+    def _create_in_etcd(
+        self, obj: APIObject, resource: str, strategy: Strategy[Any], dry_run: bool
+    ) -> APIObject:
+        version = "" if dry_run else next_version(self.etcd)
+        prepared = self._prepare_create(strategy, obj, version=version)
+        meta = prepared.metadata
+        key = etcd_key(resource, meta.namespace, meta.name)
+        if dry_run:
+            if self.etcd.get(key) is not None:
                 raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
-            strategy.after_create(prepared)
-            return self._caches[resource].decoded(key, prepared, result.revision)
-
-        return self._call("create", resource, create_in_etcd, writes=1)
+            return prepared
+        result = self.etcd.put_if_mod(key, 0, prepared)  # if absent (create = 0)
+        if not result.succeeded:
+            raise errors.AlreadyExists(f'{resource} "{meta.name}" already exists')
+        strategy.after_create(prepared)
+        return self._caches[resource].decoded(key, prepared, result.revision)
 
     def create_at_start(self, obj: T) -> None:
         """A post-start hook's create of a cluster-scoped object: at once, own UIDs."""
@@ -268,34 +277,12 @@ class APIServer:
     def _prepare_create(
         self, strategy: Strategy[Any], obj: APIObject, uid_rng: Any = None, version: str = ""
     ) -> Any:
-        """Defaulting, namespace lifecycle, the server-set metadata (``version``: the
-        resourceVersion the write will commit at, :mod:`~.registry.stamp`), then the kind's own
-        preparation and admission, then validation (upstream's rest.BeforeCreate)."""
-        rtype = strategy.resource
-        meta = obj.metadata
-        if not meta.name and meta.generate_name:
-            meta = replace(meta, name=meta.generate_name + self._rng.name_suffix("generate-name"))
-        if rtype.namespaced and not meta.namespace:
-            meta = attrs.evolve(meta, namespace="default")
-        if rtype.namespaced and meta.namespace:
-            ns_cache = self._caches["namespaces"]
-            if ns_cache.get(etcd_key("namespaces", "", meta.namespace)) is None:
-                raise errors.NotFound(f'namespaces "{meta.namespace}" not found')
-        meta = replace(
-            meta,
-            uid=str(uuid.UUID(int=(uid_rng or self._uid_rng).getrandbits(128), version=4)),
-            resource_version=version,
-            creation_timestamp=now(),
-            deletion_timestamp=None,
-            deletion_grace_period_seconds=None,
-            generation=1 if rtype.bumps_generation else 0,
+        """Upstream's rest.BeforeCreate (:func:`~.registry.beforecreate.before_create`), with
+        this server's namespaces, generated-name and UID streams."""
+        namespaces = self._caches["namespaces"]
+        return before_create(
+            strategy, obj, namespaces.get, self._rng, uid_rng or self._uid_rng, version
         )
-        obj = replace(obj, metadata=meta)
-        obj = strategy.admit(strategy.prepare_for_create(obj))
-        causes = strategy.validate(obj)
-        if causes:
-            raise errors.Invalid(type(obj).__name__, meta.name, causes)
-        return obj
 
     def update(self, obj: T) -> Coroutine[Any, Any, T]:
         """Replace spec and metadata; status is kept for resources with a status subresource."""
@@ -308,23 +295,27 @@ class APIServer:
     def _update(self, obj: T, verb: str) -> Coroutine[Any, Any, T]:
         resource = resource_of(obj)
         strategy = self._strategies[resource]
+        # a bound method and its arguments, not a closure: no function object per write
+        return self._call(
+            verb, resource, self._update_in_etcd, 1, 1, (obj, resource, strategy, verb)
+        )
 
-        def update_in_etcd() -> APIObject:
-            meta = obj.metadata
-            key = etcd_key(resource, meta.namespace, meta.name)
-            kv = self.etcd.get(key)
-            if kv is None:
-                raise errors.NotFound(f'{resource} "{meta.name}" not found')
-            old: APIObject = kv.value
-            preconditions.check_update(resource, meta, old, kv.mod_revision)
-            version = next_version(self.etcd)  # the one copy the strategy makes carries it
-            if verb == "update_status":
-                new = strategy.update_status(old, obj, version)
-            else:
-                new = strategy.update(old, obj, version)
-            return self._commit_update(strategy, kv, new, validating=verb == "update")
-
-        return self._call(verb, resource, update_in_etcd, reads=1, writes=1)
+    def _update_in_etcd(
+        self, obj: APIObject, resource: str, strategy: Strategy[Any], verb: str
+    ) -> APIObject:
+        meta = obj.metadata
+        key = etcd_key(resource, meta.namespace, meta.name)
+        kv = self.etcd.get(key)
+        if kv is None:
+            raise errors.NotFound(f'{resource} "{meta.name}" not found')
+        old: APIObject = kv.value
+        preconditions.check_update(resource, meta, old, kv.mod_revision)
+        version = next_version(self.etcd)  # the one copy the strategy makes carries it
+        if verb == "update_status":
+            new = strategy.update_status(old, obj, version)
+        else:
+            new = strategy.update(old, obj, version)
+        return self._commit_update(strategy, kv, new, validating=verb == "update")
 
     def _commit_update(
         self, strategy: Strategy[Any], kv: KeyValue, new: Any, validating: bool
@@ -392,12 +383,12 @@ class APIServer:
 
     def bind(self, namespace: str, name: str, node_name: str) -> Coroutine[Any, Any, Pod]:
         """The ``pods/binding`` subresource: set ``spec.nodeName`` once (409 if already bound)."""
+        args = (namespace, name, node_name)  # a bound method's, not a closure's
+        return self._call("create", "pods/binding", self._bind_in_etcd, 1, 1, args)
 
-        def bind_in_etcd() -> Pod:
-            bound, revision = podsubresources.bind(self.etcd, namespace, name, node_name)
-            return self._caches["pods"].decoded(etcd_key("pods", namespace, name), bound, revision)
-
-        return self._call("create", "pods/binding", bind_in_etcd, reads=1, writes=1)
+    def _bind_in_etcd(self, namespace: str, name: str, node_name: str) -> Pod:
+        bound, revision = podsubresources.bind(self.etcd, namespace, name, node_name)
+        return self._caches["pods"].decoded(etcd_key("pods", namespace, name), bound, revision)
 
     def delete(
         self,

@@ -351,8 +351,17 @@ class WatchCache:
         """``value`` as etcd holds it at ``revision`` (a write's answer, a quorum read), decoded
         once: this cache decoded that very write when etcd delivered it (synchronously, within
         the transaction), so its copy is the answer when it is of that revision; else (a
-        lagging cache, a deletion) it is decoded now."""
+        lagging cache, a deletion) it is decoded now.
+
+        Nearly always the cache holds ``value`` itself (the write stamped its version right,
+        :mod:`~.registry.stamp`, so the cache's decode kept it): that is the answer with no
+        version formatted and compared. It agrees with the comparison once the cache has seen
+        ``revision``: the put at ``revision`` stored ``value`` itself only if its stamp was
+        right, and a later put of the same object (at another revision) would have stored a
+        copy."""
         cached = self._objects.get(key)
+        if cached is value and revision <= self.revision:
+            return cached
         if cached is not None and cached.metadata.resource_version == str(revision):
             return cached
         return self._decode(value, revision)

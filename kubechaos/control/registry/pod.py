@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubechaos.api import discovery, errors
-from kubechaos.api.objects import Pod, PodCondition, PodStatus, Toleration
+from kubechaos.api.objects import ObjectMeta, Pod, PodCondition, PodStatus, Toleration
 from kubechaos.api.objects.copying import replace
 from kubechaos.api.validation import validate_pod
 from kubechaos.control.registry.priority import admit_priority
@@ -23,18 +23,16 @@ from kubechaos.sim.clock import now
 class PodStrategy(Strategy[Pod]):
     delete_when_finalized = False  # the kubelet's final delete removes a pod
 
-    def prepare_for_create(self, obj: Pod) -> Pod:
+    def create_changes(self, obj: Pod, meta: ObjectMeta) -> dict[str, Any]:
+        """PrepareForCreate (a fresh status; PodScheduled if created bound), then the
+        DefaultTolerationSeconds and Priority admission plugins: one spec for both (neither
+        reads what the other sets), made by the generic step in its one copy of the pod."""
         status = type(obj.status)()
         if obj.spec.node_name:
             status = _with_scheduled(status)
-        return replace(obj, status=status)
-
-    def admit(self, obj: Pod) -> Pod:
-        """DefaultTolerationSeconds, then Priority: one copy of the spec for both (neither
-        reads what the other sets)."""
-        priority = admit_priority(obj, self.options.cached("priorityclasses"))
+        priority = admit_priority(obj.spec, meta, self.options.cached("priorityclasses"))
         spec = replace(obj.spec, tolerations=self._tolerations(obj), **priority)
-        return replace(obj, spec=spec)
+        return {"status": status, "spec": spec}
 
     def _tolerations(self, pod: Pod) -> tuple[Toleration, ...]:
         """DefaultTolerationSeconds: tolerate not-ready/unreachable NoExecute for 300 s."""

@@ -14,21 +14,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from kubechaos.api import errors
-from kubechaos.api.objects import Pod, PriorityClass
+from kubechaos.api.objects import ObjectMeta, PodSpec, PriorityClass
 
 DEFAULT_PREEMPTION_POLICY = "PreemptLowerPriority"
 NO_DEFAULT_PRIORITY = 0  # scheduling.DefaultPriorityWhenNoDefaultClassExists
 
 
-def admit_priority(pod: Pod, classes: Iterable[PriorityClass]) -> dict[str, Any]:
-    """``pod``'s ``priorityClassName``, ``priority`` and ``preemptionPolicy`` resolved: the
-    changes to its spec (the caller makes them with the rest of its admission, in one copy)."""
-    spec = pod.spec
+def admit_priority(
+    spec: PodSpec, meta: ObjectMeta, classes: Iterable[PriorityClass]
+) -> dict[str, Any]:
+    """The ``priorityClassName``, ``priority`` and ``preemptionPolicy`` of the pod with ``spec``
+    and ``meta`` resolved: the changes to its spec (the caller makes them with the rest of its
+    admission, in one copy)."""
     name = spec.priority_class_name
     if name:
         found = next((pc for pc in classes if pc.metadata.name == name), None)
         if found is None:
-            _refuse(pod, f"no PriorityClass with name {name} was found")
+            _refuse(meta, f"no PriorityClass with name {name} was found")
         assert found is not None
         priority, policy = found.value, found.preemption_policy
     else:
@@ -40,14 +42,14 @@ def admit_priority(pod: Pod, classes: Iterable[PriorityClass]) -> dict[str, Any]
             priority, policy = NO_DEFAULT_PRIORITY, DEFAULT_PREEMPTION_POLICY
     if spec.priority is not None and spec.priority != priority:
         _refuse(
-            pod,
+            meta,
             f"the integer value of priority ({spec.priority}) must not be provided in pod spec; "
             f"priority admission controller computed {priority} from the given PriorityClass name",
         )
     policy = policy or DEFAULT_PREEMPTION_POLICY
     if spec.preemption_policy and spec.preemption_policy != policy:
         _refuse(
-            pod,
+            meta,
             f"the string value of PreemptionPolicy ({spec.preemption_policy}) must not be "
             f"provided in pod spec; priority admission controller computed {policy} from the "
             "given PriorityClass name",
@@ -55,9 +57,8 @@ def admit_priority(pod: Pod, classes: Iterable[PriorityClass]) -> dict[str, Any]
     return {"priority_class_name": name, "priority": priority, "preemption_policy": policy}
 
 
-def _refuse(pod: Pod, why: str) -> None:
+def _refuse(meta: ObjectMeta, why: str) -> None:
     """admission.NewForbidden: named by the pod's name, or its generateName before one is made."""
-    meta = pod.metadata
     raise errors.Forbidden(f'pods "{meta.generate_name or meta.name}" is forbidden: {why}')
 
 

@@ -16,7 +16,7 @@ import attrs
 
 from kubechaos.api import errors
 from kubechaos.api.discovery import APIResource
-from kubechaos.api.objects import APIObject
+from kubechaos.api.objects import APIObject, ObjectMeta
 from kubechaos.api.objects.copying import replace
 from kubechaos.control.registry.ipallocator import ClusterIPAllocator
 from kubechaos.defaults import Settings
@@ -58,7 +58,8 @@ class StrategyOptions:
 class Strategy(Generic[ObjT]):
     """A kind's rules; the generic request path calls the hooks in this order.
 
-    create: :meth:`prepare_for_create`, :meth:`admit`, :meth:`validate`, the write, then
+    create: :meth:`create_changes` (or, for a kind that does not state its rules as changes,
+    :meth:`prepare_for_create` and :meth:`admit`), :meth:`validate`, the write, then
     :meth:`after_create`. update: :meth:`update` (or :meth:`update_status`), then
     :meth:`validate` (``update`` and ``patch`` only). delete: :meth:`deletion_grace`, and
     :meth:`after_delete` once the object is gone.
@@ -73,6 +74,14 @@ class Strategy(Generic[ObjT]):
         self.options = options
 
     # ------------------------------------------------------------------ create
+    def create_changes(self, obj: ObjT, meta: ObjectMeta) -> dict[str, Any] | None:
+        """This kind's create rules (upstream's PrepareForCreate, then its mutating admission) as
+        the top-level fields they set, which the generic step makes in the one copy that carries
+        the server's metadata ``meta`` (name, namespace, UID... already set: rules read those
+        from ``meta``, the rest from the client's ``obj``). None (the default): the kind's rules
+        are :meth:`prepare_for_create` then :meth:`admit`, called on that copy."""
+        return None
+
     def prepare_for_create(self, obj: ObjT) -> ObjT:
         """Reset what a client may not set on create (status, for kinds whose status is
         written by controllers); upstream's PrepareForCreate."""

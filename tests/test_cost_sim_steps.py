@@ -60,8 +60,15 @@ class Calls:
 
 def _run(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
     """A run on the VirtualClock with only the test's tasks (run_virtual adds a gc-freeze task
-    that sleeps on Trio's own sleep)."""
-    return trio.run(fn, *args, clock=VirtualClock(), strict_exception_groups=True)
+    that sleeps on Trio's own sleep), with the cyclic collector off: a collection that happened
+    to start inside a counted call would add the finalizers of earlier tests' objects (Trio's
+    ``__del__``s) to its count."""
+    gc.collect()
+    gc.disable()
+    try:
+        return trio.run(fn, *args, clock=VirtualClock(), strict_exception_groups=True)
+    finally:
+        gc.enable()
 
 
 # ------------------------------------------------------------------------------------ a sleep

@@ -42,6 +42,7 @@ from kubechaos.control.apiserver import APIServer
 from kubechaos.control.bootstrap import bootstrap, control_plane
 from kubechaos.control.etcd import Etcd
 from kubechaos.control.registry import stamp, statuswrite
+from kubechaos.control.registry.strategy import Strategy
 from kubechaos.control.watchcache import Watch
 from kubechaos.defaults import NODE_LEASE_NAMESPACE, Settings
 from kubechaos.sim.events import EventLog
@@ -85,7 +86,11 @@ class _Work:
 
     def count_validations(self, api: APIServer) -> None:
         for resource in ("pods", "leases", "deployments"):
-            self._count(api._strategies[resource], "validate", "validate")
+            strategy = api._strategies[resource]
+            self._count(strategy, "validate", "validate")
+            if type(strategy).validate_update is not Strategy.validate_update:
+                # a kind's own update validation (the Lease's) is its validation of an update
+                self._count(strategy, "validate_update", "validate")
 
     def per_write(self, writes: int = WRITES) -> dict[str, float]:
         self.on = False

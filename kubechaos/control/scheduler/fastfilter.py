@@ -57,8 +57,21 @@ def fast_feasible(
         allowed = frozenset(value for value in parts if verdict(value) is None)
         if not allowed:
             return None
-        seq, begin, end = layout.rotated(key, allowed, start)
-    feasible = _scan(view, seq, begin, end, wanted, requests, known)
+        subset = layout.subset(key, allowed)
+        seq, begin, end = subset.rotated(start)
+        if runs is not None:
+            # _scan's first round at C speed: the signature's verdicts at the run's positions
+            count = min(wanted, end - begin)
+            fit = partial(fits, cpu=view.cpu, memory=view.memory)
+            if runs.fit_window(requests, layout, fit, subset, begin, count):
+                return _result(seq[begin : begin + count], wanted, start, total)
+    return _result(_scan(view, seq, begin, end, wanted, requests, known), wanted, start, total)
+
+
+def _result(
+    feasible: list[NodeInfo], wanted: int, start: int, total: int
+) -> tuple[list[NodeInfo], int] | None:
+    """(feasible, nodes processed), as upstream counts them; None when none is feasible."""
     if not feasible:
         return None
     if len(feasible) < wanted:

@@ -12,7 +12,10 @@ feasible, and then it returns None and the full loop runs.
 
 Per node it costs one identity check when the node's memo (``NodeInfo.fit_for``: the interned
 requests the node last passed the node-local filters for) is current; nodes of domains the
-spread filter rejects are not visited at all (:meth:`.layout.NodeLayout.rotated`).
+spread filter rejects are not visited at all (:meth:`.layout.Subset.rotated`). Once the pod's
+request signature has a verdict vector (:mod:`.scoreruns`), a round whose nodes all fit costs no
+Python step per node: for a spread pod the verdicts are read at the allowed zones' positions
+(:meth:`.scoreruns.ScoreRuns.fit_window`), and not at all while every node fits.
 """
 
 from __future__ import annotations

@@ -118,6 +118,24 @@ def test_a_node_that_does_not_fit_in_the_window_sends_the_attempt_to_the_per_nod
     assert [i.name for i in feasible] == names and sched._next_start == processed
 
 
+def test_a_node_that_does_not_fit_outside_the_window_costs_no_per_node_check() -> None:
+    """While some offered node does not fit (noderesources/fit.go), the verdicts of the nodes
+    the attempt meets are read at C speed (one gather, ScoreRuns.gathered): the 144 nodes from
+    the rotating start all fit, so no node is checked one by one, and the attempt processes
+    exactly those 144 (schedule_one.go: the start moves on by the nodes processed)."""
+    sched = new_scheduler([zone_node(i) for i in range(300)])
+    _warm(sched)
+    full = sched.cache.offered_nodes()[299]
+    sched.cache.place("default/hog", pod("hog", cpu=full.alloc_cpu - full.cpu), full.name, False)
+    runs = sched.cache.score_runs
+    sched._next_start = 0
+    gathered = runs.gathered
+    with counting(fastfilter, "cheap_fit") as node_checks:
+        feasible, chosen = attempt(sched, _spread_pod(1), place=False)
+    assert chosen is not None and len(feasible) == 144 and full not in feasible
+    assert (node_checks[0], runs.gathered - gathered, sched._next_start) == (0, 1, 144)
+
+
 def test_subset_positions_and_runs() -> None:
     """Subset: the allowed zones' nodes in list order, twice over, with their layout positions
     (what the gathers read); ``run_of`` finds a run only of those very NodeInfo objects."""

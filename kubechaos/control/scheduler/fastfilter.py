@@ -20,13 +20,14 @@ Python step per node: for a spread pod the verdicts are read at the allowed zone
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from itertools import compress
 
 from kubechaos.control.scheduler.framework import ConstraintCycle, NodeInfo, PodView
 from kubechaos.control.scheduler.layout import NodeLayout
 from kubechaos.control.scheduler.plugins import filter_node
-from kubechaos.control.scheduler.scoreruns import ScoreRuns
+from kubechaos.control.scheduler.scoreruns import ScoreRuns, Verdicts
 
 Requests = tuple[int, int, int, int]
 
@@ -45,11 +46,11 @@ def fast_feasible(
     values) or finds no feasible node. ``cycle``: the attempt's pod-constraint state when it
     filters, else None."""
     total = len(layout.nodes)
-    known: list[bool] | None = None
+    known: list[bool] | Verdicts | None = None
     if cycle is None:
         seq, begin, end = layout.twice, start, start + total
         if runs is not None:  # the signature's verdict per position of layout.twice
-            known = runs.fits(requests, layout, partial(fits, cpu=view.cpu, memory=view.memory))
+            known = runs.fits(requests, layout, fit_of(view))
     else:
         if cycle.domain_filter is None:
             return None
@@ -62,12 +63,12 @@ def fast_feasible(
             return None
         subset = layout.subset(key, allowed)
         seq, begin, end = subset.rotated(start)
-        if runs is not None:
-            # _scan's first round at C speed: the signature's verdicts at the run's positions
-            count = min(wanted, end - begin)
-            fit = partial(fits, cpu=view.cpu, memory=view.memory)
-            if runs.fit_window(requests, layout, fit, subset, begin, count):
-                return _result(seq[begin : begin + count], wanted, start, total)
+        if runs is not None:  # the signature's verdicts at the positions of subset.twice
+            verdicts = runs.fit_window(requests, layout, fit_of(view), subset)
+            if verdicts is True:  # every node fits: _scan's first round, at C speed
+                return _result(seq[begin : begin + min(wanted, end - begin)], wanted, start, total)
+            if isinstance(verdicts, Verdicts):
+                known = verdicts
     return _result(_scan(view, seq, begin, end, wanted, requests, known), wanted, start, total)
 
 
@@ -89,7 +90,7 @@ def _scan(
     end: int,
     wanted: int,
     requests: Requests,
-    known: list[bool] | None = None,
+    known: list[bool] | Verdicts | None = None,
 ) -> list[NodeInfo]:
     """The first ``wanted`` nodes of ``seq[begin:end]`` that pass the node-local filters, in
     order: the memo, then :func:`cheap_fit`, then the full filter_node (whose pod-constraint
@@ -98,8 +99,8 @@ def _scan(
     In rounds: a round checks exactly as many nodes as are still wanted (so no node is checked
     that the one-by-one loop would not check), in a list comprehension; a node that fails is
     made up for by the next round. ``known``: :func:`fits` per position of ``seq`` (the
-    layout's list twice over, :mod:`.scoreruns`); a round whose nodes all fit is taken at C
-    speed, any other node by node."""
+    layout's list twice over, or a spread pod's subset of it: :mod:`.scoreruns`); a round
+    whose nodes all fit is taken at C speed, any other node by node."""
     cpu, memory = view.cpu, view.memory
     feasible: list[NodeInfo] = []
     need = wanted
@@ -123,6 +124,11 @@ def _scan(
         begin += len(chunk)
         need = wanted - len(feasible)
     return feasible
+
+
+def fit_of(view: PodView) -> Callable[[NodeInfo], bool]:
+    """:func:`fits` for the pod's requests (the formula of its signature's verdict vector)."""
+    return partial(fits, cpu=view.cpu, memory=view.memory)
 
 
 def fits(info: NodeInfo, cpu: int, memory: int) -> bool:

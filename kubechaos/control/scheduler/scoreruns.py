@@ -18,10 +18,12 @@ every vector. Preemption's simulated NodeInfo copies are never a run (not the li
 A pod with a hard zone spread constraint (podtopologyspread/filtering.go: Filter rejects whole
 domains) is filtered over the nodes of the allowed zones only (:meth:`.layout.NodeLayout.subset`,
 in list order), so its feasible nodes are a run of that :class:`~.layout.Subset`, not of the
-node list. Its verdicts and scores are the same vectors' entries at the run's layout positions
-(``Subset.positions_twice``), gathered at C speed (``map`` of the vector's ``__getitem__``): no
-vector per subset, so nothing more to keep in step. :meth:`ScoreRuns.fit_window` remembers the
-subset the Filter phase scanned, for :meth:`ScoreRuns.scores` to find the run in.
+node list. Its verdicts and scores are the same vectors' entries at the subset's layout
+positions (``Subset.positions_twice``), gathered at C speed (``map`` of the vector's
+``__getitem__``, :class:`Verdicts`): no vector per subset, so nothing more to keep in step. A
+verdict vector counts its nodes that do not fit (``zeros``): while there are none, no verdict is
+read at all. :meth:`ScoreRuns.fit_window` remembers the subset the Filter phase scanned, for
+:meth:`ScoreRuns.scores` to find the run in.
 """
 
 from __future__ import annotations
@@ -53,6 +55,20 @@ class _Vector:
         self.synced = synced  # the journal entries already applied
         # the nodes whose entry is 0 (False: of a "fit" vector, the nodes that do not fit)
         self.zeros = scores.count(0) // 2
+
+
+class Verdicts:
+    """A fit vector's entries at a subset's positions, read a slice at a time (at C speed):
+    ``verdicts[a:b]`` is the verdict of each node of ``subset.twice[a:b]``."""
+
+    __slots__ = ("_positions", "_verdicts")
+
+    def __init__(self, verdicts: list[bool], positions: list[int]) -> None:
+        self._verdicts = verdicts
+        self._positions = positions
+
+    def __getitem__(self, window: slice) -> list[bool]:
+        return list(map(self._verdicts.__getitem__, self._positions[window]))
 
 
 class ScoreRuns:
@@ -107,27 +123,21 @@ class ScoreRuns:
         return None if vector is None else vector.scores[begin : begin + len(feasible)]
 
     def fit_window(
-        self,
-        requests: Requests,
-        layout: NodeLayout,
-        fit: Fit,
-        subset: Subset,
-        begin: int,
-        count: int,
-    ) -> bool | None:
-        """Do the ``count`` nodes of ``subset.twice`` from ``begin`` on all pass the node-local
-        filters for a simple pod of ``requests`` (as :meth:`fits`)? None while the signature
-        has no vector (the caller checks node by node)."""
+        self, requests: Requests, layout: NodeLayout, fit: Fit, subset: Subset
+    ) -> Verdicts | bool | None:
+        """Per position of ``subset.twice``: does the node pass the node-local filters for a
+        simple pod of ``requests`` (as :meth:`fits`)? True when every offered node does (nothing
+        to read), else the signature's verdicts read at those positions on demand; None while
+        the signature has no vector (the caller checks node by node)."""
         self._use(layout)
         self._subset = subset
         vector = self._vector(("fit", requests), layout, fit)
         if vector is None:
             return None
         if not vector.zeros:
-            return True  # every node fits: nothing to read
+            return True
         self.gathered += 1
-        window = subset.positions_twice[begin : begin + count]
-        return False not in map(vector.scores.__getitem__, window)
+        return Verdicts(cast(list[bool], vector.scores), subset.positions_twice)
 
     def fits(self, requests: Requests, layout: NodeLayout, fit: Fit) -> list[bool] | None:
         """Per position of ``layout.twice``: does the node pass the node-local filters for a
@@ -208,4 +218,4 @@ class ScoreRuns:
         vector.synced = len(self._journal)
 
 
-__all__ = ["ScoreRuns"]
+__all__ = ["ScoreRuns", "Verdicts"]

@@ -12,18 +12,22 @@ feasible, and then it returns None and the full loop runs.
 
 Per node it costs one identity check when the node's memo (``NodeInfo.fit_for``: the interned
 requests the node last passed the node-local filters for) is current; nodes of domains the
-spread filter rejects are not visited at all (:meth:`.layout.NodeLayout.rotated`).
+spread filter rejects are not visited at all (:meth:`.layout.Subset.rotated`). Once the pod's
+request signature has a verdict vector (:mod:`.scoreruns`), a round whose nodes all fit costs no
+Python step per node: for a spread pod the verdicts are read at the allowed zones' positions
+(:meth:`.scoreruns.ScoreRuns.fit_window`), and not at all while every node fits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from itertools import compress
 
 from kubechaos.control.scheduler.framework import ConstraintCycle, NodeInfo, PodView
 from kubechaos.control.scheduler.layout import NodeLayout
 from kubechaos.control.scheduler.plugins import filter_node
-from kubechaos.control.scheduler.scoreruns import ScoreRuns
+from kubechaos.control.scheduler.scoreruns import ScoreRuns, Verdicts
 
 Requests = tuple[int, int, int, int]
 
@@ -42,11 +46,11 @@ def fast_feasible(
     values) or finds no feasible node. ``cycle``: the attempt's pod-constraint state when it
     filters, else None."""
     total = len(layout.nodes)
-    known: list[bool] | None = None
+    known: list[bool] | Verdicts | None = None
     if cycle is None:
         seq, begin, end = layout.twice, start, start + total
         if runs is not None:  # the signature's verdict per position of layout.twice
-            known = runs.fits(requests, layout, partial(fits, cpu=view.cpu, memory=view.memory))
+            known = runs.fits(requests, layout, fit_of(view))
     else:
         if cycle.domain_filter is None:
             return None
@@ -57,8 +61,21 @@ def fast_feasible(
         allowed = frozenset(value for value in parts if verdict(value) is None)
         if not allowed:
             return None
-        seq, begin, end = layout.rotated(key, allowed, start)
-    feasible = _scan(view, seq, begin, end, wanted, requests, known)
+        subset = layout.subset(key, allowed)
+        seq, begin, end = subset.rotated(start)
+        if runs is not None:  # the signature's verdicts at the positions of subset.twice
+            verdicts = runs.fit_window(requests, layout, fit_of(view), subset)
+            if verdicts is True:  # every node fits: _scan's first round, at C speed
+                return _result(seq[begin : begin + min(wanted, end - begin)], wanted, start, total)
+            if isinstance(verdicts, Verdicts):
+                known = verdicts
+    return _result(_scan(view, seq, begin, end, wanted, requests, known), wanted, start, total)
+
+
+def _result(
+    feasible: list[NodeInfo], wanted: int, start: int, total: int
+) -> tuple[list[NodeInfo], int] | None:
+    """(feasible, nodes processed), as upstream counts them; None when none is feasible."""
     if not feasible:
         return None
     if len(feasible) < wanted:
@@ -73,7 +90,7 @@ def _scan(
     end: int,
     wanted: int,
     requests: Requests,
-    known: list[bool] | None = None,
+    known: list[bool] | Verdicts | None = None,
 ) -> list[NodeInfo]:
     """The first ``wanted`` nodes of ``seq[begin:end]`` that pass the node-local filters, in
     order: the memo, then :func:`cheap_fit`, then the full filter_node (whose pod-constraint
@@ -82,8 +99,8 @@ def _scan(
     In rounds: a round checks exactly as many nodes as are still wanted (so no node is checked
     that the one-by-one loop would not check), in a list comprehension; a node that fails is
     made up for by the next round. ``known``: :func:`fits` per position of ``seq`` (the
-    layout's list twice over, :mod:`.scoreruns`); a round whose nodes all fit is taken at C
-    speed, any other node by node."""
+    layout's list twice over, or a spread pod's subset of it: :mod:`.scoreruns`); a round
+    whose nodes all fit is taken at C speed, any other node by node."""
     cpu, memory = view.cpu, view.memory
     feasible: list[NodeInfo] = []
     need = wanted
@@ -107,6 +124,11 @@ def _scan(
         begin += len(chunk)
         need = wanted - len(feasible)
     return feasible
+
+
+def fit_of(view: PodView) -> Callable[[NodeInfo], bool]:
+    """:func:`fits` for the pod's requests (the formula of its signature's verdict vector)."""
+    return partial(fits, cpu=view.cpu, memory=view.memory)
 
 
 def fits(info: NodeInfo, cpu: int, memory: int) -> bool:

@@ -41,9 +41,8 @@ class NodeLayout:
             info.position = position
         # topology key -> value (None: nodes without the key) -> positions; None: not worth it
         self._partitions: dict[str, dict[str | None, list[int]] | None] = {}
-        # (key, allowed values) -> their nodes in list order, twice over (for rotation)
-        self._merged: dict[tuple[str, frozenset[str | None]], tuple[list[int], list[NodeInfo]]]
-        self._merged = {}
+        # (key, allowed values) -> their nodes in list order (for rotation)
+        self._merged: dict[tuple[str, frozenset[str | None]], Subset] = {}
         self._by_name: dict[str, NodeInfo] | None = None  # built when first asked for
         self._zones: list[str | None] | None = None  # each node's zone, twice over
 
@@ -88,23 +87,60 @@ class NodeLayout:
         self._partitions[key] = parts
         return parts
 
-    def rotated(
-        self, key: str, allowed: frozenset[str | None], start: int
-    ) -> tuple[list[NodeInfo], int, int]:
-        """The nodes whose value of ``key`` is in ``allowed``, in the order an attempt starting
-        at position ``start`` meets them: ``seq[begin:end]`` (a list twice over, not copied)."""
+    def subset(self, key: str, allowed: frozenset[str | None]) -> Subset:
+        """The nodes whose value of ``key`` (partitioned: :meth:`partition`) is in ``allowed``,
+        in list order; the same object while the partition stands."""
         merged = self._merged.get((key, allowed))
         if merged is None:
             parts = self._partitions[key]
             assert parts is not None
             positions = sorted(p for value in allowed for p in parts[value])
-            infos = [self.nodes[p] for p in positions]
             if len(self._merged) >= MAX_MERGED:
                 self._merged.clear()
-            merged = self._merged[(key, allowed)] = (positions, infos + infos)
-        positions, twice = merged
-        first = bisect_left(positions, start)
-        return twice, first, first + len(positions)
+            merged = self._merged[(key, allowed)] = Subset(positions, self.nodes)
+        return merged
+
+    def rotated(
+        self, key: str, allowed: frozenset[str | None], start: int
+    ) -> tuple[list[NodeInfo], int, int]:
+        """The nodes whose value of ``key`` is in ``allowed``, in the order an attempt starting
+        at position ``start`` meets them: ``seq[begin:end]`` (a list twice over, not copied)."""
+        return self.subset(key, allowed).rotated(start)
 
 
-__all__ = ["NodeLayout"]
+class Subset:
+    """Some of a layout's nodes (those of the allowed topology domains) in list order, twice
+    over: what :class:`NodeLayout` is to all of them, for a spread pod's Filter and Score."""
+
+    __slots__ = ("_index", "nodes", "positions", "positions_twice", "twice")
+
+    def __init__(self, positions: list[int], nodes: list[NodeInfo]) -> None:
+        self.positions = positions  # their positions in the layout's list, ascending
+        self.nodes = [nodes[p] for p in positions]
+        self.twice = self.nodes + self.nodes
+        self.positions_twice = positions + positions  # the layout position of each of twice
+        self._index: dict[int, int] | None = None  # layout position -> index here
+
+    def rotated(self, start: int) -> tuple[list[NodeInfo], int, int]:
+        """``twice[begin:end]``: these nodes from layout position ``start`` on, wrapping."""
+        first = bisect_left(self.positions, start)
+        return self.twice, first, first + len(self.positions)
+
+    def index_of(self, info: NodeInfo) -> int | None:
+        """``info``'s index in :attr:`nodes`, if it is one of them."""
+        if self._index is None:
+            self._index = {p: i for i, p in enumerate(self.positions)}
+        index = self._index.get(info.position)
+        return index if index is not None and self.nodes[index] is info else None
+
+    def run_of(self, infos: list[NodeInfo]) -> int | None:
+        """Where ``infos`` is a run of :attr:`twice` (as :meth:`NodeLayout.run_of`), else None."""
+        if not infos:
+            return None
+        begin = self.index_of(infos[0])
+        if begin is None or self.twice[begin : begin + len(infos)] != infos:
+            return None
+        return begin
+
+
+__all__ = ["NodeLayout", "Subset"]

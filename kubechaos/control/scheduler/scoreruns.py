@@ -14,6 +14,16 @@ every node whose requested totals or allocatable may have changed (:meth:`ScoreR
 its place, unplace and node updates, the same places that reset ``scored_for``), and a vector
 re-scores those nodes before its next use. A new node list (a node added or removed) drops
 every vector. Preemption's simulated NodeInfo copies are never a run (not the listed objects).
+
+A pod with a hard zone spread constraint (podtopologyspread/filtering.go: Filter rejects whole
+domains) is filtered over the nodes of the allowed zones only (:meth:`.layout.NodeLayout.subset`,
+in list order), so its feasible nodes are a run of that :class:`~.layout.Subset`, not of the
+node list. Its verdicts and scores are the same vectors' entries at the subset's layout
+positions (``Subset.positions_twice``), gathered at C speed (``map`` of the vector's
+``__getitem__``, :class:`Verdicts`): no vector per subset, so nothing more to keep in step. A
+verdict vector counts its nodes that do not fit (``zeros``): while there are none, no verdict is
+read at all. :meth:`ScoreRuns.fit_window` remembers the subset the Filter phase scanned, for
+:meth:`ScoreRuns.scores` to find the run in.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from collections.abc import Callable
 from typing import cast
 
 from kubechaos.control.scheduler.framework import NodeInfo
-from kubechaos.control.scheduler.layout import NodeLayout
+from kubechaos.control.scheduler.layout import NodeLayout, Subset
 
 Requests = tuple[int, int, int, int]
 Score = Callable[[NodeInfo], int]
@@ -37,18 +47,37 @@ MAX_VECTORS = 16
 
 
 class _Vector:
-    __slots__ = ("score", "scores", "synced")
+    __slots__ = ("score", "scores", "synced", "zeros")
 
     def __init__(self, score: Score | Fit, scores: list[int], synced: int) -> None:
         self.score = score  # the pod's score on one node (the signature's formula)
         self.scores = scores  # per position of NodeLayout.twice
         self.synced = synced  # the journal entries already applied
+        # the nodes whose entry is 0 (False: of a "fit" vector, the nodes that do not fit)
+        self.zeros = scores.count(0) // 2
+
+
+class Verdicts:
+    """A fit vector's entries at a subset's positions, read a slice at a time (at C speed):
+    ``verdicts[a:b]`` is the verdict of each node of ``subset.twice[a:b]``."""
+
+    __slots__ = ("_positions", "_verdicts")
+
+    def __init__(self, verdicts: list[bool], positions: list[int]) -> None:
+        self._verdicts = verdicts
+        self._positions = positions
+
+    def __getitem__(self, window: slice) -> list[bool]:
+        return list(map(self._verdicts.__getitem__, self._positions[window]))
 
 
 class ScoreRuns:
     """The vectors of the current node layout, and the journal of nodes changed since."""
 
-    __slots__ = ("_journal", "_layout", "_limit", "_seen", "_vectors", "built", "rescored")
+    __slots__ = (
+        "_journal", "_layout", "_limit", "_seen", "_subset", "_vectors", "built", "gathered",
+        "rescored",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._layout: NodeLayout | None = None
@@ -56,7 +85,9 @@ class ScoreRuns:
         self._limit = 0  # a journal longer than the node list drops the vectors (rebuilt)
         self._vectors: dict[Key, _Vector] = {}
         self._seen: dict[Key, int] = {}
+        self._subset: Subset | None = None  # the subset the last spread Filter scanned
         self.built = self.rescored = 0  # vectors built, nodes re-scored (read by cost tests)
+        self.gathered = 0  # windows read from a subset's positions (read by cost tests)
 
     def touched(self, info: NodeInfo) -> None:
         """The node's requested totals or allocatable may have changed."""
@@ -74,16 +105,46 @@ class ScoreRuns:
         has (or now gets) a vector; else None (the caller scores node by node)."""
         self._use(layout)
         begin = layout.run_of(feasible)
+        subset = self._subset
+        if begin is None and subset is not None:
+            # a spread pod's run of the allowed zones' nodes: its entries gathered
+            begin = subset.run_of(feasible)
+            if begin is None:
+                return None
+            vector = self._vector(("score", requests), layout, score)
+            if vector is None:
+                return None
+            self.gathered += 1
+            window = subset.positions_twice[begin : begin + len(feasible)]
+            return list(map(vector.scores.__getitem__, window))
         if begin is None:
             return None
         vector = self._vector(("score", requests), layout, score)
         return None if vector is None else vector.scores[begin : begin + len(feasible)]
+
+    def fit_window(
+        self, requests: Requests, layout: NodeLayout, fit: Fit, subset: Subset
+    ) -> Verdicts | bool | None:
+        """Per position of ``subset.twice``: does the node pass the node-local filters for a
+        simple pod of ``requests`` (as :meth:`fits`)? True when every offered node does (nothing
+        to read), else the signature's verdicts read at those positions on demand; None while
+        the signature has no vector (the caller checks node by node)."""
+        self._use(layout)
+        self._subset = subset
+        vector = self._vector(("fit", requests), layout, fit)
+        if vector is None:
+            return None
+        if not vector.zeros:
+            return True
+        self.gathered += 1
+        return Verdicts(cast(list[bool], vector.scores), subset.positions_twice)
 
     def fits(self, requests: Requests, layout: NodeLayout, fit: Fit) -> list[bool] | None:
         """Per position of ``layout.twice``: does the node pass the node-local filters for a
         simple pod of ``requests`` (``fit``: :func:`.fastfilter.fits`); None while the
         signature has no vector (the caller checks node by node)."""
         self._use(layout)
+        self._subset = None
         vector = self._vector(("fit", requests), layout, fit)
         return None if vector is None else cast(list[bool], vector.scores)
 
@@ -93,6 +154,7 @@ class ScoreRuns:
             self._vectors.clear()
             self._journal.clear()
             self._seen.clear()
+            self._subset = None
             self._limit = len(layout.nodes)
 
     def _vector(self, key: Key, layout: NodeLayout, score: Score | Fit) -> _Vector | None:
@@ -149,9 +211,11 @@ class ScoreRuns:
             if position in done or not 0 <= position < total or twice[position] is not info:
                 continue  # re-scored already, or not an offered node of this layout
             done.add(position)
-            scores[position] = scores[position + total] = score(info)
+            value = score(info)
+            vector.zeros += (not value) - (not scores[position])
+            scores[position] = scores[position + total] = value
             self.rescored += 1
         vector.synced = len(self._journal)
 
 
-__all__ = ["ScoreRuns"]
+__all__ = ["ScoreRuns", "Verdicts"]

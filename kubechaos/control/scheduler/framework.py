@@ -232,3 +232,17 @@ class NodeInfo:
 
 
 __all__ = ["ConstraintCycle", "NodeInfo", "PodView", "pod_requests", "tolerated"]
+
+
+def resource_signature(info: NodeInfo) -> tuple[int, int, int, int, int, int]:
+    """What a node's resource scores read besides the pod's requests (its requested totals and
+    allocatable): nodes of one signature share those scores, so they are computed once per
+    distinct signature (scoring's stale nodes of an attempt, scoreruns' vector builds)."""
+    return (
+        info.nz_cpu,
+        info.nz_memory,
+        info.cpu,
+        info.memory,
+        info.alloc_cpu,
+        info.alloc_memory,
+    )

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
-from kubechaos.control.scheduler.framework import NodeInfo
+from kubechaos.control.scheduler.framework import NodeInfo, resource_signature
 from kubechaos.control.scheduler.layout import NodeLayout, Subset
 
 Requests = tuple[int, int, int, int]
@@ -187,14 +187,7 @@ class ScoreRuns:
             if info.scored_for is requests:  # the node's own memo (scoring.resource_scores)
                 half.append(info.resource_score)
                 continue
-            signature = (
-                info.nz_cpu,
-                info.nz_memory,
-                info.cpu,
-                info.memory,
-                info.alloc_cpu,
-                info.alloc_memory,
-            )
+            signature = resource_signature(info)
             value = by_signature.get(signature)
             if value is None:
                 value = by_signature[signature] = score(info)

@@ -22,7 +22,12 @@ from functools import partial
 
 from kubechaos.api.nodeaffinity import preferred_score
 from kubechaos.control.scheduler.cache import SchedulerCache
-from kubechaos.control.scheduler.framework import NodeInfo, PodView, tolerated
+from kubechaos.control.scheduler.framework import (
+    NodeInfo,
+    PodView,
+    resource_signature,
+    tolerated,
+)
 from kubechaos.defaults import (
     SCHEDULER_IMAGE_MAX_CONTAINER_THRESHOLD,
     SCHEDULER_IMAGE_MIN_THRESHOLD,
@@ -103,14 +108,7 @@ def _score_stale(
     for _ in range(stale):
         i = scores.index(-1, i + 1)
         info = feasible[i]
-        signature = (
-            info.nz_cpu,
-            info.nz_memory,
-            info.cpu,
-            info.memory,
-            info.alloc_cpu,
-            info.alloc_memory,
-        )
+        signature = resource_signature(info)
         score = by_signature.get(signature)
         if score is None:
             score = by_signature[signature] = _resource_score(view, info)

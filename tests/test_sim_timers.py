@@ -382,7 +382,10 @@ def test_a_paced_run_still_waits_for_the_wall_clock() -> None:
     elapsed = time.monotonic() - started
     assert elapsed >= 0.19, elapsed
     assert elapsed < 10, elapsed
-    assert len(waits) >= 5, "each jump waited for the wall clock"
+    # The last jump (1.8 virtual s: 0.18 wall s) always waits; the four short ones wait only
+    # if the machine reaches them early enough (under load their 5 ms may already be past,
+    # and a paced clock owes no wait for time already gone)
+    assert waits and max(waits) > 0.1, waits
 
 
 def test_under_mock_clock_the_sleeps_are_trios_own(monkeypatch: pytest.MonkeyPatch) -> None:

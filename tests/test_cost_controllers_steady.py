@@ -36,7 +36,7 @@ from types import FrameType
 import attrs
 import trio
 
-from kubechaos.api.objects import DeploymentStatus, Pod, PodCondition, ReplicaSetStatus
+from kubechaos.api.objects import DeploymentStatus, Pod
 from kubechaos.api.selectors import LabelSelector
 from kubechaos.control.controllers.deployment import sync as deployment_sync
 from kubechaos.control.controllers.deployment import util as deployment_util
@@ -44,13 +44,19 @@ from kubechaos.control.controllers.garbagecollector import GarbageCollector
 from kubechaos.control.controllers.ownership import SelectorIndex
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 
-from .factories import PodReadier, pod, replicaset, service
-from .test_cost_controllers_sync import _converged_deployment, calls_from
+from .factories import PodReadier, pod, service
+from .test_cost_controllers_sync import (
+    _converged_deployment,
+    assert_counted_half_ready,
+    calls_from,
+    flip_unready,
+    forty_ready_pods,
+)
 from .test_cost_pod_handlers import calls_of, status_write
 from .test_endpoints import set_status
 from .test_endpointslice_incremental import _ip, _start
 from .test_endpointslices import controlling
-from .test_replicaset import control_plane, owned_pods
+from .test_replicaset import control_plane
 
 
 async def test_a_deployment_sync_checks_its_new_replicaset_once() -> None:
@@ -210,30 +216,11 @@ async def test_a_readiness_flip_moves_only_its_replicasets_ready_count() -> None
     async with trio.open_nursery() as nursery:
         nursery.start_soon(rc.run)
         nursery.start_soon(PodReadier(ctx).run)
-        await ctx.api.create(replicaset("web", replicas=40))
-        await trio.sleep(15)
-        pods = sorted(await owned_pods(ctx), key=lambda p: p.metadata.name)
-        assert len(pods) == 40 and all(p.is_ready() for p in pods)
+        pods = await forty_ready_pods(ctx)
         with calls_from(("controllers/rstally.py",), active=Pod.is_active) as counts:
-            for p in pods[:20]:
-                current = await ctx.api.get("pods", "default", p.metadata.name)
-                conditions = (PodCondition("Ready", "False"),)
-                await ctx.api.update_status(
-                    attrs.evolve(
-                        current, status=attrs.evolve(current.status, conditions=conditions)
-                    )
-                )
+            await flip_unready(ctx, pods[:20])
         assert counts == Counter(), counts
-        await trio.sleep(5)
-        rs = rc.replicasets.get("default/web")
-        assert rs is not None
-        assert rs.status == ReplicaSetStatus(
-            replicas=40,
-            fully_labeled_replicas=40,
-            ready_replicas=20,
-            available_replicas=20,
-            observed_generation=rs.metadata.generation,
-        )
+        await assert_counted_half_ready(rc)
         nursery.cancel_scope.cancel()
 
 

@@ -297,6 +297,41 @@ async def test_a_replicaset_sync_that_changes_nothing_reads_no_pod_and_builds_no
         nursery.cancel_scope.cancel()
 
 
+async def forty_ready_pods(ctx: Context) -> list[Pod]:
+    """A 40-replica ReplicaSet ``web`` created and left 15 s to get all its pods Ready (the
+    caller runs the ReplicaSet controller and a PodReadier); its pods by name."""
+    await ctx.api.create(replicaset("web", replicas=40))
+    await trio.sleep(15)
+    pods = sorted(await owned_pods(ctx), key=lambda p: p.metadata.name)
+    assert len(pods) == 40 and all(p.is_ready() for p in pods)
+    return pods
+
+
+async def flip_unready(ctx: Context, pods: list[Pod]) -> None:
+    """A status write per pod turning its Ready condition False (its labels and owner
+    references kept as the very objects stored)."""
+    for p in pods:
+        current = await ctx.api.get("pods", "default", p.metadata.name)
+        conditions = (PodCondition("Ready", "False"),)
+        await ctx.api.update_status(
+            attrs.evolve(current, status=attrs.evolve(current.status, conditions=conditions))
+        )
+
+
+async def assert_counted_half_ready(rc: ReplicaSetController) -> None:
+    """After the flips of 20 of its 40 pods, ``web``'s status is what a fresh count gives."""
+    await trio.sleep(5)
+    rs = rc.replicasets.get("default/web")
+    assert rs is not None
+    assert rs.status == ReplicaSetStatus(
+        replicas=40,
+        fully_labeled_replicas=40,
+        ready_replicas=20,
+        available_replicas=20,
+        observed_generation=rs.metadata.generation,
+    )
+
+
 async def test_a_pod_status_event_costs_the_replicaset_indexes_no_label_or_owner_reading() -> None:
     """pkg/controller/replicaset/replica_set.go updatePod resolves the pod's controller
     reference and queues its ReplicaSet; calculateStatus (replica_set_utils.go) counts the
@@ -311,10 +346,7 @@ async def test_a_pod_status_event_costs_the_replicaset_indexes_no_label_or_owner
     async with trio.open_nursery() as nursery:
         nursery.start_soon(rc.run)
         nursery.start_soon(PodReadier(ctx).run)
-        await ctx.api.create(replicaset("web", replicas=40))
-        await trio.sleep(15)
-        pods = sorted(await owned_pods(ctx), key=lambda p: p.metadata.name)
-        assert len(pods) == 40 and all(p.is_ready() for p in pods)
+        pods = await forty_ready_pods(ctx)
         visited = workcount.PODS_VISITED
         indexes = ("controllers/rstally.py", "controllers/ownership.py")
         with counted_calls(
@@ -322,26 +354,10 @@ async def test_a_pod_status_event_costs_the_replicaset_indexes_no_label_or_owner
             index_controller_ref=(ObjectMeta.controller_ref, indexes),
             handler_controller_ref=(ObjectMeta.controller_ref, ("controllers/replicaset.py",)),
         ) as counts:
-            for p in pods[:20]:
-                current = await ctx.api.get("pods", "default", p.metadata.name)
-                conditions = (PodCondition("Ready", "False"),)
-                await ctx.api.update_status(
-                    attrs.evolve(
-                        current, status=attrs.evolve(current.status, conditions=conditions)
-                    )
-                )
+            await flip_unready(ctx, pods[:20])
         assert counts == Counter(handler_controller_ref=20), counts
         assert visited == workcount.PODS_VISITED  # no handler looked at another pod
-        await trio.sleep(5)
-        rs = rc.replicasets.get("default/web")
-        assert rs is not None
-        assert rs.status == ReplicaSetStatus(
-            replicas=40,
-            fully_labeled_replicas=40,
-            ready_replicas=20,
-            available_replicas=20,
-            observed_generation=rs.metadata.generation,
-        )
+        await assert_counted_half_ready(rc)
         nursery.cancel_scope.cancel()
 
 
@@ -402,14 +418,7 @@ async def test_the_endpoint_controllers_pod_handlers_build_no_view_and_read_no_o
         await trio.sleep(2)
         visited = workcount.PODS_VISITED
         with calls_from(("controllers/servicepods.py",), view=endpoint_view) as counts:
-            for p in pods[:20]:
-                current = await ctx.api.get("pods", "default", p.metadata.name)
-                conditions = (PodCondition("Ready", "False"),)
-                await ctx.api.update_status(
-                    attrs.evolve(
-                        current, status=attrs.evolve(current.status, conditions=conditions)
-                    )
-                )
+            await flip_unready(ctx, pods[:20])
             await trio.sleep(2)
         assert counts == Counter(), counts
         assert visited == workcount.PODS_VISITED

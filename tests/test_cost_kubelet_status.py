@@ -30,9 +30,8 @@ from kubechaos.api.objects import PodCondition, PodStatus, Probe
 from kubechaos.node import initstate, podstate, readinessgates
 from kubechaos.node.readinessgates import same_by_kubelet
 from kubechaos.sim.clock import run_virtual
-from tests.factories import pod
-from tests.harness import wait_until
-from tests.test_kubelet import behaving, plane, ready, start, stored
+from tests.test_cost_node_steady import five_pod_lifecycles
+from tests.test_kubelet import behaving, plane, start
 
 READINESS = Probe(initial_delay_seconds=5, period_seconds=10)
 
@@ -74,24 +73,9 @@ def test_a_pod_lifecycle_makes_only_the_conditions_that_changed() -> None:
     four on every build made 15 per pod."""
     counts: Counter[str] = Counter()
 
-    async def main() -> int:
-        ctx, net = await plane()
-        async with trio.open_nursery() as nursery:
-            kubelet, _ = start(nursery, ctx, net)
-            names = [f"web-{i}" for i in range(5)]
-            for name in names:
-                await ctx.api.create(pod(name, node_name="n1", readiness=READINESS))
-            await wait_until(lambda: all(ready(ctx, n) for n in names), 120, "ready")
-            await trio.sleep(120)
-            for name in names:
-                await ctx.api.delete("pods", "default", name)
-            await wait_until(lambda: all(stored(ctx, n) is None for n in names), 120, "gone")
-            nursery.cancel_scope.cancel()
-        return int(kubelet.status_writes)
-
     with pytest.MonkeyPatch.context() as mp:
         _count_kubelet_conditions(mp, counts)
-        writes = run_virtual(main, seed=0)
+        writes = run_virtual(five_pod_lifecycles, seed=0)
     assert writes == 5 * 4
     made = sum(counts[m.__name__] for m in (podstate, initstate, readinessgates))
     assert made == 5 * 10

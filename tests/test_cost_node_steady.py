@@ -140,6 +140,24 @@ def test_a_probe_that_cannot_flip_is_computed_once_and_never_again() -> None:
     assert calls["built"] == kubelet.status_writes
 
 
+async def five_pod_lifecycles() -> int:
+    """Five pods with a readiness probe on one kubelet: created, Ready, two idle minutes,
+    deleted and gone; the kubelet's status writes (four per pod)."""
+    ctx, net = await plane()
+    async with trio.open_nursery() as nursery:
+        kubelet, _ = start(nursery, ctx, net)
+        names = [f"web-{i}" for i in range(5)]
+        for name in names:
+            await ctx.api.create(pod(name, node_name="n1", readiness=READINESS))
+        await wait_until(lambda: all(ready(ctx, n) for n in names), 120, "ready")
+        await trio.sleep(120)
+        for name in names:
+            await ctx.api.delete("pods", "default", name)
+        await wait_until(lambda: all(stored(ctx, n) is None for n in names), 120, "gone")
+        nursery.cancel_scope.cancel()
+    return int(kubelet.status_writes)
+
+
 def test_a_status_is_built_once_per_change_over_a_whole_lifecycle() -> None:
     """Five pods created, Ready, deleted and gone: every status the status manager builds is
     posted (Pending, Running, Ready, and the terminated pod's final status), none is rebuilt
@@ -148,24 +166,9 @@ def test_a_status_is_built_once_per_change_over_a_whole_lifecycle() -> None:
     either, because nothing marks a pod dirty unless its state changed)."""
     built: Counter[str] = Counter()
 
-    async def main() -> int:
-        ctx, net = await plane()
-        async with trio.open_nursery() as nursery:
-            kubelet, _ = start(nursery, ctx, net)
-            names = [f"web-{i}" for i in range(5)]
-            for name in names:
-                await ctx.api.create(pod(name, node_name="n1", readiness=READINESS))
-            await wait_until(lambda: all(ready(ctx, n) for n in names), 120, "ready")
-            await trio.sleep(120)
-            for name in names:
-                await ctx.api.delete("pods", "default", name)
-            await wait_until(lambda: all(stored(ctx, n) is None for n in names), 120, "gone")
-            nursery.cancel_scope.cancel()
-        return int(kubelet.status_writes)
-
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(status_manager, "build_status", _counting(built, "built", podstate.build_status))
-        writes = run_virtual(main, seed=0)
+        writes = run_virtual(five_pod_lifecycles, seed=0)
     assert writes == 5 * 4
     assert built["built"] == writes
 

@@ -29,22 +29,14 @@ from kubechaos.client.informer import LABEL_INDEX, NAMESPACE_INDEX, Handler, Inf
 from kubechaos.control import etcd as etcd_module
 from kubechaos.control import watchcache as watchcache_module
 from kubechaos.control.apiserver import APIServer
-from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.control.registry import stamp
 from kubechaos.defaults import TAINT_NOT_READY, TAINT_UNREACHABLE
 from kubechaos.sim.events import EventLog
 
 from .factories import pod, pod_spec
+from .test_cost_request_path import _api
 
 CREATES = 10
-
-
-async def _api() -> APIServer:
-    _, ctx = new_control_plane(seed=1)
-    await bootstrap(ctx)
-    api = ctx.api
-    assert isinstance(api, APIServer)
-    return api
 
 
 def _count_inits(monkeypatch: pytest.MonkeyPatch, counts: Counter[str], *classes: type) -> None:

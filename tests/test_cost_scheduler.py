@@ -278,6 +278,27 @@ def random_pod(rng: random.Random, n: int) -> Pod:
     return pod(f"p-{n}", labels={"app": app}, **kwargs)
 
 
+def assume_and_sometimes_forget(
+    sched: Scheduler,
+    rng: random.Random,
+    view: PodView,
+    p: Pod,
+    feasible: list[NodeInfo],
+    placed: list[str],
+) -> None:
+    """A seeded property test's step after an attempt: the pod assumed on the node select_host
+    picks (if any node fits), then, three times in ten, a random assumed pod forgotten again."""
+    if feasible:
+        info = sched.select_host(view, feasible)
+        sched.cache.place(view.key, p, info.name, assumed=True)
+        placed.append(view.key)
+    if placed and rng.random() < 0.3:
+        key = placed.pop(rng.randrange(len(placed)))
+        entry = sched.cache.placement(key)
+        assert entry is not None
+        sched.cache.unplace(key, entry)
+
+
 def full_verdicts(sched: Scheduler, view: PodView, start: int) -> tuple[list[str], list[Any], int]:
     """findNodesThatFitPod the slow way: every node through filter_node with a fresh PreFilter
     state (no memo of any kind), from the same rotating start, to the same count."""
@@ -330,14 +351,7 @@ def test_fast_filter_and_memoised_scores_agree_with_the_full_path(seed: int) -> 
             assert node_scores(view, feasible, sched.cache) == first  # memo hits
             if not sched.cache.soft_tainted_nodes and not view.preferred:
                 assert first == fresh
-            info = sched.select_host(view, feasible)
-            sched.cache.place(view.key, p, info.name, assumed=True)
-            placed.append(view.key)
-        if placed and rng.random() < 0.3:
-            key = placed.pop(rng.randrange(len(placed)))
-            entry = sched.cache.placement(key)
-            assert entry is not None
-            sched.cache.unplace(key, entry)
+        assume_and_sometimes_forget(sched, rng, view, p, feasible, placed)
         if rng.random() < 0.3:
             sched.cache.node_changed(random_node(rng, rng.randrange(150)))
 

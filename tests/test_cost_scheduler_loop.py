@@ -45,7 +45,14 @@ from kubechaos.defaults import (
 )
 
 from .factories import pod, ready_node
-from .test_cost_scheduler import attempt, counting, new_scheduler, zone_node, zone_spread
+from .test_cost_scheduler import (
+    assume_and_sometimes_forget,
+    attempt,
+    counting,
+    new_scheduler,
+    zone_node,
+    zone_spread,
+)
 
 
 def _place(sched: Scheduler, name: str, node: str, app: str = "web") -> None:
@@ -290,14 +297,7 @@ def test_fast_paths_agree_with_the_full_filters_and_scores(seed: int) -> None:
         if feasible:
             winners = plugins.best_nodes(view, feasible, sched.cache)
             assert [i.name for i in winners] == _full_best(sched, view, feasible)
-            info = sched.select_host(view, feasible)
-            sched.cache.place(view.key, p, info.name, assumed=True)
-            placed.append(view.key)
-        if placed and rng.random() < 0.3:
-            key = placed.pop(rng.randrange(len(placed)))
-            entry = sched.cache.placement(key)
-            assert entry is not None
-            sched.cache.unplace(key, entry)
+        assume_and_sometimes_forget(sched, rng, view, p, feasible, placed)
         if rng.random() < 0.2:
             sched.cache.node_changed(_random_node(rng, rng.randrange(count)))
     assert fast_attempts > 30  # the fast path was the one mostly checked

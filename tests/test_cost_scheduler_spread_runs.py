@@ -33,6 +33,7 @@ from kubechaos.defaults import LABEL_ZONE
 from .factories import pod, ready_node
 from .test_cost_scheduler import (
     ZONES,
+    assume_and_sometimes_forget,
     attempt,
     counting,
     full_verdicts,
@@ -209,14 +210,7 @@ def test_spread_runs_give_the_per_node_loops_feasible_nodes_and_scores(seed: int
         if feasible:
             scores = node_scores(view, feasible, sched.cache)
             assert scores == [_resource_score(view, info) for info in feasible]
-            info = sched.select_host(view, feasible)
-            sched.cache.place(view.key, p, info.name, assumed=True)
-            placed.append(view.key)
-        if placed and rng.random() < 0.3:
-            key = placed.pop(rng.randrange(len(placed)))
-            entry = sched.cache.placement(key)
-            assert entry is not None
-            sched.cache.unplace(key, entry)
+        assume_and_sometimes_forget(sched, rng, view, p, feasible, placed)
         if rng.random() < 0.15:
             sched.cache.node_changed(_random_node(rng, rng.randrange(count)))
     assert runs.gathered >= 40

@@ -129,15 +129,13 @@ class APIServer:
         One sleep per request rather than one per hop keeps a wakeup's worth of cost per request
         at 5,000 nodes; what a client observes (latency, then the result) is the same.
 
-        Every request comes through here: without request faults it is one frame (the latency
-        drawn inline, ``mean * (0.5 + x)``: jitter's very float for its default spread, no draw
-        for a mean of 0; the stats observed directly); with them, :func:`_admitted`, which must
-        agree with this on the draws and their order. ``fn`` is called with ``args`` (a read's
+        Every request comes through here: without request faults it is one frame (the stats
+        observed directly); with them, :func:`_admitted`, which draws each retry's latency as
+        this draws the first. ``fn`` is called with ``args`` (a read's
         bound method and its arguments: no closure per request).
         """
         start = now()
-        mean = self.settings.apiserver_latency
-        latency = mean * (0.5 + self._latency_rng.random()) if mean > 0 else 0.0
+        latency = jitter(self._latency_rng, self.settings.apiserver_latency)
         latency += self.etcd.latency(reads, writes)
         if self.request_hooks:
             start, refused = await _admitted(self, verb, resource, reads, writes, latency, start)

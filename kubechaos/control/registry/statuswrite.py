@@ -50,7 +50,6 @@ _KEPT_META: dict[type, tuple[str, ...]] = {
     Pod: ("owner_references", "deletion_timestamp", "deletion_grace_period_seconds"),
 }
 _CLIENT_META = ("labels", "annotations", "finalizers", "owner_references")
-_TAKEN_META: dict[type, tuple[str, ...]] = {}  # per kind: _CLIENT_META less _KEPT_META, memo
 # upstream's bounds: (field, bound field, message) for the status of these kinds
 _BOUNDS: dict[type, tuple[tuple[str, str, str], ...]] = {
     Deployment: (
@@ -104,11 +103,9 @@ def client_status_update(has_status: bool, old: Any, new: Any, version: str = ""
 def status_write_meta(kind: type, old: ObjectMeta, new: ObjectMeta, version: str) -> ObjectMeta:
     """``old``'s metadata with what ``kind``'s status strategy takes of the request's ``new``
     (the client-settable fields it does not keep), stamped with ``version``."""
-    taken = _TAKEN_META.get(kind)
-    if taken is None:
-        kept = _KEPT_META.get(kind, ())
-        taken = _TAKEN_META[kind] = tuple(name for name in _CLIENT_META if name not in kept)
-    return replace(old, resource_version=version, **{name: getattr(new, name) for name in taken})
+    kept = _KEPT_META.get(kind, ())
+    taken = {name: getattr(new, name) for name in _CLIENT_META if name not in kept}
+    return replace(old, resource_version=version, **taken)
 
 
 def validate_status(obj: Any) -> list[str]:

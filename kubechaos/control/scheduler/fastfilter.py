@@ -132,7 +132,8 @@ def fit_of(view: PodView) -> Callable[[NodeInfo], bool]:
 
 
 def fits(info: NodeInfo, cpu: int, memory: int) -> bool:
-    """:func:`cheap_fit`'s verdict, without its memo: must agree with it on every node."""
+    """The node-local filters' common verdict for a simple pod (:func:`cheap_fit` remembers it
+    in the node's memo; the signature vectors hold it per node)."""
     return (
         not info.hard_taints
         and not info.unschedulable
@@ -146,13 +147,7 @@ def cheap_fit(info: NodeInfo, cpu: int, memory: int, requests: Requests) -> bool
     """The node-local filters' common verdict for a simple pod: an untainted, schedulable node
     with room passes them (and remembers so in ``fit_for``). False means "not settled": the
     caller runs filter_node, which also words the rejection."""
-    if (
-        not info.hard_taints
-        and not info.unschedulable
-        and info.pods < info.alloc_pods
-        and cpu <= info.alloc_cpu - info.cpu
-        and memory <= info.alloc_memory - info.memory
-    ):
+    if fits(info, cpu, memory):
         info.fit_for = requests
         return True
     return False

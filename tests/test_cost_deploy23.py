@@ -9,7 +9,9 @@ counted deterministically, never timed.
   the transition time it keeps (the old path built it, then copied it with ``attrs.evolve`` to
   set that time, and built the Available condition too);
 - FindNewReplicaSet picks the oldest matching ReplicaSet without sorting them all on every sync,
-  and still the oldest when more than one matches.
+  and still the oldest when more than one matches;
+- maxSurge and maxUnavailable are resolved from their percentages once per strategy and size,
+  not on every sync (the old path parsed both percentages at each ask).
 
 Each count fails if the removed work comes back. Calls are counted by the file of the caller
 (:func:`tests.test_cost_controllers_sync.calls_from`), so the API server's copies do not count.
@@ -22,6 +24,7 @@ from collections import Counter
 import attrs
 import trio
 
+from kubechaos.api import rollout
 from kubechaos.api.objects import DeploymentCondition, DeploymentStatus, ObjectMeta, copying
 from kubechaos.control.controllers.deployment import util as deployment_util
 from kubechaos.control.controllers.deployment.progress import sync_rollout_status
@@ -128,3 +131,22 @@ def test_find_new_replica_set_takes_the_oldest_match_without_sorting() -> None:
     assert counts == Counter(), counts
     found = deployment_util.find_new_replica_set(d, [new, twin_b, old, twin_a])  # type: ignore[list-item]
     assert found is twin_a
+
+
+def test_a_deployment_s_fenceposts_are_resolved_once_per_strategy_and_size() -> None:
+    """pkg/controller/deployment/util/deployment_util.go ResolveFenceposts (MaxSurge,
+    MaxUnavailable): maxSurge and maxUnavailable, each an int or a percentage of
+    ``spec.replicas`` (intstr.GetScaledValueFromIntOrPercent), maxSurge rounded up and
+    maxUnavailable down, unavailable 1 if both are 0. Every Deployment sync asks (the Available
+    condition's minimum); the percentages are read once per strategy and size, not per sync,
+    and the answers are upstream's."""
+    rollout.resolve_fenceposts.cache_clear()
+    d = deployment("web", replicas=10)  # the default strategy: 25% and 25%
+    with calls_from(("api/rollout.py",), scaled=rollout.scaled_value) as counts:
+        for _ in range(5):
+            assert rollout.max_surge(d) == 3
+            assert rollout.max_unavailable(d) == 2
+    assert counts == Counter(scaled=2), counts
+    assert rollout.resolve_fenceposts("0%", "10%", 3) == (0, 1)
+    small = attrs.evolve(d, spec=attrs.evolve(d.spec, replicas=3))
+    assert (rollout.max_surge(small), rollout.max_unavailable(small)) == (1, 0)

@@ -13,6 +13,8 @@ live pods by ``replicas + maxSurge`` without depending on any controller.
 
 from __future__ import annotations
 
+import functools
+
 from kubechaos.api.objects import Deployment
 
 
@@ -24,8 +26,13 @@ def scaled_value(value: int | str, total: int, round_up: bool) -> int:
     return -(-percent * total // 100) if round_up else percent * total // 100
 
 
+@functools.lru_cache(maxsize=1024)
 def resolve_fenceposts(surge: int | str, unavailable: int | str, desired: int) -> tuple[int, int]:
-    """maxSurge rounds up, maxUnavailable down; both zero would deadlock, so unavailable is 1."""
+    """maxSurge rounds up, maxUnavailable down; both zero would deadlock, so unavailable is 1.
+
+    Remembered per (surge, unavailable, desired): a Deployment sync asks at least once (its
+    Available condition's minimum), a rollout several times, and the answer is a pure function
+    of the three, which take few distinct values in a cluster (its strategies and sizes)."""
     max_surge = scaled_value(surge, desired, True)
     max_unavailable = scaled_value(unavailable, desired, False)
     if max_surge == 0 and max_unavailable == 0:

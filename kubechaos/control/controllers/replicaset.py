@@ -48,6 +48,7 @@ from kubechaos.api.objects import (
     ReplicaSet,
     ReplicaSetStatus,
     key_of,
+    replace,
 )
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
@@ -427,7 +428,7 @@ class ReplicaSetController(Controller):
             return rs
         for attempt in range(2):
             try:
-                return await self.api.update_status(attrs.evolve(rs, status=status))
+                return await self.api.update_status(replace(rs, status=status))
             except errors.NotFound:
                 return None
             except errors.APIError:

@@ -8,8 +8,6 @@ a rollout that has stopped moving asks its work queue to come back just after it
 
 from __future__ import annotations
 
-import attrs
-
 from kubechaos.api.objects import Deployment, DeploymentStatus, ReplicaSet, key_of
 from kubechaos.control.controllers.deployment.sync import DeploymentSync
 from kubechaos.control.controllers.deployment.util import (
@@ -55,11 +53,12 @@ async def sync_rollout_status(
         elif deployment_progressing(d, status):
             # Progress refreshes lastUpdateTime even with an unchanged reason (which
             # set_condition would ignore), and keeps the transition time while True.
-            cond = new_condition(
-                PROGRESSING, "True", RS_UPDATED, f"{_subject(d, new_rs)} is progressing."
-            )
+            since = None
             if current is not None and current.status == "True":
-                cond = attrs.evolve(cond, last_transition_time=current.last_transition_time)
+                since = current.last_transition_time
+            cond = new_condition(
+                PROGRESSING, "True", RS_UPDATED, f"{_subject(d, new_rs)} is progressing.", since
+            )
             status = remove_condition(status, PROGRESSING, append=cond)
         elif deployment_timed_out(d, status):
             cond = new_condition(

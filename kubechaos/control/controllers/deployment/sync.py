@@ -29,6 +29,7 @@ from kubechaos.api.objects import (
     ReplicaSet,
     ReplicaSetSpec,
     key_of,
+    replace,
 )
 from kubechaos.api.rollout import is_rolling_update, max_surge
 from kubechaos.client.informer import Informer
@@ -67,6 +68,7 @@ from kubechaos.control.controllers.deployment.util import (
     set_replicas_annotations,
     spec_total,
     status_counts,
+    with_condition,
 )
 from kubechaos.defaults import (
     DEPLOYMENT_DESIRED_REPLICAS_ANNOTATION,
@@ -137,7 +139,7 @@ class DeploymentSync:
 
     # ------------------------------------------------------------------ writes
     async def write_status(self, status: DeploymentStatus) -> None:
-        self.d = await self.api.update_status(attrs.evolve(self.d, status=status))
+        self.d = await self.api.update_status(replace(self.d, status=status))
 
     async def _set_revision(self, revision: str, status: DeploymentStatus | None) -> None:
         """SetDeploymentRevision and the Progressing condition ``status`` holds (None: none to
@@ -328,22 +330,32 @@ class DeploymentSync:
         d = self.d
         if counts is None:
             counts = status_counts(d, all_rss, new_rs)
-        status = DeploymentStatus(*counts, conditions=d.status.conditions)
-        if minimum_available(d, counts[4]):
-            cond = new_condition(
-                AVAILABLE,
-                "True",
-                MINIMUM_REPLICAS_AVAILABLE,
-                "Deployment has minimum availability.",
-            )
-        else:
-            cond = new_condition(
-                AVAILABLE,
-                "False",
-                MINIMUM_REPLICAS_UNAVAILABLE,
-                "Deployment does not have minimum availability.",
-            )
-        return set_condition(status, cond)
+        return self._status_of(counts, minimum_available(d, counts[4]))
+
+    def _status_of(self, counts: StatusCounts, meets_minimum: bool) -> DeploymentStatus:
+        """The status of these counts and the Available condition ``meets_minimum`` calls for,
+        built once: the conditions are settled first (the Deployment's own tuple while the
+        Available condition stands, SetDeploymentCondition changing nothing then), so no status
+        is built only to be copied, and no condition only to be found already there."""
+        d = self.d
+        conditions = d.status.conditions
+        if not available_condition_kept(d, meets_minimum):
+            if meets_minimum:
+                cond = new_condition(
+                    AVAILABLE,
+                    "True",
+                    MINIMUM_REPLICAS_AVAILABLE,
+                    "Deployment has minimum availability.",
+                )
+            else:
+                cond = new_condition(
+                    AVAILABLE,
+                    "False",
+                    MINIMUM_REPLICAS_UNAVAILABLE,
+                    "Deployment does not have minimum availability.",
+                )
+            conditions = with_condition(conditions, cond)
+        return DeploymentStatus(*counts, conditions=conditions)
 
     def current_or_calculated(
         self, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None
@@ -355,9 +367,10 @@ class DeploymentSync:
         condition of the same status and reason."""
         d = self.d
         counts = status_counts(d, all_rss, new_rs)
-        if counts == current_counts(d.status) and available_condition_kept(d, counts[4]):
+        meets_minimum = minimum_available(d, counts[4])
+        if counts == current_counts(d.status) and available_condition_kept(d, meets_minimum):
             return d.status
-        return self.calculate_status(all_rss, new_rs, counts)
+        return self._status_of(counts, meets_minimum)
 
     async def sync_deployment_status(
         self, all_rss: list[ReplicaSet], new_rs: ReplicaSet | None

@@ -26,6 +26,7 @@ from kubechaos.api.objects import (
     DeploymentStatus,
     PodTemplate,
     ReplicaSet,
+    replace,
 )
 from kubechaos.api.rollout import is_rolling_update, max_surge, max_unavailable
 from kubechaos.defaults import (
@@ -175,15 +176,23 @@ class TemplateMatches:
 def find_new_replica_set(
     d: Deployment, rss: list[ReplicaSet], matches: TemplateMatches | None = None
 ) -> ReplicaSet | None:
-    """The oldest ReplicaSet whose template is the Deployment's (there should be one at most)."""
-    for rs in sorted(rss, key=by_creation):
+    """The oldest ReplicaSet whose template is the Deployment's (there should be one at most).
+
+    Upstream sorts by creation and takes the first match; the oldest of the matches is the same
+    ReplicaSet (``min`` keeps the first of equal keys, as the stable sort does) without sorting
+    every ReplicaSet on every sync, and with the one match there nearly always is, no sort key."""
+    found = [
+        rs
+        for rs in rss
         if (
             matches.same(d, rs)
             if matches is not None
             else equal_ignore_hash(rs.spec.template, d.spec.template)
-        ):
-            return rs
-    return None
+        )
+    ]
+    if len(found) > 1:
+        return min(found, key=by_creation)
+    return found[0] if found else None
 
 
 def new_rs_new_replicas(d: Deployment, all_rss: list[ReplicaSet], new_rs: ReplicaSet) -> int:
@@ -322,13 +331,14 @@ def minimum_available(d: Deployment, available: int) -> bool:
     return available >= d.spec.replicas - max_unavailable(d)
 
 
-def available_condition_kept(d: Deployment, available: int) -> bool:
-    """Whether the Available condition calculateStatus sets is already the Deployment's (same
-    status and reason: SetDeploymentCondition then changes nothing)."""
+def available_condition_kept(d: Deployment, meets_minimum: bool) -> bool:
+    """Whether the Available condition calculateStatus sets (``meets_minimum``: what
+    :func:`minimum_available` says) is already the Deployment's (same status and reason:
+    SetDeploymentCondition then changes nothing)."""
     current = d.status.condition(AVAILABLE)
     if current is None:
         return False
-    if minimum_available(d, available):
+    if meets_minimum:
         return current.status == "True" and current.reason == MINIMUM_REPLICAS_AVAILABLE
     return current.status == "False" and current.reason == MINIMUM_REPLICAS_UNAVAILABLE
 
@@ -371,24 +381,45 @@ def deployment_timed_out(d: Deployment, status: DeploymentStatus) -> bool:
     return cond.last_update_time + d.spec.progress_deadline_seconds < now()
 
 
-def new_condition(type_: str, status: str, reason: str, message: str) -> DeploymentCondition:
+def new_condition(
+    type_: str, status: str, reason: str, message: str, since: float | None = None
+) -> DeploymentCondition:
+    """NewDeploymentCondition: updated now, and transitioned now unless ``since`` says when."""
     t = now()
-    return DeploymentCondition(type_, status, reason, message, t, t)
+    return DeploymentCondition(type_, status, reason, message, t, t if since is None else since)
+
+
+def with_condition(
+    conditions: tuple[DeploymentCondition, ...], cond: DeploymentCondition
+) -> tuple[DeploymentCondition, ...]:
+    """SetDeploymentCondition over a conditions tuple: same status and reason is no change (the
+    very tuple back); same status keeps the transition time; the condition goes last."""
+    for current in conditions:
+        if current.type == cond.type:
+            if current.status == cond.status:
+                if current.reason == cond.reason:
+                    return conditions
+                cond = replace(cond, last_transition_time=current.last_transition_time)
+            break
+    return without_condition(conditions, cond.type, append=cond)
 
 
 def set_condition(status: DeploymentStatus, cond: DeploymentCondition) -> DeploymentStatus:
-    """SetDeploymentCondition: same status and reason is no change; same status keeps the
-    transition time."""
-    current = status.condition(cond.type)
-    if current is not None and current.status == cond.status:
-        if current.reason == cond.reason:
-            return status
-        cond = attrs.evolve(cond, last_transition_time=current.last_transition_time)
-    return remove_condition(status, cond.type, append=cond)
+    """SetDeploymentCondition (:func:`with_condition`) on a status; unchanged, the status itself."""
+    conditions = with_condition(status.conditions, cond)
+    return status if conditions is status.conditions else replace(status, conditions=conditions)
+
+
+def without_condition(
+    conditions: tuple[DeploymentCondition, ...],
+    type_: str,
+    append: DeploymentCondition | None = None,
+) -> tuple[DeploymentCondition, ...]:
+    kept = tuple(c for c in conditions if c.type != type_)
+    return kept if append is None else (*kept, append)
 
 
 def remove_condition(
     status: DeploymentStatus, type_: str, append: DeploymentCondition | None = None
 ) -> DeploymentStatus:
-    kept = tuple(c for c in status.conditions if c.type != type_)
-    return attrs.evolve(status, conditions=kept if append is None else (*kept, append))
+    return replace(status, conditions=without_condition(status.conditions, type_, append))

@@ -126,7 +126,9 @@ class TrafficStats:
     """
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self._requests: dict[tuple[str, str, str, str], int] = {}
+        # each flow's successes not yet added to _requests (added whenever requests is read)
+        self._tallies: list[_SuccessTally] = []
         self.unsent: dict[tuple[str, str, str], int] = {}
         self.latency_buckets: dict[ServiceId, list[int]] = {}
         self.latency_sum: dict[ServiceId, float] = {}
@@ -142,6 +144,13 @@ class TrafficStats:
         # told the virtual time of each batch of requests with a failure (steady state's
         # event-resolution record, kubechaos.observe.resolution)
         self.on_failure: list[Callable[[float], None]] = []
+
+    @property
+    def requests(self) -> dict[tuple[str, str, str, str], int]:
+        """Requests sent per (namespace, service, source node, outcome), every success in."""
+        for tally in self._tallies:
+            tally.settle(self._requests)
+        return self._requests
 
     def count(
         self,
@@ -215,6 +224,38 @@ class TrafficStats:
         return ok, failed
 
 
+class _SuccessTally:
+    """One flow's successes per source node, by the node's position in the source list its
+    batches send from: a success is one list increment where counting it in
+    :attr:`TrafficStats.requests` builds, hashes and looks up a four-name key twice (100
+    requests/s per Service from every node, nearly all successes).
+
+    A position's count is 0 until its first success since the tally began, which is counted in
+    ``requests`` itself (so keys enter it in the order they always did), then 1 plus the
+    successes not yet added; :meth:`settle` adds those."""
+
+    __slots__ = ("counts", "namespace", "service", "sources")
+
+    def __init__(self, namespace: str, service: str) -> None:
+        self.namespace, self.service = namespace, service
+        self.sources: tuple[str, ...] = ()
+        self.counts: list[int] = []
+
+    def settle(self, requests: dict[tuple[str, str, str, str], int]) -> None:
+        counts = self.counts
+        for position, n in enumerate(counts):
+            if n > 1:
+                requests[(self.namespace, self.service, self.sources[position], SUCCESS)] += n - 1
+                counts[position] = 1
+
+    def rebase(
+        self, sources: tuple[str, ...], requests: dict[tuple[str, str, str, str], int]
+    ) -> None:
+        """Count by ``sources`` from now on (a node registered: a new list of every node)."""
+        self.settle(requests)
+        self.sources, self.counts = sources, [0] * len(sources)
+
+
 @attrs.define
 class _Flow:
     spec: TrafficSpec
@@ -229,6 +270,7 @@ class _Flow:
     buckets: list[int] = attrs.field(factory=list)
     ok_line: array[int] = attrs.field(factory=lambda: array("I"))
     failed_line: array[int] = attrs.field(factory=lambda: array("I"))
+    successes: _SuccessTally = attrs.field(kw_only=True)
 
     def due(self, tick: int) -> int:
         """Requests due by the end of ``tick``; computed from the start, so nothing drifts."""
@@ -295,6 +337,7 @@ class TrafficGenerator:
             first_tick,
             spec.rate * self._tick_seconds,
             client=self._clients,
+            successes=_SuccessTally(spec.namespace, spec.service),
         )
         self._clients += 1
         sid = flow.sid = (spec.namespace, spec.service)
@@ -307,6 +350,7 @@ class TrafficGenerator:
             stats.success_count[sid] = 0
         flow.buckets = buckets
         flow.ok_line, flow.failed_line = stats._timeline_arrays(sid, 0)
+        stats._tallies.append(flow.successes)
         self._calendar.setdefault(flow.next_tick(first_tick), []).append(flow)
 
     async def run(self) -> None:
@@ -339,6 +383,7 @@ class TrafficGenerator:
             calendar.setdefault(later if later > tick else tick + 1, []).append(flow)
             self._send_batch(flow, n, t)
 
+    # whole: one frame per batch, none per request (tests/test_cost_traffic_batch.py)
     def _send_batch(self, flow: _Flow, n: int, t: float) -> None:
         """Send ``n`` of ``flow``'s requests at ``t`` (now) from its source nodes in turn, each
         routed by its node's kube-proxy, judged by what answers at the endpoint picked, and
@@ -347,7 +392,7 @@ class TrafficGenerator:
         spec = flow.spec
         ns, svc, key = spec.namespace, spec.service, flow.key
         stats = self.stats
-        unsent, requests, failed = stats.unsent, stats.requests, stats.failed_by_ip
+        unsent, requests, failed = stats.unsent, stats._requests, stats.failed_by_ip
         sources = spec.source_nodes or self.fleet.node_names
         if not sources:
             lost = (ns, svc, "")
@@ -362,9 +407,13 @@ class TrafficGenerator:
         rules = self.fleet.rules(key)  # what every following proxy routes ``key`` by
         width = len(rules)
         buckets, client = flow.buckets, flow.client
+        if flow.successes.sources is not sources:
+            flow.successes.rebase(sources, requests)
+        successes = flow.successes.counts
         spent, sent, ok, cursor, count = 0.0, 0, 0, flow.cursor, len(sources)
         for _ in range(n):
-            source = sources[cursor % count]  # the next node in turn
+            position = cursor % count
+            source = sources[position]  # the next node in turn
             cursor += 1
             proxy = proxy_of(source)
             if proxy is None or not is_up(source):  # a down node's clients send nothing
@@ -401,15 +450,19 @@ class TrafficGenerator:
                 latency = half_rtt + rtt * jitter_draw()  # uniform in rtt * [0.5, 1.5]
                 if hooks and k:  # only under a network fault; REJECT stays local
                     outcome, latency = self._cross(hooks, source, endpoint, outcome, latency)
+            buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
+            spent += latency
+            sent += 1
             if outcome == SUCCESS:
                 ok += 1
                 if endpoint is not None:
                     endpoint.served += 1  # the load model: the pod spends CPU on it
+                if successes[position]:  # its key is in requests: tallied until read
+                    successes[position] += 1
+                    continue
+                successes[position] = 1
             elif ip:  # kept per IP: recovery traces a failure to its pod
                 failed[ip] = failed.get(ip, 0) + 1
-            buckets[bisect_left(LATENCY_BUCKETS, latency)] += 1
-            spent += latency
-            sent += 1
             counted = (ns, svc, source, outcome)
             requests[counted] = requests.get(counted, 0) + 1
         flow.cursor = cursor

@@ -210,6 +210,10 @@ class NodeLifecycleController(Controller):
         self.pods: Informer[Pod] = ctx.informer("pods", self.name)
         self.pods_by_node = PodsByNode(self.pods)
         self.health: dict[str, NodeHealth] = {}
+        settings = ctx.settings
+        self._shorter_grace = min(
+            settings.node_monitor_grace_period, settings.node_startup_grace_period
+        )
         self._mark_pending: dict[str, None] = {}  # nodes whose pods must be marked not ready
         # node -> the controller NoExecute taint the monitor wants it to have now (None: none)
         self._no_execute: dict[str, str | None] = {}
@@ -402,7 +406,9 @@ class NodeLifecycleController(Controller):
 
     def _overdue(self, name: str, node: Node, at: float) -> bool:
         health = self.health.get(name)
-        return health is not None and at > health.probe_timestamp + self._grace_period(name, node)
+        if health is None or at <= health.probe_timestamp + self._shorter_grace:
+            return False  # in time whichever grace applies (every pass asks it of every node)
+        return at > health.probe_timestamp + self._grace_period(name, node)
 
     def _observe_node(self, node: Node) -> None:
         """Note a change of the Ready heartbeat (upstream: a new LastHeartbeatTime)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubechaos.control.scheduler import Scheduler
+from kubechaos.control.scheduler import Scheduler, spread
 from kubechaos.control.scheduler.framework import PodView
 from kubechaos.defaults import LABEL_ZONE
 
@@ -77,3 +77,29 @@ def test_a_templates_selector_key_is_built_once_for_all_its_pods() -> None:
         _, chosen = attempt(sched, p)
         assert chosen is not None and chosen.labels[LABEL_ZONE]
     assert len(keys) == 1
+
+
+def test_the_per_node_spread_hook_is_built_only_for_the_full_filter_loop() -> None:
+    """The PodTopologySpread Filter (filtering.go) of a pod with one zone constraint is a
+    verdict per zone: a simple pod's attempt takes the fast path on those verdicts and never
+    calls a per-node hook, so none is built for it; a pod the fast path does not take (here a
+    nodeSelector) runs the full loop, which builds the hook once for the attempt. Both place
+    the pod in an allowed zone."""
+    sched = _spread_cluster()
+    constraints = (zone_spread("web"),)
+    with counting(spread.SpreadFilter, "node_filter") as hooks:
+        for n in range(4):
+            p = pod(f"web-{n}", labels={"app": "web"}, topology_spread=constraints)
+            _, chosen = attempt(sched, p)
+            assert chosen is not None
+    assert hooks[0] == 0
+    with counting(spread.SpreadFilter, "node_filter") as hooks:
+        p = pod(
+            "web-sel",
+            labels={"app": "web"},
+            topology_spread=constraints,
+            node_selector={LABEL_ZONE: "a"},
+        )
+        _, chosen = attempt(sched, p)
+    assert chosen is not None and chosen.labels[LABEL_ZONE] == "a"
+    assert hooks[0] == 1

@@ -119,20 +119,23 @@ class _Counting:
         self.all_keyed = not require_all or all(
             index.key_nodes.get(k, 0) == len(index.offered) for k in self.keys
         )
+        self.restricted = False  # some constraint's inclusion policies may leave nodes out
         for c in constraints:
             counts: Mapping[str, int] = {}
             selector = None if c.selector_key is None else index.selector(c.selector_key)
             if selector is not None:
                 counts = selector.nodes
             self.node_counts.append(counts)
+            restricts = bool(c.honor_taints or (c.honor_affinity and self.affinity))
+            self.restricted = self.restricted or restricts
             domains: Mapping[str, int] = {}
             if scoring and c.topology_key == LABEL_HOSTNAME:
                 # Score counts a node's own pods for the hostname key (scoring.go), never its
                 # domain's: no per-domain counts to register or copy
                 self.domain_counts.append(domains)
                 continue
-            every = not (require_all or c.honor_taints or (c.honor_affinity and self.affinity))
-            if self.all_keyed and not (c.honor_taints or (c.honor_affinity and self.affinity)):
+            every = not (require_all or restricts)
+            if self.all_keyed and not restricts:
                 # every offered node counts: the index's per-domain counts, no node walk (a
                 # copy: the attempt's state must not move under a preemption's dry run)
                 if selector is not None:
@@ -173,13 +176,10 @@ class SpreadFilter(_Counting):
         nodes: Callable[[], list[NodeInfo]],
     ) -> None:  # fmt: skip
         super().__init__(pod, constraints, index, node, require_all=True)
-        restricted = any(
-            c.honor_taints or (c.honor_affinity and self.affinity) for c in constraints
-        )
         # How many eligible domains each constraint has. Unrestricted (the common case), that is
         # the label index's count of values: no node walk. Matching pods only sit in eligible
         # domains, so a domain without a count holds none and the minimum is 0.
-        if restricted or not self.all_keyed:
+        if self.restricted or not self.all_keyed:
             domain_sets: list[set[str]] = [set() for _ in constraints]
             for info in nodes():
                 for i, c in enumerate(constraints):

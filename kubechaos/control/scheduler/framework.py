@@ -69,7 +69,11 @@ class ConstraintCycle(Protocol):
     """One attempt's state of the pod-constraint plugins (:mod:`.placement`)."""
 
     filters: bool
-    node_filter: Callable[[NodeInfo], tuple[tuple[str, ...], bool] | None]  # same as filter()
+
+    @property
+    def node_filter(self) -> Callable[[NodeInfo], tuple[tuple[str, ...], bool] | None]:
+        """The same verdicts as filter()."""
+
     # when the attempt's only pod-constraint filter is a verdict per value of one node label
     # (PodTopologySpread with one DoNotSchedule constraint): that label key and the verdict of
     # a value (None: nodes without the key); filter() agrees with it on every node

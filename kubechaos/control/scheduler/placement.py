@@ -12,6 +12,7 @@ nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from kubechaos.api.objects import Namespace, Pod, ReplicaSet, Service, StatefulSet
@@ -83,14 +84,19 @@ class Cycle:
             if not self.affinity.active:
                 self.affinity = None
         self.filters = self.spread is not None or self.affinity is not None
-        # the per-node hook the scheduler's loop calls: with one plugin active, that plugin's
-        # own Filter on the node's labels (no dispatch through filter() per node)
-        self.node_filter: Callable[[NodeInfo], Rejection | None] = self.filter
         self.domain_filter: tuple[str, Callable[[str | None], Rejection | None]] | None = None
+        if self.affinity is None and self.spread is not None and self.spread.key is not None:
+            self.domain_filter = (self.spread.key, self.spread.domain_verdict)
+
+    @cached_property
+    def node_filter(self) -> Callable[[NodeInfo], Rejection | None]:
+        """The per-node hook of the scheduler's full filter loop: with one plugin active, that
+        plugin's own Filter on the node's labels (no dispatch through filter() per node). Built
+        when first read: the common attempt takes the fast path (``domain_filter``, or no
+        pod-constraint filter) and never reads it."""
         if self.affinity is None and self.spread is not None:
-            self.node_filter = self.spread.node_filter()
-            if self.spread.key is not None:
-                self.domain_filter = (self.spread.key, self.spread.domain_verdict)
+            return self.spread.node_filter()
+        return self.filter
 
     def filter(self, info: NodeInfo) -> Rejection | None:
         """PodTopologySpread, then InterPodAffinity (the default profile's filter order)."""

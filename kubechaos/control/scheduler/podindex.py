@@ -187,20 +187,23 @@ class PodIndex:
         self.on_change: Callable[[IndexedPod], None] | None = None  # a pod placed or unplaced
 
     # ------------------------------------------------------------------ queries
+    def selector(self, key: SelectorKey) -> Counted:
+        """The selector ``key`` with its counts, registered if new (one lookup of the key for
+        both its per-node and per-domain counts: hashing a key hashes every expression)."""
+        counted = self._selectors.get(key)
+        if counted is None:
+            counted = self._register(key)
+        return counted
+
     def counts(self, key: SelectorKey) -> dict[str, int]:
         """Matching placed pods per node (only nodes with some), registering ``key`` if new."""
-        counted = self._selectors.get(key)
-        if counted is None:
-            counted = self._register(key)
-        return counted.nodes
+        return self.selector(key).nodes
 
-    def domain_counts(self, key: SelectorKey, topology_key: str) -> dict[str, int]:
-        """Matching placed pods per domain of ``topology_key`` over the offered nodes (a node
-        without the key is domain ""; only domains with some), registered on first use: one
-        walk of the nodes holding matching pods, then kept up to date per event."""
-        counted = self._selectors.get(key)
-        if counted is None:
-            counted = self._register(key)
+    def domain_counts(self, counted: Counted, topology_key: str) -> dict[str, int]:
+        """The selector's matching placed pods per domain of ``topology_key`` over the offered
+        nodes (a node without the key is domain ""; only domains with some), registered on
+        first use: one walk of the nodes holding matching pods, then kept up to date per
+        event."""
         domains = counted.domains.get(topology_key)
         if domains is None:
             if not counted.domains:

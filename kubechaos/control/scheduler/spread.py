@@ -24,7 +24,13 @@ from kubechaos.api.objects import Pod, TopologySpreadConstraint
 from kubechaos.api.selectors import Requirement
 from kubechaos.control.scheduler.framework import NodeInfo, tolerated
 from kubechaos.control.scheduler.layout import NodeLayout
-from kubechaos.control.scheduler.podindex import Parts, PodIndex, parts_match, selector_parts
+from kubechaos.control.scheduler.podindex import (
+    Parts,
+    PodIndex,
+    SelectorKey,
+    parts_match,
+    selector_parts,
+)
 from kubechaos.defaults import LABEL_HOSTNAME, LABEL_ZONE, SCHEDULER_MAX_NODE_SCORE
 
 REASON_SPREAD = "node(s) didn't match pod topology spread constraints"
@@ -44,6 +50,7 @@ class Constraint:
         "max_skew",
         "min_domains",
         "parts",
+        "selector_key",
         "self_match",
         "topology_key",
     )
@@ -63,6 +70,13 @@ class Constraint:
         self.honor_affinity = source is None or source.node_affinity_policy == "Honor"
         self.honor_taints = source is not None and source.node_taints_policy == "Honor"
         self.self_match = parts is not None and parts_match(parts, pod.metadata.labels)
+        # the pod index's key of the selector in the pod's namespace, live pods only: built
+        # once per constraint (one per pod template), not per attempt
+        self.selector_key: SelectorKey | None = (
+            None
+            if parts is None
+            else (frozenset((pod.metadata.namespace,)), parts[0], parts[1], True)
+        )
 
     @classmethod
     def of(cls, pod: Pod, c: TopologySpreadConstraint) -> Constraint:
@@ -99,31 +113,33 @@ class _Counting:
         self.require_all = require_all
         self.node_counts: list[Mapping[str, int]] = []
         self.domain_counts: list[Mapping[str, int]] = []
-        namespace = frozenset((pod.metadata.namespace,))
         # a pod without nodeSelector/required affinity matches every node: skip that check
         self.affinity = bool(pod.spec.node_selector or pod.spec.node_affinity)
         # every offered node carries every key: requiring them all excludes no node
-        all_keyed = not require_all or all(
+        self.all_keyed = not require_all or all(
             index.key_nodes.get(k, 0) == len(index.offered) for k in self.keys
         )
+        self.restricted = False  # some constraint's inclusion policies may leave nodes out
         for c in constraints:
             counts: Mapping[str, int] = {}
-            if c.parts is not None:
-                counts = index.counts((namespace, c.parts[0], c.parts[1], True))
+            selector = None if c.selector_key is None else index.selector(c.selector_key)
+            if selector is not None:
+                counts = selector.nodes
             self.node_counts.append(counts)
+            restricts = bool(c.honor_taints or (c.honor_affinity and self.affinity))
+            self.restricted = self.restricted or restricts
             domains: Mapping[str, int] = {}
             if scoring and c.topology_key == LABEL_HOSTNAME:
                 # Score counts a node's own pods for the hostname key (scoring.go), never its
                 # domain's: no per-domain counts to register or copy
                 self.domain_counts.append(domains)
                 continue
-            every = not (require_all or c.honor_taints or (c.honor_affinity and self.affinity))
-            if all_keyed and not (c.honor_taints or (c.honor_affinity and self.affinity)):
+            every = not (require_all or restricts)
+            if self.all_keyed and not restricts:
                 # every offered node counts: the index's per-domain counts, no node walk (a
                 # copy: the attempt's state must not move under a preemption's dry run)
-                if c.parts is not None:
-                    key = (namespace, c.parts[0], c.parts[1], True)
-                    domains = dict(index.domain_counts(key, c.topology_key))
+                if selector is not None:
+                    domains = dict(index.domain_counts(selector, c.topology_key))
                 self.domain_counts.append(domains)
                 continue
             domains = {}
@@ -160,16 +176,10 @@ class SpreadFilter(_Counting):
         nodes: Callable[[], list[NodeInfo]],
     ) -> None:  # fmt: skip
         super().__init__(pod, constraints, index, node, require_all=True)
-        restricted = any(
-            (c.honor_affinity and (pod.spec.node_selector or pod.spec.node_affinity))
-            or c.honor_taints
-            for c in constraints
-        )
         # How many eligible domains each constraint has. Unrestricted (the common case), that is
         # the label index's count of values: no node walk. Matching pods only sit in eligible
         # domains, so a domain without a count holds none and the minimum is 0.
-        offered = len(nodes())
-        if restricted or any(index.key_nodes.get(k, 0) != offered for k in self.keys):
+        if self.restricted or not self.all_keyed:
             domain_sets: list[set[str]] = [set() for _ in constraints]
             for info in nodes():
                 for i, c in enumerate(constraints):
@@ -268,8 +278,7 @@ def spread_scores(
     # none is (the common case: every offered node carries every key), no per-node mask.
     ignored: list[bool] | None = None
     keys = counting.keys
-    offered = len(index.offered)
-    if not system_default and any(index.key_nodes.get(k, 0) != offered for k in keys):
+    if not counting.all_keyed:  # (the system defaults require no key: always all_keyed)
         mask = [not all(k in info.labels for k in keys) for info in feasible]
         if any(mask):
             ignored = mask

@@ -376,8 +376,10 @@ def test_endpoints_kept_from_pod_events_equal_a_full_re_read() -> None:
     original_desired = EndpointsController.desired_subsets
     original_sync = EndpointsController.sync
 
-    def desired(self: EndpointsController, svc: Service) -> tuple[EndpointSubset, ...]:
-        got = original_desired(self, svc)
+    def desired(
+        self: EndpointsController, svc: Service, found: AddressSet
+    ) -> tuple[EndpointSubset, ...]:
+        got = original_desired(self, svc, found)
         assert got == _full_subsets(self, svc)
         checks.desired += 1
         return got

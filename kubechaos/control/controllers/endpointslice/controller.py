@@ -327,13 +327,13 @@ class EndpointSliceController(ServicePodsController):
         found, rebuilt = self.desired(svc)
         changed: dict[Ports, set[str]] | None = found.take_changed()
         verified, found.verified = found.verified, None  # until every write of this sync is done
-        if rebuilt or verified != {key_of(eps): _rv(eps) for eps in current}:
+        after = {key_of(eps): _rv(eps) for eps in current}  # the slices now, then as written
+        if rebuilt or verified != after:
             changed = None  # someone else's write, or ours that failed: compare every endpoint
         template, groups = self.group_templates(svc)
         plan = plan_slices(
             current, found.wanted, template, self.max_per_slice, changed, self._ips, groups
         )
-        after = {key_of(eps): _rv(eps) for eps in current}
         for eps in plan.create:
             written = await self.api.create(self._named(eps))
             self._remember(written)

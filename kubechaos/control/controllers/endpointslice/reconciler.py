@@ -64,6 +64,7 @@ def _reconcile_group(
     placed: set[str] = set()
     updating: list[EndpointSlice] = []
     unchanged: list[EndpointSlice] = []
+    unchanged_held: dict[int, Mapping[str, int]] = {}  # id of an unchanged slice -> its keys
     labels = template.metadata.labels
     for current in existing:
         kept: list[SliceEndpoint] = []
@@ -75,8 +76,11 @@ def _reconcile_group(
             if held.keys().isdisjoint(dirty):
                 if not current.endpoints:
                     plan.delete.append(current)
+                elif changed:
+                    updating.append(current)
                 else:
-                    (updating if changed else unchanged).append(current)
+                    unchanged.append(current)
+                    unchanged_held[id(current)] = held
                 continue
             if len(held) == len(current.endpoints) and held.keys().isdisjoint(placed):
                 still, differs, same_places = _keep(current.endpoints, held, wanted, dirty, placed)
@@ -89,6 +93,7 @@ def _reconcile_group(
                         plan.positions[id(current)] = held
                 else:
                     unchanged.append(current)
+                    unchanged_held[id(current)] = held
                 continue
         for endpoint in current.endpoints:
             key = endpoint.addresses[0]  # endpoint_key(endpoint), inlined: the hottest loop
@@ -114,14 +119,20 @@ def _reconcile_group(
         room = limit - len(current.endpoints)
         if room > 0 and left:
             updating[i] = attrs.evolve(current, endpoints=current.endpoints + tuple(left[:room]))
-            _extend_positions(plan.positions, current, updating[i])
+            # (the entry of ``current``, a slice no longer in the plan, goes: ids are reused)
+            known = plan.positions.pop(id(current), None)
+            _extend_positions(plan.positions, known, current, updating[i])
             left = left[room:]
     if left and len(left) < limit:
         fits = [s for s in unchanged if limit - len(s.endpoints) >= len(left)]
         if fits:
             fullest = max(fits, key=lambda s: len(s.endpoints))
             unchanged.remove(fullest)
-            updating.append(attrs.evolve(fullest, endpoints=fullest.endpoints + tuple(left)))
+            grown = attrs.evolve(fullest, endpoints=fullest.endpoints + tuple(left))
+            updating.append(grown)
+            # a new pod's endpoint, the commonest write of a growing Service: its slice's
+            # positions stay known, so the next sync does not read its endpoints again
+            _extend_positions(plan.positions, unchanged_held.get(id(fullest)), fullest, grown)
             left = []
     while left:
         plan.create.append(attrs.evolve(template, endpoints=tuple(left[:limit])))
@@ -161,11 +172,13 @@ def _keep(
 
 
 def _extend_positions(
-    positions: dict[int, Mapping[str, int]], before: EndpointSlice, after: EndpointSlice
+    positions: dict[int, Mapping[str, int]],
+    known: Mapping[str, int] | None,
+    before: EndpointSlice,
+    after: EndpointSlice,
 ) -> None:
-    """``after`` is ``before`` with endpoints appended: its positions, if ``before``'s are known
-    (the entry of ``before``, a slice no longer in the plan, is dropped: ids are reused)."""
-    known = positions.pop(id(before), None)
+    """``after`` is ``before`` with endpoints appended: its positions, if ``before``'s are
+    ``known`` (a copy of them, then the appended ones')."""
     if known is None:
         return
     grown = dict(known)

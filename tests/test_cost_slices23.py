@@ -5,26 +5,41 @@
   the new endpoint into the fullest slice with room. The model remembers each slice version's
   addresses with their positions; the version it writes by appending is remembered from the
   plan, so the next sync does not read the slice's endpoints again.
+- A readiness flip in a slice of 100 endpoints, while the Service's slices are as the controller
+  last wrote them: reconcileByPortMapping compares every endpoint; the model, which knows the
+  addresses changed since, looks at the flipped one alone (every other endpoint of the slice was
+  wanted, with the same endpoint, when it was written), and the plan is the one a full
+  comparison gives.
 - A readiness flip in the Endpoints controller (pkg/controller/endpoint/endpoints_controller.go
   ``syncService`` rebuilds the subsets from the Service's pods): the model brings the Service's
   kept addresses up to date once per sync, and the subsets it writes are built from that same
   set, not from a second pass over the pods touched.
 
-Work is counted (slice versions whose endpoints are read, address sets brought up to date),
-never timed.
+Work is counted (slice versions whose endpoints are read, a slice's addresses looked at, address
+sets brought up to date), never timed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 import trio
 
-from kubechaos.api.objects import EndpointSlice, Service, key_of
+from kubechaos.api.objects import (
+    EndpointSlice,
+    ObjectMeta,
+    Service,
+    ServicePort,
+    SliceEndpoint,
+    key_of,
+)
+from kubechaos.api.objects.endpointslice import LABEL_SERVICE_NAME, EndpointConditions
 from kubechaos.control.controllers.endpointaddresses import AddressSet
 from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.endpointslice.controller import EndpointSliceController
+from kubechaos.control.controllers.endpointslice.reconciler import plan_slices
 from kubechaos.sim.clock import run_virtual
 
 from .factories import service
@@ -105,3 +120,51 @@ def test_an_endpoints_sync_brings_the_addresses_up_to_date_once() -> None:
         run_virtual(main, seed=5)
     assert calls["syncs"] >= 30
     assert calls["addresses"] == calls["syncs"]
+
+
+class CountedPositions(Mapping[str, int]):
+    """A slice's addresses with their positions, counting the addresses visited."""
+
+    def __init__(self, positions: dict[str, int]) -> None:
+        self.positions = positions
+        self.visited = 0
+
+    def __getitem__(self, key: str) -> int:
+        self.visited += 1
+        return self.positions[key]
+
+    def __contains__(self, key: object) -> bool:
+        self.visited += 1
+        return key in self.positions
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self.positions:
+            self.visited += 1
+            yield key
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def test_a_flip_in_a_full_slice_looks_at_the_flipped_address_alone() -> None:
+    """One endpoint of 100 turns not ready: the incremental plan updates the slice with that
+    endpoint replaced, as the full comparison does, visiting a handful of the slice's
+    addresses (three looks at the flipped one) rather than all 100, twice (a subset test and
+    a placing of every address)."""
+    ports = (ServicePort(8080),)
+    labels = {LABEL_SERVICE_NAME: "web"}
+    template = EndpointSlice(ObjectMeta(generate_name="web-", labels=labels))
+    endpoints = tuple(SliceEndpoint((_ip(i),)) for i in range(100))
+    meta = ObjectMeta(name="web-abcde", namespace="default", labels=labels, resource_version="7")
+    existing = [EndpointSlice(meta, endpoints=endpoints, ports=ports)]
+    wanted = {e.addresses[0]: e for e in endpoints}
+    flipped = _ip(42)
+    wanted[flipped] = SliceEndpoint((flipped,), EndpointConditions(False, False, False))
+    held = CountedPositions({e.addresses[0]: i for i, e in enumerate(endpoints)})
+
+    plan = plan_slices(existing, {ports: wanted}, template, 100, {ports: {flipped}}, lambda _: held)
+
+    full = plan_slices(existing, {ports: wanted}, template, 100)
+    assert plan == full and len(plan.update) == 1
+    assert plan.update[0].endpoints[42] == wanted[flipped]
+    assert held.visited == 3  # is it disjoint, which does it hold, where is it

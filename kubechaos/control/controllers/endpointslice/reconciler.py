@@ -152,14 +152,17 @@ def _keep(
     its keys (each still wanted, in the slice's order); whether the slice changed (a key no
     longer wanted, or a dirty key's endpoint differs); whether every endpoint kept its position.
 
-    The same answer and the same ``placed`` as the loop, which does per endpoint what this does
-    with set operations: only the dirty keys' endpoints are compared and replaced (any other
-    endpoint of the slice is the wanted one, held nowhere else: equal to it, so kept as is).
-    A key no longer wanted (rarer: a pod gone) takes one comprehension over the slice."""
-    if held.keys() <= wanted.keys():
-        placed.update(held)
+    The same answer as the loop, which does per endpoint what this does with the dirty keys the
+    slice holds alone: any other key of the slice was wanted, with the same endpoint, when the
+    slice was written (``dirty`` records every key touched since), so it still is and its
+    endpoint is kept as is. ``placed`` gets the dirty keys, the only ones placed later asked
+    about (the slices as written hold no key twice). A key no longer wanted (rarer: a pod gone)
+    takes one comprehension over the slice."""
+    touched = held.keys() & dirty
+    if wanted.keys() >= touched:
+        placed.update(touched)
         kept: list[SliceEndpoint] | None = None
-        for key in held.keys() & dirty:
+        for key in touched:
             got, i = wanted[key], held[key]
             if got != endpoints[i]:
                 if kept is None:

@@ -5,6 +5,9 @@
   the new endpoint into the fullest slice with room. The model remembers each slice version's
   addresses with their positions; the version it writes by appending is remembered from the
   plan, so the next sync does not read the slice's endpoints again.
+- A pod's endpoint (staging/src/k8s.io/endpointslice/utils.go ``podToEndpoint``, ports from
+  ``getEndpointPorts``): its conditions are one of eight immutable values and, when no target
+  port is named, its port list is the Service's alone; neither is built again per pod event.
 - A readiness flip in a slice of 100 endpoints, while the Service's slices are as the controller
   last wrote them: reconcileByPortMapping compares every endpoint; the model, which knows the
   addresses changed since, looks at the flipped one alone (every other endpoint of the slice was
@@ -15,8 +18,8 @@
   kept addresses up to date once per sync, and the subsets it writes are built from that same
   set, not from a second pass over the pods touched.
 
-Work is counted (slice versions whose endpoints are read, a slice's addresses looked at, address
-sets brought up to date), never timed.
+Work is counted (slice versions whose endpoints are read, objects built, a slice's addresses
+looked at, address sets brought up to date), never timed.
 """
 
 from __future__ import annotations
@@ -168,3 +171,51 @@ def test_a_flip_in_a_full_slice_looks_at_the_flipped_address_alone() -> None:
     assert plan == full and len(plan.update) == 1
     assert plan.update[0].endpoints[42] == wanted[flipped]
     assert held.visited == 3  # is it disjoint, which does it hold, where is it
+
+
+def test_a_pod_event_builds_no_ports_or_conditions() -> None:
+    """Twenty pods, then ten readiness flips and back, each synced: while the EndpointSlice
+    controller brings its endpoints up to date, the one port list is built once (when the
+    Service's endpoints are first built) and no conditions object is built."""
+    built = {"ports": 0, "conditions": 0, "desired": 0}
+    originals = {
+        "ports": ServicePort.__init__,
+        "conditions": EndpointConditions.__init__,
+    }
+    original_desired = EndpointSliceController.desired
+    desiring = [False]
+
+    def counting(kind: str) -> Any:
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            if desiring[0]:
+                built[kind] += 1
+            originals[kind](self, *args, **kwargs)
+
+        return init
+
+    def desired(self: EndpointSliceController, svc: Service) -> Any:
+        built["desired"] += 1
+        desiring[0] = True
+        try:
+            return original_desired(self, svc)
+        finally:
+            desiring[0] = False
+
+    async def main() -> None:
+        async with controlling() as (ctx, _):
+            await ctx.api.create(service("web"))
+            for i in range(20):
+                await _start(ctx, f"web-{i}", _ip(i), {"app": "web"}, "n0")
+                await trio.sleep(0.1)
+            for ready in (False, True):
+                for i in range(10):
+                    await set_status(ctx, f"web-{i}", ready=ready)
+                    await trio.sleep(0.1)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ServicePort, "__init__", counting("ports"))
+        mp.setattr(EndpointConditions, "__init__", counting("conditions"))
+        mp.setattr(EndpointSliceController, "desired", desired)
+        run_virtual(main, seed=5)
+    assert built["desired"] >= 60
+    assert (built["ports"], built["conditions"]) == (1, 0)

@@ -204,9 +204,9 @@ def _full_wanted(ctl: Any, svc: Service) -> list[tuple[object, dict[str, SliceEn
     sets = EndpointSets()
     skey = key_of(svc)
     spec = (svc.spec.selector, svc.spec.ports, svc.spec.publish_not_ready_addresses)
-    fresh = sets.rebuild(skey, spec)
-    for pkey, pod in ctl.selected_pods(svc):
-        sets.set(skey, fresh, pkey, ctl._contribution(svc, pod))
+    fresh = sets.rebuild(skey, spec, None)
+    for pkey, pod in ctl.selected_pods(svc):  # (each pod's ports resolved: getEndpointPorts)
+        sets.set(skey, fresh, pkey, ctl._contribution(svc, pod, None))
     fresh.settle(lambda: ctl.selection_order(svc))
     return list(fresh.wanted.items())
 

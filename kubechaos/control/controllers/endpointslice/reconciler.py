@@ -115,6 +115,22 @@ def _reconcile_group(
         left = [e for k, e in sorted(wanted.items()) if k not in placed]
     else:  # every wanted endpoint but the dirty ones is in a slice already
         left = [wanted[k] for k in sorted(dirty) if k in wanted and k not in placed]
+    _place_left(left, updating, unchanged, unchanged_held, template, limit, plan)
+
+
+def _place_left(
+    left: list[SliceEndpoint],
+    updating: list[EndpointSlice],
+    unchanged: list[EndpointSlice],
+    unchanged_held: Mapping[int, Mapping[str, int]],
+    template: EndpointSlice,
+    limit: int,
+    plan: Plan,
+) -> None:
+    """Steps 2 and 3 of :func:`_reconcile_group`: the endpoints no slice holds (``left``) fill
+    the slices being updated, else go into the fullest unchanged slice with room for all of
+    them (``unchanged_held``: the positions known of unchanged slices, by id), else into new
+    slices; the slices to update join the plan."""
     for i, current in enumerate(updating):
         room = limit - len(current.endpoints)
         if room > 0 and left:

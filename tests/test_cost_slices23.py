@@ -16,7 +16,7 @@
 - A readiness flip in the Endpoints controller (pkg/controller/endpoint/endpoints_controller.go
   ``syncService`` rebuilds the subsets from the Service's pods): the model brings the Service's
   kept addresses up to date once per sync, and the subsets it writes are built from that same
-  set, not from a second pass over the pods touched.
+  set (not looked up and brought up to date a second time).
 
 Work is counted (slice versions whose endpoints are read, objects built, a slice's addresses
 looked at, address sets brought up to date), never timed.

@@ -204,9 +204,9 @@ def _full_wanted(ctl: Any, svc: Service) -> list[tuple[object, dict[str, SliceEn
     sets = EndpointSets()
     skey = key_of(svc)
     spec = (svc.spec.selector, svc.spec.ports, svc.spec.publish_not_ready_addresses)
-    fresh = sets.rebuild(skey, spec)
-    for pkey, pod in ctl.selected_pods(svc):
-        sets.set(skey, fresh, pkey, ctl._contribution(svc, pod))
+    fresh = sets.rebuild(skey, spec, None)
+    for pkey, pod in ctl.selected_pods(svc):  # (each pod's ports resolved: getEndpointPorts)
+        sets.set(skey, fresh, pkey, ctl._contribution(svc, pod, None))
     fresh.settle(lambda: ctl.selection_order(svc))
     return list(fresh.wanted.items())
 
@@ -376,8 +376,10 @@ def test_endpoints_kept_from_pod_events_equal_a_full_re_read() -> None:
     original_desired = EndpointsController.desired_subsets
     original_sync = EndpointsController.sync
 
-    def desired(self: EndpointsController, svc: Service) -> tuple[EndpointSubset, ...]:
-        got = original_desired(self, svc)
+    def desired(
+        self: EndpointsController, svc: Service, found: AddressSet
+    ) -> tuple[EndpointSubset, ...]:
+        got = original_desired(self, svc, found)
         assert got == _full_subsets(self, svc)
         checks.desired += 1
         return got

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-import attrs
 import trio
 
 from kubechaos.api import errors
@@ -30,6 +29,7 @@ from kubechaos.api.objects import (
     Service,
     key_of,
 )
+from kubechaos.api.objects.copying import replace
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Handler, Informer
 from kubechaos.control.controllers.endpointaddresses import AddressSet, address_facts
@@ -119,9 +119,10 @@ class EndpointsController(ServicePodsController):
             found.set(pkey, address_facts(pkey, now) if now is not None and selected else None)
         return found
 
-    def desired_subsets(self, svc: Service) -> tuple[EndpointSubset, ...]:
-        """The subsets ``svc``'s Endpoints should have, from the pod informer's view."""
-        ready, not_ready = self.addresses(svc).sorted_addresses()
+    def desired_subsets(self, svc: Service, found: AddressSet) -> tuple[EndpointSubset, ...]:
+        """The subsets ``svc``'s Endpoints should have, from its addresses ``found`` (brought up
+        to date by :meth:`addresses` at this sync)."""
+        ready, not_ready = found.sorted_addresses()
         if not ready and not not_ready:
             return ()
         return (EndpointSubset(ready, not_ready, svc.spec.ports),)
@@ -148,7 +149,7 @@ class EndpointsController(ServicePodsController):
             and current.metadata.labels == labels
         ):
             return  # no address changed since this very object was written or found equal
-        subsets = self.desired_subsets(svc)
+        subsets = self.desired_subsets(svc, found)
         found.changed, found.verified = False, None  # until this sync's write is done
         if current is None:
             try:
@@ -165,9 +166,7 @@ class EndpointsController(ServicePodsController):
             found.verified = _rv(current)
             return
         updated = await self.api.update(
-            attrs.evolve(
-                current, metadata=attrs.evolve(current.metadata, labels=labels), subsets=subsets
-            )
+            replace(current, metadata=replace(current.metadata, labels=labels), subsets=subsets)
         )
         self._written[key] = updated
         found.verified = _rv(updated)

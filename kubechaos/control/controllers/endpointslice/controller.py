@@ -80,6 +80,27 @@ def _rv(obj: EndpointSlice) -> int:
     return int(obj.metadata.resource_version or 0)
 
 
+# the eight conditions an endpoint can have (ready, serving, terminating), shared: immutable
+CONDITIONS = {
+    (ready, serving, terminating): EndpointConditions(ready, serving, terminating)
+    for ready in (False, True)
+    for serving in (False, True)
+    for terminating in (False, True)
+}
+
+
+def pod_independent_ports(svc: Service) -> Ports | None:
+    """The slice ports of every pod for ``svc`` when no target port is named (no pod is read),
+    else None."""
+    out: list[ServicePort] = []
+    for port in svc.spec.ports:
+        target = port.target_port or port.port
+        if isinstance(target, str):
+            return None
+        out.append(ServicePort(target, 0, port.name, port.protocol))
+    return tuple(out)
+
+
 def endpoint_ports(svc: Service, pod: Pod) -> Ports:
     """The slice ports of ``pod`` for ``svc`` (upstream's getEndpointPorts): each Service port's
     target port, a named one looked up among the pod's container ports (skipped if absent)."""
@@ -236,18 +257,21 @@ class EndpointSliceController(ServicePodsController):
         meta = pod.metadata
         return SliceEndpoint(
             addresses=(pod.status.pod_ip,),
-            conditions=EndpointConditions(ready, serving, terminating),
+            conditions=CONDITIONS[(ready, serving, terminating)],
             node_name=pod.spec.node_name,
             zone=node.metadata.labels.get(ZONE_LABEL, "") if node is not None else "",
             target_ref=EndpointTargetRef("Pod", meta.namespace, meta.name, meta.uid),
         )
 
-    def _contribution(self, svc: Service, pod: Pod) -> Contribution | None:
+    def _contribution(self, svc: Service, pod: Pod, ports: Ports | None) -> Contribution | None:
         """What ``pod`` adds to ``svc``'s endpoints: nothing without an IP or once Succeeded or
-        Failed (ShouldPodBeInEndpoints with includeTerminating)."""
+        Failed (ShouldPodBeInEndpoints with includeTerminating). ``ports``: every pod's port
+        list (one object for all: :func:`pod_independent_ports`), None to resolve the pod's."""
         if not pod.status.pod_ip or pod.is_terminal():
             return None
-        return endpoint_ports(svc, pod), pod.status.pod_ip, self._endpoint(svc, pod)
+        if ports is None:
+            ports = endpoint_ports(svc, pod)
+        return ports, pod.status.pod_ip, self._endpoint(svc, pod)
 
     def desired(self, svc: Service) -> tuple[EndpointSet, bool]:
         """``svc``'s endpoint set brought up to date (``wanted``: the endpoints its slices should
@@ -259,16 +283,16 @@ class EndpointSliceController(ServicePodsController):
         found = sets.get(skey)
         rebuilt = found is None or found.spec != spec
         if found is None or rebuilt:
-            found = sets.rebuild(skey, spec)
+            found = sets.rebuild(skey, spec, pod_independent_ports(svc))
             for pkey, pod in self.selected_pods(svc):
-                sets.set(skey, found, pkey, self._contribution(svc, pod))
+                sets.set(skey, found, pkey, self._contribution(svc, pod, found.same_ports))
         else:
             dirty, found.dirty_pods = found.dirty_pods, {}
-            store = self.pods.store
+            store, ports = self.pods.store, found.same_ports
             for pkey in dirty:
                 now = store.get(pkey)
                 selected = now is not None and self.selects(svc, pkey)
-                contribution = self._contribution(svc, now) if now and selected else None
+                contribution = self._contribution(svc, now, ports) if now and selected else None
                 sets.set(skey, found, pkey, contribution)
         found.settle(lambda: self.selection_order(svc))
         return found, rebuilt
@@ -327,13 +351,13 @@ class EndpointSliceController(ServicePodsController):
         found, rebuilt = self.desired(svc)
         changed: dict[Ports, set[str]] | None = found.take_changed()
         verified, found.verified = found.verified, None  # until every write of this sync is done
-        if rebuilt or verified != {key_of(eps): _rv(eps) for eps in current}:
+        after = {key_of(eps): _rv(eps) for eps in current}  # the slices now, then as written
+        if rebuilt or verified != after:
             changed = None  # someone else's write, or ours that failed: compare every endpoint
         template, groups = self.group_templates(svc)
         plan = plan_slices(
             current, found.wanted, template, self.max_per_slice, changed, self._ips, groups
         )
-        after = {key_of(eps): _rv(eps) for eps in current}
         for eps in plan.create:
             written = await self.api.create(self._named(eps))
             self._remember(written)

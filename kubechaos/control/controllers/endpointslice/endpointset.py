@@ -34,6 +34,7 @@ class EndpointSet:
     """One Service's desired endpoints, by port list then IP, and where they come from."""
 
     spec: Spec
+    same_ports: Ports | None  # every pod's port list when it needs no pod (no named port)
     contrib: dict[str, Contribution] = attrs.Factory(dict)  # pod key -> what it adds
     holders: dict[Addr, dict[str, None]] = attrs.Factory(dict)  # pods behind an address
     wanted: dict[Ports, dict[str, SliceEndpoint]] = attrs.Factory(dict)
@@ -130,10 +131,10 @@ class EndpointSets:
         for skey, pkey in self._on_node.get(node, ()):
             self._sets[skey].dirty_pods[pkey] = None
 
-    def rebuild(self, skey: str, spec: Spec) -> EndpointSet:
+    def rebuild(self, skey: str, spec: Spec, same_ports: Ports | None) -> EndpointSet:
         """A new, empty set for ``skey`` (the caller sets every selected pod's contribution)."""
         self.forget(skey)
-        found = self._sets[skey] = EndpointSet(spec)
+        found = self._sets[skey] = EndpointSet(spec, same_ports)
         return found
 
     def set(self, skey: str, found: EndpointSet, pkey: str, new: Contribution | None) -> None:

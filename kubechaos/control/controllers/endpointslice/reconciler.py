@@ -64,6 +64,7 @@ def _reconcile_group(
     placed: set[str] = set()
     updating: list[EndpointSlice] = []
     unchanged: list[EndpointSlice] = []
+    unchanged_held: dict[int, Mapping[str, int]] = {}  # id of an unchanged slice -> its keys
     labels = template.metadata.labels
     for current in existing:
         kept: list[SliceEndpoint] = []
@@ -75,8 +76,11 @@ def _reconcile_group(
             if held.keys().isdisjoint(dirty):
                 if not current.endpoints:
                     plan.delete.append(current)
+                elif changed:
+                    updating.append(current)
                 else:
-                    (updating if changed else unchanged).append(current)
+                    unchanged.append(current)
+                    unchanged_held[id(current)] = held
                 continue
             if len(held) == len(current.endpoints) and held.keys().isdisjoint(placed):
                 still, differs, same_places = _keep(current.endpoints, held, wanted, dirty, placed)
@@ -89,6 +93,7 @@ def _reconcile_group(
                         plan.positions[id(current)] = held
                 else:
                     unchanged.append(current)
+                    unchanged_held[id(current)] = held
                 continue
         for endpoint in current.endpoints:
             key = endpoint.addresses[0]  # endpoint_key(endpoint), inlined: the hottest loop
@@ -110,18 +115,40 @@ def _reconcile_group(
         left = [e for k, e in sorted(wanted.items()) if k not in placed]
     else:  # every wanted endpoint but the dirty ones is in a slice already
         left = [wanted[k] for k in sorted(dirty) if k in wanted and k not in placed]
+    _place_left(left, updating, unchanged, unchanged_held, template, limit, plan)
+
+
+def _place_left(
+    left: list[SliceEndpoint],
+    updating: list[EndpointSlice],
+    unchanged: list[EndpointSlice],
+    unchanged_held: Mapping[int, Mapping[str, int]],
+    template: EndpointSlice,
+    limit: int,
+    plan: Plan,
+) -> None:
+    """Steps 2 and 3 of :func:`_reconcile_group`: the endpoints no slice holds (``left``) fill
+    the slices being updated, else go into the fullest unchanged slice with room for all of
+    them (``unchanged_held``: the positions known of unchanged slices, by id), else into new
+    slices; the slices to update join the plan."""
     for i, current in enumerate(updating):
         room = limit - len(current.endpoints)
         if room > 0 and left:
             updating[i] = attrs.evolve(current, endpoints=current.endpoints + tuple(left[:room]))
-            _extend_positions(plan.positions, current, updating[i])
+            # (the entry of ``current``, a slice no longer in the plan, goes: ids are reused)
+            known = plan.positions.pop(id(current), None)
+            _extend_positions(plan.positions, known, current, updating[i])
             left = left[room:]
     if left and len(left) < limit:
         fits = [s for s in unchanged if limit - len(s.endpoints) >= len(left)]
         if fits:
             fullest = max(fits, key=lambda s: len(s.endpoints))
             unchanged.remove(fullest)
-            updating.append(attrs.evolve(fullest, endpoints=fullest.endpoints + tuple(left)))
+            grown = attrs.evolve(fullest, endpoints=fullest.endpoints + tuple(left))
+            updating.append(grown)
+            # a new pod's endpoint, the commonest write of a growing Service: its slice's
+            # positions stay known, so the next sync does not read its endpoints again
+            _extend_positions(plan.positions, unchanged_held.get(id(fullest)), fullest, grown)
             left = []
     while left:
         plan.create.append(attrs.evolve(template, endpoints=tuple(left[:limit])))
@@ -141,14 +168,17 @@ def _keep(
     its keys (each still wanted, in the slice's order); whether the slice changed (a key no
     longer wanted, or a dirty key's endpoint differs); whether every endpoint kept its position.
 
-    The same answer and the same ``placed`` as the loop, which does per endpoint what this does
-    with set operations: only the dirty keys' endpoints are compared and replaced (any other
-    endpoint of the slice is the wanted one, held nowhere else: equal to it, so kept as is).
-    A key no longer wanted (rarer: a pod gone) takes one comprehension over the slice."""
-    if held.keys() <= wanted.keys():
-        placed.update(held)
+    The same answer as the loop, which does per endpoint what this does with the dirty keys the
+    slice holds alone: any other key of the slice was wanted, with the same endpoint, when the
+    slice was written (``dirty`` records every key touched since), so it still is and its
+    endpoint is kept as is. ``placed`` gets the dirty keys, the only ones placed later asked
+    about (the slices as written hold no key twice). A key no longer wanted (rarer: a pod gone)
+    takes one comprehension over the slice."""
+    touched = held.keys() & dirty
+    if wanted.keys() >= touched:
+        placed.update(touched)
         kept: list[SliceEndpoint] | None = None
-        for key in held.keys() & dirty:
+        for key in touched:
             got, i = wanted[key], held[key]
             if got != endpoints[i]:
                 if kept is None:
@@ -161,11 +191,13 @@ def _keep(
 
 
 def _extend_positions(
-    positions: dict[int, Mapping[str, int]], before: EndpointSlice, after: EndpointSlice
+    positions: dict[int, Mapping[str, int]],
+    known: Mapping[str, int] | None,
+    before: EndpointSlice,
+    after: EndpointSlice,
 ) -> None:
-    """``after`` is ``before`` with endpoints appended: its positions, if ``before``'s are known
-    (the entry of ``before``, a slice no longer in the plan, is dropped: ids are reused)."""
-    known = positions.pop(id(before), None)
+    """``after`` is ``before`` with endpoints appended: its positions, if ``before``'s are
+    ``known`` (a copy of them, then the appended ones')."""
     if known is None:
         return
     grown = dict(known)

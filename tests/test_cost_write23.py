@@ -1,0 +1,150 @@
+"""The server's own work per update, counted (never timed): what the write core checks or
+rebuilds again although the request left it as stored.
+
+Upstream's generic store (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go,
+Update) runs the kind's ValidateUpdate on every update; its result is what the model must keep.
+What it costs is not: a rule that reads only parts the update leaves as the stored version had
+them (which passed the same rule when it was written) has no new cause to find.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+from kubechaos.api import errors, validation
+from kubechaos.api.objects import (
+    DeploymentStatus,
+    EndpointAddress,
+    Endpoints,
+    EndpointSubset,
+    ObjectMeta,
+)
+from kubechaos.api.objects.copying import replace
+from kubechaos.control.apiserver import APIServer
+from kubechaos.control.bootstrap import bootstrap, control_plane
+from kubechaos.control.registry import statuswrite, strategy
+from kubechaos.defaults import Settings
+
+from .factories import deployment
+
+WRITES = 10
+
+
+async def _server() -> APIServer:
+    _, api, ctx = control_plane(3, Settings())
+    await bootstrap(ctx)
+    return api
+
+
+def _counting_validate_meta(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    validate_meta = validation.validate_meta
+
+    def counting(*args: object, **kwargs: object) -> list[str]:
+        calls[0] += 1
+        return validate_meta(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validation, "validate_meta", counting)
+    return calls
+
+
+def _counting_meta_fields(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the metadata fields the update merges set (``replace`` of an ObjectMeta in the
+    generic strategy and the status strategies)."""
+    fields = [0]
+
+    def counting(obj: Any, **changes: Any) -> Any:
+        if type(obj) is ObjectMeta:
+            fields[0] += len(changes)
+        return replace(obj, **changes)
+
+    monkeypatch.setattr(strategy, "replace", counting)
+    monkeypatch.setattr(statuswrite, "replace", counting)
+    return fields
+
+
+def _subsets(i: int) -> tuple[EndpointSubset, ...]:
+    return (EndpointSubset((EndpointAddress(f"10.0.0.{i}"),)),)
+
+
+async def test_an_endpoints_update_keeping_name_and_labels_validates_no_metadata(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The endpoints controller's write (pkg/controller/endpoint/endpoints_controller.go
+    syncService: new subsets, the Service's labels): ValidateEndpointsUpdate
+    (pkg/apis/core/validation/validation.go) of what the model holds is the metadata rules,
+    which read the name, namespace and labels; when those read as the stored version's they are
+    not run again. A label change runs them, and an invalid label is still refused (422) with
+    the cause a full validation gives."""
+    api = await _server()
+    labels = {"app": "web"}
+    current = await api.create(
+        Endpoints(ObjectMeta(name="web", namespace="default", labels=labels))
+    )
+    calls = _counting_validate_meta(monkeypatch)
+    for i in range(WRITES):
+        meta = replace(current.metadata, labels=dict(labels))  # equal, not the same dict
+        current = await api.update(Endpoints(meta, _subsets(i)))
+    assert calls[0] == 0
+    assert current.subsets == _subsets(WRITES - 1)
+
+    relabelled = replace(current.metadata, labels={"app": "web", "tier": "front"})
+    current = await api.update(Endpoints(relabelled, _subsets(0)))
+    assert calls[0] == 1
+    bad = replace(current.metadata, labels={"app": "-bad-"})
+    with pytest.raises(errors.Invalid) as refused:
+        await api.update(Endpoints(bad, _subsets(1)))
+    assert calls[0] == 2
+    assert refused.value.causes == validation.validate_endpoints(Endpoints(bad, _subsets(1)))
+
+
+async def test_an_update_sending_back_the_served_metadata_sets_only_version_and_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rest.BeforeUpdate (staging/src/k8s.io/apiserver/pkg/registry/rest/update.go) keeps the
+    server's metadata fields (identity, timestamps) over the request's. A client that sends back
+    the metadata it was served (the controllers' writes) already holds them: the merge sets the
+    resourceVersion and generation alone, and stores the same object (the generation bumped by
+    a spec change, as upstream's deploymentStrategy.PrepareForUpdate)."""
+    api = await _server()
+    current = await api.create(deployment("web", replicas=1))
+    fields = _counting_meta_fields(monkeypatch)
+    for replicas in range(2, 2 + WRITES):
+        spec = attrs.evolve(current.spec, replicas=replicas)
+        current = await api.update(attrs.evolve(current, spec=spec))
+    assert fields[0] == 2 * WRITES
+    assert current.metadata.generation == 1 + WRITES
+    assert current.spec.replicas == 1 + WRITES
+    # metadata the client changed takes the full merge: its labels, the server's identity
+    relabelled = replace(current.metadata, labels={"app": "web"}, uid="forged")
+    with pytest.raises(errors.Conflict):  # a uid naming another object is refused
+        await api.update(attrs.evolve(current, metadata=relabelled))
+    unconditional = replace(relabelled, uid="", resource_version="")
+    written = await api.update(attrs.evolve(current, metadata=unconditional))
+    assert written.metadata.labels == {"app": "web"}
+    assert written.metadata.uid == current.metadata.uid
+    assert written.metadata.creation_timestamp == current.metadata.creation_timestamp
+
+
+async def test_a_deployment_status_write_with_the_served_metadata_sets_only_the_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deployment controller's status write (pkg/controller/deployment/sync.go
+    syncDeploymentStatus) through deploymentStatusStrategy (pkg/registry/apps/deployment/
+    strategy.go), which takes the annotations, finalizers and owner references of the
+    request: sent back as served, they are the stored ones, and the metadata gets its new
+    resourceVersion only. An annotation the request changes is still taken."""
+    api = await _server()
+    current = await api.create(deployment("web", replicas=1))
+    fields = _counting_meta_fields(monkeypatch)
+    for replicas in range(1, 1 + WRITES):
+        status = DeploymentStatus(observed_generation=1, replicas=replicas)
+        current = await api.update_status(attrs.evolve(current, status=status))
+    assert fields[0] == WRITES
+    assert current.status.replicas == WRITES
+    annotated = replace(current.metadata, annotations={"deployment.kubernetes.io/revision": "1"})
+    written = await api.update_status(attrs.evolve(current, metadata=annotated))
+    assert written.metadata.annotations == {"deployment.kubernetes.io/revision": "1"}

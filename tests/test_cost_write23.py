@@ -173,12 +173,13 @@ def _opcodes_per_commit(store: EtcdStore, commits: int) -> tuple[float, float]:
                 executed[1] += 1
         return trace
 
+    previous = sys.gettrace()  # a coverage tool's or debugger's, put back after
     sys.settrace(trace)
     try:
         for i in range(commits):
             revision = store.put_if_mod(key, revision, f"v{i + 1}").revision
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return executed[0] / commits, executed[1] / commits
 
 
@@ -200,3 +201,51 @@ def test_a_commit_makes_its_three_records_as_one_tuple_each() -> None:
         kv.value = "changed"  # type: ignore[misc]
     assert TxnResult(True, 3, (kv,)).results[0] is kv
     assert WatchEvent("PUT", kv, None).revision == kv.mod_revision
+
+
+def _own_opcodes(fn: Any, *args: Any, **kwargs: Any) -> int:
+    """Bytecodes executed in ``fn``'s own frame by one call (a count, never a time)."""
+    executed = [0]
+    code = fn.__code__
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code is code:
+            frame.f_trace_opcodes = True
+            if event == "opcode":
+                executed[0] += 1
+            return trace
+        return None
+
+    previous = sys.gettrace()  # a coverage tool's or debugger's, put back after
+    sys.settrace(trace)
+    try:
+        fn(*args, **kwargs)
+    finally:
+        sys.settrace(previous)
+    return executed[0]
+
+
+def test_a_copy_looks_its_class_and_each_change_up_once() -> None:
+    """``copying.replace``, the write path's copy (every merge, stamp and binding: hundreds of
+    thousands per virtual minute), looks its class's layout up once and writes each change at
+    its position with one subscript: an update's metadata merge (9 changes) executes 138
+    bytecodes of its own (on CPython 3.11), not 193 (a membership test before the layout's
+    lookup, a ``get`` call and a None test per change). It copies as ``attrs.evolve`` does,
+    and an unknown field still fails as there."""
+    meta = ObjectMeta(name="a", namespace="default", uid="u", labels={"app": "web"})
+    replace(meta)  # the class's layout made
+    merge = {
+        "name": "a",
+        "namespace": "default",
+        "uid": "u",
+        "resource_version": "7",
+        "creation_timestamp": 1.0,
+        "deletion_timestamp": None,
+        "deletion_grace_period_seconds": None,
+        "generation": 2,
+        "generate_name": "",
+    }
+    assert _own_opcodes(replace, meta, **merge) <= 150
+    assert replace(meta, **merge) == attrs.evolve(meta, **merge)
+    with pytest.raises(TypeError):
+        replace(meta, nope=1)

@@ -31,7 +31,7 @@ from kubechaos.control.etcd import EtcdStore, KeyValue, TxnResult, WatchEvent
 from kubechaos.control.registry import statuswrite, strategy
 from kubechaos.defaults import Settings
 
-from .factories import deployment
+from .factories import deployment, pod
 
 WRITES = 10
 
@@ -249,3 +249,29 @@ def test_a_copy_looks_its_class_and_each_change_up_once() -> None:
     assert replace(meta, **merge) == attrs.evolve(meta, **merge)
     with pytest.raises(TypeError):
         replace(meta, nope=1)
+
+
+async def test_a_graceful_delete_marks_the_object_without_attrs_evolve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A graceful deletion's mark (the generic store's updateForGracefulDeletionAndFinalizers,
+    staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go: deletionTimestamp and
+    the grace period set, the object written back) is the write path's copy
+    (``copying.replace``), as every other server-side write: no ``attrs.evolve``, which reads
+    the class's fields anew on every call (two per mark, before)."""
+    api = await _server()
+    pods = [await api.create(pod(f"p-{i}", node_name="node-a")) for i in range(WRITES)]
+    evolved = [0]
+    evolve = attrs.evolve
+
+    def counting_evolve(*args: Any, **kwargs: Any) -> Any:
+        evolved[0] += 1
+        return evolve(*args, **kwargs)
+
+    monkeypatch.setattr(attrs, "evolve", counting_evolve)
+    for p in pods:
+        marked = await api.delete("pods", "default", p.metadata.name, grace_period_seconds=30)
+        assert marked.metadata.deletion_grace_period_seconds == 30
+        assert marked.metadata.deletion_timestamp is not None
+        assert marked.metadata.resource_version != p.metadata.resource_version
+    assert evolved[0] == 0

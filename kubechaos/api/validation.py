@@ -124,6 +124,12 @@ def validate_meta(meta: ObjectMeta, namespaced: bool, name_rule: str = "subdomai
     return causes
 
 
+def same_validated_meta(meta: ObjectMeta, was: ObjectMeta) -> bool:
+    """Whether what :func:`validate_meta` reads (name, namespace, labels) is ``was``'s: an
+    update whose stored version ``was`` passed it finds no cause there either."""
+    return meta.name == was.name and meta.namespace == was.namespace and meta.labels == was.labels
+
+
 def _probe_causes(field: str, probe: Probe | None) -> list[str]:
     if probe is None:
         return []

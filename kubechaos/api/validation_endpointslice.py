@@ -23,8 +23,7 @@ from operator import is_not
 
 from kubechaos.api.objects import EndpointSlice
 from kubechaos.api.objects.endpointslice import ADDRESS_TYPES, SliceEndpoint
-from kubechaos.api.objects.meta import ObjectMeta
-from kubechaos.api.validation import validate_meta
+from kubechaos.api.validation import same_validated_meta, validate_meta
 
 MAX_ENDPOINTS = 1000  # maxEndpoints
 MAX_ADDRESSES = 100  # maxAddresses
@@ -51,18 +50,13 @@ def validate_endpointslice_update(new: EndpointSlice, old: EndpointSlice) -> lis
     """:func:`validate_endpointslice` of ``new``, given ``old``: the stored version it replaces
     (which passed it). Only what differs from ``old`` is checked (see the module's docstring)."""
     meta, was = new.metadata, old.metadata
-    causes = [] if _same_meta(meta, was) else validate_meta(meta, True)
+    causes = [] if same_validated_meta(meta, was) else validate_meta(meta, True)
     if len(new.endpoints) > MAX_ENDPOINTS:
         return validate_endpointslice(new)  # refused: worded in full
     counts = _changed_address_counts(new.endpoints, old.endpoints)
     if counts and (min(counts) == 0 or max(counts) > MAX_ADDRESSES):
         return validate_endpointslice(new)  # a cause, worded with its position: in full
     return causes + _slice_causes(new) + _ports_causes(new)
-
-
-def _same_meta(meta: ObjectMeta, was: ObjectMeta) -> bool:
-    """Whether what the metadata rules read (name, namespace, labels) is the stored version's."""
-    return meta.name == was.name and meta.namespace == was.namespace and meta.labels == was.labels
 
 
 def _slice_causes(obj: EndpointSlice) -> list[str]:

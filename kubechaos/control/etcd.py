@@ -218,14 +218,15 @@ class EtcdStore:
         ``create = 0`` tests), without the compare and put objects, the op lists and their
         type tests. Must agree with :meth:`txn` on the result, the state, the history and the
         watchers' events (tests/test_cost_request_path.py holds them equal)."""
-        entries = self._dirs.get(key[: key.rfind("/") + 1])
+        directory = key[: key.rfind("/") + 1]
+        entries = self._dirs.get(directory)
         prev = entries.get(key) if entries is not None else None
         if (prev.mod_revision if prev is not None else 0) != mod_revision:
             return TxnResult(False, self.revision, ())  # the empty failure branch
         self.revision += 1
         rev = self.revision
         if entries is None:  # the first key of its directory
-            entries = self._dirs[key[: key.rfind("/") + 1]] = {}
+            entries = self._dirs[directory] = {}
         if prev is None:
             kv = KeyValue(key, value, rev, rev, 1, 0)
         else:
@@ -237,9 +238,9 @@ class EtcdStore:
         event = WatchEvent("PUT", kv, prev)
         self._history.append(event)
         # _notify_one(event), inline: the watch cache is one frame below the commit
-        watchers = self._notified.get(key[: key.rfind("/") + 1])
+        watchers = self._notified.get(directory)
         if watchers is None:
-            watchers = self._notified[key[: key.rfind("/") + 1]] = tuple(self.watchers_of([event]))
+            watchers = self._notified[directory] = tuple(self.watchers_of([event]))
         for watcher in watchers:
             if key.startswith(watcher.prefix):
                 watcher.callback([event])

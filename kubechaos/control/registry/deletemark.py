@@ -5,10 +5,9 @@ at (registry.stamp)."""
 
 from __future__ import annotations
 
-import attrs
-
 from kubechaos.api import errors
 from kubechaos.api.objects import APIObject, ObjectMeta
+from kubechaos.api.objects.copying import replace
 from kubechaos.control.etcd import Etcd, KeyValue
 from kubechaos.control.registry.stamp import decode, next_version
 from kubechaos.sim.clock import now
@@ -28,11 +27,11 @@ def mark_deleting(
                 return decode(obj, kv.mod_revision)
             # a second delete changing the propagation policy: its finalizers, same deadline
             version = next_version(etcd)
-            marked_meta = attrs.evolve(meta, finalizers=finalizers, resource_version=version)
-            return put_marked(etcd, resource, kv, attrs.evolve(obj, metadata=marked_meta))
-    marked = attrs.evolve(
+            marked_meta = replace(meta, finalizers=finalizers, resource_version=version)
+            return put_marked(etcd, resource, kv, replace(obj, metadata=marked_meta))
+    marked = replace(
         obj,
-        metadata=attrs.evolve(
+        metadata=replace(
             meta,
             resource_version=next_version(etcd),
             deletion_timestamp=now() + grace,

@@ -103,6 +103,8 @@ def client_status_update(has_status: bool, old: Any, new: Any, version: str = ""
 def status_write_meta(kind: type, old: ObjectMeta, new: ObjectMeta, version: str) -> ObjectMeta:
     """``old``'s metadata with what ``kind``'s status strategy takes of the request's ``new``
     (the client-settable fields it does not keep), stamped with ``version``."""
+    if new is old:  # the served metadata sent back (a controller's status write): none to take
+        return replace(old, resource_version=version)
     kept = _KEPT_META.get(kind, ())
     taken = {name: getattr(new, name) for name in _CLIENT_META if name not in kept}
     return replace(old, resource_version=version, **taken)

@@ -111,18 +111,23 @@ class Strategy(Generic[ObjT]):
         generation = old_meta.generation
         if bumps and getattr(new, "spec", None) != getattr(old, "spec", None):
             generation += 1
-        meta = replace(
-            new.metadata,
-            name=old_meta.name,
-            namespace=old_meta.namespace,
-            uid=old_meta.uid,
-            resource_version=version,
-            creation_timestamp=old_meta.creation_timestamp,
-            deletion_timestamp=old_meta.deletion_timestamp,
-            deletion_grace_period_seconds=old_meta.deletion_grace_period_seconds,
-            generation=generation,
-            generate_name=old_meta.generate_name,
-        )
+        if new.metadata is old_meta:
+            # the metadata the client was served, sent back (most controllers' writes): what the
+            # merge would take from ``old`` is there already, but the version and generation
+            meta = replace(old_meta, resource_version=version, generation=generation)
+        else:
+            meta = replace(
+                new.metadata,
+                name=old_meta.name,
+                namespace=old_meta.namespace,
+                uid=old_meta.uid,
+                resource_version=version,
+                creation_timestamp=old_meta.creation_timestamp,
+                deletion_timestamp=old_meta.deletion_timestamp,
+                deletion_grace_period_seconds=old_meta.deletion_grace_period_seconds,
+                generation=generation,
+                generate_name=old_meta.generate_name,
+            )
         merged: Any
         if self.resource.has_status:  # one copy for both
             merged = replace(new, metadata=meta, status=old.status)  # type: ignore[union-attr]

@@ -1,0 +1,123 @@
+"""The kubelet's own work per pod on the node, counted deterministically (issue 16).
+
+What a pod costs its kubelet besides the status writes: admission (upstream's
+``pkg/kubelet/lifecycle/predicate.go`` GeneralPredicates: the node selector against the node's
+labels, the requests against what is left), and the sandbox's address (the host-local IPAM
+plugin hands out the next free address of the node's pod CIDR and takes it back at teardown).
+These tests count what that costs and fail if work that decides nothing comes back:
+
+- the node's labels are built only for a pod that has a node selector;
+- admission adds no resource vectors of its own (the admitted total grows once, on hold);
+- the addresses are handed out and taken back as dotted quads, without :mod:`ipaddress`
+  objects, and are the very strings :mod:`ipaddress` would give.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from kubechaos.api.objects import Resources
+from kubechaos.node import network
+from kubechaos.node.kubelet import admission
+from kubechaos.node.kubelet.config import NodeConfig
+from kubechaos.node.network import NodeIPAM
+from kubechaos.sim.clock import run_virtual
+from tests.test_cost_node_steady import five_pod_lifecycles
+
+
+def _counted(into: Counter[str], key: str, fn: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        into[key] += 1
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def test_admission_builds_no_labels_or_sums_for_pods_without_a_selector() -> None:
+    """Five pods without a node selector admitted, run and deleted: the node's labels are built
+    once, for the Node's registration (kubelet_node_status.go initialNode), never for admission
+    (GeneralPredicates' node selector check has nothing to compare), and admission's resource
+    check adds no Resources: the only sums are each pod's requests (one container: one sum) and
+    the admitted total's (hold), the only differences the total's releases. Admission built the
+    labels and a sum once per pod before (6 and 15)."""
+    counts: Counter[str] = Counter()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(NodeConfig, "node_labels", _counted(counts, "labels", NodeConfig.node_labels))
+        mp.setattr(Resources, "__add__", _counted(counts, "sums", Resources.__add__))
+        mp.setattr(Resources, "__sub__", _counted(counts, "differences", Resources.__sub__))
+        writes = run_virtual(five_pod_lifecycles, seed=0)
+    assert writes == 5 * 4
+    assert counts["labels"] == 1
+    assert counts["sums"] == 5 + 5  # PodSpec.requests, then Admission.hold, once per pod
+    assert counts["differences"] == 5  # Admission.release, once per pod
+
+
+def test_admission_still_rejects_by_selector_and_by_resources() -> None:
+    """The same verdicts as before the cut: a selector the node's labels miss is NodeAffinity,
+    requests beyond what is left are OutOf<resource> with upstream's message, in the order
+    cpu, memory, pods."""
+
+    class Pod:
+        def __init__(self, selector: dict[str, str]) -> None:
+            self.spec = type("Spec", (), {"node_selector": selector})()
+
+    class State:
+        def __init__(self, selector: dict[str, str], requests: Resources) -> None:
+            self.pod = Pod(selector)
+            self.requests = requests
+
+    config = NodeConfig("n1", Resources(1000, 2**30, 3), labels={"disk": "ssd"})
+    gate = admission.Admission(config)
+    gate.used = Resources(600, 2**29, 1)
+    check: Any = gate.failure
+    assert check(State({"disk": "ssd"}, Resources(100, 1, 1))) is None
+    assert check(State({"disk": "hdd"}, Resources(100, 1, 1)))[0] == "NodeAffinity"
+    assert check(State({}, Resources(500, 1, 1))) == (
+        "OutOfcpu",
+        "Pod was rejected: Node didn't have enough resource: cpu, requested: 500, used: 600, "
+        "capacity: 1000",
+    )
+    assert check(State({}, Resources(100, 2**30, 1)))[0] == "OutOfmemory"
+    assert check(State({}, Resources(100, 1, 3)))[0] == "OutOfpods"
+
+
+def test_sandbox_addresses_make_no_ipaddress_objects() -> None:
+    """Five pods' sandboxes get an address and give it back at teardown: the node's IPAM never
+    makes an :mod:`ipaddress` object for them (it made two per pod: one to format the address
+    it handed out, one to parse the address it took back)."""
+    counts: Counter[str] = Counter()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            network.ipaddress,
+            "ip_address",
+            _counted(counts, "addresses", ipaddress.ip_address),
+        )
+        writes = run_virtual(five_pod_lifecycles, seed=0)
+    assert writes == 5 * 4
+    assert counts["addresses"] == 0
+
+
+def test_ipam_hands_out_what_ipaddress_would() -> None:
+    """The next free address after the last one given, skipping the network address and the
+    gateway (.1), wrapping around; reserved and released addresses as :mod:`ipaddress` reads
+    them."""
+    ipam = NodeIPAM("10.244.7.0/24")
+    net = ipaddress.ip_network("10.244.7.0/24")
+    given = [ipam.allocate() for _ in range(253)]
+    assert given == [str(net.network_address + 2 + i) for i in range(253)]
+    with pytest.raises(RuntimeError):
+        ipam.allocate()
+    ipam.release("10.244.7.9")
+    ipam.release("10.244.7.200")
+    assert ipam.allocate() == "10.244.7.9"
+    ipam.reserve("10.244.7.200")
+    with pytest.raises(RuntimeError):
+        ipam.allocate()
+    with pytest.raises(ValueError):
+        ipam.release("10.244.7.256")

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from kubechaos.api.objects import Resources
-from kubechaos.node import network
+from kubechaos.node import network, podstate
 from kubechaos.node.kubelet import admission
 from kubechaos.node.kubelet.config import NodeConfig
+from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.network import NodeIPAM
 from kubechaos.sim.clock import run_virtual
 from tests.test_cost_node_steady import five_pod_lifecycles
@@ -121,3 +122,42 @@ def test_ipam_hands_out_what_ipaddress_would() -> None:
         ipam.allocate()
     with pytest.raises(ValueError):
         ipam.release("10.244.7.256")
+
+
+class _CountedRuns(list):  # type: ignore[type-arg]
+    """A pod's container list counting the passes made over it."""
+
+    passes = 0
+
+    def __iter__(self) -> Any:
+        _CountedRuns.passes += 1
+        return super().__iter__()
+
+
+def test_a_container_change_reads_the_pods_containers_once() -> None:
+    """Each container change rolls up into its pod (PodLifecycle.refresh: the endpoint's running
+    and ready flags, the pod's Ready, upstream's generateAPIPodStatus deriving ContainersReady
+    from the container statuses, pkg/kubelet/status/generate.go): with the sandbox up, one pass
+    over the pod's containers answers both whether all run and whether all are ready (two
+    passes before); with no sandbox, none."""
+    passes: list[int] = []
+    init = podstate.PodState.__init__
+    refresh = PodLifecycle.refresh
+
+    def counted_init(self: podstate.PodState, pod: Any) -> None:
+        init(self, pod)
+        self.runs = _CountedRuns()
+
+    def counted_refresh(self: PodLifecycle, ps: podstate.PodState) -> None:
+        before = _CountedRuns.passes
+        refresh(self, ps)
+        passes.append(_CountedRuns.passes - before)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(podstate.PodState, "__init__", counted_init)
+        mp.setattr(PodLifecycle, "refresh", counted_refresh)
+        writes = run_virtual(five_pod_lifecycles, seed=0)
+    assert writes == 5 * 4
+    # per pod: with the sandbox up, running and Ready; without, added (none yet), finished and
+    # the container's exit (both after the sandbox's teardown)
+    assert Counter(passes) == Counter({1: 5 * 2, 0: 5 * 3})

@@ -14,6 +14,7 @@ These tests count what that costs and fail if work that decides nothing comes ba
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from collections import Counter
 from typing import Any
@@ -25,6 +26,7 @@ from kubechaos.node import network, podstate
 from kubechaos.node.kubelet import admission
 from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
+from kubechaos.node.kubelet.timers import TimerKind
 from kubechaos.node.network import NodeIPAM
 from kubechaos.sim.clock import run_virtual
 from tests.test_cost_node_steady import five_pod_lifecycles
@@ -161,3 +163,23 @@ def test_a_container_change_reads_the_pods_containers_once() -> None:
     # per pod: with the sandbox up, running and Ready; without, added (none yet), finished and
     # the container's exit (both after the sandbox's teardown)
     assert Counter(passes) == Counter({1: 5 * 2, 0: 5 * 3})
+
+
+def test_a_container_timer_finds_its_handler_without_a_python_hash() -> None:
+    """Every container timer of five pod lifecycles (created, started, the readiness probe's
+    flip, the stop) is handed to its handler by a dict lookup on its kind, like the switch of
+    upstream's pod worker over its work types (pkg/kubelet/pod_workers.go); the kind's hash is
+    identity's, computed in C: Enum's own ``__hash__`` (a Python call hashing the member's name)
+    runs for no timer kind (it ran once per container timer)."""
+    hashes: Counter[str] = Counter()
+    enum_hash = enum.Enum.__hash__
+
+    def counted(member: enum.Enum) -> int:
+        hashes[type(member).__name__] += 1
+        return enum_hash(member)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(enum.Enum, "__hash__", counted)
+        writes = run_virtual(five_pod_lifecycles, seed=0)
+    assert writes == 5 * 4
+    assert hashes[TimerKind.__name__] == 0

@@ -135,7 +135,7 @@ class NodeIPAM:
     """host-local IPAM for one node's pod CIDR (IPv4): hands out the next free address after the
     last one given, so a replacement pod gets a new IP (as upstream's host-local plugin does).
 
-    Addresses are read and written as dotted quads by :func:`_ipv4_int` and :func:`_ipv4_str`,
+    Addresses are read and written as dotted quads by :func:`_ipv4_int` and :func:`dotted_quad`,
     not through :mod:`ipaddress` objects: a pod's sandbox allocates one and its teardown
     releases it, and the two objects that cost were most of the pod's IPAM work."""
 
@@ -152,7 +152,7 @@ class NodeIPAM:
             self._cursor = (self._cursor + 1) % self._size
             if offset not in self._used:
                 self._used.add(offset)
-                return _ipv4_str(self._first + offset)
+                return dotted_quad(self._first + offset)
         raise RuntimeError("pod CIDR exhausted")
 
     def reserve(self, ip: str) -> None:
@@ -165,14 +165,15 @@ class NodeIPAM:
         self._used.discard(_ipv4_int(ip) - self._first)
 
 
-def _ipv4_str(address: int) -> str:
-    """``str(ipaddress.IPv4Address(address))``: the dotted quad."""
+def dotted_quad(address: int) -> str:
+    """``str(ipaddress.IPv4Address(address))``, without making the object."""
     return f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}"
 
 
 def _ipv4_int(ip: str) -> int:
     """``int(ipaddress.IPv4Address(ip))`` for the dotted quads :meth:`NodeIPAM.allocate` gives
-    (and a pod status carries); anything else is a ValueError, as there."""
+    (and a pod status carries): a string that is not four numbers of 0..255 is a ValueError
+    (``ipaddress`` is also strict about signs and spaces, which those never have)."""
     a, b, c, d = map(int, ip.split("."))
     if not (0 <= a <= 255 and 0 <= b <= 255 and 0 <= c <= 255 and 0 <= d <= 255):
         raise ValueError(f"{ip!r} does not appear to be an IPv4 address")

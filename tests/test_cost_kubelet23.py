@@ -19,11 +19,12 @@ import ipaddress
 from collections import Counter
 from typing import Any
 
+import attrs
 import pytest
 
-from kubechaos.api.objects import Resources
+from kubechaos.api.objects import ObjectMeta, Pod, Resources, copying
 from kubechaos.node import network, podstate
-from kubechaos.node.kubelet import admission
+from kubechaos.node.kubelet import admission, status_manager
 from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.timers import TimerKind
@@ -183,3 +184,33 @@ def test_a_container_timer_finds_its_handler_without_a_python_hash() -> None:
         writes = run_virtual(five_pod_lifecycles, seed=0)
     assert writes == 5 * 4
     assert hashes[TimerKind.__name__] == 0
+
+
+def test_status_writes_copy_a_pods_metadata_once_per_metadata_change() -> None:
+    """Upstream's status manager sends a pod's status with no resourceVersion precondition
+    (pkg/kubelet/status/status_manager.go syncPod: a patch of the status, the UID its only
+    precondition); here each write sends the pod with its metadata's resourceVersion cleared.
+    Five pods' lifecycles make twenty writes, but a status write changes nothing of the pod's
+    metadata except its resourceVersion: the metadata is copied once per pod for its first
+    write, and once more for the final write, after the deletion set its deletionTimestamp
+    (ten copies; it was copied for every write, twenty). What is sent is unchanged: the pod's
+    metadata with an empty resourceVersion."""
+    copies: Counter[str] = Counter()
+    sent: list[tuple[Any, Any]] = []
+
+    def counted(obj: Any, **changes: Any) -> Any:
+        copied = copying.replace(obj, **changes)
+        if isinstance(obj, ObjectMeta):
+            copies["metadata"] += 1
+        elif isinstance(obj, Pod):
+            sent.append((obj.metadata, copied.metadata))
+        return copied
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(status_manager, "replace", counted)
+        writes = run_virtual(five_pod_lifecycles, seed=0)
+    assert writes == 5 * 4
+    assert copies["metadata"] == 5 * 2
+    assert len(sent) == writes
+    for current, request in sent:
+        assert request == attrs.evolve(current, resource_version="")

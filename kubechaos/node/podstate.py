@@ -17,6 +17,7 @@ import attrs
 from kubechaos.api.objects import (
     Container,
     ContainerStatus,
+    ObjectMeta,
     Pod,
     PodCondition,
     PodStatus,
@@ -251,6 +252,8 @@ class PodState:
         "ready_since",
         "ready_status",
         "rejected",
+        "request_meta",
+        "request_meta_from",
         "requests",
         "runs",
         "sandbox",
@@ -287,6 +290,10 @@ class PodState:
         self.start_recorded = False
         self.last_posted: PodStatus | None = None
         self.last_posted_rv = 0
+        # the metadata the status manager's writes send (no resourceVersion), and what of the
+        # pod's metadata it was copied from (see PodStatusManager._unconditioned)
+        self.request_meta: ObjectMeta | None = None
+        self.request_meta_from: tuple[object, ...] = ()
         self.force_sync = False
         self.delete_sent = False
         self.token = 0

@@ -132,11 +132,15 @@ class PodNetwork:
 
 
 class NodeIPAM:
-    """host-local IPAM for one node's pod CIDR: hands out the next free address after the last one
-    given, so a replacement pod gets a new IP (as upstream's host-local plugin does)."""
+    """host-local IPAM for one node's pod CIDR (IPv4): hands out the next free address after the
+    last one given, so a replacement pod gets a new IP (as upstream's host-local plugin does).
+
+    Addresses are read and written as dotted quads by :func:`_ipv4_int` and :func:`dotted_quad`,
+    not through :mod:`ipaddress` objects: a pod's sandbox allocates one and its teardown
+    releases it, and the two objects that cost were most of the pod's IPAM work."""
 
     def __init__(self, cidr: str) -> None:
-        net = ipaddress.ip_network(cidr)
+        net = ipaddress.IPv4Network(cidr)
         self._first = int(net.network_address) + 2  # .1 is the node's bridge/gateway
         self._size = net.num_addresses - 3
         self._cursor = 0
@@ -148,17 +152,32 @@ class NodeIPAM:
             self._cursor = (self._cursor + 1) % self._size
             if offset not in self._used:
                 self._used.add(offset)
-                return str(ipaddress.ip_address(self._first + offset))
+                return dotted_quad(self._first + offset)
         raise RuntimeError("pod CIDR exhausted")
 
     def reserve(self, ip: str) -> None:
         """Mark ``ip`` as taken: a restarted kubelet adopting a sandbox that kept its address."""
-        offset = int(ipaddress.ip_address(ip)) - self._first
+        offset = _ipv4_int(ip) - self._first
         if 0 <= offset < self._size:
             self._used.add(offset)
 
     def release(self, ip: str) -> None:
-        self._used.discard(int(ipaddress.ip_address(ip)) - self._first)
+        self._used.discard(_ipv4_int(ip) - self._first)
+
+
+def dotted_quad(address: int) -> str:
+    """``str(ipaddress.IPv4Address(address))``, without making the object."""
+    return f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}"
+
+
+def _ipv4_int(ip: str) -> int:
+    """``int(ipaddress.IPv4Address(ip))`` for the dotted quads :meth:`NodeIPAM.allocate` gives
+    (and a pod status carries): a string that is not four numbers of 0..255 is a ValueError
+    (``ipaddress`` is also strict about signs and spaces, which those never have)."""
+    a, b, c, d = map(int, ip.split("."))
+    if not (0 <= a <= 255 and 0 <= b <= 255 and 0 <= c <= 255 and 0 <= d <= 255):
+        raise ValueError(f"{ip!r} does not appear to be an IPv4 address")
+    return a << 24 | b << 16 | c << 8 | d
 
 
 def node_pod_cidr(cluster_cidr: str, index: int) -> str:

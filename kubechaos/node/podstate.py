@@ -17,6 +17,7 @@ import attrs
 from kubechaos.api.objects import (
     Container,
     ContainerStatus,
+    ObjectMeta,
     Pod,
     PodCondition,
     PodStatus,
@@ -251,6 +252,8 @@ class PodState:
         "ready_since",
         "ready_status",
         "rejected",
+        "request_meta",
+        "request_meta_from",
         "requests",
         "runs",
         "sandbox",
@@ -287,16 +290,26 @@ class PodState:
         self.start_recorded = False
         self.last_posted: PodStatus | None = None
         self.last_posted_rv = 0
+        # the metadata the status manager's writes send (no resourceVersion), and what of the
+        # pod's metadata it was copied from (see PodStatusManager._unconditioned)
+        self.request_meta: ObjectMeta | None = None
+        self.request_meta_from: tuple[object, ...] = ()
         self.force_sync = False
         self.delete_sent = False
         self.token = 0
 
-    def all_running(self) -> bool:
-        """App containers and sidecars all running (regular init containers are done)."""
-        return all(run.state == RUNNING for run in self.runs if run.kind != INIT)
-
-    def all_ready(self) -> bool:
-        return all(run.state == RUNNING and run.ready for run in self.runs if run.kind != INIT)
+    def running_and_ready(self) -> tuple[bool, bool]:
+        """Whether the app containers and sidecars all run (regular init containers are done),
+        and whether they are all ready too: one pass over the containers, as each container
+        change asks both (:meth:`~kubechaos.node.kubelet.pod_lifecycle.PodLifecycle.refresh`)."""
+        ready = True
+        for run in self.runs:
+            if run.kind != INIT:
+                if run.state != RUNNING:
+                    return False, False
+                if not run.ready:
+                    ready = False
+        return True, ready
 
     def all_done(self) -> bool:
         """The app containers are terminated for good (sidecars do not count)."""

@@ -13,6 +13,9 @@ from kubechaos.api.objects import Resources
 from kubechaos.node.kubelet.config import NodeConfig
 from kubechaos.node.podstate import PodState
 
+# the resources admission checks, in order: (Resources field, the name its rejection gives)
+_CHECKED = (("cpu_millis", "cpu"), ("memory_bytes", "memory"), ("pods", "pods"))
+
 
 class Admission:
     """The kubelet's admission check and the resources its admitted pods hold."""
@@ -23,28 +26,25 @@ class Admission:
 
     def failure(self, ps: PodState) -> tuple[str, str] | None:
         """Why ``ps`` may not run here, as (reason, message): node selector, then resources."""
-        labels = self.config.node_labels()
-        for key, value in ps.pod.spec.node_selector.items():
-            if labels.get(key) != value:
-                return (
-                    "NodeAffinity",
-                    "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match "
-                    "Pod's node affinity/selector",
-                )
-        capacity = self.config.capacity
-        wanted = self.used + ps.requests
-        for field, resource in (
-            ("cpu_millis", "cpu"),
-            ("memory_bytes", "memory"),
-            ("pods", "pods"),
-        ):
-            if getattr(wanted, field) > getattr(capacity, field):
-                used = getattr(self.used, field)
-                requested = getattr(ps.requests, field)
+        selector = ps.pod.spec.node_selector
+        if selector:  # the node's labels are built only for a pod that selects on them
+            labels = self.config.node_labels()
+            for key, value in selector.items():
+                if labels.get(key) != value:
+                    return (
+                        "NodeAffinity",
+                        "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match "
+                        "Pod's node affinity/selector",
+                    )
+        capacity, used, requests = self.config.capacity, self.used, ps.requests
+        # used + requests against capacity, field by field, without building their sum
+        for field, resource in _CHECKED:
+            if getattr(used, field) + getattr(requests, field) > getattr(capacity, field):
                 return (
                     f"OutOf{resource}",
                     f"Pod was rejected: Node didn't have enough resource: {resource}, "
-                    f"requested: {requested}, used: {used}, capacity: {getattr(capacity, field)}",
+                    f"requested: {getattr(requests, field)}, used: {getattr(used, field)}, "
+                    f"capacity: {getattr(capacity, field)}",
                 )
         return None
 

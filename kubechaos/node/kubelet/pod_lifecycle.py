@@ -177,8 +177,7 @@ class PodLifecycle:
 
     def refresh(self, ps: PodState) -> None:
         """Derive pod-level truth after a container change: network flags, Ready, dirty."""
-        running = ps.sandbox == SANDBOX_READY and ps.all_running()
-        ready = running and ps.all_ready()
+        running, ready = ps.running_and_ready() if ps.sandbox == SANDBOX_READY else (False, False)
         if ps.endpoint is not None:
             ps.endpoint.running = running
             ps.endpoint.ready = ready

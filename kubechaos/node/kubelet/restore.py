@@ -28,7 +28,7 @@ from kubechaos.node.kubelet.config import KubeletEvents, NodeConfig
 from kubechaos.node.kubelet.containers import ContainerLifecycle
 from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.timers import TimerKind, TimerQueue
-from kubechaos.node.network import PodNetwork
+from kubechaos.node.network import PodNetwork, dotted_quad
 from kubechaos.node.podstate import RUNNING, TERMINATED, WAITING, ContainerRun, PodState
 from kubechaos.node.runtime import KILLED_EXIT_CODE, ContainerRuntime, RuntimeContainer
 from kubechaos.sim.clock import now
@@ -92,10 +92,7 @@ class Restorer:
             candidates = [str(a) for a in net.hosts()]
         else:  # a few hundred lookups per boot; build the strings cheaply
             first = int(net.network_address)
-            candidates = [
-                f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.{a & 255}"
-                for a in range(first + 1, first + net.num_addresses - 1)
-            ]
+            candidates = [dotted_quad(a) for a in range(first + 1, first + net.num_addresses - 1)]
         for ip in candidates:
             endpoint = self.network.lookup(ip)
             if endpoint is not None and endpoint.node == self.name and ip not in kept:

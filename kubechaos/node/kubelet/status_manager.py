@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from operator import attrgetter
 
+import attrs
 import trio
 
 from kubechaos.api import errors
-from kubechaos.api.objects import Pod
+from kubechaos.api.objects import ObjectMeta, Pod
 from kubechaos.api.objects.copying import replace
 from kubechaos.client.interface import APIClient
 from kubechaos.defaults import POD_STATUS_CONFLICT_RETRIES, POD_STATUS_SYNC_PERIOD
@@ -27,6 +29,12 @@ from kubechaos.node.kubelet.wakeup import Wakeup
 from kubechaos.node.podstate import PodState, build_status
 from kubechaos.node.readinessgates import same_by_kubelet
 from kubechaos.sim.clock import now
+
+# ObjectMeta's fields but resourceVersion, read in one call: what a status write's metadata is
+# copied from besides the version it drops
+_META_BUT_VERSION = attrgetter(
+    *(f.name for f in attrs.fields(ObjectMeta) if f.name != "resource_version")
+)
 
 
 class PodStatusManager:
@@ -158,12 +166,11 @@ class PodStatusManager:
             posted = ps.last_posted
             if posted is not None and same_by_kubelet(status, posted) and not ps.force_sync:
                 break
-            pod = ps.pod
             try:
-                # the pod with its new status and no resourceVersion precondition: two copies
-                # (``replace``: attrs.evolve's result, without its per-call field lookups)
+                # the pod with its new status and no resourceVersion precondition (``replace``:
+                # attrs.evolve's result, without its per-call field lookups)
                 updated = await self.api.update_status(
-                    replace(pod, metadata=replace(pod.metadata, resource_version=""), status=status)
+                    replace(ps.pod, metadata=self._unconditioned(ps), status=status)
                 )
             except errors.NotFound:
                 return True  # deleted: the informer will say so
@@ -191,6 +198,20 @@ class PodStatusManager:
                 return False
             ps.delete_sent = True
         return True
+
+    @staticmethod
+    def _unconditioned(ps: PodState) -> ObjectMeta:
+        """``ps``'s pod's metadata without its resourceVersion: the write asks for no version.
+
+        A status write changes nothing of its pod's metadata but the resourceVersion, so the
+        copy made for a pod's previous write is sent again while the rest is equal: one copy
+        per pod and metadata change (its deletion), not one per write."""
+        meta = ps.pod.metadata
+        rest = _META_BUT_VERSION(meta)
+        if ps.request_meta is None or rest != ps.request_meta_from:
+            ps.request_meta = replace(meta, resource_version="")
+            ps.request_meta_from = rest
+        return ps.request_meta
 
     async def _reread(self, ps: PodState) -> bool:
         """After a Conflict: fetch the pod again. False if it is gone or was replaced."""

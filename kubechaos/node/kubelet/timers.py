@@ -45,6 +45,11 @@ class TimerKind(enum.Enum):
     PRE_STOP_FAILED = enum.auto()  # a preStop hook failed (arg: the event message)
     RELISTED = enum.auto()  # PLEG sees an exit (arg: the exit code and when it happened)
 
+    # Each container timer looks its handler up by kind (ContainerLifecycle.handle): identity's
+    # hash is computed in C, Enum's own hashes the member's name in a Python call. Members are
+    # singletons compared by identity, so the lookups find the same handlers.
+    __hash__ = object.__hash__
+
 
 @attrs.define(slots=True, eq=False)
 class Timer:

@@ -1,0 +1,151 @@
+"""What the informer event handlers that every pod event reaches cost (issue 16, sitting 23),
+counted deterministically (Python calls made inside a handler, with ``sys.setprofile``), never
+timed.
+
+- The Endpoints and EndpointSlice controllers find the Services that select a pod once per
+  labels object (pkg/controller/endpoint/endpoints_controller.go and
+  pkg/controller/endpointslice/endpointslice_controller.go getPodServiceMemberships read the
+  Service lister on each pod event): a pod's later events (its binding, IP, readiness), which
+  keep the labels object, reuse that answer while no Service has joined, left or changed its
+  selector; one that has is seen by the next pod event.
+- The node lifecycle controller marks the ready pods of a node that is not Ready
+  (pkg/controller/nodelifecycle/node_lifecycle_controller.go podUpdated/processPod): a pod event
+  on a Ready node (all of them in a healthy cluster) reads neither the pod's conditions nor the
+  node cache, while a ready pod on a not-Ready node still gets its node queued.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from types import FrameType
+
+import attrs
+import trio
+
+from kubechaos.api.objects import Pod, PodCondition, PodStatus
+from kubechaos.api.watch import ADDED, MODIFIED
+from kubechaos.control.controllers.deployment.controller import DeploymentController
+from kubechaos.control.controllers.endpoints import EndpointsController
+from kubechaos.control.controllers.endpointslice import EndpointSliceController
+from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
+from kubechaos.control.controllers.replicaset import ReplicaSetController
+from kubechaos.control.controllers.servicepods import ServicePodsController, selector_matches
+
+from .factories import PodReadier, deployment, pod, ready_node, service
+from .test_cost_pod_handlers import status_write
+from .test_replicaset import control_plane
+
+
+def calls_of(action: Callable[[], None]) -> Counter[str]:
+    """Every Python function called by ``action()``, by qualified name."""
+    counts: Counter[str] = Counter()
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            counts[frame.f_code.co_qualname] += 1
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        action()
+    finally:
+        sys.setprofile(previous)
+    return counts
+
+
+def not_ready(p: Pod) -> Pod:
+    """``p`` after a status write turning it not Ready (an endpoint change)."""
+    conditions = tuple(
+        attrs.evolve(c, status="False") if c.type == "Ready" else c for c in p.status.conditions
+    )
+    return attrs.evolve(status_write(p, ""), status=attrs.evolve(p.status, conditions=conditions))
+
+
+def record_services_reached(controller: ServicePodsController) -> list[str]:
+    """The Service keys the controller's pod handler reaches from now on, in order."""
+    reached: list[str] = []
+    enqueue = controller.enqueue_pod_services
+
+    def recording(keys: Iterable[str], pod_key: str) -> None:
+        keys = list(keys)
+        reached.extend(keys)
+        enqueue(keys, pod_key)
+
+    controller.enqueue_pod_services = recording  # type: ignore[method-assign]
+    return reached
+
+
+def apply_to_each(controllers: list[ServicePodsController], new: Pod) -> Callable[[], None]:
+    """Each controller's pod informer hearing of ``new`` (each has its own in this test)."""
+
+    def apply() -> None:
+        for controller in controllers:
+            controller.pods._apply(MODIFIED, new)
+
+    return apply
+
+
+selector_matches_name = selector_matches.__qualname__
+
+
+async def test_a_pods_services_are_looked_up_once_per_labels_object() -> None:
+    """A readiness flip of a pod already seen matches no Service selector again in either
+    controller, yet reaches the Service; after a second Service selecting the pod is created,
+    the next flip reaches both (the lookup is redone once the Services changed)."""
+    ctx = await control_plane()
+    async with trio.open_nursery() as nursery:
+        controllers = [EndpointsController(ctx), EndpointSliceController(ctx)]
+        for controller in (*controllers, ReplicaSetController(ctx), DeploymentController(ctx)):
+            nursery.start_soon(controller.run)
+        nursery.start_soon(PodReadier(ctx).run)
+        await ctx.api.create(deployment("web", replicas=3))
+        await ctx.api.create(service("web", selector={"app": "web"}))
+        await trio.sleep(30)
+        reached = [record_services_reached(controller) for controller in controllers]
+        old = next(p for p in controllers[0].pods.list() if p.is_ready())
+        assert calls_of(apply_to_each(controllers, not_ready(old)))[selector_matches_name] == 0
+        assert reached == [["default/web"]] * len(controllers)
+
+        await ctx.api.create(service("all-web", selector={"app": "web"}))
+        await trio.sleep(1)
+        for keys in reached:
+            keys.clear()
+        counts = calls_of(apply_to_each(controllers, status_write(old, "ready again")))
+        assert counts[selector_matches_name] == 2 * len(controllers)
+        assert reached == [["default/web", "default/all-web"]] * len(controllers)
+        nursery.cancel_scope.cancel()
+
+
+def ready_pod(name: str, node_name: str) -> Pod:
+    bound = pod(name, node_name=node_name)
+    return attrs.evolve(
+        bound,
+        metadata=attrs.evolve(bound.metadata, resource_version="1"),
+        status=PodStatus(phase="Running", conditions=(PodCondition("Ready", "True"),)),
+    )
+
+
+async def test_a_pod_event_on_a_ready_node_reads_neither_pod_nor_node() -> None:
+    """On a Ready node a ready pod's update is one set lookup (no readiness read, no node
+    cache read); on a node turned not Ready it queues the node for its pods to be marked."""
+    ctx = await control_plane()
+    controller = NodeLifecycleController(ctx)
+    controller.nodes._apply(ADDED, ready_node("n1"))
+    controller.nodes._apply(ADDED, ready_node("n2"))
+    p = ready_pod("a", "n1")
+    controller.pods._apply(ADDED, p)
+    counts = calls_of(lambda: controller.pods._apply(MODIFIED, status_write(p, "probe")))
+    assert counts[Pod.is_ready.__qualname__] == 0
+    assert counts["Informer.get"] == 0
+    assert not controller.queue.dirty
+
+    controller.nodes._apply(MODIFIED, ready_node("n1", ready="Unknown"))
+    controller.pods._apply(MODIFIED, status_write(p, "probe again"))
+    assert "n1" in controller.queue.dirty
+    controller.nodes._apply(MODIFIED, ready_node("n2", ready="False"))
+    controller.queue.dirty.discard("n2")
+    controller.nodes._apply(MODIFIED, ready_node("n2"))  # Ready again: no mark
+    controller.pods._apply(ADDED, ready_pod("b", "n2"))
+    assert "n2" not in controller.queue.dirty

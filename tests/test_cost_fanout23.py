@@ -12,6 +12,9 @@ timed.
   (pkg/controller/nodelifecycle/node_lifecycle_controller.go podUpdated/processPod): a pod event
   on a Ready node (all of them in a healthy cluster) reads neither the pod's conditions nor the
   node cache, while a ready pod on a not-Ready node still gets its node queued.
+- The convergence watch formats a workload's counts only for the event that reports them, and
+  the Deployment controller's ReplicaSet handler compares owner references only when the
+  tuple is a new one.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from types import FrameType
 import attrs
 import trio
 
-from kubechaos.api.objects import Pod, PodCondition, PodStatus
+from kubechaos.api.objects import Deployment, DeploymentStatus, Pod, PodCondition, PodStatus
 from kubechaos.api.watch import ADDED, MODIFIED
 from kubechaos.control.controllers.deployment.controller import DeploymentController
 from kubechaos.control.controllers.endpoints import EndpointsController
@@ -32,6 +35,7 @@ from kubechaos.control.controllers.endpointslice import EndpointSliceController
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.control.controllers.servicepods import ServicePodsController, selector_matches
+from kubechaos.observe.convergence import ConvergenceWatch, progress
 
 from .factories import PodReadier, deployment, pod, ready_node, service
 from .test_cost_pod_handlers import status_write
@@ -149,3 +153,53 @@ async def test_a_pod_event_on_a_ready_node_reads_neither_pod_nor_node() -> None:
     controller.nodes._apply(MODIFIED, ready_node("n2"))  # Ready again: no mark
     controller.pods._apply(ADDED, ready_pod("b", "n2"))
     assert "n2" not in controller.queue.dirty
+
+
+def deployment_with_status(replicas: int, available: int, version: int) -> Deployment:
+    d = deployment("web", replicas=replicas)
+    return attrs.evolve(
+        d,
+        metadata=attrs.evolve(d.metadata, uid="d-1", resource_version=str(version)),
+        status=DeploymentStatus(
+            replicas=replicas, updated_replicas=replicas, available_replicas=available
+        ),
+    )
+
+
+async def test_the_convergence_watch_formats_counts_only_for_an_event() -> None:
+    """A Deployment update that leaves it as complete (or incomplete) as before formats no
+    counts; the one that completes it records DeploymentAvailable with them, as before."""
+    ctx = await control_plane()
+    watch = ConvergenceWatch(ctx)
+    informer = watch.informer
+    informer._apply(ADDED, deployment_with_status(3, 1, 1))
+    counts = calls_of(lambda: informer._apply(MODIFIED, deployment_with_status(3, 2, 2)))
+    assert counts[progress.__qualname__] == 0
+    counts = calls_of(lambda: informer._apply(MODIFIED, deployment_with_status(3, 3, 3)))
+    assert counts[progress.__qualname__] == 1
+    available = [e for e in ctx.events if e.reason == "DeploymentAvailable"]
+    assert [e.message for e in available] == ["3/3 available, 3 updated"]
+
+
+async def test_a_replicaset_status_write_compares_no_owner_references() -> None:
+    """deployment_controller.go updateReplicaSet: a ReplicaSet whose controller reference is
+    unchanged wakes its Deployment; the same owner references tuple (a status write) is that
+    answer without comparing the references (no attrs ``__ne__``)."""
+    ctx = await control_plane()
+    async with trio.open_nursery() as nursery:
+        dc = DeploymentController(ctx)
+        for controller in (dc, ReplicaSetController(ctx)):
+            nursery.start_soon(controller.run)
+        await ctx.api.create(deployment("web", replicas=1))
+        await trio.sleep(5)
+        rs = dc.replicasets.list()[0]
+        written = attrs.evolve(
+            rs,
+            metadata=attrs.evolve(rs.metadata, resource_version=rs.metadata.resource_version + "0"),
+            status=attrs.evolve(rs.status, observed_generation=rs.status.observed_generation + 1),
+        )
+        dc.queue.dirty.clear()
+        counts = calls_of(lambda: dc.replicasets._apply(MODIFIED, written))
+        assert counts["__ne__"] == 0
+        assert "default/web" in dc.queue.dirty
+        nursery.cancel_scope.cancel()

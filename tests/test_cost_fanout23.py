@@ -15,6 +15,8 @@ timed.
 - The convergence watch formats a workload's counts only for the event that reports them, and
   the Deployment controller's ReplicaSet handler compares owner references only when the
   tuple is a new one.
+- The watch cache hands a pod event to a node's watch (a kubelet's, selected by
+  ``spec.nodeName``) by comparing the pod's node before and after, nothing more.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ import attrs
 import trio
 
 from kubechaos.api.objects import Deployment, DeploymentStatus, Pod, PodCondition, PodStatus
-from kubechaos.api.watch import ADDED, MODIFIED
+from kubechaos.api.selectors import FieldSelector
+from kubechaos.api.watch import ADDED, DELETED, MODIFIED
 from kubechaos.control.controllers.deployment.controller import DeploymentController
 from kubechaos.control.controllers.endpoints import EndpointsController
 from kubechaos.control.controllers.endpointslice import EndpointSliceController
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.control.controllers.servicepods import ServicePodsController, selector_matches
+from kubechaos.control.registry import stamp
+from kubechaos.control.watchcache import Watch, WatchCache
+from kubechaos.control.watchcache import _CachedEvent as CachedEvent
 from kubechaos.observe.convergence import ConvergenceWatch, progress
 
 from .factories import PodReadier, deployment, pod, ready_node, service
@@ -203,3 +209,35 @@ async def test_a_replicaset_status_write_compares_no_owner_references() -> None:
         assert counts["__ne__"] == 0
         assert "default/web" in dc.queue.dirty
         nursery.cancel_scope.cancel()
+
+
+def test_a_node_watch_sees_a_pod_by_its_node_without_a_visibility_call() -> None:
+    """cacher.go filters each event for a watch with a field selector on ``spec.nodeName`` (a
+    kubelet's) by the pod's node before and after: a pod bound to the node arrives as ADDED,
+    its later updates as MODIFIED, another node's pod not at all. For such a watch (no label
+    selector) that is the node compared, with no general visibility test per object."""
+    cache = WatchCache("pods", stamp.decode, 100)
+    watch = cache.watch(None, None, FieldSelector("n1"), 0, "kubelet-n1")
+    unbound = pod("p")
+    bound = attrs.evolve(unbound, spec=attrs.evolve(unbound.spec, node_name="n1"))
+    running = attrs.evolve(bound, status=PodStatus("Running"))
+    elsewhere = attrs.evolve(unbound, spec=attrs.evolve(unbound.spec, node_name="n2"))
+    events = [
+        CachedEvent(2, ADDED, unbound, None),
+        CachedEvent(3, MODIFIED, bound, unbound),
+        CachedEvent(4, MODIFIED, running, bound),
+        CachedEvent(5, DELETED, running, running),
+        CachedEvent(6, ADDED, elsewhere, None),
+    ]
+
+    def offer_each() -> None:
+        for event in events:
+            watch._offer(event)
+
+    counts = calls_of(offer_each)
+    assert counts[Watch._visible.__qualname__] == 0
+    assert [(e.type, e.resource_version) for e in watch._pending] == [
+        (ADDED, 3),
+        (MODIFIED, 4),
+        (DELETED, 5),
+    ]

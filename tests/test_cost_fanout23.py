@@ -12,6 +12,7 @@ timed.
   (pkg/controller/nodelifecycle/node_lifecycle_controller.go podUpdated/processPod): a pod event
   on a Ready node (all of them in a healthy cluster) reads neither the pod's conditions nor the
   node cache, while a ready pod on a not-Ready node still gets its node queued.
+  The taint eviction controller's pod handler builds no pod key while no eviction is pending.
 - The convergence watch formats a workload's counts only for the event that reports them, and
   the Deployment controller's ReplicaSet handler compares owner references only when the
   tuple is a new one.
@@ -29,7 +30,7 @@ from types import FrameType
 import attrs
 import trio
 
-from kubechaos.api.objects import Deployment, DeploymentStatus, Pod, PodCondition, PodStatus
+from kubechaos.api.objects import Deployment, DeploymentStatus, Pod, PodCondition, PodStatus, key_of
 from kubechaos.api.selectors import FieldSelector
 from kubechaos.api.watch import ADDED, DELETED, MODIFIED
 from kubechaos.control.controllers.deployment.controller import DeploymentController
@@ -38,6 +39,7 @@ from kubechaos.control.controllers.endpointslice import EndpointSliceController
 from kubechaos.control.controllers.nodelifecycle import NodeLifecycleController
 from kubechaos.control.controllers.replicaset import ReplicaSetController
 from kubechaos.control.controllers.servicepods import ServicePodsController, selector_matches
+from kubechaos.control.controllers.tainteviction import TaintEvictionController
 from kubechaos.control.registry import stamp
 from kubechaos.control.watchcache import Watch, WatchCache
 from kubechaos.control.watchcache import _CachedEvent as CachedEvent
@@ -139,9 +141,13 @@ def ready_pod(name: str, node_name: str) -> Pod:
 
 async def test_a_pod_event_on_a_ready_node_reads_neither_pod_nor_node() -> None:
     """On a Ready node a ready pod's update is one set lookup (no readiness read, no node
-    cache read); on a node turned not Ready it queues the node for its pods to be marked."""
+    cache read), and the taint eviction controller (pkg/controller/tainteviction/
+    taint_eviction.go podUpdated) builds no pod key while no eviction is pending and the node
+    has no NoExecute taint; on a node turned not Ready the pod's node is queued for its pods
+    to be marked."""
     ctx = await control_plane()
     controller = NodeLifecycleController(ctx)
+    TaintEvictionController(ctx, controller.nodes, controller.pods, controller.pods_by_node)
     controller.nodes._apply(ADDED, ready_node("n1"))
     controller.nodes._apply(ADDED, ready_node("n2"))
     p = ready_pod("a", "n1")
@@ -149,6 +155,7 @@ async def test_a_pod_event_on_a_ready_node_reads_neither_pod_nor_node() -> None:
     counts = calls_of(lambda: controller.pods._apply(MODIFIED, status_write(p, "probe")))
     assert counts[Pod.is_ready.__qualname__] == 0
     assert counts["Informer.get"] == 0
+    assert counts[key_of.__qualname__] == 0
     assert not controller.queue.dirty
 
     controller.nodes._apply(MODIFIED, ready_node("n1", ready="Unknown"))

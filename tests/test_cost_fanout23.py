@@ -105,7 +105,8 @@ selector_matches_name = selector_matches.__qualname__
 async def test_a_pods_services_are_looked_up_once_per_labels_object() -> None:
     """A readiness flip of a pod already seen matches no Service selector again in either
     controller, yet reaches the Service; after a second Service selecting the pod is created,
-    the next flip reaches both (the lookup is redone once the Services changed)."""
+    the next flip reaches both (the lookup is redone once the Services changed), and once that
+    Service's selector no longer matches, only the first again."""
     ctx = await control_plane()
     async with trio.open_nursery() as nursery:
         controllers = [EndpointsController(ctx), EndpointSliceController(ctx)]
@@ -127,6 +128,15 @@ async def test_a_pods_services_are_looked_up_once_per_labels_object() -> None:
         counts = calls_of(apply_to_each(controllers, status_write(old, "ready again")))
         assert counts[selector_matches_name] == 2 * len(controllers)
         assert reached == [["default/web", "default/all-web"]] * len(controllers)
+
+        svc = await ctx.api.get("services", "default", "all-web")
+        moved = attrs.evolve(svc.spec, selector={"app": "other"})
+        await ctx.api.update(attrs.evolve(svc, spec=moved))
+        await trio.sleep(1)
+        for keys in reached:
+            keys.clear()
+        apply_to_each(controllers, not_ready(old))()
+        assert reached == [["default/web"]] * len(controllers)
         nursery.cancel_scope.cancel()
 
 

@@ -124,8 +124,19 @@ class Watch:
             # made already when _dispatch hands it on, not yet on a replay from the window
             out = event.event or event.shared()
         else:
-            now_visible = event.type != DELETED and self._visible(event.object)
-            was_visible = event.prev is not None and self._visible(event.prev)
+            node_name, prev = self.node_name, event.prev
+            if node_name is not None and self.label_selector is None:
+                # a node's watch (a kubelet's): what _visible answers is the pod's node alone
+                obj = event.object
+                now_visible = (
+                    event.type != DELETED
+                    and isinstance(obj, Pod)
+                    and obj.spec.node_name == node_name
+                )
+                was_visible = isinstance(prev, Pod) and prev.spec.node_name == node_name
+            else:
+                now_visible = event.type != DELETED and self._visible(event.object)
+                was_visible = prev is not None and self._visible(prev)
             if now_visible:
                 kind = MODIFIED if was_visible else ADDED
             elif was_visible:

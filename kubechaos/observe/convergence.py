@@ -32,6 +32,22 @@ from kubechaos.observe.feed import Feed, prefix_of
 from kubechaos.sim.clock import now
 
 
+def progress(obj: Any) -> str:
+    """A workload's counts, as its Available/Degraded event reports them (formatted only for
+    an event: most updates change neither completeness nor anything recorded)."""
+    if isinstance(obj, StatefulSet):
+        s = obj.status
+        return f"{s.available_replicas}/{obj.spec.replicas} available, {s.ready_replicas} ready"
+    if isinstance(obj, DaemonSet):
+        st = obj.status
+        return (
+            f"{st.number_available}/{st.desired_number_scheduled} nodes available, "
+            f"{st.updated_number_scheduled} updated"
+        )
+    s = obj.status
+    return f"{s.available_replicas}/{obj.spec.replicas} available, {s.updated_replicas} updated"
+
+
 class Listener(Protocol):
     def changed(self, obj: Any) -> None: ...
     def deleted(self, obj: Any) -> None: ...
@@ -159,21 +175,10 @@ class ConvergenceWatch:
         self.mixed = self.mixed or kind != Deployment.KIND
         if isinstance(obj, StatefulSet):
             complete = is_statefulset_complete(obj)
-            counts = (
-                f"{obj.status.available_replicas}/{obj.spec.replicas} available, "
-                f"{obj.status.ready_replicas} ready"
-            )
         elif isinstance(obj, DaemonSet):
             complete = is_daemonset_complete(obj)
-            st = obj.status
-            counts = (
-                f"{st.number_available}/{st.desired_number_scheduled} nodes available, "
-                f"{st.updated_number_scheduled} updated"
-            )
         else:
             complete = is_complete(obj)
-            s = obj.status
-            counts = f"{s.available_replicas}/{obj.spec.replicas} available, {s.updated_replicas} updated"
         was = self._complete.get(key)
         if was != complete:
             self._complete[key] = complete
@@ -186,7 +191,7 @@ class ConvergenceWatch:
             reason = f"{kind}Available" if complete else f"{kind}Degraded"
             # a workload that never was available is still rolling out, not degraded
             if complete or key in self._ever_complete:
-                self.ctx.events.record(self.component, kind, key[1], reason, counts)
+                self.ctx.events.record(self.component, kind, key[1], reason, progress(obj))
             if complete:
                 self._ever_complete[key] = None
         self._update_total()

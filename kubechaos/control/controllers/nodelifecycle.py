@@ -215,6 +215,9 @@ class NodeLifecycleController(Controller):
             settings.node_monitor_grace_period, settings.node_startup_grace_period
         )
         self._mark_pending: dict[str, None] = {}  # nodes whose pods must be marked not ready
+        # cached nodes whose Ready status is neither unset nor True: the only nodes whose pods
+        # a pod event may call to be marked (usually none, so a pod event reads one set)
+        self._unready: set[str] = set()
         # node -> the controller NoExecute taint the monitor wants it to have now (None: none)
         self._no_execute: dict[str, str | None] = {}
         self.zones = ZoneDisruption(ctx.settings)
@@ -448,6 +451,7 @@ class NodeLifecycleController(Controller):
 
     def _on_node_add(self, node: Node) -> None:
         self._observe_node(node)
+        self._note_readiness(node.metadata.name, ready_status(node))
         if not taints_in_sync(node):
             self.enqueue(node.metadata.name)
 
@@ -455,6 +459,7 @@ class NodeLifecycleController(Controller):
         self._observe_node(new)
         name = new.metadata.name
         before, after = ready_status(old), ready_status(new)
+        self._note_readiness(name, after)
         if before == "True" and after != "True":
             self.events.record(
                 self.name, "Node", name, "NodeNotReady", f"Node {name} status is now: NodeNotReady"
@@ -466,7 +471,14 @@ class NodeLifecycleController(Controller):
         if not taints_in_sync(new):
             self.enqueue(name)
 
+    def _note_readiness(self, name: str, status: str | None) -> None:
+        if status in (None, "True"):
+            self._unready.discard(name)
+        else:
+            self._unready.add(name)
+
     def _on_node_delete(self, node: Node) -> None:
+        self._unready.discard(node.metadata.name)
         self.health.pop(node.metadata.name, None)
         self._mark_pending.pop(node.metadata.name, None)
         self._no_execute.pop(node.metadata.name, None)
@@ -478,10 +490,7 @@ class NodeLifecycleController(Controller):
         """A ready pod on a node that is not Ready is marked not ready (upstream processPod;
         the update handler itself, not a lambda around it: one call per pod update)."""
         node_name = pod.spec.node_name
-        if not node_name or not pod.is_ready():
-            return
-        node = self.nodes.get(node_name)
-        if node is None or ready_status(node) in (None, "True"):
+        if node_name not in self._unready or not pod.is_ready():
             return
         if node_name not in self._mark_pending:
             self._mark_pending[node_name] = None

@@ -85,6 +85,12 @@ class ServicePodsController(Controller):
         self._services_by_label: dict[IndexKey, dict[str, None]] = {}
         self._service_index_key: dict[str, IndexKey] = {}
         self._pods_by_label: dict[IndexKey, dict[str, None]] = {}
+        # What services_for last answered for each pod: (the labels object it read, the
+        # service index's version then, the answer). A pod's later events (its binding, IP,
+        # readiness: the labels object kept through them) reuse it while no service has
+        # joined, left or changed its selector (each bumps the version).
+        self._services_version = 0
+        self._pod_services: dict[str, tuple[Mapping[str, str], int, list[str]]] = {}
         self.services.add_handler(
             Handler(self._on_service_add, self._on_service_update, self._on_service_delete)
         )
@@ -99,6 +105,7 @@ class ServicePodsController(Controller):
         index_key = (svc.metadata.namespace, *pair)
         self._services_by_label.setdefault(index_key, {})[skey] = None
         self._service_index_key[skey] = index_key
+        self._services_version += 1
 
     def _unindex_service(self, skey: str) -> None:
         index_key = self._service_index_key.pop(skey, None)
@@ -108,6 +115,7 @@ class ServicePodsController(Controller):
         del bucket[skey]
         if not bucket:
             del self._services_by_label[index_key]
+        self._services_version += 1
 
     def services_for(self, namespace: str, labels: Mapping[str, str]) -> list[str]:
         """Keys of the services in ``namespace`` whose selector matches ``labels``."""
@@ -118,6 +126,17 @@ class ServicePodsController(Controller):
                 if svc is not None and selector_matches(svc.spec.selector, labels):
                     found[skey] = None
         return list(found)
+
+    def _services_of(self, pkey: str, namespace: str, labels: Mapping[str, str]) -> list[str]:
+        """:meth:`services_for` pod ``pkey`` with these labels, reused while its labels object
+        and the service index are those of its last answer (see ``_pod_services``)."""
+        version = self._services_version
+        seen = self._pod_services.get(pkey)
+        if seen is not None and seen[0] is labels and seen[1] == version:
+            return seen[2]
+        found = self.services_for(namespace, labels)
+        self._pod_services[pkey] = (labels, version, found)
+        return found
 
     def _on_service_add(self, svc: Service) -> None:
         self._index_service(svc)
@@ -160,8 +179,8 @@ class ServicePodsController(Controller):
 
     def _on_pod_add(self, pod: Pod) -> None:
         self._index_pod(pod)
-        meta = pod.metadata
-        self.enqueue_pod_services(self.services_for(meta.namespace, meta.labels), key_of(pod))
+        meta, pkey = pod.metadata, key_of(pod)
+        self.enqueue_pod_services(self._services_of(pkey, meta.namespace, meta.labels), pkey)
 
     def _on_pod_update(self, old: Pod, new: Pod) -> None:
         labels, old_labels = new.metadata.labels, old.metadata.labels
@@ -172,16 +191,17 @@ class ServicePodsController(Controller):
             self._unindex_pod(old)
             self._index_pod(new)
             # Services that selected the old labels lose the pod; those of the new gain it.
-            self.enqueue_pod_services(self.services_for(namespace, old_labels), pkey)
-            self.enqueue_pod_services(self.services_for(namespace, labels), pkey)
+            self.enqueue_pod_services(self._services_of(pkey, namespace, old_labels), pkey)
+            self.enqueue_pod_services(self._services_of(pkey, namespace, labels), pkey)
         elif endpoint_changed(old, new):
             namespace, pkey = new.metadata.namespace, key_of(new)
-            self.enqueue_pod_services(self.services_for(namespace, labels), pkey)
+            self.enqueue_pod_services(self._services_of(pkey, namespace, labels), pkey)
 
     def _on_pod_delete(self, pod: Pod) -> None:
         self._unindex_pod(pod)
-        meta = pod.metadata
-        self.enqueue_pod_services(self.services_for(meta.namespace, meta.labels), key_of(pod))
+        meta, pkey = pod.metadata, key_of(pod)
+        self.enqueue_pod_services(self._services_of(pkey, meta.namespace, meta.labels), pkey)
+        self._pod_services.pop(pkey, None)
 
     # ------------------------------------------------------------------ reconcile helpers
     def _selection_bucket(self, svc: Service) -> tuple[dict[str, None], bool]:

@@ -140,8 +140,9 @@ class TaintEvictionController(Controller):
         self._on_pod_update(pod, pod)
 
     def _on_pod_update(self, old: Pod, pod: Pod) -> None:
-        # (the update handler itself, not a lambda around _on_pod: one call per pod update)
-        if pod.spec.node_name in self.no_execute or key_of(pod) in self.pending:
+        # (the update handler itself, not a lambda around _on_pod: one call per pod update; no
+        # key built while no eviction is pending, nearly always)
+        if pod.spec.node_name in self.no_execute or (self.pending and key_of(pod) in self.pending):
             self._process(pod)
 
     def _on_pod_gone(self, pod: Pod) -> None:

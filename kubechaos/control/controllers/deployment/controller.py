@@ -107,12 +107,18 @@ class DeploymentController(Controller):
         self._rs_by_owner.put(rs)
         if old.metadata.resource_version == rs.metadata.resource_version:
             return
-        ref, old_ref = rs.metadata.controller_ref(), old.metadata.controller_ref()
-        if ref != old_ref and old_ref is not None:
-            self._enqueue_owner(old.metadata.namespace, old_ref)
+        meta, old_meta = rs.metadata, old.metadata
+        ref = meta.controller_ref()
+        # (the API server keeps the owner references tuple through writes that leave it alone:
+        # the ReplicaSet controller's status writes, nearly every update here)
+        same_refs = meta.owner_references is old_meta.owner_references
+        old_ref = ref if same_refs else old_meta.controller_ref()
+        owner_changed = not same_refs and ref != old_ref
+        if owner_changed and old_ref is not None:
+            self._enqueue_owner(old_meta.namespace, old_ref)
         if ref is not None:
-            self._enqueue_owner(rs.metadata.namespace, ref)
-        elif ref != old_ref or old.metadata.labels != rs.metadata.labels:
+            self._enqueue_owner(meta.namespace, ref)
+        elif owner_changed or old_meta.labels != meta.labels:
             self._enqueue_adopters(rs)
 
     def _on_rs_delete(self, rs: ReplicaSet) -> None:

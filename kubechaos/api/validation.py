@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubechaos.api.nodeaffinity import node_affinity_causes, preferred_affinity_causes
@@ -234,8 +234,17 @@ def _percent_or_int_causes(field: str, value: int | str) -> list[str]:
     return [f"{field}: Invalid value: {value!r}: must be an integer or percentage (e.g. '25%')"]
 
 
-def validate_pod(obj: Pod) -> list[str]:
-    return validate_meta(obj.metadata, True) + validate_pod_spec("spec", obj.spec)
+def pod_spec_causes(spec: PodSpec) -> list[str]:
+    """The causes of a pod's own spec (fields under ``spec``)."""
+    return validate_pod_spec("spec", spec)
+
+
+def validate_pod(
+    obj: Pod, spec_causes: Callable[[PodSpec], list[str]] = pod_spec_causes
+) -> list[str]:
+    """A pod's causes; ``spec_causes``: :func:`pod_spec_causes` or a memo of it (the pod
+    strategy's, as a ReplicaSet's pods share one spec object)."""
+    return validate_meta(obj.metadata, True) + spec_causes(obj.spec)
 
 
 def validate_replicaset(obj: ReplicaSet) -> list[str]:

@@ -15,6 +15,8 @@ metadata (the generated name, the UID) is still checked per pod.
 
 from __future__ import annotations
 
+import random
+import uuid
 from typing import Any
 
 import pytest
@@ -168,3 +170,27 @@ def test_the_memo_is_emptied_when_full() -> None:
     assert (memo.get(keys[0]), memo.get(keys[1]), memo.get(keys[2])) == (0, 1, None)
     memo.put(keys[2], 2)
     assert (memo.get(keys[0]), memo.get(keys[1]), memo.get(keys[2])) == (None, None, 2)
+
+
+async def test_a_pods_uid_is_written_without_a_uuid_object(
+    calls: _Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each create's UID (rest.FillObjectMetaSystemFields: a random version-4 UUID) is formatted
+    from its 128 random bits directly: no :class:`uuid.UUID` built per object."""
+    api = await _server()
+    calls.count(uuid, "UUID")
+    prototype = _prototype(PodSpec(containers=(Container("app", "nginx:1.27"),)))
+    created = [await api.create(prototype) for _ in range(PODS)]
+    assert "UUID" not in calls.counts
+    assert all(uuid.UUID(p.metadata.uid).version == 4 for p in created)
+
+
+def test_a_uid_is_the_text_of_uuid_from_the_same_draw() -> None:
+    """The same draw and text as ``str(uuid.UUID(int=getrandbits(128), version=4))``: the
+    event logs of every seed stay as they were, and the stream is left where it was."""
+    from kubechaos.sim.rand import uuid4_text  # new with it
+
+    ours, theirs = random.Random(7), random.Random(7)
+    for _ in range(2000):
+        assert uuid4_text(ours) == str(uuid.UUID(int=theirs.getrandbits(128), version=4))
+    assert ours.random() == theirs.random()

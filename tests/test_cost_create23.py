@@ -194,3 +194,37 @@ def test_a_uid_is_the_text_of_uuid_from_the_same_draw() -> None:
     for _ in range(2000):
         assert uuid4_text(ours) == str(uuid.UUID(int=theirs.getrandbits(128), version=4))
     assert ours.random() == theirs.random()
+
+
+class _CountingPattern:
+    """A compiled pattern whose ``fullmatch`` calls are counted."""
+
+    def __init__(self, pattern: Any) -> None:
+        self.pattern = pattern
+        self.calls = 0
+
+    def fullmatch(self, text: str) -> Any:
+        self.calls += 1
+        return self.pattern.fullmatch(text)
+
+
+async def test_a_label_seen_before_is_not_matched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ValidateObjectMeta checks every label key and value of every pod
+    (staging/src/k8s.io/apimachinery/pkg/api/validation/objectmeta.go, ValidateLabels): the
+    pods of a template carry the same labels, so each key and value is matched once; a bad one
+    is still refused each time. (Labels only this test uses: the verdicts outlive a test.)"""
+    names = _CountingPattern(validation._LABEL_NAME)
+    values = _CountingPattern(validation._LABEL_VALUE)
+    monkeypatch.setattr(validation, "_LABEL_NAME", names)
+    monkeypatch.setattr(validation, "_LABEL_VALUE", values)
+    api = await _server()
+    spec = PodSpec(containers=(Container("app", "nginx:1.27"),))
+    labels = {"create23.example/app": "web-23", "create23-tier": "front-23"}
+    meta = ObjectMeta(generate_name="web-", namespace="default", labels=labels)
+    for _ in range(PODS):
+        await api.create(Pod(meta, spec))
+    assert (names.calls, values.calls) == (2, 2)
+    bad = ObjectMeta(generate_name="web-", namespace="default", labels={"create23": "-bad-"})
+    for _ in range(2):
+        with pytest.raises(errors.Invalid, match="not a valid label value"):
+            await api.create(Pod(bad, spec))

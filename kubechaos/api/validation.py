@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -91,7 +92,17 @@ def validate_label_key(key: str) -> bool:
 
 
 def validate_label_value(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 63 and bool(_LABEL_VALUE.fullmatch(value))
+    return isinstance(value, str) and _label_value_ok(value)
+
+
+# A workload's pods carry its few labels by the thousand and every write of an object validates
+# its labels: the verdict on each key and value is kept (pure functions of a string).
+@functools.lru_cache(maxsize=4096)
+def _label_value_ok(value: str) -> bool:
+    return len(value) <= 63 and bool(_LABEL_VALUE.fullmatch(value))
+
+
+_label_key_ok = functools.lru_cache(maxsize=4096)(validate_label_key)  # a dict's keys: hashable
 
 
 LABEL_KEY_RULE = (
@@ -107,7 +118,7 @@ LABEL_VALUE_RULE = (
 def _labels_causes(field: str, labels: Mapping[str, str]) -> list[str]:
     causes = []
     for key, value in labels.items():
-        if not validate_label_key(key):
+        if not _label_key_ok(key):
             causes.append(f"{field}: Invalid value: {key!r}: not a valid label key")
         if not validate_label_value(value):
             causes.append(f"{field}: Invalid value: {value!r}: not a valid label value")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubechaos.api.nodeaffinity import node_affinity_causes, preferred_affinity_causes
@@ -91,7 +92,17 @@ def validate_label_key(key: str) -> bool:
 
 
 def validate_label_value(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= 63 and bool(_LABEL_VALUE.fullmatch(value))
+    return isinstance(value, str) and _label_value_ok(value)
+
+
+# A workload's pods carry its few labels by the thousand and every write of an object validates
+# its labels: the verdict on each key and value is kept (pure functions of a string).
+@functools.lru_cache(maxsize=4096)
+def _label_value_ok(value: str) -> bool:
+    return len(value) <= 63 and bool(_LABEL_VALUE.fullmatch(value))
+
+
+_label_key_ok = functools.lru_cache(maxsize=4096)(validate_label_key)  # a dict's keys: hashable
 
 
 LABEL_KEY_RULE = (
@@ -107,7 +118,7 @@ LABEL_VALUE_RULE = (
 def _labels_causes(field: str, labels: Mapping[str, str]) -> list[str]:
     causes = []
     for key, value in labels.items():
-        if not validate_label_key(key):
+        if not _label_key_ok(key):
             causes.append(f"{field}: Invalid value: {key!r}: not a valid label key")
         if not validate_label_value(value):
             causes.append(f"{field}: Invalid value: {value!r}: not a valid label value")
@@ -240,8 +251,17 @@ def _percent_or_int_causes(field: str, value: int | str) -> list[str]:
     return [f"{field}: Invalid value: {value!r}: must be an integer or percentage (e.g. '25%')"]
 
 
-def validate_pod(obj: Pod) -> list[str]:
-    return validate_meta(obj.metadata, True) + validate_pod_spec("spec", obj.spec)
+def pod_spec_causes(spec: PodSpec) -> list[str]:
+    """The causes of a pod's own spec (fields under ``spec``)."""
+    return validate_pod_spec("spec", spec)
+
+
+def validate_pod(
+    obj: Pod, spec_causes: Callable[[PodSpec], list[str]] = pod_spec_causes
+) -> list[str]:
+    """A pod's causes; ``spec_causes``: :func:`pod_spec_causes` or a memo of it (the pod
+    strategy's, as a ReplicaSet's pods share one spec object)."""
+    return validate_meta(obj.metadata, True) + spec_causes(obj.spec)
 
 
 def validate_replicaset(obj: ReplicaSet) -> list[str]:

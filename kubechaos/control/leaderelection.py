@@ -33,7 +33,6 @@ as by default, that is the only candidate.
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -46,6 +45,7 @@ from kubechaos.defaults import Settings
 from kubechaos.sim import timers
 from kubechaos.sim.clock import now
 from kubechaos.sim.events import EventLog
+from kubechaos.sim.rand import uuid4_text
 
 LEADER_ELECTION_NAMESPACE = "kube-system"
 JITTER_FACTOR = 1.2  # client-go tools/leaderelection/leaderelection.go JitterFactor
@@ -81,7 +81,7 @@ def election_timing_problem(settings: Settings) -> str:
 
 def new_identity(host: str, rng: random.Random) -> str:
     """``<hostname>_<uuid>``, as kube-scheduler and kube-controller-manager name themselves."""
-    return f"{host}_{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+    return f"{host}_{uuid4_text(rng)}"
 
 
 class LeaderElector:

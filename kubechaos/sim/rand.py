@@ -34,6 +34,15 @@ class Rng:
         return "".join(r.choice(SAFE_ENCODE_ALPHABET) for _ in range(length))
 
 
+def uuid4_text(r: random.Random) -> str:
+    """``str(uuid.UUID(int=r.getrandbits(128), version=4))``, the same draw and text, at a third
+    of the cost: the API server names every object it creates with one, pods by the thousand.
+    The version (4) and variant (RFC 4122) bits are set as :class:`uuid.UUID` sets them."""
+    bits = r.getrandbits(128) & ~(0xC000 << 48) | 0x8000 << 48  # the variant
+    digits = "%032x" % (bits & ~(0xF000 << 64) | 4 << 76)  # the version
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 def jitter(r: random.Random, mean: float, spread: float = 0.5) -> float:
     """A latency around ``mean``: uniform in ``mean * [1 - spread, 1 + spread]``."""
     if mean <= 0:
@@ -41,4 +50,4 @@ def jitter(r: random.Random, mean: float, spread: float = 0.5) -> float:
     return mean * (1.0 - spread + 2.0 * spread * r.random())
 
 
-__all__ = ["SAFE_ENCODE_ALPHABET", "Rng", "jitter"]
+__all__ = ["SAFE_ENCODE_ALPHABET", "Rng", "jitter", "uuid4_text"]

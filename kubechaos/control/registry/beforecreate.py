@@ -14,7 +14,6 @@ not has them called on the metadata's copy, in the same order.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from random import Random
 from typing import Any
@@ -25,7 +24,7 @@ from kubechaos.api.objects.copying import replace
 from kubechaos.control.registry.resources import etcd_key
 from kubechaos.control.registry.strategy import Strategy
 from kubechaos.sim.clock import now
-from kubechaos.sim.rand import Rng
+from kubechaos.sim.rand import Rng, uuid4_text
 
 
 def before_create(
@@ -52,7 +51,7 @@ def before_create(
         meta,
         name=name,
         namespace=namespace,
-        uid=str(uuid.UUID(int=uids.getrandbits(128), version=4)),
+        uid=uuid4_text(uids),
         resource_version=version,
         creation_timestamp=now(),
         deletion_timestamp=None,

@@ -17,7 +17,6 @@ staging/src/k8s.io/apiextensions-apiserver/pkg/registry/*).
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +34,7 @@ from kubechaos.control.registry import preconditions
 from kubechaos.control.registry.crdfinalizer import DefinitionDeletion
 from kubechaos.control.registry.customresource import CRD_INFO, Served, _decode
 from kubechaos.sim.clock import now
+from kubechaos.sim.rand import uuid4_text
 
 Written = tuple[Unstructured, list[str]]  # the object as stored, and the client's warnings
 
@@ -98,7 +98,7 @@ class CustomResources(DefinitionDeletion):
                 raise errors.NotFound(f'namespaces "{meta["namespace"]}" not found')
             for key in rules.SERVER_META:
                 meta.pop(key, None)
-            meta["uid"] = str(uuid.UUID(int=self._uid_rng.getrandbits(128), version=4))
+            meta["uid"] = uuid4_text(self._uid_rng)
             meta["generation"] = 1
             if served.has_status:
                 content.pop("status", None)

@@ -10,18 +10,36 @@ from __future__ import annotations
 from typing import Any
 
 from kubechaos.api import discovery, errors
-from kubechaos.api.objects import ObjectMeta, Pod, PodCondition, PodStatus, Toleration
+from kubechaos.api.objects import (
+    ObjectMeta,
+    Pod,
+    PodCondition,
+    PodSpec,
+    PodStatus,
+    PriorityClass,
+    Toleration,
+)
 from kubechaos.api.objects.copying import replace
-from kubechaos.api.validation import validate_pod
+from kubechaos.api.validation import pod_spec_causes, validate_pod
+from kubechaos.control.registry.identitymemo import IdentityMemo
 from kubechaos.control.registry.priority import admit_priority
 from kubechaos.control.registry.statuswrite import merge_foreign_pod_conditions
-from kubechaos.control.registry.strategy import ResourceType, Strategy
+from kubechaos.control.registry.strategy import ResourceType, Strategy, StrategyOptions
 from kubechaos.defaults import TAINT_NOT_READY, TAINT_UNREACHABLE
 from kubechaos.sim.clock import now
 
 
 class PodStrategy(Strategy[Pod]):
     delete_when_finalized = False  # the kubelet's final delete removes a pod
+
+    def __init__(self, resource: ResourceType, options: StrategyOptions) -> None:
+        super().__init__(resource, options)
+        # A ReplicaSet's pods share their spec object (identitymemo): a client's spec -> the
+        # PriorityClasses it was admitted against and the admitted spec; an admitted spec ->
+        # its validation causes.
+        self._admitted: IdentityMemo[PodSpec, tuple[list[PriorityClass], PodSpec]]
+        self._admitted = IdentityMemo()
+        self._validated: IdentityMemo[PodSpec, list[str]] = IdentityMemo()
 
     def create_changes(self, obj: Pod, meta: ObjectMeta) -> dict[str, Any]:
         """PrepareForCreate (a fresh status; PodScheduled if created bound), then the
@@ -30,14 +48,26 @@ class PodStrategy(Strategy[Pod]):
         status = type(obj.status)()
         if obj.spec.node_name:
             status = _with_scheduled(status)
-        priority = admit_priority(obj.spec, meta, self.options.cached("priorityclasses"))
-        spec = replace(obj.spec, tolerations=self._tolerations(obj), **priority)
-        return {"status": status, "spec": spec}
+        return {"status": status, "spec": self._admitted_spec(obj.spec, meta)}
 
-    def _tolerations(self, pod: Pod) -> tuple[Toleration, ...]:
+    def _admitted_spec(self, spec: PodSpec, meta: ObjectMeta) -> PodSpec:
+        """``spec`` as both admission plugins leave it. It depends on ``spec``, the settings
+        and the PriorityClasses alone (``meta`` only names a refusal), so a spec admitted
+        before against equal classes (in the same order: the first of a name, the first of
+        the lowest default value wins) is admitted the same: that spec object is reused."""
+        classes = self.options.cached("priorityclasses")
+        hit = self._admitted.get(spec)
+        if hit is not None and hit[0] == classes:
+            return hit[1]
+        priority = admit_priority(spec, meta, classes)
+        admitted = replace(spec, tolerations=self._tolerations(spec), **priority)
+        self._admitted.put(spec, (classes, admitted))
+        return admitted
+
+    def _tolerations(self, spec: PodSpec) -> tuple[Toleration, ...]:
         """DefaultTolerationSeconds: tolerate not-ready/unreachable NoExecute for 300 s."""
         settings = self.options.settings
-        tolerations = list(pod.spec.tolerations)
+        tolerations = list(spec.tolerations)
         for key, seconds in (
             (TAINT_NOT_READY, settings.default_not_ready_toleration_seconds),
             (TAINT_UNREACHABLE, settings.default_unreachable_toleration_seconds),
@@ -51,7 +81,15 @@ class PodStrategy(Strategy[Pod]):
         return tuple(tolerations)
 
     def validate(self, obj: Pod) -> list[str]:
-        return validate_pod(obj)
+        return validate_pod(obj, self._spec_causes)
+
+    def _spec_causes(self, spec: PodSpec) -> list[str]:
+        """The spec's causes, once per spec object (the list is only ever concatenated)."""
+        causes = self._validated.get(spec)
+        if causes is None:
+            causes = pod_spec_causes(spec)
+            self._validated.put(spec, causes)
+        return causes
 
     def prepare_for_update(self, old: Pod, new: Pod) -> Pod:
         """Only container images and tolerations may change."""

@@ -13,6 +13,12 @@ import random
 SAFE_ENCODE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet
 
 
+# staging/src/k8s.io/apiserver/pkg/storage/names/generate.go: maxNameLength 63, randomLength 5,
+# MaxGeneratedNameLength = 63 - 5 (a longer generateName is cut to it before the suffix)
+GENERATED_SUFFIX_LENGTH = 5
+GENERATED_BASE_MAX = 63 - GENERATED_SUFFIX_LENGTH
+
+
 class Rng:
     """A family of independent, reproducible random streams derived from one seed."""
 
@@ -28,10 +34,16 @@ class Rng:
             self._streams[name] = stream
         return stream
 
-    def name_suffix(self, stream: str, length: int = 5) -> str:
+    def name_suffix(self, stream: str, length: int = GENERATED_SUFFIX_LENGTH) -> str:
         """A random suffix like the API server's ``generateName`` (``web-7d9f8-x2k4q``)."""
         r = self.stream(stream)
         return "".join(r.choice(SAFE_ENCODE_ALPHABET) for _ in range(length))
+
+    def generated_name(self, base: str, stream: str) -> str:
+        """The name the API server makes of ``generateName`` ``base``: the base cut to 58
+        characters, then the 5-character suffix, so a generated name never exceeds 63
+        (staging/src/k8s.io/apiserver/pkg/storage/names/generate.go, ``GenerateName``)."""
+        return base[:GENERATED_BASE_MAX] + self.name_suffix(stream)
 
 
 def uuid4_text(r: random.Random) -> str:

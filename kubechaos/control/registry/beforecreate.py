@@ -42,7 +42,7 @@ def before_create(
     meta = obj.metadata
     name, namespace = meta.name, meta.namespace
     if not name and meta.generate_name:
-        name = meta.generate_name + rng.name_suffix("generate-name")
+        name = rng.generated_name(meta.generate_name, "generate-name")
     if rtype.namespaced:
         namespace = namespace or "default"
         if namespace_of(etcd_key("namespaces", "", namespace)) is None:

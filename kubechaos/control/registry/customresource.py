@@ -94,14 +94,14 @@ class CustomStorage:
         call: Call,
         namespace_exists: Callable[[str], bool],
         uid_rng: Any,
-        name_suffix: Callable[[], str],
+        generated_name: Callable[[str], str],
         cache_size: int,
     ) -> None:
         self.etcd = etcd
         self._call = call
         self._namespace_exists = namespace_exists
         self._uid_rng = uid_rng
-        self._name_suffix = name_suffix
+        self._generated_name = generated_name
         self._cache_size = cache_size
         self._caches: dict[str, WatchCache] = {}
         self._handles: dict[str, Any] = {}

@@ -71,7 +71,7 @@ class CustomResources(DefinitionDeletion):
             # namespaces are kept at upstream's key, /registry/namespaces/<name>
             lambda ns: namespaces.get(f"/registry/namespaces/{ns}") is not None,
             rng.stream("apiserver-custom-uid"),
-            lambda: rng.name_suffix("generate-name"),
+            lambda base: rng.generated_name(base, "generate-name"),
             api.settings.watch_cache_size,
         )
         store.crd_poll = (
@@ -93,7 +93,7 @@ class CustomResources(DefinitionDeletion):
             content = rules.check_envelope(served.info, served.version.name, body, namespace)
             meta = content["metadata"]
             if not meta.get("name") and meta.get("generateName"):
-                meta["name"] = str(meta["generateName"]) + self._name_suffix()
+                meta["name"] = self._generated_name(str(meta["generateName"]))
             if served.info.namespaced and not self._namespace_exists(meta["namespace"]):
                 raise errors.NotFound(f'namespaces "{meta["namespace"]}" not found')
             for key in rules.SERVER_META:

@@ -5,8 +5,9 @@ A ReplicaSet controller sends the same pod object for every pod of a template (i
 pod strategy sees the same ``PodSpec`` object thousands of times: its admission and validation
 need computing once per spec object. The entries are found by identity, not equality (a PodSpec
 holds dicts, so it has no usable hash, and comparing two costs about what a hit saves); each
-entry holds its object, so no other object can take its id while the entry lasts. The memo is emptied when full: a spec sent once
-(a DaemonSet's per-node pod) only costs an entry, and one computed again is computed the same.
+entry holds its object, so no other object can take its id while the entry lasts. The memo is
+emptied when full: a spec sent once (a DaemonSet's per-node pod) only costs an entry, and one
+computed again is computed the same.
 """
 
 from __future__ import annotations

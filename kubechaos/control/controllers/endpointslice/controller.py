@@ -391,8 +391,7 @@ class EndpointSliceController(ServicePodsController):
     def _named(self, eps: EndpointSlice) -> EndpointSlice:
         """The API server would pick the suffix of ``generateName``; it is picked here from the
         controller's own seeded stream so the pods' generated names stay as they were."""
-        suffix = self.ctx.rng.name_suffix("endpointslice-names")
-        name = eps.metadata.generate_name + suffix
+        name = self.ctx.rng.generated_name(eps.metadata.generate_name, "endpointslice-names")
         return attrs.evolve(eps, metadata=attrs.evolve(eps.metadata, name=name))
 
     def _remember(self, written: EndpointSlice) -> None:

@@ -51,6 +51,7 @@ from .test_cost_controllers_sync import (
     calls_from,
     flip_unready,
     forty_ready_pods,
+    stale_converged_deployment,
 )
 from .test_cost_pod_handlers import calls_of, status_write
 from .test_endpoints import set_status
@@ -90,11 +91,7 @@ async def test_a_deployment_sync_that_writes_status_counts_its_replicasets_once(
     status written is upstream's: the counts of the ReplicaSets, whatever the cached status."""
     ctx = await control_plane()
     async with trio.open_nursery() as nursery:
-        dc = await _converged_deployment(ctx, nursery)
-        d = dc.deployments.get("default/web")
-        assert d is not None
-        stale = attrs.evolve(d, status=attrs.evolve(d.status, ready_replicas=0))
-        dc.deployments.store["default/web"] = stale  # as if the informer were behind
+        dc = await stale_converged_deployment(ctx, nursery)
         with calls_from(
             ("controllers/deployment/",),
             counts=deployment_util.status_counts,

@@ -119,6 +119,17 @@ async def _converged_deployment(ctx: Context, nursery: trio.Nursery) -> Deployme
     return dc
 
 
+async def stale_converged_deployment(ctx: Context, nursery: trio.Nursery) -> DeploymentController:
+    """A converged Deployment's controller whose cached Deployment shows a stale ready count (as
+    if the informer were behind), so its next sync writes a status."""
+    dc = await _converged_deployment(ctx, nursery)
+    d = dc.deployments.get("default/web")
+    assert d is not None
+    stale = attrs.evolve(d, status=attrs.evolve(d.status, ready_replicas=0))
+    dc.deployments.store["default/web"] = stale
+    return dc
+
+
 async def test_a_deployment_sync_that_changes_nothing_builds_compares_and_writes_nothing() -> None:
     """pkg/controller/deployment/sync.go getAllReplicaSetsAndSyncRevision, progress.go
     syncRolloutStatus and deployment_controller.go getReplicaSetsForDeployment: a sync lists

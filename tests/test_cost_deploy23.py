@@ -31,7 +31,11 @@ from kubechaos.control.controllers.deployment.progress import sync_rollout_statu
 from kubechaos.control.controllers.deployment.sync import DeploymentSync
 
 from .factories import deployment, replicaset
-from .test_cost_controllers_sync import _converged_deployment, calls_from
+from .test_cost_controllers_sync import (
+    _converged_deployment,
+    calls_from,
+    stale_converged_deployment,
+)
 from .test_replicaset import control_plane
 
 _DEPLOYMENT_CODE = ("controllers/deployment/",)
@@ -56,17 +60,15 @@ async def test_a_status_write_whose_available_condition_stands_builds_no_conditi
     out once, and the write copies the Deployment once with ``copying.replace``."""
     ctx = await control_plane()
     async with trio.open_nursery() as nursery:
-        dc = await _converged_deployment(ctx, nursery)
-        d = dc.deployments.get("default/web")
-        assert d is not None
-        stale = attrs.evolve(d, status=attrs.evolve(d.status, ready_replicas=0))
-        dc.deployments.store["default/web"] = stale  # as if the informer were behind
+        dc = await stale_converged_deployment(ctx, nursery)
+        stale = dc.deployments.get("default/web")
+        assert stale is not None
         with calls_from(_DEPLOYMENT_CODE, **_counted()) as counts:
             await dc.sync("default/web")
         assert counts == Counter(status=1, minimum=1, replace=1), counts
         written = await ctx.api.get("deployments", "default", "web")
         assert written.status.ready_replicas == 3
-        assert written.status.conditions == d.status.conditions
+        assert written.status.conditions == stale.status.conditions
         nursery.cancel_scope.cancel()
 
 

@@ -22,10 +22,7 @@ timed.
 
 from __future__ import annotations
 
-import sys
-from collections import Counter
 from collections.abc import Callable, Iterable
-from types import FrameType
 
 import attrs
 import trio
@@ -46,25 +43,8 @@ from kubechaos.control.watchcache import _CachedEvent as CachedEvent
 from kubechaos.observe.convergence import ConvergenceWatch, progress
 
 from .factories import PodReadier, deployment, pod, ready_node, service
-from .test_cost_pod_handlers import status_write
+from .test_cost_pod_handlers import calls_of, status_write
 from .test_replicaset import control_plane
-
-
-def calls_of(action: Callable[[], None]) -> Counter[str]:
-    """Every Python function called by ``action()``, by qualified name."""
-    counts: Counter[str] = Counter()
-
-    def profile(frame: FrameType, event: str, arg: object) -> None:
-        if event == "call":
-            counts[frame.f_code.co_qualname] += 1
-
-    previous = sys.getprofile()
-    sys.setprofile(profile)
-    try:
-        action()
-    finally:
-        sys.setprofile(previous)
-    return counts
 
 
 def not_ready(p: Pod) -> Pod:

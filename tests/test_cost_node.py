@@ -36,6 +36,7 @@ from kubechaos.sim.clock import now, run_virtual
 from kubechaos.traffic import TrafficGenerator, TrafficSpec
 from tests.factories import deployment, pod, service
 from tests.harness import ready_pods, running, steps_by_task, wait_until
+from tests.test_cost_traffic_batch import profile_ticks
 from tests.test_kubelet import plane, ready, start, stored
 
 READINESS = Probe(initial_delay_seconds=5, period_seconds=10)
@@ -222,16 +223,7 @@ def _traffic_calls(nodes: int, seconds: int = 20) -> tuple[int, int]:
             traffic = TrafficGenerator(
                 cluster.ctx, cluster.proxies, cluster.network, [TrafficSpec("web", rate=400)]
             )
-            tick = traffic._tick
-
-            def profiled(flows: Any) -> None:
-                sys.setprofile(profile)
-                try:
-                    tick(flows)
-                finally:
-                    sys.setprofile(None)
-
-            traffic._tick = profiled  # type: ignore[method-assign]
+            profile_ticks(traffic, profile)
             with trio.move_on_after(seconds):
                 await traffic.run()
             ok = traffic.stats.count("default", "web", "success")

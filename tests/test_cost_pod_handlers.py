@@ -46,8 +46,8 @@ from .factories import PodReadier, deployment, service
 from .test_replicaset import control_plane
 
 
-def calls_of(handler: Callable[[Pod, Pod], None], old: Pod, new: Pod) -> Counter[str]:
-    """Every Python function called by ``handler(old, new)`` (itself included), by name."""
+def calls_of(fn: Callable[..., object], *args: object) -> Counter[str]:
+    """Every Python function called by ``fn(*args)`` (itself included), by qualified name."""
     counts: Counter[str] = Counter()
 
     def profile(frame: FrameType, event: str, arg: object) -> None:
@@ -57,7 +57,7 @@ def calls_of(handler: Callable[[Pod, Pod], None], old: Pod, new: Pod) -> Counter
     previous = sys.getprofile()
     sys.setprofile(profile)
     try:
-        handler(old, new)
+        fn(*args)
     finally:
         sys.setprofile(previous)
     return counts

@@ -12,7 +12,6 @@ request, keyed in the order the keys first occurred.
 
 from __future__ import annotations
 
-import sys
 from types import FrameType
 from typing import Any
 
@@ -20,25 +19,17 @@ import trio
 
 from kubechaos.traffic import SUCCESS, TrafficGenerator
 
-from .test_cost_traffic_batch import NODES, _rig
+from .test_cost_traffic_batch import NODES, _rig, profile_ticks
 
 
 def _count_lookups_of(traffic: TrafficGenerator, table: dict[Any, int], into: list[int]) -> None:
     """Count, during the traffic's ticks, the calls of ``table``'s bound methods."""
-    tick = traffic._tick
 
     def profile(frame: FrameType, event: str, arg: Any) -> None:
         if event == "c_call" and getattr(arg, "__self__", None) is table:
             into[0] += 1
 
-    def profiled(flows: Any) -> None:
-        sys.setprofile(profile)
-        try:
-            tick(flows)
-        finally:
-            sys.setprofile(None)
-
-    traffic._tick = profiled  # type: ignore[method-assign]
+    profile_ticks(traffic, profile)
 
 
 async def test_a_success_is_not_looked_up_in_the_counters() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -69,16 +70,18 @@ async def _rig(rate: float) -> tuple[ProxyFleet, PodNetwork, TrafficGenerator]:
     return fleet, network, TrafficGenerator(ctx, fleet, network, [TrafficSpec("web", rate=rate)])
 
 
-def _calls_per_tick(traffic: TrafficGenerator, into: Counter[str]) -> None:
-    """Count, by function, the Python calls the traffic's ticks make."""
+def profile_ticks(
+    traffic: TrafficGenerator,
+    profile: Callable[[FrameType, str, Any], None],
+    before: Callable[[], None] | None = None,
+) -> None:
+    """Run ``profile`` (a ``sys.setprofile`` function) during each of the traffic's ticks,
+    ``before`` ahead of each."""
     tick = traffic._tick
 
-    def profile(frame: FrameType, event: str, arg: Any) -> None:
-        if event == "call":
-            into[frame.f_code.co_name] += 1
-
     def profiled(flows: Any) -> None:
-        into["<ticks>"] += 1
+        if before is not None:
+            before()
         sys.setprofile(profile)
         try:
             tick(flows)
@@ -86,6 +89,19 @@ def _calls_per_tick(traffic: TrafficGenerator, into: Counter[str]) -> None:
             sys.setprofile(None)
 
     traffic._tick = profiled  # type: ignore[method-assign]
+
+
+def _calls_per_tick(traffic: TrafficGenerator, into: Counter[str]) -> None:
+    """Count, by function, the Python calls the traffic's ticks make."""
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            into[frame.f_code.co_name] += 1
+
+    def count_tick() -> None:
+        into["<ticks>"] += 1
+
+    profile_ticks(traffic, profile, count_tick)
 
 
 async def _run(rate: float, seconds: float, frozen: str = "") -> tuple[Counter[str], int, int]:

@@ -54,6 +54,7 @@ def test_a_subset_needs_a_ready_or_not_ready_address() -> None:
         ("127.0.0.9", "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
         ("::1", "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
         ("::ffff:127.0.0.1", "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
+        ("::ffff:127.000.0.1", "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
         ("169.254.169.254", "may not be in the link-local range (169.254.0.0/16, fe80::/10)"),
         ("fe80::1", "may not be in the link-local range (169.254.0.0/16, fe80::/10)"),
         ("224.0.0.251", "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"),

@@ -156,21 +156,32 @@ def _special(ip: str, packed: bytes) -> list[str]:
 
 def parse_ip_sloppy(value: str) -> bytes | None:
     """The 16 bytes of ``value`` as k8s.io/utils/net's ParseIPSloppy reads it (Go 1.16's
-    net.ParseIP: the first of "." and ":" decides the family; IPv4 parts may carry leading
-    zeros), or None if it is no IP address."""
+    net.ParseIP: the first of "." and ":" decides the family; IPv4 parts, alone or ending an
+    IPv6 address, may carry leading zeros), or None if it is no IP address."""
     dot, colon = value.find("."), value.find(":")
     if dot >= 0 and (colon < 0 or dot < colon):
-        parts = value.split(".")
-        if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
-            return None
-        numbers = [int(p) for p in parts]
-        return _V4_IN_V6 + bytes(numbers) if max(numbers) <= 255 else None
+        quad = _ipv4_sloppy(value)
+        return None if quad is None else _V4_IN_V6 + quad
     if colon < 0 or "%" in value:  # Python takes a "%zone" suffix; Go's ParseIP does not
         return None
+    head, _, last = value.rpartition(":")
+    if "." in last:  # Python refuses leading zeros in the embedded IPv4 part; Go does not
+        quad = _ipv4_sloppy(last)
+        if quad is None:
+            return None
+        value = f"{head}:{'.'.join(map(str, quad))}"
     try:
         return ipaddress.IPv6Address(value).packed
     except ValueError:
         return None
+
+
+def _ipv4_sloppy(value: str) -> bytes | None:
+    parts = value.split(".")
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    numbers = [int(p) for p in parts]
+    return bytes(numbers) if max(numbers) <= 255 else None
 
 
 def _ports_causes(path: str, ports: tuple[ServicePort, ...]) -> list[str]:

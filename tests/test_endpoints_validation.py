@@ -133,6 +133,10 @@ def test_an_update_reports_what_a_create_would() -> None:
         assert validate_endpoints_update(new, old) == validate_endpoints(new)
     emptied = _endpoints(EndpointSubset((), (), PORT))
     assert validate_endpoints_update(emptied, old) == validate_endpoints(emptied)
+    grown = _endpoints(old.subsets[0], EndpointSubset((EndpointAddress("0.0.0.0"),), (), PORT))
+    assert validate_endpoints_update(grown, old) == validate_endpoints(grown) != []
+    renumbered = _endpoints(attrs.evolve(old.subsets[0], ports=(ServicePort(80, 0, "x.y"),)))
+    assert validate_endpoints_update(renumbered, old) == validate_endpoints(renumbered) != []
 
 
 async def test_the_api_refuses_a_bad_endpoints_with_422() -> None:

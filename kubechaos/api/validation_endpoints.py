@@ -32,6 +32,8 @@ from typing import TypeVar
 from kubechaos.api.objects import EndpointAddress, Endpoints, EndpointSubset, ServicePort
 from kubechaos.api.validation import same_validated_meta, validate_meta
 
+T = TypeVar("T")
+
 ADDRESSES_VALIDATED = 0
 """Addresses whose rules were checked (a work counter for tests; nothing reads it)."""
 
@@ -50,6 +52,7 @@ _SUBDOMAIN_RULE = (
     "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
     f"for validation is '{_LABEL_FORMAT}(\\.{_LABEL_FORMAT})*')"
 )
+_NOTHING_KEPT = EndpointSubset()  # what a subset beyond the stored version's ones is compared to
 _LABEL = re.compile(_LABEL_FORMAT)
 _SUBDOMAIN = re.compile(f"{_LABEL_FORMAT}(\\.{_LABEL_FORMAT})*")
 
@@ -73,13 +76,10 @@ def validate_endpoints_update(new: Endpoints, old: Endpoints) -> list[str]:
 
 
 def _changes_have_causes(news: Sequence[EndpointSubset], olds: Sequence[EndpointSubset]) -> bool:
+    """Whether a subset, address or port of ``news`` that ``olds`` does not hold has a cause."""
     for i, subset in enumerate(news):
-        was = olds[i] if i < len(olds) else None
+        was = olds[i] if i < len(olds) else _NOTHING_KEPT
         if subset is was:
-            continue
-        if was is None:
-            if _subset_causes("", subset):
-                return True
             continue
         if not subset.addresses and not subset.not_ready_addresses:
             return True
@@ -90,9 +90,6 @@ def _changes_have_causes(news: Sequence[EndpointSubset], olds: Sequence[Endpoint
         if subset.ports is not was.ports and _ports_causes("", subset.ports):
             return True
     return False
-
-
-T = TypeVar("T")
 
 
 def _not_kept(news: tuple[T, ...], olds: tuple[T, ...]) -> tuple[T, ...]:

@@ -21,16 +21,17 @@ causes (and their order and positions) are always those of :func:`validate_endpo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
 from collections.abc import Sequence
 from itertools import compress, count
-from operator import is_not
+from operator import is_not, not_
 from typing import TypeVar
 
 from kubechaos.api.objects import EndpointAddress, Endpoints, EndpointSubset, ServicePort
-from kubechaos.api.validation import same_validated_meta, validate_meta
+from kubechaos.api.validation import is_dns1123_subdomain, same_validated_meta, validate_meta
 
 T = TypeVar("T")
 
@@ -93,14 +94,20 @@ def _changes_have_causes(news: Sequence[EndpointSubset], olds: Sequence[Endpoint
 
 
 def _not_kept(news: tuple[T, ...], olds: tuple[T, ...]) -> tuple[T, ...]:
-    """The run of ``news`` between its longest head and tail that are, object for object,
-    ``olds``' head and tail (what an insertion, a removal or a replacement leaves to check)."""
+    """The items of ``news`` that are not objects ``olds`` holds: past the longest head and
+    tail the two share object for object (all an insertion, a removal or a replacement leaves),
+    those of the rest that are not in the rest of ``olds`` (a sync after several pod events)."""
     if news is olds:
         return ()
     shorter = min(len(news), len(olds))
     head = next(compress(count(), map(is_not, news, olds)), shorter)
     tail = next(compress(count(), map(is_not, reversed(news), reversed(olds))), shorter)
-    return news[head : max(head, len(news) - tail)]
+    tail = min(tail, shorter - head)
+    rest = news[head : len(news) - tail]
+    if len(rest) <= 1:
+        return rest
+    kept = set(map(id, olds[head : len(olds) - tail]))
+    return tuple(compress(rest, map(not_, map(kept.__contains__, map(id, rest)))))
 
 
 def _subset_causes(path: str, subset: EndpointSubset) -> list[str]:
@@ -118,21 +125,34 @@ def _address_causes(path: str, address: EndpointAddress) -> list[str]:
     """validateEndpointAddress: IsValidIP, the node name, then ValidateNonSpecialIP."""
     global ADDRESSES_VALIDATED
     ADDRESSES_VALIDATED += 1
-    ip = address.ip
-    causes = []
-    packed = parse_ip_sloppy(ip)
+    ip, node = address.ip, address.node_name  # the model's "" node is upstream's nil nodeName
+    special = _special_ip_messages(ip)
+    if special == () and (not node or _node_name_ok(node)):
+        return []
     shown = json.dumps(ip)
-    if packed is None:
+    causes = []
+    if special is None:
         causes.append(
             f"{path}.ip: Invalid value: {shown}: must be a valid IP address, "
             "(e.g. 10.9.8.7 or 2001:db8::ffff)"
         )
-    node = address.node_name
-    if node:  # the model's "" is upstream's nil nodeName
+    if node:
         causes += _subdomain_causes(f"{path}.nodeName", node)
-    if packed is None:
+    if special is None:
         return [*causes, f"{path}.ip: Invalid value: {shown}: must be a valid IP address"]
-    return causes + [f"{path}.ip: Invalid value: {shown}: {m}" for m in _special(ip, packed)]
+    return causes + [f"{path}.ip: Invalid value: {shown}: {m}" for m in special]
+
+
+# A pod's IP is checked as it joins the not-ready list and again as it joins the ready one, and
+# its node's name with every pod there: the verdicts (pure functions of a string) are kept.
+@functools.lru_cache(maxsize=4096)
+def _special_ip_messages(ip: str) -> tuple[str, ...] | None:
+    """ValidateNonSpecialIP's messages for ``ip`` (None: not an IP address)."""
+    packed = parse_ip_sloppy(ip)
+    return None if packed is None else tuple(_special(ip, packed))
+
+
+_node_name_ok = functools.lru_cache(maxsize=1024)(is_dns1123_subdomain)
 
 
 def _special(ip: str, packed: bytes) -> list[str]:

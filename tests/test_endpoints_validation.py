@@ -174,3 +174,19 @@ async def test_a_readiness_flip_checks_only_the_address_that_moved() -> None:
         await set_status(ctx, "p17", ready=False)
         await wait_until(lambda: addresses(39), 30, "p17 not ready")
         assert validation.ADDRESSES_VALIDATED - before == 1
+
+
+def test_an_update_of_several_scattered_addresses_checks_only_those() -> None:
+    """A sync after several pod events rewrites addresses far apart in the list: only those
+    are checked, the ones between them being the stored version's objects (upstream's
+    ValidateEndpointsUpdate checks all, with the same result)."""
+    kept = [EndpointAddress(f"10.2.0.{i + 2}", "n1") for i in range(40)]
+    old = _endpoints(EndpointSubset(tuple(kept), (), PORT))
+    changed = list(kept)
+    for at in (3, 20, 36):
+        changed[at] = attrs.evolve(kept[at])
+    del changed[10]
+    new = _endpoints(EndpointSubset(tuple(changed), (), PORT))
+    before = validation.ADDRESSES_VALIDATED
+    assert validate_endpoints_update(new, old) == []
+    assert validation.ADDRESSES_VALIDATED - before == 3

@@ -11,12 +11,13 @@ each port a name (a DNS label, required when the subset has more than one port),
 ports no ``appProtocol``: those rules have nothing to read.
 
 Upstream's ``ValidateEndpointsUpdate`` validates the whole new object. Every rule reads one
-subset, one address or one port alone, so :func:`validate_endpoints_update` checks only what is
-not the very object the stored version (which passed them) holds at the same place: the
-Endpoints controller's write after a pod event keeps every other address object, so its
-check is of the one or two addresses that changed, found by identity from either end of each
-list (C-level scans). Any cause found sends the update through the full validation, so the
-causes (and their order and positions) are always those of :func:`validate_endpoints`.
+address, or one subset's address counts or ports, so :func:`validate_endpoints_update` checks
+only the addresses that are not objects the stored version (which passed the rules) holds, and a
+subset's ports only if they are not its stored ports object: the Endpoints controller's write
+after pod events keeps every other address object, so its check is of the addresses those
+events rewrote, found by identity (C-level scans: the head and tail the lists share, then an id
+set over the rest). Any cause found sends the update through the full validation, so the causes
+(and their order and positions) are always those of :func:`validate_endpoints`.
 """
 
 from __future__ import annotations

@@ -10,13 +10,13 @@ them (which passed the same rule when it was written) has no new cause to find.
 from __future__ import annotations
 
 import sys
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any
 
 import attrs
 import pytest
 
-from kubechaos.api import errors, validation
+from kubechaos.api import errors, validation, validation_endpoints
 from kubechaos.api.objects import (
     DeploymentStatus,
     EndpointAddress,
@@ -42,7 +42,8 @@ async def _server() -> APIServer:
     return api
 
 
-def _counting_validate_meta(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def _counting_validate_meta(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[int]:
+    """Counts the calls of validate_meta made by ``module``'s validators."""
     calls = [0]
     validate_meta = validation.validate_meta
 
@@ -50,7 +51,7 @@ def _counting_validate_meta(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls[0] += 1
         return validate_meta(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(validation, "validate_meta", counting)
+    monkeypatch.setattr(module, "validate_meta", counting)
     return calls
 
 
@@ -87,7 +88,7 @@ async def test_an_endpoints_update_keeping_name_and_labels_validates_no_metadata
     current = await api.create(
         Endpoints(ObjectMeta(name="web", namespace="default", labels=labels))
     )
-    calls = _counting_validate_meta(monkeypatch)
+    calls = _counting_validate_meta(monkeypatch, validation_endpoints)
     for i in range(WRITES):
         meta = replace(current.metadata, labels=dict(labels))  # equal, not the same dict
         current = await api.update(Endpoints(meta, _subsets(i)))
@@ -101,7 +102,9 @@ async def test_an_endpoints_update_keeping_name_and_labels_validates_no_metadata
     with pytest.raises(errors.Invalid) as refused:
         await api.update(Endpoints(bad, _subsets(1)))
     assert calls[0] == 2
-    assert refused.value.causes == validation.validate_endpoints(Endpoints(bad, _subsets(1)))
+    assert refused.value.causes == validation_endpoints.validate_endpoints(
+        Endpoints(bad, _subsets(1))
+    )
 
 
 async def test_an_update_sending_back_the_served_metadata_sets_only_version_and_generation(

@@ -24,7 +24,6 @@ from kubechaos.api.objects import (
     ConfigMap,
     Container,
     Deployment,
-    Endpoints,
     Lease,
     LeaseSpec,
     Namespace,
@@ -316,10 +315,6 @@ def validate_namespace(obj: Namespace) -> list[str]:
 
 def validate_node(obj: Node) -> list[str]:
     return validate_meta(obj.metadata, False)
-
-
-def validate_endpoints(obj: Endpoints) -> list[str]:
-    return validate_meta(obj.metadata, True)
 
 
 def validate_lease(obj: Lease) -> list[str]:

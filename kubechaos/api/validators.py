@@ -35,7 +35,6 @@ from kubechaos.api.objects import (
 from kubechaos.api.validation import (
     validate_configmap,
     validate_deployment,
-    validate_endpoints,
     validate_lease,
     validate_namespace,
     validate_node,
@@ -48,6 +47,7 @@ from kubechaos.api.validation import (
     validate_serviceaccount,
 )
 from kubechaos.api.validation_daemonset import validate_daemonset
+from kubechaos.api.validation_endpoints import validate_endpoints
 from kubechaos.api.validation_endpointslice import validate_endpointslice
 from kubechaos.api.validation_hpa import validate_hpa
 from kubechaos.api.validation_job import validate_job

@@ -477,9 +477,7 @@ class Encoder:
         out["ports"] = [
             {
                 **({"name": p.name} if p.name else {}),
-                "port": p.target_port
-                if isinstance(p.target_port, int) and p.target_port
-                else p.port,
+                "port": p.endpoint_port,
                 "protocol": p.protocol,
             }
             for p in subset.ports

@@ -299,6 +299,13 @@ class ServicePort:
     name: str = ""
     protocol: str = "TCP"
 
+    @property
+    def endpoint_port(self) -> int:
+        """The number an Endpoints subset lists for this port: the pods' (an int targetPort),
+        else the Service's own (a named targetPort is not resolved per pod in the model)."""
+        target = self.target_port
+        return target if isinstance(target, int) and target else self.port
+
 
 @attrs.frozen(slots=True)
 class ServiceSpec:

@@ -97,10 +97,7 @@ def client_status_update(has_status: bool, old: Any, new: Any, version: str = ""
         merged: Any = attrs.evolve(old, metadata=meta, phase=new.phase)
     else:
         merged = attrs.evolve(old, metadata=meta, status=new.status)
-    if isinstance(old, Pod):
-        causes = pod_status_update_causes(merged.status, old.status, old.spec)
-    else:
-        causes = validate_status(merged)
+    causes = validate_status(merged, old)
     if causes:
         raise errors.Invalid(kind.__name__, old.metadata.name, causes)
     return merged
@@ -116,10 +113,13 @@ def status_write_meta(kind: type, old: ObjectMeta, new: ObjectMeta, version: str
     return replace(old, resource_version=version, **taken)
 
 
-def validate_status(obj: Any) -> list[str]:
-    """The causes the kind's ``Validate<Kind>StatusUpdate`` finds in what the model holds."""
+def validate_status(obj: Any, old: Any) -> list[str]:
+    """The causes the kind's ``Validate<Kind>StatusUpdate`` finds in what the model holds of
+    ``obj`` replacing ``old``."""
     if isinstance(obj, Namespace):
         return _namespace_phase(obj)
+    if isinstance(obj, Pod):
+        return pod_status_update_causes(obj.status, old.status, old.spec)
     status = obj.status
     causes = []
     for field in attrs.fields(type(status)):

@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from kubechaos.api import errors, validation_podstatus
-from kubechaos.api.objects import ContainerStatus, Pod, PodCondition, PodStatus
+from kubechaos.api.objects import Container, ContainerStatus, Pod, PodCondition, PodStatus
 from kubechaos.frontdoor import patches
 from kubechaos.sim.clock import run_virtual
 from tests.factories import pod
@@ -179,3 +179,19 @@ async def test_a_bad_condition_type_through_the_front_door_is_422() -> None:
         await trio.sleep(1)
         stored = cluster.api.cache("pods").get(f"/registry/pods/default/{name}")
         assert stored.status.condition("bad type!") is None
+
+
+def test_a_terminated_init_container_may_not_run_again_but_a_sidecar_may() -> None:
+    """ValidateInitContainerStateTransition (validation.go): with restartPolicy Never, a
+    terminated init container may not go back to running (``status.initContainerStatuses[i]
+    .state``), but a sidecar (an init container of restartPolicy Always) may restart."""
+    inits = (Container("setup", "busybox"), Container("proxy", "envoy", restart_policy="Always"))
+    done = tuple(ContainerStatus(c.name, "terminated", "Completed", exit_code=0) for c in inits)
+    again = tuple(ContainerStatus(c.name, "running", "") for c in inits)
+    causes = _run(
+        PodStatus(init_container_statuses=done),
+        PodStatus(init_container_statuses=again),
+        restart_policy="Never",
+        init_containers=inits,
+    )
+    assert causes == [[], [f"status.initContainerStatuses[0].state: {NOT_BACK}"]]

@@ -28,6 +28,7 @@ import ipaddress
 import json
 import re
 
+from kubechaos.api.crd import DNS1123_SUBDOMAIN_RULE
 from kubechaos.api.objects import ContainerStatus, PodSpec, PodStatus, is_sidecar
 
 # upstream's systemConditions, which it does not check, and the other types its components
@@ -45,15 +46,14 @@ _KNOWN_CONDITIONS = frozenset(
 _QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _QUALIFIED_NAME_RULE = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    f"alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
     f"validation is '{_QUALIFIED_NAME_FMT}')"
 )
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME_PART = re.compile(_QUALIFIED_NAME_FMT)
 _SUBDOMAIN_RULE = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    f"{DNS1123_SUBDOMAIN_RULE} (e.g. 'example.com', regex used for validation is "
+    f"'{_SUBDOMAIN.pattern}')"
 )
 _IP_RULE = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 _NOT_BACK = "Forbidden: may not be transitioned to non-terminated state"

@@ -21,6 +21,7 @@ from kubechaos.api.objects import (
 )
 from kubechaos.api.objects.copying import replace
 from kubechaos.api.validation import pod_spec_causes, validate_pod
+from kubechaos.api.validation_podstatus import pod_status_update_causes
 from kubechaos.control.registry.identitymemo import IdentityMemo
 from kubechaos.control.registry.priority import admit_priority
 from kubechaos.control.registry.statuswrite import merge_foreign_pod_conditions
@@ -109,9 +110,13 @@ class PodStrategy(Strategy[Pod]):
 
     def update_status(self, old: Pod, new: Pod, version: str = "") -> Pod:
         """A model component's status: the conditions it leaves out are kept (a client's).
-        (The base class's status write with the merged status, in one copy, stamped.)"""
-        meta = replace(old.metadata, resource_version=version)
+        (The base class's status write with the merged status, in one copy, stamped.) 422
+        Invalid if the merged status fails podStatusStrategy.ValidateUpdate."""
         status = merge_foreign_pod_conditions(old.status, new.status)
+        causes = pod_status_update_causes(status, old.status, old.spec)
+        if causes:
+            raise errors.Invalid("Pod", old.metadata.name, causes)
+        meta = replace(old.metadata, resource_version=version)
         return replace(old, metadata=meta, status=status)
 
     def deletion_grace(self, obj: Pod, requested: int | None) -> int:

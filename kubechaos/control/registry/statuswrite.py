@@ -15,7 +15,9 @@ bumps ``generation``. ValidateUpdate is each kind's ``Validate<Kind>StatusUpdate
 model holds: every counter of a workload status non-negative (``ValidateNonnegativeField``), a
 Deployment's and a ReplicaSet's ready/available counts bounded as upstream's
 ``ValidateDeploymentStatus`` / ``ValidateReplicaSetStatus``, a Namespace's phase ``Active`` (or
-``Terminating`` once deleted) as ``ValidateNamespaceStatusUpdate``.
+``Terminating`` once deleted) as ``ValidateNamespaceStatusUpdate``; a Pod's status as
+``ValidatePodStatusUpdate`` (:mod:`kubechaos.api.validation_podstatus`), also for a model
+component's pod status write.
 
 A model component's status write (:meth:`Strategy.update_status`) is not this: it is the model's
 own, whole status, and takes no metadata, but for Deployments (registry/deployment.py), whose
@@ -42,6 +44,7 @@ from kubechaos.api.objects import (
     Service,
 )
 from kubechaos.api.objects.copying import replace
+from kubechaos.api.validation_podstatus import pod_status_update_causes
 from kubechaos.control.registry.strategy import Strategy
 
 # kinds whose status strategy also keeps these metadata fields of the stored object
@@ -94,7 +97,7 @@ def client_status_update(has_status: bool, old: Any, new: Any, version: str = ""
         merged: Any = attrs.evolve(old, metadata=meta, phase=new.phase)
     else:
         merged = attrs.evolve(old, metadata=meta, status=new.status)
-    causes = validate_status(merged)
+    causes = validate_status(merged, old)
     if causes:
         raise errors.Invalid(kind.__name__, old.metadata.name, causes)
     return merged
@@ -110,10 +113,13 @@ def status_write_meta(kind: type, old: ObjectMeta, new: ObjectMeta, version: str
     return replace(old, resource_version=version, **taken)
 
 
-def validate_status(obj: Any) -> list[str]:
-    """The causes the kind's ``Validate<Kind>StatusUpdate`` finds in what the model holds."""
+def validate_status(obj: Any, old: Any) -> list[str]:
+    """The causes the kind's ``Validate<Kind>StatusUpdate`` finds in what the model holds of
+    ``obj`` replacing ``old``."""
     if isinstance(obj, Namespace):
         return _namespace_phase(obj)
+    if isinstance(obj, Pod):
+        return pod_status_update_causes(obj.status, old.status, old.spec)
     status = obj.status
     causes = []
     for field in attrs.fields(type(status)):

@@ -9,9 +9,9 @@ owns state of its own: the requests and the host ports of the admitted, non-term
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping
 
+from kubechaos.api.hostports import HostPort, HostPortInfo, host_ports
 from kubechaos.api.nodeaffinity import matches_node
 from kubechaos.api.objects import NO_EXECUTE, Node, PodSpec, Resources, Taint
 from kubechaos.node.kubelet.config import NodeConfig
@@ -20,10 +20,6 @@ from kubechaos.node.podstate import PodState
 # the resources checked after the pod count, in noderesources.fitsRequest's order, each only when
 # the pod requests some: (Resources field, the name its rejection gives)
 _REQUESTED = (("cpu_millis", "cpu"), ("memory_bytes", "memory"))
-
-# a host port as upstream's HostPortInfo keys it: (host IP, protocol, port)
-HostPort = tuple[str, str, int]
-BIND_ALL = "0.0.0.0"  # DefaultBindAllHostIP: an empty hostIP binds every address
 
 
 def _predicate_failure(name: str, reason: str) -> tuple[str, str]:
@@ -42,17 +38,6 @@ TAINT_FAILURE = _predicate_failure(
 )
 
 
-def host_ports(spec: PodSpec) -> tuple[HostPort, ...]:
-    """nodeports.getContainerPorts: the ports of the (regular) containers with a host port,
-    sanitized as HostPortInfo does (no IP: every address; no protocol: TCP)."""
-    return tuple(
-        (port.host_ip or BIND_ALL, port.protocol or "TCP", port.host_port)
-        for container in spec.containers
-        for port in container.ports
-        if port.host_port is not None and port.host_port > 0
-    )
-
-
 class Admission:
     """The kubelet's admission check and what its admitted pods hold of the node."""
 
@@ -62,9 +47,8 @@ class Admission:
         self.config = config
         self._current_node = current_node
         self.used = Resources()  # requests of the admitted, non-terminal pods
-        # host ports of the admitted, non-terminal pods, counted (two pods on different IPs
-        # may hold the same protocol and port), and each such pod's, to give back
-        self._ports_in_use: Counter[HostPort] = Counter()
+        # host ports of the admitted, non-terminal pods, and each such pod's, to give back
+        self._ports_in_use = HostPortInfo()
         self._held_ports: dict[str, tuple[HostPort, ...]] = {}
 
     def failure(self, ps: PodState) -> tuple[str, str] | None:
@@ -83,7 +67,7 @@ class Admission:
             if not matches_node(spec, labels, self.config.name):
                 return NODE_AFFINITY_FAILURE
         # NodeName holds: this kubelet is only handed the pods whose spec.nodeName is its node
-        if self._ports_in_use and any(self._port_conflict(p) for p in host_ports(spec)):
+        if self._ports_in_use and self._ports_in_use.conflicts(host_ports(spec)):
             return NODE_PORTS_FAILURE
         # static pods skip the taint check upstream; the model runs none on its nodes
         taints = node.spec.taints if node is not None else self.config.taints
@@ -103,15 +87,6 @@ class Admission:
                 return _insufficient(resource, wanted, have, total)
         return None
 
-    def _port_conflict(self, port: HostPort) -> bool:
-        """HostPortInfo.CheckConflict: every address conflicts with any address's use of the
-        protocol and port; one address with its own and with every address's."""
-        ip, protocol, number = port
-        in_use = self._ports_in_use
-        if ip == BIND_ALL:
-            return any(p == protocol and n == number for _, p, n in in_use)
-        return in_use[(BIND_ALL, protocol, number)] > 0 or in_use[port] > 0
-
     def hold(self, ps: PodState) -> None:
         """``ps`` is admitted: its requests and host ports count against the node until
         :meth:`release`."""
@@ -120,18 +95,14 @@ class Admission:
         ports = host_ports(ps.pod.spec)
         if ports:
             self._held_ports[ps.uid] = ports
-            self._ports_in_use.update(ports)
+            self._ports_in_use.add(ports)
 
     def release(self, ps: PodState) -> None:
         """``ps`` no longer runs: give back its requests and host ports (once)."""
         if ps.counted:
             ps.counted = False
             self.used = self.used - ps.requests
-            ports = self._held_ports.pop(ps.uid, ())
-            for port in ports:
-                self._ports_in_use[port] -= 1
-                if not self._ports_in_use[port]:
-                    del self._ports_in_use[port]  # an empty count means no port in use
+            self._ports_in_use.remove(self._held_ports.pop(ps.uid, ()))
 
 
 def _insufficient(resource: str, wanted: int, have: int, total: int) -> tuple[str, str]:

@@ -30,6 +30,7 @@ from kubechaos.node.kubelet.pod_lifecycle import PodLifecycle
 from kubechaos.node.kubelet.timers import TimerKind
 from kubechaos.node.network import NodeIPAM
 from kubechaos.sim.clock import run_virtual
+from tests.factories import pod_spec
 from tests.test_cost_node_steady import five_pod_lifecycles
 
 
@@ -63,31 +64,27 @@ def test_admission_builds_no_labels_or_sums_for_pods_without_a_selector() -> Non
 
 def test_admission_still_rejects_by_selector_and_by_resources() -> None:
     """The same verdicts as before the cut: a selector the node's labels miss is NodeAffinity,
-    requests beyond what is left are OutOf<resource> with upstream's message, in the order
-    cpu, memory, pods."""
+    requests beyond what is left are OutOf<resource> with upstream's message, in fitsRequest's
+    order pods, cpu, memory (pkg/scheduler/framework/plugins/noderesources/fit.go)."""
 
-    class Pod:
-        def __init__(self, selector: dict[str, str]) -> None:
-            self.spec = type("Spec", (), {"node_selector": selector})()
-
-    class State:
-        def __init__(self, selector: dict[str, str], requests: Resources) -> None:
-            self.pod = Pod(selector)
-            self.requests = requests
+    def state(selector: dict[str, str], cpu: int, memory: int) -> podstate.PodState:
+        spec = pod_spec(cpu=cpu, memory=memory, node_selector=selector)
+        return podstate.PodState(Pod(ObjectMeta(name="p"), spec))
 
     config = NodeConfig("n1", Resources(1000, 2**30, 3), labels={"disk": "ssd"})
-    gate = admission.Admission(config)
+    gate = admission.Admission(config, lambda: None)
     gate.used = Resources(600, 2**29, 1)
     check: Any = gate.failure
-    assert check(State({"disk": "ssd"}, Resources(100, 1, 1))) is None
-    assert check(State({"disk": "hdd"}, Resources(100, 1, 1)))[0] == "NodeAffinity"
-    assert check(State({}, Resources(500, 1, 1))) == (
+    assert check(state({"disk": "ssd"}, 100, 1)) is None
+    assert check(state({"disk": "hdd"}, 100, 1))[0] == "NodeAffinity"
+    assert check(state({}, 500, 1)) == (
         "OutOfcpu",
         "Pod was rejected: Node didn't have enough resource: cpu, requested: 500, used: 600, "
         "capacity: 1000",
     )
-    assert check(State({}, Resources(100, 2**30, 1)))[0] == "OutOfmemory"
-    assert check(State({}, Resources(100, 1, 3)))[0] == "OutOfpods"
+    assert check(state({}, 100, 2**30))[0] == "OutOfmemory"
+    gate.used = Resources(600, 2**29, 3)
+    assert check(state({}, 500, 2**30))[0] == "OutOfpods"
 
 
 def test_sandbox_addresses_make_no_ipaddress_objects() -> None:

@@ -116,6 +116,9 @@ class ContainerPort:
     container_port: int
     name: str = ""
     protocol: str = "TCP"
+    # what the kubelet's admission keeps apart on a node (omitempty: see the template hash)
+    host_port: int | None = attrs.field(default=None, metadata={"omitempty": True})
+    host_ip: str = attrs.field(default="", metadata={"omitempty": True})
 
 
 @attrs.frozen(slots=True)

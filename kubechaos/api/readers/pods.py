@@ -83,6 +83,8 @@ def _container(r: FieldReader, data: Any, path: Path) -> Container:
                 r.int_(port_raw, "containerPort", (*path, "ports", i), 0),
                 r.str_(port_raw, "name", (*path, "ports", i)),
                 r.str_(port_raw, "protocol", (*path, "ports", i), "TCP"),
+                r.int_(port_raw, "hostPort", (*path, "ports", i), 0) or None,
+                r.str_(port_raw, "hostIP", (*path, "ports", i)),
             )
         )
     return Container(

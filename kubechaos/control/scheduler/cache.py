@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kubechaos.api.hostports import HostPort, host_ports
 from kubechaos.api.objects import Node, Pod
 from kubechaos.control.scheduler.framework import NodeInfo, pod_requests
 from kubechaos.control.scheduler.layout import NodeLayout
@@ -22,7 +23,7 @@ from kubechaos.control.scheduler.scoreruns import ScoreRuns
 class Placement:
     """A pod charged to a node: bound (seen with ``spec.nodeName``) or assumed by us."""
 
-    __slots__ = ("assumed", "cpu", "memory", "node", "nz_cpu", "nz_memory", "pod")
+    __slots__ = ("assumed", "cpu", "host_ports", "memory", "node", "nz_cpu", "nz_memory", "pod")
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class Placement:
         pod: Pod,
         assumed: bool,
         requests: tuple[int, int, int, int] | None = None,
+        ports: tuple[HostPort, ...] | None = None,
     ) -> None:
         self.node = node
         self.pod = pod  # the latest version seen (preemption reads priority, labels, status)
@@ -38,6 +40,8 @@ class Placement:
         self.cpu, self.memory, self.nz_cpu, self.nz_memory = (
             pod_requests(pod) if requests is None else requests
         )
+        # its host ports (NodeInfo.used_ports), likewise: the PodView's, or read here
+        self.host_ports = host_ports(pod.spec) if ports is None else ports
         self.assumed = assumed
 
 
@@ -141,9 +145,11 @@ class SchedulerCache:
         node_name: str,
         assumed: bool,
         requests: tuple[int, int, int, int] | None = None,
+        ports: tuple[HostPort, ...] | None = None,
     ) -> None:
-        """Charge the pod to the node; ``requests``: its pod_requests if already known."""
-        placed = Placement(node_name, pod, assumed, requests)
+        """Charge the pod to the node; ``requests`` and ``ports``: its pod_requests and
+        host_ports if already known."""
+        placed = Placement(node_name, pod, assumed, requests, ports)
         self._placed[key] = placed
         self._node_pods.setdefault(node_name, {})[key] = placed
         priority = pod.spec.priority or 0
@@ -157,6 +163,8 @@ class SchedulerCache:
         info.nz_cpu += placed.nz_cpu
         info.nz_memory += placed.nz_memory
         info.pods += 1
+        if placed.host_ports:
+            info.used_ports.add(placed.host_ports)
         self.index.add(key, pod, node_name)
 
     def unplace(self, key: str, placed: Placement) -> None:
@@ -179,6 +187,8 @@ class SchedulerCache:
         info.nz_cpu -= placed.nz_cpu
         info.nz_memory -= placed.nz_memory
         info.pods -= 1
+        if placed.host_ports:
+            info.used_ports.remove(placed.host_ports)
         self.index.remove(key)
         if info.node is None and info.pods == 0:
             del self._infos[info.name]

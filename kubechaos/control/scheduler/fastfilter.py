@@ -4,11 +4,11 @@ It must agree with the full loop (``Scheduler._find_feasible``, upstream's
 findNodesThatPassFilters in pkg/scheduler/schedule_one.go) on the feasible nodes, their order
 and the number of nodes processed (which moves the rotating start); tests/test_cost_scheduler.py
 and tests/test_cost_scheduler_loop.py check that on seeded random clusters. It applies to a
-*simple* pod (no nodeSelector, no required node affinity: the node-local filters are
-NodeUnschedulable, TaintToleration and NodeResourcesFit) when no pod is nominated anywhere and
-the attempt's pod-constraint filters are none, or a verdict per topology domain
-(``ConstraintCycle.domain_filter``). It returns no rejections: they are only read when no node is
-feasible, and then it returns None and the full loop runs.
+*simple* pod (``PodView.simple``: no nodeSelector, no required node affinity, no host ports:
+the node-local filters are NodeUnschedulable, TaintToleration and NodeResourcesFit) when no pod
+is nominated anywhere and the attempt's pod-constraint filters are none, or a verdict per
+topology domain (``ConstraintCycle.domain_filter``). It returns no rejections: they are only read
+when no node is feasible, and then it returns None and the full loop runs.
 
 Per node it costs one identity check when the node's memo (``NodeInfo.fit_for``: the interned
 requests the node last passed the node-local filters for) is current; nodes of domains the

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kubechaos.api.hostports import HostPortInfo, host_ports
 from kubechaos.api.nodeaffinity import required_node_names
 from kubechaos.api.objects import (
     Container,
@@ -91,6 +92,7 @@ class PodView:
         "affinity",
         "cpu",
         "cycle",
+        "host_ports",
         "images",
         "key",
         "memory",
@@ -105,6 +107,7 @@ class PodView:
         "priority",
         "requests",
         "selector",
+        "simple",
         "soft_tolerations",
         "tolerates_unschedulable",
         "tolerations",
@@ -122,6 +125,10 @@ class PodView:
         # DaemonSet pod's one node): None when every node is a candidate
         self.affinity = pod.spec.node_affinity
         self.node_names = required_node_names(self.affinity)
+        self.host_ports = host_ports(pod.spec)  # NodePorts' PreFilter (none: it is skipped)
+        # the node-local filters are NodeUnschedulable, TaintToleration and NodeResourcesFit
+        # alone: the pods the Filter phase's fast paths and memos are for
+        self.simple = not self.selector and not self.affinity and not self.host_ports
         ref = pod.metadata.controller_ref()
         self.owner = ref.uid if ref is not None else None
         # what the score plugins read (PreScore): preferred node affinity terms that can match
@@ -174,6 +181,7 @@ class NodeInfo:
         "scored_for",
         "soft_taints",
         "unschedulable",
+        "used_ports",
         "zone",
     )
 
@@ -188,14 +196,17 @@ class NodeInfo:
         self.soft_taints: tuple[Taint, ...] = ()  # PreferNoSchedule (TaintToleration's score)
         self.images: dict[str, int] = {}  # image name -> size in bytes (status.images)
         self.unschedulable = False
+        # the host ports of the pods placed here (NodePorts); preemption's simulations share
+        # it with the node, so they replace it instead of changing it
+        self.used_ports = HostPortInfo()
         self.position = -1  # its index in the offered node list (set by layout.NodeLayout)
         # The node's last resource score (scoring.resource_scores) and the interned request
         # signature it was computed for; whoever changes the node's requests or allocatable
         # sets scored_for to None (set_node, the cache's place/unplace, preemption's copies).
         self.resource_score = 0
         self.scored_for: tuple[int, int, int, int] | None = None
-        # likewise the interned requests of the last simple pod (no nodeSelector, no required
-        # node affinity) that passed the node-local filters here (Scheduler._find_feasible)
+        # likewise the interned requests of the last simple pod (PodView.simple) that passed
+        # the node-local filters here (Scheduler._find_feasible)
         self.fit_for: tuple[int, int, int, int] | None = None
 
     def set_node(self, node: Node) -> bool:

@@ -1,7 +1,7 @@
 """The filter and score plugins of the default profile, and the FailedScheduling message.
 
 Upstream's pkg/scheduler/framework/plugins (NodeUnschedulable, TaintToleration, NodeAffinity,
-NodeResourcesFit; PodTopologySpread and InterPodAffinity are in :mod:`.placement`) and
+NodePorts, NodeResourcesFit; PodTopologySpread and InterPodAffinity are in :mod:`.placement`) and
 framework.FitError, as plain functions: the model has one fixed profile, so there is no plugin
 registry to configure. Separate from the scheduling loop because
 these are pure verdicts on (pod, node), testable without a queue, a cache or a clock.
@@ -20,6 +20,7 @@ from kubechaos.control.scheduler.scoring import node_scores
 # Upstream filter failure reasons (pkg/scheduler/framework/plugins/...).
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
 REASON_NODE_SELECTOR = "node(s) didn't match Pod's node affinity/selector"
+REASON_NODE_PORTS = "node(s) didn't have free ports for the requested pod ports"  # nodeports
 REASON_TOO_MANY_PODS = "Too many pods"
 # NodeAffinity's PreFilter: nodes outside the node names it returned (absent nodes' status),
 # and terms whose metadata.name sets do not intersect.
@@ -33,10 +34,12 @@ PREEMPTION_NO_VICTIMS = "No preemption victims found for incoming pod"
 NO_NODES_MESSAGE = "no nodes available to schedule pods"  # ErrNoNodesAvailable
 
 # A node's verdict on a pod: the reasons it does not fit, and whether evicting pods from the node
-# could change that (only resource shortages can; a taint or a selector mismatch cannot).
+# could change that (resource shortages and host ports in use can; a taint or a selector
+# mismatch cannot: UnschedulableAndUnresolvable upstream).
 Rejection = tuple[tuple[str, ...], bool]
 _REJECT_UNSCHEDULABLE: Rejection = ((REASON_UNSCHEDULABLE,), False)
 _REJECT_SELECTOR: Rejection = ((REASON_NODE_SELECTOR,), False)
+_REJECT_PORTS: Rejection = ((REASON_NODE_PORTS,), True)
 
 
 def filter_node(view: PodView, info: NodeInfo) -> Rejection | None:
@@ -56,6 +59,9 @@ def filter_node(view: PodView, info: NodeInfo) -> Rejection | None:
                 return _REJECT_SELECTOR
     if view.affinity and not terms_match(view.affinity, info.labels, info.name):
         return _REJECT_SELECTOR
+    # NodePorts (its PreFilter skips it for a pod without host ports)
+    if view.host_ports and info.used_ports.conflicts(view.host_ports):
+        return _REJECT_PORTS
     # NodeResourcesFit
     reasons: tuple[str, ...] = ()
     if info.pods + 1 > info.alloc_pods:

@@ -8,8 +8,8 @@ pickOneNodeForPreemption, prepareCandidate), v1.32 with SchedulerAsyncPreemption
 
 * A pod no node fits, whose ``preemptionPolicy`` is not ``Never``, looks for a node where
   removing pods of lower priority would let it fit. Only nodes whose rejection is resolvable
-  (resources, not taints or selectors) are candidates. The dry run starts at a seeded random
-  offset and stops once it has ``max(nodes * minCandidateNodesPercentage / 100,
+  (resources or host ports, not taints or selectors) are candidates. The dry run starts at a
+  seeded random offset and stops once it has ``max(nodes * minCandidateNodesPercentage / 100,
   minCandidateNodesAbsolute)`` candidates.
 * On a node (SelectVictimsOnNode) every lower-priority pod is removed; if the pod then fits, as
   many as possible are reprieved, highest priority first, the PodDisruptionBudget-violating ones
@@ -39,6 +39,7 @@ import attrs
 import trio
 
 from kubechaos.api import errors
+from kubechaos.api.hostports import HostPortInfo
 from kubechaos.api.objects import Pod, PodCondition, PodDisruptionBudget
 from kubechaos.client.context import Context
 from kubechaos.client.informer import Informer
@@ -140,6 +141,13 @@ def _charge(sim: NodeInfo, placed: Placement | PodView, sign: int) -> None:
     sim.nz_memory += sign * placed.nz_memory
     sim.pods += sign
     sim.scored_for = sim.fit_for = None
+    if placed.host_ports:  # on a copy: the simulation shares the node's own
+        ports = HostPortInfo(sim.used_ports)
+        if sign > 0:
+            ports.add(placed.host_ports)
+        else:
+            ports.remove(placed.host_ports)
+        sim.used_ports = ports
 
 
 def _preempted_by_scheduler(pod: Pod) -> bool:

@@ -269,7 +269,7 @@ class Scheduler:
             self._failed(qp, "unschedulable", message, parked=True)
             return False
         info = self.select_host(view, feasible)
-        self.cache.place(view.key, view.pod, info.name, True, view.pod_requests())
+        self.cache.place(view.key, view.pod, info.name, True, view.pod_requests(), view.host_ports)
         self.preemption.nominator.delete(view.key)
         meta = view.pod.metadata
         try:
@@ -322,14 +322,13 @@ class Scheduler:
         total = len(nodes)
         wanted = num_feasible_nodes_to_find(self.settings.percentage_of_nodes_to_score, total)
         start = self._next_start % total
-        simple = not view.selector and not view.affinity
         # NodeInfo.fit_for: the interned requests of the last pod the node passed the cheap
         # node-local filters for (reset whenever the node or its pods change, as scored_for)
         requests = self.cache.signatures.setdefault(view.requests, view.requests)
         cycle = view.cycle if view.cycle is not None and view.cycle.filters else None
         nominated = self.preemption.nominator.by_node
         layout = self.cache.layout()
-        if simple and not nominated and layout.nodes is nodes:
+        if view.simple and not nominated and layout.nodes is nodes:
             runs = self.cache.score_runs
             fast = fast_feasible(view, layout, start, wanted, requests, cycle, runs)
             if fast is not None:
@@ -350,7 +349,7 @@ class Scheduler:
         rejected: list[NodeInfo] = []
         self._rejected = rejected
         cpu, memory = view.cpu, view.memory
-        simple = not view.selector and not view.affinity
+        simple = view.simple
         cycle = view.cycle if view.cycle is not None and view.cycle.filters else None
         node_filter = cycle.node_filter if cycle is not None else None
         # a verdict per topology domain: worked out once per value met, no call per node

@@ -66,7 +66,7 @@ class Kubelet:
             lambda: runtime.images_version,
         )
         self.status = PodStatusManager(ctx.api, self.pods, config.address)
-        self.admission = Admission(config)
+        self.admission = Admission(config, lambda: self.heartbeat.node)
         self.config_source = ConfigSource(ctx)
         self.lifecycle = PodLifecycle(
             config.name,

@@ -13,7 +13,7 @@ import attrs
 
 from kubechaos.api import discovery, errors
 from kubechaos.api.objects import Service
-from kubechaos.api.validation import validate_service
+from kubechaos.api.validation_service import service_update_causes, validate_service
 from kubechaos.control.registry.strategy import ResourceType, Strategy
 from kubechaos.defaults import SERVICE_CIDR
 
@@ -62,15 +62,13 @@ class ServiceStrategy(Strategy[Service]):
         if obj.spec.cluster_ip and obj.spec.cluster_ip != "None":  # headless: no IP to hold
             self.options.cluster_ips.mark_taken(obj.spec.cluster_ip)
 
+    def validate_update(self, old: Service, new: Service) -> list[str]:
+        return service_update_causes(old, new)
+
     def prepare_for_update(self, old: Service, new: Service) -> Service:
-        """spec.clusterIP is immutable; an update that leaves it empty keeps the old one."""
-        if new.spec.cluster_ip != old.spec.cluster_ip:
-            if new.spec.cluster_ip:
-                raise errors.Invalid(
-                    "Service",
-                    old.metadata.name,
-                    ["spec.clusterIP: Invalid value: field is immutable"],
-                )
+        """An update that leaves spec.clusterIP empty keeps the old one (upstream's REST storage,
+        ``patchAllocatedValues``); changing it is refused by :meth:`validate_update`."""
+        if not new.spec.cluster_ip and old.spec.cluster_ip:
             new = attrs.evolve(new, spec=attrs.evolve(new.spec, cluster_ip=old.spec.cluster_ip))
         return new
 

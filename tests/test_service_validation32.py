@@ -6,6 +6,7 @@ loader (file and line) and the front door (422 with causes)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import attrs
 import pytest
@@ -15,6 +16,7 @@ from kubechaos.api.objects import ObjectMeta, Service, ServicePort, ServiceSpec
 from kubechaos.api.validation_service import service_update_causes, validate_service
 from kubechaos.control.bootstrap import bootstrap, new_control_plane
 from kubechaos.scenario.loader import ScenarioError, parse_scenario
+from tests.frontdoor import scenario_file, served
 from tests.harness import running
 from tests.test_frontdoor_app import front_door, request
 
@@ -226,3 +228,29 @@ async def test_the_front_door_answers_a_bad_service_with_upstreams_422() -> None
     assert status["message"].startswith('Service "dup" is invalid: spec.ports[1]: Duplicate value')
     (cause,) = status["details"]["causes"]
     assert cause["field"] == "spec.ports[1]" and cause["reason"] == "FieldValueDuplicate"
+
+
+TWO_UNNAMED_PORTS = """\
+apiVersion: v1
+kind: Service
+metadata: {name: twoports}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}, {port: 443}]
+"""
+
+
+def test_kubectl_apply_of_a_service_with_unnamed_ports_is_refused(tmp_path: Path) -> None:
+    """``kubectl apply`` (v1.32) of a two-port Service without port names: the API answers
+    ValidateService's causes (validateServicePort) as 422, which kubectl prints as ``The Service
+    "twoports" is invalid: ...``; nothing is stored."""
+    manifest = tmp_path / "twoports.yaml"
+    manifest.write_text(TWO_UNNAMED_PORTS, encoding="utf-8")
+    with served(tmp_path, scenario_file(tmp_path, duration="1h", nodes=1), 4) as cluster:
+        refused = cluster.kubectl("apply", "-f", str(manifest))
+        missing = cluster.kubectl("get", "service", "twoports")
+    assert refused.returncode != 0
+    assert 'The Service "twoports" is invalid:' in refused.stderr
+    assert "spec.ports[0].name: Required value" in refused.stderr
+    assert "spec.ports[1].name: Required value" in refused.stderr
+    assert missing.returncode != 0 and "NotFound" in missing.stderr

@@ -254,3 +254,11 @@ def test_kubectl_apply_of_a_service_with_unnamed_ports_is_refused(tmp_path: Path
     assert "spec.ports[0].name: Required value" in refused.stderr
     assert "spec.ports[1].name: Required value" in refused.stderr
     assert missing.returncode != 0 and "NotFound" in missing.stderr
+
+
+def test_an_empty_protocol_is_defaulted_to_tcp_not_refused() -> None:
+    """pkg/apis/core/v1/defaults.go SetDefaults_Service sets an empty port protocol to TCP
+    before validateServicePort sees it: ``protocol: ""`` is accepted as TCP."""
+    manifest = SCENARIO.replace("{port: 80}", '{port: 80, name: http, protocol: ""}')
+    (web,) = parse_scenario(manifest, "s.yaml").workloads
+    assert isinstance(web, Service) and web.spec.ports[0].protocol == "TCP"

@@ -1,5 +1,5 @@
 """A Service's routing policy fields: ``internalTrafficPolicy``, ``sessionAffinity`` and
-``sessionAffinityConfig.clientIP.timeoutSeconds`` (validated in :mod:`kubechaos.api.validation`
+``sessionAffinityConfig.clientIP.timeoutSeconds`` (validated in :mod:`kubechaos.api.validation_service`
 as ``ValidateService`` does)."""
 
 from __future__ import annotations

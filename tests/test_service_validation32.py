@@ -262,3 +262,21 @@ def test_an_empty_protocol_is_defaulted_to_tcp_not_refused() -> None:
     manifest = SCENARIO.replace("{port: 80}", '{port: 80, name: http, protocol: ""}')
     (web,) = parse_scenario(manifest, "s.yaml").workloads
     assert isinstance(web, Service) and web.spec.ports[0].protocol == "TCP"
+
+
+async def test_a_service_turned_external_name_drops_its_cluster_ip() -> None:
+    """pkg/registry/core/service/strategy.go dropTypeDependentFields: an update to type
+    ExternalName that keeps the old cluster IP has it cleared, so ValidateService's
+    ``spec.clusterIPs: Forbidden`` does not refuse it; an update that leaves the IP empty on a
+    ClusterIP Service keeps the allocated one (storage/alloc.go patchAllocatedValues)."""
+    _, ctx = new_control_plane(1)
+    await bootstrap(ctx)
+    stored = await ctx.api.create(_service(ServicePort(80)))
+    kept = await ctx.api.update(
+        attrs.evolve(stored, spec=attrs.evolve(stored.spec, cluster_ip="", selector={"a": "b"}))
+    )
+    assert kept.spec.cluster_ip == stored.spec.cluster_ip != ""
+    external = await ctx.api.update(
+        attrs.evolve(kept, spec=attrs.evolve(kept.spec, type="ExternalName"))
+    )
+    assert external.spec.type == "ExternalName" and external.spec.cluster_ip == ""

@@ -13,7 +13,11 @@ import attrs
 
 from kubechaos.api import discovery, errors
 from kubechaos.api.objects import Service
-from kubechaos.api.validation_service import service_update_causes, validate_service
+from kubechaos.api.validation_service import (
+    EXTERNAL_NAME,
+    service_update_causes,
+    validate_service,
+)
 from kubechaos.control.registry.strategy import ResourceType, Strategy
 from kubechaos.defaults import SERVICE_CIDR
 
@@ -67,9 +71,17 @@ class ServiceStrategy(Strategy[Service]):
 
     def prepare_for_update(self, old: Service, new: Service) -> Service:
         """An update that leaves spec.clusterIP empty keeps the old one (upstream's REST storage,
-        ``patchAllocatedValues``); changing it is refused by :meth:`validate_update`."""
-        if not new.spec.cluster_ip and old.spec.cluster_ip:
-            new = attrs.evolve(new, spec=attrs.evolve(new.spec, cluster_ip=old.spec.cluster_ip))
+        ``patchAllocatedValues``); one that turns the Service into an ExternalName one drops the
+        IP it kept (strategy.go ``dropTypeDependentFields``). Changing it is refused by
+        :meth:`validate_update`."""
+        ip, was = new.spec.cluster_ip, old.spec.cluster_ip
+        if old.spec.type != EXTERNAL_NAME:
+            if new.spec.type != EXTERNAL_NAME and not ip:
+                ip = was
+            elif new.spec.type == EXTERNAL_NAME and ip == was:
+                ip = ""
+        if ip != new.spec.cluster_ip:
+            new = attrs.evolve(new, spec=attrs.evolve(new.spec, cluster_ip=ip))
         return new
 
     def after_delete(self, obj: Service) -> None:

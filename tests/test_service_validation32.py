@@ -24,8 +24,9 @@ META = ObjectMeta(name="web", namespace="default")
 RANGE = "must be between 1 and 65535, inclusive"
 
 
-def _service(*ports: ServicePort, **spec: object) -> Service:
-    return Service(META, ServiceSpec(selector={"app": "web"}, ports=ports, **spec))  # type: ignore[arg-type]
+def _service(*ports: ServicePort, cluster_ip: str = "", type: str = "ClusterIP") -> Service:
+    spec = ServiceSpec(selector={"app": "web"}, ports=ports, cluster_ip=cluster_ip, type=type)
+    return Service(META, spec)
 
 
 def test_several_ports_each_need_a_name() -> None:

@@ -87,7 +87,7 @@ def test_unknown_keys_get_a_suggestion_and_all_errors_are_reported() -> None:
 def test_manifest_errors_point_into_the_manifest() -> None:
     text = GOOD.replace("ports: [{port: 80}]", "ports: [{port: 80}]\n          type: Fancy")
     (error,) = errors_of(text)
-    assert error.startswith("s.yaml:") and "spec.type: Unsupported value: 'Fancy'" in error
+    assert error.startswith("s.yaml:") and 'spec.type: Unsupported value: "Fancy"' in error
 
 
 def test_manifest_file_errors_name_the_manifest_file(tmp_path: Path) -> None:

@@ -36,14 +36,12 @@ from kubechaos.api.objects import (
     Probe,
     ReplicaSet,
     Secret,
-    Service,
     ServiceAccount,
 )
 from kubechaos.api.validation_initc import init_container_causes
 from kubechaos.api.validation_lifecycle import lifecycle_causes
 from kubechaos.api.validation_podaffinity import pod_placement_causes
 from kubechaos.api.validation_priority import pod_priority_causes
-from kubechaos.api.validation_service import validate_service_routing
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -114,7 +112,7 @@ LABEL_VALUE_RULE = (
 )
 
 
-def _labels_causes(field: str, labels: Mapping[str, str]) -> list[str]:
+def labels_causes(field: str, labels: Mapping[str, str]) -> list[str]:
     causes = []
     for key, value in labels.items():
         if not _label_key_ok(key):
@@ -130,7 +128,7 @@ def validate_meta(meta: ObjectMeta, namespaced: bool, name_rule: str = "subdomai
         causes.append("metadata.namespace: Required value")
     if meta.namespace and not is_dns1123_label(meta.namespace):
         causes.append(f"metadata.namespace: Invalid value: {meta.namespace!r}")
-    causes += _labels_causes("metadata.labels", meta.labels)
+    causes += labels_causes("metadata.labels", meta.labels)
     return causes
 
 
@@ -238,7 +236,7 @@ def _selector_causes(obj: Deployment | ReplicaSet) -> list[str]:
         causes.append(
             "spec.template.metadata.labels: Invalid value: selector does not match template labels"
         )
-    causes += _labels_causes("spec.template.metadata.labels", obj.spec.template.metadata.labels)
+    causes += labels_causes("spec.template.metadata.labels", obj.spec.template.metadata.labels)
     return causes
 
 
@@ -295,17 +293,6 @@ def validate_deployment(obj: Deployment) -> list[str]:
                 "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "
                 "may not be 0 when maxSurge is 0"
             )
-    return causes
-
-
-def validate_service(obj: Service) -> list[str]:
-    causes = validate_meta(obj.metadata, True, "dns1035")
-    for i, port in enumerate(obj.spec.ports):
-        if not 1 <= port.port <= 65535:
-            causes.append(f"spec.ports[{i}].port: Invalid value: {port.port}: must be 1-65535")
-    if obj.spec.type not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-        causes.append(f"spec.type: Unsupported value: {obj.spec.type!r}")
-    causes.extend(validate_service_routing(obj.spec.routing))
     return causes
 
 

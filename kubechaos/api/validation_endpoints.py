@@ -211,7 +211,7 @@ def _ports_causes(path: str, ports: tuple[ServicePort, ...]) -> list[str]:
         if require_name and not port.name:
             causes.append(f"{at}.name: Required value")
         elif port.name:
-            causes += _label_causes(f"{at}.name", port.name)
+            causes += label_causes(f"{at}.name", port.name)
         number = port.endpoint_port
         if not 1 <= number <= 65535:
             causes.append(
@@ -228,7 +228,7 @@ def _ports_causes(path: str, ports: tuple[ServicePort, ...]) -> list[str]:
     return causes
 
 
-def _label_causes(path: str, name: str) -> list[str]:
+def label_causes(path: str, name: str) -> list[str]:
     """ValidateDNS1123Label: IsDNS1123Label's messages."""
     causes = _too_long(path, name, 63)
     if not _LABEL.fullmatch(name):
@@ -253,4 +253,4 @@ def _too_long(path: str, name: str, max_length: int) -> list[str]:
     ]
 
 
-__all__ = ["parse_ip_sloppy", "validate_endpoints", "validate_endpoints_update"]
+__all__ = ["label_causes", "parse_ip_sloppy", "validate_endpoints", "validate_endpoints_update"]

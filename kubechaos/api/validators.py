@@ -43,7 +43,6 @@ from kubechaos.api.validation import (
     validate_priorityclass,
     validate_replicaset,
     validate_secret,
-    validate_service,
     validate_serviceaccount,
 )
 from kubechaos.api.validation_daemonset import validate_daemonset
@@ -51,6 +50,7 @@ from kubechaos.api.validation_endpoints import validate_endpoints
 from kubechaos.api.validation_endpointslice import validate_endpointslice
 from kubechaos.api.validation_hpa import validate_hpa
 from kubechaos.api.validation_job import validate_job
+from kubechaos.api.validation_service import validate_service
 from kubechaos.api.validation_statefulset import validate_statefulset
 
 _VALIDATORS: dict[type, Callable[[Any], list[str]]] = {

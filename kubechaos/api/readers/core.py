@@ -38,7 +38,8 @@ def read_service(r: FieldReader, doc: Mapping[str, Any], meta: ObjectMeta) -> Se
                 r.int_(pr, "port", pp, 0),
                 target,
                 r.str_(pr, "name", pp),
-                r.str_(pr, "protocol", pp, "TCP"),
+                # SetDefaults_Service: an empty protocol is TCP, as an absent one
+                r.str_(pr, "protocol", pp) or "TCP",
             )
         )
     return Service(

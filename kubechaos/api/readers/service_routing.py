@@ -1,6 +1,6 @@
 """A Service's routing policy fields: ``internalTrafficPolicy``, ``sessionAffinity`` and
-``sessionAffinityConfig.clientIP.timeoutSeconds`` (validated in :mod:`kubechaos.api.validation`
-as ``ValidateService`` does)."""
+``sessionAffinityConfig.clientIP.timeoutSeconds`` (validated in
+:mod:`kubechaos.api.validation_service` as ``ValidateService`` does)."""
 
 from __future__ import annotations
 

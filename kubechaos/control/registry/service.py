@@ -13,7 +13,11 @@ import attrs
 
 from kubechaos.api import discovery, errors
 from kubechaos.api.objects import Service
-from kubechaos.api.validation import validate_service
+from kubechaos.api.validation_service import (
+    EXTERNAL_NAME,
+    service_update_causes,
+    validate_service,
+)
 from kubechaos.control.registry.strategy import ResourceType, Strategy
 from kubechaos.defaults import SERVICE_CIDR
 
@@ -62,16 +66,22 @@ class ServiceStrategy(Strategy[Service]):
         if obj.spec.cluster_ip and obj.spec.cluster_ip != "None":  # headless: no IP to hold
             self.options.cluster_ips.mark_taken(obj.spec.cluster_ip)
 
+    def validate_update(self, old: Service, new: Service) -> list[str]:
+        return service_update_causes(old, new)
+
     def prepare_for_update(self, old: Service, new: Service) -> Service:
-        """spec.clusterIP is immutable; an update that leaves it empty keeps the old one."""
-        if new.spec.cluster_ip != old.spec.cluster_ip:
-            if new.spec.cluster_ip:
-                raise errors.Invalid(
-                    "Service",
-                    old.metadata.name,
-                    ["spec.clusterIP: Invalid value: field is immutable"],
-                )
-            new = attrs.evolve(new, spec=attrs.evolve(new.spec, cluster_ip=old.spec.cluster_ip))
+        """An update that leaves spec.clusterIP empty keeps the old one (upstream's REST storage,
+        ``patchAllocatedValues``); one that turns the Service into an ExternalName one drops the
+        IP it kept (strategy.go ``dropTypeDependentFields``). Changing it is refused by
+        :meth:`validate_update`."""
+        ip, was = new.spec.cluster_ip, old.spec.cluster_ip
+        if old.spec.type != EXTERNAL_NAME:
+            if new.spec.type != EXTERNAL_NAME and not ip:
+                ip = was
+            elif new.spec.type == EXTERNAL_NAME and ip == was:
+                ip = ""
+        if ip != new.spec.cluster_ip:
+            new = attrs.evolve(new, spec=attrs.evolve(new.spec, cluster_ip=ip))
         return new
 
     def after_delete(self, obj: Service) -> None:

@@ -19,14 +19,13 @@ import trio
 
 from kubechaos.api import errors, validation_podstatus
 from kubechaos.api.objects import Container, ContainerStatus, Pod, PodCondition, PodStatus
-from kubechaos.frontdoor import patches
 from kubechaos.sim.clock import run_virtual
 from tests.factories import pod
 from tests.harness import running
 from tests.test_cost_node_steady import five_pod_lifecycles
-from tests.test_frontdoor_app import front_door, request, with_web
+from tests.test_frontdoor_app import front_door, with_web
 from tests.test_kubelet import plane
-from tests.test_status_writes import body
+from tests.test_status_writes import patch_pod_status
 
 NOT_BACK = "Forbidden: may not be transitioned to non-terminated state"
 
@@ -164,13 +163,7 @@ async def test_a_bad_condition_type_through_the_front_door_is_422() -> None:
         (web,) = cluster.api.cache("pods").list("default")
         name = web.metadata.name
         patch = {"status": {"conditions": [{"type": "bad type!", "status": "True"}]}}
-        out = await request(
-            app,
-            f"/api/v1/namespaces/default/pods/{name}/status",
-            body=body(patch),
-            method="PATCH",
-            headers={"content-type": patches.STRATEGIC},
-        )
+        out = await patch_pod_status(app, name, patch)
         assert out.status == 422, out.json()
         (cause,) = out.json()["details"]["causes"]
         assert cause["field"].startswith("metadata.conditions[")

@@ -44,6 +44,17 @@ def body(doc: Any) -> bytes:
     return json.dumps(doc).encode()
 
 
+async def patch_pod_status(app: Any, name: str, patch: Any) -> Any:
+    """A strategic-merge PATCH of ``default/<name>``'s status through the front door."""
+    return await request(
+        app,
+        f"/api/v1/namespaces/default/pods/{name}/status",
+        body=body(patch),
+        method="PATCH",
+        headers={"content-type": patches.STRATEGIC},
+    )
+
+
 def _deployment(cluster: Any) -> Any:
     return cluster.api.cache("deployments").get("/registry/deployments/default/web")
 
@@ -402,13 +413,7 @@ async def test_a_clients_pod_condition_is_kept_and_not_reposted_by_the_kubelet()
         await trio.sleep(30)
         writes = kubelet.status_writes
         patch = {"status": {"conditions": [{"type": "example.com/Audited", "status": "True"}]}}
-        out = await request(
-            app,
-            f"/api/v1/namespaces/default/pods/{name}/status",
-            body=body(patch),
-            method="PATCH",
-            headers={"content-type": patches.STRATEGIC},
-        )
+        out = await patch_pod_status(app, name, patch)
         assert out.status == 200, out.json()
         await trio.sleep(60)  # several status sync periods (10 s)
         assert kubelet.status_writes == writes

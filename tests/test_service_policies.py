@@ -239,10 +239,6 @@ def test_the_routing_fields_are_read_with_upstream_defaults() -> None:
             "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 86401",
         ),
         (
-            {"sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}},
-            "spec.sessionAffinityConfig: Forbidden: must not be set when session affinity is None",
-        ),
-        (
             {"sessionAffinity": "Sticky"},
             'spec.sessionAffinity: Unsupported value: "Sticky": supported values: "ClientIP", '
             '"None"',
@@ -262,9 +258,10 @@ def test_the_routing_fields_are_read_with_upstream_defaults() -> None:
     ],
 )
 def test_invalid_routing_fields_are_one_located_error(spec: dict[str, Any], error: str) -> None:
-    """As upstream's ``ValidateService``: timeoutSeconds 1..86400 and only with ClientIP
+    """As upstream's ``ValidateService``: timeoutSeconds 1..86400 with ClientIP
     (``validateClientIPAffinityConfig``, ``validateAffinityTimeout``); the policies' values
-    from their supported sets."""
+    from their supported sets. (A config beside affinity None is cleared by defaulting before
+    validation: tests/test_service_defaults.py.)"""
     with pytest.raises(ManifestError) as exc:
         read_manifest(svc_doc(**spec))
     assert any(f"{e.dotted()}: {e.message}".startswith(error) for e in exc.value.errors), (

@@ -48,7 +48,8 @@ def read_service(r: FieldReader, doc: Mapping[str, Any], meta: ObjectMeta) -> Se
             selector=r.labels(spec, "selector", ("spec",)),
             ports=tuple(ports),
             cluster_ip=r.str_(spec, "clusterIP", ("spec",)),
-            type=r.str_(spec, "type", ("spec",), "ClusterIP"),
+            # SetDefaults_Service: an empty type is ClusterIP
+            type=r.str_(spec, "type", ("spec",), "ClusterIP") or "ClusterIP",
             publish_not_ready_addresses=r.bool_(spec, "publishNotReadyAddresses", ("spec",), False),
             routing=read_service_routing(r, spec),
         ),

@@ -20,7 +20,8 @@ def read_service_routing(r: FieldReader, spec: Mapping[str, Any]) -> ServiceRout
     """The routing fields of a Service's ``spec`` (API-server defaults where absent)."""
     path: Path = ("spec",)
     policy = r.str_(spec, "internalTrafficPolicy", path, CLUSTER)
-    affinity = r.str_(spec, "sessionAffinity", path, AFFINITY_NONE)
+    # SetDefaults_Service (pkg/apis/core/v1/defaults.go): an empty sessionAffinity is None
+    affinity = r.str_(spec, "sessionAffinity", path, AFFINITY_NONE) or AFFINITY_NONE
     raw_config = spec.get("sessionAffinityConfig")
     timeout: int | None = None
     if raw_config is not None:
@@ -29,7 +30,12 @@ def read_service_routing(r: FieldReader, spec: Mapping[str, Any]) -> ServiceRout
         client = r.map(config.get("clientIP"), cpath)
         if client.get("timeoutSeconds") is not None:
             timeout = r.int_(client, "timeoutSeconds", cpath, 0)
-    routing = ServiceRouting(policy, affinity, timeout, raw_config is not None)
+    config_set = raw_config is not None
+    if affinity == AFFINITY_NONE:
+        # ... and a Service without affinity has its sessionAffinityConfig cleared (read above
+        # only for its shape, which decoding checks), so validation never sees it
+        timeout, config_set = None, False
+    routing = ServiceRouting(policy, affinity, timeout, config_set)
     return DEFAULT_ROUTING if routing == DEFAULT_ROUTING else routing
 
 

@@ -79,8 +79,7 @@ def test_admission_still_rejects_by_selector_and_by_resources() -> None:
     assert check(state({"disk": "hdd"}, 100, 1))[0] == "NodeAffinity"
     assert check(state({}, 500, 1)) == (
         "OutOfcpu",
-        "Pod was rejected: Node didn't have enough resource: cpu, requested: 500, used: 600, "
-        "capacity: 1000",
+        "Node didn't have enough resource: cpu, requested: 500, used: 600, capacity: 1000",
     )
     assert check(state({}, 100, 2**30))[0] == "OutOfmemory"
     gate.used = Resources(600, 2**29, 3)

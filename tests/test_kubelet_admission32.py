@@ -204,8 +204,7 @@ def test_the_pod_count_is_checked_before_cpu() -> None:
     gate.used = Resources(1200, 0, 1)
     assert gate.failure(_state(bound_pod("big", cpu=500, node="n1"))) == (
         "OutOfpods",
-        "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 1, "
-        "capacity: 1",
+        "Node didn't have enough resource: pods, requested: 1, used: 1, capacity: 1",
     )
     gate.used = Resources(1200, 0, 0)
     assert gate.failure(_state(bound_pod("none", cpu=0, node="n1"))) is None

@@ -363,12 +363,17 @@ def pod_phase(ps: PodState) -> str:
     return "Failed" if is_terminal else "Pending"
 
 
+# pkg/kubelet/kubelet.go rejectPod: the event carries the admission's message, the pod's status
+# message (phase Failed, the same reason) this prefix and the message
+POD_REJECTED = "Pod was rejected: "
+
+
 def build_status(ps: PodState, host_ip: str) -> PodStatus:
     """The status the kubelet posts for ``ps``: its own conditions merged into the current ones."""
     current = ps.pod.status
     if ps.rejected is not None:
         reason, message = ps.rejected
-        return attrs.evolve(current, phase="Failed", reason=reason, message=message)
+        return attrs.evolve(current, phase="Failed", reason=reason, message=POD_REJECTED + message)
     conditions = _conditions(ps, current.conditions, now())  # before the phase, as it was
     init = ps.init
     runs = ps.runs if init is None else ps.runs[init.count :]
@@ -453,6 +458,7 @@ def _conditions(
 
 __all__ = [
     "KUBELET_CONDITIONS",
+    "POD_REJECTED",
     "RUNNING",
     "TERMINATED",
     "WAITING",

@@ -23,8 +23,9 @@ _REQUESTED = (("cpu_millis", "cpu"), ("memory_bytes", "memory"))
 
 
 def _predicate_failure(name: str, reason: str) -> tuple[str, str]:
-    """A PredicateFailureError as the kubelet reports it (reason, status message)."""
-    return name, f"Pod was rejected: Predicate {name} failed: {reason}"
+    """A PredicateFailureError as the kubelet reports it: (reason, message) of its event; the
+    pod's status message prefixes the message (:data:`~kubechaos.node.podstate.POD_REJECTED`)."""
+    return name, f"Predicate {name} failed: {reason}"
 
 
 NODE_AFFINITY_FAILURE = _predicate_failure(
@@ -106,10 +107,10 @@ class Admission:
 
 
 def _insufficient(resource: str, wanted: int, have: int, total: int) -> tuple[str, str]:
-    """An InsufficientResourceError as the kubelet reports it (reason, status message)."""
+    """An InsufficientResourceError as the kubelet reports it: (reason, event message)."""
     return (
         f"OutOf{resource}",
-        f"Pod was rejected: Node didn't have enough resource: {resource}, "
+        f"Node didn't have enough resource: {resource}, "
         f"requested: {wanted}, used: {have}, capacity: {total}",
     )
 

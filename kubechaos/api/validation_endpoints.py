@@ -40,6 +40,7 @@ ADDRESSES_VALIDATED = 0
 """Addresses whose rules were checked (a work counter for tests; nothing reads it)."""
 
 SUPPORTED_PROTOCOLS = ("SCTP", "TCP", "UDP")  # sets.List(supportedPortProtocols): sorted
+PORT_RANGE = "must be between 1 and 65535, inclusive"  # apimachinery IsValidPortNum
 _V4_IN_V6 = bytes(10) + b"\xff\xff"  # Go's v4InV6Prefix: an IPv4 address as a 16-byte net.IP
 
 # apimachinery pkg/util/validation: IsDNS1123Label / IsDNS1123Subdomain's RegexError wording
@@ -214,18 +215,18 @@ def _ports_causes(path: str, ports: tuple[ServicePort, ...]) -> list[str]:
             causes += label_causes(f"{at}.name", port.name)
         number = port.endpoint_port
         if not 1 <= number <= 65535:
-            causes.append(
-                f"{at}.port: Invalid value: {number}: must be between 1 and 65535, inclusive"
-            )
+            causes.append(f"{at}.port: Invalid value: {number}: {PORT_RANGE}")
         if not port.protocol:
             causes.append(f"{at}.protocol: Required value")
         elif port.protocol not in SUPPORTED_PROTOCOLS:
-            listed = ", ".join(json.dumps(p) for p in SUPPORTED_PROTOCOLS)
-            causes.append(
-                f"{at}.protocol: Unsupported value: {json.dumps(port.protocol)}: "
-                f"supported values: {listed}"
-            )
+            causes.append(unsupported(f"{at}.protocol", port.protocol, SUPPORTED_PROTOCOLS))
     return causes
+
+
+def unsupported(path: str, value: str, supported: tuple[str, ...]) -> str:
+    """field.NotSupported's cause: the value, then the supported values, each quoted."""
+    listed = ", ".join(json.dumps(s) for s in supported)
+    return f"{path}: Unsupported value: {json.dumps(value)}: supported values: {listed}"
 
 
 def label_causes(path: str, name: str) -> list[str]:
@@ -239,10 +240,15 @@ def label_causes(path: str, name: str) -> list[str]:
 
 def _subdomain_causes(path: str, name: str) -> list[str]:
     """ValidateNodeName: IsDNS1123Subdomain's messages."""
-    causes = _too_long(path, name, 253)
+    return [f"{path}: Invalid value: {json.dumps(name)}: {m}" for m in subdomain_messages(name)]
+
+
+def subdomain_messages(name: str) -> list[str]:
+    """apimachinery's IsDNS1123Subdomain: its messages for ``name`` (none: a valid one)."""
+    messages = ["must be no more than 253 characters"] if len(name) > 253 else []
     if not _SUBDOMAIN.fullmatch(name):
-        causes.append(f"{path}: Invalid value: {json.dumps(name)}: {_SUBDOMAIN_RULE}")
-    return causes
+        messages.append(_SUBDOMAIN_RULE)
+    return messages
 
 
 def _too_long(path: str, name: str, max_length: int) -> list[str]:
@@ -253,4 +259,13 @@ def _too_long(path: str, name: str, max_length: int) -> list[str]:
     ]
 
 
-__all__ = ["label_causes", "parse_ip_sloppy", "validate_endpoints", "validate_endpoints_update"]
+__all__ = [
+    "PORT_RANGE",
+    "SUPPORTED_PROTOCOLS",
+    "label_causes",
+    "parse_ip_sloppy",
+    "subdomain_messages",
+    "unsupported",
+    "validate_endpoints",
+    "validate_endpoints_update",
+]

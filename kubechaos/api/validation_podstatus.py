@@ -24,12 +24,11 @@ cannot fail them. The kubelet's writes pay a few comparisons.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import json
 import re
 
-from kubechaos.api.crd import DNS1123_SUBDOMAIN_RULE
 from kubechaos.api.objects import ContainerStatus, PodSpec, PodStatus, is_sidecar
+from kubechaos.api.validation_endpoints import parse_ip_sloppy, subdomain_messages
 
 # upstream's systemConditions, which it does not check, and the other types its components
 # write, which are qualified names: a write of these types alone checks no name
@@ -49,12 +48,7 @@ _QUALIFIED_NAME_RULE = (
     "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
     f"validation is '{_QUALIFIED_NAME_FMT}')"
 )
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME_PART = re.compile(_QUALIFIED_NAME_FMT)
-_SUBDOMAIN_RULE = (
-    f"{DNS1123_SUBDOMAIN_RULE} (e.g. 'example.com', regex used for validation is "
-    f"'{_SUBDOMAIN.pattern}')"
-)
 _IP_RULE = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 _NOT_BACK = "Forbidden: may not be transitioned to non-terminated state"
 
@@ -62,16 +56,6 @@ _NOT_BACK = "Forbidden: may not be transitioned to non-terminated state"
 def _quoted(value: str) -> str:
     """A string value as upstream's field errors print it (Go's %q)."""
     return json.dumps(value, ensure_ascii=False)
-
-
-def _subdomain_messages(value: str) -> list[str]:
-    """apimachinery's IsDNS1123Subdomain."""
-    messages = []
-    if len(value) > 253:
-        messages.append("must be no more than 253 characters")
-    if not _SUBDOMAIN.fullmatch(value):
-        messages.append(_SUBDOMAIN_RULE)
-    return messages
 
 
 @functools.lru_cache(maxsize=1024)
@@ -91,7 +75,7 @@ def _qualified_name_messages(value: str) -> tuple[str, ...]:
         if not prefix:
             messages.append("prefix part must be non-empty")
         else:
-            messages += ["prefix part " + m for m in _subdomain_messages(prefix)]
+            messages += ["prefix part " + m for m in subdomain_messages(prefix)]
     if not name:
         messages.append("name part must be non-empty")
     elif len(name) > 63:
@@ -103,18 +87,10 @@ def _qualified_name_messages(value: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=4096)
 def is_sloppy_ip(value: str) -> bool:
-    """k8s.io/utils/net ParseIPSloppy: an IPv4 or IPv6 address, IPv4 octets with leading zeros
-    allowed, no IPv6 zone."""
-    if "%" in value:
-        return False
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        octets = value.split(".")
-        return len(octets) == 4 and all(
-            o.isascii() and o.isdigit() and int(o) <= 255 for o in octets
-        )
-    return True
+    """IsValidIP: k8s.io/utils/net ParseIPSloppy reads ``value`` as an address (IPv4 parts may
+    carry leading zeros; no IPv6 zone). (A pure function of a string: a node's host IP is
+    checked for each of its pods.)"""
+    return parse_ip_sloppy(value) is not None
 
 
 def _condition_causes(status: PodStatus) -> list[str]:
@@ -157,7 +133,7 @@ def pod_status_update_causes(new: PodStatus, old: PodStatus, spec: PodSpec) -> l
     if nominated != old.nominated_node_name and nominated:
         causes += [
             f"status.nominatedNodeName: Invalid value: {_quoted(nominated)}: {m}"
-            for m in _subdomain_messages(nominated)
+            for m in subdomain_messages(nominated)
         ]
     policy = spec.restart_policy
     if policy != "Always":

@@ -22,19 +22,18 @@ from kubechaos.api.objects.service_routing import (
     ServiceRouting,
 )
 from kubechaos.api.validation import labels_causes, validate_meta
-from kubechaos.api.validation_endpoints import SUPPORTED_PROTOCOLS, label_causes
+from kubechaos.api.validation_endpoints import (
+    PORT_RANGE,
+    SUPPORTED_PROTOCOLS,
+    label_causes,
+    unsupported,
+)
 
 _TIMEOUT = "spec.sessionAffinityConfig.clientIP.timeoutSeconds"
 HEADLESS = "None"  # core.ClusterIPNone
 EXTERNAL_NAME = "ExternalName"
 SUPPORTED_TYPES = ("ClusterIP", EXTERNAL_NAME, "LoadBalancer", "NodePort")  # sorted, as sets.List
-_PORT_RANGE = "must be between 1 and 65535, inclusive"  # apimachinery IsValidPortNum
 _PORT_NAME_CHARSET = re.compile(r"[-a-z0-9]+")
-
-
-def _unsupported(path: str, value: str, supported: tuple[str, ...]) -> str:
-    listed = ", ".join(json.dumps(s) for s in supported)
-    return f"{path}: Unsupported value: {json.dumps(value)}: supported values: {listed}"
 
 
 def validate_service(obj: Service) -> list[str]:
@@ -57,11 +56,11 @@ def validate_service(obj: Service) -> list[str]:
     causes += labels_causes("spec.selector", spec.selector)
     causes += _affinity_causes(spec.routing)
     if spec.type not in SUPPORTED_TYPES:
-        causes.append(_unsupported("spec.type", spec.type, SUPPORTED_TYPES))
+        causes.append(unsupported("spec.type", spec.type, SUPPORTED_TYPES))
     causes += _duplicate_port_causes(spec.ports)
     policy = spec.routing.internal_traffic_policy
     if policy not in (CLUSTER, LOCAL):
-        causes.append(_unsupported("spec.internalTrafficPolicy", policy, (CLUSTER, LOCAL)))
+        causes.append(unsupported("spec.internalTrafficPolicy", policy, (CLUSTER, LOCAL)))
     return causes
 
 
@@ -90,13 +89,13 @@ def _port_causes(path: str, port: ServicePort, require_name: bool, names: set[st
             causes.append(f"{path}.name: Duplicate value: {json.dumps(port.name)}")
         names.add(port.name)
     if not 1 <= port.port <= 65535:
-        causes.append(f"{path}.port: Invalid value: {port.port}: {_PORT_RANGE}")
+        causes.append(f"{path}.port: Invalid value: {port.port}: {PORT_RANGE}")
     if port.protocol not in SUPPORTED_PROTOCOLS:
-        causes.append(_unsupported(f"{path}.protocol", port.protocol, SUPPORTED_PROTOCOLS))
+        causes.append(unsupported(f"{path}.protocol", port.protocol, SUPPORTED_PROTOCOLS))
     target = port.target_port or port.port  # SetDefaults_Service: an unset targetPort is port
     if isinstance(target, int):
         if not 1 <= target <= 65535:
-            causes.append(f"{path}.targetPort: Invalid value: {target}: {_PORT_RANGE}")
+            causes.append(f"{path}.targetPort: Invalid value: {target}: {PORT_RANGE}")
     else:
         shown = json.dumps(target)
         causes += [
@@ -145,7 +144,7 @@ def _affinity_causes(routing: ServiceRouting) -> list[str]:
     causes: list[str] = []
     if routing.session_affinity not in (CLIENT_IP, AFFINITY_NONE):
         causes.append(
-            _unsupported(
+            unsupported(
                 "spec.sessionAffinity", routing.session_affinity, (CLIENT_IP, AFFINITY_NONE)
             )
         )
